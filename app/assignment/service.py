@@ -1,0 +1,127 @@
+"""Assignment: validated features in, a response document out (no HTTP here)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from app.assignment.compiled import Assignment
+from app.assignment.validation import ItemInvalid, parse_item
+from app.history import HistoryService, Outcome, Record
+from app.observability import MIGRATIONS, REDIS_ERRORS, REDIS_LATENCY
+from app.serving import ServingModel
+
+
+def explanation(serving: ServingModel, a: Assignment) -> dict[str, Any]:
+    segments = serving.segments
+    if a.rule is not None:
+        rule = serving.model.rules[a.rule]
+        return {
+            "kind": "rule",
+            "text": f"matched rule '{rule.name}': {rule.text}",
+            "rule": rule.text,
+            "runner_up_id": None,
+            "drivers": [],
+        }
+    name = segments[a.segment_id].name
+    drivers = [{"feature": f, "weight": w} for f, w in a.drivers]
+    if a.runner_up is not None and drivers:
+        other = segments[a.runner_up].name
+        text = f"closest to '{name}'; vs '{other}' mostly on " + ", ".join(f for f, _ in a.drivers)
+    else:
+        text = f"closest to '{name}'"
+    return {
+        "kind": "cluster",
+        "text": text,
+        "rule": None,
+        "runner_up_id": a.runner_up,
+        "drivers": drivers,
+    }
+
+
+def render(serving: ServingModel, customer_id: str, a: Assignment) -> dict[str, Any]:
+    return {
+        "customer_id": customer_id,
+        "segment_id": a.segment_id,
+        "segment_name": serving.segments[a.segment_id].name,
+        "model_version": serving.version,
+        "confidence": round(a.confidence, 6),
+        "explanation": explanation(serving, a),
+        "previous_segment_id": None,
+        "changed": None,
+        "recorded": False,
+    }
+
+
+def assign_batch(serving: ServingModel, items: list[Any], max_id: int) -> dict[str, Any]:
+    """Assign every valid item; an invalid one is reported in place and fails nothing else."""
+    kinds = serving.feature_kinds
+    results: list[dict[str, Any] | None] = [None] * len(items)
+    valid: list[tuple[int, str, dict[str, Any]]] = []
+    for i, item in enumerate(items):
+        try:
+            customer_id, features = parse_item(item, kinds, max_id, prefix=f"items.{i}")
+        except ItemInvalid as exc:
+            cid = item.get("customer_id") if isinstance(item, dict) else None
+            results[i] = {
+                "index": i,
+                "status": "error",
+                "customer_id": cid if isinstance(cid, str) and len(cid) <= max_id else None,
+                "errors": exc.errors,
+            }
+            continue
+        valid.append((i, customer_id, features))
+    assignments = serving.assign_many([features for _, _, features in valid])
+    for (i, customer_id, _), a in zip(valid, assignments, strict=True):
+        doc = render(serving, customer_id, a)
+        del doc["model_version"]
+        results[i] = {"index": i, "status": "ok", **doc}
+    return {
+        "model_version": serving.version,
+        "assigned": len(valid),
+        "failed": len(items) - len(valid),
+        "results": results,
+    }
+
+
+async def record_one(
+    history: HistoryService, serving: ServingModel, doc: dict[str, Any]
+) -> dict[str, Any]:
+    """Record one rendered assignment in Redis and fill previous/changed/recorded."""
+    record = Record.create(
+        doc["customer_id"], doc["segment_id"], serving.version, segment_name=doc["segment_name"]
+    )
+    start = time.perf_counter()
+    outcome = await history.record(record)
+    REDIS_LATENCY.labels("record").observe(time.perf_counter() - start)
+    _fill(doc, outcome)
+    return doc
+
+
+async def record_batch(
+    history: HistoryService, serving: ServingModel, results: list[dict[str, Any]]
+) -> None:
+    """Record every assigned item of a batch in one pipeline, in order."""
+    assigned = [r for r in results if r["status"] == "ok"]
+    if not assigned:
+        return
+    records = [
+        Record.create(r["customer_id"], r["segment_id"], serving.version, r["segment_name"])
+        for r in assigned
+    ]
+    start = time.perf_counter()
+    outcomes = await history.record_many(records)
+    REDIS_LATENCY.labels("record_many").observe(time.perf_counter() - start)
+    for doc, outcome in zip(assigned, outcomes, strict=True):
+        _fill(doc, outcome)
+
+
+def _fill(doc: dict[str, Any], outcome: Outcome) -> None:
+    doc["recorded"] = outcome.recorded
+    if not outcome.recorded:  # previous segment and change are unknown, not "none"
+        REDIS_ERRORS.labels("record").inc()
+        return
+    doc["previous_segment_id"] = outcome.previous_segment
+    doc["changed"] = outcome.changed
+    if outcome.changed:
+        MIGRATIONS.labels(outcome.previous_segment or "", doc["segment_id"]).inc()

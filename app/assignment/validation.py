@@ -1,0 +1,155 @@
+"""Strict, fast validation of assignment items against the serving model's feature schema.
+
+Hand-written on purpose: it runs per request on the hot path, and it checks what a generic
+schema cannot (the *model's* features: none unknown, none missing, numbers finite and typed).
+Every problem is reported as ``{"field": ..., "message": ...}`` with the field's full path.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from math import isfinite
+from typing import Any
+
+import orjson
+
+from app.problems import Problem, invalid
+
+MAX_CATEGORY_LENGTH = 256
+_INT_LIMIT = 2**63
+_ABSENT = object()
+
+
+class ItemInvalid(Exception):
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        super().__init__(errors[0]["message"] if errors else "invalid")
+        self.errors = errors
+
+
+def parse_json(body: bytes) -> Any:
+    if not body:
+        raise invalid([{"field": "body", "message": "request body is empty; send JSON"}])
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        # NaN, Infinity and 1e400 are not JSON, but a client that sends them should hear which
+        # field is wrong: parse leniently (error path only) and let validation name it.
+        try:
+            return json.loads(body)
+        except ValueError:
+            pass
+        raise Problem(
+            400,
+            "Malformed JSON",
+            f"request body is not valid JSON: {exc}",
+            type_="/problems/malformed-json",
+        ) from None
+
+
+def parse_item(
+    obj: Any, kinds: dict[str, str], max_id: int, prefix: str = ""
+) -> tuple[str, dict[str, Any]]:
+    """Check one ``{customer_id, features}`` object; raises ``ItemInvalid`` with every error."""
+    p = f"{prefix}." if prefix else ""
+    if not isinstance(obj, dict):
+        raise ItemInvalid([{"field": prefix or "body", "message": "must be an object"}])
+    errors: list[dict[str, str]] = []
+    for key in obj.keys() - {"customer_id", "features"}:
+        errors.append({"field": f"{p}{key}", "message": "unknown field"})
+    customer_id = obj.get("customer_id")
+    if customer_id is None:
+        errors.append({"field": f"{p}customer_id", "message": "field required"})
+    elif not isinstance(customer_id, str) or not customer_id.strip():
+        errors.append({"field": f"{p}customer_id", "message": "must be a non-empty string"})
+    elif len(customer_id) > max_id:
+        errors.append({"field": f"{p}customer_id", "message": f"longer than {max_id} characters"})
+    elif not customer_id.isprintable():
+        errors.append({"field": f"{p}customer_id", "message": "contains control characters"})
+    features = obj.get("features")
+    if not isinstance(features, dict):
+        problem = "field required" if features is None else "must be an object"
+        errors.append({"field": f"{p}features", "message": problem})
+        raise ItemInvalid(errors)
+    if len(features) != len(kinds) or not features.keys() <= kinds.keys():
+        for name in features.keys() - kinds.keys():
+            errors.append({"field": f"{p}features.{name}", "message": "unknown feature"})
+    for name, kind in kinds.items():
+        # accept the common valid values inline (this runs per feature of every customer);
+        # anything else goes to _check_value, which decides and words the error
+        value = features.get(name, _ABSENT)
+        t = type(value)
+        if t is float:
+            if isfinite(value):
+                continue
+        elif value is None:
+            continue
+        elif kind == "numeric":
+            if t is int and -_INT_LIMIT <= value <= _INT_LIMIT:
+                continue
+        elif t is str:
+            if len(value) <= MAX_CATEGORY_LENGTH:
+                continue
+        elif t is int or t is bool:
+            continue
+        if value is _ABSENT:
+            errors.append({"field": f"{p}features.{name}", "message": "missing feature"})
+            continue
+        bad = _check_value(value, kind)
+        if bad:
+            errors.append({"field": f"{p}features.{name}", "message": bad})
+    if errors:
+        raise ItemInvalid(errors)
+    return customer_id, features  # type: ignore[return-value]
+
+
+def _check_value(value: Any, kind: str) -> str | None:
+    if value is None:
+        return None
+    if kind == "numeric":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return "must be a number (or null when unknown)"
+        if isinstance(value, float) and not math.isfinite(value):
+            return "must be a finite number"
+        if isinstance(value, int) and abs(value) > _INT_LIMIT:
+            return "number out of range"
+        return None
+    if isinstance(value, str):
+        return (
+            f"longer than {MAX_CATEGORY_LENGTH} characters"
+            if len(value) > MAX_CATEGORY_LENGTH
+            else None
+        )
+    if isinstance(value, bool | int):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "must be a finite number"
+    return "must be a string, number or boolean (or null when unknown)"
+
+
+def parse_single(body: bytes, kinds: dict[str, str], max_id: int) -> tuple[str, dict[str, Any]]:
+    try:
+        return parse_item(parse_json(body), kinds, max_id)
+    except ItemInvalid as exc:
+        raise invalid(exc.errors) from None
+
+
+def parse_batch(body: bytes, max_batch: int) -> list[Any]:
+    payload = parse_json(body)
+    if not isinstance(payload, dict) or not isinstance(payload.get("items"), list):
+        raise invalid([{"field": "items", "message": "body must be an object with an items list"}])
+    extra = payload.keys() - {"items"}
+    if extra:
+        raise invalid([{"field": key, "message": "unknown field"} for key in sorted(extra)])
+    items: list[Any] = payload["items"]
+    if len(items) > max_batch:
+        raise Problem(
+            413,
+            "Batch too large",
+            f"items: {len(items)} customers, more than the limit of {max_batch}",
+            type_="/problems/batch-too-large",
+            errors=[{"field": "items", "message": f"at most {max_batch} items"}],
+        )
+    if not items:
+        raise invalid([{"field": "items", "message": "must hold at least one item"}])
+    return items

@@ -1,0 +1,214 @@
+"""The ``segments`` command line: train, inspect and promote models, tag files, serve."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from app.cli import models as models_cli
+from app.cli.common import STORE_OPTION, fail_on_error, print_manifest_summary, store_at
+from app.training.config import load_config
+
+app = typer.Typer(
+    name="segments",
+    help="Real-time customer segmentation: train, version, promote and assign segments.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(models_cli.app, name="models")
+console = Console(stderr=True)
+
+
+@app.command()
+def train(
+    config: Annotated[Path, typer.Option("--config", "-c", help="training config (TOML)")],
+    store: STORE_OPTION = None,
+    data: Annotated[Path | None, typer.Option(help="override the config's data path")] = None,
+    model_name: Annotated[str | None, typer.Option("--model", help="override model.name")] = None,
+    seed: Annotated[int | None, typer.Option(help="override model.seed")] = None,
+    promote: Annotated[bool, typer.Option(help="promote the new version")] = False,
+) -> None:
+    """Fit a segmentation model and write a new version to the model store."""
+    from app.training.job import train as run_training
+
+    with fail_on_error(console):
+        cfg = load_config(config)
+        updates: dict[str, object] = {}
+        if model_name or seed is not None:
+            model_updates: dict[str, object] = {"name": model_name or cfg.model.name}
+            if seed is not None:
+                model_updates["seed"] = seed
+            updates["model"] = cfg.model.model_copy(update=model_updates)
+        if data is not None:
+            updates["data"] = cfg.data.model_copy(update={"path": data.resolve()})
+        if updates:
+            cfg = cfg.model_copy(update=updates)
+        model_store = store_at(store)
+        with console.status("training") as status:
+            result = run_training(
+                cfg,
+                model_store,
+                promote=promote,
+                on_step=lambda step: status.update(f"training: {step}…"),
+            )
+        manifest = result.manifest
+        print_manifest_summary(manifest, model_store.promoted(manifest.model_name))
+        folder = model_store.version_dir(manifest.model_name, manifest.version)
+        console.print(f"report: {folder / 'report.html'}")
+        if result.promoted:
+            console.print(f"[green]promoted[/] {manifest.model_name} {manifest.version}")
+        typer.echo(manifest.version)
+
+
+@app.command()
+def assign(
+    input: Annotated[Path, typer.Option("--input", "-i", help="customer file (CSV or Parquet)")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="CSV or Parquet to write")],
+    store: STORE_OPTION = None,
+    model_name: Annotated[str | None, typer.Option("--model")] = None,
+    version: Annotated[str | None, typer.Option(help="default: the promoted version")] = None,
+    id_column: Annotated[str, typer.Option(help="customer id column")] = "customer_id",
+    chunk_size: Annotated[int, typer.Option(min=1)] = 100_000,
+) -> None:
+    """Tag every customer of a file with its segment id and name (streams in chunks)."""
+    from app.batch import assign_file
+    from app.settings import get_settings
+
+    with fail_on_error(console):
+        name = model_name or get_settings().model_name
+        loaded = store_at(store).load(name, version)
+        rows = assign_file(loaded, input, output, id_column=id_column, chunk_size=chunk_size)
+        console.print(
+            f"tagged {rows:,} customers with {name} {loaded.manifest.version} -> {output}"
+        )
+
+
+@app.command("example-data")
+def example_data(
+    out: Annotated[Path, typer.Option(help="folder to write to")] = Path("data"),
+    customers: Annotated[int, typer.Option(min=100)] = 20_000,
+    seed: Annotated[int, typer.Option()] = 7,
+) -> None:
+    """Write the seeded example customer table and transaction log."""
+    from app.datasets import write_example_data
+
+    paths = write_example_data(out, n_customers=customers, seed=seed)
+    for kind, path in paths.items():
+        console.print(f"{kind}: {path}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="worker processes")] = 1,
+    store: STORE_OPTION = None,
+    model_name: Annotated[str | None, typer.Option("--model")] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn's own log level")] = "info",
+) -> None:
+    """Serve the promoted version over HTTP (uvicorn); promotions are picked up live."""
+    import contextlib
+    import os
+
+    from app.settings import Settings
+
+    # workers are separate processes: pass overrides the way Settings reads them
+    if store is not None:
+        os.environ["SEGMENTS_MODEL_STORE"] = str(store.resolve())
+    if model_name is not None:
+        os.environ["SEGMENTS_MODEL_NAME"] = model_name
+    try:
+        settings = Settings()
+        settings.check_serving()
+    except ValueError as exc:
+        console.print(f"[red]error:[/] invalid settings: {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        import tempfile
+
+        # /metrics is answered by any worker: let it aggregate all of them
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="segments-metrics-")
+    with contextlib.ExitStack() as stack:
+        if settings.record_assignments and settings.redis_url is None:
+            from app.history import EmbeddedRedis
+
+            # one embedded server for all workers, stopped when serve exits
+            embedded = stack.enter_context(EmbeddedRedis(settings.history_config().data_dir))
+            os.environ["SEGMENTS_REDIS_URL"] = embedded.url
+            console.print(f"embedded Redis at {embedded.url} (data in {settings.data_dir})")
+        _run_uvicorn(host, port, workers, log_level, settings.log_level)
+
+
+def _run_uvicorn(host: str, port: int, workers: int, log_level: str, app_level: str) -> None:
+    import uvicorn
+
+    from app.observability import log_config
+
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        log_config=log_config(app_level),
+        access_log=False,  # the service logs one JSON line per request itself
+        proxy_headers=True,
+    )
+
+
+keys_app = typer.Typer(help="API keys: create them (only their hashes are stored).")
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def create_key(
+    scope: Annotated[list[str], typer.Option("--scope", "-s", help="assign, read or admin")],
+    label: Annotated[str, typer.Option(help="a note kept beside the hash")] = "",
+    append: Annotated[
+        Path | None, typer.Option(help="append the hashed entry to this keys file")
+    ] = None,
+) -> None:
+    """Print a new API key once, and the line that configures it."""
+    from app.security import new_key
+
+    try:
+        key, line = new_key([s for part in scope for s in part.split(",") if s], label)
+    except ValueError as exc:
+        console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    if append is not None:
+        append.parent.mkdir(parents=True, exist_ok=True)
+        with append.open("a") as handle:
+            handle.write(line + "\n")
+        append.chmod(0o600)
+        console.print(f"added to {append} (serve with SEGMENTS_API_KEYS_FILE={append})")
+    else:
+        console.print(f"configure with: SEGMENTS_API_KEYS='{line}'", soft_wrap=True)
+    console.print("the key (shown once; store it in your secret manager):")
+    typer.echo(key)
+
+
+@app.command()
+def openapi(
+    out: Annotated[Path | None, typer.Option(help="write here instead of printing")] = None,
+) -> None:
+    """The service's OpenAPI document (the committed contract is openapi/openapi.json)."""
+    from app.openapi import render_openapi
+
+    text = render_openapi()
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text)
+        console.print(f"wrote {out}")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    app()

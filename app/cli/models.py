@@ -1,0 +1,135 @@
+"""``segments models``: list, show, promote, roll back and compare versions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from app.cli.common import STORE_OPTION, fail_on_error, out, print_manifest_summary, store_at
+from app.errors import StoreError
+
+app = typer.Typer(
+    help="Inspect, promote, roll back and compare model versions.", no_args_is_help=True
+)
+console = Console(stderr=True)
+MODEL_OPTION = Annotated[
+    str | None, typer.Option("--model", help="model name [env: SEGMENTS_MODEL_NAME]")
+]
+
+
+def _name(model: str | None) -> str:
+    from app.settings import get_settings
+
+    return model or get_settings().model_name
+
+
+@app.command("list")
+def list_versions(store: STORE_OPTION = None, model: MODEL_OPTION = None) -> None:
+    """The versions of a model, oldest first; the promoted one is marked."""
+    with fail_on_error(console):
+        model_store, name = store_at(store), _name(model)
+        promoted = model_store.promoted(name)
+        table = Table(title=f"{name} in {model_store.root}")
+        for column in ("version", "created", "algorithm", "k", "rows", "silhouette", "serving"):
+            table.add_column(column)
+        for m in model_store.manifests(name):
+            sil = m.quality.silhouette
+            table.add_row(
+                m.version,
+                m.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                m.algorithm,
+                str(m.k),
+                f"{m.data.rows:,}",
+                "—" if sil is None else f"{sil:.3f}",
+                "[green]promoted[/]" if m.version == promoted else "",
+            )
+        out.print(table)
+
+
+@app.command()
+def show(
+    version: Annotated[str | None, typer.Argument(help="default: the promoted version")] = None,
+    store: STORE_OPTION = None,
+    model: MODEL_OPTION = None,
+    json: Annotated[bool, typer.Option("--json", help="print the whole manifest")] = False,
+) -> None:
+    """One version's manifest as a summary table (or JSON)."""
+    with fail_on_error(console):
+        model_store, name = store_at(store), _name(model)
+        version = version or model_store.promoted(name)
+        if version is None:
+            raise StoreError(f"model {name} has no promoted version; name a version")
+        manifest = model_store.manifest(name, version)
+        if json:
+            typer.echo(manifest.model_dump_json(indent=2))
+            return
+        print_manifest_summary(manifest, model_store.promoted(name))
+        out.print(f"report: {model_store.version_dir(name, version) / 'report.html'}")
+
+
+@app.command()
+def promote(
+    version: Annotated[str, typer.Argument()],
+    store: STORE_OPTION = None,
+    model: MODEL_OPTION = None,
+) -> None:
+    """Make a version the serving one (atomic; running services pick it up)."""
+    with fail_on_error(console):
+        model_store, name = store_at(store), _name(model)
+        model_store.load(name, version)  # refuse a version that would not load
+        model_store.promote(name, version)
+        out.print(f"promoted {name} {version}")
+
+
+@app.command()
+def rollback(store: STORE_OPTION = None, model: MODEL_OPTION = None) -> None:
+    """Serve the version that was promoted before the current one."""
+    with fail_on_error(console):
+        model_store, name = store_at(store), _name(model)
+        version = model_store.rollback(name)
+        out.print(f"rolled back {name} to {version}")
+
+
+@app.command()
+def diff(
+    old: Annotated[str, typer.Argument(help="older version")],
+    new: Annotated[str, typer.Argument(help="newer version")],
+    store: STORE_OPTION = None,
+    model: MODEL_OPTION = None,
+    data: Annotated[
+        Path | None, typer.Option(help="customer file; default: the newer version's data")
+    ] = None,
+) -> None:
+    """How the customers of the newer version's data move between the two versions' segments."""
+    from app.registry.diff import migration_matrix
+
+    with fail_on_error(console):
+        model_store, name = store_at(store), _name(model)
+        matrix, kept = migration_matrix(model_store, name, old, new, data)
+        _print_matrix(matrix, old, new)
+        total = int(matrix.to_numpy().sum())
+        out.print(f"{kept:,} of {total:,} customers keep their segment id")
+
+
+def _print_matrix(matrix: pd.DataFrame, old: str, new: str) -> None:
+    table = Table(title=f"customers by segment: rows {old} → columns {new}")
+    table.add_column("from \\ to")
+    for column in matrix.columns:
+        table.add_column(str(column), justify="right")
+    for label, row in matrix.iterrows():
+        table.add_row(str(label), *[f"{int(v):,}" for v in row])
+    out.print(table)
+    total = int(matrix.to_numpy().sum())
+    same = sum(
+        int(matrix.loc[r, c])
+        for r in matrix.index
+        for c in matrix.columns
+        if r == c and r != "total"
+    )
+    if total:
+        out.print(f"{same:,} customers keep their segment id")

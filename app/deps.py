@@ -1,0 +1,62 @@
+"""Dependencies shared by the routers, as ``Annotated`` aliases.
+
+They are ``async`` on purpose: FastAPI runs a sync dependency in its thread pool, and these
+only read ``app.state``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from app.history import HistoryService
+from app.problems import Problem
+from app.serving import ModelHolder, ServingModel
+from app.settings import Settings
+
+
+async def get_holder(request: Request) -> ModelHolder:
+    holder: ModelHolder = request.app.state.holder
+    return holder
+
+
+async def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_serving(request: Request) -> ServingModel:
+    """The version this request is answered from: read once, used to the end."""
+    current: ServingModel | None = request.app.state.holder.current
+    if current is None:
+        raise Problem(
+            503,
+            "No model",
+            "no promoted model version is loaded yet; train and promote one",
+            type_="/problems/no-model",
+            headers={"Retry-After": "5"},
+        )
+    return current
+
+
+async def serving_dep(request: Request) -> ServingModel:
+    return get_serving(request)
+
+
+async def require_history(request: Request) -> HistoryService:
+    history: HistoryService | None = request.app.state.history
+    if history is None:
+        raise Problem(
+            404,
+            "Recording is off",
+            "this service does not record assignments (SEGMENTS_RECORD_ASSIGNMENTS=false)",
+            type_="/problems/recording-off",
+        )
+    return history
+
+
+HolderDep = Annotated[ModelHolder, Depends(get_holder)]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+ServingDep = Annotated[ServingModel, Depends(serving_dep)]
+RecorderDep = Annotated[HistoryService, Depends(require_history)]

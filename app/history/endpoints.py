@@ -1,0 +1,189 @@
+"""Customers' current segments and histories, segment members, and the migration matrix."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
+
+from app.deps import RecorderDep
+from app.history.records import RedisUnavailable
+from app.history.schemas import (
+    CustomerOut,
+    FlowOut,
+    HistoryOut,
+    MemberOut,
+    MemberPageOut,
+    MigrationMatrix,
+    MigrationOut,
+    SegmentTotals,
+)
+from app.problems import Problem, invalid, problem_responses
+from app.security import SCOPE_KEY, require
+
+router = APIRouter(prefix="/v1", tags=["history"])
+READ = [Depends(require("read"))]
+READ_SCOPE = {SCOPE_KEY: "read"}
+ERRORS = problem_responses(404, 422, 503)
+CustomerId = Annotated[str, Path(min_length=1, max_length=1024, examples=["C000042"])]
+
+
+def _time(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def _unavailable(exc: RedisUnavailable) -> Problem:
+    return Problem(
+        503,
+        "Redis unavailable",
+        f"the history store is not reachable right now: {exc}",
+        type_="/problems/redis-unavailable",
+        headers={"Retry-After": "2"},
+    )
+
+
+@router.get(
+    "/customers/{customer_id}",
+    operation_id="get_customer",
+    response_model=CustomerOut,
+    responses=ERRORS,
+    dependencies=READ,
+    openapi_extra=READ_SCOPE,
+)
+async def get_customer(customer_id: CustomerId, history: RecorderDep) -> CustomerOut:
+    """The customer's current segment, when it was assigned, and by which version."""
+    try:
+        state = await history.recorder.current(customer_id)
+    except RedisUnavailable as exc:
+        raise _unavailable(exc) from None
+    if state is None:
+        raise Problem(
+            404,
+            "Unknown customer",
+            f"no assignment recorded for {customer_id!r}",
+            type_="/problems/unknown-customer",
+        )
+    return CustomerOut(
+        customer_id=state.customer_id,
+        segment_id=state.segment_id,
+        segment_name=state.segment_name,
+        model_version=state.model_version,
+        assigned_at=_time(state.assigned_at),
+        since=_time(state.since),
+        migrations=state.migrations,
+    )
+
+
+@router.get(
+    "/customers/{customer_id}/history",
+    operation_id="get_customer_history",
+    response_model=HistoryOut,
+    responses=ERRORS,
+    dependencies=READ,
+    openapi_extra=READ_SCOPE,
+)
+async def get_customer_history(
+    customer_id: CustomerId,
+    history: RecorderDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> HistoryOut:
+    """The customer's segment migrations, newest first (the first assignment included)."""
+    try:
+        migrations = await history.recorder.history(customer_id, limit)
+    except RedisUnavailable as exc:
+        raise _unavailable(exc) from None
+    return HistoryOut(
+        customer_id=customer_id,
+        migrations=[
+            MigrationOut(
+                from_segment_id=m.from_segment,
+                from_segment_name=m.from_name,
+                to_segment_id=m.to_segment,
+                to_segment_name=m.to_name,
+                model_version=m.model_version,
+                at=_time(m.at),
+            )
+            for m in migrations
+        ],
+    )
+
+
+@router.get(
+    "/segments/{segment_id}/members",
+    operation_id="list_segment_members",
+    response_model=MemberPageOut,
+    responses=ERRORS,
+    dependencies=READ,
+    openapi_extra=READ_SCOPE,
+)
+async def list_segment_members(
+    segment_id: Annotated[str, Path(max_length=64, examples=["seg-003"])],
+    history: RecorderDep,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> MemberPageOut:
+    """Customers currently in the segment, in the order they joined, cursor-paged."""
+    try:
+        page = await history.recorder.members(segment_id, cursor, limit)
+        total = await history.recorder.member_count(segment_id)
+    except RedisUnavailable as exc:
+        raise _unavailable(exc) from None
+    except ValueError as exc:
+        raise invalid([{"field": "cursor", "message": str(exc)}]) from None
+    return MemberPageOut(
+        segment_id=segment_id,
+        total=total,
+        next_cursor=page.next_cursor,
+        members=[
+            MemberOut(customer_id=m.customer_id, joined_at=_time(m.joined_at)) for m in page.members
+        ],
+    )
+
+
+@router.get(
+    "/migrations",
+    operation_id="get_migrations",
+    response_model=MigrationMatrix,
+    responses=ERRORS,
+    dependencies=READ,
+    openapi_extra=READ_SCOPE,
+)
+async def get_migrations(
+    history: RecorderDep,
+    since: Annotated[datetime | None, Query(description="default: 24 hours ago")] = None,
+    until: Annotated[datetime | None, Query(description="default: now")] = None,
+) -> MigrationMatrix:
+    """The flow matrix (from -> to counts) over a time window, with totals per segment."""
+    end = _aware(until) or datetime.now(UTC)
+    start = _aware(since) or end - timedelta(days=1)
+    if start >= end:
+        raise invalid([{"field": "since", "message": "must be before until"}])
+    if end - start > timedelta(days=366):
+        raise invalid([{"field": "since", "message": "the window is at most 366 days"}])
+    try:
+        flows = await history.recorder.flows(
+            int(start.timestamp() * 1000), int(end.timestamp() * 1000)
+        )
+    except RedisUnavailable as exc:
+        raise _unavailable(exc) from None
+    return MigrationMatrix(
+        since=_time(flows.since),
+        until=_time(flows.until),
+        bucket_seconds=history.config.flow_bucket_seconds,
+        flows=[
+            FlowOut(from_segment_id=f.from_segment, to_segment_id=f.to_segment, count=f.count)
+            for f in flows.flows
+        ],
+        matrix=flows.matrix(new_label="new"),
+        totals={
+            seg: SegmentTotals(inflow=t.inflow, new=t.new, outflow=t.outflow, net=t.net)
+            for seg, t in flows.totals.items()
+        },
+    )
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -1,0 +1,325 @@
+"""Record assignments in Redis and read them back: current segment, history, members, flows.
+
+One assignment is one ``EVALSHA`` of ``record.lua`` (compare-and-swap of the current segment
+and, on a change, history, membership, flow counter and event, all atomic); a batch is one
+pipeline of those calls, applied in order. Every call runs under a deadline from
+``HistoryConfig``; failures that leave the outcome unknown raise ``RedisUnavailable``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+from collections.abc import Awaitable, Sequence
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError, ResponseError
+from redis.retry import Retry
+
+from app.history.config import HistoryConfig
+from app.history.keys import (
+    FLOW_SEPARATOR,
+    Keys,
+    decode_cursor,
+    encode_cursor,
+    member_entry,
+    parse_member_entry,
+)
+from app.history.records import (
+    CustomerState,
+    FlowMatrix,
+    Member,
+    MemberPage,
+    Migration,
+    Outcome,
+    Record,
+    RedisUnavailable,
+    SegmentEvent,
+    now_ms,
+)
+
+# Refusals that say "not now" rather than "never": the record is spooled and retried.
+_TRANSIENT = (
+    "OOM", "BUSY", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "LOADING", "MISCONF",
+    "NOREPLICAS",
+)  # fmt: skip
+
+
+@cache
+def record_script() -> str:
+    """The text of ``record.lua`` (shipped as package data)."""
+    return resources.files("app.history").joinpath("record.lua").read_text(encoding="utf-8")
+
+
+def create_redis(url: str, config: HistoryConfig) -> Redis:
+    """A client for ``url`` with the configured timeouts and no retries (the spool retries)."""
+    client: Redis = Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_timeout=config.batch_timeout_s,
+        socket_connect_timeout=config.timeout_s,
+        retry=Retry(NoBackoff(), 0),
+        client_name="segments-history",
+    )
+    return client
+
+
+def _unavailable(exc: BaseException) -> RedisUnavailable:
+    return RedisUnavailable(f"Redis unavailable: {str(exc) or type(exc).__name__}")
+
+
+def _transient(exc: ResponseError) -> bool:
+    return str(exc).startswith(_TRANSIENT)
+
+
+def _outcome(reply: Sequence[Any]) -> Outcome:
+    changed, previous, duplicate = reply
+    return Outcome(previous or None, bool(changed), recorded=True, duplicate=bool(duplicate))
+
+
+class Recorder:
+    """Records assignments in Redis and serves the history reads.
+
+    Parameters
+    ----------
+    client
+        A ``redis.asyncio.Redis`` with ``decode_responses=True`` (see ``create_redis``).
+    config
+        Caps, retentions and deadlines.
+    """
+
+    def __init__(self, client: Redis, config: HistoryConfig) -> None:
+        self.client, self.config = client, config
+        self.keys = Keys.from_config(config)
+        self._script = client.register_script(record_script())
+
+    @classmethod
+    def connect(cls, url: str, config: HistoryConfig) -> Recorder:
+        """A recorder with its own client (connects lazily); close it with ``aclose``."""
+        return cls(create_redis(url, config), config)
+
+    async def aclose(self) -> None:
+        """Close the client and its connection pool."""
+        await self.client.aclose()
+
+    async def _guard(self, call: Awaitable[Any], timeout: float | None = None) -> Any:
+        # Any: redis-py types replies as bytes | str whatever decode_responses says.
+        try:
+            async with asyncio.timeout(timeout or self.config.batch_timeout_s):
+                return await call
+        except ResponseError as exc:
+            if _transient(exc):
+                raise _unavailable(exc) from exc
+            raise
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise _unavailable(exc) from exc
+
+    async def ping(self) -> bool:
+        """True when Redis answers within the single-call deadline."""
+        try:
+            return bool(await self._guard(self.client.ping(), self.config.timeout_s))
+        except RedisUnavailable:
+            return False
+
+    def _call(self, rec: Record) -> tuple[list[str], list[str | int]]:
+        keys = self.keys.for_record(rec.customer_id, rec.assigned_at)
+        bucket_end_ms = (self.keys.bucket_start(rec.assigned_at) + self.keys.bucket_s) * 1000
+        tail = orjson.dumps(
+            {
+                "to": rec.segment_id,
+                "to_name": rec.segment_name,
+                "version": rec.model_version,
+                "at": rec.assigned_at,
+                "rid": rec.record_id,
+            }
+        ).decode()[1:]
+        args: list[str | int] = [
+            rec.record_id,
+            rec.customer_id,
+            rec.segment_id,
+            rec.segment_name or "",
+            rec.model_version,
+            rec.assigned_at,
+            member_entry(rec.assigned_at, rec.customer_id),
+            keys.members_prefix,
+            self.config.history_cap,
+            self.config.history_ttl_ms,
+            bucket_end_ms + self.config.flow_ttl_ms,
+            self.config.stream_maxlen,
+            tail,
+        ]
+        return [keys.current, keys.history, keys.flow, keys.events], args
+
+    async def record(self, rec: Record) -> Outcome:
+        """Record one assignment in one round trip.
+
+        Returns
+        -------
+        Outcome
+            With ``recorded=True``; a permanent refusal gives ``recorded=False`` and ``error``.
+
+        Raises
+        ------
+        RedisUnavailable
+            Redis did not confirm in ``timeout_ms``; the record may or may not be applied
+            (replaying it later is safe).
+        """
+        keys, args = self._call(rec)
+        try:
+            reply = await self._guard(self._script(keys, args), self.config.timeout_s)
+        except ResponseError as exc:
+            return Outcome(None, changed=False, recorded=False, error=str(exc))
+        return _outcome(reply)
+
+    async def record_many(self, recs: Sequence[Record]) -> list[Outcome]:
+        """Record a batch in one pipeline, in order (a customer's later record sees its earlier).
+
+        Raises
+        ------
+        RedisUnavailable
+            Redis did not confirm the whole batch in ``batch_timeout_ms``.
+        """
+        if not recs:
+            return []
+
+        async def run() -> list[Any]:
+            async with self.client.pipeline(transaction=False) as pipe:
+                # Loading in the same pipeline (a no-op when loaded) rules out NOSCRIPT without
+                # the extra SCRIPT EXISTS round trip redis-py's pipelined scripts make.
+                pipe.script_load(self._script.script)
+                for rec in recs:
+                    keys, args = self._call(rec)
+                    pipe.evalsha(self._script.sha, len(keys), *keys, *args)
+                return await pipe.execute(raise_on_error=False)
+
+        loaded, *replies = await self._guard(run())
+        if isinstance(loaded, Exception):
+            raise _unavailable(loaded) from loaded
+        outcomes = []
+        for reply in replies:
+            if isinstance(reply, ResponseError) and not _transient(reply):
+                outcomes.append(Outcome(None, changed=False, recorded=False, error=str(reply)))
+            elif isinstance(reply, Exception):
+                raise _unavailable(reply) from reply
+            else:
+                outcomes.append(_outcome(reply))
+        return outcomes
+
+    async def current(self, customer_id: str) -> CustomerState | None:
+        """The customer's current segment, or None if never recorded."""
+        data: dict[str, str] = await self._guard(
+            self.client.hgetall(self.keys.current(customer_id))
+        )
+        if "segment" not in data:
+            return None
+        return CustomerState(
+            customer_id=customer_id,
+            segment_id=data["segment"],
+            segment_name=data.get("name") or None,
+            model_version=data["version"],
+            assigned_at=int(data["assigned_at"]),
+            since=int(data["since"]),
+            migrations=int(data["seq"]),
+        )
+
+    async def history(self, customer_id: str, limit: int = 100) -> list[Migration]:
+        """The customer's latest ``limit`` migrations, newest first."""
+        raw: list[str] = await self._guard(
+            self.client.lrange(self.keys.history(customer_id), 0, max(limit, 1) - 1)
+        )
+        out = []
+        for item in raw:
+            e = orjson.loads(item)
+            out.append(
+                Migration(
+                    from_segment=e["from"],
+                    from_name=e["from_name"],
+                    to_segment=e["to"],
+                    to_name=e["to_name"],
+                    model_version=e["version"],
+                    at=e["at"],
+                    record_id=e["rid"],
+                    seq=e["seq"],
+                )
+            )
+        return out
+
+    async def members(
+        self, segment_id: str, cursor: str | None = None, limit: int = 100
+    ) -> MemberPage:
+        """One page of the segment's current members, in join order.
+
+        The cursor is the last entry seen, so a walk returns every customer who stays in the
+        segment exactly once; customers who join during the walk appear at its end.
+
+        Raises
+        ------
+        ValueError
+            ``cursor`` is not a cursor this method returned, or ``limit`` < 1.
+        """
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        start = "-" if cursor is None else "(" + decode_cursor(cursor)
+        async with self.client.pipeline(transaction=False) as pipe:
+            for shard in range(self.keys.shards):
+                pipe.zrangebylex(self.keys.members(shard, segment_id), start, "+", 0, limit + 1)
+            pages: list[list[str]] = await self._guard(pipe.execute())
+        merged = list(heapq.merge(*pages))
+        members = [Member(c, t) for t, c in map(parse_member_entry, merged[:limit])]
+        more = len(merged) > limit
+        return MemberPage(members, encode_cursor(merged[limit - 1]) if more else None)
+
+    async def member_count(self, segment_id: str) -> int:
+        """How many customers are currently in the segment."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            for shard in range(self.keys.shards):
+                pipe.zcard(self.keys.members(shard, segment_id))
+            counts: list[int] = await self._guard(pipe.execute())
+        return sum(counts)
+
+    async def flows(self, since: int, until: int) -> FlowMatrix:
+        """Migration counts between ``since`` and ``until`` (epoch ms), with totals per segment.
+
+        The window is widened to whole buckets and clipped to the flow retention.
+        """
+        step = self.keys.bucket_s
+        oldest = self.keys.bucket_start(now_ms() - self.config.flow_ttl_ms) - step
+        first = max(self.keys.bucket_start(since), oldest)
+        last = self.keys.bucket_start(max(until - 1, since))
+        starts = list(range(first, last + 1, step))
+        async with self.client.pipeline(transaction=False) as pipe:
+            for shard in range(self.keys.shards):
+                for start in starts:
+                    pipe.hgetall(self.keys.flow(shard, start * 1000))
+            buckets: list[dict[str, str]] = await self._guard(pipe.execute())
+        counts: dict[tuple[str | None, str], int] = {}
+        for bucket in buckets:
+            for field, value in bucket.items():
+                origin, _, target = field.rpartition(FLOW_SEPARATOR)
+                pair = (origin or None, target)
+                counts[pair] = counts.get(pair, 0) + int(value)
+        return FlowMatrix.from_counts(first * 1000, (last + step) * 1000, counts)
+
+    async def events(self, after: str | None = None, count: int = 100) -> list[SegmentEvent]:
+        """Up to ``count`` segment-change events after stream id ``after``, oldest first.
+
+        For browsing and tests; a downstream tool should use a consumer group (see the doc).
+        """
+        start = "-" if after is None else "(" + after
+        streams = self.keys.all_events()
+        async with self.client.pipeline(transaction=False) as pipe:
+            for stream in streams:
+                pipe.xrange(stream, start, "+", count)
+            ranges: list[list[tuple[str, dict[str, str]]]] = await self._guard(pipe.execute())
+        events = [
+            SegmentEvent.parse(stream, entry_id, fields)
+            for stream, entries in zip(streams, ranges, strict=True)
+            for entry_id, fields in entries
+        ]
+        events.sort(key=lambda e: tuple(int(p) for p in e.id.split("-")))
+        return events[:count]

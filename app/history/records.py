@@ -1,0 +1,254 @@
+"""The values the history feature passes around: records, outcomes, and what reads return.
+
+SegmentsError
+└── RedisUnavailable    Redis did not answer in time (or at all); nothing is known to be
+                        written, and recording falls back to the spool
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+
+from app.errors import SegmentsError
+
+_RECORD_ID = re.compile(r"[0-9a-f]{32}")
+_lock = threading.Lock()
+_last = [0, 0]  # (ms, counter) of the last id made by this process
+
+
+class RedisUnavailable(SegmentsError):
+    """Redis was unreachable, too slow or refused the write for a transient reason."""
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def new_record_id(at_ms: int | None = None) -> str:
+    """A UUIDv7 as 32 lowercase hex digits, strictly increasing within this process.
+
+    Ids sort by time (then by a counter within one millisecond), which is how the recording
+    script tells a replayed or stale record from a new one.
+
+    >>> a, b = new_record_id(), new_record_id()
+    >>> a < b and len(a) == 32
+    True
+    """
+    with _lock:
+        ms = now_ms() if at_ms is None else at_ms
+        if ms <= _last[0]:
+            ms, counter = _last[0], _last[1] + 1
+            if counter > 0xFFF:
+                ms, counter = ms + 1, 0
+        else:
+            counter = int.from_bytes(os.urandom(2)) & 0x7FF  # room to count up within the ms
+        _last[0], _last[1] = ms, counter
+    rand_b = int.from_bytes(os.urandom(8)) & ((1 << 62) - 1)
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | counter << 64 | 0b10 << 62 | rand_b
+    return f"{value:032x}"
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One assignment of one customer, as recorded (and spooled, and replayed).
+
+    Parameters
+    ----------
+    customer_id, segment_id, model_version
+        Who, into which segment, by which model version. Segment ids must not contain ``>``.
+    assigned_at
+        Epoch milliseconds of the assignment.
+    record_id
+        Time-ordered unique id (``new_record_id``); replaying a record with an id not newer
+        than the customer's last applied one changes nothing.
+    segment_name
+        The segment's human name at the time, if known.
+    """
+
+    customer_id: str
+    segment_id: str
+    model_version: str
+    assigned_at: int
+    record_id: str
+    segment_name: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.customer_id:
+            raise ValueError("customer_id must not be empty")
+        if not self.segment_id or ">" in self.segment_id:
+            raise ValueError(f"invalid segment id {self.segment_id!r}")
+        if not _RECORD_ID.fullmatch(self.record_id):
+            raise ValueError(f"record_id must be 32 lowercase hex digits: {self.record_id!r}")
+
+    @classmethod
+    def create(
+        cls,
+        customer_id: str,
+        segment_id: str,
+        model_version: str,
+        segment_name: str | None = None,
+        assigned_at: int | None = None,
+    ) -> Record:
+        """A new record stamped now (or at ``assigned_at``) with a fresh record id."""
+        at = now_ms() if assigned_at is None else assigned_at
+        return cls(customer_id, segment_id, model_version, at, new_record_id(at), segment_name)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What recording one record did.
+
+    ``previous_segment`` is the segment before this record (equal to the new one when
+    unchanged; ``None`` for a first assignment, and unknown — ``None`` — when not recorded).
+    ``duplicate`` marks a record already applied or older than the last applied one: nothing
+    changed. ``recorded`` is False when the record went to the spool (or was dropped), and
+    ``error`` says why a record was rejected for good.
+    """
+
+    previous_segment: str | None
+    changed: bool
+    recorded: bool
+    duplicate: bool = False
+    error: str | None = None
+
+
+NOT_RECORDED = Outcome(None, changed=False, recorded=False)
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerState:
+    """A customer's current segment: since when, last assigned when and by which version."""
+
+    customer_id: str
+    segment_id: str
+    segment_name: str | None
+    model_version: str
+    assigned_at: int
+    since: int
+    migrations: int
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One entry of a customer's history (``from_segment`` is None for the first one)."""
+
+    from_segment: str | None
+    from_name: str | None
+    to_segment: str
+    to_name: str | None
+    model_version: str
+    at: int
+    record_id: str
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    customer_id: str
+    joined_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class MemberPage:
+    """One page of a segment's members in join order; ``next_cursor`` None on the last."""
+
+    members: list[Member]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    from_segment: str | None  # None: customers assigned for the first time
+    to_segment: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentFlowTotals:
+    """Per segment over a window: arrivals from other segments, first assignments, leavers."""
+
+    inflow: int = 0
+    new: int = 0
+    outflow: int = 0
+
+    @property
+    def net(self) -> int:
+        return self.inflow + self.new - self.outflow
+
+
+@dataclass(frozen=True, slots=True)
+class FlowMatrix:
+    """Migration counts over ``[since, until)`` epoch ms, widened to whole buckets."""
+
+    since: int
+    until: int
+    flows: list[Flow]
+    totals: dict[str, SegmentFlowTotals] = field(default_factory=dict)
+
+    @classmethod
+    def from_counts(
+        cls, since: int, until: int, counts: dict[tuple[str | None, str], int]
+    ) -> FlowMatrix:
+        """The matrix of ``{(from, to): count}``, flows sorted by count, with totals."""
+        inflow: dict[str, int] = {}
+        new: dict[str, int] = {}
+        outflow: dict[str, int] = {}
+        for (source, target), n in counts.items():
+            if source is None:
+                new[target] = new.get(target, 0) + n
+            else:
+                inflow[target] = inflow.get(target, 0) + n
+                outflow[source] = outflow.get(source, 0) + n
+        totals = {
+            seg: SegmentFlowTotals(inflow.get(seg, 0), new.get(seg, 0), outflow.get(seg, 0))
+            for seg in sorted(inflow.keys() | new.keys() | outflow.keys())
+        }
+        flows = [Flow(s, t, n) for (s, t), n in counts.items()]
+        flows.sort(key=lambda f: (-f.count, f.from_segment or "", f.to_segment))
+        return cls(since, until, flows, totals)
+
+    def matrix(self, new_label: str = "") -> dict[str, dict[str, int]]:
+        """``{from: {to: count}}``; first assignments are under ``new_label``."""
+        out: dict[str, dict[str, int]] = {}
+        for flow in self.flows:
+            row = out.setdefault(flow.from_segment or new_label, {})
+            row[flow.to_segment] = row.get(flow.to_segment, 0) + flow.count
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentEvent:
+    """One segment-change event of the stream (schema in ``docs/redis-keys.md``)."""
+
+    id: str
+    stream: str
+    customer_id: str
+    from_segment: str | None
+    from_name: str | None
+    to_segment: str
+    to_name: str | None
+    model_version: str
+    assigned_at: int
+    record_id: str
+    seq: int
+
+    @classmethod
+    def parse(cls, stream: str, entry_id: str, fields: dict[str, str]) -> SegmentEvent:
+        """Build an event from a stream entry (``XRANGE``/``XREADGROUP`` with decoded strings)."""
+        return cls(
+            id=entry_id,
+            stream=stream,
+            customer_id=fields["customer_id"],
+            from_segment=fields.get("from") or None,
+            from_name=fields.get("from_name") or None,
+            to_segment=fields["to"],
+            to_name=fields.get("to_name") or None,
+            model_version=fields["model_version"],
+            assigned_at=int(fields["assigned_at"]),
+            record_id=fields["record_id"],
+            seq=int(fields["seq"]),
+        )

@@ -1,0 +1,65 @@
+"""API schemas of the history endpoints (separate from the recorder's internal types)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+
+class CustomerOut(BaseModel):
+    customer_id: str
+    segment_id: str = Field(examples=["seg-003"])
+    segment_name: str | None
+    model_version: str = Field(description="the version that made the last assignment")
+    assigned_at: datetime = Field(description="the last assignment")
+    since: datetime = Field(description="when the customer entered this segment")
+    migrations: int = Field(description="segment changes recorded for this customer")
+
+
+class MigrationOut(BaseModel):
+    from_segment_id: str | None = Field(description="null for the first assignment")
+    from_segment_name: str | None
+    to_segment_id: str
+    to_segment_name: str | None
+    model_version: str
+    at: datetime
+
+
+class HistoryOut(BaseModel):
+    customer_id: str
+    migrations: list[MigrationOut] = Field(description="newest first")
+
+
+class MemberOut(BaseModel):
+    customer_id: str
+    joined_at: datetime
+
+
+class MemberPageOut(BaseModel):
+    segment_id: str
+    total: int = Field(description="members right now")
+    members: list[MemberOut]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null: last")
+
+
+class FlowOut(BaseModel):
+    from_segment_id: str | None = Field(description="null: customers assigned for the first time")
+    to_segment_id: str
+    count: int
+
+
+class SegmentTotals(BaseModel):
+    inflow: int = Field(description="arrivals from other segments")
+    new: int = Field(description="first assignments")
+    outflow: int = Field(description="departures to other segments")
+    net: int
+
+
+class MigrationMatrix(BaseModel):
+    since: datetime
+    until: datetime
+    bucket_seconds: int = Field(description="the window is widened to whole buckets")
+    flows: list[FlowOut]
+    matrix: dict[str, dict[str, int]] = Field(description="from -> to -> count; 'new' = first")
+    totals: dict[str, SegmentTotals]

@@ -1,0 +1,181 @@
+"""Recording that never fails the request: Redis while it answers, the spool while it does not.
+
+``HistoryService`` writes straight to Redis. The first call that fails (unreachable, slower
+than ``timeout_ms``) switches this process to the spool, so later requests do not wait on a
+dead server. The replayer pings Redis every ``replay_interval_ms``; once it answers, it drains
+the spool in order through ``Recorder.record_many`` and switches back to direct writes when
+the spool is empty. Records are written in the order they were made, and the recording script
+ignores a record already applied, so a replay after a partial write counts each migration once.
+
+``open_history`` opens all of it (and an embedded Redis server when no URL is configured)
+for an app's lifespan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+
+from app.history.config import HistoryConfig
+from app.history.embedded import EmbeddedRedis
+from app.history.recorder import Recorder
+from app.history.records import NOT_RECORDED, Outcome, Record, RedisUnavailable
+from app.history.spool import Spool
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryStatus:
+    """For readiness and metrics: is Redis in use, and what the spool holds and lost."""
+
+    redis_up: bool
+    spool_depth: int
+    spool_dropped: int
+    spooled: int
+    replayed: int
+    rejected: int
+
+
+class HistoryService:
+    """Records assignments through Redis, falling back to the durable spool.
+
+    Parameters
+    ----------
+    recorder
+        The Redis side; reads (``current``, ``history``, ``members``, ``flows``, ``events``)
+        go to it directly.
+    spool
+        Where records wait while Redis is unavailable.
+    """
+
+    def __init__(self, recorder: Recorder, spool: Spool) -> None:
+        self.recorder, self.spool, self.config = recorder, spool, recorder.config
+        # Start on the spool if it holds records, so new ones queue behind them, in order.
+        self._direct = spool.depth() == 0
+        self._gate = asyncio.Lock()
+        self.spooled = self.replayed = self.rejected = 0
+
+    @property
+    def redis_up(self) -> bool:
+        """True while records go straight to Redis."""
+        return self._direct
+
+    async def record(self, rec: Record) -> Outcome:
+        """Record one assignment; never raises for Redis trouble (``recorded`` says)."""
+        if self._direct:
+            try:
+                return self._checked([rec], [await self.recorder.record(rec)])[0]
+            except RedisUnavailable as exc:
+                self._down(exc)
+        return (await self._to_spool([rec]))[0]
+
+    async def record_many(self, recs: Sequence[Record]) -> list[Outcome]:
+        """Record a batch in one pipeline, or spool it whole (replay skips what was applied)."""
+        if self._direct:
+            try:
+                return self._checked(recs, await self.recorder.record_many(recs))
+            except RedisUnavailable as exc:
+                self._down(exc)
+        return await self._to_spool(recs)
+
+    def _down(self, exc: RedisUnavailable) -> None:
+        if self._direct:
+            log.warning("%s; spooling assignment records until it is back", exc)
+        self._direct = False
+
+    def _checked(self, recs: Sequence[Record], outcomes: list[Outcome]) -> list[Outcome]:
+        for rec, outcome in zip(recs, outcomes, strict=True):
+            if outcome.error is not None:
+                self.rejected += 1
+                log.error("Redis refused record %s: %s", rec, outcome.error)
+        return outcomes
+
+    async def _to_spool(self, recs: Sequence[Record]) -> list[Outcome]:
+        async with self._gate:
+            if not self._direct:
+                self.spooled += await asyncio.to_thread(self.spool.append, recs)
+                return [NOT_RECORDED] * len(recs)
+        # The replayer emptied the spool and switched back while we waited: write directly.
+        return await self.record_many(recs)
+
+    async def replay_pending(self) -> int:
+        """Drain the spool into Redis if it answers; returns how many records were replayed."""
+        if not await self.recorder.ping():
+            return 0
+        replayed = 0
+        with self.spool.replay_lease() as mine:
+            if not mine:
+                return 0  # another process is draining the shared spool
+            while True:
+                batch = await asyncio.to_thread(self.spool.peek_batch, self.config.replay_batch)
+                if not batch:
+                    async with self._gate:  # no append of this process can slip in now
+                        if not await asyncio.to_thread(self.spool.peek_batch, 1):
+                            if not self._direct:
+                                log.warning("Redis is back and the spool is drained")
+                            self._direct = True
+                            break
+                    continue
+                records = [rec for _, rec in batch]
+                try:
+                    self._checked(records, await self.recorder.record_many(records))
+                except RedisUnavailable as exc:
+                    self._down(exc)
+                    break
+                await asyncio.to_thread(self.spool.ack, batch[-1][0])
+                replayed += len(batch)
+        self.replayed += replayed
+        return replayed
+
+    async def run_replayer(self) -> None:
+        """Replay forever (a background task of the app's lifespan)."""
+        while True:
+            await asyncio.sleep(self.config.replay_interval_ms / 1000)
+            try:
+                if not self._direct or await asyncio.to_thread(self.spool.depth) > 0:
+                    await self.replay_pending()
+            except Exception:  # never let the replayer die
+                log.exception("history replayer failed")
+
+    async def status(self) -> HistoryStatus:
+        depth, dropped = await asyncio.to_thread(lambda: (self.spool.depth(), self.spool.dropped()))
+        return HistoryStatus(
+            self._direct, depth, dropped, self.spooled, self.replayed, self.rejected
+        )
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+@contextlib.asynccontextmanager
+async def open_history(config: HistoryConfig, replay: bool = True) -> AsyncIterator[HistoryService]:
+    """Open Redis (embedded if ``config.redis_url`` is None), the spool and the replayer.
+
+    Everything opened is closed on exit, in reverse order. With several worker processes,
+    start the embedded server once in the parent (``EmbeddedRedis``) and give the workers its
+    URL instead: each worker calling this with no URL would try to start its own.
+    """
+    async with contextlib.AsyncExitStack() as stack:
+        url = config.redis_url
+        if url is None:
+            embedded = EmbeddedRedis(config.data_dir)
+            url = await asyncio.to_thread(embedded.start)
+            stack.push_async_callback(asyncio.to_thread, embedded.stop)
+        spool = await asyncio.to_thread(
+            Spool, config.spool_dir, config.spool_max_records, config.spool_fsync
+        )
+        stack.callback(spool.close)
+        recorder = Recorder.connect(url, config)
+        stack.push_async_callback(recorder.aclose)
+        service = HistoryService(recorder, spool)
+        if replay:
+            task = asyncio.create_task(service.run_replayer(), name="history-replayer")
+            stack.push_async_callback(_cancel, task)
+        yield service

@@ -1,0 +1,97 @@
+"""The application factory: ``create_app()`` builds the service; its lifespan opens and closes
+everything it uses (model holder, Redis recorder with its spool and replayer, an embedded Redis
+when none is configured, and the watchers). Importing this module loads nothing.
+
+Run it with ``segments serve`` or ``uvicorn --factory app.main:create_app``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+
+from app import __version__
+from app.assignment.endpoints import REQUEST_SCHEMAS
+from app.assignment.endpoints import router as assignment_router
+from app.health import router as health_router
+from app.history import open_history
+from app.history.endpoints import router as history_router
+from app.limits import BodySizeLimit
+from app.observability import ObservabilityMiddleware
+from app.openapi import build_openapi, operation_id
+from app.problems import install_handlers
+from app.registry.endpoints import router as registry_router
+from app.registry.store import ModelStore
+from app.security import KeyRing
+from app.segments.endpoints import router as segments_router
+from app.serving import ModelHolder, every
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+DESCRIPTION = """Real-time customer segmentation. Assign customers to the segments of the
+promoted model version, read segment definitions, members and migration history, manage
+versions. Errors are `application/problem+json` (RFC 9457)."""
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    settings.check_serving()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.dev_mode:
+            log.warning(
+                "DEVELOPMENT MODE: authentication is OFF; never run like this in production"
+            )
+        async with contextlib.AsyncExitStack() as stack:
+            holder = ModelHolder(
+                ModelStore(settings.model_store), settings.model_name, settings.reload_interval
+            )
+            await asyncio.to_thread(holder.refresh, True)
+            if holder.current is None:
+                log.warning("no model loaded (%s); /readyz reports not ready", holder.last_error)
+            app.state.holder = holder
+            app.state.history = None
+            if settings.record_assignments:
+                config = settings.history_config()
+                app.state.history = await stack.enter_async_context(open_history(config))
+            interval = settings.reload_interval
+            for task, name in ((holder.refresh, "model"), (app.state.keys.reload, "keys")):
+                watcher = asyncio.create_task(every(interval, task, f"{name} watcher"))
+                stack.push_async_callback(_cancel, watcher)
+            yield
+
+    app = FastAPI(
+        title="Segments",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+    )
+    app.state.settings = settings
+    app.state.keys = KeyRing(
+        settings.api_keys, settings.api_keys_file, enabled=not settings.dev_mode
+    )
+    install_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ObservabilityMiddleware, access=settings.access_log)
+    routers = (assignment_router, segments_router, history_router, registry_router, health_router)
+    for router in routers:
+        app.include_router(router)
+
+    def openapi() -> dict[str, Any]:
+        return build_openapi(app, REQUEST_SCHEMAS)
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,144 @@
+"""Errors as ``application/problem+json`` (RFC 9457), rendered by one set of handlers.
+
+Services raise ``Problem`` (or a ``SegmentsError``, mapped here); endpoints never build error
+responses by hand. Every problem names what was wrong; validation problems list each bad
+field in ``errors`` as ``{"field": "features.age", "message": "..."}``. Unexpected exceptions
+become a bare 500 problem without internals.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from app.errors import IntegrityError, SegmentsError, StoreError
+
+log = logging.getLogger(__name__)
+PROBLEM_JSON = "application/problem+json"
+
+
+class FieldError(BaseModel):
+    field: str = Field(examples=["features.monetary"])
+    message: str = Field(examples=["must be a finite number"])
+
+
+class ProblemBody(BaseModel):
+    """An RFC 9457 problem document."""
+
+    type: str = Field("about:blank", examples=["/problems/invalid-request"])
+    title: str = Field(examples=["Invalid request"])
+    status: int = Field(examples=[422])
+    detail: str = Field(examples=["features.monetary: must be a finite number"])
+    instance: str | None = None
+    errors: list[FieldError] | None = None
+
+
+_PROBLEM_CONTENT = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/ProblemBody"}}}
+_DESCRIPTIONS = {
+    400: "Malformed request",
+    401: "No valid API key",
+    403: "The key lacks the scope this endpoint needs",
+    404: "Not found",
+    409: "Conflict: the artefact was refused",
+    413: "Request body or batch too large",
+    429: "Rate limit of the key exceeded; see Retry-After",
+    422: "Invalid request: the problem's errors name each bad field",
+    503: "No model version is loaded",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for problem bodies of the given statuses."""
+    return {s: {"description": _DESCRIPTIONS[s], "content": _PROBLEM_CONTENT} for s in statuses}
+
+
+PROBLEM_RESPONSES = problem_responses(400, 413, 422, 503)
+
+
+class Problem(Exception):
+    """An error with its HTTP status, rendered as a problem body."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        *,
+        type_: str = "about:blank",
+        errors: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status, self.title, self.detail = status, title, detail
+        self.type, self.errors, self.headers = type_, errors, headers
+
+
+def invalid(errors: list[dict[str, str]]) -> Problem:
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:10])
+    return Problem(422, "Invalid request", detail, type_="/problems/invalid-request", errors=errors)
+
+
+def problem_response(problem: Problem, instance: str | None = None) -> Response:
+    body: dict[str, Any] = {
+        "type": problem.type,
+        "title": problem.title,
+        "status": problem.status,
+        "detail": problem.detail,
+    }
+    if instance:
+        body["instance"] = instance
+    if problem.errors is not None:
+        body["errors"] = problem.errors
+    return Response(
+        orjson.dumps(body),
+        status_code=problem.status,
+        media_type=PROBLEM_JSON,
+        headers=problem.headers,
+    )
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def install_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> Response:
+        return problem_response(exc, request.url.path)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        errors = [{"field": _location(e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        return problem_response(invalid(errors), request.url.path)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        titles = {400: "Malformed request", 404: "Not found", 405: "Method not allowed"}
+        title = titles.get(exc.status_code, "Error")
+        headers = dict(exc.headers) if exc.headers else None
+        problem = Problem(exc.status_code, title, str(exc.detail), headers=headers)
+        return problem_response(problem, request.url.path)
+
+    @app.exception_handler(SegmentsError)
+    async def _segments(request: Request, exc: SegmentsError) -> Response:
+        if isinstance(exc, IntegrityError):
+            problem = Problem(409, "Artefact refused", str(exc), type_="/problems/integrity")
+        elif isinstance(exc, StoreError):
+            problem = Problem(404, "Not found", str(exc), type_="/problems/not-found")
+        else:
+            problem = Problem(400, "Bad request", str(exc))
+        return problem_response(problem, request.url.path)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        problem = Problem(500, "Internal error", "an unexpected error occurred; it was logged")
+        return problem_response(problem, request.url.path)

@@ -1,0 +1,41 @@
+"""Compare two versions: how one set of customers moves between their segments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from app.errors import DataError
+from app.registry.store import ModelStore
+from app.training.config import TrainConfig
+from app.training.data import load_training_data, read_table
+
+
+def migration_matrix(
+    store: ModelStore, model_name: str, old: str, new: str, data: Path | None = None
+) -> tuple[pd.DataFrame, int]:
+    """Counts of customers by (old segment, new segment), labelled ``id name``, and how many
+    customers keep their segment id."""
+    old_model, new_model = store.load(model_name, old), store.load(model_name, new)
+    if data is None:
+        config = TrainConfig.model_validate(new_model.manifest.config)
+        if not config.data.path.exists():
+            raise DataError(
+                f"the newer version's data {config.data.path} is gone; pass --data FILE"
+            )
+        frame = load_training_data(config).frame
+    else:
+        frame = read_table(data)
+    missing = sorted(
+        set(old_model.estimator.feature_names + new_model.estimator.feature_names)
+        - set(frame.columns)
+    )
+    if missing:
+        raise DataError(f"{data or 'data'} lacks feature column(s): {', '.join(missing)}")
+    before = pd.Series(old_model.estimator.predict(frame), name="from")
+    after = pd.Series(new_model.estimator.predict(frame), name="to")
+    names_old = {s.id: f"{s.id} {s.name}" for s in old_model.manifest.segments}
+    names_new = {s.id: f"{s.id} {s.name}" for s in new_model.manifest.segments}
+    kept = int((before == after).sum())
+    return pd.crosstab(before.map(names_old), after.map(names_new)), kept

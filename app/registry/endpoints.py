@@ -1,0 +1,75 @@
+"""The versions in the store, their manifests, and promotion without a restart."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Depends, Path
+
+from app.deps import HolderDep
+from app.problems import problem_responses
+from app.registry.schemas import Promotion, VersionList, VersionSummary
+from app.security import SCOPE_KEY, require
+
+router = APIRouter(prefix="/v1/models", tags=["models"])
+READ, ADMIN = [Depends(require("read"))], [Depends(require("admin"))]
+Version = Path(max_length=40, examples=["20261123-072415-3fa9c1"])
+
+
+@router.get(
+    "",
+    operation_id="list_models",
+    response_model=VersionList,
+    dependencies=READ,
+    openapi_extra={SCOPE_KEY: "read"},
+)
+async def list_models(holder: HolderDep) -> VersionList:
+    store, name = holder.store, holder.model_name
+    promoted = store.promoted(name)
+    manifests = await asyncio.to_thread(store.manifests, name)
+    return VersionList(
+        model_name=name,
+        promoted=promoted,
+        serving=holder.current.version if holder.current else None,
+        versions=[
+            VersionSummary(
+                version=m.version,
+                created_at=m.created_at,
+                algorithm=m.algorithm,
+                k=m.k,
+                rows=m.data.rows,
+                silhouette=m.quality.silhouette,
+                promoted=m.version == promoted,
+            )
+            for m in manifests
+        ],
+    )
+
+
+@router.get(
+    "/{version}",
+    operation_id="get_model",
+    dependencies=READ,
+    openapi_extra={SCOPE_KEY: "read"},
+    responses=problem_responses(404, 422),
+    response_description="the version's manifest.json",
+)
+async def get_model(holder: HolderDep, version: str = Version) -> dict[str, Any]:
+    manifest = await asyncio.to_thread(holder.store.manifest, holder.model_name, version)
+    return manifest.model_dump(mode="json")
+
+
+@router.post(
+    "/{version}/promote",
+    operation_id="promote_model",
+    dependencies=ADMIN,
+    openapi_extra={SCOPE_KEY: "admin"},
+    response_model=Promotion,
+    responses=problem_responses(404, 409, 422),
+)
+async def promote_model(holder: HolderDep, version: str = Version) -> Promotion:
+    """Serve ``version`` from now on: verified, loaded and swapped without failing a request."""
+    previous = holder.store.promoted(holder.model_name)
+    serving = await asyncio.to_thread(holder.promote, version)
+    return Promotion(model_name=holder.model_name, version=serving.version, previous=previous)

@@ -1,0 +1,152 @@
+"""The manifest written beside every trained artefact (``manifest.json``).
+
+It is the record an analyst, the service and the next training run rely on: what data the
+version saw, how it was fitted, how good it is, and what each segment looks like.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MANIFEST_SCHEMA_VERSION = 1
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ArtefactInfo(_Model):
+    file: str = "model.joblib"
+    sha256: str
+    bytes: int
+
+
+class DataInfo(_Model):
+    path: str
+    kind: Literal["table", "transactions"]
+    rows: int = Field(description="customers used for training (after RFM derivation)")
+    source_rows: int = Field(description="rows read from the file")
+    dropped_rows: int = 0
+    fingerprint: str = Field(description="SHA-256 of the training frame's content")
+    reference_date: str | None = None
+
+
+class NumericStats(_Model):
+    mean: float
+    std: float
+    min: float
+    median: float
+    max: float
+    missing_share: float
+
+
+class FeatureSchema(_Model):
+    name: str
+    type: Literal["numeric", "categorical"]
+    label: str
+    transform: str | None = None
+    clip: tuple[float | None, float | None] | None = None
+    impute: str | None = None
+    stats: NumericStats | None = None
+    categories: list[str] | None = Field(None, description="known categories (categorical)")
+    infrequent: list[str] | None = Field(None, description="grouped as 'infrequent'")
+
+
+class SelectionPoint(_Model):
+    k: int
+    silhouette: float
+    min_share: float
+    admissible: bool
+
+
+class Selection(_Model):
+    criterion: str
+    sample_size: int
+    k_min: int
+    k_max: int
+    min_share: float
+    chosen_k: int
+    curve: list[SelectionPoint]
+    note: str | None = None
+
+
+class Quality(_Model):
+    silhouette: float | None
+    davies_bouldin: float | None
+    calinski_harabasz: float | None
+    stability_ari: float | None = Field(description="mean ARI of bootstrap refits vs the model")
+    bootstraps: int
+    sample_size: int
+
+
+class NumericProfile(_Model):
+    mean: float
+    median: float
+    z: float = Field(description="(segment mean - population mean) / population std")
+
+
+class CategoryShare(_Model):
+    share: float
+    population_share: float
+    z: float
+
+
+class SegmentInfo(_Model):
+    id: str
+    name: str
+    kind: Literal["cluster", "rule"]
+    rule: str | None = None
+    description: str
+    action: str | None = None
+    size: int
+    share: float
+    numeric: dict[str, NumericProfile] = Field(default_factory=dict)
+    categorical: dict[str, dict[str, CategoryShare]] = Field(default_factory=dict)
+    outcomes: dict[str, float | None] = Field(default_factory=dict)
+    stability: float | None = Field(None, description="mean bootstrap Jaccard of its members")
+    flags: list[str] = Field(default_factory=list)
+
+
+class OutcomeTest(_Model):
+    name: str
+    kind: Literal["numeric", "binary"]
+    test: str
+    statistic: float | None
+    p_value: float | None
+    significant: bool
+    overall_mean: float | None
+
+
+class IdMatching(_Model):
+    previous_version: str | None
+    reused: dict[str, float] = Field(
+        default_factory=dict, description="reused id -> Jaccard overlap with the old segment"
+    )
+    new: list[str] = Field(default_factory=list)
+
+
+class Manifest(_Model):
+    schema_version: int = MANIFEST_SCHEMA_VERSION
+    model_name: str
+    version: str
+    created_at: datetime
+    artefact: ArtefactInfo
+    libraries: dict[str, str]
+    data: DataInfo
+    config: dict[str, Any]
+    features: list[FeatureSchema]
+    algorithm: str
+    seed: int
+    k: int
+    selection: Selection
+    quality: Quality
+    segments: list[SegmentInfo]
+    outcomes: list[OutcomeTest] = Field(default_factory=list)
+    id_matching: IdMatching
+    timings: dict[str, float] = Field(default_factory=dict, description="seconds per step")
+
+    def segment(self, segment_id: str) -> SegmentInfo | None:
+        return next((s for s in self.segments if s.id == segment_id), None)

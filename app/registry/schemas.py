@@ -1,0 +1,30 @@
+"""API schemas of the model registry endpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+
+class VersionSummary(BaseModel):
+    version: str = Field(examples=["20261123-072415-3fa9c1"])
+    created_at: datetime
+    algorithm: str
+    k: int
+    rows: int
+    silhouette: float | None
+    promoted: bool
+
+
+class VersionList(BaseModel):
+    model_name: str
+    promoted: str | None
+    serving: str | None = Field(description="the version this worker answers from")
+    versions: list[VersionSummary]
+
+
+class Promotion(BaseModel):
+    model_name: str
+    version: str
+    previous: str | None

@@ -1,0 +1,357 @@
+"""The model store: versioned, immutable artefacts on disk and a pointer to the serving one.
+
+Layout::
+
+    <root>/<model_name>/<version>/model.joblib    the fitted estimator (joblib, i.e. a pickle)
+    <root>/<model_name>/<version>/manifest.json   the ``Manifest`` describing it
+    <root>/<model_name>/<version>/report.html     the analyst's report
+    <root>/<model_name>/promoted.json             {"version", "promoted_at", "history": [...]}
+
+A version appears only complete: ``register()`` writes into a hidden temporary folder and
+renames it into place, or deletes it on any error. The pointer is replaced atomically. An
+artefact is unpickled only after its bytes match the hash recorded in its manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import secrets
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import joblib
+import orjson
+from pydantic import ValidationError
+
+from app.errors import IntegrityError, StoreError
+from app.registry.manifest import ArtefactInfo, Manifest
+
+VERSION_PATTERN = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}")
+MODEL_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+SEGMENT_ID_PATTERN = re.compile(r"seg-(\d+)")
+ARTEFACT_FILE = "model.joblib"
+MANIFEST_FILE = "manifest.json"
+POINTER_FILE = "promoted.json"
+
+
+def new_version_id(now: datetime | None = None) -> str:
+    """Return a new time-ordered version id, ``YYYYMMDD-HHMMSS-xxxxxx`` in UTC.
+
+    Parameters
+    ----------
+    now : datetime, optional
+        The creation time; the current time by default. A naive datetime is taken as UTC.
+
+    Examples
+    --------
+    >>> new_version_id(datetime(2024, 5, 1, 12, 30, tzinfo=UTC))[:15]
+    '20240501-123000'
+    """
+    now = datetime.now(UTC) if now is None else now
+    now = now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
+    return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+def validate_model_name(name: str) -> str:
+    """Return ``name`` if it is a safe model name (letters, digits, ``_.-``), else raise."""
+    if not isinstance(name, str) or not MODEL_NAME_PATTERN.fullmatch(name):
+        raise StoreError(f"invalid model name {name!r}: use 1-64 of [A-Za-z0-9_.-], no leading '.'")
+    return name
+
+
+def validate_version(version: str) -> str:
+    """Return ``version`` if it is a well-formed version id, else raise ``StoreError``."""
+    if not isinstance(version, str) or not VERSION_PATTERN.fullmatch(version):
+        raise StoreError(f"invalid version id {version!r}: expected YYYYMMDD-HHMMSS-xxxxxx")
+    return version
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A verified, unpickled version; ``path`` is its version folder."""
+
+    manifest: Manifest
+    estimator: Any
+    path: Path
+
+
+class ModelStore:
+    """Versioned model artefacts under ``root``; nothing is created until a write.
+
+    Parameters
+    ----------
+    root : Path
+        The store folder (``models/`` by default in the CLI).
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def model_names(self) -> list[str]:
+        """Names of the models with at least one complete version, sorted."""
+        if not self.root.is_dir():
+            return []
+        names = (p.name for p in self.root.iterdir() if p.is_dir())
+        return sorted(n for n in names if MODEL_NAME_PATTERN.fullmatch(n) and self.versions(n))
+
+    def versions(self, model_name: str) -> list[str]:
+        """Complete versions of ``model_name``, oldest first (temporary folders are ignored)."""
+        folder = self._model_dir(model_name)
+        if not folder.is_dir():
+            return []
+        return sorted(
+            p.name
+            for p in folder.iterdir()
+            if VERSION_PATTERN.fullmatch(p.name) and (p / MANIFEST_FILE).is_file()
+        )
+
+    def manifest(self, model_name: str, version: str) -> Manifest:
+        """The manifest of one version; ``StoreError`` if the version is unknown or corrupt."""
+        return _read_manifest(self.version_dir(model_name, version), model_name, version)
+
+    def manifests(self, model_name: str) -> list[Manifest]:
+        """The manifests of every complete version, oldest first."""
+        return [self.manifest(model_name, v) for v in self.versions(model_name)]
+
+    def version_dir(self, model_name: str, version: str) -> Path:
+        """The folder of an existing version; ``StoreError`` naming the known ones if unknown."""
+        path = self._model_dir(model_name) / validate_version(version)
+        if not (path / MANIFEST_FILE).is_file():
+            known = ", ".join(self.versions(model_name)) or "none"
+            raise StoreError(f"unknown version {version} of model {model_name} (known: {known})")
+        return path
+
+    def max_segment_number(self, model_name: str) -> int:
+        """The highest ``seg-NNN`` number any version has used (0 if none)."""
+        numbers = (
+            int(match.group(1))
+            for manifest in self.manifests(model_name)
+            for segment in manifest.segments
+            if (match := SEGMENT_ID_PATTERN.fullmatch(segment.id))
+        )
+        return max(numbers, default=0)
+
+    @contextmanager
+    def register(self, model_name: str, version: str) -> Iterator[Path]:
+        """Yield a temporary folder to write a version into; publish it atomically on success.
+
+        On normal exit the folder must hold ``manifest.json`` (for this model and version)
+        and the artefact it names, with a matching hash; it is then fsynced and renamed to
+        ``<version>``. On any exception, including ``KeyboardInterrupt``, the folder (and any
+        store folder this call created) is removed and the exception re-raised, so no partial
+        version is ever visible.
+
+        Raises
+        ------
+        StoreError
+            If the version exists already, or the folder is incomplete on exit.
+        """
+        model_dir = self._model_dir(model_name)
+        final = model_dir / validate_version(version)
+        if final.exists():
+            raise StoreError(f"version {version} of model {model_name} exists already")
+        created = [d for d in (model_dir, self.root) if not d.exists()]
+        model_dir.mkdir(parents=True, exist_ok=True)
+        tmp = model_dir / f".tmp-{version}-{secrets.token_hex(4)}"
+        tmp.mkdir()
+        try:
+            yield tmp
+            if not (tmp / MANIFEST_FILE).is_file():
+                raise StoreError(f"cannot register {model_name} {version}: no {MANIFEST_FILE}")
+            manifest = _read_manifest(tmp, model_name, version)
+            artefact = _artefact_path(tmp, manifest)
+            if not artefact.is_file() or _sha256(artefact.read_bytes()) != manifest.artefact.sha256:
+                raise StoreError(
+                    f"cannot register {model_name} {version}: no {artefact.name} "
+                    "matching the manifest's hash"
+                )
+            for file in tmp.rglob("*"):
+                if file.is_file():
+                    with file.open("rb") as fh:
+                        os.fsync(fh.fileno())
+            _fsync_dir(tmp)
+            try:  # fails if a concurrent writer published the same version meanwhile
+                os.rename(tmp, final)
+            except OSError as exc:
+                raise StoreError(f"cannot publish {model_name} {version}: {exc}") from exc
+            _fsync_dir(model_dir)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            for folder in created:  # leave the store as found; rmdir spares a concurrent writer's
+                with suppress(OSError):
+                    folder.rmdir()
+            raise
+
+    def write_artefact(self, folder: Path, estimator: Any) -> ArtefactInfo:
+        """Dump ``estimator`` to ``folder/model.joblib`` and return its hash and size."""
+        path = folder / ARTEFACT_FILE
+        joblib.dump(estimator, path, compress=3)
+        data = path.read_bytes()
+        return ArtefactInfo(file=ARTEFACT_FILE, sha256=_sha256(data), bytes=len(data))
+
+    def promoted(self, model_name: str) -> str | None:
+        """The serving version of ``model_name``, or None if none was promoted."""
+        version = self._read_pointer(model_name).get("version")
+        return None if version is None else validate_version(version)
+
+    def promotion_history(self, model_name: str) -> list[dict[str, str]]:
+        """Every promotion and rollback, oldest first."""
+        return list(self._read_pointer(model_name).get("history", []))
+
+    def promote(self, model_name: str, version: str) -> None:
+        """Make ``version`` the serving one (atomic; promoting the current one is a no-op)."""
+        self.version_dir(model_name, version)
+        if self.promoted(model_name) != version:
+            self._move_pointer(model_name, version, "promote")
+
+    def rollback(self, model_name: str) -> str:
+        """Move the pointer back to the version serving before the current one; return it."""
+        current = self.promoted(model_name)
+        stack = _serving_stack(self.promotion_history(model_name))
+        while stack and stack[-1] == current:
+            stack.pop()
+        if current is None or not stack:
+            raise StoreError(f"model {model_name}: nothing to roll back to")
+        target = stack[-1]
+        self.version_dir(model_name, target)
+        self._move_pointer(model_name, target, "rollback")
+        return target
+
+    def mtime_token(self, model_name: str) -> tuple[int, int]:
+        """``(st_mtime_ns, st_ino)`` of the pointer, or ``(0, 0)``: cheap change detection."""
+        try:
+            stat = (self._model_dir(model_name) / POINTER_FILE).stat()
+        except FileNotFoundError:
+            return (0, 0)
+        return (stat.st_mtime_ns, stat.st_ino)
+
+    def load(self, model_name: str, version: str | None = None) -> LoadedModel:
+        """Verify and unpickle a version (the promoted one by default).
+
+        The artefact's bytes are read once, hashed and compared with the manifest before
+        anything is unpickled, and the installed scikit-learn must be the one it was saved with.
+
+        Raises
+        ------
+        StoreError
+            If there is no such version, or no promoted version.
+        IntegrityError
+            If the artefact's hash or the scikit-learn version does not match the manifest.
+        """
+        if version is None:
+            version = self.promoted(model_name)
+            if version is None:
+                raise StoreError(
+                    f"model {model_name} has no promoted version; run `segments models promote`"
+                )
+        manifest = self.manifest(model_name, version)  # validates both names
+        folder = self.root / model_name / version
+        path = _artefact_path(folder, manifest)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise IntegrityError(f"cannot read artefact {path}: {exc}") from exc
+        if _sha256(data) != manifest.artefact.sha256:
+            raise IntegrityError(
+                f"artefact {path} hash mismatch: refusing to load "
+                "(joblib files are pickles and can run code)"
+            )
+        import sklearn  # deferred: importing the store must stay cheap
+
+        saved_with = manifest.libraries.get("scikit-learn")
+        if saved_with != sklearn.__version__:
+            raise IntegrityError(
+                f"{model_name} {version} was saved with scikit-learn {saved_with}, "
+                f"but scikit-learn {sklearn.__version__} is installed; retrain or reinstall"
+            )
+        return LoadedModel(manifest=manifest, estimator=joblib.load(io.BytesIO(data)), path=folder)
+
+    def _model_dir(self, model_name: str) -> Path:
+        return self.root / validate_model_name(model_name)
+
+    def _read_pointer(self, model_name: str) -> dict[str, Any]:
+        path = self._model_dir(model_name) / POINTER_FILE
+        try:
+            pointer = orjson.loads(path.read_bytes())
+        except FileNotFoundError:
+            return {}
+        except (OSError, orjson.JSONDecodeError) as exc:
+            raise StoreError(f"cannot read {path}: {exc}") from exc
+        if not isinstance(pointer, dict):
+            raise StoreError(f"{path} is not a JSON object")
+        return pointer
+
+    def _move_pointer(self, model_name: str, version: str, action: str) -> None:
+        now = datetime.now(UTC).isoformat()
+        history = self.promotion_history(model_name)
+        history.append({"version": version, "promoted_at": now, "action": action})
+        payload = {"version": version, "promoted_at": now, "history": history}
+        folder = self._model_dir(model_name)
+        # The temporary file sits beside the pointer so that os.replace is a same-filesystem,
+        # atomic rename: readers see the old pointer or the new one, never a half-written file.
+        tmp = folder / f".{POINTER_FILE}.{secrets.token_hex(4)}.tmp"
+        try:
+            with tmp.open("xb") as fh:
+                fh.write(orjson.dumps(payload, option=orjson.OPT_INDENT_2))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, folder / POINTER_FILE)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        _fsync_dir(folder)
+
+
+def _serving_stack(history: list[dict[str, str]]) -> list[str]:
+    """Replay the history: a promotion pushes a version, a rollback pops back to its target."""
+    stack: list[str] = []
+    for entry in history:
+        version = entry["version"]
+        if entry.get("action") == "rollback":
+            while stack and stack[-1] != version:
+                stack.pop()
+            if not stack:
+                stack.append(version)
+        else:
+            stack.append(version)
+    return stack
+
+
+def _read_manifest(folder: Path, model_name: str, version: str) -> Manifest:
+    path = folder / MANIFEST_FILE
+    try:
+        manifest = Manifest.model_validate_json(path.read_bytes())
+    except (OSError, ValidationError) as exc:
+        raise StoreError(f"cannot read the manifest of {model_name} {version}: {exc}") from exc
+    if (manifest.model_name, manifest.version) != (model_name, version):
+        raise StoreError(f"{path} describes {manifest.model_name} {manifest.version}")
+    return manifest
+
+
+def _artefact_path(folder: Path, manifest: Manifest) -> Path:
+    name = manifest.artefact.file
+    if name != Path(name).name or name in ("", ".", ".."):  # a manifest must not point outside
+        raise IntegrityError(f"manifest of {manifest.version} names artefact {name!r}")
+    return folder / name
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    if os.name != "posix":  # directories cannot be opened for fsync on Windows
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

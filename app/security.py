@@ -1,0 +1,191 @@
+"""API keys with scopes: ``assign``, ``read``, ``admin``.
+
+A key looks like ``sk_<id>_<secret>``. Only its SHA-256 is stored, as a line
+``<id>:<sha256-hex>:<scope>[+<scope>...][:<label>]`` in ``SEGMENTS_API_KEYS`` (comma-separated)
+or in the file ``SEGMENTS_API_KEYS_FILE`` (one per line, ``#`` comments). Keys are random with
+256 bits of entropy, so a fast hash is enough; the digest is compared with
+``hmac.compare_digest``. A scope grants only its own endpoints: an ``assign`` key cannot read
+segments. The keys file is re-read when it changes, so a revoked key stops working without a
+restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from redis.exceptions import RedisError
+from starlette.requests import Request
+
+from app.problems import Problem
+
+log = logging.getLogger(__name__)
+Scope = Literal["assign", "read", "admin"]
+SCOPES: tuple[Scope, ...] = ("assign", "read", "admin")
+SCOPE_KEY = "x-required-scope"  # each operation's scope, in the OpenAPI document
+
+
+@dataclass(frozen=True)
+class KeyEntry:
+    key_id: str
+    digest: bytes
+    scopes: frozenset[str]
+    label: str = ""
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_key(scopes: list[str], label: str = "") -> tuple[str, str]:
+    """A new key and the line that configures it (the key itself is shown once)."""
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if unknown or not scopes:
+        raise ValueError(f"unknown scope(s) {', '.join(unknown) or '(none)'}; use {SCOPES}")
+    key_id = secrets.token_hex(4)
+    key = f"sk_{key_id}_{secrets.token_urlsafe(32)}"
+    line = f"{key_id}:{hash_key(key)}:{'+'.join(sorted(set(scopes)))}"
+    return key, f"{line}:{label}" if label else line
+
+
+def parse_entries(text: str, source: str) -> dict[str, KeyEntry]:
+    entries: dict[str, KeyEntry] = {}
+    for number, raw in enumerate(text.replace(",", "\n").splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        parts = line.split(":")
+        if len(parts) < 3 or len(parts[1]) != 64:
+            raise ValueError(f"{source} entry {number}: expected <id>:<sha256-hex>:<scopes>")
+        scopes = frozenset(parts[2].split("+"))
+        if not scopes <= set(SCOPES):
+            raise ValueError(f"{source} entry {number}: unknown scope in {parts[2]!r}")
+        try:
+            digest = bytes.fromhex(parts[1])
+        except ValueError:
+            raise ValueError(f"{source} entry {number}: the hash is not hex") from None
+        entries[parts[0]] = KeyEntry(parts[0], digest, scopes, ":".join(parts[3:]))
+    return entries
+
+
+class KeyRing:
+    """The configured keys; re-reads the keys file when it changes."""
+
+    def __init__(self, inline: str | None, path: Path | None, enabled: bool = True) -> None:
+        self.enabled, self.inline, self.path = enabled, inline or "", path
+        self._mtime: int | None = None
+        self.entries: dict[str, KeyEntry] = {}
+        self.reload(force=True)
+
+    def reload(self, force: bool = False) -> None:
+        mtime = self.path.stat().st_mtime_ns if self.path and self.path.exists() else 0
+        if not force and mtime == self._mtime:
+            return
+        entries = parse_entries(self.inline, "SEGMENTS_API_KEYS")
+        if self.path is not None:
+            if not self.path.exists():
+                raise ValueError(f"API keys file {self.path} does not exist")
+            entries |= parse_entries(self.path.read_text(), str(self.path))
+        self.entries, self._mtime = entries, mtime
+        log.info("loaded %d API key(s)", len(entries))
+
+    def check(self, presented: str | None, scope: Scope) -> KeyEntry | None:
+        """The key's entry if it may use ``scope``; raises 401/403 problems otherwise."""
+        if not self.enabled:
+            return None
+        if not presented:
+            raise Problem(
+                401,
+                "Unauthorized",
+                "send an API key as 'Authorization: Bearer <key>' or 'X-API-Key'",
+                type_="/problems/unauthorized",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        entry = self._match(presented)
+        if entry is None:
+            raise Problem(
+                401,
+                "Unauthorized",
+                "the API key is not valid (unknown or revoked)",
+                type_="/problems/unauthorized",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        if scope not in entry.scopes:
+            raise Problem(
+                403,
+                "Forbidden",
+                f"this key lacks the '{scope}' scope this endpoint needs",
+                type_="/problems/forbidden",
+            )
+        return entry
+
+    def _match(self, presented: str) -> KeyEntry | None:
+        parts = presented.split("_", 2)
+        entry = self.entries.get(parts[1]) if len(parts) == 3 and parts[0] == "sk" else None
+        digest = hashlib.sha256(presented.encode()).digest()
+        # compare against a real digest even for an unknown id, so timing says nothing
+        expected = entry.digest if entry else b"\x00" * 32
+        return entry if hmac.compare_digest(digest, expected) and entry else None
+
+
+def presented_key(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header and header[:7].lower() == "bearer ":
+        return header[7:].strip()
+    return request.headers.get("x-api-key")
+
+
+def require(scope: Scope) -> Callable[[Request], Awaitable[None]]:
+    """A dependency that lets a request through only with a key holding ``scope``.
+
+    ``async`` on purpose: FastAPI runs a sync dependency in its thread pool, a hop that costs
+    more than the check itself on the assignment hot path.
+    """
+
+    async def check(request: Request) -> None:
+        entry = request.app.state.keys.check(presented_key(request), scope)
+        limit = request.app.state.settings.rate_limit_per_minute
+        if entry is not None and limit is not None:
+            await _rate_limit(request, entry, limit)
+
+    check.__name__ = f"require_{scope}"
+    return check
+
+
+async def _rate_limit(request: Request, entry: KeyEntry, limit: int) -> None:
+    """Fixed one-minute windows counted in Redis, so every worker shares one budget per key.
+
+    Fails open: when Redis cannot answer, the request goes through (and is logged), because
+    refusing all traffic for a rate limiter's sake would be worse than a burst.
+    """
+    history = request.app.state.history
+    if history is None:
+        return
+    now = time.time()
+    window = int(now // 60)
+    key = history.recorder.keys.rate(entry.key_id, window)
+    try:
+        async with history.recorder.client.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, 120)
+            count, _ = await asyncio.wait_for(pipe.execute(), history.config.timeout_s)
+    except (RedisError, OSError, TimeoutError) as exc:
+        log.warning("rate limit not checked (Redis: %s); letting the request through", exc)
+        return
+    if int(count) > limit:
+        retry = max(1, int((window + 1) * 60 - now) + 1)
+        raise Problem(
+            429,
+            "Too many requests",
+            f"this key is limited to {limit} requests a minute; retry in {retry} s",
+            type_="/problems/rate-limited",
+            headers={"Retry-After": str(retry)},
+        )

@@ -1,0 +1,103 @@
+"""Segment definitions of the serving version, and human edits of them."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Depends, Path
+
+from app.deps import HolderDep, ServingDep
+from app.problems import Problem, invalid, problem_responses
+from app.registry.manifest import SegmentInfo
+from app.security import SCOPE_KEY, require
+from app.segments.schemas import Profile, SegmentList, SegmentOut, SegmentPatch
+from app.serving import ServingModel
+
+router = APIRouter(prefix="/v1/segments", tags=["segments"])
+READ, ADMIN = [Depends(require("read"))], [Depends(require("admin"))]
+SegmentId = Path(max_length=64, description="stable segment id", examples=["seg-003"])
+
+
+def segment_out(serving: ServingModel, seg: SegmentInfo) -> SegmentOut:
+    return SegmentOut(
+        id=seg.id,
+        name=seg.name,
+        description=seg.description,
+        action=seg.action,
+        kind=seg.kind,
+        rule=seg.rule,
+        size=seg.size,
+        share=seg.share,
+        profile=Profile.model_validate(
+            {"numeric": seg.numeric, "categorical": seg.categorical}, from_attributes=True
+        ),
+        outcomes=seg.outcomes,
+        stability=seg.stability,
+        flags=seg.flags,
+        model_version=serving.version,
+    )
+
+
+def _find(serving: ServingModel, segment_id: str) -> SegmentInfo:
+    seg = serving.segments.get(segment_id)
+    if seg is None:
+        known = ", ".join(serving.segments)
+        raise Problem(
+            404,
+            "Unknown segment",
+            f"segment {segment_id!r} is not in version {serving.version} (known: {known})",
+            type_="/problems/unknown-segment",
+        )
+    return seg
+
+
+@router.get(
+    "",
+    dependencies=READ,
+    openapi_extra={SCOPE_KEY: "read"},
+    operation_id="list_segments",
+    response_model=SegmentList,
+    responses=problem_responses(503),
+)
+async def list_segments(serving: ServingDep) -> SegmentList:
+    return SegmentList(
+        model_name=serving.manifest.model_name,
+        model_version=serving.version,
+        segments=[segment_out(serving, s) for s in serving.segments.values()],
+    )
+
+
+@router.get(
+    "/{segment_id}",
+    dependencies=READ,
+    openapi_extra={SCOPE_KEY: "read"},
+    operation_id="get_segment",
+    response_model=SegmentOut,
+    responses=problem_responses(404, 422, 503),
+)
+async def get_segment(serving: ServingDep, segment_id: str = SegmentId) -> SegmentOut:
+    return segment_out(serving, _find(serving, segment_id))
+
+
+@router.patch(
+    "/{segment_id}",
+    dependencies=ADMIN,
+    openapi_extra={SCOPE_KEY: "admin"},
+    operation_id="update_segment",
+    response_model=SegmentOut,
+    responses=problem_responses(404, 422, 503),
+)
+async def update_segment(
+    patch: SegmentPatch, serving: ServingDep, holder: HolderDep, segment_id: str = SegmentId
+) -> SegmentOut:
+    """Edit a segment's name, description or action; kept across restarts and retrains."""
+    _find(serving, segment_id)
+    fields = {k: getattr(patch, k) for k in patch.model_fields_set}
+    if not fields:
+        raise invalid(
+            [{"field": "body", "message": "give at least one of name, description, action"}]
+        )
+    await asyncio.to_thread(holder.overrides.update, segment_id, fields)
+    await asyncio.to_thread(holder.refresh)
+    current = holder.current or serving
+    return segment_out(current, _find(current, segment_id))

@@ -1,0 +1,166 @@
+"""The serving model and its holder: load the promoted version, swap it without a restart.
+
+``ModelHolder.current`` is one immutable ``ServingModel``. A request reads it once and uses
+that object to the end, so every response is wholly from one version even while a promotion
+swaps the reference. Each worker process watches the store's pointer (and the segment
+overrides) every ``reload_interval`` seconds and swaps when either changes, so a promotion
+made through any worker, or the CLI, reaches all of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from app.assignment.compiled import Assignment, CompiledAssigner, UnsupportedPipeline
+from app.errors import StoreError
+from app.observability import set_model_version
+from app.registry.manifest import Manifest, SegmentInfo
+from app.registry.store import ModelStore
+from app.segments.overrides import SegmentOverrides
+from app.training.model import SegmentationModel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServingModel:
+    manifest: Manifest
+    model: SegmentationModel
+    assigner: CompiledAssigner | None
+    segments: dict[str, SegmentInfo] = field(default_factory=dict)
+
+    @property
+    def version(self) -> str:
+        return self.manifest.version
+
+    @property
+    def feature_kinds(self) -> dict[str, str]:
+        return dict(self.model.features)
+
+    def assign_one(self, features: Mapping[str, Any]) -> Assignment:
+        if self.assigner is not None:
+            return self.assigner.assign_one(features)
+        return self._fallback([features])[0]
+
+    def assign_many(self, rows: Sequence[Mapping[str, Any]]) -> list[Assignment]:
+        if self.assigner is not None:
+            return self.assigner.assign_many(rows)
+        return self._fallback(rows)
+
+    def _fallback(self, rows: Sequence[Mapping[str, Any]]) -> list[Assignment]:
+        frame = pd.DataFrame.from_records(list(rows), columns=self.model.feature_names)
+        slots = self.model.predict_slots(frame)
+        return [
+            Assignment(
+                int(s),
+                self.model.segment_ids[s],
+                0.0,
+                int(s) if s < self.model.n_rules else None,
+                None,
+                (),
+            )
+            for s in slots
+        ]
+
+    def with_overrides(self, overrides: dict[str, dict[str, Any]]) -> ServingModel:
+        segments = {}
+        for seg in self.manifest.segments:
+            edits = {
+                k: v for k, v in overrides.get(seg.id, {}).items() if k in SegmentInfo.model_fields
+            }
+            segments[seg.id] = seg.model_copy(update=edits) if edits else seg
+        return ServingModel(self.manifest, self.model, self.assigner, segments)
+
+
+def build_serving_model(store: ModelStore, model_name: str, version: str | None) -> ServingModel:
+    """Load (verifying the artefact) and compile a version; falls back to the pipeline loudly."""
+    loaded = store.load(model_name, version)
+    model = loaded.estimator
+    if not isinstance(model, SegmentationModel):
+        raise StoreError(f"{model_name} {loaded.manifest.version} is not a segmentation model")
+    try:
+        assigner: CompiledAssigner | None = CompiledAssigner(model)
+    except UnsupportedPipeline as exc:
+        log.warning(
+            "cannot compile %s %s (%s): serving through the scikit-learn pipeline, which is "
+            "much slower per request",
+            model_name,
+            loaded.manifest.version,
+            exc,
+        )
+        assigner = None
+    return ServingModel(loaded.manifest, model, assigner)
+
+
+class ModelHolder:
+    """Holds the serving model of one worker and swaps it when the store changes."""
+
+    def __init__(self, store: ModelStore, model_name: str, reload_interval: float) -> None:
+        self.store, self.model_name, self.reload_interval = store, model_name, reload_interval
+        self.overrides = SegmentOverrides(store.root / model_name)
+        self.current: ServingModel | None = None
+        self.last_error: str | None = None
+        self._tokens: tuple[object, object] = (None, None)
+        self._lock = threading.Lock()
+
+    def _tokens_now(self) -> tuple[object, object]:
+        return (self.store.mtime_token(self.model_name), self.overrides.token())
+
+    def refresh(self, force: bool = False) -> bool:
+        """Reload if the pointer or the overrides changed; True when something was swapped."""
+        with self._lock:
+            tokens = self._tokens_now()
+            if not force and tokens == self._tokens:
+                return False
+            pointer_changed = force or tokens[0] != self._tokens[0] or self.current is None
+            try:
+                if pointer_changed:
+                    version = self.store.promoted(self.model_name)
+                    if version is None:
+                        self._tokens, self.last_error = tokens, "no promoted version"
+                        return False
+                    if self.current is None or self.current.version != version:
+                        base = build_serving_model(self.store, self.model_name, version)
+                        log.info("serving %s %s", self.model_name, version)
+                    else:
+                        base = self.current
+                else:
+                    assert self.current is not None
+                    base = self.current
+                self.current = base.with_overrides(self.overrides.load())
+                self._tokens, self.last_error = tokens, None
+                set_model_version(self.model_name, self.current.version)
+                return True
+            except Exception as exc:  # keep serving the old version; readiness shows the error
+                self.last_error = str(exc)
+                self._tokens = tokens
+                log.error("cannot load the promoted version of %s: %s", self.model_name, exc)
+                return False
+
+    def promote(self, version: str) -> ServingModel:
+        """Verify, promote and serve ``version`` now (other workers follow on their next check)."""
+        candidate = build_serving_model(self.store, self.model_name, version)
+        with self._lock:
+            self.store.promote(self.model_name, version)
+            self.current = candidate.with_overrides(self.overrides.load())
+            self._tokens = self._tokens_now()
+            set_model_version(self.model_name, candidate.version)
+            self.last_error = None
+            return self.current
+
+
+async def every(interval: float, task: Callable[[], object], name: str) -> None:
+    """Run ``task`` in a thread every ``interval`` seconds until cancelled; never dies."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await asyncio.to_thread(task)
+        except Exception:
+            log.exception("%s failed", name)

@@ -1,0 +1,89 @@
+"""One typed settings object, read from ``SEGMENTS_*`` environment variables (and ``.env``).
+
+Bad values fail at start with a message naming the variable. Every setting is listed in the
+README's configuration table.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.history import HistoryConfig
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SEGMENTS_", env_file=".env", extra="ignore")
+
+    model_store: Path = Field(Path("models"), description="folder of the model store")
+    model_name: str = Field("customers", description="the model the service serves")
+    reload_interval: float = Field(
+        1.0, gt=0, le=60, description="seconds between checks for a newly promoted version"
+    )
+    max_body_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, description="largest request body accepted"
+    )
+    max_batch: int = Field(10_000, ge=1, le=100_000, description="most customers per batch")
+    max_id_length: int = Field(128, ge=1, le=1024, description="longest customer id accepted")
+    api_keys: str | None = Field(
+        None, description="hashed key entries '<id>:<sha256>:<scopes>', comma-separated"
+    )
+    api_keys_file: Path | None = Field(None, description="file of hashed key entries, one a line")
+    dev_mode: bool = Field(False, description="turn authentication off (local development only)")
+    rate_limit_per_minute: int | None = Field(
+        None, ge=1, description="requests per minute per API key, shared by workers via Redis"
+    )
+    metrics_require_key: bool = Field(False, description="require a 'read' key for /metrics")
+    access_log: bool = Field(True, description="one JSON log line per request")
+    # -- Redis: assignments, migration history, membership, flows, events -------------------
+    redis_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("SEGMENTS_REDIS_URL", "REDIS_URL", "redis_url"),
+        description="Redis server; unset: an embedded one under data_dir",
+    )
+    record_assignments: bool = Field(True, description="record assignments in Redis")
+    data_dir: Path = Field(Path(".segments"), description="embedded Redis data and the spool")
+    key_prefix: str = Field("seg:", pattern=r"^[A-Za-z0-9:_.-]{1,32}$")
+    redis_shards: int = Field(1, ge=1, le=16384, description="hash-tag shards (Redis Cluster)")
+    redis_timeout_ms: int = Field(100, ge=1, le=60_000, description="one recording call")
+    history_cap: int = Field(100, ge=1, description="migrations kept per customer")
+    history_ttl_days: float = Field(365.0, gt=0, description="a customer's history expiry")
+    stream_maxlen: int = Field(100_000, ge=1, description="segment-change events kept")
+    flow_bucket_seconds: int = Field(3600, ge=60, description="flow counter time bucket")
+    flow_ttl_days: float = Field(90.0, gt=0, description="flow counters retention")
+    spool_max_records: int = Field(1_000_000, ge=1, description="outage spool bound")
+
+    def history_config(self) -> HistoryConfig:
+        return HistoryConfig(
+            redis_url=self.redis_url,
+            key_prefix=self.key_prefix,
+            shards=self.redis_shards,
+            history_cap=self.history_cap,
+            history_ttl_days=self.history_ttl_days,
+            stream_maxlen=self.stream_maxlen,
+            flow_bucket_seconds=self.flow_bucket_seconds,
+            flow_ttl_days=self.flow_ttl_days,
+            timeout_ms=self.redis_timeout_ms,
+            spool_dir=self.data_dir / "spool",
+            spool_max_records=self.spool_max_records,
+            data_dir=self.data_dir / "redis",
+        )
+
+    log_level: str = Field("info", pattern="^(debug|info|warning|error)$")
+
+    def check_serving(self) -> None:
+        """The service never runs without keys unless development mode says so."""
+        if not self.dev_mode and not self.api_keys and self.api_keys_file is None:
+            raise ValueError(
+                "no API keys configured: set SEGMENTS_API_KEYS or SEGMENTS_API_KEYS_FILE "
+                "(create one with `segments keys create`), or SEGMENTS_DEV_MODE=true to run "
+                "without authentication on a development machine"
+            )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

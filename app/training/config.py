@@ -1,0 +1,219 @@
+"""The training configuration: a TOML file, validated strictly (unknown keys are errors).
+
+See ``examples/customers.toml`` for a commented example. Relative data paths are resolved
+against the config file's folder, so a config and its data can move together.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from app.errors import ConfigError
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TransactionsConfig(_Strict):
+    """How to read a transaction log and derive RFM features from it."""
+
+    customer: str = Field(description="column holding the customer id")
+    timestamp: str = Field(description="column holding the transaction time")
+    amount: str | None = Field(None, description="column holding the amount")
+    quantity: str | None = Field(None, description="with unit_price: amount = quantity x price")
+    unit_price: str | None = None
+    order: str | None = Field(None, description="order/invoice column; frequency counts orders")
+    reference_date: date | None = Field(
+        None, description="'as of' date for recency/tenure; default: day after the last event"
+    )
+    timestamp_format: str | None = None
+
+    @model_validator(mode="after")
+    def _amount_source(self) -> TransactionsConfig:
+        has_amount = self.amount is not None
+        has_product = self.quantity is not None and self.unit_price is not None
+        if has_amount == has_product:
+            raise ValueError("give either 'amount' or both 'quantity' and 'unit_price'")
+        return self
+
+
+class DataConfig(_Strict):
+    path: Path
+    kind: Literal["table", "transactions"] = "table"
+    id_column: str = "customer_id"
+    transactions: TransactionsConfig | None = None
+
+    @model_validator(mode="after")
+    def _kind_matches(self) -> DataConfig:
+        if self.kind == "transactions" and self.transactions is None:
+            raise ValueError("kind = 'transactions' needs a [data.transactions] table")
+        if self.kind == "table" and self.transactions is not None:
+            raise ValueError("[data.transactions] is only valid with kind = 'transactions'")
+        return self
+
+
+class NumericFeature(_Strict):
+    name: str
+    type: Literal["numeric"] = "numeric"
+    transform: Literal["none", "log1p"] = "none"
+    clip: tuple[float | None, float | None] | None = Field(
+        None, description="absolute [lower, upper] bounds applied before the transform"
+    )
+    winsorize: tuple[float, float] | None = Field(
+        None, description="quantile bounds learned at fit, e.g. [0.01, 0.99]"
+    )
+    impute: Literal["median", "mean", "zero"] = "median"
+    label: str | None = Field(None, description="human label used in generated names")
+
+    @field_validator("winsorize")
+    @classmethod
+    def _quantiles(cls, v: tuple[float, float] | None) -> tuple[float, float] | None:
+        if v is not None and not (0.0 <= v[0] < v[1] <= 1.0):
+            raise ValueError("winsorize quantiles must satisfy 0 <= lower < upper <= 1")
+        return v
+
+    @field_validator("clip")
+    @classmethod
+    def _bounds(
+        cls, v: tuple[float | None, float | None] | None
+    ) -> tuple[float | None, float | None] | None:
+        if v is None:
+            return v
+        lo, hi = v
+        for b in (lo, hi):
+            if b is not None and not math.isfinite(b):
+                raise ValueError("clip bounds must be finite numbers or null")
+        if lo is not None and hi is not None and lo >= hi:
+            raise ValueError("clip lower bound must be below the upper bound")
+        return v
+
+
+class CategoricalFeature(_Strict):
+    name: str
+    type: Literal["categorical"]
+    min_frequency: float = Field(
+        0.01, ge=0.0, lt=1.0, description="rarer categories are grouped as 'infrequent'"
+    )
+    label: str | None = None
+
+
+def _feature_type(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("type", "numeric"))
+    return str(getattr(value, "type", "numeric"))
+
+
+Feature = Annotated[
+    Annotated[NumericFeature, Tag("numeric")] | Annotated[CategoricalFeature, Tag("categorical")],
+    Discriminator(_feature_type),
+]
+
+
+class RuleConfig(_Strict):
+    name: str = Field(min_length=1, max_length=80)
+    when: str = Field(
+        min_length=1, description="condition, e.g. tenure_days < 30 and plan == 'free'"
+    )
+    description: str | None = None
+    action: str | None = None
+
+
+class ModelConfig(_Strict):
+    name: str = Field("customers", pattern=NAME_PATTERN)
+    algorithm: Literal["kmeans", "gmm", "minibatch_kmeans", "auto"] = "kmeans"
+    k_min: int = Field(3, ge=2, le=50)
+    k_max: int = Field(8, ge=2, le=50)
+    min_share: float = Field(0.05, ge=0.0, lt=0.5)
+    seed: int = 42
+    selection_sample: int = Field(20_000, ge=500, description="rows used to choose k")
+    silhouette_sample: int = Field(5_000, ge=200)
+    stability_bootstraps: int = Field(5, ge=0, le=50)
+    minibatch_threshold: int = Field(
+        500_000, ge=1, description="with algorithm = 'auto', use mini-batch k-means above this"
+    )
+
+    @model_validator(mode="after")
+    def _k_range(self) -> ModelConfig:
+        if self.k_min > self.k_max:
+            raise ValueError(f"k_min ({self.k_min}) must not exceed k_max ({self.k_max})")
+        return self
+
+
+class TrainConfig(_Strict):
+    data: DataConfig
+    features: list[Feature] = Field(min_length=1)
+    outcomes: list[str] = Field(default_factory=list)
+    rules: list[RuleConfig] = Field(default_factory=list)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> TrainConfig:
+        names = [f.name for f in self.features]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"features declared twice: {', '.join(dupes)}")
+        if self.data.id_column in names:
+            raise ValueError(f"id column {self.data.id_column!r} cannot also be a feature")
+        clash = sorted(set(self.outcomes) & set(names))
+        if clash:
+            raise ValueError(f"outcome columns cannot also be features: {', '.join(clash)}")
+        rule_names = [r.name for r in self.rules]
+        if len(set(rule_names)) != len(rule_names):
+            raise ValueError("rule names must be unique")
+        return self
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+
+def _format_validation_error(exc: ValidationError, source: str) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown config key"
+        lines.append(f"{loc}: {msg}" if loc else msg)
+    return f"invalid config {source}: " + "; ".join(lines)
+
+
+def parse_config(raw: dict[str, Any], *, base_dir: Path, source: str = "") -> TrainConfig:
+    try:
+        config = TrainConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc, source)) from None
+    path = config.data.path
+    if not path.is_absolute():
+        data = config.data.model_copy(update={"path": (base_dir / path).resolve()})
+        config = config.model_copy(update={"data": data})
+    return config
+
+
+def load_config(path: Path) -> TrainConfig:
+    """Read and validate a TOML training config."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config {path} is not valid TOML: {exc}") from None
+    return parse_config(raw, base_dir=path.parent, source=str(path))

@@ -1,0 +1,227 @@
+"""Reading training data: a customer table, or a transaction log turned into RFM features.
+
+Both paths end in the same shape: one row per customer, indexed by a canonical string id,
+holding the declared feature columns and the outcome columns. Every problem with the input
+is a ``DataError`` that names the file, the column and what is wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from app.errors import DataError
+from app.training.config import DataConfig, TrainConfig, TransactionsConfig
+
+RFM_FEATURES = ("recency_days", "frequency", "monetary", "avg_order_value", "tenure_days")
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """One row per customer: ``frame`` is indexed by canonical customer id."""
+
+    frame: pd.DataFrame
+    source_rows: int
+    dropped_rows: int
+    reference_date: date | None
+
+    @property
+    def fingerprint(self) -> str:
+        return frame_fingerprint(self.frame)
+
+
+def frame_fingerprint(frame: pd.DataFrame) -> str:
+    """SHA-256 of the frame's ids, column names and values (order-sensitive)."""
+    digest = hashlib.sha256()
+    digest.update("\x1f".join(map(str, frame.columns)).encode())
+    hashed = pd.util.hash_pandas_object(frame, index=True)
+    digest.update(np.ascontiguousarray(hashed.to_numpy()).tobytes())
+    return digest.hexdigest()
+
+
+def canonical_ids(values: pd.Series) -> pd.Series:
+    """Ids as strings; integral floats (``17850.0``, as pandas reads ids with gaps) lose '.0'."""
+    if pd.api.types.is_float_dtype(values):
+        finite = values.dropna()
+        if bool((finite == np.floor(finite)).all()):
+            return values.astype("Int64").astype("string")
+    return values.astype("string").str.strip()
+
+
+def read_table(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a CSV or Parquet file, only ``columns`` if given; a missing column is an error."""
+    if not path.exists():
+        raise DataError(f"data file not found: {path}")
+    if path.stat().st_size == 0:
+        raise DataError(f"data file {path} is empty")
+    available = columns_of(path)
+    if columns is not None:
+        missing = [c for c in columns if c not in available]
+        if missing:
+            shown = ", ".join(available[:30])
+            raise DataError(
+                f"{path.name}: missing column(s) {', '.join(map(repr, missing))}; "
+                f"the file has: {shown}"
+            )
+    try:
+        if path.suffix.lower() in PARQUET_SUFFIXES:
+            frame = pd.read_parquet(path, columns=columns)
+        else:
+            frame = pd.read_csv(path, usecols=columns, low_memory=False)
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise DataError(f"cannot read {path}: {exc}") from None
+    if frame.empty:
+        raise DataError(f"data file {path} has a header but no rows")
+    return frame
+
+
+def columns_of(path: Path) -> list[str]:
+    try:
+        if path.suffix.lower() in PARQUET_SUFFIXES:
+            import pyarrow.parquet as pq
+
+            return list(pq.read_schema(path).names)
+        return list(pd.read_csv(path, nrows=0).columns)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"data file {path} is empty") from None
+    except (ValueError, OSError) as exc:
+        raise DataError(f"cannot read {path}: {exc}") from None
+
+
+def load_training_data(config: TrainConfig) -> TrainingData:
+    """Load and validate the data a config describes."""
+    data = config.data
+    if data.kind == "transactions":
+        assert data.transactions is not None
+        if config.outcomes:
+            raise DataError("outcome columns are not supported with a transaction log")
+        loaded = _load_transactions(data, data.transactions)
+    else:
+        loaded = _load_table(data, config.feature_names + config.outcomes)
+    frame = loaded.frame
+    for column in config.feature_names:
+        if column not in frame.columns:
+            derived = ", ".join(RFM_FEATURES) if data.kind == "transactions" else ""
+            hint = f" (derived features are: {derived})" if derived else ""
+            raise DataError(f"feature {column!r} is not a column of {data.path.name}{hint}")
+    _check_features(config, frame, data.path.name)
+    min_rows = config.model.k_min
+    if len(frame) < max(min_rows, 2):
+        raise DataError(
+            f"{data.path.name} has {len(frame)} customers, fewer than the {min_rows} segments "
+            "requested (model.k_min)"
+        )
+    return loaded
+
+
+def _load_table(data: DataConfig, columns: list[str]) -> TrainingData:
+    wanted = list(dict.fromkeys([data.id_column, *columns]))
+    frame = read_table(data.path, wanted)
+    ids = canonical_ids(frame[data.id_column])
+    keep = ids.notna() & (ids != "")
+    dropped = int((~keep).sum())
+    frame = frame.loc[keep.to_numpy()].drop(columns=[data.id_column])
+    frame.index = pd.Index(ids[keep].to_numpy(dtype=object), name="customer_id")
+    if not frame.index.is_unique:
+        dupes = frame.index[frame.index.duplicated()].unique()[:5]
+        raise DataError(
+            f"{data.path.name}: id column {data.id_column!r} has duplicate ids, e.g. "
+            + ", ".join(map(str, dupes))
+        )
+    return TrainingData(frame, source_rows=len(keep), dropped_rows=dropped, reference_date=None)
+
+
+def _load_transactions(data: DataConfig, tx: TransactionsConfig) -> TrainingData:
+    cols = [tx.customer, tx.timestamp, tx.amount, tx.quantity, tx.unit_price, tx.order]
+    log = read_table(data.path, list(dict.fromkeys(c for c in cols if c)))
+    source_rows = len(log)
+    ids = canonical_ids(log[tx.customer])
+    try:
+        when = pd.to_datetime(log[tx.timestamp], format=tx.timestamp_format)
+    except (ValueError, TypeError) as exc:
+        raise DataError(
+            f"{data.path.name}: column {tx.timestamp!r} is not a timestamp: {exc}"
+        ) from None
+    if tx.amount:
+        amount = numeric_column(log, tx.amount, data.path.name)
+    else:
+        assert tx.quantity is not None
+        assert tx.unit_price is not None
+        qty = numeric_column(log, tx.quantity, data.path.name)
+        price = numeric_column(log, tx.unit_price, data.path.name)
+        amount = qty * price
+    order = log[tx.order].astype("string") if tx.order else None
+    keep = (ids.notna() & (ids != "") & when.notna() & amount.notna()).to_numpy()
+    ref = tx.reference_date or (when[keep].max().date() + timedelta(days=1))
+    keep &= (when < pd.Timestamp(ref)).to_numpy()
+    if not keep.any():
+        raise DataError(f"{data.path.name}: no transaction with a customer id, time and amount")
+    events = pd.DataFrame(
+        {"customer": ids[keep].to_numpy(), "when": when[keep].to_numpy(), "amount": amount[keep]}
+    )
+    if order is not None:
+        events["order"] = order[keep].to_numpy()
+    frame = derive_rfm(events, ref)
+    return TrainingData(
+        frame, source_rows=source_rows, dropped_rows=int((~keep).sum()), reference_date=ref
+    )
+
+
+def derive_rfm(events: pd.DataFrame, reference: date) -> pd.DataFrame:
+    """RFM features per customer as of ``reference`` (events: customer, when, amount[, order]).
+
+    recency_days: days since the last event; frequency: orders (distinct ``order`` values when
+    given, else events); monetary: net total amount (refunds count negative); avg_order_value:
+    monetary / frequency; tenure_days: days since the first event.
+    """
+    ref = pd.Timestamp(reference)
+    grouped = events.groupby("customer", sort=True)
+    first, last = grouped["when"].min(), grouped["when"].max()
+    frequency = grouped["order"].nunique() if "order" in events else grouped.size()
+    monetary = grouped["amount"].sum()
+    frame = pd.DataFrame(
+        {
+            "recency_days": (ref - last).dt.total_seconds() / 86400.0,
+            "frequency": frequency.astype("float64"),
+            "monetary": monetary.astype("float64"),
+            "avg_order_value": monetary / frequency.clip(lower=1),
+            "tenure_days": (ref - first).dt.total_seconds() / 86400.0,
+        }
+    )
+    frame.index = pd.Index(frame.index.astype(str), name="customer_id")
+    return frame
+
+
+def numeric_column(frame: pd.DataFrame, column: str, source: str) -> pd.Series:
+    values = frame[column]
+    if pd.api.types.is_bool_dtype(values):
+        return values.astype("float64")
+    if pd.api.types.is_numeric_dtype(values):
+        return values.astype("float64")
+    coerced = pd.to_numeric(values, errors="coerce")
+    bad = values[coerced.isna() & values.notna()]
+    if len(bad):
+        raise DataError(
+            f"{source}: column {column!r} should be numeric but holds text, e.g. {bad.iloc[0]!r} "
+            f"({len(bad)} such values)"
+        )
+    return coerced.astype("float64")
+
+
+def _check_features(config: TrainConfig, frame: pd.DataFrame, source: str) -> None:
+    for feature in config.features:
+        column = frame[feature.name]
+        if column.isna().all():
+            raise DataError(f"{source}: feature {feature.name!r} is missing in every row")
+        if feature.type == "numeric":
+            frame[feature.name] = numeric_column(frame, feature.name, source)
+            if not np.isfinite(frame[feature.name].dropna().to_numpy()).all():
+                raise DataError(f"{source}: feature {feature.name!r} holds infinite values")
+    for outcome in config.outcomes:
+        frame[outcome] = numeric_column(frame, outcome, source)

@@ -1,0 +1,281 @@
+"""The offline training job: data in, one new immutable version in the model store out.
+
+Steps (each timed into the manifest): load -> rules -> preprocess -> select k -> fit ->
+quality -> stable ids -> profile -> report -> write. The write goes through
+``ModelStore.register``, so a failure at any step leaves no version behind.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+from sklearn.decomposition import PCA
+from sklearn.pipeline import Pipeline
+
+import app
+from app.errors import DataError
+from app.registry.manifest import DataInfo, FeatureSchema, Manifest, NumericStats
+from app.registry.store import ModelStore, new_version_id
+from app.training.config import NumericFeature, TrainConfig
+from app.training.data import TrainingData, load_training_data
+from app.training.model import SegmentationModel, make_clusterer
+from app.training.preprocess import build_preprocessor
+from app.training.profile import SlotInfo, profile_segments
+from app.training.quality import assess
+from app.training.report import write_report
+from app.training.rules import compile_rules, first_match_frame
+from app.training.selection import select_k
+from app.training.stable_ids import Slot, assign_stable_ids
+
+PROJECTION_POINTS = 5_000
+StepCallback = Callable[[str], None]
+
+
+@dataclass
+class TrainResult:
+    manifest: Manifest
+    promoted: bool
+    projection: np.ndarray = field(repr=False)
+
+
+@dataclass
+class _Timer:
+    on_step: StepCallback | None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        if self.on_step:
+            self.on_step(name)
+        start = time.perf_counter()
+        yield
+        self.timings[name] = round(time.perf_counter() - start, 3)
+
+
+def library_versions() -> dict[str, str]:
+    import joblib
+    import scipy
+    import sklearn
+
+    return {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "pandas": pd.__version__,
+        "scikit-learn": sklearn.__version__,
+        "scipy": scipy.__version__,
+        "joblib": joblib.__version__,
+        "segments": app.__version__,
+    }
+
+
+def train(
+    config: TrainConfig,
+    store: ModelStore,
+    *,
+    promote: bool = False,
+    on_step: StepCallback | None = None,
+) -> TrainResult:
+    """Train one version of ``config.model.name`` and register it (and promote it if asked)."""
+    timer = _Timer(on_step)
+    spec = config.model
+    with timer.step("load data"):
+        data = load_training_data(config)
+        frame = data.frame
+    kinds = {f.name: f.type for f in config.features}
+    with timer.step("rules"):
+        rules = compile_rules(config.rules, kinds)
+        rule_slots = first_match_frame(rules, frame) if rules else np.full(len(frame), -1)
+        clustered = frame.loc[rule_slots < 0, config.feature_names]
+        if len(clustered) < max(spec.k_min, 2):
+            raise DataError(
+                f"only {len(clustered)} customers are left for clustering after rule segments, "
+                f"fewer than the {spec.k_min} segments requested"
+            )
+    with timer.step("preprocess"):
+        # fit_transform, not fit + transform: the same matrix without a second pass over the data
+        preprocessor = build_preprocessor(config)
+        matrix = np.ascontiguousarray(preprocessor.fit_transform(clustered), dtype=np.float64)
+    algorithm = spec.algorithm
+    if algorithm == "auto":
+        algorithm = "minibatch_kmeans" if len(matrix) > spec.minibatch_threshold else "kmeans"
+    with timer.step("select k"):
+        chosen = select_k(
+            matrix,
+            algorithm=algorithm,
+            k_min=spec.k_min,
+            k_max=spec.k_max,
+            min_share=spec.min_share,
+            clustered_fraction=len(clustered) / len(frame),
+            sample_size=spec.selection_sample,
+            silhouette_size=spec.silhouette_sample,
+            seed=spec.seed,
+        )
+        k = chosen.selection.chosen_k
+    with timer.step("fit"):
+        clusterer = make_clusterer(algorithm, k, spec.seed, init=chosen.centres).fit(matrix)
+        labels = np.asarray(clusterer.predict(matrix), dtype=np.int64)
+    slots = rule_slots.astype(np.int64)
+    slots[rule_slots < 0] = len(rules) + labels
+    with timer.step("quality"):
+        assessed = assess(
+            matrix,
+            labels,
+            algorithm=algorithm,
+            k=k,
+            seed=spec.seed,
+            sample_size=spec.silhouette_sample,
+            bootstraps=spec.stability_bootstraps,
+            bootstrap_size=spec.selection_sample,
+        )
+    del matrix
+    with timer.step("stable ids"):
+        layout = [Slot("rule", r.name) for r in rules] + [Slot("cluster", str(c)) for c in range(k)]
+        ids, matching = assign_stable_ids(store, spec.name, frame, slots, layout)
+    pipeline = Pipeline([("preprocess", preprocessor), ("cluster", clusterer)])
+    model = SegmentationModel(
+        features=[(f.name, f.type) for f in config.features],
+        rules=rules,
+        pipeline=pipeline,
+        segment_ids=ids,
+        algorithm=algorithm,
+    )
+    with timer.step("profile"):
+        infos = [
+            SlotInfo(ids[i], "rule", r.name, r.text, r.description, r.action)
+            for i, r in enumerate(rules)
+        ]
+        stability = assessed.segment_stability
+        infos += [
+            SlotInfo(ids[len(rules) + c], "cluster", stability=_stability(stability, c))
+            for c in range(k)
+        ]
+        segments, outcome_tests = profile_segments(
+            config,
+            frame,
+            _numeric_transformed(config, preprocessor, frame),
+            slots,
+            infos,
+            spec.min_share,
+        )
+        projection, projected_ids = _project(model, frame, spec.seed)
+    version = new_version_id()
+    with store.register(spec.name, version) as folder:
+        with timer.step("write"):
+            artefact = store.write_artefact(folder, model)
+        manifest = Manifest(
+            model_name=spec.name,
+            version=version,
+            created_at=datetime.now(UTC),
+            artefact=artefact,
+            libraries=library_versions(),
+            data=_data_info(config, data),
+            config=config.model_dump(mode="json"),
+            features=_feature_schema(config, frame, preprocessor),
+            algorithm=algorithm,
+            seed=spec.seed,
+            k=k,
+            selection=chosen.selection,
+            quality=assessed.quality,
+            segments=segments,
+            outcomes=outcome_tests,
+            id_matching=matching,
+            timings=timer.timings,
+        )
+        with timer.step("report"):
+            write_report(folder / "report.html", manifest, projection, projected_ids)
+        manifest.timings = timer.timings
+        (folder / "manifest.json").write_text(manifest.model_dump_json(indent=2))
+    if promote:
+        store.promote(spec.name, version)
+    return TrainResult(manifest=manifest, promoted=promote, projection=projection)
+
+
+def _stability(values: np.ndarray | None, label: int) -> float | None:
+    return None if values is None else round(float(values[label]), 4)
+
+
+def _numeric_transformed(
+    config: TrainConfig, preprocessor: object, frame: pd.DataFrame
+) -> pd.DataFrame:
+    numeric = [f.name for f in config.features if isinstance(f, NumericFeature)]
+    if not numeric:
+        return pd.DataFrame(index=frame.index)
+    transform = preprocessor.named_transformers_["num"].named_steps["transform"]  # type: ignore[attr-defined]
+    values = transform.transform(frame[numeric])
+    return pd.DataFrame(values, index=frame.index, columns=numeric)
+
+
+def _project(
+    model: SegmentationModel, frame: pd.DataFrame, seed: int
+) -> tuple[np.ndarray, list[str]]:
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(len(frame), min(len(frame), PROJECTION_POINTS), replace=False))
+    sample = frame.iloc[rows]
+    matrix = model.transform(sample)
+    components = min(2, matrix.shape[1])
+    projection = PCA(components, random_state=seed).fit_transform(matrix)
+    if components < 2:
+        projection = np.column_stack([projection, np.zeros(len(projection))])
+    return projection, [str(s) for s in model.predict(sample)]
+
+
+def _data_info(config: TrainConfig, data: TrainingData) -> DataInfo:
+    return DataInfo(
+        path=str(config.data.path),
+        kind=config.data.kind,
+        rows=len(data.frame),
+        source_rows=data.source_rows,
+        dropped_rows=data.dropped_rows,
+        fingerprint=data.fingerprint,
+        reference_date=data.reference_date.isoformat() if data.reference_date else None,
+    )
+
+
+def _feature_schema(
+    config: TrainConfig, frame: pd.DataFrame, preprocessor: object
+) -> list[FeatureSchema]:
+    schema: list[FeatureSchema] = []
+    named = preprocessor.named_transformers_  # type: ignore[attr-defined]
+    for f in config.features:
+        label = f.label or f.name.replace("_", " ")
+        if isinstance(f, NumericFeature):
+            col = frame[f.name]
+            stats = NumericStats(
+                mean=float(col.mean()),
+                std=float(col.std(ddof=0)),
+                min=float(col.min()),
+                median=float(col.median()),
+                max=float(col.max()),
+                missing_share=float(col.isna().mean()),
+            )
+            schema.append(
+                FeatureSchema(
+                    name=f.name,
+                    type="numeric",
+                    label=label,
+                    transform=f.transform,
+                    clip=f.clip,
+                    impute=f.impute,
+                    stats=stats,
+                )
+            )
+        else:
+            encoder = named[f"cat_{f.name}"].named_steps["onehot"]
+            infrequent = encoder.infrequent_categories_[0]
+            schema.append(
+                FeatureSchema(
+                    name=f.name,
+                    type="categorical",
+                    label=label,
+                    categories=[str(c) for c in encoder.categories_[0]],
+                    infrequent=[str(c) for c in infrequent] if infrequent is not None else [],
+                )
+            )
+    return schema

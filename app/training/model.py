@@ -1,0 +1,102 @@
+"""The saved artefact: ordered rule segments, then a fitted scikit-learn pipeline.
+
+A customer is assigned to the first rule segment whose condition holds; every other customer
+goes through the pipeline (preprocess -> clusterer). Each rule and each cluster is a *slot*;
+``segment_ids[slot]`` is its stable id. The training job builds it from fitted parts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.cluster import KMeans, MiniBatchKMeans
+from sklearn.mixture import GaussianMixture
+from sklearn.pipeline import Pipeline
+
+from app.training.rules import RuleSegment, first_match_frame
+
+ALGORITHMS = ("kmeans", "minibatch_kmeans", "gmm")
+
+
+def make_clusterer(algorithm: str, k: int, seed: int, init: np.ndarray | None = None) -> Any:
+    """An unfitted clusterer; ``init`` (k x d centres) warm-starts it."""
+    if algorithm == "kmeans":
+        if init is not None:
+            return KMeans(k, init=init, n_init=1, random_state=seed)
+        return KMeans(k, n_init=3, random_state=seed)
+    if algorithm == "minibatch_kmeans":
+        if init is not None:
+            return MiniBatchKMeans(k, init=init, n_init=1, random_state=seed, batch_size=4096)
+        return MiniBatchKMeans(k, n_init=3, random_state=seed, batch_size=4096)
+    if algorithm == "gmm":
+        # a single k-means initialisation merges two planted segments ~5% of the time:
+        # several inits unless warm-started from centres already chosen
+        return GaussianMixture(
+            k,
+            covariance_type="full",
+            means_init=init,
+            random_state=seed,
+            reg_covar=1e-4,
+            n_init=1 if init is not None else 3,
+        )
+    raise ValueError(f"unknown algorithm {algorithm!r}")
+
+
+@dataclass
+class SegmentationModel:
+    """Rules first, then the clustering pipeline; maps both to stable segment ids.
+
+    Attributes
+    ----------
+    features : list of (name, kind)
+        The feature schema a request must provide, in training order.
+    rules : list of RuleSegment
+        Evaluated in order before clustering.
+    pipeline : Pipeline
+        Fitted ``preprocess`` (ColumnTransformer) -> ``cluster`` steps.
+    segment_ids : list of str
+        Stable id per slot: one per rule, then one per cluster label.
+    algorithm : str
+    """
+
+    features: list[tuple[str, str]]
+    rules: list[RuleSegment]
+    pipeline: Pipeline
+    segment_ids: list[str] = field(default_factory=list)
+    algorithm: str = "kmeans"
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [name for name, _ in self.features]
+
+    @property
+    def n_rules(self) -> int:
+        return len(self.rules)
+
+    @property
+    def n_clusters(self) -> int:
+        return len(self.segment_ids) - len(self.rules)
+
+    def predict_slots(self, frame: pd.DataFrame) -> np.ndarray:
+        """Slot per row: rule index where a rule matches, else n_rules + cluster label."""
+        slots = first_match_frame(self.rules, frame) if self.rules else np.full(len(frame), -1)
+        todo = slots < 0
+        if todo.any():
+            labels = self.pipeline.predict(frame.loc[todo, self.feature_names])
+            slots[todo] = self.n_rules + np.asarray(labels, dtype=np.int64)
+        return slots.astype(np.int64)
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        """Segment id per row (object array of str)."""
+        ids: np.ndarray = np.asarray(self.segment_ids, dtype=object)[self.predict_slots(frame)]
+        return ids
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        """The preprocessed (standardised, one-hot) matrix the clusterer sees."""
+        result: np.ndarray = self.pipeline.named_steps["preprocess"].transform(
+            frame[self.feature_names]
+        )
+        return result

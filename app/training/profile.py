@@ -1,0 +1,225 @@
+"""Profiles, generated names, outcome tests and quality flags for each segment.
+
+Numeric profiles are given in original units (mean, median) and as a standardised difference
+``z``: the segment's mean minus the population's, divided by the population's standard
+deviation, both measured after the feature's transform (so a log1p'd spend is compared on the
+log scale, where one outlier cannot dominate). Categorical profiles give each category's share
+in the segment beside its population share. Names come from the largest standardised
+differences; they are a starting point that analysts edit (PATCH /v1/segments/{id}).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from app.registry.manifest import CategoryShare, NumericProfile, OutcomeTest, SegmentInfo
+from app.training.config import CategoricalFeature, TrainConfig
+from app.training.preprocess import canonical_column
+
+NAME_Z = 0.5  # a feature must differ this much to appear in a name
+DISTINCT_Z = 0.25  # a cluster whose every feature is within this of the population is flagged
+TOP_CATEGORIES = 8
+
+
+@dataclass(frozen=True)
+class SlotInfo:
+    """What the job knows of a slot before profiling."""
+
+    id: str
+    kind: str  # "cluster" | "rule"
+    name: str | None = None
+    rule: str | None = None
+    description: str | None = None
+    action: str | None = None
+    stability: float | None = None
+
+
+def profile_segments(
+    config: TrainConfig,
+    frame: pd.DataFrame,
+    transformed: pd.DataFrame,
+    slots: np.ndarray,
+    infos: list[SlotInfo],
+    min_share: float,
+) -> tuple[list[SegmentInfo], list[OutcomeTest]]:
+    """Profile every slot; ``transformed`` holds the numeric features after their transform."""
+    n = len(frame)
+    numeric = list(transformed.columns)
+    pop_mean = transformed.mean()
+    pop_std = transformed.std(ddof=0).replace(0.0, 1.0)
+    labels = {f.name: f.label or f.name.replace("_", " ") for f in config.features}
+    categorical = {
+        f.name: canonical_column(frame[f.name])
+        for f in config.features
+        if isinstance(f, CategoricalFeature)
+    }
+    pop_shares = {name: col.value_counts(normalize=True) for name, col in categorical.items()}
+    # each row's category as its position in the population's shares (-1: missing), so a
+    # segment's shares take one bincount rather than a value_counts of its rows per feature
+    cat_codes = {
+        name: pop_shares[name].index.get_indexer(pd.Index(col)) for name, col in categorical.items()
+    }
+    outcomes = [o for o in config.outcomes if o in frame.columns]
+    segments: list[SegmentInfo] = []
+    used_names: set[str] = set()
+    for slot, info in enumerate(infos):
+        mask = slots == slot
+        size = int(mask.sum())
+        num_profile: dict[str, NumericProfile] = {}
+        if size:
+            seg_raw = frame.loc[mask, numeric]
+            z = (transformed.loc[mask].mean() - pop_mean) / pop_std
+            for col in numeric:
+                num_profile[col] = NumericProfile(
+                    mean=_finite(seg_raw[col].mean()),
+                    median=_finite(seg_raw[col].median()),
+                    z=_finite(z[col]),
+                )
+        cat_profile = {
+            name: _category_shares(codes[mask], pop_shares[name])
+            for name, codes in cat_codes.items()
+        }
+        name = info.name or _generate_name(num_profile, cat_profile, labels, used_names)
+        used_names.add(name)
+        share = size / n if n else 0.0
+        flags = []
+        if share < min_share:
+            flags.append("too_small")
+        if info.kind == "cluster" and size and _indistinct(num_profile, cat_profile):
+            flags.append("not_distinct")
+        if info.stability is not None and info.stability < 0.6:
+            flags.append("unstable")
+        segments.append(
+            SegmentInfo(
+                id=info.id,
+                name=name,
+                kind="rule" if info.kind == "rule" else "cluster",
+                rule=info.rule,
+                description=info.description or _describe(share, num_profile, labels),
+                action=info.action,
+                size=size,
+                share=share,
+                numeric=num_profile,
+                categorical=cat_profile,
+                outcomes={
+                    o: _finite(frame.loc[mask, o].mean()) if size else None for o in outcomes
+                },
+                stability=info.stability,
+                flags=flags,
+            )
+        )
+    tests = [_outcome_test(o, frame[o], slots) for o in outcomes]
+    return segments, tests
+
+
+def _finite(value: object) -> float:
+    number = float(value)  # type: ignore[arg-type]
+    return number if np.isfinite(number) else 0.0
+
+
+def _category_shares(codes: np.ndarray, population: pd.Series) -> dict[str, CategoryShare]:
+    """Shares of the top population categories among ``codes`` (positions in ``population``)."""
+    present = codes[codes >= 0]
+    counts = np.bincount(present, minlength=len(population))
+    result: dict[str, CategoryShare] = {}
+    for i, category in enumerate(population.index[:TOP_CATEGORIES]):
+        p_pop = float(population[category])
+        p_seg = float(counts[i] / len(present)) if len(present) else 0.0
+        spread = np.sqrt(max(p_pop * (1 - p_pop), 1e-9))
+        result[str(category)] = CategoryShare(
+            share=p_seg, population_share=p_pop, z=(p_seg - p_pop) / spread
+        )
+    return result
+
+
+def _level(z: float) -> str:
+    if z >= 1.0:
+        return "very high"
+    if z > 0:
+        return "high"
+    if z <= -1.0:
+        return "very low"
+    return "low"
+
+
+def _generate_name(
+    numeric: dict[str, NumericProfile],
+    categorical: dict[str, dict[str, CategoryShare]],
+    labels: dict[str, str],
+    used: set[str],
+) -> str:
+    ranked = sorted(numeric.items(), key=lambda kv: -abs(kv[1].z))
+    parts = [f"{_level(p.z)} {labels[name]}" for name, p in ranked if abs(p.z) >= NAME_Z]
+    cats = [
+        (share.z, f"mostly {cat}" if share.share >= 0.5 else f"many {cat}")
+        for feature, shares in categorical.items()
+        for cat, share in shares.items()
+        if share.z >= 1.5 and share.share >= 0.3 and not cat.startswith("__")
+    ]
+    best_cat = max(cats)[1] if cats else None
+    for count in range(2, max(len(parts), 2) + 1):
+        words = parts[:count] if parts else ["typical customers"]
+        name = ", ".join(words)
+        if best_cat:
+            name = f"{name} ({best_cat})"
+        name = name[0].upper() + name[1:]
+        if name not in used:
+            return name
+    suffix = 2
+    while f"{name} #{suffix}" in used:
+        suffix += 1
+    return f"{name} #{suffix}"
+
+
+def _describe(share: float, numeric: dict[str, NumericProfile], labels: dict[str, str]) -> str:
+    ranked = sorted(numeric.items(), key=lambda kv: -abs(kv[1].z))[:3]
+    bits = [
+        f"{labels[name]} {'above' if p.z > 0 else 'below'} average "
+        f"(mean {p.mean:,.4g}, {p.z:+.1f} sd)"
+        for name, p in ranked
+        if abs(p.z) >= DISTINCT_Z
+    ]
+    detail = "; ".join(bits) if bits else "close to the population average on every feature"
+    return f"{share:.1%} of customers: {detail}."
+
+
+def _indistinct(
+    numeric: dict[str, NumericProfile], categorical: dict[str, dict[str, CategoryShare]]
+) -> bool:
+    num_max = max((abs(p.z) for p in numeric.values()), default=0.0)
+    cat_max = max((abs(s.z) for shares in categorical.values() for s in shares.values()), default=0)
+    return num_max < DISTINCT_Z and cat_max < 2 * DISTINCT_Z
+
+
+def _outcome_test(name: str, values: pd.Series, slots: np.ndarray) -> OutcomeTest:
+    present = values.notna().to_numpy()
+    vals, groups = values.to_numpy()[present], slots[present]
+    binary = bool(np.isin(vals, (0.0, 1.0)).all())
+    overall = float(vals.mean()) if len(vals) else None
+    used = np.unique(groups)
+    statistic = p_value = None
+    if binary and len(used) > 1:
+        table = np.zeros((len(used), 2))
+        np.add.at(table, (np.searchsorted(used, groups), vals.astype(int)), 1)
+        table = table[:, table.sum(axis=0) > 0]
+        if table.shape[1] == 2:
+            chi = stats.chi2_contingency(table)
+            statistic, p_value = float(chi.statistic), float(chi.pvalue)
+    elif len(used) > 1:
+        samples = [vals[groups == g] for g in used]
+        if len({float(v) for v in vals[:1000]}) > 1:
+            kw = stats.kruskal(*samples)
+            statistic, p_value = float(kw.statistic), float(kw.pvalue)
+    return OutcomeTest(
+        name=name,
+        kind="binary" if binary else "numeric",
+        test="chi-square" if binary else "Kruskal-Wallis",
+        statistic=statistic,
+        p_value=p_value,
+        significant=p_value is not None and p_value < 0.05,
+        overall_mean=overall,
+    )

@@ -1,0 +1,102 @@
+"""Stable segment ids across retrains.
+
+A retrained model reuses the ids of the promoted version's segments by matching segments that
+hold the same customers: the promoted model assigns the new training data, and each new
+cluster is paired with an old cluster by maximum-weight matching on their Jaccard overlap
+(the Hungarian algorithm); a pair counts only when the overlap is at least ``MIN_JACCARD``.
+Rule segments keep the id of the previous rule with the same name. Every other segment gets a
+new id numbered above every id any version of this model has ever used, so an id is never
+reused for a different group of customers.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import linear_sum_assignment
+
+from app.errors import SegmentsError
+from app.registry.manifest import IdMatching
+from app.registry.store import ModelStore
+from app.training.model import SegmentationModel
+
+log = logging.getLogger(__name__)
+MIN_JACCARD = 0.5
+
+
+def format_segment_id(number: int) -> str:
+    return f"seg-{number:03d}"
+
+
+@dataclass(frozen=True)
+class Slot:
+    kind: str  # "rule" | "cluster"
+    key: str  # rule name, or cluster label as text
+
+
+def assign_stable_ids(
+    store: ModelStore, model_name: str, frame: pd.DataFrame, slots: np.ndarray, layout: list[Slot]
+) -> tuple[list[str], IdMatching]:
+    """Ids for the new model's slots, reusing the promoted version's where customers match."""
+    previous_version = store.promoted(model_name)
+    ids: list[str | None] = [None] * len(layout)
+    reused: dict[str, float] = {}
+    if previous_version is not None:
+        try:
+            previous = store.load(model_name, previous_version).estimator
+        except SegmentsError as exc:
+            log.warning("cannot load the promoted version to match segment ids: %s", exc)
+            previous = None
+        if isinstance(previous, SegmentationModel) and set(previous.feature_names) <= set(
+            frame.columns
+        ):
+            _match_rules(previous, layout, ids, reused)
+            _match_clusters(previous, frame, slots, layout, ids, reused)
+    counter = store.max_segment_number(model_name)
+    new: list[str] = []
+    for i, current in enumerate(ids):
+        if current is None:
+            counter += 1
+            ids[i] = format_segment_id(counter)
+            new.append(format_segment_id(counter))
+    matching = IdMatching(previous_version=previous_version, reused=reused, new=new)
+    return [str(i) for i in ids], matching
+
+
+def _match_rules(
+    previous: SegmentationModel, layout: list[Slot], ids: list[str | None], reused: dict[str, float]
+) -> None:
+    old = {rule.name: previous.segment_ids[i] for i, rule in enumerate(previous.rules)}
+    for i, slot in enumerate(layout):
+        if slot.kind == "rule" and slot.key in old:
+            ids[i] = old[slot.key]
+            reused[old[slot.key]] = 1.0
+
+
+def _match_clusters(
+    previous: SegmentationModel,
+    frame: pd.DataFrame,
+    slots: np.ndarray,
+    layout: list[Slot],
+    ids: list[str | None],
+    reused: dict[str, float],
+) -> None:
+    new_clusters = [i for i, s in enumerate(layout) if s.kind == "cluster"]
+    old_slots = previous.predict_slots(frame)
+    old_clusters = list(range(previous.n_rules, len(previous.segment_ids)))
+    if not new_clusters or not old_clusters:
+        return
+    joint = np.zeros((len(layout), len(previous.segment_ids)))
+    np.add.at(joint, (slots, old_slots), 1)
+    joint = joint[np.ix_(new_clusters, old_clusters)]
+    union = joint.sum(axis=1, keepdims=True) + joint.sum(axis=0, keepdims=True) - joint
+    jaccard = np.divide(joint, union, out=np.zeros_like(joint), where=union > 0)
+    rows, cols = linear_sum_assignment(-jaccard)
+    for r, c in zip(rows, cols, strict=True):
+        if jaccard[r, c] >= MIN_JACCARD:
+            old_id = previous.segment_ids[old_clusters[c]]
+            ids[new_clusters[r]] = old_id
+            reused[old_id] = round(float(jaccard[r, c]), 4)

@@ -1,0 +1,191 @@
+"""Redis outages: recording never fails or stalls, and no migration is lost or doubled."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from app.history import HistoryConfig, HistoryService, Record, Recorder, Spool
+from app.history.records import now_ms
+from tests.history.conftest import RedisProcess, delete_prefix, free_port, make_config
+
+pytestmark = pytest.mark.anyio
+DURABLE = ["--appendonly", "yes", "--appendfsync", "always", "--save", ""]
+
+
+@asynccontextmanager
+async def service_for(
+    config: HistoryConfig, replayer: bool = True
+) -> AsyncIterator[HistoryService]:
+    assert config.redis_url is not None
+    recorder = Recorder.connect(config.redis_url, config)
+    spool = Spool(config.spool_dir, config.spool_max_records)
+    service = HistoryService(recorder, spool)
+    task = asyncio.create_task(service.run_replayer()) if replayer else None
+    try:
+        yield service
+    finally:
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        await recorder.aclose()
+        spool.close()
+
+
+async def drained(service: HistoryService, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not (service.redis_up and service.spool.depth() == 0):
+        assert time.monotonic() < deadline, await service.status()
+        await asyncio.sleep(0.02)
+
+
+def journeys(customers: int, steps: int, t0: int) -> list[Record]:
+    """Each customer changes segment every other step (so half the records are unchanged)."""
+    return [
+        Record.create(f"C{c:02d}", f"S{(c + step // 2) % 3}", "v1", assigned_at=t0 + step)
+        for step in range(steps)
+        for c in range(customers)
+    ]
+
+
+async def assert_each_migration_once_in_order(recorder: Recorder, plan: list[Record]) -> None:
+    last: dict[str, str] = {}
+    expected: dict[str, list[tuple[str | None, str, str]]] = {}
+    for r in plan:
+        if last.get(r.customer_id) != r.segment_id:
+            expected.setdefault(r.customer_id, []).append(
+                (last.get(r.customer_id), r.segment_id, r.record_id)
+            )
+            last[r.customer_id] = r.segment_id
+    events: dict[str, list[str]] = {}
+    for event in await recorder.events(count=100_000):
+        events.setdefault(event.customer_id, []).append(event.record_id)
+    pairs: dict[tuple[str | None, str], int] = {}
+    for customer, migrations in expected.items():
+        history = await recorder.history(customer, limit=1000)
+        got = [(m.from_segment, m.to_segment, m.record_id) for m in reversed(history)]
+        assert got == migrations, customer
+        assert events[customer] == [rid for _, _, rid in migrations], customer
+        state = await recorder.current(customer)
+        assert state is not None and state.segment_id == last[customer]
+        for source, target, _ in migrations:
+            pairs[(source, target)] = pairs.get((source, target), 0) + 1
+    flows = await recorder.flows(plan[0].assigned_at, plan[-1].assigned_at + 1)
+    assert {(f.from_segment, f.to_segment): f.count for f in flows.flows} == pairs
+    for segment in {r.segment_id for r in plan}:
+        page = await recorder.members(segment, limit=1000)
+        assert sorted(m.customer_id for m in page.members) == sorted(
+            c for c, s in last.items() if s == segment
+        )
+
+
+async def test_no_migration_is_lost_or_doubled_across_a_redis_crash(
+    start_redis: Callable[..., RedisProcess], tmp_path: Path
+) -> None:
+    server = start_redis(tmp_path / "redis", args=DURABLE).start()
+    config = make_config(server.url, tmp_path, history_cap=1000, timeout_ms=100)
+    plan = journeys(customers=30, steps=24, t0=now_ms() - 60_000)  # 720 records
+    killed, back = asyncio.Event(), asyncio.Event()
+    outcomes = []
+
+    async def record_all() -> None:
+        for i in range(0, len(plan), 6):
+            chunk = plan[i : i + 6]
+            if i % 12:
+                outcomes.extend(await service.record_many(chunk))
+            else:
+                outcomes.extend([await service.record(r) for r in chunk])
+            if i >= len(plan) // 3 and not killed.is_set():
+                server.stop(signal.SIGKILL)  # mid-run, possibly mid-pipeline
+                killed.set()
+            if i >= 2 * len(plan) // 3 and not back.is_set():
+                await asyncio.to_thread(server.start)  # same port, same data folder
+                back.set()
+            await asyncio.sleep(0.001)
+
+    async with service_for(config) as service:
+        await record_all()
+        await drained(service)
+        status = await service.status()
+
+        assert killed.is_set() and back.is_set()
+        assert sum(not o.recorded for o in outcomes) > len(plan) // 4  # really went to the spool
+        assert (status.spool_dropped, status.rejected) == (0, 0)
+        assert status.replayed == status.spooled
+        await assert_each_migration_once_in_order(service.recorder, plan)
+        await delete_prefix(service.recorder)
+
+
+async def test_a_hung_redis_costs_one_timeout_and_a_late_write_is_not_doubled(
+    start_redis: Callable[..., RedisProcess], tmp_path: Path
+) -> None:
+    server = start_redis(tmp_path / "redis", args=DURABLE).start()
+    config = make_config(server.url, tmp_path, timeout_ms=100, batch_timeout_ms=150)
+    plan = journeys(customers=5, steps=8, t0=now_ms() - 60_000)  # 40 records
+    async with service_for(config, replayer=False) as service:
+        await service.record_many(plan[:10])
+        server.send(signal.SIGSTOP)
+
+        started = time.perf_counter()
+        batch = await service.record_many(plan[10:30])  # waits for the batch deadline, once
+        batch_took = time.perf_counter() - started
+        started = time.perf_counter()
+        rest = [await service.record(r) for r in plan[30:]]  # spooled straight away
+        rest_took = time.perf_counter() - started
+
+        assert not any(o.recorded for o in [*batch, *rest])
+        assert 0.14 < batch_took < 0.4
+        assert rest_took < 0.5  # ten records; each would wait 0.1 s without the switch
+        assert await service.replay_pending() == 0  # still hung: nothing replayed
+
+        # Resumed, the server runs the pipeline the client gave up on: a partial write, as
+        # far as the spool knows. Replaying it must not count those migrations again.
+        server.send(signal.SIGCONT)
+        await asyncio.sleep(0.2)
+        state = await service.recorder.current("C00")
+        assert state is not None and state.assigned_at == plan[25].assigned_at
+        assert await service.replay_pending() == 30
+        assert service.redis_up and service.spool.depth() == 0
+        await assert_each_migration_once_in_order(service.recorder, plan)
+        assert (await service.record(Record.create("C00", "S9", "v1"))).recorded
+        await delete_prefix(service.recorder)
+
+
+async def test_an_unreachable_redis_fills_the_spool_then_drops_and_counts(
+    tmp_path: Path,
+) -> None:
+    config = make_config(f"redis://127.0.0.1:{free_port()}/0", tmp_path, spool_max_records=4)
+    async with service_for(config, replayer=False) as service:
+        started = time.perf_counter()
+        outcomes = [await service.record(r) for r in journeys(2, 2, t0=now_ms())]
+        outcomes += await service.record_many(journeys(2, 1, t0=now_ms()))
+
+        assert time.perf_counter() - started < 0.5
+        assert not any(o.recorded for o in outcomes)
+        status = await service.status()
+        assert (status.redis_up, status.spool_depth, status.spool_dropped) == (False, 4, 2)
+
+
+async def test_a_restarted_process_replays_what_it_spooled_before(
+    redis_server: RedisProcess, tmp_path: Path
+) -> None:
+    down = make_config(f"redis://127.0.0.1:{free_port()}/0", tmp_path)
+    plan = journeys(customers=4, steps=4, t0=now_ms() - 60_000)
+    async with service_for(down, replayer=False) as service:
+        await service.record_many(plan)
+        assert service.spool.depth() == len(plan)
+
+    up = make_config(redis_server.url, tmp_path)  # same spool folder, Redis reachable
+    async with service_for(up) as service:
+        assert not service.redis_up  # queues behind the spooled records
+        late = Record.create("C00", "S2", "v1")
+        assert not (await service.record(late)).recorded
+        await drained(service)
+        await assert_each_migration_once_in_order(service.recorder, [*plan, late])
+        await delete_prefix(service.recorder)

@@ -1,0 +1,256 @@
+"""The service over HTTP (ASGI transport), on a model trained by the real training job."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from app.registry.store import ModelStore
+from app.settings import Settings
+from app.training.job import TrainResult, train
+from tests.conftest import example_config
+
+
+def features_of(row: pd.Series) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, float) and math.isnan(value):
+            out[str(key)] = None
+        elif isinstance(value, np.generic):
+            out[str(key)] = value.item()
+        else:
+            out[str(key)] = value
+    return out
+
+
+@pytest.fixture(scope="module")
+def served(
+    tmp_path_factory: pytest.TempPathFactory, customers_csv: Path
+) -> tuple[ModelStore, TrainResult]:
+    store = ModelStore(tmp_path_factory.mktemp("api-store"))
+    result = train(
+        example_config("customers", customers_csv, stability_bootstraps=0), store, promote=True
+    )
+    return store, result
+
+
+@pytest.fixture(scope="module")
+def client(served: tuple[ModelStore, TrainResult]) -> Iterator[TestClient]:
+    store, _ = served
+    settings = Settings(
+        model_store=store.root,
+        model_name="customers",
+        reload_interval=0.2,
+        dev_mode=True,
+        key_prefix="api:",
+    )
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def sample(
+    customers: tuple[pd.DataFrame, np.ndarray], served: tuple[ModelStore, TrainResult]
+) -> pd.DataFrame:
+    store, _ = served
+    names = store.load("customers").estimator.feature_names
+    return customers[0].set_index("customer_id")[names].head(200)
+
+
+def test_assign_answers_with_the_models_segment(
+    client: TestClient, sample: pd.DataFrame, served: tuple[ModelStore, TrainResult]
+) -> None:
+    store, result = served
+    expected = store.load("customers").estimator.predict(sample)
+    names = {s.id: s.name for s in result.manifest.segments}
+    for (customer_id, row), want in zip(sample.head(50).iterrows(), expected[:50], strict=True):
+        response = client.post(
+            "/v1/assign", json={"customer_id": customer_id, "features": features_of(row)}
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["segment_id"] == want
+        assert body["segment_name"] == names[want]
+        assert body["model_version"] == result.manifest.version
+        assert 0.0 <= body["confidence"] <= 1.0
+        assert body["explanation"]["kind"] == "cluster"
+        assert body["explanation"]["runner_up_id"] in names
+        assert body["explanation"]["drivers"], body
+        assert body["customer_id"] == customer_id
+        assert body["recorded"] is True
+        assert body["changed"] is True  # a first assignment is a change from nothing
+        assert body["previous_segment_id"] is None
+
+
+def test_batch_matches_single_and_reports_bad_items_in_place(
+    client: TestClient, sample: pd.DataFrame, served: tuple[ModelStore, TrainResult]
+) -> None:
+    store, _ = served
+    items = [{"customer_id": cid, "features": features_of(row)} for cid, row in sample.iterrows()]
+    items[3] = {"customer_id": "bad-1", "features": {**items[3]["features"], "monetary": "lots"}}
+    items[7] = {"customer_id": "bad-2", "features": {"plan": "pro"}}
+    response = client.post("/v1/assign/batch", json={"items": items})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["failed"] == 2
+    assert body["assigned"] == len(items) - 2
+    results = body["results"]
+    assert [r["index"] for r in results] == list(range(len(items)))
+    assert results[3]["status"] == "error"
+    assert results[3]["customer_id"] == "bad-1"
+    assert results[3]["errors"] == [
+        {"field": "items.3.features.monetary", "message": "must be a number (or null when unknown)"}
+    ]
+    assert results[7]["status"] == "error"
+    assert {e["field"] for e in results[7]["errors"]} >= {
+        "items.7.features.monetary",
+        "items.7.features.recency_days",
+    }
+    expected = store.load("customers").estimator.predict(sample)
+    for i, r in enumerate(results):
+        if i not in (3, 7):
+            assert r["status"] == "ok"
+            assert r["segment_id"] == expected[i]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field", "message"),
+    [
+        (lambda b: b["features"].pop("monetary"), "features.monetary", "missing feature"),
+        (lambda b: b["features"].update(shoe_size=42), "features.shoe_size", "unknown feature"),
+        (lambda b: b["features"].update(monetary="12"), "features.monetary", "must be a number"),
+        (lambda b: b["features"].update(monetary=True), "features.monetary", "must be a number"),
+        (lambda b: b["features"].update(monetary=float("inf")), "features.monetary", "finite"),
+        (lambda b: b["features"].update(monetary=float("nan")), "features.monetary", "finite"),
+        (lambda b: b["features"].update(plan=["pro"]), "features.plan", "must be a string"),
+        (lambda b: b.update(customer_id="x" * 129), "customer_id", "longer than 128"),
+        (lambda b: b.update(customer_id=""), "customer_id", "non-empty"),
+        (lambda b: b.update(customer_id=12), "customer_id", "non-empty string"),
+        (lambda b: b.pop("customer_id"), "customer_id", "field required"),
+        (lambda b: b.pop("features"), "features", "field required"),
+        (lambda b: b.update(extra=1), "extra", "unknown field"),
+    ],
+)
+def test_bad_requests_get_a_problem_naming_the_field(
+    client: TestClient, sample: pd.DataFrame, mutate: Any, field: str, message: str
+) -> None:
+    body = {"customer_id": "c1", "features": features_of(sample.iloc[0])}
+    mutate(body)
+    import json
+
+    response = client.post(
+        "/v1/assign", content=json.dumps(body), headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["status"] == 422
+    assert any(e["field"] == field and message in e["message"] for e in problem["errors"]), problem
+    assert field in problem["detail"]
+
+
+def test_malformed_and_oversized_bodies(client: TestClient) -> None:
+    response = client.post(
+        "/v1/assign", content=b"{nope", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["type"] == "/problems/malformed-json"
+    response = client.post("/v1/assign", content=b'{"customer_id": "a", "features": {"x": 1}')
+    assert response.status_code == 400
+    big = b"[" + b"1," * (9 * 1024 * 1024) + b"1]"
+    response = client.post("/v1/assign/batch", content=big)
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+    items = [{"customer_id": "a", "features": {}}] * 10_001
+    response = client.post("/v1/assign/batch", json={"items": items})
+    assert response.status_code == 413
+    assert response.json()["errors"][0]["field"] == "items"
+
+
+def test_unknown_routes_and_methods_are_problems(client: TestClient) -> None:
+    response = client.get("/v1/nothing")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    response = client.get("/v1/assign")
+    assert response.status_code == 405
+
+
+def test_segments_listing_and_one_definition(
+    client: TestClient, served: tuple[ModelStore, TrainResult]
+) -> None:
+    _, result = served
+    listing = client.get("/v1/segments").json()
+    assert listing["model_version"] == result.manifest.version
+    assert [s["id"] for s in listing["segments"]] == [s.id for s in result.manifest.segments]
+    first = listing["segments"][0]
+    assert set(first) >= {
+        "id",
+        "name",
+        "description",
+        "action",
+        "size",
+        "share",
+        "profile",
+        "flags",
+    }
+    assert "monetary" in first["profile"]["numeric"]
+    one = client.get(f"/v1/segments/{first['id']}").json()
+    assert one == first
+    missing = client.get("/v1/segments/seg-999")
+    assert missing.status_code == 404
+    assert "seg-999" in missing.json()["detail"]
+
+
+def test_patch_persists_across_restart(
+    served: tuple[ModelStore, TrainResult], client: TestClient
+) -> None:
+    store, result = served
+    seg = result.manifest.segments[1].id
+    response = client.patch(
+        f"/v1/segments/{seg}", json={"name": "VIPs", "action": "Invite to the tier"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["name"] == "VIPs"
+    assert client.get(f"/v1/segments/{seg}").json()["action"] == "Invite to the tier"
+    settings = Settings(model_store=store.root, model_name="customers", dev_mode=True)
+    with TestClient(create_app(settings)) as fresh:
+        assert fresh.get(f"/v1/segments/{seg}").json()["name"] == "VIPs"
+    assert client.patch(f"/v1/segments/{seg}", json={"colour": "red"}).status_code == 422
+    assert client.patch(f"/v1/segments/{seg}", json={}).status_code == 422
+    # null restores the generated name
+    restored = client.patch(f"/v1/segments/{seg}", json={"name": None, "action": None}).json()
+    assert restored["name"] == result.manifest.segments[1].name
+
+
+def test_models_listing_manifest_and_health(
+    client: TestClient, served: tuple[ModelStore, TrainResult]
+) -> None:
+    _, result = served
+    listing = client.get("/v1/models").json()
+    assert listing["promoted"] == result.manifest.version
+    assert listing["serving"] == result.manifest.version
+    manifest = client.get(f"/v1/models/{result.manifest.version}").json()
+    assert manifest["artefact"]["sha256"] == result.manifest.artefact.sha256
+    assert client.get("/v1/models/20990101-000000-abcdef").status_code == 404
+    assert client.get("/v1/models/..%2Fsecrets").status_code in (404, 422)
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["model"]["compiled"] is True
+
+
+def test_not_ready_without_a_promoted_model(tmp_path: Path) -> None:
+    settings = Settings(model_store=tmp_path, model_name="customers", dev_mode=True)
+    with TestClient(create_app(settings)) as empty:
+        assert empty.get("/readyz").status_code == 503
+        response = empty.post("/v1/assign", json={"customer_id": "a", "features": {}})
+        assert response.status_code == 503
+        assert response.headers["content-type"] == "application/problem+json"

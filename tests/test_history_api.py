@@ -1,0 +1,200 @@
+"""Migration history over HTTP: recording, customers, members, the flow matrix, outages."""
+
+from __future__ import annotations
+
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from app.registry.store import ModelStore
+from app.settings import Settings
+from app.training.job import TrainResult
+from tests.history.conftest import RedisProcess
+
+
+def segment_features(trained: tuple[ModelStore, TrainResult], customers: Any) -> list[dict]:
+    """One real customer's features per segment, so tests can move a customer between them."""
+    store, _ = trained
+    model = store.load("customers").estimator
+    frame = customers[0].set_index("customer_id")[model.feature_names]
+    ids = model.predict(frame)
+    picks = []
+    for segment in dict.fromkeys(ids):
+        row = frame[ids == segment].iloc[0]
+        picks.append({k: (None if v != v else v) for k, v in row.to_dict().items()})
+    return picks
+
+
+@pytest.fixture
+def client(trained: tuple[ModelStore, TrainResult], tmp_path: Path) -> Iterator[TestClient]:
+    store, _ = trained
+    settings = Settings(
+        model_store=store.root,
+        dev_mode=True,
+        key_prefix=f"h{uuid.uuid4().hex[:8]}:",
+        data_dir=tmp_path,
+        history_cap=3,
+    )
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def assign(client: TestClient, customer: str, features: dict) -> dict:
+    response = client.post("/v1/assign", json={"customer_id": customer, "features": features})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_first_change_and_unchanged_assignments(client: TestClient, trained, customers) -> None:
+    a, b = segment_features(trained, customers)[:2]
+    first = assign(client, "c1", a)
+    assert (first["recorded"], first["changed"], first["previous_segment_id"]) == (True, True, None)
+    same = assign(client, "c1", a)
+    assert (same["changed"], same["previous_segment_id"]) == (False, first["segment_id"])
+    moved = assign(client, "c1", b)
+    assert moved["changed"] is True
+    assert moved["previous_segment_id"] == first["segment_id"]
+    current = client.get("/v1/customers/c1").json()
+    assert current["segment_id"] == moved["segment_id"]
+    assert current["migrations"] == 2
+    history = client.get("/v1/customers/c1/history").json()["migrations"]
+    assert [(m["from_segment_id"], m["to_segment_id"]) for m in history] == [
+        (first["segment_id"], moved["segment_id"]),
+        (None, first["segment_id"]),
+    ]
+    assert client.get("/v1/customers/nobody").status_code == 404
+
+
+def test_history_is_capped(client: TestClient, trained, customers) -> None:
+    a, b = segment_features(trained, customers)[:2]
+    for i in range(6):
+        assign(client, "capped", a if i % 2 == 0 else b)
+    history = client.get("/v1/customers/capped/history").json()["migrations"]
+    assert len(history) == 3  # history_cap
+    assert client.get("/v1/customers/capped").json()["migrations"] == 6
+
+
+def test_batch_with_duplicates_applies_in_order(client: TestClient, trained, customers) -> None:
+    a, b, c = segment_features(trained, customers)[:3]
+    items = [{"customer_id": "dup", "features": f} for f in (a, b, b, c)]
+    results = client.post("/v1/assign/batch", json={"items": items}).json()["results"]
+    assert [r["changed"] for r in results] == [True, True, False, True]
+    assert results[1]["previous_segment_id"] == results[0]["segment_id"]
+    assert results[3]["previous_segment_id"] == results[2]["segment_id"]
+    history = client.get("/v1/customers/dup/history").json()["migrations"]
+    assert len(history) == 3
+
+
+def test_members_are_cursor_paged_and_the_flow_matrix_adds_up(
+    client: TestClient, trained, customers
+) -> None:
+    a, b = segment_features(trained, customers)[:2]
+    items = [{"customer_id": f"m{i:03d}", "features": a} for i in range(25)]
+    segment = client.post("/v1/assign/batch", json={"items": items}).json()["results"][0][
+        "segment_id"
+    ]
+    for i in range(5):  # five of them move on
+        assign(client, f"m{i:03d}", b)
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 7, **({"cursor": cursor} if cursor else {})}
+        page = client.get(f"/v1/segments/{segment}/members", params=params).json()
+        assert page["total"] == 20
+        seen += [m["customer_id"] for m in page["members"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(seen) == [f"m{i:03d}" for i in range(5, 25)]
+    bad = client.get(f"/v1/segments/{segment}/members", params={"cursor": "garbage"})
+    assert bad.status_code == 422
+    flows = client.get("/v1/migrations").json()
+    target = assign(client, "m000", b)["segment_id"]
+    assert flows["matrix"]["new"][segment] == 25
+    assert flows["matrix"][segment][target] == 5
+    assert flows["totals"][segment] == {"inflow": 0, "new": 25, "outflow": 5, "net": 20}
+    window = client.get(
+        "/v1/migrations", params={"since": "2000-01-01T00:00:00Z", "until": "2000-01-02T00:00:00Z"}
+    )
+    assert window.json()["flows"] == []
+    assert client.get("/v1/migrations", params={"since": "2030-01-01T00:00:00Z"}).status_code == 422
+
+
+def test_redis_killed_mid_run_loses_no_migration(
+    trained: tuple[ModelStore, TrainResult], customers, tmp_path: Path
+) -> None:
+    """SIGKILL Redis while assigning: no failed call, and every migration exactly once, in order."""
+    store, _ = trained
+    segs = segment_features(trained, customers)[:3]
+    redis_dir = tmp_path / "redis"
+    server = RedisProcess(
+        redis_dir, args=["--appendonly", "yes", "--appendfsync", "always"]
+    ).start()
+    settings = Settings(
+        model_store=store.root,
+        dev_mode=True,
+        redis_url=server.url,
+        data_dir=tmp_path / "data",
+        redis_timeout_ms=200,
+    )
+    expected: list[tuple[str | None, str]] = []
+    previous = None
+    try:
+        with TestClient(create_app(settings)) as client:
+            for step in range(60):
+                if step == 20:
+                    server.stop(signal.SIGKILL)
+                if step == 40:
+                    server = RedisProcess(
+                        redis_dir,
+                        port=server.port,
+                        args=["--appendonly", "yes", "--appendfsync", "always"],
+                    ).start()
+                body = assign(client, "fault", segs[step % 3] if step % 4 else segs[(step + 1) % 3])
+                if step == 25:
+                    assert body["recorded"] is False  # answered from the model, spooled
+                    assert client.get("/readyz").status_code == 503
+                if body["segment_id"] != previous:
+                    expected.append((previous, body["segment_id"]))
+                    previous = body["segment_id"]
+            deadline = time.monotonic() + 20
+            while (
+                client.get("/readyz").json()["checks"]["redis"]["spool_depth"]
+                and time.monotonic() < deadline
+            ):
+                time.sleep(0.1)
+            assert client.get("/readyz").status_code == 200
+            history = client.get("/v1/customers/fault/history", params={"limit": 1000}).json()
+            got = [
+                (m["from_segment_id"], m["to_segment_id"]) for m in reversed(history["migrations"])
+            ]
+            assert got == expected
+            assert client.get("/v1/customers/fault").json()["migrations"] == len(expected)
+    finally:
+        server.stop()
+
+
+def test_embedded_redis_starts_in_an_empty_data_dir_and_persists_across_restarts(
+    trained: tuple[ModelStore, TrainResult], customers, tmp_path: Path
+) -> None:
+    store, _ = trained
+    features = segment_features(trained, customers)[0]
+    data_dir = tmp_path / "fresh"
+    assert not data_dir.exists()
+    settings = Settings(model_store=store.root, dev_mode=True, redis_url=None, data_dir=data_dir)
+    with TestClient(create_app(settings)) as client:
+        first = assign(client, "persisted", features)
+        assert first["recorded"] is True
+    assert (data_dir / "redis").is_dir()
+    with TestClient(create_app(settings)) as client:  # a new embedded server, same data
+        current = client.get("/v1/customers/persisted")
+        assert current.status_code == 200, current.text
+        assert current.json()["segment_id"] == first["segment_id"]
+        again = assign(client, "persisted", features)
+        assert (again["changed"], again["previous_segment_id"]) == (False, first["segment_id"])

@@ -1,0 +1,315 @@
+"""Promotion under load: a real uvicorn server, a stream of concurrent clients, no failed request.
+
+Two versions of one model (k=3 and k=6, so every customer's answer tells which version gave
+it) are trained into a store; the first is promoted. While a dozen client threads send
+``POST /v1/assign`` without pause, the second version is promoted through the API, or by the
+CLI in another process (the service's watcher must notice the moved pointer). Every answer is
+checked against the model of the version it names, so a response that mixed two versions, or
+a swap that dropped a request, fails the test.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pandas as pd
+import pytest
+import redis
+import uvicorn
+from threadpoolctl import threadpool_limits
+
+from app.main import create_app
+from app.registry.store import ModelStore
+from app.settings import Settings
+from app.training.job import train
+from tests.conftest import example_config
+
+CLIENTS = 12
+RELOAD_INTERVAL = 0.1
+
+
+def client_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as a JSON client sends them: None for NaN, JSON numbers and strings."""
+    records = frame.to_dict(orient="records")
+    return [
+        {str(k): None if isinstance(v, float) and math.isnan(v) else v for k, v in r.items()}
+        for r in orjson.loads(orjson.dumps(records))
+    ]
+
+
+@dataclass(frozen=True)
+class Versions:
+    store: ModelStore  # the template: each test works on its own copy
+    old: str
+    new: str
+    rows: list[dict[str, Any]]  # the customers the clients send
+    segment: dict[str, list[str]]  # version -> expected segment id of each row
+    names: dict[str, dict[str, str]]  # version -> segment id -> name, from its manifest
+
+
+@pytest.fixture(scope="module")
+def versions(
+    tmp_path_factory: pytest.TempPathFactory,
+    customers: tuple[pd.DataFrame, Any],
+    customers_csv: Path,
+) -> Versions:
+    store = ModelStore(tmp_path_factory.mktemp("swap-template"))
+    with threadpool_limits(1):  # see test_compiled: BLAS threads thrash on a busy machine
+        old = train(
+            example_config("customers", customers_csv, stability_bootstraps=0, k_min=3, k_max=3),
+            store,
+            promote=True,
+        )
+        new = train(
+            example_config(
+                "customers", customers_csv, stability_bootstraps=0, k_min=6, k_max=6, seed=7
+            ),
+            store,
+            promote=False,
+        )
+    sample = customers[0].set_index("customer_id").head(400)
+    segment, names = {}, {}
+    for manifest in (old.manifest, new.manifest):
+        model = store.load("customers", manifest.version).estimator
+        segment[manifest.version] = [str(s) for s in model.predict(sample)]
+        names[manifest.version] = {s.id: s.name for s in manifest.segments}
+    # the versions answer differently for many customers, so a mixed answer would show
+    differ = sum(a != b for a, b in zip(*segment.values(), strict=True))
+    assert differ > len(sample) // 10
+    rows = client_rows(sample[store.load("customers").estimator.feature_names])
+    return Versions(store, old.manifest.version, new.manifest.version, rows, segment, names)
+
+
+@pytest.fixture
+def store(versions: Versions, tmp_path: Path) -> ModelStore:
+    copy = ModelStore(tmp_path / "store")
+    shutil.copytree(versions.store.root, copy.root)
+    assert copy.promoted("customers") == versions.old
+    return copy
+
+
+@pytest.fixture
+def settings(store: ModelStore, service_redis: str, tmp_path: Path) -> Iterator[Settings]:
+    """The service on the suite's Redis, under a key prefix (and spool) of this test's own."""
+    prefix = f"swap-{uuid.uuid4().hex[:8]}:"
+    yield Settings(
+        model_store=store.root,
+        model_name="customers",
+        reload_interval=RELOAD_INTERVAL,
+        dev_mode=True,
+        access_log=False,
+        redis_url=service_redis,
+        key_prefix=prefix,
+        data_dir=tmp_path / "data",
+    )
+    with redis.Redis.from_url(service_redis) as client:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+
+
+@contextmanager
+def serving(settings: Settings) -> Iterator[str]:
+    """The real app in a real uvicorn server on a free port; yields its base URL."""
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=0, log_level="warning", ws="none"
+    )
+    server = uvicorn.Server(config)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))  # bound before the server starts: no race for the port
+    port = sock.getsockname()[1]
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
+        assert not thread.is_alive(), "the server did not stop"
+
+
+@dataclass(frozen=True)
+class Answer:
+    row: int
+    started: float
+    ended: float
+    status: int | None  # None: the request raised
+    body: dict[str, Any] = field(repr=False)
+    error: str | None = None
+
+
+class Load:
+    """``CLIENTS`` threads sending ``/v1/assign`` back to back until stopped."""
+
+    def __init__(self, url: str, rows: list[dict[str, Any]]) -> None:
+        self.url, self.rows = url, rows
+        self.answers: list[Answer] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(n,)) for n in range(CLIENTS)]
+
+    def __enter__(self) -> Load:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+        assert not any(t.is_alive() for t in self._threads)
+
+    def _run(self, n: int) -> None:
+        i = n
+        with httpx.Client(base_url=self.url, timeout=30) as client:
+            while not self._stop.is_set():
+                row = i % len(self.rows)
+                i += CLIENTS
+                body = {"customer_id": f"swap-{row}", "features": self.rows[row]}
+                started = time.monotonic()
+                try:
+                    response = client.post("/v1/assign", json=body)
+                    ended = time.monotonic()
+                    answer = Answer(row, started, ended, response.status_code, response.json())
+                except Exception as exc:  # counted and reported by the test, never lost
+                    answer = Answer(row, started, time.monotonic(), None, {}, repr(exc))
+                with self._lock:
+                    self.answers.append(answer)
+
+    def snapshot(self) -> list[Answer]:
+        with self._lock:
+            return list(self.answers)
+
+    def wait_for(self, condition: Callable[[list[Answer]], bool], timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition(self.snapshot()):
+            assert time.monotonic() < deadline, "the load did not reach the expected state"
+            time.sleep(0.02)
+
+
+def version_of(answer: Answer) -> str:
+    return str(answer.body.get("model_version"))
+
+
+def check_every_answer(answers: list[Answer], versions: Versions) -> None:
+    """200, from one of the two versions, and wholly from the version it names."""
+    failed = [a for a in answers if a.status != 200]
+    assert not failed, f"{len(failed)} of {len(answers)} requests failed, e.g. {failed[:3]}"
+    for a in answers:
+        version = version_of(a)
+        assert version in (versions.old, versions.new), a
+        assert a.body["segment_id"] == versions.segment[version][a.row], a
+        assert a.body["segment_name"] == versions.names[version][a.body["segment_id"]], a
+        assert a.body["customer_id"] == f"swap-{a.row}"
+
+
+def count(answers: list[Answer], version: str, after: float = 0.0) -> int:
+    return sum(1 for a in answers if a.started > after and version_of(a) == version)
+
+
+def test_promoting_through_the_api_under_load(
+    versions: Versions, store: ModelStore, settings: Settings
+) -> None:
+    with serving(settings) as url, Load(url, versions.rows) as load:
+        load.wait_for(lambda answers: count(answers, versions.old) >= 300)
+        with httpx.Client(base_url=url, timeout=60) as admin:
+            before = time.monotonic()
+            response = admin.post(f"/v1/models/{versions.new}/promote")
+            after = time.monotonic()
+        assert response.status_code == 200, response.text
+        assert response.json() == {
+            "model_name": "customers",
+            "version": versions.new,
+            "previous": versions.old,
+        }
+        load.wait_for(lambda answers: count(answers, versions.new, after=after) >= 300)
+    answers = load.snapshot()
+    check_every_answer(answers, versions)
+    assert store.promoted("customers") == versions.new
+    # nothing is answered by the new version before the promotion began, nor by the old one
+    # once it returned
+    assert all(version_of(a) == versions.old for a in answers if a.ended < before)
+    assert all(version_of(a) == versions.new for a in answers if a.started > after)
+    # requests were in flight while the version was swapped
+    around = [a for a in answers if a.started < after and a.ended > before]
+    assert len(around) >= CLIENTS // 2, len(around)
+    assert count(answers, versions.old) > 0 and count(answers, versions.new) > 0
+
+
+def test_a_promotion_by_the_cli_reaches_the_running_service(
+    versions: Versions, store: ModelStore, settings: Settings
+) -> None:
+    """Another process moves the pointer; the watcher swaps within its interval plus a load."""
+    segments = Path(sys.executable).parent / "segments"
+    command = [str(segments), "models", "promote", versions.new]
+    command += ["--store", str(store.root), "--model", "customers"]
+    with serving(settings) as url, Load(url, versions.rows) as load:
+        load.wait_for(lambda answers: count(answers, versions.old) >= 300)
+        before = time.monotonic()
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+        after = time.monotonic()
+        assert done.returncode == 0, done.stderr
+        load.wait_for(lambda answers: count(answers, versions.new) > 0, timeout=30)
+        first_new = min(a.ended for a in load.snapshot() if version_of(a) == versions.new)
+        load.wait_for(lambda answers: count(answers, versions.new, after=first_new) >= 300)
+    answers = load.snapshot()
+    check_every_answer(answers, versions)
+    assert first_new - after < 10 * RELOAD_INTERVAL + 5, "the watcher was slow to swap"
+    assert all(version_of(a) == versions.old for a in answers if a.ended < before)
+    # once one answer came from the new version, no later request went back to the old one
+    assert all(version_of(a) == versions.new for a in answers if a.started > first_new)
+    assert count(answers, versions.old, after=before) > 0  # served while the CLI ran
+
+
+def test_refused_promotions_keep_the_old_version_serving(
+    versions: Versions, store: ModelStore, settings: Settings
+) -> None:
+    artefact = store.version_dir("customers", versions.new) / "model.joblib"
+    artefact.write_bytes(artefact.read_bytes() + b"tampered")
+    with (
+        serving(settings) as url,
+        Load(url, versions.rows) as load,
+        httpx.Client(base_url=url, timeout=60) as admin,
+    ):
+        unknown = admin.post("/v1/models/20990101-000000-abcdef/promote")
+        tampered = admin.post(f"/v1/models/{versions.new}/promote")
+        malformed = admin.post("/v1/models/latest/promote")
+        for response, status in ((unknown, 404), (tampered, 409), (malformed, 404)):
+            assert response.status_code in (status, 422 if response is malformed else status)
+            assert response.headers["content-type"] == "application/problem+json"
+            assert response.json()["status"] == response.status_code
+        assert "hash" in tampered.json()["detail"]
+        assert store.promoted("customers") == versions.old
+        # the pointer moved by hand to the tampered version: the watcher refuses to load it
+        store.promote("customers", versions.new)
+        moved = time.monotonic()
+        load.wait_for(lambda answers: count(answers, versions.old, after=moved + 1.0) >= 200)
+        # (the overall status also depends on Redis, which this test does not control)
+        model = admin.get("/readyz").json()["checks"]["model"]
+        assert model["version"] == versions.old
+        assert "hash" in model["error"]
+        listing = admin.get("/v1/models").json()
+        assert (listing["promoted"], listing["serving"]) == (versions.new, versions.old)
+    answers = load.snapshot()
+    check_every_answer(answers, versions)
+    assert {version_of(a) for a in answers} == {versions.old}
+    assert len(answers) >= 200

@@ -1,0 +1,96 @@
+"""/metrics exposes the listed metrics with sane values after real traffic."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
+
+from app.main import create_app
+from app.registry.store import ModelStore
+from app.security import new_key
+from app.settings import Settings
+from app.training.job import TrainResult
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def value(all_samples: dict, name: str, **labels: str) -> float:
+    return sum(
+        v
+        for (n, lab), v in all_samples.items()
+        if n == name and all(dict(lab).get(k) == want for k, want in labels.items())
+    )
+
+
+def test_metrics_after_traffic(trained: tuple[ModelStore, TrainResult], customers) -> None:
+    store, result = trained
+    frame = customers[0].set_index("customer_id").head(20)
+    names = store.load("customers").estimator.feature_names
+    settings = Settings(model_store=store.root, model_name="customers", dev_mode=True)
+    with TestClient(create_app(settings)) as client:
+        before = samples(client.get("/metrics").text)
+        for cid, row in frame[names].iterrows():
+            features = {k: (None if v != v else v) for k, v in row.to_dict().items()}
+            response = client.post("/v1/assign", json={"customer_id": cid, "features": features})
+            assert response.status_code == 200
+            assert re.fullmatch(r"[0-9a-f]{32}", response.headers["x-request-id"])
+        client.post("/v1/assign", json={"customer_id": "x"})  # a 422
+        assert (
+            client.get("/healthz", headers={"x-request-id": "trace-1"}).headers["x-request-id"]
+            == "trace-1"
+        )
+        text = client.get("/metrics").text
+    after = samples(text)
+    route = "/v1/assign"
+    assert (
+        value(after, "segments_http_requests_total", route=route, status="200")
+        - value(before, "segments_http_requests_total", route=route, status="200")
+        == 20
+    )
+    assert value(after, "segments_http_requests_total", route=route, status="422") >= 1
+    count = value(after, "segments_http_request_duration_seconds_count", route=route)
+    total = value(after, "segments_http_request_duration_seconds_sum", route=route)
+    assert count >= 21
+    assert 0 < total / count < 1.0  # mean latency: positive and under a second
+    assigned = value(after, "segments_assignments_total") - value(
+        before, "segments_assignments_total"
+    )
+    assert assigned == 20
+    moved = {  # the registry is per process: look at what this traffic added
+        dict(lab)["segment"]
+        for (n, lab), v in after.items()
+        if n == "segments_assignments_total" and v > before.get((n, lab), 0)
+    }
+    assert moved
+    assert moved <= {s.id for s in result.manifest.segments}
+    assert (
+        value(after, "segments_model_info", model="customers", version=result.manifest.version) == 1
+    )
+    for listed in (
+        "segments_redis_errors",
+        "segments_redis_latency_seconds",
+        "segments_spool_depth",
+        "segments_migrations",
+    ):
+        assert listed in text
+
+
+def test_metrics_can_require_a_key(trained: tuple[ModelStore, TrainResult], tmp_path: Path) -> None:
+    store, _ = trained
+    key, line = new_key(["read"])
+    settings = Settings(
+        model_store=store.root, model_name="customers", api_keys=line, metrics_require_key=True
+    )
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/metrics").status_code == 401
+        assert client.get("/metrics", headers={"x-api-key": key}).status_code == 200
+        assert client.get("/healthz").status_code == 200

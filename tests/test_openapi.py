@@ -1,0 +1,48 @@
+"""The committed OpenAPI document is the published contract: it must match the app."""
+
+from __future__ import annotations
+
+import orjson
+
+from app.openapi import render_openapi
+from tests.conftest import ROOT
+
+COMMITTED = ROOT / "openapi" / "openapi.json"
+
+
+def test_committed_openapi_matches_the_app() -> None:
+    assert COMMITTED.exists(), "run: .venv/bin/segments openapi --out openapi/openapi.json"
+    assert COMMITTED.read_text() == render_openapi(), (
+        "openapi/openapi.json is stale; regenerate it with "
+        "`.venv/bin/segments openapi --out openapi/openapi.json` and review the diff"
+    )
+
+
+def test_contract_has_stable_operation_ids_and_problem_bodies() -> None:
+    doc = orjson.loads(render_openapi())
+    operations = {
+        op["operationId"]: (path, method)
+        for path, item in doc["paths"].items()
+        for method, op in item.items()
+    }
+    assert {
+        "assign",
+        "assign_batch",
+        "list_segments",
+        "get_segment",
+        "update_segment",
+        "list_models",
+        "get_model",
+        "promote_model",
+        "healthz",
+        "readyz",
+    } <= set(operations)
+    assign = doc["paths"]["/v1/assign"]["post"]
+    assert assign["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/AssignRequest"
+    )
+    assert "application/problem+json" in assign["responses"]["422"]["content"]
+    schemas = doc["components"]["schemas"]
+    assert {"AssignRequest", "AssignResponse", "BatchRequest", "ProblemBody"} <= set(schemas)
+    assert "HTTPValidationError" not in schemas
+    assert schemas["AssignRequest"]["examples"]

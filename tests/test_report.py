@@ -1,0 +1,314 @@
+"""The HTML report: self-contained, escaped, and robust to thin or unusual manifests."""
+
+from __future__ import annotations
+
+import html
+import re
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.registry.manifest import (
+    ArtefactInfo,
+    CategoryShare,
+    DataInfo,
+    FeatureSchema,
+    IdMatching,
+    Manifest,
+    NumericProfile,
+    NumericStats,
+    OutcomeTest,
+    Quality,
+    SegmentInfo,
+    Selection,
+    SelectionPoint,
+)
+from app.training.report import render_report, write_report
+
+# User-editable text that must come out inert in HTML and must not trip matplotlib's mathtext.
+EVIL_NAME = '$\\bad{$ <script>x()</script> & "co"'
+RULE = 'tenure_days < 30 and plan == "<trial>"'
+NAMES = [
+    "New customers (first 30 days)",
+    EVIL_NAME,
+    "Lapsed one-time buyers",
+    "High-value loyalists",
+    "Discount hunters",
+    "Frequent small baskets",
+    "Weekend browsers",
+    "Dormant enterprise accounts",
+]
+FEATURES = [
+    "recency_days", "frequency", "monetary", "avg_order_value", "tenure_days", "visits_30d",
+    "support_tickets", "discount_share", "returns", "pages_per_visit", "email_opens",
+    "app_sessions", "basket_size", "categories_bought", "days_between_orders",
+]  # fmt: skip
+PLANS = ("basic", "pro", "enterprise", "__infrequent__")
+
+
+def make_manifest(
+    n_segments: int = 8,
+    n_features: int = 15,
+    *,
+    categorical: bool = True,
+    outcomes: bool = True,
+    rule: bool = True,
+) -> Manifest:
+    """A plausible manifest with ``n_segments`` segments, the first a rule one if ``rule``."""
+    rng = np.random.default_rng(3)
+    numeric = (FEATURES + [f"feature_{i}" for i in range(15, n_features)])[:n_features]
+    features = [
+        FeatureSchema(
+            name=name,
+            type="numeric",
+            label=name.replace("_", " "),
+            transform="log1p" if name in {"monetary", "frequency"} else None,
+            stats=NumericStats(mean=50, std=10, min=0, median=48, max=500, missing_share=0),
+        )
+        for name in numeric
+    ]
+    if categorical:
+        features.append(
+            FeatureSchema(name="plan", type="categorical", label="plan", categories=list(PLANS))
+        )
+    population = np.array([0.5, 0.3, 0.15, 0.05])
+    shares = rng.dirichlet(np.ones(n_segments) * 3)
+    segments = []
+    for i in range(n_segments):
+        is_rule = rule and i == 0
+        plan = rng.dirichlet(population * 20)
+        profile = {
+            f: NumericProfile(mean=float(mean), median=float(mean) * 0.9, z=float(z))
+            for f, mean, z in zip(
+                numeric, rng.lognormal(3, 2, n_features), rng.normal(0, 1, n_features), strict=True
+            )
+        }
+        plan_profile = {
+            p: CategoryShare(
+                share=float(plan[j]),
+                population_share=float(population[j]),
+                z=float((plan[j] - population[j]) / np.sqrt(population[j] * (1 - population[j]))),
+            )
+            for j, p in enumerate(PLANS)
+        }
+        segments.append(
+            SegmentInfo(
+                id=f"seg-{i + 1:03d}",
+                name=NAMES[i] if i < len(NAMES) else f"Segment {i + 1}",
+                kind="rule" if is_rule else "cluster",
+                rule=RULE if is_rule else None,
+                description=f"{shares[i]:.1%} of customers: {numeric[i % max(n_features, 1)]}"
+                if n_features
+                else "close to average",
+                action="Send the onboarding series" if is_rule else None,
+                size=int(shares[i] * 10_000),
+                share=float(shares[i]),
+                numeric={} if is_rule else profile,  # rule members are not profiled here
+                categorical={"plan": plan_profile} if categorical else {},
+                outcomes={"ltv": float(rng.gamma(2, 300)), "converted": float(rng.uniform())}
+                if outcomes
+                else {},
+                stability=None if is_rule else round(float(rng.uniform(0.4, 0.99)), 3),
+                flags=["too_small", "unstable"] if i == 2 else ["not_distinct"] if i == 3 else [],
+            )
+        )
+    chosen = n_segments - int(rule)
+    curve = [
+        SelectionPoint(
+            k=k,
+            silhouette=0.33 - 0.012 * (k - chosen) ** 2,
+            min_share=0.3 / k,
+            admissible=k != chosen + 1,
+        )
+        for k in range(3, 9)
+    ]
+    return Manifest(
+        model_name="retail-customers",
+        version="20250101T120000Z-ab12",
+        created_at=datetime(2025, 1, 1, 12, tzinfo=UTC),
+        artefact=ArtefactInfo(sha256="f" * 64, bytes=123_456),
+        libraries={"numpy": "2.1.0", "scikit-learn": "1.5.2", "pandas": "2.2.3"},
+        data=DataInfo(
+            path="data/customers.csv",
+            kind="table",
+            rows=10_000,
+            source_rows=10_050,
+            dropped_rows=50,
+            fingerprint="0123456789abcdef" * 4,
+        ),
+        config={"model": {"algorithm": "kmeans"}},
+        features=features,
+        algorithm="kmeans",
+        seed=42,
+        k=chosen,
+        selection=Selection(
+            criterion="silhouette on a sample, subject to a minimum segment share",
+            sample_size=5000,
+            k_min=3,
+            k_max=8,
+            min_share=0.05,
+            chosen_k=chosen,
+            curve=curve,
+            note=f"k = {chosen + 1} left a segment under 5%",
+        ),
+        quality=Quality(
+            silhouette=0.31,
+            davies_bouldin=1.12,
+            calinski_harabasz=2345.6,
+            stability_ari=0.82,
+            bootstraps=20,
+            sample_size=5000,
+        ),
+        segments=segments,
+        outcomes=[
+            OutcomeTest(
+                name="ltv",
+                kind="numeric",
+                test="Kruskal-Wallis",
+                statistic=812.0,
+                p_value=1e-12,
+                significant=True,
+                overall_mean=600.0,
+            ),
+            OutcomeTest(
+                name="converted",
+                kind="binary",
+                test="chi-square",
+                statistic=3.2,
+                p_value=0.21,
+                significant=False,
+                overall_mean=0.5,
+            ),
+        ]
+        if outcomes
+        else [],
+        id_matching=IdMatching(previous_version=None, new=[s.id for s in segments]),
+        timings={"load": 0.4, "fit": 2.1, "quality": 1.3},
+    )
+
+
+def projection_for(manifest: Manifest, n: int = 5_000) -> tuple[np.ndarray, list[str]]:
+    """``n`` points in one blob per segment, like a PCA of well-separated clusters."""
+    rng = np.random.default_rng(0)
+    ids = [manifest.segments[i].id for i in rng.integers(0, len(manifest.segments), n)]
+    centres = {s.id: rng.normal(0, 4, 2) for s in manifest.segments}
+    points = np.array([centres[i] for i in ids]) + rng.normal(0, 1, (n, 2))
+    return points, ids
+
+
+def render(manifest: Manifest) -> str:
+    return render_report(manifest, *projection_for(manifest))
+
+
+def test_report_shows_every_segment_and_flag_and_escapes_user_text() -> None:
+    manifest = make_manifest()
+    page = render(manifest)
+    for segment in manifest.segments:
+        assert html.escape(segment.name) in page
+    assert "<script>" not in page
+    assert html.escape(RULE) in page
+    for flag in ("too small", "unstable", "not distinct"):
+        assert f">{flag}</span>" in page
+    assert "Send the onboarding series" in page
+
+
+def test_report_is_self_contained_with_inline_images() -> None:
+    page = render(make_manifest())
+    assert page.count("data:image/png;base64,") >= 5
+    assert "http://" not in page
+    assert "https://" not in page
+    assert not re.search(r"""(src|href)=(?!["']?data:)""", page)  # nothing loaded from elsewhere
+
+
+def test_header_carries_version_data_quality_and_footer_libraries() -> None:
+    page = render(make_manifest())
+    expected = [
+        "retail-customers", "20250101T120000Z-ab12", "data/customers.csv", "10,000 customers",
+        "0123456789ab", "kmeans", "0.31", "1.12", "2,346", "0.82", "numpy 2.1.0", "fit 2.10 s",
+    ]  # fmt: skip
+    for text in expected:
+        assert text in page
+
+
+def test_segment_colour_is_the_same_in_every_table() -> None:
+    page = render(make_manifest())
+    swatches = re.findall(r'class="sw" style="background:(#[0-9a-f]{6})"></span>([\w-]+)', page)
+    colours: dict[str, set[str]] = {}
+    for colour, segment_id in swatches:
+        colours.setdefault(segment_id, set()).add(colour)
+    assert len(colours) == 8
+    assert all(len(c) == 1 for c in colours.values())
+    assert len({next(iter(c)) for c in colours.values()}) == 8  # and distinct between segments
+
+
+def no_metrics() -> Manifest:
+    quality = Quality(
+        silhouette=None,
+        davies_bouldin=None,
+        calinski_harabasz=None,
+        stability_ari=None,
+        bootstraps=0,
+        sample_size=0,
+    )
+    return make_manifest().model_copy(update={"quality": quality})
+
+
+@pytest.mark.parametrize(
+    ("manifest", "shows"),
+    [
+        pytest.param(make_manifest(outcomes=False), "No outcome columns", id="no-outcomes"),
+        pytest.param(make_manifest(categorical=False), "No categorical", id="no-categorical"),
+        pytest.param(make_manifest(n_segments=1, rule=False), "seg-001", id="one-segment"),
+        pytest.param(make_manifest(n_segments=2), "rule <code>", id="rule-without-profile"),
+        pytest.param(make_manifest(n_features=0), "No numeric features", id="no-numeric"),
+        pytest.param(make_manifest(n_segments=12, n_features=28), "seg-012", id="many-features"),
+        pytest.param(no_metrics(), "<b>n/a</b>", id="no-metrics"),
+    ],
+)
+def test_edge_cases_render(manifest: Manifest, shows: str) -> None:
+    page = render(manifest)
+    assert page.startswith("<!DOCTYPE html>")
+    assert shows in page
+    for segment in manifest.segments:
+        assert html.escape(segment.name) in page
+
+
+def test_missing_outcome_values_and_p_values_render() -> None:
+    manifest = make_manifest(n_segments=3)
+    manifest.segments[1].outcomes["ltv"] = None
+    manifest.outcomes[0].p_value = None
+    manifest.outcomes[0].overall_mean = None
+    assert render(manifest).count("data:image/png;base64,") >= 5
+
+
+def test_empty_projection_renders() -> None:
+    page = render_report(make_manifest(), np.empty((0, 2)), [])
+    assert page.count("data:image/png;base64,") >= 5
+
+
+def test_projection_and_ids_must_match() -> None:
+    with pytest.raises(ValueError, match="length"):
+        render_report(make_manifest(), np.zeros((3, 2)), ["seg-001"])
+
+
+def test_render_is_fast_and_small() -> None:
+    manifest = make_manifest(n_segments=8, n_features=15)
+    projection, ids = projection_for(manifest, 5_000)
+    render_report(manifest, projection, ids)  # warm up font caches
+    start = time.process_time()  # CPU time: other processes on a busy runner do not count
+    page = render_report(manifest, projection, ids)
+    assert time.process_time() - start < 3.0
+    assert len(page.encode()) < 1_500_000
+
+
+def test_write_report_writes_the_page(tmp_path: Path) -> None:
+    manifest = make_manifest()
+    path = tmp_path / "report.html"
+    write_report(path, manifest, *projection_for(manifest))
+    page = path.read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    assert page.rstrip().endswith("</html>")
+    assert html.escape(EVIL_NAME) in page

@@ -1,0 +1,113 @@
+"""The RFM path: a transaction log in, a valid promoted model out."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from app.registry.store import ModelStore
+from app.training.data import RFM_FEATURES, derive_rfm
+from app.training.job import train
+from tests.conftest import example_config
+
+
+def test_rfm_features_by_hand() -> None:
+    events = pd.DataFrame(
+        {
+            "customer": ["a", "a", "a", "b"],
+            "when": pd.to_datetime(["2026-01-01", "2026-01-01", "2026-01-21", "2026-01-30"]),
+            "amount": [10.0, 5.0, -5.0, 100.0],
+            "order": ["o1", "o1", "o2", "o3"],
+        }
+    )
+    rfm = derive_rfm(events, date(2026, 2, 1))
+    assert list(rfm.columns) == list(RFM_FEATURES)
+    a, b = rfm.loc["a"], rfm.loc["b"]
+    assert a["recency_days"] == 11 and a["tenure_days"] == 31
+    assert a["frequency"] == 2  # two distinct orders, one of them with a refund line
+    assert a["monetary"] == 10.0
+    assert a["avg_order_value"] == 5.0
+    assert b["recency_days"] == 2 and b["frequency"] == 1 and b["monetary"] == 100.0
+
+
+def test_a_transaction_log_trains_a_promoted_model(tmp_path: Path, transactions_csv: Path) -> None:
+    store = ModelStore(tmp_path / "store")
+    result = train(example_config("transactions", transactions_csv), store, promote=True)
+    m = result.manifest
+    assert store.promoted(m.model_name) == m.version
+    assert m.data.kind == "transactions"
+    assert m.data.reference_date is not None
+    log = pd.read_csv(transactions_csv)
+    assert m.data.rows == log["customer_id"].nunique()
+    assert {f.name for f in m.features} <= set(RFM_FEATURES)
+    assert 3 <= m.k <= 8
+    assert m.quality.silhouette is not None and m.quality.silhouette > 0.2
+    rule = [s for s in m.segments if s.kind == "rule"]
+    assert rule and rule[0].numeric["tenure_days"].mean < 30
+    loaded = store.load(m.model_name)
+    assert loaded.manifest.version == m.version
+
+
+def test_reference_date_drops_later_events(tmp_path: Path) -> None:
+    log = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "b", "c", "d", None],
+            "order_id": ["1", "2", "3", "4", "5", "6"],
+            "timestamp": [
+                "2026-01-01",
+                "2026-03-01",
+                "2026-01-05",
+                "2026-01-10",
+                "2026-01-20",
+                "2026-01-02",
+            ],
+            "amount": [10, 20, 30, 40, 50, 60],
+        }
+    )
+    path = tmp_path / "log.csv"
+    log.to_csv(path, index=False)
+    from app.training.config import parse_config
+    from app.training.data import load_training_data
+
+    raw = {
+        "data": {
+            "path": str(path),
+            "kind": "transactions",
+            "transactions": {
+                "customer": "customer_id",
+                "timestamp": "timestamp",
+                "amount": "amount",
+                "order": "order_id",
+                "reference_date": "2026-02-01",
+            },
+        },
+        "features": [{"name": "monetary"}, {"name": "recency_days"}],
+        "model": {"k_min": 2, "k_max": 3},
+    }
+    data = load_training_data(parse_config(raw, base_dir=tmp_path))
+    assert data.frame.loc["a", "monetary"] == 10  # the March order is after the reference date
+    assert data.dropped_rows == 2  # the later event and the one without a customer id
+    assert data.source_rows == 6
+
+
+@pytest.mark.parametrize("column", ["timestamp"])
+def test_unparseable_timestamps_are_refused(tmp_path: Path, column: str) -> None:
+    from app.errors import DataError
+    from app.training.config import parse_config
+    from app.training.data import load_training_data
+
+    path = tmp_path / "log.csv"
+    pd.DataFrame({"c": ["a"], column: ["yesterday-ish"], "amount": [1.0]}).to_csv(path, index=False)
+    raw = {
+        "data": {
+            "path": str(path),
+            "kind": "transactions",
+            "transactions": {"customer": "c", "timestamp": column, "amount": "amount"},
+        },
+        "features": [{"name": "monetary"}],
+    }
+    with pytest.raises(DataError, match=f"column '{column}' is not a timestamp"):
+        load_training_data(parse_config(raw, base_dir=tmp_path))

@@ -1,0 +1,203 @@
+"""API keys with scopes, over HTTP against the real app and a real trained model."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from app.cli.main import app as cli
+from app.main import create_app
+from app.registry.store import ModelStore
+from app.security import new_key
+from app.settings import Settings
+from app.training.job import TrainResult
+from tests.conftest import ROOT
+
+SCOPES = ("assign", "read", "admin")
+
+
+def endpoints(version: str, segment: str) -> list[tuple[str, str, str, dict | None]]:
+    """Every non-health operation of the contract: (method, path, scope, json body)."""
+    doc = orjson.loads((ROOT / "openapi" / "openapi.json").read_bytes())
+    found = []
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            scope = op.get("x-required-scope")
+            if path in ("/healthz", "/readyz") or path == "/metrics":
+                continue
+            assert scope in SCOPES, f"{method} {path} declares no scope"
+            concrete = path.replace("{version}", version).replace("{segment_id}", segment)
+            concrete = concrete.replace("{customer_id}", "c1")
+            body = {"name": "x"} if method == "patch" else None
+            found.append((method, concrete, scope, body))
+    return found
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], Path]:
+    folder = tmp_path_factory.mktemp("keys")
+    made = {scope: new_key([scope], label=f"{scope} key") for scope in SCOPES}
+    path = folder / "keys"
+    path.write_text("\n".join(line for _, line in made.values()) + "\n")
+    return {scope: key for scope, (key, _) in made.items()}, path
+
+
+@pytest.fixture(scope="module")
+def client(
+    trained: tuple[ModelStore, TrainResult], keys: tuple[dict[str, str], Path]
+) -> Iterator[TestClient]:
+    store, _ = trained
+    settings = Settings(
+        model_store=store.root, model_name="customers", api_keys_file=keys[1], reload_interval=0.1
+    )
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def test_every_endpoint_refuses_no_key_and_the_wrong_scope(
+    client: TestClient, trained: tuple[ModelStore, TrainResult], keys: tuple[dict[str, str], Path]
+) -> None:
+    _, result = trained
+    by_scope, _ = keys
+    version, segment = result.manifest.version, result.manifest.segments[0].id
+    checked = endpoints(version, segment)
+    assert len(checked) >= 8
+    for method, path, scope, body in checked:
+        response = client.request(method, path, json=body)
+        assert response.status_code == 401, (method, path, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.headers["www-authenticate"] == "Bearer"
+        for other in SCOPES:
+            if other == scope:
+                continue
+            response = client.request(
+                method, path, json=body, headers={"authorization": f"Bearer {by_scope[other]}"}
+            )
+            assert response.status_code == 403, (method, path, other, response.text)
+            assert scope in response.json()["detail"]
+        # a wrong key of the right shape is a 401, not a 403
+        forged = by_scope[scope][:-4] + "AAAA"
+        response = client.request(method, path, json=body, headers={"x-api-key": forged})
+        assert response.status_code == 401
+
+
+def test_the_right_scope_gets_through_by_either_header(
+    client: TestClient, keys: tuple[dict[str, str], Path]
+) -> None:
+    by_scope, _ = keys
+    assert client.get("/v1/segments", headers={"x-api-key": by_scope["read"]}).status_code == 200
+    response = client.get("/v1/models", headers={"authorization": f"bearer {by_scope['read']}"})
+    assert response.status_code == 200
+    response = client.post(
+        "/v1/assign", json={"customer_id": "c"}, headers={"x-api-key": by_scope["assign"]}
+    )
+    assert response.status_code == 422  # authorised, then validated
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/readyz").status_code == 200
+
+
+def test_a_revoked_key_stops_working_after_reload(
+    trained: tuple[ModelStore, TrainResult], tmp_path: Path
+) -> None:
+    store, _ = trained
+    keep, keep_line = new_key(["read"])
+    revoke, revoke_line = new_key(["read"])
+    path = tmp_path / "keys"
+    path.write_text(f"{keep_line}\n{revoke_line}\n")
+    settings = Settings(
+        model_store=store.root, model_name="customers", api_keys_file=path, reload_interval=0.05
+    )
+    with TestClient(create_app(settings)) as test_client:
+        assert test_client.get("/v1/segments", headers={"x-api-key": revoke}).status_code == 200
+        path.write_text(f"{keep_line}\n# revoked: {revoke_line.split(':')[0]}\n")
+        test_client.app.state.keys.reload()  # what the watcher does every reload_interval
+        assert test_client.get("/v1/segments", headers={"x-api-key": revoke}).status_code == 401
+        assert test_client.get("/v1/segments", headers={"x-api-key": keep}).status_code == 200
+
+
+def test_keys_never_appear_in_logs_or_responses(
+    client: TestClient, keys: tuple[dict[str, str], Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    by_scope, path = keys
+    caplog.set_level(logging.DEBUG)
+    bodies = []
+    for key in by_scope.values():
+        for header in ({"x-api-key": key}, {"authorization": f"Bearer {key}"}):
+            for method, target in (
+                ("get", "/v1/segments"),
+                ("get", "/v1/models"),
+                ("post", "/v1/assign"),
+            ):
+                response = client.request(method, target, headers=header, json={})
+                bodies.append(response.text + str(response.headers))
+    text = "\n".join(bodies) + caplog.text
+    for key in by_scope.values():
+        assert key not in text
+        assert key.split("_")[2] not in text
+    assert "sk_" not in path.read_text()  # only hashes are stored
+
+
+def test_no_keys_and_no_dev_mode_refuses_to_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("SEGMENTS_API_KEYS", "SEGMENTS_API_KEYS_FILE", "SEGMENTS_DEV_MODE"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ValueError, match="no API keys configured"):
+        create_app(Settings(model_store=tmp_path))
+    result = CliRunner().invoke(cli, ["serve", "--store", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "no API keys configured" in result.output
+
+
+def test_keys_create_prints_the_key_once_and_stores_a_hash(tmp_path: Path) -> None:
+    path = tmp_path / "keys"
+    result = CliRunner().invoke(cli, ["keys", "create", "-s", "assign,read", "--append", str(path)])
+    assert result.exit_code == 0, result.output
+    key = result.stdout.strip().splitlines()[-1]
+    assert key.startswith("sk_")
+    entry = path.read_text().strip()
+    assert key not in entry
+    key_id, digest, scopes = entry.split(":")
+    assert key.split("_")[1] == key_id
+    assert scopes == "assign+read"
+    assert len(digest) == 64
+    assert oct(path.stat().st_mode)[-3:] == "600"
+    bad = CliRunner().invoke(cli, ["keys", "create", "-s", "root"])
+    assert bad.exit_code == 2
+    assert "unknown scope" in bad.output
+
+
+def test_rate_limit_per_key_is_shared_and_says_when_to_retry(
+    trained: tuple[ModelStore, TrainResult], tmp_path: Path
+) -> None:
+    store, _ = trained
+    limited, limited_line = new_key(["read"])
+    other, other_line = new_key(["read"])
+    settings = Settings(
+        model_store=store.root,
+        api_keys=f"{limited_line},{other_line}",
+        rate_limit_per_minute=5,
+        key_prefix=f"rl{tmp_path.name[-8:]}:",
+        data_dir=tmp_path,
+    )
+    # two app instances stand for two workers sharing one Redis
+    with TestClient(create_app(settings)) as one, TestClient(create_app(settings)) as two:
+        while time.time() % 60 > 50:  # keep the requests inside one fixed window
+            time.sleep(0.5)
+        codes = [
+            (one if i % 2 else two).get("/v1/models", headers={"x-api-key": limited}).status_code
+            for i in range(5)
+        ]
+        assert codes[:5] == [200] * 5
+        refused = one.get("/v1/models", headers={"x-api-key": limited})
+        assert refused.status_code == 429
+        assert 1 <= int(refused.headers["retry-after"]) <= 61
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert one.get("/v1/models", headers={"x-api-key": other}).status_code == 200

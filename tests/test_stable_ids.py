@@ -1,0 +1,86 @@
+"""Stable segment ids: a retrain keeps the ids of segments that hold the same customers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from app.registry.store import ModelStore
+from app.training.job import train
+from tests.conftest import example_config
+
+
+def _sample(frame: pd.DataFrame, fraction: float, seed: int, folder: Path) -> Path:
+    path = folder / f"sample-{seed}.csv"
+    frame.sample(frac=fraction, random_state=seed).to_csv(path, index=False)
+    return path
+
+
+def test_retrain_on_another_sample_keeps_ids(
+    tmp_path: Path, customers: tuple[pd.DataFrame, np.ndarray]
+) -> None:
+    frame, _ = customers
+    store = ModelStore(tmp_path / "store")
+    first = train(
+        example_config("customers", _sample(frame, 0.9, 1, tmp_path), seed=1), store, promote=True
+    )
+    second = train(
+        example_config("customers", _sample(frame, 0.9, 2, tmp_path), seed=2), store, promote=True
+    )
+    everyone = frame.set_index("customer_id")
+    before = store.load("customers", first.manifest.version).estimator.predict(everyone)
+    after = store.load("customers", second.manifest.version).estimator.predict(everyone)
+    kept = float(np.mean(before == after))
+    assert kept >= 0.9, f"only {kept:.1%} of customers kept their segment id"
+    matching = second.manifest.id_matching
+    assert matching.previous_version == first.manifest.version
+    assert set(matching.reused) == {s.id for s in first.manifest.segments}
+    assert matching.new == []
+    assert min(matching.reused.values()) >= 0.8
+
+
+def test_new_segments_get_new_ids_never_reused(
+    tmp_path: Path, customers: tuple[pd.DataFrame, np.ndarray]
+) -> None:
+    frame, _ = customers
+    data = _sample(frame, 1.0, 3, tmp_path)
+    store = ModelStore(tmp_path / "store")
+
+    def fit(k: int) -> list[str]:
+        config = example_config("customers", data, k_min=k, k_max=k, stability_bootstraps=0)
+        return [s.id for s in train(config, store, promote=True).manifest.segments]
+
+    five = fit(5)
+    assert sorted(five) == [f"seg-{i:03d}" for i in range(1, 6)]
+    six = fit(6)  # one planted segment is split: at most two ids are new
+    assert len(set(six) & set(five)) >= 4
+    new_in_six = sorted(set(six) - set(five))
+    assert new_in_six and all(int(i[4:]) > 5 for i in new_in_six)
+    three = fit(3)  # merges: the merged segments keep at most one old id each
+    assert len(set(three)) == 3
+    six_again = fit(6)
+    # ids that vanished in the k=3 version are never handed out again to a new group
+    retired = (set(five) | set(six)) - set(three)
+    fresh = set(six_again) - set(three)
+    assert not (fresh & retired)
+    assert all(int(i[4:]) > max(int(j[4:]) for j in set(five) | set(six)) for i in fresh)
+
+
+def test_rule_segments_keep_their_id_by_name(
+    tmp_path: Path, customers: tuple[pd.DataFrame, np.ndarray]
+) -> None:
+    frame, _ = customers
+    data = _sample(frame, 1.0, 4, tmp_path)
+    store = ModelStore(tmp_path / "store")
+    base = example_config("customers", data, stability_bootstraps=0)
+    rules = [{"name": "Brand new", "when": "tenure_days < 30"}]
+    config = base.model_validate({**base.model_dump(), "rules": rules})
+    first = train(config, store, promote=True).manifest.segments[0]
+    rules[0]["when"] = "tenure_days < 45"
+    config = base.model_validate({**base.model_dump(), "rules": rules})
+    second = train(config, store, promote=True).manifest.segments[0]
+    assert first.kind == second.kind == "rule"
+    assert first.id == second.id
+    assert second.size > first.size

@@ -1,0 +1,430 @@
+"""The model store: atomic versions, atomic promotion, and verified loading."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import orjson
+import pytest
+import sklearn
+from sklearn.cluster import KMeans
+
+from app.errors import IntegrityError, StoreError
+from app.registry.manifest import (
+    ArtefactInfo,
+    DataInfo,
+    IdMatching,
+    Manifest,
+    Quality,
+    SegmentInfo,
+    Selection,
+    SelectionPoint,
+)
+from app.registry.store import (
+    VERSION_PATTERN,
+    ModelStore,
+    new_version_id,
+    validate_model_name,
+    validate_version,
+)
+
+MODEL = "customers"
+X = np.array([[0.0, 0.0], [0.1, 0.2], [0.2, 0.1], [5.0, 5.0], [5.1, 4.9], [4.9, 5.2]])
+
+
+def version_at(minute: int) -> str:
+    """A fixed, valid version id; ids sort by ``minute``."""
+    return f"20240501-12{minute:02d}00-{minute:06x}"
+
+
+def fitted_kmeans() -> KMeans:
+    return KMeans(n_clusters=2, n_init=1, random_state=0).fit(X)
+
+
+def make_manifest(
+    version: str,
+    artefact: ArtefactInfo,
+    *,
+    segment_ids: tuple[str, ...] = ("seg-001", "seg-002"),
+    sklearn_version: str = sklearn.__version__,
+) -> Manifest:
+    segments = [
+        SegmentInfo(
+            id=seg_id,
+            name=f"Segment {i}",
+            kind="cluster",
+            description="plausible customers",
+            size=3,
+            share=1 / len(segment_ids),
+        )
+        for i, seg_id in enumerate(segment_ids)
+    ]
+    return Manifest(
+        model_name=MODEL,
+        version=version,
+        created_at=datetime(2024, 5, 1, tzinfo=UTC),
+        artefact=artefact,
+        libraries={"scikit-learn": sklearn_version, "numpy": np.__version__},
+        data=DataInfo(
+            path="customers.csv",
+            kind="table",
+            rows=6,
+            source_rows=6,
+            fingerprint="0" * 64,
+        ),
+        config={"algorithm": "kmeans"},
+        features=[],
+        algorithm="kmeans",
+        seed=0,
+        k=len(segment_ids),
+        selection=Selection(
+            criterion="silhouette",
+            sample_size=6,
+            k_min=2,
+            k_max=2,
+            min_share=0.05,
+            chosen_k=2,
+            curve=[SelectionPoint(k=2, silhouette=0.9, min_share=0.5, admissible=True)],
+        ),
+        quality=Quality(
+            silhouette=0.9,
+            davies_bouldin=0.1,
+            calinski_harabasz=100.0,
+            stability_ari=1.0,
+            bootstraps=5,
+            sample_size=6,
+        ),
+        segments=segments,
+        id_matching=IdMatching(previous_version=None),
+    )
+
+
+def write_manifest(folder: Path, manifest: Manifest) -> None:
+    (folder / "manifest.json").write_bytes(
+        orjson.dumps(manifest.model_dump(mode="json"), option=orjson.OPT_INDENT_2)
+    )
+
+
+def add_version(store: ModelStore, version: str, estimator: Any = None, **kwargs: Any) -> None:
+    with store.register(MODEL, version) as folder:
+        artefact = store.write_artefact(folder, estimator or fitted_kmeans())
+        write_manifest(folder, make_manifest(version, artefact, **kwargs))
+        (folder / "report.html").write_text("<html></html>")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ModelStore:
+    return ModelStore(tmp_path / "models")
+
+
+# -- version ids and names -----------------------------------------------------------------
+
+
+def test_version_ids_are_utc_time_ordered_and_well_formed() -> None:
+    ids = [new_version_id(datetime(2024, 5, 1, 12, m, tzinfo=UTC)) for m in (1, 2, 3)]
+    assert all(VERSION_PATTERN.fullmatch(v) for v in ids)
+    assert ids == sorted(ids)
+    assert ids[0].startswith("20240501-120100-")
+    paris = timezone(timedelta(hours=2))
+    assert new_version_id(datetime(2024, 5, 1, 14, 0, tzinfo=paris)).startswith("20240501-1200")
+    assert VERSION_PATTERN.fullmatch(new_version_id())
+
+
+@pytest.mark.parametrize("bad", ["../x", "", " ", "a b", "x/y", ".hidden", "..", "a\\b"])
+def test_invalid_model_names_are_refused(store: ModelStore, bad: str) -> None:
+    with pytest.raises(StoreError, match="invalid model name"):
+        validate_model_name(bad)
+    with pytest.raises(StoreError, match="invalid model name"), store.register(bad, version_at(1)):
+        pass
+    with pytest.raises(StoreError, match="invalid model name"):
+        store.versions(bad)
+    assert not store.root.exists()
+
+
+@pytest.mark.parametrize(
+    "bad", ["../x", "", " ", "20240501-120000-abc de", "20240501-120000-ABCDEF", "../../etc"]
+)
+def test_invalid_versions_are_refused(store: ModelStore, bad: str) -> None:
+    with pytest.raises(StoreError, match="invalid version id"):
+        validate_version(bad)
+    with pytest.raises(StoreError, match="invalid version id"), store.register(MODEL, bad):
+        pass
+    for call in (store.manifest, store.load, store.promote):
+        with pytest.raises(StoreError, match="invalid version id"):
+            call(MODEL, bad)
+    assert not store.root.exists()
+
+
+# -- registering versions ------------------------------------------------------------------
+
+
+def test_register_then_load_round_trip(store: ModelStore) -> None:
+    original = fitted_kmeans()
+    version = version_at(1)
+    add_version(store, version, original)
+
+    loaded = store.load(MODEL, version)
+
+    assert loaded.path == store.root / MODEL / version
+    assert sorted(p.name for p in loaded.path.iterdir()) == [
+        "manifest.json",
+        "model.joblib",
+        "report.html",
+    ]
+    assert loaded.manifest == store.manifest(MODEL, version)
+    assert loaded.manifest.artefact.bytes == (loaded.path / "model.joblib").stat().st_size
+    np.testing.assert_array_equal(loaded.estimator.predict(X), original.predict(X))
+    assert store.model_names() == [MODEL]
+
+
+def test_store_creates_nothing_until_a_write(store: ModelStore) -> None:
+    assert store.model_names() == []
+    assert store.versions(MODEL) == []
+    assert store.promoted(MODEL) is None
+    assert store.mtime_token(MODEL) == (0, 0)
+    assert not store.root.exists()
+
+
+@pytest.mark.parametrize("error", [RuntimeError("boom"), KeyboardInterrupt()])
+def test_an_error_inside_register_leaves_no_folder(store: ModelStore, error: BaseException) -> None:
+    version = version_at(1)
+    with pytest.raises(type(error)), store.register(MODEL, version) as folder:
+        artefact = store.write_artefact(folder, fitted_kmeans())
+        write_manifest(folder, make_manifest(version, artefact))
+        raise error
+    assert not store.root.exists()
+
+
+def test_a_failed_register_keeps_the_existing_versions(store: ModelStore) -> None:
+    add_version(store, version_at(1))
+    with pytest.raises(RuntimeError), store.register(MODEL, version_at(2)) as folder:
+        store.write_artefact(folder, fitted_kmeans())
+        raise RuntimeError("boom")
+    assert [p.name for p in (store.root / MODEL).iterdir()] == [version_at(1)]
+
+
+def test_an_incomplete_version_is_refused_and_removed(store: ModelStore) -> None:
+    version = version_at(1)
+    with pytest.raises(StoreError, match="no manifest.json"), store.register(MODEL, version) as f:
+        store.write_artefact(f, fitted_kmeans())
+    with pytest.raises(StoreError, match="no model.joblib"), store.register(MODEL, version) as f:
+        write_manifest(f, make_manifest(version, ArtefactInfo(sha256="0" * 64, bytes=1)))
+    assert not store.root.exists()
+
+
+def test_a_version_is_invisible_until_register_completes(store: ModelStore) -> None:
+    version = version_at(1)
+    with store.register(MODEL, version) as folder:
+        artefact = store.write_artefact(folder, fitted_kmeans())
+        write_manifest(folder, make_manifest(version, artefact))
+        assert folder.parent == store.root / MODEL
+        assert folder.name.startswith(f".tmp-{version}-")
+        assert store.versions(MODEL) == []
+    assert store.versions(MODEL) == [version]
+
+
+def test_an_existing_version_is_refused(store: ModelStore) -> None:
+    version = version_at(1)
+    add_version(store, version)
+    before = (store.root / MODEL / version / "model.joblib").read_bytes()
+    with pytest.raises(StoreError, match="exists already"), store.register(MODEL, version):
+        pytest.fail("register must refuse before yielding")
+    assert (store.root / MODEL / version / "model.joblib").read_bytes() == before
+    assert sorted(p.name for p in (store.root / MODEL).iterdir()) == [version]
+
+
+def test_versions_are_sorted_and_temp_folders_ignored(store: ModelStore) -> None:
+    for minute in (3, 1, 2):
+        add_version(store, version_at(minute))
+    (store.root / MODEL / f".tmp-{version_at(4)}-deadbeef").mkdir()  # a killed writer's leftovers
+    (store.root / MODEL / version_at(5)).mkdir()  # no manifest: not a complete version
+    assert store.versions(MODEL) == [version_at(1), version_at(2), version_at(3)]
+    assert [m.version for m in store.manifests(MODEL)] == store.versions(MODEL)
+
+
+def test_unknown_version_names_the_known_ones(store: ModelStore) -> None:
+    add_version(store, version_at(1))
+    with pytest.raises(StoreError, match=f"unknown version .* of model {MODEL}") as info:
+        store.manifest(MODEL, version_at(2))
+    assert f"known: {version_at(1)}" in str(info.value)
+
+
+# -- promotion -------------------------------------------------------------------------------
+
+
+def test_promote_and_rollback_sequence(store: ModelStore) -> None:
+    a, b, c = version_at(1), version_at(2), version_at(3)
+    for version in (a, b, c):
+        add_version(store, version)
+    with pytest.raises(StoreError, match="no promoted version; run `segments models promote`"):
+        store.load(MODEL)
+    with pytest.raises(StoreError, match="nothing to roll back to"):
+        store.rollback(MODEL)
+
+    for version in (a, b, c):
+        store.promote(MODEL, version)
+    assert store.promoted(MODEL) == c
+    assert store.load(MODEL).manifest.version == c
+
+    assert store.rollback(MODEL) == b
+    assert store.promoted(MODEL) == b
+    assert store.rollback(MODEL) == a
+    assert store.promoted(MODEL) == a
+    with pytest.raises(StoreError, match="nothing to roll back to"):
+        store.rollback(MODEL)
+    assert store.promoted(MODEL) == a
+
+    history = store.promotion_history(MODEL)
+    assert [(h["version"], h["action"]) for h in history] == [
+        (a, "promote"),
+        (b, "promote"),
+        (c, "promote"),
+        (b, "rollback"),
+        (a, "rollback"),
+    ]
+    assert all(datetime.fromisoformat(h["promoted_at"]).tzinfo is not None for h in history)
+
+
+def test_rollback_returns_to_the_previously_serving_version(store: ModelStore) -> None:
+    a, b = version_at(1), version_at(2)
+    for version in (a, b):
+        add_version(store, version)
+    for version in (a, b, a):
+        store.promote(MODEL, version)
+    assert store.rollback(MODEL) == b
+    assert store.rollback(MODEL) == a
+
+
+def test_promoting_the_current_version_is_a_no_op(store: ModelStore) -> None:
+    add_version(store, version_at(1))
+    store.promote(MODEL, version_at(1))
+    token = store.mtime_token(MODEL)
+    store.promote(MODEL, version_at(1))
+    assert store.mtime_token(MODEL) == token
+    assert len(store.promotion_history(MODEL)) == 1
+
+
+def test_promoting_an_unknown_version_is_refused(store: ModelStore) -> None:
+    add_version(store, version_at(1))
+    with pytest.raises(StoreError, match="unknown version"):
+        store.promote(MODEL, version_at(2))
+    assert store.promoted(MODEL) is None
+
+
+def test_the_pointer_is_replaced_atomically(
+    store: ModelStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = version_at(1), version_at(2)
+    for version in (a, b):
+        add_version(store, version)
+    replaced: list[tuple[Path, Path]] = []
+    real_replace = os.replace
+
+    def recording_replace(src: Path, dst: Path) -> None:
+        replaced.append((Path(src), Path(dst)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", recording_replace)
+    store.promote(MODEL, a)
+    [(src, dst)] = replaced
+    assert src.parent == dst.parent == store.root / MODEL
+    assert dst.name == "promoted.json"
+    assert not src.exists()
+    assert orjson.loads(dst.read_bytes())["version"] == a
+    token = store.mtime_token(MODEL)
+
+    def failing_replace(src: Path, dst: Path) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(OSError, match="disk full"):
+        store.promote(MODEL, b)
+    assert store.promoted(MODEL) == a
+    assert store.mtime_token(MODEL) == token
+    assert sorted(p.name for p in (store.root / MODEL).iterdir()) == sorted([a, b, "promoted.json"])
+
+
+def test_mtime_token_changes_on_every_promotion(store: ModelStore) -> None:
+    a, b = version_at(1), version_at(2)
+    for version in (a, b):
+        add_version(store, version)
+    tokens = [store.mtime_token(MODEL)]
+    for version in (a, b, a):
+        store.promote(MODEL, version)
+        tokens.append(store.mtime_token(MODEL))
+    assert len(set(tokens)) == len(tokens)
+    assert tokens[0] == (0, 0)
+
+
+# -- verified loading ------------------------------------------------------------------------
+
+
+class _Boobytrap:
+    """Unpickling this creates ``marker``: proof that a pickle was executed."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Path.touch, (self.marker,))
+
+
+def test_a_tampered_artefact_is_refused(store: ModelStore) -> None:
+    version = version_at(1)
+    add_version(store, version)
+    artefact = store.root / MODEL / version / "model.joblib"
+    with artefact.open("ab") as fh:
+        fh.write(b"\0")
+    with pytest.raises(IntegrityError, match="hash mismatch: refusing to load"):
+        store.load(MODEL, version)
+
+
+def test_a_swapped_pickle_is_never_unpickled(store: ModelStore, tmp_path: Path) -> None:
+    version = version_at(1)
+    add_version(store, version)  # the manifest keeps the ORIGINAL artefact's hash
+    marker = tmp_path / "pwned"
+    artefact = store.root / MODEL / version / "model.joblib"
+    joblib.dump(_Boobytrap(marker), artefact)
+
+    with pytest.raises(IntegrityError, match="can run code"):
+        store.load(MODEL, version)
+    assert not marker.exists()
+
+    joblib.load(artefact)  # the payload is live: loading it unchecked does run it
+    assert marker.exists()
+
+
+def test_a_different_scikit_learn_version_is_refused(store: ModelStore) -> None:
+    version = version_at(1)
+    add_version(store, version, sklearn_version="0.24.2")
+    with pytest.raises(IntegrityError, match="0.24.2") as info:
+        store.load(MODEL, version)
+    assert sklearn.__version__ in str(info.value)
+
+
+def test_a_manifest_pointing_outside_its_folder_is_refused(store: ModelStore) -> None:
+    version = version_at(1)
+    add_version(store, version)
+    folder = store.root / MODEL / version
+    manifest = store.manifest(MODEL, version)
+    escaped = manifest.model_copy(
+        update={"artefact": manifest.artefact.model_copy(update={"file": "../model.joblib"})}
+    )
+    write_manifest(folder, escaped)
+    with pytest.raises(IntegrityError, match="names artefact"):
+        store.load(MODEL, version)
+
+
+# -- segment ids -------------------------------------------------------------------------------
+
+
+def test_max_segment_number_spans_every_version(store: ModelStore) -> None:
+    assert store.max_segment_number(MODEL) == 0
+    add_version(store, version_at(1), segment_ids=("seg-001", "seg-007"))
+    add_version(store, version_at(2), segment_ids=("seg-001", "seg-003", "rule-new"))
+    assert store.max_segment_number(MODEL) == 7
