@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.datastructures import State
 
 from app.history import HistoryService
 from app.problems import Problem
@@ -28,7 +29,12 @@ async def get_settings_dep(request: Request) -> Settings:
 
 def get_serving(request: Request) -> ServingModel:
     """The version this request is answered from: read once, used to the end."""
-    current: ServingModel | None = request.app.state.holder.current
+    return current_serving(request.app.state)
+
+
+def current_serving(state: State) -> ServingModel:
+    """``get_serving`` from the app's state (for code that has no ``Request``)."""
+    current: ServingModel | None = state.holder.current
     if current is None:
         raise Problem(
             503,

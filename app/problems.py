@@ -109,6 +109,23 @@ def _location(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+def _segments_problem(exc: SegmentsError) -> Problem:
+    if isinstance(exc, IntegrityError):
+        return Problem(409, "Artefact refused", str(exc), type_="/problems/integrity")
+    if isinstance(exc, StoreError):
+        return Problem(404, "Not found", str(exc), type_="/problems/not-found")
+    return Problem(400, "Bad request", str(exc))
+
+
+def as_problem(exc: Exception) -> Problem | None:
+    """The problem the handlers below render for ``exc``; None for an unexpected error."""
+    if isinstance(exc, Problem):
+        return exc
+    if isinstance(exc, SegmentsError):
+        return _segments_problem(exc)
+    return None
+
+
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> Response:
@@ -129,13 +146,7 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(SegmentsError)
     async def _segments(request: Request, exc: SegmentsError) -> Response:
-        if isinstance(exc, IntegrityError):
-            problem = Problem(409, "Artefact refused", str(exc), type_="/problems/integrity")
-        elif isinstance(exc, StoreError):
-            problem = Problem(404, "Not found", str(exc), type_="/problems/not-found")
-        else:
-            problem = Problem(400, "Bad request", str(exc))
-        return problem_response(problem, request.url.path)
+        return problem_response(_segments_problem(exc), request.url.path)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -17,12 +17,13 @@ import hmac
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from redis.exceptions import RedisError
+from starlette.datastructures import State
 from starlette.requests import Request
 
 from app.problems import Problem
@@ -143,6 +144,27 @@ def presented_key(request: Request) -> str | None:
     return request.headers.get("x-api-key")
 
 
+def presented_key_raw(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """``presented_key`` from an ASGI scope's raw headers (the assignment fast path)."""
+    bearer = api_key = None
+    for name, value in headers:
+        if name == b"authorization" and bearer is None:
+            bearer = value
+        elif name == b"x-api-key" and api_key is None:
+            api_key = value
+    if bearer is not None and bearer[:7].lower() == b"bearer ":
+        return bearer[7:].strip().decode("latin-1")
+    return None if api_key is None else api_key.decode("latin-1")
+
+
+async def authorize(state: State, presented: str | None, scope: Scope) -> None:
+    """Let a request through only with a key holding ``scope`` (and within its rate limit)."""
+    entry = state.keys.check(presented, scope)
+    limit = state.settings.rate_limit_per_minute
+    if entry is not None and limit is not None:
+        await _rate_limit(state, entry, limit)
+
+
 def require(scope: Scope) -> Callable[[Request], Awaitable[None]]:
     """A dependency that lets a request through only with a key holding ``scope``.
 
@@ -151,22 +173,19 @@ def require(scope: Scope) -> Callable[[Request], Awaitable[None]]:
     """
 
     async def check(request: Request) -> None:
-        entry = request.app.state.keys.check(presented_key(request), scope)
-        limit = request.app.state.settings.rate_limit_per_minute
-        if entry is not None and limit is not None:
-            await _rate_limit(request, entry, limit)
+        await authorize(request.app.state, presented_key(request), scope)
 
     check.__name__ = f"require_{scope}"
     return check
 
 
-async def _rate_limit(request: Request, entry: KeyEntry, limit: int) -> None:
+async def _rate_limit(state: State, entry: KeyEntry, limit: int) -> None:
     """Fixed one-minute windows counted in Redis, so every worker shares one budget per key.
 
     Fails open: when Redis cannot answer, the request goes through (and is logged), because
     refusing all traffic for a rate limiter's sake would be worse than a burst.
     """
-    history = request.app.state.history
+    history = state.history
     if history is None:
         return
     now = time.time()

@@ -14,6 +14,7 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import pandas as pd
@@ -40,7 +41,7 @@ class ServingModel:
     def version(self) -> str:
         return self.manifest.version
 
-    @property
+    @cached_property
     def feature_kinds(self) -> dict[str, str]:
         return dict(self.model.features)
 
@@ -49,9 +50,11 @@ class ServingModel:
             return self.assigner.assign_one(features)
         return self._fallback([features])[0]
 
-    def assign_many(self, rows: Sequence[Mapping[str, Any]]) -> list[Assignment]:
+    def assign_many(
+        self, rows: Sequence[Mapping[str, Any]], explain: bool = True
+    ) -> list[Assignment]:
         if self.assigner is not None:
-            return self.assigner.assign_many(rows)
+            return self.assigner.assign_many(rows, explain=explain)
         return self._fallback(rows)
 
     def _fallback(self, rows: Sequence[Mapping[str, Any]]) -> list[Assignment]:

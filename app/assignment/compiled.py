@@ -304,7 +304,10 @@ class CompiledAssigner:
             drivers,
         )
 
-    def assign_many(self, rows: Sequence[Mapping[str, Any]]) -> list[Assignment]:
+    def assign_many(
+        self, rows: Sequence[Mapping[str, Any]], explain: bool = True
+    ) -> list[Assignment]:
+        """Assign many rows at once; without ``explain`` the drivers are left empty."""
         rules = [first_match_row(self.rules, r) if self.rules else -1 for r in rows]
         todo = [i for i, r in enumerate(rules) if r < 0]
         results: list[Assignment | None] = [
@@ -313,12 +316,15 @@ class CompiledAssigner:
         if todo:
             z = self.matrix([rows[i] for i in todo])
             scores = self._scores(z)
-            for i, assignment in zip(todo, self._finish_many(z, scores), strict=True):
+            finished = self._finish_many(z, scores, explain)
+            for i, assignment in zip(todo, finished, strict=True):
                 results[i] = assignment
         return [r for r in results if r is not None]
 
     @np.errstate(over="ignore", invalid="ignore")
-    def _finish_many(self, z: np.ndarray, scores: np.ndarray) -> list[Assignment]:
+    def _finish_many(
+        self, z: np.ndarray, scores: np.ndarray, explain: bool = True
+    ) -> list[Assignment]:
         """``_finish`` of every row at once: the same operations, vectorised over rows."""
         n, k = scores.shape
         index = np.arange(n)
@@ -335,6 +341,14 @@ class CompiledAssigner:
         # an overflowing customer (every distance infinite) sits on no boundary we can measure
         confidence = np.where(np.isfinite(confidence), confidence, 0.0)
         confidence = np.minimum(np.maximum(confidence, 0.0), 1.0)
+        names, ids, n_rules = self.feature_names, self.segment_ids, self.n_rules
+        if not explain:
+            return [
+                Assignment(n_rules + b, ids[n_rules + b], c, None, ids[n_rules + s], ())
+                if s != b
+                else Assignment(n_rules + b, ids[n_rules + b], c, None, None, ())
+                for b, s, c in zip(best.tolist(), second.tolist(), confidence.tolist(), strict=True)
+            ]
         # drivers: per-feature gain of the best centre over the runner-up, summed column by
         # column in order (as bincount does for one row)
         gain = (z - self.centres[second]) ** 2 - (z - self.centres[best]) ** 2
@@ -343,7 +357,6 @@ class CompiledAssigner:
             per_feature[:, feature] += gain[:, column]
         top = np.argsort(-per_feature, axis=1, kind="stable")[:, :TOP_DRIVERS]
         top_gain = np.take_along_axis(per_feature, top, axis=1)
-        names, ids, n_rules = self.feature_names, self.segment_ids, self.n_rules
         out = []
         for b, s, c, features, gains in zip(
             best.tolist(),

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from app.assignment.compiled import Assignment
-from app.assignment.validation import ItemInvalid, parse_item
+from app.assignment.validation import ItemInvalid, bulk_valid, parse_item
 from app.history import HistoryService, Outcome, Record
 from app.observability import MIGRATIONS, REDIS_ERRORS, REDIS_LATENCY
 from app.serving import ServingModel
@@ -53,29 +53,49 @@ def render(serving: ServingModel, customer_id: str, a: Assignment) -> dict[str, 
     }
 
 
-def assign_batch(serving: ServingModel, items: list[Any], max_id: int) -> dict[str, Any]:
-    """Assign every valid item; an invalid one is reported in place and fails nothing else."""
+def assign_batch(
+    serving: ServingModel, items: list[Any], max_id: int, explain: bool = False
+) -> dict[str, Any]:
+    """Assign every valid item; an invalid one is reported in place and fails nothing else.
+
+    Each result carries the explanation only with ``explain`` (it is most of the bytes).
+    """
     kinds = serving.feature_kinds
     results: list[dict[str, Any] | None] = [None] * len(items)
     valid: list[tuple[int, str, dict[str, Any]]] = []
-    for i, item in enumerate(items):
-        try:
-            customer_id, features = parse_item(item, kinds, max_id, prefix=f"items.{i}")
-        except ItemInvalid as exc:
-            cid = item.get("customer_id") if isinstance(item, dict) else None
-            results[i] = {
-                "index": i,
-                "status": "error",
-                "customer_id": cid if isinstance(cid, str) and len(cid) <= max_id else None,
-                "errors": exc.errors,
-            }
-            continue
-        valid.append((i, customer_id, features))
-    assignments = serving.assign_many([features for _, _, features in valid])
+    if bulk_valid(items, kinds, max_id):
+        valid = [(i, item["customer_id"], item["features"]) for i, item in enumerate(items)]
+    else:
+        for i, item in enumerate(items):
+            try:
+                customer_id, features = parse_item(item, kinds, max_id, prefix=f"items.{i}")
+            except ItemInvalid as exc:
+                cid = item.get("customer_id") if isinstance(item, dict) else None
+                results[i] = {
+                    "index": i,
+                    "status": "error",
+                    "customer_id": cid if isinstance(cid, str) and len(cid) <= max_id else None,
+                    "errors": exc.errors,
+                }
+                continue
+            valid.append((i, customer_id, features))
+    assignments = serving.assign_many([features for _, _, features in valid], explain=explain)
+    names = {segment_id: info.name for segment_id, info in serving.segments.items()}
     for (i, customer_id, _), a in zip(valid, assignments, strict=True):
-        doc = render(serving, customer_id, a)
-        del doc["model_version"]
-        results[i] = {"index": i, "status": "ok", **doc}
+        doc = {
+            "index": i,
+            "status": "ok",
+            "customer_id": customer_id,
+            "segment_id": a.segment_id,
+            "segment_name": names[a.segment_id],
+            "confidence": round(a.confidence, 6),
+            "previous_segment_id": None,
+            "changed": None,
+            "recorded": False,
+        }
+        if explain:
+            doc["explanation"] = explanation(serving, a)
+        results[i] = doc
     return {
         "model_version": serving.version,
         "assigned": len(valid),

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import math
+import operator
 from math import isfinite
 from typing import Any
+from urllib.parse import parse_qs
 
 import orjson
 
@@ -127,6 +129,53 @@ def _check_value(value: Any, kind: str) -> str | None:
     return "must be a string, number or boolean (or null when unknown)"
 
 
+_ITEM_KEYS = {"customer_id", "features"}
+_ID, _FEATURES = operator.itemgetter("customer_id"), operator.itemgetter("features")
+_NUMERIC_TYPES = {float, int, type(None)}
+_CATEGORY_TYPES = {str, int, float, bool, type(None)}
+
+
+def bulk_valid(items: list[Any], kinds: dict[str, str], max_id: int) -> bool:
+    """True when every item is valid, checked a column at a time (a batch's common case).
+
+    The same rules as ``parse_item``, at C speed: ``map`` and ``set`` over each feature's
+    column instead of a Python loop per value. JSON floats are always finite (orjson refuses
+    NaN and Infinity). On False the caller checks item by item, which words the errors.
+    """
+    if not items:
+        return False
+    names = kinds.keys()
+    try:
+        if not all(type(item) is dict and item.keys() == _ITEM_KEYS for item in items):
+            return False
+        ids = list(map(_ID, items))
+        if set(map(type, ids)) != {str} or max(map(len, ids)) > max_id:
+            return False
+        if not all(map(str.isprintable, ids)) or not all(map(str.strip, ids)):
+            return False
+        rows = list(map(_FEATURES, items))
+        if set(map(type, rows)) != {dict} or not all(row.keys() == names for row in rows):
+            return False
+    except (KeyError, AttributeError):
+        return False
+    table = list(map(operator.itemgetter(*names), rows))
+    # (with one feature, itemgetter gives the value itself, not a 1-tuple)
+    columns = list(zip(*table, strict=True)) if len(names) > 1 else [table]
+    for kind, column in zip(kinds.values(), columns, strict=True):
+        types = set(map(type, column))
+        if kind == "numeric":
+            if not types <= _NUMERIC_TYPES:
+                return False
+            if int in types and max(abs(v) for v in column if type(v) is int) > _INT_LIMIT:
+                return False
+        else:
+            if not types <= _CATEGORY_TYPES:
+                return False
+            if str in types and max(len(v) for v in column if type(v) is str) > MAX_CATEGORY_LENGTH:
+                return False
+    return True
+
+
 def parse_single(body: bytes, kinds: dict[str, str], max_id: int) -> tuple[str, dict[str, Any]]:
     try:
         return parse_item(parse_json(body), kinds, max_id)
@@ -153,3 +202,18 @@ def parse_batch(body: bytes, max_batch: int) -> list[Any]:
     if not items:
         raise invalid([{"field": "items", "message": "must hold at least one item"}])
     return items
+
+
+_TRUE = {"1", "true", "t", "yes", "y", "on"}
+_FALSE = {"0", "false", "f", "no", "n", "off"}
+
+
+def parse_flag(query: bytes, name: str, default: bool) -> bool:
+    """A boolean query parameter, spelt as FastAPI (pydantic) accepts it; 422 otherwise."""
+    values = parse_qs(query.decode("latin-1"), keep_blank_values=True).get(name)
+    if not values:
+        return default
+    value = values[-1].strip().lower()
+    if value in _TRUE or value in _FALSE:
+        return value in _TRUE
+    raise invalid([{"field": name, "message": "must be a boolean (true or false)"}])
