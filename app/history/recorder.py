@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import math
 from collections.abc import Awaitable, Sequence
 from functools import cache
 from importlib import resources
@@ -18,7 +19,7 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.retry import Retry
 
 from app.history.config import HistoryConfig
@@ -69,6 +70,20 @@ def create_redis(url: str, config: HistoryConfig) -> Redis:
     return client
 
 
+def _bulk(value: Any) -> bytes:
+    data = value if isinstance(value, bytes) else str(value).encode()
+    return b"$%d\r\n%s\r\n" % (len(data), data)
+
+
+def pack(commands: Sequence[Sequence[Any]]) -> bytes:
+    """RESP for many commands (arguments: bytes, str or int), as one buffer."""
+    out = []
+    for command in commands:
+        out.append(b"*%d\r\n" % len(command))
+        out.extend(map(_bulk, command))
+    return b"".join(out)
+
+
 def _unavailable(exc: BaseException) -> RedisUnavailable:
     return RedisUnavailable(f"Redis unavailable: {str(exc) or type(exc).__name__}")
 
@@ -97,6 +112,7 @@ class Recorder:
         self.client, self.config = client, config
         self.keys = Keys.from_config(config)
         self._script = client.register_script(record_script())
+        self._loaded = False  # is the script known to be in the server's cache?
 
     @classmethod
     def connect(cls, url: str, config: HistoryConfig) -> Recorder:
@@ -176,30 +192,44 @@ class Recorder:
             return Outcome(None, changed=False, recorded=False, error=str(exc))
         return _outcome(reply)
 
-    async def record_many(self, recs: Sequence[Record]) -> list[Outcome]:
+    async def record_many(
+        self, recs: Sequence[Record], timeout: float | None = None
+    ) -> list[Outcome]:
         """Record a batch in one pipeline, in order (a customer's later record sees its earlier).
 
         Raises
         ------
         RedisUnavailable
-            Redis did not confirm the whole batch in ``batch_timeout_ms``.
+            Redis did not confirm the whole batch in ``timeout`` seconds (by default
+            ``batch_timeout_ms``).
         """
         if not recs:
             return []
+        calls = [self._call(rec) for rec in recs]
+        sha = self._script.sha.encode()
 
-        async def run() -> list[Any]:
-            async with self.client.pipeline(transaction=False) as pipe:
-                # Loading in the same pipeline (a no-op when loaded) rules out NOSCRIPT without
-                # the extra SCRIPT EXISTS round trip redis-py's pipelined scripts make.
-                pipe.script_load(self._script.script)
-                for rec in recs:
-                    keys, args = self._call(rec)
-                    pipe.evalsha(self._script.sha, len(keys), *keys, *args)
-                return await pipe.execute(raise_on_error=False)
+        async def run(load: bool) -> list[Any]:
+            # Loading in the same pipeline (a no-op when loaded) rules out NOSCRIPT without
+            # the extra SCRIPT EXISTS round trip redis-py's pipelined scripts make. It is
+            # sent with the first pipeline only, and again after a NOSCRIPT (a restarted
+            # or flushed server): the script is idempotent, so a rerun counts nothing twice.
+            commands: list[list[Any]] = [
+                [b"EVALSHA", sha, len(keys), *keys, *args] for keys, args in calls
+            ]
+            if load:
+                commands.insert(0, [b"SCRIPT", b"LOAD", self._script.script])
+            replies = await self._pipeline(commands)
+            if load:
+                loaded = replies.pop(0)
+                if isinstance(loaded, Exception):
+                    raise _unavailable(loaded) from loaded
+                self._loaded = True
+            elif any(isinstance(r, NoScriptError) for r in replies):
+                self._loaded = False
+                return await run(True)
+            return replies
 
-        loaded, *replies = await self._guard(run())
-        if isinstance(loaded, Exception):
-            raise _unavailable(loaded) from loaded
+        replies = await self._guard(run(not self._loaded), timeout)
         outcomes = []
         for reply in replies:
             if isinstance(reply, ResponseError) and not _transient(reply):
@@ -209,6 +239,31 @@ class Recorder:
             else:
                 outcomes.append(_outcome(reply))
         return outcomes
+
+    async def _pipeline(self, commands: list[list[Any]]) -> list[Any]:
+        """Send many commands in one write and read their replies (errors as values).
+
+        What ``client.pipeline()`` does, without its per-argument encoding and per-reply
+        bookkeeping, which cost more than Redis's own work for a recording: the commands are
+        packed to RESP in one pass (``pack``) and the replies read off one pooled connection.
+        Any failure part-way leaves the connection's state unknown, so it is dropped.
+        """
+        pool = self.client.connection_pool
+        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+        try:
+            await connection.send_packed_command(pack(commands), check_health=False)
+            replies: list[Any] = []
+            for _ in commands:
+                try:
+                    replies.append(await connection.read_response(timeout=math.inf))
+                except ResponseError as exc:
+                    replies.append(exc)
+        except BaseException:
+            await connection.disconnect(nowait=True)
+            raise
+        finally:
+            await pool.release(connection)
+        return replies
 
     async def current(self, customer_id: str) -> CustomerState | None:
         """The customer's current segment, or None if never recorded."""

@@ -57,6 +57,8 @@ class HistoryService:
         # Start on the spool if it holds records, so new ones queue behind them, in order.
         self._direct = spool.depth() == 0
         self._gate = asyncio.Lock()
+        self._queue: list[tuple[Record, asyncio.Future[Outcome]]] = []
+        self._flusher: asyncio.Task[None] | None = None
         self.spooled = self.replayed = self.rejected = 0
 
     @property
@@ -65,13 +67,57 @@ class HistoryService:
         return self._direct
 
     async def record(self, rec: Record) -> Outcome:
-        """Record one assignment; never raises for Redis trouble (``recorded`` says)."""
+        """Record one assignment; never raises for Redis trouble (``recorded`` says).
+
+        Concurrent calls are coalesced: while one pipeline is in flight, the records that
+        arrive queue up and go together in the next one (in arrival order, so a customer's
+        records apply in order). An idle service sends each record at once; a busy one makes
+        one round trip for many requests instead of one each.
+        """
         if self._direct:
             try:
-                return self._checked([rec], [await self.recorder.record(rec)])[0]
+                return await self._coalesced(rec)
             except RedisUnavailable as exc:
                 self._down(exc)
         return (await self._to_spool([rec]))[0]
+
+    async def _coalesced(self, rec: Record) -> Outcome:
+        waiter: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._queue.append((rec, waiter))
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush_queue())
+        return await waiter
+
+    async def _flush_queue(self) -> None:
+        batch: list[tuple[Record, asyncio.Future[Outcome]]] = []
+        try:
+            while self._queue:
+                batch, self._queue = (
+                    self._queue[: self.config.replay_batch],
+                    self._queue[self.config.replay_batch :],
+                )
+                recs = [rec for rec, _ in batch]
+                try:
+                    outcomes = self._checked(
+                        recs, await self.recorder.record_many(recs, self.config.timeout_s)
+                    )
+                except Exception as exc:  # each waiter decides (RedisUnavailable: the spool)
+                    # the queued records would wait on the same failure: they go too, in order
+                    failed, self._queue = batch + self._queue, []
+                    for _, waiter in failed:
+                        if not waiter.done():
+                            waiter.set_exception(exc)
+                    return
+                for (_, waiter), outcome in zip(batch, outcomes, strict=True):
+                    if not waiter.done():
+                        waiter.set_result(outcome)
+        finally:
+            self._flusher = None
+            # cancelled (the service is stopping): nobody may wait forever; they spool
+            for _, waiter in batch + self._queue:
+                if not waiter.done():
+                    waiter.set_exception(RedisUnavailable("recording stopped: spooling"))
+            self._queue = []
 
     async def record_many(self, recs: Sequence[Record]) -> list[Outcome]:
         """Record a batch in one pipeline, or spool it whole (replay skips what was applied)."""
