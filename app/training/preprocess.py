@@ -98,7 +98,9 @@ class CategoryCanonicalizer(TransformerMixin, BaseEstimator):  # type: ignore[mi
 
     def transform(self, X: Any) -> np.ndarray:
         column = X.iloc[:, 0] if isinstance(X, pd.DataFrame) else pd.Series(np.asarray(X)[:, 0])
-        values: np.ndarray = canonical_column(column).to_numpy(dtype=object).reshape(-1, 1)
+        # a fixed-width unicode array, not objects: OneHotEncoder then finds the categories
+        # with np.unique instead of a Python loop over every value (4 s of 5 at 1M rows)
+        values: np.ndarray = canonical_column(column).to_numpy(dtype=str).reshape(-1, 1)
         return values
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
