@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from app.history.config import HistoryConfig
 from app.history.embedded import EmbeddedRedis
@@ -40,6 +40,17 @@ class HistoryStatus:
     rejected: int
 
 
+LANES = 2
+
+
+@dataclass(slots=True)
+class _Lane:
+    """One queue of records waiting for a pipeline, and the task that sends them."""
+
+    queue: list[tuple[Record, asyncio.Future[Outcome]]] = field(default_factory=list)
+    flusher: asyncio.Task[None] | None = None
+
+
 class HistoryService:
     """Records assignments through Redis, falling back to the durable spool.
 
@@ -57,8 +68,7 @@ class HistoryService:
         # Start on the spool if it holds records, so new ones queue behind them, in order.
         self._direct = spool.depth() == 0
         self._gate = asyncio.Lock()
-        self._queue: list[tuple[Record, asyncio.Future[Outcome]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._lanes = [_Lane() for _ in range(LANES)]
         self.spooled = self.replayed = self.rejected = 0
 
     @property
@@ -70,9 +80,11 @@ class HistoryService:
         """Record one assignment; never raises for Redis trouble (``recorded`` says).
 
         Concurrent calls are coalesced: while one pipeline is in flight, the records that
-        arrive queue up and go together in the next one (in arrival order, so a customer's
-        records apply in order). An idle service sends each record at once; a busy one makes
-        one round trip for many requests instead of one each.
+        arrive queue up and go together in the next one. An idle service sends each record at
+        once; a busy one makes one round trip for many requests instead of one each. There
+        are ``LANES`` such queues, each with its own pipeline in flight, so that the client's
+        work on one overlaps Redis's work on another; a customer always goes to the same
+        lane, so its records apply in arrival order.
         """
         if self._direct:
             try:
@@ -83,19 +95,18 @@ class HistoryService:
 
     async def _coalesced(self, rec: Record) -> Outcome:
         waiter: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        self._queue.append((rec, waiter))
-        if self._flusher is None:
-            self._flusher = asyncio.create_task(self._flush_queue())
+        lane = self._lanes[hash(rec.customer_id) % len(self._lanes)]
+        lane.queue.append((rec, waiter))
+        if lane.flusher is None:
+            lane.flusher = asyncio.create_task(self._flush_lane(lane))
         return await waiter
 
-    async def _flush_queue(self) -> None:
+    async def _flush_lane(self, lane: _Lane) -> None:
         batch: list[tuple[Record, asyncio.Future[Outcome]]] = []
+        size = self.config.replay_batch
         try:
-            while self._queue:
-                batch, self._queue = (
-                    self._queue[: self.config.replay_batch],
-                    self._queue[self.config.replay_batch :],
-                )
+            while lane.queue:
+                batch, lane.queue = lane.queue[:size], lane.queue[size:]
                 recs = [rec for rec, _ in batch]
                 try:
                     outcomes = self._checked(
@@ -103,7 +114,7 @@ class HistoryService:
                     )
                 except Exception as exc:  # each waiter decides (RedisUnavailable: the spool)
                     # the queued records would wait on the same failure: they go too, in order
-                    failed, self._queue = batch + self._queue, []
+                    failed, lane.queue = batch + lane.queue, []
                     for _, waiter in failed:
                         if not waiter.done():
                             waiter.set_exception(exc)
@@ -112,12 +123,12 @@ class HistoryService:
                     if not waiter.done():
                         waiter.set_result(outcome)
         finally:
-            self._flusher = None
+            lane.flusher = None
             # cancelled (the service is stopping): nobody may wait forever; they spool
-            for _, waiter in batch + self._queue:
+            for _, waiter in batch + lane.queue:
                 if not waiter.done():
                     waiter.set_exception(RedisUnavailable("recording stopped: spooling"))
-            self._queue = []
+            lane.queue = []
 
     async def record_many(self, recs: Sequence[Record]) -> list[Outcome]:
         """Record a batch in one pipeline, or spool it whole (replay skips what was applied)."""
