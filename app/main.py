@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import inspect
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -89,12 +90,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             _tune_gc()
             yield
 
+    options: dict[str, Any] = {}
+    if not settings.opentelemetry and "telemetry" in inspect.signature(FastAPI).parameters:
+        # FastAPI >= 0.165 checks for OpenTelemetry providers on every request (~8 µs)
+        options["telemetry"] = {"tracing": False, "metrics": False, "logs": False}
     app = FastAPI(
         title="Segments",
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
+        **options,
     )
     app.state.settings = settings
     app.state.keys = KeyRing(

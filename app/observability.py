@@ -60,6 +60,19 @@ SPOOL_DEPTH = Gauge(
 SPOOL_DROPPED = Counter("segments_spool_dropped_total", "Records dropped: spool full")
 
 
+_CHILDREN: dict[tuple[object, tuple[str, ...]], Any] = {}
+
+
+def child(metric: Any, *labels: str) -> Any:
+    """``metric.labels(*labels)``, remembered: ``labels`` takes a lock and builds a key on
+    every call, a cost the per-request metrics would pay several times a request."""
+    key = (metric, labels)
+    found = _CHILDREN.get(key)
+    if found is None:
+        found = _CHILDREN[key] = metric.labels(*labels)
+    return found
+
+
 def render_metrics() -> tuple[bytes, str]:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
@@ -104,8 +117,8 @@ class ObservabilityMiddleware:
             elapsed = time.perf_counter() - start
             # the router leaves the matched route in the scope: label by its template
             route = str(getattr(scope.get("route"), "path", "unmatched"))
-            REQUESTS.labels(scope["method"], route, str(status)).inc()
-            LATENCY.labels(scope["method"], route).observe(elapsed)
+            child(REQUESTS, scope["method"], route, str(status)).inc()
+            child(LATENCY, scope["method"], route).observe(elapsed)
             if self.access:
                 access_log.info(
                     "request",

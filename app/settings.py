@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     )
     metrics_require_key: bool = Field(False, description="require a 'read' key for /metrics")
     access_log: bool = Field(True, description="one JSON log line per request")
+    opentelemetry: bool = Field(
+        False,
+        description="FastAPI's built-in OpenTelemetry spans, metrics and logs (needs an "
+        "OpenTelemetry SDK set up in the process; Prometheus /metrics is always on)",
+    )
     # -- Redis: assignments, migration history, membership, flows, events -------------------
     redis_url: str | None = Field(
         None,

@@ -31,7 +31,7 @@ from app.assignment.service import assign_batch, record_batch, record_one, rende
 from app.assignment.validation import parse_batch, parse_flag, parse_single
 from app.deps import current_serving
 from app.history import HistoryService
-from app.observability import ASSIGNMENTS
+from app.observability import ASSIGNMENTS, child
 from app.problems import PROBLEM_RESPONSES, as_problem, problem_response
 from app.security import SCOPE_KEY, authorize, presented_key_raw
 from app.settings import Settings
@@ -60,7 +60,7 @@ async def assign_payload(state: State, headers: Headers, body: bytes, query: byt
     history: HistoryService | None = state.history
     if history is not None:
         await record_one(history, serving, doc)
-    ASSIGNMENTS.labels(doc["segment_id"]).inc()
+    child(ASSIGNMENTS, doc["segment_id"]).inc()
     return orjson.dumps(doc)
 
 
@@ -77,7 +77,7 @@ async def assign_batch_payload(state: State, headers: Headers, body: bytes, quer
         await record_batch(history, serving, doc["results"])
     segments = Counter(r["segment_id"] for r in doc["results"] if r["status"] == "ok")
     for segment, count in segments.items():
-        ASSIGNMENTS.labels(segment).inc(count)
+        child(ASSIGNMENTS, segment).inc(count)
     return orjson.dumps(doc)
 
 

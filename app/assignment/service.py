@@ -8,7 +8,7 @@ from typing import Any
 from app.assignment.compiled import Assignment
 from app.assignment.validation import ItemInvalid, bulk_valid, parse_item
 from app.history import HistoryService, Outcome, Record
-from app.observability import MIGRATIONS, REDIS_ERRORS, REDIS_LATENCY
+from app.observability import MIGRATIONS, REDIS_ERRORS, REDIS_LATENCY, child
 from app.serving import ServingModel
 
 
@@ -113,7 +113,7 @@ async def record_one(
     )
     start = time.perf_counter()
     outcome = await history.record(record)
-    REDIS_LATENCY.labels("record").observe(time.perf_counter() - start)
+    child(REDIS_LATENCY, "record").observe(time.perf_counter() - start)
     _fill(doc, outcome)
     return doc
 
@@ -131,7 +131,7 @@ async def record_batch(
     ]
     start = time.perf_counter()
     outcomes = await history.record_many(records)
-    REDIS_LATENCY.labels("record_many").observe(time.perf_counter() - start)
+    child(REDIS_LATENCY, "record_many").observe(time.perf_counter() - start)
     for doc, outcome in zip(assigned, outcomes, strict=True):
         _fill(doc, outcome)
 
