@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import math
 import operator
+from itertools import repeat
 from math import isfinite
 from typing import Any
 from urllib.parse import parse_qs
 
+import numpy as np
 import orjson
 
 from app.problems import Problem, invalid
@@ -146,7 +148,9 @@ def bulk_valid(items: list[Any], kinds: dict[str, str], max_id: int) -> bool:
         return False
     names = kinds.keys()
     try:
-        if not all(type(item) is dict and item.keys() == _ITEM_KEYS for item in items):
+        if set(map(type, items)) != {dict}:
+            return False
+        if not all(map(operator.eq, map(dict.keys, items), repeat(_ITEM_KEYS))):
             return False
         ids = list(map(_ID, items))
         if set(map(type, ids)) != {str} or max(map(len, ids)) > max_id:
@@ -154,7 +158,9 @@ def bulk_valid(items: list[Any], kinds: dict[str, str], max_id: int) -> bool:
         if not all(map(str.isprintable, ids)) or not all(map(str.strip, ids)):
             return False
         rows = list(map(_FEATURES, items))
-        if set(map(type, rows)) != {dict} or not all(row.keys() == names for row in rows):
+        if set(map(type, rows)) != {dict}:
+            return False
+        if not all(map(operator.eq, map(dict.keys, rows), repeat(names))):
             return False
     except (KeyError, AttributeError):
         return False
@@ -166,12 +172,15 @@ def bulk_valid(items: list[Any], kinds: dict[str, str], max_id: int) -> bool:
         if kind == "numeric":
             if not types <= _NUMERIC_TYPES:
                 return False
-            if int in types and max(abs(v) for v in column if type(v) is int) > _INT_LIMIT:
+            # one numpy pass (None becomes NaN): a huge int is refused, and so, conservatively,
+            # is a huge float, which the item-by-item check then accepts
+            if int in types and np.nanmax(np.abs(np.array(column, dtype=np.float64))) > _INT_LIMIT:
                 return False
         else:
             if not types <= _CATEGORY_TYPES:
                 return False
-            if str in types and max(len(v) for v in column if type(v) is str) > MAX_CATEGORY_LENGTH:
+            strings = column if types == {str} else [v for v in column if type(v) is str]
+            if strings and max(map(len, strings)) > MAX_CATEGORY_LENGTH:
                 return False
     return True
 
