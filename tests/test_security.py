@@ -88,6 +88,36 @@ def test_every_endpoint_refuses_no_key_and_the_wrong_scope(
         assert response.status_code == 401
 
 
+@pytest.mark.parametrize("root", ["", "/api"])  # the fast path, and the routed endpoints
+@pytest.mark.parametrize("path", ["/v1/assign", "/v1/assign/batch"])
+def test_the_key_is_checked_before_the_body_is_read(
+    trained: tuple[ModelStore, TrainResult],
+    keys: tuple[dict[str, str], Path],
+    root: str,
+    path: str,
+) -> None:
+    store, _ = trained
+    settings = Settings(model_store=store.root, model_name="customers", api_keys_file=keys[1])
+    received: list[str] = []
+
+    def body() -> Iterator[bytes]:  # streamed: each chunk is read only when asked for
+        received.append("chunk")
+        yield b"not json at all"
+
+    with TestClient(create_app(settings), root_path=root) as client:
+        response = client.post(f"{root}{path}", content=body())
+        assert response.status_code == 401, response.text
+        assert received == []
+        read = keys[0]["read"]
+        response = client.post(f"{root}{path}", content=body(), headers={"x-api-key": read})
+        assert response.status_code == 403
+        assert received == []
+        good = {"x-api-key": keys[0]["assign"]}
+        response = client.post(f"{root}{path}", content=body(), headers=good)
+        assert response.status_code == 400  # authorised, then the body is read: malformed
+        assert received == ["chunk"]
+
+
 def test_the_right_scope_gets_through_by_either_header(
     client: TestClient, keys: tuple[dict[str, str], Path]
 ) -> None:

@@ -5,8 +5,9 @@ The bodies are read raw and checked by ``validation`` against the serving model'
 with orjson: this is the hot path, and FastAPI's generic body and response handling would
 cost more than the assignment itself.
 
-``assign_payload`` and ``assign_batch_payload`` do the whole work of each endpoint (key,
-validation, assignment, recording, metrics) from the app state, the raw headers and the body.
+``assign_payload`` and ``assign_batch_payload`` do the whole work of each endpoint
+(validation, assignment, recording, metrics) from the app state, the raw headers and the
+body; both callers check the API key first, before reading the body.
 Two ways reach them: the FastAPI routes below (which also publish the operations in the
 OpenAPI document), and ``AssignFastPath``, a pure ASGI layer that answers these two POSTs
 before FastAPI's router and dependency machinery, which would otherwise cost more per request
@@ -51,8 +52,7 @@ def _body(model: type[Any]) -> dict[str, Any]:
 
 
 async def assign_payload(state: State, headers: Headers, body: bytes, query: bytes) -> bytes:
-    """The JSON answer of ``POST /v1/assign``; raises ``Problem`` for a refused request."""
-    await authorize(state, presented_key_raw(headers), "assign")
+    """The JSON answer of ``POST /v1/assign`` (the key was checked); raises ``Problem``."""
     serving = current_serving(state)
     settings: Settings = state.settings
     customer_id, features = parse_single(body, serving.feature_kinds, settings.max_id_length)
@@ -65,8 +65,7 @@ async def assign_payload(state: State, headers: Headers, body: bytes, query: byt
 
 
 async def assign_batch_payload(state: State, headers: Headers, body: bytes, query: bytes) -> bytes:
-    """The JSON answer of ``POST /v1/assign/batch``; raises ``Problem`` for a refused request."""
-    await authorize(state, presented_key_raw(headers), "assign")
+    """The JSON answer of ``POST /v1/assign/batch`` (the key was checked); raises ``Problem``."""
     serving = current_serving(state)
     settings: Settings = state.settings
     explain = parse_flag(query, "explain", default=False)
@@ -91,6 +90,7 @@ async def assign_batch_payload(state: State, headers: Headers, body: bytes, quer
 )
 async def assign(request: Request) -> Response:
     state, scope = request.app.state, request.scope
+    await authorize(state, presented_key_raw(scope["headers"]), "assign")  # before the body
     payload = await assign_payload(state, scope["headers"], await request.body(), b"")
     return Response(payload, media_type="application/json")
 
@@ -110,6 +110,7 @@ async def assign_many(
     ] = False,
 ) -> Response:
     state, scope = request.app.state, request.scope
+    await authorize(state, presented_key_raw(scope["headers"]), "assign")  # before the body
     body = await request.body()
     payload = await assign_batch_payload(state, scope["headers"], body, scope["query_string"])
     return Response(payload, media_type="application/json")
@@ -155,12 +156,14 @@ class AssignFastPath:
             await self.app(scope, receive, send)
             return
         scope["route"] = self._route(scope["path"])
+        state, headers, query = self.service.state, scope["headers"], scope["query_string"]
         try:
-            body = await _read_body(receive)
-        except ClientGone:
-            return
-        try:
-            state, headers, query = self.service.state, scope["headers"], scope["query_string"]
+            # the key first: a client without one gets its 401 before its body is read
+            await authorize(state, presented_key_raw(headers), "assign")
+            try:
+                body = await _read_body(receive)
+            except ClientGone:
+                return
             payload = await handler(state, headers, body, query)
         except Exception as exc:
             problem = as_problem(exc)
