@@ -138,14 +138,12 @@ class KeyRing:
 
 
 def presented_key(request: Request) -> str | None:
-    header = request.headers.get("authorization")
-    if header and header[:7].lower() == "bearer ":
-        return header[7:].strip()
-    return request.headers.get("x-api-key")
+    """The key sent as ``Authorization: Bearer <key>``, else as ``X-API-Key``."""
+    return presented_key_raw(request.scope["headers"])
 
 
 def presented_key_raw(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
-    """``presented_key`` from an ASGI scope's raw headers (the assignment fast path)."""
+    """``presented_key`` from an ASGI scope's raw headers (lower-case names, as ASGI sends)."""
     bearer = api_key = None
     for name, value in headers:
         if name == b"authorization" and bearer is None:

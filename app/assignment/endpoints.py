@@ -6,8 +6,8 @@ with orjson: this is the hot path, and FastAPI's generic body and response handl
 cost more than the assignment itself.
 
 ``assign_payload`` and ``assign_batch_payload`` do the whole work of each endpoint
-(validation, assignment, recording, metrics) from the app state, the raw headers and the
-body; both callers check the API key first, before reading the body.
+(validation, assignment, recording, metrics) from the app state, the body and the query
+string; both callers check the API key first, before reading the body.
 Two ways reach them: the FastAPI routes below (which also publish the operations in the
 OpenAPI document), and ``AssignFastPath``, a pure ASGI layer that answers these two POSTs
 before FastAPI's router and dependency machinery, which would otherwise cost more per request
@@ -17,7 +17,7 @@ than everything else put together. Both give the same answers: the code is the s
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import orjson
@@ -34,12 +34,11 @@ from app.deps import current_serving
 from app.history import HistoryService
 from app.observability import ASSIGNMENTS, child
 from app.problems import PROBLEM_RESPONSES, as_problem, problem_response
-from app.security import SCOPE_KEY, authorize, presented_key_raw
+from app.security import SCOPE_KEY, authorize, presented_key, presented_key_raw
 from app.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["assignment"])
 REQUEST_SCHEMAS: tuple[type[Any], ...] = (AssignRequest, BatchRequest)
-Headers = Iterable[tuple[bytes, bytes]]
 
 
 def _body(model: type[Any]) -> dict[str, Any]:
@@ -51,8 +50,10 @@ def _body(model: type[Any]) -> dict[str, Any]:
     }
 
 
-async def assign_payload(state: State, headers: Headers, body: bytes, query: bytes) -> bytes:
-    """The JSON answer of ``POST /v1/assign`` (the key was checked); raises ``Problem``."""
+async def assign_payload(state: State, body: bytes, query: bytes) -> bytes:
+    """The JSON answer of ``POST /v1/assign`` (the key was checked); raises ``Problem``.
+
+    ``query`` is unused: the signature is every handler's (``Handler``)."""
     serving = current_serving(state)
     settings: Settings = state.settings
     customer_id, features = parse_single(body, serving.feature_kinds, settings.max_id_length)
@@ -64,7 +65,7 @@ async def assign_payload(state: State, headers: Headers, body: bytes, query: byt
     return orjson.dumps(doc)
 
 
-async def assign_batch_payload(state: State, headers: Headers, body: bytes, query: bytes) -> bytes:
+async def assign_batch_payload(state: State, body: bytes, query: bytes) -> bytes:
     """The JSON answer of ``POST /v1/assign/batch`` (the key was checked); raises ``Problem``."""
     serving = current_serving(state)
     settings: Settings = state.settings
@@ -89,9 +90,9 @@ async def assign_batch_payload(state: State, headers: Headers, body: bytes, quer
     openapi_extra=_body(AssignRequest),
 )
 async def assign(request: Request) -> Response:
-    state, scope = request.app.state, request.scope
-    await authorize(state, presented_key_raw(scope["headers"]), "assign")  # before the body
-    payload = await assign_payload(state, scope["headers"], await request.body(), b"")
+    state = request.app.state
+    await authorize(state, presented_key(request), "assign")  # before the body
+    payload = await assign_payload(state, await request.body(), b"")
     return Response(payload, media_type="application/json")
 
 
@@ -110,16 +111,21 @@ async def assign_many(
     ] = False,
 ) -> Response:
     state, scope = request.app.state, request.scope
-    await authorize(state, presented_key_raw(scope["headers"]), "assign")  # before the body
+    await authorize(state, presented_key(request), "assign")  # before the body
     body = await request.body()
-    payload = await assign_batch_payload(state, scope["headers"], body, scope["query_string"])
+    payload = await assign_batch_payload(state, body, scope["query_string"])
     return Response(payload, media_type="application/json")
 
 
-Handler = Callable[[State, Headers, bytes, bytes], Awaitable[bytes]]
+Handler = Callable[[State, bytes, bytes], Awaitable[bytes]]
 HANDLERS: dict[str, Handler] = {
     "/v1/assign": assign_payload,
     "/v1/assign/batch": assign_batch_payload,
+}
+_ROUTES = {  # what the router would leave in the scope, for the metrics' route label
+    r.path: r
+    for r in router.routes
+    if isinstance(r, APIRoute) and r.path in HANDLERS and "POST" in (r.methods or ())
 }
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 
@@ -139,32 +145,22 @@ class AssignFastPath:
 
     def __init__(self, app: ASGIApp, service: FastAPI) -> None:
         self.app, self.service = app, service
-        self._routes: dict[str, Any] | None = None
-
-    def _route(self, path: str) -> Any:
-        if self._routes is None:
-            self._routes = {
-                r.path: r
-                for r in router.routes
-                if isinstance(r, APIRoute) and r.path in HANDLERS and "POST" in (r.methods or ())
-            }
-        return self._routes.get(path)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         handler = HANDLERS.get(scope["path"]) if scope["type"] == "http" else None
         if handler is None or scope["method"] != "POST" or scope.get("root_path"):
             await self.app(scope, receive, send)
             return
-        scope["route"] = self._route(scope["path"])
-        state, headers, query = self.service.state, scope["headers"], scope["query_string"]
+        scope["route"] = _ROUTES.get(scope["path"])
+        state, query = self.service.state, scope["query_string"]
         try:
             # the key first: a client without one gets its 401 before its body is read
-            await authorize(state, presented_key_raw(headers), "assign")
+            await authorize(state, presented_key_raw(scope["headers"]), "assign")
             try:
                 body = await _read_body(receive)
             except ClientGone:
                 return
-            payload = await handler(state, headers, body, query)
+            payload = await handler(state, body, query)
         except Exception as exc:
             problem = as_problem(exc)
             if problem is None:

@@ -39,18 +39,24 @@ def explanation(serving: ServingModel, a: Assignment) -> dict[str, Any]:
     }
 
 
-def render(serving: ServingModel, customer_id: str, a: Assignment) -> dict[str, Any]:
+def _answer(serving: ServingModel, customer_id: str, a: Assignment) -> dict[str, Any]:
+    """What a single answer and a batch result share (recording fills the last three)."""
     return {
         "customer_id": customer_id,
         "segment_id": a.segment_id,
         "segment_name": serving.segments[a.segment_id].name,
-        "model_version": serving.version,
         "confidence": round(a.confidence, 6),
-        "explanation": explanation(serving, a),
         "previous_segment_id": None,
         "changed": None,
         "recorded": False,
     }
+
+
+def render(serving: ServingModel, customer_id: str, a: Assignment) -> dict[str, Any]:
+    doc = _answer(serving, customer_id, a)
+    doc["model_version"] = serving.version
+    doc["explanation"] = explanation(serving, a)
+    return doc
 
 
 def assign_batch(
@@ -80,19 +86,8 @@ def assign_batch(
                 continue
             valid.append((i, customer_id, features))
     assignments = serving.assign_many([features for _, _, features in valid], explain=explain)
-    names = {segment_id: info.name for segment_id, info in serving.segments.items()}
     for (i, customer_id, _), a in zip(valid, assignments, strict=True):
-        doc = {
-            "index": i,
-            "status": "ok",
-            "customer_id": customer_id,
-            "segment_id": a.segment_id,
-            "segment_name": names[a.segment_id],
-            "confidence": round(a.confidence, 6),
-            "previous_segment_id": None,
-            "changed": None,
-            "recorded": False,
-        }
+        doc = {"index": i, "status": "ok", **_answer(serving, customer_id, a)}
         if explain:
             doc["explanation"] = explanation(serving, a)
         results[i] = doc
@@ -139,9 +134,9 @@ async def record_batch(
 def _fill(doc: dict[str, Any], outcome: Outcome) -> None:
     doc["recorded"] = outcome.recorded
     if not outcome.recorded:  # previous segment and change are unknown, not "none"
-        REDIS_ERRORS.labels("record").inc()
+        child(REDIS_ERRORS, "record").inc()
         return
     doc["previous_segment_id"] = outcome.previous_segment
     doc["changed"] = outcome.changed
     if outcome.changed:
-        MIGRATIONS.labels(outcome.previous_segment or "", doc["segment_id"]).inc()
+        child(MIGRATIONS, outcome.previous_segment or "", doc["segment_id"]).inc()

@@ -172,7 +172,7 @@ class Recorder:
         return [keys.current, keys.history, keys.flow, keys.events], args
 
     async def record(self, rec: Record) -> Outcome:
-        """Record one assignment in one round trip.
+        """Record one assignment in one round trip (a pipeline of one).
 
         Returns
         -------
@@ -185,12 +185,7 @@ class Recorder:
             Redis did not confirm in ``timeout_ms``; the record may or may not be applied
             (replaying it later is safe).
         """
-        keys, args = self._call(rec)
-        try:
-            reply = await self._guard(self._script(keys, args), self.config.timeout_s)
-        except ResponseError as exc:
-            return Outcome(None, changed=False, recorded=False, error=str(exc))
-        return _outcome(reply)
+        return (await self.record_many([rec], self.config.timeout_s))[0]
 
     async def record_many(
         self, recs: Sequence[Record], timeout: float | None = None
