@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 from app.history.config import HistoryConfig
 
+CURRENT, HISTORY = ":cur", ":hist"
+"""Suffixes of a customer's current-segment hash and history list (after the id)."""
 FLOW_SEPARATOR = ">"
 """Between the from and the to segment in a flow counter's field (``seg-001>seg-002``)."""
 
@@ -68,13 +70,17 @@ class Keys:
     def tag(self, shard: int) -> str:
         return f"{self.prefix}{{{shard}}}:"
 
+    def customer_head(self, shard: int) -> str:
+        """What a customer's keys in ``shard`` start with; the id and a suffix follow."""
+        return f"{self.tag(shard)}c:"
+
     def current(self, customer_id: str) -> str:
         """Hash: the customer's current segment (see the doc for its fields)."""
-        return f"{self.tag(self.shard_of(customer_id))}c:{customer_id}:cur"
+        return f"{self.customer_head(self.shard_of(customer_id))}{customer_id}{CURRENT}"
 
     def history(self, customer_id: str) -> str:
         """List: the customer's migrations as JSON, newest first."""
-        return f"{self.tag(self.shard_of(customer_id))}c:{customer_id}:hist"
+        return f"{self.customer_head(self.shard_of(customer_id))}{customer_id}{HISTORY}"
 
     def members_prefix(self, shard: int) -> str:
         """What the recording script prepends to a segment id to name a membership set."""
@@ -107,10 +113,10 @@ class Keys:
     def for_record(self, customer_id: str, at_ms: int) -> RecordKeys:
         """Every key one recorded assignment of ``customer_id`` at ``at_ms`` may touch."""
         shard = self.shard_of(customer_id)
-        tag = self.tag(shard)
+        head = self.customer_head(shard)
         return RecordKeys(
-            current=f"{tag}c:{customer_id}:cur",
-            history=f"{tag}c:{customer_id}:hist",
+            current=f"{head}{customer_id}{CURRENT}",
+            history=f"{head}{customer_id}{HISTORY}",
             flow=self.flow(shard, at_ms),
             events=self.events(shard),
             members_prefix=self.members_prefix(shard),

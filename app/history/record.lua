@@ -1,22 +1,39 @@
--- Record one segment assignment of one customer, atomically (see docs/redis-keys.md).
+-- Record the segment assignments of many customers of one shard, atomically and in order
+-- (see docs/redis-keys.md). One call applies each record exactly as if it were alone: a
+-- customer's later record sees its earlier one.
 --
--- KEYS[1] current hash   KEYS[2] history list   KEYS[3] flow hash of the time bucket
--- KEYS[4] event stream   (all four share one hash tag; so do the membership sets below)
--- ARGV[1] record id (32 lowercase hex, time-ordered)   ARGV[2] customer id
--- ARGV[3] segment id     ARGV[4] segment name ('' = none)   ARGV[5] model version
--- ARGV[6] assigned at (epoch ms)   ARGV[7] membership entry '<at:013d>:<customer id>'
--- ARGV[8] membership key prefix (the tag's 'm:'; the segment id is appended)
--- ARGV[9] history cap   ARGV[10] history TTL ms   ARGV[11] flow bucket expiry (epoch ms)
--- ARGV[12] stream MAXLEN (approximate)   ARGV[13] history entry tail (JSON after 'from')
+-- KEYS[1] event stream, KEYS[2 .. F+1] flow hashes (one per time bucket), then for each
+--   record its customer's current hash and history list (every key shares one hash tag;
+--   so do the membership sets, named from ARGV[1])
+-- ARGV[1] membership key prefix (the tag's 'm:'; a segment id is appended)
+-- ARGV[2] history cap   ARGV[3] history TTL ms   ARGV[4] stream MAXLEN (approximate)
+-- ARGV[5] F, then F flow expiry times (epoch ms), in the order of the flow keys
+-- then T, then T assignments (segment id, segment name ('' = none), model version)
+-- then 5 values per record: record id (32 lowercase hex, time-ordered), customer id,
+--   assigned at (epoch ms), flow index (1..F), assignment index (1..T)
 --
--- Returns {changed (0/1), previous segment or nil, duplicate (0/1)}.
+-- Returns 3 values per record: changed (0/1), previous segment or nil, duplicate (0/1); a
+-- record that failed (a key of the wrong type) gives -1 and the error's text instead.
 
-local cur, hist, flow, stream = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local rid, cid, seg, name, ver, at = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-
-local state = redis.call('HMGET', cur, 'segment', 'name', 'member', 'seq', 'rid')
-local prev, prev_name, prev_member, last = state[1], state[2], state[3], state[5]
-local seq = tonumber(state[4] or '0') or 0
+local stream = KEYS[1]
+local prefix, cap, ttl, maxlen = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local nflows = tonumber(ARGV[5])
+local p = 6
+local flow_expiry, flow_touched = {}, {}
+for i = 1, nflows do
+  flow_expiry[i] = ARGV[p]
+  p = p + 1
+end
+local nassign = tonumber(ARGV[p])
+p = p + 1
+local segs, names, vers, seg_json, name_json, ver_json = {}, {}, {}, {}, {}, {}
+for i = 1, nassign do
+  segs[i], names[i], vers[i] = ARGV[p], ARGV[p + 1], ARGV[p + 2]
+  seg_json[i] = cjson.encode(segs[i])
+  name_json[i] = names[i] ~= '' and cjson.encode(names[i]) or 'null'
+  ver_json[i] = cjson.encode(vers[i])
+  p = p + 3
+end
 
 -- Byte-wise comparison of equal-width ids (Lua's '<' on strings follows the server's locale).
 local function newer(a, b)
@@ -28,39 +45,62 @@ local function newer(a, b)
   return false
 end
 
--- Idempotency: a record not newer than the last one applied (a replay, or a stale record)
--- changes nothing, so replaying a spool after a partial write counts each migration once.
-if last and not newer(rid, last) then
-  return {0, prev, 1}
+-- One record, as if alone: returns changed (0/1), previous segment (false: none), duplicate.
+local function apply(cur, hist, rid, cid, at, a, f)
+  local seg, name, ver = segs[a], names[a], vers[a]
+  local state = redis.call('HMGET', cur, 'segment', 'name', 'member', 'seq', 'rid')
+  local prev, prev_name, prev_member, last = state[1], state[2], state[3], state[5]
+
+  -- Idempotency: a record not newer than the last one applied (a replay, or a stale record)
+  -- changes nothing, so replaying a spool after a partial write counts each migration once.
+  if last and not newer(rid, last) then
+    return 0, prev, 1
+  end
+  if prev == seg then
+    redis.call('HSET', cur, 'assigned_at', at, 'version', ver, 'name', name, 'rid', rid)
+    return 0, prev, 0
+  end
+
+  local seq = (tonumber(state[4] or '0') or 0) + 1
+  local member = string.rep('0', 13 - #at) .. at .. ':' .. cid
+  redis.call('HSET', cur, 'segment', seg, 'name', name, 'version', ver, 'assigned_at', at,
+    'since', at, 'member', member, 'seq', seq, 'rid', rid)
+
+  if prev and prev_member then
+    redis.call('ZREM', prefix .. prev, prev_member)
+  end
+  redis.call('ZADD', prefix .. seg, 0, member)
+
+  local from_json = prev and cjson.encode(prev) or 'null'
+  local from_name_json = (prev_name and prev_name ~= '') and cjson.encode(prev_name) or 'null'
+  redis.call('LPUSH', hist, '{"from":' .. from_json .. ',"from_name":' .. from_name_json ..
+    ',"seq":' .. seq .. ',"to":' .. seg_json[a] .. ',"to_name":' .. name_json[a] ..
+    ',"version":' .. ver_json[a] .. ',"at":' .. at .. ',"rid":"' .. rid .. '"}')
+  redis.call('LTRIM', hist, 0, cap - 1)
+  redis.call('PEXPIRE', hist, ttl)
+
+  redis.call('HINCRBY', KEYS[1 + f], (prev or '') .. '>' .. seg, 1)
+  flow_touched[f] = true
+
+  redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*',
+    'type', 'segment_change', 'customer_id', cid,
+    'from', prev or '', 'from_name', prev_name or '', 'to', seg, 'to_name', name,
+    'model_version', ver, 'assigned_at', at, 'record_id', rid, 'seq', seq)
+  return 1, prev, 0
 end
 
-if prev == seg then
-  redis.call('HSET', cur, 'assigned_at', at, 'version', ver, 'name', name, 'rid', rid)
-  return {0, prev, 0}
+local out, n, k = {}, 0, 1 + nflows
+while p <= #ARGV do
+  local ok, changed, prev, duplicate = pcall(apply, KEYS[k + 1], KEYS[k + 2], ARGV[p],
+    ARGV[p + 1], ARGV[p + 2], tonumber(ARGV[p + 4]), tonumber(ARGV[p + 3]))
+  if not ok then  -- this record failed (e.g. WRONGTYPE): say so in its place, go on
+    changed, prev, duplicate = -1, type(changed) == 'table' and changed.err or tostring(changed), 0
+  end
+  out[n + 1], out[n + 2], out[n + 3] = changed, prev, duplicate
+  p, k, n = p + 5, k + 2, n + 3
 end
 
-seq = seq + 1
-redis.call('HSET', cur, 'segment', seg, 'name', name, 'version', ver, 'assigned_at', at,
-  'since', at, 'member', ARGV[7], 'seq', seq, 'rid', rid)
-
-if prev and prev_member then
-  redis.call('ZREM', ARGV[8] .. prev, prev_member)
+for f in pairs(flow_touched) do
+  redis.call('PEXPIREAT', KEYS[1 + f], flow_expiry[f])
 end
-redis.call('ZADD', ARGV[8] .. seg, 0, ARGV[7])
-
-local from_json = prev and cjson.encode(prev) or 'null'
-local from_name_json = (prev_name and prev_name ~= '') and cjson.encode(prev_name) or 'null'
-redis.call('LPUSH', hist, '{"from":' .. from_json .. ',"from_name":' .. from_name_json ..
-  ',"seq":' .. seq .. ',' .. ARGV[13])
-redis.call('LTRIM', hist, 0, tonumber(ARGV[9]) - 1)
-redis.call('PEXPIRE', hist, ARGV[10])
-
-redis.call('HINCRBY', flow, (prev or '') .. '>' .. seg, 1)
-redis.call('PEXPIREAT', flow, ARGV[11])
-
-redis.call('XADD', stream, 'MAXLEN', '~', ARGV[12], '*',
-  'type', 'segment_change', 'customer_id', cid,
-  'from', prev or '', 'from_name', prev_name or '', 'to', seg, 'to_name', name,
-  'model_version', ver, 'assigned_at', at, 'record_id', rid, 'seq', seq)
-
-return {1, prev, 0}
+return out

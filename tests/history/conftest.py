@@ -140,7 +140,7 @@ def make_config(url: str, tmp_path: Path, **changes: object) -> HistoryConfig:
         key_prefix=f"test-{uuid.uuid4().hex[:12]}:",
         history_cap=5,
         stream_maxlen=1000,
-        timeout_ms=200,
+        timeout_ms=1_000,  # semantics, not deadlines: no flake on a busy machine
         spool_dir=tmp_path / "spool",
         data_dir=tmp_path / "redis-data",
         replay_interval_ms=50,

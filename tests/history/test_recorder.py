@@ -290,6 +290,12 @@ async def test_a_permanent_refusal_is_reported_not_raised(recorder: Recorder) ->
 
     for o in (outcome, batch_outcome):
         assert not o.recorded and o.error is not None and "WRONGTYPE" in o.error
+    # in the middle of a script call, the refusal is that record's alone
+    before, bad, after = await recorder.record_many(
+        [rec("C0", "A", T0), rec("C1", "A", T0 + 2), rec("C2", "A", T0)]
+    )
+    assert before.recorded and before.changed and after.recorded and after.changed
+    assert not bad.recorded and bad.error is not None and "WRONGTYPE" in bad.error
 
 
 def test_config_refuses_nonsense(tmp_path: Path) -> None:

@@ -1,0 +1,93 @@
+"""Many records in one script call leave Redis exactly as one call per record would.
+
+``record_many`` sends a batch as few calls of ``record.lua`` (one per shard and up to
+``RECORDS_PER_CALL`` records); the obvious way is one call per record. Both are run on the same
+records under two key prefixes, and every key is compared.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from app.history import HistoryConfig, Record, Recorder
+from app.history.keys import member_entry, parse_member_entry
+from app.history.recorder import RECORDS_PER_CALL
+from app.history.records import now_ms
+from tests.history.conftest import open_recorder
+
+pytestmark = pytest.mark.anyio
+HOUR = 3_600_000
+
+
+def journey(seed: int) -> list[Record]:
+    """Customers moving between segments: duplicates within the batch, unchanged records,
+    non-ASCII ids, names and none, two model versions, across a flow-bucket boundary."""
+    rng = random.Random(seed)
+    boundary = (now_ms() // HOUR - 2) * HOUR
+    customers = [f"C{i:03d}" for i in range(150)] + ["Jürgen:1", "顧客-7", "a b"]
+    segments = [("seg-001", "Loyal"), ("seg-002", None), ("seg-003", "At risk"), ("r-1", "VIP")]
+    records = []
+    for step in range(3 * RECORDS_PER_CALL + 17):
+        segment, name = rng.choice(segments)
+        at = boundary - 500 + step * 2  # the first records in one bucket, the rest in the next
+        version = "v1" if step < RECORDS_PER_CALL else "v2"
+        records.append(
+            Record.create(
+                rng.choice(customers), segment, version, segment_name=name, assigned_at=at
+            )
+        )
+    return records
+
+
+async def dump(recorder: Recorder) -> dict[str, Any]:
+    """Every key of the recorder's prefix (prefix removed) and its contents; stream entries
+    without their ids (those are the server's clock)."""
+    client: Any = recorder.client
+    out: dict[str, Any] = {}
+    async for key in client.scan_iter(match=recorder.keys.pattern(), count=1000):
+        name = key.removeprefix(recorder.keys.prefix)
+        kind = await client.type(key)
+        if kind == "hash":
+            out[name] = await client.hgetall(key)
+        elif kind == "list":
+            out[name] = await client.lrange(key, 0, -1)
+        elif kind == "zset":
+            out[name] = await client.zrange(key, 0, -1, withscores=True)
+        elif kind == "stream":
+            out[name] = [fields for _, fields in await client.xrange(key)]
+        else:
+            raise AssertionError(f"unexpected {kind} at {key}")
+        if kind in ("hash", "list"):
+            ttl = await client.pttl(key)
+            out[name + " expires"] = ttl > 0
+    return out
+
+
+@pytest.mark.parametrize("shards", [1, 4])
+async def test_a_batch_in_few_calls_equals_one_call_per_record(
+    config: HistoryConfig, shards: int
+) -> None:
+    records = journey(seed=shards)
+    # the same records, replayed under another prefix
+    one_by_one = replace(config, key_prefix=config.key_prefix + "one:", shards=shards)
+    batched = replace(config, key_prefix=config.key_prefix + "many:", shards=shards)
+    async with open_recorder(one_by_one) as single, open_recorder(batched) as many:
+        want = [await single.record(r) for r in records]
+        got = await many.record_many(records)
+        assert got == want
+        assert sum(o.changed for o in got) > 100 and sum(not o.changed for o in got) > 100
+        expected, actual = await dump(single), await dump(many)
+        assert actual.keys() == expected.keys()
+        for key in expected:
+            assert actual[key] == expected[key], key
+        # the membership entries the script writes are those keys.py reads
+        for key, entries in actual.items():
+            if ":m:" in key:
+                for entry, _ in entries:
+                    at, customer = parse_member_entry(entry)
+                    assert member_entry(at, customer) == entry
+        assert sum(":flow:" in key for key in actual) >= 2  # both buckets
