@@ -50,12 +50,22 @@ class ServingModel:
             return self.assigner.assign_one(features)
         return self._fallback([features])[0]
 
-    def assign_many(
-        self, rows: Sequence[Mapping[str, Any]], explain: bool = True
-    ) -> list[Assignment]:
+    def assign_many(self, rows: Sequence[Mapping[str, Any]]) -> list[Assignment]:
         if self.assigner is not None:
-            return self.assigner.assign_many(rows, explain=explain)
+            return self.assigner.assign_many(rows)
         return self._fallback(rows)
+
+    def assign_slots(self, rows: Sequence[Mapping[str, Any]]) -> tuple[list[int], list[float]]:
+        """Slot and confidence per row (``assign_many`` without runner-ups and drivers)."""
+        if self.assigner is not None:
+            return self.assigner.assign_slots(rows)
+        found = self._fallback(rows)
+        return [a.slot for a in found], [a.confidence for a in found]
+
+    @cached_property
+    def slot_answers(self) -> list[tuple[str, str]]:
+        """``(segment id, segment name)`` of each slot, for answering by slot."""
+        return [(sid, self.segments[sid].name) for sid in self.model.segment_ids]
 
     def _fallback(self, rows: Sequence[Mapping[str, Any]]) -> list[Assignment]:
         frame = pd.DataFrame.from_records(list(rows), columns=self.model.feature_names)

@@ -199,6 +199,10 @@ def test_every_training_row_gets_the_pipelines_segment(trained: Trained) -> None
         assert not wrong, f"{name}: {len(wrong)} rows differ, e.g. {trained.rows[wrong[0]]}"
         assert [a.slot for a in got] == slots.tolist()
         assert [a.rule for a in got] == [s if s < model.n_rules else None for s in slots]
+    # the lean batch path: the same slots and confidences, without Assignment objects
+    lean_slots, lean_confidence = assigner.assign_slots(trained.rows)
+    assert lean_slots == slots.tolist()
+    assert lean_confidence == [a.confidence for a in many]
     # the comparison covers every rule and several clusters, not one segment
     used = set(slots.tolist())
     assert set(range(model.n_rules)) <= used
@@ -320,6 +324,7 @@ def test_edge_cases_match_the_pipeline(ruled: Trained) -> None:
     rows = [row for _, row in cases]
     want, vectors = reference(model, rows)
     many = assigner.assign_many(rows)
+    assert assigner.assign_slots(rows) == ([a.slot for a in many], [a.confidence for a in many])
     np.testing.assert_allclose(assigner.matrix(rows), vectors, rtol=0, atol=1e-9)
     wrong = []
     for (label, row), batched, segment, vector in zip(cases, many, want, vectors, strict=True):

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.assignment.validation import ItemInvalid, bulk_valid, parse_item
+from app.assignment.validation import (
+    ItemInvalid,
+    bulk_valid,
+    decode_valid_batch,
+    parse_batch,
+    parse_item,
+)
+from app.problems import Problem
 
 KINDS = {"monetary": "numeric", "visits": "numeric", "plan": "categorical", "vip": "categorical"}
 VALUES = (
@@ -70,3 +79,106 @@ def test_a_valid_batch_passes_in_bulk() -> None:
     batch[9]["features"]["visits"] = 2**64
     assert not bulk_valid(batch, KINDS, max_id=128)
     assert not bulk_valid([], KINDS, max_id=128)
+
+
+def slow_way(body: bytes, max_batch: int) -> tuple[list[str], list[dict[str, Any]]] | None:
+    """What parse_batch + parse_item make of a body when every item is valid, else None."""
+    try:
+        batch = parse_batch(body, max_batch)
+    except Problem:
+        return None
+    if not each_valid(batch):
+        return None
+    return [item["customer_id"] for item in batch], [item["features"] for item in batch]
+
+
+def as_used(kind: str, value: Any) -> Any:
+    """A value as the assigner uses it: a number as its float, a category as itself."""
+    if kind == "numeric" and value is not None:
+        return float(value)
+    return (type(value), value)
+
+
+NEAR_VALID = {  # mostly valid values, with the edges: 2**62 to 2**64, huge floats, long text
+    "numeric": st.none()
+    | st.integers(-(2**40), 2**40)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.sampled_from([2**62, 2**62 + 1, 2**63, 2**63 + 1, -(2**63) - 1, 1e19, 2.0**62, True]),
+    "categorical": st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(min_size=250, max_size=260)
+    | st.text(max_size=8),
+}
+
+
+@st.composite
+def near_valid_items(draw: st.DrawFn) -> Any:
+    features = {name: draw(NEAR_VALID[kind]) for name, kind in KINDS.items()}
+    printable = st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp", "Cf", "Co", "Cn"))
+    ids = st.text(printable, min_size=1, max_size=130) | st.text(max_size=3)
+    return {"customer_id": draw(ids), "features": features}
+
+
+NEAR_VALID_BODIES = st.lists(near_valid_items(), min_size=1, max_size=3).map(
+    lambda batch: {"items": batch}
+)
+BODIES = (
+    NEAR_VALID_BODIES
+    | st.lists(items(), min_size=0, max_size=6).map(lambda batch: {"items": batch})
+    | st.lists(items(), min_size=1, max_size=3).map(lambda batch: {"items": batch, "x": 1})
+    | VALUES
+)
+
+
+@settings(max_examples=1_000, deadline=None)
+@given(doc=NEAR_VALID_BODIES | BODIES)
+def test_the_one_pass_batch_decoder_accepts_only_what_the_checks_accept(doc: Any) -> None:
+    body = json.dumps(doc).encode()
+    fast = decode_valid_batch(body, KINDS, max_id=128, max_batch=5)
+    if fast is None:
+        return  # the caller then takes the slow way, which decides and words the errors
+    slow = slow_way(body, max_batch=5)
+    assert slow is not None, body
+    assert fast[0] == slow[0]
+    for got, want in zip(fast[1], slow[1], strict=True):
+        assert got.keys() == want.keys()
+        for name, kind in KINDS.items():
+            assert as_used(kind, got[name]) == as_used(kind, want[name]), (name, body)
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        (lambda b: b["items"][3]["features"].pop("plan"), "a missing feature"),
+        (lambda b: b["items"][3]["features"].update(extra=1), "an unknown feature"),
+        (lambda b: b["items"][3]["features"].update(visits=True), "a boolean number"),
+        (lambda b: b["items"][3]["features"].update(visits=2**63 + 1), "an int out of range"),
+        (lambda b: b["items"][3].update(customer_id="  "), "a blank id"),
+        (lambda b: b["items"][3].update(customer_id="a\nb"), "a control character"),
+        (lambda b: b["items"][3].update(customer_id="x" * 129), "an over-long id"),
+        (lambda b: b["items"][3]["features"].update(plan="p" * 257), "an over-long category"),
+        (lambda b: b.update(more=1), "an unknown top-level field"),
+        (lambda b: b["items"].extend(b["items"]), "too many items"),
+    ],
+)
+def test_a_valid_batch_is_decoded_in_one_pass(change: Any, why: str) -> None:
+    batch = {
+        "items": [
+            {
+                "customer_id": f"C{i}",
+                "features": {"monetary": 1.5, "visits": i, "plan": "pro", "vip": i % 2 == 0},
+            }
+            for i in range(6)
+        ]
+    }
+    batch["items"][2]["features"]["monetary"] = None
+    decoded = decode_valid_batch(json.dumps(batch).encode(), KINDS, max_id=128, max_batch=10)
+    assert decoded is not None
+    assert decoded[0] == [f"C{i}" for i in range(6)]
+    assert decoded[1][1] == {"monetary": 1.5, "visits": 1.0, "plan": "pro", "vip": False}
+    assert decoded[1][2]["monetary"] is None
+    change(batch)
+    body = json.dumps(batch).encode()
+    assert decode_valid_batch(body, KINDS, max_id=128, max_batch=10) is None, why

@@ -304,10 +304,8 @@ class CompiledAssigner:
             drivers,
         )
 
-    def assign_many(
-        self, rows: Sequence[Mapping[str, Any]], explain: bool = True
-    ) -> list[Assignment]:
-        """Assign many rows at once; without ``explain`` the drivers are left empty."""
+    def assign_many(self, rows: Sequence[Mapping[str, Any]]) -> list[Assignment]:
+        """Assign many rows at once, with runner-up and drivers (as ``assign_one`` does)."""
         rules = [first_match_row(self.rules, r) if self.rules else -1 for r in rows]
         todo = [i for i, r in enumerate(rules) if r < 0]
         results: list[Assignment | None] = [
@@ -315,17 +313,35 @@ class CompiledAssigner:
         ]
         if todo:
             z = self.matrix([rows[i] for i in todo])
-            scores = self._scores(z)
-            finished = self._finish_many(z, scores, explain)
+            finished = self._finish_many(z, self._scores(z))
             for i, assignment in zip(todo, finished, strict=True):
                 results[i] = assignment
         return [r for r in results if r is not None]
 
+    def assign_slots(self, rows: Sequence[Mapping[str, Any]]) -> tuple[list[int], list[float]]:
+        """The slot (index into ``segment_ids``) and confidence of each row, and nothing else.
+
+        What ``assign_many`` gives as ``slot`` and ``confidence``, without building an
+        ``Assignment`` per row (a lean batch answer needs no runner-up or drivers).
+        """
+        rules = [first_match_row(self.rules, r) for r in rows] if self.rules else []
+        todo = [i for i, r in enumerate(rules) if r < 0] if rules else range(len(rows))
+        if not todo:
+            return rules, [1.0] * len(rules)
+        z = self.matrix(rows if not rules else [rows[i] for i in todo])
+        best, _, confidence = self._ranked(self._scores(z))
+        found = (best + self.n_rules).tolist()
+        sure = confidence.tolist()
+        if len(todo) == len(rows):
+            return found, sure
+        slots, confidences = rules, [1.0] * len(rows)
+        for i, slot, c in zip(todo, found, sure, strict=True):
+            slots[i], confidences[i] = slot, c
+        return slots, confidences
+
     @np.errstate(over="ignore", invalid="ignore")
-    def _finish_many(
-        self, z: np.ndarray, scores: np.ndarray, explain: bool = True
-    ) -> list[Assignment]:
-        """``_finish`` of every row at once: the same operations, vectorised over rows."""
+    def _ranked(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per row: the best and the runner-up cluster, and the confidence (see the module)."""
         n, k = scores.shape
         index = np.arange(n)
         order = np.argsort(-scores, axis=1, kind="stable")
@@ -341,14 +357,14 @@ class CompiledAssigner:
         # an overflowing customer (every distance infinite) sits on no boundary we can measure
         confidence = np.where(np.isfinite(confidence), confidence, 0.0)
         confidence = np.minimum(np.maximum(confidence, 0.0), 1.0)
+        return best, second, confidence
+
+    @np.errstate(over="ignore", invalid="ignore")
+    def _finish_many(self, z: np.ndarray, scores: np.ndarray) -> list[Assignment]:
+        """``_finish`` of every row at once: the same operations, vectorised over rows."""
+        best, second, confidence = self._ranked(scores)
+        n = len(best)
         names, ids, n_rules = self.feature_names, self.segment_ids, self.n_rules
-        if not explain:
-            return [
-                Assignment(n_rules + b, ids[n_rules + b], c, None, ids[n_rules + s], ())
-                if s != b
-                else Assignment(n_rules + b, ids[n_rules + b], c, None, None, ())
-                for b, s, c in zip(best.tolist(), second.tolist(), confidence.tolist(), strict=True)
-            ]
         # drivers: per-feature gain of the best centre over the runner-up, summed column by
         # column in order (as bincount does for one row)
         gain = (z - self.centres[second]) ** 2 - (z - self.centres[best]) ** 2

@@ -28,8 +28,19 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.assignment.schemas import AssignRequest, AssignResponse, BatchRequest, BatchResponse
-from app.assignment.service import assign_batch, record_batch, record_one, render
-from app.assignment.validation import parse_batch, parse_flag, parse_single
+from app.assignment.service import (
+    assign_batch,
+    assign_valid,
+    record_batch,
+    record_one,
+    render,
+)
+from app.assignment.validation import (
+    decode_valid_batch,
+    parse_batch,
+    parse_flag,
+    parse_single,
+)
 from app.deps import current_serving
 from app.history import HistoryService
 from app.observability import ASSIGNMENTS, child
@@ -70,8 +81,12 @@ async def assign_batch_payload(state: State, body: bytes, query: bytes) -> bytes
     serving = current_serving(state)
     settings: Settings = state.settings
     explain = parse_flag(query, "explain", default=False)
-    items = parse_batch(body, settings.max_batch)
-    doc = assign_batch(serving, items, settings.max_id_length, explain)
+    kinds, max_id, max_batch = serving.feature_kinds, settings.max_id_length, settings.max_batch
+    valid = decode_valid_batch(body, kinds, max_id, max_batch)
+    if valid is not None:
+        doc = assign_valid(serving, *valid, explain)
+    else:  # some item is not valid (or the body is not a batch): check and word it all
+        doc = assign_batch(serving, parse_batch(body, max_batch), max_id, explain)
     history: HistoryService | None = state.history
     if history is not None:
         await record_batch(history, serving, doc["results"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from app.assignment.compiled import Assignment
@@ -52,6 +53,23 @@ def _answer(serving: ServingModel, customer_id: str, a: Assignment) -> dict[str,
     }
 
 
+def _result(
+    index: int, customer_id: str, segment_id: str, segment_name: str, confidence: float
+) -> dict[str, Any]:
+    """A batch item's result: ``_answer``'s fields after its index and status."""
+    return {
+        "index": index,
+        "status": "ok",
+        "customer_id": customer_id,
+        "segment_id": segment_id,
+        "segment_name": segment_name,
+        "confidence": round(confidence, 6),
+        "previous_segment_id": None,
+        "changed": None,
+        "recorded": False,
+    }
+
+
 def render(serving: ServingModel, customer_id: str, a: Assignment) -> dict[str, Any]:
     doc = _answer(serving, customer_id, a)
     doc["model_version"] = serving.version
@@ -67,34 +85,72 @@ def assign_batch(
     Each result carries the explanation only with ``explain`` (it is most of the bytes).
     """
     kinds = serving.feature_kinds
-    results: list[dict[str, Any] | None] = [None] * len(items)
-    valid: list[tuple[int, str, dict[str, Any]]] = []
     if bulk_valid(items, kinds, max_id):
-        valid = [(i, item["customer_id"], item["features"]) for i, item in enumerate(items)]
-    else:
-        for i, item in enumerate(items):
-            try:
-                customer_id, features = parse_item(item, kinds, max_id, prefix=f"items.{i}")
-            except ItemInvalid as exc:
-                cid = item.get("customer_id") if isinstance(item, dict) else None
-                results[i] = {
-                    "index": i,
-                    "status": "error",
-                    "customer_id": cid if isinstance(cid, str) and len(cid) <= max_id else None,
-                    "errors": exc.errors,
-                }
-                continue
-            valid.append((i, customer_id, features))
-    assignments = serving.assign_many([features for _, _, features in valid], explain=explain)
-    for (i, customer_id, _), a in zip(valid, assignments, strict=True):
-        doc = {"index": i, "status": "ok", **_answer(serving, customer_id, a)}
-        if explain:
+        ids = [item["customer_id"] for item in items]
+        return assign_valid(serving, ids, [item["features"] for item in items], explain)
+    results: list[dict[str, Any] | None] = [None] * len(items)
+    indices: list[int] = []
+    ids, rows = [], []
+    for i, item in enumerate(items):
+        try:
+            customer_id, features = parse_item(item, kinds, max_id, prefix=f"items.{i}")
+        except ItemInvalid as exc:
+            cid = item.get("customer_id") if isinstance(item, dict) else None
+            results[i] = {
+                "index": i,
+                "status": "error",
+                "customer_id": cid if isinstance(cid, str) and len(cid) <= max_id else None,
+                "errors": exc.errors,
+            }
+            continue
+        indices.append(i)
+        ids.append(customer_id)
+        rows.append(features)
+    _assign_into(results, serving, indices, ids, rows, explain)
+    return _batch_answer(serving, results, len(indices))
+
+
+def assign_valid(
+    serving: ServingModel,
+    ids: list[str],
+    rows: list[dict[str, Any]],
+    explain: bool = False,
+) -> dict[str, Any]:
+    """``assign_batch`` of items already known valid, given as customer ids and features."""
+    results: list[dict[str, Any] | None] = [None] * len(ids)
+    _assign_into(results, serving, range(len(ids)), ids, rows, explain)
+    return _batch_answer(serving, results, len(ids))
+
+
+def _assign_into(
+    results: list[dict[str, Any] | None],
+    serving: ServingModel,
+    indices: Sequence[int],
+    ids: list[str],
+    rows: list[dict[str, Any]],
+    explain: bool,
+) -> None:
+    """Put the answer for ``ids``/``rows`` at ``indices`` of ``results``."""
+    if explain:
+        for i, customer_id, a in zip(indices, ids, serving.assign_many(rows), strict=True):
+            name = serving.segments[a.segment_id].name
+            doc = _result(i, customer_id, a.segment_id, name, a.confidence)
             doc["explanation"] = explanation(serving, a)
-        results[i] = doc
+            results[i] = doc
+        return
+    slots, confidences = serving.assign_slots(rows)
+    answers = serving.slot_answers
+    for i, customer_id, slot, confidence in zip(indices, ids, slots, confidences, strict=True):
+        results[i] = _result(i, customer_id, *answers[slot], confidence)
+
+
+def _batch_answer(
+    serving: ServingModel, results: list[dict[str, Any] | None], assigned: int
+) -> dict[str, Any]:
     return {
         "model_version": serving.version,
-        "assigned": len(valid),
-        "failed": len(items) - len(valid),
+        "assigned": assigned,
+        "failed": len(results) - assigned,
         "results": results,
     }
 
@@ -120,10 +176,12 @@ async def record_batch(
     assigned = [r for r in results if r["status"] == "ok"]
     if not assigned:
         return
-    records = [
-        Record.create(r["customer_id"], r["segment_id"], serving.version, r["segment_name"])
-        for r in assigned
-    ]
+    records = Record.create_many(
+        [r["customer_id"] for r in assigned],
+        [r["segment_id"] for r in assigned],
+        serving.version,
+        [r["segment_name"] for r in assigned],
+    )
     start = time.perf_counter()
     outcomes = await history.record_many(records)
     child(REDIS_LATENCY, "record_many").observe(time.perf_counter() - start)

@@ -7,14 +7,16 @@ Every problem is reported as ``{"field": ..., "message": ...}`` with the field's
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import operator
 from itertools import repeat
 from math import isfinite
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qs
 
+import msgspec
 import numpy as np
 import orjson
 
@@ -183,6 +185,57 @@ def bulk_valid(items: list[Any], kinds: dict[str, str], max_id: int) -> bool:
             if strings and max(map(len, strings)) > MAX_CATEGORY_LENGTH:
                 return False
     return True
+
+
+# The msgspec types of a wholly valid batch. A number is only taken as numeric within +-2**62:
+# JSON integers are converted to float before msgspec checks a bound, so a bound at 2**63 would
+# let through an integer just above it that ``parse_item`` refuses; anything outside goes the
+# item-by-item way, which decides.
+_Numeric = Annotated[float, msgspec.Meta(ge=-(2.0**62), le=2.0**62)] | None
+_Category = Annotated[str, msgspec.Meta(max_length=MAX_CATEGORY_LENGTH)] | int | float | bool | None
+
+
+@functools.lru_cache(maxsize=8)
+def _batch_decoder(
+    kinds: tuple[tuple[str, str], ...], max_id: int, max_batch: int
+) -> msgspec.json.Decoder[Any]:
+    features = msgspec.defstruct(
+        "Features",
+        [(name, _Numeric if kind == "numeric" else _Category) for name, kind in kinds],
+        forbid_unknown_fields=True,
+    )
+    item = msgspec.defstruct(
+        "Item",
+        [
+            ("customer_id", Annotated[str, msgspec.Meta(min_length=1, max_length=max_id)]),
+            ("features", features),
+        ],
+        forbid_unknown_fields=True,
+    )
+    items = Annotated[list[item], msgspec.Meta(min_length=1, max_length=max_batch)]  # type: ignore[valid-type]
+    batch = msgspec.defstruct("Batch", [("items", items)], forbid_unknown_fields=True)
+    return msgspec.json.Decoder(batch)
+
+
+def decode_valid_batch(
+    body: bytes, kinds: dict[str, str], max_id: int, max_batch: int
+) -> tuple[list[str], list[dict[str, Any]]] | None:
+    """The customer ids and features of a batch body whose every item is valid, else None.
+
+    A batch's common case, parsed and checked in one pass (msgspec, typed by the model's
+    features) instead of parsing to objects and checking them. It accepts only what
+    ``parse_batch`` and ``parse_item`` accept, with the same values (a test proves it on any
+    input); on None the caller takes that way, which words every error.
+    """
+    decoder = _batch_decoder(tuple(kinds.items()), max_id, max_batch)
+    try:
+        items = decoder.decode(body).items
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    ids = [item.customer_id for item in items]
+    if not all(map(str.isprintable, ids)) or not all(map(str.strip, ids)):
+        return None
+    return ids, [msgspec.structs.asdict(item.features) for item in items]
 
 
 def parse_single(body: bytes, kinds: dict[str, str], max_id: int) -> tuple[str, dict[str, Any]]:
