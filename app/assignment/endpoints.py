@@ -28,13 +28,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.assignment.schemas import AssignRequest, AssignResponse, BatchRequest, BatchResponse
-from app.assignment.service import (
-    assign_batch,
-    assign_valid,
-    record_batch,
-    record_one,
-    render,
-)
+from app.assignment.service import answer_batch, answer_valid, record_one, render
 from app.assignment.validation import (
     decode_valid_batch,
     parse_batch,
@@ -82,14 +76,13 @@ async def assign_batch_payload(state: State, body: bytes, query: bytes) -> bytes
     settings: Settings = state.settings
     explain = parse_flag(query, "explain", default=False)
     kinds, max_id, max_batch = serving.feature_kinds, settings.max_id_length, settings.max_batch
+    history: HistoryService | None = state.history
     valid = decode_valid_batch(body, kinds, max_id, max_batch)
     if valid is not None:
-        doc = assign_valid(serving, *valid, explain)
+        doc = await answer_valid(serving, history, *valid, explain)
     else:  # some item is not valid (or the body is not a batch): check and word it all
-        doc = assign_batch(serving, parse_batch(body, max_batch), max_id, explain)
-    history: HistoryService | None = state.history
-    if history is not None:
-        await record_batch(history, serving, doc["results"])
+        items = parse_batch(body, max_batch)
+        doc = await answer_batch(serving, history, items, max_id, explain)
     segments = Counter(r["segment_id"] for r in doc["results"] if r["status"] == "ok")
     for segment, count in segments.items():
         child(ASSIGNMENTS, segment).inc(count)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from app.assignment.compiled import Assignment
 from app.assignment.validation import ItemInvalid, bulk_valid, parse_item
 from app.history import HistoryService, Outcome, Record
+from app.history.records import RecordBatch
 from app.observability import MIGRATIONS, REDIS_ERRORS, REDIS_LATENCY, child
 from app.serving import ServingModel
 
@@ -77,17 +79,23 @@ def render(serving: ServingModel, customer_id: str, a: Assignment) -> dict[str, 
     return doc
 
 
-def assign_batch(
-    serving: ServingModel, items: list[Any], max_id: int, explain: bool = False
+async def answer_batch(
+    serving: ServingModel,
+    history: HistoryService | None,
+    items: list[Any],
+    max_id: int,
+    explain: bool = False,
 ) -> dict[str, Any]:
-    """Assign every valid item; an invalid one is reported in place and fails nothing else.
+    """Assign (and record) every valid item; an invalid one is reported in place and fails
+    nothing else.
 
     Each result carries the explanation only with ``explain`` (it is most of the bytes).
     """
     kinds = serving.feature_kinds
     if bulk_valid(items, kinds, max_id):
         ids = [item["customer_id"] for item in items]
-        return assign_valid(serving, ids, [item["features"] for item in items], explain)
+        rows = [item["features"] for item in items]
+        return await answer_valid(serving, history, ids, rows, explain)
     results: list[dict[str, Any] | None] = [None] * len(items)
     indices: list[int] = []
     ids, rows = [], []
@@ -106,42 +114,57 @@ def assign_batch(
         indices.append(i)
         ids.append(customer_id)
         rows.append(features)
-    _assign_into(results, serving, indices, ids, rows, explain)
+    await _answer_into(results, serving, history, indices, ids, rows, explain)
     return _batch_answer(serving, results, len(indices))
 
 
-def assign_valid(
+async def answer_valid(
     serving: ServingModel,
+    history: HistoryService | None,
     ids: list[str],
     rows: list[dict[str, Any]],
     explain: bool = False,
 ) -> dict[str, Any]:
-    """``assign_batch`` of items already known valid, given as customer ids and features."""
+    """``answer_batch`` of items already known valid, given as customer ids and features."""
     results: list[dict[str, Any] | None] = [None] * len(ids)
-    _assign_into(results, serving, range(len(ids)), ids, rows, explain)
+    await _answer_into(results, serving, history, range(len(ids)), ids, rows, explain)
     return _batch_answer(serving, results, len(ids))
 
 
-def _assign_into(
+async def _answer_into(
     results: list[dict[str, Any] | None],
     serving: ServingModel,
+    history: HistoryService | None,
     indices: Sequence[int],
     ids: list[str],
     rows: list[dict[str, Any]],
     explain: bool,
 ) -> None:
-    """Put the answer for ``ids``/``rows`` at ``indices`` of ``results``."""
-    if explain:
-        for i, customer_id, a in zip(indices, ids, serving.assign_many(rows), strict=True):
-            name = serving.segments[a.segment_id].name
-            doc = _result(i, customer_id, a.segment_id, name, a.confidence)
-            doc["explanation"] = explanation(serving, a)
-            results[i] = doc
-        return
-    slots, confidences = serving.assign_slots(rows)
+    """Put the answer for ``ids``/``rows`` at ``indices`` of ``results``, recorded.
+
+    The records go to Redis before the answer is built: Redis works on them meanwhile.
+    """
+    assignments = serving.assign_many(rows) if explain else None
+    if assignments is not None:
+        slots = [a.slot for a in assignments]
+        confidences = [a.confidence for a in assignments]
+    else:
+        slots, confidences = serving.assign_slots(rows)
     answers = serving.slot_answers
+    recording = None
+    if history is not None and ids:
+        pairs = [answers[slot] for slot in slots]
+        batch = RecordBatch(ids, [p[0] for p in pairs], [p[1] for p in pairs], serving.version)
+        recording = asyncio.ensure_future(_record_batch(history, batch))
+        await asyncio.sleep(0)  # it packs and sends the records, then waits for Redis
     for i, customer_id, slot, confidence in zip(indices, ids, slots, confidences, strict=True):
         results[i] = _result(i, customer_id, *answers[slot], confidence)
+    if assignments is not None:
+        for i, a in zip(indices, assignments, strict=True):
+            results[i]["explanation"] = explanation(serving, a)  # type: ignore[index]
+    if recording is not None:
+        for i, outcome in zip(indices, await recording, strict=True):
+            _fill(results[i], outcome)  # type: ignore[arg-type]
 
 
 def _batch_answer(
@@ -169,24 +192,12 @@ async def record_one(
     return doc
 
 
-async def record_batch(
-    history: HistoryService, serving: ServingModel, results: list[dict[str, Any]]
-) -> None:
-    """Record every assigned item of a batch in one pipeline, in order."""
-    assigned = [r for r in results if r["status"] == "ok"]
-    if not assigned:
-        return
-    records = Record.create_many(
-        [r["customer_id"] for r in assigned],
-        [r["segment_id"] for r in assigned],
-        serving.version,
-        [r["segment_name"] for r in assigned],
-    )
+async def _record_batch(history: HistoryService, batch: RecordBatch) -> list[Outcome]:
+    """Record a batch's assignments in one pipeline, in order."""
     start = time.perf_counter()
-    outcomes = await history.record_many(records)
+    outcomes = await history.record_many(batch)
     child(REDIS_LATENCY, "record_many").observe(time.perf_counter() - start)
-    for doc, outcome in zip(assigned, outcomes, strict=True):
-        _fill(doc, outcome)
+    return outcomes
 
 
 def _fill(doc: dict[str, Any], outcome: Outcome) -> None:

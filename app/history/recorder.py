@@ -42,6 +42,7 @@ from app.history.records import (
     Migration,
     Outcome,
     Record,
+    RecordBatch,
     RedisUnavailable,
     SegmentEvent,
     now_ms,
@@ -99,6 +100,17 @@ def _transient(exc: ResponseError) -> bool:
     return str(exc).startswith(_TRANSIENT)
 
 
+def _take(column: Sequence[Any], chunk: Sequence[int]) -> list[Any]:
+    """``column``'s items at ``chunk`` (a slice when the chunk is a range)."""
+    if isinstance(chunk, range):
+        return list(column[chunk.start : chunk.stop])
+    return [column[i] for i in chunk]
+
+
+def _customer_ids(recs: Sequence[Record]) -> Sequence[str]:
+    return recs.customer_ids if isinstance(recs, RecordBatch) else [r.customer_id for r in recs]
+
+
 def _text_bulk(text: str) -> str:
     """A RESP bulk string as text, for ASCII ``text`` (so its length is its byte length)."""
     return f"${len(text)}\r\n{text}\r\n"
@@ -150,67 +162,91 @@ class Recorder:
         except RedisUnavailable:
             return False
 
-    def _calls(self, recs: Sequence[Record]) -> list[tuple[int, list[int]]]:
+    def _calls(self, recs: Sequence[Record]) -> list[tuple[int, Sequence[int]]]:
         """How to record ``recs``: script calls, each a shard and the indices it carries.
 
         Records are grouped by shard (a call touches one hash tag), in order within a
         shard, so a customer's records apply in the order given; at most
         ``RECORDS_PER_CALL`` records per call.
         """
+        if self.keys.shards == 1:
+            n = len(recs)
+            return [
+                (0, range(s, min(s + RECORDS_PER_CALL, n))) for s in range(0, n, RECORDS_PER_CALL)
+            ]
         shards: dict[int, list[int]] = {}
         shard_of = self.keys.shard_of
-        for i, rec in enumerate(recs):
-            shards.setdefault(shard_of(rec.customer_id), []).append(i)
+        for i, customer_id in enumerate(_customer_ids(recs)):
+            shards.setdefault(shard_of(customer_id), []).append(i)
         return [
             (shard, indices[start : start + RECORDS_PER_CALL])
             for shard, indices in shards.items()
             for start in range(0, len(indices), RECORDS_PER_CALL)
         ]
 
-    def _pack_call(self, shard: int, recs: Sequence[Record]) -> bytes:
-        """One ``EVALSHA`` of ``record.lua`` for ``recs`` (all of ``shard``), packed as RESP.
+    def _pack_call(self, shard: int, recs: Sequence[Record], chunk: Sequence[int]) -> bytes:
+        """One ``EVALSHA`` of ``record.lua`` for ``recs[chunk]`` (all of ``shard``), as RESP.
 
         Built as text, one f-string per record, and encoded once: per-argument encoding
         (``pack``) of 20,000 arguments cost more than Redis's work for the same records. What
         records share (segment, name and version; flow bucket) goes once, as a table the
-        records index into.
+        records index into. A ``RecordBatch`` is read by column, without a Record each.
         """
         keys, config = self.keys, self.config
+        if isinstance(recs, RecordBatch):
+            ids, rids = _take(recs.customer_ids, chunk), _take(recs.record_ids, chunk)
+            ats = [recs.assigned_at] * len(ids)
+            whats = list(
+                zip(
+                    _take(recs.segment_ids, chunk),
+                    _take(recs.segment_names, chunk),
+                    [recs.model_version] * len(ids),
+                    strict=True,
+                )
+            )
+        else:
+            part = [recs[i] for i in chunk]
+            ids, rids = [r.customer_id for r in part], [r.record_id for r in part]
+            ats = [r.assigned_at for r in part]
+            whats = [(r.segment_id, r.segment_name, r.model_version) for r in part]
+        # the shared tables: each distinct flow bucket and (segment, name, version) once;
+        # a record refers to them by index (as RESP text, ready to join)
+        buckets = list(dict.fromkeys(keys.bucket_start(at) for at in dict.fromkeys(ats)))
+        flow_of = {b: _text_bulk(str(i)) for i, b in enumerate(buckets, 1)}
+        when = {at: _text_bulk(str(at)) + flow_of[keys.bucket_start(at)] for at in set(ats)}
+        assignments = list(dict.fromkeys(whats))
+        index_of = {what: _text_bulk(str(i)) for i, what in enumerate(assignments, 1)}
+        # a key's or an id's length in bytes (the same as in characters for ASCII)
+        if all(map(str.isascii, ids)):
+            sizes = list(map(len, ids))
+        else:
+            sizes = [len(c.encode()) for c in ids]
         head = keys.customer_head(shard)
         size = len(head.encode())
         cur, hist = size + len(CURRENT), size + len(HISTORY)
-        buckets: dict[int, str] = {}  # bucket start -> its index, as a RESP bulk string
-        assignments: dict[tuple[str, str | None, str], str] = {}  # -> index, as above
-        key_parts, arg_parts = [], []
-        last_at, when = -1, ""
-        for rec in recs:
-            at = rec.assigned_at
-            if at != last_at:  # a batch's records share one time: once per batch
-                bucket = keys.bucket_start(at)
-                f = buckets.get(bucket)
-                if f is None:
-                    f = buckets[bucket] = _text_bulk(str(len(buckets) + 1))
-                when, last_at = _text_bulk(str(at)) + f, at
-            what = (rec.segment_id, rec.segment_name, rec.model_version)
-            a = assignments.get(what)
-            if a is None:
-                a = assignments[what] = _text_bulk(str(len(assignments) + 1))
-            cid = rec.customer_id
-            n = len(cid) if cid.isascii() else len(cid.encode())
-            key_parts.append(
-                f"${cur + n}\r\n{head}{cid}{CURRENT}\r\n${hist + n}\r\n{head}{cid}{HISTORY}\r\n"
-            )
-            arg_parts.append(f"$32\r\n{rec.record_id}\r\n${n}\r\n{cid}\r\n{when}{a}")
+        key_text = "".join(
+            [
+                f"${cur + n}\r\n{head}{c}{CURRENT}\r\n${hist + n}\r\n{head}{c}{HISTORY}\r\n"
+                for c, n in zip(ids, sizes, strict=True)
+            ]
+        )
+        arg_text = "".join(
+            [
+                f"$32\r\n{r}\r\n${n}\r\n{c}\r\n{w}{a}"
+                for r, c, n, w, a in zip(
+                    rids,
+                    ids,
+                    sizes,
+                    map(when.__getitem__, ats),
+                    map(index_of.__getitem__, whats),
+                    strict=True,
+                )
+            ]
+        )
         flows = [keys.flow(shard, b * 1000) for b in buckets]
         expiries = [(b + keys.bucket_s) * 1000 + config.flow_ttl_ms for b in buckets]
-        n_keys = 1 + len(flows) + 2 * len(recs)
-        header = [
-            b"EVALSHA",
-            self._script.sha,
-            n_keys,
-            keys.events(shard),
-            *flows,
-        ]
+        header = [b"EVALSHA", self._script.sha, 1 + len(flows) + 2 * len(ids)]
+        header += [keys.events(shard), *flows]
         table = [
             keys.members_prefix(shard),
             config.history_cap,
@@ -221,14 +257,14 @@ class Recorder:
             len(assignments),
             *(value or "" for what in assignments for value in what),
         ]
-        count = len(header) + len(table) + 2 * len(recs) + 5 * len(recs)
+        count = len(header) + len(table) + 2 * len(ids) + 5 * len(ids)
         return b"".join(
             [
                 b"*%d\r\n" % count,
                 b"".join(map(_bulk, header)),
-                "".join(key_parts).encode(),
+                key_text.encode(),
                 b"".join(map(_bulk, table)),
-                "".join(arg_parts).encode(),
+                arg_text.encode(),
             ]
         )
 
@@ -296,7 +332,7 @@ class Recorder:
         return outcome
 
     async def _run_scripts(
-        self, recs: Sequence[Record], calls: list[tuple[int, list[int]]], load: bool
+        self, recs: Sequence[Record], calls: list[tuple[int, Sequence[int]]], load: bool
     ) -> list[Any]:
         """Make the script ``calls`` for ``recs`` as one pipeline and return their replies.
 
@@ -307,9 +343,7 @@ class Recorder:
         (A method, not a closure calling itself: that would be a reference cycle holding
         every pipeline's arguments until the cyclic GC ran, which showed as a p99 tail.)
         """
-        commands: Iterable[bytes] = (
-            self._pack_call(shard, [recs[i] for i in chunk]) for shard, chunk in calls
-        )
+        commands: Iterable[bytes] = (self._pack_call(shard, recs, chunk) for shard, chunk in calls)
         if load:
             script = pack([[b"SCRIPT", b"LOAD", self._script.script]])
             commands = itertools.chain([script], commands)

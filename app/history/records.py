@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import overload
 
 import numpy as np
 
@@ -129,23 +130,65 @@ class Record:
         at = now_ms() if assigned_at is None else assigned_at
         return cls(customer_id, segment_id, model_version, at, new_record_id(at), segment_name)
 
-    @classmethod
-    def create_many(
-        cls,
+
+class RecordBatch(Sequence[Record]):
+    """Records of one batch, made together and kept as columns.
+
+    What ``Record.create`` gives for each customer (one time stamp for all, ids made
+    together), without an object per record: the recorder packs the columns directly. It is
+    still a sequence of ``Record`` (made on access), for the spool when Redis is away.
+
+    >>> batch = RecordBatch(["C1", "C2"], ["seg-001", "seg-002"], ["Loyal", None], "v1")
+    >>> [(r.customer_id, r.segment_id, r.segment_name) for r in batch]
+    [('C1', 'seg-001', 'Loyal'), ('C2', 'seg-002', None)]
+    """
+
+    __slots__ = (
+        "assigned_at",
+        "customer_ids",
+        "model_version",
+        "record_ids",
+        "segment_ids",
+        "segment_names",
+    )
+
+    def __init__(
+        self,
         customer_ids: Sequence[str],
         segment_ids: Sequence[str],
-        model_version: str,
         segment_names: Sequence[str | None],
+        model_version: str,
         assigned_at: int | None = None,
-    ) -> list[Record]:
-        """``create`` of many records at once (a batch): one time stamp, ids made together."""
-        at = now_ms() if assigned_at is None else assigned_at
+    ) -> None:
         if not len(customer_ids) == len(segment_ids) == len(segment_names):
             raise ValueError("customer ids, segment ids and names differ in length")
-        ids = new_record_ids(len(customer_ids), at)
-        n = len(ids)
-        return list(
-            map(cls, customer_ids, segment_ids, [model_version] * n, [at] * n, ids, segment_names)
+        if not all(customer_ids):
+            raise ValueError("customer_id must not be empty")
+        for segment in set(segment_ids):  # what Record checks, once per distinct segment
+            if not segment or ">" in segment:
+                raise ValueError(f"invalid segment id {segment!r}")
+        self.customer_ids, self.segment_ids = customer_ids, segment_ids
+        self.segment_names, self.model_version = segment_names, model_version
+        self.assigned_at = now_ms() if assigned_at is None else assigned_at
+        self.record_ids = new_record_ids(len(customer_ids), self.assigned_at)
+
+    def __len__(self) -> int:
+        return len(self.customer_ids)
+
+    @overload
+    def __getitem__(self, index: int) -> Record: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Record]: ...
+    def __getitem__(self, index: int | slice) -> Record | list[Record]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return Record(
+            self.customer_ids[index],
+            self.segment_ids[index],
+            self.model_version,
+            self.assigned_at,
+            self.record_ids[index],
+            self.segment_names[index],
         )
 
 

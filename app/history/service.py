@@ -145,10 +145,12 @@ class HistoryService:
         self._direct = False
 
     def _checked(self, recs: Sequence[Record], outcomes: list[Outcome]) -> list[Outcome]:
-        for rec, outcome in zip(recs, outcomes, strict=True):
-            if outcome.error is not None:
+        if len(outcomes) != len(recs):
+            raise ValueError(f"{len(outcomes)} outcomes for {len(recs)} records")
+        for i, outcome in enumerate(outcomes):
+            if outcome.error is not None:  # (recs[i] only here: a RecordBatch makes it)
                 self.rejected += 1
-                log.error("Redis refused record %s: %s", rec, outcome.error)
+                log.error("Redis refused record %s: %s", recs[i], outcome.error)
         return outcomes
 
     async def _to_spool(self, recs: Sequence[Record]) -> list[Outcome]:

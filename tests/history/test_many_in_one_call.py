@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from app.history import HistoryConfig, Record, Recorder
+from app.history import HistoryConfig, Outcome, Record, Recorder
 from app.history.keys import member_entry, parse_member_entry
 from app.history.recorder import RECORDS_PER_CALL
-from app.history.records import now_ms
+from app.history.records import RecordBatch, now_ms
 from tests.history.conftest import open_recorder
 
 pytestmark = pytest.mark.anyio
@@ -91,3 +91,38 @@ async def test_a_batch_in_few_calls_equals_one_call_per_record(
                     at, customer = parse_member_entry(entry)
                     assert member_entry(at, customer) == entry
         assert sum(":flow:" in key for key in actual) >= 2  # both buckets
+
+
+async def test_a_record_batch_is_recorded_as_its_records(config: HistoryConfig) -> None:
+    ids = [f"B{i}" for i in range(450)] + ["B3", "Jürgen"]
+    segments = [("seg-001", "Loyal"), ("seg-002", None)]
+    picked = [segments[i % 2] for i in range(len(ids))]
+    batch = RecordBatch(ids, [s for s, _ in picked], [n for _, n in picked], "v7")
+    records = list(batch)  # what the spool would store
+    assert [r.customer_id for r in records] == ids
+    assert [r.record_id for r in records] == sorted(r.record_id for r in records)
+    assert len({r.record_id for r in records}) == len(ids)
+    assert {(r.model_version, r.assigned_at) for r in records} == {("v7", batch.assigned_at)}
+    assert batch[-1] == records[-1] and batch[2:4] == records[2:4]
+    columns = replace(config, key_prefix=config.key_prefix + "columns:")
+    objects = replace(config, key_prefix=config.key_prefix + "objects:")
+    async with open_recorder(columns) as by_column, open_recorder(objects) as by_record:
+        got = await by_column.record_many(batch)
+        assert got == await by_record.record_many(records)
+        assert got[-2] == Outcome("seg-002", changed=True, recorded=True)  # B3's second record
+        assert await dump(by_column) == await dump(by_record)
+
+
+@pytest.mark.parametrize(
+    ("ids", "segments", "names", "problem"),
+    [
+        (["a", ""], ["s", "s"], [None, None], "customer_id"),
+        (["a", "b"], ["s", "x>y"], [None, None], "segment id"),
+        (["a", "b"], ["s"], [None, None], "differ in length"),
+    ],
+)
+def test_a_record_batch_refuses_what_a_record_refuses(
+    ids: list[str], segments: list[str], names: list[str | None], problem: str
+) -> None:
+    with pytest.raises(ValueError, match=problem):
+        RecordBatch(ids, segments, names, "v1")
