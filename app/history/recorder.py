@@ -133,6 +133,8 @@ class Recorder:
         self._script = client.register_script(record_script())
         self._loaded = False  # is the script known to be in the server's cache?
         self._outcomes: dict[tuple[int, str | None, int], Outcome] = {}
+        self._shards: dict[int, tuple[str, bytes, bytes]] = {}
+        self._evalsha = _bulk(b"EVALSHA") + _bulk(self._script.sha)
 
     @classmethod
     def connect(cls, url: str, config: HistoryConfig) -> Recorder:
@@ -221,7 +223,7 @@ class Recorder:
             sizes = list(map(len, ids))
         else:
             sizes = [len(c.encode()) for c in ids]
-        head = keys.customer_head(shard)
+        head, events, constants = self._shard_parts(shard)
         size = len(head.encode())
         cur, hist = size + len(CURRENT), size + len(HISTORY)
         key_text = "".join(
@@ -245,28 +247,46 @@ class Recorder:
         )
         flows = [keys.flow(shard, b * 1000) for b in buckets]
         expiries = [(b + keys.bucket_s) * 1000 + config.flow_ttl_ms for b in buckets]
-        header = [b"EVALSHA", self._script.sha, 1 + len(flows) + 2 * len(ids)]
-        header += [keys.events(shard), *flows]
         table = [
-            keys.members_prefix(shard),
-            config.history_cap,
-            config.history_ttl_ms,
-            config.stream_maxlen,
             len(flows),
             *expiries,
             len(assignments),
             *(value or "" for what in assignments for value in what),
         ]
-        count = len(header) + len(table) + 2 * len(ids) + 5 * len(ids)
+        count = 4 + len(flows) + 4 + len(table) + 7 * len(ids)
         return b"".join(
             [
                 b"*%d\r\n" % count,
-                b"".join(map(_bulk, header)),
+                self._evalsha,
+                _bulk(1 + len(flows) + 2 * len(ids)),
+                events,
+                *map(_bulk, flows),
                 key_text.encode(),
-                b"".join(map(_bulk, table)),
+                constants,
+                *map(_bulk, table),
                 arg_text.encode(),
             ]
         )
+
+    def _shard_parts(self, shard: int) -> tuple[str, bytes, bytes]:
+        """What every call for ``shard`` starts with: the customer key head, the event stream
+        (packed) and the first four arguments (packed), made once per shard."""
+        parts = self._shards.get(shard)
+        if parts is None:
+            keys, config = self.keys, self.config
+            constants = [
+                keys.members_prefix(shard),
+                config.history_cap,
+                config.history_ttl_ms,
+                config.stream_maxlen,
+            ]
+            parts = (
+                keys.customer_head(shard),
+                _bulk(keys.events(shard)),
+                b"".join(map(_bulk, constants)),
+            )
+            self._shards[shard] = parts
+        return parts
 
     async def record(self, rec: Record) -> Outcome:
         """Record one assignment in one round trip (a call of one record).

@@ -23,7 +23,8 @@ _RECORD_ID = re.compile(r"[0-9a-f]{32}")
 _lock = threading.Lock()
 _last = [0, 0]  # (ms, counter) of the last id made by this process
 _MS_MASK = (1 << 48) - 1
-_RAND_MASK, _VARIANT = np.uint64((1 << 62) - 1), np.uint64(1 << 63)
+_RAND_BITS, _VARIANT_BIT = (1 << 62) - 1, 1 << 63
+_RAND_MASK, _VARIANT = np.uint64(_RAND_BITS), np.uint64(_VARIANT_BIT)
 _COUNTERS = [f"{i:03x}" for i in range(0x1000)]
 
 
@@ -45,7 +46,17 @@ def new_record_id(at_ms: int | None = None) -> str:
     >>> a < b and len(a) == 32
     True
     """
-    return new_record_ids(1, at_ms)[0]
+    with _lock:  # (one id per request: this is new_record_ids(1) without its batch set-up)
+        ms = now_ms() if at_ms is None else at_ms
+        if ms <= _last[0]:
+            ms, counter = _last[0], _last[1] + 1
+            if counter > 0xFFF:
+                ms, counter = ms + 1, 0
+        else:
+            counter = int.from_bytes(os.urandom(2)) & 0x7FF  # room to count up within the ms
+        _last[0], _last[1] = ms, counter
+    rand = int.from_bytes(os.urandom(8)) & _RAND_BITS | _VARIANT_BIT
+    return f"{(ms & _MS_MASK) << 80 | 0x7 << 76 | counter << 64 | rand:032x}"
 
 
 def new_record_ids(n: int, at_ms: int | None = None) -> list[str]:
@@ -73,8 +84,8 @@ def new_record_ids(n: int, at_ms: int | None = None) -> list[str]:
             counter += 1
         _last[0], _last[1] = stamps[-1]
     # the low 64 bits: the variant (0b10) and 62 random bits, as 16 hex digits each
-    rand = np.frombuffer(os.urandom(8 * n), dtype=">u8") & _RAND_MASK | _VARIANT
-    tails = rand.astype(">u8").tobytes().hex()
+    bits = np.frombuffer(os.urandom(8 * n), dtype=">u8") & _RAND_MASK | _VARIANT
+    tails = bits.astype(">u8").tobytes().hex()
     heads: dict[int, str] = {}
     out = []
     for i, (ms, counter) in enumerate(stamps):
