@@ -35,12 +35,14 @@ for i = 1, nassign do
   p = p + 3
 end
 
--- Byte-wise comparison of equal-width ids (Lua's '<' on strings follows the server's locale).
+-- Is id a newer than id b? Both are 32 lowercase hex digits; compared 12 digits (48 bits, exact
+-- in a Lua number) at a time, as numbers: Lua's '<' on strings follows the server's locale, and
+-- a loop over bytes cost more than the rest of an unchanged record's work.
 local function newer(a, b)
   if #a ~= #b then return #a > #b end
-  for i = 1, #a do
-    local x, y = string.byte(a, i), string.byte(b, i)
-    if x ~= y then return x > y end
+  for i = 1, #a, 12 do
+    local x, y = string.sub(a, i, i + 11), string.sub(b, i, i + 11)
+    if x ~= y then return tonumber(x, 16) > tonumber(y, 16) end
   end
   return false
 end

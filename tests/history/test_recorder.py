@@ -303,3 +303,16 @@ def test_config_refuses_nonsense(tmp_path: Path) -> None:
         make_config(None, tmp_path, history_cap=0)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="key_prefix"):
         replace(make_config("redis://x", tmp_path), key_prefix="a{b}:")
+
+
+@pytest.mark.parametrize("differ_at", [0, 11, 12, 23, 24, 31])
+async def test_record_ids_order_by_every_digit(recorder: Recorder, differ_at: int) -> None:
+    """The script compares ids in 12-digit chunks: ids differing at any one digit order right."""
+    base = "01a2087ecb1476fd8653e60d22e229e1"
+    low, high = (base[:differ_at] + d + base[differ_at + 1 :] for d in "9a")
+    older = Record("C1", "A", "v1", T0, low)
+    newer = Record("C1", "B", "v1", T0, high)
+    assert (await recorder.record(older)).changed
+    assert (await recorder.record(newer)).changed
+    stale = await recorder.record(replace(older, segment_id="C"))
+    assert stale.duplicate and not stale.changed and stale.previous_segment == "B"
