@@ -95,7 +95,9 @@ TARGETS = {
     "naive_ratio": 30.0,  # /v1/assign req/s >= 30x /naive
     "idiomatic_ratio": 1.0,  # /v1/assign req/s >= 1.0x /idiomatic
     "p99_ms": 10.0,  # /v1/assign p99 < 10 ms
-    "batch_customers_per_s": 100_000.0,
+    "recording_share": 0.75,  # /v1/assign with recording >= 75% of it without (issue 4)
+    "batch_customers_per_s": 100_000.0,  # a batch of 10,000 (issue 3: no recording yet)
+    "recorded_batch_customers_per_s": 50_000.0,  # the same with recording (issue 4)
 }
 
 
@@ -448,17 +450,32 @@ def report(results: dict[str, WrkResult], batches: dict[str, BatchResult]) -> li
                 "pass": ours.p99_ms < TARGETS["p99_ms"],
             }
         )
-    batch = batches.get("batch")
-    if batch is not None:
-        goal = TARGETS["batch_customers_per_s"]
-        checks.append(
-            {
-                "target": f"batch of {batch.customers:,}: >= {goal:,.0f} customers/s",
-                "measured": f"{batch.customers_per_s:,.0f}/s",
-                "value": batch.customers_per_s,
-                "pass": batch.customers_per_s >= goal,
-            }
-        )
+        off = results.get("assign_norecord")
+        if off is not None:
+            share = ours.rps / off.rps
+            checks.append(
+                {
+                    "target": f"recording on >= {TARGETS['recording_share']:.0%} of off",
+                    "measured": f"{share:.0%}",
+                    "value": round(share, 3),
+                    "pass": share >= TARGETS["recording_share"],
+                }
+            )
+    for name, goal_key, what in (
+        ("batch_norecord", "batch_customers_per_s", "recording off"),
+        ("batch", "recorded_batch_customers_per_s", "recorded"),
+    ):
+        batch = batches.get(name)
+        if batch is not None:
+            goal = TARGETS[goal_key]
+            checks.append(
+                {
+                    "target": f"batch of {batch.customers:,}, {what}: >= {goal:,.0f}/s",
+                    "measured": f"{batch.customers_per_s:,.0f}/s",
+                    "value": batch.customers_per_s,
+                    "pass": batch.customers_per_s >= goal,
+                }
+            )
     for r in results.values():
         if any(r.errors.values()):
             checks.append(
@@ -584,6 +601,20 @@ def main() -> int:
                 servers[name] = stack.enter_context(
                     serve(name, target, env | extra, workdir, (probe_path, probe), headers)
                 )
+            # batches first, on fresh servers: measured after the wrk runs they came out a
+            # third slower (67,900 vs 99,500 customers/s without recording, same code), as the
+            # machine's two cores were still busy with what the load left behind (the
+            # embedded Redis snapshots its writes in the background, for one)
+            for name in parts:
+                if PARTS[name].kind == "batch":
+                    print(f"{name}: {args.batch_size:,} x {args.batch_repeats} ...", flush=True)
+                    batches[name] = bench_batch(
+                        servers[PARTS[name].server],
+                        name,
+                        pool[: args.batch_size],
+                        args.batch_repeats,
+                        headers,
+                    )
             options = {"connections": args.connections, "threads": args.threads}
             wrk_parts = [p for p in parts if PARTS[p].kind == "wrk"]
             for name in wrk_parts:  # warm every server up before any measurement
@@ -607,16 +638,6 @@ def main() -> int:
                         duration=args.duration,
                     )
                     runs.setdefault(name, []).append(result)
-            for name in parts:
-                if PARTS[name].kind == "batch":
-                    print(f"{name}: {args.batch_size:,} x {args.batch_repeats} ...", flush=True)
-                    batches[name] = bench_batch(
-                        servers[PARTS[name].server],
-                        name,
-                        pool[: args.batch_size],
-                        args.batch_repeats,
-                        headers,
-                    )
             if "baseline" in servers and "service" in servers:
                 agree = agreement(servers["baseline"], servers["service"], pool[:200], headers)
         # the service never fails a request for Redis trouble: it spools and says so in its log

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from app.assignment.validation import (
@@ -99,6 +99,7 @@ def as_used(kind: str, value: Any) -> Any:
     return (type(value), value)
 
 
+NULLS = dict.fromkeys(KINDS)
 NEAR_VALID = {  # mostly valid values, with the edges: 2**62 to 2**64, huge floats, long text
     "numeric": st.none()
     | st.integers(-(2**40), 2**40)
@@ -134,6 +135,10 @@ BODIES = (
 
 @settings(max_examples=1_000, deadline=None)
 @given(doc=NEAR_VALID_BODIES | BODIES)
+@example(doc={"items": [{"customer_id": "0", "features": {**NULLS, "vip": -(2**63) - 1}}]})
+@example(doc={"items": [{"customer_id": "0", "features": {**NULLS, "vip": 2**64 + 1}}]})
+@example(doc={"items": [{"customer_id": "0", "features": {**NULLS, "vip": 2**64 - 1}}]})
+@example(doc={"items": [{"customer_id": "0", "features": {**NULLS, "visits": 2**62 + 1}}]})
 def test_the_one_pass_batch_decoder_accepts_only_what_the_checks_accept(doc: Any) -> None:
     body = json.dumps(doc).encode()
     fast = decode_valid_batch(body, KINDS, max_id=128, max_batch=5)

@@ -192,7 +192,16 @@ def bulk_valid(items: list[Any], kinds: dict[str, str], max_id: int) -> bool:
 # let through an integer just above it that ``parse_item`` refuses; anything outside goes the
 # item-by-item way, which decides.
 _Numeric = Annotated[float, msgspec.Meta(ge=-(2.0**62), le=2.0**62)] | None
-_Category = Annotated[str, msgspec.Meta(max_length=MAX_CATEGORY_LENGTH)] | int | float | bool | None
+_Category = (
+    Annotated[str, msgspec.Meta(max_length=MAX_CATEGORY_LENGTH)]
+    # orjson reads an integer outside [-2**63, 2**64) as a float (so the item-by-item way sees
+    # another category) where msgspec keeps an int: such a number goes that way (found by
+    # hypothesis)
+    | Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+    | Annotated[float, msgspec.Meta(ge=-(2.0**62), le=2.0**62)]
+    | bool
+    | None
+)
 
 
 @functools.lru_cache(maxsize=8)
