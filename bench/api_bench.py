@@ -601,10 +601,9 @@ def main() -> int:
                 servers[name] = stack.enter_context(
                     serve(name, target, env | extra, workdir, (probe_path, probe), headers)
                 )
-            # batches first, on fresh servers: measured after the wrk runs they came out a
-            # third slower (67,900 vs 99,500 customers/s without recording, same code), as the
-            # machine's two cores were still busy with what the load left behind (the
-            # embedded Redis snapshots its writes in the background, for one)
+            # batches first, on servers fresh from their start: not behind the background work
+            # (e.g. the embedded Redis's snapshots) that 15 s of wrk load leaves on two shared
+            # cores. Batch figures still vary by a third from run to run: see bench/README.md
             for name in parts:
                 if PARTS[name].kind == "batch":
                     print(f"{name}: {args.batch_size:,} x {args.batch_repeats} ...", flush=True)
