@@ -34,10 +34,13 @@ class BodySizeLimit:
                 try:
                     too_large = int(value) > self.max_bytes
                 except ValueError:
-                    too_large = False
+                    break  # not a length: count the body as it streams
                 if too_large:
                     await problem_response(self._problem(), scope.get("path"))(scope, receive, send)
                     return
+                # the server frames the body by this length: it cannot grow past it
+                await self.app(scope, receive, send)
+                return
         received = 0
         started = False
 

@@ -169,6 +169,11 @@ def test_malformed_and_oversized_bodies(client: TestClient) -> None:
     response = client.post("/v1/assign/batch", content=big)
     assert response.status_code == 413
     assert response.headers["content-type"] == "application/problem+json"
+    # streamed, with no Content-Length: counted as it arrives
+    chunks = (b"1," * (1024 * 1024) for _ in range(9))
+    response = client.post("/v1/assign/batch", content=chunks)
+    assert response.status_code == 413
+    assert response.json()["type"] == "/problems/body-too-large"
     items = [{"customer_id": "a", "features": {}}] * 10_001
     response = client.post("/v1/assign/batch", json={"items": items})
     assert response.status_code == 413
