@@ -18,6 +18,7 @@ match has confidence 1.
 
 from __future__ import annotations
 
+import itertools
 import math
 import operator
 from collections.abc import Mapping, Sequence
@@ -210,24 +211,31 @@ class CompiledAssigner:
         if self.numeric:
             # numpy converts None to NaN and a number as float() does (what _number does)
             try:
-                values: list[Any] = [self.numeric_getter(r) for r in rows]
+                values: list[Any] = list(map(self.numeric_getter, rows))
+                if len(self.numeric) > 1:  # one flat list: numpy reads it faster than tuples
+                    values = list(itertools.chain.from_iterable(values))
             except KeyError:
                 values = [[r.get(name) for name in self.numeric] for r in rows]
             raw = np.array(values, dtype=np.float64).reshape(len(rows), len(self.numeric))
             out[:, self.num_start : self.num_start + len(self.numeric)] = self._numeric(raw)
         index = np.arange(len(rows))
         for cat in self.categorical:
-            # a string is its own canonical category: look it up directly
             columns, default = cat.columns, -1 if cat.fallback is None else cat.fallback
-            cols = np.array(
-                [
+            try:
+                raw_values = list(map(operator.itemgetter(cat.name), rows))
+            except KeyError:
+                raw_values = [r.get(cat.name) for r in rows]
+            if set(map(type, raw_values)) == {str}:
+                # a string is its own canonical category: look every one up directly
+                codes = list(map(columns.get, raw_values, itertools.repeat(default)))
+            else:
+                codes = [
                     columns.get(v, default)
                     if type(v) is str
                     else _column(cat, canonical_category(v))
-                    for v in [r.get(cat.name) for r in rows]
-                ],
-                dtype=np.int64,
-            )
+                    for v in raw_values
+                ]
+            cols = np.array(codes, dtype=np.int64)
             hit = cols >= 0
             out[index[hit], cols[hit]] = 1.0
         return out
