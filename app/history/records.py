@@ -70,30 +70,24 @@ def new_record_ids(n: int, at_ms: int | None = None) -> list[str]:
     >>> ids == sorted(ids) and len(set(ids)) == 5000
     True
     """
-    stamps: list[tuple[int, int]] = []
     with _lock:
         ms = now_ms() if at_ms is None else at_ms
         if ms <= _last[0]:
-            ms, counter = _last[0], _last[1] + 1
+            ms, first = _last[0], _last[1] + 1
         else:
-            counter = int.from_bytes(os.urandom(2)) & 0x7FF  # room to count up within the ms
-        for _ in range(n):
-            if counter > 0xFFF:
-                ms, counter = ms + 1, 0
-            stamps.append((ms, counter))
-            counter += 1
-        _last[0], _last[1] = stamps[-1]
+            first = int.from_bytes(os.urandom(2)) & 0x7FF  # room to count up within the ms
+        # the i-th id has count first + i: its millisecond is ms + count // 4096 (the counter
+        # rolls over into the next millisecond), its counter count % 4096
+        last = first + n - 1
+        _last[0], _last[1] = ms + (last >> 12), last & 0xFFF
+    heads = [f"{(ms + k) & _MS_MASK:012x}7" for k in range((last >> 12) + 1)]
     # the low 64 bits: the variant (0b10) and 62 random bits, as 16 hex digits each
     bits = np.frombuffer(os.urandom(8 * n), dtype=">u8") & _RAND_MASK | _VARIANT
-    tails = bits.astype(">u8").tobytes().hex()
-    heads: dict[int, str] = {}
-    out = []
-    for i, (ms, counter) in enumerate(stamps):
-        head = heads.get(ms)
-        if head is None:
-            head = heads[ms] = f"{ms & _MS_MASK:012x}7"
-        out.append(head + _COUNTERS[counter] + tails[16 * i : 16 * i + 16])
-    return out
+    tails = bits.astype(">u8").tobytes().hex(" ", 8).split(" ")
+    return [
+        heads[count >> 12] + _COUNTERS[count & 0xFFF] + tail
+        for count, tail in zip(range(first, last + 1), tails, strict=True)
+    ]
 
 
 @dataclass(frozen=True, slots=True)
