@@ -50,8 +50,10 @@ end
 -- One record, as if alone: returns changed (0/1), previous segment (false: none), duplicate.
 local function apply(cur, hist, rid, cid, at, a, f)
   local seg, name, ver = segs[a], names[a], vers[a]
-  local state = redis.call('HMGET', cur, 'segment', 'name', 'member', 'seq', 'rid')
-  local prev, prev_name, prev_member, last = state[1], state[2], state[3], state[5]
+  -- what an unchanged record needs first; the rest only on a change (a smaller HMGET is
+  -- about 1 us less per record, and most records of a steady state are unchanged)
+  local state = redis.call('HMGET', cur, 'segment', 'rid')
+  local prev, last = state[1], state[2]
 
   -- Idempotency: a record not newer than the last one applied (a replay, or a stale record)
   -- changes nothing, so replaying a spool after a partial write counts each migration once.
@@ -63,7 +65,9 @@ local function apply(cur, hist, rid, cid, at, a, f)
     return 0, prev, 0
   end
 
-  local seq = (tonumber(state[4] or '0') or 0) + 1
+  local more = redis.call('HMGET', cur, 'name', 'member', 'seq')
+  local prev_name, prev_member = more[1], more[2]
+  local seq = (tonumber(more[3] or '0') or 0) + 1
   local member = string.rep('0', 13 - #at) .. at .. ':' .. cid
   redis.call('HSET', cur, 'segment', seg, 'name', name, 'version', ver, 'assigned_at', at,
     'since', at, 'member', member, 'seq', seq, 'rid', rid)
