@@ -121,6 +121,24 @@ def test_batch_matches_single_and_reports_bad_items_in_place(
             assert r["segment_id"] == expected[i]
 
 
+def test_a_valid_batch_the_one_pass_decoder_declines_is_answered_item_by_item(
+    client: TestClient, sample: pd.DataFrame
+) -> None:
+    items = [{"customer_id": cid, "features": features_of(row)} for cid, row in sample.iterrows()]
+    # valid, but outside the one-pass types: a huge finite number, an integer category past
+    # 64 bits (orjson reads that as a float: the item-by-item way decides)
+    items[0]["features"]["monetary"] = 1.7e308
+    items[1]["features"]["plan"] = 2**70
+    response = client.post("/v1/assign/batch", json={"items": items[:10]})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["failed"] == 0 and body["assigned"] == 10
+    for item, result in zip(items[:10], body["results"], strict=True):
+        single = client.post("/v1/assign", json=item).json()
+        assert result["status"] == "ok"
+        assert result["segment_id"] == single["segment_id"], item
+
+
 @pytest.mark.parametrize(
     ("mutate", "field", "message"),
     [

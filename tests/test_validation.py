@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from app.assignment.validation import (
     ItemInvalid,
-    bulk_valid,
     decode_valid_batch,
     parse_batch,
     parse_item,
@@ -58,27 +57,6 @@ def each_valid(batch: list[Any]) -> bool:
     except ItemInvalid:
         return False
     return True
-
-
-@settings(max_examples=600, deadline=None)
-@given(batch=st.lists(items(), min_size=1, max_size=6))
-def test_bulk_check_agrees_with_item_checks(batch: list[Any]) -> None:
-    assert bulk_valid(batch, KINDS, max_id=128) == each_valid(batch)
-
-
-def test_a_valid_batch_passes_in_bulk() -> None:
-    batch = [
-        {
-            "customer_id": f"C{i}",
-            "features": {"monetary": 1.5, "visits": i, "plan": "pro", "vip": i % 2 == 0},
-        }
-        for i in range(100)
-    ]
-    batch[7]["features"]["monetary"] = None
-    assert bulk_valid(batch, KINDS, max_id=128)
-    batch[9]["features"]["visits"] = 2**64
-    assert not bulk_valid(batch, KINDS, max_id=128)
-    assert not bulk_valid([], KINDS, max_id=128)
 
 
 def slow_way(body: bytes, max_batch: int) -> tuple[list[str], list[dict[str, Any]]] | None:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from app.assignment.compiled import Assignment
-from app.assignment.validation import ItemInvalid, bulk_valid, parse_item
+from app.assignment.validation import ItemInvalid, parse_item
 from app.history import HistoryService, Outcome, Record
 from app.history.records import RecordBatch
 from app.observability import MIGRATIONS, REDIS_ERRORS, REDIS_LATENCY, child
@@ -42,23 +42,11 @@ def explanation(serving: ServingModel, a: Assignment) -> dict[str, Any]:
     }
 
 
-def _answer(serving: ServingModel, customer_id: str, a: Assignment) -> dict[str, Any]:
-    """What a single answer and a batch result share (recording fills the last three)."""
-    return {
-        "customer_id": customer_id,
-        "segment_id": a.segment_id,
-        "segment_name": serving.segments[a.segment_id].name,
-        "confidence": round(a.confidence, 6),
-        "previous_segment_id": None,
-        "changed": None,
-        "recorded": False,
-    }
-
-
 def _result(
     index: int, customer_id: str, segment_id: str, segment_name: str, confidence: float
 ) -> dict[str, Any]:
-    """A batch item's result: ``_answer``'s fields after its index and status."""
+    """A batch item's result; a single answer is the same without its index and status
+    (recording fills the last three fields)."""
     return {
         "index": index,
         "status": "ok",
@@ -73,7 +61,9 @@ def _result(
 
 
 def render(serving: ServingModel, customer_id: str, a: Assignment) -> dict[str, Any]:
-    doc = _answer(serving, customer_id, a)
+    name = serving.segments[a.segment_id].name
+    doc = _result(0, customer_id, a.segment_id, name, a.confidence)
+    del doc["index"], doc["status"]  # one literal for both (a batch's is the hot one)
     doc["model_version"] = serving.version
     doc["explanation"] = explanation(serving, a)
     return doc
@@ -92,10 +82,6 @@ async def answer_batch(
     Each result carries the explanation only with ``explain`` (it is most of the bytes).
     """
     kinds = serving.feature_kinds
-    if bulk_valid(items, kinds, max_id):
-        ids = [item["customer_id"] for item in items]
-        rows = [item["features"] for item in items]
-        return await answer_valid(serving, history, ids, rows, explain)
     results: list[dict[str, Any] | None] = [None] * len(items)
     indices: list[int] = []
     ids, rows = [], []
