@@ -18,7 +18,6 @@ from __future__ import annotations
 import base64
 import binascii
 import zlib
-from dataclasses import dataclass
 
 from app.history.config import HistoryConfig
 
@@ -26,17 +25,6 @@ CURRENT, HISTORY = ":cur", ":hist"
 """Suffixes of a customer's current-segment hash and history list (after the id)."""
 FLOW_SEPARATOR = ">"
 """Between the from and the to segment in a flow counter's field (``seg-001>seg-002``)."""
-
-
-@dataclass(frozen=True, slots=True)
-class RecordKeys:
-    """The keys (and the membership key prefix) one recorded assignment touches."""
-
-    current: str
-    history: str
-    flow: str
-    events: str
-    members_prefix: str
 
 
 class Keys:
@@ -109,18 +97,6 @@ class Keys:
     def all_events(self) -> list[str]:
         """Every event stream, one per shard (a consumer reads them all)."""
         return [self.events(shard) for shard in range(self.shards)]
-
-    def for_record(self, customer_id: str, at_ms: int) -> RecordKeys:
-        """Every key one recorded assignment of ``customer_id`` at ``at_ms`` may touch."""
-        shard = self.shard_of(customer_id)
-        head = self.customer_head(shard)
-        return RecordKeys(
-            current=f"{head}{customer_id}{CURRENT}",
-            history=f"{head}{customer_id}{HISTORY}",
-            flow=self.flow(shard, at_ms),
-            events=self.events(shard),
-            members_prefix=self.members_prefix(shard),
-        )
 
     def pattern(self) -> str:
         """A ``SCAN MATCH`` pattern covering every key of this prefix (tests, tooling)."""

@@ -213,9 +213,10 @@ class Recorder:
             whats = [(r.segment_id, r.segment_name, r.model_version) for r in part]
         # the shared tables: each distinct flow bucket and (segment, name, version) once;
         # a record refers to them by index (as RESP text, ready to join)
-        buckets = list(dict.fromkeys(keys.bucket_start(at) for at in dict.fromkeys(ats)))
+        bucket_of = {at: keys.bucket_start(at) for at in dict.fromkeys(ats)}
+        buckets = list(dict.fromkeys(bucket_of.values()))
         flow_of = {b: _text_bulk(str(i)) for i, b in enumerate(buckets, 1)}
-        when = {at: _text_bulk(str(at)) + flow_of[keys.bucket_start(at)] for at in set(ats)}
+        when = {at: _text_bulk(str(at)) + flow_of[b] for at, b in bucket_of.items()}
         assignments = list(dict.fromkeys(whats))
         index_of = {what: _text_bulk(str(i)) for i, what in enumerate(assignments, 1)}
         # a key's or an id's length in bytes (the same as in characters for ASCII)

@@ -11,13 +11,14 @@ import os
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import overload
 
 import numpy as np
 
 from app.errors import SegmentsError
+from app.history.keys import FLOW_SEPARATOR
 
 _RECORD_ID = re.compile(r"[0-9a-f]{32}")
 _lock = threading.Lock()
@@ -90,6 +91,15 @@ def new_record_ids(n: int, at_ms: int | None = None) -> list[str]:
     ]
 
 
+def _check_ids(customer_ids: Iterable[str], segment_ids: Iterable[str]) -> None:
+    """What a record's customer and segment ids must be; ``ValueError`` otherwise."""
+    if not all(customer_ids):
+        raise ValueError("customer_id must not be empty")
+    for segment in segment_ids:
+        if not segment or FLOW_SEPARATOR in segment:
+            raise ValueError(f"invalid segment id {segment!r}")
+
+
 @dataclass(frozen=True, slots=True)
 class Record:
     """One assignment of one customer, as recorded (and spooled, and replayed).
@@ -115,10 +125,7 @@ class Record:
     segment_name: str | None = None
 
     def __post_init__(self) -> None:
-        if not self.customer_id:
-            raise ValueError("customer_id must not be empty")
-        if not self.segment_id or ">" in self.segment_id:
-            raise ValueError(f"invalid segment id {self.segment_id!r}")
+        _check_ids((self.customer_id,), (self.segment_id,))
         if not _RECORD_ID.fullmatch(self.record_id):
             raise ValueError(f"record_id must be 32 lowercase hex digits: {self.record_id!r}")
 
@@ -167,11 +174,7 @@ class RecordBatch(Sequence[Record]):
     ) -> None:
         if not len(customer_ids) == len(segment_ids) == len(segment_names):
             raise ValueError("customer ids, segment ids and names differ in length")
-        if not all(customer_ids):
-            raise ValueError("customer_id must not be empty")
-        for segment in set(segment_ids):  # what Record checks, once per distinct segment
-            if not segment or ">" in segment:
-                raise ValueError(f"invalid segment id {segment!r}")
+        _check_ids(customer_ids, set(segment_ids))  # each distinct segment once
         self.customer_ids, self.segment_ids = customer_ids, segment_ids
         self.segment_names, self.model_version = segment_names, model_version
         self.assigned_at = now_ms() if assigned_at is None else assigned_at
