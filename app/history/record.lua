@@ -60,8 +60,8 @@ local function apply(cur, hist, rid, cid, at, a, f)
   if last and not newer(rid, last) then
     return 0, prev, 1
   end
-  if prev == seg then
-    redis.call('HSET', cur, 'assigned_at', at, 'version', ver, 'name', name, 'rid', rid)
+  if prev == seg then  -- only the time changes (the record id is the replay guard's time)
+    redis.call('HSET', cur, 'assigned_at', at, 'rid', rid)
     return 0, prev, 0
   end
 

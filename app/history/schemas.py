@@ -10,9 +10,12 @@ from pydantic import BaseModel, Field
 class CustomerOut(BaseModel):
     customer_id: str
     segment_id: str = Field(examples=["seg-003"])
-    segment_name: str | None
-    model_version: str = Field(description="the version that made the last assignment")
-    assigned_at: datetime = Field(description="the last assignment")
+    segment_name: str | None = Field(description="the segment's name when the customer entered it")
+    model_version: str = Field(
+        description="the version that moved the customer into this segment (a later unchanged "
+        "assignment changes only assigned_at)"
+    )
+    assigned_at: datetime = Field(description="the last assignment, changed or not")
     since: datetime = Field(description="when the customer entered this segment")
     migrations: int = Field(description="segment changes recorded for this customer")
 

@@ -93,18 +93,20 @@ async def test_an_unchanged_assignment_only_refreshes_the_timestamp(recorder: Re
     await recorder.record(rec("C1", "seg-001", T0))
     before = await snapshot(recorder)
 
-    outcome = await recorder.record(rec("C1", "seg-001", T0 + 5000, "v2"))
+    outcome = await recorder.record(rec("C1", "seg-001", T0 + 5000, "v2", name="Renamed"))
 
     assert outcome == Outcome("seg-001", changed=False, recorded=True)
     assert await snapshot(recorder) == before  # history, members, flows, events untouched
     state = await recorder.current("C1")
     assert state is not None
+    # nothing but the time: the version and name stay those that moved the customer in
     assert (state.assigned_at, state.since, state.model_version, state.migrations) == (
         T0 + 5000,
         T0,
-        "v2",
+        "v1",
         1,
     )
+    assert state.segment_name is None
 
 
 async def test_a_batch_applies_one_customers_records_in_order(recorder: Recorder) -> None:
