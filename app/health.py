@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from app.deps import HolderDep
 from app.history import HistoryService
-from app.observability import SPOOL_DEPTH, render_metrics
+from app.observability import REDIS_UP, SPOOL_DEPTH, SPOOL_DROPPED, render_metrics
 from app.security import presented_key
 
 router = APIRouter(tags=["health"])
@@ -27,7 +27,7 @@ async def metrics(request: Request) -> Response:
     """Prometheus metrics (a 'read' key is needed when SEGMENTS_METRICS_REQUIRE_KEY is set)."""
     if request.app.state.settings.metrics_require_key:
         request.app.state.keys.check(presented_key(request), "read")
-    await _history_check(request)  # refresh the spool depth gauge
+    await _history_check(request)  # refresh the Redis and spool gauges
     body, content_type = render_metrics()
     return Response(body, media_type=content_type)
 
@@ -37,23 +37,43 @@ async def _history_check(request: Request) -> dict[str, Any]:
     if history is None:
         return {"ok": True, "recording": False}
     status = await history.status()
+    ok = status.redis_up and status.reachable
     SPOOL_DEPTH.set(status.spool_depth)
+    SPOOL_DROPPED.set(status.spool_dropped)
+    REDIS_UP.set(int(ok))
+    note = None
+    if not ok:
+        note = (
+            "Redis unreachable: assignments are answered from the model and spooled to disk "
+            "until it returns"
+            if not status.reachable
+            else "Redis is back: the spool is being replayed before records go to it directly"
+        )
+    if status.spool_dropped:
+        note = (note + "; " if note else "") + (
+            f"{status.spool_dropped} record(s) were dropped because the spool was full: "
+            "their migrations are lost"
+        )
     return {
-        "ok": status.redis_up,
+        "ok": ok,
         "recording": True,
+        "reachable": status.reachable,
+        "mode": "direct" if status.redis_up else "spooling",
         "spool_depth": status.spool_depth,
         "spool_dropped": status.spool_dropped,
         "replayed": status.replayed,
-        "note": None
-        if status.redis_up
-        else "Redis unreachable: assignments are answered "
-        "from the model and spooled to disk until it returns",
+        "note": note,
     }
 
 
-@router.get("/readyz", operation_id="readyz", responses={503: {"description": "Not ready"}})
+@router.get(
+    "/readyz", operation_id="readyz", responses={503: {"description": "Not ready: no model"}}
+)
 async def readyz(request: Request, holder: HolderDep) -> Response:
-    """Ready when a model version is loaded and Redis is reachable (degraded otherwise)."""
+    """Ready (200) when a model version is loaded. Without Redis the service is ``degraded``
+    but still 200: it answers every assignment from the model and spools the records, and
+    every replica shares the same Redis, so failing readiness would take all of them out of a
+    load balancer for no gain. ``checks.redis`` says what is wrong; 503 only without a model."""
     current = holder.current
     checks: dict[str, Any] = {
         "model": {
@@ -65,8 +85,9 @@ async def readyz(request: Request, holder: HolderDep) -> Response:
         },
         "redis": await _history_check(request),
     }
-    ready = all(c["ok"] for c in checks.values())
-    body = {"status": "ready" if ready else "not ready", "checks": checks}
+    ready = checks["model"]["ok"]
+    status = "not ready" if not ready else "ready" if checks["redis"]["ok"] else "degraded"
+    body = {"status": status, "checks": checks}
     return Response(
         orjson.dumps(body), status_code=200 if ready else 503, media_type="application/json"
     )

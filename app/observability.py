@@ -53,10 +53,20 @@ REDIS_LATENCY = Histogram(
     ["operation"],
     buckets=(0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25),
 )
+# the spool is one database shared by a host's workers: each reads the same figures (max)
 SPOOL_DEPTH = Gauge(
-    "segments_spool_depth", "Records waiting on disk for Redis", multiprocess_mode="livesum"
+    "segments_spool_depth", "Records waiting on disk for Redis", multiprocess_mode="livemax"
 )
-SPOOL_DROPPED = Counter("segments_spool_dropped_total", "Records dropped: spool full")
+SPOOL_DROPPED = Gauge(
+    "segments_spool_dropped_records",
+    "Records dropped because the spool was full, since the spool was created (lost migrations)",
+    multiprocess_mode="livemax",
+)
+REDIS_UP = Gauge(
+    "segments_redis_up",
+    "1 when Redis answers and records go straight to it; 0 while they go to the spool",
+    multiprocess_mode="livemin",
+)
 
 
 _CHILDREN: dict[tuple[object, tuple[str, ...]], Any] = {}

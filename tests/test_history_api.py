@@ -159,7 +159,19 @@ def test_redis_killed_mid_run_loses_no_migration(
                 body = assign(client, "fault", segs[step % 3] if step % 4 else segs[(step + 1) % 3])
                 if step == 25:
                     assert body["recorded"] is False  # answered from the model, spooled
-                    assert client.get("/readyz").status_code == 503
+                    ready = client.get("/readyz")  # degraded, still serving: 200
+                    assert ready.status_code == 200
+                    redis = ready.json()["checks"]["redis"]
+                    assert ready.json()["status"] == "degraded"
+                    assert (redis["ok"], redis["reachable"], redis["mode"]) == (
+                        False,
+                        False,
+                        "spooling",
+                    )
+                    assert redis["spool_depth"] >= 5
+                    metrics = client.get("/metrics").text
+                    assert "segments_redis_up 0.0" in metrics
+                    assert "segments_spool_depth 0.0" not in metrics
                 if body["segment_id"] != previous:
                     expected.append((previous, body["segment_id"]))
                     previous = body["segment_id"]
@@ -169,7 +181,9 @@ def test_redis_killed_mid_run_loses_no_migration(
                 and time.monotonic() < deadline
             ):
                 time.sleep(0.1)
-            assert client.get("/readyz").status_code == 200
+            ready = client.get("/readyz")
+            assert (ready.status_code, ready.json()["status"]) == (200, "ready")
+            assert "segments_redis_up 1.0" in client.get("/metrics").text
             history = client.get("/v1/customers/fault/history", params={"limit": 1000}).json()
             got = [
                 (m["from_segment_id"], m["to_segment_id"]) for m in reversed(history["migrations"])
@@ -198,3 +212,32 @@ def test_embedded_redis_starts_in_an_empty_data_dir_and_persists_across_restarts
         assert current.json()["segment_id"] == first["segment_id"]
         again = assign(client, "persisted", features)
         assert (again["changed"], again["previous_segment_id"]) == (False, first["segment_id"])
+
+
+def test_readiness_pings_redis_before_any_assignment_and_stays_serving(
+    trained: tuple[ModelStore, TrainResult], customers, tmp_path: Path
+) -> None:
+    """An idle service whose Redis is gone says so (degraded, 200), and still assigns."""
+    store, _ = trained
+    server = RedisProcess(tmp_path / "redis").start()
+    settings = Settings(
+        model_store=store.root,
+        dev_mode=True,
+        redis_url=server.url,
+        data_dir=tmp_path / "data",
+        redis_timeout_ms=200,
+    )
+    try:
+        with TestClient(create_app(settings)) as client:
+            assert client.get("/readyz").json()["status"] == "ready"
+            server.stop(signal.SIGKILL)  # nothing was recorded yet: only a ping can tell
+            ready = client.get("/readyz")
+            assert (ready.status_code, ready.json()["status"]) == (200, "degraded")
+            redis = ready.json()["checks"]["redis"]
+            assert (redis["ok"], redis["reachable"], redis["mode"]) == (False, False, "direct")
+            assert "Redis unreachable" in redis["note"]
+            assert "segments_redis_up 0.0" in client.get("/metrics").text
+            body = assign(client, "idle", segment_features(trained, customers)[0])
+            assert body["recorded"] is False
+    finally:
+        server.stop()

@@ -79,6 +79,8 @@ def test_metrics_after_traffic(trained: tuple[ModelStore, TrainResult], customer
         "segments_redis_errors",
         "segments_redis_latency_seconds",
         "segments_spool_depth",
+        "segments_spool_dropped_records",
+        "segments_redis_up",
         "segments_migrations",
     ):
         assert listed in text

@@ -30,7 +30,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class HistoryStatus:
-    """For readiness and metrics: is Redis in use, and what the spool holds and lost."""
+    """For readiness and metrics: is Redis in use, and what the spool holds and lost.
+
+    ``redis_up``: records go straight to Redis (not to the spool); ``reachable``: Redis
+    answered a ping just now (it can be reachable while the spool still drains)."""
 
     redis_up: bool
     spool_depth: int
@@ -38,6 +41,7 @@ class HistoryStatus:
     spooled: int
     replayed: int
     rejected: int
+    reachable: bool
 
 
 LANES = 2
@@ -201,9 +205,11 @@ class HistoryService:
                 log.exception("history replayer failed")
 
     async def status(self) -> HistoryStatus:
+        """The state now, with a ping of Redis (bounded by the single-call deadline)."""
+        reachable = await self.recorder.ping()
         depth, dropped = await asyncio.to_thread(lambda: (self.spool.depth(), self.spool.dropped()))
         return HistoryStatus(
-            self._direct, depth, dropped, self.spooled, self.replayed, self.rejected
+            self._direct, depth, dropped, self.spooled, self.replayed, self.rejected, reachable
         )
 
 
