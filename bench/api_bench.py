@@ -195,11 +195,23 @@ def serve(
     workdir: Path,
     probe: tuple[str, bytes],
     headers: dict[str, str],
+    extra_options: tuple[str, ...] = (),
 ) -> Iterator[Server]:
-    """Start one uvicorn process and wait until ``probe`` (path, body) answers 200."""
+    """Start one uvicorn process and wait until ``probe`` (path, body) answers 200.
+
+    ``extra_options`` come after ``UVICORN_OPTIONS`` and override them."""
     port = free_port()
     log = workdir / f"{name}.log"
-    command = [sys.executable, "-m", "uvicorn", *target, "--port", str(port), *UVICORN_OPTIONS]
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        *target,
+        "--port",
+        str(port),
+        *UVICORN_OPTIONS,
+        *extra_options,
+    ]
     with log.open("wb") as out:
         process = subprocess.Popen(command, env=env, cwd=workdir, stdout=out, stderr=out)
     server = Server(name, process, f"http://127.0.0.1:{port}", log)
@@ -526,6 +538,13 @@ def main() -> int:
         choices=list(PARTS),
         help="run only these parts (repeatable; default: all)",
     )
+    parser.add_argument(
+        "--access-log",
+        action="store_true",
+        help="run the service as `segments serve` does by default: one JSON access line per "
+        "request (log level info, into the server's log file); the idiomatic and naive "
+        "servers still log nothing",
+    )
     parser.add_argument("--out", type=Path, default=BENCH / "results" / "api.json")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -590,6 +609,13 @@ def main() -> int:
             ),
         }
 
+        logging_options: tuple[str, ...] = ()
+        if args.access_log:
+            from app.observability import log_config
+
+            config = workdir / "log_config.json"
+            config.write_text(json.dumps(log_config("info")))
+            logging_options = ("--log-config", str(config), "--log-level", "info")
         runs: dict[str, list[WrkResult]] = {}
         batches: dict[str, BatchResult] = {}
         agree: tuple[int, int] | None = None
@@ -598,8 +624,9 @@ def main() -> int:
             for name in dict.fromkeys(PARTS[p].server for p in parts):
                 target, extra, probe_path = specs[name]
                 print(f"starting {name}: {' '.join(target)}", flush=True)
+                own = logging_options if name != "baseline" else ()
                 servers[name] = stack.enter_context(
-                    serve(name, target, env | extra, workdir, (probe_path, probe), headers)
+                    serve(name, target, env | extra, workdir, (probe_path, probe), headers, own)
                 )
             # batches first, on servers fresh from their start: not behind the background work
             # (e.g. the embedded Redis's snapshots) that 15 s of wrk load leaves on two shared
@@ -664,6 +691,8 @@ def main() -> int:
         f"{os.cpu_count()} CPUs shared by wrk, the servers and Redis; load average "
         f"{load_before[0]:.1f} before, {load_after[0]:.1f} after)"
     )
+    if args.access_log:
+        print("(the service's servers wrote a JSON access line per request: --access-log)")
     import fastapi
     import uvicorn
 
@@ -687,7 +716,8 @@ def main() -> int:
             "train_rows": args.train_rows,
             "service": args.service,
             "redis": args.redis_url or "embedded",
-            "uvicorn": UVICORN_OPTIONS,
+            "access_log": args.access_log,
+            "uvicorn": UVICORN_OPTIONS + list(logging_options),
         },
         "model_version": version,
         "endpoints": {k: asdict(v) for k, v in results.items()},
