@@ -241,3 +241,29 @@ def test_readiness_pings_redis_before_any_assignment_and_stays_serving(
             assert body["recorded"] is False
     finally:
         server.stop()
+
+
+def test_an_assignment_older_than_the_recorded_one_says_it_was_not_recorded(
+    client: TestClient, trained, customers
+) -> None:
+    """Another process recorded a newer assignment first: this answer claims no change."""
+    from app.history.records import Record, now_ms
+
+    a, b = segment_features(trained, customers)[:2]
+    newer = assign(client, "raced", b)  # learn b's segment id, then record it "later"
+    history = client.app.state.history  # type: ignore[attr-defined]
+    # a record made by another process whose clock is a minute ahead (Record.create here
+    # would move this process's own id sequence past it: ids strictly increase in-process)
+    at = now_ms() + 60_000
+    rid = f"{at << 80 | 0x7 << 76 | 1 << 63:032x}"  # a UUIDv7 of that time, as the ids are
+    later = Record("raced", newer["segment_id"], "other", at, rid, None)
+    assert client.portal.call(history.record, later).changed is False
+    stale = assign(client, "raced", a)  # made now: older than the record above
+    assert stale["segment_id"] != newer["segment_id"]
+    assert (stale["recorded"], stale["changed"], stale["previous_segment_id"]) == (
+        False,
+        None,
+        None,
+    )
+    current = client.get("/v1/customers/raced").json()
+    assert (current["segment_id"], current["migrations"]) == (newer["segment_id"], 1)

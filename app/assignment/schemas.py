@@ -51,7 +51,12 @@ class AssignResponse(BaseModel):
     explanation: Explanation
     previous_segment_id: str | None = Field(None, description="segment before this assignment")
     changed: bool | None = Field(None, description="whether the segment changed")
-    recorded: bool = Field(False, description="whether the assignment was recorded")
+    recorded: bool = Field(
+        False,
+        description="whether the assignment was recorded in Redis (false: Redis unreachable, "
+        "the record is spooled and written later; or a newer assignment of this customer was "
+        "already recorded; previous_segment_id and changed are then null)",
+    )
 
 
 class BatchRequest(BaseModel):

@@ -187,6 +187,11 @@ async def _record_batch(history: HistoryService, batch: RecordBatch) -> list[Out
 
 
 def _fill(doc: dict[str, Any], outcome: Outcome) -> None:
+    if outcome.duplicate:
+        # superseded: a newer assignment of this customer (another process's) is already
+        # recorded, so this one changed nothing: not recorded, previous and change unknown
+        doc["recorded"] = False
+        return
     doc["recorded"] = outcome.recorded
     if not outcome.recorded:  # previous segment and change are unknown, not "none"
         child(REDIS_ERRORS, "record").inc()
