@@ -8,6 +8,7 @@ the ``X-Request-ID`` header; customer features and API keys are never logged.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import os
@@ -130,16 +131,66 @@ class ObservabilityMiddleware:
             child(REQUESTS, scope["method"], route, str(status)).inc()
             child(LATENCY, scope["method"], route).observe(elapsed)
             if self.access and access_log.isEnabledFor(logging.INFO):
-                access_log.info(
-                    "request",
-                    extra={
-                        "method": scope["method"],
-                        "route": route,
-                        "status": status,
-                        "ms": round(elapsed * 1000, 3),
-                    },
-                )
+                fields = {
+                    "method": scope["method"],
+                    "route": route,
+                    "status": status,
+                    "ms": round(elapsed * 1000, 3),
+                }
+                write_access_line(fields)
             request_id.reset(token)
+
+
+def write_access_line(fields: dict[str, Any]) -> None:
+    """Log the access line ``request`` with ``fields`` at INFO on ``segments.access``.
+
+    When logging is set up as ``log_config`` sets it up (the line goes to the root's one
+    JSON stream handler, and nothing else would see it), the line is built by the same
+    ``JsonFormatter.line`` and written to that handler's stream under its lock: what the
+    handler would write, without a ``LogRecord``, the caller lookup and the handler walk
+    (measured in-process: ~9 us per request instead of ~22 us through ``logger.info``, on an
+    assignment of ~41 us without the line). Any other set-up, e.g. a
+    filter, another handler, pytest's log capture, goes through ``logging`` itself.
+    """
+    handler = _direct_handler()
+    if handler is not None:
+        formatter: JsonFormatter = handler.formatter  # type: ignore[assignment]
+        line = formatter.line(time.time(), "info", access_log.name, "request", fields)
+        try:
+            with handler.lock or contextlib.nullcontext():
+                handler.stream.write(line + handler.terminator)
+                handler.stream.flush()
+            return
+        except Exception:  # noqa: S110 -- logging's own way reports it (handleError)
+            pass
+    access_log.handle(
+        access_log.makeRecord(
+            access_log.name, logging.INFO, "", 0, "request", (), None, extra=fields
+        )
+    )
+
+
+def _direct_handler() -> logging.StreamHandler[Any] | None:
+    """The root's JSON stream handler, if it is the only place an access line would go."""
+    root = logging.root
+    if (
+        access_log.handlers
+        or access_log.filters
+        or not access_log.propagate
+        or access_log.parent is not root
+        or len(root.handlers) != 1
+        or root.filters
+    ):
+        return None
+    handler = root.handlers[0]
+    if (
+        type(handler) is not logging.StreamHandler
+        or type(handler.formatter) is not JsonFormatter
+        or handler.filters
+        or handler.level > logging.INFO
+    ):
+        return None
+    return handler
 
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
@@ -147,16 +198,35 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"mess
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        return self.line(
+            record.created,
+            record.levelname.lower(),
+            record.name,
+            record.getMessage(),
+            {k: v for k, v in record.__dict__.items() if k not in _STANDARD},
+            self.formatException(record.exc_info) if record.exc_info else None,
+        )
+
+    @staticmethod
+    def line(
+        created: float,
+        level: str,
+        logger: str,
+        message: str,
+        fields: dict[str, Any],
+        exception: str | None = None,
+    ) -> str:
+        """One log line: the fixed fields, the request id, then ``fields``."""
         doc: dict[str, Any] = {
-            "time": round(record.created, 3),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
+            "time": round(created, 3),
+            "level": level,
+            "logger": logger,
+            "message": message,
             "request_id": request_id.get(),
         }
-        doc.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
-        if record.exc_info:
-            doc["exception"] = self.formatException(record.exc_info)
+        doc.update(fields)
+        if exception:
+            doc["exception"] = exception
         return orjson.dumps(doc, default=str).decode()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -96,3 +97,61 @@ def test_metrics_can_require_a_key(trained: tuple[ModelStore, TrainResult], tmp_
         assert client.get("/metrics").status_code == 401
         assert client.get("/metrics", headers={"x-api-key": key}).status_code == 200
         assert client.get("/healthz").status_code == 200
+
+
+def test_the_access_line_written_directly_is_the_one_logging_writes(
+    trained: tuple[ModelStore, TrainResult],
+) -> None:
+    """One JSON access line per request, the same whether written directly or by logging."""
+    import io
+    import json
+    import logging
+
+    from app.observability import JsonFormatter, _direct_handler
+
+    store, _ = trained
+    settings = Settings(
+        model_store=store.root, model_name="customers", dev_mode=True, record_assignments=False
+    )
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    root, access = logging.getLogger(), logging.getLogger("segments.access")
+    saved = root.handlers[:], root.level, access.level
+    # as log_config() sets it up (pytest's own capture handlers would force the slow path)
+    root.handlers, access.level = [handler], logging.NOTSET
+    root.setLevel(logging.INFO)
+    lines = []
+    try:
+        with TestClient(create_app(settings)) as client:
+            for direct in (True, False):
+                if not direct:  # any filter sends the line through logging itself
+                    handler.addFilter(lambda record: True)
+                assert (_direct_handler() is handler) is direct
+                stream.seek(0)
+                stream.truncate()
+                response = client.get("/healthz", headers={"x-request-id": "trace-7"})
+                assert response.status_code == 200
+                logged = [json.loads(x) for x in stream.getvalue().splitlines()]
+                lines.append([x for x in logged if x["logger"] == "segments.access"])
+    finally:
+        root.handlers, access.level = saved[0], saved[2]
+        root.setLevel(saved[1])
+    fast, slow = lines
+    assert len(fast) == len(slow) == 1
+    assert list(fast[0]) == list(slow[0]) == [
+        "time", "level", "logger", "message", "request_id", "method", "route", "status", "ms"
+    ]  # fmt: skip
+    for line in (fast[0], slow[0]):
+        assert line["ms"] >= 0 and abs(line["time"] - time.time()) < 60
+    same = {k: v for k, v in fast[0].items() if k not in ("time", "ms")}
+    assert same == {k: v for k, v in slow[0].items() if k not in ("time", "ms")}
+    assert same == {
+        "level": "info",
+        "logger": "segments.access",
+        "message": "request",
+        "request_id": "trace-7",
+        "method": "GET",
+        "route": "/healthz",
+        "status": 200,
+    }
