@@ -152,9 +152,12 @@ class ModelHolder:
                 set_model_version(self.model_name, self.current.version)
                 return True
             except Exception as exc:  # keep serving the old version; readiness shows the error
+                # the tokens stay as they were, so the next check tries again: a file being
+                # repaired or a passing read error is picked up without another promotion
+                # (logged once per distinct error, not at every check)
+                if str(exc) != self.last_error:
+                    log.error("cannot load the promoted version of %s: %s", self.model_name, exc)
                 self.last_error = str(exc)
-                self._tokens = tokens
-                log.error("cannot load the promoted version of %s: %s", self.model_name, exc)
                 return False
 
     def promote(self, version: str) -> ServingModel:
