@@ -23,6 +23,12 @@ class BodySizeLimit:
             "Body too large",
             f"request body is larger than {self.max_bytes} bytes",
             type_="/problems/body-too-large",
+            errors=[
+                {
+                    "field": "body",
+                    "message": f"larger than {self.max_bytes} bytes (SEGMENTS_MAX_BODY_BYTES)",
+                }
+            ],
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

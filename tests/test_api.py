@@ -187,11 +187,13 @@ def test_malformed_and_oversized_bodies(client: TestClient) -> None:
     response = client.post("/v1/assign/batch", content=big)
     assert response.status_code == 413
     assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"][0]["field"] == "body"
     # streamed, with no Content-Length: counted as it arrives
     chunks = (b"1," * (1024 * 1024) for _ in range(9))
     response = client.post("/v1/assign/batch", content=chunks)
     assert response.status_code == 413
     assert response.json()["type"] == "/problems/body-too-large"
+    assert response.json()["errors"][0]["field"] == "body"
     items = [{"customer_id": "a", "features": {}}] * 10_001
     response = client.post("/v1/assign/batch", json={"items": items})
     assert response.status_code == 413
