@@ -264,6 +264,7 @@ def test_models_listing_manifest_and_health(
     assert listing["serving"] == result.manifest.version
     manifest = client.get(f"/v1/models/{result.manifest.version}").json()
     assert manifest["artefact"]["sha256"] == result.manifest.artefact.sha256
+    assert manifest == result.manifest.model_dump(mode="json")  # the file, whole
     assert client.get("/v1/models/20990101-000000-abcdef").status_code == 404
     assert client.get("/v1/models/..%2Fsecrets").status_code in (404, 422)
     assert client.get("/healthz").json() == {"status": "ok"}

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from fastapi import APIRouter, Depends, Path
 
 from app.deps import HolderDep
 from app.problems import problem_responses
+from app.registry.manifest import Manifest
 from app.registry.schemas import Promotion, VersionList, VersionSummary
 from app.security import SCOPE_KEY, require
 
@@ -52,12 +52,13 @@ async def list_models(holder: HolderDep) -> VersionList:
     operation_id="get_model",
     dependencies=READ,
     openapi_extra={SCOPE_KEY: "read"},
+    response_model=Manifest,
     responses=problem_responses(404, 422),
     response_description="the version's manifest.json",
 )
-async def get_model(holder: HolderDep, version: str = Version) -> dict[str, Any]:
-    manifest = await asyncio.to_thread(holder.store.manifest, holder.model_name, version)
-    return manifest.model_dump(mode="json")
+async def get_model(holder: HolderDep, version: str = Version) -> Manifest:
+    """A version's manifest: data, features, segments, quality, artefact hash, lineage."""
+    return await asyncio.to_thread(holder.store.manifest, holder.model_name, version)
 
 
 @router.post(
