@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from app.registry.manifest import (
     SelectionPoint,
 )
 from app.registry.store import (
+    MANIFEST_FILE,
     VERSION_PATTERN,
     ModelStore,
     new_version_id,
@@ -245,6 +247,23 @@ def test_versions_are_sorted_and_temp_folders_ignored(store: ModelStore) -> None
     (store.root / MODEL / version_at(5)).mkdir()  # no manifest: not a complete version
     assert store.versions(MODEL) == [version_at(1), version_at(2), version_at(3)]
     assert [m.version for m in store.manifests(MODEL)] == store.versions(MODEL)
+
+
+def test_a_killed_writers_old_temp_folder_is_removed_by_the_next_register(
+    store: ModelStore,
+) -> None:
+    add_version(store, version_at(1))
+    old = store.root / MODEL / f".tmp-{version_at(2)}-deadbeef"
+    fresh = store.root / MODEL / f".tmp-{version_at(3)}-0badcafe"  # a writer at work now
+    for folder in (old, fresh):
+        folder.mkdir()
+        (folder / MANIFEST_FILE).write_text("{}")
+    two_hours_ago = time.time() - 7200
+    os.utime(old, (two_hours_ago, two_hours_ago))
+    add_version(store, version_at(4))
+    assert not old.exists()
+    assert fresh.is_dir() and (fresh / MANIFEST_FILE).is_file()
+    assert store.versions(MODEL) == [version_at(1), version_at(4)]
 
 
 def test_unknown_version_names_the_known_ones(store: ModelStore) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 import re
 import secrets
@@ -36,10 +37,14 @@ from app.registry.manifest import ArtefactInfo, Manifest
 
 VERSION_PATTERN = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}")
 MODEL_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+log = logging.getLogger(__name__)
 SEGMENT_ID_PATTERN = re.compile(r"seg-(\d+)")
 ARTEFACT_FILE = "model.joblib"
 MANIFEST_FILE = "manifest.json"
 POINTER_FILE = "promoted.json"
+# a writer fills its .tmp- folder in seconds (the artefact, report, manifest): one untouched
+# for this long belongs to a writer that was killed, and is removed by the next register
+STALE_TMP_SECONDS = 3600
 
 
 def new_version_id(now: datetime | None = None) -> str:
@@ -160,6 +165,7 @@ class ModelStore:
             raise StoreError(f"version {version} of model {model_name} exists already")
         created = [d for d in (model_dir, self.root) if not d.exists()]
         model_dir.mkdir(parents=True, exist_ok=True)
+        _remove_stale_tmp(model_dir)
         tmp = model_dir / f".tmp-{version}-{secrets.token_hex(4)}"
         tmp.mkdir()
         try:
@@ -345,6 +351,16 @@ def _artefact_path(folder: Path, manifest: Manifest) -> Path:
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def _remove_stale_tmp(model_dir: Path) -> None:
+    """Remove the ``.tmp-`` folders of writers killed mid-write (untouched for an hour)."""
+    cutoff = datetime.now(UTC).timestamp() - STALE_TMP_SECONDS
+    for tmp in model_dir.glob(".tmp-*"):
+        with suppress(OSError):  # gone meanwhile, or not ours to remove: leave it
+            if tmp.is_dir() and tmp.stat().st_mtime < cutoff:
+                shutil.rmtree(tmp)
+                log.warning("removed %s, left by a writer killed mid-write", tmp)
 
 
 def _fsync_dir(path: Path) -> None:
