@@ -91,8 +91,18 @@ def render_metrics() -> tuple[bytes, str]:
     return generate_latest(), CONTENT_TYPE_LATEST
 
 
+_SERVING: list[tuple[str, str]] = []  # the labels this process set to 1
+
+
 def set_model_version(model: str, version: str) -> None:
-    MODEL_INFO.clear()
+    """``segments_model_info{model, version}`` is 1 for the version served, 0 for earlier ones.
+
+    Earlier versions are set to 0 rather than removed: with several workers (prometheus
+    multi-process mode) a label set cannot be removed, and ``clear()`` does nothing there."""
+    for labels in _SERVING:
+        if labels != (model, version):
+            MODEL_INFO.labels(*labels).set(0)
+    _SERVING[:] = [(model, version)]
     MODEL_INFO.labels(model, version).set(1)
 
 

@@ -128,12 +128,14 @@ def serve(
     except ValueError as exc:
         console.print(f"[red]error:[/] invalid settings: {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(2) from None
-    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        import tempfile
-
-        # /metrics is answered by any worker: let it aggregate all of them
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="segments-metrics-")
     with contextlib.ExitStack() as stack:
+        if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            import tempfile
+
+            # /metrics is answered by any worker: let it aggregate all of them (the folder
+            # of the workers' metric files goes when serve exits)
+            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="segments-metrics-"))
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
         if settings.record_assignments and settings.redis_url is None:
             from app.history import EmbeddedRedis
 
