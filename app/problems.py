@@ -96,12 +96,32 @@ def problem_response(problem: Problem, instance: str | None = None) -> Response:
         body["instance"] = instance
     if problem.errors is not None:
         body["errors"] = problem.errors
+    try:
+        content = orjson.dumps(body)
+    except orjson.JSONEncodeError:  # e.g. a client's lone surrogate in a field name or detail
+        content = orjson.dumps(_encodable(body))
     return Response(
-        orjson.dumps(body),
+        content,
         status_code=problem.status,
         media_type=PROBLEM_JSON,
         headers=problem.headers,
     )
+
+
+def _encodable(value: Any) -> Any:
+    """``value`` with what JSON cannot hold made text: a lone surrogate as its ``\\uXXXX``
+    escape, an integer beyond 64 bits or any other object as its ``str``."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode()
+    if isinstance(value, dict):
+        return {_encodable(str(k)): _encodable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_encodable(v) for v in value]
+    if value is None or isinstance(value, bool | float):
+        return value
+    if isinstance(value, int) and -(2**63) <= value < 2**64:
+        return value
+    return _encodable(str(value))
 
 
 def _location(loc: tuple[Any, ...]) -> str:

@@ -1,14 +1,29 @@
-"""Each bad input gets one clear error, a non-zero exit, and no partial version in the store."""
+"""Each bad input gets one clear error, a non-zero exit, and no partial version in the store.
+
+Over HTTP, a bad request is a 4xx problem naming what is wrong, never a 500: the inputs at
+the end once were one (found in review; ``test_fuzz`` generates their kinds since).
+"""
 
 from __future__ import annotations
 
+import json
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pandas as pd
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from app.cli.main import app
+from app.main import create_app
+from app.problems import Problem, invalid, problem_response
+from app.registry.store import ModelStore
+from app.settings import Settings
+from app.training.job import TrainResult
 from tests.conftest import EXAMPLES
 
 runner = CliRunner()
@@ -187,3 +202,182 @@ def test_example_configs_are_valid() -> None:
 
     for path in sorted(EXAMPLES.glob("*.toml")):
         load_config(path)
+
+
+# -- over HTTP ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def client(
+    trained: tuple[ModelStore, TrainResult], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TestClient]:
+    store, _ = trained
+    settings = Settings(
+        model_store=store.root,
+        dev_mode=True,
+        access_log=False,
+        key_prefix=f"bad{uuid.uuid4().hex[:8]}:",
+        data_dir=tmp_path_factory.mktemp("bad-input-data"),
+    )
+    # a 500 must come back as a response the test can inspect, not as an exception
+    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def features(trained: tuple[ModelStore, TrainResult]) -> dict[str, Any]:
+    """A valid feature set (every feature unknown) of the trained model."""
+    _, result = trained
+    return dict.fromkeys(f.name for f in result.manifest.features)
+
+
+def problem(response: Any, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    doc: dict[str, Any] = response.json()
+    assert doc["status"] == status
+    return doc
+
+
+def escaped(doc: Any) -> bytes:
+    """JSON with any lone surrogate as its escape (UTF-8 cannot hold one; JSON text can)."""
+    return json.dumps(doc, ensure_ascii=True).encode()
+
+
+DEEP_ARRAYS = b"[" * 5_000 + b"]" * 5_000
+DEEP_OBJECTS = b'{"a":' * 2_000 + b"1" + b"}" * 2_000
+
+
+@pytest.mark.parametrize("path", ["/v1/assign", "/v1/assign/batch"])
+@pytest.mark.parametrize(
+    "body",
+    [DEEP_ARRAYS, DEEP_OBJECTS, b'{"items": [' + DEEP_ARRAYS + b"]}"],
+    ids=["arrays", "objects", "in-items"],
+)
+def test_deeply_nested_json_is_a_400(client: TestClient, path: str, body: bytes) -> None:
+    doc = problem(client.post(path, content=body), 400)
+    assert doc["type"] == "/problems/malformed-json"
+    assert "not valid JSON: depth limit exceeded" in doc["detail"]
+
+
+LONE = "\ud800"
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        (lambda b: b.update(customer_id=LONE), "customer_id", "must be valid Unicode"),
+        (lambda b: b.update(customer_id=f"C1{LONE}"), "customer_id", "must be valid Unicode"),
+        (lambda b: b.update({LONE: 1}), "\\ud800", "unknown field"),
+        (lambda b: b["features"].update({f"x{LONE}": 1}), "features.x\\ud800", "unknown feature"),
+        (lambda b: b["features"].update(plan=LONE), "features.plan", "must be valid Unicode"),
+    ],
+    ids=["id", "id-suffix", "top-level-key", "feature-name", "category"],
+)
+def test_lone_surrogates_are_a_422_naming_the_field(
+    client: TestClient, features: dict[str, Any], change: Any, field: str, message: str
+) -> None:
+    body: dict[str, Any] = {"customer_id": "C1", "features": dict(features)}
+    change(body)
+    doc = problem(client.post("/v1/assign", content=escaped(body)), 422)
+    assert [e["field"] for e in doc["errors"]] == [field]
+    assert message in doc["errors"][0]["message"]
+
+
+def test_lone_surrogates_in_a_batch_are_reported_in_place(
+    client: TestClient, features: dict[str, Any]
+) -> None:
+    items = [
+        {"customer_id": LONE, "features": features},
+        {"customer_id": "C2", "features": {**features, LONE: 1}},
+        {"customer_id": "C3", "features": {**features, "plan": f"pro{LONE}"}},
+        {"customer_id": "C4", "features": features},
+    ]
+    response = client.post("/v1/assign/batch", content=escaped({"items": items}))
+    assert response.status_code == 200, response.text
+    doc = response.json()
+    assert (doc["assigned"], doc["failed"]) == (1, 3)
+    bad, unknown, category, ok = doc["results"]
+    assert bad["customer_id"] is None  # not echoed: no answer can hold it
+    assert bad["errors"] == [
+        {"field": "items.0.customer_id", "message": "must be valid Unicode (no lone surrogates)"}
+    ]
+    assert unknown["errors"] == [
+        {"field": "items.1.features.\\ud800", "message": "unknown feature"}
+    ]
+    assert [e["field"] for e in category["errors"]] == ["items.2.features.plan"]
+    assert (ok["status"], ok["customer_id"]) == ("ok", "C4")
+    envelope = problem(
+        client.post("/v1/assign/batch", content=escaped({"items": items, LONE: 1})), 422
+    )
+    assert envelope["errors"] == [{"field": "\\ud800", "message": "unknown field"}]
+
+
+def test_raw_surrogate_bytes_are_refused(client: TestClient, features: dict[str, Any]) -> None:
+    """The same surrogate as raw (invalid UTF-8) bytes: the lenient parse reads it alike."""
+    body = escaped({"customer_id": LONE, "features": features}).replace(b"\\ud800", b"\xed\xa0\x80")
+    doc = problem(client.post("/v1/assign", content=body), 422)
+    assert doc["errors"][0]["field"] == "customer_id"
+
+
+def test_a_problem_with_unencodable_text_still_renders() -> None:
+    """Whatever a future message holds, its problem body is JSON (not a 500)."""
+    bad = invalid([{"field": f"features.{LONE}", "message": f"not {LONE}"}])
+    bad.errors.append({"field": "n", "message": 2**70})  # type: ignore[union-attr,dict-item]
+    doc = orjson.loads(problem_response(bad, f"/v1/{LONE}").body)
+    assert doc["errors"][0] == {"field": "features.\\ud800", "message": "not \\ud800"}
+    assert doc["errors"][1] == {"field": "n", "message": str(2**70)}
+    assert (doc["detail"], doc["instance"]) == (bad.detail.replace(LONE, "\\ud800"), "/v1/\\ud800")
+    plain = problem_response(Problem(400, "Bad", "fine"))
+    assert orjson.loads(plain.body)["detail"] == "fine"
+
+
+OUT_OF_RANGE = "must be between 1970-01-01T00:00:00Z and 9999-01-01T00:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("since", "until", "fields"),
+    [
+        ("9999-12-31T00:00:00Z", "9999-12-31T23:59:59Z", ["since", "until"]),  # the review's
+        ("9998-12-31T23:00:00Z", "9999-01-01T00:00:01Z", ["until"]),
+        ("9999-12-31T00:00:00-05:00", "9999-12-31T10:00:00-05:00", ["since", "until"]),
+        (None, "0001-01-01T01:00:00Z", ["until"]),
+        ("0001-01-01T00:00:00Z", "0001-01-01T01:00:00Z", ["since", "until"]),
+        ("0001-01-01T00:00:00+05:00", "0001-01-01T01:00:00+05:00", ["since", "until"]),
+        ("1969-12-31T23:59:59Z", "1970-01-01T01:00:00Z", ["since"]),
+        ("9999-12-31T00:00:00", None, ["since"]),
+    ],
+)
+def test_a_migration_window_out_of_range_is_a_422(
+    client: TestClient, since: str | None, until: str | None, fields: list[str]
+) -> None:
+    params = {k: v for k, v in (("since", since), ("until", until)) if v is not None}
+    doc = problem(client.get("/v1/migrations", params=params), 422)
+    assert doc["errors"] == [{"field": f, "message": OUT_OF_RANGE} for f in fields]
+
+
+@pytest.mark.parametrize(
+    ("since", "until", "answered"),
+    [
+        ("9998-12-31T22:30:00Z", "9999-01-01T00:00:00Z", "9999-01-01T00:00:00Z"),
+        ("9998-12-31T22:30:00+01:00", "9999-01-01T01:00:00+01:00", "9999-01-01T00:00:00Z"),
+        ("1970-01-01T00:00:00Z", "1970-01-01T00:30:00Z", "1970-01-01T01:00:00Z"),
+        (None, "1970-01-01T00:00:00Z", "1970-01-01T00:00:00Z"),
+    ],
+)
+def test_a_migration_window_at_the_ends_of_the_range_is_answered(
+    client: TestClient, since: str | None, until: str, answered: str
+) -> None:
+    params = {k: v for k, v in (("since", since), ("until", until)) if v is not None}
+    response = client.get("/v1/migrations", params=params)
+    assert response.status_code == 200, response.text
+    assert response.json()["until"] == answered  # widened to the end of its bucket
+
+
+@pytest.mark.parametrize(
+    ("since", "until"),
+    [("2020-01-02T00:00:00Z", "2020-01-01T00:00:00Z"), ("2020-01-01T00:00:00Z", "2020-01-01")],
+)
+def test_a_migration_window_that_ends_before_it_starts_is_a_422(
+    client: TestClient, since: str, until: str
+) -> None:
+    doc = problem(client.get("/v1/migrations", params={"since": since, "until": until}), 422)
+    assert doc["errors"] == [{"field": "since", "message": "must be before until"}]

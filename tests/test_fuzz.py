@@ -3,19 +3,25 @@
 Hypothesis drives the real app (TestClient, a model trained by the real job, the suite's
 Redis under a key prefix of this module's own) with valid requests, which must get 200, and
 with every kind of damage: random JSON in any position, missing and unknown keys, wrong
-types, huge and non-finite numbers, control characters and long strings, non-object bodies
-and bytes that are not JSON. A bounded schemathesis run then checks the responses against the
-committed ``openapi/openapi.json`` with a valid API key (auth stays on, as in production).
+types, huge and non-finite numbers, control characters, lone surrogates and long strings,
+JSON nested deeper than parsers go, non-object bodies, bytes that are not JSON, and time
+windows at the ends of a datetime's range. A bounded schemathesis run then checks the
+responses against the committed ``openapi/openapi.json`` with a valid API key (auth stays
+on, as in production).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import re
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 import pytest
@@ -27,6 +33,7 @@ from hypothesis import strategies as st
 from schemathesis import Case, GenerationMode
 from threadpoolctl import threadpool_limits
 
+from app.assignment.validation import is_unicode
 from app.main import create_app
 from app.registry.store import ModelStore
 from app.security import new_key
@@ -100,17 +107,53 @@ def schema(fuzz_store: ModelStore) -> dict[str, Any]:
 # -- strategies -----------------------------------------------------------------------------
 # Every finite float, up to +-1.8e308: squaring one overflows, and must still not be a 500.
 FLOATS = st.floats(allow_nan=False, allow_infinity=False)
+# Lone surrogates: JSON text can spell one ("\ud800", as ``encode`` does); UTF-8 cannot.
+SURROGATES = st.characters(categories=["Cs"])
+
+
+def texts(max_size: int) -> st.SearchStrategy[str]:
+    """Any text; as often, text with lone surrogates among other characters."""
+    return st.text(max_size=max_size) | st.text(st.characters() | SURROGATES, max_size=max_size)
+
+
+@dataclass(frozen=True)
+class Deep:
+    """A value nested ``depth`` arrays or objects deep, which ``encode`` writes as such.
+
+    The json module cannot (it recurses), and orjson refuses more than 1024 levels: around
+    that limit and far beyond is where a parser gives up."""
+
+    depth: int
+    brackets: str
+
+    def marker(self) -> str:
+        return f"<deep {self.brackets} {self.depth}>"
+
+    @staticmethod
+    def expand(match: re.Match[bytes]) -> bytes:
+        depth = int(match[2])
+        if match[1] == b"[":
+            return b"[" * depth + b"]" * depth
+        return b'{"a":' * depth + b"1" + b"}" * depth
+
+
+DEEP_MARKER = re.compile(rb'"<deep ([\[{]) (\d+)>"')
+DEEP = st.builds(
+    Deep,
+    depth=st.sampled_from([1023, 1024, 1025, 5_000]) | st.integers(500, 3_000),
+    brackets=st.sampled_from("[{"),
+)
 SCALARS = (
     st.none()
     | st.booleans()
     | st.integers(min_value=-(2**70), max_value=2**70)
     | FLOATS
-    | st.text(max_size=20)
+    | texts(max_size=20)
 )
 JSON_VALUES = st.recursive(
     SCALARS,
     lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+        st.lists(children, max_size=4) | st.dictionaries(texts(max_size=12), children, max_size=4)
     ),
     max_leaves=12,
 )
@@ -121,6 +164,8 @@ BAD_IDS = st.one_of(
     st.text(min_size=129, max_size=400),
     st.text(alphabet=st.characters(codec="utf-8", categories=["Cc"]), min_size=1, max_size=5),
     st.builds(lambda s: f"ok{s}ok", st.sampled_from(["\x00", "\n", "\x1b", "\u2028", "\x7f"])),
+    st.text(SURROGATES, min_size=1, max_size=3),
+    st.builds(lambda s: f"ok{s}ok", SURROGATES),
     JSON_VALUES.filter(lambda v: not isinstance(v, str)),
 )
 
@@ -148,12 +193,12 @@ def damaged_item(draw: st.DrawFn, schema: dict[str, Any]) -> Any:
     item: dict[str, Any] = draw(valid_item(schema))
     names = sorted(schema["kinds"])
     for _ in range(draw(st.integers(1, 3))):
-        damage = draw(st.integers(0, 9))
+        damage = draw(st.integers(0, 10))
         features = item.get("features")
         if damage == 0:
             item.pop(draw(st.sampled_from(["customer_id", "features"])), None)
         elif damage == 1:
-            item[draw(st.text(max_size=15))] = draw(JSON_VALUES)
+            item[draw(texts(max_size=15))] = draw(JSON_VALUES)
         elif damage == 2:
             item["customer_id"] = draw(BAD_IDS)
         elif damage == 3:
@@ -161,7 +206,7 @@ def damaged_item(draw: st.DrawFn, schema: dict[str, Any]) -> Any:
         elif isinstance(features, dict) and damage == 4:
             features.pop(draw(st.sampled_from(names)), None)
         elif isinstance(features, dict) and damage == 5:
-            features[draw(st.text(max_size=30))] = draw(JSON_VALUES)
+            features[draw(texts(max_size=30))] = draw(JSON_VALUES)
         elif isinstance(features, dict) and damage == 6:  # wrong types, nested garbage
             features[draw(st.sampled_from(names))] = draw(JSON_VALUES)
         elif isinstance(features, dict) and damage == 7:  # huge and long values
@@ -169,14 +214,28 @@ def damaged_item(draw: st.DrawFn, schema: dict[str, Any]) -> Any:
             features[draw(st.sampled_from(names))] = draw(big)
         elif damage == 8:
             return draw(JSON_VALUES)
-        elif isinstance(features, dict):  # unicode and control characters as categories
-            features[draw(st.sampled_from(names))] = draw(st.text(max_size=30))
+        elif damage == 9:  # nested deeper than parsers go: the item, or a value in it
+            deep = draw(DEEP)
+            where = draw(st.sampled_from(["item", "customer_id", "features", *names]))
+            if where == "item":
+                return deep
+            (features if where in names and isinstance(features, dict) else item)[where] = deep
+        elif isinstance(features, dict):  # unicode, control characters, surrogates: categories
+            features[draw(st.sampled_from(names))] = draw(texts(max_size=30))
     return item
 
 
 def encode(body: Any, non_finite: bool = False) -> bytes:
-    """UTF-8 JSON (big integers too); with ``non_finite``, NaN/Infinity tokens are allowed."""
-    return json.dumps(body, allow_nan=non_finite, ensure_ascii=False).encode()
+    """UTF-8 JSON (big integers too); with ``non_finite``, NaN/Infinity tokens are allowed.
+
+    Text with a lone surrogate, which UTF-8 cannot hold, is written with JSON's escapes, and
+    a ``Deep`` value as its nested arrays or objects."""
+    try:
+        text = json.dumps(body, allow_nan=non_finite, ensure_ascii=False, default=Deep.marker)
+        content = text.encode()
+    except UnicodeEncodeError:
+        content = json.dumps(body, allow_nan=non_finite, default=Deep.marker).encode()
+    return DEEP_MARKER.sub(Deep.expand, content)
 
 
 NOT_JSON = st.one_of(
@@ -194,9 +253,12 @@ NOT_JSON = st.one_of(
             b'{"customer_id": "a", "features": {}}garbage',
             b'{"items": [' + b'{"customer_id": "a", "features": {}},' * 50 + b"]}",
             b"\xef\xbb\xbf{}",
+            b'{"customer_id": "\xed\xa0\x80", "features": {}}',  # a surrogate's bytes (not UTF-8)
+            b'{"items": [{"customer_id": "\\udfff", "features": {}}]}',
         ]
     ),
     st.text(max_size=100).map(str.encode),
+    DEEP.map(encode),
 )
 
 
@@ -317,9 +379,9 @@ def test_segment_edits(client: TestClient, schema: dict[str, Any]) -> None:
     fields = st.fixed_dictionaries(
         {},
         optional={
-            "name": st.none() | st.text(min_size=1, max_size=120),
-            "description": st.none() | st.text(max_size=300),
-            "action": st.none() | st.text(max_size=300),
+            "name": st.none() | st.text(min_size=1, max_size=120) | st.text(SURROGATES, min_size=1),
+            "description": st.none() | texts(max_size=300),
+            "action": st.none() | texts(max_size=300),
         },
     )
 
@@ -327,7 +389,7 @@ def test_segment_edits(client: TestClient, schema: dict[str, Any]) -> None:
     @given(
         segment=st.sampled_from(schema["segments"]) | st.text(max_size=80),
         patch=fields | JSON_VALUES,
-        extra=st.none() | st.text(max_size=10),
+        extra=st.none() | texts(max_size=10),
     )
     def run(segment: str, patch: Any, extra: str | None) -> None:
         if extra is not None and isinstance(patch, dict):
@@ -341,7 +403,7 @@ def test_segment_edits(client: TestClient, schema: dict[str, Any]) -> None:
             and isinstance(patch, dict)
             and patch
             and set(patch) <= {"name", "description", "action"}
-            and all(v is None or isinstance(v, str) for v in patch.values())
+            and all(v is None or (isinstance(v, str) and is_unicode(v)) for v in patch.values())
             and patch.get("name", "n") != ""
         )
         if valid and len(str(patch.get("name") or "")) <= 120:
@@ -366,22 +428,59 @@ def test_path_and_query_parameters(client: TestClient, schema: dict[str, Any]) -
     @settings(FUZZ, max_examples=300)
     @given(
         template=st.sampled_from(GET_PATHS),
-        value=st.text(max_size=200) | st.sampled_from([*schema["segments"], schema["version"]]),
+        value=texts(max_size=200) | st.sampled_from([*schema["segments"], schema["version"]]),
         query=st.dictionaries(
             st.sampled_from(["limit", "cursor", "since", "until", "x"]),
-            st.text(max_size=30) | st.integers().map(str),
+            texts(max_size=30) | st.integers().map(str),
             max_size=3,
         ),
     )
     def run(template: str, value: str, query: dict[str, str]) -> None:
-        response = client.get(template.format(quote(value, safe="")), params=query)
+        # a lone surrogate goes as its bytes (%ED%A0%80), which are not UTF-8
+        path = template.format(quote(value, safe="", errors="surrogatepass"))
+        params = urlencode(query, quote_via=quote, errors="surrogatepass")
+        response = client.get(f"{path}?{params}" if params else path)
         check_response(response, valid=False)
-        if response.status_code == 200 and template == "/v1/segments/{}" and value and not query:
+        # the segment's page: a path of "." or "/" is the list, after httpx or a redirect
+        segment = template == "/v1/segments/{}" and response.url.raw_path == path.encode()
+        if segment and response.status_code == 200 and value and not query:
             assert response.json()["id"] == value
 
     run()
     migrations = client.get("/v1/migrations", params={"since": "yesterday", "until": "-1"})
     check_response(migrations, valid=False)
+
+
+# Any datetime, naive (UTC) or at any offset; as often within two days of the ends of
+# datetime's range (years 1 and 9999), where an offset or a bucket's end leaves it.
+OFFSETS = st.integers(-(24 * 60 - 1), 24 * 60 - 1).map(lambda m: timezone(timedelta(minutes=m)))
+NEAR = st.timedeltas(timedelta(0), timedelta(days=2))
+TIMES = st.builds(
+    lambda time, tz: time.replace(tzinfo=tz),
+    st.datetimes() | NEAR.map(lambda d: datetime.min + d) | NEAR.map(lambda d: datetime.max - d),
+    st.none() | OFFSETS,
+)
+
+
+def test_migration_windows(client: TestClient) -> None:
+    @settings(FUZZ, max_examples=150)
+    @given(
+        since=st.none() | TIMES,
+        length=st.none() | st.timedeltas(timedelta(days=-1), timedelta(days=400)),
+        until=st.none() | TIMES | st.text(max_size=30),
+    )
+    def run(since: datetime | None, length: timedelta | None, until: Any) -> None:
+        if since is not None and length is not None:  # mostly a window of up to a year
+            with contextlib.suppress(OverflowError):
+                until = since + length
+        sent = {"since": since, "until": until}
+        params = {k: v if isinstance(v, str) else v.isoformat() for k, v in sent.items() if v}
+        response = client.get("/v1/migrations", params=params)
+        doc = check_response(response, valid=False)
+        if doc is not None:
+            assert datetime.fromisoformat(doc["until"]) and datetime.fromisoformat(doc["since"])
+
+    run()
 
 
 # -- the published contract -----------------------------------------------------------------

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from app.assignment.compiled import Assignment
-from app.assignment.validation import ItemInvalid, parse_item
+from app.assignment.validation import ItemInvalid, is_unicode, parse_item
 from app.history import HistoryService, Outcome, Record
 from app.history.records import RecordBatch
 from app.observability import MIGRATIONS, REDIS_ERRORS, REDIS_LATENCY, child
@@ -90,10 +90,11 @@ async def answer_batch(
             customer_id, features = parse_item(item, kinds, max_id, prefix=f"items.{i}")
         except ItemInvalid as exc:
             cid = item.get("customer_id") if isinstance(item, dict) else None
+            echo = isinstance(cid, str) and len(cid) <= max_id and is_unicode(cid)
             results[i] = {
                 "index": i,
                 "status": "error",
-                "customer_id": cid if isinstance(cid, str) and len(cid) <= max_id else None,
+                "customer_id": cid if echo else None,  # no answer can hold a lone surrogate
                 "errors": exc.errors,
             }
             continue

@@ -24,6 +24,7 @@ from app.problems import Problem, invalid
 MAX_CATEGORY_LENGTH = 256
 _INT_LIMIT = 2**63
 _ABSENT = object()
+_NOT_UNICODE = "must be valid Unicode (no lone surrogates)"
 
 
 class ItemInvalid(Exception):
@@ -40,9 +41,10 @@ def parse_json(body: bytes) -> Any:
     except orjson.JSONDecodeError as exc:
         # NaN, Infinity and 1e400 are not JSON, but a client that sends them should hear which
         # field is wrong: parse leniently (error path only) and let validation name it.
+        # A body nested deeper than orjson's limit makes this one recurse until it gives up.
         try:
             return json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             pass
         raise Problem(
             400,
@@ -50,6 +52,25 @@ def parse_json(body: bytes) -> Any:
             f"request body is not valid JSON: {exc}",
             type_="/problems/malformed-json",
         ) from None
+
+
+def is_unicode(text: str) -> bool:
+    """Whether ``text`` is valid Unicode, which a lone surrogate is not.
+
+    JSON's escapes can spell one (``"\\ud800"``): orjson and msgspec refuse it, but the lenient
+    parse of ``parse_json`` lets it through, and no answer could hold it."""
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def shown(text: str) -> str:
+    """A client's name (a key) as an answer can show it: a lone surrogate as its escape."""
+    return text if is_unicode(text) else text.encode("utf-8", "backslashreplace").decode()
 
 
 def parse_item(
@@ -61,7 +82,7 @@ def parse_item(
         raise ItemInvalid([{"field": prefix or "body", "message": "must be an object"}])
     errors: list[dict[str, str]] = []
     for key in obj.keys() - {"customer_id", "features"}:
-        errors.append({"field": f"{p}{key}", "message": "unknown field"})
+        errors.append({"field": f"{p}{shown(key)}", "message": "unknown field"})
     customer_id = obj.get("customer_id")
     if customer_id is None:
         errors.append({"field": f"{p}customer_id", "message": "field required"})
@@ -69,8 +90,9 @@ def parse_item(
         errors.append({"field": f"{p}customer_id", "message": "must be a non-empty string"})
     elif len(customer_id) > max_id:
         errors.append({"field": f"{p}customer_id", "message": f"longer than {max_id} characters"})
-    elif not customer_id.isprintable():
-        errors.append({"field": f"{p}customer_id", "message": "contains control characters"})
+    elif not customer_id.isprintable():  # a lone surrogate is not printable either
+        unprintable = "contains control characters" if is_unicode(customer_id) else _NOT_UNICODE
+        errors.append({"field": f"{p}customer_id", "message": unprintable})
     features = obj.get("features")
     if not isinstance(features, dict):
         problem = "field required" if features is None else "must be an object"
@@ -78,7 +100,7 @@ def parse_item(
         raise ItemInvalid(errors)
     if len(features) != len(kinds) or not features.keys() <= kinds.keys():
         for name in features.keys() - kinds.keys():
-            errors.append({"field": f"{p}features.{name}", "message": "unknown feature"})
+            errors.append({"field": f"{p}features.{shown(name)}", "message": "unknown feature"})
     for name, kind in kinds.items():
         # accept the common valid values inline (this runs per feature of every customer);
         # anything else goes to _check_value, which decides and words the error
@@ -93,7 +115,7 @@ def parse_item(
             if t is int and -_INT_LIMIT <= value <= _INT_LIMIT:
                 continue
         elif t is str:
-            if len(value) <= MAX_CATEGORY_LENGTH:
+            if len(value) <= MAX_CATEGORY_LENGTH and (value.isascii() or is_unicode(value)):
                 continue
         elif t is int or t is bool:
             continue
@@ -120,11 +142,9 @@ def _check_value(value: Any, kind: str) -> str | None:
             return "number out of range"
         return None
     if isinstance(value, str):
-        return (
-            f"longer than {MAX_CATEGORY_LENGTH} characters"
-            if len(value) > MAX_CATEGORY_LENGTH
-            else None
-        )
+        if len(value) > MAX_CATEGORY_LENGTH:
+            return f"longer than {MAX_CATEGORY_LENGTH} characters"
+        return None if is_unicode(value) else _NOT_UNICODE
     if isinstance(value, bool | int):
         return None
     if isinstance(value, float):
@@ -183,9 +203,9 @@ def decode_valid_batch(
     input); on None the caller takes that way, which words every error.
     """
     decoder = _batch_decoder(tuple(kinds.items()), max_id, max_batch)
-    try:
+    try:  # msgspec refuses a lone surrogate (as orjson does), and recurses on nesting
         items = decoder.decode(body).items
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
         return None
     ids = [item.customer_id for item in items]
     if not all(map(str.isprintable, ids)) or not all(map(str.strip, ids)):
@@ -206,7 +226,7 @@ def parse_batch(body: bytes, max_batch: int) -> list[Any]:
         raise invalid([{"field": "items", "message": "body must be an object with an items list"}])
     extra = payload.keys() - {"items"}
     if extra:
-        raise invalid([{"field": key, "message": "unknown field"} for key in sorted(extra)])
+        raise invalid([{"field": shown(key), "message": "unknown field"} for key in sorted(extra)])
     items: list[Any] = payload["items"]
     if len(items) > max_batch:
         raise Problem(

@@ -155,8 +155,17 @@ async def get_migrations(
     until: Annotated[datetime | None, Query(description="default: now")] = None,
 ) -> MigrationMatrix:
     """The flow matrix (from -> to counts) over a time window, with totals per segment."""
-    end = _aware(until) or datetime.now(UTC)
-    start = _aware(since) or end - timedelta(days=1)
+    since, until = _aware(since), _aware(until)
+    bounds = f"{_EARLIEST:%Y-%m-%dT%H:%M:%SZ} and {_LATEST:%Y-%m-%dT%H:%M:%SZ}"
+    out_of_range = [
+        {"field": field, "message": f"must be between {bounds}"}
+        for field, value in (("since", since), ("until", until))
+        if value is not None and not _EARLIEST <= value <= _LATEST
+    ]
+    if out_of_range:
+        raise invalid(out_of_range)
+    end = until or datetime.now(UTC)
+    start = since or end - timedelta(days=1)
     if start >= end:
         raise invalid([{"field": "since", "message": "must be before until"}])
     if end - start > timedelta(days=366):
@@ -181,6 +190,13 @@ async def get_migrations(
             for seg, t in flows.totals.items()
         },
     )
+
+
+# The ends of a window a client may ask for. The answer's window is widened to whole flow
+# buckets and a datetime ends with 9999: the latest leaves a year for that. The earliest is
+# the epoch of the recorded times (no flow is older), and no offset takes it below year 1.
+_EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+_LATEST = datetime(9999, 1, 1, tzinfo=UTC)
 
 
 def _aware(value: datetime | None) -> datetime | None:
