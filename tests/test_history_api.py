@@ -70,6 +70,8 @@ def test_first_change_and_unchanged_assignments(client: TestClient, trained, cus
         (None, first["segment_id"]),
     ]
     assert client.get("/v1/customers/nobody").status_code == 404
+    unknown = client.get("/v1/customers/nobody/history")
+    assert (unknown.status_code, unknown.json()["type"]) == (404, "/problems/unknown-customer")
 
 
 def test_history_is_capped(client: TestClient, trained, customers) -> None:
@@ -114,6 +116,16 @@ def test_members_are_cursor_paged_and_the_flow_matrix_adds_up(
     assert sorted(seen) == [f"m{i:03d}" for i in range(5, 25)]
     bad = client.get(f"/v1/segments/{segment}/members", params={"cursor": "garbage"})
     assert bad.status_code == 422
+    unknown = client.get("/v1/segments/seg-999/members")
+    assert (unknown.status_code, unknown.json()["type"]) == (404, "/problems/unknown-segment")
+    known = {s["id"] for s in client.get("/v1/segments").json()["segments"]}
+    empty = sorted(known - {segment, assign(client, "probe", b)["segment_id"]})[0]
+    assert client.get(f"/v1/segments/{empty}/members").json() == {
+        "segment_id": empty,
+        "total": 0,
+        "next_cursor": None,
+        "members": [],
+    }  # a segment of the serving version that nobody is in: found, and empty
     flows = client.get("/v1/migrations").json()
     target = assign(client, "m000", b)["segment_id"]
     assert flows["matrix"]["new"][segment] == 25

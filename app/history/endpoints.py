@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 
-from app.deps import RecorderDep
+from app.deps import HolderDep, RecorderDep
 from app.history.records import RedisUnavailable
 from app.history.schemas import (
     CustomerOut,
@@ -31,6 +31,15 @@ CustomerId = Annotated[str, Path(min_length=1, max_length=1024, examples=["C0000
 
 def _time(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def _unknown_customer(customer_id: str) -> Problem:
+    return Problem(
+        404,
+        "Unknown customer",
+        f"no assignment recorded for {customer_id!r}",
+        type_="/problems/unknown-customer",
+    )
 
 
 def _unavailable(exc: RedisUnavailable) -> Problem:
@@ -58,12 +67,7 @@ async def get_customer(customer_id: CustomerId, history: RecorderDep) -> Custome
     except RedisUnavailable as exc:
         raise _unavailable(exc) from None
     if state is None:
-        raise Problem(
-            404,
-            "Unknown customer",
-            f"no assignment recorded for {customer_id!r}",
-            type_="/problems/unknown-customer",
-        )
+        raise _unknown_customer(customer_id)
     return CustomerOut(
         customer_id=state.customer_id,
         segment_id=state.segment_id,
@@ -91,6 +95,8 @@ async def get_customer_history(
     """The customer's segment migrations, newest first (the first assignment included)."""
     try:
         migrations = await history.recorder.history(customer_id, limit)
+        if not migrations and await history.recorder.current(customer_id) is None:
+            raise _unknown_customer(customer_id)  # (a known one's history may have expired)
     except RedisUnavailable as exc:
         raise _unavailable(exc) from None
     return HistoryOut(
@@ -120,10 +126,14 @@ async def get_customer_history(
 async def list_segment_members(
     segment_id: Annotated[str, Path(max_length=64, examples=["seg-003"])],
     history: RecorderDep,
+    holder: HolderDep,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> MemberPageOut:
-    """Customers currently in the segment, in the order they joined, cursor-paged."""
+    """Customers currently in the segment, in the order they joined, cursor-paged.
+
+    404 for a segment the serving version does not have and nobody is in (a segment of an
+    earlier version keeps its members until they are assigned again)."""
     try:
         page = await history.recorder.members(segment_id, cursor, limit)
         total = await history.recorder.member_count(segment_id)
@@ -131,6 +141,14 @@ async def list_segment_members(
         raise _unavailable(exc) from None
     except ValueError as exc:
         raise invalid([{"field": "cursor", "message": str(exc)}]) from None
+    serving = holder.current
+    if total == 0 and serving is not None and segment_id not in serving.segments:
+        raise Problem(
+            404,
+            "Unknown segment",
+            f"no segment {segment_id!r} in {serving.version}, and nobody is in it",
+            type_="/problems/unknown-segment",
+        )
     return MemberPageOut(
         segment_id=segment_id,
         total=total,
