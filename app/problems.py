@@ -153,7 +153,18 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
-        errors = [{"field": _location(e["loc"]), "message": e["msg"]} for e in exc.errors()]
+        found = exc.errors()
+        malformed = next((e for e in found if e.get("type") == "json_invalid"), None)
+        if malformed is not None:  # as the assign endpoints answer it (loc is a position)
+            problem = Problem(
+                400,
+                "Malformed JSON",
+                f"request body is not valid JSON: {malformed['msg']}",
+                type_="/problems/malformed-json",
+                errors=[{"field": "body", "message": str(malformed["msg"])}],
+            )
+            return problem_response(problem, request.url.path)
+        errors = [{"field": _location(e["loc"]), "message": e["msg"]} for e in found]
         return problem_response(invalid(errors), request.url.path)
 
     @app.exception_handler(StarletteHTTPException)

@@ -250,6 +250,12 @@ def test_patch_persists_across_restart(
         assert fresh.get(f"/v1/segments/{seg}").json()["name"] == "VIPs"
     assert client.patch(f"/v1/segments/{seg}", json={"colour": "red"}).status_code == 422
     assert client.patch(f"/v1/segments/{seg}", json={}).status_code == 422
+    malformed = client.patch(
+        f"/v1/segments/{seg}", content=b"{nope", headers={"content-type": "application/json"}
+    )
+    assert malformed.status_code == 400
+    assert malformed.json()["type"] == "/problems/malformed-json"
+    assert malformed.json()["errors"][0]["field"] == "body"
     # null restores the generated name
     restored = client.patch(f"/v1/segments/{seg}", json={"name": None, "action": None}).json()
     assert restored["name"] == result.manifest.segments[1].name
