@@ -10,7 +10,6 @@ a swap that dropped a request, fails the test.
 
 from __future__ import annotations
 
-import math
 import shutil
 import socket
 import subprocess
@@ -25,40 +24,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 import pandas as pd
 import pytest
 import redis
 import uvicorn
-from threadpoolctl import threadpool_limits
 
 from app.main import create_app
 from app.registry.store import ModelStore
 from app.settings import Settings
-from app.training.job import train
-from tests.conftest import example_config
+from tests.versions import Versions, train_two_versions
 
 CLIENTS = 12
 RELOAD_INTERVAL = 0.1
-
-
-def client_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as a JSON client sends them: None for NaN, JSON numbers and strings."""
-    records = frame.to_dict(orient="records")
-    return [
-        {str(k): None if isinstance(v, float) and math.isnan(v) else v for k, v in r.items()}
-        for r in orjson.loads(orjson.dumps(records))
-    ]
-
-
-@dataclass(frozen=True)
-class Versions:
-    store: ModelStore  # the template: each test works on its own copy
-    old: str
-    new: str
-    rows: list[dict[str, Any]]  # the customers the clients send
-    segment: dict[str, list[str]]  # version -> expected segment id of each row
-    names: dict[str, dict[str, str]]  # version -> segment id -> name, from its manifest
 
 
 @pytest.fixture(scope="module")
@@ -67,31 +44,8 @@ def versions(
     customers: tuple[pd.DataFrame, Any],
     customers_csv: Path,
 ) -> Versions:
-    store = ModelStore(tmp_path_factory.mktemp("swap-template"))
-    with threadpool_limits(1):  # see test_compiled: BLAS threads thrash on a busy machine
-        old = train(
-            example_config("customers", customers_csv, stability_bootstraps=0, k_min=3, k_max=3),
-            store,
-            promote=True,
-        )
-        new = train(
-            example_config(
-                "customers", customers_csv, stability_bootstraps=0, k_min=6, k_max=6, seed=7
-            ),
-            store,
-            promote=False,
-        )
-    sample = customers[0].set_index("customer_id").head(400)
-    segment, names = {}, {}
-    for manifest in (old.manifest, new.manifest):
-        model = store.load("customers", manifest.version).estimator
-        segment[manifest.version] = [str(s) for s in model.predict(sample)]
-        names[manifest.version] = {s.id: s.name for s in manifest.segments}
-    # the versions answer differently for many customers, so a mixed answer would show
-    differ = sum(a != b for a, b in zip(*segment.values(), strict=True))
-    assert differ > len(sample) // 10
-    rows = client_rows(sample[store.load("customers").estimator.feature_names])
-    return Versions(store, old.manifest.version, new.manifest.version, rows, segment, names)
+    folder = tmp_path_factory.mktemp("swap-template")
+    return train_two_versions(folder, customers[0], customers_csv, sample=400)
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ generated one. A restarted service shows the same.
 
 from __future__ import annotations
 
-import math
 import shutil
 import time
 from collections.abc import Iterator
@@ -22,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
@@ -37,6 +35,7 @@ from app.settings import Settings
 from app.training.config import TrainConfig
 from app.training.job import train
 from tests.conftest import example_config
+from tests.versions import client_rows
 
 MODEL = "customers"
 EDIT = {
@@ -53,15 +52,6 @@ def sample_config(frame: pd.DataFrame, seed: int, folder: Path) -> TrainConfig:
     frame.sample(frac=0.9, random_state=seed).to_csv(path, index=False)
     k = PLANTED_SEGMENTS
     return example_config("customers", path, seed=seed, k_min=k, k_max=k, stability_bootstraps=0)
-
-
-def client_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as a JSON client sends them: None for NaN, JSON numbers and strings."""
-    records = orjson.loads(orjson.dumps(frame.to_dict(orient="records")))
-    return [
-        {str(k): None if isinstance(v, float) and math.isnan(v) else v for k, v in r.items()}
-        for r in records
-    ]
 
 
 @dataclass(frozen=True)

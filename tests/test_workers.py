@@ -24,7 +24,6 @@ any of its processes is left behind.
 from __future__ import annotations
 
 import http.client
-import math
 import os
 import shutil
 import signal
@@ -42,12 +41,10 @@ import orjson
 import pandas as pd
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from threadpoolctl import threadpool_limits
 
 from app.registry.store import ModelStore
 from app.security import new_key
-from app.training.job import train
-from tests.conftest import example_config
+from tests.versions import Versions, train_two_versions
 
 pytestmark = [
     pytest.mark.slow,
@@ -62,55 +59,14 @@ SWAP_BUDGET = RELOAD_INTERVAL + 3.0
 SEGMENTS = Path(sys.executable).parent / "segments"
 
 
-def client_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as a JSON client sends them: None for NaN, JSON numbers and strings."""
-    records = orjson.loads(orjson.dumps(frame.to_dict(orient="records")))
-    return [
-        {str(k): None if isinstance(v, float) and math.isnan(v) else v for k, v in r.items()}
-        for r in records
-    ]
-
-
-@dataclass(frozen=True)
-class Versions:
-    store: ModelStore  # the template: the test works on a copy
-    old: str
-    new: str
-    rows: list[dict[str, Any]]
-    segment: dict[str, list[str]]  # version -> expected segment id of each row
-    names: dict[str, dict[str, str]]  # version -> segment id -> generated name
-
-
 @pytest.fixture(scope="module")
 def versions(
     tmp_path_factory: pytest.TempPathFactory,
     customers: tuple[pd.DataFrame, Any],
     customers_csv: Path,
 ) -> Versions:
-    store = ModelStore(tmp_path_factory.mktemp("workers-template"))
-    with threadpool_limits(1):
-        old = train(
-            example_config("customers", customers_csv, stability_bootstraps=0, k_min=3, k_max=3),
-            store,
-            promote=True,
-        )
-        new = train(
-            example_config(
-                "customers", customers_csv, stability_bootstraps=0, k_min=6, k_max=6, seed=7
-            ),
-            store,
-            promote=False,
-        )
-    sample = customers[0].set_index("customer_id").head(300)
-    segment, names = {}, {}
-    for manifest in (old.manifest, new.manifest):
-        model = store.load(MODEL, manifest.version).estimator
-        segment[manifest.version] = [str(s) for s in model.predict(sample)]
-        names[manifest.version] = {s.id: s.name for s in manifest.segments}
-    differ = sum(a != b for a, b in zip(*segment.values(), strict=True))
-    assert differ > len(sample) // 10  # an answer from the wrong version would show
-    rows = client_rows(sample[store.load(MODEL).estimator.feature_names])
-    return Versions(store, old.manifest.version, new.manifest.version, rows, segment, names)
+    folder = tmp_path_factory.mktemp("workers-template")
+    return train_two_versions(folder, customers[0], customers_csv, sample=300)
 
 
 # -- processes --------------------------------------------------------------------------------
