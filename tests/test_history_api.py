@@ -135,6 +135,8 @@ def test_members_are_cursor_paged_and_the_flow_matrix_adds_up(
         "/v1/migrations", params={"since": "2000-01-01T00:00:00Z", "until": "2000-01-02T00:00:00Z"}
     )
     assert window.json()["flows"] == []
+    # older than the flow retention: empty, and it says so (it does not start after it ends)
+    assert window.json()["since"] == window.json()["until"] == "2000-01-02T00:00:00Z"
     assert client.get("/v1/migrations", params={"since": "2030-01-01T00:00:00Z"}).status_code == 422
 
 

@@ -482,12 +482,13 @@ class Recorder:
     async def flows(self, since: int, until: int) -> FlowMatrix:
         """Migration counts between ``since`` and ``until`` (epoch ms), with totals per segment.
 
-        The window is widened to whole buckets and clipped to the flow retention.
+        The window is widened to whole buckets and clipped to the flow retention (a window
+        wholly older than that is empty: it starts where it ends).
         """
         step = self.keys.bucket_s
         oldest = self.keys.bucket_start(now_ms() - self.config.flow_ttl_ms) - step
-        first = max(self.keys.bucket_start(since), oldest)
         last = self.keys.bucket_start(max(until - 1, since))
+        first = min(max(self.keys.bucket_start(since), oldest), last + step)
         starts = list(range(first, last + 1, step))
         async with self.client.pipeline(transaction=False) as pipe:
             for shard in range(self.keys.shards):
