@@ -57,7 +57,9 @@ class Settings(BaseSettings):
     history_cap: int = Field(100, ge=1, description="migrations kept per customer")
     history_ttl_days: float = Field(365.0, gt=0, description="a customer's history expiry")
     stream_maxlen: int = Field(100_000, ge=1, description="segment-change events kept")
-    flow_bucket_seconds: int = Field(3600, ge=60, description="flow counter time bucket")
+    flow_bucket_seconds: int = Field(
+        3600, ge=60, le=86400, description="flow counter time bucket (one minute to one day)"
+    )
     flow_ttl_days: float = Field(90.0, gt=0, description="flow counters retention")
     spool_max_records: int = Field(1_000_000, ge=1, description="outage spool bound")
 

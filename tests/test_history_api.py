@@ -281,3 +281,29 @@ def test_an_assignment_older_than_the_recorded_one_says_it_was_not_recorded(
     )
     current = client.get("/v1/customers/raced").json()
     assert (current["segment_id"], current["migrations"]) == (newer["segment_id"], 1)
+
+
+def test_the_migration_window_is_bounded_by_days_and_by_buckets(
+    trained: tuple[ModelStore, TrainResult], tmp_path: Path
+) -> None:
+    store, _ = trained
+    for bucket, longest in ((3600, 366.0), (60, 10_000 * 60 / 86400)):
+        settings = Settings(
+            model_store=store.root,
+            dev_mode=True,
+            key_prefix=f"h{uuid.uuid4().hex[:8]}:",
+            data_dir=tmp_path / str(bucket),
+            flow_bucket_seconds=bucket,
+        )
+        with TestClient(create_app(settings)) as client:
+            until = "2026-06-01T00:00:00Z"
+            ok = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(1780272000 - longest * 86400))
+            too_long = time.strftime(
+                "%Y-%m-%dT%H:%M:%SZ", time.gmtime(1780272000 - longest * 86400 - 3600)
+            )
+            answer = client.get("/v1/migrations", params={"since": ok, "until": until})
+            assert answer.status_code == 200, answer.text
+            refused = client.get("/v1/migrations", params={"since": too_long, "until": until})
+            assert refused.status_code == 422
+            assert refused.json()["errors"][0]["field"] == "since"
+            assert f"at most {longest:g} days" in refused.json()["detail"]

@@ -26,6 +26,7 @@ router = APIRouter(prefix="/v1", tags=["history"])
 READ = [Depends(require("read"))]
 READ_SCOPE = {SCOPE_KEY: "read"}
 ERRORS = problem_responses(404, 422, 503)
+MAX_WINDOW_BUCKETS = 10_000
 CustomerId = Annotated[str, Path(min_length=1, max_length=1024, examples=["C000042"])]
 
 
@@ -186,8 +187,14 @@ async def get_migrations(
     start = since or end - timedelta(days=1)
     if start >= end:
         raise invalid([{"field": "since", "message": "must be before until"}])
-    if end - start > timedelta(days=366):
-        raise invalid([{"field": "since", "message": "the window is at most 366 days"}])
+    # one read per bucket and shard: a year of hourly buckets is ~8,800; minute buckets
+    # would make a year ~530,000, so the window is also bounded by a number of buckets
+    bucket = history.config.flow_bucket_seconds
+    longest = min(timedelta(days=366), timedelta(seconds=bucket * MAX_WINDOW_BUCKETS))
+    if end - start > longest:
+        days = longest.total_seconds() / 86400
+        message = f"the window is at most {days:g} days ({bucket} s buckets)"
+        raise invalid([{"field": "since", "message": message}])
     try:
         flows = await history.recorder.flows(
             int(start.timestamp() * 1000), int(end.timestamp() * 1000)
