@@ -27,13 +27,14 @@ async def metrics(request: Request) -> Response:
     """Prometheus metrics (a 'read' key is needed when SEGMENTS_METRICS_REQUIRE_KEY is set)."""
     if request.app.state.settings.metrics_require_key:
         request.app.state.keys.check(presented_key(request), "read")
-    await _history_check(request)  # refresh the Redis and spool gauges
+    await history_check(request.app.state.history)  # the Redis and spool gauges, now
     body, content_type = render_metrics()
     return Response(body, media_type=content_type)
 
 
-async def _history_check(request: Request) -> dict[str, Any]:
-    history: HistoryService | None = request.app.state.history
+async def history_check(history: HistoryService | None) -> dict[str, Any]:
+    """Redis and the spool as readiness shows them; sets their gauges on the way (also run
+    every few seconds by each worker, so that a worker no scrape reaches is not stale)."""
     if history is None:
         return {"ok": True, "recording": False}
     status = await history.status()
@@ -83,7 +84,7 @@ async def readyz(request: Request, holder: HolderDep) -> Response:
             "compiled": current.assigner is not None if current else None,
             "error": holder.last_error,
         },
-        "redis": await _history_check(request),
+        "redis": await history_check(request.app.state.history),
     }
     ready = checks["model"]["ok"]
     status = "not ready" if not ready else "ready" if checks["redis"]["ok"] else "degraded"

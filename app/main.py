@@ -20,11 +20,12 @@ from fastapi import FastAPI
 from app import __version__
 from app.assignment.endpoints import REQUEST_SCHEMAS, AssignFastPath
 from app.assignment.endpoints import router as assignment_router
+from app.health import history_check
 from app.health import router as health_router
-from app.history import open_history
+from app.history import HistoryService, open_history
 from app.history.endpoints import router as history_router
 from app.limits import BodySizeLimit
-from app.observability import ObservabilityMiddleware
+from app.observability import ObservabilityMiddleware, forget_this_process
 from app.openapi import build_openapi, operation_id
 from app.problems import install_handlers
 from app.registry.endpoints import router as registry_router
@@ -36,6 +37,7 @@ from app.settings import Settings
 
 log = logging.getLogger(__name__)
 GC_THRESHOLD = 50_000
+GAUGE_INTERVAL_S = 5.0
 DESCRIPTION = """Real-time customer segmentation. Assign customers to the segments of the
 promoted model version, read segment definitions, members and migration history, manage
 versions. Errors are `application/problem+json` (RFC 9457)."""
@@ -45,6 +47,16 @@ async def _cancel(task: asyncio.Task[None]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+async def _refresh_gauges(history: HistoryService) -> None:
+    """Keep this worker's Redis and spool gauges current (a scrape reaches one worker)."""
+    while True:
+        await asyncio.sleep(GAUGE_INTERVAL_S)
+        try:
+            await history_check(history)
+        except Exception:  # never let it die
+            log.exception("refreshing the Redis and spool gauges failed")
 
 
 def _tune_gc() -> None:
@@ -83,6 +95,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.record_assignments:
                 config = settings.history_config()
                 app.state.history = await stack.enter_async_context(open_history(config))
+                gauges = asyncio.create_task(_refresh_gauges(app.state.history))
+                stack.push_async_callback(_cancel, gauges)
+            stack.callback(forget_this_process)
             interval = settings.reload_interval
             for task, name in ((holder.refresh, "model"), (app.state.keys.reload, "keys")):
                 watcher = asyncio.create_task(every(interval, task, f"{name} watcher"))

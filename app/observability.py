@@ -83,6 +83,15 @@ def child(metric: Any, *labels: str) -> Any:
     return found
 
 
+def forget_this_process() -> None:
+    """With several workers, drop this process's live gauge files (``livemin``/``livemax``
+    count only live processes, but know a process is gone only when told): called by a worker
+    as it stops, and by ``segments serve``'s parent, which imports the metrics but serves
+    none (its ``segments_redis_up`` of 0 would otherwise be the minimum for good)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+
+
 def render_metrics() -> tuple[bytes, str]:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()

@@ -229,9 +229,14 @@ def test_embedded_redis_starts_in_an_empty_data_dir_and_persists_across_restarts
 
 
 def test_readiness_pings_redis_before_any_assignment_and_stays_serving(
-    trained: tuple[ModelStore, TrainResult], customers, tmp_path: Path
+    trained: tuple[ModelStore, TrainResult], customers, tmp_path: Path, monkeypatch
 ) -> None:
     """An idle service whose Redis is gone says so (degraded, 200), and still assigns."""
+    from prometheus_client import REGISTRY
+
+    import app.main
+
+    monkeypatch.setattr(app.main, "GAUGE_INTERVAL_S", 0.05)
     store, _ = trained
     server = RedisProcess(tmp_path / "redis").start()
     settings = Settings(
@@ -244,7 +249,12 @@ def test_readiness_pings_redis_before_any_assignment_and_stays_serving(
     try:
         with TestClient(create_app(settings)) as client:
             assert client.get("/readyz").json()["status"] == "ready"
+            assert REGISTRY.get_sample_value("segments_redis_up") == 1
             server.stop(signal.SIGKILL)  # nothing was recorded yet: only a ping can tell
+            deadline = time.monotonic() + 10  # each worker refreshes its gauges by itself
+            while REGISTRY.get_sample_value("segments_redis_up") != 0:
+                assert time.monotonic() < deadline, "the gauge was not refreshed"
+                time.sleep(0.05)
             ready = client.get("/readyz")
             assert (ready.status_code, ready.json()["status"]) == (200, "degraded")
             redis = ready.json()["checks"]["redis"]

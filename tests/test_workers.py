@@ -251,7 +251,10 @@ def server(versions: Versions, tmp_path: Path) -> Iterator[tuple[Server, ModelSt
     metrics = tmp_path / "tmp"
     try:
         running.wait_ready()
-        assert len(list(metrics.glob("segments-metrics-*"))) == 1  # made by serve
+        [folder] = metrics.glob("segments-metrics-*")  # made by serve
+        # the parent serves nothing: no live gauge of its own (it would be a stale minimum)
+        assert not list(folder.glob(f"gauge_live*_{running.proc.pid}.db"))
+        assert list(folder.glob(f"gauge_live*_{running.workers[0]}.db"))
         yield running, store, key
     finally:
         killed = running.stop()

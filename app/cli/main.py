@@ -136,6 +136,7 @@ def serve(
             # of the workers' metric files goes when serve exits)
             folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="segments-metrics-"))
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+            stack.callback(os.environ.pop, "PROMETHEUS_MULTIPROC_DIR", None)
         if settings.record_assignments and settings.redis_url is None:
             from app.history import EmbeddedRedis
 
@@ -149,7 +150,10 @@ def serve(
 def _run_uvicorn(host: str, port: int, workers: int, log_level: str, app_level: str) -> None:
     import uvicorn
 
-    from app.observability import log_config
+    from app.observability import forget_this_process, log_config
+
+    if workers > 1:
+        forget_this_process()  # this parent process serves nothing: its gauges must not count
 
     uvicorn.run(
         "app.main:create_app",
