@@ -172,20 +172,22 @@ def write_access_line(fields: dict[str, Any]) -> None:
     filter, another handler, pytest's log capture, goes through ``logging`` itself.
     """
     handler = _direct_handler()
-    if handler is not None:
-        formatter: JsonFormatter = handler.formatter  # type: ignore[assignment]
-        line = formatter.line(time.time(), "info", access_log.name, "request", fields)
-        try:
-            with handler.lock or contextlib.nullcontext():
-                handler.stream.write(line + handler.terminator)
-                handler.stream.flush()
-            return
-        except Exception:  # noqa: S110 -- logging's own way reports it (handleError)
-            pass
-    access_log.handle(
-        access_log.makeRecord(
-            access_log.name, logging.INFO, "", 0, "request", (), None, extra=fields
-        )
+    if handler is None:
+        access_log.handle(_access_record(fields))
+        return
+    formatter: JsonFormatter = handler.formatter  # type: ignore[assignment]
+    line = formatter.line(time.time(), "info", access_log.name, "request", fields)
+    try:
+        with handler.lock or contextlib.nullcontext():
+            handler.stream.write(line + handler.terminator)
+        handler.flush()
+    except Exception:  # as StreamHandler.emit: reported by the handler, never raised
+        handler.handleError(_access_record(fields))
+
+
+def _access_record(fields: dict[str, Any]) -> logging.LogRecord:
+    return access_log.makeRecord(
+        access_log.name, logging.INFO, "", 0, "request", (), None, extra=fields
     )
 
 
@@ -199,6 +201,7 @@ def _direct_handler() -> logging.StreamHandler[Any] | None:
         or access_log.parent is not root
         or len(root.handlers) != 1
         or root.filters
+        or logging.getLogRecordFactory() is not logging.LogRecord  # it may add fields
     ):
         return None
     handler = root.handlers[0]

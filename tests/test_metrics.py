@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -155,3 +156,46 @@ def test_the_access_line_written_directly_is_the_one_logging_writes(
         "route": "/healthz",
         "status": 200,
     }
+
+
+def test_the_direct_access_line_leaves_to_logging_what_it_cannot_do(monkeypatch) -> None:
+    import io
+    import json
+    import logging
+
+    from app.observability import JsonFormatter, write_access_line
+
+    class FailingFlush(io.StringIO):
+        def flush(self) -> None:
+            raise OSError("disk full")
+
+    fields = {"method": "GET", "route": "/healthz", "status": 200, "ms": 0.1}
+    root, access = logging.getLogger(), logging.getLogger("segments.access")
+    monkeypatch.setattr(root, "handlers", [])
+    monkeypatch.setattr(root, "level", logging.INFO)
+    monkeypatch.setattr(access, "level", logging.NOTSET)
+    default = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = default(*args, **kwargs)
+        record.trace_id = "t-1"  # as a tracing library's factory adds its ids
+        return record
+
+    for stream in (io.StringIO(), FailingFlush()):
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(JsonFormatter())
+        reported: list[logging.LogRecord] = []
+        monkeypatch.setattr(handler, "handleError", reported.append)
+        root.handlers = [handler]
+        logging.setLogRecordFactory(factory)
+        try:
+            write_access_line(fields)
+        finally:
+            logging.setLogRecordFactory(default)
+        write_access_line(fields)  # the direct write again
+        lines = [json.loads(x) for x in stream.getvalue().splitlines()]
+        assert len(lines) == 2  # never written twice, even when the flush fails
+        assert lines[0]["trace_id"] == "t-1"  # the factory's line went through logging
+        assert "trace_id" not in lines[1]
+        # a failed flush is reported by the handler (as StreamHandler.emit does), not raised
+        assert len(reported) == (2 if isinstance(stream, FailingFlush) else 0)
