@@ -64,6 +64,13 @@ def test_first_change_and_unchanged_assignments(client: TestClient, trained, cus
     current = client.get("/v1/customers/c1").json()
     assert current["segment_id"] == moved["segment_id"]
     assert current["migrations"] == 2
+    assert current["segment_name"] == moved["segment_name"]
+    renamed = client.patch(f"/v1/segments/{moved['segment_id']}", json={"name": "Renamed"})
+    assert renamed.status_code == 200, renamed.text
+    deadline = time.monotonic() + 10  # the edit is served from the next overrides check
+    while client.get("/v1/customers/c1").json()["segment_name"] != "Renamed":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
     history = client.get("/v1/customers/c1/history").json()["migrations"]
     assert [(m["from_segment_id"], m["to_segment_id"]) for m in history] == [
         (first["segment_id"], moved["segment_id"]),

@@ -61,7 +61,9 @@ def _unavailable(exc: RedisUnavailable) -> Problem:
     dependencies=READ,
     openapi_extra=READ_SCOPE,
 )
-async def get_customer(customer_id: CustomerId, history: RecorderDep) -> CustomerOut:
+async def get_customer(
+    customer_id: CustomerId, history: RecorderDep, holder: HolderDep
+) -> CustomerOut:
     """The customer's current segment, when it was assigned, and by which version."""
     try:
         state = await history.recorder.current(customer_id)
@@ -69,10 +71,14 @@ async def get_customer(customer_id: CustomerId, history: RecorderDep) -> Custome
         raise _unavailable(exc) from None
     if state is None:
         raise _unknown_customer(customer_id)
+    # the name as it is now (edited, or renamed by a retrain), where the serving version
+    # has the segment; the name recorded when the customer entered it otherwise
+    serving = holder.current
+    known = serving.segments.get(state.segment_id) if serving is not None else None
     return CustomerOut(
         customer_id=state.customer_id,
         segment_id=state.segment_id,
-        segment_name=state.segment_name,
+        segment_name=known.name if known is not None else state.segment_name,
         model_version=state.model_version,
         assigned_at=_time(state.assigned_at),
         since=_time(state.since),

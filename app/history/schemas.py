@@ -10,7 +10,10 @@ from pydantic import BaseModel, Field
 class CustomerOut(BaseModel):
     customer_id: str
     segment_id: str = Field(examples=["seg-003"])
-    segment_name: str | None = Field(description="the segment's name when the customer entered it")
+    segment_name: str | None = Field(
+        description="the segment's name now (as edited); when the serving version does not "
+        "have the segment, its name when the customer entered it"
+    )
     model_version: str = Field(
         description="the version that moved the customer into this segment (a later unchanged "
         "assignment changes only assigned_at)"
