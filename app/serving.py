@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -28,6 +29,7 @@ from app.segments.overrides import SegmentOverrides
 from app.training.model import SegmentationModel
 
 log = logging.getLogger(__name__)
+RETRY_MAX_S = 60.0  # longest wait before loading a version that failed to load, again
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,7 @@ class ModelHolder:
         self.current: ServingModel | None = None
         self.last_error: str | None = None
         self._tokens: tuple[object, object] = (None, None)
+        self._failures, self._retry_at = 0, 0.0  # after a failed load: when to try again
         self._lock = threading.Lock()
 
     def _tokens_now(self) -> tuple[object, object]:
@@ -130,9 +133,17 @@ class ModelHolder:
         """Reload if the pointer or the overrides changed; True when something was swapped."""
         with self._lock:
             tokens = self._tokens_now()
-            if not force and tokens == self._tokens:
+            failed = self.last_error is not None  # the last try failed: try it all again
+            # nothing moved: nothing to do, unless a failed load is due for another try
+            if (
+                not force
+                and tokens == self._tokens
+                and (not failed or time.monotonic() < self._retry_at)
+            ):
                 return False
-            pointer_changed = force or tokens[0] != self._tokens[0] or self.current is None
+            pointer_changed = (
+                force or failed or tokens[0] != self._tokens[0] or self.current is None
+            )
             try:
                 if pointer_changed:
                     version = self.store.promoted(self.model_name)
@@ -148,16 +159,17 @@ class ModelHolder:
                     assert self.current is not None
                     base = self.current
                 self.current = base.with_overrides(self.overrides.load())
-                self._tokens, self.last_error = tokens, None
+                self._tokens, self.last_error, self._failures = tokens, None, 0
                 set_model_version(self.model_name, self.current.version)
                 return True
             except Exception as exc:  # keep serving the old version; readiness shows the error
-                # the tokens stay as they were, so the next check tries again: a file being
-                # repaired or a passing read error is picked up without another promotion
-                # (logged once per distinct error, not at every check)
+                # tried again after 1, 2, 4 ... 60 s (a passing read error, a file repaired in
+                # place), at once if the pointer moves; logged once per distinct error
                 if str(exc) != self.last_error:
                     log.error("cannot load the promoted version of %s: %s", self.model_name, exc)
-                self.last_error = str(exc)
+                self._tokens, self.last_error = tokens, str(exc)
+                self._retry_at = time.monotonic() + min(RETRY_MAX_S, 2.0**self._failures)
+                self._failures += 1
                 return False
 
     def promote(self, version: str) -> ServingModel:

@@ -273,3 +273,36 @@ def test_refused_promotions_keep_the_old_version_serving(
     assert {version_of(a) for a in refused} == {versions.old}
     assert len(refused) >= 200
     check_every_answer(load.snapshot(), versions)
+
+
+def test_a_failed_load_is_tried_again_later_and_backs_off(
+    versions: Versions, store: ModelStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import app.serving
+
+    holder = app.serving.ModelHolder(store, "customers", reload_interval=1.0)
+    assert holder.refresh(force=True) and holder.current is not None
+    artefact = store.version_dir("customers", versions.new) / "model.joblib"
+    good = artefact.read_bytes()
+    artefact.write_bytes(good + b"tampered")
+    store.promote("customers", versions.new)
+    loads = []
+    build = app.serving.build_serving_model
+    monkeypatch.setattr(app.serving, "build_serving_model", lambda *a: loads.append(a) or build(*a))
+    now = [1000.0]
+    monkeypatch.setattr(app.serving.time, "monotonic", lambda: now[0])
+
+    def check(at: float) -> bool:
+        now[0] = 1000.0 + at
+        return holder.refresh()
+
+    assert check(0) is False and "hash" in str(holder.last_error) and len(loads) == 1
+    assert check(0.5) is False and len(loads) == 1  # not before 1 s
+    assert check(1.5) is False and len(loads) == 2  # tried again: 2 s to the next try
+    assert check(3.0) is False and len(loads) == 2
+    assert check(3.6) is False and len(loads) == 3
+    assert holder.current.version == versions.old  # served all along
+    artefact.write_bytes(good)  # repaired in place, the pointer untouched
+    assert check(7.0) is False and len(loads) == 3  # next try at 3.6 + 4
+    assert check(7.7) is True and len(loads) == 4
+    assert (holder.current.version, holder.last_error) == (versions.new, None)
