@@ -304,13 +304,18 @@ def test_the_migration_window_is_bounded_by_days_and_by_buckets(
     trained: tuple[ModelStore, TrainResult], tmp_path: Path
 ) -> None:
     store, _ = trained
-    for bucket, longest in ((3600, 366.0), (60, 10_000 * 60 / 86400)):
+    for bucket, shards, longest in (
+        (3600, 1, 366.0),
+        (60, 1, 20_000 * 60 / 86400),
+        (3600, 64, 20_000 // 64 * 3600 / 86400),
+    ):
         settings = Settings(
             model_store=store.root,
             dev_mode=True,
             key_prefix=f"h{uuid.uuid4().hex[:8]}:",
-            data_dir=tmp_path / str(bucket),
+            data_dir=tmp_path / f"{bucket}-{shards}",
             flow_bucket_seconds=bucket,
+            redis_shards=shards,
         )
         with TestClient(create_app(settings)) as client:
             until = "2026-06-01T00:00:00Z"

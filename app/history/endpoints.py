@@ -26,7 +26,7 @@ router = APIRouter(prefix="/v1", tags=["history"])
 READ = [Depends(require("read"))]
 READ_SCOPE = {SCOPE_KEY: "read"}
 ERRORS = problem_responses(404, 422, 503)
-MAX_WINDOW_BUCKETS = 10_000
+MAX_WINDOW_READS = 20_000  # flow hashes one /v1/migrations may read (buckets x shards)
 CustomerId = Annotated[str, Path(min_length=1, max_length=1024, examples=["C000042"])]
 
 
@@ -193,13 +193,15 @@ async def get_migrations(
     start = since or end - timedelta(days=1)
     if start >= end:
         raise invalid([{"field": "since", "message": "must be before until"}])
-    # one read per bucket and shard: a year of hourly buckets is ~8,800; minute buckets
-    # would make a year ~530,000, so the window is also bounded by a number of buckets
-    bucket = history.config.flow_bucket_seconds
-    longest = min(timedelta(days=366), timedelta(seconds=bucket * MAX_WINDOW_BUCKETS))
+    # one read per bucket and shard: a year of hourly buckets on one shard is ~8,800 reads;
+    # minute buckets or many shards would make it hundreds of thousands, so the window is
+    # also bounded by the number of reads
+    bucket, shards = history.config.flow_bucket_seconds, history.config.shards
+    buckets = MAX_WINDOW_READS // shards
+    longest = min(timedelta(days=366), timedelta(seconds=bucket * buckets))
     if end - start > longest:
         days = longest.total_seconds() / 86400
-        message = f"the window is at most {days:g} days ({bucket} s buckets)"
+        message = f"the window is at most {days:g} days ({bucket} s buckets, {shards} shard(s))"
         raise invalid([{"field": "since", "message": message}])
     try:
         flows = await history.recorder.flows(
