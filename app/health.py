@@ -74,7 +74,8 @@ async def readyz(request: Request, holder: HolderDep) -> Response:
     """Ready (200) when a model version is loaded. Without Redis the service is ``degraded``
     but still 200: it answers every assignment from the model and spools the records, and
     every replica shares the same Redis, so failing readiness would take all of them out of a
-    load balancer for no gain. ``checks.redis`` says what is wrong; 503 only without a model."""
+    load balancer for no gain. ``checks.redis`` says what is wrong; 503 only without a model,
+    or without Redis when ``SEGMENTS_READYZ_REQUIRES_REDIS`` is set."""
     current = holder.current
     checks: dict[str, Any] = {
         "model": {
@@ -88,6 +89,8 @@ async def readyz(request: Request, holder: HolderDep) -> Response:
     }
     ready = checks["model"]["ok"]
     status = "not ready" if not ready else "ready" if checks["redis"]["ok"] else "degraded"
+    if status == "degraded" and request.app.state.settings.readyz_requires_redis:
+        ready, status = False, "not ready"
     body = {"status": status, "checks": checks}
     return Response(
         orjson.dumps(body), status_code=200 if ready else 503, media_type="application/json"

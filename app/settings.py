@@ -37,6 +37,11 @@ class Settings(BaseSettings):
         None, ge=1, description="requests per minute per API key, shared by workers via Redis"
     )
     metrics_require_key: bool = Field(False, description="require a 'read' key for /metrics")
+    readyz_requires_redis: bool = Field(
+        False,
+        description="/readyz answers 503 while Redis is unreachable (default: 200 'degraded': "
+        "assignments are still answered and their records spooled)",
+    )
     access_log: bool = Field(True, description="one JSON log line per request")
     opentelemetry: bool = Field(
         False,

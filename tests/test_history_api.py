@@ -270,6 +270,11 @@ def test_readiness_pings_redis_before_any_assignment_and_stays_serving(
             assert "segments_redis_up 0.0" in client.get("/metrics").text
             body = assign(client, "idle", segment_features(trained, customers)[0])
             assert body["recorded"] is False
+        strict = settings.model_copy(update={"readyz_requires_redis": True})
+        with TestClient(create_app(strict)) as client:  # for who wants readiness to need Redis
+            ready = client.get("/readyz")
+            assert (ready.status_code, ready.json()["status"]) == (503, "not ready")
+            assert ready.json()["checks"]["model"]["ok"] is True
     finally:
         server.stop()
 
