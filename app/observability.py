@@ -47,6 +47,10 @@ MODEL_INFO = Gauge(
     ["model", "version"],
     multiprocess_mode="liveall",
 )
+SUPERSEDED = Counter(
+    "segments_records_superseded_total",
+    "Assignments not recorded: a newer one of the same customer was recorded first",
+)
 REDIS_ERRORS = Counter("segments_redis_errors_total", "Failed Redis calls", ["operation"])
 REDIS_LATENCY = Histogram(
     "segments_redis_latency_seconds",

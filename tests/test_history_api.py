@@ -294,7 +294,11 @@ def test_an_assignment_older_than_the_recorded_one_says_it_was_not_recorded(
     rid = f"{at << 80 | 0x7 << 76 | 1 << 63:032x}"  # a UUIDv7 of that time, as the ids are
     later = Record("raced", newer["segment_id"], "other", at, rid, None)
     assert client.portal.call(history.record, later).changed is False
+    from prometheus_client import REGISTRY
+
+    superseded = REGISTRY.get_sample_value("segments_records_superseded_total") or 0
     stale = assign(client, "raced", a)  # made now: older than the record above
+    assert REGISTRY.get_sample_value("segments_records_superseded_total") == superseded + 1
     assert stale["segment_id"] != newer["segment_id"]
     assert (stale["recorded"], stale["changed"], stale["previous_segment_id"]) == (
         False,

@@ -11,7 +11,7 @@ from app.assignment.compiled import Assignment
 from app.assignment.validation import ItemInvalid, is_unicode, parse_item
 from app.history import HistoryService, Outcome, Record
 from app.history.records import RecordBatch
-from app.observability import MIGRATIONS, REDIS_ERRORS, REDIS_LATENCY, child
+from app.observability import MIGRATIONS, REDIS_ERRORS, REDIS_LATENCY, SUPERSEDED, child
 from app.serving import ServingModel
 
 
@@ -189,8 +189,10 @@ async def _record_batch(history: HistoryService, batch: RecordBatch) -> list[Out
 
 def _fill(doc: dict[str, Any], outcome: Outcome) -> None:
     if outcome.duplicate:
-        # superseded: a newer assignment of this customer (another process's) is already
-        # recorded, so this one changed nothing: not recorded, previous and change unknown
+        # superseded: a newer assignment of this customer was recorded first (another
+        # process's, or a batch of this one that overtook a single assignment waiting for its
+        # pipeline), so this one changed nothing: not recorded, previous and change unknown
+        SUPERSEDED.inc()
         doc["recorded"] = False
         return
     doc["recorded"] = outcome.recorded
