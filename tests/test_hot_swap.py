@@ -32,7 +32,7 @@ import uvicorn
 from app.main import create_app
 from app.registry.store import ModelStore
 from app.settings import Settings
-from tests.versions import Versions, train_two_versions
+from tests.versions import Load, Versions, train_two_versions
 
 CLIENTS = 12
 RELOAD_INTERVAL = 0.1
@@ -111,53 +111,26 @@ class Answer:
     error: str | None = None
 
 
-class Load:
-    """``CLIENTS`` threads sending ``/v1/assign`` back to back until stopped."""
+def clients(url: str, rows: list[dict[str, Any]]) -> Load[Answer]:
+    """``CLIENTS`` threads sending ``/v1/assign`` back to back, each with its own client."""
 
-    def __init__(self, url: str, rows: list[dict[str, Any]]) -> None:
-        self.url, self.rows = url, rows
-        self.answers: list[Answer] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, args=(n,)) for n in range(CLIENTS)]
+    @contextmanager
+    def session() -> Iterator[Callable[[int], Answer]]:
+        with httpx.Client(base_url=url, timeout=30) as client:
 
-    def __enter__(self) -> Load:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=30)
-        assert not any(t.is_alive() for t in self._threads)
-
-    def _run(self, n: int) -> None:
-        i = n
-        with httpx.Client(base_url=self.url, timeout=30) as client:
-            while not self._stop.is_set():
-                row = i % len(self.rows)
-                i += CLIENTS
-                body = {"customer_id": f"swap-{row}", "features": self.rows[row]}
+            def ask(row: int) -> Answer:
+                body = {"customer_id": f"swap-{row}", "features": rows[row]}
                 started = time.monotonic()
                 try:
                     response = client.post("/v1/assign", json=body)
                     ended = time.monotonic()
-                    answer = Answer(row, started, ended, response.status_code, response.json())
+                    return Answer(row, started, ended, response.status_code, response.json())
                 except Exception as exc:  # counted and reported by the test, never lost
-                    answer = Answer(row, started, time.monotonic(), None, {}, repr(exc))
-                with self._lock:
-                    self.answers.append(answer)
+                    return Answer(row, started, time.monotonic(), None, {}, repr(exc))
 
-    def snapshot(self) -> list[Answer]:
-        with self._lock:
-            return list(self.answers)
+            yield ask
 
-    def wait_for(self, condition: Callable[[list[Answer]], bool], timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition(self.snapshot()):
-            assert time.monotonic() < deadline, "the load did not reach the expected state"
-            time.sleep(0.02)
+    return Load(session, len(rows), CLIENTS)
 
 
 def version_of(answer: Answer) -> str:
@@ -183,7 +156,7 @@ def count(answers: list[Answer], version: str, after: float = 0.0) -> int:
 def test_promoting_through_the_api_under_load(
     versions: Versions, store: ModelStore, settings: Settings
 ) -> None:
-    with serving(settings) as url, Load(url, versions.rows) as load:
+    with serving(settings) as url, clients(url, versions.rows) as load:
         load.wait_for(lambda answers: count(answers, versions.old) >= 300)
         with httpx.Client(base_url=url, timeout=60) as admin:
             before = time.monotonic()
@@ -216,7 +189,7 @@ def test_a_promotion_by_the_cli_reaches_the_running_service(
     segments = Path(sys.executable).parent / "segments"
     command = [str(segments), "models", "promote", versions.new]
     command += ["--store", str(store.root), "--model", "customers"]
-    with serving(settings) as url, Load(url, versions.rows) as load:
+    with serving(settings) as url, clients(url, versions.rows) as load:
         load.wait_for(lambda answers: count(answers, versions.old) >= 300)
         before = time.monotonic()
         done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
@@ -241,7 +214,7 @@ def test_refused_promotions_keep_the_old_version_serving(
     artefact.write_bytes(artefact.read_bytes() + b"tampered")
     with (
         serving(settings) as url,
-        Load(url, versions.rows) as load,
+        clients(url, versions.rows) as load,
         httpx.Client(base_url=url, timeout=60) as admin,
     ):
         unknown = admin.post("/v1/models/20990101-000000-abcdef/promote")

@@ -30,10 +30,11 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.registry.store import ModelStore
 from app.security import new_key
-from tests.versions import Versions, train_two_versions
+from tests.versions import Load, Versions, train_two_versions
 
 pytestmark = [
     pytest.mark.slow,
@@ -294,46 +295,9 @@ def ask(server: Server, key: str, row: int, rows: list[dict[str, Any]]) -> Answe
         return Answer(row, started, time.monotonic(), None, {}, None, repr(exc))
 
 
-class Load:
-    """Client threads sending requests, each on a new connection, until stopped."""
-
-    def __init__(self, server: Server, key: str, rows: list[dict[str, Any]], threads: int) -> None:
-        self.server, self.key, self.rows = server, key, rows
-        self.answers: list[Answer] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads = [
-            threading.Thread(target=self._run, args=(n, threads)) for n in range(threads)
-        ]
-
-    def __enter__(self) -> Load:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=60)
-        assert not any(t.is_alive() for t in self._threads)
-
-    def _run(self, n: int, step: int) -> None:
-        i = n
-        while not self._stop.is_set():
-            answer = ask(self.server, self.key, i % len(self.rows), self.rows)
-            i += step
-            with self._lock:
-                self.answers.append(answer)
-
-    def snapshot(self) -> list[Answer]:
-        with self._lock:
-            return list(self.answers)
-
-    def run_until(self, condition: Any, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition(self.snapshot()):
-            assert time.monotonic() < deadline, "the load did not reach the expected state"
-            time.sleep(0.02)
+def clients(server: Server, key: str, rows: list[dict[str, Any]], threads: int) -> Load[Answer]:
+    """Client threads sending ``/v1/assign``, each request on a new connection."""
+    return Load(lambda: nullcontext(partial(ask, server, key, rows=rows)), len(rows), threads)
 
 
 def check_answers(answers: list[Answer], versions: Versions) -> None:
@@ -371,8 +335,8 @@ def test_a_cli_promotion_reaches_both_workers_without_a_failed_request(
     assert len(workers) == 2, workers
 
     # before: many fresh connections, spread over both workers, all from the old version
-    with Load(running, key, versions.rows, threads=4) as load:
-        load.run_until(lambda answers: len(answers) >= 200 and both_workers(answers))
+    with clients(running, key, versions.rows, threads=4) as load:
+        load.wait_for(lambda answers: len(answers) >= 200 and both_workers(answers))
     before = load.snapshot()
     check_answers(before, versions)
     assert {a.version for a in before} == {versions.old}
@@ -381,8 +345,8 @@ def test_a_cli_promotion_reaches_both_workers_without_a_failed_request(
     # during: the CLI promotes from another process while clients keep sending
     command = [str(SEGMENTS), "models", "promote", versions.new]
     command += ["--store", str(store.root), "--model", MODEL]
-    with Load(running, key, versions.rows, threads=4) as load:
-        load.run_until(lambda answers: len(answers) >= 50)
+    with clients(running, key, versions.rows, threads=4) as load:
+        load.wait_for(lambda answers: len(answers) >= 50)
         cli_started = time.monotonic()
         done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
         promoted = time.monotonic()
@@ -393,7 +357,7 @@ def test_a_cli_promotion_reaches_both_workers_without_a_failed_request(
             late = [a for a in answers if a.started > promoted + SWAP_BUDGET]
             return len(late) >= 100 and both_workers(late)
 
-        load.run_until(settled)
+        load.wait_for(settled)
     during = load.snapshot()
     check_answers(during, versions)
     assert all(a.version == versions.old for a in during if a.ended < cli_started)
@@ -417,8 +381,8 @@ def test_a_cli_promotion_reaches_both_workers_without_a_failed_request(
     assert {a.version for a in late} == {versions.new}
 
     # after: fresh connections again, every answer from the new version, on both workers
-    with Load(running, key, versions.rows, threads=4) as load:
-        load.run_until(lambda answers: len(answers) >= 200 and both_workers(answers))
+    with clients(running, key, versions.rows, threads=4) as load:
+        load.wait_for(lambda answers: len(answers) >= 200 and both_workers(answers))
     after = load.snapshot()
     check_answers(after, versions)
     assert {a.version for a in after} == {versions.new}

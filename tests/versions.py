@@ -1,11 +1,16 @@
-"""Two trained versions of one model that answer differently, for the hot-swap tests."""
+"""For the hot-swap tests: two trained versions of one model that answer differently, and
+client threads that keep a service busy while it swaps."""
 
 from __future__ import annotations
 
 import math
+import threading
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 import pandas as pd
@@ -64,3 +69,58 @@ def train_two_versions(
     assert differ > len(frame) // 10
     rows = client_rows(frame[store.load(MODEL).estimator.feature_names])
     return Versions(store, old.manifest.version, new.manifest.version, rows, segment, names)
+
+
+A = TypeVar("A")
+
+
+class Load(Generic[A]):
+    """``threads`` client threads asking back to back until stopped, every answer kept.
+
+    ``session()`` opens what one thread uses (e.g. its HTTP client) and gives the function
+    that asks for one row and returns the answer; thread ``n`` asks rows n, n + threads, ...
+    """
+
+    def __init__(
+        self,
+        session: Callable[[], AbstractContextManager[Callable[[int], A]]],
+        rows: int,
+        threads: int,
+    ) -> None:
+        self.session, self.rows = session, rows
+        self.answers: list[A] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._run, args=(n, threads)) for n in range(threads)
+        ]
+
+    def __enter__(self) -> Load[A]:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=60)
+        assert not any(t.is_alive() for t in self._threads)
+
+    def _run(self, n: int, step: int) -> None:
+        i = n
+        with self.session() as ask:
+            while not self._stop.is_set():
+                answer = ask(i % self.rows)
+                i += step
+                with self._lock:
+                    self.answers.append(answer)
+
+    def snapshot(self) -> list[A]:
+        with self._lock:
+            return list(self.answers)
+
+    def wait_for(self, condition: Callable[[list[A]], bool], timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition(self.snapshot()):
+            assert time.monotonic() < deadline, "the load did not reach the expected state"
+            time.sleep(0.02)
