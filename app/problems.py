@@ -85,6 +85,23 @@ def invalid(errors: list[dict[str, str]]) -> Problem:
     return Problem(422, "Invalid request", detail, type_="/problems/invalid-request", errors=errors)
 
 
+def malformed_json(reason: object) -> Problem:
+    """400 for a body that is not JSON (``reason``: the parser's message)."""
+    return Problem(
+        400,
+        "Malformed JSON",
+        f"request body is not valid JSON: {reason}",
+        type_="/problems/malformed-json",
+        errors=[{"field": "body", "message": str(reason)}],
+    )
+
+
+def escaped(text: str) -> str:
+    """``text`` as JSON can hold it: a lone surrogate (a client can send one as ``\\ud800``)
+    as its backslash escape; valid text unchanged."""
+    return text.encode("utf-8", "backslashreplace").decode()
+
+
 def problem_response(problem: Problem, instance: str | None = None) -> Response:
     body: dict[str, Any] = {
         "type": problem.type,
@@ -112,7 +129,7 @@ def _encodable(value: Any) -> Any:
     """``value`` with what JSON cannot hold made text: a lone surrogate as its ``\\uXXXX``
     escape, an integer beyond 64 bits or any other object as its ``str``."""
     if isinstance(value, str):
-        return value.encode("utf-8", "backslashreplace").decode()
+        return escaped(value)
     if isinstance(value, dict):
         return {_encodable(str(k)): _encodable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -156,14 +173,7 @@ def install_handlers(app: FastAPI) -> None:
         found = exc.errors()
         malformed = next((e for e in found if e.get("type") == "json_invalid"), None)
         if malformed is not None:  # as the assign endpoints answer it (loc is a position)
-            problem = Problem(
-                400,
-                "Malformed JSON",
-                f"request body is not valid JSON: {malformed['msg']}",
-                type_="/problems/malformed-json",
-                errors=[{"field": "body", "message": str(malformed["msg"])}],
-            )
-            return problem_response(problem, request.url.path)
+            return problem_response(malformed_json(malformed["msg"]), request.url.path)
         errors = [{"field": _location(e["loc"]), "message": e["msg"]} for e in found]
         return problem_response(invalid(errors), request.url.path)
 

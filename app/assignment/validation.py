@@ -19,7 +19,7 @@ from urllib.parse import parse_qs
 import msgspec
 import orjson
 
-from app.problems import Problem, invalid
+from app.problems import Problem, escaped, invalid, malformed_json
 
 MAX_CATEGORY_LENGTH = 256
 _INT_LIMIT = 2**63
@@ -46,12 +46,7 @@ def parse_json(body: bytes) -> Any:
             return json.loads(body)
         except (ValueError, RecursionError):
             pass
-        raise Problem(
-            400,
-            "Malformed JSON",
-            f"request body is not valid JSON: {exc}",
-            type_="/problems/malformed-json",
-        ) from None
+        raise malformed_json(exc) from None
 
 
 def is_unicode(text: str) -> bool:
@@ -68,11 +63,6 @@ def is_unicode(text: str) -> bool:
     return True
 
 
-def shown(text: str) -> str:
-    """A client's name (a key) as an answer can show it: a lone surrogate as its escape."""
-    return text if is_unicode(text) else text.encode("utf-8", "backslashreplace").decode()
-
-
 def parse_item(
     obj: Any, kinds: dict[str, str], max_id: int, prefix: str = ""
 ) -> tuple[str, dict[str, Any]]:
@@ -82,7 +72,7 @@ def parse_item(
         raise ItemInvalid([{"field": prefix or "body", "message": "must be an object"}])
     errors: list[dict[str, str]] = []
     for key in obj.keys() - {"customer_id", "features"}:
-        errors.append({"field": f"{p}{shown(key)}", "message": "unknown field"})
+        errors.append({"field": f"{p}{escaped(key)}", "message": "unknown field"})
     customer_id = obj.get("customer_id")
     if customer_id is None:
         errors.append({"field": f"{p}customer_id", "message": "field required"})
@@ -100,7 +90,7 @@ def parse_item(
         raise ItemInvalid(errors)
     if len(features) != len(kinds) or not features.keys() <= kinds.keys():
         for name in features.keys() - kinds.keys():
-            errors.append({"field": f"{p}features.{shown(name)}", "message": "unknown feature"})
+            errors.append({"field": f"{p}features.{escaped(name)}", "message": "unknown feature"})
     for name, kind in kinds.items():
         # accept the common valid values inline (this runs per feature of every customer);
         # anything else goes to _check_value, which decides and words the error
@@ -115,7 +105,7 @@ def parse_item(
             if t is int and -_INT_LIMIT <= value <= _INT_LIMIT:
                 continue
         elif t is str:
-            if len(value) <= MAX_CATEGORY_LENGTH and (value.isascii() or is_unicode(value)):
+            if len(value) <= MAX_CATEGORY_LENGTH and is_unicode(value):
                 continue
         elif t is int or t is bool:
             continue
@@ -226,7 +216,9 @@ def parse_batch(body: bytes, max_batch: int) -> list[Any]:
         raise invalid([{"field": "items", "message": "body must be an object with an items list"}])
     extra = payload.keys() - {"items"}
     if extra:
-        raise invalid([{"field": shown(key), "message": "unknown field"} for key in sorted(extra)])
+        raise invalid(
+            [{"field": escaped(key), "message": "unknown field"} for key in sorted(extra)]
+        )
     items: list[Any] = payload["items"]
     if len(items) > max_batch:
         raise Problem(

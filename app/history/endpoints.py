@@ -21,6 +21,7 @@ from app.history.schemas import (
 )
 from app.problems import Problem, invalid, problem_responses
 from app.security import SCOPE_KEY, require
+from app.segments.endpoints import unknown_segment
 
 router = APIRouter(prefix="/v1", tags=["history"])
 READ = [Depends(require("read"))]
@@ -150,12 +151,7 @@ async def list_segment_members(
         raise invalid([{"field": "cursor", "message": str(exc)}]) from None
     serving = holder.current
     if total == 0 and serving is not None and segment_id not in serving.segments:
-        raise Problem(
-            404,
-            "Unknown segment",
-            f"no segment {segment_id!r} in {serving.version}, and nobody is in it",
-            type_="/problems/unknown-segment",
-        )
+        raise unknown_segment(serving, segment_id)  # (and nobody is in it)
     return MemberPageOut(
         segment_id=segment_id,
         total=total,

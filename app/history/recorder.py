@@ -96,8 +96,9 @@ def _unavailable(exc: BaseException) -> RedisUnavailable:
     return RedisUnavailable(f"Redis unavailable: {str(exc) or type(exc).__name__}")
 
 
-def _transient(exc: ResponseError) -> bool:
-    return str(exc).startswith(_TRANSIENT)
+def _transient(error: object) -> bool:
+    """A refusal that says "not now" (its text starts with one of ``_TRANSIENT``)."""
+    return str(error).startswith(_TRANSIENT)
 
 
 def _take(column: Sequence[Any], chunk: Sequence[int]) -> list[Any]:
@@ -344,7 +345,7 @@ class Recorder:
             return outcome
         if changed < 0:  # the script caught an error on this record; previous is its text
             error = str(previous)
-            if error.startswith(_TRANSIENT):
+            if _transient(error):
                 raise RedisUnavailable(f"Redis unavailable: {error}")
             return Outcome(None, changed=False, recorded=False, error=error)
         outcome = Outcome(previous or None, bool(changed), recorded=True, duplicate=bool(duplicate))

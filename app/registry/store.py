@@ -35,9 +35,9 @@ from pydantic import ValidationError
 from app.errors import IntegrityError, StoreError
 from app.registry.manifest import ArtefactInfo, Manifest
 
+log = logging.getLogger(__name__)
 VERSION_PATTERN = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}")
 MODEL_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-log = logging.getLogger(__name__)
 SEGMENT_ID_PATTERN = re.compile(r"seg-(\d+)")
 ARTEFACT_FILE = "model.joblib"
 MANIFEST_FILE = "manifest.json"

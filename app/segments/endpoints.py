@@ -38,16 +38,20 @@ def segment_out(serving: ServingModel, seg: SegmentInfo) -> SegmentOut:
     )
 
 
+def unknown_segment(serving: ServingModel, segment_id: str) -> Problem:
+    known = ", ".join(serving.segments)
+    return Problem(
+        404,
+        "Unknown segment",
+        f"segment {segment_id!r} is not in version {serving.version} (known: {known})",
+        type_="/problems/unknown-segment",
+    )
+
+
 def _find(serving: ServingModel, segment_id: str) -> SegmentInfo:
     seg = serving.segments.get(segment_id)
     if seg is None:
-        known = ", ".join(serving.segments)
-        raise Problem(
-            404,
-            "Unknown segment",
-            f"segment {segment_id!r} is not in version {serving.version} (known: {known})",
-            type_="/problems/unknown-segment",
-        )
+        raise unknown_segment(serving, segment_id)
     return seg
 
 
