@@ -5,7 +5,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -15,6 +15,9 @@ from app.datasets import make_customers, make_transactions
 from app.registry.store import ModelStore
 from app.training.config import TrainConfig, parse_config
 from app.training.job import TrainResult, train
+
+if TYPE_CHECKING:
+    from tests.versions import Versions
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -80,6 +83,20 @@ def trained(
     store = ModelStore(tmp_path_factory.mktemp("store"))
     result = train(example_config("customers", customers_csv), store, promote=True)
     return store, result
+
+
+@pytest.fixture(scope="session")
+def versions(
+    tmp_path_factory: pytest.TempPathFactory,
+    customers: tuple[pd.DataFrame, Any],
+    customers_csv: Path,
+) -> Versions:
+    """Two versions of one model that answer differently, k=3 promoted and k=6, for the
+    hot-swap tests (a template: each test works on a copy of its store)."""
+    from tests.versions import train_two_versions
+
+    folder = tmp_path_factory.mktemp("two-versions")
+    return train_two_versions(folder, customers[0], customers_csv, sample=400)
 
 
 @pytest.fixture

@@ -147,6 +147,17 @@ def test_members_are_cursor_paged_and_the_flow_matrix_adds_up(
     assert client.get("/v1/migrations", params={"since": "2030-01-01T00:00:00Z"}).status_code == 422
 
 
+def on_redis(store: ModelStore, server: RedisProcess, tmp_path: Path) -> Settings:
+    """A service recording into the test's own Redis server, with a short deadline."""
+    return Settings(
+        model_store=store.root,
+        dev_mode=True,
+        redis_url=server.url,
+        data_dir=tmp_path / "data",
+        redis_timeout_ms=200,
+    )
+
+
 def test_redis_killed_mid_run_loses_no_migration(
     trained: tuple[ModelStore, TrainResult], customers, tmp_path: Path
 ) -> None:
@@ -157,13 +168,7 @@ def test_redis_killed_mid_run_loses_no_migration(
     server = RedisProcess(
         redis_dir, args=["--appendonly", "yes", "--appendfsync", "always"]
     ).start()
-    settings = Settings(
-        model_store=store.root,
-        dev_mode=True,
-        redis_url=server.url,
-        data_dir=tmp_path / "data",
-        redis_timeout_ms=200,
-    )
+    settings = on_redis(store, server, tmp_path)
     expected: list[tuple[str | None, str]] = []
     previous = None
     try:
@@ -246,13 +251,7 @@ def test_readiness_pings_redis_before_any_assignment_and_stays_serving(
     monkeypatch.setattr(app.main, "GAUGE_INTERVAL_S", 0.05)
     store, _ = trained
     server = RedisProcess(tmp_path / "redis").start()
-    settings = Settings(
-        model_store=store.root,
-        dev_mode=True,
-        redis_url=server.url,
-        data_dir=tmp_path / "data",
-        redis_timeout_ms=200,
-    )
+    settings = on_redis(store, server, tmp_path)
     try:
         with TestClient(create_app(settings)) as client:
             assert client.get("/readyz").json()["status"] == "ready"

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pandas as pd
 import pytest
 import redis
 import uvicorn
@@ -32,20 +31,10 @@ import uvicorn
 from app.main import create_app
 from app.registry.store import ModelStore
 from app.settings import Settings
-from tests.versions import Load, Versions, train_two_versions
+from tests.versions import Load, Versions
 
 CLIENTS = 12
 RELOAD_INTERVAL = 0.1
-
-
-@pytest.fixture(scope="module")
-def versions(
-    tmp_path_factory: pytest.TempPathFactory,
-    customers: tuple[pd.DataFrame, Any],
-    customers_csv: Path,
-) -> Versions:
-    folder = tmp_path_factory.mktemp("swap-template")
-    return train_two_versions(folder, customers[0], customers_csv, sample=400)
 
 
 @pytest.fixture

@@ -39,13 +39,12 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import pandas as pd
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.registry.store import ModelStore
 from app.security import new_key
-from tests.versions import Load, Versions, train_two_versions
+from tests.versions import Load, Versions
 
 pytestmark = [
     pytest.mark.slow,
@@ -58,16 +57,6 @@ RELOAD_INTERVAL = 0.25
 # model: allow the interval plus a generous load time on a busy machine
 SWAP_BUDGET = RELOAD_INTERVAL + 3.0
 SEGMENTS = Path(sys.executable).parent / "segments"
-
-
-@pytest.fixture(scope="module")
-def versions(
-    tmp_path_factory: pytest.TempPathFactory,
-    customers: tuple[pd.DataFrame, Any],
-    customers_csv: Path,
-) -> Versions:
-    folder = tmp_path_factory.mktemp("workers-template")
-    return train_two_versions(folder, customers[0], customers_csv, sample=300)
 
 
 # -- processes --------------------------------------------------------------------------------
@@ -327,6 +316,16 @@ def per_worker(answers: list[Answer]) -> dict[int, list[Answer]]:
     return out
 
 
+def steady(running: Server, key: str, versions: Versions, version: str) -> None:
+    """Fresh connections until both workers answered: every answer right and from ``version``."""
+    with clients(running, key, versions.rows, threads=4) as load:
+        load.wait_for(lambda answers: len(answers) >= 200 and both_workers(answers))
+    answers = load.snapshot()
+    check_answers(answers, versions)
+    assert {a.version for a in answers} == {version}
+    assert set(per_worker(answers)) == set(running.workers), "one worker got no traffic"
+
+
 def test_a_cli_promotion_reaches_both_workers_without_a_failed_request(
     versions: Versions, server: tuple[Server, ModelStore, str]
 ) -> None:
@@ -335,12 +334,7 @@ def test_a_cli_promotion_reaches_both_workers_without_a_failed_request(
     assert len(workers) == 2, workers
 
     # before: many fresh connections, spread over both workers, all from the old version
-    with clients(running, key, versions.rows, threads=4) as load:
-        load.wait_for(lambda answers: len(answers) >= 200 and both_workers(answers))
-    before = load.snapshot()
-    check_answers(before, versions)
-    assert {a.version for a in before} == {versions.old}
-    assert set(per_worker(before)) == set(workers), "one worker got no traffic"
+    steady(running, key, versions, versions.old)
 
     # during: the CLI promotes from another process while clients keep sending
     command = [str(SEGMENTS), "models", "promote", versions.new]
@@ -381,12 +375,7 @@ def test_a_cli_promotion_reaches_both_workers_without_a_failed_request(
     assert {a.version for a in late} == {versions.new}
 
     # after: fresh connections again, every answer from the new version, on both workers
-    with clients(running, key, versions.rows, threads=4) as load:
-        load.wait_for(lambda answers: len(answers) >= 200 and both_workers(answers))
-    after = load.snapshot()
-    check_answers(after, versions)
-    assert {a.version for a in after} == {versions.new}
-    assert set(per_worker(after)) == set(workers), "one worker got no traffic"
+    steady(running, key, versions, versions.new)
     assert running.worker_pids() == workers  # no worker died or was replaced
 
 
