@@ -14,17 +14,11 @@ from starlette.datastructures import State
 from app.history import HistoryService
 from app.problems import Problem
 from app.serving import ModelHolder, ServingModel
-from app.settings import Settings
 
 
 async def get_holder(request: Request) -> ModelHolder:
     holder: ModelHolder = request.app.state.holder
     return holder
-
-
-async def get_settings_dep(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
 
 
 def get_serving(request: Request) -> ServingModel:
@@ -63,6 +57,5 @@ async def require_history(request: Request) -> HistoryService:
 
 
 HolderDep = Annotated[ModelHolder, Depends(get_holder)]
-SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 ServingDep = Annotated[ServingModel, Depends(serving_dep)]
 RecorderDep = Annotated[HistoryService, Depends(require_history)]

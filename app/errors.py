@@ -9,9 +9,8 @@ problem bodies; the CLI prints them and exits non-zero.
     ├── DataError              the training or batch data is unusable (missing column, wrong type,
     │                          empty file, all-missing feature, fewer rows than segments)
     ├── RuleSyntaxError        a rule condition does not parse or names an unknown feature
-    ├── StoreError             the model store cannot do what was asked (unknown version, ...)
-    │   └── IntegrityError     an artefact's hash or library versions do not match its manifest
-    └── AssignmentError        a customer's features cannot be assigned (service side)
+    └── StoreError             the model store cannot do what was asked (unknown version, ...)
+        └── IntegrityError     an artefact's hash or library versions do not match its manifest
 """
 
 from __future__ import annotations
@@ -39,7 +38,3 @@ class StoreError(SegmentsError):
 
 class IntegrityError(StoreError):
     """An artefact does not match its manifest (hash or library versions)."""
-
-
-class AssignmentError(SegmentsError):
-    """A customer's features cannot be assigned."""

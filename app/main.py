@@ -134,3 +134,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def render_openapi() -> str:
+    """The document as committed: sorted keys, two-space indent, trailing newline."""
+    import orjson
+
+    document = create_app(Settings(dev_mode=True)).openapi()
+    return orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"

@@ -63,14 +63,3 @@ def build_openapi(app: FastAPI, extra_schemas: tuple[type[BaseModel], ...]) -> d
     schemas.pop("ValidationError", None)
     app.openapi_schema = doc
     return doc
-
-
-def render_openapi() -> str:
-    """The document as committed: sorted keys, two-space indent, trailing newline."""
-    import orjson
-
-    from app.main import create_app
-    from app.settings import Settings
-
-    document = create_app(Settings(dev_mode=True)).openapi()
-    return orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"

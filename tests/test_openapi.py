@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from app.openapi import render_openapi
+from app.main import render_openapi
 from tests.conftest import ROOT
 
 COMMITTED = ROOT / "openapi" / "openapi.json"

@@ -7,12 +7,12 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from app.assignment.compiled import Assignment
 from app.assignment.validation import ItemInvalid, is_unicode, parse_item
 from app.history import HistoryService, Outcome, Record
 from app.history.records import RecordBatch
 from app.observability import MIGRATIONS, REDIS_ERRORS, REDIS_LATENCY, SUPERSEDED, child
 from app.serving import ServingModel
+from app.serving.compiled import Assignment
 
 
 def explanation(serving: ServingModel, a: Assignment) -> dict[str, Any]:

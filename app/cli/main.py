@@ -205,7 +205,7 @@ def openapi(
     out: Annotated[Path | None, typer.Option(help="write here instead of printing")] = None,
 ) -> None:
     """The service's OpenAPI document (the committed contract is openapi/openapi.json)."""
-    from app.openapi import render_openapi
+    from app.main import render_openapi
 
     text = render_openapi()
     if out is None:

@@ -20,12 +20,12 @@ from typing import Any
 
 import pandas as pd
 
-from app.assignment.compiled import Assignment, CompiledAssigner, UnsupportedPipeline
 from app.errors import StoreError
 from app.observability import set_model_version
 from app.registry.manifest import Manifest, SegmentInfo
+from app.registry.overrides import SegmentOverrides
 from app.registry.store import ModelStore
-from app.segments.overrides import SegmentOverrides
+from app.serving.compiled import Assignment, CompiledAssigner, UnsupportedPipeline
 from app.training.model import SegmentationModel
 
 log = logging.getLogger(__name__)

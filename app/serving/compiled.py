@@ -1,12 +1,12 @@
 """The compiled assigner: the fitted pipeline turned into plain arrays at load time.
 
 ``Pipeline.predict`` on a one-row DataFrame spends milliseconds in pandas and scikit-learn's
-per-call validation for microseconds of arithmetic. At load time ``compile_model`` reads the
+per-call validation for microseconds of arithmetic. At load time ``CompiledAssigner`` reads the
 fitted steps (NumericTransform bounds, log mask and fill values; StandardScaler mean and
 scale; each OneHotEncoder's categories and infrequent group; k-means centres or Gaussian
 mixture parameters) and assigns from them directly: ``assign_one`` for a request and
 ``assign_many`` for a batch. The pipeline stays the reference: tests prove both give the same
-segment for every training row and for edge cases. ``compile_model`` raises
+segment for every training row and for edge cases. ``CompiledAssigner`` raises
 ``UnsupportedPipeline`` for anything it does not know; the caller then falls back to the
 pipeline and says so in the logs.
 
@@ -461,8 +461,3 @@ def _number(value: Any) -> float:
 def _column(cat: _Categorical, value: str | None) -> int:
     column = cat.columns.get(MISSING_CATEGORY if value is None else value, cat.fallback)
     return -1 if column is None else column
-
-
-def compile_model(model: SegmentationModel) -> CompiledAssigner:
-    """Compile a fitted model; raises ``UnsupportedPipeline`` for unknown steps."""
-    return CompiledAssigner(model)

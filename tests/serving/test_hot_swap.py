@@ -240,19 +240,21 @@ def test_refused_promotions_keep_the_old_version_serving(
 def test_a_failed_load_is_tried_again_later_and_backs_off(
     versions: Versions, store: ModelStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import app.serving
+    import app.serving.model
 
-    holder = app.serving.ModelHolder(store, "customers", reload_interval=1.0)
+    holder = app.serving.model.ModelHolder(store, "customers", reload_interval=1.0)
     assert holder.refresh(force=True) and holder.current is not None
     artefact = store.version_dir("customers", versions.new) / "model.joblib"
     good = artefact.read_bytes()
     artefact.write_bytes(good + b"tampered")
     store.promote("customers", versions.new)
     loads = []
-    build = app.serving.build_serving_model
-    monkeypatch.setattr(app.serving, "build_serving_model", lambda *a: loads.append(a) or build(*a))
+    build = app.serving.model.build_serving_model
+    monkeypatch.setattr(
+        app.serving.model, "build_serving_model", lambda *a: loads.append(a) or build(*a)
+    )
     now = [1000.0]
-    monkeypatch.setattr(app.serving.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(app.serving.model.time, "monotonic", lambda: now[0])
 
     def check(at: float) -> bool:
         now[0] = 1000.0 + at

@@ -31,11 +31,11 @@ from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder
 from threadpoolctl import threadpool_limits
 
-from app.assignment.compiled import CompiledAssigner, UnsupportedPipeline
 from app.datasets import make_customers
 from app.main import create_app
 from app.registry.store import ModelStore, new_version_id
 from app.serving import build_serving_model
+from app.serving.compiled import CompiledAssigner, UnsupportedPipeline
 from app.settings import Settings
 from app.training.config import TrainConfig
 from app.training.data import load_training_data
@@ -496,7 +496,7 @@ def test_an_uncompilable_version_is_served_by_the_pipeline_with_a_warning(
 ) -> None:
     trained = models("kmeans", True)
     store, version, model = birch_store
-    with caplog.at_level(logging.WARNING, logger="app.serving"):
+    with caplog.at_level(logging.WARNING, logger="app.serving.model"):
         serving = build_serving_model(store, "customers", version)
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert warnings, "falling back to the pipeline must be logged"
