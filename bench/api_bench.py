@@ -13,6 +13,10 @@ connections, 2 threads by default) and print one table:
   constant through a ``response_model`` (the framework's own cost, ``bench/baseline_app.py``);
 - ``POST /naive``: the same body, ``pd.DataFrame([features])`` and ``Pipeline.predict`` (what
   a user would write instead);
+- ``POST /v1/assign`` by id only (issue 12): the pool's customers are first assigned once with
+  their features (a batch), then each request sends only ``{"customer_id"}`` and the service
+  assigns from the stored profile (one Redis read, then the recording); and the same for one
+  hot customer (every request the same id);
 - ``POST /v1/assign/batch`` with 10,000 customers from a Python client (httpx + orjson),
   customers per second end to end (client encode + request + server + client decode), with
   recording on and off.
@@ -79,11 +83,18 @@ class Part:
     server: str  # "baseline", "service" or "norecord"
     path: str
     kind: str = "wrk"  # or "batch"
+    bodies: str = "features"  # wrk bodies: "features", "ids" (id only) or "hot" (one id)
 
 
 PARTS = {
     "assign": Part("POST /v1/assign", "service", "/v1/assign"),
     "assign_norecord": Part("POST /v1/assign (recording off)", "norecord", "/v1/assign"),
+    "assign_by_id": Part(
+        "POST /v1/assign by id (stored profile)", "service", "/v1/assign", bodies="ids"
+    ),
+    "assign_hot": Part(
+        "POST /v1/assign by id, one hot customer", "service", "/v1/assign", bodies="hot"
+    ),
     "idiomatic": Part("POST /idiomatic (pydantic, constant)", "baseline", "/idiomatic"),
     "naive": Part("POST /naive (Pipeline.predict)", "baseline", "/naive"),
     "batch": Part("POST /v1/assign/batch", "service", "/v1/assign/batch", "batch"),
@@ -98,6 +109,7 @@ TARGETS = {
     "recording_share": 0.75,  # /v1/assign with recording >= 75% of it without (issue 4)
     "batch_customers_per_s": 100_000.0,  # a batch of 10,000 (issue 3: no recording yet)
     "recorded_batch_customers_per_s": 50_000.0,  # the same with recording (issue 4)
+    "by_id_ratio": 1.0,  # /v1/assign by id req/s >= 1.0x /idiomatic, p99 below its p99 (12)
 }
 
 
@@ -388,6 +400,17 @@ def bench_batch(
     return result
 
 
+def seed_profiles(server: Server, pool: list[dict[str, Any]], headers: dict[str, str]) -> None:
+    """Assign ``pool`` once with its features, so that the service holds their profiles."""
+    with httpx.Client(base_url=server.base, timeout=120) as client:
+        response = client.post(
+            "/v1/assign/batch", content=orjson.dumps({"items": pool}), headers=headers
+        )
+        doc = orjson.loads(response.content)
+        if response.status_code != 200 or doc["assigned"] != len(pool):
+            raise RuntimeError(f"seeding failed: {response.status_code} {response.text[:500]}")
+
+
 def agreement(
     naive: Server, ours: Server, pool: list[dict[str, Any]], headers: dict[str, str]
 ) -> tuple[int, int]:
@@ -473,6 +496,26 @@ def report(results: dict[str, WrkResult], batches: dict[str, BatchResult]) -> li
                     "pass": share >= TARGETS["recording_share"],
                 }
             )
+    idiomatic = results.get("idiomatic")
+    by_id = results.get("assign_by_id")
+    if idiomatic is not None and by_id is not None:
+        ratio = by_id.rps / idiomatic.rps
+        checks.append(
+            {
+                "target": f"/v1/assign by id req/s >= {TARGETS['by_id_ratio']:g}x /idiomatic",
+                "measured": f"{ratio:.2f}x",
+                "value": round(ratio, 3),
+                "pass": ratio >= TARGETS["by_id_ratio"],
+            }
+        )
+        checks.append(
+            {
+                "target": "/v1/assign by id p99 < /idiomatic p99",
+                "measured": f"{by_id.p99_ms:.2f} vs {idiomatic.p99_ms:.2f} ms",
+                "value": by_id.p99_ms,
+                "pass": by_id.p99_ms < idiomatic.p99_ms,
+            }
+        )
     for name, goal_key, what in (
         ("batch_norecord", "batch_customers_per_s", "recording off"),
         ("batch", "recorded_batch_customers_per_s", "recorded"),
@@ -572,8 +615,16 @@ def main() -> int:
         store, version, names = train_model(workdir, args.train_rows)
         print(f"  {version} in {time.perf_counter() - t0:.1f}s", flush=True)
         pool = customer_pool(names, max(args.pool, args.batch_size), seed=20250101)
-        bodies = workdir / "bodies.ndjson"
-        bodies.write_bytes(b"\n".join(orjson.dumps(item) for item in pool[: args.pool]) + b"\n")
+        wanted = pool[: args.pool]
+        bodies = {
+            "features": wanted,
+            "ids": [{"customer_id": item["customer_id"]} for item in wanted],
+            "hot": [{"customer_id": wanted[0]["customer_id"]}],
+        }
+        body_files = {}
+        for kind, items in bodies.items():
+            body_files[kind] = workdir / f"bodies-{kind}.ndjson"
+            body_files[kind].write_bytes(b"\n".join(orjson.dumps(i) for i in items) + b"\n")
         probe = orjson.dumps(pool[0])
         key, key_line = new_key(["assign"], "api bench")
         headers = {**JSON, "authorization": f"Bearer {key}"}
@@ -643,11 +694,15 @@ def main() -> int:
                     )
             options = {"connections": args.connections, "threads": args.threads}
             wrk_parts = [p for p in parts if PARTS[p].kind == "wrk"]
+            if any(PARTS[p].bodies != "features" for p in wrk_parts):
+                # the by-id parts assign from stored profiles: store the pool's first
+                seed_profiles(servers["service"], wanted, headers)
             for name in wrk_parts:  # warm every server up before any measurement
                 part = PARTS[name]
                 print(f"warm-up {name}: {args.warmup:g}s", flush=True)
                 server = servers[part.server]
-                run_wrk(server, name, part.path, bodies, key, **options, duration=args.warmup)
+                files = body_files[part.bodies]
+                run_wrk(server, name, part.path, files, key, **options, duration=args.warmup)
             for round_ in range(args.rounds):
                 for name in wrk_parts:
                     part = PARTS[name]
@@ -658,7 +713,7 @@ def main() -> int:
                         servers[part.server],
                         name,
                         part.path,
-                        bodies,
+                        body_files[part.bodies],
                         key,
                         **options,
                         duration=args.duration,
