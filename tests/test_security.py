@@ -133,6 +133,21 @@ def test_the_right_scope_gets_through_by_either_header(
     assert client.get("/readyz").status_code == 200
 
 
+def test_blanks_around_a_key_are_ignored_in_either_header(
+    client: TestClient, keys: tuple[dict[str, str], Path]
+) -> None:
+    read = keys[0]["read"]
+    for header in (
+        {"x-api-key": f"{read}  "},
+        {"x-api-key": f" {read}"},
+        {"authorization": f"Bearer {read}  "},
+    ):
+        assert client.get("/v1/segments", headers=header).status_code == 200, header
+    # a blank inside the key is part of what is compared
+    response = client.get("/v1/segments", headers={"x-api-key": f"{read[:10]} {read[10:]}"})
+    assert response.status_code == 401
+
+
 def test_a_revoked_key_stops_working_after_reload(
     trained: tuple[ModelStore, TrainResult], tmp_path: Path
 ) -> None:
