@@ -11,19 +11,16 @@ restart.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import logging
 import secrets
-import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import Depends
-from redis.exceptions import RedisError
 from starlette.datastructures import State
 from starlette.requests import Request
 
@@ -228,9 +225,9 @@ def presented_key_raw(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
 async def authorize(state: State, presented: str | None, scope: Scope) -> None:
     """Let a request through only with a key holding ``scope`` (and within its rate limit)."""
     entry = state.keys.check(presented, scope)
-    limit = state.settings.rate_limit_per_minute
-    if entry is not None and limit is not None:
-        await _rate_limit(state, entry, limit)
+    limiter = state.rate_limiter  # set by the lifespan when a limit is configured
+    if entry is not None and limiter is not None:
+        await limiter.check(entry.key_id)
 
 
 def require(scope: Scope) -> Callable[[Request], Awaitable[None]]:
@@ -252,34 +249,3 @@ def scoped(scope: Scope) -> dict[str, Any]:
     (``x-required-scope``), so the two cannot disagree: ``@router.get(..., **scoped("read"))``.
     """
     return {"dependencies": [Depends(require(scope))], "openapi_extra": {SCOPE_KEY: scope}}
-
-
-async def _rate_limit(state: State, entry: KeyEntry, limit: int) -> None:
-    """Fixed one-minute windows counted in Redis, so every worker shares one budget per key.
-
-    Fails open: when Redis cannot answer, the request goes through (and is logged), because
-    refusing all traffic for a rate limiter's sake would be worse than a burst.
-    """
-    history = state.history
-    if history is None:
-        return
-    now = time.time()
-    window = int(now // 60)
-    key = history.recorder.keys.rate(entry.key_id, window)
-    try:
-        async with history.recorder.client.pipeline(transaction=True) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, 120)
-            count, _ = await asyncio.wait_for(pipe.execute(), history.config.timeout_s)
-    except (RedisError, OSError, TimeoutError) as exc:
-        log.warning("rate limit not checked (Redis: %s); letting the request through", exc)
-        return
-    if int(count) > limit:
-        retry = max(1, int((window + 1) * 60 - now) + 1)
-        raise Problem(
-            429,
-            "Too many requests",
-            f"this key is limited to {limit} requests a minute; retry in {retry} s",
-            type_="/problems/rate-limited",
-            headers={"Retry-After": str(retry)},
-        )

@@ -118,6 +118,7 @@ def serve(
     import contextlib
     import os
 
+    from app.redis_client import needs_redis
     from app.settings import Settings
 
     # workers are separate processes: pass overrides the way Settings reads them
@@ -140,11 +141,19 @@ def serve(
             folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="segments-metrics-"))
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
             stack.callback(os.environ.pop, "PROMETHEUS_MULTIPROC_DIR", None)
-        if settings.record_assignments and settings.redis_url is None:
-            from app.history import EmbeddedRedis
+        if needs_redis(settings) and settings.redis_url is None:
+            from app.history import EmbeddedRedis, EmbeddedRedisError
 
             # one embedded server for all workers, stopped when serve exits
-            embedded = stack.enter_context(EmbeddedRedis(settings.history_config().data_dir))
+            try:
+                embedded = stack.enter_context(EmbeddedRedis(settings.history_config().data_dir))
+            except EmbeddedRedisError as exc:
+                console.print(
+                    f"[red]error:[/] recording or the rate limit needs Redis: {escape(str(exc))} "
+                    "(set SEGMENTS_REDIS_URL, or install redis-server)",
+                    soft_wrap=True,
+                )
+                raise typer.Exit(2) from None
             os.environ["SEGMENTS_REDIS_URL"] = embedded.url
             console.print(f"embedded Redis at {embedded.url} (data in {settings.data_dir})")
         _run_uvicorn(host, port, workers, log_level, settings)

@@ -19,9 +19,11 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
+from redis.asyncio import Redis
+
 from app.history.config import HistoryConfig
 from app.history.embedded import EmbeddedRedis
-from app.history.recorder import Recorder
+from app.history.recorder import Recorder, create_redis
 from app.history.records import NOT_RECORDED, Outcome, Record, RedisUnavailable
 from app.history.spool import Spool
 
@@ -220,26 +222,32 @@ async def _cancel(task: asyncio.Task[None]) -> None:
 
 
 @contextlib.asynccontextmanager
-async def open_history(config: HistoryConfig, replay: bool = True) -> AsyncIterator[HistoryService]:
-    """Open Redis (embedded if ``config.redis_url`` is None), the spool and the replayer.
+async def open_history(
+    config: HistoryConfig, replay: bool = True, client: Redis | None = None
+) -> AsyncIterator[HistoryService]:
+    """Open the spool, the replayer and, unless given ``client``, Redis (embedded if
+    ``config.redis_url`` is None).
 
-    Everything opened is closed on exit, in reverse order. With several worker processes,
-    start the embedded server once in the parent (``EmbeddedRedis``) and give the workers its
-    URL instead: each worker calling this with no URL would try to start its own.
+    The app passes the client it opened for all its features (``app.redis_client``), which
+    stays open when this exits; without one, the client (and embedded server) opened here is
+    closed. Everything opened is closed on exit, in reverse order. With several worker
+    processes, start the embedded server once in the parent (``EmbeddedRedis``) and give the
+    workers its URL instead: each worker calling this with no URL would try to start its own.
     """
     async with contextlib.AsyncExitStack() as stack:
-        url = config.redis_url
-        if url is None:
-            embedded = EmbeddedRedis(config.data_dir)
-            url = await asyncio.to_thread(embedded.start)
-            stack.push_async_callback(asyncio.to_thread, embedded.stop)
+        if client is None:
+            url = config.redis_url
+            if url is None:
+                embedded = EmbeddedRedis(config.data_dir)
+                url = await asyncio.to_thread(embedded.start)
+                stack.push_async_callback(asyncio.to_thread, embedded.stop)
+            client = create_redis(url, config)
+            stack.push_async_callback(client.aclose)
         spool = await asyncio.to_thread(
             Spool, config.spool_dir, config.spool_max_records, config.spool_fsync
         )
         stack.callback(spool.close)
-        recorder = Recorder.connect(url, config)
-        stack.push_async_callback(recorder.aclose)
-        service = HistoryService(recorder, spool)
+        service = HistoryService(Recorder(client, config), spool)
         if replay:
             task = asyncio.create_task(service.run_replayer(), name="history-replayer")
             stack.push_async_callback(_cancel, task)
