@@ -171,6 +171,10 @@ class HistoryService:
         """Drain the spool into Redis if it answers; returns how many records were replayed."""
         if not await self.recorder.ping():
             return 0
+        if not self._direct:
+            # Redis is back: connections pooled before the outage may be dead, and the first
+            # call on one fails (no retries); drop the idle ones so that no call finds one
+            await self.recorder.client.connection_pool.disconnect(inuse_connections=False)
         replayed = 0
         with self.spool.replay_lease() as mine:
             if not mine:
@@ -207,8 +211,15 @@ class HistoryService:
                 log.exception("history replayer failed")
 
     async def status(self) -> HistoryStatus:
-        """The state now, with a ping of Redis (bounded by the single-call deadline)."""
+        """The state now, with a ping of Redis (bounded by the single-call deadline).
+
+        A failed ping switches to the spool, as a failed record does: an unreachable Redis is
+        never reported beside ``redis_up`` (and an idle process notices an outage before its
+        next record waits on it). ``redis_up`` is read after the ping, so a switch back made
+        by the replayer meanwhile is seen."""
         reachable = await self.recorder.ping()
+        if not reachable and self._direct:
+            self._down(RedisUnavailable("Redis unavailable: it did not answer a ping"))
         depth, dropped = await asyncio.to_thread(lambda: (self.spool.depth(), self.spool.dropped()))
         return HistoryStatus(
             self._direct, depth, dropped, self.spooled, self.replayed, self.rejected, reachable
