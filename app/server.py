@@ -34,48 +34,56 @@ log = logging.getLogger(__name__)
 
 class RequestDeadlineProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, closing a connection whose request does not arrive
-    whole within ``request_timeout`` seconds."""
+    whole within ``request_timeout`` seconds.
+
+    A request on a kept-alive connection costs one clock read, not a timer: a connection has
+    at most one timer, which on firing checks the request then arriving (if any) and is set
+    again for what is left of its time (a timer set and cancelled per request measured
+    ~1.5 us with uvloop).
+    """
 
     def __init__(self, *args: Any, request_timeout: float, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.request_timeout = request_timeout
-        self._deadline: asyncio.TimerHandle | None = None
+        self._began: float | None = None  # when the request still arriving began
+        self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._arm()  # the first request must come, whole, in time
+        self._began = self.loop.time()  # the first request's time runs from the connection
+        self._timer = self.loop.call_later(self.request_timeout, self._check)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        if self._deadline is None:  # a later request on a kept-alive connection
-            self._arm()
+        if self._began is None:  # a later request on a kept-alive connection
+            self._began = self.loop.time()
+            if self._timer is None:
+                self._timer = self.loop.call_later(self.request_timeout, self._check)
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
-        self._disarm()  # received whole: the keep-alive timer takes over after the answer
+        self._began = None  # received whole: the keep-alive timer takes over after the answer
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         super().connection_lost(exc)
 
-    def _arm(self) -> None:
-        self._disarm()
-        self._deadline = self.loop.call_later(self.request_timeout, self._expired)
-
-    def _disarm(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
-
-    def _expired(self) -> None:
-        self._deadline = None
-        if not self.transport.is_closing():
-            log.info(
-                "closed a connection whose request did not arrive within %s s "
-                "(SEGMENTS_REQUEST_TIMEOUT)",
-                self.request_timeout,
-            )
-            self.transport.close()
+    def _check(self) -> None:
+        self._timer = None
+        if self._began is None or self.transport.is_closing():
+            return
+        left = self._began + self.request_timeout - self.loop.time()
+        if left > 0:
+            self._timer = self.loop.call_later(left, self._check)
+            return
+        log.info(
+            "closed a connection whose request did not arrive within %s s "
+            "(SEGMENTS_REQUEST_TIMEOUT)",
+            self.request_timeout,
+        )
+        self.transport.close()
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:

@@ -144,3 +144,14 @@ def test_an_idle_kept_alive_connection_is_closed_and_a_whole_request_is_answered
         assert answer.startswith(b"HTTP/1.1 200")
         assert closed_by_server(sock)  # after SEGMENTS_KEEP_ALIVE_TIMEOUT of silence
     assert get(port, "/healthz")[0] == 200
+
+
+def test_a_half_sent_second_request_on_a_kept_alive_connection_is_closed(server: int) -> None:
+    sock = half_sent(server, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    with sock:
+        answer = b""
+        while not answer.endswith(b"}"):
+            answer += sock.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 200")
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHo")  # stops the keep-alive timer
+        assert closed_by_server(sock)  # the request deadline closes it
