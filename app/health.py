@@ -11,7 +11,8 @@ from starlette.responses import Response
 from app.deps import HolderDep
 from app.history import HistoryService
 from app.observability import REDIS_UP, SPOOL_DEPTH, SPOOL_DROPPED, render_metrics
-from app.security import presented_key
+from app.problems import Problem
+from app.security import KeyRing, presented_key
 
 router = APIRouter(tags=["health"])
 
@@ -67,6 +68,34 @@ async def history_check(history: HistoryService | None) -> dict[str, Any]:
     }
 
 
+def may_see_details(keys: KeyRing, request: Request) -> bool:
+    """A valid 'read' key was sent (or authentication is off): the probe may name paths."""
+    try:
+        keys.check(presented_key(request), "read")
+    except Problem:
+        return False
+    return True
+
+
+def model_error_in_words(error: str | None) -> str | None:
+    """The model holder's error without server paths, for the unauthenticated probe."""
+    if error is None or error == "no promoted version":
+        return error
+    if "hash mismatch" in error:
+        what = "the artefact's hash does not match its manifest: it is refused"
+    elif "scikit-learn" in error:
+        what = "the artefact was saved with another scikit-learn version"
+    else:
+        what = "the promoted version cannot be loaded"
+    return f"{what} (details in the log, or in /readyz with a 'read' key)"
+
+
+def keys_check(keys: KeyRing) -> dict[str, Any]:
+    """The API keys file as the last check found it (its problems name no path)."""
+    problems = list(keys.problems)
+    return {"ok": not problems, "file": keys.path is not None, "problems": problems}
+
+
 @router.get(
     "/readyz", operation_id="readyz", responses={503: {"description": "Not ready: no model"}}
 )
@@ -75,21 +104,29 @@ async def readyz(request: Request, holder: HolderDep) -> Response:
     but still 200: it answers every assignment from the model and spools the records, and
     every replica shares the same Redis, so failing readiness would take all of them out of a
     load balancer for no gain. ``checks.redis`` says what is wrong; 503 only without a model,
-    or without Redis when ``SEGMENTS_READYZ_REQUIRES_REDIS`` is set."""
+    or without Redis when ``SEGMENTS_READYZ_REQUIRES_REDIS`` is set. A keys file that is
+    missing, unreadable or has a malformed line is ``degraded`` too (``checks.api_keys``).
+
+    No key is needed, so the answer names no server path; sent with a valid ``read`` key it
+    also carries the model's full error (with paths), as the log does."""
     current = holder.current
+    state = request.app.state
+    details = may_see_details(state.keys, request)
     checks: dict[str, Any] = {
         "model": {
             "ok": current is not None,
             "name": holder.model_name,
             "version": current.version if current else None,
             "compiled": current.assigner is not None if current else None,
-            "error": holder.last_error,
+            "error": holder.last_error if details else model_error_in_words(holder.last_error),
         },
-        "redis": await history_check(request.app.state.history),
+        "redis": await history_check(state.history),
+        "api_keys": keys_check(state.keys),
     }
     ready = checks["model"]["ok"]
-    status = "not ready" if not ready else "ready" if checks["redis"]["ok"] else "degraded"
-    if status == "degraded" and request.app.state.settings.readyz_requires_redis:
+    healthy = checks["redis"]["ok"] and checks["api_keys"]["ok"]
+    status = "not ready" if not ready else "ready" if healthy else "degraded"
+    if not checks["redis"]["ok"] and ready and state.settings.readyz_requires_redis:
         ready, status = False, "not ready"
     body = {"status": status, "checks": checks}
     return Response(

@@ -1,6 +1,7 @@
 """The application factory: ``create_app()`` builds the service; its lifespan opens and closes
-everything it uses (model holder, Redis recorder with its spool and replayer, an embedded Redis
-when none is configured, and the watchers). Importing this module loads nothing.
+everything it uses (model holder; the app's one Redis client, with an embedded server when
+none is configured, handed to the history service with its spool and replayer and to the rate
+limiter; the watchers). Importing this module loads nothing.
 
 Run it with ``segments serve`` or ``uvicorn --factory app.main:create_app``.
 """
@@ -22,12 +23,14 @@ from app.assignment.endpoints import REQUEST_SCHEMAS, AssignFastPath
 from app.assignment.endpoints import router as assignment_router
 from app.health import history_check
 from app.health import router as health_router
-from app.history import HistoryService, open_history
+from app.history import HistoryService, Keys, open_history
 from app.history.endpoints import router as history_router
 from app.limits import BodySizeLimit
 from app.observability import ObservabilityMiddleware, forget_this_process
 from app.openapi import build_openapi, operation_id
 from app.problems import install_handlers
+from app.ratelimit import RateLimiter
+from app.redis_client import open_redis
 from app.registry.endpoints import router as registry_router
 from app.registry.store import ModelStore
 from app.security import KeyRing
@@ -91,12 +94,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if holder.current is None:
                 log.warning("no model loaded (%s); /readyz reports not ready", holder.last_error)
             app.state.holder = holder
-            app.state.history = None
-            if settings.record_assignments:
-                config = settings.history_config()
-                app.state.history = await stack.enter_async_context(open_history(config))
+            app.state.history = app.state.rate_limiter = None
+            redis = await stack.enter_async_context(open_redis(settings))
+            config = settings.history_config()
+            if settings.record_assignments and redis is not None:
+                app.state.history = await stack.enter_async_context(
+                    open_history(config, client=redis)
+                )
                 gauges = asyncio.create_task(_refresh_gauges(app.state.history))
                 stack.push_async_callback(_cancel, gauges)
+            limit = settings.rate_limit_per_minute
+            if limit is not None and redis is not None:
+                keys = Keys.from_config(config)
+                app.state.rate_limiter = RateLimiter(redis, keys, limit, config.timeout_s)
             stack.callback(forget_this_process)
             interval = settings.reload_interval
             for task, name in ((holder.refresh, "model"), (app.state.keys.reload, "keys")):
@@ -118,6 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         **options,
     )
     app.state.settings = settings
+    app.state.history = app.state.rate_limiter = None  # set by the lifespan when configured
     app.state.keys = KeyRing(
         settings.api_keys, settings.api_keys_file, enabled=not settings.dev_mode
     )

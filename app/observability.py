@@ -72,6 +72,12 @@ REDIS_UP = Gauge(
     "1 when Redis answers and records go straight to it; 0 while they go to the spool",
     multiprocess_mode="livemin",
 )
+API_KEYS_FILE_OK = Gauge(
+    "segments_api_keys_file_ok",
+    "1 when the API keys file (if any) was read whole; 0 while it is missing, unreadable or "
+    "has a malformed line (its bad lines give no key)",
+    multiprocess_mode="livemin",
+)
 
 
 _CHILDREN: dict[tuple[object, tuple[str, ...]], Any] = {}

@@ -11,21 +11,20 @@ restart.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import logging
 import secrets
-import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from redis.exceptions import RedisError
+from fastapi import Depends
 from starlette.datastructures import State
 from starlette.requests import Request
 
+from app.observability import API_KEYS_FILE_OK
 from app.problems import Problem
 
 log = logging.getLogger(__name__)
@@ -58,45 +57,106 @@ def new_key(scopes: list[str], label: str = "") -> tuple[str, str]:
 
 
 def parse_entries(text: str, source: str) -> dict[str, KeyEntry]:
-    entries: dict[str, KeyEntry] = {}
-    for number, raw in enumerate(text.replace(",", "\n").splitlines(), 1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        parts = line.split(":")
-        if len(parts) < 3 or len(parts[1]) != 64:
-            raise ValueError(f"{source} entry {number}: expected <id>:<sha256-hex>:<scopes>")
-        scopes = frozenset(parts[2].split("+"))
-        if not scopes <= set(SCOPES):
-            raise ValueError(f"{source} entry {number}: unknown scope in {parts[2]!r}")
-        try:
-            digest = bytes.fromhex(parts[1])
-        except ValueError:
-            raise ValueError(f"{source} entry {number}: the hash is not hex") from None
-        entries[parts[0]] = KeyEntry(parts[0], digest, scopes, ":".join(parts[3:]))
+    """Every entry of ``text``; raises ``ValueError`` on the first malformed one."""
+    entries, problems = parse_lines(text, source)
+    if problems:
+        raise ValueError(problems[0])
     return entries
 
 
+def parse_lines(text: str, source: str) -> tuple[dict[str, KeyEntry], list[str]]:
+    """The valid entries of ``text`` and a sentence for each malformed line (by its number).
+
+    A line may hold several comma-separated entries (as ``SEGMENTS_API_KEYS`` does).
+    """
+    entries: dict[str, KeyEntry] = {}
+    problems: list[str] = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        for item in raw.split("#", 1)[0].split(","):
+            try:
+                entry = _parse_entry(item.strip())
+            except ValueError as exc:
+                problems.append(f"{source} line {number}: {exc}")
+                continue
+            if entry is not None:
+                entries[entry.key_id] = entry
+    return entries, problems
+
+
+def _parse_entry(line: str) -> KeyEntry | None:
+    if not line:
+        return None
+    parts = line.split(":")
+    if len(parts) < 3 or len(parts[1]) != 64:
+        raise ValueError("expected <id>:<sha256-hex>:<scopes>")
+    scopes = frozenset(parts[2].split("+"))
+    if not scopes <= set(SCOPES):
+        raise ValueError(f"unknown scope in {parts[2]!r}")
+    try:
+        digest = bytes.fromhex(parts[1])
+    except ValueError:
+        raise ValueError("the hash is not hex") from None
+    return KeyEntry(parts[0], digest, scopes, ":".join(parts[3:]))
+
+
 class KeyRing:
-    """The configured keys; re-reads the keys file when it changes."""
+    """The configured keys; re-reads the keys file when it changes.
+
+    At start every entry must be valid (bad config fails at start). Afterwards the keys file
+    fails closed: its keys are the valid lines of what it holds now; a malformed line is left
+    out (never kept from before), and a missing or unreadable file contributes no key (the
+    inline ``SEGMENTS_API_KEYS`` stay). Each distinct problem is logged once, ``problems``
+    lists them for ``/readyz`` (without server paths) and ``segments_api_keys_file_ok`` is 0
+    while there is one.
+    """
 
     def __init__(self, inline: str | None, path: Path | None, enabled: bool = True) -> None:
-        self.enabled, self.inline, self.path = enabled, inline or "", path
-        self._mtime: int | None = None
-        self.entries: dict[str, KeyEntry] = {}
-        self.reload(force=True)
+        self.enabled, self.path = enabled, path
+        self.inline = parse_entries(inline or "", "SEGMENTS_API_KEYS")
+        self._token: tuple[int, ...] | None = None
+        self.problems: tuple[str, ...] = ()
+        self.entries: dict[str, KeyEntry] = dict(self.inline)
+        if path is not None:
+            if not path.exists():
+                raise ValueError(f"API keys file {path} does not exist")
+            self.entries |= parse_entries(path.read_text(), str(path))
+            self._token = _file_token(path)
+        API_KEYS_FILE_OK.set(1)
+        log.info("loaded %d API key(s)", len(self.entries))
 
-    def reload(self, force: bool = False) -> None:
-        mtime = self.path.stat().st_mtime_ns if self.path and self.path.exists() else 0
-        if not force and mtime == self._mtime:
+    def reload(self) -> None:
+        """Re-read the keys file if it changed (or the last read had a problem)."""
+        if self.path is None:
             return
-        entries = parse_entries(self.inline, "SEGMENTS_API_KEYS")
-        if self.path is not None:
-            if not self.path.exists():
-                raise ValueError(f"API keys file {self.path} does not exist")
-            entries |= parse_entries(self.path.read_text(), str(self.path))
-        self.entries, self._mtime = entries, mtime
-        log.info("loaded %d API key(s)", len(entries))
+        try:
+            token = _file_token(self.path)
+            if token == self._token and not self.problems:
+                return
+            text = self.path.read_text()
+        except FileNotFoundError:
+            self._apply({}, ["the keys file does not exist: no key from it is accepted"], None)
+            return
+        except (OSError, UnicodeDecodeError) as exc:
+            problem = f"the keys file cannot be read ({type(exc).__name__}): no key from it is"
+            self._apply({}, [problem + " accepted"], None)
+            return
+        entries, problems = parse_lines(text, "keys file")
+        self._apply(entries, [f"{p}: refused" for p in problems], token)
+
+    def _apply(
+        self, from_file: dict[str, KeyEntry], problems: list[str], token: tuple[int, ...] | None
+    ) -> None:
+        self.entries = self.inline | from_file
+        if token != self._token:
+            log.info("loaded %d API key(s)", len(self.entries))
+        self._token = token
+        for problem in problems:
+            if problem not in self.problems:  # once per distinct problem, not every check
+                log.error("API keys file %s: %s", self.path, problem)
+        if self.problems and not problems:
+            log.warning("API keys file %s is valid again", self.path)
+        self.problems = tuple(problems)
+        API_KEYS_FILE_OK.set(0 if problems else 1)
 
     def check(self, presented: str | None, scope: Scope) -> KeyEntry | None:
         """The key's entry if it may use ``scope``; raises 401/403 problems otherwise."""
@@ -137,6 +197,12 @@ class KeyRing:
         return entry if hmac.compare_digest(digest, expected) and entry else None
 
 
+def _file_token(path: Path) -> tuple[int, ...]:
+    """What changes when the file is replaced, rewritten or has its permissions changed."""
+    st = path.stat()
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 def presented_key(request: Request) -> str | None:
     """The key sent as ``Authorization: Bearer <key>``, else as ``X-API-Key``."""
     return presented_key_raw(request.scope["headers"])
@@ -150,17 +216,18 @@ def presented_key_raw(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
             bearer = value
         elif name == b"x-api-key" and api_key is None:
             api_key = value
+    # surrounding blanks are no part of a key: stripped from either header alike
     if bearer is not None and bearer[:7].lower() == b"bearer ":
         return bearer[7:].strip().decode("latin-1")
-    return None if api_key is None else api_key.decode("latin-1")
+    return None if api_key is None else api_key.strip().decode("latin-1")
 
 
 async def authorize(state: State, presented: str | None, scope: Scope) -> None:
     """Let a request through only with a key holding ``scope`` (and within its rate limit)."""
     entry = state.keys.check(presented, scope)
-    limit = state.settings.rate_limit_per_minute
-    if entry is not None and limit is not None:
-        await _rate_limit(state, entry, limit)
+    limiter = state.rate_limiter  # set by the lifespan when a limit is configured
+    if entry is not None and limiter is not None:
+        await limiter.check(entry.key_id)
 
 
 def require(scope: Scope) -> Callable[[Request], Awaitable[None]]:
@@ -177,32 +244,8 @@ def require(scope: Scope) -> Callable[[Request], Awaitable[None]]:
     return check
 
 
-async def _rate_limit(state: State, entry: KeyEntry, limit: int) -> None:
-    """Fixed one-minute windows counted in Redis, so every worker shares one budget per key.
-
-    Fails open: when Redis cannot answer, the request goes through (and is logged), because
-    refusing all traffic for a rate limiter's sake would be worse than a burst.
+def scoped(scope: Scope) -> dict[str, Any]:
+    """A route's keyword arguments that require ``scope`` and publish it in the contract
+    (``x-required-scope``), so the two cannot disagree: ``@router.get(..., **scoped("read"))``.
     """
-    history = state.history
-    if history is None:
-        return
-    now = time.time()
-    window = int(now // 60)
-    key = history.recorder.keys.rate(entry.key_id, window)
-    try:
-        async with history.recorder.client.pipeline(transaction=True) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, 120)
-            count, _ = await asyncio.wait_for(pipe.execute(), history.config.timeout_s)
-    except (RedisError, OSError, TimeoutError) as exc:
-        log.warning("rate limit not checked (Redis: %s); letting the request through", exc)
-        return
-    if int(count) > limit:
-        retry = max(1, int((window + 1) * 60 - now) + 1)
-        raise Problem(
-            429,
-            "Too many requests",
-            f"this key is limited to {limit} requests a minute; retry in {retry} s",
-            type_="/problems/rate-limited",
-            headers={"Retry-After": str(retry)},
-        )
+    return {"dependencies": [Depends(require(scope))], "openapi_extra": {SCOPE_KEY: scope}}

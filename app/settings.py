@@ -42,6 +42,22 @@ class Settings(BaseSettings):
         description="/readyz answers 503 while Redis is unreachable (default: 200 'degraded': "
         "assignments are still answered and their records spooled)",
     )
+    max_connections: int = Field(
+        1000,
+        ge=1,
+        description="open connections per worker process; beyond it uvicorn answers 503 "
+        "(segments serve)",
+    )
+    keep_alive_timeout: int = Field(
+        5, ge=1, le=600, description="seconds an idle kept-alive connection stays open"
+    )
+    request_timeout: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="seconds a request has to arrive whole (headers and body) before its "
+        "connection is closed (segments serve)",
+    )
     access_log: bool = Field(True, description="one JSON log line per request")
     opentelemetry: bool = Field(
         False,

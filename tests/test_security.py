@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from app.cli.main import app as cli
 from app.main import create_app
+from app.redis_client import RateLimitWithoutRedis
 from app.registry.store import ModelStore
 from app.security import new_key
 from app.settings import Settings
@@ -133,6 +134,21 @@ def test_the_right_scope_gets_through_by_either_header(
     assert client.get("/readyz").status_code == 200
 
 
+def test_blanks_around_a_key_are_ignored_in_either_header(
+    client: TestClient, keys: tuple[dict[str, str], Path]
+) -> None:
+    read = keys[0]["read"]
+    for header in (
+        {"x-api-key": f"{read}  "},
+        {"x-api-key": f" {read}"},
+        {"authorization": f"Bearer {read}  "},
+    ):
+        assert client.get("/v1/segments", headers=header).status_code == 200, header
+    # a blank inside the key is part of what is compared
+    response = client.get("/v1/segments", headers={"x-api-key": f"{read[:10]} {read[10:]}"})
+    assert response.status_code == 401
+
+
 def test_a_revoked_key_stops_working_after_reload(
     trained: tuple[ModelStore, TrainResult], tmp_path: Path
 ) -> None:
@@ -231,3 +247,66 @@ def test_rate_limit_per_key_is_shared_and_says_when_to_retry(
         assert 1 <= int(refused.headers["retry-after"]) <= 61
         assert refused.headers["content-type"] == "application/problem+json"
         assert one.get("/v1/models", headers={"x-api-key": other}).status_code == 200
+
+
+def test_the_rate_limit_works_with_recording_off(
+    trained: tuple[ModelStore, TrainResult], tmp_path: Path
+) -> None:
+    store, _ = trained
+    limited, line = new_key(["read"])
+    settings = Settings(
+        model_store=store.root,
+        api_keys=line,
+        rate_limit_per_minute=3,
+        record_assignments=False,  # the limiter opens the app's Redis for itself
+        key_prefix=f"rl{tmp_path.name[-8:]}:",
+        data_dir=tmp_path,
+    )
+    with TestClient(create_app(settings)) as client:
+        while time.time() % 60 > 50:  # keep the requests inside one fixed window
+            time.sleep(0.5)
+        codes = [client.get("/v1/models", headers={"x-api-key": limited}).status_code]
+        codes += [client.get("/v1/models", headers={"x-api-key": limited}).status_code]
+        codes += [client.get("/v1/models", headers={"x-api-key": limited}).status_code]
+        assert codes == [200, 200, 200]
+        assert client.get("/v1/models", headers={"x-api-key": limited}).status_code == 429
+        assert client.app.state.history is None  # type: ignore[attr-defined]
+
+
+def test_history_and_the_rate_limit_share_the_apps_one_redis_client(
+    trained: tuple[ModelStore, TrainResult], tmp_path: Path
+) -> None:
+    store, _ = trained
+    _, line = new_key(["read"])
+    settings = Settings(
+        model_store=store.root, api_keys=line, rate_limit_per_minute=3, data_dir=tmp_path
+    )
+    with TestClient(create_app(settings)) as client:
+        state = client.app.state  # type: ignore[attr-defined]
+        assert state.rate_limiter.client is state.history.recorder.client
+
+
+@pytest.mark.parametrize("record", [True, False])
+def test_a_rate_limit_without_redis_fails_at_start(
+    trained: tuple[ModelStore, TrainResult], tmp_path: Path, record: bool
+) -> None:
+    from tests.history.conftest import free_port
+
+    store, _ = trained
+    _, line = new_key(["read"])
+    nowhere = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    settings = Settings(
+        model_store=store.root,
+        api_keys=line,
+        rate_limit_per_minute=3,
+        record_assignments=record,
+        redis_url=nowhere,
+        data_dir=tmp_path,
+    )
+    refused = pytest.raises(RateLimitWithoutRedis, match="SEGMENTS_RATE_LIMIT_PER_MINUTE is set")
+    with refused, TestClient(create_app(settings)):
+        pass
+    # without the limit, the same Redis being down is no reason not to start (spooling)
+    settings = settings.model_copy(update={"rate_limit_per_minute": None})
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/healthz").status_code == 200

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -13,6 +13,9 @@ from rich.markup import escape
 from app.cli import models as models_cli
 from app.cli.common import STORE_OPTION, fail_on_error, print_manifest_summary, store_at
 from app.training.config import load_config
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 app = typer.Typer(
     name="segments",
@@ -115,6 +118,7 @@ def serve(
     import contextlib
     import os
 
+    from app.redis_client import needs_redis
     from app.settings import Settings
 
     # workers are separate processes: pass overrides the way Settings reads them
@@ -137,20 +141,29 @@ def serve(
             folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="segments-metrics-"))
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
             stack.callback(os.environ.pop, "PROMETHEUS_MULTIPROC_DIR", None)
-        if settings.record_assignments and settings.redis_url is None:
-            from app.history import EmbeddedRedis
+        if needs_redis(settings) and settings.redis_url is None:
+            from app.history import EmbeddedRedis, EmbeddedRedisError
 
             # one embedded server for all workers, stopped when serve exits
-            embedded = stack.enter_context(EmbeddedRedis(settings.history_config().data_dir))
+            try:
+                embedded = stack.enter_context(EmbeddedRedis(settings.history_config().data_dir))
+            except EmbeddedRedisError as exc:
+                console.print(
+                    f"[red]error:[/] recording or the rate limit needs Redis: {escape(str(exc))} "
+                    "(set SEGMENTS_REDIS_URL, or install redis-server)",
+                    soft_wrap=True,
+                )
+                raise typer.Exit(2) from None
             os.environ["SEGMENTS_REDIS_URL"] = embedded.url
             console.print(f"embedded Redis at {embedded.url} (data in {settings.data_dir})")
-        _run_uvicorn(host, port, workers, log_level, settings.log_level)
+        _run_uvicorn(host, port, workers, log_level, settings)
 
 
-def _run_uvicorn(host: str, port: int, workers: int, log_level: str, app_level: str) -> None:
+def _run_uvicorn(host: str, port: int, workers: int, log_level: str, settings: Settings) -> None:
     import uvicorn
 
     from app.observability import forget_this_process, log_config
+    from app.server import uvicorn_options
 
     if workers > 1:
         forget_this_process()  # this parent process serves nothing: its gauges must not count
@@ -162,9 +175,10 @@ def _run_uvicorn(host: str, port: int, workers: int, log_level: str, app_level: 
         port=port,
         workers=workers,
         log_level=log_level,
-        log_config=log_config(app_level),
+        log_config=log_config(settings.log_level),
         access_log=False,  # the service logs one JSON line per request itself
         proxy_headers=True,
+        **uvicorn_options(settings),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Path, Query
 
 from app.deps import HolderDep, RecorderDep
 from app.history.records import RedisUnavailable
@@ -20,12 +20,10 @@ from app.history.schemas import (
     SegmentTotals,
 )
 from app.problems import Problem, invalid, problem_responses
-from app.security import SCOPE_KEY, require
+from app.security import scoped
 from app.segments.endpoints import unknown_segment
 
 router = APIRouter(prefix="/v1", tags=["history"])
-READ = [Depends(require("read"))]
-READ_SCOPE = {SCOPE_KEY: "read"}
 ERRORS = problem_responses(404, 422, 503)
 MAX_WINDOW_READS = 20_000  # flow hashes one /v1/migrations may read (buckets x shards)
 CustomerId = Annotated[str, Path(min_length=1, max_length=1024, examples=["C000042"])]
@@ -59,8 +57,7 @@ def _unavailable(exc: RedisUnavailable) -> Problem:
     operation_id="get_customer",
     response_model=CustomerOut,
     responses=ERRORS,
-    dependencies=READ,
-    openapi_extra=READ_SCOPE,
+    **scoped("read"),
 )
 async def get_customer(
     customer_id: CustomerId, history: RecorderDep, holder: HolderDep
@@ -92,8 +89,7 @@ async def get_customer(
     operation_id="get_customer_history",
     response_model=HistoryOut,
     responses=ERRORS,
-    dependencies=READ,
-    openapi_extra=READ_SCOPE,
+    **scoped("read"),
 )
 async def get_customer_history(
     customer_id: CustomerId,
@@ -128,8 +124,7 @@ async def get_customer_history(
     operation_id="list_segment_members",
     response_model=MemberPageOut,
     responses=ERRORS,
-    dependencies=READ,
-    openapi_extra=READ_SCOPE,
+    **scoped("read"),
 )
 async def list_segment_members(
     segment_id: Annotated[str, Path(max_length=64, examples=["seg-003"])],
@@ -167,8 +162,7 @@ async def list_segment_members(
     operation_id="get_migrations",
     response_model=MigrationMatrix,
     responses=ERRORS,
-    dependencies=READ,
-    openapi_extra=READ_SCOPE,
+    **scoped("read"),
 )
 async def get_migrations(
     history: RecorderDep,

@@ -19,9 +19,11 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
+from redis.asyncio import Redis
+
 from app.history.config import HistoryConfig
 from app.history.embedded import EmbeddedRedis
-from app.history.recorder import Recorder
+from app.history.recorder import Recorder, create_redis
 from app.history.records import NOT_RECORDED, Outcome, Record, RedisUnavailable
 from app.history.spool import Spool
 
@@ -169,6 +171,10 @@ class HistoryService:
         """Drain the spool into Redis if it answers; returns how many records were replayed."""
         if not await self.recorder.ping():
             return 0
+        if not self._direct:
+            # Redis is back: connections pooled before the outage may be dead, and the first
+            # call on one fails (no retries); drop the idle ones so that no call finds one
+            await self.recorder.client.connection_pool.disconnect(inuse_connections=False)
         replayed = 0
         with self.spool.replay_lease() as mine:
             if not mine:
@@ -205,8 +211,15 @@ class HistoryService:
                 log.exception("history replayer failed")
 
     async def status(self) -> HistoryStatus:
-        """The state now, with a ping of Redis (bounded by the single-call deadline)."""
+        """The state now, with a ping of Redis (bounded by the single-call deadline).
+
+        A failed ping switches to the spool, as a failed record does: an unreachable Redis is
+        never reported beside ``redis_up`` (and an idle process notices an outage before its
+        next record waits on it). ``redis_up`` is read after the ping, so a switch back made
+        by the replayer meanwhile is seen."""
         reachable = await self.recorder.ping()
+        if not reachable and self._direct:
+            self._down(RedisUnavailable("Redis unavailable: it did not answer a ping"))
         depth, dropped = await asyncio.to_thread(lambda: (self.spool.depth(), self.spool.dropped()))
         return HistoryStatus(
             self._direct, depth, dropped, self.spooled, self.replayed, self.rejected, reachable
@@ -220,26 +233,32 @@ async def _cancel(task: asyncio.Task[None]) -> None:
 
 
 @contextlib.asynccontextmanager
-async def open_history(config: HistoryConfig, replay: bool = True) -> AsyncIterator[HistoryService]:
-    """Open Redis (embedded if ``config.redis_url`` is None), the spool and the replayer.
+async def open_history(
+    config: HistoryConfig, replay: bool = True, client: Redis | None = None
+) -> AsyncIterator[HistoryService]:
+    """Open the spool, the replayer and, unless given ``client``, Redis (embedded if
+    ``config.redis_url`` is None).
 
-    Everything opened is closed on exit, in reverse order. With several worker processes,
-    start the embedded server once in the parent (``EmbeddedRedis``) and give the workers its
-    URL instead: each worker calling this with no URL would try to start its own.
+    The app passes the client it opened for all its features (``app.redis_client``), which
+    stays open when this exits; without one, the client (and embedded server) opened here is
+    closed. Everything opened is closed on exit, in reverse order. With several worker
+    processes, start the embedded server once in the parent (``EmbeddedRedis``) and give the
+    workers its URL instead: each worker calling this with no URL would try to start its own.
     """
     async with contextlib.AsyncExitStack() as stack:
-        url = config.redis_url
-        if url is None:
-            embedded = EmbeddedRedis(config.data_dir)
-            url = await asyncio.to_thread(embedded.start)
-            stack.push_async_callback(asyncio.to_thread, embedded.stop)
+        if client is None:
+            url = config.redis_url
+            if url is None:
+                embedded = EmbeddedRedis(config.data_dir)
+                url = await asyncio.to_thread(embedded.start)
+                stack.push_async_callback(asyncio.to_thread, embedded.stop)
+            client = create_redis(url, config)
+            stack.push_async_callback(client.aclose)
         spool = await asyncio.to_thread(
             Spool, config.spool_dir, config.spool_max_records, config.spool_fsync
         )
         stack.callback(spool.close)
-        recorder = Recorder.connect(url, config)
-        stack.push_async_callback(recorder.aclose)
-        service = HistoryService(recorder, spool)
+        service = HistoryService(Recorder(client, config), spool)
         if replay:
             task = asyncio.create_task(service.run_replayer(), name="history-replayer")
             stack.push_async_callback(_cancel, task)

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Path
 
 from app.deps import HolderDep
 from app.problems import problem_responses
 from app.registry.manifest import Manifest
 from app.registry.schemas import Promotion, VersionList, VersionSummary
-from app.security import SCOPE_KEY, require
+from app.security import scoped
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
-READ, ADMIN = [Depends(require("read"))], [Depends(require("admin"))]
 Version = Path(max_length=40, examples=["20261123-072415-3fa9c1"])
 
 
@@ -21,8 +20,7 @@ Version = Path(max_length=40, examples=["20261123-072415-3fa9c1"])
     "",
     operation_id="list_models",
     response_model=VersionList,
-    dependencies=READ,
-    openapi_extra={SCOPE_KEY: "read"},
+    **scoped("read"),
 )
 async def list_models(holder: HolderDep) -> VersionList:
     store, name = holder.store, holder.model_name
@@ -50,8 +48,7 @@ async def list_models(holder: HolderDep) -> VersionList:
 @router.get(
     "/{version}",
     operation_id="get_model",
-    dependencies=READ,
-    openapi_extra={SCOPE_KEY: "read"},
+    **scoped("read"),
     response_model=Manifest,
     responses=problem_responses(404, 422),
     response_description="the version's manifest.json",
@@ -64,8 +61,7 @@ async def get_model(holder: HolderDep, version: str = Version) -> Manifest:
 @router.post(
     "/{version}/promote",
     operation_id="promote_model",
-    dependencies=ADMIN,
-    openapi_extra={SCOPE_KEY: "admin"},
+    **scoped("admin"),
     response_model=Promotion,
     responses=problem_responses(404, 409, 422),
 )

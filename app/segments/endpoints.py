@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Path
 
 from app.deps import HolderDep, ServingDep
 from app.problems import Problem, invalid, problem_responses
 from app.registry.manifest import SegmentInfo
-from app.security import SCOPE_KEY, require
+from app.security import scoped
 from app.segments.schemas import Profile, SegmentList, SegmentOut, SegmentPatch
 from app.serving import ServingModel
 
 router = APIRouter(prefix="/v1/segments", tags=["segments"])
-READ, ADMIN = [Depends(require("read"))], [Depends(require("admin"))]
 SegmentId = Path(max_length=64, description="stable segment id", examples=["seg-003"])
 
 
@@ -57,8 +56,7 @@ def _find(serving: ServingModel, segment_id: str) -> SegmentInfo:
 
 @router.get(
     "",
-    dependencies=READ,
-    openapi_extra={SCOPE_KEY: "read"},
+    **scoped("read"),
     operation_id="list_segments",
     response_model=SegmentList,
     responses=problem_responses(503),
@@ -73,8 +71,7 @@ async def list_segments(serving: ServingDep) -> SegmentList:
 
 @router.get(
     "/{segment_id}",
-    dependencies=READ,
-    openapi_extra={SCOPE_KEY: "read"},
+    **scoped("read"),
     operation_id="get_segment",
     response_model=SegmentOut,
     responses=problem_responses(404, 422, 503),
@@ -85,8 +82,7 @@ async def get_segment(serving: ServingDep, segment_id: str = SegmentId) -> Segme
 
 @router.patch(
     "/{segment_id}",
-    dependencies=ADMIN,
-    openapi_extra={SCOPE_KEY: "admin"},
+    **scoped("admin"),
     operation_id="update_segment",
     response_model=SegmentOut,
     responses=problem_responses(404, 422, 503),

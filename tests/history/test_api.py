@@ -264,7 +264,8 @@ def test_readiness_pings_redis_before_any_assignment_and_stays_serving(
             ready = client.get("/readyz")
             assert (ready.status_code, ready.json()["status"]) == (200, "degraded")
             redis = ready.json()["checks"]["redis"]
-            assert (redis["ok"], redis["reachable"], redis["mode"]) == (False, False, "direct")
+            # the failed ping moved recording to the spool: never "unreachable" beside "direct"
+            assert (redis["ok"], redis["reachable"], redis["mode"]) == (False, False, "spooling")
             assert "Redis unreachable" in redis["note"]
             assert "segments_redis_up 0.0" in client.get("/metrics").text
             body = assign(client, "idle", segment_features(trained, customers)[0])

@@ -117,7 +117,9 @@ def server_side_inode(server_port: int, client_port: int) -> str | None:
 class Server:
     """``segments serve --workers 2`` in a subprocess; knows its worker processes."""
 
-    def __init__(self, store: ModelStore, api_key_line: str, folder: Path) -> None:
+    def __init__(
+        self, store: ModelStore, api_key_line: str, folder: Path, **extra_env: str
+    ) -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = int(s.getsockname()[1])
@@ -135,6 +137,7 @@ class Server:
             SEGMENTS_ACCESS_LOG="false",
             SEGMENTS_DATA_DIR=str(folder / "data"),
             TMPDIR=str(folder / "tmp"),  # where serve makes the workers' metrics folder
+            **extra_env,
         )
         (folder / "tmp").mkdir()
         self.log = folder / "serve.log"
@@ -421,3 +424,56 @@ def test_metrics_name_only_the_version_each_worker_serves(
     # (MODEL_INFO.clear() does nothing in prometheus_client's multi-process mode: the old
     # version's sample stayed at 1 until set_model_version set it to 0)
     assert reported == {pid: {versions.new} for pid in pids}
+
+
+def keys_file_ok(server: Server) -> float:
+    """``segments_api_keys_file_ok`` as /metrics aggregates it over the live workers (min)."""
+    status, body, _ = server.call("GET", "/metrics")
+    assert status == 200
+    for family in text_string_to_metric_families(body.decode()):
+        if family.name == "segments_api_keys_file_ok":
+            [sample] = family.samples
+            return float(sample.value)
+    raise AssertionError("segments_api_keys_file_ok is not exported")
+
+
+def test_a_broken_keys_file_is_refused_and_reported_by_both_workers(
+    trained: Any, tmp_path: Path
+) -> None:
+    store, _ = trained
+    keys = {name: new_key(["read"], label=name) for name in ("keep", "revoke")}
+    path = tmp_path / "keys"
+    path.write_text(f"{keys['keep'][1]}\n{keys['revoke'][1]}\n")
+    _, inline = new_key(["admin"])
+    running = Server(store, inline, tmp_path, SEGMENTS_API_KEYS_FILE=str(path))
+    try:
+        running.wait_ready()
+        assert keys_file_ok(running) == 1
+
+        def statuses(name: str) -> dict[int | None, int]:
+            """Worker -> the status its last answer to this key's request had."""
+            seen: dict[int | None, int] = {}
+            while set(seen) != set(running.workers):
+                status, _, worker = running.call(
+                    "GET", "/v1/segments", headers={"x-api-key": keys[name][0]}
+                )
+                seen[worker] = status
+            return seen
+
+        path.write_text(f"{keys['keep'][1]}\noops\n")  # the revoked key's line now malformed
+        deadline = time.monotonic() + 30
+        while keys_file_ok(running) != 0 or set(statuses("revoke").values()) != {401}:
+            assert time.monotonic() < deadline, running.log.read_text()
+            time.sleep(RELOAD_INTERVAL)
+        assert set(statuses("keep").values()) == {200}
+        # 0 while any worker has a problem: each reports it, the minimum is what shows
+        path.write_text(f"{keys['keep'][1]}\n")
+        while keys_file_ok(running) != 1:
+            assert time.monotonic() < deadline, running.log.read_text()
+            time.sleep(RELOAD_INTERVAL)
+        assert set(statuses("revoke").values()) == {401}
+    finally:
+        assert not running.stop(), running.log.read_text()
+    log = running.log.read_text()
+    assert "Traceback" not in log
+    assert log.count("line 2") == 2  # once per worker, not once per check
