@@ -85,6 +85,8 @@ def train(
     """Train one version of ``config.model.name`` and register it (and promote it if asked)."""
     timer = _Timer(on_step)
     spec = config.model
+    # a read-only or full store fails now, in one line, not after minutes of fitting
+    store.check_writable(spec.name)
     with timer.step("load data"):
         data = load_training_data(config)
         frame = data.frame
