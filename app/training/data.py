@@ -111,13 +111,19 @@ def load_training_data(config: TrainConfig) -> TrainingData:
             hint = f" (derived features are: {derived})" if derived else ""
             raise DataError(f"feature {column!r} is not a column of {data.path.name}{hint}")
     _check_features(config, frame, data.path.name)
-    min_rows = config.model.k_min
-    if len(frame) < max(min_rows, 2):
+    k_min = config.model.k_min
+    if len(frame) < min_rows_for(k_min):
         raise DataError(
-            f"{data.path.name} has {len(frame)} customers, fewer than the {min_rows} segments "
-            "requested (model.k_min)"
+            f"{data.path.name} has {len(frame)} customers, too few for the {k_min} segments "
+            f"requested (model.k_min = {k_min}): at least {min_rows_for(k_min)} are needed"
         )
     return loaded
+
+
+def min_rows_for(k: int) -> int:
+    """Customers needed to choose among ``k`` segments: the silhouette that ranks the
+    candidates is defined only for 2 <= k <= customers - 1."""
+    return max(k, 2) + 1
 
 
 def _load_table(data: DataConfig, columns: list[str]) -> TrainingData:
