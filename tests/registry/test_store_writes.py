@@ -151,3 +151,50 @@ def test_promote_and_rollback_that_cannot_write_the_pointer_are_one_error_line(
     assert result.returncode == 1, result.stderr
     assert "File too large" in one_error_line(result.stderr)
     assert store.promoted(MODEL) == second
+
+
+def test_a_promotion_over_http_that_cannot_write_the_pointer_is_a_503_problem(
+    tmp_path: Path,
+    trained: tuple[ModelStore, object],
+    service_redis: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import os
+    import shutil
+
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+    from app.settings import Settings
+
+    shared, _ = trained
+    store = ModelStore(tmp_path / "store")
+    shutil.copytree(shared.root, store.root)
+    current = store.promoted("customers")
+    assert current is not None
+    other = "20990101-000000-abcdef"  # the same artefact under a second version id
+    shutil.copytree(store.version_dir("customers", current), store.root / "customers" / other)
+    manifest_path = store.root / "customers" / other / "manifest.json"
+    manifest_path.write_text(manifest_path.read_text().replace(current, other))
+    settings = Settings(
+        model_store=store.root,
+        model_name="customers",
+        dev_mode=True,
+        access_log=False,
+        redis_url=service_redis,
+        key_prefix=f"store-writes-{os.getpid()}:",
+        data_dir=tmp_path / "data",
+    )
+    with TestClient(create_app(settings)) as client:
+
+        def no_space(src: object, dst: object) -> None:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(os, "replace", no_space)
+        response = client.post(f"/v1/models/{other}/promote")
+        monkeypatch.undo()
+        assert response.status_code == 503, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert "No space left on device" in response.json()["detail"]
+        assert store.promoted("customers") == current
+        assert client.get("/v1/segments").status_code == 200
