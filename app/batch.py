@@ -1,14 +1,20 @@
 """Offline batch tagging (``segments assign``): a customer file in, segment per customer out.
 
-The input streams in chunks (CSV via pandas, Parquet via pyarrow record batches), so a file of
-millions of customers runs in bounded memory. The output has one row per input row:
-``customer_id, segment_id, segment_name``, as CSV or Parquet by the output's suffix.
+The input streams in chunks (``read_chunks``: CSV via pandas, Parquet via pyarrow record
+batches), so a file of millions of customers runs in bounded memory. Ids are text exactly as
+written (``007`` and ``7`` are two customers), as in the API. The output has one row per
+tagged customer, ``<id column>, segment_id, segment_name``, as CSV or Parquet by the output's
+suffix; segment names are the ones the service serves (manifest plus PATCHed edits). A row
+without a customer id is not tagged: it goes to ``<output stem>.rejects.csv`` with its row
+number and the reason, and the rest of the file is tagged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -16,54 +22,126 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from app.errors import DataError
+from app.registry.overrides import segment_names
 from app.registry.store import LoadedModel
-from app.training.data import PARQUET_SUFFIXES, canonical_ids, columns_of, numeric_column
+from app.training.data import (
+    PARQUET_SUFFIXES,
+    columns_of,
+    csv_options,
+    missing_ids,
+    numeric_column,
+    text_ids,
+)
+
+NO_ID = "no customer id (empty cell)"
 
 
-def _chunks(path: Path, columns: list[str], chunk_size: int) -> Iterator[pd.DataFrame]:
+class Rejected(NamedTuple):
+    row: int  # 1-based position among the file's data rows (the header is not counted)
+    reason: str
+
+
+class Chunk(NamedTuple):
+    """One chunk of a customer file: the rows that have an id, and those that do not."""
+
+    ids: pd.Series  # text ids of the kept rows, as written in the file
+    features: pd.DataFrame  # the model's feature columns of those rows; numeric as float64
+    rejected: list[Rejected]
+
+
+def read_chunks(
+    path: Path, id_column: str, features: Sequence[tuple[str, str]], chunk_size: int
+) -> Iterator[Chunk]:
+    """Stream a customer file (CSV or Parquet) as ``Chunk``s of at most ``chunk_size`` rows.
+
+    ``features`` are the model's ``(name, kind)`` pairs. The id column is read as text, never
+    as numbers (an integer Parquet column becomes its decimal text, with a warning). A row
+    with no id is returned in ``Chunk.rejected``; text in a numeric column is a ``DataError``
+    for the whole file, raised before anything of that chunk is returned.
+    """
+    check_input(path, [id_column, *(name for name, _ in features)])
+    numeric = [name for name, kind in features if kind == "numeric"]
+    names = [name for name, _ in features]
+    first_row = 1
+    for frame in _frames(path, [id_column, *names], id_column, chunk_size):
+        ids = text_ids(frame[id_column], path.name)
+        missing = missing_ids(ids)
+        rejected = [Rejected(first_row + int(i), NO_ID) for i in np.flatnonzero(missing)]
+        first_row += len(frame)
+        kept = frame.loc[~missing, names] if missing.any() else frame[names]
+        kept = kept.reset_index(drop=True)
+        for column in numeric:
+            kept[column] = numeric_column(kept, column, path.name)
+        yield Chunk(ids[~missing].reset_index(drop=True), kept, rejected)
+
+
+def check_input(path: Path, columns: list[str]) -> None:
+    """The file exists, is not empty and has ``columns``; else a ``DataError`` naming them."""
+    if not path.exists():
+        raise DataError(f"input file not found: {path}")
+    if path.stat().st_size == 0:
+        raise DataError(f"input file {path} is empty")
+    available = columns_of(path)
+    missing = [c for c in columns if c not in available]
+    if missing:
+        raise DataError(f"{path.name}: missing column(s) {', '.join(map(repr, missing))}")
+
+
+def _frames(path: Path, columns: list[str], id_column: str, size: int) -> Iterator[pd.DataFrame]:
+    wanted = list(dict.fromkeys(columns))
     if path.suffix.lower() in PARQUET_SUFFIXES:
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_size, columns=columns):
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=size, columns=wanted):
             yield batch.to_pandas()
     else:
-        yield from pd.read_csv(path, usecols=columns, chunksize=chunk_size, low_memory=False)
+        yield from pd.read_csv(path, chunksize=size, **csv_options(id_column, wanted))
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    rows: int  # customers tagged and written
+    rejected: int  # rows left out (see ``rejects``)
+    rejects: Path | None  # the reasons file, when a row was rejected
+
+
+def rejects_path(target: Path) -> Path:
+    return target.with_name(f"{target.stem}.rejects.csv")
 
 
 def assign_file(
     loaded: LoadedModel, source: Path, target: Path, *, id_column: str, chunk_size: int = 100_000
-) -> int:
-    """Tag every row of ``source``; returns the number of rows written to ``target``."""
+) -> BatchResult:
+    """Tag every row of ``source`` that has a customer id; write ``target`` (and the rejects)."""
     model = loaded.estimator
-    if not source.exists():
-        raise DataError(f"input file not found: {source}")
-    if source.stat().st_size == 0:
-        raise DataError(f"input file {source} is empty")
-    available = columns_of(source)
-    columns = [id_column, *model.feature_names]
-    missing = [c for c in columns if c not in available]
-    if missing:
-        raise DataError(f"{source.name}: missing column(s) {', '.join(map(repr, missing))}")
-    names = {s.id: s.name for s in loaded.manifest.segments}
-    numeric = [name for name, kind in model.features if kind == "numeric"]
+    # the model's folder holds the PATCHed names the service applies: use the same ones
+    names = segment_names(loaded.manifest, loaded.path.parent)
+    chunks = read_chunks(source, id_column, model.features, chunk_size)
     parquet_out = target.suffix.lower() in PARQUET_SUFFIXES
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
+    rejects_file = rejects_path(target)
+    rejects_partial = rejects_file.with_name(f".{rejects_file.name}.partial")
     writer: pq.ParquetWriter | None = None
-    rows = 0
+    rows = rejected = 0
     try:
-        for chunk in _chunks(source, columns, chunk_size):
-            for column in numeric:
-                chunk[column] = numeric_column(chunk, column, source.name)
-            ids = canonical_ids(chunk[id_column])
-            segment_ids = model.predict(chunk)
+        for chunk in chunks:
+            if chunk.rejected:
+                pd.DataFrame(chunk.rejected, columns=["row", "reason"]).to_csv(
+                    rejects_partial, mode="a" if rejected else "w", header=not rejected, index=False
+                )
+                rejected += len(chunk.rejected)
+            if chunk.ids.empty:
+                continue
+            segment_ids = model.predict(chunk.features)
             result = pd.DataFrame(
                 {
-                    "customer_id": ids.to_numpy(dtype=object),
+                    id_column: chunk.ids.to_numpy(dtype=object),
                     "segment_id": segment_ids,
                     "segment_name": np.asarray([names[s] for s in segment_ids], dtype=object),
                 }
             )
             if parquet_out:
-                table = pa.Table.from_pandas(result, preserve_index=False)
+                schema = pa.schema([(c, pa.string()) for c in result.columns])
+                table = pa.Table.from_pandas(result, schema=schema, preserve_index=False)
                 writer = writer or pq.ParquetWriter(partial, table.schema)
                 writer.write_table(table)
             else:
@@ -72,11 +150,18 @@ def assign_file(
         if writer is not None:
             writer.close()
             writer = None
-        if rows == 0:
+        if rows == 0 and rejected == 0:
             raise DataError(f"input file {source} has a header but no rows")
+        if rows == 0:
+            raise DataError(f"no row of {source} has a customer id in column {id_column!r}")
         partial.replace(target)
+        if rejected:
+            rejects_partial.replace(rejects_file)
+        else:  # a reasons file left by an earlier run would describe another input
+            rejects_file.unlink(missing_ok=True)
     finally:
         if writer is not None:
             writer.close()
         partial.unlink(missing_ok=True)
-    return rows
+        rejects_partial.unlink(missing_ok=True)
+    return BatchResult(rows, rejected, rejects_file if rejected else None)

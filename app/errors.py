@@ -10,7 +10,8 @@ problem bodies; the CLI prints them and exits non-zero.
     │                          empty file, all-missing feature, fewer rows than segments)
     ├── RuleSyntaxError        a rule condition does not parse or names an unknown feature
     └── StoreError             the model store cannot do what was asked (unknown version, ...)
-        └── IntegrityError     an artefact's hash or library versions do not match its manifest
+        ├── IntegrityError     an artefact's hash or library versions do not match its manifest
+        └── StoreWriteError    the store's folder cannot be written (read-only, full disk, ...)
 """
 
 from __future__ import annotations
@@ -38,3 +39,7 @@ class StoreError(SegmentsError):
 
 class IntegrityError(StoreError):
     """An artefact does not match its manifest (hash or library versions)."""
+
+
+class StoreWriteError(StoreError):
+    """The model store's folder cannot be written: the message names it and the OS reason."""

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from app.errors import IntegrityError, SegmentsError, StoreError
+from app.errors import IntegrityError, SegmentsError, StoreError, StoreWriteError
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -149,6 +149,8 @@ def _location(loc: tuple[Any, ...]) -> str:
 def _segments_problem(exc: SegmentsError) -> Problem:
     if isinstance(exc, IntegrityError):
         return Problem(409, "Artefact refused", str(exc), type_="/problems/integrity")
+    if isinstance(exc, StoreWriteError):
+        return Problem(503, "Model store not writable", str(exc), type_="/problems/store-write")
     if isinstance(exc, StoreError):
         return Problem(404, "Not found", str(exc), type_="/problems/not-found")
     return Problem(400, "Bad request", str(exc))

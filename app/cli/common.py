@@ -53,6 +53,14 @@ def print_manifest_summary(manifest: Manifest, promoted: str | None) -> None:
         f"k={manifest.k}, {manifest.data.rows:,} customers; silhouette {_fmt(q.silhouette)}, "
         f"Davies–Bouldin {_fmt(q.davies_bouldin)}, stability ARI {_fmt(q.stability_ari)}"
     )
+    if manifest.data.dropped_rows:
+        why = (
+            "no customer id" if manifest.data.kind == "table" else "no customer id, time or amount"
+        )
+        out.print(
+            f"[yellow]note:[/] {manifest.data.dropped_rows:,} of {manifest.data.source_rows:,} "
+            f"input rows were left out ({why})"
+        )
     if manifest.selection.note:
         out.print(f"[yellow]note:[/] {manifest.selection.note}")
     table = Table(show_lines=False)

@@ -85,10 +85,16 @@ def assign(
     with fail_on_error(console):
         name = model_name or get_settings().model_name
         loaded = store_at(store).load(name, version)
-        rows = assign_file(loaded, input, output, id_column=id_column, chunk_size=chunk_size)
+        done = assign_file(loaded, input, output, id_column=id_column, chunk_size=chunk_size)
         console.print(
-            f"tagged {rows:,} customers with {name} {loaded.manifest.version} -> {output}"
+            f"tagged {done.rows:,} customers with {name} {loaded.manifest.version} -> {output}"
         )
+        if done.rejects is not None:
+            console.print(
+                f"[yellow]rejected {done.rejected:,} rows[/] without a customer id "
+                f"(row numbers and reasons in {done.rejects})",
+                soft_wrap=True,
+            )
 
 
 @app.command("example-data")

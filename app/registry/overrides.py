@@ -11,7 +11,7 @@ from __future__ import annotations
 import fcntl
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +19,28 @@ from typing import Any
 
 import orjson
 
+from app.registry.manifest import Manifest, SegmentInfo
+
 EDITABLE = ("name", "description", "action")
+
+
+def serving_segments(
+    manifest: Manifest, overrides: Mapping[str, Mapping[str, Any]]
+) -> dict[str, SegmentInfo]:
+    """The segments of a version as they are served: the manifest's, with the human edits
+    (``PATCH /v1/segments/{id}``) applied. The service and ``segments assign`` both name
+    segments through this, so offline and online give a customer the same name."""
+    segments = {}
+    for seg in manifest.segments:
+        edits = {k: v for k, v in overrides.get(seg.id, {}).items() if k in EDITABLE}
+        segments[seg.id] = seg.model_copy(update=edits) if edits else seg
+    return segments
+
+
+def segment_names(manifest: Manifest, model_folder: Path) -> dict[str, str]:
+    """Segment id -> served name for a version of the model kept in ``model_folder``."""
+    segments = serving_segments(manifest, SegmentOverrides(model_folder).load())
+    return {seg_id: seg.name for seg_id, seg in segments.items()}
 
 
 class SegmentOverrides:

@@ -32,7 +32,7 @@ import joblib
 import orjson
 from pydantic import ValidationError
 
-from app.errors import IntegrityError, StoreError
+from app.errors import IntegrityError, StoreError, StoreWriteError
 from app.registry.manifest import ArtefactInfo, Manifest
 
 log = logging.getLogger(__name__)
@@ -164,12 +164,14 @@ class ModelStore:
         if final.exists():
             raise StoreError(f"version {version} of model {model_name} exists already")
         created = [d for d in (model_dir, self.root) if not d.exists()]
-        model_dir.mkdir(parents=True, exist_ok=True)
-        _remove_stale_tmp(model_dir)
         tmp = model_dir / f".tmp-{version}-{secrets.token_hex(4)}"
-        tmp.mkdir()
         try:
-            yield tmp
+            with _writing(model_dir):
+                model_dir.mkdir(parents=True, exist_ok=True)
+                _remove_stale_tmp(model_dir)
+                tmp.mkdir()
+            with _writing(model_dir):
+                yield tmp
             if not (tmp / MANIFEST_FILE).is_file():
                 raise StoreError(f"cannot register {model_name} {version}: no {MANIFEST_FILE}")
             manifest = _read_manifest(tmp, model_name, version)
@@ -179,22 +181,54 @@ class ModelStore:
                     f"cannot register {model_name} {version}: no {artefact.name} "
                     "matching the manifest's hash"
                 )
-            for file in tmp.rglob("*"):
-                if file.is_file():
-                    with file.open("rb") as fh:
-                        os.fsync(fh.fileno())
-            _fsync_dir(tmp)
+            with _writing(model_dir):
+                for file in tmp.rglob("*"):
+                    if file.is_file():
+                        with file.open("rb") as fh:
+                            os.fsync(fh.fileno())
+                _fsync_dir(tmp)
             try:  # fails if a concurrent writer published the same version meanwhile
                 os.rename(tmp, final)
             except OSError as exc:
                 raise StoreError(f"cannot publish {model_name} {version}: {exc}") from exc
-            _fsync_dir(model_dir)
+            with _writing(model_dir):
+                _fsync_dir(model_dir)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             for folder in created:  # leave the store as found; rmdir spares a concurrent writer's
                 with suppress(OSError):
                     folder.rmdir()
             raise
+
+    def check_writable(self, model_name: str) -> None:
+        """Create, write, fsync and remove a small file in the model's folder, or raise.
+
+        Called before a long job (training) so that a read-only or full store is one clear
+        error before the work, not a traceback after it. Folders this call had to create are
+        removed again: the store stays as found.
+
+        Raises
+        ------
+        StoreWriteError
+            Naming the folder and the operating system's reason.
+        """
+        model_dir = self._model_dir(model_name)
+        created = [d for d in (model_dir, *model_dir.parents) if not d.exists()]
+        probe = model_dir / f".write-check-{secrets.token_hex(4)}"
+        try:
+            with _writing(model_dir):
+                model_dir.mkdir(parents=True, exist_ok=True)
+                with probe.open("xb") as fh:
+                    # some bytes, not an empty file: a full disk still creates empty files
+                    fh.write(b"\0" * 4096)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+        finally:
+            with suppress(OSError):  # never created, or the folder is gone
+                probe.unlink()
+            for folder in created:  # innermost first
+                with suppress(OSError):
+                    folder.rmdir()
 
     def write_artefact(self, folder: Path, estimator: Any) -> ArtefactInfo:
         """Dump ``estimator`` to ``folder/model.joblib`` and return its hash and size."""
@@ -304,16 +338,28 @@ class ModelStore:
         # The temporary file sits beside the pointer so that os.replace is a same-filesystem,
         # atomic rename: readers see the old pointer or the new one, never a half-written file.
         tmp = folder / f".{POINTER_FILE}.{secrets.token_hex(4)}.tmp"
-        try:
-            with tmp.open("xb") as fh:
-                fh.write(orjson.dumps(payload, option=orjson.OPT_INDENT_2))
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, folder / POINTER_FILE)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        _fsync_dir(folder)
+        with _writing(folder):
+            try:
+                with tmp.open("xb") as fh:
+                    fh.write(orjson.dumps(payload, option=orjson.OPT_INDENT_2))
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, folder / POINTER_FILE)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
+            _fsync_dir(folder)
+
+
+@contextmanager
+def _writing(folder: Path) -> Iterator[None]:
+    """Turn an operating-system error while writing under ``folder`` into a ``StoreWriteError``
+    naming the folder and the reason (read-only, no space left, not a directory, ...)."""
+    try:
+        yield
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise StoreWriteError(f"cannot write to the model store folder {folder}: {reason}") from exc
 
 
 def _serving_stack(history: list[dict[str, str]]) -> list[str]:

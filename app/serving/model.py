@@ -23,7 +23,7 @@ import pandas as pd
 from app.errors import StoreError
 from app.observability import set_model_version
 from app.registry.manifest import Manifest, SegmentInfo
-from app.registry.overrides import SegmentOverrides
+from app.registry.overrides import SegmentOverrides, serving_segments
 from app.registry.store import ModelStore
 from app.serving.compiled import Assignment, CompiledAssigner, UnsupportedPipeline
 from app.training.model import SegmentationModel
@@ -85,12 +85,7 @@ class ServingModel:
         ]
 
     def with_overrides(self, overrides: dict[str, dict[str, Any]]) -> ServingModel:
-        segments = {}
-        for seg in self.manifest.segments:
-            edits = {
-                k: v for k, v in overrides.get(seg.id, {}).items() if k in SegmentInfo.model_fields
-            }
-            segments[seg.id] = seg.model_copy(update=edits) if edits else seg
+        segments = serving_segments(self.manifest, overrides)
         return ServingModel(self.manifest, self.model, self.assigner, segments)
 
 

@@ -8,9 +8,11 @@ is a ``DataError`` that names the file, the column and what is wrong.
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,6 +20,7 @@ import pandas as pd
 from app.errors import DataError
 from app.training.config import DataConfig, TrainConfig, TransactionsConfig
 
+logger = logging.getLogger(__name__)
 RFM_FEATURES = ("recency_days", "frequency", "monetary", "avg_order_value", "tenure_days")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
@@ -45,17 +48,67 @@ def frame_fingerprint(frame: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
-def canonical_ids(values: pd.Series) -> pd.Series:
-    """Ids as strings; integral floats (``17850.0``, as pandas reads ids with gaps) lose '.0'."""
-    if pd.api.types.is_float_dtype(values):
+# pandas' default missing-value markers (``read_csv``'s ``na_values`` documentation): they
+# still apply to feature columns, never to the id column, where ``NaN`` or ``NULL`` is an id
+CSV_NA_VALUES = frozenset(
+    {"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN"}
+    | {"<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"}
+)
+
+
+def csv_options(id_column: str | None, columns: list[str] | None) -> dict[str, Any]:
+    """``read_csv`` arguments that read ``id_column`` as the text written in the file (``007``
+    stays ``007``, ``NaN`` stays ``NaN``, an empty cell is ``""``); other columns as usual."""
+    if id_column is None:
+        return {"usecols": columns, "low_memory": False}
+    return {
+        "usecols": columns,
+        "dtype": {id_column: str},
+        "keep_default_na": False,
+        "na_values": {c: CSV_NA_VALUES for c in (columns or []) if c != id_column},
+        "low_memory": False,
+    }
+
+
+def text_ids(values: pd.Series, source: str = "") -> pd.Series:
+    """Customer ids as text, exactly as written: ``00001`` and ``1`` are two customers.
+
+    CSV id columns are read as text already (``csv_options``). A typed column (Parquet) with
+    integers becomes their decimal text, and integral floats (``17850.0``) lose the ``.0``;
+    both are logged, since leading zeros an integer column lost cannot be recovered. An empty
+    or blank id is missing (``<NA>``): ``missing_ids`` finds those.
+    """
+    if pd.api.types.is_bool_dtype(values) or not (
+        pd.api.types.is_integer_dtype(values) or pd.api.types.is_float_dtype(values)
+    ):
+        text = values.astype("string")
+    else:
+        logger.warning(
+            "%s: id column %r holds numbers; read as their decimal text (ids are text: store "
+            "them as strings to keep leading zeros)",
+            source,
+            values.name,
+        )
         finite = values.dropna()
-        if bool((finite == np.floor(finite)).all()):
-            return values.astype("Int64").astype("string")
-    return values.astype("string").str.strip()
+        if pd.api.types.is_float_dtype(values) and bool((finite == np.floor(finite)).all()):
+            text = values.astype("Int64").astype("string")
+        else:
+            text = values.astype("string")
+    return text.mask(text.str.strip() == "")
 
 
-def read_table(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
-    """Read a CSV or Parquet file, only ``columns`` if given; a missing column is an error."""
+def missing_ids(ids: pd.Series) -> np.ndarray:
+    """True where a row has no customer id (an empty or blank cell)."""
+    return ids.isna().to_numpy(dtype=bool)
+
+
+def read_table(
+    path: Path, columns: list[str] | None = None, *, id_column: str | None = None
+) -> pd.DataFrame:
+    """Read a CSV or Parquet file, only ``columns`` if given; a missing column is an error.
+
+    ``id_column``, if given, is read as text (see ``csv_options``; convert with ``text_ids``).
+    """
     if not path.exists():
         raise DataError(f"data file not found: {path}")
     if path.stat().st_size == 0:
@@ -73,7 +126,7 @@ def read_table(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
         if path.suffix.lower() in PARQUET_SUFFIXES:
             frame = pd.read_parquet(path, columns=columns)
         else:
-            frame = pd.read_csv(path, usecols=columns, low_memory=False)
+            frame = pd.read_csv(path, **csv_options(id_column, columns))
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         raise DataError(f"cannot read {path}: {exc}") from None
     if frame.empty:
@@ -111,22 +164,30 @@ def load_training_data(config: TrainConfig) -> TrainingData:
             hint = f" (derived features are: {derived})" if derived else ""
             raise DataError(f"feature {column!r} is not a column of {data.path.name}{hint}")
     _check_features(config, frame, data.path.name)
-    min_rows = config.model.k_min
-    if len(frame) < max(min_rows, 2):
+    k_min = config.model.k_min
+    if len(frame) < min_rows_for(k_min):
         raise DataError(
-            f"{data.path.name} has {len(frame)} customers, fewer than the {min_rows} segments "
-            "requested (model.k_min)"
+            f"{data.path.name} has {len(frame)} customers, too few for the {k_min} segments "
+            f"requested (model.k_min = {k_min}): at least {min_rows_for(k_min)} are needed"
         )
     return loaded
 
 
+def min_rows_for(k: int) -> int:
+    """Customers needed to choose among ``k`` segments: the silhouette that ranks the
+    candidates is defined only for 2 <= k <= customers - 1."""
+    return max(k, 2) + 1
+
+
 def _load_table(data: DataConfig, columns: list[str]) -> TrainingData:
     wanted = list(dict.fromkeys([data.id_column, *columns]))
-    frame = read_table(data.path, wanted)
-    ids = canonical_ids(frame[data.id_column])
-    keep = ids.notna() & (ids != "")
+    frame = read_table(data.path, wanted, id_column=data.id_column)
+    ids = text_ids(frame[data.id_column], data.path.name)
+    keep = ~missing_ids(ids)
     dropped = int((~keep).sum())
-    frame = frame.loc[keep.to_numpy()].drop(columns=[data.id_column])
+    if dropped:
+        logger.warning("%s: %d rows have no customer id and are left out", data.path.name, dropped)
+    frame = frame.loc[keep].drop(columns=[data.id_column])
     frame.index = pd.Index(ids[keep].to_numpy(dtype=object), name="customer_id")
     if not frame.index.is_unique:
         dupes = frame.index[frame.index.duplicated()].unique()[:5]
@@ -139,9 +200,9 @@ def _load_table(data: DataConfig, columns: list[str]) -> TrainingData:
 
 def _load_transactions(data: DataConfig, tx: TransactionsConfig) -> TrainingData:
     cols = [tx.customer, tx.timestamp, tx.amount, tx.quantity, tx.unit_price, tx.order]
-    log = read_table(data.path, list(dict.fromkeys(c for c in cols if c)))
+    log = read_table(data.path, list(dict.fromkeys(c for c in cols if c)), id_column=tx.customer)
     source_rows = len(log)
-    ids = canonical_ids(log[tx.customer])
+    ids = text_ids(log[tx.customer], data.path.name)
     try:
         when = pd.to_datetime(log[tx.timestamp], format=tx.timestamp_format)
     except (ValueError, TypeError) as exc:
@@ -157,7 +218,7 @@ def _load_transactions(data: DataConfig, tx: TransactionsConfig) -> TrainingData
         price = numeric_column(log, tx.unit_price, data.path.name)
         amount = qty * price
     order = log[tx.order].astype("string") if tx.order else None
-    keep = (ids.notna() & (ids != "") & when.notna() & amount.notna()).to_numpy()
+    keep = ~missing_ids(ids) & (when.notna() & amount.notna()).to_numpy()
     ref = tx.reference_date or (when[keep].max().date() + timedelta(days=1))
     keep &= (when < pd.Timestamp(ref)).to_numpy()
     if not keep.any():

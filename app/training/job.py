@@ -24,7 +24,7 @@ from app.errors import DataError
 from app.registry.manifest import DataInfo, FeatureSchema, Manifest, NumericStats
 from app.registry.store import ModelStore, new_version_id
 from app.training.config import NumericFeature, TrainConfig
-from app.training.data import TrainingData, load_training_data
+from app.training.data import TrainingData, load_training_data, min_rows_for
 from app.training.model import SegmentationModel, make_clusterer
 from app.training.preprocess import build_preprocessor
 from app.training.profile import SlotInfo, profile_segments
@@ -85,6 +85,8 @@ def train(
     """Train one version of ``config.model.name`` and register it (and promote it if asked)."""
     timer = _Timer(on_step)
     spec = config.model
+    # a read-only or full store fails now, in one line, not after minutes of fitting
+    store.check_writable(spec.name)
     with timer.step("load data"):
         data = load_training_data(config)
         frame = data.frame
@@ -93,10 +95,11 @@ def train(
         rules = compile_rules(config.rules, kinds)
         rule_slots = first_match_frame(rules, frame) if rules else np.full(len(frame), -1)
         clustered = frame.loc[rule_slots < 0, config.feature_names]
-        if len(clustered) < max(spec.k_min, 2):
+        if len(clustered) < min_rows_for(spec.k_min):
             raise DataError(
                 f"only {len(clustered)} customers are left for clustering after rule segments, "
-                f"fewer than the {spec.k_min} segments requested"
+                f"too few for the {spec.k_min} segments requested (model.k_min = {spec.k_min}): "
+                f"at least {min_rows_for(spec.k_min)} are needed"
             )
     with timer.step("preprocess"):
         # fit_transform, not fit + transform: the same matrix without a second pass over the data

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.metrics import silhouette_score
 
+from app.errors import DataError
 from app.registry.manifest import Selection, SelectionPoint
 from app.training.model import make_clusterer
 
@@ -43,7 +44,10 @@ def select_k(
     n = matrix.shape[0]
     sample = matrix[rng.choice(n, sample_size, replace=False)] if n > sample_size else matrix
     k_max = min(k_max, len(sample) - 1)
-    k_min = min(k_min, k_max)
+    if k_min > k_max:  # the job refuses such data first; never lower k_min silently
+        raise DataError(
+            f"{len(sample)} customers cannot be split into k_min = {k_min} segments and scored"
+        )
     sil_rows = rng.choice(len(sample), min(silhouette_size, len(sample)), replace=False)
     curve: list[SelectionPoint] = []
     centres: dict[int, np.ndarray] = {}

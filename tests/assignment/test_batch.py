@@ -34,8 +34,8 @@ def test_batch_tagging_matches_the_model_chunk_by_chunk(
     else:
         frame.to_parquet(source, index=False)
     loaded = store.load("customers")
-    rows = assign_file(loaded, source, target, id_column="customer_id", chunk_size=777)
-    assert rows == len(frame)
+    done = assign_file(loaded, source, target, id_column="customer_id", chunk_size=777)
+    assert (done.rows, done.rejected, done.rejects) == (len(frame), 0, None)
     tagged = pd.read_csv(target) if suffix_out == ".csv" else pd.read_parquet(target)
     assert list(tagged.columns) == ["customer_id", "segment_id", "segment_name"]
     assert tagged["customer_id"].astype(str).tolist() == frame["customer_id"].tolist()
@@ -83,3 +83,120 @@ def test_text_in_a_numeric_column_fails_without_leaving_output(
         assign_file(store.load("customers"), source, target, id_column="customer_id", chunk_size=20)
     assert not target.exists()
     assert not list(tmp_path.glob(".*partial"))
+
+
+# ids that a number parser, or pandas' missing-value markers, would change or lose
+ODD_IDS = ["00001", "1", "007", "7", "1e5", "NaN", "nan", "NULL", "N/A", "None", "-", "Zoë-7"]
+ODD_IDS += [" 42", "0x1F", "1.0", "+44"]
+
+
+def odd_id_frame(customers: tuple[pd.DataFrame, np.ndarray]) -> pd.DataFrame:
+    """Customers with the odd ids, and one row (the 5th) whose id cell is really empty."""
+    frame = customers[0].head(len(ODD_IDS) + 1).copy()
+    ids: list[str | None] = list(ODD_IDS)
+    ids.insert(4, None)
+    frame["customer_id"] = pd.Series(ids, dtype=object)
+    return frame
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_ids_come_out_exactly_as_they_went_in(
+    tmp_path: Path,
+    trained: tuple[ModelStore, TrainResult],
+    customers: tuple[pd.DataFrame, np.ndarray],
+    suffix: str,
+) -> None:
+    """``00001`` stays ``00001`` (once ``1``), ``007`` and ``7`` are two rows (once both
+    ``7``), ``NaN``/``NULL``/``N/A`` are ids (once missing), and the empty id is rejected
+    with its row number instead of failing the file; the id column keeps its name."""
+    store, _ = trained
+    frame = odd_id_frame(customers).rename(columns={"customer_id": "Kunden-Nr"})
+    source, target = tmp_path / f"in{suffix}", tmp_path / f"out{suffix}"
+    if suffix == ".csv":
+        frame.to_csv(source, index=False)
+    else:
+        frame.to_parquet(source, index=False)
+    args = ["assign", "-i", str(source), "-o", str(target), "--store", str(store.root)]
+    result = runner.invoke(app, [*args, "--id-column", "Kunden-Nr", "--chunk-size", "5"])
+    assert result.exit_code == 0, result.output
+    if suffix == ".csv":
+        tagged = pd.read_csv(target, dtype=str, keep_default_na=False)
+    else:
+        tagged = pd.read_parquet(target)
+    assert list(tagged.columns) == ["Kunden-Nr", "segment_id", "segment_name"]
+    assert tagged["Kunden-Nr"].tolist() == ODD_IDS
+    kept = frame[frame["Kunden-Nr"].notna()].drop(columns=["Kunden-Nr"])
+    expected = store.load("customers").estimator.predict(kept.reset_index(drop=True))
+    assert tagged["segment_id"].tolist() == list(expected)
+    rejects = pd.read_csv(tmp_path / "out.rejects.csv")
+    assert rejects.to_dict("records") == [{"row": 5, "reason": "no customer id (empty cell)"}]
+    assert "rejected 1 rows" in " ".join(result.output.split())
+
+
+def test_an_integer_parquet_id_column_becomes_its_decimal_text(
+    tmp_path: Path,
+    trained: tuple[ModelStore, TrainResult],
+    customers: tuple[pd.DataFrame, np.ndarray],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    store, _ = trained
+    frame = customers[0].head(30).copy()
+    frame["customer_id"] = np.arange(100, 130, dtype=np.int64)
+    source, target = tmp_path / "in.parquet", tmp_path / "out.parquet"
+    frame.to_parquet(source, index=False)
+    done = assign_file(store.load("customers"), source, target, id_column="customer_id")
+    assert done.rows == 30
+    tagged = pd.read_parquet(target)
+    assert tagged["customer_id"].tolist() == [str(i) for i in range(100, 130)]
+    assert "id column 'customer_id' holds numbers; read as their decimal text" in caplog.text
+
+
+def test_a_file_with_no_id_at_all_is_refused(
+    tmp_path: Path,
+    trained: tuple[ModelStore, TrainResult],
+    customers: tuple[pd.DataFrame, np.ndarray],
+) -> None:
+    store, _ = trained
+    frame = customers[0].head(5).copy()
+    frame["customer_id"] = ""
+    source, target = tmp_path / "in.csv", tmp_path / "out.csv"
+    frame.to_csv(source, index=False)
+    with pytest.raises(DataError, match="no row of .* has a customer id in column 'customer_id'"):
+        assign_file(store.load("customers"), source, target, id_column="customer_id")
+    assert not target.exists()
+    assert not list(tmp_path.glob("*rejects*"))
+
+
+def test_assign_uses_the_names_the_service_serves(
+    tmp_path: Path,
+    trained: tuple[ModelStore, TrainResult],
+    customers: tuple[pd.DataFrame, np.ndarray],
+) -> None:
+    """A PATCHed name is what the service answers; the file run must answer it too."""
+    import shutil
+
+    from app.registry.overrides import SegmentOverrides
+    from app.serving.model import ModelHolder
+
+    shared, _ = trained
+    store = ModelStore(tmp_path / "store")
+    shutil.copytree(shared.root, store.root)
+    source, target = tmp_path / "in.csv", tmp_path / "out.csv"
+    customers[0].head(300).to_csv(source, index=False)
+    loaded = store.load("customers")
+    first = loaded.estimator.predict(customers[0].head(300))[0]
+    SegmentOverrides(store.root / "customers").update(first, {"name": "Renamed by marketing"})
+
+    args = ["assign", "-i", str(source), "-o", str(target), "--store", str(store.root)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    tagged = pd.read_csv(target, dtype=str)
+    served = tagged.loc[tagged["segment_id"] == first, "segment_name"].unique().tolist()
+    assert served == ["Renamed by marketing"]
+
+    holder = ModelHolder(store, "customers", reload_interval=60.0)
+    holder.refresh(force=True)
+    assert holder.current is not None
+    online = {seg_id: seg.name for seg_id, seg in holder.current.segments.items()}
+    offline = dict(zip(tagged["segment_id"], tagged["segment_name"], strict=True))
+    assert all(online[seg_id] == name for seg_id, name in offline.items())

@@ -15,7 +15,7 @@ import pytest
 import sklearn
 from sklearn.cluster import KMeans
 
-from app.errors import IntegrityError, StoreError
+from app.errors import IntegrityError, StoreError, StoreWriteError
 from app.registry.manifest import (
     ArtefactInfo,
     DataInfo,
@@ -361,7 +361,7 @@ def test_the_pointer_is_replaced_atomically(
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", failing_replace)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(StoreWriteError, match="disk full"):
         store.promote(MODEL, b)
     assert store.promoted(MODEL) == a
     assert store.mtime_token(MODEL) == token

@@ -94,7 +94,8 @@ def test_a_good_input_trains(tmp_path: Path) -> None:
         ("empty file", "is empty"),
         ("header only", "has a header but no rows"),
         ("all-missing feature", "feature 'visits' is missing in every row"),
-        ("fewer rows than segments", "2 customers, fewer than the 3 segments"),
+        ("fewer rows than segments", "2 customers, too few for the 3 segments"),
+        ("as many rows as segments", "has 3 customers, too few for the 3 segments requested"),
         ("infinite value", "feature 'spend' holds infinite values"),
         ("duplicate ids", "duplicate ids, e.g. c1"),
         ("missing file", "data file not found"),
@@ -112,6 +113,8 @@ def test_bad_data_is_refused_with_one_clear_error(case: str, expected: str, tmp_
         frame["visits"] = None
     elif case == "fewer rows than segments":
         frame = frame.head(2)
+    elif case == "as many rows as segments":  # once trained k=2 and exited 0
+        frame = frame.head(3)
     elif case == "infinite value":
         frame.loc[3, "spend"] = float("inf")
     elif case == "duplicate ids":
@@ -125,6 +128,19 @@ def test_bad_data_is_refused_with_one_clear_error(case: str, expected: str, tmp_
     store = tmp_path / "store"
     output = run_train(write_config(tmp_path, data), store)
     assert expected in output
+    assert_store_untouched(store)
+
+
+def test_too_few_customers_left_after_rules_for_k_min_is_refused(tmp_path: Path) -> None:
+    """15 customers, a rule takes the 12 who spent: 3 are left for k_min = 3 segments (it once
+    trained k=2 and exited 0)."""
+    data = tmp_path / "customers.csv"
+    good_frame(15).to_csv(data, index=False)
+    rule = FEATURES + "\n[[rules]]\nname = 'spenders'\nwhen = 'spend > 0'\n"
+    store = tmp_path / "store"
+    output = run_train(write_config(tmp_path, data, features=rule), store)
+    assert "only 3 customers are left for clustering after rule segments" in output
+    assert "(model.k_min = 3): at least 4 are needed" in output
     assert_store_untouched(store)
 
 
@@ -163,7 +179,8 @@ def test_invalid_toml_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_failure_after_fitting_leaves_no_version(tmp_path: Path, monkeypatch) -> None:
-    """A crash while writing the report (the last step) must not leave a half-written version."""
+    """A write failing in the report (the last step) must not leave a half-written version,
+    and ends in one error line like every other store write."""
     import app.training.job as job
 
     def broken(*args: object, **kwargs: object) -> None:
@@ -173,11 +190,8 @@ def test_a_failure_after_fitting_leaves_no_version(tmp_path: Path, monkeypatch) 
     data = tmp_path / "customers.csv"
     good_frame().to_csv(data, index=False)
     store = tmp_path / "store"
-    result = runner.invoke(
-        app, ["train", "--config", str(write_config(tmp_path, data)), "--store", str(store)]
-    )
-    assert result.exit_code != 0
-    assert isinstance(result.exception, OSError)
+    output = run_train(write_config(tmp_path, data), store)
+    assert f"cannot write to the model store folder {store / 'customers'}: disk full" in output
     assert_store_untouched(store)
 
 

@@ -85,10 +85,11 @@ def test_online_retail_transaction_log(tmp_path: Path) -> None:
     assert m.data.source_rows == 8373
     assert 50 < m.data.rows < 1000
     assert m.data.reference_date == "2010-12-06"
-    # ids written as floats (17850.0) become canonical integers
+    # ids are the text the file holds: this export wrote 17850 as 17850.0, and that is the id
+    # (read as a number it once became 17850, and 00017850 would have too)
     frame = load_training_data(parse_config(raw, base_dir=tmp_path)).frame
-    assert "17850" in frame.index
-    assert not frame.index.str.endswith(".0").any()
+    assert "17850.0" in frame.index
+    assert "17850" not in frame.index
     # a customer whose only invoice was cancelled has negative net spend, clipped before log1p
     assert (frame["monetary"] < 0).any()
     assert sum(s.size for s in m.segments) == m.data.rows

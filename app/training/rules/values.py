@@ -1,0 +1,97 @@
+"""How rule conditions read feature values: canonical categories, numbers, frame columns.
+
+Categorical features compare as the canonical strings of ``canonical_category``, so
+``store == 3`` matches 3, 3.0 and "3"; numeric features compare as float64. ``Columns``
+converts each column a condition reads once per frame, shared by every node of the tree.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, cast
+
+import numpy as np
+import pandas as pd
+
+from app.errors import DataError
+
+
+def canonical_category(value: object) -> str | None:
+    """The string a categorical value is compared as, or None when it is missing.
+
+    Parameters
+    ----------
+    value : object
+        A raw value: str, bool, int, float (numpy scalars too), None or NaN.
+
+    Returns
+    -------
+    str or None
+        None for None/NaN/NA; ``"true"``/``"false"`` for booleans; ``"3"`` for 3 and 3.0;
+        ``str(value)`` for other floats; a string unchanged.
+
+    Examples
+    --------
+    >>> [canonical_category(v) for v in ("a", True, 3, 3.0, 2.5, float("nan"))]
+    ['a', 'true', '3', '3', '2.5', None]
+    """
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return None
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        number = float(value)
+        if math.isnan(number):
+            return None
+        return str(int(number)) if number.is_integer() else str(number)
+    missing = pd.isna(cast(Any, value))  # pd.NA, NaT, Decimal("NaN"): as pandas counts them
+    return None if isinstance(missing, bool) and missing else str(value)
+
+
+def as_number(value: object) -> float:
+    return math.nan if value is None or value is pd.NA else float(cast(float, value))
+
+
+def category_values(column: pd.Series) -> np.ndarray:
+    """``canonical_category`` of every value, as an object array with None where missing."""
+    if isinstance(column.dtype, pd.StringDtype) or (
+        column.dtype == object and pd.api.types.infer_dtype(column, skipna=True) == "string"
+    ):
+        values = column.to_numpy(dtype=object, copy=True)
+        values[column.isna().to_numpy(dtype=bool)] = None
+        return values
+    if column.dtype == object:  # mixed types: hashing them would merge 1, 1.0 and True
+        values = column.to_numpy(dtype=object, copy=True)
+        for i, value in enumerate(values):
+            if type(value) is not str:
+                values[i] = canonical_category(value)
+        return values
+    codes, uniques = pd.factorize(column)
+    table = np.array([*(canonical_category(u) for u in uniques), None], dtype=object)
+    result: np.ndarray = table[codes]  # code -1 (missing) picks the trailing None
+    return result
+
+
+class Columns:
+    """A frame's columns as arrays, converted once per call and shared by every node."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame, self.cache = frame, dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]()
+
+    def get(self, name: str, kind: str) -> tuple[np.ndarray, np.ndarray]:
+        """(values, missing) for ``kind`` numeric (float64) or categorical (canonical str)."""
+        if (name, kind) not in self.cache:
+            if name not in self.frame.columns:
+                raise DataError(f"a rule condition uses column {name!r}, which the data lacks")
+            column = self.frame[name]
+            if kind == "numeric":
+                values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+                self.cache[name, kind] = (values, np.isnan(values))
+            else:
+                values = category_values(column)
+                self.cache[name, kind] = (values, pd.isna(values))
+        return self.cache[name, kind]
