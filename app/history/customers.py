@@ -2,9 +2,10 @@
 
 A customer's hash holds small integers and ids only: the model version as an index into the
 shard's registry (``v``), the history entries as ``h<seq>`` → ``<at>|<version index>|<from>``
-(the ``to`` of an entry is the ``from`` of the next one, or the current segment), and the
-profile as positions (``0``, ``1``, …) of a feature-name schema the registry also indexes
-(``p``). These functions turn the fields back into the values the reads return.
+(``at`` in base 36; the ``to`` of an entry is the ``from`` of the next one, or the current
+segment), and the profile as positions (``0``, ``1``, …) of a feature-name schema the
+registry also indexes (``p``). These functions turn the fields back into the values the
+reads return.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def parse_profile(fields: Mapping[str, str], registry: Registry) -> Profile | No
 def parse_state(customer_id: str, fields: Mapping[str, str], registry: Registry) -> CustomerState:
     """The current state of a customer hash that has a segment (``s``)."""
     seq = int(fields["q"])
-    since = int(fields[f"h{seq}"].split("|", 1)[0])
+    since = int(fields[f"h{seq}"].split("|", 1)[0], 36)
     return CustomerState(
         customer_id=customer_id,
         segment_id=fields["s"],
@@ -81,9 +82,10 @@ def parse_history(
         if entry is None or len(out) >= limit:
             break
         at, version, origin = entry.split("|", 2)
-        if int(at) < oldest:
+        when = int(at, 36)
+        if when < oldest:
             break
         source = origin or None
-        out.append(Migration(source, to, registry.versions.get(version, ""), int(at), seq))
+        out.append(Migration(source, to, registry.versions.get(version, ""), when, seq))
         to = origin
     return out

@@ -73,6 +73,18 @@ local function newer(a, b)
   return false
 end
 
+-- A time (epoch ms, decimal text) in base 36: 8 characters instead of 13 in history entries.
+local DIGITS = '0123456789abcdefghijklmnopqrstuvwxyz'
+local function base36(text)
+  local x, out = tonumber(text), ''
+  repeat
+    local d = x % 36
+    out = string.sub(DIGITS, d + 1, d + 1) .. out
+    x = (x - d) / 36
+  until x == 0
+  return out
+end
+
 -- The HSET arguments of a profile (schema s, values from ARGV[vp]); clears the positions
 -- of an older, longer schema.
 local function profile_fields(cur, fields, stored, s, at, vp)
@@ -130,7 +142,7 @@ local function apply(cur, rid, cid, at, f, a, s, vp)
 
   local v = version_index(a)
   local fields = {'s', seg, 'v', v, 'a', at, 'q', seq, 'r', rid, 'n', n,
-    'h' .. seq, at .. '|' .. v .. '|' .. (prev or '')}
+    'h' .. seq, base36(at) .. '|' .. v .. '|' .. (prev or '')}
   if s > 0 then profile_fields(cur, fields, state[3], s, at, vp) end
   redis.call('HSET', cur, unpack(fields))
   if seq > cap then redis.call('HDEL', cur, 'h' .. (seq - cap)) end
