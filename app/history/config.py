@@ -30,7 +30,7 @@ class HistoryConfig:
     history_cap
         Most migrations kept per customer.
     history_ttl_days
-        A customer's history expires this long after their last migration.
+        History entries older than this are no longer returned (trimmed as the cap moves).
     stream_maxlen
         Approximate cap of each event stream (``XADD MAXLEN ~``).
     flow_bucket_seconds

@@ -50,7 +50,7 @@ def parse_profile(fields: Mapping[str, str], registry: Registry) -> Profile | No
     if schema is None:
         return None
     names = registry.schemas.get(schema, ())
-    features = {name: decode_value(fields.get(str(i), "")) for i, name in enumerate(names)}
+    features = {name: decode_value(fields.get(str(i), "null")) for i, name in enumerate(names)}
     return Profile(features, int(fields["u"]))
 
 

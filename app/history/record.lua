@@ -12,7 +12,7 @@
 -- then S, then S profile schemas (feature names joined by \31, their count)
 -- then per record: record id (32 lowercase hex, time-ordered), customer id, assigned at
 --   (epoch ms), flow index (1..F), assignment index (1..T), schema index (0: no profile,
---   else 1..S), then the schema's count of encoded feature values
+--   else 1..S, followed by the profile's values: their JSON texts joined by \31)
 --
 -- Returns 3 values per record: changed (0/1), previous segment or nil, duplicate (0/1); a
 -- record that failed (a key of the wrong type) gives -1 and the error's text instead.
@@ -85,8 +85,8 @@ local function base36(text)
   return out
 end
 
--- The HSET arguments of a profile (schema s, values from ARGV[vp]); clears the positions
--- of an older, longer schema.
+-- The HSET arguments of a profile (schema s, values joined in ARGV[vp]); clears the
+-- positions of an older, longer schema.
 local function profile_fields(cur, fields, stored, s, at, vp)
   local n = scount[s]
   if stored and stored ~= sidx[s] then
@@ -97,10 +97,12 @@ local function profile_fields(cur, fields, stored, s, at, vp)
   local k = #fields
   fields[k + 1], fields[k + 2], fields[k + 3], fields[k + 4] = 'p', sidx[s], 'u', at
   k = k + 4
-  for j = 0, n - 1 do
-    fields[k + 1], fields[k + 2] = j, ARGV[vp + j]
-    k = k + 2
+  local j = 0
+  for value in string.gmatch(ARGV[vp], '[^\31]+') do
+    fields[k + 1], fields[k + 2] = j, value
+    k, j = k + 2, j + 1
   end
+  if j ~= n then error('a profile of ' .. j .. ' values for a schema of ' .. n) end
 end
 
 -- One record, as if alone: returns changed (0/1), previous segment (false: none), duplicate.
@@ -165,7 +167,7 @@ while p <= #ARGV do
     changed, prev, duplicate = -1, type(changed) == 'table' and changed.err or tostring(changed), 0
   end
   out[n + 1], out[n + 2], out[n + 3] = changed, prev, duplicate
-  p = p + 6 + (s > 0 and scount[s] or 0)
+  p = p + 6 + (s > 0 and 1 or 0)
   k, n = k + 1, n + 3
 end
 

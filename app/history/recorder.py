@@ -42,7 +42,7 @@ from app.history.records import (
     SegmentEvent,
     now_ms,
 )
-from app.history.values import SCHEMA_SEPARATOR, encode_value
+from app.history.values import SCHEMA_SEPARATOR, encode_profiles
 
 RECORDS_PER_CALL = 200
 """Most records per script call: Redis runs a call as one unit, holding other clients for
@@ -114,32 +114,31 @@ def _customer_ids(recs: Sequence[Record]) -> Sequence[str]:
     return recs.customer_ids if isinstance(recs, RecordBatch) else [r.customer_id for r in recs]
 
 
-def _profile_text(
-    profile: Mapping[str, FeatureValue] | None,
-    schemas: dict[tuple[str, ...], str],
-    orders: dict[tuple[str, ...], tuple[tuple[str, ...], str]],
-) -> str:
-    """A record's profile arguments as RESP text: its schema's index in the call's table
-    (``0``: no profile), then the values in the schema's (sorted) order. ``orders`` caches
-    the schema of each key order met in the call (a batch's rows share one)."""
-    if not profile:
-        return "$1\r\n0\r\n"
-    order = tuple(profile)
-    known = orders.get(order)
-    if known is None:
+def _profile_args(
+    profiles: Sequence[Mapping[str, FeatureValue] | None], schemas: dict[tuple[str, ...], str]
+) -> list[str]:
+    """Each record's profile arguments as RESP text: its schema's index in the call's table
+    (``0``: no profile), then its values as one argument. Records that share a schema (a
+    batch's rows) are encoded together."""
+    out = [_NO_PROFILE] * len(profiles)
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for i, profile in enumerate(profiles):
+        if profile:
+            groups.setdefault(tuple(profile), []).append(i)
+    for order, indices in groups.items():
         names = tuple(sorted(order))
         index = schemas.get(names)
         if index is None:
             index = schemas[names] = _text_bulk(str(len(schemas) + 1))
-        known = orders[order] = (names, index)
-    names, index = known
-    parts = [index]
-    for name in names:
-        value = profile[name]
-        text = repr(value) if type(value) is float else encode_value(value)
-        size = len(text) if text.isascii() else len(text.encode())
-        parts.append(f"${size}\r\n{text}\r\n")
-    return "".join(parts)
+        rows = [profiles[i] for i in indices]
+        texts = encode_profiles(rows, names)  # type: ignore[arg-type]
+        for i, text in zip(indices, texts, strict=True):
+            size = len(text) if text.isascii() else len(text.encode())
+            out[i] = f"{index}${size}\r\n{text}\r\n"
+    return out
+
+
+_NO_PROFILE = "$1\r\n0\r\n"
 
 
 def _text_bulk(text: str) -> str:
@@ -252,9 +251,8 @@ class Recorder:
         assignments = list(dict.fromkeys(whats))
         index_of = {what: _text_bulk(str(i)) for i, what in enumerate(assignments, 1)}
         schemas: dict[tuple[str, ...], str] = {}
-        orders: dict[tuple[str, ...], tuple[tuple[str, ...], str]] = {}
-        profile_text = [_profile_text(profile, schemas, orders) for profile in profiles]
-        profile_values = sum(len(p) for p in profiles if p)
+        profile_text = _profile_args(profiles, schemas)
+        profile_values = sum(1 for p in profiles if p)
         # a key's or an id's length in bytes (the same as in characters for ASCII)
         if all(map(str.isascii, ids)):
             sizes = list(map(len, ids))
