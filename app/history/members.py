@@ -18,8 +18,10 @@ if TYPE_CHECKING:
     from app.history.recorder import Recorder
 
 BLOCKS_PER_ROUND = 8
-"""Blocks read per shard and round trip beyond those a full page needs (gaps left by
-customers who moved on are skipped this many blocks at a time)."""
+"""Blocks read per shard in the first round trip beyond those a full page needs; each
+further round reads twice as many (up to ``MAX_BLOCKS_PER_ROUND``), so that long gaps left
+by customers who moved on cost a few round trips, not one per few blocks."""
+MAX_BLOCKS_PER_ROUND = 1024
 
 Entry = tuple[int, int, int, str]
 """(shard, join number, joined_at ms, customer id)"""
@@ -55,6 +57,7 @@ async def read_members(
                     asked.append(shard)
                 next_block[shard] = end
             blocks: list[dict[str, str]] = await recorder._guard(pipe.execute())
+        per_round = min(2 * per_round, MAX_BLOCKS_PER_ROUND)
         for shard, block_fields in zip(asked, blocks, strict=True):
             page = pages[shard]
             for number in sorted(map(int, block_fields)):

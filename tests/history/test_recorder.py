@@ -323,3 +323,28 @@ async def test_record_ids_order_by_every_digit(recorder: Recorder, differ_at: in
     assert (await recorder.record(newer)).changed
     stale = await recorder.record(replace(older, segment_id="C"))
     assert stale.duplicate and not stale.changed and stale.previous_segment == "B"
+
+
+async def test_a_walk_skips_the_blocks_emptied_by_customers_who_left(
+    recorder: Recorder,
+) -> None:
+    await recorder.record_many([rec(f"C{i:04d}", "A", T0 + i) for i in range(1500)])
+    stay = [f"C{i:04d}" for i in range(0, 1500, 300)]  # one in every other block or so
+    await recorder.record_many(
+        [rec(f"C{i:04d}", "B", T0 + 5000) for i in range(1500) if f"C{i:04d}" not in stay]
+    )
+    seen: list[str] = []
+    cursor: str | None = None
+    while True:
+        page = await recorder.members("A", cursor, limit=4)
+        seen += [m.customer_id for m in page.members]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+
+    assert seen == stay
+    assert await recorder.member_count("A") == len(stay)
+    blocks = [
+        k async for k in recorder.client.scan_iter(match=recorder.keys.block(0, "A", 0)[:-1] + "*")
+    ]
+    assert len(blocks) == len(stay)  # of 12: the emptied blocks are gone
