@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from app.history.records import CustomerState, Migration, Profile
-from app.history.values import SCHEMA_SEPARATOR, decode_value
+from app.history.values import SCHEMA_SEPARATOR, decode_value, split_chunks
 
 
 class Registry:
@@ -27,7 +27,7 @@ class Registry:
 
     def knows(self, fields: Mapping[str, str]) -> bool:
         """True when every index ``fields`` refers to is cached."""
-        version, schema = fields.get("v"), fields.get("p")
+        version, schema = fields.get("v"), fields.get("p", "").partition(":")[0] or None
         history = (e.split("|", 2)[1] for k, e in fields.items() if k.startswith("h"))
         return (
             (version is None or version in self.versions)
@@ -46,11 +46,13 @@ class Registry:
 
 def parse_profile(fields: Mapping[str, str], registry: Registry) -> Profile | None:
     """The profile stored in a customer hash, or None."""
-    schema = fields.get("p")
-    if schema is None:
+    stored = fields.get("p")
+    if stored is None:
         return None
+    schema, _, count = stored.partition(":")
     names = registry.schemas.get(schema, ())
-    features = {name: decode_value(fields.get(str(i), "null")) for i, name in enumerate(names)}
+    values = split_chunks([fields[str(i)] for i in range(int(count))])
+    features = {name: decode_value(text) for name, text in zip(names, values, strict=True)}
     return Profile(features, int(fields["u"]))
 
 

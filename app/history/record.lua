@@ -85,24 +85,21 @@ local function base36(text)
   return out
 end
 
--- The HSET arguments of a profile (schema s, values joined in ARGV[vp]); clears the
--- positions of an older, longer schema.
+-- The HSET arguments of a profile (schema s; ARGV[vp] holds its chunks, joined by \30):
+-- 'p' is '<schema index>:<chunks>', 'u' the time, and chunk i is field i. The chunks of an
+-- older, longer profile are deleted.
 local function profile_fields(cur, fields, stored, s, at, vp)
-  local n = scount[s]
-  if stored and stored ~= sidx[s] then
-    local old = redis.call('HGET', registry, 'f<' .. stored)
-    local oldn = old and (select(2, string.gsub(old, '\31', '')) + 1) or 0
-    for j = n, oldn - 1 do redis.call('HDEL', cur, j) end
-  end
-  local k = #fields
-  fields[k + 1], fields[k + 2], fields[k + 3], fields[k + 4] = 'p', sidx[s], 'u', at
+  local chunks = {}
+  for chunk in string.gmatch(ARGV[vp], '[^\30]+') do chunks[#chunks + 1] = chunk end
+  local k, j = #fields, #chunks
+  fields[k + 1], fields[k + 2], fields[k + 3], fields[k + 4] = 'p', sidx[s] .. ':' .. j, 'u', at
   k = k + 4
-  local j = 0
-  for value in string.gmatch(ARGV[vp], '[^\31]+') do
-    fields[k + 1], fields[k + 2] = j, value
-    k, j = k + 2, j + 1
+  for i = 1, j do
+    fields[k + 1], fields[k + 2] = i - 1, chunks[i]
+    k = k + 2
   end
-  if j ~= n then error('a profile of ' .. j .. ' values for a schema of ' .. n) end
+  local before = stored and tonumber(string.match(stored, ':(%d+)$')) or 0
+  for old = j, before - 1 do redis.call('HDEL', cur, old) end
 end
 
 -- One record, as if alone: returns changed (0/1), previous segment (false: none), duplicate.

@@ -41,6 +41,10 @@ async def test_a_profile_round_trips_exactly(recorder: Recorder) -> None:
     assert str(profile.features["negative"]) == "-0.0"
     state = await recorder.current("Jürgen:1")
     assert state is not None and state.profile == profile
+    # in chunks of at most 64 bytes, so Redis keeps the hash in its compact encoding
+    key = recorder.keys.customer("Jürgen:1")
+    assert await recorder.client.object("encoding", key) in ("listpack", "ziplist")
+    assert await recorder.client.hexists(key, "1")  # (this profile takes two chunks)
 
 
 async def test_a_retrain_that_adds_or_removes_features_keeps_the_profile_exact(
@@ -48,13 +52,14 @@ async def test_a_retrain_that_adds_or_removes_features_keeps_the_profile_exact(
 ) -> None:
     t0 = now_ms() - 10_000
     old = {"spend": 1.5, "plan": "pro"}
-    added = {**old, "tenure_days": 400}  # a retrain added a feature
+    added = {**old, "tenure_days": 400, "note": "n" * 60}  # a retrain added features
     dropped = {"tenure_days": 401}  # and the next one dropped two
 
     await recorder.record(Record.create("C1", "A", "v1", profile=old, assigned_at=t0))
     assert (await recorder.profiles(["C1"]))[0].features == old  # type: ignore[union-attr]
     await recorder.record(Record.create("C1", "A", "v2", profile=added, assigned_at=t0 + 1))
     [after_add] = await recorder.profiles(["C1"])
+    assert await recorder.client.hexists(recorder.keys.customer("C1"), "1")  # two chunks
     await recorder.record(Record.create("C1", "B", "v3", profile=dropped, assigned_at=t0 + 2))
     [after_drop] = await recorder.profiles(["C1"])
 
@@ -62,7 +67,7 @@ async def test_a_retrain_that_adds_or_removes_features_keeps_the_profile_exact(
     assert after_add.updated_at == t0 + 1  # an unchanged assignment refreshes the profile
     assert after_drop is not None and after_drop.features == dropped
     fields = await recorder.client.hkeys(recorder.keys.customer("C1"))
-    assert sorted(f for f in fields if f.isdigit()) == ["0"]  # no leftover positions
+    assert sorted(f for f in fields if f.isdigit()) == ["0"]  # no chunk left of the longer
 
 
 async def test_profiles_reads_many_ids_in_one_call(recorder: Recorder) -> None:
