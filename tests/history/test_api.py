@@ -344,6 +344,7 @@ def test_a_customer_shows_its_profile_and_can_be_forgotten(
 ) -> None:
     a, b = segment_features(trained, customers)[:2]
     assign(client, "Zoë-7", a)
+    assert client.get("/v1/customers/Zoë-7").json()["profile"] == a  # a single assignment's
     items = [{"customer_id": "Zoë-7", "features": b}, {"customer_id": "stays", "features": a}]
     assert client.post("/v1/assign/batch", json={"items": items}).status_code == 200
 
