@@ -65,7 +65,7 @@ async def assign_payload(state: State, body: bytes, query: bytes) -> bytes:
     doc = render(serving, customer_id, serving.assign_one(features))
     history: HistoryService | None = state.history
     if history is not None:
-        await record_one(history, serving, doc)
+        await record_one(history, serving, doc, features)
     child(ASSIGNMENTS, doc["segment_id"]).inc()
     return orjson.dumps(doc)
 

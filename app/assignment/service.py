@@ -141,7 +141,8 @@ async def _answer_into(
     recording = None
     if history is not None and ids:
         pairs = [answers[slot] for slot in slots]
-        batch = RecordBatch(ids, [p[0] for p in pairs], [p[1] for p in pairs], serving.version)
+        segments, names = [p[0] for p in pairs], [p[1] for p in pairs]
+        batch = RecordBatch(ids, segments, names, serving.version, profiles=rows)
         recording = asyncio.ensure_future(_record_batch(history, batch))
         await asyncio.sleep(0)  # it packs and sends the records, then waits for Redis
     for i, customer_id, slot, confidence in zip(indices, ids, slots, confidences, strict=True):
@@ -166,11 +167,19 @@ def _batch_answer(
 
 
 async def record_one(
-    history: HistoryService, serving: ServingModel, doc: dict[str, Any]
+    history: HistoryService,
+    serving: ServingModel,
+    doc: dict[str, Any],
+    features: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Record one rendered assignment in Redis and fill previous/changed/recorded."""
+    """Record one rendered assignment in Redis (with ``features`` as the customer's stored
+    profile) and fill previous/changed/recorded."""
     record = Record.create(
-        doc["customer_id"], doc["segment_id"], serving.version, segment_name=doc["segment_name"]
+        doc["customer_id"],
+        doc["segment_id"],
+        serving.version,
+        segment_name=doc["segment_name"],
+        profile=features,
     )
     start = time.perf_counter()
     outcome = await history.record(record)

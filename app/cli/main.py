@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from app.cli import history as history_cli
 from app.cli import models as models_cli
 from app.cli.common import STORE_OPTION, fail_on_error, print_manifest_summary, store_at
 from app.training.config import load_config
@@ -24,6 +25,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(models_cli.app, name="models")
+history_cli.register(app)
 console = Console(stderr=True)
 
 

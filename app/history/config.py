@@ -30,7 +30,7 @@ class HistoryConfig:
     history_cap
         Most migrations kept per customer.
     history_ttl_days
-        A customer's history expires this long after their last migration.
+        History entries older than this are no longer returned (trimmed as the cap moves).
     stream_maxlen
         Approximate cap of each event stream (``XADD MAXLEN ~``).
     flow_bucket_seconds
@@ -65,6 +65,7 @@ class HistoryConfig:
     stream_maxlen: int = 100_000
     flow_bucket_seconds: int = 3600
     flow_ttl_days: float = 90.0
+    forget_ttl_days: float = 30.0
     timeout_ms: int = 100
     batch_timeout_ms: int = 2_000
     spool_dir: Path = Path(".segments/spool")
@@ -97,6 +98,11 @@ class HistoryConfig:
     @property
     def history_ttl_ms(self) -> int:
         return max(1, round(self.history_ttl_days * DAY_MS))
+
+    @property
+    def forget_ttl_ms(self) -> int:
+        """How long a forgotten customer's records made before the forget stay ignored."""
+        return max(1, round(self.forget_ttl_days * DAY_MS))
 
     @property
     def flow_ttl_ms(self) -> int:

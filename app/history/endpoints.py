@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 
 from app.deps import HolderDep, RecorderDep
 from app.history.records import RedisUnavailable
@@ -22,6 +22,7 @@ from app.history.schemas import (
 from app.problems import Problem, invalid, problem_responses
 from app.security import scoped
 from app.segments.endpoints import unknown_segment
+from app.serving import ModelHolder
 
 router = APIRouter(prefix="/v1", tags=["history"])
 ERRORS = problem_responses(404, 422, 503)
@@ -71,17 +72,49 @@ async def get_customer(
         raise _unknown_customer(customer_id)
     # the name as it is now (edited, or renamed by a retrain), where the serving version
     # has the segment; the name recorded when the customer entered it otherwise
-    serving = holder.current
-    known = serving.segments.get(state.segment_id) if serving is not None else None
+    profile = state.profile
     return CustomerOut(
         customer_id=state.customer_id,
         segment_id=state.segment_id,
-        segment_name=known.name if known is not None else state.segment_name,
+        segment_name=_name(holder, state.segment_id),
         model_version=state.model_version,
         assigned_at=_time(state.assigned_at),
         since=_time(state.since),
         migrations=state.migrations,
+        profile=None if profile is None else profile.features,
+        profile_updated_at=None if profile is None else _time(profile.updated_at),
     )
+
+
+@router.delete(
+    "/customers/{customer_id}",
+    operation_id="forget_customer",
+    status_code=204,
+    response_class=Response,
+    responses=problem_responses(404, 503),
+    **scoped("admin"),
+)
+async def forget_customer(customer_id: CustomerId, history: RecorderDep) -> Response:
+    """Forget the customer: profile, current segment, history and membership.
+
+    Their records still waiting in the outage spool are not replayed. Flow counts
+    (aggregates) stay; their events age out of the stream with its cap."""
+    try:
+        known = await history.forget(customer_id)
+    except RedisUnavailable as exc:
+        raise _unavailable(exc) from None
+    if not known:
+        raise _unknown_customer(customer_id)
+    return Response(status_code=204)
+
+
+def _name(holder: ModelHolder, segment_id: str | None) -> str | None:
+    """A segment's name as the serving version has it now (None: unknown to it)."""
+    serving = holder.current
+    if segment_id is None or serving is None:
+        return None
+    known = serving.segments.get(segment_id)
+    return None if known is None else known.name
 
 
 @router.get(
@@ -94,6 +127,7 @@ async def get_customer(
 async def get_customer_history(
     customer_id: CustomerId,
     history: RecorderDep,
+    holder: HolderDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> HistoryOut:
     """The customer's segment migrations, newest first (the first assignment included)."""
@@ -108,9 +142,9 @@ async def get_customer_history(
         migrations=[
             MigrationOut(
                 from_segment_id=m.from_segment,
-                from_segment_name=m.from_name,
+                from_segment_name=_name(holder, m.from_segment),
                 to_segment_id=m.to_segment,
-                to_segment_name=m.to_name,
+                to_segment_name=_name(holder, m.to_segment),
                 model_version=m.model_version,
                 at=_time(m.at),
             )

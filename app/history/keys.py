@@ -7,8 +7,10 @@ the flow counters and the event stream of that shard) shares that tag, so the re
 touches a single Cluster slot. Readers fan out over the shards.
 
 >>> keys = Keys("seg:", shards=1, flow_bucket_seconds=3600)
->>> keys.current("C42")
-'seg:{0}:c:C42:cur'
+>>> keys.customer("C42")
+'seg:{0}:c:C42'
+>>> keys.block(0, "seg-003", 1)
+'seg:{0}:m:seg-003>1'
 >>> keys.flow(0, 1_700_003_600_123)
 'seg:{0}:flow:1700002800'
 """
@@ -18,13 +20,16 @@ from __future__ import annotations
 import base64
 import binascii
 import zlib
+from collections.abc import Sequence
 
 from app.history.config import HistoryConfig
 
-CURRENT, HISTORY = ":cur", ":hist"
-"""Suffixes of a customer's current-segment hash and history list (after the id)."""
 FLOW_SEPARATOR = ">"
-"""Between the from and the to segment in a flow counter's field (``seg-001>seg-002``)."""
+"""Between the from and the to segment in a flow counter's field (``seg-001>seg-002``); no
+segment id contains it, so it also ends a segment id in a membership block's name."""
+BLOCK_SIZE = 128
+"""Members per membership block: a hash stays in Redis's compact listpack encoding up to
+``hash-max-listpack-entries`` (128 by default) fields."""
 
 
 class Keys:
@@ -62,21 +67,31 @@ class Keys:
         """What a customer's keys in ``shard`` start with; the id and a suffix follow."""
         return f"{self.tag(shard)}c:"
 
-    def current(self, customer_id: str) -> str:
-        """Hash: the customer's current segment (see the doc for its fields)."""
-        return f"{self.customer_head(self.shard_of(customer_id))}{customer_id}{CURRENT}"
+    def customer(self, customer_id: str) -> str:
+        """Hash: the customer's current state, history and profile (fields in the doc)."""
+        return f"{self.customer_head(self.shard_of(customer_id))}{customer_id}"
 
-    def history(self, customer_id: str) -> str:
-        """List: the customer's migrations as JSON, newest first."""
-        return f"{self.customer_head(self.shard_of(customer_id))}{customer_id}{HISTORY}"
+    def registry(self, shard: int) -> str:
+        """Hash: the shard's model versions and profile schemas, each by a small index."""
+        return f"{self.tag(shard)}reg"
+
+    def forgotten(self, shard: int) -> str:
+        """Sorted set: digests of the shard's forgotten customers, scored by when (ms)."""
+        return f"{self.tag(shard)}forgotten"
 
     def members_prefix(self, shard: int) -> str:
-        """What the recording script prepends to a segment id to name a membership set."""
+        """What the recording script prepends to a segment id to name its membership keys."""
         return f"{self.tag(shard)}m:"
 
     def members(self, shard: int, segment_id: str) -> str:
-        """Sorted set: the shard's customers currently in the segment, by join time."""
+        """Hash: the segment's membership head in the shard (``n`` last join number, ``c``
+        members now)."""
         return f"{self.members_prefix(shard)}{segment_id}"
+
+    def block(self, shard: int, segment_id: str, block: int) -> str:
+        """Hash: join number -> ``<joined_at ms>:<customer id>`` for the joins numbered
+        ``block * BLOCK_SIZE`` to ``block * BLOCK_SIZE + BLOCK_SIZE - 1``."""
+        return f"{self.members_prefix(shard)}{segment_id}{FLOW_SEPARATOR}{block}"
 
     def bucket_start(self, at_ms: int) -> int:
         """Epoch second at which the flow bucket holding ``at_ms`` starts."""
@@ -104,30 +119,19 @@ class Keys:
         return f"{escaped}*"
 
 
-def member_entry(joined_at_ms: int, customer_id: str) -> str:
-    """The membership set's member for a customer who joined a segment at ``joined_at_ms``.
-
-    All scores are 0; the 13-digit zero-padded time makes lexicographic order the join order,
-    so a cursor is simply the last member seen (exact under ties, unlike scores).
-    """
-    return f"{joined_at_ms:013d}:{customer_id}"
+def encode_cursor(positions: Sequence[int]) -> str:
+    """A members cursor: the last join number seen in each shard."""
+    text = ".".join(map(str, positions))
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
-def parse_member_entry(member: str) -> tuple[int, str]:
-    """``(joined_at_ms, customer_id)`` of a membership set member."""
-    joined, _, customer_id = member.partition(":")
-    return int(joined), customer_id
-
-
-def encode_cursor(member: str) -> str:
-    return base64.urlsafe_b64encode(member.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> str:
-    """The membership entry a cursor points after; ``ValueError`` if it is not one of ours."""
+def decode_cursor(cursor: str, shards: int) -> list[int]:
+    """The positions a cursor holds; ``ValueError`` if it is not one of ours."""
     try:
-        member = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        parse_member_entry(member)
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        positions = [int(p) for p in text.split(".")]
     except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
         raise ValueError(f"invalid cursor {cursor!r}") from exc
-    return member
+    if len(positions) != shards or any(p < 0 or not 0 <= p < 1 << 62 for p in positions):
+        raise ValueError(f"invalid cursor {cursor!r}")
+    return positions

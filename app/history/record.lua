@@ -2,38 +2,64 @@
 -- (see docs/redis-keys.md). One call applies each record exactly as if it were alone: a
 -- customer's later record sees its earlier one.
 --
--- KEYS[1] event stream, KEYS[2 .. F+1] flow hashes (one per time bucket), then for each
---   record its customer's current hash and history list (every key shares one hash tag;
---   so do the membership sets, named from ARGV[1])
+-- KEYS[1] event stream, KEYS[2] registry hash, KEYS[3] forgotten set, KEYS[4 .. F+3] flow
+--   hashes (one per time bucket), then one customer hash per record (every key shares one
+--   hash tag; so do the membership keys, named from ARGV[1])
 -- ARGV[1] membership key prefix (the tag's 'm:'; a segment id is appended)
--- ARGV[2] history cap   ARGV[3] history TTL ms   ARGV[4] stream MAXLEN (approximate)
--- ARGV[5] F, then F flow expiry times (epoch ms), in the order of the flow keys
--- then T, then T assignments (segment id, segment name ('' = none), model version)
--- then 5 values per record: record id (32 lowercase hex, time-ordered), customer id,
---   assigned at (epoch ms), flow index (1..F), assignment index (1..T)
+-- ARGV[2] history cap   ARGV[3] stream MAXLEN (approximate)
+-- ARGV[4] F, then F flow expiry times (epoch ms), in the order of the flow keys
+-- then T, then T assignments (segment id, model version)
+-- then S, then S profile schemas (feature names joined by \31, their count)
+-- then per record: record id (32 lowercase hex, time-ordered), customer id, assigned at
+--   (epoch ms), flow index (1..F), assignment index (1..T), schema index (0: no profile,
+--   else 1..S, followed by the profile's values: their JSON texts joined by \31)
 --
 -- Returns 3 values per record: changed (0/1), previous segment or nil, duplicate (0/1); a
 -- record that failed (a key of the wrong type) gives -1 and the error's text instead.
 
-local stream = KEYS[1]
-local prefix, cap, ttl, maxlen = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
-local nflows = tonumber(ARGV[5])
-local p = 6
+local stream, registry, forgotten = KEYS[1], KEYS[2], KEYS[3]
+local prefix, cap, maxlen = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local nflows = tonumber(ARGV[4])
+local p = 5
 local flow_expiry, flow_touched = {}, {}
 for i = 1, nflows do
   flow_expiry[i] = ARGV[p]
   p = p + 1
 end
+
+-- The registry's small index of a version ('v') or a schema ('f'), given one on first use.
+local function index_of(kind, value)
+  local i = redis.call('HGET', registry, kind .. '>' .. value)
+  if i then return i end
+  i = tostring(redis.call('HINCRBY', registry, kind .. '#', 1))
+  redis.call('HSET', registry, kind .. '>' .. value, i, kind .. '<' .. i, value)
+  return i
+end
+
 local nassign = tonumber(ARGV[p])
 p = p + 1
-local segs, names, vers, seg_json, name_json, ver_json = {}, {}, {}, {}, {}, {}
+local segs, vers, vidx = {}, {}, {}
 for i = 1, nassign do
-  segs[i], names[i], vers[i] = ARGV[p], ARGV[p + 1], ARGV[p + 2]
-  seg_json[i] = cjson.encode(segs[i])
-  name_json[i] = names[i] ~= '' and cjson.encode(names[i]) or 'null'
-  ver_json[i] = cjson.encode(vers[i])
-  p = p + 3
+  segs[i], vers[i] = ARGV[p], ARGV[p + 1]
+  p = p + 2
 end
+-- a version is registered when it first moves a customer (unchanged records change nothing)
+local function version_index(a)
+  local v = vidx[vers[a]]
+  if not v then
+    v = index_of('v', vers[a])
+    vidx[vers[a]] = v
+  end
+  return v
+end
+local nschemas = tonumber(ARGV[p])
+p = p + 1
+local sidx, scount = {}, {}
+for i = 1, nschemas do
+  sidx[i], scount[i] = index_of('f', ARGV[p]), tonumber(ARGV[p + 1])
+  p = p + 2
+end
+local any_forgotten = redis.call('EXISTS', forgotten) == 1
 
 -- Is id a newer than id b? Both are 32 lowercase hex digits; compared 12 digits (48 bits, exact
 -- in a Lua number) at a time, as numbers: Lua's '<' on strings follows the server's locale, and
@@ -47,66 +73,102 @@ local function newer(a, b)
   return false
 end
 
+-- A time (epoch ms, decimal text) in base 36: 8 characters instead of 13 in history entries.
+local DIGITS = '0123456789abcdefghijklmnopqrstuvwxyz'
+local function base36(text)
+  local x, out = tonumber(text), ''
+  repeat
+    local d = x % 36
+    out = string.sub(DIGITS, d + 1, d + 1) .. out
+    x = (x - d) / 36
+  until x == 0
+  return out
+end
+
+-- The HSET arguments of a profile (schema s; ARGV[vp] holds its chunks, joined by \30):
+-- 'p' is '<schema index>:<chunks>', 'u' the time, and chunk i is field i. The chunks of an
+-- older, longer profile are deleted.
+local function profile_fields(cur, fields, stored, s, at, vp)
+  local chunks = {}
+  for chunk in string.gmatch(ARGV[vp], '[^\30]+') do chunks[#chunks + 1] = chunk end
+  local k, j = #fields, #chunks
+  fields[k + 1], fields[k + 2], fields[k + 3], fields[k + 4] = 'p', sidx[s] .. ':' .. j, 'u', at
+  k = k + 4
+  for i = 1, j do
+    fields[k + 1], fields[k + 2] = i - 1, chunks[i]
+    k = k + 2
+  end
+  local before = stored and tonumber(string.match(stored, ':(%d+)$')) or 0
+  for old = j, before - 1 do redis.call('HDEL', cur, old) end
+end
+
 -- One record, as if alone: returns changed (0/1), previous segment (false: none), duplicate.
-local function apply(cur, hist, rid, cid, at, a, f)
-  local seg, name, ver = segs[a], names[a], vers[a]
-  -- what an unchanged record needs first; the rest only on a change (a smaller HMGET is
-  -- about 1 us less per record, and most records of a steady state are unchanged)
-  local state = redis.call('HMGET', cur, 'segment', 'rid')
+local function apply(cur, rid, cid, at, f, a, s, vp)
+  local seg = segs[a]
+  -- what an unchanged record needs first; the rest only on a change
+  local state = redis.call('HMGET', cur, 's', 'r', 'p')
   local prev, last = state[1], state[2]
 
   -- Idempotency: a record not newer than the last one applied (a replay, or a stale record)
   -- changes nothing, so replaying a spool after a partial write counts each migration once.
-  if last and not newer(rid, last) then
-    return 0, prev, 1
+  -- A forgotten customer's records made up to the forget (by their id's time) are ignored.
+  if last then
+    if not newer(rid, last) then return 0, prev, 1 end
+  elseif any_forgotten then
+    local when = redis.call('ZSCORE', forgotten, redis.sha1hex(cid))
+    if when and tonumber(string.sub(rid, 1, 12), 16) <= tonumber(when) then
+      return 0, false, 1
+    end
   end
   if prev == seg then  -- only the time changes (the record id is the replay guard's time)
-    redis.call('HSET', cur, 'assigned_at', at, 'rid', rid)
+    local fields = {'a', at, 'r', rid}
+    if s > 0 then profile_fields(cur, fields, state[3], s, at, vp) end
+    redis.call('HSET', cur, unpack(fields))
     return 0, prev, 0
   end
 
-  local more = redis.call('HMGET', cur, 'name', 'member', 'seq')
-  local prev_name, prev_member = more[1], more[2]
-  local seq = (tonumber(more[3] or '0') or 0) + 1
-  local member = string.rep('0', 13 - #at) .. at .. ':' .. cid
-  redis.call('HSET', cur, 'segment', seg, 'name', name, 'version', ver, 'assigned_at', at,
-    'since', at, 'member', member, 'seq', seq, 'rid', rid)
-
-  if prev and prev_member then
-    redis.call('ZREM', prefix .. prev, prev_member)
+  local more = redis.call('HMGET', cur, 'q', 'n')
+  local seq = (tonumber(more[1] or '0') or 0) + 1
+  if prev and more[2] then  -- leave the previous segment's membership
+    local head = prefix .. prev
+    redis.call('HDEL', head .. '>' .. math.floor(tonumber(more[2]) / 128), more[2])
+    redis.call('HINCRBY', head, 'c', -1)
   end
-  redis.call('ZADD', prefix .. seg, 0, member)
+  local head = prefix .. seg
+  local n = redis.call('HINCRBY', head, 'n', 1)
+  redis.call('HINCRBY', head, 'c', 1)
+  redis.call('HSET', head .. '>' .. math.floor(n / 128), n, at .. ':' .. cid)
 
-  local from_json = prev and cjson.encode(prev) or 'null'
-  local from_name_json = (prev_name and prev_name ~= '') and cjson.encode(prev_name) or 'null'
-  redis.call('LPUSH', hist, '{"from":' .. from_json .. ',"from_name":' .. from_name_json ..
-    ',"seq":' .. seq .. ',"to":' .. seg_json[a] .. ',"to_name":' .. name_json[a] ..
-    ',"version":' .. ver_json[a] .. ',"at":' .. at .. ',"rid":"' .. rid .. '"}')
-  redis.call('LTRIM', hist, 0, cap - 1)
-  redis.call('PEXPIRE', hist, ttl)
+  local v = version_index(a)
+  local fields = {'s', seg, 'v', v, 'a', at, 'q', seq, 'r', rid, 'n', n,
+    'h' .. seq, base36(at) .. '|' .. v .. '|' .. (prev or '')}
+  if s > 0 then profile_fields(cur, fields, state[3], s, at, vp) end
+  redis.call('HSET', cur, unpack(fields))
+  if seq > cap then redis.call('HDEL', cur, 'h' .. (seq - cap)) end
 
-  redis.call('HINCRBY', KEYS[1 + f], (prev or '') .. '>' .. seg, 1)
+  redis.call('HINCRBY', KEYS[3 + f], (prev or '') .. '>' .. seg, 1)
   flow_touched[f] = true
 
-  redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*',
-    'type', 'segment_change', 'customer_id', cid,
-    'from', prev or '', 'from_name', prev_name or '', 'to', seg, 'to_name', name,
-    'model_version', ver, 'assigned_at', at, 'record_id', rid, 'seq', seq)
+  redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'customer_id', cid,
+    'from', prev or '', 'to', seg, 'model_version', vers[a], 'assigned_at', at,
+    'record_id', rid, 'seq', seq)
   return 1, prev, 0
 end
 
-local out, n, k = {}, 0, 1 + nflows
+local out, n, k = {}, 0, 3 + nflows
 while p <= #ARGV do
-  local ok, changed, prev, duplicate = pcall(apply, KEYS[k + 1], KEYS[k + 2], ARGV[p],
-    ARGV[p + 1], ARGV[p + 2], tonumber(ARGV[p + 4]), tonumber(ARGV[p + 3]))
+  local s = tonumber(ARGV[p + 5])
+  local ok, changed, prev, duplicate = pcall(apply, KEYS[k + 1], ARGV[p], ARGV[p + 1],
+    ARGV[p + 2], tonumber(ARGV[p + 3]), tonumber(ARGV[p + 4]), s, p + 6)
   if not ok then  -- this record failed (e.g. WRONGTYPE): say so in its place, go on
     changed, prev, duplicate = -1, type(changed) == 'table' and changed.err or tostring(changed), 0
   end
   out[n + 1], out[n + 2], out[n + 3] = changed, prev, duplicate
-  p, k, n = p + 5, k + 2, n + 3
+  p = p + 6 + (s > 0 and 1 or 0)
+  k, n = k + 1, n + 3
 end
 
 for f in pairs(flow_touched) do
-  redis.call('PEXPIREAT', KEYS[1 + f], flow_expiry[f])
+  redis.call('PEXPIREAT', KEYS[3 + f], flow_expiry[f])
 end
 return out

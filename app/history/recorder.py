@@ -12,41 +12,37 @@ import asyncio
 import heapq
 import itertools
 import math
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
 from functools import cache
 from importlib import resources
 from typing import Any
 
-import orjson
 from redis.asyncio import Redis
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 from redis.retry import Retry
 
 from app.history.config import HistoryConfig
-from app.history.keys import (
-    CURRENT,
-    FLOW_SEPARATOR,
-    HISTORY,
-    Keys,
-    decode_cursor,
-    encode_cursor,
-    parse_member_entry,
-)
+from app.history.customers import Registry, parse_history, parse_profile, parse_state
+from app.history.keys import FLOW_SEPARATOR, Keys, decode_cursor, encode_cursor
+from app.history.members import read_members
 from app.history.records import (
     NOT_RECORDED,
     CustomerState,
+    FeatureValue,
     FlowMatrix,
     Member,
     MemberPage,
     Migration,
     Outcome,
+    Profile,
     Record,
     RecordBatch,
     RedisUnavailable,
     SegmentEvent,
     now_ms,
 )
+from app.history.values import SCHEMA_SEPARATOR, encode_profiles
 
 RECORDS_PER_CALL = 200
 """Most records per script call: Redis runs a call as one unit, holding other clients for
@@ -63,6 +59,12 @@ _TRANSIENT = (
 def record_script() -> str:
     """The text of ``record.lua`` (shipped as package data)."""
     return resources.files("app.history").joinpath("record.lua").read_text(encoding="utf-8")
+
+
+@cache
+def forget_script() -> str:
+    """The text of ``forget.lua``."""
+    return resources.files("app.history").joinpath("forget.lua").read_text(encoding="utf-8")
 
 
 def create_redis(url: str, config: HistoryConfig) -> Redis:
@@ -112,6 +114,33 @@ def _customer_ids(recs: Sequence[Record]) -> Sequence[str]:
     return recs.customer_ids if isinstance(recs, RecordBatch) else [r.customer_id for r in recs]
 
 
+def _profile_args(
+    profiles: Sequence[Mapping[str, FeatureValue] | None], schemas: dict[tuple[str, ...], str]
+) -> list[str]:
+    """Each record's profile arguments as RESP text: its schema's index in the call's table
+    (``0``: no profile), then its values as one argument. Records that share a schema (a
+    batch's rows) are encoded together."""
+    out = [_NO_PROFILE] * len(profiles)
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for i, profile in enumerate(profiles):
+        if profile:
+            groups.setdefault(tuple(profile), []).append(i)
+    for order, indices in groups.items():
+        names = tuple(sorted(order))
+        index = schemas.get(names)
+        if index is None:
+            index = schemas[names] = _text_bulk(str(len(schemas) + 1))
+        rows = [profiles[i] for i in indices]
+        texts = encode_profiles(rows, names)  # type: ignore[arg-type]
+        for i, text in zip(indices, texts, strict=True):
+            size = len(text) if text.isascii() else len(text.encode())
+            out[i] = f"{index}${size}\r\n{text}\r\n"
+    return out
+
+
+_NO_PROFILE = "$1\r\n0\r\n"
+
+
 def _text_bulk(text: str) -> str:
     """A RESP bulk string as text, for ASCII ``text`` (so its length is its byte length)."""
     return f"${len(text)}\r\n{text}\r\n"
@@ -136,6 +165,8 @@ class Recorder:
         self._outcomes: dict[tuple[int, str | None, int], Outcome] = {}
         self._shards: dict[int, tuple[str, bytes, bytes]] = {}
         self._evalsha = _bulk(b"EVALSHA") + _bulk(self._script.sha)
+        self._forget = client.register_script(forget_script())
+        self._registries: dict[int, Registry] = {}
 
     @classmethod
     def connect(cls, url: str, config: HistoryConfig) -> Recorder:
@@ -192,57 +223,56 @@ class Recorder:
 
         Built as text, one f-string per record, and encoded once: per-argument encoding
         (``pack``) of 20,000 arguments cost more than Redis's work for the same records. What
-        records share (segment, name and version; flow bucket) goes once, as a table the
-        records index into. A ``RecordBatch`` is read by column, without a Record each.
+        records share (segment and version; flow bucket; a profile's feature names) goes
+        once, as a table the records index into. A ``RecordBatch`` is read by column,
+        without a Record each.
         """
         keys, config = self.keys, self.config
+        profiles: Sequence[Mapping[str, FeatureValue] | None]
         if isinstance(recs, RecordBatch):
             ids, rids = _take(recs.customer_ids, chunk), _take(recs.record_ids, chunk)
             ats = [recs.assigned_at] * len(ids)
             whats = list(
-                zip(
-                    _take(recs.segment_ids, chunk),
-                    _take(recs.segment_names, chunk),
-                    [recs.model_version] * len(ids),
-                    strict=True,
-                )
+                zip(_take(recs.segment_ids, chunk), [recs.model_version] * len(ids), strict=True)
             )
+            profiles = [None] * len(ids) if recs.profiles is None else _take(recs.profiles, chunk)
         else:
             part = [recs[i] for i in chunk]
             ids, rids = [r.customer_id for r in part], [r.record_id for r in part]
             ats = [r.assigned_at for r in part]
-            whats = [(r.segment_id, r.segment_name, r.model_version) for r in part]
-        # the shared tables: each distinct flow bucket and (segment, name, version) once;
-        # a record refers to them by index (as RESP text, ready to join)
+            whats = [(r.segment_id, r.model_version) for r in part]
+            profiles = [r.profile for r in part]
+        # the shared tables: each distinct flow bucket, (segment, version) and feature names
+        # once; a record refers to them by index (as RESP text, ready to join)
         bucket_of = {at: keys.bucket_start(at) for at in dict.fromkeys(ats)}
         buckets = list(dict.fromkeys(bucket_of.values()))
         flow_of = {b: _text_bulk(str(i)) for i, b in enumerate(buckets, 1)}
         when = {at: _text_bulk(str(at)) + flow_of[b] for at, b in bucket_of.items()}
         assignments = list(dict.fromkeys(whats))
         index_of = {what: _text_bulk(str(i)) for i, what in enumerate(assignments, 1)}
+        schemas: dict[tuple[str, ...], str] = {}
+        profile_text = _profile_args(profiles, schemas)
+        profile_values = sum(1 for p in profiles if p)
         # a key's or an id's length in bytes (the same as in characters for ASCII)
         if all(map(str.isascii, ids)):
             sizes = list(map(len, ids))
         else:
             sizes = [len(c.encode()) for c in ids]
-        head, events, constants = self._shard_parts(shard)
+        head, fixed_keys, constants = self._shard_parts(shard)
         size = len(head.encode())
-        cur, hist = size + len(CURRENT), size + len(HISTORY)
         key_text = "".join(
-            [
-                f"${cur + n}\r\n{head}{c}{CURRENT}\r\n${hist + n}\r\n{head}{c}{HISTORY}\r\n"
-                for c, n in zip(ids, sizes, strict=True)
-            ]
+            [f"${size + n}\r\n{head}{c}\r\n" for c, n in zip(ids, sizes, strict=True)]
         )
         arg_text = "".join(
             [
-                f"$32\r\n{r}\r\n${n}\r\n{c}\r\n{w}{a}"
-                for r, c, n, w, a in zip(
+                f"$32\r\n{r}\r\n${n}\r\n{c}\r\n{w}{a}{v}"
+                for r, c, n, w, a, v in zip(
                     rids,
                     ids,
                     sizes,
                     map(when.__getitem__, ats),
                     map(index_of.__getitem__, whats),
+                    profile_text,
                     strict=True,
                 )
             ]
@@ -253,15 +283,17 @@ class Recorder:
             len(flows),
             *expiries,
             len(assignments),
-            *(value or "" for what in assignments for value in what),
+            *(value for what in assignments for value in what),
+            len(schemas),
+            *(item for names in schemas for item in (SCHEMA_SEPARATOR.join(names), len(names))),
         ]
-        count = 4 + len(flows) + 4 + len(table) + 7 * len(ids)
+        count = 6 + len(flows) + 3 + len(table) + 7 * len(ids) + profile_values
         return b"".join(
             [
                 b"*%d\r\n" % count,
                 self._evalsha,
-                _bulk(1 + len(flows) + 2 * len(ids)),
-                events,
+                _bulk(3 + len(flows) + len(ids)),
+                fixed_keys,
                 *map(_bulk, flows),
                 key_text.encode(),
                 constants,
@@ -271,20 +303,17 @@ class Recorder:
         )
 
     def _shard_parts(self, shard: int) -> tuple[str, bytes, bytes]:
-        """What every call for ``shard`` starts with: the customer key head, the event stream
-        (packed) and the first four arguments (packed), made once per shard."""
+        """What every call for ``shard`` starts with: the customer key head, the stream,
+        registry and forgotten keys (packed) and the first three arguments (packed), made
+        once per shard."""
         parts = self._shards.get(shard)
         if parts is None:
             keys, config = self.keys, self.config
-            constants = [
-                keys.members_prefix(shard),
-                config.history_cap,
-                config.history_ttl_ms,
-                config.stream_maxlen,
-            ]
+            fixed = [keys.events(shard), keys.registry(shard), keys.forgotten(shard)]
+            constants = [keys.members_prefix(shard), config.history_cap, config.stream_maxlen]
             parts = (
                 keys.customer_head(shard),
-                _bulk(keys.events(shard)),
+                b"".join(map(_bulk, fixed)),
                 b"".join(map(_bulk, constants)),
             )
             self._shards[shard] = parts
@@ -408,52 +437,84 @@ class Recorder:
             await pool.release(connection)
         return replies
 
+    async def _customers(
+        self, customer_ids: Sequence[str], timeout: float | None = None
+    ) -> list[dict[str, str]]:
+        """The hashes of customers (empty for unknown ones) in one round trip, with the
+        registry entries they refer to cached."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            for customer_id in customer_ids:
+                pipe.hgetall(self.keys.customer(customer_id))
+            hashes: list[dict[str, str]] = await self._guard(pipe.execute(), timeout)
+        stale = {
+            self.keys.shard_of(c)
+            for c, fields in zip(customer_ids, hashes, strict=True)
+            if fields and not self._registry(self.keys.shard_of(c)).knows(fields)
+        }
+        if stale:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for shard in stale:
+                    pipe.hgetall(self.keys.registry(shard))
+                raw = await self._guard(pipe.execute(), timeout)
+            for shard, registry in zip(stale, raw, strict=True):
+                self._registry(shard).update(registry)
+        return hashes
+
+    def _registry(self, shard: int) -> Registry:
+        registry = self._registries.get(shard)
+        if registry is None:
+            registry = self._registries[shard] = Registry()
+        return registry
+
     async def current(self, customer_id: str) -> CustomerState | None:
-        """The customer's current segment, or None if never recorded."""
-        data: dict[str, str] = await self._guard(
-            self.client.hgetall(self.keys.current(customer_id))
-        )
-        if "segment" not in data:
+        """The customer's current segment (with the profile), or None if never recorded."""
+        fields = (await self._customers([customer_id]))[0]
+        if "s" not in fields:
             return None
-        return CustomerState(
-            customer_id=customer_id,
-            segment_id=data["segment"],
-            segment_name=data.get("name") or None,
-            model_version=data["version"],
-            assigned_at=int(data["assigned_at"]),
-            since=int(data["since"]),
-            migrations=int(data["seq"]),
-        )
+        return parse_state(customer_id, fields, self._registry(self.keys.shard_of(customer_id)))
+
+    async def profiles(self, customer_ids: Sequence[str]) -> list[Profile | None]:
+        """The customers' stored profiles (None: unknown customer or no profile), in one
+        round trip under the single-call deadline (one id) or the batch deadline."""
+        timeout = self.config.timeout_s if len(customer_ids) == 1 else None
+        hashes = await self._customers(customer_ids, timeout)
+        shard_of = self.keys.shard_of
+        return [
+            parse_profile(fields, self._registry(shard_of(c))) if fields else None
+            for c, fields in zip(customer_ids, hashes, strict=True)
+        ]
 
     async def history(self, customer_id: str, limit: int = 100) -> list[Migration]:
-        """The customer's latest ``limit`` migrations, newest first."""
-        raw: list[str] = await self._guard(
-            self.client.lrange(self.keys.history(customer_id), 0, max(limit, 1) - 1)
+        """The customer's latest ``limit`` migrations, newest first (within the history TTL)."""
+        fields = (await self._customers([customer_id]))[0]
+        registry = self._registry(self.keys.shard_of(customer_id))
+        oldest = now_ms() - self.config.history_ttl_ms
+        return parse_history(fields, registry, max(limit, 1), oldest)
+
+    async def forget(self, customer_id: str, at_ms: int | None = None) -> bool:
+        """Remove the customer's hash and membership; records of the customer made up to
+        now (``at_ms``) are ignored from now on (``forget_ttl_ms``). False: was unknown."""
+        keys, shard = self.keys, self.keys.shard_of(customer_id)
+        at = now_ms() if at_ms is None else at_ms
+        args: list[str | int] = [
+            customer_id,
+            keys.members_prefix(shard),
+            at,
+            at - self.config.forget_ttl_ms,
+        ]
+        found = await self._guard(
+            self._forget(keys=[keys.customer(customer_id), keys.forgotten(shard)], args=args)
         )
-        out = []
-        for item in raw:
-            e = orjson.loads(item)
-            out.append(
-                Migration(
-                    from_segment=e["from"],
-                    from_name=e["from_name"],
-                    to_segment=e["to"],
-                    to_name=e["to_name"],
-                    model_version=e["version"],
-                    at=e["at"],
-                    record_id=e["rid"],
-                    seq=e["seq"],
-                )
-            )
-        return out
+        return bool(found)
 
     async def members(
         self, segment_id: str, cursor: str | None = None, limit: int = 100
     ) -> MemberPage:
         """One page of the segment's current members, in join order.
 
-        The cursor is the last entry seen, so a walk returns every customer who stays in the
-        segment exactly once; customers who join during the walk appear at its end.
+        The cursor holds the last join number seen in each shard, so a walk returns every
+        customer who stays in the segment exactly once; customers who join during the walk
+        appear at its end.
 
         Raises
         ------
@@ -462,23 +523,24 @@ class Recorder:
         """
         if limit < 1:
             raise ValueError("limit must be at least 1")
-        start = "-" if cursor is None else "(" + decode_cursor(cursor)
-        async with self.client.pipeline(transaction=False) as pipe:
-            for shard in range(self.keys.shards):
-                pipe.zrangebylex(self.keys.members(shard, segment_id), start, "+", 0, limit + 1)
-            pages: list[list[str]] = await self._guard(pipe.execute())
-        merged = list(heapq.merge(*pages))
-        members = [Member(c, t) for t, c in map(parse_member_entry, merged[:limit])]
+        shards = self.keys.shards
+        positions = [0] * shards if cursor is None else decode_cursor(cursor, shards)
+        pages = await read_members(self, segment_id, positions, limit + 1)
+        # each shard's page is in join order; interleave them by join time
+        merged = list(heapq.merge(*pages, key=lambda e: (e[2], e[3])))
+        for shard, n, _, _ in merged[:limit]:
+            positions[shard] = max(positions[shard], n)
+        members = [Member(c, t) for _, _, t, c in merged[:limit]]
         more = len(merged) > limit
-        return MemberPage(members, encode_cursor(merged[limit - 1]) if more else None)
+        return MemberPage(members, encode_cursor(positions) if more else None)
 
     async def member_count(self, segment_id: str) -> int:
         """How many customers are currently in the segment."""
         async with self.client.pipeline(transaction=False) as pipe:
             for shard in range(self.keys.shards):
-                pipe.zcard(self.keys.members(shard, segment_id))
-            counts: list[int] = await self._guard(pipe.execute())
-        return sum(counts)
+                pipe.hget(self.keys.members(shard, segment_id), "c")
+            counts: list[str | None] = await self._guard(pipe.execute())
+        return sum(int(c or 0) for c in counts)
 
     async def flows(self, since: int, until: int) -> FlowMatrix:
         """Migration counts between ``since`` and ``until`` (epoch ms), with totals per segment.

@@ -11,9 +11,9 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import overload
+from typing import TypeAlias, overload
 
 import numpy as np
 
@@ -27,6 +27,10 @@ _MS_MASK = (1 << 48) - 1
 _RAND_BITS, _VARIANT_BIT = (1 << 62) - 1, 1 << 63
 _RAND_MASK, _VARIANT = np.uint64(_RAND_BITS), np.uint64(_VARIANT_BIT)
 _COUNTERS = [f"{i:03x}" for i in range(0x1000)]
+
+
+FeatureValue: TypeAlias = float | int | str | bool | None
+"""A feature's value as the service saw it (validated: finite numbers, short strings)."""
 
 
 class RedisUnavailable(SegmentsError):
@@ -114,7 +118,11 @@ class Record:
         Time-ordered unique id (``new_record_id``); replaying a record with an id not newer
         than the customer's last applied one changes nothing.
     segment_name
-        The segment's human name at the time, if known.
+        The segment's human name at the time, if known (not stored: names are resolved
+        from the serving version when read).
+    profile
+        The features the assignment was made from, stored as the customer's profile
+        (``None``: keep the stored profile as it is).
     """
 
     customer_id: str
@@ -123,6 +131,7 @@ class Record:
     assigned_at: int
     record_id: str
     segment_name: str | None = None
+    profile: Mapping[str, FeatureValue] | None = None
 
     def __post_init__(self) -> None:
         _check_ids((self.customer_id,), (self.segment_id,))
@@ -137,10 +146,12 @@ class Record:
         model_version: str,
         segment_name: str | None = None,
         assigned_at: int | None = None,
+        profile: Mapping[str, FeatureValue] | None = None,
     ) -> Record:
         """A new record stamped now (or at ``assigned_at``) with a fresh record id."""
         at = now_ms() if assigned_at is None else assigned_at
-        return cls(customer_id, segment_id, model_version, at, new_record_id(at), segment_name)
+        rid = new_record_id(at)
+        return cls(customer_id, segment_id, model_version, at, rid, segment_name, profile)
 
 
 class RecordBatch(Sequence[Record]):
@@ -149,6 +160,7 @@ class RecordBatch(Sequence[Record]):
     What ``Record.create`` gives for each customer (one time stamp for all, ids made
     together), without an object per record: the recorder packs the columns directly. It is
     still a sequence of ``Record`` (made on access), for the spool when Redis is away.
+    ``profiles`` is the column of the customers' features (rows of the batch), or None.
 
     >>> batch = RecordBatch(["C1", "C2"], ["seg-001", "seg-002"], ["Loyal", None], "v1")
     >>> [(r.customer_id, r.segment_id, r.segment_name) for r in batch]
@@ -159,6 +171,7 @@ class RecordBatch(Sequence[Record]):
         "assigned_at",
         "customer_ids",
         "model_version",
+        "profiles",
         "record_ids",
         "segment_ids",
         "segment_names",
@@ -171,9 +184,13 @@ class RecordBatch(Sequence[Record]):
         segment_names: Sequence[str | None],
         model_version: str,
         assigned_at: int | None = None,
+        profiles: Sequence[Mapping[str, FeatureValue]] | None = None,
     ) -> None:
         if not len(customer_ids) == len(segment_ids) == len(segment_names):
             raise ValueError("customer ids, segment ids and names differ in length")
+        if profiles is not None and len(profiles) != len(customer_ids):
+            raise ValueError("customer ids and profiles differ in length")
+        self.profiles = profiles
         _check_ids(customer_ids, set(segment_ids))  # each distinct segment once
         self.customer_ids, self.segment_ids = customer_ids, segment_ids
         self.segment_names, self.model_version = segment_names, model_version
@@ -197,6 +214,7 @@ class RecordBatch(Sequence[Record]):
             self.assigned_at,
             self.record_ids[index],
             self.segment_names[index],
+            None if self.profiles is None else self.profiles[index],
         )
 
 
@@ -232,20 +250,30 @@ class CustomerState:
     assigned_at: int
     since: int
     migrations: int
+    profile: Profile | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """The features the service last saw for a customer, and when (epoch ms)."""
+
+    features: dict[str, FeatureValue]
+    updated_at: int
 
 
 @dataclass(frozen=True, slots=True)
 class Migration:
-    """One entry of a customer's history (``from_segment`` is None for the first one)."""
+    """One entry of a customer's history (``from_segment`` is None for the first one).
+
+    Names are not stored: they are resolved by the reader (None when unknown to it)."""
 
     from_segment: str | None
-    from_name: str | None
     to_segment: str
-    to_name: str | None
     model_version: str
     at: int
-    record_id: str
     seq: int
+    from_name: str | None = None
+    to_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

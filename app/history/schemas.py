@@ -11,8 +11,8 @@ class CustomerOut(BaseModel):
     customer_id: str
     segment_id: str = Field(examples=["seg-003"])
     segment_name: str | None = Field(
-        description="the segment's name now (as edited); when the serving version does not "
-        "have the segment, its name when the customer entered it"
+        description="the segment's name now (as edited); null when the serving version does "
+        "not have the segment"
     )
     model_version: str = Field(
         description="the version that moved the customer into this segment (a later unchanged "
@@ -21,13 +21,18 @@ class CustomerOut(BaseModel):
     assigned_at: datetime = Field(description="the last assignment, changed or not")
     since: datetime = Field(description="when the customer entered this segment")
     migrations: int = Field(description="segment changes recorded for this customer")
+    profile: dict[str, float | int | str | bool | None] | None = Field(
+        description="the features the service last saw for this customer (null: none stored)",
+        examples=[{"recency_days": 12.0, "plan": "pro"}],
+    )
+    profile_updated_at: datetime | None = Field(description="when the profile was last stored")
 
 
 class MigrationOut(BaseModel):
     from_segment_id: str | None = Field(description="null for the first assignment")
-    from_segment_name: str | None
+    from_segment_name: str | None = Field(description="as the serving version names it now")
     to_segment_id: str
-    to_segment_name: str | None
+    to_segment_name: str | None = Field(description="null when the serving version lacks it")
     model_version: str
     at: datetime
 

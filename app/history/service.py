@@ -24,8 +24,9 @@ from redis.asyncio import Redis
 from app.history.config import HistoryConfig
 from app.history.embedded import EmbeddedRedis
 from app.history.recorder import Recorder, create_redis
-from app.history.records import NOT_RECORDED, Outcome, Record, RedisUnavailable
+from app.history.records import NOT_RECORDED, Outcome, Profile, Record, RedisUnavailable
 from app.history.spool import Spool
+from app.observability import MIGRATIONS, child
 
 log = logging.getLogger(__name__)
 
@@ -191,14 +192,46 @@ class HistoryService:
                     continue
                 records = [rec for _, rec in batch]
                 try:
-                    self._checked(records, await self.recorder.record_many(records))
+                    outcomes = self._checked(records, await self.recorder.record_many(records))
                 except RedisUnavailable as exc:
                     self._down(exc)
                     break
+                _count_migrations(records, outcomes)
                 await asyncio.to_thread(self.spool.ack, batch[-1][0])
                 replayed += len(batch)
         self.replayed += replayed
         return replayed
+
+    async def profiles(self, customer_ids: Sequence[str]) -> list[Profile | None]:
+        """The customers' stored profiles (None: unknown, or recorded without features).
+
+        One pipelined round trip, under the single-call deadline for one id.
+
+        Raises
+        ------
+        RedisUnavailable
+            Redis did not answer in time (or is not reachable, or this process is spooling).
+        """
+        if not self._direct:
+            raise RedisUnavailable("Redis unavailable: recording is spooling")
+        return await self.recorder.profiles(customer_ids)
+
+    async def forget(self, customer_id: str) -> bool:
+        """Remove the customer's profile, current state, history and membership.
+
+        The customer's records still in this host's spool are deleted first; in Redis a
+        tombstone makes the recording script ignore the customer's records made up to now
+        for ``forget_ttl_days`` (those in other hosts' spools). Flow counters (aggregates)
+        stay; stream entries age out with the stream's cap. False when the customer was
+        unknown to Redis.
+
+        Raises
+        ------
+        RedisUnavailable
+            Redis did not answer in time: nothing is known to be forgotten.
+        """
+        await asyncio.to_thread(self.spool.discard, customer_id)
+        return await self.recorder.forget(customer_id)
 
     async def run_replayer(self) -> None:
         """Replay forever (a background task of the app's lifespan)."""
@@ -224,6 +257,13 @@ class HistoryService:
         return HistoryStatus(
             self._direct, depth, dropped, self.spooled, self.replayed, self.rejected, reachable
         )
+
+
+def _count_migrations(records: Sequence[Record], outcomes: Sequence[Outcome]) -> None:
+    """Count the migrations a replay wrote (a live assignment counts its own)."""
+    for rec, outcome in zip(records, outcomes, strict=True):
+        if outcome.changed:
+            child(MIGRATIONS, outcome.previous_segment or "", rec.segment_id).inc()
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

@@ -154,6 +154,16 @@ class Spool:
             db.execute("UPDATE counters SET value = value - ? WHERE name = 'depth'", (removed,))
         return int(removed)
 
+    def discard(self, customer_id: str) -> int:
+        """Remove every record of ``customer_id`` (a forgotten customer); returns how many."""
+        with self._lock, self._transaction() as db:
+            removed = db.execute(
+                "DELETE FROM spool WHERE json_extract(CAST(record AS TEXT), '$.customer_id') = ?",
+                (customer_id,),
+            ).rowcount
+            db.execute("UPDATE counters SET value = value - ? WHERE name = 'depth'", (removed,))
+        return int(removed)
+
     def depth(self) -> int:
         """Records waiting to be replayed (all processes)."""
         with self._lock:

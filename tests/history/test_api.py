@@ -338,3 +338,25 @@ def test_the_migration_window_is_bounded_by_days_and_by_buckets(
             assert refused.status_code == 422
             assert refused.json()["errors"][0]["field"] == "since"
             assert f"at most {longest:g} days" in refused.json()["detail"]
+
+
+def test_a_customer_shows_its_profile_and_can_be_forgotten(
+    client: TestClient, trained, customers
+) -> None:
+    a, b = segment_features(trained, customers)[:2]
+    assign(client, "Zoë-7", a)
+    assert client.get("/v1/customers/Zoë-7").json()["profile"] == a  # a single assignment's
+    items = [{"customer_id": "Zoë-7", "features": b}, {"customer_id": "stays", "features": a}]
+    assert client.post("/v1/assign/batch", json={"items": items}).status_code == 200
+
+    shown = client.get("/v1/customers/Zoë-7").json()
+
+    assert shown["profile"] == b  # what the service saw last, from the batch
+    assert shown["profile_updated_at"] == shown["assigned_at"]
+    forgotten = client.delete("/v1/customers/Zoë-7")
+    assert (forgotten.status_code, forgotten.content) == (204, b"")
+    assert client.get("/v1/customers/Zoë-7").status_code == 404
+    again = client.delete("/v1/customers/Zoë-7")
+    assert (again.status_code, again.json()["type"]) == (404, "/problems/unknown-customer")
+    assert "Zoë-7" in again.json()["detail"]
+    assert client.get("/v1/customers/stays").json()["profile"] == a

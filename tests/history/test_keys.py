@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 from redis.crc import key_slot
 
 from app.history import Keys
-from app.history.keys import decode_cursor, encode_cursor, member_entry, parse_member_entry
+from app.history.keys import decode_cursor, encode_cursor
 from tests.history.conftest import RedisProcess
 
 
@@ -18,9 +18,11 @@ def test_the_documented_layout() -> None:
     keys = Keys("seg:", shards=1, flow_bucket_seconds=3600)
     at = 1_700_003_600_123  # 2023-11-14T23:13:20.123Z
 
-    assert keys.current("C42") == "seg:{0}:c:C42:cur"
-    assert keys.history("C42") == "seg:{0}:c:C42:hist"
+    assert keys.customer("C42") == "seg:{0}:c:C42"
     assert keys.members(0, "seg-001") == "seg:{0}:m:seg-001"
+    assert keys.block(0, "seg-001", 3) == "seg:{0}:m:seg-001>3"
+    assert keys.registry(0) == "seg:{0}:reg"
+    assert keys.forgotten(0) == "seg:{0}:forgotten"
     assert keys.flow(0, at) == "seg:{0}:flow:1700002800"
     assert keys.events(0) == "seg:{0}:events"
     assert keys.all_events() == ["seg:{0}:events"]
@@ -31,11 +33,12 @@ def test_everything_one_record_touches_is_in_one_cluster_slot() -> None:
     for i in range(500):
         customer = f"customer-{i}-{{odd}}"  # braces in an id must not move the hash tag
         shard = keys.shard_of(customer)  # the builders the recording script's calls use
-        names = [keys.current(customer), keys.history(customer), keys.events(shard)]
-        names += [keys.flow(shard, 1_700_000_000_000 + i * 997)]
+        names = [keys.customer(customer), keys.events(shard), keys.registry(shard)]
+        names += [keys.forgotten(shard), keys.flow(shard, 1_700_000_000_000 + i * 997)]
         names += [keys.members_prefix(shard) + segment for segment in ("seg-001", "seg-017")]
+        names += [keys.block(shard, "seg-001", 7)]
         assert len({key_slot(name.encode()) for name in names}) == 1, names
-        assert keys.current(customer).startswith(keys.customer_head(shard))
+        assert keys.customer(customer).startswith(keys.customer_head(shard))
 
 
 def test_customers_spread_over_the_shards() -> None:
@@ -57,23 +60,17 @@ async def test_the_scan_pattern_matches_only_the_prefix(redis_server: RedisProce
     keys = Keys(f"t[{uuid.uuid4().hex}]*:")
     unescaped_match = keys.prefix.replace("[", "").replace("]", "").replace("*", "X")
     async with Redis.from_url(redis_server.url, decode_responses=True) as client:
-        await client.set(keys.current("C1"), "1")
+        await client.set(keys.customer("C1"), "1")
         await client.set(unescaped_match + "other", "1")
         try:
             found = [key async for key in client.scan_iter(match=keys.pattern())]
         finally:
-            await client.delete(keys.current("C1"), unescaped_match + "other")
-    assert found == [keys.current("C1")]
+            await client.delete(keys.customer("C1"), unescaped_match + "other")
+    assert found == [keys.customer("C1")]
 
 
-def test_membership_entries_sort_by_join_time_and_cursors_round_trip() -> None:
-    entries = [member_entry(at, c) for at, c in [(5, "b"), (40, "a"), (5, "a"), (1_000, "0")]]
-    assert [parse_member_entry(e) for e in sorted(entries)] == [
-        (5, "a"),
-        (5, "b"),
-        (40, "a"),
-        (1_000, "0"),
-    ]
-    entry = member_entry(1_700_000_000_000, "Jürgen:42")
-    assert parse_member_entry(entry) == (1_700_000_000_000, "Jürgen:42")
-    assert decode_cursor(encode_cursor(entry)) == entry
+def test_member_cursors_round_trip_and_foreign_ones_are_refused() -> None:
+    assert decode_cursor(encode_cursor([0, 130, 7]), 3) == [0, 130, 7]
+    for foreign in ["garbage!", encode_cursor([1, 2]), encode_cursor([-1]), "MTIz.Cg"]:
+        with pytest.raises(ValueError, match="invalid cursor"):
+            decode_cursor(foreign, 1 if foreign != encode_cursor([1, 2]) else 3)

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from app.history import HistoryConfig, Outcome, Record, Recorder
-from app.history.keys import member_entry, parse_member_entry
 from app.history.recorder import RECORDS_PER_CALL
 from app.history.records import RecordBatch, now_ms
 from tests.history.conftest import open_recorder
@@ -25,11 +24,17 @@ HOUR = 3_600_000
 
 def journey(seed: int) -> list[Record]:
     """Customers moving between segments: duplicates within the batch, unchanged records,
-    non-ASCII ids, names and none, two model versions, across a flow-bucket boundary."""
+    non-ASCII ids, names and none, two model versions, across a flow-bucket boundary, with
+    profiles of two schemas (a retrain added a feature) and none."""
     rng = random.Random(seed)
     boundary = (now_ms() // HOUR - 2) * HOUR
     customers = [f"C{i:03d}" for i in range(150)] + ["Jürgen:1", "顧客-7", "a b"]
     segments = [("seg-001", "Loyal"), ("seg-002", None), ("seg-003", "At risk"), ("r-1", "VIP")]
+    profiles: list[dict[str, Any] | None] = [
+        None,
+        {"spend": 12.5, "plan": "pro", "tickets": 3},
+        {"spend": 0.1 + 0.2, "plan": "Grüne ✓", "tickets": None, "added": True},
+    ]
     records = []
     for step in range(3 * RECORDS_PER_CALL + 17):
         segment, name = rng.choice(segments)
@@ -37,7 +42,12 @@ def journey(seed: int) -> list[Record]:
         version = "v1" if step < RECORDS_PER_CALL else "v2"
         records.append(
             Record.create(
-                rng.choice(customers), segment, version, segment_name=name, assigned_at=at
+                rng.choice(customers),
+                segment,
+                version,
+                segment_name=name,
+                assigned_at=at,
+                profile=rng.choice(profiles),
             )
         )
     return records
@@ -84,12 +94,12 @@ async def test_a_batch_in_few_calls_equals_one_call_per_record(
         assert actual.keys() == expected.keys()
         for key in expected:
             assert actual[key] == expected[key], key
-        # the membership entries the script writes are those keys.py reads
+        # the membership blocks hold "<joined_at>:<customer>" under join numbers
         for key, entries in actual.items():
-            if ":m:" in key:
-                for entry, _ in entries:
-                    at, customer = parse_member_entry(entry)
-                    assert member_entry(at, customer) == entry
+            if ":m:" in key and ">" in key and not key.endswith(" expires"):
+                for number, entry in entries.items():
+                    joined, _, customer = entry.partition(":")
+                    assert int(number) > 0 and int(joined) > 0 and customer
         assert sum(":flow:" in key for key in actual) >= 2  # both buckets
 
 
@@ -97,7 +107,8 @@ async def test_a_record_batch_is_recorded_as_its_records(config: HistoryConfig) 
     ids = [f"B{i}" for i in range(450)] + ["B3", "Jürgen"]
     segments = [("seg-001", "Loyal"), ("seg-002", None)]
     picked = [segments[i % 2] for i in range(len(ids))]
-    batch = RecordBatch(ids, [s for s, _ in picked], [n for _, n in picked], "v7")
+    rows = [{"spend": float(i), "plan": "Zürich" if i % 3 else "x"} for i in range(len(ids))]
+    batch = RecordBatch(ids, [s for s, _ in picked], [n for _, n in picked], "v7", profiles=rows)
     records = list(batch)  # what the spool would store
     assert [r.customer_id for r in records] == ids
     assert [r.record_id for r in records] == sorted(r.record_id for r in records)

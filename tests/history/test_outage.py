@@ -56,11 +56,11 @@ def journeys(customers: int, steps: int, t0: int) -> list[Record]:
 
 async def assert_each_migration_once_in_order(recorder: Recorder, plan: list[Record]) -> None:
     last: dict[str, str] = {}
-    expected: dict[str, list[tuple[str | None, str, str]]] = {}
+    expected: dict[str, list[tuple[str | None, str, int, str]]] = {}
     for r in plan:
         if last.get(r.customer_id) != r.segment_id:
             expected.setdefault(r.customer_id, []).append(
-                (last.get(r.customer_id), r.segment_id, r.record_id)
+                (last.get(r.customer_id), r.segment_id, r.assigned_at, r.record_id)
             )
             last[r.customer_id] = r.segment_id
     events: dict[str, list[str]] = {}
@@ -69,12 +69,12 @@ async def assert_each_migration_once_in_order(recorder: Recorder, plan: list[Rec
     pairs: dict[tuple[str | None, str], int] = {}
     for customer, migrations in expected.items():
         history = await recorder.history(customer, limit=1000)
-        got = [(m.from_segment, m.to_segment, m.record_id) for m in reversed(history)]
-        assert got == migrations, customer
-        assert events[customer] == [rid for _, _, rid in migrations], customer
+        got = [(m.from_segment, m.to_segment, m.at) for m in reversed(history)]
+        assert got == [(source, target, at) for source, target, at, _ in migrations], customer
+        assert events[customer] == [rid for _, _, _, rid in migrations], customer
         state = await recorder.current(customer)
         assert state is not None and state.segment_id == last[customer]
-        for source, target, _ in migrations:
+        for source, target, _, _ in migrations:
             pairs[(source, target)] = pairs.get((source, target), 0) + 1
     flows = await recorder.flows(plan[0].assigned_at, plan[-1].assigned_at + 1)
     assert {(f.from_segment, f.to_segment): f.count for f in flows.flows} == pairs

@@ -24,7 +24,8 @@ def rec(
 
 
 async def snapshot(recorder: Recorder) -> dict[str, object]:
-    """Every key of the test's prefix with its type and contents (except the current hash)."""
+    """Every key of the test's prefix with its type and contents (a customer hash without
+    the time and record id of its last assignment)."""
     client: Any = recorder.client  # replies are str (decode_responses); redis-py types say not
     out: dict[str, object] = {}
     async for key in client.scan_iter(match=recorder.keys.pattern()):
@@ -33,8 +34,11 @@ async def snapshot(recorder: Recorder) -> dict[str, object]:
             out[key] = await client.lrange(key, 0, -1)
         elif kind == "zset":
             out[key] = await client.zrange(key, 0, -1)
-        elif kind == "hash" and not key.endswith(":cur"):
-            out[key] = await client.hgetall(key)
+        elif kind == "hash":
+            fields = await client.hgetall(key)
+            if key.startswith(recorder.keys.customer_head(0)):
+                del fields["a"], fields["r"]
+            out[key] = fields
         elif kind == "stream":
             out[key] = [entry_id for entry_id, _ in await client.xrange(key)]
     return out
@@ -44,11 +48,12 @@ async def test_first_assignment_is_recorded_everywhere(recorder: Recorder) -> No
     outcome = await recorder.record(rec("C1", "seg-001", T0, name="Loyal"))
 
     assert outcome == Outcome(None, changed=True, recorded=True)
+    # names are not stored: readers resolve them from the serving version (test_api)
     assert await recorder.current("C1") == CustomerState(
-        "C1", "seg-001", "Loyal", "v1", assigned_at=T0, since=T0, migrations=1
+        "C1", "seg-001", None, "v1", assigned_at=T0, since=T0, migrations=1
     )
     [entry] = await recorder.history("C1")
-    assert (entry.from_segment, entry.to_segment, entry.to_name) == (None, "seg-001", "Loyal")
+    assert (entry.from_segment, entry.to_segment) == (None, "seg-001")
     assert (entry.model_version, entry.at, entry.seq) == ("v1", T0, 1)
     assert (await recorder.members("seg-001")).members == [Member("C1", T0)]
     flows = await recorder.flows(T0, T0 + HOUR)
@@ -71,10 +76,10 @@ async def test_a_change_moves_membership_and_counts_the_flow(recorder: Recorder)
         2,
     )
     newest, oldest = await recorder.history("C1")
-    assert (newest.from_segment, newest.from_name, newest.to_segment) == (
+    assert (newest.from_segment, newest.to_segment, newest.model_version) == (
         "seg-001",
-        "Loyal",
         "seg-002",
+        "v2",
     )
     assert oldest.to_segment == "seg-001"
     assert (await recorder.members("seg-001")).members == []
@@ -173,16 +178,20 @@ async def test_history_is_capped_and_every_key_has_its_retention(
     async with open_recorder(config) as recorder:
         await recorder.record_many([rec("C1", f"S{i % 2}", T0 + i) for i in range(6)])
         await recorder.record_many([rec(f"X{i}", "S0", T0 + i) for i in range(300)])
+        day = 86_400_000
+        await recorder.record_many([rec("old", "S0", T0 - 3 * day), rec("old", "S1", T0)])
         client, keys = recorder.client, recorder.keys
 
         assert [m.seq for m in await recorder.history("C1", limit=10)] == [6, 5, 4]
-        assert await client.llen(keys.history("C1")) == 3
-        day = 86_400_000
-        assert 2 * day - 60_000 < await client.pttl(keys.history("C1")) <= 2 * day
+        fields = await client.hkeys(keys.customer("C1"))
+        assert sorted(f for f in fields if f.startswith("h")) == ["h4", "h5", "h6"]
+        # an entry older than the history TTL is no longer shown
+        assert [(m.from_segment, m.seq) for m in await recorder.history("old")] == [("S0", 2)]
         flow_expires = (keys.bucket_start(T0) * 1000 + HOUR) + day
         assert abs(await client.pttl(keys.flow(0, T0)) - (flow_expires - now_ms())) < 5_000
-        assert await client.ttl(keys.current("C1")) == -1  # the current segment stays
+        assert await client.ttl(keys.customer("C1")) == -1  # the current segment stays
         assert await client.ttl(keys.members(0, "S0")) == -1
+        assert await client.ttl(keys.block(0, "S0", 0)) == -1
         # MAXLEN ~ trims whole macro nodes (100 entries by default), never below the cap.
         assert 10 <= await client.xlen(keys.events(0)) <= 110
 
@@ -262,30 +271,26 @@ async def test_stream_entries_follow_the_documented_schema(recorder: Recorder) -
     [_, (last_id, last_fields)] = await client.xrange(recorder.keys.events(0))
 
     assert fields == {
-        "type": "segment_change",
         "customer_id": "C1",
         "from": "",
-        "from_name": "",
         "to": "seg-001",
-        "to_name": "Loyal",
         "model_version": "v1",
         "assigned_at": str(T0),
         "record_id": first.record_id,
         "seq": "1",
     }
     event = SegmentEvent.parse(recorder.keys.events(0), last_id, last_fields)
-    assert (event.from_segment, event.from_name, event.to_segment, event.to_name) == (
+    assert (event.from_segment, event.to_segment, event.model_version) == (
         "seg-001",
-        "Loyal",
         "seg-002",
-        "At risk",
+        "v2",
     )
     assert (event.assigned_at, event.record_id, event.seq) == (T0 + 7, second.record_id, 2)
     assert [e.id for e in await recorder.events(after=entry_id)] == [last_id]
 
 
 async def test_a_permanent_refusal_is_reported_not_raised(recorder: Recorder) -> None:
-    await recorder.client.set(recorder.keys.current("C1"), "not a hash")
+    await recorder.client.set(recorder.keys.customer("C1"), "not a hash")
 
     outcome = await recorder.record(rec("C1", "A", T0))
     [batch_outcome] = await recorder.record_many([rec("C1", "A", T0 + 1)])
@@ -318,3 +323,28 @@ async def test_record_ids_order_by_every_digit(recorder: Recorder, differ_at: in
     assert (await recorder.record(newer)).changed
     stale = await recorder.record(replace(older, segment_id="C"))
     assert stale.duplicate and not stale.changed and stale.previous_segment == "B"
+
+
+async def test_a_walk_skips_the_blocks_emptied_by_customers_who_left(
+    recorder: Recorder,
+) -> None:
+    await recorder.record_many([rec(f"C{i:04d}", "A", T0 + i) for i in range(1500)])
+    stay = [f"C{i:04d}" for i in range(0, 1500, 300)]  # one in every other block or so
+    await recorder.record_many(
+        [rec(f"C{i:04d}", "B", T0 + 5000) for i in range(1500) if f"C{i:04d}" not in stay]
+    )
+    seen: list[str] = []
+    cursor: str | None = None
+    while True:
+        page = await recorder.members("A", cursor, limit=4)
+        seen += [m.customer_id for m in page.members]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+
+    assert seen == stay
+    assert await recorder.member_count("A") == len(stay)
+    blocks = [
+        k async for k in recorder.client.scan_iter(match=recorder.keys.block(0, "A", 0)[:-1] + "*")
+    ]
+    assert len(blocks) == len(stay)  # of 12: the emptied blocks are gone

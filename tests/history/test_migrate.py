@@ -1,0 +1,123 @@
+"""The one-time migration of the first key layout, and the history commands of the CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from app.cli.main import app as cli
+from app.history import HistoryConfig, Member, Record, Recorder
+from app.history.migrate import migrate_keys
+from app.history.records import now_ms
+from tests.history.conftest import RedisProcess, make_config, open_recorder
+
+pytestmark = pytest.mark.anyio
+
+
+async def write_first_layout(client: Any, prefix: str, t0: int) -> None:
+    """Keys exactly as the first layout's script wrote them: two customers in seg-002 (one
+    after a migration from seg-001) and one whose history list expired."""
+    tag = f"{prefix}{{0}}:"
+    rid = "01a2087ecb1476fd8653e60d22e229e1"
+    entries = {
+        "C1": [("seg-001", "seg-002", 2, t0 + 5), (None, "seg-001", 1, t0)],
+        "C2": [(None, "seg-002", 1, t0 + 1)],
+    }
+    for customer, history in entries.items():
+        (source, target, seq, at), *_ = history
+        member = f"{at:013d}:{customer}"
+        await client.hset(
+            f"{tag}c:{customer}:cur",
+            mapping={"segment": target, "name": "Loyal", "version": "v1", "assigned_at": at + 9,
+                     "since": at, "member": member, "seq": seq, "rid": rid},
+        )  # fmt: skip
+        await client.zadd(f"{tag}m:{target}", {member: 0})
+        for source, target, seq, at in reversed(history):
+            entry = {"from": source, "from_name": None, "seq": seq, "to": target,
+                     "to_name": "Loyal", "version": "v1", "at": at, "rid": rid}  # fmt: skip
+            await client.lpush(f"{tag}c:{customer}:hist", orjson.dumps(entry))
+    await client.hset(
+        f"{tag}c:C3:cur",
+        mapping={"segment": "seg-003", "version": "v0", "assigned_at": t0, "since": t0 - 7,
+                 "member": f"{t0 - 7:013d}:C3", "seq": 4, "rid": rid},
+    )  # fmt: skip
+    await client.zadd(f"{tag}m:seg-003", {f"{t0 - 7:013d}:C3": 0})
+
+
+async def test_the_first_layout_migrates_to_the_same_answers(config: HistoryConfig) -> None:
+    t0 = now_ms() - 60_000
+    async with open_recorder(config) as recorder:
+        await write_first_layout(recorder.client, config.key_prefix, t0)
+
+        report = await migrate_keys(recorder)
+        again = await migrate_keys(recorder)
+
+        assert (report.customers, report.members, report.segments) == (3, 3, 2)
+        assert (again.customers, again.members) == (0, 0)
+        state = await recorder.current("C1")
+        assert state is not None
+        assert (state.segment_id, state.model_version, state.since, state.migrations) == (
+            "seg-002", "v1", t0 + 5, 2,
+        )  # fmt: skip
+        assert state.assigned_at == t0 + 14
+        history = await recorder.history("C1")
+        assert [(m.from_segment, m.to_segment, m.at) for m in history] == [
+            ("seg-001", "seg-002", t0 + 5),
+            (None, "seg-001", t0),
+        ]
+        members = (await recorder.members("seg-002")).members
+        assert members == [Member("C2", t0 + 1), Member("C1", t0 + 5)]  # join order kept
+        assert await recorder.member_count("seg-002") == 2
+        old = await recorder.current("C3")
+        assert old is not None and (old.since, old.migrations, old.model_version) == (
+            t0 - 7, 4, "v0",
+        )  # fmt: skip
+        # the replay guard kept its record id: an older record changes nothing
+        stale = Record("C1", "seg-009", "v1", t0, "01a2087ecb1476fd8653e60d22e229e0")
+        assert (await recorder.record(stale)).duplicate
+        moved = await recorder.record(Record.create("C1", "seg-003", "v2"))
+        assert moved.changed and moved.previous_segment == "seg-002"
+        assert [m.customer_id for m in (await recorder.members("seg-003")).members] == [
+            "C3",
+            "C1",
+        ]
+        names = [k async for k in recorder.client.scan_iter(match=recorder.keys.pattern())]
+        assert not [k for k in names if k.endswith((":cur", ":hist"))]
+
+
+def test_customers_forget_from_the_command_line(
+    redis_server: RedisProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prefix = f"cli{uuid.uuid4().hex[:8]}:"
+    monkeypatch.setenv("SEGMENTS_REDIS_URL", redis_server.url)
+    monkeypatch.setenv("SEGMENTS_KEY_PREFIX", prefix)
+    monkeypatch.setenv("SEGMENTS_DATA_DIR", str(tmp_path))
+    config = make_config(redis_server.url, tmp_path, key_prefix=prefix)
+    asyncio.run(record_and_keep(config))
+    result = CliRunner().invoke(cli, ["customers", "forget", "C1", "nobody"])
+
+    assert result.exit_code == 1, result.output  # one of them was unknown
+    assert "C1: forgotten" in result.output and "nobody: unknown" in result.output
+    assert f"Redis at {redis_server.url}" in result.output
+    assert asyncio.run(current_ids(config)) == ["C2"]
+
+
+async def record_and_keep(config: HistoryConfig) -> None:
+    assert config.redis_url is not None
+    recorder = Recorder.connect(config.redis_url, config)
+    try:
+        await recorder.record(Record.create("C1", "A", "v1", profile={"x": 1.0}))
+        await recorder.record(Record.create("C2", "A", "v1"))
+    finally:
+        await recorder.aclose()
+
+
+async def current_ids(config: HistoryConfig) -> list[str]:
+    async with open_recorder(config) as recorder:  # (deletes the prefix on exit)
+        return [c for c in ("C1", "C2") if await recorder.current(c) is not None]
