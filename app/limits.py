@@ -76,7 +76,11 @@ def body_problem(headers: list[tuple[bytes, bytes]], max_bytes: int) -> tuple[Pr
         return unsupported(
             "content-encoding", "the service decodes no encoding; send identity"
         ), False
-    if content_type is not None and not is_json(content_type):
+    if (
+        content_type is not None
+        and content_type != b"application/json"
+        and not is_json(content_type)
+    ):
         return unsupported("content-type", "must be application/json (UTF-8)"), False
     return None, size is None
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import re
 from itertools import islice
 from math import isfinite
 from typing import Annotated, Any
@@ -25,10 +26,28 @@ from app.problems import MAX_ERRORS, Problem, bounded, invalid, malformed_json, 
 
 MAX_CATEGORY_LENGTH = 256
 BATCH_MAX_ERRORS = 1_000  # field errors listed across one batch's items, then one line each
-_INT_LIMIT = 2**63
+NUMBER_LIMIT = 2**63  # a numeric feature at or beyond it (an integer or not) is out of range
+_FLOAT_LIMIT = float(NUMBER_LIMIT)  # (exact; a float compares fastest with a float)
 _ABSENT = object()
 _NOT_UNICODE = "must be valid Unicode (no lone surrogates)"
 _ITEM_FIELDS = ("customer_id", "features")
+
+
+# A customer id is text a person could read back: not blank, and none of the control
+# characters (Unicode Cc), line or paragraph separators, or bidirectional overrides and
+# isolates that would make a log line or a terminal show something else. Published as the
+# id's pattern; ``str.isprintable`` accepts most ids first, at less cost.
+_NOT_IN_ID = "\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069"
+_BLANK = " \\u00a0\\u1680\\u2000-\\u200a\\u202f\\u205f\\u3000"
+CUSTOMER_ID_PATTERN = f"^[^{_NOT_IN_ID}]*[^{_NOT_IN_ID}{_BLANK}][^{_NOT_IN_ID}]*$"
+_CUSTOMER_ID = re.compile(CUSTOMER_ID_PATTERN[1:-1])
+
+
+def readable_id(text: str) -> bool:
+    """Whether ``text`` is an acceptable customer id (its length aside)."""
+    if text.isprintable():
+        return not text.isspace() and bool(text)
+    return is_unicode(text) and _CUSTOMER_ID.fullmatch(text) is not None
 
 
 class ItemInvalid(Exception):
@@ -102,8 +121,8 @@ def parse_item(
         raise ItemInvalid([{"field": where, "message": "must be an object"}])
     errors: list[dict[str, str]] = []
     omitted = 0
-    if len(obj) != sum(key in obj for key in _ITEM_FIELDS):
-        extra = len(obj) - sum(key in obj for key in _ITEM_FIELDS)
+    extra = len(obj) - ("customer_id" in obj) - ("features" in obj)
+    if extra:
         names, omitted = _unlisted(obj, _ITEM_FIELDS, extra)
         errors += [{"field": f"{p}{shown(key)}", "message": "unknown field"} for key in names]
     customer_id = obj.get("customer_id")
@@ -113,7 +132,7 @@ def parse_item(
         errors.append({"field": f"{p}customer_id", "message": "must be a non-empty string"})
     elif len(customer_id) > max_id:
         errors.append({"field": f"{p}customer_id", "message": f"longer than {max_id} characters"})
-    elif not customer_id.isprintable():  # a lone surrogate is not printable either
+    elif not customer_id.isprintable() and not readable_id(customer_id):
         unprintable = "contains control characters" if is_unicode(customer_id) else _NOT_UNICODE
         errors.append({"field": f"{p}customer_id", "message": unprintable})
     features = obj.get("features")
@@ -134,12 +153,12 @@ def parse_item(
         value = features.get(name, _ABSENT)
         t = type(value)
         if t is float:
-            if isfinite(value):
+            if -_FLOAT_LIMIT < value < _FLOAT_LIMIT or (kind != "numeric" and isfinite(value)):
                 continue
         elif value is None:
             continue
         elif kind == "numeric":
-            if t is int and -_INT_LIMIT <= value <= _INT_LIMIT:
+            if t is int and -NUMBER_LIMIT < value < NUMBER_LIMIT:
                 continue
         elif t is str:
             if len(value) <= MAX_CATEGORY_LENGTH and is_unicode(value):
@@ -165,7 +184,7 @@ def _check_value(value: Any, kind: str) -> str | None:
             return "must be a number (or null when unknown)"
         if isinstance(value, float) and not math.isfinite(value):
             return "must be a finite number"
-        if isinstance(value, int) and abs(value) > _INT_LIMIT:
+        if abs(value) >= NUMBER_LIMIT:
             return "number out of range"
         return None
     if isinstance(value, str):

@@ -174,3 +174,31 @@ def test_an_encoded_body_is_a_415(
 def test_a_request_without_a_body_needs_no_content_type(client: TestClient) -> None:
     response = client.get("/v1/segments", headers={"content-type": "text/plain"})
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [(9.2e18, True), (2**63 - 1, True), (-(2**63) + 1, True), (2**63, False), (1e19, False)],
+)
+def test_a_numeric_feature_is_within_2_to_the_63(
+    client: TestClient, features: dict[str, Any], value: float, ok: bool
+) -> None:
+    """As the contract says (exclusiveMinimum/Maximum), for integers and floats alike."""
+    body = {"customer_id": "c1", "features": {**features, "monetary": value}}
+    response = client.post("/v1/assign", json=body)
+    assert response.status_code == (200 if ok else 422), response.text
+    if not ok:
+        assert response.json()["errors"] == [
+            {"field": "features.monetary", "message": "number out of range"}
+        ]
+
+
+@pytest.mark.parametrize(
+    ("customer_id", "ok"),
+    [("soft\u00adhyphen", True), ("\u00a0x\u00a0", True), ("a\u2028b", False), ("\u202eab", False)],
+)
+def test_customer_ids_follow_the_published_pattern(
+    client: TestClient, features: dict[str, Any], customer_id: str, ok: bool
+) -> None:
+    response = client.post("/v1/assign", json={"customer_id": customer_id, "features": features})
+    assert response.status_code == (200 if ok else 422), response.text
