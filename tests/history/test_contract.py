@@ -76,3 +76,12 @@ def test_cursors_are_what_the_contract_publishes(
         refused = client.get(f"/v1/segments/{segment}/members", params={"cursor": bad})
         assert refused.status_code == 422, bad
         assert refused.json()["errors"][0]["field"] == "cursor"
+
+
+@pytest.mark.parametrize("value", ["80136", "1e3", "-1", "yesterday"])
+def test_a_time_is_iso_8601_text_not_a_unix_time(client: TestClient, value: str) -> None:
+    """The contract's date-time is text; pydantic alone would read 80136 as a Unix time
+    (found by schemathesis' negative mode)."""
+    response = client.get("/v1/migrations", params={"until": value})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "until"
