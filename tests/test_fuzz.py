@@ -6,8 +6,10 @@ with every kind of damage: random JSON in any position, missing and unknown keys
 types, huge and non-finite numbers, control characters, lone surrogates and long strings,
 JSON nested deeper than parsers go, non-object bodies, bytes that are not JSON, and time
 windows at the ends of a datetime's range. A bounded schemathesis run then checks the
-responses against the committed ``openapi/openapi.json`` with a valid API key (auth stays
-on, as in production).
+service against the committed ``openapi/openapi.json`` with a valid API key (auth stays on,
+as in production), with every check schemathesis has (``st run -c all``), in positive and
+negative modes: schema-valid requests are accepted, schema-violating ones refused, answers
+conform; any finding fails the test.
 """
 
 from __future__ import annotations
