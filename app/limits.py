@@ -1,4 +1,15 @@
-"""Request body size limit as pure ASGI middleware (before any body is buffered)."""
+"""Checks of a request body before any of it is read, as pure ASGI middleware: its size, and
+that it is JSON the service can read.
+
+Both assign endpoints are answered by ``AssignFastPath`` before FastAPI's router, so these
+checks live in front of both; they cost one scan of the request headers.
+
+- More than ``max_bytes`` (by Content-Length, or counted while it streams): 413.
+- A body whose ``Content-Type`` is not JSON (``application/json`` or ``application/*+json``,
+  with no charset but UTF-8): 415. A body with no Content-Type is read as JSON (curl's
+  ``--data-binary`` and many clients send none).
+- A ``Content-Encoding`` other than ``identity`` (the service decodes none): 415.
+"""
 
 from __future__ import annotations
 
@@ -11,42 +22,98 @@ class BodyTooLarge(Exception):
     pass
 
 
-class BodySizeLimit:
-    """Refuse bodies over ``max_bytes`` with 413: by Content-Length, or while streaming."""
+def unsupported(header: str, message: str) -> Problem:
+    """415 naming the header that makes the body unreadable."""
+    accept = {"content-type": "Accept", "content-encoding": "Accept-Encoding"}[header]
+    value = {"content-type": "application/json", "content-encoding": "identity"}[header]
+    return Problem(
+        415,
+        "Unsupported media type",
+        f"{header}: {message}",
+        type_="/problems/unsupported-media-type",
+        errors=[{"field": header, "message": message}],
+        headers={accept: value},
+    )
+
+
+def is_json(content_type: bytes) -> bool:
+    """Whether a Content-Type names JSON in UTF-8 (``application/json; charset=utf-8``,
+    ``application/problem+json``, ...)."""
+    media, *params = content_type.decode("latin-1").lower().split(";")
+    kind, _, subtype = media.strip().partition("/")
+    if kind != "application" or not (subtype == "json" or subtype.endswith("+json")):
+        return False
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip() == "charset" and value.strip().strip('"') not in ("utf-8", "utf8"):
+            return False
+    return True
+
+
+def body_problem(headers: list[tuple[bytes, bytes]], max_bytes: int) -> tuple[Problem | None, bool]:
+    """What is wrong with a request's body as its headers describe it (None: nothing), and
+    whether its size is unknown (to be counted as it streams)."""
+    length = content_type = encoding = None
+    chunked = False
+    for name, value in headers:  # the one scan of the headers
+        if name == b"content-length":
+            length = value
+        elif name == b"content-type":
+            content_type = value
+        elif name == b"content-encoding":
+            encoding = value
+        elif name == b"transfer-encoding":
+            chunked = True
+    try:
+        size = None if length is None else int(length)
+    except ValueError:
+        size = None  # not a length: count the body as it streams
+    if size is not None and size > max_bytes:
+        return too_large(max_bytes), False
+    if not size and not chunked:
+        return None, size is None  # no body (an HTTP/1.1 body has a length or is chunked)
+    if encoding is not None and encoding.strip().lower() != b"identity":
+        return unsupported(
+            "content-encoding", "the service decodes no encoding; send identity"
+        ), False
+    if (
+        content_type is not None
+        and content_type != b"application/json"
+        and not is_json(content_type)
+    ):
+        return unsupported("content-type", "must be application/json (UTF-8)"), False
+    return None, size is None
+
+
+def too_large(max_bytes: int) -> Problem:
+    return Problem(
+        413,
+        "Body too large",
+        f"request body is larger than {max_bytes} bytes",
+        type_="/problems/body-too-large",
+        errors=[
+            {"field": "body", "message": f"larger than {max_bytes} bytes (SEGMENTS_MAX_BODY_BYTES)"}
+        ],
+    )
+
+
+class BodyChecks:
+    """Refuse a body over ``max_bytes`` (413), or that is not JSON the service reads (415)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app, self.max_bytes = app, max_bytes
-
-    def _problem(self) -> Problem:
-        return Problem(
-            413,
-            "Body too large",
-            f"request body is larger than {self.max_bytes} bytes",
-            type_="/problems/body-too-large",
-            errors=[
-                {
-                    "field": "body",
-                    "message": f"larger than {self.max_bytes} bytes (SEGMENTS_MAX_BODY_BYTES)",
-                }
-            ],
-        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        for name, value in scope.get("headers", []):
-            if name == b"content-length":
-                try:
-                    too_large = int(value) > self.max_bytes
-                except ValueError:
-                    break  # not a length: count the body as it streams
-                if too_large:
-                    await problem_response(self._problem(), scope.get("path"))(scope, receive, send)
-                    return
-                # the server frames the body by this length: it cannot grow past it
-                await self.app(scope, receive, send)
-                return
+        problem, unframed = body_problem(scope["headers"], self.max_bytes)
+        if problem is not None:
+            await problem_response(problem, scope.get("path"))(scope, receive, send)
+            return
+        if not unframed:  # the server frames the body by its length: it cannot grow past it
+            await self.app(scope, receive, send)
+            return
         received = 0
         started = False
 
@@ -69,4 +136,5 @@ class BodySizeLimit:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await problem_response(self._problem(), scope.get("path"))(scope, receive, send)
+                problem = too_large(self.max_bytes)
+                await problem_response(problem, scope.get("path"))(scope, receive, send)

@@ -25,7 +25,7 @@ from app.health import history_check
 from app.health import router as health_router
 from app.history import HistoryService, Keys, open_history
 from app.history.endpoints import router as history_router
-from app.limits import BodySizeLimit
+from app.limits import BodyChecks
 from app.observability import ObservabilityMiddleware, forget_this_process
 from app.openapi import build_openapi, operation_id
 from app.problems import install_handlers
@@ -134,7 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_handlers(app)
     app.add_middleware(AssignFastPath, service=app)  # innermost: see its docstring
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyChecks, max_bytes=settings.max_body_bytes)  # size, JSON
     app.add_middleware(ObservabilityMiddleware, access=settings.access_log)
     routers = (assignment_router, segments_router, history_router, registry_router, health_router)
     for router in routers:

@@ -48,6 +48,7 @@ _DESCRIPTIONS = {
     404: "Not found",
     409: "Conflict: the artefact was refused",
     413: "Request body or batch too large",
+    415: "The body is not JSON (Content-Type) or is encoded (Content-Encoding)",
     429: "Rate limit of the key exceeded; see Retry-After",
     422: "Invalid request: the problem's errors name each bad field",
     503: "No model version is loaded",
@@ -59,7 +60,15 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"description": _DESCRIPTIONS[s], "content": _PROBLEM_CONTENT} for s in statuses}
 
 
-PROBLEM_RESPONSES = problem_responses(400, 413, 422, 503)
+PROBLEM_RESPONSES = problem_responses(400, 413, 415, 422, 503)
+
+# An error answer is bounded whatever the input: at most MAX_ERRORS field errors (then one
+# "and K more"), and what is echoed back (a field name, a message, the detail) is clipped.
+# With these a problem body stays far under 64 KB.
+MAX_ERRORS = 20
+MAX_ECHO = 64
+MAX_MESSAGE = 200
+MAX_DETAIL = 2000
 
 
 class Problem(Exception):
@@ -80,7 +89,36 @@ class Problem(Exception):
         self.type, self.errors, self.headers = type_, errors, headers
 
 
-def invalid(errors: list[dict[str, str]]) -> Problem:
+def clipped(text: str, limit: int = MAX_ECHO) -> str:
+    """``text`` cut to ``limit`` characters (marked with an ellipsis), as an answer echoes it."""
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def shown(name: str) -> str:
+    """A client's name (a field, a feature) as an error echoes it: escaped and clipped."""
+    return clipped(escaped(name))
+
+
+def bounded(
+    errors: list[dict[str, str]], omitted: int = 0, where: str = "body"
+) -> list[dict[str, str]]:
+    """At most ``MAX_ERRORS`` of ``errors`` (fields and messages clipped), then one entry at
+    ``where`` counting the rest (``omitted``: errors found but never listed)."""
+    listed = [
+        {
+            "field": clipped(str(e["field"]), 2 * MAX_ECHO),
+            "message": clipped(str(e["message"]), MAX_MESSAGE),
+        }
+        for e in errors[:MAX_ERRORS]
+    ]
+    rest = len(errors) - len(listed) + omitted
+    if rest:
+        listed.append({"field": where, "message": f"and {rest} more"})
+    return listed
+
+
+def invalid(errors: list[dict[str, str]], omitted: int = 0) -> Problem:
+    errors = bounded(errors, omitted)
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:10])
     return Problem(422, "Invalid request", detail, type_="/problems/invalid-request", errors=errors)
 
@@ -107,10 +145,10 @@ def problem_response(problem: Problem, instance: str | None = None) -> Response:
         "type": problem.type,
         "title": problem.title,
         "status": problem.status,
-        "detail": problem.detail,
+        "detail": clipped(problem.detail, MAX_DETAIL),
     }
     if instance:
-        body["instance"] = instance
+        body["instance"] = clipped(instance, MAX_DETAIL)
     if problem.errors is not None:
         body["errors"] = problem.errors
     try:
@@ -142,7 +180,7 @@ def _encodable(value: Any) -> Any:
 
 
 def _location(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    parts = [shown(str(p)) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or "body"
 
 
@@ -176,8 +214,9 @@ def install_handlers(app: FastAPI) -> None:
         malformed = next((e for e in found if e.get("type") == "json_invalid"), None)
         if malformed is not None:  # as the assign endpoints answer it (loc is a position)
             return problem_response(malformed_json(malformed["msg"]), request.url.path)
-        errors = [{"field": _location(e["loc"]), "message": e["msg"]} for e in found]
-        return problem_response(invalid(errors), request.url.path)
+        listed = found[:MAX_ERRORS]  # (a body with a million unknown keys has that many)
+        errors = [{"field": _location(e["loc"]), "message": e["msg"]} for e in listed]
+        return problem_response(invalid(errors, len(found) - len(listed)), request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:

@@ -6,15 +6,61 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from app.assignment.validation import CUSTOMER_ID_PATTERN, MAX_CATEGORY_LENGTH, NUMBER_LIMIT
 from app.problems import FieldError
 
 FeatureValue = float | int | str | bool | None
-EXAMPLE_FEATURES: dict[str, JsonValue] = {
+# The published document describes the example model's features (examples/customers.toml; a
+# test keeps the two equal): what ``features`` must hold depends on the model served, and a
+# service serving another one checks its own features the same way (422 naming each).
+EXAMPLE_MODEL_KINDS = {
+    "recency_days": "numeric",
+    "frequency": "numeric",
+    "monetary": "numeric",
+    "avg_order_value": "numeric",
+    "sessions_30d": "numeric",
+    "feature_usage": "numeric",
+    "support_tickets": "numeric",
+    "tenure_days": "numeric",
+    "plan": "categorical",
+    "channel": "categorical",
+    "country": "categorical",
+}
+_VALUE_SCHEMAS: dict[str, dict[str, JsonValue]] = {
+    "numeric": {
+        "type": ["number", "null"],
+        "exclusiveMinimum": -NUMBER_LIMIT,
+        "exclusiveMaximum": NUMBER_LIMIT,
+        "description": "null when unknown",
+    },
+    "categorical": {
+        "anyOf": [
+            {"type": "string", "maxLength": MAX_CATEGORY_LENGTH},
+            {"type": ["number", "boolean", "null"]},
+        ],
+        "description": "a category (a number or boolean is read as its text); null when unknown",
+    },
+}
+FEATURES_SCHEMA: dict[str, JsonValue] = {
+    "type": "object",
+    "description": "every feature of the serving model, by name (here: the example model's); "
+    "null means unknown",
+    "properties": {name: _VALUE_SCHEMAS[kind] for name, kind in EXAMPLE_MODEL_KINDS.items()},
+    "required": list(EXAMPLE_MODEL_KINDS),
+    "additionalProperties": False,
+}
+EXAMPLE_FEATURES: dict[str, JsonValue] = {  # every feature of the example model
     "recency_days": 12,
     "frequency": 14.5,
     "monetary": 2480.0,
+    "avg_order_value": 171.0,
+    "sessions_30d": 22,
+    "feature_usage": 0.61,
+    "support_tickets": 1,
+    "tenure_days": 730,
     "plan": "pro",
     "channel": "organic",
+    "country": "DE",
 }
 
 
@@ -23,10 +69,14 @@ class AssignRequest(BaseModel):
         extra="forbid",
         json_schema_extra={"examples": [{"customer_id": "C000123", "features": EXAMPLE_FEATURES}]},
     )
-    customer_id: str = Field(min_length=1, max_length=128, description="your customer id")
-    features: dict[str, FeatureValue] = Field(
-        description="every feature of the serving model, by name; null means unknown"
+    customer_id: str = Field(
+        min_length=1,
+        max_length=128,
+        description="your customer id: readable text (no control characters, line "
+        "separators or bidirectional overrides; not blank)",
+        json_schema_extra={"pattern": CUSTOMER_ID_PATTERN},
     )
+    features: dict[str, FeatureValue] = Field(json_schema_extra=FEATURES_SCHEMA)
 
 
 class Driver(BaseModel):
@@ -61,7 +111,12 @@ class AssignResponse(BaseModel):
 
 class BatchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    items: list[AssignRequest] = Field(max_length=10_000)
+    items: list[AssignRequest | JsonValue] = Field(
+        min_length=1,
+        max_length=10_000,
+        description="each an AssignRequest; a bad item (anything else) is reported in its "
+        "result, in place, and fails no other: the body is accepted",
+    )
 
 
 class BatchItem(BaseModel):

@@ -7,7 +7,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from app.assignment.validation import ItemInvalid, is_unicode, parse_item
+from app.assignment.validation import ErrorBudget, ItemInvalid, is_unicode, parse_item
 from app.history import HistoryService, Outcome, Record
 from app.history.records import RecordBatch
 from app.observability import MIGRATIONS, REDIS_ERRORS, REDIS_LATENCY, SUPERSEDED, child
@@ -85,6 +85,7 @@ async def answer_batch(
     results: list[dict[str, Any] | None] = [None] * len(items)
     indices: list[int] = []
     ids, rows = [], []
+    budget = ErrorBudget()  # the answer stays bounded however many items are bad
     for i, item in enumerate(items):
         try:
             customer_id, features = parse_item(item, kinds, max_id, prefix=f"items.{i}")
@@ -95,7 +96,7 @@ async def answer_batch(
                 "index": i,
                 "status": "error",
                 "customer_id": cid if echo else None,  # no answer can hold a lone surrogate
-                "errors": exc.errors,
+                "errors": budget.take(exc.errors, f"items.{i}"),
             }
             continue
         indices.append(i)

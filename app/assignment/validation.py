@@ -12,6 +12,8 @@ from __future__ import annotations
 import functools
 import json
 import math
+import re
+from itertools import islice
 from math import isfinite
 from typing import Annotated, Any
 from urllib.parse import parse_qs
@@ -19,18 +21,65 @@ from urllib.parse import parse_qs
 import msgspec
 import orjson
 
-from app.problems import Problem, escaped, invalid, malformed_json
+from app.assignment.bounded_json import read_item
+from app.problems import MAX_ERRORS, Problem, bounded, invalid, malformed_json, shown
 
 MAX_CATEGORY_LENGTH = 256
-_INT_LIMIT = 2**63
+BATCH_MAX_ERRORS = 1_000  # field errors listed across one batch's items, then one line each
+NUMBER_LIMIT = 2**63  # a numeric feature at or beyond it (an integer or not) is out of range
+_FLOAT_LIMIT = float(NUMBER_LIMIT)  # (exact; a float compares fastest with a float)
 _ABSENT = object()
 _NOT_UNICODE = "must be valid Unicode (no lone surrogates)"
+_ITEM_FIELDS = ("customer_id", "features")
+
+
+# A customer id is text a person could read back: not blank, and none of the control
+# characters (Unicode Cc), line or paragraph separators, or bidirectional overrides and
+# isolates that would make a log line or a terminal show something else. Published as the
+# id's pattern; ``str.isprintable`` accepts most ids first, at less cost.
+_NOT_IN_ID = "\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069"
+_BLANK = " \\u00a0\\u1680\\u2000-\\u200a\\u202f\\u205f\\u3000"
+CUSTOMER_ID_PATTERN = f"^[^{_NOT_IN_ID}]*[^{_NOT_IN_ID}{_BLANK}][^{_NOT_IN_ID}]*$"
+_CUSTOMER_ID = re.compile(CUSTOMER_ID_PATTERN[1:-1])
+
+
+def readable_id(text: str) -> bool:
+    """Whether ``text`` is an acceptable customer id (its length aside)."""
+    if text.isprintable():
+        return not text.isspace() and bool(text)
+    return is_unicode(text) and _CUSTOMER_ID.fullmatch(text) is not None
 
 
 class ItemInvalid(Exception):
-    def __init__(self, errors: list[dict[str, str]]) -> None:
-        super().__init__(errors[0]["message"] if errors else "invalid")
-        self.errors = errors
+    """An item's errors: ``found`` (at most a few dozen) and ``omitted`` (counted, never
+    built: a million unknown names are one count); ``errors`` is the bounded list to answer."""
+
+    def __init__(self, found: list[dict[str, str]], omitted: int = 0, where: str = "body") -> None:
+        super().__init__(found[0]["message"] if found else "invalid")
+        self.found, self.omitted = found, omitted
+        self.errors = bounded(found, omitted, where)
+
+
+class ErrorBudget:
+    """Bounds the errors of a batch's answer: ``BATCH_MAX_ERRORS`` listed in all, past which
+    a bad item is reported with one line (its result stays in place)."""
+
+    def __init__(self, limit: int = BATCH_MAX_ERRORS) -> None:
+        self.left = limit
+
+    def take(self, errors: list[dict[str, str]], where: str) -> list[dict[str, str]]:
+        if self.left <= 0:
+            limit = f"{BATCH_MAX_ERRORS:,}"
+            return [{"field": where, "message": f"invalid (not detailed: past {limit} errors)"}]
+        self.left -= len(errors)
+        return errors
+
+
+def _unlisted(names: Any, known: Any, count: int) -> tuple[list[str], int]:
+    """The first ``MAX_ERRORS`` of ``names`` not in ``known``, and how many more there are
+    (``count``: how many are not known, so a million are never listed or set apart)."""
+    listed = list(islice((n for n in names if n not in known), MAX_ERRORS))
+    return listed, count - len(listed)
 
 
 def parse_json(body: bytes) -> Any:
@@ -67,12 +116,15 @@ def parse_item(
     obj: Any, kinds: dict[str, str], max_id: int, prefix: str = ""
 ) -> tuple[str, dict[str, Any]]:
     """Check one ``{customer_id, features}`` object; raises ``ItemInvalid`` with every error."""
-    p = f"{prefix}." if prefix else ""
+    p, where = (f"{prefix}." if prefix else ""), prefix or "body"
     if not isinstance(obj, dict):
-        raise ItemInvalid([{"field": prefix or "body", "message": "must be an object"}])
+        raise ItemInvalid([{"field": where, "message": "must be an object"}])
     errors: list[dict[str, str]] = []
-    for key in obj.keys() - {"customer_id", "features"}:
-        errors.append({"field": f"{p}{escaped(key)}", "message": "unknown field"})
+    omitted = 0
+    extra = len(obj) - ("customer_id" in obj) - ("features" in obj)
+    if extra:
+        names, omitted = _unlisted(obj, _ITEM_FIELDS, extra)
+        errors += [{"field": f"{p}{shown(key)}", "message": "unknown field"} for key in names]
     customer_id = obj.get("customer_id")
     if customer_id is None:
         errors.append({"field": f"{p}customer_id", "message": "field required"})
@@ -80,29 +132,33 @@ def parse_item(
         errors.append({"field": f"{p}customer_id", "message": "must be a non-empty string"})
     elif len(customer_id) > max_id:
         errors.append({"field": f"{p}customer_id", "message": f"longer than {max_id} characters"})
-    elif not customer_id.isprintable():  # a lone surrogate is not printable either
+    elif not customer_id.isprintable() and not readable_id(customer_id):
         unprintable = "contains control characters" if is_unicode(customer_id) else _NOT_UNICODE
         errors.append({"field": f"{p}customer_id", "message": unprintable})
     features = obj.get("features")
     if not isinstance(features, dict):
         problem = "field required" if features is None else "must be an object"
         errors.append({"field": f"{p}features", "message": problem})
-        raise ItemInvalid(errors)
+        raise ItemInvalid(errors, omitted, where)
     if len(features) != len(kinds) or not features.keys() <= kinds.keys():
-        for name in features.keys() - kinds.keys():
-            errors.append({"field": f"{p}features.{escaped(name)}", "message": "unknown feature"})
+        unknown = len(features) - sum(name in features for name in kinds)
+        names, more = _unlisted(features, kinds, unknown)
+        errors += [
+            {"field": f"{p}features.{shown(n)}", "message": "unknown feature"} for n in names
+        ]
+        omitted += more
     for name, kind in kinds.items():
         # accept the common valid values inline (this runs per feature of every customer);
         # anything else goes to _check_value, which decides and words the error
         value = features.get(name, _ABSENT)
         t = type(value)
         if t is float:
-            if isfinite(value):
+            if -_FLOAT_LIMIT < value < _FLOAT_LIMIT or (kind != "numeric" and isfinite(value)):
                 continue
         elif value is None:
             continue
         elif kind == "numeric":
-            if t is int and -_INT_LIMIT <= value <= _INT_LIMIT:
+            if t is int and -NUMBER_LIMIT < value < NUMBER_LIMIT:
                 continue
         elif t is str:
             if len(value) <= MAX_CATEGORY_LENGTH and is_unicode(value):
@@ -116,7 +172,7 @@ def parse_item(
         if bad:
             errors.append({"field": f"{p}features.{name}", "message": bad})
     if errors:
-        raise ItemInvalid(errors)
+        raise ItemInvalid(errors, omitted, where)
     return customer_id, features  # type: ignore[return-value]
 
 
@@ -128,7 +184,7 @@ def _check_value(value: Any, kind: str) -> str | None:
             return "must be a number (or null when unknown)"
         if isinstance(value, float) and not math.isfinite(value):
             return "must be a finite number"
-        if isinstance(value, int) and abs(value) > _INT_LIMIT:
+        if abs(value) >= NUMBER_LIMIT:
             return "number out of range"
         return None
     if isinstance(value, str):
@@ -204,21 +260,40 @@ def decode_valid_batch(
 
 
 def parse_single(body: bytes, kinds: dict[str, str], max_id: int) -> tuple[str, dict[str, Any]]:
+    cut: list[dict[str, str]] = []
+    if len(body) > _SMALL_BODY and body.count(b'"') > _most_quotes(len(kinds), max_id):
+        # too many strings for one valid item (a million unknown names, say): read it only
+        # as far as a valid item could go, so neither the work nor the answer grows with it
+        read = read_item(body, len(kinds) + MAX_ERRORS)
+        obj, cut = read if read is not None else (parse_json(body), [])
+    else:
+        obj = parse_json(body)
     try:
-        return parse_item(parse_json(body), kinds, max_id)
+        customer_id, features = parse_item(obj, kinds, max_id)
     except ItemInvalid as exc:
-        raise invalid(exc.errors) from None
+        raise invalid(cut + exc.found, exc.omitted) from None
+    if cut:  # (duplicated names, all known)
+        raise invalid(cut)
+    return customer_id, features
+
+
+# A body this small is parsed whole; a larger one whose quote characters outnumber those of
+# any valid item (two keys, an id, and each feature's name and longest category, all quotes)
+# is read with bounds.
+_SMALL_BODY = 16 * 1024
+
+
+def _most_quotes(features: int, max_id: int) -> int:
+    return 8 + max_id + features * (4 + MAX_ERRORS + MAX_CATEGORY_LENGTH)
 
 
 def parse_batch(body: bytes, max_batch: int) -> list[Any]:
     payload = parse_json(body)
     if not isinstance(payload, dict) or not isinstance(payload.get("items"), list):
         raise invalid([{"field": "items", "message": "body must be an object with an items list"}])
-    extra = payload.keys() - {"items"}
-    if extra:
-        raise invalid(
-            [{"field": escaped(key), "message": "unknown field"} for key in sorted(extra)]
-        )
+    if len(payload) > 1:
+        names, omitted = _unlisted(payload, ("items",), len(payload) - 1)
+        raise invalid([{"field": shown(key), "message": "unknown field"} for key in names], omitted)
     items: list[Any] = payload["items"]
     if len(items) > max_batch:
         raise Problem(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
+from pydantic import BeforeValidator
 
 from app.deps import HolderDep, RecorderDep
+from app.history.keys import CURSOR_PATTERN
 from app.history.records import RedisUnavailable
 from app.history.schemas import (
     CustomerOut,
@@ -164,7 +167,14 @@ async def list_segment_members(
     segment_id: Annotated[str, Path(max_length=64, examples=["seg-003"])],
     history: RecorderDep,
     holder: HolderDep,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            pattern=CURSOR_PATTERN,
+            max_length=19 * 1024,  # a position per shard
+            description="a page's next_cursor, for the page after it",
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> MemberPageOut:
     """Customers currently in the segment, in the order they joined, cursor-paged.
@@ -191,6 +201,27 @@ async def list_segment_members(
     )
 
 
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_text(value: object) -> object:
+    """Only ISO 8601 text is a time here (pydantic would also read ``80136`` as a Unix time,
+    which the contract's date-time does not allow)."""
+    if isinstance(value, str) and not _ISO_DATE.match(value):
+        raise ValueError("must be an ISO 8601 date-time, such as 2026-01-31T00:00:00Z")
+    return value
+
+
+SINCE = (
+    "default: 24 hours before until. The window is widened to whole flow buckets; one longer "
+    "than 366 days (or than the reads one answer may make: 20,000 buckets x shards) is "
+    "shortened to its latest part, and the answer's since says where it starts. A window "
+    "that ends before it starts is empty; since == until is the bucket holding that instant. "
+    "An end before 1970-01-01T00:00:00Z or after 9999-01-01T00:00:00Z is read as that bound."
+)
+UNTIL = "default: now (see since)"
+
+
 @router.get(
     "/migrations",
     operation_id="get_migrations",
@@ -200,33 +231,30 @@ async def list_segment_members(
 )
 async def get_migrations(
     history: RecorderDep,
-    since: Annotated[datetime | None, Query(description="default: 24 hours ago")] = None,
-    until: Annotated[datetime | None, Query(description="default: now")] = None,
+    since: Annotated[datetime | None, BeforeValidator(_iso_text), Query(description=SINCE)] = None,
+    until: Annotated[datetime | None, BeforeValidator(_iso_text), Query(description=UNTIL)] = None,
 ) -> MigrationMatrix:
     """The flow matrix (from -> to counts) over a time window, with totals per segment."""
-    since, until = _aware(since), _aware(until)
-    bounds = f"{_EARLIEST:%Y-%m-%dT%H:%M:%SZ} and {_LATEST:%Y-%m-%dT%H:%M:%SZ}"
-    out_of_range = [
-        {"field": field, "message": f"must be between {bounds}"}
-        for field, value in (("since", since), ("until", until))
-        if value is not None and not _EARLIEST <= value <= _LATEST
-    ]
-    if out_of_range:
-        raise invalid(out_of_range)
+    # no flow is recorded outside [_EARLIEST, _LATEST]: a window reaching beyond is read
+    # within (the same answer), and its ends stay far from datetime's range
+    since, until = _within(since), _within(until)
     end = until or datetime.now(UTC)
     start = since or end - timedelta(days=1)
-    if start >= end:
-        raise invalid([{"field": "since", "message": "must be before until"}])
+    if start > end:  # a window that ends before it starts holds no migration
+        return MigrationMatrix(
+            since=start,
+            until=end,
+            bucket_seconds=history.config.flow_bucket_seconds,
+            flows=[],
+            matrix={},
+            totals={},
+        )
     # one read per bucket and shard: a year of hourly buckets on one shard is ~8,800 reads;
-    # minute buckets or many shards would make it hundreds of thousands, so the window is
-    # also bounded by the number of reads
+    # minute buckets or many shards would make it hundreds of thousands, so a longer window
+    # is shortened to its latest part (the answer's since says where it starts)
     bucket, shards = history.config.flow_bucket_seconds, history.config.shards
-    buckets = MAX_WINDOW_READS // shards
-    longest = min(timedelta(days=366), timedelta(seconds=bucket * buckets))
-    if end - start > longest:
-        days = longest.total_seconds() / 86400
-        message = f"the window is at most {days:g} days ({bucket} s buckets, {shards} shard(s))"
-        raise invalid([{"field": "since", "message": message}])
+    longest = min(timedelta(days=366), timedelta(seconds=bucket * (MAX_WINDOW_READS // shards)))
+    start = max(start, end - longest)
     try:
         flows = await history.recorder.flows(
             int(start.timestamp() * 1000), int(end.timestamp() * 1000)
@@ -249,14 +277,16 @@ async def get_migrations(
     )
 
 
-# The ends of a window a client may ask for. The answer's window is widened to whole flow
+# The ends of a window that can hold flows. The answer's window is widened to whole flow
 # buckets and a datetime ends with 9999: the latest leaves a year for that. The earliest is
 # the epoch of the recorded times (no flow is older), and no offset takes it below year 1.
 _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 _LATEST = datetime(9999, 1, 1, tzinfo=UTC)
 
 
-def _aware(value: datetime | None) -> datetime | None:
+def _within(value: datetime | None) -> datetime | None:
+    """``value`` (naive: UTC) moved into the range a window may cover."""
     if value is None:
         return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return min(max(aware, _EARLIEST), _LATEST)

@@ -85,7 +85,7 @@ async def get_segment(serving: ServingDep, segment_id: str = SegmentId) -> Segme
     **scoped("admin"),
     operation_id="update_segment",
     response_model=SegmentOut,
-    responses=problem_responses(404, 422, 503),
+    responses=problem_responses(404, 415, 422, 503),
 )
 async def update_segment(
     patch: SegmentPatch, serving: ServingDep, holder: HolderDep, segment_id: str = SegmentId

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 
 class NumericProfileOut(BaseModel):
@@ -46,13 +47,46 @@ class SegmentList(BaseModel):
     segments: list[SegmentOut]
 
 
+# Control characters (Unicode category Cc: ANSI escapes, BEL, newlines) and the bidirectional
+# overrides and isolates, which make text display as something else. A name is copied into
+# Redis, the event stream and the terminals and pages of whoever reads them.
+PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*$"  # (published as the pattern)
+_PRINTABLE = re.compile(PRINTABLE.removesuffix("$"))  # (Python's $ allows a final newline)
+
+
+def _printable(text: str) -> str:
+    if not _PRINTABLE.fullmatch(text):
+        raise ValueError("must not contain control characters or bidirectional overrides")
+    return text
+
+
+def _text(max_length: int, min_length: int | None = None) -> object:
+    """A human field's type: printable, and at most ``max_length`` characters."""
+    return Annotated[
+        str,
+        Field(
+            min_length=min_length, max_length=max_length, json_schema_extra={"pattern": PRINTABLE}
+        ),
+        AfterValidator(_printable),
+    ]
+
+
+SegmentName = _text(120, min_length=1)
+SegmentDescription = _text(2000)
+SegmentAction = _text(1000)
+
+
 class SegmentPatch(BaseModel):
-    """Human fields; a field set to null goes back to the generated value."""
+    """Human fields; a field set to null goes back to the generated value. At least one field
+    (an empty patch is a 422: it would change nothing)."""
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"name": "VIPs", "action": "Invite to the loyalty tier"}]},
+        json_schema_extra={
+            "examples": [{"name": "VIPs", "action": "Invite to the loyalty tier"}],
+            "minProperties": 1,
+        },
     )
-    name: str | None = Field(None, min_length=1, max_length=120)
-    description: str | None = Field(None, max_length=2000)
-    action: str | None = Field(None, max_length=1000)
+    name: SegmentName | None = None  # type: ignore[valid-type]
+    description: SegmentDescription | None = None  # type: ignore[valid-type]
+    action: SegmentAction | None = None  # type: ignore[valid-type]

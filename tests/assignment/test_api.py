@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,11 +14,12 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from app.assignment.schemas import EXAMPLE_MODEL_KINDS
 from app.main import create_app
 from app.registry.store import ModelStore
 from app.settings import Settings
 from app.training.job import TrainResult, train
-from tests.conftest import example_config
+from tests.conftest import ROOT, example_config
 
 
 def features_of(row: pd.Series) -> dict[str, Any]:
@@ -125,9 +128,9 @@ def test_a_valid_batch_the_one_pass_decoder_declines_is_answered_item_by_item(
     client: TestClient, sample: pd.DataFrame
 ) -> None:
     items = [{"customer_id": cid, "features": features_of(row)} for cid, row in sample.iterrows()]
-    # valid, but outside the one-pass types: a huge finite number, an integer category past
-    # 64 bits (orjson reads that as a float: the item-by-item way decides)
-    items[0]["features"]["monetary"] = 1.7e308
+    # valid, but outside the one-pass types: a number past 2**62 (within 2**63), an integer
+    # category past 64 bits (orjson reads that as a float: the item-by-item way decides)
+    items[0]["features"]["monetary"] = 5e18
     items[1]["features"]["plan"] = 2**70
     response = client.post("/v1/assign/batch", json={"items": items[:10]})
     assert response.status_code == 200, response.text
@@ -342,10 +345,80 @@ def test_the_fast_path_answers_as_the_routed_endpoint(
             if "instance" in b_doc:  # a problem names the path it was asked on
                 b_doc["instance"] = b_doc["instance"].removeprefix("/api")
             assert a_doc == b_doc, path
-        garbage = fast.post("/v1/assign", content=b"{nope", headers={"content-type": "x"})
+        garbage = fast.post(
+            "/v1/assign", content=b"{nope", headers={"content-type": "application/json"}
+        )
         assert garbage.status_code == 400
         assert garbage.headers["content-type"] == "application/problem+json"
         assert fast.get("/v1/assign").status_code == 405  # other methods go to the router
         metrics = fast.get("/metrics").text
     assert 'route="/v1/assign",status="200"' in metrics
     assert 'route="/v1/assign/batch",status="200"' in metrics
+
+
+# -- issue 11: segment text, and the contract's examples and empty patch ----------------------
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("name", "VIP \x1b[31mred\x1b[0m"),
+        ("name", "ring\x07"),
+        ("description", "two\nlines"),
+        ("action", "call \u202egnp.exe"),
+        ("action", "isolated \u2066x\u2069"),
+        ("description", "next line \x85"),
+        ("name", "n" * 121),
+        ("description", "d" * 2001),
+        ("action", "a" * 1001),
+    ],
+)
+def test_segment_text_with_control_characters_or_too_long_is_refused(
+    served: tuple[ModelStore, TrainResult], client: TestClient, field: str, value: str
+) -> None:
+    _, result = served
+    seg = result.manifest.segments[2].id
+    before = client.get(f"/v1/segments/{seg}").json()
+    response = client.patch(f"/v1/segments/{seg}", json={field: value})
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == [field]
+    assert client.get(f"/v1/segments/{seg}").json() == before  # nothing stored
+
+
+def test_readable_segment_text_is_stored(
+    served: tuple[ModelStore, TrainResult], client: TestClient
+) -> None:
+    _, result = served
+    seg = result.manifest.segments[2].id
+    edit = {"name": "Clients fidèles — 忠実 ✓", "description": "tabs\tno", "action": "a" * 1000}
+    assert client.patch(f"/v1/segments/{seg}", json={"name": edit["name"]}).status_code == 200
+    assert client.patch(f"/v1/segments/{seg}", json={"action": edit["action"]}).status_code == 200
+    assert client.get(f"/v1/segments/{seg}").json()["name"] == edit["name"]
+    refused = client.patch(f"/v1/segments/{seg}", json={"description": edit["description"]})
+    assert refused.status_code == 422  # a tab is a control character too
+    client.patch(f"/v1/segments/{seg}", json={"name": None, "action": None})
+
+
+def test_the_contract_says_an_empty_patch_is_refused(
+    served: tuple[ModelStore, TrainResult], client: TestClient
+) -> None:
+    contract = json.loads((ROOT / "openapi" / "openapi.json").read_text())
+    assert contract["components"]["schemas"]["SegmentPatch"]["minProperties"] == 1
+    seg = served[1].manifest.segments[0].id
+    response = client.patch(f"/v1/segments/{seg}", json={})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "body"
+
+
+def test_the_published_examples_are_valid_for_the_example_model(client: TestClient) -> None:
+    contract = json.loads((ROOT / "openapi" / "openapi.json").read_text())
+    schemas = contract["components"]["schemas"]
+    [example] = schemas["AssignRequest"]["examples"]
+    response = client.post("/v1/assign", json=example)
+    assert response.status_code == 200, response.text
+    batch = client.post("/v1/assign/batch", json={"items": [example]})
+    assert batch.json()["assigned"] == 1
+    assert schemas["BatchRequest"]["properties"]["items"]["minItems"] == 1
+    # the features the contract lists are the example model's, of the same kinds
+    config = tomllib.loads((ROOT / "examples" / "customers.toml").read_text())
+    kinds = {f["name"]: f.get("type", "numeric") for f in config["features"]}
+    assert kinds == EXAMPLE_MODEL_KINDS
+    assert set(example["features"]) == set(kinds)

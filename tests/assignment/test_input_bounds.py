@@ -1,0 +1,204 @@
+"""What a hostile body costs: error answers are bounded whatever the input, and a body the
+service cannot read (not JSON, or encoded) is refused before it is read (issue 11, items 2, 4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from app.problems import MAX_ERRORS
+from app.registry.store import ModelStore
+from app.settings import Settings
+from app.training.job import TrainResult
+
+PROBLEM_BOUND = 64 * 1024  # issue 11: every error response under 64 KB, whatever the input
+
+
+@pytest.fixture(scope="module")
+def client(trained: tuple[ModelStore, TrainResult]) -> Iterator[TestClient]:
+    store, _ = trained
+    settings = Settings(
+        model_store=store.root, model_name="customers", dev_mode=True, record_assignments=False
+    )
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def features(trained: tuple[ModelStore, TrainResult]) -> dict[str, Any]:
+    """Valid features for the trained model (its first training row's)."""
+    _, result = trained
+    return {f.name: (f.categories[0] if f.categories else 1.0) for f in result.manifest.features}
+
+
+def test_a_million_unknown_feature_names_get_a_small_problem(client: TestClient) -> None:
+    names = {f"uf{i:07d}": 1 for i in range(1_000_000)}
+    body = orjson.dumps({"customer_id": "c1", "features": names})
+    assert len(body) > 13_000_000
+    response = client.post("/v1/assign", content=body)
+    assert response.status_code == 422
+    assert len(response.content) < PROBLEM_BOUND
+    errors = response.json()["errors"]
+    assert len(errors) == MAX_ERRORS + 1
+    # reading stopped at the model's feature count plus a margin, and says so
+    assert errors[0]["field"] == "features"
+    assert "not read further" in errors[0]["message"]
+    assert errors[1] == {"field": "features.uf0000000", "message": "unknown feature"}
+    assert errors[-1]["field"] == "body" and errors[-1]["message"].startswith("and ")
+
+
+def test_many_unknown_names_in_a_small_body_are_listed_up_to_the_bound(
+    client: TestClient, features: dict[str, Any]
+) -> None:
+    names = {f"x{i}": 1 for i in range(500)}
+    body = {"customer_id": "c1", "features": {**features, **names}, **names}
+    doc = client.post("/v1/assign", json=body).json()
+    assert len(doc["errors"]) == MAX_ERRORS + 1
+    assert doc["errors"][0] == {"field": "x0", "message": "unknown field"}
+    assert doc["errors"][-1] == {"field": "body", "message": f"and {1000 - MAX_ERRORS} more"}
+
+
+def test_the_usual_errors_keep_their_wording(client: TestClient, features: dict[str, Any]) -> None:
+    body = {"customer_id": "c1", "features": {**features, "age": 3, "zip": "x"}}
+    del body["features"]["monetary"]
+    doc = client.post("/v1/assign", json=body).json()
+    assert doc["errors"] == [
+        {"field": "features.age", "message": "unknown feature"},
+        {"field": "features.zip", "message": "unknown feature"},
+        {"field": "features.monetary", "message": "missing feature"},
+    ]
+
+
+def test_echoed_names_are_clipped(client: TestClient, features: dict[str, Any]) -> None:
+    long_name = "n" * 100_000
+    body = {"customer_id": "c1", "features": {**features, long_name: 1}, long_name: 2}
+    response = client.post("/v1/assign", json=body)
+    assert response.status_code == 422
+    assert len(response.content) < 2_000
+    fields = [e["field"] for e in response.json()["errors"]]
+    assert all(len(f) <= 128 for f in fields) and fields[0].startswith("nnnn")
+
+
+def test_a_batch_of_bad_items_answers_within_its_bound(client: TestClient) -> None:
+    """Documented bound: at most 20 errors (and "and K more") per item, 1,000 listed across
+    the batch; past that each bad item's result holds one short line, in place."""
+    names = {f"unknown_feature_name_number_{i:03d}": 1 for i in range(40)}
+    items = [{"customer_id": f"c{i}", "features": names} for i in range(10_000)]
+    body = orjson.dumps({"items": items})
+    response = client.post("/v1/assign/batch", content=body)
+    assert response.status_code == 200
+    doc = response.json()
+    assert (doc["assigned"], doc["failed"]) == (0, 10_000)
+    assert [r["index"] for r in doc["results"]] == list(range(10_000))
+    assert all(len(r["errors"]) <= MAX_ERRORS + 1 for r in doc["results"])
+    summary = "invalid (not detailed: past 1,000 errors)"
+    detailed = [r["errors"] for r in doc["results"] if r["errors"][0]["message"] != summary]
+    assert 1_000 <= sum(map(len, detailed)) <= 1_000 + MAX_ERRORS + 1
+    last = doc["results"][-1]
+    assert last["customer_id"] == "c9999"
+    assert last["errors"] == [{"field": "items.9999", "message": summary}]
+    assert len(response.content) < 10_000 * 150 + 1_000 * 400  # ~1.8 MB
+    assert len(response.content) < len(body) / 5
+
+
+def test_unknown_keys_of_a_patch_are_bounded(client: TestClient) -> None:
+    body = {f"k{i}": 1 for i in range(100_000)}
+    response = client.patch("/v1/segments/seg-000", json=body)
+    assert response.status_code == 422
+    assert len(response.content) < PROBLEM_BOUND
+    assert response.json()["errors"][-1]["message"] == f"and {100_000 - MAX_ERRORS} more"
+
+
+# -- Content-Type and Content-Encoding -------------------------------------------------------
+REFUSED_TYPES = [
+    "text/plain",
+    "application/x-www-form-urlencoded",
+    "multipart/form-data; boundary=x",
+    "application/json; charset=latin-1",
+    "application/xml",
+]
+ACCEPTED_TYPES = [
+    None,
+    "application/json",
+    "application/json; charset=utf-8",
+    "Application/JSON;charset=UTF-8",
+    "application/merge-patch+json",
+]
+
+
+@pytest.mark.parametrize("content_type", REFUSED_TYPES)
+@pytest.mark.parametrize("path", ["/v1/assign", "/v1/assign/batch", "/v1/segments/seg-000"])
+def test_a_body_that_is_not_json_is_a_415(
+    client: TestClient, features: dict[str, Any], path: str, content_type: str
+) -> None:
+    item = {"customer_id": "c1", "features": features}
+    body = orjson.dumps({"items": [item]} if path.endswith("batch") else item)
+    method = "PATCH" if "segments" in path else "POST"
+    response = client.request(method, path, content=body, headers={"content-type": content_type})
+    assert response.status_code == 415, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["accept"] == "application/json"
+    assert response.json()["errors"][0]["field"] == "content-type"
+
+
+@pytest.mark.parametrize("content_type", ACCEPTED_TYPES)
+def test_json_media_types_and_a_missing_header_are_read_as_json(
+    client: TestClient, features: dict[str, Any], content_type: str | None
+) -> None:
+    body = orjson.dumps({"customer_id": "c1", "features": features})
+    headers = {"content-type": content_type} if content_type else {}
+    response = client.post("/v1/assign", content=body, headers=headers)
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "br"])
+def test_an_encoded_body_is_a_415(
+    client: TestClient, features: dict[str, Any], encoding: str
+) -> None:
+    body = orjson.dumps({"customer_id": "c1", "features": features})
+    headers = {"content-type": "application/json", "content-encoding": encoding}
+    response = client.post("/v1/assign", content=body, headers=headers)
+    assert response.status_code == 415
+    assert response.headers["accept-encoding"] == "identity"
+    assert response.json()["errors"][0]["field"] == "content-encoding"
+    identity = client.post("/v1/assign", content=body, headers={"content-encoding": "identity"})
+    assert identity.status_code == 200
+
+
+def test_a_request_without_a_body_needs_no_content_type(client: TestClient) -> None:
+    response = client.get("/v1/segments", headers={"content-type": "text/plain"})
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [(9.2e18, True), (2**63 - 1, True), (-(2**63) + 1, True), (2**63, False), (1e19, False)],
+)
+def test_a_numeric_feature_is_within_2_to_the_63(
+    client: TestClient, features: dict[str, Any], value: float, ok: bool
+) -> None:
+    """As the contract says (exclusiveMinimum/Maximum), for integers and floats alike."""
+    body = {"customer_id": "c1", "features": {**features, "monetary": value}}
+    response = client.post("/v1/assign", json=body)
+    assert response.status_code == (200 if ok else 422), response.text
+    if not ok:
+        assert response.json()["errors"] == [
+            {"field": "features.monetary", "message": "number out of range"}
+        ]
+
+
+@pytest.mark.parametrize(
+    ("customer_id", "ok"),
+    [("soft\u00adhyphen", True), ("\u00a0x\u00a0", True), ("a\u2028b", False), ("\u202eab", False)],
+)
+def test_customer_ids_follow_the_published_pattern(
+    client: TestClient, features: dict[str, Any], customer_id: str, ok: bool
+) -> None:
+    response = client.post("/v1/assign", json={"customer_id": customer_id, "features": features})
+    assert response.status_code == (200 if ok else 422), response.text
