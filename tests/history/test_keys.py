@@ -71,6 +71,9 @@ async def test_the_scan_pattern_matches_only_the_prefix(redis_server: RedisProce
 
 def test_member_cursors_round_trip_and_foreign_ones_are_refused() -> None:
     assert decode_cursor(encode_cursor([0, 130, 7]), 3) == [0, 130, 7]
-    for foreign in ["garbage!", encode_cursor([1, 2]), encode_cursor([-1]), "MTIz.Cg"]:
+    # every cursor of the published pattern is a place: a missing shard is 0, extras go
+    assert decode_cursor(encode_cursor([1, 2]), 3) == [1, 2, 0]
+    assert decode_cursor(encode_cursor([1, 2, 3]), 1) == [1]
+    for foreign in ["garbage!", encode_cursor([-1]), "MTIz.Cg", "1..2", "", "1" * 19]:
         with pytest.raises(ValueError, match="invalid cursor"):
-            decode_cursor(foreign, 1 if foreign != encode_cursor([1, 2]) else 3)
+            decode_cursor(foreign, 1)
