@@ -12,10 +12,12 @@ side:
 - ``many``: a batch, into a matrix, vectorised over rows.
 
 The two forms perform the same floating-point operations in the same order, so they give the
-same vector bit for bit (a test holds them to it on every training row and edge case, and both
-to ``Pipeline.transform``). A new transform is a change to an encoder, or a new encoder
-registered in ``CompiledPreprocess.__init__``: the ``Encoder`` protocol makes it give both
-forms. A block the compiler does not know raises ``UnsupportedPipeline``.
+same vector to the last bits (libm's ``log1p`` and numpy's may round apart); a test holds them
+to each other on every training row and edge case, and both to ``Pipeline.transform``.
+
+A new transform is a change to an encoder, or a new encoder registered in
+``CompiledPreprocess.__init__``: the ``Encoder`` protocol makes it give both forms. A block
+the compiler does not know raises ``UnsupportedPipeline``.
 """
 
 from __future__ import annotations
