@@ -185,12 +185,13 @@ class CompiledPreprocess:
         self.feature_names = list(dict.fromkeys(name for _, name in owners))
         index = {name: i for i, name in enumerate(self.feature_names)}
         self.owner = [index[name] for _, name in owners]  # feature index of each column
+        self._writers = [encoder.one for encoder in self.encoders]  # bound once: per request
 
     def one(self, features: Mapping[str, Any]) -> list[float]:
         """One customer's preprocessed row, as Python floats."""
         out = [0.0] * self.width
-        for encoder in self.encoders:
-            encoder.one(features, out)
+        for write in self._writers:
+            write(features, out)
         return out
 
     def many(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
