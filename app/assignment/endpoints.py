@@ -1,58 +1,105 @@
-"""``POST /v1/assign`` and ``POST /v1/assign/batch``.
+"""``POST /v1/assign`` and ``POST /v1/assign/batch``: one definition each, served two ways.
 
 The bodies are read raw and checked by ``validation`` against the serving model's features
 (the published request schemas are in the OpenAPI document), and responses are serialised
 with orjson: this is the hot path, and FastAPI's generic body and response handling would
 cost more than the assignment itself.
 
-``assign_payload`` and ``assign_batch_payload`` do the whole work of each endpoint
-(validation, assignment, recording, metrics) from the app state, the body and the query
-string; both callers check the API key first, before reading the body.
-Two ways reach them: the FastAPI routes below (which also publish the operations in the
-OpenAPI document), and ``AssignFastPath``, a pure ASGI layer that answers these two POSTs
-before FastAPI's router and dependency machinery, which would otherwise cost more per request
-than everything else put together. Both give the same answers: the code is the same.
+Each endpoint is one ``Endpoint``: path, scope, summary, request and response schemas, query
+flags and the handler that does the whole work (validation, assignment, recording, metrics)
+from the app state, the body and the query string. ``answer`` runs it: the key first, then
+the body, then the handler. Two things are built from ``ENDPOINTS`` and nothing else:
+
+- the FastAPI routes, which publish the operations in the OpenAPI document and answer any
+  request the fast path leaves to the app (none of these POSTs, in practice);
+- ``AssignFastPath``, a pure ASGI layer that answers these POSTs before FastAPI's router and
+  dependency machinery, which would otherwise cost more per request than everything else
+  put together.
+
+Behind a proxy that mounts the service under a prefix (``root_path``, e.g. uvicorn
+``--root-path /api``), the fast path strips the prefix from the path as Starlette's router
+does, so ``/api/v1/assign`` is answered by the fast path too: production and the routes
+behave the same there as well.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Any
 
 import orjson
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from starlette.datastructures import State
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.assignment.schemas import AssignRequest, AssignResponse, BatchRequest, BatchResponse
 from app.assignment.service import answer_batch, answer_valid, record_one, render
-from app.assignment.validation import (
-    decode_valid_batch,
-    parse_batch,
-    parse_flag,
-    parse_single,
-)
+from app.assignment.validation import decode_valid_batch, parse_batch, parse_flag, parse_single
 from app.deps import current_serving
 from app.history import HistoryService
 from app.observability import ASSIGNMENTS, child
 from app.problems import PROBLEM_RESPONSES, as_problem, problem_response
-from app.security import SCOPE_KEY, authorize, presented_key, presented_key_raw
+from app.security import SCOPE_KEY, authorize, presented_key_raw
+from app.security import Scope as KeyScope
 from app.settings import Settings
 
-router = APIRouter(prefix="/v1", tags=["assignment"])
-REQUEST_SCHEMAS: tuple[type[Any], ...] = (AssignRequest, BatchRequest)
+Handler = Callable[[State, bytes, bytes], Awaitable[bytes]]
 
 
-def _body(model: type[Any]) -> dict[str, Any]:
-    """Publish a request body read raw (its schema is added to components by create_app)."""
-    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
-    return {
-        "requestBody": {"required": True, "content": {"application/json": {"schema": ref}}},
-        SCOPE_KEY: "assign",
-    }
+@dataclass(frozen=True)
+class Flag:
+    """A boolean query parameter: read by the handler, published in the contract."""
+
+    name: str
+    description: str
+    default: bool = False
+
+    def read(self, query: bytes) -> bool:
+        return parse_flag(query, self.name, self.default)
+
+    def parameter(self) -> dict[str, Any]:
+        """The OpenAPI parameter, as FastAPI writes a ``Query(description=...)`` bool."""
+        schema = {"type": "boolean", "default": self.default, "description": self.description}
+        return {
+            "name": self.name,
+            "in": "query",
+            "required": False,
+            "description": self.description,
+            "schema": {**schema, "title": self.name.replace("_", " ").title()},
+        }
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One assignment endpoint: everything both its route and the fast path serve it by."""
+
+    path: str  # under the router's prefix
+    operation_id: str
+    summary: str
+    scope: KeyScope
+    request: type[BaseModel]
+    response: type[BaseModel]
+    handler: Handler
+    flags: tuple[Flag, ...] = ()
+
+    def openapi_extra(self) -> dict[str, Any]:
+        """The raw-read request body and the flags (FastAPI sees neither), and the scope."""
+        ref = {"$ref": f"#/components/schemas/{self.request.__name__}"}
+        extra: dict[str, Any] = {
+            "requestBody": {"required": True, "content": {"application/json": {"schema": ref}}},
+            SCOPE_KEY: self.scope,
+        }
+        if self.flags:
+            extra["parameters"] = [flag.parameter() for flag in self.flags]
+        return extra
+
+
+EXPLAIN = Flag("explain", "add each result's explanation (most of the response's bytes)")
 
 
 async def assign_payload(state: State, body: bytes, query: bytes) -> bytes:
@@ -74,7 +121,7 @@ async def assign_batch_payload(state: State, body: bytes, query: bytes) -> bytes
     """The JSON answer of ``POST /v1/assign/batch`` (the key was checked); raises ``Problem``."""
     serving = current_serving(state)
     settings: Settings = state.settings
-    explain = parse_flag(query, "explain", default=False)
+    explain = EXPLAIN.read(query)
     kinds, max_id, max_batch = serving.feature_kinds, settings.max_id_length, settings.max_batch
     history: HistoryService | None = state.history
     valid = decode_valid_batch(body, kinds, max_id, max_batch)
@@ -89,51 +136,73 @@ async def assign_batch_payload(state: State, body: bytes, query: bytes) -> bytes
     return orjson.dumps(doc)
 
 
-@router.post(
-    "/assign",
-    operation_id="assign",
-    summary="Assign one customer to a segment",
-    response_model=AssignResponse,
-    responses=PROBLEM_RESPONSES,
-    openapi_extra=_body(AssignRequest),
+ENDPOINTS = (
+    Endpoint(
+        "/assign",
+        operation_id="assign",
+        summary="Assign one customer to a segment",
+        scope="assign",
+        request=AssignRequest,
+        response=AssignResponse,
+        handler=assign_payload,
+    ),
+    Endpoint(
+        "/assign/batch",
+        operation_id="assign_batch",
+        summary="Assign up to 10,000 customers; a bad item is reported in place",
+        scope="assign",
+        request=BatchRequest,
+        response=BatchResponse,
+        handler=assign_batch_payload,
+        flags=(EXPLAIN,),
+    ),
 )
-async def assign(request: Request) -> Response:
-    state = request.app.state
-    await authorize(state, presented_key(request), "assign")  # before the body
-    payload = await assign_payload(state, await request.body(), b"")
-    return Response(payload, media_type="application/json")
+REQUEST_SCHEMAS: tuple[type[Any], ...] = tuple(e.request for e in ENDPOINTS)
 
 
-@router.post(
-    "/assign/batch",
-    operation_id="assign_batch",
-    summary="Assign up to 10,000 customers; a bad item is reported in place",
-    response_model=BatchResponse,
-    responses=PROBLEM_RESPONSES,
-    openapi_extra=_body(BatchRequest),
-)
-async def assign_many(
-    request: Request,
-    explain: Annotated[  # read by assign_batch_payload; declared here for the contract
-        bool, Query(description="add each result's explanation (most of the response's bytes)")
-    ] = False,
-) -> Response:
-    state, scope = request.app.state, request.scope
-    await authorize(state, presented_key(request), "assign")  # before the body
-    body = await request.body()
-    payload = await assign_batch_payload(state, body, scope["query_string"])
-    return Response(payload, media_type="application/json")
+async def answer(
+    endpoint: Endpoint,
+    state: State,
+    headers: list[tuple[bytes, bytes]],
+    read_body: Callable[[], Awaitable[bytes]],
+    query: bytes,
+) -> bytes:
+    """The endpoint's answer; raises ``Problem``. The key is checked before the body is read:
+    a client without one gets its 401 without sending its body."""
+    await authorize(state, presented_key_raw(headers), endpoint.scope)
+    return await endpoint.handler(state, await read_body(), query)
 
 
-Handler = Callable[[State, bytes, bytes], Awaitable[bytes]]
-HANDLERS: dict[str, Handler] = {
-    "/v1/assign": assign_payload,
-    "/v1/assign/batch": assign_batch_payload,
-}
-_ROUTES = {  # what the router would leave in the scope, for the metrics' route label
-    r.path: r
-    for r in router.routes
-    if isinstance(r, APIRoute) and r.path in HANDLERS and "POST" in (r.methods or ())
+def _route(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+    async def route(request: Request) -> Response:
+        scope = request.scope
+        payload = await answer(
+            endpoint, request.app.state, scope["headers"], request.body, scope["query_string"]
+        )
+        return Response(payload, media_type="application/json")
+
+    return route
+
+
+router = APIRouter(prefix="/v1", tags=["assignment"])
+for _endpoint in ENDPOINTS:
+    router.add_api_route(
+        _endpoint.path,
+        _route(_endpoint),
+        methods=["POST"],
+        name=_endpoint.operation_id,
+        operation_id=_endpoint.operation_id,
+        summary=_endpoint.summary,
+        response_model=_endpoint.response,
+        responses=PROBLEM_RESPONSES,
+        openapi_extra=_endpoint.openapi_extra(),
+    )
+# the fast path's table: each endpoint with the route the router would leave in the scope
+# (for the metrics' route label)
+FAST_PATHS: dict[str, tuple[Endpoint, APIRoute]] = {
+    route.path: (endpoint, route)
+    for endpoint, route in zip(ENDPOINTS, router.routes, strict=True)
+    if isinstance(route, APIRoute)
 }
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 
@@ -143,32 +212,33 @@ class ClientGone(Exception):
 
 
 class AssignFastPath:
-    """Answer ``POST /v1/assign`` and ``/v1/assign/batch`` without FastAPI's router.
+    """Answer the ``ENDPOINTS`` POSTs without FastAPI's router.
 
-    Everything else, including these paths with another method or under a ``root_path``,
-    goes on to the app. The matched route is left in the scope (as the router does), so the
-    metrics and access log label these requests like any other. A ``Problem`` becomes its
-    problem body here; any other exception propagates to the app's 500 handler.
+    Everything else, including these paths with another method, goes on to the app. The
+    path is matched as the router matches it (``root_path`` stripped). The matched route is
+    left in the scope (as the router does), so the metrics and access log label these
+    requests like any other. A ``Problem`` becomes its problem body here; any other exception
+    propagates to the app's 500 handler.
     """
 
     def __init__(self, app: ASGIApp, service: FastAPI) -> None:
         self.app, self.service = app, service
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        handler = HANDLERS.get(scope["path"]) if scope["type"] == "http" else None
-        if handler is None or scope["method"] != "POST" or scope.get("root_path"):
+        found = FAST_PATHS.get(route_path(scope)) if scope["type"] == "http" else None
+        if found is None or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        scope["route"] = _ROUTES.get(scope["path"])
-        state, query = self.service.state, scope["query_string"]
+        endpoint, scope["route"] = found
+
+        async def read_body() -> bytes:
+            return await _read_body(receive)
+
         try:
-            # the key first: a client without one gets its 401 before its body is read
-            await authorize(state, presented_key_raw(scope["headers"]), "assign")
-            try:
-                body = await _read_body(receive)
-            except ClientGone:
-                return
-            payload = await handler(state, body, query)
+            state, headers, query = self.service.state, scope["headers"], scope["query_string"]
+            payload = await answer(endpoint, state, headers, read_body, query)
+        except ClientGone:
+            return
         except Exception as exc:
             problem = as_problem(exc)
             if problem is None:
@@ -178,6 +248,17 @@ class AssignFastPath:
         headers = [*_JSON_HEADERS, (b"content-length", str(len(payload)).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
+
+
+def route_path(scope: Scope) -> str:
+    """The path the router matches: ``path`` without the ``root_path`` prefix, if it has it
+    (Starlette's ``get_route_path``)."""
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    if not root_path or not path.startswith(root_path):
+        return path
+    rest = path[len(root_path) :]
+    return rest if rest[:1] in ("", "/") else path
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -12,8 +12,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
+from starlette.types import Receive, Scope, Send
 
+from app.assignment.endpoints import AssignFastPath
 from app.assignment.schemas import EXAMPLE_MODEL_KINDS
 from app.main import create_app
 from app.registry.store import ModelStore
@@ -314,7 +318,8 @@ def test_batch_explanations_on_request(client: TestClient, sample: pd.DataFrame)
 def test_the_fast_path_answers_as_the_routed_endpoint(
     served: tuple[ModelStore, TrainResult], sample: pd.DataFrame
 ) -> None:
-    """POSTs to /v1/assign skip FastAPI's router; under a root_path they go through it.
+    """POSTs to /v1/assign skip FastAPI's router; an app without the fast path answers them
+    through it (here under a root_path, which the router strips).
 
     Both must give byte-identical answers, problems and metrics labels.
     """
@@ -332,8 +337,8 @@ def test_the_fast_path_answers_as_the_routed_endpoint(
         ("/v1/assign/batch?explain=1", {"items": [*items[:3], {"customer_id": "bad"}]}),
         ("/v1/assign/batch", {"items": []}),
     ]
-    app = create_app(settings)
-    with TestClient(app) as fast, TestClient(app, root_path="/api") as routed:
+    app, routed_app = create_app(settings), without_fast_path(create_app(settings))
+    with TestClient(app) as fast, TestClient(routed_app, root_path="/api") as routed:
         for path, body in bodies:
             a = fast.post(path, json=body)
             b = routed.post(f"/api{path}", json=body)
@@ -422,3 +427,58 @@ def test_the_published_examples_are_valid_for_the_example_model(client: TestClie
     kinds = {f["name"]: f.get("type", "numeric") for f in config["features"]}
     assert kinds == EXAMPLE_MODEL_KINDS
     assert set(example["features"]) == set(kinds)
+
+
+def without_fast_path(app: FastAPI) -> FastAPI:
+    """The app with its routes only: what answers the assign endpoints without the fast path."""
+    app.user_middleware = [m for m in app.user_middleware if m.cls is not AssignFastPath]
+    return app
+
+
+def requests_total(route: str, status: int) -> float:
+    labels = {"method": "POST", "route": route, "status": str(status)}
+    return REGISTRY.get_sample_value("segments_http_requests_total", labels) or 0.0
+
+
+def test_the_fast_path_serves_under_a_root_path(
+    served: tuple[ModelStore, TrainResult], sample: pd.DataFrame
+) -> None:
+    """Behind a proxy that mounts the service under a prefix, the fast path still answers
+    (the router never runs), exactly as without the prefix, and labels the metrics alike."""
+    store, _ = served
+    settings = Settings(
+        model_store=store.root, model_name="customers", dev_mode=True, record_assignments=False
+    )
+    items = [{"customer_id": cid, "features": features_of(row)} for cid, row in sample.iterrows()]
+    bodies: list[tuple[str, Any]] = [
+        ("/v1/assign", items[0]),
+        ("/v1/assign", {"customer_id": "x"}),
+        ("/v1/assign/batch?explain=true", {"items": items[:5]}),
+        ("/v1/assign/batch?explain=maybe", {"items": items[:5]}),
+    ]
+    app = create_app(settings)
+    routed: list[str] = []  # the paths FastAPI's router matched to an endpoint
+
+    async def watched(scope: Scope, receive: Receive, send: Send) -> None:
+        await app(scope, receive, send)
+        if scope["type"] == "http" and "endpoint" in scope:  # the router's mark on the scope
+            routed.append(scope["path"])
+
+    before = requests_total("/v1/assign", 200), requests_total("/v1/assign/batch", 422)
+    with TestClient(app) as plain, TestClient(watched, root_path="/api") as prefixed:
+        for path, body in bodies:
+            a, b = plain.post(path, json=body), prefixed.post(f"/api{path}", json=body)
+            assert (b.status_code, b.headers["content-type"]) == (
+                a.status_code,
+                a.headers["content-type"],
+            ), path
+            a_doc, b_doc = a.json(), b.json()
+            if "instance" in b_doc:  # a problem names the path it was asked on, as routed
+                assert b_doc["instance"] == f"/api{path.partition('?')[0]}"
+                b_doc["instance"] = b_doc["instance"].removeprefix("/api")
+            assert a_doc == b_doc, path
+        assert routed == []
+        assert prefixed.get("/api/v1/assign").status_code == 405  # the rest: the router's
+        assert routed == ["/api/v1/assign"]
+    after = requests_total("/v1/assign", 200), requests_total("/v1/assign/batch", 422)
+    assert (after[0] - before[0], after[1] - before[1]) == (2, 2)
