@@ -60,8 +60,6 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"description": _DESCRIPTIONS[s], "content": _PROBLEM_CONTENT} for s in statuses}
 
 
-PROBLEM_RESPONSES = problem_responses(400, 413, 415, 422, 503)
-
 # An error answer is bounded whatever the input: at most MAX_ERRORS field errors (then one
 # "and K more"), and what is echoed back (a field name, a message, the detail) is clipped.
 # With these a problem body stays far under 64 KB.

@@ -37,13 +37,14 @@ from starlette.datastructures import State
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.assignment.profiles import FROM_REQUEST, complete_one, is_complete
 from app.assignment.schemas import AssignRequest, AssignResponse, BatchRequest, BatchResponse
 from app.assignment.service import answer_batch, answer_valid, record_one, render
 from app.assignment.validation import decode_valid_batch, parse_batch, parse_flag, parse_single
 from app.deps import current_serving
 from app.history import HistoryService
 from app.observability import ASSIGNMENTS, child
-from app.problems import PROBLEM_RESPONSES, as_problem, problem_response
+from app.problems import as_problem, problem_response, problem_responses
 from app.security import SCOPE_KEY, authorize, presented_key_raw
 from app.security import Scope as KeyScope
 from app.settings import Settings
@@ -85,6 +86,7 @@ class Endpoint:
     request: type[BaseModel]
     response: type[BaseModel]
     handler: Handler
+    problems: tuple[int, ...]  # the problem statuses it answers (besides 401/403/429)
     flags: tuple[Flag, ...] = ()
 
     def openapi_extra(self) -> dict[str, Any]:
@@ -108,9 +110,14 @@ async def assign_payload(state: State, body: bytes, query: bytes) -> bytes:
     ``query`` is unused: the signature is every handler's (``Handler``)."""
     serving = current_serving(state)
     settings: Settings = state.settings
-    customer_id, features = parse_single(body, serving.feature_kinds, settings.max_id_length)
-    doc = render(serving, customer_id, serving.assign_one(features))
     history: HistoryService | None = state.history
+    kinds, max_id = serving.feature_kinds, settings.max_id_length
+    customer_id, features = parse_single(body, kinds, max_id, partial=history is not None)
+    source = FROM_REQUEST
+    if not is_complete(features, kinds):  # the rest comes from the stored profile
+        features, source = await complete_one(history, kinds, customer_id, features, max_id)
+    doc = render(serving, customer_id, serving.assign_one(features))
+    doc["features_from"] = source
     if history is not None:
         await record_one(history, serving, doc, features)
     child(ASSIGNMENTS, doc["segment_id"]).inc()
@@ -145,6 +152,7 @@ ENDPOINTS = (
         request=AssignRequest,
         response=AssignResponse,
         handler=assign_payload,
+        problems=(400, 404, 413, 415, 422, 503),
     ),
     Endpoint(
         "/assign/batch",
@@ -154,6 +162,7 @@ ENDPOINTS = (
         request=BatchRequest,
         response=BatchResponse,
         handler=assign_batch_payload,
+        problems=(400, 413, 415, 422, 503),
         flags=(EXPLAIN,),
     ),
 )
@@ -194,7 +203,7 @@ for _endpoint in ENDPOINTS:
         operation_id=_endpoint.operation_id,
         summary=_endpoint.summary,
         response_model=_endpoint.response,
-        responses=PROBLEM_RESPONSES,
+        responses=problem_responses(*_endpoint.problems),
         openapi_extra=_endpoint.openapi_extra(),
     )
 # the fast path's table: each endpoint with the route the router would leave in the scope

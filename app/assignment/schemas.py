@@ -10,6 +10,7 @@ from app.assignment.validation import CUSTOMER_ID_PATTERN, MAX_CATEGORY_LENGTH, 
 from app.problems import FieldError
 
 FeatureValue = float | int | str | bool | None
+FeaturesFrom = Literal["request", "profile", "merged"]
 # The published document describes the example model's features (examples/customers.toml; a
 # test keeps the two equal): what ``features`` must hold depends on the model served, and a
 # service serving another one checks its own features the same way (422 naming each).
@@ -43,10 +44,9 @@ _VALUE_SCHEMAS: dict[str, dict[str, JsonValue]] = {
 }
 FEATURES_SCHEMA: dict[str, JsonValue] = {
     "type": "object",
-    "description": "every feature of the serving model, by name (here: the example model's); "
-    "null means unknown",
+    "description": "features of the serving model, by name (here: the example model's); null "
+    "means unknown; a feature left out is taken from the customer's stored profile",
     "properties": {name: _VALUE_SCHEMAS[kind] for name, kind in EXAMPLE_MODEL_KINDS.items()},
-    "required": list(EXAMPLE_MODEL_KINDS),
     "additionalProperties": False,
 }
 EXAMPLE_FEATURES: dict[str, JsonValue] = {  # every feature of the example model
@@ -76,7 +76,14 @@ class AssignRequest(BaseModel):
         "separators or bidirectional overrides; not blank)",
         json_schema_extra={"pattern": CUSTOMER_ID_PATTERN},
     )
-    features: dict[str, FeatureValue] = Field(json_schema_extra=FEATURES_SCHEMA)
+    features: dict[str, FeatureValue] = Field(
+        default_factory=dict,
+        description="the customer's features; leave out some or all to take them from the "
+        "customer's stored profile (what the service last saw: what is sent wins, and the "
+        "merged features become the new profile). Omitted for a customer without a stored "
+        "profile: 404",
+        json_schema_extra=FEATURES_SCHEMA,
+    )
 
 
 class Driver(BaseModel):
@@ -99,6 +106,10 @@ class AssignResponse(BaseModel):
     model_version: str = Field(examples=["20261123-072415-3fa9c1"])
     confidence: float = Field(ge=0, le=1, description="posterior (mixture) or distance margin")
     explanation: Explanation
+    features_from: FeaturesFrom = Field(
+        description="where the features came from: all sent (request), all from the stored "
+        "profile (profile), or some of each (merged)"
+    )
     previous_segment_id: str | None = Field(None, description="segment before this assignment")
     changed: bool | None = Field(None, description="whether the segment changed")
     recorded: bool = Field(
@@ -130,6 +141,9 @@ class BatchItem(BaseModel):
     previous_segment_id: str | None = None
     changed: bool | None = None
     recorded: bool = False
+    features_from: FeaturesFrom | None = Field(
+        None, description="present when some features came from the stored profile"
+    )
     errors: list[FieldError] | None = None
 
 

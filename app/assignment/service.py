@@ -7,6 +7,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from app.assignment.profiles import complete_many, is_complete
 from app.assignment.validation import ErrorBudget, ItemInvalid, is_unicode, parse_item
 from app.history import HistoryService, Outcome, Record
 from app.history.records import RecordBatch
@@ -83,26 +84,47 @@ async def answer_batch(
     """
     kinds = serving.feature_kinds
     results: list[dict[str, Any] | None] = [None] * len(items)
-    indices: list[int] = []
-    ids, rows = [], []
     budget = ErrorBudget()  # the answer stays bounded however many items are bad
+
+    def refuse(i: int, errors: list[dict[str, str]]) -> None:
+        item = items[i]
+        cid = item.get("customer_id") if isinstance(item, dict) else None
+        echo = isinstance(cid, str) and len(cid) <= max_id and is_unicode(cid)
+        results[i] = {
+            "index": i,
+            "status": "error",
+            "customer_id": cid if echo else None,  # no answer can hold a lone surrogate
+            "errors": budget.take(errors, f"items.{i}"),
+        }
+
+    valid: list[tuple[int, str, dict[str, Any]]] = []
     for i, item in enumerate(items):
         try:
-            customer_id, features = parse_item(item, kinds, max_id, prefix=f"items.{i}")
+            customer_id, features = parse_item(
+                item, kinds, max_id, prefix=f"items.{i}", partial=history is not None
+            )
         except ItemInvalid as exc:
-            cid = item.get("customer_id") if isinstance(item, dict) else None
-            echo = isinstance(cid, str) and len(cid) <= max_id and is_unicode(cid)
-            results[i] = {
-                "index": i,
-                "status": "error",
-                "customer_id": cid if echo else None,  # no answer can hold a lone surrogate
-                "errors": budget.take(exc.errors, f"items.{i}"),
-            }
+            refuse(i, exc.errors)
             continue
-        indices.append(i)
-        ids.append(customer_id)
-        rows.append(features)
+        valid.append((i, customer_id, features))
+    incomplete = [item for item in valid if not is_complete(item[2], kinds)]
+    merged: dict[int, dict[str, Any]] = {}
+    sources: dict[int, str] = {}
+    if incomplete:  # the rest of their features comes from their stored profiles
+        assert history is not None  # (parse_item lets features out only then)
+        completed = await complete_many(history, kinds, incomplete, max_id)
+        for (i, _, _), done in zip(incomplete, completed, strict=True):
+            if isinstance(done, list):
+                refuse(i, done)
+            else:
+                merged[i], sources[i] = done
+    valid = [(i, cid, merged.get(i, f)) for i, cid, f in valid if results[i] is None]
+    indices = [i for i, _, _ in valid]
+    ids = [customer_id for _, customer_id, _ in valid]
+    rows = [features for _, _, features in valid]
     await _answer_into(results, serving, history, indices, ids, rows, explain)
+    for i, source in sources.items():
+        results[i]["features_from"] = source  # type: ignore[index]
     return _batch_answer(serving, results, len(indices))
 
 

@@ -113,9 +113,13 @@ def is_unicode(text: str) -> bool:
 
 
 def parse_item(
-    obj: Any, kinds: dict[str, str], max_id: int, prefix: str = ""
+    obj: Any, kinds: dict[str, str], max_id: int, prefix: str = "", partial: bool = False
 ) -> tuple[str, dict[str, Any]]:
-    """Check one ``{customer_id, features}`` object; raises ``ItemInvalid`` with every error."""
+    """Check one ``{customer_id, features}`` object; raises ``ItemInvalid`` with every error.
+
+    With ``partial`` (the service holds profiles), ``features`` may be left out or hold only
+    some features: the caller completes them from the customer's stored profile.
+    """
     p, where = (f"{prefix}." if prefix else ""), prefix or "body"
     if not isinstance(obj, dict):
         raise ItemInvalid([{"field": where, "message": "must be an object"}])
@@ -135,7 +139,7 @@ def parse_item(
     elif not customer_id.isprintable() and not readable_id(customer_id):
         unprintable = "contains control characters" if is_unicode(customer_id) else _NOT_UNICODE
         errors.append({"field": f"{p}customer_id", "message": unprintable})
-    features = obj.get("features")
+    features = {} if partial and "features" not in obj else obj.get("features")
     if not isinstance(features, dict):
         problem = "field required" if features is None else "must be an object"
         errors.append({"field": f"{p}features", "message": problem})
@@ -166,7 +170,8 @@ def parse_item(
         elif t is int or t is bool:
             continue
         if value is _ABSENT:
-            errors.append({"field": f"{p}features.{name}", "message": "missing feature"})
+            if not partial:
+                errors.append({"field": f"{p}features.{name}", "message": "missing feature"})
             continue
         bad = _check_value(value, kind)
         if bad:
@@ -259,7 +264,9 @@ def decode_valid_batch(
     return ids, [msgspec.structs.asdict(item.features) for item in items]
 
 
-def parse_single(body: bytes, kinds: dict[str, str], max_id: int) -> tuple[str, dict[str, Any]]:
+def parse_single(
+    body: bytes, kinds: dict[str, str], max_id: int, partial: bool = False
+) -> tuple[str, dict[str, Any]]:
     cut: list[dict[str, str]] = []
     if len(body) > _SMALL_BODY and body.count(b'"') > _most_quotes(len(kinds), max_id):
         # too many strings for one valid item (a million unknown names, say): read it only
@@ -269,7 +276,7 @@ def parse_single(body: bytes, kinds: dict[str, str], max_id: int) -> tuple[str, 
     else:
         obj = parse_json(body)
     try:
-        customer_id, features = parse_item(obj, kinds, max_id)
+        customer_id, features = parse_item(obj, kinds, max_id, partial=partial)
     except ItemInvalid as exc:
         raise invalid(cut + exc.found, exc.omitted) from None
     if cut:  # (duplicated names, all known)

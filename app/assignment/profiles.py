@@ -1,0 +1,141 @@
+"""Assignment from stored profiles: what a request leaves out comes from the customer's profile.
+
+A website knows a customer's id, not eleven features. Every recorded assignment stores the
+features it was made from (the customer's profile, ``docs/redis-keys.md``), so a request may
+send only ``customer_id``, or some features: the rest are taken from the profile, what was
+sent wins, and the merged features are assigned and stored as the new profile. Where the
+features came from is in the answer (``features_from``):
+
+- ``request``: every feature was sent (the profile is not read);
+- ``profile``: none was sent;
+- ``merged``: some were sent, the others came from the profile.
+
+An unknown customer sent without features cannot be assigned (404); a profile that lacks a
+feature the serving version needs (a retrain added one) is a 422 naming each; and a profile
+that cannot be read (Redis down or slow) is a 503 for one customer, or an error in place for
+a batch's item.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from app.assignment.validation import ItemInvalid, parse_item
+from app.history import HistoryService, RedisUnavailable
+from app.history.records import Profile
+from app.problems import Problem, invalid
+
+FROM_REQUEST, FROM_PROFILE, MERGED = "request", "profile", "merged"
+_NO_PROFILE = "missing feature (and this customer has no stored profile)"
+_NOT_STORED = (
+    "missing feature: not sent, and not in the customer's stored profile (the serving "
+    "version needs it: a retrain may have added it)"
+)
+
+
+class UnknownCustomer(Exception):
+    """No profile is stored for the customer, and no feature was sent."""
+
+
+def is_complete(features: dict[str, Any], kinds: dict[str, str]) -> bool:
+    """Whether the request sent every feature (``parse_item`` refuses unknown names)."""
+    return len(features) == len(kinds)
+
+
+def merge(
+    kinds: dict[str, str],
+    customer_id: str,
+    sent: dict[str, Any],
+    stored: Profile | None,
+    max_id: int,
+    prefix: str = "",
+) -> tuple[dict[str, Any], str]:
+    """The features to assign (``sent`` over ``stored``) and where they came from.
+
+    Raises ``UnknownCustomer``, or ``ItemInvalid`` naming each feature still missing (or a
+    stored value the serving version cannot take, e.g. after a retrain changed its kind).
+    """
+    p = f"{prefix}." if prefix else ""
+    if stored is None:
+        if not sent:
+            raise UnknownCustomer(customer_id)
+        missing = [n for n in kinds if n not in sent]
+        raise ItemInvalid([{"field": f"{p}features.{n}", "message": _NO_PROFILE} for n in missing])
+    values = stored.features
+    lacking = [n for n in kinds if n not in sent and n not in values]
+    if lacking:
+        raise ItemInvalid([{"field": f"{p}features.{n}", "message": _NOT_STORED} for n in lacking])
+    merged = {n: sent[n] if n in sent else values[n] for n in kinds}
+    # the stored values were checked when recorded, against the version of that time
+    parse_item({"customer_id": customer_id, "features": merged}, kinds, max_id, prefix)
+    return merged, MERGED if sent else FROM_PROFILE
+
+
+def unknown_customer(customer_id: str) -> Problem:
+    return Problem(
+        404,
+        "Unknown customer",
+        f"customer {customer_id[:64]!r} has no stored profile: send its features",
+        type_="/problems/unknown-customer",
+        errors=[{"field": "customer_id", "message": "unknown customer: no stored profile"}],
+    )
+
+
+def profiles_unavailable(exc: RedisUnavailable) -> Problem:
+    return Problem(
+        503,
+        "Profiles unavailable",
+        "the customer's stored profile cannot be read now (Redis is unreachable or slow): "
+        "send every feature, or retry",
+        type_="/problems/profiles-unavailable",
+        headers={"Retry-After": "1"},
+    )
+
+
+async def complete_one(
+    history: HistoryService | None,
+    kinds: dict[str, str],
+    customer_id: str,
+    sent: dict[str, Any],
+    max_id: int,
+) -> tuple[dict[str, Any], str]:
+    """``merge`` for one request, reading its profile; raises 404, 422 and 503 problems."""
+    if history is None:  # recording is off: nothing is stored, every feature must be sent
+        missing = [n for n in kinds if n not in sent]
+        raise invalid([{"field": f"features.{n}", "message": "missing feature"} for n in missing])
+    try:
+        stored = (await history.profiles([customer_id]))[0]
+    except RedisUnavailable as exc:
+        raise profiles_unavailable(exc) from None
+    try:
+        return merge(kinds, customer_id, sent, stored, max_id)
+    except UnknownCustomer:
+        raise unknown_customer(customer_id) from None
+    except ItemInvalid as exc:
+        raise invalid(exc.found, exc.omitted) from None
+
+
+async def complete_many(
+    history: HistoryService,
+    kinds: dict[str, str],
+    items: Sequence[tuple[int, str, dict[str, Any]]],
+    max_id: int,
+) -> list[tuple[dict[str, Any], str] | list[dict[str, str]]]:
+    """``merge`` for a batch's incomplete ``(index, customer id, sent)`` items, with one read
+    of their profiles: per item its features and source, or its errors (reported in place)."""
+    try:
+        stored = await history.profiles([customer_id for _, customer_id, _ in items])
+    except RedisUnavailable:
+        message = "not sent, and the stored profiles cannot be read now (Redis unavailable)"
+        return [[{"field": f"items.{i}.features", "message": message}] for i, _, _ in items]
+    out: list[tuple[dict[str, Any], str] | list[dict[str, str]]] = []
+    for (i, customer_id, sent), profile in zip(items, stored, strict=True):
+        try:
+            out.append(merge(kinds, customer_id, sent, profile, max_id, f"items.{i}"))
+        except UnknownCustomer:
+            unknown = "unknown customer: no stored profile; send its features"
+            out.append([{"field": f"items.{i}.customer_id", "message": unknown}])
+        except ItemInvalid as exc:
+            out.append(exc.errors)
+    return out

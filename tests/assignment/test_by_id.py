@@ -1,0 +1,229 @@
+"""Assignment by id (issue 12, item 3): features left out come from the stored profile.
+
+Against the suite's real Redis and a model trained by the real job, over HTTP.
+"""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app.history import Record
+from app.main import create_app
+from app.registry.store import ModelStore
+from app.settings import Settings
+from app.training.job import TrainResult
+
+ROWS = 400  # example customers the property tests draw from
+
+
+def _features(row: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    out = {}
+    for name in names:
+        value = row[name]
+        if isinstance(value, float) and value != value:
+            value = None
+        elif hasattr(value, "item"):
+            value = value.item()
+        out[name] = value
+    return out
+
+
+@pytest.fixture(scope="module")
+def example(customers: Any, trained: tuple[ModelStore, TrainResult]) -> list[dict[str, Any]]:
+    names = [f.name for f in trained[1].manifest.features]
+    rows = customers[0].head(ROWS).to_dict("records")
+    return [
+        {"customer_id": f"id-{r['customer_id']}", "features": _features(r, names)} for r in rows
+    ]
+
+
+def _settings(store: ModelStore, tmp_path: Path, **changes: Any) -> Settings:
+    return Settings(
+        model_store=store.root,
+        dev_mode=True,
+        key_prefix=f"byid{uuid.uuid4().hex[:8]}:",
+        data_dir=tmp_path,
+        **changes,
+    )
+
+
+@pytest.fixture(scope="module")
+def client(
+    trained: tuple[ModelStore, TrainResult],
+    tmp_path_factory: pytest.TempPathFactory,
+    example: list[dict[str, Any]],
+) -> Iterator[TestClient]:
+    """A service whose Redis holds the profiles of the example customers (one batch)."""
+    settings = _settings(trained[0], tmp_path_factory.mktemp("byid"))
+    with TestClient(create_app(settings)) as test_client:
+        stored = test_client.post("/v1/assign/batch", json={"items": example})
+        assert stored.status_code == 200 and stored.json()["assigned"] == ROWS, stored.text
+        yield test_client
+        _delete_prefix(test_client, settings.key_prefix)
+
+
+def _delete_prefix(client: TestClient, prefix: str) -> None:
+    import asyncio
+
+    from redis.asyncio import Redis
+
+    async def delete() -> None:
+        async with Redis.from_url(client.app.state.settings.redis_url) as redis:
+            keys = [key async for key in redis.scan_iter(match=f"{prefix}*", count=1000)]
+            for start in range(0, len(keys), 500):
+                await redis.delete(*keys[start : start + 500])
+
+    asyncio.run(delete())
+
+
+def _assign(client: TestClient, body: dict[str, Any]) -> dict[str, Any]:
+    response = client.post("/v1/assign", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+SAME = ("segment_id", "segment_name", "confidence", "model_version", "explanation")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_assignment_by_id_equals_assignment_with_the_same_features_sent(
+    client: TestClient, example: list[dict[str, Any]], data: st.DataObject
+) -> None:
+    item = data.draw(st.sampled_from(example))
+    by_id = _assign(client, {"customer_id": item["customer_id"]})
+    sent = _assign(client, item)
+    assert {k: by_id[k] for k in SAME} == {k: sent[k] for k in SAME}
+    assert (by_id["features_from"], sent["features_from"]) == ("profile", "request")
+    assert by_id["recorded"] and by_id["changed"] is False  # the same segment as stored
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_features_sent_are_merged_over_the_stored_profile(
+    client: TestClient, example: list[dict[str, Any]], data: st.DataObject
+) -> None:
+    """Sending some features is assigning the profile with those replaced, and stores that."""
+    stored, other = data.draw(st.sampled_from(example)), data.draw(st.sampled_from(example))
+    names = sorted(stored["features"])
+    sent_names = data.draw(st.sets(st.sampled_from(names), min_size=1, max_size=len(names) - 1))
+    sent = {n: other["features"][n] for n in sent_names}
+    customer = f"merge-{uuid.uuid4().hex[:8]}"
+    _assign(client, {"customer_id": customer, "features": stored["features"]})
+
+    merged = _assign(client, {"customer_id": customer, "features": sent})
+
+    whole = {**stored["features"], **sent}
+    expected = _assign(client, {"customer_id": f"x-{customer}", "features": whole})
+    assert {k: merged[k] for k in SAME} == {k: expected[k] for k in SAME}
+    assert merged["features_from"] == "merged"
+    profile = client.get(f"/v1/customers/{customer}").json()["profile"]
+    assert profile == whole  # the merged features are the new profile
+
+
+def test_an_unknown_customer_without_features_is_a_404_naming_it(client: TestClient) -> None:
+    response = client.post("/v1/assign", json={"customer_id": "nobody-007"})
+    assert response.status_code == 404
+    problem = response.json()
+    assert problem["type"] == "/problems/unknown-customer"
+    assert "nobody-007" in problem["detail"]
+    assert problem["errors"][0]["field"] == "customer_id"
+
+
+def test_an_unknown_customer_with_some_features_gets_the_missing_ones_named(
+    client: TestClient, example: list[dict[str, Any]]
+) -> None:
+    some = dict(list(example[0]["features"].items())[:4])
+    response = client.post("/v1/assign", json={"customer_id": "nobody-8", "features": some})
+    assert response.status_code == 422
+    fields = {e["field"] for e in response.json()["errors"]}
+    assert fields == {f"features.{n}" for n in example[0]["features"] if n not in some}
+
+
+def test_a_profile_lacking_a_feature_the_serving_version_needs_is_a_422_naming_it(
+    client: TestClient, example: list[dict[str, Any]]
+) -> None:
+    """What a retrain that added a feature leaves: a profile stored without it."""
+    history = client.app.state.history
+    old = {k: v for k, v in example[1]["features"].items() if k not in ("plan", "country")}
+    record = Record.create("older-profile", "seg-001", "v-before", profile=old)
+    assert client.portal is not None  # the app's event loop, where its Redis client lives
+    assert client.portal.call(history.record, record).recorded
+
+    response = client.post("/v1/assign", json={"customer_id": "older-profile"})
+
+    assert response.status_code == 422, response.text
+    fields = {e["field"]: e["message"] for e in response.json()["errors"]}
+    assert set(fields) == {"features.plan", "features.country"}
+    assert "stored profile" in fields["features.plan"]
+    # sending the missing ones completes it
+    fixed = {"plan": example[1]["features"]["plan"], "country": example[1]["features"]["country"]}
+    done = _assign(client, {"customer_id": "older-profile", "features": fixed})
+    assert done["features_from"] == "merged"
+
+
+def test_a_batch_may_leave_features_out_item_by_item(
+    client: TestClient, example: list[dict[str, Any]]
+) -> None:
+    known, full = example[2], example[3]
+    items = [
+        {"customer_id": known["customer_id"]},
+        {"customer_id": "nobody-in-batch"},
+        full,
+        {"customer_id": known["customer_id"], "features": {"plan": "basic"}},
+        {"customer_id": "x", "features": {"nonsense": 1}},
+    ]
+    response = client.post("/v1/assign/batch", json={"items": items})
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["ok", "error", "ok", "ok", "error"]
+    assert results[0]["features_from"] == "profile"
+    assert results[0]["segment_id"] == _assign(client, known)["segment_id"]
+    assert results[1]["errors"][0]["field"] == "items.1.customer_id"
+    assert results[2].get("features_from") is None  # every feature sent: the usual answer
+    assert results[3]["features_from"] == "merged"
+    assert response.json()["assigned"] == 3
+
+
+def _dead_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_without_redis_an_id_only_assignment_is_a_quick_503(
+    trained: tuple[ModelStore, TrainResult], tmp_path: Path, example: list[dict[str, Any]]
+) -> None:
+    settings = _settings(trained[0], tmp_path, redis_url=f"redis://127.0.0.1:{_dead_port()}/0")
+    with TestClient(create_app(settings)) as client:
+        response = client.post("/v1/assign", json={"customer_id": example[0]["customer_id"]})
+        assert response.status_code == 503, response.text
+        assert response.json()["type"] == "/problems/profiles-unavailable"
+        # with every feature sent, it is answered from the model as always (not recorded)
+        answered = _assign(client, example[0])
+        assert answered["recorded"] is False
+
+
+def test_with_recording_off_every_feature_must_be_sent(
+    trained: tuple[ModelStore, TrainResult], tmp_path: Path, example: list[dict[str, Any]]
+) -> None:
+    settings = _settings(trained[0], tmp_path, record_assignments=False)
+    with TestClient(create_app(settings)) as client:
+        response = client.post("/v1/assign", json={"customer_id": example[0]["customer_id"]})
+        assert response.status_code == 422
+        assert response.json()["errors"] == [{"field": "features", "message": "field required"}]
+        some = dict(list(example[0]["features"].items())[1:])
+        partial = {"customer_id": example[0]["customer_id"], "features": some}
+        response = client.post("/v1/assign", json=partial)
+        assert response.status_code == 422
+        missing = next(iter(example[0]["features"]))
+        assert response.json()["errors"][0]["field"] == f"features.{missing}"
