@@ -141,7 +141,7 @@ def parse_item(
         errors.append({"field": f"{p}customer_id", "message": unprintable})
     features = {} if partial and "features" not in obj else obj.get("features")
     if not isinstance(features, dict):
-        problem = "field required" if features is None else "must be an object"
+        problem = "field required" if "features" not in obj else "must be an object"
         errors.append({"field": f"{p}features", "message": problem})
         raise ItemInvalid(errors, omitted, where)
     if len(features) != len(kinds) or not features.keys() <= kinds.keys():
