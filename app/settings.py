@@ -14,6 +14,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.history import HistoryConfig
 
+MAX_SHARDS = 256  # a members cursor holds a position per shard, and fits in a URL
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SEGMENTS_", env_file=".env", extra="ignore")
@@ -73,7 +75,7 @@ class Settings(BaseSettings):
     record_assignments: bool = Field(True, description="record assignments in Redis")
     data_dir: Path = Field(Path(".segments"), description="embedded Redis data and the spool")
     key_prefix: str = Field("seg:", pattern=r"^[A-Za-z0-9:_.-]{1,32}$")
-    redis_shards: int = Field(1, ge=1, le=16384, description="hash-tag shards (Redis Cluster)")
+    redis_shards: int = Field(1, ge=1, le=MAX_SHARDS, description="hash-tag shards (Redis Cluster)")
     redis_timeout_ms: int = Field(100, ge=1, le=60_000, description="one recording call")
     history_cap: int = Field(100, ge=1, description="migrations kept per customer")
     history_ttl_days: float = Field(365.0, gt=0, description="a customer's history expiry")

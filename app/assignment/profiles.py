@@ -10,8 +10,9 @@ features came from is in the answer (``features_from``):
 - ``profile``: none was sent;
 - ``merged``: some were sent, the others came from the profile.
 
-An unknown customer sent without features cannot be assigned (404); a profile that lacks a
-feature the serving version needs (a retrain added one) is a 422 naming each; and a profile
+A customer without a stored profile cannot be completed (404, naming the id and each feature
+not sent); a profile that lacks a feature the serving version needs (a retrain added one) is
+a 422 naming each; and a profile
 that cannot be read (Redis down or slow) is a 503 for one customer, or an error in place for
 a batch's item.
 """
@@ -24,9 +25,10 @@ from typing import Any
 from app.assignment.validation import ItemInvalid, parse_item
 from app.history import HistoryService, RedisUnavailable
 from app.history.records import Profile
-from app.problems import Problem, invalid
+from app.problems import Problem, bounded, invalid
 
 FROM_REQUEST, FROM_PROFILE, MERGED = "request", "profile", "merged"
+_UNKNOWN = "unknown customer: no stored profile; send every feature"
 _NO_PROFILE = "missing feature (and this customer has no stored profile)"
 _NOT_STORED = (
     "missing feature: not sent, and not in the customer's stored profile (the serving "
@@ -35,7 +37,11 @@ _NOT_STORED = (
 
 
 class UnknownCustomer(Exception):
-    """No profile is stored for the customer, and no feature was sent."""
+    """No profile is stored for the customer, and some features were not sent."""
+
+    def __init__(self, customer_id: str, missing: list[str]) -> None:
+        super().__init__(customer_id)
+        self.missing = missing
 
 
 def is_complete(features: dict[str, Any], kinds: dict[str, str]) -> bool:
@@ -58,10 +64,7 @@ def merge(
     """
     p = f"{prefix}." if prefix else ""
     if stored is None:
-        if not sent:
-            raise UnknownCustomer(customer_id)
-        missing = [n for n in kinds if n not in sent]
-        raise ItemInvalid([{"field": f"{p}features.{n}", "message": _NO_PROFILE} for n in missing])
+        raise UnknownCustomer(customer_id, [n for n in kinds if n not in sent])
     values = stored.features
     lacking = [n for n in kinds if n not in sent and n not in values]
     if lacking:
@@ -72,14 +75,11 @@ def merge(
     return merged, MERGED if sent else FROM_PROFILE
 
 
-def unknown_customer(customer_id: str) -> Problem:
-    return Problem(
-        404,
-        "Unknown customer",
-        f"customer {customer_id[:64]!r} has no stored profile: send its features",
-        type_="/problems/unknown-customer",
-        errors=[{"field": "customer_id", "message": "unknown customer: no stored profile"}],
-    )
+def unknown_customer(exc: UnknownCustomer, prefix: str = "") -> list[dict[str, str]]:
+    """The errors of an unknown customer: the id, then each feature it was not sent."""
+    p = f"{prefix}." if prefix else ""
+    missing = [{"field": f"{p}features.{n}", "message": _NO_PROFILE} for n in exc.missing]
+    return [{"field": f"{p}customer_id", "message": _UNKNOWN}, *missing]
 
 
 def profiles_unavailable(exc: RedisUnavailable) -> Problem:
@@ -110,8 +110,14 @@ async def complete_one(
         raise profiles_unavailable(exc) from None
     try:
         return merge(kinds, customer_id, sent, stored, max_id)
-    except UnknownCustomer:
-        raise unknown_customer(customer_id) from None
+    except UnknownCustomer as exc:
+        raise Problem(
+            404,
+            "Unknown customer",
+            f"customer {customer_id[:64]!r} has no stored profile: send every feature",
+            type_="/problems/unknown-customer",
+            errors=bounded(unknown_customer(exc)),
+        ) from None
     except ItemInvalid as exc:
         raise invalid(exc.found, exc.omitted) from None
 
@@ -133,9 +139,8 @@ async def complete_many(
     for (i, customer_id, sent), profile in zip(items, stored, strict=True):
         try:
             out.append(merge(kinds, customer_id, sent, profile, max_id, f"items.{i}"))
-        except UnknownCustomer:
-            unknown = "unknown customer: no stored profile; send its features"
-            out.append([{"field": f"items.{i}.customer_id", "message": unknown}])
+        except UnknownCustomer as exc:
+            out.append(unknown_customer(exc, f"items.{i}"))
         except ItemInvalid as exc:
             out.append(exc.errors)
     return out

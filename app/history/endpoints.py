@@ -171,7 +171,7 @@ async def list_segment_members(
         str | None,
         Query(
             pattern=CURSOR_PATTERN,
-            max_length=19 * 1024,  # a position per shard
+            max_length=19 * 256,  # a position per shard (at most 256)
             description="a page's next_cursor, for the page after it",
         ),
     ] = None,

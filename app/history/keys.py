@@ -121,7 +121,7 @@ class Keys:
 # A cursor is the last join number seen in each shard, in decimal, joined by dots: URL-safe,
 # and every string of this pattern (published as the cursor's) is a position in the join
 # order, issued or not (a missing shard's position is 0, an extra one is ignored).
-CURSOR_PATTERN = r"^[0-9]{1,18}(\.[0-9]{1,18}){0,1023}$"
+CURSOR_PATTERN = r"^[0-9]{1,18}(\.[0-9]{1,18}){0,255}$"  # up to 256 shards
 _CURSOR = re.compile(CURSOR_PATTERN[1:-1])
 
 

@@ -139,14 +139,15 @@ def test_an_unknown_customer_without_features_is_a_404_naming_it(client: TestCli
     assert problem["errors"][0]["field"] == "customer_id"
 
 
-def test_an_unknown_customer_with_some_features_gets_the_missing_ones_named(
+def test_an_unknown_customer_with_some_features_is_a_404_naming_the_missing_ones(
     client: TestClient, example: list[dict[str, Any]]
 ) -> None:
     some = dict(list(example[0]["features"].items())[:4])
     response = client.post("/v1/assign", json={"customer_id": "nobody-8", "features": some})
-    assert response.status_code == 422
-    fields = {e["field"] for e in response.json()["errors"]}
-    assert fields == {f"features.{n}" for n in example[0]["features"] if n not in some}
+    assert response.status_code == 404  # nothing to complete them from
+    fields = [e["field"] for e in response.json()["errors"]]
+    missing = [f"features.{n}" for n in example[0]["features"] if n not in some]
+    assert fields == ["customer_id", *missing]
 
 
 def test_a_profile_lacking_a_feature_the_serving_version_needs_is_a_422_naming_it(
