@@ -43,6 +43,7 @@ class RunProgress:
             _RateColumn(),
             TimeElapsedColumn(),
             console=console,
+            refresh_per_second=2,  # a throughput job: its bar need not cost CPU
         )
         self._task = self._bar.add_task("recording", total=total)
 
