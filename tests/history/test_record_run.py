@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,12 +24,14 @@ import pytest
 import redis
 from rich.console import Console
 
-from app.history import HistoryConfig, Keys, Recorder
+from app.history import EmbeddedRedis, HistoryConfig, Keys, Recorder
 from app.history.records import new_run_id, run_record_ids
 from app.recording import RunRequest, RunState, record_file
+from app.recording.target import redis_target
+from app.registry.overrides import SegmentOverrides
 from app.registry.store import ModelStore
 from app.training.job import TrainResult
-from tests.history.conftest import RedisProcess, make_config
+from tests.history.conftest import RedisProcess, free_port, make_config
 
 SEGMENTS = Path(sys.executable).with_name("segments")
 
@@ -259,3 +262,79 @@ def test_a_run_killed_half_way_then_resumed_equals_an_uninterrupted_run(
     expected = _expected(model, pd.read_csv(customers_csv))
     ids, segments = list(expected), set(expected.values())
     assert _state(killed, ids, segments) == _state(whole, ids, segments)
+
+
+def test_records_carry_the_segment_names_the_service_gives(
+    trained: tuple[ModelStore, TrainResult],
+    config: HistoryConfig,
+    customers_csv: Path,
+    tmp_path: Path,
+    clean: None,
+) -> None:
+    store, result = trained
+    copy = ModelStore(tmp_path / "store")
+    shutil.copytree(store.root, copy.root)
+    name = result.manifest.model_name
+    segment = result.manifest.segments[-1].id
+    SegmentOverrides(copy.root / name).update(segment, {"name": "Renamed by a PATCH"})
+    frame = pd.read_csv(customers_csv).head(300)
+    source = tmp_path / "few.csv"
+    frame.to_csv(source, index=False)
+    _record((copy, name), config, source, tmp_path / "runs")
+    expected = _expected((copy, name), frame)
+
+    async def names() -> dict[str, str | None]:
+        assert config.redis_url is not None
+        recorder = Recorder.connect(config.redis_url, config)
+        try:
+            found = {}
+            for cid, seg in expected.items():
+                current = await recorder.current(cid)
+                assert current is not None and current.segment_id == seg
+                found[seg] = current.segment_name
+            return found
+        finally:
+            await recorder.aclose()
+
+    recorded = asyncio.run(names())
+    assert recorded[segment] == "Renamed by a PATCH"
+    others = {s.id: s.name for s in result.manifest.segments if s.id != segment}
+    assert {s: n for s, n in recorded.items() if s != segment} == {
+        s: others[s] for s in recorded if s != segment
+    }
+
+
+def test_redis_unreachable_stops_with_one_error_line_saying_how_to_resume(
+    model: tuple[ModelStore, str], customers_csv: Path, tmp_path: Path
+) -> None:
+    store, name = model
+    env = {
+        **os.environ,
+        "SEGMENTS_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+        "SEGMENTS_DATA_DIR": str(tmp_path / "data"),
+        "SEGMENTS_MODEL_STORE": str(store.root),
+        "SEGMENTS_MODEL_NAME": name,
+    }
+    done = subprocess.run(
+        [str(SEGMENTS), "assign", "-i", str(customers_csv), "--record"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "--resume" in errors[0], done.stderr
+    assert not (tmp_path / "data" / "spool").exists()  # nothing spooled
+
+
+def test_without_a_url_the_run_uses_the_services_embedded_redis(tmp_path: Path) -> None:
+    data_dir = tmp_path / "redis"
+    # what `segments serve` starts, then the run beside it
+    with EmbeddedRedis(data_dir) as service, redis_target(None, data_dir) as target:
+        assert target.url == service.url and "service's embedded" in target.description
+    with redis_target(None, data_dir) as target:  # none running: the run starts its own
+        assert "started for this run" in target.description
+        with redis.Redis.from_url(target.url) as client:
+            assert client.ping()
+    assert not (data_dir / "redis.sock").exists()
