@@ -15,6 +15,7 @@ in flight while the next is read and assigned (in a thread), so Redis and Python
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Generator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -173,7 +174,8 @@ async def record_run(
             await asyncio.gather(pending[1], return_exceptions=True)
         if writer is not None:
             writer.discard()
-        chunks.close()
+        with contextlib.suppress(ValueError):  # still running in its thread (interrupted)
+            chunks.close()
         await recorder.aclose()
 
 
