@@ -146,13 +146,15 @@ async def record_run(
                 progress.advance(chunk.size)
                 continue
             record_ids = run_record_ids(state.run_id, chunk.start, chunk.size)
+            if len(chunk.rows) < chunk.size:  # rows were rejected: the ids of those kept
+                record_ids = [record_ids[row - chunk.start] for row in chunk.rows]
             batch = RecordBatch(
                 chunk.ids,
                 item.segment_ids,
                 item.segment_names,
                 serving.version,
                 assigned_at=at,
-                record_ids=[record_ids[row - chunk.start] for row in chunk.rows],
+                record_ids=record_ids,
             )
             timeout = _chunk_timeout(config, chunk.size)
             pending = (chunk, asyncio.ensure_future(recorder.record_many(batch, timeout)))

@@ -42,6 +42,11 @@ def test_run_record_ids_increase_with_the_row_and_repeat_for_the_same_run() -> N
     assert ids == sorted(ids) and len(set(ids)) == 10
     assert run_record_ids(run, (1 << 30) - 2, 3) == ids[3:6]
     assert all(i[:12] == run[:12] and i[12] == "7" and i[16] in "89ab" for i in ids)
+    # the layout spelt out: time, version 7, then row (42 bits), variant 0b10, run's 32 bits
+    for row, rid in zip(range((1 << 30) - 5, (1 << 30) + 5), ids, strict=True):
+        bits = row << 32 | int(run[12:], 16)
+        rand_a, rand_b = bits >> 62, bits & ((1 << 62) - 1)
+        assert rid == f"{int(run[:12], 16) << 80 | 7 << 76 | rand_a << 64 | 1 << 63 | rand_b:032x}"
     later = new_run_id(at_ms=1_700_000_000_001)
     assert run_record_ids(later, 0, 1)[0] > ids[-1]  # a later run's records are newer
     assert run_record_ids(run, 0, 5) != run_record_ids(new_run_id(1_700_000_000_000), 0, 5)
