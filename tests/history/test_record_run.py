@@ -343,3 +343,42 @@ def test_without_a_url_the_run_uses_the_services_embedded_redis(tmp_path: Path) 
         with redis.Redis.from_url(target.url) as client:
             assert client.ping()
     assert not (data_dir / "redis.sock").exists()
+
+
+def test_redis_dying_mid_run_stops_it_with_the_resume_command(
+    model: tuple[ModelStore, str],
+    customers_csv: Path,
+    tmp_path: Path,
+    start_redis: type[RedisProcess],
+) -> None:
+    server = start_redis(tmp_path / "redis", args=["--save", "", "--appendonly", "no"]).start()
+    store, name = model
+    env = {
+        **os.environ,
+        "SEGMENTS_REDIS_URL": server.url,
+        "SEGMENTS_DATA_DIR": str(tmp_path / "data"),
+        "SEGMENTS_MODEL_STORE": str(store.root),
+        "SEGMENTS_MODEL_NAME": name,
+    }
+    run_id, runs = new_run_id(), tmp_path / "data" / "runs"
+    command = [str(SEGMENTS), "assign", "-i", str(customers_csv), "--record", "--run-id", run_id]
+    proc = subprocess.Popen(
+        [*command, "--chunk-size", "100"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    while proc.poll() is None:
+        state = RunState.load(runs, run_id)
+        if state is not None and state.rows_done > 0:
+            server.stop(signal.SIGKILL)
+            break
+        time.sleep(0.001)
+    _, stderr = proc.communicate(timeout=120)
+    state = RunState.load(runs, run_id)
+    assert state is not None and not state.finished, "finished before Redis died"
+    assert proc.returncode == 1
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and f"--resume {run_id}" in stderr, stderr
+    assert not (tmp_path / "data" / "spool").exists()
