@@ -53,10 +53,10 @@ def record_file(
         return state
     started = time.perf_counter()
     with redis_target(config.redis_url, config.data_dir) as target:
-        verb = f"resuming after row {state.rows_done:,}" if state.rows_done else "recording"
+        where = f" after row {state.rows_done:,}" if state.rows_done else ""
         console.print(
-            f"run {state.run_id}: {verb} {request.source} with {request.model_name} "
-            f"{serving.version} into {target.description}",
+            f"run {state.run_id}: {'resuming' if where else 'recording'} {request.source}"
+            f"{where} with {request.model_name} {serving.version} into {target.description}",
             soft_wrap=True,
         )
         config = replace(config, redis_url=target.url)

@@ -259,7 +259,7 @@ def test_a_run_killed_half_way_then_resumed_equals_an_uninterrupted_run(
         [*command, "--resume", run_id], env=env, capture_output=True, text=True, check=False
     )
     assert resumed.returncode == 0, resumed.stderr
-    assert f"resuming after row {state.rows_done:,}" in resumed.stderr
+    assert f"resuming {customers_csv} after row {state.rows_done:,}" in resumed.stderr
     finished = RunState.load(runs, run_id)
     assert finished is not None and finished.finished and finished.rows_done == total
 
