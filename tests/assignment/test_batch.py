@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from app.batch import assign_file
 from app.cli.main import app
 from app.errors import DataError
+from app.registry.overrides import SegmentOverrides
 from app.registry.store import ModelStore
 from app.training.job import TrainResult
 
@@ -41,7 +42,9 @@ def test_batch_tagging_matches_the_model_chunk_by_chunk(
     assert tagged["customer_id"].astype(str).tolist() == frame["customer_id"].tolist()
     expected = loaded.estimator.predict(frame.set_index("customer_id"))
     assert (tagged["segment_id"].to_numpy() == expected).all()
-    names = {s.id: s.name for s in result.manifest.segments}
+    # the served names: the manifest's, with any PATCH other tests made to the shared store
+    edits = SegmentOverrides(loaded.path.parent).load()
+    names = {s.id: edits.get(s.id, {}).get("name", s.name) for s in result.manifest.segments}
     assert (tagged["segment_name"] == tagged["segment_id"].map(names)).all()
     assert not list(tmp_path.glob(".*partial"))
 
