@@ -119,9 +119,35 @@ class FreshRedis:
             cpu = client.info("cpu")
         return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
 
+    def command_usec(self) -> dict[str, tuple[int, int]]:
+        """Per command (``evalsha``, ``hset``...): calls and server microseconds so far."""
+        import redis
+
+        with redis.Redis(port=self.port) as client:
+            stats = client.info("commandstats")
+        return {
+            name.removeprefix("cmdstat_"): (int(v["calls"]), int(v["usec"]))
+            for name, v in stats.items()
+        }
+
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(30)
+
+
+def _top_commands(
+    before: dict[str, tuple[int, int]], server: FreshRedis, rows: int
+) -> dict[str, float]:
+    """Where Redis spent its time since ``before`` (``INFO commandstats``): the commands
+    that took over 1 % of it, as server microseconds per customer of the file."""
+    after = server.command_usec()
+    spent = {name: usec - before.get(name, (0, 0))[1] for name, (_, usec) in after.items()}
+    total = sum(spent.values()) or 1
+    return {
+        name: round(usec / rows, 2)
+        for name, usec in sorted(spent.items(), key=lambda item: -item[1])
+        if usec > total / 100
+    }
 
 
 def _child(command: list[str], env: dict[str, str]) -> dict[str, float]:
@@ -174,9 +200,10 @@ def run(rows: int, repeats: int) -> dict[str, Any]:
                 }
                 command = [segments, "assign", "--input", str(source), "--record"]
                 for kind in ("record", "rescore"):
-                    before = server.cpu_seconds()
+                    before, commands = server.cpu_seconds(), server.command_usec()
                     result = _child(command, env)
                     result["redis_cpu_s"] = server.cpu_seconds() - before
+                    result["redis_us_per_row"] = _top_commands(commands, server, rows)
                     result["redis_mb"] = server.used_memory() / 2**20
                     results[kind].append(result)
                     print(kind, rep, result, flush=True)
@@ -185,9 +212,10 @@ def run(rows: int, repeats: int) -> dict[str, Any]:
             server = FreshRedis(folder / f"base-{rep}")
             try:
                 command = [sys.executable, "-c", BASELINE, str(store), name, str(source)]
-                before = server.cpu_seconds()
+                before, commands = server.cpu_seconds(), server.command_usec()
                 result = _child([*command, server.url], dict(os.environ))
                 result["redis_cpu_s"] = server.cpu_seconds() - before
+                result["redis_us_per_row"] = _top_commands(commands, server, rows)
                 result["redis_mb"] = server.used_memory() / 2**20
                 results["baseline"].append(result)
                 print("baseline", rep, result, flush=True)
@@ -204,6 +232,7 @@ def run(rows: int, repeats: int) -> dict[str, Any]:
             # contention-free figures: CPU seconds of the child and of Redis
             "cpu_s": round(statistics.median(r["cpu_s"] for r in runs), 1),
             "redis_cpu_s": round(statistics.median(r["redis_cpu_s"] for r in runs), 1),
+            "redis_us_per_row": runs[len(runs) // 2]["redis_us_per_row"],
         }
     base = summary["baseline"]["seconds"]
     for kind in ("record", "rescore"):
