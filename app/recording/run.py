@@ -94,7 +94,7 @@ def plan_run(request: RunRequest, version: str) -> RunState:
 
 
 def _chunk_timeout(config: HistoryConfig, rows: int) -> float:
-    """How long Redis may take over one chunk: well over its work (~20 us per record)."""
+    """How long Redis may take over one chunk: well over its work (~15 us per record)."""
     return max(config.batch_timeout_s, 10.0 + rows / 10_000)
 
 
