@@ -5,21 +5,34 @@ retries: the spool retries) for ``SEGMENTS_REDIS_URL``, or for an embedded serve
 under the data directory when no URL is set, and closes both on exit; ``None`` when nothing
 configured needs Redis. A feature never opens its own connection or borrows another
 feature's: the lifespan hands it this client.
+
+``redis_target(config)`` is how a command (``segments assign --record``, ``segments customers
+forget``, ``segments history migrate-keys``) finds the same Redis: the configured URL, else
+the embedded server of the running service (found by its socket under the data directory),
+else that same server started for the command (persisted there, so the service sees what
+the command wrote) and stopped after it. It says which, without a password.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
+import redis
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from app.history import EmbeddedRedis, EmbeddedRedisError, create_redis
+from app.history import EmbeddedRedis, EmbeddedRedisError, HistoryConfig, create_redis
+from app.history.embedded import PID_FILE, SOCKET
 from app.settings import Settings
 
 START_TIMEOUT_S = 2.0
+_SOCKET_IN_TITLE = re.compile(r"(?:--unixsocket\x00|unixsocket:)([^\x00\s]+)")
 
 
 class RateLimitWithoutRedis(RuntimeError):
@@ -72,3 +85,77 @@ async def open_redis(settings: Settings) -> AsyncIterator[Redis | None]:
                 "answers, install redis-server for the embedded one, or unset the limit"
             ) from None
         yield client
+
+
+@dataclass(frozen=True)
+class RedisTarget:
+    url: str
+    description: str  # for the user, "Redis at <URL without its password>" or which socket
+
+
+def redact(url: str) -> str:
+    """``url`` without its password.
+
+    >>> redact("redis://app:s3cret@cache:6379/0")
+    'redis://app:***@cache:6379/0'
+    """
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit(parts._replace(netloc=user + host))
+
+
+def _answers(socket_path: Path) -> bool:
+    if not socket_path.exists():
+        return False
+    try:
+        with redis.Redis(unix_socket_path=str(socket_path), socket_timeout=2) as client:
+            return bool(client.ping())
+    except (redis.RedisError, OSError):
+        return False
+
+
+def running_embedded(data_dir: Path) -> Path | None:
+    """The socket of the embedded server running for ``data_dir``, if one answers.
+
+    The socket is in the data folder, or (for a long path) in a temporary folder named on the
+    server's command line, found through the pid file. Redis 7 rewrites its process title to
+    ``redis-server unixsocket:<path>``; older ones keep ``--unixsocket <path>``.
+    """
+    candidates = [data_dir / SOCKET]
+    with contextlib.suppress(OSError, ValueError):
+        pid = int((data_dir / PID_FILE).read_text().strip())
+        title = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        if found := _SOCKET_IN_TITLE.search(title):
+            candidates.append(Path(found.group(1)))
+    return next((path for path in candidates if _answers(path)), None)
+
+
+@contextlib.contextmanager
+def redis_target(config: HistoryConfig) -> Iterator[RedisTarget]:
+    """The Redis a command works on, started for it if it must be (and stopped after).
+
+    Raises
+    ------
+    EmbeddedRedisError
+        No URL is set, no embedded server answers, and one cannot be started (no binary,
+        or another process owns the data directory's server but it does not answer).
+    """
+    if config.redis_url is not None:
+        yield RedisTarget(config.redis_url, f"Redis at {redact(config.redis_url)}")
+        return
+    data_dir = config.data_dir.resolve()
+    socket_path = running_embedded(data_dir)
+    if socket_path is not None:
+        yield RedisTarget(
+            f"unix://{socket_path}", f"the running service's embedded Redis at {socket_path}"
+        )
+        return
+    with EmbeddedRedis(data_dir) as server:
+        yield RedisTarget(
+            server.url, f"an embedded Redis at {server.socket_path} (started for this command)"
+        )

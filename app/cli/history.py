@@ -34,26 +34,15 @@ console = Console(stderr=True)
 @contextlib.asynccontextmanager
 async def _history() -> AsyncIterator[HistoryService]:
     """A HistoryService on the service's Redis (no replayer), saying which Redis it uses."""
-    from app.history import EmbeddedRedis, HistoryService, Recorder, Spool
-    from app.history.embedded import EmbeddedRedisError
+    from app.history import HistoryService, Recorder, Spool
+    from app.redis_client import redis_target
     from app.settings import Settings
 
     config = Settings().history_config()
     async with contextlib.AsyncExitStack() as stack:
-        url = config.redis_url
-        if url is None:
-            embedded = EmbeddedRedis(config.data_dir)
-            try:
-                url = await asyncio.to_thread(embedded.start)
-                stack.push_async_callback(asyncio.to_thread, embedded.stop)
-                console.print(
-                    f"embedded Redis started for this command (data in {config.data_dir})"
-                )
-            except EmbeddedRedisError:  # the running service owns it: use its socket
-                url = embedded.url
-                console.print(f"the running service's embedded Redis at {url}")
-        else:
-            console.print(f"Redis at {url}")
+        target = stack.enter_context(redis_target(config))
+        console.print(f"using {target.description}", soft_wrap=True, highlight=False)
+        url = target.url
         spool = Spool(config.spool_dir, config.spool_max_records, config.spool_fsync)
         stack.callback(spool.close)
         recorder = Recorder.connect(url, config)

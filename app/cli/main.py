@@ -73,19 +73,33 @@ def train(
 @app.command()
 def assign(
     input: Annotated[Path, typer.Option("--input", "-i", help="customer file (CSV or Parquet)")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="CSV or Parquet to write")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="CSV or Parquet to write")
+    ] = None,
     store: STORE_OPTION = None,
     model_name: Annotated[str | None, typer.Option("--model")] = None,
     version: Annotated[str | None, typer.Option(help="default: the promoted version")] = None,
     id_column: Annotated[str, typer.Option(help="customer id column")] = "customer_id",
     chunk_size: Annotated[int, typer.Option(min=1)] = 100_000,
+    record: Annotated[
+        bool, typer.Option("--record", help="record every assignment in Redis (history)")
+    ] = False,
+    run_id: Annotated[str | None, typer.Option(help="rerun this recording run")] = None,
+    resume: Annotated[str | None, typer.Option(help="finish this recording run")] = None,
 ) -> None:
-    """Tag every customer of a file with its segment id and name (streams in chunks)."""
+    """Tag every customer of a file with its segment id and name (streams in chunks);
+    with --record, record each assignment in Redis as the service does."""
     from app.batch import assign_file
     from app.settings import get_settings
 
     with fail_on_error(console):
         name = model_name or get_settings().model_name
+        if record or resume:
+            _record(input, output, store, name, version, id_column, chunk_size, run_id, resume)
+            return
+        if output is None:
+            console.print("[red]error:[/] --output is required (or --record)")
+            raise typer.Exit(2)
         loaded = store_at(store).load(name, version)
         done = assign_file(loaded, input, output, id_column=id_column, chunk_size=chunk_size)
         console.print(
@@ -97,6 +111,26 @@ def assign(
                 f"(row numbers and reasons in {done.rejects})",
                 soft_wrap=True,
             )
+
+
+def _record(
+    source: Path,
+    output: Path | None,
+    store: Path | None,
+    model_name: str,
+    version: str | None,
+    id_column: str,
+    chunk_size: int,
+    run_id: str | None,
+    resume: str | None,
+) -> None:
+    from app.recording import RunRequest, record_file
+    from app.settings import get_settings
+
+    settings = get_settings()
+    runs = settings.data_dir / "runs"
+    request = RunRequest(source, output, model_name, runs, id_column, chunk_size, run_id, resume)
+    record_file(store_at(store), version, request, settings.history_config(), console)
 
 
 @app.command("example-data")

@@ -21,7 +21,7 @@ local stream, registry, forgotten = KEYS[1], KEYS[2], KEYS[3]
 local prefix, cap, maxlen = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local nflows = tonumber(ARGV[4])
 local p = 5
-local flow_expiry, flow_touched = {}, {}
+local flow_expiry = {}
 for i = 1, nflows do
   flow_expiry[i] = ARGV[p]
   p = p + 1
@@ -73,15 +73,32 @@ local function newer(a, b)
   return false
 end
 
+-- Counters the call's records share are kept here and written once at the end (the script
+-- is atomic, so nobody sees them in between): a segment head's next join number ('n') and
+-- member count ('c'), and each flow bucket's from>to counts. A call cost two to three
+-- fewer commands per migration this way.
+local last_n, count, flows = {}, {}, {}
+local function join_number(seg)
+  local n = last_n[seg]
+  if not n then n = tonumber(redis.call('HGET', prefix .. seg, 'n') or '0') end
+  n = n + 1
+  last_n[seg] = n
+  return n
+end
+
 -- A time (epoch ms, decimal text) in base 36: 8 characters instead of 13 in history entries.
+-- The last one is kept: the records of a batch or a file run share one time.
 local DIGITS = '0123456789abcdefghijklmnopqrstuvwxyz'
+local last_time, last_base36
 local function base36(text)
+  if text == last_time then return last_base36 end
   local x, out = tonumber(text), ''
   repeat
     local d = x % 36
     out = string.sub(DIGITS, d + 1, d + 1) .. out
     x = (x - d) / 36
   until x == 0
+  last_time, last_base36 = text, out
   return out
 end
 
@@ -127,17 +144,17 @@ local function apply(cur, rid, cid, at, f, a, s, vp)
     return 0, prev, 0
   end
 
-  local more = redis.call('HMGET', cur, 'q', 'n')
+  -- 'q' and 'n' are only ever written with 's' and 'r': a hash with neither (a customer's
+  -- first record, the whole of a first load) has none to read
+  local more = (prev or last) and redis.call('HMGET', cur, 'q', 'n') or {}
   local seq = (tonumber(more[1] or '0') or 0) + 1
   if prev and more[2] then  -- leave the previous segment's membership
-    local head = prefix .. prev
-    redis.call('HDEL', head .. '>' .. math.floor(tonumber(more[2]) / 128), more[2])
-    redis.call('HINCRBY', head, 'c', -1)
+    redis.call('HDEL', prefix .. prev .. '>' .. math.floor(tonumber(more[2]) / 128), more[2])
+    count[prev] = (count[prev] or 0) - 1
   end
-  local head = prefix .. seg
-  local n = redis.call('HINCRBY', head, 'n', 1)
-  redis.call('HINCRBY', head, 'c', 1)
-  redis.call('HSET', head .. '>' .. math.floor(n / 128), n, at .. ':' .. cid)
+  local n = join_number(seg)
+  count[seg] = (count[seg] or 0) + 1
+  redis.call('HSET', prefix .. seg .. '>' .. math.floor(n / 128), n, at .. ':' .. cid)
 
   local v = version_index(a)
   local fields = {'s', seg, 'v', v, 'a', at, 'q', seq, 'r', rid, 'n', n,
@@ -146,8 +163,9 @@ local function apply(cur, rid, cid, at, f, a, s, vp)
   redis.call('HSET', cur, unpack(fields))
   if seq > cap then redis.call('HDEL', cur, 'h' .. (seq - cap)) end
 
-  redis.call('HINCRBY', KEYS[3 + f], (prev or '') .. '>' .. seg, 1)
-  flow_touched[f] = true
+  local pair = (prev or '') .. '>' .. seg
+  local moved = flows[f] or {}
+  flows[f], moved[pair] = moved, (moved[pair] or 0) + 1
 
   redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'customer_id', cid,
     'from', prev or '', 'to', seg, 'model_version', vers[a], 'assigned_at', at,
@@ -168,7 +186,12 @@ while p <= #ARGV do
   k, n = k + 1, n + 3
 end
 
-for f in pairs(flow_touched) do
+for seg, n in pairs(last_n) do redis.call('HSET', prefix .. seg, 'n', n) end
+for seg, c in pairs(count) do
+  if c ~= 0 then redis.call('HINCRBY', prefix .. seg, 'c', c) end
+end
+for f, moved in pairs(flows) do
+  for pair, c in pairs(moved) do redis.call('HINCRBY', KEYS[3 + f], pair, c) end
   redis.call('PEXPIREAT', KEYS[3 + f], flow_expiry[f])
 end
 return out

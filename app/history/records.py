@@ -95,6 +95,62 @@ def new_record_ids(n: int, at_ms: int | None = None) -> list[str]:
     ]
 
 
+_RUN_ID = re.compile(r"[0-9a-f]{20}")
+_ROW_BITS, _RUN_RAND_BITS = 42, 32
+_LOW_ROW_MASK = (1 << (62 - _RUN_RAND_BITS)) - 1
+
+
+def new_run_id(at_ms: int | None = None) -> str:
+    """The id of a recording run: its start time (48-bit epoch ms) and 32 random bits, in hex.
+
+    >>> run = new_run_id(at_ms=1_700_000_000_000)
+    >>> run[:12], len(run)
+    ('018bcfe56800', 20)
+    """
+    ms = now_ms() if at_ms is None else at_ms
+    return f"{ms & _MS_MASK:012x}{int.from_bytes(os.urandom(4)):08x}"
+
+
+def check_run_id(run_id: str) -> str:
+    """``run_id`` if it is one ``new_run_id`` could make; ``ValueError`` otherwise."""
+    if not _RUN_ID.fullmatch(run_id):
+        raise ValueError(f"a run id is 20 lowercase hex digits (as printed by a run): {run_id!r}")
+    return run_id
+
+
+def run_started_ms(run_id: str) -> int:
+    """The epoch ms a run id encodes (the time of every record of the run)."""
+    return int(check_run_id(run_id)[:12], 16)
+
+
+def run_record_ids(run_id: str, start_row: int, n: int) -> list[str]:
+    """Record ids of rows ``start_row .. start_row + n - 1`` of run ``run_id``.
+
+    UUIDv7 layout: the run's start time in the 48 time bits; in the 74 other bits, the row
+    number (42 bits, high) then the run's 32 random bits, so the ids increase strictly with
+    the row and are the same whenever the same run records the same row: a replayed or
+    resumed run is counted once by the recording script.
+
+    >>> run = "018bcfe56800" + "0000abcd"
+    >>> ids = run_record_ids(run, 0, 3)
+    >>> ids[0]
+    '018bcfe568007000800000000000abcd'
+    >>> ids == sorted(ids) and len(set(ids)) == 3 and run_record_ids(run, 1, 2) == ids[1:]
+    True
+    """
+    ms = run_started_ms(run_id)
+    if start_row < 0 or start_row + n > 1 << _ROW_BITS:
+        raise ValueError(f"rows {start_row}..{start_row + n} are out of range for a run")
+    rows = np.arange(start_row, start_row + n, dtype=np.uint64)
+    low_bits = 62 - _RUN_RAND_BITS  # the row's bits in rand_b; those above go into rand_a
+    words = np.empty((n, 2), dtype=">u8")
+    words[:, 0] = np.uint64(ms << 16 | 0x7 << 12) | rows >> np.uint64(low_bits)
+    tail = np.uint64(int(run_id[12:], 16) | _VARIANT_BIT)
+    words[:, 1] = (rows & np.uint64(_LOW_ROW_MASK)) << np.uint64(_RUN_RAND_BITS) | tail
+    text = words.tobytes().hex()  # 32 hex digits per row, in order
+    return [text[i : i + 32] for i in range(0, 32 * n, 32)]
+
+
 def _check_ids(customer_ids: Iterable[str], segment_ids: Iterable[str]) -> None:
     """What a record's customer and segment ids must be; ``ValueError`` otherwise."""
     if not all(customer_ids):
@@ -185,17 +241,25 @@ class RecordBatch(Sequence[Record]):
         model_version: str,
         assigned_at: int | None = None,
         profiles: Sequence[Mapping[str, FeatureValue]] | None = None,
+        record_ids: Sequence[str] | None = None,
     ) -> None:
         if not len(customer_ids) == len(segment_ids) == len(segment_names):
             raise ValueError("customer ids, segment ids and names differ in length")
         if profiles is not None and len(profiles) != len(customer_ids):
             raise ValueError("customer ids and profiles differ in length")
+        if record_ids is not None and len(record_ids) != len(customer_ids):
+            raise ValueError("record ids and customer ids differ in length")
         self.profiles = profiles
         _check_ids(customer_ids, set(segment_ids))  # each distinct segment once
         self.customer_ids, self.segment_ids = customer_ids, segment_ids
         self.segment_names, self.model_version = segment_names, model_version
         self.assigned_at = now_ms() if assigned_at is None else assigned_at
-        self.record_ids = new_record_ids(len(customer_ids), self.assigned_at)
+        # given ids (a recording run's, derived from its rows) make a replay count once
+        self.record_ids = (
+            new_record_ids(len(customer_ids), self.assigned_at)
+            if record_ids is None
+            else record_ids
+        )
 
     def __len__(self) -> int:
         return len(self.customer_ids)

@@ -1,0 +1,68 @@
+"""Whole-base recording: ``segments assign --input FILE --record``.
+
+``record_file`` loads the serving model (names as the service gives them), finds the Redis
+the service uses (``app.redis_client.redis_target``, as every command does), plans the run
+(new, ``--run-id`` rerun or ``--resume``; the run file in ``state``) and records the file
+chunk by chunk (``run``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import replace
+
+from rich.console import Console
+
+from app.history import HistoryConfig
+from app.recording.progress import RunProgress, count_rows
+from app.recording.run import RunRequest, plan_run, record_run, summary
+from app.recording.state import RunError, RunState
+from app.redis_client import redis_target
+from app.registry.overrides import SegmentOverrides
+from app.registry.store import ModelStore
+from app.serving.model import ServingModel, build_serving_model
+
+__all__ = ["RunError", "RunRequest", "RunState", "load_serving", "record_file"]
+
+
+def load_serving(store: ModelStore, model_name: str, version: str | None) -> ServingModel:
+    """The version as the service would serve it: compiled, with the PATCHed segment names."""
+    serving = build_serving_model(store, model_name, version)
+    return serving.with_overrides(SegmentOverrides(store.root / model_name).load())
+
+
+def record_file(
+    store: ModelStore,
+    version: str | None,
+    request: RunRequest,
+    config: HistoryConfig,
+    console: Console,
+) -> RunState:
+    """Run (or rerun, or resume) a recording run and print where, how far and what it did."""
+    if request.resume is not None:
+        previous = RunState.load(request.runs_dir, request.resume)
+        if previous is None:
+            raise RunError(f"no run file for run {request.resume} under {request.runs_dir}")
+        if version is not None and version != previous.version:
+            raise RunError(f"run {request.resume} recorded version {previous.version}")
+        version = previous.version
+    serving = load_serving(store, request.model_name, version)
+    state = plan_run(request, serving.version)
+    if state.finished and request.resume is not None:
+        console.print(f"run {state.run_id} is already finished")
+        return state
+    started = time.perf_counter()
+    with redis_target(config) as target:
+        where = f" after row {state.rows_done:,}" if state.rows_done else ""
+        console.print(
+            f"run {state.run_id}: {'resuming' if where else 'recording'} {request.source}"
+            f"{where} with {request.model_name} {serving.version} into {target.description}",
+            soft_wrap=True,
+        )
+        config = replace(config, redis_url=target.url)
+        with RunProgress(console, target.description, count_rows(request.source)) as progress:
+            state = asyncio.run(record_run(serving, state, request, config, progress))
+    for line in summary(state, time.perf_counter() - started):
+        console.print(line, soft_wrap=True, highlight=False)
+    return state

@@ -1,0 +1,244 @@
+"""Record a whole customer file in Redis: ``segments assign --input FILE --record``.
+
+Every row is assigned by the serving model (its compiled assigner, a chunk at a time, with
+the segment names the service gives, PATCHes included) and recorded through the recorder the
+service uses, so each customer's current segment, history, membership, flows and events are
+exactly what ``POST /v1/assign/batch`` would have written. A run is the nightly re-score:
+customers whose segment changed get one migration each, the others a new time only.
+
+Replays count once: every record of a run is stamped with the run's start time and an id
+made of the run id and the row (``run_record_ids``), so a rerun of the same run, or a resumed
+one re-sending a chunk Redis had partly applied, changes nothing already done. One chunk is
+in flight while the next is read and assigned (in a thread), so Redis and Python work at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Generator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from app.batch import rejects_path
+from app.history import HistoryConfig, Recorder, RedisUnavailable
+from app.history.records import (
+    Outcome,
+    RecordBatch,
+    check_run_id,
+    new_run_id,
+    run_record_ids,
+    run_started_ms,
+)
+from app.recording.chunks import Chunk, read_chunks
+from app.recording.output import OutputWriter
+from app.recording.progress import RunProgress
+from app.recording.state import Counts, RejectsFile, RunError, RunState, fingerprint
+from app.serving.model import ServingModel
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What the command line asked for."""
+
+    source: Path
+    output: Path | None
+    model_name: str
+    runs_dir: Path
+    id_column: str = "customer_id"
+    chunk_size: int = 100_000
+    run_id: str | None = None  # rerun this run from its first row
+    resume: str | None = None  # finish this run after its last acknowledged chunk
+
+
+@dataclass
+class _Assigned:
+    chunk: Chunk
+    segment_ids: list[str] = field(default_factory=list)
+    segment_names: list[str | None] = field(default_factory=list)
+
+
+def plan_run(request: RunRequest, version: str) -> RunState:
+    """The run to make: a new one, a rerun (``run_id``) or the rest of one (``resume``)."""
+    source = request.source
+    if not source.is_file():
+        raise RunError(f"input file not found: {source}")
+    run_id = request.resume or request.run_id
+    try:
+        run_id = new_run_id() if run_id is None else check_run_id(run_id)
+    except ValueError as exc:
+        raise RunError(str(exc)) from None
+    state = RunState.load(request.runs_dir, run_id)
+    if request.resume is not None:
+        if state is None:
+            raise RunError(f"no run file for run {run_id} under {request.runs_dir}")
+        state.check_same_run(source, version)
+        return state
+    if state is not None:
+        state.check_same_run(source, version)
+    rejects = (
+        rejects_path(request.output)  # beside the output, as file tagging puts it
+        if request.output is not None
+        else request.runs_dir / f"{run_id}.rejects.csv"
+    )
+    return RunState(
+        run_id,
+        str(source.resolve()),
+        fingerprint(source),
+        request.model_name,
+        version,
+        request.id_column,
+        request.chunk_size,
+        rejects=str(rejects),
+    )
+
+
+def _chunk_timeout(config: HistoryConfig, rows: int) -> float:
+    """How long Redis may take over one chunk: well over its work (~15 us per record)."""
+    return max(config.batch_timeout_s, 10.0 + rows / 10_000)
+
+
+async def record_run(
+    serving: ServingModel,
+    state: RunState,
+    request: RunRequest,
+    config: HistoryConfig,
+    progress: RunProgress,
+) -> RunState:
+    """Record the file of ``state`` (from ``state.rows_done`` on) into Redis at ``config``.
+
+    Raises
+    ------
+    RunError
+        Redis did not answer or failed part-way: the message says how to resume.
+    """
+    url = config.redis_url
+    assert url is not None
+    # a bulk run waits on whole chunks, not single requests: deadlines to match
+    config = replace(config, timeout_ms=max(config.timeout_ms, 5_000))
+    recorder = Recorder.connect(url, config)
+    rejects = RejectsFile(Path(state.rejects or request.runs_dir / f"{state.run_id}.rejects.csv"))
+    resumed_at = state.rows_done
+    if resumed_at:
+        rejects.keep_until(resumed_at)
+    else:
+        rejects.path.unlink(missing_ok=True)
+        state.counts, state.finished = Counts(), False
+    state.save(request.runs_dir)
+    writer = None if request.output is None else OutputWriter(request.output, state.id_column)
+    chunks = _assigned(serving, state, writer, skip_until=0 if writer else resumed_at)
+    pending: tuple[Chunk, asyncio.Future[list[Outcome]]] | None = None
+    at = run_started_ms(state.run_id)
+    try:
+        if not await recorder.ping():
+            raise RedisUnavailable(f"{progress.target} does not answer")
+        while True:
+            # read and assign the next chunk while Redis works on the one in flight
+            item = await asyncio.to_thread(next, chunks, None)
+            if pending is not None:
+                done, outcomes = pending[0], await pending[1]
+                _acknowledge(state, done, outcomes, rejects, request.runs_dir)
+                progress.advance(done.size)
+                pending = None
+            if item is None:
+                break
+            chunk = item.chunk
+            if chunk.end <= resumed_at:
+                progress.advance(chunk.size)
+                continue
+            record_ids = run_record_ids(state.run_id, chunk.start, chunk.size)
+            if len(chunk.rows) < chunk.size:  # rows were rejected: the ids of those kept
+                record_ids = [record_ids[row - chunk.start] for row in chunk.rows]
+            batch = RecordBatch(
+                chunk.ids,
+                item.segment_ids,
+                item.segment_names,
+                serving.version,
+                assigned_at=at,
+                profiles=chunk.features,  # what the customer was assigned from is its profile
+                record_ids=record_ids,
+            )
+            timeout = _chunk_timeout(config, chunk.size)
+            pending = (chunk, asyncio.ensure_future(recorder.record_many(batch, timeout)))
+            await asyncio.sleep(0)  # let it pack and send before the next read starts
+        if writer is not None:
+            writer.close()
+        state.finished = True
+        state.save(request.runs_dir)
+        return state
+    except RedisUnavailable as exc:
+        raise RunError(
+            f"{exc}; recorded up to row {state.rows_done:,} of {state.input}. Resume with "
+            f"`segments assign --input {request.source} --record --resume {state.run_id}` "
+            f"(run file {RunState.path(request.runs_dir, state.run_id)})"
+        ) from None
+    finally:
+        if pending is not None:
+            pending[1].cancel()
+            await asyncio.gather(pending[1], return_exceptions=True)
+        if writer is not None:
+            writer.discard()
+        with contextlib.suppress(ValueError):  # still running in its thread (interrupted)
+            chunks.close()
+        await recorder.aclose()
+
+
+def _assigned(
+    serving: ServingModel, state: RunState, writer: OutputWriter | None, skip_until: int
+) -> Generator[_Assigned, None, None]:
+    """The file's chunks with each kept row's segment (chunks before ``skip_until``: none)."""
+    answers = serving.slot_answers
+    for chunk in read_chunks(
+        Path(state.input),
+        state.id_column,
+        serving.model.features,
+        state.chunk_size,
+        skip_until=skip_until,
+    ):
+        item = _Assigned(chunk)
+        if chunk.features:
+            slots, _ = serving.assign_slots(chunk.features)
+            pairs = [answers[slot] for slot in slots]
+            item.segment_ids = [p[0] for p in pairs]
+            item.segment_names = [p[1] for p in pairs]
+        if writer is not None:
+            writer.write(chunk.ids, item.segment_ids, item.segment_names)
+        yield item
+
+
+def _acknowledge(
+    state: RunState, chunk: Chunk, outcomes: list[Outcome], rejects: RejectsFile, runs_dir: Path
+) -> None:
+    """Count a chunk Redis confirmed, note its rejects, and move the run file past it."""
+    counts = Counts(rejected=len(chunk.rejects))
+    refused = []
+    for row, customer_id, outcome in zip(chunk.rows, chunk.ids, outcomes, strict=True):
+        if outcome.error is not None:
+            refused.append((row + 1, customer_id, outcome.error))
+        elif outcome.duplicate:
+            counts.duplicates += 1
+        elif outcome.changed:
+            counts.changed += 1
+        else:
+            counts.unchanged += 1
+    counts.rejected += len(refused)
+    counts.customers = len(outcomes) - len(refused)
+    rejects.write(sorted(chunk.rejects + refused))
+    state.counts.add(counts)
+    state.rows_done = chunk.end
+    state.save(runs_dir)
+
+
+def summary(state: RunState, seconds: float) -> list[str]:
+    """The closing lines of a run, for the terminal."""
+    c = state.counts
+    rate = c.customers / seconds if seconds > 0 else 0.0
+    lines = [
+        f"run {state.run_id}: recorded {c.customers:,} customers with {state.model} "
+        f"{state.version} in {seconds:.1f} s ({rate:,.0f}/s)",
+        f"  changed {c.changed:,} · unchanged {c.unchanged:,} · "
+        f"duplicates/stale {c.duplicates:,} · rejected rows {c.rejected:,}",
+    ]
+    if c.rejected and state.rejects:
+        lines.append(f"  reasons of the rejected rows: {state.rejects}")
+    return lines

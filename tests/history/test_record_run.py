@@ -1,0 +1,429 @@
+"""``segments assign --input FILE --record``: the whole file recorded as the service records.
+
+Against real Redis servers: the members of each segment are the file's assignment, a re-score
+migrates exactly the customers who changed, a rerun of the same run changes no byte, and a
+run killed (SIGKILL) half-way then resumed ends as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import redis
+from rich.console import Console
+from typer.testing import CliRunner
+
+from app.batch import NO_ID
+from app.cli.main import app as cli
+from app.history import EmbeddedRedis, HistoryConfig, Keys, Record, Recorder
+from app.history.records import new_run_id, run_record_ids
+from app.recording import RunRequest, RunState, record_file
+from app.redis_client import redis_target
+from app.registry.overrides import SegmentOverrides
+from app.registry.store import ModelStore
+from app.training.job import TrainResult
+from tests.history.conftest import RedisProcess, free_port, make_config
+
+SEGMENTS = Path(sys.executable).with_name("segments")
+
+
+def test_run_record_ids_increase_with_the_row_and_repeat_for_the_same_run() -> None:
+    run = new_run_id(at_ms=1_700_000_000_000)
+    ids = run_record_ids(run, (1 << 30) - 5, 10)  # across the row bit moving into rand_a
+    assert ids == sorted(ids) and len(set(ids)) == 10
+    assert run_record_ids(run, (1 << 30) - 2, 3) == ids[3:6]
+    assert all(i[:12] == run[:12] and i[12] == "7" and i[16] in "89ab" for i in ids)
+    # the layout spelt out: time, version 7, then row (42 bits), variant 0b10, run's 32 bits
+    for row, rid in zip(range((1 << 30) - 5, (1 << 30) + 5), ids, strict=True):
+        bits = row << 32 | int(run[12:], 16)
+        rand_a, rand_b = bits >> 62, bits & ((1 << 62) - 1)
+        assert rid == f"{int(run[:12], 16) << 80 | 7 << 76 | rand_a << 64 | 1 << 63 | rand_b:032x}"
+    later = new_run_id(at_ms=1_700_000_000_001)
+    assert run_record_ids(later, 0, 1)[0] > ids[-1]  # a later run's records are newer
+    assert run_record_ids(run, 0, 5) != run_record_ids(new_run_id(1_700_000_000_000), 0, 5)
+
+
+@pytest.fixture
+def model(trained: tuple[ModelStore, TrainResult]) -> tuple[ModelStore, str]:
+    store, result = trained
+    return store, result.manifest.model_name
+
+
+@pytest.fixture
+def clean(config: HistoryConfig) -> Any:
+    yield
+    _delete_prefix(config)
+
+
+def _delete_prefix(config: HistoryConfig) -> None:
+    assert config.redis_url is not None
+    with redis.Redis.from_url(config.redis_url) as client:
+        keys = list(client.scan_iter(match=Keys.from_config(config).pattern(), count=1000))
+        if keys:
+            client.delete(*keys)
+
+
+def _record(
+    model: tuple[ModelStore, str], config: HistoryConfig, source: Path, runs: Path, **kw: Any
+) -> RunState:
+    store, name = model
+    request = RunRequest(source, None, name, runs, chunk_size=kw.pop("chunk_size", 1000), **kw)
+    return record_file(store, None, request, config, Console(file=io.StringIO()))
+
+
+def _expected(model: tuple[ModelStore, str], frame: pd.DataFrame) -> dict[str, str]:
+    """Customer id -> segment, as ``Pipeline.predict`` assigns the file (the reference)."""
+    store, name = model
+    estimator = store.load(name).estimator
+    return dict(zip(frame["customer_id"], estimator.predict(frame), strict=True))
+
+
+def _state(config: HistoryConfig, ids: list[str], segments: set[str]) -> dict[str, Any]:
+    """Per customer: current segment, migrations, history length; members of each segment."""
+
+    async def read() -> dict[str, Any]:
+        assert config.redis_url is not None
+        recorder = Recorder.connect(config.redis_url, config)
+        try:
+            customers = {}
+            for cid in ids:
+                current = await recorder.current(cid)
+                assert current is not None, cid
+                history = await recorder.history(cid)
+                customers[cid] = (current.segment_id, current.migrations, len(history))
+            members: dict[str, set[str]] = {}
+            for seg in segments:
+                found, cursor = set(), None
+                while True:
+                    page = await recorder.members(seg, cursor, limit=1000)
+                    found |= {m.customer_id for m in page.members}
+                    if (cursor := page.next_cursor) is None:
+                        break
+                members[seg] = found
+            return {"customers": customers, "members": members}
+        finally:
+            await recorder.aclose()
+
+    return asyncio.run(read())
+
+
+def _profiles(config: HistoryConfig, ids: list[str]) -> dict[str, dict[str, Any] | None]:
+    async def read() -> dict[str, dict[str, Any] | None]:
+        assert config.redis_url is not None
+        recorder = Recorder.connect(config.redis_url, config)
+        try:
+            found = await recorder.profiles(ids)
+            return {c: None if p is None else p.features for c, p in zip(ids, found, strict=True)}
+        finally:
+            await recorder.aclose()
+
+    return asyncio.run(read())
+
+
+def _dump(config: HistoryConfig) -> dict[bytes, bytes | None]:
+    assert config.redis_url is not None
+    with redis.Redis.from_url(config.redis_url) as client:
+        pattern = Keys.from_config(config).pattern()
+        return {key: client.dump(key) for key in client.scan_iter(match=pattern, count=1000)}
+
+
+def test_members_of_each_segment_are_the_files_assignment(
+    model: tuple[ModelStore, str],
+    config: HistoryConfig,
+    customers_csv: Path,
+    tmp_path: Path,
+    clean: None,
+) -> None:
+    frame = pd.read_csv(customers_csv)
+    expected = _expected(model, frame)
+    state = _record(model, config, customers_csv, tmp_path / "runs")
+    assert state.finished and state.counts.customers == len(frame) == state.counts.changed
+    recorded = _state(config, list(expected), set(expected.values()))
+    for seg in set(expected.values()):
+        assert recorded["members"][seg] == {c for c, s in expected.items() if s == seg}
+    assert all(v == (expected[c], 1, 1) for c, v in recorded["customers"].items())
+    # each customer's profile is the row it was assigned from (an empty cell: null, as JSON)
+    store, name = model
+    features = store.load(name).estimator.feature_names
+    rows = frame.set_index("customer_id")[features].astype(object)
+    rows = rows.where(rows.notna(), None).to_dict("index")
+    assert _profiles(config, list(expected)) == {c: rows[c] for c in expected}
+
+
+def test_a_rescore_migrates_exactly_the_customers_who_changed(
+    model: tuple[ModelStore, str],
+    config: HistoryConfig,
+    customers_csv: Path,
+    tmp_path: Path,
+    clean: None,
+) -> None:
+    frame = pd.read_csv(customers_csv)
+    before = _expected(model, frame)
+    _record(model, config, customers_csv, tmp_path / "runs")
+    # 300 customers take the features of a customer of another segment
+    changed_frame = frame.copy()
+    segments = frame["customer_id"].map(before)
+    features = [c for c in frame.columns if c != "customer_id"]
+    for i in range(0, 3000, 10):
+        donor = int((segments != segments.iloc[i]).to_numpy().argmax())
+        changed_frame.loc[i, features] = frame.loc[donor, features]
+    second = tmp_path / "second.csv"
+    changed_frame.to_csv(second, index=False)
+    after = _expected(model, changed_frame)
+    moved = {c for c in after if after[c] != before[c]}
+    assert 100 < len(moved) <= 300
+
+    state = _record(model, config, second, tmp_path / "runs")
+    assert (state.counts.changed, state.counts.unchanged) == (len(moved), len(frame) - len(moved))
+    recorded = _state(config, list(after), set(after.values()))
+    for cid, (segment, migrations, history) in recorded["customers"].items():
+        assert segment == after[cid]
+        assert migrations == history == (2 if cid in moved else 1), cid
+
+
+def test_the_same_run_twice_changes_nothing(
+    model: tuple[ModelStore, str],
+    config: HistoryConfig,
+    customers_csv: Path,
+    tmp_path: Path,
+    clean: None,
+) -> None:
+    first = _record(model, config, customers_csv, tmp_path / "runs")
+    keys = _dump(config)
+    again = _record(model, config, customers_csv, tmp_path / "runs", run_id=first.run_id)
+    assert again.counts.duplicates == again.counts.customers == first.counts.customers
+    assert _dump(config) == keys
+
+
+def test_rows_without_an_id_are_rejected_with_their_reason(
+    model: tuple[ModelStore, str],
+    config: HistoryConfig,
+    customers_csv: Path,
+    tmp_path: Path,
+    clean: None,
+) -> None:
+    frame = pd.read_csv(customers_csv).head(50)
+    frame["customer_id"] = frame["customer_id"].astype(object)
+    frame.loc[[3, 40], "customer_id"] = None
+    source = tmp_path / "holes.csv"
+    frame.to_csv(source, index=False)
+    state = _record(model, config, source, tmp_path / "runs", chunk_size=20)
+    assert (state.counts.customers, state.counts.rejected) == (48, 2)
+    assert state.rejects is not None
+    rejects = pd.read_csv(state.rejects, keep_default_na=False)
+    assert rejects.to_dict("list") == {
+        "row": [4, 41],
+        "customer_id": ["", ""],
+        "reason": [NO_ID] * 2,  # the reason file tagging gives
+    }
+
+
+def test_a_run_killed_half_way_then_resumed_equals_an_uninterrupted_run(
+    model: tuple[ModelStore, str],
+    customers_csv: Path,
+    tmp_path: Path,
+    start_redis: type[RedisProcess],
+) -> None:
+    server = start_redis(tmp_path / "redis", args=["--save", "", "--appendonly", "no"]).start()
+    killed = make_config(server.url, tmp_path)
+    whole = replace(killed, key_prefix=killed.key_prefix + "whole:")
+    store, name = model
+    env = {
+        **os.environ,
+        "SEGMENTS_REDIS_URL": server.url,
+        "SEGMENTS_KEY_PREFIX": killed.key_prefix,
+        "SEGMENTS_HISTORY_CAP": str(killed.history_cap),
+        "SEGMENTS_STREAM_MAXLEN": str(killed.stream_maxlen),
+        "SEGMENTS_DATA_DIR": str(tmp_path / "data"),
+        "SEGMENTS_MODEL_STORE": str(store.root),
+        "SEGMENTS_MODEL_NAME": name,
+    }
+    runs = tmp_path / "data" / "runs"
+    run_id = new_run_id()
+    command = [str(SEGMENTS), "assign", "-i", str(customers_csv), "--record"]
+    total = len(pd.read_csv(customers_csv))
+    proc = subprocess.Popen(
+        [*command, "--chunk-size", "100", "--run-id", run_id],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    with redis.Redis.from_url(server.url) as client:
+        try:
+            while proc.poll() is None:
+                state = RunState.load(runs, run_id)
+                if state is not None and state.rows_done >= total // 2:
+                    # hold every write, so the run stops about here, then kill it mid-chunk
+                    client.client_pause(60_000, all=False)
+                    break
+                time.sleep(0.001)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        finally:
+            client.client_unpause()
+    state = RunState.load(runs, run_id)
+    assert state is not None and proc.returncode == -signal.SIGKILL, "finished before the kill"
+    assert total // 2 <= state.rows_done < total and not state.finished
+
+    resumed = subprocess.run(
+        [*command, "--resume", run_id], env=env, capture_output=True, text=True, check=False
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming {customers_csv} after row {state.rows_done:,}" in resumed.stderr
+    finished = RunState.load(runs, run_id)
+    assert finished is not None and finished.finished and finished.rows_done == total
+
+    _record(model, whole, customers_csv, tmp_path / "whole-runs")
+    expected = _expected(model, pd.read_csv(customers_csv))
+    ids, segments = list(expected), set(expected.values())
+    assert _state(killed, ids, segments) == _state(whole, ids, segments)
+
+
+def test_the_output_keeps_the_id_column_and_carries_the_patched_names(
+    trained: tuple[ModelStore, TrainResult],
+    config: HistoryConfig,
+    customers_csv: Path,
+    tmp_path: Path,
+    clean: None,
+) -> None:
+    store, result = trained
+    copy = ModelStore(tmp_path / "store")
+    shutil.copytree(store.root, copy.root)
+    name = result.manifest.model_name
+    segment = result.manifest.segments[-1].id
+    overrides = SegmentOverrides(copy.root / name)
+    overrides.path.unlink(missing_ok=True)  # edits other tests made to the shared store
+    overrides.update(segment, {"name": "Renamed by a PATCH"})
+    frame = pd.read_csv(customers_csv).head(300)
+    expected = _expected((copy, name), frame)
+    # ids are text: "007" and "7" are two customers, under the file's own id column name
+    ids = ["007", "7", *(f"{c}" for c in frame["customer_id"].iloc[2:])]
+    frame = frame.rename(columns={"customer_id": "client ref"}).assign(**{"client ref": ids})
+    source, output = tmp_path / "few.csv", tmp_path / "tagged.csv"
+    frame.to_csv(source, index=False)
+    request = RunRequest(source, output, name, tmp_path / "runs", "client ref", 100)
+    record_file(copy, None, request, config, Console(file=io.StringIO()))
+
+    tagged = pd.read_csv(output, dtype=str, keep_default_na=False)
+    assert list(tagged.columns) == ["client ref", "segment_id", "segment_name"]
+    assert tagged["client ref"].tolist() == ids
+    assert tagged["segment_id"].tolist() == list(expected.values())
+    names = {s.id: s.name for s in result.manifest.segments} | {segment: "Renamed by a PATCH"}
+    assert tagged["segment_name"].tolist() == [names[s] for s in expected.values()]
+    recorded = _state(config, ["007", "7"], set())["customers"]
+    assert recorded == {i: (s, 1, 1) for i, s in zip(ids[:2], expected.values(), strict=False)}
+
+
+def test_redis_unreachable_stops_with_one_error_line_saying_how_to_resume(
+    model: tuple[ModelStore, str], customers_csv: Path, tmp_path: Path
+) -> None:
+    store, name = model
+    env = {
+        **os.environ,
+        "SEGMENTS_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+        "SEGMENTS_DATA_DIR": str(tmp_path / "data"),
+        "SEGMENTS_MODEL_STORE": str(store.root),
+        "SEGMENTS_MODEL_NAME": name,
+    }
+    done = subprocess.run(
+        [str(SEGMENTS), "assign", "-i", str(customers_csv), "--record"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "--resume" in errors[0], done.stderr
+    assert not (tmp_path / "data" / "spool").exists()  # nothing spooled
+
+
+def test_without_a_url_the_run_uses_the_services_embedded_redis(tmp_path: Path) -> None:
+    data_dir = tmp_path / "redis"
+    config = HistoryConfig(redis_url=None, data_dir=data_dir)
+    # what `segments serve` starts, then the run beside it
+    with EmbeddedRedis(data_dir) as service, redis_target(config) as target:
+        assert target.url == service.url and "service's embedded" in target.description
+    with redis_target(config) as target:  # none running: the run starts its own
+        assert "started for this command" in target.description
+        with redis.Redis.from_url(target.url) as client:
+            assert client.ping()
+    assert not (data_dir / "redis.sock").exists()
+
+
+def test_redis_dying_mid_run_stops_it_with_the_resume_command(
+    model: tuple[ModelStore, str],
+    customers_csv: Path,
+    tmp_path: Path,
+    start_redis: type[RedisProcess],
+) -> None:
+    server = start_redis(tmp_path / "redis", args=["--save", "", "--appendonly", "no"]).start()
+    store, name = model
+    env = {
+        **os.environ,
+        "SEGMENTS_REDIS_URL": server.url,
+        "SEGMENTS_DATA_DIR": str(tmp_path / "data"),
+        "SEGMENTS_MODEL_STORE": str(store.root),
+        "SEGMENTS_MODEL_NAME": name,
+    }
+    run_id, runs = new_run_id(), tmp_path / "data" / "runs"
+    command = [str(SEGMENTS), "assign", "-i", str(customers_csv), "--record", "--run-id", run_id]
+    proc = subprocess.Popen(
+        [*command, "--chunk-size", "100"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    while proc.poll() is None:
+        state = RunState.load(runs, run_id)
+        if state is not None and state.rows_done > 0:
+            server.stop(signal.SIGKILL)
+            break
+        time.sleep(0.001)
+    _, stderr = proc.communicate(timeout=120)
+    state = RunState.load(runs, run_id)
+    assert state is not None and not state.finished, "finished before Redis died"
+    assert proc.returncode == 1
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and f"--resume {run_id}" in stderr, stderr
+    assert not (tmp_path / "data" / "spool").exists()
+
+
+def test_commands_find_the_running_services_embedded_redis_by_its_socket(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / ("d" * 80)  # too long a path for a socket: the server's is elsewhere
+    config = HistoryConfig(redis_url=None, data_dir=data / "redis", key_prefix="cmd:")
+    with EmbeddedRedis(config.data_dir) as service:  # what `segments serve` starts
+        assert not (config.data_dir / "redis.sock").exists()
+
+        async def keep() -> None:
+            recorder = Recorder.connect(service.url, config)
+            try:
+                await recorder.record(Record.create("C1", "seg-001", "v1"))
+            finally:
+                await recorder.aclose()
+
+        asyncio.run(keep())
+        monkeypatch.delenv("SEGMENTS_REDIS_URL", raising=False)
+        monkeypatch.setenv("SEGMENTS_DATA_DIR", str(data))
+        monkeypatch.setenv("SEGMENTS_KEY_PREFIX", config.key_prefix)
+        result = CliRunner().invoke(cli, ["customers", "forget", "C1"])
+        assert result.exit_code == 0, result.output
+        assert "C1: forgotten" in result.output
+        assert f"the running service's embedded Redis at {service.socket_path}" in "".join(
+            result.output.splitlines()
+        )
