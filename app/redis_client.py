@@ -27,8 +27,9 @@ import redis
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from app.history import EmbeddedRedis, EmbeddedRedisError, HistoryConfig, create_redis
+from app.history import EmbeddedRedis, EmbeddedRedisError, HistoryConfig
 from app.history.embedded import PID_FILE, SOCKET
+from app.history.service import open_client
 from app.settings import Settings
 
 START_TIMEOUT_S = 2.0
@@ -66,13 +67,7 @@ async def open_redis(settings: Settings) -> AsyncIterator[Redis | None]:
     limited = settings.rate_limit_per_minute is not None
     async with contextlib.AsyncExitStack() as stack:
         try:
-            url = config.redis_url
-            if url is None:
-                embedded = EmbeddedRedis(config.data_dir)
-                url = await asyncio.to_thread(embedded.start)
-                stack.push_async_callback(asyncio.to_thread, embedded.stop)
-            client = create_redis(url, config)
-            stack.push_async_callback(client.aclose)
+            client = await open_client(config, stack)
             if limited:
                 async with asyncio.timeout(START_TIMEOUT_S):
                     await client.ping()

@@ -6,7 +6,6 @@ README's configuration table.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 from pydantic import AliasChoices, Field
@@ -114,6 +113,7 @@ class Settings(BaseSettings):
             )
 
 
-@lru_cache
 def get_settings() -> Settings:
+    """The settings as the environment gives them now (not cached: a command, or a test,
+    that changes the environment gets what it set)."""
     return Settings()

@@ -272,6 +272,19 @@ async def _cancel(task: asyncio.Task[None]) -> None:
         await task
 
 
+async def open_client(config: HistoryConfig, stack: contextlib.AsyncExitStack) -> Redis:
+    """A client of ``config.redis_url``, or of an embedded server started for it when there is
+    none; both are closed (and the server stopped) by ``stack``."""
+    url = config.redis_url
+    if url is None:
+        embedded = EmbeddedRedis(config.data_dir)
+        url = await asyncio.to_thread(embedded.start)
+        stack.push_async_callback(asyncio.to_thread, embedded.stop)
+    client = create_redis(url, config)
+    stack.push_async_callback(client.aclose)
+    return client
+
+
 @contextlib.asynccontextmanager
 async def open_history(
     config: HistoryConfig, replay: bool = True, client: Redis | None = None
@@ -287,13 +300,7 @@ async def open_history(
     """
     async with contextlib.AsyncExitStack() as stack:
         if client is None:
-            url = config.redis_url
-            if url is None:
-                embedded = EmbeddedRedis(config.data_dir)
-                url = await asyncio.to_thread(embedded.start)
-                stack.push_async_callback(asyncio.to_thread, embedded.stop)
-            client = create_redis(url, config)
-            stack.push_async_callback(client.aclose)
+            client = await open_client(config, stack)
         spool = await asyncio.to_thread(
             Spool, config.spool_dir, config.spool_max_records, config.spool_fsync
         )
