@@ -51,6 +51,7 @@ CONSTANT: dict[str, Any] = {
     "previous_segment_id": None,
     "changed": None,
     "recorded": False,
+    "features_from": "request",
 }
 
 
