@@ -37,7 +37,7 @@ from starlette.datastructures import State
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.assignment.profiles import FROM_REQUEST, complete_one, is_complete
+from app.assignment.profiles import FROM_PROFILE, FROM_REQUEST, complete_one, is_complete
 from app.assignment.schemas import AssignRequest, AssignResponse, BatchRequest, BatchResponse
 from app.assignment.service import answer_batch, answer_valid, record_one, render
 from app.assignment.validation import decode_valid_batch, parse_batch, parse_flag, parse_single
@@ -119,7 +119,9 @@ async def assign_payload(state: State, body: bytes, query: bytes) -> bytes:
     doc = render(serving, customer_id, serving.assign_one(features))
     doc["features_from"] = source
     if history is not None:
-        await record_one(history, serving, doc, features)
+        # features read from the profile are the profile: not written again
+        stored = None if source == FROM_PROFILE else features
+        await record_one(history, serving, doc, stored)
     child(ASSIGNMENTS, doc["segment_id"]).inc()
     return orjson.dumps(doc)
 

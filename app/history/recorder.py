@@ -146,6 +146,11 @@ def _text_bulk(text: str) -> str:
     return f"${len(text)}\r\n{text}\r\n"
 
 
+PROFILE_FIELDS = ("p", "u", "0", "1", "2", "3", "4", "5", "6", "7")
+"""What assignment by id reads of a customer's hash: the profile's schema and time, and up
+to eight chunks of its values (docs/redis-keys.md)."""
+
+
 class Recorder:
     """Records assignments in Redis and serves the history reads.
 
@@ -446,6 +451,44 @@ class Recorder:
             for customer_id in customer_ids:
                 pipe.hgetall(self.keys.customer(customer_id))
             hashes: list[dict[str, str]] = await self._guard(pipe.execute(), timeout)
+        await self._know_registries(customer_ids, hashes, timeout)
+        return hashes
+
+    async def _profile_fields(
+        self, customer_ids: Sequence[str], timeout: float | None
+    ) -> list[dict[str, str]]:
+        """The profile fields of the customers' hashes (not their history): what assignment by
+        id reads per request. A profile of more chunks than ``PROFILE_FIELDS`` holds (a
+        long one: over 512 bytes) is read whole."""
+        customer = self.keys.customer
+        if len(customer_ids) == 1:  # the common case, without a pipeline's set-up
+            rows = [
+                await self._guard(
+                    self.client.hmget(customer(customer_ids[0]), PROFILE_FIELDS), timeout
+                )
+            ]
+        else:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for customer_id in customer_ids:
+                    pipe.hmget(customer(customer_id), PROFILE_FIELDS)
+                rows = await self._guard(pipe.execute(), timeout)
+        found = [
+            {k: v for k, v in zip(PROFILE_FIELDS, row, strict=True) if v is not None}
+            for row in rows
+        ]
+        for i, fields in enumerate(found):
+            if int(fields.get("p", "0:0").partition(":")[2]) > len(PROFILE_FIELDS) - 2:
+                found[i] = (await self._customers([customer_ids[i]], timeout))[0]
+        await self._know_registries(customer_ids, found, timeout)
+        return found
+
+    async def _know_registries(
+        self,
+        customer_ids: Sequence[str],
+        hashes: Sequence[Mapping[str, str]],
+        timeout: float | None,
+    ) -> None:
+        """Cache the registry entries (versions, profile schemas) the hashes refer to."""
         stale = {
             self.keys.shard_of(c)
             for c, fields in zip(customer_ids, hashes, strict=True)
@@ -458,7 +501,6 @@ class Recorder:
                 raw = await self._guard(pipe.execute(), timeout)
             for shard, registry in zip(stale, raw, strict=True):
                 self._registry(shard).update(registry)
-        return hashes
 
     def _registry(self, shard: int) -> Registry:
         registry = self._registries.get(shard)
@@ -477,7 +519,7 @@ class Recorder:
         """The customers' stored profiles (None: unknown customer or no profile), in one
         round trip under the single-call deadline (one id) or the batch deadline."""
         timeout = self.config.timeout_s if len(customer_ids) == 1 else None
-        hashes = await self._customers(customer_ids, timeout)
+        hashes = await self._profile_fields(customer_ids, timeout)
         shard_of = self.keys.shard_of
         return [
             parse_profile(fields, self._registry(shard_of(c))) if fields else None

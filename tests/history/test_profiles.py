@@ -47,6 +47,26 @@ async def test_a_profile_round_trips_exactly(recorder: Recorder) -> None:
     assert await recorder.client.hexists(key, "1")  # (this profile takes two chunks)
 
 
+async def test_a_long_profile_is_read_whole_and_the_history_is_not_read(
+    recorder: Recorder,
+) -> None:
+    """Assignment by id reads the profile's fields only: up to eight chunks at once, and a
+    profile of more (over 512 bytes) whole."""
+    long = {f"note_{i:02}": f"{i:02}" + "x" * 50 for i in range(12)}  # twelve 64-byte chunks
+    short = {"spend": 1.5}
+    t0 = now_ms() - 10_000
+    await recorder.record(Record.create("L", "A", "v1", profile=long, assigned_at=t0))
+    await recorder.record(Record.create("S", "A", "v1", profile=short, assigned_at=t0))
+    for step in range(1, 4):  # history the profile read has no use for
+        await recorder.record(Record.create("S", "AB"[step % 2], "v1", assigned_at=t0 + step))
+    assert await recorder.client.hexists(recorder.keys.customer("L"), "11")
+
+    found = await recorder.profiles(["L", "S", "nobody"])
+
+    assert [p.features if p else None for p in found] == [long, short, None]
+    assert [(await recorder.profiles([c]))[0] for c in ("L", "S")] == found[:2]
+
+
 async def test_a_retrain_that_adds_or_removes_features_keeps_the_profile_exact(
     recorder: Recorder,
 ) -> None:
