@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from app.registry.manifest import CategoryShare, NumericProfile, OutcomeTest, SegmentInfo
 from app.training.config import CategoricalFeature, TrainConfig
+from app.training.effects import outcome_effect
 from app.training.preprocess import canonical_column
 
 NAME_Z = 0.5  # a feature must differ this much to appear in a name
@@ -45,6 +45,8 @@ def profile_segments(
     slots: np.ndarray,
     infos: list[SlotInfo],
     min_share: float,
+    outcomes: list[str] | None = None,
+    positive: dict[str, str] | None = None,
 ) -> tuple[list[SegmentInfo], list[OutcomeTest]]:
     """Profile every slot; ``transformed`` holds the numeric features after their transform."""
     n = len(frame)
@@ -63,7 +65,7 @@ def profile_segments(
     cat_codes = {
         name: pop_shares[name].index.get_indexer(pd.Index(col)) for name, col in categorical.items()
     }
-    outcomes = [o for o in config.outcomes if o in frame.columns]
+    outcomes = [o for o in (outcomes or []) if o in frame.columns]
     segments: list[SegmentInfo] = []
     used_names: set[str] = set()
     for slot, info in enumerate(infos):
@@ -105,15 +107,19 @@ def profile_segments(
                 share=share,
                 numeric=num_profile,
                 categorical=cat_profile,
-                outcomes={
-                    o: _finite(frame.loc[mask, o].mean()) if size else None for o in outcomes
-                },
+                outcomes={o: _mean_or_none(frame.loc[mask, o]) if size else None for o in outcomes},
                 stability=info.stability,
                 flags=flags,
             )
         )
-    tests = [_outcome_test(o, frame[o], slots) for o in outcomes]
+    tests = [_outcome_test(o, frame[o], slots, segments, (positive or {}).get(o)) for o in outcomes]
     return segments, tests
+
+
+def _mean_or_none(values: pd.Series) -> float | None:
+    """A segment's outcome mean; None where no member has a value (an unmatched join)."""
+    mean = float(values.mean())
+    return mean if np.isfinite(mean) else None
 
 
 def _finite(value: object) -> float:
@@ -195,31 +201,28 @@ def _indistinct(
     return num_max < DISTINCT_Z and cat_max < 2 * DISTINCT_Z
 
 
-def _outcome_test(name: str, values: pd.Series, slots: np.ndarray) -> OutcomeTest:
+def _outcome_test(
+    name: str,
+    values: pd.Series,
+    slots: np.ndarray,
+    segments: list[SegmentInfo],
+    positive: str | None,
+) -> OutcomeTest:
     present = values.notna().to_numpy()
-    vals, groups = values.to_numpy()[present], slots[present]
-    binary = bool(np.isin(vals, (0.0, 1.0)).all())
-    overall = float(vals.mean()) if len(vals) else None
-    used = np.unique(groups)
-    statistic = p_value = None
-    if binary and len(used) > 1:
-        table = np.zeros((len(used), 2))
-        np.add.at(table, (np.searchsorted(used, groups), vals.astype(int)), 1)
-        table = table[:, table.sum(axis=0) > 0]
-        if table.shape[1] == 2:
-            chi = stats.chi2_contingency(table)
-            statistic, p_value = float(chi.statistic), float(chi.pvalue)
-    elif len(used) > 1:
-        samples = [vals[groups == g] for g in used]
-        if len({float(v) for v in vals[:1000]}) > 1:
-            kw = stats.kruskal(*samples)
-            statistic, p_value = float(kw.statistic), float(kw.pvalue)
+    vals, groups = values.to_numpy(dtype=np.float64)[present], slots[present]
+    effect = outcome_effect(vals, groups)
+    means = [m for s in segments if s.size and (m := s.outcomes.get(name)) is not None]
     return OutcomeTest(
         name=name,
-        kind="binary" if binary else "numeric",
-        test="chi-square" if binary else "Kruskal-Wallis",
-        statistic=statistic,
-        p_value=p_value,
-        significant=p_value is not None and p_value < 0.05,
-        overall_mean=overall,
+        kind="binary" if effect.binary else "numeric",
+        test="chi-square" if effect.binary else "Kruskal-Wallis",
+        statistic=effect.statistic,
+        p_value=effect.p_value,
+        significant=effect.p_value is not None and effect.p_value < 0.05,
+        overall_mean=float(vals.mean()) if len(vals) else None,
+        positive=(positive or "1") if effect.binary else None,
+        effect_size=effect.size,
+        effect_measure="Cramér's V" if effect.binary else "epsilon²",
+        segment_min=min(means) if means else None,
+        segment_max=max(means) if means else None,
     )
