@@ -178,7 +178,9 @@ def _stability(
     aris = []
     for b in range(bootstraps):
         boot = sample[rng.choice(len(sample), len(sample), replace=True)]
-        refit = make_clusterer(algorithm, k, seed + 100 + b).fit(boot)
+        # one initialisation per refit: stability is measured for every candidate, and a
+        # single run is the stricter test (a solution that needs many restarts is fragile)
+        refit = make_clusterer(algorithm, k, seed + 100 + b, n_init=1).fit(boot)
         aris.append(adjusted_rand_score(labels, refit.predict(sample)))
     return round(float(np.mean(aris)), 4)
 
