@@ -83,13 +83,13 @@ def print_manifest_summary(manifest: Manifest, promoted: str | None) -> None:
             why = "no customer id" if data.kind == "table" else "no customer id, time or amount"
         out.print(
             f"[yellow]note:[/] {data.dropped_rows:,} of {data.source_rows:,} "
-            f"input rows were left out ({why})"
+            f"input rows were left out ({escape(why)})"
         )
     for feature, cells in data.missing_cells.items():
         junk = data.text_as_missing.get(feature, 0)
         text = f", {junk:,} of them text read as missing" if junk else ""
         out.print(
-            f"[yellow]note:[/] {feature}: {cells:,} missing values{text}, imputed "
+            f"[yellow]note:[/] {escape(feature)}: {cells:,} missing values{text}, imputed "
             f"({_impute_of(manifest, feature)})"
         )
     for note in data.notes:

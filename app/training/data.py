@@ -291,8 +291,8 @@ def _load_transactions(
     reasons = dict(events.dropped)
     later = int((~before).sum())
     if later:
-        use = "; used for [outcomes.future]" if config.outcomes.future else ""
-        reasons[f"on or after the reference date {ref.isoformat()} (exclusive){use}"] = later
+        use = ", used for the future outcomes" if config.outcomes.future else ""
+        reasons[f"on or after the reference date {ref.isoformat()} (exclusive{use})"] = later
     frame = derive_rfm(events.all.loc[before], ref)
     loaded = TrainingData(
         frame,

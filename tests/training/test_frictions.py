@@ -214,6 +214,8 @@ def test_future_outcomes_from_the_same_log(tmp_path: Path) -> None:
     config = parse_config(raw, base_dir=tmp_path)
     loaded = load_training_data(config)
     assert loaded.outcomes == ["future_orders", "future_spend", "repurchased"]
+    reason = "on or after the reference date 1997-10-01 (exclusive, used for the future outcomes)"
+    assert loaded.dropped_reasons[reason] == 15  # 5 customers x October to December
     # even customers bought in October and November (inside 60 days), odd ones stopped
     assert loaded.frame.loc["c0", "future_orders"] == 2
     assert loaded.frame.loc["c2", "future_spend"] == pytest.approx(60.0)
