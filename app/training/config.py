@@ -93,6 +93,8 @@ class NumericFeature(_Strict):
         "raise", description="text that is not a number: an error, or a missing value"
     )
     label: str | None = Field(None, description="human label used in generated names")
+    high: str | None = Field(None, description="word for high values in names, e.g. 'lapsed'")
+    low: str | None = Field(None, description="word for low values in names, e.g. 'recent'")
 
     @field_validator("winsorize")
     @classmethod

@@ -21,6 +21,14 @@ from app.training.effects import outcome_effect
 from app.training.preprocess import canonical_column
 
 NAME_Z = 0.5  # a feature must differ this much to appear in a name
+# the words a transaction log's derived features bring to names (a feature's own win)
+RFM_WORDS = {
+    "recency_days": ("lapsed", "recent"),
+    "frequency": ("frequent", "one-time"),
+    "monetary": ("high spend", "low spend"),
+    "avg_order_value": ("large baskets", "small baskets"),
+    "tenure_days": ("long-standing", "new"),
+}
 DISTINCT_Z = 0.25  # a cluster whose every feature is within this of the population is flagged
 TOP_CATEGORIES = 8
 
@@ -54,6 +62,7 @@ def profile_segments(
     pop_mean = transformed.mean()
     pop_std = transformed.std(ddof=0).replace(0.0, 1.0)
     labels = {f.name: f.label or f.name.replace("_", " ") for f in config.features}
+    words = _words(config)
     categorical = {
         f.name: canonical_column(frame[f.name])
         for f in config.features
@@ -85,7 +94,7 @@ def profile_segments(
             name: _category_shares(codes[mask], pop_shares[name])
             for name, codes in cat_codes.items()
         }
-        name = info.name or _generate_name(num_profile, cat_profile, labels, used_names)
+        name = info.name or _generate_name(num_profile, cat_profile, labels, used_names, words)
         used_names.add(name)
         share = size / n if n else 0.0
         flags = []
@@ -152,24 +161,53 @@ def _level(z: float) -> str:
     return "low"
 
 
+def _words(config: TrainConfig) -> dict[str, tuple[str, str]]:
+    """Feature -> (word for high values, word for low values), where known."""
+    words: dict[str, tuple[str, str]] = {}
+    for f in config.features:
+        if isinstance(f, CategoricalFeature):
+            continue
+        high, low = (
+            RFM_WORDS.get(f.name, (None, None))
+            if config.data.kind == "transactions"
+            else (None, None)
+        )
+        high, low = f.high or high, f.low or low
+        if high and low:
+            words[f.name] = (high, low)
+    return words
+
+
+def _trait(name: str, z: float, labels: dict[str, str], words: dict[str, tuple[str, str]]) -> str:
+    if name in words:
+        word = words[name][0 if z > 0 else 1]
+        return f"very {word}" if abs(z) >= 1.0 and " " not in word else word
+    return f"{_level(z)} {labels[name]}"
+
+
 def _generate_name(
     numeric: dict[str, NumericProfile],
     categorical: dict[str, dict[str, CategoryShare]],
     labels: dict[str, str],
     used: set[str],
+    words: dict[str, tuple[str, str]] | None = None,
 ) -> str:
     ranked = sorted(numeric.items(), key=lambda kv: -abs(kv[1].z))
-    parts = [f"{_level(p.z)} {labels[name]}" for name, p in ranked if abs(p.z) >= NAME_Z]
+    parts = [_trait(name, p.z, labels, words or {}) for name, p in ranked if abs(p.z) >= NAME_Z]
+    # a category is named with its feature ("month-to-month contract"), never "(mostly No)"
     cats = [
-        (share.z, f"mostly {cat}" if share.share >= 0.5 else f"many {cat}")
+        (
+            share.z,
+            f"{cat} {labels[feature]}" if share.share >= 0.5 else f"many {cat} {labels[feature]}",
+        )
         for feature, shares in categorical.items()
         for cat, share in shares.items()
         if share.z >= 1.5 and share.share >= 0.3 and not cat.startswith("__")
     ]
     best_cat = max(cats)[1] if cats else None
     for count in range(2, max(len(parts), 2) + 1):
-        words = parts[:count] if parts else ["typical customers"]
-        name = ", ".join(words)
+        shown = parts[:count] if parts else ["typical customers"]
+        name = ", ".join(shown)
         if best_cat:
             name = f"{name} ({best_cat})"
         name = name[0].upper() + name[1:]
