@@ -265,7 +265,7 @@ def test_assign_without_model_uses_the_only_one_or_names_them(
     out = tmp_path / "out.csv"
     args = ["assign", "-i", str(data), "-o", str(out), "--store", str(store.root)]
     args += ["--id-column", "customerID"]
-    result = runner.invoke(app, args, env={"SEGMENTS_MODEL_NAME": ""})
+    result = runner.invoke(app, args)  # configured: "customers", not in this store
     assert result.exit_code == 0, result.output
     assert "with churn " in result.output and len(pd.read_csv(out)) == 300
 
