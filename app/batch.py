@@ -5,8 +5,10 @@ batches), so a file of millions of customers runs in bounded memory. Ids are tex
 written (``007`` and ``7`` are two customers), as in the API. The output has one row per
 tagged customer, ``<id column>, segment_id, segment_name``, as CSV or Parquet by the output's
 suffix; segment names are the ones the service serves (manifest plus PATCHed edits). A row
-without a customer id is not tagged: it goes to ``<output stem>.rejects.csv`` with its row
-number and the reason, and the rest of the file is tagged.
+without a customer id, or with text that is not a number in a numeric feature, is not tagged:
+it goes to ``<output stem>.rejects.csv`` with its row number and the reason (naming the
+column and the value), and the rest of the file is tagged. A blank cell is a missing value,
+imputed as in training, as are the markers the training config listed in ``missing_values``.
 """
 
 from __future__ import annotations
@@ -29,9 +31,9 @@ from app.training.data import (
     columns_of,
     csv_options,
     missing_ids,
-    numeric_column,
     text_ids,
 )
+from app.training.values import parse_numbers
 
 NO_ID = "no customer id (empty cell)"
 
@@ -50,29 +52,37 @@ class Chunk(NamedTuple):
 
 
 def read_chunks(
-    path: Path, id_column: str, features: Sequence[tuple[str, str]], chunk_size: int
+    path: Path,
+    id_column: str,
+    features: Sequence[tuple[str, str]],
+    chunk_size: int,
+    missing_values: Sequence[str] = (),
 ) -> Iterator[Chunk]:
     """Stream a customer file (CSV or Parquet) as ``Chunk``s of at most ``chunk_size`` rows.
 
     ``features`` are the model's ``(name, kind)`` pairs. The id column is read as text, never
     as numbers (an integer Parquet column becomes its decimal text, with a warning). A row
-    with no id is returned in ``Chunk.rejected``; text in a numeric column is a ``DataError``
-    for the whole file, raised before anything of that chunk is returned.
+    with no id, or with text that is not a number in a numeric feature, is returned in
+    ``Chunk.rejected`` with the reason; blank cells and ``missing_values`` are missing values.
     """
     check_input(path, [id_column, *(name for name, _ in features)])
     numeric = [name for name, kind in features if kind == "numeric"]
     names = [name for name, _ in features]
     first_row = 1
-    for frame in _frames(path, [id_column, *names], id_column, chunk_size):
+    for frame in _frames(path, [id_column, *names], id_column, chunk_size, missing_values):
         ids = text_ids(frame[id_column], path.name)
-        missing = missing_ids(ids)
-        rejected = [Rejected(first_row + int(i), NO_ID) for i in np.flatnonzero(missing)]
-        first_row += len(frame)
-        kept = frame.loc[~missing, names] if missing.any() else frame[names]
-        kept = kept.reset_index(drop=True)
+        reasons = np.where(missing_ids(ids), NO_ID, "").astype(object)
+        values = frame[names].reset_index(drop=True)
         for column in numeric:
-            kept[column] = numeric_column(kept, column, path.name)
-        yield Chunk(ids[~missing].reset_index(drop=True), kept, rejected)
+            parsed = parse_numbers(values[column], missing_values)
+            for i in np.flatnonzero(parsed.junk & (reasons == "")):
+                reasons[i] = f"column {column!r} is not a number: {values[column].iloc[i]!r}"
+            values[column] = parsed.values
+        bad = reasons != ""
+        rejected = [Rejected(first_row + int(i), str(reasons[i])) for i in np.flatnonzero(bad)]
+        first_row += len(frame)
+        kept = values.loc[~bad].reset_index(drop=True) if bad.any() else values
+        yield Chunk(ids[~bad].reset_index(drop=True), kept, rejected)
 
 
 def check_input(path: Path, columns: list[str]) -> None:
@@ -87,13 +97,16 @@ def check_input(path: Path, columns: list[str]) -> None:
         raise DataError(f"{path.name}: missing column(s) {', '.join(map(repr, missing))}")
 
 
-def _frames(path: Path, columns: list[str], id_column: str, size: int) -> Iterator[pd.DataFrame]:
+def _frames(
+    path: Path, columns: list[str], id_column: str, size: int, missing_values: Sequence[str]
+) -> Iterator[pd.DataFrame]:
     wanted = list(dict.fromkeys(columns))
     if path.suffix.lower() in PARQUET_SUFFIXES:
         for batch in pq.ParquetFile(path).iter_batches(batch_size=size, columns=wanted):
             yield batch.to_pandas()
     else:
-        yield from pd.read_csv(path, chunksize=size, **csv_options(id_column, wanted))
+        options = csv_options(id_column, wanted, missing_values)
+        yield from pd.read_csv(path, chunksize=size, **options)
 
 
 @dataclass(frozen=True)
@@ -114,7 +127,9 @@ def assign_file(
     model = loaded.estimator
     # the model's folder holds the PATCHed names the service applies: use the same ones
     names = segment_names(loaded.manifest, loaded.path.parent)
-    chunks = read_chunks(source, id_column, model.features, chunk_size)
+    # the markers the training config read as missing are missing here too
+    missing_values = loaded.manifest.config.get("data", {}).get("missing_values", [])
+    chunks = read_chunks(source, id_column, model.features, chunk_size, missing_values)
     parquet_out = target.suffix.lower() in PARQUET_SUFFIXES
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
@@ -122,12 +137,14 @@ def assign_file(
     rejects_partial = rejects_file.with_name(f".{rejects_file.name}.partial")
     writer: pq.ParquetWriter | None = None
     rows = rejected = 0
+    first_reason = ""
     try:
         for chunk in chunks:
             if chunk.rejected:
                 pd.DataFrame(chunk.rejected, columns=["row", "reason"]).to_csv(
                     rejects_partial, mode="a" if rejected else "w", header=not rejected, index=False
                 )
+                first_reason = first_reason or chunk.rejected[0].reason
                 rejected += len(chunk.rejected)
             if chunk.ids.empty:
                 continue
@@ -152,8 +169,12 @@ def assign_file(
             writer = None
         if rows == 0 and rejected == 0:
             raise DataError(f"input file {source} has a header but no rows")
-        if rows == 0:
+        if rows == 0 and first_reason == NO_ID:
             raise DataError(f"no row of {source} has a customer id in column {id_column!r}")
+        if rows == 0:
+            raise DataError(
+                f"no row of {source} could be tagged: every row was rejected, e.g. {first_reason}"
+            )
         partial.replace(target)
         if rejected:
             rejects_partial.replace(rejects_file)

@@ -13,8 +13,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from app.errors import SegmentsError
-from app.registry.manifest import Manifest
+from app.errors import SegmentsError, StoreError
+from app.registry.manifest import Manifest, OutcomeTest
 from app.registry.store import ModelStore
 
 STORE_OPTION = Annotated[
@@ -29,6 +29,21 @@ def store_at(path: Path | None) -> ModelStore:
     from app.settings import get_settings
 
     return ModelStore(path or get_settings().model_store)
+
+
+def default_model(store: ModelStore, configured: str) -> str:
+    """The model to use when ``--model`` is not given: the configured one
+    (SEGMENTS_MODEL_NAME, default ``customers``) if the store holds it, else the store's only
+    model; with several and none configured, an error that names them."""
+    names = store.model_names()
+    if configured in names or not names:
+        return configured  # an empty store: loading names the store and what is missing
+    if len(names) == 1:
+        return names[0]
+    raise StoreError(
+        f"the store {store.root} holds several models and none named {configured!r}: "
+        f"choose one with --model ({', '.join(names)})"
+    )
 
 
 @contextmanager
@@ -53,16 +68,36 @@ def print_manifest_summary(manifest: Manifest, promoted: str | None) -> None:
         f"k={manifest.k}, {manifest.data.rows:,} customers; silhouette {_fmt(q.silhouette)}, "
         f"Davies–Bouldin {_fmt(q.davies_bouldin)}, stability ARI {_fmt(q.stability_ari)}"
     )
-    if manifest.data.dropped_rows:
-        why = (
-            "no customer id" if manifest.data.kind == "table" else "no customer id, time or amount"
-        )
+    data = manifest.data
+    if data.reference_date:
         out.print(
-            f"[yellow]note:[/] {manifest.data.dropped_rows:,} of {manifest.data.source_rows:,} "
-            f"input rows were left out ({why})"
+            f"reference date {data.reference_date} (exclusive: features use the events "
+            "strictly before it)"
         )
+    if data.dropped_rows:
+        reasons = data.dropped_reasons
+        why = "; ".join(f"{reason}: {rows:,}" for reason, rows in reasons.items())
+        if len(reasons) == 1:
+            why = next(iter(reasons))
+        if not why:  # a manifest written before reasons were recorded
+            why = "no customer id" if data.kind == "table" else "no customer id, time or amount"
+        out.print(
+            f"[yellow]note:[/] {data.dropped_rows:,} of {data.source_rows:,} "
+            f"input rows were left out ({escape(why)})"
+        )
+    for feature, cells in data.missing_cells.items():
+        junk = data.text_as_missing.get(feature, 0)
+        text = f", {junk:,} of them text read as missing" if junk else ""
+        out.print(
+            f"[yellow]note:[/] {escape(feature)}: {cells:,} missing values{text}, imputed "
+            f"({_impute_of(manifest, feature)})"
+        )
+    for note in data.notes:
+        out.print(f"[yellow]note:[/] {escape(note)}")
     if manifest.selection.note:
         out.print(f"[yellow]note:[/] {manifest.selection.note}")
+    if manifest.selection.reason and manifest.selection.method != "silhouette":
+        out.print(f"selection ({manifest.selection.method}): {escape(manifest.selection.reason)}")
     table = Table(show_lines=False)
     for column in ("id", "name", "kind", "size", "share", "stability", "flags"):
         table.add_column(column, justify="right" if column in ("size", "share") else "left")
@@ -82,7 +117,23 @@ def print_manifest_summary(manifest: Manifest, promoted: str | None) -> None:
         )
     out.print(table)
     for test in manifest.outcomes:
-        verdict = "differ" if test.significant else "do not differ significantly"
-        out.print(
-            f"outcome {test.name}: segments {verdict} ({test.test}, p={_fmt(test.p_value, 4)})"
-        )
+        out.print(outcome_line(test))
+
+
+def outcome_line(test: OutcomeTest) -> str:
+    """One outcome's verdict: effect size and range across segments, then the test."""
+    verdict = "differ" if test.significant else "do not differ significantly"
+    line = f"outcome {escape(test.name)}"
+    if test.kind == "binary":
+        line += f" (1 = {escape(repr(test.positive or '1'))})"
+    line += f": segments {verdict}"
+    if test.effect_size is not None:
+        line += f", {test.effect_measure} {test.effect_size:.3f}"
+    if test.segment_min is not None and test.segment_max is not None:
+        line += f", segment means {test.segment_min:.3g} to {test.segment_max:.3g}"
+    return line + f" ({test.test}, p={_fmt(test.p_value, 4)})"
+
+
+def _impute_of(manifest: Manifest, feature: str) -> str:
+    schema = next((f for f in manifest.features if f.name == feature), None)
+    return schema.impute if schema is not None and schema.impute else "own category"

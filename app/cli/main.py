@@ -12,7 +12,13 @@ from rich.markup import escape
 
 from app.cli import history as history_cli
 from app.cli import models as models_cli
-from app.cli.common import STORE_OPTION, fail_on_error, print_manifest_summary, store_at
+from app.cli.common import (
+    STORE_OPTION,
+    default_model,
+    fail_on_error,
+    print_manifest_summary,
+    store_at,
+)
 from app.training.config import load_config
 
 if TYPE_CHECKING:
@@ -77,7 +83,10 @@ def assign(
         Path | None, typer.Option("--output", "-o", help="CSV or Parquet to write")
     ] = None,
     store: STORE_OPTION = None,
-    model_name: Annotated[str | None, typer.Option("--model")] = None,
+    model_name: Annotated[
+        str | None,
+        typer.Option("--model", help="default: SEGMENTS_MODEL_NAME, else the store's only model"),
+    ] = None,
     version: Annotated[str | None, typer.Option(help="default: the promoted version")] = None,
     id_column: Annotated[str, typer.Option(help="customer id column")] = "customer_id",
     chunk_size: Annotated[int, typer.Option(min=1)] = 100_000,
@@ -93,22 +102,23 @@ def assign(
     from app.settings import get_settings
 
     with fail_on_error(console):
-        name = model_name or get_settings().model_name
+        model_store = store_at(store)
+        name = model_name or default_model(model_store, get_settings().model_name)
         if record or resume:
             _record(input, output, store, name, version, id_column, chunk_size, run_id, resume)
             return
         if output is None:
             console.print("[red]error:[/] --output is required (or --record)")
             raise typer.Exit(2)
-        loaded = store_at(store).load(name, version)
+        loaded = model_store.load(name, version)
         done = assign_file(loaded, input, output, id_column=id_column, chunk_size=chunk_size)
         console.print(
             f"tagged {done.rows:,} customers with {name} {loaded.manifest.version} -> {output}"
         )
         if done.rejects is not None:
             console.print(
-                f"[yellow]rejected {done.rejected:,} rows[/] without a customer id "
-                f"(row numbers and reasons in {done.rejects})",
+                f"[yellow]rejected {done.rejected:,} rows[/] without a customer id or with "
+                f"text in a numeric column (row numbers and reasons in {done.rejects})",
                 soft_wrap=True,
             )
 

@@ -31,7 +31,19 @@ class DataInfo(_Model):
     source_rows: int = Field(description="rows read from the file")
     dropped_rows: int = 0
     fingerprint: str = Field(description="SHA-256 of the training frame's content")
-    reference_date: str | None = None
+    reference_date: str | None = Field(
+        None, description="exclusive: features use only events strictly before it"
+    )
+    dropped_reasons: dict[str, int] = Field(
+        default_factory=dict, description="why input rows were left out: reason -> rows"
+    )
+    missing_cells: dict[str, int] = Field(
+        default_factory=dict, description="feature -> missing cells (blank ones included), imputed"
+    )
+    text_as_missing: dict[str, int] = Field(
+        default_factory=dict, description='feature -> text cells read as missing (errors="missing")'
+    )
+    notes: list[str] = Field(default_factory=list)
 
 
 class NumericStats(_Model):
@@ -60,17 +72,27 @@ class SelectionPoint(_Model):
     silhouette: float
     min_share: float
     admissible: bool
+    algorithm: str | None = None
+    stability: float | None = Field(None, description="mean ARI of bootstrap refits (sample)")
+    effects: dict[str, float] = Field(
+        default_factory=dict, description="outcome -> effect size of this candidate's segments"
+    )
+    separation: float | None = Field(None, description="mean effect relative to the best")
+    score: float | None = Field(None, description="what the selection method ranks by")
 
 
 class Selection(_Model):
     criterion: str
+    method: str = "silhouette"
     sample_size: int
     k_min: int
     k_max: int
     min_share: float
     chosen_k: int
+    chosen_algorithm: str | None = None
     curve: list[SelectionPoint]
     note: str | None = None
+    reason: str | None = Field(None, description="why the chosen candidate won")
 
 
 class Quality(_Model):
@@ -118,6 +140,13 @@ class OutcomeTest(_Model):
     p_value: float | None
     significant: bool
     overall_mean: float | None
+    positive: str | None = Field(None, description="the value counted as 1 (binary outcomes)")
+    effect_size: float | None = Field(
+        None, description="Cramér's V (binary) or epsilon² (numeric): 0 none, 1 complete"
+    )
+    effect_measure: str | None = None
+    segment_min: float | None = Field(None, description="lowest segment mean (or rate)")
+    segment_max: float | None = Field(None, description="highest segment mean (or rate)")
 
 
 class IdMatching(_Model):

@@ -42,7 +42,10 @@ class TransactionsConfig(_Strict):
     unit_price: str | None = None
     order: str | None = Field(None, description="order/invoice column; frequency counts orders")
     reference_date: date | None = Field(
-        None, description="'as of' date for recency/tenure; default: day after the last event"
+        None,
+        description="'as of' date for recency/tenure, exclusive: only events strictly before "
+        "it are features (to include 30 September, write 1997-10-01); default: the day after "
+        "the last event",
     )
     timestamp_format: str | None = None
 
@@ -60,6 +63,11 @@ class DataConfig(_Strict):
     kind: Literal["table", "transactions"] = "table"
     id_column: str = "customer_id"
     transactions: TransactionsConfig | None = None
+    missing_values: list[str] = Field(
+        default_factory=list,
+        description="more cell values read as missing (blank and whitespace-only cells, and "
+        "pandas' usual markers such as NA, already are)",
+    )
 
     @model_validator(mode="after")
     def _kind_matches(self) -> DataConfig:
@@ -81,7 +89,12 @@ class NumericFeature(_Strict):
         None, description="quantile bounds learned at fit, e.g. [0.01, 0.99]"
     )
     impute: Literal["median", "mean", "zero"] = "median"
+    errors: Literal["raise", "missing"] = Field(
+        "raise", description="text that is not a number: an error, or a missing value"
+    )
     label: str | None = Field(None, description="human label used in generated names")
+    high: str | None = Field(None, description="word for high values in names, e.g. 'lapsed'")
+    low: str | None = Field(None, description="word for low values in names, e.g. 'recent'")
 
     @field_validator("winsorize")
     @classmethod
@@ -139,6 +152,16 @@ class RuleConfig(_Strict):
 class ModelConfig(_Strict):
     name: str = Field("customers", pattern=NAME_PATTERN)
     algorithm: Literal["kmeans", "gmm", "minibatch_kmeans", "auto"] = "kmeans"
+    algorithms: list[Literal["kmeans", "gmm", "minibatch_kmeans"]] | None = Field(
+        None, description="candidate algorithms the selection compares; default: [algorithm]"
+    )
+    selection: Literal["silhouette", "outcome", "balanced"] | None = Field(
+        None,
+        description="how the candidate is chosen; default: balanced with outcomes, else silhouette",
+    )
+    selection_bootstraps: int = Field(
+        3, ge=0, le=20, description="refits per candidate to measure its stability"
+    )
     k_min: int = Field(3, ge=2, le=50)
     k_max: int = Field(8, ge=2, le=50)
     min_share: float = Field(0.05, ge=0.0, lt=0.5)
@@ -157,10 +180,33 @@ class ModelConfig(_Strict):
         return self
 
 
+class FutureOutcomes(_Strict):
+    """Outcomes measured from the same transaction log after the reference date."""
+
+    days: int = Field(ge=1, le=3660, description="window after the reference date, in days")
+
+
+class OutcomesConfig(_Strict):
+    """Outcome columns: of the training data, of a table joined on the customer id, and/or
+    measured from the transaction log after the reference date (``future``)."""
+
+    columns: list[str] = Field(
+        default_factory=list, description="outcome columns; with a path, default: all of them"
+    )
+    path: Path | None = Field(None, description="a CSV/Parquet table of outcomes per customer")
+    id: str = Field("customer_id", description="the outcomes table's customer id column")
+    future: FutureOutcomes | None = None
+
+
+def _outcomes_from_list(value: Any) -> Any:
+    """``outcomes = ["a", "b"]`` (the short form) is ``[outcomes] columns = ["a", "b"]``."""
+    return {"columns": value} if isinstance(value, list) else value
+
+
 class TrainConfig(_Strict):
     data: DataConfig
     features: list[Feature] = Field(min_length=1)
-    outcomes: list[str] = Field(default_factory=list)
+    outcomes: OutcomesConfig = Field(default_factory=OutcomesConfig)
     rules: list[RuleConfig] = Field(default_factory=list)
     model: ModelConfig = Field(default_factory=ModelConfig)
 
@@ -172,17 +218,59 @@ class TrainConfig(_Strict):
             raise ValueError(f"features declared twice: {', '.join(dupes)}")
         if self.data.id_column in names:
             raise ValueError(f"id column {self.data.id_column!r} cannot also be a feature")
-        clash = sorted(set(self.outcomes) & set(names))
+        clash = sorted(set(self.outcomes.columns) & set(names))
         if clash:
             raise ValueError(f"outcome columns cannot also be features: {', '.join(clash)}")
         rule_names = [r.name for r in self.rules]
         if len(set(rule_names)) != len(rule_names):
             raise ValueError("rule names must be unique")
+        if self.outcomes.future is not None and self.data.kind != "transactions":
+            raise ValueError("[outcomes.future] needs kind = 'transactions' in [data]")
         return self
+
+    @field_validator("outcomes", mode="before")
+    @classmethod
+    def _short_outcomes(cls, value: Any) -> Any:
+        return _outcomes_from_list(value)
 
     @property
     def feature_names(self) -> list[str]:
         return [f.name for f in self.features]
+
+
+def _tables() -> dict[str, list[str]]:
+    """Each config key -> where it belongs (``the top level`` or ``[table]``s)."""
+    owners: dict[str, list[str]] = {}
+    for table, model in (
+        ("[data.transactions]", TransactionsConfig),
+        ("[data]", DataConfig),
+        ("[outcomes]", OutcomesConfig),
+        ("[[features]]", NumericFeature),
+        ("[[features]]", CategoricalFeature),
+        ("[[rules]]", RuleConfig),
+        ("[model]", ModelConfig),
+        ("the top level", TrainConfig),
+    ):
+        for key in model.model_fields:
+            homes = owners.setdefault(key, [])
+            if table not in homes:
+                homes.append(table)
+    return owners
+
+
+def _where_it_belongs(loc: tuple[int | str, ...]) -> str:
+    """A key TOML put in the wrong table (``outcomes = [...]`` written after ``[model]``
+    lands in ``model``): say where it belongs."""
+    key = str(loc[-1]) if loc else ""
+    homes = _tables().get(key)
+    if homes is None or len(loc) < 2:
+        return ""
+    if homes == ["the top level"]:
+        return (
+            f"; {key!r} is a top-level key: TOML puts every key written after a [table] "
+            "header inside that table, so move it above the first [table]"
+        )
+    return f"; {key!r} belongs in {' or '.join(homes)}"
 
 
 def _format_validation_error(exc: ValidationError, source: str) -> str:
@@ -191,7 +279,7 @@ def _format_validation_error(exc: ValidationError, source: str) -> str:
         loc = ".".join(str(p) for p in err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = "unknown config key"
+            msg = "unknown config key" + _where_it_belongs(err["loc"])
         lines.append(f"{loc}: {msg}" if loc else msg)
     return f"invalid config {source}: " + "; ".join(lines)
 
@@ -205,6 +293,10 @@ def parse_config(raw: dict[str, Any], *, base_dir: Path, source: str = "") -> Tr
     if not path.is_absolute():
         data = config.data.model_copy(update={"path": (base_dir / path).resolve()})
         config = config.model_copy(update={"data": data})
+    table = config.outcomes.path
+    if table is not None and not table.is_absolute():
+        outcomes = config.outcomes.model_copy(update={"path": (base_dir / table).resolve()})
+        config = config.model_copy(update={"outcomes": outcomes})
     return config
 
 

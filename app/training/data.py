@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from app.errors import DataError
 from app.training.config import DataConfig, TrainConfig, TransactionsConfig
+from app.training.values import numeric_column
 
 logger = logging.getLogger(__name__)
 RFM_FEATURES = ("recency_days", "frequency", "monetary", "avg_order_value", "tenure_days")
@@ -33,6 +35,12 @@ class TrainingData:
     source_rows: int
     dropped_rows: int
     reference_date: date | None
+    dropped_reasons: dict[str, int] = field(default_factory=dict)  # reason -> rows
+    missing_cells: dict[str, int] = field(default_factory=dict)  # feature -> missing cells
+    text_as_missing: dict[str, int] = field(default_factory=dict)  # errors = "missing" cells
+    outcomes: list[str] = field(default_factory=list)  # outcome columns of ``frame``
+    positive: dict[str, str] = field(default_factory=dict)  # outcome -> value counted as 1
+    notes: list[str] = field(default_factory=list)
 
     @property
     def fingerprint(self) -> str:
@@ -56,16 +64,20 @@ CSV_NA_VALUES = frozenset(
 )
 
 
-def csv_options(id_column: str | None, columns: list[str] | None) -> dict[str, Any]:
+def csv_options(
+    id_column: str | None, columns: list[str] | None, missing_values: Sequence[str] = ()
+) -> dict[str, Any]:
     """``read_csv`` arguments that read ``id_column`` as the text written in the file (``007``
-    stays ``007``, ``NaN`` stays ``NaN``, an empty cell is ``""``); other columns as usual."""
+    stays ``007``, ``NaN`` stays ``NaN``, an empty cell is ``""``); other columns as usual,
+    with ``missing_values`` read as missing too."""
+    markers = CSV_NA_VALUES | frozenset(missing_values)
     if id_column is None:
-        return {"usecols": columns, "low_memory": False}
+        return {"usecols": columns, "low_memory": False, "na_values": list(missing_values)}
     return {
         "usecols": columns,
         "dtype": {id_column: str},
         "keep_default_na": False,
-        "na_values": {c: CSV_NA_VALUES for c in (columns or []) if c != id_column},
+        "na_values": {c: markers for c in (columns or []) if c != id_column},
         "low_memory": False,
     }
 
@@ -103,7 +115,11 @@ def missing_ids(ids: pd.Series) -> np.ndarray:
 
 
 def read_table(
-    path: Path, columns: list[str] | None = None, *, id_column: str | None = None
+    path: Path,
+    columns: list[str] | None = None,
+    *,
+    id_column: str | None = None,
+    missing_values: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Read a CSV or Parquet file, only ``columns`` if given; a missing column is an error.
 
@@ -126,7 +142,7 @@ def read_table(
         if path.suffix.lower() in PARQUET_SUFFIXES:
             frame = pd.read_parquet(path, columns=columns)
         else:
-            frame = pd.read_csv(path, **csv_options(id_column, columns))
+            frame = pd.read_csv(path, **csv_options(id_column, columns, missing_values))
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         raise DataError(f"cannot read {path}: {exc}") from None
     if frame.empty:
@@ -149,21 +165,23 @@ def columns_of(path: Path) -> list[str]:
 
 def load_training_data(config: TrainConfig) -> TrainingData:
     """Load and validate the data a config describes."""
+    from app.training.outcomes import add_outcomes
+
     data = config.data
     if data.kind == "transactions":
         assert data.transactions is not None
-        if config.outcomes:
-            raise DataError("outcome columns are not supported with a transaction log")
-        loaded = _load_transactions(data, data.transactions)
+        loaded = _load_transactions(data, data.transactions, config)
     else:
-        loaded = _load_table(data, config.feature_names + config.outcomes)
+        local = config.outcomes.columns if config.outcomes.path is None else []
+        loaded = _load_table(data, config.feature_names + local)
     frame = loaded.frame
     for column in config.feature_names:
         if column not in frame.columns:
             derived = ", ".join(RFM_FEATURES) if data.kind == "transactions" else ""
             hint = f" (derived features are: {derived})" if derived else ""
             raise DataError(f"feature {column!r} is not a column of {data.path.name}{hint}")
-    _check_features(config, frame, data.path.name)
+    _check_features(config, loaded)
+    add_outcomes(config, loaded)
     k_min = config.model.k_min
     if len(frame) < min_rows_for(k_min):
         raise DataError(
@@ -181,7 +199,9 @@ def min_rows_for(k: int) -> int:
 
 def _load_table(data: DataConfig, columns: list[str]) -> TrainingData:
     wanted = list(dict.fromkeys([data.id_column, *columns]))
-    frame = read_table(data.path, wanted, id_column=data.id_column)
+    frame = read_table(
+        data.path, wanted, id_column=data.id_column, missing_values=data.missing_values
+    )
     ids = text_ids(frame[data.id_column], data.path.name)
     keep = ~missing_ids(ids)
     dropped = int((~keep).sum())
@@ -195,43 +215,97 @@ def _load_table(data: DataConfig, columns: list[str]) -> TrainingData:
             f"{data.path.name}: id column {data.id_column!r} has duplicate ids, e.g. "
             + ", ".join(map(str, dupes))
         )
-    return TrainingData(frame, source_rows=len(keep), dropped_rows=dropped, reference_date=None)
+    reasons = {"no customer id": dropped} if dropped else {}
+    return TrainingData(
+        frame,
+        source_rows=len(keep),
+        dropped_rows=dropped,
+        reference_date=None,
+        dropped_reasons=reasons,
+    )
 
 
-def _load_transactions(data: DataConfig, tx: TransactionsConfig) -> TrainingData:
+class Events(NamedTuple):
+    """A transaction log's usable rows (customer, when, amount[, order]) and its reference."""
+
+    all: pd.DataFrame  # every row with a customer id, a time and an amount
+    reference: date
+    dropped: dict[str, int]  # reason -> rows without a customer id, time or amount
+
+
+def read_events(data: DataConfig, tx: TransactionsConfig) -> tuple[Events, int]:
+    """The log's usable events, the reference date, and the number of rows in the file."""
     cols = [tx.customer, tx.timestamp, tx.amount, tx.quantity, tx.unit_price, tx.order]
-    log = read_table(data.path, list(dict.fromkeys(c for c in cols if c)), id_column=tx.customer)
-    source_rows = len(log)
-    ids = text_ids(log[tx.customer], data.path.name)
+    log = read_table(
+        data.path,
+        list(dict.fromkeys(c for c in cols if c)),
+        id_column=tx.customer,
+        missing_values=data.missing_values,
+    )
+    source = data.path.name
+    ids = text_ids(log[tx.customer], source)
     try:
         when = pd.to_datetime(log[tx.timestamp], format=tx.timestamp_format)
     except (ValueError, TypeError) as exc:
-        raise DataError(
-            f"{data.path.name}: column {tx.timestamp!r} is not a timestamp: {exc}"
-        ) from None
+        raise DataError(f"{source}: column {tx.timestamp!r} is not a timestamp: {exc}") from None
+    options = {"missing_values": data.missing_values, "hint": "amounts must be numbers"}
     if tx.amount:
-        amount = numeric_column(log, tx.amount, data.path.name)
+        amount, _ = numeric_column(log, tx.amount, source, **options)  # type: ignore[arg-type]
     else:
         assert tx.quantity is not None
         assert tx.unit_price is not None
-        qty = numeric_column(log, tx.quantity, data.path.name)
-        price = numeric_column(log, tx.unit_price, data.path.name)
+        qty, _ = numeric_column(log, tx.quantity, source, **options)  # type: ignore[arg-type]
+        price, _ = numeric_column(log, tx.unit_price, source, **options)  # type: ignore[arg-type]
         amount = qty * price
-    order = log[tx.order].astype("string") if tx.order else None
-    keep = ~missing_ids(ids) & (when.notna() & amount.notna()).to_numpy()
-    ref = tx.reference_date or (when[keep].max().date() + timedelta(days=1))
-    keep &= (when < pd.Timestamp(ref)).to_numpy()
+    no_id = missing_ids(ids)
+    no_time = when.isna().to_numpy() & ~no_id
+    no_amount = amount.isna().to_numpy() & ~no_id & ~no_time
+    keep = ~(no_id | no_time | no_amount)
     if not keep.any():
-        raise DataError(f"{data.path.name}: no transaction with a customer id, time and amount")
+        raise DataError(f"{source}: no transaction with a customer id, time and amount")
+    ref = tx.reference_date or (when[keep].max().date() + timedelta(days=1))
     events = pd.DataFrame(
         {"customer": ids[keep].to_numpy(), "when": when[keep].to_numpy(), "amount": amount[keep]}
     )
-    if order is not None:
-        events["order"] = order[keep].to_numpy()
-    frame = derive_rfm(events, ref)
-    return TrainingData(
-        frame, source_rows=source_rows, dropped_rows=int((~keep).sum()), reference_date=ref
+    if tx.order:
+        events["order"] = log[tx.order].astype("string")[keep].to_numpy()
+    reasons = {
+        "no customer id": int(no_id.sum()),
+        "no readable time": int(no_time.sum()),
+        "no amount": int(no_amount.sum()),
+    }
+    return Events(events, ref, {k: v for k, v in reasons.items() if v}), len(log)
+
+
+def _load_transactions(
+    data: DataConfig, tx: TransactionsConfig, config: TrainConfig
+) -> TrainingData:
+    events, source_rows = read_events(data, tx)
+    ref = events.reference
+    before = (events.all["when"] < pd.Timestamp(ref)).to_numpy()
+    if not before.any():
+        raise DataError(
+            f"{data.path.name}: no transaction before the reference date {ref.isoformat()} "
+            "(reference_date is exclusive: only events strictly before it are used)"
+        )
+    reasons = dict(events.dropped)
+    later = int((~before).sum())
+    if later:
+        use = ", used for the future outcomes" if config.outcomes.future else ""
+        reasons[f"on or after the reference date {ref.isoformat()} (exclusive{use})"] = later
+    frame = derive_rfm(events.all.loc[before], ref)
+    loaded = TrainingData(
+        frame,
+        source_rows=source_rows,
+        dropped_rows=sum(reasons.values()),
+        reference_date=ref,
+        dropped_reasons=reasons,
     )
+    if config.outcomes.future is not None:
+        from app.training.outcomes import add_future_outcomes
+
+        add_future_outcomes(loaded, events.all.loc[~before], config.outcomes.future.days, data)
+    return loaded
 
 
 def derive_rfm(events: pd.DataFrame, reference: date) -> pd.DataFrame:
@@ -259,30 +333,27 @@ def derive_rfm(events: pd.DataFrame, reference: date) -> pd.DataFrame:
     return frame
 
 
-def numeric_column(frame: pd.DataFrame, column: str, source: str) -> pd.Series:
-    values = frame[column]
-    if pd.api.types.is_bool_dtype(values):
-        return values.astype("float64")
-    if pd.api.types.is_numeric_dtype(values):
-        return values.astype("float64")
-    coerced = pd.to_numeric(values, errors="coerce")
-    bad = values[coerced.isna() & values.notna()]
-    if len(bad):
-        raise DataError(
-            f"{source}: column {column!r} should be numeric but holds text, e.g. {bad.iloc[0]!r} "
-            f"({len(bad)} such values)"
-        )
-    return coerced.astype("float64")
-
-
-def _check_features(config: TrainConfig, frame: pd.DataFrame, source: str) -> None:
+def _check_features(config: TrainConfig, loaded: TrainingData) -> None:
+    frame, source = loaded.frame, config.data.path.name
     for feature in config.features:
         column = frame[feature.name]
         if column.isna().all():
             raise DataError(f"{source}: feature {feature.name!r} is missing in every row")
         if feature.type == "numeric":
-            frame[feature.name] = numeric_column(frame, feature.name, source)
-            if not np.isfinite(frame[feature.name].dropna().to_numpy()).all():
+            values, junk = numeric_column(
+                frame,
+                feature.name,
+                source,
+                missing_values=config.data.missing_values,
+                junk_is_missing=feature.errors == "missing",
+            )
+            if values.isna().all():
+                raise DataError(f"{source}: feature {feature.name!r} is missing in every row")
+            if not np.isfinite(values.dropna().to_numpy()).all():
                 raise DataError(f"{source}: feature {feature.name!r} holds infinite values")
-    for outcome in config.outcomes:
-        frame[outcome] = numeric_column(frame, outcome, source)
+            frame[feature.name] = values
+            if junk:
+                loaded.text_as_missing[feature.name] = junk
+        missing = int(frame[feature.name].isna().sum())
+        if missing:
+            loaded.missing_cells[feature.name] = missing

@@ -105,9 +105,10 @@ def train(
         # fit_transform, not fit + transform: the same matrix without a second pass over the data
         preprocessor = build_preprocessor(config)
         matrix = np.ascontiguousarray(preprocessor.fit_transform(clustered), dtype=np.float64)
-    algorithm = spec.algorithm
+    algorithm: str = spec.algorithm
     if algorithm == "auto":
         algorithm = "minibatch_kmeans" if len(matrix) > spec.minibatch_threshold else "kmeans"
+    method = spec.selection or ("balanced" if data.outcomes else "silhouette")
     with timer.step("select k"):
         chosen = select_k(
             matrix,
@@ -119,8 +120,13 @@ def train(
             sample_size=spec.selection_sample,
             silhouette_size=spec.silhouette_sample,
             seed=spec.seed,
+            method=method,
+            algorithms=list(spec.algorithms) if spec.algorithms else None,
+            outcomes=frame.loc[rule_slots < 0, data.outcomes] if data.outcomes else None,
+            bootstraps=spec.selection_bootstraps,
         )
         k = chosen.selection.chosen_k
+        algorithm = chosen.algorithm
     with timer.step("fit"):
         clusterer = make_clusterer(algorithm, k, spec.seed, init=chosen.centres).fit(matrix)
         labels = np.asarray(clusterer.predict(matrix), dtype=np.int64)
@@ -166,6 +172,8 @@ def train(
             slots,
             infos,
             spec.min_share,
+            data.outcomes,
+            data.positive,
         )
         projection, projected_ids = _project(model, frame, spec.seed)
     version = new_version_id()
@@ -238,6 +246,10 @@ def _data_info(config: TrainConfig, data: TrainingData) -> DataInfo:
         dropped_rows=data.dropped_rows,
         fingerprint=data.fingerprint,
         reference_date=data.reference_date.isoformat() if data.reference_date else None,
+        dropped_reasons=data.dropped_reasons,
+        missing_cells=data.missing_cells,
+        text_as_missing=data.text_as_missing,
+        notes=data.notes,
     )
 
 

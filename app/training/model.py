@@ -21,16 +21,18 @@ from app.training.rules import RuleSegment, first_match_frame
 ALGORITHMS = ("kmeans", "minibatch_kmeans", "gmm")
 
 
-def make_clusterer(algorithm: str, k: int, seed: int, init: np.ndarray | None = None) -> Any:
-    """An unfitted clusterer; ``init`` (k x d centres) warm-starts it."""
+def make_clusterer(
+    algorithm: str, k: int, seed: int, init: np.ndarray | None = None, n_init: int = 3
+) -> Any:
+    """An unfitted clusterer; ``init`` (k x d centres) warm-starts it, else ``n_init`` runs."""
     if algorithm == "kmeans":
         if init is not None:
             return KMeans(k, init=init, n_init=1, random_state=seed)
-        return KMeans(k, n_init=3, random_state=seed)
+        return KMeans(k, n_init=n_init, random_state=seed)
     if algorithm == "minibatch_kmeans":
         if init is not None:
             return MiniBatchKMeans(k, init=init, n_init=1, random_state=seed, batch_size=4096)
-        return MiniBatchKMeans(k, n_init=3, random_state=seed, batch_size=4096)
+        return MiniBatchKMeans(k, n_init=n_init, random_state=seed, batch_size=4096)
     if algorithm == "gmm":
         # a single k-means initialisation merges two planted segments ~5% of the time:
         # several inits unless warm-started from centres already chosen
@@ -40,7 +42,7 @@ def make_clusterer(algorithm: str, k: int, seed: int, init: np.ndarray | None = 
             means_init=init,
             random_state=seed,
             reg_covar=1e-4,
-            n_init=1 if init is not None else 3,
+            n_init=1 if init is not None else n_init,
         )
     raise ValueError(f"unknown algorithm {algorithm!r}")
 

@@ -14,13 +14,21 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from app.registry.manifest import CategoryShare, NumericProfile, OutcomeTest, SegmentInfo
 from app.training.config import CategoricalFeature, TrainConfig
+from app.training.effects import outcome_effect
 from app.training.preprocess import canonical_column
 
 NAME_Z = 0.5  # a feature must differ this much to appear in a name
+# the words a transaction log's derived features bring to names (a feature's own win)
+RFM_WORDS = {
+    "recency_days": ("lapsed", "recent"),
+    "frequency": ("frequent", "one-time"),
+    "monetary": ("high spend", "low spend"),
+    "avg_order_value": ("large baskets", "small baskets"),
+    "tenure_days": ("long-standing", "new"),
+}
 DISTINCT_Z = 0.25  # a cluster whose every feature is within this of the population is flagged
 TOP_CATEGORIES = 8
 
@@ -45,6 +53,8 @@ def profile_segments(
     slots: np.ndarray,
     infos: list[SlotInfo],
     min_share: float,
+    outcomes: list[str] | None = None,
+    positive: dict[str, str] | None = None,
 ) -> tuple[list[SegmentInfo], list[OutcomeTest]]:
     """Profile every slot; ``transformed`` holds the numeric features after their transform."""
     n = len(frame)
@@ -52,6 +62,7 @@ def profile_segments(
     pop_mean = transformed.mean()
     pop_std = transformed.std(ddof=0).replace(0.0, 1.0)
     labels = {f.name: f.label or f.name.replace("_", " ") for f in config.features}
+    words = _words(config)
     categorical = {
         f.name: canonical_column(frame[f.name])
         for f in config.features
@@ -63,7 +74,7 @@ def profile_segments(
     cat_codes = {
         name: pop_shares[name].index.get_indexer(pd.Index(col)) for name, col in categorical.items()
     }
-    outcomes = [o for o in config.outcomes if o in frame.columns]
+    outcomes = [o for o in (outcomes or []) if o in frame.columns]
     segments: list[SegmentInfo] = []
     used_names: set[str] = set()
     for slot, info in enumerate(infos):
@@ -83,7 +94,7 @@ def profile_segments(
             name: _category_shares(codes[mask], pop_shares[name])
             for name, codes in cat_codes.items()
         }
-        name = info.name or _generate_name(num_profile, cat_profile, labels, used_names)
+        name = info.name or _generate_name(num_profile, cat_profile, labels, used_names, words)
         used_names.add(name)
         share = size / n if n else 0.0
         flags = []
@@ -105,15 +116,19 @@ def profile_segments(
                 share=share,
                 numeric=num_profile,
                 categorical=cat_profile,
-                outcomes={
-                    o: _finite(frame.loc[mask, o].mean()) if size else None for o in outcomes
-                },
+                outcomes={o: _mean_or_none(frame.loc[mask, o]) if size else None for o in outcomes},
                 stability=info.stability,
                 flags=flags,
             )
         )
-    tests = [_outcome_test(o, frame[o], slots) for o in outcomes]
+    tests = [_outcome_test(o, frame[o], slots, segments, (positive or {}).get(o)) for o in outcomes]
     return segments, tests
+
+
+def _mean_or_none(values: pd.Series) -> float | None:
+    """A segment's outcome mean; None where no member has a value (an unmatched join)."""
+    mean = float(values.mean())
+    return mean if np.isfinite(mean) else None
 
 
 def _finite(value: object) -> float:
@@ -146,24 +161,53 @@ def _level(z: float) -> str:
     return "low"
 
 
+def _words(config: TrainConfig) -> dict[str, tuple[str, str]]:
+    """Feature -> (word for high values, word for low values), where known."""
+    words: dict[str, tuple[str, str]] = {}
+    for f in config.features:
+        if isinstance(f, CategoricalFeature):
+            continue
+        high, low = (
+            RFM_WORDS.get(f.name, (None, None))
+            if config.data.kind == "transactions"
+            else (None, None)
+        )
+        high, low = f.high or high, f.low or low
+        if high and low:
+            words[f.name] = (high, low)
+    return words
+
+
+def _trait(name: str, z: float, labels: dict[str, str], words: dict[str, tuple[str, str]]) -> str:
+    if name in words:
+        word = words[name][0 if z > 0 else 1]
+        return f"very {word}" if abs(z) >= 1.0 and " " not in word else word
+    return f"{_level(z)} {labels[name]}"
+
+
 def _generate_name(
     numeric: dict[str, NumericProfile],
     categorical: dict[str, dict[str, CategoryShare]],
     labels: dict[str, str],
     used: set[str],
+    words: dict[str, tuple[str, str]] | None = None,
 ) -> str:
     ranked = sorted(numeric.items(), key=lambda kv: -abs(kv[1].z))
-    parts = [f"{_level(p.z)} {labels[name]}" for name, p in ranked if abs(p.z) >= NAME_Z]
+    parts = [_trait(name, p.z, labels, words or {}) for name, p in ranked if abs(p.z) >= NAME_Z]
+    # a category is named with its feature ("month-to-month contract"), never "(mostly No)"
     cats = [
-        (share.z, f"mostly {cat}" if share.share >= 0.5 else f"many {cat}")
+        (
+            share.z,
+            f"{cat} {labels[feature]}" if share.share >= 0.5 else f"many {cat} {labels[feature]}",
+        )
         for feature, shares in categorical.items()
         for cat, share in shares.items()
         if share.z >= 1.5 and share.share >= 0.3 and not cat.startswith("__")
     ]
     best_cat = max(cats)[1] if cats else None
     for count in range(2, max(len(parts), 2) + 1):
-        words = parts[:count] if parts else ["typical customers"]
-        name = ", ".join(words)
+        shown = parts[:count] if parts else ["typical customers"]
+        name = ", ".join(shown)
         if best_cat:
             name = f"{name} ({best_cat})"
         name = name[0].upper() + name[1:]
@@ -195,31 +239,28 @@ def _indistinct(
     return num_max < DISTINCT_Z and cat_max < 2 * DISTINCT_Z
 
 
-def _outcome_test(name: str, values: pd.Series, slots: np.ndarray) -> OutcomeTest:
+def _outcome_test(
+    name: str,
+    values: pd.Series,
+    slots: np.ndarray,
+    segments: list[SegmentInfo],
+    positive: str | None,
+) -> OutcomeTest:
     present = values.notna().to_numpy()
-    vals, groups = values.to_numpy()[present], slots[present]
-    binary = bool(np.isin(vals, (0.0, 1.0)).all())
-    overall = float(vals.mean()) if len(vals) else None
-    used = np.unique(groups)
-    statistic = p_value = None
-    if binary and len(used) > 1:
-        table = np.zeros((len(used), 2))
-        np.add.at(table, (np.searchsorted(used, groups), vals.astype(int)), 1)
-        table = table[:, table.sum(axis=0) > 0]
-        if table.shape[1] == 2:
-            chi = stats.chi2_contingency(table)
-            statistic, p_value = float(chi.statistic), float(chi.pvalue)
-    elif len(used) > 1:
-        samples = [vals[groups == g] for g in used]
-        if len({float(v) for v in vals[:1000]}) > 1:
-            kw = stats.kruskal(*samples)
-            statistic, p_value = float(kw.statistic), float(kw.pvalue)
+    vals, groups = values.to_numpy(dtype=np.float64)[present], slots[present]
+    effect = outcome_effect(vals, groups)
+    means = [m for s in segments if s.size and (m := s.outcomes.get(name)) is not None]
     return OutcomeTest(
         name=name,
-        kind="binary" if binary else "numeric",
-        test="chi-square" if binary else "Kruskal-Wallis",
-        statistic=statistic,
-        p_value=p_value,
-        significant=p_value is not None and p_value < 0.05,
-        overall_mean=overall,
+        kind="binary" if effect.binary else "numeric",
+        test="chi-square" if effect.binary else "Kruskal-Wallis",
+        statistic=effect.statistic,
+        p_value=effect.p_value,
+        significant=effect.p_value is not None and effect.p_value < 0.05,
+        overall_mean=float(vals.mean()) if len(vals) else None,
+        positive=(positive or "1") if effect.binary else None,
+        effect_size=effect.size,
+        effect_measure="Cramér's V" if effect.binary else "epsilon²",
+        segment_min=min(means) if means else None,
+        segment_max=max(means) if means else None,
     )

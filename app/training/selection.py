@@ -1,12 +1,29 @@
-"""Choosing the number of segments.
+"""Choosing the segmentation: the number of segments, and the algorithm, by what matters.
 
-Criterion (documented in the README and recorded in every manifest): for each k in
-[k_min, k_max], fit the clusterer on a random sample of the customers (``selection_sample``
-rows) and compute the silhouette of the sample's labels on a sub-sample
-(``silhouette_sample`` rows). A k is *admissible* when its smallest segment holds at least
-``min_share`` of all customers (rule segments count in the denominator). The chosen k is the
-admissible one with the highest silhouette; if none is admissible, the one whose smallest
-segment is largest, with a note in the manifest.
+Every candidate (each k in [k_min, k_max], for each algorithm in ``model.algorithms``) is
+fitted on one random sample of the customers (``selection_sample`` rows), never on all of
+them, so trying more candidates does not multiply the time of a million-row training. Each
+candidate gets: the silhouette of its labels on a sub-sample (``silhouette_sample`` rows); its
+smallest segment's share of all customers (rule segments count in the denominator); and,
+unless ``selection = "silhouette"``, its bootstrap stability (the mean adjusted Rand index of
+``selection_bootstraps`` refits on resamples of the silhouette sub-sample, against its own
+labels there: cheap enough to run for every candidate) and its outcome
+separation (each declared outcome's effect size across its segments: Cramér's V for a binary
+outcome, epsilon² for a numeric one; see ``effects``).
+
+A candidate is *admissible* when its smallest segment holds at least ``min_share`` of all
+customers, and (outside ``silhouette``) its stability is at least ``MIN_STABILITY``. Among
+admissible candidates:
+
+- ``silhouette``: the highest silhouette (the criterion of earlier versions);
+- ``outcome``: the highest outcome separation (each outcome's effect size divided by the best
+  candidate's, averaged over outcomes), and among candidates within ``TOLERANCE`` of it, the
+  fewest segments (the smallest set that changes decisions);
+- ``balanced`` (the default when outcomes are declared): the highest
+  ``BLEND`` x separation + (1 - ``BLEND``) x silhouette / best silhouette, fewest segments
+  within ``TOLERANCE``.
+
+If none is admissible: the candidate whose smallest segment is largest, with a note.
 """
 
 from __future__ import annotations
@@ -14,17 +31,37 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.metrics import silhouette_score
+import pandas as pd
+from sklearn.metrics import adjusted_rand_score, silhouette_score
 
 from app.errors import DataError
 from app.registry.manifest import Selection, SelectionPoint
+from app.training.effects import is_binary, outcome_effect
 from app.training.model import make_clusterer
+
+MIN_STABILITY = 0.8
+BLEND = 0.7  # balanced: weight of the outcome separation against the silhouette
+TOLERANCE = 0.02  # scores this close to the best count as a tie: fewer segments win
+CRITERIA = {
+    "silhouette": "silhouette on a sample, subject to a minimum segment share",
+    "outcome": (
+        "outcome separation (effect size relative to the best candidate, mean over outcomes) "
+        f"on a sample, subject to a minimum segment share and stability >= {MIN_STABILITY}; "
+        f"fewest segments within {TOLERANCE} of the best"
+    ),
+    "balanced": (
+        f"{BLEND} x outcome separation + {1 - BLEND:.1f} x silhouette (each relative to the "
+        f"best candidate) on a sample, subject to a minimum segment share and stability >= "
+        f"{MIN_STABILITY}; fewest segments within {TOLERANCE} of the best"
+    ),
+}
 
 
 @dataclass(frozen=True)
 class SelectionResult:
     selection: Selection
-    centres: np.ndarray  # the chosen k's centres, fitted on the sample (warm start)
+    algorithm: str  # the chosen candidate's algorithm
+    centres: np.ndarray  # its centres (means), fitted on the sample: the full fit's warm start
 
 
 def select_k(
@@ -38,53 +75,170 @@ def select_k(
     sample_size: int,
     silhouette_size: int,
     seed: int,
+    method: str = "silhouette",
+    algorithms: list[str] | None = None,
+    outcomes: pd.DataFrame | None = None,
+    bootstraps: int = 3,
 ) -> SelectionResult:
-    """Pick k by silhouette on a sample, subject to a minimum segment share."""
+    """Pick k (and the algorithm) on a sample; ``outcomes`` are aligned with ``matrix`` rows."""
     rng = np.random.default_rng(seed)
     n = matrix.shape[0]
-    sample = matrix[rng.choice(n, sample_size, replace=False)] if n > sample_size else matrix
+    rows = rng.choice(n, sample_size, replace=False) if n > sample_size else np.arange(n)
+    sample = matrix[rows]
     k_max = min(k_max, len(sample) - 1)
     if k_min > k_max:  # the job refuses such data first; never lower k_min silently
         raise DataError(
             f"{len(sample)} customers cannot be split into k_min = {k_min} segments and scored"
         )
+    targets = _targets(outcomes, rows) if method != "silhouette" else {}
+    if method != "silhouette" and not targets:
+        method = "silhouette"  # no outcome values to separate: say so in the criterion
     sil_rows = rng.choice(len(sample), min(silhouette_size, len(sample)), replace=False)
     curve: list[SelectionPoint] = []
-    centres: dict[int, np.ndarray] = {}
-    fit_algorithm = "kmeans" if algorithm == "minibatch_kmeans" else algorithm
-    for k in range(k_min, k_max + 1):
-        model = make_clusterer(fit_algorithm, k, seed).fit(sample)
-        labels = model.predict(sample)
-        counts = np.bincount(labels, minlength=k)
-        share = float(counts.min() / len(sample) * clustered_fraction)
-        sub = labels[sil_rows]
-        sil = (
-            float(silhouette_score(sample[sil_rows], sub, random_state=seed))
-            if len(np.unique(sub)) > 1
-            else -1.0
-        )
-        curve.append(
-            SelectionPoint(k=k, silhouette=sil, min_share=share, admissible=share >= min_share)
-        )
-        centres[k] = model.cluster_centers_ if hasattr(model, "cluster_centers_") else model.means_
-    admissible = [p for p in curve if p.admissible]
-    note = None
-    if admissible:
-        chosen = max(admissible, key=lambda p: (p.silhouette, -p.k))
-    else:
-        chosen = max(curve, key=lambda p: (p.min_share, -p.k))
-        note = (
-            f"no k in {k_min}..{k_max} gives every segment {min_share:.0%} of customers; "
-            f"chose k={chosen.k}, whose smallest segment is largest"
-        )
+    centres: dict[tuple[str, int], np.ndarray] = {}
+    for name in algorithms or [algorithm]:
+        fit_algorithm = "kmeans" if name == "minibatch_kmeans" else name
+        for k in range(k_min, k_max + 1):
+            model = make_clusterer(fit_algorithm, k, seed).fit(sample)
+            labels = np.asarray(model.predict(sample))
+            counts = np.bincount(labels, minlength=k)
+            share = float(counts.min() / len(sample) * clustered_fraction)
+            sub = labels[sil_rows]
+            sil = (
+                float(silhouette_score(sample[sil_rows], sub, random_state=seed))
+                if len(np.unique(sub)) > 1
+                else -1.0
+            )
+            point = SelectionPoint(
+                k=k, silhouette=sil, min_share=share, admissible=share >= min_share
+            )
+            if method != "silhouette":
+                stability = _stability(
+                    sample[sil_rows], labels[sil_rows], fit_algorithm, k, seed, bootstraps
+                )
+                effects = {
+                    o: size
+                    for o, (values, present, binary) in targets.items()
+                    if (size := outcome_effect(values, labels[present], binary).size) is not None
+                }
+                point = point.model_copy(
+                    update={
+                        "algorithm": name,
+                        "stability": stability,
+                        "effects": effects,
+                        "admissible": point.admissible
+                        and (stability is None or stability >= MIN_STABILITY),
+                    }
+                )
+            elif algorithms and len(algorithms) > 1:
+                point = point.model_copy(update={"algorithm": name})
+            curve.append(point)
+            centres[(name, k)] = (
+                model.cluster_centers_ if hasattr(model, "cluster_centers_") else model.means_
+            )
+    chosen, note, reason = _choose(curve, method, k_min, k_max, min_share)
     selection = Selection(
-        criterion="silhouette on a sample, subject to a minimum segment share",
+        criterion=CRITERIA[method],
+        method=method,
         sample_size=len(sample),
         k_min=k_min,
         k_max=k_max,
         min_share=min_share,
         chosen_k=chosen.k,
+        chosen_algorithm=chosen.algorithm,
         curve=curve,
         note=note,
+        reason=reason,
     )
-    return SelectionResult(selection=selection, centres=centres[chosen.k])
+    chosen_algorithm = chosen.algorithm or algorithm
+    return SelectionResult(selection, chosen_algorithm, centres[(chosen_algorithm, chosen.k)])
+
+
+def _targets(
+    outcomes: pd.DataFrame | None, rows: np.ndarray
+) -> dict[str, tuple[np.ndarray, np.ndarray, bool]]:
+    """Per outcome: its values on the sample rows that have one, those rows, and binary-ness."""
+    if outcomes is None:
+        return {}
+    targets = {}
+    for name in outcomes.columns:
+        values = outcomes[name].to_numpy(dtype=np.float64)[rows]
+        present = ~np.isnan(values)
+        if present.sum() >= 10 and len(np.unique(values[present])) > 1:
+            targets[name] = (values[present], present, is_binary(values[present]))
+    return targets
+
+
+def _stability(
+    sample: np.ndarray, labels: np.ndarray, algorithm: str, k: int, seed: int, bootstraps: int
+) -> float | None:
+    if bootstraps <= 0:
+        return None
+    rng = np.random.default_rng(seed + 7)
+    aris = []
+    for b in range(bootstraps):
+        boot = sample[rng.choice(len(sample), len(sample), replace=True)]
+        # one initialisation per refit: stability is measured for every candidate, and a
+        # single run is the stricter test (a solution that needs many restarts is fragile)
+        refit = make_clusterer(algorithm, k, seed + 100 + b, n_init=1).fit(boot)
+        aris.append(adjusted_rand_score(labels, refit.predict(sample)))
+    return round(float(np.mean(aris)), 4)
+
+
+def _choose(
+    curve: list[SelectionPoint], method: str, k_min: int, k_max: int, min_share: float
+) -> tuple[SelectionPoint, str | None, str]:
+    """The winner, a note when nothing was admissible, and why it won."""
+    admissible = [p for p in curve if p.admissible]
+    if not admissible:
+        chosen = max(curve, key=lambda p: (p.min_share, -p.k))
+        what = "gives every segment" if method == "silhouette" else "is stable and gives every"
+        note = (
+            f"no candidate in k = {k_min}..{k_max} {what} segment {min_share:.0%} of customers; "
+            f"chose k={chosen.k}, whose smallest segment is largest"
+        )
+        return chosen, note, note
+    if method == "silhouette":
+        chosen = max(admissible, key=lambda p: (p.silhouette, -p.k))
+        return chosen, None, f"highest silhouette ({chosen.silhouette:.3f}) among admissible k"
+    best_effect = {
+        o: max(p.effects.get(o, 0.0) for p in admissible) for p in admissible for o in p.effects
+    }
+    best_sil = max(max(p.silhouette for p in admissible), 1e-9)
+    scored = []
+    for p in admissible:
+        separation = float(
+            np.mean([p.effects.get(o, 0.0) / best for o, best in best_effect.items() if best > 0])
+            if best_effect
+            else 0.0
+        )
+        score = separation
+        if method == "balanced":
+            score = BLEND * separation + (1 - BLEND) * max(p.silhouette, 0.0) / best_sil
+        scored.append(
+            p.model_copy(update={"separation": round(separation, 4), "score": round(score, 4)})
+        )
+    for i, p in enumerate(curve):  # record the scores in the curve the manifest keeps
+        match = next((s for s in scored if (s.k, s.algorithm) == (p.k, p.algorithm)), None)
+        if match is not None:
+            curve[i] = match
+    top = max(s.score or 0.0 for s in scored)
+    tied = [s for s in scored if (s.score or 0.0) >= top - TOLERANCE]
+    chosen = min(tied, key=lambda s: (s.k, -(s.score or 0.0)))
+    runner_up = max(
+        (s for s in scored if s is not chosen), key=lambda s: s.score or 0.0, default=None
+    )
+    reason = (
+        f"{chosen.algorithm} k={chosen.k}: score {chosen.score:.3f} (outcome separation "
+        f"{chosen.separation:.3f}, silhouette {chosen.silhouette:.3f}, stability "
+        f"{_fmt(chosen.stability)}) among {len(scored)} admissible of {len(curve)} candidates"
+    )
+    if runner_up is not None:
+        reason += f"; next best {runner_up.algorithm} k={runner_up.k} at {runner_up.score:.3f}"
+    if chosen.score is not None and chosen.score < top:
+        reason += f" (within {TOLERANCE} of the best score {top:.3f}, with fewer segments)"
+    return chosen, None, reason
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"

@@ -70,20 +70,35 @@ def test_cli_assign_and_a_missing_column(
     assert not out.exists()
 
 
-def test_text_in_a_numeric_column_fails_without_leaving_output(
+def test_text_in_a_numeric_column_rejects_that_row_by_name(
     tmp_path: Path,
     trained: tuple[ModelStore, TrainResult],
     customers: tuple[pd.DataFrame, np.ndarray],
 ) -> None:
+    """One junk value once refused the whole file: now that row goes to the rejects file,
+    naming the column and the value, and a blank cell is a missing value, imputed."""
     store, _ = trained
     frame = customers[0].head(50).copy()
     frame["monetary"] = frame["monetary"].astype(object)
     frame.loc[40, "monetary"] = "n/a-ish"
+    frame.loc[12, "monetary"] = "  "
     source, target = tmp_path / "in.csv", tmp_path / "out.csv"
     frame.to_csv(source, index=False)
-    with pytest.raises(DataError, match="'monetary' should be numeric"):
-        assign_file(store.load("customers"), source, target, id_column="customer_id", chunk_size=20)
-    assert not target.exists()
+    loaded = store.load("customers")
+    done = assign_file(loaded, source, target, id_column="customer_id", chunk_size=20)
+    assert (done.rows, done.rejected) == (49, 1)
+    rejects = pd.read_csv(tmp_path / "out.rejects.csv")
+    assert rejects.to_dict("records") == [
+        {"row": 41, "reason": "column 'monetary' is not a number: 'n/a-ish'"}
+    ]
+    tagged = pd.read_csv(target)
+    assert "C000041" not in set(tagged["customer_id"]) and len(tagged) == 49
+    blank = frame.loc[[12]].set_index("customer_id")
+    blank["monetary"] = np.nan
+    expected = loaded.estimator.predict(blank)[0]
+    assert tagged.loc[
+        tagged["customer_id"] == frame.loc[12, "customer_id"], "segment_id"
+    ].item() == (expected)
     assert not list(tmp_path.glob(".*partial"))
 
 

@@ -86,6 +86,7 @@ def render_report(
         f'<div class="grid">{img(selection_plot(m), "k-selection curve")}'
         f"{img(sizes_plot(m, colours), 'segment sizes')}</div>"
         + (f'<p class="cap">{escape(sel.note)}</p>' if sel.note else "")
+        + _candidates(m)
     )
     sections = [
         ("Segments", "Rule segments are assigned first, in order; everyone else is clustered. "
@@ -105,7 +106,8 @@ def render_report(
         ("Outcomes", "Outcomes are not used to form segments; they show whether segments differ "
          "on what the business cares about. Bars: segment mean; dashed line: overall mean; a "
          "small p-value means the differences are unlikely to be chance.",
-         img(outcomes, "outcome differences") if outcomes else "<p>No outcome columns.</p>"),
+         (_effects(m) + img(outcomes, "outcome differences"))
+         if outcomes else "<p>No outcome columns.</p>"),
         ("Categorical features", "Share of each segment in each category, beside the share in "
          "the whole population. Blue: over-represented, red: under-represented; bold: the "
          "segment's most common category.", _categorical(m, colours)),
@@ -136,12 +138,29 @@ def _header(m: Manifest) -> str:
         "Created": m.created_at.strftime("%Y-%m-%d %H:%M %Z").strip(),
         "Data": d.path,
         "Rows": f"{d.rows:,} customers ({d.source_rows:,} rows read, {d.dropped_rows:,} dropped)",
+        **({"Dropped rows": _reasons(d.dropped_reasons)} if d.dropped_reasons else {}),
+        **(
+            {"Reference date": f"{d.reference_date} (exclusive: events strictly before it)"}
+            if d.reference_date
+            else {}
+        ),
         "Fingerprint": d.fingerprint[:12],
         "Algorithm": m.algorithm,
         "Chosen k": f"{m.selection.chosen_k} clusters, {len(m.segments)} segments in all",
         "Segment ids": f"matched to {previous}" if previous else "first version, all new",
     }
     items = "".join(f"<div><dt>{k}</dt><dd>{escape(v)}</dd></div>" for k, v in meta.items())
+    notes = [
+        f"{name}: {cells:,} missing values imputed"
+        + (
+            f" ({d.text_as_missing[name]:,} of them text read as missing)"
+            if name in d.text_as_missing
+            else ""
+        )
+        for name, cells in d.missing_cells.items()
+    ] + d.notes
+    if notes:
+        items += "".join(f"<div><dt>Note</dt><dd>{escape(n)}</dd></div>" for n in notes)
     cards = "".join(
         f'<div class="metric"><span>{label}</span><b>{_num(getattr(q, key))}</b>'
         f"<span>{HINTS[key]}</span></div>"
@@ -152,6 +171,60 @@ def _header(m: Manifest) -> str:
         f"</p></header><section><dl>{items}</dl></section><section><h2>Quality</h2>"
         f'<p class="cap">Measured on a sample of {q.sample_size:,} customers; stability from '
         f'{q.bootstraps} bootstrap refits.</p><div class="metrics">{cards}</div></section>'
+    )
+
+
+def _candidates(m: Manifest) -> str:
+    """The candidate table of an outcome-based selection, and why the winner won."""
+    sel = m.selection
+    if sel.method == "silhouette" and not any(p.algorithm for p in sel.curve):
+        return ""
+    outcomes = list(dict.fromkeys(o for p in sel.curve for o in p.effects))
+    head = "".join(f'<th class="num">{escape(o)}</th>' for o in outcomes)
+    rows = []
+    for p in sorted(sel.curve, key=lambda p: -(p.score or -1.0)):
+        won = p.k == sel.chosen_k and p.algorithm == sel.chosen_algorithm
+        cells = [p.algorithm or m.algorithm, str(p.k)]
+        nums = [p.silhouette, p.min_share, p.stability, *(p.effects.get(o) for o in outcomes)]
+        nums += [p.separation, p.score]
+        style = ' style="font-weight:600"' if won else ""
+        rows.append(
+            f"<tr{style}>"
+            + "".join(f"<td>{escape(c)}</td>" for c in cells)
+            + "".join(f'<td class="num">{_num(v)}</td>' for v in nums)
+            + f"<td>{'chosen' if won else 'yes' if p.admissible else 'no'}</td></tr>"
+        )
+    return (
+        f'<h3>Candidates ({escape(sel.method)})</h3><p class="cap">{escape(sel.reason or "")}'
+        '</p><table><tr><th>algorithm</th><th>k</th><th class="num">silhouette</th>'
+        '<th class="num">smallest share</th><th class="num">stability</th>'
+        f'{head}<th class="num">separation</th><th class="num">score</th>'
+        f"<th>admissible</th></tr>{''.join(rows)}</table>"
+    )
+
+
+def _reasons(reasons: dict[str, int]) -> str:
+    return "; ".join(f"{rows:,} {reason}" for reason, rows in reasons.items())
+
+
+def _effects(m: Manifest) -> str:
+    """Effect size per outcome: with thousands of customers every p-value is tiny, so how
+    much the segments differ is the figure to read."""
+    rows = "".join(
+        f"<tr><td>{escape(t.name)}</td><td>{t.kind}"
+        + (f" (1 = {escape(t.positive)})" if t.kind == "binary" and t.positive else "")
+        + f'</td><td>{escape(t.effect_measure or "")}</td><td class="num">{_num(t.effect_size)}'
+        f'</td><td class="num">{_num(t.segment_min)} to {_num(t.segment_max)}</td>'
+        f'<td class="num">{_num(t.overall_mean)}</td></tr>'
+        for t in m.outcomes
+    )
+    return (
+        '<table><tr><th>outcome</th><th>kind</th><th>effect size</th><th class="num">value'
+        '</th><th class="num">segment means</th><th class="num">overall</th></tr>'
+        f'{rows}</table><p class="cap">Effect size: Cramér\'s V (binary outcome) or epsilon² '
+        "(numeric, from the Kruskal-Wallis H), 0 = segments do not differ, 1 = the segment "
+        "decides the outcome; about 0.1 is small, 0.3 medium, 0.5 large for V (0.01, 0.06, "
+        "0.14 for epsilon²).</p>"
     )
 
 

@@ -38,17 +38,25 @@ def selection_plot(m: Manifest) -> Figure:
     if not curve:
         ax.text(0.5, 0.5, "no selection curve", ha="center", transform=ax.transAxes, **NOTE)
         return fig
-    ax.plot([p.k for p in curve], [p.silhouette for p in curve], color=LINE, zorder=1)
+    for algorithm in dict.fromkeys(p.algorithm for p in curve):  # one line per algorithm
+        line = [p for p in curve if p.algorithm == algorithm]
+        ax.plot([p.k for p in line], [p.silhouette for p in line], color=LINE, zorder=1)
+        if algorithm is not None and len({p.algorithm for p in curve}) > 1:
+            ax.annotate(f" {algorithm}", (line[-1].k, line[-1].silhouette), **NOTE)
     ok, bad = [p for p in curve if p.admissible], [p for p in curve if not p.admissible]
     ax.scatter([p.k for p in ok], [p.silhouette for p in ok], color="#1f77b4", label="admissible")
-    label = "inadmissible (a segment too small)"
+    label = "inadmissible (a segment too small or unstable)"
     ax.scatter(
         [p.k for p in bad], [p.silhouette for p in bad], color=OTHER, marker="x", label=label
     )
-    for p in (p for p in curve if p.k == m.selection.chosen_k):
-        label = f"chosen k = {p.k}"
-        ax.scatter(p.k, p.silhouette, s=220, fc="none", ec="#d62728", lw=2, label=label)
-    ax.set(xlabel="number of clusters k", ylabel="silhouette", xticks=[p.k for p in curve])
+    sel = m.selection
+    for p in curve:
+        if p.k == sel.chosen_k and p.algorithm == (sel.chosen_algorithm or p.algorithm):
+            label = f"chosen k = {p.k}"
+            ax.scatter(p.k, p.silhouette, s=220, fc="none", ec="#d62728", lw=2, label=label)
+            break
+    ticks = sorted({p.k for p in curve})
+    ax.set(xlabel="number of clusters k", ylabel="silhouette", xticks=ticks)
     ax.legend(fontsize=8, frameon=False)
     return fig
 

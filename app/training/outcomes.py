@@ -1,0 +1,116 @@
+"""Outcome columns: what segments are validated against, never clustered on.
+
+Three sources, combinable: columns of the customer table (``outcomes = [...]``); a table of
+outcomes joined on the customer id (``[outcomes] path = ..., id = ...``); and, for a
+transaction log, outcomes measured from the same log in the ``days`` after the reference
+date (``[outcomes.future]``): ``future_orders``, ``future_spend`` and ``repurchased``. A
+customer with no row in the outcomes table has no value (left out of that outcome's test).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from app.errors import DataError
+from app.training.config import DataConfig, TrainConfig
+from app.training.data import TrainingData, missing_ids, read_table, text_ids
+from app.training.values import outcome_column
+
+FUTURE_OUTCOMES = ("future_orders", "future_spend", "repurchased")
+
+
+def add_outcomes(config: TrainConfig, loaded: TrainingData) -> None:
+    """Parse the declared outcome columns into ``loaded.frame`` (joining a table if given)."""
+    spec, frame = config.outcomes, loaded.frame
+    source = config.data.path.name
+    columns = list(spec.columns)
+    if spec.path is not None:
+        joined = _read_outcome_table(spec.path, spec.id, columns, config.data.missing_values)
+        columns = list(joined.columns)
+        clash = sorted(set(columns) & set(frame.columns))
+        if clash:
+            raise DataError(
+                f"{spec.path.name}: outcome column(s) {', '.join(map(repr, clash))} are also "
+                "columns of the training data"
+            )
+        matched = int(frame.index.isin(joined.index).sum())
+        if matched == 0:
+            raise DataError(
+                f"{spec.path.name}: no customer id in column {spec.id!r} matches a customer of "
+                f"{source} (ids are compared as text, exactly as written)"
+            )
+        if matched < len(frame):
+            loaded.notes.append(
+                f"{len(frame) - matched:,} of {len(frame):,} customers have no row in "
+                f"{spec.path.name}: they are left out of its outcomes"
+            )
+        for column in columns:
+            frame[column] = joined[column].reindex(frame.index)
+        source = spec.path.name
+    for column in columns:
+        if column not in frame.columns:
+            raise DataError(f"outcome {column!r} is not a column of {source}")
+        values, positive = outcome_column(frame[column], column, source, config.data.missing_values)
+        frame[column] = values
+        if positive is not None:
+            loaded.positive[column] = positive
+    loaded.outcomes[:0] = columns  # future outcomes, if any, were added first: keep them last
+
+
+def _read_outcome_table(
+    path: Path, id_column: str, columns: list[str], missing_values: list[str]
+) -> pd.DataFrame:
+    wanted = [id_column, *columns] if columns else None
+    table = read_table(path, wanted, id_column=id_column, missing_values=missing_values)
+    if id_column not in table.columns:
+        raise DataError(f"{path.name}: no id column {id_column!r} ([outcomes] id)")
+    ids = text_ids(table[id_column], path.name)
+    keep = ~missing_ids(ids)
+    table = table.loc[keep].drop(columns=[id_column])
+    table.index = pd.Index(ids[keep].to_numpy(dtype=object), name="customer_id")
+    if not table.index.is_unique:
+        dupes = table.index[table.index.duplicated()].unique()[:5]
+        raise DataError(
+            f"{path.name}: id column {id_column!r} has duplicate ids, e.g. "
+            + ", ".join(map(str, dupes))
+        )
+    if table.columns.empty:
+        raise DataError(f"{path.name}: no outcome column besides the id {id_column!r}")
+    return table
+
+
+def add_future_outcomes(
+    loaded: TrainingData, later: pd.DataFrame, days: int, data: DataConfig
+) -> None:
+    """Outcomes from the events in [reference date, reference date + days), per customer of
+    the training frame: orders (distinct orders when given), net spend, and 1 if any order."""
+    assert loaded.reference_date is not None
+    start = pd.Timestamp(loaded.reference_date)
+    end = start + pd.Timedelta(days=days)
+    window = later.loc[(later["when"] >= start) & (later["when"] < end)]
+    if later.empty:
+        raise DataError(
+            f"{data.path.name}: [outcomes.future] needs events on or after the reference date "
+            f"{loaded.reference_date.isoformat()}, and the log has none: set [data.transactions] "
+            "reference_date to the start of the period the outcomes measure"
+        )
+    last = later["when"].max()
+    if last < end - pd.Timedelta(days=1):
+        loaded.notes.append(
+            f"the log ends on {last.date().isoformat()}, before the end of the {days}-day "
+            f"outcome window ({(end - pd.Timedelta(days=1)).date().isoformat()})"
+        )
+    grouped = window.groupby("customer")
+    orders = grouped["order"].nunique() if "order" in window else grouped.size()
+    frame = loaded.frame
+    frame["future_orders"] = orders.reindex(frame.index, fill_value=0).astype("float64")
+    frame["future_spend"] = grouped["amount"].sum().reindex(frame.index, fill_value=0.0)
+    frame["repurchased"] = (frame["future_orders"] > 0).astype("float64")
+    loaded.outcomes.extend(FUTURE_OUTCOMES)
+    loaded.positive["repurchased"] = f"an order within {days} days"
+    loaded.notes.append(
+        f"future outcomes measured from {start.date().isoformat()} (the reference date) to "
+        f"{(end - pd.Timedelta(days=1)).date().isoformat()} inclusive"
+    )

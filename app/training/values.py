@@ -1,0 +1,96 @@
+"""Reading cell values: numbers that may be blank or junk, and yes/no outcomes.
+
+A blank or whitespace-only cell (``' '``) is a missing value, as an empty one is, and so is
+any marker listed in ``[data] missing_values``. Other text in a numeric column is an error
+that says how many rows hold it and which option turns it into missing values
+(``errors = "missing"``), unless that option is set. Training and ``segments assign`` read
+values through the same functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from app.errors import DataError
+
+# the spellings of a binary outcome, lower-cased and stripped: value counted as 1 first
+BINARY_PAIRS = (("yes", "no"), ("true", "false"), ("y", "n"), ("1", "0"), ("1.0", "0.0"))
+FIX_HINT = (
+    'set errors = "missing" in its [[features]] entry to read such values as missing, or '
+    "list the markers in [data] missing_values"
+)
+
+
+class ParsedNumbers(NamedTuple):
+    values: pd.Series  # float64, NaN where missing
+    junk: np.ndarray  # bool per row: text that is not a number (not a missing marker)
+
+
+def parse_numbers(values: pd.Series, missing_values: Iterable[str] = ()) -> ParsedNumbers:
+    """Numbers of a column; blank cells and ``missing_values`` are missing, junk is flagged."""
+    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+        return ParsedNumbers(values.astype("float64"), np.zeros(len(values), dtype=bool))
+    text = values.astype("string").str.strip()
+    markers = {m.strip() for m in missing_values}
+    blank = text.isna() | (text == "") | text.isin(markers)
+    numbers = pd.to_numeric(text.mask(blank), errors="coerce").astype("float64")
+    junk = (numbers.isna() & ~blank).to_numpy(dtype=bool)
+    return ParsedNumbers(numbers, junk)
+
+
+def numeric_column(
+    frame: pd.DataFrame,
+    column: str,
+    source: str,
+    *,
+    missing_values: Iterable[str] = (),
+    junk_is_missing: bool = False,
+    hint: str = FIX_HINT,
+) -> tuple[pd.Series, int]:
+    """The column as float64 and how many junk values became missing (``junk_is_missing``);
+    junk otherwise is a ``DataError`` naming the column, the row count and the fix."""
+    parsed = parse_numbers(frame[column], missing_values)
+    count = int(parsed.junk.sum())
+    if count and not junk_is_missing:
+        example = frame[column][parsed.junk].iloc[0]
+        raise DataError(
+            f"{source}: column {column!r} should be numeric but holds text, e.g. {example!r} "
+            f"({count:,} of {len(frame):,} rows); {hint}"
+        )
+    return parsed.values, count
+
+
+def outcome_column(
+    values: pd.Series, name: str, source: str, missing_values: Iterable[str] = ()
+) -> tuple[pd.Series, str | None]:
+    """An outcome as numbers, and the value counted as 1 when it was written as words.
+
+    ``Yes``/``No``, ``true``/``false``, ``Y``/``N`` (any case; a bool column too) are a binary
+    outcome; anything else must be numeric.
+    """
+    if pd.api.types.is_bool_dtype(values):
+        return values.astype("float64"), "True"
+    if not pd.api.types.is_numeric_dtype(values):
+        text = values.astype("string").str.strip()
+        blank = text.isna() | (text == "") | text.isin({m.strip() for m in missing_values})
+        lowered = text[~blank].str.lower()
+        seen = set(lowered.unique())
+        for one, zero in BINARY_PAIRS:
+            if seen and seen <= {one, zero} and not seen <= {"1", "0", "1.0", "0.0"}:
+                numbers = pd.Series(np.nan, index=values.index, dtype="float64")
+                numbers[lowered.index] = (lowered == one).astype("float64").to_numpy()
+                spellings = text[~blank][lowered == one]
+                positive = str(spellings.mode().iloc[0]) if len(spellings) else one
+                return numbers, positive
+    numbers, _ = numeric_column(
+        values.to_frame(name),
+        name,
+        source,
+        missing_values=missing_values,
+        hint="an outcome is a number, or Yes/No, true/false, Y/N",
+    )
+    return numbers, None

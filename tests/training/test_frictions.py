@@ -1,0 +1,276 @@
+"""What a new user hit on real data (issue 14): blank cells, junk values, yes/no outcomes,
+outcomes for a transaction log, the exclusive reference date, misplaced config keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from app.cli.main import app
+from app.errors import ConfigError, DataError
+from app.registry.store import ModelStore
+from app.training.config import load_config, parse_config
+from app.training.data import load_training_data
+from app.training.job import train
+
+runner = CliRunner()
+
+
+def churn_frame(n: int = 300, seed: int = 3) -> pd.DataFrame:
+    """Three clear groups; churn depends on the group; TotalCharges as text like the file."""
+    rng = np.random.default_rng(seed)
+    group = rng.integers(0, 3, n)
+    tenure = np.array([3.0, 30.0, 70.0])[group] + rng.normal(0, 2, n)
+    charges = np.array([90.0, 60.0, 25.0])[group] + rng.normal(0, 3, n)
+    churn = rng.uniform(size=n) < np.array([0.6, 0.25, 0.05])[group]
+    return pd.DataFrame(
+        {
+            "customerID": [f"k{i:04d}" for i in range(n)],
+            "tenure": tenure.round(1),
+            "MonthlyCharges": charges.round(2),
+            "TotalCharges": (tenure * charges).round(2).astype(str),
+            "Churn": np.where(churn, "Yes", "No"),
+        }
+    )
+
+
+def churn_config(data: Path, **extra: object) -> dict[str, object]:
+    raw: dict[str, object] = {
+        "data": {"path": str(data), "id_column": "customerID"},
+        "outcomes": ["Churn"],
+        "features": [
+            {"name": "tenure"},
+            {"name": "MonthlyCharges"},
+            {"name": "TotalCharges", "transform": "log1p"},
+        ],
+        "model": {"k_min": 3, "k_max": 3, "stability_bootstraps": 0},
+    }
+    raw.update(extra)
+    return raw
+
+
+def test_blank_cells_in_a_numeric_column_are_missing_values(tmp_path: Path) -> None:
+    """The churn table's 11 cells of ' ' once stopped the job ("holds text, e.g. ' '")."""
+    frame = churn_frame()
+    frame.loc[[3, 50, 99], "TotalCharges"] = [" ", "  ", "\t"]
+    data = tmp_path / "churn.csv"
+    frame.to_csv(data, index=False)
+    config = tmp_path / "churn.toml"
+    config.write_text(
+        f'outcomes = ["Churn"]\n[data]\npath = "{data}"\nid_column = "customerID"\n'
+        '[[features]]\nname = "tenure"\n[[features]]\nname = "TotalCharges"\n'
+        'transform = "log1p"\n[model]\nk_min = 3\nk_max = 3\n'
+    )
+    store = tmp_path / "store"
+    result = runner.invoke(app, ["train", "--config", str(config), "--store", str(store)])
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert "TotalCharges: 3 missing values, imputed (median)" in output
+    manifest = ModelStore(store).manifests("customers")[0]
+    assert manifest.data.missing_cells == {"TotalCharges": 3}
+    assert manifest.data.rows == 300
+
+
+def test_missing_value_markers_and_junk_values(tmp_path: Path) -> None:
+    frame = churn_frame()
+    frame.loc[[1, 2], "TotalCharges"] = "?"
+    frame["MonthlyCharges"] = frame["MonthlyCharges"].astype(object)
+    frame.loc[[7, 8, 9], "MonthlyCharges"] = "n/a-ish"
+    data = tmp_path / "churn.csv"
+    frame.to_csv(data, index=False)
+    raw = churn_config(data)
+    with pytest.raises(DataError) as caught:
+        load_training_data(parse_config(raw, base_dir=tmp_path))
+    message = str(caught.value)
+    # the default stays an error; it says how many rows and which option fixes it
+    assert "'MonthlyCharges' should be numeric but holds text, e.g. 'n/a-ish' (3 of 300" in message
+    assert 'errors = "missing"' in message and "missing_values" in message
+    raw["features"][1]["errors"] = "missing"  # type: ignore[index]
+    with pytest.raises(DataError, match=r"'TotalCharges' .* e.g. '\?' \(2 of 300 rows\)"):
+        load_training_data(parse_config(raw, base_dir=tmp_path))
+    raw["data"] = {**raw["data"], "missing_values": ["?"]}  # type: ignore[dict-item]
+    loaded = load_training_data(parse_config(raw, base_dir=tmp_path))
+    assert loaded.missing_cells == {"TotalCharges": 2, "MonthlyCharges": 3}
+    assert loaded.text_as_missing == {"MonthlyCharges": 3}
+    assert loaded.frame["TotalCharges"].dtype == np.float64
+
+
+@pytest.mark.parametrize(
+    ("yes", "no"), [("Yes", "No"), ("true", "FALSE"), ("Y", "n"), ("yes", "no")]
+)
+def test_yes_no_outcomes_are_binary_and_the_summary_says_which_counted(
+    tmp_path: Path, yes: str, no: str
+) -> None:
+    frame = churn_frame()
+    frame["Churn"] = np.where(frame["Churn"] == "Yes", yes, no)
+    data = tmp_path / "churn.csv"
+    frame.to_csv(data, index=False)
+    store = ModelStore(tmp_path / "store")
+    result = train(parse_config(churn_config(data), base_dir=tmp_path), store)
+    test = result.manifest.outcomes[0]
+    assert (test.kind, test.test) == ("binary", "chi-square")
+    # pandas reads true/false as a bool column: its True is the value counted as 1
+    assert test.positive is not None and test.positive.lower() == yes.lower()
+    assert test.overall_mean == pytest.approx((frame["Churn"] == yes).mean())
+    assert test.significant
+    from app.cli.common import outcome_line
+
+    assert f"outcome Churn (1 = '{test.positive}'): segments differ, Cramér's V" in outcome_line(
+        test
+    )
+
+
+def test_an_outcome_of_other_words_is_an_error_naming_it(tmp_path: Path) -> None:
+    frame = churn_frame()
+    frame["Churn"] = np.where(frame["Churn"] == "Yes", "left", "stayed")
+    data = tmp_path / "churn.csv"
+    frame.to_csv(data, index=False)
+    with pytest.raises(DataError, match="'Churn' .*Yes/No, true/false, Y/N"):
+        load_training_data(parse_config(churn_config(data), base_dir=tmp_path))
+
+
+def retail_log(tmp_path: Path) -> Path:
+    """Ten customers buying over 1997; customer c0 buys on 30 September and later."""
+    rows = []
+    for c in range(10):
+        for month in range(1, 13):
+            if month <= 9 or c % 2 == 0:
+                rows.append(
+                    (f"c{c}", f"1997-{month:02d}-{10 + c}", 10.0 * (c + 1), f"o{c}-{month}")
+                )
+    rows.append(("c0", "1997-09-30", 5.0, "o0-late"))
+    rows.append(("", "1997-03-01", 7.0, "o-none"))
+    log = pd.DataFrame(rows, columns=["customer", "when", "amount", "order"])
+    path = tmp_path / "log.csv"
+    log.to_csv(path, index=False)
+    return path
+
+
+def log_config(path: Path, reference: str, **extra: object) -> dict[str, object]:
+    raw: dict[str, object] = {
+        "data": {
+            "path": str(path),
+            "kind": "transactions",
+            "transactions": {
+                "customer": "customer",
+                "timestamp": "when",
+                "amount": "amount",
+                "order": "order",
+                "reference_date": reference,
+            },
+        },
+        "features": [{"name": "monetary"}, {"name": "frequency"}],
+        "model": {"k_min": 2, "k_max": 2, "stability_bootstraps": 0},
+    }
+    raw.update(extra)
+    return raw
+
+
+def test_reference_date_is_exclusive_and_dropped_rows_say_why(tmp_path: Path) -> None:
+    path = retail_log(tmp_path)
+    loaded = load_training_data(parse_config(log_config(path, "1997-09-30"), base_dir=tmp_path))
+    assert loaded.reference_date is not None and loaded.reference_date.isoformat() == "1997-09-30"
+    # the order of 30 September is on the reference date, so not a feature
+    assert loaded.frame.loc["c0", "frequency"] == 9
+    assert loaded.dropped_reasons == {
+        "no customer id": 1,
+        "on or after the reference date 1997-09-30 (exclusive)": 16,
+    }
+    later = load_training_data(parse_config(log_config(path, "1997-10-01"), base_dir=tmp_path))
+    assert later.frame.loc["c0", "frequency"] == 10
+
+    store = ModelStore(tmp_path / "store")
+    manifest = train(parse_config(log_config(path, "1997-10-01"), base_dir=tmp_path), store)
+    assert manifest.manifest.data.reference_date == "1997-10-01"
+    assert manifest.manifest.data.dropped_reasons["no customer id"] == 1
+    from app.training.report import render_report
+
+    page = render_report(manifest.manifest, np.zeros((0, 2)), [])
+    assert "1997-10-01" in page and "exclusive" in page
+
+
+def test_outcomes_joined_from_a_table_for_a_transaction_log(tmp_path: Path) -> None:
+    path = retail_log(tmp_path)
+    table = tmp_path / "outcomes.csv"
+    pd.DataFrame({"cid": [f"c{c}" for c in range(9)], "churned": ["Y", "N"] * 4 + ["Y"]}).to_csv(
+        table, index=False
+    )
+    raw = log_config(path, "1997-10-01", outcomes={"path": str(table), "id": "cid"})
+    loaded = load_training_data(parse_config(raw, base_dir=tmp_path))
+    assert loaded.outcomes == ["churned"] and loaded.positive == {"churned": "Y"}
+    assert loaded.frame.loc["c0", "churned"] == 1.0 and loaded.frame.loc["c1", "churned"] == 0
+    assert np.isnan(loaded.frame.loc["c9", "churned"])  # no row in the outcomes table
+    assert any("1 of 10 customers have no row in outcomes.csv" in n for n in loaded.notes)
+
+
+def test_future_outcomes_from_the_same_log(tmp_path: Path) -> None:
+    """Do segments from past behaviour separate future value? Measured after the reference."""
+    path = retail_log(tmp_path)
+    raw = log_config(path, "1997-10-01", outcomes={"future": {"days": 60}})
+    config = parse_config(raw, base_dir=tmp_path)
+    loaded = load_training_data(config)
+    assert loaded.outcomes == ["future_orders", "future_spend", "repurchased"]
+    reason = "on or after the reference date 1997-10-01 (exclusive, used for the future outcomes)"
+    assert loaded.dropped_reasons[reason] == 15  # 5 customers x October to December
+    # even customers bought in October and November (inside 60 days), odd ones stopped
+    assert loaded.frame.loc["c0", "future_orders"] == 2
+    assert loaded.frame.loc["c2", "future_spend"] == pytest.approx(60.0)
+    assert loaded.frame.loc["c1", "repurchased"] == 0 and loaded.frame.loc["c4", "repurchased"] == 1
+    result = train(config, ModelStore(tmp_path / "store"))
+    names = [t.name for t in result.manifest.outcomes]
+    assert names == ["future_orders", "future_spend", "repurchased"]
+    repurchased = result.manifest.outcomes[2]
+    assert repurchased.kind == "binary" and repurchased.effect_size is not None
+
+
+def test_future_outcomes_need_a_reference_date_inside_the_log(tmp_path: Path) -> None:
+    path = retail_log(tmp_path)
+    raw = log_config(path, "1998-01-01", outcomes={"future": {"days": 30}})
+    with pytest.raises(DataError, match=r"\[outcomes.future\] needs events on or after"):
+        load_training_data(parse_config(raw, base_dir=tmp_path))
+    table = {**log_config(path, "1998-01-01"), "outcomes": {"future": {"days": 30}}}
+    table["data"] = {"path": str(path)}
+    with pytest.raises(ConfigError, match="needs kind = 'transactions'"):
+        parse_config(table, base_dir=tmp_path)
+
+
+def test_a_misplaced_top_level_key_says_where_it_belongs(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(
+        '[data]\npath = "x.csv"\nk_max = 4\n[[features]]\nname = "a"\n'
+        '[model]\nname = "m"\noutcomes = ["churned"]\n'
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(config)
+    message = str(caught.value)
+    assert "model.outcomes: unknown config key; 'outcomes' is a top-level key" in message
+    assert "move it above the first [table]" in message
+    assert "data.k_max: unknown config key; 'k_max' belongs in [model]" in message
+
+
+def test_assign_without_model_uses_the_only_one_or_names_them(
+    tmp_path: Path, customers_csv: Path
+) -> None:
+    frame = churn_frame()
+    data = tmp_path / "churn.csv"
+    frame.to_csv(data, index=False)
+    store = ModelStore(tmp_path / "store")
+    raw = churn_config(data)
+    raw["model"] = {**raw["model"], "name": "churn"}  # type: ignore[dict-item]
+    train(parse_config(raw, base_dir=tmp_path), store, promote=True)
+    out = tmp_path / "out.csv"
+    args = ["assign", "-i", str(data), "-o", str(out), "--store", str(store.root)]
+    args += ["--id-column", "customerID"]
+    result = runner.invoke(app, args)  # configured: "customers", not in this store
+    assert result.exit_code == 0, result.output
+    assert "with churn " in result.output and len(pd.read_csv(out)) == 300
+
+    raw["model"] = {**raw["model"], "name": "churn2"}  # type: ignore[dict-item]
+    train(parse_config(raw, base_dir=tmp_path), store, promote=True)
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert "choose one with --model (churn, churn2)" in " ".join(result.output.split())

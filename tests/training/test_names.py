@@ -1,0 +1,55 @@
+"""Segment names an analyst accepts: words for a feature's ends, categories named with their
+feature, and the transaction derivation's own words (issue 14, item 9, in part)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from app.registry.store import ModelStore
+from app.training.config import parse_config
+from app.training.job import train
+from tests.training.test_frictions import log_config, retail_log
+
+
+def test_feature_words_and_categories_named_with_their_feature(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    n = 900
+    group = rng.choice(3, n, p=[0.4, 0.4, 0.2])
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"n{i}" for i in range(n)],
+            "days_since_order": np.array([5.0, 60.0, 300.0])[group] + rng.normal(0, 2, n),
+            "contract": np.where(
+                group == 2, "Month-to-month", rng.choice(["One year", "Two year"], n)
+            ),
+        }
+    )
+    data = tmp_path / "d.csv"
+    frame.to_csv(data, index=False)
+    raw = {
+        "data": {"path": str(data)},
+        "features": [
+            {"name": "days_since_order", "high": "lapsed", "low": "recent"},
+            {"name": "contract", "type": "categorical"},
+        ],
+        "model": {"k_min": 3, "k_max": 3, "stability_bootstraps": 0},
+    }
+    m = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
+    names = [s.name for s in m.segments]
+    lapsed = next(s for s in m.segments if s.numeric["days_since_order"].z > 1)
+    assert lapsed.name.startswith("Very lapsed"), names
+    assert "(Month-to-month contract)" in lapsed.name, names
+    assert not any("mostly" in n or "days since order" in n for n in names), names
+    assert len(set(names)) == len(names)
+
+
+def test_a_transaction_log_names_segments_in_its_own_words(tmp_path: Path) -> None:
+    raw = log_config(retail_log(tmp_path), "1998-01-01")
+    raw["features"] = [{"name": "recency_days"}, {"name": "monetary"}]
+    m = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
+    names = " ".join(s.name for s in m.segments).lower()
+    assert "recency days" not in names and "monetary" not in names, names
+    assert any(w in names for w in ("lapsed", "recent", "high spend", "low spend")), names

@@ -1,0 +1,157 @@
+"""Choosing segments by what matters: effect sizes, and selection by outcome separation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from app.registry.manifest import Manifest
+from app.registry.store import ModelStore
+from app.training.config import parse_config
+from app.training.effects import outcome_effect
+from app.training.job import train
+from app.training.report import render_report
+
+
+def blobs_and_outcome(n: int = 1_500, seed: int = 1) -> pd.DataFrame:
+    """Three clear blobs on two features that do not drive the outcome; ``bought`` rises
+    with ``engagement``, a smooth feature without clusters."""
+    rng = np.random.default_rng(seed)
+    group = rng.integers(0, 3, n)
+    centres = np.array([[0.0, 0.0], [6.0, 0.0], [0.0, 6.0]])
+    xy = centres[group] + rng.normal(0, 0.6, (n, 2))
+    engagement = rng.normal(0, 1, n)
+    bought = rng.uniform(size=n) < 1 / (1 + np.exp(-(2.5 * engagement - 1)))
+    return pd.DataFrame(
+        {
+            "customer_id": [f"b{i}" for i in range(n)],
+            "a": xy[:, 0],
+            "b": xy[:, 1],
+            "engagement": engagement,
+            "bought": np.where(bought, "yes", "no"),
+            "value": 100 + 40 * engagement + rng.normal(0, 5, n),
+        }
+    )
+
+
+def config(data: Path, **model: object) -> dict[str, object]:
+    return {
+        "data": {"path": str(data)},
+        "outcomes": ["bought", "value"],
+        "features": [{"name": "a"}, {"name": "b"}, {"name": "engagement"}],
+        "model": {"k_min": 3, "k_max": 5, "selection_bootstraps": 2, **model},
+    }
+
+
+def segment_v(store: ModelStore, version: str, frame: pd.DataFrame) -> float:
+    ids = store.load("customers", version).estimator.predict(frame.set_index("customer_id"))
+    size = outcome_effect((frame["bought"] == "yes").to_numpy(float), pd.factorize(ids)[0]).size
+    assert size is not None
+    return size
+
+
+def test_outcome_selection_separates_the_outcome_better_than_silhouette(tmp_path: Path) -> None:
+    frame = blobs_and_outcome()
+    data = tmp_path / "data.csv"
+    frame.to_csv(data, index=False)
+    store = ModelStore(tmp_path / "store")
+    raw = config(data, selection="silhouette", k_max=8)
+    by_silhouette = train(parse_config(raw, base_dir=tmp_path), store)
+    default = train(parse_config(config(data, k_max=8), base_dir=tmp_path), store)
+    m = default.manifest
+    # with outcomes declared, the default is balanced, and it says why its winner won
+    assert m.selection.method == "balanced" and m.selection.reason
+    assert by_silhouette.manifest.selection.method == "silhouette"
+    assert by_silhouette.manifest.k == 3  # the blobs
+    chosen = next(p for p in m.selection.curve if p.k == m.k)
+    assert chosen.admissible and chosen.stability is not None and chosen.stability >= 0.8
+    assert set(chosen.effects) == {"bought", "value"} and chosen.score is not None
+    assert all(p.score is None or p.score <= chosen.score + 0.02 for p in m.selection.curve)
+    v_default = segment_v(store, m.version, frame)
+    v_silhouette = segment_v(store, by_silhouette.manifest.version, frame)
+    assert v_default >= 1.2 * v_silhouette
+    page = render_report(m, np.zeros((0, 2)), [])
+    assert "Candidates (balanced)" in page and "separation" in page
+
+
+def test_effect_sizes_in_the_manifest_and_the_outcome_table(tmp_path: Path) -> None:
+    frame = blobs_and_outcome(600)
+    data = tmp_path / "data.csv"
+    frame.to_csv(data, index=False)
+    raw = config(data, selection="silhouette", stability_bootstraps=0)
+    m = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
+    bought, value = m.outcomes
+    assert (bought.kind, bought.effect_measure, bought.positive) == ("binary", "Cramér's V", "yes")
+    assert (value.kind, value.effect_measure) == ("numeric", "epsilon²")
+    assert bought.effect_size is not None and 0.0 <= bought.effect_size <= 1.0
+    means = [s.outcomes["bought"] for s in m.segments]
+    assert bought.segment_min == min(means) and bought.segment_max == max(means)  # type: ignore[type-var]
+    page = render_report(m, np.zeros((0, 2)), [])
+    assert "Cramér&#x27;s V" in page or "Cramér's V" in page
+    assert "epsilon²" in page
+
+
+def test_effect_sizes_match_their_definitions() -> None:
+    groups = np.repeat([0, 1, 2], 100)
+    outcome = np.concatenate([np.zeros(100), np.ones(100), np.r_[np.zeros(50), np.ones(50)]])
+    # chi-square of this 3x2 table (expected 50 per cell) is 4 x 50 = 200: V = sqrt(200 / 300)
+    assert outcome_effect(outcome, groups).size == pytest.approx(np.sqrt(200 / 300))
+    assert outcome_effect(np.ones(300), groups).size is None
+    numeric = groups.astype(float) * 10 + np.tile(np.arange(100) / 100, 3)
+    # epsilon² = H / (n - 1): the share of the ranks' variance between segments (eta² of ranks)
+    ranks = numeric.argsort().argsort() + 1.0
+    means = np.array([ranks[groups == g].mean() for g in range(3)])
+    between = (100 * (means - ranks.mean()) ** 2).sum() / ((ranks - ranks.mean()) ** 2).sum()
+    assert outcome_effect(numeric, groups).size == pytest.approx(between)
+
+
+def test_without_outcomes_the_default_stays_silhouette(tmp_path: Path) -> None:
+    frame = blobs_and_outcome(600)
+    data = tmp_path / "data.csv"
+    frame.to_csv(data, index=False)
+    raw = config(data, stability_bootstraps=0)
+    raw["outcomes"] = []
+    m = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
+    assert m.selection.method == "silhouette" and m.k == 3
+    assert all(p.score is None and p.stability is None for p in m.selection.curve)
+
+
+def test_candidates_across_algorithms(tmp_path: Path) -> None:
+    frame = blobs_and_outcome(800)
+    data = tmp_path / "data.csv"
+    frame.to_csv(data, index=False)
+    raw = config(data, algorithms=["kmeans", "gmm"], stability_bootstraps=0)
+    m = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
+    assert {(p.algorithm, p.k) for p in m.selection.curve} == {
+        (a, k) for a in ("kmeans", "gmm") for k in (3, 4, 5)
+    }
+    assert m.algorithm == m.selection.chosen_algorithm
+
+
+def test_a_manifest_written_before_these_fields_still_loads(tmp_path: Path) -> None:
+    frame = blobs_and_outcome(400)
+    data = tmp_path / "data.csv"
+    frame.to_csv(data, index=False)
+    raw = config(data, stability_bootstraps=0, selection_bootstraps=0)
+    m = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
+    old = json.loads(m.model_dump_json())
+    for key in ("dropped_reasons", "missing_cells", "text_as_missing", "notes"):
+        del old["data"][key]
+    for key in ("method", "chosen_algorithm", "reason"):
+        del old["selection"][key]
+    for point in old["selection"]["curve"]:
+        for key in ("algorithm", "stability", "effects", "separation", "score"):
+            del point[key]
+    for test in old["outcomes"]:
+        for key in ("positive", "effect_size", "effect_measure", "segment_min", "segment_max"):
+            del test[key]
+    loaded = Manifest.model_validate(old)
+    assert loaded.outcomes[0].effect_size is None and loaded.selection.method == "silhouette"
+    from app.cli.common import outcome_line
+
+    assert outcome_line(loaded.outcomes[0]).startswith("outcome bought (1 = '1'): segments")
+    render_report(loaded, np.zeros((0, 2)), [])
