@@ -77,7 +77,9 @@ class Settings(BaseSettings):
     redis_shards: int = Field(1, ge=1, le=MAX_SHARDS, description="hash-tag shards (Redis Cluster)")
     redis_timeout_ms: int = Field(100, ge=1, le=60_000, description="one recording call")
     history_cap: int = Field(100, ge=1, description="migrations kept per customer")
-    history_ttl_days: float = Field(365.0, gt=0, description="a customer's history expiry")
+    history_ttl_days: float = Field(
+        365.0, gt=0, description="history entries older than this are not returned"
+    )
     stream_maxlen: int = Field(100_000, ge=1, description="segment-change events kept")
     flow_bucket_seconds: int = Field(
         3600, ge=60, le=86400, description="flow counter time bucket (one minute to one day)"

@@ -44,6 +44,14 @@ def keys_file_ok(client: TestClient) -> float:
     raise AssertionError("segments_api_keys_file_ok is not exported")
 
 
+def replace(path: Path, text: str) -> None:
+    """Replace the file as an operator should (a new file renamed over it): written in place,
+    the watcher can read it truncated, a state that refuses its keys until the next check."""
+    new = path.with_name(path.name + ".new")
+    new.write_text(text)
+    new.replace(path)
+
+
 def status_of(client: TestClient, key: str) -> int:
     return client.get("/v1/segments", headers={"x-api-key": key}).status_code
 
@@ -79,7 +87,7 @@ def test_a_malformed_or_missing_keys_file_never_leaves_a_removed_key_working(
     lines = path.read_text().splitlines()
 
     # the revoked key's line replaced by a malformed one: the valid lines are the keys
-    path.write_text(f"{lines[0]}\n{lines[1]}\noops\n")
+    replace(path, f"{lines[0]}\n{lines[1]}\noops\n")
     wait_until(lambda: status_of(client, key["revoke"]) == 401, "the revoked key refused")
     assert status_of(client, key["keep"]) == 200
     assert status_of(client, key["also"]) == 200
@@ -105,7 +113,7 @@ def test_a_malformed_or_missing_keys_file_never_leaves_a_removed_key_working(
     assert keys_file_ok(client) == 0
 
     # restored without the revoked key: back to normal
-    path.write_text(f"{lines[0]}\n{lines[1]}\n")
+    replace(path, f"{lines[0]}\n{lines[1]}\n")
     wait_until(lambda: status_of(client, key["keep"]) == 200, "the file's keys back")
     assert status_of(client, key["revoke"]) == 401
     assert client.get("/readyz").json()["checks"]["api_keys"] == {
@@ -135,7 +143,7 @@ def test_an_unreadable_keys_file_gives_no_key(
     problems = client.get("/readyz").json()["checks"]["api_keys"]["problems"]
     assert "cannot be read" in problems[0]
     path.rmdir()
-    path.write_text(saved)
+    replace(path, saved)
     wait_until(lambda: status_of(client, key["keep"]) == 200, "the file's keys back")
 
 
