@@ -114,6 +114,22 @@ def missing_ids(ids: pd.Series) -> np.ndarray:
     return ids.isna().to_numpy(dtype=bool)
 
 
+def index_by_id(frame: pd.DataFrame, id_column: str, source: str) -> tuple[pd.DataFrame, int]:
+    """``frame`` indexed by its ids as text (``customer_id``), without rows that have none,
+    and how many those were; ``DataError`` for a duplicated id."""
+    ids = text_ids(frame[id_column], source)
+    keep = ~missing_ids(ids)
+    frame = frame.loc[keep].drop(columns=[id_column])
+    frame.index = pd.Index(ids[keep].to_numpy(dtype=object), name="customer_id")
+    if not frame.index.is_unique:
+        dupes = frame.index[frame.index.duplicated()].unique()[:5]
+        raise DataError(
+            f"{source}: id column {id_column!r} has duplicate ids, e.g. "
+            + ", ".join(map(str, dupes))
+        )
+    return frame, int((~keep).sum())
+
+
 def read_table(
     path: Path,
     columns: list[str] | None = None,
@@ -202,23 +218,13 @@ def _load_table(data: DataConfig, columns: list[str]) -> TrainingData:
     frame = read_table(
         data.path, wanted, id_column=data.id_column, missing_values=data.missing_values
     )
-    ids = text_ids(frame[data.id_column], data.path.name)
-    keep = ~missing_ids(ids)
-    dropped = int((~keep).sum())
+    frame, dropped = index_by_id(frame, data.id_column, data.path.name)
     if dropped:
         logger.warning("%s: %d rows have no customer id and are left out", data.path.name, dropped)
-    frame = frame.loc[keep].drop(columns=[data.id_column])
-    frame.index = pd.Index(ids[keep].to_numpy(dtype=object), name="customer_id")
-    if not frame.index.is_unique:
-        dupes = frame.index[frame.index.duplicated()].unique()[:5]
-        raise DataError(
-            f"{data.path.name}: id column {data.id_column!r} has duplicate ids, e.g. "
-            + ", ".join(map(str, dupes))
-        )
     reasons = {"no customer id": dropped} if dropped else {}
     return TrainingData(
         frame,
-        source_rows=len(keep),
+        source_rows=len(frame) + dropped,
         dropped_rows=dropped,
         reference_date=None,
         dropped_reasons=reasons,

@@ -15,7 +15,7 @@ import pandas as pd
 
 from app.errors import DataError
 from app.training.config import DataConfig, TrainConfig
-from app.training.data import TrainingData, missing_ids, read_table, text_ids
+from app.training.data import TrainingData, index_by_id, read_table
 from app.training.values import outcome_column
 
 FUTURE_OUTCOMES = ("future_orders", "future_spend", "repurchased")
@@ -66,16 +66,7 @@ def _read_outcome_table(
     table = read_table(path, wanted, id_column=id_column, missing_values=missing_values)
     if id_column not in table.columns:
         raise DataError(f"{path.name}: no id column {id_column!r} ([outcomes] id)")
-    ids = text_ids(table[id_column], path.name)
-    keep = ~missing_ids(ids)
-    table = table.loc[keep].drop(columns=[id_column])
-    table.index = pd.Index(ids[keep].to_numpy(dtype=object), name="customer_id")
-    if not table.index.is_unique:
-        dupes = table.index[table.index.duplicated()].unique()[:5]
-        raise DataError(
-            f"{path.name}: id column {id_column!r} has duplicate ids, e.g. "
-            + ", ".join(map(str, dupes))
-        )
+    table, _ = index_by_id(table, id_column, path.name)
     if table.columns.empty:
         raise DataError(f"{path.name}: no outcome column besides the id {id_column!r}")
     return table
