@@ -19,6 +19,7 @@ from app.registry.store import ModelStore
 from app.security import new_key
 from app.settings import Settings
 from app.training.job import TrainResult
+from tests.assignment.test_api import without_fast_path
 from tests.conftest import ROOT
 
 SCOPES = ("assign", "read", "admin")
@@ -89,12 +90,16 @@ def test_every_endpoint_refuses_no_key_and_the_wrong_scope(
         assert response.status_code == 401
 
 
-@pytest.mark.parametrize("root", ["", "/api"])  # the fast path, and the routed endpoints
+@pytest.mark.parametrize(
+    ("root", "fast"),
+    [("", True), ("/api", True), ("", False)],  # the fast path (also under a root_path); routes
+)
 @pytest.mark.parametrize("path", ["/v1/assign", "/v1/assign/batch"])
 def test_the_key_is_checked_before_the_body_is_read(
     trained: tuple[ModelStore, TrainResult],
     keys: tuple[dict[str, str], Path],
     root: str,
+    fast: bool,
     path: str,
 ) -> None:
     store, _ = trained
@@ -105,7 +110,8 @@ def test_the_key_is_checked_before_the_body_is_read(
         received.append("chunk")
         yield b"not json at all"
 
-    with TestClient(create_app(settings), root_path=root) as client:
+    app = create_app(settings) if fast else without_fast_path(create_app(settings))
+    with TestClient(app, root_path=root) as client:
         response = client.post(f"{root}{path}", content=body())
         assert response.status_code == 401, response.text
         assert received == []
