@@ -9,6 +9,9 @@ checks live in front of both; they cost one scan of the request headers.
   with no charset but UTF-8): 415. A body with no Content-Type is read as JSON (curl's
   ``--data-binary`` and many clients send none).
 - A ``Content-Encoding`` other than ``identity`` (the service decodes none): 415.
+
+Under ``form_paths`` (the dashboard's forms) an HTML form body
+(``application/x-www-form-urlencoded``) is accepted too; its size is checked all the same.
 """
 
 from __future__ import annotations
@@ -50,7 +53,12 @@ def is_json(content_type: bytes) -> bool:
     return True
 
 
-def body_problem(headers: list[tuple[bytes, bytes]], max_bytes: int) -> tuple[Problem | None, bool]:
+FORM = b"application/x-www-form-urlencoded"
+
+
+def body_problem(
+    headers: list[tuple[bytes, bytes]], max_bytes: int, form_ok: bool = False
+) -> tuple[Problem | None, bool]:
     """What is wrong with a request's body as its headers describe it (None: nothing), and
     whether its size is unknown (to be counted as it streams)."""
     length = content_type = encoding = None
@@ -80,6 +88,7 @@ def body_problem(headers: list[tuple[bytes, bytes]], max_bytes: int) -> tuple[Pr
         content_type is not None
         and content_type != b"application/json"
         and not is_json(content_type)
+        and not (form_ok and content_type.split(b";")[0].strip().lower() == FORM)
     ):
         return unsupported("content-type", "must be application/json (UTF-8)"), False
     return None, size is None
@@ -100,14 +109,19 @@ def too_large(max_bytes: int) -> Problem:
 class BodyChecks:
     """Refuse a body over ``max_bytes`` (413), or that is not JSON the service reads (415)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: ASGIApp, max_bytes: int, form_paths: tuple[str, ...] = ()) -> None:
+        self.app, self.max_bytes, self.form_paths = app, max_bytes, form_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        problem, unframed = body_problem(scope["headers"], self.max_bytes)
+        path: str = scope["path"]
+        root: str = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root) :]
+        form_ok = bool(self.form_paths) and path.startswith(self.form_paths)
+        problem, unframed = body_problem(scope["headers"], self.max_bytes, form_ok)
         if problem is not None:
             await problem_response(problem, scope.get("path"))(scope, receive, send)
             return

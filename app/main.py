@@ -37,6 +37,7 @@ from app.security import KeyRing
 from app.segments.endpoints import router as segments_router
 from app.serving import ModelHolder, every
 from app.settings import Settings
+from app.ui import FORM_PATHS, install_ui
 
 log = logging.getLogger(__name__)
 GC_THRESHOLD = 50_000
@@ -134,11 +135,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_handlers(app)
     app.add_middleware(AssignFastPath, service=app)  # innermost: see its docstring
-    app.add_middleware(BodyChecks, max_bytes=settings.max_body_bytes)  # size, JSON
+    app.add_middleware(  # size, JSON (and the dashboard's HTML forms)
+        BodyChecks, max_bytes=settings.max_body_bytes, form_paths=FORM_PATHS
+    )
     app.add_middleware(ObservabilityMiddleware, access=settings.access_log)
     routers = (assignment_router, segments_router, history_router, registry_router, health_router)
     for router in routers:
         app.include_router(router)
+    install_ui(app)
 
     def openapi() -> dict[str, Any]:
         return build_openapi(app, REQUEST_SCHEMAS)

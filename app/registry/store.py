@@ -252,15 +252,19 @@ class ModelStore:
         if self.promoted(model_name) != version:
             self._move_pointer(model_name, version, "promote")
 
-    def rollback(self, model_name: str) -> str:
-        """Move the pointer back to the version serving before the current one; return it."""
+    def rollback_target(self, model_name: str) -> str:
+        """The version ``rollback`` would serve (raises ``StoreError`` if there is none)."""
         current = self.promoted(model_name)
         stack = _serving_stack(self.promotion_history(model_name))
         while stack and stack[-1] == current:
             stack.pop()
         if current is None or not stack:
             raise StoreError(f"model {model_name}: nothing to roll back to")
-        target = stack[-1]
+        return stack[-1]
+
+    def rollback(self, model_name: str) -> str:
+        """Move the pointer back to the version serving before the current one; return it."""
+        target = self.rollback_target(model_name)
         self.version_dir(model_name, target)
         self._move_pointer(model_name, target, "rollback")
         return target

@@ -1,0 +1,188 @@
+"""The dashboard's changes: sign in and out, promote, roll back, edit a segment.
+
+Every change is a POSTed form checked for its CSRF token; promotion, rollback and edits need
+the ``admin`` scope and go through the same code as the API (``promote_model``,
+``update_segment``), so what the dashboard changes is what the API shows. Promote and roll back
+are two steps: a confirmation page (GET) whose form makes the change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.errors import SegmentsError, StoreError
+from app.problems import Problem
+from app.registry.endpoints import promote_model
+from app.registry.overrides import EDITABLE
+from app.segments.endpoints import update_segment
+from app.segments.schemas import SegmentPatch
+from app.serving import build_serving_model
+from app.ui.auth import (
+    KEY_COOKIE,
+    PageError,
+    check_csrf,
+    cookie_options,
+    identify,
+    looking,
+    read_form,
+    require_admin,
+)
+from app.ui.pages import api, serving_of
+from app.ui.render import page, redirect
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+
+def _next(target: str | None) -> str:
+    """Where to go after signing in: a dashboard page, never another site."""
+    if target and target.startswith("/ui/") and not target.startswith("//"):
+        return target.removeprefix("/ui/")
+    return ""
+
+
+@router.get("/sign-in")
+async def sign_in_page(request: Request, next: str = "") -> Response:
+    viewer = await identify(request)
+    if viewer.dev_mode:
+        return redirect(request, "", viewer)
+    return page(request, viewer, "sign_in.html", next=_next(next), error=None)
+
+
+@router.post("/sign-in")
+async def sign_in(request: Request) -> Response:
+    viewer = await identify(request)
+    form = await read_form(request)
+    check_csrf(viewer, form)
+    key = form.get("api_key", "").strip()
+    keys = request.app.state.keys
+    error = None
+    try:
+        keys.check(key, "read")
+    except Problem as exc:
+        error = exc.detail if exc.status == 403 else "that API key is not valid"
+    if error is not None:
+        return page(request, viewer, "sign_in.html", 401, next=_next(form.get("next")), error=error)
+    response = redirect(request, _next(form.get("next")))
+    response.set_cookie(KEY_COOKIE, key, **cookie_options(request))
+    return response
+
+
+@router.post("/sign-out")
+async def sign_out(request: Request) -> Response:
+    viewer = await identify(request)
+    check_csrf(viewer, await read_form(request))
+    response = redirect(request, "sign-in")
+    response.delete_cookie(KEY_COOKIE, **cookie_options(request))
+    return response
+
+
+@router.get("/models/{version}/promote")
+async def confirm_promote(request: Request, version: str) -> Response:
+    viewer = await looking(request)
+    require_admin(viewer)
+    holder = request.app.state.holder
+    try:
+        manifest = await asyncio.to_thread(holder.store.manifest, holder.model_name, version)
+    except SegmentsError as exc:
+        raise PageError(404, "Unknown version", str(exc)) from None
+    current = holder.store.promoted(holder.model_name)
+    return page(request, viewer, "confirm.html", action="promote", target=manifest, current=current)
+
+
+@router.post("/models/{version}/promote")
+async def promote(request: Request, version: str) -> Response:
+    viewer = await looking(request)
+    form = await read_form(request)
+    check_csrf(viewer, form)
+    require_admin(viewer)
+    if form.get("confirm") != "yes":
+        raise PageError(400, "Not confirmed", "confirm the promotion on its confirmation page")
+    try:
+        await api(promote_model(request.app.state.holder, version))
+    except SegmentsError as exc:
+        raise PageError(409, "Promotion refused", str(exc)) from None
+    return redirect(request, "?done=promoted")
+
+
+@router.get("/rollback")
+async def confirm_rollback(request: Request) -> Response:
+    viewer = await looking(request)
+    require_admin(viewer)
+    holder = request.app.state.holder
+    try:
+        target = holder.store.rollback_target(holder.model_name)
+        manifest = await asyncio.to_thread(holder.store.manifest, holder.model_name, target)
+    except StoreError as exc:
+        raise PageError(409, "Nothing to roll back to", str(exc)) from None
+    current = holder.store.promoted(holder.model_name)
+    return page(
+        request, viewer, "confirm.html", action="rollback", target=manifest, current=current
+    )
+
+
+@router.post("/rollback")
+async def rollback(request: Request) -> Response:
+    viewer = await looking(request)
+    form = await read_form(request)
+    check_csrf(viewer, form)
+    require_admin(viewer)
+    if form.get("confirm") != "yes":
+        raise PageError(400, "Not confirmed", "confirm the rollback on its confirmation page")
+    holder = request.app.state.holder
+    store, name = holder.store, holder.model_name
+    try:
+        target = store.rollback_target(name)
+        if form.get("target") != target:  # the history moved since the page was shown
+            raise PageError(409, "Changed meanwhile", "the rollback target changed; try again")
+        # verified and loaded before the pointer moves, as a promotion is
+        await asyncio.to_thread(build_serving_model, store, name, target)
+        await asyncio.to_thread(store.rollback, name)
+    except SegmentsError as exc:
+        raise PageError(409, "Rollback refused", str(exc)) from None
+    await asyncio.to_thread(holder.refresh, True)
+    return redirect(request, "?done=rolled-back")
+
+
+@router.post("/segments/{segment_id}")
+async def edit_segment(request: Request, segment_id: str) -> Response:
+    viewer = await looking(request)
+    form = await read_form(request)
+    check_csrf(viewer, form)
+    require_admin(viewer)
+    serving = serving_of(request)
+    seg = serving.segments.get(segment_id)
+    if seg is None:
+        raise PageError(404, "Unknown segment", f"segment {segment_id!r} is not served now")
+    # only what changed; a cleared field goes back to the generated value (null in the API)
+    fields: dict[str, str | None] = {}
+    for name in EDITABLE:
+        if name in form and form[name].strip() != (getattr(seg, name) or ""):
+            fields[name] = form[name].strip() or None
+    if not fields:
+        return redirect(request, f"segments/{segment_id}")
+    try:
+        patch = SegmentPatch.model_validate(fields)
+    except ValidationError as exc:
+        errors = {str(e["loc"][0]): e["msg"] for e in exc.errors()}
+        labels = {f.name: f.label for f in serving.manifest.features}
+        return page(
+            request,
+            viewer,
+            "segment.html",
+            422,
+            serving=serving,
+            seg=seg,
+            live=None,
+            labels=labels,
+            heat=None,
+            saved=False,
+            errors=errors,
+            form=form,
+        )
+    await api(update_segment(patch, serving, request.app.state.holder, segment_id))
+    return redirect(request, f"segments/{segment_id}?saved=true")

@@ -1,0 +1,158 @@
+"""Who is looking at the dashboard, and the CSRF check of every change.
+
+Signing in posts an API key; it is kept in an ``HttpOnly``, ``SameSite=Strict`` cookie
+(``Secure`` over https) scoped to ``/ui`` and checked on every request by the app's
+``KeyRing``, so a revoked key stops working at once. ``read`` is needed to look and ``admin``
+to change, as in the API.
+
+CSRF: every form that changes something carries ``csrf``, an HMAC of the session's secret
+(the signed-in key; before sign-in, and in development mode, a random ``HttpOnly`` cookie of
+the browser's). Another site can neither read the cookie nor compute the token, and a form
+posted without the right token is refused with 403. The token is the same in every worker and
+across restarts, because it is derived from what the browser holds, not from server state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.problems import Problem
+from app.security import SCOPES, Scope
+
+KEY_COOKIE = "segments_ui_key"
+BROWSER_COOKIE = "segments_ui_browser"
+COOKIE_PATH = "/ui"
+MAX_FIELDS = 20
+_CSRF_MESSAGE = b"segments-ui-csrf-v1"
+
+
+class PageError(Exception):
+    """A page that cannot be shown: rendered as an HTML error page with ``status``
+    (401 sends the browser to the sign-in page)."""
+
+    def __init__(self, status: int, title: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.title, self.detail = status, title, detail
+
+
+@dataclass
+class Viewer:
+    """The person behind a request: what they may do and the token their forms carry."""
+
+    scopes: frozenset[str]
+    csrf: str
+    signed_in: bool
+    dev_mode: bool
+    label: str = ""
+    set_cookies: dict[str, str] = field(default_factory=dict)
+
+    def can(self, scope: Scope) -> bool:
+        return scope in self.scopes
+
+
+def csrf_token(secret: str) -> str:
+    return hmac.new(secret.encode(), _CSRF_MESSAGE, hashlib.sha256).hexdigest()
+
+
+def cookie_options(request: Request) -> dict[str, Any]:
+    return {
+        "httponly": True,
+        "samesite": "strict",
+        "secure": request.url.scheme == "https",
+        "path": COOKIE_PATH,
+    }
+
+
+def _browser_secret(request: Request, viewer_cookies: dict[str, str]) -> str:
+    secret = request.cookies.get(BROWSER_COOKIE)
+    if not secret or len(secret) > 100:
+        secret = secrets.token_urlsafe(32)
+        viewer_cookies[BROWSER_COOKIE] = secret
+    return secret
+
+
+async def identify(request: Request) -> Viewer:
+    """The viewer of any page, signed in or not (the sign-in page uses this)."""
+    keys = request.app.state.keys
+    cookies: dict[str, str] = {}
+    if not keys.enabled:  # development mode: no sign-in, every scope
+        secret = _browser_secret(request, cookies)
+        return Viewer(frozenset(SCOPES), csrf_token(secret), False, True, "development", cookies)
+    key = request.cookies.get(KEY_COOKIE)
+    entry = None
+    if key:
+        try:
+            entry = keys.check(key, "read")
+        except Problem as exc:
+            if exc.status != 403:  # an unknown or revoked key: signed out
+                key = None
+            else:
+                raise PageError(
+                    403, "Forbidden", "your key lacks the 'read' scope the dashboard needs"
+                ) from None
+    if key and entry is not None:
+        limiter = request.app.state.rate_limiter
+        if limiter is not None:
+            try:
+                await limiter.check(entry.key_id)
+            except Problem as exc:
+                raise PageError(exc.status, "Too many requests", str(exc.detail)) from None
+        return Viewer(entry.scopes, csrf_token(key), True, False, entry.label or entry.key_id)
+    secret = _browser_secret(request, cookies)
+    return Viewer(frozenset(), csrf_token(secret), False, False, "", cookies)
+
+
+async def looking(request: Request) -> Viewer:
+    """A viewer allowed to look (``read``); otherwise off to the sign-in page."""
+    viewer = await identify(request)
+    if not viewer.can("read"):
+        raise PageError(401, "Sign in", "sign in with an API key to see the dashboard")
+    return viewer
+
+
+def require_admin(viewer: Viewer) -> None:
+    if not viewer.can("admin"):
+        raise PageError(403, "Forbidden", "this change needs a key with the 'admin' scope")
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """The fields of a posted HTML form (the body's size is bounded by ``BodyChecks``)."""
+    body = await request.body()
+    if not body:
+        return {}  # no fields (so no CSRF token: refused as that)
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        raise PageError(415, "Unsupported form", "post the form as a browser does")
+    try:
+        pairs = parse_qsl(
+            body.decode("utf-8", errors="replace"),
+            keep_blank_values=True,
+            max_num_fields=MAX_FIELDS,
+        )
+    except ValueError:
+        raise PageError(400, "Bad form", f"more than {MAX_FIELDS} fields") from None
+    return dict(pairs)
+
+
+def check_csrf(viewer: Viewer, form: dict[str, str]) -> None:
+    """Refuse (403) a change whose form lacks this session's token."""
+    sent = form.get("csrf", "")
+    if not sent or not hmac.compare_digest(sent.encode(), viewer.csrf.encode()):
+        raise PageError(
+            403, "Forbidden", "the form's CSRF token is missing or wrong; reload the page"
+        )
+
+
+def apply_cookies(request: Request, viewer: Viewer | None, response: Response) -> Response:
+    if viewer is not None:
+        for name, value in viewer.set_cookies.items():
+            response.set_cookie(name, value, **cookie_options(request))
+    return response

@@ -1,0 +1,171 @@
+"""Geometry of the dashboard's charts, drawn as server-rendered SVG by the templates.
+
+Each chart is plain data (positions, sizes, colours, labels) so the templates stay free of
+arithmetic and every shape can carry a ``<title>`` naming what it shows. Pages also print the
+same figures as a table: the text alternative for screen readers and for printing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from app.registry.manifest import SegmentInfo
+
+Z_LIMIT = 2.0  # standardised differences beyond ±2 get the strongest colour
+_NEGATIVE, _NEUTRAL, _POSITIVE = (33, 102, 172), (247, 247, 247), (178, 24, 43)
+
+
+def z_colour(z: float) -> str:
+    """A diverging colour: blue below the population, red above, near white around it."""
+    t = max(-1.0, min(1.0, z / Z_LIMIT))
+    end = _POSITIVE if t > 0 else _NEGATIVE
+    rgb = (round(n + (e - n) * abs(t)) for n, e in zip(_NEUTRAL, end, strict=True))
+    return "#{:02x}{:02x}{:02x}".format(*rgb)
+
+
+@dataclass(frozen=True)
+class Cell:
+    x: float
+    y: float
+    z: float
+    fill: str
+    ink: str
+    title: str
+
+
+@dataclass(frozen=True)
+class HeatMap:
+    width: float
+    height: float
+    cell_w: float
+    cell_h: float
+    left: float
+    top: float
+    columns: list[tuple[float, str, str]]  # x of the centre, segment id, name
+    rows: list[tuple[float, str]]  # y of the centre, feature label
+    cells: list[Cell]
+
+
+def heat_map(segments: Sequence[SegmentInfo], labels: Mapping[str, str]) -> HeatMap:
+    """Features (rows) by segments (columns), each cell the segment's standardised difference
+    from the population; categorical features contribute one row per category."""
+    rows: list[tuple[str, dict[str, float]]] = []
+    for feature, label in labels.items():
+        if any(feature in s.numeric for s in segments):
+            zs = {s.id: s.numeric[feature].z for s in segments if feature in s.numeric}
+            rows.append((label, zs))
+        categories = sorted({c for s in segments for c in s.categorical.get(feature, {})})
+        for category in categories:
+            values = {
+                s.id: s.categorical[feature][category].z
+                for s in segments
+                if category in s.categorical.get(feature, {})
+            }
+            rows.append((f"{label} = {category}", values))
+    cell_w, cell_h, left, top = 56.0, 24.0, 190.0, 30.0
+    columns = [(left + (i + 0.5) * cell_w, s.id, s.name) for i, s in enumerate(segments)]
+    cells = []
+    for r, (label, values) in enumerate(rows):
+        for c, seg in enumerate(segments):
+            if seg.id not in values:
+                continue
+            z = values[seg.id]
+            title = f"{seg.name} ({seg.id}), {label}: z = {z:+.2f}"
+            ink = "#ffffff" if abs(z) > 1.2 else "#1f2328"
+            cells.append(Cell(left + c * cell_w, top + r * cell_h, z, z_colour(z), ink, title))
+    return HeatMap(
+        width=left + cell_w * len(segments) + 4,
+        height=top + cell_h * len(rows) + 4,
+        cell_w=cell_w,
+        cell_h=cell_h,
+        left=left,
+        top=top,
+        columns=columns,
+        rows=[(top + (r + 0.5) * cell_h, label) for r, (label, _) in enumerate(rows)],
+        cells=cells,
+    )
+
+
+@dataclass(frozen=True)
+class Node:
+    key: str
+    label: str
+    x: float
+    y: float
+    height: float
+    count: int
+
+
+@dataclass(frozen=True)
+class Link:
+    source: str
+    target: str
+    count: int
+    path: str
+    title: str
+
+
+@dataclass(frozen=True)
+class Sankey:
+    width: float
+    height: float
+    node_w: float
+    left: list[Node]
+    right: list[Node]
+    links: list[Link]
+    total: int
+
+
+NEW = "new"  # the origin of a first assignment
+
+
+def sankey(
+    flows: Sequence[tuple[str | None, str, int]], names: Mapping[str, str], height: float = 420
+) -> Sankey:
+    """Who moved from where (left) to where (right): one band per (from, to) pair, as wide as
+    its count. First assignments come from the node ``new``."""
+    width, node_w, gap = 760.0, 14.0, 8.0
+    out: dict[str, int] = {}
+    into: dict[str, int] = {}
+    for origin, target, count in flows:
+        out[origin or NEW] = out.get(origin or NEW, 0) + count
+        into[target] = into.get(target, 0) + count
+    total = sum(out.values())
+
+    def label(key: str) -> str:
+        return "new customers" if key == NEW else names.get(key, key)
+
+    most = max(len(out), len(into), 1)
+    scale = (height - gap * (most - 1)) / total if total else 0.0  # one scale for both sides
+
+    def column(totals: dict[str, int], x: float) -> list[Node]:
+        keys = sorted(totals, key=lambda k: (k != NEW, k))
+        nodes, y = [], 0.0
+        for key in keys:
+            h = max(1.0, totals[key] * scale)
+            nodes.append(Node(key, label(key), x, y, h, totals[key]))
+            y += h + gap
+        return nodes
+
+    left, right = column(out, 170.0), column(into, width - 170.0 - node_w)
+    left_at = {n.key: n.y for n in left}
+    right_at = {n.key: n.y for n in right}
+    links = []
+    ordered = sorted(flows, key=lambda f: ((f[0] or NEW) != NEW, f[0] or NEW, f[1]))
+    for origin, target, count in ordered:
+        source = origin or NEW
+        band = count * scale
+        y0, y1 = left_at[source], right_at[target]
+        left_at[source] += band
+        right_at[target] += band
+        x0, x1 = 170.0 + node_w, width - 170.0 - node_w
+        mid = (x0 + x1) / 2
+        path = (
+            f"M{x0:.1f},{y0:.1f} C{mid:.1f},{y0:.1f} {mid:.1f},{y1:.1f} {x1:.1f},{y1:.1f} "
+            f"L{x1:.1f},{y1 + band:.1f} C{mid:.1f},{y1 + band:.1f} {mid:.1f},{y0 + band:.1f} "
+            f"{x0:.1f},{y0 + band:.1f} Z"
+        )
+        title = f"{label(source)} → {label(target)}: {count}"
+        links.append(Link(source, target, count, path, title))
+    return Sankey(width, height, node_w, left, right, links, total)

@@ -1,0 +1,210 @@
+"""The dashboard's pages that look: models and versions, segments, migrations, customers.
+
+Each page reads through the same functions as the API's endpoints (``list_models``,
+``get_migrations``, ``get_customer`` ...), so the dashboard and the API cannot disagree. The
+model shown is the service's (``holder.model_name``, passed to every template as ``model``);
+a ``?model=`` choice can be added here once the service serves several.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+
+from app.errors import SegmentsError
+from app.history.endpoints import get_customer, get_customer_history, get_migrations
+from app.history.records import RedisUnavailable
+from app.problems import Problem
+from app.registry.endpoints import list_models
+from app.serving import ServingModel
+from app.ui.auth import PageError, looking
+from app.ui.charts import heat_map, sankey
+from app.ui.drift import drift_status
+from app.ui.render import page
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+T = TypeVar("T")
+WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7)}
+WINDOWS["30d"] = timedelta(days=30)
+REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+
+
+async def api(call: Awaitable[T]) -> T:
+    """Run an endpoint's function; its problem becomes an error page with the same status."""
+    try:
+        return await call
+    except Problem as exc:
+        raise PageError(exc.status, exc.title, exc.detail) from None
+
+
+def serving_of(request: Request) -> ServingModel:
+    serving: ServingModel | None = request.app.state.holder.current
+    if serving is None:
+        raise PageError(503, "No model", "no promoted model version is loaded yet")
+    return serving
+
+
+@router.get("/")
+async def models_page(request: Request, done: str | None = None) -> Response:
+    viewer = await looking(request)
+    holder = request.app.state.holder
+    listing = await api(list_models(holder))
+    name = holder.model_name
+    manifests = await asyncio.to_thread(holder.store.manifests, name)
+    reports = {
+        m.version: (holder.store.root / name / m.version / "report.html").is_file()
+        for m in manifests
+    }
+    history = await asyncio.to_thread(holder.store.promotion_history, name)
+    return page(
+        request,
+        viewer,
+        "models.html",
+        listing=listing,
+        manifests=list(reversed(manifests)),
+        reports=reports,
+        history=list(reversed(history))[:10],
+        done=done if done in ("promoted", "rolled-back") else None,
+    )
+
+
+@router.get("/models/{version}/report")
+async def report(request: Request, version: str) -> Response:
+    await looking(request)
+    holder = request.app.state.holder
+    try:
+        folder = holder.store.version_dir(holder.model_name, version)
+    except SegmentsError as exc:
+        raise PageError(404, "Unknown version", str(exc)) from None
+    path = folder / "report.html"
+    if not path.is_file():
+        raise PageError(404, "No report", f"version {version} has no report.html")
+    headers = {"Content-Security-Policy": REPORT_CSP, "X-Content-Type-Options": "nosniff"}
+    return FileResponse(path, media_type="text/html; charset=utf-8", headers=headers)
+
+
+async def live_counts(request: Request, segment_ids: list[str]) -> dict[str, int] | None:
+    """Customers in each segment now (Redis membership); None when not known."""
+    history = request.app.state.history
+    if history is None:
+        return None
+    try:
+        counts = await asyncio.gather(*(history.recorder.member_count(s) for s in segment_ids))
+    except RedisUnavailable:
+        return None
+    return dict(zip(segment_ids, counts, strict=True))
+
+
+@router.get("/segments")
+async def segments_page(request: Request) -> Response:
+    viewer = await looking(request)
+    serving = serving_of(request)
+    segments = list(serving.segments.values())
+    live = await live_counts(request, [s.id for s in segments])
+    live_total = sum(live.values()) if live else 0
+    labels = {f.name: f.label for f in serving.manifest.features}
+    return page(
+        request,
+        viewer,
+        "segments.html",
+        serving=serving,
+        segments=segments,
+        live=live,
+        live_total=live_total,
+        heat=heat_map(segments, labels),
+        labels=labels,
+        outcomes=serving.manifest.outcomes,
+        drift=await drift_status(request.app.state, serving),
+    )
+
+
+@router.get("/segments/{segment_id}")
+async def segment_page(request: Request, segment_id: str, saved: bool = False) -> Response:
+    viewer = await looking(request)
+    serving = serving_of(request)
+    seg = serving.segments.get(segment_id)
+    if seg is None:
+        raise PageError(404, "Unknown segment", f"segment {segment_id!r} is not served now")
+    live = await live_counts(request, [seg.id])
+    labels = {f.name: f.label for f in serving.manifest.features}
+    return page(
+        request,
+        viewer,
+        "segment.html",
+        serving=serving,
+        seg=seg,
+        live=None if live is None else live[seg.id],
+        labels=labels,
+        heat=heat_map([seg], labels),
+        saved=saved,
+        errors={},
+        form=None,
+    )
+
+
+def _moment(field: str, text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise PageError(
+            422, "Invalid window", f"{field}: not a date and time such as 2026-01-31T00:00"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@router.get("/migrations")
+async def migrations_page(
+    request: Request, window: str = "24h", since: str | None = None, until: str | None = None
+) -> Response:
+    viewer = await looking(request)
+    history = request.app.state.history
+    if history is None:
+        raise PageError(404, "Recording is off", "this service does not record assignments")
+    start, end = _moment("since", since), _moment("until", until)
+    if start is None and window in WINDOWS:
+        start = (end or datetime.now(UTC)) - WINDOWS[window]
+    matrix = await api(get_migrations(history, start, end))
+    current = request.app.state.holder.current
+    names = {s.id: s.name for s in current.segments.values()} if current else {}
+    flows = [(f.from_segment_id, f.to_segment_id, f.count) for f in matrix.flows]
+    return page(
+        request,
+        viewer,
+        "migrations.html",
+        matrix=matrix,
+        chart=sankey(flows, names),
+        names=names,
+        window=window if window in WINDOWS and not since else "",
+        since=since or "",
+        until=until or "",
+        windows=list(WINDOWS),
+    )
+
+
+@router.get("/customers")
+async def customer_page(request: Request, customer_id: str = "") -> Response:
+    viewer = await looking(request)
+    context: dict[str, Any] = {"customer_id": customer_id, "customer": None, "history": None}
+    if customer_id:
+        if len(customer_id) > 1024:
+            raise PageError(422, "Invalid customer id", "customer_id: at most 1024 characters")
+        history = request.app.state.history
+        if history is None:
+            raise PageError(404, "Recording is off", "this service does not record assignments")
+        holder = request.app.state.holder
+        try:
+            context["customer"] = await get_customer(customer_id, history, holder)
+            context["history"] = await get_customer_history(customer_id, history, holder, 50)
+        except Problem as exc:
+            if exc.status != 404:
+                raise PageError(exc.status, exc.title, exc.detail) from None
+            return page(request, viewer, "customer.html", 404, missing=True, **context)
+    return page(request, viewer, "customer.html", missing=False, **context)

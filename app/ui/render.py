@@ -1,0 +1,72 @@
+"""Rendering a dashboard page: the Jinja2 templates, the security headers, the error page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.templating import Jinja2Templates
+
+from app.ui.auth import PageError, Viewer, apply_cookies
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+# no script anywhere; styles only from the vendored file; nothing framed; forms post here
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+def base(request: Request) -> str:
+    """Where the dashboard is mounted (behind a proxy's root_path too)."""
+    return str(request.scope.get("root_path", "")).rstrip("/") + "/ui"
+
+
+def page(
+    request: Request, viewer: Viewer | None, name: str, status: int = 200, **context: Any
+) -> Response:
+    model = request.app.state.holder.model_name
+    context = {"viewer": viewer, "model": model, "ui": base(request), **context}
+    response = templates.TemplateResponse(
+        request, name, context, status_code=status, headers=HEADERS
+    )
+    return apply_cookies(request, viewer, response)
+
+
+def redirect(request: Request, path: str, viewer: Viewer | None = None) -> Response:
+    """303 to ``path`` under the dashboard (``""`` is its front page)."""
+    response = RedirectResponse(base(request) + "/" + path.lstrip("/"), status_code=303)
+    return apply_cookies(request, viewer, response)
+
+
+async def page_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PageError)
+    if exc.status == 401:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        sign_in = f"{base(request)}/sign-in?next={quote(target, safe='')}"
+        return RedirectResponse(sign_in, status_code=303)
+    return page(request, None, "error.html", exc.status, title=exc.title, detail=exc.detail)
+
+
+def fmt(value: float | None, digits: int = 3) -> str:
+    """A figure for a table: fixed digits, thousands separated, a dash for none."""
+    if value is None:
+        return "—"
+    return f"{value:,.{digits}f}"
+
+
+def pct(share: float) -> str:
+    return f"{share * 100:.1f}%"
+
+
+templates.env.globals.update(fmt=fmt, pct=pct)

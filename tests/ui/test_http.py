@@ -1,0 +1,178 @@
+"""The dashboard over plain HTTP: sign-in and its cookie, scopes, CSRF on every change."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+
+from app.ui.auth import KEY_COOKIE
+from tests.ui.conftest import Service
+
+PAGES = ("/ui/", "/ui/segments", "/ui/migrations", "/ui/customers")
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([0-9a-f]{64})"', html)
+    assert found, "the page has no CSRF field"
+    return found.group(1)
+
+
+@contextmanager
+def signed_in(service: Service, role: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=service.url, timeout=30) as client:
+        token = csrf_of(client.get("/ui/sign-in").text)
+        answer = client.post("/ui/sign-in", data={"api_key": service.keys[role], "csrf": token})
+        assert answer.status_code == 303, answer.text
+        yield client
+
+
+def test_pages_need_a_signed_in_reader(service: Service) -> None:
+    with httpx.Client(base_url=service.url, timeout=30) as anonymous:
+        for path in PAGES:
+            answer = anonymous.get(path)
+            assert answer.status_code == 303
+            assert answer.headers["location"].startswith("/ui/sign-in?next=")
+        # an API key in a header is not a dashboard session
+        answer = anonymous.get("/ui/", headers={"X-API-Key": service.keys["read"]})
+        assert answer.status_code == 303
+    with signed_in(service, "read") as reader:
+        for path in PAGES:
+            answer = reader.get(path)
+            assert answer.status_code == 200, (path, answer.text)
+            assert "text/html" in answer.headers["content-type"]
+            assert "script-src" not in answer.headers["content-security-policy"]
+            assert "<script" not in answer.text
+
+
+def test_the_session_cookie_is_httponly_and_samesite_strict(service: Service) -> None:
+    with httpx.Client(base_url=service.url, timeout=30) as client:
+        token = csrf_of(client.get("/ui/sign-in").text)
+        answer = client.post("/ui/sign-in", data={"api_key": service.keys["read"], "csrf": token})
+    cookie = next(h for h in answer.headers.get_list("set-cookie") if h.startswith(KEY_COOKIE))
+    flags = {part.strip().lower() for part in cookie.split(";")}
+    assert "httponly" in flags
+    assert "samesite=strict" in flags
+    assert "path=/ui" in flags
+    assert "secure" not in flags  # plain http here; over https the cookie is Secure
+
+
+def test_sign_in_refuses_bad_keys_and_keys_without_read(service: Service) -> None:
+    with httpx.Client(base_url=service.url, timeout=30) as client:
+        token = csrf_of(client.get("/ui/sign-in").text)
+        for key, says in (
+            ("sk_00000000_nope", "not valid"),
+            (service.keys["admin_only"], "lacks the &#39;read&#39; scope"),
+            (service.keys["assign"], "lacks the &#39;read&#39; scope"),
+        ):
+            answer = client.post("/ui/sign-in", data={"api_key": key, "csrf": token})
+            assert answer.status_code == 401
+            assert says in answer.text
+            assert KEY_COOKIE not in answer.headers.get("set-cookie", "")
+
+
+def test_sign_in_needs_the_csrf_token(service: Service) -> None:
+    with httpx.Client(base_url=service.url, timeout=30) as client:
+        client.get("/ui/sign-in")
+        answer = client.post("/ui/sign-in", data={"api_key": service.keys["read"]})
+        assert answer.status_code == 403
+        assert KEY_COOKIE not in answer.headers.get("set-cookie", "")
+
+
+@pytest.mark.parametrize("token", [None, "", "0" * 64, "wrong"])
+def test_every_change_refuses_a_missing_or_wrong_csrf_token(
+    service: Service, token: str | None
+) -> None:
+    new, segment = service.versions.new, service.versions.segment[service.versions.old][0]
+    changes = {
+        f"/ui/models/{new}/promote": {"confirm": "yes"},
+        "/ui/rollback": {"confirm": "yes"},
+        f"/ui/segments/{segment}": {"name": "Renamed by a forged form"},
+        "/ui/sign-out": {},
+    }
+    with signed_in(service, "admin") as admin, service.api("read") as api:
+        for path, form in changes.items():
+            data = form if token is None else {**form, "csrf": token}
+            answer = admin.post(path, data=data)
+            assert answer.status_code == 403, path
+            assert "CSRF" in answer.text
+        assert api.get("/v1/models").json()["promoted"] == service.versions.old
+        assert api.get(f"/v1/segments/{segment}").json()["name"] != "Renamed by a forged form"
+        assert admin.get("/ui/").status_code == 200  # still signed in
+
+
+def test_a_reader_cannot_change_anything(service: Service) -> None:
+    new, segment = service.versions.new, service.versions.segment[service.versions.old][0]
+    with signed_in(service, "read") as reader, service.api("read") as api:
+        token = csrf_of(reader.get("/ui/").text)
+        assert reader.get(f"/ui/models/{new}/promote").status_code == 403
+        answer = reader.post(f"/ui/models/{new}/promote", data={"confirm": "yes", "csrf": token})
+        assert answer.status_code == 403
+        assert "admin" in answer.text
+        answer = reader.post(f"/ui/segments/{segment}", data={"name": "x", "csrf": token})
+        assert answer.status_code == 403
+        assert api.get("/v1/models").json()["promoted"] == service.versions.old
+        page = reader.get(f"/ui/segments/{segment}").text
+        assert 'name="name"' not in page  # no edit form for a reader
+
+
+def test_a_promotion_needs_the_confirmation(service: Service) -> None:
+    new = service.versions.new
+    with signed_in(service, "admin") as admin, service.api("read") as api:
+        confirm = admin.get(f"/ui/models/{new}/promote")
+        assert confirm.status_code == 200
+        token = csrf_of(confirm.text)
+        assert admin.post(f"/ui/models/{new}/promote", data={"csrf": token}).status_code == 400
+        assert api.get("/v1/models").json()["promoted"] == service.versions.old
+        answer = admin.post(f"/ui/models/{new}/promote", data={"csrf": token, "confirm": "yes"})
+        assert answer.status_code == 303
+        assert api.get("/v1/models").json()["promoted"] == new
+        # and back, through the rollback's confirmation
+        confirm = admin.get("/ui/rollback")
+        assert service.versions.old in confirm.text
+        form = {"csrf": token, "confirm": "yes", "target": service.versions.old}
+        assert admin.post("/ui/rollback", data=form).status_code == 303
+        assert api.get("/v1/models").json()["promoted"] == service.versions.old
+
+
+def test_an_edit_shows_field_errors_and_changes_nothing(service: Service) -> None:
+    segment = service.versions.segment[service.versions.old][0]
+    with signed_in(service, "admin") as admin, service.api("read") as api:
+        before = api.get(f"/v1/segments/{segment}").json()
+        token = csrf_of(admin.get(f"/ui/segments/{segment}").text)
+        answer = admin.post(f"/ui/segments/{segment}", data={"csrf": token, "name": "a\x1bb"})
+        assert answer.status_code == 422
+        assert "name:" in answer.text
+        assert api.get(f"/v1/segments/{segment}").json() == before
+
+
+def test_sign_out_ends_the_session(service: Service) -> None:
+    with signed_in(service, "read") as reader:
+        token = csrf_of(reader.get("/ui/").text)
+        assert reader.post("/ui/sign-out", data={"csrf": token}).status_code == 303
+        assert reader.get("/ui/").status_code == 303
+
+
+def test_a_revoked_key_is_signed_out_at_once(service: Service) -> None:
+    with signed_in(service, "read") as reader:
+        assert reader.get("/ui/").status_code == 200
+        key_id = service.keys["read"].split("_")[1]
+        lines = service.keys_file.read_text().splitlines()
+        service.keys_file.write_text("".join(f"{x}\n" for x in lines if not x.startswith(key_id)))
+        deadline = time.monotonic() + 30  # the keys watcher re-reads the file every 0.1 s
+        while reader.get("/ui/").status_code == 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        answer = reader.get("/ui/")
+        assert answer.status_code == 303
+        assert "/ui/sign-in" in answer.headers["location"]
+
+
+def test_form_bodies_are_refused_outside_the_dashboard(service: Service) -> None:
+    segment = service.versions.segment[service.versions.old][0]
+    with service.api("admin") as api:
+        answer = api.patch(f"/v1/segments/{segment}", data={"name": "form"})
+        assert answer.status_code == 415
