@@ -63,7 +63,7 @@ def heat_map(segments: Sequence[SegmentInfo], labels: Mapping[str, str]) -> Heat
                 if category in s.categorical.get(feature, {})
             }
             rows.append((f"{label} = {category}", values))
-    cell_w, cell_h, left, top = 56.0, 24.0, 190.0, 30.0
+    cell_w, cell_h, left, top = 56.0, 24.0, 250.0, 30.0
     columns = [(left + (i + 0.5) * cell_w, s.id, s.name) for i, s in enumerate(segments)]
     cells = []
     for r, (label, values) in enumerate(rows):
@@ -125,7 +125,7 @@ def sankey(
 ) -> Sankey:
     """Who moved from where (left) to where (right): one band per (from, to) pair, as wide as
     its count. First assignments come from the node ``new``."""
-    width, node_w, gap = 760.0, 14.0, 8.0
+    width, node_w, gap, side = 860.0, 14.0, 8.0, 215.0  # side: room for the labels
     out: dict[str, int] = {}
     into: dict[str, int] = {}
     for origin, target, count in flows:
@@ -148,7 +148,7 @@ def sankey(
             y += h + gap
         return nodes
 
-    left, right = column(out, 170.0), column(into, width - 170.0 - node_w)
+    left, right = column(out, side), column(into, width - side - node_w)
     left_at = {n.key: n.y for n in left}
     right_at = {n.key: n.y for n in right}
     links = []
@@ -159,7 +159,7 @@ def sankey(
         y0, y1 = left_at[source], right_at[target]
         left_at[source] += band
         right_at[target] += band
-        x0, x1 = 170.0 + node_w, width - 170.0 - node_w
+        x0, x1 = side + node_w, width - side - node_w
         mid = (x0 + x1) / 2
         path = (
             f"M{x0:.1f},{y0:.1f} C{mid:.1f},{y0:.1f} {mid:.1f},{y1:.1f} {x1:.1f},{y1:.1f} "

@@ -1,0 +1,184 @@
+"""The dashboard in a real headless Chromium (Debian's, driven by Playwright), against the
+real service: sign in, every page without a console error, the Sankey of scripted migrations,
+a segment renamed through the form, a promotion that needs admin and a confirmation.
+Screenshots go to .artifacts/ui/ (gitignored)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from tests.ui.conftest import Service
+
+
+class Tab:
+    """A browser tab that records console errors and failed requests."""
+
+    def __init__(self, browser: Any, service: Service, artifacts: Path, width: int = 1280):
+        self.context = browser.new_context(viewport={"width": width, "height": 900})
+        self.page = self.context.new_page()
+        self.url, self.artifacts = service.url, artifacts
+        self.errors: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("requestfailed", lambda r: self.errors.append(f"failed: {r.url}"))
+
+    def go(self, path: str) -> Any:
+        return self.page.goto(self.url + path)
+
+    def shot(self, name: str) -> None:
+        self.page.screenshot(path=str(self.artifacts / f"{name}.png"), full_page=True)
+
+    def sign_in(self, key: str) -> None:
+        self.go("/ui/")
+        assert "/ui/sign-in" in self.page.url
+        self.page.get_by_label("API key").fill(key)
+        self.page.get_by_role("button", name="Sign in").click()
+        self.page.wait_for_url(self.url + "/ui/")
+
+
+@contextmanager
+def tab(browser: Any, service: Service, artifacts: Path, width: int = 1280) -> Iterator[Tab]:
+    opened = Tab(browser, service, artifacts, width)
+    try:
+        yield opened
+    finally:
+        opened.context.close()
+
+
+def script_migrations(service: Service) -> Counter[tuple[str, str]]:
+    """Assign customers through the API so that they move between segments; the flows
+    expected, with ``new`` as the origin of a first assignment."""
+    versions = service.versions
+    segments = versions.segment[versions.old]
+    first_row = {}
+    for row, seg in enumerate(segments):
+        first_row.setdefault(seg, row)
+    a, b, c = sorted(first_row)[:3]
+    plans = {"m1": [a, b], "m2": [a, b], "m3": [b, c, a], "m4": [c], "m5": [a, c]}
+    expected: Counter[tuple[str, str]] = Counter()
+    with service.api("assign") as api:
+        for customer, path in plans.items():
+            previous = "new"
+            for seg in path:
+                body = {"customer_id": customer, "features": versions.rows[first_row[seg]]}
+                answer = api.post("/v1/assign", json=body).json()
+                assert answer["segment_id"] == seg and answer["recorded"], answer
+                expected[(previous, seg)] += 1
+                previous = seg
+    return expected
+
+
+def test_sign_in_and_every_page_without_console_errors(
+    browser: Any, service: Service, artifacts: Path
+) -> None:
+    script_migrations(service)
+    segment = service.versions.segment[service.versions.old][0]
+    pages = {
+        "models": "/ui/",
+        "segments": "/ui/segments",
+        "segment": f"/ui/segments/{segment}",
+        "migrations": "/ui/migrations",
+        "customer": "/ui/customers?customer_id=m3",
+        "report": f"/ui/models/{service.versions.old}/report",
+        "promote-confirm": f"/ui/models/{service.versions.new}/promote",
+    }
+    with tab(browser, service, artifacts) as t:
+        t.go("/ui/")
+        t.shot("sign-in")
+        t.sign_in(service.keys["admin"])
+        for name, path in pages.items():
+            answer = t.go(path)
+            assert answer.status == 200, (name, answer.status)
+            assert t.page.locator("h1").first.is_visible()
+            t.shot(name)
+        t.go("/ui/customers?customer_id=m3")
+        rows = t.page.locator("table.history tbody tr")
+        assert rows.count() == 3  # first assignment and two moves
+        assert t.errors == []
+    with tab(browser, service, artifacts, width=375) as narrow:  # a phone
+        narrow.sign_in(service.keys["read"])
+        for name, path in list(pages.items())[:5]:
+            narrow.go(path)
+            overflow = narrow.page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 0, f"{name} is wider than a 375 px screen"
+            narrow.shot(f"narrow-{name}")
+        assert narrow.errors == []
+
+
+def test_the_sankey_shows_the_scripted_migrations(
+    browser: Any, service: Service, artifacts: Path
+) -> None:
+    expected = script_migrations(service)
+    with tab(browser, service, artifacts) as t:
+        t.sign_in(service.keys["read"])
+        t.go("/ui/migrations?window=1h")
+        links = t.page.locator("svg.sankey path.link")
+        shown = Counter[tuple[str, str]]()
+        for i in range(links.count()):
+            link = links.nth(i)
+            key = (link.get_attribute("data-from"), link.get_attribute("data-to"))
+            shown[key] += int(link.get_attribute("data-count"))
+            assert link.locator("title").text_content().endswith(f": {shown[key]}")
+        assert shown == expected
+        total = sum(expected.values())
+        assert t.page.locator("svg.sankey").get_attribute("data-total") == str(total)
+        assert t.page.locator("table.flows tbody tr").count() == len(expected)
+        t.shot("sankey")
+        assert t.errors == []
+
+
+def test_a_segment_renamed_through_the_form_appears_in_the_api(
+    browser: Any, service: Service, artifacts: Path
+) -> None:
+    segment = service.versions.segment[service.versions.old][0]
+    with tab(browser, service, artifacts) as t, service.api("read") as api:
+        t.sign_in(service.keys["admin"])
+        t.go(f"/ui/segments/{segment}")
+        t.page.get_by_label("Name").fill("Loyal big spenders")
+        t.page.get_by_label("Recommended action").fill("Invite to the VIP tier")
+        t.page.get_by_role("button", name="Save").click()
+        t.page.wait_for_url(f"**/ui/segments/{segment}?saved=true")
+        assert t.page.get_by_role("status").inner_text().startswith("Saved")
+        t.shot("segment-saved")
+        answer = api.get(f"/v1/segments/{segment}").json()
+        assert answer["name"] == "Loyal big spenders"
+        assert answer["action"] == "Invite to the VIP tier"
+        t.go("/ui/segments")
+        assert t.page.get_by_role("link", name="Loyal big spenders").is_visible()
+        assert t.errors == []
+
+
+def test_a_promotion_through_the_ui_needs_admin_and_a_confirmation(
+    browser: Any, service: Service, artifacts: Path
+) -> None:
+    old, new = service.versions.old, service.versions.new
+    with tab(browser, service, artifacts) as reader:
+        reader.sign_in(service.keys["read"])
+        assert reader.page.get_by_role("link", name="Promote…").count() == 0
+        answer = reader.go(f"/ui/models/{new}/promote")
+        assert answer.status == 403
+        assert "admin" in reader.page.get_by_role("alert").inner_text()
+        reader.shot("promote-as-reader")
+    with tab(browser, service, artifacts) as admin, service.api("read") as api:
+        admin.sign_in(service.keys["admin"])
+        admin.page.get_by_role("link", name="Promote…").click()
+        admin.page.wait_for_url(f"**/ui/models/{new}/promote")
+        admin.shot("promote-confirm")
+        assert api.get("/v1/models").json()["promoted"] == old  # not before the confirmation
+        admin.page.get_by_role("button", name="Yes, promote").click()
+        admin.page.wait_for_url("**/ui/?done=promoted")
+        assert new in admin.page.get_by_role("status").inner_text()
+        admin.shot("promoted")
+        assert api.get("/v1/models").json()["promoted"] == new
+        admin.page.get_by_role("link", name="Roll back…").click()
+        admin.shot("rollback-confirm")
+        admin.page.get_by_role("button", name="Yes, roll back").click()
+        admin.page.wait_for_url("**/ui/?done=rolled-back")
+        assert api.get("/v1/models").json()["promoted"] == old
+        assert admin.errors == []
