@@ -13,6 +13,12 @@ from typing import Any
 
 from tests.ui.conftest import Service
 
+# form fields a screen reader could not name; charts without a text alternative
+UNLABELLED = """[...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+  .filter(e => e.labels.length === 0 && !e.getAttribute('aria-label')).map(e => e.name)"""
+CHARTS_WITHOUT_TEXT = """[...document.querySelectorAll('svg')]
+  .filter(s => !s.querySelector('title') || !s.querySelector('desc')).length"""
+
 
 class Tab:
     """A browser tab that records console errors and failed requests."""
@@ -94,6 +100,8 @@ def test_sign_in_and_every_page_without_console_errors(
             answer = t.go(path)
             assert answer.status == 200, (name, answer.status)
             assert t.page.locator("h1").first.is_visible()
+            assert t.page.evaluate(UNLABELLED) == [], f"{name}: form fields without a label"
+            assert t.page.evaluate(CHARTS_WITHOUT_TEXT) == 0, f"{name}: a chart lacks a title"
             t.shot(name)
         t.go("/ui/customers?customer_id=m3")
         rows = t.page.locator("table.history tbody tr")

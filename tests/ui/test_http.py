@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import re
+import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
 
+import app.ui
+from app.registry.store import ModelStore
+from app.settings import Settings
 from app.ui.auth import KEY_COOKIE
+from tests.serving.test_hot_swap import serving
 from tests.ui.conftest import Service
+from tests.versions import Versions
 
 PAGES = ("/ui/", "/ui/segments", "/ui/migrations", "/ui/customers")
 
@@ -176,3 +183,77 @@ def test_form_bodies_are_refused_outside_the_dashboard(service: Service) -> None
     with service.api("admin") as api:
         answer = api.patch(f"/v1/segments/{segment}", data={"name": "form"})
         assert answer.status_code == 415
+
+
+def test_sign_in_sends_back_only_to_dashboard_pages(service: Service) -> None:
+    with httpx.Client(base_url=service.url, timeout=30) as client:
+        for target, lands in (
+            ("/ui/segments", "/ui/segments"),
+            ("https://evil.example/", "/ui/"),
+            ("//evil.example/ui/", "/ui/"),
+            ("/v1/segments", "/ui/"),
+        ):
+            token = csrf_of(client.get("/ui/sign-in").text)  # (a session has its own token)
+            form = {"api_key": service.keys["read"], "csrf": token, "next": target}
+            answer = client.post("/ui/sign-in", data=form)
+            assert answer.status_code == 303
+            assert answer.headers["location"] == lands, target
+
+
+def test_the_pages_use_no_external_asset(service: Service) -> None:
+    static = Path(app.ui.__file__).parent / "static"
+    assert sum(p.stat().st_size for p in static.rglob("*") if p.is_file()) < 300_000
+    segment = service.versions.segment[service.versions.old][0]
+    with signed_in(service, "admin") as admin:
+        for path in (
+            *PAGES,
+            f"/ui/segments/{segment}",
+            f"/ui/models/{service.versions.new}/promote",
+        ):
+            html = admin.get(path).text
+            assert not re.search(r'(src|href)="(https?:)?//', html), path
+        assert admin.get("/ui/static/ui.css").headers["content-type"].startswith("text/css")
+
+
+def test_bad_input_gets_a_bounded_error_page(service: Service) -> None:
+    with signed_in(service, "read") as reader:
+        answer = reader.get("/ui/migrations", params={"since": "yesterday"})
+        assert answer.status_code == 422
+        assert "since:" in answer.text
+        answer = reader.get("/ui/customers", params={"customer_id": "x" * 2000})
+        assert answer.status_code == 422
+        assert reader.get("/ui/customers", params={"customer_id": "nobody"}).status_code == 404
+        assert reader.get("/ui/segments/seg-999").status_code == 404
+        assert reader.get("/ui/models/20990101-000000-abcdef/report").status_code == 404
+        assert reader.get("/ui/models/..%2F..%2Fetc/report").status_code == 404
+        for answer in (
+            reader.get("/ui/segments/seg-999"),
+            reader.get("/ui/customers?customer_id=nobody"),
+        ):
+            assert "text/html" in answer.headers["content-type"]
+
+
+def test_development_mode_needs_no_sign_in_but_still_checks_csrf(
+    versions: Versions, service_redis: str, tmp_path: Path
+) -> None:
+    store = ModelStore(tmp_path / "store")
+    shutil.copytree(versions.store.root, store.root)
+    settings = Settings(
+        model_store=store.root,
+        model_name="customers",
+        dev_mode=True,
+        access_log=False,
+        record_assignments=False,
+        data_dir=tmp_path / "data",
+    )
+    with serving(settings) as url, httpx.Client(base_url=url, timeout=30) as client:
+        page = client.get("/ui/segments")
+        assert page.status_code == 200
+        assert "live counts unavailable" in page.text  # recording is off
+        assert client.get("/ui/sign-in").status_code == 303
+        promote = f"/ui/models/{versions.new}/promote"
+        assert client.post(promote, data={"confirm": "yes"}).status_code == 403
+        token = csrf_of(client.get(promote).text)
+        answer = client.post(promote, data={"confirm": "yes", "csrf": token})
+        assert answer.status_code == 303
+        assert store.promoted("customers") == versions.new
