@@ -1,13 +1,13 @@
-"""Drift status on the segment page, once the service has a drift monitor.
+"""Drift status on the segments page, once the service has a drift monitor.
 
-The dashboard does not depend on one: it shows drift only when the app's state holds a
-``drift`` object with an async ``segment_status(serving)`` returning, per segment id, a short
-status (``"ok"``, ``"drifting"`` ...). Without it, or if it fails, the page says nothing.
+The dashboard does not depend on one. The drift service (``app.drift``, being built beside
+this) sits on ``app.state.drift`` and answers ``await live_report(serving)`` with a report whose
+``segments`` have ``id``, ``status`` (ok / watch / drift / no_data) and ``psi``. When there is
+no such object, or it fails, the page shows no drift column.
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
 from typing import Any
 
@@ -19,15 +19,19 @@ log = logging.getLogger(__name__)
 
 
 async def drift_status(state: State, serving: ServingModel) -> dict[str, str] | None:
+    """Segment id -> a short drift status (``"watch (PSI 0.14)"``); None: not available."""
     monitor = getattr(state, "drift", None)
-    method = getattr(monitor, "segment_status", None)
-    if method is None:
+    live_report = getattr(monitor, "live_report", None)
+    if live_report is None:
         return None
     try:
-        found: Any = method(serving)
-        if inspect.isawaitable(found):
-            found = await found
-        return {str(k): str(v) for k, v in dict(found).items()}
+        found: Any = await live_report(serving)
+        shown = {}
+        for seg in found.segments:
+            status = str(getattr(seg.status, "value", seg.status))
+            psi = seg.psi
+            shown[str(seg.id)] = status if psi is None else f"{status} (PSI {psi:.2f})"
+        return shown
     except Exception:  # drift is extra: never break the page over it
         log.exception("reading the drift status failed")
         return None
