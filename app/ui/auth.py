@@ -91,13 +91,8 @@ async def identify(request: Request) -> Viewer:
     if key:
         try:
             entry = keys.check(key, "read")
-        except Problem as exc:
-            if exc.status != 403:  # an unknown or revoked key: signed out
-                key = None
-            else:
-                raise PageError(
-                    403, "Forbidden", "your key lacks the 'read' scope the dashboard needs"
-                ) from None
+        except Problem:  # unknown, revoked, or no longer holding 'read': signed out
+            key = None
     if key and entry is not None:
         limiter = request.app.state.rate_limiter
         if limiter is not None:

@@ -257,3 +257,17 @@ def test_development_mode_needs_no_sign_in_but_still_checks_csrf(
         answer = client.post(promote, data={"confirm": "yes", "csrf": token})
         assert answer.status_code == 303
         assert store.promoted("customers") == versions.new
+
+
+def test_a_key_that_loses_read_is_signed_out_and_can_sign_out(service: Service) -> None:
+    with signed_in(service, "read") as reader:
+        key_id = service.keys["read"].split("_")[1]
+        lines = service.keys_file.read_text().splitlines()
+        lines = [x.replace(":read:", ":assign:") if x.startswith(key_id) else x for x in lines]
+        service.keys_file.write_text("".join(f"{x}\n" for x in lines))
+        deadline = time.monotonic() + 30
+        while reader.get("/ui/").status_code == 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert reader.get("/ui/").status_code == 303
+        token = csrf_of(reader.get("/ui/sign-in").text)
+        assert reader.post("/ui/sign-out", data={"csrf": token}).status_code == 303
