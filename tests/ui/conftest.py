@@ -84,9 +84,11 @@ def chromium_path() -> str | None:
 def browser() -> Iterator[Any]:
     path = chromium_path()
     if path is None:
+        configured = os.environ.get("SEGMENTS_CHROMIUM")
+        where = f"SEGMENTS_CHROMIUM={configured} is not a file" if configured else "not found"
         pytest.skip(
-            "no Chromium found: `apt-get install -y chromium` (or set SEGMENTS_CHROMIUM to a "
-            "Chromium executable) to run the browser tests"
+            f"no Chromium ({where}): `apt-get install -y chromium` (or set SEGMENTS_CHROMIUM "
+            "to a Chromium executable) to run the browser tests"
         )
     from playwright.sync_api import sync_playwright
 

@@ -11,9 +11,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
 import app.ui
+from app.main import create_app
 from app.registry.store import ModelStore
+from app.security import new_key
 from app.settings import Settings
 from app.ui.auth import KEY_COOKIE
 from tests.serving.test_hot_swap import serving
@@ -271,3 +274,26 @@ def test_a_key_that_loses_read_is_signed_out_and_can_sign_out(service: Service) 
         assert reader.get("/ui/").status_code == 303
         token = csrf_of(reader.get("/ui/sign-in").text)
         assert reader.post("/ui/sign-out", data={"csrf": token}).status_code == 303
+
+
+def test_over_https_the_session_cookie_is_secure(
+    versions: Versions, service_redis: str, tmp_path: Path
+) -> None:
+    key, line = new_key(["read"])
+    settings = Settings(
+        model_store=versions.store.root,
+        model_name="customers",
+        api_keys=line,
+        access_log=False,
+        record_assignments=False,
+        data_dir=tmp_path / "data",
+    )
+    with TestClient(create_app(settings), base_url="https://dashboard.example") as client:
+        token = csrf_of(client.get("/ui/sign-in").text)
+        answer = client.post(
+            "/ui/sign-in", data={"api_key": key, "csrf": token}, follow_redirects=False
+        )
+        assert answer.status_code == 303
+        cookie = next(h for h in answer.headers.get_list("set-cookie") if KEY_COOKIE in h)
+        assert "secure" in {part.strip().lower() for part in cookie.split(";")}
+        assert client.get("/ui/segments").status_code == 200
