@@ -102,6 +102,7 @@ class Link:
     source: str
     target: str
     count: int
+    band: float  # its thickness, proportional to count
     path: str
     title: str
 
@@ -167,5 +168,5 @@ def sankey(
             f"{x0:.1f},{y0 + band:.1f} Z"
         )
         title = f"{label(source)} → {label(target)}: {count}"
-        links.append(Link(source, target, count, path, title))
+        links.append(Link(source, target, count, band, path, title))
     return Sankey(width, height, node_w, left, right, links, total)
