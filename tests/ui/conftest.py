@@ -90,7 +90,10 @@ def browser() -> Iterator[Any]:
             f"no Chromium ({where}): `apt-get install -y chromium` (or set SEGMENTS_CHROMIUM "
             "to a Chromium executable) to run the browser tests"
         )
-    from playwright.sync_api import sync_playwright
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="playwright is not installed (pip install -e '.[dev]')"
+    )
+    sync_playwright = sync_api.sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=path, headless=True)
