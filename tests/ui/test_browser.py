@@ -20,11 +20,18 @@ CHARTS_WITHOUT_TEXT = """[...document.querySelectorAll('svg')]
   .filter(s => !s.querySelector('title') || !s.querySelector('desc')).length"""
 
 
+TIMEOUT_MS = 180_000  # a deadline against hangs, not a speed test: the machine may be busy
+
+
 class Tab:
     """A browser tab that records console errors and failed requests."""
 
-    def __init__(self, browser: Any, service: Service, artifacts: Path, width: int = 1280):
-        self.context = browser.new_context(viewport={"width": width, "height": 900})
+    def __init__(
+        self, browser: Any, service: Service, artifacts: Path, width: int = 1280, js: bool = True
+    ):
+        viewport = {"width": width, "height": 900}
+        self.context = browser.new_context(viewport=viewport, java_script_enabled=js)
+        self.context.set_default_timeout(TIMEOUT_MS)
         self.page = self.context.new_page()
         self.url, self.artifacts = service.url, artifacts
         self.errors: list[str] = []
@@ -47,8 +54,10 @@ class Tab:
 
 
 @contextmanager
-def tab(browser: Any, service: Service, artifacts: Path, width: int = 1280) -> Iterator[Tab]:
-    opened = Tab(browser, service, artifacts, width)
+def tab(
+    browser: Any, service: Service, artifacts: Path, width: int = 1280, js: bool = True
+) -> Iterator[Tab]:
+    opened = Tab(browser, service, artifacts, width, js)
     try:
         yield opened
     finally:
@@ -190,3 +199,26 @@ def test_a_promotion_through_the_ui_needs_admin_and_a_confirmation(
         admin.page.wait_for_url("**/ui/?done=rolled-back")
         assert api.get("/v1/models").json()["promoted"] == old
         assert admin.errors == []
+
+
+def test_everything_works_with_scripting_off(
+    browser: Any, service: Service, artifacts: Path
+) -> None:
+    expected = script_migrations(service)
+    segment = service.versions.segment[service.versions.old][1]
+    with tab(browser, service, artifacts, js=False) as t, service.api("read") as api:
+        t.sign_in(service.keys["admin"])
+        t.go("/ui/migrations")
+        assert t.page.locator("svg.sankey path.link").count() == len(expected)
+        t.go(f"/ui/segments/{segment}")
+        t.page.get_by_label("Name").fill("Edited without JavaScript")
+        t.page.get_by_role("button", name="Save").click()
+        t.page.wait_for_url(f"**/ui/segments/{segment}?saved=true")
+        assert api.get(f"/v1/segments/{segment}").json()["name"] == "Edited without JavaScript"
+        t.go("/ui/")
+        t.page.get_by_role("link", name="Promote…").click()
+        t.page.get_by_role("button", name="Yes, promote").click()
+        t.page.wait_for_url("**/ui/?done=promoted")
+        assert api.get("/v1/models").json()["promoted"] == service.versions.new
+        t.shot("no-script-promoted")
+        assert t.errors == []
