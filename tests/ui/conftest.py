@@ -37,7 +37,7 @@ class Service:
 
     def api(self, role: str = "admin") -> httpx.Client:
         headers = {"Authorization": f"Bearer {self.keys[role]}"}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+        return httpx.Client(base_url=self.url, headers=headers, timeout=120)
 
 
 def _settings(store: ModelStore, keys_file: Path, url: str, tmp: Path, **more: Any) -> Settings:

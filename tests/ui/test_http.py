@@ -34,7 +34,7 @@ def csrf_of(html: str) -> str:
 
 @contextmanager
 def signed_in(service: Service, role: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=service.url, timeout=30) as client:
+    with httpx.Client(base_url=service.url, timeout=120) as client:
         token = csrf_of(client.get("/ui/sign-in").text)
         answer = client.post("/ui/sign-in", data={"api_key": service.keys[role], "csrf": token})
         assert answer.status_code == 303, answer.text
@@ -42,7 +42,7 @@ def signed_in(service: Service, role: str) -> Iterator[httpx.Client]:
 
 
 def test_pages_need_a_signed_in_reader(service: Service) -> None:
-    with httpx.Client(base_url=service.url, timeout=30) as anonymous:
+    with httpx.Client(base_url=service.url, timeout=120) as anonymous:
         for path in PAGES:
             answer = anonymous.get(path)
             assert answer.status_code == 303
@@ -60,7 +60,7 @@ def test_pages_need_a_signed_in_reader(service: Service) -> None:
 
 
 def test_the_session_cookie_is_httponly_and_samesite_strict(service: Service) -> None:
-    with httpx.Client(base_url=service.url, timeout=30) as client:
+    with httpx.Client(base_url=service.url, timeout=120) as client:
         token = csrf_of(client.get("/ui/sign-in").text)
         answer = client.post("/ui/sign-in", data={"api_key": service.keys["read"], "csrf": token})
     cookie = next(h for h in answer.headers.get_list("set-cookie") if h.startswith(KEY_COOKIE))
@@ -72,7 +72,7 @@ def test_the_session_cookie_is_httponly_and_samesite_strict(service: Service) ->
 
 
 def test_sign_in_refuses_bad_keys_and_keys_without_read(service: Service) -> None:
-    with httpx.Client(base_url=service.url, timeout=30) as client:
+    with httpx.Client(base_url=service.url, timeout=120) as client:
         token = csrf_of(client.get("/ui/sign-in").text)
         for key, says in (
             ("sk_00000000_nope", "not valid"),
@@ -86,7 +86,7 @@ def test_sign_in_refuses_bad_keys_and_keys_without_read(service: Service) -> Non
 
 
 def test_sign_in_needs_the_csrf_token(service: Service) -> None:
-    with httpx.Client(base_url=service.url, timeout=30) as client:
+    with httpx.Client(base_url=service.url, timeout=120) as client:
         client.get("/ui/sign-in")
         answer = client.post("/ui/sign-in", data={"api_key": service.keys["read"]})
         assert answer.status_code == 403
@@ -189,7 +189,7 @@ def test_form_bodies_are_refused_outside_the_dashboard(service: Service) -> None
 
 
 def test_sign_in_sends_back_only_to_dashboard_pages(service: Service) -> None:
-    with httpx.Client(base_url=service.url, timeout=30) as client:
+    with httpx.Client(base_url=service.url, timeout=120) as client:
         for target, lands in (
             ("/ui/segments", "/ui/segments"),
             ("https://evil.example/", "/ui/"),
@@ -249,7 +249,7 @@ def test_development_mode_needs_no_sign_in_but_still_checks_csrf(
         record_assignments=False,
         data_dir=tmp_path / "data",
     )
-    with serving(settings) as url, httpx.Client(base_url=url, timeout=30) as client:
+    with serving(settings) as url, httpx.Client(base_url=url, timeout=120) as client:
         page = client.get("/ui/segments")
         assert page.status_code == 200
         assert "live counts unavailable" in page.text  # recording is off
