@@ -23,12 +23,14 @@ from app.segments.endpoints import update_segment
 from app.segments.schemas import SegmentPatch
 from app.serving import build_serving_model
 from app.ui.auth import (
+    BROWSER_COOKIE,
     KEY_COOKIE,
     PageError,
     check_csrf,
     cookie_options,
     identify,
     looking,
+    new_session,
     read_form,
     require_admin,
 )
@@ -69,6 +71,7 @@ async def sign_in(request: Request) -> Response:
         return page(request, viewer, "sign_in.html", 401, next=_next(form.get("next")), error=error)
     response = redirect(request, _next(form.get("next")))
     response.set_cookie(KEY_COOKIE, key, **cookie_options(request))
+    response.set_cookie(BROWSER_COOKIE, new_session(), **cookie_options(request))  # new token
     return response
 
 
@@ -78,6 +81,7 @@ async def sign_out(request: Request) -> Response:
     check_csrf(viewer, await read_form(request))
     response = redirect(request, "sign-in")
     response.delete_cookie(KEY_COOKIE, **cookie_options(request))
+    response.set_cookie(BROWSER_COOKIE, new_session(), **cookie_options(request))
     return response
 
 

@@ -5,11 +5,12 @@ Signing in posts an API key; it is kept in an ``HttpOnly``, ``SameSite=Strict`` 
 ``KeyRing``, so a revoked key stops working at once. ``read`` is needed to look and ``admin``
 to change, as in the API.
 
-CSRF: every form that changes something carries ``csrf``, an HMAC of the session's secret
-(the signed-in key; before sign-in, and in development mode, a random ``HttpOnly`` cookie of
-the browser's). Another site can neither read the cookie nor compute the token, and a form
-posted without the right token is refused with 403. The token is the same in every worker and
-across restarts, because it is derived from what the browser holds, not from server state.
+CSRF: every form that changes something carries ``csrf``, an HMAC of the session: a random
+``HttpOnly`` session cookie of the browser's (renewed at sign-in and sign-out), keyed with the
+signed-in API key (before sign-in and in development mode, the session cookie alone). Another
+site can neither read the cookies nor compute the token, and a form posted without the right
+token is refused with 403. The token is the same in every worker and across restarts, because
+it is derived from what the browser holds, not from server state; each sign-in gets a new one.
 """
 
 from __future__ import annotations
@@ -58,8 +59,14 @@ class Viewer:
         return scope in self.scopes
 
 
-def csrf_token(secret: str) -> str:
-    return hmac.new(secret.encode(), _CSRF_MESSAGE, hashlib.sha256).hexdigest()
+def csrf_token(session: str, key: str = "") -> str:
+    """The token of a session (and of the key signed in on it)."""
+    message = _CSRF_MESSAGE + b":" + session.encode()
+    return hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
+
+
+def new_session() -> str:
+    return secrets.token_urlsafe(32)
 
 
 def cookie_options(request: Request) -> dict[str, Any]:
@@ -71,21 +78,21 @@ def cookie_options(request: Request) -> dict[str, Any]:
     }
 
 
-def _browser_secret(request: Request, viewer_cookies: dict[str, str]) -> str:
-    secret = request.cookies.get(BROWSER_COOKIE)
-    if not secret or len(secret) > 100:
-        secret = secrets.token_urlsafe(32)
-        viewer_cookies[BROWSER_COOKIE] = secret
-    return secret
+def _session(request: Request, viewer_cookies: dict[str, str]) -> str:
+    session = request.cookies.get(BROWSER_COOKIE)
+    if not session or len(session) > 100:
+        session = new_session()
+        viewer_cookies[BROWSER_COOKIE] = session
+    return session
 
 
 async def identify(request: Request) -> Viewer:
     """The viewer of any page, signed in or not (the sign-in page uses this)."""
     keys = request.app.state.keys
     cookies: dict[str, str] = {}
+    session = _session(request, cookies)
     if not keys.enabled:  # development mode: no sign-in, every scope
-        secret = _browser_secret(request, cookies)
-        return Viewer(frozenset(SCOPES), csrf_token(secret), False, True, "development", cookies)
+        return Viewer(frozenset(SCOPES), csrf_token(session), False, True, "development", cookies)
     key = request.cookies.get(KEY_COOKIE)
     entry = None
     if key:
@@ -100,9 +107,9 @@ async def identify(request: Request) -> Viewer:
                 await limiter.check(entry.key_id)
             except Problem as exc:
                 raise PageError(exc.status, "Too many requests", str(exc.detail)) from None
-        return Viewer(entry.scopes, csrf_token(key), True, False, entry.label or entry.key_id)
-    secret = _browser_secret(request, cookies)
-    return Viewer(frozenset(), csrf_token(secret), False, False, "", cookies)
+        label = entry.label or entry.key_id
+        return Viewer(entry.scopes, csrf_token(session, key), True, False, label, cookies)
+    return Viewer(frozenset(), csrf_token(session), False, False, "", cookies)
 
 
 async def looking(request: Request) -> Viewer:

@@ -297,3 +297,19 @@ def test_over_https_the_session_cookie_is_secure(
         cookie = next(h for h in answer.headers.get_list("set-cookie") if KEY_COOKIE in h)
         assert "secure" in {part.strip().lower() for part in cookie.split(";")}
         assert client.get("/ui/segments").status_code == 200
+
+
+def test_each_sign_in_gets_a_new_csrf_token(service: Service) -> None:
+    new = service.versions.new
+    with signed_in(service, "admin") as admin:
+        first = csrf_of(admin.get("/ui/").text)
+        assert csrf_of(admin.get("/ui/segments").text) == first  # one per session
+        admin.post("/ui/sign-out", data={"csrf": first})
+        token = csrf_of(admin.get("/ui/sign-in").text)
+        admin.post("/ui/sign-in", data={"api_key": service.keys["admin"], "csrf": token})
+        second = csrf_of(admin.get("/ui/").text)
+        assert second != first
+        answer = admin.post(f"/ui/models/{new}/promote", data={"csrf": first, "confirm": "yes"})
+        assert answer.status_code == 403
+    with signed_in(service, "admin") as elsewhere:  # the same key in another browser
+        assert csrf_of(elsewhere.get("/ui/").text) not in (first, second)
