@@ -35,7 +35,7 @@ from app.ui.auth import (
     require_admin,
 )
 from app.ui.pages import api, serving_of
-from app.ui.render import page, redirect
+from app.ui.render import holder_of, page, redirect
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -89,7 +89,7 @@ async def sign_out(request: Request) -> Response:
 async def confirm_promote(request: Request, version: str) -> Response:
     viewer = await looking(request)
     require_admin(viewer)
-    holder = request.app.state.holder
+    holder = holder_of(request)
     try:
         manifest = await asyncio.to_thread(holder.store.manifest, holder.model_name, version)
     except SegmentsError as exc:
@@ -107,7 +107,7 @@ async def promote(request: Request, version: str) -> Response:
     if form.get("confirm") != "yes":
         raise PageError(400, "Not confirmed", "confirm the promotion on its confirmation page")
     try:
-        await api(promote_model(request.app.state.holder, version))
+        await api(promote_model(holder_of(request), version))
     except SegmentsError as exc:
         raise PageError(409, "Promotion refused", str(exc)) from None
     return redirect(request, "?done=promoted")
@@ -117,7 +117,7 @@ async def promote(request: Request, version: str) -> Response:
 async def confirm_rollback(request: Request) -> Response:
     viewer = await looking(request)
     require_admin(viewer)
-    holder = request.app.state.holder
+    holder = holder_of(request)
     try:
         target = holder.store.rollback_target(holder.model_name)
         manifest = await asyncio.to_thread(holder.store.manifest, holder.model_name, target)
@@ -137,7 +137,7 @@ async def rollback(request: Request) -> Response:
     require_admin(viewer)
     if form.get("confirm") != "yes":
         raise PageError(400, "Not confirmed", "confirm the rollback on its confirmation page")
-    holder = request.app.state.holder
+    holder = holder_of(request)
     store, name = holder.store, holder.model_name
     try:
         target = store.rollback_target(name)
@@ -188,5 +188,5 @@ async def edit_segment(request: Request, segment_id: str) -> Response:
             errors=errors,
             form=form,
         )
-    await api(update_segment(patch, serving, request.app.state.holder, segment_id))
+    await api(update_segment(patch, serving, holder_of(request), segment_id))
     return redirect(request, f"segments/{segment_id}?saved=true")

@@ -26,7 +26,7 @@ from app.serving import ServingModel
 from app.ui.auth import PageError, looking
 from app.ui.charts import heat_map, sankey
 from app.ui.drift import drift_status
-from app.ui.render import page
+from app.ui.render import holder_of, page
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 T = TypeVar("T")
@@ -44,7 +44,7 @@ async def api(call: Awaitable[T]) -> T:
 
 
 def serving_of(request: Request) -> ServingModel:
-    serving: ServingModel | None = request.app.state.holder.current
+    serving: ServingModel | None = holder_of(request).current
     if serving is None:
         raise PageError(503, "No model", "no promoted model version is loaded yet")
     return serving
@@ -53,7 +53,7 @@ def serving_of(request: Request) -> ServingModel:
 @router.get("/")
 async def models_page(request: Request, done: str | None = None) -> Response:
     viewer = await looking(request)
-    holder = request.app.state.holder
+    holder = holder_of(request)
     listing = await api(list_models(holder))
     name = holder.model_name
     manifests = await asyncio.to_thread(holder.store.manifests, name)
@@ -77,7 +77,7 @@ async def models_page(request: Request, done: str | None = None) -> Response:
 @router.get("/models/{version}/report")
 async def report(request: Request, version: str) -> Response:
     await looking(request)
-    holder = request.app.state.holder
+    holder = holder_of(request)
     try:
         folder = holder.store.version_dir(holder.model_name, version)
     except SegmentsError as exc:
@@ -172,7 +172,7 @@ async def migrations_page(
     if start is None and window in WINDOWS:
         start = (end or datetime.now(UTC)) - WINDOWS[window]
     matrix = await api(get_migrations(history, start, end))
-    current = request.app.state.holder.current
+    current = holder_of(request).current
     names = {s.id: s.name for s in current.segments.values()} if current else {}
     flows = [(f.from_segment_id, f.to_segment_id, f.count) for f in matrix.flows]
     return page(
@@ -199,7 +199,7 @@ async def customer_page(request: Request, customer_id: str = "") -> Response:
         history = request.app.state.history
         if history is None:
             raise PageError(404, "Recording is off", "this service does not record assignments")
-        holder = request.app.state.holder
+        holder = holder_of(request)
         try:
             context["customer"] = await get_customer(customer_id, history, holder)
             context["history"] = await get_customer_history(customer_id, history, holder, 50)

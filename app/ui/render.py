@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
+from app.serving import ModelHolder
 from app.ui.auth import PageError, Viewer, apply_cookies
 
 HERE = Path(__file__).parent
@@ -28,6 +29,13 @@ HEADERS = {
 }
 
 
+def holder_of(request: Request) -> ModelHolder:
+    """The model a page shows: the service's one today. The single place where a ``?model=``
+    choice will pick among several once the service serves them (issue 17, item 1)."""
+    holder: ModelHolder = request.app.state.holder
+    return holder
+
+
 def base(request: Request) -> str:
     """Where the dashboard is mounted (behind a proxy's root_path too)."""
     return str(request.scope.get("root_path", "")).rstrip("/") + "/ui"
@@ -36,7 +44,7 @@ def base(request: Request) -> str:
 def page(
     request: Request, viewer: Viewer | None, name: str, status: int = 200, **context: Any
 ) -> Response:
-    model = request.app.state.holder.model_name
+    model = holder_of(request).model_name
     context = {"viewer": viewer, "model": model, "ui": base(request), **context}
     response = templates.TemplateResponse(
         request, name, context, status_code=status, headers=HEADERS
