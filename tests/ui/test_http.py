@@ -313,3 +313,19 @@ def test_each_sign_in_gets_a_new_csrf_token(service: Service) -> None:
         assert answer.status_code == 403
     with signed_in(service, "admin") as elsewhere:  # the same key in another browser
         assert csrf_of(elsewhere.get("/ui/").text) not in (first, second)
+
+
+def test_live_counts_on_the_segments_page_are_the_members_in_redis(service: Service) -> None:
+    versions = service.versions
+    segments = versions.segment[versions.old]
+    with service.api("assign") as assigner:
+        for row in range(12):
+            body = {"customer_id": f"live-{row}", "features": versions.rows[row]}
+            assert assigner.post("/v1/assign", json=body).status_code == 200
+    expected = {seg: segments[:12].count(seg) for seg in set(segments)}
+    with signed_in(service, "read") as reader, service.api("read") as api:
+        html = reader.get("/ui/segments").text
+        shown = dict(re.findall(r'data-segment="([^"]+)" data-live="(\d+)"', html))
+        assert {k: int(v) for k, v in shown.items()} == expected
+        for seg, count in expected.items():
+            assert api.get(f"/v1/segments/{seg}/members").json()["total"] == count
