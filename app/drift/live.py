@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import threading
 from bisect import bisect_left
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -104,6 +105,8 @@ class LiveCounts:
     """The process's counters, per (model name, version)."""
 
     enabled: bool = False
+    pending: dict[tuple[str, str], Counter[str]] = field(default_factory=dict)
+    """Counts drained but not yet written (a failed flush puts them back here)."""
     _trackers: dict[tuple[str, str], _Tracker | None] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -133,14 +136,16 @@ class LiveCounts:
     def drain(self) -> list[tuple[str, str, dict[str, int]]]:
         """``(model name, version, fields)`` of every version with counts, zeroing them."""
         with self._lock:
-            return [
-                (model, version, fields)
-                for (model, version), tracker in list(self._trackers.items())
-                if tracker is not None and (fields := tracker.drain())
-            ]
+            merged = self.pending
+            self.pending = {}
+            for key, tracker in list(self._trackers.items()):
+                if tracker is not None and (fields := tracker.drain()):
+                    merged.setdefault(key, Counter()).update(fields)
+        return [(model, version, dict(c)) for (model, version), c in merged.items()]
 
     def reset(self) -> None:
         self._trackers.clear()
+        self.pending.clear()
 
 
 LIVE = LiveCounts()

@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from app.drift.schemas import Thresholds
 
 THRESHOLDS = Thresholds(watch=0.1, drift=0.25, min_observations=100)
