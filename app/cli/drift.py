@@ -16,6 +16,7 @@ from app.cli.common import STORE_OPTION, default_model, fail_on_error, out, stor
 
 if TYPE_CHECKING:
     from app.drift.schemas import DriftReport
+    from app.registry.manifest import Manifest
 
 DRIFT_EXIT = 3
 """``segments drift`` exits 3 when a feature or the segment shares drift."""
@@ -154,3 +155,13 @@ def print_report(found: DriftReport) -> None:
         colour = _COLOURS[s.status]
         segments.add_row(s.id, f"{s.trained_share:.1%}", now, psi, f"[{colour}]{s.status}[/]")
     out.print(segments)
+
+
+def print_convergence(manifest: Manifest) -> None:
+    """The training summary's convergence lines (nothing when the segments are distinct)."""
+    for pair in manifest.convergence:
+        a, b = pair.segments
+        out.print(
+            f"[yellow]converging:[/] {a} and {b} ({', '.join(pair.reasons)}; profile distance "
+            f"{pair.distance:.3f})"
+        )

@@ -71,6 +71,7 @@ def train(
             )
         manifest = result.manifest
         print_manifest_summary(manifest, model_store.promoted(manifest.model_name))
+        drift_cli.print_convergence(manifest)
         folder = model_store.version_dir(manifest.model_name, manifest.version)
         console.print(f"report: {folder / 'report.html'}")
         if result.promoted:
