@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from redis.asyncio import Redis
 
 BUCKET_S = 3600
+MAX_BUCKETS = 24 * 400
+"""Most hours one read covers: a longer window is read from its latest part."""
 
 
 def bucket_of(at_s: float) -> int:
@@ -62,7 +64,9 @@ async def read(
     until_s: float,
     timeout_s: float,
 ) -> Counter[str]:
-    """The counts of the hours overlapping ``[since_s, until_s)``, summed."""
+    """The counts of the hours overlapping ``[since_s, until_s)``, summed (at most the
+    latest ``MAX_BUCKETS`` hours)."""
+    since_s = max(since_s, until_s - MAX_BUCKETS * BUCKET_S)
     buckets = range(bucket_of(since_s), bucket_of(max(since_s, until_s - 1)) + 1, BUCKET_S)
     pipe = client.pipeline(transaction=False)
     for bucket in buckets:

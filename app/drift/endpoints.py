@@ -32,10 +32,16 @@ def drift_service(request: Request) -> DriftService:
     return found
 
 
+_EARLIEST = datetime(1970, 1, 2, tzinfo=UTC)  # no count is older; far from datetime's ends
+_LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
 def _utc(value: datetime | None) -> datetime | None:
+    """``value`` as UTC (naive: UTC), moved into the range a window may cover."""
     if value is None:
         return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+    return min(max(aware, _EARLIEST), _LATEST)
 
 
 def window(

@@ -141,3 +141,6 @@ def test_a_bad_window_is_a_422_naming_the_field(trained: Any, prefix: str) -> No
         assert answer.status_code == 422
         assert answer.json()["errors"][0]["field"] == "since"
         assert client.get("/v1/drift?since=yesterday").status_code == 422
+        # the ends of datetime's range are a window like any other, not a 500
+        far = client.get("/v1/drift?since=0001-01-01T00:00:00Z&until=9999-12-31T23:59:59Z")
+        assert far.status_code == 200 and far.json()["observations"] == 0
