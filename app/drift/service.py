@@ -26,6 +26,7 @@ from app.drift import counts
 from app.drift.compare import from_fields, report
 from app.drift.live import LIVE, LiveCounts
 from app.drift.schemas import DriftReport, Thresholds
+from app.errors import ConfigError
 from app.serving import ModelHolder, ServingModel
 from app.settings import Settings
 
@@ -142,9 +143,9 @@ def set_gauges(found: DriftReport) -> None:
 
 
 def thresholds_of(settings: Settings) -> Thresholds:
-    """The configured thresholds; ``ValueError`` (at start) if watch is not below drift."""
+    """The configured thresholds; ``ConfigError`` (at start) if watch is not below drift."""
     if settings.drift_watch >= settings.drift_threshold:
-        raise ValueError(
+        raise ConfigError(
             f"SEGMENTS_DRIFT_WATCH ({settings.drift_watch}) must be below "
             f"SEGMENTS_DRIFT_THRESHOLD ({settings.drift_threshold})"
         )
