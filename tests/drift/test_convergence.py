@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -9,6 +10,7 @@ import pandas as pd
 
 from app.drift.reference import convergence
 from app.registry.manifest import NumericProfile, SegmentInfo
+from tests.conftest import example_config
 
 
 def _segment(sid: str, *z: float) -> SegmentInfo:
@@ -49,3 +51,24 @@ def test_a_trained_version_keeps_its_reference_and_no_false_flags(trained: Any) 
             assert f.edges == sorted(f.edges or []) and len(f.shares) == len(f.edges or []) + 2
     assert manifest.convergence == []  # the planted segments are distinct
     assert not any("converging" in s.flags for s in manifest.segments)
+
+
+def test_splitting_planted_segments_is_flagged_in_manifest_and_report(
+    customers_csv: Path, train_into: Any
+) -> None:
+    # five planted segments cut into eight: some halves are the same customers' kind
+    config = example_config(
+        "customers", customers_csv, k_min=8, k_max=8, min_share=0.01, stability_bootstraps=0
+    )
+    result = train_into(config, promote=False)
+    manifest = result.manifest
+    assert manifest.convergence, "an over-split model has converging pairs"
+    assert any(p.distance < 0.25 and "close_centres" in p.reasons for p in manifest.convergence)
+    for pair in manifest.convergence:
+        assert set(pair.reasons) <= {"close_centres", "same_outcomes"} and pair.reasons
+        for sid in pair.segments:
+            assert "converging" in manifest.segment(sid).flags  # type: ignore[union-attr]
+    stored = train_into.store.manifest("customers", manifest.version)
+    assert stored.convergence == manifest.convergence
+    folder = train_into.store.version_dir("customers", manifest.version)
+    assert "converging" in (folder / "report.html").read_text()
