@@ -142,3 +142,19 @@ def test_refresh_if_drifted_on_drifted_data_trains(
     assert ran.exit_code in (0, 4), ran.output
     assert "drift of" in ran.output and ": drift" in ran.output
     assert len(store_copy.versions("customers")) == len(versions) + 1
+
+
+def test_drift_against_a_version_without_a_reference_says_so(
+    store_copy: ModelStore, trained: Any, customers_csv: Path
+) -> None:
+    version = trained[1].manifest.version
+    path = store_copy.version_dir("customers", version) / "manifest.json"
+    raw = json.loads(path.read_text())
+    del raw["drift_reference"], raw["convergence"], raw["refresh"]  # as written before drift
+    path.write_text(json.dumps(raw))
+    ran = _run("drift", "--data", str(customers_csv), "--store", str(store_copy.root))
+    assert ran.exit_code == 0, ran.output
+    assert "no reference" in ran.output
+    unknown = _run("drift", "--data", str(customers_csv), "--store", str(store_copy.root),
+                   "--version", "20200101-000000-abcdef")  # fmt: skip
+    assert unknown.exit_code == 1 and "unknown version" in unknown.output
