@@ -21,6 +21,8 @@ from fastapi import FastAPI
 from app import __version__
 from app.assignment.endpoints import REQUEST_SCHEMAS, AssignFastPath
 from app.assignment.endpoints import router as assignment_router
+from app.drift.endpoints import router as drift_router
+from app.drift.service import start_live_drift
 from app.health import history_check
 from app.health import router as health_router
 from app.history import HistoryService, Keys, open_history
@@ -108,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if limit is not None and redis is not None:
                 keys = Keys.from_config(config)
                 app.state.rate_limiter = RateLimiter(redis, keys, limit, config.timeout_s)
+            app.state.drift = start_live_drift(settings, redis, holder, stack)
             stack.callback(forget_this_process)
             interval = settings.reload_interval
             for task, name in ((holder.refresh, "model"), (app.state.keys.reload, "keys")):
@@ -130,6 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.history = app.state.rate_limiter = None  # set by the lifespan when configured
+    app.state.drift = None
     app.state.keys = KeyRing(
         settings.api_keys, settings.api_keys_file, enabled=not settings.dev_mode
     )
@@ -140,7 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(ObservabilityMiddleware, access=settings.access_log)
     routers = (assignment_router, segments_router, history_router, registry_router, health_router)
-    for router in routers:
+    for router in (*routers, drift_router):
         app.include_router(router)
     install_ui(app)
 

@@ -86,6 +86,22 @@ class Settings(BaseSettings):
     )
     flow_ttl_days: float = Field(90.0, gt=0, description="flow counters retention")
     spool_max_records: int = Field(1_000_000, ge=1, description="outage spool bound")
+    # -- drift (docs/drift.md) ---------------------------------------------------------------
+    drift_counting: bool = Field(
+        True, description="count live assignments into the serving version's drift bins"
+    )
+    drift_flush_seconds: float = Field(
+        5.0, gt=0, le=300, description="seconds between flushes of a worker's drift counts"
+    )
+    drift_ttl_days: float = Field(30.0, gt=0, description="live drift counters retention")
+    drift_window_hours: float = Field(
+        24.0, gt=0, le=24 * 366, description="default window of /v1/drift and segment status"
+    )
+    drift_watch: float = Field(0.1, gt=0, description="PSI from which a status is 'watch'")
+    drift_threshold: float = Field(0.25, gt=0, description="PSI from which a status is 'drift'")
+    drift_min_observations: int = Field(
+        100, ge=1, description="fewer observations than this: status 'no_data'"
+    )
 
     def history_config(self) -> HistoryConfig:
         return HistoryConfig(

@@ -42,6 +42,7 @@ from app.assignment.schemas import AssignRequest, AssignResponse, BatchRequest, 
 from app.assignment.service import answer_batch, answer_valid, record_one, render
 from app.assignment.validation import decode_valid_batch, parse_batch, parse_flag, parse_single
 from app.deps import current_serving
+from app.drift.live import LIVE
 from app.history import HistoryService
 from app.observability import ASSIGNMENTS, child
 from app.problems import as_problem, problem_response, problem_responses
@@ -117,6 +118,7 @@ async def assign_payload(state: State, body: bytes, query: bytes) -> bytes:
     if not is_complete(features, kinds):  # the rest comes from the stored profile
         features, source = await complete_one(history, kinds, customer_id, features, max_id)
     doc = render(serving, customer_id, serving.assign_one(features))
+    LIVE.observe_one(serving, features, doc["segment_id"])  # in process (app/drift/live.py)
     doc["features_from"] = source
     if history is not None:
         # features read from the profile are the profile: not written again

@@ -9,6 +9,7 @@ from typing import Any
 
 from app.assignment.profiles import complete_many, is_complete
 from app.assignment.validation import ErrorBudget, ItemInvalid, is_unicode, parse_item
+from app.drift.live import LIVE
 from app.history import HistoryService, Outcome, Record
 from app.history.records import RecordBatch
 from app.observability import MIGRATIONS, REDIS_ERRORS, REDIS_LATENCY, SUPERSEDED, child
@@ -160,6 +161,7 @@ async def _answer_into(
         confidences = [a.confidence for a in assignments]
     else:
         slots, confidences = serving.assign_slots(rows)
+    LIVE.observe_many(serving, rows, slots)  # in process (app/drift/live.py)
     answers = serving.slot_answers
     recording = None
     if history is not None and ids:

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from app.cli import drift as drift_cli
 from app.cli import history as history_cli
 from app.cli import models as models_cli
 from app.cli.common import (
@@ -32,6 +33,7 @@ app = typer.Typer(
 )
 app.add_typer(models_cli.app, name="models")
 history_cli.register(app)
+drift_cli.register(app)
 console = Console(stderr=True)
 
 
@@ -69,6 +71,7 @@ def train(
             )
         manifest = result.manifest
         print_manifest_summary(manifest, model_store.promoted(manifest.model_name))
+        drift_cli.print_convergence(manifest)
         folder = model_store.version_dir(manifest.model_name, manifest.version)
         console.print(f"report: {folder / 'report.html'}")
         if result.promoted:

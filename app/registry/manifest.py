@@ -157,6 +157,53 @@ class IdMatching(_Model):
     new: list[str] = Field(default_factory=list)
 
 
+class FeatureReference(_Model):
+    """A feature's training distribution, the baseline of drift (PSI).
+
+    Numeric: ``edges`` are the inner bin edges (training deciles, duplicates dropped); bin
+    ``i`` holds values ``edges[i-1] < x <= edges[i]``, with open ends, and a last bin holds
+    missing values. Categorical: one bin per known category, then ``other``, then missing.
+    ``shares`` has one entry per bin and sums to 1.
+    """
+
+    name: str
+    type: Literal["numeric", "categorical"]
+    edges: list[float] | None = None
+    categories: list[str] | None = None
+    shares: list[float]
+
+
+class DriftReference(_Model):
+    bins: int = Field(description="bins asked for per numeric feature (before duplicates)")
+    rows: int
+    features: list[FeatureReference]
+    segment_shares: dict[str, float] = Field(description="segment id -> training share")
+
+
+class ConvergencePair(_Model):
+    """Two segments that became indistinct (``segments`` sorted)."""
+
+    segments: tuple[str, str]
+    distance: float = Field(description="RMS of the standardised profile differences")
+    reasons: list[str] = Field(description="close_centres and/or same_outcomes")
+
+
+class RefreshCheck(_Model):
+    name: str
+    passed: bool
+    detail: str
+
+
+class RefreshDecision(_Model):
+    """What ``segments refresh`` decided about this (candidate) version, and why."""
+
+    decided_at: datetime
+    compared_with: str | None
+    promoted: bool
+    checks: list[RefreshCheck] = Field(default_factory=list)
+    reasons: list[str] = Field(default_factory=list)
+
+
 class Manifest(_Model):
     schema_version: int = MANIFEST_SCHEMA_VERSION
     model_name: str
@@ -176,6 +223,11 @@ class Manifest(_Model):
     outcomes: list[OutcomeTest] = Field(default_factory=list)
     id_matching: IdMatching
     timings: dict[str, float] = Field(default_factory=dict, description="seconds per step")
+    drift_reference: DriftReference | None = Field(
+        None, description="training distributions (absent in versions trained before drift)"
+    )
+    convergence: list[ConvergencePair] = Field(default_factory=list)
+    refresh: RefreshDecision | None = None
 
     def segment(self, segment_id: str) -> SegmentInfo | None:
         return next((s for s in self.segments if s.id == segment_id), None)

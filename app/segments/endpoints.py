@@ -4,20 +4,29 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 
 from app.deps import HolderDep, ServingDep
 from app.problems import Problem, invalid, problem_responses
 from app.registry.manifest import SegmentInfo
 from app.security import scoped
-from app.segments.schemas import Profile, SegmentList, SegmentOut, SegmentPatch
+from app.segments.schemas import (
+    Profile,
+    SegmentList,
+    SegmentOut,
+    SegmentPatch,
+    SegmentStatusOut,
+)
+from app.segments.status import segment_statuses
 from app.serving import ServingModel
 
 router = APIRouter(prefix="/v1/segments", tags=["segments"])
 SegmentId = Path(max_length=64, description="stable segment id", examples=["seg-003"])
 
 
-def segment_out(serving: ServingModel, seg: SegmentInfo) -> SegmentOut:
+def segment_out(
+    serving: ServingModel, seg: SegmentInfo, status: SegmentStatusOut | None = None
+) -> SegmentOut:
     return SegmentOut(
         id=seg.id,
         name=seg.name,
@@ -34,6 +43,7 @@ def segment_out(serving: ServingModel, seg: SegmentInfo) -> SegmentOut:
         stability=seg.stability,
         flags=seg.flags,
         model_version=serving.version,
+        status=status,
     )
 
 
@@ -61,11 +71,12 @@ def _find(serving: ServingModel, segment_id: str) -> SegmentInfo:
     response_model=SegmentList,
     responses=problem_responses(503),
 )
-async def list_segments(serving: ServingDep) -> SegmentList:
+async def list_segments(request: Request, serving: ServingDep) -> SegmentList:
+    statuses = await segment_statuses(request.app.state, serving)
     return SegmentList(
         model_name=serving.manifest.model_name,
         model_version=serving.version,
-        segments=[segment_out(serving, s) for s in serving.segments.values()],
+        segments=[segment_out(serving, s, statuses[s.id]) for s in serving.segments.values()],
     )
 
 
@@ -76,8 +87,12 @@ async def list_segments(serving: ServingDep) -> SegmentList:
     response_model=SegmentOut,
     responses=problem_responses(404, 422, 503),
 )
-async def get_segment(serving: ServingDep, segment_id: str = SegmentId) -> SegmentOut:
-    return segment_out(serving, _find(serving, segment_id))
+async def get_segment(
+    request: Request, serving: ServingDep, segment_id: str = SegmentId
+) -> SegmentOut:
+    seg = _find(serving, segment_id)
+    statuses = await segment_statuses(request.app.state, serving)
+    return segment_out(serving, seg, statuses[seg.id])
 
 
 @router.patch(

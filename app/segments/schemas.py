@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -25,6 +26,22 @@ class Profile(BaseModel):
     categorical: dict[str, dict[str, CategoryShareOut]]
 
 
+class SegmentStatusOut(BaseModel):
+    """How the segment is doing live, against training (``GET /v1/drift`` has the detail)."""
+
+    trained_share: float = Field(description="share of the training customers")
+    live_share: float | None = Field(
+        description="share of live assignments in the drift window; null without counts"
+    )
+    live_observations: int = Field(description="live assignments into it in the window")
+    psi: float | None = Field(description="PSI of membership, live against training")
+    drift_status: Literal["ok", "watch", "drift", "no_data"]
+    last_member_change: datetime | None = Field(
+        description="newest recorded move of a customer into or out of it (recent events)"
+    )
+    flags: list[str] = Field(description="quality and convergence flags of the version")
+
+
 class SegmentOut(BaseModel):
     id: str = Field(examples=["seg-003"])
     name: str = Field(examples=["Very high spend, high frequency"])
@@ -39,6 +56,9 @@ class SegmentOut(BaseModel):
     stability: float | None
     flags: list[str] = Field(description="criteria it fails: too_small, not_distinct, unstable")
     model_version: str
+    status: SegmentStatusOut | None = Field(
+        None, description="trained vs live share, drift status, last member change"
+    )
 
 
 class SegmentList(BaseModel):

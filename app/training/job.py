@@ -20,6 +20,7 @@ from sklearn.decomposition import PCA
 from sklearn.pipeline import Pipeline
 
 import app
+from app.drift.reference import add_training_drift
 from app.errors import DataError
 from app.registry.manifest import DataInfo, FeatureSchema, Manifest, NumericStats
 from app.registry.store import ModelStore, new_version_id
@@ -199,6 +200,7 @@ def train(
             id_matching=matching,
             timings=timer.timings,
         )
+        add_training_drift(manifest, config, frame, slots, ids, data.outcomes)
         with timer.step("report"):
             write_report(folder / "report.html", manifest, projection, projected_ids)
         manifest.timings = timer.timings

@@ -1,0 +1,94 @@
+"""Binning and the population stability index (PSI), shared by live and offline drift.
+
+PSI = sum over bins of ``(a - e) * ln(a / e)``, with ``e`` the training share of a bin and
+``a`` the observed one. A share of 0 (a bin nobody fell in) is replaced by ``EPSILON``
+before the sum, so an empty bin adds a large but finite term instead of infinity.
+
+>>> round(psi([0.5, 0.5], [0.5, 0.5]), 6)
+0.0
+>>> status(0.05, 0.1, 0.25), status(0.1, 0.1, 0.25), status(0.3, 0.1, 0.25)
+('ok', 'watch', 'drift')
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+
+EPSILON = 1e-4
+"""Share used in place of 0 for an empty bin (expected or observed)."""
+OTHER = "other"
+MISSING = "missing"
+Status = Literal["ok", "watch", "drift", "no_data"]
+
+
+def psi(expected: Sequence[float], actual: Sequence[float]) -> float:
+    """PSI of two share vectors over the same bins (each summing to 1)."""
+    total = 0.0
+    for e, a in zip(expected, actual, strict=True):
+        e, a = max(e, EPSILON), max(a, EPSILON)
+        total += (a - e) * math.log(a / e)
+    return total
+
+
+def shares(counts: Sequence[float]) -> list[float]:
+    n = float(sum(counts))
+    return [c / n for c in counts] if n > 0 else [0.0] * len(counts)
+
+
+def status(value: float | None, watch: float, drift: float) -> Status:
+    """``ok`` below ``watch``, ``watch`` below ``drift``, else ``drift``."""
+    if value is None:
+        return "no_data"
+    if value >= drift:
+        return "drift"
+    return "watch" if value >= watch else "ok"
+
+
+def numeric_edges(values: np.ndarray, bins: int) -> list[float]:
+    """Inner edges of ``bins`` quantile bins of the finite ``values`` (duplicates dropped)."""
+    finite = values[np.isfinite(values)]
+    if len(finite) == 0:
+        return []
+    qs = np.quantile(finite, np.linspace(0, 1, bins + 1)[1:-1])
+    return [float(q) for q in np.unique(qs)]
+
+
+def numeric_counts(values: np.ndarray, edges: Sequence[float]) -> np.ndarray:
+    """Counts per bin (``len(edges) + 1`` value bins, then the missing bin)."""
+    values = np.asarray(values, dtype=np.float64)
+    missing = ~np.isfinite(values)
+    index = np.searchsorted(np.asarray(edges, dtype=np.float64), values, side="left")
+    index[missing] = len(edges) + 1
+    return np.bincount(index, minlength=len(edges) + 2)
+
+
+def category_counts(values: Sequence[object], categories: Sequence[str]) -> np.ndarray:
+    """Counts per known category, then ``other``, then missing."""
+    position = {c: i for i, c in enumerate(categories)}
+    counts = np.zeros(len(categories) + 2, dtype=np.int64)
+    for value in values:
+        counts[category_bin(value, position, len(categories))] += 1
+    return counts
+
+
+def category_bin(value: object, position: dict[str, int], n: int) -> int:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return n + 1
+    return position.get(str(value), n)
+
+
+def bin_labels(edges: Sequence[float] | None, categories: Sequence[str] | None) -> list[str]:
+    """Human names of the bins, in order (for tables)."""
+    if categories is not None:
+        return [*categories, OTHER, MISSING]
+    edges = list(edges or [])
+    if not edges:
+        return ["all", MISSING]
+    labels = [f"<= {edges[0]:.4g}"]
+    labels += [f"({lo:.4g}, {hi:.4g}]" for lo, hi in itertools.pairwise(edges)]
+    return [*labels, f"> {edges[-1]:.4g}", MISSING]

@@ -1,0 +1,138 @@
+"""What a training run keeps for drift and convergence: called once by the training job.
+
+``add_training_drift`` puts into a new version's manifest the training distribution of every
+feature (``DriftReference``: decile bins or category shares, and each segment's share) and
+the pairs of segments that are indistinct (``ConvergencePair``), and flags those segments
+``converging``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from app.drift.psi import category_counts, numeric_counts, numeric_edges, shares
+from app.registry.manifest import (
+    ConvergencePair,
+    DriftReference,
+    FeatureReference,
+    Manifest,
+    SegmentInfo,
+)
+from app.training.config import NumericFeature, TrainConfig
+
+BINS = 10
+MAX_CATEGORIES = 50  # rarer categories count as "other"
+CLOSE_CENTRES = 0.25
+"""Segments whose standardised profiles differ by less than this (RMS of the z differences
+over every feature and category) are ``close_centres``; planted, actionable segments differ
+by about 1."""
+SAME_OUTCOMES_P = 0.05
+CONVERGING = "converging"
+
+
+def add_training_drift(
+    manifest: Manifest,
+    config: TrainConfig,
+    frame: pd.DataFrame,
+    slots: np.ndarray,
+    slot_ids: Sequence[str],
+    outcomes: Sequence[str],
+) -> None:
+    """Fill ``drift_reference`` and ``convergence`` of a manifest being written."""
+    manifest.drift_reference = build_reference(config, frame, manifest.segments)
+    labels = np.asarray(slot_ids, dtype=object)[slots]
+    outcome_frame = frame[list(outcomes)] if outcomes else None
+    manifest.convergence = convergence(manifest.segments, labels, outcome_frame)
+    converging = {sid for pair in manifest.convergence for sid in pair.segments}
+    for seg in manifest.segments:
+        if seg.id in converging and CONVERGING not in seg.flags:
+            seg.flags.append(CONVERGING)
+
+
+def build_reference(
+    config: TrainConfig, frame: pd.DataFrame, segments: Sequence[SegmentInfo], bins: int = BINS
+) -> DriftReference:
+    features = []
+    for f in config.features:
+        column = frame[f.name]
+        if isinstance(f, NumericFeature):
+            values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+            edges = numeric_edges(values, bins)
+            counts = numeric_counts(values, edges)
+            features.append(
+                FeatureReference(name=f.name, type="numeric", edges=edges, shares=_rounded(counts))
+            )
+        else:
+            present = column.dropna().astype(str)
+            categories = [str(c) for c in present.value_counts().index[:MAX_CATEGORIES]]
+            counts = category_counts(column.tolist(), categories)
+            features.append(
+                FeatureReference(
+                    name=f.name, type="categorical", categories=categories, shares=_rounded(counts)
+                )
+            )
+    return DriftReference(
+        bins=bins,
+        rows=len(frame),
+        features=features,
+        segment_shares={s.id: s.share for s in segments},
+    )
+
+
+def _rounded(counts: np.ndarray) -> list[float]:
+    return [round(s, 8) for s in shares(counts.tolist())]
+
+
+def profile_vector(seg: SegmentInfo) -> dict[str, float]:
+    """A segment's centre in the standardised space: its z per feature and per category."""
+    vector = {f"n:{name}": p.z for name, p in seg.numeric.items()}
+    for name, cats in seg.categorical.items():
+        vector.update({f"c:{name}={cat}": c.z for cat, c in cats.items()})
+    return vector
+
+
+def convergence(
+    segments: Sequence[SegmentInfo],
+    labels: np.ndarray | None = None,
+    outcomes: pd.DataFrame | None = None,
+    close: float = CLOSE_CENTRES,
+) -> list[ConvergencePair]:
+    """Pairs of segments with close centres, or whose outcomes do not differ (every outcome's
+    Welch t-test p >= 0.05 between their members; needs ``labels`` and ``outcomes``)."""
+    pairs: list[ConvergencePair] = []
+    vectors = {s.id: profile_vector(s) for s in segments}
+    for a, b in itertools.combinations(sorted(vectors), 2):
+        va, vb = vectors[a], vectors[b]
+        dims = sorted(set(va) | set(vb))
+        diffs = [(va.get(d, 0.0) - vb.get(d, 0.0)) ** 2 for d in dims]
+        distance = math.sqrt(sum(diffs) / len(diffs)) if diffs else 0.0
+        reasons = ["close_centres"] if distance < close else []
+        known = labels is not None and outcomes is not None and len(outcomes.columns) > 0
+        if known and _same_outcomes(outcomes, labels == a, labels == b):  # type: ignore[arg-type]
+            reasons.append("same_outcomes")
+        if reasons:
+            pairs.append(
+                ConvergencePair(segments=(a, b), distance=round(distance, 4), reasons=reasons)
+            )
+    return pairs
+
+
+def _same_outcomes(outcomes: pd.DataFrame, in_a: np.ndarray, in_b: np.ndarray) -> bool:
+    for column in outcomes.columns:
+        values = outcomes[column].to_numpy(dtype=np.float64)
+        xa, xb = values[in_a], values[in_b]
+        xa, xb = xa[np.isfinite(xa)], xb[np.isfinite(xb)]
+        if len(xa) < 2 or len(xb) < 2:
+            return False  # too few to say they are the same
+        if np.ptp(np.concatenate([xa, xb])) == 0:
+            continue  # constant: no difference to find on this outcome
+        p = stats.ttest_ind(xa, xb, equal_var=False).pvalue
+        if not math.isfinite(p) or p < SAME_OUTCOMES_P:
+            return False
+    return True

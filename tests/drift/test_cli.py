@@ -1,0 +1,160 @@
+"""``segments drift`` and ``segments refresh`` from the command line: tables, JSON, exit
+codes, and the refresh decision in the candidate's manifest."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from app.cli.main import app as cli
+from app.registry.store import ModelStore
+from app.training.job import train
+from tests.conftest import EXAMPLES, example_config
+
+
+def _run(*args: str) -> Any:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_drift_exit_codes_table_and_json(trained: Any, customers: Any, tmp_path: Path) -> None:
+    store, result = trained
+    calm = tmp_path / "calm.csv"
+    customers[0].sample(frac=0.5, random_state=4).to_csv(calm, index=False)
+    ran = _run("drift", "--data", str(calm), "--store", str(store.root), "--model", "customers")
+    assert ran.exit_code == 0, ran.output
+    assert "sessions_30d" in ran.output and "ok" in ran.output
+    shifted = customers[0].sample(frac=0.5, random_state=4)
+    shifted["monetary"] = shifted["monetary"] * 10
+    moved = tmp_path / "moved.csv"
+    shifted.to_csv(moved, index=False)
+    ran = _run("drift", "--data", str(moved), "--store", str(store.root), "--json")
+    assert ran.exit_code == 3
+    body = json.loads(ran.output)
+    assert body["status"] == "drift"
+    assert body["model_version"] == result.manifest.version
+    assert {f["name"]: f["status"] for f in body["features"]}["monetary"] == "drift"
+
+
+def test_drift_of_a_missing_file_is_one_clear_error(trained: Any, tmp_path: Path) -> None:
+    store, _ = trained
+    ran = _run("drift", "--data", str(tmp_path / "nope.csv"), "--store", str(store.root))
+    assert ran.exit_code == 1
+    assert "nope.csv" in ran.output
+
+
+def test_drift_of_a_transaction_log_uses_the_training_derivation(
+    transactions_csv: Path, tmp_path: Path
+) -> None:
+    store = ModelStore(tmp_path / "store")
+    config = example_config("transactions", transactions_csv, stability_bootstraps=0)
+    train(config, store, promote=True)
+    ran = _run("drift", "--data", str(transactions_csv), "--store", str(store.root), "--json")
+    assert ran.exit_code == 0, ran.output
+    body = json.loads(ran.output)
+    assert body["status"] == "ok"
+    assert {f["name"] for f in body["features"]} >= {"recency_days", "frequency", "monetary"}
+
+
+def _config(path: Path, data: Path, **model: Any) -> Path:
+    """The customers example config, on ``data``, with ``model`` overrides, as a file."""
+    text = (EXAMPLES / "customers.toml").read_text()
+    text = text.replace('path = "../data/customers.csv"', f'path = "{data}"')
+    for key, value in model.items():  # keys the example sets already
+        text = re.sub(rf"^{key} = \S+", f"{key} = {json.dumps(value)}", text, flags=re.M)
+    text = text.replace("seed = 42\n", "seed = 42\nstability_bootstraps = 0\n")
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def store_copy(trained: Any, tmp_path: Path) -> ModelStore:
+    store, _ = trained
+    copy = ModelStore(tmp_path / "store")
+    shutil.copytree(store.root, copy.root)
+    return copy
+
+
+def test_refresh_promotes_a_good_candidate(
+    store_copy: ModelStore, trained: Any, customers: Any, tmp_path: Path
+) -> None:
+    before = trained[1].manifest.version
+    data = tmp_path / "new.csv"
+    customers[0].sample(frac=0.9, random_state=8).to_csv(data, index=False)
+    config = _config(tmp_path / "good.toml", data)
+    ran = _run("refresh", "--config", str(config), "--store", str(store_copy.root))
+    assert ran.exit_code == 0, ran.output
+    promoted = store_copy.promoted("customers")
+    assert promoted != before
+    decision = store_copy.manifest("customers", promoted).refresh
+    assert decision is not None and decision.promoted and decision.compared_with == before
+    assert {c.name for c in decision.checks} >= {"kept_ids", "no_new_flags"}
+    assert all(c.passed for c in decision.checks)
+    store_copy.load("customers")  # the rewritten manifest still loads (artefact hash intact)
+
+
+def test_refresh_refuses_a_worse_candidate_and_says_why(
+    store_copy: ModelStore, trained: Any, customers_csv: Path, tmp_path: Path
+) -> None:
+    before = trained[1].manifest.version
+    # two segments where the data has five: customers move, outcomes separate less
+    config = _config(tmp_path / "worse.toml", customers_csv, k_min=2, k_max=2)
+    ran = _run("refresh", "--config", str(config), "--store", str(store_copy.root))
+    assert ran.exit_code == 4, ran.output
+    assert store_copy.promoted("customers") == before
+    candidate = store_copy.manifests("customers")[-1]
+    assert candidate.version != before
+    decision = candidate.refresh
+    assert decision is not None and not decision.promoted
+    failed = {c.name for c in decision.checks if not c.passed}
+    assert "kept_ids" in failed and any(n.startswith("outcome_effect:") for n in failed)
+    assert any("keep their segment id" in r for r in decision.reasons)
+
+
+def test_refresh_if_drifted_on_calm_data_trains_nothing(
+    store_copy: ModelStore, customers: Any, tmp_path: Path
+) -> None:
+    versions = store_copy.versions("customers")
+    data = tmp_path / "calm.csv"
+    customers[0].sample(frac=0.8, random_state=9).to_csv(data, index=False)
+    config = _config(tmp_path / "calm.toml", data)
+    ran = _run("refresh", "--config", str(config), "--store", str(store_copy.root), "--if-drifted")
+    assert ran.exit_code == 5, ran.output
+    assert store_copy.versions("customers") == versions
+
+
+def test_refresh_if_drifted_on_drifted_data_trains(
+    store_copy: ModelStore, customers: Any, tmp_path: Path
+) -> None:
+    frame: pd.DataFrame = customers[0].sample(frac=0.8, random_state=10)
+    frame["support_tickets"] = frame["support_tickets"] + 6
+    data = tmp_path / "drifted.csv"
+    frame.to_csv(data, index=False)
+    config = _config(tmp_path / "drifted.toml", data)
+    versions = store_copy.versions("customers")
+    ran = _run("refresh", "--config", str(config), "--store", str(store_copy.root), "--if-drifted")
+    assert ran.exit_code in (0, 4), ran.output
+    assert "drift of" in ran.output and ": drift" in ran.output
+    assert len(store_copy.versions("customers")) == len(versions) + 1
+
+
+def test_drift_against_a_version_without_a_reference_says_so(
+    store_copy: ModelStore, trained: Any, customers_csv: Path
+) -> None:
+    version = trained[1].manifest.version
+    path = store_copy.version_dir("customers", version) / "manifest.json"
+    raw = json.loads(path.read_text())
+    del raw["drift_reference"], raw["convergence"], raw["refresh"]  # as written before drift
+    path.write_text(json.dumps(raw))
+    ran = _run("drift", "--data", str(customers_csv), "--store", str(store_copy.root))
+    assert ran.exit_code == 0, ran.output
+    assert "no reference" in ran.output
+    unknown = _run("drift", "--data", str(customers_csv), "--store", str(store_copy.root),
+                   "--version", "20200101-000000-abcdef")  # fmt: skip
+    assert unknown.exit_code == 1 and "unknown version" in unknown.output

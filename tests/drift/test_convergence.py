@@ -1,0 +1,74 @@
+"""Convergence flags: segments with close centres or outcomes that do not differ."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from app.drift.reference import convergence
+from app.registry.manifest import NumericProfile, SegmentInfo
+from tests.conftest import example_config
+
+
+def _segment(sid: str, *z: float) -> SegmentInfo:
+    numeric = {f"f{i}": NumericProfile(mean=0.0, median=0.0, z=v) for i, v in enumerate(z)}
+    return SegmentInfo(
+        id=sid, name=sid, kind="cluster", description="", size=100, share=0.25, numeric=numeric
+    )
+
+
+def test_close_centres_are_flagged_and_distinct_ones_not() -> None:
+    segments = [_segment("a", 1.0, -1.0), _segment("b", 1.1, -0.9), _segment("c", -1.0, 1.0)]
+    pairs = convergence(segments)
+    assert [(p.segments, p.reasons) for p in pairs] == [(("a", "b"), ["close_centres"])]
+    assert pairs[0].distance < 0.25
+
+
+def test_segments_whose_outcomes_do_not_differ_are_flagged() -> None:
+    rng = np.random.default_rng(0)
+    labels = np.array(["a"] * 500 + ["b"] * 500 + ["c"] * 500, dtype=object)
+    ltv = np.concatenate(
+        [rng.normal(100, 10, 500), rng.normal(100, 10, 500), rng.normal(300, 10, 500)]
+    )
+    outcomes = pd.DataFrame({"ltv": ltv})
+    segments = [_segment("a", 1.0), _segment("b", -1.0), _segment("c", 0.0)]
+    pairs = convergence(segments, labels, outcomes)
+    assert [(p.segments, p.reasons) for p in pairs] == [(("a", "b"), ["same_outcomes"])]
+
+
+def test_a_trained_version_keeps_its_reference_and_no_false_flags(trained: Any) -> None:
+    _, result = trained
+    manifest = result.manifest
+    ref = manifest.drift_reference
+    assert ref is not None
+    assert ref.segment_shares == {s.id: s.share for s in manifest.segments}
+    for f in ref.features:
+        assert abs(sum(f.shares) - 1) < 1e-6
+        if f.type == "numeric":
+            assert f.edges == sorted(f.edges or []) and len(f.shares) == len(f.edges or []) + 2
+    assert manifest.convergence == []  # the planted segments are distinct
+    assert not any("converging" in s.flags for s in manifest.segments)
+
+
+def test_splitting_planted_segments_is_flagged_in_manifest_and_report(
+    customers_csv: Path, train_into: Any
+) -> None:
+    # five planted segments cut into eight: some halves are the same customers' kind
+    config = example_config(
+        "customers", customers_csv, k_min=8, k_max=8, min_share=0.01, stability_bootstraps=0
+    )
+    result = train_into(config, promote=False)
+    manifest = result.manifest
+    assert manifest.convergence, "an over-split model has converging pairs"
+    assert any(p.distance < 0.25 and "close_centres" in p.reasons for p in manifest.convergence)
+    for pair in manifest.convergence:
+        assert set(pair.reasons) <= {"close_centres", "same_outcomes"} and pair.reasons
+        for sid in pair.segments:
+            assert "converging" in manifest.segment(sid).flags  # type: ignore[union-attr]
+    stored = train_into.store.manifest("customers", manifest.version)
+    assert stored.convergence == manifest.convergence
+    folder = train_into.store.version_dir("customers", manifest.version)
+    assert "converging" in (folder / "report.html").read_text()
