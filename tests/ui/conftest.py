@@ -80,8 +80,10 @@ def chromium_path() -> str | None:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """One Chromium per test module: Playwright's sync API keeps an event loop running in this
+    thread while it lives, so it must stop before later tests call ``asyncio.run``."""
     path = chromium_path()
     if path is None:
         configured = os.environ.get("SEGMENTS_CHROMIUM")
