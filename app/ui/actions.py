@@ -9,6 +9,7 @@ are two steps: a confirmation page (GET) whose form makes the change.
 from __future__ import annotations
 
 import asyncio
+import re
 
 from fastapi import APIRouter
 from pydantic import ValidationError
@@ -38,6 +39,13 @@ from app.ui.pages import api, serving_of
 from app.ui.render import holder_of, page, redirect
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
+# the API's texts are one line (no control characters); a textarea sends line breaks as \r\n
+_LINE_BREAKS = re.compile(r"\s*[\t\r\n]\s*")
+
+
+def _one_line(text: str) -> str:
+    """A form field as the API takes it: line breaks and tabs become one space."""
+    return _LINE_BREAKS.sub(" ", text).strip()
 
 
 def _next(target: str | None) -> str:
@@ -165,8 +173,8 @@ async def edit_segment(request: Request, segment_id: str) -> Response:
     # only what changed; a cleared field goes back to the generated value (null in the API)
     fields: dict[str, str | None] = {}
     for name in EDITABLE:
-        if name in form and form[name].strip() != (getattr(seg, name) or ""):
-            fields[name] = form[name].strip() or None
+        if name in form and _one_line(form[name]) != (getattr(seg, name) or ""):
+            fields[name] = _one_line(form[name]) or None
     if not fields:
         return redirect(request, f"segments/{segment_id}")
     try:

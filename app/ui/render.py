@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -10,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
+from app.registry.manifest import SegmentInfo
 from app.serving import ModelHolder
 from app.ui.auth import PageError, Viewer, apply_cookies
 
@@ -78,4 +80,15 @@ def pct(share: float) -> str:
     return f"{share * 100:.1f}%"
 
 
-templates.env.globals.update(fmt=fmt, pct=pct)
+def numeric_in(segments: Sequence[SegmentInfo], feature: str) -> bool:
+    """Whether any segment has a numeric profile of ``feature`` (a table row for it)."""
+    return any(feature in s.numeric for s in segments)
+
+
+def categories_in(segments: Sequence[SegmentInfo], feature: str) -> list[str]:
+    """Every category of ``feature`` seen in any segment, not only in the first one (a rule
+    segment such as ``plan == 'enterprise'`` holds one category only)."""
+    return sorted({c for s in segments for c in s.categorical.get(feature, {})})
+
+
+templates.env.globals.update(fmt=fmt, pct=pct, numeric_in=numeric_in, categories_in=categories_in)
