@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from urllib.parse import unquote
 
 from fastapi import APIRouter
 from pydantic import ValidationError
@@ -49,10 +50,15 @@ def _one_line(text: str) -> str:
 
 
 def _next(target: str | None) -> str:
-    """Where to go after signing in: a dashboard page, never another site."""
-    if target and target.startswith("/ui/") and not target.startswith("//"):
-        return target.removeprefix("/ui/")
-    return ""
+    """Where to go after signing in: a dashboard page, never another site nor, through dot
+    segments (``/ui/..//evil``, ``/ui/%2e%2e/``) or backslashes, another path of this one."""
+    if not target or not target.startswith("/ui/"):
+        return ""
+    rest = target.removeprefix("/ui/")
+    path = unquote(rest.split("?", 1)[0].split("#", 1)[0])
+    if "\\" in path or any(part in (".", "..") for part in path.split("/")):
+        return ""
+    return rest.lstrip("/")
 
 
 @router.get("/sign-in")

@@ -177,3 +177,22 @@ def test_user_controlled_text_is_inert_on_every_page(service: Service) -> None:
             assert not re.search(r"</textarea></title>", html), path
             assert path == "/ui/" or "&lt;script&gt;" in html, path  # shown, as text
             assert service.keys["admin"] not in html, path
+
+
+def test_sign_in_never_sends_out_of_the_dashboard_through_dot_segments(
+    service: Service,
+) -> None:
+    with httpx.Client(base_url=service.url, timeout=120) as client:
+        for target, lands in (
+            ("/ui/..//evil.example", "/ui/"),  # a browser resolves it to //evil.example
+            ("/ui/.%2e/%2e%2e//evil.example", "/ui/"),  # %2e is a dot to a browser
+            ("/ui/..\\evil.example", "/ui/"),
+            ("/ui/\\\\evil.example", "/ui/"),
+            ("/ui/migrations?window=7d", "/ui/migrations?window=7d"),
+            ("/ui/customers?customer_id=a%2Fb", "/ui/customers?customer_id=a%2Fb"),
+        ):
+            token = csrf_of(client.get("/ui/sign-in").text)
+            form = {"api_key": service.keys["read"], "csrf": token, "next": target}
+            answer = client.post("/ui/sign-in", data=form)
+            assert answer.status_code == 303
+            assert answer.headers["location"] == lands, target
