@@ -22,6 +22,7 @@ CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
+MAX_DETAIL = 300  # characters of an error page's message
 HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
@@ -66,7 +67,9 @@ async def page_error(request: Request, exc: Exception) -> Response:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         sign_in = f"{base(request)}/sign-in?next={quote(target, safe='')}"
         return RedirectResponse(sign_in, status_code=303)
-    return page(request, None, "error.html", exc.status, title=exc.title, detail=exc.detail)
+    # an error may quote what was sent (a segment id, a version): a long one is cut
+    detail = exc.detail if len(exc.detail) <= MAX_DETAIL else exc.detail[:MAX_DETAIL] + "…"
+    return page(request, None, "error.html", exc.status, title=exc.title, detail=detail)
 
 
 def fmt(value: float | None, digits: int = 3) -> str:

@@ -196,3 +196,15 @@ def test_sign_in_never_sends_out_of_the_dashboard_through_dot_segments(
             answer = client.post("/ui/sign-in", data=form)
             assert answer.status_code == 303
             assert answer.headers["location"] == lands, target
+
+
+def test_error_pages_quote_what_was_sent_only_so_far(service: Service) -> None:
+    with signed_in(service, "read") as reader:
+        for path in ("/ui/segments/" + "x" * 5000, "/ui/models/" + "y" * 5000 + "/promote"):
+            answer = reader.get(path)
+            assert answer.status_code in (403, 404), path
+            assert is_html(answer)
+        answer = reader.get("/ui/segments/" + "x" * 5000)
+        assert answer.status_code == 404
+        assert "x" * 300 not in answer.text  # was the whole id, echoed
+        assert len(answer.text) < 4000
