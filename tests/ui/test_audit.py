@@ -4,12 +4,14 @@ profile table of a rules model, the report's headers; and user-controlled text k
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 from pathlib import Path
 from urllib.parse import quote
 
 import httpx
+import pytest
 
 from app.registry.store import ModelStore
 from app.settings import Settings
@@ -208,3 +210,39 @@ def test_error_pages_quote_what_was_sent_only_so_far(service: Service) -> None:
         assert answer.status_code == 404
         assert "x" * 300 not in answer.text  # was the whole id, echoed
         assert len(answer.text) < 4000
+
+
+def test_the_api_key_is_never_in_a_page_a_url_or_a_log(
+    service: Service, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    key = service.keys["admin"]
+    wrong = key[:-4] + "AAAA"  # shaped like a key, refused
+    segment = service.versions.segment[service.versions.old][0]
+    with httpx.Client(base_url=service.url, timeout=120) as client:
+        seen: list[str] = []
+        client.event_hooks["response"] = [lambda r: seen.append(str(r.url))]
+        token = csrf_of(client.get("/ui/sign-in?next=/ui/segments").text)
+        refused = client.post("/ui/sign-in", data={"api_key": wrong, "csrf": token})
+        assert refused.status_code == 401 and wrong not in refused.text
+        form = {"api_key": key, "csrf": token, "next": "/ui/segments"}
+        answer = client.post("/ui/sign-in", data=form, follow_redirects=True)
+        assert answer.status_code == 200
+        pages = [
+            *("/ui/", "/ui/segments", f"/ui/segments/{segment}", "/ui/migrations"),
+            *("/ui/customers?customer_id=nobody", f"/ui/models/{service.versions.new}/promote"),
+            "/ui/nope",
+        ]
+        for path in pages:
+            html = client.get(path).text
+            assert key not in html and key.split("_")[-1] not in html, path
+        client.post("/ui/sign-out", data={"csrf": csrf_of(client.get("/ui/").text)})
+    assert not [url for url in seen if key in url or wrong in url]
+    # the service's log lines (the test's own client logs its requests' headers at DEBUG)
+    served = [
+        r.getMessage() + str(r.__dict__)
+        for r in caplog.records
+        if not r.name.startswith(("httpx", "httpcore"))
+    ]
+    assert served, "no log line of the service was captured"
+    assert not [line for line in served if key in line or wrong in line]
