@@ -268,3 +268,26 @@ def test_keyboard_only_with_visible_focus_and_hostile_text_inert(
         t.shot("hostile-name")
         assert dialogs == []
         assert t.errors == []
+
+
+CAPTIONS_CUT = """[...document.querySelectorAll('caption')]
+  .filter(c => c.getBoundingClientRect().right > window.innerWidth + 0.5)
+  .map(c => c.textContent.trim().slice(0, 40))"""
+
+
+def test_table_captions_stay_readable_on_a_phone(
+    browser: Any, service: Service, artifacts: Path
+) -> None:
+    """A wide table scrolls sideways in its box; its caption (what the table means) must not
+    scroll out of sight with it."""
+    script_migrations(service)
+    segment = service.versions.segment[service.versions.old][0]
+    with tab(browser, service, artifacts, width=375) as t:
+        t.sign_in(service.keys["read"])
+        for path in ("/ui/", "/ui/segments", f"/ui/segments/{segment}", "/ui/migrations"):
+            t.go(path)
+            t.page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+            assert t.page.evaluate(CAPTIONS_CUT) == [], path
+        t.go("/ui/segments")
+        t.shot("narrow-captions")
+        assert t.errors == []
