@@ -54,6 +54,8 @@ def test_windows_out_of_range_or_reversed_get_a_bounded_error_page(service: Serv
         assert "until: must not be before since" in answer.text
         far = reader.get("/ui/migrations", params={"until": "9999-12-31T23:59"})
         assert far.status_code == 200
+        # a datetime-local field has no zone: its label says the times are read as UTC
+        assert '<label for="since">or from (UTC)</label>' in far.text
 
 
 def test_unknown_dashboard_paths_get_an_html_404_and_the_api_keeps_its_own(
