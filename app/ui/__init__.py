@@ -16,7 +16,7 @@ from starlette.staticfiles import StaticFiles
 from app.ui.actions import router as actions_router
 from app.ui.auth import PageError
 from app.ui.pages import router as pages_router
-from app.ui.render import HERE, page_error
+from app.ui.render import HERE, page_error, redirect
 
 FORM_PATHS = ("/ui/",)  # where BodyChecks lets HTML form bodies through
 
@@ -32,6 +32,9 @@ def install_ui(app: FastAPI) -> None:
 
 
 async def not_found(request: Request, rest: str) -> Response:
+    if rest.endswith("/") and rest.strip("/"):  # /ui/segments/ -> /ui/segments, as before
+        query = f"?{request.url.query}" if request.url.query else ""
+        return redirect(request, rest.rstrip("/") + query)
     raise PageError(404, "Not found", f"there is no dashboard page at /ui/{rest}")
 
 

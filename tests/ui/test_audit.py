@@ -69,6 +69,11 @@ def test_unknown_dashboard_paths_get_an_html_404_and_the_api_keeps_its_own(
             assert "Back to the models" in answer.text
         escaped = reader.get("/ui/%3Cb%3Ex")
         assert "<b>x" not in escaped.text and "&lt;b&gt;x" in escaped.text
+        # a trailing slash still leads to the page (the catch-all must not swallow it)
+        slash = reader.get("/ui/customers/?customer_id=a")
+        assert slash.status_code == 303
+        assert slash.headers["location"] == "/ui/customers?customer_id=a"
+        assert reader.get("/ui/segments/", follow_redirects=True).status_code == 200
         # the pages and static files still answer, and the API's 404 is still problem+json
         assert reader.get("/ui/static/ui.css").status_code == 200
         assert reader.get("/ui/segments").status_code == 200
