@@ -9,12 +9,14 @@ are vendored in ``static/`` (no CDN, no build step). See docs/dashboard.md.
 from __future__ import annotations
 
 from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
 from app.ui.actions import router as actions_router
 from app.ui.auth import PageError
 from app.ui.pages import router as pages_router
-from app.ui.render import HERE, page_error
+from app.ui.render import HERE, page_error, redirect
 
 FORM_PATHS = ("/ui/",)  # where BodyChecks lets HTML form bodies through
 
@@ -24,7 +26,16 @@ def install_ui(app: FastAPI) -> None:
     app.include_router(pages_router)
     app.include_router(actions_router)
     app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static")
+    # last, so it only catches what no page matched: an HTML 404, not the API's problem+json
+    app.add_api_route("/ui/{rest:path}", not_found, methods=["GET"], include_in_schema=False)
     app.add_exception_handler(PageError, page_error)
+
+
+async def not_found(request: Request, rest: str) -> Response:
+    if rest.endswith("/") and rest.strip("/"):  # /ui/segments/ -> /ui/segments, as before
+        query = f"?{request.url.query}" if request.url.query else ""
+        return redirect(request, rest.rstrip("/") + query)
+    raise PageError(404, "Not found", f"there is no dashboard page at /ui/{rest}")
 
 
 __all__ = ["FORM_PATHS", "install_ui"]

@@ -9,6 +9,8 @@ are two steps: a confirmation page (GET) whose form makes the change.
 from __future__ import annotations
 
 import asyncio
+import re
+from urllib.parse import unquote
 
 from fastapi import APIRouter
 from pydantic import ValidationError
@@ -38,13 +40,25 @@ from app.ui.pages import api, serving_of
 from app.ui.render import holder_of, page, redirect
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
+# the API's texts are one line (no control characters); a textarea sends line breaks as \r\n
+_LINE_BREAKS = re.compile(r"\s*[\t\r\n]\s*")
+
+
+def _one_line(text: str) -> str:
+    """A form field as the API takes it: line breaks and tabs become one space."""
+    return _LINE_BREAKS.sub(" ", text).strip()
 
 
 def _next(target: str | None) -> str:
-    """Where to go after signing in: a dashboard page, never another site."""
-    if target and target.startswith("/ui/") and not target.startswith("//"):
-        return target.removeprefix("/ui/")
-    return ""
+    """Where to go after signing in: a dashboard page, never another site nor, through dot
+    segments (``/ui/..//evil``, ``/ui/%2e%2e/``) or backslashes, another path of this one."""
+    if not target or not target.startswith("/ui/"):
+        return ""
+    rest = target.removeprefix("/ui/")
+    path = unquote(rest.split("?", 1)[0].split("#", 1)[0])
+    if "\\" in path or any(part in (".", "..") for part in path.split("/")):
+        return ""
+    return rest.lstrip("/")
 
 
 @router.get("/sign-in")
@@ -165,8 +179,8 @@ async def edit_segment(request: Request, segment_id: str) -> Response:
     # only what changed; a cleared field goes back to the generated value (null in the API)
     fields: dict[str, str | None] = {}
     for name in EDITABLE:
-        if name in form and form[name].strip() != (getattr(seg, name) or ""):
-            fields[name] = form[name].strip() or None
+        if name in form and _one_line(form[name]) != (getattr(seg, name) or ""):
+            fields[name] = _one_line(form[name]) or None
     if not fields:
         return redirect(request, f"segments/{segment_id}")
     try:

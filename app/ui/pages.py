@@ -32,7 +32,10 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 T = TypeVar("T")
 WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7)}
 WINDOWS["30d"] = timedelta(days=30)
-REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+REPORT_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'none'"
+)
 
 
 async def api(call: Awaitable[T]) -> T:
@@ -85,7 +88,13 @@ async def report(request: Request, version: str) -> Response:
     path = folder / "report.html"
     if not path.is_file():
         raise PageError(404, "No report", f"version {version} has no report.html")
-    headers = {"Content-Security-Policy": REPORT_CSP, "X-Content-Type-Options": "nosniff"}
+    headers = {
+        "Content-Security-Policy": REPORT_CSP,
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "same-origin",
+        "Cache-Control": "no-store",
+    }
     return FileResponse(path, media_type="text/html; charset=utf-8", headers=headers)
 
 
@@ -125,7 +134,8 @@ async def segments_page(request: Request) -> Response:
 
 
 @router.get("/segments/{segment_id}")
-async def segment_page(request: Request, segment_id: str, saved: bool = False) -> Response:
+async def segment_page(request: Request, segment_id: str, saved: str = "") -> Response:
+    # a plain string: a hand-typed ?saved=maybe is no reason for a JSON 422 instead of the page
     viewer = await looking(request)
     serving = serving_of(request)
     seg = serving.segments.get(segment_id)
@@ -142,7 +152,7 @@ async def segment_page(request: Request, segment_id: str, saved: bool = False) -
         live=None if live is None else live[seg.id],
         labels=labels,
         heat=heat_map([seg], labels),
-        saved=saved,
+        saved=saved == "true",
         errors={},
         form=None,
     )
@@ -169,11 +179,30 @@ async def migrations_page(
     if history is None:
         raise PageError(404, "Recording is off", "this service does not record assignments")
     start, end = _moment("since", since), _moment("until", until)
+    if start is not None and end is not None and start > end:
+        raise PageError(422, "Invalid window", "until: must not be before since")
     if start is None and window in WINDOWS:
-        start = (end or datetime.now(UTC)) - WINDOWS[window]
-    matrix = await api(get_migrations(history, start, end))
+        try:
+            start = (end or datetime.now(UTC)) - WINDOWS[window]
+        except OverflowError:  # ?until=0001-01-01 minus a day is before datetime's range
+            raise PageError(422, "Invalid window", "until: too early") from None
+    form: dict[str, Any] = {
+        "window": window if window in WINDOWS and not since else "",
+        "since": since or "",
+        "until": until or "",
+        "windows": list(WINDOWS),
+    }
     current = holder_of(request).current
     names = {s.id: s.name for s in current.segments.values()} if current else {}
+    try:
+        matrix = await get_migrations(history, start, end)
+    except Problem as exc:
+        if exc.status != 503:
+            raise PageError(exc.status, exc.title, exc.detail) from None
+        # Redis is down: the page (and its form) still renders, saying what is missing
+        return page(
+            request, viewer, "migrations.html", 503, matrix=None, unavailable=exc.detail, **form
+        )
     flows = [(f.from_segment_id, f.to_segment_id, f.count) for f in matrix.flows]
     return page(
         request,
@@ -182,17 +211,20 @@ async def migrations_page(
         matrix=matrix,
         chart=sankey(flows, names),
         names=names,
-        window=window if window in WINDOWS and not since else "",
-        since=since or "",
-        until=until or "",
-        windows=list(WINDOWS),
+        unavailable=None,
+        **form,
     )
 
 
 @router.get("/customers")
 async def customer_page(request: Request, customer_id: str = "") -> Response:
     viewer = await looking(request)
-    context: dict[str, Any] = {"customer_id": customer_id, "customer": None, "history": None}
+    context: dict[str, Any] = {
+        "customer_id": customer_id,
+        "customer": None,
+        "history": None,
+        "unavailable": None,
+    }
     if customer_id:
         if len(customer_id) > 1024:
             raise PageError(422, "Invalid customer id", "customer_id: at most 1024 characters")
@@ -204,6 +236,9 @@ async def customer_page(request: Request, customer_id: str = "") -> Response:
             context["customer"] = await get_customer(customer_id, history, holder)
             context["history"] = await get_customer_history(customer_id, history, holder, 50)
         except Problem as exc:
+            if exc.status == 503:  # Redis is down: the page and its search form still render
+                context["unavailable"] = exc.detail
+                return page(request, viewer, "customer.html", 503, missing=False, **context)
             if exc.status != 404:
                 raise PageError(exc.status, exc.title, exc.detail) from None
             return page(request, viewer, "customer.html", 404, missing=True, **context)

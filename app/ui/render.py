@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -10,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
+from app.registry.manifest import SegmentInfo
 from app.serving import ModelHolder
 from app.ui.auth import PageError, Viewer, apply_cookies
 
@@ -20,6 +22,7 @@ CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
+MAX_DETAIL = 300  # characters of an error page's message
 HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
@@ -64,7 +67,9 @@ async def page_error(request: Request, exc: Exception) -> Response:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         sign_in = f"{base(request)}/sign-in?next={quote(target, safe='')}"
         return RedirectResponse(sign_in, status_code=303)
-    return page(request, None, "error.html", exc.status, title=exc.title, detail=exc.detail)
+    # an error may quote what was sent (a segment id, a version): a long one is cut
+    detail = exc.detail if len(exc.detail) <= MAX_DETAIL else exc.detail[:MAX_DETAIL] + "…"
+    return page(request, None, "error.html", exc.status, title=exc.title, detail=detail)
 
 
 def fmt(value: float | None, digits: int = 3) -> str:
@@ -78,4 +83,15 @@ def pct(share: float) -> str:
     return f"{share * 100:.1f}%"
 
 
-templates.env.globals.update(fmt=fmt, pct=pct)
+def numeric_in(segments: Sequence[SegmentInfo], feature: str) -> bool:
+    """Whether any segment has a numeric profile of ``feature`` (a table row for it)."""
+    return any(feature in s.numeric for s in segments)
+
+
+def categories_in(segments: Sequence[SegmentInfo], feature: str) -> list[str]:
+    """Every category of ``feature`` seen in any segment, not only in the first one (a rule
+    segment such as ``plan == 'enterprise'`` holds one category only)."""
+    return sorted({c for s in segments for c in s.categorical.get(feature, {})})
+
+
+templates.env.globals.update(fmt=fmt, pct=pct, numeric_in=numeric_in, categories_in=categories_in)

@@ -222,3 +222,72 @@ def test_everything_works_with_scripting_off(
         assert api.get("/v1/models").json()["promoted"] == service.versions.new
         t.shot("no-script-promoted")
         assert t.errors == []
+
+
+FOCUS_OUTLINE = """(() => { const e = document.activeElement, s = getComputedStyle(e);
+  return [e.tagName, (e.getAttribute('name') || e.textContent || '').trim().slice(0, 30),
+          s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0]; })()"""
+
+
+def test_keyboard_only_with_visible_focus_and_hostile_text_inert(
+    browser: Any, service: Service, artifacts: Path
+) -> None:
+    """Sign in, rename a segment to hostile text and look at it, with the keyboard alone; every
+    focused element shows its outline, and no script of the text runs (no dialog opens)."""
+    segment = service.versions.segment[service.versions.old][0]
+    hostile = "<script>alert(1)</script>\"'</textarea><svg onload=alert(2)>"
+    with tab(browser, service, artifacts) as t, service.api("read") as api:
+        dialogs: list[str] = []
+        t.page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        t.go("/ui/")
+        t.page.get_by_label("API key").focus()
+        t.page.keyboard.type(service.keys["admin"])
+        t.page.keyboard.press("Enter")
+        t.page.wait_for_url(t.url + "/ui/")
+        t.go(f"/ui/segments/{segment}")
+        t.page.keyboard.press("Tab")
+        assert t.page.evaluate(FOCUS_OUTLINE)[:2] == ["A", "Skip to content"]
+        reached = []
+        for _ in range(20):
+            tag, name, outlined = t.page.evaluate(FOCUS_OUTLINE)
+            assert outlined, f"{tag} {name!r} has no visible focus"
+            reached.append(name)
+            if name == "name":
+                break
+            t.page.keyboard.press("Tab")
+        assert reached[-1] == "name", reached  # the edit form is reachable by Tab
+        t.page.keyboard.press("Control+A")
+        t.page.keyboard.type(hostile)
+        t.page.keyboard.press("Enter")  # submits the form
+        t.page.wait_for_url(f"**/ui/segments/{segment}?saved=true")
+        assert api.get(f"/v1/segments/{segment}").json()["name"] == hostile
+        assert t.page.locator("h1").inner_text().startswith(hostile)  # shown as text
+        assert t.page.get_by_label("Name").input_value() == hostile
+        for path in ("/ui/segments", "/ui/migrations"):
+            t.go(path)
+        t.shot("hostile-name")
+        assert dialogs == []
+        assert t.errors == []
+
+
+CAPTIONS_CUT = """[...document.querySelectorAll('caption')]
+  .filter(c => c.getBoundingClientRect().right > window.innerWidth + 0.5)
+  .map(c => c.textContent.trim().slice(0, 40))"""
+
+
+def test_table_captions_stay_readable_on_a_phone(
+    browser: Any, service: Service, artifacts: Path
+) -> None:
+    """A wide table scrolls sideways in its box; its caption (what the table means) must not
+    scroll out of sight with it."""
+    script_migrations(service)
+    segment = service.versions.segment[service.versions.old][0]
+    with tab(browser, service, artifacts, width=375) as t:
+        t.sign_in(service.keys["read"])
+        for path in ("/ui/", "/ui/segments", f"/ui/segments/{segment}", "/ui/migrations"):
+            t.go(path)
+            t.page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+            assert t.page.evaluate(CAPTIONS_CUT) == [], path
+        t.go("/ui/segments")
+        t.shot("narrow-captions")
+        assert t.errors == []

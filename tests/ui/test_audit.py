@@ -1,0 +1,255 @@
+"""Defects found by a hostile look at the dashboard, each pinned by a test that failed before
+its fix: bad query parameters, unknown paths, Redis going down, a textarea's line breaks, the
+profile table of a rules model, the report's headers; and user-controlled text kept inert."""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx
+import pytest
+
+from app.registry.store import ModelStore
+from app.settings import Settings
+from app.ui.render import templates
+from tests.history.conftest import RedisProcess
+from tests.serving.test_hot_swap import serving
+from tests.ui.conftest import Service
+from tests.ui.test_http import csrf_of, signed_in
+from tests.versions import Versions
+
+EVIL = "<script>alert(1)</script>\"'</textarea></title><svg onload=alert(2)>"
+
+
+def is_html(answer: httpx.Response) -> bool:
+    return answer.headers["content-type"].startswith("text/html")
+
+
+def test_a_bad_saved_flag_still_shows_the_segment_page(service: Service) -> None:
+    segment = service.versions.segment[service.versions.old][0]
+    with signed_in(service, "read") as reader:
+        answer = reader.get(f"/ui/segments/{segment}", params={"saved": "maybe"})
+        assert answer.status_code == 200, answer.text  # was a JSON 422
+        assert is_html(answer)
+        assert "Saved." not in answer.text
+        assert "Saved." in reader.get(f"/ui/segments/{segment}?saved=true").text
+
+
+def test_windows_out_of_range_or_reversed_get_a_bounded_error_page(service: Service) -> None:
+    with signed_in(service, "read") as reader:
+        # a day before 0001-01-01 is outside datetime's range: was a 500
+        answer = reader.get("/ui/migrations", params={"until": "0001-01-01T00:00"})
+        assert answer.status_code == 422
+        assert is_html(answer)
+        assert "until: too early" in answer.text
+        # a window ending before it starts: was a page of 0 migrations saying nothing
+        params = {"since": "2026-06-02T00:00", "until": "2026-06-01T00:00"}
+        answer = reader.get("/ui/migrations", params=params)
+        assert answer.status_code == 422
+        assert is_html(answer)
+        assert "until: must not be before since" in answer.text
+        far = reader.get("/ui/migrations", params={"until": "9999-12-31T23:59"})
+        assert far.status_code == 200
+        # a datetime-local field has no zone: its label says the times are read as UTC
+        assert '<label for="since">or from (UTC)</label>' in far.text
+
+
+def test_unknown_dashboard_paths_get_an_html_404_and_the_api_keeps_its_own(
+    service: Service,
+) -> None:
+    with signed_in(service, "read") as reader:
+        for path in ("/ui/nope", "/ui/segments/a/b", "/ui/sign-out"):
+            answer = reader.get(path)
+            assert answer.status_code == 404, path  # /ui/sign-out (GET) was a JSON 405
+            assert is_html(answer), path  # was problem+json
+            assert "Back to the models" in answer.text
+        escaped = reader.get("/ui/%3Cb%3Ex")
+        assert "<b>x" not in escaped.text and "&lt;b&gt;x" in escaped.text
+        # a trailing slash still leads to the page (the catch-all must not swallow it)
+        slash = reader.get("/ui/customers/?customer_id=a")
+        assert slash.status_code == 303
+        assert slash.headers["location"] == "/ui/customers?customer_id=a"
+        assert reader.get("/ui/segments/", follow_redirects=True).status_code == 200
+        # the pages and static files still answer, and the API's 404 is still problem+json
+        assert reader.get("/ui/static/ui.css").status_code == 200
+        assert reader.get("/ui/segments").status_code == 200
+        api = reader.get("/v1/nope")
+        assert api.status_code == 404
+        assert api.headers["content-type"].startswith("application/problem+json")
+
+
+def test_line_breaks_typed_in_a_textarea_are_saved_as_spaces(service: Service) -> None:
+    segment = service.versions.segment[service.versions.old][0]
+    with signed_in(service, "admin") as admin, service.api("read") as api:
+        token = csrf_of(admin.get(f"/ui/segments/{segment}").text)
+        form = {"csrf": token, "description": "First line.\r\n\r\n  Second\tline.", "action": ""}
+        answer = admin.post(f"/ui/segments/{segment}", data=form)
+        assert answer.status_code == 303, answer.text  # was a 422: control characters
+        shown = api.get(f"/v1/segments/{segment}").json()
+        assert shown["description"] == "First line. Second line."
+
+
+def test_the_profile_table_lists_categories_of_every_segment(versions: Versions) -> None:
+    manifest = versions.store.manifest("customers", versions.old)
+    first, *rest = manifest.segments
+    feature = next(f for f in first.categorical if len(first.categorical[f]) > 1)
+    kept = next(iter(first.categorical[feature]))
+    # a rule segment such as "plan == 'enterprise'" holds one category of its feature
+    narrow = first.model_copy(
+        update={"categorical": {feature: {kept: first.categorical[feature][kept]}}}
+    )
+    segments = [narrow, *rest]
+    labels = {f.name: f.label for f in manifest.features}
+    module = templates.get_template("charts.html").make_module({})
+    html = str(module.profile_table(segments, labels, "caption"))  # type: ignore[attr-defined]
+    label = labels[feature]
+    for category in {c for s in rest for c in s.categorical.get(feature, {})}:
+        assert f"{label} = {category}</th>" in html, category  # were left out
+
+
+def test_the_report_cannot_be_framed_or_cached(service: Service) -> None:
+    version = service.versions.old
+    with signed_in(service, "read") as reader:
+        answer = reader.get(f"/ui/models/{version}/report")
+        assert answer.status_code == 200
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+        assert answer.headers["x-frame-options"] == "DENY"
+        assert answer.headers["cache-control"] == "no-store"
+
+
+def test_with_redis_down_the_pages_render_and_say_what_is_missing(
+    versions: Versions, tmp_path: Path
+) -> None:
+    store = ModelStore(tmp_path / "store")
+    shutil.copytree(versions.store.root, store.root)
+    redis_server = RedisProcess(tmp_path / "redis", args=["--save", "", "--appendonly", "no"])
+    redis_server.start()
+    settings = Settings(
+        model_store=store.root,
+        model_name="customers",
+        dev_mode=True,
+        access_log=False,
+        redis_url=redis_server.url,
+        key_prefix="ui-down:",
+        data_dir=tmp_path / "data",
+    )
+    try:
+        with serving(settings) as url, httpx.Client(base_url=url, timeout=120) as client:
+            body = {"customer_id": "down-1", "features": versions.rows[0]}
+            assert client.post("/v1/assign", json=body).status_code == 200
+            assert "down-1" in client.get("/ui/customers?customer_id=down-1").text
+            redis_server.stop()
+            answer = client.get("/ui/migrations")
+            assert answer.status_code == 503
+            assert is_html(answer)
+            assert 'name="since"' in answer.text  # the page and its form, not an error page
+            assert "Migrations cannot be shown now" in answer.text
+            answer = client.get("/ui/customers?customer_id=down-1")
+            assert answer.status_code == 503
+            assert 'id="customer_id"' in answer.text and 'value="down-1"' in answer.text
+            assert "cannot be shown now" in answer.text
+            segments = client.get("/ui/segments")
+            assert segments.status_code == 200
+            assert "live counts unavailable" in segments.text
+            assert client.get("/ui/").status_code == 200
+    finally:
+        redis_server.stop()
+
+
+def test_user_controlled_text_is_inert_on_every_page(service: Service) -> None:
+    versions = service.versions
+    segment = versions.segment[versions.old][0]
+    with service.api("admin") as api:
+        patch = {"name": EVIL, "description": EVIL, "action": EVIL}
+        assert api.patch(f"/v1/segments/{segment}", json=patch).status_code == 200
+        features = {**versions.rows[0]}
+        text = next(k for k, v in features.items() if isinstance(v, str))
+        features[text] = EVIL  # an unknown category: stored in the profile as sent
+    with service.api("assign") as assigner:
+        body = {"customer_id": EVIL, "features": features}
+        assert assigner.post("/v1/assign", json=body).status_code == 200
+    with signed_in(service, "admin") as admin:
+        for path in (
+            "/ui/",
+            "/ui/segments",
+            f"/ui/segments/{segment}",
+            "/ui/migrations?window=1h",
+            "/ui/customers?customer_id=" + quote(EVIL, safe=""),
+        ):
+            html = admin.get(path).text
+            assert "<script" not in html, path
+            assert "<svg onload" not in html, path
+            assert not re.search(r"</textarea></title>", html), path
+            assert path == "/ui/" or "&lt;script&gt;" in html, path  # shown, as text
+            assert service.keys["admin"] not in html, path
+
+
+def test_sign_in_never_sends_out_of_the_dashboard_through_dot_segments(
+    service: Service,
+) -> None:
+    with httpx.Client(base_url=service.url, timeout=120) as client:
+        for target, lands in (
+            ("/ui/..//evil.example", "/ui/"),  # a browser resolves it to //evil.example
+            ("/ui/.%2e/%2e%2e//evil.example", "/ui/"),  # %2e is a dot to a browser
+            ("/ui/..\\evil.example", "/ui/"),
+            ("/ui/\\\\evil.example", "/ui/"),
+            ("/ui/migrations?window=7d", "/ui/migrations?window=7d"),
+            ("/ui/customers?customer_id=a%2Fb", "/ui/customers?customer_id=a%2Fb"),
+        ):
+            token = csrf_of(client.get("/ui/sign-in").text)
+            form = {"api_key": service.keys["read"], "csrf": token, "next": target}
+            answer = client.post("/ui/sign-in", data=form)
+            assert answer.status_code == 303
+            assert answer.headers["location"] == lands, target
+
+
+def test_error_pages_quote_what_was_sent_only_so_far(service: Service) -> None:
+    with signed_in(service, "read") as reader:
+        for path in ("/ui/segments/" + "x" * 5000, "/ui/models/" + "y" * 5000 + "/promote"):
+            answer = reader.get(path)
+            assert answer.status_code in (403, 404), path
+            assert is_html(answer)
+        answer = reader.get("/ui/segments/" + "x" * 5000)
+        assert answer.status_code == 404
+        assert "x" * 300 not in answer.text  # was the whole id, echoed
+        assert len(answer.text) < 4000
+
+
+def test_the_api_key_is_never_in_a_page_a_url_or_a_log(
+    service: Service, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    key = service.keys["admin"]
+    wrong = key[:-4] + "AAAA"  # shaped like a key, refused
+    segment = service.versions.segment[service.versions.old][0]
+    with httpx.Client(base_url=service.url, timeout=120) as client:
+        seen: list[str] = []
+        client.event_hooks["response"] = [lambda r: seen.append(str(r.url))]
+        token = csrf_of(client.get("/ui/sign-in?next=/ui/segments").text)
+        refused = client.post("/ui/sign-in", data={"api_key": wrong, "csrf": token})
+        assert refused.status_code == 401 and wrong not in refused.text
+        form = {"api_key": key, "csrf": token, "next": "/ui/segments"}
+        answer = client.post("/ui/sign-in", data=form, follow_redirects=True)
+        assert answer.status_code == 200
+        pages = [
+            *("/ui/", "/ui/segments", f"/ui/segments/{segment}", "/ui/migrations"),
+            *("/ui/customers?customer_id=nobody", f"/ui/models/{service.versions.new}/promote"),
+            "/ui/nope",
+        ]
+        for path in pages:
+            html = client.get(path).text
+            assert key not in html and key.split("_")[-1] not in html, path
+        client.post("/ui/sign-out", data={"csrf": csrf_of(client.get("/ui/").text)})
+    assert not [url for url in seen if key in url or wrong in url]
+    # the service's log lines (the test's own client logs its requests' headers at DEBUG)
+    served = [
+        r.getMessage() + str(r.__dict__)
+        for r in caplog.records
+        if not r.name.startswith(("httpx", "httpcore"))
+    ]
+    assert served, "no log line of the service was captured"
+    assert not [line for line in served if key in line or wrong in line]
