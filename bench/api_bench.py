@@ -15,8 +15,9 @@ connections, 2 threads by default) and print one table:
   a user would write instead);
 - ``POST /v1/assign`` by id only (issue 12): the pool's customers are first assigned once with
   their features (a batch), then each request sends only ``{"customer_id"}`` and the service
-  assigns from the stored profile (one Redis read, then the recording); and the same for one
-  hot customer (every request the same id);
+  assigns from the stored profile (a read, then the recording, each through the recorder's
+  coalescing lanes: concurrent requests share pipelines); and the same for one hot customer
+  (every request the same id);
 - ``POST /v1/assign/batch`` with 10,000 customers from a Python client (httpx + orjson),
   customers per second end to end (client encode + request + server + client decode), with
   recording on and off.

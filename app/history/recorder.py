@@ -48,6 +48,9 @@ RECORDS_PER_CALL = 200
 """Most records per script call: Redis runs a call as one unit, holding other clients for
 2 to 5 ms at this size; smaller calls cost more per record."""
 
+WRITE_BYTES = 64 * 1024
+"""A pipeline is written in pieces of about this size (one write for a small one)."""
+
 # Refusals that say "not now" rather than "never": the record is spooled and retried.
 _TRANSIENT = (
     "OOM", "BUSY", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "LOADING", "MISCONF",
@@ -149,6 +152,20 @@ def _text_bulk(text: str) -> str:
 PROFILE_FIELDS = ("p", "u", "0", "1", "2", "3", "4", "5", "6", "7")
 """What assignment by id reads of a customer's hash: the profile's schema and time, and up
 to eight chunks of its values (docs/redis-keys.md)."""
+_CHUNKS = len(PROFILE_FIELDS) - 2
+_HMGET = f"*{2 + len(PROFILE_FIELDS)}\r\n$5\r\nHMGET\r\n"
+_PROFILE_READ = "".join(_text_bulk(field) for field in PROFILE_FIELDS)
+
+
+async def _write(connection: Any, buffers: list[bytes]) -> None:
+    """``connection.send_packed_command(buffers)`` without its ``asyncio.wait_for`` (a task
+    per call on Python 3.11, a fifth of a lane's client CPU): every exchange is already under
+    the deadline of ``Recorder._guard``. A connection not yet open is opened by the public
+    call."""
+    if connection.is_connected:
+        await connection._send_packed_command(buffers)
+    else:
+        await connection.send_packed_command(buffers, check_health=False)
 
 
 class Recorder:
@@ -356,10 +373,25 @@ class Recorder:
         """
         if not recs:
             return []
-        calls = self._calls(recs)
-        replies = await self._guard(self._run_scripts(recs, calls, not self._loaded), timeout)
+        return (await self.exchange(recs, (), timeout))[0]
+
+    async def exchange(
+        self, recs: Sequence[Record], customer_ids: Sequence[str], timeout: float | None = None
+    ) -> tuple[list[Outcome], list[Profile | ResponseError | None]]:
+        """Record ``recs`` (as ``record_many``), then read the profiles of ``customer_ids``,
+        in ONE pipeline: the coalescing lanes of ``HistoryService`` send the records and the
+        by-id reads of concurrent requests together. A read sees every record before it.
+
+        Returns the outcomes and, per id, its profile (None: unknown, or recorded without
+        features) or the error Redis answered its read with (the other reads still count).
+        """
+        calls = self._calls(recs) if recs else []
+        reads = self._pack_reads(customer_ids)
+        replies = await self._guard(
+            self._run_scripts(recs, calls, not self._loaded and bool(calls), reads), timeout
+        )
         outcomes: list[Outcome] = [NOT_RECORDED] * len(recs)
-        for reply, (_, indices) in zip(replies, calls, strict=True):
+        for reply, (_, indices) in zip(replies, calls, strict=False):
             if isinstance(reply, ResponseError) and not _transient(reply):
                 refused = Outcome(None, changed=False, recorded=False, error=str(reply))
                 for i in indices:
@@ -369,7 +401,8 @@ class Recorder:
                 raise _unavailable(reply) from reply
             for i, j in zip(indices, range(0, len(reply), 3), strict=True):
                 outcomes[i] = self._outcome(reply[j], reply[j + 1], reply[j + 2])
-        return outcomes
+        rows = replies[len(calls) :]
+        return outcomes, await self._parse_profiles(customer_ids, rows, timeout)
 
     def _outcome(self, changed: int, previous: str | None, duplicate: int) -> Outcome:
         """The outcome of one record's reply (outcomes are immutable and few: shared)."""
@@ -388,9 +421,14 @@ class Recorder:
         return outcome
 
     async def _run_scripts(
-        self, recs: Sequence[Record], calls: list[tuple[int, Sequence[int]]], load: bool
+        self,
+        recs: Sequence[Record],
+        calls: list[tuple[int, Sequence[int]]],
+        load: bool,
+        reads: tuple[bytes, int] = (b"", 0),
     ) -> list[Any]:
-        """Make the script ``calls`` for ``recs`` as one pipeline and return their replies.
+        """Make the script ``calls`` for ``recs`` as one pipeline, then the packed ``reads``
+        (RESP, how many commands), and return their replies.
 
         Loading the script in the same pipeline (a no-op when loaded) rules out NOSCRIPT
         without the extra SCRIPT EXISTS round trip redis-py's pipelined scripts make. It is
@@ -399,10 +437,14 @@ class Recorder:
         (A method, not a closure calling itself: that would be a reference cycle holding
         every pipeline's arguments until the cyclic GC ran, which showed as a p99 tail.)
         """
-        commands: Iterable[bytes] = (self._pack_call(shard, recs, chunk) for shard, chunk in calls)
+        commands: Iterable[tuple[bytes, int]] = (
+            (self._pack_call(shard, recs, chunk), 1) for shard, chunk in calls
+        )
         if load:
             script = pack([[b"SCRIPT", b"LOAD", self._script.script]])
-            commands = itertools.chain([script], commands)
+            commands = itertools.chain([(script, 1)], commands)
+        if reads[1]:
+            commands = itertools.chain(commands, [reads])
         replies = await self._pipeline(commands)
         if load:
             loaded = replies.pop(0)
@@ -411,24 +453,32 @@ class Recorder:
             self._loaded = True
         elif any(isinstance(r, NoScriptError) for r in replies):
             self._loaded = False
-            return await self._run_scripts(recs, calls, True)
+            return await self._run_scripts(recs, calls, True, reads)
         return replies
 
-    async def _pipeline(self, commands: Iterable[bytes]) -> list[Any]:
-        """Send packed commands as they come, then read their replies (errors as values).
+    async def _pipeline(self, commands: Iterable[tuple[bytes, int]]) -> list[Any]:
+        """Send packed commands as they come (each buffer with how many commands it holds),
+        then read their replies (errors as values).
 
         What ``client.pipeline()`` does, without its per-argument encoding and per-reply
-        bookkeeping, which cost more than Redis's own work for a recording. Each command
-        is written as soon as it is packed, so Redis works on it while the next is packed.
-        Any failure part-way leaves the connection's state unknown, so it is dropped.
+        bookkeeping, which cost more than Redis's own work for a recording. Commands are
+        written as soon as ``WRITE_BYTES`` of them are packed, so Redis works on a large
+        batch while the rest is packed, and a small one (a lane's few records and reads)
+        is one write. Any failure part-way leaves the connection's state unknown, so it is
+        dropped.
         """
         pool = self.client.connection_pool
         connection = await pool.get_connection()  # type: ignore[no-untyped-call]
         try:
-            sent = 0
-            for command in commands:
-                await connection.send_packed_command(command, check_health=False)
-                sent += 1
+            sent, size, buffers = 0, 0, list[bytes]()
+            for command, count in commands:
+                buffers.append(command)
+                sent, size = sent + count, size + len(command)
+                if size >= WRITE_BYTES:
+                    await _write(connection, buffers)
+                    size, buffers = 0, []
+            if buffers:
+                await _write(connection, buffers)
             replies: list[Any] = []
             for _ in range(sent):
                 try:
@@ -454,33 +504,46 @@ class Recorder:
         await self._know_registries(customer_ids, hashes, timeout)
         return hashes
 
-    async def _profile_fields(
-        self, customer_ids: Sequence[str], timeout: float | None
-    ) -> list[dict[str, str]]:
-        """The profile fields of the customers' hashes (not their history): what assignment by
-        id reads per request. A profile of more chunks than ``PROFILE_FIELDS`` holds (a
-        long one: over 512 bytes) is read whole."""
-        customer = self.keys.customer
-        if len(customer_ids) == 1:  # the common case, without a pipeline's set-up
-            rows = [
-                await self._guard(
-                    self.client.hmget(customer(customer_ids[0]), PROFILE_FIELDS), timeout
-                )
-            ]
-        else:
-            async with self.client.pipeline(transaction=False) as pipe:
-                for customer_id in customer_ids:
-                    pipe.hmget(customer(customer_id), PROFILE_FIELDS)
-                rows = await self._guard(pipe.execute(), timeout)
-        found = [
-            {k: v for k, v in zip(PROFILE_FIELDS, row, strict=True) if v is not None}
-            for row in rows
-        ]
+    def _pack_reads(self, customer_ids: Sequence[str]) -> tuple[bytes, int]:
+        """One ``HMGET`` of ``PROFILE_FIELDS`` per customer, as one RESP buffer (and its
+        count): a by-id read costs a few string joins, not a redis-py command."""
+        if not customer_ids:
+            return b"", 0
+        key = self.keys.customer
+        keys = [key(c) for c in customer_ids]
+        sizes = map(len, keys) if all(map(str.isascii, keys)) else (len(k.encode()) for k in keys)
+        text = "".join(
+            [f"{_HMGET}${n}\r\n{k}\r\n{_PROFILE_READ}" for k, n in zip(keys, sizes, strict=True)]
+        )
+        return text.encode(), len(keys)
+
+    async def _parse_profiles(
+        self, customer_ids: Sequence[str], rows: Sequence[Any], timeout: float | None
+    ) -> list[Profile | ResponseError | None]:
+        """The profiles in the ``HMGET`` replies ``rows`` (``_pack_reads``). A profile of more
+        chunks than ``PROFILE_FIELDS`` holds (over 512 bytes) is read whole; the registry
+        entries the profiles refer to are cached first."""
+        found: list[dict[str, str] | ResponseError] = []
+        for row in rows:
+            if isinstance(row, ResponseError) and _transient(row):
+                raise _unavailable(row)
+            if isinstance(row, ResponseError):
+                found.append(row)
+                continue
+            found.append({k: v for k, v in zip(PROFILE_FIELDS, row, strict=True) if v is not None})
         for i, fields in enumerate(found):
-            if int(fields.get("p", "0:0").partition(":")[2]) > len(PROFILE_FIELDS) - 2:
+            if isinstance(fields, dict) and int(fields.get("p", "0:0").partition(":")[2]) > _CHUNKS:
                 found[i] = (await self._customers([customer_ids[i]], timeout))[0]
-        await self._know_registries(customer_ids, found, timeout)
-        return found
+        hashes = [{} if isinstance(f, ResponseError) else f for f in found]
+        await self._know_registries(customer_ids, hashes, timeout)
+        shard_of = self.keys.shard_of
+        out: list[Profile | ResponseError | None] = []
+        for c, fields in zip(customer_ids, found, strict=True):
+            if isinstance(fields, dict):
+                out.append(parse_profile(fields, self._registry(shard_of(c))) if fields else None)
+            else:
+                out.append(fields)
+        return out
 
     async def _know_registries(
         self,
@@ -519,12 +582,11 @@ class Recorder:
         """The customers' stored profiles (None: unknown customer or no profile), in one
         round trip under the single-call deadline (one id) or the batch deadline."""
         timeout = self.config.timeout_s if len(customer_ids) == 1 else None
-        hashes = await self._profile_fields(customer_ids, timeout)
-        shard_of = self.keys.shard_of
-        return [
-            parse_profile(fields, self._registry(shard_of(c))) if fields else None
-            for c, fields in zip(customer_ids, hashes, strict=True)
-        ]
+        _, found = await self.exchange((), customer_ids, timeout)
+        for profile in found:
+            if isinstance(profile, ResponseError):
+                raise profile
+        return found  # type: ignore[return-value]
 
     async def history(self, customer_id: str, limit: int = 100) -> list[Migration]:
         """The customer's latest ``limit`` migrations, newest first (within the history TTL)."""

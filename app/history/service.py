@@ -16,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -52,9 +53,11 @@ LANES = 2
 
 @dataclass(slots=True)
 class _Lane:
-    """One queue of records waiting for a pipeline, and the task that sends them."""
+    """The records and the profile reads waiting for a pipeline, and the task that sends
+    them."""
 
     queue: list[tuple[Record, asyncio.Future[Outcome]]] = field(default_factory=list)
+    reads: list[tuple[str, asyncio.Future[Profile | None]]] = field(default_factory=list)
     flusher: asyncio.Task[None] | None = None
 
 
@@ -108,34 +111,52 @@ class HistoryService:
             lane.flusher = asyncio.create_task(self._flush_lane(lane))
         return await waiter
 
+    async def _read_coalesced(self, customer_id: str) -> Profile | None:
+        waiter: asyncio.Future[Profile | None] = asyncio.get_running_loop().create_future()
+        lane = self._lanes[hash(customer_id) % len(self._lanes)]
+        lane.reads.append((customer_id, waiter))
+        if lane.flusher is None:
+            lane.flusher = asyncio.create_task(self._flush_lane(lane))
+        return await waiter
+
     async def _flush_lane(self, lane: _Lane) -> None:
+        """Send the lane's records and reads, one pipeline at a time (records first, so a
+        read sees every record queued before it), until the lane is empty."""
         batch: list[tuple[Record, asyncio.Future[Outcome]]] = []
-        size = self.config.replay_batch
+        reads: list[tuple[str, asyncio.Future[Profile | None]]] = []
+        size, timeout = self.config.replay_batch, self.config.timeout_s
         try:
-            while lane.queue:
+            while lane.queue or lane.reads:
                 batch, lane.queue = lane.queue[:size], lane.queue[size:]
+                reads, lane.reads = lane.reads[:size], lane.reads[size:]
                 recs = [rec for rec, _ in batch]
                 try:
-                    outcomes = self._checked(
-                        recs, await self.recorder.record_many(recs, self.config.timeout_s)
+                    outcomes, profiles = await self.recorder.exchange(
+                        recs, [customer_id for customer_id, _ in reads], timeout
                     )
+                    self._checked(recs, outcomes)
                 except Exception as exc:  # each waiter decides (RedisUnavailable: the spool)
-                    # the queued records would wait on the same failure: they go too, in order
+                    # the queued records and reads would wait on the same failure: they go too
                     failed, lane.queue = batch + lane.queue, []
-                    for _, waiter in failed:
-                        if not waiter.done():
-                            waiter.set_exception(exc)
+                    unread, lane.reads = reads + lane.reads, []
+                    _fail([w for _, w in failed] + [w for _, w in unread], exc)
                     return
                 for (_, waiter), outcome in zip(batch, outcomes, strict=True):
                     if not waiter.done():
                         waiter.set_result(outcome)
+                for (_, reader), profile in zip(reads, profiles, strict=True):
+                    if reader.done():
+                        continue
+                    if isinstance(profile, Exception):
+                        reader.set_exception(profile)
+                    else:
+                        reader.set_result(profile)
         finally:
             lane.flusher = None
-            # cancelled (the service is stopping): nobody may wait forever; they spool
-            for _, waiter in batch + lane.queue:
-                if not waiter.done():
-                    waiter.set_exception(RedisUnavailable("recording stopped: spooling"))
-            lane.queue = []
+            # cancelled (the service is stopping): nobody may wait forever; records spool
+            stopped = RedisUnavailable("recording stopped: spooling")
+            _fail([w for _, w in batch + lane.queue] + [w for _, w in reads + lane.reads], stopped)
+            lane.queue, lane.reads = [], []
 
     async def record_many(self, recs: Sequence[Record]) -> list[Outcome]:
         """Record a batch in one pipeline, or spool it whole (replay skips what was applied)."""
@@ -205,7 +226,9 @@ class HistoryService:
     async def profiles(self, customer_ids: Sequence[str]) -> list[Profile | None]:
         """The customers' stored profiles (None: unknown, or recorded without features).
 
-        One pipelined round trip, under the single-call deadline for one id.
+        One pipelined round trip, under the single-call deadline for one id. One id (an
+        assignment by id) goes through its coalescing lane, as a record does: the reads and
+        records of concurrent requests share round trips.
 
         Raises
         ------
@@ -214,6 +237,8 @@ class HistoryService:
         """
         if not self._direct:
             raise RedisUnavailable("Redis unavailable: recording is spooling")
+        if len(customer_ids) == 1:
+            return [await self._read_coalesced(customer_ids[0])]
         return await self.recorder.profiles(customer_ids)
 
     async def forget(self, customer_id: str) -> bool:
@@ -257,6 +282,12 @@ class HistoryService:
         return HistoryStatus(
             self._direct, depth, dropped, self.spooled, self.replayed, self.rejected, reachable
         )
+
+
+def _fail(waiters: Iterable[asyncio.Future[Any]], exc: BaseException) -> None:
+    for waiter in waiters:
+        if not waiter.done():
+            waiter.set_exception(exc)
 
 
 def _count_migrations(records: Sequence[Record], outcomes: Sequence[Outcome]) -> None:

@@ -19,13 +19,15 @@ async def test_concurrent_records_are_coalesced_in_arrival_order(
     config: HistoryConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pipelines: list[int] = []
-    original = Recorder.record_many
+    original = Recorder.exchange
 
-    async def counted(self: Recorder, recs: list[Record], timeout: float | None = None) -> object:
+    async def counted(
+        self: Recorder, recs: list[Record], ids: list[str], timeout: float | None = None
+    ) -> object:
         pipelines.append(len(recs))
-        return await original(self, recs, timeout)
+        return await original(self, recs, ids, timeout)
 
-    monkeypatch.setattr(Recorder, "record_many", counted)
+    monkeypatch.setattr(Recorder, "exchange", counted)
     async with service_for(config, replayer=False) as service:
         try:
             # 60 customers at once, and one customer moving through four segments in order
