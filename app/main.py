@@ -21,6 +21,9 @@ from fastapi import FastAPI
 from app import __version__
 from app.assignment.endpoints import REQUEST_SCHEMAS, AssignFastPath
 from app.assignment.endpoints import router as assignment_router
+from app.events.endpoints import REQUEST_SCHEMAS as EVENT_SCHEMAS
+from app.events.endpoints import router as events_router
+from app.events.store import BehaviourStore
 from app.health import history_check
 from app.health import router as health_router
 from app.history import HistoryService, Keys, open_history
@@ -103,6 +106,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 )
                 gauges = asyncio.create_task(_refresh_gauges(app.state.history))
                 stack.push_async_callback(_cancel, gauges)
+            if redis is not None:  # the customers' behaviour aggregates (POST /v1/events)
+                keys = Keys.from_config(config)
+                app.state.behaviour = BehaviourStore(redis, keys, config.batch_timeout_s)
             limit = settings.rate_limit_per_minute
             if limit is not None and redis is not None:
                 keys = Keys.from_config(config)
@@ -129,6 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.history = app.state.rate_limiter = None  # set by the lifespan when configured
+    app.state.behaviour = None  # likewise
     app.state.keys = KeyRing(
         settings.api_keys, settings.api_keys_file, enabled=not settings.dev_mode
     )
@@ -136,12 +143,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(AssignFastPath, service=app)  # innermost: see its docstring
     app.add_middleware(BodyChecks, max_bytes=settings.max_body_bytes)  # size, JSON
     app.add_middleware(ObservabilityMiddleware, access=settings.access_log)
-    routers = (assignment_router, segments_router, history_router, registry_router, health_router)
+    routers = (
+        assignment_router,
+        events_router,
+        segments_router,
+        history_router,
+        registry_router,
+        health_router,
+    )
     for router in routers:
         app.include_router(router)
 
     def openapi() -> dict[str, Any]:
-        return build_openapi(app, REQUEST_SCHEMAS)
+        return build_openapi(app, (*REQUEST_SCHEMAS, *EVENT_SCHEMAS))
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
