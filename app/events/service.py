@@ -21,7 +21,7 @@ from app.events.derive import rfm_features
 from app.events.store import APPLIED, DUPLICATE, LATE, Aggregates, BehaviourStore, Event
 from app.events.validation import AmountFields, parse_body, parse_event
 from app.history import HistoryService
-from app.history.records import RecordBatch, RedisUnavailable
+from app.history.records import Record, RecordBatch, RedisUnavailable
 from app.problems import Problem
 from app.serving import ServingModel
 from app.training.config import TransactionsConfig
@@ -165,8 +165,13 @@ async def _assign(
     ]
     if history is not None:
         segments, names = [p[0] for p in pairs], [p[1] for p in pairs]
-        batch = RecordBatch(ids, segments, names, serving.version, profiles=rows)
-        for doc, outcome in zip(out, await history.record_many(batch), strict=True):
+        if len(ids) == 1:  # single events: coalesced with concurrent requests' records
+            one = Record.create(ids[0], segments[0], serving.version, names[0], profile=rows[0])
+            outcomes = [await history.record(one)]
+        else:
+            batch = RecordBatch(ids, segments, names, serving.version, profiles=rows)
+            outcomes = await history.record_many(batch)
+        for doc, outcome in zip(out, outcomes, strict=True):
             if outcome.recorded and not outcome.duplicate:
                 doc["recorded"] = True
                 doc["previous_segment_id"] = outcome.previous_segment
