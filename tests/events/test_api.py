@@ -189,3 +189,14 @@ def test_a_body_that_is_not_a_batch_is_a_problem(client: TestClient) -> None:
         assert response.headers["content-type"] == "application/problem+json"
     too_many = {"events": [event("t", 1, 1.0)] * 10_001}
     assert client.post("/v1/events", json=too_many).status_code == 413
+
+
+def test_forgetting_a_customer_deletes_their_behaviour(client: TestClient) -> None:
+    post(client, event("f1", 3, 20.0, order_id="f1-1"))
+    behaviour = client.app.state.behaviour  # type: ignore[attr-defined]
+    assert client.portal.call(behaviour.read, ["f1"])[0] is not None  # type: ignore[union-attr]
+    assert client.delete("/v1/customers/f1").status_code in (200, 204)
+    assert client.portal.call(behaviour.read, ["f1"])[0] is None  # type: ignore[union-attr]
+    keys = client.app.state.history.recorder.keys  # type: ignore[attr-defined]
+    redis = client.app.state.history.recorder.client  # type: ignore[attr-defined]
+    assert client.portal.call(redis.exists, *keys.behaviour("f1")) == 0  # type: ignore[union-attr]
