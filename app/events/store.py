@@ -22,7 +22,7 @@ from redis.exceptions import NoScriptError, RedisError, ResponseError
 from app.history.keys import Keys
 from app.history.records import RedisUnavailable
 
-EVENTS_PER_CALL = 500  # a call holds the server about a millisecond
+EVENTS_PER_CALL = 200  # a call holds the server a millisecond or two, as record.lua's
 SEEDS_PER_CALL = 200
 APPLIED, DUPLICATE, LATE = 1, 0, 2
 
@@ -168,8 +168,8 @@ class BehaviourStore:
                     e = events[i]
                     c = slot.setdefault(e.customer_id, len(slot) + 1)
                     args += (str(c), e.event_id, str(e.at_us), repr(e.amount), e.order_key)
-                keys = [k for cid in slot for k in self.keys.behaviour(cid)]
-                calls.append((keys, [mode, str(len(slot)), *args]))
+                keys = [self.keys.behaviour(cid) for cid in slot]
+                calls.append((keys, [mode, *args]))
                 plan.append((chunk, list(slot)))
         statuses = [DUPLICATE] * len(events)
         found: dict[str, Aggregates] = {}
@@ -196,7 +196,7 @@ class BehaviourStore:
                 args: list[str] = list(head)
                 for i in indices[start : start + SEEDS_PER_CALL]:
                     s, a = seeds[i], seeds[i].aggregates
-                    keys += self.keys.behaviour(s.customer_id)
+                    keys.append(self.keys.behaviour(s.customer_id))
                     args += (str(a.first_us), str(a.last_us), str(a.orders), repr(a.monetary))
                     args += (str(len(s.order_keys)), *s.order_keys)
                 calls.append((keys, args))
@@ -209,7 +209,7 @@ class BehaviourStore:
             async with asyncio.timeout(self.timeout_s):
                 async with self.client.pipeline(transaction=False) as pipe:
                     for customer_id in customer_ids:
-                        pipe.hmget(self.keys.behaviour(customer_id)[0], "f", "l", "o", "m")
+                        pipe.hmget(self.keys.behaviour(customer_id), "f", "l", "o", "m")
                     replies = await pipe.execute()
         except (RedisError, OSError, TimeoutError) as exc:
             raise RedisUnavailable(f"Redis unavailable: {exc}") from exc

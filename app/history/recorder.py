@@ -549,7 +549,7 @@ class Recorder:
                 keys=[
                     keys.customer(customer_id),
                     keys.forgotten(shard),
-                    *keys.behaviour(customer_id),
+                    keys.behaviour(customer_id),
                 ],
                 args=args,
             )

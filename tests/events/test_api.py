@@ -199,4 +199,4 @@ def test_forgetting_a_customer_deletes_their_behaviour(client: TestClient) -> No
     assert client.portal.call(behaviour.read, ["f1"])[0] is None  # type: ignore[union-attr]
     keys = client.app.state.history.recorder.keys  # type: ignore[attr-defined]
     redis = client.app.state.history.recorder.client  # type: ignore[attr-defined]
-    assert client.portal.call(redis.exists, *keys.behaviour("f1")) == 0  # type: ignore[union-attr]
+    assert client.portal.call(redis.exists, keys.behaviour("f1")) == 0  # type: ignore[union-attr]
