@@ -200,3 +200,45 @@ def test_forgetting_a_customer_deletes_their_behaviour(client: TestClient) -> No
     keys = client.app.state.history.recorder.keys  # type: ignore[attr-defined]
     redis = client.app.state.history.recorder.client  # type: ignore[attr-defined]
     assert client.portal.call(redis.exists, keys.behaviour("f1")) == 0  # type: ignore[union-attr]
+
+
+def test_a_large_batch_worked_in_groups_gives_each_customer_all_its_events(
+    client: TestClient,
+) -> None:
+    """6,000 events over 300 customers (worked as concurrent groups of customers): every
+    customer answered once, with the aggregates their whole history gives."""
+    import random
+
+    import pandas as pd
+
+    from app.events.derive import aggregate_log
+
+    rng = random.Random(3)
+    events = [
+        event(f"g{rng.randrange(300)}", rng.uniform(0, 300), round(rng.uniform(1, 99), 2),
+              order_id=f"go{rng.randrange(3000)}")
+        for _ in range(6_000)
+    ]  # fmt: skip
+    doc = post(client, *events)
+    assert doc["accepted"] == 6_000
+    ids = sorted(c["customer_id"] for c in doc["customers"])
+    log = pd.DataFrame(
+        {
+            "customer": [e["customer_id"] for e in events],
+            "when": pd.to_datetime([e["at"] for e in events]),
+            "amount": [e["amount"] for e in events],
+            "order": [e["order_id"] for e in events],
+        }
+    )
+    want = aggregate_log(log)
+    assert ids == list(want.index)
+    behaviour = client.app.state.behaviour  # type: ignore[attr-defined]
+    stored = client.portal.call(behaviour.read, ids)  # type: ignore[union-attr]
+    for customer_id, agg in zip(ids, stored, strict=True):
+        row = want.loc[customer_id]
+        assert (agg.first_us, agg.last_us, agg.orders) == (
+            row["first_us"],
+            row["last_us"],
+            row["orders"],
+        )
+        assert abs(agg.monetary - row["monetary"]) < 1e-6
