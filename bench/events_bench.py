@@ -41,7 +41,15 @@ BENCH = ROOT / "bench"
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(ROOT))
 
-from api_bench import JSON, Server, WrkResult, combine, run_wrk, serve  # noqa: E402
+from api_bench import (  # noqa: E402
+    JSON,
+    Server,
+    WrkResult,
+    combine,
+    run_wrk,
+    serve,
+    tree_cpu_seconds,
+)
 
 from app.events.schemas import EventsRequest, EventsResponse  # noqa: E402
 
@@ -124,18 +132,21 @@ class Events:
 def bench_batches(
     server: Server, events: Events, size: int, repeats: int, headers: dict[str, str]
 ) -> dict[str, Any]:
-    times, touched, recorded = [], 0, 0
+    times, cpu, touched, recorded = [], [], 0, 0
     with httpx.Client(base_url=server.base, timeout=120) as client:
         for i in range(2 + repeats):
             batch = {"events": events.make(size, f"b{size}")}
-            t0 = time.perf_counter()
-            response = client.post("/v1/events", content=orjson.dumps(batch), headers=headers)
-            doc = orjson.loads(response.content)
+            content = orjson.dumps(batch)
+            cpu0, t0 = tree_cpu_seconds(server.process.pid), time.perf_counter()
+            response = client.post("/v1/events", content=content, headers=headers)
             elapsed = time.perf_counter() - t0
+            used = tree_cpu_seconds(server.process.pid) - cpu0
+            doc = orjson.loads(response.content)
             if response.status_code != 200 or doc["accepted"] != size:
                 raise RuntimeError(f"batch failed: {response.status_code} {response.text[:400]}")
             if i >= 2:
                 times.append(elapsed)
+                cpu.append(used)
                 touched = len(doc["customers"])
                 recorded = sum(1 for c in doc["customers"] if c["recorded"])
     median = statistics.median(times)
@@ -143,6 +154,9 @@ def bench_batches(
         "batch": size,
         "median_ms": round(median * 1000, 1),
         "events_per_s": round(size / median),
+        # the service and its embedded Redis: CPU seconds per event, and what that allows
+        "server_cpu_us_per_event": round(statistics.median(cpu) / size * 1e6, 1),
+        "events_per_cpu_s": round(size / statistics.median(cpu)),
         "customers_reassigned": touched,
         "recorded": recorded,
     }

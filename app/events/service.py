@@ -8,8 +8,8 @@ again): a changed segment is a migration like any other, with its stream event.
 
 from __future__ import annotations
 
-import asyncio
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,13 +23,12 @@ from app.events.store import APPLIED, DUPLICATE, LATE, Aggregates, BehaviourStor
 from app.events.validation import AmountFields, parse_body, parse_event
 from app.history import HistoryService
 from app.history.records import Record, RecordBatch, RedisUnavailable
+from app.observability import ASSIGNMENTS, MIGRATIONS, child
 from app.problems import Problem
 from app.serving import ServingModel
 from app.training.config import TransactionsConfig
 
 Clock = Callable[[], float]
-GROUP_EVENTS = 2_500  # events per concurrently worked group of a batch
-MAX_GROUPS = 4
 
 
 @dataclass(frozen=True)
@@ -112,24 +111,26 @@ async def ingest(state: State, body: bytes) -> dict[str, Any]:
         event_id = item.get("event_id") if isinstance(item, dict) else None
         echo = event_id if isinstance(event_id, str) and len(event_id) <= 128 else None
         rejected.append({"index": i, "event_id": echo, "errors": budget.take(found, f"events.{i}")})
-    statuses: list[int] = [DUPLICATE] * len(events)
+    statuses: list[int] = []
     customers: list[dict[str, Any]] = []
-    groups = _groups(events)
-    work = [_work(store, spec, serving, state.history, [events[i] for i in g], now) for g in groups]
-    try:
-        done = await asyncio.gather(*work)
-    except RedisUnavailable as exc:
-        raise Problem(
-            503,
-            "Redis unavailable",
-            f"the events were not all applied ({exc}); send them again (their ids make it safe)",
-            type_="/problems/redis-unavailable",
-            headers={"Retry-After": "1"},
-        ) from None
-    for indices, (applied, moved) in zip(groups, done, strict=True):
-        for i, status in zip(indices, applied, strict=True):
-            statuses[i] = status
-        customers += moved
+    if events:
+        try:
+            statuses, aggregates = await store.apply(events, spec.counting)
+        except RedisUnavailable as exc:
+            raise Problem(
+                503,
+                "Redis unavailable",
+                f"the events were not applied ({exc}); send them again (their ids make it safe)",
+                type_="/problems/redis-unavailable",
+                headers={"Retry-After": "1"},
+            ) from None
+        touched = list(
+            dict.fromkeys(
+                e.customer_id for e, s in zip(events, statuses, strict=True) if s == APPLIED
+            )
+        )
+        rows = [features_of(aggregates[c], now, serving.feature_kinds) for c in touched]
+        customers = await _assign(serving, state.history, touched, rows)
     return {
         "model_version": serving.version,
         "accepted": statuses.count(APPLIED),
@@ -139,36 +140,6 @@ async def ingest(state: State, body: bytes) -> dict[str, Any]:
         "customers": customers,
         "errors": rejected,
     }
-
-
-def _groups(events: list[Event]) -> list[list[int]]:
-    """The events' indices in groups of whole customers (a customer's events in one group, in
-    order), about ``GROUP_EVENTS`` each: groups are worked concurrently, so Python derives and
-    assigns one group while Redis applies or records another."""
-    count = min(MAX_GROUPS, -(-len(events) // GROUP_EVENTS))
-    if count <= 1:
-        return [list(range(len(events)))] if events else []
-    groups: list[list[int]] = [[] for _ in range(count)]
-    for i, e in enumerate(events):
-        groups[hash(e.customer_id) % count].append(i)
-    return [g for g in groups if g]
-
-
-async def _work(
-    store: BehaviourStore,
-    spec: LogSpec,
-    serving: ServingModel,
-    history: HistoryService | None,
-    events: list[Event],
-    now: int,
-) -> tuple[list[int], list[dict[str, Any]]]:
-    """Apply a group's events, then re-derive, re-assign and record the customers they moved."""
-    statuses, aggregates = await store.apply(events, spec.counting)
-    touched = list(
-        dict.fromkeys(e.customer_id for e, s in zip(events, statuses, strict=True) if s == APPLIED)
-    )
-    rows = [features_of(aggregates[c], now, serving.feature_kinds) for c in touched]
-    return statuses, await _assign(serving, history, touched, rows)
 
 
 async def _assign(
@@ -202,11 +173,15 @@ async def _assign(
         else:
             batch = RecordBatch(ids, segments, names, serving.version, profiles=rows)
             outcomes = await history.record_many(batch)
-        for doc, outcome in zip(out, outcomes, strict=True):
+        for doc, segment, outcome in zip(out, segments, outcomes, strict=True):
             if outcome.recorded and not outcome.duplicate:
                 doc["recorded"] = True
                 doc["previous_segment_id"] = outcome.previous_segment
                 doc["changed"] = outcome.changed
+                if outcome.changed:
+                    child(MIGRATIONS, outcome.previous_segment or "", segment).inc()
+    for segment, count in Counter(seg for seg, _ in pairs).items():
+        child(ASSIGNMENTS, segment).inc(count)
     return out
 
 
