@@ -23,7 +23,7 @@ from app.assignment.endpoints import REQUEST_SCHEMAS, AssignFastPath
 from app.assignment.endpoints import router as assignment_router
 from app.events.endpoints import REQUEST_SCHEMAS as EVENT_SCHEMAS
 from app.events.endpoints import router as events_router
-from app.events.store import BehaviourStore
+from app.events.store import BATCH_DEADLINE_S, BehaviourStore
 from app.health import history_check
 from app.health import router as health_router
 from app.history import HistoryService, Keys, open_history
@@ -108,7 +108,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 stack.push_async_callback(_cancel, gauges)
             if redis is not None:  # the customers' behaviour aggregates (POST /v1/events)
                 keys = Keys.from_config(config)
-                app.state.behaviour = BehaviourStore(redis, keys, config.batch_timeout_s)
+                deadline = max(config.batch_timeout_s, BATCH_DEADLINE_S)
+                app.state.behaviour = BehaviourStore(redis, keys, deadline)
             limit = settings.rate_limit_per_minute
             if limit is not None and redis is not None:
                 keys = Keys.from_config(config)

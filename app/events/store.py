@@ -24,6 +24,7 @@ from app.history.records import RedisUnavailable
 
 EVENTS_PER_CALL = 200  # a call holds the server a millisecond or two, as record.lua's
 SEEDS_PER_CALL = 200
+BATCH_DEADLINE_S = 10.0  # a batch of 10,000 events on a busy server: well over its work
 APPLIED, DUPLICATE, LATE = 1, 0, 2
 
 
@@ -109,7 +110,7 @@ class BehaviourStore:
                     for i, reply in zip(missing, again, strict=True):
                         replies[i] = reply
         except (RedisError, OSError, TimeoutError) as exc:
-            raise RedisUnavailable(f"Redis unavailable: {exc}") from exc
+            raise RedisUnavailable(f"Redis unavailable: {str(exc) or type(exc).__name__}") from exc
         for reply in replies:
             if isinstance(reply, ResponseError):
                 raise RedisUnavailable(f"Redis refused the behaviour script: {reply}")
@@ -212,5 +213,5 @@ class BehaviourStore:
                         pipe.hmget(self.keys.behaviour(customer_id), "f", "l", "o", "m")
                     replies = await pipe.execute()
         except (RedisError, OSError, TimeoutError) as exc:
-            raise RedisUnavailable(f"Redis unavailable: {exc}") from exc
+            raise RedisUnavailable(f"Redis unavailable: {str(exc) or type(exc).__name__}") from exc
         return [_aggregates(*reply) for reply in replies]
