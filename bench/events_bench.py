@@ -251,6 +251,13 @@ def main() -> int:
                 )
             ratio = found["events"].rps / max(found["idiomatic"].rps, 1.0)
             print(f"  /v1/events / idiomatic no-op: {ratio:.2f}x throughput")
+            log = service.log.read_text(errors="replace")
+            if "spooling" in log:
+                print(
+                    "  note: Redis answered slower than the recorder's deadline at times and "
+                    "the service spooled records meanwhile (see the service log): the "
+                    "machine is too busy for absolute figures"
+                )
             sent = sum(r.requests for r in runs["events"]) + args.rounds
             if sent > args.pool:
                 print(
