@@ -23,6 +23,9 @@ from app.assignment.endpoints import REQUEST_SCHEMAS, AssignFastPath
 from app.assignment.endpoints import router as assignment_router
 from app.drift.endpoints import router as drift_router
 from app.drift.service import start_live_drift
+from app.events.endpoints import REQUEST_SCHEMAS as EVENT_SCHEMAS
+from app.events.endpoints import router as events_router
+from app.events.store import BATCH_DEADLINE_S, BehaviourStore
 from app.health import history_check
 from app.health import router as health_router
 from app.history import HistoryService, Keys, open_history
@@ -106,6 +109,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 )
                 gauges = asyncio.create_task(_refresh_gauges(app.state.history))
                 stack.push_async_callback(_cancel, gauges)
+            if redis is not None:  # the customers' behaviour aggregates (POST /v1/events)
+                keys = Keys.from_config(config)
+                deadline = max(config.batch_timeout_s, BATCH_DEADLINE_S)
+                app.state.behaviour = BehaviourStore(redis, keys, deadline)
             limit = settings.rate_limit_per_minute
             if limit is not None and redis is not None:
                 keys = Keys.from_config(config)
@@ -133,7 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.history = app.state.rate_limiter = None  # set by the lifespan when configured
-    app.state.drift = None
+    app.state.drift = app.state.behaviour = None  # likewise
     app.state.keys = KeyRing(
         settings.api_keys, settings.api_keys_file, enabled=not settings.dev_mode
     )
@@ -143,13 +150,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         BodyChecks, max_bytes=settings.max_body_bytes, form_paths=FORM_PATHS
     )
     app.add_middleware(ObservabilityMiddleware, access=settings.access_log)
-    routers = (assignment_router, segments_router, history_router, registry_router, health_router)
-    for router in (*routers, drift_router):
+    routers = (
+        assignment_router,
+        events_router,
+        segments_router,
+        history_router,
+        registry_router,
+        health_router,
+        drift_router,
+    )
+    for router in routers:
         app.include_router(router)
     install_ui(app)
 
     def openapi() -> dict[str, Any]:
-        return build_openapi(app, REQUEST_SCHEMAS)
+        return build_openapi(app, (*REQUEST_SCHEMAS, *EVENT_SCHEMAS))
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app

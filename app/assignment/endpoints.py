@@ -43,6 +43,7 @@ from app.assignment.service import answer_batch, answer_valid, record_one, rende
 from app.assignment.validation import decode_valid_batch, parse_batch, parse_flag, parse_single
 from app.deps import current_serving
 from app.drift.live import LIVE
+from app.events.service import live_features
 from app.history import HistoryService
 from app.observability import ASSIGNMENTS, child
 from app.problems import as_problem, problem_response, problem_responses
@@ -116,7 +117,9 @@ async def assign_payload(state: State, body: bytes, query: bytes) -> bytes:
     customer_id, features = parse_single(body, kinds, max_id, partial=history is not None)
     source = FROM_REQUEST
     if not is_complete(features, kinds):  # the rest comes from the stored profile
-        features, source = await complete_one(history, kinds, customer_id, features, max_id)
+        # (a transactions model's customer: derived as of now from their behaviour)
+        live = await live_features(state, serving, customer_id, features)
+        features, source = live or await complete_one(history, kinds, customer_id, features, max_id)
     doc = render(serving, customer_id, serving.assign_one(features))
     LIVE.observe_one(serving, features, doc["segment_id"])  # in process (app/drift/live.py)
     doc["features_from"] = source

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -98,15 +99,40 @@ def assign(
     ] = False,
     run_id: Annotated[str | None, typer.Option(help="rerun this recording run")] = None,
     resume: Annotated[str | None, typer.Option(help="finish this recording run")] = None,
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(
+            "--as-of",
+            formats=["%Y-%m-%d"],
+            help="a transaction log's reference date (exclusive); default: the day after "
+            "its last event",
+        ),
+    ] = None,
 ) -> None:
     """Tag every customer of a file with its segment id and name (streams in chunks);
-    with --record, record each assignment in Redis as the service does."""
+    with --record, record each assignment in Redis as the service does. For a model trained
+    on a transaction log, the input is such a log: features are derived as training does."""
     from app.batch import assign_file
+    from app.events.command import assign_log, trained_on_log
     from app.settings import get_settings
 
     with fail_on_error(console):
         model_store = store_at(store)
         name = model_name or default_model(model_store, get_settings().model_name)
+        if trained_on_log(model_store, name, version):
+            day = None if as_of is None else as_of.date()
+            assign_log(
+                model_store,
+                name,
+                version,
+                input,
+                output,
+                as_of=day,
+                record=record,
+                id_column=id_column,
+                console=console,
+            )
+            return
         if record or resume:
             _record(input, output, store, name, version, id_column, chunk_size, run_id, resume)
             return

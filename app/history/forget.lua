@@ -2,7 +2,8 @@
 -- leave a tombstone (the id's SHA-1, scored by the forget time) that makes the recording
 -- script ignore the customer's records made up to then (a spool replayed later).
 --
--- KEYS[1] customer hash, KEYS[2] forgotten set (same hash tag)
+-- KEYS[1] customer hash, KEYS[2] forgotten set, then the customer's behaviour keys, deleted
+-- too (docs/events.md; all of the same hash tag)
 -- ARGV[1] customer id, ARGV[2] membership key prefix, ARGV[3] now (epoch ms),
 -- ARGV[4] tombstones older than this (epoch ms) are dropped
 -- Returns 1 if the customer was known, else 0.
@@ -16,6 +17,9 @@ if seg and n then
   end
 end
 local known = redis.call('DEL', KEYS[1])
+for i = 3, #KEYS do
+  known = known + redis.call('DEL', KEYS[i])
+end
 redis.call('ZADD', KEYS[2], ARGV[3], redis.sha1hex(ARGV[1]))
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[4])
-return known
+return math.min(known, 1)

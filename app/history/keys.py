@@ -70,6 +70,11 @@ class Keys:
         """Hash: the customer's current state, history and profile (fields in the doc)."""
         return f"{self.customer_head(self.shard_of(customer_id))}{customer_id}"
 
+    def behaviour(self, customer_id: str) -> str:
+        """Hash: the customer's behaviour aggregates, with the ids of the events applied and
+        the orders counted (``POST /v1/events``, docs/events.md)."""
+        return f"{self.tag(self.shard_of(customer_id))}x:{customer_id}"
+
     def registry(self, shard: int) -> str:
         """Hash: the shard's model versions and profile schemas, each by a small index."""
         return f"{self.tag(shard)}reg"

@@ -607,7 +607,14 @@ class Recorder:
             at - self.config.forget_ttl_ms,
         ]
         found = await self._guard(
-            self._forget(keys=[keys.customer(customer_id), keys.forgotten(shard)], args=args)
+            self._forget(
+                keys=[
+                    keys.customer(customer_id),
+                    keys.forgotten(shard),
+                    keys.behaviour(customer_id),
+                ],
+                args=args,
+            )
         )
         return bool(found)
 

@@ -19,11 +19,11 @@ import numpy as np
 import pandas as pd
 
 from app.errors import DataError
+from app.events.derive import RFM_FEATURES, aggregate_log, features_frame, to_us
 from app.training.config import DataConfig, TrainConfig, TransactionsConfig
 from app.training.values import numeric_column
 
 logger = logging.getLogger(__name__)
-RFM_FEATURES = ("recency_days", "frequency", "monetary", "avg_order_value", "tenure_days")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
@@ -317,26 +317,13 @@ def _load_transactions(
 def derive_rfm(events: pd.DataFrame, reference: date) -> pd.DataFrame:
     """RFM features per customer as of ``reference`` (events: customer, when, amount[, order]).
 
-    recency_days: days since the last event; frequency: orders (distinct ``order`` values when
-    given, else events); monetary: net total amount (refunds count negative); avg_order_value:
-    monetary / frequency; tenure_days: days since the first event.
+    The one derivation (``app.events.derive``) that file tagging and ``POST /v1/events`` use
+    too: recency_days: days since the last event; frequency: orders (distinct ``order``
+    values when given, a line without one counting as an order of its own; else events);
+    monetary: net total amount (refunds count negative); avg_order_value: monetary /
+    frequency; tenure_days: days since the first event.
     """
-    ref = pd.Timestamp(reference)
-    grouped = events.groupby("customer", sort=True)
-    first, last = grouped["when"].min(), grouped["when"].max()
-    frequency = grouped["order"].nunique() if "order" in events else grouped.size()
-    monetary = grouped["amount"].sum()
-    frame = pd.DataFrame(
-        {
-            "recency_days": (ref - last).dt.total_seconds() / 86400.0,
-            "frequency": frequency.astype("float64"),
-            "monetary": monetary.astype("float64"),
-            "avg_order_value": monetary / frequency.clip(lower=1),
-            "tenure_days": (ref - first).dt.total_seconds() / 86400.0,
-        }
-    )
-    frame.index = pd.Index(frame.index.astype(str), name="customer_id")
-    return frame
+    return features_frame(aggregate_log(events), to_us(reference))
 
 
 def _check_features(config: TrainConfig, loaded: TrainingData) -> None:

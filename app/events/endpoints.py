@@ -1,0 +1,41 @@
+"""``POST /v1/events``: behaviour events in, the customers they moved out (scope ``assign``).
+
+The body is read raw (after the key is checked) and checked by ``validation``; the published
+request schema is ``EventsRequest``.
+"""
+
+from __future__ import annotations
+
+import orjson
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from app.events.schemas import EventsRequest, EventsResponse
+from app.events.service import ingest
+from app.problems import problem_responses
+from app.security import SCOPE_KEY, authorize, presented_key_raw
+
+router = APIRouter(prefix="/v1", tags=["events"])
+REQUEST_SCHEMAS = (EventsRequest,)
+
+
+@router.post(
+    "/events",
+    summary="Apply up to 10,000 behaviour events; re-assign the customers they change",
+    response_model=EventsResponse,
+    responses=problem_responses(400, 409, 413, 415, 422, 503),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/EventsRequest"}}
+            },
+        },
+        SCOPE_KEY: "assign",
+    },
+)
+async def post_events(request: Request) -> Response:
+    state = request.app.state
+    await authorize(state, presented_key_raw(request.scope["headers"]), "assign")
+    doc = await ingest(state, await request.body())
+    return Response(orjson.dumps(doc), media_type="application/json")

@@ -1,0 +1,68 @@
+"""API schemas of ``POST /v1/events`` (the body is checked by ``validation``; these publish it)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.problems import FieldError
+
+
+class EventIn(BaseModel):
+    """One behaviour event. The amount is ``amount``, or ``quantity`` × ``unit_price`` when
+    the model's training log declared those (then send those two instead)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    event_id: str = Field(
+        min_length=1, max_length=128, description="unique per event: a repeat changes nothing"
+    )
+    customer_id: str = Field(min_length=1, max_length=128)
+    type: Literal["order", "refund"] = Field(description="a refund subtracts its amount")
+    at: datetime = Field(description="ISO 8601; without an offset, UTC; not in the future")
+    amount: float | None = Field(None, ge=0, description="non-negative; a refund's too")
+    quantity: float | None = Field(None, ge=0)
+    unit_price: float | None = Field(None, ge=0)
+    order_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=128,
+        description="lines of one order count as one order; without it an event is its own",
+    )
+
+
+class EventsRequest(BaseModel):
+    events: list[EventIn] = Field(min_length=1, max_length=10_000)
+
+
+class CustomerResult(BaseModel):
+    customer_id: str
+    segment_id: str
+    segment_name: str | None
+    confidence: float
+    previous_segment_id: str | None = Field(None, description="segment before these events")
+    changed: bool | None = Field(None, description="null when not recorded")
+    recorded: bool
+
+
+class RejectedEvent(BaseModel):
+    index: int
+    event_id: str | None
+    errors: list[FieldError]
+
+
+class EventsResponse(BaseModel):
+    model_version: str
+    accepted: int = Field(description="events applied")
+    duplicate: int = Field(description="events whose id was applied before: nothing changed")
+    late: int = Field(
+        description="events older than the customer's last nightly seeding: not applied (that "
+        "run's log covers the period; the next run reads them from the log)"
+    )
+    rejected: int = Field(description="invalid events, each in errors")
+    customers: list[CustomerResult] = Field(
+        description="each customer an accepted event changed: re-assigned as of now"
+    )
+    errors: list[RejectedEvent]

@@ -1,0 +1,65 @@
+-- Seed the running aggregates of customers of one shard from a transaction log read as of a
+-- reference (``segments assign --input LOG --record``; docs/events.md). The log is the truth
+-- for everything before the reference: its aggregates replace the stored ones, and of the
+-- events posted before, only those at or after the reference (not in the log) are applied
+-- again on top; the others are forgotten (a later copy of one is late, not applied).
+--
+-- KEYS[c]: customer c's behaviour hash (as apply.lua)
+-- ARGV[1] '1': order keys are counted once, '0': every event is an order
+-- ARGV[2] reference (epoch us, exclusive)
+-- then per customer: f, l, o, m of the log, N, then N order keys of the log
+--
+-- Returns per customer the number of posted events kept (at or after the reference).
+
+local counting = ARGV[1] == '1'
+local ref = tonumber(ARGV[2])
+local out = {}
+local p = 3
+for c = 1, #KEYS do
+  local hash = KEYS[c]
+  local f, l, o, m = tonumber(ARGV[p]), tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2]), tonumber(ARGV[p + 3])
+  local n = tonumber(ARGV[p + 4])
+  local orders = {}
+  for i = p + 5, p + 4 + n do orders[ARGV[i]] = true end
+  p = p + 5 + n
+  -- the events posted at or after the reference stay (the log cannot hold them)
+  local kept = {}
+  local stored = redis.call('HGETALL', hash)
+  for i = 1, #stored, 2 do
+    local name = stored[i]
+    if string.byte(name, 1) == 101 then
+      local at_s, amount_s, key = string.match(stored[i + 1], '^([^|]*)|([^|]*)|(.*)$')
+      local at = tonumber(at_s)
+      if at >= ref then
+        kept[#kept + 1] = {name, stored[i + 1]}
+        if not counting or string.byte(key, 1) == 101 or not orders[key] then
+          o = o + 1
+          if counting then orders[key] = true end
+        end
+        m = m + tonumber(amount_s)
+        if at < f then f = at end
+        if at > l then l = at end
+      end
+    end
+  end
+  redis.call('DEL', hash)
+  local fields = {'f', string.format('%.17g', f), 'l', string.format('%.17g', l), 'o', o,
+    'm', string.format('%.17g', m), 'w', string.format('%.17g', ref)}
+  for _, e in ipairs(kept) do
+    fields[#fields + 1] = e[1]
+    fields[#fields + 1] = e[2]
+  end
+  if counting then
+    for key in pairs(orders) do
+      if string.byte(key, 1) ~= 101 then
+        fields[#fields + 1] = 'k' .. key
+        fields[#fields + 1] = '1'
+      end
+    end
+  end
+  for i = 1, #fields, 1000 do
+    redis.call('HSET', hash, unpack(fields, i, math.min(i + 999, #fields)))
+  end
+  out[#out + 1] = #kept
+end
+return out

@@ -1,0 +1,204 @@
+"""``POST /v1/events`` and assignment by id for a transactions model (no HTTP here).
+
+An events batch is applied to the customers' running aggregates (one pipeline of script
+calls), then every customer an event changed is re-derived as of now, re-assigned by the
+compiled assigner's vector path and recorded through the recorder's batch API (one pipeline
+again): a changed segment is a migration like any other, with its stream event.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.datastructures import State
+
+from app.assignment.validation import ErrorBudget
+from app.deps import current_serving
+from app.events.derive import rfm_features
+from app.events.store import APPLIED, DUPLICATE, LATE, Aggregates, BehaviourStore, Event
+from app.events.validation import AmountFields, parse_body, parse_event
+from app.history import HistoryService
+from app.history.records import Record, RecordBatch, RedisUnavailable
+from app.observability import ASSIGNMENTS, MIGRATIONS, child
+from app.problems import Problem
+from app.serving import ServingModel
+from app.training.config import TransactionsConfig
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class LogSpec:
+    """What the serving version's training log declared: how an amount is given, and
+    whether an order id counts an order once (``counting``)."""
+
+    amounts: AmountFields
+    counting: bool
+
+
+_SPECS: dict[str, LogSpec | None] = {}
+
+
+def log_spec(serving: ServingModel) -> LogSpec | None:
+    """The serving version's log spec; None for a model not trained on a transaction log."""
+    version = serving.version
+    if version not in _SPECS:
+        manifest = serving.manifest
+        spec = None
+        if manifest.data.kind == "transactions":
+            tx = TransactionsConfig.model_validate(manifest.config["data"]["transactions"])
+            spec = LogSpec(AmountFields(product=tx.amount is None), tx.order is not None)
+        _SPECS[version] = spec
+    return _SPECS[version]
+
+
+def now_us(state: State) -> int:
+    """The service's clock in epoch microseconds (``state.clock``, injectable in tests)."""
+    clock: Clock = getattr(state, "clock", None) or time.time
+    return int(clock() * 1_000_000)
+
+
+def features_of(agg: Aggregates, as_of_us: int, kinds: dict[str, str]) -> dict[str, float]:
+    """The features the serving version takes, derived from ``agg`` as of ``as_of_us``."""
+    found = rfm_features(agg.first_us, agg.last_us, agg.orders, agg.monetary, as_of_us)
+    return {name: float(found[name]) for name in kinds}
+
+
+def _behaviour(state: State) -> BehaviourStore:
+    store: BehaviourStore | None = getattr(state, "behaviour", None)
+    if store is None:
+        raise Problem(
+            503,
+            "No Redis",
+            "events need Redis for the customers' running aggregates; none is configured",
+            type_="/problems/redis-unavailable",
+        )
+    return store
+
+
+def _spec(serving: ServingModel) -> LogSpec:
+    spec = log_spec(serving)
+    if spec is None:
+        raise Problem(
+            409,
+            "Not a transactions model",
+            f"the serving version {serving.version} was trained on a customer table, not a "
+            "transaction log: its features cannot be derived from events",
+            type_="/problems/not-a-transactions-model",
+        )
+    return spec
+
+
+async def ingest(state: State, body: bytes) -> dict[str, Any]:
+    """Apply, re-assign and record an events batch; the answer document."""
+    serving = current_serving(state)
+    spec, store = _spec(serving), _behaviour(state)
+    settings = state.settings
+    items = parse_body(body, settings.max_batch)
+    now = now_us(state)
+    events: list[Event] = []
+    rejected: list[dict[str, Any]] = []
+    budget = ErrorBudget()
+    for i, item in enumerate(items):
+        found = parse_event(item, i, spec.amounts, settings.max_id_length, now)
+        if isinstance(found, Event):
+            events.append(found)
+            continue
+        event_id = item.get("event_id") if isinstance(item, dict) else None
+        echo = event_id if isinstance(event_id, str) and len(event_id) <= 128 else None
+        rejected.append({"index": i, "event_id": echo, "errors": budget.take(found, f"events.{i}")})
+    statuses: list[int] = []
+    customers: list[dict[str, Any]] = []
+    if events:
+        try:
+            statuses, aggregates = await store.apply(events, spec.counting)
+        except RedisUnavailable as exc:
+            raise Problem(
+                503,
+                "Redis unavailable",
+                f"the events were not applied ({exc}); send them again (their ids make it safe)",
+                type_="/problems/redis-unavailable",
+                headers={"Retry-After": "1"},
+            ) from None
+        touched = list(
+            dict.fromkeys(
+                e.customer_id for e, s in zip(events, statuses, strict=True) if s == APPLIED
+            )
+        )
+        rows = [features_of(aggregates[c], now, serving.feature_kinds) for c in touched]
+        customers = await _assign(serving, state.history, touched, rows)
+    return {
+        "model_version": serving.version,
+        "accepted": statuses.count(APPLIED),
+        "duplicate": statuses.count(DUPLICATE),
+        "late": statuses.count(LATE),
+        "rejected": len(rejected),
+        "customers": customers,
+        "errors": rejected,
+    }
+
+
+async def _assign(
+    serving: ServingModel,
+    history: HistoryService | None,
+    ids: list[str],
+    rows: list[dict[str, float]],
+) -> list[dict[str, Any]]:
+    if not ids:
+        return []
+    slots, confidences = serving.assign_slots(rows)
+    answers = serving.slot_answers
+    pairs = [answers[slot] for slot in slots]
+    out = [
+        {
+            "customer_id": cid,
+            "segment_id": seg,
+            "segment_name": name,
+            "confidence": round(conf, 6),
+            "previous_segment_id": None,
+            "changed": None,
+            "recorded": False,
+        }
+        for cid, (seg, name), conf in zip(ids, pairs, confidences, strict=True)
+    ]
+    if history is not None:
+        segments, names = [p[0] for p in pairs], [p[1] for p in pairs]
+        if len(ids) == 1:  # single events: coalesced with concurrent requests' records
+            one = Record.create(ids[0], segments[0], serving.version, names[0], profile=rows[0])
+            outcomes = [await history.record(one)]
+        else:
+            batch = RecordBatch(ids, segments, names, serving.version, profiles=rows)
+            outcomes = await history.record_many(batch)
+        for doc, segment, outcome in zip(out, segments, outcomes, strict=True):
+            if outcome.recorded and not outcome.duplicate:
+                doc["recorded"] = True
+                doc["previous_segment_id"] = outcome.previous_segment
+                doc["changed"] = outcome.changed
+                if outcome.changed:
+                    child(MIGRATIONS, outcome.previous_segment or "", segment).inc()
+    for segment, count in Counter(seg for seg, _ in pairs).items():
+        child(ASSIGNMENTS, segment).inc(count)
+    return out
+
+
+async def live_features(
+    state: State, serving: ServingModel, customer_id: str, sent: dict[str, Any]
+) -> tuple[dict[str, Any], str] | None:
+    """For ``POST /v1/assign`` by id: the features of a transactions model's customer derived
+    as of now from the stored aggregates (what was sent wins), or None to go on as usual (not
+    a transactions model, no Redis, no aggregates stored for the customer)."""
+    store: BehaviourStore | None = getattr(state, "behaviour", None)
+    if store is None or log_spec(serving) is None:
+        return None
+    try:
+        agg = (await store.read([customer_id]))[0]
+    except RedisUnavailable:
+        return None  # the stored profile's path answers (or says Redis is unavailable)
+    if agg is None:
+        return None
+    derived = features_of(agg, now_us(state), serving.feature_kinds)
+    return {**derived, **sent}, "merged" if sent else "profile"

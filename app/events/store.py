@@ -1,0 +1,217 @@
+"""The customers' behaviour in Redis: running aggregates, applied and seeded by Lua scripts.
+
+``BehaviourStore.apply`` sends a batch of events as one pipeline of ``apply.lua`` calls (one per
+shard and ``EVENTS_PER_CALL`` events), so a batch of 10,000 events is one round trip; each call
+is atomic and idempotent (an event id applied before changes nothing). ``seed`` writes the
+aggregates a transaction log gives (``seed.lua``), ``read`` returns them. The key names come
+from ``Keys.behaviour`` and are listed in docs/redis-keys.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib.resources import files
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import NoScriptError, RedisError, ResponseError
+
+from app.history.keys import Keys
+from app.history.records import RedisUnavailable
+
+EVENTS_PER_CALL = 200  # a call holds the server a millisecond or two, as record.lua's
+SEEDS_PER_CALL = 200
+BATCH_DEADLINE_S = 10.0  # a batch of 10,000 events on a busy server: well over its work
+APPLIED, DUPLICATE, LATE = 1, 0, 2
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A valid event: ``amount`` signed (a refund negative), ``order_key`` what it counts as."""
+
+    customer_id: str
+    event_id: str
+    at_us: int
+    amount: float
+    order_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregates:
+    """A customer's running aggregates (see ``app.events.derive``)."""
+
+    first_us: int
+    last_us: int
+    orders: int
+    monetary: float
+
+
+@dataclass(frozen=True, slots=True)
+class Seed:
+    """A customer's aggregates from a log, with the order ids it counted."""
+
+    customer_id: str
+    aggregates: Aggregates
+    order_keys: Sequence[str] = ()
+
+
+def _resp(values: list[str]) -> str:
+    """RESP bulk strings of ``values`` (encoded by the caller: text is sent as UTF-8)."""
+    return "".join(f"${len(v) if v.isascii() else len(v.encode())}\r\n{v}\r\n" for v in values)
+
+
+def order_key(order_id: str | None, event_id: str) -> str:
+    """What an event counts as: its order (``o<id>``: lines of one order count once), or, with
+    no order id, an order of its own (``e<event id>``), as a log line without one does."""
+    return f"e{event_id}" if order_id is None else f"o{order_id}"
+
+
+def _script(name: str) -> str:
+    return files("app.events").joinpath(name).read_text(encoding="utf-8")
+
+
+def _aggregates(f: Any, l: Any, o: Any, m: Any) -> Aggregates | None:  # noqa: E741
+    if f is None or f is False:
+        return None
+    return Aggregates(int(float(f)), int(float(l)), int(o), float(m))
+
+
+class BehaviourStore:
+    """Applies, seeds and reads the behaviour aggregates of customers.
+
+    Parameters
+    ----------
+    client
+        The app's Redis client (``decode_responses=True``).
+    keys
+        The key builder (prefix and shards of the recording).
+    timeout_s
+        Deadline of one batch.
+    """
+
+    def __init__(self, client: Redis, keys: Keys, timeout_s: float) -> None:
+        self.client, self.keys, self.timeout_s = client, keys, timeout_s
+        self._apply = client.register_script(_script("apply.lua"))
+        self._seed = client.register_script(_script("seed.lua"))
+
+    async def _run(self, script: Any, calls: list[tuple[list[str], list[str]]]) -> list[Any]:
+        """Run ``script`` once per ``(keys, args)`` in one pipeline (loading it again where
+        the server lost it: a restart or a flush); ``RedisUnavailable`` on any failure."""
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                replies = await self._pipeline(script.sha, calls)
+                missing = [i for i, r in enumerate(replies) if isinstance(r, NoScriptError)]
+                if missing:
+                    await self.client.script_load(script.script)
+                    again = await self._pipeline(script.sha, [calls[i] for i in missing])
+                    for i, reply in zip(missing, again, strict=True):
+                        replies[i] = reply
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise RedisUnavailable(f"Redis unavailable: {str(exc) or type(exc).__name__}") from exc
+        for reply in replies:
+            if isinstance(reply, ResponseError):
+                raise RedisUnavailable(f"Redis refused the behaviour script: {reply}")
+        return replies
+
+    async def _pipeline(self, sha: str, calls: list[tuple[list[str], list[str]]]) -> list[Any]:
+        """Send the calls as one packed buffer and read their replies (errors as values).
+
+        Packed here, not by redis-py's pipeline: its per-argument encoding cost more than
+        Redis's own work on a batch of events (the recorder does the same, for the same
+        reason). A failure part-way leaves the connection's state unknown: it is dropped."""
+        head = f"$7\r\nEVALSHA\r\n$40\r\n{sha}\r\n"
+        buffer = "".join(
+            f"*{len(keys) + len(args) + 3}\r\n{head}{_resp([str(len(keys)), *keys, *args])}"
+            for keys, args in calls
+        ).encode()
+        pool = self.client.connection_pool
+        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+        try:
+            await connection.send_packed_command(buffer, check_health=False)
+            replies: list[Any] = []
+            for _ in calls:
+                try:
+                    replies.append(await connection.read_response(timeout=math.inf))
+                except ResponseError as exc:
+                    replies.append(exc)
+        except BaseException:
+            await connection.disconnect(nowait=True)
+            raise
+        finally:
+            await pool.release(connection)
+        return replies
+
+    def _by_shard(self, customer_ids: Sequence[str]) -> dict[int, list[int]]:
+        shards: dict[int, list[int]] = {}
+        for i, customer_id in enumerate(customer_ids):
+            shards.setdefault(self.keys.shard_of(customer_id), []).append(i)
+        return shards
+
+    async def apply(
+        self, events: Sequence[Event], counting: bool
+    ) -> tuple[list[int], dict[str, Aggregates]]:
+        """Apply ``events`` (in order): each one's status (``APPLIED``, ``DUPLICATE``, ``LATE``)
+        and the aggregates after the batch of every customer they name.
+
+        ``counting``: an order key counts once (the log has an order column)."""
+        calls: list[tuple[list[str], list[str]]] = []
+        plan: list[tuple[list[int], list[str]]] = []  # per call: event indices, customers
+        mode = "1" if counting else "0"
+        for indices in self._by_shard([e.customer_id for e in events]).values():
+            for start in range(0, len(indices), EVENTS_PER_CALL):
+                chunk = indices[start : start + EVENTS_PER_CALL]
+                slot: dict[str, int] = {}
+                args: list[str] = []
+                for i in chunk:
+                    e = events[i]
+                    c = slot.setdefault(e.customer_id, len(slot) + 1)
+                    args += (str(c), e.event_id, str(e.at_us), repr(e.amount), e.order_key)
+                keys = [self.keys.behaviour(cid) for cid in slot]
+                calls.append((keys, [mode, *args]))
+                plan.append((chunk, list(slot)))
+        statuses = [DUPLICATE] * len(events)
+        found: dict[str, Aggregates] = {}
+        for reply, (chunk, customers) in zip(
+            await self._run(self._apply, calls), plan, strict=True
+        ):
+            for i, status in zip(chunk, reply, strict=False):
+                statuses[i] = int(status)
+            tail = reply[len(chunk) :]
+            for j, customer_id in enumerate(customers):
+                agg = _aggregates(*tail[4 * j : 4 * j + 4])
+                if agg is not None:
+                    found[customer_id] = agg
+        return statuses, found
+
+    async def seed(self, seeds: Sequence[Seed], reference_us: int, counting: bool) -> int:
+        """Replace the aggregates of ``seeds``' customers by a log's as of ``reference_us``
+        (posted events at or after it are applied again on top); the posted events kept."""
+        calls: list[tuple[list[str], list[str]]] = []
+        head = ["1" if counting else "0", str(reference_us)]
+        for indices in self._by_shard([s.customer_id for s in seeds]).values():
+            for start in range(0, len(indices), SEEDS_PER_CALL):
+                keys: list[str] = []
+                args: list[str] = list(head)
+                for i in indices[start : start + SEEDS_PER_CALL]:
+                    s, a = seeds[i], seeds[i].aggregates
+                    keys.append(self.keys.behaviour(s.customer_id))
+                    args += (str(a.first_us), str(a.last_us), str(a.orders), repr(a.monetary))
+                    args += (str(len(s.order_keys)), *s.order_keys)
+                calls.append((keys, args))
+        replies = await self._run(self._seed, calls)
+        return sum(int(k) for reply in replies for k in reply)
+
+    async def read(self, customer_ids: Sequence[str]) -> list[Aggregates | None]:
+        """The stored aggregates of each customer (None: no event, no seeding)."""
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                async with self.client.pipeline(transaction=False) as pipe:
+                    for customer_id in customer_ids:
+                        pipe.hmget(self.keys.behaviour(customer_id), "f", "l", "o", "m")
+                    replies = await pipe.execute()
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise RedisUnavailable(f"Redis unavailable: {str(exc) or type(exc).__name__}") from exc
+        return [_aggregates(*reply) for reply in replies]

@@ -1,0 +1,202 @@
+"""``segments assign --input LOG [--record] [--as-of DATE]`` for a model trained on a log.
+
+The log is read as the training job reads it (``read_events``: the model's own column
+names, amounts and missing-value markers) and every customer's features are derived as of
+the reference (``--as-of``, exclusive; default the day after the last event) by the one
+derivation (``app.events.derive``). Each customer is then tagged by the serving model
+(compiled, with the PATCHed names); with ``--record`` the assignments are recorded as the
+service records them and the customers' behaviour aggregates are seeded, so the events posted
+afterwards update them (``seed.lua``).
+
+Customers who cannot be tagged (every line of theirs on or after the reference) and customers
+whose lines are all refunds (tagged, as training keeps them) are reported, in the terminal
+and, one per line with the reason, in ``<output stem>.unassigned.csv`` (or under the runs
+directory with ``--record`` alone).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field, replace
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from app.errors import DataError
+from app.events.derive import aggregate_log, features_frame, to_us
+from app.events.store import Aggregates, BehaviourStore, Seed
+from app.history import HistoryConfig, Recorder, RedisUnavailable
+from app.history.records import RecordBatch
+from app.recording.output import OutputWriter
+from app.serving.model import ServingModel
+from app.training.config import DataConfig
+from app.training.data import read_events
+
+RECORD_CHUNK = 10_000
+NO_EVENT_BEFORE = "no line before the reference date (not tagged)"
+ONLY_REFUNDS = "only refund lines (tagged from a negative spend)"
+
+
+@dataclass
+class LogTagged:
+    """What a log's tagging found and did."""
+
+    reference: date
+    customers: int
+    ids: list[str]
+    segment_ids: list[str]
+    segment_names: list[str | None]
+    features: list[dict[str, Any]]
+    aggregates: pd.DataFrame
+    order_keys: dict[str, list[str]]
+    unassigned: list[tuple[str, str]] = field(default_factory=list)  # customer, reason
+    counting: bool = True
+    changed: int = 0
+    unchanged: int = 0
+
+
+def is_log_model(serving: ServingModel) -> bool:
+    return serving.manifest.data.kind == "transactions"
+
+
+def _log_config(serving: ServingModel, source: Path, as_of: date | None) -> DataConfig:
+    data = dict(serving.manifest.config["data"])
+    tx = {**data["transactions"], "reference_date": as_of}
+    return DataConfig.model_validate({**data, "path": source, "transactions": tx})
+
+
+def tag_log(serving: ServingModel, source: Path, as_of: date | None) -> LogTagged:
+    """Derive, as training does, and tag every customer of the log ``source``."""
+    data = _log_config(serving, source, as_of)
+    assert data.transactions is not None
+    events, _ = read_events(data, data.transactions)
+    log, reference = events.all, events.reference
+    before = log.loc[(log["when"] < pd.Timestamp(reference)).to_numpy()]
+    if before.empty:
+        raise DataError(
+            f"{source.name}: no transaction before the reference date {reference.isoformat()}"
+        )
+    aggregates = aggregate_log(before)
+    frame = features_frame(aggregates, to_us(reference))
+    kinds = serving.feature_kinds
+    ids = frame.index.to_list()
+    columns = {name: frame[name].to_numpy(dtype=np.float64).tolist() for name in kinds}
+    rows = [
+        dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)
+    ]
+    slots, _ = serving.assign_slots(rows)
+    answers = serving.slot_answers
+    pairs = [answers[slot] for slot in slots]
+    every = set(log["customer"].astype(str))
+    late_only = sorted(every - set(ids))
+    refunds = before.groupby("customer")["amount"].max()
+    only_refunds = sorted(refunds.index[refunds.to_numpy() < 0].astype(str))
+    counting = "order" in before
+    order_keys: dict[str, list[str]] = {}
+    if counting:
+        known = before.loc[before["order"].notna(), ["customer", "order"]].drop_duplicates()
+        for customer, orders in known.groupby("customer")["order"]:
+            order_keys[str(customer)] = [f"o{o}" for o in orders.astype(str)]
+    return LogTagged(
+        reference,
+        len(ids),
+        ids,
+        [p[0] for p in pairs],
+        [p[1] for p in pairs],
+        rows,
+        aggregates,
+        order_keys,
+        [(c, NO_EVENT_BEFORE) for c in late_only] + [(c, ONLY_REFUNDS) for c in only_refunds],
+        counting,
+    )
+
+
+def write_output(tagged: LogTagged, target: Path, id_column: str) -> None:
+    writer = OutputWriter(target, id_column)
+    try:
+        writer.write(tagged.ids, tagged.segment_ids, tagged.segment_names)
+        writer.close()
+    finally:
+        writer.discard()
+
+
+def write_unassigned(tagged: LogTagged, target: Path, id_column: str) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    frame = pd.DataFrame(tagged.unassigned, columns=[id_column, "reason"], dtype=object)
+    frame.to_csv(target, index=False)
+
+
+async def record_log(serving: ServingModel, tagged: LogTagged, config: HistoryConfig) -> None:
+    """Seed the customers' aggregates and record their assignments (chunk by chunk)."""
+    config = replace(config, timeout_ms=max(config.timeout_ms, 5_000))
+    assert config.redis_url is not None
+    recorder = Recorder.connect(config.redis_url, config)
+    store = BehaviourStore(recorder.client, recorder.keys, max(config.batch_timeout_s, 30.0))
+    reference_us = to_us(tagged.reference)
+    at = int(time.time() * 1000)
+    agg = tagged.aggregates
+    try:
+        if not await recorder.ping():
+            raise RedisUnavailable("Redis does not answer")
+        for start in range(0, tagged.customers, RECORD_CHUNK):
+            part = slice(start, start + RECORD_CHUNK)
+            ids = tagged.ids[part]
+            seeds = [
+                Seed(
+                    cid,
+                    Aggregates(int(f), int(last), int(o), float(m)),
+                    tagged.order_keys.get(cid, ()),
+                )
+                for cid, f, last, o, m in zip(
+                    ids,
+                    agg["first_us"].to_numpy()[part],
+                    agg["last_us"].to_numpy()[part],
+                    agg["orders"].to_numpy()[part],
+                    agg["monetary"].to_numpy()[part],
+                    strict=True,
+                )
+            ]
+            await store.seed(seeds, reference_us, tagged.counting)
+            batch = RecordBatch(
+                ids,
+                tagged.segment_ids[part],
+                tagged.segment_names[part],
+                serving.version,
+                assigned_at=at,
+                profiles=tagged.features[part],
+            )
+            for outcome in await recorder.record_many(batch, max(config.batch_timeout_s, 30.0)):
+                if outcome.changed:
+                    tagged.changed += 1
+                else:
+                    tagged.unchanged += 1
+    finally:
+        await recorder.aclose()
+
+
+def run(
+    serving: ServingModel,
+    source: Path,
+    *,
+    output: Path | None,
+    as_of: date | None,
+    record_to: HistoryConfig | None,
+    id_column: str,
+    runs_dir: Path,
+) -> tuple[LogTagged, Path | None]:
+    """Tag (and record) a log; where the unassigned customers were written, if any."""
+    tagged = tag_log(serving, source, as_of)
+    if output is not None:
+        write_output(tagged, output, id_column)
+    if record_to is not None:
+        asyncio.run(record_log(serving, tagged, record_to))
+    report = None
+    if tagged.unassigned:
+        base = output if output is not None else runs_dir / source.name
+        report = base.with_name(f"{base.stem}.unassigned.csv")
+        write_unassigned(tagged, report, id_column)
+    return tagged, report

@@ -1,0 +1,199 @@
+"""Checking ``POST /v1/events`` bodies: each event valid, or rejected with each field named.
+
+The body as a whole must be ``{"events": [...]}`` with 1 to ``max_batch`` events (else a
+problem for the request); an event that is not valid is reported in place and the others are
+applied. An event's amount is what the model's training log declares: ``amount``, or
+``quantity`` and ``unit_price`` (their product); all are non-negative, and a refund's is
+subtracted (``type: "refund"``), as a refund line's negative amount is in the log.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from app.events.derive import to_us
+from app.events.store import Event, order_key
+from app.problems import Problem, invalid, malformed_json
+
+TYPES = ("order", "refund")
+FUTURE_SLACK_US = 300_000_000  # clocks disagree: up to 5 minutes ahead is taken as now
+_COMMON = frozenset({"event_id", "customer_id", "type", "at", "order_id"})
+_COMMON_AMOUNT = _COMMON | {"amount"}
+_COMMON_PRODUCT = _COMMON | {"quantity", "unit_price"}
+
+
+@dataclass(frozen=True)
+class AmountFields:
+    """Which fields carry an event's amount, as the model's training log declares."""
+
+    product: bool  # quantity x unit_price (else: amount)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return ("quantity", "unit_price") if self.product else ("amount",)
+
+
+def parse_body(body: bytes, max_batch: int) -> list[Any]:
+    """The events of a body; a ``Problem`` for a body that is not a batch of events."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise malformed_json(exc) from None
+    if not isinstance(doc, dict):
+        raise invalid([{"field": "body", "message": "must be an object with 'events'"}])
+    unknown = [k for k in doc if k != "events"]
+    if unknown:
+        raise invalid([{"field": str(k)[:64], "message": "unknown field"} for k in unknown])
+    events = doc.get("events")
+    if not isinstance(events, list) or not events:
+        raise invalid([{"field": "events", "message": "must be a non-empty list of events"}])
+    if len(events) > max_batch:
+        raise Problem(
+            413,
+            "Batch too large",
+            f"{len(events):,} events: at most {max_batch:,} per request",
+            type_="/problems/batch-too-large",
+            errors=[{"field": "events", "message": f"at most {max_batch:,} events"}],
+        )
+    return events
+
+
+def _text(
+    item: dict[str, Any], name: str, max_len: int, errors: list[dict[str, str]], p: str
+) -> Any:
+    value = item.get(name)
+    if not isinstance(value, str) or not value.strip():
+        errors.append({"field": f"{p}.{name}", "message": "must be a non-empty string"})
+    elif len(value) > max_len:
+        errors.append({"field": f"{p}.{name}", "message": f"longer than {max_len} characters"})
+    return value
+
+
+def _number(item: dict[str, Any], name: str, errors: list[dict[str, str]], p: str) -> float:
+    value = item.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        message = "missing" if value is None else "must be a number"
+    elif not math.isfinite(value):
+        message = "must be a finite number"
+    elif value < 0:
+        message = "must not be negative (a refund is type 'refund' with a positive amount)"
+    else:
+        return float(value)
+    errors.append({"field": f"{p}.{name}", "message": message})
+    return 0.0
+
+
+def _time(value: Any, now_us: int, errors: list[dict[str, str]], p: str) -> int:
+    if not isinstance(value, str) or len(value) > 64:
+        errors.append({"field": f"{p}.at", "message": "must be an ISO 8601 time string"})
+        return 0
+    try:
+        at_us = to_us(datetime.fromisoformat(value))
+    except (ValueError, OverflowError):
+        errors.append({"field": f"{p}.at", "message": f"not an ISO 8601 time: {value[:40]!r}"})
+        return 0
+    if at_us > now_us + FUTURE_SLACK_US:
+        errors.append({"field": f"{p}.at", "message": "in the future"})
+    return at_us
+
+
+def _id(value: Any, max_len: int) -> bool:
+    return type(value) is str and 0 < len(value) <= max_len and not value.isspace()
+
+
+def _amount(value: Any) -> bool:
+    return (type(value) is float or type(value) is int) and 0 <= value < math.inf
+
+
+def _valid(item: dict[str, Any], amounts: AmountFields, max_id: int, now_us: int) -> Event | None:
+    """The common case, checked in one pass: a valid event, or None (then ``parse_event``
+    words every error)."""
+    allowed = _COMMON_PRODUCT if amounts.product else _COMMON_AMOUNT
+    if not allowed.issuperset(item):
+        return None
+    event_id: Any = item.get("event_id")
+    customer_id: Any = item.get("customer_id")
+    kind = item.get("type")
+    if not (_id(event_id, max_id) and _id(customer_id, max_id)) or kind not in TYPES:
+        return None
+    order_id: Any = item.get("order_id")
+    at = item.get("at")
+    if (order_id is not None and not _id(order_id, max_id)) or type(at) is not str:
+        return None
+    if amounts.product:
+        quantity: Any = item.get("quantity")
+        price: Any = item.get("unit_price")
+        if not (_amount(quantity) and _amount(price)):
+            return None
+        amount = float(quantity) * float(price)  # as math.prod of the floats
+    else:
+        given: Any = item.get("amount")
+        if not _amount(given):
+            return None
+        amount = float(given)
+    try:
+        at_us = to_us(datetime.fromisoformat(at))
+    except (ValueError, OverflowError):
+        return None
+    if at_us > now_us + FUTURE_SLACK_US or len(at) > 64:
+        return None
+    return Event(
+        customer_id,
+        event_id,
+        at_us,
+        -amount if kind == "refund" else amount,
+        order_key(order_id, event_id),
+    )
+
+
+def parse_event(
+    item: Any, index: int, amounts: AmountFields, max_id: int, now_us: int
+) -> Event | list[dict[str, str]]:
+    """One event as the store takes it, or its errors (each naming its field)."""
+    if type(item) is dict:
+        valid = _valid(item, amounts, max_id, now_us)
+        if valid is not None:
+            return valid
+    return checked(item, index, amounts, max_id, now_us)
+
+
+def checked(
+    item: Any, index: int, amounts: AmountFields, max_id: int, now_us: int
+) -> Event | list[dict[str, str]]:
+    """``parse_event`` field by field: the same event, or every error worded (the slow,
+    obvious path; a test checks the one-pass check agrees with it)."""
+    p = f"events.{index}"
+    if not isinstance(item, dict):
+        return [{"field": p, "message": "must be an object"}]
+    errors: list[dict[str, str]] = []
+    allowed = _COMMON | set(amounts.names)
+    errors += [
+        {"field": f"{p}.{str(k)[:64]}", "message": "unknown field"}
+        for k in item
+        if k not in allowed
+    ]
+    event_id = _text(item, "event_id", max_id, errors, p)
+    customer_id = _text(item, "customer_id", max_id, errors, p)
+    kind = item.get("type")
+    if kind not in TYPES:
+        errors.append({"field": f"{p}.type", "message": "must be 'order' or 'refund'"})
+    values = [_number(item, name, errors, p) for name in amounts.names]
+    at_us = _time(item.get("at"), now_us, errors, p)
+    order_id = item.get("order_id")
+    if order_id is not None:
+        order_id = _text(item, "order_id", max_id, errors, p)
+    if errors:
+        return errors
+    amount = math.prod(values)
+    return Event(
+        customer_id,
+        event_id,
+        at_us,
+        -amount if kind == "refund" else amount,
+        order_key(order_id, event_id),
+    )

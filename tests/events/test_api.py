@@ -1,0 +1,244 @@
+"""``POST /v1/events`` and assignment by id for a transactions model (issue 13, item 1).
+
+Over HTTP, against the suite's real Redis and a model trained on the example log by the real
+job; the service's clock is injected (``app.state.clock``).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.events.derive import rfm_features, to_us
+from app.main import create_app
+from app.registry.store import ModelStore
+from app.serving.model import build_serving_model
+from app.settings import Settings
+from app.training.job import TrainResult
+
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+_ids = itertools.count()
+
+
+def _iso(when: datetime) -> str:
+    return when.isoformat().replace("+00:00", "Z")
+
+
+def event(customer: str, days_ago: float, amount: float, **extra: Any) -> dict[str, Any]:
+    body = {
+        "event_id": f"e{next(_ids)}",
+        "customer_id": customer,
+        "type": "order",
+        "amount": amount,
+        "at": _iso(NOW - timedelta(days=days_ago)),
+    }
+    return {**body, **extra}
+
+
+@pytest.fixture
+def client(
+    tx_trained: tuple[ModelStore, TrainResult], tmp_path: Path, prefix: str
+) -> Iterator[TestClient]:
+    store, _ = tx_trained
+    settings = Settings(
+        model_store=store.root,
+        model_name="transactions",
+        dev_mode=True,
+        key_prefix=prefix,
+        data_dir=tmp_path,
+    )
+    with TestClient(create_app(settings)) as test_client:
+        test_client.app.state.clock = NOW.timestamp  # type: ignore[attr-defined]
+        yield test_client
+
+
+def post(client: TestClient, *events: dict[str, Any]) -> dict[str, Any]:
+    response = client.post("/v1/events", json={"events": list(events)})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def segment_of(doc: dict[str, Any], customer: str) -> str:
+    return next(c["segment_id"] for c in doc["customers"] if c["customer_id"] == customer)
+
+
+def test_duplicates_and_out_of_order_events_count_once(client: TestClient) -> None:
+    first = event("c1", 40, 30.0, order_id="o1")
+    second = event("c1", 90, 20.0, order_id="o1")  # older, a second line of the same order
+    third = event("c1", 10, 50.0)  # no order id: an order of its own
+    doc = post(client, first, third, second, first)
+    assert (doc["accepted"], doc["duplicate"], doc["rejected"]) == (3, 1, 0)
+    again = post(client, second, third)
+    assert (again["accepted"], again["duplicate"], again["customers"]) == (0, 2, [])
+    stored = client.app.state.behaviour  # type: ignore[attr-defined]
+    agg = client.portal.call(stored.read, ["c1"])[0]  # type: ignore[union-attr]
+    features = rfm_features(agg.first_us, agg.last_us, agg.orders, agg.monetary, to_us(NOW))
+    assert features["frequency"] == 2 and features["monetary"] == 100.0
+    assert features["recency_days"] == 10 and features["tenure_days"] == 90
+    assert features["avg_order_value"] == 50.0
+    history = client.get("/v1/customers/c1/history").json()
+    assert len(history["migrations"]) == 1  # the first batch assigned c1; the repeat nothing
+
+
+def _find(serving: Any, make: Any, move: Any) -> tuple[Any, str, str]:
+    """A history ``make(x)`` whose segment ``move`` changes (a search over x)."""
+    for x in range(1, 200):
+        before, after = make(x), move(x)
+        a, b = serving.assign_one(before).segment_id, serving.assign_one(after).segment_id
+        if a != b:
+            return x, a, b
+    raise AssertionError("no history moves")
+
+
+def test_a_refund_moves_a_customer_down(
+    client: TestClient, tx_trained: tuple[ModelStore, TrainResult]
+) -> None:
+    store, result = tx_trained
+    serving = build_serving_model(store, "transactions", result.manifest.version)
+    profile = {s.id: s.numeric["monetary"].mean for s in result.manifest.segments}
+    kinds = serving.feature_kinds
+
+    def features(orders: int, spend: float) -> dict[str, float]:
+        f = rfm_features(0, 380 * 86_400e6, orders, spend, 400 * 86_400e6)  # as the events below
+        return {k: float(f[k]) for k in kinds}
+
+    # five orders of 40 x, the last one refunded in full
+    x, high, low = _find(
+        serving, lambda x: features(5, 200.0 * x), lambda x: features(5, 160.0 * x)
+    )
+    assert profile[low] < profile[high]
+    orders = [event("r1", 400 - 95 * i, 40.0 * x, order_id=f"r1-{i}") for i in range(4)]
+    orders.append(event("r1", 20, 40.0 * x, order_id="r1-4"))
+    assert segment_of(post(client, *orders), "r1") == high
+    refund = event("r1", 20, 40.0 * x, order_id="r1-4", type="refund")
+    doc = post(client, refund)
+    moved = doc["customers"][0]
+    assert (moved["segment_id"], moved["previous_segment_id"], moved["changed"]) == (
+        low,
+        high,
+        True,
+    )
+    history = client.get("/v1/customers/r1/history").json()["migrations"]
+    assert (history[0]["from_segment_id"], history[0]["to_segment_id"]) == (high, low)
+
+
+def test_recency_moves_a_customer_with_no_new_event(
+    client: TestClient, tx_trained: tuple[ModelStore, TrainResult]
+) -> None:
+    """Assigned by id a year later (the clock moved, no event came): re-derived as of then."""
+    store, result = tx_trained
+    serving = build_serving_model(store, "transactions", result.manifest.version)
+    kinds = serving.feature_kinds
+    day = 86_400e6
+
+    def history(x: int, later: float) -> dict[str, float]:  # x orders, one every 20 days
+        f = rfm_features(-(5 + 20 * (x - 1)) * day, -5 * day, x, 60.0 * x, later * day)
+        return {k: float(f[k]) for k in kinds}
+
+    x, _, _ = _find(serving, lambda x: history(x, 0), lambda x: history(x, 365))
+    active = [event("y1", 5 + 20 * i, 60.0) for i in range(x)]
+    now = post(client, *active)
+    before = segment_of(now, "y1")
+    client.app.state.clock = (NOW + timedelta(days=365)).timestamp  # type: ignore[attr-defined]
+    later = client.post("/v1/assign", json={"customer_id": "y1"})
+    assert later.status_code == 200, later.text
+    doc = later.json()
+    assert doc["segment_id"] != before and doc["changed"] is True
+    recency = {s.id: s.numeric["recency_days"].mean for s in result.manifest.segments}
+    assert recency[doc["segment_id"]] > recency[before]  # towards the lapsed
+    assert doc["previous_segment_id"] == before
+
+
+def test_bad_events_are_rejected_by_name_and_the_rest_applied(client: TestClient) -> None:
+    good = event("b1", 5, 10.0)
+    bad = [
+        event("b2", 5, 10.0, type="purchase"),
+        event("b3", 5, -3.0),
+        event("b4", 5, 10.0, at="yesterday at noon"),
+        {k: v for k, v in event("b5", 5, 10.0).items() if k != "event_id"},
+        {k: v for k, v in event("b6", 5, 10.0).items() if k != "customer_id"},
+        event("b7", -2, 10.0),  # two days in the future
+        event("b8", 5, 10.0, colour="red"),
+    ]
+    doc = post(client, bad[0], good, *bad[1:])
+    assert (doc["accepted"], doc["rejected"]) == (1, len(bad))
+    assert [c["customer_id"] for c in doc["customers"]] == ["b1"]
+    fields = {e["index"]: [f["field"] for f in e["errors"]] for e in doc["errors"]}
+    assert fields == {
+        0: ["events.0.type"],
+        2: ["events.2.amount"],
+        3: ["events.3.at"],
+        4: ["events.4.event_id"],
+        5: ["events.5.customer_id"],
+        6: ["events.6.at"],
+        7: ["events.7.colour"],
+    }
+    assert client.get("/v1/customers/b2").status_code == 404  # nothing of theirs stored
+
+
+def test_a_body_that_is_not_a_batch_is_a_problem(client: TestClient) -> None:
+    for body, status in (({"events": []}, 422), ({"items": []}, 422), ([1], 422)):
+        response = client.post("/v1/events", json=body)
+        assert response.status_code == status, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+    too_many = {"events": [event("t", 1, 1.0)] * 10_001}
+    assert client.post("/v1/events", json=too_many).status_code == 413
+
+
+def test_forgetting_a_customer_deletes_their_behaviour(client: TestClient) -> None:
+    post(client, event("f1", 3, 20.0, order_id="f1-1"))
+    behaviour = client.app.state.behaviour  # type: ignore[attr-defined]
+    assert client.portal.call(behaviour.read, ["f1"])[0] is not None  # type: ignore[union-attr]
+    assert client.delete("/v1/customers/f1").status_code in (200, 204)
+    assert client.portal.call(behaviour.read, ["f1"])[0] is None  # type: ignore[union-attr]
+    keys = client.app.state.history.recorder.keys  # type: ignore[attr-defined]
+    redis = client.app.state.history.recorder.client  # type: ignore[attr-defined]
+    assert client.portal.call(redis.exists, keys.behaviour("f1")) == 0  # type: ignore[union-attr]
+
+
+def test_a_large_batch_worked_in_groups_gives_each_customer_all_its_events(
+    client: TestClient,
+) -> None:
+    """6,000 events over 300 customers (worked as concurrent groups of customers): every
+    customer answered once, with the aggregates their whole history gives."""
+    import random
+
+    import pandas as pd
+
+    from app.events.derive import aggregate_log
+
+    rng = random.Random(3)
+    events = [
+        event(f"g{rng.randrange(300)}", rng.uniform(0, 300), round(rng.uniform(1, 99), 2),
+              order_id=f"go{rng.randrange(3000)}")
+        for _ in range(6_000)
+    ]  # fmt: skip
+    doc = post(client, *events)
+    assert doc["accepted"] == 6_000
+    ids = sorted(c["customer_id"] for c in doc["customers"])
+    log = pd.DataFrame(
+        {
+            "customer": [e["customer_id"] for e in events],
+            "when": pd.to_datetime([e["at"] for e in events]),
+            "amount": [e["amount"] for e in events],
+            "order": [e["order_id"] for e in events],
+        }
+    )
+    want = aggregate_log(log)
+    assert ids == list(want.index)
+    behaviour = client.app.state.behaviour  # type: ignore[attr-defined]
+    stored = client.portal.call(behaviour.read, ids)  # type: ignore[union-attr]
+    for customer_id, agg in zip(ids, stored, strict=True):
+        row = want.loc[customer_id]
+        assert (agg.first_us, agg.last_us, agg.orders) == (
+            row["first_us"],
+            row["last_us"],
+            row["orders"],
+        )
+        assert abs(agg.monetary - row["monetary"]) < 1e-6

@@ -1,0 +1,168 @@
+"""One derivation (issue 13, item 3): the events path equals the training derivation.
+
+Random transaction logs (several lines per order, refunds, customers with one line, lines
+without an order id) are derived by the training job's ``derive_rfm`` and, as events, posted
+to the real Redis through ``apply.lua`` in a shuffled order with duplicates: every customer's
+features as of the same instant agree to 1e-9, and so do the segments a model gives them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+from hypothesis import HealthCheck, given, note, settings
+from hypothesis import strategies as st
+from redis.asyncio import Redis
+
+from app.events.derive import RFM_FEATURES, rfm_features, to_us
+from app.events.store import BehaviourStore, Event, order_key
+from app.history.keys import Keys
+from app.training.data import derive_rfm
+from tests.events.conftest import delete_prefix
+
+START = datetime(2025, 1, 1)
+REFERENCE = date(2026, 1, 1)
+
+
+@st.composite
+def logs(draw: st.DrawFn) -> pd.DataFrame:
+    """A log: per customer, orders of one or more lines (some refunded), a few lone lines."""
+    rows: list[dict[str, Any]] = []
+    customers = draw(st.integers(1, 8))
+    for c in range(customers):
+        for o in range(draw(st.integers(1, 4))):
+            lines = draw(st.integers(1, 3))
+            for _ in range(lines):
+                seconds = draw(st.integers(0, 364 * 86_400))
+                micros = draw(st.integers(0, 999_999))
+                amount = draw(st.floats(0, 500, allow_nan=False).map(lambda x: round(x, 2)))
+                refund = draw(st.booleans()) and draw(st.booleans())
+                lone = draw(st.integers(0, 9)) == 0  # a line without an order id
+                rows.append(
+                    {
+                        "customer": f"{c:03d}",  # text ids: 001 is not 1
+                        "when": START + timedelta(seconds=seconds, microseconds=micros),
+                        "amount": -amount if refund else amount,
+                        "order": None if lone else f"{c}-{o}",
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def _orders(log: pd.DataFrame) -> list[str | None]:
+    if "order" not in log:
+        return [None] * len(log)
+    return [None if pd.isna(o) else str(o) for o in log["order"]]
+
+
+def _events(log: pd.DataFrame, rng: random.Random) -> list[Event]:
+    """The log's lines as events (refunds as positive amounts of type refund, made signed as
+    the endpoint makes them), shuffled, with some sent twice."""
+    events = [
+        Event(
+            row.customer,
+            f"ev-{i}",
+            to_us(row.when.to_pydatetime()),
+            float(row.amount),
+            order_key(order, f"ev-{i}"),
+        )
+        for i, (row, order) in enumerate(
+            zip(log.itertuples(index=False), _orders(log), strict=True)
+        )
+    ]
+    resent = [e for e in events if rng.random() < 0.3]
+    events += resent
+    rng.shuffle(events)
+    return events
+
+
+async def _via_redis(url: str, prefix: str, events: list[Event], counting: bool) -> Any:
+    async with Redis.from_url(url, decode_responses=True) as client:
+        store = BehaviourStore(client, Keys(prefix, shards=3), timeout_s=10.0)
+        statuses, aggregates = await store.apply(events, counting)
+        stored = await store.read(sorted(aggregates))
+        return statuses, aggregates, stored
+
+
+def _close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(log=logs(), seed=st.integers(0, 2**32 - 1), with_orders=st.booleans())
+def test_events_derive_what_training_derives(
+    service_redis: str, log: pd.DataFrame, seed: int, with_orders: bool
+) -> None:
+    if not with_orders:
+        log = log.drop(columns=["order"])
+    note(repr(log.to_dict("records")))
+    expected = derive_rfm(log, REFERENCE)
+    rng = random.Random(seed)
+    events = _events(log, rng)
+    prefix = f"evprop{seed}:"
+    try:
+        statuses, aggregates, stored = asyncio.run(
+            _via_redis(service_redis, prefix, events, counting=with_orders)
+        )
+    finally:
+        delete_prefix(service_redis, prefix)
+    assert statuses.count(1) == len(log)  # each line applied once, its copies duplicates
+    assert sorted(aggregates) == list(expected.index)
+    as_of = to_us(datetime(2026, 1, 1, tzinfo=UTC))
+    for customer_id, agg in zip(sorted(aggregates), stored, strict=True):
+        assert agg == aggregates[customer_id]  # what the call answered is what is stored
+        got = rfm_features(agg.first_us, agg.last_us, agg.orders, agg.monetary, as_of)
+        for name in RFM_FEATURES:
+            want = float(expected.loc[customer_id, name])
+            assert _close(float(got[name]), want), (customer_id, name, got[name], want)
+
+
+def test_the_example_log_as_events_gets_the_segments_training_gave(
+    service_redis: str, tx_trained: Any
+) -> None:
+    """The trained model's own log, posted as shuffled events: every customer's features as
+    of the training reference equal the training frame's, and so do the segments."""
+    from app.serving.model import build_serving_model
+    from app.training.config import TrainConfig
+    from app.training.data import load_training_data
+
+    store, result = tx_trained
+    config = TrainConfig.model_validate(result.manifest.config)
+    training = load_training_data(config).frame
+    serving = build_serving_model(store, result.manifest.model_name, result.manifest.version)
+    log = pd.read_csv(config.data.path, dtype={"customer_id": str, "order_id": str})
+    log = log[log["customer_id"].isin(training.index[:400])]
+    log = pd.DataFrame(
+        {
+            "customer": log["customer_id"],
+            "when": pd.to_datetime(log["timestamp"]),
+            "amount": log["amount"],
+            "order": log["order_id"],
+        }
+    )
+    events = _events(log, random.Random(5))
+    prefix = "evexample:"
+    try:
+        _, aggregates, _ = asyncio.run(_via_redis(service_redis, prefix, events, counting=True))
+    finally:
+        delete_prefix(service_redis, prefix)
+    reference = result.manifest.data.reference_date
+    assert reference is not None
+    as_of = to_us(date.fromisoformat(reference))
+    names = list(serving.feature_kinds)
+    ids = sorted(aggregates)
+    rows = []
+    for customer_id in ids:
+        a = aggregates[customer_id]
+        got = rfm_features(a.first_us, a.last_us, a.orders, a.monetary, as_of)
+        for name in RFM_FEATURES:
+            assert _close(float(got[name]), float(training.loc[customer_id, name]))
+        rows.append({n: float(got[n]) for n in names})
+    want = [r.to_dict() for _, r in training.loc[ids, names].iterrows()]
+    assert serving.assign_slots(rows)[0] == serving.assign_slots(want)[0]
+    assert len(ids) == 400

@@ -1,0 +1,131 @@
+"""Tagging and recording from a transaction log (issue 13, item 2): ``segments assign
+--input LOG [--record] [--as-of DATE]`` for a model trained on a log, through the real CLI."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from app.cli.main import app as cli
+from app.main import create_app
+from app.registry.store import ModelStore
+from app.settings import Settings
+from app.training.config import TrainConfig
+from app.training.data import load_training_data
+from app.training.job import TrainResult
+
+
+def _assign(store: ModelStore, *args: str) -> Any:
+    result = CliRunner().invoke(
+        cli, ["assign", "--store", str(store.root), "--model", "transactions", *args]
+    )
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_tagging_a_log_gives_what_training_assigned(
+    tx_trained: tuple[ModelStore, TrainResult], tmp_path: Path
+) -> None:
+    store, result = tx_trained
+    config = TrainConfig.model_validate(result.manifest.config)
+    reference = result.manifest.data.reference_date
+    assert reference is not None
+    out = tmp_path / "tagged.csv"
+    _assign(store, "--input", str(config.data.path), "--output", str(out), "--as-of", reference)
+    tagged = pd.read_csv(out, dtype=str).set_index("customer_id")
+    training = load_training_data(config).frame
+    model = store.load("transactions", result.manifest.version).estimator
+    assert sorted(tagged.index) == sorted(training.index)  # every customer, ids as text
+    trained = pd.Series(model.predict(training), index=training.index)
+    assert (tagged["segment_id"] == trained.loc[tagged.index]).all()
+
+
+def _log(tmp_path: Path) -> Path:
+    rows = [
+        ("a", "1", "2026-10-01 10:00", 50.0),
+        ("a", "1", "2026-10-01 10:00", 25.0),  # a second line of order 1
+        ("a", "2", "2026-10-20 12:00", 40.0),
+        ("0042", "3", "2026-09-01 09:00", 90.0),
+        ("refunder", "4", "2026-10-02 09:00", -30.0),  # only a refund
+        ("late", "5", "2026-11-05 09:00", 10.0),  # after the as-of date: not tagged
+    ]
+    path = tmp_path / "log.csv"
+    pd.DataFrame(rows, columns=["customer_id", "order_id", "timestamp", "amount"]).to_csv(
+        path, index=False
+    )
+    return path
+
+
+def test_customers_without_lines_before_the_reference_or_with_only_refunds_are_reported(
+    tx_trained: tuple[ModelStore, TrainResult], tmp_path: Path
+) -> None:
+    store, _ = tx_trained
+    out = tmp_path / "out.csv"
+    shown = _assign(
+        store, "--input", str(_log(tmp_path)), "--output", str(out), "--as-of", "2026-11-01"
+    )
+    tagged = pd.read_csv(out, dtype=str)
+    assert sorted(tagged["customer_id"]) == ["0042", "a", "refunder"]
+    unassigned = pd.read_csv(tmp_path / "out.unassigned.csv", dtype=str)
+    assert dict(zip(unassigned["customer_id"], unassigned["reason"], strict=True)) == {
+        "late": "no line before the reference date (not tagged)",
+        "refunder": "only refund lines (tagged from a negative spend)",
+    }
+    assert "1 customers" in shown.output and "out.unassigned.csv" in shown.output
+
+
+def test_recording_a_log_seeds_the_aggregates_events_then_update(
+    tx_trained: tuple[ModelStore, TrainResult],
+    tmp_path: Path,
+    prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store, _ = tx_trained
+    monkeypatch.setenv("SEGMENTS_KEY_PREFIX", prefix)
+    log = _log(tmp_path)
+    shown = _assign(store, "--input", str(log), "--record", "--as-of", "2026-11-01")
+    assert "recorded 3 customers" in shown.output
+    settings = Settings(
+        model_store=store.root,
+        model_name="transactions",
+        dev_mode=True,
+        key_prefix=prefix,
+        data_dir=tmp_path,
+    )
+    with TestClient(create_app(settings)) as client:
+        client.app.state.clock = datetime(2026, 11, 10, tzinfo=UTC).timestamp  # type: ignore[attr-defined]
+        assert client.get("/v1/customers/0042").json()["segment_id"]
+        assert client.get("/v1/customers/42").status_code == 404  # ids are text
+        behaviour = client.app.state.behaviour  # type: ignore[attr-defined]
+        seeded = client.portal.call(behaviour.read, ["a"])[0]  # type: ignore[union-attr]
+        assert (seeded.orders, seeded.monetary) == (2, 115.0)
+        events = [
+            # a third line of order 2 (already counted by the log), after the reference
+            {"event_id": "n1", "customer_id": "a", "type": "order", "amount": 5.0,
+             "at": "2026-11-03T10:00:00Z", "order_id": "2"},
+            {"event_id": "n2", "customer_id": "a", "type": "order", "amount": 10.0,
+             "at": "2026-11-04T10:00:00Z", "order_id": "9"},
+            # older than the reference of the log's run: the log covers it
+            {"event_id": "old", "customer_id": "a", "type": "order", "amount": 99.0,
+             "at": "2026-10-15T10:00:00Z", "order_id": "7"},
+        ]  # fmt: skip
+        doc = client.post("/v1/events", json={"events": events}).json()
+        assert (doc["accepted"], doc["late"]) == (2, 1)
+        now = client.portal.call(behaviour.read, ["a"])[0]  # type: ignore[union-attr]
+        assert (now.orders, now.monetary) == (3, 130.0)
+    # the next nightly run, from a log that now has the posted lines up to its reference:
+    # the log replaces what it covers, the posted events after it stay on top
+    grown = pd.read_csv(log, dtype=str)
+    grown.loc[len(grown)] = ["a", "2", "2026-11-03 10:00", "5.0"]
+    grown.to_csv(log, index=False)
+    _assign(store, "--input", str(log), "--record", "--as-of", "2026-11-04")
+    with TestClient(create_app(settings)) as client:
+        behaviour = client.app.state.behaviour  # type: ignore[attr-defined]
+        again = client.portal.call(behaviour.read, ["a"])[0]  # type: ignore[union-attr]
+        assert (again.orders, again.monetary) == (3, 130.0)  # n2 (Nov 4) kept, n1 in the log
