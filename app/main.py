@@ -37,6 +37,9 @@ from app.security import KeyRing
 from app.segments.endpoints import router as segments_router
 from app.serving import ModelHolder, every
 from app.settings import Settings
+from app.webhooks.dispatcher import Dispatcher, names_from, running
+from app.webhooks.endpoints import router as webhooks_router
+from app.webhooks.store import SubscriptionStore
 
 log = logging.getLogger(__name__)
 GC_THRESHOLD = 50_000
@@ -94,7 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if holder.current is None:
                 log.warning("no model loaded (%s); /readyz reports not ready", holder.last_error)
             app.state.holder = holder
-            app.state.history = app.state.rate_limiter = None
+            app.state.history = app.state.rate_limiter = app.state.webhooks = None
             redis = await stack.enter_async_context(open_redis(settings))
             config = settings.history_config()
             if settings.record_assignments and redis is not None:
@@ -107,6 +110,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if limit is not None and redis is not None:
                 keys = Keys.from_config(config)
                 app.state.rate_limiter = RateLimiter(redis, keys, limit, config.timeout_s)
+            if redis is not None:  # webhooks: subscriptions, and the dispatcher (one works)
+                streams = Keys.from_config(config).all_events()
+                app.state.webhooks = SubscriptionStore(redis, config.key_prefix, streams)
+                if settings.webhook_dispatcher:
+                    dispatcher = Dispatcher(
+                        app.state.webhooks, settings.webhook_config(), names_from(holder)
+                    )
+                    await stack.enter_async_context(running(dispatcher))
             stack.callback(forget_this_process)
             interval = settings.reload_interval
             for task, name in ((holder.refresh, "model"), (app.state.keys.reload, "keys")):
@@ -128,7 +139,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         **options,
     )
     app.state.settings = settings
-    app.state.history = app.state.rate_limiter = None  # set by the lifespan when configured
+    # set by the lifespan when configured
+    app.state.history = app.state.rate_limiter = app.state.webhooks = None
     app.state.keys = KeyRing(
         settings.api_keys, settings.api_keys_file, enabled=not settings.dev_mode
     )
@@ -137,7 +149,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyChecks, max_bytes=settings.max_body_bytes)  # size, JSON
     app.add_middleware(ObservabilityMiddleware, access=settings.access_log)
     routers = (assignment_router, segments_router, history_router, registry_router, health_router)
-    for router in routers:
+    for router in (*routers, webhooks_router):
         app.include_router(router)
 
     def openapi() -> dict[str, Any]:
