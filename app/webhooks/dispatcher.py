@@ -98,7 +98,10 @@ class Dispatcher:
         try:
             while True:
                 try:
-                    if await self._lease(keys=[self.keys.lease], args=[self.token, self._ms]):
+                    if not await self.client.exists(self.keys.subscriptions):
+                        # no webhooks: write nothing (no lease, no consumer group)
+                        await asyncio.sleep(POLL_S)
+                    elif await self._lease(keys=[self.keys.lease], args=[self.token, self._ms]):
                         await self._work()
                     else:
                         await asyncio.sleep(self.config.lease_ms / 3000)
