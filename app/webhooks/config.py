@@ -17,8 +17,9 @@ class WebhookConfig:
     timeout_s
         Deadline of one POST (connect, send, answer).
     retry_base_ms, retry_max_ms
-        Backoff before retry ``n`` is a random time in ``[0, min(max, base * 2**n)]`` ("full
-        jitter"); a ``Retry-After`` of a 429 or 503 is waited instead when it is longer.
+        Backoff before retry ``n`` is a random time between half and all of
+        ``min(max, base * 2**n)`` (jitter, so that endpoints failing together do not retry
+        together); a longer ``Retry-After`` of the answer is waited instead.
     retry_for_s
         A batch failing this long goes to the dead-letter list.
     disable_after_s
