@@ -3,22 +3,25 @@
 # Fan-out of stream entries: append each endpoint's events to its list (the queue, or the
 # dead letters of a disabled endpoint) up to a bound, then acknowledge the entries. Atomic:
 # a crash leaves the entries pending (read again, pushed once), never pushed and unacked.
-# KEYS[1] stream, then (list, status) per endpoint. ARGV[1] group, ARGV[2] bound,
-# ARGV[3] N, N entry ids, then per endpoint: count, events.
+# An endpoint deleted since the caller listed them is skipped.
+# KEYS[1] stream, KEYS[2] subscriptions hash, then (list, status) per endpoint.
+# ARGV[1] group, ARGV[2] bound, ARGV[3] N, N entry ids, then per endpoint: id, count, events.
 FANOUT = """
 local p, nids = 4, tonumber(ARGV[3])
 local ids = {}
 for i = 1, nids do ids[i] = ARGV[p]; p = p + 1 end
 local bound = tonumber(ARGV[2])
-for k = 2, #KEYS, 2 do
-  local n = tonumber(ARGV[p]); p = p + 1
-  local room = bound - redis.call('LLEN', KEYS[k])
-  local dropped = 0
-  for i = 1, n do
-    if i <= room then redis.call('RPUSH', KEYS[k], ARGV[p]) else dropped = dropped + 1 end
-    p = p + 1
+for k = 3, #KEYS, 2 do
+  local id, n = ARGV[p], tonumber(ARGV[p + 1]); p = p + 2
+  if redis.call('HEXISTS', KEYS[2], id) == 1 then
+    local room = bound - redis.call('LLEN', KEYS[k])
+    local dropped = 0
+    for i = 1, n do
+      if i <= room then redis.call('RPUSH', KEYS[k], ARGV[p + i - 1]) else dropped = dropped + 1 end
+    end
+    if dropped > 0 then redis.call('HINCRBY', KEYS[k + 1], 'dropped', dropped) end
   end
-  if dropped > 0 then redis.call('HINCRBY', KEYS[k + 1], 'dropped', dropped) end
+  p = p + n
 end
 if nids > 0 then redis.call('XACK', KEYS[1], ARGV[1], unpack(ids)) end
 return nids

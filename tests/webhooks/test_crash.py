@@ -83,7 +83,11 @@ async def test_sigkill_loses_nothing_and_repeats_only_the_batch_in_flight(
         assert duplicates <= in_flight
         assert len(before) < len(receiver.accepted())  # the second process delivered the rest
         verify_all(receiver, sub.secret)
-        assert (await store.status(sub.id)).backlog == 0
+
+        async def acknowledged() -> bool:
+            return (await store.status(sub.id)).backlog == 0
+
+        await wait_for(acknowledged)
     finally:
         for proc in procs:
             if proc.poll() is None:

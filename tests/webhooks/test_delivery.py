@@ -43,6 +43,11 @@ async def test_every_migration_arrives_in_order_signed_and_filtered(
                 if pair == ("segment.entered", "seg-002")
             }  # fmt: skip
             await wait_for(lambda: len(other.delivered_ids()) >= len(wanted))
+
+            async def acknowledged() -> bool:  # the receiver answered; then the queue moves
+                return (await store.status(everything.id)).backlog == 0
+
+            await wait_for(acknowledged)
             status = await store.status(everything.id)
         assert first_deliveries(receiver) == expected
         assert verify_all(receiver, everything.secret) == len(receiver.received)
@@ -74,6 +79,11 @@ async def test_failures_and_timeouts_still_deliver_everything(recorder: Recorder
             expected = expected_events(records)
             total = sum(len(v) for v in expected.values())
             await wait_for(lambda: len(receiver.delivered_ids()) >= total, within_s=120)
+
+            async def acknowledged() -> bool:
+                return (await store.status(sub.id)).backlog == 0
+
+            await wait_for(acknowledged)
             status = await store.status(sub.id)
             attempts = await store.attempts(sub.id, 1000)
         assert first_deliveries(receiver) == expected
