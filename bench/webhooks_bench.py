@@ -242,7 +242,7 @@ def assign_round(
         if warm:
             r = httpx.post(
                 server.base + "/v1/assign/batch",
-                json={"customers": warm},
+                json={"items": warm},
                 headers=headers,
                 timeout=60,
             )

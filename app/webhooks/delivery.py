@@ -8,6 +8,7 @@ the headers ``webhook-id`` (the batch's id, the same on every retry of it),
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import random
 import time
@@ -25,6 +26,7 @@ from app.webhooks.safety import UnsafeTarget, check_target
 from app.webhooks.store import Subscription
 
 USER_AGENT = "segments-webhooks/1"
+MAX_ANSWER_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -147,10 +149,18 @@ async def post_batch(
         "webhook-signature": signature,
     }
     try:
-        response = await client.post(
-            sub.url, content=body.encode(), headers=headers, timeout=config.timeout_s
-        )
-    except httpx.TimeoutException:
+        async with asyncio.timeout(config.timeout_s):  # in all: a slow drip is no way round
+            request = client.build_request("POST", sub.url, content=body.encode(), headers=headers)
+            response = await client.send(request, stream=True)
+            try:
+                read = 0
+                async for chunk in response.aiter_raw():  # the answer is not used: drain a
+                    read += len(chunk)  # little (to reuse the connection), never a lot
+                    if read > MAX_ANSWER_BYTES:
+                        break
+            finally:
+                await response.aclose()
+    except (httpx.TimeoutException, TimeoutError):
         return done(False, True, None, f"timed out after {config.timeout_s:g} s")
     except httpx.HTTPError as exc:
         return done(False, True, None, f"{type(exc).__name__}: {exc}"[:200])

@@ -113,6 +113,9 @@ class Dispatcher:
                 except* (RedisError, OSError) as group:
                     log.warning("webhook dispatcher: Redis failed (%s); retrying", group.exceptions)
                     await asyncio.sleep(1.0)
+                except* Exception:  # a bug must not end delivery for the process's lifetime
+                    log.exception("webhook dispatcher failed; starting again in 5 s")
+                    await asyncio.sleep(5.0)
         finally:
             self.working = False
             gauges.cancel()
