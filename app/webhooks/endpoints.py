@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from redis.exceptions import RedisError
 
-from app.problems import Problem, invalid, problem_responses
+from app.problems import Problem, clipped, invalid, problem_responses
 from app.security import scoped
 from app.webhooks.config import WebhookConfig
 from app.webhooks.safety import UnsafeTarget, check_target
@@ -67,10 +67,19 @@ def _unknown(sub_id: str) -> Problem:
 
 
 async def _checked_url(url: str, config: WebhookConfig) -> None:
+    """A well-formed URL (the schema's pattern) that the safety settings refuse is a 403:
+    the request is understood, the service will not send there."""
     try:
         await check_target(url, config)
     except UnsafeTarget as exc:
-        raise invalid([{"field": "url", "message": str(exc)}]) from None
+        message = clipped(str(exc), 300)
+        raise Problem(
+            403,
+            "Target refused",
+            f"url: {message}",
+            type_="/problems/target-refused",
+            errors=[{"field": "url", "message": message}],
+        ) from None
 
 
 async def _found(store: SubscriptionStore, sub_id: str) -> Subscription:
@@ -88,7 +97,7 @@ async def _found(store: SubscriptionStore, sub_id: str) -> Subscription:
     operation_id="create_webhook",
     status_code=201,
     response_model=WebhookOut,
-    responses=problem_responses(415, 422, 503),
+    responses=problem_responses(403, 415, 422, 503),
     **scoped("admin"),
 )
 async def create_webhook(body: WebhookCreate, store: StoreDep, config: ConfigDep) -> WebhookOut:
@@ -138,7 +147,7 @@ async def get_webhook(webhook_id: WebhookId, store: StoreDep) -> WebhookOut:
     "/webhooks/{webhook_id}",
     operation_id="update_webhook",
     response_model=WebhookOut,
-    responses=problem_responses(404, 415, 422, 503),
+    responses=problem_responses(403, 404, 415, 422, 503),
     **scoped("admin"),
 )
 async def update_webhook(

@@ -22,8 +22,12 @@ class UnsafeTarget(ValueError):
 
 def check_url_form(url: str, config: WebhookConfig) -> str:
     """The host of ``url`` if its form is allowed (scheme, host, no credentials)."""
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        parts.port  # noqa: B018 (raises for a port out of range)
+    except ValueError as exc:
+        raise UnsafeTarget(f"is not a URL ({exc})") from None
     if parts.scheme not in ("https", "http") or not host:
         raise UnsafeTarget("must be an absolute https:// URL")
     if parts.scheme == "http" and host not in config.allow_http_hosts:
@@ -55,11 +59,12 @@ async def check_target(url: str, config: WebhookConfig) -> None:
     host = check_url_form(url, config)
     if config.allow_private:
         return
-    port = urlsplit(url).port or 443
+    port = urlsplit(url).port or (80 if url.startswith("http:") else 443)
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise UnsafeTarget(f"host {host!r} does not resolve ({exc.strerror or exc})") from None
+    except (OSError, UnicodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise UnsafeTarget(f"host {host!r} does not resolve ({reason})") from None
     for info in infos:
         address = str(info[4][0])
         if _refused(address):

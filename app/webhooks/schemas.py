@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
 from app.segments.schemas import SegmentDescription
 from app.webhooks.store import EVENT_TYPES, DeliveryStatus, Subscription
 
 EventType = Literal["segment.entered", "segment.exited"]
 SegmentId = str  # checked against nothing: a filter may name a segment of a future version
-Url = Field(min_length=8, max_length=2048, examples=["https://hooks.example.com/segments"])
+URL_PATTERN = r"^https?://[^/?#@\s]+([/?#]\S*)?$"  # no credentials; the rest: safety.py
+Url = Field(
+    min_length=8,
+    max_length=2048,
+    pattern=URL_PATTERN,
+    examples=["https://hooks.example.com/segments"],
+    description="https (http only to allow-listed hosts); an address inside the network is "
+    "refused (403) unless the service allows it",
+)
 Segments = Field(
     None,
     max_length=1000,
@@ -34,11 +43,14 @@ class WebhookPatch(BaseModel):
     or the description. At least one field."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
-    url: str | None = Field(None, min_length=8, max_length=2048)
-    events: list[EventType] | None = Field(None, min_length=1)
+    url: (
+        Annotated[str, Field(min_length=8, max_length=2048, pattern=URL_PATTERN)]
+        | (SkipJsonSchema[None])
+    ) = None
+    events: Annotated[list[EventType], Field(min_length=1)] | SkipJsonSchema[None] = None
     segments: list[SegmentId] | None = Segments
-    description: SegmentDescription | None = None  # type: ignore[valid-type]
-    paused: bool | None = None
+    description: SegmentDescription | SkipJsonSchema[None] = None  # type: ignore[valid-type]
+    paused: bool | SkipJsonSchema[None] = None
 
 
 class StatusOut(BaseModel):

@@ -90,24 +90,27 @@ def test_subscriptions_are_admin_only_and_the_secret_is_shown_once(client: TestC
 
 
 @pytest.mark.parametrize(
-    ("body", "field", "says"),
+    ("body", "status", "field", "says"),
     [
-        ({"url": "http://hooks.example.com/x"}, "url", "https"),
-        ({"url": "ftp://hooks.example.com/x"}, "url", "https"),
-        ({"url": "https://user:pw@hooks.example.com/x"}, "url", "credentials"),
-        ({"url": "https://127.0.0.1/x"}, "url", "loopback"),
-        ({"url": "https://10.1.2.3/x"}, "url", "private"),
-        ({"url": "https://169.254.169.254/latest"}, "url", "link-local"),
-        ({"url": "https://[::1]/x"}, "url", "loopback"),
-        ({"url": "https://a.example/x", "events": ["segment.moved"]}, "events", ""),
-        ({"url": "https://a.example/x", "events": []}, "events", ""),
-        ({"url": "https://a.example/x", "secret": "mine"}, "secret", ""),
+        ({"url": "http://hooks.example.com/x"}, 403, "url", "https"),
+        ({"url": "ftp://hooks.example.com/x"}, 422, "url", ""),
+        ({"url": "https://user:pw@hooks.example.com/x"}, 422, "url", ""),
+        ({"url": "https://127.0.0.1/x"}, 403, "url", "loopback"),
+        ({"url": "https://10.1.2.3/x"}, 403, "url", "private"),
+        ({"url": "https://169.254.169.254/latest"}, 403, "url", "link-local"),
+        ({"url": "https://[::1]/x"}, 403, "url", "loopback"),
+        ({"url": "https://[::ffff:10.0.0.1]/x"}, 403, "url", "private"),
+        ({"url": "https://a:99999/x"}, 403, "url", "not a URL"),
+        ({"url": "https://a.example/x", "events": ["segment.moved"]}, 422, "events", ""),
+        ({"url": "https://a.example/x", "events": []}, 422, "events", ""),
+        ({"url": "https://a.example/x", "secret": "mine"}, 422, "secret", ""),
     ],
 )
 def test_bad_subscriptions_are_refused_naming_the_field(
     trained: tuple[ModelStore, TrainResult],
     tmp_path: Path,
     body: dict[str, Any],
+    status: int,
     field: str,
     says: str,
 ) -> None:
@@ -115,11 +118,27 @@ def test_bad_subscriptions_are_refused_naming_the_field(
     strict = strict.model_copy(update={"webhook_allow_http_hosts": ""})
     with TestClient(create_app(strict)) as client:
         answer = create(client, body)
-        assert answer.status_code == 422, answer.text
+        assert answer.status_code == status, answer.text
         problem = answer.json()
         assert field in problem["errors"][0]["field"]
         assert says in problem["detail"]
         assert client.get("/v1/webhooks", headers=headers("admin")).json() == {"webhooks": []}
+        if status == 403:  # a PATCH to such a URL is refused the same way
+            allowed = create(client, {"url": "https://93.184.215.14/x"}).json()["id"]
+            patch = {"url": body["url"]}
+            answer = client.patch(f"/v1/webhooks/{allowed}", json=patch, headers=headers("admin"))
+            assert answer.status_code == 403 and says in answer.json()["detail"]
+
+
+def test_a_patch_cannot_null_what_must_be_set(client: TestClient) -> None:
+    sub = create(client, {"url": "http://127.0.0.1:9/hook"}).json()
+    for name in ("url", "events", "paused", "description"):
+        answer = client.patch(
+            f"/v1/webhooks/{sub['id']}", json={name: None}, headers=headers("admin")
+        )
+        assert answer.status_code == 422 and answer.json()["errors"][0]["field"] == name
+    empty = client.patch(f"/v1/webhooks/{sub['id']}", json={}, headers=headers("admin"))
+    assert empty.status_code == 422
 
 
 def test_an_assignment_reaches_the_receiver_with_names(
