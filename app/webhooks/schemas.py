@@ -13,7 +13,9 @@ from app.webhooks.store import EVENT_TYPES, DeliveryStatus, Subscription
 
 EventType = Literal["segment.entered", "segment.exited"]
 SegmentId = str  # checked against nothing: a filter may name a segment of a future version
-URL_PATTERN = r"^https?://[^/?#@\s]+([/?#]\S*)?$"  # no credentials; the rest: safety.py
+# printable ASCII (an international name goes in its xn-- form), no credentials ('@' in the
+# authority); what the settings allow is checked by safety.py
+URL_PATTERN = r"^https?://[A-Za-z0-9._~%!$&'()*+,;=:\[\]-]+([/?#][!-~]*)?$"
 Url = Field(
     min_length=8,
     max_length=2048,
