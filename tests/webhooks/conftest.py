@@ -47,6 +47,8 @@ class Receiver:
     hang_rate: float = 0.0
     hang_s: float = 0.0
     delay_s: float = 0.0
+    script: list[int] = field(default_factory=list)  # statuses to answer first, in order
+    retry_after: str | None = None  # sent with a scripted 429
     received: list[Received] = field(default_factory=list)
     rng: random.Random = field(default_factory=lambda: random.Random(15))
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -65,7 +67,11 @@ class Receiver:
                 with receiver.lock:
                     roll = receiver.rng.random()
                 status = 200
-                if self.path != "/hook":
+                with receiver.lock:
+                    scripted = receiver.script.pop(0) if receiver.script else None
+                if scripted is not None:
+                    status = scripted
+                elif self.path != "/hook":
                     status = 404
                 elif roll < receiver.hang_rate:
                     time.sleep(receiver.hang_s)
@@ -78,6 +84,8 @@ class Receiver:
                         Received(dict(self.headers.items()), body, status, time.monotonic())
                     )
                 self.send_response(200 if status == 599 else status)
+                if status == 429 and receiver.retry_after is not None:
+                    self.send_header("retry-after", receiver.retry_after)
                 self.send_header("content-length", "0")
                 self.end_headers()
 

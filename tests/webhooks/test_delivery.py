@@ -154,3 +154,21 @@ async def test_a_4xx_is_not_retried_and_goes_to_the_dead_letters(recorder: Recor
         assert [(a["ok"], a["status"], a["events"]) for a in attempts] == [(False, 404, 3)]
     finally:
         receiver.stop()
+
+
+async def test_a_429_is_retried_after_the_time_it_asks_for(recorder: Recorder) -> None:
+    # backoff alone would retry within 100 ms (fast settings); Retry-After asks for 1 s
+    receiver = Receiver(script=[429], retry_after="1").start()
+    try:
+        store = store_of(recorder)
+        sub = await store.create(receiver.url, ["segment.entered"], None, "")
+        async with running(dispatcher(recorder, retry_max_ms=5_000)):
+            await recorder.record_many(scripted_run(customers=5, steps=1, seed=10))
+            await wait_for(lambda: len(receiver.delivered_ids()) >= 5)
+        first, second = receiver.received[:2]
+        assert (first.status, second.status) == (429, 200)
+        assert second.at - first.at >= 0.9  # waited what was asked (a floor, not a speed)
+        assert first.headers["webhook-id"] == second.headers["webhook-id"]  # same message
+        assert (await store.status(sub.id)).last_failure_status == 429
+    finally:
+        receiver.stop()
