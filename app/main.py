@@ -43,6 +43,9 @@ from app.segments.endpoints import router as segments_router
 from app.serving import ModelHolder, every
 from app.settings import Settings
 from app.ui import FORM_PATHS, install_ui
+from app.webhooks.dispatcher import Dispatcher, names_from, running
+from app.webhooks.endpoints import router as webhooks_router
+from app.webhooks.store import SubscriptionStore
 
 log = logging.getLogger(__name__)
 GC_THRESHOLD = 50_000
@@ -100,7 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if holder.current is None:
                 log.warning("no model loaded (%s); /readyz reports not ready", holder.last_error)
             app.state.holder = holder
-            app.state.history = app.state.rate_limiter = None
+            app.state.history = app.state.rate_limiter = app.state.webhooks = None
             redis = await stack.enter_async_context(open_redis(settings))
             config = settings.history_config()
             if settings.record_assignments and redis is not None:
@@ -118,6 +121,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 keys = Keys.from_config(config)
                 app.state.rate_limiter = RateLimiter(redis, keys, limit, config.timeout_s)
             app.state.drift = start_live_drift(settings, redis, holder, stack)
+            if redis is not None:  # webhooks: subscriptions, and the dispatcher (one works)
+                streams = Keys.from_config(config).all_events()
+                app.state.webhooks = SubscriptionStore(redis, config.key_prefix, streams)
+                if settings.webhook_dispatcher:
+                    dispatcher = Dispatcher(
+                        app.state.webhooks, settings.webhook_config(), names_from(holder)
+                    )
+                    await stack.enter_async_context(running(dispatcher))
             stack.callback(forget_this_process)
             interval = settings.reload_interval
             for task, name in ((holder.refresh, "model"), (app.state.keys.reload, "keys")):
@@ -158,6 +169,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         registry_router,
         health_router,
         drift_router,
+        webhooks_router,
     )
     for router in routers:
         app.include_router(router)

@@ -12,6 +12,7 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.history import HistoryConfig
+from app.webhooks.config import WebhookConfig
 
 MAX_SHARDS = 256  # a members cursor holds a position per shard, and fits in a URL
 
@@ -102,6 +103,52 @@ class Settings(BaseSettings):
     drift_min_observations: int = Field(
         100, ge=1, description="fewer observations than this: status 'no_data'"
     )
+
+    # -- Webhooks (docs/webhooks.md) ------------------------------------------------------
+    webhook_dispatcher: bool = Field(
+        True, description="run the webhook dispatcher in `segments serve` (one per deployment)"
+    )
+    webhook_batch_size: int = Field(100, ge=1, le=10_000, description="most events per POST")
+    webhook_batch_wait_ms: int = Field(
+        200, ge=0, le=60_000, description="longest wait for a batch to fill"
+    )
+    webhook_timeout_s: float = Field(10.0, gt=0, le=300, description="deadline of one POST")
+    webhook_retry_base_ms: int = Field(1_000, ge=1, description="first retry's backoff")
+    webhook_retry_max_ms: int = Field(600_000, ge=1, description="longest backoff")
+    webhook_retry_for_s: float = Field(
+        86_400.0, gt=0, description="a batch failing this long goes to the dead letters"
+    )
+    webhook_disable_after_s: float = Field(
+        86_400.0, gt=0, description="an endpoint failing this long is disabled"
+    )
+    webhook_max_queue: int = Field(1_000_000, ge=1, description="events waiting per endpoint")
+    webhook_log_size: int = Field(100, ge=1, le=10_000, description="attempts logged per endpoint")
+    webhook_allow_private: bool = Field(
+        False, description="allow targets on private, loopback and link-local addresses"
+    )
+    webhook_allow_http_hosts: str = Field(
+        "", description="hosts that may be reached over plain http, comma-separated"
+    )
+    webhook_lease_ms: int = Field(
+        10_000, ge=300, le=600_000, description="dispatcher lease (failover time)"
+    )
+
+    def webhook_config(self) -> WebhookConfig:
+        hosts = {h.strip().lower() for h in self.webhook_allow_http_hosts.split(",")}
+        return WebhookConfig(
+            batch_size=self.webhook_batch_size,
+            batch_wait_ms=self.webhook_batch_wait_ms,
+            timeout_s=self.webhook_timeout_s,
+            retry_base_ms=self.webhook_retry_base_ms,
+            retry_max_ms=self.webhook_retry_max_ms,
+            retry_for_s=self.webhook_retry_for_s,
+            disable_after_s=self.webhook_disable_after_s,
+            max_queue=self.webhook_max_queue,
+            log_size=self.webhook_log_size,
+            allow_private=self.webhook_allow_private,
+            allow_http_hosts=frozenset(hosts - {""}),
+            lease_ms=self.webhook_lease_ms,
+        )
 
     def history_config(self) -> HistoryConfig:
         return HistoryConfig(

@@ -263,6 +263,27 @@ def _run_uvicorn(host: str, port: int, workers: int, log_level: str, settings: S
     )
 
 
+@app.command()
+def dispatch(
+    store: STORE_OPTION = None,
+    model_name: Annotated[str | None, typer.Option("--model")] = None,
+) -> None:
+    """Deliver segment events to webhook subscriptions (docs/webhooks.md). One dispatcher
+    works per deployment; more processes stand by and take over if it dies."""
+    import os
+
+    from app.settings import Settings
+    from app.webhooks.standalone import dispatch as run
+
+    if store is not None:
+        os.environ["SEGMENTS_MODEL_STORE"] = str(store.resolve())
+    if model_name is not None:
+        os.environ["SEGMENTS_MODEL_NAME"] = model_name
+    logging.getLogger("app").setLevel(logging.INFO)
+    with fail_on_error(console):
+        run(Settings())
+
+
 keys_app = typer.Typer(help="API keys: create them (only their hashes are stored).")
 app.add_typer(keys_app, name="keys")
 

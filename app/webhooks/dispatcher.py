@@ -1,0 +1,368 @@
+"""The dispatcher: reads the change stream with a consumer group, fans each event out to
+the queues of the subscriptions that want it, and delivers every queue in order.
+
+One dispatcher works per deployment, whatever the number of worker processes or
+``segments dispatch`` processes: each competes for a lease in Redis (``SET NX PX``, renewed
+every third of its life) and only the holder works; the others stand by and take over
+within ``lease_ms`` of the holder's death. The holder first claims the entries the group
+had handed to any earlier consumer and not acknowledged (``XAUTOCLAIM``), so a crash loses
+nothing. Why one worker and per-endpoint queues, and the order guarantees, are in
+docs/webhooks.md.
+
+Per endpoint there is one batch in flight: the queue's head. A batch leaves the queue only
+when the receiver accepted it or it went to the dead letters, by a script that checks the
+lease (a holder that lost it cannot pop what the next one is sending). So a crash re-sends
+at most the batch in flight, and a customer's events reach the endpoint in stream order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+
+import httpx
+import orjson
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from app.webhooks import metrics, scripts
+from app.webhooks.config import WebhookConfig
+from app.webhooks.delivery import Attempt, backoff_s, post_batch
+from app.webhooks.keys import GROUP
+from app.webhooks.store import Subscription, SubscriptionStore
+
+log = logging.getLogger(__name__)
+READ_COUNT = 1_000  # stream entries per fan-out step
+BLOCK_MS = 1_000  # under the client's socket timeout
+POLL_S = 1.0  # how often idle endpoints and changed subscriptions are looked at
+GAUGE_S = 5.0
+FANOUT_GATHER_S = 0.05  # after a short read, wait this long for more entries
+SUBS_TTL_S = 0.5  # how long the fan-out trusts its list of subscriptions
+
+Names = Callable[[], Mapping[str, str]]
+
+
+class LeaseLost(Exception):
+    """Another dispatcher holds the lease now: stop working."""
+
+
+def stream_events(entry_id: str, fields: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The webhook events of one stream entry: ``segment.exited`` of the segment left (none
+    for a first assignment), then ``segment.entered`` of the new one. Ids are stable: the
+    record id and the type."""
+    rid, origin, target = fields["record_id"], fields["from"], fields["to"]
+    base = {
+        "customer_id": fields["customer_id"],
+        "from": origin or None,
+        "to": target,
+        "model_version": fields["model_version"],
+        "at": int(fields["assigned_at"]),
+        "seq": int(fields["seq"]),
+        "record_id": rid,
+    }
+    events = []
+    if origin:
+        events.append({"id": f"evt_{rid}_exited", "type": "segment.exited", "segment": origin})
+    events.append({"id": f"evt_{rid}_entered", "type": "segment.entered", "segment": target})
+    return [{**event, **base} for event in events]
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: SubscriptionStore,
+        config: WebhookConfig,
+        names: Names = dict,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.store, self.config, self.names = store, config, names
+        self.client: Redis = store.client
+        self.keys = store.keys
+        self.token = secrets.token_hex(12)  # also this dispatcher's consumer name
+        self.http = http
+        self._lease = self.client.register_script(scripts.LEASE)
+        self._release = self.client.register_script(scripts.RELEASE)
+        self._fanout = self.client.register_script(scripts.FANOUT)
+        self._finish = self.client.register_script(scripts.FINISH)
+        self._wake: dict[str, asyncio.Event] = {}
+        self._shown: set[str] = set()
+        self.working = False
+        self._targets_cache: tuple[float, list[Subscription], list[Any]] | None = None
+
+    # -- the lease -----------------------------------------------------------------------
+    async def run(self) -> None:
+        """Stand by, work while holding the lease, forever (until cancelled)."""
+        gauges = asyncio.create_task(self._refresh_gauges())
+        try:
+            while True:
+                try:
+                    if not await self.client.exists(self.keys.subscriptions):
+                        # no webhooks: write nothing (no lease, no consumer group)
+                        await asyncio.sleep(POLL_S)
+                    elif await self._lease(keys=[self.keys.lease], args=[self.token, self._ms]):
+                        await self._work()
+                    else:
+                        await asyncio.sleep(self.config.lease_ms / 3000)
+                except* LeaseLost:
+                    log.warning("webhook dispatcher lost its lease; standing by")
+                except* (RedisError, OSError) as group:
+                    log.warning("webhook dispatcher: Redis failed (%s); retrying", group.exceptions)
+                    await asyncio.sleep(1.0)
+                except* Exception:  # a bug must not end delivery for the process's lifetime
+                    log.exception("webhook dispatcher failed; starting again in 5 s")
+                    await asyncio.sleep(5.0)
+        finally:
+            self.working = False
+            gauges.cancel()
+            with contextlib.suppress(RedisError, OSError, asyncio.CancelledError):
+                await asyncio.shield(self._release(keys=[self.keys.lease], args=[self.token]))
+
+    @property
+    def _ms(self) -> int:
+        return self.config.lease_ms
+
+    async def _keep_lease(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.lease_ms / 3000)
+            if not await self._lease(keys=[self.keys.lease], args=[self.token, self._ms]):
+                raise LeaseLost
+
+    async def _work(self) -> None:
+        log.info("webhook dispatcher %s is the working one", self.token)
+        self.working = True
+        owned = self.http is None
+        http = self.http or httpx.AsyncClient(
+            follow_redirects=False, limits=httpx.Limits(max_connections=1_000)
+        )
+        try:
+            await self.store.ensure_groups()
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self._keep_lease())
+                for stream in self.store.streams:
+                    tasks.create_task(self._fan_out(stream))
+                tasks.create_task(self._endpoints(tasks, http))
+        finally:
+            self.working = False
+            if owned:
+                await http.aclose()
+
+    # -- fan-out -------------------------------------------------------------------------
+    async def _claim(self, stream: str) -> None:
+        """Take over what the group handed to earlier consumers and never acknowledged."""
+        cursor = "0-0"
+        while True:
+            # (not JUSTID: redis-py then drops the cursor from the reply)
+            reply: Any = await self.client.xautoclaim(
+                stream, GROUP, self.token, 0, cursor, count=READ_COUNT
+            )
+            cursor = reply[0]
+            if cursor in ("0-0", b"0-0"):
+                return
+
+    async def _fan_out(self, stream: str) -> None:
+        await self._claim(stream)
+        cursor = "0"  # first what is pending for this consumer, then new entries
+        while True:
+            block = None if cursor == "0" else BLOCK_MS
+            reply: Any = await self.client.xreadgroup(
+                GROUP, self.token, {stream: cursor}, count=READ_COUNT, block=block
+            )
+            entries = reply[0][1] if reply else []
+            if not entries:
+                cursor = ">"
+                continue
+            await self._push(stream, entries)
+            if len(entries) < READ_COUNT:
+                # live traffic: let entries gather, so that one read, one look at the
+                # subscriptions and one script serve many events (it halved the CPU per event)
+                await asyncio.sleep(FANOUT_GATHER_S)
+
+    async def _targets(self) -> tuple[list[Subscription], list[Any]]:
+        """The subscriptions and whether each is disabled, read at most every SUBS_TTL_S (a
+        change reaches the fan-out that much later; the fan-out script skips a subscription
+        deleted meanwhile, and events of one disabled meanwhile wait in its queue)."""
+        now = time.monotonic()
+        if self._targets_cache is None or now - self._targets_cache[0] > SUBS_TTL_S:
+            subs = await self.store.all()
+            async with self.client.pipeline(transaction=False) as pipe:
+                for sub in subs:
+                    pipe.hget(self.keys.status(sub.id), "disabled_at")
+                disabled = await pipe.execute()
+            self._targets_cache = (now, subs, disabled)
+        return self._targets_cache[1], self._targets_cache[2]
+
+    async def _push(self, stream: str, entries: list[tuple[str, dict[str, str] | None]]) -> None:
+        subs, disabled = await self._targets()
+        lists: list[list[bytes]] = [[] for _ in subs]
+        for entry_id, fields in entries:
+            if not fields:  # trimmed from the stream before it was read
+                continue
+            for event in stream_events(entry_id, fields):
+                text = None
+                for i, sub in enumerate(subs):
+                    if sub.wants(event["type"], event["segment"]):
+                        text = text or orjson.dumps(event)
+                        lists[i].append(text)
+        keys: list[str] = [stream, self.keys.subscriptions]
+        args: list[Any] = [GROUP, self.config.max_queue, len(entries)]
+        args += [entry_id for entry_id, _ in entries]
+        for sub, off, events in zip(subs, disabled, lists, strict=True):
+            if events:
+                target = self.keys.dead(sub.id) if off else self.keys.queue(sub.id)
+                keys += [target, self.keys.status(sub.id)]
+                args += [sub.id, len(events), *events]
+        await self._fanout(keys=keys, args=args)
+        for sub, events in zip(subs, lists, strict=True):
+            if events and sub.id in self._wake:
+                self._wake[sub.id].set()
+
+    # -- delivery ------------------------------------------------------------------------
+    async def _endpoints(self, tasks: asyncio.TaskGroup, http: httpx.AsyncClient) -> None:
+        """Start a delivery loop for every active subscription without one."""
+        running: dict[str, asyncio.Task[None]] = {}
+        while True:
+            for sub in await self.store.all():
+                task = running.get(sub.id)
+                if sub.paused or (task is not None and not task.done()):
+                    continue
+                if await self.client.hexists(self.keys.status(sub.id), "disabled_at"):
+                    continue
+                self._wake.setdefault(sub.id, asyncio.Event())
+                running[sub.id] = tasks.create_task(self._deliver(sub.id, http))
+            await asyncio.sleep(POLL_S)
+
+    async def _deliver(self, sub_id: str, http: httpx.AsyncClient) -> None:
+        """Deliver one endpoint's queue, a batch at a time, until it is paused, disabled
+        or deleted (the endpoint loop starts it again when it is active)."""
+        wake, queue = self._wake[sub_id], self.keys.queue(sub_id)
+        size = self.config.batch_size
+        while True:
+            waiting = await self.client.llen(queue)
+            if waiting == 0:
+                wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(POLL_S):
+                        await wake.wait()
+                if await self._stopped(sub_id) is not None:
+                    return
+                continue
+            if waiting < size:  # let a batch fill for up to batch_wait_ms
+                await asyncio.sleep(self.config.batch_wait_ms / 1000)
+            batch: list[Any] = await self.client.lrange(queue, 0, size - 1)
+            if await self._send(sub_id, batch, http):
+                return
+
+    async def _stopped(self, sub_id: str) -> Subscription | None:
+        """``None`` if the subscription is active, else what stops it (returned)."""
+        sub = await self.store.get(sub_id)
+        if sub is None:
+            return Subscription("", "", [], None, "", True, 0, "")
+        if sub.paused or await self.client.hexists(self.keys.status(sub_id), "disabled_at"):
+            return sub
+        return None
+
+    async def _send(self, sub_id: str, batch: list[str], http: httpx.AsyncClient) -> bool:
+        """Send ``batch`` until it is delivered or dead. True: stop this loop."""
+        retry, first_failure = 0, None
+        while True:
+            sub = await self.store.get(sub_id)
+            if sub is None or sub.paused:
+                return True
+            attempt = await post_batch(http, sub, batch, self.names(), self.config)
+            await self._note(sub_id, attempt)
+            if attempt.ok:
+                await self._end(sub_id, len(batch), "ok", "")
+                metrics.DELIVERED.labels(sub_id).inc(len(batch))
+                return False
+            now = time.monotonic()
+            first_failure = first_failure or now
+            if attempt.retryable and now - first_failure < self.config.retry_for_s:
+                await asyncio.sleep(backoff_s(retry, self.config, attempt.retry_after_s))
+                retry += 1
+                continue
+            st = await self.store.status(sub_id)
+            since = st.failing_since or int(time.time() * 1000)
+            failing_s = time.time() - since / 1000
+            reason = attempt.error or f"HTTP {attempt.status}"
+            disable = failing_s >= self.config.disable_after_s
+            if disable:
+                reason = f"failing for {failing_s:.0f} s (last: {reason})"
+            await self._end(sub_id, len(batch), "disable" if disable else "dead", reason)
+            metrics.DEAD.labels(sub_id).inc(len(batch))
+            if disable:
+                log.warning("webhook %s disabled: %s", sub_id, reason)
+                return True
+            return False
+
+    async def _end(self, sub_id: str, n: int, outcome: str, reason: str) -> None:
+        keys = [self.keys.lease, self.keys.queue(sub_id), self.keys.status(sub_id)]
+        keys.append(self.keys.dead(sub_id))
+        now = int(time.time() * 1000)
+        done = await self._finish(keys=keys, args=[self.token, n, outcome, now, reason])
+        if done == -1:
+            raise LeaseLost
+
+    async def _note(self, sub_id: str, attempt: Attempt) -> None:
+        """The attempt in the delivery log and the status."""
+        metrics.ATTEMPTS.labels(sub_id, "ok" if attempt.ok else "failed").inc()
+        now = int(time.time() * 1000)
+        status, logged = self.keys.status(sub_id), self.keys.log(sub_id)
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.lpush(logged, attempt.log_line())
+            pipe.ltrim(logged, 0, self.config.log_size - 1)
+            if not attempt.ok:
+                pipe.hincrby(status, "failures", 1)
+                pipe.hsetnx(status, "failing_since", now)
+                failed = attempt.status or ""
+                pipe.hset(status, "fail_at", now)
+                pipe.hset(status, "fail_status", failed)
+                pipe.hset(status, "fail_error", attempt.error or "")
+            await pipe.execute()
+
+    # -- gauges --------------------------------------------------------------------------
+    async def _refresh_gauges(self) -> None:
+        while True:
+            try:
+                subs = await self.store.all()
+                statuses = {s.id: await self.store.status(s.id) for s in subs}
+                self._shown = metrics.publish(statuses, self._shown)
+            except (RedisError, OSError):
+                pass
+            await asyncio.sleep(GAUGE_S)
+
+
+@contextlib.asynccontextmanager
+async def running(dispatcher: Dispatcher) -> AsyncIterator[Dispatcher]:
+    """Run ``dispatcher`` in the background for the duration of the block."""
+    task = asyncio.create_task(dispatcher.run(), name="webhook-dispatcher")
+    try:
+        yield dispatcher
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def run_dispatcher(dispatcher: Dispatcher) -> None:
+    """Run until cancelled (``segments dispatch``)."""
+    await dispatcher.run()
+
+
+def names_from(holder: Any) -> Names:
+    """Segment names as the serving version has them now (edited names included)."""
+    cache: dict[str, Any] = {"for": None, "names": {}}
+
+    def names() -> Mapping[str, str]:
+        current = holder.current
+        if current is not cache["for"]:
+            segments = current.segments if current is not None else {}
+            cache["for"], cache["names"] = current, {k: s.name for k, s in segments.items()}
+        result: Mapping[str, str] = cache["names"]
+        return result
+
+    return names

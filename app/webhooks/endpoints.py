@@ -1,0 +1,232 @@
+"""``/v1/webhooks``: subscriptions (admin scope), their status, delivery log and replay."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from redis.exceptions import RedisError
+
+from app.problems import Problem, clipped, invalid, problem_responses
+from app.security import scoped
+from app.webhooks.config import WebhookConfig
+from app.webhooks.safety import UnsafeTarget, check_target
+from app.webhooks.schemas import (
+    AttemptList,
+    AttemptOut,
+    ReplayOut,
+    WebhookCreate,
+    WebhookList,
+    WebhookOut,
+    WebhookPatch,
+    webhook_out,
+)
+from app.webhooks.store import Subscription, SubscriptionStore
+
+router = APIRouter(prefix="/v1", tags=["webhooks"])
+ERRORS = problem_responses(404, 422, 503)
+WebhookId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^wh_[0-9a-f]{1,60}$")]
+
+
+async def _store(request: Request) -> SubscriptionStore:
+    store: SubscriptionStore | None = getattr(request.app.state, "webhooks", None)
+    if store is None:
+        raise Problem(
+            404,
+            "Webhooks are off",
+            "webhooks keep their state in Redis, and this service has none "
+            "(SEGMENTS_RECORD_ASSIGNMENTS=false)",
+            type_="/problems/webhooks-off",
+        )
+    return store
+
+
+async def _config(request: Request) -> WebhookConfig:
+    config: WebhookConfig = request.app.state.settings.webhook_config()
+    return config
+
+
+StoreDep = Annotated[SubscriptionStore, Depends(_store)]
+ConfigDep = Annotated[WebhookConfig, Depends(_config)]
+
+
+def _unavailable(exc: Exception) -> Problem:
+    return Problem(
+        503,
+        "Redis unavailable",
+        f"webhook subscriptions are not reachable right now: {type(exc).__name__}",
+        type_="/problems/redis-unavailable",
+        headers={"Retry-After": "2"},
+    )
+
+
+def _unknown(sub_id: str) -> Problem:
+    return Problem(
+        404, "Unknown webhook", f"no webhook {sub_id!r}", type_="/problems/unknown-webhook"
+    )
+
+
+async def _checked_url(url: str, config: WebhookConfig) -> None:
+    """A well-formed URL (the schema's pattern) that the safety settings refuse is a 403:
+    the request is understood, the service will not send there."""
+    try:
+        await check_target(url, config)
+    except UnsafeTarget as exc:
+        message = clipped(str(exc), 300)
+        raise Problem(
+            403,
+            "Target refused",
+            f"url: {message}",
+            type_="/problems/target-refused",
+            errors=[{"field": "url", "message": message}],
+        ) from None
+
+
+async def _found(store: SubscriptionStore, sub_id: str) -> Subscription:
+    try:
+        sub = await store.get(sub_id)
+    except RedisError as exc:
+        raise _unavailable(exc) from None
+    if sub is None:
+        raise _unknown(sub_id)
+    return sub
+
+
+@router.post(
+    "/webhooks",
+    operation_id="create_webhook",
+    status_code=201,
+    response_model=WebhookOut,
+    responses=problem_responses(403, 415, 422, 503),
+    **scoped("admin"),
+)
+async def create_webhook(body: WebhookCreate, store: StoreDep, config: ConfigDep) -> WebhookOut:
+    """Subscribe a URL to segment events. The answer holds the signing secret, shown once."""
+    await _checked_url(body.url, config)
+    try:
+        sub = await store.create(body.url, list(body.events), body.segments, body.description)
+        return webhook_out(sub, await store.status(sub.id), secret=True)
+    except RedisError as exc:
+        raise _unavailable(exc) from None
+
+
+@router.get(
+    "/webhooks",
+    operation_id="list_webhooks",
+    response_model=WebhookList,
+    responses=ERRORS,
+    **scoped("admin"),
+)
+async def list_webhooks(store: StoreDep) -> WebhookList:
+    """Every subscription with its delivery status (secrets are never shown again)."""
+    try:
+        subs = await store.all()
+        return WebhookList(webhooks=[webhook_out(s, await store.status(s.id)) for s in subs])
+    except RedisError as exc:
+        raise _unavailable(exc) from None
+
+
+@router.get(
+    "/webhooks/{webhook_id}",
+    operation_id="get_webhook",
+    response_model=WebhookOut,
+    responses=ERRORS,
+    **scoped("admin"),
+)
+async def get_webhook(webhook_id: WebhookId, store: StoreDep) -> WebhookOut:
+    """A subscription and its status: last success, last failure and its status code,
+    consecutive failures, backlog, dead letters, disabled state."""
+    sub = await _found(store, webhook_id)
+    try:
+        return webhook_out(sub, await store.status(sub.id))
+    except RedisError as exc:
+        raise _unavailable(exc) from None
+
+
+@router.patch(
+    "/webhooks/{webhook_id}",
+    operation_id="update_webhook",
+    response_model=WebhookOut,
+    responses=problem_responses(403, 404, 415, 422, 503),
+    **scoped("admin"),
+)
+async def update_webhook(
+    webhook_id: WebhookId, patch: WebhookPatch, store: StoreDep, config: ConfigDep
+) -> WebhookOut:
+    """Pause (``paused: true``: events wait in the queue) or resume (``false``: also
+    re-enables a disabled endpoint), change the filter, URL or description."""
+    changes: dict[str, Any] = {k: getattr(patch, k) for k in patch.model_fields_set}
+    if not changes:
+        raise invalid([{"field": "body", "message": "give at least one field to change"}])
+    for name in ("url", "events", "paused", "description"):
+        if name in changes and changes[name] is None:
+            raise invalid([{"field": name, "message": "must not be null"}])
+    if "url" in changes:
+        await _checked_url(changes["url"], config)
+    await _found(store, webhook_id)
+    try:
+        sub = await store.update(webhook_id, changes)
+        if sub is None:
+            raise _unknown(webhook_id)
+        return webhook_out(sub, await store.status(sub.id))
+    except RedisError as exc:
+        raise _unavailable(exc) from None
+
+
+@router.delete(
+    "/webhooks/{webhook_id}",
+    operation_id="delete_webhook",
+    status_code=204,
+    responses=ERRORS,
+    **scoped("admin"),
+)
+async def delete_webhook(webhook_id: WebhookId, store: StoreDep) -> Response:
+    """Unsubscribe; its queue, dead letters and log go with it."""
+    try:
+        removed = await store.delete(webhook_id)
+    except RedisError as exc:
+        raise _unavailable(exc) from None
+    if not removed:
+        raise _unknown(webhook_id)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/webhooks/{webhook_id}/attempts",
+    operation_id="list_webhook_attempts",
+    response_model=AttemptList,
+    responses=ERRORS,
+    **scoped("admin"),
+)
+async def list_attempts(
+    webhook_id: WebhookId,
+    store: StoreDep,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+) -> AttemptList:
+    """The delivery log: the last attempts, newest first."""
+    await _found(store, webhook_id)
+    try:
+        lines = await store.attempts(webhook_id, limit)
+    except RedisError as exc:
+        raise _unavailable(exc) from None
+    for line in lines:
+        line["at"] = line["at"] / 1000
+    return AttemptList(attempts=[AttemptOut.model_validate(line) for line in lines])
+
+
+@router.post(
+    "/webhooks/{webhook_id}/replay",
+    operation_id="replay_webhook",
+    response_model=ReplayOut,
+    responses=ERRORS,
+    **scoped("admin"),
+)
+async def replay_webhook(webhook_id: WebhookId, store: StoreDep) -> ReplayOut:
+    """Send the dead letters again (after the events waiting now); re-enables a disabled
+    endpoint."""
+    await _found(store, webhook_id)
+    try:
+        count, was_disabled = await store.replay(webhook_id)
+    except RedisError as exc:
+        raise _unavailable(exc) from None
+    return ReplayOut(replayed=count, re_enabled=was_disabled)

@@ -1,0 +1,186 @@
+"""Subscriptions, their delivery status, dead letters and replay, kept in Redis.
+
+``SubscriptionStore`` is the only code that reads or writes the webhook keys
+(``app.webhooks.keys``); the endpoints and the dispatcher both go through it.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import orjson
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from app.webhooks.keys import GROUP, WebhookKeys
+
+EVENT_TYPES: tuple[Literal["segment.entered", "segment.exited"], ...] = (
+    "segment.entered",
+    "segment.exited",
+)
+
+# Move every dead-lettered event to the tail of the queue (oldest first) and re-enable the
+# endpoint; atomic, so a dead letter is never both replayed and kept, nor lost.
+REPLAY = """
+local items = redis.call('LRANGE', KEYS[1], 0, -1)
+for i = 1, #items do redis.call('RPUSH', KEYS[2], items[i]) end
+redis.call('DEL', KEYS[1])
+local was = redis.call('HGET', KEYS[3], 'disabled_at')
+redis.call('HDEL', KEYS[3], 'disabled_at', 'disabled_reason', 'failing_since')
+redis.call('HSET', KEYS[3], 'failures', 0)
+return {#items, was and 1 or 0}
+"""
+
+
+@dataclass(frozen=True)
+class Subscription:
+    id: str
+    url: str
+    events: list[str]
+    segments: list[str] | None
+    description: str
+    paused: bool
+    created_at: int  # epoch ms
+    secret: str = field(repr=False)
+
+    def wants(self, event_type: str, segment_id: str) -> bool:
+        return event_type in self.events and (self.segments is None or segment_id in self.segments)
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Subscription:
+        return cls(**orjson.loads(text))
+
+
+@dataclass(frozen=True)
+class DeliveryStatus:
+    backlog: int
+    dead_letters: int
+    delivered: int
+    consecutive_failures: int
+    last_success_at: int | None
+    last_failure_at: int | None
+    last_failure_status: int | None
+    last_failure_error: str | None
+    failing_since: int | None
+    disabled_at: int | None
+    disabled_reason: str | None
+    dropped: int
+
+
+def _int(value: str | None) -> int | None:
+    return None if value is None or value == "" else int(value)
+
+
+def new_secret() -> str:
+    """A Standard Webhooks signing secret: ``whsec_`` and 32 random bytes in base64."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+class SubscriptionStore:
+    """The webhook feature's state in Redis (``client`` decodes responses)."""
+
+    def __init__(self, client: Redis, prefix: str, streams: list[str]) -> None:
+        self.client, self.keys, self.streams = client, WebhookKeys(prefix), streams
+        self._replay = client.register_script(REPLAY)
+
+    async def ensure_groups(self) -> None:
+        """Create the consumer group on every event stream (events from now on are read)."""
+        for stream in self.streams:
+            try:
+                await self.client.xgroup_create(stream, GROUP, id="$", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    async def create(
+        self, url: str, events: list[str], segments: list[str] | None, description: str
+    ) -> Subscription:
+        await self.ensure_groups()
+        sub = Subscription(
+            id="wh_" + secrets.token_hex(8),
+            url=url,
+            events=sorted(set(events)),
+            segments=sorted(set(segments)) if segments is not None else None,
+            description=description,
+            paused=False,
+            created_at=int(time.time() * 1000),
+            secret=new_secret(),
+        )
+        await self.client.hset(self.keys.subscriptions, sub.id, sub.to_json())
+        return sub
+
+    async def all(self) -> list[Subscription]:
+        raw: Any = await self.client.hgetall(self.keys.subscriptions)
+        subs = [Subscription.from_json(text) for text in raw.values()]
+        return sorted(subs, key=lambda s: (s.created_at, s.id))
+
+    async def get(self, sub_id: str) -> Subscription | None:
+        text = await self.client.hget(self.keys.subscriptions, sub_id)
+        return None if text is None else Subscription.from_json(text)
+
+    async def update(self, sub_id: str, changes: dict[str, Any]) -> Subscription | None:
+        """Apply ``changes`` (url, events, segments, description, paused); resuming a disabled
+        endpoint (``paused=False``) re-enables it."""
+        sub = await self.get(sub_id)
+        if sub is None:
+            return None
+        if "events" in changes:
+            changes["events"] = sorted(set(changes["events"]))
+        if changes.get("segments") is not None:
+            changes["segments"] = sorted(set(changes["segments"]))
+        updated = Subscription(**{**asdict(sub), **changes})
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.hset(self.keys.subscriptions, sub_id, updated.to_json())
+            if changes.get("paused") is False:
+                status = self.keys.status(sub_id)
+                pipe.hdel(status, "disabled_at", "disabled_reason", "failing_since")
+                pipe.hset(status, "failures", 0)
+            await pipe.execute()
+        return updated
+
+    async def delete(self, sub_id: str) -> bool:
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.hdel(self.keys.subscriptions, sub_id)
+            pipe.delete(*self.keys.all_of(sub_id))
+            removed, _ = await pipe.execute()
+        return bool(removed)
+
+    async def status(self, sub_id: str) -> DeliveryStatus:
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.hgetall(self.keys.status(sub_id))
+            pipe.llen(self.keys.queue(sub_id))
+            pipe.llen(self.keys.dead(sub_id))
+            st, backlog, dead = await pipe.execute()
+        return DeliveryStatus(
+            backlog=backlog,
+            dead_letters=dead,
+            delivered=int(st.get("delivered", 0)),
+            consecutive_failures=int(st.get("failures", 0)),
+            last_success_at=_int(st.get("ok_at")),
+            last_failure_at=_int(st.get("fail_at")),
+            last_failure_status=_int(st.get("fail_status")),
+            last_failure_error=st.get("fail_error") or None,
+            failing_since=_int(st.get("failing_since")),
+            disabled_at=_int(st.get("disabled_at")),
+            disabled_reason=st.get("disabled_reason") or None,
+            dropped=int(st.get("dropped", 0)),
+        )
+
+    async def attempts(self, sub_id: str, limit: int) -> list[dict[str, Any]]:
+        """The delivery log: the last ``limit`` attempts, newest first."""
+        raw: list[Any] = await self.client.lrange(self.keys.log(sub_id), 0, limit - 1)
+        return [orjson.loads(line) for line in raw]
+
+    async def replay(self, sub_id: str) -> tuple[int, bool]:
+        """Queue the dead letters again (after what waits now); re-enables a disabled
+        endpoint. Returns how many events, and whether it was disabled."""
+        keys = [self.keys.dead(sub_id), self.keys.queue(sub_id), self.keys.status(sub_id)]
+        count, was_disabled = await self._replay(keys=keys)
+        return int(count), bool(was_disabled)
