@@ -38,6 +38,7 @@ from sklearn.mixture import GaussianMixture
 from app.serving.preprocess import CompiledPreprocess, UnsupportedPipeline
 from app.training.model import SegmentationModel
 from app.training.rules import first_match_row
+from app.training.tree import LeafRules
 
 __all__ = ["TOP_DRIVERS", "Assignment", "CompiledAssigner", "UnsupportedPipeline"]
 TOP_DRIVERS = 3
@@ -97,6 +98,9 @@ class CompiledAssigner:
             self.log_const = np.log(clusterer.weights_) + log_det - 0.5 * d * math.log(2 * math.pi)
             # y = x @ P_k - mu_k @ P_k: precompute mu_k @ P_k
             self.mu_prec = np.einsum("kd,kde->ke", self.centres, self.prec_chol)
+        elif isinstance(clusterer, LeafRules):  # a tree: every customer matches a leaf rule
+            self.kind = "leaves"
+            self.centres = np.zeros((0, self.preprocess.width))
         else:
             raise UnsupportedPipeline(f"clusterer {type(clusterer).__name__} is not supported")
         if self.centres.shape[1] != self.preprocess.width:
@@ -123,6 +127,8 @@ class CompiledAssigner:
 
     def _rank_one(self, z: list[float]) -> tuple[int, int, float]:
         """The nearest cluster, the runner-up and the confidence (``_rank`` of one row)."""
+        if self.kind == "leaves":
+            raise ValueError("a customer matched none of the tree's leaves")
         if self.kind != "kmeans":  # a mixture's scores are matrix products: numpy's work
             best, second, confidence = self._rank(self._scores(np.array([z])))
             return int(best[0]), int(second[0]), float(confidence[0])
@@ -189,6 +195,11 @@ class CompiledAssigner:
         if rules:
             todo = [i for i, r in enumerate(rules) if r < 0]
         clustered = rows if len(todo) == len(rows) else [rows[i] for i in todo]
+        if self.kind == "leaves":  # a tree's leaves cover every customer: nothing to rank
+            if todo:
+                raise ValueError("a customer matched none of the tree's leaves")
+            none = np.zeros(0, dtype=np.int64)
+            return _Ranked(rules, todo, np.zeros((0, self.preprocess.width)), none, none, none)
         z = self.preprocess.many(clustered)
         best, second, confidence = self._rank(self._scores(z))
         return _Ranked(rules, todo, z, best, second, confidence)

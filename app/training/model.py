@@ -69,6 +69,10 @@ class SegmentationModel:
     pipeline: Pipeline
     segment_ids: list[str] = field(default_factory=list)
     algorithm: str = "kmeans"
+    # a tree model: the last ``leaves`` rules are the tree's leaves (every customer no
+    # configured rule takes matches one); ``tree`` is the fitted tree they were read from
+    leaves: int = 0
+    tree: Any = None
 
     @property
     def feature_names(self) -> list[str]:
@@ -77,6 +81,11 @@ class SegmentationModel:
     @property
     def n_rules(self) -> int:
         return len(self.rules)
+
+    @property
+    def n_configured_rules(self) -> int:
+        """The rules from the config, before the tree's leaves."""
+        return len(self.rules) - self.leaves
 
     @property
     def n_clusters(self) -> int:
