@@ -80,6 +80,13 @@ class CompiledAssigner:
         self.feature_names = self.preprocess.feature_names
         self.owner = self.preprocess.owner
         self._compile_clusterer(steps["cluster"])
+        # an outcome-weighted model clusters the preprocessed row times a weight per column
+        weight = steps.get("weight")
+        self.weights: np.ndarray | None = None
+        self.weight_list: list[float] = []
+        if weight is not None:
+            self.weights = np.asarray(weight.weights, dtype=np.float64)
+            self.weight_list = self.weights.tolist()
         self.centre_rows: list[list[float]] = self.centres.tolist()
         self.by_rule = [
             Assignment(r, self.segment_ids[r], 1.0, r, None, ()) for r in range(self.n_rules)
@@ -106,14 +113,16 @@ class CompiledAssigner:
         if self.centres.shape[1] != self.preprocess.width:
             raise UnsupportedPipeline("clusterer width does not match the preprocessing output")
 
-    # -- the preprocessed rows (what ``pipeline['preprocess'].transform`` gives) -------------
+    # -- the rows the clusterer sees (``pipeline[:-1].transform``: preprocessed, weighted) --
     def vector(self, features: Mapping[str, Any]) -> np.ndarray:
-        """One customer's row, by the scalar path."""
-        return np.array(self.preprocess.one(features))
+        """One customer's row, by the scalar path (weighted, as the clusterer sees it)."""
+        row = np.array(self.preprocess.one(features))
+        return row if self.weights is None else row * self.weights
 
     def matrix(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        """Many customers' rows, by the vectorised path."""
-        return self.preprocess.many(rows)
+        """Many customers' rows, by the vectorised path (weighted, as the clusterer sees it)."""
+        z = self.preprocess.many(rows)
+        return z if self.weights is None else z * self.weights
 
     # -- the scalar path: one customer ------------------------------------------------------
     def assign_one(self, features: Mapping[str, Any]) -> Assignment:
@@ -122,6 +131,8 @@ class CompiledAssigner:
             if rule >= 0:
                 return self.by_rule[rule]
         z = self.preprocess.one(features)
+        if self.weights is not None:
+            z = [v * w for v, w in zip(z, self.weight_list, strict=True)]
         best, second, confidence = self._rank_one(z)
         return self._assignment(best, second, confidence, self._drivers_one(z, best, second))
 
@@ -201,6 +212,8 @@ class CompiledAssigner:
             none = np.zeros(0, dtype=np.int64)
             return _Ranked(rules, todo, np.zeros((0, self.preprocess.width)), none, none, none)
         z = self.preprocess.many(clustered)
+        if self.weights is not None:
+            z = z * self.weights
         best, second, confidence = self._rank(self._scores(z))
         return _Ranked(rules, todo, z, best, second, confidence)
 

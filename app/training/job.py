@@ -25,7 +25,7 @@ from app.registry.manifest import DataInfo, FeatureSchema, Manifest, NumericStat
 from app.registry.store import ModelStore, new_version_id
 from app.training.config import NumericFeature, TrainConfig
 from app.training.data import TrainingData, load_training_data, min_rows_for
-from app.training.model import SegmentationModel, make_clusterer
+from app.training.model import ColumnWeights, SegmentationModel, make_clusterer
 from app.training.preprocess import build_preprocessor
 from app.training.profile import SlotInfo, profile_segments
 from app.training.quality import assess
@@ -139,6 +139,8 @@ def train(
             k = chosen.selection.chosen_k
             algorithm = chosen.algorithm
             selection = chosen.selection
+        if chosen.weights is not None:  # the outcome-weighted space won: fit and serve in it
+            matrix *= chosen.weights
         with timer.step("fit"):
             clusterer = make_clusterer(algorithm, k, spec.seed, init=chosen.centres).fit(matrix)
             labels = np.asarray(clusterer.predict(matrix), dtype=np.int64)
@@ -160,7 +162,10 @@ def train(
         layout = [Slot("rule", r.name) for r in rules] + [Slot("leaf", r.text) for r in leaves]
         layout += [Slot("cluster", str(c)) for c in range(k)]
         ids, matching = assign_stable_ids(store, spec.name, frame, slots, layout)
-    pipeline = Pipeline([("preprocess", preprocessor), ("cluster", clusterer)])
+    steps: list[tuple[str, object]] = [("preprocess", preprocessor), ("cluster", clusterer)]
+    if grown is None and chosen.weights is not None:
+        steps.insert(1, ("weight", ColumnWeights(chosen.weights)))
+    pipeline = Pipeline(steps)
     model = SegmentationModel(
         features=[(f.name, f.type) for f in config.features],
         rules=rules + leaves,

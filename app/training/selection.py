@@ -32,6 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 
 from app.errors import DataError
@@ -40,6 +42,7 @@ from app.training.effects import is_binary, outcome_effect
 from app.training.model import make_clusterer
 
 MIN_STABILITY = 0.8
+POWER = 2  # outcome weights: |coefficient| relative to the largest, to this power
 BLEND = 0.7  # balanced: weight of the outcome separation against the silhouette
 TOLERANCE = 0.02  # scores this close to the best count as a tie: fewer segments win
 CRITERIA = {
@@ -57,11 +60,43 @@ CRITERIA = {
 }
 
 
+WEIGHTED = "outcome-weighted"  # the curve's label of a candidate fitted in the weighted space
+
+
 @dataclass(frozen=True)
 class SelectionResult:
     selection: Selection
     algorithm: str  # the chosen candidate's algorithm
     centres: np.ndarray  # its centres (means), fitted on the sample: the full fit's warm start
+    weights: np.ndarray | None = None  # column weights of the chosen space (None: unweighted)
+
+
+def outcome_weights(
+    sample: np.ndarray, targets: dict[str, tuple[np.ndarray, np.ndarray, bool]]
+) -> np.ndarray | None:
+    """A weight per column of the preprocessed matrix: how much it predicts the outcomes.
+
+    For each outcome, a regularised linear model of it on the standardised, one-hot columns
+    (logistic for a binary outcome, ridge on ranks for a numeric one); a column's weight is
+    its absolute coefficient relative to the largest, squared (so the few columns that carry
+    the outcome lead and the many that do not fade), averaged over outcomes.
+    """
+    per_outcome = []
+    for values, present, binary in targets.values():
+        x = sample[present]
+        if binary:
+            model = LogisticRegression(C=1.0, max_iter=1_000).fit(x, values.astype(np.int64))
+            coef = np.abs(model.coef_[0])
+        else:
+            ranks = rankdata(values) / len(values)
+            coef = np.abs(Ridge(alpha=1.0).fit(x, ranks - ranks.mean()).coef_)
+        if coef.max() > 0:
+            per_outcome.append((coef / coef.max()) ** POWER)
+    if not per_outcome:
+        return None
+    weights: np.ndarray = np.mean(per_outcome, axis=0)
+    normalised: np.ndarray = weights / weights.max()
+    return normalised
 
 
 def select_k(
@@ -96,11 +131,18 @@ def select_k(
     sil_rows = rng.choice(len(sample), min(silhouette_size, len(sample)), replace=False)
     curve: list[SelectionPoint] = []
     centres: dict[tuple[str, int], np.ndarray] = {}
-    for name in algorithms or [algorithm]:
-        fit_algorithm = "kmeans" if name == "minibatch_kmeans" else name
+    # with outcomes, each candidate also in the outcome-weighted space; silhouettes are
+    # always measured in the declared (unweighted) space, so the blend compares like with like
+    weights = outcome_weights(sample, targets) if targets else None
+    spaces = [("", None)] + ([(WEIGHTED, weights)] if weights is not None else [])
+    candidates = [(a, space) for space in spaces for a in algorithms or [algorithm]]
+    for base_name, (space, space_weights) in candidates:
+        name = f"{base_name} {space}" if space else base_name
+        fit_algorithm = "kmeans" if base_name == "minibatch_kmeans" else base_name
+        fit_sample = sample if space_weights is None else sample * space_weights
         for k in range(k_min, k_max + 1):
-            model = make_clusterer(fit_algorithm, k, seed).fit(sample)
-            labels = np.asarray(model.predict(sample))
+            model = make_clusterer(fit_algorithm, k, seed).fit(fit_sample)
+            labels = np.asarray(model.predict(fit_sample))
             counts = np.bincount(labels, minlength=k)
             share = float(counts.min() / len(sample) * clustered_fraction)
             sub = labels[sil_rows]
@@ -114,7 +156,7 @@ def select_k(
             )
             if method != "silhouette":
                 stability = _stability(
-                    sample[sil_rows], labels[sil_rows], fit_algorithm, k, seed, bootstraps
+                    fit_sample[sil_rows], labels[sil_rows], fit_algorithm, k, seed, bootstraps
                 )
                 effects = {
                     o: size
@@ -150,8 +192,12 @@ def select_k(
         note=note,
         reason=reason,
     )
-    chosen_algorithm = chosen.algorithm or algorithm
-    return SelectionResult(selection, chosen_algorithm, centres[(chosen_algorithm, chosen.k)])
+    chosen_name = chosen.algorithm or algorithm
+    chosen_weights = weights if chosen_name.endswith(WEIGHTED) else None
+    chosen_algorithm = chosen_name.removesuffix(f" {WEIGHTED}")
+    return SelectionResult(
+        selection, chosen_algorithm, centres[(chosen_name, chosen.k)], chosen_weights
+    )
 
 
 def _targets(
