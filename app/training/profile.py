@@ -213,9 +213,10 @@ def _traits(
     categorical: dict[str, dict[str, CategoryShare]],
     labels: dict[str, str],
     words: dict[str, tuple[str, str]],
-) -> list[str]:
-    """What sets a segment apart, strongest first: numeric features by |z|, categories that
-    define it by their own z (a segment that is all month-to-month can lead with it)."""
+) -> tuple[list[str], int]:
+    """What sets a segment apart, strongest first, and how many are more than slight: numeric
+    features by |z|, categories that define it by their own z (a segment that is all
+    month-to-month can lead with it), categories it lacks, then slight numeric differences."""
     ranked = [
         (abs(p.z), _trait(name, p.z, labels, words)) for name, p in numeric.items()
         if abs(p.z) >= NAME_Z
@@ -230,7 +231,32 @@ def _traits(
             z, cat, share = max(best, key=lambda b: b[0])
             ranked.append((z, _category_trait(cat, labels[feature], share.share)))
     ranked.sort(key=lambda r: -r[0])
-    return [text for _, text in ranked]
+    # then the categories a segment lacks (``not Month-to-month contract``): a tree leaf of
+    # ``contract != 'Month-to-month'`` is named by it when nothing else sets it apart
+    named = {
+        feature for feature, shares in categorical.items() if any(map(_defines, shares.values()))
+    }
+    absent = [
+        (-share.z, f"not {_category_trait(cat, labels[feature], 1.0)}")
+        for feature, shares in categorical.items()
+        if feature not in named
+        for cat, share in shares.items()
+        if not cat.startswith("__")
+        and cat.strip().lower() not in YES | NO
+        and share.share <= 0.05
+        and share.population_share >= 0.2
+    ]
+    absent.sort(key=lambda r: -r[0])
+    # last, smaller numeric differences: only reached when the traits above lead other names
+    weaker = sorted(
+        (
+            (abs(p.z), _trait(name, p.z, labels, words))
+            for name, p in numeric.items()
+            if DISTINCT_Z <= abs(p.z) < NAME_Z
+        ),
+        key=lambda r: -r[0],
+    )
+    return [text for _, text in ranked + absent + weaker], len(ranked) + len(absent)
 
 
 def _defines(share: CategoryShare) -> bool:
@@ -252,13 +278,16 @@ def _generate_name(
     """Two or more traits, the strongest first; no two segments share a name or a leading
     phrase (``leads``: the first traits already taken, updated here)."""
     leads = set() if leads is None else leads
-    traits = _traits(numeric, categorical, labels, words or {}) or ["typical customers"]
+    traits, strong = _traits(numeric, categorical, labels, words or {})
+    traits = traits or ["typical customers"]
     lead = next((t for t in traits if t.lower() not in leads), None)
     if lead is None:  # every trait leads another segment already: lead with two of them
         lead = " and ".join(traits[:2]) if len(traits) > 1 else traits[0]
     rest = [t for t in traits if t != lead]
+    # a second trait when it is more than slight; more (or slight ones) only to be unique
+    first = 1 if strong - (lead in traits[:strong]) > 0 else 0
     name = lead
-    for count in range(1, max(len(rest), 1) + 1):
+    for count in range(first, max(len(rest), first) + 1):
         name = ", ".join([lead, *rest[:count]])
         name = name[0].upper() + name[1:]
         if name not in used and name.split(",")[0].lower() not in leads:

@@ -135,6 +135,10 @@ def test_leaves_read_as_rules_on_the_original_scale(trained_tree: Any) -> None:
     assert manifest.outcomes[0].effect_size > 0.3  # type: ignore[operator]
     names = [s.name for s in manifest.segments]
     assert len(set(names)) == len(names)
+    # each leaf named by what defines it, none by a number: a category it lacks counts too
+    heads = [n.split(",")[0] for n in names]
+    assert len(set(heads)) == len(heads) and not any("#" in n for n in names), names
+    assert any("Month-to-month contract" in n for n in names), names
 
 
 def test_configured_rules_come_first_and_ids_stay_by_rule(tmp_path: Path) -> None:
