@@ -183,3 +183,17 @@ def test_a_manifest_written_before_these_fields_still_loads(tmp_path: Path) -> N
 
     assert outcome_line(loaded.outcomes[0]).startswith("outcome bought (1 = '1'): segments")
     render_report(loaded, np.zeros((0, 2)), [])
+
+
+def test_silhouettes_of_many_labelings_equal_scikit_learns() -> None:
+    from sklearn.metrics import silhouette_score
+
+    from app.training.selection import _silhouettes
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1_100, 6))
+    labelings = [rng.integers(0, k, len(x)) for k in (2, 3, 7)]
+    labelings.append(np.r_[np.zeros(len(x) - 1, dtype=int), [1]])  # a singleton cluster
+    want = [silhouette_score(x, labels) for labels in labelings]
+    assert _silhouettes(x, labelings, block=100) == pytest.approx(want, abs=1e-12)
+    assert _silhouettes(x, [np.zeros(len(x), dtype=int)]) == [-1.0]
