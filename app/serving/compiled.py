@@ -38,6 +38,7 @@ from sklearn.mixture import GaussianMixture
 from app.serving.preprocess import CompiledPreprocess, UnsupportedPipeline
 from app.training.model import SegmentationModel
 from app.training.rules import first_match_row
+from app.training.tree import LeafRules
 
 __all__ = ["TOP_DRIVERS", "Assignment", "CompiledAssigner", "UnsupportedPipeline"]
 TOP_DRIVERS = 3
@@ -79,6 +80,13 @@ class CompiledAssigner:
         self.feature_names = self.preprocess.feature_names
         self.owner = self.preprocess.owner
         self._compile_clusterer(steps["cluster"])
+        # an outcome-weighted model clusters the preprocessed row times a weight per column
+        weight = steps.get("weight")
+        self.weights: np.ndarray | None = None
+        self.weight_list: list[float] = []
+        if weight is not None:
+            self.weights = np.asarray(weight.weights, dtype=np.float64)
+            self.weight_list = self.weights.tolist()
         self.centre_rows: list[list[float]] = self.centres.tolist()
         self.by_rule = [
             Assignment(r, self.segment_ids[r], 1.0, r, None, ()) for r in range(self.n_rules)
@@ -97,19 +105,24 @@ class CompiledAssigner:
             self.log_const = np.log(clusterer.weights_) + log_det - 0.5 * d * math.log(2 * math.pi)
             # y = x @ P_k - mu_k @ P_k: precompute mu_k @ P_k
             self.mu_prec = np.einsum("kd,kde->ke", self.centres, self.prec_chol)
+        elif isinstance(clusterer, LeafRules):  # a tree: every customer matches a leaf rule
+            self.kind = "leaves"
+            self.centres = np.zeros((0, self.preprocess.width))
         else:
             raise UnsupportedPipeline(f"clusterer {type(clusterer).__name__} is not supported")
         if self.centres.shape[1] != self.preprocess.width:
             raise UnsupportedPipeline("clusterer width does not match the preprocessing output")
 
-    # -- the preprocessed rows (what ``pipeline['preprocess'].transform`` gives) -------------
+    # -- the rows the clusterer sees (``pipeline[:-1].transform``: preprocessed, weighted) --
     def vector(self, features: Mapping[str, Any]) -> np.ndarray:
-        """One customer's row, by the scalar path."""
-        return np.array(self.preprocess.one(features))
+        """One customer's row, by the scalar path (weighted, as the clusterer sees it)."""
+        row = np.array(self.preprocess.one(features))
+        return row if self.weights is None else row * self.weights
 
     def matrix(self, rows: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        """Many customers' rows, by the vectorised path."""
-        return self.preprocess.many(rows)
+        """Many customers' rows, by the vectorised path (weighted, as the clusterer sees it)."""
+        z = self.preprocess.many(rows)
+        return z if self.weights is None else z * self.weights
 
     # -- the scalar path: one customer ------------------------------------------------------
     def assign_one(self, features: Mapping[str, Any]) -> Assignment:
@@ -118,11 +131,15 @@ class CompiledAssigner:
             if rule >= 0:
                 return self.by_rule[rule]
         z = self.preprocess.one(features)
+        if self.weights is not None:
+            z = [v * w for v, w in zip(z, self.weight_list, strict=True)]
         best, second, confidence = self._rank_one(z)
         return self._assignment(best, second, confidence, self._drivers_one(z, best, second))
 
     def _rank_one(self, z: list[float]) -> tuple[int, int, float]:
         """The nearest cluster, the runner-up and the confidence (``_rank`` of one row)."""
+        if self.kind == "leaves":
+            raise ValueError("a customer matched none of the tree's leaves")
         if self.kind != "kmeans":  # a mixture's scores are matrix products: numpy's work
             best, second, confidence = self._rank(self._scores(np.array([z])))
             return int(best[0]), int(second[0]), float(confidence[0])
@@ -189,7 +206,14 @@ class CompiledAssigner:
         if rules:
             todo = [i for i, r in enumerate(rules) if r < 0]
         clustered = rows if len(todo) == len(rows) else [rows[i] for i in todo]
+        if self.kind == "leaves":  # a tree's leaves cover every customer: nothing to rank
+            if todo:
+                raise ValueError("a customer matched none of the tree's leaves")
+            none = np.zeros(0, dtype=np.int64)
+            return _Ranked(rules, todo, np.zeros((0, self.preprocess.width)), none, none, none)
         z = self.preprocess.many(clustered)
+        if self.weights is not None:
+            z = z * self.weights
         best, second, confidence = self._rank(self._scores(z))
         return _Ranked(rules, todo, z, best, second, confidence)
 

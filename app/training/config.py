@@ -151,7 +151,10 @@ class RuleConfig(_Strict):
 
 class ModelConfig(_Strict):
     name: str = Field("customers", pattern=NAME_PATTERN)
-    algorithm: Literal["kmeans", "gmm", "minibatch_kmeans", "auto"] = "kmeans"
+    algorithm: Literal["kmeans", "gmm", "minibatch_kmeans", "auto", "tree"] = "kmeans"
+    target: str | None = Field(
+        None, description="with algorithm = 'tree': the declared outcome the tree splits on"
+    )
     algorithms: list[Literal["kmeans", "gmm", "minibatch_kmeans"]] | None = Field(
         None, description="candidate algorithms the selection compares; default: [algorithm]"
     )
@@ -177,6 +180,10 @@ class ModelConfig(_Strict):
     def _k_range(self) -> ModelConfig:
         if self.k_min > self.k_max:
             raise ValueError(f"k_min ({self.k_min}) must not exceed k_max ({self.k_max})")
+        if self.algorithm == "tree" and not self.target:
+            raise ValueError("algorithm = 'tree' needs target = '<outcome>' (a declared outcome)")
+        if self.target is not None and self.algorithm != "tree":
+            raise ValueError("target is only used with algorithm = 'tree'")
         return self
 
 

@@ -26,14 +26,15 @@ from app.registry.manifest import DataInfo, FeatureSchema, Manifest, NumericStat
 from app.registry.store import ModelStore, new_version_id
 from app.training.config import NumericFeature, TrainConfig
 from app.training.data import TrainingData, load_training_data, min_rows_for
-from app.training.model import SegmentationModel, make_clusterer
+from app.training.model import ColumnWeights, SegmentationModel, make_clusterer
 from app.training.preprocess import build_preprocessor
 from app.training.profile import SlotInfo, profile_segments
 from app.training.quality import assess
 from app.training.report import write_report
-from app.training.rules import compile_rules, first_match_frame
+from app.training.rules import RuleSegment, compile_rules, first_match_frame
 from app.training.selection import select_k
 from app.training.stable_ids import Slot, assign_stable_ids
+from app.training.tree import LeafRules, grow_tree
 
 PROJECTION_POINTS = 5_000
 StepCallback = Callable[[str], None]
@@ -110,51 +111,70 @@ def train(
     if algorithm == "auto":
         algorithm = "minibatch_kmeans" if len(matrix) > spec.minibatch_threshold else "kmeans"
     method = spec.selection or ("balanced" if data.outcomes else "silhouette")
-    with timer.step("select k"):
-        chosen = select_k(
-            matrix,
-            algorithm=algorithm,
-            k_min=spec.k_min,
-            k_max=spec.k_max,
-            min_share=spec.min_share,
-            clustered_fraction=len(clustered) / len(frame),
-            sample_size=spec.selection_sample,
-            silhouette_size=spec.silhouette_sample,
-            seed=spec.seed,
-            method=method,
-            algorithms=list(spec.algorithms) if spec.algorithms else None,
-            outcomes=frame.loc[rule_slots < 0, data.outcomes] if data.outcomes else None,
-            bootstraps=spec.selection_bootstraps,
-        )
-        k = chosen.selection.chosen_k
-        algorithm = chosen.algorithm
-    with timer.step("fit"):
-        clusterer = make_clusterer(algorithm, k, spec.seed, init=chosen.centres).fit(matrix)
-        labels = np.asarray(clusterer.predict(matrix), dtype=np.int64)
+    leaves: list[RuleSegment] = []
+    grown = None
+    if algorithm == "tree":  # the leaves are rule segments; no clusters
+        with timer.step("tree"):
+            target = _tree_target(spec.target, data, frame, rule_slots)
+            grown = grow_tree(config, clustered, target, matrix)
+        leaves, labels, selection = grown.rules, grown.labels, grown.selection
+        assessed, clusterer = grown.quality, LeafRules()
+        k = 0
+    else:
+        with timer.step("select k"):
+            chosen = select_k(
+                matrix,
+                algorithm=algorithm,
+                k_min=spec.k_min,
+                k_max=spec.k_max,
+                min_share=spec.min_share,
+                clustered_fraction=len(clustered) / len(frame),
+                sample_size=spec.selection_sample,
+                silhouette_size=spec.silhouette_sample,
+                seed=spec.seed,
+                method=method,
+                algorithms=list(spec.algorithms) if spec.algorithms else None,
+                outcomes=frame.loc[rule_slots < 0, data.outcomes] if data.outcomes else None,
+                bootstraps=spec.selection_bootstraps,
+            )
+            k = chosen.selection.chosen_k
+            algorithm = chosen.algorithm
+            selection = chosen.selection
+        if chosen.weights is not None:  # the outcome-weighted space won: fit and serve in it
+            matrix *= chosen.weights
+        with timer.step("fit"):
+            clusterer = make_clusterer(algorithm, k, spec.seed, init=chosen.centres).fit(matrix)
+            labels = np.asarray(clusterer.predict(matrix), dtype=np.int64)
+        with timer.step("quality"):
+            assessed = assess(
+                matrix,
+                labels,
+                algorithm=algorithm,
+                k=k,
+                seed=spec.seed,
+                sample_size=spec.silhouette_sample,
+                bootstraps=spec.stability_bootstraps,
+                bootstrap_size=spec.selection_sample,
+            )
+    del matrix
     slots = rule_slots.astype(np.int64)
     slots[rule_slots < 0] = len(rules) + labels
-    with timer.step("quality"):
-        assessed = assess(
-            matrix,
-            labels,
-            algorithm=algorithm,
-            k=k,
-            seed=spec.seed,
-            sample_size=spec.silhouette_sample,
-            bootstraps=spec.stability_bootstraps,
-            bootstrap_size=spec.selection_sample,
-        )
-    del matrix
     with timer.step("stable ids"):
-        layout = [Slot("rule", r.name) for r in rules] + [Slot("cluster", str(c)) for c in range(k)]
+        layout = [Slot("rule", r.name) for r in rules] + [Slot("leaf", r.text) for r in leaves]
+        layout += [Slot("cluster", str(c)) for c in range(k)]
         ids, matching = assign_stable_ids(store, spec.name, frame, slots, layout)
-    pipeline = Pipeline([("preprocess", preprocessor), ("cluster", clusterer)])
+    steps: list[tuple[str, object]] = [("preprocess", preprocessor), ("cluster", clusterer)]
+    if grown is None and chosen.weights is not None:
+        steps.insert(1, ("weight", ColumnWeights(chosen.weights)))
+    pipeline = Pipeline(steps)
     model = SegmentationModel(
         features=[(f.name, f.type) for f in config.features],
-        rules=rules,
+        rules=rules + leaves,
         pipeline=pipeline,
         segment_ids=ids,
         algorithm=algorithm,
+        leaves=len(leaves),
+        tree=grown.tree if grown else None,
     )
     with timer.step("profile"):
         infos = [
@@ -162,6 +182,10 @@ def train(
             for i, r in enumerate(rules)
         ]
         stability = assessed.segment_stability
+        infos += [
+            SlotInfo(ids[len(rules) + j], "rule", None, r.text, stability=_stability(stability, j))
+            for j, r in enumerate(leaves)
+        ]
         infos += [
             SlotInfo(ids[len(rules) + c], "cluster", stability=_stability(stability, c))
             for c in range(k)
@@ -192,8 +216,8 @@ def train(
             features=_feature_schema(config, frame, preprocessor),
             algorithm=algorithm,
             seed=spec.seed,
-            k=k,
-            selection=chosen.selection,
+            k=k or len(leaves),
+            selection=selection,
             quality=assessed.quality,
             segments=segments,
             outcomes=outcome_tests,
@@ -208,6 +232,20 @@ def train(
     if promote:
         store.promote(spec.name, version)
     return TrainResult(manifest=manifest, promoted=promote, projection=projection)
+
+
+def _tree_target(
+    target: str | None, data: TrainingData, frame: pd.DataFrame, rule_slots: np.ndarray
+) -> pd.Series:
+    """The tree's outcome on the customers no configured rule took; it must be declared."""
+    if target not in data.outcomes:
+        declared = ", ".join(data.outcomes) or "none"
+        raise DataError(
+            f"model.target = {target!r} is not a declared outcome (declared: {declared}); "
+            "add it to [outcomes] columns"
+        )
+    series: pd.Series = frame.loc[rule_slots < 0, target]
+    return series
 
 
 def _stability(values: np.ndarray | None, label: int) -> float | None:

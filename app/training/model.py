@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.mixture import GaussianMixture
 from sklearn.pipeline import Pipeline
@@ -19,6 +20,25 @@ from sklearn.pipeline import Pipeline
 from app.training.rules import RuleSegment, first_match_frame
 
 ALGORITHMS = ("kmeans", "minibatch_kmeans", "gmm")
+
+
+class ColumnWeights(TransformerMixin, BaseEstimator):  # type: ignore[misc]
+    """Multiply each preprocessed column by its weight: the outcome-weighted space the
+    clusterer was fitted in (a pipeline step between ``preprocess`` and ``cluster``)."""
+
+    def __init__(self, weights: np.ndarray | None = None) -> None:
+        self.weights = weights
+
+    def fit(self, X: Any, y: Any = None) -> ColumnWeights:
+        return self
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return True  # the weights are given, not learnt
+
+    def transform(self, X: Any) -> np.ndarray:
+        weights = np.ones(1) if self.weights is None else np.asarray(self.weights)
+        result: np.ndarray = np.asarray(X, dtype=np.float64) * weights
+        return result
 
 
 def make_clusterer(
@@ -69,6 +89,10 @@ class SegmentationModel:
     pipeline: Pipeline
     segment_ids: list[str] = field(default_factory=list)
     algorithm: str = "kmeans"
+    # a tree model: the last ``leaves`` rules are the tree's leaves (every customer no
+    # configured rule takes matches one); ``tree`` is the fitted tree they were read from
+    leaves: int = 0
+    tree: Any = None
 
     @property
     def feature_names(self) -> list[str]:
@@ -77,6 +101,11 @@ class SegmentationModel:
     @property
     def n_rules(self) -> int:
         return len(self.rules)
+
+    @property
+    def n_configured_rules(self) -> int:
+        """The rules from the config, before the tree's leaves."""
+        return len(self.rules) - self.leaves
 
     @property
     def n_clusters(self) -> int:
@@ -97,8 +126,10 @@ class SegmentationModel:
         return ids
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
-        """The preprocessed (standardised, one-hot) matrix the clusterer sees."""
-        result: np.ndarray = self.pipeline.named_steps["preprocess"].transform(
-            frame[self.feature_names]
-        )
-        return result
+        """The matrix the clusterer sees: preprocessed (standardised, one-hot), and weighted
+        when the outcome-weighted space was chosen (every pipeline step but the last)."""
+        result: Any = frame[self.feature_names]
+        for _, step in self.pipeline.steps[:-1]:
+            result = step.transform(result)
+        matrix: np.ndarray = result
+        return matrix

@@ -29,6 +29,9 @@ RFM_WORDS = {
     "avg_order_value": ("large baskets", "small baskets"),
     "tenure_days": ("long-standing", "new"),
 }
+CATEGORY_Z = 0.8  # a category most of a segment holds, this far above its population share
+YES = {"yes", "true", "y"}
+NO = {"no", "false", "n"}
 DISTINCT_Z = 0.25  # a cluster whose every feature is within this of the population is flagged
 TOP_CATEGORIES = 8
 
@@ -77,6 +80,7 @@ def profile_segments(
     outcomes = [o for o in (outcomes or []) if o in frame.columns]
     segments: list[SegmentInfo] = []
     used_names: set[str] = set()
+    used_leads: set[str] = set()
     for slot, info in enumerate(infos):
         mask = slots == slot
         size = int(mask.sum())
@@ -94,8 +98,11 @@ def profile_segments(
             name: _category_shares(codes[mask], pop_shares[name])
             for name, codes in cat_codes.items()
         }
-        name = info.name or _generate_name(num_profile, cat_profile, labels, used_names, words)
+        name = info.name or _generate_name(
+            num_profile, cat_profile, labels, used_names, words, used_leads
+        )
         used_names.add(name)
+        used_leads.add(name.split(",")[0].lower())
         share = size / n if n else 0.0
         flags = []
         if share < min_share:
@@ -185,38 +192,114 @@ def _trait(name: str, z: float, labels: dict[str, str], words: dict[str, tuple[s
     return f"{_level(z)} {labels[name]}"
 
 
+def _category_trait(category: str, label: str, share: float) -> str:
+    """A category named with its feature: ``Month-to-month contract``, ``Fiber optic
+    internet``; a yes/no category as the feature itself (``paperless billing``, ``no
+    partner``); ``many ...`` when it is common in the segment without being most of it."""
+    low = category.strip().lower()
+    if low in YES:
+        text = label
+    elif low in NO:
+        text = f"no {label}"
+    elif label.lower() in low:  # "No internet service" already names its feature
+        text = category
+    else:
+        text = f"{category} {label}"
+    return text if share >= 0.5 else f"many {text}"
+
+
+def _traits(
+    numeric: dict[str, NumericProfile],
+    categorical: dict[str, dict[str, CategoryShare]],
+    labels: dict[str, str],
+    words: dict[str, tuple[str, str]],
+) -> tuple[list[str], int]:
+    """What sets a segment apart, strongest first, and how many are more than slight: numeric
+    features by |z|, categories that define it by their own z (a segment that is all
+    month-to-month can lead with it), categories it lacks, then slight numeric differences."""
+    ranked = [
+        (abs(p.z), _trait(name, p.z, labels, words)) for name, p in numeric.items()
+        if abs(p.z) >= NAME_Z
+    ]  # fmt: skip
+    for feature, shares in categorical.items():
+        best = [
+            (share.z, cat, share)
+            for cat, share in shares.items()
+            if not cat.startswith("__") and _defines(share)
+        ]
+        if best:
+            z, cat, share = max(best, key=lambda b: b[0])
+            ranked.append((z, _category_trait(cat, labels[feature], share.share)))
+    ranked.sort(key=lambda r: -r[0])
+    # then the categories a segment lacks (``not Month-to-month contract``): a tree leaf of
+    # ``contract != 'Month-to-month'`` is named by it when nothing else sets it apart
+    named = {
+        feature for feature, shares in categorical.items() if any(map(_defines, shares.values()))
+    }
+    absent = [
+        (-share.z, f"not {_category_trait(cat, labels[feature], 1.0)}")
+        for feature, shares in categorical.items()
+        if feature not in named
+        for cat, share in shares.items()
+        if not cat.startswith("__")
+        and cat.strip().lower() not in YES | NO
+        and share.share <= 0.05
+        and share.population_share >= 0.2
+    ]
+    absent.sort(key=lambda r: -r[0])
+    # last, smaller numeric differences: only reached when the traits above lead other names
+    weaker = sorted(
+        (
+            (abs(p.z), _trait(name, p.z, labels, words))
+            for name, p in numeric.items()
+            if DISTINCT_Z <= abs(p.z) < NAME_Z
+        ),
+        key=lambda r: -r[0],
+    )
+    return [text for _, text in ranked + absent + weaker], len(ranked) + len(absent)
+
+
+def _defines(share: CategoryShare) -> bool:
+    """Most of the segment holds the category, well above its population share; or it is
+    far more common there than elsewhere."""
+    if share.share >= 0.5 and share.z >= CATEGORY_Z:
+        return True
+    return share.z >= 1.5 and share.share >= 0.3
+
+
 def _generate_name(
     numeric: dict[str, NumericProfile],
     categorical: dict[str, dict[str, CategoryShare]],
     labels: dict[str, str],
     used: set[str],
     words: dict[str, tuple[str, str]] | None = None,
+    leads: set[str] | None = None,
 ) -> str:
-    ranked = sorted(numeric.items(), key=lambda kv: -abs(kv[1].z))
-    parts = [_trait(name, p.z, labels, words or {}) for name, p in ranked if abs(p.z) >= NAME_Z]
-    # a category is named with its feature ("month-to-month contract"), never "(mostly No)"
-    cats = [
-        (
-            share.z,
-            f"{cat} {labels[feature]}" if share.share >= 0.5 else f"many {cat} {labels[feature]}",
-        )
-        for feature, shares in categorical.items()
-        for cat, share in shares.items()
-        if share.z >= 1.5 and share.share >= 0.3 and not cat.startswith("__")
-    ]
-    best_cat = max(cats)[1] if cats else None
-    for count in range(2, max(len(parts), 2) + 1):
-        shown = parts[:count] if parts else ["typical customers"]
-        name = ", ".join(shown)
-        if best_cat:
-            name = f"{name} ({best_cat})"
+    """Two or more traits, the strongest first; no two segments share a name or a leading
+    phrase (``leads``: the first traits already taken, updated here)."""
+    leads = set() if leads is None else leads
+    traits, strong = _traits(numeric, categorical, labels, words or {})
+    traits = traits or ["typical customers"]
+    lead = next((t for t in traits if t.lower() not in leads), None)
+    if lead is None:  # every trait leads another segment already: lead with two of them
+        lead = " and ".join(traits[:2]) if len(traits) > 1 else traits[0]
+    rest = [t for t in traits if t != lead]
+    # a second trait when it is more than slight; more (or slight ones) only to be unique
+    first = 1 if strong - (lead in traits[:strong]) > 0 else 0
+    name = lead
+    for count in range(first, max(len(rest), first) + 1):
+        name = ", ".join([lead, *rest[:count]])
         name = name[0].upper() + name[1:]
-        if name not in used:
-            return name
+        if name not in used and name.split(",")[0].lower() not in leads:
+            break
     suffix = 2
-    while f"{name} #{suffix}" in used:
+    base = name
+    while name in used or name.split(",")[0].lower() in leads:
+        head, _, tail = base.partition(",")
+        name = f"{head} #{suffix}" + (f",{tail}" if tail else "")
         suffix += 1
-    return f"{name} #{suffix}"
+    leads.add(name.split(",")[0].lower())
+    return name
 
 
 def _describe(share: float, numeric: dict[str, NumericProfile], labels: dict[str, str]) -> str:

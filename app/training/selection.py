@@ -32,7 +32,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import adjusted_rand_score, silhouette_score
+from scipy.stats import rankdata
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.metrics import adjusted_rand_score
 
 from app.errors import DataError
 from app.registry.manifest import Selection, SelectionPoint
@@ -40,6 +42,7 @@ from app.training.effects import is_binary, outcome_effect
 from app.training.model import make_clusterer
 
 MIN_STABILITY = 0.8
+POWER = 2  # outcome weights: |coefficient| relative to the largest, to this power
 BLEND = 0.7  # balanced: weight of the outcome separation against the silhouette
 TOLERANCE = 0.02  # scores this close to the best count as a tie: fewer segments win
 CRITERIA = {
@@ -57,11 +60,43 @@ CRITERIA = {
 }
 
 
+WEIGHTED = "outcome-weighted"  # the curve's label of a candidate fitted in the weighted space
+
+
 @dataclass(frozen=True)
 class SelectionResult:
     selection: Selection
     algorithm: str  # the chosen candidate's algorithm
     centres: np.ndarray  # its centres (means), fitted on the sample: the full fit's warm start
+    weights: np.ndarray | None = None  # column weights of the chosen space (None: unweighted)
+
+
+def outcome_weights(
+    sample: np.ndarray, targets: dict[str, tuple[np.ndarray, np.ndarray, bool]]
+) -> np.ndarray | None:
+    """A weight per column of the preprocessed matrix: how much it predicts the outcomes.
+
+    For each outcome, a regularised linear model of it on the standardised, one-hot columns
+    (logistic for a binary outcome, ridge on ranks for a numeric one); a column's weight is
+    its absolute coefficient relative to the largest, squared (so the few columns that carry
+    the outcome lead and the many that do not fade), averaged over outcomes.
+    """
+    per_outcome = []
+    for values, present, binary in targets.values():
+        x = sample[present]
+        if binary:
+            model = LogisticRegression(C=1.0, max_iter=1_000).fit(x, values.astype(np.int64))
+            coef = np.abs(model.coef_[0])
+        else:
+            ranks = rankdata(values) / len(values)
+            coef = np.abs(Ridge(alpha=1.0).fit(x, ranks - ranks.mean()).coef_)
+        if coef.max() > 0:
+            per_outcome.append((coef / coef.max()) ** POWER)
+    if not per_outcome:
+        return None
+    weights: np.ndarray = np.mean(per_outcome, axis=0)
+    normalised: np.ndarray = weights / weights.max()
+    return normalised
 
 
 def select_k(
@@ -96,46 +131,56 @@ def select_k(
     sil_rows = rng.choice(len(sample), min(silhouette_size, len(sample)), replace=False)
     curve: list[SelectionPoint] = []
     centres: dict[tuple[str, int], np.ndarray] = {}
-    for name in algorithms or [algorithm]:
-        fit_algorithm = "kmeans" if name == "minibatch_kmeans" else name
+    # with outcomes, each candidate also in the outcome-weighted space; silhouettes are
+    # always measured in the declared (unweighted) space, so the blend compares like with like
+    weights = outcome_weights(sample, targets) if targets else None
+    spaces = [("", None)] + ([(WEIGHTED, weights)] if weights is not None else [])
+    candidates = [(a, space) for space in spaces for a in algorithms or [algorithm]]
+    fitted = []
+    for base_name, (space, space_weights) in candidates:
+        name = f"{base_name} {space}" if space else base_name
+        fit_algorithm = "kmeans" if base_name == "minibatch_kmeans" else base_name
+        fit_sample = sample if space_weights is None else sample * space_weights
         for k in range(k_min, k_max + 1):
-            model = make_clusterer(fit_algorithm, k, seed).fit(sample)
-            labels = np.asarray(model.predict(sample))
-            counts = np.bincount(labels, minlength=k)
-            share = float(counts.min() / len(sample) * clustered_fraction)
-            sub = labels[sil_rows]
-            sil = (
-                float(silhouette_score(sample[sil_rows], sub, random_state=seed))
-                if len(np.unique(sub)) > 1
-                else -1.0
-            )
-            point = SelectionPoint(
-                k=k, silhouette=sil, min_share=share, admissible=share >= min_share
-            )
-            if method != "silhouette":
-                stability = _stability(
-                    sample[sil_rows], labels[sil_rows], fit_algorithm, k, seed, bootstraps
+            model = make_clusterer(fit_algorithm, k, seed).fit(fit_sample)
+            labels = np.asarray(model.predict(fit_sample))
+            fitted.append((name, fit_algorithm, fit_sample, k, model, labels))
+    # every candidate's silhouette from one pass over the sample's pairwise distances
+    silhouettes = _silhouettes(sample[sil_rows], [f[5][sil_rows] for f in fitted])
+    for (name, fit_algorithm, fit_sample, k, model, labels), sil in zip(
+        fitted, silhouettes, strict=True
+    ):
+        counts = np.bincount(labels, minlength=k)
+        share = float(counts.min() / len(sample) * clustered_fraction)
+        point = SelectionPoint(k=k, silhouette=sil, min_share=share, admissible=share >= min_share)
+        if method != "silhouette":
+            stability = (  # not measured where a segment is too small anyway
+                _stability(
+                    fit_sample[sil_rows], labels[sil_rows], fit_algorithm, k, seed, bootstraps
                 )
-                effects = {
-                    o: size
-                    for o, (values, present, binary) in targets.items()
-                    if (size := outcome_effect(values, labels[present], binary).size) is not None
+                if point.admissible
+                else None
+            )
+            effects = {
+                o: size
+                for o, (values, present, binary) in targets.items()
+                if (size := outcome_effect(values, labels[present], binary).size) is not None
+            }
+            point = point.model_copy(
+                update={
+                    "algorithm": name,
+                    "stability": stability,
+                    "effects": effects,
+                    "admissible": point.admissible
+                    and (stability is None or stability >= MIN_STABILITY),
                 }
-                point = point.model_copy(
-                    update={
-                        "algorithm": name,
-                        "stability": stability,
-                        "effects": effects,
-                        "admissible": point.admissible
-                        and (stability is None or stability >= MIN_STABILITY),
-                    }
-                )
-            elif algorithms and len(algorithms) > 1:
-                point = point.model_copy(update={"algorithm": name})
-            curve.append(point)
-            centres[(name, k)] = (
-                model.cluster_centers_ if hasattr(model, "cluster_centers_") else model.means_
             )
+        elif algorithms and len(algorithms) > 1:
+            point = point.model_copy(update={"algorithm": name})
+        curve.append(point)
+        centres[(name, k)] = (
+            model.cluster_centers_ if hasattr(model, "cluster_centers_") else model.means_
+        )
     chosen, note, reason = _choose(curve, method, k_min, k_max, min_share)
     selection = Selection(
         criterion=CRITERIA[method],
@@ -150,8 +195,48 @@ def select_k(
         note=note,
         reason=reason,
     )
-    chosen_algorithm = chosen.algorithm or algorithm
-    return SelectionResult(selection, chosen_algorithm, centres[(chosen_algorithm, chosen.k)])
+    chosen_name = chosen.algorithm or algorithm
+    chosen_weights = weights if chosen_name.endswith(WEIGHTED) else None
+    chosen_algorithm = chosen_name.removesuffix(f" {WEIGHTED}")
+    return SelectionResult(
+        selection, chosen_algorithm, centres[(chosen_name, chosen.k)], chosen_weights
+    )
+
+
+def _silhouettes(x: np.ndarray, labelings: list[np.ndarray], block: int = 512) -> list[float]:
+    """The silhouette score of each labeling of the same rows ``x`` (as scikit-learn's
+    ``silhouette_score``, Euclidean), computing the pairwise distances once for all of them,
+    a block of rows at a time; -1 for a labeling with a single cluster."""
+    n = len(x)
+    codes = [np.unique(labels, return_inverse=True)[1] for labels in labelings]
+    onehots = [np.eye(int(c.max()) + 1)[c] for c in codes]
+    sums = [np.zeros((n, o.shape[1])) for o in onehots]
+    squared = np.einsum("ij,ij->i", x, x)
+    for start in range(0, n, block):
+        rows = slice(start, min(start + block, n))
+        d2 = squared[rows, None] - 2.0 * (x[rows] @ x.T) + squared[None, :]
+        np.maximum(d2, 0.0, out=d2)
+        d2[np.arange(d2.shape[0]), np.arange(start, start + d2.shape[0])] = 0.0
+        distances = np.sqrt(d2)
+        for total, onehot in zip(sums, onehots, strict=True):
+            total[rows] = distances @ onehot
+    scores = []
+    for code, total, onehot in zip(codes, sums, onehots, strict=True):
+        sizes = onehot.sum(axis=0)
+        if len(sizes) < 2:
+            scores.append(-1.0)
+            continue
+        own = sizes[code]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            a = total[np.arange(n), code] / np.maximum(own - 1, 1)
+            means = total / sizes
+        means[np.arange(n), code] = np.inf
+        b = means.min(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            s = (b - a) / np.maximum(a, b)
+        s = np.where(own > 1, np.nan_to_num(s), 0.0)
+        scores.append(float(s.mean()))
+    return scores
 
 
 def _targets(

@@ -4,7 +4,10 @@ A retrained model reuses the ids of the promoted version's segments by matching 
 hold the same customers: the promoted model assigns the new training data, and each new
 cluster is paired with an old cluster by maximum-weight matching on their Jaccard overlap
 (the Hungarian algorithm); a pair counts only when the overlap is at least ``MIN_JACCARD``.
-Rule segments keep the id of the previous rule with the same name. Every other segment gets a
+Rule segments keep the id of the previous rule with the same name; a tree's leaf keeps the id
+of the previous leaf with the same rule (its path, as text), and the leaves left over are
+matched like clusters, by the customers they hold (with clusters and leaves left over on the
+old side). Every other segment gets a
 new id numbered above every id any version of this model has ever used, so an id is never
 reused for a different group of customers.
 """
@@ -33,8 +36,8 @@ def format_segment_id(number: int) -> str:
 
 @dataclass(frozen=True)
 class Slot:
-    kind: str  # "rule" | "cluster"
-    key: str  # rule name, or cluster label as text
+    kind: str  # "rule" | "leaf" | "cluster"
+    key: str  # rule name, leaf rule text, or cluster label as text
 
 
 def assign_stable_ids(
@@ -54,6 +57,7 @@ def assign_stable_ids(
             frame.columns
         ):
             _match_rules(previous, layout, ids, reused)
+            _match_leaves(previous, layout, ids, reused)
             _match_clusters(previous, frame, slots, layout, ids, reused)
     counter = store.max_segment_number(model_name)
     new: list[str] = []
@@ -69,9 +73,21 @@ def assign_stable_ids(
 def _match_rules(
     previous: SegmentationModel, layout: list[Slot], ids: list[str | None], reused: dict[str, float]
 ) -> None:
-    old = {rule.name: previous.segment_ids[i] for i, rule in enumerate(previous.rules)}
+    configured = previous.rules[: previous.n_configured_rules]
+    old = {rule.name: previous.segment_ids[i] for i, rule in enumerate(configured)}
     for i, slot in enumerate(layout):
         if slot.kind == "rule" and slot.key in old:
+            ids[i] = old[slot.key]
+            reused[old[slot.key]] = 1.0
+
+
+def _match_leaves(
+    previous: SegmentationModel, layout: list[Slot], ids: list[str | None], reused: dict[str, float]
+) -> None:
+    first = previous.n_configured_rules
+    old = {r.text: previous.segment_ids[first + j] for j, r in enumerate(previous.rules[first:])}
+    for i, slot in enumerate(layout):
+        if slot.kind == "leaf" and slot.key in old and old[slot.key] not in reused:
             ids[i] = old[slot.key]
             reused[old[slot.key]] = 1.0
 
@@ -84,9 +100,15 @@ def _match_clusters(
     ids: list[str | None],
     reused: dict[str, float],
 ) -> None:
-    new_clusters = [i for i, s in enumerate(layout) if s.kind == "cluster"]
+    new_clusters = [
+        i for i, s in enumerate(layout) if s.kind in ("cluster", "leaf") and ids[i] is None
+    ]
     old_slots = previous.predict_slots(frame)
-    old_clusters = list(range(previous.n_rules, len(previous.segment_ids)))
+    old_clusters = [
+        slot
+        for slot in range(previous.n_configured_rules, len(previous.segment_ids))
+        if previous.segment_ids[slot] not in reused
+    ]
     if not new_clusters or not old_clusters:
         return
     joint = np.zeros((len(layout), len(previous.segment_ids)))

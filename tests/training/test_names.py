@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from app.registry.manifest import CategoryShare, NumericProfile
 from app.registry.store import ModelStore
 from app.training.config import parse_config
 from app.training.job import train
+from app.training.profile import _generate_name
 from tests.training.test_frictions import log_config, retail_log
 
 
@@ -40,10 +42,37 @@ def test_feature_words_and_categories_named_with_their_feature(tmp_path: Path) -
     m = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
     names = [s.name for s in m.segments]
     lapsed = next(s for s in m.segments if s.numeric["days_since_order"].z > 1)
-    assert lapsed.name.startswith("Very lapsed"), names
-    assert "(Month-to-month contract)" in lapsed.name, names
+    # the category that defines the segment (all of it, against 21% of customers) leads
+    assert lapsed.name == "Month-to-month contract, very lapsed", names
     assert not any("mostly" in n or "days since order" in n for n in names), names
     assert len(set(names)) == len(names)
+    leads = [n.split(",")[0] for n in names]
+    assert len(set(leads)) == len(leads), names
+
+
+def test_no_two_segments_share_a_name_or_its_leading_phrase() -> None:
+    """Four segments all most set apart by high spend: each leads with a different trait."""
+    labels = {"spend": "spend", "visits": "visits", "age": "age", "paperless": "paperless billing"}
+    used: set[str] = set()
+    leads: set[str] = set()
+    names = []
+    for visits in (1.2, 0.9, -0.9, 0.6):
+        numeric = {
+            "spend": NumericProfile(mean=1, median=1, z=2.0),
+            "visits": NumericProfile(mean=1, median=1, z=visits),
+            "age": NumericProfile(mean=1, median=1, z=0.7),
+        }
+        categorical = {"paperless": {"No": CategoryShare(share=0.95, population_share=0.4, z=1.1)}}
+        name = _generate_name(numeric, categorical, labels, used, None, leads)
+        used.add(name)
+        names.append(name)
+    # a yes/no category reads as its feature ("no paperless billing"), never "(mostly No)"
+    assert names == [
+        "Very high spend, very high visits",
+        "No paperless billing, very high spend",
+        "Low visits, very high spend",
+        "High age, very high spend",
+    ]
 
 
 def test_a_transaction_log_names_segments_in_its_own_words(tmp_path: Path) -> None:

@@ -312,3 +312,16 @@ def test_write_report_writes_the_page(tmp_path: Path) -> None:
     assert page.startswith("<!DOCTYPE html>")
     assert page.rstrip().endswith("</html>")
     assert html.escape(EVIL_NAME) in page
+
+
+def test_long_segment_names_are_never_cut_off() -> None:
+    """Every table shows the whole name; plot labels wrap it onto lines, never clip it."""
+    from app.training.report.plots import wrapped
+
+    long = "Month-to-month contract, very lapsed, very high monthly charges, fibre-optic internet"
+    manifest = make_manifest(4)
+    manifest.segments[1] = manifest.segments[1].model_copy(update={"name": long})
+    page = render(manifest)
+    assert page.count(html.escape(long)) >= 2 and "…" not in page
+    lines = wrapped(long, 28).split("\n")
+    assert " ".join(lines) == long and max(map(len, lines)) <= 28

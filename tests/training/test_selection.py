@@ -11,6 +11,7 @@ import pytest
 
 from app.registry.manifest import Manifest
 from app.registry.store import ModelStore
+from app.serving.compiled import CompiledAssigner
 from app.training.config import parse_config
 from app.training.effects import outcome_effect
 from app.training.job import train
@@ -126,10 +127,37 @@ def test_candidates_across_algorithms(tmp_path: Path) -> None:
     frame.to_csv(data, index=False)
     raw = config(data, algorithms=["kmeans", "gmm"], stability_bootstraps=0)
     m = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
+    # each algorithm, in the declared space and in the outcome-weighted one
     assert {(p.algorithm, p.k) for p in m.selection.curve} == {
-        (a, k) for a in ("kmeans", "gmm") for k in (3, 4, 5)
+        (f"{a}{space}", k)
+        for a in ("kmeans", "gmm")
+        for space in ("", " outcome-weighted")
+        for k in (3, 4, 5)
     }
-    assert m.algorithm == m.selection.chosen_algorithm
+    assert m.selection.chosen_algorithm is not None
+    assert m.selection.chosen_algorithm.removesuffix(" outcome-weighted") == m.algorithm
+
+
+def test_features_that_carry_the_outcome_lead_the_weighted_space(tmp_path: Path) -> None:
+    """Blobs on ``a`` and ``b`` that do not drive the outcome: the weighted candidate wins,
+    weighs ``engagement`` most, and the served model (pipeline and compiled) applies it."""
+    frame = blobs_and_outcome(2_000, seed=3)
+    data = tmp_path / "data.csv"
+    frame.to_csv(data, index=False)
+    store = ModelStore(tmp_path / "s")
+    m = train(parse_config(config(data), base_dir=tmp_path), store).manifest
+    assert m.selection.chosen_algorithm == "kmeans outcome-weighted", m.selection.reason
+    model = store.load("customers", m.version).estimator
+    weights = model.pipeline.named_steps["weight"].weights
+    assert weights.argmax() == 2 and weights.max() == 1.0  # a, b, engagement
+    assert weights[:2].max() < 0.2
+    rows = frame[["a", "b", "engagement"]]
+    expected = model.pipeline.predict(rows)
+    assigner = CompiledAssigner(model)
+    records = rows.to_dict("records")
+    slots, _ = assigner.assign_slots(records)
+    assert slots == expected.tolist()
+    assert [assigner.assign_one(r).slot for r in records[:300]] == expected[:300].tolist()
 
 
 def test_a_manifest_written_before_these_fields_still_loads(tmp_path: Path) -> None:
@@ -155,3 +183,17 @@ def test_a_manifest_written_before_these_fields_still_loads(tmp_path: Path) -> N
 
     assert outcome_line(loaded.outcomes[0]).startswith("outcome bought (1 = '1'): segments")
     render_report(loaded, np.zeros((0, 2)), [])
+
+
+def test_silhouettes_of_many_labelings_equal_scikit_learns() -> None:
+    from sklearn.metrics import silhouette_score
+
+    from app.training.selection import _silhouettes
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1_100, 6))
+    labelings = [rng.integers(0, k, len(x)) for k in (2, 3, 7)]
+    labelings.append(np.r_[np.zeros(len(x) - 1, dtype=int), [1]])  # a singleton cluster
+    want = [silhouette_score(x, labels) for labels in labelings]
+    assert _silhouettes(x, labelings, block=100) == pytest.approx(want, abs=1e-12)
+    assert _silhouettes(x, [np.zeros(len(x), dtype=int)]) == [-1.0]

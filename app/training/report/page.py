@@ -22,7 +22,6 @@ from app.training.report.plots import (
     profile_plot,
     projection_plot,
     selection_plot,
-    short,
     sizes_plot,
 )
 
@@ -265,7 +264,7 @@ def _categorical(m: Manifest, colours: Colours) -> str:
             cells = "".join(_share_cell(shares.get(c), c == top) for c in cats)
             rows.append(
                 f"<tr><td>{_swatch(colours[s.id])}{escape(s.id)} · "
-                f"{escape(short(s.name, 48))}</td>{cells}</tr>"
+                f"{escape(s.name)}</td>{cells}</tr>"
             )
         head = "".join(f"<th class=num>{_category(c)}</th>" for c in cats)
         blocks.append(

@@ -70,7 +70,7 @@ def sizes_plot(m: Manifest, colours: Colours) -> Figure:
         ax.text(shares[i], i, f"  {s.size:,} · {s.share:.1%}", va="center", **NOTE)
     ax.axvline(min_share, color=MUTED, ls="--", lw=1)
     ax.text(min_share, -0.75, " minimum share", **NOTE)
-    ax.set_yticks(range(len(segs)), [mpl(f"{s.id}  {short(s.name, 28)}") for s in segs])
+    ax.set_yticks(range(len(segs)), [mpl(f"{s.id}  {wrapped(s.name, 28)}") for s in segs])
     ax.set(xlabel="share of customers (%)", xlim=(0, max([*shares, 1]) * 1.3))
     ax.set_ylim(len(segs) - 0.5, -1)
     return fig
@@ -97,7 +97,7 @@ def profile_plot(m: Manifest, colours: Colours) -> Figure | None:
     for j, s in enumerate(segs):  # a strip of segment colours above the columns
         ax.add_patch(Rectangle((j - 0.5, -0.95), 1, 0.35, color=colours[s.id], clip_on=False))
     wrap = max(8, int(cell * 14))
-    names = [mpl(f"{s.id}\n" + "\n".join(textwrap.wrap(s.name, wrap)[:3])) for s in segs]
+    names = [mpl(f"{s.id}\n" + "\n".join(textwrap.wrap(s.name, wrap))) for s in segs]
     ax.set_xticks(range(len(segs)), names, fontsize=7.5)
     ax.set_yticks(range(len(feats)), [mpl(labels.get(f, f)) for f in feats], fontsize=8.5)
     ax.tick_params(length=0)
@@ -122,7 +122,7 @@ def projection_plot(m: Manifest, colours: Colours, xy: np.ndarray, ids: Sequence
     present = set(ids)
     shown = [s for s in m.segments if s.id in present]
     handles = [Line2D([], [], ls="", marker="o", color=colours[s.id]) for s in shown]
-    labels = [mpl(f"{s.id}  {short(s.name, 40)}") for s in shown]
+    labels = [mpl(f"{s.id}  {wrapped(s.name, 40)}") for s in shown]
     ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1), **LEGEND)
     ax.set(xlabel="principal component 1", ylabel="principal component 2")
     return fig
@@ -163,7 +163,8 @@ def outcome_plot(m: Manifest, colours: Colours) -> Figure | None:
 
 
 def sizes_height(m: Manifest) -> float:
-    return max(3.2, 0.42 * len(m.segments) + 1.0)
+    lines = sum(len(textwrap.wrap(s.name, 28)) or 1 for s in m.segments)  # wrapped labels
+    return max(3.2, 0.42 * len(m.segments) + 0.16 * (lines - len(m.segments)) + 1.0)
 
 
 def figure(width: float, height: float) -> tuple[Figure, Axes]:
@@ -195,8 +196,9 @@ def short_num(value: float) -> str:
     return f"{value:.3g}"
 
 
-def short(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+def wrapped(text: str, width: int) -> str:
+    """The whole text on lines of at most ``width`` characters: labels are never cut off."""
+    return "\n".join(textwrap.wrap(text, width)) or text
 
 
 def mpl(text: str) -> str:

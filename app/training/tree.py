@@ -1,0 +1,450 @@
+"""Tree segments: a shallow decision tree on one declared outcome, each leaf a rule segment.
+
+``[model] algorithm = "tree"`` with ``target = "<outcome>"`` fits a scikit-learn
+``DecisionTreeClassifier`` (a binary outcome) or ``DecisionTreeRegressor`` (a numeric one) with
+at most ``min(k_max, 8)`` leaves, each holding at least ``min_share`` of the customers: the
+classic CHAID-style marketing segmentation. The tree reads numeric features on their original
+scale (missing values stay missing: the tree learns which way they go) and each categorical
+feature as one 0/1 column per category of at least ``min_frequency`` (so a split reads as the
+category). Each numeric threshold is moved, within the gap between the training values it
+separates, to the shortest decimal there (``tenure_months < 12``, not ``< 11.5000003``): the
+leaves hold the same customers.
+
+Each leaf becomes a ``RuleSegment`` whose condition is exactly the tree's path, so the service
+assigns it through the same compiled rule path as configured rules, with no tree at serving
+time. Exactly: scikit-learn compares a value after rounding it to float32, so each bound is
+the float64 midpoint between float32 neighbours (``_left_bound``); a test proves over many
+rows that the rules give ``tree.apply``'s leaf for every row. The leaf's readable text shows
+the short decimal (it differs from the served bound only within float32 rounding of it).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.metrics import (
+    adjusted_rand_score,
+    calinski_harabasz_score,
+    davies_bouldin_score,
+    silhouette_score,
+)
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+from app.errors import DataError
+from app.registry.manifest import Quality, Selection, SelectionPoint
+from app.training.config import CategoricalFeature, TrainConfig
+from app.training.effects import outcome_effect
+from app.training.preprocess import MISSING_CATEGORY, canonical_column
+from app.training.quality import QualityResult, _best_jaccard
+from app.training.rules import And, Compare, Condition, IsMissing, Not, Or, RuleSegment
+
+MAX_LEAVES = 8
+TOLERANCE = 0.05  # held-out scores this close (relative) to the best: fewer leaves win
+
+
+class LeafRules(BaseEstimator):  # type: ignore[misc]
+    """The pipeline's last step in a tree model: every customer matches a leaf rule first."""
+
+    def fit(self, X: object, y: object = None) -> LeafRules:
+        return self
+
+    def predict(self, X: object) -> np.ndarray:
+        raise ValueError("a tree model assigns every customer by its leaf rules")
+
+
+@dataclass(frozen=True)
+class TreeColumns:
+    """How the tree reads a frame: numeric features as floats, categories as 0/1 columns."""
+
+    numeric: tuple[str, ...]
+    indicators: tuple[tuple[str, str], ...]  # (feature, canonical category)
+
+    @property
+    def names(self) -> list[str]:
+        return [*self.numeric, *(f"{f} == {c!r}" for f, c in self.indicators)]
+
+    def matrix(self, frame: pd.DataFrame) -> np.ndarray:
+        columns = [frame[n].to_numpy(dtype=np.float64, na_value=np.nan) for n in self.numeric]
+        canonical: dict[str, np.ndarray] = {}
+        for feature, category in self.indicators:
+            if feature not in canonical:
+                canonical[feature] = canonical_column(frame[feature]).to_numpy(dtype=object)
+            columns.append((canonical[feature] == category).astype(np.float64))
+        return np.column_stack(columns) if columns else np.empty((len(frame), 0))
+
+
+@dataclass
+class LeafTree:
+    """A fitted tree, how it reads features, and its leaves' node ids in slot order."""
+
+    estimator: DecisionTreeClassifier | DecisionTreeRegressor
+    columns: TreeColumns
+    leaves: list[int]  # tree node id of each leaf slot
+    target: str
+    missing_seen: frozenset[str] = frozenset()  # features with missing values in training
+    held_out: dict[int, float] | None = None  # leaf count -> held-out effect size, if chosen
+
+    def apply(self, frame: pd.DataFrame) -> np.ndarray:
+        """Each row's leaf slot (0-based, in ``leaves`` order), by the tree itself."""
+        nodes = self.estimator.apply(self.columns.matrix(frame))
+        lookup = np.full(self.estimator.tree_.node_count, -1, dtype=np.int64)
+        lookup[self.leaves] = np.arange(len(self.leaves))
+        result: np.ndarray = lookup[nodes]
+        return result
+
+
+def tree_columns(config: TrainConfig, frame: pd.DataFrame) -> TreeColumns:
+    numeric, indicators = [], []
+    for f in config.features:
+        if isinstance(f, CategoricalFeature):
+            shares = canonical_column(frame[f.name]).value_counts(normalize=True)
+            for category, share in shares.items():
+                if category != MISSING_CATEGORY and share >= max(f.min_frequency, 1e-12):
+                    indicators.append((f.name, str(category)))
+        else:
+            numeric.append(f.name)
+    return TreeColumns(tuple(numeric), tuple(indicators))
+
+
+def fit_tree(config: TrainConfig, frame: pd.DataFrame, target: pd.Series, *, seed: int) -> LeafTree:
+    """Fit the tree on the rows with a target value; ``frame`` holds the features.
+
+    The number of leaves (``k_min`` .. ``min(k_max, 8)``) is chosen on held-out halves: for
+    each count, a tree fitted on one half is scored by the outcome's effect size across its
+    leaves on the other half (both ways round); the fewest leaves within ``TOLERANCE`` of
+    the best score win, so a split that only fits noise is not made.
+    """
+    present = target.notna().to_numpy()
+    y = target.to_numpy(dtype=np.float64)[present]
+    if len(y) == 0 or len(np.unique(y)) < 2:
+        raise DataError(f"the tree's target {target.name!r} has fewer than two distinct values")
+    columns = tree_columns(config, frame)
+    x = columns.matrix(frame)[present]
+    binary = bool(np.isin(y, (0.0, 1.0)).all())
+    spec = config.model
+    counts = range(max(2, spec.k_min), max(2, min(spec.k_max, MAX_LEAVES)) + 1)
+    held_out = _held_out(x, y, binary, counts, spec.min_share, seed)
+    best = max(held_out.values())
+    leaves_wanted = min(c for c, v in held_out.items() if v >= best * (1 - TOLERANCE))
+    estimator = _tree(binary, leaves_wanted, spec.min_share, len(y), seed)
+    estimator.fit(x, y.astype(np.int64) if binary else y)
+    _snap_thresholds(estimator, x, len(columns.numeric))
+    tree = estimator.tree_
+    leaves = [n for n in range(tree.node_count) if tree.children_left[n] < 0]
+    # highest outcome first: the slots read as a ranking
+    leaves.sort(key=lambda n: -float(np.ravel(tree.value[n])[-1]))
+    seen = frozenset(n for n in columns.numeric if frame[n].isna().any())
+    return LeafTree(estimator, columns, leaves, str(target.name), seen, held_out)
+
+
+def _tree(
+    binary: bool, leaves: int, min_share: float, rows: int, seed: int
+) -> DecisionTreeClassifier | DecisionTreeRegressor:
+    kind = DecisionTreeClassifier if binary else DecisionTreeRegressor
+    return kind(
+        max_leaf_nodes=leaves,
+        min_samples_leaf=max(1, math.ceil(min_share * rows)),
+        random_state=seed,
+    )
+
+
+def _held_out(
+    x: np.ndarray, y: np.ndarray, binary: bool, counts: range, min_share: float, seed: int
+) -> dict[int, float]:
+    """Leaf count -> mean effect size on the held-out half (two folds)."""
+    order = np.random.default_rng(seed).permutation(len(y))
+    halves = (order[: len(y) // 2], order[len(y) // 2 :])
+    scores: dict[int, float] = {}
+    for count in counts:
+        sizes = []
+        for fit_rows, test_rows in (halves, halves[::-1]):
+            target = y[fit_rows].astype(np.int64) if binary else y[fit_rows]
+            model = _tree(binary, count, min_share, len(fit_rows), seed).fit(x[fit_rows], target)
+            groups = model.apply(x[test_rows])
+            sizes.append(outcome_effect(y[test_rows], groups, binary).size or 0.0)
+        scores[count] = round(float(np.mean(sizes)), 4)
+    return scores
+
+
+def leaf_rules(tree: LeafTree) -> list[RuleSegment]:
+    """One rule per leaf, whose condition is the tree's path to it (exactly; see module)."""
+    t = tree.estimator.tree_
+    parent: dict[int, tuple[int, bool]] = {}
+    for node in range(t.node_count):
+        if t.children_left[node] >= 0:
+            parent[t.children_left[node]] = (node, True)
+            parent[t.children_right[node]] = (node, False)
+    rules = []
+    for number, leaf in enumerate(tree.leaves, start=1):
+        path: list[tuple[int, bool]] = []
+        node = leaf
+        while node in parent:
+            node, left = parent[node]
+            path.append((node, left))
+        path.reverse()
+        parts = [_step(tree, node, left) for node, left in path]
+        condition: Condition = And(tuple(parts)) if len(parts) > 1 else parts[0]
+        text = _text(tree, path)
+        rules.append(RuleSegment(f"leaf {number}", condition, text, None, None))
+    return rules
+
+
+def _step(tree: LeafTree, node: int, left: bool) -> Condition:
+    t = tree.estimator.tree_
+    column = int(t.feature[node])
+    numeric = tree.columns.numeric
+    if column >= len(numeric):  # a category's 0/1 column: left is "not that category"
+        feature, category = tree.columns.indicators[column - len(numeric)]
+        equal = Compare(feature, "==", category)
+        return Not(equal) if left else equal
+    feature = numeric[column]
+    bound, inclusive = _left_bound(float(t.threshold[node]))
+    compare = (
+        Compare(feature, "<=" if inclusive else "<", bound)
+        if left
+        else Compare(feature, ">" if inclusive else ">=", bound)
+    )
+    if bool(t.missing_go_to_left[node]) == left:
+        return Or((compare, IsMissing(feature, False)))
+    return compare
+
+
+def _round_down32(value: float) -> np.float32:
+    low = np.float32(value)
+    if float(low) > value:
+        low = np.nextafter(low, np.float32(-np.inf))
+    return low
+
+
+def _display_cut(threshold: float) -> float:
+    """The c of ``x < c``, the left branch as people read it: the float32 just above the
+    threshold (the snapped short decimal, where there was one)."""
+    return float(np.nextafter(_round_down32(threshold), np.float32(np.inf)))
+
+
+def _left_bound(threshold: float) -> tuple[float, bool]:
+    """A float64 bound b such that ``float32(x) <= threshold`` iff ``x <= b`` (inclusive) or
+    ``x < b`` (not): the midpoint between the float32 values around the threshold, a tie there
+    rounding to the even one."""
+    low = _round_down32(threshold)
+    high = np.nextafter(low, np.float32(np.inf))
+    middle = (float(low) + float(high)) / 2.0  # exact: a float32 has 24 bits, this needs 25
+    even = int(np.array(low).view(np.uint32)) & 1 == 0
+    return middle, even
+
+
+def _snap_thresholds(estimator: object, x: np.ndarray, n_numeric: int) -> None:
+    """Move each numeric threshold to the shortest decimal within the gap it splits."""
+    t = estimator.tree_  # type: ignore[attr-defined]
+    node_rows = estimator.decision_path(x).tocsc()  # type: ignore[attr-defined]
+    x32 = x.astype(np.float32).astype(np.float64)
+    for node in range(t.node_count):
+        column = int(t.feature[node])
+        if t.children_left[node] < 0 or column >= n_numeric:
+            continue
+        rows = node_rows.indices[node_rows.indptr[node] : node_rows.indptr[node + 1]]
+        values = x32[rows, column]
+        values = values[~np.isnan(values)]
+        threshold = float(t.threshold[node])
+        below, above = values[values <= threshold], values[values > threshold]
+        if not len(below) or not len(above):
+            continue
+        cut = _short_cut(float(below.max()), float(above.min()))
+        if cut is not None:  # left: float32(x) < cut, i.e. <= the float32 just below it
+            t.threshold[node] = float(np.nextafter(np.float32(cut), np.float32(-np.inf)))
+
+
+def _short_cut(low: float, high: float) -> float | None:
+    """The shortest decimal c with low < float32(c) <= high, as a float32 value."""
+    for digits in range(0, 7):
+        scale = 10.0**digits
+        c = math.floor(low * scale + 1.0) / scale
+        cut = float(np.float32(c))
+        if low < cut <= high:
+            return cut
+    return None
+
+
+def _number(value: float) -> str:
+    text = f"{value:.6g}"
+    return text if "e" in text or "." not in text else text.rstrip("0").rstrip(".")
+
+
+def _text(tree: LeafTree, path: list[tuple[int, bool]]) -> str:
+    """The leaf's path for people: per feature its tightest bounds, its category or the
+    categories it is not; ``or <feature> is missing`` where missing values take this path."""
+    t = tree.estimator.tree_
+    numeric = tree.columns.numeric
+    lower: dict[str, float] = {}
+    upper: dict[str, float] = {}
+    missing: dict[str, bool] = {}
+    equal: dict[str, str] = {}
+    not_in: dict[str, list[str]] = {}
+    order: list[str] = []
+    for node, left in path:
+        column = int(t.feature[node])
+        if column >= len(numeric):
+            feature, category = tree.columns.indicators[column - len(numeric)]
+            if left:
+                not_in.setdefault(feature, []).append(category)
+            else:
+                equal[feature] = category
+        else:
+            feature = numeric[column]
+            cut = _display_cut(float(t.threshold[node]))
+            if left:
+                upper[feature] = min(upper.get(feature, math.inf), cut)
+            else:
+                lower[feature] = max(lower.get(feature, -math.inf), cut)
+            admits = bool(t.missing_go_to_left[node]) == left
+            seen = feature in tree.missing_seen  # else a missing value was never a case
+            missing[feature] = missing.get(feature, True) and admits and seen
+        if feature not in order:
+            order.append(feature)
+    parts = []
+    for feature in order:
+        if feature in equal:
+            parts.append(f"{feature} == {_quote(equal[feature])}")
+        elif feature in not_in:
+            cats = not_in[feature]
+            parts.append(
+                f"{feature} != {_quote(cats[0])}"
+                if len(cats) == 1
+                else f"{feature} not in [{', '.join(_quote(c) for c in cats)}]"
+            )
+        else:
+            bounds = []
+            if feature in lower:
+                bounds.append(f"{feature} >= {_number(lower[feature])}")
+            if feature in upper:
+                bounds.append(f"{feature} < {_number(upper[feature])}")
+            text = " and ".join(bounds)
+            if missing.get(feature):
+                text = f"({text} or {feature} is missing)"
+            parts.append(text)
+    return " and ".join(parts)
+
+
+def _quote(category: str) -> str:
+    return "'" + category.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+@dataclass(frozen=True)
+class GrownTree:
+    """What the job needs from a tree: its leaves as rules, each row's leaf, and the record."""
+
+    tree: LeafTree
+    rules: list[RuleSegment]
+    labels: np.ndarray  # leaf slot of each row given
+    selection: Selection
+    quality: QualityResult
+
+
+def grow_tree(
+    config: TrainConfig, frame: pd.DataFrame, target: pd.Series, matrix: np.ndarray
+) -> GrownTree:
+    """Fit, convert and assess the tree on ``frame`` (the customers no configured rule took);
+    ``matrix`` is their preprocessed matrix (for the silhouette, as clusters get)."""
+    spec = config.model
+    tree = fit_tree(config, frame, target, seed=spec.seed)
+    rules = leaf_rules(tree)
+    labels = tree.apply(frame)
+    present = target.notna().to_numpy()
+    values = target.to_numpy(dtype=np.float64)[present]
+    rng = np.random.default_rng(spec.seed + 1)
+    sample = rng.choice(len(frame), min(len(frame), spec.silhouette_sample), replace=False)
+    x = tree.columns.matrix(frame)
+    binary = isinstance(tree.estimator, DecisionTreeClassifier)
+    curve = []
+    for count, held in (tree.held_out or {}).items():
+        found = labels
+        if count != len(tree.leaves):  # each other candidate, fitted as the chosen one was
+            other = _tree(binary, count, spec.min_share, len(values), spec.seed)
+            other.fit(x[present], values.astype(np.int64) if binary else values)
+            found = np.unique(other.apply(x), return_inverse=True)[1]
+        shares = np.bincount(found) / len(frame)
+        curve.append(
+            SelectionPoint(
+                k=count,
+                silhouette=round(_silhouette(matrix[sample], found[sample]), 4),
+                min_share=round(float(shares.min()), 4),
+                admissible=bool(shares.min() >= spec.min_share),
+                algorithm="tree",
+                effects={tree.target: held},
+                score=held,
+            )
+        )
+    effect = outcome_effect(values, labels[present]).size
+    selection = Selection(
+        criterion=(
+            f"decision tree on {tree.target!r}: the fewest leaves whose effect size on held-out "
+            f"halves is within {TOLERANCE:.0%} of the best (leaves of at least min_share)"
+        ),
+        method="tree",
+        sample_size=int(present.sum()),
+        k_min=spec.k_min,
+        k_max=min(spec.k_max, MAX_LEAVES),
+        min_share=spec.min_share,
+        chosen_k=len(tree.leaves),
+        chosen_algorithm="tree",
+        curve=curve,
+        reason=(
+            f"{len(tree.leaves)} leaves: held-out effect size "
+            f"{(tree.held_out or {}).get(len(tree.leaves), 0.0):.3f}, "
+            f"{'n/a' if effect is None else f'{effect:.3f}'} on all customers"
+        ),
+    )
+    quality = tree_quality(config, frame, target, tree, matrix, sample)
+    return GrownTree(tree, rules, labels, selection, quality)
+
+
+def _silhouette(sample: np.ndarray, labels: np.ndarray) -> float:
+    if len(np.unique(labels)) < 2:
+        return -1.0
+    return float(silhouette_score(sample, labels, random_state=0))
+
+
+def tree_quality(
+    config: TrainConfig,
+    frame: pd.DataFrame,
+    target: pd.Series,
+    tree: LeafTree,
+    matrix: np.ndarray,
+    sample: np.ndarray,
+) -> QualityResult:
+    """Silhouette and friends of the leaves in the preprocessed space (as for clusters), and
+    stability: the same tree refitted on bootstrap resamples, compared on a sample."""
+    spec = config.model
+    labels = tree.apply(frame)
+    k = len(tree.leaves)
+    sub, sub_labels = matrix[sample], labels[sample]
+    distinct = len(np.unique(sub_labels)) > 1
+    x = tree.columns.matrix(frame)
+    present = target.notna().to_numpy()
+    y = target.to_numpy(dtype=np.float64)
+    binary = isinstance(tree.estimator, DecisionTreeClassifier)
+    rng = np.random.default_rng(spec.seed + 1)
+    aris, jaccards = [], []
+    rows = np.flatnonzero(present)
+    for b in range(spec.stability_bootstraps):
+        boot = rows[rng.choice(len(rows), len(rows), replace=True)]
+        refit = _tree(binary, k, spec.min_share, len(boot), spec.seed + 100 + b)
+        refit.fit(x[boot], y[boot].astype(np.int64) if binary else y[boot])
+        other = np.unique(refit.apply(x[sample]), return_inverse=True)[1]
+        aris.append(float(adjusted_rand_score(sub_labels, other)))
+        jaccards.append(_best_jaccard(sub_labels, other, k))
+    quality = Quality(
+        silhouette=float(silhouette_score(sub, sub_labels, random_state=spec.seed))
+        if distinct
+        else None,
+        davies_bouldin=float(davies_bouldin_score(sub, sub_labels)) if distinct else None,
+        calinski_harabasz=float(calinski_harabasz_score(sub, sub_labels)) if distinct else None,
+        stability_ari=float(np.mean(aris)) if aris else None,
+        bootstraps=len(aris),
+        sample_size=len(sample),
+    )
+    return QualityResult(quality, np.mean(jaccards, axis=0) if jaccards else None)

@@ -1,0 +1,176 @@
+"""Tree segments: a shallow decision tree on a declared outcome, served as leaf rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from app.errors import ConfigError, DataError
+from app.registry.store import ModelStore
+from app.serving.compiled import CompiledAssigner
+from app.training.config import parse_config
+from app.training.job import train
+from app.training.model import SegmentationModel
+from app.training.tree import LeafTree
+
+CONTRACTS = ["Month-to-month", "One year", "Two year"]
+
+
+def churn_table(n: int = 4_000, seed: int = 3) -> pd.DataFrame:
+    """Churn driven by a month-to-month contract and short tenure; charges have gaps."""
+    rng = np.random.default_rng(seed)
+    contract = rng.choice(CONTRACTS, n, p=[0.5, 0.3, 0.2])
+    tenure = rng.integers(0, 72, n).astype(float)
+    charges = rng.normal(70, 25, n).round(2)
+    charges[rng.choice(n, n // 20, replace=False)] = np.nan
+    internet = rng.choice(["Fiber optic", "DSL", "No"], n)
+    logit = -2.5 + 1.8 * (contract == "Month-to-month") - 0.04 * tenure + 0.9 * (tenure < 12)
+    logit += 0.6 * (internet == "Fiber optic")
+    churn = np.where(rng.uniform(size=n) < 1 / (1 + np.exp(-logit)), "Yes", "No")
+    return pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(n)],
+            "contract": contract,
+            "tenure_months": tenure,
+            "monthly_charges": charges,
+            "internet": internet,
+            "churn": churn,
+        }
+    )
+
+
+def tree_config(data: Path, rules: list[dict[str, str]] | None = None, **model: Any) -> Any:
+    raw = {
+        "data": {"path": str(data)},
+        "outcomes": ["churn"],
+        "features": [
+            {"name": "contract", "type": "categorical"},
+            {"name": "tenure_months"},
+            {"name": "monthly_charges", "transform": "log1p"},
+            {"name": "internet", "type": "categorical"},
+        ],
+        "rules": rules or [],
+        "model": {"algorithm": "tree", "target": "churn", "stability_bootstraps": 2, **model},
+    }
+    return parse_config(raw, base_dir=data.parent)
+
+
+@pytest.fixture(scope="module")
+def trained_tree(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame, Any]:
+    folder = tmp_path_factory.mktemp("tree")
+    frame = churn_table()
+    frame.to_csv(folder / "churn.csv", index=False)
+    store = ModelStore(folder / "store")
+    result = train(tree_config(folder / "churn.csv"), store, promote=True)
+    return folder, frame, result
+
+
+def probe_rows(frame: pd.DataFrame, model: SegmentationModel, seed: int = 9) -> pd.DataFrame:
+    """Training rows, plus rows at, just below and just above every threshold (float32 and
+    float64 neighbours), missing values and categories never seen."""
+    rng = np.random.default_rng(seed)
+    tree = model.tree
+    assert isinstance(tree, LeafTree)
+    t = tree.estimator.tree_
+    rows = [frame.drop(columns=["customer_id", "churn"])]
+    base = rows[0].sample(400, random_state=seed, replace=True).reset_index(drop=True)
+    for node in range(t.node_count):
+        column = int(t.feature[node])
+        if t.children_left[node] < 0 or column >= len(tree.columns.numeric):
+            continue
+        name, threshold = tree.columns.numeric[column], float(t.threshold[node])
+        t32 = np.float32(threshold)
+        near = [threshold, float(t32), np.nextafter(threshold, np.inf)]
+        near += [np.nextafter(threshold, -np.inf), float(np.nextafter(t32, np.float32(np.inf)))]
+        near += [float(np.nextafter(t32, np.float32(-np.inf)))]
+        near += [(float(t32) + float(np.nextafter(t32, np.float32(np.inf)))) / 2]
+        near += [(float(t32) + float(np.nextafter(t32, np.float32(-np.inf)))) / 2]
+        for value in near:
+            shifted = base.copy()
+            shifted[name] = value
+            rows.append(shifted)
+    odd = base.copy()
+    odd["tenure_months"] = np.where(rng.uniform(size=len(odd)) < 0.3, np.nan, odd["tenure_months"])
+    odd["contract"] = np.where(rng.uniform(size=len(odd)) < 0.3, "Three year", odd["contract"])
+    odd["internet"] = np.where(rng.uniform(size=len(odd)) < 0.3, None, odd["internet"])
+    rows.append(odd)
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_the_served_leaf_rules_equal_the_trees_own_apply(trained_tree: Any) -> None:
+    folder, frame, result = trained_tree
+    model = ModelStore(folder / "store").load("customers", result.manifest.version).estimator
+    assert isinstance(model, SegmentationModel) and model.leaves == result.manifest.k
+    rows = probe_rows(frame, model)
+    expected = model.n_configured_rules + model.tree.apply(rows)
+    assert (model.predict_slots(rows) == expected).all()
+    assigner = CompiledAssigner(model)
+    records = rows.astype(object).where(rows.notna(), None).to_dict("records")
+    slots, confidence = assigner.assign_slots(records)
+    assert slots == expected.tolist() and set(confidence) == {1.0}
+    assert [assigner.assign_one(r).slot for r in records[::7]] == expected[::7].tolist()
+    assert [a.slot for a in assigner.assign_many(records[:500])] == expected[:500].tolist()
+
+
+def test_leaves_read_as_rules_on_the_original_scale(trained_tree: Any) -> None:
+    result = trained_tree[2]
+    manifest = result.manifest
+    assert 3 <= manifest.k <= 8 and manifest.algorithm == "tree"
+    assert manifest.selection.method == "tree" and manifest.selection.reason
+    texts = [s.rule or "" for s in manifest.segments]
+    assert all(s.kind == "rule" and s.share >= 0.05 for s in manifest.segments)
+    joined = " ".join(texts)
+    assert "contract == 'Month-to-month'" in joined or "contract != 'Month-to-month'" in joined
+    # tenure is whole months: its cuts are whole numbers, not 11.5 or a standardised value
+    cuts = [float(p.split("< ")[1].split()[0].rstrip(")")) for p in joined.split("tenure_months")
+            if p.startswith(" < ")]  # fmt: skip
+    assert cuts and all(c == int(c) for c in cuts)
+    # the leaves differ in churn: the tree separates the outcome it was grown on
+    rates = [s.outcomes["churn"] for s in manifest.segments]
+    assert max(rates) - min(rates) > 0.3  # type: ignore[operator]
+    assert manifest.outcomes[0].effect_size > 0.3  # type: ignore[operator]
+    names = [s.name for s in manifest.segments]
+    assert len(set(names)) == len(names)
+    # each leaf named by what defines it, none by a number: a category it lacks counts too
+    heads = [n.split(",")[0] for n in names]
+    assert len(set(heads)) == len(heads) and not any("#" in n for n in names), names
+    assert any("Month-to-month contract" in n for n in names), names
+
+
+def test_configured_rules_come_first_and_ids_stay_by_rule(tmp_path: Path) -> None:
+    frame = churn_table(n=3_000, seed=4)
+    data = tmp_path / "churn.csv"
+    frame.to_csv(data, index=False)
+    store = ModelStore(tmp_path / "store")
+    rules = [{"name": "brand new", "when": "tenure_months < 1"}]
+    first = train(tree_config(data, rules), store, promote=True).manifest
+    again = train(tree_config(data, rules), store, promote=True).manifest
+    assert first.segments[0].name == "brand new" and first.segments[0].rule == "tenure_months < 1"
+    assert [s.rule for s in again.segments] == [s.rule for s in first.segments]
+    assert [s.id for s in again.segments] == [s.id for s in first.segments]
+    assert again.id_matching.new == []
+    model = store.load("customers", again.version).estimator
+    new_rows = frame.drop(columns=["customer_id", "churn"]).head(500)
+    slots = model.predict_slots(new_rows)
+    young = new_rows["tenure_months"].to_numpy() < 1
+    assert (slots[young] == 0).all() and (slots[~young] >= 1).all()
+
+
+def test_a_tree_needs_a_declared_outcome_as_its_target(tmp_path: Path) -> None:
+    data = tmp_path / "churn.csv"
+    churn_table(n=500).to_csv(data, index=False)
+    raw: dict[str, Any] = {
+        "data": {"path": str(data)},
+        "features": [{"name": "tenure_months"}],
+        "model": {"algorithm": "tree"},
+    }
+    with pytest.raises(ConfigError, match="needs target"):
+        parse_config(raw, base_dir=tmp_path)
+    raw["model"] = {"algorithm": "tree", "target": "churned"}
+    raw["outcomes"] = ["churn"]
+    with pytest.raises(DataError, match=r"'churned' is not a declared outcome \(declared: churn"):
+        train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s"))
