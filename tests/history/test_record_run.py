@@ -358,6 +358,9 @@ def test_without_a_url_the_run_uses_the_services_embedded_redis(tmp_path: Path) 
         assert target.url == service.url and "service's embedded" in target.description
     with redis_target(config) as target:  # none running: the run starts its own
         assert "started for this command" in target.description
+        # the first line names the key prefix: a run recorded under another prefix than the
+        # service's is invisible to it, and the line is where a user can notice
+        assert "keys under 'seg:'" in target.description
         with redis.Redis.from_url(target.url) as client:
             assert client.ping()
     assert not (data_dir / "redis.sock").exists()
