@@ -97,6 +97,21 @@ def check_input(path: Path, columns: list[str]) -> None:
         raise DataError(f"{path.name}: missing column(s) {', '.join(map(repr, missing))}")
 
 
+def check_derived_input(path: Path, id_column: str, features: list[str]) -> None:
+    """``check_input`` for a version trained on a transaction log: a missing column (the user
+    gave it the log itself) is an error that says what the file must hold instead."""
+    try:
+        check_input(path, [id_column, *features])
+    except DataError as error:
+        if "missing column" not in str(error):
+            raise
+        raise DataError(
+            f"{error}. This version was trained on a transaction log: segments assign reads one "
+            f"row per customer with the derived features ({', '.join(features)}) as of a "
+            "reference date; it does not derive them from a log"
+        ) from None
+
+
 def _frames(
     path: Path, columns: list[str], id_column: str, size: int, missing_values: Sequence[str]
 ) -> Iterator[pd.DataFrame]:
@@ -129,6 +144,8 @@ def assign_file(
     names = segment_names(loaded.manifest, loaded.path.parent)
     # the markers the training config read as missing are missing here too
     missing_values = loaded.manifest.config.get("data", {}).get("missing_values", [])
+    if loaded.manifest.data.kind == "transactions":
+        check_derived_input(source, id_column, [name for name, _ in model.features])
     chunks = read_chunks(source, id_column, model.features, chunk_size, missing_values)
     parquet_out = target.suffix.lower() in PARQUET_SUFFIXES
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -140,17 +140,20 @@ def redis_target(config: HistoryConfig) -> Iterator[RedisTarget]:
         No URL is set, no embedded server answers, and one cannot be started (no binary,
         or another process owns the data directory's server but it does not answer).
     """
+    keys = f", keys under {config.key_prefix!r}"  # another prefix than the service's: unseen
     if config.redis_url is not None:
-        yield RedisTarget(config.redis_url, f"Redis at {redact(config.redis_url)}")
+        yield RedisTarget(config.redis_url, f"Redis at {redact(config.redis_url)}{keys}")
         return
     data_dir = config.data_dir.resolve()
     socket_path = running_embedded(data_dir)
     if socket_path is not None:
         yield RedisTarget(
-            f"unix://{socket_path}", f"the running service's embedded Redis at {socket_path}"
+            f"unix://{socket_path}",
+            f"the running service's embedded Redis at {socket_path}{keys}",
         )
         return
     with EmbeddedRedis(data_dir) as server:
         yield RedisTarget(
-            server.url, f"an embedded Redis at {server.socket_path} (started for this command)"
+            server.url,
+            f"an embedded Redis at {server.socket_path} (started for this command){keys}",
         )

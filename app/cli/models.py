@@ -49,6 +49,14 @@ def list_versions(store: STORE_OPTION = None, model: MODEL_OPTION = None) -> Non
                 "[green]promoted[/]" if m.version == promoted else "",
             )
         out.print(table)
+        others = [n for n in model_store.model_names() if n != name]
+        if not table.rows and others:  # e.g. trained with --model rfm, listed without it
+            console.print(
+                f"no versions of {name!r}; the store holds {', '.join(others)} "
+                "(choose with --model NAME or SEGMENTS_MODEL_NAME)",
+                soft_wrap=True,
+                highlight=False,
+            )
 
 
 @app.command()

@@ -217,3 +217,20 @@ def test_assign_uses_the_names_the_service_serves(
     online = {seg_id: seg.name for seg_id, seg in holder.current.segments.items()}
     offline = dict(zip(tagged["segment_id"], tagged["segment_name"], strict=True))
     assert all(online[seg_id] == name for seg_id, name in offline.items())
+
+
+def test_a_transaction_log_given_to_a_log_trained_version_says_what_to_give(
+    tmp_path: Path, transactions_csv: Path
+) -> None:
+    """A new user passes the log the model was trained on: the error says why it cannot work."""
+    from app.training.job import train
+    from tests.conftest import example_config
+
+    store = ModelStore(tmp_path / "store")
+    train(example_config("transactions", transactions_csv), store, promote=True)
+    loaded = store.load("transactions")
+    target = tmp_path / "out.csv"
+    with pytest.raises(DataError, match="trained on a transaction log") as error:
+        assign_file(loaded, transactions_csv, target, id_column="customer_id")
+    assert "recency_days" in str(error.value) and "does not derive them" in str(error.value)
+    assert not target.exists()

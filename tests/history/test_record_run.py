@@ -358,6 +358,9 @@ def test_without_a_url_the_run_uses_the_services_embedded_redis(tmp_path: Path) 
         assert target.url == service.url and "service's embedded" in target.description
     with redis_target(config) as target:  # none running: the run starts its own
         assert "started for this command" in target.description
+        # the first line names the key prefix: a run recorded under another prefix than the
+        # service's is invisible to it, and the line is where a user can notice
+        assert "keys under 'seg:'" in target.description
         with redis.Redis.from_url(target.url) as client:
             assert client.ping()
     assert not (data_dir / "redis.sock").exists()
@@ -427,3 +430,20 @@ def test_commands_find_the_running_services_embedded_redis_by_its_socket(
         assert f"the running service's embedded Redis at {service.socket_path}" in "".join(
             result.output.splitlines()
         )
+
+
+def test_recording_a_log_on_a_log_trained_version_says_what_to_give(
+    tmp_path: Path, transactions_csv: Path
+) -> None:
+    """As file tagging: the error says the version wants derived features, before any Redis."""
+    from app.errors import DataError
+    from app.training.job import train
+    from tests.conftest import example_config
+
+    store = ModelStore(tmp_path / "store")
+    train(example_config("transactions", transactions_csv), store, promote=True)
+    request = RunRequest(transactions_csv, None, "transactions", tmp_path / "runs")
+    config = HistoryConfig(redis_url=None, data_dir=tmp_path / "data")
+    with pytest.raises(DataError, match="trained on a transaction log"):
+        record_file(store, None, request, config, Console(file=io.StringIO()))
+    assert not (tmp_path / "data").exists()  # refused before Redis was started
