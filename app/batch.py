@@ -106,9 +106,10 @@ def check_derived_input(path: Path, id_column: str, features: list[str]) -> None
         if "missing column" not in str(error):
             raise
         raise DataError(
-            f"{error}. This version was trained on a transaction log: segments assign reads one "
-            f"row per customer with the derived features ({', '.join(features)}) as of a "
-            "reference date; it does not derive them from a log"
+            f"{error}. This version was trained on a transaction log: this reads one row per "
+            f"customer with the derived features ({', '.join(features)}); to tag or record "
+            "from the log itself, run `segments assign --input LOG` (it derives them as "
+            "training does)"
         ) from None
 
 

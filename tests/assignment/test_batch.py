@@ -232,5 +232,5 @@ def test_a_transaction_log_given_to_a_log_trained_version_says_what_to_give(
     target = tmp_path / "out.csv"
     with pytest.raises(DataError, match="trained on a transaction log") as error:
         assign_file(loaded, transactions_csv, target, id_column="customer_id")
-    assert "recency_days" in str(error.value) and "does not derive them" in str(error.value)
+    assert "recency_days" in str(error.value) and "segments assign --input LOG" in str(error.value)
     assert not target.exists()
