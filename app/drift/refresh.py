@@ -72,7 +72,10 @@ def refresh(
     current = store.promoted(name)
     drift = None
     if if_drifted and current is not None:
-        drift = drift_of_file(store, name, current, config.data.path, thresholds)
+        # a log is read as of the config's reference date, as the candidate would be trained
+        tx = config.data.transactions
+        as_of = tx.reference_date if tx is not None else None
+        drift = drift_of_file(store, name, current, config.data.path, thresholds, as_of)
         if drift.status != "drift":
             return RefreshResult(RefreshExit.DRIFT_FREE, current, drift=drift)
     candidate = train(config, store, promote=False, on_step=on_step).manifest

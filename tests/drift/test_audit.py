@@ -1,0 +1,101 @@
+"""Defects found by the hostile audit of drift and refresh (docs/drift.md), each pinned."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from prometheus_client import REGISTRY
+
+from app.drift.refresh import RefreshExit, refresh
+from app.registry.store import ModelStore
+from app.training.config import parse_config
+from app.training.job import train
+from tests.conftest import EXAMPLES
+from tests.drift.conftest import THRESHOLDS
+
+
+def test_refresh_if_drifted_reads_a_log_as_of_the_configs_reference_date(
+    transactions_csv: Path, tmp_path: Path
+) -> None:
+    """The drift check of ``--if-drifted`` derives the RFM features as of the config's
+    ``reference_date``, as training does: the same log and config are drift-free (it once
+    derived them as of the day after the log's last event, so recency and tenure "drifted")."""
+    last = pd.to_datetime(pd.read_csv(transactions_csv)["timestamp"]).max()
+    as_of = (last - pd.Timedelta(days=120)).date()
+    raw = tomllib.loads((EXAMPLES / "transactions.toml").read_text())
+    raw["data"]["path"] = str(transactions_csv)
+    raw["data"]["transactions"]["reference_date"] = as_of.isoformat()
+    raw["model"]["stability_bootstraps"] = 0
+    config = parse_config(raw, base_dir=EXAMPLES)
+    store = ModelStore(tmp_path / "store")
+    train(config, store, promote=True)
+    versions = store.versions("transactions")
+    result = refresh(config, store, THRESHOLDS, if_drifted=True)
+    assert result.drift is not None
+    drifting = [f.name for f in result.drift.features if f.status != "ok"]
+    assert drifting == [] and result.drift.segment_status == "ok"
+    assert result.outcome == RefreshExit.DRIFT_FREE
+    assert store.versions("transactions") == versions
+
+
+def _report(segments: dict[str, float | None], feature_psi: float | None) -> Any:
+    from app.drift.schemas import DriftReport, FeatureDriftOut, SegmentShiftOut
+
+    def status(psi: float | None) -> Any:
+        return "no_data" if psi is None else "ok"
+
+    return DriftReport(
+        model_name="audit-gauges",
+        model_version="v",
+        source="live",
+        has_reference=True,
+        status="ok",
+        observations=0 if feature_psi is None else 500,
+        thresholds=THRESHOLDS,
+        features=[
+            FeatureDriftOut(
+                name="monetary",
+                type="numeric",
+                psi=feature_psi,
+                status=status(feature_psi),
+                observations=0,
+                bins=[],
+            )
+        ],
+        segment_psi=None,
+        segment_status="ok",
+        segments=[
+            SegmentShiftOut(
+                id=sid,
+                trained_share=0.2,
+                live_share=None if psi is None else 0.2,
+                psi=psi,
+                status=status(psi),
+                observations=0,
+            )
+            for sid, psi in segments.items()
+        ],
+    )
+
+
+def _gauge(name: str, **labels: str) -> float | None:
+    return REGISTRY.get_sample_value(name, {"model": "audit-gauges", **labels})
+
+
+def test_drift_gauges_drop_segments_and_figures_no_longer_measured() -> None:
+    """After a promotion to a version with fewer segments, or a window with no data, the
+    gauges no longer show the old figures (they once kept them forever)."""
+    from app.drift.service import set_gauges
+
+    set_gauges(_report({"seg-001": 0.01, "seg-009": 0.3}, 0.2))
+    assert _gauge("segments_drift_segment_psi", segment="seg-009") == 0.3
+    assert _gauge("segments_drift_feature_psi", feature="monetary") == 0.2
+    set_gauges(_report({"seg-001": 0.02}, None))  # seg-009 gone, no data on monetary
+    assert _gauge("segments_drift_segment_psi", segment="seg-001") == 0.02
+    assert _gauge("segments_drift_segment_psi", segment="seg-009") is None
+    assert _gauge("segments_drift_segment_live_share", segment="seg-009") is None
+    assert _gauge("segments_drift_feature_psi", feature="monetary") is None
+    assert _gauge("segments_drift_observations") == 0
