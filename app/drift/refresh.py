@@ -19,18 +19,18 @@ when nothing drifts, nothing is trained.
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import IntEnum
-from pathlib import Path
 
 import numpy as np
 
 from app.drift.offline import drift_of_file
 from app.drift.schemas import DriftReport, Thresholds
 from app.registry.manifest import Manifest, RefreshCheck, RefreshDecision
-from app.registry.store import ModelStore
+from app.registry.store import ModelStore, _fsync_dir
 from app.training.config import TrainConfig
 from app.training.data import load_training_data
 from app.training.effects import outcome_effect
@@ -157,12 +157,21 @@ def _flags_check(old: Manifest, new: Manifest) -> RefreshCheck:
 
 def write_manifest(store: ModelStore, manifest: Manifest) -> None:
     """Rewrite a stored version's manifest in place, atomically (the artefact and its hash
-    are untouched; only the refresh decision is added)."""
+    are untouched; only the refresh decision is added).
+
+    Done before any promotion of the version, so a service only ever loads the final
+    manifest; a reader sees the old file or the new one (``os.replace``), never a partial
+    one. The temporary file is this writer's own and is removed if anything fails; the
+    folder is fsynced so the decision survives a crash once written."""
     folder = store.version_dir(manifest.model_name, manifest.version)
     path = folder / "manifest.json"
-    tmp = Path(f"{path}.tmp")
-    with tmp.open("w") as fh:
-        fh.write(manifest.model_dump_json(indent=2))
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    tmp = folder / f".manifest.json.{secrets.token_hex(4)}.tmp"
+    try:
+        with tmp.open("x") as fh:
+            fh.write(manifest.model_dump_json(indent=2))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_dir(folder)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pytest
 from prometheus_client import REGISTRY
 
 from app.drift.refresh import RefreshExit, refresh
@@ -99,3 +100,31 @@ def test_drift_gauges_drop_segments_and_figures_no_longer_measured() -> None:
     assert _gauge("segments_drift_segment_live_share", segment="seg-009") is None
     assert _gauge("segments_drift_feature_psi", feature="monetary") is None
     assert _gauge("segments_drift_observations") == 0
+
+
+def test_a_failed_manifest_rewrite_leaves_the_version_as_it_was(
+    store_copy: ModelStore, trained: Any, monkeypatch: Any
+) -> None:
+    """A refresh decision that cannot be written (disk full, here a failing fsync) leaves
+    the stored manifest intact and no temporary file in the version's folder (one was left
+    behind before)."""
+    import os
+
+    from app.drift.refresh import write_manifest
+
+    version = trained[1].manifest.version
+    folder = store_copy.version_dir("customers", version)
+    before = sorted(p.name for p in folder.iterdir())
+    original = (folder / "manifest.json").read_bytes()
+    manifest = store_copy.manifest("customers", version)
+
+    def full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError, match="No space"):
+        write_manifest(store_copy, manifest)
+    monkeypatch.undo()
+    assert sorted(p.name for p in folder.iterdir()) == before
+    assert (folder / "manifest.json").read_bytes() == original
+    store_copy.load("customers", version)
