@@ -128,3 +128,44 @@ def test_a_failed_manifest_rewrite_leaves_the_version_as_it_was(
     assert sorted(p.name for p in folder.iterdir()) == before
     assert (folder / "manifest.json").read_bytes() == original
     store_copy.load("customers", version)
+
+
+def test_refresh_with_a_feature_dropped_compares_each_version_on_its_own_features(
+    store_copy: ModelStore, trained: Any, customers_csv: Path
+) -> None:
+    """A refresh whose config drops a feature the promoted version uses still compares the
+    two (each reads the data with its own features) and records its decision; it once
+    crashed with a KeyError after training, leaving a candidate with no decision."""
+    before = trained[1].manifest.version
+    raw = tomllib.loads((EXAMPLES / "customers.toml").read_text())
+    raw["data"]["path"] = str(customers_csv)
+    raw["features"] = [f for f in raw["features"] if f["name"] != "support_tickets"]
+    raw["model"]["stability_bootstraps"] = 0
+    config = parse_config(raw, base_dir=EXAMPLES)
+    result = refresh(config, store_copy, THRESHOLDS)
+    assert result.candidate is not None and result.decision is not None
+    names = {c.name for c in result.decision.checks}
+    assert {"kept_ids", "no_new_flags"} <= names
+    assert any(n.startswith("outcome_effect:") for n in names)
+    stored = store_copy.manifest("customers", result.candidate.version).refresh
+    assert stored is not None and stored.compared_with == before
+    assert result.outcome in (RefreshExit.PROMOTED, RefreshExit.KEPT)
+
+
+def test_refresh_on_a_file_the_promoted_version_cannot_read_trains_nothing(
+    store_copy: ModelStore, customers: Any, tmp_path: Path
+) -> None:
+    """A file without a column the promoted version needs is one clear error before any
+    training: no candidate is left in the store without a decision."""
+    from app.errors import DataError
+
+    data = tmp_path / "less.csv"
+    customers[0].drop(columns=["support_tickets"]).to_csv(data, index=False)
+    raw = tomllib.loads((EXAMPLES / "customers.toml").read_text())
+    raw["data"]["path"] = str(data)
+    raw["features"] = [f for f in raw["features"] if f["name"] != "support_tickets"]
+    config = parse_config(raw, base_dir=EXAMPLES)
+    versions = store_copy.versions("customers")
+    with pytest.raises(DataError, match="support_tickets"):
+        refresh(config, store_copy, THRESHOLDS)
+    assert store_copy.versions("customers") == versions
