@@ -169,3 +169,50 @@ def test_refresh_on_a_file_the_promoted_version_cannot_read_trains_nothing(
     with pytest.raises(DataError, match="support_tickets"):
         refresh(config, store_copy, THRESHOLDS)
     assert store_copy.versions("customers") == versions
+
+
+def test_a_customer_table_is_read_in_bounded_parts_with_the_same_report(
+    trained: Any, customers_csv: Path
+) -> None:
+    """A CSV table is counted part by part (memory bounded by the part, not the file: a
+    500,000-row file once took the whole file in memory), with the same figures as whole."""
+    from app.drift.offline import (
+        config_for_file,
+        drift_of_frame,
+        drift_of_frames,
+        load_frame,
+        table_chunks,
+    )
+
+    store, result = trained
+    version = result.manifest.version
+    config = result.manifest.config
+    parts = list(table_chunks(config_for_file(config, customers_csv), customers_csv, rows=3000))
+    assert len(parts) > 1 and max(len(p) for p in parts) <= 3000
+    whole = drift_of_frame(
+        store, "customers", version, load_frame(config, customers_csv), THRESHOLDS, "x"
+    )
+    chunked = drift_of_frames(store, "customers", version, parts, THRESHOLDS, "x")
+    assert chunked == whole
+    assert whole.observations == sum(len(p) for p in parts)
+
+
+def test_a_feature_missing_in_every_row_is_a_drift_not_an_error(
+    trained: Any, customers: Any, tmp_path: Path
+) -> None:
+    """An upstream export that lost a column's values is the clearest drift there is: the
+    report says so (exit 3) instead of refusing the file as training would."""
+    from app.drift.offline import drift_of_file
+
+    store, result = trained
+    frame = customers[0].sample(2000, random_state=3)
+    frame["monetary"] = None
+    path = tmp_path / "blank.csv"
+    frame.to_csv(path, index=False)
+    found = drift_of_file(store, "customers", result.manifest.version, path, THRESHOLDS)
+    by_name = {f.name: f for f in found.features}
+    assert by_name["monetary"].status == "drift"
+    assert by_name["monetary"].bins[-1].bin == "missing"
+    assert by_name["monetary"].bins[-1].actual == 1.0
+    assert by_name["frequency"].status == "ok"
+    assert found.status == "drift"
