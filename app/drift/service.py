@@ -105,7 +105,10 @@ class DriftService:
             self.timeout_s,
         )
         features, segments = from_fields(manifest, fields)
-        found = report(manifest, features, segments, self.thresholds, "live", since, until)
+        # the counts are hourly: the report says which hours it covers, not the asked window
+        start, end = counts.covered(since.timestamp(), until.timestamp())
+        covered = (datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC))
+        found = report(manifest, features, segments, self.thresholds, "live", *covered)
         set_gauges(found)
         return found
 

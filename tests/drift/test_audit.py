@@ -216,3 +216,36 @@ def test_a_feature_missing_in_every_row_is_a_drift_not_an_error(
     assert by_name["monetary"].bins[-1].actual == 1.0
     assert by_name["frequency"].status == "ok"
     assert found.status == "drift"
+
+
+def test_a_live_report_states_the_whole_hours_it_counts(trained: Any, service_redis: str) -> None:
+    """Counts are kept per hour, so a window from 10:30 to 11:15 sums the hours 10:00-12:00:
+    the report's since/until say so (they once echoed the asked window)."""
+    import uuid
+
+    import redis
+    from fastapi.testclient import TestClient
+
+    from app.drift.live import LIVE
+    from app.main import create_app
+    from tests.drift.test_live import _settings
+
+    store, _ = trained
+    prefix = f"drift-audit-{uuid.uuid4().hex[:8]}:"
+    try:
+        with TestClient(create_app(_settings(store, prefix))) as client:
+            body = client.get(
+                "/v1/drift?since=2026-03-01T10:30:00Z&until=2026-03-01T11:15:00Z"
+            ).json()
+            assert body["since"].startswith("2026-03-01T10:00:00")
+            assert body["until"].startswith("2026-03-01T12:00:00")
+            exact = client.get(
+                "/v1/drift?since=2026-03-01T10:00:00Z&until=2026-03-01T11:00:00Z"
+            ).json()
+            assert exact["since"].startswith("2026-03-01T10:00:00")
+            assert exact["until"].startswith("2026-03-01T11:00:00")
+    finally:
+        keys = list(redis.Redis.from_url(service_redis).scan_iter(match=f"{prefix}*"))
+        if keys:
+            redis.Redis.from_url(service_redis).delete(*keys)
+        LIVE.reset()
