@@ -249,3 +249,22 @@ def test_a_live_report_states_the_whole_hours_it_counts(trained: Any, service_re
         if keys:
             redis.Redis.from_url(service_redis).delete(*keys)
         LIVE.reset()
+
+
+def test_categories_are_binned_as_the_model_compares_them(trained: Any) -> None:
+    """A categorical value counts in the bin of the category the model reads it as: 3, 3.0
+    and "3" alike, True as "true" (3.0 once went to "other", a false drift), and a column
+    read as floats because of a gap keeps "0"/"1" as its reference categories, not "0.0"."""
+    from app.drift.psi import category_counts
+    from app.drift.reference import build_reference
+
+    counts = category_counts([3, 3.0, "3", True, None, float("nan"), "x"], ["3", "true"])
+    assert counts.tolist() == [3, 1, 1, 2]
+    manifest = trained[1].manifest
+    config = parse_config(dict(manifest.config), base_dir=EXAMPLES)
+    frame = pd.DataFrame({f.name: [1.0] * 4 for f in config.features})
+    frame["plan"] = [0.0, 1.0, None, 1.0]
+    reference = build_reference(config, frame, manifest.segments)
+    plan = next(f for f in reference.features if f.name == "plan")
+    assert plan.categories == ["1", "0"]
+    assert plan.shares == [0.5, 0.25, 0.0, 0.25]
