@@ -55,6 +55,13 @@ async def flush(
         await pipe.execute()
 
 
+def covered(since_s: float, until_s: float) -> tuple[int, int]:
+    """The start of the first hour and the end of the last hour that a read of
+    ``[since_s, until_s)`` sums (whole hours, at most the latest ``MAX_BUCKETS``)."""
+    since_s = max(since_s, until_s - MAX_BUCKETS * BUCKET_S)
+    return bucket_of(since_s), bucket_of(max(since_s, until_s - 1)) + BUCKET_S
+
+
 async def read(
     client: Redis,
     prefix: str,
@@ -66,8 +73,8 @@ async def read(
 ) -> Counter[str]:
     """The counts of the hours overlapping ``[since_s, until_s)``, summed (at most the
     latest ``MAX_BUCKETS`` hours)."""
-    since_s = max(since_s, until_s - MAX_BUCKETS * BUCKET_S)
-    buckets = range(bucket_of(since_s), bucket_of(max(since_s, until_s - 1)) + 1, BUCKET_S)
+    first, end = covered(since_s, until_s)
+    buckets = range(first, end, BUCKET_S)
     pipe = client.pipeline(transaction=False)
     for bucket in buckets:
         pipe.hgetall(drift_key(prefix, model, version, bucket))

@@ -8,6 +8,8 @@ reference.
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from datetime import date
 from pathlib import Path
 
@@ -17,10 +19,18 @@ import pandas as pd
 from app.drift.compare import report
 from app.drift.psi import category_counts, numeric_counts
 from app.drift.schemas import DriftReport, Thresholds
+from app.errors import DataError
 from app.registry.store import ModelStore
 from app.training.config import OutcomesConfig, TrainConfig, parse_config
-from app.training.data import load_training_data
+from app.training.data import (
+    PARQUET_SUFFIXES,
+    columns_of,
+    csv_options,
+    index_by_id,
+    load_training_data,
+)
 from app.training.model import SegmentationModel
+from app.training.values import numeric_column
 
 
 def config_for_file(
@@ -46,6 +56,10 @@ def load_frame(
     return load_training_data(cfg).frame
 
 
+CHUNK_ROWS = 50_000
+"""Rows of a CSV customer table read at a time: memory stays bounded by this, not the file."""
+
+
 def drift_of_frame(
     store: ModelStore,
     model_name: str,
@@ -54,13 +68,27 @@ def drift_of_frame(
     thresholds: Thresholds,
     source: str,
 ) -> DriftReport:
+    return drift_of_frames(store, model_name, version, [frame], thresholds, source)
+
+
+def drift_of_frames(
+    store: ModelStore,
+    model_name: str,
+    version: str,
+    frames: Iterable[pd.DataFrame],
+    thresholds: Thresholds,
+    source: str,
+) -> DriftReport:
+    """The drift of the customers of ``frames`` (parts of one file), counted part by part."""
     loaded = store.load(model_name, version)
     manifest, model = loaded.manifest, loaded.estimator
     assert isinstance(model, SegmentationModel)
     ref = manifest.drift_reference
-    features: dict[str, list[int]] = {}
-    segments: dict[str, int] = {}
-    if ref is not None and len(frame):
+    features: dict[str, np.ndarray] = {}
+    segments: Counter[str] = Counter()
+    for frame in frames:
+        if ref is None or not len(frame):
+            continue
         for f in ref.features:
             column = frame[f.name]
             if f.type == "numeric":
@@ -68,10 +96,11 @@ def drift_of_frame(
                 counts = numeric_counts(values, f.edges or [])
             else:
                 counts = category_counts(column.tolist(), f.categories or [])
-            features[f.name] = [int(c) for c in counts]
+            features[f.name] = features.get(f.name, 0) + counts
         labels, counts = np.unique(model.predict(frame).astype(str), return_counts=True)
-        segments = {str(k): int(v) for k, v in zip(labels, counts, strict=True)}
-    return report(manifest, features, segments, thresholds, source)
+        segments.update({str(k): int(v) for k, v in zip(labels, counts, strict=True)})
+    found = {name: [int(c) for c in counts] for name, counts in features.items()}
+    return report(manifest, found, dict(segments), thresholds, source)
 
 
 def drift_of_file(
@@ -83,5 +112,49 @@ def drift_of_file(
     reference_date: date | None = None,
 ) -> DriftReport:
     manifest = store.manifest(model_name, version)
-    frame = load_frame(manifest.config, path, reference_date)
-    return drift_of_frame(store, model_name, version, frame, thresholds, str(path))
+    cfg = config_for_file(manifest.config, path, reference_date)
+    if cfg.data.kind == "table" and path.suffix.lower() not in PARQUET_SUFFIXES:
+        frames: Iterable[pd.DataFrame] = table_chunks(cfg, path)
+    else:  # a log's features need every event of a customer; Parquet is read whole
+        frames = [load_frame(manifest.config, path, reference_date)]
+    return drift_of_frames(store, model_name, version, frames, thresholds, str(path))
+
+
+def table_chunks(cfg: TrainConfig, path: Path, rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+    """A CSV customer table ``rows`` at a time, each read and checked as training reads it
+    (ids as text, the config's missing markers, text in a numeric column an error unless
+    ``errors = "missing"``). A feature missing in every row is counted (all in the missing
+    bin: a drift), not refused as training refuses it."""
+    data = cfg.data
+    wanted = list(dict.fromkeys([data.id_column, *cfg.feature_names]))
+    if not path.exists():
+        raise DataError(f"data file not found: {path}")
+    if path.stat().st_size == 0:
+        raise DataError(f"data file {path} is empty")
+    available = columns_of(path)
+    missing = [c for c in wanted if c not in available]
+    if missing:
+        raise DataError(
+            f"{path.name}: missing column(s) {', '.join(map(repr, missing))}; "
+            f"the file has: {', '.join(available[:30])}"
+        )
+    options = csv_options(data.id_column, wanted, data.missing_values)
+    read = 0
+    try:
+        for chunk in pd.read_csv(path, chunksize=rows, **options):
+            read += len(chunk)
+            frame, _ = index_by_id(chunk, data.id_column, path.name)
+            for feature in cfg.features:
+                if feature.type == "numeric":
+                    frame[feature.name], _ = numeric_column(
+                        frame,
+                        feature.name,
+                        path.name,
+                        missing_values=data.missing_values,
+                        junk_is_missing=feature.errors == "missing",
+                    )
+            yield frame
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise DataError(f"cannot read {path}: {exc}") from None
+    if not read:
+        raise DataError(f"data file {path} has a header but no rows")

@@ -19,6 +19,8 @@ from typing import Literal
 
 import numpy as np
 
+from app.training.rules.values import canonical_category
+
 EPSILON = 1e-4
 """Share used in place of 0 for an empty bin (expected or observed)."""
 OTHER = "other"
@@ -77,9 +79,12 @@ def category_counts(values: Sequence[object], categories: Sequence[str]) -> np.n
 
 
 def category_bin(value: object, position: dict[str, int], n: int) -> int:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return n + 1
-    return position.get(str(value), n)
+    """The bin of a categorical value, compared as the model compares it
+    (``canonical_category``: 3 and 3.0 are ``"3"``, True is ``"true"``, NaN is missing)."""
+    if isinstance(value, str):
+        return position.get(value, n)
+    category = canonical_category(value)
+    return n + 1 if category is None else position.get(category, n)
 
 
 def bin_labels(edges: Sequence[float] | None, categories: Sequence[str] | None) -> list[str]:

@@ -25,6 +25,7 @@ from app.registry.manifest import (
     SegmentInfo,
 )
 from app.training.config import NumericFeature, TrainConfig
+from app.training.rules.values import canonical_category
 
 BINS = 10
 MAX_CATEGORIES = 50  # rarer categories count as "other"
@@ -69,7 +70,8 @@ def build_reference(
                 FeatureReference(name=f.name, type="numeric", edges=edges, shares=_rounded(counts))
             )
         else:
-            present = column.dropna().astype(str)
+            # the categories as the model compares them (0.0 in a column with gaps is "0")
+            present = column.map(canonical_category).dropna()
             categories = [str(c) for c in present.value_counts().index[:MAX_CATEGORIES]]
             counts = category_counts(column.tolist(), categories)
             features.append(

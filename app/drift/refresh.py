@@ -19,18 +19,19 @@ when nothing drifts, nothing is trained.
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import IntEnum
-from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-from app.drift.offline import drift_of_file
+from app.drift.offline import drift_of_file, load_frame
 from app.drift.schemas import DriftReport, Thresholds
 from app.registry.manifest import Manifest, RefreshCheck, RefreshDecision
-from app.registry.store import ModelStore
+from app.registry.store import ModelStore, _fsync_dir
 from app.training.config import TrainConfig
 from app.training.data import load_training_data
 from app.training.effects import outcome_effect
@@ -71,15 +72,23 @@ def refresh(
     name = config.model.name
     current = store.promoted(name)
     drift = None
+    # a log is read as of the config's reference date, as the candidate will be trained
+    tx = config.data.transactions
+    as_of = tx.reference_date if tx is not None else None
+    old_frame = None
+    if current is not None:
+        # the data as the promoted version reads it (its own features, which the new config
+        # may not have): read before training, so a file it cannot read makes no candidate
+        old_frame = load_frame(store.manifest(name, current).config, config.data.path, as_of)
     if if_drifted and current is not None:
-        drift = drift_of_file(store, name, current, config.data.path, thresholds)
+        drift = drift_of_file(store, name, current, config.data.path, thresholds, as_of)
         if drift.status != "drift":
             return RefreshResult(RefreshExit.DRIFT_FREE, current, drift=drift)
     candidate = train(config, store, promote=False, on_step=on_step).manifest
     if current is None:
         checks = [RefreshCheck(name="first_version", passed=True, detail="nothing to compare")]
     else:
-        checks = compare(config, store, current, candidate, min_kept, effect_tolerance)
+        checks = compare(config, store, current, candidate, min_kept, effect_tolerance, old_frame)
     passed = all(c.passed for c in checks)
     decision = RefreshDecision(
         decided_at=datetime.now(UTC),
@@ -103,8 +112,13 @@ def compare(
     candidate: Manifest,
     min_kept: float,
     effect_tolerance: float,
+    old_frame: pd.DataFrame | None = None,
 ) -> list[RefreshCheck]:
-    """The checks of ``candidate`` against version ``current`` on ``config``'s data."""
+    """The checks of ``candidate`` against version ``current`` on ``config``'s data.
+
+    Each version assigns the data as it reads it (``old_frame``: read with ``current``'s
+    own config; default: the candidate's frame); customers are matched by id, and one the
+    promoted version's reading dropped counts as not keeping its id."""
     name = config.model.name
     old = store.load(name, current)
     new = store.load(name, candidate.version)
@@ -113,9 +127,12 @@ def compare(
     assert isinstance(new_model, SegmentationModel)
     data = load_training_data(config)
     frame = data.frame
-    before = old_model.predict(frame).astype(str)
+    old_frame = frame if old_frame is None else old_frame
+    old_labels = pd.Series(old_model.predict(old_frame).astype(str), index=old_frame.index)
+    before = old_labels.reindex(frame.index).to_numpy(dtype=object)
     after = new_model.predict(frame).astype(str)
     kept = float(np.mean(before == after))
+    known = pd.notna(before)
     checks = [
         RefreshCheck(
             name="kept_ids",
@@ -125,8 +142,8 @@ def compare(
     ]
     for outcome in data.outcomes:
         values = frame[outcome].to_numpy(dtype=np.float64)
-        ok = np.isfinite(values)
-        was = outcome_effect(values[ok], before[ok]).size
+        ok = np.isfinite(values) & known
+        was = outcome_effect(values[ok], before[ok].astype(str)).size
         now = outcome_effect(values[ok], after[ok]).size
         if was is None or now is None:
             continue
@@ -154,12 +171,21 @@ def _flags_check(old: Manifest, new: Manifest) -> RefreshCheck:
 
 def write_manifest(store: ModelStore, manifest: Manifest) -> None:
     """Rewrite a stored version's manifest in place, atomically (the artefact and its hash
-    are untouched; only the refresh decision is added)."""
+    are untouched; only the refresh decision is added).
+
+    Done before any promotion of the version, so a service only ever loads the final
+    manifest; a reader sees the old file or the new one (``os.replace``), never a partial
+    one. The temporary file is this writer's own and is removed if anything fails; the
+    folder is fsynced so the decision survives a crash once written."""
     folder = store.version_dir(manifest.model_name, manifest.version)
     path = folder / "manifest.json"
-    tmp = Path(f"{path}.tmp")
-    with tmp.open("w") as fh:
-        fh.write(manifest.model_dump_json(indent=2))
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    tmp = folder / f".manifest.json.{secrets.token_hex(4)}.tmp"
+    try:
+        with tmp.open("x") as fh:
+            fh.write(manifest.model_dump_json(indent=2))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync_dir(folder)

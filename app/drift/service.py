@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections import Counter
 from collections.abc import Callable
 from contextlib import AsyncExitStack
@@ -104,7 +105,10 @@ class DriftService:
             self.timeout_s,
         )
         features, segments = from_fields(manifest, fields)
-        found = report(manifest, features, segments, self.thresholds, "live", since, until)
+        # the counts are hourly: the report says which hours it covers, not the asked window
+        start, end = counts.covered(since.timestamp(), until.timestamp())
+        covered = (datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC))
+        found = report(manifest, features, segments, self.thresholds, "live", *covered)
         set_gauges(found)
         return found
 
@@ -130,16 +134,38 @@ class DriftService:
             await asyncio.shield(self.flush())
 
 
+_SHOWN: dict[tuple[Gauge, str], set[str]] = {}
+"""The labels each gauge shows per model, so that figures no longer measured are removed."""
+
+
 def set_gauges(found: DriftReport) -> None:
+    """Show a report's figures; a segment or feature without a figure in it (gone after a
+    promotion, or no data in the window) is removed rather than left at an old value."""
     model = found.model_name
-    for f in found.features:
-        if f.psi is not None:
-            FEATURE_PSI.labels(model, f.name).set(f.psi)
-    for s in found.segments:
-        if s.psi is not None and s.live_share is not None:
-            SEGMENT_PSI.labels(model, s.id).set(s.psi)
-            SEGMENT_LIVE_SHARE.labels(model, s.id).set(s.live_share)
+    features = {f.name: f.psi for f in found.features if f.psi is not None}
+    measured = [s for s in found.segments if s.psi is not None and s.live_share is not None]
+    _show(FEATURE_PSI, model, features)
+    _show(SEGMENT_PSI, model, {s.id: s.psi for s in measured if s.psi is not None})
+    _show(
+        SEGMENT_LIVE_SHARE,
+        model,
+        {s.id: s.live_share for s in measured if s.live_share is not None},
+    )
     OBSERVATIONS.labels(model).set(found.observations)
+
+
+def _show(gauge: Gauge, model: str, values: dict[str, float]) -> None:
+    shown = _SHOWN.setdefault((gauge, model), set())
+    for gone in shown - set(values):
+        # NaN first: with PROMETHEUS_MULTIPROC_DIR the value lives on in the worker's file,
+        # which remove() does not reach; NaN there says "no figure" instead of an old one
+        gauge.labels(model, gone).set(math.nan)
+        with contextlib.suppress(KeyError):
+            gauge.remove(model, gone)
+    for label, value in values.items():
+        gauge.labels(model, label).set(value)
+    shown.clear()
+    shown.update(values)
 
 
 def thresholds_of(settings: Settings) -> Thresholds:

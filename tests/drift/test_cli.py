@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pytest
 from typer.testing import CliRunner
 
 from app.cli.main import app as cli
@@ -71,14 +69,6 @@ def _config(path: Path, data: Path, **model: Any) -> Path:
     text = text.replace("seed = 42\n", "seed = 42\nstability_bootstraps = 0\n")
     path.write_text(text)
     return path
-
-
-@pytest.fixture
-def store_copy(trained: Any, tmp_path: Path) -> ModelStore:
-    store, _ = trained
-    copy = ModelStore(tmp_path / "store")
-    shutil.copytree(store.root, copy.root)
-    return copy
 
 
 def test_refresh_promotes_a_good_candidate(
