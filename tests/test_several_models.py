@@ -1,0 +1,264 @@
+"""Several segmentations in one service (issue 17, item 1), through a real uvicorn server and
+the suite's real Redis.
+
+The store holds two models: ``customers`` (the default, two versions k=3 promoted and k=6,
+from the hot-swap fixture) and ``tiers`` (k=4, trained here). Requests choose a model with
+``?model=``; each model keeps its own history, membership and profiles.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+from threadpoolctl import threadpool_limits
+
+from app.registry.store import ModelStore
+from app.settings import Settings
+from app.training.job import train
+from tests.conftest import example_config
+from tests.serving.test_hot_swap import serving
+from tests.versions import Load, Versions
+
+TIERS = "tiers"
+
+
+@dataclass(frozen=True)
+class Template:
+    store: ModelStore  # customers (two versions) and tiers: each test works on a copy
+    tiers: str  # the promoted version of tiers
+    tiers_segments: frozenset[str]
+
+
+@pytest.fixture(scope="module")
+def template(
+    versions: Versions, customers_csv: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Template:
+    store = ModelStore(tmp_path_factory.mktemp("several") / "store")
+    shutil.copytree(versions.store.root, store.root)
+    config = example_config(
+        "customers", customers_csv, stability_bootstraps=0, k_min=4, k_max=4, seed=3
+    )
+    config = config.model_copy(update={"model": config.model.model_copy(update={"name": TIERS})})
+    with threadpool_limits(1):
+        result = train(config, store, promote=True)
+    manifest = result.manifest
+    return Template(store, manifest.version, frozenset(s.id for s in manifest.segments))
+
+
+@pytest.fixture
+def store(template: Template, tmp_path: Path) -> ModelStore:
+    copy = ModelStore(tmp_path / "store")
+    shutil.copytree(template.store.root, copy.root)
+    return copy
+
+
+@pytest.fixture
+def prefix(service_redis: str) -> Iterator[str]:
+    prefix = f"several-{uuid.uuid4().hex[:8]}:"
+    yield prefix
+    with redis.Redis.from_url(service_redis) as client:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+
+
+def settings_for(
+    store: ModelStore, redis_url: str, prefix: str, tmp: Path, **more: Any
+) -> Settings:
+    return Settings(
+        model_store=store.root,
+        model_name="customers",
+        reload_interval=0.1,
+        dev_mode=True,
+        access_log=False,
+        redis_url=redis_url,
+        key_prefix=prefix,
+        data_dir=tmp / "data",
+        **more,
+    )
+
+
+def test_two_models_side_by_side(
+    template: Template,
+    versions: Versions,
+    store: ModelStore,
+    service_redis: str,
+    prefix: str,
+    tmp_path: Path,
+) -> None:
+    row = versions.rows[0]
+    settings = settings_for(store, service_redis, prefix, tmp_path)
+    with serving(settings) as url, httpx.Client(base_url=url, timeout=30) as api:
+        # assign one customer in both models
+        default = api.post("/v1/assign", json={"customer_id": "c1", "features": row})
+        assert default.status_code == 200, default.text
+        assert default.json()["model_version"] == versions.old
+        tiers = api.post("/v1/assign?model=tiers", json={"customer_id": "c1", "features": row})
+        assert tiers.status_code == 200, tiers.text
+        tiers_doc = tiers.json()
+        assert tiers_doc["model_version"] == template.tiers
+        assert tiers_doc["segment_id"] in template.tiers_segments
+        # a batch into tiers only
+        batch = {"items": [{"customer_id": f"b{i}", "features": versions.rows[i]} for i in (1, 2)]}
+        answer = api.post("/v1/assign/batch?model=tiers", json=batch)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["model_version"] == template.tiers
+        # by id: the features come from the profile stored in that model
+        by_id = api.post("/v1/assign?model=tiers", json={"customer_id": "c1"})
+        assert by_id.status_code == 200, by_id.text
+        assert by_id.json()["segment_id"] == tiers_doc["segment_id"]
+        assert by_id.json()["features_from"] == "profile"
+        assert api.post("/v1/assign?model=tiers", json={"customer_id": "nobody"}).status_code == 404
+
+        # the customer's current segment in every model
+        customer = api.get("/v1/customers/c1").json()
+        assert customer["segment_id"] == default.json()["segment_id"]
+        assert customer["model_version"] == versions.old
+        by_model = {m["model"]: m for m in customer["models"]}
+        assert set(by_model) == {"customers", TIERS}
+        assert by_model["customers"]["segment_id"] == default.json()["segment_id"]
+        assert by_model[TIERS]["segment_id"] == tiers_doc["segment_id"]
+        assert by_model[TIERS]["model_version"] == template.tiers
+        in_tiers = api.get("/v1/customers/c1?model=tiers").json()
+        assert in_tiers["segment_id"] == tiers_doc["segment_id"]
+
+        # histories, membership and customers kept apart
+        history = api.get("/v1/customers/c1/history?model=tiers").json()["migrations"]
+        assert [m["to_segment_id"] for m in history] == [tiers_doc["segment_id"]]
+        history = api.get("/v1/customers/c1/history").json()["migrations"]
+        assert [m["to_segment_id"] for m in history] == [default.json()["segment_id"]]
+        assert api.get("/v1/customers/b1").status_code == 404  # never assigned by customers
+        assert api.get("/v1/customers/b1?model=tiers").status_code == 200
+        members = api.get(f"/v1/segments/{tiers_doc['segment_id']}/members?model=tiers").json()
+        assert "c1" in {m["customer_id"] for m in members["members"]}
+        matrix = api.get("/v1/migrations?model=tiers")
+        assert matrix.status_code == 200, matrix.text
+        assert sum(t["new"] for t in matrix.json()["totals"].values()) == 3
+
+        # the model-specific reads answer for the model asked
+        segments = api.get("/v1/segments?model=tiers").json()
+        assert segments["model_name"] == TIERS
+        assert {s["id"] for s in segments["segments"]} == template.tiers_segments
+        assert api.get("/v1/segments").json()["model_name"] == "customers"
+        assert api.get("/v1/models?model=tiers").json()["model_name"] == TIERS
+        assert api.get("/v1/drift?model=tiers").status_code in (200, 404)
+
+        # an unknown model: 404 naming it and the known ones, on the fast path too
+        for response in (
+            api.get("/v1/segments?model=nope"),
+            api.post("/v1/assign?model=nope", json={"customer_id": "c1", "features": row}),
+            api.post("/v1/events?model=nope", json={"events": []}),
+        ):
+            assert response.status_code == 404, response.text
+            problem = response.json()
+            assert problem["type"].endswith("/problems/unknown-model")
+            assert "'nope'" in problem["detail"]
+            assert "customers, tiers" in problem["detail"]
+
+    # the other model's keys are under their own prefix; the default's are where they were
+    with redis.Redis.from_url(service_redis) as client:
+        assert client.exists(f"{prefix}{{0}}:c:c1")
+        assert client.exists(f"{prefix}m:tiers:{{0}}:c:c1")
+        assert not client.exists(f"{prefix}{{0}}:c:b1")
+        assert client.exists(f"{prefix}m:tiers:{{0}}:c:b1")
+
+
+def test_a_model_added_while_serving_is_picked_up(
+    template: Template, store: ModelStore, service_redis: str, prefix: str, tmp_path: Path
+) -> None:
+    aside = tmp_path / "aside"
+    (store.root / TIERS).rename(aside)  # the service starts with customers only
+    settings = settings_for(store, service_redis, prefix, tmp_path)
+    with serving(settings) as url, httpx.Client(base_url=url, timeout=30) as api:
+        assert api.get("/v1/segments?model=tiers").status_code == 404
+        aside.rename(store.root / TIERS)  # one rename: the model appears whole
+        deadline = time.monotonic() + 30
+        while (found := api.get("/v1/segments?model=tiers")).status_code != 200:
+            assert time.monotonic() < deadline, found.text
+            time.sleep(0.05)
+        assert found.json()["model_name"] == TIERS
+        assign = api.post("/v1/assign?model=tiers", json={"customer_id": "c9"})
+        assert assign.status_code == 404  # recorded in neither model yet: no profile
+
+
+def test_served_models_can_be_restricted(
+    store: ModelStore, service_redis: str, prefix: str, tmp_path: Path
+) -> None:
+    settings = settings_for(store, service_redis, prefix, tmp_path, models="customers")
+    with serving(settings) as url, httpx.Client(base_url=url, timeout=30) as api:
+        response = api.get("/v1/segments?model=tiers")
+        assert response.status_code == 404
+        assert "known models: customers" in response.json()["detail"]
+        assert api.get("/v1/segments?model=customers").status_code == 200
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int | None
+    version: str | None
+    error: str | None = None
+
+
+def load(url: str, rows: list[dict[str, Any]], query: str) -> Load[Answer]:
+    @contextmanager
+    def session() -> Iterator[Callable[[int], Answer]]:
+        with httpx.Client(base_url=url, timeout=30) as client:
+
+            def ask(row: int) -> Answer:
+                body = {"customer_id": f"load-{row}", "features": rows[row]}
+                try:
+                    response = client.post(f"/v1/assign{query}", json=body)
+                    return Answer(response.status_code, response.json().get("model_version"))
+                except Exception as exc:  # counted by the test
+                    return Answer(None, None, repr(exc))
+
+            yield ask
+
+    return Load(session, len(rows), 4)
+
+
+def test_promoting_one_model_under_load_leaves_the_other_serving(
+    template: Template,
+    versions: Versions,
+    store: ModelStore,
+    service_redis: str,
+    prefix: str,
+    tmp_path: Path,
+) -> None:
+    settings = settings_for(store, service_redis, prefix, tmp_path)
+    rows = versions.rows
+
+    def count(answers: list[Answer], version: str) -> int:
+        return sum(1 for a in answers if a.version == version)
+
+    with (
+        serving(settings) as url,
+        load(url, rows, "") as customers,
+        load(url, rows, "?model=tiers") as tiers,
+    ):
+        customers.wait_for(lambda answers: count(answers, versions.old) >= 100)
+        tiers.wait_for(lambda answers: count(answers, template.tiers) >= 100)
+        with httpx.Client(base_url=url, timeout=60) as admin:
+            response = admin.post(f"/v1/models/{versions.new}/promote")
+        assert response.status_code == 200, response.text
+        customers.wait_for(lambda answers: count(answers, versions.new) >= 100)
+        before = len(tiers.snapshot())
+        tiers.wait_for(lambda answers: len(answers) >= before + 100)
+    for name, answers in (("customers", customers.snapshot()), (TIERS, tiers.snapshot())):
+        failed = [a for a in answers if a.status != 200]
+        assert not failed, f"{name}: {len(failed)} of {len(answers)} failed, e.g. {failed[:3]}"
+    assert {a.version for a in tiers.snapshot()} == {template.tiers}
+    assert {a.version for a in customers.snapshot()} == {versions.old, versions.new}
+    assert store.promoted(TIERS) == template.tiers
+    assert os.path.isdir(store.root / TIERS)
