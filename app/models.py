@@ -29,6 +29,7 @@ from urllib.parse import parse_qsl
 from redis.asyncio import Redis
 from starlette.datastructures import State
 
+from app.errors import StoreError
 from app.events.store import BATCH_DEADLINE_S, BehaviourStore
 from app.history import HistoryConfig, Keys, open_history
 from app.problems import Problem
@@ -96,6 +97,7 @@ class Models:
         self._config: HistoryConfig | None = None
         self._record = False
         self._lock = asyncio.Lock()
+        self._broken: set[str] = set()  # models whose pointer could not be read (logged once)
 
     def open_with(
         self,
@@ -117,8 +119,18 @@ class Models:
 
     def _wanted(self) -> list[str]:
         """Models of the store to serve now (besides the default): promoted, and allowed."""
-        names = self.only or tuple(self.store.model_names())
-        return [n for n in names if n != self.default and self.store.promoted(n) is not None]
+        wanted = []
+        for name in self.only or tuple(self.store.model_names()):
+            if name == self.default or name in self.views:
+                continue
+            try:
+                if self.store.promoted(name) is not None:
+                    wanted.append(name)
+            except StoreError as exc:  # a broken pointer: the others are still served
+                if name not in self._broken:
+                    log.error("cannot serve model %s: %s", name, exc)
+                self._broken.add(name)
+        return wanted
 
     async def refresh(self) -> None:
         """Refresh every holder; add the models that appeared in the store."""
@@ -193,7 +205,7 @@ def state_for(state: State, name: str | None) -> State:
 def state_for_query(state: State, query: bytes) -> State:
     """``state_for`` from a raw query string (the assignment fast path): the default model's
     state at the cost of one substring test when the query names no model."""
-    if _MODEL_NEEDLE not in query:
+    if not query or _MODEL_NEEDLE not in query:
         return state
     name = None
     for key, value in parse_qsl(query.decode("latin-1")):

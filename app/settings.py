@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from app.history import HistoryConfig
 from app.webhooks.config import WebhookConfig
 
+_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"  # a model name (app.registry.store)
 MAX_SHARDS = 256  # a members cursor holds a position per shard, and fits in a URL
 
 
@@ -26,6 +27,7 @@ class Settings(BaseSettings):
     )
     models: str = Field(
         "",
+        pattern=rf"^\s*({_NAME}\s*(,\s*{_NAME}\s*)*)?$",
         description="comma-separated models to serve besides the default (empty: every "
         "model in the store with a promoted version)",
     )

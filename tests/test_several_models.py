@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 import redis
+from pydantic import ValidationError
 from threadpoolctl import threadpool_limits
 
 from app.registry.store import ModelStore
@@ -262,3 +263,12 @@ def test_promoting_one_model_under_load_leaves_the_other_serving(
     assert {a.version for a in customers.snapshot()} == {versions.old, versions.new}
     assert store.promoted(TIERS) == template.tiers
     assert os.path.isdir(store.root / TIERS)
+
+
+def test_a_bad_model_list_is_refused_naming_the_setting() -> None:
+    with pytest.raises(ValidationError, match="models"):
+        Settings(models="customers,../etc", dev_mode=True)
+    assert Settings(models=" customers, tiers ", dev_mode=True).served_models() == (
+        "customers",
+        TIERS,
+    )
