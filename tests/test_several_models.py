@@ -15,23 +15,29 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import redis
+from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from threadpoolctl import threadpool_limits
 
+from app.history.keys import Keys
+from app.main import create_app
 from app.registry.store import ModelStore
 from app.settings import Settings
 from app.training.job import train
 from tests.conftest import example_config
+from tests.events import conftest as events_fixtures
 from tests.serving.test_hot_swap import serving
 from tests.versions import Load, Versions
 
 TIERS = "tiers"
+tx_trained = events_fixtures.tx_trained  # a transactions model (the events tests' fixture)
 
 
 @dataclass(frozen=True)
@@ -272,3 +278,46 @@ def test_a_bad_model_list_is_refused_naming_the_setting() -> None:
         "customers",
         TIERS,
     )
+
+
+def test_events_and_their_aggregates_are_kept_per_model(
+    versions: Versions,
+    tx_trained: tuple[ModelStore, Any],
+    store: ModelStore,
+    service_redis: str,
+    prefix: str,
+    tmp_path: Path,
+) -> None:
+    """A transactions model served beside the default (a table model): events name it."""
+    shutil.copytree(tx_trained[0].root / "transactions", store.root / "transactions")
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    events = [
+        {
+            "event_id": f"e{n}",
+            "customer_id": "c1",
+            "type": "order",
+            "amount": 20.0 + n,
+            "at": (now - timedelta(days=10 * n + 1)).isoformat().replace("+00:00", "Z"),
+        }
+        for n in range(3)
+    ]
+    settings = settings_for(store, service_redis, prefix, tmp_path)
+    with TestClient(create_app(settings)) as api:
+        api.app.state.clock = now.timestamp  # type: ignore[attr-defined]
+        response = api.post("/v1/events?model=transactions", json={"events": events})
+        assert response.status_code == 200, response.text
+        assert response.json()["accepted"] == 3
+        moved = response.json()["customers"]
+        assert [c["customer_id"] for c in moved] == ["c1"]
+        # by id, from the live aggregates of that model
+        by_id = api.post("/v1/assign?model=transactions", json={"customer_id": "c1"})
+        assert by_id.status_code == 200, by_id.text
+        assert by_id.json()["segment_id"] == moved[0]["segment_id"]
+        assert api.get("/v1/customers/c1?model=transactions").status_code == 200
+        assert api.get("/v1/customers/c1").status_code == 404  # not in the default model
+        # the default model (a table model) takes no events; it stored nothing of these
+        refused = api.post("/v1/events", json={"events": events})
+        assert refused.status_code == 409, refused.text
+    with redis.Redis.from_url(service_redis) as client:
+        assert client.exists(Keys(f"{prefix}m:transactions:").behaviour("c1"))
+        assert not client.exists(Keys(prefix).behaviour("c1"))
