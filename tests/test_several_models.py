@@ -160,6 +160,13 @@ def test_two_models_side_by_side(
         assert api.get("/v1/segments").json()["model_name"] == "customers"
         assert api.get("/v1/models?model=tiers").json()["model_name"] == TIERS
         assert api.get("/v1/drift?model=tiers").status_code in (200, 404)
+        # promotions name their model: a version of customers is not one of tiers
+        wrong = api.post(f"/v1/models/{versions.new}/promote?model=tiers")
+        assert wrong.status_code == 404, wrong.text
+        again = api.post(f"/v1/models/{template.tiers}/promote?model=tiers")
+        assert again.status_code == 200, again.text
+        assert again.json()["model_name"] == TIERS
+        assert api.get("/v1/models").json()["model_name"] == "customers"
 
         # an unknown model: 404 naming it and the known ones, on the fast path too
         for response in (
