@@ -168,6 +168,16 @@ def test_two_models_side_by_side(
         assert again.json()["model_name"] == TIERS
         assert api.get("/v1/models").json()["model_name"] == "customers"
 
+        # forgetting: in the model named, or (no ?model=) in every model
+        assert api.delete("/v1/customers/b1?model=tiers").status_code == 204
+        assert api.get("/v1/customers/b1?model=tiers").status_code == 404
+        assert api.delete("/v1/customers/b1").status_code == 404  # known in none now
+        assert api.delete("/v1/customers/c1").status_code == 204
+        assert api.get("/v1/customers/c1").status_code == 404
+        assert api.get("/v1/customers/c1?model=tiers").status_code == 404
+
+        assert api.post("/v1/assign", json={"customer_id": "rows-0", "features": row}).is_success
+
         # an unknown model: 404 naming it and the known ones, on the fast path too
         for response in (
             api.get("/v1/segments?model=nope"),
@@ -182,10 +192,10 @@ def test_two_models_side_by_side(
 
     # the other model's keys are under their own prefix; the default's are where they were
     with redis.Redis.from_url(service_redis) as client:
-        assert client.exists(f"{prefix}{{0}}:c:c1")
-        assert client.exists(f"{prefix}m:tiers:{{0}}:c:c1")
-        assert not client.exists(f"{prefix}{{0}}:c:b1")
-        assert client.exists(f"{prefix}m:tiers:{{0}}:c:b1")
+        assert client.exists(f"{prefix}{{0}}:c:rows-0")
+        assert client.exists(f"{prefix}m:tiers:{{0}}:c:b2")
+        assert not client.exists(f"{prefix}{{0}}:c:b2")
+        assert not client.exists(f"{prefix}m:tiers:{{0}}:c:c1")  # forgotten
 
 
 def test_a_model_added_while_serving_is_picked_up(

@@ -129,13 +129,22 @@ async def _in_every_model(request: Request, customer_id: str) -> list[CustomerMo
     responses=problem_responses(404, 503),
     **scoped("admin"),
 )
-async def forget_customer(customer_id: CustomerId, history: RecorderDep) -> Response:
-    """Forget the customer: profile, current segment, history and membership.
+async def forget_customer(
+    customer_id: CustomerId, history: RecorderDep, request: Request
+) -> Response:
+    """Forget the customer: profile, current segment, history and membership; in every
+    model served, or only in the one ``?model=`` names (404: known in none of them).
 
     Their records still waiting in the outage spool are not replayed. Flow counts
     (aggregates) stay; their events age out of the stream with its cap."""
+    histories = [history]
+    models: Models | None = request.app.state.models
+    if models is not None and not request.query_params.get("model"):
+        histories = [h for h in (models.view(n).history for n in models.names) if h is not None]
     try:
-        known = await history.forget(customer_id)
+        known = False
+        for each in histories:
+            known = await each.forget(customer_id) or known
     except RedisUnavailable as exc:
         raise _unavailable(exc) from None
     if not known:
