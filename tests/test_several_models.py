@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -338,3 +342,43 @@ def test_events_and_their_aggregates_are_kept_per_model(
     with redis.Redis.from_url(service_redis) as client:
         assert client.exists(Keys(f"{prefix}m:transactions:").behaviour("c1"))
         assert not client.exists(Keys(prefix).behaviour("c1"))
+
+
+def test_segments_serve_with_several_model_options(
+    template: Template, store: ModelStore, tmp_path: Path
+) -> None:
+    """``segments serve --model tiers --model customers``: the first is the default."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SEGMENTS_", "PROMETHEUS_"))}
+    env.update(
+        SEGMENTS_MODEL_STORE=str(store.root),
+        SEGMENTS_DEV_MODE="true",
+        SEGMENTS_RECORD_ASSIGNMENTS="false",
+        SEGMENTS_DATA_DIR=str(tmp_path / "data"),
+    )
+    segments = Path(sys.executable).parent / "segments"
+    command = [str(segments), "serve", "--port", str(port), "--log-level", "warning"]
+    command += ["--model", TIERS, "--model", "customers"]
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=out, stderr=out)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            try:
+                if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        assert httpx.get(f"{url}/v1/segments").json()["model_name"] == TIERS
+        other = httpx.get(f"{url}/v1/segments?model=customers")
+        assert other.status_code == 200 and other.json()["model_name"] == "customers"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
