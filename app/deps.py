@@ -8,21 +8,39 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from starlette.datastructures import State
 
 from app.history import HistoryService
+from app.models import state_for
 from app.problems import Problem
 from app.serving import ModelHolder, ServingModel
 
+ModelQuery = Annotated[
+    str | None,
+    Query(
+        description="the model (segmentation) to use; default: the service's "
+        "SEGMENTS_MODEL_NAME. An unknown model is a 404 listing the known ones",
+        max_length=200,
+    ),
+]
 
-async def get_holder(request: Request) -> ModelHolder:
-    holder: ModelHolder = request.app.state.holder
+
+async def model_state(request: Request, model: ModelQuery = None) -> State:
+    """The app's state as the requested model (``?model=``) sees it (``app.models``)."""
+    return state_for(request.app.state, model)
+
+
+ModelStateDep = Annotated[State, Depends(model_state)]
+
+
+async def get_holder(state: ModelStateDep) -> ModelHolder:
+    holder: ModelHolder = state.holder
     return holder
 
 
 def get_serving(request: Request) -> ServingModel:
-    """The version this request is answered from: read once, used to the end."""
+    """The default model's version this request is answered from: read once, used to the end."""
     return current_serving(request.app.state)
 
 
@@ -40,12 +58,12 @@ def current_serving(state: State) -> ServingModel:
     return current
 
 
-async def serving_dep(request: Request) -> ServingModel:
-    return get_serving(request)
+async def serving_dep(state: ModelStateDep) -> ServingModel:
+    return current_serving(state)
 
 
-async def require_history(request: Request) -> HistoryService:
-    history: HistoryService | None = request.app.state.history
+async def require_history(state: ModelStateDep) -> HistoryService:
+    history: HistoryService | None = state.history
     if history is None:
         raise Problem(
             404,

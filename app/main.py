@@ -31,6 +31,7 @@ from app.health import router as health_router
 from app.history import HistoryService, Keys, open_history
 from app.history.endpoints import router as history_router
 from app.limits import BodyChecks
+from app.models import Models
 from app.observability import ObservabilityMiddleware, forget_this_process
 from app.openapi import build_openapi, operation_id
 from app.problems import install_handlers
@@ -106,6 +107,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.history = app.state.rate_limiter = app.state.webhooks = None
             redis = await stack.enter_async_context(open_redis(settings))
             config = settings.history_config()
+            models = Models(
+                app.state,
+                holder.store,
+                settings.model_name,
+                settings.served_models(),
+                settings.reload_interval,
+            )
             if settings.record_assignments and redis is not None:
                 app.state.history = await stack.enter_async_context(
                     open_history(config, client=redis)
@@ -130,9 +138,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     )
                     await stack.enter_async_context(running(dispatcher))
             stack.callback(forget_this_process)
+            # the other models (?model=): each its own holder and recording (app/models.py)
+            models.open_with(stack, redis, config, settings.record_assignments)
+            await models.refresh()
+            app.state.models = models
             interval = settings.reload_interval
-            for task, name in ((holder.refresh, "model"), (app.state.keys.reload, "keys")):
-                watcher = asyncio.create_task(every(interval, task, f"{name} watcher"))
+            watchers = (
+                models.watch(),  # every model's holder, and models added to the store
+                every(interval, app.state.keys.reload, "keys watcher"),
+            )
+            for coroutine in watchers:
+                watcher = asyncio.create_task(coroutine)
                 stack.push_async_callback(_cancel, watcher)
             _tune_gc()
             yield
@@ -151,7 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.history = app.state.rate_limiter = None  # set by the lifespan when configured
-    app.state.drift = app.state.behaviour = None  # likewise
+    app.state.drift = app.state.behaviour = app.state.models = None  # likewise
     app.state.keys = KeyRing(
         settings.api_keys, settings.api_keys_file, enabled=not settings.dev_mode
     )

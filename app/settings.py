@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from app.history import HistoryConfig
 from app.webhooks.config import WebhookConfig
 
+_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"  # a model name (app.registry.store)
 MAX_SHARDS = 256  # a members cursor holds a position per shard, and fits in a URL
 
 
@@ -21,7 +22,15 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SEGMENTS_", env_file=".env", extra="ignore")
 
     model_store: Path = Field(Path("models"), description="folder of the model store")
-    model_name: str = Field("customers", description="the model the service serves")
+    model_name: str = Field(
+        "customers", description="the default model (requests without `?model=`)"
+    )
+    models: str = Field(
+        "",
+        pattern=rf"^\s*({_NAME}\s*(,\s*{_NAME}\s*)*)?$",
+        description="comma-separated models to serve besides the default (empty: every "
+        "model in the store with a promoted version)",
+    )
     reload_interval: float = Field(
         1.0, gt=0, le=60, description="seconds between checks for a newly promoted version"
     )
@@ -167,6 +176,10 @@ class Settings(BaseSettings):
         )
 
     log_level: str = Field("info", pattern="^(debug|info|warning|error)$")
+
+    def served_models(self) -> tuple[str, ...]:
+        """``models`` as names (empty: every model with a promoted version)."""
+        return tuple(n.strip() for n in self.models.split(",") if n.strip())
 
     def check_serving(self) -> None:
         """The service never runs without keys unless development mode says so."""

@@ -45,6 +45,7 @@ from app.deps import current_serving
 from app.drift.live import LIVE
 from app.events.service import live_features
 from app.history import HistoryService
+from app.models import MODEL_PARAMETER, state_for_query
 from app.observability import ASSIGNMENTS, child
 from app.problems import as_problem, problem_response, problem_responses
 from app.security import SCOPE_KEY, authorize, presented_key_raw
@@ -98,9 +99,23 @@ class Endpoint:
             "requestBody": {"required": True, "content": {"application/json": {"schema": ref}}},
             SCOPE_KEY: self.scope,
         }
-        if self.flags:
-            extra["parameters"] = [flag.parameter() for flag in self.flags]
+        extra["parameters"] = [MODEL_QUERY, *(flag.parameter() for flag in self.flags)]
         return extra
+
+
+MODEL_QUERY: dict[str, Any] = {  # as FastAPI publishes app.deps.ModelQuery
+    "name": MODEL_PARAMETER,
+    "in": "query",
+    "required": False,
+    "description": "the model (segmentation) to use; default: the service's "
+    "SEGMENTS_MODEL_NAME. An unknown model is a 404 listing the known ones",
+    "schema": {
+        "anyOf": [{"type": "string", "maxLength": 200}, {"type": "null"}],
+        "title": "Model",
+        "description": "the model (segmentation) to use; default: the service's "
+        "SEGMENTS_MODEL_NAME. An unknown model is a 404 listing the known ones",
+    },
+}
 
 
 EXPLAIN = Flag("explain", "add each result's explanation (most of the response's bytes)")
@@ -109,7 +124,8 @@ EXPLAIN = Flag("explain", "add each result's explanation (most of the response's
 async def assign_payload(state: State, body: bytes, query: bytes) -> bytes:
     """The JSON answer of ``POST /v1/assign`` (the key was checked); raises ``Problem``.
 
-    ``query`` is unused: the signature is every handler's (``Handler``)."""
+    ``query`` may name the model (``?model=``)."""
+    state = state_for_query(state, query)
     serving = current_serving(state)
     settings: Settings = state.settings
     history: HistoryService | None = state.history
@@ -133,6 +149,7 @@ async def assign_payload(state: State, body: bytes, query: bytes) -> bytes:
 
 async def assign_batch_payload(state: State, body: bytes, query: bytes) -> bytes:
     """The JSON answer of ``POST /v1/assign/batch`` (the key was checked); raises ``Problem``."""
+    state = state_for_query(state, query)
     serving = current_serving(state)
     settings: Settings = state.settings
     explain = EXPLAIN.read(query)
@@ -169,7 +186,7 @@ ENDPOINTS = (
         request=BatchRequest,
         response=BatchResponse,
         handler=assign_batch_payload,
-        problems=(400, 413, 415, 422, 503),
+        problems=(400, 404, 413, 415, 422, 503),
         flags=(EXPLAIN,),
     ),
 )

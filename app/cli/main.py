@@ -192,10 +192,17 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="worker processes")] = 1,
     store: STORE_OPTION = None,
-    model_name: Annotated[str | None, typer.Option("--model")] = None,
+    model_names: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model",
+            help="serve only these models (repeat it); the first is the default. "
+            "Without it: every model in the store with a promoted version",
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn's own log level")] = "info",
 ) -> None:
-    """Serve the promoted version over HTTP (uvicorn); promotions are picked up live."""
+    """Serve the promoted versions over HTTP (uvicorn); promotions are picked up live."""
     import contextlib
     import os
 
@@ -205,8 +212,9 @@ def serve(
     # workers are separate processes: pass overrides the way Settings reads them
     if store is not None:
         os.environ["SEGMENTS_MODEL_STORE"] = str(store.resolve())
-    if model_name is not None:
-        os.environ["SEGMENTS_MODEL_NAME"] = model_name
+    if model_names:
+        os.environ["SEGMENTS_MODEL_NAME"] = model_names[0]
+        os.environ["SEGMENTS_MODELS"] = ",".join(model_names)
     try:
         settings = Settings()
         settings.check_serving()

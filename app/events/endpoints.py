@@ -10,8 +10,10 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from app.deps import ModelQuery
 from app.events.schemas import EventsRequest, EventsResponse
 from app.events.service import ingest
+from app.models import state_for
 from app.problems import problem_responses
 from app.security import SCOPE_KEY, authorize, presented_key_raw
 
@@ -23,7 +25,7 @@ REQUEST_SCHEMAS = (EventsRequest,)
     "/events",
     summary="Apply up to 10,000 behaviour events; re-assign the customers they change",
     response_model=EventsResponse,
-    responses=problem_responses(400, 409, 413, 415, 422, 503),
+    responses=problem_responses(400, 404, 409, 413, 415, 422, 503),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -34,8 +36,8 @@ REQUEST_SCHEMAS = (EventsRequest,)
         SCOPE_KEY: "assign",
     },
 )
-async def post_events(request: Request) -> Response:
-    state = request.app.state
-    await authorize(state, presented_key_raw(request.scope["headers"]), "assign")
+async def post_events(request: Request, model: ModelQuery = None) -> Response:
+    await authorize(request.app.state, presented_key_raw(request.scope["headers"]), "assign")
+    state = state_for(request.app.state, model)
     doc = await ingest(state, await request.body())
     return Response(orjson.dumps(doc), media_type="application/json")

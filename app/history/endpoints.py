@@ -6,13 +6,14 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BeforeValidator
 
 from app.deps import HolderDep, RecorderDep
 from app.history.keys import CURSOR_PATTERN
 from app.history.records import RedisUnavailable
 from app.history.schemas import (
+    CustomerModelOut,
     CustomerOut,
     FlowOut,
     HistoryOut,
@@ -22,6 +23,8 @@ from app.history.schemas import (
     MigrationOut,
     SegmentTotals,
 )
+from app.history.service import HistoryService
+from app.models import Models
 from app.problems import Problem, invalid, problem_responses
 from app.security import scoped
 from app.segments.endpoints import unknown_segment
@@ -64,11 +67,13 @@ def _unavailable(exc: RedisUnavailable) -> Problem:
     **scoped("read"),
 )
 async def get_customer(
-    customer_id: CustomerId, history: RecorderDep, holder: HolderDep
+    customer_id: CustomerId, history: RecorderDep, holder: HolderDep, request: Request
 ) -> CustomerOut:
-    """The customer's current segment, when it was assigned, and by which version."""
+    """The customer's current segment, when it was assigned, and by which version; and
+    their current segment in every model served (``models``)."""
     try:
         state = await history.recorder.current(customer_id)
+        models = await _in_every_model(request, customer_id)
     except RedisUnavailable as exc:
         raise _unavailable(exc) from None
     if state is None:
@@ -86,7 +91,34 @@ async def get_customer(
         migrations=state.migrations,
         profile=None if profile is None else profile.features,
         profile_updated_at=None if profile is None else _time(profile.updated_at),
+        models=models,
     )
+
+
+async def _in_every_model(request: Request, customer_id: str) -> list[CustomerModelOut]:
+    """The customer's current segment in each model served with recording (app/models.py)."""
+    models: Models | None = request.app.state.models
+    if models is None:
+        return []
+    found = []
+    for name in models.names:
+        view = models.view(name)
+        history: HistoryService | None = view.history
+        if history is None:
+            continue
+        state = await history.recorder.current(customer_id)
+        if state is not None:
+            found.append(
+                CustomerModelOut(
+                    model=name,
+                    segment_id=state.segment_id,
+                    segment_name=_name(view.holder, state.segment_id),
+                    model_version=state.model_version,
+                    assigned_at=_time(state.assigned_at),
+                    since=_time(state.since),
+                )
+            )
+    return found
 
 
 @router.delete(
@@ -97,13 +129,22 @@ async def get_customer(
     responses=problem_responses(404, 503),
     **scoped("admin"),
 )
-async def forget_customer(customer_id: CustomerId, history: RecorderDep) -> Response:
-    """Forget the customer: profile, current segment, history and membership.
+async def forget_customer(
+    customer_id: CustomerId, history: RecorderDep, request: Request
+) -> Response:
+    """Forget the customer: profile, current segment, history and membership; in every
+    model served, or only in the one ``?model=`` names (404: known in none of them).
 
     Their records still waiting in the outage spool are not replayed. Flow counts
     (aggregates) stay; their events age out of the stream with its cap."""
+    histories = [history]
+    models: Models | None = request.app.state.models
+    if models is not None and not request.query_params.get("model"):
+        histories = [h for h in (models.view(n).history for n in models.names) if h is not None]
     try:
-        known = await history.forget(customer_id)
+        known = False
+        for each in histories:
+            known = await each.forget(customer_id) or known
     except RedisUnavailable as exc:
         raise _unavailable(exc) from None
     if not known:

@@ -7,6 +7,15 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 
+class CustomerModelOut(BaseModel):
+    model: str = Field(description="the model (segmentation)", examples=["customers"])
+    segment_id: str = Field(examples=["seg-003"])
+    segment_name: str | None = Field(description="the segment's name now, as in segment_name")
+    model_version: str = Field(description="the version that moved the customer into it")
+    assigned_at: datetime
+    since: datetime
+
+
 class CustomerOut(BaseModel):
     customer_id: str
     segment_id: str = Field(examples=["seg-003"])
@@ -26,6 +35,11 @@ class CustomerOut(BaseModel):
         examples=[{"recency_days": 12.0, "plan": "pro"}],
     )
     profile_updated_at: datetime | None = Field(description="when the profile was last stored")
+    models: list[CustomerModelOut] = Field(
+        default_factory=list,
+        description="the customer's current segment in every model served that has one "
+        "(the fields above are the requested model's, ?model=, default the service's)",
+    )
 
 
 class MigrationOut(BaseModel):

@@ -20,6 +20,7 @@ Version = Path(max_length=40, examples=["20261123-072415-3fa9c1"])
     "",
     operation_id="list_models",
     response_model=VersionList,
+    responses=problem_responses(404),
     **scoped("read"),
 )
 async def list_models(holder: HolderDep) -> VersionList:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path
 
-from app.deps import HolderDep, ServingDep
+from app.deps import HolderDep, ModelStateDep, ServingDep
 from app.problems import Problem, invalid, problem_responses
 from app.registry.manifest import SegmentInfo
 from app.security import scoped
@@ -69,10 +69,10 @@ def _find(serving: ServingModel, segment_id: str) -> SegmentInfo:
     **scoped("read"),
     operation_id="list_segments",
     response_model=SegmentList,
-    responses=problem_responses(503),
+    responses=problem_responses(404, 503),
 )
-async def list_segments(request: Request, serving: ServingDep) -> SegmentList:
-    statuses = await segment_statuses(request.app.state, serving)
+async def list_segments(state: ModelStateDep, serving: ServingDep) -> SegmentList:
+    statuses = await segment_statuses(state, serving)
     return SegmentList(
         model_name=serving.manifest.model_name,
         model_version=serving.version,
@@ -88,10 +88,10 @@ async def list_segments(request: Request, serving: ServingDep) -> SegmentList:
     responses=problem_responses(404, 422, 503),
 )
 async def get_segment(
-    request: Request, serving: ServingDep, segment_id: str = SegmentId
+    state: ModelStateDep, serving: ServingDep, segment_id: str = SegmentId
 ) -> SegmentOut:
     seg = _find(serving, segment_id)
-    statuses = await segment_statuses(request.app.state, serving)
+    statuses = await segment_statuses(state, serving)
     return segment_out(serving, seg, statuses[seg.id])
 
 

@@ -233,7 +233,7 @@ async def customer_page(request: Request, customer_id: str = "") -> Response:
             raise PageError(404, "Recording is off", "this service does not record assignments")
         holder = holder_of(request)
         try:
-            context["customer"] = await get_customer(customer_id, history, holder)
+            context["customer"] = await get_customer(customer_id, history, holder, request)
             context["history"] = await get_customer_history(customer_id, history, holder, 50)
         except Problem as exc:
             if exc.status == 503:  # Redis is down: the page and its search form still render

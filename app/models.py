@@ -1,0 +1,214 @@
+"""Several segmentations in one service: one ``ModelHolder`` per model of the store.
+
+The service serves every model in the store that has a promoted version (or the ones
+``SEGMENTS_MODELS`` / ``segments serve --model A --model B`` name), and always the default
+model (``SEGMENTS_MODEL_NAME``). A request chooses one with ``?model=NAME``; without it, the
+default answers, so today's clients work unchanged.
+
+Every model-specific feature reads its parts from the app's ``State``: ``holder`` (the serving
+model), ``history`` (recording, membership, flows), ``behaviour`` (event aggregates). The
+default model keeps the app's state itself, and so today's Redis keys exactly; any other model
+gets a ``ModelState``, a view of the app's state with its own ``holder`` and its own recording
+under the key prefix ``<prefix>m:<model>:`` and a spool folder of its own. ``state_for``
+resolves the view from the query; an unknown model is a 404 naming the known ones.
+
+The watcher (``Models.watch``) refreshes every holder and adds a model that appeared in the
+store with a promoted version, without a restart. The holders are independent: promoting one
+model never touches another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from typing import Any
+from urllib.parse import parse_qsl
+
+from redis.asyncio import Redis
+from starlette.datastructures import State
+
+from app.errors import StoreError
+from app.events.store import BATCH_DEADLINE_S, BehaviourStore
+from app.history import HistoryConfig, Keys, open_history
+from app.problems import Problem
+from app.registry.store import ModelStore
+from app.serving import ModelHolder
+
+log = logging.getLogger(__name__)
+MODEL_PARAMETER = "model"
+_MODEL_NEEDLE = b"model="
+
+
+class ModelState(State):
+    """The app's state as one model sees it: its own attributes first, then the app's."""
+
+    def __init__(self, base: State, own: dict[str, Any]) -> None:
+        super().__init__(own)
+        object.__setattr__(self, "_base", base)
+
+    def __getattr__(self, key: str) -> Any:
+        own: dict[str, Any] = object.__getattribute__(self, "_state")
+        if key in own:
+            return own[key]
+        return getattr(object.__getattribute__(self, "_base"), key)
+
+
+def model_config(config: HistoryConfig, name: str) -> HistoryConfig:
+    """The recording configuration of a model other than the default: keys and spool apart."""
+    return dataclasses.replace(
+        config,
+        key_prefix=f"{config.key_prefix}m:{name}:",
+        spool_dir=config.spool_dir / f"m-{name}",
+    )
+
+
+class Models:
+    """The models this service serves, each with its holder and (but the default) its state.
+
+    Parameters
+    ----------
+    state
+        The app's state (the default model's parts are on it).
+    store
+        The model store.
+    default
+        ``SEGMENTS_MODEL_NAME``.
+    only
+        The models to serve (empty: every model with a promoted version).
+    reload_interval
+        Seconds between checks of the store.
+    """
+
+    def __init__(
+        self,
+        state: State,
+        store: ModelStore,
+        default: str,
+        only: tuple[str, ...],
+        reload_interval: float,
+    ) -> None:
+        self.state, self.store, self.default, self.only = state, store, default, only
+        self.reload_interval = reload_interval
+        self.views: dict[str, State] = {default: state}
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._redis: Redis | None = None
+        self._config: HistoryConfig | None = None
+        self._record = False
+        self._lock = asyncio.Lock()
+        self._broken: set[str] = set()  # models whose pointer could not be read (logged once)
+
+    def open_with(
+        self,
+        stack: contextlib.AsyncExitStack,
+        redis: Redis | None,
+        config: HistoryConfig,
+        record: bool,
+    ) -> None:
+        """What a new model's recording is opened with (closed with ``stack``)."""
+        self._stack, self._redis, self._config, self._record = stack, redis, config, record
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self.views)
+
+    def holder(self, name: str) -> ModelHolder:
+        found: ModelHolder = self.views[name].holder
+        return found
+
+    def _wanted(self) -> list[str]:
+        """Models of the store to serve now (besides the default): promoted, and allowed."""
+        wanted = []
+        for name in self.only or tuple(self.store.model_names()):
+            if name == self.default or name in self.views:
+                continue
+            try:
+                if self.store.promoted(name) is not None:
+                    wanted.append(name)
+            except StoreError as exc:  # a broken pointer: the others are still served
+                if name not in self._broken:
+                    log.error("cannot serve model %s: %s", name, exc)
+                self._broken.add(name)
+        return wanted
+
+    async def refresh(self) -> None:
+        """Refresh every holder; add the models that appeared in the store."""
+        async with self._lock:
+            for name in self.names:
+                await asyncio.to_thread(self.holder(name).refresh)
+            try:
+                wanted = await asyncio.to_thread(self._wanted)
+            except OSError as exc:
+                log.warning("cannot list the model store: %s", exc)
+                return
+            for name in wanted:
+                if name not in self.views:
+                    await self._add(name)
+
+    async def _add(self, name: str) -> None:
+        holder = ModelHolder(self.store, name, self.reload_interval)
+        await asyncio.to_thread(holder.refresh, True)
+        own: dict[str, Any] = {"holder": holder, "history": None, "behaviour": None}
+        if self._stack is not None and self._redis is not None and self._config is not None:
+            config = model_config(self._config, name)
+            if self._record:
+                own["history"] = await self._stack.enter_async_context(
+                    open_history(config, client=self._redis)
+                )
+            deadline = max(config.batch_timeout_s, BATCH_DEADLINE_S)
+            own["behaviour"] = BehaviourStore(self._redis, Keys.from_config(config), deadline)
+        self.views[name] = ModelState(self.state, own)
+        log.info("serving model %s too (?model=%s)", name, name)
+
+    async def watch(self) -> None:
+        """Refresh every ``reload_interval`` seconds until cancelled; never dies."""
+        while True:
+            await asyncio.sleep(self.reload_interval)
+            try:
+                await self.refresh()
+            except Exception:
+                log.exception("model watcher failed")
+
+    def view(self, name: str) -> State:
+        found = self.views.get(name)
+        if found is None:
+            raise unknown_model(name, self.names)
+        return found
+
+
+def unknown_model(name: str, known: list[str]) -> Problem:
+    shown = name if len(name) <= 100 else name[:100] + "…"
+    return Problem(
+        404,
+        "Unknown model",
+        f"no model {shown!r} is served here; known models: {', '.join(known)}",
+        type_="/problems/unknown-model",
+    )
+
+
+def state_for(state: State, name: str | None) -> State:
+    """The state of model ``name`` (None or empty: the default model's, the app's own)."""
+    if not name:
+        return state
+    models: Models | None = getattr(state, "models", None)
+    if models is None:  # no lifespan ran (or it is starting): the default model only
+        default: str = state.settings.model_name
+        if name == default:
+            return state
+        raise unknown_model(name, [default])
+    if name == models.default:
+        return state
+    return models.view(name)
+
+
+def state_for_query(state: State, query: bytes) -> State:
+    """``state_for`` from a raw query string (the assignment fast path): the default model's
+    state at the cost of one substring test when the query names no model."""
+    if not query or _MODEL_NEEDLE not in query:
+        return state
+    name = None
+    for key, value in parse_qsl(query.decode("latin-1")):
+        if key == MODEL_PARAMETER:
+            name = value
+    return state_for(state, name)

@@ -1,0 +1,384 @@
+"""Several segmentations in one service (issue 17, item 1), through a real uvicorn server and
+the suite's real Redis.
+
+The store holds two models: ``customers`` (the default, two versions k=3 promoted and k=6,
+from the hot-swap fixture) and ``tiers`` (k=4, trained here). Requests choose a model with
+``?model=``; each model keeps its own history, membership and profiles.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import redis
+from fastapi.testclient import TestClient
+from pydantic import ValidationError
+from threadpoolctl import threadpool_limits
+
+from app.history.keys import Keys
+from app.main import create_app
+from app.registry.store import ModelStore
+from app.settings import Settings
+from app.training.job import train
+from tests.conftest import example_config
+from tests.events import conftest as events_fixtures
+from tests.serving.test_hot_swap import serving
+from tests.versions import Load, Versions
+
+TIERS = "tiers"
+tx_trained = events_fixtures.tx_trained  # a transactions model (the events tests' fixture)
+
+
+@dataclass(frozen=True)
+class Template:
+    store: ModelStore  # customers (two versions) and tiers: each test works on a copy
+    tiers: str  # the promoted version of tiers
+    tiers_segments: frozenset[str]
+
+
+@pytest.fixture(scope="module")
+def template(
+    versions: Versions, customers_csv: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Template:
+    store = ModelStore(tmp_path_factory.mktemp("several") / "store")
+    shutil.copytree(versions.store.root, store.root)
+    config = example_config(
+        "customers", customers_csv, stability_bootstraps=0, k_min=4, k_max=4, seed=3
+    )
+    config = config.model_copy(update={"model": config.model.model_copy(update={"name": TIERS})})
+    with threadpool_limits(1):
+        result = train(config, store, promote=True)
+    manifest = result.manifest
+    return Template(store, manifest.version, frozenset(s.id for s in manifest.segments))
+
+
+@pytest.fixture
+def store(template: Template, tmp_path: Path) -> ModelStore:
+    copy = ModelStore(tmp_path / "store")
+    shutil.copytree(template.store.root, copy.root)
+    return copy
+
+
+@pytest.fixture
+def prefix(service_redis: str) -> Iterator[str]:
+    prefix = f"several-{uuid.uuid4().hex[:8]}:"
+    yield prefix
+    with redis.Redis.from_url(service_redis) as client:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+
+
+def settings_for(
+    store: ModelStore, redis_url: str, prefix: str, tmp: Path, **more: Any
+) -> Settings:
+    return Settings(
+        model_store=store.root,
+        model_name="customers",
+        reload_interval=0.1,
+        dev_mode=True,
+        access_log=False,
+        redis_url=redis_url,
+        key_prefix=prefix,
+        data_dir=tmp / "data",
+        **more,
+    )
+
+
+def test_two_models_side_by_side(
+    template: Template,
+    versions: Versions,
+    store: ModelStore,
+    service_redis: str,
+    prefix: str,
+    tmp_path: Path,
+) -> None:
+    row = versions.rows[0]
+    settings = settings_for(store, service_redis, prefix, tmp_path)
+    with serving(settings) as url, httpx.Client(base_url=url, timeout=30) as api:
+        # assign one customer in both models
+        default = api.post("/v1/assign", json={"customer_id": "c1", "features": row})
+        assert default.status_code == 200, default.text
+        assert default.json()["model_version"] == versions.old
+        tiers = api.post("/v1/assign?model=tiers", json={"customer_id": "c1", "features": row})
+        assert tiers.status_code == 200, tiers.text
+        tiers_doc = tiers.json()
+        assert tiers_doc["model_version"] == template.tiers
+        assert tiers_doc["segment_id"] in template.tiers_segments
+        # a batch into tiers only
+        batch = {"items": [{"customer_id": f"b{i}", "features": versions.rows[i]} for i in (1, 2)]}
+        answer = api.post("/v1/assign/batch?model=tiers", json=batch)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["model_version"] == template.tiers
+        # by id: the features come from the profile stored in that model
+        by_id = api.post("/v1/assign?model=tiers", json={"customer_id": "c1"})
+        assert by_id.status_code == 200, by_id.text
+        assert by_id.json()["segment_id"] == tiers_doc["segment_id"]
+        assert by_id.json()["features_from"] == "profile"
+        assert api.post("/v1/assign?model=tiers", json={"customer_id": "nobody"}).status_code == 404
+
+        # the customer's current segment in every model
+        customer = api.get("/v1/customers/c1").json()
+        assert customer["segment_id"] == default.json()["segment_id"]
+        assert customer["model_version"] == versions.old
+        by_model = {m["model"]: m for m in customer["models"]}
+        assert set(by_model) == {"customers", TIERS}
+        assert by_model["customers"]["segment_id"] == default.json()["segment_id"]
+        assert by_model[TIERS]["segment_id"] == tiers_doc["segment_id"]
+        assert by_model[TIERS]["model_version"] == template.tiers
+        in_tiers = api.get("/v1/customers/c1?model=tiers").json()
+        assert in_tiers["segment_id"] == tiers_doc["segment_id"]
+
+        # histories, membership and customers kept apart
+        history = api.get("/v1/customers/c1/history?model=tiers").json()["migrations"]
+        assert [m["to_segment_id"] for m in history] == [tiers_doc["segment_id"]]
+        history = api.get("/v1/customers/c1/history").json()["migrations"]
+        assert [m["to_segment_id"] for m in history] == [default.json()["segment_id"]]
+        assert api.get("/v1/customers/b1").status_code == 404  # never assigned by customers
+        assert api.get("/v1/customers/b1?model=tiers").status_code == 200
+        members = api.get(f"/v1/segments/{tiers_doc['segment_id']}/members?model=tiers").json()
+        assert "c1" in {m["customer_id"] for m in members["members"]}
+        matrix = api.get("/v1/migrations?model=tiers")
+        assert matrix.status_code == 200, matrix.text
+        assert sum(t["new"] for t in matrix.json()["totals"].values()) == 3
+
+        # the model-specific reads answer for the model asked
+        segments = api.get("/v1/segments?model=tiers").json()
+        assert segments["model_name"] == TIERS
+        assert {s["id"] for s in segments["segments"]} == template.tiers_segments
+        assert api.get("/v1/segments").json()["model_name"] == "customers"
+        assert api.get("/v1/models?model=tiers").json()["model_name"] == TIERS
+        assert api.get("/v1/drift?model=tiers").status_code in (200, 404)
+        # promotions name their model: a version of customers is not one of tiers
+        wrong = api.post(f"/v1/models/{versions.new}/promote?model=tiers")
+        assert wrong.status_code == 404, wrong.text
+        again = api.post(f"/v1/models/{template.tiers}/promote?model=tiers")
+        assert again.status_code == 200, again.text
+        assert again.json()["model_name"] == TIERS
+        assert api.get("/v1/models").json()["model_name"] == "customers"
+
+        # forgetting: in the model named, or (no ?model=) in every model
+        assert api.delete("/v1/customers/b1?model=tiers").status_code == 204
+        assert api.get("/v1/customers/b1?model=tiers").status_code == 404
+        assert api.delete("/v1/customers/b1").status_code == 404  # known in none now
+        assert api.delete("/v1/customers/c1").status_code == 204
+        assert api.get("/v1/customers/c1").status_code == 404
+        assert api.get("/v1/customers/c1?model=tiers").status_code == 404
+
+        assert api.post("/v1/assign", json={"customer_id": "rows-0", "features": row}).is_success
+
+        # an unknown model: 404 naming it and the known ones, on the fast path too
+        for response in (
+            api.get("/v1/segments?model=nope"),
+            api.post("/v1/assign?model=nope", json={"customer_id": "c1", "features": row}),
+            api.post("/v1/events?model=nope", json={"events": []}),
+        ):
+            assert response.status_code == 404, response.text
+            problem = response.json()
+            assert problem["type"].endswith("/problems/unknown-model")
+            assert "'nope'" in problem["detail"]
+            assert "customers, tiers" in problem["detail"]
+
+    # the other model's keys are under their own prefix; the default's are where they were
+    with redis.Redis.from_url(service_redis) as client:
+        assert client.exists(f"{prefix}{{0}}:c:rows-0")
+        assert client.exists(f"{prefix}m:tiers:{{0}}:c:b2")
+        assert not client.exists(f"{prefix}{{0}}:c:b2")
+        assert not client.exists(f"{prefix}m:tiers:{{0}}:c:c1")  # forgotten
+
+
+def test_a_model_added_while_serving_is_picked_up(
+    template: Template, store: ModelStore, service_redis: str, prefix: str, tmp_path: Path
+) -> None:
+    aside = tmp_path / "aside"
+    (store.root / TIERS).rename(aside)  # the service starts with customers only
+    settings = settings_for(store, service_redis, prefix, tmp_path)
+    with serving(settings) as url, httpx.Client(base_url=url, timeout=30) as api:
+        assert api.get("/v1/segments?model=tiers").status_code == 404
+        aside.rename(store.root / TIERS)  # one rename: the model appears whole
+        deadline = time.monotonic() + 30
+        while (found := api.get("/v1/segments?model=tiers")).status_code != 200:
+            assert time.monotonic() < deadline, found.text
+            time.sleep(0.05)
+        assert found.json()["model_name"] == TIERS
+        assign = api.post("/v1/assign?model=tiers", json={"customer_id": "c9"})
+        assert assign.status_code == 404  # recorded in neither model yet: no profile
+
+
+def test_served_models_can_be_restricted(
+    store: ModelStore, service_redis: str, prefix: str, tmp_path: Path
+) -> None:
+    settings = settings_for(store, service_redis, prefix, tmp_path, models="customers")
+    with serving(settings) as url, httpx.Client(base_url=url, timeout=30) as api:
+        response = api.get("/v1/segments?model=tiers")
+        assert response.status_code == 404
+        assert "known models: customers" in response.json()["detail"]
+        assert api.get("/v1/segments?model=customers").status_code == 200
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int | None
+    version: str | None
+    error: str | None = None
+
+
+def load(url: str, rows: list[dict[str, Any]], query: str) -> Load[Answer]:
+    @contextmanager
+    def session() -> Iterator[Callable[[int], Answer]]:
+        with httpx.Client(base_url=url, timeout=30) as client:
+
+            def ask(row: int) -> Answer:
+                body = {"customer_id": f"load-{row}", "features": rows[row]}
+                try:
+                    response = client.post(f"/v1/assign{query}", json=body)
+                    return Answer(response.status_code, response.json().get("model_version"))
+                except Exception as exc:  # counted by the test
+                    return Answer(None, None, repr(exc))
+
+            yield ask
+
+    return Load(session, len(rows), 4)
+
+
+def test_promoting_one_model_under_load_leaves_the_other_serving(
+    template: Template,
+    versions: Versions,
+    store: ModelStore,
+    service_redis: str,
+    prefix: str,
+    tmp_path: Path,
+) -> None:
+    settings = settings_for(store, service_redis, prefix, tmp_path)
+    rows = versions.rows
+
+    def count(answers: list[Answer], version: str) -> int:
+        return sum(1 for a in answers if a.version == version)
+
+    with (
+        serving(settings) as url,
+        load(url, rows, "") as customers,
+        load(url, rows, "?model=tiers") as tiers,
+    ):
+        customers.wait_for(lambda answers: count(answers, versions.old) >= 100)
+        tiers.wait_for(lambda answers: count(answers, template.tiers) >= 100)
+        with httpx.Client(base_url=url, timeout=60) as admin:
+            response = admin.post(f"/v1/models/{versions.new}/promote")
+        assert response.status_code == 200, response.text
+        customers.wait_for(lambda answers: count(answers, versions.new) >= 100)
+        before = len(tiers.snapshot())
+        tiers.wait_for(lambda answers: len(answers) >= before + 100)
+    for name, answers in (("customers", customers.snapshot()), (TIERS, tiers.snapshot())):
+        failed = [a for a in answers if a.status != 200]
+        assert not failed, f"{name}: {len(failed)} of {len(answers)} failed, e.g. {failed[:3]}"
+    assert {a.version for a in tiers.snapshot()} == {template.tiers}
+    assert {a.version for a in customers.snapshot()} == {versions.old, versions.new}
+    assert store.promoted(TIERS) == template.tiers
+    assert os.path.isdir(store.root / TIERS)
+
+
+def test_a_bad_model_list_is_refused_naming_the_setting() -> None:
+    with pytest.raises(ValidationError, match="models"):
+        Settings(models="customers,../etc", dev_mode=True)
+    assert Settings(models=" customers, tiers ", dev_mode=True).served_models() == (
+        "customers",
+        TIERS,
+    )
+
+
+def test_events_and_their_aggregates_are_kept_per_model(
+    versions: Versions,
+    tx_trained: tuple[ModelStore, Any],
+    store: ModelStore,
+    service_redis: str,
+    prefix: str,
+    tmp_path: Path,
+) -> None:
+    """A transactions model served beside the default (a table model): events name it."""
+    shutil.copytree(tx_trained[0].root / "transactions", store.root / "transactions")
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    events = [
+        {
+            "event_id": f"e{n}",
+            "customer_id": "c1",
+            "type": "order",
+            "amount": 20.0 + n,
+            "at": (now - timedelta(days=10 * n + 1)).isoformat().replace("+00:00", "Z"),
+        }
+        for n in range(3)
+    ]
+    settings = settings_for(store, service_redis, prefix, tmp_path)
+    with TestClient(create_app(settings)) as api:
+        api.app.state.clock = now.timestamp  # type: ignore[attr-defined]
+        response = api.post("/v1/events?model=transactions", json={"events": events})
+        assert response.status_code == 200, response.text
+        assert response.json()["accepted"] == 3
+        moved = response.json()["customers"]
+        assert [c["customer_id"] for c in moved] == ["c1"]
+        # by id, from the live aggregates of that model
+        by_id = api.post("/v1/assign?model=transactions", json={"customer_id": "c1"})
+        assert by_id.status_code == 200, by_id.text
+        assert by_id.json()["segment_id"] == moved[0]["segment_id"]
+        assert api.get("/v1/customers/c1?model=transactions").status_code == 200
+        assert api.get("/v1/customers/c1").status_code == 404  # not in the default model
+        # the default model (a table model) takes no events; it stored nothing of these
+        refused = api.post("/v1/events", json={"events": events})
+        assert refused.status_code == 409, refused.text
+    with redis.Redis.from_url(service_redis) as client:
+        assert client.exists(Keys(f"{prefix}m:transactions:").behaviour("c1"))
+        assert not client.exists(Keys(prefix).behaviour("c1"))
+
+
+def test_segments_serve_with_several_model_options(
+    template: Template, store: ModelStore, tmp_path: Path
+) -> None:
+    """``segments serve --model tiers --model customers``: the first is the default."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SEGMENTS_", "PROMETHEUS_"))}
+    env.update(
+        SEGMENTS_MODEL_STORE=str(store.root),
+        SEGMENTS_DEV_MODE="true",
+        SEGMENTS_RECORD_ASSIGNMENTS="false",
+        SEGMENTS_DATA_DIR=str(tmp_path / "data"),
+    )
+    segments = Path(sys.executable).parent / "segments"
+    command = [str(segments), "serve", "--port", str(port), "--log-level", "warning"]
+    command += ["--model", TIERS, "--model", "customers"]
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=out, stderr=out)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            try:
+                if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        assert httpx.get(f"{url}/v1/segments").json()["model_name"] == TIERS
+        other = httpx.get(f"{url}/v1/segments?model=customers")
+        assert other.status_code == 200 and other.json()["model_name"] == "customers"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
