@@ -97,7 +97,12 @@ def keys_check(keys: KeyRing) -> dict[str, Any]:
 
 
 @router.get(
-    "/readyz", operation_id="readyz", responses={503: {"description": "Not ready: no model"}}
+    "/readyz",
+    operation_id="readyz",
+    responses={
+        404: {"description": "Unknown model (`?model=`): the known ones are listed"},
+        503: {"description": "Not ready: no model"},
+    },
 )
 async def readyz(request: Request, holder: HolderDep) -> Response:
     """Ready (200) when a model version is loaded. Without Redis the service is ``degraded``

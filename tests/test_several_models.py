@@ -9,6 +9,7 @@ from the hot-swap fixture) and ``tiers`` (k=4, trained here). Requests choose a 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -382,3 +383,39 @@ def test_segments_serve_with_several_model_options(
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
+
+
+def test_the_dashboard_shows_the_model_asked_for(
+    template: Template,
+    versions: Versions,
+    store: ModelStore,
+    service_redis: str,
+    prefix: str,
+    tmp_path: Path,
+) -> None:
+    """``/ui/...?model=`` pages show that model (its segments, its customers), their links and
+    forms keep the choice, a chooser lists every model, an unknown one is a 404 page."""
+    row = versions.rows[0]
+    settings = settings_for(store, service_redis, prefix, tmp_path)
+    with serving(settings) as url, httpx.Client(base_url=url, timeout=30) as api:
+        tiers = api.post("/v1/assign?model=tiers", json={"customer_id": "c9", "features": row})
+        assert tiers.status_code == 200, tiers.text
+        page = api.get("/ui/segments?model=tiers")
+        assert page.status_code == 200, page.text
+        shown = set(re.findall(r'data-segment="([^"]+)"', page.text))
+        assert shown == set(template.tiers_segments)
+        assert 'href="/ui/migrations?model=tiers"' in page.text
+        assert '<option value="customers">' in page.text
+        assert '<option value="tiers" selected>' in page.text
+        default = api.get("/ui/segments")
+        default_shown = set(re.findall(r'data-segment="([^"]+)"', default.text))
+        assert default_shown and default_shown != shown
+        assert 'href="/ui/migrations"' in default.text
+        customer = api.get("/ui/customers", params={"customer_id": "c9", "model": "tiers"})
+        assert customer.status_code == 200, customer.text
+        assert tiers.json()["segment_id"] in customer.text
+        assert '<input type="hidden" name="model" value="tiers">' in customer.text
+        unknown = api.get("/ui/segments?model=nope")
+        assert unknown.status_code == 404
+        assert unknown.headers["content-type"].startswith("text/html")
+        assert "nope" in unknown.text and "tiers" in unknown.text

@@ -26,7 +26,7 @@ from app.serving import ServingModel
 from app.ui.auth import PageError, looking
 from app.ui.charts import heat_map, sankey
 from app.ui.drift import drift_status
-from app.ui.render import holder_of, page
+from app.ui.render import holder_of, model_state, page
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 T = TypeVar("T")
@@ -100,7 +100,7 @@ async def report(request: Request, version: str) -> Response:
 
 async def live_counts(request: Request, segment_ids: list[str]) -> dict[str, int] | None:
     """Customers in each segment now (Redis membership); None when not known."""
-    history = request.app.state.history
+    history = model_state(request).history
     if history is None:
         return None
     try:
@@ -175,7 +175,7 @@ async def migrations_page(
     request: Request, window: str = "24h", since: str | None = None, until: str | None = None
 ) -> Response:
     viewer = await looking(request)
-    history = request.app.state.history
+    history = model_state(request).history
     if history is None:
         raise PageError(404, "Recording is off", "this service does not record assignments")
     start, end = _moment("since", since), _moment("until", until)
@@ -228,7 +228,7 @@ async def customer_page(request: Request, customer_id: str = "") -> Response:
     if customer_id:
         if len(customer_id) > 1024:
             raise PageError(422, "Invalid customer id", "customer_id: at most 1024 characters")
-        history = request.app.state.history
+        history = model_state(request).history
         if history is None:
             raise PageError(404, "Recording is off", "this service does not record assignments")
         holder = holder_of(request)

@@ -7,10 +7,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from starlette.datastructures import State
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
+from app.models import MODEL_PARAMETER, state_for
+from app.problems import Problem
 from app.registry.manifest import SegmentInfo
 from app.serving import ModelHolder
 from app.ui.auth import PageError, Viewer, apply_cookies
@@ -32,11 +35,40 @@ HEADERS = {
 }
 
 
+def model_state(request: Request) -> State:
+    """The state of the model a page shows: ``?model=NAME``, else the service's default model
+    (as the API's endpoints choose). An unknown name is a 404 page listing the known ones."""
+    try:
+        return state_for(request.app.state, request.query_params.get(MODEL_PARAMETER))
+    except Problem as exc:
+        raise PageError(exc.status, exc.title, exc.detail) from None
+
+
 def holder_of(request: Request) -> ModelHolder:
-    """The model a page shows: the service's one today. The single place where a ``?model=``
-    choice will pick among several once the service serves them (issue 17, item 1)."""
-    holder: ModelHolder = request.app.state.holder
+    holder: ModelHolder = model_state(request).holder
     return holder
+
+
+def model_names(request: Request) -> list[str]:
+    """Every model the service serves (the default one alone before its lifespan ran)."""
+    models = getattr(request.app.state, "models", None)
+    names: list[str] = models.names if models is not None else []
+    return names or [request.app.state.settings.model_name]
+
+
+def chosen_model(request: Request) -> str | None:
+    """The ``?model=`` a page was asked for, if it is not the default model's (links keep it)."""
+    name = request.query_params.get(MODEL_PARAMETER)
+    return name if name and name != request.app.state.settings.model_name else None
+
+
+def href(request: Request, path: str) -> str:
+    """A dashboard link that keeps the page's model: ``href(request, "/segments")``."""
+    url = base(request) + path
+    name = chosen_model(request)
+    if name is None:
+        return url
+    return url + ("&" if "?" in path else "?") + f"{MODEL_PARAMETER}={quote(name, safe='')}"
 
 
 def base(request: Request) -> str:
@@ -47,8 +79,19 @@ def base(request: Request) -> str:
 def page(
     request: Request, viewer: Viewer | None, name: str, status: int = 200, **context: Any
 ) -> Response:
-    model = holder_of(request).model_name
-    context = {"viewer": viewer, "model": model, "ui": base(request), **context}
+    try:
+        model = holder_of(request).model_name
+    except PageError:  # the error page of an unknown model: name the default one
+        model = request.app.state.settings.model_name
+    context = {
+        "viewer": viewer,
+        "model": model,
+        "models": model_names(request),
+        "chosen": chosen_model(request),
+        "ui": base(request),
+        "href": lambda path: href(request, path),
+        **context,
+    }
     response = templates.TemplateResponse(
         request, name, context, status_code=status, headers=HEADERS
     )
@@ -57,7 +100,7 @@ def page(
 
 def redirect(request: Request, path: str, viewer: Viewer | None = None) -> Response:
     """303 to ``path`` under the dashboard (``""`` is its front page)."""
-    response = RedirectResponse(base(request) + "/" + path.lstrip("/"), status_code=303)
+    response = RedirectResponse(href(request, "/" + path.lstrip("/")), status_code=303)
     return apply_cookies(request, viewer, response)
 
 
