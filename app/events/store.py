@@ -10,7 +10,6 @@ from ``Keys.behaviour`` and are listed in docs/redis-keys.md.
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.resources import files
@@ -20,6 +19,7 @@ from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from app.history.keys import Keys
+from app.history.recorder import send_packed
 from app.history.records import RedisUnavailable
 
 EVENTS_PER_CALL = 200  # a call holds the server a millisecond or two, as record.lua's
@@ -120,29 +120,13 @@ class BehaviourStore:
         """Send the calls as one packed buffer and read their replies (errors as values).
 
         Packed here, not by redis-py's pipeline: its per-argument encoding cost more than
-        Redis's own work on a batch of events (the recorder does the same, for the same
-        reason). A failure part-way leaves the connection's state unknown: it is dropped."""
+        Redis's own work on a batch of events (sent as the recorder sends its records)."""
         head = f"$7\r\nEVALSHA\r\n$40\r\n{sha}\r\n"
         buffer = "".join(
             f"*{len(keys) + len(args) + 3}\r\n{head}{_resp([str(len(keys)), *keys, *args])}"
             for keys, args in calls
         ).encode()
-        pool = self.client.connection_pool
-        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
-        try:
-            await connection.send_packed_command(buffer, check_health=False)
-            replies: list[Any] = []
-            for _ in calls:
-                try:
-                    replies.append(await connection.read_response(timeout=math.inf))
-                except ResponseError as exc:
-                    replies.append(exc)
-        except BaseException:
-            await connection.disconnect(nowait=True)
-            raise
-        finally:
-            await pool.release(connection)
-        return replies
+        return await send_packed(self.client, [(buffer, len(calls))])
 
     def _by_shard(self, customer_ids: Sequence[str]) -> dict[int, list[int]]:
         shards: dict[int, list[int]] = {}

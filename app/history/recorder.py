@@ -157,6 +157,44 @@ _HMGET = f"*{2 + len(PROFILE_FIELDS)}\r\n$5\r\nHMGET\r\n"
 _PROFILE_READ = "".join(_text_bulk(field) for field in PROFILE_FIELDS)
 
 
+async def send_packed(client: Redis, commands: Iterable[tuple[bytes, int]]) -> list[Any]:
+    """Send packed commands as they come (each buffer with how many commands it holds),
+    then read their replies (errors as values). The recorder's and the event store's one
+    way to send Redis a bulk of commands.
+
+    What ``client.pipeline()`` does, without its per-argument encoding and per-reply
+    bookkeeping, which cost more than Redis's own work for a recording. Commands are
+    written as soon as ``WRITE_BYTES`` of them are packed, so Redis works on a large
+    batch while the rest is packed, and a small one (a lane's few records and reads)
+    is one write. Any failure part-way leaves the connection's state unknown, so it is
+    dropped.
+    """
+    pool = client.connection_pool
+    connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+    try:
+        sent, size, buffers = 0, 0, list[bytes]()
+        for command, count in commands:
+            buffers.append(command)
+            sent, size = sent + count, size + len(command)
+            if size >= WRITE_BYTES:
+                await _write(connection, buffers)
+                size, buffers = 0, []
+        if buffers:
+            await _write(connection, buffers)
+        replies: list[Any] = []
+        for _ in range(sent):
+            try:
+                replies.append(await connection.read_response(timeout=math.inf))
+            except ResponseError as exc:
+                replies.append(exc)
+    except BaseException:
+        await connection.disconnect(nowait=True)
+        raise
+    finally:
+        await pool.release(connection)
+    return replies
+
+
 async def _write(connection: Any, buffers: list[bytes]) -> None:
     """``connection.send_packed_command(buffers)`` without its ``asyncio.wait_for`` (a task
     per call on Python 3.11, a fifth of a lane's client CPU): every exchange is already under
@@ -445,7 +483,7 @@ class Recorder:
             commands = itertools.chain([(script, 1)], commands)
         if reads[1]:
             commands = itertools.chain(commands, [reads])
-        replies = await self._pipeline(commands)
+        replies = await send_packed(self.client, commands)
         if load:
             loaded = replies.pop(0)
             if isinstance(loaded, Exception):
@@ -454,42 +492,6 @@ class Recorder:
         elif any(isinstance(r, NoScriptError) for r in replies):
             self._loaded = False
             return await self._run_scripts(recs, calls, True, reads)
-        return replies
-
-    async def _pipeline(self, commands: Iterable[tuple[bytes, int]]) -> list[Any]:
-        """Send packed commands as they come (each buffer with how many commands it holds),
-        then read their replies (errors as values).
-
-        What ``client.pipeline()`` does, without its per-argument encoding and per-reply
-        bookkeeping, which cost more than Redis's own work for a recording. Commands are
-        written as soon as ``WRITE_BYTES`` of them are packed, so Redis works on a large
-        batch while the rest is packed, and a small one (a lane's few records and reads)
-        is one write. Any failure part-way leaves the connection's state unknown, so it is
-        dropped.
-        """
-        pool = self.client.connection_pool
-        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
-        try:
-            sent, size, buffers = 0, 0, list[bytes]()
-            for command, count in commands:
-                buffers.append(command)
-                sent, size = sent + count, size + len(command)
-                if size >= WRITE_BYTES:
-                    await _write(connection, buffers)
-                    size, buffers = 0, []
-            if buffers:
-                await _write(connection, buffers)
-            replies: list[Any] = []
-            for _ in range(sent):
-                try:
-                    replies.append(await connection.read_response(timeout=math.inf))
-                except ResponseError as exc:
-                    replies.append(exc)
-        except BaseException:
-            await connection.disconnect(nowait=True)
-            raise
-        finally:
-            await pool.release(connection)
         return replies
 
     async def _customers(
