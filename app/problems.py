@@ -132,6 +132,17 @@ def malformed_json(reason: object) -> Problem:
     )
 
 
+def redis_unavailable(detail: str, retry_after: int = 2) -> Problem:
+    """503 for a store in Redis that cannot be reached now (``detail``: what, and what to do)."""
+    return Problem(
+        503,
+        "Redis unavailable",
+        detail,
+        type_="/problems/redis-unavailable",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
 def escaped(text: str) -> str:
     """``text`` as JSON can hold it: a lone surrogate (a client can send one as ``\\ud800``)
     as its backslash escape; valid text unchanged."""

@@ -11,7 +11,7 @@ from redis.exceptions import RedisError
 from app.deps import ServingDep
 from app.drift.schemas import DriftReport
 from app.drift.service import DriftService
-from app.problems import Problem, invalid, problem_responses
+from app.problems import Problem, invalid, problem_responses, redis_unavailable
 from app.security import scoped
 
 router = APIRouter(prefix="/v1", tags=["drift"])
@@ -74,10 +74,4 @@ async def get_drift(
     try:
         return await service.live_report(serving, start, end)
     except (RedisError, OSError, TimeoutError) as exc:
-        raise Problem(
-            503,
-            "Redis unavailable",
-            f"the drift counts are not reachable right now: {exc}",
-            type_="/problems/redis-unavailable",
-            headers={"Retry-After": "2"},
-        ) from None
+        raise redis_unavailable(f"the drift counts are not reachable right now: {exc}") from None

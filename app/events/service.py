@@ -24,7 +24,7 @@ from app.events.validation import AmountFields, parse_body, parse_event
 from app.history import HistoryService
 from app.history.records import Record, RecordBatch, RedisUnavailable
 from app.observability import ASSIGNMENTS, MIGRATIONS, child
-from app.problems import Problem
+from app.problems import Problem, redis_unavailable
 from app.serving import ServingModel
 from app.training.config import TransactionsConfig
 
@@ -117,12 +117,9 @@ async def ingest(state: State, body: bytes) -> dict[str, Any]:
         try:
             statuses, aggregates = await store.apply(events, spec.counting)
         except RedisUnavailable as exc:
-            raise Problem(
-                503,
-                "Redis unavailable",
+            raise redis_unavailable(
                 f"the events were not applied ({exc}); send them again (their ids make it safe)",
-                type_="/problems/redis-unavailable",
-                headers={"Retry-After": "1"},
+                retry_after=1,
             ) from None
         touched = list(
             dict.fromkeys(

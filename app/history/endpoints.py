@@ -25,7 +25,7 @@ from app.history.schemas import (
 )
 from app.history.service import HistoryService
 from app.models import Models
-from app.problems import Problem, invalid, problem_responses
+from app.problems import Problem, invalid, problem_responses, redis_unavailable
 from app.security import scoped
 from app.segments.endpoints import unknown_segment
 from app.serving import ModelHolder
@@ -50,13 +50,7 @@ def _unknown_customer(customer_id: str) -> Problem:
 
 
 def _unavailable(exc: RedisUnavailable) -> Problem:
-    return Problem(
-        503,
-        "Redis unavailable",
-        f"the history store is not reachable right now: {exc}",
-        type_="/problems/redis-unavailable",
-        headers={"Retry-After": "2"},
-    )
+    return redis_unavailable(f"the history store is not reachable right now: {exc}")
 
 
 @router.get(

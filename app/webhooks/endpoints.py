@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from redis.exceptions import RedisError
 
-from app.problems import Problem, clipped, invalid, problem_responses
+from app.problems import Problem, clipped, invalid, problem_responses, redis_unavailable
 from app.security import scoped
 from app.webhooks.config import WebhookConfig
 from app.webhooks.safety import UnsafeTarget, check_target
@@ -51,12 +51,8 @@ ConfigDep = Annotated[WebhookConfig, Depends(_config)]
 
 
 def _unavailable(exc: Exception) -> Problem:
-    return Problem(
-        503,
-        "Redis unavailable",
-        f"webhook subscriptions are not reachable right now: {type(exc).__name__}",
-        type_="/problems/redis-unavailable",
-        headers={"Retry-After": "2"},
+    return redis_unavailable(
+        f"webhook subscriptions are not reachable right now: {type(exc).__name__}"
     )
 
 
