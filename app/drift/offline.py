@@ -24,7 +24,7 @@ from app.registry.store import ModelStore
 from app.training.config import OutcomesConfig, TrainConfig, parse_config
 from app.training.data import (
     PARQUET_SUFFIXES,
-    columns_of,
+    check_data_file,
     csv_options,
     index_by_id,
     load_training_data,
@@ -127,17 +127,7 @@ def table_chunks(cfg: TrainConfig, path: Path, rows: int = CHUNK_ROWS) -> Iterat
     bin: a drift), not refused as training refuses it."""
     data = cfg.data
     wanted = list(dict.fromkeys([data.id_column, *cfg.feature_names]))
-    if not path.exists():
-        raise DataError(f"data file not found: {path}")
-    if path.stat().st_size == 0:
-        raise DataError(f"data file {path} is empty")
-    available = columns_of(path)
-    missing = [c for c in wanted if c not in available]
-    if missing:
-        raise DataError(
-            f"{path.name}: missing column(s) {', '.join(map(repr, missing))}; "
-            f"the file has: {', '.join(available[:30])}"
-        )
+    check_data_file(path, wanted)
     options = csv_options(data.id_column, wanted, data.missing_values)
     read = 0
     try:

@@ -141,19 +141,7 @@ def read_table(
 
     ``id_column``, if given, is read as text (see ``csv_options``; convert with ``text_ids``).
     """
-    if not path.exists():
-        raise DataError(f"data file not found: {path}")
-    if path.stat().st_size == 0:
-        raise DataError(f"data file {path} is empty")
-    available = columns_of(path)
-    if columns is not None:
-        missing = [c for c in columns if c not in available]
-        if missing:
-            shown = ", ".join(available[:30])
-            raise DataError(
-                f"{path.name}: missing column(s) {', '.join(map(repr, missing))}; "
-                f"the file has: {shown}"
-            )
+    check_data_file(path, columns)
     try:
         if path.suffix.lower() in PARQUET_SUFFIXES:
             frame = pd.read_parquet(path, columns=columns)
@@ -164,6 +152,22 @@ def read_table(
     if frame.empty:
         raise DataError(f"data file {path} has a header but no rows")
     return frame
+
+
+def check_data_file(path: Path, columns: Sequence[str] | None = None) -> None:
+    """The data file exists, is not empty and has ``columns``; else a ``DataError`` naming
+    what is missing and the columns the file has."""
+    if not path.exists():
+        raise DataError(f"data file not found: {path}")
+    if path.stat().st_size == 0:
+        raise DataError(f"data file {path} is empty")
+    available = columns_of(path)  # a file of blank lines is empty too
+    missing = [c for c in columns or () if c not in available]
+    if missing:
+        raise DataError(
+            f"{path.name}: missing column(s) {', '.join(map(repr, missing))}; "
+            f"the file has: {', '.join(available[:30])}"
+        )
 
 
 def columns_of(path: Path) -> list[str]:
