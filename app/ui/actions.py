@@ -28,6 +28,7 @@ from app.ui.auth import (
     BROWSER_COOKIE,
     KEY_COOKIE,
     PageError,
+    Viewer,
     check_csrf,
     cookie_options,
     identify,
@@ -112,14 +113,26 @@ async def confirm_promote(request: Request, version: str) -> Response:
     return page(request, viewer, "confirm.html", action="promote", target=manifest, current=current)
 
 
-@router.post("/models/{version}/promote")
-async def promote(request: Request, version: str) -> Response:
+async def admin_change(request: Request) -> tuple[Viewer, dict[str, str]]:
+    """The viewer and form of a change: signed in, its CSRF token checked, admin scope."""
     viewer = await looking(request)
     form = await read_form(request)
     check_csrf(viewer, form)
     require_admin(viewer)
+    return viewer, form
+
+
+async def confirmed(request: Request, what: str) -> dict[str, str]:
+    """The form of an admin change made from its confirmation page (``what``: its name)."""
+    _, form = await admin_change(request)
     if form.get("confirm") != "yes":
-        raise PageError(400, "Not confirmed", "confirm the promotion on its confirmation page")
+        raise PageError(400, "Not confirmed", f"confirm the {what} on its confirmation page")
+    return form
+
+
+@router.post("/models/{version}/promote")
+async def promote(request: Request, version: str) -> Response:
+    await confirmed(request, "promotion")
     try:
         await api(promote_model(holder_of(request), version))
     except SegmentsError as exc:
@@ -145,12 +158,7 @@ async def confirm_rollback(request: Request) -> Response:
 
 @router.post("/rollback")
 async def rollback(request: Request) -> Response:
-    viewer = await looking(request)
-    form = await read_form(request)
-    check_csrf(viewer, form)
-    require_admin(viewer)
-    if form.get("confirm") != "yes":
-        raise PageError(400, "Not confirmed", "confirm the rollback on its confirmation page")
+    form = await confirmed(request, "rollback")
     holder = holder_of(request)
     store, name = holder.store, holder.model_name
     try:
@@ -168,10 +176,7 @@ async def rollback(request: Request) -> Response:
 
 @router.post("/segments/{segment_id}")
 async def edit_segment(request: Request, segment_id: str) -> Response:
-    viewer = await looking(request)
-    form = await read_form(request)
-    check_csrf(viewer, form)
-    require_admin(viewer)
+    viewer, form = await admin_change(request)
     serving = serving_of(request)
     seg = serving.segments.get(segment_id)
     if seg is None:
