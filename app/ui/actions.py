@@ -37,7 +37,7 @@ from app.ui.auth import (
     read_form,
     require_admin,
 )
-from app.ui.pages import api, serving_of
+from app.ui.pages import api, labels_of, served_segment, serving_of
 from app.ui.render import holder_of, page, redirect
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
@@ -178,9 +178,7 @@ async def rollback(request: Request) -> Response:
 async def edit_segment(request: Request, segment_id: str) -> Response:
     viewer, form = await admin_change(request)
     serving = serving_of(request)
-    seg = serving.segments.get(segment_id)
-    if seg is None:
-        raise PageError(404, "Unknown segment", f"segment {segment_id!r} is not served now")
+    seg = served_segment(serving, segment_id)
     # only what changed; a cleared field goes back to the generated value (null in the API)
     fields: dict[str, str | None] = {}
     for name in EDITABLE:
@@ -192,7 +190,6 @@ async def edit_segment(request: Request, segment_id: str) -> Response:
         patch = SegmentPatch.model_validate(fields)
     except ValidationError as exc:
         errors = {str(e["loc"][0]): e["msg"] for e in exc.errors()}
-        labels = {f.name: f.label for f in serving.manifest.features}
         return page(
             request,
             viewer,
@@ -201,7 +198,7 @@ async def edit_segment(request: Request, segment_id: str) -> Response:
             serving=serving,
             seg=seg,
             live=None,
-            labels=labels,
+            labels=labels_of(serving),
             heat=None,
             saved=False,
             errors=errors,

@@ -22,6 +22,7 @@ from app.history.endpoints import get_customer, get_customer_history, get_migrat
 from app.history.records import RedisUnavailable
 from app.problems import Problem
 from app.registry.endpoints import list_models
+from app.registry.manifest import SegmentInfo
 from app.serving import ServingModel
 from app.ui.auth import PageError, looking
 from app.ui.charts import heat_map, sankey
@@ -51,6 +52,19 @@ def serving_of(request: Request) -> ServingModel:
     if serving is None:
         raise PageError(503, "No model", "no promoted model version is loaded yet")
     return serving
+
+
+def served_segment(serving: ServingModel, segment_id: str) -> SegmentInfo:
+    """The served segment ``segment_id``; a 404 page when the version has no such segment."""
+    seg = serving.segments.get(segment_id)
+    if seg is None:
+        raise PageError(404, "Unknown segment", f"segment {segment_id!r} is not served now")
+    return seg
+
+
+def labels_of(serving: ServingModel) -> dict[str, str]:
+    """Each feature's label (its name unless the config gave one), for tables and charts."""
+    return {f.name: f.label for f in serving.manifest.features}
 
 
 @router.get("/")
@@ -117,7 +131,7 @@ async def segments_page(request: Request) -> Response:
     segments = list(serving.segments.values())
     live = await live_counts(request, [s.id for s in segments])
     live_total = sum(live.values()) if live else 0
-    labels = {f.name: f.label for f in serving.manifest.features}
+    labels = labels_of(serving)
     return page(
         request,
         viewer,
@@ -138,11 +152,9 @@ async def segment_page(request: Request, segment_id: str, saved: str = "") -> Re
     # a plain string: a hand-typed ?saved=maybe is no reason for a JSON 422 instead of the page
     viewer = await looking(request)
     serving = serving_of(request)
-    seg = serving.segments.get(segment_id)
-    if seg is None:
-        raise PageError(404, "Unknown segment", f"segment {segment_id!r} is not served now")
+    seg = served_segment(serving, segment_id)
     live = await live_counts(request, [seg.id])
-    labels = {f.name: f.label for f in serving.manifest.features}
+    labels = labels_of(serving)
     return page(
         request,
         viewer,
