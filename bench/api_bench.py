@@ -549,6 +549,21 @@ def report(results: dict[str, WrkResult], batches: dict[str, BatchResult]) -> li
     return checks
 
 
+def service_env(store: Path, model_name: str, key_line: str) -> dict[str, str]:
+    """A benchmarked service's environment: this process's, less what would point it at
+    another Redis, keys file or mode, plus the store, the model and the one API key."""
+    cleared = ("REDIS_URL", "SEGMENTS_REDIS_URL", "SEGMENTS_API_KEYS_FILE", "SEGMENTS_DEV_MODE")
+    env = {
+        k: v for k, v in os.environ.items() if k not in (*cleared, "SEGMENTS_RECORD_ASSIGNMENTS")
+    }
+    return env | {
+        "SEGMENTS_MODEL_STORE": str(store),
+        "SEGMENTS_MODEL_NAME": model_name,
+        "SEGMENTS_API_KEYS": key_line,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=15, help="seconds per wrk run")
@@ -629,18 +644,7 @@ def main() -> int:
         probe = orjson.dumps(pool[0])
         key, key_line = new_key(["assign"], "api bench")
         headers = {**JSON, "authorization": f"Bearer {key}"}
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if k not in ("REDIS_URL", "SEGMENTS_REDIS_URL", "SEGMENTS_API_KEYS_FILE")
-            and k not in ("SEGMENTS_DEV_MODE", "SEGMENTS_RECORD_ASSIGNMENTS")
-        }
-        env |= {
-            "SEGMENTS_MODEL_STORE": str(store),
-            "SEGMENTS_MODEL_NAME": MODEL_NAME,
-            "SEGMENTS_API_KEYS": key_line,
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-        }
+        env = service_env(store, MODEL_NAME, key_line)
         if args.redis_url:
             env["SEGMENTS_REDIS_URL"] = args.redis_url
         service = ["--factory", args.service]

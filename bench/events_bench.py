@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import random
 import statistics
 import sys
@@ -48,6 +47,7 @@ from api_bench import (  # noqa: E402
     combine,
     run_wrk,
     serve,
+    service_env,
     tree_cpu_seconds,
 )
 
@@ -180,19 +180,8 @@ def main() -> int:
         store, customers = train(workdir, args.customers)
         key, key_line = new_key(["assign"], "events bench")
         headers = {**JSON, "authorization": f"Bearer {key}"}
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if k not in ("REDIS_URL", "SEGMENTS_REDIS_URL", "SEGMENTS_API_KEYS_FILE")
-            and k not in ("SEGMENTS_DEV_MODE", "SEGMENTS_RECORD_ASSIGNMENTS")
-        }
-        env |= {
-            "SEGMENTS_MODEL_STORE": str(store),
-            "SEGMENTS_MODEL_NAME": "transactions",
-            "SEGMENTS_API_KEYS": key_line,
-            "SEGMENTS_DATA_DIR": str(workdir / "service"),
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-        }
+        env = service_env(store, "transactions", key_line)
+        env["SEGMENTS_DATA_DIR"] = str(workdir / "service")
         events = Events(customers, seed=1)
         probe = orjson.dumps({"events": events.make(1, "probe")})
         singles = workdir / "singles.ndjson"
