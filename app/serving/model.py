@@ -170,8 +170,23 @@ class ModelHolder:
     def promote(self, version: str) -> ServingModel:
         """Verify, promote and serve ``version`` now (other workers follow on their next check)."""
         candidate = build_serving_model(self.store, self.model_name, version)
+        return self._serve(candidate, lambda: self.store.promote(self.model_name, version))
+
+    def rollback(self, target: str) -> ServingModel:
+        """Verify and load ``target``, the version the store rolls back to, then roll back and
+        serve it now: loaded once, as a promotion is."""
+        candidate = build_serving_model(self.store, self.model_name, target)
+
+        def move_pointer() -> None:  # under the lock: the history may have moved meanwhile
+            if self.store.rollback_target(self.model_name) != target:
+                raise StoreError(f"the rollback target is no longer {target!r}; try again")
+            self.store.rollback(self.model_name)
+
+        return self._serve(candidate, move_pointer)
+
+    def _serve(self, candidate: ServingModel, move_pointer: Callable[[], object]) -> ServingModel:
         with self._lock:
-            self.store.promote(self.model_name, version)
+            move_pointer()
             self.current = candidate.with_overrides(self.overrides.load())
             self._tokens = self._tokens_now()
             set_model_version(self.model_name, candidate.version)

@@ -23,7 +23,6 @@ from app.registry.endpoints import promote_model
 from app.registry.overrides import EDITABLE
 from app.segments.endpoints import update_segment
 from app.segments.schemas import SegmentPatch
-from app.serving import build_serving_model
 from app.ui.auth import (
     BROWSER_COOKIE,
     KEY_COOKIE,
@@ -165,12 +164,9 @@ async def rollback(request: Request) -> Response:
         target = store.rollback_target(name)
         if form.get("target") != target:  # the history moved since the page was shown
             raise PageError(409, "Changed meanwhile", "the rollback target changed; try again")
-        # verified and loaded before the pointer moves, as a promotion is
-        await asyncio.to_thread(build_serving_model, store, name, target)
-        await asyncio.to_thread(store.rollback, name)
+        await asyncio.to_thread(holder.rollback, target)
     except SegmentsError as exc:
         raise PageError(409, "Rollback refused", str(exc)) from None
-    await asyncio.to_thread(holder.refresh, True)
     return redirect(request, "?done=rolled-back")
 
 

@@ -270,3 +270,29 @@ def test_a_failed_load_is_tried_again_later_and_backs_off(
     assert check(7.0) is False and len(loads) == 3  # next try at 3.6 + 4
     assert check(7.7) is True and len(loads) == 4
     assert (holder.current.version, holder.last_error) == (versions.new, None)
+
+
+def test_rollback_loads_its_target_once_and_refuses_a_stale_target(
+    versions: Versions, store: ModelStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ModelHolder.rollback`` serves the version before the promoted one, loaded once (as a
+    promotion is); a target that is no longer the rollback target moves nothing."""
+    import app.serving.model
+    from app.errors import StoreError
+
+    holder = app.serving.model.ModelHolder(store, "customers", reload_interval=1.0)
+    holder.promote(versions.new)
+    loads = []
+    build = app.serving.model.build_serving_model
+    monkeypatch.setattr(
+        app.serving.model, "build_serving_model", lambda *a: loads.append(a) or build(*a)
+    )
+    with pytest.raises(StoreError, match="no longer"):
+        holder.rollback(versions.new)  # the rollback target is the old version
+    assert store.promoted("customers") == versions.new and holder.current is not None
+    assert holder.current.version == versions.new
+    loads.clear()
+    served = holder.rollback(versions.old)
+    assert served.version == versions.old == store.promoted("customers")
+    assert holder.current is served and len(loads) == 1
+    assert holder.refresh() is False  # already current: nothing to load again
