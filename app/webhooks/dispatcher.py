@@ -98,8 +98,13 @@ class Dispatcher:
     async def run(self) -> None:
         """Stand by, work while holding the lease, forever (until cancelled)."""
         gauges = asyncio.create_task(self._refresh_gauges())
+        task = asyncio.current_task()
         try:
             while True:
+                # Python 3.11: a child's error raised while the task group was being cancelled
+                # comes out as an error group caught below, and the cancel is lost with it
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError
                 try:
                     if not await self.client.exists(self.keys.subscriptions):
                         # no webhooks: write nothing (no lease, no consumer group)
