@@ -92,19 +92,15 @@ class Dispatcher:
         self._wake: dict[str, asyncio.Event] = {}
         self._shown: set[str] = set()
         self.working = False
+        self.stopping = False  # set by stop(): every loop ends at its next turn
         self._targets_cache: tuple[float, list[Subscription], list[Any]] | None = None
 
     # -- the lease -----------------------------------------------------------------------
     async def run(self) -> None:
         """Stand by, work while holding the lease, forever (until cancelled)."""
         gauges = asyncio.create_task(self._refresh_gauges())
-        task = asyncio.current_task()
         try:
-            while True:
-                # Python 3.11: a child's error raised while the task group was being cancelled
-                # comes out as an error group caught below, and the cancel is lost with it
-                if task is not None and task.cancelling():
-                    raise asyncio.CancelledError
+            while not self.stopping:
                 try:
                     if not await self.client.exists(self.keys.subscriptions):
                         # no webhooks: write nothing (no lease, no consumer group)
@@ -127,12 +123,18 @@ class Dispatcher:
             with contextlib.suppress(RedisError, OSError, asyncio.CancelledError):
                 await asyncio.shield(self._release(keys=[self.keys.lease], args=[self.token]))
 
+    def stop(self) -> None:
+        """Make every loop end at its next turn. A cancel alone is not enough on Python 3.11:
+        one that lands while a child of the task group is inside a Redis call or a timeout can
+        be lost, and the group then waits for a child that loops on (a hang seen in tests)."""
+        self.stopping = True
+
     @property
     def _ms(self) -> int:
         return self.config.lease_ms
 
     async def _keep_lease(self) -> None:
-        while True:
+        while not self.stopping:
             await asyncio.sleep(self.config.lease_ms / 3000)
             if not await self._lease(keys=[self.keys.lease], args=[self.token, self._ms]):
                 raise LeaseLost
@@ -172,7 +174,7 @@ class Dispatcher:
     async def _fan_out(self, stream: str) -> None:
         await self._claim(stream)
         cursor = "0"  # first what is pending for this consumer, then new entries
-        while True:
+        while not self.stopping:
             block = None if cursor == "0" else BLOCK_MS
             reply: Any = await self.client.xreadgroup(
                 GROUP, self.token, {stream: cursor}, count=READ_COUNT, block=block
@@ -230,7 +232,7 @@ class Dispatcher:
     async def _endpoints(self, tasks: asyncio.TaskGroup, http: httpx.AsyncClient) -> None:
         """Start a delivery loop for every active subscription without one."""
         running: dict[str, asyncio.Task[None]] = {}
-        while True:
+        while not self.stopping:
             for sub in await self.store.all():
                 task = running.get(sub.id)
                 if sub.paused or (task is not None and not task.done()):
@@ -246,7 +248,7 @@ class Dispatcher:
         or deleted (the endpoint loop starts it again when it is active)."""
         wake, queue = self._wake[sub_id], self.keys.queue(sub_id)
         size = self.config.batch_size
-        while True:
+        while not self.stopping:
             waiting = await self.client.llen(queue)
             if waiting == 0:
                 wake.clear()
@@ -274,7 +276,7 @@ class Dispatcher:
     async def _send(self, sub_id: str, batch: list[str], http: httpx.AsyncClient) -> bool:
         """Send ``batch`` until it is delivered or dead. True: stop this loop."""
         retry, first_failure = 0, None
-        while True:
+        while not self.stopping:
             sub = await self.store.get(sub_id)
             if sub is None or sub.paused:
                 return True
@@ -303,6 +305,7 @@ class Dispatcher:
                 log.warning("webhook %s disabled: %s", sub_id, reason)
                 return True
             return False
+        return True  # stopping
 
     async def _end(self, sub_id: str, n: int, outcome: str, reason: str) -> None:
         keys = [self.keys.lease, self.keys.queue(sub_id), self.keys.status(sub_id)]
@@ -331,7 +334,7 @@ class Dispatcher:
 
     # -- gauges --------------------------------------------------------------------------
     async def _refresh_gauges(self) -> None:
-        while True:
+        while not self.stopping:
             try:
                 subs = await self.store.all()
                 statuses = {s.id: await self.store.status(s.id) for s in subs}
@@ -348,6 +351,7 @@ async def running(dispatcher: Dispatcher) -> AsyncIterator[Dispatcher]:
     try:
         yield dispatcher
     finally:
+        dispatcher.stop()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

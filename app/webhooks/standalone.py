@@ -36,8 +36,13 @@ async def _serve(settings: Settings, url: str) -> None:
     main = asyncio.current_task()
     assert main is not None
     loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        dispatcher.stop()  # ends the loops even if the cancel is lost (see Dispatcher.stop)
+        main.cancel()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, main.cancel)
+        loop.add_signal_handler(sig, stop)
     watcher = asyncio.create_task(every(settings.reload_interval, holder.refresh, "model"))
     try:
         await dispatcher.run()
