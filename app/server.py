@@ -94,4 +94,5 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "http": cast(type[asyncio.Protocol], protocol),
         "limit_concurrency": settings.max_connections,
         "timeout_keep_alive": settings.keep_alive_timeout,
+        "timeout_worker_healthcheck": settings.worker_healthcheck_timeout,
     }

@@ -62,6 +62,14 @@ class Settings(BaseSettings):
     keep_alive_timeout: int = Field(
         5, ge=1, le=600, description="seconds an idle kept-alive connection stays open"
     )
+    worker_healthcheck_timeout: int = Field(
+        60,
+        ge=1,
+        le=3_600,
+        description="seconds a worker process may take to answer the supervisor's health check "
+        "(`--workers` > 1) before it is killed and restarted; uvicorn's 5 s killed workers still "
+        "importing on a loaded machine, over and over, so that serve never started",
+    )
     request_timeout: float = Field(
         30.0,
         gt=0,
