@@ -142,8 +142,16 @@ async def ingest(state: State, body: bytes) -> dict[str, Any]:
         _work(lanes, store, spec, serving, state.history, [events[i] for i in g], now)
         for g in groups
     ]
-    # every group runs to its end (a group applied is recorded) before a failure is answered
-    done = await asyncio.gather(*work, return_exceptions=True)
+    # every group runs to its end (a group applied is recorded) before a failure is answered;
+    # one group (every small batch, a single event) is awaited as is: no task to make
+    done: list[Any] = []
+    if len(work) == 1:
+        try:
+            done.append(await work[0])
+        except RedisUnavailable as exc:
+            done.append(exc)
+    else:
+        done += await asyncio.gather(*work, return_exceptions=True)
     for outcome in done:
         if isinstance(outcome, RedisUnavailable):
             raise redis_unavailable(
@@ -156,7 +164,7 @@ async def ingest(state: State, body: bytes) -> dict[str, Any]:
     statuses = [DUPLICATE] * len(events)
     moved: list[tuple[int, dict[str, Any]]] = []
     for indices, outcome in zip(groups, done, strict=True):
-        applied, customers = outcome  # type: ignore[misc]
+        applied, customers = outcome
         for i, status in zip(indices, applied, strict=True):
             statuses[i] = status
         moved += [(indices[j], doc) for j, doc in customers]
@@ -270,3 +278,24 @@ async def live_features(
         return None
     derived = features_of(agg, now_us(state), serving.feature_kinds)
     return {**derived, **sent}, "merged" if sent else "profile"
+
+
+async def live_features_many(
+    state: State, serving: ServingModel, items: Sequence[tuple[int, str, dict[str, Any]]]
+) -> list[tuple[dict[str, Any], str] | None]:
+    """``live_features`` for the incomplete ``(index, customer id, sent)`` items of
+    ``POST /v1/assign/batch``, with one read of their aggregates; None for an item to go on
+    as usual."""
+    store: BehaviourStore | None = getattr(state, "behaviour", None)
+    if store is None or log_spec(serving) is None or not items:
+        return [None] * len(items)
+    try:
+        stored = await store.read([customer_id for _, customer_id, _ in items])
+    except RedisUnavailable:
+        return [None] * len(items)  # the stored profiles' path answers (or says why not)
+    known = [agg for agg in stored if agg is not None]
+    rows = iter(feature_rows(known, now_us(state), serving.feature_kinds))
+    return [
+        None if agg is None else (({**next(rows), **sent}), "merged" if sent else "profile")
+        for (_, _, sent), agg in zip(items, stored, strict=True)
+    ]
