@@ -129,37 +129,53 @@ class Events:
         return out
 
 
+def post_batch(
+    client: httpx.Client, server: Server, events: Events, size: int, headers: dict[str, str]
+) -> tuple[float, float, dict[str, Any]]:
+    """One batch of ``size`` new events: seconds end to end, server CPU seconds (the service
+    and its embedded Redis), the answer."""
+    content = orjson.dumps({"events": events.make(size, f"b{size}")})
+    cpu0, t0 = tree_cpu_seconds(server.process.pid), time.perf_counter()
+    response = client.post(f"{server.base}/v1/events", content=content, headers=headers)
+    elapsed = time.perf_counter() - t0
+    used = tree_cpu_seconds(server.process.pid) - cpu0
+    doc = orjson.loads(response.content)
+    if response.status_code != 200 or doc["accepted"] != size:
+        raise RuntimeError(f"batch failed: {response.status_code} {response.text[:400]}")
+    return elapsed, used, doc
+
+
 def bench_batches(
-    server: Server, events: Events, size: int, repeats: int, headers: dict[str, str]
-) -> dict[str, Any]:
-    times, cpu, touched, recorded = [], [], 0, 0
-    with httpx.Client(base_url=server.base, timeout=120) as client:
+    servers: list[Server], events: Events, size: int, repeats: int, headers: dict[str, str]
+) -> dict[str, dict[str, Any]]:
+    """``repeats`` batches to each server, interleaved (a batch to each in turn), after two
+    warm-up batches each: medians per server."""
+    times: dict[str, list[float]] = {s.name: [] for s in servers}
+    cpu: dict[str, list[float]] = {s.name: [] for s in servers}
+    last: dict[str, dict[str, Any]] = {}
+    with httpx.Client(timeout=120) as client:
         for i in range(2 + repeats):
-            batch = {"events": events.make(size, f"b{size}")}
-            content = orjson.dumps(batch)
-            cpu0, t0 = tree_cpu_seconds(server.process.pid), time.perf_counter()
-            response = client.post("/v1/events", content=content, headers=headers)
-            elapsed = time.perf_counter() - t0
-            used = tree_cpu_seconds(server.process.pid) - cpu0
-            doc = orjson.loads(response.content)
-            if response.status_code != 200 or doc["accepted"] != size:
-                raise RuntimeError(f"batch failed: {response.status_code} {response.text[:400]}")
-            if i >= 2:
-                times.append(elapsed)
-                cpu.append(used)
-                touched = len(doc["customers"])
-                recorded = sum(1 for c in doc["customers"] if c["recorded"])
-    median = statistics.median(times)
-    return {
-        "batch": size,
-        "median_ms": round(median * 1000, 1),
-        "events_per_s": round(size / median),
-        # the service and its embedded Redis: CPU seconds per event, and what that allows
-        "server_cpu_us_per_event": round(statistics.median(cpu) / size * 1e6, 1),
-        "events_per_cpu_s": round(size / statistics.median(cpu)),
-        "customers_reassigned": touched,
-        "recorded": recorded,
-    }
+            for server in servers if i % 2 == 0 else servers[::-1]:
+                elapsed, used, doc = post_batch(client, server, events, size, headers)
+                if i >= 2:
+                    times[server.name].append(elapsed)
+                    cpu[server.name].append(used)
+                    last[server.name] = doc
+    out = {}
+    for server in servers:
+        median = statistics.median(times[server.name])
+        doc = last[server.name]
+        out[server.name] = {
+            "batch": size,
+            "median_ms": round(median * 1000, 1),
+            "events_per_s": round(size / median),
+            # the service and its embedded Redis: CPU seconds per event, and what that allows
+            "server_cpu_us_per_event": round(statistics.median(cpu[server.name]) / size * 1e6, 1),
+            "events_per_cpu_s": round(size / statistics.median(cpu[server.name])),
+            "customers_reassigned": len(doc["customers"]),
+            "recorded": sum(1 for c in doc["customers"] if c["recorded"]),
+        }
+    return out
 
 
 def main() -> int:
@@ -171,6 +187,12 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--pool", type=int, default=120_000, help="distinct single events")
+    parser.add_argument(
+        "--against",
+        type=Path,
+        help="another checkout of the repository (e.g. main's): its service is run beside "
+        "this one on the same store, interleaved, and the ratios printed",
+    )
     args = parser.parse_args()
     from app.security import new_key
 
@@ -209,27 +231,49 @@ def main() -> int:
                     headers,
                 )
             )
+            services = [service]
+            if args.against is not None:
+                other_env = {**env, "PYTHONPATH": str(args.against.resolve())}
+                other_env["SEGMENTS_DATA_DIR"] = str(workdir / "against")
+                services.append(
+                    stack.enter_context(
+                        serve(
+                            "against",
+                            ["--factory", "app.main:create_app"],
+                            other_env,
+                            workdir,
+                            ("/v1/events", probe),
+                            headers,
+                        )
+                    )
+                )
             print("batches (end to end, httpx client):", flush=True)
             for size in (1_000, 10_000):
-                found = bench_batches(service, events, size, args.repeats, headers)
-                ok = "ok" if found["events_per_s"] >= TARGET_EVENTS_PER_S else "BELOW TARGET"
-                print(f"  {found}  target >= {TARGET_EVENTS_PER_S:,.0f}/s: {ok}", flush=True)
+                by_server = bench_batches(services, events, size, args.repeats, headers)
+                for name, found in by_server.items():
+                    ok = "ok" if found["events_per_s"] >= TARGET_EVENTS_PER_S else "BELOW TARGET"
+                    print(f"  {name:8s} {found}  target >= 30,000/s: {ok}", flush=True)
+                if args.against is not None:
+                    this, other = by_server["service"], by_server["against"]
+                    rate = this["events_per_s"] / other["events_per_s"]
+                    cost = this["server_cpu_us_per_event"] / other["server_cpu_us_per_event"]
+                    print(f"  service / against: {rate:.2f}x events/s, {cost:.2f}x CPU per event")
             options = {
                 "duration": args.duration,
                 "connections": args.connections,
                 "threads": args.threads,
             }
-            runs: dict[str, list[WrkResult]] = {"events": [], "idiomatic": []}
-            for path, name, server in (
+            targets = [
                 ("/v1/events", "events", service),
                 ("/idiomatic/events", "idiomatic", baseline),
-            ):  # warm-up
+            ]
+            if args.against is not None:
+                targets.append(("/v1/events", "against", services[1]))
+            runs: dict[str, list[WrkResult]] = {name: [] for _, name, _ in targets}
+            for path, name, server in targets:  # warm-up
                 run_wrk(server, name, path, singles, key, **{**options, "duration": 2})
             for _ in range(args.rounds):
-                for path, name, server in (
-                    ("/v1/events", "events", service),
-                    ("/idiomatic/events", "idiomatic", baseline),
-                ):
+                for path, name, server in targets:
                     runs[name].append(run_wrk(server, name, path, singles, key, **options))
             print(f"single events, {args.connections} connections, wrk (medians):")
             found = {name: combine(name, rs) for name, rs in runs.items()}
@@ -240,6 +284,13 @@ def main() -> int:
                 )
             ratio = found["events"].rps / max(found["idiomatic"].rps, 1.0)
             print(f"  /v1/events / idiomatic no-op: {ratio:.2f}x throughput")
+            if args.against is not None:
+                other = found["against"]
+                noop = max(found["idiomatic"].rps, 1.0)
+                print(
+                    f"  against / idiomatic no-op: {other.rps / noop:.2f}x throughput; "
+                    f"/v1/events / against: {found['events'].rps / max(other.rps, 1.0):.2f}x"
+                )
             log = service.log.read_text(errors="replace")
             if "spooling" in log:
                 print(

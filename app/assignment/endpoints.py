@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import orjson
@@ -43,7 +44,7 @@ from app.assignment.service import answer_batch, answer_valid, record_one, rende
 from app.assignment.validation import decode_valid_batch, parse_batch, parse_flag, parse_single
 from app.deps import current_serving
 from app.drift.live import LIVE
-from app.events.service import live_features
+from app.events.service import live_features, live_features_many
 from app.history import HistoryService
 from app.models import MODEL_PARAMETER, state_for_query
 from app.observability import ASSIGNMENTS, child
@@ -160,7 +161,8 @@ async def assign_batch_payload(state: State, body: bytes, query: bytes) -> bytes
         doc = await answer_valid(serving, history, *valid, explain)
     else:  # some item is not valid (or the body is not a batch): check and word it all
         items = parse_batch(body, max_batch)
-        doc = await answer_batch(serving, history, items, max_id, explain)
+        live = partial(live_features_many, state, serving)
+        doc = await answer_batch(serving, history, items, max_id, explain, live)
     segments = Counter(r["segment_id"] for r in doc["results"] if r["status"] == "ok")
     for segment, count in segments.items():
         child(ASSIGNMENTS, segment).inc(count)

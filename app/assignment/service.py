@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from app.assignment.profiles import complete_many, is_complete
@@ -15,6 +15,12 @@ from app.history.records import RecordBatch
 from app.observability import MIGRATIONS, REDIS_ERRORS, REDIS_LATENCY, SUPERSEDED, child
 from app.serving import ServingModel
 from app.serving.compiled import Assignment
+
+Incomplete = Sequence[tuple[int, str, dict[str, Any]]]
+LiveMany = Callable[[Incomplete], Awaitable[list[tuple[dict[str, Any], str] | None]]]
+"""Features derived as of now for a batch's incomplete ``(index, customer id, sent)`` items
+(a transactions model's customers, ``app.events.service.live_features_many``): per item, its
+features and where they came from, or None to complete it from the stored profile."""
 
 
 def explanation(serving: ServingModel, a: Assignment) -> dict[str, Any]:
@@ -77,11 +83,14 @@ async def answer_batch(
     items: list[Any],
     max_id: int,
     explain: bool = False,
+    live: LiveMany | None = None,
 ) -> dict[str, Any]:
     """Assign (and record) every valid item; an invalid one is reported in place and fails
     nothing else.
 
-    Each result carries the explanation only with ``explain`` (it is most of the bytes).
+    Each result carries the explanation only with ``explain`` (it is most of the bytes). An
+    item sent without every feature is completed by ``live`` where it answers (derived as of
+    now), else from the customer's stored profile.
     """
     kinds = serving.feature_kinds
     results: list[dict[str, Any] | None] = [None] * len(items)
@@ -111,6 +120,12 @@ async def answer_batch(
     incomplete = [item for item in valid if not is_complete(item[2], kinds)]
     merged: dict[int, dict[str, Any]] = {}
     sources: dict[int, str] = {}
+    if incomplete and live is not None:
+        derived = await live(incomplete)
+        for (i, _, _), found in zip(incomplete, derived, strict=True):
+            if found is not None:
+                merged[i], sources[i] = found
+        incomplete = [item for item, found in zip(incomplete, derived, strict=True) if not found]
     if incomplete:  # the rest of their features comes from their stored profiles
         assert history is not None  # (parse_item lets features out only then)
         completed = await complete_many(history, kinds, incomplete, max_id)

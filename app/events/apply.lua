@@ -10,7 +10,8 @@
 --
 -- Returns one status per event (1 applied, 0 duplicate: its id was applied before, 2 late:
 -- older than the customer's last seeding, whose log holds that period), then per customer
--- its aggregates after the call: f, l, o, m (false for a customer with no event yet).
+-- its aggregates after the call: f, l, o as integers, m as text (false for a customer with no
+-- event yet).
 
 local counting = ARGV[1] == '1'
 local agg = {}
@@ -47,13 +48,15 @@ end
 for c = 1, #KEYS do
   local a = agg[c]
   if a.f then
-    local f, l, m = string.format('%.17g', a.f), string.format('%.17g', a.l), string.format('%.17g', a.m)
+    local m = string.format('%.17g', a.m)
     if a.dirty then
-      redis.call('HSET', KEYS[c], 'f', f, 'l', l, 'o', a.o, 'm', m)
+      redis.call('HSET', KEYS[c], 'f', string.format('%.17g', a.f),
+        'l', string.format('%.17g', a.l), 'o', a.o, 'm', m)
     end
-    out[#out + 1] = f
-    out[#out + 1] = l
-    out[#out + 1] = tostring(a.o)
+    -- times and orders are whole numbers (epoch us < 2^53: exact), returned as integers
+    out[#out + 1] = a.f
+    out[#out + 1] = a.l
+    out[#out + 1] = a.o
     out[#out + 1] = m
   else
     out[#out + 1] = false

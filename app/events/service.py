@@ -1,19 +1,24 @@
 """``POST /v1/events`` and assignment by id for a transactions model (no HTTP here).
 
-An events batch is applied to the customers' running aggregates (one pipeline of script
-calls), then every customer an event changed is re-derived as of now, re-assigned by the
-compiled assigner's vector path and recorded through the recorder's batch API (one pipeline
-again): a changed segment is a migration like any other, with its stream event.
+An events batch is worked in groups of whole customers (``GROUP_EVENTS`` events, two at a
+time): a group's events are applied to its customers' running aggregates (one pipeline of
+script calls), then every customer an event changed is re-derived as of now (one array
+operation per feature), re-assigned by the compiled assigner's vector path and recorded
+through the recorder's batch API (one pipeline again): a changed segment is a migration like
+any other, with its stream event. Python works on one group while Redis works on the other.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
+import numpy as np
 from starlette.datastructures import State
 
 from app.assignment.validation import ErrorBudget
@@ -29,6 +34,8 @@ from app.serving import ServingModel
 from app.training.config import TransactionsConfig
 
 Clock = Callable[[], float]
+GROUP_EVENTS = 1_000  # events per group of whole customers (a batch's unit of work)
+IN_FLIGHT = 2  # groups worked at a time: one in Python while Redis works on the other
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,24 @@ def features_of(agg: Aggregates, as_of_us: int, kinds: dict[str, str]) -> dict[s
     """The features the serving version takes, derived from ``agg`` as of ``as_of_us``."""
     found = rfm_features(agg.first_us, agg.last_us, agg.orders, agg.monetary, as_of_us)
     return {name: float(found[name]) for name in kinds}
+
+
+def feature_rows(
+    aggs: Sequence[Aggregates], as_of_us: int, kinds: dict[str, str]
+) -> list[dict[str, float]]:
+    """``features_of`` of many customers at once (one array operation per feature)."""
+    if not aggs:
+        return []
+    found = rfm_features(
+        np.array([a.first_us for a in aggs], dtype=np.int64),
+        np.array([a.last_us for a in aggs], dtype=np.int64),
+        np.array([a.orders for a in aggs], dtype=np.int64),
+        np.array([a.monetary for a in aggs], dtype=np.float64),
+        np.int64(as_of_us),
+    )
+    names = list(kinds)
+    columns = [np.asarray(found[name], dtype=np.float64).tolist() for name in names]
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
 
 
 def _behaviour(state: State) -> BehaviourStore:
@@ -111,32 +136,86 @@ async def ingest(state: State, body: bytes) -> dict[str, Any]:
         event_id = item.get("event_id") if isinstance(item, dict) else None
         echo = event_id if isinstance(event_id, str) and len(event_id) <= 128 else None
         rejected.append({"index": i, "event_id": echo, "errors": budget.take(found, f"events.{i}")})
-    statuses: list[int] = []
-    customers: list[dict[str, Any]] = []
-    if events:
+    groups = _groups(events)
+    lanes = asyncio.Semaphore(IN_FLIGHT)
+    work = [
+        _work(lanes, store, spec, serving, state.history, [events[i] for i in g], now)
+        for g in groups
+    ]
+    # every group runs to its end (a group applied is recorded) before a failure is answered;
+    # one group (every small batch, a single event) is awaited as is: no task to make
+    done: list[Any] = []
+    if len(work) == 1:
         try:
-            statuses, aggregates = await store.apply(events, spec.counting)
+            done.append(await work[0])
         except RedisUnavailable as exc:
+            done.append(exc)
+    else:
+        done += await asyncio.gather(*work, return_exceptions=True)
+    for outcome in done:
+        if isinstance(outcome, RedisUnavailable):
             raise redis_unavailable(
-                f"the events were not applied ({exc}); send them again (their ids make it safe)",
+                f"the events were not all applied ({outcome}); send them again (their ids "
+                "make it safe)",
                 retry_after=1,
             ) from None
-        touched = list(
-            dict.fromkeys(
-                e.customer_id for e, s in zip(events, statuses, strict=True) if s == APPLIED
-            )
-        )
-        rows = [features_of(aggregates[c], now, serving.feature_kinds) for c in touched]
-        customers = await _assign(serving, state.history, touched, rows)
+        if isinstance(outcome, BaseException):
+            raise outcome
+    statuses = [DUPLICATE] * len(events)
+    moved: list[tuple[int, dict[str, Any]]] = []
+    for indices, outcome in zip(groups, done, strict=True):
+        applied, customers = outcome
+        for i, status in zip(indices, applied, strict=True):
+            statuses[i] = status
+        moved += [(indices[j], doc) for j, doc in customers]
+    moved.sort(key=itemgetter(0))  # in the order of each customer's first applied event
     return {
         "model_version": serving.version,
         "accepted": statuses.count(APPLIED),
         "duplicate": statuses.count(DUPLICATE),
         "late": statuses.count(LATE),
         "rejected": len(rejected),
-        "customers": customers,
+        "customers": [doc for _, doc in moved],
         "errors": rejected,
     }
+
+
+def _groups(events: list[Event]) -> list[list[int]]:
+    """The events' indices in groups of whole customers (each customer's events in one group,
+    in order) of about ``GROUP_EVENTS``: a customer's aggregates are touched by one group."""
+    count = -(-len(events) // GROUP_EVENTS)
+    if count <= 1:
+        return [list(range(len(events)))] if events else []
+    groups: list[list[int]] = [[] for _ in range(count)]
+    for i, e in enumerate(events):
+        groups[hash(e.customer_id) % count].append(i)
+    return [g for g in groups if g]
+
+
+async def _work(
+    lanes: asyncio.Semaphore,
+    store: BehaviourStore,
+    spec: LogSpec,
+    serving: ServingModel,
+    history: HistoryService | None,
+    events: list[Event],
+    now: int,
+) -> tuple[list[int], list[tuple[int, dict[str, Any]]]]:
+    """Apply a group's events, then re-derive, re-assign and record the customers they moved:
+    each status, and each moved customer's answer after the index of its first applied event.
+
+    ``IN_FLIGHT`` groups at a time, so that Python works on one while Redis works on another
+    (two cores), and a group's records wait behind one other group's calls at most."""
+    async with lanes:
+        statuses, aggregates = await store.apply(events, spec.counting)
+        first: dict[str, int] = {}
+        for j, (e, s) in enumerate(zip(events, statuses, strict=True)):
+            if s == APPLIED and e.customer_id not in first:
+                first[e.customer_id] = j
+        touched = list(first)
+        rows = feature_rows([aggregates[c] for c in touched], now, serving.feature_kinds)
+        docs = await _assign(serving, history, touched, rows)
+    return statuses, list(zip(first.values(), docs, strict=True))
 
 
 async def _assign(
@@ -199,3 +278,24 @@ async def live_features(
         return None
     derived = features_of(agg, now_us(state), serving.feature_kinds)
     return {**derived, **sent}, "merged" if sent else "profile"
+
+
+async def live_features_many(
+    state: State, serving: ServingModel, items: Sequence[tuple[int, str, dict[str, Any]]]
+) -> list[tuple[dict[str, Any], str] | None]:
+    """``live_features`` for the incomplete ``(index, customer id, sent)`` items of
+    ``POST /v1/assign/batch``, with one read of their aggregates; None for an item to go on
+    as usual."""
+    store: BehaviourStore | None = getattr(state, "behaviour", None)
+    if store is None or log_spec(serving) is None or not items:
+        return [None] * len(items)
+    try:
+        stored = await store.read([customer_id for _, customer_id, _ in items])
+    except RedisUnavailable:
+        return [None] * len(items)  # the stored profiles' path answers (or says why not)
+    known = [agg for agg in stored if agg is not None]
+    rows = iter(feature_rows(known, now_us(state), serving.feature_kinds))
+    return [
+        None if agg is None else (({**next(rows), **sent}), "merged" if sent else "profile")
+        for (_, _, sent), agg in zip(items, stored, strict=True)
+    ]

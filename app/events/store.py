@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.resources import files
-from typing import Any
+from typing import Any, NamedTuple
 
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, RedisError, ResponseError
@@ -28,9 +28,11 @@ BATCH_DEADLINE_S = 10.0  # a batch of 10,000 events on a busy server: well over 
 APPLIED, DUPLICATE, LATE = 1, 0, 2
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
-    """A valid event: ``amount`` signed (a refund negative), ``order_key`` what it counts as."""
+class Event(NamedTuple):
+    """A valid event: ``amount`` signed (a refund negative), ``order_key`` what it counts as.
+
+    (Named tuples, as ``Aggregates``: a batch makes one per event, and a frozen dataclass
+    cost four times as much to make.)"""
 
     customer_id: str
     event_id: str
@@ -39,8 +41,7 @@ class Event:
     order_key: str
 
 
-@dataclass(frozen=True, slots=True)
-class Aggregates:
+class Aggregates(NamedTuple):
     """A customer's running aggregates (see ``app.events.derive``)."""
 
     first_us: int
@@ -97,9 +98,10 @@ class BehaviourStore:
         self._apply = client.register_script(_script("apply.lua"))
         self._seed = client.register_script(_script("seed.lua"))
 
-    async def _run(self, script: Any, calls: list[tuple[list[str], list[str]]]) -> list[Any]:
-        """Run ``script`` once per ``(keys, args)`` in one pipeline (loading it again where
-        the server lost it: a restart or a flush); ``RedisUnavailable`` on any failure."""
+    async def _run(self, script: Any, calls: list[tuple[int, str]]) -> list[Any]:
+        """Run ``script`` once per call (its argument count and its arguments as RESP, from
+        ``numkeys`` on) in one pipeline, loading it again where the server lost it (a restart
+        or a flush); ``RedisUnavailable`` on any failure."""
         try:
             async with asyncio.timeout(self.timeout_s):
                 replies = await self._pipeline(script.sha, calls)
@@ -116,17 +118,52 @@ class BehaviourStore:
                 raise RedisUnavailable(f"Redis refused the behaviour script: {reply}")
         return replies
 
-    async def _pipeline(self, sha: str, calls: list[tuple[list[str], list[str]]]) -> list[Any]:
+    async def _pipeline(self, sha: str, calls: list[tuple[int, str]]) -> list[Any]:
         """Send the calls as one packed buffer and read their replies (errors as values).
 
         Packed here, not by redis-py's pipeline: its per-argument encoding cost more than
         Redis's own work on a batch of events (sent as the recorder sends its records)."""
         head = f"$7\r\nEVALSHA\r\n$40\r\n{sha}\r\n"
-        buffer = "".join(
-            f"*{len(keys) + len(args) + 3}\r\n{head}{_resp([str(len(keys)), *keys, *args])}"
-            for keys, args in calls
-        ).encode()
+        buffer = "".join(f"*{count + 2}\r\n{head}{args}" for count, args in calls).encode()
         return await send_packed(self.client, [(buffer, len(calls))])
+
+    @staticmethod
+    def _call(keys: list[str], args: list[str]) -> tuple[int, str]:
+        return 1 + len(keys) + len(args), _resp([str(len(keys)), *keys, *args])
+
+    def _apply_call(
+        self, events: Sequence[Event], chunk: Sequence[int], mode: str
+    ) -> tuple[tuple[int, str], list[str]]:
+        """One ``apply.lua`` call for ``events[chunk]`` (one shard), and its customers.
+
+        An event's five arguments are one f-string (``_resp`` per argument was a third of a
+        batch's Python time); lengths are counted in characters and the text checked ASCII
+        once, with ``_resp`` (bytes counted) for a call that is not."""
+        slot: dict[str, str] = {}  # customer id -> its index in the call, as a RESP bulk
+        parts: list[str] = []
+        for i in chunk:
+            e = events[i]
+            c = slot.get(e.customer_id)
+            if c is None:
+                n = str(len(slot) + 1)
+                c = slot[e.customer_id] = f"${len(n)}\r\n{n}\r\n"
+            at, amount, event_id, key = str(e.at_us), repr(e.amount), e.event_id, e.order_key
+            parts.append(
+                f"{c}${len(event_id)}\r\n{event_id}\r\n${len(at)}\r\n{at}\r\n"
+                f"${len(amount)}\r\n{amount}\r\n${len(key)}\r\n{key}\r\n"
+            )
+        customers = list(slot)
+        keys = [self.keys.behaviour(cid) for cid in customers]
+        count, head = self._call(keys, [mode])
+        body = "".join(parts)
+        if not body.isascii():
+            args: list[str] = []
+            for i in chunk:
+                e = events[i]
+                c = str(customers.index(e.customer_id) + 1)
+                args += (c, e.event_id, str(e.at_us), repr(e.amount), e.order_key)
+            body = _resp(args)
+        return (count + 5 * len(chunk), head + body), customers
 
     def _by_shard(self, customer_ids: Sequence[str]) -> dict[int, list[int]]:
         shards: dict[int, list[int]] = {}
@@ -141,39 +178,35 @@ class BehaviourStore:
         and the aggregates after the batch of every customer they name.
 
         ``counting``: an order key counts once (the log has an order column)."""
-        calls: list[tuple[list[str], list[str]]] = []
+        calls: list[tuple[int, str]] = []
         plan: list[tuple[list[int], list[str]]] = []  # per call: event indices, customers
         mode = "1" if counting else "0"
         for indices in self._by_shard([e.customer_id for e in events]).values():
             for start in range(0, len(indices), EVENTS_PER_CALL):
                 chunk = indices[start : start + EVENTS_PER_CALL]
-                slot: dict[str, int] = {}
-                args: list[str] = []
-                for i in chunk:
-                    e = events[i]
-                    c = slot.setdefault(e.customer_id, len(slot) + 1)
-                    args += (str(c), e.event_id, str(e.at_us), repr(e.amount), e.order_key)
-                keys = [self.keys.behaviour(cid) for cid in slot]
-                calls.append((keys, [mode, *args]))
-                plan.append((chunk, list(slot)))
+                call, customers = self._apply_call(events, chunk, mode)
+                calls.append(call)
+                plan.append((chunk, customers))
         statuses = [DUPLICATE] * len(events)
         found: dict[str, Aggregates] = {}
         for reply, (chunk, customers) in zip(
             await self._run(self._apply, calls), plan, strict=True
         ):
             for i, status in zip(chunk, reply, strict=False):
-                statuses[i] = int(status)
+                statuses[i] = status
             tail = reply[len(chunk) :]
-            for j, customer_id in enumerate(customers):
-                agg = _aggregates(*tail[4 * j : 4 * j + 4])
-                if agg is not None:
-                    found[customer_id] = agg
+            # first, last and orders come as integers, the amount as text (exact)
+            for customer_id, f, last, o, m in zip(
+                customers, tail[::4], tail[1::4], tail[2::4], tail[3::4], strict=True
+            ):
+                if f is not None:
+                    found[customer_id] = Aggregates(f, last, o, float(m))
         return statuses, found
 
     async def seed(self, seeds: Sequence[Seed], reference_us: int, counting: bool) -> int:
         """Replace the aggregates of ``seeds``' customers by a log's as of ``reference_us``
         (posted events at or after it are applied again on top); the posted events kept."""
-        calls: list[tuple[list[str], list[str]]] = []
+        calls: list[tuple[int, str]] = []
         head = ["1" if counting else "0", str(reference_us)]
         for indices in self._by_shard([s.customer_id for s in seeds]).values():
             for start in range(0, len(indices), SEEDS_PER_CALL):
@@ -184,7 +217,7 @@ class BehaviourStore:
                     keys.append(self.keys.behaviour(s.customer_id))
                     args += (str(a.first_us), str(a.last_us), str(a.orders), repr(a.monetary))
                     args += (str(len(s.order_keys)), *s.order_keys)
-                calls.append((keys, args))
+                calls.append(self._call(keys, args))
         replies = await self._run(self._seed, calls)
         return sum(int(k) for reply in replies for k in reply)
 

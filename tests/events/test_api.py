@@ -242,3 +242,34 @@ def test_a_large_batch_worked_in_groups_gives_each_customer_all_its_events(
             row["orders"],
         )
         assert abs(agg.monetary - row["monetary"]) < 1e-6
+
+
+def test_a_batch_by_id_re_derives_recency_as_the_single_assignment_does(
+    client: TestClient, tx_trained: tuple[ModelStore, TrainResult]
+) -> None:
+    """``/v1/assign/batch`` with ids only, a year later: each customer re-derived as of then
+    (the same segment ``/v1/assign`` by id gives), not assigned from the stored profile."""
+    store, result = tx_trained
+    serving = build_serving_model(store, "transactions", result.manifest.version)
+    kinds = serving.feature_kinds
+    day = 86_400e6
+
+    def history(x: int, later: float) -> dict[str, float]:
+        f = rfm_features(-(5 + 20 * (x - 1)) * day, -5 * day, x, 60.0 * x, later * day)
+        return {k: float(f[k]) for k in kinds}
+
+    x, _, _ = _find(serving, lambda x: history(x, 0), lambda x: history(x, 365))
+    post(client, *[event(c, 5 + 20 * i, 60.0) for c in ("z1", "z2") for i in range(x)])
+    before = client.get("/v1/customers/z1").json()["segment_id"]
+    client.app.state.clock = (NOW + timedelta(days=365)).timestamp  # type: ignore[attr-defined]
+    items = [{"customer_id": "z1"}, {"customer_id": "z2", "features": {"frequency": 1.0}}]
+    answer = client.post("/v1/assign/batch", json={"items": items})
+    assert answer.status_code == 200, answer.text
+    first, second = answer.json()["results"]
+    assert (first["features_from"], second["features_from"]) == ("profile", "merged")
+    assert first["segment_id"] != before and first["changed"] is True
+    assert first["previous_segment_id"] == before
+    single = client.post("/v1/assign", json={"customer_id": "z1"}).json()
+    assert single["segment_id"] == first["segment_id"]
+    sent = {**history(x, 365), "frequency": 1.0}
+    assert second["segment_id"] == serving.assign_one(sent).segment_id

@@ -166,3 +166,30 @@ def test_the_example_log_as_events_gets_the_segments_training_gave(
     want = [r.to_dict() for _, r in training.loc[ids, names].iterrows()]
     assert serving.assign_slots(rows)[0] == serving.assign_slots(want)[0]
     assert len(ids) == 400
+
+
+def test_a_groups_features_at_once_equal_each_customers_own() -> None:
+    """``feature_rows`` (one array operation per feature, the events path) gives exactly the
+    features ``features_of`` gives customer by customer (the scalar path)."""
+    from app.events.service import feature_rows, features_of
+    from app.events.store import Aggregates
+
+    rng = random.Random(7)
+    day = 86_400_000_000
+    now = to_us(datetime(2026, 12, 2, 13, 0, 7, 123_457, tzinfo=UTC))
+    aggs = []
+    for _ in range(500):
+        first = now - rng.randrange(0, 3_000 * day)
+        aggs.append(
+            Aggregates(
+                first,
+                rng.randint(first, now),
+                rng.randrange(0, 40),
+                round(rng.uniform(-500, 20_000), 2),
+            )
+        )
+    kinds = dict.fromkeys(reversed(RFM_FEATURES), "numeric")
+    rows = feature_rows(aggs, now, kinds)
+    assert rows == [features_of(agg, now, kinds) for agg in aggs]
+    assert [list(row) for row in rows[:1]] == [list(kinds)]
+    assert feature_rows([], now, kinds) == []
