@@ -132,13 +132,15 @@ class HistoryService:
         read sees every record queued before it), until the lane is empty."""
         batch: list[tuple[Record, asyncio.Future[Outcome]]] = []
         reads: list[tuple[str, asyncio.Future[Profile | None]]] = []
-        size, timeout = self.config.replay_batch, self.config.timeout_s
+        size, config = self.config.replay_batch, self.config
         try:
             while lane.queue or lane.reads:
                 batch, lane.queue = lane.queue[:size], lane.queue[size:]
                 reads, lane.reads = lane.reads[:size], lane.reads[size:]
                 recs = [rec for rec, _ in batch]
                 try:
+                    # the recording's deadline, or the reads' own when there is no record
+                    timeout = config.timeout_s if recs else config.read_timeout_s
                     outcomes, profiles = await self.recorder.exchange(
                         recs, [customer_id for customer_id, _ in reads], timeout
                     )
@@ -149,7 +151,7 @@ class HistoryService:
                     unread, lane.reads = reads + lane.reads, []
                     batch, reads = [], []  # answered here, not by the finally below
                     _fail([w for _, w in failed], exc)
-                    if isinstance(exc, RedisUnavailable):
+                    if recs and isinstance(exc, RedisUnavailable):
                         self._read_alone(unread, {rec.customer_id for rec, _ in failed}, exc)
                     else:
                         _fail([w for _, w in unread], exc)
@@ -230,8 +232,8 @@ class HistoryService:
     async def _to_spool(self, recs: Sequence[Record]) -> list[Outcome]:
         async with self._gate:
             if not self._direct:
+                self._note_spooled(recs)  # before: a read must not slip in meanwhile
                 self.spooled += await asyncio.to_thread(self.spool.append, recs)
-                self._note_spooled(recs)
                 return [NOT_RECORDED] * len(recs)
         # The replayer emptied the spool and switched back while we waited: write directly.
         return await self.record_many(recs)
@@ -284,8 +286,8 @@ class HistoryService:
         lane, as a record does: the reads and records of concurrent requests share round
         trips. A read has its own deadline (``read_timeout_ms``), not the recording's: when
         its lane's pipeline fails (a stall longer than ``timeout_ms`` sends the records to
-        the spool), it is retried alone; while this process spools, it is read from Redis
-        directly, unless this process spooled a record of that customer (whose profile in
+        the spool), it is retried alone; while this process spools, the lanes carry reads
+        only, refused for a customer this process spooled a record of (whose profile in
         Redis is then stale).
 
         Raises
@@ -298,10 +300,6 @@ class HistoryService:
             spooled = self._spooled_ids
             if spooled is None or any(c in spooled for c in customer_ids):
                 raise RedisUnavailable("Redis unavailable: the customer's record is spooled")
-            one = len(customer_ids) == 1
-            return await self.recorder.profiles(
-                customer_ids, self.config.read_timeout_s if one else None
-            )
         if len(customer_ids) == 1:
             return [await self._read_coalesced(customer_ids[0])]
         return await self.recorder.profiles(customer_ids)
