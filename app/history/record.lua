@@ -134,10 +134,26 @@ local function base36(text)
   return out
 end
 
--- Numbers as text, made once: Lua formats a number with sprintf each time it is used as a
+-- Numbers as text, made once per call and only when first needed (a call of one record
+-- must not pay for a table): Lua formats a number with sprintf each time it is used as a
 -- string (a field name, a concatenation), a tenth of a first load's script time.
-local CHUNK_FIELD, COLON_COUNT = {}, {}
-for i = 1, 128 do CHUNK_FIELD[i], COLON_COUNT[i] = tostring(i - 1), ':' .. i end
+local chunk_field, colon_count = {}, {}
+local function chunk_name(i)
+  local name = chunk_field[i]
+  if not name then
+    name = tostring(i - 1)
+    chunk_field[i] = name
+  end
+  return name
+end
+local function colon(j)
+  local text = colon_count[j]
+  if not text then
+    text = ':' .. j
+    colon_count[j] = text
+  end
+  return text
+end
 
 -- The HSET arguments of a profile (schema s; ARGV[vp] holds its chunks, joined by \30):
 -- 'p' is '<schema index>:<chunks>', 'u' the time, and chunk i is field i. The chunks of an
@@ -146,10 +162,10 @@ local function profile_fields(cur, fields, stored, s, at, vp)
   local chunks = {}
   for chunk in string.gmatch(ARGV[vp], '[^\30]+') do chunks[#chunks + 1] = chunk end
   local k, j = #fields, #chunks
-  fields[k + 1], fields[k + 2], fields[k + 3], fields[k + 4] = 'p', sidx[s] .. (COLON_COUNT[j] or ':' .. j), 'u', at
+  fields[k + 1], fields[k + 2], fields[k + 3], fields[k + 4] = 'p', sidx[s] .. colon(j), 'u', at
   k = k + 4
   for i = 1, j do
-    fields[k + 1], fields[k + 2] = CHUNK_FIELD[i] or tostring(i - 1), chunks[i]
+    fields[k + 1], fields[k + 2] = chunk_name(i), chunks[i]
     k = k + 2
   end
   local before = stored and tonumber(string.match(stored, ':(%d+)$')) or 0
