@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     key_prefix: str = Field("seg:", pattern=r"^[A-Za-z0-9:_.-]{1,32}$")
     redis_shards: int = Field(1, ge=1, le=MAX_SHARDS, description="hash-tag shards (Redis Cluster)")
     redis_timeout_ms: int = Field(100, ge=1, le=60_000, description="one recording call")
+    redis_read_timeout_ms: int = Field(
+        250, ge=1, le=60_000, description="a profile read (assignment by id)"
+    )
     history_cap: int = Field(100, ge=1, description="migrations kept per customer")
     history_ttl_days: float = Field(
         365.0, gt=0, description="history entries older than this are not returned"
@@ -178,6 +181,7 @@ class Settings(BaseSettings):
             flow_bucket_seconds=self.flow_bucket_seconds,
             flow_ttl_days=self.flow_ttl_days,
             timeout_ms=self.redis_timeout_ms,
+            read_timeout_ms=self.redis_read_timeout_ms,
             spool_dir=self.data_dir / "spool",
             spool_max_records=self.spool_max_records,
             data_dir=self.data_dir / "redis",

@@ -41,6 +41,10 @@ class HistoryConfig:
         Deadline of one recording call and the socket connect timeout.
     batch_timeout_ms
         Deadline of a batch pipeline or a read query (also the socket read timeout).
+    read_timeout_ms
+        Deadline of a profile read of an assignment by id when it is not answered with the
+        records of its lane (their pipeline failed, or this process is spooling): a read
+        never waits on, nor fails with, the recording's deadline alone.
     spool_dir
         Folder of the outage spool (one SQLite file shared by the worker processes).
     spool_max_records
@@ -68,6 +72,7 @@ class HistoryConfig:
     forget_ttl_days: float = 30.0
     timeout_ms: int = 100
     batch_timeout_ms: int = 2_000
+    read_timeout_ms: int = 250
     spool_dir: Path = Path(".segments/spool")
     spool_max_records: int = 1_000_000
     spool_fsync: bool = False
@@ -87,6 +92,7 @@ class HistoryConfig:
             "flow_ttl_days": self.flow_ttl_days,
             "timeout_ms": self.timeout_ms,
             "batch_timeout_ms": self.batch_timeout_ms,
+            "read_timeout_ms": self.read_timeout_ms,
             "spool_max_records": self.spool_max_records,
             "replay_interval_ms": self.replay_interval_ms,
             "replay_batch": self.replay_batch,
@@ -115,3 +121,7 @@ class HistoryConfig:
     @property
     def batch_timeout_s(self) -> float:
         return self.batch_timeout_ms / 1000
+
+    @property
+    def read_timeout_s(self) -> float:
+        return self.read_timeout_ms / 1000

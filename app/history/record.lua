@@ -86,6 +86,38 @@ local function join_number(seg)
   return n
 end
 
+-- Joins are written once per membership block at the end of the call (one HSET of many
+-- members instead of one per migration: a first load's records mostly join a few blocks). A
+-- member who leaves a block in the same call is taken out of what is still to be written.
+local joins, join_blocks = {}, {}
+-- the block key of join number n in seg's membership (the last one per segment is kept)
+local last_block = {}
+local function block_of(seg, n)
+  local b = math.floor(n / 128)
+  local known = last_block[seg]
+  if known and known[1] == b then return known[2] end
+  local key = prefix .. seg .. '>' .. b
+  last_block[seg] = {b, key}
+  return key
+end
+local function join(block, n, value)
+  local members = joins[block]
+  if not members then
+    members = {}
+    joins[block] = members
+    join_blocks[#join_blocks + 1] = block
+  end
+  members[n] = value
+end
+local function leave(block, n)
+  local members = joins[block]
+  if members and members[n] then
+    members[n] = nil
+  else
+    redis.call('HDEL', block, n)
+  end
+end
+
 -- A time (epoch ms, decimal text) in base 36: 8 characters instead of 13 in history entries.
 -- The last one is kept: the records of a batch or a file run share one time.
 local DIGITS = '0123456789abcdefghijklmnopqrstuvwxyz'
@@ -102,6 +134,27 @@ local function base36(text)
   return out
 end
 
+-- Numbers as text, made once per call and only when first needed (a call of one record
+-- must not pay for a table): Lua formats a number with sprintf each time it is used as a
+-- string (a field name, a concatenation), a tenth of a first load's script time.
+local chunk_field, colon_count = {}, {}
+local function chunk_name(i)
+  local name = chunk_field[i]
+  if not name then
+    name = tostring(i - 1)
+    chunk_field[i] = name
+  end
+  return name
+end
+local function colon(j)
+  local text = colon_count[j]
+  if not text then
+    text = ':' .. j
+    colon_count[j] = text
+  end
+  return text
+end
+
 -- The HSET arguments of a profile (schema s; ARGV[vp] holds its chunks, joined by \30):
 -- 'p' is '<schema index>:<chunks>', 'u' the time, and chunk i is field i. The chunks of an
 -- older, longer profile are deleted.
@@ -109,10 +162,10 @@ local function profile_fields(cur, fields, stored, s, at, vp)
   local chunks = {}
   for chunk in string.gmatch(ARGV[vp], '[^\30]+') do chunks[#chunks + 1] = chunk end
   local k, j = #fields, #chunks
-  fields[k + 1], fields[k + 2], fields[k + 3], fields[k + 4] = 'p', sidx[s] .. ':' .. j, 'u', at
+  fields[k + 1], fields[k + 2], fields[k + 3], fields[k + 4] = 'p', sidx[s] .. colon(j), 'u', at
   k = k + 4
   for i = 1, j do
-    fields[k + 1], fields[k + 2] = i - 1, chunks[i]
+    fields[k + 1], fields[k + 2] = chunk_name(i), chunks[i]
     k = k + 2
   end
   local before = stored and tonumber(string.match(stored, ':(%d+)$')) or 0
@@ -149,16 +202,18 @@ local function apply(cur, rid, cid, at, f, a, s, vp)
   local more = (prev or last) and redis.call('HMGET', cur, 'q', 'n') or {}
   local seq = (tonumber(more[1] or '0') or 0) + 1
   if prev and more[2] then  -- leave the previous segment's membership
-    redis.call('HDEL', prefix .. prev .. '>' .. math.floor(tonumber(more[2]) / 128), more[2])
+    leave(prefix .. prev .. '>' .. math.floor(tonumber(more[2]) / 128), more[2])
     count[prev] = (count[prev] or 0) - 1
   end
   local n = join_number(seg)
   count[seg] = (count[seg] or 0) + 1
-  redis.call('HSET', prefix .. seg .. '>' .. math.floor(n / 128), n, at .. ':' .. cid)
+  local n_text = tostring(n)
+  join(block_of(seg, n), n_text, at .. ':' .. cid)
 
   local v = version_index(a)
-  local fields = {'s', seg, 'v', v, 'a', at, 'q', seq, 'r', rid, 'n', n,
-    'h' .. seq, base36(at) .. '|' .. v .. '|' .. (prev or '')}
+  local seq_text = tostring(seq)
+  local fields = {'s', seg, 'v', v, 'a', at, 'q', seq_text, 'r', rid, 'n', n_text,
+    'h' .. seq_text, base36(at) .. '|' .. v .. '|' .. (prev or '')}
   if s > 0 then profile_fields(cur, fields, state[3], s, at, vp) end
   redis.call('HSET', cur, unpack(fields))
   if seq > cap then redis.call('HDEL', cur, 'h' .. (seq - cap)) end
@@ -169,7 +224,7 @@ local function apply(cur, rid, cid, at, f, a, s, vp)
 
   redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'customer_id', cid,
     'from', prev or '', 'to', seg, 'model_version', vers[a], 'assigned_at', at,
-    'record_id', rid, 'seq', seq)
+    'record_id', rid, 'seq', seq_text)
   return 1, prev, 0
 end
 
@@ -186,6 +241,14 @@ while p <= #ARGV do
   k, n = k + 1, n + 3
 end
 
+for _, block in ipairs(join_blocks) do
+  local fields, k = {}, 0
+  for n, value in pairs(joins[block]) do
+    fields[k + 1], fields[k + 2] = n, value
+    k = k + 2
+  end
+  if k > 0 then redis.call('HSET', block, unpack(fields)) end
+end
 for seg, n in pairs(last_n) do redis.call('HSET', prefix .. seg, 'n', n) end
 for seg, c in pairs(count) do
   if c ~= 0 then redis.call('HINCRBY', prefix .. seg, 'c', c) end

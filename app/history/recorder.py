@@ -580,10 +580,14 @@ class Recorder:
             return None
         return parse_state(customer_id, fields, self._registry(self.keys.shard_of(customer_id)))
 
-    async def profiles(self, customer_ids: Sequence[str]) -> list[Profile | None]:
+    async def profiles(
+        self, customer_ids: Sequence[str], timeout: float | None = None
+    ) -> list[Profile | None]:
         """The customers' stored profiles (None: unknown customer or no profile), in one
-        round trip under the single-call deadline (one id) or the batch deadline."""
-        timeout = self.config.timeout_s if len(customer_ids) == 1 else None
+        round trip under ``timeout``, by default the single-call deadline (one id) or the
+        batch deadline."""
+        if timeout is None and len(customer_ids) == 1:
+            timeout = self.config.timeout_s
         _, found = await self.exchange((), customer_ids, timeout)
         for profile in found:
             if isinstance(profile, ResponseError):

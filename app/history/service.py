@@ -50,6 +50,10 @@ class HistoryStatus:
 
 LANES = 2
 
+SPOOLED_IDS_KEPT = 100_000
+"""Most customer ids a process remembers having spooled (so that their profile reads, whose
+Redis copy is behind the spool, are refused); beyond it every read is refused while spooling."""
+
 
 @dataclass(slots=True)
 class _Lane:
@@ -80,6 +84,10 @@ class HistoryService:
         self._gate = asyncio.Lock()
         self._lanes = [_Lane() for _ in range(LANES)]
         self.spooled = self.replayed = self.rejected = 0
+        # customers this process spooled records of since it went to the spool (None: not
+        # known, as when it started on a non-empty spool): their stored profile is stale
+        self._spooled_ids: set[str] | None = set() if self._direct else None
+        self._lone_reads: set[asyncio.Task[None]] = set()
 
     @property
     def redis_up(self) -> bool:
@@ -124,13 +132,15 @@ class HistoryService:
         read sees every record queued before it), until the lane is empty."""
         batch: list[tuple[Record, asyncio.Future[Outcome]]] = []
         reads: list[tuple[str, asyncio.Future[Profile | None]]] = []
-        size, timeout = self.config.replay_batch, self.config.timeout_s
+        size, config = self.config.replay_batch, self.config
         try:
             while lane.queue or lane.reads:
                 batch, lane.queue = lane.queue[:size], lane.queue[size:]
                 reads, lane.reads = lane.reads[:size], lane.reads[size:]
                 recs = [rec for rec, _ in batch]
                 try:
+                    # the recording's deadline, or the reads' own when there is no record
+                    timeout = config.timeout_s if recs else config.read_timeout_s
                     outcomes, profiles = await self.recorder.exchange(
                         recs, [customer_id for customer_id, _ in reads], timeout
                     )
@@ -139,7 +149,12 @@ class HistoryService:
                     # the queued records and reads would wait on the same failure: they go too
                     failed, lane.queue = batch + lane.queue, []
                     unread, lane.reads = reads + lane.reads, []
-                    _fail([w for _, w in failed] + [w for _, w in unread], exc)
+                    batch, reads = [], []  # answered here, not by the finally below
+                    _fail([w for _, w in failed], exc)
+                    if recs and isinstance(exc, RedisUnavailable):
+                        self._read_alone(unread, {rec.customer_id for rec, _ in failed}, exc)
+                    else:
+                        _fail([w for _, w in unread], exc)
                     return
                 for (_, waiter), outcome in zip(batch, outcomes, strict=True):
                     if not waiter.done():
@@ -154,9 +169,42 @@ class HistoryService:
         finally:
             lane.flusher = None
             # cancelled (the service is stopping): nobody may wait forever; records spool
-            stopped = RedisUnavailable("recording stopped: spooling")
+            stopped = _stopped()
             _fail([w for _, w in batch + lane.queue] + [w for _, w in reads + lane.reads], stopped)
             lane.queue, lane.reads = [], []
+
+    def _read_alone(
+        self,
+        reads: list[tuple[str, asyncio.Future[Profile | None]]],
+        unsure: set[str],
+        exc: RedisUnavailable,
+    ) -> None:
+        """Retry the reads of a lane pipeline that failed (a stall over the recording's
+        deadline, most often) on their own, under the read deadline. A customer whose record
+        was in that pipeline is not read: the record may be going to the spool, and its
+        profile in Redis would be stale."""
+        stale = [(c, w) for c, w in reads if c in unsure]
+        _fail([w for _, w in stale], exc)
+        retry = [(c, w) for c, w in reads if c not in unsure]
+        if retry:
+            task = asyncio.create_task(self._lone_read(retry))
+            self._lone_reads.add(task)
+            task.add_done_callback(self._lone_reads.discard)
+
+    async def _lone_read(self, reads: list[tuple[str, asyncio.Future[Profile | None]]]) -> None:
+        try:
+            profiles = await self.recorder.profiles(
+                [c for c, _ in reads], self.config.read_timeout_s
+            )
+        except Exception as exc:  # the waiters answer it (RedisUnavailable: a 503)
+            _fail([w for _, w in reads], exc)
+            return
+        except BaseException:  # cancelled: nobody may wait forever
+            _fail([w for _, w in reads], _stopped())
+            raise
+        for (_, waiter), profile in zip(reads, profiles, strict=True):
+            if not waiter.done():
+                waiter.set_result(profile)
 
     async def record_many(self, recs: Sequence[Record]) -> list[Outcome]:
         """Record a batch in one pipeline, or spool it whole (replay skips what was applied)."""
@@ -184,10 +232,18 @@ class HistoryService:
     async def _to_spool(self, recs: Sequence[Record]) -> list[Outcome]:
         async with self._gate:
             if not self._direct:
+                self._note_spooled(recs)  # before: a read must not slip in meanwhile
                 self.spooled += await asyncio.to_thread(self.spool.append, recs)
                 return [NOT_RECORDED] * len(recs)
         # The replayer emptied the spool and switched back while we waited: write directly.
         return await self.record_many(recs)
+
+    def _note_spooled(self, recs: Sequence[Record]) -> None:
+        ids = self._spooled_ids
+        if ids is not None:
+            ids.update(rec.customer_id for rec in recs)
+            if len(ids) > SPOOLED_IDS_KEPT:
+                self._spooled_ids = None
 
     async def replay_pending(self) -> int:
         """Drain the spool into Redis if it answers; returns how many records were replayed."""
@@ -208,7 +264,7 @@ class HistoryService:
                         if not await asyncio.to_thread(self.spool.peek_batch, 1):
                             if not self._direct:
                                 log.warning("Redis is back and the spool is drained")
-                            self._direct = True
+                            self._direct, self._spooled_ids = True, set()
                             break
                     continue
                 records = [rec for _, rec in batch]
@@ -226,17 +282,24 @@ class HistoryService:
     async def profiles(self, customer_ids: Sequence[str]) -> list[Profile | None]:
         """The customers' stored profiles (None: unknown, or recorded without features).
 
-        One pipelined round trip, under the single-call deadline for one id. One id (an
-        assignment by id) goes through its coalescing lane, as a record does: the reads and
-        records of concurrent requests share round trips.
+        One pipelined round trip. One id (an assignment by id) goes through its coalescing
+        lane, as a record does: the reads and records of concurrent requests share round
+        trips. A read has its own deadline (``read_timeout_ms``), not the recording's: when
+        its lane's pipeline fails (a stall longer than ``timeout_ms`` sends the records to
+        the spool), it is retried alone; while this process spools, the lanes carry reads
+        only, refused for a customer this process spooled a record of (whose profile in
+        Redis is then stale).
 
         Raises
         ------
         RedisUnavailable
-            Redis did not answer in time (or is not reachable, or this process is spooling).
+            Redis did not answer in time (or is not reachable), or a customer's latest
+            record is in this process's spool.
         """
         if not self._direct:
-            raise RedisUnavailable("Redis unavailable: recording is spooling")
+            spooled = self._spooled_ids
+            if spooled is None or any(c in spooled for c in customer_ids):
+                raise RedisUnavailable("Redis unavailable: the customer's record is spooled")
         if len(customer_ids) == 1:
             return [await self._read_coalesced(customer_ids[0])]
         return await self.recorder.profiles(customer_ids)
@@ -282,6 +345,10 @@ class HistoryService:
         return HistoryStatus(
             self._direct, depth, dropped, self.spooled, self.replayed, self.rejected, reachable
         )
+
+
+def _stopped() -> RedisUnavailable:
+    return RedisUnavailable("recording stopped: spooling")
 
 
 def _fail(waiters: Iterable[asyncio.Future[Any]], exc: BaseException) -> None:

@@ -7,13 +7,17 @@ pipeline (``Recorder.exchange``); the obvious read is the customer's whole hash
 from __future__ import annotations
 
 import asyncio
+import signal
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from redis.exceptions import ResponseError
 
+import app.history.service as service_module
 from app.history import HistoryConfig, Record, Recorder
-from app.history.records import Profile, now_ms
-from tests.history.conftest import delete_prefix
+from app.history.records import Profile, RedisUnavailable, now_ms
+from tests.history.conftest import RedisProcess, delete_prefix, make_config
 from tests.history.test_outage import service_for
 from tests.history.test_profiles import AWKWARD
 
@@ -148,3 +152,41 @@ async def test_a_large_pipeline_is_written_in_pieces_and_counts_every_record(
         {"note": "n" * 40},
         {"note": "n" * 40},
     ]
+
+
+async def test_a_stall_over_the_recording_deadline_does_not_refuse_reads(
+    start_redis: Callable[..., RedisProcess], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read has its own deadline: when its lane's pipeline outlives the recording's (a
+    paused server), its records go to the spool but the read is retried alone and answered
+    once the server is back; while this process spools, a customer it spooled nothing for is
+    read from Redis, and one whose record waits in the spool is refused (Redis's copy is
+    stale) until the replay."""
+    monkeypatch.setattr(service_module, "LANES", 1)  # the records and reads share a pipeline
+    server = start_redis(tmp_path / "redis").start()
+    config = make_config(server.url, tmp_path, timeout_ms=100, read_timeout_ms=30_000)
+    t0 = now_ms() - 10_000
+    async with service_for(config, replayer=False) as service:
+        await service.record(Record.create("stored", "A", "v1", profile={"x": 1}, assigned_at=t0))
+        server.send(signal.SIGSTOP)
+        late = Record.create("late", "B", "v1", profile={"x": 2}, assigned_at=t0 + 1)
+        record = asyncio.ensure_future(service.record(late))
+        read = asyncio.ensure_future(service.profiles(["stored"]))
+        stale = asyncio.ensure_future(service.profiles(["late"]))
+        assert not (await record).recorded  # past the recording's deadline: spooled
+        assert not service.redis_up
+        with pytest.raises(RedisUnavailable):  # its record was in the failed pipeline
+            await stale
+        server.send(signal.SIGCONT)
+        [profile] = await read
+        assert profile is not None and profile.features == {"x": 1}
+
+        # spooling: a read goes to Redis, unless this process spooled the customer's record
+        [again] = await service.profiles(["stored"])
+        assert again is not None and again.features == {"x": 1}
+        with pytest.raises(RedisUnavailable, match="spooled"):
+            await service.profiles(["late"])
+        assert await service.replay_pending() == 1
+        [replayed] = await service.profiles(["late"])
+        assert replayed is not None and replayed.features == {"x": 2}
+        await delete_prefix(service.recorder)
