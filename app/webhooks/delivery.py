@@ -13,7 +13,7 @@ import email.utils
 import functools
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +27,7 @@ from app.webhooks.safety import UnsafeTarget, check_target
 from app.webhooks.store import Subscription
 
 USER_AGENT = "segments-webhooks/1"
+NamesOf = Callable[[str], Mapping[str, str]]  # a model's segment names now
 MAX_ANSWER_BYTES = 64 * 1024
 
 
@@ -78,6 +79,7 @@ def render_event(stored: Mapping[str, Any], names: Mapping[str, str]) -> dict[st
         "id": stored["id"],
         "type": stored["type"],
         "customer_id": stored["customer_id"],
+        "model": stored.get("model") or None,
         "segment": _segment(stored["segment"], names),
         "from_segment": _segment(stored["from"], names),
         "to_segment": _segment(stored["to"], names),
@@ -88,29 +90,36 @@ def render_event(stored: Mapping[str, Any], names: Mapping[str, str]) -> dict[st
     }
 
 
-def render_batch(events: Sequence[bytes | str], names: Mapping[str, str]) -> tuple[str, str]:
-    """The batch's message id (stable across retries of the same events) and body.
+def render_batch(events: Sequence[bytes | str], names: NamesOf) -> tuple[str, str]:
+    """The batch's message id (stable across retries of the same events) and body;
+    ``names(model)``: that model's segment names now.
 
     Per event this is the POST's largest cost once batches are large: one parse of the
     whole batch, each segment's object built once, the time's seconds formatted once per
     second (a third less CPU than ``render_event`` per event)."""
     parsed = orjson.loads("[" + ",".join(_text(e) for e in events) + "]")
-    segments = {sid: {"id": sid, "name": name} for sid, name in names.items()}
+    objects: dict[str, dict[str, dict[str, Any]]] = {}  # model -> segment id -> object
 
-    def segment(sid: str | None) -> dict[str, Any] | None:
-        return None if not sid else segments.get(sid) or {"id": sid, "name": None}
+    def segment(model: str, sid: str | None) -> dict[str, Any] | None:
+        if not sid:
+            return None
+        known = objects.get(model)
+        if known is None:
+            known = objects[model] = {k: {"id": k, "name": v} for k, v in names(model).items()}
+        return known.get(sid) or {"id": sid, "name": None}
 
     rendered = []
     for e in parsed:
-        ms = e["at"]
+        ms, model = e["at"], e.get("model") or ""
         rendered.append(
             {
                 "id": e["id"],
                 "type": e["type"],
                 "customer_id": e["customer_id"],
-                "segment": segment(e["segment"]),
-                "from_segment": segment(e["from"]),
-                "to_segment": segment(e["to"]),
+                "model": model or None,
+                "segment": segment(model, e["segment"]),
+                "from_segment": segment(model, e["from"]),
+                "to_segment": segment(model, e["to"]),
                 "model_version": e["model_version"],
                 "occurred_at": f"{_iso_second(ms // 1000)}.{ms % 1000:03d}+00:00",
                 "seq": e["seq"],
@@ -159,7 +168,7 @@ async def post_batch(
     client: httpx.AsyncClient,
     sub: Subscription,
     events: Sequence[bytes | str],
-    names: Mapping[str, str],
+    names: NamesOf,
     config: WebhookConfig,
 ) -> Attempt:
     """POST ``events`` to the subscription's URL once. Never raises for the receiver's

@@ -33,6 +33,7 @@ from app.webhooks import metrics, scripts
 from app.webhooks.config import WebhookConfig
 from app.webhooks.delivery import Attempt, backoff_s, post_batch
 from app.webhooks.keys import GROUP
+from app.webhooks.sources import Names, Source
 from app.webhooks.store import Subscription, SubscriptionStore
 
 log = logging.getLogger(__name__)
@@ -42,8 +43,6 @@ POLL_S = 1.0  # how often idle endpoints and changed subscriptions are looked at
 GAUGE_S = 5.0
 FANOUT_GATHER_S = 0.05  # after a short read, wait this long for more entries
 SUBS_TTL_S = 0.5  # how long the fan-out trusts its list of subscriptions
-
-Names = Callable[[], Mapping[str, str]]
 
 
 class LeaseLost(Exception):
@@ -125,11 +124,9 @@ class Dispatcher:
             follow_redirects=False, limits=httpx.Limits(max_connections=1_000)
         )
         try:
-            await self.store.ensure_groups()
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self._keep_lease())
-                for stream in self.store.streams:
-                    tasks.create_task(self._fan_out(stream))
+                tasks.create_task(self._streams(tasks))
                 tasks.create_task(self._endpoints(tasks, http))
         finally:
             self.working = False
@@ -149,11 +146,28 @@ class Dispatcher:
             if cursor in ("0-0", b"0-0"):
                 return
 
-    async def _fan_out(self, stream: str) -> None:
+    async def _streams(self, tasks: asyncio.TaskGroup) -> None:
+        """Start a fan-out for every stream of every source without one. A stream without
+        the consumer group (a model served since the subscriptions were made) gets it from
+        the oldest subscription's creation: nothing recorded after that is skipped."""
+        started: set[str] = set()
+        while not self.stopping:
+            for source in self.store.sources():
+                new = [s for s in source.streams if s not in started]
+                if new:
+                    subs = await self.store.all()
+                    since = min((s.created_at for s in subs), default=None)
+                    await self.store.ensure_groups(new, since)
+                for stream in new:
+                    started.add(stream)
+                    tasks.create_task(self._fan_out(stream, source.model))
+            await asyncio.sleep(POLL_S)
+
+    async def _fan_out(self, stream: str, model: str) -> None:
         await self._claim(stream)
         start = "0"  # first what is pending for this consumer, then new entries
         while not self.stopping:
-            read, last = await self._step(stream, start)
+            read, last = await self._step(stream, start, model)
             if read == READ_COUNT:
                 continue  # a backlog: on at once
             if start == "0":
@@ -178,13 +192,16 @@ class Dispatcher:
             self._targets_cache = (now, subs, disabled)
         return self._targets_cache[1], self._targets_cache[2]
 
-    async def _step(self, stream: str, start: str) -> tuple[int, str]:
-        """One fan-out script: up to READ_COUNT entries read, queued and acknowledged in
-        Redis (scripts.FANOUT). Returns how many, and the last entry id it saw."""
+    async def _step(self, stream: str, start: str, model: str) -> tuple[int, str]:
+        """One fan-out script: up to READ_COUNT entries of ``model``'s ``stream`` read,
+        queued and acknowledged in Redis (scripts.FANOUT). Returns how many, and the last
+        entry id it saw."""
         subs, disabled = await self._targets()
         keys: list[str] = [stream, self.keys.subscriptions]
-        args: list[Any] = [GROUP, self.token, start, READ_COUNT, self.config.max_queue, ""]
+        args: list[Any] = [GROUP, self.token, start, READ_COUNT, self.config.max_queue, model]
         for sub, off in zip(subs, disabled, strict=True):
+            if not sub.wants_model(model):
+                continue
             keys += [self.keys.dead(sub.id) if off else self.keys.queue(sub.id)]
             keys += [self.keys.status(sub.id)]
             wants = [int(t in sub.events) for t in ("segment.entered", "segment.exited")]
@@ -249,7 +266,7 @@ class Dispatcher:
             sub = await self.store.get(sub_id)
             if sub is None or sub.paused:
                 return True
-            attempt = await post_batch(http, sub, batch, self.names(), self.config)
+            attempt = await post_batch(http, sub, batch, self._names_of(), self.config)
             metrics.ATTEMPTS.labels(sub_id, "ok" if attempt.ok else "failed").inc()
             if attempt.ok:  # logged by the script that pops the batch: one round trip
                 await self._end(sub_id, len(batch), "ok", "", attempt.log_line())
@@ -276,6 +293,14 @@ class Dispatcher:
                 return True
             return False
         return True  # stopping
+
+    def _names_of(self) -> Callable[[str], Mapping[str, str]]:
+        """Each source's segment names now, by model name; an event without one (queued
+        before events were named) is the first source's (the default model's)."""
+        sources: list[Source] = self.store.sources()
+        by_model = {s.model: (s.names or self.names)() for s in sources}
+        first = by_model[sources[0].model] if sources else {}
+        return lambda model: by_model.get(model, first)
 
     async def _end(
         self, sub_id: str, n: int, outcome: str, reason: str, logged: bytes = b""
@@ -329,18 +354,3 @@ async def running(dispatcher: Dispatcher) -> AsyncIterator[Dispatcher]:
 async def run_dispatcher(dispatcher: Dispatcher) -> None:
     """Run until cancelled (``segments dispatch``)."""
     await dispatcher.run()
-
-
-def names_from(holder: Any) -> Names:
-    """Segment names as the serving version has them now (edited names included)."""
-    cache: dict[str, Any] = {"for": None, "names": {}}
-
-    def names() -> Mapping[str, str]:
-        current = holder.current
-        if current is not cache["for"]:
-            segments = current.segments if current is not None else {}
-            cache["for"], cache["names"] = current, {k: s.name for k, s in segments.items()}
-        result: Mapping[str, str] = cache["names"]
-        return result
-
-    return names
