@@ -44,8 +44,9 @@ from app.segments.endpoints import router as segments_router
 from app.serving import ModelHolder, every
 from app.settings import Settings
 from app.ui import FORM_PATHS, install_ui
-from app.webhooks.dispatcher import Dispatcher, names_from, running
+from app.webhooks.dispatcher import Dispatcher, running
 from app.webhooks.endpoints import router as webhooks_router
+from app.webhooks.sources import model_sources
 from app.webhooks.store import SubscriptionStore
 
 log = logging.getLogger(__name__)
@@ -130,12 +131,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 app.state.rate_limiter = RateLimiter(redis, keys, limit, config.timeout_s)
             app.state.drift = start_live_drift(settings, redis, holder, stack)
             if redis is not None:  # webhooks: subscriptions, and the dispatcher (one works)
-                streams = Keys.from_config(config).all_events()
-                app.state.webhooks = SubscriptionStore(redis, config.key_prefix, streams)
+                sources = model_sources(models, config)  # every served model's streams
+                app.state.webhooks = SubscriptionStore(redis, config.key_prefix, sources)
                 if settings.webhook_dispatcher:
-                    dispatcher = Dispatcher(
-                        app.state.webhooks, settings.webhook_config(), names_from(holder)
-                    )
+                    dispatcher = Dispatcher(app.state.webhooks, settings.webhook_config())
                     await stack.enter_async_context(running(dispatcher))
             stack.callback(forget_this_process)
             # the other models (?model=): each its own holder and recording (app/models.py)

@@ -128,7 +128,7 @@ class Settings(BaseSettings):
     webhook_dispatcher: bool = Field(
         True, description="run the webhook dispatcher in `segments serve` (one per deployment)"
     )
-    webhook_batch_size: int = Field(100, ge=1, le=10_000, description="most events per POST")
+    webhook_batch_size: int = Field(500, ge=1, le=10_000, description="most events per POST")
     webhook_batch_wait_ms: int = Field(
         200, ge=0, le=60_000, description="longest wait for a batch to fill"
     )

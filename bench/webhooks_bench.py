@@ -14,6 +14,8 @@ subscription costs ``POST /v1/assign``.
    so that every request is a migration and produces an event (the worst case), and 1,000
    returning customers assigned once before wrk (the usual personalisation traffic: the
    same customers again, few migrations). Target: <= 10% fewer requests per second.
+   ``--separate`` adds rounds with the dispatcher as a ``segments dispatch`` process beside
+   a ``serve`` that runs none (its CPU per request reported apart).
 
 The machine's cores are shared by wrk, the servers, the receiver and Redis; on a busy
 machine use ``--rounds 3`` or more and read the ratios. Run from the repository root::
@@ -221,48 +223,66 @@ def assign_round(
     probe: bytes,
     workdir: Path,
     warm: list[dict[str, Any]] | None = None,
+    separate: bool = False,
 ) -> dict[str, float]:
     """One server, one wrk run; ``warm``: customers assigned (and their events delivered)
-    before wrk, so that wrk's requests for them change nothing."""
+    before wrk, so that wrk's requests for them change nothing; ``separate``: the dispatcher
+    is a ``segments dispatch`` process, not inside the worker."""
     prefix = f"wha{uuid.uuid4().hex[:6]}:"
     env = {
         **webhook_env(redis_url, prefix),
         "SEGMENTS_MODEL_STORE": str(store),
         "SEGMENTS_API_KEYS": key_lines,
         "SEGMENTS_ACCESS_LOG": "false",
+        "SEGMENTS_WEBHOOK_DISPATCHER": "false" if separate else "true",
     }
     headers = {**JSON, "authorization": f"Bearer {keys['assign']}"}
     target = ["--factory", "app.main:create_app"]
-    with serve("service", target, env, workdir, ("/v1/assign", probe), headers) as server:
-        if receiver_url is not None:
-            admin = {**JSON, "authorization": f"Bearer {keys['admin']}"}
-            r = httpx.post(server.base + "/v1/webhooks", json={"url": receiver_url}, headers=admin)
-            r.raise_for_status()
-        time.sleep(2.0)  # the dispatcher looks for subscriptions every second
-        if warm:
-            r = httpx.post(
-                server.base + "/v1/assign/batch",
-                json={"items": warm},
-                headers=headers,
-                timeout=60,
+    dispatch = None
+    if separate:
+        log = (workdir / "dispatch.log").open("ab")
+        dispatch = subprocess.Popen([str(SEGMENTS), "dispatch"], env=env, stdout=log, stderr=log)
+    try:
+        with serve("service", target, env, workdir, ("/v1/assign", probe), headers) as server:
+            if receiver_url is not None:
+                admin = {**JSON, "authorization": f"Bearer {keys['admin']}"}
+                r = httpx.post(
+                    server.base + "/v1/webhooks", json={"url": receiver_url}, headers=admin
+                )
+                r.raise_for_status()
+            time.sleep(2.0)  # the dispatcher looks for subscriptions every second
+            if warm:
+                r = httpx.post(
+                    server.base + "/v1/assign/batch",
+                    json={"items": warm},
+                    headers=headers,
+                    timeout=60,
+                )
+                r.raise_for_status()
+                time.sleep(2.0)  # their events delivered
+            dispatch_cpu = tree_cpu_seconds(dispatch.pid) if dispatch is not None else 0.0
+            result = run_wrk(
+                server,
+                "assign",
+                "/v1/assign",
+                bodies,
+                keys["assign"],
+                duration=args.duration,
+                connections=args.connections,
+                threads=2,
             )
-            r.raise_for_status()
-            time.sleep(2.0)  # their events delivered
-        result = run_wrk(
-            server,
-            "assign",
-            "/v1/assign",
-            bodies,
-            keys["assign"],
-            duration=args.duration,
-            connections=args.connections,
-            threads=2,
-        )
-        backlog = None
-        if receiver_url is not None:
-            admin = {"authorization": f"Bearer {keys['admin']}"}
-            hooks = httpx.get(server.base + "/v1/webhooks", headers=admin).json()["webhooks"]
-            backlog = hooks[0]["status"]["backlog"]
+            if dispatch is not None:
+                dispatch_cpu = tree_cpu_seconds(dispatch.pid) - dispatch_cpu
+                stop(dispatch)
+            backlog = None
+            if receiver_url is not None:
+                admin = {"authorization": f"Bearer {keys['admin']}"}
+                hooks = httpx.get(server.base + "/v1/webhooks", headers=admin).json()["webhooks"]
+                backlog = hooks[0]["status"]["backlog"]
+    finally:
+        if dispatch is not None:
+            stop(dispatch)
+
     import redis
 
     client = redis.Redis.from_url(redis_url)
@@ -272,6 +292,7 @@ def assign_round(
         "rps": result.rps,
         "p99_ms": result.p99_ms,
         "cpu_us": result.cpu_us,
+        "dispatch_cpu_us": round(dispatch_cpu / max(result.requests, 1) * 1e6, 1),
         "backlog_at_end": backlog if backlog is not None else -1,
     }
 
@@ -285,6 +306,12 @@ def main() -> int:
     parser.add_argument("--pool", type=int, default=60_000, help="distinct customers for wrk")
     parser.add_argument("--skip-assign", action="store_true")
     parser.add_argument("--skip-backlog", action="store_true")
+    parser.add_argument(
+        "--separate", action="store_true", help="also rounds with segments dispatch apart"
+    )
+    parser.add_argument(
+        "--only-migrations", action="store_true", help="skip the returning-customers scenario"
+    )
     parser.add_argument(
         "--repeat-pool", type=int, default=1000, help="returning customers (second scenario)"
     )
@@ -320,16 +347,34 @@ def main() -> int:
             repeat = workdir / "repeat.ndjson"
             warm = pool[1 : 1 + args.repeat_pool]
             repeat.write_bytes(b"\n".join(orjson.dumps(i) for i in warm) + b"\n")
-            scenarios = {
+            scenarios: dict[str, tuple[Path, list[dict[str, Any]] | None]] = {
                 "every request a migration": (bodies, None),
                 f"{args.repeat_pool:,} returning customers (no migration)": (repeat, warm),
             }
+            if args.only_migrations:
+                del scenarios[f"{args.repeat_pool:,} returning customers (no migration)"]
+            variants: list[tuple[str, str | None, bool]] = [
+                ("without", None, False),
+                ("with", receiver_url, False),
+            ]
+            if args.separate:  # the dispatcher as segments dispatch, the API without it
+                variants.append(("with, dispatch apart", receiver_url, True))
             for scenario, (files, warmed) in scenarios.items():
-                results: dict[str, list[dict[str, float]]] = {"without": [], "with": []}
+                results: dict[str, list[dict[str, float]]] = {v[0]: [] for v in variants}
                 for i in range(args.rounds):
-                    for label, url in (("without", None), ("with", receiver_url)):
+                    for label, url, apart in variants:
                         got = assign_round(
-                            args, store, files, lines, keys, redis_url, url, probe, workdir, warmed
+                            args,
+                            store,
+                            files,
+                            lines,
+                            keys,
+                            redis_url,
+                            url,
+                            probe,
+                            workdir,
+                            warmed,
+                            apart,
                         )
                         results[label].append(got)
                         print(
@@ -347,6 +392,16 @@ def main() -> int:
                     f"request {cpu[0]:.0f} us -> {cpu[1]:.0f} us",
                     flush=True,
                 )
+                for label in results.keys() - {"without", "with"}:
+                    apart = statistics.median(r["rps"] for r in results[label])
+                    cpu_apart = statistics.median(r["cpu_us"] for r in results[label])
+                    extra = statistics.median(r["dispatch_cpu_us"] for r in results[label])
+                    print(
+                        f"ASSIGN ({scenario}) {label}: {apart:,.0f} req/s, "
+                        f"{1 - apart / base:.1%} fewer than without; server CPU per request "
+                        f"{cpu_apart:.0f} us, the dispatch process {extra:.0f} us per request",
+                        flush=True,
+                    )
         finally:
             stop(recv_proc)
             stop(redis_proc)

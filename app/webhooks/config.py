@@ -39,7 +39,7 @@ class WebhookConfig:
         per deployment; a standby takes over within this long after the worker dies.
     """
 
-    batch_size: int = 100
+    batch_size: int = 500
     batch_wait_ms: int = 200
     timeout_s: float = 10.0
     retry_base_ms: int = 1_000

@@ -26,7 +26,6 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import httpx
-import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -34,6 +33,7 @@ from app.webhooks import metrics, scripts
 from app.webhooks.config import WebhookConfig
 from app.webhooks.delivery import Attempt, backoff_s, post_batch
 from app.webhooks.keys import GROUP
+from app.webhooks.sources import Names, Source
 from app.webhooks.store import Subscription, SubscriptionStore
 
 log = logging.getLogger(__name__)
@@ -44,32 +44,9 @@ GAUGE_S = 5.0
 FANOUT_GATHER_S = 0.05  # after a short read, wait this long for more entries
 SUBS_TTL_S = 0.5  # how long the fan-out trusts its list of subscriptions
 
-Names = Callable[[], Mapping[str, str]]
-
 
 class LeaseLost(Exception):
     """Another dispatcher holds the lease now: stop working."""
-
-
-def stream_events(entry_id: str, fields: Mapping[str, str]) -> list[dict[str, Any]]:
-    """The webhook events of one stream entry: ``segment.exited`` of the segment left (none
-    for a first assignment), then ``segment.entered`` of the new one. Ids are stable: the
-    record id and the type."""
-    rid, origin, target = fields["record_id"], fields["from"], fields["to"]
-    base = {
-        "customer_id": fields["customer_id"],
-        "from": origin or None,
-        "to": target,
-        "model_version": fields["model_version"],
-        "at": int(fields["assigned_at"]),
-        "seq": int(fields["seq"]),
-        "record_id": rid,
-    }
-    events = []
-    if origin:
-        events.append({"id": f"evt_{rid}_exited", "type": "segment.exited", "segment": origin})
-    events.append({"id": f"evt_{rid}_entered", "type": "segment.entered", "segment": target})
-    return [{**event, **base} for event in events]
 
 
 class Dispatcher:
@@ -147,11 +124,9 @@ class Dispatcher:
             follow_redirects=False, limits=httpx.Limits(max_connections=1_000)
         )
         try:
-            await self.store.ensure_groups()
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self._keep_lease())
-                for stream in self.store.streams:
-                    tasks.create_task(self._fan_out(stream))
+                tasks.create_task(self._streams(tasks))
                 tasks.create_task(self._endpoints(tasks, http))
         finally:
             self.working = False
@@ -171,23 +146,37 @@ class Dispatcher:
             if cursor in ("0-0", b"0-0"):
                 return
 
-    async def _fan_out(self, stream: str) -> None:
-        await self._claim(stream)
-        cursor = "0"  # first what is pending for this consumer, then new entries
+    async def _streams(self, tasks: asyncio.TaskGroup) -> None:
+        """Start a fan-out for every stream of every source without one. A stream without
+        the consumer group (a model served since the subscriptions were made) gets it from
+        the oldest subscription's creation: nothing recorded after that is skipped."""
+        started: set[str] = set()
         while not self.stopping:
-            block = None if cursor == "0" else BLOCK_MS
-            reply: Any = await self.client.xreadgroup(
-                GROUP, self.token, {stream: cursor}, count=READ_COUNT, block=block
-            )
-            entries = reply[0][1] if reply else []
-            if not entries:
-                cursor = ">"
-                continue
-            await self._push(stream, entries)
-            if len(entries) < READ_COUNT:
-                # live traffic: let entries gather, so that one read, one look at the
-                # subscriptions and one script serve many events (it halved the CPU per event)
+            for source in self.store.sources():
+                new = [s for s in source.streams if s not in started]
+                if new:
+                    subs = await self.store.all()
+                    since = min((s.created_at for s in subs), default=None)
+                    await self.store.ensure_groups(new, since)
+                for stream in new:
+                    started.add(stream)
+                    tasks.create_task(self._fan_out(stream, source.model))
+            await asyncio.sleep(POLL_S)
+
+    async def _fan_out(self, stream: str, model: str) -> None:
+        await self._claim(stream)
+        start = "0"  # first what is pending for this consumer, then new entries
+        while not self.stopping:
+            read, last = await self._step(stream, start, model)
+            if read == READ_COUNT:
+                continue  # a backlog: on at once
+            if start == "0":
+                start = ">"
+            elif read:
+                # live traffic: let entries gather, so that one script serves many events
                 await asyncio.sleep(FANOUT_GATHER_S)
+            else:  # idle: sleep until an entry comes after the last one (not a poll)
+                await self.client.xread({stream: last}, count=1, block=BLOCK_MS)
 
     async def _targets(self) -> tuple[list[Subscription], list[Any]]:
         """The subscriptions and whether each is disabled, read at most every SUBS_TTL_S (a
@@ -203,30 +192,27 @@ class Dispatcher:
             self._targets_cache = (now, subs, disabled)
         return self._targets_cache[1], self._targets_cache[2]
 
-    async def _push(self, stream: str, entries: list[tuple[str, dict[str, str] | None]]) -> None:
+    async def _step(self, stream: str, start: str, model: str) -> tuple[int, str]:
+        """One fan-out script: up to READ_COUNT entries of ``model``'s ``stream`` read,
+        queued and acknowledged in Redis (scripts.FANOUT). Returns how many, and the last
+        entry id it saw."""
         subs, disabled = await self._targets()
-        lists: list[list[bytes]] = [[] for _ in subs]
-        for entry_id, fields in entries:
-            if not fields:  # trimmed from the stream before it was read
-                continue
-            for event in stream_events(entry_id, fields):
-                text = None
-                for i, sub in enumerate(subs):
-                    if sub.wants(event["type"], event["segment"]):
-                        text = text or orjson.dumps(event)
-                        lists[i].append(text)
         keys: list[str] = [stream, self.keys.subscriptions]
-        args: list[Any] = [GROUP, self.config.max_queue, len(entries)]
-        args += [entry_id for entry_id, _ in entries]
-        for sub, off, events in zip(subs, disabled, lists, strict=True):
-            if events:
-                target = self.keys.dead(sub.id) if off else self.keys.queue(sub.id)
-                keys += [target, self.keys.status(sub.id)]
-                args += [sub.id, len(events), *events]
-        await self._fanout(keys=keys, args=args)
-        for sub, events in zip(subs, lists, strict=True):
-            if events and sub.id in self._wake:
-                self._wake[sub.id].set()
+        args: list[Any] = [GROUP, self.token, start, READ_COUNT, self.config.max_queue, model]
+        for sub, off in zip(subs, disabled, strict=True):
+            if not sub.wants_model(model):
+                continue
+            keys += [self.keys.dead(sub.id) if off else self.keys.queue(sub.id)]
+            keys += [self.keys.status(sub.id)]
+            wants = [int(t in sub.events) for t in ("segment.entered", "segment.exited")]
+            segments = [] if sub.segments is None else sub.segments
+            args += [sub.id, *wants, -1 if sub.segments is None else len(segments), *segments]
+        read, last = await self._fanout(keys=keys, args=args)
+        if read:
+            for sub in subs:
+                if sub.id in self._wake:
+                    self._wake[sub.id].set()
+        return int(read), str(last)
 
     # -- delivery ------------------------------------------------------------------------
     async def _endpoints(self, tasks: asyncio.TaskGroup, http: httpx.AsyncClient) -> None:
@@ -280,12 +266,13 @@ class Dispatcher:
             sub = await self.store.get(sub_id)
             if sub is None or sub.paused:
                 return True
-            attempt = await post_batch(http, sub, batch, self.names(), self.config)
-            await self._note(sub_id, attempt)
-            if attempt.ok:
-                await self._end(sub_id, len(batch), "ok", "")
+            attempt = await post_batch(http, sub, batch, self._names_of(), self.config)
+            metrics.ATTEMPTS.labels(sub_id, "ok" if attempt.ok else "failed").inc()
+            if attempt.ok:  # logged by the script that pops the batch: one round trip
+                await self._end(sub_id, len(batch), "ok", "", attempt.log_line())
                 metrics.DELIVERED.labels(sub_id).inc(len(batch))
                 return False
+            await self._note_failure(sub_id, attempt)
             now = time.monotonic()
             first_failure = first_failure or now
             if attempt.retryable and now - first_failure < self.config.retry_for_s:
@@ -307,29 +294,36 @@ class Dispatcher:
             return False
         return True  # stopping
 
-    async def _end(self, sub_id: str, n: int, outcome: str, reason: str) -> None:
+    def _names_of(self) -> Callable[[str], Mapping[str, str]]:
+        """Each source's segment names now, by model name; an event without one (queued
+        before events were named) is the first source's (the default model's)."""
+        sources: list[Source] = self.store.sources()
+        by_model = {s.model: (s.names or self.names)() for s in sources}
+        first = by_model[sources[0].model] if sources else {}
+        return lambda model: by_model.get(model, first)
+
+    async def _end(
+        self, sub_id: str, n: int, outcome: str, reason: str, logged: bytes = b""
+    ) -> None:
         keys = [self.keys.lease, self.keys.queue(sub_id), self.keys.status(sub_id)]
-        keys.append(self.keys.dead(sub_id))
+        keys += [self.keys.dead(sub_id), self.keys.log(sub_id)]
         now = int(time.time() * 1000)
-        done = await self._finish(keys=keys, args=[self.token, n, outcome, now, reason])
-        if done == -1:
+        args: list[Any] = [self.token, n, outcome, now, reason, logged, self.config.log_size]
+        if await self._finish(keys=keys, args=args) == -1:
             raise LeaseLost
 
-    async def _note(self, sub_id: str, attempt: Attempt) -> None:
-        """The attempt in the delivery log and the status."""
-        metrics.ATTEMPTS.labels(sub_id, "ok" if attempt.ok else "failed").inc()
+    async def _note_failure(self, sub_id: str, attempt: Attempt) -> None:
+        """A failed attempt in the delivery log and the status."""
         now = int(time.time() * 1000)
         status, logged = self.keys.status(sub_id), self.keys.log(sub_id)
         async with self.client.pipeline(transaction=True) as pipe:
             pipe.lpush(logged, attempt.log_line())
             pipe.ltrim(logged, 0, self.config.log_size - 1)
-            if not attempt.ok:
-                pipe.hincrby(status, "failures", 1)
-                pipe.hsetnx(status, "failing_since", now)
-                failed = attempt.status or ""
-                pipe.hset(status, "fail_at", now)
-                pipe.hset(status, "fail_status", failed)
-                pipe.hset(status, "fail_error", attempt.error or "")
+            pipe.hincrby(status, "failures", 1)
+            pipe.hsetnx(status, "failing_since", now)
+            failed = attempt.status or ""
+            pipe.hset(status, mapping={"fail_at": now, "fail_status": failed})
+            pipe.hset(status, "fail_error", attempt.error or "")
             await pipe.execute()
 
     # -- gauges --------------------------------------------------------------------------
@@ -360,18 +354,3 @@ async def running(dispatcher: Dispatcher) -> AsyncIterator[Dispatcher]:
 async def run_dispatcher(dispatcher: Dispatcher) -> None:
     """Run until cancelled (``segments dispatch``)."""
     await dispatcher.run()
-
-
-def names_from(holder: Any) -> Names:
-    """Segment names as the serving version has them now (edited names included)."""
-    cache: dict[str, Any] = {"for": None, "names": {}}
-
-    def names() -> Mapping[str, str]:
-        current = holder.current
-        if current is not cache["for"]:
-            segments = current.segments if current is not None else {}
-            cache["for"], cache["names"] = current, {k: s.name for k, s in segments.items()}
-        result: Mapping[str, str] = cache["names"]
-        return result
-
-    return names

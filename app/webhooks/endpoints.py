@@ -100,7 +100,9 @@ async def create_webhook(body: WebhookCreate, store: StoreDep, config: ConfigDep
     """Subscribe a URL to segment events. The answer holds the signing secret, shown once."""
     await _checked_url(body.url, config)
     try:
-        sub = await store.create(body.url, list(body.events), body.segments, body.description)
+        sub = await store.create(
+            body.url, list(body.events), body.segments, body.description, body.models
+        )
         return webhook_out(sub, await store.status(sub.id), secret=True)
     except RedisError as exc:
         raise _unavailable(exc) from None

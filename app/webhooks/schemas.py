@@ -31,17 +31,26 @@ Segments = Field(
     "omit or null for all",
 )
 
+ModelName = Annotated[str, Field(min_length=1, max_length=100)]
+Models = Field(
+    None,
+    max_length=100,
+    description="only events of these models (`?model=` names; every event carries its model); "
+    "omit or null for every served model, those served later included",
+)
+
 
 class WebhookCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     url: str = Url
     events: list[EventType] = Field(default_factory=lambda: list(EVENT_TYPES), min_length=1)
     segments: list[SegmentId] | None = Segments
+    models: list[ModelName] | None = Models
     description: SegmentDescription = ""  # type: ignore[valid-type]
 
 
 class WebhookPatch(BaseModel):
-    """Pause or resume (resuming re-enables a disabled endpoint), change the filter, the URL
+    """Pause or resume (resuming re-enables a disabled endpoint), change the filters, the URL
     or the description. At least one field."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
@@ -51,6 +60,7 @@ class WebhookPatch(BaseModel):
     ) = None
     events: Annotated[list[EventType], Field(min_length=1)] | SkipJsonSchema[None] = None
     segments: list[SegmentId] | None = Segments
+    models: list[ModelName] | None = Models
     description: SegmentDescription | SkipJsonSchema[None] = None  # type: ignore[valid-type]
     paused: bool | SkipJsonSchema[None] = None
 
@@ -74,6 +84,7 @@ class WebhookOut(BaseModel):
     url: str
     events: list[str]
     segments: list[str] | None
+    models: list[str] | None = Field(description="null: every served model")
     description: str
     paused: bool
     created_at: datetime
@@ -118,6 +129,7 @@ def webhook_out(
         url=sub.url,
         events=sub.events,
         segments=sub.segments,
+        models=sub.models,
         description=sub.description,
         paused=sub.paused,
         created_at=_time(sub.created_at) or datetime.now(UTC),

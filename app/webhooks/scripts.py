@@ -1,37 +1,95 @@
 """The dispatcher's Lua scripts: each step that must not be half done is one script."""
 
-# Fan-out of stream entries: append each endpoint's events to its list (the queue, or the
-# dead letters of a disabled endpoint) up to a bound, then acknowledge the entries. Atomic:
-# a crash leaves the entries pending (read again, pushed once), never pushed and unacked.
-# An endpoint deleted since the caller listed them is skipped.
+# Fan-out of stream entries: read them with the consumer group, turn each into its webhook
+# events (JSON, encoded once here), append each event to the list of every endpoint that
+# wants it (the queue, or the dead letters of a disabled endpoint) up to a bound, then
+# acknowledge the entries. The entries never cross to the dispatcher (its CPU is the API
+# worker's when it runs in ``segments serve``). Atomic: a crash leaves the entries unread or
+# pending (read again, pushed once), never pushed and unacked. An endpoint deleted since the
+# caller listed them is skipped. A migration gives ``segment.exited`` (of the segment left;
+# none for a first assignment) then ``segment.entered``; event ids are stable: the record id
+# and the type.
 # KEYS[1] stream, KEYS[2] subscriptions hash, then (list, status) per endpoint.
-# ARGV[1] group, ARGV[2] bound, ARGV[3] N, N entry ids, then per endpoint: id, count, events.
+# ARGV[1] group, ARGV[2] consumer, ARGV[3] start ('0': this consumer's pending entries;
+# '>': new ones), ARGV[4] count, ARGV[5] bound, ARGV[6] model name, then per endpoint: id,
+# wants entered (1|0), wants exited (1|0), number of segment ids (-1: all), the ids.
+# Returns {entries read, the last entry id read (none read: the stream's last, or 0-0)}.
 FANOUT = """
-local p, nids = 4, tonumber(ARGV[3])
-local ids = {}
-for i = 1, nids do ids[i] = ARGV[p]; p = p + 1 end
-local bound = tonumber(ARGV[2])
+local reply = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[4],
+  'STREAMS', KEYS[1], ARGV[3])
+local entries = (reply and reply[1] and reply[1][2]) or {}
+local bound, model = tonumber(ARGV[5]), ARGV[6]
+local subs, p = {}, 7
 for k = 3, #KEYS, 2 do
-  local id, n = ARGV[p], tonumber(ARGV[p + 1]); p = p + 2
-  if redis.call('HEXISTS', KEYS[2], id) == 1 then
-    local room = bound - redis.call('LLEN', KEYS[k])
-    local dropped = 0
-    for i = 1, n do
-      if i <= room then redis.call('RPUSH', KEYS[k], ARGV[p + i - 1]) else dropped = dropped + 1 end
-    end
-    if dropped > 0 then redis.call('HINCRBY', KEYS[k + 1], 'dropped', dropped) end
+  local sub = {list = KEYS[k], status = KEYS[k + 1], entered = ARGV[p + 1] == '1',
+    exited = ARGV[p + 2] == '1', out = {}}
+  local nseg = tonumber(ARGV[p + 3])
+  if nseg >= 0 then
+    sub.segs = {}
+    for i = 1, nseg do sub.segs[ARGV[p + 3 + i]] = true end
+  else nseg = 0 end
+  if #entries > 0 and redis.call('HEXISTS', KEYS[2], ARGV[p]) == 1 then
+    sub.room = bound - redis.call('LLEN', sub.list)
+    subs[#subs + 1] = sub
   end
-  p = p + n
+  p = p + 4 + nseg
 end
-if nids > 0 then redis.call('XACK', KEYS[1], ARGV[1], unpack(ids)) end
-return nids
+local function offer(kind, segment, event)
+  local text
+  for _, sub in ipairs(subs) do
+    if sub[kind] and (sub.segs == nil or sub.segs[segment]) then
+      text = text or cjson.encode(event)
+      sub.out[#sub.out + 1] = text
+    end
+  end
+end
+local ids = {}
+for i, entry in ipairs(entries) do
+  ids[i] = entry[1]
+  local raw = entry[2]
+  if raw then  -- false: trimmed from the stream before it was read
+    local f = {}
+    for j = 1, #raw, 2 do f[raw[j]] = raw[j + 1] end
+    local rid, origin = f['record_id'], f['from']
+    local event = {customer_id = f['customer_id'], ['from'] = cjson.null, to = f['to'],
+      model = model, model_version = f['model_version'], at = tonumber(f['assigned_at']),
+      seq = tonumber(f['seq']), record_id = rid}
+    if origin ~= '' then
+      event['from'], event.id, event.type, event.segment =
+        origin, 'evt_' .. rid .. '_exited', 'segment.exited', origin
+      offer('exited', origin, event)
+    end
+    event.id, event.type, event.segment = 'evt_' .. rid .. '_entered', 'segment.entered', f['to']
+    offer('entered', f['to'], event)
+  end
+end
+for _, sub in ipairs(subs) do
+  local n = #sub.out
+  local keep = math.max(0, math.min(n, sub.room))
+  for s = 1, keep, 1000 do
+    redis.call('RPUSH', sub.list, unpack(sub.out, s, math.min(s + 999, keep)))
+  end
+  if n > keep then redis.call('HINCRBY', sub.status, 'dropped', n - keep) end
+end
+for s = 1, #ids, 1000 do
+  redis.call('XACK', KEYS[1], ARGV[1], unpack(ids, s, math.min(s + 999, #ids)))
+end
+if #ids > 0 then return {#ids, ids[#ids]} end
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+return {0, (last[1] and last[1][1]) or '0-0'}
 """
 
 # The end of a batch, only by the lease's holder: delivered (pop it, count it) or dead
-# (move it to the dead letters; 'disable' also moves the whole queue and disables).
-# KEYS lease, queue, status, dead. ARGV token, n, outcome (ok|dead|disable), now, reason.
+# (move it to the dead letters; 'disable' also moves the whole queue and disables). The
+# attempt that delivered it goes to the delivery log here too: one round trip per batch.
+# KEYS lease, queue, status, dead, log. ARGV token, n, outcome (ok|dead|disable), now,
+# reason, the attempt's log line ('': logged already), log size.
 FINISH = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+if ARGV[6] ~= '' then
+  redis.call('LPUSH', KEYS[5], ARGV[6])
+  redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[7]) - 1)
+end
 local n = tonumber(ARGV[2])
 local items = redis.call('LPOP', KEYS[2], n)
 if not items then return 0 end

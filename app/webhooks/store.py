@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from app.webhooks.keys import GROUP, WebhookKeys
+from app.webhooks.sources import Sources, fixed
 
 EVENT_TYPES: tuple[Literal["segment.entered", "segment.exited"], ...] = (
     "segment.entered",
@@ -46,9 +47,12 @@ class Subscription:
     paused: bool
     created_at: int  # epoch ms
     secret: str = field(repr=False)
+    models: list[str] | None = None  # None: every served model's events
 
-    def wants(self, event_type: str, segment_id: str) -> bool:
-        return event_type in self.events and (self.segments is None or segment_id in self.segments)
+    def wants_model(self, model: str) -> bool:
+        """Whether events of ``model`` are for this subscription ("": an unnamed source,
+        always); which types and segments is the fan-out script's test."""
+        return not model or self.models is None or model in self.models
 
     def to_json(self) -> bytes:
         return orjson.dumps(asdict(self))
@@ -86,21 +90,32 @@ def new_secret() -> str:
 class SubscriptionStore:
     """The webhook feature's state in Redis (``client`` decodes responses)."""
 
-    def __init__(self, client: Redis, prefix: str, streams: list[str]) -> None:
-        self.client, self.keys, self.streams = client, WebhookKeys(prefix), streams
+    def __init__(self, client: Redis, prefix: str, sources: Sources | list[str]) -> None:
+        self.client, self.keys = client, WebhookKeys(prefix)
+        self.sources = fixed(sources) if isinstance(sources, list) else sources
         self._replay = client.register_script(REPLAY)
 
-    async def ensure_groups(self) -> None:
-        """Create the consumer group on every event stream (events from now on are read)."""
-        for stream in self.streams:
+    async def ensure_groups(
+        self, streams: list[str] | None = None, since_ms: int | None = None
+    ) -> None:
+        """Create the consumer group on ``streams`` (default: every source's), if missing:
+        events from now on are read, or from ``since_ms`` (stream ids are times)."""
+        every = [s for source in self.sources() for s in source.streams]
+        start = "$" if since_ms is None else f"{since_ms}-0"
+        for stream in every if streams is None else streams:
             try:
-                await self.client.xgroup_create(stream, GROUP, id="$", mkstream=True)
+                await self.client.xgroup_create(stream, GROUP, id=start, mkstream=True)
             except ResponseError as exc:
                 if "BUSYGROUP" not in str(exc):
                     raise
 
     async def create(
-        self, url: str, events: list[str], segments: list[str] | None, description: str
+        self,
+        url: str,
+        events: list[str],
+        segments: list[str] | None,
+        description: str,
+        models: list[str] | None = None,
     ) -> Subscription:
         await self.ensure_groups()
         sub = Subscription(
@@ -112,6 +127,7 @@ class SubscriptionStore:
             paused=False,
             created_at=int(time.time() * 1000),
             secret=new_secret(),
+            models=sorted(set(models)) if models is not None else None,
         )
         await self.client.hset(self.keys.subscriptions, sub.id, sub.to_json())
         return sub
@@ -133,8 +149,9 @@ class SubscriptionStore:
             return None
         if "events" in changes:
             changes["events"] = sorted(set(changes["events"]))
-        if changes.get("segments") is not None:
-            changes["segments"] = sorted(set(changes["segments"]))
+        for name in ("segments", "models"):
+            if changes.get(name) is not None:
+                changes[name] = sorted(set(changes[name]))
         updated = Subscription(**{**asdict(sub), **changes})
         async with self.client.pipeline(transaction=True) as pipe:
             pipe.hset(self.keys.subscriptions, sub_id, updated.to_json())

@@ -62,6 +62,7 @@ def test_subscriptions_are_admin_only_and_the_secret_is_shown_once(client: TestC
     sub = created.json()
     assert sub["secret"].startswith("whsec_")
     assert sub["events"] == ["segment.entered", "segment.exited"]
+    assert sub["models"] is None  # every served model's events
     assert sub["status"]["state"] == "active" and sub["status"]["backlog"] == 0
     one = client.get(f"/v1/webhooks/{sub['id']}", headers=headers("admin")).json()
     listed = client.get("/v1/webhooks", headers=headers("admin")).json()["webhooks"]
@@ -70,13 +71,14 @@ def test_subscriptions_are_admin_only_and_the_secret_is_shown_once(client: TestC
 
     patched = client.patch(
         f"/v1/webhooks/{sub['id']}",
-        json={"paused": True, "segments": None, "events": ["segment.exited"]},
+        json={"paused": True, "segments": None, "events": ["segment.exited"], "models": ["b", "a"]},
         headers=headers("admin"),
     ).json()
-    assert (patched["paused"], patched["segments"], patched["events"]) == (
+    assert (patched["paused"], patched["segments"], patched["events"], patched["models"]) == (
         True,
         None,
         ["segment.exited"],
+        ["a", "b"],
     )
     assert patched["status"]["state"] == "paused"
     replay = client.post(f"/v1/webhooks/{sub['id']}/replay", headers=headers("admin"))
@@ -104,6 +106,8 @@ def test_subscriptions_are_admin_only_and_the_secret_is_shown_once(client: TestC
         ({"url": "https://a.example/x", "events": ["segment.moved"]}, 422, "events", ""),
         ({"url": "https://a.example/x", "events": []}, 422, "events", ""),
         ({"url": "https://a.example/x", "secret": "mine"}, 422, "secret", ""),
+        ({"url": "https://a.example/x", "models": [""]}, 422, "models", ""),
+        ({"url": "https://a.example/x", "models": ["m" * 101]}, 422, "models", ""),
     ],
 )
 def test_bad_subscriptions_are_refused_naming_the_field(
@@ -168,6 +172,8 @@ def test_an_assignment_reaches_the_receiver_with_names(
         names = {s["id"]: s["name"] for s in listed}
         assert events[2]["to_segment"]["name"] == names[events[2]["to_segment"]["id"]]
         assert events[2]["from_segment"] == events[0]["to_segment"]
+        served = client.app.state.settings.model_name  # type: ignore[attr-defined]
+        assert {e["model"] for e in events} == {served}
         for request in receiver.accepted():
             Webhook(sub["secret"]).verify(request.body, request.headers)
         status = client.get(f"/v1/webhooks/{sub['id']}", headers=headers("admin")).json()

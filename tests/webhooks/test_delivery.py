@@ -59,9 +59,10 @@ async def test_every_migration_arrives_in_order_signed_and_filtered(
         # what an event carries
         event = receiver.accepted()[-1].events()[-1]
         assert set(event) == {
-            "id", "type", "customer_id", "segment", "from_segment", "to_segment",
+            "id", "type", "customer_id", "model", "segment", "from_segment", "to_segment",
             "model_version", "occurred_at", "seq", "record_id",
         }  # fmt: skip
+        assert event["model"] is None  # a store made from a list of streams: unnamed
         assert event["to_segment"]["name"] == NAMES[event["to_segment"]["id"]]
         assert event["model_version"] == "v1"
     finally:
