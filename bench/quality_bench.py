@@ -18,7 +18,9 @@ refits on resamples, the job's own ``assess`` for both sides). Admissible: every
 Datasets: ``../shared/data/customer_personality.csv`` (outcome ``Response``, the last
 campaign; skipped if the folder is absent), and a generated table of 8,000 customers whose
 numeric features form four clear groups that do not matter, while the outcome depends on
-two other features and a plan.
+two other features and a plan; and a generated churn table of 10,000 customers with no
+cluster structure, where churn follows a contract type, tenure, a threshold on support
+calls and a service, beside correlated (tenure, total charges) and unrelated features.
 
 Usage::
 
@@ -107,6 +109,48 @@ def generated_table(n: int = 8_000, seed: int = 5) -> pd.DataFrame:
     )
 
 
+def churn_table(n: int = 10_000, seed: int = 11) -> pd.DataFrame:
+    """A third structure, with no clusters at all: churn follows a contract type, short
+    tenure, a threshold on support calls and a service; tenure and total charges are
+    correlated (total = tenure x monthly), an unrelated feature adds noise, 1% of totals
+    are missing."""
+    rng = np.random.default_rng(seed)
+    contract = rng.choice(["month", "one_year", "two_year"], n, p=[0.55, 0.25, 0.2])
+    monthly_contract = contract == "month"
+    tenure = np.where(monthly_contract, rng.exponential(14, n), rng.exponential(40, n))
+    tenure = tenure.clip(0, 72)
+    monthly = rng.normal(65, 25, n).clip(18, 120)
+    total = tenure * monthly * rng.normal(1, 0.05, n)
+    total[rng.uniform(size=n) < 0.01] = np.nan
+    calls = rng.poisson(1.5, n)
+    internet = rng.choice(["dsl", "fibre", "none"], n, p=[0.35, 0.45, 0.2])
+    logit = -2.3 + 1.4 * monthly_contract - 0.035 * tenure + 1.2 * (calls >= 4)
+    logit += 0.6 * (internet == "fibre")
+    churned = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return pd.DataFrame(
+        {
+            "customer_id": [f"c{i:06d}" for i in range(n)],
+            "tenure": tenure,
+            "monthly": monthly,
+            "total": total,
+            "calls": calls,
+            "age": rng.normal(45, 14, n),
+            "contract": contract,
+            "internet": internet,
+            "churned": churned,
+        }
+    )
+
+
+CHURN_FEATURES: list[dict[str, Any]] = [
+    {"name": "tenure"},
+    {"name": "monthly"},
+    {"name": "total", "transform": "log1p"},
+    {"name": "calls"},
+    {"name": "age"},
+    {"name": "contract", "type": "categorical"},
+    {"name": "internet", "type": "categorical"},
+]
 GENERATED_FEATURES: list[dict[str, Any]] = [
     {"name": "usage_a"},
     {"name": "usage_b"},
@@ -218,7 +262,7 @@ def run_dataset(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "quality.json")
-    parser.add_argument("--only", choices=["personality", "generated"], default=None)
+    parser.add_argument("--only", choices=["personality", "generated", "churn"], default=None)
     parser.add_argument(
         "--methods", default=None, help="comma-separated subset: silhouette,balanced,outcome,tree"
     )
@@ -228,7 +272,7 @@ def main() -> None:
         VARIANTS[:] = [v for v in VARIANTS if v[0] in wanted]
     results: dict[str, Any] = {}
     personality = SHARED / "customer_personality.csv"
-    if args.only == "generated":
+    if args.only in ("generated", "churn"):
         pass
     elif personality.exists():
         frame = pd.read_csv(personality)
@@ -241,10 +285,15 @@ def main() -> None:
         )
     else:
         print(f"skipped: {personality} is absent")
-    if args.only != "personality":
+    if args.only in (None, "generated"):
         results["generated"] = run_dataset(
             "generated (outcome: converted)", generated_table(), "customer_id", "converted",
             GENERATED_FEATURES,
+        )  # fmt: skip
+    if args.only in (None, "churn"):
+        results["churn"] = run_dataset(
+            "generated churn table, no clusters (outcome: churned)", churn_table(),
+            "customer_id", "churned", CHURN_FEATURES,
         )  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))

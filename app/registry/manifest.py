@@ -73,7 +73,9 @@ class SelectionPoint(_Model):
     min_share: float
     admissible: bool
     algorithm: str | None = None
-    stability: float | None = Field(None, description="mean ARI of bootstrap refits (sample)")
+    stability: float | None = Field(
+        None, description="lowest ARI of the bootstrap refits (on a sample)"
+    )
     effects: dict[str, float] = Field(
         default_factory=dict, description="outcome -> effect size of this candidate's segments"
     )

@@ -30,7 +30,6 @@ from app.training.model import ColumnWeights, SegmentationModel, make_clusterer
 from app.training.preprocess import build_preprocessor
 from app.training.profile import SlotInfo, profile_segments
 from app.training.quality import assess
-from app.training.report import write_report
 from app.training.rules import RuleSegment, compile_rules, first_match_frame
 from app.training.selection import select_k
 from app.training.stable_ids import Slot, assign_stable_ids
@@ -226,6 +225,10 @@ def train(
         )
         add_training_drift(manifest, config, frame, slots, ids, data.outcomes)
         with timer.step("report"):
+            # plotting (matplotlib) is imported here, for the report only: a job that fails
+            # earlier, and every other command importing the job, do not pay for it
+            from app.training.report import write_report
+
             write_report(folder / "report.html", manifest, projection, projected_ids)
         manifest.timings = timer.timings
         (folder / "manifest.json").write_text(manifest.model_dump_json(indent=2))

@@ -41,6 +41,7 @@ from app.training.effects import outcome_effect
 from app.training.preprocess import MISSING_CATEGORY, canonical_column
 from app.training.quality import QualityResult, _best_jaccard
 from app.training.rules import And, Compare, Condition, IsMissing, Not, Or, RuleSegment
+from app.training.selection import MIN_STABILITY
 
 MAX_LEAVES = 8
 TOLERANCE = 0.05  # held-out scores this close (relative) to the best: fewer leaves win
@@ -87,6 +88,8 @@ class LeafTree:
     target: str
     missing_seen: frozenset[str] = frozenset()  # features with missing values in training
     held_out: dict[int, float] | None = None  # leaf count -> held-out effect size, if chosen
+    stability: dict[int, float] | None = None  # leaf count -> bootstrap stability (ARI)
+    note: str | None = None  # why the count was chosen when no count was stable enough
 
     def apply(self, frame: pd.DataFrame) -> np.ndarray:
         """Each row's leaf slot (0-based, in ``leaves`` order), by the tree itself."""
@@ -113,10 +116,14 @@ def tree_columns(config: TrainConfig, frame: pd.DataFrame) -> TreeColumns:
 def fit_tree(config: TrainConfig, frame: pd.DataFrame, target: pd.Series, *, seed: int) -> LeafTree:
     """Fit the tree on the rows with a target value; ``frame`` holds the features.
 
-    The number of leaves (``k_min`` .. ``min(k_max, 8)``) is chosen on held-out halves: for
-    each count, a tree fitted on one half is scored by the outcome's effect size across its
-    leaves on the other half (both ways round); the fewest leaves within ``TOLERANCE`` of
-    the best score win, so a split that only fits noise is not made.
+    The number of leaves (``k_min`` .. ``min(k_max, 8)``) is chosen by the stability floor,
+    then on held-out halves: each count's tree is refitted on bootstrap resamples and
+    compared with itself (lowest ARI; a count is stable at ``MIN_STABILITY``, the floor
+    clusters meet); for each count a tree fitted on one half is scored by the outcome's
+    effect size across its leaves on the other half (both ways round); among stable counts
+    the fewest leaves within ``TOLERANCE`` of the best score win, so a split that only fits
+    noise, or that resamples would move, is not made. When no count is stable, the most
+    stable one, and the selection says so.
     """
     present = target.notna().to_numpy()
     y = target.to_numpy(dtype=np.float64)[present]
@@ -128,8 +135,28 @@ def fit_tree(config: TrainConfig, frame: pd.DataFrame, target: pd.Series, *, see
     spec = config.model
     counts = range(max(2, spec.k_min), max(2, min(spec.k_max, MAX_LEAVES)) + 1)
     held_out = _held_out(x, y, binary, counts, spec.min_share, seed)
-    best = max(held_out.values())
-    leaves_wanted = min(c for c, v in held_out.items() if v >= best * (1 - TOLERANCE))
+    rng = np.random.default_rng(seed + 5)
+    rows = rng.choice(len(y), min(len(y), spec.selection_sample), replace=False)
+    bootstraps = max(spec.selection_bootstraps, 1)
+    measured = {
+        c: _count_stability(x[rows], y[rows], binary, c, spec.min_share, seed, bootstraps)
+        for c in counts
+    }
+    stability = {c: lowest for c, (lowest, _) in measured.items()}
+    stable = [c for c in counts if stability[c] >= MIN_STABILITY]
+    note = None
+    if stable:
+        best = max(held_out[c] for c in stable)
+        leaves_wanted = min(c for c in stable if held_out[c] >= best * (1 - TOLERANCE))
+    else:
+        # ranked by the mean: one refit that splits on another feature first puts any
+        # count's lowest near 0, and then the lowest no longer tells the counts apart
+        leaves_wanted = max(counts, key=lambda c: (measured[c][1], -c))
+        note = (
+            f"no leaf count in {counts.start}..{counts.stop - 1} reaches stability "
+            f"{MIN_STABILITY} in every refit (refits on resamples split elsewhere); chose "
+            f"{leaves_wanted} leaves, the most stable on average ({measured[leaves_wanted][1]:.2f})"
+        )
     estimator = _tree(binary, leaves_wanted, spec.min_share, len(y), seed)
     estimator.fit(x, y.astype(np.int64) if binary else y)
     _snap_thresholds(estimator, x, len(columns.numeric))
@@ -138,7 +165,23 @@ def fit_tree(config: TrainConfig, frame: pd.DataFrame, target: pd.Series, *, see
     # highest outcome first: the slots read as a ranking
     leaves.sort(key=lambda n: -float(np.ravel(tree.value[n])[-1]))
     seen = frozenset(n for n in columns.numeric if frame[n].isna().any())
-    return LeafTree(estimator, columns, leaves, str(target.name), seen, held_out)
+    return LeafTree(estimator, columns, leaves, str(target.name), seen, held_out, stability, note)
+
+
+def _count_stability(
+    x: np.ndarray, y: np.ndarray, binary: bool, count: int, min_share: float, seed: int, n: int
+) -> tuple[float, float]:
+    """The lowest and the mean ARI between the ``count``-leaf tree on these rows and its
+    refits on resamples (the lowest decides, as for clusters: see ``selection``)."""
+    fit_y = y.astype(np.int64) if binary else y
+    leaves = _tree(binary, count, min_share, len(y), seed).fit(x, fit_y).apply(x)
+    rng = np.random.default_rng(seed + 7)
+    aris = []
+    for b in range(n):
+        boot = rng.choice(len(y), len(y), replace=True)
+        refit = _tree(binary, count, min_share, len(y), seed + 100 + b).fit(x[boot], fit_y[boot])
+        aris.append(adjusted_rand_score(leaves, refit.apply(x)))
+    return round(float(np.min(aris)), 4), round(float(np.mean(aris)), 4)
 
 
 def _tree(
@@ -372,8 +415,10 @@ def grow_tree(
                 k=count,
                 silhouette=round(_silhouette(matrix[sample], found[sample]), 4),
                 min_share=round(float(shares.min()), 4),
-                admissible=bool(shares.min() >= spec.min_share),
+                admissible=bool(shares.min() >= spec.min_share)
+                and (tree.stability or {}).get(count, 1.0) >= MIN_STABILITY,
                 algorithm="tree",
+                stability=(tree.stability or {}).get(count),
                 effects={tree.target: held},
                 score=held,
             )
@@ -381,8 +426,9 @@ def grow_tree(
     effect = outcome_effect(values, labels[present]).size
     selection = Selection(
         criterion=(
-            f"decision tree on {tree.target!r}: the fewest leaves whose effect size on held-out "
-            f"halves is within {TOLERANCE:.0%} of the best (leaves of at least min_share)"
+            f"decision tree on {tree.target!r}: among leaf counts whose bootstrap stability is "
+            f"at least {MIN_STABILITY}, the fewest leaves whose effect size on held-out halves "
+            f"is within {TOLERANCE:.0%} of the best (leaves of at least min_share)"
         ),
         method="tree",
         sample_size=int(present.sum()),
@@ -392,8 +438,10 @@ def grow_tree(
         chosen_k=len(tree.leaves),
         chosen_algorithm="tree",
         curve=curve,
+        note=tree.note,
         reason=(
-            f"{len(tree.leaves)} leaves: held-out effect size "
+            f"{len(tree.leaves)} leaves: stability "
+            f"{(tree.stability or {}).get(len(tree.leaves), 0.0):.2f}, held-out effect size "
             f"{(tree.held_out or {}).get(len(tree.leaves), 0.0):.3f}, "
             f"{'n/a' if effect is None else f'{effect:.3f}'} on all customers"
         ),

@@ -181,12 +181,12 @@ def test_invalid_toml_is_refused(tmp_path: Path) -> None:
 def test_a_failure_after_fitting_leaves_no_version(tmp_path: Path, monkeypatch) -> None:
     """A write failing in the report (the last step) must not leave a half-written version,
     and ends in one error line like every other store write."""
-    import app.training.job as job
+    import app.training.report as report  # the job imports it when it writes the report
 
     def broken(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(job, "write_report", broken)
+    monkeypatch.setattr(report, "write_report", broken)
     data = tmp_path / "customers.csv"
     good_frame().to_csv(data, index=False)
     store = tmp_path / "store"

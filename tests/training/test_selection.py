@@ -68,7 +68,9 @@ def test_outcome_selection_separates_the_outcome_better_than_silhouette(tmp_path
     assert m.selection.method == "balanced" and m.selection.reason
     assert by_silhouette.manifest.selection.method == "silhouette"
     assert by_silhouette.manifest.k == 3  # the blobs
-    chosen = next(p for p in m.selection.curve if p.k == m.k)
+    chosen = next(
+        p for p in m.selection.curve if (p.k, p.algorithm) == (m.k, m.selection.chosen_algorithm)
+    )
     assert chosen.admissible and chosen.stability is not None and chosen.stability >= 0.8
     assert set(chosen.effects) == {"bought", "value"} and chosen.score is not None
     assert all(p.score is None or p.score <= chosen.score + 0.02 for p in m.selection.curve)

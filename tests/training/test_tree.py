@@ -174,3 +174,42 @@ def test_a_tree_needs_a_declared_outcome_as_its_target(tmp_path: Path) -> None:
     raw["outcomes"] = ["churn"]
     with pytest.raises(DataError, match=r"'churned' is not a declared outcome \(declared: churn"):
         train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s"))
+
+
+def test_the_leaf_count_is_chosen_among_stable_trees(tmp_path: Path) -> None:
+    """Churn set by the plan alone (three rates), beside two features of noise: the
+    three-leaf tree on the plan is the same on every resample; trees with more leaves split
+    the noise, separate a little more on held-out halves by chance, and move between resamples."""
+    rng = np.random.default_rng(8)
+    n = 3_000
+    plan = rng.choice(["basic", "plus", "pro"], n)
+    rate = np.select([plan == "basic", plan == "plus"], [0.05, 0.3], 0.7)
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"p{i}" for i in range(n)],
+            "plan": plan,
+            "noise_a": rng.normal(0, 1, n),
+            "noise_b": rng.uniform(0, 100, n),
+            "churn": (rng.uniform(size=n) < rate).astype(int),
+        }
+    )
+    data = tmp_path / "plan.csv"
+    frame.to_csv(data, index=False)
+    raw = {
+        "data": {"path": str(data)},
+        "outcomes": ["churn"],
+        "features": [
+            {"name": "plan", "type": "categorical"},
+            {"name": "noise_a"},
+            {"name": "noise_b"},
+        ],
+        "model": {"algorithm": "tree", "target": "churn", "k_max": 6},
+    }
+    m = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
+    curve = {p.k: p for p in m.selection.curve}
+    assert all(p.stability is not None for p in curve.values())
+    assert all(p.admissible == (p.stability >= 0.9) for p in curve.values() if p.stability)
+    assert m.k == 3 and curve[3].stability == 1.0 and m.selection.note is None
+    assert "stability 1.00" in (m.selection.reason or "")
+    assert any(p.stability < 0.9 for p in curve.values() if p.stability is not None)
+    assert all((s.rule or "").startswith("plan ") for s in m.segments)  # never the noise
