@@ -238,7 +238,9 @@ def test_confidence_is_the_clusterers_own(trained: Trained) -> None:
     for got in (one, many):
         assert ((got >= 0.0) & (got <= 1.0)).all()
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
-    assert want.std() > 0.01  # a real spread, not a constant that any formula would match
+    # a real spread, not a constant that any formula would match (a well-separated mixture
+    # is sure of most customers: it is the uncertain few that show the formula)
+    assert (want < 0.99).sum() >= 10 and want.min() < 0.9
     ruled = [r for r, c in zip(trained.rows, clustered, strict=True) if not c]
     assert all(assigner.assign_one(r).confidence == 1.0 for r in ruled)
 
