@@ -110,7 +110,7 @@ def render_batch(events: Sequence[bytes | str], names: NamesOf) -> tuple[str, st
 
     rendered = []
     for e in parsed:
-        ms, model = e["at"], e.get("model") or ""
+        model = e.get("model") or ""
         rendered.append(
             {
                 "id": e["id"],
@@ -121,7 +121,7 @@ def render_batch(events: Sequence[bytes | str], names: NamesOf) -> tuple[str, st
                 "from_segment": segment(model, e["from"]),
                 "to_segment": segment(model, e["to"]),
                 "model_version": e["model_version"],
-                "occurred_at": f"{_iso_second(ms // 1000)}.{ms % 1000:03d}+00:00",
+                "occurred_at": _iso(e["at"]),
                 "seq": e["seq"],
                 "record_id": e["record_id"],
             }
