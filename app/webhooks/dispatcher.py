@@ -39,6 +39,7 @@ from app.webhooks.store import Subscription, SubscriptionStore
 log = logging.getLogger(__name__)
 READ_COUNT = 1_000  # stream entries per fan-out step
 BLOCK_MS = 1_000  # under the client's socket timeout
+RELEASE_S = 1.0  # how long an exit waits to hand the lease over
 POLL_S = 1.0  # how often idle endpoints and changed subscriptions are looked at
 GAUGE_S = 5.0
 FANOUT_GATHER_S = 0.05  # after a short read, wait this long for more entries
@@ -97,8 +98,18 @@ class Dispatcher:
         finally:
             self.working = False
             gauges.cancel()
-            with contextlib.suppress(RedisError, OSError, asyncio.CancelledError):
-                await asyncio.shield(self._release(keys=[self.keys.lease], args=[self.token]))
+            await self._release_lease()
+
+    async def _release_lease(self) -> None:
+        """Hand the lease over at once (a standby need not wait for it to expire), within a
+        second: a Redis that does not answer must not hold up the exit. Shielded, so that a
+        second cancel does not cut the call off half-sent; its error, if any, is retrieved
+        here (not logged as "never retrieved" when Redis went down with the process)."""
+        release = asyncio.ensure_future(self._release(keys=[self.keys.lease], args=[self.token]))
+        release.add_done_callback(_retrieve)
+        with contextlib.suppress(RedisError, OSError, asyncio.CancelledError, TimeoutError):
+            async with asyncio.timeout(RELEASE_S):
+                await asyncio.shield(release)
 
     def stop(self) -> None:
         """Make every loop end at its next turn. A cancel alone is not enough on Python 3.11:
@@ -354,3 +365,9 @@ async def running(dispatcher: Dispatcher) -> AsyncIterator[Dispatcher]:
 async def run_dispatcher(dispatcher: Dispatcher) -> None:
     """Run until cancelled (``segments dispatch``)."""
     await dispatcher.run()
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """Mark a background call's outcome as seen (its failure is expected and harmless)."""
+    if not task.cancelled():
+        task.exception()
