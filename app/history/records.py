@@ -264,6 +264,18 @@ class RecordBatch(Sequence[Record]):
     def __len__(self) -> int:
         return len(self.customer_ids)
 
+    def part(self, start: int, stop: int) -> RecordBatch:
+        """Rows ``start:stop`` as a batch of their own (same time, same record ids)."""
+        return RecordBatch(
+            self.customer_ids[start:stop],
+            self.segment_ids[start:stop],
+            self.segment_names[start:stop],
+            self.model_version,
+            self.assigned_at,
+            None if self.profiles is None else self.profiles[start:stop],
+            self.record_ids[start:stop],
+        )
+
     @overload
     def __getitem__(self, index: int) -> Record: ...
     @overload

@@ -207,6 +207,42 @@ def test_the_same_run_twice_changes_nothing(
     assert _dump(config) == keys
 
 
+def test_a_chunk_sent_in_slices_applies_a_customers_rows_in_file_order(
+    model: tuple[ModelStore, str],
+    config: HistoryConfig,
+    customers_csv: Path,
+    tmp_path: Path,
+    clean: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A chunk goes to Redis in slices, each under its own deadline (a whole chunk's
+    deadline failed loaded runs): a customer whose rows fall in different slices of one
+    chunk ends in its last row's segment, with one migration per change, as in one call."""
+    import app.recording.run
+
+    monkeypatch.setattr(app.recording.run, "SLICE_ROWS", 37)
+    frame = pd.read_csv(customers_csv).head(300)
+    expected = _expected(model, frame)
+    ids = frame["customer_id"].tolist()
+    # customer 0 comes back at rows 100 and 250 with the features of two customers of two
+    # other segments: three rows in three slices of one chunk, each row a migration
+    first = ids[0]
+    one = next(i for i in range(1, 300) if expected[ids[i]] != expected[first])
+    two = next(
+        i for i in range(1, 300) if expected[ids[i]] not in (expected[first], expected[ids[one]])
+    )
+    late = frame.iloc[[one, two]].copy()
+    late["customer_id"] = first
+    parts = [frame.iloc[:100], late.iloc[:1], frame.iloc[100:250], late.iloc[1:], frame.iloc[250:]]
+    source = tmp_path / "repeats.csv"
+    pd.concat(parts).to_csv(source, index=False)
+    state = _record(model, config, source, tmp_path / "runs", chunk_size=1000)
+    assert state.finished and (state.counts.customers, state.counts.changed) == (302, 302)
+    recorded = _state(config, ids, set(expected.values()))
+    assert recorded["customers"][first] == (expected[ids[two]], 3, 3)
+    assert all(recorded["customers"][c] == (expected[c], 1, 1) for c in ids[1:])
+
+
 def test_rows_without_an_id_are_rejected_with_their_reason(
     model: tuple[ModelStore, str],
     config: HistoryConfig,
