@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 from typing import Any
 from urllib.parse import parse_qsl
@@ -57,11 +56,7 @@ class ModelState(State):
 
 def model_config(config: HistoryConfig, name: str) -> HistoryConfig:
     """The recording configuration of a model other than the default: keys and spool apart."""
-    return dataclasses.replace(
-        config,
-        key_prefix=f"{config.key_prefix}m:{name}:",
-        spool_dir=config.spool_dir / f"m-{name}",
-    )
+    return config.of_model(name)
 
 
 class Models:

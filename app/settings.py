@@ -170,8 +170,10 @@ class Settings(BaseSettings):
             lease_ms=self.webhook_lease_ms,
         )
 
-    def history_config(self) -> HistoryConfig:
-        return HistoryConfig(
+    def history_config(self, model: str | None = None) -> HistoryConfig:
+        """Where and how the service records ``model`` (default: ``model_name``): a model
+        other than the default records under its own key prefix and spool."""
+        config = HistoryConfig(
             redis_url=self.redis_url,
             key_prefix=self.key_prefix,
             shards=self.redis_shards,
@@ -186,6 +188,7 @@ class Settings(BaseSettings):
             spool_max_records=self.spool_max_records,
             data_dir=self.data_dir / "redis",
         )
+        return config if model in (None, self.model_name) else config.of_model(model)
 
     log_level: str = Field("info", pattern="^(debug|info|warning|error)$")
 

@@ -419,3 +419,60 @@ def test_the_dashboard_shows_the_model_asked_for(
         assert unknown.status_code == 404
         assert unknown.headers["content-type"].startswith("text/html")
         assert "nope" in unknown.text and "tiers" in unknown.text
+
+
+def test_the_command_line_records_and_forgets_in_the_model_it_names(
+    store: ModelStore,
+    template: Template,
+    customers_csv: Path,
+    service_redis: str,
+    prefix: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`segments assign --record --model tiers` records under tiers' keys, where the service
+    reads them (it wrote into the default model's keys: another model's segments there);
+    `segments customers forget` forgets in every model, or in the one `--model` names."""
+    from typer.testing import CliRunner
+
+    from app.cli.main import app as cli
+
+    source = tmp_path / "few.csv"
+    source.write_text("".join(customers_csv.read_text().splitlines(keepends=True)[:21]))
+    first = source.read_text().splitlines()[1].split(",")[0]
+    for name, value in {
+        "SEGMENTS_MODEL_STORE": str(store.root),
+        "SEGMENTS_MODEL_NAME": "customers",
+        "SEGMENTS_REDIS_URL": service_redis,
+        "SEGMENTS_KEY_PREFIX": prefix,
+        "SEGMENTS_DATA_DIR": str(tmp_path / "data"),
+    }.items():
+        monkeypatch.setenv(name, value)
+    runner = CliRunner()
+    recorded = runner.invoke(cli, ["assign", "--input", str(source), "--record", "--model", TIERS])
+    assert recorded.exit_code == 0, recorded.output
+    with redis.Redis.from_url(service_redis) as client:
+        assert client.exists(Keys(f"{prefix}m:{TIERS}:").customer(first))
+        assert not client.exists(Keys(prefix).customer(first))
+    settings = settings_for(store, service_redis, prefix, tmp_path)
+    with TestClient(create_app(settings)) as api:
+        by_id = api.post(f"/v1/assign?model={TIERS}", json={"customer_id": first})
+        assert by_id.status_code == 200, by_id.text
+        assert by_id.json()["segment_id"] in template.tiers_segments
+        assert api.get(f"/v1/customers/{first}").status_code == 404  # not in the default
+        # known in both models: forgetting in tiers only leaves the default's
+        features = api.get(f"/v1/customers/{first}?model={TIERS}").json()["profile"]
+        stored = api.post("/v1/assign", json={"customer_id": first, "features": features})
+        assert stored.status_code == 200, stored.text
+        only = runner.invoke(cli, ["customers", "forget", first, "--model", TIERS])
+        assert only.exit_code == 0, only.output
+        assert api.get(f"/v1/customers/{first}?model={TIERS}").status_code == 404
+        assert api.get(f"/v1/customers/{first}").status_code == 200
+        recorded = runner.invoke(
+            cli, ["assign", "--input", str(source), "--record", "--model", TIERS]
+        )
+        assert recorded.exit_code == 0, recorded.output
+        everywhere = runner.invoke(cli, ["customers", "forget", first])
+        assert everywhere.exit_code == 0, everywhere.output
+        assert api.get(f"/v1/customers/{first}?model={TIERS}").status_code == 404
+        assert api.get(f"/v1/customers/{first}").status_code == 404

@@ -32,34 +32,59 @@ console = Console(stderr=True)
 
 
 @contextlib.asynccontextmanager
-async def _history() -> AsyncIterator[HistoryService]:
-    """A HistoryService on the service's Redis (no replayer), saying which Redis it uses."""
+async def _history(models: tuple[str | None, ...] = (None,)) -> AsyncIterator[list[HistoryService]]:
+    """A HistoryService per model (``None``: the default model) on the service's Redis (no
+    replayer), saying which Redis it uses."""
     from app.history import HistoryService, Recorder, Spool
     from app.redis_client import redis_target
     from app.settings import Settings
 
-    config = Settings().history_config()
+    settings = Settings()
     async with contextlib.AsyncExitStack() as stack:
-        target = stack.enter_context(redis_target(config))
+        target = stack.enter_context(redis_target(settings.history_config()))
         console.print(f"using {target.description}", soft_wrap=True, highlight=False)
-        url = target.url
-        spool = Spool(config.spool_dir, config.spool_max_records, config.spool_fsync)
-        stack.callback(spool.close)
-        recorder = Recorder.connect(url, config)
-        stack.push_async_callback(recorder.aclose)
-        yield HistoryService(recorder, spool)
+        services = []
+        for model in models:
+            config = settings.history_config(model)
+            spool = Spool(config.spool_dir, config.spool_max_records, config.spool_fsync)
+            stack.callback(spool.close)
+            recorder = Recorder.connect(target.url, config)
+            stack.push_async_callback(recorder.aclose)
+            services.append(HistoryService(recorder, spool))
+        yield services
+
+
+def _every_model() -> tuple[str, ...]:
+    """The models the service serves with these settings (``SEGMENTS_MODELS``, else every
+    model of the store), the default one included."""
+    from app.registry.store import ModelStore
+    from app.settings import Settings
+
+    settings = Settings()
+    names = settings.served_models() or tuple(ModelStore(settings.model_store).model_names())
+    return tuple(dict.fromkeys((settings.model_name, *names)))
 
 
 @customers_app.command("forget")
 def forget(
     customer_ids: Annotated[list[str], typer.Argument(help="the customers to forget")],
+    model: Annotated[
+        str | None,
+        typer.Option(help="forget only in this model (default: in every model served)"),
+    ] = None,
 ) -> None:
-    """Forget customers: profile, current segment, history and membership (and this host's
-    spooled records of them). Exits 1 if any was unknown."""
+    """Forget customers in every model the service serves (or only in --model): profile,
+    current segment, history and membership (and this host's spooled records of them), as
+    DELETE /v1/customers/{id} does. Exits 1 if any was unknown in all of them."""
 
     async def run() -> list[bool]:
-        async with _history() as service:
-            return [await service.forget(c) for c in customer_ids]
+        models = (model,) if model else _every_model()
+        async with _history(models) as services:
+            found = []
+            for customer_id in customer_ids:
+                known = [await service.forget(customer_id) for service in services]
+                found.append(any(known))
+            return found
 
     with fail_on_error(console):
         found = asyncio.run(run())
@@ -76,7 +101,7 @@ def migrate_keys() -> None:
     from app.history.migrate import migrate_keys as migrate
 
     async def run() -> str:
-        async with _history() as service:
+        async with _history() as (service,):
             report = await migrate(service.recorder)
         return (
             f"{report.customers:,} customers, {report.members:,} members of "

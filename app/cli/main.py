@@ -169,7 +169,7 @@ def _record(
     settings = get_settings()
     runs = settings.data_dir / "runs"
     request = RunRequest(source, output, model_name, runs, id_column, chunk_size, run_id, resume)
-    record_file(store_at(store), version, request, settings.history_config(), console)
+    record_file(store_at(store), version, request, settings.history_config(model_name), console)
 
 
 @app.command("example-data")

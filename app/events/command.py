@@ -48,7 +48,7 @@ def assign_log(
     started = time.perf_counter()
     runs = settings.data_dir / "runs"
     if record:
-        config = settings.history_config()
+        config = settings.history_config(model_name)  # its own keys unless the default
         with redis_target(config) as target:
             console.print(
                 f"recording {source} with {model_name} {serving.version} into {target.description}",

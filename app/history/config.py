@@ -6,7 +6,7 @@ comes from here, so tests can shrink them and operators can see them in one plac
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 DAY_MS = 86_400_000
@@ -125,3 +125,10 @@ class HistoryConfig:
     @property
     def read_timeout_s(self) -> float:
         return self.read_timeout_ms / 1000
+
+    def of_model(self, name: str) -> HistoryConfig:
+        """The recording configuration of a model other than the service's default one
+        (``SEGMENTS_MODEL_NAME``): its keys and spool apart (docs/redis-keys.md)."""
+        return replace(
+            self, key_prefix=f"{self.key_prefix}m:{name}:", spool_dir=self.spool_dir / f"m-{name}"
+        )
