@@ -62,8 +62,9 @@ def read_chunks(
 
     ``features`` are the model's ``(name, kind)`` pairs. The id column is read as text, never
     as numbers (an integer Parquet column becomes its decimal text, with a warning). A row
-    with no id, or with text that is not a number in a numeric feature, is returned in
-    ``Chunk.rejected`` with the reason; blank cells and ``missing_values`` are missing values.
+    with no id, or with text that is not a number (or an infinite one) in a numeric feature,
+    is returned in ``Chunk.rejected`` with the reason; blank cells and ``missing_values`` are
+    missing values.
     """
     check_input(path, [id_column, *(name for name, _ in features)])
     numeric = [name for name, kind in features if kind == "numeric"]
@@ -77,6 +78,12 @@ def read_chunks(
             parsed = parse_numbers(values[column], missing_values)
             for i in np.flatnonzero(parsed.junk & (reasons == "")):
                 reasons[i] = f"column {column!r} is not a number: {values[column].iloc[i]!r}"
+            # infinity parses as a number, but no model can place it (training refuses it)
+            infinite = np.isinf(np.asarray(parsed.values, dtype=float)) & (reasons == "")
+            for i in np.flatnonzero(infinite):
+                reasons[i] = (
+                    f"column {column!r} is not a finite number: {str(values[column].iloc[i])!r}"
+                )
             values[column] = parsed.values
         bad = reasons != ""
         rejected = [Rejected(first_row + int(i), str(reasons[i])) for i in np.flatnonzero(bad)]

@@ -82,17 +82,19 @@ def test_text_in_a_numeric_column_rejects_that_row_by_name(
     frame["monetary"] = frame["monetary"].astype(object)
     frame.loc[40, "monetary"] = "n/a-ish"
     frame.loc[12, "monetary"] = "  "
+    frame.loc[30, "monetary"] = "inf"  # a number, but no model places it (it crashed)
     source, target = tmp_path / "in.csv", tmp_path / "out.csv"
     frame.to_csv(source, index=False)
     loaded = store.load("customers")
     done = assign_file(loaded, source, target, id_column="customer_id", chunk_size=20)
-    assert (done.rows, done.rejected) == (49, 1)
+    assert (done.rows, done.rejected) == (48, 2)
     rejects = pd.read_csv(tmp_path / "out.rejects.csv")
     assert rejects.to_dict("records") == [
-        {"row": 41, "reason": "column 'monetary' is not a number: 'n/a-ish'"}
+        {"row": 31, "reason": "column 'monetary' is not a finite number: 'inf'"},
+        {"row": 41, "reason": "column 'monetary' is not a number: 'n/a-ish'"},
     ]
     tagged = pd.read_csv(target)
-    assert "C000041" not in set(tagged["customer_id"]) and len(tagged) == 49
+    assert "C000041" not in set(tagged["customer_id"]) and len(tagged) == 48
     blank = frame.loc[[12]].set_index("customer_id")
     blank["monetary"] = np.nan
     expected = loaded.estimator.predict(blank)[0]
