@@ -132,12 +132,3 @@ def _print_matrix(matrix: pd.DataFrame, old: str, new: str) -> None:
     for label, row in matrix.iterrows():
         table.add_row(str(label), *[f"{int(v):,}" for v in row])
     out.print(table)
-    total = int(matrix.to_numpy().sum())
-    same = sum(
-        int(matrix.loc[r, c])
-        for r in matrix.index
-        for c in matrix.columns
-        if r == c and r != "total"
-    )
-    if total:
-        out.print(f"{same:,} customers keep their segment id")

@@ -7,9 +7,10 @@ from pathlib import Path
 import pandas as pd
 
 from app.errors import DataError
-from app.registry.store import ModelStore
+from app.registry.store import LoadedModel, ModelStore
 from app.training.config import TrainConfig
 from app.training.data import load_training_data, read_table
+from app.training.values import numeric_column
 
 
 def migration_matrix(
@@ -26,7 +27,7 @@ def migration_matrix(
             )
         frame = load_training_data(config).frame
     else:
-        frame = read_table(data)
+        frame = _read_features(data, [old_model, new_model])
     missing = sorted(
         set(old_model.estimator.feature_names + new_model.estimator.feature_names)
         - set(frame.columns)
@@ -39,3 +40,16 @@ def migration_matrix(
     names_new = {s.id: f"{s.id} {s.name}" for s in new_model.manifest.segments}
     kept = int((before == after).sum())
     return pd.crosstab(before.map(names_old), after.map(names_new)), kept
+
+
+def _read_features(data: Path, models: list[LoadedModel]) -> pd.DataFrame:
+    """``data`` with the models' numeric features read as file tagging reads them: blank
+    cells and the training config's missing markers are missing values; text is an error
+    naming the column (a blank cell reached scikit-learn as text, a traceback)."""
+    frame = read_table(data)
+    for model in models:
+        markers = model.manifest.config.get("data", {}).get("missing_values", [])
+        for name, kind in model.estimator.features:
+            if kind == "numeric" and name in frame.columns:
+                frame[name], _ = numeric_column(frame, name, str(data), missing_values=markers)
+    return frame

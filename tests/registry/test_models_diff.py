@@ -1,0 +1,66 @@
+"""`segments models diff OLD NEW --data FILE`: how a file's customers move between versions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from app.cli.main import app
+from tests.versions import Versions
+
+
+def _diff(versions: Versions, data: Path) -> tuple[int, str]:
+    result = CliRunner().invoke(
+        app,
+        [
+            "models",
+            "diff",
+            versions.old,
+            versions.new,
+            "--data",
+            str(data),
+            "--store",
+            str(versions.store.root),
+            "--model",
+            "customers",
+        ],
+    )
+    return result.exit_code, " ".join(result.output.split())
+
+
+def test_a_file_with_blank_cells_is_compared_as_tagging_reads_it(
+    versions: Versions, customers_csv: Path, tmp_path: Path
+) -> None:
+    """Blank cells are missing values (they reached scikit-learn as text: a traceback), and
+    the count of customers who keep their id is said once, by id."""
+    frame = pd.read_csv(customers_csv, dtype={"customer_id": str}).head(400)
+    frame["monetary"] = frame["monetary"].astype(object)
+    frame.loc[[3, 70], "monetary"] = " "
+    source = tmp_path / "blanks.csv"
+    frame.to_csv(source, index=False)
+    code, text = _diff(versions, source)
+    assert code == 0, text
+    old, new = (
+        versions.store.load("customers", versions.old),
+        versions.store.load("customers", versions.new),
+    )
+    parsed = frame.assign(monetary=pd.to_numeric(frame["monetary"], errors="coerce"))
+    kept = int((old.estimator.predict(parsed) == new.estimator.predict(parsed)).sum())
+    assert text.count("keep their segment id") == 1
+    assert f"{kept:,} of 400 customers keep their segment id" in text
+
+
+def test_text_in_a_numeric_column_is_one_error_naming_it(
+    versions: Versions, customers_csv: Path, tmp_path: Path
+) -> None:
+    frame = pd.read_csv(customers_csv, dtype={"customer_id": str}).head(50)
+    frame["monetary"] = frame["monetary"].astype(object)
+    frame.loc[5, "monetary"] = "lots"
+    source = tmp_path / "junk.csv"
+    frame.to_csv(source, index=False)
+    code, text = _diff(versions, source)
+    assert code == 1
+    assert "error:" in text and "'monetary'" in text and "'lots'" in text
+    assert "Traceback" not in text
