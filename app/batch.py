@@ -101,7 +101,11 @@ def check_input(path: Path, columns: list[str]) -> None:
     available = columns_of(path)
     missing = [c for c in columns if c not in available]
     if missing:
-        raise DataError(f"{path.name}: missing column(s) {', '.join(map(repr, missing))}")
+        shown = ", ".join(map(repr, available[:20])) + (" …" if len(available) > 20 else "")
+        raise DataError(
+            f"{path.name}: missing column(s) {', '.join(map(repr, missing))}; it has {shown}"
+            + (" (another id column: --id-column NAME)" if missing[0] == columns[0] else "")
+        )
 
 
 def check_derived_input(path: Path, id_column: str, features: list[str]) -> None:

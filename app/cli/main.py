@@ -92,7 +92,10 @@ def assign(
         typer.Option("--model", help="default: SEGMENTS_MODEL_NAME, else the store's only model"),
     ] = None,
     version: Annotated[str | None, typer.Option(help="default: the promoted version")] = None,
-    id_column: Annotated[str, typer.Option(help="customer id column")] = "customer_id",
+    id_column: Annotated[
+        str | None,
+        typer.Option(help="customer id column; default: the one the version was trained with"),
+    ] = None,
     chunk_size: Annotated[int, typer.Option(min=1)] = 100_000,
     record: Annotated[
         bool, typer.Option("--record", help="record every assignment in Redis (history)")
@@ -113,12 +116,13 @@ def assign(
     with --record, record each assignment in Redis as the service does. For a model trained
     on a transaction log, the input is such a log: features are derived as training does."""
     from app.batch import assign_file
-    from app.events.command import assign_log, trained_on_log
+    from app.events.command import assign_log, trained_id_column, trained_on_log
     from app.settings import get_settings
 
     with fail_on_error(console):
         model_store = store_at(store)
         name = model_name or default_model(model_store, get_settings().model_name)
+        id_column = id_column or trained_id_column(model_store, name, version)
         if trained_on_log(model_store, name, version):
             day = None if as_of is None else as_of.date()
             assign_log(

@@ -21,6 +21,18 @@ def trained_on_log(store: ModelStore, model_name: str, version: str | None) -> b
     return store.manifest(model_name, version).data.kind == "transactions"
 
 
+def trained_id_column(store: ModelStore, model_name: str, version: str | None) -> str:
+    """The customer id column the version (default: the promoted one) was trained with: the
+    log's customer column, or the table's id column (``customer_id`` when unknown)."""
+    version = version or store.promoted(model_name)
+    if version is None or version not in store.versions(model_name):
+        return "customer_id"  # loading the version says what is missing
+    data = store.manifest(model_name, version).config.get("data", {})
+    if data.get("kind") == "transactions":
+        return str((data.get("transactions") or {}).get("customer") or "customer_id")
+    return str(data.get("id_column") or "customer_id")
+
+
 def assign_log(
     store: ModelStore,
     model_name: str,

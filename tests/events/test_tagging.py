@@ -87,7 +87,9 @@ def test_recording_a_log_seeds_the_aggregates_events_then_update(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     store, _ = tx_trained
+    # the command runs with the service's settings: the same prefix and default model
     monkeypatch.setenv("SEGMENTS_KEY_PREFIX", prefix)
+    monkeypatch.setenv("SEGMENTS_MODEL_NAME", "transactions")
     log = _log(tmp_path)
     shown = _assign(store, "--input", str(log), "--record", "--as-of", "2026-11-01")
     assert "recorded 3 customers" in shown.output

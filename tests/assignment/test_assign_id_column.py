@@ -1,0 +1,55 @@
+"""`segments assign` reads the id column the version was trained with (it assumed
+`customer_id`, and a new user's file failed with "missing column(s) 'customer_id'")."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from app.cli.main import app
+from app.registry.store import ModelStore
+from app.training.config import parse_config
+from app.training.job import train
+from tests.conftest import EXAMPLES
+
+
+def _store(store: ModelStore, model: str) -> list[str]:
+    return ["--store", str(store.root), "--model", model]
+
+
+def test_the_trained_id_column_is_the_default_and_a_missing_one_is_named(
+    customers_csv: Path, tmp_path: Path
+) -> None:
+    frame = pd.read_csv(customers_csv, dtype={"customer_id": str}).head(3000)
+    frame = frame.rename(columns={"customer_id": "CUST_ID"})
+    source = tmp_path / "cards.csv"
+    frame.to_csv(source, index=False)
+    raw = tomllib.loads((EXAMPLES / "customers.toml").read_text())
+    raw["data"] |= {"path": str(source), "id_column": "CUST_ID"}
+    raw["model"] |= {"k_min": 3, "k_max": 3, "stability_bootstraps": 0}
+    store = ModelStore(tmp_path / "store")
+    result = train(parse_config(raw, base_dir=EXAMPLES), store, promote=True)
+    model = result.manifest.model_name
+
+    out = tmp_path / "tagged.csv"
+    done = CliRunner().invoke(
+        app,
+        ["assign", "--input", str(source), "--output", str(out), *_store(store, model)],
+    )
+    assert done.exit_code == 0, done.output
+    tagged = pd.read_csv(out, dtype=str)
+    assert list(tagged.columns) == ["CUST_ID", "segment_id", "segment_name"]
+    assert tagged["CUST_ID"].tolist() == frame["CUST_ID"].tolist()
+
+    other = tmp_path / "other.csv"
+    frame.rename(columns={"CUST_ID": "id"}).to_csv(other, index=False)
+    refused = CliRunner().invoke(
+        app,
+        ["assign", "--input", str(other), "--output", str(out), *_store(store, model)],
+    )
+    text = " ".join(refused.output.split())
+    assert refused.exit_code == 1
+    assert "missing column(s) 'CUST_ID'" in text and "'id'" in text and "--id-column" in text
