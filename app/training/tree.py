@@ -1,21 +1,23 @@
 """Tree segments: a shallow decision tree on one declared outcome, each leaf a rule segment.
 
-``[model] algorithm = "tree"`` with ``target = "<outcome>"`` fits a scikit-learn
-``DecisionTreeClassifier`` (a binary outcome) or ``DecisionTreeRegressor`` (a numeric one) with
-at most ``min(k_max, 8)`` leaves, each holding at least ``min_share`` of the customers: the
-classic CHAID-style marketing segmentation. The tree reads numeric features on their original
-scale (missing values stay missing: the tree learns which way they go) and each categorical
-feature as one 0/1 column per category of at least ``min_frequency`` (so a split reads as the
-category). Each numeric threshold is moved, within the gap between the training values it
-separates, to the shortest decimal there (``tenure_months < 12``, not ``< 11.5000003``): the
-leaves hold the same customers.
+``[model] algorithm = "tree"`` with ``target = "<outcome>"`` fits a ``PlateauTree`` (a
+best-first regression tree whose cuts sit in the middle of their plateau of near-best gain,
+which resamples move less than the best cut; see ``plateau_tree``) on the outcome (0/1 or
+numeric), with at most ``min(k_max, 8)`` leaves, each holding at least ``min_share`` of the
+customers: the classic CHAID-style marketing segmentation. The tree reads numeric features
+on their original scale (missing values stay missing: the tree learns which way they go) and
+each categorical feature as one 0/1 column per category of at least ``min_frequency`` (so a
+split reads as the category). Each numeric threshold is moved, within the gap between the
+training values it separates, to the shortest decimal there (``tenure_months < 12``, not
+``< 11.5000003``): the leaves hold the same customers.
 
 Each leaf becomes a ``RuleSegment`` whose condition is exactly the tree's path, so the service
 assigns it through the same compiled rule path as configured rules, with no tree at serving
-time. Exactly: scikit-learn compares a value after rounding it to float32, so each bound is
-the float64 midpoint between float32 neighbours (``_left_bound``); a test proves over many
-rows that the rules give ``tree.apply``'s leaf for every row. The leaf's readable text shows
-the short decimal (it differs from the served bound only within float32 rounding of it).
+time. Exactly: the tree compares a value after rounding it to float32 (as scikit-learn's
+does), so each bound is the float64 midpoint between float32 neighbours (``_left_bound``); a
+test proves over many rows that the rules give ``tree.apply``'s leaf for every row. The
+leaf's readable text shows the short decimal (it differs from the served bound only within
+float32 rounding of it).
 """
 
 from __future__ import annotations

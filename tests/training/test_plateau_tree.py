@@ -110,7 +110,7 @@ def test_leaves_hold_min_share_and_stay_within_the_bounds(planted: Any) -> None:
 
 
 def test_a_planted_threshold_gives_a_tree_stable_under_resampling(planted: Any) -> None:
-    data, frame = planted
+    data, _ = planted
     store = ModelStore(data.parent / "store")
     manifest = train(planted_config(data, stability_bootstraps=5), store).manifest
     stability = manifest.quality.stability_ari
