@@ -9,8 +9,10 @@ sloping curve crosses a level, which a resample moves little, so their middle mo
 too. ``plateau = 0`` is the greedy cut. A vote over bootstrap resamples (the majority
 feature, the median threshold) was measured and not kept: see ``bench/README.md``.
 
-The rest is CART's: the feature whose cut lowers the error most (the Gini impurity, for a
-0/1 outcome, up to a factor), the leaf whose split lowers it most split next, up to
+Which feature and which leaf are split is CART's choice, by the best cut's gain: the feature
+whose best cut lowers the squared error most (the Gini impurity, for a 0/1 outcome, up to a
+factor), the leaf whose best cut lowers it most split next (only where the cut falls moves:
+ranking by the gain at the plateau's middle made features swap places more), up to
 ``max_leaves`` leaves of at least ``min_samples_leaf`` rows each; a missing value goes the
 way that lowered the error more where the node saw missing values, else to the larger side.
 Values are compared as scikit-learn compares them (``float32(x) <= threshold`` goes left),
@@ -48,7 +50,7 @@ class _Split:
     feature: int
     threshold: float
     missing_left: bool
-    gain: float  # fall in the sum of squared errors
+    gain: float  # fall in the sum of squared errors at the feature's best cut: ranks splits
 
 
 @dataclass
@@ -203,8 +205,8 @@ def _plateau_cut(
         goes_left = missing_left if n_missing else bool(left_n[at] >= n - left_n[at])
         # the float64 midpoint of two float32 values lies strictly between them
         threshold = (values[at] + values[at + 1]) / 2.0
-        if best is None or gain[at] > best.gain:
-            best = _Split(feature, float(threshold), goes_left, float(gain[at]))
+        if best is None or top > best.gain:
+            best = _Split(feature, float(threshold), goes_left, top)
     return best
 
 
