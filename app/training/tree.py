@@ -1,21 +1,23 @@
 """Tree segments: a shallow decision tree on one declared outcome, each leaf a rule segment.
 
-``[model] algorithm = "tree"`` with ``target = "<outcome>"`` fits a scikit-learn
-``DecisionTreeClassifier`` (a binary outcome) or ``DecisionTreeRegressor`` (a numeric one) with
-at most ``min(k_max, 8)`` leaves, each holding at least ``min_share`` of the customers: the
-classic CHAID-style marketing segmentation. The tree reads numeric features on their original
-scale (missing values stay missing: the tree learns which way they go) and each categorical
-feature as one 0/1 column per category of at least ``min_frequency`` (so a split reads as the
-category). Each numeric threshold is moved, within the gap between the training values it
-separates, to the shortest decimal there (``tenure_months < 12``, not ``< 11.5000003``): the
-leaves hold the same customers.
+``[model] algorithm = "tree"`` with ``target = "<outcome>"`` fits a ``PlateauTree`` (a
+best-first regression tree whose cuts sit in the middle of their plateau of near-best gain,
+which resamples move less than the best cut; see ``plateau_tree``) on the outcome (0/1 or
+numeric), with at most ``min(k_max, 8)`` leaves, each holding at least ``min_share`` of the
+customers: the classic CHAID-style marketing segmentation. The tree reads numeric features
+on their original scale (missing values stay missing: the tree learns which way they go) and
+each categorical feature as one 0/1 column per category of at least ``min_frequency`` (so a
+split reads as the category). Each numeric threshold is moved, within the gap between the
+training values it separates, to the shortest decimal there (``tenure_months < 12``, not
+``< 11.5000003``): the leaves hold the same customers.
 
 Each leaf becomes a ``RuleSegment`` whose condition is exactly the tree's path, so the service
 assigns it through the same compiled rule path as configured rules, with no tree at serving
-time. Exactly: scikit-learn compares a value after rounding it to float32, so each bound is
-the float64 midpoint between float32 neighbours (``_left_bound``); a test proves over many
-rows that the rules give ``tree.apply``'s leaf for every row. The leaf's readable text shows
-the short decimal (it differs from the served bound only within float32 rounding of it).
+time. Exactly: the tree compares a value after rounding it to float32 (as scikit-learn's
+does), so each bound is the float64 midpoint between float32 neighbours (``_left_bound``); a
+test proves over many rows that the rules give ``tree.apply``'s leaf for every row. The
+leaf's readable text shows the short decimal (it differs from the served bound only within
+float32 rounding of it).
 """
 
 from __future__ import annotations
@@ -32,19 +34,19 @@ from sklearn.metrics import (
     davies_bouldin_score,
     silhouette_score,
 )
-from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from app.errors import DataError
 from app.registry.manifest import Quality, Selection, SelectionPoint
 from app.training.config import CategoricalFeature, TrainConfig
 from app.training.effects import outcome_effect
+from app.training.plateau_tree import PlateauTree
 from app.training.preprocess import MISSING_CATEGORY, canonical_column
 from app.training.quality import QualityResult, _best_jaccard
 from app.training.rules import And, Compare, Condition, IsMissing, Not, Or, RuleSegment
 from app.training.selection import MIN_STABILITY
+from app.training.tree_choice import PLATEAUS, TOLERANCE, TreeChoice, choose_shape, new_tree
 
 MAX_LEAVES = 8
-TOLERANCE = 0.05  # held-out scores this close (relative) to the best: fewer leaves win
 
 
 class LeafRules(BaseEstimator):  # type: ignore[misc]
@@ -82,14 +84,12 @@ class TreeColumns:
 class LeafTree:
     """A fitted tree, how it reads features, and its leaves' node ids in slot order."""
 
-    estimator: DecisionTreeClassifier | DecisionTreeRegressor
+    estimator: PlateauTree
     columns: TreeColumns
     leaves: list[int]  # tree node id of each leaf slot
     target: str
     missing_seen: frozenset[str] = frozenset()  # features with missing values in training
-    held_out: dict[int, float] | None = None  # leaf count -> held-out effect size, if chosen
-    stability: dict[int, float] | None = None  # leaf count -> bootstrap stability (ARI)
-    note: str | None = None  # why the count was chosen when no count was stable enough
+    choice: TreeChoice | None = None  # how its shape was chosen (see ``tree_choice``)
 
     def apply(self, frame: pd.DataFrame) -> np.ndarray:
         """Each row's leaf slot (0-based, in ``leaves`` order), by the tree itself."""
@@ -116,14 +116,9 @@ def tree_columns(config: TrainConfig, frame: pd.DataFrame) -> TreeColumns:
 def fit_tree(config: TrainConfig, frame: pd.DataFrame, target: pd.Series, *, seed: int) -> LeafTree:
     """Fit the tree on the rows with a target value; ``frame`` holds the features.
 
-    The number of leaves (``k_min`` .. ``min(k_max, 8)``) is chosen by the stability floor,
-    then on held-out halves: each count's tree is refitted on bootstrap resamples and
-    compared with itself (lowest ARI; a count is stable at ``MIN_STABILITY``, the floor
-    clusters meet); for each count a tree fitted on one half is scored by the outcome's
-    effect size across its leaves on the other half (both ways round); among stable counts
-    the fewest leaves within ``TOLERANCE`` of the best score win, so a split that only fits
-    noise, or that resamples would move, is not made. When no count is stable, the most
-    stable one, and the selection says so.
+    The number of leaves (``k_min`` .. ``min(k_max, 8)``) and the plateau its cuts are
+    centred in are chosen by stability under resampling, then by the effect size on held-out
+    halves: see ``tree_choice``.
     """
     present = target.notna().to_numpy()
     y = target.to_numpy(dtype=np.float64)[present]
@@ -134,83 +129,17 @@ def fit_tree(config: TrainConfig, frame: pd.DataFrame, target: pd.Series, *, see
     binary = bool(np.isin(y, (0.0, 1.0)).all())
     spec = config.model
     counts = range(max(2, spec.k_min), max(2, min(spec.k_max, MAX_LEAVES)) + 1)
-    held_out = _held_out(x, y, binary, counts, spec.min_share, seed)
-    rng = np.random.default_rng(seed + 5)
-    rows = rng.choice(len(y), min(len(y), spec.selection_sample), replace=False)
-    bootstraps = max(spec.selection_bootstraps, 1)
-    measured = {
-        c: _count_stability(x[rows], y[rows], binary, c, spec.min_share, seed, bootstraps)
-        for c in counts
-    }
-    stability = {c: lowest for c, (lowest, _) in measured.items()}
-    stable = [c for c in counts if stability[c] >= MIN_STABILITY]
-    note = None
-    if stable:
-        best = max(held_out[c] for c in stable)
-        leaves_wanted = min(c for c in stable if held_out[c] >= best * (1 - TOLERANCE))
-    else:
-        # ranked by the mean: one refit that splits on another feature first puts any
-        # count's lowest near 0, and then the lowest no longer tells the counts apart
-        leaves_wanted = max(counts, key=lambda c: (measured[c][1], -c))
-        note = (
-            f"no leaf count in {counts.start}..{counts.stop - 1} reaches stability "
-            f"{MIN_STABILITY} in every refit (refits on resamples split elsewhere); chose "
-            f"{leaves_wanted} leaves, the most stable on average ({measured[leaves_wanted][1]:.2f})"
-        )
-    estimator = _tree(binary, leaves_wanted, spec.min_share, len(y), seed)
-    estimator.fit(x, y.astype(np.int64) if binary else y)
+    choice = choose_shape(x, y, binary, counts, min_share=spec.min_share,
+                          sample=spec.selection_sample, bootstraps=spec.selection_bootstraps,
+                          seed=seed)  # fmt: skip
+    estimator = new_tree(binary, choice.leaves, spec.min_share, len(y), choice.plateau).fit(x, y)
     _snap_thresholds(estimator, x, len(columns.numeric))
     tree = estimator.tree_
     leaves = [n for n in range(tree.node_count) if tree.children_left[n] < 0]
     # highest outcome first: the slots read as a ranking
     leaves.sort(key=lambda n: -float(np.ravel(tree.value[n])[-1]))
     seen = frozenset(n for n in columns.numeric if frame[n].isna().any())
-    return LeafTree(estimator, columns, leaves, str(target.name), seen, held_out, stability, note)
-
-
-def _count_stability(
-    x: np.ndarray, y: np.ndarray, binary: bool, count: int, min_share: float, seed: int, n: int
-) -> tuple[float, float]:
-    """The lowest and the mean ARI between the ``count``-leaf tree on these rows and its
-    refits on resamples (the lowest decides, as for clusters: see ``selection``)."""
-    fit_y = y.astype(np.int64) if binary else y
-    leaves = _tree(binary, count, min_share, len(y), seed).fit(x, fit_y).apply(x)
-    rng = np.random.default_rng(seed + 7)
-    aris = []
-    for b in range(n):
-        boot = rng.choice(len(y), len(y), replace=True)
-        refit = _tree(binary, count, min_share, len(y), seed + 100 + b).fit(x[boot], fit_y[boot])
-        aris.append(adjusted_rand_score(leaves, refit.apply(x)))
-    return round(float(np.min(aris)), 4), round(float(np.mean(aris)), 4)
-
-
-def _tree(
-    binary: bool, leaves: int, min_share: float, rows: int, seed: int
-) -> DecisionTreeClassifier | DecisionTreeRegressor:
-    kind = DecisionTreeClassifier if binary else DecisionTreeRegressor
-    return kind(
-        max_leaf_nodes=leaves,
-        min_samples_leaf=max(1, math.ceil(min_share * rows)),
-        random_state=seed,
-    )
-
-
-def _held_out(
-    x: np.ndarray, y: np.ndarray, binary: bool, counts: range, min_share: float, seed: int
-) -> dict[int, float]:
-    """Leaf count -> mean effect size on the held-out half (two folds)."""
-    order = np.random.default_rng(seed).permutation(len(y))
-    halves = (order[: len(y) // 2], order[len(y) // 2 :])
-    scores: dict[int, float] = {}
-    for count in counts:
-        sizes = []
-        for fit_rows, test_rows in (halves, halves[::-1]):
-            target = y[fit_rows].astype(np.int64) if binary else y[fit_rows]
-            model = _tree(binary, count, min_share, len(fit_rows), seed).fit(x[fit_rows], target)
-            groups = model.apply(x[test_rows])
-            sizes.append(outcome_effect(y[test_rows], groups, binary).size or 0.0)
-        scores[count] = round(float(np.mean(sizes)), 4)
-    return scores
+    return LeafTree(estimator, columns, leaves, str(target.name), seen, choice)
 
 
 def leaf_rules(tree: LeafTree) -> list[RuleSegment]:
@@ -401,13 +330,19 @@ def grow_tree(
     rng = np.random.default_rng(spec.seed + 1)
     sample = rng.choice(len(frame), min(len(frame), spec.silhouette_sample), replace=False)
     x = tree.columns.matrix(frame)
-    binary = isinstance(tree.estimator, DecisionTreeClassifier)
+    choice = tree.choice
+    assert choice is not None
+    grown: dict[float, PlateauTree] = {}  # each other candidate, fitted as the chosen one was
+    for plateau in set(choice.plateaus.values()):
+        most = max(c for c, p in choice.plateaus.items() if p == plateau)
+        binary = tree.estimator.binary
+        grown[plateau] = new_tree(binary, most, spec.min_share, len(values), plateau)
+        grown[plateau].fit(x[present], values)
     curve = []
-    for count, held in (tree.held_out or {}).items():
+    for count, held in choice.held_out.items():
         found = labels
-        if count != len(tree.leaves):  # each other candidate, fitted as the chosen one was
-            other = _tree(binary, count, spec.min_share, len(values), spec.seed)
-            other.fit(x[present], values.astype(np.int64) if binary else values)
+        if count != len(tree.leaves):
+            other = grown[choice.plateaus[count]].with_leaves(count)
             found = np.unique(other.apply(x), return_inverse=True)[1]
         shares = np.bincount(found) / len(frame)
         curve.append(
@@ -416,9 +351,9 @@ def grow_tree(
                 silhouette=round(_silhouette(matrix[sample], found[sample]), 4),
                 min_share=round(float(shares.min()), 4),
                 admissible=bool(shares.min() >= spec.min_share)
-                and (tree.stability or {}).get(count, 1.0) >= MIN_STABILITY,
+                and choice.stability[count] >= MIN_STABILITY,
                 algorithm="tree",
-                stability=(tree.stability or {}).get(count),
+                stability=choice.stability[count],
                 effects={tree.target: held},
                 score=held,
             )
@@ -426,7 +361,9 @@ def grow_tree(
     effect = outcome_effect(values, labels[present]).size
     selection = Selection(
         criterion=(
-            f"decision tree on {tree.target!r}: among leaf counts whose bootstrap stability is "
+            f"decision tree on {tree.target!r}, each cut in the middle of its plateau of "
+            f"near-best gain (plateau {', '.join(f'{p:g}' for p in PLATEAUS)}, the stable one "
+            f"with the best held-out effect): among leaf counts whose bootstrap stability is "
             f"at least {MIN_STABILITY}, the fewest leaves whose effect size on held-out halves "
             f"is within {TOLERANCE:.0%} of the best (leaves of at least min_share)"
         ),
@@ -438,11 +375,11 @@ def grow_tree(
         chosen_k=len(tree.leaves),
         chosen_algorithm="tree",
         curve=curve,
-        note=tree.note,
+        note=choice.note,
         reason=(
-            f"{len(tree.leaves)} leaves: stability "
-            f"{(tree.stability or {}).get(len(tree.leaves), 0.0):.2f}, held-out effect size "
-            f"{(tree.held_out or {}).get(len(tree.leaves), 0.0):.3f}, "
+            f"{len(tree.leaves)} leaves, plateau {choice.plateau:g}: stability "
+            f"{choice.stability[len(tree.leaves)]:.2f}, held-out effect size "
+            f"{choice.held_out[len(tree.leaves)]:.3f}, "
             f"{'n/a' if effect is None else f'{effect:.3f}'} on all customers"
         ),
     )
@@ -474,14 +411,14 @@ def tree_quality(
     x = tree.columns.matrix(frame)
     present = target.notna().to_numpy()
     y = target.to_numpy(dtype=np.float64)
-    binary = isinstance(tree.estimator, DecisionTreeClassifier)
     rng = np.random.default_rng(spec.seed + 1)
     aris, jaccards = [], []
     rows = np.flatnonzero(present)
-    for b in range(spec.stability_bootstraps):
+    estimator = tree.estimator
+    for _ in range(spec.stability_bootstraps):
         boot = rows[rng.choice(len(rows), len(rows), replace=True)]
-        refit = _tree(binary, k, spec.min_share, len(boot), spec.seed + 100 + b)
-        refit.fit(x[boot], y[boot].astype(np.int64) if binary else y[boot])
+        refit = new_tree(estimator.binary, k, spec.min_share, len(boot), estimator.plateau)
+        refit.fit(x[boot], y[boot])
         other = np.unique(refit.apply(x[sample]), return_inverse=True)[1]
         aris.append(float(adjusted_rand_score(sub_labels, other)))
         jaccards.append(_best_jaccard(sub_labels, other, k))

@@ -1,0 +1,142 @@
+"""How a tree model's shape is chosen: its number of leaves and how wide a plateau its cuts
+are centred in (see ``plateau_tree``), by stability under resampling, then held-out effect.
+
+Each candidate (leaf count, plateau) is grown on the selection sample and refitted on
+bootstrap resamples of it; its stability is the lowest ARI between the tree and a refit, the
+measure and floor (``MIN_STABILITY``) clusters meet. For each count, the stable plateau with
+the best held-out effect, else the plateau most stable on average; then among stable counts
+the fewest leaves within ``TOLERANCE`` of the best held-out effect, so a split that only
+fits noise, or that a resample would move, is not made. One tree of the most leaves per fit
+serves every count: a tree of fewer leaves is its first splits.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.metrics import adjusted_rand_score
+
+from app.training.effects import outcome_effect
+from app.training.plateau_tree import PlateauTree
+from app.training.selection import MIN_STABILITY
+
+TOLERANCE = 0.05  # held-out scores this close (relative) to the best: fewer leaves win
+# 0: CART's best cut, kept for sharp thresholds it finds exactly; wider plateaus for effects
+# that change smoothly, whose best cut resampling moves (see bench/README.md, 2026-12-02)
+PLATEAUS = (0.0, 0.1, 0.3, 0.5)
+
+
+@dataclass(frozen=True)
+class TreeChoice:
+    leaves: int
+    plateau: float
+    held_out: dict[int, float]  # leaf count -> held-out effect size (at its plateau)
+    stability: dict[int, float]  # leaf count -> lowest ARI of the refits (at its plateau)
+    plateaus: dict[int, float]  # leaf count -> the plateau chosen for it
+    note: str | None  # why, when no count was stable enough
+
+
+def new_tree(binary: bool, leaves: int, min_share: float, rows: int, plateau: float) -> PlateauTree:
+    return PlateauTree(
+        max_leaves=leaves,
+        min_samples_leaf=max(1, math.ceil(min_share * rows)),
+        plateau=plateau,
+        binary=binary,
+    )
+
+
+def choose_shape(
+    x: np.ndarray,
+    y: np.ndarray,
+    binary: bool,
+    counts: range,
+    *,
+    min_share: float,
+    sample: int,
+    bootstraps: int,
+    seed: int,
+) -> TreeChoice:
+    """The leaf count and plateau for a tree on ``x`` and ``y`` (see module)."""
+    rows = np.random.default_rng(seed + 5).choice(len(y), min(len(y), sample), replace=False)
+    held = {p: held_out(x, y, binary, counts, min_share, seed, p) for p in PLATEAUS}
+    measured = {
+        p: count_stability(x[rows], y[rows], binary, counts, min_share, seed, bootstraps, p)
+        for p in PLATEAUS
+    }
+    plateaus = {}
+    for c in counts:
+        stable = [p for p in PLATEAUS if measured[p][c][0] >= MIN_STABILITY]
+        plateaus[c] = (
+            max(stable, key=lambda p: (held[p][c], -p))
+            if stable
+            else max(PLATEAUS, key=lambda p: (measured[p][c][1], -p))
+        )
+    stability = {c: measured[plateaus[c]][c][0] for c in counts}
+    effect = {c: held[plateaus[c]][c] for c in counts}
+    stable_counts = [c for c in counts if stability[c] >= MIN_STABILITY]
+    note = None
+    if stable_counts:
+        best = max(effect[c] for c in stable_counts)
+        leaves = min(c for c in stable_counts if effect[c] >= best * (1 - TOLERANCE))
+    else:
+        # ranked by the mean: one refit that splits on another feature first puts any
+        # count's lowest near 0, and then the lowest no longer tells the counts apart
+        mean = {c: measured[plateaus[c]][c][1] for c in counts}
+        leaves = max(counts, key=lambda c: (mean[c], -c))
+        note = (
+            f"no leaf count in {counts.start}..{counts.stop - 1} reaches stability "
+            f"{MIN_STABILITY} in every refit (refits on resamples split elsewhere); chose "
+            f"{leaves} leaves, the most stable on average ({mean[leaves]:.2f})"
+        )
+    return TreeChoice(leaves, plateaus[leaves], effect, stability, plateaus, note)
+
+
+def count_stability(
+    x: np.ndarray,
+    y: np.ndarray,
+    binary: bool,
+    counts: range,
+    min_share: float,
+    seed: int,
+    n: int,
+    plateau: float,
+) -> dict[int, tuple[float, float]]:
+    """Leaf count -> the lowest and the mean ARI between the tree of that many leaves on
+    these rows and its refits on ``n`` resamples (the lowest decides, as for clusters)."""
+    largest = counts.stop - 1
+    tree = new_tree(binary, largest, min_share, len(y), plateau).fit(x, y)
+    rng = np.random.default_rng(seed + 7)
+    refits = []
+    for _ in range(max(n, 1)):
+        boot = rng.choice(len(y), len(y), replace=True)
+        refits.append(new_tree(binary, largest, min_share, len(y), plateau).fit(x[boot], y[boot]))
+    measured = {}
+    for count in counts:
+        leaves = tree.with_leaves(count).apply(x)
+        aris = [adjusted_rand_score(leaves, r.with_leaves(count).apply(x)) for r in refits]
+        measured[count] = (round(float(np.min(aris)), 4), round(float(np.mean(aris)), 4))
+    return measured
+
+
+def held_out(
+    x: np.ndarray,
+    y: np.ndarray,
+    binary: bool,
+    counts: range,
+    min_share: float,
+    seed: int,
+    plateau: float,
+) -> dict[int, float]:
+    """Leaf count -> mean effect size on the held-out half (two folds)."""
+    order = np.random.default_rng(seed).permutation(len(y))
+    halves = (order[: len(y) // 2], order[len(y) // 2 :])
+    sizes: dict[int, list[float]] = {count: [] for count in counts}
+    for fit_rows, test_rows in (halves, halves[::-1]):
+        grown = new_tree(binary, counts.stop - 1, min_share, len(fit_rows), plateau)
+        grown.fit(x[fit_rows], y[fit_rows])
+        for count in counts:
+            groups = grown.with_leaves(count).apply(x[test_rows])
+            sizes[count].append(outcome_effect(y[test_rows], groups, binary).size or 0.0)
+    return {count: round(float(np.mean(s)), 4) for count, s in sizes.items()}
