@@ -165,7 +165,7 @@ class CompiledAssigner:
             far, near = zj - s, zj - b
             per_feature[owner] += far * far - near * near
         top = sorted(range(len(names)), key=lambda i: -per_feature[i])[:TOP_DRIVERS]
-        return tuple((names[i], round(per_feature[i], 4)) for i in top if _positive(per_feature[i]))
+        return tuple((names[i], w) for i in top if _positive(w := round(per_feature[i], 4)))
 
     def _assignment(self, best: int, second: int, sure: float, drivers: Drivers) -> Assignment:
         slot = self.n_rules + best
@@ -262,7 +262,9 @@ class CompiledAssigner:
         return [
             ()
             if b == s
-            else tuple((names[f], round(g, 4)) for f, g in zip(fs, gs, strict=True) if _positive(g))
+            else tuple(
+                (names[f], w) for f, g in zip(fs, gs, strict=True) if _positive(w := round(g, 4))
+            )
             for b, s, fs, gs in zip(
                 best.tolist(), second.tolist(), top.tolist(), top_gain.tolist(), strict=True
             )
@@ -278,5 +280,6 @@ def _margin(d1: float, d2: float) -> float:
 
 
 def _positive(gain: float) -> bool:
-    """A driver worth reporting: a finite, positive gain (JSON has no infinity)."""
+    """A driver worth reporting: a finite gain, positive as shown (rounded: a feature the
+    model weighs at zero once showed as a driver of weight 0.0; JSON has no infinity)."""
     return 0.0 < gain < math.inf

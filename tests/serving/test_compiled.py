@@ -271,6 +271,9 @@ def test_the_scalar_and_vectorised_paths_agree(trained: Trained) -> None:
     # the comparison covers explained cluster answers, not only rules or empty drivers
     explained = [a for a in many if a.rule is None and len(a.drivers) == TOP_DRIVERS]
     assert len(explained) > len(rows) // 4
+    # a driver is shown with a positive weight (a weight rounded to 0.0 was shown as one)
+    assert all(w > 0 for a in many for _, w in a.drivers)
+    assert all(w > 0 for row in rows for _, w in assigner.assign_one(row).drivers)
 
 
 # -- generated edge cases -------------------------------------------------------------------
