@@ -459,7 +459,9 @@ def test_the_command_line_records_and_forgets_in_the_model_it_names(
         by_id = api.post(f"/v1/assign?model={TIERS}", json={"customer_id": first})
         assert by_id.status_code == 200, by_id.text
         assert by_id.json()["segment_id"] in template.tiers_segments
-        assert api.get(f"/v1/customers/{first}").status_code == 404  # not in the default
+        unknown = api.get(f"/v1/customers/{first}")  # not in the default model
+        assert unknown.status_code == 404
+        assert f"known in ?model={TIERS}" in unknown.json()["detail"]  # where it is
         # known in both models: forgetting in tiers only leaves the default's
         features = api.get(f"/v1/customers/{first}?model={TIERS}").json()["profile"]
         stored = api.post("/v1/assign", json={"customer_id": first, "features": features})

@@ -40,11 +40,11 @@ def _time(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
-def _unknown_customer(customer_id: str) -> Problem:
+def _unknown_customer(customer_id: str, where: str = "") -> Problem:
     return Problem(
         404,
         "Unknown customer",
-        f"no assignment recorded for {customer_id!r}",
+        f"no assignment recorded for {customer_id!r}{where}",
         type_="/problems/unknown-customer",
     )
 
@@ -71,7 +71,10 @@ async def get_customer(
     except RedisUnavailable as exc:
         raise _unavailable(exc) from None
     if state is None:
-        raise _unknown_customer(customer_id)
+        elsewhere = ", ".join(f"?model={m.model}" for m in models)
+        raise _unknown_customer(
+            customer_id, f" in this model; known in {elsewhere}" if models else ""
+        )
     # the name as it is now (edited, or renamed by a retrain), where the serving version
     # has the segment; the name recorded when the customer entered it otherwise
     profile = state.profile
