@@ -24,11 +24,12 @@ NAME_Z = 0.5  # a feature must differ this much to appear in a name
 # the words a transaction log's derived features bring to names (a feature's own win)
 RFM_WORDS = {
     "recency_days": ("lapsed", "recent"),
-    "frequency": ("frequent", "one-time"),
+    "frequency": ("frequent", "one-time"),  # "infrequent" where the median bought twice
     "monetary": ("high spend", "low spend"),
     "avg_order_value": ("large baskets", "small baskets"),
     "tenure_days": ("long-standing", "new"),
 }
+ONE_TIME = "one-time"
 CATEGORY_Z = 0.8  # a category most of a segment holds, this far above its population share
 YES = {"yes", "true", "y"}
 NO = {"no", "false", "n"}
@@ -185,9 +186,16 @@ def _words(config: TrainConfig) -> dict[str, tuple[str, str]]:
     return words
 
 
-def _trait(name: str, z: float, labels: dict[str, str], words: dict[str, tuple[str, str]]) -> str:
+def _trait(
+    name: str, p: NumericProfile, labels: dict[str, str], words: dict[str, tuple[str, str]]
+) -> str:
+    z = p.z
     if name in words:
         word = words[name][0 if z > 0 else 1]
+        if word == ONE_TIME and p.median > 1:  # below average, but most bought again
+            word = "infrequent"
+        elif word == ONE_TIME:
+            return word  # a fact about the segment, not a degree ("very one-time")
         return f"very {word}" if abs(z) >= 1.0 and " " not in word else word
     return f"{_level(z)} {labels[name]}"
 
@@ -218,7 +226,7 @@ def _traits(
     features by |z|, categories that define it by their own z (a segment that is all
     month-to-month can lead with it), categories it lacks, then slight numeric differences."""
     ranked = [
-        (abs(p.z), _trait(name, p.z, labels, words)) for name, p in numeric.items()
+        (abs(p.z), _trait(name, p, labels, words)) for name, p in numeric.items()
         if abs(p.z) >= NAME_Z
     ]  # fmt: skip
     for feature, shares in categorical.items():
@@ -250,7 +258,7 @@ def _traits(
     # last, smaller numeric differences: only reached when the traits above lead other names
     weaker = sorted(
         (
-            (abs(p.z), _trait(name, p.z, labels, words))
+            (abs(p.z), _trait(name, p, labels, words))
             for name, p in numeric.items()
             if DISTINCT_Z <= abs(p.z) < NAME_Z
         ),

@@ -82,3 +82,24 @@ def test_a_transaction_log_names_segments_in_its_own_words(tmp_path: Path) -> No
     names = " ".join(s.name for s in m.segments).lower()
     assert "recency days" not in names and "monetary" not in names, names
     assert any(w in names for w in ("lapsed", "recent", "high spend", "low spend")), names
+
+
+def test_one_time_only_where_the_segment_bought_once() -> None:
+    """A log's low-frequency segment is "one-time" only if its median customer ordered once
+    (an audit found "one-time" on segments whose median bought twice or three times, and a
+    "very one-time"); below average but buying again is "infrequent"."""
+    words = {"frequency": ("frequent", "one-time"), "recency_days": ("lapsed", "recent")}
+    labels = {"frequency": "frequency", "recency_days": "recency days"}
+    names = []
+    used: set[str] = set()
+    for median, z in ((1.0, -1.4), (3.0, -1.2), (2.0, -0.6)):
+        numeric = {
+            "frequency": NumericProfile(mean=median, median=median, z=z),
+            "recency_days": NumericProfile(mean=90, median=90, z=1.5 + z),
+        }
+        name = _generate_name(numeric, {}, labels, used, words, set())
+        used.add(name)
+        names.append(name)
+    assert names[0].startswith("One-time") and "very one-time" not in names[0].lower()
+    assert "very infrequent" in names[1].lower() and "one-time" not in names[1].lower()
+    assert "infrequent" in names[2].lower() and "one-time" not in names[2].lower()
