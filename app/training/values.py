@@ -86,6 +86,7 @@ def outcome_column(
                 spellings = text[~blank][lowered == one]
                 positive = str(spellings.mode().iloc[0]) if len(spellings) else one
                 return numbers, positive
+        _near_binary(lowered, text[~blank], name, source)
     numbers, _ = numeric_column(
         values.to_frame(name),
         name,
@@ -94,3 +95,22 @@ def outcome_column(
         hint="an outcome is a number, or Yes/No, true/false, Y/N",
     )
     return numbers, None
+
+
+def _near_binary(lowered: pd.Series, text: pd.Series, name: str, source: str) -> None:
+    """An outcome written mostly as one yes/no pair, with a few other values: say that, and
+    how to leave those rows out (as a number it would "hold text" in nearly every row)."""
+    if lowered.empty:
+        return
+    counts = lowered.value_counts()
+    one, zero = max(BINARY_PAIRS, key=lambda p: counts.get(p[0], 0) + counts.get(p[1], 0))
+    binary = int(counts.get(one, 0) + counts.get(zero, 0))
+    if binary < len(lowered) / 2 or {one, zero} <= {"1", "0", "1.0", "0.0"}:
+        return  # not a yes/no column: the numeric reading says what is wrong
+    other = text[~lowered.isin([one, zero])]
+    shown = ", ".join(repr(v) for v in other.value_counts().index[:5])
+    raise DataError(
+        f"{source}: outcome {name!r} is a {one}/{zero} outcome in {binary:,} rows, but "
+        f"{len(other):,} rows hold other values ({shown}); list them in [data] "
+        "missing_values to leave those customers out of the outcome's test"
+    )

@@ -133,6 +133,26 @@ def test_an_outcome_of_other_words_is_an_error_naming_it(tmp_path: Path) -> None
         load_training_data(parse_config(churn_config(data), base_dir=tmp_path))
 
 
+def test_a_yes_no_outcome_with_a_few_other_values_says_so_and_how_to_leave_them_out(
+    tmp_path: Path,
+) -> None:
+    """It said the column "holds text" in nearly every row (the Yes/No cells counted too)."""
+    frame = churn_frame()
+    frame["Churn"] = frame["Churn"].astype(object)
+    frame.loc[frame.index[:30], "Churn"] = "Maybe"
+    data = tmp_path / "churn.csv"
+    frame.to_csv(data, index=False)
+    config = churn_config(data)
+    with pytest.raises(DataError) as caught:
+        load_training_data(parse_config(config, base_dir=tmp_path))
+    text = str(caught.value)
+    assert f"yes/no outcome in {len(frame) - 30:,} rows" in text
+    assert "30 rows hold other values ('Maybe')" in text and "missing_values" in text
+    config["data"]["missing_values"] = ["Maybe"]  # as the message says: then it trains
+    loaded = load_training_data(parse_config(config, base_dir=tmp_path))
+    assert loaded.frame["Churn"].isna().sum() == 30
+
+
 def retail_log(tmp_path: Path) -> Path:
     """Ten customers buying over 1997; customer c0 buys on 30 September and later."""
     rows = []
