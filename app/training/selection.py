@@ -333,10 +333,15 @@ def _choose(
     runner_up = max(
         (s for s in ranked if s is not chosen), key=lambda s: s.score or 0.0, default=None
     )
+    why = (
+        f"the fewest segments within {TOLERANCE} of the best separation {top:.3f}"
+        if chosen.score is not None and chosen.score < top
+        else "the highest separation"
+    )
     reason = (
         f"{chosen.algorithm} k={chosen.k}: outcome separation {chosen.separation:.3f} "
-        f"(silhouette {chosen.silhouette:.3f}, stability {_fmt(chosen.stability)}), the "
-        f"highest among {len(ranked)} ranked of {len(scored)} admissible of {len(curve)} "
+        f"(silhouette {chosen.silhouette:.3f}, stability {_fmt(chosen.stability)}), {why} "
+        f"among {len(ranked)} ranked of {len(scored)} admissible of {len(curve)} "
         f"candidates (admissible: every segment >= {min_share:.0%}, every bootstrap refit's "
         f"ARI >= {MIN_STABILITY}"
     )
@@ -348,8 +353,6 @@ def _choose(
     reason += ")"
     if runner_up is not None:
         reason += f"; next best {runner_up.algorithm} k={runner_up.k} at {runner_up.score:.3f}"
-    if chosen.score is not None and chosen.score < top:
-        reason += f" (within {TOLERANCE} of the best {top:.3f}, with fewer segments)"
     return chosen, None, reason
 
 
