@@ -99,3 +99,26 @@ def test_without_an_order_column_every_event_is_an_order(service_redis: str, pre
     statuses, found = _run(service_redis, prefix, work)
     assert statuses == [APPLIED, APPLIED, DUPLICATE]
     assert found == {"x": Aggregates(T0, T0 + DAY, 2, 7.0)}
+
+
+def test_ids_outside_ascii_are_sent_by_their_bytes(service_redis: str, prefix: str) -> None:
+    """A call whose text is not all ASCII is packed argument by argument (lengths in bytes):
+    the same statuses and aggregates as for any other id."""
+    events = [
+        Event("kunde-ö", "é1", T0, 9.5, "oZürich"),
+        Event("plain", "p1", T0 + DAY, 1.0, "ep1"),
+        Event("kunde-ö", "é2", T0 + DAY, 0.5, "oZürich"),
+        Event("kunde-ö", "é1", T0, 9.5, "oZürich"),
+    ]
+
+    async def work(store: BehaviourStore, client: Redis) -> Any:
+        first = await store.apply(events, counting=True)
+        return first, await store.read(["kunde-ö", "plain"])
+
+    (statuses, found), stored = _run(service_redis, prefix, work)
+    assert statuses == [APPLIED, APPLIED, APPLIED, DUPLICATE]
+    assert found == {
+        "kunde-ö": Aggregates(T0, T0 + DAY, 1, 10.0),
+        "plain": Aggregates(T0 + DAY, T0 + DAY, 1, 1.0),
+    }
+    assert stored == [found["kunde-ö"], found["plain"]]
