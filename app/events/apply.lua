@@ -6,63 +6,99 @@
 --   event applied since; 'k<order key>' for each order counted (orders with an id)
 -- ARGV[1] '1': an order key is counted once (the model's log has an order column), '0': every
 --   event is an order
--- then per event: customer index (1..C), event id, at (epoch us), signed amount, order key
+-- then per customer c, in KEYS order: its number of events N, then N times: event id, at
+--   (epoch us), signed amount, order key (the caller groups a customer's events, in order)
 --
--- Returns one status per event (1 applied, 0 duplicate: its id was applied before, 2 late:
--- older than the customer's last seeding, whose log holds that period), then per customer
--- its aggregates after the call: f, l, o as integers, m as text (false for a customer with no
--- event yet).
+-- Returns one status per event, in the order sent (1 applied, 0 duplicate: its id was applied
+-- before, 2 late: older than the customer's last seeding, whose log holds that period), then
+-- per customer its aggregates after the call: f, l, o as integers, m as text (false for a
+-- customer with no event yet).
+--
+-- Two Redis calls per customer whatever its number of events: one HMGET reads its aggregates
+-- with the guard fields of all its events (event ids, order keys), one HSET writes the
+-- aggregates with the new guard fields. (An HSETNX per event and per order cost a call each;
+-- in Redis's Lua a call, a table or a string.format is a sizeable part of the work.) First and
+-- last are kept as the text they came as (integers: what '%.17g' would write again).
 
 local counting = ARGV[1] == '1'
-local agg = {}
+local out, s = {}, 0  -- the statuses; the customers' aggregates follow them
+local tail = {}
+local start = 2
 for c = 1, #KEYS do
-  local v = redis.call('HMGET', KEYS[c], 'f', 'l', 'o', 'm', 'w')
-  agg[c] = {
-    f = tonumber(v[1]), l = tonumber(v[2]), o = tonumber(v[3]) or 0,
-    m = tonumber(v[4]) or 0, w = tonumber(v[5]), dirty = false,
-  }
-end
-
-local out = {}
-local n = #ARGV
-for p = 2, n, 5 do
-  local c, id, at_s, amount_s, key = tonumber(ARGV[p]), ARGV[p + 1], ARGV[p + 2], ARGV[p + 3], ARGV[p + 4]
-  local a, at, hash = agg[c], tonumber(at_s), KEYS[c]
-  if a.w and at < a.w then
-    out[#out + 1] = 2
-  elseif redis.call('HSETNX', hash, 'e' .. id, at_s .. '|' .. amount_s .. '|' .. key) == 0 then
-    out[#out + 1] = 0
-  else
-    out[#out + 1] = 1
-    -- an event without an order id ('e' key) is an order of its own: its id is new already
-    if not counting or string.byte(key, 1) == 101 or redis.call('HSETNX', hash, 'k' .. key, 1) == 1 then
-      a.o = a.o + 1
+  local hash, count = KEYS[c], tonumber(ARGV[start])
+  local first, last = start + 1, start + 4 * count
+  start = last + 1
+  local names, n = {'f', 'l', 'o', 'm', 'w'}, 5
+  for p = first, last, 4 do
+    n = n + 1
+    names[n] = 'e' .. ARGV[p]
+    local key = ARGV[p + 3]
+    -- an event without an order id ('e' key) is an order of its own: its id guards it already
+    if counting and string.byte(key, 1) ~= 101 then
+      n = n + 1
+      names[n] = 'k' .. key
     end
-    a.m = a.m + tonumber(amount_s)
-    if not a.f or at < a.f then a.f = at end
-    if not a.l or at > a.l then a.l = at end
-    a.dirty = true
   end
-end
-
-for c = 1, #KEYS do
-  local a = agg[c]
-  if a.f then
-    local m = string.format('%.17g', a.m)
-    if a.dirty then
-      redis.call('HSET', KEYS[c], 'f', string.format('%.17g', a.f),
-        'l', string.format('%.17g', a.l), 'o', a.o, 'm', m)
+  local v = redis.call('HMGET', hash, unpack(names, 1, n))
+  local f_s, l_s, w = v[1], v[2], tonumber(v[5])
+  local f, l, o, m = tonumber(f_s), tonumber(l_s), tonumber(v[3]) or 0, tonumber(v[4]) or 0
+  local new, k = {}, 8  -- the HSET's arguments; the aggregates take the first eight
+  local seen  -- event ids and order keys applied in this call (only for a second event)
+  local j = 5
+  for p = first, last, 4 do
+    local id, at_s, amount_s, key = ARGV[p], ARGV[p + 1], ARGV[p + 2], ARGV[p + 3]
+    local lone = not counting or string.byte(key, 1) == 101
+    j = j + 1
+    local stored_event, stored_order = v[j], false
+    if not lone then
+      j = j + 1
+      stored_order = v[j]
+    end
+    local at = tonumber(at_s)
+    local status
+    if w and at < w then
+      status = 2
+    elseif stored_event or (seen and seen['e' .. id]) then
+      status = 0
+    else
+      status = 1
+      if count > 1 then
+        seen = seen or {}
+        seen['e' .. id] = true
+      end
+      new[k + 1] = names[j - (lone and 0 or 1)]
+      new[k + 2] = at_s .. '|' .. amount_s .. '|' .. key
+      k = k + 2
+      if lone then
+        o = o + 1
+      elseif not stored_order and not (seen and seen[key]) then
+        o = o + 1
+        new[k + 1] = names[j]
+        new[k + 2] = '1'
+        k = k + 2
+        if seen then seen[key] = true end
+      end
+      m = m + tonumber(amount_s)
+      if not f or at < f then f, f_s = at, at_s end
+      if not l or at > l then l, l_s = at, at_s end
+    end
+    s = s + 1
+    out[s] = status
+  end
+  local t = #tail
+  if f then
+    local m_s = k > 8 and string.format('%.17g', m) or v[4] or '0'
+    if k > 8 then
+      new[1], new[2], new[3], new[4], new[5], new[6], new[7], new[8] =
+        'f', f_s, 'l', l_s, 'o', o, 'm', m_s
+      redis.call('HSET', hash, unpack(new, 1, k))
     end
     -- times and orders are whole numbers (epoch us < 2^53: exact), returned as integers
-    out[#out + 1] = a.f
-    out[#out + 1] = a.l
-    out[#out + 1] = a.o
-    out[#out + 1] = m
+    tail[t + 1], tail[t + 2], tail[t + 3], tail[t + 4] = f, l, o, m_s
   else
-    out[#out + 1] = false
-    out[#out + 1] = false
-    out[#out + 1] = false
-    out[#out + 1] = false
+    tail[t + 1], tail[t + 2], tail[t + 3], tail[t + 4] = false, false, false, false
   end
 end
+
+for i = 1, #tail do out[s + i] = tail[i] end
 return out

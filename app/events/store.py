@@ -133,37 +133,46 @@ class BehaviourStore:
 
     def _apply_call(
         self, events: Sequence[Event], chunk: Sequence[int], mode: str
-    ) -> tuple[tuple[int, str], list[str]]:
-        """One ``apply.lua`` call for ``events[chunk]`` (one shard), and its customers.
+    ) -> tuple[tuple[int, str], list[str], list[int]]:
+        """One ``apply.lua`` call for ``events[chunk]`` (one shard): the call, its customers, and
+        the event indices in the order sent (each customer's events together, in order).
 
-        An event's five arguments are one f-string (``_resp`` per argument was a third of a
+        An event's four arguments are one f-string (``_resp`` per argument was a third of a
         batch's Python time); lengths are counted in characters and the text checked ASCII
         once, with ``_resp`` (bytes counted) for a call that is not."""
-        slot: dict[str, str] = {}  # customer id -> its index in the call, as a RESP bulk
-        parts: list[str] = []
+        by_customer: dict[str, list[int]] = {}
         for i in chunk:
-            e = events[i]
-            c = slot.get(e.customer_id)
-            if c is None:
-                n = str(len(slot) + 1)
-                c = slot[e.customer_id] = f"${len(n)}\r\n{n}\r\n"
-            at, amount, event_id, key = str(e.at_us), repr(e.amount), e.event_id, e.order_key
-            parts.append(
-                f"{c}${len(event_id)}\r\n{event_id}\r\n${len(at)}\r\n{at}\r\n"
-                f"${len(amount)}\r\n{amount}\r\n${len(key)}\r\n{key}\r\n"
-            )
-        customers = list(slot)
+            found = by_customer.get(events[i].customer_id)
+            if found is None:
+                by_customer[events[i].customer_id] = [i]
+            else:
+                found.append(i)
+        parts: list[str] = []
+        sent: list[int] = []
+        for indices in by_customer.values():
+            n = str(len(indices))
+            parts.append(f"${len(n)}\r\n{n}\r\n")
+            for i in indices:
+                e = events[i]
+                at, amount, event_id, key = str(e.at_us), repr(e.amount), e.event_id, e.order_key
+                parts.append(
+                    f"${len(event_id)}\r\n{event_id}\r\n${len(at)}\r\n{at}\r\n"
+                    f"${len(amount)}\r\n{amount}\r\n${len(key)}\r\n{key}\r\n"
+                )
+            sent += indices
+        customers = list(by_customer)
         keys = [self.keys.behaviour(cid) for cid in customers]
         count, head = self._call(keys, [mode])
         body = "".join(parts)
         if not body.isascii():
             args: list[str] = []
-            for i in chunk:
-                e = events[i]
-                c = str(customers.index(e.customer_id) + 1)
-                args += (c, e.event_id, str(e.at_us), repr(e.amount), e.order_key)
+            for indices in by_customer.values():
+                args.append(str(len(indices)))
+                for i in indices:
+                    e = events[i]
+                    args += (e.event_id, str(e.at_us), repr(e.amount), e.order_key)
             body = _resp(args)
-        return (count + 5 * len(chunk), head + body), customers
+        return (count + len(customers) + 4 * len(chunk), head + body), customers, sent
 
     def _by_shard(self, customer_ids: Sequence[str]) -> dict[int, list[int]]:
         shards: dict[int, list[int]] = {}
@@ -184,9 +193,9 @@ class BehaviourStore:
         for indices in self._by_shard([e.customer_id for e in events]).values():
             for start in range(0, len(indices), EVENTS_PER_CALL):
                 chunk = indices[start : start + EVENTS_PER_CALL]
-                call, customers = self._apply_call(events, chunk, mode)
+                call, customers, sent = self._apply_call(events, chunk, mode)
                 calls.append(call)
-                plan.append((chunk, customers))
+                plan.append((sent, customers))
         statuses = [DUPLICATE] * len(events)
         found: dict[str, Aggregates] = {}
         for reply, (chunk, customers) in zip(

@@ -1,0 +1,124 @@
+"""``BehaviourStore.apply`` against the suite's Redis: statuses and aggregates per event.
+
+``apply.lua`` reads each customer once and writes it once, with the customer's events sent
+together; these tests pin that the statuses still come back for each event where the
+caller put it, and that a customer's new, duplicate and late events in one call count as
+they would one by one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from redis.asyncio import Redis
+
+from app.events.store import APPLIED, DUPLICATE, LATE, Aggregates, BehaviourStore, Event, Seed
+from app.history.keys import Keys
+
+DAY = 86_400_000_000
+T0 = 1_780_000_000_000_000  # epoch us, 2026
+
+
+def _run(url: str, prefix: str, work: Any) -> Any:
+    async def go() -> Any:
+        async with Redis.from_url(url, decode_responses=True) as client:
+            store = BehaviourStore(client, Keys(prefix, shards=2), timeout_s=10.0)
+            return await work(store, client)
+
+    return asyncio.run(go())
+
+
+def test_statuses_come_back_in_the_order_the_events_were_given(
+    service_redis: str, prefix: str
+) -> None:
+    """Customers' events interleaved (so the script's grouping reorders them), with a
+    repeat of an id inside the batch and a second line of one order."""
+    events = [
+        Event("a", "a1", T0 + 5 * DAY, 10.0, "oA"),
+        Event("b", "b1", T0 + 1 * DAY, 7.5, "eb1"),
+        Event("a", "a1", T0 + 5 * DAY, 10.0, "oA"),  # the same event again
+        Event("c", "c1", T0, -2.0, "oC"),  # a refund first: only refunds so far
+        Event("b", "b2", T0 + 3 * DAY, 2.5, "oB"),
+        Event("a", "a2", T0 + 2 * DAY, 5.0, "oA"),  # a second, older line of order oA
+        Event("b", "b2", T0 + 3 * DAY, 2.5, "oB"),
+    ]
+
+    async def work(store: BehaviourStore, client: Redis) -> Any:
+        first = await store.apply(events, counting=True)
+        again = await store.apply(events[::-1], counting=True)
+        return first, again, await store.read(["a", "b", "c", "d"])
+
+    (statuses, found), (repeat, after), stored = _run(service_redis, prefix, work)
+    assert statuses == [APPLIED, APPLIED, DUPLICATE, APPLIED, APPLIED, APPLIED, DUPLICATE]
+    assert repeat == [DUPLICATE] * len(events)
+    assert found == {
+        "a": Aggregates(T0 + 2 * DAY, T0 + 5 * DAY, 1, 15.0),
+        "b": Aggregates(T0 + 1 * DAY, T0 + 3 * DAY, 2, 10.0),
+        "c": Aggregates(T0, T0, 1, -2.0),
+    }
+    assert after == found  # a batch of duplicates answers the stored aggregates
+    assert stored == [found["a"], found["b"], found["c"], None]
+
+
+def test_late_duplicate_and_new_events_of_one_customer_in_one_call(
+    service_redis: str, prefix: str
+) -> None:
+    """After a seeding as of T0 + 10 days (the log counted order oS): an event before the
+    reference is late, a second line of a counted order adds its amount only, and a
+    counted-once order key within the call stays counted once."""
+    seed = Seed("s", Aggregates(T0, T0 + 9 * DAY, 2, 100.0), order_keys=("oS", "oT"))
+    events = [
+        Event("s", "late", T0 + 3 * DAY, 50.0, "oX"),
+        Event("s", "n1", T0 + 11 * DAY, 5.0, "oS"),  # a line of an order the log counted
+        Event("s", "n2", T0 + 12 * DAY, 20.0, "oN"),
+        Event("s", "n3", T0 + 13 * DAY, -4.0, "oN"),  # a refund line of the same new order
+        Event("s", "n2", T0 + 12 * DAY, 20.0, "oN"),
+        Event("s", "lone", T0 + 10 * DAY, 1.0, "elone"),  # at the reference: not late
+    ]
+
+    async def work(store: BehaviourStore, client: Redis) -> Any:
+        await store.seed([seed], T0 + 10 * DAY, counting=True)
+        return await store.apply(events, counting=True)
+
+    statuses, found = _run(service_redis, prefix, work)
+    assert statuses == [LATE, APPLIED, APPLIED, APPLIED, DUPLICATE, APPLIED]
+    assert found == {"s": Aggregates(T0, T0 + 13 * DAY, 4, 122.0)}
+
+
+def test_without_an_order_column_every_event_is_an_order(service_redis: str, prefix: str) -> None:
+    events = [
+        Event("x", "x1", T0, 3.0, "o1"),
+        Event("x", "x2", T0 + DAY, 4.0, "o1"),  # an order id is ignored without the column
+        Event("x", "x1", T0, 3.0, "o1"),
+    ]
+
+    async def work(store: BehaviourStore, client: Redis) -> Any:
+        return await store.apply(events, counting=False)
+
+    statuses, found = _run(service_redis, prefix, work)
+    assert statuses == [APPLIED, APPLIED, DUPLICATE]
+    assert found == {"x": Aggregates(T0, T0 + DAY, 2, 7.0)}
+
+
+def test_ids_outside_ascii_are_sent_by_their_bytes(service_redis: str, prefix: str) -> None:
+    """A call whose text is not all ASCII is packed argument by argument (lengths in bytes):
+    the same statuses and aggregates as for any other id."""
+    events = [
+        Event("kunde-ö", "é1", T0, 9.5, "oZürich"),
+        Event("plain", "p1", T0 + DAY, 1.0, "ep1"),
+        Event("kunde-ö", "é2", T0 + DAY, 0.5, "oZürich"),
+        Event("kunde-ö", "é1", T0, 9.5, "oZürich"),
+    ]
+
+    async def work(store: BehaviourStore, client: Redis) -> Any:
+        first = await store.apply(events, counting=True)
+        return first, await store.read(["kunde-ö", "plain"])
+
+    (statuses, found), stored = _run(service_redis, prefix, work)
+    assert statuses == [APPLIED, APPLIED, APPLIED, DUPLICATE]
+    assert found == {
+        "kunde-ö": Aggregates(T0, T0 + DAY, 1, 10.0),
+        "plain": Aggregates(T0 + DAY, T0 + DAY, 1, 1.0),
+    }
+    assert stored == [found["kunde-ö"], found["plain"]]
