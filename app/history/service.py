@@ -131,7 +131,7 @@ class HistoryService:
         ------
         RedisUnavailable
             Redis did not answer in time, or this process spools: the record is not spooled,
-            since nothing confirmed the cached profile (the caller answers as a failed read).
+            since nothing confirmed the cached profile (the caller reads it afresh).
         """
         if not self._direct:
             raise RedisUnavailable("Redis unavailable: recording spools")

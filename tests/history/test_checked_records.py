@@ -3,12 +3,16 @@ still holds exactly that profile (``record.lua``, ``app/history/profile_cache.py
 
 from __future__ import annotations
 
+import signal
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from app.history import Profile, Record, Recorder
+from app.history import Profile, Record, Recorder, RedisUnavailable
 from app.history.records import now_ms
+from tests.history.conftest import RedisProcess, delete_prefix, make_config
+from tests.history.test_outage import service_for
 from tests.history.test_profiles import AWKWARD
 
 pytestmark = pytest.mark.anyio
@@ -106,3 +110,28 @@ async def test_concurrent_checked_records_of_one_customer_do_not_make_each_other
     state = await recorder.current("hot")
     assert state is not None and state.migrations == 32  # A, then B, A, ... 31 moves more
     assert state.assigned_at <= now_ms()
+
+
+async def test_a_checked_record_that_misses_its_deadline_is_not_spooled(
+    start_redis: type[RedisProcess], tmp_path: Path
+) -> None:
+    """Nothing confirmed the cached profile it was made from: the service raises (the
+    request then reads afresh), spools nothing, and uses no cached profile while it spools."""
+    server = start_redis(tmp_path / "redis").start()
+    config = make_config(server.url, tmp_path, timeout_ms=100)
+    async with service_for(config, replayer=False) as service:
+        await service.record(Record.create("C5", "A", "v1", profile={"x": 1}))
+        [read] = await service.profiles(["C5"], keep=True)
+        assert read is not None and service.cached_profile("C5") == read
+        server.send(signal.SIGSTOP)
+        try:
+            with pytest.raises(RedisUnavailable):
+                await service.record_checked(_checked("C5", "B", read))
+            assert not service.redis_up and service.spool.depth() == 0
+            assert service.cached_profile("C5") is None  # spooling: only Redis answers
+        finally:
+            server.send(signal.SIGCONT)
+        assert await service.replay_pending() == 0  # back to direct writes
+        assert service.cached_profile("C5") == read
+        assert (await service.record_checked(_checked("C5", "B", read))).recorded
+        await delete_prefix(service.recorder)
