@@ -35,9 +35,12 @@ from app.history.records import (
     RedisUnavailable,
 )
 from app.history.spool import Spool
-from app.observability import MIGRATIONS, child
+from app.observability import MIGRATIONS, PROFILE_CACHE, child
 
 log = logging.getLogger(__name__)
+_CACHE_HIT, _CACHE_MISS, _CACHE_STALE = (
+    child(PROFILE_CACHE, result) for result in ("hit", "miss", "stale")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,12 +145,17 @@ class HistoryService:
             raise
         if outcome.stale:
             self.profile_cache.drop_stale(rec.customer_id)
+            _CACHE_STALE.inc()
         return outcome
 
     def cached_profile(self, customer_id: str) -> Profile | None:
         """The customer's cached profile, or None (not cached, or this process spools: then
         only Redis can answer, as before the cache)."""
-        return self.profile_cache.get(customer_id) if self._direct else None
+        if not self._direct or not self.profile_cache.size:
+            return None
+        found = self.profile_cache.get(customer_id)
+        (_CACHE_MISS if found is None else _CACHE_HIT).inc()
+        return found
 
     async def _coalesced(self, rec: Record) -> Outcome:
         waiter: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import REGISTRY
 
 from app.history import Profile
 from app.main import create_app
@@ -47,6 +48,11 @@ def _cache(client: TestClient) -> Any:
     return client.app.state.history.profile_cache
 
 
+def _metric(result: str) -> float:
+    name = "segments_profile_cache_total"
+    return REGISTRY.get_sample_value(name, {"result": result}) or 0.0
+
+
 def _by_id(client: TestClient, customer_id: str) -> dict[str, Any]:
     return _assign(client, {"customer_id": customer_id})
 
@@ -72,11 +78,13 @@ def test_a_profile_changed_by_another_instance_is_seen_by_the_next_assignment_by
     first = _by_id(a, "C1")  # read, and cached by a
     assert _by_id(a, "C1")["segment_id"] == first["segment_id"]  # from the cache
     hits, stale = _cache(a).hits, _cache(a).stale
+    counted = _metric("stale")
 
     changed = _assign(b, {"customer_id": "C1", "features": new})  # behind a's back
     after = _by_id(a, "C1")
 
     assert _cache(a).hits == hits + 1 and _cache(a).stale == stale + 1  # tried, refused
+    assert _metric("stale") == counted + 1  # operators see it too
     assert changed["segment_id"] != first["segment_id"]
     assert {k: after[k] for k in SAME} == {k: changed[k] for k in SAME}
     assert after["recorded"] and after["changed"] is False  # b's record moved it already
