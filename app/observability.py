@@ -52,6 +52,12 @@ SUPERSEDED = Counter(
     "Assignments not recorded: a newer one of the same customer was recorded first",
 )
 REDIS_ERRORS = Counter("segments_redis_errors_total", "Failed Redis calls", ["operation"])
+PROFILE_CACHE = Counter(
+    "segments_profile_cache_total",
+    "Assignments by id: cached profile found (hit) or not (miss); found but changed in Redis "
+    "(stale: read afresh)",
+    ["result"],
+)
 REDIS_LATENCY = Histogram(
     "segments_redis_latency_seconds",
     "Redis round-trip latency",

@@ -107,6 +107,12 @@ class Settings(BaseSettings):
     )
     flow_ttl_days: float = Field(90.0, gt=0, description="flow counters retention")
     spool_max_records: int = Field(1_000_000, ge=1, description="outage spool bound")
+    profile_cache_size: int = Field(
+        100_000,
+        ge=0,
+        description="customers whose stored profile a worker keeps for assignment by id "
+        "(checked by Redis at record time; 0: off)",
+    )
     # -- drift (docs/drift.md) ---------------------------------------------------------------
     drift_counting: bool = Field(
         True, description="count live assignments into the serving version's drift bins"
@@ -187,6 +193,7 @@ class Settings(BaseSettings):
             spool_dir=self.data_dir / "spool",
             spool_max_records=self.spool_max_records,
             data_dir=self.data_dir / "redis",
+            profile_cache_size=self.profile_cache_size,
         )
         return config if model in (None, self.model_name) else config.of_model(model)
 

@@ -33,6 +33,7 @@ from threadpoolctl import threadpool_limits
 
 from app.history.keys import Keys
 from app.main import create_app
+from app.models import state_for
 from app.registry.store import ModelStore
 from app.settings import Settings
 from app.training.job import train
@@ -203,6 +204,30 @@ def test_two_models_side_by_side(
         assert not client.exists(f"{prefix}m:tiers:{{0}}:c:c1")  # forgotten
 
 
+def test_each_model_assigns_by_id_from_its_own_cached_profile(
+    versions: Versions, store: ModelStore, service_redis: str, prefix: str, tmp_path: Path
+) -> None:
+    """One customer id, another profile in each model: each model's cache holds its own, and
+    a by-id answer (read, then cached) is the model's answer to that model's features."""
+    rows = {"customers": versions.rows[0], TIERS: versions.rows[1]}
+    settings = settings_for(store, service_redis, prefix, tmp_path)
+    with TestClient(create_app(settings)) as api:
+        sent = {}
+        for model, row in rows.items():
+            body = {"customer_id": "c1", "features": row}
+            sent[model] = api.post(f"/v1/assign?model={model}", json=body).json()
+        for _ in range(2):  # a read, then the cache
+            for model in rows:
+                by_id = api.post(f"/v1/assign?model={model}", json={"customer_id": "c1"})
+                assert by_id.status_code == 200, by_id.text
+                assert by_id.json()["segment_id"] == sent[model]["segment_id"]
+                assert by_id.json()["confidence"] == sent[model]["confidence"]
+        for model, row in rows.items():
+            cache = state_for(api.app.state, model).history.profile_cache
+            assert cache.get("c1").features == row
+            assert (cache.hits, cache.stale) == (2, 0)  # the second by-id and the get above
+
+
 def test_a_model_added_while_serving_is_picked_up(
     template: Template, store: ModelStore, service_redis: str, prefix: str, tmp_path: Path
 ) -> None:
@@ -335,6 +360,8 @@ def test_events_and_their_aggregates_are_kept_per_model(
         by_id = api.post("/v1/assign?model=transactions", json={"customer_id": "c1"})
         assert by_id.status_code == 200, by_id.text
         assert by_id.json()["segment_id"] == moved[0]["segment_id"]
+        # derived as of now every time: never from the profile cache
+        assert len(state_for(api.app.state, "transactions").history.profile_cache) == 0
         assert api.get("/v1/customers/c1?model=transactions").status_code == 200
         assert api.get("/v1/customers/c1").status_code == 404  # not in the default model
         # the default model (a table model) takes no events; it stored nothing of these

@@ -38,13 +38,14 @@ from starlette.datastructures import State
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.assignment.by_id import assign_by_id
 from app.assignment.profiles import FROM_PROFILE, FROM_REQUEST, complete_one, is_complete
 from app.assignment.schemas import AssignRequest, AssignResponse, BatchRequest, BatchResponse
 from app.assignment.service import answer_batch, answer_valid, record_one, render
 from app.assignment.validation import decode_valid_batch, parse_batch, parse_flag, parse_single
 from app.deps import current_serving
 from app.drift.live import LIVE
-from app.events.service import live_features, live_features_many
+from app.events.service import live_features, live_features_many, log_spec
 from app.history import HistoryService
 from app.models import MODEL_PARAMETER, state_for_query
 from app.observability import ASSIGNMENTS, child
@@ -132,18 +133,25 @@ async def assign_payload(state: State, body: bytes, query: bytes) -> bytes:
     history: HistoryService | None = state.history
     kinds, max_id = serving.feature_kinds, settings.max_id_length
     customer_id, features = parse_single(body, kinds, max_id, partial=history is not None)
-    source = FROM_REQUEST
-    if not is_complete(features, kinds):  # the rest comes from the stored profile
-        # (a transactions model's customer: derived as of now from their behaviour)
-        live = await live_features(state, serving, customer_id, features)
-        features, source = live or await complete_one(history, kinds, customer_id, features, max_id)
-    doc = render(serving, customer_id, serving.assign_one(features))
+    if not features and history is not None and log_spec(serving) is None:
+        # by id: from the stored profile, cached in this process (recorded, with a check)
+        doc, features = await assign_by_id(history, serving, customer_id, max_id)
+        source = FROM_PROFILE
+    else:
+        source = FROM_REQUEST
+        if not is_complete(features, kinds):  # the rest comes from the stored profile
+            # (a transactions model's customer: derived as of now from their behaviour)
+            live = await live_features(state, serving, customer_id, features)
+            features, source = live or await complete_one(
+                history, kinds, customer_id, features, max_id
+            )
+        doc = render(serving, customer_id, serving.assign_one(features))
+        if history is not None:
+            # features read from the profile are the profile: not written again
+            stored = None if source == FROM_PROFILE else features
+            await record_one(history, serving, doc, stored)
     LIVE.observe_one(serving, features, doc["segment_id"])  # in process (app/drift/live.py)
     doc["features_from"] = source
-    if history is not None:
-        # features read from the profile are the profile: not written again
-        stored = None if source == FROM_PROFILE else features
-        await record_one(history, serving, doc, stored)
     child(ASSIGNMENTS, doc["segment_id"]).inc()
     return orjson.dumps(doc)
 

@@ -99,13 +99,15 @@ async def complete_one(
     customer_id: str,
     sent: dict[str, Any],
     max_id: int,
+    keep: bool = False,
 ) -> tuple[dict[str, Any], str]:
-    """``merge`` for one request, reading its profile; raises 404, 422 and 503 problems."""
+    """``merge`` for one request, reading its profile (cached with ``keep``); raises 404,
+    422 and 503 problems."""
     if history is None:  # recording is off: nothing is stored, every feature must be sent
         missing = [n for n in kinds if n not in sent]
         raise invalid([{"field": f"features.{n}", "message": "missing feature"} for n in missing])
     try:
-        stored = (await history.profiles([customer_id]))[0]
+        stored = (await history.profiles([customer_id], keep))[0]
     except RedisUnavailable as exc:
         raise profiles_unavailable(exc) from None
     try:

@@ -228,6 +228,33 @@ async def record_one(
     return doc
 
 
+async def record_checked(
+    history: HistoryService, serving: ServingModel, doc: dict[str, Any], expected: str
+) -> bool:
+    """``record_one`` of an assignment by id made from a cached profile (``expected``, as
+    stored): False, and nothing recorded, when Redis found that profile changed.
+
+    Raises
+    ------
+    RedisUnavailable
+        Redis did not answer in time, or recording spools (the record is not spooled).
+    """
+    record = Record.create(
+        doc["customer_id"],
+        doc["segment_id"],
+        serving.version,
+        segment_name=doc["segment_name"],
+        expected_profile=expected,
+    )
+    start = time.perf_counter()
+    outcome = await history.record_checked(record)
+    child(REDIS_LATENCY, "record").observe(time.perf_counter() - start)
+    if outcome.stale:
+        return False
+    _fill(doc, outcome)
+    return True
+
+
 async def _record_batch(history: HistoryService, batch: RecordBatch) -> list[Outcome]:
     """Record a batch's assignments in one pipeline, in order."""
     start = time.perf_counter()

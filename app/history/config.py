@@ -59,6 +59,10 @@ class HistoryConfig:
         Records per replay pipeline.
     data_dir
         Folder of the embedded Redis server's data (AOF and RDB), its socket and its log.
+    profile_cache_size
+        Most customers whose stored profile a process keeps for assignment by id (0: none;
+        ``app/history/profile_cache.py``): a cached profile makes a by-id assignment one
+        round trip, checked by Redis when it is recorded.
     """
 
     redis_url: str | None = None
@@ -79,6 +83,7 @@ class HistoryConfig:
     replay_interval_ms: int = 500
     replay_batch: int = 500
     data_dir: Path = Path(".segments/redis")
+    profile_cache_size: int = 100_000
 
     def __post_init__(self) -> None:
         if not self.key_prefix or "{" in self.key_prefix or "}" in self.key_prefix:
@@ -100,6 +105,8 @@ class HistoryConfig:
         for name, value in positive.items():
             if not value > 0:
                 raise ValueError(f"{name} must be positive, got {value!r}")
+        if self.profile_cache_size < 0:
+            raise ValueError(f"profile_cache_size must be 0 or more, got {self.profile_cache_size}")
 
     @property
     def history_ttl_ms(self) -> int:

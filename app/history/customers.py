@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from app.history.records import CustomerState, Migration, Profile
-from app.history.values import SCHEMA_SEPARATOR, decode_value, split_chunks
+from app.history.values import CHUNK_SEPARATOR, SCHEMA_SEPARATOR, decode_value, split_chunks
 
 
 class Registry:
@@ -51,9 +51,10 @@ def parse_profile(fields: Mapping[str, str], registry: Registry) -> Profile | No
         return None
     schema, _, count = stored.partition(":")
     names = registry.schemas.get(schema, ())
-    values = split_chunks([fields[str(i)] for i in range(int(count))])
+    chunks = [fields[str(i)] for i in range(int(count))]
+    values = split_chunks(chunks)
     features = {name: decode_value(text) for name, text in zip(names, values, strict=True)}
-    return Profile(features, int(fields["u"]))
+    return Profile(features, int(fields["u"]), CHUNK_SEPARATOR.join([stored, *chunks]))
 
 
 def parse_state(customer_id: str, fields: Mapping[str, str], registry: Registry) -> CustomerState:

@@ -11,11 +11,15 @@
 -- then T, then T assignments (segment id, model version)
 -- then S, then S profile schemas (feature names joined by \31, their count)
 -- then per record: record id (32 lowercase hex, time-ordered), customer id, assigned at
---   (epoch ms), flow index (1..F), assignment index (1..T), schema index (0: no profile,
---   else 1..S, followed by the profile's values: their JSON texts joined by \31)
+--   (epoch ms), flow index (1..F), assignment index (1..T), schema index (0: no profile;
+--   1..S, followed by the profile's values: their JSON texts joined by \31; -1: no profile,
+--   and the record is checked: followed by the stored profile it was assigned from, 'p'
+--   and the chunks joined by \30, and applied only if the customer's hash still holds
+--   exactly those)
 --
--- Returns 3 values per record: changed (0/1), previous segment or nil, duplicate (0/1); a
--- record that failed (a key of the wrong type) gives -1 and the error's text instead.
+-- Returns 3 values per record: changed (0/1), previous segment or nil, duplicate (0/1, or
+-- 2: stale, a checked record whose profile changed, not applied); a record that failed (a
+-- key of the wrong type) gives -1 and the error's text instead.
 
 local stream, registry, forgotten = KEYS[1], KEYS[2], KEYS[3]
 local prefix, cap, maxlen = ARGV[1], tonumber(ARGV[2]), ARGV[3]
@@ -172,12 +176,33 @@ local function profile_fields(cur, fields, stored, s, at, vp)
   for old = j, before - 1 do redis.call('HDEL', cur, old) end
 end
 
--- One record, as if alone: returns changed (0/1), previous segment (false: none), duplicate.
+-- Does the customer's hash hold exactly the profile fields 'expected' ('p' and the chunks,
+-- joined by \30), 'p' being 'stored'? A by-id assignment made from a profile cached by the
+-- service is recorded only then: anything that stored another profile (a record with
+-- features, a file run) or removed it (a forget) changed these fields. A by-id record
+-- stores no profile, so concurrent ones for one customer never fail each other's check.
+local function profile_is(cur, stored, expected)
+  local fields = {}
+  for field in string.gmatch(expected, '[^\30]+') do fields[#fields + 1] = field end
+  if stored ~= fields[1] then return false end
+  if #fields == 1 then return true end
+  local names = {}
+  for i = 2, #fields do names[i - 1] = chunk_name(i - 1) end
+  local chunks = redis.call('HMGET', cur, unpack(names))
+  for i = 2, #fields do
+    if chunks[i - 1] ~= fields[i] then return false end
+  end
+  return true
+end
+
+-- One record, as if alone: returns changed (0/1), previous segment (false: none), duplicate
+-- (1; 2: stale, see profile_is).
 local function apply(cur, rid, cid, at, f, a, s, vp)
   local seg = segs[a]
   -- what an unchanged record needs first; the rest only on a change
   local state = redis.call('HMGET', cur, 's', 'r', 'p')
   local prev, last = state[1], state[2]
+  if s < 0 and not profile_is(cur, state[3], ARGV[vp]) then return 0, false, 2 end
 
   -- Idempotency: a record not newer than the last one applied (a replay, or a stale record)
   -- changes nothing, so replaying a spool after a partial write counts each migration once.
@@ -237,7 +262,7 @@ while p <= #ARGV do
     changed, prev, duplicate = -1, type(changed) == 'table' and changed.err or tostring(changed), 0
   end
   out[n + 1], out[n + 2], out[n + 3] = changed, prev, duplicate
-  p = p + 6 + (s > 0 and 1 or 0)
+  p = p + 6 + (s ~= 0 and 1 or 0)
   k, n = k + 1, n + 3
 end
 

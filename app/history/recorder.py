@@ -28,6 +28,7 @@ from app.history.keys import FLOW_SEPARATOR, Keys, decode_cursor, encode_cursor
 from app.history.members import read_members
 from app.history.records import (
     NOT_RECORDED,
+    STALE,
     CustomerState,
     FeatureValue,
     FlowMatrix,
@@ -142,6 +143,8 @@ def _profile_args(
 
 
 _NO_PROFILE = "$1\r\n0\r\n"
+_CHECKED = "$2\r\n-1\r\n"
+"""The schema index of a checked record: no profile, then the one it expects (record.lua)."""
 
 
 def _text_bulk(text: str) -> str:
@@ -296,12 +299,14 @@ class Recorder:
                 zip(_take(recs.segment_ids, chunk), [recs.model_version] * len(ids), strict=True)
             )
             profiles = [None] * len(ids) if recs.profiles is None else _take(recs.profiles, chunk)
+            checked: Sequence[str | None] = ()
         else:
             part = [recs[i] for i in chunk]
             ids, rids = [r.customer_id for r in part], [r.record_id for r in part]
             ats = [r.assigned_at for r in part]
             whats = [(r.segment_id, r.model_version) for r in part]
             profiles = [r.profile for r in part]
+            checked = [r.expected_profile for r in part]
         # the shared tables: each distinct flow bucket, (segment, version) and feature names
         # once; a record refers to them by index (as RESP text, ready to join)
         bucket_of = {at: keys.bucket_start(at) for at in dict.fromkeys(ats)}
@@ -313,6 +318,10 @@ class Recorder:
         schemas: dict[tuple[str, ...], str] = {}
         profile_text = _profile_args(profiles, schemas)
         profile_values = sum(1 for p in profiles if p)
+        for i, expected in enumerate(checked):  # by-id records made from a cached profile
+            if expected is not None:
+                profile_text[i] = _CHECKED + _bulk(expected).decode()
+                profile_values += 1
         # a key's or an id's length in bytes (the same as in characters for ASCII)
         if all(map(str.isascii, ids)):
             sizes = list(map(len, ids))
@@ -453,7 +462,10 @@ class Recorder:
             if _transient(error):
                 raise RedisUnavailable(f"Redis unavailable: {error}")
             return Outcome(None, changed=False, recorded=False, error=error)
-        outcome = Outcome(previous or None, bool(changed), recorded=True, duplicate=bool(duplicate))
+        if duplicate == 2:  # a checked record whose profile had changed: nothing applied
+            outcome = STALE
+        else:
+            outcome = Outcome(previous or None, bool(changed), True, duplicate=bool(duplicate))
         if len(self._outcomes) < 10_000:  # segments x 3 in practice; bounded all the same
             self._outcomes[reply] = outcome
         return outcome

@@ -179,6 +179,11 @@ class Record:
     profile
         The features the assignment was made from, stored as the customer's profile
         (``None``: keep the stored profile as it is).
+    expected_profile
+        For an assignment by id made from a cached profile (with no ``profile``): that
+        profile as stored (``Profile.stored``). The record is applied only if the customer's
+        hash still holds exactly it; otherwise nothing changes and the outcome is ``stale``.
+        Such a record is never spooled.
     """
 
     customer_id: str
@@ -188,6 +193,7 @@ class Record:
     record_id: str
     segment_name: str | None = None
     profile: Mapping[str, FeatureValue] | None = None
+    expected_profile: str | None = None
 
     def __post_init__(self) -> None:
         _check_ids((self.customer_id,), (self.segment_id,))
@@ -203,11 +209,14 @@ class Record:
         segment_name: str | None = None,
         assigned_at: int | None = None,
         profile: Mapping[str, FeatureValue] | None = None,
+        expected_profile: str | None = None,
     ) -> Record:
         """A new record stamped now (or at ``assigned_at``) with a fresh record id."""
         at = now_ms() if assigned_at is None else assigned_at
         rid = new_record_id(at)
-        return cls(customer_id, segment_id, model_version, at, rid, segment_name, profile)
+        return cls(
+            customer_id, segment_id, model_version, at, rid, segment_name, profile, expected_profile
+        )
 
 
 class RecordBatch(Sequence[Record]):
@@ -302,7 +311,8 @@ class Outcome:
     unchanged; ``None`` for a first assignment, and unknown — ``None`` — when not recorded).
     ``duplicate`` marks a record already applied or older than the last applied one: nothing
     changed. ``recorded`` is False when the record went to the spool (or was dropped), and
-    ``error`` says why a record was rejected for good.
+    ``error`` says why a record was rejected for good. ``stale`` marks a checked record
+    (``Record.expected_profile``) whose profile had changed: nothing was applied.
     """
 
     previous_segment: str | None
@@ -310,9 +320,11 @@ class Outcome:
     recorded: bool
     duplicate: bool = False
     error: str | None = None
+    stale: bool = False
 
 
 NOT_RECORDED = Outcome(None, changed=False, recorded=False)
+STALE = Outcome(None, changed=False, recorded=False, stale=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,10 +343,15 @@ class CustomerState:
 
 @dataclass(frozen=True, slots=True)
 class Profile:
-    """The features the service last saw for a customer, and when (epoch ms)."""
+    """The features the service last saw for a customer, and when (epoch ms).
+
+    ``stored`` is the profile as Redis holds it, ``p`` and the chunk fields joined by
+    ``\\x1e`` (empty when not read from Redis): what a record made from this profile
+    expects to find (``Record.expected_profile``)."""
 
     features: dict[str, FeatureValue]
     updated_at: int
+    stored: str = field(default="", compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

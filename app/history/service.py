@@ -24,12 +24,23 @@ from redis.asyncio import Redis
 
 from app.history.config import HistoryConfig
 from app.history.embedded import EmbeddedRedis
+from app.history.profile_cache import ProfileCache
 from app.history.recorder import Recorder, create_redis
-from app.history.records import NOT_RECORDED, Outcome, Profile, Record, RedisUnavailable
+from app.history.records import (
+    NOT_RECORDED,
+    Outcome,
+    Profile,
+    Record,
+    RecordBatch,
+    RedisUnavailable,
+)
 from app.history.spool import Spool
-from app.observability import MIGRATIONS, child
+from app.observability import MIGRATIONS, PROFILE_CACHE, child
 
 log = logging.getLogger(__name__)
+_CACHE_HIT, _CACHE_MISS, _CACHE_STALE = (
+    child(PROFILE_CACHE, result) for result in ("hit", "miss", "stale")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +99,7 @@ class HistoryService:
         # known, as when it started on a non-empty spool): their stored profile is stale
         self._spooled_ids: set[str] | None = set() if self._direct else None
         self._lone_reads: set[asyncio.Task[None]] = set()
+        self.profile_cache = ProfileCache(self.config.profile_cache_size)
 
     @property
     def redis_up(self) -> bool:
@@ -104,12 +116,46 @@ class HistoryService:
         work on one overlaps Redis's work on another; a customer always goes to the same
         lane, so its records apply in arrival order.
         """
+        if rec.profile is not None:  # it stores another profile: the cached one is stale
+            self.profile_cache.drop(rec.customer_id)
         if self._direct:
             try:
                 return await self._coalesced(rec)
             except RedisUnavailable as exc:
                 self._down(exc)
         return (await self._to_spool([rec]))[0]
+
+    async def record_checked(self, rec: Record) -> Outcome:
+        """Record an assignment by id made from the cached profile ``rec.expected_profile``:
+        applied only if Redis still holds that profile, else ``stale`` (nothing applied, the
+        entry dropped: assign from a fresh read). Through the coalescing lane, as ``record``.
+
+        Raises
+        ------
+        RedisUnavailable
+            Redis did not answer in time, or this process spools: the record is not spooled,
+            since nothing confirmed the cached profile (the caller reads it afresh).
+        """
+        if not self._direct:
+            raise RedisUnavailable("Redis unavailable: recording spools")
+        try:
+            outcome = await self._coalesced(rec)
+        except RedisUnavailable as exc:
+            self._down(exc)
+            raise
+        if outcome.stale:
+            self.profile_cache.drop_stale(rec.customer_id)
+            _CACHE_STALE.inc()
+        return outcome
+
+    def cached_profile(self, customer_id: str) -> Profile | None:
+        """The customer's cached profile, or None (not cached, or this process spools: then
+        only Redis can answer, as before the cache)."""
+        if not self._direct or not self.profile_cache.size:
+            return None
+        found = self.profile_cache.get(customer_id)
+        (_CACHE_MISS if found is None else _CACHE_HIT).inc()
+        return found
 
     async def _coalesced(self, rec: Record) -> Outcome:
         waiter: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
@@ -208,6 +254,12 @@ class HistoryService:
 
     async def record_many(self, recs: Sequence[Record]) -> list[Outcome]:
         """Record a batch in one pipeline, or spool it whole (replay skips what was applied)."""
+        if len(self.profile_cache):  # the customers whose profile it stores are not cached
+            if isinstance(recs, RecordBatch):
+                if recs.profiles is not None:
+                    self.profile_cache.drop_many(recs.customer_ids)
+            else:
+                self.profile_cache.drop_many([r.customer_id for r in recs if r.profile])
         if self._direct:
             try:
                 return self._checked(recs, await self.recorder.record_many(recs))
@@ -279,8 +331,11 @@ class HistoryService:
         self.replayed += replayed
         return replayed
 
-    async def profiles(self, customer_ids: Sequence[str]) -> list[Profile | None]:
-        """The customers' stored profiles (None: unknown, or recorded without features).
+    async def profiles(
+        self, customer_ids: Sequence[str], keep: bool = False
+    ) -> list[Profile | None]:
+        """The customers' stored profiles (None: unknown, or recorded without features);
+        with ``keep``, one customer's profile goes to the profile cache (an assignment by id).
 
         One pipelined round trip. One id (an assignment by id) goes through its coalescing
         lane, as a record does: the reads and records of concurrent requests share round
@@ -301,7 +356,10 @@ class HistoryService:
             if spooled is None or any(c in spooled for c in customer_ids):
                 raise RedisUnavailable("Redis unavailable: the customer's record is spooled")
         if len(customer_ids) == 1:
-            return [await self._read_coalesced(customer_ids[0])]
+            profile = await self._read_coalesced(customer_ids[0])
+            if keep and profile is not None and self._direct:
+                self.profile_cache.put(customer_ids[0], profile)
+            return [profile]
         return await self.recorder.profiles(customer_ids)
 
     async def forget(self, customer_id: str) -> bool:
@@ -318,6 +376,7 @@ class HistoryService:
         RedisUnavailable
             Redis did not answer in time: nothing is known to be forgotten.
         """
+        self.profile_cache.drop(customer_id)
         await asyncio.to_thread(self.spool.discard, customer_id)
         return await self.recorder.forget(customer_id)
 

@@ -21,29 +21,7 @@ from app.main import create_app
 from app.registry.store import ModelStore
 from app.settings import Settings
 from app.training.job import TrainResult
-
-ROWS = 400  # example customers the property tests draw from
-
-
-def _features(row: dict[str, Any], names: list[str]) -> dict[str, Any]:
-    out = {}
-    for name in names:
-        value = row[name]
-        if isinstance(value, float) and value != value:
-            value = None
-        elif hasattr(value, "item"):
-            value = value.item()
-        out[name] = value
-    return out
-
-
-@pytest.fixture(scope="module")
-def example(customers: Any, trained: tuple[ModelStore, TrainResult]) -> list[dict[str, Any]]:
-    names = [f.name for f in trained[1].manifest.features]
-    rows = customers[0].head(ROWS).to_dict("records")
-    return [
-        {"customer_id": f"id-{r['customer_id']}", "features": _features(r, names)} for r in rows
-    ]
+from tests.assignment.conftest import ROWS
 
 
 def _settings(store: ModelStore, tmp_path: Path, **changes: Any) -> Settings:
@@ -99,12 +77,22 @@ SAME = ("segment_id", "segment_name", "confidence", "model_version", "explanatio
 def test_assignment_by_id_equals_assignment_with_the_same_features_sent(
     client: TestClient, example: list[dict[str, Any]], data: st.DataObject
 ) -> None:
+    """By id with a cold profile cache (a read, then the record), with a warm one (the
+    cached profile, checked by Redis at record time) and with every feature sent: the same."""
     item = data.draw(st.sampled_from(example))
-    by_id = _assign(client, {"customer_id": item["customer_id"]})
+    cache = client.app.state.history.profile_cache
+    cache.drop(item["customer_id"])
+    hits, stale = cache.hits, cache.stale
+    cold = _assign(client, {"customer_id": item["customer_id"]})
+    warm = _assign(client, {"customer_id": item["customer_id"]})
+    assert cache.hits == hits + 1  # the second one was answered from the cache
     sent = _assign(client, item)
-    assert {k: by_id[k] for k in SAME} == {k: sent[k] for k in SAME}
-    assert (by_id["features_from"], sent["features_from"]) == ("profile", "request")
-    assert by_id["recorded"] and by_id["changed"] is False  # the same segment as stored
+    for by_id in (cold, warm):
+        assert {k: by_id[k] for k in SAME} == {k: sent[k] for k in SAME}
+        assert by_id["features_from"] == "profile"
+        assert by_id["recorded"] and by_id["changed"] is False  # the same segment as stored
+    assert sent["features_from"] == "request"
+    assert cache.stale == stale
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))

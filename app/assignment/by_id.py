@@ -1,0 +1,64 @@
+"""Assignment by id (``POST /v1/assign`` with only ``customer_id``) in one Redis round trip.
+
+Without a cache, assigning by id takes two trips through the recording lane: read the stored
+profile, then record the assignment made from it. The process keeps the profiles it read
+(``app/history/profile_cache.py``); on a hit the assignment is made at once and its record
+carries the profile as it was read, for Redis to check in the same atomic call. When the
+check fails (the profile changed behind this process: another worker, a batch, a file run, a
+merge, a forget), nothing was recorded, and the request goes the uncached way: read (which
+caches the fresh profile), assign, record. A transactions model's customers are not served
+from here: their features are derived as of now (``app.events.service.live_features``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from app.assignment.profiles import UnknownCustomer, complete_one, merge
+from app.assignment.service import record_checked, record_one, render
+from app.assignment.validation import ItemInvalid
+from app.history import HistoryService, Profile, RedisUnavailable
+from app.serving import ServingModel
+
+
+async def assign_by_id(
+    history: HistoryService, serving: ServingModel, customer_id: str, max_id: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The recorded answer for ``customer_id`` from its stored profile, and the features it
+    was assigned from; raises the 404, 422 and 503 problems of ``complete_one``.
+
+    From the cached profile when there is one and Redis confirms it, else (no entry, the
+    profile changed, or Redis did not answer the checked record) from a fresh read.
+    """
+    kinds = serving.feature_kinds
+    cached = history.cached_profile(customer_id)
+    if cached is not None:
+        features = _complete(history, kinds, customer_id, cached, max_id)
+        if features is not None:
+            doc = render(serving, customer_id, serving.assign_one(features))
+            # not confirmed (Redis slow or away): the uncached way decides, as without a
+            # cache (a read under its own deadline, else a 503)
+            with contextlib.suppress(RedisUnavailable):
+                if await record_checked(history, serving, doc, cached.stored):
+                    return doc, features
+    features, _ = await complete_one(history, kinds, customer_id, {}, max_id, keep=True)
+    doc = render(serving, customer_id, serving.assign_one(features))
+    await record_one(history, serving, doc)
+    return doc, features
+
+
+def _complete(
+    history: HistoryService,
+    kinds: dict[str, str],
+    customer_id: str,
+    cached: Profile,
+    max_id: int,
+) -> dict[str, Any] | None:
+    """The features to assign from ``cached``, or None (the entry dropped) when they do not
+    fit the serving version: a fresh read decides (it may have been completed since)."""
+    try:
+        return merge(kinds, customer_id, {}, cached, max_id)[0]
+    except (UnknownCustomer, ItemInvalid):
+        history.profile_cache.drop(customer_id)
+        return None
