@@ -108,7 +108,7 @@ class Settings(BaseSettings):
     flow_ttl_days: float = Field(90.0, gt=0, description="flow counters retention")
     spool_max_records: int = Field(1_000_000, ge=1, description="outage spool bound")
     profile_cache_size: int = Field(
-        100_000,
+        20_000,
         ge=0,
         description="customers whose stored profile a worker keeps for assignment by id "
         "(checked by Redis at record time; 0: off)",

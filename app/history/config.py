@@ -83,7 +83,7 @@ class HistoryConfig:
     replay_interval_ms: int = 500
     replay_batch: int = 500
     data_dir: Path = Path(".segments/redis")
-    profile_cache_size: int = 100_000
+    profile_cache_size: int = 20_000
 
     def __post_init__(self) -> None:
         if not self.key_prefix or "{" in self.key_prefix or "}" in self.key_prefix:
