@@ -138,7 +138,7 @@ async def assign_payload(state: State, body: bytes, query: bytes) -> bytes:
         doc, features = await assign_by_id(history, serving, customer_id, max_id)
         source = FROM_PROFILE
     else:
-        source = FROM_REQUEST
+        source, live = FROM_REQUEST, None
         if not is_complete(features, kinds):  # the rest comes from the stored profile
             # (a transactions model's customer: derived as of now from their behaviour)
             live = await live_features(state, serving, customer_id, features)
@@ -147,8 +147,9 @@ async def assign_payload(state: State, body: bytes, query: bytes) -> bytes:
             )
         doc = render(serving, customer_id, serving.assign_one(features))
         if history is not None:
-            # features read from the profile are the profile: not written again
-            stored = None if source == FROM_PROFILE else features
+            # features read from the profile are the profile: not written again; features
+            # derived as of now are stored (the profile then shows what was assigned from)
+            stored = None if source == FROM_PROFILE and live is None else features
             await record_one(history, serving, doc, stored)
     LIVE.observe_one(serving, features, doc["segment_id"])  # in process (app/drift/live.py)
     doc["features_from"] = source

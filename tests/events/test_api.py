@@ -153,6 +153,9 @@ def test_recency_moves_a_customer_with_no_new_event(
     recency = {s.id: s.numeric["recency_days"].mean for s in result.manifest.segments}
     assert recency[doc["segment_id"]] > recency[before]  # towards the lapsed
     assert doc["previous_segment_id"] == before
+    # the profile shows what it was assigned from: a year's recency more than before
+    profile = client.get("/v1/customers/y1").json()["profile"]
+    assert profile["recency_days"] == pytest.approx(history(x, 365)["recency_days"])
 
 
 def test_bad_events_are_rejected_by_name_and_the_rest_applied(client: TestClient) -> None:
