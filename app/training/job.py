@@ -7,17 +7,20 @@ quality -> stable ids -> profile -> report -> write. The write goes through
 
 from __future__ import annotations
 
+import functools
 import platform
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import ParamSpec, TypeVar
 
 import numpy as np
 import pandas as pd
 from sklearn.decomposition import PCA
 from sklearn.pipeline import Pipeline
+from threadpoolctl import threadpool_limits
 
 import app
 from app.drift.reference import add_training_drift
@@ -37,6 +40,8 @@ from app.training.tree import LeafRules, grow_tree
 
 PROJECTION_POINTS = 5_000
 StepCallback = Callable[[str], None]
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @dataclass
@@ -76,6 +81,22 @@ def library_versions() -> dict[str, str]:
     }
 
 
+def _one_blas_thread(fn: Callable[P, R]) -> Callable[P, R]:
+    """Run ``fn`` with one BLAS thread. The job's fits are on samples or small matrices,
+    where BLAS's threads gain nothing, and where cores are shared they spin: a 4,000-customer
+    training with Gaussian mixture candidates took 9.5 min (7 min of CPU) on a loaded 2-core
+    machine, 22 s with one BLAS thread. k-means keeps its OpenMP threads (it limits BLAS
+    inside them itself)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with threadpool_limits(limits=1, user_api="blas"):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@_one_blas_thread
 def train(
     config: TrainConfig,
     store: ModelStore,
