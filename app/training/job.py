@@ -26,8 +26,8 @@ from app.registry.manifest import DataInfo, FeatureSchema, Manifest, NumericStat
 from app.registry.store import ModelStore, new_version_id
 from app.training.config import NumericFeature, TrainConfig
 from app.training.data import TrainingData, load_training_data, min_rows_for
+from app.training.matrix import fit_matrix
 from app.training.model import ColumnWeights, SegmentationModel, make_clusterer
-from app.training.preprocess import build_preprocessor
 from app.training.profile import SlotInfo, profile_segments
 from app.training.quality import assess
 from app.training.rules import RuleSegment, compile_rules, first_match_frame
@@ -103,9 +103,8 @@ def train(
                 f"at least {min_rows_for(spec.k_min)} are needed"
             )
     with timer.step("preprocess"):
-        # fit_transform, not fit + transform: the same matrix without a second pass over the data
-        preprocessor = build_preprocessor(config)
-        matrix = np.ascontiguousarray(preprocessor.fit_transform(clustered), dtype=np.float64)
+        # fit_transform's pipeline and matrix, one-hot blocks built per category, not per row
+        preprocessor, matrix = fit_matrix(config, clustered)
     algorithm: str = spec.algorithm
     if algorithm == "auto":
         algorithm = "minibatch_kmeans" if len(matrix) > spec.minibatch_threshold else "kmeans"
