@@ -286,7 +286,7 @@ def _print_table(results: list[dict[str, Any]]) -> None:
         untimed = job["train_seconds"] - sum(job["timings"].values())
         startup = job["process_seconds"] - job["train_seconds"]
         print(
-            f"{r['size']:>10,} steps (s): {steps}; untimed (manifest, fingerprint, publish) "
+            f"{r['size']:>10,} steps (s): {steps}; untimed (manifest file, fsync, publish) "
             f"{untimed:.2f}; interpreter start + imports {startup:.2f}"
         )
     print(

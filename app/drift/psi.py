@@ -18,8 +18,9 @@ from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 
-from app.training.rules.values import canonical_category
+from app.training.rules.values import canonical_category, category_values
 
 EPSILON = 1e-4
 """Share used in place of 0 for an empty bin (expected or observed)."""
@@ -76,6 +77,20 @@ def category_counts(values: Sequence[object], categories: Sequence[str]) -> np.n
     for value in values:
         counts[category_bin(value, position, len(categories))] += 1
     return counts
+
+
+def column_category_counts(column: pd.Series, categories: Sequence[str]) -> np.ndarray:
+    """``category_counts`` of a whole column, the same counts without a Python step per value.
+
+    Each value is canonicalised once per distinct value (``category_values``), the distinct
+    values are binned as ``category_bin`` bins them, and the bins counted: a million-row column
+    in milliseconds instead of seconds. Proven equal to ``category_counts`` in the tests.
+    """
+    codes, uniques = pd.factorize(category_values(column))  # None (missing) is code -1
+    position = {c: i for i, c in enumerate(categories)}
+    n = len(categories)
+    bins = np.array([position.get(u, n) for u in uniques] + [n + 1], dtype=np.int64)
+    return np.bincount(bins[codes], minlength=n + 2)  # code -1 picks the trailing missing bin
 
 
 def category_bin(value: object, position: dict[str, int], n: int) -> int:

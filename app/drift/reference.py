@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from app.drift.psi import category_counts, numeric_counts, numeric_edges, shares
+from app.drift.psi import column_category_counts, numeric_counts, numeric_edges, shares
 from app.registry.manifest import (
     ConvergencePair,
     DriftReference,
@@ -25,7 +25,7 @@ from app.registry.manifest import (
     SegmentInfo,
 )
 from app.training.config import NumericFeature, TrainConfig
-from app.training.rules.values import canonical_category
+from app.training.rules.values import category_values
 
 BINS = 10
 MAX_CATEGORIES = 50  # rarer categories count as "other"
@@ -47,7 +47,8 @@ def add_training_drift(
 ) -> None:
     """Fill ``drift_reference`` and ``convergence`` of a manifest being written."""
     manifest.drift_reference = build_reference(config, frame, manifest.segments)
-    labels = np.asarray(slot_ids, dtype=object)[slots]
+    # fixed-width strings, not objects: each pair's ``labels == id`` is then one C loop
+    labels = np.asarray(slot_ids, dtype=str)[slots]
     outcome_frame = frame[list(outcomes)] if outcomes else None
     manifest.convergence = convergence(manifest.segments, labels, outcome_frame)
     converging = {sid for pair in manifest.convergence for sid in pair.segments}
@@ -71,9 +72,9 @@ def build_reference(
             )
         else:
             # the categories as the model compares them (0.0 in a column with gaps is "0")
-            present = column.map(canonical_category).dropna()
+            present = pd.Series(category_values(column), dtype=object).dropna()
             categories = [str(c) for c in present.value_counts().index[:MAX_CATEGORIES]]
-            counts = category_counts(column.tolist(), categories)
+            counts = column_category_counts(column, categories)
             features.append(
                 FeatureReference(
                     name=f.name, type="categorical", categories=categories, shares=_rounded(counts)

@@ -45,7 +45,15 @@ class NumericTransform(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         self.specs = specs
 
     def fit(self, X: Any, y: Any = None) -> Self:
-        values = _as_float(X)
+        self._fit(_as_float(X))
+        return self
+
+    def fit_transform(self, X: Any, y: Any = None, **params: Any) -> np.ndarray:
+        """``fit(X).transform(X)`` with one pass over ``X`` instead of two."""
+        return self._fill_missing(self._fit(_as_float(X)))
+
+    def _fit(self, values: np.ndarray) -> np.ndarray:
+        """Learn from ``values``; return them transformed, missing values still NaN."""
         n = values.shape[1]
         self.lower_ = np.full(n, -np.inf)
         self.upper_ = np.full(n, np.inf)
@@ -69,17 +77,22 @@ class NumericTransform(TransformerMixin, BaseEstimator):  # type: ignore[misc]
                 continue
             self.fill_[j] = np.nanmedian(column) if strategy == "median" else np.nanmean(column)
         self.n_features_in_ = n
-        return self
+        return transformed
 
     def _transform_values(self, values: np.ndarray) -> np.ndarray:
-        out: np.ndarray = np.clip(values, self.lower_, self.upper_)
-        if self.log_.any():
-            logged = out[:, self.log_]
-            out[:, self.log_] = np.log1p(np.maximum(logged, 0.0))
-        return out
+        """Clip and log ``values`` in place (always a private copy, from ``_as_float``):
+        at a million rows, each temporary copy of the matrix costs a noticeable share."""
+        if np.isfinite(self.lower_).any() or np.isfinite(self.upper_).any():
+            np.clip(values, self.lower_, self.upper_, out=values)
+        for j in np.flatnonzero(self.log_):
+            column = values[:, j]
+            np.log1p(np.maximum(column, 0.0, out=column), out=column)
+        return values
 
     def transform(self, X: Any) -> np.ndarray:
-        out = self._transform_values(_as_float(X))
+        return self._fill_missing(self._transform_values(_as_float(X)))
+
+    def _fill_missing(self, out: np.ndarray) -> np.ndarray:
         missing = np.isnan(out)
         if missing.any():
             out[missing] = np.broadcast_to(self.fill_, out.shape)[missing]
@@ -122,6 +135,25 @@ def canonical_column(column: pd.Series) -> pd.Series:
     mapping = {u: canonical_category(u) for u in uniques}
     result: pd.Series = column.map(mapping).astype(object).where(column.notna(), MISSING_CATEGORY)
     return result
+
+
+def category_codes(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of each row into its distinct canonical categories (``canonical_column``'s
+    values, missing as ``__missing__``), and those categories as an object array."""
+    mixed = pd.api.types.is_object_dtype(column) and (
+        pd.api.types.infer_dtype(column, skipna=True) != "string"
+    )
+    if not mixed:  # canonicalise each distinct value, not each row
+        raw_codes, uniques = pd.factorize(column)  # missing: -1
+        names = [canonical_category(u) for u in uniques]
+        if (raw_codes < 0).any():
+            names.append(MISSING_CATEGORY)  # the last name: code -1 picks it
+        if None not in names:
+            merged, categories = pd.factorize(np.array(names, dtype=object))
+            return merged[raw_codes], np.asarray(categories, dtype=object)
+    # mixed types (hashing would merge True, 1 and 1.0): the canonicalizer's own text
+    codes, categories = pd.factorize(canonical_column(column).to_numpy(dtype=str))
+    return codes, np.asarray(categories, dtype=object)
 
 
 def _as_float(X: Any) -> np.ndarray:

@@ -18,7 +18,7 @@ import pandas as pd
 from app.registry.manifest import CategoryShare, NumericProfile, OutcomeTest, SegmentInfo
 from app.training.config import CategoricalFeature, TrainConfig
 from app.training.effects import outcome_effect
-from app.training.preprocess import canonical_column
+from app.training.preprocess import category_codes
 
 NAME_Z = 0.5  # a feature must differ this much to appear in a name
 # the words a transaction log's derived features bring to names (a feature's own win)
@@ -67,17 +67,13 @@ def profile_segments(
     pop_std = transformed.std(ddof=0).replace(0.0, 1.0)
     labels = {f.name: f.label or f.name.replace("_", " ") for f in config.features}
     words = _words(config)
-    categorical = {
-        f.name: canonical_column(frame[f.name])
-        for f in config.features
-        if isinstance(f, CategoricalFeature)
-    }
-    pop_shares = {name: col.value_counts(normalize=True) for name, col in categorical.items()}
-    # each row's category as its position in the population's shares (-1: missing), so a
-    # segment's shares take one bincount rather than a value_counts of its rows per feature
-    cat_codes = {
-        name: pop_shares[name].index.get_indexer(pd.Index(col)) for name, col in categorical.items()
-    }
+    # each row's category as its position in the population's shares, so a segment's
+    # shares take one bincount rather than a value_counts of its rows per feature
+    cat_codes: dict[str, np.ndarray] = {}
+    pop_shares: dict[str, pd.Series] = {}
+    for f in config.features:
+        if isinstance(f, CategoricalFeature):
+            cat_codes[f.name], pop_shares[f.name] = category_positions(frame[f.name])
     outcomes = [o for o in (outcomes or []) if o in frame.columns]
     segments: list[SegmentInfo] = []
     used_names: set[str] = set()
@@ -131,6 +127,23 @@ def profile_segments(
         )
     tests = [_outcome_test(o, frame[o], slots, segments, (positive or {}).get(o)) for o in outcomes]
     return segments, tests
+
+
+def category_positions(column: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """The population's category shares, ``canonical_column(column).value_counts(normalize=
+    True)``, and each row's position in them, counted on integer codes of the categories.
+
+    ``value_counts`` ranks by count, ties as its hash table met them (in order of first
+    appearance): the codes appear in the rows exactly where their categories do, so their
+    ``value_counts`` is the same ranking, ties included (tests/training/test_matrix.py).
+    """
+    codes, categories = category_codes(column)
+    shares = pd.Series(codes).value_counts(normalize=True)
+    ranked = shares.index.to_numpy()
+    position = np.empty(len(categories), dtype=np.intp)
+    position[ranked] = np.arange(len(ranked))
+    shares.index = pd.Index(categories[ranked], dtype=object)
+    return position[codes], shares
 
 
 def _mean_or_none(values: pd.Series) -> float | None:

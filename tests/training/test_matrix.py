@@ -1,0 +1,122 @@
+"""The fast training matrix: the same fitted pipeline (the saved one) and the same matrix as
+``build_preprocessor(config).fit_transform``, and equal to that pipeline's ``transform``."""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+
+from app.training.config import TrainConfig, parse_config
+from app.training.matrix import fit_matrix
+from app.training.preprocess import build_preprocessor, canonical_column, category_codes
+from app.training.profile import category_positions
+
+ROWS = 5_000
+
+
+def _config() -> TrainConfig:
+    raw: dict[str, Any] = {
+        "data": {"path": "unused.csv", "id_column": "customer_id"},
+        "features": [
+            {"name": "spend", "transform": "log1p"},
+            {"name": "visits", "winsorize": [0.05, 0.95], "impute": "mean"},
+            {"name": "share", "clip": [0.0, 1.0], "impute": "zero"},
+            {"name": "plan", "type": "categorical"},
+            {"name": "country", "type": "categorical", "min_frequency": 0.05},
+            {"name": "store", "type": "categorical"},
+            {"name": "tier", "type": "categorical"},
+            {"name": "flag", "type": "categorical"},
+        ],
+    }
+    return parse_config(raw, base_dir=Path("."))
+
+
+def _frame(seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    spend = rng.lognormal(3, 1, ROWS)
+    spend[rng.random(ROWS) < 0.05] = np.nan
+    visits = rng.poisson(4, ROWS).astype(np.float64)
+    visits[:7] = np.nan
+    share = rng.normal(0.5, 0.4, ROWS)
+    plan = rng.choice(["basic", "pro", "enterprise", "trial"], ROWS, p=[0.5, 0.3, 0.195, 0.005])
+    plan_col = pd.Series(plan, dtype="string[pyarrow]")
+    plan_col[rng.random(ROWS) < 0.03] = None  # missing: the __missing__ category
+    shares = [0.3, 0.3, 0.3, 0.06, 0.03, 0.01]  # ES and NL are rare at min_frequency 0.05
+    country = rng.choice(["DE", "FR", "US", "IT", "ES", "NL"], ROWS, p=shares)
+    # mixed objects: 3, 3.0 and "3" are one category, True is "true", None is missing
+    store = rng.choice(np.array([3, 3.0, "3", True, None, "web", 7], dtype=object), ROWS)
+    tier = rng.choice([1.0, 2.0, 2.5, np.nan], ROWS)  # a float column with gaps
+    flag = rng.choice([True, False], ROWS)
+    return pd.DataFrame(
+        {
+            "spend": spend,
+            "visits": visits,
+            "share": share,
+            "plan": plan_col,
+            "country": pd.Series(country, dtype=object),
+            "store": pd.Series(store, dtype=object),
+            "tier": tier,
+            "flag": flag,
+        }
+    )
+
+
+def _pickled(estimator: Any) -> bytes:
+    buffer = io.BytesIO()
+    joblib.dump(estimator, buffer)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("seed", [3, 11])
+def test_the_fast_matrix_is_the_pipelines_transform(
+    seed: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    config, frame = _config(), _frame(seed)
+    slow = build_preprocessor(config)
+    expected = slow.fit_transform(frame)
+    with caplog.at_level(logging.WARNING, logger="app.training.matrix"):
+        fast, matrix = fit_matrix(config, frame)
+    assert not caplog.records  # the fast build passed its own check: no fallback
+
+    assert _pickled(fast) == _pickled(slow)  # what is saved and served is unchanged
+    assert matrix.flags.c_contiguous and matrix.dtype == np.float64
+    np.testing.assert_array_equal(matrix, expected)
+    np.testing.assert_array_equal(matrix, fast.transform(frame))
+    encoder = fast.named_transformers_["cat_country"].named_steps["onehot"]
+    assert encoder.infrequent_categories_[0] is not None  # the rare-category path is covered
+    plan = fast.named_transformers_["cat_plan"].named_steps["onehot"]
+    assert "__missing__" in plan.categories_[0]
+
+
+def test_category_codes_are_the_canonical_column() -> None:
+    frame = _frame()
+    for name in ("plan", "country", "store", "tier", "flag"):
+        codes, categories = category_codes(frame[name])
+        expected = canonical_column(frame[name]).to_numpy(dtype=str)
+        assert (categories.astype(str)[codes] == expected).all(), name
+        assert len(set(categories.tolist())) == len(categories), name
+
+
+def test_profile_category_positions_are_the_value_counts_of_the_canonical_column() -> None:
+    frame = _frame()
+    rng = np.random.default_rng(1)
+    # ties in the counts: the ranking must break them as value_counts does
+    tied = pd.Series(np.repeat(np.array(["b", "a", None, "c", "d"], dtype=object), 40))
+    columns = {name: frame[name] for name in ("plan", "country", "store", "tier", "flag")}
+    columns["tied, shuffled"] = tied.sample(frac=1.0, random_state=4).reset_index(drop=True)
+    columns["tied, arrow"] = tied.astype("string[pyarrow]").iloc[rng.permutation(len(tied))]
+    for name, column in columns.items():
+        canonical = canonical_column(column)
+        expected_shares = canonical.value_counts(normalize=True)
+        positions, shares = category_positions(column)
+        assert shares.index.tolist() == expected_shares.index.tolist(), name
+        assert shares.to_numpy().tolist() == expected_shares.to_numpy().tolist(), name
+        expected = expected_shares.index.get_indexer(pd.Index(canonical))
+        assert (positions == expected).all(), name
