@@ -214,17 +214,7 @@ async def record_one(
 ) -> dict[str, Any]:
     """Record one rendered assignment in Redis (with ``features`` as the customer's stored
     profile) and fill previous/changed/recorded."""
-    record = Record.create(
-        doc["customer_id"],
-        doc["segment_id"],
-        serving.version,
-        segment_name=doc["segment_name"],
-        profile=features,
-    )
-    start = time.perf_counter()
-    outcome = await history.record(record)
-    child(REDIS_LATENCY, "record").observe(time.perf_counter() - start)
-    _fill(doc, outcome)
+    _fill(doc, await _timed(history.record(_record_of(serving, doc, profile=features))))
     return doc
 
 
@@ -239,20 +229,28 @@ async def record_checked(
     RedisUnavailable
         Redis did not answer in time, or recording spools (the record is not spooled).
     """
-    record = Record.create(
-        doc["customer_id"],
-        doc["segment_id"],
-        serving.version,
-        segment_name=doc["segment_name"],
-        expected_profile=expected,
-    )
-    start = time.perf_counter()
-    outcome = await history.record_checked(record)
-    child(REDIS_LATENCY, "record").observe(time.perf_counter() - start)
+    record = _record_of(serving, doc, expected_profile=expected)
+    outcome = await _timed(history.record_checked(record))
     if outcome.stale:
         return False
     _fill(doc, outcome)
     return True
+
+
+def _record_of(serving: ServingModel, doc: dict[str, Any], **more: Any) -> Record:
+    """The record of one rendered answer (``more``: its profile, or the profile expected)."""
+    segment = doc["segment_name"]
+    return Record.create(
+        doc["customer_id"], doc["segment_id"], serving.version, segment_name=segment, **more
+    )
+
+
+async def _timed(call: Awaitable[Outcome]) -> Outcome:
+    """Await one record, observed in the Redis latency histogram."""
+    start = time.perf_counter()
+    outcome = await call
+    child(REDIS_LATENCY, "record").observe(time.perf_counter() - start)
+    return outcome
 
 
 async def _record_batch(history: HistoryService, batch: RecordBatch) -> list[Outcome]:
