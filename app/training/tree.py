@@ -88,7 +88,7 @@ class LeafTree:
     columns: TreeColumns
     leaves: list[int]  # tree node id of each leaf slot
     target: str
-    missing_seen: frozenset[str] = frozenset()  # features with missing values in training
+    missing_seen: frozenset[str] = frozenset()  # with missing values in training (not read)
     choice: TreeChoice | None = None  # how its shape was chosen (see ``tree_choice``)
 
     def apply(self, frame: pd.DataFrame) -> np.ndarray:
@@ -272,9 +272,11 @@ def _text(tree: LeafTree, path: list[tuple[int, bool]]) -> str:
                 upper[feature] = min(upper.get(feature, math.inf), cut)
             else:
                 lower[feature] = max(lower.get(feature, -math.inf), cut)
+            # shown wherever the served rule sends a missing value (a feature without missing
+            # values in training sends them to its larger branch): the explanation of a
+            # customer with a missing value then names a rule it satisfies
             admits = bool(t.missing_go_to_left[node]) == left
-            seen = feature in tree.missing_seen  # else a missing value was never a case
-            missing[feature] = missing.get(feature, True) and admits and seen
+            missing[feature] = missing.get(feature, True) and admits
         if feature not in order:
             order.append(feature)
     parts = []
