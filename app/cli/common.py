@@ -131,7 +131,10 @@ def outcome_line(test: OutcomeTest) -> str:
         line += f", {test.effect_measure} {test.effect_size:.3f}"
     if test.segment_min is not None and test.segment_max is not None:
         line += f", segment means {test.segment_min:.3g} to {test.segment_max:.3g}"
-    return line + f" ({test.test}, p={_fmt(test.p_value, 4)})"
+    line += f" ({test.test}, p={_fmt(test.p_value, 4)})"
+    if test.missing:
+        line += f"; {test.missing:,} customers without a value left out"
+    return line
 
 
 def _impute_of(manifest: Manifest, feature: str) -> str:

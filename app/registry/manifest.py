@@ -149,6 +149,7 @@ class OutcomeTest(_Model):
     effect_measure: str | None = None
     segment_min: float | None = Field(None, description="lowest segment mean (or rate)")
     segment_max: float | None = Field(None, description="highest segment mean (or rate)")
+    missing: int = Field(0, description="customers without a value, left out of the test")
 
 
 class IdMatching(_Model):

@@ -367,4 +367,5 @@ def _outcome_test(
         effect_measure="Cramér's V" if effect.binary else "epsilon²",
         segment_min=min(means) if means else None,
         segment_max=max(means) if means else None,
+        missing=int((~present).sum()),
     )

@@ -151,6 +151,13 @@ def test_a_yes_no_outcome_with_a_few_other_values_says_so_and_how_to_leave_them_
     config["data"]["missing_values"] = ["Maybe"]  # as the message says: then it trains
     loaded = load_training_data(parse_config(config, base_dir=tmp_path))
     assert loaded.frame["Churn"].isna().sum() == 30
+    # and the summary counts the customers the outcome's test left out (it was silent)
+    result = train(parse_config(config, base_dir=tmp_path), ModelStore(tmp_path / "store"))
+    test = result.manifest.outcomes[0]
+    assert test.missing == 30
+    from app.cli.common import outcome_line
+
+    assert "30 customers without a value left out" in outcome_line(test)
 
 
 def retail_log(tmp_path: Path) -> Path:
