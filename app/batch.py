@@ -155,7 +155,7 @@ def assign_file(
     # the model's folder holds the PATCHed names the service applies: use the same ones
     names = segment_names(loaded.manifest, loaded.path.parent)
     # the markers the training config read as missing are missing here too
-    missing_values = loaded.manifest.config.get("data", {}).get("missing_values", [])
+    missing_values = loaded.manifest.missing_values
     if loaded.manifest.data.kind == "transactions":
         check_derived_input(source, id_column, [name for name, _ in model.features])
     chunks = read_chunks(source, id_column, model.features, chunk_size, missing_values)

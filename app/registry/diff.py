@@ -48,7 +48,7 @@ def _read_features(data: Path, models: list[LoadedModel]) -> pd.DataFrame:
     naming the column (a blank cell reached scikit-learn as text, a traceback)."""
     frame = read_table(data)
     for model in models:
-        markers = model.manifest.config.get("data", {}).get("missing_values", [])
+        markers = model.manifest.missing_values
         for name, kind in model.estimator.features:
             if kind == "numeric" and name in frame.columns:
                 frame[name], _ = numeric_column(frame, name, str(data), missing_values=markers)

@@ -232,5 +232,11 @@ class Manifest(_Model):
     convergence: list[ConvergencePair] = Field(default_factory=list)
     refresh: RefreshDecision | None = None
 
+    @property
+    def missing_values(self) -> list[str]:
+        """The cells the training config read as missing besides blanks (``[data]
+        missing_values``): file tagging and comparisons read them so too."""
+        return list(self.config.get("data", {}).get("missing_values", []))
+
     def segment(self, segment_id: str) -> SegmentInfo | None:
         return next((s for s in self.segments if s.id == segment_id), None)

@@ -88,7 +88,6 @@ class LeafTree:
     columns: TreeColumns
     leaves: list[int]  # tree node id of each leaf slot
     target: str
-    missing_seen: frozenset[str] = frozenset()  # with missing values in training (not read)
     choice: TreeChoice | None = None  # how its shape was chosen (see ``tree_choice``)
 
     def apply(self, frame: pd.DataFrame) -> np.ndarray:
@@ -138,8 +137,7 @@ def fit_tree(config: TrainConfig, frame: pd.DataFrame, target: pd.Series, *, see
     leaves = [n for n in range(tree.node_count) if tree.children_left[n] < 0]
     # highest outcome first: the slots read as a ranking
     leaves.sort(key=lambda n: -float(np.ravel(tree.value[n])[-1]))
-    seen = frozenset(n for n in columns.numeric if frame[n].isna().any())
-    return LeafTree(estimator, columns, leaves, str(target.name), seen, choice)
+    return LeafTree(estimator, columns, leaves, str(target.name), choice)
 
 
 def leaf_rules(tree: LeafTree) -> list[RuleSegment]:

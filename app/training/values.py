@@ -19,6 +19,7 @@ from app.errors import DataError
 
 # the spellings of a binary outcome, lower-cased and stripped: value counted as 1 first
 BINARY_PAIRS = (("yes", "no"), ("true", "false"), ("y", "n"), ("1", "0"), ("1.0", "0.0"))
+NUMBER_SPELLINGS = {"1", "0", "1.0", "0.0"}  # pairs a numeric reading takes as they are
 FIX_HINT = (
     'set errors = "missing" in its [[features]] entry to read such values as missing, or '
     "list the markers in [data] missing_values"
@@ -80,7 +81,7 @@ def outcome_column(
         lowered = text[~blank].str.lower()
         seen = set(lowered.unique())
         for one, zero in BINARY_PAIRS:
-            if seen and seen <= {one, zero} and not seen <= {"1", "0", "1.0", "0.0"}:
+            if seen and seen <= {one, zero} and not seen <= NUMBER_SPELLINGS:
                 numbers = pd.Series(np.nan, index=values.index, dtype="float64")
                 numbers[lowered.index] = (lowered == one).astype("float64").to_numpy()
                 spellings = text[~blank][lowered == one]
@@ -105,7 +106,7 @@ def _near_binary(lowered: pd.Series, text: pd.Series, name: str, source: str) ->
     counts = lowered.value_counts()
     one, zero = max(BINARY_PAIRS, key=lambda p: counts.get(p[0], 0) + counts.get(p[1], 0))
     binary = int(counts.get(one, 0) + counts.get(zero, 0))
-    if binary < len(lowered) / 2 or {one, zero} <= {"1", "0", "1.0", "0.0"}:
+    if binary < len(lowered) / 2 or {one, zero} <= NUMBER_SPELLINGS:
         return  # not a yes/no column: the numeric reading says what is wrong
     other = text[~lowered.isin([one, zero])]
     shown = ", ".join(repr(v) for v in other.value_counts().index[:5])
