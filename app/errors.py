@@ -9,6 +9,7 @@ problem bodies; the CLI prints them and exits non-zero.
     ├── DataError              the training or batch data is unusable (missing column, wrong type,
     │                          empty file, all-missing feature, fewer rows than segments)
     ├── RuleSyntaxError        a rule condition does not parse or names an unknown feature
+    ├── NameTaken              a segment's new name is another segment's of the version
     └── StoreError             the model store cannot do what was asked (unknown version, ...)
         ├── IntegrityError     an artefact's hash or library versions do not match its manifest
         └── StoreWriteError    the store's folder cannot be written (read-only, full disk, ...)
@@ -31,6 +32,10 @@ class DataError(SegmentsError):
 
 class RuleSyntaxError(ConfigError):
     """A rule segment's condition does not parse, or names an unknown feature."""
+
+
+class NameTaken(SegmentsError):
+    """A segment would take the name another segment of the same version has."""
 
 
 class StoreError(SegmentsError):

@@ -46,7 +46,7 @@ _DESCRIPTIONS = {
     401: "No valid API key",
     403: "The key lacks the scope this endpoint needs",
     404: "Not found",
-    409: "Conflict: the artefact was refused",
+    409: "Conflict with the current state (an artefact refused, a name taken): see the detail",
     413: "Request body or batch too large",
     415: "The body is not JSON (Content-Type) or is encoded (Content-Encoding)",
     429: "Rate limit of the key exceeded; see Retry-After",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,7 +22,8 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
-SHARED_DATA = ROOT.parent / "shared" / "data"
+# the real datasets beside the project (SEGMENTS_SHARED_DATA: elsewhere, as for a git worktree)
+SHARED_DATA = Path(os.environ.get("SEGMENTS_SHARED_DATA") or ROOT.parent / "shared" / "data")
 
 
 def example_config(name: str, data_path: Path, **model: Any) -> TrainConfig:

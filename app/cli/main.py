@@ -96,7 +96,10 @@ def assign(
         str | None,
         typer.Option(help="customer id column; default: the one the version was trained with"),
     ] = None,
-    chunk_size: Annotated[int, typer.Option(min=1)] = 100_000,
+    chunk_size: Annotated[
+        int | None,
+        typer.Option(min=1, help="rows per chunk (default 100,000; a log's customers: 10,000)"),
+    ] = None,
     record: Annotated[
         bool, typer.Option("--record", help="record every assignment in Redis (history)")
     ] = False,
@@ -123,6 +126,7 @@ def assign(
         model_store = store_at(store)
         name = model_name or default_model(model_store, get_settings().model_name)
         id_column = id_column or trained_id_column(model_store, name, version)
+        record = record or resume is not None or run_id is not None
         if trained_on_log(model_store, name, version):
             day = None if as_of is None else as_of.date()
             assign_log(
@@ -135,9 +139,13 @@ def assign(
                 record=record,
                 id_column=id_column,
                 console=console,
+                run_id=run_id,
+                resume=resume,
+                chunk_size=chunk_size,
             )
             return
-        if record or resume:
+        chunk_size = chunk_size or 100_000
+        if record:
             _record(input, output, store, name, version, id_column, chunk_size, run_id, resume)
             return
         if output is None:

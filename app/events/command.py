@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import replace
 from datetime import date
@@ -10,7 +11,11 @@ from pathlib import Path
 from rich.console import Console
 
 from app.errors import DataError
+from app.history.records import check_run_id
+from app.recording.state import RunError, RunState
 from app.registry.store import ModelStore
+
+RECORD_CHUNK = 10_000  # customers seeded and recorded per round trip to Redis
 
 
 def trained_on_log(store: ModelStore, model_name: str, version: str | None) -> bool:
@@ -44,10 +49,15 @@ def assign_log(
     record: bool,
     id_column: str,
     console: Console,
+    run_id: str | None = None,
+    resume: str | None = None,
+    chunk_size: int | None = None,
 ) -> None:
-    """Tag (``output``) and/or record (``record``) every customer of a transaction log."""
-    from app.events.tagging import run
-    from app.recording import load_serving
+    """Tag (``output``) and/or record (``record``: a run, or ``run_id`` again, or the rest
+    of ``resume``; ``chunk_size`` customers per round trip) every customer of a log."""
+    from app.events.tagging import record_log, tag_log, unassigned_report, write_output
+    from app.recording import RunRequest, load_serving
+    from app.recording.run import plan_run, summary
     from app.redis_client import redis_target
     from app.settings import get_settings
 
@@ -56,49 +66,58 @@ def assign_log(
     if not source.is_file():
         raise DataError(f"input file not found: {source}")
     settings = get_settings()
+    runs = settings.data_dir / "runs"
+    earlier = _earlier_run(runs, run_id, resume) if record else None
+    if earlier is not None:
+        if resume is not None:
+            if earlier.finished:
+                console.print(f"run {earlier.run_id} is already finished")
+                return
+            if version is not None and version != earlier.version:
+                raise RunError(f"run {earlier.run_id} recorded version {earlier.version}")
+            version = earlier.version
+        assert earlier.reference is not None
+        reference = date.fromisoformat(earlier.reference)
+        if as_of is not None and as_of != reference:
+            raise RunError(
+                f"run {earlier.run_id} derived the log as of {reference.isoformat()}; as of "
+                f"{as_of.isoformat()} the customers and features differ: start a new run"
+            )
+        as_of = reference
     serving = load_serving(store, model_name, version)
     started = time.perf_counter()
-    runs = settings.data_dir / "runs"
+    tagged = tag_log(serving, source, as_of)
+    if output is not None:
+        write_output(tagged, output, id_column)
+    span = f"{tagged.customers:,} customers of {source.name} as of {tagged.reference} (exclusive)"
     if record:
+        chunk = chunk_size or RECORD_CHUNK
+        request = RunRequest(source, output, model_name, runs, id_column, chunk, run_id, resume)
+        state = plan_run(request, serving.version)
+        state.reference = tagged.reference.isoformat()
         config = settings.history_config(model_name)  # its own keys unless the default
         with redis_target(config) as target:
+            where = f" after customer {state.rows_done:,}" if state.rows_done else ""
             console.print(
-                f"recording {source} with {model_name} {serving.version} into {target.description}",
+                f"run {state.run_id}: {'resuming' if where else 'recording'} {span}{where} "
+                f"with {model_name} {serving.version} into {target.description}",
                 soft_wrap=True,
             )
             config = replace(config, redis_url=target.url)
-            tagged, report = run(
-                serving,
-                source,
-                output=output,
-                as_of=as_of,
-                record_to=config,
-                id_column=id_column,
-                runs_dir=runs,
-            )
-    else:
-        tagged, report = run(
-            serving,
-            source,
-            output=output,
-            as_of=as_of,
-            record_to=None,
-            id_column=id_column,
-            runs_dir=runs,
-        )
-    seconds = time.perf_counter() - started
-    done = "recorded" if record else "tagged"
-    console.print(
-        f"{done} {tagged.customers:,} customers of {source.name} as of "
-        f"{tagged.reference.isoformat()} (exclusive) with {model_name} {serving.version} in "
-        f"{seconds:.1f} s" + (f" -> {output}" if output else ""),
-        soft_wrap=True,
-    )
-    if record:
+            state = asyncio.run(record_log(serving, tagged, config, state, runs))
+        for line in summary(state, time.perf_counter() - started):
+            console.print(line, soft_wrap=True, highlight=False)
         console.print(
-            f"  changed {tagged.changed:,} · unchanged {tagged.unchanged:,} · behaviour "
-            "aggregates seeded for each (events posted from now on update them)"
+            "  behaviour aggregates seeded for each (events posted from now on update them)"
         )
+    else:
+        seconds = time.perf_counter() - started
+        console.print(
+            f"tagged {span} with {model_name} {serving.version} in {seconds:.1f} s", soft_wrap=True
+        )
+    if output is not None:
+        console.print(f"  -> {output}", soft_wrap=True)
+    report = unassigned_report(tagged, output, source, runs, id_column)
     if report is not None:
         reasons: dict[str, int] = {}
         for _, reason in tagged.unassigned:
@@ -106,3 +125,22 @@ def assign_log(
         for reason, count in reasons.items():
             console.print(f"[yellow]{count:,} customers[/]: {reason}", soft_wrap=True)
         console.print(f"  listed in {report}", soft_wrap=True)
+
+
+def _earlier_run(runs: Path, run_id: str | None, resume: str | None) -> RunState | None:
+    """The run file of ``--resume`` (required) or ``--run-id`` (if any), of a log's run."""
+    wanted = resume or run_id
+    if wanted is None:
+        return None
+    try:
+        check_run_id(wanted)
+    except ValueError as exc:
+        raise RunError(str(exc)) from None
+    state = RunState.load(runs, wanted)
+    if state is None and resume is not None:
+        raise RunError(f"no run file for run {wanted} under {runs}")
+    if state is not None and state.reference is None:
+        raise RunError(
+            f"run {wanted} recorded a customer table, not a transaction log: start a new run"
+        )
+    return state

@@ -6,7 +6,10 @@ the reference (``--as-of``, exclusive; default the day after the last event) by 
 derivation (``app.events.derive``). Each customer is then tagged by the serving model
 (compiled, with the PATCHed names); with ``--record`` the assignments are recorded as the
 service records them and the customers' behaviour aggregates are seeded, so the events posted
-afterwards update them (``seed.lua``).
+afterwards update them (``seed.lua``). Recording is a run, as a table's is: it prints its id,
+its run file (``app.recording.state``, with the reference date) follows it chunk by chunk, and
+``--resume RUN`` finishes it after its last acknowledged chunk (``--run-id RUN`` reruns it),
+deriving the log as of the run's reference again.
 
 Customers who cannot be tagged (every line of theirs on or after the reference) and customers
 whose lines are all refunds (tagged, as training keeps them) are reported, in the terminal
@@ -16,8 +19,6 @@ directory with ``--record`` alone).
 
 from __future__ import annotations
 
-import asyncio
-import time
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -30,13 +31,13 @@ from app.errors import DataError
 from app.events.derive import aggregate_log, features_frame, to_us
 from app.events.store import Aggregates, BehaviourStore, Seed
 from app.history import HistoryConfig, Recorder, RedisUnavailable
-from app.history.records import RecordBatch
+from app.history.records import Outcome, RecordBatch, run_record_ids, run_started_ms
 from app.recording.output import OutputWriter
+from app.recording.state import Counts, RejectsFile, RunError, RunState
 from app.serving.model import ServingModel
 from app.training.config import DataConfig
 from app.training.data import read_events
 
-RECORD_CHUNK = 10_000
 NO_EVENT_BEFORE = "no line before the reference date (not tagged)"
 ONLY_REFUNDS = "only refund lines (tagged from a negative spend)"
 
@@ -55,8 +56,6 @@ class LogTagged:
     order_keys: dict[str, list[str]]
     unassigned: list[tuple[str, str]] = field(default_factory=list)  # customer, reason
     counting: bool = True
-    changed: int = 0
-    unchanged: int = 0
 
 
 def is_log_model(serving: ServingModel) -> bool:
@@ -130,20 +129,46 @@ def write_unassigned(tagged: LogTagged, target: Path, id_column: str) -> None:
     frame.to_csv(target, index=False)
 
 
-async def record_log(serving: ServingModel, tagged: LogTagged, config: HistoryConfig) -> None:
-    """Seed the customers' aggregates and record their assignments (chunk by chunk)."""
+async def record_log(
+    serving: ServingModel,
+    tagged: LogTagged,
+    config: HistoryConfig,
+    state: RunState,
+    runs_dir: Path,
+) -> RunState:
+    """Seed the customers' aggregates and record their assignments, ``state.chunk_size``
+    customers at a time from ``state.rows_done`` on (customers in the order ``tag_log``
+    gives, which the same log and reference always give).
+
+    As a table's run does (``app.recording.run``): every record carries the run's time and
+    an id made of the run id and the customer's position, and the run file moves past each
+    chunk Redis acknowledged, so a rerun or a resumed run counts each customer once (seeding
+    replaces the aggregates, so a re-sent chunk seeds the same values).
+
+    Raises
+    ------
+    RunError
+        Redis did not answer or failed part-way: the message says how to resume.
+    """
     config = replace(config, timeout_ms=max(config.timeout_ms, 5_000))
     assert config.redis_url is not None
     recorder = Recorder.connect(config.redis_url, config)
     store = BehaviourStore(recorder.client, recorder.keys, max(config.batch_timeout_s, 30.0))
+    rejects = RejectsFile(Path(state.rejects or runs_dir / f"{state.run_id}.rejects.csv"))
+    if state.rows_done:
+        rejects.keep_until(state.rows_done)
+    else:
+        rejects.path.unlink(missing_ok=True)
+        state.counts, state.finished = Counts(), False
+    state.save(runs_dir)
     reference_us = to_us(tagged.reference)
-    at = int(time.time() * 1000)
+    at = run_started_ms(state.run_id)
     agg = tagged.aggregates
     try:
         if not await recorder.ping():
             raise RedisUnavailable("Redis does not answer")
-        for start in range(0, tagged.customers, RECORD_CHUNK):
-            part = slice(start, start + RECORD_CHUNK)
+        for start in range(state.rows_done, tagged.customers, state.chunk_size):
+            part = slice(start, start + state.chunk_size)
             ids = tagged.ids[part]
             seeds = [
                 Seed(
@@ -168,35 +193,60 @@ async def record_log(serving: ServingModel, tagged: LogTagged, config: HistoryCo
                 serving.version,
                 assigned_at=at,
                 profiles=tagged.features[part],
+                record_ids=run_record_ids(state.run_id, start, len(ids)),
             )
-            for outcome in await recorder.record_many(batch, max(config.batch_timeout_s, 30.0)):
-                if outcome.changed:
-                    tagged.changed += 1
-                else:
-                    tagged.unchanged += 1
+            outcomes = await recorder.record_many(batch, max(config.batch_timeout_s, 30.0))
+            _acknowledge(state, start, ids, outcomes, rejects, runs_dir)
+        state.finished = True
+        state.save(runs_dir)
+        return state
+    except RedisUnavailable as exc:
+        raise RunError(
+            f"{exc}; recorded {state.rows_done:,} of the {tagged.customers:,} customers of "
+            f"{state.input}. Resume with `segments assign --input {state.input} --record "
+            f"--resume {state.run_id}` (run file {RunState.path(runs_dir, state.run_id)})"
+        ) from None
     finally:
         await recorder.aclose()
 
 
-def run(
-    serving: ServingModel,
-    source: Path,
-    *,
-    output: Path | None,
-    as_of: date | None,
-    record_to: HistoryConfig | None,
-    id_column: str,
+def _acknowledge(
+    state: RunState,
+    start: int,
+    ids: list[str],
+    outcomes: list[Outcome],
+    rejects: RejectsFile,
     runs_dir: Path,
-) -> tuple[LogTagged, Path | None]:
-    """Tag (and record) a log; where the unassigned customers were written, if any."""
-    tagged = tag_log(serving, source, as_of)
-    if output is not None:
-        write_output(tagged, output, id_column)
-    if record_to is not None:
-        asyncio.run(record_log(serving, tagged, record_to))
-    report = None
-    if tagged.unassigned:
-        base = output if output is not None else runs_dir / source.name
-        report = base.with_name(f"{base.stem}.unassigned.csv")
-        write_unassigned(tagged, report, id_column)
-    return tagged, report
+) -> None:
+    """Count a chunk Redis confirmed and move the run file past it (a refused record is
+    listed with the customer's position in the run, 1 the first)."""
+    counts = Counts()
+    refused = []
+    for row, (customer_id, outcome) in enumerate(zip(ids, outcomes, strict=True), start + 1):
+        if outcome.error is not None:
+            refused.append((row, customer_id, outcome.error))
+        elif outcome.duplicate:
+            counts.duplicates += 1
+        elif outcome.changed:
+            counts.changed += 1
+        else:
+            counts.unchanged += 1
+    counts.rejected = len(refused)
+    counts.customers = len(outcomes) - len(refused)
+    rejects.write(refused)
+    state.counts.add(counts)
+    state.rows_done = start + len(ids)
+    state.save(runs_dir)
+
+
+def unassigned_report(
+    tagged: LogTagged, output: Path | None, source: Path, runs_dir: Path, id_column: str
+) -> Path | None:
+    """Write the customers who were not tagged as they were (beside the output, else under
+    the runs directory); where, or None when every customer was tagged plainly."""
+    if not tagged.unassigned:
+        return None
+    base = output if output is not None else runs_dir / source.name
+    report = base.with_name(f"{base.stem}.unassigned.csv")
+    write_unassigned(tagged, report, id_column)
+    return report

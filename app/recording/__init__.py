@@ -45,6 +45,11 @@ def record_file(
         previous = RunState.load(request.runs_dir, request.resume)
         if previous is None:
             raise RunError(f"no run file for run {request.resume} under {request.runs_dir}")
+        if previous.reference is not None:
+            raise RunError(
+                f"run {request.resume} recorded a transaction log; resume it with a model "
+                "trained on a log"
+            )
         if version is not None and version != previous.version:
             raise RunError(f"run {request.resume} recorded version {previous.version}")
         version = previous.version

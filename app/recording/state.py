@@ -68,6 +68,9 @@ class RunState:
     finished: bool = False
     rejects: str | None = None
     counts: Counts = field(default_factory=Counts)
+    # a transaction log's run: the reference date it was derived as of (ISO); rows are the
+    # log's customers in the order tagging gives (None: a customer table, rows are its rows)
+    reference: str | None = None
 
     @staticmethod
     def path(runs_dir: Path, run_id: str) -> Path:

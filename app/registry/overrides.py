@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from app.errors import NameTaken
 from app.registry.manifest import Manifest, SegmentInfo
 
 EDITABLE = ("name", "description", "action")
@@ -41,6 +42,27 @@ def segment_names(manifest: Manifest, model_folder: Path) -> dict[str, str]:
     """Segment id -> served name for a version of the model kept in ``model_folder``."""
     segments = serving_segments(manifest, SegmentOverrides(model_folder).load())
     return {seg_id: seg.name for seg_id, seg in segments.items()}
+
+
+def name_key(name: str) -> str:
+    """A name as names are compared: case and surrounding whitespace do not tell two apart."""
+    return name.strip().casefold()
+
+
+def check_name_free(
+    manifest: Manifest, overrides: Mapping[str, Mapping[str, Any]], segment_id: str
+) -> None:
+    """``NameTaken`` naming the segment of ``manifest`` that already has the served name
+    ``segment_id`` has with ``overrides``."""
+    segments = serving_segments(manifest, overrides)
+    name = segments[segment_id].name
+    for other in segments.values():
+        if other.id != segment_id and name_key(other.name) == name_key(name):
+            raise NameTaken(
+                f"segment {other.id} of version {manifest.version} is already named "
+                f"{other.name!r}; names are compared ignoring case and surrounding spaces: "
+                f"choose another name for {segment_id}, or rename {other.id} first"
+            )
 
 
 class SegmentOverrides:
@@ -71,8 +93,14 @@ class SegmentOverrides:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def update(self, segment_id: str, fields: dict[str, str | None]) -> dict[str, Any]:
-        """Set (or, with None, clear) editable fields of one segment; returns its overrides."""
+    def update(
+        self, segment_id: str, fields: dict[str, str | None], manifest: Manifest | None = None
+    ) -> dict[str, Any]:
+        """Set (or, with None, clear) editable fields of one segment; returns its overrides.
+
+        With ``manifest``, a change of name (a new one, or back to the generated one) that
+        another segment of that version has raises ``NameTaken`` and changes nothing; the
+        check is under the lock, so two workers cannot give two segments one name."""
         with self._locked():
             data = self.load()
             entry = {k: v for k, v in data.get(segment_id, {}).items() if k in EDITABLE}
@@ -83,6 +111,8 @@ class SegmentOverrides:
                     entry[key] = value
             entry["updated_at"] = datetime.now(UTC).isoformat()
             data[segment_id] = entry
+            if manifest is not None and "name" in fields:
+                check_name_free(manifest, data, segment_id)
             fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".overrides-")
             try:
                 with os.fdopen(fd, "wb") as handle:

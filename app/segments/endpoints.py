@@ -7,7 +7,8 @@ import asyncio
 from fastapi import APIRouter, Path
 
 from app.deps import HolderDep, ModelStateDep, ServingDep
-from app.problems import Problem, invalid, problem_responses
+from app.errors import NameTaken
+from app.problems import Problem, clipped, invalid, problem_responses
 from app.registry.manifest import SegmentInfo
 from app.security import scoped
 from app.segments.schemas import (
@@ -100,19 +101,30 @@ async def get_segment(
     **scoped("admin"),
     operation_id="update_segment",
     response_model=SegmentOut,
-    responses=problem_responses(404, 415, 422, 503),
+    responses=problem_responses(404, 409, 415, 422, 503),
 )
 async def update_segment(
     patch: SegmentPatch, serving: ServingDep, holder: HolderDep, segment_id: str = SegmentId
 ) -> SegmentOut:
-    """Edit a segment's name, description or action; kept across restarts and retrains."""
+    """Edit a segment's name, description or action; kept across restarts and retrains.
+    A name another segment of the serving version has (ignoring case and surrounding
+    spaces) is a 409 naming that segment."""
     _find(serving, segment_id)
     fields = {k: getattr(patch, k) for k in patch.model_fields_set}
     if not fields:
         raise invalid(
             [{"field": "body", "message": "give at least one of name, description, action"}]
         )
-    await asyncio.to_thread(holder.overrides.update, segment_id, fields)
+    try:
+        await asyncio.to_thread(holder.overrides.update, segment_id, fields, serving.manifest)
+    except NameTaken as exc:
+        raise Problem(
+            409,
+            "Name taken",
+            str(exc),
+            type_="/problems/name-taken",
+            errors=[{"field": "name", "message": clipped(str(exc), 200)}],
+        ) from None
     await asyncio.to_thread(holder.refresh)
     current = holder.current or serving
     return segment_out(current, _find(current, segment_id))

@@ -37,6 +37,7 @@ from app.training.rules import RuleSegment, compile_rules, first_match_frame
 from app.training.selection import select_k
 from app.training.stable_ids import Slot, assign_stable_ids
 from app.training.tree import LeafRules, grow_tree
+from app.training.tree_names import leaf_splits
 
 PROJECTION_POINTS = 5_000
 StepCallback = Callable[[str], None]
@@ -201,8 +202,16 @@ def train(
             for i, r in enumerate(rules)
         ]
         stability = assessed.segment_stability
+        splits = leaf_splits(grown.tree) if grown else []
         infos += [
-            SlotInfo(ids[len(rules) + j], "rule", None, r.text, stability=_stability(stability, j))
+            SlotInfo(
+                ids[len(rules) + j],
+                "rule",
+                None,
+                r.text,
+                stability=_stability(stability, j),
+                split=splits[j],
+            )
             for j, r in enumerate(leaves)
         ]
         infos += [

@@ -19,6 +19,7 @@ from app.registry.manifest import CategoryShare, NumericProfile, OutcomeTest, Se
 from app.training.config import CategoricalFeature, TrainConfig
 from app.training.effects import outcome_effect
 from app.training.preprocess import category_codes
+from app.training.tree_names import LeafSplit, bounds_text
 
 NAME_Z = 0.5  # a feature must differ this much to appear in a name
 # the words a transaction log's derived features bring to names (a feature's own win)
@@ -48,6 +49,7 @@ class SlotInfo:
     description: str | None = None
     action: str | None = None
     stability: float | None = None
+    split: LeafSplit | None = None  # a tree leaf's: what its name must say (tree_names)
 
 
 def profile_segments(
@@ -75,10 +77,8 @@ def profile_segments(
         if isinstance(f, CategoricalFeature):
             cat_codes[f.name], pop_shares[f.name] = category_positions(frame[f.name])
     outcomes = [o for o in (outcomes or []) if o in frame.columns]
-    segments: list[SegmentInfo] = []
-    used_names: set[str] = set()
-    used_leads: set[str] = set()
-    for slot, info in enumerate(infos):
+    profiles = []
+    for slot in range(len(infos)):
         mask = slots == slot
         size = int(mask.sum())
         num_profile: dict[str, NumericProfile] = {}
@@ -95,9 +95,22 @@ def profile_segments(
             name: _category_shares(codes[mask], pop_shares[name])
             for name, codes in cat_codes.items()
         }
-        name = info.name or _generate_name(
-            num_profile, cat_profile, labels, used_names, words, used_leads
-        )
+        profiles.append((mask, size, num_profile, cat_profile))
+    # a tree's leaves follow the configured rules, in the tree's leaf order
+    first_leaf = next((i for i, info in enumerate(infos) if info.split is not None), 0)
+    segments: list[SegmentInfo] = []
+    used_names: set[str] = set()
+    used_leads: set[str] = set()
+    for slot, info in enumerate(infos):
+        mask, size, num_profile, cat_profile = profiles[slot]
+        if info.name:
+            name = info.name
+        elif info.split is not None:
+            siblings = [profiles[first_leaf + i][2] for i in info.split.siblings]
+            name = _leaf_name(info.split, num_profile, cat_profile, siblings, labels, words,
+                              used_names)  # fmt: skip
+        else:
+            name = _generate_name(num_profile, cat_profile, labels, used_names, words, used_leads)
         used_names.add(name)
         used_leads.add(name.split(",")[0].lower())
         share = size / n if n else 0.0
@@ -234,10 +247,14 @@ def _traits(
     categorical: dict[str, dict[str, CategoryShare]],
     labels: dict[str, str],
     words: dict[str, tuple[str, str]],
+    skip: str | None = None,
 ) -> tuple[list[str], int]:
     """What sets a segment apart, strongest first, and how many are more than slight: numeric
     features by |z|, categories that define it by their own z (a segment that is all
-    month-to-month can lead with it), categories it lacks, then slight numeric differences."""
+    month-to-month can lead with it), categories it lacks, then slight numeric differences.
+    Nothing about the feature ``skip`` (a leaf's name says it already)."""
+    numeric = {name: p for name, p in numeric.items() if name != skip}
+    categorical = {name: shares for name, shares in categorical.items() if name != skip}
     ranked = [
         (abs(p.z), _trait(name, p, labels, words)) for name, p in numeric.items()
         if abs(p.z) >= NAME_Z
@@ -278,6 +295,60 @@ def _traits(
         key=lambda r: -r[0],
     )
     return [text for _, text in ranked + absent + weaker], len(ranked) + len(absent)
+
+
+def _deciding_trait(
+    split: LeafSplit,
+    numeric: dict[str, NumericProfile],
+    siblings: list[dict[str, NumericProfile]],
+    labels: dict[str, str],
+    words: dict[str, tuple[str, str]],
+) -> str:
+    """What tells a leaf from its sibling leaves (``tree_names``): the category it is or is
+    not; for a numeric feature, its level (``high income``) if no sibling has that level,
+    else its bounds (``income 37,718-40,801``)."""
+    label = labels[split.feature]
+    if split.category is not None:
+        low = split.category.strip().lower()
+        if not split.is_category and low in YES | NO:  # "not no partner": "partner"
+            return label if low in NO else f"no {label}"
+        text = _category_trait(split.category, label, 1.0)
+        return text if split.is_category else f"not {text}"
+    own = numeric.get(split.feature)
+    if own is not None:
+        level = _trait(split.feature, own, labels, words)
+        others = [s[split.feature] for s in siblings if split.feature in s]
+        if all(_trait(split.feature, p, labels, words) != level for p in others):
+            return level
+    return bounds_text(label, split)
+
+
+def _leaf_name(
+    split: LeafSplit,
+    numeric: dict[str, NumericProfile],
+    categorical: dict[str, dict[str, CategoryShare]],
+    siblings: list[dict[str, NumericProfile]],
+    labels: dict[str, str],
+    words: dict[str, tuple[str, str]],
+    used: set[str],
+) -> str:
+    """A tree leaf's name: what tells it from its sibling leaves first, then its strongest
+    trait on another feature (more only to be unique); unique ignoring case."""
+    lead = _deciding_trait(split, numeric, siblings, labels, words)
+    traits, strong = _traits(numeric, categorical, labels, words, skip=split.feature)
+    taken = {u.lower() for u in used}
+    name = lead
+    for count in range(1 if strong else 0, len(traits) + 1):
+        name = ", ".join([lead, *traits[:count]])
+        name = name[0].upper() + name[1:]
+        if name.lower() not in taken:
+            return name
+    suffix, base = 2, name
+    while name.lower() in taken:
+        head, _, tail = base.partition(",")
+        name = f"{head} #{suffix}" + (f",{tail}" if tail else "")
+        suffix += 1
+    return name
 
 
 def _defines(share: CategoryShare) -> bool:

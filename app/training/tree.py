@@ -190,7 +190,7 @@ def _round_down32(value: float) -> np.float32:
     return low
 
 
-def _display_cut(threshold: float) -> float:
+def display_cut(threshold: float) -> float:
     """The c of ``x < c``, the left branch as people read it: the float32 just above the
     threshold (the snapped short decimal, where there was one)."""
     return float(np.nextafter(_round_down32(threshold), np.float32(np.inf)))
@@ -265,7 +265,7 @@ def _text(tree: LeafTree, path: list[tuple[int, bool]]) -> str:
                 equal[feature] = category
         else:
             feature = numeric[column]
-            cut = _display_cut(float(t.threshold[node]))
+            cut = display_cut(float(t.threshold[node]))
             if left:
                 upper[feature] = min(upper.get(feature, math.inf), cut)
             else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -10,6 +11,7 @@ from redis.exceptions import RedisError
 from app.problems import Problem, clipped, invalid, problem_responses, redis_unavailable
 from app.security import scoped
 from app.webhooks.config import WebhookConfig
+from app.webhooks.filters import check_filters
 from app.webhooks.safety import UnsafeTarget, check_target
 from app.webhooks.schemas import (
     AttemptList,
@@ -78,6 +80,17 @@ async def _checked_url(url: str, config: WebhookConfig) -> None:
         ) from None
 
 
+async def _checked_filters(
+    request: Request, models: list[str] | None, segments: list[str] | None
+) -> None:
+    """422 when the filters name a model or segment id the store has never held."""
+    if models is None and not segments:
+        return
+    state = request.app.state
+    served = state.models.names if getattr(state, "models", None) else [state.settings.model_name]
+    await asyncio.to_thread(check_filters, state.holder.store, served, models, segments)
+
+
 async def _found(store: SubscriptionStore, sub_id: str) -> Subscription:
     try:
         sub = await store.get(sub_id)
@@ -96,9 +109,13 @@ async def _found(store: SubscriptionStore, sub_id: str) -> Subscription:
     responses=problem_responses(403, 415, 422, 503),
     **scoped("admin"),
 )
-async def create_webhook(body: WebhookCreate, store: StoreDep, config: ConfigDep) -> WebhookOut:
-    """Subscribe a URL to segment events. The answer holds the signing secret, shown once."""
+async def create_webhook(
+    request: Request, body: WebhookCreate, store: StoreDep, config: ConfigDep
+) -> WebhookOut:
+    """Subscribe a URL to segment events. The answer holds the signing secret, shown once.
+    A filter naming a model or segment id that no stored version has is a 422."""
     await _checked_url(body.url, config)
+    await _checked_filters(request, body.models, body.segments)
     try:
         sub = await store.create(
             body.url, list(body.events), body.segments, body.description, body.models
@@ -149,7 +166,11 @@ async def get_webhook(webhook_id: WebhookId, store: StoreDep) -> WebhookOut:
     **scoped("admin"),
 )
 async def update_webhook(
-    webhook_id: WebhookId, patch: WebhookPatch, store: StoreDep, config: ConfigDep
+    request: Request,
+    webhook_id: WebhookId,
+    patch: WebhookPatch,
+    store: StoreDep,
+    config: ConfigDep,
 ) -> WebhookOut:
     """Pause (``paused: true``: events wait in the queue) or resume (``false``: also
     re-enables a disabled endpoint), change the filter, URL or description."""
@@ -161,7 +182,10 @@ async def update_webhook(
             raise invalid([{"field": name, "message": "must not be null"}])
     if "url" in changes:
         await _checked_url(changes["url"], config)
-    await _found(store, webhook_id)
+    current = await _found(store, webhook_id)
+    if "models" in changes or "segments" in changes:  # the filters as they will be, together
+        models = changes.get("models", current.models)
+        await _checked_filters(request, models, changes.get("segments", current.segments))
     try:
         sub = await store.update(webhook_id, changes)
         if sub is None:

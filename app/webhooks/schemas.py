@@ -12,7 +12,7 @@ from app.segments.schemas import SegmentDescription
 from app.webhooks.store import EVENT_TYPES, DeliveryStatus, Subscription
 
 EventType = Literal["segment.entered", "segment.exited"]
-SegmentId = str  # checked against nothing: a filter may name a segment of a future version
+SegmentId = str  # checked against the stored versions by app/webhooks/filters.py
 # printable ASCII (an international name goes in its xn-- form), no credentials ('@' in the
 # authority); what the settings allow is checked by safety.py
 URL_PATTERN = r"^https?://[A-Za-z0-9._~%!$&'()*+,;=:\[\]-]+([/?#][!-~]*)?$"
@@ -28,7 +28,8 @@ Segments = Field(
     None,
     max_length=1000,
     description="only events of these segment ids (entered: the new one; exited: the one left); "
-    "omit or null for all",
+    "omit or null for all. Each must be in some stored version of the filtered models (of any "
+    "model without a model filter): an unknown id is a 422 listing the known ones",
 )
 
 ModelName = Annotated[str, Field(min_length=1, max_length=100)]
@@ -36,7 +37,8 @@ Models = Field(
     None,
     max_length=100,
     description="only events of these models (`?model=` names; every event carries its model); "
-    "omit or null for every served model, those served later included",
+    "omit or null for every served model, those served later included. Each must be in the "
+    "model store or served: an unknown model is a 422 listing the known ones",
 )
 
 

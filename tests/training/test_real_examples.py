@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from app.registry.store import ModelStore
-from app.training.config import load_config
+from app.training.config import TrainConfig, load_config
 from app.training.job import train
 from tests.conftest import EXAMPLES, SHARED_DATA
 
@@ -23,9 +23,15 @@ def _needs(name: str) -> Path:
     return path
 
 
+def _example(name: str, data: Path) -> TrainConfig:
+    """The example config ``name``, reading ``data`` (found where SHARED_DATA says)."""
+    config = load_config(EXAMPLES / name)
+    return config.model_copy(update={"data": config.data.model_copy(update={"path": data})})
+
+
 def test_customer_personality_example(tmp_path: Path) -> None:
-    _needs("customer_personality.csv")
-    m = train(load_config(EXAMPLES / "customer_personality.toml"), ModelStore(tmp_path)).manifest
+    data = _needs("customer_personality.csv")
+    m = train(_example("customer_personality.toml", data), ModelStore(tmp_path)).manifest
     assert m.data.rows == 2_240 and m.data.missing_cells == {"Income": 24}
     assert 3 <= m.k <= 8
     names = [s.name for s in m.segments]
@@ -39,8 +45,9 @@ def test_customer_personality_example(tmp_path: Path) -> None:
 
 
 def test_online_retail_example(tmp_path: Path) -> None:
-    log = pd.read_csv(_needs("online_retail_sample.csv"), dtype={"CustomerID": str})
-    m = train(load_config(EXAMPLES / "online_retail.toml"), ModelStore(tmp_path)).manifest
+    data = _needs("online_retail_sample.csv")
+    log = pd.read_csv(data, dtype={"CustomerID": str})
+    m = train(_example("online_retail.toml", data), ModelStore(tmp_path)).manifest
     assert m.data.kind == "transactions"
     assert m.data.dropped_reasons == {"no customer id": 2_358}
     assert m.data.rows == log["CustomerID"].nunique()

@@ -1,0 +1,103 @@
+"""What tells a tree leaf from its sibling leaves, for its generated name.
+
+A leaf's profile alone can name two leaves alike although their rules differ: the leaves on
+either side of a ``income >= 75028`` split may both stand out most by their wine spend. So a
+leaf's name leads with the last split on its path (``LeafSplit``), the one its sibling leaves
+(those under the split's other branch) fall on the other side of: the category it is or is
+not, or, for a numeric feature, its level against the population (``high income``) where
+that differs from every sibling's, else the leaf's bounds on it (``income 37,718-40,801``).
+``app.training.profile`` words it with the feature's label and words.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from app.training.tree import LeafTree, display_cut
+
+
+@dataclass(frozen=True)
+class LeafSplit:
+    """The last split on a leaf's path.
+
+    ``category``: the split is on that category of ``feature`` (``is_category``: the leaf
+    holds it, else not); otherwise ``lower`` / ``upper`` are the leaf's bounds on the numeric
+    ``feature`` along its whole path (``lower <= x < upper``, None: open). ``siblings``: the
+    positions (in the tree's leaf order) of the leaves under the split's other branch.
+    """
+
+    feature: str
+    siblings: tuple[int, ...]
+    category: str | None = None
+    is_category: bool = False
+    lower: float | None = None
+    upper: float | None = None
+
+
+def leaf_splits(tree: LeafTree) -> list[LeafSplit]:
+    """The deciding split of each leaf, in the tree's leaf order."""
+    t = tree.estimator.tree_
+    parent: dict[int, tuple[int, bool]] = {}
+    for node in range(t.node_count):
+        if t.children_left[node] >= 0:
+            parent[int(t.children_left[node])] = (node, True)
+            parent[int(t.children_right[node])] = (node, False)
+    position = {node: i for i, node in enumerate(tree.leaves)}
+    numeric = tree.columns.numeric
+    splits = []
+    for leaf in tree.leaves:
+        node, left = parent[leaf]
+        other = int(t.children_right[node] if left else t.children_left[node])
+        siblings = tuple(sorted(position[n] for n in _leaves_under(t, other)))
+        column = int(t.feature[node])
+        if column >= len(numeric):  # a category's 0/1 column: left is "not that category"
+            feature, category = tree.columns.indicators[column - len(numeric)]
+            splits.append(LeafSplit(feature, siblings, category, is_category=not left))
+            continue
+        feature = numeric[column]
+        lower, upper = -math.inf, math.inf
+        step: int | None = leaf
+        while step in parent:
+            up, went_left = parent[step]
+            if int(t.feature[up]) == column:
+                cut = display_cut(float(t.threshold[up]))
+                lower, upper = (lower, min(upper, cut)) if went_left else (max(lower, cut), upper)
+            step = up
+        splits.append(
+            LeafSplit(
+                feature,
+                siblings,
+                lower=None if lower == -math.inf else lower,
+                upper=None if upper == math.inf else upper,
+            )
+        )
+    return splits
+
+
+def _leaves_under(t: object, node: int) -> list[int]:
+    left, right = t.children_left, t.children_right  # type: ignore[attr-defined]
+    stack, found = [node], []
+    while stack:
+        current = stack.pop()
+        if left[current] < 0:
+            found.append(current)
+        else:
+            stack += [int(left[current]), int(right[current])]
+    return found
+
+
+def bounds_text(label: str, split: LeafSplit) -> str:
+    """``income >= 75,028``, ``income < 12``, ``income 37,718-40,801``."""
+    if split.lower is not None and split.upper is not None:
+        return f"{label} {_amount(split.lower)}\u2013{_amount(split.upper)}"
+    if split.lower is not None:
+        return f"{label} \u2265 {_amount(split.lower)}"
+    return f"{label} < {_amount(split.upper if split.upper is not None else math.nan)}"
+
+
+def _amount(value: float) -> str:
+    if abs(value) >= 10_000 and value == round(value):
+        return f"{value:,.0f}"
+    text = f"{value:.6g}"
+    return text if "e" in text or "." not in text else text.rstrip("0").rstrip(".")

@@ -1,0 +1,80 @@
+"""Which models and segment ids a subscription's filters may name.
+
+A filter that names nothing that exists would match no event, silently; so a subscription is
+refused (422) when its ``models`` or ``segments`` name something unknown:
+
+- a model is known when the model store holds a version of it, or the service serves it
+  (the default model, ``SEGMENTS_MODEL_NAME``, even before its first version);
+- a segment id is known when some stored version (promoted or not, old ones included: a
+  rollback serves them again) of the filtered models has it, or of any model when there is
+  no model filter. Ids are stable across retrains and a new group of customers gets a new id
+  numbered above every id ever used (``app.training.stable_ids``), so an id of a version not
+  yet trained cannot be known beforehand; subscribe to it once that version is trained.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from app.errors import StoreError
+from app.problems import Problem, shown
+from app.registry.store import ModelStore
+
+log = logging.getLogger(__name__)
+LISTED = 10  # names listed per kind in the answer (then "and N more")
+
+
+def listed(names: Iterable[str], limit: int = LISTED) -> str:
+    """At most ``limit`` of ``names``, quoted and clipped, then how many more; "none"."""
+    items = list(names)
+    text = ", ".join(repr(shown(n)) for n in items[:limit]) or "none"
+    return text + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def known_segments(store: ModelStore, models: Iterable[str]) -> set[str]:
+    """The segment ids of every readable stored version of ``models``."""
+    ids: set[str] = set()
+    for model in models:
+        for version in store.versions(model):
+            try:
+                ids.update(s.id for s in store.manifest(model, version).segments)
+            except StoreError as exc:  # a corrupt version: the others still count
+                log.warning("cannot read %s %s to check a webhook filter: %s", model, version, exc)
+    return ids
+
+
+def check_filters(
+    store: ModelStore, served: Iterable[str], models: list[str] | None, segments: list[str] | None
+) -> None:
+    """Raise a 422 ``Problem`` naming the unknown models and segment ids of a subscription's
+    filters, with the known ones (bounded); reads the store, so call it off the event loop."""
+    names = set(store.model_names()) | set(served)
+    errors: list[dict[str, str]] = []
+    filtered = names if models is None else [m for m in models if m in names]
+    unknown_models = [] if models is None else [m for m in models if m not in names]
+    if unknown_models:
+        errors.append(
+            {
+                "field": "models",
+                "message": f"unknown model(s) {listed(unknown_models)}; "
+                f"known: {listed(sorted(names))}",
+            }
+        )
+    if segments and filtered:  # when every filtered model is unknown, that is the error
+        ids = known_segments(store, sorted(filtered))
+        unknown = [s for s in dict.fromkeys(segments) if s not in ids]
+        if unknown:
+            of = "any stored model" if models is None else f"model(s) {listed(sorted(filtered))}"
+            errors.append(
+                {
+                    "field": "segments",
+                    "message": f"unknown segment id(s) {listed(unknown)}: no stored version of "
+                    f"{of} has them; known: {listed(sorted(ids))}",
+                }
+            )
+    if errors:
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        raise Problem(
+            422, "Invalid request", detail, type_="/problems/invalid-request", errors=errors
+        )

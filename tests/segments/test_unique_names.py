@@ -1,0 +1,122 @@
+"""No two segments of the served version share a name: ``PATCH /v1/segments/{id}`` refuses
+(409) a name another segment has, compared ignoring case and surrounding spaces, naming that
+segment; a name set back to the generated one is checked too, and two editors racing for
+one name cannot both get it."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from app.errors import NameTaken
+from app.main import create_app
+from app.registry.manifest import Manifest
+from app.registry.overrides import SegmentOverrides
+from app.registry.store import ModelStore
+from app.security import new_key
+from app.settings import Settings
+from app.training.job import TrainResult
+
+ADMIN, ADMIN_LINE = new_key(["admin", "read"])
+HEADERS = {"authorization": f"Bearer {ADMIN}"}
+
+
+@pytest.fixture
+def store(trained: tuple[ModelStore, TrainResult], tmp_path: Path) -> ModelStore:
+    copy = ModelStore(tmp_path / "store")
+    shutil.copytree(trained[0].root, copy.root)
+    (copy.root / "customers" / "segment_overrides.json").unlink(missing_ok=True)
+    return copy
+
+
+@pytest.fixture
+def client(store: ModelStore) -> Iterator[TestClient]:
+    settings = Settings(
+        model_store=store.root,
+        model_name="customers",
+        api_keys=ADMIN_LINE,
+        record_assignments=False,  # segment definitions only
+        access_log=False,
+    )
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def names(client: TestClient) -> dict[str, str]:
+    listed = client.get("/v1/segments", headers=HEADERS).json()["segments"]
+    return {s["id"]: s["name"] for s in listed}
+
+
+def rename(client: TestClient, segment_id: str, name: str | None) -> httpx.Response:
+    return client.patch(f"/v1/segments/{segment_id}", json={"name": name}, headers=HEADERS)
+
+
+def test_a_name_another_segment_has_is_refused_naming_that_segment(client: TestClient) -> None:
+    before = names(client)
+    one, two, three = list(before)[:3]
+    taken = f"  {before[two].upper()} "
+    answer = client.patch(f"/v1/segments/{one}", json={"name": taken}, headers=HEADERS)
+    assert answer.status_code == 409, answer.text
+    problem = answer.json()
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert problem["type"] == "/problems/name-taken" and problem["errors"][0]["field"] == "name"
+    assert f"segment {two} " in problem["detail"] and repr(before[two]) in problem["detail"]
+    assert names(client) == before  # nothing changed
+
+    assert rename(client, one, "VIPs").status_code == 200
+    assert rename(client, one, " vips").status_code == 200
+    refused = rename(client, three, "VIPS ")
+    assert refused.status_code == 409 and f"segment {one} " in refused.json()["detail"]
+    # one's generated name is free now; once two has it, one cannot go back to it
+    assert rename(client, two, before[one]).status_code == 200
+    back = rename(client, one, None)
+    assert back.status_code == 409 and f"segment {two} " in back.json()["detail"]
+    assert names(client) == {**before, one: " vips", two: before[one]}
+    # other fields are never refused for a name
+    other = client.patch(f"/v1/segments/{one}", json={"action": "Call"}, headers=HEADERS)
+    assert other.status_code == 200
+
+
+def test_two_editors_racing_for_one_name_cannot_both_get_it(
+    store: ModelStore, trained: tuple[ModelStore, TrainResult]
+) -> None:
+    manifest = trained[1].manifest
+    one, two = manifest.segments[0].id, manifest.segments[1].id
+    overrides = SegmentOverrides(store.root / "customers")
+    for round_ in range(30):
+        won: list[str] = []
+        start = threading.Barrier(2)
+        threads = [
+            threading.Thread(
+                target=_edit, args=(overrides, s, f"Race {round_}", start, won, manifest)
+            )
+            for s in (one, two)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(won) == 1, round_
+        overrides.update(won[0], {"name": None})
+
+
+def _edit(
+    overrides: SegmentOverrides,
+    segment_id: str,
+    name: str,
+    start: threading.Barrier,
+    won: list[str],
+    manifest: Manifest,
+) -> None:
+    start.wait()
+    try:
+        overrides.update(segment_id, {"name": name}, manifest)
+        won.append(segment_id)
+    except NameTaken:
+        pass

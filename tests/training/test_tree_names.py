@@ -1,0 +1,105 @@
+"""A tree leaf's generated name says what tells it from its sibling leaves: the feature of the
+last split on its path (the names read alike before, though the rules differ: two leaves
+under ``MntWines >= 628`` split on income were named by meat and wine spend alone).
+
+Over real trained trees (a generated churn table, and the shared customer-personality data
+on two outcomes, one of which names two leaves by their bounds): names are unique ignoring
+case and surrounding spaces, each mentions its deciding feature (found here from the fitted
+tree itself), two sibling leaves lead with different words, and bounds in a name are the
+rule's.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.registry.store import ModelStore
+from app.training.config import CategoricalFeature, TrainConfig, parse_config
+from app.training.job import train
+from app.training.tree import LeafTree
+from tests.conftest import EXAMPLES
+from tests.training.test_real_data import shared_file
+from tests.training.test_tree import churn_table, tree_config
+
+
+def _personality(target: str, folder: Path) -> TrainConfig:
+    raw = tomllib.loads((EXAMPLES / "customer_personality.toml").read_text())
+    raw["data"]["path"] = str(shared_file("customer_personality.csv"))
+    raw["model"] = {**raw["model"], "algorithm": "tree", "target": target}
+    raw["model"]["stability_bootstraps"] = 0
+    return parse_config(raw, base_dir=folder)
+
+
+def _churn(folder: Path) -> TrainConfig:
+    churn_table(n=4_000, seed=5).to_csv(folder / "churn.csv", index=False)
+    return tree_config(folder / "churn.csv", stability_bootstraps=0)
+
+
+CASES = {
+    "churn": _churn,
+    "personality-response": lambda folder: _personality("Response", folder),
+    "personality-cmp4": lambda folder: _personality("AcceptedCmp4", folder),
+}
+
+
+def _mentions(config: TrainConfig) -> dict[str, list[str]]:
+    """Feature -> the words that mention it in a name: its label, and its high/low words."""
+    found = {}
+    for f in config.features:
+        label = (f.label or f.name.replace("_", " ")).lower()
+        words = [] if isinstance(f, CategoricalFeature) else [w for w in (f.high, f.low) if w]
+        found[f.name] = [label, *(w.lower() for w in words)]
+    return found
+
+
+def _deciding(tree: LeafTree) -> tuple[list[str], list[int]]:
+    """Per leaf (the tree's leaf order): the feature of its parent's split, and the parent."""
+    t = tree.estimator.tree_
+    parents = {}
+    for node in range(t.node_count):
+        if t.children_left[node] >= 0:
+            parents[int(t.children_left[node])] = node
+            parents[int(t.children_right[node])] = node
+    numeric, features, nodes = tree.columns.numeric, [], []
+    for leaf in tree.leaves:
+        column = int(t.feature[parents[leaf]])
+        feature = numeric[column] if column < len(numeric) else None
+        if feature is None:
+            feature = tree.columns.indicators[column - len(numeric)][0]
+        features.append(feature)
+        nodes.append(parents[leaf])
+    return features, nodes
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_every_leaf_is_named_by_what_tells_it_from_its_siblings(case: str, tmp_path: Path) -> None:
+    config = CASES[case](tmp_path)
+    store = ModelStore(tmp_path / "store")
+    manifest = train(config, store).manifest
+    model: Any = store.load(manifest.model_name, manifest.version).estimator
+    tree = model.tree
+    assert isinstance(tree, LeafTree) and not config.rules
+    segments = manifest.segments  # no configured rules: one per leaf, in the tree's order
+    names = [s.name for s in segments]
+    assert len({n.strip().casefold() for n in names}) == len(names), names
+
+    features, parents = _deciding(tree)
+    mentions = _mentions(config)
+    for seg, feature in zip(segments, features, strict=True):
+        said = seg.name.lower()
+        assert any(word in said for word in mentions[feature]), (seg.name, feature, seg.rule)
+        lead = seg.name.split(",")[0]
+        for number in re.findall(r"\d[\d,.]*", lead):  # bounds: the rule's own numbers
+            assert number.replace(",", "") in (seg.rule or ""), (seg.name, seg.rule)
+    leads = [n.split(",")[0].strip().casefold() for n in names]
+    for i in range(len(segments)):
+        for j in range(i + 1, len(segments)):
+            if parents[i] == parents[j]:  # two leaves of one split
+                assert leads[i] != leads[j], (names[i], names[j])
+    if case == "personality-cmp4":  # two leaves alike in level: told apart by their bounds
+        assert any("\u2013" in n or "\u2265" in n for n in names), names

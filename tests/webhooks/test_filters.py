@@ -1,0 +1,122 @@
+"""A subscription's ``models`` and ``segments`` filters must name what the model store holds:
+an unknown model or segment id is a 422 naming it and listing the known ones (bounded), on
+``POST`` and on ``PATCH``; a segment id counts for the filtered models only, and an id of a
+stored version that is not promoted counts too.
+
+The store: ``customers`` (k=3 promoted and k=6 not, from the hot-swap fixture) and ``tiers``
+(k=3, trained here): the k=6 version has ids that no other version has.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from threadpoolctl import threadpool_limits
+
+from app.main import create_app
+from app.registry.store import ModelStore
+from app.training.job import train
+from tests.conftest import example_config
+from tests.versions import Versions
+from tests.webhooks.test_api import create, headers, settings
+
+URL = "http://127.0.0.1:9/hook"
+
+
+@pytest.fixture(scope="module")
+def two_models(
+    versions: Versions, customers_csv: Path, tmp_path_factory: pytest.TempPathFactory
+) -> ModelStore:
+    store = ModelStore(tmp_path_factory.mktemp("filters") / "store")
+    shutil.copytree(versions.store.root, store.root)
+    config = example_config(
+        "customers", customers_csv, stability_bootstraps=0, k_min=3, k_max=3, seed=3
+    )
+    config = config.model_copy(update={"model": config.model.model_copy(update={"name": "tiers"})})
+    with threadpool_limits(1):
+        train(config, store, promote=True)
+    return store
+
+
+@pytest.fixture
+def client(two_models: ModelStore, tmp_path: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(settings(two_models.root, tmp_path))) as test_client:
+        yield test_client
+
+
+def ids(store: ModelStore, model: str, version: str | None = None) -> set[str]:
+    """The segment ids of every stored version of ``model`` (or of ``version`` only)."""
+    return {
+        s.id for m in store.manifests(model) for s in m.segments if version in (None, m.version)
+    }
+
+
+def refused(answer: Any, field: str) -> dict[str, Any]:
+    assert answer.status_code == 422, answer.text
+    problem: dict[str, Any] = answer.json()
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert [e["field"] for e in problem["errors"]] == [field]
+    return problem
+
+
+def test_unknown_models_and_segments_are_refused_naming_them_and_the_known_ones(
+    client: TestClient, two_models: ModelStore
+) -> None:
+    problem = refused(create(client, {"url": URL, "models": ["tiers", "nope"]}), "models")
+    message = problem["errors"][0]["message"]
+    assert message == "unknown model(s) 'nope'; known: 'customers', 'tiers'"
+
+    problem = refused(create(client, {"url": URL, "segments": ["seg-001", "seg-999"]}), "segments")
+    every = sorted(ids(two_models, "customers") | ids(two_models, "tiers"))
+    assert problem["errors"][0]["message"] == (
+        "unknown segment id(s) 'seg-999': no stored version of any stored model has them; "
+        "known: " + ", ".join(repr(s) for s in every)
+    )
+    assert client.get("/v1/webhooks", headers=headers("admin")).json() == {"webhooks": []}
+
+
+def test_a_segment_counts_for_the_filtered_models_and_any_stored_version(
+    client: TestClient, two_models: ModelStore
+) -> None:
+    promoted = two_models.promoted("customers")
+    only_unpromoted = sorted(ids(two_models, "customers") - ids(two_models, "customers", promoted))
+    only_customers = sorted(set(only_unpromoted) - ids(two_models, "tiers"))
+    assert only_customers, "the k=6 version has ids of its own"
+    segment = only_customers[0]
+    # an id of a stored version that is not promoted (a rollback or promotion serves it)
+    assert create(client, {"url": URL, "segments": [segment]}).status_code == 201
+    problem = refused(
+        create(client, {"url": URL, "models": ["tiers"], "segments": [segment]}), "segments"
+    )
+    assert f"'{segment}'" in problem["detail"] and "model(s) 'tiers'" in problem["detail"]
+    assert "known: " + ", ".join(map(repr, sorted(ids(two_models, "tiers")))) in problem["detail"]
+
+    sub = create(client, {"url": URL, "models": ["customers"], "segments": [segment]}).json()
+    path = f"/v1/webhooks/{sub['id']}"
+    # a PATCH is checked as the filters will be: the kept segment against the new model
+    refused(client.patch(path, json={"models": ["tiers"]}, headers=headers("admin")), "segments")
+    refused(
+        client.patch(path, json={"segments": ["seg-999"]}, headers=headers("admin")), "segments"
+    )
+    refused(client.patch(path, json={"models": ["nope"]}, headers=headers("admin")), "models")
+    kept = client.get(path, headers=headers("admin")).json()
+    assert (kept["models"], kept["segments"]) == (["customers"], [segment])
+    both = {"models": ["tiers", "customers"], "segments": ["seg-001"]}
+    patched = client.patch(path, json=both, headers=headers("admin"))
+    assert patched.status_code == 200, patched.text
+    assert (patched.json()["models"], patched.json()["segments"]) == (
+        ["customers", "tiers"],
+        ["seg-001"],
+    )
+
+
+def test_the_answer_is_bounded_whatever_the_filter(client: TestClient) -> None:
+    many = [f"seg-{'x' * 500}-{i}" for i in range(1000)]
+    problem = refused(create(client, {"url": URL, "segments": many}), "segments")
+    assert "and 990 more" in problem["detail"]
+    assert len(problem["detail"]) < 2000 and len(problem["errors"][0]["message"]) < 1500
