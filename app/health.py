@@ -79,8 +79,8 @@ def may_see_details(keys: KeyRing, request: Request) -> bool:
 
 def model_error_in_words(error: str | None) -> str | None:
     """The model holder's error without server paths, for the unauthenticated probe."""
-    if error is None or error == "no promoted version":
-        return error
+    if error is None or error.startswith("no model ") or error.endswith("no promoted version"):
+        return error  # no such model, or none of its versions promoted: names no path
     if "hash mismatch" in error:
         what = "the artefact's hash does not match its manifest: it is refused"
     elif "scikit-learn" in error:

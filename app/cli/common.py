@@ -22,7 +22,7 @@ STORE_OPTION = Annotated[
     typer.Option("--store", help="model store folder [env: SEGMENTS_MODEL_STORE, default: models]"),
 ]
 # piped output (CI logs, files) gets wide tables instead of 80 columns of wrapped cells
-out = Console(width=None if sys.stdout.isatty() else 160)
+out = Console(width=None if sys.stdout.isatty() else 160, emoji=False)
 
 
 def store_at(path: Path | None) -> ModelStore:

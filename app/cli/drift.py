@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 DRIFT_EXIT = 3
 """``segments drift`` exits 3 when a feature or the segment shares drift."""
-console = Console(stderr=True)
+console = Console(stderr=True, emoji=False)
 _COLOURS = {"ok": "green", "watch": "yellow", "drift": "red", "no_data": "dim"}
 
 
@@ -53,7 +53,7 @@ def drift(
         name = model or default_model(model_store, settings.model_name)
         chosen = version or model_store.promoted(name)
         if chosen is None:
-            raise StoreError(f"model {name} has no promoted version; give --version")
+            raise StoreError(model_store.no_promoted_version(name, "give --version"))
         as_of = _date(reference_date)
         found = drift_of_file(
             model_store, name, chosen, data, thresholds_of(settings), reference_date=as_of

@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
 
 customers_app = typer.Typer(help="Customers in the history store: forget them.")
 history_app = typer.Typer(help="The history store: one-time key migrations.")
-console = Console(stderr=True)
+console = Console(stderr=True, emoji=False)
 
 
 @contextlib.asynccontextmanager
@@ -65,6 +65,16 @@ def _every_model() -> tuple[str, ...]:
     return tuple(dict.fromkeys((settings.model_name, *names)))
 
 
+def _check_model(name: str) -> None:
+    from app.errors import StoreError
+    from app.registry.store import ModelStore
+    from app.settings import Settings
+
+    store = ModelStore(Settings().model_store)
+    if name not in store.model_names():
+        raise StoreError(store.no_promoted_version(name))
+
+
 @customers_app.command("forget")
 def forget(
     customer_ids: Annotated[list[str], typer.Argument(help="the customers to forget")],
@@ -87,6 +97,8 @@ def forget(
             return found
 
     with fail_on_error(console):
+        if model is not None:  # a mistyped name would read as "unknown" customers
+            _check_model(model)
         found = asyncio.run(run())
     for customer_id, known in zip(customer_ids, found, strict=True):
         state = "forgotten" if known else "[yellow]unknown[/]"

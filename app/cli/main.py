@@ -35,7 +35,7 @@ app = typer.Typer(
 app.add_typer(models_cli.app, name="models")
 history_cli.register(app)
 drift_cli.register(app)
-console = Console(stderr=True)
+console = Console(stderr=True, emoji=False)
 
 
 @app.command()

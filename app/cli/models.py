@@ -16,7 +16,7 @@ from app.errors import StoreError
 app = typer.Typer(
     help="Inspect, promote, roll back and compare model versions.", no_args_is_help=True
 )
-console = Console(stderr=True)
+console = Console(stderr=True, emoji=False)
 MODEL_OPTION = Annotated[
     str | None, typer.Option("--model", help="model name [env: SEGMENTS_MODEL_NAME]")
 ]
@@ -71,7 +71,7 @@ def show(
         model_store, name = store_at(store), _name(model)
         version = version or model_store.promoted(name)
         if version is None:
-            raise StoreError(f"model {name} has no promoted version; name a version")
+            raise StoreError(model_store.no_promoted_version(name, "name a version"))
         manifest = model_store.manifest(name, version)
         if json:
             typer.echo(manifest.model_dump_json(indent=2))

@@ -107,6 +107,15 @@ class ModelStore:
         names = (p.name for p in self.root.iterdir() if p.is_dir())
         return sorted(n for n in names if MODEL_NAME_PATTERN.fullmatch(n) and self.versions(n))
 
+    def no_promoted_version(self, model_name: str, hint: str = "") -> str:
+        """Why ``model_name`` has no version to serve: the model is not in the store (naming
+        the ones that are), or none of its versions is promoted (then ``hint`` follows)."""
+        if not self.versions(model_name):
+            others = self.model_names()
+            held = f"it holds {', '.join(others)}" if others else "it holds no model yet"
+            return f"no model {model_name!r} in the store ({held})"
+        return f"model {model_name} has no promoted version" + (f"; {hint}" if hint else "")
+
     def versions(self, model_name: str) -> list[str]:
         """Complete versions of ``model_name``, oldest first (temporary folders are ignored)."""
         folder = self._model_dir(model_name)
@@ -294,7 +303,7 @@ class ModelStore:
             version = self.promoted(model_name)
             if version is None:
                 raise StoreError(
-                    f"model {model_name} has no promoted version; run `segments models promote`"
+                    self.no_promoted_version(model_name, "run `segments models promote`")
                 )
         manifest = self.manifest(model_name, version)  # validates both names
         folder = self.root / model_name / version

@@ -143,7 +143,8 @@ class ModelHolder:
                 if pointer_changed:
                     version = self.store.promoted(self.model_name)
                     if version is None:
-                        self._tokens, self.last_error = tokens, "no promoted version"
+                        reason = self.store.no_promoted_version(self.model_name)
+                        self._tokens, self.last_error = tokens, reason
                         return False
                     if self.current is None or self.current.version != version:
                         base = build_serving_model(self.store, self.model_name, version)

@@ -1,0 +1,64 @@
+"""What the CLI says when a new user names a model wrongly or records a second model (found
+by an outside audit): the store's models are named, and key prefixes print as they are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from app.cli.main import app as cli
+from app.registry.store import ModelStore
+from app.serving.model import ModelHolder
+from app.training.job import TrainResult
+from tests.events.test_tagging import _log
+
+
+def _text(output: str) -> str:
+    return " ".join(output.split())
+
+
+def test_an_unknown_model_is_named_with_the_ones_the_store_holds(
+    tx_trained: tuple[ModelStore, TrainResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`models show --model nosuch` said "has no promoted version; name a version", and
+    `customers forget --model nosuch ID` said the customer was "unknown"."""
+    store, _ = tx_trained
+    shown = CliRunner().invoke(
+        cli, ["models", "show", "--store", str(store.root), "--model", "nosuch"]
+    )
+    assert shown.exit_code == 1
+    assert "no model 'nosuch' in the store (it holds transactions)" in _text(shown.output)
+
+    monkeypatch.setenv("SEGMENTS_MODEL_STORE", str(store.root))
+    forgot = CliRunner().invoke(cli, ["customers", "forget", "--model", "nosuch", "C1"])
+    assert forgot.exit_code == 1
+    assert "no model 'nosuch' in the store (it holds transactions)" in _text(forgot.output)
+    assert "unknown" not in forgot.output
+
+    holder = ModelHolder(store, "nosuch", 1.0)
+    holder.refresh()
+    assert holder.last_error == "no model 'nosuch' in the store (it holds transactions)"
+    holder = ModelHolder(store, "transactions", 1.0)
+    holder.refresh()
+    assert holder.last_error is None
+
+
+def test_a_second_models_key_prefix_prints_as_it_is(
+    tx_trained: tuple[ModelStore, TrainResult],
+    tmp_path: Path,
+    prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A model other than the default records under '<prefix>m:<model>:'; the console
+    printed ':m:' as an emoji (Ⓜ)."""
+    store, _ = tx_trained
+    monkeypatch.setenv("SEGMENTS_KEY_PREFIX", prefix)
+    monkeypatch.setenv("SEGMENTS_MODEL_NAME", "customers")  # transactions is not the default
+    log = _log(tmp_path)
+    command = ["assign", "--store", str(store.root), "--model", "transactions"]
+    ran = CliRunner().invoke(cli, [*command, "--input", str(log), "--record"])
+    assert ran.exit_code == 0, ran.output
+    assert f"keys under '{prefix}m:transactions:'" in _text(ran.output)
+    assert "Ⓜ" not in ran.output
