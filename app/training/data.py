@@ -49,10 +49,22 @@ class TrainingData:
 
 
 def frame_fingerprint(frame: pd.DataFrame) -> str:
-    """SHA-256 of the frame's ids, column names and values (order-sensitive)."""
+    """SHA-256 of the frame's ids, column names and values (order-sensitive).
+
+    The row hashes are ``pd.util.hash_pandas_object(frame, index=True)``'s. Without object
+    columns they are computed faster: a text column as a categorical (pandas hashes it by its
+    values, each distinct value once, as its ``categorize`` does) and the ids, nearly all
+    distinct, without ``categorize``'s factorising. An object column keeps ``categorize``,
+    which hashes 1, 1.0 and True alike. tests/training/test_fingerprint.py proves it equal.
+    """
     digest = hashlib.sha256()
     digest.update("\x1f".join(map(str, frame.columns)).encode())
-    hashed = pd.util.hash_pandas_object(frame, index=True)
+    if any(d == np.dtype(object) for d in [*frame.dtypes, frame.index.dtype]):
+        hashed = pd.util.hash_pandas_object(frame, index=True)
+    else:
+        text = [c for c, dtype in frame.dtypes.items() if isinstance(dtype, pd.StringDtype)]
+        as_categories = frame.astype(dict.fromkeys(text, "category"))
+        hashed = pd.util.hash_pandas_object(as_categories, index=True, categorize=False)
     digest.update(np.ascontiguousarray(hashed.to_numpy()).tobytes())
     return digest.hexdigest()
 
