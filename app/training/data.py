@@ -133,7 +133,9 @@ def index_by_id(frame: pd.DataFrame, id_column: str, source: str) -> tuple[pd.Da
     ids = text_ids(frame[id_column], source)
     keep = ~missing_ids(ids)
     frame = frame.loc[keep].drop(columns=[id_column])
-    frame.index = pd.Index(ids[keep].to_numpy(dtype=object), name="customer_id")
+    # "str", the dtype pandas infers for text ids, converted in Arrow: not through a
+    # million Python objects and back
+    frame.index = pd.Index(ids[keep].astype("str"), name="customer_id")
     if not frame.index.is_unique:
         dupes = frame.index[frame.index.duplicated()].unique()[:5]
         raise DataError(
