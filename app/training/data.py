@@ -135,7 +135,7 @@ def index_by_id(frame: pd.DataFrame, id_column: str, source: str) -> tuple[pd.Da
     frame = frame.loc[keep].drop(columns=[id_column])
     # "str", the dtype pandas infers for text ids, converted in Arrow: not through a
     # million Python objects and back
-    frame.index = pd.Index(ids[keep].astype("str"), name="customer_id")
+    frame.index = pd.Index(ids[keep], dtype="str", name="customer_id")
     if not frame.index.is_unique:
         dupes = frame.index[frame.index.duplicated()].unique()[:5]
         raise DataError(
