@@ -20,7 +20,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from app.training.rules.values import canonical_category, category_values
+from app.training.rules.values import canonical_category, category_factors
 
 EPSILON = 1e-4
 """Share used in place of 0 for an empty bin (expected or observed)."""
@@ -70,6 +70,25 @@ def numeric_counts(values: np.ndarray, edges: Sequence[float]) -> np.ndarray:
     return np.bincount(index, minlength=len(edges) + 2)
 
 
+def numeric_reference(values: np.ndarray, bins: int) -> tuple[list[float], np.ndarray]:
+    """``numeric_edges(values, bins)`` and ``numeric_counts`` of ``values`` in them, from one
+    sort of the finite values instead of a quantile pass and a search per value.
+
+    A value falls in the first bin whose upper edge it does not exceed, so the values up to
+    each edge are counted by one search of that edge in the sorted values. Proven equal to
+    the two functions in tests/drift/test_column_counts.py.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    finite = np.sort(values[np.isfinite(values)])
+    if len(finite) == 0:
+        return [], np.array([0, len(values)], dtype=np.int64)
+    qs = np.quantile(finite, np.linspace(0, 1, bins + 1)[1:-1])  # the same order statistics
+    edges = [float(q) for q in np.unique(qs)]
+    up_to = np.searchsorted(finite, edges, side="right")
+    counts = np.diff(np.concatenate([[0], up_to, [len(finite)]]))
+    return edges, np.append(counts, len(values) - len(finite)).astype(np.int64)
+
+
 def category_counts(values: Sequence[object], categories: Sequence[str]) -> np.ndarray:
     """Counts per known category, then ``other``, then missing."""
     position = {c: i for i, c in enumerate(categories)}
@@ -82,11 +101,17 @@ def category_counts(values: Sequence[object], categories: Sequence[str]) -> np.n
 def column_category_counts(column: pd.Series, categories: Sequence[str]) -> np.ndarray:
     """``category_counts`` of a whole column, the same counts without a Python step per value.
 
-    Each value is canonicalised once per distinct value (``category_values``), the distinct
+    Each value is canonicalised once per distinct value (``category_factors``), the distinct
     values are binned as ``category_bin`` bins them, and the bins counted: a million-row column
     in milliseconds instead of seconds. Proven equal to ``category_counts`` in the tests.
     """
-    codes, uniques = pd.factorize(category_values(column))  # None (missing) is code -1
+    return factor_category_counts(*category_factors(column), categories)
+
+
+def factor_category_counts(
+    codes: np.ndarray, uniques: np.ndarray, categories: Sequence[str]
+) -> np.ndarray:
+    """``column_category_counts`` from the column's ``category_factors``."""
     position = {c: i for i, c in enumerate(categories)}
     n = len(categories)
     bins = np.array([position.get(u, n) for u in uniques] + [n + 1], dtype=np.int64)

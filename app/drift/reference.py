@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from app.drift.psi import column_category_counts, numeric_counts, numeric_edges, shares
+from app.drift.psi import factor_category_counts, numeric_reference, shares
 from app.registry.manifest import (
     ConvergencePair,
     DriftReference,
@@ -25,7 +25,7 @@ from app.registry.manifest import (
     SegmentInfo,
 )
 from app.training.config import NumericFeature, TrainConfig
-from app.training.rules.values import category_values
+from app.training.rules.values import category_factors
 
 BINS = 10
 MAX_CATEGORIES = 50  # rarer categories count as "other"
@@ -65,16 +65,18 @@ def build_reference(
         column = frame[f.name]
         if isinstance(f, NumericFeature):
             values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
-            edges = numeric_edges(values, bins)
-            counts = numeric_counts(values, edges)
+            edges, counts = numeric_reference(values, bins)
             features.append(
                 FeatureReference(name=f.name, type="numeric", edges=edges, shares=_rounded(counts))
             )
         else:
-            # the categories as the model compares them (0.0 in a column with gaps is "0")
-            present = pd.Series(category_values(column), dtype=object).dropna()
-            categories = [str(c) for c in present.value_counts().index[:MAX_CATEGORIES]]
-            counts = column_category_counts(column, categories)
+            # the categories as the model compares them (0.0 in a column with gaps is "0"),
+            # most frequent first, ties in order of first appearance (as value_counts ranks)
+            codes, uniques = category_factors(column)
+            present = np.bincount(codes[codes >= 0], minlength=len(uniques))
+            ranked = pd.Series(present, index=uniques).sort_values(ascending=False, kind="stable")
+            categories = [str(c) for c in ranked.index[:MAX_CATEGORIES]]
+            counts = factor_category_counts(codes, uniques, categories)
             features.append(
                 FeatureReference(
                     name=f.name, type="categorical", categories=categories, shares=_rounded(counts)
@@ -110,14 +112,17 @@ def convergence(
     Welch t-test p >= 0.05 between their members; needs ``labels`` and ``outcomes``)."""
     pairs: list[ConvergencePair] = []
     vectors = {s.id: profile_vector(s) for s in segments}
+    # each segment's outcome values, picked once: not two passes over every row per pair
+    values: dict[str, list[np.ndarray]] = {}
+    if labels is not None and outcomes is not None and len(outcomes.columns) > 0:
+        values = _outcome_values(outcomes, labels, list(vectors))
     for a, b in itertools.combinations(sorted(vectors), 2):
         va, vb = vectors[a], vectors[b]
         dims = sorted(set(va) | set(vb))
         diffs = [(va.get(d, 0.0) - vb.get(d, 0.0)) ** 2 for d in dims]
         distance = math.sqrt(sum(diffs) / len(diffs)) if diffs else 0.0
         reasons = ["close_centres"] if distance < close else []
-        known = labels is not None and outcomes is not None and len(outcomes.columns) > 0
-        if known and _same_outcomes(outcomes, labels == a, labels == b):  # type: ignore[arg-type]
+        if values and _same_outcomes(values[a], values[b]):
             reasons.append("same_outcomes")
         if reasons:
             pairs.append(
@@ -126,11 +131,23 @@ def convergence(
     return pairs
 
 
-def _same_outcomes(outcomes: pd.DataFrame, in_a: np.ndarray, in_b: np.ndarray) -> bool:
-    for column in outcomes.columns:
-        values = outcomes[column].to_numpy(dtype=np.float64)
-        xa, xb = values[in_a], values[in_b]
-        xa, xb = xa[np.isfinite(xa)], xb[np.isfinite(xb)]
+def _outcome_values(
+    outcomes: pd.DataFrame, labels: np.ndarray, segment_ids: list[str]
+) -> dict[str, list[np.ndarray]]:
+    """Per segment, per outcome column: its members' finite values."""
+    columns = [outcomes[c].to_numpy(dtype=np.float64) for c in outcomes.columns]
+    values = {}
+    for sid in segment_ids:
+        members = labels == sid
+        picked = [v[members] for v in columns]
+        values[sid] = [v[np.isfinite(v)] for v in picked]
+    return values
+
+
+def _same_outcomes(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
+    """Whether no outcome differs between two segments (``a``, ``b``: their finite values
+    per outcome column)."""
+    for xa, xb in zip(a, b, strict=True):
         if len(xa) < 2 or len(xb) < 2:
             return False  # too few to say they are the same
         if np.ptp(np.concatenate([xa, xb])) == 0:

@@ -164,7 +164,7 @@ def train(
             matrix *= chosen.weights
         with timer.step("fit"):
             clusterer = make_clusterer(algorithm, k, spec.seed, init=chosen.centres).fit(matrix)
-            labels = np.asarray(clusterer.predict(matrix), dtype=np.int64)
+            labels = fitted_labels(clusterer, matrix)
         with timer.step("quality"):
             assessed = assess(
                 matrix,
@@ -266,6 +266,16 @@ def train(
     if promote:
         store.promote(spec.name, version)
     return TrainResult(manifest=manifest, promoted=promote, projection=projection)
+
+
+def fitted_labels(clusterer: object, matrix: np.ndarray) -> np.ndarray:
+    """``clusterer.predict(matrix)`` for the matrix it was just fitted on. k-means keeps
+    those labels (``labels_``: its fit ends with the E-step ``predict`` runs), so they are
+    read, not computed again over every row; a Gaussian mixture predicts."""
+    labels = getattr(clusterer, "labels_", None)
+    if labels is None:
+        labels = clusterer.predict(matrix)  # type: ignore[attr-defined]
+    return np.asarray(labels, dtype=np.int64)
 
 
 def _tree_target(

@@ -19,6 +19,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from app.training.config import CategoricalFeature, NumericFeature, TrainConfig
 from app.training.rules import canonical_category
+from app.training.rules.values import category_factors
 
 MISSING_CATEGORY = "__missing__"
 
@@ -140,19 +141,10 @@ def canonical_column(column: pd.Series) -> pd.Series:
 def category_codes(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Codes of each row into its distinct canonical categories (``canonical_column``'s
     values, missing as ``__missing__``), and those categories as an object array."""
-    mixed = pd.api.types.is_object_dtype(column) and (
-        pd.api.types.infer_dtype(column, skipna=True) != "string"
-    )
-    if not mixed:  # canonicalise each distinct value, not each row
-        raw_codes, uniques = pd.factorize(column)  # missing: -1
-        names = [canonical_category(u) for u in uniques]
-        if (raw_codes < 0).any():
-            names.append(MISSING_CATEGORY)  # the last name: code -1 picks it
-        if None not in names:
-            merged, categories = pd.factorize(np.array(names, dtype=object))
-            return merged[raw_codes], np.asarray(categories, dtype=object)
-    # mixed types (hashing would merge True, 1 and 1.0): the canonicalizer's own text
-    codes, categories = pd.factorize(canonical_column(column).to_numpy(dtype=str))
+    codes, categories = category_factors(column)  # missing: -1
+    if (codes < 0).any():  # missing is the last name (code -1 picks it), one with a literal one
+        merged, categories = pd.factorize(np.append(categories, MISSING_CATEGORY))
+        codes = merged[codes]
     return codes, np.asarray(categories, dtype=object)
 
 

@@ -6,7 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.drift.psi import category_counts, column_category_counts
+from app.drift.psi import (
+    category_counts,
+    column_category_counts,
+    numeric_counts,
+    numeric_edges,
+    numeric_reference,
+)
 
 CATEGORIES = ["3", "true", "x", "b"]
 COLUMNS = {
@@ -37,3 +43,24 @@ def test_column_counts_on_a_large_random_column() -> None:
     counted = column_category_counts(column, CATEGORIES)
     assert counted.tolist() == expected.tolist()
     assert counted[-1] == column.isna().sum() > 0  # the missing bin is really filled
+
+
+def test_numeric_reference_is_the_edges_and_their_counts() -> None:
+    rng = np.random.default_rng(8)
+    skewed = rng.lognormal(0, 2, 20_000)
+    skewed[rng.random(20_000) < 0.1] = np.nan
+    columns = {
+        "skewed with gaps": skewed,
+        "ties on the edges": rng.integers(0, 4, 10_000).astype(np.float64),  # duplicate edges
+        "infinities": np.array([1.0, np.inf, -np.inf, 2.0, np.nan, 3.0, 2.0, 2.0]),
+        "one value": np.full(50, 7.0),
+        "all missing": np.full(5, np.nan),
+        "empty": np.array([]),
+    }
+    for name, values in columns.items():
+        for bins in (10, 3):
+            edges, counts = numeric_reference(values, bins)
+            assert edges == numeric_edges(values, bins), name
+            expected = numeric_counts(values, edges)
+            assert counts.tolist() == expected.tolist(), name
+            assert counts.dtype == expected.dtype, name

@@ -99,3 +99,24 @@ def test_feature_columns_keep_pandas_missing_markers() -> None:
     from app.training.data import CSV_NA_VALUES
 
     assert set(STR_NA_VALUES) == CSV_NA_VALUES
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pd.Series([*ODD_IDS, None, " ", "c9"], dtype=object),
+        pd.Series(["007", "NaN", None, "x y"], dtype="string[pyarrow]"),
+        pd.Series([17850.0, np.nan, 3.0]),
+    ],
+)
+def test_the_id_index_is_the_text_ids_as_pandas_infers_them(values: pd.Series) -> None:
+    from app.training.data import index_by_id, missing_ids, text_ids
+
+    frame = pd.DataFrame({"customer_id": values, "x": np.arange(len(values), dtype=float)})
+    indexed, dropped = index_by_id(frame, "customer_id", "t.csv")
+    ids = text_ids(values, "t.csv")
+    kept = ids[~missing_ids(ids)]
+    expected = pd.Index(kept.to_numpy(dtype=object), name="customer_id")  # the obvious way
+    assert indexed.index.dtype == expected.dtype
+    assert indexed.index.equals(expected) and indexed.index.tolist() == expected.tolist()
+    assert dropped == len(values) - len(kept) > 0

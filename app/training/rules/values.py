@@ -58,22 +58,40 @@ def as_number(value: object) -> float:
 
 def category_values(column: pd.Series) -> np.ndarray:
     """``canonical_category`` of every value, as an object array with None where missing."""
-    if isinstance(column.dtype, pd.StringDtype) or (
-        column.dtype == object and pd.api.types.infer_dtype(column, skipna=True) == "string"
-    ):
-        values = column.to_numpy(dtype=object, copy=True)
-        values[column.isna().to_numpy(dtype=bool)] = None
-        return values
-    if column.dtype == object:  # mixed types: hashing them would merge 1, 1.0 and True
+    if _mixed(column):  # hashing them would merge 1, 1.0 and True: one value at a time
         values = column.to_numpy(dtype=object, copy=True)
         for i, value in enumerate(values):
             if type(value) is not str:
                 values[i] = canonical_category(value)
         return values
-    codes, uniques = pd.factorize(column)
-    table = np.array([*(canonical_category(u) for u in uniques), None], dtype=object)
+    codes, categories = category_factors(column)
+    table = np.array([*categories, None], dtype=object)
     result: np.ndarray = table[codes]  # code -1 (missing) picks the trailing None
     return result
+
+
+def category_factors(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize(category_values(column))``: each row's code into the distinct canonical
+    categories (-1 where missing), and those categories in order of first appearance.
+
+    The column is factorised as it is (an Arrow string column without a Python object per
+    row) and only its distinct values are canonicalised, then merged (3 and 3.0 are one
+    "3"); a mixed object column is canonicalised value by value first, as hashing would
+    merge 1, 1.0 and True. tests/training/test_category_factors.py proves it equal.
+    """
+    if _mixed(column):
+        mixed_codes, uniques = pd.factorize(category_values(column))
+        return mixed_codes, np.asarray(uniques, dtype=object)
+    raw_codes, raw_uniques = pd.factorize(column)  # missing: -1
+    names = np.array([canonical_category(u) for u in raw_uniques], dtype=object)
+    merged, categories = pd.factorize(names)
+    codes: np.ndarray = np.append(merged, -1)[raw_codes]  # code -1 stays -1
+    return codes, np.asarray(categories, dtype=object)
+
+
+def _mixed(column: pd.Series) -> bool:
+    """An object column holding anything but text (and missing values)."""
+    return column.dtype == object and pd.api.types.infer_dtype(column, skipna=True) != "string"
 
 
 class Columns:
