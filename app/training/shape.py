@@ -31,7 +31,8 @@ class Misshapen(NamedTuple):
 
     @property
     def reason(self) -> str:
-        return f"line {self.line} has {self.fields} fields, the header {self.expected}"
+        fields = f"{self.fields} field{'' if self.fields == 1 else 's'}"
+        return f"line {self.line} has {fields}, the header {self.expected}"
 
 
 def misshapen_rows(path: Path, *, any_found: bool | None = None) -> list[Misshapen]:
