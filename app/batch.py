@@ -5,14 +5,18 @@ batches), so a file of millions of customers runs in bounded memory. Ids are tex
 written (``007`` and ``7`` are two customers), as in the API. The output has one row per
 tagged customer, ``<id column>, segment_id, segment_name``, as CSV or Parquet by the output's
 suffix; segment names are the ones the service serves (manifest plus PATCHed edits). A row
-without a customer id, or with text that is not a number in a numeric feature, is not tagged:
-it goes to ``<output stem>.rejects.csv`` with its row number and the reason (naming the
-column and the value), and the rest of the file is tagged. A blank cell is a missing value,
-imputed as in training, as are the markers the training config listed in ``missing_values``.
+without a customer id, with text that is not a number in a numeric feature, with more or
+fewer fields than the header (CSV: ``app.training.shape``), or whose id a later row has (the
+last row of an id is used), is not tagged: it goes to ``<output stem>.rejects.csv`` with its
+row number and the reason (naming the column and the value, the line, or the later row), and
+the rest of the file is tagged. A blank cell is a missing value, imputed as in training, as
+are CSV's missing markers (in a Parquet file's text columns too) and the markers the training
+config listed in ``missing_values``. The output is never the input (``check_output``).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +25,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from app.errors import DataError
@@ -30,9 +35,11 @@ from app.training.data import (
     PARQUET_SUFFIXES,
     columns_of,
     csv_options,
+    markers_as_missing,
     missing_ids,
     text_ids,
 )
+from app.training.shape import Misshapen, misshapen_rows, scan_column
 from app.training.values import parse_numbers
 
 NO_ID = "no customer id (empty cell)"
@@ -58,19 +65,38 @@ def read_chunks(
     chunk_size: int,
     missing_values: Sequence[str] = (),
 ) -> Iterator[Chunk]:
-    """Stream a customer file (CSV or Parquet) as ``Chunk``s of at most ``chunk_size`` rows.
+    """Stream a customer file (CSV or Parquet) as ``Chunk``s of about ``chunk_size`` rows.
 
     ``features`` are the model's ``(name, kind)`` pairs. The id column is read as text, never
     as numbers (an integer Parquet column becomes its decimal text, with a warning). A row
-    with no id, or with text that is not a number (or an infinite one) in a numeric feature,
-    is returned in ``Chunk.rejected`` with the reason; blank cells and ``missing_values`` are
-    missing values.
+    with no id, with text that is not a number (or an infinite one) in a numeric feature,
+    with more or fewer fields than the header (CSV), or with the id of an earlier row, is
+    returned in ``Chunk.rejected`` with the reason; blank cells and ``missing_values`` are
+    missing values. A chunk covers consecutive rows of the file: its kept rows and its
+    rejected ones together.
     """
     check_input(path, [id_column, *(name for name, _ in features)])
     numeric = [name for name, kind in features if kind == "numeric"]
     names = [name for name, _ in features]
+    misshapen: list[Misshapen] = []
+    if path.suffix.lower() in PARQUET_SUFFIXES:
+        all_ids = pq.read_table(path, columns=[id_column]).column(0)
+    else:  # one pass finds both: rows of another field count, and the ids
+        found, all_ids = scan_column(path, id_column)
+        misshapen = misshapen_rows(path, any_found=found)
+    skipped = iter(misshapen)
+    pending = next(skipped, None)
+    superseded = superseded_rows(path, id_column, misshapen, all_ids)
     first_row = 1
-    for frame in _frames(path, [id_column, *names], id_column, chunk_size, missing_values):
+    frames = _frames(path, [id_column, *names], id_column, chunk_size, missing_values, misshapen)
+    for frame in frames:
+        # the rows' numbers in the file: the misshapen rows pandas skipped lie between them
+        end, rejected = first_row + len(frame), []
+        while pending is not None and pending.row < end:
+            rejected.append(Rejected(pending.row, pending.reason))
+            end, pending = end + 1, next(skipped, None)
+        rows = np.setdiff1d(np.arange(first_row, end), [r.row for r in rejected])
+        first_row = end
         ids = text_ids(frame[id_column], path.name)
         reasons = np.where(missing_ids(ids), NO_ID, "").astype(object)
         values = frame[names].reset_index(drop=True)
@@ -85,11 +111,64 @@ def read_chunks(
                     f"column {column!r} is not a finite number: {str(values[column].iloc[i])!r}"
                 )
             values[column] = parsed.values
+        for i in np.flatnonzero(reasons == ""):
+            if int(rows[i]) in superseded:
+                cid, later = superseded[int(rows[i])]
+                reasons[i] = f"duplicate id {cid!r}: row {later} has it too (that row is used)"
         bad = reasons != ""
-        rejected = [Rejected(first_row + int(i), str(reasons[i])) for i in np.flatnonzero(bad)]
-        first_row += len(frame)
+        rejected += [Rejected(int(rows[i]), str(reasons[i])) for i in np.flatnonzero(bad)]
         kept = values.loc[~bad].reset_index(drop=True) if bad.any() else values
-        yield Chunk(ids[~bad].reset_index(drop=True), kept, rejected)
+        yield Chunk(ids[~bad].reset_index(drop=True), kept, sorted(rejected))
+    tail = [Rejected(m.row, m.reason) for m in misshapen if m.row >= first_row]
+    if tail:  # misshapen rows after the last row pandas read (or every row misshapen)
+        yield Chunk(pd.Series([], dtype="string"), pd.DataFrame(columns=names), tail)
+
+
+def superseded_rows(
+    path: Path,
+    id_column: str,
+    misshapen: Sequence[Misshapen] = (),
+    all_ids: pa.ChunkedArray | None = None,
+) -> dict[int, tuple[str, int]]:
+    """Rows whose id a later row has: row -> (id, the id's last row), rows 1-based.
+
+    Two rows of one customer would be tagged (and recorded) twice, counted as two customers,
+    and recorded as a migration between them. The last row of an id is the one used, as the
+    latest written; the earlier ones are rejected. Misshapen rows are no rows (their id
+    cannot be trusted). ``all_ids``, the id column read by pyarrow (no Python strings for a
+    million ids), says whether any id repeats; only a file that repeats one is read again,
+    as the chunks are read, to number its rows.
+    """
+    if all_ids is not None and not _repeats(all_ids):
+        return {}
+    if path.suffix.lower() in PARQUET_SUFFIXES:
+        column = pq.read_table(path, columns=[id_column]).column(0).to_pandas()
+        rows = np.arange(1, len(column) + 1)
+    else:
+        skip = [m.record for m in misshapen] or None
+        options = csv_options(id_column, [id_column])
+        column = pd.read_csv(path, skiprows=skip, **options)[id_column]
+        rows = np.arange(1, len(column) + len(misshapen) + 1)
+        rows = np.setdiff1d(rows, [m.row for m in misshapen])[: len(column)]
+    text = text_ids(column.rename(id_column), path.name)
+    present = text.notna().to_numpy(dtype=bool)
+    ids, rows = text.to_numpy(dtype=object)[present], rows[present]
+    earlier = pd.Series(ids).duplicated(keep="last").to_numpy(dtype=bool)
+    if not earlier.any():
+        return {}
+    last = dict(zip(ids[~earlier], rows[~earlier].tolist(), strict=True))
+    return {
+        row: (str(cid), last[cid])
+        for cid, row in zip(ids[earlier], rows[earlier].tolist(), strict=True)
+    }
+
+
+def _repeats(ids: pa.ChunkedArray) -> bool:
+    """Whether a non-blank id occurs twice."""
+    ids = ids.drop_null()
+    if pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type):
+        ids = ids.filter(pc.not_equal(pc.utf8_trim_whitespace(ids), ""))
+    return bool(pc.count_distinct(ids).as_py() != len(ids))
 
 
 def check_input(path: Path, columns: list[str]) -> None:
@@ -125,15 +204,21 @@ def check_derived_input(path: Path, id_column: str, features: list[str]) -> None
 
 
 def _frames(
-    path: Path, columns: list[str], id_column: str, size: int, missing_values: Sequence[str]
+    path: Path,
+    columns: list[str],
+    id_column: str,
+    size: int,
+    missing_values: Sequence[str],
+    misshapen: Sequence[Misshapen],
 ) -> Iterator[pd.DataFrame]:
     wanted = list(dict.fromkeys(columns))
     if path.suffix.lower() in PARQUET_SUFFIXES:
         for batch in pq.ParquetFile(path).iter_batches(batch_size=size, columns=wanted):
-            yield batch.to_pandas()
+            yield markers_as_missing(batch.to_pandas(), id_column, missing_values)
     else:
         options = csv_options(id_column, wanted, missing_values)
-        yield from pd.read_csv(path, chunksize=size, **options)
+        skip = [m.record for m in misshapen]
+        yield from pd.read_csv(path, chunksize=size, skiprows=skip or None, **options)
 
 
 @dataclass(frozen=True)
@@ -147,10 +232,29 @@ def rejects_path(target: Path) -> Path:
     return target.with_name(f"{target.stem}.rejects.csv")
 
 
+def check_output(source: Path, target: Path | None) -> None:
+    """``DataError`` when writing ``target`` (or the reports beside it) would overwrite the
+    input ``source``: the same path once resolved, or the same file under another name."""
+    if target is None:
+        return
+    beside = [rejects_path(target), target.with_name(f"{target.stem}.unassigned.csv")]
+    for written in (target, *beside):
+        same = written.resolve() == source.resolve()
+        if not same and written.exists() and source.exists():
+            same = os.path.samefile(written, source)
+        if same:
+            what = "--output" if written == target else f"the report {written.name} of --output"
+            raise DataError(
+                f"{what} is the input file {source}: writing it would overwrite the "
+                "customers being read; write the output to another file"
+            )
+
+
 def assign_file(
     loaded: LoadedModel, source: Path, target: Path, *, id_column: str, chunk_size: int = 100_000
 ) -> BatchResult:
     """Tag every row of ``source`` that has a customer id; write ``target`` (and the rejects)."""
+    check_output(source, target)
     model = loaded.estimator
     # the model's folder holds the PATCHed names the service applies: use the same ones
     names = segment_names(loaded.manifest, loaded.path.parent)

@@ -118,11 +118,12 @@ def assign(
     """Tag every customer of a file with its segment id and name (streams in chunks);
     with --record, record each assignment in Redis as the service does. For a model trained
     on a transaction log, the input is such a log: features are derived as training does."""
-    from app.batch import assign_file
+    from app.batch import assign_file, check_output
     from app.events.command import assign_log, trained_id_column, trained_on_log
     from app.settings import get_settings
 
     with fail_on_error(console):
+        check_output(input, output)  # before anything is written
         model_store = store_at(store)
         name = model_name or default_model(model_store, get_settings().model_name)
         id_column = id_column or trained_id_column(model_store, name, version)
@@ -158,8 +159,9 @@ def assign(
         )
         if done.rejects is not None:
             console.print(
-                f"[yellow]rejected {done.rejected:,} rows[/] without a customer id or with "
-                f"text in a numeric column (row numbers and reasons in {done.rejects})",
+                f"[yellow]rejected {done.rejected:,} rows[/]: without a customer id, with "
+                "text in a numeric column, with another number of fields than the header or "
+                f"with the id of an earlier row (row numbers and reasons in {done.rejects})",
                 soft_wrap=True,
             )
 

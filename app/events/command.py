@@ -9,6 +9,7 @@ from datetime import date
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from app.errors import DataError
 from app.history.records import check_run_id
@@ -117,6 +118,13 @@ def assign_log(
         )
     if output is not None:
         console.print(f"  -> {output}", soft_wrap=True)
+    if tagged.dropped:  # as training reports them
+        why = "; ".join(f"{reason}: {rows:,}" for reason, rows in tagged.dropped.items())
+        console.print(
+            f"[yellow]note:[/] {sum(tagged.dropped.values()):,} of {tagged.rows:,} rows of "
+            f"{source.name} were left out ({escape(why)})",
+            soft_wrap=True,
+        )
     report = unassigned_report(tagged, output, source, runs, id_column)
     if report is not None:
         reasons: dict[str, int] = {}

@@ -11,6 +11,10 @@ its run file (``app.recording.state``, with the reference date) follows it chunk
 ``--resume RUN`` finishes it after its last acknowledged chunk (``--run-id RUN`` reruns it),
 deriving the log as of the run's reference again.
 
+The log's rows without a customer id, a readable time or an amount (or with another number
+of fields than the header) are left out as training leaves them out, and counted by reason
+in the terminal.
+
 Customers who cannot be tagged (every line of theirs on or after the reference) and customers
 whose lines are all refunds (tagged, as training keeps them) are reported, in the terminal
 and, one per line with the reason, in ``<output stem>.unassigned.csv`` (or under the runs
@@ -56,6 +60,9 @@ class LogTagged:
     order_keys: dict[str, list[str]]
     unassigned: list[tuple[str, str]] = field(default_factory=list)  # customer, reason
     counting: bool = True
+    # the log's rows left out, reason -> rows (no customer id, time or amount), as training
+    dropped: dict[str, int] = field(default_factory=dict)
+    rows: int = 0  # the log's rows
 
 
 def is_log_model(serving: ServingModel) -> bool:
@@ -72,7 +79,7 @@ def tag_log(serving: ServingModel, source: Path, as_of: date | None) -> LogTagge
     """Derive, as training does, and tag every customer of the log ``source``."""
     data = _log_config(serving, source, as_of)
     assert data.transactions is not None
-    events, _ = read_events(data, data.transactions)
+    events, log_rows = read_events(data, data.transactions)
     log, reference = events.all, events.reference
     before = log.loc[(log["when"] < pd.Timestamp(reference)).to_numpy()]
     if before.empty:
@@ -111,6 +118,8 @@ def tag_log(serving: ServingModel, source: Path, as_of: date | None) -> LogTagge
         order_keys,
         [(c, NO_EVENT_BEFORE) for c in late_only] + [(c, ONLY_REFUNDS) for c in only_refunds],
         counting,
+        events.dropped,
+        log_rows,
     )
 
 

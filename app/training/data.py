@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv as stdlib_csv
 import hashlib
 import logging
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -18,11 +19,13 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
+from pandas.tseries.api import guess_datetime_format
 
 from app.errors import DataError
 from app.events.derive import RFM_FEATURES, aggregate_log, features_frame, to_us
 from app.training.config import DataConfig, TrainConfig, TransactionsConfig
-from app.training.values import numeric_column
+from app.training.shape import Misshapen, misshapen_rows
+from app.training.values import numeric_column, parse_numbers
 
 logger = logging.getLogger(__name__)
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -95,6 +98,21 @@ def csv_options(
     }
 
 
+def markers_as_missing(
+    frame: pd.DataFrame, id_column: str | None, missing_values: Sequence[str]
+) -> pd.DataFrame:
+    """A typed file's (Parquet's) text columns with the CSV reader's missing markers
+    (``NA``, ``null``, ``missing_values`` …) as missing, as ``csv_options`` reads a CSV:
+    the same values are missing whichever format holds them. The id column is left as is."""
+    markers = list(CSV_NA_VALUES | frozenset(missing_values))
+    for name in frame.columns:
+        column = frame[name]
+        typed = pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)
+        if name != id_column and not typed and column.isin(markers).any():
+            frame[name] = column.mask(column.isin(markers))
+    return frame
+
+
 def text_ids(values: pd.Series, source: str = "") -> pd.Series:
     """Customer ids as text, exactly as written: ``00001`` and ``1`` are two customers.
 
@@ -156,22 +174,60 @@ def read_table(
     """Read a CSV or Parquet file, only ``columns`` if given; a missing column is an error.
 
     ``id_column``, if given, is read as text (see ``csv_options``; convert with ``text_ids``).
-    ``fast_csv``: try pyarrow's multi-threaded reader first (``read_csv_fast``).
+    ``fast_csv``: try pyarrow's multi-threaded reader first (``read_csv_fast``). A CSV row
+    with more or fewer fields than the header is an error naming its line (``read_rows``
+    leaves such rows out instead).
     """
+    frame, misshapen = read_rows(
+        path, columns, id_column=id_column, missing_values=missing_values, fast_csv=fast_csv
+    )
+    if misshapen:
+        raise DataError(f"{path.name}: {misshapen_summary(misshapen)}")
+    return frame
+
+
+def read_rows(
+    path: Path,
+    columns: list[str] | None = None,
+    *,
+    id_column: str | None = None,
+    missing_values: Sequence[str] = (),
+    fast_csv: bool = False,
+) -> tuple[pd.DataFrame, list[Misshapen]]:
+    """``read_table``, without the CSV rows whose field count differs from the header's
+    (pandas would read them shifted or padded): the frame, and those rows."""
     check_data_file(path, columns)
+    misshapen: list[Misshapen] = []
     try:
         if path.suffix.lower() in PARQUET_SUFFIXES:
             frame = pd.read_parquet(path, columns=columns)
+            frame = markers_as_missing(frame, id_column, missing_values)
         else:
+            # pyarrow refuses a misshapen row: a file it reads has none
             fast = read_csv_fast(path, columns, id_column, missing_values) if fast_csv else None
             if fast is None:
-                fast = pd.read_csv(path, **csv_options(id_column, columns, missing_values))
+                misshapen = misshapen_rows(path)
+                skip = [m.record for m in misshapen] or None
+                options = csv_options(id_column, columns, missing_values)
+                fast = pd.read_csv(path, skiprows=skip, **options)
             frame = fast
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         raise DataError(f"cannot read {path}: {exc}") from None
+    if frame.empty and misshapen:
+        raise DataError(f"{path.name}: every row is misshapen: {misshapen_summary(misshapen)}")
     if frame.empty:
         raise DataError(f"data file {path} has a header but no rows")
-    return frame
+    return frame, misshapen
+
+
+def misshapen_summary(misshapen: Sequence[Misshapen]) -> str:
+    """``N rows have another field count than the header, e.g. line 3 has 16 fields …``."""
+    shown = "; ".join(m.reason for m in misshapen[:3]) + ("; …" if len(misshapen) > 3 else "")
+    rows = "1 row has" if len(misshapen) == 1 else f"{len(misshapen):,} rows have"
+    return (
+        f"{rows} another number of fields than the header ({shown}; an unquoted comma in "
+        "a value, such as a thousands separator, splits it in two)"
+    )
 
 
 def read_csv_fast(
@@ -286,7 +342,7 @@ def min_rows_for(k: int) -> int:
 
 def _load_table(data: DataConfig, columns: list[str]) -> TrainingData:
     wanted = list(dict.fromkeys([data.id_column, *columns]))
-    frame = read_table(
+    frame, misshapen = read_rows(
         data.path,
         wanted,
         id_column=data.id_column,
@@ -297,13 +353,22 @@ def _load_table(data: DataConfig, columns: list[str]) -> TrainingData:
     if dropped:
         logger.warning("%s: %d rows have no customer id and are left out", data.path.name, dropped)
     reasons = {"no customer id": dropped} if dropped else {}
+    reasons.update(misshapen_reasons(data.path.name, misshapen))
     return TrainingData(
         frame,
-        source_rows=len(frame) + dropped,
-        dropped_rows=dropped,
+        source_rows=len(frame) + dropped + len(misshapen),
+        dropped_rows=dropped + len(misshapen),
         reference_date=None,
         dropped_reasons=reasons,
     )
+
+
+def misshapen_reasons(source: str, misshapen: Sequence[Misshapen]) -> dict[str, int]:
+    """The dropped-rows reason of the misshapen rows (logged with their lines)."""
+    if not misshapen:
+        return {}
+    logger.warning("%s: left out: %s", source, misshapen_summary(misshapen))
+    return {f"another number of fields than the header, e.g. {misshapen[0].reason}": len(misshapen)}
 
 
 class Events(NamedTuple):
@@ -317,7 +382,7 @@ class Events(NamedTuple):
 def read_events(data: DataConfig, tx: TransactionsConfig) -> tuple[Events, int]:
     """The log's usable events, the reference date, and the number of rows in the file."""
     cols = [tx.customer, tx.timestamp, tx.amount, tx.quantity, tx.unit_price, tx.order]
-    log = read_table(
+    log, misshapen = read_rows(
         data.path,
         list(dict.fromkeys(c for c in cols if c)),
         id_column=tx.customer,
@@ -325,23 +390,20 @@ def read_events(data: DataConfig, tx: TransactionsConfig) -> tuple[Events, int]:
     )
     source = data.path.name
     ids = text_ids(log[tx.customer], source)
-    try:
-        when = pd.to_datetime(log[tx.timestamp], format=tx.timestamp_format)
-    except (ValueError, TypeError) as exc:
-        raise DataError(f"{source}: column {tx.timestamp!r} is not a timestamp: {exc}") from None
-    options = {"missing_values": data.missing_values, "hint": "amounts must be numbers"}
-    if tx.amount:
-        amount, _ = numeric_column(log, tx.amount, source, **options)  # type: ignore[arg-type]
-    else:
-        assert tx.quantity is not None
-        assert tx.unit_price is not None
-        qty, _ = numeric_column(log, tx.quantity, source, **options)  # type: ignore[arg-type]
-        price, _ = numeric_column(log, tx.unit_price, source, **options)  # type: ignore[arg-type]
-        amount = qty * price
+    when, bad_time = timestamps(log[tx.timestamp], tx.timestamp_format, source)
+    # the amount, or quantity x unit price; text that is not a number leaves its row out
+    parts = [parse_numbers(log[c], data.missing_values) for c in (tx.amount,) if c] or [
+        parse_numbers(log[c], data.missing_values) for c in (tx.quantity, tx.unit_price) if c
+    ]
+    amount = parts[0].values if len(parts) == 1 else parts[0].values * parts[1].values
+    bad_amount = np.logical_or.reduce([part.junk for part in parts])
+    junk_text = pd.concat([log[c] for c in (tx.amount, tx.quantity, tx.unit_price) if c], axis=1)
     no_id = missing_ids(ids)
-    no_time = when.isna().to_numpy() & ~no_id
-    no_amount = amount.isna().to_numpy() & ~no_id & ~no_time
-    keep = ~(no_id | no_time | no_amount)
+    unreadable_time = bad_time & ~no_id
+    no_time = when.isna().to_numpy() & ~no_id & ~unreadable_time
+    not_a_number = bad_amount & ~no_id & ~no_time & ~unreadable_time
+    no_amount = amount.isna().to_numpy() & ~no_id & ~no_time & ~unreadable_time & ~not_a_number
+    keep = ~(no_id | no_time | unreadable_time | not_a_number | no_amount)
     if not keep.any():
         raise DataError(f"{source}: no transaction with a customer id, time and amount")
     ref = tx.reference_date or (when[keep].max().date() + timedelta(days=1))
@@ -353,9 +415,54 @@ def read_events(data: DataConfig, tx: TransactionsConfig) -> tuple[Events, int]:
     reasons = {
         "no customer id": int(no_id.sum()),
         "no readable time": int(no_time.sum()),
+        _example("time not readable", log[tx.timestamp], unreadable_time): int(
+            unreadable_time.sum()
+        ),
         "no amount": int(no_amount.sum()),
+        _example("amount not a number", junk_text, not_a_number): int(not_a_number.sum()),
     }
-    return Events(events, ref, {k: v for k, v in reasons.items() if v}), len(log)
+    reasons = {k: v for k, v in reasons.items() if v}
+    reasons.update(misshapen_reasons(source, misshapen))
+    return Events(events, ref, reasons), len(log) + len(misshapen)
+
+
+def timestamps(values: pd.Series, fmt: str | None, source: str) -> tuple[pd.Series, np.ndarray]:
+    """The column as timestamps, and where a non-blank cell is not one (those are NaT).
+
+    Without a format, pandas guesses one from the first value (a value it cannot guess from
+    is parsed value by value). A column mostly unreadable is an error that says to set
+    ``timestamp_format``: the format, not the rows, is then what is wrong."""
+    with warnings.catch_warnings():  # pandas warns of its guessing: the counts say it better
+        warnings.simplefilter("ignore", UserWarning)
+        try:
+            return pd.to_datetime(values, format=fmt), np.zeros(len(values), dtype=bool)
+        except (ValueError, TypeError, OverflowError):
+            if fmt is None:
+                known = values.dropna().astype(str)
+                guesses = [guess_datetime_format(v) for v in known.head(100)]
+                fmt = max(set(guesses) - {None}, key=guesses.count, default=None)
+            when = pd.to_datetime(values, format=fmt, errors="coerce")
+    text = values.astype("string").str.strip()
+    bad = (when.isna() & text.notna() & (text != "")).to_numpy(dtype=bool)
+    if bad.sum() > (~when.isna()).sum():
+        example = values[bad].iloc[0]
+        raise DataError(
+            f"{source}: column {values.name!r} is not a timestamp in {int(bad.sum()):,} of "
+            f"{len(values):,} rows, e.g. {example!r}: set timestamp_format in "
+            '[data.transactions] (e.g. "%d/%m/%Y %H:%M")'
+        )
+    return when, bad
+
+
+def _example(reason: str, values: pd.Series | pd.DataFrame, where: np.ndarray) -> str:
+    """``reason, e.g. 'lots'``: the first row's value (of several columns, the one that is
+    not a number) where ``where`` is true."""
+    if not where.any():
+        return reason
+    first = values[where].iloc[0]
+    if isinstance(first, pd.Series):  # columns of an amount: show the one that is not a number
+        first = next(v for v in first if parse_numbers(pd.Series([v], dtype=object)).junk[0])
+    return f"{reason}, e.g. {first!r}"
 
 
 def _load_transactions(

@@ -207,7 +207,7 @@ def test_the_same_run_twice_changes_nothing(
     assert _dump(config) == keys
 
 
-def test_a_chunk_sent_in_slices_applies_a_customers_rows_in_file_order(
+def test_a_chunk_sent_in_slices_records_a_repeated_customer_once_from_its_last_row(
     model: tuple[ModelStore, str],
     config: HistoryConfig,
     customers_csv: Path,
@@ -216,16 +216,17 @@ def test_a_chunk_sent_in_slices_applies_a_customers_rows_in_file_order(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A chunk goes to Redis in slices, each under its own deadline (a whole chunk's
-    deadline failed loaded runs): a customer whose rows fall in different slices of one
-    chunk ends in its last row's segment, with one migration per change, as in one call."""
+    deadline failed loaded runs). A customer whose rows fall in different slices of one chunk
+    is one customer: its last row is recorded, once, and the earlier rows are rejected as
+    duplicates (they were once recorded as migrations between them, and counted 3 times)."""
     import app.recording.run
 
     monkeypatch.setattr(app.recording.run, "SLICE_ROWS", 37)
     frame = pd.read_csv(customers_csv).head(300)
     expected = _expected(model, frame)
     ids = frame["customer_id"].tolist()
-    # customer 0 comes back at rows 100 and 250 with the features of two customers of two
-    # other segments: three rows in three slices of one chunk, each row a migration
+    # customer 0 comes back at rows 101 and 252 with the features of two customers of two
+    # other segments: three rows in three slices of one chunk
     first = ids[0]
     one = next(i for i in range(1, 300) if expected[ids[i]] != expected[first])
     two = next(
@@ -237,10 +238,19 @@ def test_a_chunk_sent_in_slices_applies_a_customers_rows_in_file_order(
     source = tmp_path / "repeats.csv"
     pd.concat(parts).to_csv(source, index=False)
     state = _record(model, config, source, tmp_path / "runs", chunk_size=1000)
-    assert state.finished and (state.counts.customers, state.counts.changed) == (302, 302)
+    assert state.finished
+    assert (state.counts.customers, state.counts.changed, state.counts.rejected) == (300, 300, 2)
     recorded = _state(config, ids, set(expected.values()))
-    assert recorded["customers"][first] == (expected[ids[two]], 3, 3)
+    assert recorded["customers"][first] == (expected[ids[two]], 1, 1)
     assert all(recorded["customers"][c] == (expected[c], 1, 1) for c in ids[1:])
+    assert state.rejects is not None
+    rejects = pd.read_csv(state.rejects, keep_default_na=False)
+    reason = f"duplicate id {first!r}: row 252 has it too (that row is used)"
+    assert rejects.to_dict("list") == {
+        "row": [1, 101],
+        "customer_id": ["", ""],
+        "reason": [reason] * 2,
+    }
 
 
 def test_rows_without_an_id_are_rejected_with_their_reason(

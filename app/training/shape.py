@@ -1,0 +1,89 @@
+"""CSV rows whose field count differs from the header's.
+
+pandas reads such a row without a word: with ``usecols`` a long row's extra field shifts
+nothing it reports, a short row is padded with missing values, and a file whose every row has
+one field more than the header has its first column taken as the index (the ids shift into
+the next column). A thousands separator left unquoted (``1,200``) is the usual cause. So
+every CSV reader of customer rows asks ``misshapen_rows`` first and leaves those rows out,
+with a reason that names the line and the counts (``line 3 has 16 fields, the header 15``).
+
+The check costs one pass of pyarrow's multi-threaded reader (``scan_column``, which also
+hands back one column: file tagging checks its ids for repeats in the same pass); only a
+file that has such rows is read again, by the ``csv`` module, to find them exactly as
+pandas counts its rows.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import NamedTuple
+
+import pyarrow as pa
+
+
+class Misshapen(NamedTuple):
+    record: int  # the row's index for pandas' ``skiprows`` (the header is 0; blank lines count)
+    row: int  # 1-based among the data rows (blank lines are not rows), as rejects report rows
+    line: int  # 1-based physical line the row starts on
+    fields: int
+    expected: int
+
+    @property
+    def reason(self) -> str:
+        fields = f"{self.fields} field{'' if self.fields == 1 else 's'}"
+        return f"line {self.line} has {fields}, the header {self.expected}"
+
+
+def misshapen_rows(path: Path, *, any_found: bool | None = None) -> list[Misshapen]:
+    """The rows of the CSV file ``path`` with more or fewer fields than its header
+    (``any_found``: what ``scan_column`` said, when the caller scanned already)."""
+    if any_found is None:
+        any_found, _ = scan_column(path)
+    if not any_found:
+        return []
+    found: list[Misshapen] = []
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
+        reader = csv.reader(handle)
+        expected = len(next(reader, []))
+        row = 0
+        line = reader.line_num + 1
+        for record, fields in enumerate(reader, start=1):
+            if fields:  # an empty list is a blank line: pandas skips it, it is no row
+                row += 1
+                if len(fields) != expected:
+                    found.append(Misshapen(record, row, line, len(fields), expected))
+            line = reader.line_num + 1
+    return found
+
+
+def scan_column(path: Path, column: str | None = None) -> tuple[bool, pa.ChunkedArray | None]:
+    """One pass of pyarrow's reader over the CSV file: whether a row has another number of
+    fields than the header, and ``column`` (default: the first) as text, without such rows.
+    ``(True, None)`` when pyarrow cannot read the file: the exact reader then decides."""
+    from pyarrow import csv as arrow_csv
+
+    seen = False
+
+    def note(_row: object) -> str:
+        nonlocal seen
+        seen = True
+        return "skip"
+
+    try:
+        if column is None:
+            with path.open("rb") as handle:
+                first = handle.readline().decode("utf-8-sig", errors="replace")
+            column = next(csv.reader([first]), [""])[0]
+        table = arrow_csv.read_csv(
+            path,
+            parse_options=arrow_csv.ParseOptions(newlines_in_values=True, invalid_row_handler=note),
+            convert_options=arrow_csv.ConvertOptions(
+                include_columns=[column],
+                column_types={column: pa.string()},
+                strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowException, OSError, ValueError, StopIteration):
+        return True, None
+    return seen, table.column(0)

@@ -1,0 +1,68 @@
+"""``segments assign --input FILE --record`` on files once recorded wrong, against real Redis.
+
+A row with an unquoted thousands comma was recorded shifted (customer C1 stored with plan
+"900", channel "pro", country "organic") and counted among "rejected rows 0"; two rows of
+customer ``007`` counted as two customers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from app.history import HistoryConfig
+from app.registry.store import ModelStore
+from tests.assignment.test_input_files import SHIFTED
+from tests.history.test_record_run import _expected, _profiles, _record, _state
+from tests.history.test_record_run import clean as clean  # fixtures of the recording tests
+from tests.history.test_record_run import model as model
+
+
+def test_a_shifted_row_is_rejected_and_not_recorded(
+    model: tuple[ModelStore, str],
+    config: HistoryConfig,
+    customers_csv: Path,
+    tmp_path: Path,
+    clean: None,
+) -> None:
+    frame = pd.read_csv(customers_csv, dtype={"customer_id": str}).head(20)
+    text = frame.to_csv(index=False).splitlines()
+    source = tmp_path / "shift.csv"
+    source.write_text("\n".join([*text[:2], SHIFTED, *text[2:]]) + "\n")
+    state = _record(model, config, source, tmp_path / "runs", chunk_size=8)
+    assert (state.counts.customers, state.counts.rejected) == (20, 1)
+    assert state.rejects is not None
+    rejects = pd.read_csv(state.rejects, keep_default_na=False)
+    assert rejects.to_dict("records") == [
+        {"row": 2, "customer_id": "", "reason": "line 3 has 16 fields, the header 15"}
+    ]
+    assert _profiles(config, ["C1"]) == {"C1": None}  # never stored, shifted or not
+    profiles = _profiles(config, frame["customer_id"].tolist())
+    assert all(p is not None for p in profiles.values())
+
+
+def test_a_repeated_id_counts_as_one_customer(
+    model: tuple[ModelStore, str],
+    config: HistoryConfig,
+    customers_csv: Path,
+    tmp_path: Path,
+    clean: None,
+) -> None:
+    """The later row is the one recorded (its profile), once: one history entry each."""
+    frame = pd.read_csv(customers_csv, dtype={"customer_id": str}).head(3)
+    frame["customer_id"] = ["007", "008", "009"]
+    source = tmp_path / "twice.csv"
+    later = frame.iloc[[1]].assign(customer_id="007")
+    pd.concat([frame, later]).to_csv(source, index=False)
+    state = _record(model, config, source, tmp_path / "runs")
+    assert (state.counts.customers, state.counts.rejected) == (3, 1)
+    expected = _expected(model, frame)
+    recorded = _state(config, ["007", "008", "009"], set(expected.values()))
+    assert recorded["customers"]["007"] == (expected["008"], 1, 1)
+    profiles = _profiles(config, ["007", "008"])
+    assert profiles["007"] == profiles["008"]
+    assert state.rejects is not None
+    rejects = pd.read_csv(state.rejects, keep_default_na=False)
+    reason = "duplicate id '007': row 4 has it too (that row is used)"
+    assert rejects.to_dict("records") == [{"row": 1, "customer_id": "", "reason": reason}]

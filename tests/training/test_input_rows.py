@@ -1,0 +1,114 @@
+"""Training and log tagging on input rows once read wrong, or fatal to a whole file.
+
+A table row with another number of fields than the header was read shifted (or padded);
+one unreadable timestamp or quantity aborted a whole transaction log with a raw pandas
+warning; and ``segments assign`` on a log left out its rows without a customer id without
+a word. Such rows are now left out, counted and named by reason, in both commands.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from app.cli.main import app
+from tests.conftest import EXAMPLES, SHARED_DATA
+from tests.training.test_bad_input import good_frame, write_config
+
+runner = CliRunner()
+
+
+def _run(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, " ".join(result.output.split())
+
+
+def test_training_leaves_out_misshapen_rows_and_counts_them(tmp_path: Path) -> None:
+    frame = good_frame(60)
+    lines = frame.to_csv(index=False).splitlines()
+    # line 3: spend 1,200 unquoted (5 fields); line 6: a row cut short (2 fields)
+    lines[2:2] = ["c-shifted,1,200,3,pro"]
+    lines[5:5] = ["c-short,4"]
+    data = tmp_path / "table.csv"
+    data.write_text("\n".join(lines) + "\n")
+    store = tmp_path / "store"
+    code, output = _run(
+        "train", "--config", str(write_config(tmp_path, data)), "--store", str(store)
+    )
+    assert code == 0, output
+    assert (
+        "2 of 62 input rows were left out (another number of fields than the header, "
+        "e.g. line 3 has 5 fields, the header 4)"
+    ) in output
+    manifest = json.loads(next(store.glob("*/*/manifest.json")).read_text())
+    assert manifest["data"]["rows"] == 60
+    assert manifest["data"]["dropped_reasons"] == {
+        "another number of fields than the header, e.g. line 3 has 5 fields, the header 4": 2
+    }
+
+
+@pytest.fixture
+def retail(tmp_path: Path) -> Path:
+    """The real sample log with one unreadable time and one quantity that is a word, both on
+    rows that have a customer id."""
+    path = SHARED_DATA / "online_retail_sample.csv"
+    if not path.exists():
+        pytest.skip(f"real dataset {path} is not present (it lives outside the repository)")
+    lines = path.read_bytes().split(b"\r\n")  # edited as text: the rest stays byte for byte
+    for number, column, value in ((6, 4, b"not a date"), (10, 3, b"lots")):
+        fields = lines[number].split(b",")
+        assert len(fields) == 8 and fields[6]  # a plain line, with a customer id
+        fields[column] = value
+        lines[number] = b",".join(fields)
+    changed = tmp_path / "retail.csv"
+    changed.write_bytes(b"\r\n".join(lines))
+    return changed
+
+
+def test_an_unreadable_time_or_amount_leaves_out_its_row_in_train_and_assign(
+    tmp_path: Path, retail: Path
+) -> None:
+    store = tmp_path / "store"
+    config = EXAMPLES / "online_retail.toml"
+    code, output = _run(
+        "train", "--config", str(config), "--data", str(retail), "--store", str(store), "--promote"
+    )
+    assert code == 0, output
+    assert "UserWarning" not in output and "error" not in output
+    # the sample's 119 lines quoted whole (one field each) were once rows without an id
+    reasons = (
+        "no customer id: 2,239; time not readable, e.g. 'not a date': 1; "
+        "amount not a number, e.g. 'lots': 1; another number of fields than the header, "
+        "e.g. line 111 has 1 field, the header 8: 119"
+    )
+    assert reasons in output
+    out = tmp_path / "tagged.csv"
+    code, output = _run("assign", "-i", str(retail), "-o", str(out), "--store", str(store))
+    assert code == 0, output
+    assert "UserWarning" not in output
+    assert f"2,360 of 8,373 rows of retail.csv were left out ({reasons})" in output
+    assert len(pd.read_csv(out)) > 0
+
+
+def test_a_timestamp_column_mostly_unreadable_asks_for_its_format(
+    tmp_path: Path, retail: Path
+) -> None:
+    """Rows are left out when a few cannot be read; when most cannot, the format is wrong."""
+    log = pd.read_csv(retail, dtype=str, keep_default_na=False)
+    log["InvoiceDate"] = pd.to_datetime(log["InvoiceDate"], errors="coerce").dt.strftime(
+        "%d.%m.%Y um %H:%M"
+    )
+    log.to_csv(retail, index=False)
+    config = EXAMPLES / "online_retail.toml"
+    code, output = _run(
+        "train", "--config", str(config), "--data", str(retail), "--store", str(tmp_path / "s")
+    )
+    assert code == 1
+    assert output.count("error:") == 1 and "UserWarning" not in output
+    # every row but the 120 without a time (119 blank in the sample, one "not a date")
+    assert "column 'InvoiceDate' is not a timestamp in 8,253 of 8,373 rows" in output
+    assert "set timestamp_format" in output
