@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv as stdlib_csv
 import hashlib
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -20,7 +21,15 @@ import numpy as np
 import pandas as pd
 
 from app.errors import DataError
-from app.events.derive import RFM_FEATURES, aggregate_log, features_frame, to_us
+from app.events.derive import (
+    AHEAD_US,
+    EARLIEST_US,
+    RFM_FEATURES,
+    aggregate_log,
+    features_frame,
+    times_us,
+    to_us,
+)
 from app.training.config import DataConfig, TrainConfig, TransactionsConfig
 from app.training.values import numeric_column
 
@@ -328,6 +337,11 @@ def read_events(data: DataConfig, tx: TransactionsConfig) -> tuple[Events, int]:
     no_time = when.isna().to_numpy() & ~no_id
     no_amount = amount.isna().to_numpy() & ~no_id & ~no_time
     keep = ~(no_id | no_time | no_amount)
+    # the bounds POST /v1/events holds an event's time to (app.events.derive)
+    at = times_us(when)
+    early = keep & (at < EARLIEST_US)
+    ahead = keep & (at > int(time.time() * 1_000_000) + AHEAD_US)
+    keep &= ~(early | ahead)
     if not keep.any():
         raise DataError(f"{source}: no transaction with a customer id, time and amount")
     ref = tx.reference_date or (when[keep].max().date() + timedelta(days=1))
@@ -340,6 +354,8 @@ def read_events(data: DataConfig, tx: TransactionsConfig) -> tuple[Events, int]:
         "no customer id": int(no_id.sum()),
         "no readable time": int(no_time.sum()),
         "no amount": int(no_amount.sum()),
+        "time before 1970-01-01": int(early.sum()),
+        "time more than a day ahead of the clock": int(ahead.sum()),
     }
     return Events(events, ref, {k: v for k, v in reasons.items() if v}), len(log)
 
