@@ -84,6 +84,7 @@ def _cases(whole: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
             {"features": _full(whole, **NEW)},
             {"features": {"sessions_30d": 31}},
         ],
+        "id only after whole": [{"features": _full(whole, **NEW)}, {}],
         "id only after partial": [{"features": NEW}, {}],
         "three partials": [{"features": {"plan": "pro"}}, {"features": NEW}, {}],
         # an item refused in between changes nothing: the next merges over the one before
@@ -110,6 +111,7 @@ def _run(client: TestClient, cid: str, items: list[dict[str, Any]], batch: bool)
     "case",
     [
         "partial after whole",
+        "id only after whole",
         "id only after partial",
         "three partials",
         "refused in between",
