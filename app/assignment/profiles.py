@@ -75,6 +75,14 @@ def merge(
     return merged, MERGED if sent else FROM_PROFILE
 
 
+def merge_over(
+    kinds: dict[str, str], sent: dict[str, Any], base: dict[str, Any]
+) -> tuple[dict[str, Any], str]:
+    """``merge`` over features assigned earlier in the same batch (``base``, every feature,
+    checked): what that item stored is the profile a later item of its customer sees."""
+    return {n: sent[n] if n in sent else base[n] for n in kinds}, MERGED if sent else FROM_PROFILE
+
+
 def unknown_customer(exc: UnknownCustomer, prefix: str = "") -> list[dict[str, str]]:
     """The errors of an unknown customer: the id, then each feature it was not sent."""
     p = f"{prefix}." if prefix else ""

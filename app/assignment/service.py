@@ -7,7 +7,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from app.assignment.profiles import complete_many, is_complete
+from app.assignment.profiles import complete_many, is_complete, merge_over
 from app.assignment.validation import ErrorBudget, ItemInvalid, is_unicode, parse_item
 from app.drift.live import LIVE
 from app.history import HistoryService, Outcome, Record
@@ -21,6 +21,8 @@ LiveMany = Callable[[Incomplete], Awaitable[list[tuple[dict[str, Any], str] | No
 """Features derived as of now for a batch's incomplete ``(index, customer id, sent)`` items
 (a transactions model's customers, ``app.events.service.live_features_many``): per item, its
 features and where they came from, or None to complete it from the stored profile."""
+Completed = tuple[dict[str, Any], str] | list[dict[str, str]]
+"""An incomplete item completed: its features and where they came from, or its errors."""
 
 
 def explanation(serving: ServingModel, a: Assignment) -> dict[str, Any]:
@@ -129,6 +131,8 @@ async def answer_batch(
     if incomplete:  # the rest of their features comes from their stored profiles
         assert history is not None  # (parse_item lets features out only then)
         completed = await complete_many(history, kinds, incomplete, max_id)
+        if len({customer_id for _, customer_id, _ in valid}) < len(valid):
+            completed = _in_order(kinds, valid, merged, incomplete, completed)
         for (i, _, _), done in zip(incomplete, completed, strict=True):
             if isinstance(done, list):
                 refuse(i, done)
@@ -142,6 +146,33 @@ async def answer_batch(
     for i, source in sources.items():
         results[i]["features_from"] = source  # type: ignore[index]
     return _batch_answer(serving, results, len(indices))
+
+
+def _in_order(
+    kinds: dict[str, str],
+    valid: Sequence[tuple[int, str, dict[str, Any]]],
+    derived: dict[int, dict[str, Any]],
+    incomplete: Incomplete,
+    completed: list[Completed],
+) -> list[Completed]:
+    """``completed`` as if the items had been sent one by one, for a batch that names a
+    customer more than once: an incomplete item of a customer assigned earlier in the batch
+    merges over that earlier item's features (which it stores), not over the profile read
+    before the batch. Items are recorded in order, so the answers and the history then equal
+    those of the same requests sent one after the other."""
+    done = {i: found for (i, _, _), found in zip(incomplete, completed, strict=True)}
+    latest: dict[str, dict[str, Any]] = {}  # each customer's features as assigned so far
+    for i, customer_id, sent in valid:
+        found = done.get(i)
+        if found is None:  # every feature sent, or derived as of now: assigned as they are
+            latest[customer_id] = derived.get(i, sent)
+            continue
+        base = latest.get(customer_id)
+        if base is not None:
+            done[i] = found = merge_over(kinds, sent, base)
+        if isinstance(found, tuple):  # (an item refused stores nothing)
+            latest[customer_id] = found[0]
+    return [done[i] for i, _, _ in incomplete]
 
 
 async def answer_valid(

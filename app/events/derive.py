@@ -30,6 +30,13 @@ import pandas as pd
 
 RFM_FEATURES = ("recency_days", "frequency", "monetary", "avg_order_value", "tenure_days")
 US_PER_DAY = 86_400_000_000
+EARLIEST_US = 0
+"""1970-01-01T00:00:00Z: the earliest time of a behaviour event or a log line. Before it, a
+time is a placeholder or an error (year 1 gave a tenure of 740,000 days); ``POST /v1/events``
+rejects it and the training job and ``segments assign --input`` leave the line out."""
+AHEAD_US = US_PER_DAY
+"""How far ahead of the clock a log line may be (its naive local time read as UTC may be
+hours ahead); a line beyond it is left out (a line in year 3000 made everyone lapsed)."""
 
 
 def rfm_features(

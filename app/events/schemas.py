@@ -7,7 +7,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.assignment.validation import NUMBER_LIMIT
 from app.problems import FieldError
+
+_LIMIT = float(NUMBER_LIMIT)  # (validation checks it: these publish it)
 
 
 class EventIn(BaseModel):
@@ -21,10 +24,17 @@ class EventIn(BaseModel):
     )
     customer_id: str = Field(min_length=1, max_length=128)
     type: Literal["order", "refund"] = Field(description="a refund subtracts its amount")
-    at: datetime = Field(description="ISO 8601; without an offset, UTC; not in the future")
-    amount: float | None = Field(None, ge=0, description="non-negative; a refund's too")
-    quantity: float | None = Field(None, ge=0)
-    unit_price: float | None = Field(None, ge=0)
+    at: datetime = Field(
+        description="ISO 8601; without an offset, UTC; from 1970-01-01T00:00:00Z on, and at "
+        "most 5 minutes ahead of the service's clock"
+    )
+    amount: float | None = Field(
+        None, ge=0, lt=_LIMIT, description="non-negative, below 2^63; a refund's too"
+    )
+    quantity: float | None = Field(None, ge=0, lt=_LIMIT)
+    unit_price: float | None = Field(
+        None, ge=0, lt=_LIMIT, description="quantity x unit_price below 2^63 too"
+    )
     order_id: str | None = Field(
         None,
         min_length=1,

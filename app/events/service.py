@@ -23,6 +23,7 @@ from starlette.datastructures import State
 
 from app.assignment.validation import ErrorBudget
 from app.deps import current_serving
+from app.drift.live import LIVE
 from app.events.derive import rfm_features
 from app.events.store import APPLIED, DUPLICATE, LATE, Aggregates, BehaviourStore, Event
 from app.events.validation import AmountFields, parse_body, parse_event
@@ -227,6 +228,7 @@ async def _assign(
     if not ids:
         return []
     slots, confidences = serving.assign_slots(rows)
+    LIVE.observe_many(serving, rows, slots)  # as the assign endpoints count (app/drift/live.py)
     answers = serving.slot_answers
     pairs = [answers[slot] for slot in slots]
     out = [

@@ -3,8 +3,12 @@
 The body as a whole must be ``{"events": [...]}`` with 1 to ``max_batch`` events (else a
 problem for the request); an event that is not valid is reported in place and the others are
 applied. An event's amount is what the model's training log declares: ``amount``, or
-``quantity`` and ``unit_price`` (their product); all are non-negative, and a refund's is
-subtracted (``type: "refund"``), as a refund line's negative amount is in the log.
+``quantity`` and ``unit_price`` (their product); all are non-negative and below 2^63 (the bound
+of any number the service takes: ``/v1/assign`` refuses a feature beyond it, and a running
+sum must never become infinite, which no later event could repair), the product too, and a
+refund's is subtracted (``type: "refund"``), as a refund line's negative amount is in the log.
+An event's time is from 1970-01-01 (UTC) on, as the training log's lines are
+(``app.training.data.read_events``), and at most 5 minutes ahead of the service's clock.
 """
 
 from __future__ import annotations
@@ -16,12 +20,15 @@ from typing import Any
 
 import orjson
 
-from app.events.derive import to_us
+from app.assignment.validation import NUMBER_LIMIT
+from app.events.derive import EARLIEST_US, to_us
 from app.events.store import Event, order_key
 from app.problems import Problem, invalid, malformed_json
 
 TYPES = ("order", "refund")
 FUTURE_SLACK_US = 300_000_000  # clocks disagree: up to 5 minutes ahead is taken as now
+_LIMIT = float(NUMBER_LIMIT)  # (exact; a float compares fastest with a float)
+_BEYOND = "must be below 2^63 (about 9.2e18), as any number the service takes"
 _COMMON = frozenset({"event_id", "customer_id", "type", "at", "order_id"})
 _COMMON_AMOUNT = _COMMON | {"amount"}
 _COMMON_PRODUCT = _COMMON | {"quantity", "unit_price"}
@@ -82,6 +89,8 @@ def _number(item: dict[str, Any], name: str, errors: list[dict[str, str]], p: st
         message = "must be a finite number"
     elif value < 0:
         message = "must not be negative (a refund is type 'refund' with a positive amount)"
+    elif value >= NUMBER_LIMIT:
+        message = _BEYOND
     else:
         return float(value)
     errors.append({"field": f"{p}.{name}", "message": message})
@@ -99,6 +108,8 @@ def _time(value: Any, now_us: int, errors: list[dict[str, str]], p: str) -> int:
         return 0
     if at_us > now_us + FUTURE_SLACK_US:
         errors.append({"field": f"{p}.at", "message": "in the future"})
+    elif at_us < EARLIEST_US:
+        errors.append({"field": f"{p}.at", "message": "before 1970-01-01T00:00:00Z"})
     return at_us
 
 
@@ -107,7 +118,7 @@ def _id(value: Any, max_len: int) -> bool:
 
 
 def _amount(value: Any) -> bool:
-    return (type(value) is float or type(value) is int) and 0 <= value < math.inf
+    return (type(value) is float or type(value) is int) and 0 <= value < _LIMIT
 
 
 def _valid(item: dict[str, Any], amounts: AmountFields, max_id: int, now_us: int) -> Event | None:
@@ -131,6 +142,8 @@ def _valid(item: dict[str, Any], amounts: AmountFields, max_id: int, now_us: int
         if not (_amount(quantity) and _amount(price)):
             return None
         amount = float(quantity) * float(price)  # as math.prod of the floats
+        if not amount < _LIMIT:
+            return None
     else:
         given: Any = item.get("amount")
         if not _amount(given):
@@ -140,7 +153,7 @@ def _valid(item: dict[str, Any], amounts: AmountFields, max_id: int, now_us: int
         at_us = to_us(datetime.fromisoformat(at))
     except (ValueError, OverflowError):
         return None
-    if at_us > now_us + FUTURE_SLACK_US or len(at) > 64:
+    if not EARLIEST_US <= at_us <= now_us + FUTURE_SLACK_US or len(at) > 64:
         return None
     return Event(
         customer_id,
@@ -190,6 +203,9 @@ def checked(
     if errors:
         return errors
     amount = math.prod(values)
+    if not amount < NUMBER_LIMIT:  # (two numbers within the bound, their product beyond it)
+        product = f"quantity x unit_price is {amount:.3g}: the amount {_BEYOND}"
+        return [{"field": f"{p}.quantity", "message": product}]
     return Event(
         customer_id,
         event_id,

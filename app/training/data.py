@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv as stdlib_csv
 import hashlib
 import logging
+import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,15 @@ import pandas as pd
 from pandas.tseries.api import guess_datetime_format
 
 from app.errors import DataError
-from app.events.derive import RFM_FEATURES, aggregate_log, features_frame, to_us
+from app.events.derive import (
+    AHEAD_US,
+    EARLIEST_US,
+    RFM_FEATURES,
+    aggregate_log,
+    features_frame,
+    times_us,
+    to_us,
+)
 from app.training.config import DataConfig, TrainConfig, TransactionsConfig
 from app.training.shape import Misshapen, misshapen_rows
 from app.training.values import numeric_column, parse_numbers
@@ -404,6 +413,11 @@ def read_events(data: DataConfig, tx: TransactionsConfig) -> tuple[Events, int]:
     not_a_number = bad_amount & ~no_id & ~no_time & ~unreadable_time
     no_amount = amount.isna().to_numpy() & ~no_id & ~no_time & ~unreadable_time & ~not_a_number
     keep = ~(no_id | no_time | unreadable_time | not_a_number | no_amount)
+    # the bounds POST /v1/events holds an event's time to (app.events.derive)
+    at = times_us(when)
+    early = keep & (at < EARLIEST_US)
+    ahead = keep & (at > int(time.time() * 1_000_000) + AHEAD_US)
+    keep &= ~(early | ahead)
     if not keep.any():
         raise DataError(f"{source}: no transaction with a customer id, time and amount")
     ref = tx.reference_date or (when[keep].max().date() + timedelta(days=1))
@@ -420,6 +434,8 @@ def read_events(data: DataConfig, tx: TransactionsConfig) -> tuple[Events, int]:
         ),
         "no amount": int(no_amount.sum()),
         _example("amount not a number", junk_text, not_a_number): int(not_a_number.sum()),
+        "time before 1970-01-01": int(early.sum()),
+        "time more than a day ahead of the clock": int(ahead.sum()),
     }
     reasons = {k: v for k, v in reasons.items() if v}
     reasons.update(misshapen_reasons(source, misshapen))

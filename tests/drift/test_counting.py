@@ -39,8 +39,9 @@ def test_single_batch_and_offline_binning_agree(trained: Any, customers: Any) ->
     slots, _ = serving.assign_slots(rows)
     for row, slot in zip(rows, slots, strict=True):
         one.observe_one(serving, row, serving.model.segment_ids[slot])
-    many.observe_many(serving, rows[:300], slots[:300])
-    many.observe_many(serving, rows[300:], slots[300:])
+    # a few rows at a time (binned row by row) and many (by numpy)
+    for start, stop in ((0, 1), (1, 4), (4, 19), (19, 300), (300, len(rows))):
+        many.observe_many(serving, rows[start:stop], slots[start:stop])
     [(_, _, single)] = one.drain()
     [(_, _, batch)] = many.drain()
     assert single == batch

@@ -16,6 +16,7 @@ texts = st.one_of(st.text(max_size=6), st.just(" "), st.just("x" * 129), st.inte
 numbers = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.integers(-5, 10**6),
+    st.sampled_from([1e300, 4e9, 2**63, 2**63 - 1, 9.3e18, 2**64]),  # at and beyond the bound
     st.booleans(),
     st.text(max_size=3),
     st.none(),
@@ -25,6 +26,7 @@ times = st.one_of(
     st.just("2026-05-01 10:00:00.123456+02:00"),
     st.just("2026-05-01"),
     st.just("2099-01-01T00:00:00Z"),  # in the future
+    st.sampled_from(["0001-01-01T00:00:00Z", "1969-12-31T23:59:59.999999Z", "1970-01-01"]),
     st.just("yesterday"),
     st.integers(),
     st.text(max_size=4),

@@ -220,6 +220,30 @@ def test_reference_date_is_exclusive_and_dropped_rows_say_why(tmp_path: Path) ->
     assert "1997-10-01" in page and "exclusive" in page
 
 
+def test_log_lines_before_1970_or_far_ahead_are_left_out_saying_why(tmp_path: Path) -> None:
+    """The bounds POST /v1/events holds an event's time to (found by the audit: a line of
+    year 1 gave a tenure of 740,000 days, and one in year 3000 made everyone lapsed)."""
+    path = retail_log(tmp_path)
+    clean = log_config(path, "")
+    del clean["data"]["transactions"]["reference_date"]  # type: ignore[index]
+    expected = load_training_data(parse_config(clean, base_dir=tmp_path))
+    odd = [
+        ("c1", "0001-01-01", 5.0, "o-year-1"),
+        ("c1", "1969-12-31", 5.0, "o-1969"),
+        ("c2", "3000-01-01", 5.0, "o-3000"),
+    ]
+    log = pd.read_csv(path, dtype={"when": str})
+    pd.concat([log, pd.DataFrame(odd, columns=log.columns)]).to_csv(path, index=False)
+    loaded = load_training_data(parse_config(clean, base_dir=tmp_path))
+    assert loaded.reference_date == expected.reference_date  # the day after 1997's last line
+    pd.testing.assert_frame_equal(loaded.frame, expected.frame)
+    assert loaded.dropped_reasons == {
+        **expected.dropped_reasons,
+        "time before 1970-01-01": 2,
+        "time more than a day ahead of the clock": 1,
+    }
+
+
 def test_outcomes_joined_from_a_table_for_a_transaction_log(tmp_path: Path) -> None:
     path = retail_log(tmp_path)
     table = tmp_path / "outcomes.csv"
