@@ -35,7 +35,10 @@ from app.serving import ServingModel
 from app.training.config import TransactionsConfig
 
 Clock = Callable[[], float]
-GROUP_EVENTS = 1_000  # events per group of whole customers (a batch's unit of work)
+GROUP_EVENTS = 500
+"""Events per group of whole customers (a batch's unit of work). A batch of 1,000 makes two
+groups, so that its Python and Redis work overlap: 1.2x the events per second of one group of
+1,000 for the same CPU per event (groups of 250 cost 22% more CPU per event)."""
 IN_FLIGHT = 2  # groups worked at a time: one in Python while Redis works on the other
 
 
