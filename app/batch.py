@@ -48,6 +48,7 @@ NO_ID = "no customer id (empty cell)"
 class Rejected(NamedTuple):
     row: int  # 1-based position among the file's data rows (the header is not counted)
     reason: str
+    customer_id: str = ""  # where known (a misshapen row's: its field at the id's position)
 
 
 class Chunk(NamedTuple):
@@ -83,7 +84,7 @@ def read_chunks(
         all_ids = pq.read_table(path, columns=[id_column]).column(0)
     else:  # one pass finds both: rows of another field count, and the ids
         found, all_ids = scan_column(path, id_column)
-        misshapen = misshapen_rows(path, any_found=found)
+        misshapen = misshapen_rows(path, any_found=found, id_column=id_column)
     skipped = iter(misshapen)
     pending = next(skipped, None)
     superseded = superseded_rows(path, id_column, misshapen, all_ids)
@@ -93,7 +94,7 @@ def read_chunks(
         # the rows' numbers in the file: the misshapen rows pandas skipped lie between them
         end, rejected = first_row + len(frame), []
         while pending is not None and pending.row < end:
-            rejected.append(Rejected(pending.row, pending.reason))
+            rejected.append(Rejected(pending.row, pending.reason, pending.customer_id))
             end, pending = end + 1, next(skipped, None)
         rows = np.setdiff1d(np.arange(first_row, end), [r.row for r in rejected])
         first_row = end
@@ -116,10 +117,13 @@ def read_chunks(
                 cid, later = superseded[int(rows[i])]
                 reasons[i] = f"duplicate id {cid!r}: row {later} has it too (that row is used)"
         bad = reasons != ""
-        rejected += [Rejected(int(rows[i]), str(reasons[i])) for i in np.flatnonzero(bad)]
+        known = ids.fillna("").to_numpy(dtype=object)
+        rejected += [
+            Rejected(int(rows[i]), str(reasons[i]), str(known[i])) for i in np.flatnonzero(bad)
+        ]
         kept = values.loc[~bad].reset_index(drop=True) if bad.any() else values
         yield Chunk(ids[~bad].reset_index(drop=True), kept, sorted(rejected))
-    tail = [Rejected(m.row, m.reason) for m in misshapen if m.row >= first_row]
+    tail = [Rejected(m.row, m.reason, m.customer_id) for m in misshapen if m.row >= first_row]
     if tail:  # misshapen rows after the last row pandas read (or every row misshapen)
         yield Chunk(pd.Series([], dtype="string"), pd.DataFrame(columns=names), tail)
 
@@ -274,7 +278,7 @@ def assign_file(
     try:
         for chunk in chunks:
             if chunk.rejected:
-                pd.DataFrame(chunk.rejected, columns=["row", "reason"]).to_csv(
+                pd.DataFrame(chunk.rejected).loc[:, ["row", "reason"]].to_csv(
                     rejects_partial, mode="a" if rejected else "w", header=not rejected, index=False
                 )
                 first_reason = first_reason or chunk.rejected[0].reason

@@ -73,6 +73,6 @@ def read_chunks(
             (start + np.flatnonzero(kept)).tolist(),
             part.ids.to_numpy(dtype=object).tolist(),
             _records(part.features),
-            [(r.row, "", r.reason) for r in part.rejected],
+            [(r.row, r.customer_id, r.reason) for r in part.rejected],
         )
         start += size

@@ -28,6 +28,7 @@ class Misshapen(NamedTuple):
     line: int  # 1-based physical line the row starts on
     fields: int
     expected: int
+    customer_id: str = ""  # the row's field at the id column's position, if it has one
 
     @property
     def reason(self) -> str:
@@ -35,9 +36,12 @@ class Misshapen(NamedTuple):
         return f"line {self.line} has {fields}, the header {self.expected}"
 
 
-def misshapen_rows(path: Path, *, any_found: bool | None = None) -> list[Misshapen]:
+def misshapen_rows(
+    path: Path, *, any_found: bool | None = None, id_column: str | None = None
+) -> list[Misshapen]:
     """The rows of the CSV file ``path`` with more or fewer fields than its header
-    (``any_found``: what ``scan_column`` said, when the caller scanned already)."""
+    (``any_found``: what ``scan_column`` said, when the caller scanned already), each with
+    its field at the position of the header's ``id_column``, when given and the row has one."""
     if any_found is None:
         any_found, _ = scan_column(path)
     if not any_found:
@@ -45,14 +49,17 @@ def misshapen_rows(path: Path, *, any_found: bool | None = None) -> list[Misshap
     found: list[Misshapen] = []
     with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
         reader = csv.reader(handle)
-        expected = len(next(reader, []))
+        header = next(reader, [])
+        expected = len(header)
+        at = header.index(id_column) if id_column in header else expected
         row = 0
         line = reader.line_num + 1
         for record, fields in enumerate(reader, start=1):
             if fields:  # an empty list is a blank line: pandas skips it, it is no row
                 row += 1
                 if len(fields) != expected:
-                    found.append(Misshapen(record, row, line, len(fields), expected))
+                    cid = fields[at] if at < len(fields) else ""
+                    found.append(Misshapen(record, row, line, len(fields), expected, cid))
             line = reader.line_num + 1
     return found
 

@@ -248,7 +248,7 @@ def test_a_chunk_sent_in_slices_records_a_repeated_customer_once_from_its_last_r
     reason = f"duplicate id {first!r}: row 252 has it too (that row is used)"
     assert rejects.to_dict("list") == {
         "row": [1, 101],
-        "customer_id": ["", ""],
+        "customer_id": [first, first],
         "reason": [reason] * 2,
     }
 
