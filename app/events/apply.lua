@@ -6,11 +6,14 @@
 --   event applied since; 'k<order key>' for each order counted (orders with an id)
 -- ARGV[1] '1': an order key is counted once (the model's log has an order column), '0': every
 --   event is an order
+-- ARGV[2] the bound of the net amount (2^63, NUMBER_LIMIT): an event that would take its
+--   magnitude to it or beyond is not applied (status 3)
 -- then per customer c, in KEYS order: its number of events N, then N times: event id, at
 --   (epoch us), signed amount, order key (the caller groups a customer's events, in order)
 --
 -- Returns one status per event, in the order sent (1 applied, 0 duplicate: its id was applied
--- before, 2 late: older than the customer's last seeding, whose log holds that period), then
+-- before, 2 late: older than the customer's last seeding, whose log holds that period, 3 beyond:
+-- it would take the net amount to the bound or beyond, not applied), then
 -- per customer its aggregates after the call: f, l, o as integers, m as text (false for a
 -- customer with no event yet).
 --
@@ -21,9 +24,10 @@
 -- last are kept as the text they came as (integers: what '%.17g' would write again).
 
 local counting = ARGV[1] == '1'
+local limit = tonumber(ARGV[2])
 local out, s = {}, 0  -- the statuses; the customers' aggregates follow them
 local tail = {}
-local start = 2
+local start = 3
 for c = 1, #KEYS do
   local hash, count = KEYS[c], tonumber(ARGV[start])
   local first, last = start + 1, start + 4 * count
@@ -60,6 +64,8 @@ for c = 1, #KEYS do
       status = 2
     elseif stored_event or (seen and seen['e' .. id]) then
       status = 0
+    elseif math.abs(m + tonumber(amount_s)) >= limit then
+      status = 3
     else
       status = 1
       if count > 1 then

@@ -7,14 +7,17 @@
 -- KEYS[c]: customer c's behaviour hash (as apply.lua)
 -- ARGV[1] '1': order keys are counted once, '0': every event is an order
 -- ARGV[2] reference (epoch us, exclusive)
+-- ARGV[3] the bound of the net amount (2^63, as apply.lua's): a kept event that would take its
+--   magnitude to it or beyond on top of the log's is forgotten too (a re-send is then refused)
 -- then per customer: f, l, o, m of the log, N, then N order keys of the log
 --
 -- Returns per customer the number of posted events kept (at or after the reference).
 
 local counting = ARGV[1] == '1'
 local ref = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
 local out = {}
-local p = 3
+local p = 4
 for c = 1, #KEYS do
   local hash = KEYS[c]
   local f, l, o, m = tonumber(ARGV[p]), tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2]), tonumber(ARGV[p + 3])
@@ -30,7 +33,7 @@ for c = 1, #KEYS do
     if string.byte(name, 1) == 101 then
       local at_s, amount_s, key = string.match(stored[i + 1], '^([^|]*)|([^|]*)|(.*)$')
       local at = tonumber(at_s)
-      if at >= ref then
+      if at >= ref and math.abs(m + tonumber(amount_s)) < limit then
         kept[#kept + 1] = {name, stored[i + 1]}
         if not counting or string.byte(key, 1) == 101 or not orders[key] then
           o = o + 1

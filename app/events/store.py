@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
+from app.assignment.validation import NUMBER_LIMIT
 from app.history.keys import Keys
 from app.history.recorder import send_packed
 from app.history.records import RedisUnavailable
@@ -25,7 +26,7 @@ from app.history.records import RedisUnavailable
 EVENTS_PER_CALL = 200  # a call holds the server a millisecond or two, as record.lua's
 SEEDS_PER_CALL = 200
 BATCH_DEADLINE_S = 10.0  # a batch of 10,000 events on a busy server: well over its work
-APPLIED, DUPLICATE, LATE = 1, 0, 2
+APPLIED, DUPLICATE, LATE, BEYOND = 1, 0, 2, 3
 
 
 class Event(NamedTuple):
@@ -162,7 +163,7 @@ class BehaviourStore:
             sent += indices
         customers = list(by_customer)
         keys = [self.keys.behaviour(cid) for cid in customers]
-        count, head = self._call(keys, [mode])
+        count, head = self._call(keys, [mode, str(NUMBER_LIMIT)])
         body = "".join(parts)
         if not body.isascii():
             args: list[str] = []
@@ -183,8 +184,9 @@ class BehaviourStore:
     async def apply(
         self, events: Sequence[Event], counting: bool
     ) -> tuple[list[int], dict[str, Aggregates]]:
-        """Apply ``events`` (in order): each one's status (``APPLIED``, ``DUPLICATE``, ``LATE``)
-        and the aggregates after the batch of every customer they name.
+        """Apply ``events`` (in order): each one's status (``APPLIED``, ``DUPLICATE``, ``LATE``,
+        ``BEYOND``: it would take the customer's net amount to ``NUMBER_LIMIT`` or beyond) and
+        the aggregates after the batch of every customer they name.
 
         ``counting``: an order key counts once (the log has an order column)."""
         calls: list[tuple[int, str]] = []
@@ -216,7 +218,7 @@ class BehaviourStore:
         """Replace the aggregates of ``seeds``' customers by a log's as of ``reference_us``
         (posted events at or after it are applied again on top); the posted events kept."""
         calls: list[tuple[int, str]] = []
-        head = ["1" if counting else "0", str(reference_us)]
+        head = ["1" if counting else "0", str(reference_us), str(NUMBER_LIMIT)]
         for indices in self._by_shard([s.customer_id for s in seeds]).values():
             for start in range(0, len(indices), SEEDS_PER_CALL):
                 keys: list[str] = []

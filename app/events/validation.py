@@ -7,6 +7,8 @@ applied. An event's amount is what the model's training log declares: ``amount``
 of any number the service takes: ``/v1/assign`` refuses a feature beyond it, and a running
 sum must never become infinite, which no later event could repair), the product too, and a
 refund's is subtracted (``type: "refund"``), as a refund line's negative amount is in the log.
+(The bound of the running sum, an event that would take a customer's net amount beyond it, is
+checked where the sum is, in ``apply.lua``: the service reports such an event as rejected.)
 An event's time is from 1970-01-01 (UTC) on, as the training log's lines are
 (``app.training.data.read_events``), and at most 5 minutes ahead of the service's clock.
 """

@@ -125,3 +125,28 @@ def test_a_product_beyond_the_bound_is_rejected_naming_it(product_client: TestCl
         1: [("events.1.quantity", f"quantity x unit_price is 1.6e+19: the amount {BEYOND}")],
     }
     assert _sound(product_client, "00042")["monetary"] == 9e18 + 12.5
+
+
+NET_BEYOND = (
+    "would take the customer's net amount to 2^63 (about 9.2e18) or beyond, the bound of any "
+    "number the service takes: not applied"
+)
+
+
+def test_an_event_that_would_take_the_net_amount_beyond_the_bound_is_rejected(
+    client: TestClient,
+) -> None:
+    """Each amount within the bound, their sum beyond it: the audit's customer summed to
+    2.76e19, and /v1/assign by id then refused the profile. The event that would cross it is
+    rejected by name (not applied, not guarded: once a refund brings the sum down, a re-send
+    is taken)."""
+    crossing = event("00042", 4, 5e18)
+    events = [event("00042", 5, 5e18), crossing, event("00042", 3, 12.5), event("00043", 3, 1.0)]
+    doc = post(client, *events)
+    assert (doc["accepted"], doc["duplicate"], doc["rejected"]) == (3, 0, 1)
+    assert _errors(doc) == {1: [("events.1.amount", NET_BEYOND)]}
+    assert doc["errors"][0]["event_id"] == crossing["event_id"]
+    assert _sound(client, "00042")["monetary"] == 5e18 + 12.5
+    doc = post(client, event("00042", 2, 5e18, type="refund"), crossing)
+    assert (doc["accepted"], doc["rejected"]) == (2, 0)
+    assert _sound(client, "00042")["monetary"] == 5e18 + 12.5
