@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from app.errors import SegmentsError, StoreError
-from app.registry.manifest import Manifest, OutcomeTest
+from app.registry.manifest import Manifest, OutcomeTest, dropped_summary
 from app.registry.store import ModelStore
 
 STORE_OPTION = Annotated[
@@ -76,9 +76,7 @@ def print_manifest_summary(manifest: Manifest, promoted: str | None) -> None:
         )
     if data.dropped_rows:
         reasons = data.dropped_reasons
-        why = "; ".join(f"{reason}: {rows:,}" for reason, rows in reasons.items())
-        if len(reasons) == 1:
-            why = next(iter(reasons))
+        why = dropped_summary(reasons, data.dropped_examples, counts=len(reasons) > 1)
         if not why:  # a manifest written before reasons were recorded
             why = "no customer id" if data.kind == "table" else "no customer id, time or amount"
         out.print(

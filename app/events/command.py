@@ -14,6 +14,7 @@ from rich.markup import escape
 from app.errors import DataError
 from app.history.records import check_run_id
 from app.recording.state import RunError, RunState
+from app.registry.manifest import dropped_summary
 from app.registry.store import ModelStore
 
 RECORD_CHUNK = 10_000  # customers seeded and recorded per round trip to Redis
@@ -119,7 +120,7 @@ def assign_log(
     if output is not None:
         console.print(f"  -> {output}", soft_wrap=True)
     if tagged.dropped:  # as training reports them
-        why = "; ".join(f"{reason}: {rows:,}" for reason, rows in tagged.dropped.items())
+        why = dropped_summary(tagged.dropped, tagged.examples)
         console.print(
             f"[yellow]note:[/] {sum(tagged.dropped.values()):,} of {tagged.rows:,} rows of "
             f"{source.name} were left out ({escape(why)})",

@@ -12,8 +12,9 @@ its run file (``app.recording.state``, with the reference date) follows it chunk
 deriving the log as of the run's reference again.
 
 The log's rows without a customer id, a readable time or an amount (or with another number
-of fields than the header) are left out as training leaves them out, and counted by reason
-in the terminal.
+of fields than the header, an amount beyond the service's bound, or of a customer whose net
+amount is beyond it) are left out as training leaves them out, and counted by reason in the
+terminal.
 
 Customers who cannot be tagged (every line of theirs on or after the reference) and customers
 whose lines are all refunds (tagged, as training keeps them) are reported, in the terminal
@@ -63,6 +64,7 @@ class LogTagged:
     # the log's rows left out, reason -> rows (no customer id, time or amount), as training
     dropped: dict[str, int] = field(default_factory=dict)
     rows: int = 0  # the log's rows
+    examples: dict[str, str] = field(default_factory=dict)  # reason -> an example row
 
 
 def is_log_model(serving: ServingModel) -> bool:
@@ -120,6 +122,7 @@ def tag_log(serving: ServingModel, source: Path, as_of: date | None) -> LogTagge
         counting,
         events.dropped,
         log_rows,
+        events.examples,
     )
 
 

@@ -35,7 +35,12 @@ class DataInfo(_Model):
         None, description="exclusive: features use only events strictly before it"
     )
     dropped_reasons: dict[str, int] = Field(
-        default_factory=dict, description="why input rows were left out: reason -> rows"
+        default_factory=dict,
+        description="why input rows were left out: reason -> rows (a reason is the same text "
+        "in every manifest; its example is in dropped_examples)",
+    )
+    dropped_examples: dict[str, str] = Field(
+        default_factory=dict, description="reason -> an example of the rows it left out"
     )
     missing_cells: dict[str, int] = Field(
         default_factory=dict, description="feature -> missing cells (blank ones included), imputed"
@@ -44,6 +49,16 @@ class DataInfo(_Model):
         default_factory=dict, description='feature -> text cells read as missing (errors="missing")'
     )
     notes: list[str] = Field(default_factory=list)
+
+
+def dropped_summary(reasons: dict[str, int], examples: dict[str, str], counts: bool = True) -> str:
+    """``reason, e.g. example: rows; …``: the rows left out, for a person to read."""
+    return "; ".join(
+        reason
+        + (f", e.g. {examples[reason]}" if reason in examples else "")
+        + (f": {rows:,}" if counts else "")
+        for reason, rows in reasons.items()
+    )
 
 
 class NumericStats(_Model):

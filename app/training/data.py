@@ -12,7 +12,7 @@ import hashlib
 import logging
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from pandas.tseries.api import guess_datetime_format
 
+from app.assignment.validation import within_limit
 from app.errors import DataError
 from app.events.derive import (
     AHEAD_US,
@@ -49,6 +50,7 @@ class TrainingData:
     dropped_rows: int
     reference_date: date | None
     dropped_reasons: dict[str, int] = field(default_factory=dict)  # reason -> rows
+    dropped_examples: dict[str, str] = field(default_factory=dict)  # reason -> an example
     missing_cells: dict[str, int] = field(default_factory=dict)  # feature -> missing cells
     text_as_missing: dict[str, int] = field(default_factory=dict)  # errors = "missing" cells
     outcomes: list[str] = field(default_factory=list)  # outcome columns of ``frame``
@@ -362,22 +364,33 @@ def _load_table(data: DataConfig, columns: list[str]) -> TrainingData:
     if dropped:
         logger.warning("%s: %d rows have no customer id and are left out", data.path.name, dropped)
     reasons = {"no customer id": dropped} if dropped else {}
-    reasons.update(misshapen_reasons(data.path.name, misshapen))
+    more, examples = misshapen_reasons(data.path.name, misshapen)
     return TrainingData(
         frame,
         source_rows=len(frame) + dropped + len(misshapen),
         dropped_rows=dropped + len(misshapen),
         reference_date=None,
-        dropped_reasons=reasons,
+        dropped_reasons=reasons | more,
+        dropped_examples=examples,
     )
 
 
-def misshapen_reasons(source: str, misshapen: Sequence[Misshapen]) -> dict[str, int]:
-    """The dropped-rows reason of the misshapen rows (logged with their lines)."""
+def misshapen_reasons(
+    source: str, misshapen: Sequence[Misshapen]
+) -> tuple[dict[str, int], dict[str, str]]:
+    """The dropped-rows reason of the misshapen rows (logged with their lines), and its
+    example (the first such line)."""
     if not misshapen:
-        return {}
+        return {}, {}
     logger.warning("%s: left out: %s", source, misshapen_summary(misshapen))
-    return {f"another number of fields than the header, e.g. {misshapen[0].reason}": len(misshapen)}
+    return {MISSHAPEN: len(misshapen)}, {MISSHAPEN: misshapen[0].reason}
+
+
+MISSHAPEN = "another number of fields than the header"
+TIME_NOT_READABLE = "time not readable"
+NOT_A_NUMBER = "amount not a number"
+BEYOND_LIMIT = "amount not finite or beyond 2^63"
+NET_BEYOND_LIMIT = "a customer's net amount before the reference date beyond 2^63"
 
 
 class Events(NamedTuple):
@@ -386,10 +399,15 @@ class Events(NamedTuple):
     all: pd.DataFrame  # every row with a customer id, a time and an amount
     reference: date
     dropped: dict[str, int]  # reason -> rows without a customer id, time or amount
+    examples: dict[str, str]  # reason -> an example of what it left out
 
 
 def read_events(data: DataConfig, tx: TransactionsConfig) -> tuple[Events, int]:
-    """The log's usable events, the reference date, and the number of rows in the file."""
+    """The log's usable events, the reference date, and the number of rows in the file.
+
+    An amount, quantity or unit price must be a number the service takes (``within_limit``,
+    as ``POST /v1/events`` bounds an event's), and so must each customer's net amount before
+    the reference (the ``monetary`` feature): a customer beyond it is left out, every line."""
     cols = [tx.customer, tx.timestamp, tx.amount, tx.quantity, tx.unit_price, tx.order]
     log, misshapen = read_rows(
         data.path,
@@ -406,13 +424,19 @@ def read_events(data: DataConfig, tx: TransactionsConfig) -> tuple[Events, int]:
     ]
     amount = parts[0].values if len(parts) == 1 else parts[0].values * parts[1].values
     bad_amount = np.logical_or.reduce([part.junk for part in parts])
-    junk_text = pd.concat([log[c] for c in (tx.amount, tx.quantity, tx.unit_price) if c], axis=1)
+    numbers = [part.values.to_numpy(dtype=np.float64) for part in parts]
+    given = np.logical_and.reduce([~np.isnan(v) for v in numbers])
+    within = np.logical_and.reduce([within_limit(v) for v in [*numbers, amount.to_numpy()]])
+    amount_columns = [c for c in (tx.amount, tx.quantity, tx.unit_price) if c]
     no_id = missing_ids(ids)
     unreadable_time = bad_time & ~no_id
     no_time = when.isna().to_numpy() & ~no_id & ~unreadable_time
     not_a_number = bad_amount & ~no_id & ~no_time & ~unreadable_time
-    no_amount = amount.isna().to_numpy() & ~no_id & ~no_time & ~unreadable_time & ~not_a_number
-    keep = ~(no_id | no_time | unreadable_time | not_a_number | no_amount)
+    beyond = given & ~within & ~no_id & ~no_time & ~unreadable_time & ~not_a_number
+    no_amount = (
+        amount.isna().to_numpy() & ~no_id & ~no_time & ~unreadable_time & ~not_a_number & ~beyond
+    )
+    keep = ~(no_id | no_time | unreadable_time | not_a_number | beyond | no_amount)
     # the bounds POST /v1/events holds an event's time to (app.events.derive)
     at = times_us(when)
     early = keep & (at < EARLIEST_US)
@@ -421,25 +445,43 @@ def read_events(data: DataConfig, tx: TransactionsConfig) -> tuple[Events, int]:
     if not keep.any():
         raise DataError(f"{source}: no transaction with a customer id, time and amount")
     ref = tx.reference_date or (when[keep].max().date() + timedelta(days=1))
+    net = pd.Series(np.where(keep & (when < pd.Timestamp(ref)).to_numpy(), amount, 0.0))
+    totals = net.groupby(ids.to_numpy(dtype=object, na_value="")).transform("sum")
+    net_beyond = keep & ~within_limit(totals.to_numpy())
+    keep &= ~net_beyond
+    if not keep.any():
+        raise DataError(f"{source}: no transaction with a customer id, time and amount")
     events = pd.DataFrame(
         {"customer": ids[keep].to_numpy(), "when": when[keep].to_numpy(), "amount": amount[keep]}
     )
     if tx.order:
         events["order"] = log[tx.order].astype("string")[keep].to_numpy()
-    reasons = {
-        "no customer id": int(no_id.sum()),
-        "no readable time": int(no_time.sum()),
-        _example("time not readable", log[tx.timestamp], unreadable_time): int(
-            unreadable_time.sum()
-        ),
-        "no amount": int(no_amount.sum()),
-        _example("amount not a number", junk_text, not_a_number): int(not_a_number.sum()),
-        "time before 1970-01-01": int(early.sum()),
-        "time more than a day ahead of the clock": int(ahead.sum()),
+    junk_text = log[amount_columns]
+    found = {
+        "no customer id": no_id,
+        "no readable time": no_time,
+        TIME_NOT_READABLE: unreadable_time,
+        "no amount": no_amount,
+        NOT_A_NUMBER: not_a_number,
+        BEYOND_LIMIT: beyond,
+        NET_BEYOND_LIMIT: net_beyond,
+        "time before 1970-01-01": early,
+        "time more than a day ahead of the clock": ahead,
     }
-    reasons = {k: v for k, v in reasons.items() if v}
-    reasons.update(misshapen_reasons(source, misshapen))
-    return Events(events, ref, reasons), len(log) + len(misshapen)
+    reasons = {reason: int(rows.sum()) for reason, rows in found.items() if rows.any()}
+    shows: dict[str, tuple[pd.Series | pd.DataFrame, Callable[[Any], bool]]] = {
+        TIME_NOT_READABLE: (log[tx.timestamp], lambda _: True),
+        NOT_A_NUMBER: (junk_text, _junk),
+        BEYOND_LIMIT: (junk_text, lambda v: not within_limit(_number(v))),
+        NET_BEYOND_LIMIT: (ids, lambda _: True),
+    }
+    examples = {
+        reason: _example(values, found[reason], test)
+        for reason, (values, test) in shows.items()
+        if reason in reasons
+    }
+    more, example = misshapen_reasons(source, misshapen)
+    return Events(events, ref, reasons | more, examples | example), len(log) + len(misshapen)
 
 
 def timestamps(values: pd.Series, fmt: str | None, source: str) -> tuple[pd.Series, np.ndarray]:
@@ -470,15 +512,23 @@ def timestamps(values: pd.Series, fmt: str | None, source: str) -> tuple[pd.Seri
     return when, bad
 
 
-def _example(reason: str, values: pd.Series | pd.DataFrame, where: np.ndarray) -> str:
-    """``reason, e.g. 'lots'``: the first row's value (of several columns, the one that is
-    not a number) where ``where`` is true."""
-    if not where.any():
-        return reason
+def _number(value: Any) -> float:
+    return float(parse_numbers(pd.Series([value], dtype=object)).values.iloc[0])
+
+
+def _junk(value: Any) -> bool:
+    return bool(parse_numbers(pd.Series([value], dtype=object)).junk[0])
+
+
+def _example(
+    values: pd.Series | pd.DataFrame, where: np.ndarray, shows: Callable[[Any], bool]
+) -> str:
+    """The first row's value where ``where`` is true (of several columns, the first that
+    ``shows`` the reason: the one that is not a number, or out of bounds), as ``repr``."""
     first = values[where].iloc[0]
-    if isinstance(first, pd.Series):  # columns of an amount: show the one that is not a number
-        first = next(v for v in first if parse_numbers(pd.Series([v], dtype=object)).junk[0])
-    return f"{reason}, e.g. {first!r}"
+    if isinstance(first, pd.Series):  # columns of an amount: show the one at fault
+        first = next((v for v in first if shows(v)), " x ".join(map(str, first)))
+    return repr(first)
 
 
 def _load_transactions(
@@ -496,7 +546,7 @@ def _load_transactions(
     later = int((~before).sum())
     if later:
         use = ", used for the future outcomes" if config.outcomes.future else ""
-        reasons[f"on or after the reference date {ref.isoformat()} (exclusive{use})"] = later
+        reasons[f"on or after the reference date (exclusive{use})"] = later
     frame = derive_rfm(events.all.loc[before], ref)
     loaded = TrainingData(
         frame,
@@ -504,6 +554,7 @@ def _load_transactions(
         dropped_rows=sum(reasons.values()),
         reference_date=ref,
         dropped_reasons=reasons,
+        dropped_examples=events.examples,
     )
     if config.outcomes.future is not None:
         from app.training.outcomes import add_future_outcomes

@@ -331,6 +331,7 @@ def _data_info(config: TrainConfig, data: TrainingData) -> DataInfo:
         fingerprint=data.fingerprint,
         reference_date=data.reference_date.isoformat() if data.reference_date else None,
         dropped_reasons=data.dropped_reasons,
+        dropped_examples=data.dropped_examples,
         missing_cells=data.missing_cells,
         text_as_missing=data.text_as_missing,
         notes=data.notes,

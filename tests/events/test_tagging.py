@@ -131,3 +131,38 @@ def test_recording_a_log_seeds_the_aggregates_events_then_update(
         behaviour = client.app.state.behaviour  # type: ignore[attr-defined]
         again = client.portal.call(behaviour.read, ["a"])[0]  # type: ignore[union-attr]
         assert (again.orders, again.monetary) == (3, 130.0)  # n2 (Nov 4) kept, n1 in the log
+
+
+def test_lines_beyond_the_bound_are_left_out_of_a_recorded_log(
+    tx_trained: tuple[ModelStore, TrainResult],
+    tmp_path: Path,
+    prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found by the audit: an amount of 1e300 or inf, or a customer whose lines sum beyond
+    2^63, passed through `--record` and failed it late. They are left out and counted by
+    reason, as training leaves them out, and the rest is recorded."""
+    monkeypatch.setenv("SEGMENTS_KEY_PREFIX", prefix)
+    monkeypatch.setenv("SEGMENTS_MODEL_NAME", "transactions")
+    log = _log(tmp_path)
+    odd = pd.DataFrame(
+        [
+            ("big", "6", "2026-10-03 09:00", "1e300"),
+            ("a", "7", "2026-10-03 09:00", "-inf"),
+            ("rich", "8", "2026-10-04 09:00", "6e18"),
+            ("rich", "9", "2026-10-05 09:00", "6e18"),
+        ],
+        columns=["customer_id", "order_id", "timestamp", "amount"],
+    )
+    pd.concat([pd.read_csv(log, dtype=str), odd]).to_csv(log, index=False)
+    shown = _assign(
+        store := tx_trained[0], "--input", str(log), "--record", "--as-of", "2026-11-01"
+    )
+    assert "recorded 3 customers" in shown.output
+    assert (
+        "amount not finite or beyond 2^63, e.g. 1e+300: 2; a customer's net amount before the "
+        "reference date beyond 2^63, e.g. 'rich': 2"
+    ) in " ".join(shown.output.split())
+    out = tmp_path / "out.csv"
+    _assign(store, "--input", str(log), "--output", str(out), "--as-of", "2026-11-01")
+    assert sorted(pd.read_csv(out, dtype=str)["customer_id"]) == ["0042", "a", "refunder"]

@@ -205,7 +205,7 @@ def test_reference_date_is_exclusive_and_dropped_rows_say_why(tmp_path: Path) ->
     assert loaded.frame.loc["c0", "frequency"] == 9
     assert loaded.dropped_reasons == {
         "no customer id": 1,
-        "on or after the reference date 1997-09-30 (exclusive)": 16,
+        "on or after the reference date (exclusive)": 16,
     }
     later = load_training_data(parse_config(log_config(path, "1997-10-01"), base_dir=tmp_path))
     assert later.frame.loc["c0", "frequency"] == 10
@@ -244,6 +244,43 @@ def test_log_lines_before_1970_or_far_ahead_are_left_out_saying_why(tmp_path: Pa
     }
 
 
+@pytest.mark.parametrize("product", [False, True])
+def test_log_amounts_beyond_the_events_bound_are_left_out_saying_why(
+    tmp_path: Path, product: bool
+) -> None:
+    """The bound POST /v1/events holds an amount to (found by the audit: an amount of 1e300
+    or inf, or a quantity of 1e300, failed training late with "holds infinite values", and a
+    customer's lines summed beyond 2^63 gave a monetary /v1/assign refuses): such a line is
+    left out, and every line of a customer whose net amount before the reference is beyond."""
+    path = retail_log(tmp_path)
+    clean = log_config(path, "1997-10-01")
+    expected = load_training_data(parse_config(clean, base_dir=tmp_path))
+    odd = [
+        ("c1", "1997-05-01", "1e300", "o-big"),
+        ("c1", "1997-05-02", "inf", "o-inf"),
+        ("c2", "1997-05-03", "-inf", "o-minus"),
+        ("c3", "1997-05-04", "-9.3e18", "o-below"),
+        ("rich", "1997-05-05", "9e18", "o-rich-1"),  # each within, 1.8e19 together
+        ("rich", "1997-05-06", "9e18", "o-rich-2"),
+        ("rich", "1997-11-06", "1.0", "o-rich-3"),  # after the reference: left out too
+    ]
+    log = pd.read_csv(path, dtype=str, keep_default_na=False)
+    log = pd.concat([log, pd.DataFrame(odd, columns=log.columns)])
+    if product:  # quantity x unit price, each checked too: 1e300 x 1 and 1 x 1e300
+        log = log.rename(columns={"amount": "quantity"}).assign(unit_price="1")
+        log.iloc[-7, -1], log.iloc[-7, 2] = "1e300", "1"
+        tx = clean["data"]["transactions"]  # type: ignore[index]
+        del tx["amount"]
+        tx.update(quantity="quantity", unit_price="unit_price")
+    log.to_csv(path, index=False)
+    loaded = load_training_data(parse_config(clean, base_dir=tmp_path))
+    pd.testing.assert_frame_equal(loaded.frame, expected.frame)
+    beyond = "amount not finite or beyond 2^63"
+    net = "a customer's net amount before the reference date beyond 2^63"
+    assert loaded.dropped_reasons == {**expected.dropped_reasons, beyond: 4, net: 3}
+    assert loaded.dropped_examples == {beyond: "1e+300", net: "'rich'"}
+
+
 def test_outcomes_joined_from_a_table_for_a_transaction_log(tmp_path: Path) -> None:
     path = retail_log(tmp_path)
     table = tmp_path / "outcomes.csv"
@@ -265,7 +302,7 @@ def test_future_outcomes_from_the_same_log(tmp_path: Path) -> None:
     config = parse_config(raw, base_dir=tmp_path)
     loaded = load_training_data(config)
     assert loaded.outcomes == ["future_orders", "future_spend", "repurchased"]
-    reason = "on or after the reference date 1997-10-01 (exclusive, used for the future outcomes)"
+    reason = "on or after the reference date (exclusive, used for the future outcomes)"
     assert loaded.dropped_reasons[reason] == 15  # 5 customers x October to December
     # even customers bought in October and November (inside 60 days), odd ones stopped
     assert loaded.frame.loc["c0", "future_orders"] == 2

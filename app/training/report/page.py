@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.colors import to_hex
 
-from app.registry.manifest import CategoryShare, Manifest, SegmentInfo
+from app.registry.manifest import CategoryShare, Manifest, SegmentInfo, dropped_summary
 from app.training.report.plots import (
     Colours,
     img,
@@ -137,7 +137,11 @@ def _header(m: Manifest) -> str:
         "Created": m.created_at.strftime("%Y-%m-%d %H:%M %Z").strip(),
         "Data": d.path,
         "Rows": f"{d.rows:,} customers ({d.source_rows:,} rows read, {d.dropped_rows:,} dropped)",
-        **({"Dropped rows": _reasons(d.dropped_reasons)} if d.dropped_reasons else {}),
+        **(
+            {"Dropped rows": dropped_summary(d.dropped_reasons, d.dropped_examples)}
+            if d.dropped_reasons
+            else {}
+        ),
         **(
             {"Reference date": f"{d.reference_date} (exclusive: events strictly before it)"}
             if d.reference_date
@@ -200,10 +204,6 @@ def _candidates(m: Manifest) -> str:
         f'{head}<th class="num">separation</th><th class="num">score</th>'
         f"<th>admissible</th></tr>{''.join(rows)}</table>"
     )
-
-
-def _reasons(reasons: dict[str, int]) -> str:
-    return "; ".join(f"{rows:,} {reason}" for reason, rows in reasons.items())
 
 
 def _effects(m: Manifest) -> str:
