@@ -487,19 +487,23 @@ def read_events(data: DataConfig, tx: TransactionsConfig) -> tuple[Events, int]:
 def timestamps(values: pd.Series, fmt: str | None, source: str) -> tuple[pd.Series, np.ndarray]:
     """The column as timestamps, and where a non-blank cell is not one (those are NaT).
 
-    Without a format, pandas guesses one from the first value (a value it cannot guess from
-    is parsed value by value). A column mostly unreadable is an error that says to set
-    ``timestamp_format``: the format, not the rows, is then what is wrong."""
+    Times with an offset (``Z``, ``+02:00``) are converted to UTC and times without one are
+    UTC, as the events path reads them; the result is naive UTC. Without a format, pandas
+    guesses one from the first value (a value it cannot guess from is parsed value by value).
+    A column mostly unreadable is an error that says to set ``timestamp_format``: the format,
+    not the rows, is then what is wrong."""
     with warnings.catch_warnings():  # pandas warns of its guessing: the counts say it better
         warnings.simplefilter("ignore", UserWarning)
         try:
-            return pd.to_datetime(values, format=fmt), np.zeros(len(values), dtype=bool)
+            when = pd.to_datetime(values, format=fmt, utc=True)
+            return when.dt.tz_localize(None), np.zeros(len(values), dtype=bool)
         except (ValueError, TypeError, OverflowError):
             if fmt is None:
                 known = values.dropna().astype(str)
                 guesses = [guess_datetime_format(v) for v in known.head(100)]
                 fmt = max(set(guesses) - {None}, key=guesses.count, default=None)
-            when = pd.to_datetime(values, format=fmt, errors="coerce")
+            when = pd.to_datetime(values, format=fmt, errors="coerce", utc=True)
+    when = when.dt.tz_localize(None)
     text = values.astype("string").str.strip()
     bad = (when.isna() & text.notna() & (text != "")).to_numpy(dtype=bool)
     if bad.sum() > (~when.isna()).sum():

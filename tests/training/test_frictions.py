@@ -244,6 +244,23 @@ def test_log_lines_before_1970_or_far_ahead_are_left_out_saying_why(tmp_path: Pa
     }
 
 
+@pytest.mark.parametrize("offset", ["Z", "+02:00", "-05:00"])
+def test_log_times_with_an_offset_are_read_as_utc(tmp_path: Path, offset: str) -> None:
+    """ISO 8601 times with `Z` or an offset, the usual export (and what POST /v1/events
+    takes), are converted to UTC; they crashed training and tagging with a pandas TypeError
+    (comparing aware times with the naive reference date; found by the audit)."""
+    path = retail_log(tmp_path)
+    naive = load_training_data(parse_config(log_config(path, "1997-10-01"), base_dir=tmp_path))
+    log = pd.read_csv(path, dtype={"when": str})
+    hours = 0 if offset == "Z" else int(offset[:3])
+    local = pd.to_datetime(log["when"]) + pd.Timedelta(hours=hours)  # the same instants
+    log["when"] = local.dt.strftime("%Y-%m-%dT%H:%M:%S") + offset
+    log.to_csv(path, index=False)
+    loaded = load_training_data(parse_config(log_config(path, "1997-10-01"), base_dir=tmp_path))
+    pd.testing.assert_frame_equal(loaded.frame, naive.frame)
+    assert loaded.dropped_reasons == naive.dropped_reasons
+
+
 @pytest.mark.parametrize("product", [False, True])
 def test_log_amounts_beyond_the_events_bound_are_left_out_saying_why(
     tmp_path: Path, product: bool
