@@ -22,6 +22,7 @@ customer) or on arrays (a whole log): the training job (``app.training.data.deri
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -127,3 +128,22 @@ def features_frame(aggregates: pd.DataFrame, as_of_us: int) -> pd.DataFrame:
         np.int64(as_of_us),
     )
     return pd.DataFrame(found, index=aggregates.index, columns=list(RFM_FEATURES))
+
+
+def feature_rows(
+    aggs: Sequence[Any], as_of_us: int, kinds: dict[str, str]
+) -> list[dict[str, float]]:
+    """The features ``kinds`` names of many customers (``Aggregates``), derived as of
+    ``as_of_us`` at once (one array operation per feature)."""
+    if not aggs:
+        return []
+    found = rfm_features(
+        np.array([a.first_us for a in aggs], dtype=np.int64),
+        np.array([a.last_us for a in aggs], dtype=np.int64),
+        np.array([a.orders for a in aggs], dtype=np.int64),
+        np.array([a.monetary for a in aggs], dtype=np.float64),
+        np.int64(as_of_us),
+    )
+    names = list(kinds)
+    columns = [np.asarray(found[name], dtype=np.float64).tolist() for name in names]
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]

@@ -11,7 +11,9 @@
 --   magnitude to it or beyond on top of the log's is forgotten too (a re-send is then refused)
 -- then per customer: f, l, o, m of the log, N, then N order keys of the log
 --
--- Returns per customer the number of posted events kept (at or after the reference).
+-- Returns per customer five values: the number of posted events kept (at or after the
+-- reference), then, where it kept some, the aggregates with them (f, l, o, m as text; false
+-- where it kept none: the log's are the aggregates).
 
 local counting = ARGV[1] == '1'
 local ref = tonumber(ARGV[2])
@@ -63,6 +65,13 @@ for c = 1, #KEYS do
   for i = 1, #fields, 1000 do
     redis.call('HSET', hash, unpack(fields, i, math.min(i + 999, #fields)))
   end
-  out[#out + 1] = #kept
+  local at = 5 * (c - 1)
+  out[at + 1] = #kept
+  if #kept > 0 then
+    out[at + 2], out[at + 3] = string.format('%.17g', f), string.format('%.17g', l)
+    out[at + 4], out[at + 5] = tostring(o), string.format('%.17g', m)
+  else
+    out[at + 2], out[at + 3], out[at + 4], out[at + 5] = false, false, false, false
+  end
 end
 return out

@@ -18,13 +18,12 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-import numpy as np
 from starlette.datastructures import State
 
 from app.assignment.validation import ErrorBudget
 from app.deps import current_serving
 from app.drift.live import LIVE
-from app.events.derive import rfm_features
+from app.events.derive import feature_rows, rfm_features
 from app.events.store import APPLIED, BEYOND, DUPLICATE, LATE, Aggregates, BehaviourStore, Event
 from app.events.validation import AmountFields, parse_body, parse_event
 from app.history import HistoryService
@@ -81,24 +80,6 @@ def features_of(agg: Aggregates, as_of_us: int, kinds: dict[str, str]) -> dict[s
     """The features the serving version takes, derived from ``agg`` as of ``as_of_us``."""
     found = rfm_features(agg.first_us, agg.last_us, agg.orders, agg.monetary, as_of_us)
     return {name: float(found[name]) for name in kinds}
-
-
-def feature_rows(
-    aggs: Sequence[Aggregates], as_of_us: int, kinds: dict[str, str]
-) -> list[dict[str, float]]:
-    """``features_of`` of many customers at once (one array operation per feature)."""
-    if not aggs:
-        return []
-    found = rfm_features(
-        np.array([a.first_us for a in aggs], dtype=np.int64),
-        np.array([a.last_us for a in aggs], dtype=np.int64),
-        np.array([a.orders for a in aggs], dtype=np.int64),
-        np.array([a.monetary for a in aggs], dtype=np.float64),
-        np.int64(as_of_us),
-    )
-    names = list(kinds)
-    columns = [np.asarray(found[name], dtype=np.float64).tolist() for name in names]
-    return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
 
 
 def _behaviour(state: State) -> BehaviourStore:

@@ -214,23 +214,34 @@ class BehaviourStore:
                     found[customer_id] = Aggregates(f, last, o, float(m))
         return statuses, found
 
-    async def seed(self, seeds: Sequence[Seed], reference_us: int, counting: bool) -> int:
+    async def seed(
+        self, seeds: Sequence[Seed], reference_us: int, counting: bool
+    ) -> list[Aggregates | None]:
         """Replace the aggregates of ``seeds``' customers by a log's as of ``reference_us``
-        (posted events at or after it are applied again on top); the posted events kept."""
+        (posted events at or after it are applied again on top): per seed, in order, the
+        aggregates with the posted events kept, or None where none was kept."""
         calls: list[tuple[int, str]] = []
+        plan: list[list[int]] = []
         head = ["1" if counting else "0", str(reference_us), str(NUMBER_LIMIT)]
         for indices in self._by_shard([s.customer_id for s in seeds]).values():
             for start in range(0, len(indices), SEEDS_PER_CALL):
                 keys: list[str] = []
                 args: list[str] = list(head)
-                for i in indices[start : start + SEEDS_PER_CALL]:
+                chunk = indices[start : start + SEEDS_PER_CALL]
+                for i in chunk:
                     s, a = seeds[i], seeds[i].aggregates
                     keys.append(self.keys.behaviour(s.customer_id))
                     args += (str(a.first_us), str(a.last_us), str(a.orders), repr(a.monetary))
                     args += (str(len(s.order_keys)), *s.order_keys)
                 calls.append(self._call(keys, args))
-        replies = await self._run(self._seed, calls)
-        return sum(int(k) for reply in replies for k in reply)
+                plan.append(chunk)
+        found: list[Aggregates | None] = [None] * len(seeds)
+        for reply, chunk in zip(await self._run(self._seed, calls), plan, strict=True):
+            for n, i in enumerate(chunk):
+                kept, f, last, o, m = reply[5 * n : 5 * n + 5]
+                if int(kept):
+                    found[i] = _aggregates(f, last, o, m)
+        return found
 
     async def read(self, customer_ids: Sequence[str]) -> list[Aggregates | None]:
         """The stored aggregates of each customer (None: no event, no seeding)."""

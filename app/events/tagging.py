@@ -6,10 +6,12 @@ the reference (``--as-of``, exclusive; default the day after the last event) by 
 derivation (``app.events.derive``). Each customer is then tagged by the serving model
 (compiled, with the PATCHed names); with ``--record`` the assignments are recorded as the
 service records them and the customers' behaviour aggregates are seeded, so the events posted
-afterwards update them (``seed.lua``). Recording is a run, as a table's is: it prints its id,
-its run file (``app.recording.state``, with the reference date) follows it chunk by chunk, and
-``--resume RUN`` finishes it after its last acknowledged chunk (``--run-id RUN`` reruns it),
-deriving the log as of the run's reference again.
+afterwards update them (``seed.lua``); a customer whose events posted after the reference the
+seeding kept is recorded from the log and those events, as of the run's time (as the service
+derives them: the run moves nobody back to a log-only segment). Recording is a run, as a
+table's is: it prints its id, its run file (``app.recording.state``, with the reference date)
+follows it chunk by chunk, and ``--resume RUN`` finishes it after its last acknowledged chunk
+(``--run-id RUN`` reruns it), deriving the log as of the run's reference again.
 
 The log's rows without a customer id, a readable time or an amount (or with another number
 of fields than the header, an amount beyond the service's bound, or of a customer whose net
@@ -33,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from app.errors import DataError
-from app.events.derive import aggregate_log, features_frame, to_us
+from app.events.derive import aggregate_log, feature_rows, features_frame, to_us
 from app.events.store import Aggregates, BehaviourStore, Seed
 from app.history import HistoryConfig, Recorder, RedisUnavailable
 from app.history.records import Outcome, RecordBatch, run_record_ids, run_started_ms
@@ -175,6 +177,9 @@ async def record_log(
     state.save(runs_dir)
     reference_us = to_us(tagged.reference)
     at = run_started_ms(state.run_id)
+    # customers with events posted after the reference are derived as of the run's time (an
+    # instant the run keeps when resumed), as ``POST /v1/assign`` by id would derive them
+    as_of_us = max(reference_us, at * 1000)
     agg = tagged.aggregates
     try:
         if not await recorder.ping():
@@ -197,18 +202,29 @@ async def record_log(
                     strict=True,
                 )
             ]
-            await store.seed(seeds, reference_us, tagged.counting)
+            kept = await store.seed(seeds, reference_us, tagged.counting)
+            segment_ids, names = tagged.segment_ids[part], tagged.segment_names[part]
+            profiles = tagged.features[part]
+            posted = [i for i, agg in enumerate(kept) if agg is not None]
+            if posted:  # tagged as the service tags them: the log and the later events
+                rows = feature_rows(
+                    [agg for agg in kept if agg is not None], as_of_us, serving.feature_kinds
+                )
+                slots, _ = serving.assign_slots(rows)
+                for i, row, slot in zip(posted, rows, slots, strict=True):
+                    segment_ids[i], names[i] = serving.slot_answers[slot]
+                    profiles[i] = row
             batch = RecordBatch(
                 ids,
-                tagged.segment_ids[part],
-                tagged.segment_names[part],
+                segment_ids,
+                names,
                 serving.version,
                 assigned_at=at,
-                profiles=tagged.features[part],
+                profiles=profiles,
                 record_ids=run_record_ids(state.run_id, start, len(ids)),
             )
             outcomes = await recorder.record_many(batch, max(config.batch_timeout_s, 30.0))
-            _acknowledge(state, start, ids, outcomes, rejects, runs_dir)
+            _acknowledge(state, start, ids, outcomes, rejects, runs_dir, len(posted))
         state.finished = True
         state.save(runs_dir)
         return state
@@ -229,6 +245,7 @@ def _acknowledge(
     outcomes: list[Outcome],
     rejects: RejectsFile,
     runs_dir: Path,
+    with_events: int = 0,
 ) -> None:
     """Count a chunk Redis confirmed and move the run file past it (a refused record is
     listed with the customer's position in the run, 1 the first)."""
@@ -244,6 +261,7 @@ def _acknowledge(
         else:
             counts.unchanged += 1
     counts.rejected = len(refused)
+    counts.with_events = with_events
     counts.customers = len(outcomes) - len(refused)
     rejects.write(refused)
     state.counts.add(counts)

@@ -260,6 +260,11 @@ def summary(state: RunState, seconds: float) -> list[str]:
         f"  changed {c.changed:,} · unchanged {c.unchanged:,} · "
         f"duplicates/stale {c.duplicates:,} · rejected rows {c.rejected:,}",
     ]
+    if c.with_events:
+        lines.append(
+            f"  {c.with_events:,} of them with the events posted after the reference on top of "
+            "the log, as of the run's time (as the service derives them)"
+        )
     if c.rejected and state.rejects:
         lines.append(f"  reasons of the rejected rows: {state.rejects}")
     return lines

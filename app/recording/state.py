@@ -47,6 +47,9 @@ class Counts:
     unchanged: int = 0
     duplicates: int = 0
     rejected: int = 0
+    # a log's run: customers tagged with the events posted after the reference on top of the
+    # log (as the service tags them), not from the log alone
+    with_events: int = 0
 
     def add(self, other: Counts) -> None:
         for name, value in asdict(other).items():

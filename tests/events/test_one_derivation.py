@@ -171,7 +171,8 @@ def test_the_example_log_as_events_gets_the_segments_training_gave(
 def test_a_groups_features_at_once_equal_each_customers_own() -> None:
     """``feature_rows`` (one array operation per feature, the events path) gives exactly the
     features ``features_of`` gives customer by customer (the scalar path)."""
-    from app.events.service import feature_rows, features_of
+    from app.events.derive import feature_rows
+    from app.events.service import features_of
     from app.events.store import Aggregates
 
     rng = random.Random(7)

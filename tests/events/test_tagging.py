@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,12 +14,15 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from app.cli.main import app as cli
+from app.history.records import run_started_ms
 from app.main import create_app
 from app.registry.store import ModelStore
 from app.settings import Settings
 from app.training.config import TrainConfig
 from app.training.data import load_training_data
 from app.training.job import TrainResult
+
+RUN_LINE = re.compile(r"^run ([0-9a-f]{20}): recording ", re.MULTILINE)
 
 
 def _assign(store: ModelStore, *args: str) -> Any:
@@ -166,3 +170,53 @@ def test_lines_beyond_the_bound_are_left_out_of_a_recorded_log(
     out = tmp_path / "out.csv"
     _assign(store, "--input", str(log), "--output", str(out), "--as-of", "2026-11-01")
     assert sorted(pd.read_csv(out, dtype=str)["customer_id"]) == ["0042", "a", "refunder"]
+
+
+def test_the_nightly_run_tags_customers_with_the_events_posted_after_its_reference(
+    tx_trained: tuple[ModelStore, TrainResult],
+    tmp_path: Path,
+    prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found by the audit: a nightly run recorded the log's features alone for a customer
+    whose events after the reference it kept on top of the seeded aggregates, so the run
+    moved the customer back (a spurious migration) and the next event moved them again. A
+    customer with kept events is tagged from the log and the events, as of the run's time:
+    what ``POST /v1/assign`` by id gives at that instant, and the run changes no segment."""
+    monkeypatch.setenv("SEGMENTS_KEY_PREFIX", prefix)
+    monkeypatch.setenv("SEGMENTS_MODEL_NAME", "transactions")
+    store, _ = tx_trained
+    log = _log(tmp_path)
+    _assign(store, "--input", str(log), "--record", "--as-of", "2026-11-01")
+    settings = Settings(
+        model_store=store.root,
+        model_name="transactions",
+        dev_mode=True,
+        key_prefix=prefix,
+        data_dir=tmp_path,
+    )
+    spend = [  # a big spender now: 40 orders after the reference
+        {"event_id": f"n{i}", "customer_id": "a", "type": "order", "amount": 500.0,
+         "at": f"2026-11-{2 + i // 4:02d}T{10 + i % 4}:00:00Z", "order_id": f"x{i}"}
+        for i in range(40)
+    ]  # fmt: skip
+    with TestClient(create_app(settings)) as client:
+        client.app.state.clock = datetime(2026, 11, 13, tzinfo=UTC).timestamp  # type: ignore[attr-defined]
+        doc = client.post("/v1/events", json={"events": spend}).json()
+        assert doc["accepted"] == 40 and doc["customers"][0]["changed"] is True
+    # the same log again (no line after the reference): a new nightly run
+    shown = _assign(store, "--input", str(log), "--record", "--as-of", "2026-11-01")
+    assert "changed 0 · unchanged 3" in shown.output, shown.output
+    assert "1 of them with the events posted after the reference" in shown.output
+    run_id = RUN_LINE.search(shown.output)
+    assert run_id is not None
+    run_at = run_started_ms(run_id.group(1)) / 1000
+    with TestClient(create_app(settings)) as client:
+        stored = client.get("/v1/customers/a").json()
+        assert stored["profile"]["monetary"] == 115.0 + 40 * 500.0
+        assert stored["profile"]["frequency"] == 2 + 40
+        client.app.state.clock = lambda: run_at  # type: ignore[attr-defined]
+        by_id = client.post("/v1/assign", json={"customer_id": "a"}).json()
+        assert by_id["segment_id"] == stored["segment_id"]
+        assert by_id["changed"] is False
+        assert client.get("/v1/customers/a").json()["profile"] == stored["profile"]
