@@ -92,17 +92,27 @@ CSV_NA_VALUES = frozenset(
 
 
 def csv_options(
-    id_column: str | None, columns: list[str] | None, missing_values: Sequence[str] = ()
+    id_column: str | None,
+    columns: list[str] | None,
+    missing_values: Sequence[str] = (),
+    text_columns: Sequence[str] = (),
 ) -> dict[str, Any]:
     """``read_csv`` arguments that read ``id_column`` as the text written in the file (``007``
-    stays ``007``, ``NaN`` stays ``NaN``, an empty cell is ``""``); other columns as usual,
-    with ``missing_values`` read as missing too."""
+    stays ``007``, ``NaN`` stays ``NaN``, an empty cell is ``""``); ``text_columns`` as text
+    too (an order id ``007`` stays ``007``, with the missing markers missing); other columns
+    as usual, with ``missing_values`` read as missing too."""
     markers = CSV_NA_VALUES | frozenset(missing_values)
+    texts = dict.fromkeys(text_columns, str)
     if id_column is None:
-        return {"usecols": columns, "low_memory": False, "na_values": list(missing_values)}
+        return {
+            "usecols": columns,
+            "low_memory": False,
+            "na_values": list(missing_values),
+            "dtype": texts or None,
+        }
     return {
         "usecols": columns,
-        "dtype": {id_column: str},
+        "dtype": {id_column: str, **texts},
         "keep_default_na": False,
         "na_values": {c: markers for c in (columns or []) if c != id_column},
         "low_memory": False,
@@ -148,6 +158,18 @@ def text_ids(values: pd.Series, source: str = "") -> pd.Series:
             text = values.astype("Int64").astype("string")
         else:
             text = values.astype("string")
+    return text.mask(text.str.strip() == "")
+
+
+def order_ids(values: pd.Series) -> pd.Series:
+    """A log's order ids as text: as written in a CSV (read as text), a typed column's
+    (Parquet's) integers and integral floats as their decimal text (``5001``, never
+    ``5001.0``); a blank cell is missing (a line of an order of its own)."""
+    if pd.api.types.is_float_dtype(values) or pd.api.types.is_integer_dtype(values):
+        finite = values.dropna()
+        if bool(((finite == np.floor(finite)) & (finite.abs() < 2**53)).all()):
+            values = values.astype("Int64")
+    text = values.astype("string")
     return text.mask(text.str.strip() == "")
 
 
@@ -204,9 +226,11 @@ def read_rows(
     id_column: str | None = None,
     missing_values: Sequence[str] = (),
     fast_csv: bool = False,
+    text_columns: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, list[Misshapen]]:
     """``read_table``, without the CSV rows whose field count differs from the header's
-    (pandas would read them shifted or padded): the frame, and those rows."""
+    (pandas would read them shifted or padded): the frame, and those rows. ``text_columns``
+    are read as written, as the id column is (not with ``fast_csv``)."""
     check_data_file(path, columns)
     misshapen: list[Misshapen] = []
     try:
@@ -219,7 +243,7 @@ def read_rows(
             if fast is None:
                 misshapen = misshapen_rows(path)
                 skip = [m.record for m in misshapen] or None
-                options = csv_options(id_column, columns, missing_values)
+                options = csv_options(id_column, columns, missing_values, text_columns)
                 fast = pd.read_csv(path, skiprows=skip, **options)
             frame = fast
     except (ValueError, OSError, pd.errors.ParserError) as exc:
@@ -414,6 +438,7 @@ def read_events(data: DataConfig, tx: TransactionsConfig) -> tuple[Events, int]:
         list(dict.fromkeys(c for c in cols if c)),
         id_column=tx.customer,
         missing_values=data.missing_values,
+        text_columns=[tx.order] if tx.order else [],
     )
     source = data.path.name
     ids = text_ids(log[tx.customer], source)
@@ -455,7 +480,9 @@ def read_events(data: DataConfig, tx: TransactionsConfig) -> tuple[Events, int]:
         {"customer": ids[keep].to_numpy(), "when": when[keep].to_numpy(), "amount": amount[keep]}
     )
     if tx.order:
-        events["order"] = log[tx.order].astype("string")[keep].to_numpy()
+        # as written (``007`` is not ``7``, ``5001`` not ``5001.0``): an event's order id is
+        # its text, and the same order must count once in the log and in the events
+        events["order"] = order_ids(log[tx.order])[keep].to_numpy()
     junk_text = log[amount_columns]
     found = {
         "no customer id": no_id,

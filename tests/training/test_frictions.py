@@ -261,6 +261,38 @@ def test_log_times_with_an_offset_are_read_as_utc(tmp_path: Path, offset: str) -
     assert loaded.dropped_reasons == naive.dropped_reasons
 
 
+@pytest.mark.parametrize("parquet", [False, True])
+def test_log_order_ids_are_text_as_events_send_them(tmp_path: Path, parquet: bool) -> None:
+    """Found by the audit: a numeric order column was read as numbers (``5001`` became
+    ``5001.0`` beside a blank cell, ``007`` and ``7`` one order), while an event's order id is
+    its text: the log and the events counted the same customer's orders differently."""
+    from app.events.derive import aggregate_log
+    from app.training.data import read_events
+
+    rows = [
+        ("c1", "1997-05-01", 10.0, "5001"),
+        ("c1", "1997-05-01", 5.0, "5001"),  # a second line of order 5001
+        ("c1", "1997-05-02", 7.0, "007"),
+        ("c1", "1997-05-03", 3.0, "7"),  # not order 007
+        ("c1", "1997-05-04", 2.0, ""),  # no order id: an order of its own
+        ("c2", "1997-05-05", 1.0, "12"),
+    ]
+    log = pd.DataFrame(rows, columns=["customer", "when", "amount", "order"])
+    path = tmp_path / ("log.parquet" if parquet else "log.csv")
+    if parquet:  # a typed column: integers with a gap are floats (5001.0), 007 is 7
+        log["order"] = pd.to_numeric(log["order"].replace("", None)).astype("float64")
+        log.to_parquet(path, index=False)
+    else:
+        log.to_csv(path, index=False)
+    config = parse_config(log_config(path, "1997-06-01"), base_dir=tmp_path)
+    assert config.data.transactions is not None
+    events, _ = read_events(config.data, config.data.transactions)
+    orders = set(events.all["order"].dropna())
+    assert orders == ({"5001", "7", "12"} if parquet else {"5001", "007", "7", "12"})
+    aggregates = aggregate_log(events.all)
+    assert aggregates.loc["c1", "orders"] == (3 if parquet else 4)
+
+
 @pytest.mark.parametrize("product", [False, True])
 def test_log_amounts_beyond_the_events_bound_are_left_out_saying_why(
     tmp_path: Path, product: bool
