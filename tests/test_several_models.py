@@ -367,6 +367,11 @@ def test_events_and_their_aggregates_are_kept_per_model(
         # the default model (a table model) takes no events; it stored nothing of these
         refused = api.post("/v1/events", json={"events": events})
         assert refused.status_code == 409, refused.text
+        # and the answer names the model that does (a user forgot ?model=, found by the audit)
+        assert (
+            "send them to a model trained on a log: ?model=transactions"
+            in (refused.json()["detail"])
+        )
     with redis.Redis.from_url(service_redis) as client:
         assert client.exists(Keys(f"{prefix}m:transactions:").behaviour("c1"))
         assert not client.exists(Keys(prefix).behaviour("c1"))

@@ -119,7 +119,13 @@ def assign(
     with --record, record each assignment in Redis as the service does. For a model trained
     on a transaction log, the input is such a log: features are derived as training does."""
     from app.batch import assign_file, check_output
-    from app.events.command import assign_log, trained_id_column, trained_on_log
+    from app.errors import DataError
+    from app.events.command import (
+        assign_log,
+        trained_id_column,
+        trained_on_log,
+        with_log_hint,
+    )
     from app.settings import get_settings
 
     with fail_on_error(console):
@@ -146,14 +152,18 @@ def assign(
             )
             return
         chunk_size = chunk_size or 100_000
-        if record:
-            _record(input, output, store, name, version, id_column, chunk_size, run_id, resume)
-            return
-        if output is None:
+        if output is None and not record:
             console.print("[red]error:[/] --output is required (or --record)")
             raise typer.Exit(2)
-        loaded = model_store.load(name, version)
-        done = assign_file(loaded, input, output, id_column=id_column, chunk_size=chunk_size)
+        try:
+            if record:
+                _record(input, output, store, name, version, id_column, chunk_size, run_id, resume)
+                return
+            assert output is not None
+            loaded = model_store.load(name, version)
+            done = assign_file(loaded, input, output, id_column=id_column, chunk_size=chunk_size)
+        except DataError as error:
+            raise with_log_hint(error, model_store, name) from None
         console.print(
             f"tagged {done.rows:,} customers with {name} {loaded.manifest.version} -> {output}"
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import replace
 from datetime import date
@@ -11,7 +12,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from app.errors import DataError
+from app.errors import DataError, SegmentsError
 from app.history.records import check_run_id
 from app.recording.state import RunError, RunState
 from app.registry.manifest import dropped_summary
@@ -26,6 +27,29 @@ def trained_on_log(store: ModelStore, model_name: str, version: str | None) -> b
     if version is None:
         return False
     return store.manifest(model_name, version).data.kind == "transactions"
+
+
+def log_models(store: ModelStore) -> list[str]:
+    """The store's models whose promoted version was trained on a transaction log."""
+    found = []
+    for name in store.model_names():
+        with contextlib.suppress(SegmentsError, OSError, ValueError):  # a broken one is not
+            if trained_on_log(store, name, None):
+                found.append(name)
+    return found
+
+
+def with_log_hint(error: DataError, store: ModelStore, model_name: str) -> DataError:
+    """A table's "missing column(s)" error given a transaction log: the models that read one
+    (the user ran ``segments assign --input LOG`` without ``--model``)."""
+    logs = [name for name in log_models(store) if name != model_name]
+    if "missing column" not in str(error) or not logs:
+        return error
+    return DataError(
+        f"{error}. Model {model_name} reads one row per customer with its features; if this "
+        f"is a transaction log, pass the model trained on one: --model {logs[0]}"
+        + (f" (models trained on a log: {', '.join(logs)})" if len(logs) > 1 else "")
+    )
 
 
 def trained_id_column(store: ModelStore, model_name: str, version: str | None) -> str:

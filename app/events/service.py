@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import State
 
@@ -32,6 +32,9 @@ from app.observability import ASSIGNMENTS, MIGRATIONS, child
 from app.problems import Problem, redis_unavailable
 from app.serving import ServingModel
 from app.training.config import TransactionsConfig
+
+if TYPE_CHECKING:
+    from app.models import Models
 
 Clock = Callable[[], float]
 GROUP_EVENTS = 500
@@ -94,23 +97,43 @@ def _behaviour(state: State) -> BehaviourStore:
     return store
 
 
-def _spec(serving: ServingModel) -> LogSpec:
+def _spec(state: State, serving: ServingModel) -> LogSpec:
     spec = log_spec(serving)
     if spec is None:
         raise Problem(
             409,
             "Not a transactions model",
-            f"the serving version {serving.version} was trained on a customer table, not a "
-            "transaction log: its features cannot be derived from events",
+            f"model {serving.manifest.model_name} (version {serving.version}) was trained on "
+            "a customer table, not a transaction log: its features cannot be derived from "
+            f"events; {_log_models_hint(state)}",
             type_="/problems/not-a-transactions-model",
         )
     return spec
 
 
+def _log_models_hint(state: State) -> str:
+    """Which models served here take events (``?model=NAME``), or how to get one."""
+    models: Models | None = getattr(state, "models", None)
+    found = []
+    for name in models.names if models is not None else []:
+        assert models is not None
+        current = models.holder(name).current
+        if current is not None and log_spec(current) is not None:
+            found.append(name)
+    if found:
+        return f"send them to a model trained on a log: ?model={found[0]}" + (
+            f" (such models served here: {', '.join(found)})" if len(found) > 1 else ""
+        )
+    return (
+        "no model served here was trained on one: train and promote one (kind = "
+        '"transactions") and send the events with ?model=NAME'
+    )
+
+
 async def ingest(state: State, body: bytes) -> dict[str, Any]:
     """Apply, re-assign and record an events batch; the answer document."""
     serving = current_serving(state)
-    spec, store = _spec(serving), _behaviour(state)
+    spec, store = _spec(state, serving), _behaviour(state)
     settings = state.settings
     items = parse_body(body, settings.max_batch)
     now = now_us(state)

@@ -3,6 +3,7 @@ by an outside audit): the store's models are named, and key prefixes print as th
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,28 @@ def test_a_second_models_key_prefix_prints_as_it_is(
     assert ran.exit_code == 0, ran.output
     assert f"keys under '{prefix}m:transactions:'" in _text(ran.output)
     assert "Ⓜ" not in ran.output
+
+
+def test_a_log_given_to_a_table_model_names_the_model_trained_on_one(
+    tx_trained: tuple[ModelStore, TrainResult],
+    trained: tuple[ModelStore, TrainResult],
+    transactions_csv: Path,
+    tmp_path: Path,
+) -> None:
+    """`segments assign --input transactions.csv` without --model (the default model reads a
+    table) said only "missing column(s) ..." (found by the audit): it names the model that
+    reads a log."""
+    store = ModelStore(tmp_path / "store")
+    shutil.copytree(trained[0].root, store.root)
+    shutil.copytree(tx_trained[0].root / "transactions", store.root / "transactions")
+    where = ["--store", str(store.root), "--model", "customers"]
+    shown = CliRunner().invoke(
+        cli,
+        ["assign", *where, "--input", str(transactions_csv), "--output", str(tmp_path / "out.csv")],
+    )
+    assert shown.exit_code == 1
+    assert "missing column(s)" in shown.output
+    assert "if this is a transaction log, pass the model trained on one: --model transactions" in (
+        _text(shown.output)
+    )
+    assert not (tmp_path / "out.csv").exists()
