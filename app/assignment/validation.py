@@ -38,7 +38,7 @@ def within_limit(values: np.ndarray | float) -> np.ndarray:
 
 
 _ABSENT = object()
-_NOT_UNICODE = "must be valid Unicode (no lone surrogates)"
+NOT_UNICODE = "must be valid Unicode (no lone surrogates)"
 _ITEM_FIELDS = ("customer_id", "features")
 
 
@@ -146,7 +146,7 @@ def parse_item(
     elif len(customer_id) > max_id:
         errors.append({"field": f"{p}customer_id", "message": f"longer than {max_id} characters"})
     elif not customer_id.isprintable() and not readable_id(customer_id):
-        unprintable = "contains control characters" if is_unicode(customer_id) else _NOT_UNICODE
+        unprintable = "contains control characters" if is_unicode(customer_id) else NOT_UNICODE
         errors.append({"field": f"{p}customer_id", "message": unprintable})
     features = {} if partial and "features" not in obj else obj.get("features")
     if not isinstance(features, dict):
@@ -204,7 +204,7 @@ def _check_value(value: Any, kind: str) -> str | None:
     if isinstance(value, str):
         if len(value) > MAX_CATEGORY_LENGTH:
             return f"longer than {MAX_CATEGORY_LENGTH} characters"
-        return None if is_unicode(value) else _NOT_UNICODE
+        return None if is_unicode(value) else NOT_UNICODE
     if isinstance(value, bool | int):
         return None
     if isinstance(value, float):

@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from app.assignment.validation import NUMBER_LIMIT
+from app.assignment.validation import NOT_UNICODE, NUMBER_LIMIT, is_unicode, readable_id
 from app.events.derive import EARLIEST_US, to_us
 from app.events.store import Event, order_key
 from app.problems import Problem, invalid, malformed_json
@@ -80,6 +80,9 @@ def _text(
         errors.append({"field": f"{p}.{name}", "message": "must be a non-empty string"})
     elif len(value) > max_len:
         errors.append({"field": f"{p}.{name}", "message": f"longer than {max_len} characters"})
+    elif not readable_id(value):
+        message = "contains control characters" if is_unicode(value) else NOT_UNICODE
+        errors.append({"field": f"{p}.{name}", "message": message})
     return value
 
 
@@ -116,7 +119,9 @@ def _time(value: Any, now_us: int, errors: list[dict[str, str]], p: str) -> int:
 
 
 def _id(value: Any, max_len: int) -> bool:
-    return type(value) is str and 0 < len(value) <= max_len and not value.isspace()
+    # an id as /v1/assign takes a customer's: readable text (no control characters, line
+    # separators or bidirectional overrides), not blank
+    return type(value) is str and 0 < len(value) <= max_len and readable_id(value)
 
 
 def _amount(value: Any) -> bool:

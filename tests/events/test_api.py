@@ -185,6 +185,25 @@ def test_bad_events_are_rejected_by_name_and_the_rest_applied(client: TestClient
     assert client.get("/v1/customers/b2").status_code == 404  # nothing of theirs stored
 
 
+@pytest.mark.parametrize("odd", ["a\nb", "tab\there", "x\u2028y", "\u202eevil", "\u00a0"])
+def test_ids_assign_refuses_are_refused_as_events_too(client: TestClient, odd: str) -> None:
+    """Found by the audit: an event took a customer id with a control character, a line
+    separator or a bidirectional override that ``/v1/assign`` refuses (a customer only events
+    could reach, whose id shows as something else in a log line)."""
+    doc = post(
+        client, event(odd, 5, 10.0), event("fine", 5, 10.0), event("o", 5, 1.0, order_id=odd)
+    )
+    assert (doc["accepted"], doc["rejected"]) == (1, 2)
+    errors = {e["index"]: e["errors"] for e in doc["errors"]}
+    assert errors[0][0]["field"] == "events.0.customer_id"
+    assert errors[2][0]["field"] == "events.2.order_id"
+    assert [c["customer_id"] for c in doc["customers"]] == ["fine"]
+    features = {"recency_days": 1, "frequency": 1, "monetary": 1, "avg_order_value": 1}
+    refused = client.post("/v1/assign", json={"customer_id": odd, "features": features})
+    assert refused.status_code == 422
+    assert "customer_id" in [e["field"] for e in refused.json()["errors"]]
+
+
 def test_a_body_that_is_not_a_batch_is_a_problem(client: TestClient) -> None:
     for body, status in (({"events": []}, 422), ({"items": []}, 422), ([1], 422)):
         response = client.post("/v1/events", json=body)
