@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import time
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from rich.console import Console
@@ -89,6 +89,13 @@ def assign_log(
 
     if output is None and not record:
         raise DataError("--output is required (or --record)")
+    today = datetime.now(UTC).date()
+    if as_of is not None and as_of > today + timedelta(days=1):
+        raise DataError(
+            f"--as-of {as_of.isoformat()} is more than a day ahead of today "
+            f"({today.isoformat()} UTC): the features would be derived as of a day to come, "
+            "and with --record every event posted before it would be late (not applied)"
+        )
     if not source.is_file():
         raise DataError(f"input file not found: {source}")
     settings = get_settings()

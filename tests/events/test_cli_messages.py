@@ -4,6 +4,7 @@ by an outside audit): the store's models are named, and key prefixes print as th
 from __future__ import annotations
 
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,21 @@ def test_a_log_given_to_a_table_model_names_the_model_trained_on_one(
         _text(shown.output)
     )
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_an_as_of_date_to_come_is_refused(
+    tx_trained: tuple[ModelStore, TrainResult], tmp_path: Path
+) -> None:
+    """Found by the audit: `--as-of` a year ahead seeded the aggregates as of then, so every
+    event posted in that year was late (not applied). More than a day ahead is refused."""
+    store, _ = tx_trained
+    ahead = (datetime.now(UTC).date() + timedelta(days=2)).isoformat()
+    out = tmp_path / "out.csv"
+    where = ["--store", str(store.root), "--model", "transactions", "--input", str(_log(tmp_path))]
+    shown = CliRunner().invoke(cli, ["assign", *where, "--output", str(out), "--as-of", ahead])
+    assert shown.exit_code == 1
+    assert f"--as-of {ahead} is more than a day ahead of today" in _text(shown.output)
+    assert not out.exists()
+    tomorrow = (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
+    kept = CliRunner().invoke(cli, ["assign", *where, "--output", str(out), "--as-of", tomorrow])
+    assert kept.exit_code == 0, kept.output
