@@ -73,6 +73,7 @@ class EventsResponse(BaseModel):
     )
     rejected: int = Field(description="invalid events, each in errors")
     customers: list[CustomerResult] = Field(
-        description="each customer an accepted event changed: re-assigned as of now"
+        description="each customer an accepted event changed, and each customer of a "
+        "duplicate event (a re-send, which finishes a batch answered 503): re-assigned as of now"
     )
     errors: list[RejectedEvent]

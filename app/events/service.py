@@ -2,8 +2,9 @@
 
 An events batch is worked in groups of whole customers (``GROUP_EVENTS`` events, two at a
 time): a group's events are applied to its customers' running aggregates (one pipeline of
-script calls), then every customer an event changed is re-derived as of now (one array
-operation per feature), re-assigned by the compiled assigner's vector path and recorded
+script calls), then every customer an event changed (or a re-sent event names) is re-derived
+as of now (one array operation per feature), re-assigned by the compiled assigner's vector
+path and recorded
 through the recorder's batch API (one pipeline again): a changed segment is a migration like
 any other, with its stream event. Python works on one group while Redis works on the other.
 """
@@ -233,14 +234,17 @@ async def _work(
     (two cores), and a group's records wait behind one other group's calls at most."""
     async with lanes:
         statuses, aggregates = await store.apply(events, spec.counting)
+        # a customer with an event applied, or whose events were all applied before (a
+        # re-send: the first sending may have failed after Redis applied them, a timeout,
+        # before the customer was re-assigned; re-assigned as of now, it is not left stale)
         first: dict[str, int] = {}
         for j, (e, s) in enumerate(zip(events, statuses, strict=True)):
-            if s == APPLIED and e.customer_id not in first:
+            if s in (APPLIED, DUPLICATE) and e.customer_id not in first:
                 first[e.customer_id] = j
-        touched = list(first)
+        touched = [c for c in first if c in aggregates]
         rows = feature_rows([aggregates[c] for c in touched], now, serving.feature_kinds)
         docs = await _assign(serving, history, touched, rows)
-    return statuses, list(zip(first.values(), docs, strict=True))
+    return statuses, list(zip((first[c] for c in touched), docs, strict=True))
 
 
 async def _assign(

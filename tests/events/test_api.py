@@ -16,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.events.derive import rfm_features, to_us
+from app.history.records import RedisUnavailable
 from app.main import create_app
 from app.registry.store import ModelStore
 from app.serving.model import build_serving_model
@@ -75,7 +76,9 @@ def test_duplicates_and_out_of_order_events_count_once(client: TestClient) -> No
     doc = post(client, first, third, second, first)
     assert (doc["accepted"], doc["duplicate"], doc["rejected"]) == (3, 1, 0)
     again = post(client, second, third)
-    assert (again["accepted"], again["duplicate"], again["customers"]) == (0, 2, [])
+    assert (again["accepted"], again["duplicate"]) == (0, 2)
+    # a re-send re-assigns the customer (as of now), changing nothing
+    assert [(c["customer_id"], c["changed"]) for c in again["customers"]] == [("c1", False)]
     stored = client.app.state.behaviour  # type: ignore[attr-defined]
     agg = client.portal.call(stored.read, ["c1"])[0]  # type: ignore[union-attr]
     features = rfm_features(agg.first_us, agg.last_us, agg.orders, agg.monetary, to_us(NOW))
@@ -84,6 +87,33 @@ def test_duplicates_and_out_of_order_events_count_once(client: TestClient) -> No
     assert features["avg_order_value"] == 50.0
     history = client.get("/v1/customers/c1/history").json()
     assert len(history["migrations"]) == 1  # the first batch assigned c1; the repeat nothing
+
+
+def test_a_batch_answered_503_after_redis_applied_it_is_finished_by_a_re_send(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by the audit: Redis stalled, the answer timed out (503) after the script had
+    applied the events, and the re-send came back `duplicate` with nobody re-assigned: the
+    customer kept a stale segment. A re-send's customers are re-assigned."""
+    behaviour = client.app.state.behaviour  # type: ignore[attr-defined]
+    real = behaviour.apply
+
+    async def applied_then_timed_out(*args: Any, **kwargs: Any) -> Any:
+        await real(*args, **kwargs)  # Redis ran it; the answer came too late
+        raise RedisUnavailable("Redis unavailable: TimeoutError")
+
+    monkeypatch.setattr(behaviour, "apply", applied_then_timed_out)
+    batch = [event("s1", 3, 40.0), event("s2", 4, 15.0, order_id="x")]
+    failed = client.post("/v1/events", json={"events": batch})
+    assert failed.status_code == 503, failed.text
+    assert client.get("/v1/customers/s1").status_code == 404  # applied, never assigned
+    monkeypatch.setattr(behaviour, "apply", real)
+    again = post(client, *batch)
+    assert (again["accepted"], again["duplicate"]) == (0, 2)
+    assert [c["customer_id"] for c in again["customers"]] == ["s1", "s2"]
+    for c in again["customers"]:
+        stored = client.get(f"/v1/customers/{c['customer_id']}").json()
+        assert stored["segment_id"] == c["segment_id"] and c["changed"] is True
 
 
 def _find(serving: Any, make: Any, move: Any) -> tuple[Any, str, str]:

@@ -67,11 +67,12 @@ def test_each_customer_an_events_request_reassigns_counts_once(client: TestClien
     assert counted == dict(expected)
     assert all(f["observations"] == 3 for f in drift["features"])
 
-    again = post(client, *events)  # every event a duplicate: nobody re-assigned
-    assert again["duplicate"] == 7 and again["customers"] == []
+    again = post(client, *events)  # every event a duplicate: re-assigned, once each
+    assert again["duplicate"] == 7 and len(again["customers"]) == 3
+    assert _drift(client, 6)["observations"] == 6
     one = post(client, event("d0", days_ago=1, amount=5.0))  # one customer, once more
     assert len(one["customers"]) == 1
-    assert _drift(client, 4)["observations"] == 4
+    assert _drift(client, 7)["observations"] == 7
     by_id = client.post("/v1/assign", json={"customer_id": "d1"})  # as an assignment counts
     assert by_id.status_code == 200, by_id.text
-    assert _drift(client, 5)["observations"] == 5
+    assert _drift(client, 8)["observations"] == 8
