@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import State
 
-from app.assignment.validation import ErrorBudget
+from app.assignment.validation import ErrorBudget, is_unicode
 from app.deps import current_serving
 from app.drift.live import LIVE
 from app.events.derive import feature_rows, rfm_features
@@ -150,6 +150,7 @@ async def ingest(state: State, body: bytes) -> dict[str, Any]:
             continue
         event_id = item.get("event_id") if isinstance(item, dict) else None
         echo = event_id if isinstance(event_id, str) and len(event_id) <= 128 else None
+        echo = echo if echo is None or is_unicode(echo) else None  # no answer could hold it
         rejected.append({"index": i, "event_id": echo, "errors": budget.take(found, f"events.{i}")})
     groups = _groups(events)
     lanes = asyncio.Semaphore(IN_FLIGHT)

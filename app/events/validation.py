@@ -20,12 +20,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
-
-from app.assignment.validation import NOT_UNICODE, NUMBER_LIMIT, is_unicode, readable_id
+from app.assignment.validation import (
+    NOT_UNICODE,
+    NUMBER_LIMIT,
+    is_unicode,
+    parse_json,
+    readable_id,
+)
 from app.events.derive import EARLIEST_US, to_us
 from app.events.store import Event, order_key
-from app.problems import Problem, invalid, malformed_json
+from app.problems import MAX_ERRORS, Problem, invalid, shown
 
 TYPES = ("order", "refund")
 FUTURE_SLACK_US = 300_000_000  # clocks disagree: up to 5 minutes ahead is taken as now
@@ -49,15 +53,13 @@ class AmountFields:
 
 def parse_body(body: bytes, max_batch: int) -> list[Any]:
     """The events of a body; a ``Problem`` for a body that is not a batch of events."""
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise malformed_json(exc) from None
+    # leniently where orjson refuses (NaN, 1e400, a lone surrogate): the event is named
+    doc = parse_json(body)
     if not isinstance(doc, dict):
         raise invalid([{"field": "body", "message": "must be an object with 'events'"}])
     unknown = [k for k in doc if k != "events"]
     if unknown:
-        raise invalid([{"field": str(k)[:64], "message": "unknown field"} for k in unknown])
+        raise invalid(_unknown_fields(unknown, ""))
     events = doc.get("events")
     if not isinstance(events, list) or not events:
         raise invalid([{"field": "events", "message": "must be a non-empty list of events"}])
@@ -70,6 +72,17 @@ def parse_body(body: bytes, max_batch: int) -> list[Any]:
             errors=[{"field": "events", "message": f"at most {max_batch:,} events"}],
         )
     return events
+
+
+def _unknown_fields(names: list[str], p: str) -> list[dict[str, str]]:
+    """The first ``MAX_ERRORS`` unknown field names (escaped and clipped), then one line
+    counting the rest: ten thousand unknown names are not ten thousand errors."""
+    listed = [{"field": f"{p}{shown(str(k))}", "message": "unknown field"} for k in names]
+    if len(names) <= MAX_ERRORS:
+        return listed
+    more = len(names) - MAX_ERRORS
+    where = p[:-1] or "body"
+    return [*listed[:MAX_ERRORS], {"field": where, "message": f"{more:,} more unknown fields"}]
 
 
 def _text(
@@ -192,11 +205,7 @@ def checked(
         return [{"field": p, "message": "must be an object"}]
     errors: list[dict[str, str]] = []
     allowed = _COMMON | set(amounts.names)
-    errors += [
-        {"field": f"{p}.{str(k)[:64]}", "message": "unknown field"}
-        for k in item
-        if k not in allowed
-    ]
+    errors += _unknown_fields([k for k in item if k not in allowed], f"{p}.")
     event_id = _text(item, "event_id", max_id, errors, p)
     customer_id = _text(item, "customer_id", max_id, errors, p)
     kind = item.get("type")

@@ -7,6 +7,7 @@ job; the service's clock is injected (``app.state.clock``).
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -232,6 +233,34 @@ def test_ids_assign_refuses_are_refused_as_events_too(client: TestClient, odd: s
     refused = client.post("/v1/assign", json={"customer_id": odd, "features": features})
     assert refused.status_code == 422
     assert "customer_id" in [e["field"] for e in refused.json()["errors"]]
+
+
+def test_a_number_or_text_json_refuses_is_named_in_place(client: TestClient) -> None:
+    """Found by the audit: one ``1e400`` or one lone surrogate made the whole batch a 400
+    "malformed JSON" (as /v1/assign/batch reports them in place, so do events), and an event
+    with ten thousand unknown fields answered ten thousand errors."""
+    good = json.dumps(event("j1", 5, 10.0))
+    huge = json.dumps(event("j2", 5, 10.0)).replace('"amount": 10.0', '"amount": 1e400')
+    lone = json.dumps(event("j3", 5, 10.0)).replace('"j3"', '"j\\ud800"')
+    odd_id = json.dumps(event("j4", 5, 10.0, event_id="x-odd")).replace("x-odd", "x\\udfff")
+    wide = event("j5", 5, 10.0, **{f"extra{i}": i for i in range(10_000)})
+    body = f'{{"events": [{good}, {huge}, {lone}, {odd_id}, {json.dumps(wide)}]}}'
+    answer = client.post(
+        "/v1/events", content=body.encode(), headers={"content-type": "application/json"}
+    )
+    assert answer.status_code == 200, answer.text
+    doc = answer.json()
+    assert (doc["accepted"], doc["rejected"]) == (1, 4)
+    errors = {e["index"]: e for e in doc["errors"]}
+    assert errors[1]["errors"] == [
+        {"field": "events.1.amount", "message": "must be a finite number"}
+    ]
+    assert errors[2]["errors"][0]["field"] == "events.2.customer_id"
+    assert "Unicode" in errors[2]["errors"][0]["message"]
+    assert errors[3]["event_id"] is None  # not echoed: no answer could hold it
+    assert len(errors[4]["errors"]) == 21
+    assert errors[4]["errors"][-1] == {"field": "events.4", "message": "9,980 more unknown fields"}
+    assert len(answer.content) < 10_000
 
 
 def test_a_body_that_is_not_a_batch_is_a_problem(client: TestClient) -> None:
