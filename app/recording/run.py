@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 from collections.abc import Generator
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from app.batch import rejects_path
@@ -27,6 +28,7 @@ from app.history.records import (
     RecordBatch,
     check_run_id,
     new_run_id,
+    now_ms,
     run_record_ids,
     run_started_ms,
 )
@@ -76,6 +78,8 @@ def plan_run(request: RunRequest, version: str) -> RunState:
         return state
     if state is not None:
         state.check_same_run(source, version)
+    elif request.run_id is not None:
+        check_fresh_run_id(run_id, request.runs_dir)
     rejects = (
         rejects_path(request.output)  # beside the output, as file tagging puts it
         if request.output is not None
@@ -90,6 +94,27 @@ def plan_run(request: RunRequest, version: str) -> RunState:
         request.id_column,
         request.chunk_size,
         rejects=str(rejects),
+    )
+
+
+FRESH_MS = 3_600_000
+"""How old a run id without a run file may be: one made for this run (an orchestrator that
+names its runs for safe retries) is minutes old at most."""
+
+
+def check_fresh_run_id(run_id: str, runs_dir: Path) -> None:
+    """A ``--run-id`` with no run file here must be one made now: every record of a run
+    carries the id's time, so an old id's records are older than the customers' latest (all
+    counted stale: the run would record nothing), and an id ahead of the clock would make
+    every later assignment of its customers stale."""
+    age = now_ms() - run_started_ms(run_id)
+    if -300_000 <= age <= FRESH_MS:
+        return
+    when = datetime.fromtimestamp(run_started_ms(run_id) / 1000, UTC).isoformat(timespec="seconds")
+    raise RunError(
+        f"no run file for run {run_id} under {runs_dir}, and its id was made at {when}, "
+        f"{'ahead of the clock' if age < 0 else 'not now'}: --run-id reruns a run recorded "
+        "here (or names a new run with an id made just before it); omit it to start a new run"
     )
 
 

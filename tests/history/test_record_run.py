@@ -396,6 +396,31 @@ def test_redis_unreachable_stops_with_one_error_line_saying_how_to_resume(
     assert not (tmp_path / "data" / "spool").exists()  # nothing spooled
 
 
+@pytest.mark.parametrize("made", ["a month ago", "a day ahead"])
+def test_a_run_id_of_no_run_and_not_made_now_is_refused(
+    model: tuple[ModelStore, str],
+    customers_csv: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    made: str,
+) -> None:
+    """Found by the audit: `--run-id` of no run recorded here, made long ago, recorded
+    nothing and reported "duplicates/stale 5,000" (its records carry the id's time, older
+    than the customers' latest); one ahead of the clock would make later assignments stale."""
+    store, name = model
+    monkeypatch.setenv("SEGMENTS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SEGMENTS_MODEL_NAME", name)
+    shift = -30 * 86_400_000 if made == "a month ago" else 86_400_000
+    run_id = new_run_id(at_ms=int(time.time() * 1000) + shift)
+    command = ["assign", "--store", str(store.root), "-i", str(customers_csv), "--record"]
+    shown = CliRunner().invoke(cli, [*command, "--run-id", run_id])
+    assert shown.exit_code == 1
+    text = " ".join(shown.output.split())
+    assert f"no run file for run {run_id}" in text
+    assert ("ahead of the clock" if made == "a day ahead" else "not now") in text
+    assert "omit it to start a new run" in text
+
+
 def test_without_a_url_the_run_uses_the_services_embedded_redis(tmp_path: Path) -> None:
     data_dir = tmp_path / "redis"
     config = HistoryConfig(redis_url=None, data_dir=data_dir)
