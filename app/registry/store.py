@@ -139,7 +139,9 @@ class ModelStore:
         """The folder of an existing version; ``StoreError`` naming the known ones if unknown."""
         path = self._model_dir(model_name) / validate_version(version)
         if not (path / MANIFEST_FILE).is_file():
-            known = ", ".join(self.versions(model_name)) or "none"
+            if not self.versions(model_name):  # no such model: name the ones there are
+                raise StoreError(self.no_promoted_version(model_name))
+            known = ", ".join(self.versions(model_name))
             raise StoreError(f"unknown version {version} of model {model_name} (known: {known})")
         return path
 
@@ -267,6 +269,8 @@ class ModelStore:
         stack = _serving_stack(self.promotion_history(model_name))
         while stack and stack[-1] == current:
             stack.pop()
+        if not self.versions(model_name):
+            raise StoreError(self.no_promoted_version(model_name))
         if current is None or not stack:
             raise StoreError(f"model {model_name}: nothing to roll back to")
         return stack[-1]

@@ -26,18 +26,22 @@ Url = Field(
 )
 Segments = Field(
     None,
+    min_length=1,
     max_length=1000,
     description="only events of these segment ids (entered: the new one; exited: the one left); "
-    "omit or null for all. Each must be in some stored version of the filtered models (of any "
+    "omit or null for all (an empty list, which would match nothing, is refused). Each must "
+    "be in some stored version of the filtered models (of any "
     "model without a model filter): an unknown id is a 422 listing the known ones",
 )
 
 ModelName = Annotated[str, Field(min_length=1, max_length=100)]
 Models = Field(
     None,
+    min_length=1,
     max_length=100,
     description="only events of these models (`?model=` names; every event carries its model); "
-    "omit or null for every served model, those served later included. Each must be in the "
+    "omit or null for every served model, those served later included (an empty list, which "
+    "would match nothing, is refused). Each must be in the "
     "model store or served: an unknown model is a 422 listing the known ones",
 )
 

@@ -32,6 +32,13 @@ def test_an_unknown_model_is_named_with_the_ones_the_store_holds(
     )
     assert shown.exit_code == 1
     assert "no model 'nosuch' in the store (it holds transactions)" in _text(shown.output)
+    version = store.promoted("transactions")
+    assert version is not None
+    for command in (["rollback"], ["promote", version], ["diff", version, version]):
+        where = ["--store", str(store.root), "--model", "nosuch"]
+        moved = CliRunner().invoke(cli, ["models", *command, *where])
+        assert moved.exit_code == 1
+        assert "no model 'nosuch' in the store (it holds transactions)" in _text(moved.output)
 
     monkeypatch.setenv("SEGMENTS_MODEL_STORE", str(store.root))
     forgot = CliRunner().invoke(cli, ["customers", "forget", "--model", "nosuch", "C1"])

@@ -113,6 +113,9 @@ def test_subscriptions_are_admin_only_and_the_secret_is_shown_once(client: TestC
         ({"url": "https://a.example/x", "secret": "mine"}, 422, "secret", ""),
         ({"url": "https://a.example/x", "models": [""]}, 422, "models", ""),
         ({"url": "https://a.example/x", "models": ["m" * 101]}, 422, "models", ""),
+        # an empty filter matches nothing: a subscription that never fires (found by the audit)
+        ({"url": "https://a.example/x", "models": []}, 422, "models", ""),
+        ({"url": "https://a.example/x", "segments": []}, 422, "segments", ""),
     ],
 )
 def test_bad_subscriptions_are_refused_naming_the_field(
