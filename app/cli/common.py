@@ -93,7 +93,7 @@ def print_manifest_summary(manifest: Manifest, promoted: str | None) -> None:
     for note in data.notes:
         out.print(f"[yellow]note:[/] {escape(note)}")
     if manifest.selection.note:
-        out.print(f"[yellow]note:[/] {manifest.selection.note}")
+        out.print(f"[yellow]note:[/] {escape(manifest.selection.note)}")
     if manifest.selection.reason and manifest.selection.method != "silhouette":
         out.print(f"selection ({manifest.selection.method}): {escape(manifest.selection.reason)}")
     table = Table(show_lines=False)

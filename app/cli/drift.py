@@ -162,6 +162,7 @@ def print_convergence(manifest: Manifest) -> None:
     for pair in manifest.convergence:
         a, b = pair.segments
         out.print(
-            f"[yellow]converging:[/] {a} and {b} ({', '.join(pair.reasons)}; profile distance "
+            f"[yellow]converging:[/] {escape(a)} and {escape(b)} "
+            f"({escape(', '.join(pair.reasons))}; profile distance "
             f"{pair.distance:.3f})"
         )

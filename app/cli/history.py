@@ -42,7 +42,7 @@ async def _history(models: tuple[str | None, ...] = (None,)) -> AsyncIterator[li
     settings = Settings()
     async with contextlib.AsyncExitStack() as stack:
         target = stack.enter_context(redis_target(settings.history_config()))
-        console.print(f"using {target.description}", soft_wrap=True, highlight=False)
+        console.print(f"using {target.description}", soft_wrap=True, highlight=False, markup=False)
         services = []
         for model in models:
             config = settings.history_config(model)

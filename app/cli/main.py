@@ -74,7 +74,7 @@ def train(
         print_manifest_summary(manifest, model_store.promoted(manifest.model_name))
         drift_cli.print_convergence(manifest)
         folder = model_store.version_dir(manifest.model_name, manifest.version)
-        console.print(f"report: {folder / 'report.html'}")
+        console.print(f"report: {folder / 'report.html'}", markup=False, soft_wrap=True)
         if result.promoted:
             console.print(f"[green]promoted[/] {manifest.model_name} {manifest.version}")
         typer.echo(manifest.version)
@@ -165,13 +165,15 @@ def assign(
         except DataError as error:
             raise with_log_hint(error, model_store, name) from None
         console.print(
-            f"tagged {done.rows:,} customers with {name} {loaded.manifest.version} -> {output}"
+            f"tagged {done.rows:,} customers with {name} {loaded.manifest.version} -> {output}",
+            markup=False,
         )
         if done.rejects is not None:
             console.print(
                 f"[yellow]rejected {done.rejected:,} rows[/]: without a customer id, with "
                 "text in a numeric column, with another number of fields than the header or "
-                f"with the id of an earlier row (row numbers and reasons in {done.rejects})",
+                f"with the id of an earlier row (row numbers and reasons in "
+                f"{escape(str(done.rejects))})",
                 soft_wrap=True,
             )
 
@@ -207,7 +209,7 @@ def example_data(
 
     paths = write_example_data(out, n_customers=customers, seed=seed)
     for kind, path in paths.items():
-        console.print(f"{kind}: {path}")
+        console.print(f"{kind}: {path}", markup=False, soft_wrap=True)
 
 
 @app.command()
@@ -268,7 +270,9 @@ def serve(
                 )
                 raise typer.Exit(2) from None
             os.environ["SEGMENTS_REDIS_URL"] = embedded.url
-            console.print(f"embedded Redis at {embedded.url} (data in {settings.data_dir})")
+            console.print(
+                f"embedded Redis at {embedded.url} (data in {settings.data_dir})", markup=False
+            )
         _run_uvicorn(host, port, workers, log_level, settings)
 
 
@@ -341,7 +345,9 @@ def create_key(
         with append.open("a") as handle:
             handle.write(line + "\n")
         append.chmod(0o600)
-        console.print(f"added to {append} (serve with SEGMENTS_API_KEYS_FILE={append})")
+        console.print(
+            f"added to {append} (serve with SEGMENTS_API_KEYS_FILE={append})", markup=False
+        )
     else:
         console.print(f"configure with: SEGMENTS_API_KEYS='{line}'", soft_wrap=True)
     console.print("the key (shown once; store it in your secret manager):")
@@ -360,7 +366,7 @@ def openapi(
         typer.echo(text, nl=False)
     else:
         out.write_text(text)
-        console.print(f"wrote {out}")
+        console.print(f"wrote {out}", markup=False, soft_wrap=True)
 
 
 def main() -> None:

@@ -77,7 +77,7 @@ def show(
             typer.echo(manifest.model_dump_json(indent=2))
             return
         print_manifest_summary(manifest, model_store.promoted(name))
-        out.print(f"report: {model_store.version_dir(name, version) / 'report.html'}")
+        out.print(f"report: {model_store.version_dir(name, version) / 'report.html'}", markup=False)
 
 
 @app.command()

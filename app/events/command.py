@@ -135,26 +135,29 @@ def assign_log(
                 f"run {state.run_id}: {'resuming' if where else 'recording'} {span}{where} "
                 f"with {model_name} {serving.version} into {target.description}",
                 soft_wrap=True,
+                markup=False,  # a path may hold [brackets]: printed as it is
             )
             config = replace(config, redis_url=target.url)
             state = asyncio.run(record_log(serving, tagged, config, state, runs))
         for line in summary(state, time.perf_counter() - started):
-            console.print(line, soft_wrap=True, highlight=False)
+            console.print(line, soft_wrap=True, highlight=False, markup=False)
         console.print(
             "  behaviour aggregates seeded for each (events posted from now on update them)"
         )
     else:
         seconds = time.perf_counter() - started
         console.print(
-            f"tagged {span} with {model_name} {serving.version} in {seconds:.1f} s", soft_wrap=True
+            f"tagged {span} with {model_name} {serving.version} in {seconds:.1f} s",
+            soft_wrap=True,
+            markup=False,
         )
     if output is not None:
-        console.print(f"  -> {output}", soft_wrap=True)
+        console.print(f"  -> {output}", soft_wrap=True, markup=False)
     if tagged.dropped:  # as training reports them
         why = dropped_summary(tagged.dropped, tagged.examples)
         console.print(
             f"[yellow]note:[/] {sum(tagged.dropped.values()):,} of {tagged.rows:,} rows of "
-            f"{source.name} were left out ({escape(why)})",
+            f"{escape(source.name)} were left out ({escape(why)})",
             soft_wrap=True,
         )
     report = unassigned_report(tagged, output, source, runs, id_column)
@@ -164,7 +167,7 @@ def assign_log(
             reasons[reason] = reasons.get(reason, 0) + 1
         for reason, count in reasons.items():
             console.print(f"[yellow]{count:,} customers[/]: {reason}", soft_wrap=True)
-        console.print(f"  listed in {report}", soft_wrap=True)
+        console.print(f"  listed in {report}", soft_wrap=True, markup=False)
 
 
 def _earlier_run(runs: Path, run_id: str | None, resume: str | None) -> RunState | None:

@@ -68,10 +68,11 @@ def record_file(
             f"run {state.run_id}: {'resuming' if where else 'recording'} {request.source}"
             f"{where} with {request.model_name} {serving.version} into {target.description}",
             soft_wrap=True,
+            markup=False,  # a path may hold [brackets]: printed as it is
         )
         config = replace(config, redis_url=target.url)
         with RunProgress(console, target.description, count_rows(request.source)) as progress:
             state = asyncio.run(record_run(serving, state, request, config, progress))
     for line in summary(state, time.perf_counter() - started):
-        console.print(line, soft_wrap=True, highlight=False)
+        console.print(line, soft_wrap=True, highlight=False, markup=False)
     return state

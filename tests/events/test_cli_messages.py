@@ -21,6 +21,11 @@ def _text(output: str) -> str:
     return " ".join(output.split())
 
 
+def _whole(output: str) -> str:
+    """The output without any whitespace (a long path may be folded)."""
+    return "".join(output.split())
+
+
 def test_an_unknown_model_is_named_with_the_ones_the_store_holds(
     tx_trained: tuple[ModelStore, TrainResult], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -114,3 +119,24 @@ def test_an_as_of_date_to_come_is_refused(
     tomorrow = (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
     kept = CliRunner().invoke(cli, ["assign", *where, "--output", str(out), "--as-of", tomorrow])
     assert kept.exit_code == 0, kept.output
+
+
+def test_paths_with_brackets_print_as_they_are(
+    tx_trained: tuple[ModelStore, TrainResult], tmp_path: Path
+) -> None:
+    """Found by the audit: the console read ``[red]`` or ``[b]`` in a path as markup and
+    dropped it (``-> /tmp/mx/o.csv`` for ``/tmp/m[red]x/o[b].csv``)."""
+    store, _ = tx_trained
+    folder = tmp_path / "m[red]x"
+    made = CliRunner().invoke(
+        cli, ["example-data", "--out", str(folder / "d[1]"), "--customers", "100"]
+    )
+    assert made.exit_code == 0 and str(folder / "d[1]" / "transactions.csv") in _whole(made.output)
+    out = folder / "o[b].csv"
+    where = ["--store", str(store.root), "--model", "transactions", "--input", str(_log(tmp_path))]
+    tagged = CliRunner().invoke(
+        cli, ["assign", *where, "--output", str(out), "--as-of", "2026-11-01"]
+    )
+    assert tagged.exit_code == 0, tagged.output
+    assert f"->{out}" in _whole(tagged.output)
+    assert str(folder / "o[b].unassigned.csv") in _whole(tagged.output)
