@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.errors import ConfigError
 from app.history import HistoryConfig
 from app.webhooks.config import WebhookConfig
 
@@ -215,5 +216,23 @@ class Settings(BaseSettings):
 
 def get_settings() -> Settings:
     """The settings as the environment gives them now (not cached: a command, or a test,
-    that changes the environment gets what it set)."""
-    return Settings()
+    that changes the environment gets what it set); ``ConfigError`` naming each variable
+    that is wrong, with what it holds and what it must be (not pydantic's traceback)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(f"invalid settings: {settings_problems(exc)}") from None
+
+
+def settings_problems(exc: ValidationError) -> str:
+    """``SEGMENTS_KEY_PREFIX='a b': must match ...; ...``: each wrong variable, briefly."""
+    found = []
+    for error in exc.errors(include_url=False):
+        name = str(error["loc"][0]) if error["loc"] else ""
+        field = Settings.model_fields.get(name)
+        alias = field.validation_alias if field is not None else None
+        names = alias.choices if isinstance(alias, AliasChoices) else [f"SEGMENTS_{name}".upper()]
+        given = repr(error["input"])[:80] if name else ""
+        where = f"{names[0]}={given}" if name else "settings"
+        found.append(f"{where}: {error['msg']}")
+    return "; ".join(found)

@@ -37,9 +37,9 @@ async def _history(models: tuple[str | None, ...] = (None,)) -> AsyncIterator[li
     replayer), saying which Redis it uses."""
     from app.history import HistoryService, Recorder, Spool
     from app.redis_client import redis_target
-    from app.settings import Settings
+    from app.settings import get_settings
 
-    settings = Settings()
+    settings = get_settings()
     async with contextlib.AsyncExitStack() as stack:
         target = stack.enter_context(redis_target(settings.history_config()))
         console.print(f"using {target.description}", soft_wrap=True, highlight=False, markup=False)
@@ -58,9 +58,9 @@ def _every_model() -> tuple[str, ...]:
     """The models the service serves with these settings (``SEGMENTS_MODELS``, else every
     model of the store), the default one included."""
     from app.registry.store import ModelStore
-    from app.settings import Settings
+    from app.settings import get_settings
 
-    settings = Settings()
+    settings = get_settings()
     names = settings.served_models() or tuple(ModelStore(settings.model_store).model_names())
     return tuple(dict.fromkeys((settings.model_name, *names)))
 
@@ -68,9 +68,9 @@ def _every_model() -> tuple[str, ...]:
 def _check_model(name: str) -> None:
     from app.errors import StoreError
     from app.registry.store import ModelStore
-    from app.settings import Settings
+    from app.settings import get_settings
 
-    store = ModelStore(Settings().model_store)
+    store = ModelStore(get_settings().model_store)
     if name not in store.model_names():
         raise StoreError(store.no_promoted_version(name))
 

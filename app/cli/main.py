@@ -232,8 +232,9 @@ def serve(
     import contextlib
     import os
 
+    from app.errors import ConfigError
     from app.redis_client import needs_redis
-    from app.settings import Settings
+    from app.settings import get_settings
 
     # workers are separate processes: pass overrides the way Settings reads them
     if store is not None:
@@ -242,10 +243,11 @@ def serve(
         os.environ["SEGMENTS_MODEL_NAME"] = model_names[0]
         os.environ["SEGMENTS_MODELS"] = ",".join(model_names)
     try:
-        settings = Settings()
+        settings = get_settings()
         settings.check_serving()
-    except ValueError as exc:
-        console.print(f"[red]error:[/] invalid settings: {escape(str(exc))}", soft_wrap=True)
+    except (ValueError, ConfigError) as exc:
+        shown = str(exc) if isinstance(exc, ConfigError) else f"invalid settings: {exc}"
+        console.print(f"[red]error:[/] {escape(shown)}", soft_wrap=True)
         raise typer.Exit(2) from None
     with contextlib.ExitStack() as stack:
         if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -308,7 +310,7 @@ def dispatch(
     works per deployment; more processes stand by and take over if it dies."""
     import os
 
-    from app.settings import Settings
+    from app.settings import get_settings
     from app.webhooks.standalone import dispatch as run
 
     if store is not None:
@@ -317,7 +319,7 @@ def dispatch(
         os.environ["SEGMENTS_MODEL_NAME"] = model_name
     logging.getLogger("app").setLevel(logging.INFO)
     with fail_on_error(console):
-        run(Settings())
+        run(get_settings())
 
 
 keys_app = typer.Typer(help="API keys: create them (only their hashes are stored).")

@@ -140,3 +140,22 @@ def test_paths_with_brackets_print_as_they_are(
     assert tagged.exit_code == 0, tagged.output
     assert f"->{out}" in _whole(tagged.output)
     assert str(folder / "o[b].unassigned.csv") in _whole(tagged.output)
+
+
+def test_a_wrong_setting_is_named_not_a_traceback(
+    tx_trained: tuple[ModelStore, TrainResult], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by the audit: a bad SEGMENTS_KEY_PREFIX ended `segments assign --record` and
+    `segments customers forget` with pydantic's traceback."""
+    store, _ = tx_trained
+    monkeypatch.setenv("SEGMENTS_KEY_PREFIX", "bad prefix{")
+    monkeypatch.setenv("SEGMENTS_HISTORY_CAP", "abc")
+    monkeypatch.setenv("SEGMENTS_MODEL_STORE", str(store.root))
+    where = ["--store", str(store.root), "--model", "transactions", "--input", str(_log(tmp_path))]
+    for command in (["assign", *where, "--record"], ["customers", "forget", "C1"]):
+        shown = CliRunner().invoke(cli, command)
+        assert shown.exit_code == 1, shown.output
+        text = _text(shown.output)
+        assert "error: invalid settings: SEGMENTS_KEY_PREFIX='bad prefix{': String should" in text
+        assert "SEGMENTS_HISTORY_CAP='abc': Input should be a valid integer" in text
+        assert "Traceback" not in text and "pydantic" not in text
