@@ -160,7 +160,9 @@ def assign_log(
             f"{escape(source.name)} were left out ({escape(why)})",
             soft_wrap=True,
         )
-    report = unassigned_report(tagged, output, source, runs, id_column)
+    report = unassigned_report(
+        tagged, output, source, runs, id_column, state.run_id if record else None
+    )
     if report is not None:
         reasons: dict[str, int] = {}
         for _, reason in tagged.unassigned:

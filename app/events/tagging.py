@@ -20,8 +20,8 @@ terminal.
 
 Customers who cannot be tagged (every line of theirs on or after the reference) and customers
 whose lines are all refunds (tagged, as training keeps them) are reported, in the terminal
-and, one per line with the reason, in ``<output stem>.unassigned.csv`` (or under the runs
-directory with ``--record`` alone).
+and, one per line with the reason, in ``<output stem>.unassigned.csv`` (or
+``<runs dir>/<run id>.unassigned.csv`` with ``--record`` alone).
 """
 
 from __future__ import annotations
@@ -270,13 +270,21 @@ def _acknowledge(
 
 
 def unassigned_report(
-    tagged: LogTagged, output: Path | None, source: Path, runs_dir: Path, id_column: str
+    tagged: LogTagged,
+    output: Path | None,
+    source: Path,
+    runs_dir: Path,
+    id_column: str,
+    run_id: str | None = None,
 ) -> Path | None:
     """Write the customers who were not tagged as they were (beside the output, else under
-    the runs directory); where, or None when every customer was tagged plainly."""
+    the runs directory by the run's id, so that two logs of one name keep their reports);
+    where, or None when every customer was tagged plainly."""
     if not tagged.unassigned:
         return None
-    base = output if output is not None else runs_dir / source.name
-    report = base.with_name(f"{base.stem}.unassigned.csv")
+    if output is not None:
+        report = output.with_name(f"{output.stem}.unassigned.csv")
+    else:
+        report = runs_dir / f"{run_id or source.stem}.unassigned.csv"
     write_unassigned(tagged, report, id_column)
     return report
