@@ -102,6 +102,14 @@ def assign_log(
     runs = settings.data_dir / "runs"
     earlier = _earlier_run(runs, run_id, resume) if record else None
     if earlier is not None:
+        assert earlier.reference is not None
+        reference = date.fromisoformat(earlier.reference)
+        if as_of is not None and as_of != reference:  # (a finished run too: it did not)
+            raise RunError(
+                f"run {earlier.run_id} derived the log as of {reference.isoformat()}; as of "
+                f"{as_of.isoformat()} the customers and features differ: start a new run"
+            )
+        as_of = reference
         if resume is not None:
             if earlier.finished:
                 console.print(f"run {earlier.run_id} is already finished")
@@ -109,14 +117,6 @@ def assign_log(
             if version is not None and version != earlier.version:
                 raise RunError(f"run {earlier.run_id} recorded version {earlier.version}")
             version = earlier.version
-        assert earlier.reference is not None
-        reference = date.fromisoformat(earlier.reference)
-        if as_of is not None and as_of != reference:
-            raise RunError(
-                f"run {earlier.run_id} derived the log as of {reference.isoformat()}; as of "
-                f"{as_of.isoformat()} the customers and features differ: start a new run"
-            )
-        as_of = reference
     serving = load_serving(store, model_name, version)
     started = time.perf_counter()
     tagged = tag_log(serving, source, as_of)

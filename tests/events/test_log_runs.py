@@ -65,6 +65,9 @@ def test_a_logs_run_prints_its_id_and_reruns_and_resumes_by_it(
 
     done = _invoke(store, "--input", str(log), "--resume", run_id)
     assert done.exit_code == 0 and f"run {run_id} is already finished" in done.output
+    # another date is refused, finished or not (it said "already finished" and exited 0)
+    dated = _invoke(store, "--input", str(log), "--resume", run_id, "--as-of", "2026-11-02")
+    assert dated.exit_code == 1 and "derived the log as of 2026-11-01" in dated.output
     # a rerun derives as of the run's date again and changes nothing already recorded
     again = _invoke(store, "--input", str(log), "--run-id", run_id)
     assert again.exit_code == 0, again.output
