@@ -208,9 +208,10 @@ async def list_segment_members(
     cursor: Annotated[
         str | None,
         Query(
-            pattern=CURSOR_PATTERN,
+            pattern=f"^$|{CURSOR_PATTERN}",
             max_length=19 * 256,  # a position per shard (at most 256)
-            description="a page's next_cursor, for the page after it",
+            description="a page's next_cursor, for the page after it; omitted or empty: the "
+            "first page",
         ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -220,7 +221,7 @@ async def list_segment_members(
     404 for a segment the serving version does not have and nobody is in (a segment of an
     earlier version keeps its members until they are assigned again)."""
     try:
-        page = await history.recorder.members(segment_id, cursor, limit)
+        page = await history.recorder.members(segment_id, cursor or None, limit)
         total = await history.recorder.member_count(segment_id)
     except RedisUnavailable as exc:
         raise _unavailable(exc) from None

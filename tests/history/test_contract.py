@@ -73,7 +73,10 @@ def test_cursors_are_what_the_contract_publishes(
     for made_up in ["999999999999999999", "0", "3.7.12"]:  # a missing shard is 0, extras go
         made = client.get(f"/v1/segments/{segment}/members", params={"cursor": made_up})
         assert made.status_code == 200, made_up
-    for bad in ["garbage", "", "1" * 19, "-1", "1.", ".1", "1e3"]:
+    # an empty cursor is the first page (a client that fills ?cursor= from a null next_cursor)
+    empty = client.get(f"/v1/segments/{segment}/members", params={"cursor": "", "limit": 1})
+    assert empty.status_code == 200 and empty.json() == page
+    for bad in ["garbage", " ", "1" * 19, "-1", "1.", ".1", "1e3"]:
         refused = client.get(f"/v1/segments/{segment}/members", params={"cursor": bad})
         assert refused.status_code == 422, bad
         assert refused.json()["errors"][0]["field"] == "cursor"
