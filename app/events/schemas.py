@@ -63,6 +63,11 @@ class RejectedEvent(BaseModel):
     errors: list[FieldError]
 
 
+class LateEvent(BaseModel):
+    index: int
+    event_id: str
+
+
 class EventsResponse(BaseModel):
     model_version: str
     accepted: int = Field(description="events applied")
@@ -77,3 +82,7 @@ class EventsResponse(BaseModel):
         "duplicate event (a re-send, which finishes a batch answered 503): re-assigned as of now"
     )
     errors: list[RejectedEvent]
+    late_events: list[LateEvent] = Field(
+        description="each late event (counted in late), by its index in the batch and its id: "
+        "not applied; the next nightly run reads it from the log if the log has it"
+    )

@@ -204,6 +204,11 @@ async def ingest(state: State, body: bytes) -> dict[str, Any]:
         "rejected": len(rejected),
         "customers": [doc for _, doc in moved],
         "errors": rejected,
+        "late_events": [
+            {"index": positions[i], "event_id": e.event_id}
+            for i, (e, status) in enumerate(zip(events, statuses, strict=True))
+            if status == LATE
+        ],
     }
 
 

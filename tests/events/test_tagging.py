@@ -123,6 +123,7 @@ def test_recording_a_log_seeds_the_aggregates_events_then_update(
         ]  # fmt: skip
         doc = client.post("/v1/events", json={"events": events}).json()
         assert (doc["accepted"], doc["late"]) == (2, 1)
+        assert doc["late_events"] == [{"index": 2, "event_id": "old"}]  # which one
         now = client.portal.call(behaviour.read, ["a"])[0]  # type: ignore[union-attr]
         assert (now.orders, now.monetary) == (3, 130.0)
     # the next nightly run, from a log that now has the posted lines up to its reference:
