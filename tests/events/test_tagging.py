@@ -84,6 +84,17 @@ def test_customers_without_lines_before_the_reference_or_with_only_refunds_are_r
     assert "1 customers" in shown.output and "out.unassigned.csv" in shown.output
 
 
+def _settings(store: ModelStore, prefix: str, tmp_path: Path) -> Settings:
+    """The service's settings for the transactions model, under the test's key prefix."""
+    return Settings(
+        model_store=store.root,
+        model_name="transactions",
+        dev_mode=True,
+        key_prefix=prefix,
+        data_dir=tmp_path,
+    )
+
+
 def test_recording_a_log_seeds_the_aggregates_events_then_update(
     tx_trained: tuple[ModelStore, TrainResult],
     tmp_path: Path,
@@ -97,13 +108,7 @@ def test_recording_a_log_seeds_the_aggregates_events_then_update(
     log = _log(tmp_path)
     shown = _assign(store, "--input", str(log), "--record", "--as-of", "2026-11-01")
     assert "recorded 3 customers" in shown.output
-    settings = Settings(
-        model_store=store.root,
-        model_name="transactions",
-        dev_mode=True,
-        key_prefix=prefix,
-        data_dir=tmp_path,
-    )
+    settings = _settings(store, prefix, tmp_path)
     with TestClient(create_app(settings)) as client:
         client.app.state.clock = datetime(2026, 11, 10, tzinfo=UTC).timestamp  # type: ignore[attr-defined]
         assert client.get("/v1/customers/0042").json()["segment_id"]
@@ -189,13 +194,7 @@ def test_the_nightly_run_tags_customers_with_the_events_posted_after_its_referen
     store, _ = tx_trained
     log = _log(tmp_path)
     _assign(store, "--input", str(log), "--record", "--as-of", "2026-11-01")
-    settings = Settings(
-        model_store=store.root,
-        model_name="transactions",
-        dev_mode=True,
-        key_prefix=prefix,
-        data_dir=tmp_path,
-    )
+    settings = _settings(store, prefix, tmp_path)
     spend = [  # a big spender now: 40 orders after the reference
         {"event_id": f"n{i}", "customer_id": "a", "type": "order", "amount": 500.0,
          "at": f"2026-11-{2 + i // 4:02d}T{10 + i % 4}:00:00Z", "order_id": f"x{i}"}
