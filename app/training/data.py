@@ -516,7 +516,8 @@ def timestamps(values: pd.Series, fmt: str | None, source: str) -> tuple[pd.Seri
 
     Times with an offset (``Z``, ``+02:00``) are converted to UTC and times without one are
     UTC, as the events path reads them; the result is naive UTC. Without a format, pandas
-    guesses one from the first value (a value it cannot guess from is parsed value by value).
+    guesses one from the first value; where that fails, the most common guess of the first
+    hundred or ISO 8601 of any shape (naive and offset times mixed), whichever reads more.
     A column mostly unreadable is an error that says to set ``timestamp_format``: the format,
     not the rows, is then what is wrong."""
     with warnings.catch_warnings():  # pandas warns of its guessing: the counts say it better
@@ -525,11 +526,16 @@ def timestamps(values: pd.Series, fmt: str | None, source: str) -> tuple[pd.Seri
             when = pd.to_datetime(values, format=fmt, utc=True)
             return when.dt.tz_localize(None), np.zeros(len(values), dtype=bool)
         except (ValueError, TypeError, OverflowError):
+            given = fmt
             if fmt is None:
                 known = values.dropna().astype(str)
                 guesses = [guess_datetime_format(v) for v in known.head(100)]
                 fmt = max(set(guesses) - {None}, key=guesses.count, default=None)
             when = pd.to_datetime(values, format=fmt, errors="coerce", utc=True)
+            if given is None:  # ISO 8601 times of several shapes (naive and with an offset)
+                iso = pd.to_datetime(values, format="ISO8601", errors="coerce", utc=True)
+                if iso.isna().sum() < when.isna().sum():
+                    when = iso
     when = when.dt.tz_localize(None)
     text = values.astype("string").str.strip()
     bad = (when.isna() & text.notna() & (text != "")).to_numpy(dtype=bool)

@@ -261,6 +261,22 @@ def test_log_times_with_an_offset_are_read_as_utc(tmp_path: Path, offset: str) -
     assert loaded.dropped_reasons == naive.dropped_reasons
 
 
+def test_log_times_mixing_naive_and_offset_ones_are_all_read(tmp_path: Path) -> None:
+    """A column of naive times and times with an offset (two systems' exports appended) lost
+    the offset ones as unreadable (pandas guessed one format from the first value)."""
+    path = retail_log(tmp_path)
+    naive = load_training_data(parse_config(log_config(path, "1997-10-01"), base_dir=tmp_path))
+    log = pd.read_csv(path, dtype={"when": str})
+    when = pd.to_datetime(log["when"])
+    shifted = (when + pd.Timedelta(hours=2)).dt.strftime("%Y-%m-%dT%H:%M:%S") + "+02:00"
+    plain = when.dt.strftime("%Y-%m-%d %H:%M:%S")
+    log["when"] = plain.where(log.index % 2 == 0, shifted)  # the same instants
+    log.to_csv(path, index=False)
+    loaded = load_training_data(parse_config(log_config(path, "1997-10-01"), base_dir=tmp_path))
+    pd.testing.assert_frame_equal(loaded.frame, naive.frame)
+    assert loaded.dropped_reasons == naive.dropped_reasons
+
+
 @pytest.mark.parametrize("parquet", [False, True])
 def test_log_order_ids_are_text_as_events_send_them(tmp_path: Path, parquet: bool) -> None:
     """Found by the audit: a numeric order column was read as numbers (``5001`` became
