@@ -273,7 +273,9 @@ def serve(
                 raise typer.Exit(2) from None
             os.environ["SEGMENTS_REDIS_URL"] = embedded.url
             console.print(
-                f"embedded Redis at {embedded.url} (data in {settings.data_dir})", markup=False
+                f"embedded Redis at {embedded.url} (data in {settings.data_dir})",
+                markup=False,
+                soft_wrap=True,
             )
         _run_uvicorn(host, port, workers, log_level, settings)
 

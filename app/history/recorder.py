@@ -18,9 +18,9 @@ from importlib import resources
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError, ResponseError
-from redis.retry import Retry
 
 from app.history.config import HistoryConfig
 from app.history.customers import Registry, parse_history, parse_profile, parse_state
