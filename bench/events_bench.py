@@ -80,6 +80,7 @@ def create_baseline() -> Any:
             }
         ],
         "errors": [],
+        "late_events": [],
     }
     app = FastAPI(title="events baseline")
 
