@@ -51,11 +51,32 @@ def current_serving(state: State) -> ServingModel:
         raise Problem(
             503,
             "No model",
-            "no promoted model version is loaded yet; train and promote one",
+            no_model_detail(state),
             type_="/problems/no-model",
             headers={"Retry-After": "5"},
         )
     return current
+
+
+def no_model_detail(state: State) -> str:
+    """Why the model of ``state`` answers nothing, and what to do: a model of the store
+    trained with ``--model NAME`` is served as ``?model=NAME`` (the default model,
+    ``SEGMENTS_MODEL_NAME``, may not be in the store at all)."""
+    holder = state.holder
+    error: str | None = holder.last_error
+    if error is not None and not error.startswith("no model "):
+        error = None  # a load failure names server paths: /readyz with a 'read' key shows it
+    what = error or f"no version of model {holder.model_name!r} is loaded (none promoted yet)"
+    models = getattr(state, "models", None)
+    others = (
+        [n for n in models.names if n != holder.model_name and models.holder(n).current]
+        if models is not None
+        else []
+    )
+    if others:
+        served = ", ".join(others)
+        return f"{what}; models served here: {served}: ask with ?model={others[0]}"
+    return f"{what}; train and promote one (see /readyz)"
 
 
 async def serving_dep(state: ModelStateDep) -> ServingModel:

@@ -31,7 +31,7 @@ from app.health import router as health_router
 from app.history import HistoryService, Keys, open_history
 from app.history.endpoints import router as history_router
 from app.limits import BodyChecks
-from app.models import Models
+from app.models import Models, warn_if_recorded_elsewhere
 from app.observability import ObservabilityMiddleware, forget_this_process
 from app.openapi import build_openapi, operation_id
 from app.problems import install_handlers
@@ -108,6 +108,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.history = app.state.rate_limiter = app.state.webhooks = None
             redis = await stack.enter_async_context(open_redis(settings))
             config = settings.history_config()
+            if redis is not None:
+                await warn_if_recorded_elsewhere(redis, config, settings.model_name)
             models = Models(
                 app.state,
                 holder.store,

@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from starlette.datastructures import State
 
 from app.errors import StoreError
@@ -52,6 +53,30 @@ class ModelState(State):
         if key in own:
             return own[key]
         return getattr(object.__getattribute__(self, "_base"), key)
+
+
+async def warn_if_recorded_elsewhere(redis: Redis, config: HistoryConfig, default: str) -> bool:
+    """The default model records under the bare prefix (``config``'s); records of it under
+    its own prefix (``m:<name>:``, made while ``SEGMENTS_MODEL_NAME`` named another model, by
+    this service or a ``segments`` command) are not seen by this service: say so at start.
+    True when it warned."""
+    keys = Keys.from_config(config.of_model(default))
+    try:
+        found = await redis.exists(*(keys.registry(shard) for shard in range(keys.shards)))
+    except (RedisError, OSError):
+        return False
+    if found:
+        log.warning(
+            "model %s has records under %r, made while SEGMENTS_MODEL_NAME named another "
+            "model; as the default model (SEGMENTS_MODEL_NAME=%s) it is read and recorded "
+            "under %r, so those records are not seen: run the service and the segments "
+            "commands with the same SEGMENTS_MODEL_NAME (docs/several-models.md)",
+            default,
+            keys.prefix,
+            default,
+            config.key_prefix,
+        )
+    return bool(found)
 
 
 def model_config(config: HistoryConfig, name: str) -> HistoryConfig:

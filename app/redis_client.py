@@ -130,6 +130,22 @@ def running_embedded(data_dir: Path) -> Path | None:
     return next((path for path in candidates if _answers(path)), None)
 
 
+def namespace_note(settings: Settings, model_name: str) -> str | None:
+    """For a command that records ``model_name``: where a model other than the default one
+    records, and the trap in it (the default model, ``SEGMENTS_MODEL_NAME``, records under
+    the bare prefix: a service started with another ``SEGMENTS_MODEL_NAME`` than the
+    command's looks for the model elsewhere). None for the default model."""
+    if model_name == settings.model_name:
+        return None
+    own = settings.history_config(model_name).key_prefix
+    return (
+        f"note: model {model_name!r} records under {own!r} because SEGMENTS_MODEL_NAME is "
+        f"{settings.model_name!r}; a service started with SEGMENTS_MODEL_NAME={model_name} "
+        f"would look for it under {settings.key_prefix!r} instead: give the service and "
+        "this command the same SEGMENTS_MODEL_NAME"
+    )
+
+
 @contextlib.contextmanager
 def redis_target(config: HistoryConfig) -> Iterator[RedisTarget]:
     """The Redis a command works on, started for it if it must be (and stopped after).

@@ -91,7 +91,7 @@ def settings_for(
 ) -> Settings:
     return Settings(
         model_store=store.root,
-        model_name="customers",
+        model_name=more.pop("model_name", "customers"),
         reload_interval=0.1,
         dev_mode=True,
         access_log=False,
@@ -510,3 +510,68 @@ def test_the_command_line_records_and_forgets_in_the_model_it_names(
         assert everywhere.exit_code == 0, everywhere.output
         assert api.get(f"/v1/customers/{first}?model={TIERS}").status_code == 404
         assert api.get(f"/v1/customers/{first}").status_code == 404
+
+
+def test_without_the_default_model_an_answer_names_the_models_served(
+    store: ModelStore, service_redis: str, prefix: str, tmp_path: Path
+) -> None:
+    """A new user who trained only ``--model tiers``: the default model (``customers``) is
+    not in the store, and an answer for it says which models are served and how to ask."""
+    shutil.rmtree(store.root / "customers")
+    settings = settings_for(store, service_redis, prefix, tmp_path)
+    with serving(settings) as url, httpx.Client(base_url=url, timeout=30) as api:
+        answer = api.get("/v1/segments")
+        assert answer.status_code == 503, answer.text
+        detail = answer.json()["detail"]
+        assert "no model 'customers' in the store" in detail
+        assert "models served here: tiers: ask with ?model=tiers" in detail
+        assert api.get("/v1/segments?model=tiers").status_code == 200
+
+
+def test_a_model_recorded_as_another_default_is_named_by_the_command_and_the_service(
+    store: ModelStore,
+    customers_csv: Path,
+    service_redis: str,
+    prefix: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The default model (``SEGMENTS_MODEL_NAME``) records under the bare prefix, any other
+    under ``m:<name>:``: `segments assign --record --model tiers` run with the default
+    ``customers`` says where tiers' records go and what a service with another default does;
+    a service started with ``SEGMENTS_MODEL_NAME=tiers`` then warns that it does not see
+    them."""
+    from typer.testing import CliRunner
+
+    from app.cli.main import app as cli
+
+    source = tmp_path / "few.csv"
+    source.write_text("".join(customers_csv.read_text().splitlines(keepends=True)[:6]))
+    for name, value in {
+        "SEGMENTS_MODEL_STORE": str(store.root),
+        "SEGMENTS_MODEL_NAME": "customers",
+        "SEGMENTS_REDIS_URL": service_redis,
+        "SEGMENTS_KEY_PREFIX": prefix,
+        "SEGMENTS_DATA_DIR": str(tmp_path / "data"),
+    }.items():
+        monkeypatch.setenv(name, value)
+    recorded = CliRunner().invoke(
+        cli, ["assign", "--input", str(source), "--record", "--model", TIERS]
+    )
+    assert recorded.exit_code == 0, recorded.output
+    said = " ".join(recorded.output.split())
+    assert f"model 'tiers' records under '{prefix}m:tiers:' because SEGMENTS_MODEL_NAME" in said
+    assert "SEGMENTS_MODEL_NAME=tiers would look for it under" in said
+    settings = settings_for(store, service_redis, prefix, tmp_path, model_name=TIERS)
+    with caplog.at_level("WARNING", logger="app.models"), TestClient(create_app(settings)):
+        pass
+    warned = [r.getMessage() for r in caplog.records if r.name == "app.models"]
+    assert any(f"model tiers has records under '{prefix}m:tiers:'" in m for m in warned), warned
+    caplog.clear()
+    with (
+        caplog.at_level("WARNING", logger="app.models"),
+        TestClient(create_app(settings_for(store, service_redis, prefix, tmp_path))),
+    ):
+        pass  # the default customers: nothing recorded under m:customers:
+    assert not [r for r in caplog.records if r.name == "app.models"]

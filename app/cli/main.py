@@ -190,11 +190,14 @@ def _record(
     resume: str | None,
 ) -> None:
     from app.recording import RunRequest, record_file
+    from app.redis_client import namespace_note
     from app.settings import get_settings
 
     settings = get_settings()
     runs = settings.data_dir / "runs"
     request = RunRequest(source, output, model_name, runs, id_column, chunk_size, run_id, resume)
+    if note := namespace_note(settings, model_name):
+        console.print(note, markup=False, soft_wrap=True)
     record_file(store_at(store), version, request, settings.history_config(model_name), console)
 
 

@@ -84,7 +84,7 @@ def assign_log(
     from app.events.tagging import record_log, tag_log, unassigned_report, write_output
     from app.recording import RunRequest, load_serving
     from app.recording.run import plan_run, summary
-    from app.redis_client import redis_target
+    from app.redis_client import namespace_note, redis_target
     from app.settings import get_settings
 
     if output is None and not record:
@@ -129,6 +129,8 @@ def assign_log(
         state = plan_run(request, serving.version)
         state.reference = tagged.reference.isoformat()
         config = settings.history_config(model_name)  # its own keys unless the default
+        if note := namespace_note(settings, model_name):
+            console.print(note, markup=False, soft_wrap=True)
         with redis_target(config) as target:
             where = f" after customer {state.rows_done:,}" if state.rows_done else ""
             console.print(
