@@ -241,7 +241,7 @@ def check_output(source: Path, target: Path | None) -> None:
     input ``source``: the same path once resolved, or the same file under another name."""
     if target is None:
         return
-    beside = [rejects_path(target), target.with_name(f"{target.stem}.unassigned.csv")]
+    beside = [rejects_path(target), target.with_name(f"{target.stem}.review.csv")]
     for written in (target, *beside):
         same = written.resolve() == source.resolve()
         if not same and written.exists() and source.exists():

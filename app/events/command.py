@@ -171,7 +171,7 @@ def assign_log(
             reasons[reason] = reasons.get(reason, 0) + 1
         for reason, count in reasons.items():
             console.print(f"[yellow]{count:,} customers[/]: {reason}", soft_wrap=True)
-        console.print(f"  listed in {report}", soft_wrap=True, markup=False)
+        console.print(f"  each listed with its reason in {report}", soft_wrap=True, markup=False)
 
 
 def _earlier_run(runs: Path, run_id: str | None, resume: str | None) -> RunState | None:

@@ -20,8 +20,8 @@ terminal.
 
 Customers who cannot be tagged (every line of theirs on or after the reference) and customers
 whose lines are all refunds (tagged, as training keeps them) are reported, in the terminal
-and, one per line with the reason, in ``<output stem>.unassigned.csv`` (or
-``<runs dir>/<run id>.unassigned.csv`` with ``--record`` alone).
+and, one per line with the reason, in ``<output stem>.review.csv`` (or
+``<runs dir>/<run id>.review.csv`` with ``--record`` alone).
 """
 
 from __future__ import annotations
@@ -277,14 +277,15 @@ def unassigned_report(
     id_column: str,
     run_id: str | None = None,
 ) -> Path | None:
-    """Write the customers who were not tagged as they were (beside the output, else under
+    """Write the customers to review: those not tagged, and those tagged from refunds only
+    (``<stem>.review.csv`` beside the output, else under
     the runs directory by the run's id, so that two logs of one name keep their reports);
     where, or None when every customer was tagged plainly."""
     if not tagged.unassigned:
         return None
     if output is not None:
-        report = output.with_name(f"{output.stem}.unassigned.csv")
+        report = output.with_name(f"{output.stem}.review.csv")
     else:
-        report = runs_dir / f"{run_id or source.stem}.unassigned.csv"
+        report = runs_dir / f"{run_id or source.stem}.review.csv"
     write_unassigned(tagged, report, id_column)
     return report

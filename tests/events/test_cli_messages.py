@@ -139,7 +139,7 @@ def test_paths_with_brackets_print_as_they_are(
     )
     assert tagged.exit_code == 0, tagged.output
     assert f"->{out}" in _whole(tagged.output)
-    assert str(folder / "o[b].unassigned.csv") in _whole(tagged.output)
+    assert str(folder / "o[b].review.csv") in _whole(tagged.output)
 
 
 def test_a_wrong_setting_is_named_not_a_traceback(

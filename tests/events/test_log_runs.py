@@ -60,7 +60,7 @@ def test_a_logs_run_prints_its_id_and_reruns_and_resumes_by_it(
     assert state is not None and state.finished and state.reference == "2026-11-01"
     assert (state.rows_done, state.counts.customers, state.counts.changed) == (3, 3, 3)
     # the customers not tagged plainly, by the run's id (a log of the same name keeps its own)
-    report = tmp_path / "data" / "runs" / f"{run_id}.unassigned.csv"
+    report = tmp_path / "data" / "runs" / f"{run_id}.review.csv"
     assert set(pd.read_csv(report, dtype=str)["customer_id"]) == {"late", "refunder"}
 
     done = _invoke(store, "--input", str(log), "--resume", run_id)

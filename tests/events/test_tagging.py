@@ -76,12 +76,12 @@ def test_customers_without_lines_before_the_reference_or_with_only_refunds_are_r
     )
     tagged = pd.read_csv(out, dtype=str)
     assert sorted(tagged["customer_id"]) == ["0042", "a", "refunder"]
-    unassigned = pd.read_csv(tmp_path / "out.unassigned.csv", dtype=str)
+    unassigned = pd.read_csv(tmp_path / "out.review.csv", dtype=str)
     assert dict(zip(unassigned["customer_id"], unassigned["reason"], strict=True)) == {
         "late": "no line before the reference date (not tagged)",
         "refunder": "only refund lines (tagged from a negative spend)",
     }
-    assert "1 customers" in shown.output and "out.unassigned.csv" in shown.output
+    assert "1 customers" in shown.output and "out.review.csv" in shown.output
 
 
 def _settings(store: ModelStore, prefix: str, tmp_path: Path) -> Settings:
