@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
@@ -230,6 +230,27 @@ class BatchResult:
     rows: int  # customers tagged and written
     rejected: int  # rows left out (see ``rejects``)
     rejects: Path | None  # the reasons file, when a row was rejected
+    kinds: dict[str, int] = field(default_factory=dict)  # rejected rows by ``reason_kind``
+
+
+def reason_kind(reason: str) -> str:
+    """What a rejected row's reason counts as in a summary: the reason without the row's own
+    value, line or later row (``column 'x' is not a number``, ``duplicate id``)."""
+    if reason == NO_ID:
+        return "no customer id"
+    if reason.startswith("duplicate id "):
+        return "duplicate id (a later row is used)"
+    if reason.startswith("column "):
+        return reason.split(": ", 1)[0]
+    if reason.startswith("line ") and " fields" in reason:
+        return "another number of fields than the header"
+    return reason
+
+
+def kinds_in_words(kinds: dict[str, int]) -> str:
+    """``{"no customer id": 2, ...}`` as ``no customer id: 2; ...``, the most frequent first."""
+    ranked = sorted(kinds.items(), key=lambda item: -item[1])
+    return "; ".join(f"{kind}: {count:,}" for kind, count in ranked)
 
 
 def rejects_path(target: Path) -> Path:
@@ -275,6 +296,7 @@ def assign_file(
     writer: pq.ParquetWriter | None = None
     rows = rejected = 0
     first_reason = ""
+    kinds: dict[str, int] = {}
     try:
         for chunk in chunks:
             if chunk.rejected:
@@ -283,6 +305,9 @@ def assign_file(
                 )
                 first_reason = first_reason or chunk.rejected[0].reason
                 rejected += len(chunk.rejected)
+                for r in chunk.rejected:
+                    kind = reason_kind(r.reason)
+                    kinds[kind] = kinds.get(kind, 0) + 1
             if chunk.ids.empty:
                 continue
             segment_ids = model.predict(chunk.features)
@@ -322,4 +347,4 @@ def assign_file(
             writer.close()
         partial.unlink(missing_ok=True)
         rejects_partial.unlink(missing_ok=True)
-    return BatchResult(rows, rejected, rejects_file if rejected else None)
+    return BatchResult(rows, rejected, rejects_file if rejected else None, kinds)

@@ -118,7 +118,7 @@ def assign(
     """Tag every customer of a file with its segment id and name (streams in chunks);
     with --record, record each assignment in Redis as the service does. For a model trained
     on a transaction log, the input is such a log: features are derived as training does."""
-    from app.batch import assign_file, check_output
+    from app.batch import assign_file, check_output, kinds_in_words
     from app.errors import DataError
     from app.events.command import (
         assign_log,
@@ -170,10 +170,8 @@ def assign(
         )
         if done.rejects is not None:
             console.print(
-                f"[yellow]rejected {done.rejected:,} rows[/]: without a customer id, with "
-                "text in a numeric column, with another number of fields than the header or "
-                f"with the id of an earlier row (row numbers and reasons in "
-                f"{escape(str(done.rejects))})",
+                f"[yellow]rejected {done.rejected:,} rows[/]: {escape(kinds_in_words(done.kinds))}"
+                f" (row numbers and reasons in {escape(str(done.rejects))})",
                 soft_wrap=True,
             )
 

@@ -88,6 +88,10 @@ def test_text_in_a_numeric_column_rejects_that_row_by_name(
     loaded = store.load("customers")
     done = assign_file(loaded, source, target, id_column="customer_id", chunk_size=20)
     assert (done.rows, done.rejected) == (48, 2)
+    assert done.kinds == {
+        "column 'monetary' is not a finite number": 1,
+        "column 'monetary' is not a number": 1,
+    }
     rejects = pd.read_csv(tmp_path / "out.rejects.csv")
     assert rejects.to_dict("records") == [
         {"row": 31, "reason": "column 'monetary' is not a finite number: 'inf'"},
@@ -149,7 +153,7 @@ def test_ids_come_out_exactly_as_they_went_in(
     assert tagged["segment_id"].tolist() == list(expected)
     rejects = pd.read_csv(tmp_path / "out.rejects.csv")
     assert rejects.to_dict("records") == [{"row": 5, "reason": "no customer id (empty cell)"}]
-    assert "rejected 1 rows" in " ".join(result.output.split())
+    assert "rejected 1 rows: no customer id: 1 (row numbers" in " ".join(result.output.split())
 
 
 def test_an_integer_parquet_id_column_becomes_its_decimal_text(

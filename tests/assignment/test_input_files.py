@@ -54,6 +54,7 @@ def test_a_row_with_another_field_count_is_rejected_naming_its_line(
     code, output = _assign(store, source, target, "--chunk-size", "7")
     assert code == 0, output
     assert "tagged 30 customers" in output and "rejected 2 rows" in output
+    assert "rejected 2 rows: another number of fields than the header: 2 (row numbers" in output
     tagged = pd.read_csv(target, dtype=str)
     assert tagged["customer_id"].tolist() == frame["customer_id"].tolist()
     expected = store.load("customers").estimator.predict(frame.set_index("customer_id"))
@@ -147,6 +148,7 @@ def test_a_repeated_id_is_tagged_once_from_its_last_row(
     code, output = _assign(store, source, target, "--chunk-size", "16")
     assert code == 0, output
     assert "tagged 40 customers" in output and "rejected 1 rows" in output
+    assert "rejected 1 rows: duplicate id (a later row is used): 1 (row numbers" in output
     tagged = pd.read_parquet(target)
     first = frame.loc[0, "customer_id"]
     assert tagged["customer_id"].tolist() == [*frame["customer_id"][1:], first]
