@@ -94,8 +94,9 @@ def print_manifest_summary(manifest: Manifest, promoted: str | None) -> None:
         out.print(f"[yellow]note:[/] {escape(note)}")
     if manifest.selection.note:
         out.print(f"[yellow]note:[/] {escape(manifest.selection.note)}")
-    if manifest.selection.reason and manifest.selection.method != "silhouette":
-        out.print(f"selection ({manifest.selection.method}): {escape(manifest.selection.reason)}")
+    reason = manifest.selection.reason
+    if reason and reason != manifest.selection.note:  # the note says it already
+        out.print(f"selection ({manifest.selection.method}): {escape(reason)}")
     table = Table(show_lines=False)
     for column in ("id", "name", "kind", "size", "share", "stability", "flags"):
         table.add_column(column, justify="right" if column in ("size", "share") else "left")
