@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -152,7 +153,12 @@ def _same_outcomes(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
             return False  # too few to say they are the same
         if np.ptp(np.concatenate([xa, xb])) == 0:
             continue  # constant: no difference to find on this outcome
-        p = stats.ttest_ind(xa, xb, equal_var=False).pvalue
+        with warnings.catch_warnings():
+            # nearly identical values (a segment whose outcome is all but constant): scipy's
+            # "precision loss" warning would reach a user's terminal; the p-value is still
+            # what decides, and a non-finite one counts as a difference
+            warnings.simplefilter("ignore", RuntimeWarning)
+            p = stats.ttest_ind(xa, xb, equal_var=False).pvalue
         if not math.isfinite(p) or p < SAME_OUTCOMES_P:
             return False
     return True

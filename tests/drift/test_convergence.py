@@ -39,6 +39,16 @@ def test_segments_whose_outcomes_do_not_differ_are_flagged() -> None:
     assert [(p.segments, p.reasons) for p in pairs] == [(("a", "b"), ["same_outcomes"])]
 
 
+def test_an_all_but_constant_outcome_is_compared_without_a_warning() -> None:
+    """A segment whose outcome is constant and another all but constant: scipy warns of
+    precision loss (the suite turns warnings into errors; a user saw it in the terminal)."""
+    labels = np.array(["a"] * 50 + ["b"] * 50, dtype=object)
+    spend = np.r_[np.full(50, 1e6), np.full(49, 1e6), 1e6 + 1e-9]
+    segments = [_segment("a", 1.0), _segment("b", -1.0)]
+    pairs = convergence(segments, labels, pd.DataFrame({"spend": spend}))
+    assert [(p.segments, p.reasons) for p in pairs] in ([], [(("a", "b"), ["same_outcomes"])])
+
+
 def test_a_trained_version_keeps_its_reference_and_no_false_flags(trained: Any) -> None:
     _, result = trained
     manifest = result.manifest
