@@ -113,6 +113,7 @@ def train(
     with timer.step("load data"):
         data = load_training_data(config)
         frame = data.frame
+        data.notes.extend(negatives_under_log(config, frame))
     kinds = {f.name: f.type for f in config.features}
     with timer.step("rules"):
         rules = compile_rules(config.rules, kinds)
@@ -319,6 +320,27 @@ def _project(
     if components < 2:
         projection = np.column_stack([projection, np.zeros(len(projection))])
     return projection, [str(s) for s in model.predict(sample)]
+
+
+def negatives_under_log(config: TrainConfig, frame: pd.DataFrame) -> list[str]:
+    """A note per ``log1p`` feature holding negative values (after its ``clip``): the
+    transform counts them as 0, so a customer at -250 looks like one at 0."""
+    notes = []
+    for feature in config.features:
+        if not isinstance(feature, NumericFeature) or feature.transform != "log1p":
+            continue
+        values = frame[feature.name].to_numpy(dtype=np.float64, na_value=np.nan)
+        lower = feature.clip[0] if feature.clip else None
+        if lower is not None:
+            values = np.maximum(values, lower)
+        negative = values < 0
+        if negative.any():
+            notes.append(
+                f"{feature.name}: {int(negative.sum()):,} negative values (the lowest "
+                f'{float(np.nanmin(values)):g}) count as 0 under transform = "log1p"; '
+                "to keep them apart, leave the transform out"
+            )
+    return notes
 
 
 def _data_info(config: TrainConfig, data: TrainingData) -> DataInfo:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
 import pytest
 
 from app.cli.common import print_manifest_summary
 from app.registry.store import ModelStore
-from app.training.job import TrainResult
+from app.training.config import parse_config
+from app.training.job import TrainResult, train
 
 
 def _summary(manifest: object, capsys: pytest.CaptureFixture[str]) -> str:
@@ -35,3 +40,35 @@ def test_the_reason_is_shown_for_every_method_and_a_note_is_not_repeated(
         update={"selection": selection.model_copy(update={"note": text, "reason": text})}
     )
     assert _summary(fallback, capsys).count(text) == 1
+
+
+def test_negative_values_under_log1p_are_noted(tmp_path: Path) -> None:
+    """``log1p`` counts a negative value as 0 (a customer at -250 looks like one at 0): the
+    job says how many there were, in the manifest's notes (and so the summary and report)."""
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(600)],
+            "balance": np.r_[rng.gamma(2.0, 100.0, 590), np.full(10, -250.0)],
+            "kept": np.r_[rng.gamma(2.0, 100.0, 590), np.full(10, -5.0)],
+        }
+    )
+    path = tmp_path / "balances.csv"
+    frame.to_csv(path, index=False)
+    config = parse_config(
+        {
+            "data": {"path": str(path), "id_column": "customer_id"},
+            "features": [
+                {"name": "balance", "transform": "log1p"},
+                {"name": "kept", "transform": "log1p", "clip": [0, 10_000]},
+            ],
+            "model": {"name": "balances", "k_min": 2, "k_max": 3, "stability_bootstraps": 0},
+        },
+        base_dir=tmp_path,
+    )
+    result = train(config, ModelStore(tmp_path / "store"))
+    notes = [n for n in result.manifest.data.notes if "log1p" in n]
+    assert notes == [
+        'balance: 10 negative values (the lowest -250) count as 0 under transform = "log1p"; '
+        "to keep them apart, leave the transform out"
+    ]
