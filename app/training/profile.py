@@ -127,7 +127,7 @@ def profile_segments(
                 name=name,
                 kind="rule" if info.kind == "rule" else "cluster",
                 rule=info.rule,
-                description=info.description or _describe(share, num_profile, labels),
+                description=info.description or _describe(share, num_profile, cat_profile, labels),
                 action=info.action,
                 size=size,
                 share=share,
@@ -351,6 +351,16 @@ def _leaf_name(
     return name
 
 
+FAINT_Z = 0.05  # a difference too small to name a segment by, enough to tell two apart
+
+
+def _faint(numeric: dict[str, NumericProfile], labels: dict[str, str]) -> list[str]:
+    """Numeric differences below ``DISTINCT_Z``, largest first, worded as slight."""
+    faint = sorted((p.z, name) for name, p in numeric.items() if FAINT_Z <= abs(p.z) < DISTINCT_Z)
+    faint.sort(key=lambda r: -abs(r[0]))
+    return [f"slightly {'higher' if z > 0 else 'lower'} {labels[name]}" for z, name in faint]
+
+
 def _defines(share: CategoryShare) -> bool:
     """Most of the segment holds the category, well above its population share; or it is
     far more common there than elsewhere."""
@@ -372,10 +382,15 @@ def _generate_name(
     leads = set() if leads is None else leads
     traits, strong = _traits(numeric, categorical, labels, words or {})
     traits = traits or ["typical customers"]
-    lead = next((t for t in traits if t.lower() not in leads), None)
-    if lead is None:  # every trait leads another segment already: lead with two of them
-        lead = " and ".join(traits[:2]) if len(traits) > 1 else traits[0]
-    rest = [t for t in traits if t != lead]
+    found = next((t for t in traits if t.lower() not in leads), None)
+    if found is not None:
+        parts = [found]
+    else:  # every trait leads another segment already: lead with two of them (the second
+        # may be a faint difference: "Two year contract and slightly lower tenure" tells two
+        # two-year segments apart where "#2" would not)
+        parts = [*traits, *(t for t in _faint(numeric, labels) if t not in traits)][:2]
+    lead = " and ".join(parts)
+    rest = [t for t in traits if t not in parts]
     # a second trait when it is more than slight; more (or slight ones) only to be unique
     first = 1 if strong - (lead in traits[:strong]) > 0 else 0
     name = lead
@@ -394,15 +409,34 @@ def _generate_name(
     return name
 
 
-def _describe(share: float, numeric: dict[str, NumericProfile], labels: dict[str, str]) -> str:
+def _describe(
+    share: float,
+    numeric: dict[str, NumericProfile],
+    categorical: dict[str, dict[str, CategoryShare]],
+    labels: dict[str, str],
+) -> str:
+    """``18.0% of customers: 96% Two year contract (23% of all); tenure above average ...``:
+    the categories that define the segment, then its three strongest numeric differences."""
+    defining = sorted(
+        (
+            (share_.z, f"{share_.share:.0%} {_category_trait(cat, labels[feature], 1.0)} "
+             f"({share_.population_share:.0%} of all)")
+            for feature, shares in categorical.items()
+            for cat, share_ in shares.items()
+            if not cat.startswith("__") and _defines(share_)
+        ),
+        key=lambda r: -r[0],
+    )  # fmt: skip
     ranked = sorted(numeric.items(), key=lambda kv: -abs(kv[1].z))[:3]
-    bits = [
+    bits = [text for _, text in defining[:3]] + [
         f"{labels[name]} {'above' if p.z > 0 else 'below'} average "
         f"(mean {p.mean:,.4g}, {p.z:+.1f} sd)"
         for name, p in ranked
         if abs(p.z) >= DISTINCT_Z
     ]
     detail = "; ".join(bits) if bits else "close to the population average on every feature"
+    if defining and len(bits) == len(defining[:3]):
+        detail += "; close to the population average on every numeric feature"
     return f"{share:.1%} of customers: {detail}."
 
 

@@ -103,3 +103,34 @@ def test_one_time_only_where_the_segment_bought_once() -> None:
     assert names[0].startswith("One-time") and "very one-time" not in names[0].lower()
     assert "very infrequent" in names[1].lower() and "one-time" not in names[1].lower()
     assert "infrequent" in names[2].lower() and "one-time" not in names[2].lower()
+
+
+def test_two_segments_of_one_defining_category_are_told_apart_without_a_number() -> None:
+    """Two segments all of them on two-year contracts, one long-standing and one just below
+    average on everything: the second led with the category and its faint difference (an
+    outside try got "Two year Contract #2"), and its description names the category (it
+    said "close to the population average on every feature")."""
+    from app.training.profile import _describe
+
+    labels = {"tenure": "tenure months", "charges": "monthly charges", "contract": "contract"}
+    two_year = {"Two year": CategoryShare(share=1.0, population_share=0.24, z=1.9)}
+    used: set[str] = set()
+    leads: set[str] = set()
+    long_standing = {
+        "tenure": NumericProfile(mean=57.5, median=60.0, z=1.2),
+        "charges": NumericProfile(mean=60.0, median=60.0, z=0.02),
+    }
+    first = _generate_name(long_standing, {"contract": two_year}, labels, used, {}, leads)
+    used.add(first)
+    average = {
+        "tenure": NumericProfile(mean=26.9, median=25.0, z=-0.15),
+        "charges": NumericProfile(mean=66.0, median=66.0, z=0.08),
+    }
+    second = _generate_name(average, {"contract": two_year}, labels, used, {}, leads)
+    assert first == "Two year contract, very high tenure months"
+    assert second == "Two year contract and slightly lower tenure months"
+    described = _describe(0.18, average, {"contract": two_year}, labels)
+    assert described == (
+        "18.0% of customers: 100% Two year contract (24% of all); close to the population "
+        "average on every numeric feature."
+    )
