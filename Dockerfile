@@ -11,10 +11,11 @@ ENV PIP_NO_CACHE_DIR=1 \
 
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY scripts/constraints.txt ./scripts/
 COPY app ./app
 # The project's wheel plus one wheel per runtime dependency (binary wheels from PyPI:
-# no compiler is needed, so none is installed).
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+# no compiler is needed, so none is installed), at the versions CI last passed with.
+RUN pip wheel --no-cache-dir --wheel-dir /wheels -c scripts/constraints.txt .
 
 
 FROM python:3.11-slim AS runtime
