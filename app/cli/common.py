@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -60,7 +60,12 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
-def print_manifest_summary(manifest: Manifest, promoted: str | None) -> None:
+def print_manifest_summary(
+    manifest: Manifest, promoted: str | None, served: Mapping[str, str] | None = None
+) -> None:
+    """The version's summary; ``served``: segment id -> the name the service gives it (an
+    edit by ``PATCH /v1/segments/{id}`` is kept across retrains), shown beside the generated
+    one where they differ."""
     q = manifest.quality
     state = "promoted" if manifest.version == promoted else "not promoted"
     out.print(
@@ -104,9 +109,10 @@ def print_manifest_summary(manifest: Manifest, promoted: str | None) -> None:
     for name in outcomes:
         table.add_column(name, justify="right")
     for seg in manifest.segments:
+        name = (served or {}).get(seg.id, seg.name)
         table.add_row(
             seg.id,
-            seg.name,
+            escape(name if name == seg.name else f"{name} (edited; generated: {seg.name})"),
             seg.kind,
             f"{seg.size:,}",
             f"{seg.share:.1%}",

@@ -21,6 +21,7 @@ from app.cli.common import (
     print_manifest_summary,
     store_at,
 )
+from app.registry.overrides import segment_names
 from app.training.config import load_config
 
 if TYPE_CHECKING:
@@ -71,7 +72,8 @@ def train(
                 on_step=lambda step: status.update(f"training: {step}…"),
             )
         manifest = result.manifest
-        print_manifest_summary(manifest, model_store.promoted(manifest.model_name))
+        served = segment_names(manifest, model_store.root / manifest.model_name)
+        print_manifest_summary(manifest, model_store.promoted(manifest.model_name), served)
         drift_cli.print_convergence(manifest)
         folder = model_store.version_dir(manifest.model_name, manifest.version)
         console.print(f"report: {folder / 'report.html'}", markup=False, soft_wrap=True)

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from app.cli.common import STORE_OPTION, fail_on_error, out, print_manifest_summary, store_at
 from app.errors import StoreError
+from app.registry.overrides import segment_names
 
 app = typer.Typer(
     help="Inspect, promote, roll back and compare model versions.", no_args_is_help=True
@@ -76,7 +77,8 @@ def show(
         if json:
             typer.echo(manifest.model_dump_json(indent=2))
             return
-        print_manifest_summary(manifest, model_store.promoted(name))
+        served = segment_names(manifest, model_store.root / name)
+        print_manifest_summary(manifest, model_store.promoted(name), served)
         out.print(f"report: {model_store.version_dir(name, version) / 'report.html'}", markup=False)
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from app.cli import common
 from app.cli.common import print_manifest_summary
 from app.registry.store import ModelStore
 from app.training.config import parse_config
@@ -72,3 +73,31 @@ def test_negative_values_under_log1p_are_noted(tmp_path: Path) -> None:
         'balance: 10 negative values (the lowest -250) count as 0 under transform = "log1p"; '
         "to keep them apart, leave the transform out"
     ]
+
+
+def test_an_edited_name_is_shown_beside_the_generated_one(
+    trained: tuple[ModelStore, TrainResult],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A name edited with ``PATCH /v1/segments/{id}`` is what the service gives (kept across
+    retrains); the summary of ``segments train`` and ``models show`` shows it with the
+    generated one (an outside try saw only the generated name after a retrain)."""
+    from app.registry.overrides import SegmentOverrides, segment_names
+
+    manifest = trained[1].manifest
+    first = manifest.segments[0]
+    folder = tmp_path / manifest.model_name
+    SegmentOverrides(folder).update(first.id, {"name": "Loyal [core] holders"}, manifest)
+    served = segment_names(manifest, folder)
+    monkeypatch.setattr(common.out, "width", 400)  # one line per row: the cell unwrapped
+    shown = _summary_with(manifest, served, capsys)
+    assert f"Loyal [core] holders (edited; generated: {first.name})" in shown
+
+
+def _summary_with(
+    manifest: object, served: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> str:
+    print_manifest_summary(manifest, None, served)  # type: ignore[arg-type]
+    return " ".join(capsys.readouterr().out.split())
