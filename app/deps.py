@@ -6,6 +6,7 @@ only read ``app.state``.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
@@ -98,3 +99,14 @@ async def require_history(state: ModelStateDep) -> HistoryService:
 HolderDep = Annotated[ModelHolder, Depends(get_holder)]
 ServingDep = Annotated[ServingModel, Depends(serving_dep)]
 RecorderDep = Annotated[HistoryService, Depends(require_history)]
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def iso_text(value: object) -> object:
+    """Only ISO 8601 text is a time in a query (pydantic would also read ``80136`` or ``0.0``
+    as a Unix time, which the contract's date-time does not allow): a ``BeforeValidator``."""
+    if isinstance(value, str) and not _ISO_DATE.match(value):
+        raise ValueError("must be an ISO 8601 date-time, such as 2026-01-31T00:00:00Z")
+    return value

@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from pydantic import BeforeValidator
 from redis.exceptions import RedisError
 
-from app.deps import ServingDep
+from app.deps import ServingDep, iso_text
 from app.drift.schemas import DriftReport
 from app.drift.service import DriftService
 from app.problems import Problem, invalid, problem_responses, redis_unavailable
@@ -64,8 +65,8 @@ def window(
 async def get_drift(
     request: Request,
     serving: ServingDep,
-    since: Annotated[datetime | None, Query(description=SINCE)] = None,
-    until: Annotated[datetime | None, Query(description=UNTIL)] = None,
+    since: Annotated[datetime | None, BeforeValidator(iso_text), Query(description=SINCE)] = None,
+    until: Annotated[datetime | None, BeforeValidator(iso_text), Query(description=UNTIL)] = None,
 ) -> DriftReport:
     """PSI per feature and the segment-share shift of live assignments against the serving
     version's training data, each with a status (ok / watch / drift) and its observations."""

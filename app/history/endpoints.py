@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BeforeValidator
 
-from app.deps import HolderDep, RecorderDep
+from app.deps import HolderDep, RecorderDep, iso_text
 from app.history.keys import CURSOR_PATTERN
 from app.history.records import RedisUnavailable
 from app.history.schemas import (
@@ -240,17 +239,6 @@ async def list_segment_members(
     )
 
 
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-def _iso_text(value: object) -> object:
-    """Only ISO 8601 text is a time here (pydantic would also read ``80136`` as a Unix time,
-    which the contract's date-time does not allow)."""
-    if isinstance(value, str) and not _ISO_DATE.match(value):
-        raise ValueError("must be an ISO 8601 date-time, such as 2026-01-31T00:00:00Z")
-    return value
-
-
 SINCE = (
     "default: 24 hours before until. The window is widened to whole flow buckets; one longer "
     "than 366 days (or than the reads one answer may make: 20,000 buckets x shards) is "
@@ -270,8 +258,8 @@ UNTIL = "default: now (see since)"
 )
 async def get_migrations(
     history: RecorderDep,
-    since: Annotated[datetime | None, BeforeValidator(_iso_text), Query(description=SINCE)] = None,
-    until: Annotated[datetime | None, BeforeValidator(_iso_text), Query(description=UNTIL)] = None,
+    since: Annotated[datetime | None, BeforeValidator(iso_text), Query(description=SINCE)] = None,
+    until: Annotated[datetime | None, BeforeValidator(iso_text), Query(description=UNTIL)] = None,
 ) -> MigrationMatrix:
     """The flow matrix (from -> to counts) over a time window, with totals per segment."""
     # no flow is recorded outside [_EARLIEST, _LATEST]: a window reaching beyond is read
