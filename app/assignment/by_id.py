@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from app.assignment.profiles import UnknownCustomer, complete_one, merge
+from app.assignment.profiles import MERGED, UnknownCustomer, complete_read, merge
 from app.assignment.service import record_checked, record_one, render
 from app.assignment.validation import ItemInvalid
 from app.history import HistoryService, Profile, RedisUnavailable
@@ -42,9 +42,7 @@ async def assign_by_id(
             with contextlib.suppress(RedisUnavailable):
                 if await record_checked(history, serving, doc, cached.stored):
                     return doc, features
-    features, _ = await complete_one(history, kinds, customer_id, {}, max_id, keep=True)
-    doc = render(serving, customer_id, serving.assign_one(features))
-    await record_one(history, serving, doc)
+    doc, features, _ = await assign_merged(history, serving, customer_id, {}, max_id, keep=True)
     return doc, features
 
 
@@ -62,3 +60,41 @@ def _complete(
     except (UnknownCustomer, ItemInvalid):
         history.profile_cache.drop(customer_id)
         return None
+
+
+MERGE_TRIES = 3  # reads of a profile that keeps changing under a merge, before recording it
+
+
+async def assign_merged(
+    history: HistoryService,
+    serving: ServingModel,
+    customer_id: str,
+    sent: dict[str, Any],
+    max_id: int,
+    keep: bool = False,
+) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """The recorded answer for ``sent`` (some features, or none) completed from the stored
+    profile, the features assigned, and where they came from; raises the problems of
+    ``complete_one``.
+
+    The record is checked against the profile as read: applied only if Redis still holds
+    it, else read again (a forget in between: the customer is unknown now, a 404; another
+    write: merged over the new profile). Unchecked, a request that read the profile before a
+    forget wrote it back after it, the whole forgotten profile with it. After
+    ``MERGE_TRIES`` changed reads, or when Redis does not confirm in time, the record goes
+    the unchecked way (spooled if Redis is away), as before the check.
+    """
+    kinds = serving.feature_kinds
+    for _ in range(MERGE_TRIES):
+        read = complete_read(history, kinds, customer_id, sent, max_id, keep)
+        features, source, stored = await read
+        assert stored is not None  # complete_read raised the 404 otherwise
+        doc = render(serving, customer_id, serving.assign_one(features))
+        profile = features if source == MERGED else None  # read alone: not written again
+        try:
+            if await record_checked(history, serving, doc, stored.stored, profile):
+                return doc, features, source
+        except RedisUnavailable:
+            break
+    await record_one(history, serving, doc, profile)
+    return doc, features, source

@@ -38,7 +38,7 @@ from starlette.datastructures import State
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.assignment.by_id import assign_by_id
+from app.assignment.by_id import assign_by_id, assign_merged
 from app.assignment.profiles import FROM_PROFILE, FROM_REQUEST, complete_one, is_complete
 from app.assignment.schemas import AssignRequest, AssignResponse, BatchRequest, BatchResponse
 from app.assignment.service import answer_batch, answer_valid, record_one, render
@@ -137,20 +137,25 @@ async def assign_payload(state: State, body: bytes, query: bytes) -> bytes:
         # by id: from the stored profile, cached in this process (recorded, with a check)
         doc, features = await assign_by_id(history, serving, customer_id, max_id)
         source = FROM_PROFILE
-    else:
-        source, live = FROM_REQUEST, None
-        if not is_complete(features, kinds):  # the rest comes from the stored profile
-            # (a transactions model's customer: derived as of now from their behaviour)
-            live = await live_features(state, serving, customer_id, features)
-            features, source = live or await complete_one(
-                history, kinds, customer_id, features, max_id
+    elif not is_complete(features, kinds) and history is not None:
+        # the rest comes from the stored profile (a transactions model's customer: derived as
+        # of now from their behaviour)
+        live = await live_features(state, serving, customer_id, features)
+        if live is None:
+            doc, features, source = await assign_merged(
+                history, serving, customer_id, features, max_id
             )
+        else:
+            features, source = live
+            doc = render(serving, customer_id, serving.assign_one(features))
+            await record_one(history, serving, doc, features)  # derived: stored as of now
+    else:  # every feature sent (or recording off: a 422 names the missing ones)
+        if not is_complete(features, kinds):
+            features, source = await complete_one(history, kinds, customer_id, features, max_id)
+        source = FROM_REQUEST
         doc = render(serving, customer_id, serving.assign_one(features))
         if history is not None:
-            # features read from the profile are the profile: not written again; features
-            # derived as of now are stored (the profile then shows what was assigned from)
-            stored = None if source == FROM_PROFILE and live is None else features
-            await record_one(history, serving, doc, stored)
+            await record_one(history, serving, doc, features)
     LIVE.observe_one(serving, features, doc["segment_id"])  # in process (app/drift/live.py)
     doc["features_from"] = source
     child(ASSIGNMENTS, doc["segment_id"]).inc()

@@ -111,6 +111,19 @@ async def complete_one(
 ) -> tuple[dict[str, Any], str]:
     """``merge`` for one request, reading its profile (cached with ``keep``); raises 404,
     422 and 503 problems."""
+    features, source, _ = await complete_read(history, kinds, customer_id, sent, max_id, keep)
+    return features, source
+
+
+async def complete_read(
+    history: HistoryService | None,
+    kinds: dict[str, str],
+    customer_id: str,
+    sent: dict[str, Any],
+    max_id: int,
+    keep: bool = False,
+) -> tuple[dict[str, Any], str, Profile | None]:
+    """``complete_one``, with the profile as read (for a record checked against it)."""
     if history is None:  # recording is off: nothing is stored, every feature must be sent
         missing = [n for n in kinds if n not in sent]
         raise invalid([{"field": f"features.{n}", "message": "missing feature"} for n in missing])
@@ -119,7 +132,7 @@ async def complete_one(
     except RedisUnavailable as exc:
         raise profiles_unavailable(exc) from None
     try:
-        return merge(kinds, customer_id, sent, stored, max_id)
+        return (*merge(kinds, customer_id, sent, stored, max_id), stored)
     except UnknownCustomer as exc:
         raise Problem(
             404,

@@ -250,7 +250,11 @@ async def record_one(
 
 
 async def record_checked(
-    history: HistoryService, serving: ServingModel, doc: dict[str, Any], expected: str
+    history: HistoryService,
+    serving: ServingModel,
+    doc: dict[str, Any],
+    expected: str,
+    features: dict[str, Any] | None = None,
 ) -> bool:
     """``record_one`` of an assignment by id made from a cached profile (``expected``, as
     stored): False, and nothing recorded, when Redis found that profile changed.
@@ -260,7 +264,7 @@ async def record_checked(
     RedisUnavailable
         Redis did not answer in time, or recording spools (the record is not spooled).
     """
-    record = _record_of(serving, doc, expected_profile=expected)
+    record = _record_of(serving, doc, expected_profile=expected, profile=features)
     outcome = await _timed(history.record_checked(record))
     if outcome.stale:
         return False

@@ -15,7 +15,8 @@
 --   1..S, followed by the profile's values: their JSON texts joined by \31; -1: no profile,
 --   and the record is checked: followed by the stored profile it was assigned from, 'p'
 --   and the chunks joined by \30, and applied only if the customer's hash still holds
---   exactly those)
+--   exactly those; -(S+1) .. -2: both, a checked record that stores a profile (features
+--   merged over the stored ones): schema -s - 1, its values, then the expected profile)
 --
 -- Returns 3 values per record: changed (0/1), previous segment or nil, duplicate (0/1, or
 -- 2: stale, a checked record whose profile changed, not applied); a record that failed (a
@@ -197,12 +198,12 @@ end
 
 -- One record, as if alone: returns changed (0/1), previous segment (false: none), duplicate
 -- (1; 2: stale, see profile_is).
-local function apply(cur, rid, cid, at, f, a, s, vp)
+local function apply(cur, rid, cid, at, f, a, s, vp, ep)
   local seg = segs[a]
   -- what an unchanged record needs first; the rest only on a change
   local state = redis.call('HMGET', cur, 's', 'r', 'p')
   local prev, last = state[1], state[2]
-  if s < 0 and not profile_is(cur, state[3], ARGV[vp]) then return 0, false, 2 end
+  if ep and not profile_is(cur, state[3], ARGV[ep]) then return 0, false, 2 end
 
   -- Idempotency: a record not newer than the last one applied (a replay, or a stale record)
   -- changes nothing, so replaying a spool after a partial write counts each migration once.
@@ -256,13 +257,20 @@ end
 local out, n, k = {}, 0, 3 + nflows
 while p <= #ARGV do
   local s = tonumber(ARGV[p + 5])
+  -- the schema of the profile stored (0: none), and where the expected profile is (checked)
+  local schema, ep, used = s, nil, (s ~= 0 and 1 or 0)
+  if s == -1 then
+    schema, ep = 0, p + 6
+  elseif s < -1 then
+    schema, ep, used = -s - 1, p + 7, 2
+  end
   local ok, changed, prev, duplicate = pcall(apply, KEYS[k + 1], ARGV[p], ARGV[p + 1],
-    ARGV[p + 2], tonumber(ARGV[p + 3]), tonumber(ARGV[p + 4]), s, p + 6)
+    ARGV[p + 2], tonumber(ARGV[p + 3]), tonumber(ARGV[p + 4]), schema, p + 6, ep)
   if not ok then  -- this record failed (e.g. WRONGTYPE): say so in its place, go on
     changed, prev, duplicate = -1, type(changed) == 'table' and changed.err or tostring(changed), 0
   end
   out[n + 1], out[n + 2], out[n + 3] = changed, prev, duplicate
-  p = p + 6 + (s ~= 0 and 1 or 0)
+  p = p + 6 + used
   k, n = k + 1, n + 3
 end
 

@@ -147,6 +147,18 @@ _CHECKED = "$2\r\n-1\r\n"
 """The schema index of a checked record: no profile, then the one it expects (record.lua)."""
 
 
+def _checked_with_profile(text: str) -> str:
+    """A profile's arguments (``_profile_args``: its schema index, its values) for a checked
+    record that stores it: the index as ``-(index + 1)`` (record.lua)."""
+    _, index, rest = text.split("\r\n", 2)
+    return _text_bulk(str(-int(index) - 1)) + rest
+
+
+def _bulk_text(text: str) -> str:
+    """A RESP bulk string as text, for any ``text`` (its length counted in bytes)."""
+    return f"${len(text.encode())}\r\n{text}\r\n"
+
+
 def _text_bulk(text: str) -> str:
     """A RESP bulk string as text, for ASCII ``text`` (so its length is its byte length)."""
     return f"${len(text)}\r\n{text}\r\n"
@@ -318,10 +330,14 @@ class Recorder:
         schemas: dict[tuple[str, ...], str] = {}
         profile_text = _profile_args(profiles, schemas)
         profile_values = sum(1 for p in profiles if p)
-        for i, expected in enumerate(checked):  # by-id records made from a cached profile
-            if expected is not None:
-                profile_text[i] = _CHECKED + _bulk(expected).decode()
-                profile_values += 1
+        for i, expected in enumerate(checked):  # records made from a profile as read
+            if expected is None:
+                continue
+            if profiles[i]:  # merged features stored, if the read profile is still there
+                profile_text[i] = _checked_with_profile(profile_text[i]) + _bulk_text(expected)
+            else:  # by id from a cached profile: nothing stored
+                profile_text[i] = _CHECKED + _bulk_text(expected)
+            profile_values += 1
         # a key's or an id's length in bytes (the same as in characters for ASCII)
         if all(map(str.isascii, ids)):
             sizes = list(map(len, ids))

@@ -216,3 +216,35 @@ def test_with_recording_off_every_feature_must_be_sent(
         assert response.status_code == 422
         missing = next(iter(example[0]["features"]))
         assert response.json()["errors"][0]["field"] == f"features.{missing}"
+
+
+@pytest.mark.parametrize("sent", [{"sessions_30d": 3}, {}], ids=["merged", "profile"])
+def test_a_forget_between_the_read_and_the_record_is_not_undone(
+    client: TestClient,
+    example: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    sent: dict[str, Any],
+) -> None:
+    """A request that read the profile just before a forget: its record is checked against
+    the profile it read, finds it gone, and reads again: the customer is unknown (404), and
+    stays forgotten. Unchecked, the merged record wrote the whole forgotten profile back (an
+    outside try, 5 of 5 runs, with concurrent requests and a DELETE)."""
+    customer = f"forget-race-{uuid.uuid4().hex[:8]}"
+    _assign(client, {"customer_id": customer, "features": example[0]["features"]})
+    history = client.app.state.history
+    history.profile_cache.drop(customer)
+    real = history.profiles
+    forgotten: list[bool] = []
+
+    async def read_then_forget(*args: Any, **kwargs: Any) -> Any:
+        found = await real(*args, **kwargs)
+        if not forgotten:  # the forget lands after this read, before the record
+            forgotten.append(await history.recorder.forget(customer))
+        return found
+
+    monkeypatch.setattr(history, "profiles", read_then_forget)
+    answer = client.post("/v1/assign", json={"customer_id": customer, "features": sent})
+    monkeypatch.undo()
+    assert forgotten == [True]
+    assert answer.status_code == 404, answer.text
+    assert client.get(f"/v1/customers/{customer}").status_code == 404
