@@ -40,12 +40,25 @@ def check_url_form(url: str, config: WebhookConfig) -> str:
     return host
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
 def _refused(address: str) -> bool:
+    """Whether a target address is inside a deployment rather than on the internet: not
+    globally routable (private, loopback, link-local, carrier-grade NAT 100.64.0.0/10, where
+    some clouds keep their metadata service, reserved...), multicast, or an IPv6 address that
+    carries such an IPv4 one (mapped, 6to4, Teredo, NAT64)."""
     ip = ipaddress.ip_address(address.split("%")[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        inner = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if inner is None and ip in _NAT64:
+            inner = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if inner is not None and _refused(str(inner)):
+            return True
+        ip = ip.ipv4_mapped or ip
     return bool(
-        ip.is_private
+        not ip.is_global
+        or ip.is_private
         or ip.is_loopback
         or ip.is_link_local
         or ip.is_reserved

@@ -107,6 +107,13 @@ def test_subscriptions_are_admin_only_and_the_secret_is_shown_once(client: TestC
         ({"url": "https://169.254.169.254/latest"}, 403, "url", "link-local"),
         ({"url": "https://[::1]/x"}, 403, "url", "loopback"),
         ({"url": "https://[::ffff:10.0.0.1]/x"}, 403, "url", "private"),
+        # not globally routable, or an IPv6 address carrying such an IPv4 one (an audit
+        # reached the carrier-grade NAT range, where a cloud keeps its metadata service)
+        ({"url": "https://100.100.100.200/latest/meta-data/"}, 403, "url", "private"),
+        ({"url": "https://100.64.0.1/x"}, 403, "url", "private"),
+        ({"url": "https://[::ffff:100.100.100.200]/x"}, 403, "url", "private"),
+        ({"url": "https://[2002:7f00:1::]/x"}, 403, "url", "private"),
+        ({"url": "https://[64:ff9b::a00:1]/x"}, 403, "url", "private"),
         ({"url": "https://a:99999/x"}, 403, "url", "not a URL"),
         ({"url": "https://a.example/x", "events": ["segment.moved"]}, 422, "events", ""),
         ({"url": "https://a.example/x", "events": []}, 422, "events", ""),
