@@ -150,15 +150,19 @@ class ObservabilityMiddleware:
         start = time.perf_counter()
         status = 500
 
+        answered = False
+
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, answered = message["status"], True
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+            if status == 500 and not answered:  # the client left before its body came:
+                status = 499  # no answer was sent, and it is not the server's error
         finally:
             elapsed = time.perf_counter() - start
             # the router leaves the matched route in the scope: label by its template

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import orjson
 from fastapi import APIRouter, Request
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from app.deps import ModelQuery
@@ -39,5 +40,9 @@ REQUEST_SCHEMAS = (EventsRequest,)
 async def post_events(request: Request, model: ModelQuery = None) -> Response:
     await authorize(request.app.state, presented_key_raw(request.scope["headers"]), "assign")
     state = state_for(request.app.state, model)
-    doc = await ingest(state, await request.body())
+    try:
+        body = await request.body()
+    except ClientDisconnect:  # gone before its body came: nothing to answer, no server error
+        return Response(status_code=499)
+    doc = await ingest(state, body)
     return Response(orjson.dumps(doc), media_type="application/json")
