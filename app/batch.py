@@ -17,6 +17,7 @@ config listed in ``missing_values``. The output is never the input (``check_outp
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -296,7 +297,7 @@ def assign_file(
     writer: pq.ParquetWriter | None = None
     rows = rejected = 0
     first_reason = ""
-    kinds: dict[str, int] = {}
+    kinds: Counter[str] = Counter()
     try:
         for chunk in chunks:
             if chunk.rejected:
@@ -305,9 +306,7 @@ def assign_file(
                 )
                 first_reason = first_reason or chunk.rejected[0].reason
                 rejected += len(chunk.rejected)
-                for r in chunk.rejected:
-                    kind = reason_kind(r.reason)
-                    kinds[kind] = kinds.get(kind, 0) + 1
+                kinds.update(reason_kind(r.reason) for r in chunk.rejected)
             if chunk.ids.empty:
                 continue
             segment_ids = model.predict(chunk.features)
@@ -347,4 +346,4 @@ def assign_file(
             writer.close()
         partial.unlink(missing_ok=True)
         rejects_partial.unlink(missing_ok=True)
-    return BatchResult(rows, rejected, rejects_file if rejected else None, kinds)
+    return BatchResult(rows, rejected, rejects_file if rejected else None, dict(kinds))

@@ -59,15 +59,27 @@ def current_serving(state: State) -> ServingModel:
     return current
 
 
+def model_error_in_words(error: str | None) -> str | None:
+    """The model holder's error without server paths, for the unauthenticated probe."""
+    if error is None or error.startswith("no model ") or error.endswith("no promoted version"):
+        return error  # no such model, or none of its versions promoted: names no path
+    if "hash mismatch" in error:
+        what = "the artefact's hash does not match its manifest: it is refused"
+    elif "scikit-learn" in error:
+        what = "the artefact was saved with another scikit-learn version"
+    else:
+        what = "the promoted version cannot be loaded"
+    return f"{what} (details in the log, or in /readyz with a 'read' key)"
+
+
 def no_model_detail(state: State) -> str:
     """Why the model of ``state`` answers nothing, and what to do: a model of the store
     trained with ``--model NAME`` is served as ``?model=NAME`` (the default model,
     ``SEGMENTS_MODEL_NAME``, may not be in the store at all)."""
     holder = state.holder
-    error: str | None = holder.last_error
-    if error is not None and not error.startswith("no model "):
-        error = None  # a load failure names server paths: /readyz with a 'read' key shows it
-    what = error or f"no version of model {holder.model_name!r} is loaded (none promoted yet)"
+    what = model_error_in_words(holder.last_error) or (
+        f"no version of model {holder.model_name!r} is loaded (none promoted yet)"
+    )
     models = getattr(state, "models", None)
     others = (
         [n for n in models.names if n != holder.model_name and models.holder(n).current]

@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from app.deps import HolderDep
+from app.deps import HolderDep, model_error_in_words
 from app.history import HistoryService
 from app.observability import REDIS_UP, SPOOL_DEPTH, SPOOL_DROPPED, render_metrics
 from app.problems import Problem
@@ -75,19 +75,6 @@ def may_see_details(keys: KeyRing, request: Request) -> bool:
     except Problem:
         return False
     return True
-
-
-def model_error_in_words(error: str | None) -> str | None:
-    """The model holder's error without server paths, for the unauthenticated probe."""
-    if error is None or error.startswith("no model ") or error.endswith("no promoted version"):
-        return error  # no such model, or none of its versions promoted: names no path
-    if "hash mismatch" in error:
-        what = "the artefact's hash does not match its manifest: it is refused"
-    elif "scikit-learn" in error:
-        what = "the artefact was saved with another scikit-learn version"
-    else:
-        what = "the promoted version cannot be loaded"
-    return f"{what} (details in the log, or in /readyz with a 'read' key)"
 
 
 def keys_check(keys: KeyRing) -> dict[str, Any]:

@@ -55,16 +55,15 @@ class ModelState(State):
         return getattr(object.__getattribute__(self, "_base"), key)
 
 
-async def warn_if_recorded_elsewhere(redis: Redis, config: HistoryConfig, default: str) -> bool:
+async def warn_if_recorded_elsewhere(redis: Redis, config: HistoryConfig, default: str) -> None:
     """The default model records under the bare prefix (``config``'s); records of it under
     its own prefix (``m:<name>:``, made while ``SEGMENTS_MODEL_NAME`` named another model, by
-    this service or a ``segments`` command) are not seen by this service: say so at start.
-    True when it warned."""
+    this service or a ``segments`` command) are not seen by this service: say so at start."""
     keys = Keys.from_config(config.of_model(default))
     try:
         found = await redis.exists(*(keys.registry(shard) for shard in range(keys.shards)))
     except (RedisError, OSError):
-        return False
+        return
     if found:
         log.warning(
             "model %s has records under %r, made while SEGMENTS_MODEL_NAME named another "
@@ -76,7 +75,6 @@ async def warn_if_recorded_elsewhere(redis: Redis, config: HistoryConfig, defaul
             default,
             config.key_prefix,
         )
-    return bool(found)
 
 
 def model_config(config: HistoryConfig, name: str) -> HistoryConfig:

@@ -148,9 +148,7 @@ class ObservabilityMiddleware:
         rid = incoming if _SAFE_ID.match(incoming) else os.urandom(16).hex()
         token = request_id.set(rid)
         start = time.perf_counter()
-        status = 500
-
-        answered = False
+        status, answered = 500, False
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, answered
@@ -161,8 +159,8 @@ class ObservabilityMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
-            if status == 500 and not answered:  # the client left before its body came:
-                status = 499  # no answer was sent, and it is not the server's error
+            if not answered:  # the client left before its body came: no answer was sent,
+                status = 499  # and it is not the server's error
         finally:
             elapsed = time.perf_counter() - start
             # the router leaves the matched route in the scope: label by its template

@@ -453,6 +453,33 @@ def test_the_dashboard_shows_the_model_asked_for(
         assert "nope" in unknown.text and "tiers" in unknown.text
 
 
+def _few_customers(customers_csv: Path, tmp_path: Path, rows: int) -> Path:
+    """The first ``rows`` customers of the example table, as a file of their own."""
+    source = tmp_path / "few.csv"
+    lines = customers_csv.read_text().splitlines(keepends=True)[: rows + 1]
+    source.write_text("".join(lines))
+    return source
+
+
+def _command_env(
+    monkeypatch: pytest.MonkeyPatch,
+    store: ModelStore,
+    redis_url: str,
+    prefix: str,
+    tmp_path: Path,
+) -> None:
+    """A ``segments`` command's settings: the service's store, Redis, prefix and data dir,
+    with the default model ``customers``."""
+    for name, value in {
+        "SEGMENTS_MODEL_STORE": str(store.root),
+        "SEGMENTS_MODEL_NAME": "customers",
+        "SEGMENTS_REDIS_URL": redis_url,
+        "SEGMENTS_KEY_PREFIX": prefix,
+        "SEGMENTS_DATA_DIR": str(tmp_path / "data"),
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
 def test_the_command_line_records_and_forgets_in_the_model_it_names(
     store: ModelStore,
     template: Template,
@@ -469,17 +496,9 @@ def test_the_command_line_records_and_forgets_in_the_model_it_names(
 
     from app.cli.main import app as cli
 
-    source = tmp_path / "few.csv"
-    source.write_text("".join(customers_csv.read_text().splitlines(keepends=True)[:21]))
+    source = _few_customers(customers_csv, tmp_path, 20)
     first = source.read_text().splitlines()[1].split(",")[0]
-    for name, value in {
-        "SEGMENTS_MODEL_STORE": str(store.root),
-        "SEGMENTS_MODEL_NAME": "customers",
-        "SEGMENTS_REDIS_URL": service_redis,
-        "SEGMENTS_KEY_PREFIX": prefix,
-        "SEGMENTS_DATA_DIR": str(tmp_path / "data"),
-    }.items():
-        monkeypatch.setenv(name, value)
+    _command_env(monkeypatch, store, service_redis, prefix, tmp_path)
     runner = CliRunner()
     recorded = runner.invoke(cli, ["assign", "--input", str(source), "--record", "--model", TIERS])
     assert recorded.exit_code == 0, recorded.output
@@ -546,16 +565,8 @@ def test_a_model_recorded_as_another_default_is_named_by_the_command_and_the_ser
 
     from app.cli.main import app as cli
 
-    source = tmp_path / "few.csv"
-    source.write_text("".join(customers_csv.read_text().splitlines(keepends=True)[:6]))
-    for name, value in {
-        "SEGMENTS_MODEL_STORE": str(store.root),
-        "SEGMENTS_MODEL_NAME": "customers",
-        "SEGMENTS_REDIS_URL": service_redis,
-        "SEGMENTS_KEY_PREFIX": prefix,
-        "SEGMENTS_DATA_DIR": str(tmp_path / "data"),
-    }.items():
-        monkeypatch.setenv(name, value)
+    source = _few_customers(customers_csv, tmp_path, 5)
+    _command_env(monkeypatch, store, service_redis, prefix, tmp_path)
     recorded = CliRunner().invoke(
         cli, ["assign", "--input", str(source), "--record", "--model", TIERS]
     )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from app.assignment.profiles import MERGED, UnknownCustomer, complete_read, merge
+from app.assignment.profiles import MERGED, UnknownCustomer, complete_one, merge
 from app.assignment.service import record_checked, record_one, render
 from app.assignment.validation import ItemInvalid
 from app.history import HistoryService, Profile, RedisUnavailable
@@ -86,9 +86,9 @@ async def assign_merged(
     """
     kinds = serving.feature_kinds
     for _ in range(MERGE_TRIES):
-        read = complete_read(history, kinds, customer_id, sent, max_id, keep)
-        features, source, stored = await read
-        assert stored is not None  # complete_read raised the 404 otherwise
+        features, source, stored = await complete_one(
+            history, kinds, customer_id, sent, max_id, keep
+        )
         doc = render(serving, customer_id, serving.assign_one(features))
         profile = features if source == MERGED else None  # read alone: not written again
         try:

@@ -149,9 +149,9 @@ async def assign_payload(state: State, body: bytes, query: bytes) -> bytes:
             features, source = live
             doc = render(serving, customer_id, serving.assign_one(features))
             await record_one(history, serving, doc, features)  # derived: stored as of now
-    else:  # every feature sent (or recording off: a 422 names the missing ones)
-        if not is_complete(features, kinds):
-            features, source = await complete_one(history, kinds, customer_id, features, max_id)
+    else:  # every feature sent
+        if not is_complete(features, kinds):  # recording off: raises the 422 naming them
+            await complete_one(history, kinds, customer_id, features, max_id)
         source = FROM_REQUEST
         doc = render(serving, customer_id, serving.assign_one(features))
         if history is not None:

@@ -108,22 +108,10 @@ async def complete_one(
     sent: dict[str, Any],
     max_id: int,
     keep: bool = False,
-) -> tuple[dict[str, Any], str]:
-    """``merge`` for one request, reading its profile (cached with ``keep``); raises 404,
-    422 and 503 problems."""
-    features, source, _ = await complete_read(history, kinds, customer_id, sent, max_id, keep)
-    return features, source
-
-
-async def complete_read(
-    history: HistoryService | None,
-    kinds: dict[str, str],
-    customer_id: str,
-    sent: dict[str, Any],
-    max_id: int,
-    keep: bool = False,
-) -> tuple[dict[str, Any], str, Profile | None]:
-    """``complete_one``, with the profile as read (for a record checked against it)."""
+) -> tuple[dict[str, Any], str, Profile]:
+    """``merge`` for one request, reading its profile (cached with ``keep``), and the profile
+    as read (what a record made from it is checked against); raises 404, 422 and 503
+    problems."""
     if history is None:  # recording is off: nothing is stored, every feature must be sent
         missing = [n for n in kinds if n not in sent]
         raise invalid([{"field": f"features.{n}", "message": "missing feature"} for n in missing])
@@ -132,7 +120,7 @@ async def complete_read(
     except RedisUnavailable as exc:
         raise profiles_unavailable(exc) from None
     try:
-        return (*merge(kinds, customer_id, sent, stored, max_id), stored)
+        features, source = merge(kinds, customer_id, sent, stored, max_id)
     except UnknownCustomer as exc:
         raise Problem(
             404,
@@ -143,6 +131,8 @@ async def complete_read(
         ) from None
     except ItemInvalid as exc:
         raise invalid(exc.found, exc.omitted) from None
+    assert stored is not None  # merge raised UnknownCustomer otherwise
+    return features, source, stored
 
 
 async def complete_many(

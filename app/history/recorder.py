@@ -119,11 +119,15 @@ def _customer_ids(recs: Sequence[Record]) -> Sequence[str]:
 
 
 def _profile_args(
-    profiles: Sequence[Mapping[str, FeatureValue] | None], schemas: dict[tuple[str, ...], str]
+    profiles: Sequence[Mapping[str, FeatureValue] | None],
+    checked: Sequence[str | None],
+    schemas: dict[tuple[str, ...], int],
 ) -> list[str]:
-    """Each record's profile arguments as RESP text: its schema's index in the call's table
-    (``0``: no profile), then its values as one argument. Records that share a schema (a
-    batch's rows) are encoded together."""
+    """Each record's profile arguments as RESP text (record.lua): its schema's index in the
+    call's table (``0``: no profile), then its values as one argument. A checked record
+    (``checked``: the profile it was made from, as stored; empty: none is) adds that profile
+    after them, its index ``-(index + 1)``, or ``-1`` with no profile to store. Records that
+    share a schema (a batch's rows) are encoded together."""
     out = [_NO_PROFILE] * len(profiles)
     groups: dict[tuple[str, ...], list[int]] = {}
     for i, profile in enumerate(profiles):
@@ -131,32 +135,23 @@ def _profile_args(
             groups.setdefault(tuple(profile), []).append(i)
     for order, indices in groups.items():
         names = tuple(sorted(order))
-        index = schemas.get(names)
-        if index is None:
-            index = schemas[names] = _text_bulk(str(len(schemas) + 1))
+        index = schemas.setdefault(names, len(schemas) + 1)
         rows = [profiles[i] for i in indices]
         texts = encode_profiles(rows, names)  # type: ignore[arg-type]
         for i, text in zip(indices, texts, strict=True):
+            signed = -index - 1 if checked and checked[i] is not None else index
             size = len(text) if text.isascii() else len(text.encode())
-            out[i] = f"{index}${size}\r\n{text}\r\n"
+            out[i] = f"{_text_bulk(str(signed))}${size}\r\n{text}\r\n"
+    for i, expected in enumerate(checked):
+        if expected is not None:
+            head = out[i] if profiles[i] else _CHECKED
+            out[i] = head + _bulk(expected).decode()
     return out
 
 
 _NO_PROFILE = "$1\r\n0\r\n"
 _CHECKED = "$2\r\n-1\r\n"
-"""The schema index of a checked record: no profile, then the one it expects (record.lua)."""
-
-
-def _checked_with_profile(text: str) -> str:
-    """A profile's arguments (``_profile_args``: its schema index, its values) for a checked
-    record that stores it: the index as ``-(index + 1)`` (record.lua)."""
-    _, index, rest = text.split("\r\n", 2)
-    return _text_bulk(str(-int(index) - 1)) + rest
-
-
-def _bulk_text(text: str) -> str:
-    """A RESP bulk string as text, for any ``text`` (its length counted in bytes)."""
-    return f"${len(text.encode())}\r\n{text}\r\n"
+"""The schema index of a checked record with no profile to store (record.lua)."""
 
 
 def _text_bulk(text: str) -> str:
@@ -327,17 +322,9 @@ class Recorder:
         when = {at: _text_bulk(str(at)) + flow_of[b] for at, b in bucket_of.items()}
         assignments = list(dict.fromkeys(whats))
         index_of = {what: _text_bulk(str(i)) for i, what in enumerate(assignments, 1)}
-        schemas: dict[tuple[str, ...], str] = {}
-        profile_text = _profile_args(profiles, schemas)
-        profile_values = sum(1 for p in profiles if p)
-        for i, expected in enumerate(checked):  # records made from a profile as read
-            if expected is None:
-                continue
-            if profiles[i]:  # merged features stored, if the read profile is still there
-                profile_text[i] = _checked_with_profile(profile_text[i]) + _bulk_text(expected)
-            else:  # by id from a cached profile: nothing stored
-                profile_text[i] = _CHECKED + _bulk_text(expected)
-            profile_values += 1
+        schemas: dict[tuple[str, ...], int] = {}
+        profile_text = _profile_args(profiles, checked, schemas)
+        profile_values = sum(1 for p in profiles if p) + sum(e is not None for e in checked)
         # a key's or an id's length in bytes (the same as in characters for ASCII)
         if all(map(str.isascii, ids)):
             sizes = list(map(len, ids))

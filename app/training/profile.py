@@ -356,8 +356,10 @@ FAINT_Z = 0.05  # a difference too small to name a segment by, enough to tell tw
 
 def _faint(numeric: dict[str, NumericProfile], labels: dict[str, str]) -> list[str]:
     """Numeric differences below ``DISTINCT_Z``, largest first, worded as slight."""
-    faint = sorted((p.z, name) for name, p in numeric.items() if FAINT_Z <= abs(p.z) < DISTINCT_Z)
-    faint.sort(key=lambda r: -abs(r[0]))
+    faint = sorted(
+        ((p.z, name) for name, p in numeric.items() if FAINT_Z <= abs(p.z) < DISTINCT_Z),
+        key=lambda r: -abs(r[0]),
+    )
     return [f"slightly {'higher' if z > 0 else 'lower'} {labels[name]}" for z, name in faint]
 
 
@@ -428,14 +430,15 @@ def _describe(
         key=lambda r: -r[0],
     )  # fmt: skip
     ranked = sorted(numeric.items(), key=lambda kv: -abs(kv[1].z))[:3]
-    bits = [text for _, text in defining[:3]] + [
+    differences = [
         f"{labels[name]} {'above' if p.z > 0 else 'below'} average "
         f"(mean {p.mean:,.4g}, {p.z:+.1f} sd)"
         for name, p in ranked
         if abs(p.z) >= DISTINCT_Z
     ]
+    bits = [text for _, text in defining[:3]] + differences
     detail = "; ".join(bits) if bits else "close to the population average on every feature"
-    if defining and len(bits) == len(defining[:3]):
+    if defining and not differences:
         detail += "; close to the population average on every numeric feature"
     return f"{share:.1%} of customers: {detail}."
 
