@@ -170,6 +170,15 @@ class KeyRing:
                 type_="/problems/unauthorized",
                 headers={"WWW-Authenticate": "Bearer"},
             )
+        if presented == CONFLICTING:
+            raise Problem(
+                401,
+                "Unauthorized",
+                "the request sent two different API keys (in 'Authorization' and 'X-API-Key', "
+                "or one header twice): send one",
+                type_="/problems/unauthorized",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         entry = self._match(presented)
         if entry is None:
             raise Problem(
@@ -208,18 +217,29 @@ def presented_key(request: Request) -> str | None:
     return presented_key_raw(request.scope["headers"])
 
 
+# What ``presented_key_raw`` gives for a request that sent two different keys (a value no key
+# can have: keys hold no blanks). ``KeyRing.check`` refuses it by name.
+CONFLICTING = "two different keys"
+
+
 def presented_key_raw(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
-    """``presented_key`` from an ASGI scope's raw headers (lower-case names, as ASGI sends)."""
-    bearer = api_key = None
+    """``presented_key`` from an ASGI scope's raw headers (lower-case names, as ASGI sends).
+
+    Every key a request sends must be the same one: a valid key beside another (a revoked key
+    in ``X-API-Key`` behind a valid bearer, or a second ``Authorization`` header) is
+    ``CONFLICTING``, never whichever header happened to be read first.
+    """
+    found: set[bytes] = set()
     for name, value in headers:
-        if name == b"authorization" and bearer is None:
-            bearer = value
-        elif name == b"x-api-key" and api_key is None:
-            api_key = value
-    # surrounding blanks are no part of a key: stripped from either header alike
-    if bearer is not None and bearer[:7].lower() == b"bearer ":
-        return bearer[7:].strip().decode("latin-1")
-    return None if api_key is None else api_key.strip().decode("latin-1")
+        if name == b"authorization":
+            if value[:7].lower() == b"bearer ":  # another scheme carries no API key
+                found.add(value[7:].strip())  # surrounding blanks are no part of a key
+        elif name == b"x-api-key":
+            found.add(value.strip())
+    found.discard(b"")
+    if len(found) > 1:
+        return CONFLICTING
+    return found.pop().decode("latin-1") if found else None
 
 
 async def authorize(state: State, presented: str | None, scope: Scope) -> None:

@@ -155,6 +155,38 @@ def test_blanks_around_a_key_are_ignored_in_either_header(
     assert response.status_code == 401
 
 
+def test_two_different_keys_in_one_request_are_refused(
+    client: TestClient, keys: tuple[dict[str, str], Path]
+) -> None:
+    """A valid key does not carry a bogus or revoked one beside it, whichever header is read
+    first; the same key in both headers is one key."""
+    by_scope, _ = keys
+    read = by_scope["read"]
+    forged = read[:-4] + "AAAA"
+    for headers in (
+        [("authorization", f"Bearer {read}"), ("x-api-key", forged)],
+        [("x-api-key", forged), ("authorization", f"Bearer {read}")],
+        [("authorization", f"Bearer {read}"), ("x-api-key", by_scope["admin"])],
+        [("x-api-key", read), ("x-api-key", forged)],
+        [("authorization", f"Bearer {read}"), ("authorization", f"Bearer {forged}")],
+    ):
+        for path in ("/v1/segments", "/v1/assign"):
+            response = client.request(
+                "GET" if path == "/v1/segments" else "POST",
+                path,
+                headers=headers,
+                content=b'{"customer_id": "c"}',
+            )
+            assert response.status_code == 401, (headers, path, response.text)
+            assert "two different API keys" in response.json()["detail"]
+    for headers in (
+        [("authorization", f"Bearer {read}"), ("x-api-key", f" {read} ")],
+        [("authorization", "Basic dXNlcjpwYXNz"), ("x-api-key", read)],
+        [("authorization", "Bearer "), ("x-api-key", read)],
+    ):
+        assert client.get("/v1/segments", headers=headers).status_code == 200, headers
+
+
 def test_a_revoked_key_stops_working_after_reload(
     trained: tuple[ModelStore, TrainResult], tmp_path: Path
 ) -> None:
