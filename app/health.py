@@ -124,3 +124,9 @@ async def readyz(request: Request, holder: HolderDep) -> Response:
     return Response(
         orjson.dumps(body), status_code=200 if ready else 503, media_type="application/json"
     )
+
+
+# Probes that ask with HEAD (some load balancers and uptime checkers do) get the GET's status
+# and headers; the contract lists the GETs only.
+router.add_api_route("/healthz", healthz, methods=["HEAD"], include_in_schema=False)
+router.add_api_route("/readyz", readyz, methods=["HEAD"], include_in_schema=False)

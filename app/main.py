@@ -164,6 +164,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
+        # Starlette's redirect to the path without its trailing slash is an absolute URL built
+        # from the request's Host header (a client could point it anywhere, and a cache keep
+        # that): such a path is a 404 that names the right one (``install_handlers``)
+        redirect_slashes=False,
         **options,
     )
     app.state.settings = settings

@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from app.errors import IntegrityError, SegmentsError, StoreError, StoreWriteError
 
@@ -212,6 +213,15 @@ def as_problem(exc: Exception) -> Problem | None:
     return None
 
 
+def _without_slash_exists(request: Request) -> bool:
+    """Does the request's path, which ends in a slash, name a route without it?"""
+    path = request.scope["path"]
+    if len(path) < 2 or not path.endswith("/"):
+        return False
+    scope = {**request.scope, "path": path.rstrip("/")}
+    return any(route.matches(scope)[0] != Match.NONE for route in request.app.router.routes)
+
+
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> Response:
@@ -232,7 +242,10 @@ def install_handlers(app: FastAPI) -> None:
         titles = {400: "Malformed request", 404: "Not found", 405: "Method not allowed"}
         title = titles.get(exc.status_code, "Error")
         headers = dict(exc.headers) if exc.headers else None
-        problem = Problem(exc.status_code, title, str(exc.detail), headers=headers)
+        detail = str(exc.detail)
+        if exc.status_code == 404 and _without_slash_exists(request):
+            detail = f"no such path; without the trailing slash it is {request.url.path[:-1]!r}"
+        problem = Problem(exc.status_code, title, detail, headers=headers)
         return problem_response(problem, request.url.path)
 
     @app.exception_handler(SegmentsError)

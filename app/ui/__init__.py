@@ -28,7 +28,14 @@ def install_ui(app: FastAPI) -> None:
     app.mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static")
     # last, so it only catches what no page matched: an HTML 404, not the API's problem+json
     app.add_api_route("/ui/{rest:path}", not_found, methods=["GET"], include_in_schema=False)
+    app.add_api_route("/ui", front, methods=["GET"], include_in_schema=False)
     app.add_exception_handler(PageError, page_error)
+
+
+async def front(request: Request) -> Response:
+    """/ui -> /ui/ (the app does not redirect slashes itself: see ``create_app``); ``href``
+    keeps the ``?model=``."""
+    return redirect(request, "")
 
 
 async def not_found(request: Request, rest: str) -> Response:

@@ -215,6 +215,34 @@ def test_unknown_routes_and_methods_are_problems(client: TestClient) -> None:
     assert response.status_code == 405
 
 
+def test_a_trailing_slash_is_a_404_naming_the_path_never_a_redirect_to_the_host_sent(
+    client: TestClient,
+) -> None:
+    """Starlette's slash redirect was an absolute URL built from the Host header: a client
+    (or a cache in front) could be sent to any host."""
+    for method, path in (("GET", "/v1/segments/"), ("GET", "/healthz/"), ("POST", "/v1/assign/")):
+        response = client.request(
+            method, path, headers={"host": "evil.example"}, follow_redirects=False
+        )
+        assert response.status_code == 404, (path, response.text)
+        assert "location" not in response.headers
+        assert response.json()["detail"] == (
+            f"no such path; without the trailing slash it is {path[:-1]!r}"
+        )
+    assert client.get("/v1/nothing/").json()["detail"] == "Not Found"
+    # the dashboard's front page is still reached without its slash, by a relative redirect
+    response = client.get("/ui", headers={"host": "evil.example"}, follow_redirects=False)
+    assert (response.status_code, response.headers["location"]) == (303, "/ui/")
+
+
+def test_probes_may_ask_with_head(client: TestClient) -> None:
+    for path in ("/healthz", "/readyz"):
+        response = client.head(path)
+        assert response.status_code == 200, path
+        assert response.content == b""
+        assert response.headers["content-type"] == "application/json"
+
+
 def test_segments_listing_and_one_definition(
     client: TestClient, served: tuple[ModelStore, TrainResult]
 ) -> None:
