@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import os
 import tempfile
+import unicodedata
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -45,8 +46,15 @@ def segment_names(manifest: Manifest, model_folder: Path) -> dict[str, str]:
 
 
 def name_key(name: str) -> str:
-    """A name as names are compared: case and surrounding whitespace do not tell two apart."""
-    return name.strip().casefold()
+    """A name as names are compared: what a reader cannot tell apart is the same name. Case,
+    compatibility forms (full-width 'ＶＩＰ', ligatures: NFKC), invisible format characters
+    (zero-width spaces and joiners, soft hyphens) and runs of whitespace do not count."""
+    visible = "".join(c for c in unicodedata.normalize("NFKC", name) if not _invisible(c))
+    return " ".join(visible.split()).casefold()
+
+
+def _invisible(char: str) -> bool:
+    return unicodedata.category(char) == "Cf"
 
 
 def check_name_free(
@@ -60,7 +68,8 @@ def check_name_free(
         if other.id != segment_id and name_key(other.name) == name_key(name):
             raise NameTaken(
                 f"segment {other.id} of version {manifest.version} is already named "
-                f"{other.name!r}; names are compared ignoring case and surrounding spaces: "
+                f"{other.name!r}; names are compared as a reader sees them (ignoring case, "
+                "spacing, invisible characters and full-width forms): "
                 f"choose another name for {segment_id}, or rename {other.id} first"
             )
 

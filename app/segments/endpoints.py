@@ -107,8 +107,9 @@ async def update_segment(
     patch: SegmentPatch, serving: ServingDep, holder: HolderDep, segment_id: str = SegmentId
 ) -> SegmentOut:
     """Edit a segment's name, description or action; kept across restarts and retrains.
-    A name another segment of the serving version has (ignoring case and surrounding
-    spaces) is a 409 naming that segment."""
+    A name another segment of the serving version has, as a reader sees it (ignoring case,
+    spacing, invisible characters and full-width forms), is a 409 naming that segment; a
+    blank or invisible name is a 422."""
     _find(serving, segment_id)
     fields = {k: getattr(patch, k) for k in patch.model_fields_set}
     if not fields:

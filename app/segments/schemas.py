@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from app.registry.overrides import name_key
+
 
 class NumericProfileOut(BaseModel):
     mean: float = Field(description="segment mean, original units")
@@ -91,7 +93,13 @@ def _text(max_length: int, min_length: int | None = None) -> object:
     ]
 
 
-SegmentName = _text(120, min_length=1)
+def _visible(text: str) -> str:
+    if not name_key(text):
+        raise ValueError("must contain a visible character (it is blank or invisible)")
+    return text
+
+
+SegmentName = Annotated[_text(120, min_length=1), AfterValidator(_visible)]  # type: ignore[valid-type]
 SegmentDescription = _text(2000)
 SegmentAction = _text(1000)
 

@@ -1,7 +1,7 @@
 """No two segments of the served version share a name: ``PATCH /v1/segments/{id}`` refuses
-(409) a name another segment has, compared ignoring case and surrounding spaces, naming that
-segment; a name set back to the generated one is checked too, and two editors racing for
-one name cannot both get it."""
+(409) a name another segment has, compared as a reader sees it (case, spacing, invisible
+characters and full-width forms do not count), naming that segment; a name set back to the
+generated one is checked too, and two editors racing for one name cannot both get it."""
 
 from __future__ import annotations
 
@@ -81,6 +81,37 @@ def test_a_name_another_segment_has_is_refused_naming_that_segment(client: TestC
     # other fields are never refused for a name
     other = client.patch(f"/v1/segments/{one}", json={"action": "Call"}, headers=HEADERS)
     assert other.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "look_alike",
+    [
+        "ＶＩＰＳ",  # full-width
+        "V\u200bIPs",  # a zero-width space inside
+        "\ufeffVIPs",  # a byte-order mark in front
+        "VI\u00adPs",  # a soft hyphen
+        "vips\u00a0",  # a no-break space after
+    ],
+)
+def test_a_name_that_only_looks_different_is_taken_too(client: TestClient, look_alike: str) -> None:
+    one, two = list(names(client))[:2]
+    assert rename(client, one, "VIPs").status_code == 200
+    before = names(client)
+    refused = rename(client, two, look_alike)
+    assert refused.status_code == 409, (look_alike, refused.text)
+    assert f"segment {one} " in refused.json()["detail"]
+    assert names(client) == before
+
+
+@pytest.mark.parametrize("blank", [" ", "\u00a0\u3000", "\u200b", "\u200d\ufeff", "\u2060"])
+def test_a_blank_or_invisible_name_is_refused(client: TestClient, blank: str) -> None:
+    before = names(client)
+    one = next(iter(before))
+    refused = rename(client, one, blank)
+    assert refused.status_code == 422, (blank, refused.text)
+    assert refused.json()["errors"][0]["field"] == "name"
+    assert "visible character" in refused.json()["errors"][0]["message"]
+    assert names(client) == before
 
 
 def test_two_editors_racing_for_one_name_cannot_both_get_it(
