@@ -222,6 +222,13 @@ def _without_slash_exists(request: Request) -> bool:
     return any(route.matches(scope)[0] != Match.NONE for route in request.app.router.routes)
 
 
+def _json_reason(error: Any) -> str:
+    """What the parser said and where (FastAPI's own message is only 'JSON decode error')."""
+    reason = str((error.get("ctx") or {}).get("error") or error["msg"])
+    where = error.get("loc", ())[1:]
+    return f"{reason} at character {where[0]}" if where and isinstance(where[0], int) else reason
+
+
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> Response:
@@ -232,7 +239,7 @@ def install_handlers(app: FastAPI) -> None:
         found = exc.errors()
         malformed = next((e for e in found if e.get("type") == "json_invalid"), None)
         if malformed is not None:  # as the assign endpoints answer it (loc is a position)
-            return problem_response(malformed_json(malformed["msg"]), request.url.path)
+            return problem_response(malformed_json(_json_reason(malformed)), request.url.path)
         listed = found[:MAX_ERRORS]  # (a body with a million unknown keys has that many)
         errors = [{"field": _location(e["loc"]), "message": e["msg"]} for e in listed]
         return problem_response(invalid(errors, len(found) - len(listed)), request.url.path)

@@ -291,6 +291,10 @@ def test_patch_persists_across_restart(
     assert malformed.status_code == 400
     assert malformed.json()["type"] == "/problems/malformed-json"
     assert malformed.json()["errors"][0]["field"] == "body"
+    # the parser's words and where, not only "JSON decode error"
+    assert malformed.json()["errors"][0]["message"] == (
+        "Expecting property name enclosed in double quotes at character 1"
+    )
     # null restores the generated name
     restored = client.patch(f"/v1/segments/{seg}", json={"name": None, "action": None}).json()
     assert restored["name"] == result.manifest.segments[1].name
