@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -66,6 +66,7 @@ def read_chunks(
     features: Sequence[tuple[str, str]],
     chunk_size: int,
     missing_values: Sequence[str] = (),
+    junk_as_missing: Collection[str] = (),
 ) -> Iterator[Chunk]:
     """Stream a customer file (CSV or Parquet) as ``Chunk``s of about ``chunk_size`` rows.
 
@@ -74,8 +75,9 @@ def read_chunks(
     with no id, with text that is not a number (or an infinite one) in a numeric feature,
     with more or fewer fields than the header (CSV), or with the id of an earlier row, is
     returned in ``Chunk.rejected`` with the reason; blank cells and ``missing_values`` are
-    missing values. A chunk covers consecutive rows of the file: its kept rows and its
-    rejected ones together.
+    missing values, and so is text in the columns of ``junk_as_missing`` (``errors =
+    "missing"`` in the training config). A chunk covers consecutive rows of the file: its
+    kept rows and its rejected ones together.
     """
     check_input(path, [id_column, *(name for name, _ in features)])
     numeric = [name for name, kind in features if kind == "numeric"]
@@ -104,7 +106,8 @@ def read_chunks(
         values = frame[names].reset_index(drop=True)
         for column in numeric:
             parsed = parse_numbers(values[column], missing_values)
-            for i in np.flatnonzero(parsed.junk & (reasons == "")):
+            junk = parsed.junk if column not in junk_as_missing else np.zeros(len(ids), bool)
+            for i in np.flatnonzero(junk & (reasons == "")):
                 reasons[i] = f"column {column!r} is not a number: {values[column].iloc[i]!r}"
             # infinity parses as a number, but no model can place it (training refuses it)
             infinite = np.isinf(np.asarray(parsed.values, dtype=float)) & (reasons == "")
@@ -288,7 +291,14 @@ def assign_file(
     missing_values = loaded.manifest.missing_values
     if loaded.manifest.data.kind == "transactions":
         check_derived_input(source, id_column, [name for name, _ in model.features])
-    chunks = read_chunks(source, id_column, model.features, chunk_size, missing_values)
+    chunks = read_chunks(
+        source,
+        id_column,
+        model.features,
+        chunk_size,
+        missing_values,
+        loaded.manifest.junk_as_missing,
+    )
     parquet_out = target.suffix.lower() in PARQUET_SUFFIXES
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")

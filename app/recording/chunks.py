@@ -11,7 +11,7 @@ first data row is row 1), as file tagging reports it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,14 +52,20 @@ def read_chunks(
     chunk_size: int,
     *,
     skip_until: int = 0,
+    missing_values: Sequence[str] = (),
+    junk_as_missing: Collection[str] = (),
 ) -> Iterator[Chunk]:
-    """Chunks of ``source`` with the ``features`` (name, kind) of a model, in file order.
+    """Chunks of ``source`` with the ``features`` (name, kind) of a model, in file order, read
+    as file tagging reads them (``missing_values``, ``junk_as_missing``: the manifest's).
 
     Chunks that end at or before row ``skip_until`` come back empty (``size`` only): a resumed
     run reads past what it has recorded without building rows for it.
     """
     start = 0
-    for part in read_file_chunks(source, id_column, features, chunk_size):
+    parts = read_file_chunks(
+        source, id_column, features, chunk_size, missing_values, junk_as_missing
+    )
+    for part in parts:
         size = len(part.ids) + len(part.rejected)
         if start + size <= skip_until:
             yield Chunk(start, size, [], [], [])

@@ -240,6 +240,8 @@ def _assigned(
         serving.model.features,
         state.chunk_size,
         skip_until=skip_until,
+        missing_values=serving.manifest.missing_values,
+        junk_as_missing=serving.manifest.junk_as_missing,
     ):
         item = _Assigned(chunk)
         if chunk.features:

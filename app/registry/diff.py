@@ -51,5 +51,11 @@ def _read_features(data: Path, models: list[LoadedModel]) -> pd.DataFrame:
         markers = model.manifest.missing_values
         for name, kind in model.estimator.features:
             if kind == "numeric" and name in frame.columns:
-                frame[name], _ = numeric_column(frame, name, str(data), missing_values=markers)
+                frame[name], _ = numeric_column(
+                    frame,
+                    name,
+                    str(data),
+                    missing_values=markers,
+                    junk_is_missing=name in model.manifest.junk_as_missing,
+                )
     return frame

@@ -253,5 +253,12 @@ class Manifest(_Model):
         missing_values``): file tagging and comparisons read them so too."""
         return list(self.config.get("data", {}).get("missing_values", []))
 
+    @property
+    def junk_as_missing(self) -> frozenset[str]:
+        """The numeric features whose text the training config read as missing (``errors =
+        "missing"``): file tagging, recording and comparisons read them so too."""
+        features = self.config.get("features", [])
+        return frozenset(f["name"] for f in features if f.get("errors") == "missing")
+
     def segment(self, segment_id: str) -> SegmentInfo | None:
         return next((s for s in self.segments if s.id == segment_id), None)

@@ -3,6 +3,7 @@ outcomes for a transaction log, the exclusive reference date, misplaced config k
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -427,3 +428,56 @@ def test_assign_without_model_uses_the_only_one_or_names_them(
     result = runner.invoke(app, args)
     assert result.exit_code == 1
     assert "choose one with --model (churn, churn2)" in " ".join(result.output.split())
+
+
+def test_every_command_reads_a_file_as_training_did(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by an audit: a model trained with `errors = "missing"` and `missing_values`
+    rejected the same file's rows in `segments assign` (and `--record`) and `models diff`
+    refused it, telling the user to set the option already set."""
+    frame = churn_frame()
+    frame.loc[[1, 2], "TotalCharges"] = "?"
+    frame["MonthlyCharges"] = frame["MonthlyCharges"].astype(object)
+    frame.loc[[7, 8, 9], "MonthlyCharges"] = "$61.20"
+    data = tmp_path / "churn.csv"
+    frame.to_csv(data, index=False)
+    store = ModelStore(tmp_path / "store")
+    raw = churn_config(data)
+    raw["features"][1]["errors"] = "missing"  # type: ignore[index]
+    raw["data"] = {**raw["data"], "missing_values": ["?"]}  # type: ignore[dict-item]
+    raw["model"] = {**raw["model"], "name": "churn"}  # type: ignore[dict-item]
+    first = train(parse_config(raw, base_dir=tmp_path), store, promote=True)
+    second = train(parse_config(raw, base_dir=tmp_path), store, promote=False)
+    common = ["--store", str(store.root), "--model", "churn"]
+
+    out = tmp_path / "out.csv"
+    tagged = runner.invoke(
+        app, ["assign", "-i", str(data), "-o", str(out), *common, "--id-column", "customerID"]
+    )
+    assert tagged.exit_code == 0, tagged.output
+    assert "tagged 300 " in tagged.output and "rejected" not in tagged.output
+    assert len(pd.read_csv(out)) == 300
+    assert not (tmp_path / "out.rejects.csv").exists()
+
+    monkeypatch.setenv("SEGMENTS_KEY_PREFIX", f"tf{uuid.uuid4().hex[:8]}:")  # the suite's Redis
+    monkeypatch.setenv("SEGMENTS_DATA_DIR", str(tmp_path / "data"))
+    recorded = runner.invoke(
+        app, ["assign", "-i", str(data), "--record", *common, "--id-column", "customerID"]
+    )
+    assert recorded.exit_code == 0, recorded.output
+    assert "recorded 300 customers" in " ".join(recorded.output.split())
+
+    compared = runner.invoke(
+        app,
+        [
+            "models",
+            "diff",
+            first.manifest.version,
+            second.manifest.version,
+            "--data",
+            str(data),
+            *common,
+        ],
+    )
+    assert compared.exit_code == 0, compared.output
