@@ -295,7 +295,7 @@ def _choose(
     admissible = [p for p in curve if p.admissible]
     if not admissible:
         chosen = max(curve, key=lambda p: (p.min_share, -p.k))
-        what = "gives every segment" if method == "silhouette" else "is stable and gives every"
+        what = "gives every" if method == "silhouette" else "is stable and gives every"
         note = (
             f"no candidate in k = {k_min}..{k_max} {what} segment {min_share:.0%} of customers; "
             f"chose k={chosen.k}, whose smallest segment is largest"

@@ -325,3 +325,28 @@ def test_long_segment_names_are_never_cut_off() -> None:
     assert page.count(html.escape(long)) >= 2 and "…" not in page
     lines = wrapped(long, 28).split("\n")
     assert " ".join(lines) == long and max(map(len, lines)) <= 28
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "method", "chosen", "says"),
+    [
+        ("kmeans", "silhouette", None, "The outcomes are not used to form segments."),
+        ("kmeans", "balanced", "kmeans", "chose among the candidate segmentations"),
+        ("kmeans", "balanced", "kmeans outcome-weighted", "The outcomes weighted the features"),
+        ("tree", "tree", "tree", "leaves of a tree fitted to predict 'converted'"),
+    ],
+)
+def test_the_outcomes_section_says_how_outcomes_formed_the_segments(
+    algorithm: str, method: str, chosen: str | None, says: str
+) -> None:
+    """An audit read "Outcomes are not used to form segments" above the effects of an
+    outcome-weighted model: those effects are in-sample, and the page must say so."""
+    manifest = make_manifest()
+    selection = manifest.selection.model_copy(update={"method": method, "chosen_algorithm": chosen})
+    config = {**manifest.config, "model": {"target": "converted"}}
+    manifest = manifest.model_copy(
+        update={"algorithm": algorithm, "selection": selection, "config": config}
+    )
+    page = render(manifest)
+    assert says in page
+    assert ("optimistic" in page) == (chosen is not None and chosen != "kmeans")

@@ -9,13 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.registry.manifest import Manifest
+from app.registry.manifest import Manifest, SelectionPoint
 from app.registry.store import ModelStore
 from app.serving.compiled import CompiledAssigner
 from app.training.config import parse_config
 from app.training.effects import outcome_effect
 from app.training.job import train
 from app.training.report import render_report
+from app.training.selection import _choose
 
 
 def blobs_and_outcome(n: int = 1_500, seed: int = 1) -> pd.DataFrame:
@@ -199,3 +200,16 @@ def test_silhouettes_of_many_labelings_equal_scikit_learns() -> None:
     want = [silhouette_score(x, labels) for labels in labelings]
     assert _silhouettes(x, labelings, block=100) == pytest.approx(want, abs=1e-12)
     assert _silhouettes(x, [np.zeros(len(x), dtype=int)]) == [-1.0]
+
+
+@pytest.mark.parametrize("method", ["silhouette", "balanced"])
+def test_the_note_when_no_candidate_is_admissible_reads_plainly(method: str) -> None:
+    """It said "gives every segment segment 5%" (an audit's summary)."""
+    curve = [
+        SelectionPoint(k=k, silhouette=0.3, min_share=share, admissible=False)
+        for k, share in ((3, 0.04), (4, 0.02))
+    ]
+    chosen, note, _ = _choose(curve, method, 3, 4, 0.05)
+    assert chosen.k == 3 and note is not None
+    assert "segment segment" not in note
+    assert "every segment 5% of customers" in note

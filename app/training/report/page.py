@@ -24,6 +24,7 @@ from app.training.report.plots import (
     selection_plot,
     sizes_plot,
 )
+from app.training.selection import WEIGHTED
 
 QUALITY = {
     "silhouette": "Silhouette",
@@ -102,8 +103,8 @@ def render_report(
          "principal components of the model's feature space. Segments that overlap here may "
          "still be apart in the dimensions not shown.",
          img(projection_plot(m, colours, projection, projection_segments), "2-D projection")),
-        ("Outcomes", "Outcomes are not used to form segments; they show whether segments differ "
-         "on what the business cares about. Bars: segment mean; dashed line: overall mean; a "
+        ("Outcomes", _outcomes_use(m) + " They show whether segments differ on what the "
+         "business cares about. Bars: segment mean; dashed line: overall mean; a "
          "small p-value means the differences are unlikely to be chance.",
          (_effects(m) + img(outcomes, "outcome differences"))
          if outcomes else "<p>No outcome columns.</p>"),
@@ -204,6 +205,30 @@ def _candidates(m: Manifest) -> str:
         f'{head}<th class="num">separation</th><th class="num">score</th>'
         f"<th>admissible</th></tr>{''.join(rows)}</table>"
     )
+
+
+def _outcomes_use(m: Manifest) -> str:
+    """How the outcomes took part in forming the segments: effects measured on the customers
+    the segments were fitted to are optimistic when they did."""
+    sel = m.selection
+    if m.algorithm == "tree":
+        target = m.config.get("model", {}).get("target")
+        return (
+            f"The segments are the leaves of a tree fitted to predict {target!r}, so its effect "
+            "below is measured on the customers it was fitted to: optimistic."
+        )
+    if sel.chosen_algorithm and WEIGHTED in sel.chosen_algorithm:
+        return (
+            f"The outcomes weighted the features the segments were formed in, and chose among "
+            f"the candidates (selection = {sel.method!r}): the effects below are measured on "
+            "the customers they were fitted to, so they are optimistic."
+        )
+    if sel.method != "silhouette":
+        return (
+            f"The outcomes chose among the candidate segmentations (selection = "
+            f"{sel.method!r}), not how customers are grouped within one."
+        )
+    return "The outcomes are not used to form segments."
 
 
 def _effects(m: Manifest) -> str:
