@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
+from app.history import records
 from app.history.records import new_record_id, new_record_ids, now_ms
 
 UUID7 = re.compile(r"[0-9a-f]{12}7[0-9a-f]{3}[89ab][0-9a-f]{15}")
@@ -22,7 +25,14 @@ def test_one_and_many_ids_share_one_format_and_one_order() -> None:
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
 
 
-def test_a_batch_larger_than_the_counter_moves_on_to_the_next_millisecond() -> None:
+def test_a_batch_larger_than_the_counter_moves_on_to_the_next_millisecond(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # ids a minute ahead move the process's id sequence a minute ahead: every id made after
+    # (by any later test) would carry that time, and a recording run's records of the next
+    # minute, stamped with the run's start, would be older than them (counted stale). The
+    # sequence is this test's own copy, thrown away afterwards.
+    monkeypatch.setattr(records, "_last", list(records._last))
     at = now_ms() + 60_000  # ahead of every id made so far: the batch starts at `at`
     ids = new_record_ids(10_000, at)
     assert ids == sorted(ids) and len(set(ids)) == 10_000
