@@ -25,6 +25,12 @@ FIX_HINT = (
     "list the markers in [data] missing_values"
 )
 
+ALL_TEXT_HINT = (
+    'no value in it is a number: if it names categories, declare it type = "categorical" in '
+    "its [[features]] entry; if it holds dates, derive a number from them (days since, say) "
+    "before training"
+)
+
 
 class ParsedNumbers(NamedTuple):
     values: pd.Series  # float64, NaN where missing
@@ -56,8 +62,10 @@ def numeric_column(
     junk otherwise is a ``DataError`` naming the column, the row count and the fix."""
     parsed = parse_numbers(frame[column], missing_values)
     count = int(parsed.junk.sum())
-    if count and not junk_is_missing:
+    if count and (not junk_is_missing or parsed.values.isna().all()):
         example = frame[column][parsed.junk].iloc[0]
+        if parsed.values.isna().all():  # no number at all: reading text as missing is no fix
+            hint = ALL_TEXT_HINT
         raise DataError(
             f"{source}: column {column!r} should be numeric but holds text, e.g. {example!r} "
             f"({count:,} of {len(frame):,} rows); {hint}"

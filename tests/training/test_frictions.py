@@ -481,3 +481,21 @@ def test_every_command_reads_a_file_as_training_did(
         ],
     )
     assert compared.exit_code == 0, compared.output
+
+
+@pytest.mark.parametrize("errors", ["raise", "missing"])
+def test_a_column_with_no_number_at_all_says_what_to_declare(tmp_path: Path, errors: str) -> None:
+    """An audit's date and company-name columns were told to set errors = "missing", which
+    would have made a feature missing in every row."""
+    frame = churn_frame()
+    frame["MonthlyCharges"] = pd.date_range("2024-01-01", periods=len(frame)).astype(str)
+    data = tmp_path / "churn.csv"
+    frame.to_csv(data, index=False)
+    raw = churn_config(data)
+    raw["features"][1]["errors"] = errors  # type: ignore[index]
+    with pytest.raises(DataError) as caught:
+        load_training_data(parse_config(raw, base_dir=tmp_path))
+    message = str(caught.value)
+    assert "'MonthlyCharges' should be numeric but holds text, e.g. '2024-01-01'" in message
+    assert 'type = "categorical"' in message and "dates" in message
+    assert 'set errors = "missing"' not in message
