@@ -114,6 +114,7 @@ def train(
         data = load_training_data(config)
         frame = data.frame
         data.notes.extend(negatives_under_log(config, frame))
+        data.notes.extend(near_duplicate_categories(config, frame))
     kinds = {f.name: f.type for f in config.features}
     with timer.step("rules"):
         rules = compile_rules(config.rules, kinds)
@@ -339,6 +340,28 @@ def negatives_under_log(config: TrainConfig, frame: pd.DataFrame) -> list[str]:
                 f"{feature.name}: {int(negative.sum()):,} negative values (the lowest "
                 f'{float(np.nanmin(values)):g}) count as 0 under transform = "log1p"; '
                 "to keep them apart, leave the transform out"
+            )
+    return notes
+
+
+def near_duplicate_categories(config: TrainConfig, frame: pd.DataFrame) -> list[str]:
+    """A note per categorical feature whose categories differ only in case or spacing
+    (``'pro'``, ``' Pro '``, ``'PRO'``): kept apart, they split one group into several, in
+    the profiles, the names and the rules that test one spelling."""
+    notes = []
+    for feature in config.features:
+        if feature.type != "categorical":
+            continue
+        spellings = pd.Series(frame[feature.name].dropna().unique()).astype(str)
+        keys = spellings.str.strip().str.casefold().str.split().str.join(" ")
+        groups = spellings.groupby(keys.to_numpy()).agg(list)
+        merged = groups[groups.map(len) > 1]
+        if len(merged):
+            example = ", ".join(map(repr, merged.iloc[0][:4]))
+            notes.append(
+                f"{feature.name}: {len(spellings):,} categories are {len(groups):,} when case "
+                f"and spacing are ignored (e.g. {example}); they are kept apart: clean the "
+                "column if they name one thing"
             )
     return notes
 

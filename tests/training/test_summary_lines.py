@@ -101,3 +101,36 @@ def _summary_with(
 ) -> str:
     print_manifest_summary(manifest, None, served)  # type: ignore[arg-type]
     return " ".join(capsys.readouterr().out.split())
+
+
+def test_categories_that_differ_only_in_case_or_spacing_are_noted(tmp_path: Path) -> None:
+    """An audit's plan tier held 'pro', ' Pro ' and 'PRO' (12 categories for 3 tiers), and
+    a segment '54% enterprise' was all enterprise: nothing said so."""
+    rng = np.random.default_rng(5)
+    spellings = ["pro", " Pro ", "PRO", "basic", "Basic", "enterprise"]
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(600)],
+            "spend": rng.gamma(2.0, 100.0, 600),
+            "plan": rng.choice(spellings, 600),
+            "region": rng.choice(["north", "south"], 600),
+        }
+    )
+    path = tmp_path / "plans.csv"
+    frame.to_csv(path, index=False)
+    config = parse_config(
+        {
+            "data": {"path": str(path), "id_column": "customer_id"},
+            "features": [
+                {"name": "spend"},
+                {"name": "plan", "type": "categorical"},
+                {"name": "region", "type": "categorical"},
+            ],
+            "model": {"name": "plans", "k_min": 2, "k_max": 3, "stability_bootstraps": 0},
+        },
+        base_dir=tmp_path,
+    )
+    notes = train(config, ModelStore(tmp_path / "store")).manifest.data.notes
+    noted = [n for n in notes if "when case and spacing are ignored" in n]
+    assert len(noted) == 1, notes
+    assert noted[0].startswith("plan: 6 categories are 3 when case and spacing are ignored")
