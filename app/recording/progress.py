@@ -15,7 +15,12 @@ from app.training.data import PARQUET_SUFFIXES
 
 class _RateColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
-        return Text(f"{task.speed or 0:,.0f} rows/s")
+        # Rich's estimate needs two updates within its window: a file of one chunk has one,
+        # and showed "0 rows/s" at its end; the average so far stands in
+        speed = task.finished_speed or task.speed
+        if speed is None and task.elapsed:
+            speed = task.completed / task.elapsed
+        return Text(f"{speed:,.0f} rows/s" if speed else "- rows/s")
 
 
 def count_rows(path: Path) -> int | None:
