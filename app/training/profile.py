@@ -10,6 +10,7 @@ differences; they are a starting point that analysts edit (PATCH /v1/segments/{i
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -371,6 +372,11 @@ def _defines(share: CategoryShare) -> bool:
     return share.z >= 1.5 and share.share >= 0.3
 
 
+def _trait_set(name: str) -> frozenset[str]:
+    """The traits a name says, in any order."""
+    return frozenset(re.split(r", | and ", name.lower()))
+
+
 def _generate_name(
     numeric: dict[str, NumericProfile],
     categorical: dict[str, dict[str, CategoryShare]],
@@ -396,14 +402,21 @@ def _generate_name(
     # a second trait when it is more than slight; more (or slight ones) only to be unique
     first = 1 if strong - (lead in traits[:strong]) > 0 else 0
     name = lead
+    # the same traits in another order ("High MRR, engaged" beside "Engaged, high MRR") tell
+    # a reader nothing either
+    said = {_trait_set(u) for u in used}
+
+    def taken(name: str) -> bool:
+        return name in used or name.split(",")[0].lower() in leads or _trait_set(name) in said
+
     for count in range(first, max(len(rest), first) + 1):
         name = ", ".join([lead, *rest[:count]])
         name = name[0].upper() + name[1:]
-        if name not in used and name.split(",")[0].lower() not in leads:
+        if not taken(name):
             break
     suffix = 2
     base = name
-    while name in used or name.split(",")[0].lower() in leads:
+    while taken(name):
         head, _, tail = base.partition(",")
         name = f"{head} #{suffix}" + (f",{tail}" if tail else "")
         suffix += 1

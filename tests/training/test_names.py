@@ -75,6 +75,28 @@ def test_no_two_segments_share_a_name_or_its_leading_phrase() -> None:
     ]
 
 
+def test_no_two_names_say_the_same_traits_in_another_order() -> None:
+    """An audit's SaaS segments were "Highly engaged, high MRR" and "High MRR, highly
+    engaged": a multi-word word carries no degree, so both said the same two things."""
+    labels = {"logins": "logins", "mrr": "MRR", "tickets": "support tickets"}
+    words = {"logins": ("highly engaged", "dormant")}
+    used: set[str] = set()
+    leads: set[str] = set()
+    names = []
+    for logins, mrr, tickets in ((2.2, 0.8, 0.3), (1.3, 0.9, -0.6)):
+        numeric = {
+            "logins": NumericProfile(mean=1, median=1, z=logins),
+            "mrr": NumericProfile(mean=1, median=1, z=mrr),
+            "tickets": NumericProfile(mean=1, median=1, z=tickets),
+        }
+        name = _generate_name(numeric, {}, labels, used, words, leads)
+        used.add(name)
+        names.append(name)
+    assert names[0] == "Highly engaged, high MRR"
+    assert names[1] == "High MRR, highly engaged, low support tickets"  # one more to tell
+    assert len({frozenset(n.lower().split(", ")) for n in names}) == 2
+
+
 def test_a_transaction_log_names_segments_in_its_own_words(tmp_path: Path) -> None:
     raw = log_config(retail_log(tmp_path), "1998-01-01")
     raw["features"] = [{"name": "recency_days"}, {"name": "monetary"}]
