@@ -107,8 +107,14 @@ def profile_segments(
         if info.name:
             name = info.name
         elif info.split is not None:
-            siblings = [profiles[first_leaf + i][2] for i in info.split.siblings]
-            name = _leaf_name(info.split, num_profile, cat_profile, siblings, labels, words,
+            # every other leaf, not only the sibling ones: "Very high spend" for 276-410
+            # beside a "Spend 410-839" elsewhere in the tree told a reader the wrong order
+            others = [
+                profiles[j][2]
+                for j in range(first_leaf, len(infos))
+                if j != slot and infos[j].split is not None
+            ]
+            name = _leaf_name(info.split, num_profile, cat_profile, others, labels, words,
                               used_names)  # fmt: skip
         else:
             name = _generate_name(num_profile, cat_profile, labels, used_names, words, used_leads)
@@ -306,8 +312,8 @@ def _deciding_trait(
     words: dict[str, tuple[str, str]],
 ) -> str:
     """What tells a leaf from its sibling leaves (``tree_names``): the category it is or is
-    not; for a numeric feature, its level (``high income``) if no sibling has that level,
-    else its bounds (``income 37,718-40,801``)."""
+    not; for a numeric feature, its level (``high income``) if no other leaf of the tree
+    (``siblings``: all of them) has that level, else its bounds (``income 37,718-40,801``)."""
     label = labels[split.feature]
     if split.category is not None:
         low = split.category.strip().lower()

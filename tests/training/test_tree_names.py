@@ -21,6 +21,7 @@ import pytest
 from app.registry.store import ModelStore
 from app.training.config import CategoricalFeature, TrainConfig, parse_config
 from app.training.job import train
+from app.training.profile import _trait
 from app.training.tree import LeafTree
 from tests.conftest import EXAMPLES
 from tests.training.test_real_data import shared_file
@@ -96,6 +97,20 @@ def test_every_leaf_is_named_by_what_tells_it_from_its_siblings(case: str, tmp_p
         lead = seg.name.split(",")[0]
         for number in re.findall(r"\d[\d,.]*", lead):  # bounds: the rule's own numbers
             assert number.replace(",", "") in (seg.rule or ""), (seg.name, seg.rule)
+    # a lead that is a level ("very high wine spend") is no other leaf's level on that
+    # feature: "Very high spend" for 276-410 sat beside a "Spend 410-839" (an audit's tree)
+    labels = {f.name: f.label or f.name.replace("_", " ") for f in config.features}
+    for seg, feature in zip(segments, features, strict=True):
+        lead = seg.name.split(",")[0].lower()
+        if feature not in seg.numeric:
+            continue
+        level = _trait(feature, seg.numeric[feature], labels, {}).lower()
+        if lead != level:
+            continue
+        for other in segments:
+            if other is not seg and feature in other.numeric:
+                theirs = _trait(feature, other.numeric[feature], labels, {})
+                assert theirs.lower() != level, (seg.name, other.name)
     leads = [n.split(",")[0].strip().casefold() for n in names]
     for i in range(len(segments)):
         for j in range(i + 1, len(segments)):
