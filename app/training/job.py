@@ -115,6 +115,7 @@ def train(
         frame = data.frame
         data.notes.extend(negatives_under_log(config, frame))
         data.notes.extend(near_duplicate_categories(config, frame))
+        data.notes.extend(skewed_without_transform(config, frame))
     kinds = {f.name: f.type for f in config.features}
     with timer.step("rules"):
         rules = compile_rules(config.rules, kinds)
@@ -340,6 +341,33 @@ def negatives_under_log(config: TrainConfig, frame: pd.DataFrame) -> list[str]:
                 f"{feature.name}: {int(negative.sum()):,} negative values (the lowest "
                 f'{float(np.nanmin(values)):g}) count as 0 under transform = "log1p"; '
                 "to keep them apart, leave the transform out"
+            )
+    return notes
+
+
+SKEWED = 2.0  # a skewness above which a feature's largest values pull the clusters
+
+
+def skewed_without_transform(config: TrainConfig, frame: pd.DataFrame) -> list[str]:
+    """A note per untransformed, untrimmed numeric feature of non-negative values that is
+    heavily right-skewed (money, counts): its few largest values set the clusters (an
+    audit's spend column made a 0.8% segment of big spenders and left the rest to age)."""
+    notes = []
+    for feature in config.features:
+        if not isinstance(feature, NumericFeature) or feature.transform != "none":
+            continue
+        if feature.winsorize is not None or feature.clip is not None:
+            continue
+        values = frame[feature.name].dropna()
+        if len(values) < 3 or float(values.min()) < 0:
+            continue
+        skew = float(values.skew())
+        if skew > SKEWED:
+            zeros = float((values == 0).mean())
+            notes.append(
+                f"{feature.name}: heavily skewed (skewness {skew:.1f}"
+                + (f", {zeros:.0%} zeros" if zeros >= 0.05 else "")
+                + '): its largest values pull the segments; consider transform = "log1p"'
             )
     return notes
 

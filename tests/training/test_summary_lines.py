@@ -134,3 +134,36 @@ def test_categories_that_differ_only_in_case_or_spacing_are_noted(tmp_path: Path
     noted = [n for n in notes if "when case and spacing are ignored" in n]
     assert len(noted) == 1, notes
     assert noted[0].startswith("plan: 6 categories are 3 when case and spacing are ignored")
+
+
+def test_a_heavily_skewed_feature_without_a_transform_is_noted(tmp_path: Path) -> None:
+    """An audit's spend column (many zeros, a long tail) made a 0.8% segment of big spenders
+    with the defaults; nothing suggested the transform that fixes it."""
+    rng = np.random.default_rng(9)
+    spend = np.where(rng.uniform(size=800) < 0.4, 0.0, rng.lognormal(4.0, 1.5, 800))
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(800)],
+            "spend": spend,
+            "logged": spend,
+            "age": rng.normal(45, 12, 800),
+        }
+    )
+    path = tmp_path / "loyalty.csv"
+    frame.to_csv(path, index=False)
+    config = parse_config(
+        {
+            "data": {"path": str(path), "id_column": "customer_id"},
+            "features": [
+                {"name": "spend"},
+                {"name": "logged", "transform": "log1p"},
+                {"name": "age"},
+            ],
+            "model": {"name": "loyalty", "k_min": 2, "k_max": 3, "stability_bootstraps": 0},
+        },
+        base_dir=tmp_path,
+    )
+    notes = train(config, ModelStore(tmp_path / "store")).manifest.data.notes
+    skewed = [n for n in notes if "heavily skewed" in n]
+    assert len(skewed) == 1 and skewed[0].startswith("spend: heavily skewed (skewness "), notes
+    assert "zeros" in skewed[0] and 'consider transform = "log1p"' in skewed[0]
