@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -361,7 +361,7 @@ def skewed_without_transform(config: TrainConfig, frame: pd.DataFrame) -> list[s
         values = frame[feature.name].dropna()
         if len(values) < 3 or float(values.min()) < 0:
             continue
-        skew = float(values.skew())
+        skew = float(cast(float, values.skew()))
         if skew > SKEWED:
             zeros = float((values == 0).mean())
             notes.append(
