@@ -36,7 +36,7 @@ async def assign_by_id(
     if cached is not None:
         features = _complete(history, kinds, customer_id, cached, max_id)
         if features is not None:
-            doc = render(serving, customer_id, serving.assign_one(features))
+            doc = render(serving, customer_id, serving.assign_one(features), features)
             # not confirmed (Redis slow or away): the uncached way decides, as without a
             # cache (a read under its own deadline, else a 503)
             with contextlib.suppress(RedisUnavailable):
@@ -89,7 +89,7 @@ async def assign_merged(
         features, source, stored = await complete_one(
             history, kinds, customer_id, sent, max_id, keep
         )
-        doc = render(serving, customer_id, serving.assign_one(features))
+        doc = render(serving, customer_id, serving.assign_one(features), features)
         profile = features if source == MERGED else None  # read alone: not written again
         try:
             if await record_checked(history, serving, doc, stored.stored, profile):

@@ -147,13 +147,13 @@ async def assign_payload(state: State, body: bytes, query: bytes) -> bytes:
             )
         else:
             features, source = live
-            doc = render(serving, customer_id, serving.assign_one(features))
+            doc = render(serving, customer_id, serving.assign_one(features), features)
             await record_one(history, serving, doc, features)  # derived: stored as of now
     else:  # every feature sent
         if not is_complete(features, kinds):  # recording off: raises the 422 naming them
             await complete_one(history, kinds, customer_id, features, max_id)
         source = FROM_REQUEST
-        doc = render(serving, customer_id, serving.assign_one(features))
+        doc = render(serving, customer_id, serving.assign_one(features), features)
         if history is not None:
             await record_one(history, serving, doc, features)
     LIVE.observe_one(serving, features, doc["segment_id"])  # in process (app/drift/live.py)

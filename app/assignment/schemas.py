@@ -97,6 +97,13 @@ class Explanation(BaseModel):
     rule: str | None = Field(None, description="the matching rule's condition")
     runner_up_id: str | None = Field(None, description="the second-closest segment")
     drivers: list[Driver] = Field(default_factory=list)
+    unknown_categories: dict[str, str] | None = Field(
+        None,
+        description="categorical features whose value training never saw, with the value: "
+        "the model counts it with the feature's infrequent categories where it has them, else "
+        "as none of its categories (absent when there is none)",
+        examples=[{"city": "Atlantis"}],
+    )
 
 
 class AssignResponse(BaseModel):

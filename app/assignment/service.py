@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from app.assignment.profiles import complete_many, is_complete, merge_over
@@ -25,7 +25,28 @@ Completed = tuple[dict[str, Any], str] | list[dict[str, str]]
 """An incomplete item completed: its features and where they came from, or its errors."""
 
 
-def explanation(serving: ServingModel, a: Assignment) -> dict[str, Any]:
+def explanation(
+    serving: ServingModel, a: Assignment, features: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Why ``features`` went where they did; names the categories training never saw."""
+    found = _explanation(serving, a)
+    unknown = serving.unknown_categories(features)
+    if unknown:
+        found["unknown_categories"] = unknown
+        found["text"] += "; never seen in training: " + ", ".join(
+            f"{name} {value!r} ({_counted_as(serving, name)})" for name, value in unknown.items()
+        )
+    return found
+
+
+def _counted_as(serving: ServingModel, feature: str) -> str:
+    """How the model counts a category of ``feature`` it never saw (the encoder's
+    ``handle_unknown="infrequent_if_exist"``)."""
+    infrequent = any(f.infrequent for f in serving.manifest.features if f.name == feature)
+    return "counted with its infrequent categories" if infrequent else "counted as none"
+
+
+def _explanation(serving: ServingModel, a: Assignment) -> dict[str, Any]:
     segments = serving.segments
     if a.rule is not None:
         rule = serving.model.rules[a.rule]
@@ -70,12 +91,15 @@ def _result(
     }
 
 
-def render(serving: ServingModel, customer_id: str, a: Assignment) -> dict[str, Any]:
+def render(
+    serving: ServingModel, customer_id: str, a: Assignment, features: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The answer to one assignment of ``features``."""
     name = serving.segments[a.segment_id].name
     doc = _result(0, customer_id, a.segment_id, name, a.confidence)
     del doc["index"], doc["status"]  # one literal for both (a batch's is the hot one)
     doc["model_version"] = serving.version
-    doc["explanation"] = explanation(serving, a)
+    doc["explanation"] = explanation(serving, a, features)
     return doc
 
 
@@ -219,8 +243,8 @@ async def _answer_into(
     for i, customer_id, slot, confidence in zip(indices, ids, slots, confidences, strict=True):
         results[i] = _result(i, customer_id, *answers[slot], confidence)
     if assignments is not None:
-        for i, a in zip(indices, assignments, strict=True):
-            results[i]["explanation"] = explanation(serving, a)  # type: ignore[index]
+        for i, a, row in zip(indices, assignments, rows, strict=True):
+            results[i]["explanation"] = explanation(serving, a, row)  # type: ignore[index]
     if recording is not None:
         for i, outcome in zip(indices, await recording, strict=True):
             _fill(results[i], outcome)  # type: ignore[arg-type]

@@ -27,6 +27,7 @@ from app.registry.overrides import SegmentOverrides, serving_segments
 from app.registry.store import ModelStore
 from app.serving.compiled import Assignment, CompiledAssigner, UnsupportedPipeline
 from app.training.model import SegmentationModel
+from app.training.rules import canonical_category
 
 log = logging.getLogger(__name__)
 RETRY_MAX_S = 60.0  # longest wait before loading a version that failed to load, again
@@ -46,6 +47,28 @@ class ServingModel:
     @cached_property
     def feature_kinds(self) -> dict[str, str]:
         return dict(self.model.features)
+
+    @cached_property
+    def known_categories(self) -> dict[str, frozenset[str]]:
+        """Categorical feature -> the categories training saw (infrequent ones included)."""
+        return {
+            f.name: frozenset([*f.categories, *(f.infrequent or [])])  # (canonical text)
+            for f in self.manifest.features
+            if f.type == "categorical" and f.categories is not None
+        }
+
+    def unknown_categories(self, features: Mapping[str, Any]) -> dict[str, str]:
+        """The categorical values of ``features`` training never saw, by feature (as the
+        model compares them): the model counts such a value with the feature's infrequent
+        categories where it has them, else as none of its categories."""
+        unknown = {}
+        for name, known in self.known_categories.items():
+            value = features.get(name)
+            if value is not None:
+                text = canonical_category(value)
+                if text is not None and text not in known:
+                    unknown[name] = text
+        return unknown
 
     def assign_one(self, features: Mapping[str, Any]) -> Assignment:
         if self.assigner is not None:

@@ -97,6 +97,33 @@ def test_assign_answers_with_the_models_segment(
         assert body["previous_segment_id"] is None
 
 
+def test_a_category_training_never_saw_is_named_in_the_explanation(
+    client: TestClient, sample: pd.DataFrame, served: tuple[ModelStore, TrainResult]
+) -> None:
+    """An audit sent "city": "Atlantis" and got an assignment with no word that the city
+    counted for nothing."""
+    store, _ = served
+    row = features_of(sample.iloc[0])
+    model = store.load("customers").estimator
+    categorical = [name for name, kind in model.features if kind == "categorical"]
+    assert categorical
+    known = client.post("/v1/assign", json={"customer_id": "u-known", "features": row}).json()
+    assert "unknown_categories" not in known["explanation"]
+    odd = {**row, categorical[0]: "Atlantis"}
+    answer = client.post("/v1/assign", json={"customer_id": "u-odd", "features": odd}).json()
+    assert answer["explanation"]["unknown_categories"] == {categorical[0]: "Atlantis"}
+    assert (
+        f"never seen in training: {categorical[0]} 'Atlantis' (counted "
+        in (answer["explanation"]["text"])
+    )
+    assert answer["segment_id"] == model.predict(pd.DataFrame([odd]))[0]
+    batch = client.post(
+        "/v1/assign/batch?explain=true",
+        json={"items": [{"customer_id": "u-odd", "features": odd}]},
+    ).json()
+    assert batch["results"][0]["explanation"]["unknown_categories"] == {categorical[0]: "Atlantis"}
+
+
 def test_batch_matches_single_and_reports_bad_items_in_place(
     client: TestClient, sample: pd.DataFrame, served: tuple[ModelStore, TrainResult]
 ) -> None:
