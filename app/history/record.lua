@@ -16,7 +16,11 @@
 --   and the record is checked: followed by the stored profile it was assigned from, 'p'
 --   and the chunks joined by \30, and applied only if the customer's hash still holds
 --   exactly those; -(S+1) .. -2: both, a checked record that stores a profile (features
---   merged over the stored ones): schema -s - 1, its values, then the expected profile)
+--   merged over the stored ones): schema -s - 1, its values, then the expected profile;
+--   an expected profile '=' stands for "what this customer's previous checked record in
+--   this call left": such a record is applied only if that one was applied (or was a
+--   duplicate), and is stale if it was stale, failed, or is not in this call (a batch's
+--   later item of a customer, merged over an earlier item completed from the profile))
 --
 -- Returns 3 values per record: changed (0/1), previous segment or nil, duplicate (0/1, or
 -- 2: stale, a checked record whose profile changed, not applied); a record that failed (a
@@ -198,12 +202,18 @@ end
 
 -- One record, as if alone: returns changed (0/1), previous segment (false: none), duplicate
 -- (1; 2: stale, see profile_is).
+-- settled[key]: did the last checked record of that customer in this call apply (or was it
+-- a duplicate)? Made on the call's first checked record: unchecked calls pay nothing.
+local settled
 local function apply(cur, rid, cid, at, f, a, s, vp, ep)
   local seg = segs[a]
+  if ep and ARGV[ep] == '=' and not (settled and settled[cur]) then return 0, false, 2 end
   -- what an unchanged record needs first; the rest only on a change
   local state = redis.call('HMGET', cur, 's', 'r', 'p')
   local prev, last = state[1], state[2]
-  if ep and not profile_is(cur, state[3], ARGV[ep]) then return 0, false, 2 end
+  if ep and ARGV[ep] ~= '=' and not profile_is(cur, state[3], ARGV[ep]) then
+    return 0, false, 2
+  end
 
   -- Idempotency: a record not newer than the last one applied (a replay, or a stale record)
   -- changes nothing, so replaying a spool after a partial write counts each migration once.
@@ -268,6 +278,10 @@ while p <= #ARGV do
     ARGV[p + 2], tonumber(ARGV[p + 3]), tonumber(ARGV[p + 4]), schema, p + 6, ep)
   if not ok then  -- this record failed (e.g. WRONGTYPE): say so in its place, go on
     changed, prev, duplicate = -1, type(changed) == 'table' and changed.err or tostring(changed), 0
+  end
+  if ep then
+    settled = settled or {}
+    settled[KEYS[k + 1]] = ok and duplicate ~= 2
   end
   out[n + 1], out[n + 2], out[n + 3] = changed, prev, duplicate
   p = p + 6 + used

@@ -306,7 +306,9 @@ class Recorder:
                 zip(_take(recs.segment_ids, chunk), [recs.model_version] * len(ids), strict=True)
             )
             profiles = [None] * len(ids) if recs.profiles is None else _take(recs.profiles, chunk)
-            checked: Sequence[str | None] = ()
+            checked: Sequence[str | None] = (
+                () if recs.expected is None else _take(recs.expected, chunk)
+            )
         else:
             part = [recs[i] for i in chunk]
             ids, rids = [r.customer_id for r in part], [r.record_id for r in part]

@@ -183,7 +183,9 @@ class Record:
         For an assignment by id made from a cached profile (with no ``profile``): that
         profile as stored (``Profile.stored``). The record is applied only if the customer's
         hash still holds exactly it; otherwise nothing changes and the outcome is ``stale``.
-        Such a record is never spooled.
+        Also a batch's item completed from the stored profile (with its ``profile``), or
+        ``=``: what the customer's previous checked record in the same script call left
+        (``record.lua``). Such a record is never spooled (it goes unchecked, or not at all).
     """
 
     customer_id: str
@@ -226,6 +228,9 @@ class RecordBatch(Sequence[Record]):
     together), without an object per record: the recorder packs the columns directly. It is
     still a sequence of ``Record`` (made on access), for the spool when Redis is away.
     ``profiles`` is the column of the customers' features (rows of the batch), or None.
+    ``expected`` is the column of the profiles the records are checked against
+    (``Record.expected_profile``; None for an unchecked row), or None when no row is; ``=``
+    stands for what the customer's previous checked row left (``record.lua``).
 
     >>> batch = RecordBatch(["C1", "C2"], ["seg-001", "seg-002"], ["Loyal", None], "v1")
     >>> [(r.customer_id, r.segment_id, r.segment_name) for r in batch]
@@ -235,6 +240,7 @@ class RecordBatch(Sequence[Record]):
     __slots__ = (
         "assigned_at",
         "customer_ids",
+        "expected",
         "model_version",
         "profiles",
         "record_ids",
@@ -251,11 +257,15 @@ class RecordBatch(Sequence[Record]):
         assigned_at: int | None = None,
         profiles: Sequence[Mapping[str, FeatureValue]] | None = None,
         record_ids: Sequence[str] | None = None,
+        expected: Sequence[str | None] | None = None,
     ) -> None:
         if not len(customer_ids) == len(segment_ids) == len(segment_names):
             raise ValueError("customer ids, segment ids and names differ in length")
         if profiles is not None and len(profiles) != len(customer_ids):
             raise ValueError("customer ids and profiles differ in length")
+        if expected is not None and len(expected) != len(customer_ids):
+            raise ValueError("customer ids and expected profiles differ in length")
+        self.expected = expected
         if record_ids is not None and len(record_ids) != len(customer_ids):
             raise ValueError("record ids and customer ids differ in length")
         self.profiles = profiles
@@ -283,6 +293,22 @@ class RecordBatch(Sequence[Record]):
             self.assigned_at,
             None if self.profiles is None else self.profiles[start:stop],
             self.record_ids[start:stop],
+            None if self.expected is None else self.expected[start:stop],
+        )
+
+    def unchecked(self) -> RecordBatch:
+        """The same rows (same time, same record ids) with no row checked: what the spool
+        keeps (nothing confirmed the profiles the checked rows were made from)."""
+        if self.expected is None:
+            return self
+        return RecordBatch(
+            self.customer_ids,
+            self.segment_ids,
+            self.segment_names,
+            self.model_version,
+            self.assigned_at,
+            self.profiles,
+            self.record_ids,
         )
 
     @overload
@@ -300,6 +326,7 @@ class RecordBatch(Sequence[Record]):
             self.record_ids[index],
             self.segment_names[index],
             None if self.profiles is None else self.profiles[index],
+            None if self.expected is None else self.expected[index],
         )
 
 

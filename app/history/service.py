@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from redis.asyncio import Redis
@@ -253,7 +253,11 @@ class HistoryService:
                 waiter.set_result(profile)
 
     async def record_many(self, recs: Sequence[Record]) -> list[Outcome]:
-        """Record a batch in one pipeline, or spool it whole (replay skips what was applied)."""
+        """Record a batch in one pipeline, or spool it whole (replay skips what was applied).
+
+        Checked records (``expected_profile``; a batch's ``expected`` column) are stale where
+        Redis found their profile changed; a batch that goes to the spool goes unchecked, as
+        a single assignment does (``record``): the spool never keeps an expectation."""
         if len(self.profile_cache):  # the customers whose profile it stores are not cached
             if isinstance(recs, RecordBatch):
                 if recs.profiles is not None:
@@ -265,7 +269,7 @@ class HistoryService:
                 return self._checked(recs, await self.recorder.record_many(recs))
             except RedisUnavailable as exc:
                 self._down(exc)
-        return await self._to_spool(recs)
+        return await self._to_spool(_unchecked(recs))
 
     def _down(self, exc: RedisUnavailable) -> None:
         if self._direct:
@@ -404,6 +408,15 @@ class HistoryService:
         return HistoryStatus(
             self._direct, depth, dropped, self.spooled, self.replayed, self.rejected, reachable
         )
+
+
+def _unchecked(recs: Sequence[Record]) -> Sequence[Record]:
+    """``recs`` with no record checked (for the spool)."""
+    if isinstance(recs, RecordBatch):
+        return recs.unchecked()
+    if any(r.expected_profile is not None for r in recs):
+        return [replace(r, expected_profile=None) for r in recs]
+    return recs
 
 
 def _stopped() -> RedisUnavailable:

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from app.history import Profile, Record, Recorder, RedisUnavailable
-from app.history.records import now_ms
+from app.history import recorder as recorder_module
+from app.history.records import RecordBatch, now_ms
 from tests.history.conftest import RedisProcess, delete_prefix, make_config
 from tests.history.test_outage import service_for
 from tests.history.test_profiles import AWKWARD
@@ -134,4 +135,108 @@ async def test_a_checked_record_that_misses_its_deadline_is_not_spooled(
         assert await service.replay_pending() == 0  # back to direct writes
         assert service.cached_profile("C5") == read
         assert (await service.record_checked(_checked("C5", "B", read))).recorded
+        await delete_prefix(service.recorder)
+
+
+def _batch(
+    rows: list[tuple[str, str, dict[str, Any] | None, str | None]],
+) -> RecordBatch:
+    """A batch of (customer, segment, profile, expected) rows (profile None: keep it)."""
+    return RecordBatch(
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [None] * len(rows),
+        "v1",
+        profiles=[r[2] or {} for r in rows],
+        expected=[r[3] for r in rows],
+    )
+
+
+async def test_a_same_as_before_record_applies_only_after_its_customers_checked_one(
+    recorder: Recorder,
+) -> None:
+    """A batch's later item of a customer, merged over an earlier item made from the stored
+    profile, expects '=': what that earlier record left. It applies when that one applied
+    (and a third after it too), and is stale when that one was stale, or when it is the
+    first checked record of its customer in the call."""
+    for customer in ("E1", "E2", "E3"):
+        await recorder.record(Record.create(customer, "A", "v1", profile=AWKWARD))
+    read = await _read(recorder, "E1")
+    changed = await _read(recorder, "E2")
+    await recorder.record(Record.create("E2", "A", "v1", profile={"spend": 9.0}))  # behind
+
+    outcomes = await recorder.record_many(
+        _batch(
+            [
+                ("E1", "B", {"spend": 1.0}, read.stored),  # applies
+                ("E2", "B", {"spend": 1.0}, changed.stored),  # stale
+                ("E1", "A", {"spend": 2.0}, "="),  # applies: E1's first did
+                ("E2", "A", {"spend": 2.0}, "="),  # stale: E2's first was
+                ("E1", "B", {"spend": 3.0}, "="),  # applies
+                ("E3", "B", {"spend": 3.0}, "="),  # stale: none of E3's before it here
+            ]
+        )
+    )
+
+    assert [o.stale for o in outcomes] == [False, True, False, True, False, True]
+    assert [o.changed for o in outcomes] == [True, False, True, False, True, False]
+    e1, e2, e3 = [await recorder.current(c) for c in ("E1", "E2", "E3")]
+    assert e1 is not None and e1.profile is not None and e1.segment_id == "B"
+    assert e1.profile.features == {"spend": 3.0} and e1.migrations == 4
+    assert e2 is not None and e2.profile is not None and e2.segment_id == "A"
+    assert e2.profile.features == {"spend": 9.0}  # what the other write left
+    assert e3 is not None and e3.profile is not None and e3.profile.features == AWKWARD
+
+
+async def test_a_same_as_before_record_in_another_call_than_its_customers_is_stale(
+    recorder: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch split into several script calls: '=' knows only its own call's records."""
+    await recorder.record(Record.create("E4", "A", "v1", profile=AWKWARD))
+    read = await _read(recorder, "E4")
+    monkeypatch.setattr(recorder_module, "RECORDS_PER_CALL", 1)
+
+    outcomes = await recorder.record_many(
+        _batch([("E4", "B", {"spend": 1.0}, read.stored), ("E4", "A", {"spend": 2.0}, "=")])
+    )
+
+    assert [(o.stale, o.changed) for o in outcomes] == [(False, True), (True, False)]
+    state = await recorder.current("E4")
+    assert state is not None and state.profile is not None
+    assert (state.segment_id, state.profile.features) == ("B", {"spend": 1.0})
+
+
+def test_a_batch_part_and_its_records_keep_their_expected_profiles() -> None:
+    batch = _batch([("E5", "A", {"x": 1}, None), ("E5", "B", {"x": 2}, "=")])
+    assert [r.expected_profile for r in batch] == [None, "="]
+    assert [r.expected_profile for r in batch.part(1, 2)] == ["="]
+    assert [r.expected_profile for r in batch.unchecked()] == [None, None]
+    assert [r.record_id for r in batch.unchecked()] == list(batch.record_ids)
+
+
+async def test_a_checked_batch_that_goes_to_the_spool_goes_unchecked(
+    start_redis: type[RedisProcess], tmp_path: Path
+) -> None:
+    """Nothing confirmed the profiles its rows were made from: the spool keeps them
+    without an expectation (as a single assignment), and replays them as made."""
+    server = start_redis(tmp_path / "redis").start()
+    config = make_config(server.url, tmp_path, timeout_ms=100, batch_timeout_ms=100)
+    async with service_for(config, replayer=False) as service:
+        await service.record(Record.create("E6", "A", "v1", profile={"x": 1}))
+        [read] = await service.profiles(["E6"])
+        assert read is not None
+        batch = _batch([("E6", "B", {"x": 2}, read.stored), ("E6", "A", {"x": 3}, "=")])
+        server.send(signal.SIGSTOP)
+        try:
+            outcomes = await service.record_many(batch)
+        finally:
+            server.send(signal.SIGCONT)
+        assert [(o.recorded, o.stale) for o in outcomes] == [(False, False)] * 2
+        spooled = [rec for _, rec in service.spool.peek_batch(10)]
+        assert [r.expected_profile for r in spooled] == [None, None]
+        assert [r.record_id for r in spooled] == list(batch.record_ids)
+        assert await service.replay_pending() == 2
+        state = await service.recorder.current("E6")
+        assert state is not None and state.profile is not None
+        assert (state.segment_id, state.profile.features, state.migrations) == ("A", {"x": 3}, 3)
         await delete_prefix(service.recorder)
