@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from app.assignment.profiles import MERGED, UnknownCustomer, complete_one, merge
+from app.assignment.profiles import MERGE_TRIES, MERGED, UnknownCustomer, complete_one, merge
 from app.assignment.service import record_checked, record_one, render
 from app.assignment.validation import ItemInvalid
 from app.history import HistoryService, Profile, RedisUnavailable
@@ -60,9 +60,6 @@ def _complete(
     except (UnknownCustomer, ItemInvalid):
         history.profile_cache.drop(customer_id)
         return None
-
-
-MERGE_TRIES = 3  # reads of a profile that keeps changing under a merge, before recording it
 
 
 async def assign_merged(

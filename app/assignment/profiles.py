@@ -28,6 +28,7 @@ from app.history.records import Profile
 from app.problems import Problem, bounded, invalid
 
 FROM_REQUEST, FROM_PROFILE, MERGED = "request", "profile", "merged"
+MERGE_TRIES = 3  # reads of a profile that keeps changing under a merge, before recording it
 _UNKNOWN = "unknown customer: no stored profile; send every feature"
 _NO_PROFILE = "missing feature (and this customer has no stored profile)"
 _NOT_STORED = (
@@ -140,14 +141,16 @@ async def complete_many(
     kinds: dict[str, str],
     items: Sequence[tuple[int, str, dict[str, Any]]],
     max_id: int,
-) -> list[tuple[dict[str, Any], str] | list[dict[str, str]]]:
+) -> tuple[list[tuple[dict[str, Any], str] | list[dict[str, str]]], list[Profile | None]]:
     """``merge`` for a batch's incomplete ``(index, customer id, sent)`` items, with one read
-    of their profiles: per item its features and source, or its errors (reported in place)."""
+    of their profiles: per item its features and source, or its errors (reported in place);
+    and the profiles as read (what records made from them are checked against; none when
+    they could not be read)."""
     try:
         stored = await history.profiles([customer_id for _, customer_id, _ in items])
     except RedisUnavailable:
         message = "not sent, and the stored profiles cannot be read now (Redis unavailable)"
-        return [[{"field": f"items.{i}.features", "message": message}] for i, _, _ in items]
+        return [[{"field": f"items.{i}.features", "message": message}] for i, _, _ in items], []
     out: list[tuple[dict[str, Any], str] | list[dict[str, str]]] = []
     for (i, customer_id, sent), profile in zip(items, stored, strict=True):
         try:
@@ -156,4 +159,4 @@ async def complete_many(
             out.append(unknown_customer(exc, f"items.{i}"))
         except ItemInvalid as exc:
             out.append(exc.errors)
-    return out
+    return out, stored

@@ -7,7 +7,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from app.assignment.profiles import complete_many, is_complete, merge_over
+from app.assignment.profiles import MERGE_TRIES, complete_many, is_complete, merge_over
 from app.assignment.validation import ErrorBudget, ItemInvalid, is_unicode, parse_item
 from app.drift.live import LIVE
 from app.history import HistoryService, Outcome, Record
@@ -152,24 +152,107 @@ async def answer_batch(
             if found is not None:
                 merged[i], sources[i] = found
         incomplete = [item for item, found in zip(incomplete, derived, strict=True) if not found]
+    expected: dict[int, str] = {}
+    sent: dict[int, tuple[int, str, dict[str, Any]]] = {}  # the items as sent, for a redo
+    live_found: dict[int, dict[str, Any]] = {}  # derived as of now: as they are on a redo
     if incomplete:  # the rest of their features comes from their stored profiles
         assert history is not None  # (parse_item lets features out only then)
-        completed = await complete_many(history, kinds, incomplete, max_id)
-        if len({customer_id for _, customer_id, _ in valid}) < len(valid):
-            completed = _in_order(kinds, valid, merged, incomplete, completed)
-        for (i, _, _), done in zip(incomplete, completed, strict=True):
-            if isinstance(done, list):
-                refuse(i, done)
-            else:
-                merged[i], sources[i] = done
+        sent = {item[0]: item for item in valid}
+        live_found = dict(merged)
+        expected, _ = await _complete(
+            history, kinds, max_id, valid, live_found, incomplete, merged, sources, refuse, True
+        )
     valid = [(i, cid, merged.get(i, f)) for i, cid, f in valid if results[i] is None]
     indices = [i for i, _, _ in valid]
     ids = [customer_id for _, customer_id, _ in valid]
     rows = [features for _, _, features in valid]
-    await _answer_into(results, serving, history, indices, ids, rows, explain)
+    column = [expected.get(i) for i in indices] if expected else None
+    stale = await _answer_into(results, serving, history, indices, ids, rows, explain, column)
+    assigned, tries = len(indices), 1
+    while stale:  # what a forget or another write changed between the read and the record
+        assert history is not None
+        tries += 1
+        again = [sent[i] for i in stale]
+        missing = [
+            item for item in again if item[0] not in live_found and not is_complete(item[2], kinds)
+        ]
+        check = tries < MERGE_TRIES  # the last round records unchecked, as a single one does
+        expected, refused = await _complete(
+            history, kinds, max_id, again, live_found, missing, merged, sources, refuse, check
+        )
+        for i in refused:
+            sources.pop(i, None)
+        assigned -= len(refused)
+        again = [(i, cid, merged.get(i, f)) for i, cid, f in again if i not in refused]
+        indices = [i for i, _, _ in again]
+        ids = [customer_id for _, customer_id, _ in again]
+        rows = [features for _, _, features in again]
+        column = [expected.get(i) for i in indices] if expected else None
+        stale = await _answer_into(results, serving, history, indices, ids, rows, explain, column)
     for i, source in sources.items():
         results[i]["features_from"] = source  # type: ignore[index]
-    return _batch_answer(serving, results, len(indices))
+    return _batch_answer(serving, results, assigned)
+
+
+async def _complete(
+    history: HistoryService,
+    kinds: dict[str, str],
+    max_id: int,
+    valid: Sequence[tuple[int, str, dict[str, Any]]],
+    derived: dict[int, dict[str, Any]],
+    incomplete: Incomplete,
+    merged: dict[int, dict[str, Any]],
+    sources: dict[int, str],
+    refuse: Callable[[int, list[dict[str, str]]], None],
+    check: bool,
+) -> tuple[dict[int, str], set[int]]:
+    """Complete the ``incomplete`` items of ``valid`` (in order) from their stored profiles
+    into ``merged`` and ``sources``, refusing those that cannot be; returns the profiles the
+    records of ``valid`` are to be checked against (none without ``check``), and the items
+    refused.
+
+    A record made from a profile as read expects it (``Profile.stored``); a later record of
+    its customer in the batch (merged over it, or not) expects ``=``, what that one left: it
+    applies only if the earlier one did, so a customer's records keep their order when the
+    earlier one is stale and redone. Records of customers with no item completed from a
+    profile are not checked (every feature sent, or derived as of now)."""
+    completed, profiles = (
+        (await complete_many(history, kinds, incomplete, max_id)) if incomplete else ([], [])
+    )
+    if len({customer_id for _, customer_id, _ in valid}) < len(valid):
+        completed = _in_order(kinds, valid, derived, incomplete, completed)
+    refused: set[int] = set()
+    for (i, _, _), done in zip(incomplete, completed, strict=True):
+        if isinstance(done, list):
+            refuse(i, done)
+            refused.add(i)
+        else:
+            merged[i], sources[i] = done
+    expected: dict[int, str] = {}
+    if not check or not profiles:
+        return expected, refused
+    read = {
+        i: found.stored
+        for (i, _, _), found in zip(incomplete, profiles, strict=True)
+        if found is not None and i not in refused
+    }
+    seen: set[str] = set()  # customers with a record before (what a later one merges over)
+    chained: set[str] = set()  # customers with a checked record before
+    for i, customer_id, _ in valid:
+        if i in refused:  # (stores nothing)
+            continue
+        if customer_id in chained:
+            expected[i] = SAME_AS_BEFORE
+        elif customer_id not in seen and i in read:
+            expected[i] = read[i]
+            chained.add(customer_id)
+        seen.add(customer_id)
+    return expected, refused
+
+
+SAME_AS_BEFORE = "="
+"""The expected profile of a record that applies only if its customer's checked record
+before it in the same script call did (``record.lua``)."""
 
 
 def _in_order(
@@ -220,10 +303,14 @@ async def _answer_into(
     ids: list[str],
     rows: list[dict[str, Any]],
     explain: bool,
-) -> None:
+    expected: Sequence[str | None] | None = None,
+) -> list[int]:
     """Put the answer for ``ids``/``rows`` at ``indices`` of ``results``, recorded.
 
     The records go to Redis before the answer is built: Redis works on them meanwhile.
+    With ``expected`` (per row, the profile its record is checked against, or None), the
+    rows whose record was stale are returned: nothing of them was recorded, their answer is
+    to be redone (and they are not observed for drift: the redo is).
     """
     assignments = serving.assign_many(rows) if explain else None
     if assignments is not None:
@@ -231,13 +318,14 @@ async def _answer_into(
         confidences = [a.confidence for a in assignments]
     else:
         slots, confidences = serving.assign_slots(rows)
-    LIVE.observe_many(serving, rows, slots)  # in process (app/drift/live.py)
+    if expected is None:
+        LIVE.observe_many(serving, rows, slots)  # in process (app/drift/live.py)
     answers = serving.slot_answers
     recording = None
     if history is not None and ids:
         pairs = [answers[slot] for slot in slots]
         segments, names = [p[0] for p in pairs], [p[1] for p in pairs]
-        batch = RecordBatch(ids, segments, names, serving.version, profiles=rows)
+        batch = RecordBatch(ids, segments, names, serving.version, profiles=rows, expected=expected)
         recording = asyncio.ensure_future(_record_batch(history, batch))
         await asyncio.sleep(0)  # it packs and sends the records, then waits for Redis
     for i, customer_id, slot, confidence in zip(indices, ids, slots, confidences, strict=True):
@@ -245,9 +333,23 @@ async def _answer_into(
     if assignments is not None:
         for i, a, row in zip(indices, assignments, rows, strict=True):
             results[i]["explanation"] = explanation(serving, a, row)  # type: ignore[index]
-    if recording is not None:
-        for i, outcome in zip(indices, await recording, strict=True):
+    if recording is None:
+        return []
+    outcomes = await recording
+    if expected is None:
+        for i, outcome in zip(indices, outcomes, strict=True):
             _fill(results[i], outcome)  # type: ignore[arg-type]
+        return []
+    stale: list[int] = []
+    kept: list[int] = []
+    for n, (i, outcome) in enumerate(zip(indices, outcomes, strict=True)):
+        if outcome.stale:
+            stale.append(i)
+        else:
+            kept.append(n)
+            _fill(results[i], outcome)  # type: ignore[arg-type]
+    LIVE.observe_many(serving, [rows[n] for n in kept], [slots[n] for n in kept])
+    return stale
 
 
 def _batch_answer(
