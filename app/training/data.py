@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv as stdlib_csv
 import hashlib
 import logging
+import re
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -515,23 +516,29 @@ def timestamps(values: pd.Series, fmt: str | None, source: str) -> tuple[pd.Seri
     """The column as timestamps, and where a non-blank cell is not one (those are NaT).
 
     Times with an offset (``Z``, ``+02:00``) are converted to UTC and times without one are
-    UTC, as the events path reads them; the result is naive UTC. Without a format, pandas
-    guesses one from the first value; where that fails, the most common guess of the first
-    hundred or ISO 8601 of any shape (naive and offset times mixed), whichever reads more.
-    A column mostly unreadable is an error that says to set ``timestamp_format``: the format,
-    not the rows, is then what is wrong."""
+    UTC, as the events path reads them; the result is naive UTC. Without a format, numeric
+    dates with the year last (``15/03/2024 14:22``) are read in the order of day and month
+    the whole column proves (``day_month_order``: an error where it proves none, or both);
+    other times by the format pandas guesses from the first value; where that fails, the
+    most common guess of the first hundred or ISO 8601 of any shape (naive and offset times
+    mixed), whichever reads more. A column mostly unreadable is an error that says to set
+    ``timestamp_format``: the format, not the rows, is then what is wrong."""
+    given = fmt
+    order = day_month_order(values, source) if fmt is None else None
+    if order is not None:
+        fmt = order.format or "mixed"  # "mixed": each value parsed on its own, in that order
+    dayfirst = order is not None and order.dayfirst and fmt == "mixed"
     with warnings.catch_warnings():  # pandas warns of its guessing: the counts say it better
         warnings.simplefilter("ignore", UserWarning)
         try:
-            when = pd.to_datetime(values, format=fmt, utc=True)
+            when = pd.to_datetime(values, format=fmt, utc=True, dayfirst=dayfirst)
             return when.dt.tz_localize(None), np.zeros(len(values), dtype=bool)
         except (ValueError, TypeError, OverflowError):
-            given = fmt
             if fmt is None:
                 known = values.dropna().astype(str)
                 guesses = [guess_datetime_format(v) for v in known.head(100)]
                 fmt = max(set(guesses) - {None}, key=guesses.count, default=None)
-            when = pd.to_datetime(values, format=fmt, errors="coerce", utc=True)
+            when = pd.to_datetime(values, format=fmt, errors="coerce", utc=True, dayfirst=dayfirst)
             if given is None:  # ISO 8601 times of several shapes (naive and with an offset)
                 iso = pd.to_datetime(values, format="ISO8601", errors="coerce", utc=True)
                 if iso.isna().sum() < when.isna().sum():
@@ -547,6 +554,112 @@ def timestamps(values: pd.Series, fmt: str | None, source: str) -> tuple[pd.Seri
             '[data.transactions] (e.g. "%d/%m/%Y %H:%M")'
         )
     return when, bad
+
+
+# A date written day and month as two numbers before the year (15/03/2024, 3.15.24,
+# 15-03-2024 14:22): which is the day cannot be read off one value
+DAY_MONTH = r"^\s*(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})(?!\d)"
+
+
+class DayMonth(NamedTuple):
+    """How a column of numeric day/month dates is read: ``dayfirst``, and the format of its
+    values (None where pandas cannot guess one: each value is then parsed on its own)."""
+
+    dayfirst: bool
+    format: str | None
+
+
+def day_month_order(values: pd.Series, source: str) -> DayMonth | None:
+    """The order of day and month in a column of numeric dates with the year last, decided
+    from the whole column: a first field above 12 (where no second field is) proves day
+    first, a second field above 12 (where no first field is) month first. None where the
+    column is not such dates (ISO 8601, year first, …: mostly other values).
+
+    ``DataError`` naming the column, an example and both formats where neither order is
+    proven (every field 12 or less: pandas would read month first) or where both are (the
+    column mixes the two orders): ``timestamp_format`` must then say which."""
+    text = values.dropna().astype(str)
+    if not any(re.match(DAY_MONTH, value) for value in text.head(100)):
+        return None
+    # each distinct date part once (a log has few days and many times): ten characters
+    # hold the longest ("15/03/2024")
+    counts = text.str.slice(0, 10).value_counts(sort=False)
+    found = [(prefix, re.match(DAY_MONTH, prefix)) for prefix in counts.index]
+    dates = [(prefix, int(m.group(1)), int(m.group(3))) for prefix, m in found if m]
+    if int(counts.loc[[prefix for prefix, _, _ in dates]].sum()) * 2 <= len(text):
+        return None
+    first = np.array([f for _, f, _ in dates])
+    second = np.array([s for _, _, s in dates])
+    day_first = (first > 12) & (first <= 31) & (second <= 12)
+    month_first = (second > 12) & (second <= 31) & (first <= 12)
+    prefixes = [prefix for prefix, _, _ in dates]
+
+    def shown(where: np.ndarray) -> str:  # the first value of the column with such a date
+        chosen = {prefixes[i] for i in np.flatnonzero(where)}
+        return str(text[text.str.slice(0, 10).isin(chosen)].iloc[0])
+
+    name = values.name
+    if day_first.any() and month_first.any():
+        a, b = shown(day_first), shown(month_first)
+        if not _readable(a):  # not a time either way: the format is what is wrong
+            return None
+        raise DataError(
+            f"{source}: column {name!r} mixes day-first and month-first dates ({a!r} is day "
+            f"first, {b!r} month first): set timestamp_format in [data.transactions] to the "
+            f"one the log is written in, {_both_formats(a)}"
+        )
+    if day_first.any() or month_first.any():
+        proof = shown(day_first if day_first.any() else month_first)
+        return DayMonth(bool(day_first.any()), _format_of(proof, bool(day_first.any())))
+    if bool((first == second).all()):  # day and month alike in every value: either order
+        return DayMonth(True, _format_of(shown(first == second), True))
+    example = shown(first != second)
+    if not _readable(example):  # not a time either way: the format is what is wrong
+        return None
+    raise DataError(
+        f"{source}: column {name!r} has dates such as {example!r} that read as day/month or "
+        "month/day alike (no day above 12 proves the order, and pandas would take month "
+        f"first): set timestamp_format in [data.transactions], {_both_formats(example)}"
+    )
+
+
+def _readable(value: str) -> bool:
+    """Whether pandas reads ``value`` as a time, day first (either order, where it is
+    ambiguous): a value it cannot read is left to the unreadable column's error."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        try:
+            pd.to_datetime(value, format=_format_of(value, True), dayfirst=True, utc=True)
+        except (ValueError, TypeError, OverflowError):
+            return False
+    return True
+
+
+def _format_of(value: str, dayfirst: bool) -> str | None:
+    """``value``'s format (``%d/%m/%Y %H:%M %z``) with the day and month in that order, or
+    None where pandas cannot guess it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        guess = guess_datetime_format(value, dayfirst=dayfirst)
+    if guess is None:
+        return None
+    wanted, other = ("%d", "%m") if dayfirst else ("%m", "%d")
+    for sep in "/.-":
+        swapped = f"{other}{sep}{wanted}"
+        if guess.startswith(swapped):
+            guess = f"{wanted}{sep}{other}" + guess[len(swapped) :]
+    return guess
+
+
+def _both_formats(value: str) -> str:
+    """``"%d/%m/%Y %H:%M %z" (day first) or "%m/%d/%Y %H:%M %z" (month first)``: the two
+    formats ``value`` could be in (their date part where pandas guesses neither)."""
+    match = re.match(DAY_MONTH, value)
+    assert match is not None
+    sep, year = match.group(2), "%Y" if len(match.group(4)) == 4 else "%y"
+    day = _format_of(value, True) or f"%d{sep}%m{sep}{year}…"
+    month = _format_of(value, False) or f"%m{sep}%d{sep}{year}…"
+    return f'"{day}" (day first) or "{month}" (month first)'
 
 
 def _number(value: Any) -> float:

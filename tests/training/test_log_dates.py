@@ -1,0 +1,145 @@
+"""A log's numeric day/month dates (``15/03/2024 14:22 +0100``) without a timestamp_format:
+the order is decided from the whole column, or refused, never guessed from the first value
+(an audit trained a day-first log as month-first, or dropped its days above 12)."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from app.errors import DataError
+from app.registry.store import ModelStore
+from app.training.config import parse_config
+from app.training.data import load_training_data
+from app.training.job import train
+
+
+def log_times(days_up_to: int = 28, customers: int = 40, seed: int = 3) -> pd.DataFrame:
+    """A log (customer, order, when, amount) from January to June 2024 at random minutes,
+    on days of the month up to ``days_up_to``, in time order, a busy first fortnight of
+    January first (its first hundred values read either way: pandas guessed month first from
+    them); ``when`` in +01:00."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(customers):
+        for line in range(int(rng.integers(4, 10))):
+            early = line < 3
+            month = 1 if early else int(rng.integers(1, 7))
+            day = int(rng.integers(2, 13 if early else days_up_to + 1))
+            minute = int(rng.integers(0, 24 * 60))
+            when = pd.Timestamp(2024, month, day, minute // 60, minute % 60, tz="+01:00")
+            rows.append((f"c{c:03d}", f"o{c}-{line}", when, float(rng.integers(5, 200))))
+    rows[0] = (rows[0][0], rows[0][1], pd.Timestamp(2024, 1, 2, 8, 0, tz="+01:00"), 10.0)
+    log = pd.DataFrame(rows, columns=["customer", "order", "when", "amount"])
+    return log.sort_values("when", kind="stable", ignore_index=True)
+
+
+def write_log(log: pd.DataFrame, path: Path, fmt: str) -> Path:
+    out = log.drop(columns="when").assign(ts=[t.strftime(fmt) for t in log["when"]])
+    out.to_csv(path, index=False)
+    return path
+
+
+def raw_config(path: Path, **tx: Any) -> dict[str, Any]:
+    return {
+        "data": {
+            "path": str(path),
+            "kind": "transactions",
+            "transactions": {
+                "customer": "customer",
+                "timestamp": "ts",
+                "amount": "amount",
+                "order": "order",
+                **tx,
+            },
+        },
+        "features": [
+            {"name": name}
+            for name in ("recency_days", "frequency", "monetary", "avg_order_value", "tenure_days")
+        ],
+        "model": {"k_min": 2, "k_max": 3, "selection_bootstraps": 0},
+    }
+
+
+def features(path: Path, tmp_path: Path, **tx: Any) -> pd.DataFrame:
+    return load_training_data(parse_config(raw_config(path, **tx), base_dir=tmp_path)).frame
+
+
+ISO = "%Y-%m-%d %H:%M:%S%z"
+
+
+def test_day_first_is_proven_by_a_day_above_12_and_trains_as_the_iso_log(tmp_path: Path) -> None:
+    log = log_times()
+    slashes = write_log(log, tmp_path / "day_first.csv", "%d/%m/%Y %H:%M %z")
+    iso = write_log(log, tmp_path / "iso.csv", ISO)
+    store = ModelStore(tmp_path / "store")
+    result = train(parse_config(raw_config(slashes), base_dir=tmp_path), store)
+    data = result.manifest.data
+    assert data.dropped_rows == 0 and data.dropped_reasons == {}
+    assert data.reference_date == (log["when"].max().date() + pd.Timedelta(days=1)).isoformat()
+    assert data.reference_date <= "2024-07-01"
+    pd.testing.assert_frame_equal(features(slashes, tmp_path), features(iso, tmp_path))
+
+
+def test_month_first_is_proven_by_a_second_field_above_12(tmp_path: Path) -> None:
+    log = log_times()
+    slashes = write_log(log, tmp_path / "month_first.csv", "%m/%d/%Y %H:%M %z")
+    iso = write_log(log, tmp_path / "iso.csv", ISO)
+    pd.testing.assert_frame_equal(features(slashes, tmp_path), features(iso, tmp_path))
+
+
+def test_a_dotted_day_first_log_with_a_single_day_above_12(tmp_path: Path) -> None:
+    """Every line but one has its day at 12 or less: that one line proves the order."""
+    log = log_times(days_up_to=12)
+    log.loc[len(log) - 1, "when"] = pd.Timestamp(2024, 6, 25, 9, 0, tz="+01:00")
+    dots = write_log(log, tmp_path / "dots.csv", "%d.%m.%Y %H:%M")
+    iso = write_log(log, tmp_path / "iso.csv", "%Y-%m-%d %H:%M")
+    pd.testing.assert_frame_equal(features(dots, tmp_path), features(iso, tmp_path))
+
+
+@pytest.mark.parametrize(("fmt", "iso_fmt"), [("%d/%m/%Y %H:%M %z", ISO), ("%d-%m-%Y", "%Y-%m-%d")])
+def test_no_day_above_12_is_refused_naming_timestamp_format(
+    tmp_path: Path, fmt: str, iso_fmt: str
+) -> None:
+    log = log_times(days_up_to=12)
+    path = write_log(log, tmp_path / "ambiguous.csv", fmt)
+    with pytest.raises(DataError) as caught:
+        features(path, tmp_path)
+    message = str(caught.value)
+    assert "column 'ts'" in message and "timestamp_format" in message
+    example = pd.read_csv(path)["ts"].iloc[0]
+    assert example in message or "such as" in message
+    sep = fmt[2]
+    assert f"%d{sep}%m{sep}%Y" in message and f"%m{sep}%d{sep}%Y" in message
+    if "%z" in fmt:
+        assert '"%d/%m/%Y %H:%M %z" (day first)' in message
+        assert '"%m/%d/%Y %H:%M %z" (month first)' in message
+    # the format given, it trains, day first
+    iso = write_log(log, tmp_path / "iso.csv", iso_fmt)
+    given = features(path, tmp_path, timestamp_format=fmt)
+    pd.testing.assert_frame_equal(given, features(iso, tmp_path))
+
+
+def test_both_orders_in_one_column_are_refused_as_mixed(tmp_path: Path) -> None:
+    log = log_times()
+    path = write_log(log, tmp_path / "mixed.csv", "%d/%m/%Y %H:%M")
+    frame = pd.read_csv(path)
+    frame.loc[len(frame)] = ["c000", "o-us", 10.0, "03/15/2024 10:00"]  # month first
+    frame.to_csv(path, index=False)
+    with pytest.raises(DataError, match="column 'ts' mixes day-first and month-first") as caught:
+        features(path, tmp_path)
+    assert "03/15/2024 10:00" in str(caught.value) and "timestamp_format" in str(caught.value)
+
+
+def test_iso_times_are_read_as_before(tmp_path: Path) -> None:
+    log = log_times(days_up_to=12)
+    path = write_log(log, tmp_path / "iso.csv", ISO)
+    frame = features(path, tmp_path, reference_date=date(2024, 7, 1))
+    first = log.groupby("customer")["when"].min().dt.tz_convert("UTC").dt.tz_localize(None)
+    expected = (pd.Timestamp("2024-07-01") - first) / pd.Timedelta(days=1)
+    assert np.allclose(frame["tenure_days"].to_numpy(), expected.loc[frame.index].to_numpy())
