@@ -162,6 +162,8 @@ def assign_log(
             f"{escape(source.name)} were left out ({escape(why)})",
             soft_wrap=True,
         )
+    for note in tagged.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
     report = unassigned_report(
         tagged, output, source, runs, id_column, state.run_id if record else None
     )

@@ -16,7 +16,8 @@ follows it chunk by chunk, and ``--resume RUN`` finishes it after its last ackno
 The log's rows without a customer id, a readable time or an amount (or with another number
 of fields than the header, an amount beyond the service's bound, or of a customer whose net
 amount is beyond it) are left out as training leaves them out, and counted by reason in the
-terminal.
+terminal. Lines repeated exactly are counted each time, and noted, or once with the model's
+``[data] drop_duplicates = true``, as training counted them.
 
 Customers who cannot be tagged (every line of theirs on or after the reference) and customers
 whose lines are all refunds (tagged, as training keeps them) are reported, in the terminal
@@ -67,6 +68,7 @@ class LogTagged:
     dropped: dict[str, int] = field(default_factory=dict)
     rows: int = 0  # the log's rows
     examples: dict[str, str] = field(default_factory=dict)  # reason -> an example row
+    notes: list[str] = field(default_factory=list)  # as training's (lines repeated exactly)
 
 
 def is_log_model(serving: ServingModel) -> bool:
@@ -125,6 +127,7 @@ def tag_log(serving: ServingModel, source: Path, as_of: date | None) -> LogTagge
         events.dropped,
         log_rows,
         events.examples,
+        list(events.notes),
     )
 
 

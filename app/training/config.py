@@ -68,6 +68,11 @@ class DataConfig(_Strict):
         description="more cell values read as missing (blank and whitespace-only cells, and "
         "pandas' usual markers such as NA, already are)",
     )
+    drop_duplicates: bool = Field(
+        False,
+        description="a transaction log's lines repeated exactly (every field) count once; "
+        "default: each counts (the same item bought twice), and the summary says how many",
+    )
 
     @model_validator(mode="after")
     def _kind_matches(self) -> DataConfig:
@@ -75,6 +80,11 @@ class DataConfig(_Strict):
             raise ValueError("kind = 'transactions' needs a [data.transactions] table")
         if self.kind == "table" and self.transactions is not None:
             raise ValueError("[data.transactions] is only valid with kind = 'transactions'")
+        if self.kind == "table" and self.drop_duplicates:
+            raise ValueError(
+                "drop_duplicates is only valid with kind = 'transactions' (a table's repeated "
+                "customer id is an error already)"
+            )
         return self
 
 

@@ -416,6 +416,7 @@ TIME_NOT_READABLE = "time not readable"
 NOT_A_NUMBER = "amount not a number"
 BEYOND_LIMIT = "amount not finite or beyond 2^63"
 NET_BEYOND_LIMIT = "a customer's net amount before the reference date beyond 2^63"
+DUPLICATE = "an exact duplicate of another line (drop_duplicates = true)"
 
 
 class Events(NamedTuple):
@@ -425,6 +426,7 @@ class Events(NamedTuple):
     reference: date
     dropped: dict[str, int]  # reason -> rows without a customer id, time or amount
     examples: dict[str, str]  # reason -> an example of what it left out
+    notes: tuple[str, ...] = ()  # what was kept but a reader should know (repeated lines)
 
 
 def read_events(data: DataConfig, tx: TransactionsConfig) -> tuple[Events, int]:
@@ -463,6 +465,11 @@ def read_events(data: DataConfig, tx: TransactionsConfig) -> tuple[Events, int]:
         amount.isna().to_numpy() & ~no_id & ~no_time & ~unreadable_time & ~not_a_number & ~beyond
     )
     keep = ~(no_id | no_time | unreadable_time | not_a_number | beyond | no_amount)
+    # a line repeated exactly (every field, not only those read): counted each time, as the
+    # same item bought twice would be, or once with drop_duplicates (an export's glitch)
+    repeated = repeated_lines(data.path, misshapen, len(log))
+    duplicate = repeated & keep if data.drop_duplicates else np.zeros(len(log), dtype=bool)
+    keep &= ~duplicate
     # the bounds POST /v1/events holds an event's time to (app.events.derive)
     at = times_us(when)
     early = keep & (at < EARLIEST_US)
@@ -490,6 +497,7 @@ def read_events(data: DataConfig, tx: TransactionsConfig) -> tuple[Events, int]:
         "no readable time": no_time,
         TIME_NOT_READABLE: unreadable_time,
         "no amount": no_amount,
+        DUPLICATE: duplicate,
         NOT_A_NUMBER: not_a_number,
         BEYOND_LIMIT: beyond,
         NET_BEYOND_LIMIT: net_beyond,
@@ -509,7 +517,43 @@ def read_events(data: DataConfig, tx: TransactionsConfig) -> tuple[Events, int]:
         if reason in reasons
     }
     more, example = misshapen_reasons(source, misshapen)
-    return Events(events, ref, reasons | more, examples | example), len(log) + len(misshapen)
+    counted = int((repeated & keep).sum())
+    notes = (repeated_note(counted),) if counted else ()
+    return (
+        Events(events, ref, reasons | more, examples | example, notes),
+        len(log) + len(misshapen),
+    )
+
+
+def repeated_note(lines: int) -> str:
+    """The note on a log's lines repeated exactly, counted each time."""
+    are = "line is an exact duplicate" if lines == 1 else "lines are exact duplicates"
+    return (
+        f"{lines:,} {are} of another line: counted each time; set `[data] drop_duplicates = "
+        "true` to count them once"
+    )
+
+
+def repeated_lines(path: Path, misshapen: Sequence[Misshapen], rows: int) -> np.ndarray:
+    """Where a row of the file (as ``read_rows`` reads it: without the misshapen rows) is an
+    exact copy of an earlier one, every field compared as written (a CSV's as text)."""
+    try:
+        if path.suffix.lower() in PARQUET_SUFFIXES:
+            frame = pd.read_parquet(path)
+        else:
+            skip = [m.record for m in misshapen] or None
+            frame = pd.read_csv(
+                path, dtype=str, keep_default_na=False, skiprows=skip, low_memory=False
+            )
+        try:
+            repeated = frame.duplicated(keep="first").to_numpy(dtype=bool)
+        except TypeError:  # a Parquet column of lists or maps: compared as their text
+            repeated = frame.astype(str).duplicated(keep="first").to_numpy(dtype=bool)
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise DataError(f"cannot read {path}: {exc}") from None
+    if len(repeated) != rows:  # never: the same reader read the same rows
+        raise DataError(f"{path.name}: read {len(repeated):,} rows, then {rows:,}")
+    return repeated
 
 
 def timestamps(values: pd.Series, fmt: str | None, source: str) -> tuple[pd.Series, np.ndarray]:
@@ -705,6 +749,7 @@ def _load_transactions(
         reference_date=ref,
         dropped_reasons=reasons,
         dropped_examples=events.examples,
+        notes=list(events.notes),
     )
     if config.outcomes.future is not None:
         from app.training.outcomes import add_future_outcomes
