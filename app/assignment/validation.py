@@ -19,22 +19,15 @@ from typing import Annotated, Any
 from urllib.parse import parse_qs
 
 import msgspec
-import numpy as np
 import orjson
 
 from app.assignment.bounded_json import read_item
+from app.assignment.number_limit import FLOAT_LIMIT as _FLOAT_LIMIT
+from app.assignment.number_limit import NUMBER_LIMIT
 from app.problems import MAX_ERRORS, Problem, bounded, invalid, malformed_json, shown
 
 MAX_CATEGORY_LENGTH = 256
 BATCH_MAX_ERRORS = 1_000  # field errors listed across one batch's items, then one line each
-NUMBER_LIMIT = 2**63  # a numeric feature at or beyond it (an integer or not) is out of range
-_FLOAT_LIMIT = float(NUMBER_LIMIT)  # (exact; a float compares fastest with a float)
-
-
-def within_limit(values: np.ndarray | float) -> np.ndarray:
-    """Where numbers are ones the service takes: finite, of magnitude below ``NUMBER_LIMIT``
-    (NaN is not). The one bound of ``/v1/assign``, ``POST /v1/events`` and a log's lines."""
-    return np.abs(np.asarray(values, dtype=np.float64)) < _FLOAT_LIMIT
 
 
 _ABSENT = object()

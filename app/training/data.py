@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from pandas.tseries.api import guess_datetime_format
 
-from app.assignment.validation import within_limit
+from app.assignment.number_limit import within_limit
 from app.errors import DataError
 from app.events.derive import (
     AHEAD_US,
