@@ -23,7 +23,7 @@ import orjson
 
 from app.assignment.bounded_json import read_item
 from app.assignment.number_limit import FLOAT_LIMIT as _FLOAT_LIMIT
-from app.assignment.number_limit import NUMBER_LIMIT
+from app.assignment.number_limit import NUMBER_LIMIT as NUMBER_LIMIT  # re-exported
 from app.problems import MAX_ERRORS, Problem, bounded, invalid, malformed_json, shown
 
 MAX_CATEGORY_LENGTH = 256
