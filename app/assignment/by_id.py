@@ -16,9 +16,16 @@ import contextlib
 from typing import Any
 
 from app.assignment.profiles import MERGE_TRIES, MERGED, UnknownCustomer, complete_one, merge
-from app.assignment.service import record_checked, record_one, render
+from app.assignment.service import (
+    ANY_PROFILE,
+    KEPT_CHANGING,
+    record_checked,
+    record_one,
+    render,
+)
 from app.assignment.validation import ItemInvalid
 from app.history import HistoryService, Profile, RedisUnavailable
+from app.problems import Problem
 from app.serving import ServingModel
 
 
@@ -78,20 +85,26 @@ async def assign_merged(
     it, else read again (a forget in between: the customer is unknown now, a 404; another
     write: merged over the new profile). Unchecked, a request that read the profile before a
     forget wrote it back after it, the whole forgotten profile with it. After
-    ``MERGE_TRIES`` changed reads, or when Redis does not confirm in time, the record goes
-    the unchecked way (spooled if Redis is away), as before the check.
+    ``MERGE_TRIES`` changed reads the record only checks that the customer still has a
+    profile (``ANY_PROFILE``: the other writes win or lose by time, a forget is never
+    undone). When Redis does not confirm in time, the record goes the unchecked way
+    (spooled if Redis is away), as before the check.
     """
     kinds = serving.feature_kinds
-    for _ in range(MERGE_TRIES):
+    for tries in range(MERGE_TRIES + 2):  # a '*' record is stale only without a profile,
+        # and the read after it finds the customer unknown (a 404): the bound is not reached
         features, source, stored = await complete_one(
             history, kinds, customer_id, sent, max_id, keep
         )
         doc = render(serving, customer_id, serving.assign_one(features), features)
         profile = features if source == MERGED else None  # read alone: not written again
+        expected = stored.stored if tries < MERGE_TRIES else ANY_PROFILE
         try:
-            if await record_checked(history, serving, doc, stored.stored, profile):
+            if await record_checked(history, serving, doc, expected, profile):
                 return doc, features, source
         except RedisUnavailable:
             break
+    else:
+        raise Problem(503, "Profile kept changing", KEPT_CHANGING, headers={"Retry-After": "1"})
     await record_one(history, serving, doc, profile)
     return doc, features, source

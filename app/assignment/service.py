@@ -172,11 +172,18 @@ async def answer_batch(
     while stale:  # what a forget or another write changed between the read and the record
         assert history is not None
         tries += 1
+        if tries > MERGE_TRIES + 2:  # not reached: a '*' record is stale only when its
+            # customer has no profile, and the read after it finds the customer unknown
+            for i in stale:
+                refuse(i, [{"field": f"items.{i}", "message": KEPT_CHANGING}])
+                sources.pop(i, None)
+            assigned -= len(stale)
+            break
         again = [sent[i] for i in stale]
         missing = [
             item for item in again if item[0] not in live_found and not is_complete(item[2], kinds)
         ]
-        check = tries < MERGE_TRIES  # the last round records unchecked, as a single one does
+        check = tries < MERGE_TRIES  # then only that the customer is still there
         expected, refused = await _complete(
             history, kinds, max_id, again, live_found, missing, merged, sources, refuse, check
         )
@@ -208,8 +215,8 @@ async def _complete(
 ) -> tuple[dict[int, str], set[int]]:
     """Complete the ``incomplete`` items of ``valid`` (in order) from their stored profiles
     into ``merged`` and ``sources``, refusing those that cannot be; returns the profiles the
-    records of ``valid`` are to be checked against (none without ``check``), and the items
-    refused.
+    records of ``valid`` are to be checked against (without ``check``, ``ANY_PROFILE``), and
+    the items refused.
 
     A record made from a profile as read expects it (``Profile.stored``); a later record of
     its customer in the batch (merged over it, or not) expects ``=``, what that one left: it
@@ -229,10 +236,10 @@ async def _complete(
         else:
             merged[i], sources[i] = done
     expected: dict[int, str] = {}
-    if not check or not profiles:
+    if not profiles:
         return expected, refused
     read = {
-        i: found.stored
+        i: found.stored if check else ANY_PROFILE
         for (i, _, _), found in zip(incomplete, profiles, strict=True)
         if found is not None and i not in refused
     }
@@ -253,6 +260,12 @@ async def _complete(
 SAME_AS_BEFORE = "="
 """The expected profile of a record that applies only if its customer's checked record
 before it in the same script call did (``record.lua``)."""
+KEPT_CHANGING = "its stored profile kept changing while it was assigned: send it again"
+ANY_PROFILE = "*"
+"""The expected profile of a record that applies whatever profile its customer has, but not
+when it has none: after ``MERGE_TRIES`` changed reads a record stops insisting on the
+profile it read (other writes win or lose by time, as before the checks), never on its
+customer still being there (a forget is not undone)."""
 
 
 def _in_order(

@@ -20,7 +20,9 @@
 --   an expected profile '=' stands for "what this customer's previous checked record in
 --   this call left": such a record is applied only if that one was applied (or was a
 --   duplicate), and is stale if it was stale, failed, or is not in this call (a batch's
---   later item of a customer, merged over an earlier item completed from the profile))
+--   later item of a customer, merged over an earlier item completed from the profile);
+--   an expected profile '*' is any profile: the record applies unless the customer has
+--   none (a forget since the read), whatever else changed it
 --
 -- Returns 3 values per record: changed (0/1), previous segment or nil, duplicate (0/1, or
 -- 2: stale, a checked record whose profile changed, not applied); a record that failed (a
@@ -187,6 +189,7 @@ end
 -- features, a file run) or removed it (a forget) changed these fields. A by-id record
 -- stores no profile, so concurrent ones for one customer never fail each other's check.
 local function profile_is(cur, stored, expected)
+  if expected == '*' then return stored ~= false end  -- any profile: only a forget fails it
   local fields = {}
   for field in string.gmatch(expected, '[^\30]+') do fields[#fields + 1] = field end
   if stored ~= fields[1] then return false end

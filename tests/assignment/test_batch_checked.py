@@ -180,7 +180,8 @@ def test_a_profile_that_keeps_changing_is_read_merge_tries_times_then_recorded(
     client: TestClient, example: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each read is followed by another write: the item is redone after each of the first
-    reads, and the last round records unchecked, merged over the last profile read."""
+    reads, and the last round records whatever profile is there now (checked only for the
+    customer still having one), merged over the last profile read."""
     customer = _new("bchurn")
     _assign(client, {"customer_id": customer, "features": example[0]["features"]})
     writes = [_write(client, customer, example[10 + n]["features"]) for n in range(MERGE_TRIES)]
@@ -197,6 +198,43 @@ def test_a_profile_that_keeps_changing_is_read_merge_tries_times_then_recorded(
     last_read = example[10 + MERGE_TRIES - 2]["features"]
     profile = client.get(f"/v1/customers/{customer}").json()["profile"]
     assert profile == {**last_read, "plan": "pro"}
+
+
+@pytest.mark.parametrize("single", [False, True], ids=["batch", "single"])
+def test_a_forget_after_the_profile_kept_changing_is_not_undone(
+    client: TestClient,
+    example: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    single: bool,
+) -> None:
+    """An audit's racing clients got three changed reads, then a record made unchecked, and
+    a forget landing just before it was undone: the customer came back with the whole
+    profile. After ``MERGE_TRIES`` changed reads the record still checks that the customer
+    has a profile; the read after it finds the customer unknown."""
+    customer = _new("bchurnforget")
+    _assign(client, {"customer_id": customer, "features": example[0]["features"]})
+    writes = [_write(client, customer, example[10 + n]["features"]) for n in range(MERGE_TRIES)]
+    forget = _forget(client, customer)
+
+    async def write_then_forget(n: int) -> None:
+        if n < MERGE_TRIES:
+            await writes[n - 1]()
+        elif n == MERGE_TRIES:
+            assert await forget()
+
+    reads = _after_reads(client, monkeypatch, write_then_forget)
+    item = {"customer_id": customer, "features": {"plan": "pro"}}
+    if single:
+        response = client.post("/v1/assign", json=item)
+        monkeypatch.undo()
+        assert response.status_code == 404, response.text
+        assert response.json()["type"] == "/problems/unknown-customer"
+    else:
+        [done] = _batch(client, [item])["results"]
+        monkeypatch.undo()
+        assert done["status"] == "error" and done["customer_id"] == customer
+    assert reads == list(range(1, MERGE_TRIES + 2))
+    assert client.get(f"/v1/customers/{customer}").status_code == 404
 
 
 CASES: dict[str, list[dict[str, Any]]] = {
