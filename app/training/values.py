@@ -64,8 +64,8 @@ def numeric_column(
     count = int(parsed.junk.sum())
     if count and (not junk_is_missing or parsed.values.isna().all()):
         example = frame[column][parsed.junk].iloc[0]
-        if parsed.values.isna().all():  # no number at all: reading text as missing is no fix
-            hint = ALL_TEXT_HINT
+        if parsed.values.isna().all() and hint == FIX_HINT:  # a feature with no number:
+            hint = ALL_TEXT_HINT  # reading its text as missing is no fix
         raise DataError(
             f"{source}: column {column!r} should be numeric but holds text, e.g. {example!r} "
             f"({count:,} of {len(frame):,} rows); {hint}"
