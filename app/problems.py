@@ -216,8 +216,9 @@ def as_problem(exc: Exception) -> Problem | None:
 def _without_slash_exists(request: Request) -> bool:
     """Does the request's path, which ends in a slash, name a route without it?"""
     path = request.scope["path"]
-    if len(path) < 2 or not path.endswith("/"):
-        return False
+    raw = request.scope.get("raw_path") or path.encode()
+    if len(path) < 2 or not path.endswith("/") or not raw.endswith(b"/"):
+        return False  # (an escaped slash, '%2F', ends a segment's own value: not a slash)
     scope = {**request.scope, "path": path.rstrip("/")}
     return any(route.matches(scope)[0] != Match.NONE for route in request.app.router.routes)
 
@@ -226,7 +227,10 @@ def _json_reason(error: Any) -> str:
     """What the parser said and where (FastAPI's own message is only 'JSON decode error')."""
     reason = str((error.get("ctx") or {}).get("error") or error["msg"])
     where = error.get("loc", ())[1:]
-    return f"{reason} at character {where[0]}" if where and isinstance(where[0], int) else reason
+    if not where or not isinstance(where[0], int):
+        return reason
+    # ("Unterminated string starting at": the position completes it)
+    return f"{reason.removesuffix(' at')} at character {where[0]}"
 
 
 def install_handlers(app: FastAPI) -> None:
@@ -251,7 +255,9 @@ def install_handlers(app: FastAPI) -> None:
         headers = dict(exc.headers) if exc.headers else None
         detail = str(exc.detail)
         if exc.status_code == 404 and _without_slash_exists(request):
-            detail = f"no such path; without the trailing slash it is {request.url.path[:-1]!r}"
+            detail = (
+                f"no such path; without the trailing slash it is {request.url.path.rstrip('/')!r}"
+            )
         problem = Problem(exc.status_code, title, detail, headers=headers)
         return problem_response(problem, request.url.path)
 

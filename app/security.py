@@ -232,8 +232,12 @@ def presented_key_raw(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     found: set[bytes] = set()
     for name, value in headers:
         if name == b"authorization":
-            if value[:7].lower() == b"bearer ":  # another scheme carries no API key
-                found.add(value[7:].strip())  # surrounding blanks are no part of a key
+            scheme, _, credentials = value.strip().partition(b" ")
+            if b"\t" in scheme:  # (a tab separates as a space does)
+                scheme, _, rest = scheme.partition(b"\t")
+                credentials = rest + b" " + credentials
+            if scheme.lower() == b"bearer":  # another scheme carries no API key
+                found.add(credentials.strip())  # surrounding blanks are no part of a key
         elif name == b"x-api-key":
             found.add(value.strip())
     found.discard(b"")

@@ -169,6 +169,7 @@ def test_two_different_keys_in_one_request_are_refused(
         [("authorization", f"Bearer {read}"), ("x-api-key", by_scope["admin"])],
         [("x-api-key", read), ("x-api-key", forged)],
         [("authorization", f"Bearer {read}"), ("authorization", f"Bearer {forged}")],
+        [("authorization", f"Bearer\t{forged}"), ("x-api-key", read)],
     ):
         for path in ("/v1/segments", "/v1/assign"):
             response = client.request(

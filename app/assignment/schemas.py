@@ -99,9 +99,10 @@ class Explanation(BaseModel):
     drivers: list[Driver] = Field(default_factory=list)
     unknown_categories: dict[str, str] | None = Field(
         None,
-        description="categorical features whose value training never saw, with the value: "
-        "the model counts it with the feature's infrequent categories where it has them, else "
-        "as none of its categories (absent when there is none)",
+        description="categorical features whose value training never saw, with the value "
+        "(at most 64 characters, control and direction characters escaped): the model counts "
+        "it with the feature's infrequent categories where it has them (which may be only its "
+        "missing values), else as none of its categories (absent when there is none)",
         examples=[{"city": "Atlantis"}],
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
@@ -13,8 +14,10 @@ from app.drift.live import LIVE
 from app.history import HistoryService, Outcome, Record
 from app.history.records import RecordBatch
 from app.observability import MIGRATIONS, REDIS_ERRORS, REDIS_LATENCY, SUPERSEDED, child
+from app.problems import MAX_ECHO, clipped, escaped
 from app.serving import ServingModel
 from app.serving.compiled import Assignment
+from app.training.preprocess import MISSING_CATEGORY
 
 Incomplete = Sequence[tuple[int, str, dict[str, Any]]]
 LiveMany = Callable[[Incomplete], Awaitable[list[tuple[dict[str, Any], str] | None]]]
@@ -31,19 +34,36 @@ def explanation(
     """Why ``features`` went where they did; names the categories training never saw."""
     found = _explanation(serving, a)
     unknown = serving.unknown_categories(features)
-    if unknown:
-        found["unknown_categories"] = unknown
+    if unknown:  # (a value is echoed readable and short: a batch can send 256 characters each)
+        echoed = {name: _echo(value) for name, value in unknown.items()}
+        found["unknown_categories"] = echoed
         found["text"] += "; never seen in training: " + ", ".join(
-            f"{name} {value!r} ({_counted_as(serving, name)})" for name, value in unknown.items()
+            f"{name} '{value}' ({_counted_as(serving, name)})" for name, value in echoed.items()
         )
     return found
 
 
+_UNREADABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _echo(value: str) -> str:
+    """A category as an answer repeats it: control and direction characters as escapes
+    (they would rewrite a log line or a page), cut to ``MAX_ECHO`` characters."""
+    readable = _UNREADABLE.sub(lambda m: f"\\u{ord(m.group()):04x}", escaped(value))
+    return clipped(readable, MAX_ECHO)
+
+
 def _counted_as(serving: ServingModel, feature: str) -> str:
     """How the model counts a category of ``feature`` it never saw (the encoder's
-    ``handle_unknown="infrequent_if_exist"``)."""
-    infrequent = any(f.infrequent for f in serving.manifest.features if f.name == feature)
-    return "counted with its infrequent categories" if infrequent else "counted as none"
+    ``handle_unknown="infrequent_if_exist"``: with the infrequent ones, which may be only
+    the missing values)."""
+    schema = next(f for f in serving.manifest.features if f.name == feature)
+    infrequent = set(schema.infrequent or ())
+    if not infrequent:
+        return "counted as none of its categories"
+    if infrequent == {MISSING_CATEGORY}:
+        return "counted as a missing value"
+    return "counted with its infrequent categories"
 
 
 def _explanation(serving: ServingModel, a: Assignment) -> dict[str, Any]:

@@ -47,14 +47,40 @@ def segment_names(manifest: Manifest, model_folder: Path) -> dict[str, str]:
 
 def name_key(name: str) -> str:
     """A name as names are compared: what a reader cannot tell apart is the same name. Case,
-    compatibility forms (full-width 'ＶＩＰ', ligatures: NFKC), invisible format characters
-    (zero-width spaces and joiners, soft hyphens) and runs of whitespace do not count."""
-    visible = "".join(c for c in unicodedata.normalize("NFKC", name) if not _invisible(c))
+    compatibility forms (full-width 'ＶＩＰ', ligatures: NFKC), invisible characters (zero-width
+    spaces, soft hyphens, fillers and blank-looking letters) and runs of whitespace do not
+    count. The joiners (U+200C, U+200D) do: they change what is shown (one family emoji
+    against three people; Persian words)."""
+    normal = unicodedata.normalize("NFKC", name)
+    visible = "".join(c for c in normal if c in JOINERS or not _invisible(c))
     return " ".join(visible.split()).casefold()
 
 
+def is_blank(name: str) -> bool:
+    """Nothing in ``name`` shows: whitespace, invisible characters, joiners, and combining
+    marks with no letter to mark."""
+    return not any(
+        not c.isspace() and c not in JOINERS and not _invisible(c) and not _combining(c)
+        for c in unicodedata.normalize("NFKC", name)
+    )
+
+
+JOINERS = frozenset("\u200c\u200d")
+# letters and marks that show nothing: Hangul fillers, the blank Braille pattern, the combining
+# grapheme joiner, Khmer inherent vowels, Mongolian free variation selectors, and variation
+# selectors (their emoji shows without them)
+_BLANK_LOOKING = frozenset(
+    "\u115f\u1160\u3164\uffa0\u2800\u034f\u17b4\u17b5\u180b\u180c\u180d\u180f"
+    + "".join(map(chr, range(0xFE00, 0xFE10)))
+)
+
+
 def _invisible(char: str) -> bool:
-    return unicodedata.category(char) == "Cf"
+    return char in _BLANK_LOOKING or unicodedata.category(char) == "Cf"
+
+
+def _combining(char: str) -> bool:
+    return unicodedata.category(char) in ("Mn", "Me")
 
 
 def check_name_free(

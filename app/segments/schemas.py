@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from app.registry.overrides import name_key
+from app.registry.overrides import is_blank
 
 
 class NumericProfileOut(BaseModel):
@@ -94,7 +94,7 @@ def _text(max_length: int, min_length: int | None = None) -> object:
 
 
 def _visible(text: str) -> str:
-    if not name_key(text):
+    if is_blank(text):
         raise ValueError("must contain a visible character (it is blank or invisible)")
     return text
 

@@ -122,6 +122,12 @@ def test_a_category_training_never_saw_is_named_in_the_explanation(
         json={"items": [{"customer_id": "u-odd", "features": odd}]},
     ).json()
     assert batch["results"][0]["explanation"]["unknown_categories"] == {categorical[0]: "Atlantis"}
+    # echoed short and readable: a direction override or a control character as its escape
+    sneaky = {**row, categorical[0]: "evil\u202egpj.exe\x07" + "x" * 200}
+    answer = client.post("/v1/assign", json={"customer_id": "u-odd", "features": sneaky}).json()
+    echoed = answer["explanation"]["unknown_categories"][categorical[0]]
+    assert echoed.startswith("evil\\u202egpj.exe\\u0007xx") and len(echoed) == 64
+    assert "\u202e" not in answer["explanation"]["text"]
 
 
 def test_batch_matches_single_and_reports_bad_items_in_place(
@@ -257,6 +263,10 @@ def test_a_trailing_slash_is_a_404_naming_the_path_never_a_redirect_to_the_host_
             f"no such path; without the trailing slash it is {path[:-1]!r}"
         )
     assert client.get("/v1/nothing/").json()["detail"] == "Not Found"
+    # every trailing slash goes; an escaped one is part of a customer id, never dropped
+    detail = client.get("/v1/segments//").json()["detail"]
+    assert detail == "no such path; without the trailing slash it is '/v1/segments'"
+    assert client.get("/v1/customers/abc%2F").json()["detail"] == "Not Found"
     # the dashboard's front page is still reached without its slash, by a relative redirect
     response = client.get("/ui", headers={"host": "evil.example"}, follow_redirects=False)
     assert (response.status_code, response.headers["location"]) == (303, "/ui/")
@@ -321,6 +331,12 @@ def test_patch_persists_across_restart(
     # the parser's words and where, not only "JSON decode error"
     assert malformed.json()["errors"][0]["message"] == (
         "Expecting property name enclosed in double quotes at character 1"
+    )
+    unterminated = client.patch(
+        f"/v1/segments/{seg}", content=b'{"name": "ab', headers={"content-type": "application/json"}
+    )
+    assert unterminated.json()["errors"][0]["message"] == (
+        "Unterminated string starting at character 9"
     )
     # null restores the generated name
     restored = client.patch(f"/v1/segments/{seg}", json={"name": None, "action": None}).json()
