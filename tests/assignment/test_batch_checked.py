@@ -19,12 +19,17 @@ from fastapi.testclient import TestClient
 from app.assignment.by_id import MERGE_TRIES
 from app.history import Record
 from app.history import recorder as recorder_module
-from app.main import create_app
 from app.registry.store import ModelStore
-from app.settings import Settings
 from app.training.job import TrainResult
-from tests.assignment.test_batch_order import NEW, OLD, _answer, _full, _single, _stored
-from tests.assignment.test_by_id import _delete_prefix
+from tests.assignment.test_batch_order import (
+    NEW,
+    OLD,
+    _answer,
+    _full,
+    _single,
+    _stored,
+    recording_client,
+)
 
 SAME = ("segment_id", "segment_name", "confidence", "features_from")
 
@@ -33,15 +38,7 @@ SAME = ("segment_id", "segment_name", "confidence", "features_from")
 def client(
     trained: tuple[ModelStore, TrainResult], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[TestClient]:
-    settings = Settings(
-        model_store=trained[0].root,
-        dev_mode=True,
-        key_prefix=f"bchk{uuid.uuid4().hex[:8]}:",
-        data_dir=tmp_path_factory.mktemp("batch-checked"),
-    )
-    with TestClient(create_app(settings)) as test_client:
-        yield test_client
-        _delete_prefix(test_client, settings.key_prefix)
+    yield from recording_client(trained, tmp_path_factory, "bchk")
 
 
 def _new(name: str) -> str:

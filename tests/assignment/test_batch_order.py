@@ -26,19 +26,27 @@ OLD = {"recency_days": 900, "plan": "enterprise"}  # the stored profile's (a lap
 NEW = {"recency_days": 5, "plan": "pro"}  # the batch's first item's
 
 
-@pytest.fixture(scope="module")
-def client(
-    trained: tuple[ModelStore, TrainResult], tmp_path_factory: pytest.TempPathFactory
+def recording_client(
+    trained: tuple[ModelStore, TrainResult], tmp_path_factory: pytest.TempPathFactory, name: str
 ) -> Iterator[TestClient]:
+    """A service recording under a key prefix of its own (``name`` and a random part),
+    whose keys are deleted after."""
     settings = Settings(
         model_store=trained[0].root,
         dev_mode=True,
-        key_prefix=f"order{uuid.uuid4().hex[:8]}:",
-        data_dir=tmp_path_factory.mktemp("order"),
+        key_prefix=f"{name}{uuid.uuid4().hex[:8]}:",
+        data_dir=tmp_path_factory.mktemp(name),
     )
     with TestClient(create_app(settings)) as test_client:
         yield test_client
         _delete_prefix(test_client, settings.key_prefix)
+
+
+@pytest.fixture(scope="module")
+def client(
+    trained: tuple[ModelStore, TrainResult], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TestClient]:
+    yield from recording_client(trained, tmp_path_factory, "order")
 
 
 def _answer(result: dict[str, Any]) -> dict[str, Any]:
