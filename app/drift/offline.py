@@ -47,13 +47,17 @@ def config_for_file(
 
 
 def load_frame(
-    config: dict[str, object], path: Path, reference_date: date | None = None
+    config: dict[str, object],
+    path: Path,
+    reference_date: date | None = None,
+    day_first: bool | None = None,
 ) -> pd.DataFrame:
-    """The file's customers and features, as training would see them."""
+    """The file's customers and features, as training would see them (``day_first``: the
+    version's ``data.day_first``, for a log that proves no day/month order)."""
     cfg = config_for_file(config, path, reference_date)
     # k_min only bounds the rows needed to train; a small file can still be compared
     cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"k_min": 2})})
-    return load_training_data(cfg).frame
+    return load_training_data(cfg, day_first).frame
 
 
 CHUNK_ROWS = 50_000
@@ -116,7 +120,7 @@ def drift_of_file(
     if cfg.data.kind == "table" and path.suffix.lower() not in PARQUET_SUFFIXES:
         frames: Iterable[pd.DataFrame] = table_chunks(cfg, path)
     else:  # a log's features need every event of a customer; Parquet is read whole
-        frames = [load_frame(manifest.config, path, reference_date)]
+        frames = [load_frame(manifest.config, path, reference_date, manifest.data.day_first)]
     return drift_of_frames(store, model_name, version, frames, thresholds, str(path))
 
 

@@ -79,7 +79,8 @@ def refresh(
     if current is not None:
         # the data as the promoted version reads it (its own features, which the new config
         # may not have): read before training, so a file it cannot read makes no candidate
-        old_frame = load_frame(store.manifest(name, current).config, config.data.path, as_of)
+        promoted = store.manifest(name, current)
+        old_frame = load_frame(promoted.config, config.data.path, as_of, promoted.data.day_first)
     if if_drifted and current is not None:
         drift = drift_of_file(store, name, current, config.data.path, thresholds, as_of)
         if drift.status != "drift":

@@ -85,7 +85,8 @@ def tag_log(serving: ServingModel, source: Path, as_of: date | None) -> LogTagge
     """Derive, as training does, and tag every customer of the log ``source``."""
     data = _log_config(serving, source, as_of)
     assert data.transactions is not None
-    events, log_rows = read_events(data, data.transactions)
+    # a log that proves no day/month order (the 1st to the 12th) is read in training's
+    events, log_rows = read_events(data, data.transactions, serving.manifest.data.day_first)
     log, reference = events.all, events.reference
     before = log.loc[(log["when"] < pd.Timestamp(reference)).to_numpy()]
     if before.empty:

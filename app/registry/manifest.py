@@ -34,6 +34,12 @@ class DataInfo(_Model):
     reference_date: str | None = Field(
         None, description="exclusive: features use only events strictly before it"
     )
+    day_first: bool | None = Field(
+        None,
+        description="a log's numeric day/month dates, as the whole column proved them: day "
+        "first (true) or month first (false); a log of this model that proves no order is read "
+        "so (null: no such dates, or timestamp_format given)",
+    )
     dropped_reasons: dict[str, int] = Field(
         default_factory=dict,
         description="why input rows were left out: reason -> rows (a reason is the same text "

@@ -57,6 +57,7 @@ class TrainingData:
     outcomes: list[str] = field(default_factory=list)  # outcome columns of ``frame``
     positive: dict[str, str] = field(default_factory=dict)  # outcome -> value counted as 1
     notes: list[str] = field(default_factory=list)
+    day_first: bool | None = None  # a log's numeric dates: the order the job read them in
 
     @property
     def fingerprint(self) -> str:
@@ -342,14 +343,15 @@ def columns_of(path: Path) -> list[str]:
         raise DataError(f"cannot read {path}: {exc}") from None
 
 
-def load_training_data(config: TrainConfig) -> TrainingData:
-    """Load and validate the data a config describes."""
+def load_training_data(config: TrainConfig, day_first: bool | None = None) -> TrainingData:
+    """Load and validate the data a config describes (``day_first``: how a log that proves no
+    day/month order is read, the order a version's training log proved)."""
     from app.training.outcomes import add_outcomes
 
     data = config.data
     if data.kind == "transactions":
         assert data.transactions is not None
-        loaded = _load_transactions(data, data.transactions, config)
+        loaded = _load_transactions(data, data.transactions, config, day_first)
     else:
         local = config.outcomes.columns if config.outcomes.path is None else []
         loaded = _load_table(data, config.feature_names + local)
@@ -427,9 +429,12 @@ class Events(NamedTuple):
     dropped: dict[str, int]  # reason -> rows without a customer id, time or amount
     examples: dict[str, str]  # reason -> an example of what it left out
     notes: tuple[str, ...] = ()  # what was kept but a reader should know (repeated lines)
+    day_first: bool | None = None  # numeric day/month dates: read day first (None: not such)
 
 
-def read_events(data: DataConfig, tx: TransactionsConfig) -> tuple[Events, int]:
+def read_events(
+    data: DataConfig, tx: TransactionsConfig, day_first: bool | None = None
+) -> tuple[Events, int]:
     """The log's usable events, the reference date, and the number of rows in the file.
 
     An amount, quantity or unit price must be a number the service takes (``within_limit``,
@@ -445,7 +450,7 @@ def read_events(data: DataConfig, tx: TransactionsConfig) -> tuple[Events, int]:
     )
     source = data.path.name
     ids = text_ids(log[tx.customer], source)
-    when, bad_time = timestamps(log[tx.timestamp], tx.timestamp_format, source)
+    when, bad_time, order = timestamps(log[tx.timestamp], tx.timestamp_format, source, day_first)
     # the amount, or quantity x unit price; text that is not a number leaves its row out
     parts = [parse_numbers(log[c], data.missing_values) for c in (tx.amount,) if c] or [
         parse_numbers(log[c], data.missing_values) for c in (tx.quantity, tx.unit_price) if c
@@ -520,7 +525,7 @@ def read_events(data: DataConfig, tx: TransactionsConfig) -> tuple[Events, int]:
     counted = int((repeated & keep).sum())
     notes = (repeated_note(counted),) if counted else ()
     return (
-        Events(events, ref, reasons | more, examples | example, notes),
+        Events(events, ref, reasons | more, examples | example, notes, order),
         len(log) + len(misshapen),
     )
 
@@ -556,19 +561,25 @@ def repeated_lines(path: Path, misshapen: Sequence[Misshapen], rows: int) -> np.
     return repeated
 
 
-def timestamps(values: pd.Series, fmt: str | None, source: str) -> tuple[pd.Series, np.ndarray]:
+def timestamps(
+    values: pd.Series, fmt: str | None, source: str, day_first: bool | None = None
+) -> tuple[pd.Series, np.ndarray, bool | None]:
     """The column as timestamps, and where a non-blank cell is not one (those are NaT).
 
     Times with an offset (``Z``, ``+02:00``) are converted to UTC and times without one are
     UTC, as the events path reads them; the result is naive UTC. Without a format, numeric
     dates with the year last (``15/03/2024 14:22``) are read in the order of day and month
     the whole column proves (``day_month_order``: an error where it proves none, or both);
-    other times by the format pandas guesses from the first value; where that fails, the
+    where the column proves no order, in ``day_first``'s when given (the order the model's
+    training log proved: a day's log of the 1st to the 12th proves none); other times by the
+    format pandas guesses from the first value; where that fails, the
     most common guess of the first hundred or ISO 8601 of any shape (naive and offset times
     mixed), whichever reads more. A column mostly unreadable is an error that says to set
-    ``timestamp_format``: the format, not the rows, is then what is wrong."""
+    ``timestamp_format``: the format, not the rows, is then what is wrong. Also returns the
+    day/month order read (None: no such dates, or a format given)."""
     given = fmt
-    order = day_month_order(values, source) if fmt is None else None
+    order = day_month_order(values, source, day_first) if fmt is None else None
+    read_day_first = None if order is None else order.dayfirst
     if order is not None:
         fmt = order.format or "mixed"  # "mixed": each value parsed on its own, in that order
     dayfirst = order is not None and order.dayfirst and fmt == "mixed"
@@ -576,7 +587,7 @@ def timestamps(values: pd.Series, fmt: str | None, source: str) -> tuple[pd.Seri
         warnings.simplefilter("ignore", UserWarning)
         try:
             when = pd.to_datetime(values, format=fmt, utc=True, dayfirst=dayfirst)
-            return when.dt.tz_localize(None), np.zeros(len(values), dtype=bool)
+            return when.dt.tz_localize(None), np.zeros(len(values), dtype=bool), read_day_first
         except (ValueError, TypeError, OverflowError):
             if fmt is None:
                 known = values.dropna().astype(str)
@@ -597,7 +608,7 @@ def timestamps(values: pd.Series, fmt: str | None, source: str) -> tuple[pd.Seri
             f"{len(values):,} rows, e.g. {example!r}: set timestamp_format in "
             '[data.transactions] (e.g. "%d/%m/%Y %H:%M")'
         )
-    return when, bad
+    return when, bad, read_day_first
 
 
 # A date written day and month as two numbers before the year (15/03/2024, 3.15.24,
@@ -613,15 +624,18 @@ class DayMonth(NamedTuple):
     format: str | None
 
 
-def day_month_order(values: pd.Series, source: str) -> DayMonth | None:
+def day_month_order(
+    values: pd.Series, source: str, fallback: bool | None = None
+) -> DayMonth | None:
     """The order of day and month in a column of numeric dates with the year last, decided
     from the whole column: a first field above 12 (where no second field is) proves day
     first, a second field above 12 (where no first field is) month first. None where the
     column is not such dates (ISO 8601, year first, …: mostly other values).
 
     ``DataError`` naming the column, an example and both formats where neither order is
-    proven (every field 12 or less: pandas would read month first) or where both are (the
-    column mixes the two orders): ``timestamp_format`` must then say which."""
+    proven (every field 12 or less: pandas would read month first; with ``fallback``, that
+    order instead: the one the model's training log proved) or where both are (the column
+    mixes the two orders): ``timestamp_format`` must then say which."""
     text = values.dropna().astype(str)
     if not any(re.match(DAY_MONTH, value) for value in text.head(100)):
         return None
@@ -660,6 +674,8 @@ def day_month_order(values: pd.Series, source: str) -> DayMonth | None:
     example = shown(first != second)
     if not _readable(example):  # not a time either way: the format is what is wrong
         return None
+    if fallback is not None:  # no proof here: the order the model's training log proved
+        return DayMonth(fallback, _format_of(example, fallback))
     raise DataError(
         f"{source}: column {name!r} has dates such as {example!r} that read as day/month or "
         "month/day alike (no day above 12 proves the order, and pandas would take month "
@@ -726,9 +742,9 @@ def _example(
 
 
 def _load_transactions(
-    data: DataConfig, tx: TransactionsConfig, config: TrainConfig
+    data: DataConfig, tx: TransactionsConfig, config: TrainConfig, day_first: bool | None
 ) -> TrainingData:
-    events, source_rows = read_events(data, tx)
+    events, source_rows = read_events(data, tx, day_first)
     ref = events.reference
     before = (events.all["when"] < pd.Timestamp(ref)).to_numpy()
     if not before.any():
@@ -750,6 +766,7 @@ def _load_transactions(
         dropped_reasons=reasons,
         dropped_examples=events.examples,
         notes=list(events.notes),
+        day_first=events.day_first,
     )
     if config.outcomes.future is not None:
         from app.training.outcomes import add_future_outcomes

@@ -408,6 +408,7 @@ def _data_info(config: TrainConfig, data: TrainingData) -> DataInfo:
         missing_cells=data.missing_cells,
         text_as_missing=data.text_as_missing,
         notes=data.notes,
+        day_first=data.day_first,
     )
 
 

@@ -12,7 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from app.drift.offline import drift_of_file
+from app.drift.schemas import Thresholds
 from app.errors import DataError
+from app.events.tagging import tag_log
+from app.recording import load_serving
 from app.registry.store import ModelStore
 from app.training.config import parse_config
 from app.training.data import load_training_data
@@ -143,3 +147,38 @@ def test_iso_times_are_read_as_before(tmp_path: Path) -> None:
     first = log.groupby("customer")["when"].min().dt.tz_convert("UTC").dt.tz_localize(None)
     expected = (pd.Timestamp("2024-07-01") - first) / pd.Timedelta(days=1)
     assert np.allclose(frame["tenure_days"].to_numpy(), expected.loc[frame.index].to_numpy())
+
+
+@pytest.mark.parametrize(("fmt", "day_first"), [("%d/%m/%Y %H:%M %z", True), (ISO, None)])
+def test_a_log_of_the_first_twelve_days_is_read_in_the_order_training_proved(
+    tmp_path: Path, fmt: str, day_first: bool | None
+) -> None:
+    """A nightly log of the 1st to the 12th proves no order: tagging it was refused even
+    though the model's training log had proved day first. The manifest keeps the order;
+    tagging and drift read such a log in it (a model trained on ISO times has none: still
+    refused)."""
+    store = ModelStore(tmp_path / "store")
+    trained = write_log(log_times(), tmp_path / "train.csv", fmt)
+    config = raw_config(trained)
+    config["model"]["name"] = "orders"
+    manifest = train(parse_config(config, base_dir=tmp_path), store, promote=True).manifest
+    assert manifest.data.day_first is day_first
+    early = log_times(days_up_to=12, seed=8)
+    short = write_log(early, tmp_path / "early.csv", "%d/%m/%Y %H:%M %z")
+    serving = load_serving(store, "orders", None)
+    if day_first is None:
+        with pytest.raises(DataError, match="timestamp_format"):
+            tag_log(serving, short, None)
+        return
+    tagged = tag_log(serving, short, None)
+    iso = tag_log(serving, write_log(early, tmp_path / "early_iso.csv", ISO), None)
+    assert tagged.dropped == {} and tagged.reference == iso.reference
+    assert tagged.features == iso.features and tagged.segment_ids == iso.segment_ids
+    drift = drift_of_file(
+        store,
+        "orders",
+        manifest.version,
+        short,
+        Thresholds(watch=0.1, drift=0.25, min_observations=10),
+    )
+    assert drift.status in ("ok", "watch", "drift")
