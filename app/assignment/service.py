@@ -182,13 +182,21 @@ async def answer_batch(
         expected, _ = await _complete(
             history, kinds, max_id, valid, live_found, incomplete, merged, sources, refuse, True
         )
-    valid = [(i, cid, merged.get(i, f)) for i, cid, f in valid if results[i] is None]
-    indices = [i for i, _, _ in valid]
-    ids = [customer_id for _, customer_id, _ in valid]
-    rows = [features for _, _, features in valid]
-    column = [expected.get(i) for i in indices] if expected else None
-    stale = await _answer_into(results, serving, history, indices, ids, rows, explain, column)
-    assigned, tries = len(indices), 1
+
+    async def answer(
+        chosen: Sequence[tuple[int, str, dict[str, Any]]], expected: dict[int, str]
+    ) -> list[int]:
+        """Assign and record the ``chosen`` items (their completed features), each checked
+        against its ``expected`` profile; the stale ones, to redo."""
+        indices = [i for i, _, _ in chosen]
+        ids = [customer_id for _, customer_id, _ in chosen]
+        rows = [merged.get(i, features) for i, _, features in chosen]
+        column = [expected.get(i) for i in indices] if expected else None
+        return await _answer_into(results, serving, history, indices, ids, rows, explain, column)
+
+    valid = [item for item in valid if results[item[0]] is None]
+    stale = await answer(valid, expected)
+    assigned, tries = len(valid), 1
     while stale:  # what a forget or another write changed between the read and the record
         assert history is not None
         tries += 1
@@ -210,12 +218,7 @@ async def answer_batch(
         for i in refused:
             sources.pop(i, None)
         assigned -= len(refused)
-        again = [(i, cid, merged.get(i, f)) for i, cid, f in again if i not in refused]
-        indices = [i for i, _, _ in again]
-        ids = [customer_id for _, customer_id, _ in again]
-        rows = [features for _, _, features in again]
-        column = [expected.get(i) for i in indices] if expected else None
-        stale = await _answer_into(results, serving, history, indices, ids, rows, explain, column)
+        stale = await answer([item for item in again if item[0] not in refused], expected)
     for i, source in sources.items():
         results[i]["features_from"] = source  # type: ignore[index]
     return _batch_answer(serving, results, assigned)
