@@ -20,6 +20,21 @@ def _summary(manifest: object, capsys: pytest.CaptureFixture[str]) -> str:
     return " ".join(capsys.readouterr().out.split())
 
 
+def _notes(tmp_path: Path, frame: pd.DataFrame, features: list[dict[str, object]]) -> list[str]:
+    """The data notes of a small model trained on ``frame`` (ids in ``customer_id``)."""
+    path = tmp_path / "data.csv"
+    frame.to_csv(path, index=False)
+    config = parse_config(
+        {
+            "data": {"path": str(path), "id_column": "customer_id"},
+            "features": features,
+            "model": {"name": "notes", "k_min": 2, "k_max": 3, "stability_bootstraps": 0},
+        },
+        base_dir=tmp_path,
+    )
+    return train(config, ModelStore(tmp_path / "store")).manifest.data.notes
+
+
 def test_the_reason_is_shown_for_every_method_and_a_note_is_not_repeated(
     trained: tuple[ModelStore, TrainResult], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -54,21 +69,11 @@ def test_negative_values_under_log1p_are_noted(tmp_path: Path) -> None:
             "kept": np.r_[rng.gamma(2.0, 100.0, 590), np.full(10, -5.0)],
         }
     )
-    path = tmp_path / "balances.csv"
-    frame.to_csv(path, index=False)
-    config = parse_config(
-        {
-            "data": {"path": str(path), "id_column": "customer_id"},
-            "features": [
-                {"name": "balance", "transform": "log1p"},
-                {"name": "kept", "transform": "log1p", "clip": [0, 10_000]},
-            ],
-            "model": {"name": "balances", "k_min": 2, "k_max": 3, "stability_bootstraps": 0},
-        },
-        base_dir=tmp_path,
-    )
-    result = train(config, ModelStore(tmp_path / "store"))
-    notes = [n for n in result.manifest.data.notes if "log1p" in n]
+    features: list[dict[str, object]] = [
+        {"name": "balance", "transform": "log1p"},
+        {"name": "kept", "transform": "log1p", "clip": [0, 10_000]},
+    ]
+    notes = [n for n in _notes(tmp_path, frame, features) if "log1p" in n]
     assert notes == [
         'balance: 10 negative values (the lowest -250) count as 0 under transform = "log1p"; '
         "to keep them apart, leave the transform out"
@@ -116,21 +121,12 @@ def test_categories_that_differ_only_in_case_or_spacing_are_noted(tmp_path: Path
             "region": rng.choice(["north", "south"], 600),
         }
     )
-    path = tmp_path / "plans.csv"
-    frame.to_csv(path, index=False)
-    config = parse_config(
-        {
-            "data": {"path": str(path), "id_column": "customer_id"},
-            "features": [
-                {"name": "spend"},
-                {"name": "plan", "type": "categorical"},
-                {"name": "region", "type": "categorical"},
-            ],
-            "model": {"name": "plans", "k_min": 2, "k_max": 3, "stability_bootstraps": 0},
-        },
-        base_dir=tmp_path,
-    )
-    notes = train(config, ModelStore(tmp_path / "store")).manifest.data.notes
+    features: list[dict[str, object]] = [
+        {"name": "spend"},
+        {"name": "plan", "type": "categorical"},
+        {"name": "region", "type": "categorical"},
+    ]
+    notes = _notes(tmp_path, frame, features)
     noted = [n for n in notes if "when case and spacing are ignored" in n]
     assert len(noted) == 1, notes
     assert noted[0].startswith("plan: 6 categories are 3 when case and spacing are ignored")
@@ -149,21 +145,12 @@ def test_a_heavily_skewed_feature_without_a_transform_is_noted(tmp_path: Path) -
             "age": rng.normal(45, 12, 800),
         }
     )
-    path = tmp_path / "loyalty.csv"
-    frame.to_csv(path, index=False)
-    config = parse_config(
-        {
-            "data": {"path": str(path), "id_column": "customer_id"},
-            "features": [
-                {"name": "spend"},
-                {"name": "logged", "transform": "log1p"},
-                {"name": "age"},
-            ],
-            "model": {"name": "loyalty", "k_min": 2, "k_max": 3, "stability_bootstraps": 0},
-        },
-        base_dir=tmp_path,
-    )
-    notes = train(config, ModelStore(tmp_path / "store")).manifest.data.notes
+    features: list[dict[str, object]] = [
+        {"name": "spend"},
+        {"name": "logged", "transform": "log1p"},
+        {"name": "age"},
+    ]
+    notes = _notes(tmp_path, frame, features)
     skewed = [n for n in notes if "heavily skewed" in n]
     assert len(skewed) == 1 and skewed[0].startswith("spend: heavily skewed (skewness "), notes
     assert "zeros" in skewed[0] and 'consider transform = "log1p"' in skewed[0]
