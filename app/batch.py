@@ -29,6 +29,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from app.assignment.customer_ids import MAX_ID_LENGTH, id_problem
+from app.assignment.number_limit import within_limit
 from app.errors import DataError
 from app.registry.overrides import segment_names
 from app.registry.store import LoadedModel
@@ -67,6 +69,7 @@ def read_chunks(
     chunk_size: int,
     missing_values: Sequence[str] = (),
     junk_as_missing: Collection[str] = (),
+    max_id: int = MAX_ID_LENGTH,
 ) -> Iterator[Chunk]:
     """Stream a customer file (CSV or Parquet) as ``Chunk``s of about ``chunk_size`` rows.
 
@@ -76,7 +79,10 @@ def read_chunks(
     with more or fewer fields than the header (CSV), or with the id of an earlier row, is
     returned in ``Chunk.rejected`` with the reason; blank cells and ``missing_values`` are
     missing values, and so is text in the columns of ``junk_as_missing`` (``errors =
-    "missing"`` in the training config). A chunk covers consecutive rows of the file: its
+    "missing"`` in the training config). A row whose id the service would refuse (longer than
+    ``max_id``, blank, or with control characters) or with a number it would refuse (of
+    magnitude ``NUMBER_LIMIT`` or more) is rejected too: every customer a run records can be
+    assigned by id. A chunk covers consecutive rows of the file: its
     kept rows and its rejected ones together.
     """
     check_input(path, [id_column, *(name for name, _ in features)])
@@ -103,6 +109,8 @@ def read_chunks(
         first_row = end
         ids = text_ids(frame[id_column], path.name)
         reasons = np.where(missing_ids(ids), NO_ID, "").astype(object)
+        for at, reason in refused_ids(ids, max_id):
+            reasons[at] = reason
         values = frame[names].reset_index(drop=True)
         for column in numeric:
             parsed = parse_numbers(values[column], missing_values)
@@ -110,10 +118,18 @@ def read_chunks(
             for i in np.flatnonzero(junk & (reasons == "")):
                 reasons[i] = f"column {column!r} is not a number: {values[column].iloc[i]!r}"
             # infinity parses as a number, but no model can place it (training refuses it)
-            infinite = np.isinf(np.asarray(parsed.values, dtype=float)) & (reasons == "")
+            number = np.asarray(parsed.values, dtype=float)
+            infinite = np.isinf(number) & (reasons == "")
             for i in np.flatnonzero(infinite):
                 reasons[i] = (
                     f"column {column!r} is not a finite number: {str(values[column].iloc[i])!r}"
+                )
+            # nor one the service refuses (a stored profile with it could not be assigned)
+            beyond = ~within_limit(number) & ~np.isnan(number) & (reasons == "")
+            for i in np.flatnonzero(beyond):
+                reasons[i] = (
+                    f"column {column!r} is out of range (magnitude 2^63 or more): "
+                    f"{str(values[column].iloc[i])!r}"
                 )
             values[column] = parsed.values
         for i in np.flatnonzero(reasons == ""):
@@ -130,6 +146,27 @@ def read_chunks(
     tail = [Rejected(m.row, m.reason, m.customer_id) for m in misshapen if m.row >= first_row]
     if tail:  # misshapen rows after the last row pandas read (or every row misshapen)
         yield Chunk(pd.Series([], dtype="string"), pd.DataFrame(columns=names), tail)
+
+
+def refused_ids(ids: pd.Series, max_id: int) -> Iterator[tuple[int, str]]:
+    """The positions of the ids (text, NA where none) the service would refuse, each with
+    the reason. Most files have none: a few whole-column checks find that (the ids' lengths,
+    blanks, and the printability of their joined text) before any id is looked at alone."""
+    present = ids.dropna()
+    if present.empty:
+        return
+    lengths = present.str.len()
+    if (
+        lengths.max() <= max_id
+        and lengths.min() > 0
+        and not present.str.isspace().any()
+        and "".join(present.tolist()).isprintable()
+    ):
+        return
+    for i, customer_id in enumerate(ids.to_numpy(dtype=object)):
+        if isinstance(customer_id, str) and (problem := id_problem(customer_id, max_id)):
+            shown = "" if len(customer_id) > max_id else f": {customer_id!r}"
+            yield i, f"customer id {problem}{shown}"
 
 
 def superseded_rows(
@@ -244,7 +281,7 @@ def reason_kind(reason: str) -> str:
         return "no customer id"
     if reason.startswith("duplicate id "):
         return "duplicate id (a later row is used)"
-    if reason.startswith("column "):
+    if reason.startswith(("column ", "customer id ")):
         return reason.split(": ", 1)[0]
     if reason.startswith("line ") and " fields" in reason:
         return "another number of fields than the header"
@@ -280,7 +317,13 @@ def check_output(source: Path, target: Path | None) -> None:
 
 
 def assign_file(
-    loaded: LoadedModel, source: Path, target: Path, *, id_column: str, chunk_size: int = 100_000
+    loaded: LoadedModel,
+    source: Path,
+    target: Path,
+    *,
+    id_column: str,
+    chunk_size: int = 100_000,
+    max_id: int = MAX_ID_LENGTH,
 ) -> BatchResult:
     """Tag every row of ``source`` that has a customer id; write ``target`` (and the rejects)."""
     check_output(source, target)
@@ -298,6 +341,7 @@ def assign_file(
         chunk_size,
         missing_values,
         loaded.manifest.junk_as_missing,
+        max_id,
     )
     parquet_out = target.suffix.lower() in PARQUET_SUFFIXES
     target.parent.mkdir(parents=True, exist_ok=True)

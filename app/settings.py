@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.assignment.customer_ids import MAX_ID_LENGTH
 from app.errors import ConfigError
 from app.history import HistoryConfig
 from app.webhooks.config import WebhookConfig
@@ -39,7 +40,9 @@ class Settings(BaseSettings):
         16 * 1024 * 1024, ge=1024, description="largest request body accepted"
     )
     max_batch: int = Field(10_000, ge=1, le=100_000, description="most customers per batch")
-    max_id_length: int = Field(128, ge=1, le=1024, description="longest customer id accepted")
+    max_id_length: int = Field(
+        MAX_ID_LENGTH, ge=1, le=1024, description="longest customer id accepted"
+    )
     api_keys: str | None = Field(
         None, description="hashed key entries '<id>:<sha256>:<scopes>', comma-separated"
     )

@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import re
 from itertools import islice
 from math import isfinite
 from typing import Annotated, Any
@@ -22,6 +21,9 @@ import msgspec
 import orjson
 
 from app.assignment.bounded_json import read_item
+from app.assignment.customer_ids import CUSTOMER_ID_PATTERN as CUSTOMER_ID_PATTERN
+from app.assignment.customer_ids import is_unicode as is_unicode
+from app.assignment.customer_ids import readable_id
 from app.assignment.number_limit import FLOAT_LIMIT as _FLOAT_LIMIT
 from app.assignment.number_limit import NUMBER_LIMIT as NUMBER_LIMIT  # re-exported
 from app.problems import MAX_ERRORS, Problem, bounded, invalid, malformed_json, shown
@@ -33,23 +35,6 @@ BATCH_MAX_ERRORS = 1_000  # field errors listed across one batch's items, then o
 _ABSENT = object()
 NOT_UNICODE = "must be valid Unicode (no lone surrogates)"
 _ITEM_FIELDS = ("customer_id", "features")
-
-
-# A customer id is text a person could read back: not blank, and none of the control
-# characters (Unicode Cc), line or paragraph separators, or bidirectional overrides and
-# isolates that would make a log line or a terminal show something else. Published as the
-# id's pattern; ``str.isprintable`` accepts most ids first, at less cost.
-_NOT_IN_ID = "\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069"
-_BLANK = " \\u00a0\\u1680\\u2000-\\u200a\\u202f\\u205f\\u3000"
-CUSTOMER_ID_PATTERN = f"^[^{_NOT_IN_ID}]*[^{_NOT_IN_ID}{_BLANK}][^{_NOT_IN_ID}]*$"
-_CUSTOMER_ID = re.compile(CUSTOMER_ID_PATTERN[1:-1])
-
-
-def readable_id(text: str) -> bool:
-    """Whether ``text`` is an acceptable customer id (its length aside)."""
-    if text.isprintable():
-        return not text.isspace() and bool(text)
-    return is_unicode(text) and _CUSTOMER_ID.fullmatch(text) is not None
 
 
 class ItemInvalid(Exception):
@@ -98,20 +83,6 @@ def parse_json(body: bytes) -> Any:
         except (ValueError, RecursionError):
             pass
         raise malformed_json(exc) from None
-
-
-def is_unicode(text: str) -> bool:
-    """Whether ``text`` is valid Unicode, which a lone surrogate is not.
-
-    JSON's escapes can spell one (``"\\ud800"``): orjson and msgspec refuse it, but the lenient
-    parse of ``parse_json`` lets it through, and no answer could hold it."""
-    if text.isascii():
-        return True
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def parse_item(

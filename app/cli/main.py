@@ -153,6 +153,14 @@ def assign(
                 chunk_size=chunk_size,
             )
             return
+        if as_of is not None:
+            console.print(
+                f"[red]error:[/] --as-of is a transaction log's reference date; {escape(name)} "
+                "was trained on a table, whose features are read from the file as written: "
+                "leave --as-of out",
+                soft_wrap=True,
+            )
+            raise typer.Exit(2)
         chunk_size = chunk_size or 100_000
         if output is None and not record:
             console.print("[red]error:[/] --output is required (or --record)")
@@ -163,7 +171,14 @@ def assign(
                 return
             assert output is not None
             loaded = model_store.load(name, version)
-            done = assign_file(loaded, input, output, id_column=id_column, chunk_size=chunk_size)
+            done = assign_file(
+                loaded,
+                input,
+                output,
+                id_column=id_column,
+                chunk_size=chunk_size,
+                max_id=get_settings().max_id_length,
+            )
         except DataError as error:
             raise with_log_hint(error, model_store, name) from None
         console.print(

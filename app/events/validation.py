@@ -20,13 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from app.assignment.validation import (
-    NOT_UNICODE,
-    NUMBER_LIMIT,
-    is_unicode,
-    parse_json,
-    readable_id,
-)
+from app.assignment.customer_ids import readable_id
+from app.assignment.validation import NOT_UNICODE, NUMBER_LIMIT, is_unicode, parse_json
 from app.events.derive import EARLIEST_US, to_us
 from app.events.store import Event, order_key
 from app.problems import MAX_ERRORS, Problem, invalid, shown

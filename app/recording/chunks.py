@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from app.assignment.customer_ids import MAX_ID_LENGTH
 from app.batch import read_chunks as read_file_chunks
 
 
@@ -54,6 +55,7 @@ def read_chunks(
     skip_until: int = 0,
     missing_values: Sequence[str] = (),
     junk_as_missing: Collection[str] = (),
+    max_id: int = MAX_ID_LENGTH,
 ) -> Iterator[Chunk]:
     """Chunks of ``source`` with the ``features`` (name, kind) of a model, in file order, read
     as file tagging reads them (``missing_values``, ``junk_as_missing``: the manifest's).
@@ -63,7 +65,7 @@ def read_chunks(
     """
     start = 0
     parts = read_file_chunks(
-        source, id_column, features, chunk_size, missing_values, junk_as_missing
+        source, id_column, features, chunk_size, missing_values, junk_as_missing, max_id
     )
     for part in parts:
         size = len(part.ids) + len(part.rejected)

@@ -37,6 +37,7 @@ from app.recording.output import OutputWriter
 from app.recording.progress import RunProgress
 from app.recording.state import Counts, RejectsFile, RunError, RunState, fingerprint
 from app.serving.model import ServingModel
+from app.settings import get_settings
 
 
 @dataclass(frozen=True)
@@ -242,6 +243,7 @@ def _assigned(
         skip_until=skip_until,
         missing_values=serving.manifest.missing_values,
         junk_as_missing=serving.manifest.junk_as_missing,
+        max_id=get_settings().max_id_length,  # the ids the service takes
     ):
         item = _Assigned(chunk)
         if chunk.features:

@@ -240,3 +240,47 @@ def test_a_transaction_log_given_to_a_log_trained_version_says_what_to_give(
         assign_file(loaded, transactions_csv, target, id_column="customer_id")
     assert "recency_days" in str(error.value) and "segments assign --input LOG" in str(error.value)
     assert not target.exists()
+
+
+def test_as_of_for_a_model_trained_on_a_table_is_refused(
+    tmp_path: Path,
+    trained: tuple[ModelStore, TrainResult],
+    customers: tuple[pd.DataFrame, np.ndarray],
+) -> None:
+    """An audit's ``--as-of 2026-01-01`` on a table model tagged the file and said nothing:
+    the date meant nothing to it. Now an error that says so, and nothing is written."""
+    store, _ = trained
+    source, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    customers[0].head(10).to_csv(source, index=False)
+    args = ["assign", "-i", str(source), "-o", str(out), "--store", str(store.root)]
+    result = runner.invoke(app, [*args, "--model", "customers", "--as-of", "2026-01-01"])
+    assert result.exit_code == 2
+    said = " ".join(result.output.split())
+    assert "--as-of is a transaction log's reference date; customers was trained on a table" in said
+    assert not out.exists()
+
+
+def test_tagging_rejects_the_ids_and_numbers_the_service_refuses(
+    tmp_path: Path,
+    trained: tuple[ModelStore, TrainResult],
+    customers: tuple[pd.DataFrame, np.ndarray],
+) -> None:
+    """File tagging reads as recording does: an id the API refuses, or a number beyond its
+    bound, is a rejected row by name (the id's length and readability follow
+    SEGMENTS_MAX_ID_LENGTH's ``max_id``)."""
+    store, _ = trained
+    frame = customers[0].head(6).copy()
+    frame.loc[0, "customer_id"] = "A\u2028B"
+    frame.loc[1, "customer_id"] = "x" * 11
+    frame.loc[2, "monetary"] = -1e19
+    source, target = tmp_path / "in.csv", tmp_path / "out.csv"
+    frame.to_csv(source, index=False)
+    done = assign_file(store.load("customers"), source, target, id_column="customer_id", max_id=10)
+    assert (done.rows, done.rejected) == (3, 3)
+    assert done.kinds == {
+        "customer id contains control characters, line separators or bidirectional overrides": 1,
+        "customer id longer than 10 characters": 1,
+        "column 'monetary' is out of range (magnitude 2^63 or more)": 1,
+    }
+    tagged = pd.read_csv(target, dtype={"customer_id": str})
+    assert tagged["customer_id"].tolist() == frame["customer_id"].iloc[3:].tolist()

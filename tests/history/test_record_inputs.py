@@ -66,3 +66,47 @@ def test_a_repeated_id_counts_as_one_customer(
     rejects = pd.read_csv(state.rejects, keep_default_na=False, dtype={"customer_id": str})
     reason = "duplicate id '007': row 4 has it too (that row is used)"
     assert rejects.to_dict("records") == [{"row": 1, "customer_id": "007", "reason": reason}]
+
+
+def test_ids_and_numbers_the_service_refuses_are_rejected_not_recorded(
+    model: tuple[ModelStore, str],
+    config: HistoryConfig,
+    customers_csv: Path,
+    tmp_path: Path,
+    clean: None,
+) -> None:
+    """An audit recorded ids with a tab, a newline, a bidi override or 200 characters, and a
+    1e300 feature: stored customers that every by-id request then refused (422). Such rows
+    are rejected with the reason, as ``/v1/assign`` words it; the others are recorded."""
+    frame = pd.read_csv(customers_csv, dtype={"customer_id": str}).head(8)
+    frame["monetary"] = frame["monetary"].astype(object)
+    long_id = "L" * 129
+    frame.loc[0, "customer_id"] = "TAB\tX"
+    frame.loc[1, "customer_id"] = "NL\nX"
+    frame.loc[2, "customer_id"] = "BIDI\u202eX"
+    frame.loc[3, "customer_id"] = long_id
+    frame.loc[4, "customer_id"] = "   "
+    frame.loc[5, "monetary"] = "1e300"
+    frame.loc[6, "customer_id"] = "L" * 128  # at the bound: taken
+    source = tmp_path / "refused.csv"
+    frame.to_csv(source, index=False)
+    state = _record(model, config, source, tmp_path / "runs")
+    assert (state.counts.customers, state.counts.rejected) == (2, 6)
+    assert state.rejects is not None
+    rejects = pd.read_csv(state.rejects, keep_default_na=False, dtype={"customer_id": str})
+    unreadable = "customer id contains control characters, line separators or bidirectional"
+    assert rejects[["row", "reason"]].to_dict("records") == [
+        {"row": 1, "reason": f"{unreadable} overrides: 'TAB\\tX'"},
+        {"row": 2, "reason": f"{unreadable} overrides: 'NL\\nX'"},
+        {"row": 3, "reason": f"{unreadable} overrides: 'BIDI\\u202eX'"},
+        {"row": 4, "reason": "customer id longer than 128 characters"},
+        {"row": 5, "reason": "no customer id (empty cell)"},
+        {
+            "row": 6,
+            "reason": "column 'monetary' is out of range (magnitude 2^63 or more): '1e+300'",
+        },
+    ]
+    refused = [*frame["customer_id"].iloc[:6]]
+    assert _profiles(config, refused) == dict.fromkeys(refused)
+    kept = [*frame["customer_id"].iloc[6:]]
+    assert all(p is not None for p in _profiles(config, kept).values())
