@@ -133,7 +133,10 @@ def assign(
     with fail_on_error(console):
         check_output(input, output)  # before anything is written
         model_store = store_at(store)
-        name = model_name or default_model(model_store, get_settings().model_name)
+        # a rerun or a resumed run is of the model its run file names (the resume command a
+        # failed run prints names it too; another --model is refused when the run is loaded)
+        name = model_name or _run_model(get_settings().data_dir / "runs", resume or run_id)
+        name = name or default_model(model_store, get_settings().model_name)
         id_column = id_column or trained_id_column(model_store, name, version)
         record = record or resume is not None or run_id is not None
         if trained_on_log(model_store, name, version):
@@ -191,6 +194,14 @@ def assign(
                 f" (row numbers and reasons in {escape(str(done.rejects))})",
                 soft_wrap=True,
             )
+
+
+def _run_model(runs: Path, run_id: str | None) -> str | None:
+    """The model of run ``run_id``'s file, if there is such a file."""
+    from app.recording.state import RunState
+
+    state = RunState.load(runs, run_id) if run_id else None
+    return state.model if state else None
 
 
 def _record(

@@ -120,7 +120,7 @@ def assign_log(
     serving = load_serving(store, model_name, version)
     started = time.perf_counter()
     tagged = tag_log(serving, source, as_of)
-    if output is not None:
+    if output is not None and not record:
         write_output(tagged, output, id_column)
     span = f"{tagged.customers:,} customers of {source.name} as of {tagged.reference} (exclusive)"
     if record:
@@ -140,7 +140,9 @@ def assign_log(
                 markup=False,  # a path may hold [brackets]: printed as it is
             )
             config = replace(config, redis_url=target.url)
-            state = asyncio.run(record_log(serving, tagged, config, state, runs))
+            state = asyncio.run(record_log(serving, tagged, config, state, runs, output))
+        if output is not None:  # once recorded: a failed run writes none, and it shows
+            write_output(tagged, output, id_column)  # the segments recorded
         for line in summary(state, time.perf_counter() - started):
             console.print(line, soft_wrap=True, highlight=False, markup=False)
         console.print(

@@ -41,7 +41,7 @@ from app.events.store import Aggregates, BehaviourStore, Seed
 from app.history import HistoryConfig, Recorder, RedisUnavailable
 from app.history.records import Outcome, RecordBatch, run_record_ids, run_started_ms
 from app.recording.output import OutputWriter
-from app.recording.state import Counts, RejectsFile, RunError, RunState
+from app.recording.state import Counts, RejectsFile, RunError, RunState, resume_command
 from app.serving.model import ServingModel
 from app.training.config import DataConfig
 from app.training.data import read_events
@@ -153,6 +153,7 @@ async def record_log(
     config: HistoryConfig,
     state: RunState,
     runs_dir: Path,
+    output: Path | None = None,
 ) -> RunState:
     """Seed the customers' aggregates and record their assignments, ``state.chunk_size``
     customers at a time from ``state.rows_done`` on (customers in the order ``tag_log``
@@ -218,6 +219,8 @@ async def record_log(
                 for i, row, slot in zip(posted, rows, slots, strict=True):
                     segment_ids[i], names[i] = serving.slot_answers[slot]
                     profiles[i] = row
+                # what is recorded is what the run's --output shows, written after it
+                tagged.segment_ids[part], tagged.segment_names[part] = segment_ids, names
             batch = RecordBatch(
                 ids,
                 segment_ids,
@@ -235,8 +238,8 @@ async def record_log(
     except RedisUnavailable as exc:
         raise RunError(
             f"{exc}; recorded {state.rows_done:,} of the {tagged.customers:,} customers of "
-            f"{state.input}. Resume with `segments assign --input {state.input} --record "
-            f"--resume {state.run_id}` (run file {RunState.path(runs_dir, state.run_id)})"
+            f"{state.input}. Resume with `{resume_command(state, Path(state.input), output)}` "
+            f"(run file {RunState.path(runs_dir, state.run_id)})"
         ) from None
     finally:
         await recorder.aclose()

@@ -35,7 +35,14 @@ from app.history.records import (
 from app.recording.chunks import Chunk, read_chunks
 from app.recording.output import OutputWriter
 from app.recording.progress import RunProgress
-from app.recording.state import Counts, RejectsFile, RunError, RunState, fingerprint
+from app.recording.state import (
+    Counts,
+    RejectsFile,
+    RunError,
+    RunState,
+    fingerprint,
+    resume_command,
+)
 from app.serving.model import ServingModel
 from app.settings import get_settings
 
@@ -216,7 +223,7 @@ async def record_run(
     except RedisUnavailable as exc:
         raise RunError(
             f"{exc}; recorded up to row {state.rows_done:,} of {state.input}. Resume with "
-            f"`segments assign --input {request.source} --record --resume {state.run_id}` "
+            f"`{resume_command(state, request.source, request.output)}` "
             f"(run file {RunState.path(request.runs_dir, state.run_id)})"
         ) from None
     finally:

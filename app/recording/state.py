@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import shlex
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -54,6 +55,15 @@ class Counts:
     def add(self, other: Counts) -> None:
         for name, value in asdict(other).items():
             setattr(self, name, getattr(self, name) + value)
+
+
+def resume_command(state: RunState, source: Path, output: Path | None) -> str:
+    """The command that finishes ``state``'s run: its model, file and output named."""
+    target = f" --output {shlex.quote(str(output))}" if output is not None else ""
+    return (
+        f"segments assign --model {shlex.quote(state.model)} --input "
+        f"{shlex.quote(str(source))}{target} --record --resume {state.run_id}"
+    )
 
 
 @dataclass

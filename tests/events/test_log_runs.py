@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -65,6 +66,17 @@ def test_a_logs_run_prints_its_id_and_reruns_and_resumes_by_it(
 
     done = _invoke(store, "--input", str(log), "--resume", run_id)
     assert done.exit_code == 0 and f"run {run_id} is already finished" in done.output
+    # without --model, of the model its run file names (in a store of several models, with
+    # none configured, it was refused: an audit's failed run printed just this command)
+    several = tmp_path / "several"
+    shutil.copytree(store.root, several)
+    shutil.copytree(several / "transactions", several / "other")
+    monkeypatch.setenv("SEGMENTS_MODEL_NAME", "nothere")
+    bare = CliRunner().invoke(
+        cli, ["assign", "--store", str(several), "--input", str(log), "--resume", run_id]
+    )
+    assert bare.exit_code == 0 and f"run {run_id} is already finished" in bare.output, bare.output
+    monkeypatch.setenv("SEGMENTS_MODEL_NAME", "transactions")
     # another date is refused, finished or not (it said "already finished" and exited 0)
     dated = _invoke(store, "--input", str(log), "--resume", run_id, "--as-of", "2026-11-02")
     assert dated.exit_code == 1 and "derived the log as of 2026-11-01" in dated.output

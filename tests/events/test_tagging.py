@@ -205,7 +205,10 @@ def test_the_nightly_run_tags_customers_with_the_events_posted_after_its_referen
         doc = client.post("/v1/events", json={"events": spend}).json()
         assert doc["accepted"] == 40 and doc["customers"][0]["changed"] is True
     # the same log again (no line after the reference): a new nightly run
-    shown = _assign(store, "--input", str(log), "--record", "--as-of", "2026-11-01")
+    out = tmp_path / "nightly.csv"
+    shown = _assign(
+        store, "--input", str(log), "--record", "--as-of", "2026-11-01", "--output", str(out)
+    )
     assert "changed 0 · unchanged 3" in shown.output, shown.output
     assert "1 of them with the events posted after the reference" in shown.output
     run_id = RUN_LINE.search(shown.output)
@@ -220,3 +223,6 @@ def test_the_nightly_run_tags_customers_with_the_events_posted_after_its_referen
         assert by_id["segment_id"] == stored["segment_id"]
         assert by_id["changed"] is False
         assert client.get("/v1/customers/a").json()["profile"] == stored["profile"]
+    # the run's file shows what it recorded (it showed the log's segment for 'a')
+    written = pd.read_csv(out, dtype=str).set_index("customer_id")["segment_id"]
+    assert written["a"] == stored["segment_id"]

@@ -472,7 +472,12 @@ def test_redis_dying_mid_run_stops_it_with_the_resume_command(
     assert state is not None and not state.finished, "finished before Redis died"
     assert proc.returncode == 1
     errors = [line for line in stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and f"--resume {run_id}" in stderr, stderr
+    assert len(errors) == 1, stderr
+    # the command to finish it names the run's model and file (it lacked --model)
+    said = " ".join(stderr.split())
+    assert (
+        f"segments assign --model {name} --input {customers_csv} --record --resume {run_id}" in said
+    )
     assert not (tmp_path / "data" / "spool").exists()
 
 
