@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from rich.console import Console
 
-from app.batch import check_derived_input
+from app.batch import check_derived_input, check_input
 from app.history import HistoryConfig
 from app.recording.progress import RunProgress, count_rows
 from app.recording.run import RunRequest, plan_run, record_run, summary
@@ -57,6 +57,9 @@ def record_file(
     if serving.manifest.data.kind == "transactions":  # given the log itself: say what instead
         features = [name for name, _ in serving.model.features]
         check_derived_input(request.source, request.id_column, features)
+    else:  # before the run has an id and a file: a file without the columns makes neither
+        features = [name for name, _ in serving.model.features]
+        check_input(request.source, [request.id_column, *features])
     state = plan_run(request, serving.version)
     if state.finished and request.resume is not None:
         console.print(f"run {state.run_id} is already finished")

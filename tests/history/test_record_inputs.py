@@ -10,7 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
+from app.errors import DataError
 from app.history import HistoryConfig
 from app.registry.store import ModelStore
 from tests.assignment.test_input_files import SHIFTED
@@ -110,3 +112,19 @@ def test_ids_and_numbers_the_service_refuses_are_rejected_not_recorded(
     assert _profiles(config, refused) == dict.fromkeys(refused)
     kept = [*frame["customer_id"].iloc[6:]]
     assert all(p is not None for p in _profiles(config, kept).values())
+
+
+def test_a_file_without_the_models_columns_starts_no_run(
+    model: tuple[ModelStore, str],
+    config: HistoryConfig,
+    customers_csv: Path,
+    tmp_path: Path,
+    clean: None,
+) -> None:
+    """It failed after printing a run id, and left a run file of 0 rows to resume."""
+    source = tmp_path / "no_plan.csv"
+    pd.read_csv(customers_csv).head(5).drop(columns=["plan"]).to_csv(source, index=False)
+    runs = tmp_path / "runs"
+    with pytest.raises(DataError, match="missing column\\(s\\) 'plan'"):
+        _record(model, config, source, runs)
+    assert not runs.exists() or not list(runs.iterdir())
