@@ -72,6 +72,11 @@ def print_manifest_summary(
         f"[bold]{manifest.model_name}[/] {manifest.version} ({state}) — {manifest.algorithm}, "
         f"k={manifest.k}, {manifest.data.rows:,} customers; silhouette {_fmt(q.silhouette)}, "
         f"Davies–Bouldin {_fmt(q.davies_bouldin)}, stability ARI {_fmt(q.stability_ari)}"
+        + (
+            f" (mean of {q.bootstraps} bootstrap refits against these segments)"
+            if q.bootstraps
+            else ""
+        )
     )
     data = manifest.data
     if data.reference_date:

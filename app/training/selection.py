@@ -340,7 +340,8 @@ def _choose(
     )
     reason = (
         f"{chosen.algorithm} k={chosen.k}: outcome separation {chosen.separation:.3f} "
-        f"(silhouette {chosen.silhouette:.3f}, stability {_fmt(chosen.stability)}), {why} "
+        f"(silhouette {chosen.silhouette:.3f}, stability {_fmt(chosen.stability)}: the lowest "
+        f"ARI of the selection's refits on its sample), {why} "
         f"among {len(ranked)} ranked of {len(scored)} admissible of {len(curve)} "
         f"candidates (admissible: every segment >= {min_share:.0%}, every bootstrap refit's "
         f"ARI >= {MIN_STABILITY}"

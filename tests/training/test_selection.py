@@ -73,6 +73,9 @@ def test_outcome_selection_separates_the_outcome_better_than_silhouette(tmp_path
         p for p in m.selection.curve if (p.k, p.algorithm) == (m.k, m.selection.chosen_algorithm)
     )
     assert chosen.admissible and chosen.stability is not None and chosen.stability >= 0.8
+    # its stability is named for what it is (not the headline's mean against the model)
+    said = f"stability {chosen.stability:.2f}: the lowest ARI of the selection's refits"
+    assert said in m.selection.reason
     assert set(chosen.effects) == {"bought", "value"} and chosen.score is not None
     assert all(p.score is None or p.score <= chosen.score + 0.02 for p in m.selection.curve)
     v_default = segment_v(store, m.version, frame)

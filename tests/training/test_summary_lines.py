@@ -43,6 +43,12 @@ def test_the_reason_is_shown_for_every_method_and_a_note_is_not_repeated(
     assert selection.reason
     shown = _summary(manifest, capsys)
     assert f"selection ({selection.method}): {selection.reason}" in shown
+    # an audit read the headline's stability (a mean against the fitted segments) and the
+    # selection's (the lowest of its own refits) as one figure that disagreed with itself
+    q = manifest.quality
+    assert q.bootstraps > 0
+    said = f"stability ARI {q.stability_ari:.3f} (mean of {q.bootstraps} bootstrap refits against"
+    assert said in shown
     silhouette = manifest.model_copy(
         update={
             "selection": selection.model_copy(
