@@ -109,8 +109,9 @@ def read_chunks(
         first_row = end
         ids = text_ids(frame[id_column], path.name)
         reasons = np.where(missing_ids(ids), NO_ID, "").astype(object)
-        for at, reason in refused_ids(ids, max_id):
-            reasons[at] = reason
+        for at, problem in refused_ids(ids, max_id):
+            shown = "" if problem.startswith("longer") else f": {ids.iloc[at]!r}"
+            reasons[at] = f"customer id {problem}{shown}"
         values = frame[names].reset_index(drop=True)
         for column in numeric:
             parsed = parse_numbers(values[column], missing_values)
@@ -150,8 +151,9 @@ def read_chunks(
 
 def refused_ids(ids: pd.Series, max_id: int) -> Iterator[tuple[int, str]]:
     """The positions of the ids (text, NA where none) the service would refuse, each with
-    the reason. Most files have none: a few whole-column checks find that (the ids' lengths,
-    blanks, and the printability of their joined text) before any id is looked at alone."""
+    the problem (``id_problem``'s words). Most files have none: a few whole-column checks
+    find that (the ids' lengths, blanks, and the printability of their joined text) before
+    any id is looked at alone."""
     present = ids.dropna()
     if present.empty:
         return
@@ -165,8 +167,7 @@ def refused_ids(ids: pd.Series, max_id: int) -> Iterator[tuple[int, str]]:
         return
     for i, customer_id in enumerate(ids.to_numpy(dtype=object)):
         if isinstance(customer_id, str) and (problem := id_problem(customer_id, max_id)):
-            shown = "" if len(customer_id) > max_id else f": {customer_id!r}"
-            yield i, f"customer id {problem}{shown}"
+            yield i, problem
 
 
 def superseded_rows(

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from app.batch import refused_ids
 from app.errors import DataError
 from app.events.derive import aggregate_log, feature_rows, features_frame, to_us
 from app.events.store import Aggregates, BehaviourStore, Seed
@@ -43,6 +44,7 @@ from app.history.records import Outcome, RecordBatch, run_record_ids, run_starte
 from app.recording.output import OutputWriter
 from app.recording.state import Counts, RejectsFile, RunError, RunState, resume_command
 from app.serving.model import ServingModel
+from app.settings import get_settings
 from app.training.config import DataConfig
 from app.training.data import read_events
 
@@ -88,6 +90,12 @@ def tag_log(serving: ServingModel, source: Path, as_of: date | None) -> LogTagge
     # a log that proves no day/month order (the 1st to the 12th) is read in training's
     events, log_rows = read_events(data, data.transactions, serving.manifest.data.day_first)
     log, reference = events.all, events.reference
+    # customers whose id the service refuses are not tagged (nor recorded): listed instead
+    customers = pd.Series(log["customer"].astype(str).unique(), dtype="string")
+    max_id = get_settings().max_id_length
+    refused = {str(customers.iloc[i]): p for i, p in refused_ids(customers, max_id)}
+    if refused:
+        log = log.loc[~log["customer"].astype(str).isin(refused).to_numpy()]
     before = log.loc[(log["when"] < pd.Timestamp(reference)).to_numpy()]
     if before.empty:
         raise DataError(
@@ -123,7 +131,11 @@ def tag_log(serving: ServingModel, source: Path, as_of: date | None) -> LogTagge
         rows,
         aggregates,
         order_keys,
-        [(c, NO_EVENT_BEFORE) for c in late_only] + [(c, ONLY_REFUNDS) for c in only_refunds],
+        [(c, NO_EVENT_BEFORE) for c in late_only]
+        + [(c, ONLY_REFUNDS) for c in only_refunds]
+        + [
+            (c, f"customer id {p} (the service refuses it; not tagged)") for c, p in refused.items()
+        ],
         counting,
         events.dropped,
         log_rows,

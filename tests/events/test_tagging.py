@@ -84,6 +84,32 @@ def test_customers_without_lines_before_the_reference_or_with_only_refunds_are_r
     assert "1 customers" in shown.output and "out.review.csv" in shown.output
 
 
+def test_a_logs_customers_whose_id_the_service_refuses_are_listed_not_tagged(
+    tx_trained: tuple[ModelStore, TrainResult], tmp_path: Path
+) -> None:
+    """As a table's rows are rejected: a recorded customer the API refuses by id (an audit's
+    tab and 200-character ids) could never be assigned by id."""
+    store, _ = tx_trained
+    log = _log(tmp_path)
+    extra = pd.DataFrame(
+        [("TAB\tX", "6", "2026-10-03 10:00", 20.0), ("L" * 129, "7", "2026-10-04 10:00", 5.0)],
+        columns=["customer_id", "order_id", "timestamp", "amount"],
+    )
+    pd.concat([pd.read_csv(log, dtype={"customer_id": str}), extra]).to_csv(log, index=False)
+    out = tmp_path / "out.csv"
+    _assign(store, "--input", str(log), "--output", str(out), "--as-of", "2026-11-01")
+    assert sorted(pd.read_csv(out, dtype=str)["customer_id"]) == ["0042", "a", "refunder"]
+    review = pd.read_csv(tmp_path / "out.review.csv", dtype=str, keep_default_na=False)
+    reasons = dict(zip(review["customer_id"], review["reason"], strict=True))
+    assert reasons["TAB\tX"] == (
+        "customer id contains control characters, line separators or bidirectional overrides "
+        "(the service refuses it; not tagged)"
+    )
+    assert reasons["L" * 129] == (
+        "customer id longer than 128 characters (the service refuses it; not tagged)"
+    )
+
+
 def _settings(store: ModelStore, prefix: str, tmp_path: Path) -> Settings:
     """The service's settings for the transactions model, under the test's key prefix."""
     return Settings(
