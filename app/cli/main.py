@@ -183,7 +183,7 @@ def assign(
                 max_id=get_settings().max_id_length,
             )
         except DataError as error:
-            raise with_log_hint(error, model_store, name) from None
+            raise with_log_hint(error, model_store, name, input) from None
         console.print(
             f"tagged {done.rows:,} customers with {name} {loaded.manifest.version} -> {output}",
             markup=False,

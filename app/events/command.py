@@ -17,6 +17,7 @@ from app.history.records import check_run_id
 from app.recording.state import RunError, RunState
 from app.registry.manifest import dropped_summary
 from app.registry.store import ModelStore
+from app.training.data import columns_of
 
 RECORD_CHUNK = 10_000  # customers seeded and recorded per round trip to Redis
 
@@ -39,17 +40,46 @@ def log_models(store: ModelStore) -> list[str]:
     return found
 
 
-def with_log_hint(error: DataError, store: ModelStore, model_name: str) -> DataError:
-    """A table's "missing column(s)" error given a transaction log: the models that read one
-    (the user ran ``segments assign --input LOG`` without ``--model``)."""
+def with_log_hint(
+    error: DataError, store: ModelStore, model_name: str, source: Path | None = None
+) -> DataError:
+    """A table's "missing column(s)" error: the store's other table models whose columns
+    ``source`` has (the user meant one of them), else, for a transaction log, the models that
+    read one (the user ran ``segments assign --input LOG`` without ``--model``)."""
+    if "missing column" not in str(error):
+        return error
+    fitting = _tables_fitting(store, model_name, source) if source is not None else []
+    if fitting:
+        return DataError(
+            f"{error}. The file has every column of model {fitting[0]}: --model {fitting[0]}"
+            + (f" (models it fits: {', '.join(fitting)})" if len(fitting) > 1 else "")
+        )
     logs = [name for name in log_models(store) if name != model_name]
-    if "missing column" not in str(error) or not logs:
+    if not logs:
         return error
     return DataError(
         f"{error}. Model {model_name} reads one row per customer with its features; if this "
         f"is a transaction log, pass the model trained on one: --model {logs[0]}"
         + (f" (models trained on a log: {', '.join(logs)})" if len(logs) > 1 else "")
     )
+
+
+def _tables_fitting(store: ModelStore, model_name: str, source: Path) -> list[str]:
+    """The store's other models trained on a table whose id and feature columns ``source``
+    has (their promoted versions)."""
+    with contextlib.suppress(SegmentsError, OSError, ValueError):
+        columns = set(columns_of(source))
+        found = []
+        for name in store.model_names():
+            version = store.promoted(name) if name != model_name else None
+            with contextlib.suppress(SegmentsError, OSError, ValueError):  # a broken one: not
+                if version is None or trained_on_log(store, name, version):
+                    continue
+                features = {f.name for f in store.manifest(name, version).features}
+                if {trained_id_column(store, name, version), *features} <= columns:
+                    found.append(name)
+        return found
+    return []
 
 
 def trained_id_column(store: ModelStore, model_name: str, version: str | None) -> str:

@@ -7,13 +7,16 @@ import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from app.cli.main import app as cli
 from app.registry.store import ModelStore
 from app.serving.model import ModelHolder
-from app.training.job import TrainResult
+from app.training.config import parse_config
+from app.training.job import TrainResult, train
 from tests.events.test_tagging import _log
 
 
@@ -159,3 +162,37 @@ def test_a_wrong_setting_is_named_not_a_traceback(
         assert "error: invalid settings: SEGMENTS_KEY_PREFIX='bad prefix{': String should" in text
         assert "SEGMENTS_HISTORY_CAP='abc': Input should be a valid integer" in text
         assert "Traceback" not in text and "pydantic" not in text
+
+
+def test_a_file_of_another_table_model_names_that_model(
+    trained: tuple[ModelStore, TrainResult], tmp_path: Path
+) -> None:
+    """An audit's churn table, tagged without --model, was told about the log models only
+    ("if this is a transaction log ..."): the file has every column of the churn model."""
+    store = ModelStore(tmp_path / "store")
+    shutil.copytree(trained[0].root, store.root)
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(
+        {
+            "account": [f"a{i}" for i in range(300)],
+            "tenure": rng.gamma(2.0, 10.0, 300),
+            "charges": rng.normal(70, 20, 300),
+        }
+    )
+    path = tmp_path / "churn.csv"
+    frame.to_csv(path, index=False)
+    config = parse_config(
+        {
+            "data": {"path": str(path), "id_column": "account"},
+            "features": [{"name": "tenure"}, {"name": "charges"}],
+            "model": {"name": "churn", "k_min": 2, "k_max": 3, "stability_bootstraps": 0},
+        },
+        base_dir=tmp_path,
+    )
+    train(config, store, promote=True)
+    where = ["--store", str(store.root), "--model", "customers"]
+    out = tmp_path / "out.csv"
+    shown = CliRunner().invoke(cli, ["assign", *where, "--input", str(path), "--output", str(out)])
+    assert shown.exit_code == 1
+    assert "The file has every column of model churn: --model churn" in _text(shown.output)
+    assert not out.exists()
