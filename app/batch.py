@@ -110,7 +110,8 @@ def read_chunks(
         ids = text_ids(frame[id_column], path.name)
         reasons = np.where(missing_ids(ids), NO_ID, "").astype(object)
         for at, problem in refused_ids(ids, max_id):
-            shown = "" if problem.startswith("longer") else f": {ids.iloc[at]!r}"
+            refused = ids.iloc[at]
+            shown = "" if len(refused) > max_id else f": {refused!r}"  # unless too long
             reasons[at] = f"customer id {problem}{shown}"
         values = frame[names].reset_index(drop=True)
         for column in numeric:

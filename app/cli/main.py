@@ -197,10 +197,15 @@ def assign(
 
 
 def _run_model(runs: Path, run_id: str | None) -> str | None:
-    """The model of run ``run_id``'s file, if there is such a file."""
+    """The model of run ``run_id``'s file, if ``run_id`` is a run id and there is such a file
+    (an id that is not one is refused, in words, where the run is planned)."""
+    from app.history.records import check_run_id
     from app.recording.state import RunState
 
-    state = RunState.load(runs, run_id) if run_id else None
+    try:
+        state = RunState.load(runs, check_run_id(run_id)) if run_id else None
+    except ValueError:
+        return None
     return state.model if state else None
 
 

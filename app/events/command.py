@@ -67,19 +67,23 @@ def with_log_hint(
 def _tables_fitting(store: ModelStore, model_name: str, source: Path) -> list[str]:
     """The store's other models trained on a table whose id and feature columns ``source``
     has (their promoted versions)."""
-    with contextlib.suppress(SegmentsError, OSError, ValueError):
+    try:
         columns = set(columns_of(source))
-        found = []
-        for name in store.model_names():
-            version = store.promoted(name) if name != model_name else None
-            with contextlib.suppress(SegmentsError, OSError, ValueError):  # a broken one: not
-                if version is None or trained_on_log(store, name, version):
-                    continue
-                features = {f.name for f in store.manifest(name, version).features}
-                if {trained_id_column(store, name, version), *features} <= columns:
-                    found.append(name)
-        return found
-    return []
+    except (SegmentsError, OSError, ValueError):
+        return []
+    found = []
+    for name in store.model_names():
+        with contextlib.suppress(SegmentsError, OSError, ValueError):  # a broken one: not
+            version = store.promoted(name)
+            if name == model_name or version is None:
+                continue
+            manifest = store.manifest(name, version)
+            if manifest.data.kind == "transactions":
+                continue
+            wanted = {trained_id_column(store, name, version), *(f.name for f in manifest.features)}
+            if wanted <= columns:
+                found.append(name)
+    return found
 
 
 def trained_id_column(store: ModelStore, model_name: str, version: str | None) -> str:

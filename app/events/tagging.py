@@ -91,11 +91,12 @@ def tag_log(serving: ServingModel, source: Path, as_of: date | None) -> LogTagge
     events, log_rows = read_events(data, data.transactions, serving.manifest.data.day_first)
     log, reference = events.all, events.reference
     # customers whose id the service refuses are not tagged (nor recorded): listed instead
-    customers = pd.Series(log["customer"].astype(str).unique(), dtype="string")
+    id_text = log["customer"].astype(str)
+    customers = pd.Series(id_text.unique(), dtype="string")
     max_id = get_settings().max_id_length
     refused = {str(customers.iloc[i]): p for i, p in refused_ids(customers, max_id)}
     if refused:
-        log = log.loc[~log["customer"].astype(str).isin(refused).to_numpy()]
+        log = log.loc[~id_text.isin(refused).to_numpy()]
     before = log.loc[(log["when"] < pd.Timestamp(reference)).to_numpy()]
     if before.empty:
         raise DataError(

@@ -54,11 +54,10 @@ def record_file(
             raise RunError(f"run {request.resume} recorded version {previous.version}")
         version = previous.version
     serving = load_serving(store, request.model_name, version)
+    features = [name for name, _ in serving.model.features]
     if serving.manifest.data.kind == "transactions":  # given the log itself: say what instead
-        features = [name for name, _ in serving.model.features]
         check_derived_input(request.source, request.id_column, features)
     else:  # before the run has an id and a file: a file without the columns makes neither
-        features = [name for name, _ in serving.model.features]
         check_input(request.source, [request.id_column, *features])
     state = plan_run(request, serving.version)
     if state.finished and request.resume is not None:
