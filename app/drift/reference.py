@@ -45,9 +45,11 @@ def add_training_drift(
     slots: np.ndarray,
     slot_ids: Sequence[str],
     outcomes: Sequence[str],
+    features: list[FeatureReference] | None = None,
 ) -> None:
-    """Fill ``drift_reference`` and ``convergence`` of a manifest being written."""
-    manifest.drift_reference = build_reference(config, frame, manifest.segments)
+    """Fill ``drift_reference`` and ``convergence`` of a manifest being written;
+    ``features``: ``feature_references(config, frame)`` if computed already."""
+    manifest.drift_reference = build_reference(config, frame, manifest.segments, features=features)
     # fixed-width strings, not objects: each pair's ``labels == id`` is then one C loop
     labels = np.asarray(slot_ids, dtype=str)[slots]
     outcome_frame = frame[list(outcomes)] if outcomes else None
@@ -59,8 +61,25 @@ def add_training_drift(
 
 
 def build_reference(
-    config: TrainConfig, frame: pd.DataFrame, segments: Sequence[SegmentInfo], bins: int = BINS
+    config: TrainConfig,
+    frame: pd.DataFrame,
+    segments: Sequence[SegmentInfo],
+    bins: int = BINS,
+    features: list[FeatureReference] | None = None,
 ) -> DriftReference:
+    return DriftReference(
+        bins=bins,
+        rows=len(frame),
+        features=feature_references(config, frame, bins) if features is None else features,
+        segment_shares={s.id: s.share for s in segments},
+    )
+
+
+def feature_references(
+    config: TrainConfig, frame: pd.DataFrame, bins: int = BINS
+) -> list[FeatureReference]:
+    """Every feature's training distribution: decile bins or category shares. Reads only
+    the data, nothing a fit makes (the training job computes it beside the fit)."""
     features = []
     for f in config.features:
         column = frame[f.name]
@@ -83,12 +102,7 @@ def build_reference(
                     name=f.name, type="categorical", categories=categories, shares=_rounded(counts)
                 )
             )
-    return DriftReference(
-        bins=bins,
-        rows=len(frame),
-        features=features,
-        segment_shares={s.id: s.share for s in segments},
-    )
+    return features
 
 
 def _rounded(counts: np.ndarray) -> list[float]:
