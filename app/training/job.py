@@ -8,6 +8,7 @@ quality -> stable ids -> profile -> write -> manifest -> report. The write goes 
 from __future__ import annotations
 
 import functools
+import importlib
 import platform
 import time
 from collections.abc import Callable, Iterator
@@ -137,6 +138,8 @@ def _train(
     # fingerprint) needs nothing the fit makes: the second thread computes it meanwhile (its
     # sorts, hashing and Arrow encoding run without the GIL: about 0.5 s of a 1M-row job)
     summaries = background.submit(_row_summaries, config, data)
+    # then it imports plotting for the report (0.3 s), while the fits release the GIL
+    background.submit(importlib.import_module, "app.training.report")
     kinds = {f.name: f.type for f in config.features}
     with timer.step("rules"):
         rules = compile_rules(config.rules, kinds)
@@ -281,8 +284,8 @@ def _train(
             )
             add_training_drift(manifest, config, frame, slots, ids, data.outcomes, references)
         with timer.step("report"):
-            # plotting (matplotlib) is imported here, for the report only: a job that fails
-            # earlier, and every other command importing the job, do not pay for it
+            # plotting (matplotlib) is imported by the job only (in its second thread, see
+            # above): every other command importing the job does not pay for it
             from app.training.report import write_report
 
             write_report(folder / "report.html", manifest, projection, projected_ids)
