@@ -28,7 +28,7 @@ from app.events.derive import feature_rows, rfm_features
 from app.events.store import APPLIED, BEYOND, DUPLICATE, LATE, Aggregates, BehaviourStore, Event
 from app.events.validation import AmountFields, parse_body, parse_event
 from app.history import HistoryService
-from app.history.records import Record, RecordBatch, RedisUnavailable
+from app.history.records import Record, RecordBatch, RedisUnavailable, now_ms
 from app.observability import ASSIGNMENTS, MIGRATIONS, child
 from app.problems import Problem, redis_unavailable
 from app.serving import ServingModel
@@ -239,6 +239,10 @@ async def _work(
     ``IN_FLIGHT`` groups at a time, so that Python works on one while Redis works on another
     (two cores), and a group's records wait behind one other group's calls at most."""
     async with lanes:
+        # the records are stamped as the events are applied, not later: a forget landing in
+        # between (its tombstone newer than the stamp) makes Redis ignore them, as if the
+        # events had come first; stamped after it, they brought the customer back
+        applied_at = now_ms()
         statuses, aggregates = await store.apply(events, spec.counting)
         # a customer with an event applied, or whose events were all applied before (a
         # re-send: the first sending may have failed after Redis applied them, a timeout,
@@ -249,7 +253,7 @@ async def _work(
                 first[e.customer_id] = j
         touched = [c for c in first if c in aggregates]
         rows = feature_rows([aggregates[c] for c in touched], now, serving.feature_kinds)
-        docs = await _assign(serving, history, touched, rows)
+        docs = await _assign(serving, history, touched, rows, applied_at)
     return statuses, list(zip((first[c] for c in touched), docs, strict=True))
 
 
@@ -258,6 +262,7 @@ async def _assign(
     history: HistoryService | None,
     ids: list[str],
     rows: list[dict[str, float]],
+    at: int,
 ) -> list[dict[str, Any]]:
     if not ids:
         return []
@@ -280,10 +285,12 @@ async def _assign(
     if history is not None:
         segments, names = [p[0] for p in pairs], [p[1] for p in pairs]
         if len(ids) == 1:  # single events: coalesced with concurrent requests' records
-            one = Record.create(ids[0], segments[0], serving.version, names[0], profile=rows[0])
+            one = Record.create(
+                ids[0], segments[0], serving.version, names[0], assigned_at=at, profile=rows[0]
+            )
             outcomes = [await history.record(one)]
         else:
-            batch = RecordBatch(ids, segments, names, serving.version, profiles=rows)
+            batch = RecordBatch(ids, segments, names, serving.version, at, profiles=rows)
             outcomes = await history.record_many(batch)
         for doc, segment, outcome in zip(out, segments, outcomes, strict=True):
             if outcome.recorded and not outcome.duplicate:

@@ -283,6 +283,40 @@ def test_forgetting_a_customer_deletes_their_behaviour(client: TestClient) -> No
     assert client.portal.call(redis.exists, keys.behaviour("f1")) == 0  # type: ignore[union-attr]
 
 
+def test_a_forget_between_applying_events_and_recording_keeps_the_customer_forgotten(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by an audit (4 of 300 racing tries): a forget that landed after the events were
+    applied but before their customer's record brought the customer back, with a profile built
+    from the forgotten events. The record is stamped when the events are applied, so the
+    forget's tombstone (later) makes Redis ignore it: as if the events came first."""
+    post(client, event("r1", 5, 5.0))  # known before the race
+    behaviour = client.app.state.behaviour  # type: ignore[attr-defined]
+    history = client.app.state.history  # type: ignore[attr-defined]
+    real = behaviour.apply
+
+    async def applied_then_forgotten(*args: Any, **kwargs: Any) -> Any:
+        applied = await real(*args, **kwargs)
+        await history.forget("r1")  # the DELETE, landing between the two scripts
+        return applied
+
+    monkeypatch.setattr(behaviour, "apply", applied_then_forgotten)
+    doc = post(client, event("r1", 2, 10.0))
+    assert doc["accepted"] == 1 and doc["customers"][0]["recorded"] is False
+    monkeypatch.setattr(behaviour, "apply", real)
+    assert client.get("/v1/customers/r1").status_code == 404
+    keys, redis = history.recorder.keys, history.recorder.client
+    assert client.portal.call(redis.exists, keys.customer("r1")) == 0  # type: ignore[union-attr]
+    assert client.portal.call(behaviour.read, ["r1"])[0] is None  # type: ignore[union-attr]
+    members = client.get(f"/v1/segments/{doc['customers'][0]['segment_id']}/members").json()
+    assert "r1" not in [m["customer_id"] for m in members["members"]]
+    # a later event starts the customer afresh: nothing of the forgotten ones
+    again = post(client, event("r1", 1, 7.0))
+    assert again["customers"][0]["recorded"] is True
+    profile = client.get("/v1/customers/r1").json()["profile"]
+    assert profile["monetary"] == 7.0 and profile["frequency"] == 1
+
+
 def test_a_large_batch_worked_in_groups_gives_each_customer_all_its_events(
     client: TestClient,
 ) -> None:
