@@ -349,3 +349,39 @@ def test_a_rate_limit_without_redis_fails_at_start(
     settings = settings.model_copy(update={"rate_limit_per_minute": None})
     with TestClient(create_app(settings)) as client:
         assert client.get("/healthz").status_code == 200
+
+
+def test_redis_down_answers_never_name_its_address(
+    trained: tuple[ModelStore, TrainResult], tmp_path: Path
+) -> None:
+    """Found by an audit: a 503 said "Error 111 connecting to 127.0.0.1:6392. Connection
+    refused." to any key holder (history reads, members, forget, drift, the dashboard). The
+    answers say what went wrong, never where Redis is; the service's log keeps the address."""
+    from tests.history.conftest import free_port
+
+    store, _ = trained
+    port = free_port()
+    settings = Settings(
+        model_store=store.root,
+        dev_mode=True,
+        redis_url=f"redis://127.0.0.1:{port}/0",  # nothing listens there
+        data_dir=tmp_path,
+    )
+    with TestClient(create_app(settings)) as client:
+        segment = client.get("/v1/segments").json()["segments"][0]["id"]
+        answers = [
+            client.get("/v1/customers/C1"),
+            client.get("/v1/customers/C1/history"),
+            client.get(f"/v1/segments/{segment}/members"),
+            client.delete("/v1/customers/C1"),
+            client.get("/v1/drift"),
+            client.get("/ui/customers", params={"customer_id": "C1"}),
+        ]
+    for answer in answers:
+        assert answer.status_code == 503, (answer.request.url, answer.text)
+        assert str(port) not in answer.text and "127.0.0.1" not in answer.text, answer.text
+        if answer.headers["content-type"].startswith("application/problem+json"):
+            detail = answer.json()["detail"]
+            assert detail.endswith(
+                ("Redis refused the connection", "the connection to Redis failed")
+            ), detail

@@ -171,7 +171,7 @@ async def ingest(state: State, body: bytes) -> dict[str, Any]:
     for outcome in done:
         if isinstance(outcome, RedisUnavailable):
             raise redis_unavailable(
-                f"the events were not all applied ({outcome}); send them again (their ids "
+                f"the events were not all applied ({outcome.reason}); send them again (their ids "
                 "make it safe)",
                 retry_after=1,
             ) from None

@@ -113,10 +113,12 @@ class BehaviourStore:
                     for i, reply in zip(missing, again, strict=True):
                         replies[i] = reply
         except (RedisError, OSError, TimeoutError) as exc:
-            raise RedisUnavailable(f"Redis unavailable: {str(exc) or type(exc).__name__}") from exc
+            raise RedisUnavailable.of(exc) from exc
         for reply in replies:
             if isinstance(reply, ResponseError):
-                raise RedisUnavailable(f"Redis refused the behaviour script: {reply}")
+                raise RedisUnavailable(
+                    f"Redis refused the behaviour script: {reply}", "Redis refused the write"
+                )
         return replies
 
     async def _pipeline(self, sha: str, calls: list[tuple[int, str]]) -> list[Any]:
@@ -252,5 +254,5 @@ class BehaviourStore:
                         pipe.hmget(self.keys.behaviour(customer_id), "f", "l", "o", "m")
                     replies = await pipe.execute()
         except (RedisError, OSError, TimeoutError) as exc:
-            raise RedisUnavailable(f"Redis unavailable: {str(exc) or type(exc).__name__}") from exc
+            raise RedisUnavailable.of(exc) from exc
         return [_aggregates(*reply) for reply in replies]

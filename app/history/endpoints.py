@@ -49,7 +49,7 @@ def _unknown_customer(customer_id: str, where: str = "") -> Problem:
 
 
 def _unavailable(exc: RedisUnavailable) -> Problem:
-    return redis_unavailable(f"the history store is not reachable right now: {exc}")
+    return redis_unavailable(f"the history store is not reachable right now: {exc.reason}")
 
 
 @router.get(

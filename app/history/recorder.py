@@ -98,10 +98,6 @@ def pack(commands: Sequence[Sequence[Any]]) -> bytes:
     return b"".join(out)
 
 
-def _unavailable(exc: BaseException) -> RedisUnavailable:
-    return RedisUnavailable(f"Redis unavailable: {str(exc) or type(exc).__name__}")
-
-
 def _transient(error: object) -> bool:
     """A refusal that says "not now" (its text starts with one of ``_TRANSIENT``)."""
     return str(error).startswith(_TRANSIENT)
@@ -254,10 +250,10 @@ class Recorder:
                 return await call
         except ResponseError as exc:
             if _transient(exc):
-                raise _unavailable(exc) from exc
+                raise RedisUnavailable.of(exc) from exc
             raise
         except (RedisError, OSError, TimeoutError) as exc:
-            raise _unavailable(exc) from exc
+            raise RedisUnavailable.of(exc) from exc
 
     async def ping(self) -> bool:
         """True when Redis answers within the single-call deadline."""
@@ -450,7 +446,7 @@ class Recorder:
                     outcomes[i] = refused
                 continue
             if isinstance(reply, Exception):
-                raise _unavailable(reply) from reply
+                raise RedisUnavailable.of(reply) from reply
             for i, j in zip(indices, range(0, len(reply), 3), strict=True):
                 outcomes[i] = self._outcome(reply[j], reply[j + 1], reply[j + 2])
         rows = replies[len(calls) :]
@@ -465,7 +461,7 @@ class Recorder:
         if changed < 0:  # the script caught an error on this record; previous is its text
             error = str(previous)
             if _transient(error):
-                raise RedisUnavailable(f"Redis unavailable: {error}")
+                raise RedisUnavailable(f"Redis unavailable: {error}", "Redis refused the write")
             return Outcome(None, changed=False, recorded=False, error=error)
         if duplicate == 2:  # a checked record whose profile had changed: nothing applied
             outcome = STALE
@@ -504,7 +500,7 @@ class Recorder:
         if load:
             loaded = replies.pop(0)
             if isinstance(loaded, Exception):
-                raise _unavailable(loaded) from loaded
+                raise RedisUnavailable.of(loaded) from loaded
             self._loaded = True
         elif any(isinstance(r, NoScriptError) for r in replies):
             self._loaded = False
@@ -545,7 +541,7 @@ class Recorder:
         found: list[dict[str, str] | ResponseError] = []
         for row in rows:
             if isinstance(row, ResponseError) and _transient(row):
-                raise _unavailable(row)
+                raise RedisUnavailable.of(row)
             if isinstance(row, ResponseError):
                 found.append(row)
                 continue

@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from typing import TypeAlias, overload
 
 import numpy as np
+from redis.exceptions import BusyLoadingError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from app.errors import SegmentsError
 from app.history.keys import FLOW_SEPARATOR
@@ -34,7 +37,32 @@ FeatureValue: TypeAlias = float | int | str | bool | None
 
 
 class RedisUnavailable(SegmentsError):
-    """Redis was unreachable, too slow or refused the write for a transient reason."""
+    """Redis was unreachable, too slow or refused the write for a transient reason.
+
+    Its text is for the operator (the service's log, the command line): the client library's
+    own words, which may name Redis's host and port. ``reason`` is for an answer to an API
+    client: what went wrong, without an address."""
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = message if reason is None else reason  # give one if the text may not do
+
+    @classmethod
+    def of(cls, exc: BaseException) -> RedisUnavailable:
+        """From the client library's (or the socket's) exception."""
+        return cls(f"Redis unavailable: {str(exc) or type(exc).__name__}", _public_reason(exc))
+
+
+def _public_reason(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError | RedisTimeoutError):
+        return "Redis did not answer in time"
+    if isinstance(exc, BusyLoadingError):
+        return "Redis is loading its data"
+    if isinstance(exc, RedisConnectionError | OSError):
+        if "refused" in str(exc).lower():
+            return "Redis refused the connection"
+        return "the connection to Redis failed"
+    return f"Redis is unavailable ({type(exc).__name__})"
 
 
 def now_ms() -> int:

@@ -186,7 +186,7 @@ async def record_run(
     at = run_started_ms(state.run_id)
     try:
         if not await recorder.ping():
-            raise RedisUnavailable(f"{progress.target} does not answer")
+            raise RedisUnavailable(f"{progress.target} does not answer", "Redis does not answer")
         while True:
             # read and assign the next chunk while Redis works on the one in flight
             item = await asyncio.to_thread(next, chunks, None)
