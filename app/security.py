@@ -50,6 +50,13 @@ def new_key(scopes: list[str], label: str = "") -> tuple[str, str]:
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown or not scopes:
         raise ValueError(f"unknown scope(s) {', '.join(unknown) or '(none)'}; use {SCOPES}")
+    held = sorted({c for c in label if c in ",#" or not c.isprintable()})
+    if held:
+        raise ValueError(
+            f"the label holds {', '.join(map(repr, held))}, which a keys line cannot hold (a "
+            "comma separates entries, # starts a comment, a line ends at a break): choose a "
+            "label without them"
+        )
     key_id = secrets.token_hex(4)
     key = f"sk_{key_id}_{secrets.token_urlsafe(32)}"
     line = f"{key_id}:{hash_key(key)}:{'+'.join(sorted(set(scopes)))}"

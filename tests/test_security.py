@@ -16,7 +16,7 @@ from app.cli.main import app as cli
 from app.main import create_app
 from app.redis_client import RateLimitWithoutRedis
 from app.registry.store import ModelStore
-from app.security import new_key
+from app.security import hash_key, new_key, parse_entries
 from app.settings import Settings
 from app.training.job import TrainResult
 from tests.assignment.test_api import without_fast_path
@@ -257,6 +257,39 @@ def test_keys_create_prints_the_key_once_and_stores_a_hash(tmp_path: Path) -> No
     bad = CliRunner().invoke(cli, ["keys", "create", "-s", "root"])
     assert bad.exit_code == 2
     assert "unknown scope" in bad.output
+
+
+@pytest.mark.parametrize("label", ["ops, on-call", "two\nlines", "a # note", "tab\there"])
+def test_keys_create_refuses_a_label_no_keys_line_can_hold(tmp_path: Path, label: str) -> None:
+    """Found by an audit: a comma or a line break in the label printed (and appended) a line
+    the service refuses at start: `SEGMENTS_API_KEYS line 1: expected <id>:<sha256-hex>`."""
+    path = tmp_path / "keys"
+    result = CliRunner().invoke(cli, ["keys", "create", "-s", "read", "--label", label])
+    assert result.exit_code == 2 and "the label" in result.output, result.output
+    appended = ["keys", "create", "-s", "read", "--label", label, "--append", str(path)]
+    assert CliRunner().invoke(cli, appended).exit_code == 2
+    assert not path.exists()  # nothing half-written
+    fine = CliRunner().invoke(cli, ["keys", "create", "-s", "read", "--label", "ops: on-call"])
+    assert fine.exit_code == 0
+    line = fine.output.split("SEGMENTS_API_KEYS='")[1].split("'")[0]
+    assert [e.label for e in parse_entries(line, "SEGMENTS_API_KEYS").values()] == ["ops: on-call"]
+
+
+def test_keys_create_appends_a_whole_line_to_a_file_without_a_last_line_break(
+    tmp_path: Path,
+) -> None:
+    """Found by an audit: appended to a keys file whose last line had no line break, the new
+    entry became the previous line's label: the new key was refused and nothing said so."""
+    path = tmp_path / "keys"
+    _, old = new_key(["admin"], label="old")
+    path.write_text(old)  # no line break at the end
+    result = CliRunner().invoke(cli, ["keys", "create", "-s", "read", "--append", str(path)])
+    assert result.exit_code == 0, result.output
+    key = result.stdout.strip().splitlines()[-1]
+    entries = parse_entries(path.read_text(), str(path))
+    assert len(entries) == 2 and [e.label for e in entries.values()] == ["old", ""]
+    assert path.read_text().endswith("\n")
+    assert any(hash_key(key) == e.digest.hex() for e in entries.values())
 
 
 def test_rate_limit_per_key_is_shared_and_says_when_to_retry(

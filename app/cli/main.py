@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -380,8 +381,13 @@ def create_key(
         raise typer.Exit(2) from None
     if append is not None:
         append.parent.mkdir(parents=True, exist_ok=True)
-        with append.open("a") as handle:
-            handle.write(line + "\n")
+        with append.open("a+b") as handle:
+            handle.seek(0, os.SEEK_END)
+            if handle.tell() > 0:  # a last line without its break would take the entry in
+                handle.seek(-1, os.SEEK_END)
+                if handle.read(1) not in b"\r\n":
+                    handle.write(b"\n")
+            handle.write(line.encode() + b"\n")
         append.chmod(0o600)
         console.print(
             f"added to {append} (serve with SEGMENTS_API_KEYS_FILE={append})", markup=False

@@ -118,7 +118,12 @@ def check_fresh_run_id(run_id: str, runs_dir: Path) -> None:
     age = now_ms() - run_started_ms(run_id)
     if -300_000 <= age <= FRESH_MS:
         return
-    when = datetime.fromtimestamp(run_started_ms(run_id) / 1000, UTC).isoformat(timespec="seconds")
+    try:
+        when = datetime.fromtimestamp(run_started_ms(run_id) / 1000, UTC).isoformat(
+            timespec="seconds"
+        )
+    except (ValueError, OverflowError, OSError):  # beyond year 9999: no date to show
+        when = "a time beyond any date"
     raise RunError(
         f"no run file for run {run_id} under {runs_dir}, and its id was made at {when}, "
         f"{'ahead of the clock' if age < 0 else 'not now'}: --run-id reruns a run recorded "
