@@ -9,6 +9,7 @@ become a bare 500 problem without internals.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -223,6 +224,25 @@ def _without_slash_exists(request: Request) -> bool:
     return any(route.matches(scope)[0] != Match.NONE for route in request.app.router.routes)
 
 
+def _without_union_branches(found: Sequence[Any]) -> list[Any]:
+    """The errors of a field that may be omitted (``X | None``, where pydantic sees a union)
+    at the field: pydantic names each branch it tried (``paused.bool: Input should be a valid
+    boolean``, ``paused.none: Input should be None``), which tells a client nothing."""
+    optional = {
+        tuple(e["loc"][:-1]) for e in found if e["loc"] and e.get("type") == "none_required"
+    }
+    if not optional:
+        return list(found)
+    out = []
+    for error in found:
+        loc = tuple(error["loc"])
+        if loc[:-1] in optional and error.get("type") == "none_required":
+            continue
+        cut = next((n for n in range(len(loc)) if loc[:n] in optional), None)
+        out.append({**error, "loc": loc if cut is None else loc[:cut] + loc[cut + 1 :]})
+    return out
+
+
 def _json_reason(error: Any) -> str:
     """What the parser said and where (FastAPI's own message is only 'JSON decode error')."""
     reason = str((error.get("ctx") or {}).get("error") or error["msg"])
@@ -244,12 +264,21 @@ def install_handlers(app: FastAPI) -> None:
         malformed = next((e for e in found if e.get("type") == "json_invalid"), None)
         if malformed is not None:  # as the assign endpoints answer it (loc is a position)
             return problem_response(malformed_json(_json_reason(malformed)), request.url.path)
+        found = _without_union_branches(found)
         listed = found[:MAX_ERRORS]  # (a body with a million unknown keys has that many)
         errors = [{"field": _location(e["loc"]), "message": e["msg"]} for e in listed]
         return problem_response(invalid(errors, len(found) - len(listed)), request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        # FastAPI's own parse of a routed endpoint's body failed other than as a decode error
+        # ("There was an error parsing the body"): say why, as the assign endpoints do
+        cause = exc.__cause__
+        if exc.status_code == 400 and isinstance(cause, RecursionError):
+            return problem_response(malformed_json("nested too deeply"), request.url.path)
+        if exc.status_code == 400 and isinstance(cause, UnicodeDecodeError):
+            reason = f"not UTF-8 ({cause.reason} at byte {cause.start})"
+            return problem_response(malformed_json(reason), request.url.path)
         titles = {400: "Malformed request", 404: "Not found", 405: "Method not allowed"}
         title = titles.get(exc.status_code, "Error")
         headers = dict(exc.headers) if exc.headers else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from pydantic.json_schema import SkipJsonSchema
 
 from app.segments.schemas import SegmentDescription
@@ -68,7 +68,7 @@ class WebhookPatch(BaseModel):
     segments: list[SegmentId] | None = Segments
     models: list[ModelName] | None = Models
     description: SegmentDescription | SkipJsonSchema[None] = None  # type: ignore[valid-type]
-    paused: bool | SkipJsonSchema[None] = None
+    paused: StrictBool | SkipJsonSchema[None] = None
 
 
 class StatusOut(BaseModel):

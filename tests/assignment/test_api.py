@@ -338,6 +338,14 @@ def test_patch_persists_across_restart(
     assert unterminated.json()["errors"][0]["message"] == (
         "Unterminated string starting at character 9"
     )
+    # an audit's: a body nested too deeply, or not UTF-8, said "There was an error parsing
+    # the body" (about:blank, no errors list)
+    for body, says in ((b"[" * 100_000, "nested too deeply"), (b'{"name": "\xff"}', "not UTF-8")):
+        odd = client.patch(
+            f"/v1/segments/{seg}", content=body, headers={"content-type": "application/json"}
+        )
+        assert odd.status_code == 400 and odd.json()["type"] == "/problems/malformed-json"
+        assert odd.json()["errors"][0]["message"].startswith(says), odd.text
     # null restores the generated name
     restored = client.patch(f"/v1/segments/{seg}", json={"name": None, "action": None}).json()
     assert restored["name"] == result.manifest.segments[1].name

@@ -86,6 +86,14 @@ def test_subscriptions_are_admin_only_and_the_secret_is_shown_once(client: TestC
         ["customers"],
     )
     assert patched["status"]["state"] == "paused"
+    for loose in ("no", "off", 0, "false"):  # the audit's: "yes" paused, 0 resumed
+        refused = client.patch(
+            f"/v1/webhooks/{sub['id']}", json={"paused": loose}, headers=headers("admin")
+        )
+        assert refused.status_code == 422, (loose, refused.text)
+        assert [e["field"] for e in refused.json()["errors"]] == ["paused"]
+    still = client.get(f"/v1/webhooks/{sub['id']}", headers=headers("admin")).json()
+    assert still["paused"] is True  # nothing applied
     replay = client.post(f"/v1/webhooks/{sub['id']}/replay", headers=headers("admin"))
     assert replay.json() == {"replayed": 0, "re_enabled": False}
     attempts = client.get(f"/v1/webhooks/{sub['id']}/attempts", headers=headers("admin"))
