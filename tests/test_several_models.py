@@ -513,6 +513,9 @@ def test_the_command_line_records_and_forgets_in_the_model_it_names(
         unknown = api.get(f"/v1/customers/{first}")  # not in the default model
         assert unknown.status_code == 404
         assert f"known in ?model={TIERS}" in unknown.json()["detail"]  # where it is
+        history = api.get(f"/v1/customers/{first}/history")  # (an audit's: a plain 404)
+        assert history.status_code == 404
+        assert f"known in ?model={TIERS}" in history.json()["detail"]
         # known in both models: forgetting in tiers only leaves the default's
         features = api.get(f"/v1/customers/{first}?model={TIERS}").json()["profile"]
         stored = api.post("/v1/assign", json={"customer_id": first, "features": features})

@@ -48,6 +48,12 @@ def _unknown_customer(customer_id: str, where: str = "") -> Problem:
     )
 
 
+def _known_elsewhere(models: list[CustomerModelOut]) -> str:
+    """Where else (``?model=``) a customer unknown to this model is known, if anywhere."""
+    elsewhere = ", ".join(f"?model={m.model}" for m in models)
+    return f" in this model; known in {elsewhere}" if models else ""
+
+
 def _unavailable(exc: RedisUnavailable) -> Problem:
     return redis_unavailable(f"the history store is not reachable right now: {exc.reason}")
 
@@ -70,10 +76,7 @@ async def get_customer(
     except RedisUnavailable as exc:
         raise _unavailable(exc) from None
     if state is None:
-        elsewhere = ", ".join(f"?model={m.model}" for m in models)
-        raise _unknown_customer(
-            customer_id, f" in this model; known in {elsewhere}" if models else ""
-        )
+        raise _unknown_customer(customer_id, _known_elsewhere(models))
     # the name as it is now (edited, or renamed by a retrain), where the serving version
     # has the segment; the name recorded when the customer entered it otherwise
     profile = state.profile
@@ -168,13 +171,16 @@ async def get_customer_history(
     customer_id: CustomerId,
     history: RecorderDep,
     holder: HolderDep,
+    request: Request,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> HistoryOut:
     """The customer's segment migrations, newest first (the first assignment included)."""
     try:
         migrations = await history.recorder.history(customer_id, limit)
+        # (a known customer's history may have expired: unknown only without a state)
         if not migrations and await history.recorder.current(customer_id) is None:
-            raise _unknown_customer(customer_id)  # (a known one's history may have expired)
+            where = _known_elsewhere(await _in_every_model(request, customer_id))
+            raise _unknown_customer(customer_id, where)
     except RedisUnavailable as exc:
         raise _unavailable(exc) from None
     return HistoryOut(

@@ -246,7 +246,9 @@ async def customer_page(request: Request, customer_id: str = "") -> Response:
         holder = holder_of(request)
         try:
             context["customer"] = await get_customer(customer_id, history, holder, request)
-            context["history"] = await get_customer_history(customer_id, history, holder, 50)
+            context["history"] = await get_customer_history(
+                customer_id, history, holder, request, 50
+            )
         except Problem as exc:
             if exc.status == 503:  # Redis is down: the page and its search form still render
                 context["unavailable"] = exc.detail
