@@ -12,7 +12,7 @@ from redis.exceptions import RedisError
 from app.deps import ServingDep, iso_text
 from app.drift.schemas import DriftReport
 from app.drift.service import DriftService
-from app.history.records import RedisUnavailable
+from app.history.records import public_reason
 from app.problems import Problem, invalid, problem_responses, redis_unavailable
 from app.security import scoped
 
@@ -76,5 +76,5 @@ async def get_drift(
     try:
         return await service.live_report(serving, start, end)
     except (RedisError, OSError, TimeoutError) as exc:
-        reason = RedisUnavailable.of(exc).reason  # never the server's address
+        reason = public_reason(exc)  # never the server's address
         raise redis_unavailable(f"the drift counts are not reachable right now: {reason}") from None

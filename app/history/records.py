@@ -50,10 +50,11 @@ class RedisUnavailable(SegmentsError):
     @classmethod
     def of(cls, exc: BaseException) -> RedisUnavailable:
         """From the client library's (or the socket's) exception."""
-        return cls(f"Redis unavailable: {str(exc) or type(exc).__name__}", _public_reason(exc))
+        return cls(f"Redis unavailable: {str(exc) or type(exc).__name__}", public_reason(exc))
 
 
-def _public_reason(exc: BaseException) -> str:
+def public_reason(exc: BaseException) -> str:
+    """What a client library's (or socket's) exception says went wrong, without an address."""
     if isinstance(exc, TimeoutError | RedisTimeoutError):
         return "Redis did not answer in time"
     if isinstance(exc, BusyLoadingError):

@@ -260,7 +260,8 @@ def _train(
     with store.register(spec.name, version) as folder:
         with timer.step("write"):
             artefact = store.write_artefact(folder, model)
-        # the feature schema and drift reference read every row: timed, so the bench shows it
+        # the feature schema reads every row (the drift distributions come from the second
+        # thread, waited for here): timed, so the bench shows it
         with timer.step("manifest"):
             references, fingerprint = summaries.result()
             manifest = Manifest(
