@@ -137,7 +137,7 @@ def table_chunks(cfg: TrainConfig, path: Path, rows: int = CHUNK_ROWS) -> Iterat
     try:
         for chunk in pd.read_csv(path, chunksize=rows, **options):
             read += len(chunk)
-            frame, _ = index_by_id(chunk, data.id_column, path.name)
+            frame, _, _ = index_by_id(chunk, data.id_column, path.name, data.duplicate_ids)
             for feature in cfg.features:
                 if feature.type == "numeric":
                     frame[feature.name], _ = numeric_column(

@@ -1,7 +1,8 @@
 -- Apply behaviour events to the running aggregates of the customers of one shard, atomically
 -- and idempotently (see docs/events.md and docs/redis-keys.md).
 --
--- KEYS[c]: customer c's behaviour hash (c = 1..C): f first at, l last at, o orders, m net
+-- KEYS[c]: customer c's behaviour hash (c = 1..C): f first purchase at, l last purchase at
+--   (a purchase: an amount of zero or more; a refund changes only m), o orders bought, m net
 --   amount, w as-of date of the last seeding; 'e<event id>' -> 'at|amount|order key' for each
 --   event applied since; 'k<order key>' for each order counted (orders with an id)
 -- ARGV[1] '1': an order key is counted once (the model's log has an order column), '0': every
@@ -15,7 +16,7 @@
 -- before, 2 late: older than the customer's last seeding, whose log holds that period, 3 beyond:
 -- it would take the net amount to the bound or beyond, not applied), then
 -- per customer its aggregates after the call: f, l, o as integers, m as text (false for a
--- customer with no event yet).
+-- customer with no purchase yet).
 --
 -- Two Redis calls per customer whatever its number of events: one HMGET reads its aggregates
 -- with the guard fields of all its events (event ids, order keys), one HSET writes the
@@ -75,7 +76,10 @@ for c = 1, #KEYS do
       new[k + 1] = names[j - (lone and 0 or 1)]
       new[k + 2] = at_s .. '|' .. amount_s .. '|' .. key
       k = k + 2
-      if lone then
+      local amount = tonumber(amount_s)
+      -- a refund (negative) only lowers the net amount: no order, no purchase time
+      if amount < 0 then
+      elseif lone then
         o = o + 1
       elseif not stored_order and not (seen and seen[key]) then
         o = o + 1
@@ -84,21 +88,27 @@ for c = 1, #KEYS do
         k = k + 2
         if seen then seen[key] = true end
       end
-      m = m + tonumber(amount_s)
-      if not f or at < f then f, f_s = at, at_s end
-      if not l or at > l then l, l_s = at, at_s end
+      m = m + amount
+      if amount >= 0 then
+        if not f or at < f then f, f_s = at, at_s end
+        if not l or at > l then l, l_s = at, at_s end
+      end
     end
     s = s + 1
     out[s] = status
   end
   local t = #tail
-  if f then
-    local m_s = k > 8 and string.format('%.17g', m) or v[4] or '0'
-    if k > 8 then
-      new[1], new[2], new[3], new[4], new[5], new[6], new[7], new[8] =
-        'f', f_s, 'l', l_s, 'o', o, 'm', m_s
+  local m_s = k > 8 and string.format('%.17g', m) or v[4] or '0'
+  if k > 8 then
+    new[5], new[6], new[7], new[8] = 'o', o, 'm', m_s
+    if f then
+      new[1], new[2], new[3], new[4] = 'f', f_s, 'l', l_s
       redis.call('HSET', hash, unpack(new, 1, k))
+    else  -- refunds only so far: their net amount, guarded, waits for a purchase
+      redis.call('HSET', hash, unpack(new, 5, k))
     end
+  end
+  if f then
     -- times and orders are whole numbers (epoch us < 2^53: exact), returned as integers
     tail[t + 1], tail[t + 2], tail[t + 3], tail[t + 4] = f, l, o, m_s
   else

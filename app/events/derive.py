@@ -3,11 +3,19 @@
 A customer's behaviour is summed up by four running aggregates, which an event updates in
 any order and which a transaction log's rows give at once:
 
-- ``first_us`` / ``last_us``: the earliest and latest event (epoch microseconds, UTC);
-- ``orders``: distinct orders (an order id counted once however many lines or refunds it
-  has; a line without an order id, or any line of a log without an order column, is an
-  order of its own);
+- ``first_us`` / ``last_us``: the earliest and latest purchase (epoch microseconds, UTC);
+- ``orders``: distinct orders bought (an order id counted once however many lines it has; a
+  line without an order id, or any line of a log without an order column, is an order of its
+  own);
 - ``monetary``: the net amount (a refund counts negative).
+
+A purchase is a line (an event) of amount zero or more. A refund or cancellation (a negative
+amount: ``C`` invoices, returns) only lowers the net amount: it is no order (a cancellation
+invoice of its own id counted as one made a returner "frequent") and no purchase time (a
+return a month after the order made its buyer "recent"). A customer with refunds only has no
+purchase to derive recency from: no features (training leaves them out, file tagging lists
+them for review, ``POST /v1/events`` applies their events and re-assigns them at their first
+purchase).
 
 ``rfm_features`` turns them into the features as of an instant, on scalars (an event's
 customer) or on arrays (a whole log): the training job (``app.training.data.derive_rfm``),
@@ -45,9 +53,9 @@ def rfm_features(
 ) -> dict[str, Any]:
     """The five RFM features as of ``as_of_us`` from the aggregates (scalars or arrays).
 
-    recency_days: days since the last event; frequency: orders; monetary: net amount;
+    recency_days: days since the last purchase; frequency: orders; monetary: net amount;
     avg_order_value: monetary / frequency (a customer with no counted order divides by 1);
-    tenure_days: days since the first event.
+    tenure_days: days since the first purchase.
     """
     frequency = orders * 1.0
     return {
@@ -88,22 +96,28 @@ def times_us(when: pd.Series) -> np.ndarray:
 
 def aggregate_log(events: pd.DataFrame) -> pd.DataFrame:
     """Each customer's aggregates from log rows (customer, when, amount[, order]), indexed by
-    customer id as text, sorted: ``first_us``, ``last_us``, ``orders``, ``monetary``."""
-    customers = events["customer"].to_numpy(dtype=object)
+    customer id as text, sorted: ``first_us``, ``last_us``, ``orders``, ``monetary``.
+
+    Only customers with a purchase (a line of amount zero or more) are in it: those whose
+    lines are all refunds have no purchase time (``refund_only`` lists them)."""
+    amount = events["amount"].to_numpy(dtype=np.float64)
+    bought = amount >= 0
     frame = pd.DataFrame(
         {
-            "customer": customers,
+            "customer": events["customer"].to_numpy(dtype=object),
             "at": times_us(events["when"]),
-            "amount": events["amount"].to_numpy(dtype=np.float64),
+            "amount": amount,
         }
     )
-    grouped = frame.groupby("customer", sort=True)
-    if "order" in events:  # distinct order ids, plus each line without one
-        order = events["order"].astype("string").to_numpy(dtype=object)
-        frame["order"] = order
-        frame["lone"] = pd.isna(order)
-        grouped = frame.groupby("customer", sort=True)
-        orders = grouped["order"].nunique() + grouped["lone"].sum()
+    net = frame.groupby("customer", sort=True)["amount"].sum()
+    purchases = frame.loc[bought]
+    grouped = purchases.groupby("customer", sort=True)
+    if "order" in events:  # distinct order ids bought, plus each purchase without one
+        order = events["order"].astype("string").to_numpy(dtype=object)[bought]
+        counted = pd.DataFrame(
+            {"customer": purchases["customer"], "order": order, "lone": pd.isna(order)}
+        ).groupby("customer", sort=True)
+        orders = counted["order"].nunique() + counted["lone"].sum()
     else:
         orders = grouped.size()
     out = pd.DataFrame(
@@ -111,11 +125,25 @@ def aggregate_log(events: pd.DataFrame) -> pd.DataFrame:
             "first_us": grouped["at"].min(),
             "last_us": grouped["at"].max(),
             "orders": orders.astype(np.int64),
-            "monetary": grouped["amount"].sum().astype(np.float64),
+            "monetary": net.reindex(orders.index).astype(np.float64),
         }
     )
     out.index = pd.Index(out.index.astype(str), name="customer_id")
     return out
+
+
+def refund_only(events: pd.DataFrame) -> pd.Series:
+    """The customers of log rows whose every line is a refund (negative amount): their number
+    of lines, indexed by customer id as text, sorted."""
+    frame = pd.DataFrame(
+        {
+            "customer": events["customer"].astype(str).to_numpy(dtype=object),
+            "amount": events["amount"].to_numpy(dtype=np.float64),
+        }
+    )
+    grouped = frame.groupby("customer", sort=True)["amount"]
+    lines = grouped.size()
+    return lines[(grouped.max() < 0).to_numpy()].rename_axis("customer_id")
 
 
 def features_frame(aggregates: pd.DataFrame, as_of_us: int) -> pd.DataFrame:

@@ -9,7 +9,8 @@
 -- ARGV[2] reference (epoch us, exclusive)
 -- ARGV[3] the bound of the net amount (2^63, as apply.lua's): a kept event that would take its
 --   magnitude to it or beyond on top of the log's is forgotten too (a re-send is then refused)
--- then per customer: f, l, o, m of the log, N, then N order keys of the log
+-- then per customer: f, l, o, m of the log (a customer with a purchase before the reference),
+--   N, then N order keys of the log (of its purchases)
 --
 -- Returns per customer five values: the number of posted events kept (at or after the
 -- reference), then, where it kept some, the aggregates with them (f, l, o, m as text; false
@@ -35,15 +36,19 @@ for c = 1, #KEYS do
     if string.byte(name, 1) == 101 then
       local at_s, amount_s, key = string.match(stored[i + 1], '^([^|]*)|([^|]*)|(.*)$')
       local at = tonumber(at_s)
-      if at >= ref and math.abs(m + tonumber(amount_s)) < limit then
+      local amount = tonumber(amount_s)
+      if at >= ref and math.abs(m + amount) < limit then
         kept[#kept + 1] = {name, stored[i + 1]}
-        if not counting or string.byte(key, 1) == 101 or not orders[key] then
-          o = o + 1
-          if counting then orders[key] = true end
+        -- a refund (negative) only lowers the net amount, as apply.lua counts it
+        if amount >= 0 then
+          if not counting or string.byte(key, 1) == 101 or not orders[key] then
+            o = o + 1
+            if counting then orders[key] = true end
+          end
+          if at < f then f = at end
+          if at > l then l = at end
         end
-        m = m + tonumber(amount_s)
-        if at < f then f = at end
-        if at > l then l = at end
+        m = m + amount
       end
     end
   end

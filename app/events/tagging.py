@@ -19,8 +19,8 @@ amount is beyond it) are left out as training leaves them out, and counted by re
 terminal. Lines repeated exactly are counted each time, and noted, or once with the model's
 ``[data] drop_duplicates = true``, as training counted them.
 
-Customers who cannot be tagged (every line of theirs on or after the reference) and customers
-whose lines are all refunds (tagged, as training keeps them) are reported, in the terminal
+Customers who cannot be tagged (every line of theirs on or after the reference, or every line
+before it a refund: no purchase, as training leaves them out) are reported, in the terminal
 and, one per line with the reason, in ``<output stem>.review.csv`` (or
 ``<runs dir>/<run id>.review.csv`` with ``--record`` alone).
 """
@@ -37,7 +37,7 @@ import pandas as pd
 
 from app.batch import refused_ids
 from app.errors import DataError
-from app.events.derive import aggregate_log, feature_rows, features_frame, to_us
+from app.events.derive import aggregate_log, feature_rows, features_frame, refund_only, to_us
 from app.events.store import Aggregates, BehaviourStore, Seed
 from app.history import HistoryConfig, Recorder, RedisUnavailable
 from app.history.records import Outcome, RecordBatch, run_record_ids, run_started_ms
@@ -49,7 +49,7 @@ from app.training.config import DataConfig
 from app.training.data import read_events
 
 NO_EVENT_BEFORE = "no line before the reference date (not tagged)"
-ONLY_REFUNDS = "only refund lines (tagged from a negative spend)"
+ONLY_REFUNDS = "only refund lines before the reference date: no purchase (not tagged)"
 
 
 @dataclass
@@ -113,14 +113,14 @@ def tag_log(serving: ServingModel, source: Path, as_of: date | None) -> LogTagge
     slots, _ = serving.assign_slots(rows)
     answers = serving.slot_answers
     pairs = [answers[slot] for slot in slots]
+    only_refunds = refund_only(before).index.to_list()
     every = set(log["customer"].astype(str))
-    late_only = sorted(every - set(ids))
-    refunds = before.groupby("customer")["amount"].max()
-    only_refunds = sorted(refunds.index[refunds.to_numpy() < 0].astype(str))
+    late_only = sorted(every - set(ids) - set(only_refunds))
     counting = "order" in before
     order_keys: dict[str, list[str]] = {}
-    if counting:
-        known = before.loc[before["order"].notna(), ["customer", "order"]].drop_duplicates()
+    if counting:  # the orders the aggregates counted: those of purchases
+        bought = before.loc[(before["amount"] >= 0).to_numpy()]
+        known = bought.loc[bought["order"].notna(), ["customer", "order"]].drop_duplicates()
         for customer, orders in known.groupby("customer")["order"]:
             order_keys[str(customer)] = [f"o{o}" for o in orders.astype(str)]
     return LogTagged(
@@ -297,8 +297,8 @@ def unassigned_report(
     id_column: str,
     run_id: str | None = None,
 ) -> Path | None:
-    """Write the customers to review: those not tagged, and those tagged from refunds only
-    (``<stem>.review.csv`` beside the output, else under
+    """Write the customers to review: those not tagged (``<stem>.review.csv`` beside the
+    output, else under
     the runs directory by the run's id, so that two logs of one name keep their reports);
     where, or None when every customer was tagged plainly."""
     if not tagged.unassigned:

@@ -74,6 +74,13 @@ class DataConfig(_Strict):
         "default: each counts (the same item bought twice), and the summary says how many",
     )
 
+    duplicate_ids: Literal["error", "last"] = Field(
+        "error",
+        description='a customer table\'s id on several rows: "error" (the default: the '
+        'message counts them and names rows) or "last" (each id\'s last row is used, as '
+        "`segments assign` uses it; the earlier rows are left out and counted)",
+    )
+
     @model_validator(mode="after")
     def _kind_matches(self) -> DataConfig:
         if self.kind == "transactions" and self.transactions is None:
@@ -84,6 +91,11 @@ class DataConfig(_Strict):
             raise ValueError(
                 "drop_duplicates is only valid with kind = 'transactions' (a table's repeated "
                 "customer id is an error already)"
+            )
+        if self.kind == "transactions" and self.duplicate_ids != "error":
+            raise ValueError(
+                "duplicate_ids is only valid with kind = 'table' (a log's customer has many "
+                "lines by design)"
             )
         return self
 

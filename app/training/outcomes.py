@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from app.errors import DataError
+from app.events.derive import aggregate_log
 from app.training.config import DataConfig, TrainConfig
 from app.training.data import TrainingData, index_by_id, read_table
 from app.training.values import outcome_column
@@ -66,7 +67,7 @@ def _read_outcome_table(
     table = read_table(path, wanted, id_column=id_column, missing_values=missing_values)
     if id_column not in table.columns:
         raise DataError(f"{path.name}: no id column {id_column!r} ([outcomes] id)")
-    table, _ = index_by_id(table, id_column, path.name)
+    table, _, _ = index_by_id(table, id_column, path.name)
     if table.columns.empty:
         raise DataError(f"{path.name}: no outcome column besides the id {id_column!r}")
     return table
@@ -76,7 +77,8 @@ def add_future_outcomes(
     loaded: TrainingData, later: pd.DataFrame, days: int, data: DataConfig
 ) -> None:
     """Outcomes from the events in [reference date, reference date + days), per customer of
-    the training frame: orders (distinct orders when given), net spend, and 1 if any order."""
+    the training frame: orders bought (distinct orders when given; a refund is none, as the
+    features count them), net spend, and 1 if any order."""
     assert loaded.reference_date is not None
     start = pd.Timestamp(loaded.reference_date)
     end = start + pd.Timedelta(days=days)
@@ -93,11 +95,12 @@ def add_future_outcomes(
             f"the log ends on {last.date().isoformat()}, before the end of the {days}-day "
             f"outcome window ({(end - pd.Timedelta(days=1)).date().isoformat()})"
         )
-    grouped = window.groupby("customer")
-    orders = grouped["order"].nunique() if "order" in window else grouped.size()
+    # orders bought as the features count them (a refund is none); spend is net of refunds
+    orders = aggregate_log(window)["orders"] if len(window) else pd.Series(dtype="int64")
+    spend = window.groupby(window["customer"].astype(str))["amount"].sum()
     frame = loaded.frame
     frame["future_orders"] = orders.reindex(frame.index, fill_value=0).astype("float64")
-    frame["future_spend"] = grouped["amount"].sum().reindex(frame.index, fill_value=0.0)
+    frame["future_spend"] = spend.reindex(frame.index, fill_value=0.0).astype("float64")
     frame["repurchased"] = (frame["future_orders"] > 0).astype("float64")
     loaded.outcomes.extend(FUTURE_OUTCOMES)
     loaded.positive["repurchased"] = f"an order within {days} days"

@@ -17,9 +17,11 @@ import pandas as pd
 
 from app.errors import DataError
 
-# the spellings of a binary outcome, lower-cased and stripped: value counted as 1 first
-BINARY_PAIRS = (("yes", "no"), ("true", "false"), ("y", "n"), ("1", "0"), ("1.0", "0.0"))
-NUMBER_SPELLINGS = {"1", "0", "1.0", "0.0"}  # pairs a numeric reading takes as they are
+# the spellings of a binary outcome, lower-cased and stripped, mixed freely in one column
+# ("Yes" in one row, "Y" or "1" in the next): those counted as 1, and those counted as 0
+BINARY_ONE = frozenset({"yes", "y", "true", "1", "1.0"})
+BINARY_ZERO = frozenset({"no", "n", "false", "0", "0.0"})
+NUMBER_SPELLINGS = {"1", "0", "1.0", "0.0"}  # a numeric reading takes these as they are
 FIX_HINT = (
     'set errors = "missing" in its [[features]] entry to read such values as missing, or '
     "list the markers in [data] missing_values"
@@ -78,8 +80,9 @@ def outcome_column(
 ) -> tuple[pd.Series, str | None]:
     """An outcome as numbers, and the value counted as 1 when it was written as words.
 
-    ``Yes``/``No``, ``true``/``false``, ``Y``/``N`` (any case; a bool column too) are a binary
-    outcome; anything else must be numeric.
+    ``Yes``/``No``, ``true``/``false``, ``Y``/``N`` (any case, mixed in one column, with 1/0
+    too; a bool column) are a binary outcome; anything else must be numeric. The value counted
+    as 1 is the commonest spelling of a yes in the column.
     """
     if pd.api.types.is_bool_dtype(values):
         return values.astype("float64"), "True"
@@ -88,13 +91,13 @@ def outcome_column(
         blank = text.isna() | (text == "") | text.isin({m.strip() for m in missing_values})
         lowered = text[~blank].str.lower()
         seen = set(lowered.unique())
-        for one, zero in BINARY_PAIRS:
-            if seen and seen <= {one, zero} and not seen <= NUMBER_SPELLINGS:
-                numbers = pd.Series(np.nan, index=values.index, dtype="float64")
-                numbers[lowered.index] = (lowered == one).astype("float64").to_numpy()
-                spellings = text[~blank][lowered == one]
-                positive = str(spellings.mode().iloc[0]) if len(spellings) else one
-                return numbers, positive
+        if seen and seen <= BINARY_ONE | BINARY_ZERO and not seen <= NUMBER_SPELLINGS:
+            is_one = lowered.isin(BINARY_ONE)
+            numbers = pd.Series(np.nan, index=values.index, dtype="float64")
+            numbers[lowered.index] = is_one.astype("float64").to_numpy()
+            spellings = text[~blank][is_one]
+            positive = str(spellings.mode().iloc[0]) if len(spellings) else "yes"
+            return numbers, positive
         _near_binary(lowered, text[~blank], name, source)
     numbers, _ = numeric_column(
         values.to_frame(name),
@@ -111,15 +114,15 @@ def _near_binary(lowered: pd.Series, text: pd.Series, name: str, source: str) ->
     how to leave those rows out (as a number it would "hold text" in nearly every row)."""
     if lowered.empty:
         return
-    counts = lowered.value_counts()
-    one, zero = max(BINARY_PAIRS, key=lambda p: counts.get(p[0], 0) + counts.get(p[1], 0))
-    binary = int(counts.get(one, 0) + counts.get(zero, 0))
-    if binary < len(lowered) / 2 or {one, zero} <= NUMBER_SPELLINGS:
+    is_binary = lowered.isin(BINARY_ONE | BINARY_ZERO)
+    words = lowered[is_binary & ~lowered.isin(NUMBER_SPELLINGS)]
+    binary = int(is_binary.sum())
+    if binary < len(lowered) / 2 or words.empty:
         return  # not a yes/no column: the numeric reading says what is wrong
-    other = text[~lowered.isin([one, zero])]
+    other = text[~is_binary.to_numpy()]
     shown = ", ".join(repr(v) for v in other.value_counts().index[:5])
     raise DataError(
-        f"{source}: outcome {name!r} is a {one}/{zero} outcome in {binary:,} rows, but "
+        f"{source}: outcome {name!r} is a yes/no outcome in {binary:,} rows, but "
         f"{len(other):,} rows hold other values ({shown}); list them in [data] "
         "missing_values to leave those customers out of the outcome's test"
     )

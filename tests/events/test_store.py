@@ -44,21 +44,25 @@ def test_statuses_come_back_in_the_order_the_events_were_given(
         Event("b", "b2", T0 + 3 * DAY, 2.5, "oB"),
     ]
 
+    bought = Event("c", "c2", T0 + DAY, 30.0, "oC")  # then the order the refund was of
+
     async def work(store: BehaviourStore, client: Redis) -> Any:
         first = await store.apply(events, counting=True)
         again = await store.apply(events[::-1], counting=True)
-        return first, again, await store.read(["a", "b", "c", "d"])
+        stored = await store.read(["a", "b", "c", "d"])
+        return first, again, stored, await store.apply([bought], counting=True)
 
-    (statuses, found), (repeat, after), stored = _run(service_redis, prefix, work)
+    (statuses, found), (repeat, after), stored, (_, purchase) = _run(service_redis, prefix, work)
     assert statuses == [APPLIED, APPLIED, DUPLICATE, APPLIED, APPLIED, APPLIED, DUPLICATE]
     assert repeat == [DUPLICATE] * len(events)
     assert found == {
         "a": Aggregates(T0 + 2 * DAY, T0 + 5 * DAY, 1, 15.0),
         "b": Aggregates(T0 + 1 * DAY, T0 + 3 * DAY, 2, 10.0),
-        "c": Aggregates(T0, T0, 1, -2.0),
-    }
+    }  # c has refunds only: no purchase, no aggregates to derive features from
     assert after == found  # a batch of duplicates answers the stored aggregates
-    assert stored == [found["a"], found["b"], found["c"], None]
+    assert stored == [found["a"], found["b"], None, None]
+    # its refund was kept: the purchase makes one order, net of the refund, at its own time
+    assert purchase == {"c": Aggregates(T0 + DAY, T0 + DAY, 1, 28.0)}
 
 
 def test_late_duplicate_and_new_events_of_one_customer_in_one_call(
@@ -83,7 +87,8 @@ def test_late_duplicate_and_new_events_of_one_customer_in_one_call(
 
     statuses, found = _run(service_redis, prefix, work)
     assert statuses == [LATE, APPLIED, APPLIED, APPLIED, DUPLICATE, APPLIED]
-    assert found == {"s": Aggregates(T0, T0 + 13 * DAY, 4, 122.0)}
+    # the refund (day 13) lowers the net amount only: the last purchase is day 12's
+    assert found == {"s": Aggregates(T0, T0 + 12 * DAY, 4, 122.0)}
 
 
 def test_without_an_order_column_every_event_is_an_order(service_redis: str, prefix: str) -> None:

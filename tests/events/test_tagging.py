@@ -75,11 +75,11 @@ def test_customers_without_lines_before_the_reference_or_with_only_refunds_are_r
         store, "--input", str(_log(tmp_path)), "--output", str(out), "--as-of", "2026-11-01"
     )
     tagged = pd.read_csv(out, dtype=str)
-    assert sorted(tagged["customer_id"]) == ["0042", "a", "refunder"]
+    assert sorted(tagged["customer_id"]) == ["0042", "a"]  # the refunder bought nothing
     unassigned = pd.read_csv(tmp_path / "out.review.csv", dtype=str)
     assert dict(zip(unassigned["customer_id"], unassigned["reason"], strict=True)) == {
         "late": "no line before the reference date (not tagged)",
-        "refunder": "only refund lines (tagged from a negative spend)",
+        "refunder": "only refund lines before the reference date: no purchase (not tagged)",
     }
     assert "1 customers" in shown.output and "out.review.csv" in shown.output
 
@@ -98,7 +98,7 @@ def test_a_logs_customers_whose_id_the_service_refuses_are_listed_not_tagged(
     pd.concat([pd.read_csv(log, dtype={"customer_id": str}), extra]).to_csv(log, index=False)
     out = tmp_path / "out.csv"
     _assign(store, "--input", str(log), "--output", str(out), "--as-of", "2026-11-01")
-    assert sorted(pd.read_csv(out, dtype=str)["customer_id"]) == ["0042", "a", "refunder"]
+    assert sorted(pd.read_csv(out, dtype=str)["customer_id"]) == ["0042", "a"]
     review = pd.read_csv(tmp_path / "out.review.csv", dtype=str, keep_default_na=False)
     reasons = dict(zip(review["customer_id"], review["reason"], strict=True))
     assert reasons["TAB\tX"] == (
@@ -133,7 +133,7 @@ def test_recording_a_log_seeds_the_aggregates_events_then_update(
     monkeypatch.setenv("SEGMENTS_MODEL_NAME", "transactions")
     log = _log(tmp_path)
     shown = _assign(store, "--input", str(log), "--record", "--as-of", "2026-11-01")
-    assert "recorded 3 customers" in shown.output
+    assert "recorded 2 customers" in shown.output  # not the refunder: nothing bought
     settings = _settings(store, prefix, tmp_path)
     with TestClient(create_app(settings)) as client:
         client.app.state.clock = datetime(2026, 11, 10, tzinfo=UTC).timestamp  # type: ignore[attr-defined]
@@ -194,14 +194,14 @@ def test_lines_beyond_the_bound_are_left_out_of_a_recorded_log(
     shown = _assign(
         store := tx_trained[0], "--input", str(log), "--record", "--as-of", "2026-11-01"
     )
-    assert "recorded 3 customers" in shown.output
+    assert "recorded 2 customers" in shown.output  # not the refunder: nothing bought
     assert (
         "amount not finite or beyond 2^63, e.g. 1e+300: 2; a customer's net amount before the "
         "reference date beyond 2^63, e.g. 'rich': 2"
     ) in " ".join(shown.output.split())
     out = tmp_path / "out.csv"
     _assign(store, "--input", str(log), "--output", str(out), "--as-of", "2026-11-01")
-    assert sorted(pd.read_csv(out, dtype=str)["customer_id"]) == ["0042", "a", "refunder"]
+    assert sorted(pd.read_csv(out, dtype=str)["customer_id"]) == ["0042", "a"]
 
 
 def test_the_nightly_run_tags_customers_with_the_events_posted_after_its_reference(
@@ -235,7 +235,7 @@ def test_the_nightly_run_tags_customers_with_the_events_posted_after_its_referen
     shown = _assign(
         store, "--input", str(log), "--record", "--as-of", "2026-11-01", "--output", str(out)
     )
-    assert "changed 0 · unchanged 3" in shown.output, shown.output
+    assert "changed 0 · unchanged 2" in shown.output, shown.output
     assert "1 of them with the events posted after the reference" in shown.output
     run_id = RUN_LINE.search(shown.output)
     assert run_id is not None

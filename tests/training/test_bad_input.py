@@ -97,7 +97,7 @@ def test_a_good_input_trains(tmp_path: Path) -> None:
         ("fewer rows than segments", "2 customers, too few for the 3 segments"),
         ("as many rows as segments", "has 3 customers, too few for the 3 segments requested"),
         ("infinite value", "feature 'spend' holds infinite values"),
-        ("duplicate ids", "duplicate ids, e.g. c1"),
+        ("duplicate ids", "repeats 1 id (2 rows), e.g. 'c1' (2 rows); a customer table has one"),
         ("missing file", "data file not found"),
     ],
 )

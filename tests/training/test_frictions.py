@@ -125,6 +125,54 @@ def test_yes_no_outcomes_are_binary_and_the_summary_says_which_counted(
     )
 
 
+def test_an_outcome_mixing_yes_no_spellings_reads_all_of_them(tmp_path: Path) -> None:
+    """`Yes`/`No` in most rows and `Y`/`N` (or 1/0) in some: one binary outcome, as the README
+    promises any of these spellings (it was refused: "156 rows hold other values ('N', 'Y')")."""
+    frame = churn_frame()
+    churned = (frame["Churn"] == "Yes").to_numpy()
+    spelled = np.where(churned, "Yes", "No").astype(object)
+    spelled[::9] = np.where(churned[::9], "Y", "n")
+    spelled[1::13] = np.where(churned[1::13], "1", "0")
+    frame["Churn"] = spelled
+    data = tmp_path / "churn.csv"
+    frame.to_csv(data, index=False)
+    loaded = load_training_data(parse_config(churn_config(data), base_dir=tmp_path))
+    assert loaded.frame["Churn"].tolist() == churned.astype(float).tolist()
+    result = train(parse_config(churn_config(data), base_dir=tmp_path), ModelStore(tmp_path / "s"))
+    test = result.manifest.outcomes[0]
+    assert (test.kind, test.positive) == ("binary", "Yes")
+    assert test.overall_mean == pytest.approx(churned.mean())
+
+
+def test_repeated_ids_are_counted_and_duplicate_ids_last_keeps_each_ids_last_row(
+    tmp_path: Path,
+) -> None:
+    """A table repeating ids was refused with a bare "duplicate ids, e.g. 7" (no count, no
+    fix), while `segments assign` uses each id's last row: the error counts them and names
+    the option that does what assign does."""
+    frame = churn_frame()
+    repeats = frame.iloc[[5, 9, 9]].copy()
+    repeats["tenure"] = [1001, 1002, 1003]  # later rows: the ones used
+    frame = pd.concat([frame, repeats], ignore_index=True)
+    data = tmp_path / "churn.csv"
+    frame.to_csv(data, index=False)
+    config = churn_config(data)
+    with pytest.raises(DataError) as caught:
+        load_training_data(parse_config(config, base_dir=tmp_path))
+    text = str(caught.value)
+    first, second = (repr(str(frame.iloc[i]["customerID"])) for i in (5, 9))
+    assert f"repeats 2 ids (5 rows), e.g. {first} (2 rows), {second} (3 rows)" in text
+    assert 'duplicate_ids = "last"' in text
+    config["data"]["duplicate_ids"] = "last"
+    loaded = load_training_data(parse_config(config, base_dir=tmp_path))
+    assert len(loaded.frame) == len(frame) - 3 and loaded.frame.index.is_unique
+    assert loaded.frame.loc[str(frame.iloc[9]["customerID"]), "tenure"] == 1003
+    assert loaded.dropped_reasons == {
+        'an earlier row of an id a later row repeats (duplicate_ids = "last")': 3
+    }
+    assert loaded.source_rows == len(frame)
+
+
 def test_an_outcome_of_other_words_is_an_error_naming_it(tmp_path: Path) -> None:
     frame = churn_frame()
     frame["Churn"] = np.where(frame["Churn"] == "Yes", "left", "stayed")

@@ -15,21 +15,27 @@ from tests.conftest import example_config
 
 
 def test_rfm_features_by_hand() -> None:
+    """A refund (negative amount) lowers the net amount only: a cancellation invoice of its
+    own id is no order, and its date no purchase (it made returners "frequent" and
+    "recent"); a customer with refunds only has no purchase and no features."""
     events = pd.DataFrame(
         {
-            "customer": ["a", "a", "a", "b"],
-            "when": pd.to_datetime(["2026-01-01", "2026-01-01", "2026-01-21", "2026-01-30"]),
-            "amount": [10.0, 5.0, -5.0, 100.0],
-            "order": ["o1", "o1", "o2", "o3"],
+            "customer": ["a", "a", "a", "a", "b", "c"],
+            "when": pd.to_datetime(
+                ["2026-01-01", "2026-01-01", "2026-01-11", "2026-01-21", "2026-01-30", "2026-01-15"]
+            ),
+            "amount": [10.0, 5.0, -3.0, -5.0, 100.0, -40.0],
+            "order": ["o1", "o1", "o1", "C2", "o3", "C4"],
         }
     )
     rfm = derive_rfm(events, date(2026, 2, 1))
     assert list(rfm.columns) == list(RFM_FEATURES)
+    assert rfm.index.to_list() == ["a", "b"]  # c returned only: nothing bought to segment
     a, b = rfm.loc["a"], rfm.loc["b"]
-    assert a["recency_days"] == 11 and a["tenure_days"] == 31
-    assert a["frequency"] == 2  # two distinct orders, one of them with a refund line
-    assert a["monetary"] == 10.0
-    assert a["avg_order_value"] == 5.0
+    assert a["recency_days"] == 31 and a["tenure_days"] == 31  # the refunds are no purchase
+    assert a["frequency"] == 1  # o1 (with a refund line in it); C2 is no order
+    assert a["monetary"] == 7.0  # net: 10 + 5 - 3 - 5
+    assert a["avg_order_value"] == 7.0
     assert b["recency_days"] == 2 and b["frequency"] == 1 and b["monetary"] == 100.0
 
 
