@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 from app.assignment.customer_ids import MAX_ID_LENGTH, id_problem
 from app.assignment.number_limit import within_limit
 from app.errors import DataError
+from app.registry.manifest import Manifest
 from app.registry.overrides import segment_names
 from app.registry.store import LoadedModel
 from app.training.data import (
@@ -42,6 +43,7 @@ from app.training.data import (
     missing_ids,
     text_ids,
 )
+from app.training.rules.values import canonical_category
 from app.training.shape import Misshapen, misshapen_rows, scan_column
 from app.training.values import parse_numbers
 
@@ -274,6 +276,76 @@ class BatchResult:
     rejected: int  # rows left out (see ``rejects``)
     rejects: Path | None  # the reasons file, when a row was rejected
     kinds: dict[str, int] = field(default_factory=dict)  # rejected rows by ``reason_kind``
+    unseen: list[str] = field(default_factory=list)  # ``UnseenCategories.lines``
+
+
+class UnseenCategories:
+    """The values of a model's categorical features that its training never saw, counted
+    over a file's tagged rows (the API names such a value in ``unknown_categories``).
+
+    Such a row is tagged (the model reads the value as one of its infrequent categories
+    where it has them, else as none of its categories); a file's summary says how many rows
+    held one, the commonest, and the known category one differs from only in case or
+    spacing (``month-to-month`` for ``Month-to-month``: 447 of 800 rows were tagged "not
+    month-to-month" without a word)."""
+
+    def __init__(self, manifest: Manifest) -> None:
+        self.known: dict[str, frozenset[str]] = {}
+        self.infrequent: set[str] = set()
+        for f in manifest.features:
+            if f.type == "categorical" and f.categories is not None:
+                self.known[f.name] = frozenset([*f.categories, *(f.infrequent or [])])
+                if f.infrequent:
+                    self.infrequent.add(f.name)
+        self.found: dict[str, Counter[str]] = {name: Counter() for name in self.known}
+
+    def count(self, name: str, values: Iterable[Any]) -> None:
+        """Count the unseen values of feature ``name`` among ``values`` (one per row)."""
+        known, found = self.known[name], self.found[name]
+        counts = values.value_counts() if isinstance(values, pd.Series) else Counter(values)
+        for value, n in counts.items():
+            text = canonical_category(value)
+            if text is not None and text not in known:
+                found[text] += int(n)
+
+    def count_frame(self, frame: pd.DataFrame) -> None:
+        for name in self.known:
+            self.count(name, frame[name])
+
+    def count_rows(self, rows: Sequence[dict[str, Any]]) -> None:
+        for name in self.known:
+            self.count(name, (row.get(name) for row in rows))
+
+    def lines(self) -> list[str]:
+        """A line per feature with unseen values, for the terminal."""
+        out = []
+        for name, found in self.found.items():
+            if not found:
+                continue
+            common = found.most_common(3)
+            shown = ", ".join(f"{value!r} ({n:,} rows)" for value, n in common)
+            more = f" and {len(found) - 3:,} more" if len(found) > 3 else ""
+            read = (
+                "read as its infrequent categories"
+                if name in self.infrequent
+                else "read as none of its categories"
+            )
+            near = {k.strip().casefold(): k for k in self.known[name]}
+            alike = [
+                f"{value!r} is {near[value.strip().casefold()]!r} in training"
+                for value, _ in common
+                if value.strip().casefold() in near
+            ]
+            fix = (
+                f" ({'; '.join(alike)}: fix the spelling in the file)"
+                if alike
+                else " (retrain with them if they are real categories)"
+            )
+            out.append(
+                f"column {name!r}: {sum(found.values()):,} rows hold categories training never "
+                f"saw, {read}{fix}: {shown}{more}"
+            )
+        return out
 
 
 def reason_kind(reason: str) -> str:
@@ -354,6 +426,7 @@ def assign_file(
     rows = rejected = 0
     first_reason = ""
     kinds: Counter[str] = Counter()
+    unseen = UnseenCategories(loaded.manifest)
     try:
         for chunk in chunks:
             if chunk.rejected:
@@ -365,6 +438,7 @@ def assign_file(
                 kinds.update(reason_kind(r.reason) for r in chunk.rejected)
             if chunk.ids.empty:
                 continue
+            unseen.count_frame(chunk.features)
             segment_ids = model.predict(chunk.features)
             result = pd.DataFrame(
                 {
@@ -402,4 +476,6 @@ def assign_file(
             writer.close()
         partial.unlink(missing_ok=True)
         rejects_partial.unlink(missing_ok=True)
-    return BatchResult(rows, rejected, rejects_file if rejected else None, dict(kinds))
+    return BatchResult(
+        rows, rejected, rejects_file if rejected else None, dict(kinds), unseen.lines()
+    )

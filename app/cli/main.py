@@ -195,6 +195,8 @@ def assign(
                 f" (row numbers and reasons in {escape(str(done.rejects))})",
                 soft_wrap=True,
             )
+        for line in done.unseen:
+            console.print(f"[yellow]note:[/] {escape(line)}", soft_wrap=True)
 
 
 def _run_model(runs: Path, run_id: str | None) -> str | None:

@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from rich.console import Console
 
-from app.batch import check_derived_input, check_input
+from app.batch import UnseenCategories, check_derived_input, check_input
 from app.history import HistoryConfig
 from app.recording.progress import RunProgress, count_rows
 from app.recording.run import RunRequest, plan_run, record_run, summary
@@ -74,7 +74,10 @@ def record_file(
         )
         config = replace(config, redis_url=target.url)
         with RunProgress(console, target.description, count_rows(request.source)) as progress:
-            state = asyncio.run(record_run(serving, state, request, config, progress))
+            unseen = UnseenCategories(serving.manifest)
+            state = asyncio.run(record_run(serving, state, request, config, progress, unseen))
     for line in summary(state, time.perf_counter() - started):
         console.print(line, soft_wrap=True, highlight=False, markup=False)
+    for line in unseen.lines():
+        console.print(f"  note: {line}", soft_wrap=True, highlight=False, markup=False)
     return state

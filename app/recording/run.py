@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from app.batch import rejects_path
+from app.batch import UnseenCategories, rejects_path
 from app.history import HistoryConfig, Recorder, RedisUnavailable
 from app.history.records import (
     Outcome,
@@ -164,8 +164,10 @@ async def record_run(
     request: RunRequest,
     config: HistoryConfig,
     progress: RunProgress,
+    unseen: UnseenCategories | None = None,
 ) -> RunState:
-    """Record the file of ``state`` (from ``state.rows_done`` on) into Redis at ``config``.
+    """Record the file of ``state`` (from ``state.rows_done`` on) into Redis at ``config``;
+    ``unseen`` counts the categories training never saw in the rows recorded.
 
     Raises
     ------
@@ -186,7 +188,7 @@ async def record_run(
         state.counts, state.finished = Counts(), False
     state.save(request.runs_dir)
     writer = None if request.output is None else OutputWriter(request.output, state.id_column)
-    chunks = _assigned(serving, state, writer, skip_until=0 if writer else resumed_at)
+    chunks = _assigned(serving, state, writer, 0 if writer else resumed_at, resumed_at, unseen)
     pending: tuple[Chunk, asyncio.Future[list[Outcome]]] | None = None
     at = run_started_ms(state.run_id)
     try:
@@ -243,9 +245,15 @@ async def record_run(
 
 
 def _assigned(
-    serving: ServingModel, state: RunState, writer: OutputWriter | None, skip_until: int
+    serving: ServingModel,
+    state: RunState,
+    writer: OutputWriter | None,
+    skip_until: int,
+    resumed_at: int = 0,
+    unseen: UnseenCategories | None = None,
 ) -> Generator[_Assigned, None, None]:
-    """The file's chunks with each kept row's segment (chunks before ``skip_until``: none)."""
+    """The file's chunks with each kept row's segment (chunks before ``skip_until``: none);
+    ``unseen`` counts the categories of the chunks from ``resumed_at`` on (those recorded)."""
     answers = serving.slot_answers
     for chunk in read_chunks(
         Path(state.input),
@@ -258,6 +266,8 @@ def _assigned(
         max_id=get_settings().max_id_length,  # the ids the service takes
     ):
         item = _Assigned(chunk)
+        if unseen is not None and chunk.end > resumed_at:
+            unseen.count_rows(chunk.features)
         if chunk.features:
             slots, _ = serving.assign_slots(chunk.features)
             pairs = [answers[slot] for slot in slots]

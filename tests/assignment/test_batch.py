@@ -284,3 +284,36 @@ def test_tagging_rejects_the_ids_and_numbers_the_service_refuses(
     }
     tagged = pd.read_csv(target, dtype={"customer_id": str})
     assert tagged["customer_id"].tolist() == frame["customer_id"].iloc[3:].tolist()
+
+
+def test_categories_training_never_saw_are_counted_and_a_case_variant_is_named(
+    tmp_path: Path,
+    trained: tuple[ModelStore, TrainResult],
+    customers: tuple[pd.DataFrame, np.ndarray],
+) -> None:
+    """An audit's file spelled a category in lower case (`month-to-month`): 447 of 800 rows
+    were tagged as none of its categories, silently, while the API names such a value in
+    `unknown_categories`. The summary counts them per column and names the known spelling."""
+    store, result = trained
+    frame = customers[0].head(300).copy()
+    known = sorted(next(f for f in result.manifest.features if f.name == "plan").categories or [])
+    frame["plan"] = frame["plan"].astype(object)
+    frame.loc[frame.index[:120], "plan"] = known[0].upper()  # a case variant, 120 rows
+    frame.loc[frame.index[120:125], "plan"] = "platinum"  # never seen, 5 rows
+    source, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    frame.to_csv(source, index=False)
+    done = assign_file(store.load("customers"), source, out, id_column="customer_id")
+    assert done.rows == 300
+    assert len(done.unseen) == 1
+    line = done.unseen[0]
+    assert line.startswith("column 'plan': 125 rows hold categories training never saw")
+    assert f"{known[0].upper()!r} is {known[0]!r} in training: fix the spelling" in line
+    assert f"{known[0].upper()!r} (120 rows), 'platinum' (5 rows)" in line
+    shown = runner.invoke(
+        app, ["assign", "-i", str(source), "-o", str(out), "--store", str(store.root)]
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "column 'plan': 125 rows hold categories" in " ".join(shown.output.split())
+    # a file of known categories says nothing of them
+    customers[0].head(50).to_csv(source, index=False)
+    assert assign_file(store.load("customers"), source, out, id_column="customer_id").unseen == []

@@ -276,6 +276,30 @@ def test_rows_without_an_id_are_rejected_with_their_reason(
     }
 
 
+def test_a_run_counts_the_categories_training_never_saw(
+    model: tuple[ModelStore, str],
+    config: HistoryConfig,
+    customers_csv: Path,
+    tmp_path: Path,
+    clean: None,
+) -> None:
+    """As file tagging does: a recorded row whose category training never saw is counted in
+    the run's summary (it was recorded silently as none of the feature's categories)."""
+    store, name = model
+    frame = pd.read_csv(customers_csv).head(60)
+    frame["channel"] = frame["channel"].astype(object)
+    frame.loc[frame.index[:7], "channel"] = "carrier pigeon"
+    source = tmp_path / "odd.csv"
+    frame.to_csv(source, index=False)
+    request = RunRequest(source, None, name, tmp_path / "runs", chunk_size=25)
+    console = Console(file=io.StringIO(), width=200)
+    state = record_file(store, None, request, config, console)
+    assert state.counts.customers == 60
+    said = " ".join(console.file.getvalue().split())  # type: ignore[attr-defined]
+    assert "note: column 'channel': 7 rows hold categories training never saw" in said
+    assert "'carrier pigeon' (7 rows)" in said
+
+
 def test_a_run_killed_half_way_then_resumed_equals_an_uninterrupted_run(
     model: tuple[ModelStore, str],
     customers_csv: Path,
