@@ -35,9 +35,10 @@ from app.events.derive import (
     times_us,
     to_us,
 )
+from app.registry.manifest import dropped_summary
 from app.training.config import DataConfig, TrainConfig, TransactionsConfig
 from app.training.shape import Misshapen, misshapen_rows
-from app.training.values import numeric_column, parse_numbers
+from app.training.values import numeric_column, parse_numbers, unit_hint
 
 logger = logging.getLogger(__name__)
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -492,6 +493,16 @@ def read_events(
         amount.isna().to_numpy() & ~no_id & ~no_time & ~unreadable_time & ~not_a_number & ~beyond
     )
     keep = ~(no_id | no_time | unreadable_time | not_a_number | beyond | no_amount)
+    if not_a_number.any():  # '$12.50', '1,234': every such line would be left out
+        for column, part in zip(amount_columns, parts, strict=True):
+            written = log[column][part.junk & not_a_number]
+            hint = unit_hint(written.drop_duplicates().iloc[:50])
+            if hint is not None:
+                raise DataError(
+                    f"{source}: column {column!r} holds text, not numbers, in "
+                    f"{len(written):,} of {len(log):,} rows; {hint} (left out, those lines "
+                    "would not count in anyone's spend)"
+                )
     # a line repeated exactly (every field, not only those read): counted each time, as the
     # same item bought twice would be, or once with drop_duplicates (an export's glitch)
     repeated = repeated_lines(data.path, misshapen, len(log))
@@ -502,22 +513,13 @@ def read_events(
     early = keep & (at < EARLIEST_US)
     ahead = keep & (at > int(time.time() * 1_000_000) + AHEAD_US)
     keep &= ~(early | ahead)
-    if not keep.any():
-        raise DataError(f"{source}: no transaction with a customer id, time and amount")
-    ref = tx.reference_date or (when[keep].max().date() + timedelta(days=1))
-    net = pd.Series(np.where(keep & (when < pd.Timestamp(ref)).to_numpy(), amount, 0.0))
-    totals = net.groupby(ids.to_numpy(dtype=object, na_value="")).transform("sum")
-    net_beyond = keep & ~within_limit(totals.to_numpy())
-    keep &= ~net_beyond
-    if not keep.any():
-        raise DataError(f"{source}: no transaction with a customer id, time and amount")
-    events = pd.DataFrame(
-        {"customer": ids[keep].to_numpy(), "when": when[keep].to_numpy(), "amount": amount[keep]}
-    )
-    if tx.order:
-        # as written (``007`` is not ``7``, ``5001`` not ``5001.0``): an event's order id is
-        # its text, and the same order must count once in the log and in the events
-        events["order"] = order_ids(log[tx.order])[keep].to_numpy()
+    net_beyond = np.zeros(len(log), dtype=bool)
+    if keep.any():
+        ref = tx.reference_date or (when[keep].max().date() + timedelta(days=1))
+        net = pd.Series(np.where(keep & (when < pd.Timestamp(ref)).to_numpy(), amount, 0.0))
+        totals = net.groupby(ids.to_numpy(dtype=object, na_value="")).transform("sum")
+        net_beyond = keep & ~within_limit(totals.to_numpy())
+        keep &= ~net_beyond
     junk_text = log[amount_columns]
     found = {
         "no customer id": no_id,
@@ -544,6 +546,20 @@ def read_events(
         if reason in reasons
     }
     more, example = misshapen_reasons(source, misshapen)
+    if not keep.any():
+        why = dropped_summary(reasons | more, examples | example, counts=True)
+        raise DataError(
+            f"{source}: no transaction with a customer id, a time and an amount: every one of "
+            f"the {len(log) + len(misshapen):,} rows was left out ({why}); the columns read are "
+            f"{', '.join(repr(c) for c in cols if c)} ([data.transactions])"
+        )
+    events = pd.DataFrame(
+        {"customer": ids[keep].to_numpy(), "when": when[keep].to_numpy(), "amount": amount[keep]}
+    )
+    if tx.order:
+        # as written (``007`` is not ``7``, ``5001`` not ``5001.0``): an event's order id is
+        # its text, and the same order must count once in the log and in the events
+        events["order"] = order_ids(log[tx.order])[keep].to_numpy()
     counted = int((repeated & keep).sum())
     notes = (repeated_note(counted),) if counted else ()
     return (

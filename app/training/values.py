@@ -9,6 +9,7 @@ values through the same functions.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import NamedTuple
 
@@ -32,6 +33,54 @@ ALL_TEXT_HINT = (
     "its [[features]] entry; if it holds dates, derive a number from them (days since, say) "
     "before training"
 )
+
+
+# a number written with a currency sign or code, a percent sign or thousands separators
+# (``$1,234.50``, ``94%``, ``EUR 12``): what an export writes for people, not for a reader
+_SIGNS = "$€£¥₹"
+_WITH_UNIT = re.compile(
+    rf"^(?P<pre>[{_SIGNS}]|[A-Z]{{3}} ?)?(?P<sign>[-+]?)(?P<pre2>[{_SIGNS}])?"
+    r"(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d*\.?\d+)"
+    rf"(?P<post> ?%| ?[{_SIGNS}]| ?[A-Z]{{3}})?$"
+)
+
+_DECIMAL_COMMA = re.compile(r"^[-+]?\d+,\d{1,2}$|^[-+]?\d+,\d{4,}$")  # 12,5 12,50 0,1234
+
+
+def unit_hint(values: Iterable[object]) -> str | None:
+    """How to fix a column whose text is numbers written with a unit or separators (the
+    first such value of ``values`` shown: ``'94%' is the number 94 written with '%'``), or
+    None where no value is one. A reading would have to guess what a unit means (is ``94%``
+    94 or 0.94? is ``1,234`` a thousand or one and a quarter?): the file says it plainly."""
+    for value in values:
+        text = str(value).strip()
+        if _DECIMAL_COMMA.match(text):
+            plain = text.replace(",", ".")
+            return (
+                f"{text!r} is written with a decimal comma: write plain numbers with a decimal "
+                f"point ({plain}) in the file"
+            )
+        found = _WITH_UNIT.match(text)
+        if found is None:
+            continue
+        unit = (found["pre"] or found["pre2"] or found["post"] or "").strip()
+        digits = found["num"]
+        if not unit and "," not in digits:
+            continue  # a plain number: not this column's problem
+        if "," in digits and "." not in digits:  # 1,234: a thousand, or one and a quarter?
+            number = f"{digits.replace(',', '')} or {digits.replace(',', '.')}"
+            commas = "a comma (a thousands separator, or a decimal comma)"
+        else:
+            number, commas = digits.replace(",", ""), "thousands separators"
+        number = found["sign"] + number
+        written = " and ".join(
+            [*([repr(unit)] if unit else []), *([commas] if "," in digits else [])]
+        )
+        return (
+            f"{text!r} is a number written with {written}: write plain numbers ({number}) in "
+            "the file, without units, currency signs or separators, so each is read as meant"
+        )
+    return None
 
 
 class ParsedNumbers(NamedTuple):
@@ -65,8 +114,12 @@ def numeric_column(
     parsed = parse_numbers(frame[column], missing_values)
     count = int(parsed.junk.sum())
     if count and (not junk_is_missing or parsed.values.isna().all()):
-        example = frame[column][parsed.junk].iloc[0]
-        if parsed.values.isna().all() and hint == FIX_HINT:  # a feature with no number:
+        junk = frame[column][parsed.junk]
+        example = junk.iloc[0]
+        units = unit_hint(junk.drop_duplicates().iloc[:50])
+        if units is not None:  # '94%', '$1,234.50': no category, no date, no junk to drop
+            hint = units
+        elif parsed.values.isna().all() and hint == FIX_HINT:  # a feature with no number:
             hint = ALL_TEXT_HINT  # reading its text as missing is no fix
         raise DataError(
             f"{source}: column {column!r} should be numeric but holds text, e.g. {example!r} "

@@ -113,7 +113,7 @@ def test_the_id_index_is_the_text_ids_as_pandas_infers_them(values: pd.Series) -
     from app.training.data import index_by_id, missing_ids, text_ids
 
     frame = pd.DataFrame({"customer_id": values, "x": np.arange(len(values), dtype=float)})
-    indexed, dropped = index_by_id(frame, "customer_id", "t.csv")
+    indexed, dropped, _ = index_by_id(frame, "customer_id", "t.csv")
     ids = text_ids(values, "t.csv")
     kept = ids[~missing_ids(ids)]
     expected = pd.Index(kept.to_numpy(dtype=object), name="customer_id")  # the obvious way

@@ -293,6 +293,61 @@ def test_log_lines_before_1970_or_far_ahead_are_left_out_saying_why(tmp_path: Pa
     }
 
 
+@pytest.mark.parametrize("rows", ["all", "some"])
+def test_amounts_written_with_a_currency_sign_name_the_column_and_the_fix(
+    tmp_path: Path, rows: str
+) -> None:
+    """An audit's log wrote `$12.50`: every row gave a bare "no transaction with a customer
+    id, time and amount" (no column, no example, no fix); some rows were left out with a note
+    while the spend of their customers was under-counted."""
+    path = retail_log(tmp_path)
+    log = pd.read_csv(path, dtype=str, keep_default_na=False)
+    written = "$" + log["amount"]
+    log["amount"] = written if rows == "all" else log["amount"].where(log.index % 7 > 0, written)
+    log.to_csv(path, index=False)
+    config = parse_config(log_config(path, "1997-10-01"), base_dir=tmp_path)
+    with pytest.raises(DataError) as caught:
+        load_training_data(config)
+    text = str(caught.value)
+    with_id = log["customer"] != ""  # a line without an id is left out for that first
+    count = (with_id if rows == "all" else with_id & (log.index % 7 == 0)).sum()
+    assert f"column 'amount' holds text, not numbers, in {count:,} of {len(log):,} rows" in text
+    assert f"{log['amount'][0]!r} is a number written with '$': write plain numbers" in text
+
+
+def test_a_log_with_no_usable_line_says_why_each_was_left_out(tmp_path: Path) -> None:
+    """The same bare "no transaction with ..." whatever the cause: now the reasons, counted,
+    with an example, and the columns read."""
+    path = retail_log(tmp_path)
+    log = pd.read_csv(path, dtype=str, keep_default_na=False)
+    log.loc[log.index[3:], "customer"] = ""
+    log.loc[log.index[:3], "amount"] = ["lots", "n/a?", "lots"]
+    log.to_csv(path, index=False)
+    with pytest.raises(DataError) as caught:
+        load_training_data(parse_config(log_config(path, "1997-10-01"), base_dir=tmp_path))
+    text = " ".join(str(caught.value).split())
+    assert f"every one of the {len(log):,} rows was left out" in text
+    assert f"no customer id: {len(log) - 3:,}" in text
+    assert "amount not a number, e.g. 'lots': 3" in text
+    assert "the columns read are 'customer', 'when', 'amount', 'order'" in text
+
+
+def test_a_percent_column_says_to_write_plain_numbers(tmp_path: Path) -> None:
+    """`94%` in every row got the advice for categories and dates; it is a number with a
+    unit: the message says so, and how to write it."""
+    frame = churn_frame()
+    frame["MonthlyCharges"] = (frame["MonthlyCharges"].round(0).astype(int)).astype(str) + "%"
+    data = tmp_path / "churn.csv"
+    frame.to_csv(data, index=False)
+    with pytest.raises(DataError) as caught:
+        load_training_data(parse_config(churn_config(data), base_dir=tmp_path))
+    text = str(caught.value)
+    example = frame["MonthlyCharges"][0]
+    assert f"column 'MonthlyCharges' should be numeric but holds text, e.g. {example!r}" in text
+    assert f"{example!r} is a number written with '%': write plain numbers ({example[:-1]})" in text
+    assert "categorical" not in text and "date" not in text
+
+
 @pytest.mark.parametrize("offset", ["Z", "+02:00", "-05:00"])
 def test_log_times_with_an_offset_are_read_as_utc(tmp_path: Path, offset: str) -> None:
     """ISO 8601 times with `Z` or an offset, the usual export (and what POST /v1/events
