@@ -278,18 +278,9 @@ def _traits(
     ranked.sort(key=lambda r: -r[0])
     # then the categories a segment lacks (``not Month-to-month contract``): a tree leaf of
     # ``contract != 'Month-to-month'`` is named by it when nothing else sets it apart
-    named = {
-        feature for feature, shares in categorical.items() if any(map(_defines, shares.values()))
-    }
     absent = [
         (-share.z, f"not {_category_trait(cat, labels[feature], 1.0)}")
-        for feature, shares in categorical.items()
-        if feature not in named
-        for cat, share in shares.items()
-        if not cat.startswith("__")
-        and cat.strip().lower() not in YES | NO
-        and share.share <= 0.05
-        and share.population_share >= 0.2
+        for feature, cat, share in _lacking(categorical)
     ]
     absent.sort(key=lambda r: -r[0])
     # last, smaller numeric differences: only reached when the traits above lead other names
@@ -378,6 +369,23 @@ def _defines(share: CategoryShare) -> bool:
     return share.z >= 1.5 and share.share >= 0.3
 
 
+def _lacking(
+    categorical: dict[str, dict[str, CategoryShare]],
+) -> list[tuple[str, str, CategoryShare]]:
+    """The common categories a segment all but lacks (at most 5% of it, at least 20% of all),
+    of the features with no category that defines it: ``(feature, category, share)``."""
+    return [
+        (feature, cat, share)
+        for feature, shares in categorical.items()
+        if not any(map(_defines, shares.values()))
+        for cat, share in shares.items()
+        if not cat.startswith("__")
+        and cat.strip().lower() not in YES | NO
+        and share.share <= 0.05
+        and share.population_share >= 0.2
+    ]
+
+
 def _trait_set(name: str) -> frozenset[str]:
     """The traits a name says, in any order."""
     return frozenset(re.split(r", | and ", name.lower()))
@@ -437,7 +445,8 @@ def _describe(
     labels: dict[str, str],
 ) -> str:
     """``18.0% of customers: 96% Two year contract (23% of all); tenure above average ...``:
-    the categories that define the segment, then its three strongest numeric differences."""
+    the categories that define the segment (or that it all but lacks: ``0% Month-to-month
+    contract (55% of all)``), then its three strongest numeric differences."""
     defining = sorted(
         (
             (share_.z, f"{share_.share:.0%} {_category_trait(cat, labels[feature], 1.0)} "
@@ -448,6 +457,15 @@ def _describe(
         ),
         key=lambda r: -r[0],
     )  # fmt: skip
+    lacking = sorted(
+        (
+            (-share_.z, f"{share_.share:.0%} {_category_trait(cat, labels[feature], 1.0)} "
+             f"({share_.population_share:.0%} of all)")
+            for feature, cat, share_ in _lacking(categorical)
+        ),
+        key=lambda r: -r[0],
+    )  # fmt: skip
+    defining = (defining + lacking)[:3] if defining else lacking
     ranked = sorted(numeric.items(), key=lambda kv: -abs(kv[1].z))[:3]
     differences = [
         f"{labels[name]} {'above' if p.z > 0 else 'below'} average "

@@ -156,3 +156,25 @@ def test_two_segments_of_one_defining_category_are_told_apart_without_a_number()
         "18.0% of customers: 100% Two year contract (24% of all); close to the population "
         "average on every numeric feature."
     )
+
+
+def test_a_description_names_a_common_category_the_segment_lacks() -> None:
+    """An audit's segment with no month-to-month contract (55% of all) and average numbers
+    was described "close to the population average on every feature", while its name said
+    "Not Month-to-month contract"."""
+    from app.training.profile import _describe
+
+    labels = {"tenure": "tenure", "contract": "contract"}
+    contract = {
+        "Month-to-month": CategoryShare(share=0.0, population_share=0.55, z=-1.1),
+        "One year": CategoryShare(share=0.52, population_share=0.21, z=0.76),
+        "Two year": CategoryShare(share=0.48, population_share=0.24, z=0.56),
+    }
+    numeric = {"tenure": NumericProfile(mean=30.0, median=29.0, z=0.1)}
+    described = _describe(0.25, numeric, {"contract": contract}, labels)
+    assert described == (
+        "25.0% of customers: 0% Month-to-month contract (55% of all); close to the population "
+        "average on every numeric feature."
+    )
+    name = _generate_name(numeric, {"contract": contract}, labels, set(), {}, set())
+    assert name.lower().startswith("not month-to-month contract")
