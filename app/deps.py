@@ -86,10 +86,14 @@ def no_model_detail(state: State) -> str:
         if models is not None
         else []
     )
+    default = f"the default model is {holder.model_name!r} (SEGMENTS_MODEL_NAME)"
     if others:
         served = ", ".join(others)
-        return f"{what}; models served here: {served}: ask with ?model={others[0]}"
-    return f"{what}; train and promote one (see /readyz)"
+        return (
+            f"{what}; {default}; models served here: {served}: ask with ?model={others[0]}, "
+            f"or serve it by default with SEGMENTS_MODEL_NAME={others[0]}"
+        )
+    return f"{what}; {default}: train and promote it (segments train --model NAME --promote)"
 
 
 async def serving_dep(state: ModelStateDep) -> ServingModel:

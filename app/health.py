@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from app.deps import HolderDep, model_error_in_words
+from app.deps import HolderDep, model_error_in_words, no_model_detail
 from app.history import HistoryService
 from app.observability import REDIS_UP, SPOOL_DEPTH, SPOOL_DROPPED, render_metrics
 from app.problems import Problem
@@ -111,6 +111,8 @@ async def readyz(request: Request, holder: HolderDep) -> Response:
             "version": current.version if current else None,
             "compiled": current.assigner is not None if current else None,
             "error": holder.last_error if details else model_error_in_words(holder.last_error),
+            # what to do: the models served here, and the setting that names the default
+            "hint": no_model_detail(state) if current is None and holder is state.holder else None,
         },
         "redis": await history_check(state.history),
         "api_keys": keys_check(state.keys),

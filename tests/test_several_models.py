@@ -546,8 +546,15 @@ def test_without_the_default_model_an_answer_names_the_models_served(
         assert answer.status_code == 503, answer.text
         detail = answer.json()["detail"]
         assert "no model 'customers' in the store" in detail
+        assert "the default model is 'customers' (SEGMENTS_MODEL_NAME)" in detail
         assert "models served here: tiers: ask with ?model=tiers" in detail
+        assert "or serve it by default with SEGMENTS_MODEL_NAME=tiers" in detail
         assert api.get("/v1/segments?model=tiers").status_code == 200
+        # the readiness probe a new user looks at first says the same (it said only
+        # "no model 'customers' in the store")
+        ready = api.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["model"]["hint"] == detail
 
 
 def test_a_model_recorded_as_another_default_is_named_by_the_command_and_the_service(

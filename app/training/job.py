@@ -187,6 +187,7 @@ def _train(
             k = chosen.selection.chosen_k
             algorithm = chosen.algorithm
             selection = chosen.selection
+            data.notes.extend(few_customers(len(clustered), k))
         if chosen.weights is not None:  # the outcome-weighted space won: fit and serve in it
             matrix *= chosen.weights
         with timer.step("fit"):
@@ -348,6 +349,24 @@ def _project(
     if components < 2:
         projection = np.column_stack([projection, np.zeros(len(projection))])
     return projection, [str(s) for s in model.predict(sample)]
+
+
+FEW_PER_SEGMENT = 30
+"""Customers per clustered segment below which a note says the segments are fragile: a
+centre of a few dozen customers moves with each of them (the bootstrap stability measures
+that, on the same few)."""
+
+
+def few_customers(customers: int, k: int) -> list[str]:
+    """A note when the clustered customers are too few for ``k`` steady segments."""
+    if customers >= FEW_PER_SEGMENT * k:
+        return []
+    return [
+        f"only {customers:,} customers for {k} clustered segments ({customers / k:,.0f} each "
+        f"on average): segments of so few move with each customer and say little of a "
+        f"population; {FEW_PER_SEGMENT * k:,} or more (a few thousand is usual) give steadier "
+        "segments"
+    ]
 
 
 def negatives_under_log(config: TrainConfig, frame: pd.DataFrame) -> list[str]:

@@ -602,3 +602,19 @@ def test_a_column_with_no_number_at_all_says_what_to_declare(tmp_path: Path, err
     assert "'MonthlyCharges' should be numeric but holds text, e.g. '2024-01-01'" in message
     assert 'type = "categorical"' in message and "dates" in message
     assert 'set errors = "missing"' not in message
+
+
+def test_too_few_customers_for_steady_segments_are_noted(tmp_path: Path) -> None:
+    """45 customers trained three segments without a word: a note says how few that is."""
+    few = tmp_path / "few.csv"
+    churn_frame(45).to_csv(few, index=False)
+    store = ModelStore(tmp_path / "store")
+    notes = train(parse_config(churn_config(few), base_dir=tmp_path), store).manifest.data.notes
+    assert any(
+        n.startswith("only 45 customers for 3 clustered segments (15 each on average)")
+        for n in notes
+    ), notes
+    enough = tmp_path / "enough.csv"
+    churn_frame(300).to_csv(enough, index=False)
+    notes = train(parse_config(churn_config(enough), base_dir=tmp_path), store).manifest.data.notes
+    assert not any("clustered segments" in n for n in notes), notes
