@@ -131,6 +131,12 @@ class NumericProfile(_Model):
     mean: float
     median: float
     z: float = Field(description="(segment mean - population mean) / population std")
+    on_side: float | None = Field(
+        None,
+        description="share of the segment's customers on the side of the population median "
+        "that z points to (above it where z >= 0; a customer at the median counts half): how "
+        "much of the segment a name such as 'lapsed' is true of",
+    )
 
 
 class CategoryShare(_Model):

@@ -23,6 +23,7 @@ from app.training.preprocess import category_codes
 from app.training.tree_names import LeafSplit, bounds_text
 
 NAME_Z = 0.5  # a feature must differ this much to appear in a name
+NAME_SIDE = 2 / 3  # and this share of the segment be on that side of the population median
 # the words a transaction log's derived features bring to names (a feature's own win)
 RFM_WORDS = {
     "recency_days": ("lapsed", "recent"),
@@ -68,6 +69,7 @@ def profile_segments(
     numeric = list(transformed.columns)
     pop_mean = transformed.mean()
     pop_std = transformed.std(ddof=0).replace(0.0, 1.0)
+    pop_median = frame[numeric].median()
     labels = {f.name: f.label or f.name.replace("_", " ") for f in config.features}
     words = _words(config)
     # each row's category as its position in the population's shares, so a segment's
@@ -91,6 +93,7 @@ def profile_segments(
                     mean=_finite(seg_raw[col].mean()),
                     median=_finite(seg_raw[col].median()),
                     z=_finite(z[col]),
+                    on_side=_on_side(seg_raw[col], pop_median[col], _finite(z[col])),
                 )
         cat_profile = {
             name: _category_shares(codes[mask], pop_shares[name])
@@ -170,6 +173,20 @@ def _mean_or_none(values: pd.Series) -> float | None:
     """A segment's outcome mean; None where no member has a value (an unmatched join)."""
     mean = float(values.mean())
     return mean if np.isfinite(mean) else None
+
+
+def _on_side(values: pd.Series, median: float, z: float) -> float | None:
+    """The share of ``values`` on the side of ``median`` that ``z`` points to (ties half)."""
+    present = values.dropna().to_numpy(dtype=np.float64)
+    if not len(present) or not np.isfinite(median):
+        return None
+    beyond = present > median if z >= 0 else present < median
+    return float(beyond.mean() + 0.5 * (present == median).mean())
+
+
+def _named_side(p: NumericProfile) -> bool:
+    """Most of the segment is where a name would put it (unknown: as z says)."""
+    return p.on_side is None or p.on_side >= NAME_SIDE
 
 
 def _finite(value: object) -> float:
@@ -262,9 +279,11 @@ def _traits(
     Nothing about the feature ``skip`` (a leaf's name says it already)."""
     numeric = {name: p for name, p in numeric.items() if name != skip}
     categorical = {name: shares for name, shares in categorical.items() if name != skip}
+    # a difference of the mean that most of the segment shares (a few extreme customers move
+    # a mean: "lapsed" was said of segments a third of whom had bought within weeks)
     ranked = [
         (abs(p.z), _trait(name, p, labels, words)) for name, p in numeric.items()
-        if abs(p.z) >= NAME_Z
+        if abs(p.z) >= NAME_Z and _named_side(p)
     ]  # fmt: skip
     for feature, shares in categorical.items():
         best = [
@@ -469,7 +488,12 @@ def _describe(
     ranked = sorted(numeric.items(), key=lambda kv: -abs(kv[1].z))[:3]
     differences = [
         f"{labels[name]} {'above' if p.z > 0 else 'below'} average "
-        f"(mean {p.mean:,.4g}, {p.z:+.1f} sd)"
+        f"(mean {p.mean:,.4g}, {p.z:+.1f} sd"
+        + (
+            f"; {p.on_side:.0%} of the segment {'above' if p.z > 0 else 'below'} the median of all)"
+            if p.on_side is not None
+            else ")"
+        )
         for name, p in ranked
         if abs(p.z) >= DISTINCT_Z
     ]

@@ -178,3 +178,28 @@ def test_a_description_names_a_common_category_the_segment_lacks() -> None:
     )
     name = _generate_name(numeric, {"contract": contract}, labels, set(), {}, set())
     assert name.lower().startswith("not month-to-month contract")
+
+
+def test_a_name_says_only_what_most_of_the_segment_is() -> None:
+    """A few extreme customers move a segment's mean: "lapsed" was said of a segment a third of
+    whom had bought within weeks. A numeric trait names a segment only where two thirds of it
+    are on that side of the population's median; the description says how many are."""
+    from app.training.profile import _describe
+
+    words = {"recency_days": ("lapsed", "recent"), "monetary": ("high spend", "low spend")}
+    labels = {"recency_days": "recency", "monetary": "spend"}
+    skewed = {
+        "recency_days": NumericProfile(mean=200.0, median=40.0, z=0.9, on_side=0.55),
+        "monetary": NumericProfile(mean=900.0, median=850.0, z=1.2, on_side=0.93),
+    }
+    name = _generate_name(skewed, {}, labels, set(), words, set())
+    assert "lapsed" not in name.lower() and name.lower().startswith("high spend"), name
+    consistent = {
+        **skewed,
+        "recency_days": skewed["recency_days"].model_copy(update={"on_side": 0.8}),
+    }
+    assert "lapsed" in _generate_name(consistent, {}, labels, set(), words, set()).lower()
+    described = _describe(0.3, skewed, {}, labels)
+    assert "recency above average (mean 200, +0.9 sd; 55% of the segment above the median" in (
+        described
+    )
