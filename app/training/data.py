@@ -805,8 +805,8 @@ def _load_transactions(
         )
     if len(refunds):
         reasons[
-            f"of the {len(refunds):,} customers whose lines are all refunds (negative amounts): "
-            "no purchase to derive recency and frequency from"
+            f"refunds of customers who bought nothing ({len(refunds):,} customers with only "
+            "negative amounts: no purchase to derive recency from)"
         ] = int(refunds.sum())
     loaded = TrainingData(
         frame,
