@@ -116,7 +116,8 @@ class AssignResponse(BaseModel):
     explanation: Explanation
     features_from: FeaturesFrom = Field(
         description="where the features came from: all sent (request), all from the stored "
-        "profile (profile), or some of each (merged)"
+        "profile (profile; for a model trained on a transaction log, derived as of now from "
+        "the customer's behaviour aggregates), or some of each (merged)"
     )
     previous_segment_id: str | None = Field(None, description="segment before this assignment")
     changed: bool | None = Field(None, description="whether the segment changed")
