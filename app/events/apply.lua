@@ -77,8 +77,10 @@ for c = 1, #KEYS do
       new[k + 2] = at_s .. '|' .. amount_s .. '|' .. key
       k = k + 2
       local amount = tonumber(amount_s)
-      -- a refund (negative) only lowers the net amount: no order, no purchase time
-      if amount < 0 then
+      -- a refund (negative, '-0.0' too: its sign read from the text) only lowers the net
+      -- amount: no order, no purchase time
+      local bought = string.byte(amount_s, 1) ~= 45
+      if not bought then
       elseif lone then
         o = o + 1
       elseif not stored_order and not (seen and seen[key]) then
@@ -89,7 +91,7 @@ for c = 1, #KEYS do
         if seen then seen[key] = true end
       end
       m = m + amount
-      if amount >= 0 then
+      if bought then
         if not f or at < f then f, f_s = at, at_s end
         if not l or at > l then l, l_s = at, at_s end
       end

@@ -10,7 +10,8 @@ any order and which a transaction log's rows give at once:
 - ``monetary``: the net amount (a refund counts negative).
 
 A purchase is a line (an event) of amount zero or more. A refund or cancellation (a negative
-amount: ``C`` invoices, returns) only lowers the net amount: it is no order (a cancellation
+amount, ``-0.0`` included: ``C`` invoices, returns, a cancelled free item, a refund of 0) only
+lowers the net amount: it is no order (a cancellation
 invoice of its own id counted as one made a returner "frequent") and no purchase time (a
 return a month after the order made its buyer "recent"). A customer with refunds only has no
 purchase to derive recency from: no features (training leaves them out, file tagging lists
@@ -98,10 +99,10 @@ def aggregate_log(events: pd.DataFrame) -> pd.DataFrame:
     """Each customer's aggregates from log rows (customer, when, amount[, order]), indexed by
     customer id as text, sorted: ``first_us``, ``last_us``, ``orders``, ``monetary``.
 
-    Only customers with a purchase (a line of amount zero or more) are in it: those whose
-    lines are all refunds have no purchase time (``refund_only`` lists them)."""
+    Only customers with a purchase (``purchases``) are in it: those whose lines are all
+    refunds have no purchase time (``refund_only`` lists them)."""
     amount = events["amount"].to_numpy(dtype=np.float64)
-    bought = amount >= 0
+    bought = purchases(amount)
     frame = pd.DataFrame(
         {
             "customer": events["customer"].to_numpy(dtype=object),
@@ -110,12 +111,12 @@ def aggregate_log(events: pd.DataFrame) -> pd.DataFrame:
         }
     )
     net = frame.groupby("customer", sort=True)["amount"].sum()
-    purchases = frame.loc[bought]
-    grouped = purchases.groupby("customer", sort=True)
+    bought_rows = frame.loc[bought]
+    grouped = bought_rows.groupby("customer", sort=True)
     if "order" in events:  # distinct order ids bought, plus each purchase without one
         order = events["order"].astype("string").to_numpy(dtype=object)[bought]
         counted = pd.DataFrame(
-            {"customer": purchases["customer"], "order": order, "lone": pd.isna(order)}
+            {"customer": bought_rows["customer"], "order": order, "lone": pd.isna(order)}
         ).groupby("customer", sort=True)
         orders = counted["order"].nunique() + counted["lone"].sum()
     else:
@@ -132,18 +133,29 @@ def aggregate_log(events: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def refund_only(events: pd.DataFrame) -> pd.Series:
-    """The customers of log rows whose every line is a refund (negative amount): their number
-    of lines, indexed by customer id as text, sorted."""
+def purchases(amount: np.ndarray) -> np.ndarray:
+    """Where a line is a purchase: an amount of zero or more, not ``-0.0`` (a refund of 0, a
+    cancelled free item: ``-1 x 0.0``), as ``apply.lua`` and ``seed.lua`` read an amount's
+    sign from its text."""
+    return np.asarray(~np.signbit(amount), dtype=bool)
+
+
+def refund_only(events: pd.DataFrame) -> pd.DataFrame:
+    """The customers of log rows whose every line is a refund: their number of ``lines`` and
+    ``monetary`` (net amount), indexed by customer id as text, sorted."""
+    amount = events["amount"].to_numpy(dtype=np.float64)
     frame = pd.DataFrame(
         {
             "customer": events["customer"].astype(str).to_numpy(dtype=object),
-            "amount": events["amount"].to_numpy(dtype=np.float64),
+            "amount": amount,
+            "bought": purchases(amount),
         }
     )
-    grouped = frame.groupby("customer", sort=True)["amount"]
-    lines = grouped.size()
-    return lines[(grouped.max() < 0).to_numpy()].rename_axis("customer_id")
+    grouped = frame.groupby("customer", sort=True)
+    found = pd.DataFrame(
+        {"lines": grouped.size(), "monetary": grouped["amount"].sum().astype(np.float64)}
+    )
+    return found.loc[~grouped["bought"].any().to_numpy()].rename_axis("customer_id")
 
 
 def features_frame(aggregates: pd.DataFrame, as_of_us: int) -> pd.DataFrame:

@@ -9,12 +9,13 @@
 -- ARGV[2] reference (epoch us, exclusive)
 -- ARGV[3] the bound of the net amount (2^63, as apply.lua's): a kept event that would take its
 --   magnitude to it or beyond on top of the log's is forgotten too (a re-send is then refused)
--- then per customer: f, l, o, m of the log (a customer with a purchase before the reference),
---   N, then N order keys of the log (of its purchases)
+-- then per customer: f, l, o, m of the log (f and l '' for a customer whose lines before the
+--   reference are all refunds: no purchase time), N, then N order keys of the log (of its
+--   purchases)
 --
 -- Returns per customer five values: the number of posted events kept (at or after the
--- reference), then, where it kept some, the aggregates with them (f, l, o, m as text; false
--- where it kept none: the log's are the aggregates).
+-- reference), then, where it kept some and the customer has a purchase, the aggregates with
+-- them (f, l, o, m as text; false where it kept none: the log's are the aggregates).
 
 local counting = ARGV[1] == '1'
 local ref = tonumber(ARGV[2])
@@ -23,6 +24,7 @@ local out = {}
 local p = 4
 for c = 1, #KEYS do
   local hash = KEYS[c]
+  -- f and l are '' for a customer whose lines before the reference are all refunds
   local f, l, o, m = tonumber(ARGV[p]), tonumber(ARGV[p + 1]), tonumber(ARGV[p + 2]), tonumber(ARGV[p + 3])
   local n = tonumber(ARGV[p + 4])
   local orders = {}
@@ -39,22 +41,26 @@ for c = 1, #KEYS do
       local amount = tonumber(amount_s)
       if at >= ref and math.abs(m + amount) < limit then
         kept[#kept + 1] = {name, stored[i + 1]}
-        -- a refund (negative) only lowers the net amount, as apply.lua counts it
-        if amount >= 0 then
+        -- a refund (negative, '-0.0' too) only lowers the net amount, as apply.lua counts it
+        if string.byte(amount_s, 1) ~= 45 then
           if not counting or string.byte(key, 1) == 101 or not orders[key] then
             o = o + 1
             if counting then orders[key] = true end
           end
-          if at < f then f = at end
-          if at > l then l = at end
+          if not f or at < f then f = at end
+          if not l or at > l then l = at end
         end
         m = m + amount
       end
     end
   end
   redis.call('DEL', hash)
-  local fields = {'f', string.format('%.17g', f), 'l', string.format('%.17g', l), 'o', o,
-    'm', string.format('%.17g', m), 'w', string.format('%.17g', ref)}
+  local fields = {'o', o, 'm', string.format('%.17g', m), 'w', string.format('%.17g', ref)}
+  if f then  -- a purchase, in the log or kept: the purchase times
+    local n = #fields
+    fields[n + 1], fields[n + 2] = 'f', string.format('%.17g', f)
+    fields[n + 3], fields[n + 4] = 'l', string.format('%.17g', l)
+  end
   for _, e in ipairs(kept) do
     fields[#fields + 1] = e[1]
     fields[#fields + 1] = e[2]
@@ -72,7 +78,7 @@ for c = 1, #KEYS do
   end
   local at = 5 * (c - 1)
   out[at + 1] = #kept
-  if #kept > 0 then
+  if #kept > 0 and f then
     out[at + 2], out[at + 3] = string.format('%.17g', f), string.format('%.17g', l)
     out[at + 4], out[at + 5] = tostring(o), string.format('%.17g', m)
   else

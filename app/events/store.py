@@ -53,11 +53,13 @@ class Aggregates(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Seed:
-    """A customer's aggregates from a log, with the order ids it counted."""
+    """A customer's aggregates from a log, with the order ids it counted; ``bought`` False for
+    a customer whose lines are all refunds (its first and last are not sent: no purchase)."""
 
     customer_id: str
     aggregates: Aggregates
     order_keys: Sequence[str] = ()
+    bought: bool = True
 
 
 def _resp(values: list[str]) -> str:
@@ -233,7 +235,8 @@ class BehaviourStore:
                 for i in chunk:
                     s, a = seeds[i], seeds[i].aggregates
                     keys.append(self.keys.behaviour(s.customer_id))
-                    args += (str(a.first_us), str(a.last_us), str(a.orders), repr(a.monetary))
+                    times = (str(a.first_us), str(a.last_us)) if s.bought else ("", "")
+                    args += (*times, str(a.orders), repr(a.monetary))
                     args += (str(len(s.order_keys)), *s.order_keys)
                 calls.append(self._call(keys, args))
                 plan.append(chunk)

@@ -37,7 +37,14 @@ import pandas as pd
 
 from app.batch import refused_ids
 from app.errors import DataError
-from app.events.derive import aggregate_log, feature_rows, features_frame, refund_only, to_us
+from app.events.derive import (
+    aggregate_log,
+    feature_rows,
+    features_frame,
+    purchases,
+    refund_only,
+    to_us,
+)
 from app.events.store import Aggregates, BehaviourStore, Seed
 from app.history import HistoryConfig, Recorder, RedisUnavailable
 from app.history.records import Outcome, RecordBatch, run_record_ids, run_started_ms
@@ -71,6 +78,9 @@ class LogTagged:
     rows: int = 0  # the log's rows
     examples: dict[str, str] = field(default_factory=dict)  # reason -> an example row
     notes: list[str] = field(default_factory=list)  # as training's (lines repeated exactly)
+    # customers whose lines are all refunds: not tagged, but seeded (their net amount, with no
+    # purchase time), so the log replaces what events said of them as of any other customer
+    refunders: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def is_log_model(serving: ServingModel) -> bool:
@@ -113,13 +123,14 @@ def tag_log(serving: ServingModel, source: Path, as_of: date | None) -> LogTagge
     slots, _ = serving.assign_slots(rows)
     answers = serving.slot_answers
     pairs = [answers[slot] for slot in slots]
-    only_refunds = refund_only(before).index.to_list()
+    refunders = refund_only(before)
+    only_refunds = refunders.index.to_list()
     every = set(log["customer"].astype(str))
     late_only = sorted(every - set(ids) - set(only_refunds))
     counting = "order" in before
     order_keys: dict[str, list[str]] = {}
     if counting:  # the orders the aggregates counted: those of purchases
-        bought = before.loc[(before["amount"] >= 0).to_numpy()]
+        bought = before.loc[purchases(before["amount"].to_numpy(dtype=float))]
         known = bought.loc[bought["order"].notna(), ["customer", "order"]].drop_duplicates()
         for customer, orders in known.groupby("customer")["order"]:
             order_keys[str(customer)] = [f"o{o}" for o in orders.astype(str)]
@@ -142,6 +153,7 @@ def tag_log(serving: ServingModel, source: Path, as_of: date | None) -> LogTagge
         log_rows,
         events.examples,
         list(events.notes),
+        refunders,
     )
 
 
@@ -245,6 +257,18 @@ async def record_log(
             )
             outcomes = await recorder.record_many(batch, max(config.batch_timeout_s, 30.0))
             _acknowledge(state, start, ids, outcomes, rejects, runs_dir, len(posted))
+        # the customers with refunds only: not tagged, but their aggregates become the log's
+        # as everyone's do (the events posted before the reference forgotten, a late one
+        # refused), with no purchase time; their first purchase posted makes them taggable
+        refunders = tagged.refunders
+        if len(refunders):
+            no_purchase = [
+                Seed(cid, Aggregates(0, 0, 0, float(m)), bought=False)
+                for cid, m in zip(
+                    refunders.index, refunders["monetary"].to_numpy(dtype=float), strict=True
+                )
+            ]
+            await store.seed(no_purchase, reference_us, tagged.counting)
         state.finished = True
         state.save(runs_dir)
         return state

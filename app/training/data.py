@@ -805,9 +805,9 @@ def _load_transactions(
         )
     if len(refunds):
         reasons[
-            f"refunds of customers who bought nothing ({len(refunds):,} customers with only "
-            "negative amounts: no purchase to derive recency from)"
-        ] = int(refunds.sum())
+            f"refunds of customers with no purchase before the reference date ({len(refunds):,} "
+            "customers: no purchase to derive recency from)"
+        ] = int(refunds["lines"].sum())
     loaded = TrainingData(
         frame,
         source_rows=source_rows,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pandas as pd
 from redis.asyncio import Redis
 
 from app.events.store import APPLIED, DUPLICATE, LATE, Aggregates, BehaviourStore, Event, Seed
@@ -89,6 +90,41 @@ def test_late_duplicate_and_new_events_of_one_customer_in_one_call(
     assert statuses == [LATE, APPLIED, APPLIED, APPLIED, DUPLICATE, APPLIED]
     # the refund (day 13) lowers the net amount only: the last purchase is day 12's
     assert found == {"s": Aggregates(T0, T0 + 12 * DAY, 4, 122.0)}
+
+
+def test_a_refund_of_zero_is_no_order_and_no_purchase_time(service_redis: str, prefix: str) -> None:
+    """A refund of 0 arrives as -0.0 (a cancelled free item: -1 x 0.0): a refund like any
+    other (it counted an order and moved the last purchase, since -0.0 < 0 is false), as the
+    log's derivation reads it (``purchases``: the sign bit)."""
+    from app.events.derive import aggregate_log
+
+    events = [
+        Event("z", "z1", T0, 40.0, "oA"),
+        Event("z", "z2", T0 + 5 * DAY, -0.0, "oC1"),
+        Event("z", "z3", T0 + 6 * DAY, -0.0, "ez3"),
+        Event("z", "z4", T0 + 7 * DAY, 0.0, "oFree"),  # a free order is an order
+    ]
+
+    async def work(store: BehaviourStore, client: Redis) -> Any:
+        return await store.apply(events, counting=True)
+
+    _, found = _run(service_redis, prefix, work)
+    assert found == {"z": Aggregates(T0, T0 + 7 * DAY, 2, 40.0)}
+    log = pd.DataFrame(
+        {
+            "customer": ["z"] * 4,
+            "when": pd.to_datetime([e.at_us for e in events], unit="us"),
+            "amount": [e.amount for e in events],
+            "order": ["A", "C1", None, "Free"],
+        }
+    )
+    agg = aggregate_log(log).loc["z"]
+    assert (agg["first_us"], agg["last_us"], agg["orders"], agg["monetary"]) == (
+        T0,
+        T0 + 7 * DAY,
+        2,
+        40.0,
+    )
 
 
 def test_without_an_order_column_every_event_is_an_order(service_redis: str, prefix: str) -> None:

@@ -252,3 +252,42 @@ def test_the_nightly_run_tags_customers_with_the_events_posted_after_its_referen
     # the run's file shows what it recorded (it showed the log's segment for 'a')
     written = pd.read_csv(out, dtype=str).set_index("customer_id")["segment_id"]
     assert written["a"] == stored["segment_id"]
+
+
+def test_a_recorded_log_seeds_customers_with_refunds_only_as_the_log_says(
+    tx_trained: tuple[ModelStore, TrainResult],
+    tmp_path: Path,
+    prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found by a review: a customer whose lines before the reference are all refunds was not
+    seeded (no purchase, no features), so the log's refund never reached Redis, the events
+    posted before the reference stayed, and a late event was applied (it is refused for every
+    seeded customer). Such a customer is seeded with the log's net amount and no purchase
+    time; a purchase posted after the reference stays on top, as for anyone."""
+    monkeypatch.setenv("SEGMENTS_KEY_PREFIX", prefix)
+    monkeypatch.setenv("SEGMENTS_MODEL_NAME", "transactions")
+    store, _ = tx_trained
+    log = _log(tmp_path)  # 'refunder' has one line before 2026-11-01: a refund of 30
+    settings = _settings(store, prefix, tmp_path)
+    bought = {"event_id": "r-buy", "customer_id": "refunder", "type": "order", "amount": 100.0,
+              "at": "2026-11-03T09:00:00Z", "order_id": "10"}  # fmt: skip
+    early = {"event_id": "r-early", "customer_id": "refunder", "type": "order", "amount": 7.0,
+             "at": "2026-10-05T09:00:00Z", "order_id": "11"}  # fmt: skip
+    with TestClient(create_app(settings)) as client:
+        client.app.state.clock = datetime(2026, 11, 10, tzinfo=UTC).timestamp  # type: ignore[attr-defined]
+        doc = client.post("/v1/events", json={"events": [bought, early]}).json()
+        assert doc["accepted"] == 2
+    shown = _assign(store, "--input", str(log), "--record", "--as-of", "2026-11-01")
+    assert "only refund lines before the reference date" in " ".join(shown.output.split())
+    late = {**early, "event_id": "r-late"}
+    with TestClient(create_app(settings)) as client:
+        client.app.state.clock = datetime(2026, 11, 10, tzinfo=UTC).timestamp  # type: ignore[attr-defined]
+        behaviour = client.app.state.behaviour  # type: ignore[attr-defined]
+        seeded = client.portal.call(behaviour.read, ["refunder"])[0]  # type: ignore[union-attr]
+        at = int(datetime(2026, 11, 3, 9, tzinfo=UTC).timestamp() * 1_000_000)
+        # the log's refund (-30) and the purchase kept after the reference; the early event
+        # (before the reference: the log covers that period) forgotten
+        assert seeded == (at, at, 1, 70.0)
+        doc = client.post("/v1/events", json={"events": [late]}).json()
+        assert (doc["accepted"], doc["late"]) == (0, 1)
