@@ -330,9 +330,11 @@ class UnseenCategories:
                 if name in self.infrequent
                 else "read as none of its categories"
             )
-            near = {k.strip().casefold(): k for k in self.known[name]}
+            near: dict[str, list[str]] = {}
+            for k in sorted(self.known[name]):  # every spelling training saw, in one order
+                near.setdefault(k.strip().casefold(), []).append(k)
             alike = [
-                f"{value!r} is {near[value.strip().casefold()]!r} in training"
+                f"{value!r} is {' or '.join(map(repr, near[value.strip().casefold()]))} in training"
                 for value, _ in common
                 if value.strip().casefold() in near
             ]

@@ -122,7 +122,7 @@ def assign(
     with --record, record each assignment in Redis as the service does. For a model trained
     on a transaction log, the input is such a log: features are derived as training does."""
     from app.batch import assign_file, check_output, kinds_in_words
-    from app.errors import DataError
+    from app.errors import DataError, StoreError
     from app.events.command import (
         assign_log,
         trained_id_column,
@@ -138,8 +138,15 @@ def assign(
         # failed run prints names it too; another --model is refused when the run is loaded)
         name = model_name or _run_model(get_settings().data_dir / "runs", resume or run_id)
         name = name or default_model(model_store, get_settings().model_name)
+        resuming = resume is not None or run_id is not None  # (the run file names a version)
+        if version is None and not resuming and model_store.promoted(name) is None:
+            raise StoreError(
+                model_store.no_promoted_version(
+                    name, "run `segments models promote`, or name one with --version"
+                )
+            )
         id_column = id_column or trained_id_column(model_store, name, version)
-        record = record or resume is not None or run_id is not None
+        record = record or resuming
         if trained_on_log(model_store, name, version):
             day = None if as_of is None else as_of.date()
             assign_log(

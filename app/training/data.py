@@ -31,6 +31,7 @@ from app.events.derive import (
     RFM_FEATURES,
     aggregate_log,
     features_frame,
+    purchases,
     refund_only,
     times_us,
     to_us,
@@ -138,6 +139,9 @@ def markers_as_missing(
     return frame
 
 
+_FLOAT_IDS_SAID: set[tuple[str, str]] = set()
+
+
 def text_ids(values: pd.Series, source: str = "") -> pd.Series:
     """Customer ids as text, exactly as written: ``00001`` and ``1`` are two customers.
 
@@ -150,6 +154,19 @@ def text_ids(values: pd.Series, source: str = "") -> pd.Series:
         pd.api.types.is_integer_dtype(values) or pd.api.types.is_float_dtype(values)
     ):
         text = values.astype("string")
+        head = text.dropna().iloc[:1000]  # an export that wrote integer ids as floats
+        said = (source, str(values.name))
+        if said not in _FLOAT_IDS_SAID and len(head) and head.str.fullmatch(r"\d+\.0").all():
+            _FLOAT_IDS_SAID.add(said)  # once per file, not once per chunk of it
+            logger.warning(
+                "%s: id column %r holds ids written as floats (%s): they are read as written, "
+                "so %s and %s are two customers; write the ids as they are elsewhere",
+                source,
+                values.name,
+                head.iloc[0],
+                head.iloc[0],
+                head.iloc[0][:-2],
+            )
     else:
         logger.warning(
             "%s: id column %r holds numbers; read as their decimal text (ids are text: store "
@@ -561,7 +578,15 @@ def read_events(
         # its text, and the same order must count once in the log and in the events
         events["order"] = order_ids(log[tx.order])[keep].to_numpy()
     counted = int((repeated & keep).sum())
-    notes = (repeated_note(counted),) if counted else ()
+    notes: tuple[str, ...] = (repeated_note(counted),) if counted else ()
+    if tx.order:  # a purchase line without an order id is an order of its own: say how many
+        lone = int((events["order"].isna().to_numpy() & purchases(amount[keep].to_numpy())).sum())
+        if lone:
+            notes += (
+                f"{lone:,} purchase lines have no order id in column {tx.order!r}: each counts "
+                "as an order of its own (frequency, avg_order_value); fill the column where "
+                "those lines belong to larger orders",
+            )
     return (
         Events(events, ref, reasons | more, examples | example, notes, order),
         len(log) + len(misshapen),

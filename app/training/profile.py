@@ -33,6 +33,7 @@ RFM_WORDS = {
     "tenure_days": ("long-standing", "new"),
 }
 ONE_TIME = "one-time"
+NEW, NEW_DAYS = "new", 90  # "new" only where the median customer's first order is this recent
 CATEGORY_Z = 0.8  # a category most of a segment holds, this far above its population share
 YES = {"yes", "true", "y"}
 NO = {"no", "false", "n"}
@@ -246,6 +247,8 @@ def _trait(
             word = "infrequent"
         elif word == ONE_TIME:
             return word  # a fact about the segment, not a degree ("very one-time")
+        if word == NEW and name == "tenure_days" and p.median >= NEW_DAYS:
+            return "newer"  # below average, but customers of months are not new ones
         return f"very {word}" if abs(z) >= 1.0 and " " not in word else word
     return f"{_level(z)} {labels[name]}"
 

@@ -317,3 +317,21 @@ def test_categories_training_never_saw_are_counted_and_a_case_variant_is_named(
     # a file of known categories says nothing of them
     customers[0].head(50).to_csv(source, index=False)
     assert assign_file(store.load("customers"), source, out, id_column="customer_id").unseen == []
+
+
+def test_a_value_near_several_known_spellings_names_them_all_in_one_order() -> None:
+    """Training held 'Month-to-month' and 'month-to-month': the hint named one or the other
+    from run to run (a set's order); it names both, sorted."""
+    from collections import Counter
+
+    from app.batch import UnseenCategories
+
+    unseen = UnseenCategories.__new__(UnseenCategories)
+    unseen.known = {"contract": frozenset({"month-to-month", "Month-to-month", "Two year"})}
+    unseen.infrequent, unseen.found = set(), {"contract": Counter()}
+    unseen.count("contract", ["month-to-month "] * 3 + ["Two year"])
+    assert unseen.lines() == [
+        "column 'contract': 3 rows hold categories training never saw, read as none of its "
+        "categories ('month-to-month ' is 'Month-to-month' or 'month-to-month' in training: "
+        "fix the spelling in the file): 'month-to-month ' (3 rows)"
+    ]

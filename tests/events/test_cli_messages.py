@@ -124,6 +124,33 @@ def test_an_as_of_date_to_come_is_refused(
     assert kept.exit_code == 0, kept.output
 
 
+def test_as_of_on_a_log_model_with_no_promoted_version_says_so(
+    tx_trained: tuple[ModelStore, TrainResult], tmp_path: Path
+) -> None:
+    """Found by a new-user audit: `--as-of` on a log model not yet promoted said the model
+    "was trained on a table" (exit 2); the command says what it says without `--as-of`."""
+    store, _ = tx_trained
+    copy = ModelStore(tmp_path / "store")
+    shutil.copytree(store.root, copy.root)
+    (copy.root / "transactions" / "promoted.json").unlink()
+    assert copy.promoted("transactions") is None
+    out = tmp_path / "out.csv"
+    where = ["--store", str(copy.root), "--model", "transactions", "--input", str(_log(tmp_path))]
+    shown = CliRunner().invoke(
+        cli, ["assign", *where, "--output", str(out), "--as-of", "2026-11-01"]
+    )
+    assert shown.exit_code == 1
+    said = _text(shown.output)
+    assert "model transactions has no promoted version; run `segments models promote`" in said
+    assert "--version" in said and "trained on a table" not in said
+    version = store.promoted("transactions")
+    assert version is not None
+    named = CliRunner().invoke(
+        cli, ["assign", *where, "--output", str(out), "--as-of", "2026-11-01", "--version", version]
+    )
+    assert named.exit_code == 0, named.output
+
+
 def test_paths_with_brackets_print_as_they_are(
     tx_trained: tuple[ModelStore, TrainResult], tmp_path: Path
 ) -> None:

@@ -120,3 +120,22 @@ def test_the_id_index_is_the_text_ids_as_pandas_infers_them(values: pd.Series) -
     assert indexed.index.dtype == expected.dtype
     assert indexed.index.equals(expected) and indexed.index.tolist() == expected.tolist()
     assert dropped == len(values) - len(kept) > 0
+
+
+def test_ids_written_as_floats_in_a_csv_are_warned_of_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A Parquet file's float ids were warned of; a CSV's `1957.0` was read as written with no
+    word (recorded, such ids are customers apart from `1957`). Warned once per file."""
+    from app.training.data import text_ids
+
+    floats = pd.Series(["1957.0", "17850.0", None], dtype=object, name="customerID")
+    with caplog.at_level("WARNING", logger="app.training.data"):
+        assert text_ids(floats, "floats.csv").tolist()[:2] == ["1957.0", "17850.0"]
+        text_ids(floats, "floats.csv")  # the next chunk of the same file
+        text_ids(pd.Series(["0001957", "1957.5"], name="customerID"), "plain.csv")
+    warned = [r.getMessage() for r in caplog.records]
+    assert warned == [
+        "floats.csv: id column 'customerID' holds ids written as floats (1957.0): they are read "
+        "as written, so 1957.0 and 1957 are two customers; write the ids as they are elsewhere"
+    ]

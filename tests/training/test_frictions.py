@@ -315,6 +315,24 @@ def test_amounts_written_with_a_currency_sign_name_the_column_and_the_fix(
     assert f"{log['amount'][0]!r} is a number written with '$': write plain numbers" in text
 
 
+def test_purchase_lines_without_an_order_id_are_counted_in_a_note(tmp_path: Path) -> None:
+    """A new user blanked the order id of 100 customers' lines: each line became an order (the
+    frequency nearly doubled) without a word. They still count so, and a note says how many."""
+    path = retail_log(tmp_path)
+    log = pd.read_csv(path, dtype=str, keep_default_na=False)
+    log.loc[log["customer"].isin(["c1", "c2"]), "order"] = ""
+    log.loc[len(log)] = ["c1", "1997-05-20", "-4.0", ""]  # a refund: no order, not counted
+    log.to_csv(path, index=False)
+    loaded = load_training_data(parse_config(log_config(path, "1997-10-01"), base_dir=tmp_path))
+    blank = int(((log["order"] == "") & (log["amount"] != "-4.0")).sum())
+    assert loaded.notes == [
+        f"{blank} purchase lines have no order id in column 'order': each counts as an order "
+        "of its own (frequency, avg_order_value); fill the column where those lines belong to "
+        "larger orders"
+    ]
+    assert loaded.frame.loc["c1", "frequency"] == 9  # nine lines before October: nine orders
+
+
 def test_a_log_with_no_usable_line_says_why_each_was_left_out(tmp_path: Path) -> None:
     """The same bare "no transaction with ..." whatever the cause: now the reasons, counted,
     with an example, and the columns read."""

@@ -203,3 +203,15 @@ def test_a_name_says_only_what_most_of_the_segment_is() -> None:
     assert "recency above average (mean 200, +0.9 sd; 55% of the segment above the median" in (
         described
     )
+
+
+def test_new_only_where_the_median_customer_joined_within_three_months() -> None:
+    """A new user's segment of repeat buyers of seven months (median tenure 202 days, below
+    the population's) was named "New"; it is "newer", and "new" where the median customer's
+    first order is under 90 days old."""
+    words = {"tenure_days": ("long-standing", "new")}
+    labels = {"tenure_days": "tenure days"}
+    months = {"tenure_days": NumericProfile(mean=201.1, median=202.0, z=-0.9, on_side=0.9)}
+    weeks = {"tenure_days": NumericProfile(mean=35.0, median=30.0, z=-1.4, on_side=1.0)}
+    assert _generate_name(months, {}, labels, set(), words, set()) == "Newer"
+    assert _generate_name(weeks, {}, labels, set(), words, set()) == "Very new"
