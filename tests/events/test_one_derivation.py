@@ -1,9 +1,11 @@
 """One derivation (issue 13, item 3): the events path equals the training derivation.
 
-Random transaction logs (several lines per order, refunds, customers with one line, lines
-without an order id) are derived by the training job's ``derive_rfm`` and, as events, posted
-to the real Redis through ``apply.lua`` in a shuffled order with duplicates: every customer's
-features as of the same instant agree to 1e-9, and so do the segments a model gives them.
+Random transaction logs (several lines per order, refunds, refunds of 0, customers with
+refunds only, customers with one line, lines without an order id) are derived by the training
+job's ``derive_rfm`` and, as events, posted to the real Redis through ``apply.lua`` in a
+shuffled order with duplicates, in one to three batches: every customer's features as of the
+same instant agree to 1e-9 (a customer with refunds only has none on either side), and so do
+the segments a model gives them.
 """
 
 from __future__ import annotations
@@ -35,13 +37,16 @@ def logs(draw: st.DrawFn) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
     customers = draw(st.integers(1, 8))
     for c in range(customers):
+        returner = draw(st.integers(0, 4)) == 0  # every line a refund: no purchase
         for o in range(draw(st.integers(1, 4))):
             lines = draw(st.integers(1, 3))
             for _ in range(lines):
                 seconds = draw(st.integers(0, 364 * 86_400))
                 micros = draw(st.integers(0, 999_999))
-                amount = draw(st.floats(0, 500, allow_nan=False).map(lambda x: round(x, 2)))
-                refund = draw(st.booleans()) and draw(st.booleans())
+                amount = draw(
+                    st.just(0.0) | st.floats(0, 500, allow_nan=False).map(lambda x: round(x, 2))
+                )
+                refund = returner or (draw(st.booleans()) and draw(st.booleans()))
                 lone = draw(st.integers(0, 9)) == 0  # a line without an order id
                 rows.append(
                     {
@@ -81,12 +86,20 @@ def _events(log: pd.DataFrame, rng: random.Random) -> list[Event]:
     return events
 
 
-async def _via_redis(url: str, prefix: str, events: list[Event], counting: bool) -> Any:
+async def _via_redis(
+    url: str, prefix: str, batches: list[list[Event]], counting: bool, customers: list[str]
+) -> Any:
+    """Apply the batches one after the other: every status, each customer's aggregates as
+    the last call naming it answered, and every customer's as stored."""
     async with Redis.from_url(url, decode_responses=True) as client:
         store = BehaviourStore(client, Keys(prefix, shards=3), timeout_s=10.0)
-        statuses, aggregates = await store.apply(events, counting)
-        stored = await store.read(sorted(aggregates))
-        return statuses, aggregates, stored
+        statuses: list[int] = []
+        aggregates: dict[str, Any] = {}
+        for batch in batches:
+            found, answered = await store.apply(batch, counting)
+            statuses += found
+            aggregates.update(answered)
+        return statuses, aggregates, await store.read(customers)
 
 
 def _close(a: float, b: float) -> bool:
@@ -104,17 +117,24 @@ def test_events_derive_what_training_derives(
     expected = derive_rfm(log, REFERENCE)
     rng = random.Random(seed)
     events = _events(log, rng)
+    cuts = sorted(rng.sample(range(1, len(events)), min(2, len(events) - 1)))[: rng.randint(0, 2)]
+    batches = [events[a:b] for a, b in zip([0, *cuts], [*cuts, len(events)], strict=True)]
+    customers = sorted(set(log["customer"]))
     prefix = f"evprop{seed}:"
     try:
         statuses, aggregates, stored = asyncio.run(
-            _via_redis(service_redis, prefix, events, counting=with_orders)
+            _via_redis(service_redis, prefix, batches, with_orders, customers)
         )
     finally:
         delete_prefix(service_redis, prefix)
     assert statuses.count(1) == len(log)  # each line applied once, its copies duplicates
-    assert sorted(aggregates) == list(expected.index)
+    assert sorted(aggregates) == list(expected.index)  # customers with refunds only: none
+    assert [c for c, agg in zip(customers, stored, strict=True) if agg is not None] == list(
+        expected.index
+    )
     as_of = to_us(datetime(2026, 1, 1, tzinfo=UTC))
-    for customer_id, agg in zip(sorted(aggregates), stored, strict=True):
+    for customer_id in expected.index:
+        agg = stored[customers.index(customer_id)]
         assert agg == aggregates[customer_id]  # what the call answered is what is stored
         got = rfm_features(agg.first_us, agg.last_us, agg.orders, agg.monetary, as_of)
         for name in RFM_FEATURES:
@@ -148,7 +168,7 @@ def test_the_example_log_as_events_gets_the_segments_training_gave(
     events = _events(log, random.Random(5))
     prefix = "evexample:"
     try:
-        _, aggregates, _ = asyncio.run(_via_redis(service_redis, prefix, events, counting=True))
+        _, aggregates, _ = asyncio.run(_via_redis(service_redis, prefix, [events], True, []))
     finally:
         delete_prefix(service_redis, prefix)
     reference = result.manifest.data.reference_date
