@@ -47,6 +47,7 @@ from app.deps import current_serving
 from app.drift.live import LIVE
 from app.events.service import live_features, live_features_many, log_spec
 from app.history import HistoryService
+from app.history.records import now_ms
 from app.models import MODEL_PARAMETER, state_for_query
 from app.observability import ASSIGNMENTS, child
 from app.problems import as_problem, problem_response, problem_responses
@@ -140,6 +141,7 @@ async def assign_payload(state: State, body: bytes, query: bytes) -> bytes:
     elif not is_complete(features, kinds) and history is not None:
         # the rest comes from the stored profile (a transactions model's customer: derived as
         # of now from their behaviour)
+        read_at = now_ms()  # before the behaviour is read: a forget landing after it wins
         live = await live_features(state, serving, customer_id, features)
         if live is None:
             doc, features, source = await assign_merged(
@@ -148,7 +150,9 @@ async def assign_payload(state: State, body: bytes, query: bytes) -> bytes:
         else:
             features, source = live
             doc = render(serving, customer_id, serving.assign_one(features), features)
-            await record_one(history, serving, doc, features)  # derived: stored as of now
+            # derived: stored as of now, stamped as of the read (as an events batch's records
+            # are): Redis ignores it after a forget that came in between
+            await record_one(history, serving, doc, features, assigned_at=read_at)
     else:  # every feature sent
         if not is_complete(features, kinds):  # recording off: raises the 422 naming them
             await complete_one(history, kinds, customer_id, features, max_id)

@@ -12,7 +12,7 @@ from app.assignment.profiles import MERGE_TRIES, complete_many, is_complete, mer
 from app.assignment.validation import ErrorBudget, ItemInvalid, is_unicode, parse_item
 from app.drift.live import LIVE
 from app.history import HistoryService, Outcome, Record
-from app.history.records import RecordBatch
+from app.history.records import RecordBatch, now_ms
 from app.observability import MIGRATIONS, REDIS_ERRORS, REDIS_LATENCY, SUPERSEDED, child
 from app.problems import MAX_ECHO, clipped, escaped
 from app.serving import ServingModel
@@ -166,7 +166,10 @@ async def answer_batch(
     incomplete = [item for item in valid if not is_complete(item[2], kinds)]
     merged: dict[int, dict[str, Any]] = {}
     sources: dict[int, str] = {}
+    read_at: int | None = None  # when the behaviour was read: the derived rows' records' stamp
     if incomplete and live is not None:
+        read_at = now_ms()  # before the read: a forget landing after it wins (Redis ignores
+        # older records after a tombstone), as an events batch's records are stamped
         derived = await live(incomplete)
         for (i, _, _), found in zip(incomplete, derived, strict=True):
             if found is not None:
@@ -192,7 +195,9 @@ async def answer_batch(
         ids = [customer_id for _, customer_id, _ in chosen]
         rows = [merged.get(i, features) for i, _, features in chosen]
         column = [expected.get(i) for i in indices] if expected else None
-        return await _answer_into(results, serving, history, indices, ids, rows, explain, column)
+        return await _answer_into(
+            results, serving, history, indices, ids, rows, explain, column, read_at
+        )
 
     valid = [item for item in valid if results[item[0]] is None]
     stale = await answer(valid, expected)
@@ -340,8 +345,10 @@ async def _answer_into(
     rows: list[dict[str, Any]],
     explain: bool,
     expected: Sequence[str | None] | None = None,
+    at: int | None = None,
 ) -> list[int]:
-    """Put the answer for ``ids``/``rows`` at ``indices`` of ``results``, recorded.
+    """Put the answer for ``ids``/``rows`` at ``indices`` of ``results``, recorded (stamped
+    now, or at ``at``).
 
     The records go to Redis before the answer is built: Redis works on them meanwhile.
     With ``expected`` (per row, the profile its record is checked against, or None), the
@@ -361,7 +368,9 @@ async def _answer_into(
     if history is not None and ids:
         pairs = [answers[slot] for slot in slots]
         segments, names = [p[0] for p in pairs], [p[1] for p in pairs]
-        batch = RecordBatch(ids, segments, names, serving.version, profiles=rows, expected=expected)
+        batch = RecordBatch(
+            ids, segments, names, serving.version, at, profiles=rows, expected=expected
+        )
         recording = asyncio.ensure_future(_record_batch(history, batch))
         await asyncio.sleep(0)  # it packs and sends the records, then waits for Redis
     for i, customer_id, slot, confidence in zip(indices, ids, slots, confidences, strict=True):
@@ -404,10 +413,13 @@ async def record_one(
     serving: ServingModel,
     doc: dict[str, Any],
     features: dict[str, Any] | None = None,
+    assigned_at: int | None = None,
 ) -> dict[str, Any]:
     """Record one rendered assignment in Redis (with ``features`` as the customer's stored
-    profile) and fill previous/changed/recorded."""
-    _fill(doc, await _timed(history.record(_record_of(serving, doc, profile=features))))
+    profile) and fill previous/changed/recorded; stamped now, or at ``assigned_at`` (when
+    what it was made from was read: a forget after that wins)."""
+    record = _record_of(serving, doc, profile=features, assigned_at=assigned_at)
+    _fill(doc, await _timed(history.record(record)))
     return doc
 
 

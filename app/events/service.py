@@ -253,8 +253,35 @@ async def _work(
                 first[e.customer_id] = j
         touched = [c for c in first if c in aggregates]
         rows = feature_rows([aggregates[c] for c in touched], now, serving.feature_kinds)
-        docs = await _assign(serving, history, touched, rows, applied_at)
+        docs, ignored = await _assign(serving, history, touched, rows, applied_at)
+        if ignored:
+            await _after_a_forget(store, serving, history, touched, docs, ignored, now)
     return statuses, list(zip((first[c] for c in touched), docs, strict=True))
+
+
+async def _after_a_forget(
+    store: BehaviourStore,
+    serving: ServingModel,
+    history: HistoryService | None,
+    ids: list[str],
+    docs: list[dict[str, Any]],
+    ignored: list[int],
+    now: int,
+) -> None:
+    """Redis ignored the records of ``ids[ignored]``: a forget's tombstone is newer than
+    their stamp. The forget landed after the stamp, but before or after the apply? After
+    it, it deleted the aggregates: the customer stays forgotten. Before it, the events
+    started the customer afresh (their aggregates exist): recorded from a new read, stamped
+    before it (a forget after that read wins again). ``docs`` is updated in place."""
+    again_at = now_ms()
+    found = await store.read([ids[j] for j in ignored])
+    alive = [(j, agg) for j, agg in zip(ignored, found, strict=True) if agg is not None]
+    if not alive:
+        return
+    rows = feature_rows([agg for _, agg in alive], now, serving.feature_kinds)
+    redone, _ = await _assign(serving, history, [ids[j] for j, _ in alive], rows, again_at)
+    for (j, _), doc in zip(alive, redone, strict=True):
+        docs[j] = doc
 
 
 async def _assign(
@@ -263,9 +290,12 @@ async def _assign(
     ids: list[str],
     rows: list[dict[str, float]],
     at: int,
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], list[int]]:
+    """Assign and record ``ids`` from ``rows`` (stamped ``at``): their answers, and the
+    positions of those whose record Redis ignored for a forget's tombstone."""
     if not ids:
-        return []
+        return [], []
+    ignored: list[int] = []
     slots, confidences = serving.assign_slots(rows)
     LIVE.observe_many(serving, rows, slots)  # as the assign endpoints count (app/drift/live.py)
     answers = serving.slot_answers
@@ -292,7 +322,9 @@ async def _assign(
         else:
             batch = RecordBatch(ids, segments, names, serving.version, at, profiles=rows)
             outcomes = await history.record_many(batch)
-        for doc, segment, outcome in zip(out, segments, outcomes, strict=True):
+        for j, (doc, segment, outcome) in enumerate(zip(out, segments, outcomes, strict=True)):
+            if outcome.recorded and outcome.duplicate and outcome.previous_segment is None:
+                ignored.append(j)  # no current record, yet not applied: a tombstone
             if outcome.recorded and not outcome.duplicate:
                 doc["recorded"] = True
                 doc["previous_segment_id"] = outcome.previous_segment
@@ -301,7 +333,7 @@ async def _assign(
                     child(MIGRATIONS, outcome.previous_segment or "", segment).inc()
     for segment, count in Counter(seg for seg, _ in pairs).items():
         child(ASSIGNMENTS, segment).inc(count)
-    return out
+    return out, ignored
 
 
 async def live_features(

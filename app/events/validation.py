@@ -174,9 +174,17 @@ def _valid(item: dict[str, Any], amounts: AmountFields, max_id: int, now_us: int
         customer_id,
         event_id,
         at_us,
-        -amount if kind == "refund" else amount,
+        signed(amount, kind),
         order_key(order_id, event_id),
     )
+
+
+def signed(amount: float, kind: object) -> float:
+    """An event's amount as the store takes it: an order's non-negative, a refund's negative,
+    zero included (``-0.0``: the scripts read a line's sign from its text). ``-0.0`` sent is
+    zero: an order of -0.0 was stored as a refund, a refund of -0.0 as an order."""
+    magnitude = abs(amount)
+    return -magnitude if kind == "refund" else magnitude
 
 
 def parse_event(
@@ -221,6 +229,6 @@ def checked(
         customer_id,
         event_id,
         at_us,
-        -amount if kind == "refund" else amount,
+        signed(amount, kind),
         order_key(order_id, event_id),
     )
