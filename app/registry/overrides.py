@@ -58,10 +58,15 @@ def name_key(name: str) -> str:
 
 def is_blank(name: str) -> bool:
     """Nothing in ``name`` shows: whitespace, invisible characters, joiners, and combining
-    marks with no letter to mark."""
-    return not any(
+    marks with no letter to mark, as written and in NFKC form (which spells a spacing
+    accent, ``´``, as a space and a combining mark: it shows as written)."""
+    return not any(_shows(name)) and not any(_shows(unicodedata.normalize("NFKC", name)))
+
+
+def _shows(text: str) -> Iterator[bool]:
+    return (
         not c.isspace() and c not in JOINERS and not _invisible(c) and not _combining(c)
-        for c in unicodedata.normalize("NFKC", name)
+        for c in text
     )
 
 
