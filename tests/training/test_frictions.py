@@ -636,3 +636,21 @@ def test_too_few_customers_for_steady_segments_are_noted(tmp_path: Path) -> None
     churn_frame(300).to_csv(enough, index=False)
     notes = train(parse_config(churn_config(enough), base_dir=tmp_path), store).manifest.data.notes
     assert not any("clustered segments" in n for n in notes), notes
+
+
+def test_a_csv_categorys_true_and_false_are_the_text_as_written(tmp_path: Path) -> None:
+    """Found by an audit: a CSV's `True`/`False` category was read as booleans, the categories
+    `true`/`false`: the API's "False", a Parquet file's text and a rule `== 'True'` matched
+    none of them (the rule's segment was empty). Categories are compared as written."""
+    frame = churn_frame()
+    frame["auto_renew"] = np.where(frame["tenure"] > 40, "True", "False")
+    data = tmp_path / "churn.csv"
+    frame.to_csv(data, index=False)
+    config = churn_config(data)
+    config["features"].append({"name": "auto_renew", "type": "categorical"})  # type: ignore[attr-defined]
+    config["rules"] = [{"name": "Renewers", "when": "auto_renew == 'True'"}]
+    result = train(parse_config(config, base_dir=tmp_path), ModelStore(tmp_path / "store"))
+    feature = next(f for f in result.manifest.features if f.name == "auto_renew")
+    assert feature.categories == ["False"]  # the customers the rule left to the clusters
+    renewers = next(s for s in result.manifest.segments if s.name == "Renewers")
+    assert renewers.size == int((frame["auto_renew"] == "True").sum()) > 0
