@@ -13,7 +13,7 @@ from fastapi import Depends, Query, Request
 from starlette.datastructures import State
 
 from app.history import HistoryService
-from app.models import state_for
+from app.models import one_model, state_for
 from app.problems import Problem
 from app.serving import ModelHolder, ServingModel
 
@@ -29,7 +29,7 @@ ModelQuery = Annotated[
 
 async def model_state(request: Request, model: ModelQuery = None) -> State:
     """The app's state as the requested model (``?model=``) sees it (``app.models``)."""
-    return state_for(request.app.state, model)
+    return state_for(request.app.state, one_model(request.query_params.getlist("model")))
 
 
 ModelStateDep = Annotated[State, Depends(model_state)]

@@ -205,6 +205,21 @@ def unknown_model(name: str, known: list[str]) -> Problem:
     )
 
 
+def one_model(names: list[str]) -> str | None:
+    """The model a query names (``?model=``), or None; ``?model=a&model=b`` is a 422: which
+    one was meant cannot be told (the last one was served)."""
+    if len(names) > 1:
+        message = f"given {len(names)} times: name one model"
+        raise Problem(
+            422,
+            "Invalid request",
+            f"model: {message}",
+            type_="/problems/invalid-request",
+            errors=[{"field": "model", "message": message}],
+        )
+    return names[0] if names else None
+
+
 def state_for(state: State, name: str | None) -> State:
     """The state of model ``name`` (None or empty: the default model's, the app's own)."""
     if not name:
@@ -225,8 +240,6 @@ def state_for_query(state: State, query: bytes) -> State:
     state at the cost of one substring test when the query names no model."""
     if not query or _MODEL_NEEDLE not in query:
         return state
-    name = None
-    for key, value in parse_qsl(query.decode("latin-1")):
-        if key == MODEL_PARAMETER:
-            name = value
-    return state_for(state, name)
+    pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+    names = [v for k, v in pairs if k == MODEL_PARAMETER]
+    return state_for(state, one_model(names))

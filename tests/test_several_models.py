@@ -596,3 +596,28 @@ def test_a_model_recorded_as_another_default_is_named_by_the_command_and_the_ser
     ):
         pass  # the default customers: nothing recorded under m:customers:
     assert not [r for r in caplog.records if r.name == "app.models"]
+
+
+def test_a_model_named_twice_in_a_query_is_refused(
+    store: ModelStore, service_redis: str, prefix: str, tmp_path: Path
+) -> None:
+    """The contract fuzzer sent `?model=true&model=...&model=`: the last one was served (the
+    default model, 200). Which model was meant cannot be told: a 422 naming the parameter, on
+    the routed endpoints and the assignment fast path alike."""
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    settings = settings_for(store, service_redis, prefix, tmp_path)
+    with TestClient(create_app(settings)) as client:
+        for method, path, body in (
+            ("GET", "/v1/models", None),
+            ("GET", "/v1/segments", None),
+            ("POST", "/v1/assign", {"customer_id": "C1"}),
+        ):
+            answer = client.request(method, f"{path}?model={TIERS}&model=", json=body)
+            assert answer.status_code == 422, (path, answer.text)
+            assert answer.json()["errors"] == [
+                {"field": "model", "message": "given 2 times: name one model"}
+            ]
+        assert client.get(f"/v1/models?model={TIERS}").status_code == 200

@@ -168,9 +168,11 @@ async def answer_batch(
     sources: dict[int, str] = {}
     read_at: int | None = None  # when the behaviour was read: the derived rows' records' stamp
     if incomplete and live is not None:
-        read_at = now_ms()  # before the read: a forget landing after it wins (Redis ignores
+        started = now_ms()  # before the read: a forget landing after it wins (Redis ignores
         # older records after a tombstone), as an events batch's records are stamped
         derived = await live(incomplete)
+        if any(found is not None for found in derived):  # (a log model's customers)
+            read_at = started
         for (i, _, _), found in zip(incomplete, derived, strict=True):
             if found is not None:
                 merged[i], sources[i] = found
