@@ -33,9 +33,19 @@ def serving_segments(
     (``PATCH /v1/segments/{id}``) applied. The service and ``segments assign`` both name
     segments through this, so offline and online give a customer the same name."""
     segments = {}
+    edited: set[str] = set()
     for seg in manifest.segments:
         edits = {k: v for k, v in overrides.get(seg.id, {}).items() if k in EDITABLE}
         segments[seg.id] = seg.model_copy(update=edits) if edits else seg
+        if "name" in edits:
+            edited.add(name_key(edits["name"]))
+    # a name edited on one segment may be the generated name of another (a retrain, or a
+    # promoted version, names a segment so after the edit): the edit, a person's, keeps the
+    # name, and the generated one says which segment it is, so no two are served alike
+    for seg_id, seg in segments.items():
+        renamed = "name" in overrides.get(seg_id, {})
+        if not renamed and name_key(seg.name) in edited:
+            segments[seg_id] = seg.model_copy(update={"name": f"{seg.name} ({seg_id})"})
     return segments
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import shutil
 import threading
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import httpx
@@ -189,3 +190,20 @@ def _edit(
         won.append(segment_id)
     except NameTaken:
         pass
+
+
+def test_an_edited_name_another_segment_generates_after_a_retrain_is_served_once(
+    trained: tuple[Any, Any],
+) -> None:
+    """Found by an audit: a name PATCHed onto one segment, then generated for another by a
+    retrain (or a promoted version), was served twice. The edit keeps it; the generated one
+    says which segment it is."""
+    from app.registry.overrides import name_key, serving_segments
+
+    _, result = trained
+    first, second = result.manifest.segments[:2]
+    served = serving_segments(result.manifest, {first.id: {"name": second.name.upper()}})
+    assert served[first.id].name == second.name.upper()
+    assert served[second.id].name == f"{second.name} ({second.id})"
+    keys = [name_key(s.name) for s in served.values()]
+    assert len(set(keys)) == len(keys)
