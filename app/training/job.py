@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import importlib
 import platform
+import re
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +34,7 @@ from app.registry.manifest import (
     FeatureSchema,
     Manifest,
     NumericStats,
+    SegmentInfo,
 )
 from app.registry.store import ModelStore, new_version_id
 from app.training.config import NumericFeature, TrainConfig
@@ -256,6 +258,9 @@ def _train(
             data.outcomes,
             data.positive,
         )
+        data.notes.extend(empty_rules(config, frame, segments[: len(rules)]))
+        if grown is not None:
+            data.notes.extend(small_leaves(segments[len(rules) :], spec.min_share, len(rules)))
         projection, projected_ids = _project(model, frame, spec.seed)
     version = new_version_id()
     with store.register(spec.name, version) as folder:
@@ -349,6 +354,47 @@ def _project(
     if components < 2:
         projection = np.column_stack([projection, np.zeros(len(projection))])
     return projection, [str(s) for s in model.predict(sample)]
+
+
+def empty_rules(config: TrainConfig, frame: pd.DataFrame, segments: list[SegmentInfo]) -> list[str]:
+    """A note per rule segment that holds no customer, naming a quoted value of the rule
+    that differs from a category of the data only in case or spacing (``'yes'`` where the
+    data has ``Yes``: categories are compared as written)."""
+    notes = []
+    for seg in segments:
+        if seg.size:
+            continue
+        near = []
+        for quoted in re.findall(r"'([^']*)'|\"([^\"]*)\"", seg.rule or ""):
+            value = quoted[0] or quoted[1]
+            for f in config.features:
+                if f.type != "categorical" or f.name not in frame.columns:
+                    continue
+                present = {str(c) for c in frame[f.name].dropna().unique()[:10_000]}
+                alike = sorted(
+                    c for c in present if c != value and c.strip().casefold() == value.casefold()
+                )
+                if alike and value not in present:
+                    near.append(f"{value!r} is {' or '.join(map(repr, alike))} in {f.name!r}")
+        hint = f" ({'; '.join(near)}: categories are compared as written)" if near else ""
+        notes.append(
+            f"rule segment {seg.name!r} holds no customer: {seg.rule!r} matches none of the "
+            f"data{hint}"
+        )
+    return notes
+
+
+def small_leaves(segments: list[SegmentInfo], min_share: float, rules: int) -> list[str]:
+    """A note on tree leaves below ``min_share`` of all customers (the tree keeps each leaf
+    at ``min_share`` of the customers the rules leave it)."""
+    small = [s for s in segments if s.share < min_share]
+    if not small:
+        return []
+    shown = ", ".join(f"{s.id} ({s.share:.1%})" for s in small)
+    return [
+        f"{shown} below min_share ({min_share:.0%}) of all customers: the tree keeps each leaf "
+        f"at {min_share:.0%} of the customers the {rules} rule segment(s) leave it"
+    ]
 
 
 FEW_PER_SEGMENT = 30

@@ -654,3 +654,40 @@ def test_a_csv_categorys_true_and_false_are_the_text_as_written(tmp_path: Path) 
     assert feature.categories == ["False"]  # the customers the rule left to the clusters
     renewers = next(s for s in result.manifest.segments if s.name == "Renewers")
     assert renewers.size == int((frame["auto_renew"] == "True").sum()) > 0
+
+
+def test_a_rule_matching_no_customer_is_noted_with_the_spelling_the_data_has(
+    tmp_path: Path,
+) -> None:
+    """Found by an audit: `has_app == 'yes'` where the data says `Yes` made an empty segment
+    and training said nothing."""
+    frame = churn_frame()
+    frame["contract"] = np.where(frame["tenure"] > 40, "Two year", "Month-to-month")
+    data = tmp_path / "churn.csv"
+    frame.to_csv(data, index=False)
+    config = churn_config(data)
+    config["features"].append({"name": "contract", "type": "categorical"})  # type: ignore[attr-defined]
+    config["rules"] = [{"name": "Flexible", "when": "contract == 'month-to-month'"}]
+    notes = train(
+        parse_config(config, base_dir=tmp_path), ModelStore(tmp_path / "store")
+    ).manifest.data.notes
+    assert (
+        "rule segment 'Flexible' holds no customer: \"contract == 'month-to-month'\" matches "
+        "none of the data ('month-to-month' is 'Month-to-month' in 'contract': categories are "
+        "compared as written)"
+    ) in notes, notes
+
+
+def test_tree_leaves_below_min_share_of_all_customers_are_noted() -> None:
+    from app.registry.manifest import SegmentInfo
+    from app.training.job import small_leaves
+
+    leaves = [
+        SegmentInfo.model_construct(id="seg-004", share=0.04),
+        SegmentInfo.model_construct(id="seg-005", share=0.30),
+    ]
+    assert small_leaves(leaves, 0.05, 3) == [
+        "seg-004 (4.0%) below min_share (5%) of all customers: the tree keeps each leaf at 5% "
+        "of the customers the 3 rule segment(s) leave it"
+    ]
+    assert small_leaves(leaves[1:], 0.05, 3) == []
