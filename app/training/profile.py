@@ -332,6 +332,9 @@ def _deciding_trait(
         low = split.category.strip().lower()
         if not split.is_category and low in YES | NO:  # "not no partner": "partner"
             return label if low in NO else f"no {label}"
+        if len(split.excluded) > 1:  # every category its path excludes, not the last only
+            shown = ", ".join(split.excluded[:3]) + (", …" if len(split.excluded) > 3 else "")
+            return f"{label} not {shown}"
         text = _category_trait(split.category, label, 1.0)
         return text if split.is_category else f"not {text}"
     own = numeric.get(split.feature)

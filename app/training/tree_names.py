@@ -33,6 +33,9 @@ class LeafSplit:
     is_category: bool = False
     lower: float | None = None
     upper: float | None = None
+    # a leaf that is not ``category``: every category of ``feature`` its path excludes (a
+    # leaf of ``region not in [R0, R1, R2]`` was named "Not R1")
+    excluded: tuple[str, ...] = ()
 
 
 def leaf_splits(tree: LeafTree) -> list[LeafSplit]:
@@ -53,7 +56,25 @@ def leaf_splits(tree: LeafTree) -> list[LeafSplit]:
         column = int(t.feature[node])
         if column >= len(numeric):  # a category's 0/1 column: left is "not that category"
             feature, category = tree.columns.indicators[column - len(numeric)]
-            splits.append(LeafSplit(feature, siblings, category, is_category=not left))
+            excluded: list[str] = []  # (only a "not" leaf, a left one, gathers them)
+            step_up = leaf
+            while left and step_up in parent:
+                up, went_left = parent[step_up]
+                up_column = int(t.feature[up])
+                if went_left and up_column >= len(numeric):
+                    up_feature, up_category = tree.columns.indicators[up_column - len(numeric)]
+                    if up_feature == feature:
+                        excluded.append(up_category)
+                step_up = up
+            splits.append(
+                LeafSplit(
+                    feature,
+                    siblings,
+                    category,
+                    is_category=not left,
+                    excluded=tuple(sorted(excluded)),
+                )
+            )
             continue
         feature = numeric[column]
         lower, upper = -math.inf, math.inf

@@ -118,3 +118,42 @@ def test_every_leaf_is_named_by_what_tells_it_from_its_siblings(case: str, tmp_p
                 assert leads[i] != leads[j], (names[i], names[j])
     if case == "personality-cmp4":  # two leaves alike in level: told apart by their bounds
         assert any("\u2013" in n or "\u2265" in n for n in names), names
+
+
+def test_a_leaf_excluding_several_categories_names_them_all(tmp_path: Path) -> None:
+    """Found by an audit: a leaf of `region not in ['Region-2', 'Region-0', 'Region-1']` was
+    named "Not Region-1", so a reader would put Region-0's customers in it."""
+    import numpy as np
+    import pandas as pd
+
+    from app.registry.store import ModelStore
+    from app.training.config import parse_config
+    from app.training.job import train
+
+    rng = np.random.default_rng(4)
+    n = 4000
+    region = rng.choice([f"Region-{i}" for i in range(8)], n)
+    high = np.isin(region, ["Region-0", "Region-1", "Region-2"])
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(n)],
+            "region": region,
+            "spend": rng.gamma(2.0, 50.0, n).round(2),
+            "churned": (rng.uniform(size=n) < np.where(high, 0.6, 0.05)).astype(int),
+        }
+    )
+    data = tmp_path / "regions.csv"
+    frame.to_csv(data, index=False)
+    raw = {
+        "outcomes": ["churned"],
+        "data": {"path": str(data)},
+        "features": [{"name": "region", "type": "categorical"}, {"name": "spend"}],
+        "model": {"algorithm": "tree", "target": "churned", "stability_bootstraps": 0},
+    }
+    m = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
+    excluding = [s for s in m.segments if s.rule and "not in [" in s.rule]
+    assert excluding, [(s.name, s.rule) for s in m.segments]
+    for seg in excluding:
+        listed = seg.rule.split("not in [")[1].split("]")[0]
+        for category in [c.strip(" '") for c in listed.split(",")]:
+            assert category in seg.name, (seg.name, seg.rule)
