@@ -1,6 +1,7 @@
 """Stable segment ids across retrains.
 
-A retrained model reuses the ids of the promoted version's segments by matching segments that
+A retrained model reuses the ids of the promoted version's segments (of the latest version
+while none is promoted) by matching segments that
 hold the same customers: the promoted model assigns the new training data, and each new
 cluster is paired with an old cluster by maximum-weight matching on their Jaccard overlap
 (the Hungarian algorithm); a pair counts only when the overlap is at least ``MIN_JACCARD``.
@@ -43,8 +44,11 @@ class Slot:
 def assign_stable_ids(
     store: ModelStore, model_name: str, frame: pd.DataFrame, slots: np.ndarray, layout: list[Slot]
 ) -> tuple[list[str], IdMatching]:
-    """Ids for the new model's slots, reusing the promoted version's where customers match."""
-    previous_version = store.promoted(model_name)
+    """Ids for the new model's slots, reusing the promoted version's where customers match
+    (with none promoted yet, the latest version's: a model trained, subscribed to and trained
+    again before any promote kept no id)."""
+    versions = store.versions(model_name)
+    previous_version = store.promoted(model_name) or (versions[-1] if versions else None)
     ids: list[str | None] = [None] * len(layout)
     reused: dict[str, float] = {}
     if previous_version is not None:

@@ -41,6 +41,24 @@ def test_retrain_on_another_sample_keeps_ids(
     assert min(matching.reused.values()) >= 0.8
 
 
+def test_before_any_promote_a_retrain_keeps_the_latest_versions_ids(
+    tmp_path: Path, customers: tuple[pd.DataFrame, np.ndarray]
+) -> None:
+    """Found by an audit: with no version promoted, a retrain on the same data renumbered every
+    segment (seg-001..003 became seg-004..006), though docs/webhooks.md has a user train,
+    subscribe to segments, then train again before promoting."""
+    frame, _ = customers
+    store = ModelStore(tmp_path / "store")
+    data = _sample(frame, 1.0, 1, tmp_path)
+    first = train(example_config("customers", data), store)
+    second = train(example_config("customers", data), store)
+    assert store.promoted("customers") is None
+    assert second.manifest.id_matching.previous_version == first.manifest.version
+    assert sorted(s.id for s in second.manifest.segments) == sorted(
+        s.id for s in first.manifest.segments
+    )
+
+
 def test_new_segments_get_new_ids_never_reused(
     tmp_path: Path, customers: tuple[pd.DataFrame, np.ndarray]
 ) -> None:
