@@ -105,7 +105,11 @@ def refresh(
     if result.drift is not None:
         out.print(f"drift of {escape(str(cfg.data.path))}: {result.drift.status}")
     if result.candidate is None:
-        out.print(f"drift-free: {cfg.model.name} {result.promoted_before} stays, nothing trained")
+        status = result.drift.status if result.drift is not None else "ok"
+        out.print(
+            f"no drift past the thresholds ({status}; --if-drifted trains on 'drift'): "
+            f"{cfg.model.name} {result.promoted_before} stays, nothing trained"
+        )
     else:
         decision = result.decision
         assert decision is not None

@@ -117,6 +117,10 @@ def test_refresh_if_drifted_on_calm_data_trains_nothing(
     ran = _run("refresh", "--config", str(config), "--store", str(store_copy.root), "--if-drifted")
     assert ran.exit_code == 5, ran.output
     assert store_copy.versions("customers") == versions
+    # "drift-free" was said of a 'watch' status too: the line says which status it was
+    said = " ".join(ran.output.split())
+    assert "no drift past the thresholds (" in said and "nothing trained" in said
+    assert "drift-free" not in said
 
 
 def test_refresh_if_drifted_on_drifted_data_trains(
