@@ -100,10 +100,7 @@ def read_chunks(
     pending = next(skipped, None)
     superseded = superseded_rows(path, id_column, misshapen, all_ids)
     first_row = 1
-    categorical = [name for name, kind in features if kind == "categorical"]
-    frames = _frames(
-        path, [id_column, *names], id_column, chunk_size, missing_values, misshapen, categorical
-    )
+    frames = _frames(path, [id_column, *names], id_column, chunk_size, missing_values, misshapen)
     for frame in frames:
         # the rows' numbers in the file: the misshapen rows pandas skipped lie between them
         end, rejected = first_row + len(frame), []
@@ -262,16 +259,13 @@ def _frames(
     size: int,
     missing_values: Sequence[str],
     misshapen: Sequence[Misshapen],
-    text_columns: Sequence[str] = (),
 ) -> Iterator[pd.DataFrame]:
-    """The file in frames of ``size`` rows; a CSV's ``text_columns`` (the categorical
-    features) read as written, as training reads them."""
     wanted = list(dict.fromkeys(columns))
     if path.suffix.lower() in PARQUET_SUFFIXES:
         for batch in pq.ParquetFile(path).iter_batches(batch_size=size, columns=wanted):
             yield markers_as_missing(batch.to_pandas(), id_column, missing_values)
     else:
-        options = csv_options(id_column, wanted, missing_values, text_columns)
+        options = csv_options(id_column, wanted, missing_values)
         skip = [m.record for m in misshapen]
         yield from pd.read_csv(path, chunksize=size, skiprows=skip or None, **options)
 

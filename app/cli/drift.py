@@ -105,9 +105,9 @@ def refresh(
     if result.drift is not None:
         out.print(f"drift of {escape(str(cfg.data.path))}: {result.drift.status}")
     if result.candidate is None:
-        status = result.drift.status if result.drift is not None else "ok"
+        found = result.drift.status if result.drift is not None else "ok"
         out.print(
-            f"no drift past the thresholds ({status}; --if-drifted trains on 'drift'): "
+            f"no drift past the thresholds ({found}; --if-drifted trains on 'drift'): "
             f"{cfg.model.name} {result.promoted_before} stays, nothing trained"
         )
     else:

@@ -132,8 +132,7 @@ def table_chunks(cfg: TrainConfig, path: Path, rows: int = CHUNK_ROWS) -> Iterat
     data = cfg.data
     wanted = list(dict.fromkeys([data.id_column, *cfg.feature_names]))
     check_data_file(path, wanted)
-    categorical = [f.name for f in cfg.features if f.type == "categorical"]
-    options = csv_options(data.id_column, wanted, data.missing_values, categorical)
+    options = csv_options(data.id_column, wanted, data.missing_values)
     read = 0
     try:
         for chunk in pd.read_csv(path, chunksize=rows, **options):

@@ -267,7 +267,7 @@ def read_rows(
 ) -> tuple[pd.DataFrame, list[Misshapen]]:
     """``read_table``, without the CSV rows whose field count differs from the header's
     (pandas would read them shifted or padded): the frame, and those rows. ``text_columns``
-    are read as written, as the id column is."""
+    are read as written, as the id column is (not with ``fast_csv``)."""
     check_data_file(path, columns)
     misshapen: list[Misshapen] = []
     try:
@@ -276,11 +276,7 @@ def read_rows(
             frame = markers_as_missing(frame, id_column, missing_values)
         else:
             # pyarrow refuses a misshapen row: a file it reads has none
-            fast = (
-                read_csv_fast(path, columns, id_column, missing_values, text_columns)
-                if fast_csv
-                else None
-            )
+            fast = read_csv_fast(path, columns, id_column, missing_values) if fast_csv else None
             if fast is None:
                 misshapen = misshapen_rows(path)
                 skip = [m.record for m in misshapen] or None
@@ -307,11 +303,7 @@ def misshapen_summary(misshapen: Sequence[Misshapen]) -> str:
 
 
 def read_csv_fast(
-    path: Path,
-    columns: list[str] | None,
-    id_column: str | None,
-    missing_values: Sequence[str],
-    text_columns: Sequence[str] = (),
+    path: Path, columns: list[str] | None, id_column: str | None, missing_values: Sequence[str]
 ) -> pd.DataFrame | None:
     """The frame ``pd.read_csv(path, **csv_options(...))`` gives, read by pyarrow's
     multi-threaded reader (3-4x faster on a million rows), or None where the two could differ,
@@ -337,7 +329,7 @@ def read_csv_fast(
             path,
             convert_options=csv.ConvertOptions(
                 include_columns=[c for c in header if c in wanted],
-                column_types={c: pa.string() for c in [id_column, *text_columns]},
+                column_types={id_column: pa.string()},
                 null_values=markers,
                 strings_can_be_null=True,
             ),
@@ -397,8 +389,7 @@ def load_training_data(config: TrainConfig, day_first: bool | None = None) -> Tr
         loaded = _load_transactions(data, data.transactions, config, day_first)
     else:
         local = config.outcomes.columns if config.outcomes.path is None else []
-        categorical = [f.name for f in config.features if f.type == "categorical"]
-        loaded = _load_table(data, config.feature_names + local, categorical)
+        loaded = _load_table(data, config.feature_names + local)
     frame = loaded.frame
     for column in config.feature_names:
         if column not in frame.columns:
@@ -422,12 +413,7 @@ def min_rows_for(k: int) -> int:
     return max(k, 2) + 1
 
 
-def _load_table(
-    data: DataConfig, columns: list[str], text_columns: Sequence[str] = ()
-) -> TrainingData:
-    """A customer table; ``text_columns`` (the categorical features) read as written: a
-    CSV's ``True``/``False`` stay that text (pandas made them booleans, the categories
-    ``true``/``false``, which the API, a Parquet file's text and the rules never matched)."""
+def _load_table(data: DataConfig, columns: list[str]) -> TrainingData:
     wanted = list(dict.fromkeys([data.id_column, *columns]))
     frame, misshapen = read_rows(
         data.path,
@@ -435,7 +421,6 @@ def _load_table(
         id_column=data.id_column,
         missing_values=data.missing_values,
         fast_csv=True,
-        text_columns=text_columns,
     )
     frame, dropped, superseded = index_by_id(
         frame, data.id_column, data.path.name, data.duplicate_ids

@@ -43,7 +43,12 @@ from app.training.matrix import fit_matrix
 from app.training.model import ColumnWeights, SegmentationModel, make_clusterer
 from app.training.profile import SlotInfo, profile_segments
 from app.training.quality import assess
-from app.training.rules import RuleSegment, compile_rules, first_match_frame
+from app.training.rules import (
+    RuleSegment,
+    canonical_category,
+    compile_rules,
+    first_match_frame,
+)
 from app.training.selection import select_k
 from app.training.stable_ids import Slot, assign_stable_ids
 from app.training.tree import LeafRules, grow_tree
@@ -370,7 +375,9 @@ def empty_rules(config: TrainConfig, frame: pd.DataFrame, segments: list[Segment
             for f in config.features:
                 if f.type != "categorical" or f.name not in frame.columns:
                     continue
-                present = {str(c) for c in frame[f.name].dropna().unique()[:10_000]}
+                # as rules compare them: a CSV's True/False are the categories true/false
+                uniques = frame[f.name].dropna().unique()[:10_000]
+                present = {c for c in map(canonical_category, uniques) if c is not None}
                 alike = sorted(
                     c for c in present if c != value and c.strip().casefold() == value.casefold()
                 )

@@ -638,24 +638,6 @@ def test_too_few_customers_for_steady_segments_are_noted(tmp_path: Path) -> None
     assert not any("clustered segments" in n for n in notes), notes
 
 
-def test_a_csv_categorys_true_and_false_are_the_text_as_written(tmp_path: Path) -> None:
-    """Found by an audit: a CSV's `True`/`False` category was read as booleans, the categories
-    `true`/`false`: the API's "False", a Parquet file's text and a rule `== 'True'` matched
-    none of them (the rule's segment was empty). Categories are compared as written."""
-    frame = churn_frame()
-    frame["auto_renew"] = np.where(frame["tenure"] > 40, "True", "False")
-    data = tmp_path / "churn.csv"
-    frame.to_csv(data, index=False)
-    config = churn_config(data)
-    config["features"].append({"name": "auto_renew", "type": "categorical"})  # type: ignore[attr-defined]
-    config["rules"] = [{"name": "Renewers", "when": "auto_renew == 'True'"}]
-    result = train(parse_config(config, base_dir=tmp_path), ModelStore(tmp_path / "store"))
-    feature = next(f for f in result.manifest.features if f.name == "auto_renew")
-    assert feature.categories == ["False"]  # the customers the rule left to the clusters
-    renewers = next(s for s in result.manifest.segments if s.name == "Renewers")
-    assert renewers.size == int((frame["auto_renew"] == "True").sum()) > 0
-
-
 def test_a_rule_matching_no_customer_is_noted_with_the_spelling_the_data_has(
     tmp_path: Path,
 ) -> None:
@@ -676,6 +658,25 @@ def test_a_rule_matching_no_customer_is_noted_with_the_spelling_the_data_has(
         "none of the data ('month-to-month' is 'Month-to-month' in 'contract': categories are "
         "compared as written)"
     ) in notes, notes
+
+
+def test_a_rule_on_a_csvs_true_false_column_is_told_the_category_it_has(
+    tmp_path: Path,
+) -> None:
+    """An audit's `auto_renew == 'True'` on a CSV column of True/False made an empty segment:
+    pandas reads such a column as booleans, the categories true/false (as JSON's true and
+    false reach the API). The note says so."""
+    frame = churn_frame()
+    frame["auto_renew"] = frame["tenure"] > 40
+    data = tmp_path / "churn.csv"
+    frame.to_csv(data, index=False)
+    config = churn_config(data)
+    config["features"].append({"name": "auto_renew", "type": "categorical"})  # type: ignore[attr-defined]
+    config["rules"] = [{"name": "Renewers", "when": "auto_renew == 'True'"}]
+    notes = train(
+        parse_config(config, base_dir=tmp_path), ModelStore(tmp_path / "store")
+    ).manifest.data.notes
+    assert any("'True' is 'true' in 'auto_renew'" in n for n in notes), notes
 
 
 def test_tree_leaves_below_min_share_of_all_customers_are_noted() -> None:
