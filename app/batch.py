@@ -302,11 +302,17 @@ class UnseenCategories:
     def count(self, name: str, values: Iterable[Any]) -> None:
         """Count the unseen values of feature ``name`` among ``values`` (one per row)."""
         known, found = self.known[name], self.found[name]
-        counts = values.value_counts() if isinstance(values, pd.Series) else Counter(values)
+        if isinstance(values, pd.Series) and (
+            not pd.api.types.is_object_dtype(values)
+            or pd.api.types.infer_dtype(values, skipna=True) == "string"
+        ):  # one type: its distinct values are its distinct categories
+            counts: Any = values.value_counts()
+        else:  # mixed (True, 1, "x"): hashing would merge True and 1, as the model does not
+            counts = Counter(map(canonical_category, values))
         for value, n in counts.items():
-            text = canonical_category(value)
-            if text is not None and text not in known:
-                found[text] += int(n)
+            text = value if isinstance(value, str) else canonical_category(value)
+            if n and text is not None and text not in known:  # (a Parquet dictionary's
+                found[text] += int(n)  # categories that no row holds are counted 0)
 
     def count_frame(self, frame: pd.DataFrame) -> None:
         for name in self.known:

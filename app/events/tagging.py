@@ -268,7 +268,37 @@ async def record_log(
                     refunders.index, refunders["monetary"].to_numpy(dtype=float), strict=True
                 )
             ]
-            await store.seed(no_purchase, reference_us, tagged.counting)
+            kept = await store.seed(no_purchase, reference_us, tagged.counting)
+            # a purchase posted after the reference, kept on top: tagged and recorded as the
+            # service tags them (as of the run's time), as any customer with kept events
+            bought = [(s.customer_id, a) for s, a in zip(no_purchase, kept, strict=True) if a]
+            if bought:
+                rows = feature_rows([a for _, a in bought], as_of_us, serving.feature_kinds)
+                slots, _ = serving.assign_slots(rows)
+                pairs = [serving.slot_answers[slot] for slot in slots]
+                batch = RecordBatch(
+                    [cid for cid, _ in bought],
+                    [p[0] for p in pairs],
+                    [p[1] for p in pairs],
+                    serving.version,
+                    assigned_at=at,
+                    profiles=rows,
+                    record_ids=run_record_ids(state.run_id, tagged.customers, len(bought)),
+                )
+                outcomes = await recorder.record_many(batch, max(config.batch_timeout_s, 30.0))
+                done = Counts(with_events=len(bought))
+                for outcome in outcomes:
+                    if outcome.error is not None:
+                        done.rejected += 1
+                        continue
+                    done.customers += 1
+                    if outcome.duplicate:
+                        done.duplicates += 1
+                    elif outcome.changed:
+                        done.changed += 1
+                    else:
+                        done.unchanged += 1
+                state.counts.add(done)
         state.finished = True
         state.save(runs_dir)
         return state

@@ -27,7 +27,7 @@ EDITABLE = ("name", "description", "action")
 
 
 def serving_segments(
-    manifest: Manifest, overrides: Mapping[str, Mapping[str, Any]]
+    manifest: Manifest, overrides: Mapping[str, Mapping[str, Any]], distinct: bool = True
 ) -> dict[str, SegmentInfo]:
     """The segments of a version as they are served: the manifest's, with the human edits
     (``PATCH /v1/segments/{id}``) applied. The service and ``segments assign`` both name
@@ -43,6 +43,8 @@ def serving_segments(
     # promoted version, names a segment so after the edit): the edit, a person's, keeps the
     # name, and the generated one says which segment it is, so no two are served alike
     for seg_id, seg in segments.items():
+        if not distinct:  # (the PATCH check: a new edit may not take a served name)
+            break
         renamed = "name" in overrides.get(seg_id, {})
         if not renamed and name_key(seg.name) in edited:
             segments[seg_id] = seg.model_copy(update={"name": f"{seg.name} ({seg_id})"})
@@ -103,7 +105,7 @@ def check_name_free(
 ) -> None:
     """``NameTaken`` naming the segment of ``manifest`` that already has the served name
     ``segment_id`` has with ``overrides``."""
-    segments = serving_segments(manifest, overrides)
+    segments = serving_segments(manifest, overrides, distinct=False)
     name = segments[segment_id].name
     for other in segments.values():
         if other.id != segment_id and name_key(other.name) == name_key(name):

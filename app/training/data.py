@@ -517,8 +517,8 @@ def read_events(
             if hint is not None:
                 raise DataError(
                     f"{source}: column {column!r} holds text, not numbers, in "
-                    f"{len(written):,} of {len(log):,} rows; {hint} (left out, those lines "
-                    "would not count in anyone's spend)"
+                    f"{len(written):,} of {len(log):,} rows; {hint} (leaving those lines out "
+                    "would under-count their customers' spend)"
                 )
     # a line repeated exactly (every field, not only those read): counted each time, as the
     # same item bought twice would be, or once with drop_duplicates (an export's glitch)

@@ -35,8 +35,8 @@ RFM_WORDS = {
 ONE_TIME = "one-time"
 NEW, NEW_DAYS = "new", 90  # "new" only where the median customer's first order is this recent
 CATEGORY_Z = 0.8  # a category most of a segment holds, this far above its population share
-YES = {"yes", "true", "y", "1", "1.0"}  # a 0/1 column too: "1 is student" said nothing
-NO = {"no", "false", "n", "0", "0.0"}
+YES = {"yes", "true", "y"}
+NO = {"no", "false", "n"}
 DISTINCT_Z = 0.25  # a cluster whose every feature is within this of the population is flagged
 TOP_CATEGORIES = 8
 

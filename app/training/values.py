@@ -38,11 +38,14 @@ ALL_TEXT_HINT = (
 # a number written with a currency sign or code, a percent sign or thousands separators
 # (``$1,234.50``, ``94%``, ``EUR 12``): what an export writes for people, not for a reader
 _SIGNS = "$€£¥₹"
+# ISO 4217 codes an export writes beside amounts (any three capitals matched ERR404, SKU123)
+_CODES = "USD|EUR|GBP|JPY|CHF|CAD|AUD|NZD|CNY|HKD|SGD|INR|SEK|NOK|DKK|PLN|CZK|HUF|BRL|MXN|ZAR"
 _WITH_UNIT = re.compile(
-    rf"^(?P<pre>[{_SIGNS}]|[A-Z]{{3}} ?)?(?P<sign>[-+]?)(?P<pre2>[{_SIGNS}])?"
-    r"(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d*\.?\d+)"
-    rf"(?P<post> ?%| ?[{_SIGNS}]| ?[A-Z]{{3}})?$"
+    rf"^(?P<pre>[{_SIGNS}]|(?:{_CODES}) ?)?(?P<sign>[-+]?)(?P<pre2>[{_SIGNS}])?"
+    r"(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
+    rf"(?P<post> ?%| ?[{_SIGNS}]| ?(?:{_CODES}))?$"
 )
+_LONGEST = 40  # longer text is not a number written for people (and is not matched at all)
 
 _DECIMAL_COMMA = re.compile(r"^[-+]?\d+,\d{1,2}$|^[-+]?\d+,\d{4,}$")  # 12,5 12,50 0,1234
 
@@ -54,6 +57,8 @@ def unit_hint(values: Iterable[object]) -> str | None:
     94 or 0.94? is ``1,234`` a thousand or one and a quarter?): the file says it plainly."""
     for value in values:
         text = str(value).strip()
+        if len(text) > _LONGEST:
+            continue
         if _DECIMAL_COMMA.match(text):
             plain = text.replace(",", ".")
             return (

@@ -335,3 +335,20 @@ def test_a_value_near_several_known_spellings_names_them_all_in_one_order() -> N
         "categories ('month-to-month ' is 'Month-to-month' or 'month-to-month' in training: "
         "fix the spelling in the file): 'month-to-month ' (3 rows)"
     ]
+
+
+def test_unseen_categories_count_rows_not_a_columns_dictionary_nor_merged_types() -> None:
+    """Found by a review: a Parquet dictionary column's category that no row holds was noted
+    with 0 rows; a mixed column's 1 was counted as true (hashing merges them, the model does
+    not)."""
+    from collections import Counter
+
+    from app.batch import UnseenCategories
+
+    unseen = UnseenCategories.__new__(UnseenCategories)
+    unseen.known = {"plan": frozenset({"free", "pro"}), "flag": frozenset({"true", "false"})}
+    unseen.infrequent, unseen.found = set(), {"plan": Counter(), "flag": Counter()}
+    typed = pd.Series(pd.Categorical(["free", "pro"], categories=["free", "pro", "zzz-never"]))
+    unseen.count("plan", typed)
+    unseen.count("flag", pd.Series([True, 1, 1, "x"], dtype=object))
+    assert unseen.found == {"plan": Counter(), "flag": Counter({"1": 2, "x": 1})}

@@ -291,3 +291,7 @@ def test_a_recorded_log_seeds_customers_with_refunds_only_as_the_log_says(
         assert seeded == (at, at, 1, 70.0)
         doc = client.post("/v1/events", json={"events": [late]}).json()
         assert (doc["accepted"], doc["late"]) == (0, 1)
+        # and recorded from the log and the purchase kept on top (its record showed the
+        # forgotten early event: frequency 2, monetary 107), as any customer with kept events
+        profile = client.get("/v1/customers/refunder").json()["profile"]
+        assert (profile["frequency"], profile["monetary"]) == (1.0, 70.0)

@@ -333,6 +333,22 @@ def test_purchase_lines_without_an_order_id_are_counted_in_a_note(tmp_path: Path
     assert loaded.frame.loc["c1", "frequency"] == 9  # nine lines before October: nine orders
 
 
+def test_a_code_that_is_no_currency_is_junk_left_out_not_a_unit(tmp_path: Path) -> None:
+    """Found by a review: any three capitals read as a currency code, so one `ERR404` in a
+    log stopped the job ("a number written with 'ERR'"). Such a line is left out and counted,
+    as `TBD` is; a long value is not matched at all (the pattern was quadratic in it)."""
+    from app.training.values import unit_hint
+
+    path = retail_log(tmp_path)
+    log = pd.read_csv(path, dtype=str, keep_default_na=False)
+    log.loc[3, "amount"] = "ERR404"
+    log.to_csv(path, index=False)
+    loaded = load_training_data(parse_config(log_config(path, "1997-10-01"), base_dir=tmp_path))
+    assert loaded.dropped_reasons["amount not a number"] == 1
+    assert unit_hint(["SKU123", "12 PCS", "1" * 20_000 + "x"]) is None
+    assert unit_hint(["USD 12.50"]) is not None
+
+
 def test_a_log_with_no_usable_line_says_why_each_was_left_out(tmp_path: Path) -> None:
     """The same bare "no transaction with ..." whatever the cause: now the reasons, counted,
     with an example, and the columns read."""

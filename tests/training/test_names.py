@@ -215,15 +215,3 @@ def test_new_only_where_the_median_customer_joined_within_three_months() -> None
     weeks = {"tenure_days": NumericProfile(mean=35.0, median=30.0, z=-1.4, on_side=1.0)}
     assert _generate_name(months, {}, labels, set(), words, set()) == "Newer"
     assert _generate_name(weeks, {}, labels, set(), words, set()) == "Very new"
-
-
-def test_a_zero_one_category_reads_as_yes_and_no() -> None:
-    """Found by an audit: a 0/1 categorical column named segments "Not 1 is student"."""
-    from app.training.profile import _category_trait
-
-    assert _category_trait("1", "student", 1.0) == "student"
-    assert _category_trait("0", "student", 1.0) == "no student"
-    absent = {"student": {"1": CategoryShare(share=0.0, population_share=0.33, z=-0.7)}}
-    numeric = {"logins": NumericProfile(mean=3.0, median=3.0, z=-0.9, on_side=0.9)}
-    name = _generate_name(numeric, absent, {"student": "student", "logins": "logins"}, set())
-    assert "1" not in name, name
