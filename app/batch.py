@@ -318,10 +318,6 @@ class UnseenCategories:
         for name in self.known:
             self.count(name, frame[name])
 
-    def count_rows(self, rows: Sequence[dict[str, Any]]) -> None:
-        for name in self.known:
-            self.count(name, (row.get(name) for row in rows))
-
     def lines(self) -> list[str]:
         """A line per feature with unseen values, for the terminal."""
         out = []

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from app.assignment.customer_ids import MAX_ID_LENGTH
+from app.batch import UnseenCategories
 from app.batch import read_chunks as read_file_chunks
 
 
@@ -56,9 +57,12 @@ def read_chunks(
     missing_values: Sequence[str] = (),
     junk_as_missing: Collection[str] = (),
     max_id: int = MAX_ID_LENGTH,
+    unseen: UnseenCategories | None = None,
 ) -> Iterator[Chunk]:
     """Chunks of ``source`` with the ``features`` (name, kind) of a model, in file order, read
-    as file tagging reads them (``missing_values``, ``junk_as_missing``: the manifest's).
+    as file tagging reads them (``missing_values``, ``junk_as_missing``: the manifest's);
+    ``unseen`` counts the categories training never saw in the chunks built (column by
+    column, before the rows become dicts).
 
     Chunks that end at or before row ``skip_until`` come back empty (``size`` only): a resumed
     run reads past what it has recorded without building rows for it.
@@ -73,6 +77,8 @@ def read_chunks(
             yield Chunk(start, size, [], [], [])
             start += size
             continue
+        if unseen is not None:
+            unseen.count_frame(part.features)
         kept = np.ones(size, dtype=bool)
         kept[[r.row - 1 - start for r in part.rejected]] = False
         yield Chunk(

@@ -188,7 +188,7 @@ async def record_run(
         state.counts, state.finished = Counts(), False
     state.save(request.runs_dir)
     writer = None if request.output is None else OutputWriter(request.output, state.id_column)
-    chunks = _assigned(serving, state, writer, 0 if writer else resumed_at, resumed_at, unseen)
+    chunks = _assigned(serving, state, writer, 0 if writer else resumed_at, unseen)
     pending: tuple[Chunk, asyncio.Future[list[Outcome]]] | None = None
     at = run_started_ms(state.run_id)
     try:
@@ -249,11 +249,10 @@ def _assigned(
     state: RunState,
     writer: OutputWriter | None,
     skip_until: int,
-    resumed_at: int = 0,
     unseen: UnseenCategories | None = None,
 ) -> Generator[_Assigned, None, None]:
     """The file's chunks with each kept row's segment (chunks before ``skip_until``: none);
-    ``unseen`` counts the categories of the chunks from ``resumed_at`` on (those recorded)."""
+    ``unseen`` counts the categories of the chunks read (from ``skip_until`` on)."""
     answers = serving.slot_answers
     for chunk in read_chunks(
         Path(state.input),
@@ -264,10 +263,9 @@ def _assigned(
         missing_values=serving.manifest.missing_values,
         junk_as_missing=serving.manifest.junk_as_missing,
         max_id=get_settings().max_id_length,  # the ids the service takes
+        unseen=unseen,
     ):
         item = _Assigned(chunk)
-        if unseen is not None and chunk.end > resumed_at:
-            unseen.count_rows(chunk.features)
         if chunk.features:
             slots, _ = serving.assign_slots(chunk.features)
             pairs = [answers[slot] for slot in slots]
