@@ -70,7 +70,7 @@ def profile_segments(
     numeric = list(transformed.columns)
     pop_mean = transformed.mean()
     pop_std = transformed.std(ddof=0).replace(0.0, 1.0)
-    pop_median = frame[numeric].median()
+    sides = {col: _sides(frame[col], slots, len(infos)) for col in numeric}
     labels = {f.name: f.label or f.name.replace("_", " ") for f in config.features}
     words = _words(config)
     # each row's category as its position in the population's shares, so a segment's
@@ -94,7 +94,7 @@ def profile_segments(
                     mean=_finite(seg_raw[col].mean()),
                     median=_finite(seg_raw[col].median()),
                     z=_finite(z[col]),
-                    on_side=_on_side(seg_raw[col], pop_median[col], _finite(z[col])),
+                    on_side=_on_side(sides[col], slot, _finite(z[col])),
                 )
         cat_profile = {
             name: _category_shares(codes[mask], pop_shares[name])
@@ -176,13 +176,28 @@ def _mean_or_none(values: pd.Series) -> float | None:
     return mean if np.isfinite(mean) else None
 
 
-def _on_side(values: pd.Series, median: float, z: float) -> float | None:
-    """The share of ``values`` on the side of ``median`` that ``z`` points to (ties half)."""
-    present = values.dropna().to_numpy(dtype=np.float64)
-    if not len(present) or not np.isfinite(median):
+def _sides(column: pd.Series, slots: np.ndarray, count: int) -> np.ndarray | None:
+    """Per slot, its customers with a value below, at and above the population's median, and
+    with a value at all (rows 0-3; one bincount each, not a pass per segment): what
+    ``_on_side`` reads. None where the column has no value."""
+    values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    present = ~np.isnan(values)
+    if not present.any():
         return None
-    beyond = present > median if z >= 0 else present < median
-    return float(beyond.mean() + 0.5 * (present == median).mean())
+    kept = values[present] if not present.all() else values
+    slot_of = slots[present] if not present.all() else slots
+    side = np.sign(kept - np.median(kept)).astype(np.intp) + 1  # 0 below, 1 at, 2 above
+    counts = np.bincount(slot_of * 3 + side, minlength=3 * count).reshape(count, 3).T
+    return np.vstack([counts, counts.sum(axis=0)])
+
+
+def _on_side(sides: np.ndarray | None, slot: int, z: float) -> float | None:
+    """The share of a slot's customers on the side of the population median that ``z`` points
+    to, a customer at the median counting half."""
+    if sides is None or not sides[3, slot]:
+        return None
+    beyond = sides[2, slot] if z >= 0 else sides[0, slot]
+    return float((beyond + 0.5 * sides[1, slot]) / sides[3, slot])
 
 
 def _named_side(p: NumericProfile) -> bool:
