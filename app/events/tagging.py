@@ -49,7 +49,14 @@ from app.events.store import Aggregates, BehaviourStore, Seed
 from app.history import HistoryConfig, Recorder, RedisUnavailable
 from app.history.records import Outcome, RecordBatch, run_record_ids, run_started_ms
 from app.recording.output import OutputWriter
-from app.recording.state import Counts, RejectsFile, RunError, RunState, resume_command
+from app.recording.state import (
+    Counts,
+    RejectsFile,
+    RunError,
+    RunState,
+    count_outcomes,
+    resume_command,
+)
 from app.serving.model import ServingModel
 from app.settings import get_settings
 from app.training.config import DataConfig
@@ -287,17 +294,7 @@ async def record_log(
                 )
                 outcomes = await recorder.record_many(batch, max(config.batch_timeout_s, 30.0))
                 done = Counts(with_events=len(bought))
-                for outcome in outcomes:
-                    if outcome.error is not None:
-                        done.rejected += 1
-                        continue
-                    done.customers += 1
-                    if outcome.duplicate:
-                        done.duplicates += 1
-                    elif outcome.changed:
-                        done.changed += 1
-                    else:
-                        done.unchanged += 1
+                count_outcomes(outcomes, done)
                 state.counts.add(done)
         state.finished = True
         state.save(runs_dir)
@@ -323,20 +320,10 @@ def _acknowledge(
 ) -> None:
     """Count a chunk Redis confirmed and move the run file past it (a refused record is
     listed with the customer's position in the run, 1 the first)."""
-    counts = Counts()
-    refused = []
-    for row, (customer_id, outcome) in enumerate(zip(ids, outcomes, strict=True), start + 1):
-        if outcome.error is not None:
-            refused.append((row, customer_id, outcome.error))
-        elif outcome.duplicate:
-            counts.duplicates += 1
-        elif outcome.changed:
-            counts.changed += 1
-        else:
-            counts.unchanged += 1
-    counts.rejected = len(refused)
-    counts.with_events = with_events
-    counts.customers = len(outcomes) - len(refused)
+    counts = Counts(with_events=with_events)
+    refused = [
+        (start + 1 + i, ids[i], str(outcomes[i].error)) for i in count_outcomes(outcomes, counts)
+    ]
     rejects.write(refused)
     state.counts.add(counts)
     state.rows_done = start + len(ids)

@@ -40,6 +40,7 @@ from app.recording.state import (
     RejectsFile,
     RunError,
     RunState,
+    count_outcomes,
     fingerprint,
     resume_command,
 )
@@ -281,18 +282,10 @@ def _acknowledge(
 ) -> None:
     """Count a chunk Redis confirmed, note its rejects, and move the run file past it."""
     counts = Counts(rejected=len(chunk.rejects))
-    refused = []
-    for row, customer_id, outcome in zip(chunk.rows, chunk.ids, outcomes, strict=True):
-        if outcome.error is not None:
-            refused.append((row + 1, customer_id, outcome.error))
-        elif outcome.duplicate:
-            counts.duplicates += 1
-        elif outcome.changed:
-            counts.changed += 1
-        else:
-            counts.unchanged += 1
-    counts.rejected += len(refused)
-    counts.customers = len(outcomes) - len(refused)
+    refused = [
+        (chunk.rows[i] + 1, chunk.ids[i], str(outcomes[i].error))
+        for i in count_outcomes(outcomes, counts)
+    ]
     rejects.write(sorted(chunk.rejects + refused))
     state.counts.add(counts)
     state.rows_done = chunk.end

@@ -13,12 +13,14 @@ import csv
 import hashlib
 import os
 import shlex
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import orjson
 
 from app.errors import SegmentsError
+from app.history.records import Outcome
 
 _ENDS = 64 * 1024  # bytes hashed at each end of the input
 
@@ -55,6 +57,24 @@ class Counts:
     def add(self, other: Counts) -> None:
         for name, value in asdict(other).items():
             setattr(self, name, getattr(self, name) + value)
+
+
+def count_outcomes(outcomes: Sequence[Outcome], counts: Counts) -> list[int]:
+    """Add what recording did to ``counts`` (customers recorded, by outcome; those Redis
+    refused as rejected); the positions of the refused ones."""
+    refused = []
+    for i, outcome in enumerate(outcomes):
+        if outcome.error is not None:
+            refused.append(i)
+        elif outcome.duplicate:
+            counts.duplicates += 1
+        elif outcome.changed:
+            counts.changed += 1
+        else:
+            counts.unchanged += 1
+    counts.rejected += len(refused)
+    counts.customers += len(outcomes) - len(refused)
+    return refused
 
 
 def resume_command(state: RunState, source: Path, output: Path | None) -> str:

@@ -654,45 +654,36 @@ def test_too_few_customers_for_steady_segments_are_noted(tmp_path: Path) -> None
     assert not any("clustered segments" in n for n in notes), notes
 
 
+@pytest.mark.parametrize(
+    ("column", "when", "said"),
+    [
+        # the data says Month-to-month: categories are compared as written
+        ("contract", "contract == 'month-to-month'", "'month-to-month' is 'Month-to-month'"),
+        # a CSV column of True/False is read as booleans: the categories true/false (as JSON's
+        # true and false reach the API)
+        ("auto_renew", "auto_renew == 'True'", "'True' is 'true'"),
+    ],
+)
 def test_a_rule_matching_no_customer_is_noted_with_the_spelling_the_data_has(
-    tmp_path: Path,
+    tmp_path: Path, column: str, when: str, said: str
 ) -> None:
-    """Found by an audit: `has_app == 'yes'` where the data says `Yes` made an empty segment
-    and training said nothing."""
+    """Found by an audit: `has_app == 'yes'` where the data says `Yes` (and `auto_renew ==
+    'True'` on a CSV's True/False) made an empty segment and training said nothing."""
     frame = churn_frame()
-    frame["contract"] = np.where(frame["tenure"] > 40, "Two year", "Month-to-month")
+    long = frame["tenure"] > 40
+    frame[column] = np.where(long, "Two year", "Month-to-month") if column == "contract" else long
     data = tmp_path / "churn.csv"
     frame.to_csv(data, index=False)
     config = churn_config(data)
-    config["features"].append({"name": "contract", "type": "categorical"})  # type: ignore[attr-defined]
-    config["rules"] = [{"name": "Flexible", "when": "contract == 'month-to-month'"}]
+    config["features"].append({"name": column, "type": "categorical"})  # type: ignore[attr-defined]
+    config["rules"] = [{"name": "Ruled", "when": when}]
     notes = train(
         parse_config(config, base_dir=tmp_path), ModelStore(tmp_path / "store")
     ).manifest.data.notes
     assert (
-        "rule segment 'Flexible' holds no customer: \"contract == 'month-to-month'\" matches "
-        "none of the data ('month-to-month' is 'Month-to-month' in 'contract': categories are "
-        "compared as written)"
+        f"rule segment 'Ruled' holds no customer: {when!r} matches none of the data ({said} in "
+        f"{column!r}: categories are compared as written)"
     ) in notes, notes
-
-
-def test_a_rule_on_a_csvs_true_false_column_is_told_the_category_it_has(
-    tmp_path: Path,
-) -> None:
-    """An audit's `auto_renew == 'True'` on a CSV column of True/False made an empty segment:
-    pandas reads such a column as booleans, the categories true/false (as JSON's true and
-    false reach the API). The note says so."""
-    frame = churn_frame()
-    frame["auto_renew"] = frame["tenure"] > 40
-    data = tmp_path / "churn.csv"
-    frame.to_csv(data, index=False)
-    config = churn_config(data)
-    config["features"].append({"name": "auto_renew", "type": "categorical"})  # type: ignore[attr-defined]
-    config["rules"] = [{"name": "Renewers", "when": "auto_renew == 'True'"}]
-    notes = train(
-        parse_config(config, base_dir=tmp_path), ModelStore(tmp_path / "store")
-    ).manifest.data.notes
-    assert any("'True' is 'true' in 'auto_renew'" in n for n in notes), notes
 
 
 def test_tree_leaves_below_min_share_of_all_customers_are_noted() -> None:
