@@ -398,9 +398,14 @@ def small_leaves(segments: list[SegmentInfo], min_share: float, rules: int) -> l
     if not small:
         return []
     shown = ", ".join(f"{s.id} ({s.share:.1%})" for s in small)
+    why = (
+        f"the {rules} rule segment(s) leave it"
+        if rules
+        else "it was grown on (a sample of them, at this size)"
+    )
     return [
         f"{shown} below min_share ({min_share:.0%}) of all customers: the tree keeps each leaf "
-        f"at {min_share:.0%} of the customers the {rules} rule segment(s) leave it"
+        f"at {min_share:.0%} of the customers {why}"
     ]
 
 

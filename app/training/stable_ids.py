@@ -55,7 +55,7 @@ def assign_stable_ids(
         try:
             previous = store.load(model_name, previous_version).estimator
         except SegmentsError as exc:
-            log.warning("cannot load the promoted version to match segment ids: %s", exc)
+            log.warning("cannot load version %s to match segment ids: %s", previous_version, exc)
             previous = None
         if isinstance(previous, SegmentationModel) and set(previous.feature_names) <= set(
             frame.columns
