@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from app.errors import DataError
+from app.registry.overrides import segment_names
 from app.registry.store import LoadedModel, ModelStore
 from app.training.config import TrainConfig
 from app.training.data import load_training_data, read_table
@@ -36,8 +37,12 @@ def migration_matrix(
         raise DataError(f"{data or 'data'} lacks feature column(s): {', '.join(missing)}")
     before = pd.Series(old_model.estimator.predict(frame), name="from")
     after = pd.Series(new_model.estimator.predict(frame), name="to")
-    names_old = {s.id: f"{s.id} {s.name}" for s in old_model.manifest.segments}
-    names_new = {s.id: f"{s.id} {s.name}" for s in new_model.manifest.segments}
+    # the names the service gives each version (edits by PATCH /v1/segments/{id} included)
+    folder = store.root / model_name
+    served_old = segment_names(old_model.manifest, folder)
+    served_new = segment_names(new_model.manifest, folder)
+    names_old = {sid: f"{sid} {name}" for sid, name in served_old.items()}
+    names_new = {sid: f"{sid} {name}" for sid, name in served_new.items()}
     kept = int((before == after).sum())
     return pd.crosstab(before.map(names_old), after.map(names_new)), kept
 

@@ -64,3 +64,23 @@ def test_text_in_a_numeric_column_is_one_error_naming_it(
     assert code == 1
     assert "error:" in text and "'monetary'" in text and "'lots'" in text
     assert "Traceback" not in text
+
+
+def test_segments_are_labelled_with_the_names_the_service_gives(
+    versions: Versions, customers_csv: Path, tmp_path: Path
+) -> None:
+    """Found by an audit: `models diff` labelled segments with their generated names while the
+    service gave the edited ones (`PATCH /v1/segments/{id}`)."""
+    import shutil
+
+    from app.registry.overrides import SegmentOverrides
+    from app.registry.store import ModelStore
+
+    store = ModelStore(tmp_path / "store")
+    shutil.copytree(versions.store.root, store.root)
+    first = store.manifest("customers", versions.new).segments[0].id
+    SegmentOverrides(store.root / "customers").update(first, {"name": "VIP enterprise"})
+    from app.registry.diff import migration_matrix
+
+    matrix, _ = migration_matrix(store, "customers", versions.old, versions.new, customers_csv)
+    assert f"{first} VIP enterprise" in list(matrix.columns)
