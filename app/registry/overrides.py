@@ -42,12 +42,12 @@ def serving_segments(
     # a name edited on one segment may be the generated name of another (a retrain, or a
     # promoted version, names a segment so after the edit): the edit, a person's, keeps the
     # name, and the generated one says which segment it is, so no two are served alike
-    for seg_id, seg in segments.items():
-        if not distinct:  # (the PATCH check: a new edit may not take a served name)
-            break
-        renamed = "name" in overrides.get(seg_id, {})
-        if not renamed and name_key(seg.name) in edited:
-            segments[seg_id] = seg.model_copy(update={"name": f"{seg.name} ({seg_id})"})
+    # (``distinct`` False: the PATCH check, where a new edit may not take a served name)
+    if distinct:
+        for seg_id, seg in segments.items():
+            renamed = "name" in overrides.get(seg_id, {})
+            if not renamed and name_key(seg.name) in edited:
+                segments[seg_id] = seg.model_copy(update={"name": f"{seg.name} ({seg_id})"})
     return segments
 
 

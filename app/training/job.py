@@ -365,24 +365,31 @@ def empty_rules(config: TrainConfig, frame: pd.DataFrame, segments: list[Segment
     """A note per rule segment that holds no customer, naming a quoted value of the rule
     that differs from a category of the data only in case or spacing (``'yes'`` where the
     data has ``Yes``: categories are compared as written)."""
+    empty = [seg for seg in segments if not seg.size]
+    if not empty:
+        return []
+    # each categorical feature's categories, as rules compare them (a CSV's True/False are
+    # the categories true/false), read once for every empty rule
+    categories = {
+        f.name: {
+            c
+            for c in map(canonical_category, frame[f.name].dropna().unique()[:10_000])
+            if c is not None
+        }
+        for f in config.features
+        if f.type == "categorical" and f.name in frame.columns
+    }
     notes = []
-    for seg in segments:
-        if seg.size:
-            continue
+    for seg in empty:
         near = []
         for quoted in re.findall(r"'([^']*)'|\"([^\"]*)\"", seg.rule or ""):
             value = quoted[0] or quoted[1]
-            for f in config.features:
-                if f.type != "categorical" or f.name not in frame.columns:
-                    continue
-                # as rules compare them: a CSV's True/False are the categories true/false
-                uniques = frame[f.name].dropna().unique()[:10_000]
-                present = {c for c in map(canonical_category, uniques) if c is not None}
+            for name, present in categories.items():
                 alike = sorted(
                     c for c in present if c != value and c.strip().casefold() == value.casefold()
                 )
                 if alike and value not in present:
-                    near.append(f"{value!r} is {' or '.join(map(repr, alike))} in {f.name!r}")
+                    near.append(f"{value!r} is {' or '.join(map(repr, alike))} in {name!r}")
         hint = f" ({'; '.join(near)}: categories are compared as written)" if near else ""
         notes.append(
             f"rule segment {seg.name!r} holds no customer: {seg.rule!r} matches none of the "

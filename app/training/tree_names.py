@@ -12,6 +12,7 @@ that differs from every sibling's, else the leaf's bounds on it (``income 37,718
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from app.training.tree import LeafTree, display_cut
@@ -56,16 +57,13 @@ def leaf_splits(tree: LeafTree) -> list[LeafSplit]:
         column = int(t.feature[node])
         if column >= len(numeric):  # a category's 0/1 column: left is "not that category"
             feature, category = tree.columns.indicators[column - len(numeric)]
-            excluded: list[str] = []  # (only a "not" leaf, a left one, gathers them)
-            step_up = leaf
-            while left and step_up in parent:
-                up, went_left = parent[step_up]
+            excluded: list[str] = []
+            for up, went_left in _path(parent, leaf) if left else ():  # a "not" leaf's
                 up_column = int(t.feature[up])
                 if went_left and up_column >= len(numeric):
                     up_feature, up_category = tree.columns.indicators[up_column - len(numeric)]
                     if up_feature == feature:
                         excluded.append(up_category)
-                step_up = up
             splits.append(
                 LeafSplit(
                     feature,
@@ -78,13 +76,10 @@ def leaf_splits(tree: LeafTree) -> list[LeafSplit]:
             continue
         feature = numeric[column]
         lower, upper = -math.inf, math.inf
-        step: int | None = leaf
-        while step in parent:
-            up, went_left = parent[step]
+        for up, went_left in _path(parent, leaf):
             if int(t.feature[up]) == column:
                 cut = display_cut(float(t.threshold[up]))
                 lower, upper = (lower, min(upper, cut)) if went_left else (max(lower, cut), upper)
-            step = up
         splits.append(
             LeafSplit(
                 feature,
@@ -94,6 +89,15 @@ def leaf_splits(tree: LeafTree) -> list[LeafSplit]:
             )
         )
     return splits
+
+
+def _path(parent: dict[int, tuple[int, bool]], leaf: int) -> Iterator[tuple[int, bool]]:
+    """The splits above ``leaf``, nearest first: each node and whether the path went left."""
+    step = leaf
+    while step in parent:
+        up, went_left = parent[step]
+        yield up, went_left
+        step = up
 
 
 def _leaves_under(t: object, node: int) -> list[int]:
