@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -95,12 +95,26 @@ def times_us(when: pd.Series) -> np.ndarray:
     return values.to_numpy(dtype="datetime64[us]").astype(np.int64)
 
 
+class LogAggregates(NamedTuple):
+    """A log's customers in one pass: those with a purchase, and those whose lines are all
+    refunds (no purchase time: no features)."""
+
+    bought: pd.DataFrame  # ``aggregate_log``'s frame
+    refunders: pd.DataFrame  # their number of ``lines`` and ``monetary`` (net amount)
+
+
 def aggregate_log(events: pd.DataFrame) -> pd.DataFrame:
     """Each customer's aggregates from log rows (customer, when, amount[, order]), indexed by
     customer id as text, sorted: ``first_us``, ``last_us``, ``orders``, ``monetary``.
 
     Only customers with a purchase (``purchases``) are in it: those whose lines are all
-    refunds have no purchase time (``refund_only`` lists them)."""
+    refunds have no purchase time (``aggregate_customers`` gives them too)."""
+    return aggregate_customers(events).bought
+
+
+def aggregate_customers(events: pd.DataFrame) -> LogAggregates:
+    """``aggregate_log``'s frame and the customers with refunds only, indexed by customer id
+    as text, sorted, from one grouping of the log's lines."""
     amount = events["amount"].to_numpy(dtype=np.float64)
     bought = purchases(amount)
     frame = pd.DataFrame(
@@ -110,7 +124,7 @@ def aggregate_log(events: pd.DataFrame) -> pd.DataFrame:
             "amount": amount,
         }
     )
-    net = frame.groupby("customer", sort=True)["amount"].sum()
+    every = frame.groupby("customer", sort=True)["amount"].agg(["sum", "size"])
     bought_rows = frame.loc[bought]
     grouped = bought_rows.groupby("customer", sort=True)
     if "order" in events:  # distinct order ids bought, plus each purchase without one
@@ -126,11 +140,16 @@ def aggregate_log(events: pd.DataFrame) -> pd.DataFrame:
             "first_us": grouped["at"].min(),
             "last_us": grouped["at"].max(),
             "orders": orders.astype(np.int64),
-            "monetary": net.reindex(orders.index).astype(np.float64),
+            "monetary": every["sum"].reindex(orders.index).astype(np.float64),
         }
     )
     out.index = pd.Index(out.index.astype(str), name="customer_id")
-    return out
+    rest = every.loc[~every.index.isin(orders.index)]
+    refunders = pd.DataFrame(
+        {"lines": rest["size"].to_numpy(), "monetary": rest["sum"].to_numpy(dtype=np.float64)},
+        index=pd.Index(rest.index.astype(str), name="customer_id"),
+    )
+    return LogAggregates(out, refunders)
 
 
 def purchases(amount: np.ndarray) -> np.ndarray:
@@ -138,24 +157,6 @@ def purchases(amount: np.ndarray) -> np.ndarray:
     cancelled free item: ``-1 x 0.0``), as ``apply.lua`` and ``seed.lua`` read an amount's
     sign from its text."""
     return np.asarray(~np.signbit(amount), dtype=bool)
-
-
-def refund_only(events: pd.DataFrame) -> pd.DataFrame:
-    """The customers of log rows whose every line is a refund: their number of ``lines`` and
-    ``monetary`` (net amount), indexed by customer id as text, sorted."""
-    amount = events["amount"].to_numpy(dtype=np.float64)
-    frame = pd.DataFrame(
-        {
-            "customer": events["customer"].astype(str).to_numpy(dtype=object),
-            "amount": amount,
-            "bought": purchases(amount),
-        }
-    )
-    grouped = frame.groupby("customer", sort=True)
-    found = pd.DataFrame(
-        {"lines": grouped.size(), "monetary": grouped["amount"].sum().astype(np.float64)}
-    )
-    return found.loc[~grouped["bought"].any().to_numpy()].rename_axis("customer_id")
 
 
 def features_frame(aggregates: pd.DataFrame, as_of_us: int) -> pd.DataFrame:

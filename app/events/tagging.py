@@ -38,11 +38,10 @@ import pandas as pd
 from app.batch import refused_ids
 from app.errors import DataError
 from app.events.derive import (
-    aggregate_log,
+    aggregate_customers,
     feature_rows,
     features_frame,
     purchases,
-    refund_only,
     to_us,
 )
 from app.events.store import Aggregates, BehaviourStore, Seed
@@ -119,7 +118,7 @@ def tag_log(serving: ServingModel, source: Path, as_of: date | None) -> LogTagge
         raise DataError(
             f"{source.name}: no transaction before the reference date {reference.isoformat()}"
         )
-    aggregates = aggregate_log(before)
+    aggregates, refunders = aggregate_customers(before)
     frame = features_frame(aggregates, to_us(reference))
     kinds = serving.feature_kinds
     ids = frame.index.to_list()
@@ -130,7 +129,6 @@ def tag_log(serving: ServingModel, source: Path, as_of: date | None) -> LogTagge
     slots, _ = serving.assign_slots(rows)
     answers = serving.slot_answers
     pairs = [answers[slot] for slot in slots]
-    refunders = refund_only(before)
     only_refunds = refunders.index.to_list()
     every = set(log["customer"].astype(str))
     late_only = sorted(every - set(ids) - set(only_refunds))

@@ -29,10 +29,10 @@ from app.events.derive import (
     AHEAD_US,
     EARLIEST_US,
     RFM_FEATURES,
+    aggregate_customers,
     aggregate_log,
     features_frame,
     purchases,
-    refund_only,
     times_us,
     to_us,
 )
@@ -820,8 +820,8 @@ def _load_transactions(
     if later:
         use = ", used for the future outcomes" if config.outcomes.future else ""
         reasons[f"on or after the reference date (exclusive{use})"] = later
-    frame = derive_rfm(events.all.loc[before], ref)
-    refunds = refund_only(events.all.loc[before])
+    found = aggregate_customers(events.all.loc[before])
+    frame, refunds = features_frame(found.bought, to_us(ref)), found.refunders
     if frame.empty:
         raise DataError(
             f"{data.path.name}: every customer's lines before the reference date "
@@ -858,7 +858,7 @@ def derive_rfm(events: pd.DataFrame, reference: date) -> pd.DataFrame:
     frequency: orders bought (distinct ``order`` values of purchases when given, a purchase
     without one counting as an order of its own; else purchases); monetary: net total amount
     (refunds count negative); avg_order_value: monetary / frequency; tenure_days: days since
-    the first purchase. Customers with refunds only are not in it (``refund_only``).
+    the first purchase. Customers with refunds only are not in it (``aggregate_customers``).
     """
     return features_frame(aggregate_log(events), to_us(reference))
 

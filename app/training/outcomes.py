@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from app.errors import DataError
-from app.events.derive import aggregate_log
+from app.events.derive import aggregate_customers
 from app.training.config import DataConfig, TrainConfig
 from app.training.data import TrainingData, index_by_id, read_table
 from app.training.values import outcome_column
@@ -96,8 +96,12 @@ def add_future_outcomes(
             f"outcome window ({(end - pd.Timedelta(days=1)).date().isoformat()})"
         )
     # orders bought as the features count them (a refund is none); spend is net of refunds
-    orders = aggregate_log(window)["orders"] if len(window) else pd.Series(dtype="int64")
-    spend = window.groupby(window["customer"].astype(str))["amount"].sum()
+    if len(window):
+        bought, refunders = aggregate_customers(window)
+        orders = bought["orders"]
+        spend = pd.concat([bought["monetary"], refunders["monetary"]])
+    else:
+        orders = spend = pd.Series(dtype="float64")
     frame = loaded.frame
     frame["future_orders"] = orders.reindex(frame.index, fill_value=0).astype("float64")
     frame["future_spend"] = spend.reindex(frame.index, fill_value=0.0).astype("float64")
