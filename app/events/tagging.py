@@ -242,12 +242,10 @@ async def record_log(
             profiles = tagged.features[part]
             posted = [i for i, agg in enumerate(kept) if agg is not None]
             if posted:  # tagged as the service tags them: the log and the later events
-                rows = feature_rows(
-                    [agg for agg in kept if agg is not None], as_of_us, serving.feature_kinds
-                )
-                slots, _ = serving.assign_slots(rows)
-                for i, row, slot in zip(posted, rows, slots, strict=True):
-                    segment_ids[i], names[i] = serving.slot_answers[slot]
+                with_kept = [agg for agg in kept if agg is not None]  # (in ``posted``'s order)
+                rows, pairs = _with_kept_events(serving, with_kept, as_of_us)
+                for i, row, (segment_id, name) in zip(posted, rows, pairs, strict=True):
+                    segment_ids[i], names[i] = segment_id, name
                     profiles[i] = row
                 # what is recorded is what the run's --output shows, written after it
                 tagged.segment_ids[part], tagged.segment_names[part] = segment_ids, names
@@ -278,9 +276,7 @@ async def record_log(
             # service tags them (as of the run's time), as any customer with kept events
             bought = [(s.customer_id, a) for s, a in zip(no_purchase, kept, strict=True) if a]
             if bought:
-                rows = feature_rows([a for _, a in bought], as_of_us, serving.feature_kinds)
-                slots, _ = serving.assign_slots(rows)
-                pairs = [serving.slot_answers[slot] for slot in slots]
+                rows, pairs = _with_kept_events(serving, [a for _, a in bought], as_of_us)
                 batch = RecordBatch(
                     [cid for cid, _ in bought],
                     [p[0] for p in pairs],
@@ -305,6 +301,17 @@ async def record_log(
         ) from None
     finally:
         await recorder.aclose()
+
+
+def _with_kept_events(
+    serving: ServingModel, kept: list[Aggregates], as_of_us: int
+) -> tuple[list[dict[str, float]], list[tuple[str, str | None]]]:
+    """The features and (segment id, name) of customers whose seeding kept events posted
+    after the reference (``kept``: their aggregates with them), derived as of ``as_of_us``
+    and tagged as the service tags them."""
+    rows = feature_rows(kept, as_of_us, serving.feature_kinds)
+    slots, _ = serving.assign_slots(rows)
+    return rows, [serving.slot_answers[slot] for slot in slots]
 
 
 def _acknowledge(
