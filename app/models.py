@@ -32,7 +32,7 @@ from starlette.datastructures import State
 from app.errors import StoreError
 from app.events.store import BATCH_DEADLINE_S, BehaviourStore
 from app.history import HistoryConfig, Keys, open_history
-from app.problems import Problem
+from app.problems import Problem, invalid
 from app.registry.store import ModelStore
 from app.serving import ModelHolder
 
@@ -209,14 +209,7 @@ def one_model(names: list[str]) -> str | None:
     """The model a query names (``?model=``), or None; ``?model=a&model=b`` is a 422: which
     one was meant cannot be told (the last one was served)."""
     if len(names) > 1:
-        message = f"given {len(names)} times: name one model"
-        raise Problem(
-            422,
-            "Invalid request",
-            f"model: {message}",
-            type_="/problems/invalid-request",
-            errors=[{"field": "model", "message": message}],
-        )
+        raise invalid([{"field": "model", "message": f"given {len(names)} times: name one model"}])
     return names[0] if names else None
 
 
