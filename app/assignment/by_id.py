@@ -26,7 +26,7 @@ from app.assignment.service import (
 from app.assignment.validation import ItemInvalid
 from app.history import HistoryService, Profile, RedisUnavailable
 from app.problems import Problem
-from app.serving import ServingModel
+from app.serving import Assignment, ServingModel
 
 
 async def assign_by_id(
@@ -38,12 +38,12 @@ async def assign_by_id(
     From the cached profile when there is one and Redis confirms it, else (no entry, the
     profile changed, or Redis did not answer the checked record) from a fresh read.
     """
-    kinds = serving.feature_kinds
     cached = history.cached_profile(customer_id)
     if cached is not None:
-        features = _complete(history, kinds, customer_id, cached, max_id)
-        if features is not None:
-            doc = render(serving, customer_id, serving.assign_one(features), features)
+        made = _made(history, serving, customer_id, cached, max_id)
+        if made is not None:
+            features, assignment = made
+            doc = render(serving, customer_id, assignment, features)
             # not confirmed (Redis slow or away): the uncached way decides, as without a
             # cache (a read under its own deadline, else a 503)
             with contextlib.suppress(RedisUnavailable):
@@ -53,20 +53,34 @@ async def assign_by_id(
     return doc, features
 
 
-def _complete(
+def _made(
     history: HistoryService,
-    kinds: dict[str, str],
+    serving: ServingModel,
     customer_id: str,
     cached: Profile,
     max_id: int,
-) -> dict[str, Any] | None:
-    """The features to assign from ``cached``, or None (the entry dropped) when they do not
-    fit the serving version: a fresh read decides (it may have been completed since)."""
+) -> tuple[dict[str, Any], Assignment] | None:
+    """The features to assign from ``cached`` and their assignment, or None (the entry
+    dropped) when they do not fit the serving version: a fresh read decides (it may have been
+    completed since).
+
+    Both are a pure function of the profile and the serving version, so the cache keeps them
+    with the profile (``ProfileCache.keep_made``): a customer asked for again, as a website
+    asks on every page view, is neither checked nor assigned again. (Shared between
+    requests: read only.)
+    """
+    cache = history.profile_cache
+    made: tuple[dict[str, Any], Assignment] | None = cache.made(customer_id, serving.version)
+    if made is not None:
+        return made
     try:
-        return merge(kinds, customer_id, {}, cached, max_id)[0]
+        features = merge(serving.feature_kinds, customer_id, {}, cached, max_id)[0]
     except (UnknownCustomer, ItemInvalid):
-        history.profile_cache.drop(customer_id)
+        cache.drop(customer_id)
         return None
+    made = features, serving.assign_one(features)
+    cache.keep_made(customer_id, cached, serving.version, made)
+    return made
 
 
 async def assign_merged(

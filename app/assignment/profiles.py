@@ -70,7 +70,10 @@ def merge(
     lacking = [n for n in kinds if n not in sent and n not in values]
     if lacking:
         raise ItemInvalid([{"field": f"{p}features.{n}", "message": _NOT_STORED} for n in lacking])
-    merged = {n: sent[n] if n in sent else values[n] for n in kinds}
+    if not sent and values.keys() == kinds.keys():  # the profile as stored (read only)
+        merged = values
+    else:
+        merged = {n: sent[n] if n in sent else values[n] for n in kinds}
     # the stored values were checked when recorded, against the version of that time
     parse_item({"customer_id": customer_id, "features": merged}, kinds, max_id, prefix)
     return merged, MERGED if sent else FROM_PROFILE

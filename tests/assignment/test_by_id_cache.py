@@ -7,6 +7,7 @@ instances on the same Redis stand for two workers (or hosts).
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -20,6 +21,7 @@ from prometheus_client import REGISTRY
 from app.history import Profile
 from app.main import create_app
 from app.registry.store import ModelStore
+from app.serving import ServingModel
 from app.training.job import TrainResult
 from tests.assignment.test_by_id import (
     SAME,
@@ -28,6 +30,7 @@ from tests.assignment.test_by_id import (
     _delete_prefix,
     _settings,
 )
+from tests.versions import Versions
 
 
 @pytest.fixture
@@ -212,3 +215,59 @@ def test_with_redis_down_a_cached_profile_does_not_answer(
             assert response.status_code == 503, response.text
             assert response.json()["type"] == "/problems/profiles-unavailable"
         assert history.spool.depth() == 0 and not history.redis_up
+
+
+def test_a_customer_asked_for_again_is_assigned_once_per_profile_and_version(
+    pair: tuple[TestClient, TestClient],
+    example: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The cache keeps the features and assignment made from a profile: the same answer
+    without assigning again, a new name as soon as it is edited, and every answer recorded."""
+    a, _ = pair
+    sent = _assign(a, {**example[0], "customer_id": "again"})
+    first = _by_id(a, "again")  # read and cached
+    assigned: list[str] = []
+    real = ServingModel.assign_one
+
+    def counted(self: ServingModel, features: Any) -> Any:
+        assigned.append(self.version)
+        return real(self, features)
+
+    monkeypatch.setattr(ServingModel, "assign_one", counted)
+    answers = [_by_id(a, "again") for _ in range(3)]
+
+    assert assigned == [first["model_version"]]  # made once from the cached profile
+    for answer in (first, *answers):
+        assert {k: answer[k] for k in SAME} == {k: sent[k] for k in SAME}
+        assert answer["recorded"] and answer["changed"] is False
+
+    segment = first["segment_id"]
+    assert a.patch(f"/v1/segments/{segment}", json={"name": "Renamed"}).status_code == 200
+    renamed = _by_id(a, "again")
+    assert renamed["segment_name"] == "Renamed" and renamed["segment_id"] == segment
+    assert len(assigned) == 1  # a name is the serving version's, not the assignment's
+
+
+def test_after_a_promote_a_cached_customer_is_assigned_by_the_new_version(
+    versions: Versions, tmp_path: Path
+) -> None:
+    store = ModelStore(tmp_path / "store")
+    shutil.copytree(versions.store.root, store.root)
+    settings = _settings(store, tmp_path / "data")
+    rows = versions.rows[:40]
+    with TestClient(create_app(settings)) as client:
+        items = [{"customer_id": f"P{i}", "features": row} for i, row in enumerate(rows)]
+        stored = client.post("/v1/assign/batch", json={"items": items})
+        assert stored.status_code == 200 and stored.json()["assigned"] == len(rows)
+        for version in (versions.old, versions.new):
+            if version == versions.new:
+                promoted = client.post(f"/v1/models/{version}/promote")
+                assert promoted.status_code == 200, promoted.text
+            for _ in range(2):  # read and made, then made again only if the version changed
+                answers = [_by_id(client, item["customer_id"]) for item in items]
+                assert [a["model_version"] for a in answers] == [version] * len(rows)
+                assert [a["segment_id"] for a in answers] == versions.segment[version][:40]
+                names = versions.names[version]
+                assert all(a["segment_name"] == names[a["segment_id"]] for a in answers)
+        _delete_prefix(client, settings.key_prefix)
