@@ -218,13 +218,24 @@ def test_with_redis_down_a_cached_profile_does_not_answer(
 
 
 def test_a_customer_asked_for_again_is_assigned_once_per_profile_and_version(
-    pair: tuple[TestClient, TestClient],
+    trained: tuple[ModelStore, TrainResult],
+    tmp_path: Path,
     example: list[dict[str, Any]],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The cache keeps the features and assignment made from a profile: the same answer
     without assigning again, a new name as soon as it is edited, and every answer recorded."""
-    a, _ = pair
+    store = ModelStore(tmp_path / "store")  # a copy: the edit is kept in the store
+    shutil.copytree(trained[0].root, store.root)
+    settings = _settings(store, tmp_path / "data")
+    with TestClient(create_app(settings)) as a:
+        _asked_again(a, example, monkeypatch)
+        _delete_prefix(a, settings.key_prefix)
+
+
+def _asked_again(
+    a: TestClient, example: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     sent = _assign(a, {**example[0], "customer_id": "again"})
     first = _by_id(a, "again")  # read and cached
     assigned: list[str] = []
