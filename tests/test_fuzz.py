@@ -38,6 +38,7 @@ from threadpoolctl import threadpool_limits
 
 from app.assignment.validation import is_unicode
 from app.main import create_app
+from app.registry.overrides import is_blank, name_key
 from app.registry.store import ModelStore
 from app.security import new_key
 from app.settings import Settings
@@ -402,6 +403,11 @@ def test_segment_edits(client: TestClient, schema: dict[str, Any]) -> None:
     def run(segment: str, patch: Any, extra: str | None) -> None:
         if extra is not None and isinstance(patch, dict):
             patch = {**patch, extra: "x"}
+        name = patch.get("name") if isinstance(patch, dict) else None
+        # a name another segment already has (as a reader sees it) is a 409, a blank one a 422
+        segments = client.get("/v1/segments").json()["segments"]
+        others = [s["name"] for s in segments if s["id"] != segment]
+        taken = isinstance(name, str) and name_key(name) in map(name_key, others)
         response = client.patch(
             f"/v1/segments/{quote(segment, safe='')}", content=encode(patch), headers=JSON
         )
@@ -413,9 +419,13 @@ def test_segment_edits(client: TestClient, schema: dict[str, Any]) -> None:
             and set(patch) <= {"name", "description", "action"}
             and all(v is None or (isinstance(v, str) and readable(v)) for v in patch.values())
             and patch.get("name", "n") != ""
+            and not (isinstance(name, str) and is_blank(name))
             and all(len(patch.get(k) or "") <= n for k, n in LONGEST.items())
         )
-        if valid:
+        if valid and taken:
+            assert response.status_code == 409, response.text
+            assert response.json()["type"] == "/problems/name-taken"
+        elif valid:
             assert doc is not None, response.text
             assert doc["id"] == segment
             if isinstance(patch.get("name"), str):
