@@ -67,6 +67,7 @@ class Dispatcher:
         self._release = self.client.register_script(scripts.RELEASE)
         self._fanout = self.client.register_script(scripts.FANOUT)
         self._finish = self.client.register_script(scripts.FINISH)
+        self._note = self.client.register_script(scripts.NOTE_FAILURE)
         self._wake: dict[str, asyncio.Event] = {}
         self._shown: set[str] = set()
         self.working = False
@@ -317,25 +318,20 @@ class Dispatcher:
         self, sub_id: str, n: int, outcome: str, reason: str, logged: bytes = b""
     ) -> None:
         keys = [self.keys.lease, self.keys.queue(sub_id), self.keys.status(sub_id)]
-        keys += [self.keys.dead(sub_id), self.keys.log(sub_id)]
+        keys += [self.keys.dead(sub_id), self.keys.log(sub_id), self.keys.subscriptions]
         now = int(time.time() * 1000)
         args: list[Any] = [self.token, n, outcome, now, reason, logged, self.config.log_size]
+        args.append(sub_id)
         if await self._finish(keys=keys, args=args) == -1:
             raise LeaseLost
 
     async def _note_failure(self, sub_id: str, attempt: Attempt) -> None:
         """A failed attempt in the delivery log and the status."""
         now = int(time.time() * 1000)
-        status, logged = self.keys.status(sub_id), self.keys.log(sub_id)
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.lpush(logged, attempt.log_line())
-            pipe.ltrim(logged, 0, self.config.log_size - 1)
-            pipe.hincrby(status, "failures", 1)
-            pipe.hsetnx(status, "failing_since", now)
-            failed = attempt.status or ""
-            pipe.hset(status, mapping={"fail_at": now, "fail_status": failed})
-            pipe.hset(status, "fail_error", attempt.error or "")
-            await pipe.execute()
+        keys = [self.keys.subscriptions, self.keys.log(sub_id), self.keys.status(sub_id)]
+        line, size = attempt.log_line(), self.config.log_size
+        args: list[Any] = [sub_id, line, size, now, attempt.status or "", attempt.error or ""]
+        await self._note(keys=keys, args=args)
 
     # -- gauges --------------------------------------------------------------------------
     async def _refresh_gauges(self) -> None:

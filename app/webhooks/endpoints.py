@@ -23,7 +23,7 @@ from app.webhooks.schemas import (
     WebhookPatch,
     webhook_out,
 )
-from app.webhooks.store import Subscription, SubscriptionStore
+from app.webhooks.store import Contended, Subscription, SubscriptionStore
 
 router = APIRouter(prefix="/v1", tags=["webhooks"])
 ERRORS = problem_responses(404, 422, 503)
@@ -191,6 +191,10 @@ async def update_webhook(
         if sub is None:
             raise _unknown(webhook_id)
         return webhook_out(sub, await store.status(sub.id))
+    except Contended as exc:
+        raise Problem(
+            503, "Subscriptions busy", f"{exc}: retry", headers={"Retry-After": "1"}
+        ) from None
     except RedisError as exc:
         raise _unavailable(exc) from None
 

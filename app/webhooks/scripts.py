@@ -82,10 +82,14 @@ return {0, (last[1] and last[1][1]) or '0-0'}
 # The end of a batch, only by the lease's holder: delivered (pop it, count it) or dead
 # (move it to the dead letters; 'disable' also moves the whole queue and disables). The
 # attempt that delivered it goes to the delivery log here too: one round trip per batch.
-# KEYS lease, queue, status, dead, log. ARGV token, n, outcome (ok|dead|disable), now,
-# reason, the attempt's log line ('': logged already), log size.
+# A subscription deleted meanwhile (its keys gone with it) is left alone: nothing is written
+# back for it.
+# KEYS lease, queue, status, dead, log, subscriptions. ARGV token, n, outcome
+# (ok|dead|disable), now, reason, the attempt's log line ('': logged already), log size,
+# subscription id.
 FINISH = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+if redis.call('HEXISTS', KEYS[6], ARGV[8]) == 0 then return 0 end
 if ARGV[6] ~= '' then
   redis.call('LPUSH', KEYS[5], ARGV[6])
   redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[7]) - 1)
@@ -108,6 +112,20 @@ if ARGV[3] == 'disable' then
   redis.call('HSET', KEYS[3], 'disabled_at', ARGV[4], 'disabled_reason', ARGV[5])
 end
 return #items
+"""
+
+# A failed attempt, in the delivery log and the status, unless the subscription was deleted
+# meanwhile (a delete during the attempt removed its keys: they are not made again).
+# KEYS subscriptions, log, status. ARGV subscription id, the attempt's log line, log size,
+# now, the HTTP status ('' for none), the error.
+NOTE_FAILURE = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('LPUSH', KEYS[2], ARGV[2])
+redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[3]) - 1)
+redis.call('HINCRBY', KEYS[3], 'failures', 1)
+redis.call('HSETNX', KEYS[3], 'failing_since', ARGV[4])
+redis.call('HSET', KEYS[3], 'fail_at', ARGV[4], 'fail_status', ARGV[5], 'fail_error', ARGV[6])
+return 1
 """
 
 # Take or keep the lease: set it if free, extend it if ours. ARGV token, lifetime ms.

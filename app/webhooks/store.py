@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import orjson
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
+from redis.exceptions import ResponseError, WatchError
 
 from app.webhooks.keys import GROUP, WebhookKeys
 from app.webhooks.sources import Sources, fixed
@@ -35,6 +35,13 @@ redis.call('HDEL', KEYS[3], 'disabled_at', 'disabled_reason', 'failing_since')
 redis.call('HSET', KEYS[3], 'failures', 0)
 return {#items, was and 1 or 0}
 """
+
+
+UPDATE_TRIES = 50
+
+
+class Contended(Exception):
+    """An update kept finding the subscriptions changed under it (a retry may pass)."""
 
 
 @dataclass(frozen=True)
@@ -143,24 +150,38 @@ class SubscriptionStore:
 
     async def update(self, sub_id: str, changes: dict[str, Any]) -> Subscription | None:
         """Apply ``changes`` (url, events, segments, description, paused); resuming a disabled
-        endpoint (``paused=False``) re-enables it."""
-        sub = await self.get(sub_id)
-        if sub is None:
-            return None
+        endpoint (``paused=False``) re-enables it. None: no such subscription.
+
+        A read, then a write of the whole subscription, as one optimistic transaction on the
+        subscriptions hash: a delete or another update in between makes it start again, so a
+        deleted subscription is never written back and concurrent edits never undo each
+        other (a 200 for ``paused`` that another edit's stale copy unpaused).
+        """
         if "events" in changes:
             changes["events"] = sorted(set(changes["events"]))
         for name in ("segments", "models"):
             if changes.get(name) is not None:
                 changes[name] = sorted(set(changes[name]))
-        updated = Subscription(**{**asdict(sub), **changes})
+        subs = self.keys.subscriptions
         async with self.client.pipeline(transaction=True) as pipe:
-            pipe.hset(self.keys.subscriptions, sub_id, updated.to_json())
-            if changes.get("paused") is False:
-                status = self.keys.status(sub_id)
-                pipe.hdel(status, "disabled_at", "disabled_reason", "failing_since")
-                pipe.hset(status, "failures", 0)
-            await pipe.execute()
-        return updated
+            for _ in range(UPDATE_TRIES):
+                try:
+                    await pipe.watch(subs)
+                    text = await pipe.hget(subs, sub_id)
+                    if text is None:
+                        return None
+                    updated = Subscription(**{**asdict(Subscription.from_json(text)), **changes})
+                    pipe.multi()  # type: ignore[no-untyped-call]
+                    pipe.hset(subs, sub_id, updated.to_json())
+                    if changes.get("paused") is False:
+                        status = self.keys.status(sub_id)
+                        pipe.hdel(status, "disabled_at", "disabled_reason", "failing_since")
+                        pipe.hset(status, "failures", 0)
+                    await pipe.execute()
+                    return updated
+                except WatchError:
+                    continue  # the subscriptions changed meanwhile: read them again
+        raise Contended(f"the webhook subscriptions kept changing ({UPDATE_TRIES} tries)")
 
     async def delete(self, sub_id: str) -> bool:
         async with self.client.pipeline(transaction=True) as pipe:

@@ -50,6 +50,7 @@ class Receiver:
     script: list[int] = field(default_factory=list)  # statuses to answer first, in order
     retry_after: str | None = None  # sent with a scripted 429
     received: list[Received] = field(default_factory=list)
+    arrived: int = 0  # requests begun (``received`` has those answered)
     rng: random.Random = field(default_factory=lambda: random.Random(15))
     lock: threading.Lock = field(default_factory=threading.Lock)
     server: ThreadingHTTPServer | None = None
@@ -66,6 +67,7 @@ class Receiver:
                 body = self.rfile.read(int(self.headers["content-length"]))
                 with receiver.lock:
                     roll = receiver.rng.random()
+                    receiver.arrived += 1
                 status = 200
                 with receiver.lock:
                     scripted = receiver.script.pop(0) if receiver.script else None
