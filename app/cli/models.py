@@ -38,7 +38,8 @@ def list_versions(store: STORE_OPTION = None, model: MODEL_OPTION = None) -> Non
         table = Table(title=f"{name} in {model_store.root}")
         for column in ("version", "created", "algorithm", "k", "rows", "silhouette", "serving"):
             table.add_column(column)
-        for m in model_store.manifests(name):
+        manifests, unreadable = model_store.listed(name)
+        for m in manifests:
             sil = m.quality.silhouette
             table.add_row(
                 m.version,
@@ -50,6 +51,8 @@ def list_versions(store: STORE_OPTION = None, model: MODEL_OPTION = None) -> Non
                 "[green]promoted[/]" if m.version == promoted else "",
             )
         out.print(table)
+        for version, why in unreadable.items():
+            console.print(f"left out {version}: {why}", soft_wrap=True, highlight=False)
         others = [n for n in model_store.model_names() if n != name]
         if not table.rows and others:  # e.g. trained with --model rfm, listed without it
             console.print(

@@ -97,6 +97,7 @@ def drift_of_frames(
             column = frame[f.name]
             if f.type == "numeric":
                 values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+                _refuse_infinite(values, frame, f.name, source)
                 counts = numeric_counts(values, f.edges or [])
             else:
                 counts = category_counts(column.tolist(), f.categories or [])
@@ -105,6 +106,19 @@ def drift_of_frames(
         segments.update({str(k): int(v) for k, v in zip(labels, counts, strict=True)})
     found = {name: [int(c) for c in counts] for name, counts in features.items()}
     return report(manifest, found, dict(segments), thresholds, source)
+
+
+def _refuse_infinite(values: np.ndarray, frame: pd.DataFrame, name: str, source: str) -> None:
+    """An infinite value cannot be binned or assigned: one error naming the column (as a
+    text value in a numeric column is), not the model's traceback."""
+    infinite = np.isinf(values)
+    if infinite.any():
+        first = frame.index[int(np.argmax(infinite))]
+        raise DataError(
+            f"column {name!r} of {source} holds {int(infinite.sum()):,} infinite value(s) "
+            f"(e.g. customer {str(first)[:40]!r}): drift compares finite numbers; blank them "
+            "(a missing value) or leave those rows out"
+        )
 
 
 def drift_of_file(

@@ -26,7 +26,7 @@ Version = Path(max_length=40, examples=["20261123-072415-3fa9c1"])
 async def list_models(holder: HolderDep) -> VersionList:
     store, name = holder.store, holder.model_name
     promoted = store.promoted(name)
-    manifests = await asyncio.to_thread(store.manifests, name)
+    manifests, unreadable = await asyncio.to_thread(store.listed, name)
     return VersionList(
         model_name=name,
         promoted=promoted,
@@ -43,6 +43,7 @@ async def list_models(holder: HolderDep) -> VersionList:
             )
             for m in manifests
         ],
+        unreadable=unreadable,
     )
 
 

@@ -22,6 +22,10 @@ class VersionList(BaseModel):
     promoted: str | None
     serving: str | None = Field(description="the version this worker answers from")
     versions: list[VersionSummary]
+    unreadable: dict[str, str] = Field(
+        default_factory=dict,
+        description="versions left out of the list because their manifest cannot be read, with why",
+    )
 
 
 class Promotion(BaseModel):

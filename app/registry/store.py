@@ -135,6 +135,18 @@ class ModelStore:
         """The manifests of every complete version, oldest first."""
         return [self.manifest(model_name, v) for v in self.versions(model_name)]
 
+    def listed(self, model_name: str) -> tuple[list[Manifest], dict[str, str]]:
+        """What a listing shows: the manifests that can be read, oldest first, and the
+        versions whose manifest cannot be read, with why (one damaged version does not
+        hide the others)."""
+        manifests, unreadable = [], {}
+        for version in self.versions(model_name):
+            try:
+                manifests.append(self.manifest(model_name, version))
+            except StoreError as exc:
+                unreadable[version] = str(exc)
+        return manifests, unreadable
+
     def version_dir(self, model_name: str, version: str) -> Path:
         """The folder of an existing version; ``StoreError`` naming the known ones if unknown."""
         path = self._model_dir(model_name) / validate_version(version)
@@ -254,8 +266,31 @@ class ModelStore:
         return None if version is None else validate_version(version)
 
     def promotion_history(self, model_name: str) -> list[dict[str, str]]:
-        """Every promotion and rollback, oldest first."""
-        return list(self._read_pointer(model_name).get("history", []))
+        """Every promotion and rollback, oldest first; ``StoreError`` if the pointer's history
+        is not a list of ``{version, promoted_at, action}`` entries (an edited file)."""
+        history = self._read_pointer(model_name).get("history", [])
+        fields = ("version", "promoted_at", "action")
+        if not isinstance(history, list):
+            bad: int | None = 0
+        else:
+            bad = next(
+                (
+                    i
+                    for i, entry in enumerate(history)
+                    if not isinstance(entry, dict)
+                    or not all(isinstance(entry.get(f), str) for f in fields)
+                ),
+                None,
+            )
+        if bad is not None:
+            path = self._model_dir(model_name) / POINTER_FILE
+            where = "is not a list" if not isinstance(history, list) else f"entry {bad + 1}"
+            raise StoreError(
+                f"{path}: the promotion history should be a list of {{version, promoted_at, "
+                f"action}} entries ({where} is not): repair it, or remove 'history' from the "
+                "file to start it again"
+            )
+        return list(history)
 
     def promote(self, model_name: str, version: str) -> None:
         """Make ``version`` the serving one (atomic; promoting the current one is a no-op)."""
@@ -398,8 +433,18 @@ def _read_manifest(folder: Path, model_name: str, version: str) -> Manifest:
     path = folder / MANIFEST_FILE
     try:
         manifest = Manifest.model_validate_json(path.read_bytes())
-    except (OSError, ValidationError) as exc:
-        raise StoreError(f"cannot read the manifest of {model_name} {version}: {exc}") from exc
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise StoreError(f"cannot read the manifest of {model_name} {version}: {reason}") from exc
+    except ValidationError as exc:  # its first problem, without the file's text
+        first = exc.errors(include_input=False, include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"])
+        more = exc.error_count() - 1
+        raise StoreError(
+            f"the manifest of {model_name} {version} is not valid: {first['msg']}"
+            + (f" at {where}" if where else "")
+            + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
+        ) from exc
     if (manifest.model_name, manifest.version) != (model_name, version):
         raise StoreError(f"{path} describes {manifest.model_name} {manifest.version}")
     return manifest

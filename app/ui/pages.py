@@ -9,6 +9,7 @@ a ``?model=`` choice can be added here once the service serves several.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -17,7 +18,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
-from app.errors import SegmentsError
+from app.errors import SegmentsError, StoreError
 from app.history.endpoints import get_customer, get_customer_history, get_migrations
 from app.history.records import RedisUnavailable
 from app.problems import Problem
@@ -29,6 +30,7 @@ from app.ui.charts import heat_map, sankey
 from app.ui.drift import drift_status
 from app.ui.render import holder_of, model_state, page
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/ui", include_in_schema=False)
 T = TypeVar("T")
 WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7)}
@@ -73,12 +75,16 @@ async def models_page(request: Request, done: str | None = None) -> Response:
     holder = holder_of(request)
     listing = await api(list_models(holder))
     name = holder.model_name
-    manifests = await asyncio.to_thread(holder.store.manifests, name)
+    manifests, _ = await asyncio.to_thread(holder.store.listed, name)
     reports = {
         m.version: (holder.store.root / name / m.version / "report.html").is_file()
         for m in manifests
     }
-    history = await asyncio.to_thread(holder.store.promotion_history, name)
+    try:
+        history = await asyncio.to_thread(holder.store.promotion_history, name)
+    except StoreError as exc:  # a damaged pointer history: the versions are still listed
+        log.warning("%s", exc)
+        history = []
     return page(
         request,
         viewer,

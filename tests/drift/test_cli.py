@@ -47,6 +47,22 @@ def test_drift_of_a_missing_file_is_one_clear_error(trained: Any, tmp_path: Path
     assert "nope.csv" in ran.output
 
 
+def test_drift_of_a_file_with_infinite_numbers_is_one_clear_error(
+    trained: Any, customers: Any, tmp_path: Path
+) -> None:
+    store, _ = trained
+    frame = customers[0].head(50).copy()
+    frame["customer_id"] = frame["customer_id"].astype(str)
+    frame.loc[frame.index[[1, 2]], "monetary"] = float("inf")
+    data = tmp_path / "inf.csv"
+    frame.to_csv(data, index=False)  # written 'inf', as a spreadsheet or a script may
+    ran = CliRunner().invoke(cli, ["drift", "--data", str(data), "--store", str(store.root)])
+    assert ran.exit_code == 1, ran.output
+    assert ran.exception is None or isinstance(ran.exception, SystemExit)
+    assert "'monetary'" in ran.output and "2 infinite value(s)" in ran.output
+    assert "Traceback" not in ran.output
+
+
 def test_drift_of_a_transaction_log_uses_the_training_derivation(
     transactions_csv: Path, tmp_path: Path
 ) -> None:
