@@ -56,6 +56,14 @@ def fail_on_error(console: Console) -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
+def terminal_text(text: str) -> str:
+    """``text`` safe to print to a terminal: control characters (escape sequences, carriage
+    returns) and bidirectional overrides as their escapes, everything else as it is."""
+    return "".join(
+        c.encode("unicode_escape").decode() if not c.isprintable() and c != " " else c for c in text
+    )
+
+
 def _fmt(value: float | None, digits: int = 3) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 

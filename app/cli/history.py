@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from app.cli.common import fail_on_error
+from app.cli.common import fail_on_error, terminal_text
 
 if TYPE_CHECKING:
     from app.history import HistoryService
@@ -102,7 +102,7 @@ def forget(
         found = asyncio.run(run())
     for customer_id, known in zip(customer_ids, found, strict=True):
         state = "forgotten" if known else "[yellow]unknown[/]"
-        console.print(f"{escape(customer_id)}: {state}", highlight=False)
+        console.print(f"{escape(terminal_text(customer_id))}: {state}", highlight=False)
     if not all(found):
         raise typer.Exit(1)
 

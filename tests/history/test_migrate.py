@@ -100,10 +100,13 @@ def test_customers_forget_from_the_command_line(
     monkeypatch.setenv("SEGMENTS_DATA_DIR", str(tmp_path))
     config = make_config(redis_server.url, tmp_path, key_prefix=prefix)
     asyncio.run(record_and_keep(config))
-    result = CliRunner().invoke(cli, ["customers", "forget", "C1", "nobody"])
+    hostile = "x\x1b[2J\rnobody"  # an id that would clear the terminal, printed raw
+    result = CliRunner().invoke(cli, ["customers", "forget", "C1", "nobody", hostile])
 
     assert result.exit_code == 1, result.output  # one of them was unknown
     assert "C1: forgotten" in result.output and "nobody: unknown" in result.output
+    assert "\x1b" not in result.output and "\r" not in result.output
+    assert "x\\x1b[2J\\rnobody: unknown" in result.output  # shown as its escapes
     assert f"Redis at {redis_server.url}" in result.output
     assert asyncio.run(current_ids(config)) == ["C2"]
 
