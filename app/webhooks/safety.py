@@ -20,11 +20,6 @@ class UnsafeTarget(ValueError):
     """A target URL that the settings do not allow; the message says why."""
 
 
-class NotAUrl(UnsafeTarget):
-    """A target that is not a URL at all (e.g. a port out of range): invalid input, not a
-    refusal."""
-
-
 def check_url_form(url: str, config: WebhookConfig) -> str:
     """The host of ``url`` if its form is allowed (scheme, host, no credentials)."""
     try:
@@ -32,7 +27,7 @@ def check_url_form(url: str, config: WebhookConfig) -> str:
         host = (parts.hostname or "").lower()
         parts.port  # noqa: B018 (raises for a port out of range)
     except ValueError as exc:
-        raise NotAUrl(f"is not a URL ({exc})") from None
+        raise UnsafeTarget(f"is not a URL ({exc})") from None
     if parts.scheme not in ("https", "http") or not host:
         raise UnsafeTarget("must be an absolute https:// URL")
     if parts.scheme == "http" and host not in config.allow_http_hosts:

@@ -122,7 +122,7 @@ def test_subscriptions_are_admin_only_and_the_secret_is_shown_once(client: TestC
         ({"url": "https://[::ffff:100.100.100.200]/x"}, 403, "url", "private"),
         ({"url": "https://[2002:7f00:1::]/x"}, 403, "url", "private"),
         ({"url": "https://[64:ff9b::a00:1]/x"}, 403, "url", "private"),
-        ({"url": "https://a:99999/x"}, 422, "url", "not a URL"),  # invalid, not refused
+        ({"url": "https://a:99999/x"}, 403, "url", "not a URL"),
         ({"url": "https://a.example/x", "events": ["segment.moved"]}, 422, "events", ""),
         ({"url": "https://a.example/x", "events": []}, 422, "events", ""),
         ({"url": "https://a.example/x", "secret": "mine"}, 422, "secret", ""),
