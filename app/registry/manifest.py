@@ -137,6 +137,11 @@ class NumericProfile(_Model):
         "that z points to (above it where z >= 0; a customer at the median counts half): how "
         "much of the segment a name such as 'lapsed' is true of",
     )
+    at_median: float | None = Field(
+        None,
+        description="share of the segment's customers whose value is the population median "
+        "itself (many for a count such as the number of lines)",
+    )
 
 
 class CategoryShare(_Model):

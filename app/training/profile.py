@@ -95,6 +95,7 @@ def profile_segments(
                     median=_finite(seg_raw[col].median()),
                     z=_finite(z[col]),
                     on_side=_on_side(sides[col], slot, _finite(z[col])),
+                    at_median=_at_median(sides[col], slot),
                 )
         cat_profile = {
             name: _category_shares(codes[mask], pop_shares[name])
@@ -198,6 +199,25 @@ def _on_side(sides: np.ndarray | None, slot: int, z: float) -> float | None:
         return None
     beyond = sides[2, slot] if z >= 0 else sides[0, slot]
     return float((beyond + 0.5 * sides[1, slot]) / sides[3, slot])
+
+
+def _at_median(sides: np.ndarray | None, slot: int) -> float | None:
+    """The share of a slot's customers whose value is the population's median itself."""
+    if sides is None or not sides[3, slot]:
+        return None
+    return float(sides[1, slot] / sides[3, slot])
+
+
+def _side_text(p: NumericProfile) -> str:
+    """Where the segment's customers are against the population median, as counted: those
+    strictly on z's side, and those at the median where there are many (a count such as
+    'lines', 1 for most customers)."""
+    side = "above" if p.z > 0 else "below"
+    if p.on_side is None:
+        return ""
+    at = p.at_median or 0.0
+    text = f"; {p.on_side - at / 2:.0%} of the segment {side} the median of all"
+    return text + (f", {at:.0%} at it" if at >= 0.05 else "")
 
 
 def _named_side(p: NumericProfile) -> bool:
@@ -509,12 +529,7 @@ def _describe(
     ranked = sorted(numeric.items(), key=lambda kv: -abs(kv[1].z))[:3]
     differences = [
         f"{labels[name]} {'above' if p.z > 0 else 'below'} average "
-        f"(mean {p.mean:,.4g}, {p.z:+.1f} sd"
-        + (
-            f"; {p.on_side:.0%} of the segment {'above' if p.z > 0 else 'below'} the median of all)"
-            if p.on_side is not None
-            else ")"
-        )
+        f"(mean {p.mean:,.4g}, {p.z:+.1f} sd{_side_text(p)})"
         for name, p in ranked
         if abs(p.z) >= DISTINCT_Z
     ]

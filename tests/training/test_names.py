@@ -203,6 +203,13 @@ def test_a_name_says_only_what_most_of_the_segment_is() -> None:
     assert "recency above average (mean 200, +0.9 sd; 55% of the segment above the median" in (
         described
     )
+    # a count most customers share the median of (1 line): the description says so, not "49%
+    # below" counting those at the median half (a new user's segment: 0% below, 98.6% at it)
+    lines = {
+        "lines": NumericProfile(mean=1.015, median=1.0, z=-0.6, on_side=0.493, at_median=0.986)
+    }
+    described = _describe(0.3, lines, {}, {"lines": "lines"})
+    assert "0% of the segment below the median of all, 99% at it" in described, described
 
 
 def test_new_only_where_the_median_customer_joined_within_three_months() -> None:
