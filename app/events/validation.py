@@ -208,7 +208,18 @@ def checked(
         return [{"field": p, "message": "must be an object"}]
     errors: list[dict[str, str]] = []
     allowed = _COMMON | set(amounts.names)
-    errors += _unknown_fields([k for k in item if k not in allowed], f"{p}.")
+    unknown = [k for k in item if k not in allowed]
+    if "amount" in unknown and "amount" not in amounts.names:  # the model's log had no amount
+        unknown.remove("amount")
+        needed = " and ".join(amounts.names)
+        errors.append(
+            {
+                "field": f"{p}.amount",
+                "message": f"this model was trained on {' x '.join(amounts.names)}: send "
+                f"{needed} instead of amount",
+            }
+        )
+    errors += _unknown_fields(unknown, f"{p}.")
     event_id = _text(item, "event_id", max_id, errors, p)
     customer_id = _text(item, "customer_id", max_id, errors, p)
     kind = item.get("type")

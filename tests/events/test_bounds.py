@@ -150,3 +150,17 @@ def test_an_event_that_would_take_the_net_amount_beyond_the_bound_is_rejected(
     doc = post(client, event("00042", 2, 5e18, type="refund"), crossing)
     assert (doc["accepted"], doc["rejected"]) == (2, 0)
     assert _sound(client, "00042")["monetary"] == 5e18 + 12.5
+
+
+def test_an_amount_sent_to_a_quantity_and_unit_price_model_says_what_to_send(
+    product_client: TestClient,
+) -> None:
+    """A new user sent the README's event (an amount) to a model trained on quantity x unit
+    price, and read 'amount: unknown field; quantity: missing; unit_price: missing'."""
+    doc = post(product_client, event("00042", 5, 12.5))
+    assert (doc["accepted"], doc["rejected"]) == (0, 1)
+    errors = dict(_errors(doc)[0])
+    assert errors["events.0.amount"] == (
+        "this model was trained on quantity x unit_price: send quantity and unit_price instead "
+        "of amount"
+    )
