@@ -271,24 +271,23 @@ class ModelStore:
         history = self._read_pointer(model_name).get("history", [])
         fields = ("version", "promoted_at", "action")
         if not isinstance(history, list):
-            bad: int | None = 0
+            wrong = "it is not a list"
         else:
-            bad = next(
+            wrong = next(
                 (
-                    i
-                    for i, entry in enumerate(history)
+                    f"entry {i} is not one"
+                    for i, entry in enumerate(history, 1)
                     if not isinstance(entry, dict)
                     or not all(isinstance(entry.get(f), str) for f in fields)
                 ),
-                None,
+                "",
             )
-        if bad is not None:
+        if wrong:
             path = self._model_dir(model_name) / POINTER_FILE
-            where = "is not a list" if not isinstance(history, list) else f"entry {bad + 1}"
             raise StoreError(
                 f"{path}: the promotion history should be a list of {{version, promoted_at, "
-                f"action}} entries ({where} is not): repair it, or remove 'history' from the "
-                "file to start it again"
+                f"action}} entries ({wrong}): repair it, or remove 'history' from the file to "
+                "start it again"
             )
         return list(history)
 

@@ -39,7 +39,8 @@ def test_an_unreadable_manifest_leaves_that_version_out_and_names_it(service: Se
 def test_an_edited_promotion_history_is_one_error_not_a_crash(service: Service) -> None:
     pointer = service.store.root / "customers" / "promoted.json"
     written = orjson.loads(pointer.read_bytes())
-    for history in ("x", [{"version": service.versions.old}], [5]):
+    wrong = {"x": "it is not a list", "one": "entry 1 is not one", "5": "entry 1 is not one"}
+    for key, history in (("x", "x"), ("one", [{"version": service.versions.old}]), ("5", [5])):
         pointer.write_bytes(orjson.dumps({**written, "history": history}))
 
         with signed_in(service, "admin") as ui:
@@ -52,5 +53,6 @@ def test_an_edited_promotion_history_is_one_error_not_a_crash(service: Service) 
         result = CliRunner().invoke(cli, ["models", "rollback", "--store", store])
         assert result.exit_code == 1 and "Traceback" not in result.output
         assert "promotion history" in result.output and "promoted.json" in result.output
+        assert f"({wrong[key]})" in " ".join(result.output.split())
         with service.api("read") as api:  # still serving the promoted version
             assert api.get("/v1/models").json()["promoted"] == service.versions.old
