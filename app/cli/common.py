@@ -59,9 +59,7 @@ def fail_on_error(console: Console) -> Iterator[None]:
 def terminal_text(text: str) -> str:
     """``text`` safe to print to a terminal: control characters (escape sequences, carriage
     returns) and bidirectional overrides as their escapes, everything else as it is."""
-    return "".join(
-        c.encode("unicode_escape").decode() if not c.isprintable() and c != " " else c for c in text
-    )
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:

@@ -321,7 +321,7 @@ class Dispatcher:
         keys += [self.keys.dead(sub_id), self.keys.log(sub_id), self.keys.subscriptions]
         now = int(time.time() * 1000)
         args: list[Any] = [self.token, n, outcome, now, reason, logged, self.config.log_size]
-        args.append(sub_id)
+        args += [sub_id]  # (FINISH's ARGV[8]: nothing is written for a deleted subscription)
         if await self._finish(keys=keys, args=args) == -1:
             raise LeaseLost
 
