@@ -224,7 +224,26 @@ class OutcomesConfig(_Strict):
     )
     path: Path | None = Field(None, description="a CSV/Parquet table of outcomes per customer")
     id: str = Field("customer_id", description="the outcomes table's customer id column")
+    positive: dict[str, str] = Field(
+        default_factory=dict,
+        description="the value counted as 1 of an outcome written as two words, e.g. "
+        '{churn = "Churned"} (Yes/No, true/false and Y/N need none)',
+    )
     future: FutureOutcomes | None = None
+
+    @model_validator(mode="after")
+    def _positive_of_an_outcome(self) -> OutcomesConfig:
+        unknown = sorted(set(self.positive) - set(self.columns))
+        if unknown and (self.columns or self.path is None):
+            listed = ", ".join(map(repr, self.columns)) or "none"
+            raise ValueError(
+                f"positive names {', '.join(map(repr, unknown))}, not an outcome column "
+                f"(columns: {listed})"
+            )
+        blank = sorted(k for k, v in self.positive.items() if not v.strip())
+        if blank:
+            raise ValueError(f"positive of {', '.join(map(repr, blank))} is blank")
+        return self
 
 
 def _outcomes_from_list(value: Any) -> Any:

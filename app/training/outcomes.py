@@ -50,10 +50,19 @@ def add_outcomes(config: TrainConfig, loaded: TrainingData) -> None:
         for column in columns:
             frame[column] = joined[column].reindex(frame.index)
         source = spec.path.name
+    unknown = sorted(set(spec.positive) - set(columns))
+    if unknown:
+        raise DataError(
+            f"[outcomes] positive names {', '.join(map(repr, unknown))}, not an outcome column "
+            f"of {source} ({', '.join(map(repr, columns)) or 'none'})"
+        )
     for column in columns:
         if column not in frame.columns:
             raise DataError(f"outcome {column!r} is not a column of {source}")
-        values, positive = outcome_column(frame[column], column, source, config.data.missing_values)
+        declared = spec.positive.get(column)
+        values, positive = outcome_column(
+            frame[column], column, source, config.data.missing_values, declared
+        )
         frame[column] = values
         if positive is not None:
             loaded.positive[column] = positive

@@ -134,14 +134,21 @@ def numeric_column(
 
 
 def outcome_column(
-    values: pd.Series, name: str, source: str, missing_values: Iterable[str] = ()
+    values: pd.Series,
+    name: str,
+    source: str,
+    missing_values: Iterable[str] = (),
+    positive: str | None = None,
 ) -> tuple[pd.Series, str | None]:
     """An outcome as numbers, and the value counted as 1 when it was written as words.
 
     ``Yes``/``No``, ``true``/``false``, ``Y``/``N`` (any case, mixed in one column, with 1/0
-    too; a bool column) are a binary outcome; anything else must be numeric. The value counted
-    as 1 is the commonest spelling of a yes in the column.
+    too; a bool column) are a binary outcome; so is any two-valued column whose value counted
+    as 1 the config names (``[outcomes] positive``); anything else must be numeric. The value
+    counted as 1 is the commonest spelling of a yes in the column.
     """
+    if positive is not None:
+        return _declared_binary(values, name, source, missing_values, positive)
     if pd.api.types.is_bool_dtype(values):
         return values.astype("float64"), "True"
     if not pd.api.types.is_numeric_dtype(values):
@@ -157,6 +164,7 @@ def outcome_column(
             positive = str(spellings.mode().iloc[0]) if len(spellings) else "yes"
             return numbers, positive
         _near_binary(lowered, text[~blank], name, source)
+        _two_words(text[~blank], name, source)
     numbers, _ = numeric_column(
         values.to_frame(name),
         name,
@@ -165,6 +173,49 @@ def outcome_column(
         hint="an outcome is a number, or Yes/No, true/false, Y/N",
     )
     return numbers, None
+
+
+def _declared_binary(
+    values: pd.Series, name: str, source: str, missing_values: Iterable[str], positive: str
+) -> tuple[pd.Series, str]:
+    """The outcome as 1 where it holds ``positive`` (compared as text, trimmed, any case) and
+    0 where it holds the one other value; blank and ``missing_values`` cells stay missing."""
+    text = values.astype("string").str.strip()
+    blank = text.isna() | (text == "") | text.isin({m.strip() for m in missing_values})
+    given = text[~blank]
+    lowered = given.str.lower()
+    wanted = positive.strip().lower()
+    counts = given.value_counts()
+    shown = ", ".join(repr(v) for v in counts.index[:5])
+    if not (lowered == wanted).any():
+        raise DataError(
+            f"{source}: outcome {name!r}: positive = {positive!r} is not a value of the column "
+            f"(it holds {shown or 'nothing but blanks'})"
+        )
+    others = lowered[lowered != wanted].unique()
+    if len(others) > 1:
+        raise DataError(
+            f"{source}: outcome {name!r} holds {lowered.nunique():,} values ({shown}), not "
+            f"two: list the ones that are neither in [data] missing_values"
+        )
+    numbers = pd.Series(np.nan, index=values.index, dtype="float64")
+    numbers[given.index] = (lowered == wanted).astype("float64").to_numpy()
+    return numbers, str(given[lowered == wanted].mode().iloc[0])
+
+
+def _two_words(text: pd.Series, name: str, source: str) -> None:
+    """An outcome written as two words that are not a yes/no pair (``Churned``/``Stayed``):
+    say how to name the one counted as 1 (as a number it would "hold text" in every row)."""
+    lowered = text.str.lower()
+    counts = lowered.value_counts()
+    numbers = pd.to_numeric(counts.index.to_series(), errors="coerce")
+    if len(counts) != 2 or numbers.notna().any():
+        return
+    first, second = (str(text[lowered == word].mode().iloc[0]) for word in counts.index)
+    raise DataError(
+        f"{source}: outcome {name!r} holds two values, {first!r} and {second!r}: say which one "
+        f"counts as 1 with [outcomes] positive = {{{name} = {first!r}}}"
+    )
 
 
 def _near_binary(lowered: pd.Series, text: pd.Series, name: str, source: str) -> None:

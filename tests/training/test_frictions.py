@@ -173,9 +173,64 @@ def test_repeated_ids_are_counted_and_duplicate_ids_last_keeps_each_ids_last_row
     assert loaded.source_rows == len(frame)
 
 
-def test_an_outcome_of_other_words_is_an_error_naming_it(tmp_path: Path) -> None:
+def test_an_outcome_of_two_other_words_names_them_and_positive_says_which_counts(
+    tmp_path: Path,
+) -> None:
+    """`Churned`/`Stayed` was refused as text with no way to train on it: the error names
+    both words and the option, and `[outcomes] positive` makes it a binary outcome."""
     frame = churn_frame()
-    frame["Churn"] = np.where(frame["Churn"] == "Yes", "left", "stayed")
+    churned = (frame["Churn"] == "Yes").to_numpy()
+    frame["Churn"] = np.where(churned, "Churned", "Stayed").astype(object)
+    frame.loc[frame.index[:4], "Churn"] = " churned "  # spelled otherwise: the same value
+    frame.loc[frame.index[4], "Churn"] = ""  # blank: left out of the outcome's test
+    data = tmp_path / "churn.csv"
+    frame.to_csv(data, index=False)
+    config = churn_config(data)
+    with pytest.raises(DataError) as caught:
+        load_training_data(parse_config(config, base_dir=tmp_path))
+    assert "'Churn' holds two values, 'Stayed' and 'Churned'" in str(caught.value)
+    assert "[outcomes] positive = {Churn = 'Stayed'}" in str(caught.value)
+    config["outcomes"] = {"columns": ["Churn"], "positive": {"Churn": "Churned"}}
+    loaded = load_training_data(parse_config(config, base_dir=tmp_path))
+    expected = churned.astype(float)
+    expected[:4], expected[4] = 1.0, np.nan
+    np.testing.assert_array_equal(loaded.frame["Churn"].to_numpy(), expected)
+    assert loaded.positive["Churn"] == "Churned"
+    result = train(parse_config(config, base_dir=tmp_path), ModelStore(tmp_path / "s"))
+    test = result.manifest.outcomes[0]
+    assert (test.kind, test.positive) == ("binary", "Churned")
+    assert test.overall_mean == pytest.approx(np.nanmean(expected))
+
+
+@pytest.mark.parametrize(
+    ("positive", "cells", "error"),
+    [
+        ("Left", ["Churned", "Stayed"], "positive = 'Left' is not a value of the column"),
+        ("Churned", ["Churned", "Stayed", "Paused"], "holds 3 values"),
+    ],
+)
+def test_a_declared_positive_that_does_not_fit_the_column_is_named(
+    tmp_path: Path, positive: str, cells: list[str], error: str
+) -> None:
+    frame = churn_frame()
+    frame["Churn"] = [cells[i % len(cells)] for i in range(len(frame))]
+    data = tmp_path / "churn.csv"
+    frame.to_csv(data, index=False)
+    config = churn_config(data, outcomes={"columns": ["Churn"], "positive": {"Churn": positive}})
+    with pytest.raises(DataError, match=error):
+        load_training_data(parse_config(config, base_dir=tmp_path))
+
+
+def test_positive_of_a_column_that_is_no_outcome_is_a_config_error(tmp_path: Path) -> None:
+    outcomes = {"columns": ["Churn"], "positive": {"churn": "Y"}}
+    config = churn_config(tmp_path / "x.csv", outcomes=outcomes)
+    with pytest.raises(ConfigError, match="positive names 'churn', not an outcome column"):
+        parse_config(config, base_dir=tmp_path)
+
+
+def test_an_outcome_of_many_words_is_an_error_naming_it(tmp_path: Path) -> None:
+    frame = churn_frame()
+    frame["Churn"] = [("left", "stayed", "paused")[i % 3] for i in range(len(frame))]
     data = tmp_path / "churn.csv"
     frame.to_csv(data, index=False)
     with pytest.raises(DataError, match="'Churn' .*Yes/No, true/false, Y/N"):
