@@ -72,6 +72,29 @@ def model_error_in_words(error: str | None) -> str | None:
     return f"{what} (details in the log, or in /readyz with a 'read' key)"
 
 
+def served_others(state: State) -> dict[str, str]:
+    """The loaded version of each model served besides the default (``?model=NAME``)."""
+    models = getattr(state, "models", None)
+    if models is None:
+        return {}
+    found = {}
+    for name in models.names:
+        if name != state.holder.model_name and (current := models.holder(name).current):
+            found[name] = current.version
+    return found
+
+
+def unpromoted(holder: ModelHolder) -> bool:
+    """Nothing of ``holder``'s model is loaded because no version of it is promoted (never
+    trained or promoted here), rather than a promoted version failing to load."""
+    if holder.current is not None:
+        return False
+    try:
+        return holder.store.promoted(holder.model_name) is None
+    except Exception:  # a damaged pointer: a failure to load, not an absence
+        return False
+
+
 def no_model_detail(state: State) -> str:
     """Why the model of ``state`` answers nothing, and what to do: a model of the store
     trained with ``--model NAME`` is served as ``?model=NAME`` (the default model,
@@ -80,18 +103,16 @@ def no_model_detail(state: State) -> str:
     what = model_error_in_words(holder.last_error) or (
         f"no version of model {holder.model_name!r} is loaded (none promoted yet)"
     )
-    models = getattr(state, "models", None)
-    others = (
-        [n for n in models.names if n != holder.model_name and models.holder(n).current]
-        if models is not None
-        else []
-    )
+    others = list(served_others(state))
     default = f"the default model is {holder.model_name!r} (SEGMENTS_MODEL_NAME)"
     if others:
-        served = ", ".join(others)
+        served, first = ", ".join(others), others[0]
+        prefix = state.settings.key_prefix
         return (
-            f"{what}; {default}; models served here: {served}: ask with ?model={others[0]}, "
-            f"or serve it by default with SEGMENTS_MODEL_NAME={others[0]}"
+            f"{what}; {default}; models served here: {served}: ask with ?model={first}, "
+            f"or serve it by default with SEGMENTS_MODEL_NAME={first}, for the segments "
+            f"commands too (records of {first} made before then, under '{prefix}m:{first}:', "
+            f"are not seen under the default model's '{prefix}')"
         )
     return f"{what}; {default}: train and promote it (segments train --model NAME --promote)"
 

@@ -8,7 +8,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from app.deps import HolderDep, model_error_in_words, no_model_detail
+from app.deps import HolderDep, model_error_in_words, no_model_detail, served_others, unpromoted
 from app.history import HistoryService
 from app.observability import REDIS_UP, SPOOL_DEPTH, SPOOL_DROPPED, render_metrics
 from app.problems import Problem
@@ -92,11 +92,14 @@ def keys_check(keys: KeyRing) -> dict[str, Any]:
     },
 )
 async def readyz(request: Request, holder: HolderDep) -> Response:
-    """Ready (200) when a model version is loaded. Without Redis the service is ``degraded``
+    """Ready (200) when a model version is loaded: the default model's, or (``degraded``, with
+    ``checks.model.hint`` saying what to do) another served model's while the default has no
+    promoted version (a store holding only ``--model NAME``; ``checks.models`` lists the
+    others' versions, asked for with ``?model=NAME``). Without Redis the service is ``degraded``
     but still 200: it answers every assignment from the model and spools the records, and
     every replica shares the same Redis, so failing readiness would take all of them out of a
-    load balancer for no gain. ``checks.redis`` says what is wrong; 503 only without a model,
-    or without Redis when ``SEGMENTS_READYZ_REQUIRES_REDIS`` is set. A keys file that is
+    load balancer for no gain. ``checks.redis`` says what is wrong; 503 only without a model
+    to serve, or without Redis when ``SEGMENTS_READYZ_REQUIRES_REDIS`` is set. A keys file that is
     missing, unreadable or has a malformed line is ``degraded`` too (``checks.api_keys``).
 
     No key is needed, so the answer names no server path; sent with a valid ``read`` key it
@@ -117,8 +120,15 @@ async def readyz(request: Request, holder: HolderDep) -> Response:
         "redis": await history_check(state.history),
         "api_keys": keys_check(state.keys),
     }
-    ready = checks["model"]["ok"]
+    others = served_others(state) if holder is state.holder else {}
+    if others:
+        checks["models"] = others
+    # the default model has no promoted version (never trained or promoted) while others
+    # are served: the service answers them (?model=NAME), so it stays ready, degraded,
+    # and checks.model says why and what to do
+    ready = checks["model"]["ok"] or (unpromoted(holder) and bool(others))
     healthy = checks["redis"]["ok"] and checks["api_keys"]["ok"]
+    healthy = healthy and checks["model"]["ok"]
     status = "not ready" if not ready else "ready" if healthy else "degraded"
     if not checks["redis"]["ok"] and ready and state.settings.readyz_requires_redis:
         ready, status = False, "not ready"

@@ -535,7 +535,7 @@ def test_the_command_line_records_and_forgets_in_the_model_it_names(
 
 
 def test_without_the_default_model_an_answer_names_the_models_served(
-    store: ModelStore, service_redis: str, prefix: str, tmp_path: Path
+    store: ModelStore, template: Template, service_redis: str, prefix: str, tmp_path: Path
 ) -> None:
     """A new user who trained only ``--model tiers``: the default model (``customers``) is
     not in the store, and an answer for it says which models are served and how to ask."""
@@ -548,13 +548,34 @@ def test_without_the_default_model_an_answer_names_the_models_served(
         assert "no model 'customers' in the store" in detail
         assert "the default model is 'customers' (SEGMENTS_MODEL_NAME)" in detail
         assert "models served here: tiers: ask with ?model=tiers" in detail
-        assert "or serve it by default with SEGMENTS_MODEL_NAME=tiers" in detail
+        assert "or serve it by default with SEGMENTS_MODEL_NAME=tiers, for the segments" in detail
+        # where its records are, and that they move with the setting
+        assert f"under '{prefix}m:tiers:', are not seen under the default model's" in detail
         assert api.get("/v1/segments?model=tiers").status_code == 200
         # the readiness probe a new user looks at first says the same (it said only
-        # "no model 'customers' in the store")
+        # "no model 'customers' in the store"), and is ready (degraded): tiers is served,
+        # a 503 took the service out of a load balancer while it answered ?model=tiers
         ready = api.get("/readyz")
-        assert ready.status_code == 503
-        assert ready.json()["checks"]["model"]["hint"] == detail
+        assert ready.status_code == 200, ready.text
+        body = ready.json()
+        assert body["status"] == "degraded"
+        assert body["checks"]["model"]["ok"] is False
+        assert body["checks"]["model"]["hint"] == detail
+        assert body["checks"]["models"] == {TIERS: template.tiers}
+        assert api.get("/readyz?model=tiers").status_code == 200
+    # a promoted version of the default that fails to load is no absence: not ready
+    (store.root / "customers").mkdir()
+    (store.root / "customers" / "promoted.json").write_text(f'{{"version": "{template.tiers}"}}')
+    with serving(settings) as url, httpx.Client(base_url=url, timeout=30) as api:
+        ready = api.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["checks"]["models"] == {
+            TIERS: template.tiers
+        }
+    shutil.rmtree(store.root / TIERS)
+    shutil.rmtree(store.root / "customers")
+    with serving(settings) as url, httpx.Client(base_url=url, timeout=30) as api:
+        ready = api.get("/readyz")  # nothing served at all
+        assert ready.status_code == 503 and ready.json()["status"] == "not ready"
 
 
 def test_a_model_recorded_as_another_default_is_named_by_the_command_and_the_service(
