@@ -41,6 +41,7 @@ from app.training.data import (
     csv_options,
     markers_as_missing,
     missing_ids,
+    separator_hint,
     text_ids,
 )
 from app.training.rules.values import canonical_category
@@ -230,9 +231,11 @@ def check_input(path: Path, columns: list[str]) -> None:
     missing = [c for c in columns if c not in available]
     if missing:
         shown = ", ".join(map(repr, available[:20])) + (" …" if len(available) > 20 else "")
+        hint = separator_hint(available)
+        if not hint and missing[0] == columns[0]:
+            hint = " (another id column: --id-column NAME)"
         raise DataError(
-            f"{path.name}: missing column(s) {', '.join(map(repr, missing))}; it has {shown}"
-            + (" (another id column: --id-column NAME)" if missing[0] == columns[0] else "")
+            f"{path.name}: missing column(s) {', '.join(map(repr, missing))}; it has {shown}{hint}"
         )
 
 

@@ -361,8 +361,24 @@ def check_data_file(path: Path, columns: Sequence[str] | None = None) -> None:
     if missing:
         raise DataError(
             f"{path.name}: missing column(s) {', '.join(map(repr, missing))}; "
-            f"the file has: {', '.join(available[:30])}"
+            f"the file has: {', '.join(available[:30])}{separator_hint(available)}"
         )
+
+
+def separator_hint(available: Sequence[str]) -> str:
+    """A CSV read as one column whose name holds another separator (``a;b;c``: a file saved
+    with semicolons, as spreadsheets do where the comma is the decimal mark): say so."""
+    if len(available) != 1:
+        return ""
+    found = next((sep for sep in (";", "\t", "|") if sep in available[0]), None)
+    if found is None:
+        return ""
+    shown = "tab" if found == "\t" else repr(found)
+    return (
+        f" (one column: the file seems {shown}-separated, and CSV files are read with commas: "
+        f"save it with commas, e.g. pandas.read_csv(path, sep={found!r}, decimal=',')"
+        ".to_csv(new_path, index=False); decimal=',' only where numbers are written 12,5)"
+    )
 
 
 def columns_of(path: Path) -> list[str]:

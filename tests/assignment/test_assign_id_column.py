@@ -7,9 +7,11 @@ import tomllib
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from app.cli.main import app
+from app.errors import DataError
 from app.registry.store import ModelStore
 from app.training.config import parse_config
 from app.training.job import train
@@ -53,3 +55,18 @@ def test_the_trained_id_column_is_the_default_and_a_missing_one_is_named(
     text = " ".join(refused.output.split())
     assert refused.exit_code == 1
     assert "missing column(s) 'CUST_ID'" in text and "'id'" in text and "--id-column" in text
+
+    # a file saved with semicolons reads as one column: both commands say so, and how to fix it
+    semicolons = tmp_path / "semicolons.csv"
+    frame.to_csv(semicolons, index=False, sep=";")
+    refused = CliRunner().invoke(
+        app,
+        ["assign", "--input", str(semicolons), "--output", str(out), *_store(store, model)],
+    )
+    text = " ".join(refused.output.split())
+    assert refused.exit_code == 1
+    assert "the file seems ';'-separated" in text and "sep=';'" in text
+    assert "--id-column" not in text  # not another id column: another separator
+    raw["data"]["path"] = str(semicolons)
+    with pytest.raises(DataError, match="the file seems ';'-separated"):
+        train(parse_config(raw, base_dir=EXAMPLES), store)
