@@ -253,6 +253,24 @@ def _json_reason(error: Any) -> str:
     return f"{reason.removesuffix(' at')} at character {where[0]}"
 
 
+# what a value of these fields must look like, said instead of their regular expression
+PATTERN_WORDS = {
+    "cursor": "not a cursor: send a page's next_cursor as it was given",
+    "webhook_id": "not a subscription id (wh_ and hex digits, as created)",
+    "url": "not an http(s) URL of printable ASCII without credentials (an international "
+    "name in its xn-- form)",
+}
+
+
+def _message(error: Any) -> str:
+    """The error's message; a value not matching a field's pattern says what the field holds
+    (the pattern itself, a regular expression, tells a caller little)."""
+    loc = error.get("loc", ())
+    if error.get("type") == "string_pattern_mismatch" and loc and loc[-1] in PATTERN_WORDS:
+        return PATTERN_WORDS[str(loc[-1])]
+    return str(error["msg"])
+
+
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> Response:
@@ -266,7 +284,7 @@ def install_handlers(app: FastAPI) -> None:
             return problem_response(malformed_json(_json_reason(malformed)), request.url.path)
         found = _without_union_branches(found)
         listed = found[:MAX_ERRORS]  # (a body with a million unknown keys has that many)
-        errors = [{"field": _location(e["loc"]), "message": e["msg"]} for e in listed]
+        errors = [{"field": _location(e["loc"]), "message": _message(e)} for e in listed]
         return problem_response(invalid(errors, len(found) - len(listed)), request.url.path)
 
     @app.exception_handler(StarletteHTTPException)

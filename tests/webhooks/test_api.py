@@ -108,8 +108,8 @@ def test_subscriptions_are_admin_only_and_the_secret_is_shown_once(client: TestC
     ("body", "status", "field", "says"),
     [
         ({"url": "http://hooks.example.com/x"}, 403, "url", "https"),
-        ({"url": "ftp://hooks.example.com/x"}, 422, "url", ""),
-        ({"url": "https://user:pw@hooks.example.com/x"}, 422, "url", ""),
+        ({"url": "ftp://hooks.example.com/x"}, 422, "url", "not an http(s) URL"),
+        ({"url": "https://user:pw@hooks.example.com/x"}, 422, "url", "without credentials"),
         ({"url": "https://127.0.0.1/x"}, 403, "url", "loopback"),
         ({"url": "https://10.1.2.3/x"}, 403, "url", "private"),
         ({"url": "https://169.254.169.254/latest"}, 403, "url", "link-local"),
