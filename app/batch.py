@@ -47,6 +47,7 @@ from app.training.data import (
 from app.training.rules.values import canonical_category
 from app.training.shape import Misshapen, misshapen_rows, scan_column
 from app.training.values import parse_numbers
+from app.words import counted
 
 NO_ID = "no customer id (empty cell)"
 
@@ -328,7 +329,7 @@ class UnseenCategories:
             if not found:
                 continue
             common = found.most_common(3)
-            shown = ", ".join(f"{value!r} ({n:,} rows)" for value, n in common)
+            shown = ", ".join(f"{value!r} ({counted(n, 'row')})" for value, n in common)
             more = f" and {len(found) - 3:,} more" if len(found) > 3 else ""
             read = (
                 "read as its infrequent categories"
@@ -349,7 +350,8 @@ class UnseenCategories:
                 else " (retrain with them if they are real categories)"
             )
             out.append(
-                f"column {name!r}: {sum(found.values()):,} rows hold categories training never "
+                f"column {name!r}: {counted(sum(found.values()), 'row', verb='hold')} categories "
+                "training never "
                 f"saw, {read}{fix}: {shown}{more}"
             )
         return out

@@ -24,6 +24,7 @@ from app.cli.common import (
 )
 from app.registry.overrides import segment_names
 from app.training.config import load_config
+from app.words import counted
 
 if TYPE_CHECKING:
     from app.settings import Settings
@@ -193,12 +194,14 @@ def assign(
         except DataError as error:
             raise with_log_hint(error, model_store, name, input) from None
         console.print(
-            f"tagged {done.rows:,} customers with {name} {loaded.manifest.version} -> {output}",
+            f"tagged {counted(done.rows, 'customer')} with {name} {loaded.manifest.version} "
+            f"-> {output}",
             markup=False,
         )
         if done.rejects is not None:
             console.print(
-                f"[yellow]rejected {done.rejected:,} rows[/]: {escape(kinds_in_words(done.kinds))}"
+                f"[yellow]rejected {counted(done.rejected, 'row')}[/]: "
+                f"{escape(kinds_in_words(done.kinds))}"
                 f" (row numbers and reasons in {escape(str(done.rejects))})",
                 soft_wrap=True,
             )

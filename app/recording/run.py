@@ -46,6 +46,7 @@ from app.recording.state import (
 )
 from app.serving.model import ServingModel
 from app.settings import get_settings
+from app.words import counted
 
 
 @dataclass(frozen=True)
@@ -297,7 +298,7 @@ def summary(state: RunState, seconds: float) -> list[str]:
     c = state.counts
     rate = c.customers / seconds if seconds > 0 else 0.0
     lines = [
-        f"run {state.run_id}: recorded {c.customers:,} customers with {state.model} "
+        f"run {state.run_id}: recorded {counted(c.customers, 'customer')} with {state.model} "
         f"{state.version} in {seconds:.1f} s ({rate:,.0f}/s)",
         f"  changed {c.changed:,} · unchanged {c.unchanged:,} · "
         f"duplicates/stale {c.duplicates:,} · rejected rows {c.rejected:,}",

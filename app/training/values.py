@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from app.errors import DataError
+from app.words import counted
 
 # the spellings of a binary outcome, lower-cased and stripped, mixed freely in one column
 # ("Yes" in one row, "Y" or "1" in the next): those counted as 1, and those counted as 0
@@ -232,6 +233,6 @@ def _near_binary(lowered: pd.Series, text: pd.Series, name: str, source: str) ->
     shown = ", ".join(repr(v) for v in other.value_counts().index[:5])
     raise DataError(
         f"{source}: outcome {name!r} is a yes/no outcome in {binary:,} rows, but "
-        f"{len(other):,} rows hold other values ({shown}); list them in [data] "
+        f"{counted(len(other), 'row', verb='hold')} other values ({shown}); list them in [data] "
         "missing_values to leave those customers out of the outcome's test"
     )

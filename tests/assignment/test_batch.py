@@ -153,7 +153,7 @@ def test_ids_come_out_exactly_as_they_went_in(
     assert tagged["segment_id"].tolist() == list(expected)
     rejects = pd.read_csv(tmp_path / "out.rejects.csv")
     assert rejects.to_dict("records") == [{"row": 5, "reason": "no customer id (empty cell)"}]
-    assert "rejected 1 rows: no customer id: 1 (row numbers" in " ".join(result.output.split())
+    assert "rejected 1 row: no customer id: 1 (row numbers" in " ".join(result.output.split())
 
 
 def test_an_integer_parquet_id_column_becomes_its_decimal_text(

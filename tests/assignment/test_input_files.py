@@ -147,8 +147,8 @@ def test_a_repeated_id_is_tagged_once_from_its_last_row(
     pd.concat([frame, again]).to_csv(source, index=False)
     code, output = _assign(store, source, target, "--chunk-size", "16")
     assert code == 0, output
-    assert "tagged 40 customers" in output and "rejected 1 rows" in output
-    assert "rejected 1 rows: duplicate id (a later row is used): 1 (row numbers" in output
+    assert "tagged 40 customers" in output and "rejected 1 row" in output
+    assert "rejected 1 row: duplicate id (a later row is used): 1 (row numbers" in output
     tagged = pd.read_parquet(target)
     first = frame.loc[0, "customer_id"]
     assert tagged["customer_id"].tolist() == [*frame["customer_id"][1:], first]
