@@ -40,6 +40,7 @@ from app.registry.manifest import dropped_summary
 from app.training.config import DataConfig, TrainConfig, TransactionsConfig
 from app.training.shape import Misshapen, misshapen_rows
 from app.training.values import numeric_column, parse_numbers, unit_hint
+from app.words import counted
 
 logger = logging.getLogger(__name__)
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -497,9 +498,10 @@ def read_events(
     as ``POST /v1/events`` bounds an event's), and so must each customer's net amount before
     the reference (the ``monetary`` feature): a customer beyond it is left out, every line."""
     cols = [tx.customer, tx.timestamp, tx.amount, tx.quantity, tx.unit_price, tx.order]
+    currency = currency_column(data.path, cols)
     log, misshapen = read_rows(
         data.path,
-        list(dict.fromkeys(c for c in cols if c)),
+        list(dict.fromkeys(c for c in [*cols, currency] if c)),
         id_column=tx.customer,
         missing_values=data.missing_values,
         text_columns=[tx.order] if tx.order else [],
@@ -593,19 +595,48 @@ def read_events(
         # as written (``007`` is not ``7``, ``5001`` not ``5001.0``): an event's order id is
         # its text, and the same order must count once in the log and in the events
         events["order"] = order_ids(log[tx.order])[keep].to_numpy()
-    counted = int((repeated & keep).sum())
-    notes: tuple[str, ...] = (repeated_note(counted),) if counted else ()
+    repeats = int((repeated & keep).sum())
+    notes: tuple[str, ...] = (repeated_note(repeats),) if repeats else ()
+    if currency is not None and (note := currencies_note(log[currency][keep], currency)):
+        notes += (note,)
     if tx.order:  # a purchase line without an order id is an order of its own: say how many
         lone = int((events["order"].isna().to_numpy() & purchases(amount[keep].to_numpy())).sum())
         if lone:
             notes += (
-                f"{lone:,} purchase lines have no order id in column {tx.order!r}: each counts "
+                f"{counted(lone, 'purchase line', verb='have')} no order id in column "
+                f"{tx.order!r}: each counts "
                 "as an order of its own (frequency, avg_order_value); fill the column where "
                 "those lines belong to larger orders",
             )
     return (
         Events(events, ref, reasons | more, examples | example, notes, order),
         len(log) + len(misshapen),
+    )
+
+
+CURRENCY_NAMES = frozenset({"currency", "currency_code", "currencycode", "ccy", "curr"})
+
+
+def currency_column(path: Path, read: Sequence[str | None]) -> str | None:
+    """A column of the log named like a currency (``Currency``, ``currency_code``) that the
+    config does not read otherwise: its amounts may be in several currencies."""
+    names = [c for c in columns_of(path) if c.strip().lower() in CURRENCY_NAMES]
+    return next((c for c in names if c not in read), None)
+
+
+def currencies_note(values: pd.Series, column: str) -> str | None:
+    """The note on a log whose used lines are in several currencies: every amount is added
+    as written (monetary, avg_order_value), whatever its currency."""
+    text = values.astype("string").str.strip()
+    shares = text[text.notna() & (text != "")].value_counts(normalize=True)
+    if len(shares) < 2:
+        return None
+    shown = ", ".join(f"{code} {share:.0%}" for code, share in shares.iloc[:4].items())
+    more = f" and {len(shares) - 4:,} more" if len(shares) > 4 else ""
+    return (
+        f"column {column!r} holds {len(shares):,} currencies ({shown}{more}): amounts are "
+        "added as written, whatever their currency (monetary, avg_order_value); convert them "
+        "to one currency first, or keep one currency's lines"
     )
 
 

@@ -388,6 +388,25 @@ def test_purchase_lines_without_an_order_id_are_counted_in_a_note(tmp_path: Path
     assert loaded.frame.loc["c1", "frequency"] == 9  # nine lines before October: nine orders
 
 
+def test_a_log_in_several_currencies_is_noted(tmp_path: Path) -> None:
+    """Amounts in EUR and USD were added as they were without a word (an audit): a column
+    named like a currency with several values gets a note with their shares; one currency,
+    or lines left out anyway, none."""
+    path = retail_log(tmp_path)
+    log = pd.read_csv(path, dtype=str, keep_default_na=False)
+    log["Currency"] = np.where(log.index % 4 == 0, "USD", "EUR")
+    log.to_csv(path, index=False)
+    config = parse_config(log_config(path, "1997-10-01"), base_dir=tmp_path)
+    notes = load_training_data(config).notes
+    said = [n for n in notes if "currencies" in n]
+    assert len(said) == 1, notes
+    assert said[0].startswith("column 'Currency' holds 2 currencies (EUR 7") and "USD 2" in said[0]
+    assert "amounts are added as written, whatever their currency" in said[0]
+    log["Currency"] = "EUR"
+    log.to_csv(path, index=False)
+    assert not [n for n in load_training_data(config).notes if "currencies" in n]
+
+
 def test_a_code_that_is_no_currency_is_junk_left_out_not_a_unit(tmp_path: Path) -> None:
     """Found by a review: any three capitals read as a currency code, so one `ERR404` in a
     log stopped the job ("a number written with 'ERR'"). Such a line is left out and counted,
