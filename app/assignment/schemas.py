@@ -93,7 +93,10 @@ class Driver(BaseModel):
 
 class Explanation(BaseModel):
     kind: Literal["rule", "cluster"]
-    text: str = Field(examples=["closest to 'High spend'; vs 'Dormant' mostly on spend, recency"])
+    text: str = Field(
+        examples=["closest to 'High spend'; vs 'Dormant' mostly on spend, days since last order"],
+        description="in words: the features' labels (``drivers`` give their names)",
+    )
     rule: str | None = Field(None, description="the matching rule's condition")
     runner_up_id: str | None = Field(None, description="the second-closest segment")
     drivers: list[Driver] = Field(default_factory=list)

@@ -81,7 +81,9 @@ def _explanation(serving: ServingModel, a: Assignment) -> dict[str, Any]:
     drivers = [{"feature": f, "weight": w} for f, w in a.drivers]
     if a.runner_up is not None and drivers:
         other = segments[a.runner_up].name
-        text = f"closest to '{name}'; vs '{other}' mostly on " + ", ".join(f for f, _ in a.drivers)
+        # in words a reader knows (``drivers`` keep the feature names)
+        on = ", ".join(serving.labels.get(f, f) for f, _ in a.drivers)
+        text = f"closest to '{name}'; vs '{other}' mostly on {on}"
     else:
         text = f"closest to '{name}'"
     return {

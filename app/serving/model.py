@@ -49,6 +49,11 @@ class ServingModel:
         return dict(self.model.features)
 
     @cached_property
+    def labels(self) -> dict[str, str]:
+        """Feature -> its label (the config's ``label``, else its name with spaces)."""
+        return {f.name: f.label for f in self.manifest.features}
+
+    @cached_property
     def known_categories(self) -> dict[str, frozenset[str]]:
         """Categorical feature -> the categories training saw (infrequent ones included)."""
         return {

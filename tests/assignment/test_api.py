@@ -91,6 +91,10 @@ def test_assign_answers_with_the_models_segment(
         assert body["explanation"]["kind"] == "cluster"
         assert body["explanation"]["runner_up_id"] in names
         assert body["explanation"]["drivers"], body
+        # the text says the features' labels (an audit found column names), drivers the names
+        labels = {f.name: f.label for f in result.manifest.features}
+        said = ", ".join(labels[d["feature"]] for d in body["explanation"]["drivers"])
+        assert body["explanation"]["text"].endswith(f" mostly on {said}"), body["explanation"]
         assert body["customer_id"] == customer_id
         assert body["recorded"] is True
         assert body["changed"] is True  # a first assignment is a change from nothing
