@@ -11,6 +11,7 @@ from app.problems import problem_responses
 from app.registry.manifest import Manifest
 from app.registry.schemas import Promotion, VersionList, VersionSummary
 from app.security import scoped
+from app.serving import ModelHolder
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 Version = Path(max_length=40, examples=["20261123-072415-3fa9c1"])
@@ -24,9 +25,16 @@ Version = Path(max_length=40, examples=["20261123-072415-3fa9c1"])
     **scoped("read"),
 )
 async def list_models(holder: HolderDep) -> VersionList:
+    manifests, unreadable = await asyncio.to_thread(holder.store.listed, holder.model_name)
+    return version_list(holder, manifests, unreadable)
+
+
+def version_list(
+    holder: ModelHolder, manifests: list[Manifest], unreadable: dict[str, str]
+) -> VersionList:
+    """The listing of ``holder``'s model from its manifests (``ModelStore.listed``)."""
     store, name = holder.store, holder.model_name
     promoted = store.promoted(name)
-    manifests, unreadable = await asyncio.to_thread(store.listed, name)
     return VersionList(
         model_name=name,
         promoted=promoted,

@@ -1,6 +1,6 @@
 """The dashboard's pages that look: models and versions, segments, migrations, customers.
 
-Each page reads through the same functions as the API's endpoints (``list_models``,
+Each page reads through the same functions as the API's endpoints (``version_list``,
 ``get_migrations``, ``get_customer`` ...), so the dashboard and the API cannot disagree. The
 model shown is the service's (``holder.model_name``, passed to every template as ``model``);
 a ``?model=`` choice can be added here once the service serves several.
@@ -22,7 +22,7 @@ from app.errors import SegmentsError, StoreError
 from app.history.endpoints import get_customer, get_customer_history, get_migrations
 from app.history.records import RedisUnavailable
 from app.problems import Problem
-from app.registry.endpoints import list_models
+from app.registry.endpoints import version_list
 from app.registry.manifest import SegmentInfo
 from app.serving import ServingModel
 from app.ui.auth import PageError, looking
@@ -73,9 +73,9 @@ def labels_of(serving: ServingModel) -> dict[str, str]:
 async def models_page(request: Request, done: str | None = None) -> Response:
     viewer = await looking(request)
     holder = holder_of(request)
-    listing = await api(list_models(holder))
     name = holder.model_name
-    manifests, _ = await asyncio.to_thread(holder.store.listed, name)
+    manifests, unreadable = await asyncio.to_thread(holder.store.listed, name)
+    listing = await api(asyncio.to_thread(version_list, holder, manifests, unreadable))
     reports = {
         m.version: (holder.store.root / name / m.version / "report.html").is_file()
         for m in manifests
