@@ -382,7 +382,64 @@ def separator_hint(available: Sequence[str]) -> str:
     )
 
 
+COMPRESSED = {".gz": "gzip", ".bz2": "bzip2", ".xz": "xz", ".zst": "zstd", ".zip": "zip"}
+SPREADSHEETS = (".xlsx", ".xlsm", ".xls", ".ods", ".numbers")
+OTHER_FORMATS = frozenset(
+    [
+        ".json",
+        ".jsonl",
+        ".ndjson",
+        ".feather",
+        ".arrow",
+        ".orc",
+        ".avro",
+        ".pkl",
+        ".pickle",
+        ".h5",
+        ".hdf5",
+        ".sav",
+        ".dta",
+        ".sas7bdat",
+        ".xml",
+        ".db",
+    ]
+)
+# what a file's first bytes say it is, whatever its name
+MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ": "xz", b"PK\x03\x04": "zip"}
+
+
+def format_problem(path: Path) -> str | None:
+    """Why ``path`` is neither CSV nor Parquet (by its name, or a CSV by its first bytes),
+    and what to do; None when it is one of them (a CSV may be named .csv, .txt or else)."""
+    suffix = path.suffix.lower()
+    if suffix in PARQUET_SUFFIXES:
+        return None
+    fix = "the data is read from CSV or Parquet files"
+    if suffix in COMPRESSED:
+        return f"is compressed ({COMPRESSED[suffix]}): {fix}; decompress it first"
+    if suffix in SPREADSHEETS:
+        return f"is a spreadsheet ({suffix}): {fix}; save the sheet as CSV"
+    if suffix in OTHER_FORMATS:
+        how = "pandas.read_json(path, lines=...).to_csv(new_path, index=False)"
+        return f"is not CSV or Parquet ({suffix}): {fix}; convert it (JSON: {how})"
+    try:
+        with path.open("rb") as handle:
+            start = handle.read(8)
+    except OSError:
+        return None  # the read that follows says what is wrong
+    if start.startswith(b"PAR1"):
+        return f"is a Parquet file: name it .parquet ({fix}, told apart by the name)"
+    kind = next((k for magic, k in MAGIC.items() if start.startswith(magic)), None)
+    if kind is not None:
+        what = "a spreadsheet or a zip archive" if kind == "zip" else f"compressed ({kind})"
+        return f"is {what}, not CSV text: {fix}; decompress or export it first"
+    return None
+
+
 def columns_of(path: Path) -> list[str]:
+    """The file's column names; ``DataError`` for a file that is neither CSV nor Parquet."""
+    if path.exists() and (problem := format_problem(path)) is not None:
+        raise DataError(f"{path.name} {problem}")
     try:
         if path.suffix.lower() in PARQUET_SUFFIXES:
             import pyarrow.parquet as pq

@@ -398,3 +398,55 @@ def test_a_migration_window_that_ends_before_it_starts_is_empty(
     response = client.get("/v1/migrations", params={"since": since, "until": until})
     assert response.status_code == 200, response.text
     assert (response.json()["flows"], response.json()["matrix"]) == ([], {})
+
+
+@pytest.mark.parametrize(
+    ("name", "write", "expected"),
+    [
+        # a gzipped CSV ended in a traceback from the row-shape scan (found by this stop)
+        ("customers.csv.gz", "gzip", "customers.csv.gz is compressed (gzip)"),
+        ("customers.json", "json", "customers.json is not CSV or Parquet (.json)"),
+        ("customers.xlsx", "zip", "customers.xlsx is a spreadsheet (.xlsx)"),
+        ("customers.csv", "parquet", "customers.csv is a Parquet file: name it .parquet"),
+        ("customers.csv", "gzip", "customers.csv is compressed (gzip), not CSV text"),
+    ],
+)
+def test_a_file_neither_csv_nor_parquet_is_named_by_training_and_tagging(
+    tmp_path: Path, name: str, write: str, expected: str
+) -> None:
+    import gzip
+    import zipfile
+
+    data, frame = tmp_path / name, good_frame()
+    if write == "gzip":
+        data.write_bytes(gzip.compress(frame.to_csv(index=False).encode()))
+    elif write == "json":
+        frame.to_json(data, orient="records")
+    elif write == "zip":
+        with zipfile.ZipFile(data, "w") as archive:
+            archive.writestr("xl/workbook.xml", "<workbook/>")
+    else:
+        frame.to_parquet(data)
+    store = tmp_path / "store"
+    assert expected in run_train(write_config(tmp_path, data), store)
+    assert_store_untouched(store)
+    good = tmp_path / "good.csv"
+    frame.to_csv(good, index=False)
+    trained = runner.invoke(
+        app,
+        [
+            "train",
+            "--config",
+            str(write_config(tmp_path, good)),
+            "--store",
+            str(store),
+            "--promote",
+        ],
+    )
+    assert trained.exit_code == 0, trained.output
+    tagged = runner.invoke(
+        app, ["assign", "--input", str(data), "--output", str(tmp_path / "out.csv"),
+              "--store", str(store)],
+    )  # fmt: skip
+    assert tagged.exit_code == 1 and "Traceback" not in tagged.output
+    assert expected in " ".join(tagged.output.split())
