@@ -37,11 +37,12 @@ from app.registry.overrides import segment_names
 from app.registry.store import LoadedModel
 from app.training.data import (
     PARQUET_SUFFIXES,
+    columns_hint,
     columns_of,
     csv_options,
     markers_as_missing,
     missing_ids,
-    separator_hint,
+    read_error,
     text_ids,
 )
 from app.training.rules.values import canonical_category
@@ -198,7 +199,10 @@ def superseded_rows(
     else:
         skip = [m.record for m in misshapen] or None
         options = csv_options(id_column, [id_column])
-        column = pd.read_csv(path, skiprows=skip, **options)[id_column]
+        try:
+            column = pd.read_csv(path, skiprows=skip, **options)[id_column]
+        except UnicodeDecodeError as exc:
+            raise read_error(path, exc) from None
         rows = np.arange(1, len(column) + len(misshapen) + 1)
         rows = np.setdiff1d(rows, [m.row for m in misshapen])[: len(column)]
     text = text_ids(column.rename(id_column), path.name)
@@ -232,7 +236,7 @@ def check_input(path: Path, columns: list[str]) -> None:
     missing = [c for c in columns if c not in available]
     if missing:
         shown = ", ".join(map(repr, available[:20])) + (" …" if len(available) > 20 else "")
-        hint = separator_hint(available)
+        hint = columns_hint(missing, available)
         if not hint and missing[0] == columns[0]:
             hint = " (another id column: --id-column NAME)"
         raise DataError(
@@ -271,7 +275,10 @@ def _frames(
     else:
         options = csv_options(id_column, wanted, missing_values)
         skip = [m.record for m in misshapen]
-        yield from pd.read_csv(path, chunksize=size, skiprows=skip or None, **options)
+        try:
+            yield from pd.read_csv(path, chunksize=size, skiprows=skip or None, **options)
+        except UnicodeDecodeError as exc:  # a row far into the file, after chunks were used
+            raise read_error(path, exc) from None
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from app.training.data import (
     csv_options,
     index_by_id,
     load_training_data,
+    read_error,
 )
 from app.training.model import SegmentationModel
 from app.training.values import numeric_column
@@ -163,6 +164,6 @@ def table_chunks(cfg: TrainConfig, path: Path, rows: int = CHUNK_ROWS) -> Iterat
                     )
             yield frame
     except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise DataError(f"cannot read {path}: {exc}") from None
+        raise read_error(path, exc) from None
     if not read:
         raise DataError(f"data file {path} has a header but no rows")

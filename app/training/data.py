@@ -285,7 +285,7 @@ def read_rows(
                 fast = pd.read_csv(path, skiprows=skip, **options)
             frame = fast
     except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise DataError(f"cannot read {path}: {exc}") from None
+        raise read_error(path, exc) from None
     if frame.empty and misshapen:
         raise DataError(f"{path.name}: every row is misshapen: {misshapen_summary(misshapen)}")
     if frame.empty:
@@ -362,8 +362,22 @@ def check_data_file(path: Path, columns: Sequence[str] | None = None) -> None:
     if missing:
         raise DataError(
             f"{path.name}: missing column(s) {', '.join(map(repr, missing))}; "
-            f"the file has: {', '.join(available[:30])}{separator_hint(available)}"
+            f"the file has: {', '.join(map(repr, available[:30]))}"
+            f"{' …' if len(available) > 30 else ''}{columns_hint(missing, available)}"
         )
+
+
+def columns_hint(missing: Sequence[str], available: Sequence[str]) -> str:
+    """Why columns may be missing: another separator (``separator_hint``), or names that
+    differ only by spaces around them or by case (`` age`` for ``age``): name them."""
+    if hint := separator_hint(available):
+        return hint
+    written = {c.strip().casefold(): c for c in reversed(available)}
+    near = [(m, written[m.strip().casefold()]) for m in missing if m.strip().casefold() in written]
+    if not near:
+        return ""
+    shown = ", ".join(f"{m!r} is written {c!r}" for m, c in near[:5])
+    return f" ({shown} in the file: names are matched exactly; rename the column or the feature)"
 
 
 def separator_hint(available: Sequence[str]) -> str:
@@ -427,6 +441,8 @@ def format_problem(path: Path) -> str | None:
             start = handle.read(8)
     except OSError:
         return None  # the read that follows says what is wrong
+    if start.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "is UTF-16 text: save it as UTF-8 (Excel: 'CSV UTF-8')"
     if start.startswith(b"PAR1"):
         return f"is a Parquet file: name it .parquet ({fix}, told apart by the name)"
     kind = next((k for magic, k in MAGIC.items() if start.startswith(magic)), None)
@@ -434,6 +450,18 @@ def format_problem(path: Path) -> str | None:
         what = "a spreadsheet or a zip archive" if kind == "zip" else f"compressed ({kind})"
         return f"is {what}, not CSV text: {fix}; decompress or export it first"
     return None
+
+
+def read_error(path: Path, exc: Exception) -> DataError:
+    """The error for a file a reader failed on; text that is not UTF-8 says how to save it."""
+    if isinstance(exc, UnicodeDecodeError):
+        byte = exc.object[exc.start : exc.start + 1].hex()
+        return DataError(
+            f"{path.name} is not UTF-8 text (byte 0x{byte} is not UTF-8): save it as UTF-8 "
+            "(Excel: 'CSV UTF-8'), e.g. pandas.read_csv(path, encoding='cp1252')"
+            ".to_csv(new_path, index=False) for a file saved on Windows"
+        )
+    return DataError(f"cannot read {path}: {exc}")
 
 
 def columns_of(path: Path) -> list[str]:
@@ -449,7 +477,7 @@ def columns_of(path: Path) -> list[str]:
     except pd.errors.EmptyDataError:
         raise DataError(f"data file {path} is empty") from None
     except (ValueError, OSError) as exc:
-        raise DataError(f"cannot read {path}: {exc}") from None
+        raise read_error(path, exc) from None
 
 
 def load_training_data(config: TrainConfig, day_first: bool | None = None) -> TrainingData:
@@ -722,7 +750,7 @@ def repeated_lines(path: Path, misshapen: Sequence[Misshapen], rows: int) -> np.
         except TypeError:  # a Parquet column of lists or maps: compared as their text
             repeated = frame.astype(str).duplicated(keep="first").to_numpy(dtype=bool)
     except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise DataError(f"cannot read {path}: {exc}") from None
+        raise read_error(path, exc) from None
     if len(repeated) != rows:  # never: the same reader read the same rows
         raise DataError(f"{path.name}: read {len(repeated):,} rows, then {rows:,}")
     return repeated

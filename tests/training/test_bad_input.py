@@ -450,3 +450,43 @@ def test_a_file_neither_csv_nor_parquet_is_named_by_training_and_tagging(
     )  # fmt: skip
     assert tagged.exit_code == 1 and "Traceback" not in tagged.output
     assert expected in " ".join(tagged.output.split())
+
+
+@pytest.mark.parametrize(
+    ("write", "expected"),
+    [
+        # a late row of a Windows file: `segments assign` ended in a traceback, training
+        # said only "cannot read ... 'utf-8' codec can't decode"
+        ("cp1252", "customers.csv is not UTF-8 text (byte 0xfc is not UTF-8): save it as UTF-8"),
+        ("utf-16", "customers.csv is UTF-16 text: save it as UTF-8"),
+        ("spaces", "'visits' is written ' visits' in the file: names are matched exactly"),
+        ("case", "'spend' is written 'Spend' in the file"),
+    ],
+)
+def test_text_of_another_encoding_or_names_off_by_spaces_are_named(
+    tmp_path: Path, write: str, expected: str
+) -> None:
+    data, frame = tmp_path / "customers.csv", good_frame(3000)
+    store = tmp_path / "store"
+    frame.to_csv(tmp_path / "good.csv", index=False)
+    trained = runner.invoke(
+        app,
+        ["train", "--config", str(write_config(tmp_path, tmp_path / "good.csv")),
+         "--store", str(store), "--promote"],
+    )  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    if write == "cp1252":
+        frame.loc[2500, "plan"] = "für"
+        frame.to_csv(data, index=False, encoding="cp1252")
+    elif write == "utf-16":
+        frame.to_csv(data, index=False, encoding="utf-16")
+    else:
+        renamed = {"visits": " visits"} if write == "spaces" else {"spend": "Spend"}
+        frame.rename(columns=renamed).to_csv(data, index=False)
+    assert expected in run_train(write_config(tmp_path, data), tmp_path / "other")
+    tagged = runner.invoke(
+        app, ["assign", "--input", str(data), "--output", str(tmp_path / "out.csv"),
+              "--store", str(store)],
+    )  # fmt: skip
+    assert tagged.exit_code == 1 and "Traceback" not in tagged.output, tagged.output
+    assert expected in " ".join(tagged.output.split())
