@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -72,7 +73,7 @@ def profile_segments(
     pop_std = transformed.std(ddof=0).replace(0.0, 1.0)
     sides = {col: _sides(frame[col], slots, len(infos)) for col in numeric}
     labels = {f.name: f.label or f.name.replace("_", " ") for f in config.features}
-    words = _words(config)
+    words = _words(config) | _flag_words(config, frame, labels)
     # each row's category as its position in the population's shares, so a segment's
     # shares take one bincount rather than a value_counts of its rows per feature
     cat_codes: dict[str, np.ndarray] = {}
@@ -225,6 +226,12 @@ def _named_side(p: NumericProfile) -> bool:
     return p.on_side is None or p.on_side >= NAME_SIDE
 
 
+def _flag(words: dict[str, Ends], name: str) -> bool:
+    """A 0/1 feature: its segment mean is the share having it, which its name says (a
+    median of 0 or 1 leaves no side of it)."""
+    return name in words and words[name].flag
+
+
 def _finite(value: object) -> float:
     number = float(value)  # type: ignore[arg-type]
     return number if np.isfinite(number) else 0.0
@@ -255,9 +262,42 @@ def _level(z: float) -> str:
     return "low"
 
 
-def _words(config: TrainConfig) -> dict[str, tuple[str, str]]:
+class Ends(NamedTuple):
+    """The words for a numeric feature's high and low ends in names; ``flag``: a 0/1 feature
+    (``has_app``), whose ends are having it and not, said without a degree."""
+
+    high: str
+    low: str
+    flag: bool = False
+
+
+def _flag_words(
+    config: TrainConfig, frame: pd.DataFrame, labels: dict[str, str]
+) -> dict[str, Ends]:
+    """The numeric features holding only 0 and 1 (or true/false) and no declared words:
+    ``has app``/``no app``, ``active``/``not active`` (``is active``), ``newsletter``/``no
+    newsletter`` (they were "very high has app")."""
+    found = {}
+    for f in config.features:
+        if isinstance(f, CategoricalFeature) or f.high or f.low:
+            continue
+        values = frame[f.name].dropna()
+        if not len(values) or not values.isin([0, 1]).all():
+            continue
+        label = labels[f.name]
+        head, _, rest = label.partition(" ")
+        if head.lower() == "has" and rest:
+            found[f.name] = Ends(label, f"no {rest}", flag=True)
+        elif head.lower() == "is" and rest:
+            found[f.name] = Ends(rest, f"not {rest}", flag=True)
+        else:
+            found[f.name] = Ends(label, f"no {label}", flag=True)
+    return found
+
+
+def _words(config: TrainConfig) -> dict[str, Ends]:
     """Feature -> (word for high values, word for low values), where known."""
-    words: dict[str, tuple[str, str]] = {}
+    words: dict[str, Ends] = {}
     for f in config.features:
         if isinstance(f, CategoricalFeature):
             continue
@@ -268,16 +308,19 @@ def _words(config: TrainConfig) -> dict[str, tuple[str, str]]:
         )
         high, low = f.high or high, f.low or low
         if high and low:
-            words[f.name] = (high, low)
+            words[f.name] = Ends(high, low)
     return words
 
 
-def _trait(
-    name: str, p: NumericProfile, labels: dict[str, str], words: dict[str, tuple[str, str]]
-) -> str:
+def _trait(name: str, p: NumericProfile, labels: dict[str, str], words: dict[str, Ends]) -> str:
     z = p.z
+    if name in words and words[name].flag:  # a share: most have it (or not), or more of them
+        ends = words[name]
+        if z > 0:
+            return ends.high if p.mean >= 0.5 else f"more often {ends.high}"
+        return ends.low if p.mean <= 0.5 else f"less often {ends.high}"
     if name in words:
-        word = words[name][0 if z > 0 else 1]
+        word = words[name].high if z > 0 else words[name].low
         if word == ONE_TIME and p.median > 1:  # below average, but most bought again
             word = "infrequent"
         elif word == ONE_TIME:
@@ -308,7 +351,7 @@ def _traits(
     numeric: dict[str, NumericProfile],
     categorical: dict[str, dict[str, CategoryShare]],
     labels: dict[str, str],
-    words: dict[str, tuple[str, str]],
+    words: dict[str, Ends],
     skip: str | None = None,
 ) -> tuple[list[str], int]:
     """What sets a segment apart, strongest first, and how many are more than slight: numeric
@@ -321,7 +364,7 @@ def _traits(
     # a mean: "lapsed" was said of segments a third of whom had bought within weeks)
     ranked = [
         (abs(p.z), _trait(name, p, labels, words)) for name, p in numeric.items()
-        if abs(p.z) >= NAME_Z and _named_side(p)
+        if abs(p.z) >= NAME_Z and (_named_side(p) or _flag(words, name))
     ]  # fmt: skip
     for feature, shares in categorical.items():
         best = [
@@ -357,7 +400,7 @@ def _deciding_trait(
     numeric: dict[str, NumericProfile],
     siblings: list[dict[str, NumericProfile]],
     labels: dict[str, str],
-    words: dict[str, tuple[str, str]],
+    words: dict[str, Ends],
 ) -> str:
     """What tells a leaf from its sibling leaves (``tree_names``): the category it is or is
     not; for a numeric feature, its level (``high income``) if no other leaf of the tree
@@ -387,7 +430,7 @@ def _leaf_name(
     categorical: dict[str, dict[str, CategoryShare]],
     siblings: list[dict[str, NumericProfile]],
     labels: dict[str, str],
-    words: dict[str, tuple[str, str]],
+    words: dict[str, Ends],
     used: set[str],
 ) -> str:
     """A tree leaf's name: what tells it from its sibling leaves first, then its strongest
@@ -456,7 +499,7 @@ def _generate_name(
     categorical: dict[str, dict[str, CategoryShare]],
     labels: dict[str, str],
     used: set[str],
-    words: dict[str, tuple[str, str]] | None = None,
+    words: dict[str, Ends] | None = None,
     leads: set[str] | None = None,
 ) -> str:
     """Two or more traits, the strongest first; no two segments share a name or a leading

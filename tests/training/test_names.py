@@ -12,7 +12,7 @@ from app.registry.manifest import CategoryShare, NumericProfile
 from app.registry.store import ModelStore
 from app.training.config import parse_config
 from app.training.job import train
-from app.training.profile import _generate_name
+from app.training.profile import Ends, _generate_name
 from tests.training.test_frictions import log_config, retail_log
 
 
@@ -50,6 +50,38 @@ def test_feature_words_and_categories_named_with_their_feature(tmp_path: Path) -
     assert len(set(leads)) == len(leads), names
 
 
+def test_a_yes_no_number_is_named_as_having_it_or_not(tmp_path: Path) -> None:
+    """0/1 and true/false features were named by degree ("Very high has app", never "no
+    app": a median of 0 left no side to be on); they are named as having it or not."""
+    rng = np.random.default_rng(5)
+    n = 1200
+    group = rng.choice(3, n)
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"f{i}" for i in range(n)],
+            "spend": np.array([20.0, 80.0, 200.0])[group] + rng.normal(0, 3, n),
+            "has_app": group == 1,  # written true/false
+            "is_active": (group != 2).astype(int),  # written 1/0
+            "newsletter": np.where(group == 2, 1, 0),
+        }
+    )
+    data = tmp_path / "d.csv"
+    frame.to_csv(data, index=False)
+    raw = {
+        "data": {"path": str(data)},
+        "features": [{"name": c} for c in ("spend", "has_app", "is_active", "newsletter")],
+        "model": {"k_min": 3, "k_max": 3, "stability_bootstraps": 0},
+    }
+    m = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
+    names = {s.name.lower() for s in m.segments}
+    by_spend = sorted(m.segments, key=lambda s: s.numeric["spend"].mean)
+    said = [set(s.name.lower().replace(" and ", ", ").split(", ")) for s in by_spend]
+    assert {"no app", "no newsletter"} & said[0], names
+    assert "has app" in said[1], names
+    assert {"not active", "newsletter"} & said[2], names
+    assert not any("high has app" in w or "low is active" in w for w in names), names
+
+
 def test_no_two_segments_share_a_name_or_its_leading_phrase() -> None:
     """Four segments all most set apart by high spend: each leads with a different trait."""
     labels = {"spend": "spend", "visits": "visits", "age": "age", "paperless": "paperless billing"}
@@ -79,7 +111,7 @@ def test_no_two_names_say_the_same_traits_in_another_order() -> None:
     """An audit's SaaS segments were "Highly engaged, high MRR" and "High MRR, highly
     engaged": a multi-word word carries no degree, so both said the same two things."""
     labels = {"logins": "logins", "mrr": "MRR", "tickets": "support tickets"}
-    words = {"logins": ("highly engaged", "dormant")}
+    words = {"logins": Ends("highly engaged", "dormant")}
     used: set[str] = set()
     leads: set[str] = set()
     names = []
@@ -110,7 +142,7 @@ def test_one_time_only_where_the_segment_bought_once() -> None:
     """A log's low-frequency segment is "one-time" only if its median customer ordered once
     (an audit found "one-time" on segments whose median bought twice or three times, and a
     "very one-time"); below average but buying again is "infrequent"."""
-    words = {"frequency": ("frequent", "one-time"), "recency_days": ("lapsed", "recent")}
+    words = {"frequency": Ends("frequent", "one-time"), "recency_days": Ends("lapsed", "recent")}
     labels = {"frequency": "frequency", "recency_days": "recency days"}
     names = []
     used: set[str] = set()
@@ -186,7 +218,7 @@ def test_a_name_says_only_what_most_of_the_segment_is() -> None:
     are on that side of the population's median; the description says how many are."""
     from app.training.profile import _describe
 
-    words = {"recency_days": ("lapsed", "recent"), "monetary": ("high spend", "low spend")}
+    words = {"recency_days": Ends("lapsed", "recent"), "monetary": Ends("high spend", "low spend")}
     labels = {"recency_days": "recency", "monetary": "spend"}
     skewed = {
         "recency_days": NumericProfile(mean=200.0, median=40.0, z=0.9, on_side=0.55),
@@ -216,7 +248,7 @@ def test_new_only_where_the_median_customer_joined_within_three_months() -> None
     """A new user's segment of repeat buyers of seven months (median tenure 202 days, below
     the population's) was named "New"; it is "newer", and "new" where the median customer's
     first order is under 90 days old."""
-    words = {"tenure_days": ("long-standing", "new")}
+    words = {"tenure_days": Ends("long-standing", "new")}
     labels = {"tenure_days": "tenure days"}
     months = {"tenure_days": NumericProfile(mean=201.1, median=202.0, z=-0.9, on_side=0.9)}
     weeks = {"tenure_days": NumericProfile(mean=35.0, median=30.0, z=-1.4, on_side=1.0)}
