@@ -321,22 +321,43 @@ def _where_it_belongs(loc: tuple[int | str, ...]) -> str:
     return f"; {key!r} belongs in {' or '.join(homes)}"
 
 
-def _format_validation_error(exc: ValidationError, source: str) -> str:
+def _format_validation_error(exc: ValidationError, source: str, raw: Any = None) -> str:
     lines = []
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"])
+        loc = _location(err["loc"], raw)
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown config key" + _where_it_belongs(err["loc"])
+        elif err["type"] == "union_tag_invalid":  # a feature's type
+            given = (err.get("ctx") or {}).get("tag", "")
+            msg = f"type {given!r} is not 'numeric' or 'categorical'"
         lines.append(f"{loc}: {msg}" if loc else msg)
     return f"invalid config {source}: " + "; ".join(lines)
+
+
+def _location(loc: tuple[int | str, ...], raw: Any) -> str:
+    """``features.0 ('age').transform``: a feature or rule named as written, without the
+    feature's kind pydantic adds (``features.0.numeric.transform``)."""
+    parts = list(loc)
+    if len(parts) >= 3 and parts[0] == "features" and parts[2] in ("numeric", "categorical"):
+        del parts[2]
+    text = ".".join(str(p) for p in parts)
+    if len(parts) >= 2 and parts[0] in ("features", "rules") and isinstance(parts[1], int):
+        try:
+            name = raw[parts[0]][parts[1]]["name"]
+        except (KeyError, IndexError, TypeError):
+            return text
+        if isinstance(name, str):
+            rest = ".".join(str(p) for p in parts[2:])
+            return f"{parts[0]}.{parts[1]} ({name[:60]!r})" + (f".{rest}" if rest else "")
+    return text
 
 
 def parse_config(raw: dict[str, Any], *, base_dir: Path, source: str = "") -> TrainConfig:
     try:
         config = TrainConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_format_validation_error(exc, source)) from None
+        raise ConfigError(_format_validation_error(exc, source, raw)) from None
     path = config.data.path
     if not path.is_absolute():
         data = config.data.model_copy(update={"path": (base_dir / path).resolve()})

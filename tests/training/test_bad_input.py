@@ -151,11 +151,17 @@ def test_too_few_customers_left_after_rules_for_k_min_is_refused(tmp_path: Path)
         (
             "",
             FEATURES + "\n[[features]]\nname='x'\nscale=2\n",
-            "features.3.numeric.scale: unknown config key",
+            "features.3 ('x').scale: unknown config key",
         ),
         ("", FEATURES + "\n[[rules]]\nname='r'\nwhen='spnd < 3'\n", "unknown feature 'spnd'"),
         ("", FEATURES + "\n[[rules]]\nname='r'\nwhen='spend <'\n", "rule condition"),
-        ("", FEATURES.replace('"log1p"', '"sqrt"'), "features.0.numeric.transform"),
+        # the feature named as written, not pydantic's "features.0.numeric.transform"
+        ("", FEATURES.replace('"log1p"', '"sqrt"'), "features.0 ('spend').transform: Input"),
+        (
+            "",
+            FEATURES.replace('"categorical"', '"category"'),
+            "features.2 ('plan'): type 'category' is not 'numeric' or 'categorical'",
+        ),
         ("", "", "features: Field required"),
         ("kind = 'transactions'", FEATURES, "needs a [data.transactions] table"),
     ],
