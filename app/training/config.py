@@ -32,6 +32,9 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+REFUND_VALUES = ("refund", "refunded", "return", "returned")
+
+
 class TransactionsConfig(_Strict):
     """How to read a transaction log and derive RFM features from it."""
 
@@ -48,6 +51,16 @@ class TransactionsConfig(_Strict):
         "the last event",
     )
     timestamp_format: str | None = None
+    refund_column: str | None = Field(
+        None,
+        description="column saying which lines are refunds (their amount counts negative, "
+        "whatever its sign); without it a refund is a line of negative amount",
+    )
+    refund_values: list[str] = Field(
+        default_factory=lambda: list(REFUND_VALUES),
+        min_length=1,
+        description="the refund_column values of a refund (trimmed, any case)",
+    )
 
     @model_validator(mode="after")
     def _amount_source(self) -> TransactionsConfig:

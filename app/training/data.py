@@ -583,13 +583,14 @@ def read_events(
     as ``POST /v1/events`` bounds an event's), and so must each customer's net amount before
     the reference (the ``monetary`` feature): a customer beyond it is left out, every line."""
     cols = [tx.customer, tx.timestamp, tx.amount, tx.quantity, tx.unit_price, tx.order]
+    cols.append(tx.refund_column)
     currency = currency_column(data.path, cols)
     log, misshapen = read_rows(
         data.path,
         list(dict.fromkeys(c for c in [*cols, currency] if c)),
         id_column=tx.customer,
         missing_values=data.missing_values,
-        text_columns=[tx.order] if tx.order else [],
+        text_columns=[c for c in (tx.order, tx.refund_column) if c],
     )
     source = data.path.name
     ids = text_ids(log[tx.customer], source)
@@ -599,6 +600,10 @@ def read_events(
         parse_numbers(log[c], data.missing_values) for c in (tx.quantity, tx.unit_price) if c
     ]
     amount = parts[0].values if len(parts) == 1 else parts[0].values * parts[1].values
+    refund_note = None
+    if tx.refund_column:  # a refund counts negative, whatever the sign written
+        refunds, refund_note = refund_lines(log[tx.refund_column], tx)
+        amount = amount.where(~refunds, -amount.abs())
     bad_amount = np.logical_or.reduce([part.junk for part in parts])
     numbers = [part.values.to_numpy(dtype=np.float64) for part in parts]
     given = np.logical_and.reduce([~np.isnan(v) for v in numbers])
@@ -682,6 +687,8 @@ def read_events(
         events["order"] = order_ids(log[tx.order])[keep].to_numpy()
     repeats = int((repeated & keep).sum())
     notes: tuple[str, ...] = (repeated_note(repeats),) if repeats else ()
+    if refund_note is not None:
+        notes += (refund_note,)
     if currency is not None and (note := currencies_note(log[currency][keep], currency)):
         notes += (note,)
     if tx.order:  # a purchase line without an order id is an order of its own: say how many
@@ -700,6 +707,22 @@ def read_events(
 
 
 CURRENCY_NAMES = frozenset({"currency", "currency_code", "currencycode", "ccy", "curr"})
+
+
+def refund_lines(values: pd.Series, tx: TransactionsConfig) -> tuple[pd.Series, str | None]:
+    """Where ``refund_column`` holds one of ``refund_values`` (trimmed, any case), and a note
+    when no line does (a misspelt value would count every refund as a purchase)."""
+    text = values.astype("string").str.strip().str.casefold()
+    wanted = {v.strip().casefold() for v in tx.refund_values}
+    refunds = text.isin(wanted).fillna(False).astype(bool)
+    if refunds.any():
+        return refunds, None
+    held = ", ".join(repr(v) for v in values.astype("string").str.strip().value_counts().index[:5])
+    return refunds, (
+        f"no line of column {tx.refund_column!r} says refund (refund_values: "
+        f"{', '.join(map(repr, tx.refund_values))}; it holds {held or 'nothing'}): every line "
+        "counts as a purchase"
+    )
 
 
 def currency_column(path: Path, read: Sequence[str | None]) -> str | None:

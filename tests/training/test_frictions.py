@@ -407,6 +407,39 @@ def test_a_log_in_several_currencies_is_noted(tmp_path: Path) -> None:
     assert not [n for n in load_training_data(config).notes if "currencies" in n]
 
 
+def test_refunds_marked_by_a_column_count_negative_as_signed_ones_do(tmp_path: Path) -> None:
+    """A log that marks refunds in a column (Stripe-like: type = refund, amount positive)
+    counted them as purchases: `refund_column` makes them refunds, with the features a log
+    of negative amounts gives; a column with no refund value is noted."""
+    path = retail_log(tmp_path)
+    log = pd.read_csv(path, dtype=str, keep_default_na=False)
+    refunds = [("c1", "1997-06-20", "15.0", ""), ("c2", "1997-07-02", "8.5", "")]
+    signed = pd.concat(
+        [log, pd.DataFrame([(c, w, f"-{a}", o) for c, w, a, o in refunds], columns=log.columns)]
+    )
+    signed.to_csv(tmp_path / "signed.csv", index=False)
+    marked = pd.concat([log, pd.DataFrame(refunds, columns=log.columns)])
+    marked["type"] = ["purchase"] * len(log) + [" Refund", "RETURNED"]
+    marked.to_csv(path, index=False)
+    config = log_config(path, "1997-10-01")
+    unmarked = load_training_data(parse_config(config, base_dir=tmp_path)).frame
+    assert unmarked.loc["c1", "monetary"] > 0  # counted as a purchase without the option
+    config["data"]["transactions"]["refund_column"] = "type"  # type: ignore[index]
+    loaded = load_training_data(parse_config(config, base_dir=tmp_path))
+    config["data"]["path"] = str(tmp_path / "signed.csv")  # type: ignore[index]
+    del config["data"]["transactions"]["refund_column"]  # type: ignore[attr-defined]
+    expected = load_training_data(parse_config(config, base_dir=tmp_path)).frame
+    pd.testing.assert_frame_equal(loaded.frame, expected)
+    assert loaded.frame.loc["c1", "monetary"] == unmarked.loc["c1", "monetary"] - 30.0
+    assert not [n for n in loaded.notes if "refund" in n]
+    marked["type"] = "purchase"
+    marked.to_csv(path, index=False)
+    config["data"]["path"] = str(path)  # type: ignore[index]
+    config["data"]["transactions"]["refund_column"] = "type"  # type: ignore[index]
+    noted = load_training_data(parse_config(config, base_dir=tmp_path)).notes
+    assert any("no line of column 'type' says refund" in n and "'purchase'" in n for n in noted)
+
+
 def test_a_code_that_is_no_currency_is_junk_left_out_not_a_unit(tmp_path: Path) -> None:
     """Found by a review: any three capitals read as a currency code, so one `ERR404` in a
     log stopped the job ("a number written with 'ERR'"). Such a line is left out and counted,
