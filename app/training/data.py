@@ -372,12 +372,17 @@ def columns_hint(missing: Sequence[str], available: Sequence[str]) -> str:
     differ only by spaces around them or by case (`` age`` for ``age``): name them."""
     if hint := separator_hint(available):
         return hint
-    written = {c.strip().casefold(): c for c in reversed(available)}
-    near = [(m, written[m.strip().casefold()]) for m in missing if m.strip().casefold() in written]
+    written = {_loose(c): c for c in reversed(available)}
+    near = [(m, written[_loose(m)]) for m in missing if _loose(m) and _loose(m) in written]
     if not near:
         return ""
     shown = ", ".join(f"{m!r} is written {c!r}" for m, c in near[:5])
-    return f" ({shown} in the file: names are matched exactly; rename the column or the feature)"
+    return f" ({shown} in the file: names are matched exactly; write them so in the config)"
+
+
+def _loose(name: str) -> str:
+    """A column name without case, spaces or punctuation: ``Customer ID`` ~ ``customer_id``."""
+    return "".join(ch for ch in name.casefold() if ch.isalnum())
 
 
 def separator_hint(available: Sequence[str]) -> str:

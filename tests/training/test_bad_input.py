@@ -467,6 +467,7 @@ def test_a_file_neither_csv_nor_parquet_is_named_by_training_and_tagging(
         ("utf-16", "customers.csv is UTF-16 text: save it as UTF-8"),
         ("spaces", "'visits' is written ' visits' in the file: names are matched exactly"),
         ("case", "'spend' is written 'Spend' in the file"),
+        ("id", "'customer_id' is written 'Customer ID' in the file"),
     ],
 )
 def test_text_of_another_encoding_or_names_off_by_spaces_are_named(
@@ -487,7 +488,9 @@ def test_text_of_another_encoding_or_names_off_by_spaces_are_named(
     elif write == "utf-16":
         frame.to_csv(data, index=False, encoding="utf-16")
     else:
-        renamed = {"visits": " visits"} if write == "spaces" else {"spend": "Spend"}
+        renamed = {"spaces": {"visits": " visits"}, "case": {"spend": "Spend"}}.get(
+            write, {"customer_id": "Customer ID"}
+        )
         frame.rename(columns=renamed).to_csv(data, index=False)
     assert expected in run_train(write_config(tmp_path, data), tmp_path / "other")
     tagged = runner.invoke(
