@@ -424,7 +424,8 @@ OTHER_FORMATS = frozenset(
     ]
 )
 # what a file's first bytes say it is, whatever its name
-MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ": "xz", b"PK\x03\x04": "zip"}
+# (bzip2's whole header: "BZh", a block size digit, then a block's magic; text can start "BZh")
+MAGIC = {b"\x1f\x8b": "gzip", b"\xfd7zXZ": "xz", b"PK\x03\x04": "zip", b"(\xb5/\xfd": "zstd"}
 
 
 def format_problem(path: Path) -> str | None:
@@ -444,13 +445,17 @@ def format_problem(path: Path) -> str | None:
     try:
         with path.open("rb") as handle:
             start = handle.read(8)
+            handle.seek(max(0, path.stat().st_size - 4))
+            end = handle.read(4)
     except OSError:
         return None  # the read that follows says what is wrong
     if start.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "is UTF-16 text: save it as UTF-8 (Excel: 'CSV UTF-8')"
-    if start.startswith(b"PAR1"):
+    if start.startswith(b"PAR1") and end == b"PAR1":  # Parquet opens and closes so
         return f"is a Parquet file: name it .parquet ({fix}, told apart by the name)"
     kind = next((k for magic, k in MAGIC.items() if start.startswith(magic)), None)
+    if start[:3] == b"BZh" and start[3:4].isdigit() and start[4:8] == b"1AY&":
+        kind = "bzip2"
     if kind is not None:
         what = "a spreadsheet or a zip archive" if kind == "zip" else f"compressed ({kind})"
         return f"is {what}, not CSV text: {fix}; decompress or export it first"

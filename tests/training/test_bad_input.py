@@ -499,3 +499,21 @@ def test_text_of_another_encoding_or_names_off_by_spaces_are_named(
     )  # fmt: skip
     assert tagged.exit_code == 1 and "Traceback" not in tagged.output, tagged.output
     assert expected in " ".join(tagged.output.split())
+
+
+def test_text_that_starts_like_a_compressed_file_is_still_csv(tmp_path: Path) -> None:
+    """The first bytes decide only where they are a real header: a CSV whose first column is
+    named `BZh...` or `PAR...` is CSV; a real bzip2 file is named."""
+    import bz2
+
+    from app.training.data import format_problem
+
+    for header in ("BZh9_score,customer_id\n", "PAR1x,customer_id\n", "PK,customer_id\n"):
+        path = tmp_path / "d.csv"
+        path.write_text(header + "1,c1\n")
+        assert format_problem(path) is None, header
+    path.write_bytes(bz2.compress(b"customer_id,x\nc1,1\n"))
+    assert format_problem(path) == (
+        "is compressed (bzip2), not CSV text: the data is read from CSV or Parquet files; "
+        "decompress or export it first"
+    )
