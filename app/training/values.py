@@ -180,7 +180,11 @@ def _declared_binary(
     values: pd.Series, name: str, source: str, missing_values: Iterable[str], positive: str
 ) -> tuple[pd.Series, str]:
     """The outcome as 1 where it holds ``positive`` (compared as text, trimmed, any case) and
-    0 where it holds the one other value; blank and ``missing_values`` cells stay missing."""
+    0 where it holds the one other value; blank and ``missing_values`` cells stay missing.
+    A numeric column compares numbers (``positive = "1"`` matches ``1.0``)."""
+    number = pd.to_numeric(pd.Series([positive.strip()]), errors="coerce").iloc[0]
+    if pd.api.types.is_numeric_dtype(values) and not pd.isna(number):
+        values = values.where(values != number, positive.strip())
     text = values.astype("string").str.strip()
     blank = text.isna() | (text == "") | text.isin({m.strip() for m in missing_values})
     given = text[~blank]

@@ -806,3 +806,14 @@ def test_tree_leaves_below_min_share_of_all_customers_are_noted() -> None:
         "of the customers the 3 rule segment(s) leave it"
     ]
     assert small_leaves(leaves[1:], 0.05, 3) == []
+
+
+def test_a_declared_positive_of_a_numeric_outcome_compares_numbers() -> None:
+    """`positive = "1"` of a column read as numbers (1.0 where a blank made it float), and
+    of another two-valued number."""
+    from app.training.values import outcome_column
+
+    numbers, positive = outcome_column(pd.Series([1.0, 0.0, np.nan, 1.0]), "x", "s", (), "1")
+    assert numbers.tolist()[:2] == [1.0, 0.0] and np.isnan(numbers[2]) and positive == "1"
+    numbers, _ = outcome_column(pd.Series([2, 3, 3]), "x", "s", (), "3")
+    assert numbers.tolist() == [0.0, 1.0, 1.0]
