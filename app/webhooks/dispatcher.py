@@ -281,7 +281,7 @@ class Dispatcher:
             attempt = await post_batch(http, sub, batch, self._names_of(), self.config)
             metrics.ATTEMPTS.labels(sub_id, "ok" if attempt.ok else "failed").inc()
             if attempt.ok:  # logged by the script that pops the batch: one round trip
-                await self._end(sub_id, len(batch), "ok", "", attempt.log_line())
+                await self._end(sub_id, batch, "ok", "", attempt.log_line())
                 metrics.DELIVERED.labels(sub_id).inc(len(batch))
                 return False
             await self._note_failure(sub_id, attempt)
@@ -298,7 +298,7 @@ class Dispatcher:
             disable = failing_s >= self.config.disable_after_s
             if disable:
                 reason = f"failing for {failing_s:.0f} s (last: {reason})"
-            await self._end(sub_id, len(batch), "disable" if disable else "dead", reason)
+            await self._end(sub_id, batch, "disable" if disable else "dead", reason)
             metrics.DEAD.labels(sub_id).inc(len(batch))
             if disable:
                 log.warning("webhook %s disabled: %s", sub_id, reason)
@@ -315,13 +315,13 @@ class Dispatcher:
         return lambda model: by_model.get(model, first)
 
     async def _end(
-        self, sub_id: str, n: int, outcome: str, reason: str, logged: bytes = b""
+        self, sub_id: str, batch: list[Any], outcome: str, reason: str, logged: bytes = b""
     ) -> None:
         keys = [self.keys.lease, self.keys.queue(sub_id), self.keys.status(sub_id)]
         keys += [self.keys.dead(sub_id), self.keys.log(sub_id), self.keys.subscriptions]
         now = int(time.time() * 1000)
-        args: list[Any] = [self.token, n, outcome, now, reason, logged, self.config.log_size]
-        args += [sub_id]  # (FINISH's ARGV[8]: nothing is written for a deleted subscription)
+        args: list[Any] = [self.token, len(batch), outcome, now, reason, logged]
+        args += [self.config.log_size, sub_id, batch[0], self._ms]
         if await self._finish(keys=keys, args=args) == -1:
             raise LeaseLost
 

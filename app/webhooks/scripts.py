@@ -83,13 +83,20 @@ return {0, (last[1] and last[1][1]) or '0-0'}
 # (move it to the dead letters; 'disable' also moves the whole queue and disables). The
 # attempt that delivered it goes to the delivery log here too: one round trip per batch.
 # A subscription deleted meanwhile (its keys gone with it) is left alone: nothing is written
-# back for it.
+# back for it. A lease that lapsed while the batch was out (the process stalled past its
+# lifetime) and that nobody took is taken back, if the batch still heads the queue (nobody
+# else popped it): else the batch would be sent again for nothing.
 # KEYS lease, queue, status, dead, log, subscriptions. ARGV token, n, outcome
 # (ok|dead|disable), now, reason, the attempt's log line ('': logged already), log size,
-# subscription id.
+# subscription id, the batch's first item, the lease's lifetime ms.
 FINISH = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return -1 end
 if redis.call('HEXISTS', KEYS[6], ARGV[8]) == 0 then return 0 end
+if not holder then
+  if redis.call('LINDEX', KEYS[2], 0) ~= ARGV[9] then return -1 end
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[10])
+end
 if ARGV[6] ~= '' then
   redis.call('LPUSH', KEYS[5], ARGV[6])
   redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[7]) - 1)

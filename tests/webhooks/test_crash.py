@@ -16,6 +16,7 @@ import pytest
 
 from app.history import Recorder
 from app.webhooks import Dispatcher
+from app.webhooks.dispatcher import LeaseLost
 from tests.webhooks.conftest import (
     Receiver,
     dispatcher,
@@ -50,6 +51,20 @@ def start_dispatch(recorder: Recorder, redis_url: str, tmp_path: Path) -> subpro
     return subprocess.Popen([str(SEGMENTS), "dispatch"], env=env, stdout=log, stderr=log)
 
 
+async def quiet(receiver: Receiver, for_s: float = 0.5) -> None:
+    """Until the receiver has answered every request begun and none began for ``for_s`` (a
+    request the killed process sent can still wait in the socket, unread)."""
+    last, since = -1, time.monotonic()
+    while True:
+        with receiver.lock:
+            begun, answered = receiver.arrived, len(receiver.received)
+        if begun != last or begun != answered:
+            last, since = begun, time.monotonic()
+        elif time.monotonic() - since >= for_s:
+            return
+        await asyncio.sleep(0.05)
+
+
 async def test_sigkill_loses_nothing_and_repeats_only_the_batch_in_flight(
     recorder: Recorder, service_redis: str, tmp_path: Path
 ) -> None:
@@ -66,7 +81,7 @@ async def test_sigkill_loses_nothing_and_repeats_only_the_batch_in_flight(
         await wait_for(lambda: len(receiver.delivered_ids()) >= 300)
         procs[0].send_signal(signal.SIGKILL)
         procs[0].wait()
-        time.sleep(0.3)  # let the receiver finish a request it was handling
+        await quiet(receiver)  # it has answered the request it was handling, if any
         before = receiver.accepted()
         await recorder.record_many(records[600:])  # recorded while no dispatcher runs
         procs.append(start_dispatch(recorder, service_redis, tmp_path))
@@ -126,3 +141,32 @@ async def test_of_two_dispatchers_one_works_and_the_other_takes_over(
     finally:
         await stop(one, first)
         await stop(two, second)
+
+
+async def test_a_lapsed_lease_nobody_took_still_ends_the_batch_it_sent(
+    recorder: Recorder,
+) -> None:
+    """A process that stalled past its lease while a batch was out pops the batch it sent if
+    nobody took the lease and nobody popped the batch (else it would be sent again); if
+    another holds the lease, or the batch no longer heads the queue, it pops nothing."""
+    store = store_of(recorder)
+    sub = await store.create("http://127.0.0.1:9/hook", ["segment.entered"], None, "")
+    one, client = dispatcher(recorder), recorder.client
+    queue, lease = one.keys.queue(sub.id), one.keys.lease
+    await client.rpush(queue, "a", "b", "c")
+
+    await one._end(sub.id, ["a", "b"], "ok", "")  # lapsed, free, the batch at the head
+    assert await client.lrange(queue, 0, -1) == ["c"]
+    assert await client.get(lease) == one.token  # taken back
+    assert 0 < await client.pttl(lease) <= one.config.lease_ms
+
+    await client.set(lease, "another")
+    with pytest.raises(LeaseLost):
+        await one._end(sub.id, ["c"], "ok", "")
+    assert await client.lrange(queue, 0, -1) == ["c"]
+
+    await client.delete(lease)
+    with pytest.raises(LeaseLost):  # "a" was popped already: not the head
+        await one._end(sub.id, ["a"], "ok", "")
+    assert await client.lrange(queue, 0, -1) == ["c"]
+    assert await client.get(lease) is None
