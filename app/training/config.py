@@ -33,6 +33,7 @@ class _Strict(BaseModel):
 
 
 REFUND_VALUES = ("refund", "refunded", "return", "returned")
+EXCLUDE_VALUES = ("cancelled", "canceled", "void", "voided", "failed")
 
 
 class TransactionsConfig(_Strict):
@@ -60,6 +61,16 @@ class TransactionsConfig(_Strict):
         default_factory=lambda: list(REFUND_VALUES),
         min_length=1,
         description="the refund_column values of a refund (trimmed, any case)",
+    )
+    exclude_column: str | None = Field(
+        None,
+        description="column saying which lines are no sale at all (an order status: "
+        "cancelled, failed); those lines are left out and counted",
+    )
+    exclude_values: list[str] = Field(
+        default_factory=lambda: list(EXCLUDE_VALUES),
+        min_length=1,
+        description="the exclude_column values of a line left out (trimmed, any case)",
     )
 
     @model_validator(mode="after")

@@ -571,6 +571,7 @@ NOT_A_NUMBER = "amount not a number"
 BEYOND_LIMIT = "amount not finite or beyond 2^63"
 NET_BEYOND_LIMIT = "a customer's net amount before the reference date beyond 2^63"
 DUPLICATE = "an exact duplicate of another line (drop_duplicates = true)"
+EXCLUDED = "no sale (exclude_column)"
 
 
 class Events(NamedTuple):
@@ -593,14 +594,14 @@ def read_events(
     as ``POST /v1/events`` bounds an event's), and so must each customer's net amount before
     the reference (the ``monetary`` feature): a customer beyond it is left out, every line."""
     cols = [tx.customer, tx.timestamp, tx.amount, tx.quantity, tx.unit_price, tx.order]
-    cols.append(tx.refund_column)
+    cols += [tx.refund_column, tx.exclude_column]
     currency = currency_column(data.path, cols)
     log, misshapen = read_rows(
         data.path,
         list(dict.fromkeys(c for c in [*cols, currency] if c)),
         id_column=tx.customer,
         missing_values=data.missing_values,
-        text_columns=[c for c in (tx.order, tx.refund_column) if c],
+        text_columns=[c for c in (tx.order, tx.refund_column, tx.exclude_column) if c],
     )
     source = data.path.name
     ids = text_ids(log[tx.customer], source)
@@ -610,10 +611,17 @@ def read_events(
         parse_numbers(log[c], data.missing_values) for c in (tx.quantity, tx.unit_price) if c
     ]
     amount = parts[0].values if len(parts) == 1 else parts[0].values * parts[1].values
-    refund_note = None
+    column_notes: list[str] = []
     if tx.refund_column:  # a refund counts negative, whatever the sign written
-        refunds, refund_note = refund_lines(log[tx.refund_column], tx)
+        refunds = marked_lines(log[tx.refund_column], tx.refund_values)
         amount = amount.where(~refunds, -amount.abs())
+        if not refunds.any():
+            column_notes.append(unmarked_note(log[tx.refund_column], tx, "refund"))
+    marked = np.zeros(len(log), dtype=bool)
+    if tx.exclude_column:  # no sale at all: cancelled, failed
+        marked = marked_lines(log[tx.exclude_column], tx.exclude_values).to_numpy()
+        if not marked.any():
+            column_notes.append(unmarked_note(log[tx.exclude_column], tx, "exclude"))
     bad_amount = np.logical_or.reduce([part.junk for part in parts])
     numbers = [part.values.to_numpy(dtype=np.float64) for part in parts]
     given = np.logical_and.reduce([~np.isnan(v) for v in numbers])
@@ -628,6 +636,8 @@ def read_events(
         amount.isna().to_numpy() & ~no_id & ~no_time & ~unreadable_time & ~not_a_number & ~beyond
     )
     keep = ~(no_id | no_time | unreadable_time | not_a_number | beyond | no_amount)
+    excluded = keep & marked
+    keep &= ~excluded
     if not_a_number.any():  # '$12.50', '1,234': every such line would be left out
         for column, part in zip(amount_columns, parts, strict=True):
             written = log[column][part.junk & not_a_number]
@@ -661,6 +671,7 @@ def read_events(
         "no readable time": no_time,
         TIME_NOT_READABLE: unreadable_time,
         "no amount": no_amount,
+        EXCLUDED: excluded,
         DUPLICATE: duplicate,
         NOT_A_NUMBER: not_a_number,
         BEYOND_LIMIT: beyond,
@@ -671,6 +682,7 @@ def read_events(
     reasons = {reason: int(rows.sum()) for reason, rows in found.items() if rows.any()}
     shows: dict[str, tuple[pd.Series | pd.DataFrame, Callable[[Any], bool]]] = {
         TIME_NOT_READABLE: (log[tx.timestamp], lambda _: True),
+        EXCLUDED: (log[tx.exclude_column or tx.customer], lambda _: True),
         NOT_A_NUMBER: (junk_text, _junk),
         BEYOND_LIMIT: (junk_text, lambda v: not within_limit(_number(v))),
         NET_BEYOND_LIMIT: (ids, lambda _: True),
@@ -697,8 +709,7 @@ def read_events(
         events["order"] = order_ids(log[tx.order])[keep].to_numpy()
     repeats = int((repeated & keep).sum())
     notes: tuple[str, ...] = (repeated_note(repeats),) if repeats else ()
-    if refund_note is not None:
-        notes += (refund_note,)
+    notes += tuple(column_notes)
     if currency is not None and (note := currencies_note(log[currency][keep], currency)):
         notes += (note,)
     if tx.order:  # a purchase line without an order id is an order of its own: say how many
@@ -719,19 +730,21 @@ def read_events(
 CURRENCY_NAMES = frozenset({"currency", "currency_code", "currencycode", "ccy", "curr"})
 
 
-def refund_lines(values: pd.Series, tx: TransactionsConfig) -> tuple[pd.Series, str | None]:
-    """Where ``refund_column`` holds one of ``refund_values`` (trimmed, any case), and a note
-    when no line does (a misspelt value would count every refund as a purchase)."""
+def marked_lines(values: pd.Series, wanted: Sequence[str]) -> pd.Series:
+    """Where ``values`` holds one of ``wanted`` (trimmed, any case)."""
     text = values.astype("string").str.strip().str.casefold()
-    wanted = {v.strip().casefold() for v in tx.refund_values}
-    refunds = text.isin(wanted).fillna(False).astype(bool)
-    if refunds.any():
-        return refunds, None
+    return text.isin({v.strip().casefold() for v in wanted}).fillna(False).astype(bool)
+
+
+def unmarked_note(values: pd.Series, tx: TransactionsConfig, option: str) -> str:
+    """The note when no line holds one of ``{option}_values``: a misspelt value would count
+    every refund as a purchase, or leave in every cancelled line."""
+    column, wanted = getattr(tx, f"{option}_column"), getattr(tx, f"{option}_values")
     held = ", ".join(repr(v) for v in values.astype("string").str.strip().value_counts().index[:5])
-    return refunds, (
-        f"no line of column {tx.refund_column!r} says refund (refund_values: "
-        f"{', '.join(map(repr, tx.refund_values))}; it holds {held or 'nothing'}): every line "
-        "counts as a purchase"
+    outcome = "counts as a purchase" if option == "refund" else "is kept"
+    return (
+        f"no line of column {column!r} says {option} ({option}_values: "
+        f"{', '.join(map(repr, wanted))}; it holds {held or 'nothing'}): every line {outcome}"
     )
 
 

@@ -440,6 +440,36 @@ def test_refunds_marked_by_a_column_count_negative_as_signed_ones_do(tmp_path: P
     assert any("no line of column 'type' says refund" in n and "'purchase'" in n for n in noted)
 
 
+def test_lines_an_order_status_marks_as_no_sale_are_left_out_and_counted(
+    tmp_path: Path,
+) -> None:
+    """Cancelled or failed orders (Olist's `order_status = canceled`) counted as purchases:
+    `exclude_column` leaves them out, counted with an example, and the features are those of
+    the log without them; a column where no line says so is noted."""
+    path = retail_log(tmp_path)
+    log = pd.read_csv(path, dtype=str, keep_default_na=False)
+    log.to_csv(tmp_path / "plain.csv", index=False)
+    extra = [("c1", "1997-06-20", "15.0", "x1"), ("c2", "1997-07-02", "8.5", "x2")]
+    marked = pd.concat([log, pd.DataFrame(extra, columns=log.columns)])
+    marked["status"] = ["delivered"] * len(log) + [" Canceled", "FAILED"]
+    marked.to_csv(path, index=False)
+    config = log_config(path, "1997-10-01")
+    config["data"]["transactions"]["exclude_column"] = "status"  # type: ignore[index]
+    loaded = load_training_data(parse_config(config, base_dir=tmp_path))
+    assert loaded.dropped_reasons["no sale (exclude_column)"] == 2
+    config["data"]["path"] = str(tmp_path / "plain.csv")  # type: ignore[index]
+    del config["data"]["transactions"]["exclude_column"]  # type: ignore[attr-defined]
+    expected = load_training_data(parse_config(config, base_dir=tmp_path)).frame
+    pd.testing.assert_frame_equal(loaded.frame, expected)
+    marked["status"] = "delivered"
+    marked.to_csv(path, index=False)
+    config["data"]["path"] = str(path)  # type: ignore[index]
+    config["data"]["transactions"]["exclude_column"] = "status"  # type: ignore[index]
+    config["data"]["transactions"]["exclude_values"] = ["cancelado"]  # type: ignore[index]
+    noted = load_training_data(parse_config(config, base_dir=tmp_path)).notes
+    assert any("no line of column 'status' says exclude" in n and "'delivered'" in n for n in noted)
+
+
 def test_a_code_that_is_no_currency_is_junk_left_out_not_a_unit(tmp_path: Path) -> None:
     """Found by a review: any three capitals read as a currency code, so one `ERR404` in a
     log stopped the job ("a number written with 'ERR'"). Such a line is left out and counted,
