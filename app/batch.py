@@ -228,6 +228,8 @@ def _repeats(ids: pa.ChunkedArray) -> bool:
 
 def check_input(path: Path, columns: list[str]) -> None:
     """The file exists, is not empty and has ``columns``; else a ``DataError`` naming them."""
+    # the model is trained: its names are fixed, the file's are not
+    rename = "rename them in the file (or, for the id, --id-column NAME)"
     if not path.exists():
         raise DataError(f"input file not found: {path}")
     if path.stat().st_size == 0:
@@ -236,7 +238,7 @@ def check_input(path: Path, columns: list[str]) -> None:
     missing = [c for c in columns if c not in available]
     if missing:
         shown = ", ".join(map(repr, available[:20])) + (" …" if len(available) > 20 else "")
-        hint = columns_hint(missing, available)
+        hint = columns_hint(missing, available, rename)
         if not hint and missing[0] == columns[0]:
             hint = " (another id column: --id-column NAME)"
         raise DataError(

@@ -8,4 +8,7 @@ def counted(n: int, noun: str, plural: str | None = None, verb: str = "") -> str
     (in its plural form, ``hold``) follows, agreeing."""
     one = n == 1
     words = f"{n:,} {noun if one else plural or noun + 's'}"
-    return f"{words} {verb + 's' if one else verb}" if verb else words
+    return f"{words} {SINGULAR.get(verb, verb + 's') if one else verb}" if verb else words
+
+
+SINGULAR = {"have": "has", "are": "is", "were": "was"}

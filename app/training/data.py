@@ -367,7 +367,11 @@ def check_data_file(path: Path, columns: Sequence[str] | None = None) -> None:
         )
 
 
-def columns_hint(missing: Sequence[str], available: Sequence[str]) -> str:
+def columns_hint(
+    missing: Sequence[str],
+    available: Sequence[str],
+    fix: str = "write them so in the config",
+) -> str:
     """Why columns may be missing: another separator (``separator_hint``), or names that
     differ only by spaces around them or by case (`` age`` for ``age``): name them."""
     if hint := separator_hint(available):
@@ -377,7 +381,7 @@ def columns_hint(missing: Sequence[str], available: Sequence[str]) -> str:
     if not near:
         return ""
     shown = ", ".join(f"{m!r} is written {c!r}" for m, c in near[:5])
-    return f" ({shown} in the file: names are matched exactly; write them so in the config)"
+    return f" ({shown} in the file: names are matched exactly; {fix})"
 
 
 def _loose(name: str) -> str:
@@ -445,13 +449,17 @@ def format_problem(path: Path) -> str | None:
     try:
         with path.open("rb") as handle:
             start = handle.read(8)
-            handle.seek(max(0, path.stat().st_size - 4))
-            end = handle.read(4)
+            size = path.stat().st_size
+            handle.seek(max(0, size - 8))
+            tail = handle.read(8)
     except OSError:
         return None  # the read that follows says what is wrong
     if start.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "is UTF-16 text: save it as UTF-8 (Excel: 'CSV UTF-8')"
-    if start.startswith(b"PAR1") and end == b"PAR1":  # Parquet opens and closes so
+    # Parquet opens and closes so, and its footer's length (just before the closing magic)
+    # fits between: a CSV that merely starts and ends with PAR1 is still CSV
+    footer = int.from_bytes(tail[:4], "little") if len(tail) == 8 else size
+    if start.startswith(b"PAR1") and tail[-4:] == b"PAR1" and footer + 12 <= size:
         return f"is a Parquet file: name it .parquet ({fix}, told apart by the name)"
     kind = next((k for magic, k in MAGIC.items() if start.startswith(magic)), None)
     if start[:3] == b"BZh" and start[3:4].isdigit() and start[4:8] == b"1AY&":
@@ -572,6 +580,7 @@ BEYOND_LIMIT = "amount not finite or beyond 2^63"
 NET_BEYOND_LIMIT = "a customer's net amount before the reference date beyond 2^63"
 DUPLICATE = "an exact duplicate of another line (drop_duplicates = true)"
 EXCLUDED = "no sale (exclude_column)"
+NO_TRANSACTION = "no transaction with a customer id, a time and an amount"
 
 
 class Events(NamedTuple):
@@ -695,8 +704,10 @@ def read_events(
     more, example = misshapen_reasons(source, misshapen)
     if not keep.any():
         why = dropped_summary(reasons | more, examples | example, counts=True)
+        # every line with an id, a time and an amount was excluded: that is the news
+        lead = "no sale left" if EXCLUDED in reasons else NO_TRANSACTION
         raise DataError(
-            f"{source}: no transaction with a customer id, a time and an amount: every one of "
+            f"{source}: {lead}: every one of "
             f"the {len(log) + len(misshapen):,} rows was left out ({why}); the columns read are "
             f"{', '.join(repr(c) for c in cols if c)} ([data.transactions])"
         )

@@ -9,6 +9,7 @@ values through the same functions.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from typing import NamedTuple
@@ -184,7 +185,9 @@ def _declared_binary(
     A numeric column compares numbers (``positive = "1"`` matches ``1.0``)."""
     number = pd.to_numeric(pd.Series([positive.strip()]), errors="coerce").iloc[0]
     if pd.api.types.is_numeric_dtype(values) and not pd.isna(number):
-        values = values.where(values != number, positive.strip())
+        # as objects: a nullable column (Int64, boolean) takes no text in its own dtype
+        hit = (values == number).fillna(False).to_numpy(dtype=bool)
+        values = values.astype(object).where(~hit, positive.strip())
     text = values.astype("string").str.strip()
     blank = text.isna() | (text == "") | text.isin({m.strip() for m in missing_values})
     given = text[~blank]
@@ -217,9 +220,11 @@ def _two_words(text: pd.Series, name: str, source: str) -> None:
     if len(counts) != 2 or numbers.notna().any():
         return
     first, second = (str(text[lowered == word].mode().iloc[0]) for word in counts.index)
+    key = json.dumps(name)
     raise DataError(
         f"{source}: outcome {name!r} holds two values, {first!r} and {second!r}: say which one "
-        f"counts as 1 with [outcomes] positive = {{{name} = {first!r}}}"
+        f"counts as 1, in an [outcomes] table beside its columns = [...]: positive = {{{key} = "
+        f"{json.dumps(first)}}} or positive = {{{key} = {json.dumps(second)}}}"
     )
 
 
