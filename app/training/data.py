@@ -454,7 +454,9 @@ def format_problem(path: Path) -> str | None:
             tail = handle.read(8)
     except OSError:
         return None  # the read that follows says what is wrong
-    if start.startswith((b"\xff\xfe", b"\xfe\xff")):
+    # with a byte-order mark, or without one: ASCII text in UTF-16 has a NUL byte beside
+    # every character (read as UTF-8, the NULs would end up inside every name and value)
+    if start.startswith((b"\xff\xfe", b"\xfe\xff")) or _utf16_without_bom(start):
         return "is UTF-16 text: save it as UTF-8 (Excel: 'CSV UTF-8')"
     # Parquet opens and closes so, and its footer's length (just before the closing magic)
     # fits between: a CSV that merely starts and ends with PAR1 is still CSV
@@ -468,6 +470,17 @@ def format_problem(path: Path) -> str | None:
         what = "a spreadsheet or a zip archive" if kind == "zip" else f"compressed ({kind})"
         return f"is {what}, not CSV text: {fix}; decompress or export it first"
     return None
+
+
+def _utf16_without_bom(start: bytes) -> bool:
+    """Do these first bytes read as ASCII text in UTF-16 (either byte order)? A NUL byte at
+    every other position, and none between."""
+    if len(start) < 4:
+        return False
+    even, odd = start[0::2], start[1::2]
+    return (not even.strip(b"\x00") and b"\x00" not in odd) or (
+        not odd.strip(b"\x00") and b"\x00" not in even
+    )
 
 
 def read_error(path: Path, exc: Exception) -> DataError:

@@ -465,6 +465,9 @@ def test_a_file_neither_csv_nor_parquet_is_named_by_training_and_tagging(
         # said only "cannot read ... 'utf-8' codec can't decode"
         ("cp1252", "customers.csv is not UTF-8 text (byte 0xfc is not UTF-8): save it as UTF-8"),
         ("utf-16", "customers.csv is UTF-16 text: save it as UTF-8"),
+        # without a byte-order mark the NULs were read into every name: "not found"
+        ("utf-16-le", "customers.csv is UTF-16 text: save it as UTF-8"),
+        ("utf-16-be", "customers.csv is UTF-16 text: save it as UTF-8"),
         ("spaces", "'visits' is written ' visits' in the file: names are matched exactly"),
         ("case", "'spend' is written 'Spend' in the file"),
         ("id", "'customer_id' is written 'Customer ID' in the file"),
@@ -485,8 +488,8 @@ def test_text_of_another_encoding_or_names_off_by_spaces_are_named(
     if write == "cp1252":
         frame.loc[2500, "plan"] = "für"
         frame.to_csv(data, index=False, encoding="cp1252")
-    elif write == "utf-16":
-        frame.to_csv(data, index=False, encoding="utf-16")
+    elif write.startswith("utf-16"):
+        frame.to_csv(data, index=False, encoding=write)
     else:
         renamed = {"spaces": {"visits": " visits"}, "case": {"spend": "Spend"}}.get(
             write, {"customer_id": "Customer ID"}
