@@ -291,8 +291,15 @@ def _flag_words(
         elif head.lower() == "is" and rest:
             found[f.name] = Ends(rest, f"not {rest}", flag=True)
         else:
-            found[f.name] = Ends(label, f"no {label}", flag=True)
+            found[f.name] = Ends(label, _no(label), flag=True)
     return found
+
+
+def _no(label: str) -> str:
+    """The absence of ``label``: ``no newsletter``; a label that already denies (``no
+    show``, ``not active``) loses its denial (``show``, ``active``), never ``no no show``."""
+    head, _, rest = label.partition(" ")
+    return rest if head.lower() in ("no", "not") and rest else f"no {label}"
 
 
 def _words(config: TrainConfig) -> dict[str, Ends]:
@@ -339,7 +346,7 @@ def _category_trait(category: str, label: str, share: float) -> str:
     if low in YES:
         text = label
     elif low in NO:
-        text = f"no {label}"
+        text = _no(label)
     elif label.lower() in low:  # "No internet service" already names its feature
         text = category
     else:
@@ -409,7 +416,7 @@ def _deciding_trait(
     if split.category is not None:
         low = split.category.strip().lower()
         if not split.is_category and low in YES | NO:  # "not no partner": "partner"
-            return label if low in NO else f"no {label}"
+            return label if low in NO else _no(label)
         if len(split.excluded) > 1:  # every category its path excludes, not the last only
             shown = ", ".join(split.excluded[:3]) + (", …" if len(split.excluded) > 3 else "")
             return f"{label} not {shown}"

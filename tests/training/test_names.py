@@ -82,6 +82,36 @@ def test_a_yes_no_number_is_named_as_having_it_or_not(tmp_path: Path) -> None:
     assert not any("high has app" in w or "low is active" in w for w in names), names
 
 
+def test_a_yes_no_number_whose_name_denies_is_never_named_no_no(tmp_path: Path) -> None:
+    """A 0/1 feature called ``no_show`` was named "no no show" where it is 0."""
+    rng = np.random.default_rng(6)
+    n = 1200
+    group = rng.choice(3, n)
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"f{i}" for i in range(n)],
+            "spend": np.array([20.0, 80.0, 200.0])[group] + rng.normal(0, 3, n),
+            "no_show": (group == 0).astype(int),
+            "not_subscribed": (group != 2).astype(int),
+        }
+    )
+    data = tmp_path / "d.csv"
+    frame.to_csv(data, index=False)
+    raw = {
+        "data": {"path": str(data)},
+        "features": [{"name": c} for c in ("spend", "no_show", "not_subscribed")],
+        "model": {"k_min": 3, "k_max": 3, "stability_bootstraps": 0},
+    }
+    m = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
+    names = [s.name.lower() for s in m.segments]
+    by_spend = sorted(m.segments, key=lambda s: s.numeric["spend"].mean)
+    said = [set(s.name.lower().replace(" and ", ", ").split(", ")) for s in by_spend]
+    assert {"no show", "not subscribed"} & said[0], names
+    assert {"show", "not subscribed"} & said[1], names
+    assert {"show", "subscribed"} & said[2], names
+    assert not any("no no" in w or "no not" in w for w in names), names
+
+
 def test_no_two_segments_share_a_name_or_its_leading_phrase() -> None:
     """Four segments all most set apart by high spend: each leads with a different trait."""
     labels = {"spend": "spend", "visits": "visits", "age": "age", "paperless": "paperless billing"}
