@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -126,7 +127,8 @@ async def readyz(request: Request, holder: HolderDep) -> Response:
     # the default model has no promoted version (never trained or promoted) while others
     # are served: the service answers them (?model=NAME), so it stays ready, degraded,
     # and checks.model says why and what to do
-    ready = checks["model"]["ok"] or (unpromoted(holder) and bool(others))
+    # (the store's pointer is a file: read off the event loop, as the reloader reads it)
+    ready = checks["model"]["ok"] or (bool(others) and await asyncio.to_thread(unpromoted, holder))
     healthy = checks["redis"]["ok"] and checks["api_keys"]["ok"]
     healthy = healthy and checks["model"]["ok"]
     status = "not ready" if not ready else "ready" if healthy else "degraded"
