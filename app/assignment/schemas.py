@@ -39,7 +39,8 @@ _VALUE_SCHEMAS: dict[str, dict[str, JsonValue]] = {
             {"type": "string", "maxLength": MAX_CATEGORY_LENGTH},
             {"type": ["number", "boolean", "null"]},
         ],
-        "description": "a category (a number or boolean is read as its text); null when unknown",
+        "description": "a category (a number or boolean is read as its text); null when unknown, "
+        "as is a missing marker a file reader takes for missing (NA, null, N/A ...)",
     },
 }
 FEATURES_SCHEMA: dict[str, JsonValue] = {

@@ -159,7 +159,12 @@ async def answer_batch(
     for i, item in enumerate(items):
         try:
             customer_id, features = parse_item(
-                item, kinds, max_id, prefix=f"items.{i}", partial=history is not None
+                item,
+                kinds,
+                max_id,
+                prefix=f"items.{i}",
+                partial=history is not None,
+                missing=serving.missing_markers,
             )
         except ItemInvalid as exc:
             refuse(i, exc.errors)

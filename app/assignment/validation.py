@@ -86,12 +86,19 @@ def parse_json(body: bytes) -> Any:
 
 
 def parse_item(
-    obj: Any, kinds: dict[str, str], max_id: int, prefix: str = "", partial: bool = False
+    obj: Any,
+    kinds: dict[str, str],
+    max_id: int,
+    prefix: str = "",
+    partial: bool = False,
+    missing: frozenset[str] = frozenset(),
 ) -> tuple[str, dict[str, Any]]:
     """Check one ``{customer_id, features}`` object; raises ``ItemInvalid`` with every error.
 
     With ``partial`` (the service holds profiles), ``features`` may be left out or hold only
-    some features: the caller completes them from the customer's stored profile.
+    some features: the caller completes them from the customer's stored profile. A category
+    written as one of the ``missing`` markers (``ServingModel.missing_markers``: ``NA``,
+    ``null`` …) is missing (None), as training and file tagging read it.
     """
     p, where = (f"{prefix}." if prefix else ""), prefix or "body"
     if not isinstance(obj, dict):
@@ -139,6 +146,8 @@ def parse_item(
                 continue
         elif t is str:
             if len(value) <= MAX_CATEGORY_LENGTH and is_unicode(value):
+                if value in missing:
+                    features[name] = None
                 continue
         elif t is int or t is bool:
             continue
@@ -217,7 +226,11 @@ def _batch_decoder(
 
 
 def decode_valid_batch(
-    body: bytes, kinds: dict[str, str], max_id: int, max_batch: int
+    body: bytes,
+    kinds: dict[str, str],
+    max_id: int,
+    max_batch: int,
+    missing: frozenset[str] = frozenset(),
 ) -> tuple[list[str], list[dict[str, Any]]] | None:
     """The customer ids and features of a batch body whose every item is valid, else None.
 
@@ -234,11 +247,22 @@ def decode_valid_batch(
     ids = [item.customer_id for item in items]
     if not all(map(str.isprintable, ids)) or not all(map(str.strip, ids)):
         return None
-    return ids, [msgspec.structs.asdict(item.features) for item in items]
+    rows = [msgspec.structs.asdict(item.features) for item in items]
+    for name, kind in kinds.items():  # the markers of a missing category, as parse_item
+        if kind != "numeric" and missing:
+            for row in rows:
+                value = row[name]
+                if value.__class__ is str and value in missing:
+                    row[name] = None
+    return ids, rows
 
 
 def parse_single(
-    body: bytes, kinds: dict[str, str], max_id: int, partial: bool = False
+    body: bytes,
+    kinds: dict[str, str],
+    max_id: int,
+    partial: bool = False,
+    missing: frozenset[str] = frozenset(),
 ) -> tuple[str, dict[str, Any]]:
     cut: list[dict[str, str]] = []
     if len(body) > _SMALL_BODY and body.count(b'"') > _most_quotes(len(kinds), max_id):
@@ -249,7 +273,7 @@ def parse_single(
     else:
         obj = parse_json(body)
     try:
-        customer_id, features = parse_item(obj, kinds, max_id, partial=partial)
+        customer_id, features = parse_item(obj, kinds, max_id, partial=partial, missing=missing)
     except ItemInvalid as exc:
         raise invalid(cut + exc.found, exc.omitted) from None
     if cut:  # (duplicated names, all known)

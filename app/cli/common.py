@@ -102,9 +102,12 @@ def print_manifest_summary(
     for feature, cells in data.missing_cells.items():
         junk = data.text_as_missing.get(feature, 0)
         text = f", {junk:,} of them text read as missing" if junk else ""
+        impute = _impute_of(manifest, feature)
+        if impute == "own category":  # a category column: NA may have been meant as text
+            text += " (blank, or written NA, null, N/A or another missing marker)"
         out.print(
             f"[yellow]note:[/] {escape(feature)}: {cells:,} missing values{text}, imputed "
-            f"({_impute_of(manifest, feature)})"
+            f"({impute})"
         )
     for note in data.notes:
         out.print(f"[yellow]note:[/] {escape(note)}")

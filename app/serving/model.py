@@ -28,6 +28,7 @@ from app.registry.store import ModelStore
 from app.serving.compiled import Assignment, CompiledAssigner, UnsupportedPipeline
 from app.training.model import SegmentationModel
 from app.training.rules import canonical_category
+from app.training.rules.values import CSV_NA_VALUES
 
 log = logging.getLogger(__name__)
 RETRY_MAX_S = 60.0  # longest wait before loading a version that failed to load, again
@@ -61,6 +62,13 @@ class ServingModel:
             for f in self.manifest.features
             if f.type == "categorical" and f.categories is not None
         }
+
+    @cached_property
+    def missing_markers(self) -> frozenset[str]:
+        """The texts a category is missing as: those the file readers take for missing
+        (pandas' markers, ``NA``, ``null`` …, and the config's ``[data] missing_values``),
+        so a request's ``"NA"`` is assigned as the same row of a file is (and was trained)."""
+        return CSV_NA_VALUES | frozenset(self.manifest.missing_values)
 
     def unknown_categories(self, features: Mapping[str, Any]) -> dict[str, str]:
         """The categorical values of ``features`` training never saw, by feature (as the

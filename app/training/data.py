@@ -38,6 +38,7 @@ from app.events.derive import (
 )
 from app.registry.manifest import dropped_summary
 from app.training.config import DataConfig, TrainConfig, TransactionsConfig
+from app.training.rules.values import CSV_NA_VALUES
 from app.training.shape import Misshapen, misshapen_rows
 from app.training.values import numeric_column, parse_numbers, unit_hint
 from app.words import counted
@@ -87,14 +88,6 @@ def frame_fingerprint(frame: pd.DataFrame) -> str:
         hashed = pd.util.hash_pandas_object(as_categories, index=True, categorize=False)
     digest.update(np.ascontiguousarray(hashed.to_numpy()).tobytes())
     return digest.hexdigest()
-
-
-# pandas' default missing-value markers (``read_csv``'s ``na_values`` documentation): they
-# still apply to feature columns, never to the id column, where ``NaN`` or ``NULL`` is an id
-CSV_NA_VALUES = frozenset(
-    {"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN"}
-    | {"<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"}
-)
 
 
 def csv_options(

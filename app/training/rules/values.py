@@ -15,6 +15,14 @@ import pandas as pd
 
 from app.errors import DataError
 
+# pandas' default missing-value markers (``read_csv``'s ``na_values`` documentation): they
+# apply to feature columns of files (never to the id column, where ``NaN`` or ``NULL`` is an
+# id), and to the categories a request sends (``ServingModel.missing_markers``)
+CSV_NA_VALUES = frozenset(
+    {"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN"}
+    | {"<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"}
+)
+
 
 def canonical_category(value: object) -> str | None:
     """The string a categorical value is compared as, or None when it is missing.
