@@ -20,7 +20,7 @@ import pandas as pd
 from app.registry.manifest import CategoryShare, NumericProfile, OutcomeTest, SegmentInfo
 from app.training.config import CategoricalFeature, TrainConfig
 from app.training.effects import outcome_effect
-from app.training.preprocess import category_codes
+from app.training.preprocess import MISSING_CATEGORY, category_codes
 from app.training.tree_names import LeafSplit, bounds_text
 
 NAME_Z = 0.5  # a feature must differ this much to appear in a name
@@ -343,7 +343,9 @@ def _category_trait(category: str, label: str, share: float) -> str:
     internet``; a yes/no category as the feature itself (``paperless billing``, ``no
     partner``); ``many ...`` when it is common in the segment without being most of it."""
     low = category.strip().lower()
-    if low in YES:
+    if category == MISSING_CATEGORY:  # blank or a missing marker in the file
+        text = f"{label} unknown"
+    elif low in YES:
         text = label
     elif low in NO:
         text = _no(label)
@@ -377,7 +379,7 @@ def _traits(
         best = [
             (share.z, cat, share)
             for cat, share in shares.items()
-            if not cat.startswith("__") and _defines(share)
+            if _nameable(cat) and _defines(share)
         ]
         if best:
             z, cat, share = max(best, key=lambda b: b[0])
@@ -469,6 +471,12 @@ def _faint(numeric: dict[str, NumericProfile], labels: dict[str, str]) -> list[s
         key=lambda r: -abs(r[0]),
     )
     return [f"slightly {'higher' if z > 0 else 'lower'} {labels[name]}" for z, name in faint]
+
+
+def _nameable(category: str) -> bool:
+    """A category a name may say: any written in the data, and the missing one (``region
+    unknown``: a segment of the customers without a region); not other internal ones."""
+    return category == MISSING_CATEGORY or not category.startswith("__")
 
 
 def _defines(share: CategoryShare) -> bool:
@@ -563,7 +571,7 @@ def _describe(
              f"({share_.population_share:.0%} of all)")
             for feature, shares in categorical.items()
             for cat, share_ in shares.items()
-            if not cat.startswith("__") and _defines(share_)
+            if _nameable(cat) and _defines(share_)
         ),
         key=lambda r: -r[0],
     )  # fmt: skip

@@ -112,6 +112,36 @@ def test_a_yes_no_number_whose_name_denies_is_never_named_no_no(tmp_path: Path) 
     assert not any("no no" in w or "no not" in w for w in names), names
 
 
+def test_a_segment_of_the_customers_without_a_category_is_named_by_it(tmp_path: Path) -> None:
+    """A cluster of exactly the customers with no region (blank or ``NA`` in the file) was
+    "High spend #2", beside "High spend": the one trait that set it apart went unsaid."""
+    rng = np.random.default_rng(2)
+    n = 3000
+    group = rng.choice(3, n)
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"r{i}" for i in range(n)],
+            "spend": rng.normal(50, 5, n),
+            "region": np.where(group == 0, "NA", np.where(group == 1, "EU", "APAC")),
+        }
+    )
+    frame.loc[frame.index[group == 0][::2], "region"] = ""  # blank, or written NA
+    data = tmp_path / "d.csv"
+    frame.to_csv(data, index=False)
+    raw = {
+        "data": {"path": str(data)},
+        "features": [{"name": "spend"}, {"name": "region", "type": "categorical"}],
+        "model": {"k_min": 3, "k_max": 3, "stability_bootstraps": 0},
+    }
+    m = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
+    names = [s.name for s in m.segments]
+    unknown = [s for s in m.segments if s.categorical["region"]["__missing__"].share > 0.9]
+    assert len(unknown) == 1, names
+    assert unknown[0].name.startswith("Region unknown"), names
+    assert "region unknown" in unknown[0].description, unknown[0].description
+    assert not any("#" in n or "__" in n for n in names), names
+
+
 def test_no_two_segments_share_a_name_or_its_leading_phrase() -> None:
     """Four segments all most set apart by high spend: each leads with a different trait."""
     labels = {"spend": "spend", "visits": "visits", "age": "age", "paperless": "paperless billing"}
