@@ -24,10 +24,12 @@ VALUES = (
     | st.integers(min_value=-(2**66), max_value=2**66)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=300)
+    | st.sampled_from(["NA", "null", "", "N/A "])  # missing markers, and one that is not
     | st.lists(st.integers(), max_size=2)
     | st.dictionaries(st.text(max_size=3), st.integers(), max_size=1)
 )
 IDS = st.text(max_size=140) | st.integers() | st.none()
+MISSING = frozenset({"NA", "null", ""})  # a model's missing markers (ServingModel.missing_markers)
 
 
 @st.composite
@@ -53,7 +55,7 @@ def items(draw: st.DrawFn) -> Any:
 def each_valid(batch: list[Any]) -> bool:
     try:
         for i, item in enumerate(batch):
-            parse_item(item, KINDS, max_id=128, prefix=f"items.{i}")
+            parse_item(item, KINDS, max_id=128, prefix=f"items.{i}", missing=MISSING)
     except ItemInvalid:
         return False
     return True
@@ -88,7 +90,8 @@ NEAR_VALID = {  # mostly valid values, with the edges: 2**62 to 2**64, huge floa
     | st.integers(-(2**70), 2**70)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(min_size=250, max_size=260)
-    | st.text(max_size=8),
+    | st.text(max_size=8)
+    | st.sampled_from(["NA", "null", "", "N/A "]),
 }
 
 
@@ -119,7 +122,7 @@ BODIES = (
 @example(doc={"items": [{"customer_id": "0", "features": {**NULLS, "visits": 2**62 + 1}}]})
 def test_the_one_pass_batch_decoder_accepts_only_what_the_checks_accept(doc: Any) -> None:
     body = json.dumps(doc).encode()
-    fast = decode_valid_batch(body, KINDS, max_id=128, max_batch=5)
+    fast = decode_valid_batch(body, KINDS, max_id=128, max_batch=5, missing=MISSING)
     if fast is None:
         return  # the caller then takes the slow way, which decides and words the errors
     slow = slow_way(body, max_batch=5)
@@ -129,6 +132,7 @@ def test_the_one_pass_batch_decoder_accepts_only_what_the_checks_accept(doc: Any
         assert got.keys() == want.keys()
         for name, kind in KINDS.items():
             assert as_used(kind, got[name]) == as_used(kind, want[name]), (name, body)
+            assert got[name] not in MISSING or kind == "numeric", (name, body)
 
 
 @pytest.mark.parametrize(
