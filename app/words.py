@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 def counted(n: int, noun: str, plural: str | None = None, verb: str = "") -> str:
     """``n`` and ``noun``, plural unless ``n`` is 1, with thousands separators; a ``verb``
@@ -12,3 +14,17 @@ def counted(n: int, noun: str, plural: str | None = None, verb: str = "") -> str
 
 
 SINGULAR = {"have": "has", "are": "is", "were": "was"}
+
+
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
+def label_of(name: str) -> str:
+    """A column's name as words for segment names, where the config gives no ``label``:
+    ``TotalCharges`` and ``total_charges`` are ``total charges``, ``CASH_ADVANCE`` is ``cash
+    advance``; an upper-case word of three letters or fewer stays one (``MRR growth``,
+    ``PRC full payment``: most such words are acronyms)."""
+    words = _CAMEL.sub(" ", name.replace("_", " ")).split()
+    if not words:
+        return name
+    return " ".join(w if w.isupper() and len(w) <= 3 else w.lower() for w in words)

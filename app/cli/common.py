@@ -16,6 +16,7 @@ from rich.table import Table
 from app.errors import SegmentsError, StoreError
 from app.registry.manifest import Manifest, OutcomeTest, dropped_summary
 from app.registry.store import ModelStore
+from app.words import counted
 
 STORE_OPTION = Annotated[
     Path | None,
@@ -106,7 +107,7 @@ def print_manifest_summary(
         if impute == "own category":  # a category column: NA may have been meant as text
             text += " (blank, or written NA, null, N/A or another missing marker)"
         out.print(
-            f"[yellow]note:[/] {escape(feature)}: {cells:,} missing values{text}, imputed "
+            f"[yellow]note:[/] {escape(feature)}: {counted(cells, 'missing value')}{text}, imputed "
             f"({impute})"
         )
     for note in data.notes:

@@ -53,6 +53,7 @@ from app.training.selection import select_k
 from app.training.stable_ids import Slot, assign_stable_ids
 from app.training.tree import LeafRules, grow_tree
 from app.training.tree_names import leaf_splits
+from app.words import label_of
 
 PROJECTION_POINTS = 5_000
 StepCallback = Callable[[str], None]
@@ -532,7 +533,7 @@ def _feature_schema(
     schema: list[FeatureSchema] = []
     named = preprocessor.named_transformers_  # type: ignore[attr-defined]
     for f in config.features:
-        label = f.label or f.name.replace("_", " ")
+        label = f.label or label_of(f.name)
         if isinstance(f, NumericFeature):
             col = frame[f.name]
             stats = NumericStats(

@@ -22,6 +22,7 @@ from app.training.config import CategoricalFeature, TrainConfig
 from app.training.effects import outcome_effect
 from app.training.preprocess import MISSING_CATEGORY, category_codes
 from app.training.tree_names import LeafSplit, bounds_text
+from app.words import label_of
 
 NAME_Z = 0.5  # a feature must differ this much to appear in a name
 NAME_SIDE = 2 / 3  # and this share of the segment be on that side of the population median
@@ -72,7 +73,7 @@ def profile_segments(
     pop_mean = transformed.mean()
     pop_std = transformed.std(ddof=0).replace(0.0, 1.0)
     sides = {col: _sides(frame[col], slots, len(infos)) for col in numeric}
-    labels = {f.name: f.label or f.name.replace("_", " ") for f in config.features}
+    labels = {f.name: f.label or label_of(f.name) for f in config.features}
     words = _words(config) | _flag_words(config, frame, labels)
     # each row's category as its position in the population's shares, so a segment's
     # shares take one bincount rather than a value_counts of its rows per feature

@@ -7,12 +7,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from app.registry.manifest import CategoryShare, NumericProfile
 from app.registry.store import ModelStore
 from app.training.config import parse_config
 from app.training.job import train
 from app.training.profile import Ends, _generate_name
+from app.words import label_of
 from tests.training.test_frictions import log_config, retail_log
 
 
@@ -140,6 +142,25 @@ def test_a_segment_of_the_customers_without_a_category_is_named_by_it(tmp_path: 
     assert unknown[0].name.startswith("Region unknown"), names
     assert "region unknown" in unknown[0].description, unknown[0].description
     assert not any("#" in n or "__" in n for n in names), names
+
+
+@pytest.mark.parametrize(
+    ("name", "label"),
+    [
+        ("TotalCharges", "total charges"),
+        ("total_charges", "total charges"),
+        ("CASH_ADVANCE", "cash advance"),  # was "Very high CASH ADVANCE"
+        ("PRC_FULL_PAYMENT", "PRC full payment"),  # short upper-case words are acronyms
+        ("MRRGrowth", "MRR growth"),
+        ("NumWebPurchases", "num web purchases"),
+        ("sessions_30d", "sessions 30d"),
+        ("AcceptedCmp1", "accepted cmp1"),
+        ("feature-usage", "feature-usage"),
+        ("Total Spend (€)", "total spend (€)"),
+    ],
+)
+def test_a_feature_without_a_label_is_named_in_words(name: str, label: str) -> None:
+    assert label_of(name) == label
 
 
 def test_no_two_segments_share_a_name_or_its_leading_phrase() -> None:
