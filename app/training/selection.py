@@ -307,7 +307,9 @@ def _choose(
         return chosen, note, note
     if method == "silhouette":
         chosen = max(admissible, key=lambda p: (p.silhouette, -p.k))
-        return chosen, None, f"highest silhouette ({chosen.silhouette:.3f}) among admissible k"
+        # (measured on the selection's sample: the summary's figure is the final fit's)
+        why = f"highest silhouette among admissible k ({chosen.silhouette:.3f} on the sample)"
+        return chosen, None, why
     best_effect = {
         o: max(p.effects.get(o, 0.0) for p in admissible) for p in admissible for o in p.effects
     }
