@@ -375,7 +375,7 @@ def reason_kind(reason: str) -> str:
         return "duplicate id (a later row is used)"
     if reason.startswith(("column ", "customer id ")):
         return reason.split(": ", 1)[0]
-    if reason.startswith("line ") and " fields" in reason:
+    if reason.startswith("line ") and " field" in reason:
         return "another number of fields than the header"
     return reason
 

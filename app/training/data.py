@@ -288,12 +288,16 @@ def read_rows(
 
 def misshapen_summary(misshapen: Sequence[Misshapen]) -> str:
     """``N rows have another field count than the header, e.g. line 3 has 16 fields …``."""
-    shown = "; ".join(m.reason for m in misshapen[:3]) + ("; …" if len(misshapen) > 3 else "")
+    shown = "; ".join(m.counts for m in misshapen[:3]) + ("; …" if len(misshapen) > 3 else "")
     rows = "1 row has" if len(misshapen) == 1 else f"{len(misshapen):,} rows have"
-    return (
-        f"{rows} another number of fields than the header ({shown}; an unquoted comma in "
-        "a value, such as a thousands separator, splits it in two)"
-    )
+    causes = []
+    quoted = sum(m.quoted for m in misshapen)
+    if quoted:  # a tool quoted the whole line, doubling the quotes inside it
+        whole = counted(quoted, "row is", "rows are")
+        causes.append(f"{whole} quoted whole as one value: unquote such lines")
+    if quoted < len(misshapen):
+        causes.append("an unquoted comma in a value, such as a thousands separator, splits it")
+    return f"{rows} another number of fields than the header ({shown}; {'; '.join(causes)})"
 
 
 def read_csv_fast(

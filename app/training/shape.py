@@ -29,11 +29,20 @@ class Misshapen(NamedTuple):
     fields: int
     expected: int
     customer_id: str = ""  # the row's field at the id column's position, if it has one
+    quoted: bool = False  # one field that is a whole row of the header's count, quoted
+
+    @property
+    def counts(self) -> str:
+        """``line 3 has 16 fields, the header 15``."""
+        fields = f"{self.fields} field{'' if self.fields == 1 else 's'}"
+        return f"line {self.line} has {fields}, the header {self.expected}"
 
     @property
     def reason(self) -> str:
-        fields = f"{self.fields} field{'' if self.fields == 1 else 's'}"
-        return f"line {self.line} has {fields}, the header {self.expected}"
+        """The counts, and for a row quoted whole, that it is."""
+        return (
+            f"{self.counts}: the whole row is quoted as one value" if self.quoted else self.counts
+        )
 
 
 def misshapen_rows(
@@ -59,9 +68,18 @@ def misshapen_rows(
                 row += 1
                 if len(fields) != expected:
                     cid = fields[at] if at < len(fields) else ""
-                    found.append(Misshapen(record, row, line, len(fields), expected, cid))
+                    quoted = len(fields) == 1 and expected > 1 and _is_row(fields[0], expected)
+                    found.append(Misshapen(record, row, line, len(fields), expected, cid, quoted))
             line = reader.line_num + 1
     return found
+
+
+def _is_row(text: str, expected: int) -> bool:
+    """Does ``text`` read as one CSV row of ``expected`` fields (a row some tool quoted
+    whole, its own quotes doubled: ``"536381,82567,""LOUNGE, METAL SIGN"",2,..."``)?"""
+    if "," not in text or "\n" in text:
+        return False
+    return len(next(csv.reader([text]), [])) == expected
 
 
 def scan_column(path: Path, column: str | None = None) -> tuple[bool, pa.ChunkedArray | None]:

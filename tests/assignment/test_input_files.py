@@ -66,6 +66,37 @@ def test_a_row_with_another_field_count_is_rejected_naming_its_line(
     ]
 
 
+def test_rows_quoted_whole_are_named_so(
+    tmp_path: Path,
+    trained: tuple[ModelStore, TrainResult],
+    customers: tuple[pd.DataFrame, np.ndarray],
+) -> None:
+    """The UCI retail log's copy has 119 lines quoted whole, their own quotes doubled
+    (``"536381,82567,""AIRLINE LOUNGE,METAL SIGN"",2,..."``): each was "line 111 has 1 field"
+    with the advice about unquoted commas, and the summary listed every line as its own kind."""
+    store, _ = trained
+    frame = customers[0].head(30)
+    text = frame.to_csv(index=False).splitlines()
+    quoted = ['"' + line.replace('"', '""') + '"' for line in (text[5], text[9])]
+    source, target = tmp_path / "quoted.csv", tmp_path / "out.csv"
+    source.write_text("\n".join([*text[:5], quoted[0], *text[6:9], quoted[1], *text[10:]]) + "\n")
+    code, output = _assign(store, source, target)
+    assert code == 0, output
+    assert "rejected 2 rows" in output
+    assert "another number of fields than the header: 2" in output  # one kind, counted
+    rejects = pd.read_csv(tmp_path / "out.rejects.csv")
+    assert rejects["reason"].tolist() == [
+        "line 6 has 1 field, the header 15: the whole row is quoted as one value",
+        "line 10 has 1 field, the header 15: the whole row is quoted as one value",
+    ]
+    from app.training.data import misshapen_summary
+    from app.training.shape import misshapen_rows
+
+    said = misshapen_summary(misshapen_rows(source))
+    assert "2 rows are quoted whole as one value: unquote such lines" in said, said
+    assert "unquoted comma" not in said, said
+
+
 def test_a_file_of_only_a_shifted_row_is_refused_not_tagged_as_another_customer(
     tmp_path: Path,
     trained: tuple[ModelStore, TrainResult],
