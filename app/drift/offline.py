@@ -29,6 +29,7 @@ from app.training.data import (
     index_by_id,
     load_training_data,
     read_error,
+    typed_categories,
 )
 from app.training.model import SegmentationModel
 from app.training.values import numeric_column
@@ -147,10 +148,12 @@ def table_chunks(cfg: TrainConfig, path: Path, rows: int = CHUNK_ROWS) -> Iterat
     data = cfg.data
     wanted = list(dict.fromkeys([data.id_column, *cfg.feature_names]))
     check_data_file(path, wanted)
-    options = csv_options(data.id_column, wanted, data.missing_values)
+    categories = [f.name for f in cfg.features if f.type == "categorical"]
+    options = csv_options(data.id_column, wanted, data.missing_values, categories)
     read = 0
     try:
         for chunk in pd.read_csv(path, chunksize=rows, **options):
+            chunk = typed_categories(chunk, categories)  # as training reads them
             read += len(chunk)
             frame, _, _ = index_by_id(chunk, data.id_column, path.name, data.duplicate_ids)
             for feature in cfg.features:

@@ -51,7 +51,10 @@ def _read_features(data: Path, models: list[LoadedModel]) -> pd.DataFrame:
     """``data`` with the models' numeric features read as file tagging reads them: blank
     cells and the training config's missing markers are missing values; text is an error
     naming the column (a blank cell reached scikit-learn as text, a traceback)."""
-    frame = read_table(data)
+    categories = [
+        name for model in models for name, kind in model.estimator.features if kind == "categorical"
+    ]
+    frame = read_table(data, categories=categories)
     for model in models:
         markers = model.manifest.missing_values
         for name, kind in model.estimator.features:

@@ -133,6 +133,41 @@ def markers_as_missing(
     return frame
 
 
+# pandas' readers take these cells of a column for booleans (``read_csv``'s defaults)
+_BOOL_TEXT = dict.fromkeys(["True", "TRUE", "true"], True) | dict.fromkeys(
+    ["False", "FALSE", "false"], False
+)
+# a number written with a leading zero: a code (ZIP 02134, account 007), never a quantity
+_LEADING_ZERO = r"\s*[+-]?0\d"
+
+
+def typed_categories(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    """The categorical columns ``names`` of a CSV read as text, typed as pandas' reader
+    types a column (every cell a number: numbers; every cell ``True``/``False``: booleans;
+    else text), except that a column with a number written with a leading zero stays the text
+    written: pandas read ZIP code ``02134`` as 2134, so training learnt ``2134`` while a
+    request sends ``"02134"``. Missing cells stay missing."""
+    for name in names:
+        values = frame.get(name)
+        if values is None or not (
+            values.dtype == object or isinstance(values.dtype, pd.StringDtype)
+        ):
+            continue  # (typed already: a Parquet column, or one the reader typed)
+        text = values.dropna()
+        if text.empty:
+            continue
+        if text.isin(_BOOL_TEXT.keys()).all():
+            mapped = values.map(_BOOL_TEXT)
+            frame[name] = mapped.astype(bool) if len(text) == len(values) else mapped
+            continue
+        if text.str.match(_LEADING_ZERO).any():
+            continue
+        numbers = pd.to_numeric(text, errors="coerce")
+        if numbers.notna().all():
+            frame[name] = pd.to_numeric(values, errors="coerce")
+    return frame
+
+
 _FLOAT_IDS_SAID: set[tuple[str, str]] = set()
 
 
@@ -234,6 +269,7 @@ def read_table(
     id_column: str | None = None,
     missing_values: Sequence[str] = (),
     fast_csv: bool = False,
+    categories: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Read a CSV or Parquet file, only ``columns`` if given; a missing column is an error.
 
@@ -243,7 +279,12 @@ def read_table(
     leaves such rows out instead).
     """
     frame, misshapen = read_rows(
-        path, columns, id_column=id_column, missing_values=missing_values, fast_csv=fast_csv
+        path,
+        columns,
+        id_column=id_column,
+        missing_values=missing_values,
+        fast_csv=fast_csv,
+        categories=categories,
     )
     if misshapen:
         raise DataError(f"{path.name}: {misshapen_summary(misshapen)}")
@@ -258,10 +299,12 @@ def read_rows(
     missing_values: Sequence[str] = (),
     fast_csv: bool = False,
     text_columns: Sequence[str] = (),
+    categories: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, list[Misshapen]]:
     """``read_table``, without the CSV rows whose field count differs from the header's
     (pandas would read them shifted or padded): the frame, and those rows. ``text_columns``
-    are read as written, as the id column is (not with ``fast_csv``)."""
+    are read as written, as the id column is (not with ``fast_csv``); the categorical
+    ``categories`` of a CSV as ``typed_categories`` types them."""
     check_data_file(path, columns)
     misshapen: list[Misshapen] = []
     try:
@@ -270,13 +313,18 @@ def read_rows(
             frame = markers_as_missing(frame, id_column, missing_values)
         else:
             # pyarrow refuses a misshapen row: a file it reads has none
-            fast = read_csv_fast(path, columns, id_column, missing_values) if fast_csv else None
+            texts = [*text_columns, *categories]
+            fast = (
+                read_csv_fast(path, columns, id_column, missing_values, categories)
+                if fast_csv
+                else None
+            )
             if fast is None:
                 misshapen = misshapen_rows(path)
                 skip = [m.record for m in misshapen] or None
-                options = csv_options(id_column, columns, missing_values, text_columns)
+                options = csv_options(id_column, columns, missing_values, texts)
                 fast = pd.read_csv(path, skiprows=skip, **options)
-            frame = fast
+            frame = typed_categories(fast, categories)
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         raise read_error(path, exc) from None
     if frame.empty and misshapen:
@@ -301,7 +349,11 @@ def misshapen_summary(misshapen: Sequence[Misshapen]) -> str:
 
 
 def read_csv_fast(
-    path: Path, columns: list[str] | None, id_column: str | None, missing_values: Sequence[str]
+    path: Path,
+    columns: list[str] | None,
+    id_column: str | None,
+    missing_values: Sequence[str],
+    texts: Sequence[str] = (),
 ) -> pd.DataFrame | None:
     """The frame ``pd.read_csv(path, **csv_options(...))`` gives, read by pyarrow's
     multi-threaded reader (3-4x faster on a million rows), or None where the two could differ,
@@ -327,7 +379,7 @@ def read_csv_fast(
             path,
             convert_options=csv.ConvertOptions(
                 include_columns=[c for c in header if c in wanted],
-                column_types={id_column: pa.string()},
+                column_types={id_column: pa.string(), **dict.fromkeys(texts, pa.string())},
                 null_values=markers,
                 strings_can_be_null=True,
             ),
@@ -519,7 +571,8 @@ def load_training_data(config: TrainConfig, day_first: bool | None = None) -> Tr
         loaded = _load_transactions(data, data.transactions, config, day_first)
     else:
         local = config.outcomes.columns if config.outcomes.path is None else []
-        loaded = _load_table(data, config.feature_names + local)
+        categories = [f.name for f in config.features if f.type == "categorical"]
+        loaded = _load_table(data, config.feature_names + local, categories)
     frame = loaded.frame
     for column in config.feature_names:
         if column not in frame.columns:
@@ -543,7 +596,9 @@ def min_rows_for(k: int) -> int:
     return max(k, 2) + 1
 
 
-def _load_table(data: DataConfig, columns: list[str]) -> TrainingData:
+def _load_table(
+    data: DataConfig, columns: list[str], categories: Sequence[str] = ()
+) -> TrainingData:
     wanted = list(dict.fromkeys([data.id_column, *columns]))
     frame, misshapen = read_rows(
         data.path,
@@ -551,6 +606,7 @@ def _load_table(data: DataConfig, columns: list[str]) -> TrainingData:
         id_column=data.id_column,
         missing_values=data.missing_values,
         fast_csv=True,
+        categories=categories,
     )
     frame, dropped, superseded = index_by_id(
         frame, data.id_column, data.path.name, data.duplicate_ids
@@ -580,7 +636,7 @@ def misshapen_reasons(
     if not misshapen:
         return {}, {}
     logger.warning("%s: left out: %s", source, misshapen_summary(misshapen))
-    return {MISSHAPEN: len(misshapen)}, {MISSHAPEN: misshapen[0].reason}
+    return {MISSHAPEN: len(misshapen)}, {MISSHAPEN: misshapen[0].counts}
 
 
 MISSHAPEN = "another number of fields than the header"
