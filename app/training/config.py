@@ -173,6 +173,16 @@ class CategoricalFeature(_Strict):
     )
     label: str | None = None
 
+    @field_validator("min_frequency", mode="before")
+    @classmethod
+    def _a_share(cls, value: Any) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool) and value >= 1:
+            raise ValueError(
+                f"min_frequency is a share of the customers (0.01: 1%), not a count: "
+                f"{value} customers of 10,000 would be {value / 10_000:g}"
+            )
+        return value
+
 
 def _feature_type(value: Any) -> str:
     if isinstance(value, dict):
@@ -298,6 +308,15 @@ class TrainConfig(_Strict):
             raise ValueError("rule names must be unique")
         if self.outcomes.future is not None and self.data.kind != "transactions":
             raise ValueError("[outcomes.future] needs kind = 'transactions' in [data]")
+        outcomes = self.outcomes
+        declared = outcomes.columns or outcomes.path is not None or outcomes.future is not None
+        if self.model.selection in ("outcome", "balanced") and not declared:
+            raise ValueError(
+                f"[model] selection = {self.model.selection!r} chooses by the outcomes, and "
+                'none is declared: list them at the top level (outcomes = ["Churn"]), or '
+                "[outcomes.future] for a transaction log; without outcomes the choice is by "
+                "silhouette"
+            )
         return self
 
     @field_validator("outcomes", mode="before")

@@ -86,3 +86,18 @@ def test_a_zip_code_is_learnt_tagged_and_served_as_written(
     served = [a.segment_id for a in serving.assign_many(rows)]
     differ = sum(a != b for a, b in zip(served, from_file, strict=True))
     assert differ == 0, f"{differ} of {len(rows)} customers differ between the file and the API"
+
+
+def test_min_frequency_written_as_a_count_is_refused_saying_it_is_a_share(tmp_path: Path) -> None:
+    """An audit wrote ``min_frequency = 20`` (scikit-learn takes a count too) and was told
+    only "Input should be less than 1"."""
+    from app.errors import ConfigError
+
+    raw = {
+        "data": {"path": "x.csv"},
+        "features": [{"name": "zip", "type": "categorical", "min_frequency": 20}],
+    }
+    with pytest.raises(ConfigError, match=r"min_frequency is a share of the customers \(0.01"):
+        parse_config(raw, base_dir=tmp_path)
+    raw["features"][0]["min_frequency"] = 0.002  # type: ignore[index]
+    assert parse_config(raw, base_dir=tmp_path).features[0].min_frequency == 0.002  # type: ignore[union-attr]

@@ -127,6 +127,20 @@ def test_without_outcomes_the_default_stays_silhouette(tmp_path: Path) -> None:
     assert all(p.score is None and p.stability is None for p in m.selection.curve)
 
 
+@pytest.mark.parametrize("selection", ["outcome", "balanced"])
+def test_a_selection_by_outcomes_without_any_is_refused(tmp_path: Path, selection: str) -> None:
+    """An audit's config asked for ``selection = "outcome"`` and declared no outcome: the job
+    chose by silhouette without a word."""
+    from app.errors import ConfigError
+
+    raw = config(tmp_path / "data.csv", selection=selection)
+    raw["outcomes"] = []
+    with pytest.raises(ConfigError, match=f"selection = '{selection}' chooses by the outcomes"):
+        parse_config(raw, base_dir=tmp_path)
+    raw["model"]["selection"] = "silhouette"
+    parse_config(raw, base_dir=tmp_path)  # the same config choosing by silhouette is fine
+
+
 def test_candidates_across_algorithms(tmp_path: Path) -> None:
     frame = blobs_and_outcome(800)
     data = tmp_path / "data.csv"
