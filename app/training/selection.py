@@ -346,7 +346,8 @@ def _choose(
     )
     reason = (
         f"{chosen.algorithm} k={chosen.k}: outcome separation {chosen.separation:.3f} "
-        f"(silhouette {chosen.silhouette:.3f}, stability {_fmt(chosen.stability)}: the lowest "
+        "(each outcome's effect size over the best candidate's, averaged; "
+        f"silhouette {chosen.silhouette:.3f}, stability {_fmt(chosen.stability)}: the lowest "
         f"ARI of the selection's refits on its sample), {why} "
         f"among {len(ranked)} ranked of {len(scored)} admissible of {len(curve)} "
         f"candidates (admissible: every segment >= {min_share:.0%}, every bootstrap refit's "
