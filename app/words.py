@@ -27,4 +27,48 @@ def label_of(name: str) -> str:
     words = _CAMEL.sub(" ", name.replace("_", " ")).split()
     if not words:
         return name
-    return " ".join(w if w.isupper() and len(w) <= 3 else w.lower() for w in words)
+    return " ".join(
+        w if w.isupper() and len(w) <= 3 and w.lower() not in _SHORT_WORDS else w.lower()
+        for w in words
+    )
+
+
+# short words an upper-case name holds that are words or abbreviations, not acronyms
+# (``NUM_OF_PRODUCTS``: "num of products", ``AGE``: "age")
+_SHORT_WORDS = frozenset(
+    [
+        "of",
+        "per",
+        "to",
+        "in",
+        "by",
+        "on",
+        "and",
+        "or",
+        "the",
+        "for",
+        "at",
+        "no",
+        "is",
+        "has",
+        "age",
+        "num",
+        "avg",
+        "max",
+        "min",
+        "amt",
+        "cnt",
+        "pct",
+        "day",
+        "sum",
+        "qty",
+        "std",
+        "all",
+        "any",
+        "web",
+        "app",
+        "new",
+        "old",
+        "tv",
+    ]
+)

@@ -57,6 +57,7 @@ def merge(
     stored: Profile | None,
     max_id: int,
     prefix: str = "",
+    markers: frozenset[str] = frozenset(),
 ) -> tuple[dict[str, Any], str]:
     """The features to assign (``sent`` over ``stored``) and where they came from.
 
@@ -76,7 +77,15 @@ def merge(
         merged = {n: sent[n] if n in sent else values[n] for n in kinds}
     # the stored values were checked when recorded, against the version of that time
     parse_item({"customer_id": customer_id, "features": merged}, kinds, max_id, prefix)
+    if markers and any(_marked(merged[n], markers) for n, k in kinds.items() if k != "numeric"):
+        # a profile stored before requests read markers as missing (``"NA"``): as now, on a
+        # copy (``values`` is the cached profile, shared between requests)
+        merged = {n: None if _marked(v, markers) else v for n, v in merged.items()}
     return merged, MERGED if sent else FROM_PROFILE
+
+
+def _marked(value: Any, markers: frozenset[str]) -> bool:
+    return value.__class__ is str and (value in markers or value.isspace())
 
 
 def merge_over(
@@ -112,6 +121,7 @@ async def complete_one(
     sent: dict[str, Any],
     max_id: int,
     keep: bool = False,
+    markers: frozenset[str] = frozenset(),
 ) -> tuple[dict[str, Any], str, Profile]:
     """``merge`` for one request, reading its profile (cached with ``keep``), and the profile
     as read (what a record made from it is checked against); raises 404, 422 and 503
@@ -124,7 +134,7 @@ async def complete_one(
     except RedisUnavailable as exc:
         raise profiles_unavailable(exc) from None
     try:
-        features, source = merge(kinds, customer_id, sent, stored, max_id)
+        features, source = merge(kinds, customer_id, sent, stored, max_id, markers=markers)
     except UnknownCustomer as exc:
         raise Problem(
             404,
@@ -144,6 +154,7 @@ async def complete_many(
     kinds: dict[str, str],
     items: Sequence[tuple[int, str, dict[str, Any]]],
     max_id: int,
+    markers: frozenset[str] = frozenset(),
 ) -> tuple[list[tuple[dict[str, Any], str] | list[dict[str, str]]], list[Profile | None]]:
     """``merge`` for a batch's incomplete ``(index, customer id, sent)`` items, with one read
     of their profiles: per item its features and source, or its errors (reported in place);
@@ -157,7 +168,7 @@ async def complete_many(
     out: list[tuple[dict[str, Any], str] | list[dict[str, str]]] = []
     for (i, customer_id, sent), profile in zip(items, stored, strict=True):
         try:
-            out.append(merge(kinds, customer_id, sent, profile, max_id, f"items.{i}"))
+            out.append(merge(kinds, customer_id, sent, profile, max_id, f"items.{i}", markers))
         except UnknownCustomer as exc:
             out.append(unknown_customer(exc, f"items.{i}"))
         except ItemInvalid as exc:

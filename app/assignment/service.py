@@ -192,7 +192,17 @@ async def answer_batch(
         sent = {item[0]: item for item in valid}
         live_found = dict(merged)
         expected, _ = await _complete(
-            history, kinds, max_id, valid, live_found, incomplete, merged, sources, refuse, True
+            history,
+            kinds,
+            max_id,
+            valid,
+            live_found,
+            incomplete,
+            merged,
+            sources,
+            refuse,
+            True,
+            serving.missing_markers,
         )
 
     async def answer(
@@ -227,7 +237,17 @@ async def answer_batch(
         ]
         check = tries < MERGE_TRIES  # then only that the customer is still there
         expected, refused = await _complete(
-            history, kinds, max_id, again, live_found, missing, merged, sources, refuse, check
+            history,
+            kinds,
+            max_id,
+            again,
+            live_found,
+            missing,
+            merged,
+            sources,
+            refuse,
+            check,
+            serving.missing_markers,
         )
         for i in refused:
             sources.pop(i, None)
@@ -249,6 +269,7 @@ async def _complete(
     sources: dict[int, str],
     refuse: Callable[[int, list[dict[str, str]]], None],
     check: bool,
+    markers: frozenset[str] = frozenset(),
 ) -> tuple[dict[int, str], set[int]]:
     """Complete the ``incomplete`` items of ``valid`` (in order) from their stored profiles
     into ``merged`` and ``sources``, refusing those that cannot be; returns the profiles the
@@ -261,7 +282,9 @@ async def _complete(
     earlier one is stale and redone. Records of customers with no item completed from a
     profile are not checked (every feature sent, or derived as of now)."""
     completed, profiles = (
-        (await complete_many(history, kinds, incomplete, max_id)) if incomplete else ([], [])
+        (await complete_many(history, kinds, incomplete, max_id, markers))
+        if incomplete
+        else ([], [])
     )
     if len({customer_id for _, customer_id, _ in valid}) < len(valid):
         completed = _in_order(kinds, valid, derived, incomplete, completed)

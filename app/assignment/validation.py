@@ -98,7 +98,7 @@ def parse_item(
     With ``partial`` (the service holds profiles), ``features`` may be left out or hold only
     some features: the caller completes them from the customer's stored profile. A category
     written as one of the ``missing`` markers (``ServingModel.missing_markers``: ``NA``,
-    ``null`` …) is missing (None), as training and file tagging read it.
+    ``null`` …) or of spaces only is missing (None), as training and file tagging read it.
     """
     p, where = (f"{prefix}." if prefix else ""), prefix or "body"
     if not isinstance(obj, dict):
@@ -146,8 +146,8 @@ def parse_item(
                 continue
         elif t is str:
             if len(value) <= MAX_CATEGORY_LENGTH and is_unicode(value):
-                if value in missing:
-                    features[name] = None
+                if missing and (value in missing or value.isspace()):
+                    features[name] = None  # as a file's marker or blank cell is read
                 continue
         elif t is int or t is bool:
             continue
@@ -252,7 +252,7 @@ def decode_valid_batch(
         if kind != "numeric" and missing:
             for row in rows:
                 value = row[name]
-                if value.__class__ is str and value in missing:
+                if value.__class__ is str and (value in missing or value.isspace()):
                     row[name] = None
     return ids, rows
 

@@ -51,7 +51,7 @@ class ServingModel:
 
     @cached_property
     def labels(self) -> dict[str, str]:
-        """Feature -> its label (the config's ``label``, else its name with spaces)."""
+        """Feature -> its label (the config's ``label``, else its name in words)."""
         return {f.name: f.label for f in self.manifest.features}
 
     @cached_property
@@ -68,7 +68,11 @@ class ServingModel:
         """The texts a category is missing as: those the file readers take for missing
         (pandas' markers, ``NA``, ``null`` …, and the config's ``[data] missing_values``),
         so a request's ``"NA"`` is assigned as the same row of a file is (and was trained)."""
-        return CSV_NA_VALUES | frozenset(self.manifest.missing_values)
+        markers = CSV_NA_VALUES | frozenset(self.manifest.missing_values)
+        # a version trained before Parquet's text read them so may know "NA" as a category:
+        # what it learnt stays what it learnt
+        learnt = frozenset().union(*self.known_categories.values())
+        return markers - learnt
 
     def unknown_categories(self, features: Mapping[str, Any]) -> dict[str, str]:
         """The categorical values of ``features`` training never saw, by feature (as the

@@ -128,8 +128,13 @@ def markers_as_missing(
     for name in frame.columns:
         column = frame[name]
         typed = pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)
-        if name != id_column and not typed and column.isin(markers).any():
-            frame[name] = column.mask(column.isin(markers))
+        if name == id_column or typed:
+            continue
+        missing = column.isin(markers)
+        if column.dtype == object or isinstance(column.dtype, pd.StringDtype):
+            missing |= column.str.isspace().fillna(False).astype(bool)  # (as a blank cell)
+        if missing.any():
+            frame[name] = column.mask(missing)
     return frame
 
 
@@ -146,13 +151,16 @@ def typed_categories(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
     types a column (every cell a number: numbers; every cell ``True``/``False``: booleans;
     else text), except that a column with a number written with a leading zero stays the text
     written: pandas read ZIP code ``02134`` as 2134, so training learnt ``2134`` while a
-    request sends ``"02134"``. Missing cells stay missing."""
+    request sends ``"02134"``. A cell of only spaces is missing, as a blank one is."""
     for name in names:
         values = frame.get(name)
         if values is None or not (
             values.dtype == object or isinstance(values.dtype, pd.StringDtype)
         ):
             continue  # (typed already: a Parquet column, or one the reader typed)
+        spaces = values.str.isspace().fillna(False).astype(bool)
+        if spaces.any():
+            values = frame[name] = values.mask(spaces)
         text = values.dropna()
         if text.empty:
             continue
@@ -160,10 +168,10 @@ def typed_categories(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
             mapped = values.map(_BOOL_TEXT)
             frame[name] = mapped.astype(bool) if len(text) == len(values) else mapped
             continue
-        if text.str.match(_LEADING_ZERO).any():
+        head = text.iloc[:100]  # text of words is told in its first cells, not at a million
+        if pd.to_numeric(head, errors="coerce").isna().any() or text.str.match(_LEADING_ZERO).any():
             continue
-        numbers = pd.to_numeric(text, errors="coerce")
-        if numbers.notna().all():
+        if pd.to_numeric(text, errors="coerce").notna().all():
             frame[name] = pd.to_numeric(values, errors="coerce")
     return frame
 

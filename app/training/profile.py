@@ -288,19 +288,20 @@ def _flag_words(
         label = labels[f.name]
         head, _, rest = label.partition(" ")
         if head.lower() == "has" and rest:
-            found[f.name] = Ends(label, f"no {rest}", flag=True)
+            found[f.name] = Ends(label, _no(rest), flag=True)  # has_no_kids: "kids"
         elif head.lower() == "is" and rest:
-            found[f.name] = Ends(rest, f"not {rest}", flag=True)
+            found[f.name] = Ends(rest, _no(rest, "not"), flag=True)  # is_not_active: "active"
         else:
             found[f.name] = Ends(label, _no(label), flag=True)
     return found
 
 
-def _no(label: str) -> str:
-    """The absence of ``label``: ``no newsletter``; a label that already denies (``no
-    show``, ``not active``) loses its denial (``show``, ``active``), never ``no no show``."""
+def _no(label: str, word: str = "no") -> str:
+    """The absence of ``label``: ``no newsletter`` (``word``: ``not active``); a label that
+    already denies (``no show``, ``not active``) loses its denial (``show``, ``active``),
+    never ``no no show``."""
     head, _, rest = label.partition(" ")
-    return rest if head.lower() in ("no", "not") and rest else f"no {label}"
+    return rest if head.lower() in ("no", "not") and rest else f"{word} {label}"
 
 
 def _words(config: TrainConfig) -> dict[str, Ends]:
@@ -345,8 +346,8 @@ def _category_trait(category: str, label: str, share: float) -> str:
     partner``); ``many ...`` when it is common in the segment without being most of it."""
     low = category.strip().lower()
     if category == MISSING_CATEGORY:  # blank or a missing marker in the file
-        text = f"{label} unknown"
-    elif low in YES:
+        return f"{label} unknown" if share >= 0.5 else f"{label} often unknown"
+    if low in YES:
         text = label
     elif low in NO:
         text = _no(label)

@@ -65,7 +65,7 @@ def served_segment(serving: ServingModel, segment_id: str) -> SegmentInfo:
 
 
 def labels_of(serving: ServingModel) -> dict[str, str]:
-    """Each feature's label (its name unless the config gave one), for tables and charts."""
+    """Each feature's label (the config's, else its name in words), for tables and charts."""
     return {f.name: f.label for f in serving.manifest.features}
 
 

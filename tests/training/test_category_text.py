@@ -34,6 +34,9 @@ def test_categories_are_typed_as_pandas_reads_them_but_codes_keep_their_zeros() 
         pd.testing.assert_series_equal(typed[name], inferred[name], check_dtype=False)
     assert typed["z"].tolist()[:2] == ["02134", "10001"]  # pandas: 2134.0, 10001.0
     assert inferred["z"].tolist()[:2] == [2134.0, 10001.0]
+    # a cell of spaces is missing, as a blank one is (it was the category ' ')
+    spaced = pd.read_csv(io.StringIO("i,p\n1,pro\n2, \n3,basic\n"), dtype=str)
+    assert typed_categories(spaced, ["p"])["p"].isna().tolist() == [False, True, False]
 
 
 @pytest.fixture

@@ -157,10 +157,25 @@ def test_a_segment_of_the_customers_without_a_category_is_named_by_it(tmp_path: 
         ("AcceptedCmp1", "accepted cmp1"),
         ("feature-usage", "feature-usage"),
         ("Total Spend (€)", "total spend (€)"),
+        ("NUM_OF_PRODUCTS", "num of products"),  # was "NUM OF products"
+        ("AGE", "age"),
+        ("AMT_PER_VISIT", "amt per visit"),
     ],
 )
 def test_a_feature_without_a_label_is_named_in_words(name: str, label: str) -> None:
     assert label_of(name) == label
+
+
+def test_the_words_for_an_absence_never_deny_twice() -> None:
+    from app.training.profile import _category_trait, _no
+
+    assert _no("newsletter") == "no newsletter"
+    assert _no("no show") == "show"
+    assert _no("no children") == "children"  # has_no_children's low end
+    assert _no("not active", "not") == "active"  # is_not_active's low end
+    assert _no("active", "not") == "not active"
+    assert _category_trait("__missing__", "region", 0.9) == "region unknown"
+    assert _category_trait("__missing__", "region", 0.4) == "region often unknown"
 
 
 def test_no_two_segments_share_a_name_or_its_leading_phrase() -> None:

@@ -25,6 +25,7 @@ from app.training.report.plots import (
     sizes_plot,
 )
 from app.training.selection import WEIGHTED
+from app.words import counted
 
 QUALITY = {
     "silhouette": "Silhouette",
@@ -155,7 +156,7 @@ def _header(m: Manifest) -> str:
     }
     items = "".join(f"<div><dt>{k}</dt><dd>{escape(v)}</dd></div>" for k, v in meta.items())
     notes = [
-        f"{name}: {cells:,} missing values imputed"
+        f"{name}: {counted(cells, 'missing value')} imputed"
         + (
             f" ({d.text_as_missing[name]:,} of them text read as missing)"
             if name in d.text_as_missing
