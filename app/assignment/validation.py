@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import operator
 from itertools import islice
 from math import isfinite
 from typing import Annotated, Any
@@ -250,10 +251,13 @@ def decode_valid_batch(
     rows = [msgspec.structs.asdict(item.features) for item in items]
     for name, kind in kinds.items():  # the markers of a missing category, as parse_item
         if kind != "numeric" and missing:
-            for row in rows:
-                value = row[name]
-                if value.__class__ is str and (value in missing or value.isspace()):
-                    row[name] = None
+            # checked once per distinct value (a batch holds few categories), then replaced
+            column = set(map(operator.itemgetter(name), rows))
+            marked = {v for v in column if v.__class__ is str and (v in missing or v.isspace())}
+            if marked:
+                for row in rows:
+                    if row[name] in marked:
+                        row[name] = None
     return ids, rows
 
 

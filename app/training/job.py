@@ -483,15 +483,28 @@ def skewed_without_transform(config: TrainConfig, frame: pd.DataFrame) -> list[s
     return notes
 
 
+VARIED_CATEGORIES = 50  # more distinct values than this (and over 5% of the customers)
+
+
 def near_duplicate_categories(config: TrainConfig, frame: pd.DataFrame) -> list[str]:
     """A note per categorical feature whose categories differ only in case or spacing
     (``'pro'``, ``' Pro '``, ``'PRO'``): kept apart, they split one group into several, in
-    the profiles, the names and the rules that test one spelling."""
+    the profiles, the names and the rules that test one spelling. And one per categorical
+    feature of very many values (a date or an amount declared categorical: an audit's
+    ``Dt_Customer``, 663 values among 2,240 customers, trained without a word)."""
     notes = []
     for feature in config.features:
         if feature.type != "categorical":
             continue
-        spellings = pd.Series(frame[feature.name].dropna().unique()).astype(str)
+        present = frame[feature.name].dropna()
+        spellings = pd.Series(present.unique()).astype(str)
+        if len(spellings) > VARIED_CATEGORIES and len(spellings) > 0.05 * len(present):
+            notes.append(
+                f"{feature.name}: {len(spellings):,} categories among {len(present):,} "
+                "customers; a categorical column this varied is usually a date, an id or an "
+                "amount (its rare values are grouped as infrequent): derive a number from it "
+                "or leave it out"
+            )
         keys = spellings.str.strip().str.casefold().str.split().str.join(" ")
         groups = spellings.groupby(keys.to_numpy()).agg(list)
         merged = groups[groups.map(len) > 1]

@@ -104,3 +104,33 @@ def test_min_frequency_written_as_a_count_is_refused_saying_it_is_a_share(tmp_pa
         parse_config(raw, base_dir=tmp_path)
     raw["features"][0]["min_frequency"] = 0.002  # type: ignore[index]
     assert parse_config(raw, base_dir=tmp_path).features[0].min_frequency == 0.002  # type: ignore[union-attr]
+
+
+def test_a_categorical_feature_of_very_many_values_is_noted(tmp_path: Path) -> None:
+    """An audit declared a date column (663 values among 2,240 customers) and an amount
+    categorical: both trained without a word."""
+    rng = np.random.default_rng(3)
+    n = 1200
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"d{i}" for i in range(n)],
+            "spend": rng.normal(50, 10, n),
+            "enrolled": [f"2024-{m:02d}-{d:02d}" for m, d in rng.integers(1, 13, (n, 2)) % 28 + 1],
+            "plan": rng.choice(["basic", "pro"], n),
+        }
+    )
+    data = tmp_path / "d.csv"
+    frame.to_csv(data, index=False)
+    raw = {
+        "data": {"path": str(data)},
+        "features": [
+            {"name": "spend"},
+            {"name": "enrolled", "type": "categorical"},
+            {"name": "plan", "type": "categorical"},
+        ],
+        "model": {"k_min": 3, "k_max": 3, "stability_bootstraps": 0},
+    }
+    notes = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
+    said = [n for n in notes.data.notes if "categories among" in n]
+    assert len(said) == 1 and said[0].startswith("enrolled: "), notes.data.notes
+    assert "usually a date, an id or an amount" in said[0]
