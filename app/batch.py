@@ -484,8 +484,15 @@ def assign_file(
         if writer is not None:
             writer.close()
             writer = None
-        if rows == 0 and rejected == 0:
-            raise DataError(f"input file {source} has a header but no rows")
+        if rows == 0 and rejected == 0:  # a nightly file with no customer today: no failure
+            empty = pd.DataFrame({id_column: [], "segment_id": [], "segment_name": []}, dtype=str)
+            if parquet_out:
+                empty.to_parquet(partial, index=False)
+            else:
+                empty.to_csv(partial, index=False)
+            partial.replace(target)
+            rejects_file.unlink(missing_ok=True)
+            return BatchResult(0, 0, None, {}, [])
         if rows == 0 and first_reason == NO_ID:
             raise DataError(f"no row of {source} has a customer id in column {id_column!r}")
         if rows == 0:

@@ -195,7 +195,7 @@ def assign(
             raise with_log_hint(error, model_store, name, input) from None
         console.print(
             f"tagged {counted(done.rows, 'customer')} with {name} {loaded.manifest.version} "
-            f"-> {output}",
+            f"-> {output}" + ("" if done.rows or done.rejected else " (the input has no rows)"),
             markup=False,
         )
         if done.rejects is not None:

@@ -216,3 +216,23 @@ def test_na_in_a_parquet_text_column_is_missing_as_in_a_csv(
     blank = frame.set_index("customer_id").replace({"NA": np.nan}).astype({"monetary": float})
     expected = store.load("customers").estimator.predict(blank)
     assert answers[0]["segment_id"].tolist() == list(expected)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_file_with_a_header_and_no_rows_is_tagged_as_no_customer(
+    tmp_path: Path,
+    trained: tuple[ModelStore, TrainResult],
+    customers: tuple[pd.DataFrame, np.ndarray],
+    suffix: str,
+) -> None:
+    """A nightly file with no customer that day failed the job (exit 1), as `--record` of
+    the same file did not: it is tagged as none, into an output with the header only."""
+    store, _ = trained
+    source, target = tmp_path / "today.csv", tmp_path / f"out{suffix}"
+    source.write_text(",".join(customers[0].columns) + "\n")
+    code, output = _assign(store, source, target)
+    assert code == 0, output
+    assert "tagged 0 customers" in output and "(the input has no rows)" in output
+    written = pd.read_csv(target) if suffix == ".csv" else pd.read_parquet(target)
+    assert list(written.columns) == ["customer_id", "segment_id", "segment_name"]
+    assert written.empty
