@@ -445,8 +445,14 @@ def _leaf_name(
     used: set[str],
 ) -> str:
     """A tree leaf's name: what tells it from its sibling leaves first, then its strongest
-    trait on another feature (more only to be unique); unique ignoring case."""
-    lead = _deciding_trait(split, numeric, siblings, labels, words)
+    trait on another feature (more only to be unique); unique ignoring case. A leaf whose
+    path excludes a feature's categories and holds the customers without one is named so
+    (``Region unknown``, not ``Region not APAC, EU``)."""
+    unknown = categorical.get(split.feature, {}).get(MISSING_CATEGORY)
+    if split.category is not None and not split.is_category and unknown and unknown.share >= 0.9:
+        lead = _category_trait(MISSING_CATEGORY, labels[split.feature], unknown.share)
+    else:
+        lead = _deciding_trait(split, numeric, siblings, labels, words)
     traits, strong = _traits(numeric, categorical, labels, words, skip=split.feature)
     taken = {u.lower() for u in used}
     name = lead

@@ -178,6 +178,28 @@ def test_the_words_for_an_absence_never_deny_twice() -> None:
     assert _category_trait("__missing__", "region", 0.4) == "region often unknown"
 
 
+def test_a_tree_leaf_of_the_customers_without_a_category_is_named_by_it() -> None:
+    """An audit's tree named its highest-churn leaf "Region not APAC, EU": its customers
+    were those without a region (written NA in the file)."""
+    from app.training.profile import _leaf_name
+    from app.training.tree_names import LeafSplit
+
+    split = LeafSplit("region", (1,), category="EU", is_category=False, excluded=("APAC", "EU"))
+    shares = {
+        "region": {
+            "__missing__": CategoryShare(share=1.0, population_share=0.45, z=3.0),
+            "EU": CategoryShare(share=0.0, population_share=0.3, z=-1.0),
+        }
+    }
+    numeric = {"spend": NumericProfile(mean=1, median=1, z=0.1)}
+    labels = {"region": "region", "spend": "spend"}
+    name = _leaf_name(split, numeric, shares, [], labels, {}, set())
+    assert name.startswith("Region unknown"), name
+    shares["region"]["__missing__"] = CategoryShare(share=0.2, population_share=0.45, z=-1.0)
+    name = _leaf_name(split, numeric, shares, [], labels, {}, set())
+    assert name.startswith("Region not APAC, EU"), name
+
+
 def test_no_two_segments_share_a_name_or_its_leading_phrase() -> None:
     """Four segments all most set apart by high spend: each leads with a different trait."""
     labels = {"spend": "spend", "visits": "visits", "age": "age", "paperless": "paperless billing"}
