@@ -247,3 +247,14 @@ def test_every_customer_satisfies_the_rule_text_of_the_leaf_it_is_served(
         if not evaluate_row(parse_condition(texts[ids[slot]], kinds), record)
     ]
     assert not wrong, f"{len(wrong)} customers, e.g. {wrong[0]}"
+
+
+def test_the_report_of_a_tree_speaks_of_leaves_not_clusters(trained_tree: Any) -> None:
+    """An audit's tree report said "everyone else is clustered" and "silhouette of each
+    candidate k" beside a silhouette of 0.03."""
+    folder, _, result = trained_tree
+    version = result.manifest.version
+    page = (folder / "store" / "customers" / version / "report.html").read_text()
+    assert "tree leaf whose rule it matches" in page
+    assert "everyone else is clustered" not in page
+    assert "its silhouette is low by design" in page

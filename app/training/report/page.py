@@ -89,13 +89,28 @@ def render_report(
         + (f'<p class="cap">{escape(sel.note)}</p>' if sel.note else "")
         + _candidates(m)
     )
+    tree = m.algorithm == "tree"
+    assigned = (
+        "Each customer is in the tree leaf whose rule it matches (rule segments declared in "
+        "the config come first, in order)."
+        if tree
+        else "Rule segments are assigned first, in order; everyone else is clustered."
+    )
+    choosing = (
+        f"Left: each candidate leaf count (criterion: {escape(sel.criterion)}); a count is "
+        f"inadmissible when one of its leaves holds less than {sel.min_share:.0%} of "
+        "customers. Right: share of customers per segment. (A tree's leaves are cut by the "
+        "outcome, not by distance: its silhouette is low by design.)"
+        if tree
+        else f"Left: silhouette of each candidate k (criterion: {escape(sel.criterion)}); a k "
+        f"is inadmissible when one of its segments holds less than {sel.min_share:.0%} of "
+        "customers. Right: share of customers per segment."
+    )
     sections = [
-        ("Segments", "Rule segments are assigned first, in order; everyone else is clustered. "
-         "Flagged segments failed a quality criterion: look twice before acting on them.",
+        ("Segments", f"{assigned} Flagged segments failed a quality criterion: look twice "
+         "before acting on them.",
          _segment_table(m.segments, colours)),
-        ("Choosing k and segment sizes", f"Left: silhouette of each candidate k (criterion: "
-         f"{escape(sel.criterion)}); a k is inadmissible when one of its segments holds less "
-         f"than {sel.min_share:.0%} of customers. Right: share of customers per segment.", sizes),
+        ("Choosing k and segment sizes", choosing, sizes),
         ("Profiles", "Colour: how far the segment's mean lies from the population mean, in "
          "population standard deviations (after each feature's transform). Number: the "
          "segment's mean in original units. Grey: no profile (e.g. an empty rule segment).",
