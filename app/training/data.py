@@ -162,13 +162,13 @@ def typed_categories(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
         if spaces.any():
             values = frame[name] = values.mask(spaces)
         text = values.dropna()
-        if text.empty:
+        head = text.iloc[:100]  # a column of words is told by its first cells, not a million
+        if head.empty:
             continue
-        if text.isin(_BOOL_TEXT.keys()).all():
+        if head.isin(_BOOL_TEXT.keys()).all() and text.isin(_BOOL_TEXT.keys()).all():
             mapped = values.map(_BOOL_TEXT)
             frame[name] = mapped.astype(bool) if len(text) == len(values) else mapped
             continue
-        head = text.iloc[:100]  # text of words is told in its first cells, not at a million
         if pd.to_numeric(head, errors="coerce").isna().any() or text.str.match(_LEADING_ZERO).any():
             continue
         if pd.to_numeric(text, errors="coerce").notna().all():
