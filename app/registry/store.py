@@ -14,6 +14,7 @@ artefact is unpickled only after its bytes match the hash recorded in its manife
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
 import logging
@@ -291,11 +292,17 @@ class ModelStore:
             )
         return list(history)
 
-    def promote(self, model_name: str, version: str) -> None:
-        """Make ``version`` the serving one (atomic; promoting the current one is a no-op)."""
+    def promote(self, model_name: str, version: str) -> bool:
+        """Make ``version`` the serving one (atomic; promoting the current one is a no-op);
+        whether the pointer moved."""
         self.version_dir(model_name, version)
-        if self.promoted(model_name) != version:
+        if self.promoted(model_name) == version:
+            return False  # (no lock taken: a read-only store may answer this one)
+        with self._pointer_lock(model_name):
+            if self.promoted(model_name) == version:  # another did, meanwhile
+                return False
             self._move_pointer(model_name, version, "promote")
+            return True
 
     def rollback_target(self, model_name: str) -> str:
         """The version ``rollback`` would serve (raises ``StoreError`` if there is none)."""
@@ -311,10 +318,24 @@ class ModelStore:
 
     def rollback(self, model_name: str) -> str:
         """Move the pointer back to the version serving before the current one; return it."""
-        target = self.rollback_target(model_name)
-        self.version_dir(model_name, target)
-        self._move_pointer(model_name, target, "rollback")
+        with self._pointer_lock(model_name):
+            target = self.rollback_target(model_name)
+            self.version_dir(model_name, target)
+            self._move_pointer(model_name, target, "rollback")
         return target
+
+    @contextmanager
+    def _pointer_lock(self, model_name: str) -> Iterator[None]:
+        """An exclusive lock on the model's pointer across processes (workers, the CLI): a
+        promotion or rollback reads the history, appends to it and replaces the file, and two
+        at once kept only one of their entries (an audit: 108 moves, 71 entries)."""
+        folder = self._model_dir(model_name)
+        with _writing(folder), open(folder / ".pointer.lock", "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def mtime_token(self, model_name: str) -> tuple[int, int]:
         """``(st_mtime_ns, st_ino)`` of the pointer, or ``(0, 0)``: cheap change detection."""

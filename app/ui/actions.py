@@ -108,7 +108,7 @@ async def confirm_promote(request: Request, version: str) -> Response:
         manifest = await asyncio.to_thread(holder.store.manifest, holder.model_name, version)
     except SegmentsError as exc:
         raise PageError(404, "Unknown version", str(exc)) from None
-    current = holder.store.promoted(holder.model_name)
+    current = await asyncio.to_thread(holder.store.promoted, holder.model_name)
     return page(request, viewer, "confirm.html", action="promote", target=manifest, current=current)
 
 
@@ -145,11 +145,11 @@ async def confirm_rollback(request: Request) -> Response:
     require_admin(viewer)
     holder = holder_of(request)
     try:
-        target = holder.store.rollback_target(holder.model_name)
+        target = await asyncio.to_thread(holder.store.rollback_target, holder.model_name)
         manifest = await asyncio.to_thread(holder.store.manifest, holder.model_name, target)
     except StoreError as exc:
         raise PageError(409, "Nothing to roll back to", str(exc)) from None
-    current = holder.store.promoted(holder.model_name)
+    current = await asyncio.to_thread(holder.store.promoted, holder.model_name)
     return page(
         request, viewer, "confirm.html", action="rollback", target=manifest, current=current
     )

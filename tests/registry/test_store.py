@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from datetime import UTC, datetime, timedelta, timezone
@@ -319,6 +320,36 @@ def test_rollback_returns_to_the_previously_serving_version(store: ModelStore) -
     assert store.rollback(MODEL) == a
 
 
+def _promote_many(root: str, versions: list[str], rounds: int) -> int:
+    """Promote ``versions`` in turn, ``rounds`` times; how many moved the pointer."""
+    from app.registry.store import ModelStore as Store
+
+    other = Store(Path(root))
+    moved = 0
+    for i in range(rounds):
+        moved += other.promote(MODEL, versions[i % len(versions)])
+    return moved
+
+
+def test_concurrent_promotions_keep_every_entry_of_the_history(store: ModelStore) -> None:
+    """An audit's workers promoted two versions back and forth: 108 moves of the pointer,
+    71 entries in its history (each read, appended and replaced it unlocked)."""
+    import multiprocessing
+
+    a, b = version_at(1), version_at(2)
+    for version in (a, b):
+        add_version(store, version)
+    store.promote(MODEL, a)
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(4) as pool:
+        orders = [[a, b], [b, a], [a, b], [b, a]]
+        moved = pool.starmap(_promote_many, [(str(store.root), o, 40) for o in orders])
+    history = store.promotion_history(MODEL)
+    # every promotion that found another version serving appended exactly one entry
+    assert len(history) == 1 + sum(moved), (len(history), sum(moved))
+    assert all(h["version"] != g["version"] for h, g in itertools.pairwise(history))
+
+
 def test_promoting_the_current_version_is_a_no_op(store: ModelStore) -> None:
     add_version(store, version_at(1))
     store.promote(MODEL, version_at(1))
@@ -365,7 +396,8 @@ def test_the_pointer_is_replaced_atomically(
         store.promote(MODEL, b)
     assert store.promoted(MODEL) == a
     assert store.mtime_token(MODEL) == token
-    assert sorted(p.name for p in (store.root / MODEL).iterdir()) == sorted([a, b, "promoted.json"])
+    left = sorted(p.name for p in (store.root / MODEL).iterdir())  # no temporary file left
+    assert left == sorted([a, b, "promoted.json", ".pointer.lock"])
 
 
 def test_mtime_token_changes_on_every_promotion(store: ModelStore) -> None:
