@@ -44,6 +44,7 @@ POLL_S = 1.0  # how often idle endpoints and changed subscriptions are looked at
 GAUGE_S = 5.0
 FANOUT_GATHER_S = 0.05  # after a short read, wait this long for more entries
 SUBS_TTL_S = 0.5  # how long the fan-out trusts its list of subscriptions
+STALE_TRIES = 5  # fan-out scripts refused as made for changed subscriptions, in a row
 
 
 class LeaseLost(Exception):
@@ -72,7 +73,7 @@ class Dispatcher:
         self._shown: set[str] = set()
         self.working = False
         self.stopping = False  # set by stop(): every loop ends at its next turn
-        self._targets_cache: tuple[float, list[Subscription], list[Any]] | None = None
+        self._targets_cache: tuple[float, list[Subscription], list[Any], str] | None = None
 
     # -- the lease -----------------------------------------------------------------------
     async def run(self) -> None:
@@ -180,8 +181,8 @@ class Dispatcher:
         start = "0"  # first what is pending for this consumer, then new entries
         while not self.stopping:
             read, last = await self._step(stream, start, model)
-            if read == READ_COUNT:
-                continue  # a backlog: on at once
+            if read == READ_COUNT or read < 0:
+                continue  # a backlog (or subscriptions changing): on at once
             if start == "0":
                 start = ">"
             elif read:
@@ -190,36 +191,47 @@ class Dispatcher:
             else:  # idle: sleep until an entry comes after the last one (not a poll)
                 await self.client.xread({stream: last}, count=1, block=BLOCK_MS)
 
-    async def _targets(self) -> tuple[list[Subscription], list[Any]]:
-        """The subscriptions and whether each is disabled, read at most every SUBS_TTL_S (a
-        change reaches the fan-out that much later; the fan-out script skips a subscription
-        deleted meanwhile, and events of one disabled meanwhile wait in its queue)."""
+    async def _targets(self) -> tuple[list[Subscription], list[Any], str]:
+        """The subscriptions, whether each is disabled, and their version, read at most every
+        SUBS_TTL_S. The fan-out script refuses a stale version (a subscription made or changed
+        since), and the list is read again at once: a subscription sees every entry recorded
+        after its 201. (Events of one disabled meanwhile wait in its queue.)"""
         now = time.monotonic()
         if self._targets_cache is None or now - self._targets_cache[0] > SUBS_TTL_S:
+            # the version first: a change between the two reads only makes it look stale
+            version = await self.client.get(self.keys.subscriptions_version)
             subs = await self.store.all()
             async with self.client.pipeline(transaction=False) as pipe:
                 for sub in subs:
                     pipe.hget(self.keys.status(sub.id), "disabled_at")
                 disabled = await pipe.execute()
-            self._targets_cache = (now, subs, disabled)
-        return self._targets_cache[1], self._targets_cache[2]
+            self._targets_cache = (now, subs, disabled, str(version or "0"))
+        return self._targets_cache[1], self._targets_cache[2], self._targets_cache[3]
 
     async def _step(self, stream: str, start: str, model: str) -> tuple[int, str]:
         """One fan-out script: up to READ_COUNT entries of ``model``'s ``stream`` read,
         queued and acknowledged in Redis (scripts.FANOUT). Returns how many, and the last
-        entry id it saw."""
-        subs, disabled = await self._targets()
-        keys: list[str] = [stream, self.keys.subscriptions]
-        args: list[Any] = [GROUP, self.token, start, READ_COUNT, self.config.max_queue, model]
-        for sub, off in zip(subs, disabled, strict=True):
-            if not sub.wants_model(model):
-                continue
-            keys += [self.keys.dead(sub.id) if off else self.keys.queue(sub.id)]
-            keys += [self.keys.status(sub.id)]
-            wants = [int(t in sub.events) for t in ("segment.entered", "segment.exited")]
-            segments = [] if sub.segments is None else sub.segments
-            args += [sub.id, *wants, -1 if sub.segments is None else len(segments), *segments]
-        read, last = await self._fanout(keys=keys, args=args)
+        entry id it saw; -1 when the subscriptions kept changing under it (nothing read)."""
+        for _ in range(STALE_TRIES):
+            subs, disabled, version = await self._targets()
+            keys: list[str] = [stream, self.keys.subscriptions, self.keys.subscriptions_version]
+            args: list[Any] = [GROUP, self.token, start, READ_COUNT, self.config.max_queue]
+            args += [model, version]
+            for sub, off in zip(subs, disabled, strict=True):
+                if not sub.wants_model(model):
+                    continue
+                keys += [self.keys.dead(sub.id) if off else self.keys.queue(sub.id)]
+                keys += [self.keys.status(sub.id)]
+                wants = [int(t in sub.events) for t in ("segment.entered", "segment.exited")]
+                segments = [] if sub.segments is None else sub.segments
+                args += [sub.id, *wants, -1 if sub.segments is None else len(segments)]
+                args += segments
+            read, last = await self._fanout(keys=keys, args=args)
+            if int(read) >= 0:
+                break
+            self._targets_cache = None  # the subscriptions changed: list them again
+        else:
+            return -1, ""  # changing all the time: the caller steps again
         if read:
             for sub in subs:
                 if sub.id in self._wake:

@@ -24,6 +24,12 @@ class WebhookKeys:
         return f"{self.base}subs"
 
     @property
+    def subscriptions_version(self) -> str:
+        """String: a counter every create, update and delete of a subscription increments (the
+        fan-out checks its list of subscriptions is current against it)."""
+        return f"{self.base}subs:v"
+
+    @property
     def lease(self) -> str:
         """String: the token of the dispatcher working now (expires unless renewed)."""
         return f"{self.base}lease"

@@ -9,18 +9,24 @@
 # caller listed them is skipped. A migration gives ``segment.exited`` (of the segment left;
 # none for a first assignment) then ``segment.entered``; event ids are stable: the record id
 # and the type.
-# KEYS[1] stream, KEYS[2] subscriptions hash, then (list, status) per endpoint.
+# KEYS[1] stream, KEYS[2] subscriptions hash, KEYS[3] their version counter, then (list,
+# status) per endpoint.
 # ARGV[1] group, ARGV[2] consumer, ARGV[3] start ('0': this consumer's pending entries;
-# '>': new ones), ARGV[4] count, ARGV[5] bound, ARGV[6] model name, then per endpoint: id,
-# wants entered (1|0), wants exited (1|0), number of segment ids (-1: all), the ids.
-# Returns {entries read, the last entry id read (none read: the stream's last, or 0-0)}.
+# '>': new ones), ARGV[4] count, ARGV[5] bound, ARGV[6] model name, ARGV[7] the version of
+# the subscriptions listed, then per endpoint: id, wants entered (1|0), wants exited (1|0),
+# number of segment ids (-1: all), the ids.
+# Returns {entries read, the last entry id read (none read: the stream's last, or 0-0)};
+# {-1, ''} when the subscriptions changed since that version (nothing read).
 FANOUT = """
+-- the caller's subscriptions are those of version ARGV[7]: a subscription made (or changed)
+-- since must see the entries read now, so nothing is read and the caller reads them again
+if (redis.call('GET', KEYS[3]) or '0') ~= ARGV[7] then return {-1, ''} end
 local reply = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', ARGV[4],
   'STREAMS', KEYS[1], ARGV[3])
 local entries = (reply and reply[1] and reply[1][2]) or {}
 local bound, model = tonumber(ARGV[5]), ARGV[6]
-local subs, p = {}, 7
-for k = 3, #KEYS, 2 do
+local subs, p = {}, 8
+for k = 4, #KEYS, 2 do
   local sub = {list = KEYS[k], status = KEYS[k + 1], entered = ARGV[p + 1] == '1',
     exited = ARGV[p + 2] == '1', out = {}}
   local nseg = tonumber(ARGV[p + 3])

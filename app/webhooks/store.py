@@ -136,7 +136,10 @@ class SubscriptionStore:
             secret=new_secret(),
             models=sorted(set(models)) if models is not None else None,
         )
-        await self.client.hset(self.keys.subscriptions, sub.id, sub.to_json())
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.hset(self.keys.subscriptions, sub.id, sub.to_json())
+            pipe.incr(self.keys.subscriptions_version)
+            await pipe.execute()
         return sub
 
     async def all(self) -> list[Subscription]:
@@ -173,6 +176,7 @@ class SubscriptionStore:
                     updated = Subscription(**{**asdict(Subscription.from_json(text)), **changes})
                     pipe.multi()  # type: ignore[no-untyped-call]
                     pipe.hset(subs, sub_id, updated.to_json())
+                    pipe.incr(self.keys.subscriptions_version)
                     if changes.get("paused") is False:
                         status = self.keys.status(sub_id)
                         pipe.hdel(status, "disabled_at", "disabled_reason", "failing_since")
@@ -187,7 +191,8 @@ class SubscriptionStore:
         async with self.client.pipeline(transaction=True) as pipe:
             pipe.hdel(self.keys.subscriptions, sub_id)
             pipe.delete(*self.keys.all_of(sub_id))
-            removed, _ = await pipe.execute()
+            pipe.incr(self.keys.subscriptions_version)
+            removed, _, _ = await pipe.execute()
         return bool(removed)
 
     async def status(self, sub_id: str) -> DeliveryStatus:

@@ -64,7 +64,10 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["content-length"]))
+                length = int(self.headers["content-length"])
+                body = self.rfile.read(length)
+                if len(body) < length:  # the sender died mid-body (a SIGKILL): not delivered
+                    return
                 with receiver.lock:
                     roll = receiver.rng.random()
                     receiver.arrived += 1
@@ -181,10 +184,13 @@ def scripted_run(customers: int, steps: int, seed: int = 1) -> list[Record]:
     return records
 
 
-def expected_events(records: list[Record]) -> dict[str, list[tuple[str, str]]]:
-    """Per customer, the (type, segment) of every event, in order."""
+def expected_events(
+    records: list[Record], before: list[Record] | None = None
+) -> dict[str, list[tuple[str, str]]]:
+    """Per customer, the (type, segment) of every event of ``records``, in order (``before``:
+    records applied earlier, whose segments the first of these leave)."""
     out: dict[str, list[tuple[str, str]]] = {}
-    current: dict[str, str] = {}
+    current: dict[str, str] = {rec.customer_id: rec.segment_id for rec in before or []}
     for rec in records:
         events = out.setdefault(rec.customer_id, [])
         if rec.customer_id in current:
