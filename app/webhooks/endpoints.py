@@ -252,7 +252,9 @@ async def replay_webhook(webhook_id: WebhookId, store: StoreDep) -> ReplayOut:
     endpoint."""
     await _found(store, webhook_id)
     try:
-        count, was_disabled = await store.replay(webhook_id)
+        replayed = await store.replay(webhook_id)
     except RedisError as exc:
         raise _unavailable(exc) from None
-    return ReplayOut(replayed=count, re_enabled=was_disabled)
+    if replayed is None:  # deleted since it was found
+        raise _unknown(webhook_id)
+    return ReplayOut(replayed=replayed[0], re_enabled=replayed[1])

@@ -25,8 +25,11 @@ EVENT_TYPES: tuple[Literal["segment.entered", "segment.exited"], ...] = (
 )
 
 # Move every dead-lettered event to the tail of the queue (oldest first) and re-enable the
-# endpoint; atomic, so a dead letter is never both replayed and kept, nor lost.
+# endpoint; atomic, so a dead letter is never both replayed and kept, nor lost. A
+# subscription deleted meanwhile (KEYS[4] no longer holds ARGV[1]) is left alone: nothing
+# of it is written back ({-1, 0}).
 REPLAY = """
+if redis.call('HEXISTS', KEYS[4], ARGV[1]) == 0 then return {-1, 0} end
 local items = redis.call('LRANGE', KEYS[1], 0, -1)
 for i = 1, #items do redis.call('RPUSH', KEYS[2], items[i]) end
 redis.call('DEL', KEYS[1])
@@ -221,9 +224,11 @@ class SubscriptionStore:
         raw: list[Any] = await self.client.lrange(self.keys.log(sub_id), 0, limit - 1)
         return [orjson.loads(line) for line in raw]
 
-    async def replay(self, sub_id: str) -> tuple[int, bool]:
+    async def replay(self, sub_id: str) -> tuple[int, bool] | None:
         """Queue the dead letters again (after what waits now); re-enables a disabled
-        endpoint. Returns how many events, and whether it was disabled."""
+        endpoint. Returns how many events, and whether it was disabled; None: no such
+        subscription (deleted, perhaps while this was asked)."""
         keys = [self.keys.dead(sub_id), self.keys.queue(sub_id), self.keys.status(sub_id)]
-        count, was_disabled = await self._replay(keys=keys)
-        return int(count), bool(was_disabled)
+        keys.append(self.keys.subscriptions)
+        count, was_disabled = await self._replay(keys=keys, args=[sub_id])
+        return None if int(count) < 0 else (int(count), bool(was_disabled))

@@ -10,6 +10,7 @@ import pytest
 
 from app.history import Recorder
 from app.webhooks.dispatcher import running
+from app.webhooks.store import SubscriptionStore
 from tests.webhooks.conftest import (
     Receiver,
     dispatcher,
@@ -105,3 +106,22 @@ async def test_a_subscription_made_while_the_fan_out_trusts_its_list_gets_every_
         assert verify_all(receiver, late.secret) == len(receiver.received)
     finally:
         early.stop()
+
+
+async def test_a_replay_racing_a_delete_writes_nothing_back(recorder: Recorder) -> None:
+    """An audit: 6 of 30 deleted subscriptions kept a status hash (no expiry) written by a
+    replay that raced the delete."""
+    store = store_of(recorder)
+    for _ in range(20):
+        sub = await store.create("http://127.0.0.1:9/hook", EVENTS, None, "")
+        results = await asyncio.gather(
+            store.replay(sub.id), store.delete(sub.id), store.replay(sub.id)
+        )
+        assert results[1] is True
+        assert await store.get(sub.id) is None
+        assert not await recorder.client.exists(*recorder_keys(store, sub.id))
+    assert await store.replay("wh_0000000000000000") is None
+
+
+def recorder_keys(store: SubscriptionStore, sub_id: str) -> list[str]:
+    return list(store.keys.all_of(sub_id))
