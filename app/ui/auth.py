@@ -135,10 +135,13 @@ async def read_form(request: Request) -> dict[str, str]:
         raise PageError(415, "Unsupported form", "post the form as a browser does")
     try:
         pairs = parse_qsl(
-            body.decode("utf-8", errors="replace"),
+            body.decode("utf-8"),
             keep_blank_values=True,
             max_num_fields=MAX_FIELDS,
+            errors="strict",  # (not U+FFFD stored in a segment's name: the API refuses it)
         )
+    except UnicodeDecodeError:
+        raise PageError(400, "Bad form", "the form is not UTF-8 text") from None
     except ValueError:
         raise PageError(400, "Bad form", f"more than {MAX_FIELDS} fields") from None
     return dict(pairs)

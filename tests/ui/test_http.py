@@ -158,6 +158,12 @@ def test_an_edit_shows_field_errors_and_changes_nothing(service: Service) -> Non
         assert answer.status_code == 422
         assert "name:" in answer.text
         assert api.get(f"/v1/segments/{segment}").json() == before
+        # percent-escapes that are not UTF-8 (a lone surrogate) were stored as U+FFFD
+        raw = f"csrf={token}&name=%ED%A0%80x".encode()
+        headers = {"content-type": "application/x-www-form-urlencoded"}
+        answer = admin.post(f"/ui/segments/{segment}", content=raw, headers=headers)
+        assert answer.status_code == 400 and "not UTF-8" in answer.text
+        assert api.get(f"/v1/segments/{segment}").json() == before
 
 
 def test_sign_out_ends_the_session(service: Service) -> None:
