@@ -54,13 +54,15 @@ def is_json(content_type: bytes) -> bool:
 
 
 FORM = b"application/x-www-form-urlencoded"
+JSON_TYPE = b"application/json"
 
 
 def body_problem(
     headers: list[tuple[bytes, bytes]], max_bytes: int, form_ok: bool = False
-) -> tuple[Problem | None, bool]:
-    """What is wrong with a request's body as its headers describe it (None: nothing), and
-    whether its size is unknown (to be counted as it streams)."""
+) -> tuple[Problem | None, bool, bool]:
+    """What is wrong with a request's body as its headers describe it (None: nothing),
+    whether its size is unknown (to be counted as it streams), and whether it is a body
+    sent without a Content-Type (read as JSON)."""
     length = content_type = encoding = None
     chunked = False
     for name, value in headers:  # the one scan of the headers
@@ -77,21 +79,23 @@ def body_problem(
     except ValueError:
         size = None  # not a length: count the body as it streams
     if size is not None and size > max_bytes:
-        return too_large(max_bytes), False
-    if not size and not chunked:
-        return None, size is None  # no body (an HTTP/1.1 body has a length or is chunked)
+        return too_large(max_bytes), False, False
+    if not size and not chunked:  # no body (an HTTP/1.1 body has a length or is chunked)
+        return None, size is None, False
     if encoding is not None and encoding.strip().lower() != b"identity":
-        return unsupported(
-            "content-encoding", "the service decodes no encoding; send identity"
-        ), False
+        return (
+            unsupported("content-encoding", "the service decodes no encoding; send identity"),
+            False,
+            False,
+        )
     if (
         content_type is not None
         and content_type != b"application/json"
         and not is_json(content_type)
         and not (form_ok and content_type.split(b";")[0].strip().lower() == FORM)
     ):
-        return unsupported("content-type", "must be application/json (UTF-8)"), False
-    return None, size is None
+        return unsupported("content-type", "must be application/json (UTF-8)"), False, False
+    return None, size is None, content_type is None
 
 
 def too_large(max_bytes: int) -> Problem:
@@ -121,10 +125,13 @@ class BodyChecks:
         if root and path.startswith(root):
             path = path[len(root) :]
         form_ok = bool(self.form_paths) and path.startswith(self.form_paths)
-        problem, unframed = body_problem(scope["headers"], self.max_bytes, form_ok)
+        problem, unframed, untyped = body_problem(scope["headers"], self.max_bytes, form_ok)
         if problem is not None:
             await problem_response(problem, scope.get("path"))(scope, receive, send)
             return
+        if untyped and not form_ok:  # read as JSON, by every route (the API's routes parse
+            # a body by its type: without one, PATCH and POST of the admin routes were 422s)
+            scope = {**scope, "headers": [*scope["headers"], (b"content-type", JSON_TYPE)]}
         if not unframed:  # the server frames the body by its length: it cannot grow past it
             await self.app(scope, receive, send)
             return
