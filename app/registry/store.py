@@ -318,8 +318,9 @@ class ModelStore:
 
     def rollback(self, model_name: str) -> str:
         """Move the pointer back to the version serving before the current one; return it."""
+        self.rollback_target(model_name)  # an unknown model, or nothing to roll back to
         with self._pointer_lock(model_name):
-            target = self.rollback_target(model_name)
+            target = self.rollback_target(model_name)  # (as of now, under the lock)
             self.version_dir(model_name, target)
             self._move_pointer(model_name, target, "rollback")
         return target
