@@ -102,8 +102,9 @@ def _one_blas_thread(fn: Callable[P, R]) -> Callable[P, R]:
     """Run ``fn`` with one BLAS thread. The job's fits are on samples or small matrices,
     where BLAS's threads gain nothing, and where cores are shared they spin: a 4,000-customer
     training with Gaussian mixture candidates took 9.5 min (7 min of CPU) on a loaded 2-core
-    machine, 22 s with one BLAS thread. k-means keeps its OpenMP threads (it limits BLAS
-    inside them itself)."""
+    machine, 22 s with one BLAS thread. k-means keeps its OpenMP threads for the one fit on
+    every row (it limits BLAS inside them itself); the steps on samples take one OpenMP
+    thread too (``_sample_sized``)."""
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -111,6 +112,18 @@ def _one_blas_thread(fn: Callable[P, R]) -> Callable[P, R]:
             return fn(*args, **kwargs)
 
     return wrapper
+
+
+@contextmanager
+def _sample_sized() -> Iterator[None]:
+    """One thread for every library (OpenMP included) while the job fits and scores samples
+    (choosing k, the bootstraps of quality): dozens of small k-means fits, each of whose
+    iterations ends at a barrier of OpenMP threads. With a core busy elsewhere those threads
+    spin at every barrier: choosing k for 1M customers took 16.8 s instead of 1.3 s beside
+    one other busy process on this 2-core machine; with one thread it took 1.2-1.4 s, loaded
+    or not (bench/README.md, stop 34)."""
+    with threadpool_limits(limits=1):
+        yield
 
 
 @_one_blas_thread
@@ -176,7 +189,7 @@ def _train(
         assessed, clusterer = grown.quality, LeafRules()
         k = 0
     else:
-        with timer.step("select k"):
+        with timer.step("select k"), _sample_sized():
             chosen = select_k(
                 matrix,
                 algorithm=algorithm,
@@ -201,7 +214,7 @@ def _train(
         with timer.step("fit"):
             clusterer = make_clusterer(algorithm, k, spec.seed, init=chosen.centres).fit(matrix)
             labels = fitted_labels(clusterer, matrix)
-        with timer.step("quality"):
+        with timer.step("quality"), _sample_sized():
             assessed = assess(
                 matrix,
                 labels,
