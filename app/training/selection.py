@@ -37,11 +37,11 @@ If none is admissible: the candidate whose smallest segment is largest, with a n
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
-from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import adjusted_rand_score
 
 from app.errors import DataError
@@ -51,7 +51,7 @@ from app.training.model import make_clusterer
 
 MIN_STABILITY = 0.9
 STABILITY_INITS = 3  # initialisations per stability refit: the quality check's (make_clusterer)
-POWER = 2  # outcome weights: |coefficient| relative to the largest, to this power
+POWER = 2  # outcome weights: a column's correlation with an outcome, to this power
 SILHOUETTE_SHARE = 0.5  # balanced: coherent = silhouette >= this x the best admissible one
 TOLERANCE = 0.02  # scores this close to the best count as a tie: fewer segments win
 CRITERIA = {
@@ -79,34 +79,39 @@ WEIGHTED = "outcome-weighted"  # the curve's label of a candidate fitted in the 
 class SelectionResult:
     selection: Selection
     algorithm: str  # the chosen candidate's algorithm
-    centres: np.ndarray  # its centres (means), fitted on the sample: the full fit's warm start
+    start: Any  # the candidate fitted on the sample: the full fit's warm start (warm_start)
     weights: np.ndarray | None = None  # column weights of the chosen space (None: unweighted)
 
 
 def outcome_weights(
     sample: np.ndarray, targets: dict[str, tuple[np.ndarray, np.ndarray, bool]]
 ) -> np.ndarray | None:
-    """A weight per column of the preprocessed matrix: how much it predicts the outcomes.
+    """A weight per column of the preprocessed matrix: how much it tells about the outcomes.
 
-    For each outcome, a regularised linear model of it on the standardised, one-hot columns
-    (logistic for a binary outcome, ridge on ranks for a numeric one); a column's weight is
-    its absolute coefficient relative to the largest, squared (so the few columns that carry
-    the outcome lead and the many that do not fade), averaged over outcomes.
-    """
+    For each outcome, each column's own correlation with it (with a binary outcome's 0/1, a
+    numeric outcome's ranks), squared (the share of the outcome's variance the column
+    accounts for: the few columns that carry an outcome lead and the many that do not fade);
+    a column's weight is that share averaged over outcomes, relative to the largest. An
+    outcome that no column tells much about (a rare complaint) adds little, rather than
+    its noise counting as much as a campaign's answer. Each column is judged on its own,
+    not by its coefficient in one model of all of them: collinear columns share a model's
+    coefficients arbitrarily, and on a subscription table a regularised logistic model gave
+    the revenue column (seats times a plan's price, no effect of its own) the largest
+    weight, offset by the seats' and the plan's, while usage, renewal and tenure, which drive
+    churn, got a third of it: the weighted segments sliced revenue (Cramér's V 0.061,
+    against 0.112 for plain k-means)."""
     per_outcome = []
     for values, present, binary in targets.values():
         x = sample[present]
-        if binary:
-            model = LogisticRegression(C=1.0, max_iter=1_000).fit(x, values.astype(np.int64))
-            coef = np.abs(model.coef_[0])
-        else:
-            ranks = rankdata(values) / len(values)
-            coef = np.abs(Ridge(alpha=1.0).fit(x, ranks - ranks.mean()).coef_)
-        if coef.max() > 0:
-            per_outcome.append((coef / coef.max()) ** POWER)
-    if not per_outcome:
+        y = values.astype(np.float64) if binary else rankdata(values)
+        centred_x, centred_y = x - x.mean(axis=0), y - y.mean()
+        spread = np.sqrt(np.einsum("ij,ij->j", centred_x, centred_x) * (centred_y @ centred_y))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            correlation = np.where(spread > 0, np.abs(centred_y @ centred_x) / spread, 0.0)
+        per_outcome.append(correlation**POWER)
+    weights: np.ndarray = np.mean(per_outcome, axis=0) if per_outcome else np.zeros(1)
+    if weights.max() <= 0:
         return None
-    weights: np.ndarray = np.mean(per_outcome, axis=0)
     normalised: np.ndarray = weights / weights.max()
     return normalised
 
@@ -142,7 +147,7 @@ def select_k(
         method = "silhouette"  # no outcome values to separate: say so in the criterion
     sil_rows = rng.choice(len(sample), min(silhouette_size, len(sample)), replace=False)
     curve: list[SelectionPoint] = []
-    centres: dict[tuple[str, int], np.ndarray] = {}
+    fits: dict[tuple[str, int], Any] = {}
     # with outcomes, each candidate also in the outcome-weighted space; each candidate's
     # silhouette is measured in its own space (the one its segments are defined in)
     weights = outcome_weights(sample, targets) if targets else None
@@ -196,9 +201,7 @@ def select_k(
         elif algorithms and len(algorithms) > 1:
             point = point.model_copy(update={"algorithm": name})
         curve.append(point)
-        centres[(name, k)] = (
-            model.cluster_centers_ if hasattr(model, "cluster_centers_") else model.means_
-        )
+        fits[(name, k)] = model
     chosen, note, reason = _choose(curve, method, k_min, k_max, min_share)
     selection = Selection(
         criterion=CRITERIA[method],
@@ -217,7 +220,7 @@ def select_k(
     chosen_weights = weights if chosen_name.endswith(WEIGHTED) else None
     chosen_algorithm = chosen_name.removesuffix(f" {WEIGHTED}")
     return SelectionResult(
-        selection, chosen_algorithm, centres[(chosen_name, chosen.k)], chosen_weights
+        selection, chosen_algorithm, fits[(chosen_name, chosen.k)], chosen_weights
     )
 
 
