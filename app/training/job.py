@@ -40,7 +40,7 @@ from app.registry.store import ModelStore, new_version_id
 from app.training.config import NumericFeature, TrainConfig
 from app.training.data import TrainingData, load_training_data, min_rows_for
 from app.training.matrix import fit_matrix
-from app.training.model import ColumnWeights, SegmentationModel, make_clusterer
+from app.training.model import ColumnWeights, SegmentationModel, warm_start
 from app.training.profile import SlotInfo, profile_segments
 from app.training.quality import assess
 from app.training.rules import (
@@ -189,7 +189,7 @@ def _train(
         assessed, clusterer = grown.quality, LeafRules()
         k = 0
     else:
-        with timer.step("select k"), _sample_sized():
+        with _sample_sized(), timer.step("select k"):
             chosen = select_k(
                 matrix,
                 algorithm=algorithm,
@@ -212,9 +212,9 @@ def _train(
         if chosen.weights is not None:  # the outcome-weighted space won: fit and serve in it
             matrix *= chosen.weights
         with timer.step("fit"):
-            clusterer = make_clusterer(algorithm, k, spec.seed, init=chosen.centres).fit(matrix)
+            clusterer = warm_start(algorithm, k, spec.seed, chosen.start).fit(matrix)
             labels = fitted_labels(clusterer, matrix)
-        with timer.step("quality"), _sample_sized():
+        with _sample_sized(), timer.step("quality"):
             assessed = assess(
                 matrix,
                 labels,

@@ -67,6 +67,26 @@ def make_clusterer(
     raise ValueError(f"unknown algorithm {algorithm!r}")
 
 
+def warm_start(algorithm: str, k: int, seed: int, fitted: Any) -> Any:
+    """An unfitted clusterer for every row that starts where ``fitted`` (the chosen
+    candidate, fitted on the selection's sample) ended: k-means from its centres, a Gaussian
+    mixture from its weights, means and precisions. From the means alone, the mixture's first
+    step on every row re-estimated the covariances from scratch and could empty components:
+    a churn table's 5-component mixture, stable on the sample, served 3 segments."""
+    if algorithm == "gmm":
+        return GaussianMixture(
+            k,
+            covariance_type="full",
+            weights_init=fitted.weights_,
+            means_init=fitted.means_,
+            precisions_init=fitted.precisions_,
+            random_state=seed,
+            reg_covar=1e-4,
+            n_init=1,
+        )
+    return make_clusterer(algorithm, k, seed, init=fitted.cluster_centers_)
+
+
 @dataclass
 class SegmentationModel:
     """Rules first, then the clustering pipeline; maps both to stable segment ids.

@@ -230,3 +230,81 @@ def test_the_note_when_no_candidate_is_admissible_reads_plainly(method: str) -> 
     assert chosen.k == 3 and note is not None
     assert "segment segment" not in note
     assert "every segment 5% of customers" in note
+
+
+def test_outcome_weights_judge_collinear_columns_on_their_own() -> None:
+    """A subscription table: revenue is seats times the plan's price (no effect of its own),
+    churn follows usage, renewal and tenure. One regularised model of all the columns gave
+    revenue the largest weight (offset by the seats' and the plan's coefficients) and the
+    drivers a third of it; each column's own correlation puts the drivers first."""
+    from app.training.selection import outcome_weights
+
+    rng = np.random.default_rng(11)
+    n = 6_000
+    plan = rng.choice(4, n, p=[0.4, 0.33, 0.2, 0.07])
+    seats = np.log1p(
+        np.maximum(1, np.round(rng.lognormal(np.array([0.7, 2, 3.2, 4.5])[plan], 0.5)))
+    )
+    revenue = seats + np.log(np.array([12, 25, 45, 80])[plan] * (1 - rng.uniform(0, 0.3, n)))
+    usage = np.clip(rng.beta(2, 3, n) + 0.15 * (plan == 3), 0, 1)
+    renews = (rng.random(n) < 0.6).astype(float)
+    tenure = rng.integers(10, 1800, n).astype(float)
+    logit = -1.0 - 2.2 * usage - 0.9 * renews - 0.0008 * tenure + 0.3 * (plan == 0)
+    churned = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(np.int64)
+    numeric = np.column_stack([seats, revenue, usage, renews, tenure])
+    numeric = (numeric - numeric.mean(axis=0)) / numeric.std(axis=0)
+    matrix = np.column_stack([numeric, np.eye(4)[plan]])
+    weights = outcome_weights(matrix, {"churned": (churned, np.arange(n), True)})
+    assert weights is not None and weights.max() == 1.0
+    seats_w, revenue_w, usage_w, renews_w, tenure_w = weights[:5]
+    assert min(usage_w, renews_w, tenure_w) > 3 * max(seats_w, revenue_w), weights.round(3)
+
+
+def churn_like(n: int, seed: int = 11) -> pd.DataFrame:
+    """No clusters: churn follows a contract, short tenure, support calls and a service;
+    total charges are tenure times monthly charges (the quality bench's churn table)."""
+    rng = np.random.default_rng(seed)
+    contract = rng.choice(["month", "one_year", "two_year"], n, p=[0.55, 0.25, 0.2])
+    tenure = np.where(contract == "month", rng.exponential(14, n), rng.exponential(40, n))
+    tenure = tenure.clip(0, 72)
+    monthly = rng.normal(65, 25, n).clip(18, 120)
+    calls = rng.poisson(1.5, n)
+    internet = rng.choice(["dsl", "fibre", "none"], n, p=[0.35, 0.45, 0.2])
+    logit = -2.3 + 1.4 * (contract == "month") - 0.035 * tenure + 1.2 * (calls >= 4)
+    logit += 0.6 * (internet == "fibre")
+    return pd.DataFrame(
+        {
+            "customer_id": [f"c{i:06d}" for i in range(n)],
+            "tenure": tenure,
+            "monthly": monthly,
+            "total": tenure * monthly * rng.normal(1, 0.05, n),
+            "calls": calls,
+            "age": rng.normal(45, 14, n),
+            "contract": contract,
+            "internet": internet,
+            "churned": (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int),
+        }
+    )
+
+
+def test_a_mixture_fitted_on_every_row_keeps_the_segments_chosen_on_the_sample(
+    tmp_path: Path,
+) -> None:
+    """The fit on every row starts from the chosen mixture's weights, means and precisions:
+    from its means alone it re-estimated the covariances and emptied two of five components
+    (segments of 0 customers were served)."""
+    frame = churn_like(3_000)
+    data = tmp_path / "data.csv"
+    frame.to_csv(data, index=False)
+    features = [{"name": c} for c in ("tenure", "monthly", "calls", "age")]
+    features += [{"name": "total", "transform": "log1p"}]
+    features += [{"name": c, "type": "categorical"} for c in ("contract", "internet")]
+    raw = {
+        "data": {"path": str(data)},
+        "outcomes": ["churned"],
+        "features": features,
+        "model": {"k_min": 5, "k_max": 5, "algorithms": ["gmm"], "seed": 42},
+    }
+    m = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
+    assert m.algorithm == "gmm" and m.k == 5
+    assert min(s.size for s in m.segments) >= 0.05 * len(frame), [s.size for s in m.segments]
