@@ -11,6 +11,7 @@ differences; they are a starting point that analysts edit (PATCH /v1/segments/{i
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -106,6 +107,7 @@ def profile_segments(
         profiles.append((mask, size, num_profile, cat_profile))
     # a tree's leaves follow the configured rules, in the tree's leaf order
     first_leaf = next((i for i, info in enumerate(infos) if info.split is not None), 0)
+    bounded = _bounded_features(infos, [p[2] for p in profiles], labels, words)
     segments: list[SegmentInfo] = []
     used_names: set[str] = set()
     used_leads: set[str] = set()
@@ -121,8 +123,9 @@ def profile_segments(
                 for j in range(first_leaf, len(infos))
                 if j != slot and infos[j].split is not None
             ]
+            by_bounds = info.split.feature in bounded
             name = _leaf_name(info.split, num_profile, cat_profile, others, labels, words,
-                              used_names)  # fmt: skip
+                              used_names, by_bounds)  # fmt: skip
         else:
             name = _generate_name(num_profile, cat_profile, labels, used_names, words, used_leads)
         used_names.add(name)
@@ -406,17 +409,54 @@ def _traits(
     return [text for _, text in ranked + absent + weaker], len(ranked) + len(absent)
 
 
+def _bounded_features(
+    infos: Sequence[SlotInfo],
+    numeric: Sequence[dict[str, NumericProfile]],
+    labels: dict[str, str],
+    words: dict[str, Ends],
+) -> set[str]:
+    """The numeric features whose deciding leaves are all named by their bounds: those where
+    some leaf deciding on the feature shares its level with another leaf of the tree. Each
+    leaf alone took its level when it was unique: "High call duration" (224-415 s) beside
+    "Call duration 415-600" and "Call duration >= 600" (both "very high"), read as the top."""
+    leaves = [i for i, info in enumerate(infos) if info.split is not None]
+    bounded = set()
+    for i in leaves:
+        split = infos[i].split
+        assert split is not None
+        feature = split.feature
+        if split.category is not None or feature not in numeric[i] or _is_flag(split, words):
+            continue
+        level = _trait(feature, numeric[i][feature], labels, words)
+        others = (numeric[j][feature] for j in leaves if j != i and feature in numeric[j])
+        if any(_trait(feature, p, labels, words) == level for p in others):
+            bounded.add(feature)
+    return bounded
+
+
+def _is_flag(split: LeafSplit, words: dict[str, Ends]) -> bool:
+    """A split of a 0/1 feature (``auto_renew``) between its 0s and its 1s."""
+    ends = words.get(split.feature)
+    bound = split.lower if split.upper is None else split.upper if split.lower is None else None
+    return ends is not None and ends.flag and bound is not None and 0 < bound <= 1
+
+
 def _deciding_trait(
     split: LeafSplit,
     numeric: dict[str, NumericProfile],
     siblings: list[dict[str, NumericProfile]],
     labels: dict[str, str],
     words: dict[str, Ends],
+    by_bounds: bool = False,
 ) -> str:
     """What tells a leaf from its sibling leaves (``tree_names``): the category it is or is
-    not; for a numeric feature, its level (``high income``) if no other leaf of the tree
-    (``siblings``: all of them) has that level, else its bounds (``income 37,718-40,801``)."""
+    not; for a 0/1 feature, having it or not (``auto renew``, ``no auto renew``, never
+    ``auto renew < 1``); for a numeric feature, its level (``high income``) if no other leaf
+    of the tree (``siblings``: all of them) has that level and no leaf deciding on the same
+    feature is named by its bounds (``by_bounds``), else its bounds (``income 37,718-40,801``)."""
     label = labels[split.feature]
+    if _is_flag(split, words):
+        return words[split.feature].high if split.lower is not None else words[split.feature].low
     if split.category is not None:
         low = split.category.strip().lower()
         if not split.is_category and low in YES | NO:  # "not no partner": "partner"
@@ -427,7 +467,7 @@ def _deciding_trait(
         text = _category_trait(split.category, label, 1.0)
         return text if split.is_category else f"not {text}"
     own = numeric.get(split.feature)
-    if own is not None:
+    if own is not None and not by_bounds:
         level = _trait(split.feature, own, labels, words)
         others = [s[split.feature] for s in siblings if split.feature in s]
         if all(_trait(split.feature, p, labels, words) != level for p in others):
@@ -443,6 +483,7 @@ def _leaf_name(
     labels: dict[str, str],
     words: dict[str, Ends],
     used: set[str],
+    by_bounds: bool = False,
 ) -> str:
     """A tree leaf's name: what tells it from its sibling leaves first, then its strongest
     trait on another feature (more only to be unique); unique ignoring case. A leaf whose
@@ -452,7 +493,7 @@ def _leaf_name(
     if split.category is not None and not split.is_category and unknown and unknown.share >= 0.9:
         lead = _category_trait(MISSING_CATEGORY, labels[split.feature], unknown.share)
     else:
-        lead = _deciding_trait(split, numeric, siblings, labels, words)
+        lead = _deciding_trait(split, numeric, siblings, labels, words, by_bounds)
     traits, strong = _traits(numeric, categorical, labels, words, skip=split.feature)
     taken = {u.lower() for u in used}
     name = lead

@@ -16,6 +16,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from app.registry.store import ModelStore
@@ -157,3 +159,56 @@ def test_a_leaf_excluding_several_categories_names_them_all(tmp_path: Path) -> N
         listed = seg.rule.split("not in [")[1].split("]")[0]
         for category in [c.strip(" '") for c in listed.split(",")]:
             assert category in seg.name, (seg.name, seg.rule)
+
+
+def test_a_split_on_a_flag_names_having_it_and_not(tmp_path: Path) -> None:
+    """A leaf split on a 0/1 column is "auto renew" or "no auto renew", never
+    "auto renew < 1" (an audit's subscription table)."""
+    rng = np.random.default_rng(4)
+    n = 4_000
+    renews = (rng.random(n) < 0.6).astype(int)
+    tenure = rng.integers(0, 72, n).astype(float)
+    logit = -1.5 + 3.0 * (tenure < 12) - 1.5 * renews  # tenure splits first, then renewal
+    churned = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    frame = pd.DataFrame(
+        {"customer_id": [f"c{i}" for i in range(n)], "auto_renew": renews, "tenure": tenure}
+    )
+    frame.assign(churned=churned).to_csv(tmp_path / "subs.csv", index=False)
+    raw = {
+        "data": {"path": str(tmp_path / "subs.csv")},
+        "outcomes": ["churned"],
+        "features": [{"name": "auto_renew"}, {"name": "tenure"}],
+        "model": {"algorithm": "tree", "target": "churned", "stability_bootstraps": 0},
+    }
+    store = ModelStore(tmp_path / "s")
+    manifest = train(parse_config(raw, base_dir=tmp_path), store).manifest
+    features, _ = _deciding(store.load(manifest.model_name, manifest.version).estimator.tree)
+    segments = manifest.segments
+    flagged = [s.name.split(",")[0] for s, f in zip(segments, features, strict=True)]
+    flagged = [lead for lead, f in zip(flagged, features, strict=True) if f == "auto_renew"]
+    assert len(flagged) >= 2, [s.name for s in segments]
+    assert set(flagged) <= {"Auto renew", "No auto renew"}, flagged
+
+
+def test_leaves_deciding_on_one_feature_are_all_named_alike(tmp_path: Path) -> None:
+    """Where one leaf deciding on a feature is named by its bounds (its level is another
+    leaf's), every leaf deciding on that feature is: "High call duration" (224-415) sat
+    beside "Call duration 415-600" and "Call duration >= 600" (an audit's bank table)."""
+    rng = np.random.default_rng(8)
+    n = 6_000
+    duration = rng.lognormal(5.3, 0.8, n)
+    logit = -4.0 + 0.006 * duration
+    bought = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    frame = pd.DataFrame({"customer_id": [f"c{i}" for i in range(n)], "duration": duration})
+    frame.assign(bought=bought).to_csv(tmp_path / "calls.csv", index=False)
+    raw = {
+        "data": {"path": str(tmp_path / "calls.csv")},
+        "outcomes": ["bought"],
+        "features": [{"name": "duration", "label": "call duration"}],
+        "model": {"algorithm": "tree", "target": "bought", "stability_bootstraps": 0},
+    }
+    result = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s"))
+    names = [s.name for s in result.manifest.segments]
+    assert len(names) >= 3, names
+    by_bounds = [bool(re.search(r"\d", n.split(",")[0])) for n in names]
+    assert all(by_bounds) or not any(by_bounds), names
