@@ -38,7 +38,7 @@ from app.events.derive import (
 )
 from app.registry.manifest import dropped_summary
 from app.training.config import DataConfig, TrainConfig, TransactionsConfig
-from app.training.rules.values import CSV_NA_VALUES
+from app.training.rules.values import BOOL_TEXT, CSV_NA_VALUES
 from app.training.shape import Misshapen, misshapen_rows
 from app.training.values import numeric_column, parse_numbers, unit_hint
 from app.words import counted
@@ -138,10 +138,6 @@ def markers_as_missing(
     return frame
 
 
-# pandas' readers take these cells of a column for booleans (``read_csv``'s defaults)
-_BOOL_TEXT = dict.fromkeys(["True", "TRUE", "true"], True) | dict.fromkeys(
-    ["False", "FALSE", "false"], False
-)
 # a number written with a leading zero: a code (ZIP 02134, account 007), never a quantity
 _LEADING_ZERO = r"\s*[+-]?0\d"
 
@@ -165,8 +161,8 @@ def typed_categories(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
         head = text.iloc[:100]  # a column of words is told by its first cells, not a million
         if head.empty:
             continue
-        if head.isin(_BOOL_TEXT.keys()).all() and text.isin(_BOOL_TEXT.keys()).all():
-            mapped = values.map(_BOOL_TEXT)
+        if head.isin(BOOL_TEXT.keys()).all() and text.isin(BOOL_TEXT.keys()).all():
+            mapped = values.map(BOOL_TEXT)
             frame[name] = mapped.astype(bool) if len(text) == len(values) else mapped
             continue
         if pd.to_numeric(head, errors="coerce").isna().any() or text.str.match(_LEADING_ZERO).any():

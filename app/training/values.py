@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from app.errors import DataError
+from app.training.rules.values import BOOL_TEXT
 from app.words import counted
 
 # the spellings of a binary outcome, lower-cased and stripped, mixed freely in one column
@@ -25,6 +26,7 @@ from app.words import counted
 BINARY_ONE = frozenset({"yes", "y", "true", "1", "1.0"})
 BINARY_ZERO = frozenset({"no", "n", "false", "0", "0.0"})
 NUMBER_SPELLINGS = {"1", "0", "1.0", "0.0"}  # a numeric reading takes these as they are
+BOOL_NUMBERS = {text: float(flag) for text, flag in BOOL_TEXT.items()}  # TRUE: 1.0 ...
 FIX_HINT = (
     'set errors = "missing" in its [[features]] entry to read such values as missing, or '
     "list the markers in [data] missing_values"
@@ -96,15 +98,23 @@ class ParsedNumbers(NamedTuple):
 
 
 def parse_numbers(values: pd.Series, missing_values: Iterable[str] = ()) -> ParsedNumbers:
-    """Numbers of a column; blank cells and ``missing_values`` are missing, junk is flagged."""
+    """Numbers of a column; blank cells and ``missing_values`` are missing, junk is flagged.
+
+    A boolean (``TRUE``, ``false`` … ``BOOL_TEXT``, or a reader's True) is 1 or 0 in any
+    column: pandas reads a column of only those as booleans, so one blank cell or a ``1``
+    beside them must not turn every such cell into text that is not a number."""
     if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
         return ParsedNumbers(values.astype("float64"), np.zeros(len(values), dtype=bool))
     text = values.astype("string").str.strip()
     markers = {m.strip() for m in missing_values}
     blank = text.isna() | (text == "") | text.isin(markers)
     numbers = pd.to_numeric(text.mask(blank), errors="coerce").astype("float64")
-    junk = (numbers.isna() & ~blank).to_numpy(dtype=bool)
-    return ParsedNumbers(numbers, junk)
+    unread = numbers.isna() & ~blank
+    if unread.any():  # (a reader's True and False are the text "True" and "False" here)
+        flags = text[unread].map(BOOL_NUMBERS).astype("float64")
+        numbers[flags.index] = flags
+        unread &= numbers.isna()
+    return ParsedNumbers(numbers, unread.to_numpy(dtype=bool))
 
 
 def numeric_column(

@@ -22,6 +22,14 @@ CSV_NA_VALUES = frozenset(
     {"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN"}
     | {"<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"}
 )
+# the cells pandas' readers take for booleans (``read_csv``'s and pyarrow's defaults: these
+# spellings only, never ``Yes``, ``T`` or ``tRUE``): a categorical feature whose column holds
+# only these learns the booleans True and False (``typed_categories``), and a numeric one
+# reads each as 1 or 0 (``parse_numbers``, trimmed as its numbers are); a request's values
+# are read the same way (``app.assignment.validation``)
+BOOL_TEXT: dict[str, bool] = dict.fromkeys(["True", "TRUE", "true"], True) | dict.fromkeys(
+    ["False", "FALSE", "false"], False
+)
 
 
 def canonical_category(value: object) -> str | None:
