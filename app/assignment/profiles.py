@@ -71,21 +71,14 @@ def merge(
     lacking = [n for n in kinds if n not in sent and n not in values]
     if lacking:
         raise ItemInvalid([{"field": f"{p}features.{n}", "message": _NOT_STORED} for n in lacking])
-    if not sent and values.keys() == kinds.keys():  # the profile as stored (read only)
-        merged = values
-    else:
-        merged = {n: sent[n] if n in sent else values[n] for n in kinds}
-    # the stored values were checked when recorded, against the version of that time
-    parse_item({"customer_id": customer_id, "features": merged}, kinds, max_id, prefix)
-    if markers and any(_marked(merged[n], markers) for n, k in kinds.items() if k != "numeric"):
-        # a profile stored before requests read markers as missing (``"NA"``): as now, on a
-        # copy (``values`` is the cached profile, shared between requests)
-        merged = {n: None if _marked(v, markers) else v for n, v in merged.items()}
+    # a copy (``values`` is the cached profile, shared between requests), read as a request
+    # is: the stored values were checked when recorded, against the version of that time
+    # (a profile stored before requests read markers as missing, ``"NA"``, or a file's
+    # booleans as booleans, ``"TRUE"``: read as now)
+    merged = {n: sent[n] if n in sent else values[n] for n in kinds}
+    item = {"customer_id": customer_id, "features": merged}
+    parse_item(item, kinds, max_id, prefix, missing=markers)
     return merged, MERGED if sent else FROM_PROFILE
-
-
-def _marked(value: Any, markers: frozenset[str]) -> bool:
-    return value.__class__ is str and (value in markers or value.isspace())
 
 
 def merge_over(

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from app.assignment.validation import CUSTOMER_ID_PATTERN, MAX_CATEGORY_LENGTH, NUMBER_LIMIT
 from app.problems import FieldError
+from app.training.rules.values import BOOL_TEXT
 
 FeatureValue = float | int | str | bool | None
 FeaturesFrom = Literal["request", "profile", "merged"]
@@ -29,10 +30,17 @@ EXAMPLE_MODEL_KINDS = {
 }
 _VALUE_SCHEMAS: dict[str, dict[str, JsonValue]] = {
     "numeric": {
-        "type": ["number", "null"],
-        "exclusiveMinimum": -NUMBER_LIMIT,
-        "exclusiveMaximum": NUMBER_LIMIT,
-        "description": "null when unknown",
+        "anyOf": [
+            {
+                "type": ["number", "null"],
+                "exclusiveMinimum": -NUMBER_LIMIT,
+                "exclusiveMaximum": NUMBER_LIMIT,
+            },
+            {"type": "boolean"},
+            {"enum": list(BOOL_TEXT)},
+        ],
+        "description": "null when unknown; a boolean is 1 or 0, as is its text as a file's cell "
+        "writes it (TRUE, false ...), as the file readers read it",
     },
     "categorical": {
         "anyOf": [
@@ -40,7 +48,9 @@ _VALUE_SCHEMAS: dict[str, dict[str, JsonValue]] = {
             {"type": ["number", "boolean", "null"]},
         ],
         "description": "a category (a number or boolean is read as its text); null when unknown, "
-        "as is a missing marker a file reader takes for missing (NA, null, N/A ...)",
+        "as is a missing marker a file reader takes for missing (NA, null, N/A ...); where the "
+        "categories learnt are booleans (a file's TRUE/FALSE column), the text True, TRUE, true, "
+        "False, FALSE or false is the boolean, as the file readers read it",
     },
 }
 FEATURES_SCHEMA: dict[str, JsonValue] = {

@@ -15,7 +15,7 @@ import math
 import operator
 from itertools import islice
 from math import isfinite
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs
 
 import msgspec
@@ -28,12 +28,15 @@ from app.assignment.customer_ids import readable_id
 from app.assignment.number_limit import FLOAT_LIMIT as _FLOAT_LIMIT
 from app.assignment.number_limit import NUMBER_LIMIT as NUMBER_LIMIT  # re-exported
 from app.problems import MAX_ERRORS, Problem, bounded, invalid, malformed_json, shown
+from app.training.rules.values import BOOL_TEXT
 
 MAX_CATEGORY_LENGTH = 256
 BATCH_MAX_ERRORS = 1_000  # field errors listed across one batch's items, then one line each
 
 
 _ABSENT = object()
+# a boolean as a numeric feature reads it (a file's TRUE/FALSE cell, a JSON true): 1 or 0
+_BOOL_NUMBERS = {text: float(flag) for text, flag in BOOL_TEXT.items()}
 NOT_UNICODE = "must be valid Unicode (no lone surrogates)"
 _ITEM_FIELDS = ("customer_id", "features")
 
@@ -100,6 +103,9 @@ def parse_item(
     some features: the caller completes them from the customer's stored profile. A category
     written as one of the ``missing`` markers (``ServingModel.missing_markers``: ``NA``,
     ``null`` …) or of spaces only is missing (None), as training and file tagging read it.
+    A boolean value is read as a file's ``TRUE``/``FALSE`` cell is (``BOOL_TEXT``): a
+    ``boolean`` feature's (``ServingModel.feature_kinds``) text ``TRUE`` is True, and a
+    numeric feature's true or ``TRUE`` is 1.0.
     """
     p, where = (f"{prefix}." if prefix else ""), prefix or "body"
     if not isinstance(obj, dict):
@@ -145,10 +151,15 @@ def parse_item(
         elif kind == "numeric":
             if t is int and -NUMBER_LIMIT < value < NUMBER_LIMIT:
                 continue
+            if t is bool or (t is str and value.strip() in _BOOL_NUMBERS):
+                features[name] = _BOOL_NUMBERS[str(value).strip()]  # as a file's cell is read
+                continue
         elif t is str:
             if len(value) <= MAX_CATEGORY_LENGTH and is_unicode(value):
                 if missing and (value in missing or value.isspace()):
                     features[name] = None  # as a file's marker or blank cell is read
+                elif kind == "boolean" and value in BOOL_TEXT:
+                    features[name] = BOOL_TEXT[value]  # as typed_categories reads the cell
                 continue
         elif t is int or t is bool:
             continue
@@ -168,8 +179,8 @@ def _check_value(value: Any, kind: str) -> str | None:
     if value is None:
         return None
     if kind == "numeric":
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return "must be a number (or null when unknown)"
+        if not isinstance(value, int | float):
+            return "must be a number, true or false (or null when unknown)"
         if isinstance(value, float) and not math.isfinite(value):
             return "must be a finite number"
         if abs(value) >= NUMBER_LIMIT:
@@ -191,7 +202,7 @@ def _check_value(value: Any, kind: str) -> str | None:
 # let through an integer just above it that ``parse_item`` refuses; anything outside goes the
 # item-by-item way, which decides.
 _Float = Annotated[float, msgspec.Meta(ge=-(2.0**62), le=2.0**62)]
-_Numeric = _Float | None
+_Numeric = _Float | bool | Literal["True", "TRUE", "true", "False", "FALSE", "false"] | None
 _Category = (
     Annotated[str, msgspec.Meta(max_length=MAX_CATEGORY_LENGTH)]
     # orjson reads an integer outside [-2**63, 2**64) as a float (so the item-by-item way sees
@@ -249,15 +260,29 @@ def decode_valid_batch(
     if not all(map(str.isprintable, ids)) or not all(map(str.strip, ids)):
         return None
     rows = [msgspec.structs.asdict(item.features) for item in items]
-    for name, kind in kinds.items():  # the markers of a missing category, as parse_item
-        if kind != "numeric" and missing:
-            # checked once per distinct value (a batch holds few categories), then replaced
-            column = set(map(operator.itemgetter(name), rows))
-            marked = {v for v in column if v.__class__ is str and (v in missing or v.isspace())}
-            if marked:
+    for name, kind in kinds.items():  # booleans and the markers of a missing category,
+        # read as parse_item reads them
+        values = map(operator.itemgetter(name), rows)
+        if kind == "numeric":
+            if any(v.__class__ is bool or v.__class__ is str for v in values):
                 for row in rows:
-                    if row[name] in marked:
-                        row[name] = None
+                    value = row[name]
+                    if value.__class__ is bool or value.__class__ is str:
+                        row[name] = _BOOL_NUMBERS[str(value)]
+        elif missing or kind == "boolean":
+            # checked once per distinct value (a batch holds few categories), then replaced
+            column = set(values)
+            read = {
+                v: None if v in missing or v.isspace() else BOOL_TEXT[v]
+                for v in column
+                if v.__class__ is str
+                and (v in missing or v.isspace() or (kind == "boolean" and v in BOOL_TEXT))
+            }
+            if read:
+                for row in rows:
+                    value = row[name]
+                    if value.__class__ is str and value in read:
+                        row[name] = read[value]
     return ids, rows
 
 

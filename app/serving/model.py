@@ -27,6 +27,7 @@ from app.registry.overrides import SegmentOverrides, serving_segments
 from app.registry.store import ModelStore
 from app.serving.compiled import Assignment, CompiledAssigner, UnsupportedPipeline
 from app.training.model import SegmentationModel
+from app.training.preprocess import MISSING_CATEGORY
 from app.training.rules import canonical_category
 from app.training.rules.values import CSV_NA_VALUES
 
@@ -47,7 +48,15 @@ class ServingModel:
 
     @cached_property
     def feature_kinds(self) -> dict[str, str]:
-        return dict(self.model.features)
+        """Feature -> how a request's value is read: ``numeric``, ``categorical``, or
+        ``boolean``: a categorical feature whose learnt categories are true and false (a
+        file's TRUE/FALSE column, which the readers type as booleans), whose text ``TRUE``,
+        ``false`` … is read as the boolean, as the file's cell was."""
+        kinds = dict(self.model.features)
+        for name, known in self.known_categories.items():
+            if known - {MISSING_CATEGORY} and known - {MISSING_CATEGORY} <= {"true", "false"}:
+                kinds[name] = "boolean"
+        return kinds
 
     @cached_property
     def labels(self) -> dict[str, str]:

@@ -151,7 +151,10 @@ def test_batch_matches_single_and_reports_bad_items_in_place(
     assert results[3]["status"] == "error"
     assert results[3]["customer_id"] == "bad-1"
     assert results[3]["errors"] == [
-        {"field": "items.3.features.monetary", "message": "must be a number (or null when unknown)"}
+        {
+            "field": "items.3.features.monetary",
+            "message": "must be a number, true or false (or null when unknown)",
+        }
     ]
     assert results[7]["status"] == "error"
     assert {e["field"] for e in results[7]["errors"]} >= {
@@ -188,7 +191,7 @@ def test_a_valid_batch_the_one_pass_decoder_declines_is_answered_item_by_item(
     [
         (lambda b: b["features"].update(shoe_size=42), "features.shoe_size", "unknown feature"),
         (lambda b: b["features"].update(monetary="12"), "features.monetary", "must be a number"),
-        (lambda b: b["features"].update(monetary=True), "features.monetary", "must be a number"),
+        (lambda b: b["features"].update(monetary="yes"), "features.monetary", "must be a number"),
         (lambda b: b["features"].update(monetary=float("inf")), "features.monetary", "finite"),
         (lambda b: b["features"].update(monetary=float("nan")), "features.monetary", "finite"),
         (lambda b: b["features"].update(plan=["pro"]), "features.plan", "must be a string"),

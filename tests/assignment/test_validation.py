@@ -17,9 +17,17 @@ from app.assignment.validation import (
 )
 from app.problems import Problem
 
-KINDS = {"monetary": "numeric", "visits": "numeric", "plan": "categorical", "vip": "categorical"}
+KINDS = {
+    "monetary": "numeric",
+    "visits": "numeric",
+    "plan": "categorical",
+    "vip": "categorical",
+    "sso": "boolean",  # categorical, learnt as booleans (a file's TRUE/FALSE column)
+}
+BOOLEAN_TEXT = st.sampled_from(["TRUE", "False", "true", " TRUE", "yes", "T"])  # and not
 VALUES = (
     st.none()
+    | BOOLEAN_TEXT
     | st.booleans()
     | st.integers(min_value=-(2**66), max_value=2**66)
     | st.floats(allow_nan=False, allow_infinity=False)
@@ -84,7 +92,9 @@ NEAR_VALID = {  # mostly valid values, with the edges: 2**62 to 2**64, huge floa
     "numeric": st.none()
     | st.integers(-(2**40), 2**40)
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.sampled_from([2**62, 2**62 + 1, 2**63, 2**63 + 1, -(2**63) - 1, 1e19, 2.0**62, True]),
+    | st.sampled_from([2**62, 2**62 + 1, 2**63, 2**63 + 1, -(2**63) - 1, 1e19, 2.0**62, True])
+    | st.booleans()
+    | BOOLEAN_TEXT,
     "categorical": st.none()
     | st.booleans()
     | st.integers(-(2**70), 2**70)
@@ -93,6 +103,7 @@ NEAR_VALID = {  # mostly valid values, with the edges: 2**62 to 2**64, huge floa
     | st.text(max_size=8)
     | st.sampled_from(["NA", "null", "", "N/A "]),
 }
+NEAR_VALID["boolean"] = NEAR_VALID["categorical"] | BOOLEAN_TEXT
 
 
 @st.composite
@@ -140,7 +151,7 @@ def test_the_one_pass_batch_decoder_accepts_only_what_the_checks_accept(doc: Any
     [
         (lambda b: b["items"][3]["features"].pop("plan"), "a missing feature"),
         (lambda b: b["items"][3]["features"].update(extra=1), "an unknown feature"),
-        (lambda b: b["items"][3]["features"].update(visits=True), "a boolean number"),
+        (lambda b: b["items"][3]["features"].update(visits="yes"), "a word as a number"),
         (lambda b: b["items"][3]["features"].update(visits=2**63 + 1), "an int out of range"),
         (lambda b: b["items"][3].update(customer_id="  "), "a blank id"),
         (lambda b: b["items"][3].update(customer_id="a\nb"), "a control character"),
@@ -155,7 +166,13 @@ def test_a_valid_batch_is_decoded_in_one_pass(change: Any, why: str) -> None:
         "items": [
             {
                 "customer_id": f"C{i}",
-                "features": {"monetary": 1.5, "visits": i, "plan": "pro", "vip": i % 2 == 0},
+                "features": {
+                    "monetary": 1.5,
+                    "visits": i,
+                    "plan": "pro",
+                    "vip": i % 2 == 0,
+                    "sso": "FALSE" if i % 3 else True,
+                },
             }
             for i in range(6)
         ]
@@ -164,7 +181,8 @@ def test_a_valid_batch_is_decoded_in_one_pass(change: Any, why: str) -> None:
     decoded = decode_valid_batch(json.dumps(batch).encode(), KINDS, max_id=128, max_batch=10)
     assert decoded is not None
     assert decoded[0] == [f"C{i}" for i in range(6)]
-    assert decoded[1][1] == {"monetary": 1.5, "visits": 1.0, "plan": "pro", "vip": False}
+    want = {"monetary": 1.5, "visits": 1.0, "plan": "pro", "vip": False, "sso": False}
+    assert decoded[1][1] == want
     assert decoded[1][2]["monetary"] is None
     change(batch)
     body = json.dumps(batch).encode()
