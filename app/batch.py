@@ -48,7 +48,7 @@ from app.training.data import (
 )
 from app.training.rules.values import canonical_category
 from app.training.shape import Misshapen, misshapen_rows, scan_column
-from app.training.values import parse_numbers
+from app.training.values import for_people, parse_numbers
 from app.words import counted
 
 NO_ID = "no customer id (empty cell)"
@@ -85,10 +85,11 @@ def read_chunks(
     with more or fewer fields than the header (CSV), or with the id of an earlier row, is
     returned in ``Chunk.rejected`` with the reason; blank cells and ``missing_values`` are
     missing values, and so is text in the columns of ``junk_as_missing`` (``errors =
-    "missing"`` in the training config). A row whose id the service would refuse (longer than
-    ``max_id``, blank, or with control characters) or with a number it would refuse (of
-    magnitude ``NUMBER_LIMIT`` or more) is rejected too: every customer a run records can be
-    assigned by id. A chunk covers consecutive rows of the file: its
+    "missing"`` in the training config), but for a number written for people (``$12.50``,
+    ``94%``: ``for_people``), which is rejected as training refuses it. A row whose id the
+    service would refuse (longer than ``max_id``, blank, or with control characters) or with
+    a number it would refuse (of magnitude ``NUMBER_LIMIT`` or more) is rejected too: every
+    customer a run records can be assigned by id. A chunk covers consecutive rows of the file: its
     kept rows and its rejected ones together.
     """
     check_input(path, [id_column, *(name for name, _ in features)])
@@ -125,7 +126,10 @@ def read_chunks(
         values = frame[names].reset_index(drop=True)
         for column in numeric:
             parsed = parse_numbers(values[column], missing_values)
-            junk = parsed.junk if column not in junk_as_missing else np.zeros(len(ids), bool)
+            junk = parsed.junk
+            if column in junk_as_missing and junk.any():  # but for numbers written for people
+                junk = junk.copy()
+                junk[junk] = for_people(values[column][junk])
             for i in np.flatnonzero(junk & (reasons == "")):
                 reasons[i] = f"column {column!r} is not a number: {values[column].iloc[i]!r}"
             # infinity parses as a number, but no model can place it (training refuses it)

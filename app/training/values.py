@@ -3,7 +3,8 @@
 A blank or whitespace-only cell (``' '``) is a missing value, as an empty one is, and so is
 any marker listed in ``[data] missing_values``. Other text in a numeric column is an error
 that says how many rows hold it and which option turns it into missing values
-(``errors = "missing"``), unless that option is set. Training and ``segments assign`` read
+(``errors = "missing"``), unless that option is set; a number written for people (``$12.50``,
+``1,234``, ``94%``) is an error whatever the option says. Training and ``segments assign`` read
 values through the same functions.
 """
 
@@ -60,36 +61,49 @@ def unit_hint(values: Iterable[object]) -> str | None:
     None where no value is one. A reading would have to guess what a unit means (is ``94%``
     94 or 0.94? is ``1,234`` a thousand or one and a quarter?): the file says it plainly."""
     for value in values:
-        text = str(value).strip()
-        if len(text) > _LONGEST:
-            continue
-        if _DECIMAL_COMMA.match(text):
-            plain = text.replace(",", ".")
-            return (
-                f"{text!r} is written with a decimal comma: write plain numbers with a decimal "
-                f"point ({plain}) in the file"
-            )
-        found = _WITH_UNIT.match(text)
-        if found is None:
-            continue
-        unit = (found["pre"] or found["pre2"] or found["post"] or "").strip()
-        digits = found["num"]
-        if not unit and "," not in digits:
-            continue  # a plain number: not this column's problem
-        if "," in digits and "." not in digits:  # 1,234: a thousand, or one and a quarter?
-            number = f"{digits.replace(',', '')} or {digits.replace(',', '.')}"
-            commas = "a comma (a thousands separator, or a decimal comma)"
-        else:
-            number, commas = digits.replace(",", ""), "thousands separators"
-        number = found["sign"] + number
-        written = " and ".join(
-            [*([repr(unit)] if unit else []), *([commas] if "," in digits else [])]
-        )
-        return (
-            f"{text!r} is a number written with {written}: write plain numbers ({number}) in "
-            "the file, without units, currency signs or separators, so each is read as meant"
-        )
+        hint = _written_for_people(str(value).strip())
+        if hint is not None:
+            return hint
     return None
+
+
+def for_people(values: pd.Series) -> np.ndarray:
+    """True where a value is a number written for people (``unit_hint`` has a hint for it:
+    ``$174.23``, ``1,234.50``, ``11%``, ``12,5``): each distinct value checked once."""
+    distinct = values.drop_duplicates()
+    people = [_written_for_people(str(v).strip()) is not None for v in distinct]
+    found = set(distinct[np.array(people, dtype=bool)]) if any(people) else set()
+    return values.isin(found).to_numpy(dtype=bool)
+
+
+def _written_for_people(text: str) -> str | None:
+    """``unit_hint`` of one value (trimmed), or None where it is no number written so."""
+    if len(text) > _LONGEST:
+        return None
+    if _DECIMAL_COMMA.match(text):
+        plain = text.replace(",", ".")
+        return (
+            f"{text!r} is written with a decimal comma: write plain numbers with a decimal "
+            f"point ({plain}) in the file"
+        )
+    found = _WITH_UNIT.match(text)
+    if found is None:
+        return None
+    unit = (found["pre"] or found["pre2"] or found["post"] or "").strip()
+    digits = found["num"]
+    if not unit and "," not in digits:
+        return None  # a plain number: not this column's problem
+    if "," in digits and "." not in digits:  # 1,234: a thousand, or one and a quarter?
+        number = f"{digits.replace(',', '')} or {digits.replace(',', '.')}"
+        commas = "a comma (a thousands separator, or a decimal comma)"
+    else:
+        number, commas = digits.replace(",", ""), "thousands separators"
+    number = found["sign"] + number
+    written = " and ".join([*([repr(unit)] if unit else []), *([commas] if "," in digits else [])])
+    return (
+        f"{text!r} is a number written with {written}: write plain numbers ({number}) in "
+        "the file, without units, currency signs or separators, so each is read as meant"
+    )
 
 
 class ParsedNumbers(NamedTuple):
@@ -127,11 +141,20 @@ def numeric_column(
     hint: str = FIX_HINT,
 ) -> tuple[pd.Series, int]:
     """The column as float64 and how many junk values became missing (``junk_is_missing``);
-    junk otherwise is a ``DataError`` naming the column, the row count and the fix."""
+    junk otherwise is a ``DataError`` naming the column, the row count and the fix. A number
+    written for people (``$174.23``, ``1,234.50``, ``11%``: ``for_people``) is no junk to
+    read as missing: it is that error whatever ``junk_is_missing`` says, and whatever its
+    count (read as missing, the biggest accounts would become the median)."""
     parsed = parse_numbers(frame[column], missing_values)
     count = int(parsed.junk.sum())
-    if count and (not junk_is_missing or parsed.values.isna().all()):
-        junk = frame[column][parsed.junk]
+    junk = frame[column][parsed.junk]
+    if count and junk_is_missing:
+        people = for_people(junk)
+        if people.any():
+            junk, count = junk[people], int(people.sum())  # the rows that are no junk
+        elif not parsed.values.isna().all():
+            return parsed.values, count
+    if count:
         example = junk.iloc[0]
         units = unit_hint(junk.drop_duplicates().iloc[:50])
         if units is not None:  # '94%', '$1,234.50': no category, no date, no junk to drop

@@ -723,7 +723,7 @@ def test_every_command_reads_a_file_as_training_did(
     frame = churn_frame()
     frame.loc[[1, 2], "TotalCharges"] = "?"
     frame["MonthlyCharges"] = frame["MonthlyCharges"].astype(object)
-    frame.loc[[7, 8, 9], "MonthlyCharges"] = "$61.20"
+    frame.loc[[7, 8, 9], "MonthlyCharges"] = "unknown"
     data = tmp_path / "churn.csv"
     frame.to_csv(data, index=False)
     store = ModelStore(tmp_path / "store")
@@ -765,6 +765,55 @@ def test_every_command_reads_a_file_as_training_did(
         ],
     )
     assert compared.exit_code == 0, compared.output
+
+
+@pytest.mark.parametrize("written", ["${:.2f}", "{:,.2f}", "{:.0f}%"])
+@pytest.mark.parametrize("rows", ["some", "all"])
+def test_errors_missing_reads_junk_as_missing_but_never_numbers_written_for_people(
+    tmp_path: Path, written: str, rows: str
+) -> None:
+    """An audit's money column with `errors = "missing"` had 682 amounts written `$174.23` or
+    `1,234.50` read as missing (imputed as the median: the biggest accounts lost, a count in a
+    note), while a percentage column of `11%` in every row was still an error. Junk is read as
+    missing; a number written for people is the error, whatever its count, in every command."""
+    frame = churn_frame()
+    charges = frame["MonthlyCharges"].astype(object)
+    shown = [written.format(v * 1000 if "," in written else v) for v in charges]
+    people = frame.index % 5 == 0 if rows == "some" else np.ones(len(frame), dtype=bool)
+    frame["MonthlyCharges"] = charges.where(~people, pd.Series(shown, dtype=object))
+    frame.loc[[1, 2, 3], "MonthlyCharges"] = "unknown"  # junk: read as missing
+    data = tmp_path / "churn.csv"
+    frame.to_csv(data, index=False)
+    raw = churn_config(data)
+    raw["features"][1]["errors"] = "missing"  # type: ignore[index]
+    with pytest.raises(DataError) as caught:
+        load_training_data(parse_config(raw, base_dir=tmp_path))
+    message = str(caught.value)
+    first = frame["MonthlyCharges"][people & ~frame.index.isin([1, 2, 3])].iloc[0]
+    count = int((people & ~frame.index.isin([1, 2, 3])).sum())
+    assert f"'MonthlyCharges' should be numeric but holds text, e.g. {first!r}" in message
+    assert f"({count:,} of 300 rows)" in message
+    assert "is a number written with" in message and "write plain numbers" in message
+    assert 'set errors = "missing"' not in message
+
+    # a model trained on the clean file tags a file written so: those rows are rejected
+    clean = churn_frame()
+    clean.loc[[1, 2, 3], "MonthlyCharges"] = np.nan
+    clean_data = tmp_path / "clean.csv"
+    clean.to_csv(clean_data, index=False)
+    store = ModelStore(tmp_path / "store")
+    train(
+        parse_config(churn_config(clean_data, **{"features": raw["features"]}), base_dir=tmp_path),
+        store,
+        promote=True,
+    )
+    out = tmp_path / "out.csv"
+    common = ["--store", str(store.root), "--id-column", "customerID"]
+    tagged = runner.invoke(app, ["assign", "-i", str(data), "-o", str(out), *common])
+    assert tagged.exit_code == 0, tagged.output
+    rejects = pd.read_csv(tmp_path / "out.rejects.csv")
+    assert len(rejects) == count and len(pd.read_csv(out)) == 300 - count
+    assert rejects["reason"].str.contains("'MonthlyCharges' is not a number").all()
 
 
 @pytest.mark.parametrize("errors", ["raise", "missing"])
