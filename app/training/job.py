@@ -155,6 +155,7 @@ def _train(
         data.notes.extend(negatives_under_log(config, frame))
         data.notes.extend(near_duplicate_categories(config, frame))
         data.notes.extend(skewed_without_transform(config, frame))
+        data.notes.extend(uninformative_features(config, frame))
     # what the manifest keeps of every row (each feature's distribution for drift, the data's
     # fingerprint) needs nothing the fit makes: the second thread computes it meanwhile (its
     # sorts, hashing and Arrow encoding run without the GIL: about 0.5 s of a 1M-row job)
@@ -494,6 +495,75 @@ def skewed_without_transform(config: TrainConfig, frame: pd.DataFrame) -> list[s
                 + '): its largest values pull the segments; consider transform = "log1p"'
             )
     return notes
+
+
+MOSTLY_MISSING = 0.5  # a feature missing in more than this share of the customers
+
+
+def uninformative_features(config: TrainConfig, frame: pd.DataFrame) -> list[str]:
+    """A note per feature holding a single value (once its missing values are set aside):
+    it adds nothing (the docs said so, the job said nothing: an audit's ``region``, always
+    "global"); and one per feature missing in most rows, where the value filled in (or, for
+    a categorical feature, the missing category) stands for most customers (an audit's
+    ``nps_score``, 90% missing, was noted only as "5,409 missing values, imputed")."""
+    notes = []
+    for feature in config.features:
+        column = frame[feature.name]
+        present = column.dropna()
+        missing = len(column) - len(present)
+        share = missing / len(column) if len(column) else 0.0
+        value = _single_value(feature, present)
+        if value is not None:
+            if missing and _missing_stands_apart(feature, value):
+                notes.append(
+                    f"{feature.name}: one value ({value}) besides {missing:,} missing "
+                    f"({share:.0%}): it tells only the customers with a value from those "
+                    "without; drop it unless that is meant"
+                )
+            else:
+                notes.append(
+                    f"{feature.name}: one value ({value}) for every customer"
+                    + (f" with one ({missing:,} missing, imputed as the same)" if missing else "")
+                    + ": it adds nothing to the segments; drop it"
+                )
+        elif share > MOSTLY_MISSING:
+            filled = (
+                "the missing category"
+                if feature.type == "categorical"
+                else f"the imputed value ({feature.impute})"
+            )
+            impute = "" if feature.type == "categorical" else "another impute, "
+            notes.append(
+                f"{feature.name}: {share:.0%} of the customers have no value ({missing:,} of "
+                f"{len(column):,}): {filled} stands for most of them and dominates the feature; "
+                f"consider dropping it, {impute}or a rule segment for them (when = "
+                f"'{feature.name} is missing')"
+            )
+    return notes
+
+
+def _single_value(feature: object, present: pd.Series) -> str | None:
+    """The one value of a feature's present values, as the summary shows it (``5``,
+    ``'global'``), or None when it has none or several (compared as vectors: no hashing of a
+    million values)."""
+    if present.empty:
+        return None
+    if isinstance(feature, NumericFeature):
+        values = present.to_numpy(dtype=np.float64)
+        return f"{values[0]:g}" if values.min() == values.max() else None
+    first = present.iloc[0]
+    if not (present == first).all():
+        return None
+    return repr(canonical_category(first))
+
+
+def _missing_stands_apart(feature: object, value: str) -> bool:
+    """Whether a feature's missing values differ from its single value once filled in: a
+    categorical feature's missing values are a category of their own; a numeric feature's
+    median or mean is that value, zero is another unless the value is 0."""
+    if not isinstance(feature, NumericFeature):
+        return True
+    return feature.impute == "zero" and float(value) != 0.0
 
 
 VARIED_CATEGORIES = 50  # more distinct values than this (and over 5% of the customers)

@@ -160,3 +160,71 @@ def test_a_heavily_skewed_feature_without_a_transform_is_noted(tmp_path: Path) -
     skewed = [n for n in notes if "heavily skewed" in n]
     assert len(skewed) == 1 and skewed[0].startswith("spend: heavily skewed (skewness "), notes
     assert "zeros" in skewed[0] and 'consider transform = "log1p"' in skewed[0]
+
+
+def test_a_single_valued_feature_is_noted(tmp_path: Path) -> None:
+    """An outside tester's ``region`` (always "global") trained without a word, though the
+    docs say a constant column adds nothing; a numeric one too. A feature whose only value
+    stands beside missing ones (a categorical's missing category) says what it tells."""
+    rng = np.random.default_rng(11)
+    n = 600
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(n)],
+            "spend": rng.normal(100, 20, n),
+            "region": ["global"] * n,
+            "seats": np.r_[np.full(n - 5, 4.0), np.full(5, np.nan)],
+            "flag": np.where(np.arange(n) % 10 < 3, "yes", None),
+            "plan": rng.choice(["a", "b"], n),
+        }
+    )
+    features: list[dict[str, object]] = [
+        {"name": "spend"},
+        {"name": "region", "type": "categorical"},
+        {"name": "seats"},
+        {"name": "flag", "type": "categorical"},
+        {"name": "plan", "type": "categorical"},
+    ]
+    notes = [n for n in _notes(tmp_path, frame, features) if "one value" in n]
+    assert notes == [
+        "region: one value ('global') for every customer: it adds nothing to the segments; drop it",
+        "seats: one value (4) for every customer with one (5 missing, imputed as the same): it "
+        "adds nothing to the segments; drop it",
+        "flag: one value ('yes') besides 420 missing (70%): it tells "
+        "only the customers with a value from those without; drop it unless that is meant",
+    ]
+    report = next((tmp_path / "store" / "notes").glob("*/report.html")).read_text()
+    assert "region: one value (&#x27;global&#x27;) for every customer" in report
+
+
+def test_a_mostly_missing_feature_is_noted(tmp_path: Path) -> None:
+    """An outside tester's ``nps_score`` (90% missing) was noted only as "5,409 missing
+    values, imputed (median)": the median stood for nine customers in ten. Above half
+    missing, the note says the share; at 40% it says nothing more."""
+    rng = np.random.default_rng(12)
+    n = 600
+    score = rng.normal(30, 10, n)
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(n)],
+            "spend": rng.normal(100, 20, n),
+            "nps_score": np.where(np.arange(n) % 10 < 9, np.nan, score),
+            "usage": np.where(np.arange(n) % 10 < 4, np.nan, score),
+            "channel": np.where(np.arange(n) % 5 < 3, None, rng.choice(["web", "shop"], n)),
+        }
+    )
+    features: list[dict[str, object]] = [
+        {"name": "spend"},
+        {"name": "nps_score"},
+        {"name": "usage"},
+        {"name": "channel", "type": "categorical"},
+    ]
+    notes = [n for n in _notes(tmp_path, frame, features) if "have no value" in n]
+    assert notes == [
+        "nps_score: 90% of the customers have no value (540 of 600): the imputed value (median) "
+        "stands for most of them and dominates the feature; consider dropping it, another "
+        "impute, or a rule segment for them (when = 'nps_score is missing')",
+        "channel: 60% of the customers have no value (360 of 600): the missing category stands "
+        "for most of them and dominates the feature; consider dropping it, or a rule segment "
+        "for them (when = 'channel is missing')",
+    ]
