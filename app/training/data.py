@@ -37,7 +37,7 @@ from app.events.derive import (
     to_us,
 )
 from app.registry.manifest import dropped_summary
-from app.training.config import DataConfig, TrainConfig, TransactionsConfig
+from app.training.config import DataConfig, Feature, TrainConfig, TransactionsConfig
 from app.training.rules.values import BOOL_TEXT, CSV_NA_VALUES
 from app.training.shape import Misshapen, misshapen_rows
 from app.training.values import numeric_column, parse_numbers, unit_hint
@@ -1122,27 +1122,52 @@ def derive_rfm(events: pd.DataFrame, reference: date) -> pd.DataFrame:
     return features_frame(aggregate_log(events), to_us(reference))
 
 
+PROBLEMS_SHOWN = 10  # columns whose problem one error lists; the rest are counted
+
+
 def _check_features(config: TrainConfig, loaded: TrainingData) -> None:
-    frame, source = loaded.frame, config.data.path.name
+    """Read every feature column, numeric ones as numbers; the problems of every column end
+    in one error, one line each (a raw file with three columns written for people took three
+    runs, one error each)."""
+    source = config.data.path.name
+    problems = []
     for feature in config.features:
-        column = frame[feature.name]
-        if column.isna().all():
+        try:
+            _check_feature(config, loaded, feature)
+        except DataError as exc:
+            problems.append(str(exc))
+    if len(problems) == 1:
+        raise DataError(problems[0])
+    if problems:
+        shown = problems[:PROBLEMS_SHOWN]
+        more = len(problems) - len(shown)
+        raise DataError(
+            f"{source}: {len(problems)} feature columns cannot be used as they are:\n  "
+            + "\n  ".join(shown)
+            + (f"\n  and {more:,} more" if more else "")
+        )
+
+
+def _check_feature(config: TrainConfig, loaded: TrainingData, feature: Feature) -> None:
+    frame, source = loaded.frame, config.data.path.name
+    column = frame[feature.name]
+    if column.isna().all():
+        raise DataError(f"{source}: feature {feature.name!r} is missing in every row")
+    if feature.type == "numeric":
+        values, junk = numeric_column(
+            frame,
+            feature.name,
+            source,
+            missing_values=config.data.missing_values,
+            junk_is_missing=feature.errors == "missing",
+        )
+        if values.isna().all():
             raise DataError(f"{source}: feature {feature.name!r} is missing in every row")
-        if feature.type == "numeric":
-            values, junk = numeric_column(
-                frame,
-                feature.name,
-                source,
-                missing_values=config.data.missing_values,
-                junk_is_missing=feature.errors == "missing",
-            )
-            if values.isna().all():
-                raise DataError(f"{source}: feature {feature.name!r} is missing in every row")
-            if not np.isfinite(values.dropna().to_numpy()).all():
-                raise DataError(f"{source}: feature {feature.name!r} holds infinite values")
-            frame[feature.name] = values
-            if junk:
-                loaded.text_as_missing[feature.name] = junk
-        missing = int(frame[feature.name].isna().sum())
-        if missing:
-            loaded.missing_cells[feature.name] = missing
+        if not np.isfinite(values.dropna().to_numpy()).all():
+            raise DataError(f"{source}: feature {feature.name!r} holds infinite values")
+        frame[feature.name] = values
+        if junk:
+            loaded.text_as_missing[feature.name] = junk
+    missing = int(frame[feature.name].isna().sum())
+    if missing:
+        loaded.missing_cells[feature.name] = missing

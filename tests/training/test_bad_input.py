@@ -131,6 +131,49 @@ def test_bad_data_is_refused_with_one_clear_error(case: str, expected: str, tmp_
     assert_store_untouched(store)
 
 
+def test_every_unreadable_numeric_column_is_named_in_one_error(tmp_path: Path) -> None:
+    """A raw file with an amount in dollars, a percentage and a date took three runs to train,
+    one error a run: each column's problem is a line of one error, worded as alone."""
+    frame = good_frame()
+    frame["spend"] = [f"${v:.2f}" for v in frame["spend"]]
+    frame["visits"] = [f"{v}%" for v in frame["visits"]]
+    frame["signup"] = "2024-02-11"
+    data = tmp_path / "customers.csv"
+    frame.to_csv(data, index=False)
+    features = FEATURES + "\n[[features]]\nname = 'signup'\n"
+    store = tmp_path / "store"
+    config = write_config(tmp_path, data, features=features)
+    result = runner.invoke(app, ["train", "--config", str(config), "--store", str(store)])
+    assert result.exit_code == 1, result.output
+    lines = [" ".join(line.split()) for line in result.output.split("\n  ")]
+    assert lines[0] == "error: customers.csv: 3 feature columns cannot be used as they are:"
+    assert [line.split(",")[0] for line in lines[1:]] == [
+        "customers.csv: column 'spend' should be numeric but holds text",
+        "customers.csv: column 'visits' should be numeric but holds text",
+        "customers.csv: column 'signup' should be numeric but holds text",
+    ]
+    assert "'$0.00' is a number written with '$'" in lines[1]
+    assert "'0%' is a number written with '%'" in lines[2]
+    assert "if it holds dates, derive a number from them" in lines[3]
+    assert result.output.count("error:") == 1
+    assert_store_untouched(store)
+
+
+def test_an_error_lists_ten_columns_and_counts_the_rest(tmp_path: Path) -> None:
+    frame = good_frame()
+    names = [f"x{i}" for i in range(13)]
+    for name in names:
+        frame[name] = "lots"
+    data = tmp_path / "customers.csv"
+    frame.to_csv(data, index=False)
+    features = FEATURES + "".join(f"\n[[features]]\nname = '{n}'\n" for n in names)
+    output = run_train(write_config(tmp_path, data, features=features), tmp_path / "store")
+    assert "customers.csv: 13 feature columns cannot be used as they are:" in output
+    assert "column 'x9' should be numeric" in output
+    assert "'x10'" not in output
+    assert output.endswith("and 3 more")
+
+
 def test_too_few_customers_left_after_rules_for_k_min_is_refused(tmp_path: Path) -> None:
     """15 customers, a rule takes the 12 who spent: 3 are left for k_min = 3 segments (it once
     trained k=2 and exited 0)."""
