@@ -6,6 +6,7 @@ against the config file's folder, so a config and its data can move together.
 
 from __future__ import annotations
 
+import difflib
 import math
 import tomllib
 from datetime import date
@@ -364,13 +365,42 @@ def _where_it_belongs(loc: tuple[int | str, ...]) -> str:
     return f"; {key!r} belongs in {' or '.join(homes)}"
 
 
+def _places() -> dict[tuple[str, ...], type[BaseModel]]:
+    """Each table of a config (its location, list positions left out) -> its model."""
+    return {
+        (): TrainConfig,
+        ("data",): DataConfig,
+        ("data", "transactions"): TransactionsConfig,
+        ("features", "numeric"): NumericFeature,
+        ("features", "categorical"): CategoricalFeature,
+        ("outcomes",): OutcomesConfig,
+        ("outcomes", "future"): FutureOutcomes,
+        ("rules",): RuleConfig,
+        ("model",): ModelConfig,
+    }
+
+
+def _did_you_mean(loc: tuple[int | str, ...]) -> str:
+    """A misspelt key (``transfrom``): the key valid at its place that it is closest to."""
+    if not loc:
+        return ""
+    place = tuple(str(p) for p in loc[:-1] if not isinstance(p, int))
+    model = _places().get(place)
+    if model is None:
+        return ""
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 def _format_validation_error(exc: ValidationError, source: str, raw: Any = None) -> str:
     lines = []
     for err in exc.errors():
         loc = _location(err["loc"], raw)
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = "unknown config key" + _where_it_belongs(err["loc"])
+            msg = "unknown config key" + (
+                _where_it_belongs(err["loc"]) or _did_you_mean(err["loc"])
+            )
         elif err["type"] == "union_tag_invalid":  # a feature's type
             given = (err.get("ctx") or {}).get("tag", "")
             msg = f"type {given!r} is not 'numeric' or 'categorical'"

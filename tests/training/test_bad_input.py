@@ -196,6 +196,22 @@ def test_too_few_customers_left_after_rules_for_k_min_is_refused(tmp_path: Path)
             FEATURES + "\n[[features]]\nname='x'\nscale=2\n",
             "features.3 ('x').scale: unknown config key",
         ),
+        # a misspelt key names the key valid at its place it is closest to
+        (
+            "",
+            FEATURES.replace('transform = "log1p"', 'transfrom = "log1p"'),
+            "features.0 ('spend').transfrom: unknown config key; did you mean 'transform'?",
+        ),
+        (
+            "id_colum = 'customer_id'",
+            FEATURES,
+            "data.id_colum: unknown config key; did you mean 'id_column'?",
+        ),
+        (
+            "",
+            FEATURES + "\n[[rules]]\nname='r'\nwhen='spend < 3'\ndescripton='x'\n",
+            "rules.0 ('r').descripton: unknown config key; did you mean 'description'?",
+        ),
         ("", FEATURES + "\n[[rules]]\nname='r'\nwhen='spnd < 3'\n", "unknown feature 'spnd'"),
         ("", FEATURES + "\n[[rules]]\nname='r'\nwhen='spend <'\n", "rule condition"),
         # the feature named as written, not pydantic's "features.0.numeric.transform"
