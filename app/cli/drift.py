@@ -162,7 +162,10 @@ def print_report(found: DriftReport) -> None:
 
 
 def print_convergence(manifest: Manifest) -> None:
-    """The training summary's convergence lines (nothing when the segments are distinct)."""
+    """The training summary's convergence lines (nothing when the segments are distinct),
+    then what can be done about them."""
+    from app.drift.reference import convergence_advice  # the job has imported it already
+
     for pair in manifest.convergence:
         a, b = pair.segments
         out.print(
@@ -170,3 +173,6 @@ def print_convergence(manifest: Manifest) -> None:
             f"({escape(', '.join(pair.reasons))}; profile distance "
             f"{pair.distance:.3f})"
         )
+    advice = convergence_advice(manifest)
+    if advice:
+        out.print(f"[yellow]converging:[/] {escape(advice)}")

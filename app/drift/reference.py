@@ -146,6 +146,48 @@ def convergence(
     return pairs
 
 
+def convergence_advice(manifest: Manifest) -> str | None:
+    """What can be done about a version's converging pairs, as it stands (None when there is
+    none). Fewer segments merge a pair of fitted ones: a lower ``k_max`` where k is above
+    ``k_min``; at ``k_min`` a lower ``k_max`` cannot help (an audit was told to lower it with k
+    already at k_min), a lower ``k_min`` lets the selection consider fewer; at 2 nothing can.
+    A configured rule segment is kept whatever k is: its rule decides it."""
+    if not manifest.convergence:
+        return None
+    rules = {s.id for s in manifest.segments[: len(manifest.config.get("rules") or [])]}
+    pairs = [p.segments for p in manifest.convergence]
+    advice = []
+    if any(not set(pair) & rules for pair in pairs):
+        selection = manifest.selection
+        k, k_min, k_max = selection.chosen_k, selection.k_min, selection.k_max
+        what = "leaves" if manifest.algorithm == "tree" else "segments"
+        if k > k_min:
+            advice.append(
+                f"fewer {what} may merge them: k = {k} was chosen among {k_min}..{k_max}, and "
+                f"k_max = {k - 1} makes the selection choose fewer; or act on each pair as one"
+            )
+        elif k_min > 2:
+            advice.append(
+                f"k = {k} is already k_min, the fewest {what} the selection may choose (a lower "
+                f"k_max cannot merge them): k_min = {k_min - 1} lets it consider fewer; or act "
+                "on each pair as one"
+            )
+        else:
+            advice.append(
+                f"k = {k} is the fewest {what} a model fits: no setting merges them; act on "
+                "each pair as one, or keep both where their profiles differ enough to matter"
+            )
+    ruled = sorted({sid for pair in pairs if set(pair) & rules for sid in pair if sid in rules})
+    if ruled:
+        one = len(ruled) == 1
+        advice.append(
+            f"{', '.join(ruled)}: {'a rule segment' if one else 'rule segments'}, kept whatever "
+            f"k is; change {'its rule' if one else 'their rules'} if {'its' if one else 'their'} "
+            "customers are like those of the segment beside it"
+        )
+    return "; ".join(advice)
+
+
 def _outcome_values(
     outcomes: pd.DataFrame, labels: np.ndarray, segment_ids: list[str]
 ) -> dict[str, list[np.ndarray]]:

@@ -82,3 +82,67 @@ def test_splitting_planted_segments_is_flagged_in_manifest_and_report(
     assert stored.convergence == manifest.convergence
     folder = train_into.store.version_dir("customers", manifest.version)
     assert "converging" in (folder / "report.html").read_text()
+
+
+def _train_converging(tmp_path: Path, model: str, rules: str = "") -> str:
+    """`segments train`'s output on three planted groups whose churn does not differ (every
+    pair converges: same outcomes), with ``model`` as the [model] table's keys (chosen by
+    silhouette) and ``rules``."""
+    from typer.testing import CliRunner
+
+    from app.cli.main import app
+
+    rng = np.random.default_rng(4)
+    n = 600
+    group = np.arange(n) % 3
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(n)],
+            "spend": np.array([10.0, 50.0, 90.0])[group] + rng.normal(0, 3, n),
+            "visits": np.array([1.0, 8.0, 4.0])[group] + rng.normal(0, 0.5, n),
+            "churned": (np.arange(n) // 3) % 2,  # half of every group
+        }
+    )
+    frame.to_csv(tmp_path / "customers.csv", index=False)
+    config = tmp_path / "config.toml"
+    config.write_text(
+        'outcomes = ["churned"]\n[data]\npath = "customers.csv"\n[[features]]\nname = "spend"\n'
+        f'[[features]]\nname = "visits"\n{rules}[model]\nselection = "silhouette"\n'
+        f"stability_bootstraps = 0\n{model}\n"
+    )
+    store = tmp_path / "stores" / str(len(list(tmp_path.glob("stores/*"))))
+    result = CliRunner().invoke(app, ["train", "--config", str(config), "--store", str(store)])
+    assert result.exit_code == 0, result.output
+    return " ".join(result.output.split())
+
+
+def test_the_advice_on_converging_segments_is_one_that_can_be_followed(tmp_path: Path) -> None:
+    """The docs said a lower k_max is usually the fix, to a tester whose k was already k_min:
+    at k_min the advice is a lower k_min; at 2, the fewest, neither; above k_min, k_max."""
+    at_min = _train_converging(tmp_path, "k_min = 3\nk_max = 3")
+    assert "converging: seg-001 and seg-002 (same_outcomes" in at_min
+    assert (
+        "converging: k = 3 is already k_min, the fewest segments the selection may choose (a "
+        "lower k_max cannot merge them): k_min = 2 lets it consider fewer; or act on each pair "
+        "as one" in at_min
+    )
+    assert "k_max = 2" not in at_min
+    fewest = _train_converging(tmp_path, "k_min = 2\nk_max = 2")
+    assert "converging: seg-001 and seg-002 (same_outcomes" in fewest
+    assert (
+        "converging: k = 2 is the fewest segments a model fits: no setting merges them; act on "
+        "each pair as one, or keep both where their profiles differ enough to matter" in fewest
+    )
+    above = _train_converging(tmp_path, "k_min = 2\nk_max = 3")
+    assert (
+        "converging: fewer segments may merge them: k = 3 was chosen among 2..3, and k_max = 2 "
+        "makes the selection choose fewer; or act on each pair as one" in above
+    )
+    # a rule segment is not merged by any k: its rule is what to change
+    rule = "[[rules]]\nname = 'big'\nwhen = 'spend > 80'\n"
+    ruled = _train_converging(tmp_path, "k_min = 2\nk_max = 2", rule)
+    assert "converging: seg-001 and seg-002 (same_outcomes" in ruled
+    assert (
+        "; seg-001: a rule segment, kept whatever k is; change its rule if its customers are "
+        "like those of the segment beside it" in ruled
+    )
