@@ -44,17 +44,20 @@ def with_log_hint(
     error: DataError, store: ModelStore, model_name: str, source: Path | None = None
 ) -> DataError:
     """A table's "missing column(s)" error: the store's other table models whose columns
-    ``source`` has (the user meant one of them), else, for a transaction log, the models that
-    read one (the user ran ``segments assign --input LOG`` without ``--model``)."""
-    if "missing column" not in str(error):
+    ``source`` has (the user meant one of them), else, when ``source`` is a transaction log
+    (it has the columns a log model reads), the models that read one (the user ran
+    ``segments assign --input LOG`` without ``--model``). A customer table short of a column
+    gets neither: "pass --model shop" sent a tester to a model of another kind of file."""
+    if "missing column" not in str(error) or source is None:
         return error
-    fitting = _tables_fitting(store, model_name, source) if source is not None else []
+    columns = _columns(source)
+    fitting = _tables_fitting(store, model_name, columns)
     if fitting:
         return DataError(
             f"{error}. The file has every column of model {fitting[0]}: --model {fitting[0]}"
             + (f" (models it fits: {', '.join(fitting)})" if len(fitting) > 1 else "")
         )
-    logs = [name for name in log_models(store) if name != model_name]
+    logs = _logs_fitting(store, model_name, columns)
     if not logs:
         return error
     return DataError(
@@ -64,12 +67,36 @@ def with_log_hint(
     )
 
 
-def _tables_fitting(store: ModelStore, model_name: str, source: Path) -> list[str]:
-    """The store's other models trained on a table whose id and feature columns ``source``
-    has (their promoted versions)."""
+def _columns(source: Path) -> set[str]:
+    """The columns of ``source`` (none where it cannot be read)."""
     try:
-        columns = set(columns_of(source))
+        return set(columns_of(source))
     except (SegmentsError, OSError, ValueError):
+        return set()
+
+
+def _logs_fitting(store: ModelStore, model_name: str, columns: set[str]) -> list[str]:
+    """The store's other models trained on a transaction log whose customer, time and amount
+    (or quantity and unit price) columns are all in ``columns`` (their promoted versions)."""
+    found = []
+    for name in log_models(store):
+        with contextlib.suppress(SegmentsError, OSError, ValueError):  # a broken one: not
+            version = store.promoted(name)
+            if name == model_name or version is None:
+                continue
+            data = store.manifest(name, version).config.get("data", {})
+            read = data.get("transactions") or {}
+            keys = ("customer", "timestamp", "amount", "quantity", "unit_price")
+            wanted = {str(read[k]) for k in keys if read.get(k)}
+            if wanted and wanted <= columns:
+                found.append(name)
+    return found
+
+
+def _tables_fitting(store: ModelStore, model_name: str, columns: set[str]) -> list[str]:
+    """The store's other models trained on a table whose id and feature columns are all in
+    ``columns`` (their promoted versions)."""
+    if not columns:
         return []
     found = []
     for name in store.model_names():

@@ -106,6 +106,31 @@ def test_a_log_given_to_a_table_model_names_the_model_trained_on_one(
     assert not (tmp_path / "out.csv").exists()
 
 
+def test_a_table_short_of_a_column_is_not_sent_to_the_log_model(
+    tx_trained: tuple[ModelStore, TrainResult],
+    trained: tuple[ModelStore, TrainResult],
+    customers_csv: Path,
+    tmp_path: Path,
+) -> None:
+    """A customer table missing one feature column was told "if this is a transaction log,
+    pass the model trained on one: --model shop" (an outside tester): the hint is for a file
+    holding a log model's columns only."""
+    store = ModelStore(tmp_path / "store")
+    shutil.copytree(trained[0].root, store.root)
+    shutil.copytree(tx_trained[0].root / "transactions", store.root / "transactions")
+    table = tmp_path / "short.csv"
+    dropped = trained[1].manifest.features[0].name
+    pd.read_csv(customers_csv).drop(columns=[dropped]).head(50).to_csv(table, index=False)
+    where = ["--store", str(store.root), "--model", "customers"]
+    shown = CliRunner().invoke(
+        cli, ["assign", *where, "--input", str(table), "--output", str(tmp_path / "out.csv")]
+    )
+    assert shown.exit_code == 1
+    assert f"missing column(s) '{dropped}'" in _text(shown.output)
+    assert "transaction log" not in shown.output and "--model" not in shown.output
+    assert not (tmp_path / "out.csv").exists()
+
+
 def test_an_as_of_date_to_come_is_refused(
     tx_trained: tuple[ModelStore, TrainResult], tmp_path: Path
 ) -> None:
