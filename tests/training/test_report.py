@@ -350,3 +350,57 @@ def test_the_outcomes_section_says_how_outcomes_formed_the_segments(
     page = render(manifest)
     assert says in page
     assert ("optimistic" in page) == (chosen is not None and chosen != "kmeans")
+
+
+def test_a_categorical_table_names_the_categories_it_leaves_out(tmp_path: Path) -> None:
+    """A tester's `job` (12 categories) showed 8 in its table with no sign of the other 4:
+    below the table, the rest are named, most frequent first, with their share (missing
+    values too); a feature of few categories gets no such line."""
+    import pandas as pd
+
+    from app.registry.store import ModelStore
+    from app.training.config import parse_config
+    from app.training.job import train
+
+    rng = np.random.default_rng(8)
+    n = 1_200
+    jobs = [f"job{i:02d}" for i in range(12)]
+    weights = np.arange(12, 0, -1) / np.arange(12, 0, -1).sum()  # job00 commonest
+    job = rng.choice(jobs, n, p=weights).astype(object)
+    job[:30] = None
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(n)],
+            "spend": rng.gamma(2.0, 50.0, n),
+            "job": job,
+            "plan": rng.choice(["basic", "pro"], n),
+        }
+    )
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    config = parse_config(
+        {
+            "data": {"path": str(tmp_path / "data.csv")},
+            "features": [
+                {"name": "spend"},
+                {"name": "job", "type": "categorical"},
+                {"name": "plan", "type": "categorical"},
+            ],
+            "model": {"k_min": 2, "k_max": 3, "stability_bootstraps": 0},
+        },
+        base_dir=tmp_path,
+    )
+    store = ModelStore(tmp_path / "store")
+    manifest = train(config, store).manifest
+    page = (store.version_dir("customers", manifest.version) / "report.html").read_text()
+    shown = list(manifest.segments[0].categorical["job"])
+    assert len(shown) == 8
+    present = frame["job"].value_counts(normalize=True)
+    left = [c for c in present.index if c not in shown]
+    assert len(left) == 4
+    named = ", ".join(f"{c} ({present[c] * (n - 30) / n:.1%})" for c in left)
+    line = re.search(
+        r'<p class="cap">and 5 more, not profiled by segment[^<]*(<i>[^<]*</i>)?[^<]*', page
+    )
+    assert line is not None, page
+    assert line.group(0).endswith(f"(share of all customers): {named}, <i>missing</i> (2.5%)")
+    assert page.count("more, not profiled by segment") == 1  # plan: both categories shown

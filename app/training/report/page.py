@@ -15,6 +15,7 @@ from matplotlib import colormaps
 from matplotlib.colors import to_hex
 
 from app.registry.manifest import CategoryShare, Manifest, SegmentInfo, dropped_summary
+from app.training.preprocess import MISSING_CATEGORY
 from app.training.report.plots import (
     Colours,
     img,
@@ -39,6 +40,7 @@ HINTS = {
     "calinski_harabasz": "Higher is better, but comparable only between models on the same data.",
     "stability_ari": "0 to 1: above 0.75 segments survive resampling; below 0.6 they are fragile.",
 }
+LEFT_OUT_NAMED = 50  # categories a table leaves out named below it; the rest are counted
 CSS = """
 :root{--muted:#5f6b7a;--line:#e3e6ea}*{box-sizing:border-box}
 body{margin:0;background:#f6f7f9;color:#1f2328;font:14px/1.5 system-ui,-apple-system,"Segoe UI",
@@ -310,9 +312,39 @@ def _categorical(m: Manifest, colours: Colours) -> str:
         head = "".join(f"<th class=num>{_category(c)}</th>" for c in cats)
         blocks.append(
             f"<h3>{escape(labels.get(name, name))}</h3><table class=cat><tr>"
-            f"<th>Segment</th>{head}</tr>{''.join(rows)}</table>"
+            f"<th>Segment</th>{head}</tr>{''.join(rows)}</table>{_left_out(m, name, cats)}"
         )
     return "".join(blocks) or "<p>No categorical features.</p>"
+
+
+def _left_out(m: Manifest, name: str, shown: Sequence[str]) -> str:
+    """The categories of a feature its table leaves out (a segment's profile keeps the most
+    frequent ones), most frequent first with their share of all customers: the table of a
+    job with 12 categories showed 8, with no sign of the other 4."""
+    ref = next(
+        (f for f in (m.drift_reference.features if m.drift_reference else []) if f.name == name),
+        None,
+    )
+    left: list[tuple[str, float | None]] = []
+    if ref is not None and ref.categories is not None:  # shares: categories, other, missing
+        known = ref.categories
+        left += [(c, v) for c, v in zip(known, ref.shares, strict=False) if c not in shown]
+        missing = ref.shares[-1] if len(ref.shares) == len(known) + 2 else 0.0
+        if missing and MISSING_CATEGORY not in shown:
+            left.append((MISSING_CATEGORY, missing))
+    seen = set(shown) | {c for c, _ in left}
+    schema = next((f for f in m.features if f.name == name), None)
+    left += [(c, None) for c in (schema.categories or [] if schema else []) if c not in seen]
+    if not left:
+        return ""
+    named = ", ".join(
+        _category(c) + ("" if v is None else f" ({v:.1%})") for c, v in left[:LEFT_OUT_NAMED]
+    )
+    rest = len(left) - LEFT_OUT_NAMED
+    return (
+        f'<p class="cap">and {len(left):,} more, not profiled by segment (share of all '
+        f"customers): {named}{f', and {rest:,} rarer ones' if rest > 0 else ''}</p>"
+    )
 
 
 def _footer(m: Manifest) -> str:
