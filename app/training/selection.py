@@ -320,11 +320,9 @@ def _choose(
     floor = SILHOUETTE_SHARE * best_sil if method == "balanced" else -np.inf
     scored = []
     for p in admissible:
-        separation = float(
-            np.mean([p.effects.get(o, 0.0) / best for o, best in best_effect.items() if best > 0])
-            if best_effect
-            else 0.0
-        )
+        # outcomes no candidate separates at all (every effect 0) say nothing: left out
+        ratios = [p.effects.get(o, 0.0) / best for o, best in best_effect.items() if best > 0]
+        separation = float(np.mean(ratios)) if ratios else 0.0
         eligible = p.silhouette >= floor
         update: dict[str, float | None] = {"separation": round(separation, 4)}
         update["score"] = round(separation, 4)

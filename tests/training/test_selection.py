@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -230,6 +231,22 @@ def test_the_note_when_no_candidate_is_admissible_reads_plainly(method: str) -> 
     assert chosen.k == 3 and note is not None
     assert "segment segment" not in note
     assert "every segment 5% of customers" in note
+
+
+def test_an_outcome_no_candidate_separates_leaves_the_choice_to_the_others() -> None:
+    """Every candidate's effect on the outcome is 0: the mean of no ratios warned ("Mean of
+    empty slice") and made every score NaN; the choice falls back to the fewest segments."""
+    curve = [
+        SelectionPoint(
+            k=k, silhouette=0.4, min_share=0.2, admissible=True, stability=1.0, effects={"y": 0.0}
+        )
+        for k in (3, 4)
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        chosen, note, _ = _choose(curve, "balanced", 3, 4, 0.05)
+    assert chosen.k == 3 and note is None
+    assert chosen.separation == 0.0
 
 
 def test_outcome_weights_judge_collinear_columns_on_their_own() -> None:
