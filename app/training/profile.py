@@ -108,6 +108,7 @@ def profile_segments(
     # a tree's leaves follow the configured rules, in the tree's leaf order
     first_leaf = next((i for i, info in enumerate(infos) if info.split is not None), 0)
     bounded = _bounded_features(infos, [p[2] for p in profiles], labels, words)
+    furthest = _furthest([p[2] for p in profiles])
     segments: list[SegmentInfo] = []
     used_names: set[str] = set()
     used_leads: set[str] = set()
@@ -127,7 +128,8 @@ def profile_segments(
             name = _leaf_name(info.split, num_profile, cat_profile, others, labels, words,
                               used_names, by_bounds)  # fmt: skip
         else:
-            name = _generate_name(num_profile, cat_profile, labels, used_names, words, used_leads)
+            name = _generate_name(num_profile, cat_profile, labels, used_names, words,
+                                  used_leads, furthest[slot])  # fmt: skip
         used_names.add(name)
         used_leads.add(name.split(",")[0].lower())
         share = size / n if n else 0.0
@@ -324,7 +326,16 @@ def _words(config: TrainConfig) -> dict[str, Ends]:
     return words
 
 
-def _trait(name: str, p: NumericProfile, labels: dict[str, str], words: dict[str, Ends]) -> str:
+def _trait(
+    name: str,
+    p: NumericProfile,
+    labels: dict[str, str],
+    words: dict[str, Ends],
+    very: bool = True,
+) -> str:
+    """A numeric trait in words: the feature's own words, else its level (``high income``);
+    ``very`` for a difference of a standard deviation or more, unless ``very`` is False (the
+    segment is not the one furthest out on the feature, ``_furthest``)."""
     z = p.z
     if name in words and words[name].flag:  # a share: most have it (or not), or more of them
         ends = words[name]
@@ -339,8 +350,9 @@ def _trait(name: str, p: NumericProfile, labels: dict[str, str], words: dict[str
             return word  # a fact about the segment, not a degree ("very one-time")
         if word == NEW and name == "tenure_days" and p.median >= NEW_DAYS:
             return "newer"  # below average, but customers of months are not new ones
-        return f"very {word}" if abs(z) >= 1.0 and " " not in word else word
-    return f"{_level(z)} {labels[name]}"
+        return f"very {word}" if very and abs(z) >= 1.0 and " " not in word else word
+    level = _level(z)
+    return f"{level if very else level.removeprefix('very ')} {labels[name]}"
 
 
 def _category_trait(category: str, label: str, share: float) -> str:
@@ -367,17 +379,24 @@ def _traits(
     labels: dict[str, str],
     words: dict[str, Ends],
     skip: str | None = None,
+    furthest: set[str] | None = None,
 ) -> tuple[list[str], int]:
     """What sets a segment apart, strongest first, and how many are more than slight: numeric
     features by |z|, categories that define it by their own z (a segment that is all
     month-to-month can lead with it), categories it lacks, then slight numeric differences.
-    Nothing about the feature ``skip`` (a leaf's name says it already)."""
+    Nothing about the feature ``skip`` (a leaf's name says it already). Given ``furthest``
+    (the features on which this segment is the one furthest out, ``_furthest``), only those
+    may be "very": "Very low satisfaction" sat beside a segment less satisfied still."""
+
+    def said(name: str, p: NumericProfile) -> str:
+        return _trait(name, p, labels, words, very=furthest is None or name in furthest)
+
     numeric = {name: p for name, p in numeric.items() if name != skip}
     categorical = {name: shares for name, shares in categorical.items() if name != skip}
     # a difference of the mean that most of the segment shares (a few extreme customers move
     # a mean: "lapsed" was said of segments a third of whom had bought within weeks)
     ranked = [
-        (abs(p.z), _trait(name, p, labels, words)) for name, p in numeric.items()
+        (abs(p.z), said(name, p)) for name, p in numeric.items()
         if abs(p.z) >= NAME_Z and (_named_side(p) or _flag(words, name))
     ]  # fmt: skip
     for feature, shares in categorical.items():
@@ -400,13 +419,27 @@ def _traits(
     # last, smaller numeric differences: only reached when the traits above lead other names
     weaker = sorted(
         (
-            (abs(p.z), _trait(name, p, labels, words))
+            (abs(p.z), said(name, p))
             for name, p in numeric.items()
             if DISTINCT_Z <= abs(p.z) < NAME_Z
         ),
         key=lambda r: -r[0],
     )
     return [text for _, text in ranked + absent + weaker], len(ranked) + len(absent)
+
+
+def _furthest(numeric: Sequence[dict[str, NumericProfile]]) -> list[set[str]]:
+    """Per segment, the numeric features on which it is the one furthest from the population
+    in its direction (the highest z above it, or the lowest below): only there may its name
+    say "very". Ties go to each segment tied."""
+    found: list[set[str]] = [set() for _ in numeric]
+    for feature in {f for profile in numeric for f in profile}:
+        zs = [(i, p[feature].z) for i, p in enumerate(numeric) if feature in p]
+        top, bottom = max(z for _, z in zs), min(z for _, z in zs)
+        for i, z in zs:
+            if (z > 0 and z == top) or (z < 0 and z == bottom):
+                found[i].add(feature)
+    return found
 
 
 def _bounded_features(
@@ -565,11 +598,12 @@ def _generate_name(
     used: set[str],
     words: dict[str, Ends] | None = None,
     leads: set[str] | None = None,
+    furthest: set[str] | None = None,
 ) -> str:
     """Two or more traits, the strongest first; no two segments share a name or a leading
     phrase (``leads``: the first traits already taken, updated here)."""
     leads = set() if leads is None else leads
-    traits, strong = _traits(numeric, categorical, labels, words or {})
+    traits, strong = _traits(numeric, categorical, labels, words or {}, furthest=furthest)
     traits = traits or ["typical customers"]
     found = next((t for t in traits if t.lower() not in leads), None)
     if found is not None:

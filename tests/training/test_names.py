@@ -372,3 +372,34 @@ def test_new_only_where_the_median_customer_joined_within_three_months() -> None
     weeks = {"tenure_days": NumericProfile(mean=35.0, median=30.0, z=-1.4, on_side=1.0)}
     assert _generate_name(months, {}, labels, set(), words, set()) == "Newer"
     assert _generate_name(weeks, {}, labels, set(), words, set()) == "Very new"
+
+
+def test_only_the_segment_furthest_out_on_a_feature_is_very_so(tmp_path: Path) -> None:
+    """An insurance table named a segment "Very low satisfaction, low NPS" beside a segment
+    less satisfied still (named by its claims): "very" is kept for the one furthest out."""
+    rng = np.random.default_rng(9)
+    n = 3_000
+    group = rng.choice(3, n, p=[0.7, 0.15, 0.15])
+    # group 1: unhappy; group 2: many claims and unhappier still
+    satisfaction = np.array([0.0, -3.0, -4.0])[group] + rng.normal(0, 0.5, n)
+    claims = np.array([0.0, 0.0, 6.0])[group] + rng.normal(0, 0.5, n)
+    frame = pd.DataFrame(
+        {"customer_id": [f"s{i}" for i in range(n)], "satisfaction": satisfaction, "claims": claims}
+    )
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    raw = {
+        "data": {"path": str(tmp_path / "d.csv")},
+        "features": [{"name": "satisfaction"}, {"name": "claims"}],
+        "model": {"k_min": 3, "k_max": 3, "stability_bootstraps": 0},
+    }
+    segments = train(
+        parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")
+    ).manifest.segments
+    for feature in ("satisfaction", "claims"):
+        for word, sign in (("very low", -1), ("very high", 1)):
+            named = [s for s in segments if f"{word} {feature}" in s.name.lower()]
+            for seg in named:
+                furthest = max(sign * s.numeric[feature].z for s in segments)
+                assert sign * seg.numeric[feature].z == furthest, [s.name for s in segments]
+    unhappy = min(segments, key=lambda s: s.numeric["claims"].z + s.numeric["satisfaction"].z)
+    assert any("low satisfaction" in s.name.lower() for s in segments if s is not unhappy)
