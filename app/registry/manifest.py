@@ -7,9 +7,12 @@ version saw, how it was fitted, how good it is, and what each segment looks like
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from app.training.markers import FeatureMarkers
 
 MANIFEST_SCHEMA_VERSION = 1
 
@@ -269,6 +272,15 @@ class Manifest(_Model):
         """The cells the training config read as missing besides blanks (``[data]
         missing_values``): file tagging and comparisons read them so too."""
         return list(self.config.get("data", {}).get("missing_values", []))
+
+    @property
+    def feature_markers(self) -> dict[str, FeatureMarkers]:
+        """Feature -> its own missing markers (``[[features]] missing_values``: a sentinel
+        such as ``pdays = -1``): file tagging, recording, drift, comparisons and the API read
+        them so too (none in a version trained before the option)."""
+        from app.training.markers import markers_of
+
+        return markers_of(self.config.get("features", []))
 
     @property
     def junk_as_missing(self) -> frozenset[str]:

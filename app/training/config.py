@@ -125,6 +125,20 @@ class DataConfig(_Strict):
         return self
 
 
+MARKERS_HINT = (
+    "missing_values lists the cells read as missing in this column, each a string as "
+    'written in the file, e.g. missing_values = ["-1"] (not [-1])'
+)
+
+
+def _marker_list(value: Any) -> Any:
+    """A feature's ``missing_values``: a list of strings, as ``[data] missing_values`` is;
+    anything else (``[-1]``, a bare ``"-1"``) is refused with the form to write."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{MARKERS_HINT}; got {value!r}")
+    return value
+
+
 class NumericFeature(_Strict):
     name: str
     type: Literal["numeric"] = "numeric"
@@ -139,9 +153,16 @@ class NumericFeature(_Strict):
     errors: Literal["raise", "missing"] = Field(
         "raise", description="text that is not a number: an error, or a missing value"
     )
+    missing_values: list[str] = Field(
+        default_factory=list,
+        description="this column's own missing markers (a sentinel such as pdays = -1), "
+        'compared as numbers too ("-1" matches -1.0); [data] missing_values apply to every column',
+    )
     label: str | None = Field(None, description="human label used in generated names")
     high: str | None = Field(None, description="word for high values in names, e.g. 'lapsed'")
     low: str | None = Field(None, description="word for low values in names, e.g. 'recent'")
+
+    _markers = field_validator("missing_values", mode="before")(_marker_list)
 
     @field_validator("winsorize")
     @classmethod
@@ -173,6 +194,13 @@ class CategoricalFeature(_Strict):
         0.01, ge=0.0, lt=1.0, description="rarer categories are grouped as 'infrequent'"
     )
     label: str | None = None
+    missing_values: list[str] = Field(
+        default_factory=list,
+        description="this column's own missing markers, compared as the category's text; "
+        "[data] missing_values apply to every column",
+    )
+
+    _markers = field_validator("missing_values", mode="before")(_marker_list)
 
     @field_validator("min_frequency", mode="before")
     @classmethod
