@@ -11,14 +11,15 @@ last row of an id is used), is not tagged: it goes to ``<output stem>.rejects.cs
 row number and the reason (naming the column and the value, the line, or the later row), and
 the rest of the file is tagged. A blank cell is a missing value, imputed as in training, as
 are CSV's missing markers (in a Parquet file's text columns too) and the markers the training
-config listed in ``missing_values``. The output is never the input (``check_output``).
+config listed in ``missing_values``, and each feature's own (``[[features]] missing_values``:
+``pdays = -1``). The output is never the input (``check_output``).
 """
 
 from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -46,6 +47,7 @@ from app.training.data import (
     text_ids,
     typed_categories,
 )
+from app.training.markers import FeatureMarkers, mask_markers
 from app.training.rules.values import canonical_category
 from app.training.shape import Misshapen, misshapen_rows, scan_column
 from app.training.values import for_people, parse_numbers
@@ -76,6 +78,7 @@ def read_chunks(
     missing_values: Sequence[str] = (),
     junk_as_missing: Collection[str] = (),
     max_id: int = MAX_ID_LENGTH,
+    feature_markers: Mapping[str, FeatureMarkers] | None = None,
 ) -> Iterator[Chunk]:
     """Stream a customer file (CSV or Parquet) as ``Chunk``s of about ``chunk_size`` rows.
 
@@ -83,8 +86,9 @@ def read_chunks(
     as numbers (an integer Parquet column becomes its decimal text, with a warning). A row
     with no id, with text that is not a number (or an infinite one) in a numeric feature,
     with more or fewer fields than the header (CSV), or with the id of an earlier row, is
-    returned in ``Chunk.rejected`` with the reason; blank cells and ``missing_values`` are
-    missing values, and so is text in the columns of ``junk_as_missing`` (``errors =
+    returned in ``Chunk.rejected`` with the reason; blank cells, ``missing_values`` and a
+    feature's own ``feature_markers`` (``Manifest.feature_markers``) are missing values,
+    and so is text in the columns of ``junk_as_missing`` (``errors =
     "missing"`` in the training config), but for a number written for people (``$12.50``,
     ``94%``: ``for_people``), which is rejected as training refuses it. A row whose id the
     service would refuse (longer than ``max_id``, blank, or with control characters) or with
@@ -95,6 +99,7 @@ def read_chunks(
     check_input(path, [id_column, *(name for name, _ in features)])
     numeric = [name for name, kind in features if kind == "numeric"]
     names = [name for name, _ in features]
+    kinds = dict(features)
     misshapen: list[Misshapen] = []
     if path.suffix.lower() in PARQUET_SUFFIXES:
         all_ids = pq.read_table(path, columns=[id_column]).column(0)
@@ -124,6 +129,8 @@ def read_chunks(
             shown = "" if len(refused) > max_id else f": {refused!r}"  # unless too long
             reasons[at] = f"customer id {problem}{shown}"
         values = frame[names].reset_index(drop=True)
+        if feature_markers:  # pdays = -1: missing, never "not a number"
+            mask_markers(values, feature_markers, kinds)
         for column in numeric:
             parsed = parse_numbers(values[column], missing_values)
             junk = parsed.junk
@@ -446,6 +453,7 @@ def assign_file(
         missing_values,
         loaded.manifest.junk_as_missing,
         max_id,
+        loaded.manifest.feature_markers,
     )
     parquet_out = target.suffix.lower() in PARQUET_SUFFIXES
     target.parent.mkdir(parents=True, exist_ok=True)

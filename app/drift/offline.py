@@ -31,6 +31,7 @@ from app.training.data import (
     read_error,
     typed_categories,
 )
+from app.training.markers import markers_of, mask_markers
 from app.training.model import SegmentationModel
 from app.training.values import numeric_column
 
@@ -142,20 +143,23 @@ def drift_of_file(
 
 def table_chunks(cfg: TrainConfig, path: Path, rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
     """A CSV customer table ``rows`` at a time, each read and checked as training reads it
-    (ids as text, the config's missing markers, text in a numeric column an error unless
-    ``errors = "missing"``). A feature missing in every row is counted (all in the missing
-    bin: a drift), not refused as training refuses it."""
+    (ids as text, the config's missing markers and each feature's own, text in a numeric
+    column an error unless ``errors = "missing"``). A feature missing in every row is
+    counted (all in the missing bin: a drift), not refused as training refuses it."""
     data = cfg.data
     wanted = list(dict.fromkeys([data.id_column, *cfg.feature_names]))
     check_data_file(path, wanted)
     categories = [f.name for f in cfg.features if f.type == "categorical"]
     options = csv_options(data.id_column, wanted, data.missing_values, categories)
+    markers = markers_of(f.model_dump() for f in cfg.features)
+    kinds = {f.name: f.type for f in cfg.features}
     read = 0
     try:
         for chunk in pd.read_csv(path, chunksize=rows, **options):
             chunk = typed_categories(chunk, categories)  # as training reads them
             read += len(chunk)
             frame, _, _ = index_by_id(chunk, data.id_column, path.name, data.duplicate_ids)
+            mask_markers(frame, markers, kinds)  # a feature's own (pdays = -1)
             for feature in cfg.features:
                 if feature.type == "numeric":
                     frame[feature.name], _ = numeric_column(

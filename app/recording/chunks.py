@@ -11,7 +11,7 @@ first data row is row 1), as file tagging reports it.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ import pandas as pd
 from app.assignment.customer_ids import MAX_ID_LENGTH
 from app.batch import UnseenCategories
 from app.batch import read_chunks as read_file_chunks
+from app.training.markers import FeatureMarkers
 
 
 @dataclass
@@ -58,9 +59,11 @@ def read_chunks(
     junk_as_missing: Collection[str] = (),
     max_id: int = MAX_ID_LENGTH,
     unseen: UnseenCategories | None = None,
+    feature_markers: Mapping[str, FeatureMarkers] | None = None,
 ) -> Iterator[Chunk]:
     """Chunks of ``source`` with the ``features`` (name, kind) of a model, in file order, read
-    as file tagging reads them (``missing_values``, ``junk_as_missing``: the manifest's);
+    as file tagging reads them (``missing_values``, ``junk_as_missing``, ``feature_markers``:
+    the manifest's);
     ``unseen`` counts the categories training never saw in the chunks built (column by
     column, before the rows become dicts).
 
@@ -69,7 +72,14 @@ def read_chunks(
     """
     start = 0
     parts = read_file_chunks(
-        source, id_column, features, chunk_size, missing_values, junk_as_missing, max_id
+        source,
+        id_column,
+        features,
+        chunk_size,
+        missing_values,
+        junk_as_missing,
+        max_id,
+        feature_markers,
     )
     for part in parts:
         size = len(part.ids) + len(part.rejected)

@@ -266,6 +266,7 @@ def _assigned(
         junk_as_missing=serving.manifest.junk_as_missing,
         max_id=get_settings().max_id_length,  # the ids the service takes
         unseen=unseen,
+        feature_markers=serving.feature_markers,
     ):
         item = _Assigned(chunk)
         if chunk.features:

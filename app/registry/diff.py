@@ -11,6 +11,7 @@ from app.registry.overrides import segment_names
 from app.registry.store import LoadedModel, ModelStore
 from app.training.config import TrainConfig
 from app.training.data import load_training_data, read_table
+from app.training.markers import mask_markers
 from app.training.values import numeric_column
 
 
@@ -27,16 +28,17 @@ def migration_matrix(
                 f"the newer version's data {config.data.path} is gone; pass --data FILE"
             )
         frame = load_training_data(config).frame
+        old_frame = new_frame = frame
     else:
-        frame = _read_features(data, [old_model, new_model])
+        old_frame, new_frame = _read_features(data, [old_model, new_model])
     missing = sorted(
         set(old_model.estimator.feature_names + new_model.estimator.feature_names)
-        - set(frame.columns)
+        - set(new_frame.columns)
     )
     if missing:
         raise DataError(f"{data or 'data'} lacks feature column(s): {', '.join(missing)}")
-    before = pd.Series(old_model.estimator.predict(frame), name="from")
-    after = pd.Series(new_model.estimator.predict(frame), name="to")
+    before = pd.Series(old_model.estimator.predict(old_frame), name="from")
+    after = pd.Series(new_model.estimator.predict(new_frame), name="to")
     # the names the service gives each version (edits by PATCH /v1/segments/{id} included)
     folder = store.root / model_name
     served_old = segment_names(old_model.manifest, folder)
@@ -47,16 +49,20 @@ def migration_matrix(
     return pd.crosstab(before.map(names_old), after.map(names_new)), kept
 
 
-def _read_features(data: Path, models: list[LoadedModel]) -> pd.DataFrame:
-    """``data`` with the models' numeric features read as file tagging reads them: blank
-    cells and the training config's missing markers are missing values; text is an error
+def _read_features(data: Path, models: list[LoadedModel]) -> list[pd.DataFrame]:
+    """``data`` as each model reads it, as file tagging reads it: blank cells, the training
+    config's missing markers and each feature's own (``[[features]] missing_values``, which
+    two versions may not share) are missing values; text in a numeric feature is an error
     naming the column (a blank cell reached scikit-learn as text, a traceback)."""
     categories = [
         name for model in models for name, kind in model.estimator.features if kind == "categorical"
     ]
-    frame = read_table(data, categories=categories)
+    read = read_table(data, categories=categories)
+    frames = []
     for model in models:
         markers = model.manifest.missing_values
+        features = dict(model.estimator.features)
+        frame = mask_markers(read.copy(), model.manifest.feature_markers, features)
         for name, kind in model.estimator.features:
             if kind == "numeric" and name in frame.columns:
                 frame[name], _ = numeric_column(
@@ -66,4 +72,5 @@ def _read_features(data: Path, models: list[LoadedModel]) -> pd.DataFrame:
                     missing_values=markers,
                     junk_is_missing=name in model.manifest.junk_as_missing,
                 )
-    return frame
+        frames.append(frame)
+    return frames
