@@ -75,7 +75,8 @@ def _made(
         return made
     try:
         kinds, markers = serving.feature_kinds, serving.missing_markers
-        features = merge(kinds, customer_id, {}, cached, max_id, markers=markers)[0]
+        marked = serving.feature_markers
+        features = merge(kinds, customer_id, {}, cached, max_id, "", markers, marked)[0]
     except (UnknownCustomer, ItemInvalid):
         cache.drop(customer_id)
         return None
@@ -109,7 +110,14 @@ async def assign_merged(
     for tries in range(MERGE_TRIES + 2):  # a '*' record is stale only without a profile,
         # and the read after it finds the customer unknown (a 404): the bound is not reached
         features, source, stored = await complete_one(
-            history, kinds, customer_id, sent, max_id, keep, serving.missing_markers
+            history,
+            kinds,
+            customer_id,
+            sent,
+            max_id,
+            keep,
+            serving.missing_markers,
+            serving.feature_markers,
         )
         doc = render(serving, customer_id, serving.assign_one(features), features)
         profile = features if source == MERGED else None  # read alone: not written again

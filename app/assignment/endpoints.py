@@ -134,7 +134,12 @@ async def assign_payload(state: State, body: bytes, query: bytes) -> bytes:
     history: HistoryService | None = state.history
     kinds, max_id = serving.feature_kinds, settings.max_id_length
     customer_id, features = parse_single(
-        body, kinds, max_id, partial=history is not None, missing=serving.missing_markers
+        body,
+        kinds,
+        max_id,
+        partial=history is not None,
+        missing=serving.missing_markers,
+        feature_markers=serving.feature_markers,
     )
     if not features and history is not None and log_spec(serving) is None:
         # by id: from the stored profile, cached in this process (recorded, with a check)
@@ -176,7 +181,9 @@ async def assign_batch_payload(state: State, body: bytes, query: bytes) -> bytes
     explain = EXPLAIN.read(query)
     kinds, max_id, max_batch = serving.feature_kinds, settings.max_id_length, settings.max_batch
     history: HistoryService | None = state.history
-    valid = decode_valid_batch(body, kinds, max_id, max_batch, serving.missing_markers)
+    valid = decode_valid_batch(
+        body, kinds, max_id, max_batch, serving.missing_markers, serving.feature_markers
+    )
     if valid is not None:
         doc = await answer_valid(serving, history, *valid, explain)
     else:  # some item is not valid (or the body is not a batch): check and word it all

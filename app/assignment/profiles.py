@@ -19,13 +19,14 @@ a batch's item.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from app.assignment.validation import ItemInvalid, parse_item
 from app.history import HistoryService, RedisUnavailable
 from app.history.records import Profile
 from app.problems import Problem, bounded, invalid
+from app.training.markers import FeatureMarkers
 
 FROM_REQUEST, FROM_PROFILE, MERGED = "request", "profile", "merged"
 MERGE_TRIES = 3  # reads of a profile that keeps changing under a merge, before recording it
@@ -58,6 +59,7 @@ def merge(
     max_id: int,
     prefix: str = "",
     markers: frozenset[str] = frozenset(),
+    feature_markers: Mapping[str, FeatureMarkers] | None = None,
 ) -> tuple[dict[str, Any], str]:
     """The features to assign (``sent`` over ``stored``) and where they came from.
 
@@ -74,10 +76,10 @@ def merge(
     # a copy (``values`` is the cached profile, shared between requests), read as a request
     # is: the stored values were checked when recorded, against the version of that time
     # (a profile stored before requests read markers as missing, ``"NA"``, or a file's
-    # booleans as booleans, ``"TRUE"``: read as now)
+    # booleans as booleans, ``"TRUE"``, or a feature's own marker, pdays -1: read as now)
     merged = {n: sent[n] if n in sent else values[n] for n in kinds}
     item = {"customer_id": customer_id, "features": merged}
-    parse_item(item, kinds, max_id, prefix, missing=markers)
+    parse_item(item, kinds, max_id, prefix, missing=markers, feature_markers=feature_markers)
     return merged, MERGED if sent else FROM_PROFILE
 
 
@@ -115,6 +117,7 @@ async def complete_one(
     max_id: int,
     keep: bool = False,
     markers: frozenset[str] = frozenset(),
+    feature_markers: Mapping[str, FeatureMarkers] | None = None,
 ) -> tuple[dict[str, Any], str, Profile]:
     """``merge`` for one request, reading its profile (cached with ``keep``), and the profile
     as read (what a record made from it is checked against); raises 404, 422 and 503
@@ -127,7 +130,9 @@ async def complete_one(
     except RedisUnavailable as exc:
         raise profiles_unavailable(exc) from None
     try:
-        features, source = merge(kinds, customer_id, sent, stored, max_id, markers=markers)
+        features, source = merge(
+            kinds, customer_id, sent, stored, max_id, "", markers, feature_markers
+        )
     except UnknownCustomer as exc:
         raise Problem(
             404,
@@ -148,6 +153,7 @@ async def complete_many(
     items: Sequence[tuple[int, str, dict[str, Any]]],
     max_id: int,
     markers: frozenset[str] = frozenset(),
+    feature_markers: Mapping[str, FeatureMarkers] | None = None,
 ) -> tuple[list[tuple[dict[str, Any], str] | list[dict[str, str]]], list[Profile | None]]:
     """``merge`` for a batch's incomplete ``(index, customer id, sent)`` items, with one read
     of their profiles: per item its features and source, or its errors (reported in place);
@@ -161,7 +167,10 @@ async def complete_many(
     out: list[tuple[dict[str, Any], str] | list[dict[str, str]]] = []
     for (i, customer_id, sent), profile in zip(items, stored, strict=True):
         try:
-            out.append(merge(kinds, customer_id, sent, profile, max_id, f"items.{i}", markers))
+            prefix = f"items.{i}"
+            out.append(
+                merge(kinds, customer_id, sent, profile, max_id, prefix, markers, feature_markers)
+            )
         except UnknownCustomer as exc:
             out.append(unknown_customer(exc, f"items.{i}"))
         except ItemInvalid as exc:

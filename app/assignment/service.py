@@ -17,6 +17,7 @@ from app.observability import MIGRATIONS, REDIS_ERRORS, REDIS_LATENCY, SUPERSEDE
 from app.problems import MAX_ECHO, clipped, escaped
 from app.serving import ServingModel
 from app.serving.compiled import Assignment
+from app.training.markers import FeatureMarkers
 from app.training.preprocess import MISSING_CATEGORY
 
 Incomplete = Sequence[tuple[int, str, dict[str, Any]]]
@@ -165,6 +166,7 @@ async def answer_batch(
                 prefix=f"items.{i}",
                 partial=history is not None,
                 missing=serving.missing_markers,
+                feature_markers=serving.feature_markers,
             )
         except ItemInvalid as exc:
             refuse(i, exc.errors)
@@ -203,6 +205,7 @@ async def answer_batch(
             refuse,
             True,
             serving.missing_markers,
+            serving.feature_markers,
         )
 
     async def answer(
@@ -248,6 +251,7 @@ async def answer_batch(
             refuse,
             check,
             serving.missing_markers,
+            serving.feature_markers,
         )
         for i in refused:
             sources.pop(i, None)
@@ -270,6 +274,7 @@ async def _complete(
     refuse: Callable[[int, list[dict[str, str]]], None],
     check: bool,
     markers: frozenset[str] = frozenset(),
+    feature_markers: Mapping[str, FeatureMarkers] | None = None,
 ) -> tuple[dict[int, str], set[int]]:
     """Complete the ``incomplete`` items of ``valid`` (in order) from their stored profiles
     into ``merged`` and ``sources``, refusing those that cannot be; returns the profiles the
@@ -282,7 +287,7 @@ async def _complete(
     earlier one is stale and redone. Records of customers with no item completed from a
     profile are not checked (every feature sent, or derived as of now)."""
     completed, profiles = (
-        (await complete_many(history, kinds, incomplete, max_id, markers))
+        (await complete_many(history, kinds, incomplete, max_id, markers, feature_markers))
         if incomplete
         else ([], [])
     )

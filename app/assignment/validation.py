@@ -13,6 +13,7 @@ import functools
 import json
 import math
 import operator
+from collections.abc import Mapping
 from itertools import islice
 from math import isfinite
 from typing import Annotated, Any, Literal
@@ -28,6 +29,7 @@ from app.assignment.customer_ids import readable_id
 from app.assignment.number_limit import FLOAT_LIMIT as _FLOAT_LIMIT
 from app.assignment.number_limit import NUMBER_LIMIT as NUMBER_LIMIT  # re-exported
 from app.problems import MAX_ERRORS, Problem, bounded, invalid, malformed_json, shown
+from app.training.markers import FeatureMarkers
 from app.training.rules.values import BOOL_TEXT
 
 MAX_CATEGORY_LENGTH = 256
@@ -96,6 +98,7 @@ def parse_item(
     prefix: str = "",
     partial: bool = False,
     missing: frozenset[str] = frozenset(),
+    feature_markers: Mapping[str, FeatureMarkers] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Check one ``{customer_id, features}`` object; raises ``ItemInvalid`` with every error.
 
@@ -105,7 +108,9 @@ def parse_item(
     ``null`` …) or of spaces only is missing (None), as training and file tagging read it.
     A boolean value is read as a file's ``TRUE``/``FALSE`` cell is (``BOOL_TEXT``): a
     ``boolean`` feature's (``ServingModel.feature_kinds``) text ``TRUE`` is True, and a
-    numeric feature's true or ``TRUE`` is 1.0.
+    numeric feature's true or ``TRUE`` is 1.0. A value that is one of its feature's own
+    ``feature_markers`` (``ServingModel.feature_markers``: ``pdays`` -1, -1.0 or ``"-1"``) is
+    missing too, as the file's cell is read.
     """
     p, where = (f"{prefix}." if prefix else ""), prefix or "body"
     if not isinstance(obj, dict):
@@ -131,6 +136,10 @@ def parse_item(
         problem = "field required" if "features" not in obj else "must be an object"
         errors.append({"field": f"{p}features", "message": problem})
         raise ItemInvalid(errors, omitted, where)
+    if feature_markers:
+        for name, marked in feature_markers.items():
+            if name in features and name in kinds and marked.hit(features[name], kinds[name]):
+                features[name] = None  # a sentinel (pdays = -1), as a file's cell is read
     if len(features) != len(kinds) or not features.keys() <= kinds.keys():
         unknown = len(features) - sum(name in features for name in kinds)
         names, more = _unlisted(features, kinds, unknown)
@@ -203,6 +212,7 @@ def _check_value(value: Any, kind: str) -> str | None:
 # item-by-item way, which decides.
 _Float = Annotated[float, msgspec.Meta(ge=-(2.0**62), le=2.0**62)]
 _Numeric = _Float | bool | Literal["True", "TRUE", "true", "False", "FALSE", "false"] | None
+_MarkedNumeric = _Float | bool | str | None  # its own markers may be text ("-1", "unknown")
 _Category = (
     Annotated[str, msgspec.Meta(max_length=MAX_CATEGORY_LENGTH)]
     # orjson reads an integer outside [-2**63, 2**64) as a float (so the item-by-item way sees
@@ -217,11 +227,12 @@ _Category = (
 
 @functools.lru_cache(maxsize=8)
 def _batch_decoder(
-    kinds: tuple[tuple[str, str], ...], max_id: int, max_batch: int
+    kinds: tuple[tuple[str, str], ...], max_id: int, max_batch: int, marked: frozenset[str]
 ) -> msgspec.json.Decoder[Any]:
+    numeric = {name: _MarkedNumeric if name in marked else _Numeric for name, _ in kinds}
     features = msgspec.defstruct(
         "Features",
-        [(name, _Numeric if kind == "numeric" else _Category) for name, kind in kinds],
+        [(name, numeric[name] if kind == "numeric" else _Category) for name, kind in kinds],
         forbid_unknown_fields=True,
     )
     item = msgspec.defstruct(
@@ -243,6 +254,7 @@ def decode_valid_batch(
     max_id: int,
     max_batch: int,
     missing: frozenset[str] = frozenset(),
+    feature_markers: Mapping[str, FeatureMarkers] | None = None,
 ) -> tuple[list[str], list[dict[str, Any]]] | None:
     """The customer ids and features of a batch body whose every item is valid, else None.
 
@@ -251,7 +263,8 @@ def decode_valid_batch(
     ``parse_batch`` and ``parse_item`` accept, with the same values (a test proves it on any
     input); on None the caller takes that way, which words every error.
     """
-    decoder = _batch_decoder(tuple(kinds.items()), max_id, max_batch)
+    markers = feature_markers or {}
+    decoder = _batch_decoder(tuple(kinds.items()), max_id, max_batch, frozenset(markers))
     try:  # msgspec refuses a lone surrogate (as orjson does), and recurses on nesting
         items = decoder.decode(body).items
     except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
@@ -260,6 +273,16 @@ def decode_valid_batch(
     if not all(map(str.isprintable, ids)) or not all(map(str.strip, ids)):
         return None
     rows = [msgspec.structs.asdict(item.features) for item in items]
+    for name, marked in markers.items():  # first, as parse_item reads them
+        kind = kinds.get(name)
+        if kind is None:
+            continue
+        for row in rows:
+            value = row[name]
+            if marked.hit(value, kind):
+                row[name] = None
+            elif kind == "numeric" and value.__class__ is str and value not in _BOOL_NUMBERS:
+                return None  # text that is neither a marker nor a boolean: the slow way
     for name, kind in kinds.items():  # booleans and the markers of a missing category,
         # read as parse_item reads them
         values = map(operator.itemgetter(name), rows)
@@ -292,6 +315,7 @@ def parse_single(
     max_id: int,
     partial: bool = False,
     missing: frozenset[str] = frozenset(),
+    feature_markers: Mapping[str, FeatureMarkers] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     cut: list[dict[str, str]] = []
     if len(body) > _SMALL_BODY and body.count(b'"') > _most_quotes(len(kinds), max_id):
@@ -302,7 +326,9 @@ def parse_single(
     else:
         obj = parse_json(body)
     try:
-        customer_id, features = parse_item(obj, kinds, max_id, partial=partial, missing=missing)
+        customer_id, features = parse_item(
+            obj, kinds, max_id, partial=partial, missing=missing, feature_markers=feature_markers
+        )
     except ItemInvalid as exc:
         raise invalid(cut + exc.found, exc.omitted) from None
     if cut:  # (duplicated names, all known)

@@ -26,6 +26,7 @@ from app.registry.manifest import Manifest, SegmentInfo
 from app.registry.overrides import SegmentOverrides, serving_segments
 from app.registry.store import ModelStore
 from app.serving.compiled import Assignment, CompiledAssigner, UnsupportedPipeline
+from app.training.markers import FeatureMarkers
 from app.training.model import SegmentationModel
 from app.training.preprocess import MISSING_CATEGORY
 from app.training.rules import canonical_category
@@ -82,6 +83,13 @@ class ServingModel:
         # what it learnt stays what it learnt
         learnt = frozenset().union(*self.known_categories.values())
         return markers - learnt
+
+    @cached_property
+    def feature_markers(self) -> dict[str, FeatureMarkers]:
+        """Feature -> its own missing markers, as this version was trained with them
+        (``[[features]] missing_values``: a request's ``pdays`` -1 is missing, as the file's
+        cell was); none for a version trained before the option."""
+        return self.manifest.feature_markers
 
     def unknown_categories(self, features: Mapping[str, Any]) -> dict[str, str]:
         """The categorical values of ``features`` training never saw, by feature (as the
