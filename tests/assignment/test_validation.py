@@ -16,6 +16,7 @@ from app.assignment.validation import (
     parse_item,
 )
 from app.problems import Problem
+from app.training.markers import FeatureMarkers
 
 KINDS = {
     "monetary": "numeric",
@@ -33,11 +34,21 @@ VALUES = (
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=300)
     | st.sampled_from(["NA", "null", "", "N/A "])  # missing markers, and one that is not
+    | st.sampled_from([-1, -1.0, "-1", " -1.0 ", "-1.5", "unknown", "Unknown", "1e0"])
     | st.lists(st.integers(), max_size=2)
     | st.dictionaries(st.text(max_size=3), st.integers(), max_size=1)
 )
 IDS = st.text(max_size=140) | st.integers() | st.none()
 MISSING = frozenset({"NA", "null", ""})  # a model's missing markers (ServingModel.missing_markers)
+# features' own markers (ServingModel.feature_markers): a numeric sentinel, a text one, a
+# categorical one, a boolean one
+MARKERS = {
+    "visits": FeatureMarkers.of(["-1", "unknown"], numeric=True),
+    "monetary": FeatureMarkers.of(["1"], numeric=True),
+    "plan": FeatureMarkers.of(["-1", "unknown"], numeric=False),
+    "sso": FeatureMarkers.of(["true"], numeric=False),  # the category's text: TRUE too
+}
+SENTINELS = st.sampled_from([-1, -1.0, "-1", " -1.0 ", "-1.5", "unknown", "Unknown", "1e0"])
 
 
 @st.composite
@@ -63,7 +74,14 @@ def items(draw: st.DrawFn) -> Any:
 def each_valid(batch: list[Any]) -> bool:
     try:
         for i, item in enumerate(batch):
-            parse_item(item, KINDS, max_id=128, prefix=f"items.{i}", missing=MISSING)
+            parse_item(
+                item,
+                KINDS,
+                max_id=128,
+                prefix=f"items.{i}",
+                missing=MISSING,
+                feature_markers=MARKERS,
+            )
     except ItemInvalid:
         return False
     return True
@@ -94,14 +112,16 @@ NEAR_VALID = {  # mostly valid values, with the edges: 2**62 to 2**64, huge floa
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.sampled_from([2**62, 2**62 + 1, 2**63, 2**63 + 1, -(2**63) - 1, 1e19, 2.0**62, True])
     | st.booleans()
-    | BOOLEAN_TEXT,
+    | BOOLEAN_TEXT
+    | SENTINELS,
     "categorical": st.none()
     | st.booleans()
     | st.integers(-(2**70), 2**70)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(min_size=250, max_size=260)
     | st.text(max_size=8)
-    | st.sampled_from(["NA", "null", "", "N/A "]),
+    | st.sampled_from(["NA", "null", "", "N/A "])
+    | SENTINELS,
 }
 NEAR_VALID["boolean"] = NEAR_VALID["categorical"] | BOOLEAN_TEXT
 
@@ -133,7 +153,7 @@ BODIES = (
 @example(doc={"items": [{"customer_id": "0", "features": {**NULLS, "visits": 2**62 + 1}}]})
 def test_the_one_pass_batch_decoder_accepts_only_what_the_checks_accept(doc: Any) -> None:
     body = json.dumps(doc).encode()
-    fast = decode_valid_batch(body, KINDS, max_id=128, max_batch=5, missing=MISSING)
+    fast = decode_valid_batch(body, KINDS, 128, 5, missing=MISSING, feature_markers=MARKERS)
     if fast is None:
         return  # the caller then takes the slow way, which decides and words the errors
     slow = slow_way(body, max_batch=5)
@@ -144,6 +164,30 @@ def test_the_one_pass_batch_decoder_accepts_only_what_the_checks_accept(doc: Any
         for name, kind in KINDS.items():
             assert as_used(kind, got[name]) == as_used(kind, want[name]), (name, body)
             assert got[name] not in MISSING or kind == "numeric", (name, body)
+
+
+def test_a_batch_of_sentinels_is_read_in_one_pass_as_item_by_item() -> None:
+    """Each feature's own markers (-1, -1.0, "-1", a JSON true where 1 is one, a
+    category's text) are missing on the one-pass decoder as item by item, without the slow
+    way; other values of those features are kept."""
+    first = {"monetary": 1, "visits": "-1", "plan": -1, "vip": "x", "sso": "TRUE"}
+    second = {"monetary": True, "visits": -1.0, "plan": "unknown", "vip": -1, "sso": False}
+    kept = {"monetary": 2.5, "visits": " -1.5", "plan": "-1.0", "vip": "unknown", "sso": None}
+    items = [first, second, kept]
+    doc = {"items": [{"customer_id": f"c{i}", "features": f} for i, f in enumerate(items)]}
+    body = json.dumps(doc).encode()
+    assert decode_valid_batch(body, KINDS, 128, 5, MISSING, MARKERS) is None  # " -1.5"
+    kept["visits"] = -1.5
+    body = json.dumps(doc).encode()
+    fast = decode_valid_batch(body, KINDS, 128, 5, MISSING, MARKERS)
+    assert fast is not None
+    assert fast == slow_way(body, 5)
+    missing = dict.fromkeys(KINDS)
+    assert fast[1] == [
+        {**missing, "vip": "x"},
+        {**missing, "vip": -1, "sso": False},
+        {"monetary": 2.5, "visits": -1.5, "plan": "-1.0", "vip": "unknown", "sso": None},
+    ]
 
 
 @pytest.mark.parametrize(

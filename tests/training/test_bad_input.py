@@ -222,6 +222,19 @@ def test_too_few_customers_left_after_rules_for_k_min_is_refused(tmp_path: Path)
             "features.2 ('plan'): type 'category' is not 'numeric' or 'categorical'",
         ),
         ("", "", "features: Field required"),
+        # a feature's own missing markers are strings, as [data] missing_values are
+        (
+            "",
+            FEATURES.replace('name = "visits"', 'name = "visits"\nmissing_values = [-1]'),
+            "features.1 ('visits').missing_values: missing_values lists the cells read as "
+            "missing in this column, each a string as written in the file, e.g. missing_values "
+            '= ["-1"] (not [-1]); got [-1]',
+        ),
+        (
+            "",
+            FEATURES.replace('type = "categorical"', 'type = "categorical"\nmissing_values = "?"'),
+            "features.2 ('plan').missing_values: missing_values lists the cells read as missing",
+        ),
         ("kind = 'transactions'", FEATURES, "needs a [data.transactions] table"),
     ],
 )
