@@ -460,7 +460,10 @@ def negatives_under_log(config: TrainConfig, frame: pd.DataFrame) -> list[str]:
         lower = feature.clip[0] if feature.clip else None
         if lower is not None:
             values = np.maximum(values, lower)
-        negative = values < 0
+        # below a rounding error of the column's scale: a customer who returned everything
+        # has a net of -5.3e-15, not a negative amount
+        scale = float(np.nanmax(np.abs(values), initial=0.0))
+        negative = values < -1e-9 * max(scale, 1.0)
         if negative.any():
             notes.append(
                 f"{feature.name}: {int(negative.sum()):,} negative values (the lowest "

@@ -73,11 +73,14 @@ def test_negative_values_under_log1p_are_noted(tmp_path: Path) -> None:
             "customer_id": [f"c{i}" for i in range(600)],
             "balance": np.r_[rng.gamma(2.0, 100.0, 590), np.full(10, -250.0)],
             "kept": np.r_[rng.gamma(2.0, 100.0, 590), np.full(10, -5.0)],
+            # a customer who returned everything: a net of a rounding error below 0
+            "net": np.r_[rng.gamma(2.0, 100.0, 599), [-5.329070518200751e-15]],
         }
     )
     features: list[dict[str, object]] = [
         {"name": "balance", "transform": "log1p"},
         {"name": "kept", "transform": "log1p", "clip": [0, 10_000]},
+        {"name": "net", "transform": "log1p"},
     ]
     notes = [n for n in _notes(tmp_path, frame, features) if "log1p" in n]
     assert notes == [
