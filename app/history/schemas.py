@@ -29,7 +29,10 @@ class CustomerOut(BaseModel):
     )
     assigned_at: datetime = Field(description="the last assignment, changed or not")
     since: datetime = Field(description="when the customer entered this segment")
-    migrations: int = Field(description="segment changes recorded for this customer")
+    migrations: int = Field(
+        description="history entries recorded for this customer: its first assignment and each "
+        "segment change since (so its segment changes are this less one)"
+    )
     profile: dict[str, float | int | str | bool | None] | None = Field(
         description="the features the service last saw for this customer (null: none stored)",
         examples=[{"recency_days": 12.0, "plan": "pro"}],

@@ -335,3 +335,31 @@ def test_live_counts_on_the_segments_page_are_the_members_in_redis(service: Serv
         assert {k: int(v) for k, v in shown.items()} == expected
         for seg, count in expected.items():
             assert api.get(f"/v1/segments/{seg}/members").json()["total"] == count
+
+
+def test_first_assignments_are_not_counted_as_segment_changes(service: Service) -> None:
+    """The migrations page said "33000 migrations" of 33,000 new customers who never moved,
+    and a customer page "Migrations 1" after a first assignment (a new-user audit)."""
+    versions = service.versions
+    segments = versions.segment[versions.old]
+    first = 0
+    other = next(i for i, seg in enumerate(segments) if seg != segments[first])
+    with service.api("assign") as assigner:
+        for customer, rows in (("ui-moved", (first, other)), ("ui-new", (first,))):
+            for row in rows:
+                body = {"customer_id": customer, "features": versions.rows[row]}
+                assert assigner.post("/v1/assign", json=body).status_code == 200
+    with signed_in(service, "read") as reader:
+        for customer, changes in (("ui-moved", 1), ("ui-new", 0)):
+            html = reader.get("/ui/customers", params={"customer_id": customer}).text
+            assert f"<dd>{changes} since the first assignment</dd>" in html
+        html = reader.get("/ui/migrations").text
+        found = re.search(r"<strong>(\d+)</strong>\s*moved from one segment to another, and "
+                          r"<strong>(\d+)</strong> new customers", html)  # fmt: skip
+        assert found, html
+        moved, new = map(int, found.groups())
+        flows = re.findall(
+            r"<tr><td>([^<]*)</td>\s*<td>[^<]*</td><td class=\"num\">(\d+)</td>", html
+        )
+        assert new == sum(int(c) for name, c in flows if name == "new customers") >= 2
+        assert moved == sum(int(c) for name, c in flows if name != "new customers") >= 1
