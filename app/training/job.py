@@ -226,6 +226,7 @@ def _train(
                 bootstraps=spec.stability_bootstraps,
                 bootstrap_size=spec.selection_sample,
             )
+            data.notes.extend(weak_structure(assessed.quality.silhouette, selection.method))
     del matrix
     slots = rule_slots.astype(np.int64)
     slots[rule_slots < 0] = len(rules) + labels
@@ -446,6 +447,28 @@ def few_customers(customers: int, k: int) -> list[str]:
         f"on average): segments of so few move with each customer and say little of a "
         f"population; {FEW_PER_SEGMENT * k:,} or more (a few thousand is usual) give steadier "
         "segments"
+    ]
+
+
+USABLE_SILHOUETTE = 0.25  # the report's "usable structure" (above it) in its legend
+
+
+def weak_structure(silhouette: float | None, method: str) -> list[str]:
+    """A note when the chosen segments' silhouette is below what the report calls usable
+    structure: the default selection chose k = 6 at 0.142 on an insurance table, and the
+    report's legend said "above 0.25 is usable structure" with no word on it."""
+    if silhouette is None or silhouette >= USABLE_SILHOUETTE:
+        return []
+    why = (
+        "they were chosen for how they separate the outcomes (see the selection)"
+        if method != "silhouette"
+        else "no candidate separated the customers better"
+    )
+    return [
+        f"silhouette {silhouette:.2f}, below the {USABLE_SILHOUETTE} of usable structure: "
+        "these customers do not form separate groups on the features, and the segments are "
+        f"bands cut through them ({why}); read each as the traits that name it, and expect "
+        "customers near a boundary to move between segments as their values change"
     ]
 
 

@@ -231,3 +231,24 @@ def test_a_mostly_missing_feature_is_noted(tmp_path: Path) -> None:
         "for most of them and dominates the feature; consider dropping it, or a rule segment "
         "for them (when = 'channel is missing')",
     ]
+
+
+def test_segments_without_structure_are_noted_and_clear_groups_are_not(tmp_path: Path) -> None:
+    """Eight independent features hold no groups: the silhouette is far below the report's
+    0.25 of usable structure, and the job says the segments are bands, not groups; three
+    clear blobs get no such note."""
+    rng = np.random.default_rng(5)
+    n = 1_500
+    flat = pd.DataFrame(rng.normal(size=(n, 8)), columns=[f"f{i}" for i in range(8)])
+    flat.insert(0, "customer_id", [f"c{i}" for i in range(n)])
+    features: list[dict[str, object]] = [{"name": f"f{i}"} for i in range(8)]
+    (tmp_path / "flat").mkdir()
+    (tmp_path / "blobs").mkdir()
+    notes = [n for n in _notes(tmp_path / "flat", flat, features) if "usable structure" in n]
+    assert len(notes) == 1 and "bands cut through them" in notes[0], notes
+    centres = rng.choice(3, n)
+    blobs = flat.copy()
+    blobs[["f0", "f1"]] = np.array([[0, 0], [8, 0], [0, 8]])[centres] + rng.normal(size=(n, 2))
+    blob_features: list[dict[str, object]] = [{"name": "f0"}, {"name": "f1"}]
+    notes = _notes(tmp_path / "blobs", blobs, blob_features)
+    assert not [n for n in notes if "usable structure" in n], notes
