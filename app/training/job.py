@@ -41,7 +41,7 @@ from app.training.config import NumericFeature, TrainConfig
 from app.training.data import TrainingData, load_training_data, min_rows_for
 from app.training.matrix import fit_matrix
 from app.training.model import ColumnWeights, SegmentationModel, warm_start
-from app.training.profile import SlotInfo, profile_segments
+from app.training.profile import SlotInfo, feature_label, profile_segments
 from app.training.quality import assess
 from app.training.rules import (
     RuleSegment,
@@ -53,7 +53,6 @@ from app.training.selection import select_k
 from app.training.stable_ids import Slot, assign_stable_ids
 from app.training.tree import LeafRules, grow_tree
 from app.training.tree_names import leaf_splits
-from app.words import label_of
 
 PROJECTION_POINTS = 5_000
 StepCallback = Callable[[str], None]
@@ -655,7 +654,7 @@ def _feature_schema(
     schema: list[FeatureSchema] = []
     named = preprocessor.named_transformers_  # type: ignore[attr-defined]
     for f in config.features:
-        label = f.label or label_of(f.name)
+        label = feature_label(config, f)
         if isinstance(f, NumericFeature):
             col = frame[f.name]
             stats = NumericStats(

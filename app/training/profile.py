@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from app.registry.manifest import CategoryShare, NumericProfile, OutcomeTest, SegmentInfo
-from app.training.config import CategoricalFeature, TrainConfig
+from app.training.config import CategoricalFeature, Feature, TrainConfig
 from app.training.effects import outcome_effect
 from app.training.preprocess import MISSING_CATEGORY, category_codes
 from app.training.tree_names import LeafSplit, bounds_text
@@ -34,6 +34,15 @@ RFM_WORDS = {
     "monetary": ("high spend", "low spend"),
     "avg_order_value": ("large baskets", "small baskets"),
     "tenure_days": ("long-standing", "new"),
+}
+# the derived features' labels (descriptions, profile tables, the dashboard), in the words
+# their names use: "spend", never "monetary" beside a "High spend" segment
+RFM_LABELS = {
+    "recency_days": "days since last order",
+    "frequency": "orders",
+    "monetary": "spend",
+    "avg_order_value": "average order value",
+    "tenure_days": "days since first order",
 }
 ONE_TIME = "one-time"
 NEW, NEW_DAYS = "new", 90  # "new" only where the median customer's first order is this recent
@@ -74,7 +83,7 @@ def profile_segments(
     pop_mean = transformed.mean()
     pop_std = transformed.std(ddof=0).replace(0.0, 1.0)
     sides = {col: _sides(frame[col], slots, len(infos)) for col in numeric}
-    labels = {f.name: f.label or label_of(f.name) for f in config.features}
+    labels = {f.name: feature_label(config, f) for f in config.features}
     words = _words(config) | _flag_words(config, frame, labels)
     # each row's category as its position in the population's shares, so a segment's
     # shares take one bincount rather than a value_counts of its rows per feature
@@ -307,6 +316,16 @@ def _no(label: str, word: str = "no") -> str:
     never ``no no show``."""
     head, _, rest = label.partition(" ")
     return rest if head.lower() in ("no", "not") and rest else f"{word} {label}"
+
+
+def feature_label(config: TrainConfig, feature: Feature) -> str:
+    """A feature's label: its own, else a transaction log's derived feature's (``spend``),
+    else its name in words."""
+    if feature.label:
+        return feature.label
+    if config.data.kind == "transactions" and feature.name in RFM_LABELS:
+        return RFM_LABELS[feature.name]
+    return label_of(feature.name)
 
 
 def _words(config: TrainConfig) -> dict[str, Ends]:

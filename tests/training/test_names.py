@@ -254,6 +254,12 @@ def test_a_transaction_log_names_segments_in_its_own_words(tmp_path: Path) -> No
     names = " ".join(s.name for s in m.segments).lower()
     assert "recency days" not in names and "monetary" not in names, names
     assert any(w in names for w in ("lapsed", "recent", "high spend", "low spend")), names
+    # the descriptions and the features' labels say it in the same words (they said
+    # "monetary" and "recency days" beside "High spend" names: a new-user audit)
+    labels = {f.name: f.label for f in m.features}
+    assert labels == {"recency_days": "days since last order", "monetary": "spend"}
+    text = " ".join(s.description for s in m.segments).lower()
+    assert "recency days" not in text and "monetary" not in text, text
 
 
 def test_one_time_only_where_the_segment_bought_once() -> None:
