@@ -363,3 +363,17 @@ def test_first_assignments_are_not_counted_as_segment_changes(service: Service) 
         )
         assert new == sum(int(c) for name, c in flows if name == "new customers") >= 2
         assert moved == sum(int(c) for name, c in flows if name != "new customers") >= 1
+
+
+def test_a_profile_shows_numbers_as_people_read_them(service: Service) -> None:
+    """The customer page showed ``recency_days 0.37694035886574073`` (a new-user audit)."""
+    versions = service.versions
+    features = dict(versions.rows[0])
+    name = next(k for k, v in features.items() if isinstance(v, float))
+    features[name] = 0.37694035886574073
+    with service.api("assign") as assigner:
+        body = {"customer_id": "ui-floats", "features": features}
+        assert assigner.post("/v1/assign", json=body).status_code == 200
+    with signed_in(service, "read") as reader:
+        html = reader.get("/ui/customers", params={"customer_id": "ui-floats"}).text
+    assert "<td>0.37694</td>" in html and "0.37694035886574073" not in html
