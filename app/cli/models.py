@@ -50,10 +50,11 @@ def list_versions(store: STORE_OPTION = None, model: MODEL_OPTION = None) -> Non
                 "—" if sil is None else f"{sil:.3f}",
                 "[green]promoted[/]" if m.version == promoted else "",
             )
-        out.print(table)
+        others = [n for n in model_store.model_names() if n != name]
+        if table.rows or not others:  # no empty table before the note naming the others
+            out.print(table)
         for version, why in unreadable.items():
             console.print(f"left out {version}: {why}", soft_wrap=True, highlight=False)
-        others = [n for n in model_store.model_names() if n != name]
         if not table.rows and others:  # e.g. trained with --model rfm, listed without it
             console.print(
                 f"no versions of {name!r}; the store holds {', '.join(others)} "

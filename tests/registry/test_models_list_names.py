@@ -24,3 +24,4 @@ def test_list_of_an_absent_model_names_the_models_the_store_holds(
     text = " ".join(result.output.split())
     assert "no versions of 'customers'" in text
     assert "transactions" in text and "--model" in text
+    assert "silhouette" not in text  # no empty table of versions before it
