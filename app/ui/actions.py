@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.errors import SegmentsError, StoreError
-from app.problems import Problem
+from app.problems import Problem, as_problem
 from app.registry.endpoints import promote_model
 from app.registry.overrides import EDITABLE
 from app.segments.endpoints import update_segment
@@ -134,8 +134,10 @@ async def promote(request: Request, version: str) -> Response:
     await confirmed(request, "promotion")
     try:
         await api(promote_model(holder_of(request), version))
-    except SegmentsError as exc:
-        raise PageError(409, "Promotion refused", str(exc)) from None
+    except SegmentsError as exc:  # the API's status (an unknown version: 404, as there)
+        problem = as_problem(exc)
+        status = problem.status if problem is not None else 409
+        raise PageError(status, "Promotion refused", str(exc)) from None
     return redirect(request, "?done=promoted")
 
 

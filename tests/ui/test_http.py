@@ -377,3 +377,14 @@ def test_a_profile_shows_numbers_as_people_read_them(service: Service) -> None:
     with signed_in(service, "read") as reader:
         html = reader.get("/ui/customers", params={"customer_id": "ui-floats"}).text
     assert "<td>0.37694</td>" in html and "0.37694035886574073" not in html
+
+
+def test_promoting_an_unknown_version_is_a_404_as_in_the_api(service: Service) -> None:
+    """The dashboard answered 409 where the API answers 404 for the same unknown version."""
+    unknown = "20200101-000000-000000"
+    with signed_in(service, "admin") as admin, service.api("admin") as api:
+        token = csrf_of(admin.get("/ui/").text)
+        form = {"csrf": token, "confirm": "yes"}
+        answer = admin.post(f"/ui/models/{unknown}/promote", data=form)
+        assert answer.status_code == api.post(f"/v1/models/{unknown}/promote").status_code == 404
+        assert api.get("/v1/models").json()["promoted"] == service.versions.old
