@@ -92,7 +92,11 @@ class LeafTree:
 
     def apply(self, frame: pd.DataFrame) -> np.ndarray:
         """Each row's leaf slot (0-based, in ``leaves`` order), by the tree itself."""
-        nodes = self.estimator.apply(self.columns.matrix(frame))
+        return self.slots(self.columns.matrix(frame))
+
+    def slots(self, x: np.ndarray) -> np.ndarray:
+        """``apply`` on the tree's own matrix (``columns.matrix``)."""
+        nodes = self.estimator.apply(x)
         lookup = np.full(self.estimator.tree_.node_count, -1, dtype=np.int64)
         lookup[self.leaves] = np.arange(len(self.leaves))
         result: np.ndarray = lookup[nodes]
@@ -117,7 +121,8 @@ def fit_tree(config: TrainConfig, frame: pd.DataFrame, target: pd.Series, *, see
 
     The number of leaves (``k_min`` .. ``min(k_max, 8)``) and the plateau its cuts are
     centred in are chosen by stability under resampling, then by the effect size on held-out
-    halves: see ``tree_choice``.
+    halves: see ``tree_choice``. The quality check reads the chosen shape's refits, so there
+    are ``max(selection_bootstraps, stability_bootstraps)`` of them.
     """
     present = target.notna().to_numpy()
     y = target.to_numpy(dtype=np.float64)[present]
@@ -128,8 +133,9 @@ def fit_tree(config: TrainConfig, frame: pd.DataFrame, target: pd.Series, *, see
     binary = bool(np.isin(y, (0.0, 1.0)).all())
     spec = config.model
     counts = range(max(2, spec.k_min), max(2, min(spec.k_max, MAX_LEAVES)) + 1)
+    bootstraps = max(spec.selection_bootstraps, spec.stability_bootstraps)
     choice = choose_shape(x, y, binary, counts, min_share=spec.min_share,
-                          sample=spec.selection_sample, bootstraps=spec.selection_bootstraps,
+                          sample=spec.selection_sample, bootstraps=bootstraps,
                           seed=seed)  # fmt: skip
     estimator = new_tree(binary, choice.leaves, spec.min_share, len(y), choice.plateau).fit(x, y)
     _snap_thresholds(estimator, x, len(columns.numeric))
@@ -383,7 +389,7 @@ def grow_tree(
             f"{'n/a' if effect is None else f'{effect:.3f}'} on all customers"
         ),
     )
-    quality = tree_quality(config, frame, target, tree, matrix, sample)
+    quality = tree_quality(config, tree, matrix, labels, sample)
     return GrownTree(tree, rules, labels, selection, quality)
 
 
@@ -394,34 +400,25 @@ def _silhouette(sample: np.ndarray, labels: np.ndarray) -> float:
 
 
 def tree_quality(
-    config: TrainConfig,
-    frame: pd.DataFrame,
-    target: pd.Series,
-    tree: LeafTree,
-    matrix: np.ndarray,
-    sample: np.ndarray,
+    config: TrainConfig, tree: LeafTree, matrix: np.ndarray, labels: np.ndarray, sample: np.ndarray
 ) -> QualityResult:
     """Silhouette and friends of the leaves in the preprocessed space (as for clusters), and
-    stability: the same tree refitted on bootstrap resamples, compared on a sample."""
+    stability: the selection's refits of the chosen shape (the first ``stability_bootstraps``)
+    against the tree, on the rows the selection compared them on. The selection measured the
+    tree the job serves (every row, the chosen leaves and plateau), so a tree it found stable
+    (lowest ARI >= ``MIN_STABILITY``) reports at least that mean here."""
     spec = config.model
-    labels = tree.apply(frame)
     k = len(tree.leaves)
     sub, sub_labels = matrix[sample], labels[sample]
     distinct = len(np.unique(sub_labels)) > 1
-    x = tree.columns.matrix(frame)
-    present = target.notna().to_numpy()
-    y = target.to_numpy(dtype=np.float64)
-    rng = np.random.default_rng(spec.seed + 1)
+    choice = tree.choice
     aris, jaccards = [], []
-    rows = np.flatnonzero(present)
-    estimator = tree.estimator
-    for _ in range(spec.stability_bootstraps):
-        boot = rows[rng.choice(len(rows), len(rows), replace=True)]
-        refit = new_tree(estimator.binary, k, spec.min_share, len(boot), estimator.plateau)
-        refit.fit(x[boot], y[boot])
-        other = np.unique(refit.apply(x[sample]), return_inverse=True)[1]
-        aris.append(float(adjusted_rand_score(sub_labels, other)))
-        jaccards.append(_best_jaccard(sub_labels, other, k))
+    if choice is not None and choice.compared is not None:
+        served = tree.slots(choice.compared)
+        for refit in choice.refits[: spec.stability_bootstraps]:
+            other = np.unique(refit, return_inverse=True)[1]
+            aris.append(float(adjusted_rand_score(served, other)))
+            jaccards.append(_best_jaccard(served, other, k))
     quality = Quality(
         silhouette=float(silhouette_score(sub, sub_labels, random_state=spec.seed))
         if distinct

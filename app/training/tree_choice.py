@@ -1,13 +1,17 @@
 """How a tree model's shape is chosen: its number of leaves and how wide a plateau its cuts
 are centred in (see ``plateau_tree``), by stability under resampling, then held-out effect.
 
-Each candidate (leaf count, plateau) is grown on the selection sample and refitted on
-bootstrap resamples of it; its stability is the lowest ARI between the tree and a refit, the
-measure and floor (``MIN_STABILITY``) clusters meet. For each count, the stable plateau with
-the best held-out effect, else the plateau most stable on average; then among stable counts
-the fewest leaves within ``TOLERANCE`` of the best held-out effect, so a split that only
-fits noise, or that a resample would move, is not made. One tree of the most leaves per fit
-serves every count: a tree of fewer leaves is its first splits.
+Each candidate (leaf count, plateau) is grown on every row, as the served tree is, and
+refitted on bootstrap resamples of the selection sample (at most ``sample`` rows, the size
+clusters are refitted at in the quality check); its stability is the lowest ARI between the
+tree and a refit on the sample's rows, the measure and floor (``MIN_STABILITY``) clusters
+meet. The chosen candidate's refits are the quality check's (``TreeChoice.refits``), so an
+admissible tree never reports a stability below the floor there. For each count, the stable
+plateau with the best held-out effect, else the plateau most stable on average; then among
+stable counts the fewest leaves within ``TOLERANCE`` of the best held-out effect, so a split
+that only fits noise, or that a resample would move, is not made. One tree of the most
+leaves per fit serves every count: a tree of fewer leaves is its first splits (best first:
+``fit`` with fewer leaves stops there).
 """
 
 from __future__ import annotations
@@ -36,6 +40,24 @@ class TreeChoice:
     stability: dict[int, float]  # leaf count -> lowest ARI of the refits (at its plateau)
     plateaus: dict[int, float]  # leaf count -> the plateau chosen for it
     note: str | None  # why, when no count was stable enough
+    compared: np.ndarray | None = None  # the rows the refits were compared on
+    refits: tuple[np.ndarray, ...] = ()  # the chosen shape's refits: their leaf of each row
+
+
+@dataclass(frozen=True)
+class Refits:
+    """A candidate's tree and its refits on resamples, as leaves of the compared rows."""
+
+    tree: dict[int, np.ndarray]  # leaf count -> the tree's leaf of each compared row
+    refits: dict[int, list[np.ndarray]]  # leaf count -> each refit's leaf of each row
+
+    def stability(self) -> dict[int, tuple[float, float]]:
+        """Leaf count -> the lowest and the mean ARI between the tree and its refits."""
+        measured = {}
+        for count, leaves in self.tree.items():
+            aris = [adjusted_rand_score(leaves, other) for other in self.refits[count]]
+            measured[count] = (round(float(np.min(aris)), 4), round(float(np.mean(aris)), 4))
+        return measured
 
 
 def new_tree(binary: bool, leaves: int, min_share: float, rows: int, plateau: float) -> PlateauTree:
@@ -61,10 +83,10 @@ def choose_shape(
     """The leaf count and plateau for a tree on ``x`` and ``y`` (see module)."""
     rows = np.random.default_rng(seed + 5).choice(len(y), min(len(y), sample), replace=False)
     held = {p: held_out(x, y, binary, counts, min_share, seed, p) for p in PLATEAUS}
-    measured = {
-        p: count_stability(x[rows], y[rows], binary, counts, min_share, seed, bootstraps, p)
-        for p in PLATEAUS
+    refitted = {
+        p: refit(x, y, binary, counts, min_share, seed, bootstraps, p, rows) for p in PLATEAUS
     }
+    measured = {p: refitted[p].stability() for p in PLATEAUS}
     plateaus = {}
     for c in counts:
         stable = [p for p in PLATEAUS if measured[p][c][0] >= MIN_STABILITY]
@@ -90,7 +112,10 @@ def choose_shape(
             f"{MIN_STABILITY} in every refit (refits on resamples split elsewhere); chose "
             f"{leaves} leaves, the most stable on average ({mean[leaves]:.2f})"
         )
-    return TreeChoice(leaves, plateaus[leaves], effect, stability, plateaus, note)
+    chosen = refitted[plateaus[leaves]].refits[leaves]
+    return TreeChoice(
+        leaves, plateaus[leaves], effect, stability, plateaus, note, x[rows], tuple(chosen)
+    )
 
 
 def count_stability(
@@ -105,19 +130,35 @@ def count_stability(
 ) -> dict[int, tuple[float, float]]:
     """Leaf count -> the lowest and the mean ARI between the tree of that many leaves on
     these rows and its refits on ``n`` resamples (the lowest decides, as for clusters)."""
+    return refit(x, y, binary, counts, min_share, seed, n, plateau).stability()
+
+
+def refit(
+    x: np.ndarray,
+    y: np.ndarray,
+    binary: bool,
+    counts: range,
+    min_share: float,
+    seed: int,
+    n: int,
+    plateau: float,
+    rows: np.ndarray | None = None,
+) -> Refits:
+    """The tree of each count on every row, and its refits on ``n`` bootstrap resamples of
+    ``rows`` (default: all), as leaves of those rows."""
+    rows = np.arange(len(y)) if rows is None else rows
     largest = counts.stop - 1
     tree = new_tree(binary, largest, min_share, len(y), plateau).fit(x, y)
     rng = np.random.default_rng(seed + 7)
-    refits = []
+    grown = []
     for _ in range(max(n, 1)):
-        boot = rng.choice(len(y), len(y), replace=True)
-        refits.append(new_tree(binary, largest, min_share, len(y), plateau).fit(x[boot], y[boot]))
-    measured = {}
-    for count in counts:
-        leaves = tree.with_leaves(count).apply(x)
-        aris = [adjusted_rand_score(leaves, r.with_leaves(count).apply(x)) for r in refits]
-        measured[count] = (round(float(np.min(aris)), 4), round(float(np.mean(aris)), 4))
-    return measured
+        boot = rows[rng.choice(len(rows), len(rows), replace=True)]
+        grown.append(new_tree(binary, largest, min_share, len(boot), plateau).fit(x[boot], y[boot]))
+    compare = x[rows]
+    return Refits(
+        {count: tree.with_leaves(count).apply(compare) for count in counts},
+        {count: [r.with_leaves(count).apply(compare) for r in grown] for count in counts},
+    )
 
 
 def held_out(
