@@ -22,7 +22,7 @@ from app.registry.manifest import CategoryShare, NumericProfile, OutcomeTest, Se
 from app.training.config import CategoricalFeature, Feature, TrainConfig
 from app.training.effects import outcome_effect
 from app.training.preprocess import MISSING_CATEGORY, category_codes
-from app.training.tree_names import LeafSplit, bounds_text
+from app.training.tree_names import LeafSplit, bounds_number, bounds_text
 from app.words import label_of
 
 NAME_Z = 0.5  # a feature must differ this much to appear in a name
@@ -134,8 +134,9 @@ def profile_segments(
                 if j != slot and infos[j].split is not None
             ]
             by_bounds = info.split.feature in bounded
+            held = _held(frame.loc[mask, info.split.feature], info.split)
             name = _leaf_name(info.split, num_profile, cat_profile, others, labels, words,
-                              used_names, by_bounds)  # fmt: skip
+                              used_names, by_bounds, held)  # fmt: skip
         else:
             name = _generate_name(num_profile, cat_profile, labels, used_names, words,
                                   used_leads, furthest[slot])  # fmt: skip
@@ -500,12 +501,15 @@ def _deciding_trait(
     labels: dict[str, str],
     words: dict[str, Ends],
     by_bounds: bool = False,
+    only: float | None = None,
 ) -> str:
     """What tells a leaf from its sibling leaves (``tree_names``): the category it is or is
     not; for a 0/1 feature, having it or not (``auto renew``, ``no auto renew``, never
     ``auto renew < 1``); for a numeric feature, its level (``high income``) if no other leaf
     of the tree (``siblings``: all of them) has that level and no leaf deciding on the same
-    feature is named by its bounds (``by_bounds``), else its bounds (``income 37,718-40,801``)."""
+    feature is named by its bounds (``by_bounds``), else its bounds (``income 37,718-40,801``);
+    a leaf bounded on both sides that holds one whole number (``only``) is named by it
+    (``satisfaction 3``, not ``low satisfaction``: the level of a middle band says little)."""
     label = labels[split.feature]
     if _is_flag(split, words):
         return words[split.feature].high if split.lower is not None else words[split.feature].low
@@ -518,6 +522,8 @@ def _deciding_trait(
             return f"{label} not {shown}"
         text = _category_trait(split.category, label, 1.0)
         return text if split.is_category else f"not {text}"
+    if only is not None:
+        return f"{label} {bounds_number(only)}"
     own = numeric.get(split.feature)
     if own is not None and not by_bounds:
         level = _trait(split.feature, own, labels, words)
@@ -525,6 +531,28 @@ def _deciding_trait(
         if all(_trait(split.feature, p, labels, words) != level for p in others):
             return level
     return bounds_text(label, split)
+
+
+UNKNOWN_NAMED = 0.05  # a leaf's missing values of its deciding feature, named from this share
+
+
+class Held(NamedTuple):
+    """What a leaf holds of its deciding numeric feature: its one whole value when it is
+    bounded on both sides and holds no other (else None), and its share of missing values
+    when its deciding split takes them (else 0)."""
+
+    only: float | None
+    unknown: float
+
+
+def _held(values: pd.Series, split: LeafSplit) -> Held:
+    if split.category is not None or not len(values):
+        return Held(None, 0.0)
+    known = pd.to_numeric(values, errors="coerce").dropna().unique()
+    only = None
+    if split.lower is not None and split.upper is not None and len(known) == 1:
+        only = float(known[0]) if float(known[0]).is_integer() else None
+    return Held(only, float(values.isna().mean()) if split.missing else 0.0)
 
 
 def _leaf_name(
@@ -536,16 +564,22 @@ def _leaf_name(
     words: dict[str, Ends],
     used: set[str],
     by_bounds: bool = False,
+    held: Held | None = None,
 ) -> str:
     """A tree leaf's name: what tells it from its sibling leaves first, then its strongest
     trait on another feature (more only to be unique); unique ignoring case. A leaf whose
     path excludes a feature's categories and holds the customers without one is named so
-    (``Region unknown``, not ``Region not APAC, EU``)."""
+    (``Region unknown``, not ``Region not APAC, EU``); one whose deciding split takes a
+    numeric feature's missing values, when they are at least ``UNKNOWN_NAMED`` of it, says so
+    (``High satisfaction or unknown``: the survey's non-respondents are not satisfied)."""
+    held = held or Held(None, 0.0)
     unknown = categorical.get(split.feature, {}).get(MISSING_CATEGORY)
     if split.category is not None and not split.is_category and unknown and unknown.share >= 0.9:
         lead = _category_trait(MISSING_CATEGORY, labels[split.feature], unknown.share)
     else:
-        lead = _deciding_trait(split, numeric, siblings, labels, words, by_bounds)
+        lead = _deciding_trait(split, numeric, siblings, labels, words, by_bounds, held.only)
+        if held.unknown >= UNKNOWN_NAMED:
+            lead = f"{lead} or unknown"
     traits, strong = _traits(numeric, categorical, labels, words, skip=split.feature)
     taken = {u.lower() for u in used}
     name = lead

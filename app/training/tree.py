@@ -235,19 +235,24 @@ def _snap_thresholds(estimator: object, x: np.ndarray, n_numeric: int) -> None:
 
 
 def _short_cut(low: float, high: float) -> float | None:
-    """The shortest decimal c with low < float32(c) <= high, as a float32 value."""
-    for digits in range(0, 7):
+    """The decimal c of fewest significant digits with low < float32(c) <= high, as a float32
+    value: a round 800 in a gap from 741.98 to 831.5, not 742."""
+    top = max(abs(low), abs(high))
+    for digits in range(-math.ceil(math.log10(top)) if top >= 1 else 0, 7):
         scale = 10.0**digits
-        c = math.floor(low * scale + 1.0) / scale
-        cut = float(np.float32(c))
-        if low < cut <= high:
-            return cut
+        step = math.floor(low * scale + 1.0)
+        # low is a float32: 741.98 is 741.97998..., whose next hundredth is 741.98 itself
+        for c in (step / scale, (step + 1) / scale):
+            cut = float(np.float32(c))
+            if low < cut <= high:
+                return cut
     return None
 
 
 def _number(value: float) -> str:
-    text = f"{value:.6g}"
-    return text if "e" in text or "." not in text else text.rstrip("0").rstrip(".")
+    """A cut as its shortest decimal that reads back as the same float32: the snapped decimal
+    itself (``6g`` showed a cut at 123456.5 as 123456, on the other side of it)."""
+    return str(np.format_float_positional(np.float32(value), trim="-"))
 
 
 def _text(tree: LeafTree, path: list[tuple[int, bool]]) -> str:

@@ -15,7 +15,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from app.training.tree import LeafTree, display_cut
+from app.training.tree import LeafTree, _number, display_cut
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,8 @@ class LeafSplit:
     # a leaf that is not ``category``: every category of ``feature`` its path excludes (a
     # leaf of ``region not in [R0, R1, R2]`` was named "Not R1")
     excluded: tuple[str, ...] = ()
+    # a numeric feature's missing values take this leaf's path (its rule says "or missing")
+    missing: bool = False
 
 
 def leaf_splits(tree: LeafTree) -> list[LeafSplit]:
@@ -76,16 +78,19 @@ def leaf_splits(tree: LeafTree) -> list[LeafSplit]:
             continue
         feature = numeric[column]
         lower, upper = -math.inf, math.inf
+        missing = True
         for up, went_left in _path(parent, leaf):
             if int(t.feature[up]) == column:
                 cut = display_cut(float(t.threshold[up]))
                 lower, upper = (lower, min(upper, cut)) if went_left else (max(lower, cut), upper)
+                missing = missing and bool(t.missing_go_to_left[up]) == went_left
         splits.append(
             LeafSplit(
                 feature,
                 siblings,
                 lower=None if lower == -math.inf else lower,
                 upper=None if upper == math.inf else upper,
+                missing=missing,
             )
         )
     return splits
@@ -115,14 +120,14 @@ def _leaves_under(t: object, node: int) -> list[int]:
 def bounds_text(label: str, split: LeafSplit) -> str:
     """``income >= 75,028``, ``income < 12``, ``income 37,718-40,801``."""
     if split.lower is not None and split.upper is not None:
-        return f"{label} {_amount(split.lower)}\u2013{_amount(split.upper)}"
+        return f"{label} {bounds_number(split.lower)}\u2013{bounds_number(split.upper)}"
     if split.lower is not None:
-        return f"{label} \u2265 {_amount(split.lower)}"
-    return f"{label} < {_amount(split.upper if split.upper is not None else math.nan)}"
+        return f"{label} \u2265 {bounds_number(split.lower)}"
+    return f"{label} < {bounds_number(split.upper if split.upper is not None else math.nan)}"
 
 
-def _amount(value: float) -> str:
-    if abs(value) >= 10_000 and value == round(value):
-        return f"{value:,.0f}"
-    text = f"{value:.6g}"
-    return text if "e" in text or "." not in text else text.rstrip("0").rstrip(".")
+def bounds_number(value: float) -> str:
+    """A cut as the rule shows it (``tree._number``), with thousands separated."""
+    text = _number(value)
+    whole, dot, fraction = text.partition(".")
+    return f"{int(whole):,}{dot}{fraction}" if abs(value) >= 10_000 else text

@@ -306,3 +306,21 @@ def test_the_selection_and_the_quality_check_measure_one_stability(
     assert quality >= chosen.stability - 1e-3, (chosen.stability, quality)
     assert not chosen.admissible or quality >= 0.9, (chosen.stability, quality)
     assert f"stability {chosen.stability:.2f}" in (m.selection.reason or "")
+
+
+def test_a_cut_reads_as_its_fewest_digits_inside_the_gap() -> None:
+    """A money cut between 741.98 and 741.99 read "741.985" (the float32 of 741.98 lies
+    below it, so its next hundredth was 741.98 itself and the search gave up); a wide gap
+    takes a round number; a cut at 123,456.5 read "123456", the other side of it."""
+    from app.training.tree import _number, _short_cut
+
+    def cut(low: float, high: float) -> str:
+        found = _short_cut(float(np.float32(low)), float(np.float32(high)))
+        assert found is not None
+        return _number(found)
+
+    assert cut(741.98, 741.99) == "741.99"
+    assert cut(741.98, 831.5) == "800"
+    assert cut(-5.0, 3.0) == "0"
+    assert cut(11.0, 12.0) == "12"
+    assert _number(123456.5) == "123456.5"

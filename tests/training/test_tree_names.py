@@ -212,3 +212,39 @@ def test_leaves_deciding_on_one_feature_are_all_named_alike(tmp_path: Path) -> N
     assert len(names) >= 3, names
     by_bounds = [bool(re.search(r"\d", n.split(",")[0])) for n in names]
     assert all(by_bounds) or not any(by_bounds), names
+
+
+def test_a_leaf_holding_the_unknowns_or_one_value_says_so(tmp_path: Path) -> None:
+    """Found by a tester on a survey: the leaf of ``(satisfaction >= 4 or satisfaction is
+    missing)`` was "High satisfaction" though 13% of it had not answered, and renew at the
+    population's rate; the leaf of ``satisfaction >= 3 and < 4`` (exactly 3) was "Low
+    satisfaction". A money cut between 741.98 and 741.99 read "741.985"."""
+    rng = np.random.default_rng(2)
+    n = 6_000
+    satisfaction = rng.integers(1, 6, n).astype(float)
+    rate = np.select([satisfaction <= 2, satisfaction == 3], [0.2, 0.55], 0.8)
+    silent = rng.uniform(size=n) < 0.15
+    rate = np.where(silent, 0.72, rate)
+    satisfaction[silent] = np.nan
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"s{i}" for i in range(n)],
+            "satisfaction": satisfaction,
+            "premium": rng.gamma(4, 200, n).round(2),
+            "renewed": (rng.uniform(size=n) < rate).astype(int),
+        }
+    )
+    frame.to_csv(tmp_path / "survey.csv", index=False)
+    raw = {
+        "data": {"path": str(tmp_path / "survey.csv")},
+        "outcomes": ["renewed"],
+        "features": [{"name": "satisfaction"}, {"name": "premium"}],
+        "model": {"algorithm": "tree", "target": "renewed", "k_max": 3},
+    }
+    m = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
+    names = {s.rule: s.name for s in m.segments}
+    assert names == {
+        "(satisfaction >= 4 or satisfaction is missing)": "Satisfaction \u2265 4 or unknown",
+        "satisfaction >= 3 and satisfaction < 4": "Satisfaction 3",  # was "Satisfaction 3-4"
+        "satisfaction < 3": "Satisfaction < 3",
+    }, names
