@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from app.assignment.validation import CUSTOMER_ID_PATTERN, MAX_CATEGORY_LENGTH, NUMBER_LIMIT
 from app.problems import FieldError
-from app.training.rules.values import BOOL_TEXT
+from app.training.rules.values import BOOL_TEXT, CSV_NA_VALUES
 
 FeatureValue = float | int | str | bool | None
 FeaturesFrom = Literal["request", "profile", "merged"]
@@ -28,6 +28,24 @@ EXAMPLE_MODEL_KINDS = {
     "channel": "categorical",
     "country": "categorical",
 }
+
+
+def _literal(text: str) -> str:
+    """``text`` as a regular expression matching it (escaping only what ECMA-262 and
+    Python read alike: ``re.escape`` escapes ``#``, an error in an ECMA pattern)."""
+    return "".join(f"\\{c}" if c in ".^$*+?()[]{}|\\/" else c for c in text)
+
+
+# The text a numeric feature takes (``numeric_text``), trimmed: a plain number, here within
+# the bound (at most 18 digits, or 9 with a one-digit exponent: below 2^63, as a request's
+# text must be), a boolean's or a missing marker's text (pandas' markers; a model's own
+# ``[data] missing_values`` too), or nothing (blank)
+_NUMERIC_TEXT = (
+    r"^\s*(?:[-+]?(?:[0-9]{1,18}(?:\.[0-9]*)?|(?:[0-9]{1,9}(?:\.[0-9]*)?|\.[0-9]+)"
+    r"(?:[eE][-+]?[0-9])?)|"
+    + "|".join(_literal(t) for t in sorted(BOOL_TEXT.keys() | CSV_NA_VALUES - {""}))
+    + r")?\s*$"
+)
 _VALUE_SCHEMAS: dict[str, dict[str, JsonValue]] = {
     "numeric": {
         "anyOf": [
@@ -37,10 +55,12 @@ _VALUE_SCHEMAS: dict[str, dict[str, JsonValue]] = {
                 "exclusiveMaximum": NUMBER_LIMIT,
             },
             {"type": "boolean"},
-            {"enum": list(BOOL_TEXT)},
+            {"type": "string", "pattern": _NUMERIC_TEXT},
         ],
         "description": "null when unknown; a boolean is 1 or 0, as is its text as a file's cell "
-        "writes it (TRUE, false ...), as the file readers read it",
+        "writes it (TRUE, false ...); text is read as the file readers read the cell: a plain "
+        'number ("39", "-1.5e3") is that number, a missing marker (NA, null, N/A ...) or '
+        'blank text is unknown, other text ("$1,200", "45%") is refused',
     },
     "categorical": {
         "anyOf": [

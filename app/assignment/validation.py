@@ -31,6 +31,7 @@ from app.assignment.number_limit import NUMBER_LIMIT as NUMBER_LIMIT  # re-expor
 from app.problems import MAX_ERRORS, Problem, bounded, invalid, malformed_json, shown
 from app.training.markers import FeatureMarkers
 from app.training.rules.values import BOOL_TEXT
+from app.training.values import text_number
 
 MAX_CATEGORY_LENGTH = 256
 BATCH_MAX_ERRORS = 1_000  # field errors listed across one batch's items, then one line each
@@ -40,6 +41,11 @@ _ABSENT = object()
 # a boolean as a numeric feature reads it (a file's TRUE/FALSE cell, a JSON true): 1 or 0
 _BOOL_NUMBERS = {text: float(flag) for text, flag in BOOL_TEXT.items()}
 NOT_UNICODE = "must be valid Unicode (no lone surrogates)"
+NOT_NUMERIC = (
+    "must be a number, true or false (or null when unknown); text is read as a file's cell "
+    "is: a plain number ('39', '-1.5e3', no units or separators), a missing marker ('NA') "
+    "or blank"
+)
 _ITEM_FIELDS = ("customer_id", "features")
 
 
@@ -110,7 +116,9 @@ def parse_item(
     ``boolean`` feature's (``ServingModel.feature_kinds``) text ``TRUE`` is True, and a
     numeric feature's true or ``TRUE`` is 1.0. A value that is one of its feature's own
     ``feature_markers`` (``ServingModel.feature_markers``: ``pdays`` -1, -1.0 or ``"-1"``) is
-    missing too, as the file's cell is read.
+    missing too, as the file's cell is read. Other text of a numeric feature is read as
+    ``parse_numbers`` reads the cell (``numeric_text``): blank or a ``missing`` marker is
+    missing, a plain number (``"39"``) is that number.
     """
     p, where = (f"{prefix}." if prefix else ""), prefix or "body"
     if not isinstance(obj, dict):
@@ -163,6 +171,13 @@ def parse_item(
             if t is bool or (t is str and value.strip() in _BOOL_NUMBERS):
                 features[name] = _BOOL_NUMBERS[str(value).strip()]  # as a file's cell is read
                 continue
+            if t is str:  # "NA", " ", "39": as the file's cell is read
+                number, bad = numeric_text(value, missing)
+                if bad is None:
+                    features[name] = number
+                else:
+                    errors.append({"field": f"{p}features.{name}", "message": bad})
+                continue
         elif t is str:
             if len(value) <= MAX_CATEGORY_LENGTH and is_unicode(value):
                 if missing and (value in missing or value.isspace()):
@@ -184,17 +199,39 @@ def parse_item(
     return customer_id, features  # type: ignore[return-value]
 
 
+def numeric_text(
+    text: str, missing: frozenset[str] = frozenset()
+) -> tuple[float | None, str | None]:
+    """A numeric feature's text (not a boolean's) read as ``parse_numbers`` reads the same
+    cell of a file: blank, or one of the ``missing`` markers (trimmed, as a file's
+    ``[data] missing_values``), is missing (None); a plain number (``" 39"``, ``"1.5e3"``:
+    ``text_number``) is that number, held to the bounds of a JSON one. Returns the value
+    and None, or None and the problem (``$1,200`` or ``45%`` is none: the file refuses it
+    too)."""
+    trimmed = text.strip()
+    if not trimmed or trimmed in missing or text in missing:
+        return None, None
+    number = text_number(trimmed)
+    if number is None:
+        return None, NOT_NUMERIC
+    return number, _number_problem(number)
+
+
+def _number_problem(value: float) -> str | None:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "must be a finite number"
+    if abs(value) >= NUMBER_LIMIT:
+        return "number out of range"
+    return None
+
+
 def _check_value(value: Any, kind: str) -> str | None:
     if value is None:
         return None
     if kind == "numeric":
         if not isinstance(value, int | float):
-            return "must be a number, true or false (or null when unknown)"
-        if isinstance(value, float) and not math.isfinite(value):
-            return "must be a finite number"
-        if abs(value) >= NUMBER_LIMIT:
-            return "number out of range"
-        return None
+            return NOT_NUMERIC
+        return _number_problem(value)
     if isinstance(value, str):
         if len(value) > MAX_CATEGORY_LENGTH:
             return f"longer than {MAX_CATEGORY_LENGTH} characters"
@@ -261,7 +298,9 @@ def decode_valid_batch(
     A batch's common case, parsed and checked in one pass (msgspec, typed by the model's
     features) instead of parsing to objects and checking them. It accepts only what
     ``parse_batch`` and ``parse_item`` accept, with the same values (a test proves it on any
-    input); on None the caller takes that way, which words every error.
+    input); on None the caller takes that way, which words every error. Text for a numeric
+    feature other than a boolean's or a marker of its own (``"39"``, ``"NA"``) is left to that
+    way too (``numeric_text``): a batch of numbers is read with no work per value.
     """
     markers = feature_markers or {}
     decoder = _batch_decoder(tuple(kinds.items()), max_id, max_batch, frozenset(markers))

@@ -106,6 +106,25 @@ def _written_for_people(text: str) -> str | None:
     )
 
 
+# a cell's trimmed text that ``pd.to_numeric`` (``parse_numbers``) reads as a number: a plain
+# decimal with an optional exponent (``39``, ``-1.5``, ``.5``, ``1e3``), or an infinity (a
+# number too, which the bound refuses); ASCII digits only (Python's float() also takes
+# ``1_000`` and other scripts' digits, which a file reader does not)
+_PLAIN_NUMBER = re.compile(
+    r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[-+]?inf(?:inity)?",
+    re.IGNORECASE | re.ASCII,
+)
+
+
+def text_number(text: str) -> float | None:
+    """One cell's text as ``parse_numbers`` reads it as a number (trimmed: ``' 39 '`` is 39,
+    ``'1e400'`` infinite), or None where it reads none: a number written for people
+    (``$1,200``, ``45%``), a word. Missing markers and booleans are the caller's to read
+    first. The API reads a request's text for a numeric feature with it."""
+    trimmed = text.strip()
+    return float(trimmed) if _PLAIN_NUMBER.fullmatch(trimmed) else None
+
+
 class ParsedNumbers(NamedTuple):
     values: pd.Series  # float64, NaN where missing
     junk: np.ndarray  # bool per row: text that is not a number (not a missing marker)

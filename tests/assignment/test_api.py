@@ -19,6 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from app.assignment.endpoints import AssignFastPath
 from app.assignment.schemas import EXAMPLE_MODEL_KINDS
+from app.assignment.validation import NOT_NUMERIC
 from app.main import create_app
 from app.registry.store import ModelStore
 from app.settings import Settings
@@ -153,7 +154,7 @@ def test_batch_matches_single_and_reports_bad_items_in_place(
     assert results[3]["errors"] == [
         {
             "field": "items.3.features.monetary",
-            "message": "must be a number, true or false (or null when unknown)",
+            "message": NOT_NUMERIC,
         }
     ]
     assert results[7]["status"] == "error"
@@ -190,7 +191,7 @@ def test_a_valid_batch_the_one_pass_decoder_declines_is_answered_item_by_item(
     ("mutate", "field", "message"),
     [
         (lambda b: b["features"].update(shoe_size=42), "features.shoe_size", "unknown feature"),
-        (lambda b: b["features"].update(monetary="12"), "features.monetary", "must be a number"),
+        (lambda b: b["features"].update(monetary="12 €"), "features.monetary", "must be a number"),
         (lambda b: b["features"].update(monetary="yes"), "features.monetary", "must be a number"),
         (lambda b: b["features"].update(monetary=float("inf")), "features.monetary", "finite"),
         (lambda b: b["features"].update(monetary=float("nan")), "features.monetary", "finite"),

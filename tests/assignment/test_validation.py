@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pandas as pd
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -113,7 +114,8 @@ NEAR_VALID = {  # mostly valid values, with the edges: 2**62 to 2**64, huge floa
     | st.sampled_from([2**62, 2**62 + 1, 2**63, 2**63 + 1, -(2**63) - 1, 1e19, 2.0**62, True])
     | st.booleans()
     | BOOLEAN_TEXT
-    | SENTINELS,
+    | SENTINELS
+    | st.sampled_from(["39", " 1.5e3 ", "NA", " ", "", "$1,200", "45%", "1e400", "1_000"]),
     "categorical": st.none()
     | st.booleans()
     | st.integers(-(2**70), 2**70)
@@ -231,3 +233,93 @@ def test_a_valid_batch_is_decoded_in_one_pass(change: Any, why: str) -> None:
     change(batch)
     body = json.dumps(batch).encode()
     assert decode_valid_batch(body, KINDS, max_id=128, max_batch=10) is None, why
+
+
+# text a numeric cell may hold: plain numbers with or without spaces, exponents, numbers
+# written for people, underscores, other scripts' digits, infinities, markers, booleans, words
+NUMERIC_TEXT = st.text(st.sampled_from("0123456789.eE+-_ ,$%٣\tNAnaifIty?"), max_size=12) | (
+    st.sampled_from(
+        [
+            *["39", " 39 ", "1.5e3", "-.5", "1.", "$1,200", "45%", "1,234.50", "1_000", "inf"],
+            *["-Infinity", "1e400", "9223372036854775807", "9223372036854775806.0", "NA", "n/a"],
+            *["NULL", "nan", "NaN", "", "   ", "\t", "?", " ? ", "TRUE", " false ", "yes", "x"],
+        ]
+    )
+)
+FILE_MARKERS = ["?"]  # the model's [data] missing_values
+
+
+def file_reading(cell: str, beside: str) -> tuple[float | None, bool]:
+    """A numeric column's ``cell`` (above a cell ``beside``) as training reads it: the CSV
+    reader, then ``numeric_column``'s ``parse_numbers``; (value or None, whether junk)."""
+    import csv
+    import io
+
+    from app.training.data import csv_options
+    from app.training.values import parse_numbers
+
+    text = io.StringIO()
+    csv.writer(text).writerows([["id", "x"], ["a", cell], ["b", beside]])
+    text.seek(0)
+    frame = pd.read_csv(text, **csv_options("id", ["id", "x"], FILE_MARKERS))
+    parsed = parse_numbers(frame["x"], FILE_MARKERS)
+    value = parsed.values.iloc[0]
+    return (None if value != value else float(value)), bool(parsed.junk[0])
+
+
+@settings(max_examples=600, deadline=None)
+@given(text=NUMERIC_TEXT, beside=st.sampled_from(["1", "x", ""]))
+@example(text="39", beside="1")
+@example(text=" 1.5e3", beside="x")
+@example(text="$1,200", beside="1")
+def test_a_numeric_features_text_is_read_as_the_file_reads_the_cell(text: str, beside: str) -> None:
+    """A request's text for a numeric feature is what training reads from the same cell of
+    a CSV: missing (a marker, blank), a number (plain, trimmed, with an exponent), or an
+    error where the file's is one (text that is no number, a number written for people) or
+    where the number is past the bounds of a JSON one (not finite, 2^63 or more)."""
+    from app.serving.model import CSV_NA_VALUES
+
+    missing = CSV_NA_VALUES | frozenset(FILE_MARKERS)
+    want, junk = file_reading(text, beside)
+    if text.strip() != text and text.strip() in CSV_NA_VALUES - {""}:
+        junk, want = False, None  # (the CSV reader matches pandas' markers untrimmed only)
+    refused = junk or (want is not None and not abs(want) < 2.0**63)
+    item = {"customer_id": "c", "features": {**NULLS, "monetary": text}}
+    got: Any = None
+    errors: list[dict[str, str]] = []
+    try:
+        got = parse_item(item, KINDS, 128, missing=missing)[1]["monetary"]
+    except ItemInvalid as exc:
+        errors = exc.found
+    assert bool(errors) == refused, (text, want, junk, errors)
+    if errors:
+        assert [e["field"] for e in errors] == ["features.monetary"]
+    else:
+        assert got == want, (text, got, want)
+
+
+def test_numeric_text_is_read_item_by_item_and_the_one_pass_decoder_leaves_it_there() -> None:
+    """A batch whose numbers are text ("39", "NA", " ") is read item by item as the file's
+    cells are; the one-pass decoder declines it (and reads the batch of the same numbers
+    written as numbers, as the item-by-item way does)."""
+    texts = [("39", "NA"), (" 1.5e3 ", "  "), ("-2", "?"), ("FALSE", "")]
+    numbers = [(39.0, None), (1500.0, None), (-2.0, None), (0.0, None)]
+    missing = MISSING | {"?"}
+
+    def batch(values: list[tuple[Any, Any]]) -> bytes:
+        items = [
+            {"customer_id": f"c{i}", "features": {**NULLS, "monetary": m, "visits": v}}
+            for i, (m, v) in enumerate(values)
+        ]
+        return json.dumps({"items": items}).encode()
+
+    body = batch(texts)
+    assert decode_valid_batch(body, KINDS, 128, 5, missing, MARKERS) is None
+    read = [
+        parse_item(item, KINDS, 128, missing=missing, feature_markers=MARKERS)[1]
+        for item in parse_batch(body, 5)
+    ]
+    assert [(r["monetary"], r["visits"]) for r in read] == numbers
+    fast = decode_valid_batch(batch(numbers), KINDS, 128, 5, missing, MARKERS)
+    assert fast is not None
+    assert [(r["monetary"], r["visits"]) for r in fast[1]] == numbers
