@@ -30,11 +30,14 @@ from app.training.markers import FeatureMarkers
 
 FROM_REQUEST, FROM_PROFILE, MERGED = "request", "profile", "merged"
 MERGE_TRIES = 3  # reads of a profile that keeps changing under a merge, before recording it
-_UNKNOWN = "unknown customer: no stored profile; send every feature"
-_NO_PROFILE = "missing feature (and this customer has no stored profile)"
+# null is a value: a feature the caller has no value for is sent as null (imputed as the
+# file's blank cell is), never left out, which asks for the stored profile's
+SEND_NULL = "null for one you have no value for"
+_UNKNOWN = f"unknown customer: no stored profile; send every feature ({SEND_NULL})"
+_NO_PROFILE = "missing feature (and this customer has no stored profile): send it, or null"
 _NOT_STORED = (
     "missing feature: not sent, and not in the customer's stored profile (the serving "
-    "version needs it: a retrain may have added it)"
+    "version needs it: a retrain may have added it): send it, or null"
 )
 
 
@@ -137,7 +140,8 @@ async def complete_one(
         raise Problem(
             404,
             "Unknown customer",
-            f"customer {customer_id[:64]!r} has no stored profile: send every feature",
+            f"customer {customer_id[:64]!r} has no stored profile: send every feature "
+            f"({SEND_NULL})",
             type_="/problems/unknown-customer",
             errors=bounded(unknown_customer(exc)),
         ) from None

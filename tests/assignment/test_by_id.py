@@ -136,6 +136,27 @@ def test_an_unknown_customer_with_some_features_is_a_404_naming_the_missing_ones
     fields = [e["field"] for e in response.json()["errors"]]
     missing = [f"features.{n}" for n in example[0]["features"] if n not in some]
     assert fields == ["customer_id", *missing]
+    # a caller with no value for them is told to send null (as the 422 of a bad value says),
+    # and doing so assigns the customer, the nulls imputed
+    problem = response.json()
+    assert "null" in problem["detail"], problem["detail"]
+    assert all("null" in e["message"] for e in problem["errors"]), problem["errors"]
+    nulls = {**some, **dict.fromkeys(example[0]["features"].keys() - some.keys())}
+    sent = client.post("/v1/assign", json={"customer_id": "nobody-8", "features": nulls})
+    assert sent.status_code == 200, sent.text
+    assert sent.json()["features_from"] == "request"
+
+
+def test_a_batchs_unknown_customer_is_told_to_send_null_too(
+    client: TestClient, example: list[dict[str, Any]]
+) -> None:
+    some = dict(list(example[0]["features"].items())[:4])
+    items = [{"customer_id": "nobody-9", "features": some}, example[1]]
+    response = client.post("/v1/assign/batch", json={"items": items})
+    assert response.status_code == 200, response.text
+    errors = response.json()["results"][0]["errors"]
+    assert errors[0]["field"] == "items.0.customer_id"
+    assert all("null" in e["message"] for e in errors), errors
 
 
 def test_a_profile_lacking_a_feature_the_serving_version_needs_is_a_422_naming_it(
