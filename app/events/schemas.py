@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.assignment.validation import NUMBER_LIMIT
 from app.problems import FieldError
+from app.training.config import REFUND_VALUES
 
 _LIMIT = float(NUMBER_LIMIT)  # (validation checks it: these publish it)
+# order, refund and the default refund words, any case, trimmed (``event_type``; a model's
+# own refund_values are taken too): spelt as ECMA-262 and Python patterns read alike
+_TYPES = (
+    r"^\s*(?:"
+    + "|".join(
+        "".join(f"[{c.lower()}{c.upper()}]" for c in word) for word in ("order", *REFUND_VALUES)
+    )
+    + r")\s*$"
+)
 
 
 class EventIn(BaseModel):
@@ -23,7 +32,12 @@ class EventIn(BaseModel):
         min_length=1, max_length=128, description="unique per event: a repeat changes nothing"
     )
     customer_id: str = Field(min_length=1, max_length=128)
-    type: Literal["order", "refund"] = Field(description="a refund subtracts its amount")
+    type: str = Field(
+        pattern=_TYPES,
+        description="order or refund, in any case (a refund subtracts its amount); the words "
+        "of a refund in the model's training log (refund_values: by default refunded, return, "
+        "returned) are a refund too",
+    )
     at: datetime = Field(
         description="ISO 8601; without an offset, UTC; from 1970-01-01T00:00:00Z on, and at "
         "most 5 minutes ahead of the service's clock"

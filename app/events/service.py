@@ -69,7 +69,8 @@ def log_spec(serving: ServingModel) -> LogSpec | None:
         spec = None
         if manifest.data.kind == "transactions":
             tx = TransactionsConfig.model_validate(manifest.config["data"]["transactions"])
-            spec = LogSpec(AmountFields(product=tx.amount is None), tx.order is not None)
+            amounts = AmountFields.of(tx.amount is None, tx.refund_values)
+            spec = LogSpec(amounts, tx.order is not None)
         _SPECS[version] = spec
     return _SPECS[version]
 

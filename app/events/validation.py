@@ -7,6 +7,10 @@ applied. An event's amount is what the model's training log declares: ``amount``
 of any number the service takes: ``/v1/assign`` refuses a feature beyond it, and a running
 sum must never become infinite, which no later event could repair), the product too, and a
 refund's is subtracted (``type: "refund"``), as a refund line's negative amount is in the log.
+An event's type is read as the training log's ``refund_column`` is (``event_type``): trimmed, in
+any case, ``refund`` and the log's ``refund_values`` (by default refunded, return, returned)
+are a refund; ``order`` is an order. Other text is refused, though the log reads it as a
+purchase: an event cannot be taken back, and a misspelt refund would count as an order.
 (The bound of the running sum, an event that would take a customer's net amount beyond it, is
 checked where the sum is, in ``apply.lua``: the service reports such an event as rejected.)
 An event's time is from 1970-01-01 (UTC) on, as the training log's lines are
@@ -16,6 +20,7 @@ An event's time is from 1970-01-01 (UTC) on, as the training log's lines are
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,8 +30,9 @@ from app.assignment.validation import NOT_UNICODE, NUMBER_LIMIT, is_unicode, par
 from app.events.derive import EARLIEST_US, to_us
 from app.events.store import Event, order_key
 from app.problems import MAX_ERRORS, Problem, invalid, shown
+from app.training.config import REFUND_VALUES
 
-TYPES = ("order", "refund")
+TYPES = ("order", "refund")  # as the store takes them (``signed``), and the common spellings
 FUTURE_SLACK_US = 300_000_000  # clocks disagree: up to 5 minutes ahead is taken as now
 _LIMIT = float(NUMBER_LIMIT)  # (exact; a float compares fastest with a float)
 _BEYOND = "must be below 2^63 (about 9.2e18), as any number the service takes"
@@ -37,9 +43,17 @@ _COMMON_PRODUCT = _COMMON | {"quantity", "unit_price"}
 
 @dataclass(frozen=True)
 class AmountFields:
-    """Which fields carry an event's amount, as the model's training log declares."""
+    """Which fields carry an event's amount, and which words are refunds, as the model's
+    training log declares."""
 
     product: bool  # quantity x unit_price (else: amount)
+    # the log's words of a refund (``refund_values``), trimmed and casefolded as training
+    # compares them (``marked_lines``)
+    refund_words: frozenset[str] = frozenset(REFUND_VALUES)
+
+    @classmethod
+    def of(cls, product: bool, refund_values: Iterable[str]) -> AmountFields:
+        return cls(product, frozenset(v.strip().casefold() for v in refund_values))
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -126,6 +140,28 @@ def _time(value: Any, now_us: int, errors: list[dict[str, str]], p: str) -> int:
     return at_us
 
 
+def event_type(value: Any, amounts: AmountFields) -> str | None:
+    """``order`` or ``refund`` for an event's ``type``, read as the training log's
+    ``refund_column`` is (trimmed, any case: a ``refund_values`` word is a refund), or None
+    for any other value (the log reads a word that is no refund as a purchase; an event
+    must say ``order``: applied, it cannot be taken back)."""
+    if type(value) is not str:
+        return None
+    word = value.strip().casefold()
+    if word == "order":
+        return "order"
+    if word == "refund" or word in amounts.refund_words:
+        return "refund"
+    return None
+
+
+def type_problem(amounts: AmountFields) -> str:
+    """What an event's ``type`` must be, with the model's refund words."""
+    others = sorted(amounts.refund_words - {"refund"})
+    words = f"; {', '.join(map(repr, others))} are refunds too" if others else ""
+    return f"must be 'order' or 'refund' (any case{words}, as in the training log)"
+
+
 def _id(value: Any, max_len: int) -> bool:
     # an id as /v1/assign takes a customer's: readable text (no control characters, line
     # separators or bidirectional overrides), not blank
@@ -145,7 +181,9 @@ def _valid(item: dict[str, Any], amounts: AmountFields, max_id: int, now_us: int
     event_id: Any = item.get("event_id")
     customer_id: Any = item.get("customer_id")
     kind = item.get("type")
-    if not (_id(event_id, max_id) and _id(customer_id, max_id)) or kind not in TYPES:
+    if kind not in TYPES:  # ("Return", " REFUND": read as the log's refund_column is)
+        kind = event_type(kind, amounts)
+    if not (_id(event_id, max_id) and _id(customer_id, max_id)) or kind is None:
         return None
     order_id: Any = item.get("order_id")
     at = item.get("at")
@@ -222,9 +260,9 @@ def checked(
     errors += _unknown_fields(unknown, f"{p}.")
     event_id = _text(item, "event_id", max_id, errors, p)
     customer_id = _text(item, "customer_id", max_id, errors, p)
-    kind = item.get("type")
-    if kind not in TYPES:
-        errors.append({"field": f"{p}.type", "message": "must be 'order' or 'refund'"})
+    kind = event_type(item.get("type"), amounts)
+    if kind is None:
+        errors.append({"field": f"{p}.type", "message": type_problem(amounts)})
     values = [_number(item, name, errors, p) for name in amounts.names]
     at_us = _time(item.get("at"), now_us, errors, p)
     order_id = item.get("order_id")
