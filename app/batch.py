@@ -41,6 +41,7 @@ from app.training.data import (
     columns_hint,
     columns_of,
     csv_options,
+    learnt_booleans,
     markers_as_missing,
     missing_ids,
     read_error,
@@ -79,6 +80,7 @@ def read_chunks(
     junk_as_missing: Collection[str] = (),
     max_id: int = MAX_ID_LENGTH,
     feature_markers: Mapping[str, FeatureMarkers] | None = None,
+    booleans: Collection[str] = (),
 ) -> Iterator[Chunk]:
     """Stream a customer file (CSV or Parquet) as ``Chunk``s of about ``chunk_size`` rows.
 
@@ -114,6 +116,7 @@ def read_chunks(
     frames = _frames(
         path, [id_column, *names], id_column, chunk_size, missing_values, misshapen, categories
     )
+    frames = (learnt_booleans(frame, booleans) for frame in frames)  # (Manifest's)
     for frame in frames:
         # the rows' numbers in the file: the misshapen rows pandas skipped lie between them
         end, rejected = first_row + len(frame), []
@@ -454,6 +457,7 @@ def assign_file(
         loaded.manifest.junk_as_missing,
         max_id,
         loaded.manifest.feature_markers,
+        loaded.manifest.boolean_features,
     )
     parquet_out = target.suffix.lower() in PARQUET_SUFFIXES
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ reference.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from datetime import date
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from app.training.data import (
     check_data_file,
     csv_options,
     index_by_id,
+    learnt_booleans,
     load_training_data,
     read_error,
     typed_categories,
@@ -134,14 +135,18 @@ def drift_of_file(
 ) -> DriftReport:
     manifest = store.manifest(model_name, version)
     cfg = config_for_file(manifest.config, path, reference_date)
+    booleans = manifest.boolean_features  # each TRUE cell the boolean, chunk or not
     if cfg.data.kind == "table" and path.suffix.lower() not in PARQUET_SUFFIXES:
-        frames: Iterable[pd.DataFrame] = table_chunks(cfg, path)
+        frames: Iterable[pd.DataFrame] = table_chunks(cfg, path, booleans=booleans)
     else:  # a log's features need every event of a customer; Parquet is read whole
-        frames = [load_frame(manifest.config, path, reference_date, manifest.data.day_first)]
+        whole = load_frame(manifest.config, path, reference_date, manifest.data.day_first)
+        frames = [learnt_booleans(whole, booleans)]
     return drift_of_frames(store, model_name, version, frames, thresholds, str(path))
 
 
-def table_chunks(cfg: TrainConfig, path: Path, rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+def table_chunks(
+    cfg: TrainConfig, path: Path, rows: int = CHUNK_ROWS, booleans: Collection[str] = ()
+) -> Iterator[pd.DataFrame]:
     """A CSV customer table ``rows`` at a time, each read and checked as training reads it
     (ids as text, the config's missing markers and each feature's own, text in a numeric
     column an error unless ``errors = "missing"``). A feature missing in every row is
@@ -157,6 +162,7 @@ def table_chunks(cfg: TrainConfig, path: Path, rows: int = CHUNK_ROWS) -> Iterat
     try:
         for chunk in pd.read_csv(path, chunksize=rows, **options):
             chunk = typed_categories(chunk, categories)  # as training reads them
+            chunk = learnt_booleans(chunk, booleans)  # whatever else the chunk holds
             read += len(chunk)
             frame, _, _ = index_by_id(chunk, data.id_column, path.name, data.duplicate_ids)
             mask_markers(frame, markers, kinds)  # a feature's own (pdays = -1)

@@ -60,6 +60,7 @@ def read_chunks(
     max_id: int = MAX_ID_LENGTH,
     unseen: UnseenCategories | None = None,
     feature_markers: Mapping[str, FeatureMarkers] | None = None,
+    booleans: Collection[str] = (),
 ) -> Iterator[Chunk]:
     """Chunks of ``source`` with the ``features`` (name, kind) of a model, in file order, read
     as file tagging reads them (``missing_values``, ``junk_as_missing``, ``feature_markers``:
@@ -80,6 +81,7 @@ def read_chunks(
         junk_as_missing,
         max_id,
         feature_markers,
+        booleans,
     )
     for part in parts:
         size = len(part.ids) + len(part.rejected)

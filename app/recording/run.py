@@ -267,6 +267,7 @@ def _assigned(
         max_id=get_settings().max_id_length,  # the ids the service takes
         unseen=unseen,
         feature_markers=serving.feature_markers,
+        booleans=serving.manifest.boolean_features,
     ):
         item = _Assigned(chunk)
         if chunk.features:

@@ -283,6 +283,20 @@ class Manifest(_Model):
         return markers_of(self.config.get("features", []))
 
     @property
+    def boolean_features(self) -> frozenset[str]:
+        """The categorical features whose learnt categories are true and false (a file's
+        TRUE/FALSE column): a file's ``TRUE`` cell and a request's ``"TRUE"`` are the
+        boolean there, whatever else a chunk of the file holds."""
+        found = set()
+        for f in self.features:
+            if f.type != "categorical" or f.categories is None:
+                continue
+            known = {*f.categories, *(f.infrequent or [])} - {"__missing__"}
+            if known and known <= {"true", "false"}:
+                found.add(f.name)
+        return frozenset(found)
+
+    @property
     def junk_as_missing(self) -> frozenset[str]:
         """The numeric features whose text the training config read as missing (``errors =
         "missing"``): file tagging, recording and comparisons read them so too."""

@@ -28,7 +28,6 @@ from app.registry.store import ModelStore
 from app.serving.compiled import Assignment, CompiledAssigner, UnsupportedPipeline
 from app.training.markers import FeatureMarkers
 from app.training.model import SegmentationModel
-from app.training.preprocess import MISSING_CATEGORY
 from app.training.rules import canonical_category
 from app.training.rules.values import CSV_NA_VALUES
 
@@ -54,9 +53,8 @@ class ServingModel:
         file's TRUE/FALSE column, which the readers type as booleans), whose text ``TRUE``,
         ``false`` … is read as the boolean, as the file's cell was."""
         kinds = dict(self.model.features)
-        for name, known in self.known_categories.items():
-            if known - {MISSING_CATEGORY} and known - {MISSING_CATEGORY} <= {"true", "false"}:
-                kinds[name] = "boolean"
+        for name in self.manifest.boolean_features:
+            kinds[name] = "boolean"
         return kinds
 
     @cached_property

@@ -13,7 +13,7 @@ import logging
 import re
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -170,6 +170,24 @@ def typed_categories(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
             continue
         if pd.to_numeric(text, errors="coerce").notna().all():
             frame[name] = pd.to_numeric(values, errors="coerce")
+    return frame
+
+
+def learnt_booleans(frame: pd.DataFrame, names: Collection[str]) -> pd.DataFrame:
+    """The columns ``names`` of a file being tagged or checked, whose version learnt the
+    booleans true and false (``Manifest.boolean_features``): each ``TRUE``/``false`` … cell
+    the boolean, whatever else its chunk holds. ``typed_categories`` types a column from all
+    its cells, as training reads a whole file; a file read in chunks (or a Parquet column of
+    text) is typed chunk by chunk: one ``yes`` among TRUE/FALSE left every ``TRUE`` of its
+    chunk text, a category never seen, and moved five other customers of a hostile test."""
+    for name in names:
+        values = frame.get(name)
+        if values is None or not (
+            values.dtype == object or isinstance(values.dtype, pd.StringDtype)
+        ):
+            continue  # (booleans already)
+        mapped = values.map(lambda v: BOOL_TEXT.get(v) if isinstance(v, str) else None)
+        frame[name] = values.astype(object).where(mapped.isna(), mapped)
     return frame
 
 

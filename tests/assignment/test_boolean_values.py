@@ -180,3 +180,57 @@ def test_a_numeric_columns_booleans_are_1_and_0_whatever_else_it_holds() -> None
         assert got == want and not parsed.junk.any(), cells
     parsed = parse_numbers(pd.Series(["yes", "T", "TRUE"], dtype=object))
     assert parsed.junk.tolist() == [True, True, False]
+
+
+def _tag(store: ModelStore, data: Path, out: Path, *extra: str) -> pd.Series:
+    args = ["assign", "--input", str(data), "--output", str(out), "--store", str(store.root)]
+    tagged = CliRunner().invoke(app, [*args, *extra])
+    assert tagged.exit_code == 0, tagged.output
+    return pd.read_csv(out, dtype=str).set_index("account_id")["segment_id"]
+
+
+@pytest.mark.parametrize("odd", ["yes", " TRUE", "1"])
+def test_a_stray_cell_does_not_retype_the_booleans_of_its_chunk(
+    accounts: tuple[ModelStore, pd.DataFrame, Path], tmp_path: Path, odd: str
+) -> None:
+    """One cell that is not a boolean left every TRUE/FALSE of its chunk text (a category
+    never seen) in ``segments assign``, ``--record`` and drift, while training and the API
+    read them as booleans: five other customers moved, and drift said 17.7 (a hostile
+    test). Only the odd row may differ, whatever the chunk size."""
+    from app.drift.offline import drift_of_file
+    from app.drift.schemas import Thresholds
+
+    store, frame, data = accounts
+    clean = _tag(store, data, tmp_path / "clean.csv")
+    odd_frame = frame.copy()
+    odd_frame.loc[5, "sso"] = odd
+    odd_data = tmp_path / "odd.csv"
+    odd_frame.to_csv(odd_data, index=False)
+    for size in ("100000", "100"):
+        tagged = _tag(store, odd_data, tmp_path / f"odd-{size}.csv", "--chunk-size", size)
+        moved = set(tagged.index[tagged != clean])
+        assert moved <= {odd_frame.loc[5, "account_id"]}, (size, sorted(moved))
+    version = store.promoted("customers")
+    assert version is not None
+    report = drift_of_file(
+        store,
+        "customers",
+        version,
+        odd_data,
+        Thresholds(watch=0.1, drift=0.25, min_observations=10),
+    )
+    psi = next(f.psi for f in report.features if f.name == "sso")
+    assert psi is not None and psi < 0.05, psi
+
+
+def test_a_parquet_column_of_boolean_text_is_read_as_the_csv(
+    accounts: tuple[ModelStore, pd.DataFrame, Path], tmp_path: Path
+) -> None:
+    """A Parquet file holding TRUE/FALSE as text tagged every row as a category never seen
+    (the CSV reader types the column; the Parquet one took it as written)."""
+    store, _, data = accounts
+    clean = _tag(store, data, tmp_path / "clean.csv")
+    text = tmp_path / "text.parquet"
+    pd.read_csv(data, dtype=str, keep_default_na=False).to_parquet(text)
+    tagged = _tag(store, text, tmp_path / "from-parquet.csv")
+    assert tagged.equals(clean)
