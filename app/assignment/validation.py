@@ -173,8 +173,11 @@ def parse_item(
                 continue
             if t is str:  # "NA", " ", "39": as the file's cell is read
                 number, bad = numeric_text(value, missing)
+                own = feature_markers.get(name) if feature_markers else None
                 if bad is None:
                     features[name] = number
+                elif bad is NOT_NUMERIC and own is not None and own.junk_is_missing(value):
+                    features[name] = None  # errors = "missing": as the file's junk cell
                 else:
                     errors.append({"field": f"{p}features.{name}", "message": bad})
                 continue

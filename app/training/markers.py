@@ -21,35 +21,41 @@ import numpy as np
 import pandas as pd
 
 from app.training.rules.values import BOOL_TEXT, canonical_category, category_factors
+from app.training.values import text_number, written_for_people
 
 _BOOL_NUMBERS = {text: float(flag) for text, flag in BOOL_TEXT.items()}
 
 
 def _number(text: str) -> float | None:
-    """``text`` (trimmed) as a finite number, as ``pd.to_numeric`` reads a cell, else None."""
-    if "_" in text:  # Python reads 1_000 as a number, a file reader does not
-        return None
-    try:
-        number = float(text)
-    except ValueError:
-        return None
-    return number if math.isfinite(number) else None
+    """``text`` (trimmed) as a finite number, as a file's cell is read (``text_number``: not
+    ``1_000`` nor full-width digits, which Python's ``float`` reads), else None."""
+    number = text_number(text)
+    return number if number is not None and math.isfinite(number) else None
 
 
 class FeatureMarkers(NamedTuple):
     """One feature's markers: ``texts`` as written (a numeric feature's trimmed), and a
-    numeric feature's ``numbers`` (those of its markers that are numbers)."""
+    numeric feature's ``numbers`` (those of its markers that are numbers); ``junk``: a
+    numeric feature with ``errors = "missing"``, whose text that is no number (nor one
+    written for people, refused everywhere) is missing too (``junk_is_missing``)."""
 
     texts: frozenset[str]
     numbers: frozenset[float]
+    junk: bool = False
 
     @classmethod
-    def of(cls, markers: Iterable[str], numeric: bool) -> FeatureMarkers:
+    def of(cls, markers: Iterable[str], numeric: bool, junk: bool = False) -> FeatureMarkers:
         if not numeric:
             return cls(frozenset(markers), frozenset())
         texts = frozenset(m.strip() for m in markers)
         numbers = frozenset(n for m in texts if (n := _number(m)) is not None)
-        return cls(texts, numbers)
+        return cls(texts, numbers, junk)
+
+    def junk_is_missing(self, text: str) -> bool:
+        """Whether a request's ``text`` for this numeric feature, which reads as no number,
+        is missing, as the file's cell is under ``errors = "missing"``: junk (``unknown``)
+        is; a number written for people (``$1,200``) is refused, as the file refuses it."""
+        return self.junk and not written_for_people(text.strip())
 
     def hit(self, value: Any, kind: str) -> bool:
         """Whether a request's ``value`` of a feature of ``kind`` (``ServingModel.
@@ -94,14 +100,15 @@ class FeatureMarkers(NamedTuple):
 
 def markers_of(features: Iterable[Mapping[str, Any]]) -> dict[str, FeatureMarkers]:
     """Feature -> its markers, of the config's ``[[features]]`` entries (as a manifest keeps
-    them: a version trained before the option has none)."""
-    return {
-        str(f["name"]): FeatureMarkers.of(
-            f["missing_values"], f.get("type", "numeric") == "numeric"
-        )
-        for f in features
-        if f.get("missing_values")
-    }
+    them: a version trained before the option has none), and each numeric feature's
+    ``errors = "missing"`` (``FeatureMarkers.junk``)."""
+    found = {}
+    for f in features:
+        numeric = f.get("type", "numeric") == "numeric"
+        junk = numeric and f.get("errors") == "missing"
+        if f.get("missing_values") or junk:
+            found[str(f["name"])] = FeatureMarkers.of(f.get("missing_values") or (), numeric, junk)
+    return found
 
 
 def mask_markers(

@@ -76,6 +76,11 @@ def for_people(values: pd.Series) -> np.ndarray:
     return values.isin(found).to_numpy(dtype=bool)
 
 
+def written_for_people(text: str) -> bool:
+    """Whether one value (trimmed) is a number written for people (``$174.23``, ``11%``)."""
+    return _written_for_people(text) is not None
+
+
 def _written_for_people(text: str) -> str | None:
     """``unit_hint`` of one value (trimmed), or None where it is no number written so."""
     if len(text) > _LONGEST:

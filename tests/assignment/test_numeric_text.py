@@ -164,3 +164,44 @@ def test_text_the_file_refuses_is_a_422_saying_what_is_accepted(client: TestClie
             "/v1/assign/batch", json={"items": [{"customer_id": "x1", "features": features}]}
         )
         assert batch.json()["results"][0]["errors"] == [{**error, "field": "items.0.features.age"}]
+
+
+def test_junk_of_an_errors_missing_feature_is_missing_as_the_files_cell() -> None:
+    """``errors = "missing"``: the file reads a junk cell (``unknown``) as missing, and the
+    API answered 422 for the same text (a hostile test); a number written for people stays
+    refused by both, and a feature without the option still refuses junk."""
+    from app.assignment.validation import ItemInvalid, parse_item
+    from app.errors import DataError
+    from app.training.markers import markers_of
+    from app.training.values import numeric_column
+
+    markers = markers_of([{"name": "spend", "errors": "missing"}, {"name": "age"}])
+    kinds = {"spend": "numeric", "age": "numeric"}
+
+    def sent(spend: str, age: object = 30) -> dict[str, Any]:
+        item = {"customer_id": "c", "features": {"spend": spend, "age": age}}
+        return parse_item(item, kinds, 64, feature_markers=markers)[1]
+
+    for text in ["unknown", "abc", "n.a.", "-", "12", " 7.5 "]:
+        cells = pd.DataFrame({"spend": [text, "1"]})
+        values, _ = numeric_column(cells, "spend", "f.csv", junk_is_missing=True)
+        read = values.iloc[0]
+        got = sent(text)["spend"]
+        assert (got is None and pd.isna(read)) or got == read, (text, got, read)
+    for text in ["$1,200", "45%"]:
+        with pytest.raises(DataError):
+            numeric_column(pd.DataFrame({"spend": [text]}), "spend", "f", junk_is_missing=True)
+        with pytest.raises(ItemInvalid):
+            sent(text)
+    with pytest.raises(ItemInvalid):
+        sent("12", age="unknown")
+
+
+def test_a_sentinel_is_matched_as_the_file_reads_the_number() -> None:
+    """``pdays = -1`` is missing as -1, "-1.0" or " -1 ", but a full-width "-１" is text no
+    file reader takes for a number (Python's ``float`` does): not the sentinel."""
+    from app.training.markers import markers_of
+
+    pdays = markers_of([{"name": "pdays", "missing_values": ["-1"]}])["pdays"]
+    assert all(pdays.hit(v, "numeric") for v in (-1, -1.0, "-1.0", " -1 ", "-1e0"))
+    assert not any(pdays.hit(v, "numeric") for v in ("-\uff11", "1", -2, "-1_0"))
