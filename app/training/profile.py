@@ -144,7 +144,8 @@ def profile_segments(
         used_leads.add(name.split(",")[0].lower())
         share = size / n if n else 0.0
         flags = []
-        if share < min_share:
+        # a configured rule's segment is as small as its rule makes it (whales): not flagged
+        if share < min_share and not (info.kind == "rule" and info.split is None):
             flags.append("too_small")
         if info.kind == "cluster" and size and _indistinct(num_profile, cat_profile):
             flags.append("not_distinct")

@@ -12,6 +12,7 @@ from sklearn.metrics import adjusted_rand_score
 
 from app.datasets import PLANTED_SEGMENTS
 from app.registry.store import ModelStore
+from app.training.config import RuleConfig
 from app.training.job import TrainResult, library_versions
 from tests.conftest import example_config
 
@@ -132,10 +133,18 @@ def test_segments_that_fail_a_criterion_are_flagged_not_hidden(
     config = example_config(
         "customers", customers_csv, min_share=0.3, k_min=4, k_max=5, stability_bootstraps=0
     )
+    config = config.model_copy(
+        update={"rules": [RuleConfig(name="Key accounts", when="plan == 'enterprise'")]}
+    )
     result = train_into(config)
     m = result.manifest
     assert m.selection.note is not None and "30%" in m.selection.note
     assert not any(p.admissible for p in m.selection.curve)
-    small = [s for s in m.segments if s.share < 0.3]
+    small = [s for s in m.segments if s.share < 0.3 and s.kind == "cluster"]
     assert small and all("too_small" in s.flags for s in small)
+    # a configured rule's segment is as small as its rule makes it: not flagged (a tester's
+    # deliberate 0.9% "Whales" rule carried the flag everywhere)
+    rules = [s for s in m.segments if s.kind == "rule"]
+    assert rules and min(s.share for s in rules) < 0.3
+    assert not any("too_small" in s.flags for s in rules)
     assert sum(s.size for s in m.segments) == m.data.rows
