@@ -75,9 +75,14 @@ def print_manifest_summary(
     one where they differ."""
     q = manifest.quality
     state = "promoted" if manifest.version == promoted else "not promoted"
+    # the rule segments beside k ("k=4" of 5 segments served read as one missing)
+    more = len(manifest.segments) - manifest.k
+    k = f"k={manifest.k}" + (f" (+{more} rule segment{'s' if more > 1 else ''})" if more else "")
+    weighted = (manifest.selection.chosen_algorithm or "").endswith("outcome-weighted")
+    space = " in the outcome-weighted space" if weighted else ""
     out.print(
         f"[bold]{manifest.model_name}[/] {manifest.version} ({state}) — {manifest.algorithm}, "
-        f"k={manifest.k}, {manifest.data.rows:,} customers; silhouette {_fmt(q.silhouette)}, "
+        f"{k}, {manifest.data.rows:,} customers; silhouette {_fmt(q.silhouette)}{space}, "
         f"Davies–Bouldin {_fmt(q.davies_bouldin)}, stability ARI {_fmt(q.stability_ari)}"
         + (
             f" (mean of {q.bootstraps} bootstrap refits against these segments)"

@@ -168,6 +168,11 @@ def test_features_that_carry_the_outcome_lead_the_weighted_space(tmp_path: Path)
     store = ModelStore(tmp_path / "s")
     m = train(parse_config(config(data), base_dir=tmp_path), store).manifest
     assert m.selection.chosen_algorithm == "kmeans outcome-weighted", m.selection.reason
+    # its silhouette is its own space's; on the features as declared the customers form
+    # blobs these segments cut across, and the job says so (a tester read 0.506 as strong)
+    assert m.quality.silhouette is not None and m.quality.silhouette > 0.25
+    weak = [n for n in m.data.notes if "on the features as declared" in n]
+    assert len(weak) == 1 and "outcome-weighted space" in weak[0], m.data.notes
     model = store.load("customers", m.version).estimator
     weights = model.pipeline.named_steps["weight"].weights
     assert weights.argmax() == 2 and weights.max() == 1.0  # a, b, engagement
