@@ -43,6 +43,9 @@ _TOKEN = re.compile(
 _ESCAPE = re.compile(r"\\(.)", re.DOTALL)
 
 
+_KEYWORDS = frozenset({"and", "or", "not", "in", "is", "missing", "true", "false"})
+
+
 @dataclass(frozen=True, slots=True)
 class _Token:
     kind: str  # number, string, word, symbol, end; or bad (text is the problem)
@@ -62,6 +65,8 @@ def _tokenize(text: str) -> list[_Token]:
             pos += len(text[pos:]) - len(text[pos:].lstrip())
             char = text[pos]
             problem = f"unexpected character {char!r}"
+            if char == "=":  # "plan = 'pro'": the comparison is written ==
+                problem += " (compare with ==)"
             if char in "'\"":
                 problem = "unterminated string"
             elif re.match(r"-?\.?[0-9]", text[pos:]):
@@ -113,6 +118,9 @@ class _Parser:
         token = self.peek()
         after = f" after {self.prev.text!r}" if self.prev else ""
         found = "" if token.kind == "end" else f", found {token.text!r}"
+        if what == "a value" and token.kind == "word" and token.text not in _KEYWORDS:
+            # country == BR: text is quoted
+            found += f" (quote text: '{token.text}')"
         self.fail(f"expected {what}{after}{found}", token.pos)
 
     def nest(self, token: _Token, delta: int) -> None:
