@@ -24,6 +24,7 @@ from app.registry.store import ModelStore
 from app.training.config import OutcomesConfig, TrainConfig, parse_config
 from app.training.data import (
     PARQUET_SUFFIXES,
+    TrainingData,
     check_data_file,
     csv_options,
     index_by_id,
@@ -58,10 +59,20 @@ def load_frame(
 ) -> pd.DataFrame:
     """The file's customers and features, as training would see them (``day_first``: the
     version's ``data.day_first``, for a log that proves no day/month order)."""
+    return load_data(config, path, reference_date, day_first).frame
+
+
+def load_data(
+    config: dict[str, object],
+    path: Path,
+    reference_date: date | None = None,
+    day_first: bool | None = None,
+) -> TrainingData:
+    """``load_frame``'s data, with the reference date a log's features were derived at."""
     cfg = config_for_file(config, path, reference_date)
     # k_min only bounds the rows needed to train; a small file can still be compared
     cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"k_min": 2})})
-    return load_training_data(cfg, day_first).frame
+    return load_training_data(cfg, day_first)
 
 
 CHUNK_ROWS = 50_000
@@ -136,12 +147,19 @@ def drift_of_file(
     manifest = store.manifest(model_name, version)
     cfg = config_for_file(manifest.config, path, reference_date)
     booleans = manifest.boolean_features  # each TRUE cell the boolean, chunk or not
+    source = str(path)
     if cfg.data.kind == "table" and path.suffix.lower() not in PARQUET_SUFFIXES:
         frames: Iterable[pd.DataFrame] = table_chunks(cfg, path, booleans=booleans)
     else:  # a log's features need every event of a customer; Parquet is read whole
-        whole = load_frame(manifest.config, path, reference_date, manifest.data.day_first)
-        frames = [learnt_booleans(whole, booleans)]
-    return drift_of_frames(store, model_name, version, frames, thresholds, str(path))
+        loaded = load_data(manifest.config, path, reference_date, manifest.data.day_first)
+        frames = [learnt_booleans(loaded.frame, booleans)]
+        if loaded.reference_date is not None:  # the date says what the figures compare:
+            # the training log itself, as of its own last day, drifted by that alone
+            how = "" if reference_date else ", the day after its last line"
+            trained = manifest.data.reference_date
+            source += f" (a log's features as of {loaded.reference_date}{how}"
+            source += f"; trained as of {trained})" if trained else ")"
+    return drift_of_frames(store, model_name, version, frames, thresholds, source)
 
 
 def table_chunks(

@@ -74,6 +74,9 @@ def test_drift_of_a_transaction_log_uses_the_training_derivation(
     body = json.loads(ran.output)
     assert body["status"] == "ok"
     assert {f["name"] for f in body["features"]} >= {"recency_days", "frequency", "monetary"}
+    # the date a log's features were derived at is said (a tester's log drifted, as of its
+    # own last day against a training as of another, with no word of either date)
+    assert "a log's features as of " in body["source"] and "trained as of" in body["source"]
 
 
 def _config(path: Path, data: Path, **model: Any) -> Path:
