@@ -39,9 +39,20 @@ def explanation(
         echoed = {name: _echo(value) for name, value in unknown.items()}
         found["unknown_categories"] = echoed
         found["text"] += "; never seen in training: " + ", ".join(
-            f"{name} '{value}' ({_counted_as(serving, name)})" for name, value in echoed.items()
+            f"{name} '{value}' ({_counted_as(serving, name)}{_alike(serving, name, unknown[name])})"
+            for name, value in echoed.items()
         )
     return found
+
+
+def _alike(serving: ServingModel, name: str, value: Any) -> str:
+    """The categories ``value`` differs from only in case or surrounding spaces (``iOS``:
+    ``ios``), as ``segments assign`` names them for a file's rows."""
+    if not isinstance(value, str):
+        return ""
+    key = value.strip().casefold()
+    near = sorted(k for k in serving.known_categories.get(name, ()) if k.strip().casefold() == key)
+    return f"; {' or '.join(map(repr, near))} in training: fix the spelling" if near else ""
 
 
 _UNREADABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
