@@ -125,11 +125,10 @@ def test_a_category_training_never_saw_is_named_in_the_explanation(
     assert "fix the spelling" not in answer["explanation"]["text"]
     # a known category in another case is named, as segments assign names it for a file
     cased = {**row, categorical[0]: f" {str(row[categorical[0]]).upper()} "}
-    if cased[categorical[0]].strip() != row[categorical[0]]:
-        text = client.post("/v1/assign", json={"customer_id": "u-cased", "features": cased}).json()[
-            "explanation"
-        ]["text"]
-        assert f"'{row[categorical[0]]}' in training: fix the spelling" in text, text
+    assert cased[categorical[0]].strip() != row[categorical[0]]
+    sent = {"customer_id": "u-cased", "features": cased}
+    text = client.post("/v1/assign", json=sent).json()["explanation"]["text"]
+    assert f"'{row[categorical[0]]}' in training: fix the spelling" in text, text
     batch = client.post(
         "/v1/assign/batch?explain=true",
         json={"items": [{"customer_id": "u-odd", "features": odd}]},
