@@ -41,7 +41,7 @@ from app.training.config import DataConfig, Feature, TrainConfig, TransactionsCo
 from app.training.markers import FeatureMarkers
 from app.training.rules.values import BOOL_TEXT, CSV_NA_VALUES
 from app.training.shape import Misshapen, misshapen_rows
-from app.training.values import numeric_column, parse_numbers, unit_hint
+from app.training.values import for_people, numeric_column, parse_numbers, unit_hint
 from app.words import counted
 
 logger = logging.getLogger(__name__)
@@ -739,12 +739,15 @@ def read_events(
     if not_a_number.any():  # '$12.50', '1,234': every such line would be left out
         for column, part in zip(amount_columns, parts, strict=True):
             written = log[column][part.junk & not_a_number]
-            hint = unit_hint(written.drop_duplicates().iloc[:50])
+            # the numbers written for people, counted apart from junk ('abc': a line left
+            # out and counted, as any unreadable one), which a tester found in the count
+            people = written[for_people(written)]
+            hint = unit_hint(people.drop_duplicates().iloc[:50]) if len(people) else None
             if hint is not None:
                 raise DataError(
-                    f"{source}: column {column!r} holds text, not numbers, in "
-                    f"{len(written):,} of {len(log):,} rows; {hint} (leaving those lines out "
-                    "would under-count their customers' spend)"
+                    f"{source}: column {column!r} holds numbers written for people in "
+                    f"{len(people):,} of {len(log):,} rows, e.g. {people.iloc[0]!r}; {hint} "
+                    "(leaving those lines out would under-count their customers' spend)"
                 )
     # a line repeated exactly (every field, not only those read): counted each time, as the
     # same item bought twice would be, or once with drop_duplicates (an export's glitch)
