@@ -409,3 +409,16 @@ def test_only_the_segment_furthest_out_on_a_feature_is_very_so(tmp_path: Path) -
                 assert sign * seg.numeric[feature].z == furthest, [s.name for s in segments]
     unhappy = min(segments, key=lambda s: s.numeric["claims"].z + s.numeric["satisfaction"].z)
     assert any("low satisfaction" in s.name.lower() for s in segments if s is not unhappy)
+
+
+def test_a_slight_difference_most_of_the_segment_does_not_share_names_nothing() -> None:
+    """A game's largest segment was "Low in-app spend": 98% of it at the population's median
+    (no spend, as nearly everyone), the difference a few payers fewer. A slight difference
+    names a segment only where most of it is on that side, as a strong one must."""
+    labels = {"spend": "in-app spend", "level": "level"}
+    at_zero = NumericProfile(mean=0.03, median=0.0, z=-0.3, on_side=0.49, at_median=0.98)
+    spread = NumericProfile(mean=1, median=1, z=0.3, on_side=0.8, at_median=0.0)
+    name = _generate_name({"spend": at_zero, "level": spread}, {}, labels, set(), {}, set())
+    assert "spend" not in name.lower() and "level" in name.lower(), name
+    alone = _generate_name({"spend": at_zero}, {}, labels, set(), {}, set())
+    assert alone == "Typical customers", alone
