@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-import redis
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -27,6 +26,7 @@ from app.registry.store import ModelStore
 from app.settings import Settings
 from app.training.config import parse_config
 from app.training.job import train
+from tests.assignment.conftest import served_client
 
 PREFIX = "feature-markers:"
 N = 2400
@@ -79,15 +79,8 @@ def bank(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModelStore, pd.DataF
 
 @pytest.fixture(scope="module")
 def client(bank: tuple[ModelStore, pd.DataFrame, Path], service_redis: str) -> Iterator[TestClient]:
-    settings = Settings(
-        model_store=bank[0].root, model_name="customers", dev_mode=True, key_prefix=PREFIX
-    )
-    with TestClient(create_app(settings)) as test_client:
+    with served_client(bank[0].root, PREFIX, service_redis) as test_client:
         yield test_client
-    with redis.Redis.from_url(service_redis) as r:  # only what this module recorded
-        keys = list(r.scan_iter(match=f"{PREFIX}*", count=1000))
-        if keys:
-            r.delete(*keys)
 
 
 def _items(frame: pd.DataFrame, pdays: Any = None) -> list[dict[str, Any]]:

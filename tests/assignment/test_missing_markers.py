@@ -15,16 +15,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-import redis
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from app.cli.main import app
-from app.main import create_app
 from app.registry.store import ModelStore
-from app.settings import Settings
 from app.training.config import parse_config
 from app.training.job import train
+from tests.assignment.conftest import served_client
 
 PREFIX = "missing-markers:"
 
@@ -62,15 +60,8 @@ def regions(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModelStore, pd.Da
 def client(
     regions: tuple[ModelStore, pd.DataFrame, Path], service_redis: str
 ) -> Iterator[TestClient]:
-    settings = Settings(
-        model_store=regions[0].root, model_name="customers", dev_mode=True, key_prefix=PREFIX
-    )
-    with TestClient(create_app(settings)) as test_client:
+    with served_client(regions[0].root, PREFIX, service_redis) as test_client:
         yield test_client
-    with redis.Redis.from_url(service_redis) as r:  # only what this module recorded
-        keys = list(r.scan_iter(match=f"{PREFIX}*", count=1000))
-        if keys:
-            r.delete(*keys)
 
 
 def _items(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -17,16 +17,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-import redis
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from app.cli.main import app
-from app.main import create_app
 from app.registry.store import ModelStore
-from app.settings import Settings
 from app.training.config import parse_config
 from app.training.job import train
+from tests.assignment.conftest import served_client
 
 PREFIX = "numeric-text:"
 N = 1200
@@ -71,15 +69,8 @@ def survey(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModelStore, pd.Dat
 def client(
     survey: tuple[ModelStore, pd.DataFrame, Path], service_redis: str
 ) -> Iterator[TestClient]:
-    settings = Settings(
-        model_store=survey[0].root, model_name="customers", dev_mode=True, key_prefix=PREFIX
-    )
-    with TestClient(create_app(settings)) as test_client:
+    with served_client(survey[0].root, PREFIX, service_redis) as test_client:
         yield test_client
-    with redis.Redis.from_url(service_redis) as r:  # only what this module recorded
-        keys = list(r.scan_iter(match=f"{PREFIX}*", count=1000))
-        if keys:
-            r.delete(*keys)
 
 
 def _tagged(store: ModelStore, data: Path, out: Path) -> pd.Series:
