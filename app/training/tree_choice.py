@@ -118,21 +118,6 @@ def choose_shape(
     )
 
 
-def count_stability(
-    x: np.ndarray,
-    y: np.ndarray,
-    binary: bool,
-    counts: range,
-    min_share: float,
-    seed: int,
-    n: int,
-    plateau: float,
-) -> dict[int, tuple[float, float]]:
-    """Leaf count -> the lowest and the mean ARI between the tree of that many leaves on
-    these rows and its refits on ``n`` resamples (the lowest decides, as for clusters)."""
-    return refit(x, y, binary, counts, min_share, seed, n, plateau).stability()
-
-
 def refit(
     x: np.ndarray,
     y: np.ndarray,

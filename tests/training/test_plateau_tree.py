@@ -16,7 +16,7 @@ from app.training.job import train
 from app.training.plateau_tree import PlateauTree
 from app.training.rules import first_match_frame
 from app.training.tree import fit_tree, leaf_rules
-from app.training.tree_choice import count_stability
+from app.training.tree_choice import refit
 
 
 def planted_table(n: int = 6_000, seed: int = 21) -> pd.DataFrame:
@@ -131,8 +131,8 @@ def test_a_wider_plateau_steadies_a_smooth_effect() -> None:
     price = rng.gamma(2.0, 2.0, (n, 1))
     churned = (rng.uniform(size=n) < 1 / (1 + np.exp(2.2 - 0.45 * price[:, 0]))).astype(float)
     counts = range(2, 4)
-    greedy = count_stability(price, churned, True, counts, 0.05, 1, 5, 0.0)
-    centred = count_stability(price, churned, True, counts, 0.05, 1, 5, 0.3)
+    greedy = refit(price, churned, True, counts, 0.05, 1, 5, 0.0).stability()
+    centred = refit(price, churned, True, counts, 0.05, 1, 5, 0.3).stability()
     for leaves in counts:
         assert centred[leaves][1] > greedy[leaves][1] + 0.05, (leaves, greedy, centred)
         assert centred[leaves][0] >= 0.9, (leaves, centred)
