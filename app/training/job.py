@@ -470,15 +470,16 @@ def weak_structure(
     report's legend said "above 0.25 is usable structure" with no word on it. Segments of
     the outcome-weighted space are judged on the features as declared (``as_declared``):
     their own space's 0.506 hid a 0.171 on the features (a log weighted to recency)."""
-    said = f"silhouette {_fmt(silhouette)}"
+    where = ""
     if as_declared is not None and silhouette is not None and as_declared < silhouette:
-        said = (
-            f"silhouette {as_declared:.2f} on the features as declared ({silhouette:.2f} in "
-            "the outcome-weighted space the segments were fitted in)"
+        where = (
+            f" on the features as declared ({silhouette:.2f} in the outcome-weighted space "
+            "the segments were fitted in)"
         )
         silhouette = as_declared
     if silhouette is None or silhouette >= USABLE_SILHOUETTE:
         return []
+    said = f"silhouette {silhouette:.2f}{where}"
     why = (
         "they were chosen for how they separate the outcomes: see the selection"
         if method != "silhouette"
@@ -490,10 +491,6 @@ def weak_structure(
         f"({why}); read each as the traits that name it, and expect customers near a "
         "boundary to move between segments as their values change"
     ]
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2f}"
 
 
 def negatives_under_log(config: TrainConfig, frame: pd.DataFrame) -> list[str]:
