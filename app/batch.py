@@ -52,7 +52,7 @@ from app.training.markers import FeatureMarkers, mask_markers
 from app.training.rules.values import canonical_category
 from app.training.shape import Misshapen, misshapen_rows, scan_column
 from app.training.values import for_people, parse_numbers
-from app.words import counted
+from app.words import counted, spelled_alike
 
 NO_ID = "no customer id (empty cell)"
 
@@ -367,13 +367,10 @@ class UnseenCategories:
                 if name in self.infrequent
                 else "read as none of its categories"
             )
-            near: dict[str, list[str]] = {}
-            for k in sorted(self.known[name]):  # every spelling training saw, in one order
-                near.setdefault(k.strip().casefold(), []).append(k)
             alike = [
-                f"{value!r} is {' or '.join(map(repr, near[value.strip().casefold()]))} in training"
+                f"{value!r} is {' or '.join(map(repr, near))} in training"
                 for value, _ in common
-                if value.strip().casefold() in near
+                if (near := spelled_alike(self.known[name], value))
             ]
             fix = (
                 f" ({'; '.join(alike)}: fix the spelling in the file)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 
 def counted(n: int, noun: str, plural: str | None = None, verb: str = "") -> str:
@@ -72,3 +73,10 @@ _SHORT_WORDS = frozenset(
         "tv",
     ]
 )
+
+
+def spelled_alike(known: Iterable[str], value: str) -> list[str]:
+    """The ``known`` categories ``value`` differs from only in case or surrounding spaces
+    (``iOS``: ``ios``), sorted: a spelling to fix, where file tagging and the API name one."""
+    key = value.strip().casefold()
+    return sorted(k for k in known if k.strip().casefold() == key)

@@ -19,6 +19,7 @@ from app.serving import ServingModel
 from app.serving.compiled import Assignment
 from app.training.markers import FeatureMarkers
 from app.training.preprocess import MISSING_CATEGORY
+from app.words import spelled_alike
 
 Incomplete = Sequence[tuple[int, str, dict[str, Any]]]
 LiveMany = Callable[[Incomplete], Awaitable[list[tuple[dict[str, Any], str] | None]]]
@@ -50,8 +51,7 @@ def _alike(serving: ServingModel, name: str, value: Any) -> str:
     ``ios``), as ``segments assign`` names them for a file's rows."""
     if not isinstance(value, str):
         return ""
-    key = value.strip().casefold()
-    near = sorted(k for k in serving.known_categories.get(name, ()) if k.strip().casefold() == key)
+    near = spelled_alike(serving.known_categories.get(name, ()), value)
     return f"; {' or '.join(map(repr, near))} in training: fix the spelling" if near else ""
 
 
