@@ -287,11 +287,13 @@ class Manifest(_Model):
         """The categorical features whose learnt categories are true and false (a file's
         TRUE/FALSE column): a file's ``TRUE`` cell and a request's ``"TRUE"`` are the
         boolean there, whatever else a chunk of the file holds."""
+        from app.training.preprocess import MISSING_CATEGORY
+
         found = set()
         for f in self.features:
             if f.type != "categorical" or f.categories is None:
                 continue
-            known = {*f.categories, *(f.infrequent or [])} - {"__missing__"}
+            known = {*f.categories, *(f.infrequent or [])} - {MISSING_CATEGORY}
             if known and known <= {"true", "false"}:
                 found.add(f.name)
         return frozenset(found)
