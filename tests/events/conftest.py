@@ -6,15 +6,38 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from redis.asyncio import Redis
 
 from app.history.keys import Keys
+from app.main import create_app
 from app.registry.store import ModelStore
+from app.settings import Settings
 from app.training.job import TrainResult, train
 from tests.conftest import example_config
+
+
+def clocked_client(
+    store: Path, model_name: str, data_dir: Path, prefix: str, now: datetime, **settings: Any
+) -> Iterator[TestClient]:
+    """The service on ``store`` recording under ``prefix``, its clock stopped at ``now``
+    (events' times and recency are read against it)."""
+    config = Settings(
+        model_store=store,
+        model_name=model_name,
+        dev_mode=True,
+        key_prefix=prefix,
+        data_dir=data_dir,
+        **settings,
+    )
+    with TestClient(create_app(config)) as test_client:
+        test_client.app.state.clock = now.timestamp  # type: ignore[attr-defined]
+        yield test_client
 
 
 def delete_prefix(url: str, prefix: str) -> None:

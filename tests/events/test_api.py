@@ -19,11 +19,10 @@ from fastapi.testclient import TestClient
 
 from app.events.derive import rfm_features, to_us
 from app.history.records import RedisUnavailable
-from app.main import create_app
 from app.registry.store import ModelStore
 from app.serving.model import build_serving_model
-from app.settings import Settings
 from app.training.job import TrainResult
+from tests.events.conftest import clocked_client
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 _ids = itertools.count()
@@ -48,17 +47,7 @@ def event(customer: str, days_ago: float, amount: float, **extra: Any) -> dict[s
 def client(
     tx_trained: tuple[ModelStore, TrainResult], tmp_path: Path, prefix: str
 ) -> Iterator[TestClient]:
-    store, _ = tx_trained
-    settings = Settings(
-        model_store=store.root,
-        model_name="transactions",
-        dev_mode=True,
-        key_prefix=prefix,
-        data_dir=tmp_path,
-    )
-    with TestClient(create_app(settings)) as test_client:
-        test_client.app.state.clock = NOW.timestamp  # type: ignore[attr-defined]
-        yield test_client
+    yield from clocked_client(tx_trained[0].root, "transactions", tmp_path, prefix, NOW)
 
 
 def post(client: TestClient, *events: dict[str, Any]) -> dict[str, Any]:

@@ -18,12 +18,11 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from app.main import create_app
 from app.registry.store import ModelStore
-from app.settings import Settings
 from app.training.config import parse_config
 from app.training.job import TrainResult, train
 from tests.conftest import EXAMPLES
+from tests.events.conftest import clocked_client
 from tests.events.test_api import NOW, event, post
 
 BEYOND = "must be below 2^63 (about 9.2e18), as any number the service takes"
@@ -48,16 +47,7 @@ def product_store(tmp_path_factory: pytest.TempPathFactory, transactions_csv: Pa
 
 
 def _client(store: ModelStore, tmp_path: Path, prefix: str) -> Iterator[TestClient]:
-    settings = Settings(
-        model_store=store.root,
-        model_name="transactions",
-        dev_mode=True,
-        key_prefix=prefix,
-        data_dir=tmp_path,
-    )
-    with TestClient(create_app(settings)) as test_client:
-        test_client.app.state.clock = NOW.timestamp  # type: ignore[attr-defined]
-        yield test_client
+    yield from clocked_client(store.root, "transactions", tmp_path, prefix, NOW)
 
 
 @pytest.fixture

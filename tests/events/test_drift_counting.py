@@ -17,10 +17,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.drift.live import LIVE
-from app.main import create_app
 from app.registry.store import ModelStore
-from app.settings import Settings
 from app.training.job import TrainResult
+from tests.events.conftest import clocked_client
 from tests.events.test_api import NOW, event, post
 
 
@@ -28,17 +27,9 @@ from tests.events.test_api import NOW, event, post
 def client(
     tx_trained: tuple[ModelStore, TrainResult], tmp_path: Path, prefix: str
 ) -> Iterator[TestClient]:
-    settings = Settings(
-        model_store=tx_trained[0].root,
-        model_name="transactions",
-        dev_mode=True,
-        key_prefix=prefix,
-        data_dir=tmp_path,
-        drift_flush_seconds=0.1,
+    yield from clocked_client(
+        tx_trained[0].root, "transactions", tmp_path, prefix, NOW, drift_flush_seconds=0.1
     )
-    with TestClient(create_app(settings)) as test_client:
-        test_client.app.state.clock = NOW.timestamp  # type: ignore[attr-defined]
-        yield test_client
     LIVE.reset()
 
 

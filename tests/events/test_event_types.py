@@ -21,12 +21,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.datasets import make_transactions
-from app.main import create_app
 from app.registry.store import ModelStore
-from app.settings import Settings
 from app.training.config import parse_config
 from app.training.job import train
 from tests.conftest import EXAMPLES
+from tests.events.conftest import clocked_client
 from tests.events.test_api import NOW, event
 
 
@@ -59,16 +58,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> ModelStore:
 
 @pytest.fixture
 def client(store: ModelStore, tmp_path: Path, prefix: str) -> Iterator[TestClient]:
-    settings = Settings(
-        model_store=store.root,
-        model_name="log",
-        dev_mode=True,
-        key_prefix=prefix,
-        data_dir=tmp_path,
-    )
-    with TestClient(create_app(settings)) as test_client:
-        test_client.app.state.clock = NOW.timestamp  # type: ignore[attr-defined]
-        yield test_client
+    yield from clocked_client(store.root, "log", tmp_path, prefix, NOW)
 
 
 def _history(customer: str, refund_type: str) -> list[dict[str, Any]]:
