@@ -305,7 +305,8 @@ def decode_valid_batch(
     feature other than a boolean's or a marker of its own (``"39"``, ``"NA"``) is left to that
     way too (``numeric_text``): a batch of numbers is read with no work per value.
     """
-    markers = feature_markers or {}
+    # (a numeric feature's junk, errors = "missing", is text: left to the item-by-item way)
+    markers = {name: m for name, m in (feature_markers or {}).items() if m.texts}
     decoder = _batch_decoder(tuple(kinds.items()), max_id, max_batch, frozenset(markers))
     try:  # msgspec refuses a lone surrogate (as orjson does), and recurses on nesting
         items = decoder.decode(body).items

@@ -60,7 +60,7 @@ class FeatureMarkers(NamedTuple):
     def hit(self, value: Any, kind: str) -> bool:
         """Whether a request's ``value`` of a feature of ``kind`` (``ServingModel.
         feature_kinds``) is one of the markers, as the same cell of a file is read."""
-        if value is None:
+        if value is None or not self.texts:  # (junk only: no marker to match)
             return False
         t = type(value)
         if kind == "numeric":
@@ -80,6 +80,8 @@ class FeatureMarkers(NamedTuple):
 
     def mask(self, column: pd.Series, kind: str) -> pd.Series:
         """A file's ``column`` (as its reader typed it) with the marker cells missing."""
+        if not self.texts:  # (junk only: the readers' errors = "missing" reads that)
+            return column
         if kind == "numeric":
             if pd.api.types.is_bool_dtype(column) or pd.api.types.is_numeric_dtype(column):
                 numbers = column.astype("float64")
