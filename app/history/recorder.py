@@ -22,6 +22,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
+from app.columns import ColumnRows
 from app.history.config import HistoryConfig
 from app.history.customers import Registry, parse_history, parse_profile, parse_state
 from app.history.keys import FLOW_SEPARATOR, Keys, decode_cursor, encode_cursor
@@ -103,8 +104,11 @@ def _transient(error: object) -> bool:
     return str(error).startswith(_TRANSIENT)
 
 
-def _take(column: Sequence[Any], chunk: Sequence[int]) -> list[Any]:
-    """``column``'s items at ``chunk`` (a slice when the chunk is a range)."""
+def _take(column: Sequence[Any], chunk: Sequence[int]) -> Sequence[Any]:
+    """``column``'s items at ``chunk`` (a slice when the chunk is a range; rows kept as
+    columns stay so)."""
+    if isinstance(column, ColumnRows):
+        return column.take(chunk)
     if isinstance(chunk, range):
         return list(column[chunk.start : chunk.stop])
     return [column[i] for i in chunk]
@@ -126,13 +130,17 @@ def _profile_args(
     share a schema (a batch's rows) are encoded together."""
     out = [_NO_PROFILE] * len(profiles)
     groups: dict[tuple[str, ...], list[int]] = {}
-    for i, profile in enumerate(profiles):
-        if profile:
-            groups.setdefault(tuple(profile), []).append(i)
+    if isinstance(profiles, ColumnRows):  # one schema: its columns
+        if profiles.columns and len(profiles):
+            groups[tuple(profiles.columns)] = list(range(len(profiles)))
+    else:
+        for i, profile in enumerate(profiles):
+            if profile:
+                groups.setdefault(tuple(profile), []).append(i)
     for order, indices in groups.items():
         names = tuple(sorted(order))
         index = schemas.setdefault(names, len(schemas) + 1)
-        rows = [profiles[i] for i in indices]
+        rows = profiles if len(indices) == len(profiles) else [profiles[i] for i in indices]
         texts = encode_profiles(rows, names)  # type: ignore[arg-type]
         for i, text in zip(indices, texts, strict=True):
             signed = -index - 1 if checked and checked[i] is not None else index
@@ -143,6 +151,13 @@ def _profile_args(
             head = out[i] if profiles[i] else _CHECKED
             out[i] = head + _bulk(expected).decode()
     return out
+
+
+def _with_profile(profiles: Sequence[Mapping[str, FeatureValue] | None]) -> int:
+    """How many of ``profiles`` are a profile (not None, not empty)."""
+    if isinstance(profiles, ColumnRows):
+        return len(profiles) if profiles.columns else 0
+    return sum(1 for p in profiles if p)
 
 
 _NO_PROFILE = "$1\r\n0\r\n"
@@ -163,10 +178,31 @@ _HMGET = f"*{2 + len(PROFILE_FIELDS)}\r\n$5\r\nHMGET\r\n"
 _PROFILE_READ = "".join(_text_bulk(field) for field in PROFILE_FIELDS)
 
 
-async def send_packed(client: Redis, commands: Iterable[tuple[bytes, int]]) -> list[Any]:
+class Progress:
+    """A deadline that every write Redis takes and every reply it sends moves on: a bulk
+    exchange under it fails when Redis stops making progress for ``seconds``, not when a
+    loaded machine makes the whole exchange slow (``Recorder.record_many(..., progress=)``).
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._deadline: asyncio.Timeout | None = None
+
+    def watch(self, deadline: asyncio.Timeout) -> None:
+        """Move ``deadline`` on from now on (the exchange's own)."""
+        self._deadline = deadline
+
+    def advance(self) -> None:
+        if self._deadline is not None:
+            self._deadline.reschedule(asyncio.get_running_loop().time() + self.seconds)
+
+
+async def send_packed(
+    client: Redis, commands: Iterable[tuple[bytes, int]], progress: Progress | None = None
+) -> list[Any]:
     """Send packed commands as they come (each buffer with how many commands it holds),
     then read their replies (errors as values). The recorder's and the event store's one
-    way to send Redis a bulk of commands.
+    way to send Redis a bulk of commands; ``progress`` is advanced at each write and reply.
 
     What ``client.pipeline()`` does, without its per-argument encoding and per-reply
     bookkeeping, which cost more than Redis's own work for a recording. Commands are
@@ -185,6 +221,8 @@ async def send_packed(client: Redis, commands: Iterable[tuple[bytes, int]]) -> l
             if size >= WRITE_BYTES:
                 await _write(connection, buffers)
                 size, buffers = 0, []
+                if progress is not None:
+                    progress.advance()
         if buffers:
             await _write(connection, buffers)
         replies: list[Any] = []
@@ -193,6 +231,8 @@ async def send_packed(client: Redis, commands: Iterable[tuple[bytes, int]]) -> l
                 replies.append(await connection.read_response(timeout=math.inf))
             except ResponseError as exc:
                 replies.append(exc)
+            if progress is not None:
+                progress.advance()
     except BaseException:
         await connection.disconnect(nowait=True)
         raise
@@ -243,10 +283,14 @@ class Recorder:
         """Close the client and its connection pool."""
         await self.client.aclose()
 
-    async def _guard(self, call: Awaitable[Any], timeout: float | None = None) -> Any:
+    async def _guard(
+        self, call: Awaitable[Any], timeout: float | None = None, progress: Progress | None = None
+    ) -> Any:
         # Any: redis-py types replies as bytes | str whatever decode_responses says.
         try:
-            async with asyncio.timeout(timeout or self.config.batch_timeout_s):
+            async with asyncio.timeout(timeout or self.config.batch_timeout_s) as deadline:
+                if progress is not None:
+                    progress.watch(deadline)
                 return await call
         except ResponseError as exc:
             if _transient(exc):
@@ -322,7 +366,7 @@ class Recorder:
         index_of = {what: _text_bulk(str(i)) for i, what in enumerate(assignments, 1)}
         schemas: dict[tuple[str, ...], int] = {}
         profile_text = _profile_args(profiles, checked, schemas)
-        profile_values = sum(1 for p in profiles if p) + sum(e is not None for e in checked)
+        profile_values = _with_profile(profiles) + sum(e is not None for e in checked)
         # a key's or an id's length in bytes (the same as in characters for ASCII)
         if all(map(str.isascii, ids)):
             sizes = list(map(len, ids))
@@ -406,7 +450,7 @@ class Recorder:
         return (await self.record_many([rec], self.config.timeout_s))[0]
 
     async def record_many(
-        self, recs: Sequence[Record], timeout: float | None = None
+        self, recs: Sequence[Record], timeout: float | None = None, progress: Progress | None = None
     ) -> list[Outcome]:
         """Record many in one pipeline of script calls, in order (a customer's later record
         sees its earlier one).
@@ -415,16 +459,21 @@ class Recorder:
         ------
         RedisUnavailable
             Redis did not confirm the whole batch in ``timeout`` seconds (by default
-            ``batch_timeout_ms``), or refused a record for a transient reason (out of
+            ``batch_timeout_ms``; with ``progress``, in its seconds since it last took a
+            write or answered a call), or refused a record for a transient reason (out of
             memory, busy, read-only): the records may or may not be applied; replaying them
             is safe.
         """
         if not recs:
             return []
-        return (await self.exchange(recs, (), timeout))[0]
+        return (await self.exchange(recs, (), timeout, progress))[0]
 
     async def exchange(
-        self, recs: Sequence[Record], customer_ids: Sequence[str], timeout: float | None = None
+        self,
+        recs: Sequence[Record],
+        customer_ids: Sequence[str],
+        timeout: float | None = None,
+        progress: Progress | None = None,
     ) -> tuple[list[Outcome], list[Profile | ResponseError | None]]:
         """Record ``recs`` (as ``record_many``), then read the profiles of ``customer_ids``,
         in ONE pipeline: the coalescing lanes of ``HistoryService`` send the records and the
@@ -436,7 +485,9 @@ class Recorder:
         calls = self._calls(recs) if recs else []
         reads = self._pack_reads(customer_ids)
         replies = await self._guard(
-            self._run_scripts(recs, calls, not self._loaded and bool(calls), reads), timeout
+            self._run_scripts(recs, calls, not self._loaded and bool(calls), reads, progress),
+            timeout,
+            progress,
         )
         outcomes: list[Outcome] = [NOT_RECORDED] * len(recs)
         for reply, (_, indices) in zip(replies, calls, strict=False):
@@ -477,6 +528,7 @@ class Recorder:
         calls: list[tuple[int, Sequence[int]]],
         load: bool,
         reads: tuple[bytes, int] = (b"", 0),
+        progress: Progress | None = None,
     ) -> list[Any]:
         """Make the script ``calls`` for ``recs`` as one pipeline, then the packed ``reads``
         (RESP, how many commands), and return their replies.
@@ -496,7 +548,7 @@ class Recorder:
             commands = itertools.chain([(script, 1)], commands)
         if reads[1]:
             commands = itertools.chain(commands, [reads])
-        replies = await send_packed(self.client, commands)
+        replies = await send_packed(self.client, commands, progress)
         if load:
             loaded = replies.pop(0)
             if isinstance(loaded, Exception):
@@ -504,7 +556,7 @@ class Recorder:
             self._loaded = True
         elif any(isinstance(r, NoScriptError) for r in replies):
             self._loaded = False
-            return await self._run_scripts(recs, calls, True, reads)
+            return await self._run_scripts(recs, calls, True, reads, progress)
         return replies
 
     async def _customers(

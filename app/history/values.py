@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from app.columns import ColumnRows
 from app.history.records import FeatureValue
 
 SCHEMA_SEPARATOR = "\x1f"
@@ -61,7 +62,10 @@ def encode_profiles(
     """Each profile's values in ``names`` order, as one ``VALUE_SEPARATOR``-joined text."""
     n = len(names)
     get: Any = operator.itemgetter(*names)
-    rows = [get(p) for p in profiles] if n > 1 else [(get(p),) for p in profiles]
+    if isinstance(profiles, ColumnRows):
+        rows = profiles.values(names)
+    else:
+        rows = [get(p) for p in profiles] if n > 1 else [(get(p),) for p in profiles]
     try:
         text = orjson.dumps(rows).decode()
     except orjson.JSONEncodeError:
@@ -89,6 +93,26 @@ def _chunked(joined: str) -> str:
     """
     if len(joined) <= CHUNK_BYTES and (joined.isascii() or len(joined.encode()) <= CHUNK_BYTES):
         return joined
+    if not joined.isascii():
+        return _chunked_by_value(joined)
+    # ASCII: a character is a byte, so a chunk ends at the last separator within its 64
+    # bytes (the greedy cut of ``_chunked_by_value``, found by the string's own search)
+    chunks: list[str] = []
+    start, end = 0, len(joined)
+    while end - start > CHUNK_BYTES:
+        cut = joined.rfind(VALUE_SEPARATOR, start, start + CHUNK_BYTES + 1)
+        if cut < 0:  # a value longer than a chunk: alone
+            cut = joined.find(VALUE_SEPARATOR, start)
+            if cut < 0:
+                break
+        chunks.append(joined[start:cut])
+        start = cut + 1
+    chunks.append(joined[start:])
+    return CHUNK_SEPARATOR.join(chunks)
+
+
+def _chunked_by_value(joined: str) -> str:
+    """``_chunked`` value by value, counting each one's UTF-8 bytes."""
     chunks: list[str] = []
     current: list[str] = []
     size = -1

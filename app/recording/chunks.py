@@ -3,8 +3,9 @@
 The file is read by ``app.batch.read_chunks``, the reader of file tagging (ids as text, the
 same checks, the same reason for a row without an id), so ``--record`` and ``--output`` see
 exactly the customers file tagging sees. This module only adds what a run needs on top: each
-kept row's position in the file (its record id derives from it) and the rows as feature
-dicts, which are what the compiled assigner takes and what is stored as the profile. Row
+kept row's position in the file (its record id derives from it) and the rows' features,
+kept as columns (``ColumnRows``): what the compiled assigner takes and what is stored as the
+profile. Row
 numbers are 0-based positions among the data rows; a rejected row is reported 1-based (the
 first data row is row 1), as file tagging reports it.
 """
@@ -14,14 +15,13 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from app.assignment.customer_ids import MAX_ID_LENGTH
 from app.batch import UnseenCategories
 from app.batch import read_chunks as read_file_chunks
+from app.columns import ColumnRows
 from app.training.markers import FeatureMarkers
 
 
@@ -33,19 +33,12 @@ class Chunk:
     size: int
     rows: list[int]
     ids: list[str]
-    features: list[dict[str, Any]]
+    features: ColumnRows
     rejects: list[tuple[int, str, str]] = field(default_factory=list)  # row, id, reason
 
     @property
     def end(self) -> int:
         return self.start + self.size
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """The rows as dicts (a third of the time of ``to_dict("records")``)."""
-    names = list(frame.columns)
-    columns = [frame[name].tolist() for name in names]
-    return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
 
 
 def read_chunks(
@@ -64,9 +57,7 @@ def read_chunks(
 ) -> Iterator[Chunk]:
     """Chunks of ``source`` with the ``features`` (name, kind) of a model, in file order, read
     as file tagging reads them (``missing_values``, ``junk_as_missing``, ``feature_markers``:
-    the manifest's);
-    ``unseen`` counts the categories training never saw in the chunks built (column by
-    column, before the rows become dicts).
+    the manifest's); ``unseen`` counts the categories training never saw in the chunks built.
 
     Chunks that end at or before row ``skip_until`` come back empty (``size`` only): a resumed
     run reads past what it has recorded without building rows for it.
@@ -86,7 +77,7 @@ def read_chunks(
     for part in parts:
         size = len(part.ids) + len(part.rejected)
         if start + size <= skip_until:
-            yield Chunk(start, size, [], [], [])
+            yield Chunk(start, size, [], [], ColumnRows({}))
             start += size
             continue
         if unseen is not None:
@@ -98,7 +89,7 @@ def read_chunks(
             size,
             (start + np.flatnonzero(kept)).tolist(),
             part.ids.to_numpy(dtype=object).tolist(),
-            _records(part.features),
+            ColumnRows.of_frame(part.features),
             [(r.row, r.customer_id, r.reason) for r in part.rejected],
         )
         start += size

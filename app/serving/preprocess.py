@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import itertools
 import math
-import operator
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
 from sklearn.preprocessing import StandardScaler
 
+from app.columns import column_of
 from app.training.preprocess import MISSING_CATEGORY, NumericTransform
 from app.training.rules import canonical_category
 
@@ -80,7 +80,6 @@ class NumericBlock:
                 strict=True,
             )
         )
-        self.getter = operator.itemgetter(*names)
 
     def owners(self) -> list[tuple[int, str]]:
         return [(self.start + j, name) for j, name in enumerate(self.names)]
@@ -101,13 +100,8 @@ class NumericBlock:
     @np.errstate(over="ignore")
     def many(self, rows: Sequence[Mapping[str, Any]], out: np.ndarray) -> None:
         # numpy converts None to NaN and a number as float() does (what _number does)
-        try:
-            values: list[Any] = list(map(self.getter, rows))
-            if len(self.names) > 1:  # one flat list: numpy reads it faster than tuples
-                values = list(itertools.chain.from_iterable(values))
-        except KeyError:
-            values = [[r.get(name) for name in self.names] for r in rows]
-        raw = np.array(values, dtype=np.float64).reshape(len(rows), len(self.names))
+        values = [column_of(rows, name) for name in self.names]
+        raw = np.array(values, dtype=np.float64).reshape(len(self.names), len(rows)).T
         x = np.clip(raw, self.lower, self.upper)
         if self.log.any():
             x[:, self.log] = np.log1p(np.maximum(x[:, self.log], 0.0))
@@ -149,10 +143,7 @@ class OneHot:
             out[column] = 1.0
 
     def many(self, rows: Sequence[Mapping[str, Any]], out: np.ndarray) -> None:
-        try:
-            values = list(map(operator.itemgetter(self.name), rows))
-        except KeyError:
-            values = [r.get(self.name) for r in rows]
+        values = column_of(rows, self.name)
         if set(map(type, values)) == {str}:
             # a string is its own canonical category: look every one up directly
             codes = list(map(self.columns.get, values, itertools.repeat(self.fallback)))

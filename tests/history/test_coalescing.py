@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,11 +22,9 @@ async def test_concurrent_records_are_coalesced_in_arrival_order(
     pipelines: list[int] = []
     original = Recorder.exchange
 
-    async def counted(
-        self: Recorder, recs: list[Record], ids: list[str], timeout: float | None = None
-    ) -> object:
+    async def counted(self: Recorder, recs: list[Record], ids: list[str], *args: Any) -> object:
         pipelines.append(len(recs))
-        return await original(self, recs, ids, timeout)
+        return await original(self, recs, ids, *args)
 
     monkeypatch.setattr(Recorder, "exchange", counted)
     async with service_for(config, replayer=False) as service:

@@ -10,6 +10,7 @@ import asyncio
 import signal
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis.exceptions import ResponseError
@@ -37,11 +38,9 @@ async def test_lane_reads_equal_the_whole_hash_read(
     exchanges: list[tuple[int, int]] = []
     original = Recorder.exchange
 
-    async def counted(
-        self: Recorder, recs: list[Record], ids: list[str], timeout: float | None = None
-    ) -> object:
+    async def counted(self: Recorder, recs: list[Record], ids: list[str], *args: Any) -> object:
         exchanges.append((len(recs), len(ids)))
-        return await original(self, recs, ids, timeout)
+        return await original(self, recs, ids, *args)
 
     monkeypatch.setattr(Recorder, "exchange", counted)
     t0 = now_ms() - 10_000
@@ -88,11 +87,9 @@ async def test_a_read_queued_with_records_sees_the_records_before_it(
     mixed: list[tuple[int, int]] = []
     original = Recorder.exchange
 
-    async def counted(
-        self: Recorder, recs: list[Record], ids: list[str], timeout: float | None = None
-    ) -> object:
+    async def counted(self: Recorder, recs: list[Record], ids: list[str], *args: Any) -> object:
         mixed.append((len(recs), len(ids)))
-        return await original(self, recs, ids, timeout)
+        return await original(self, recs, ids, *args)
 
     monkeypatch.setattr(Recorder, "exchange", counted)
     async with service_for(config, replayer=False) as service:

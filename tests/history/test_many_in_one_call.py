@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from app.columns import ColumnRows
 from app.history import HistoryConfig, Outcome, Record, Recorder
 from app.history.recorder import RECORDS_PER_CALL
 from app.history.records import RecordBatch, now_ms
@@ -122,6 +123,47 @@ async def test_a_record_batch_is_recorded_as_its_records(config: HistoryConfig) 
         assert got == await by_record.record_many(records)
         assert got[-2] == Outcome("seg-002", changed=True, recorded=True)  # B3's second record
         assert await dump(by_column) == await dump(by_record)
+
+
+@pytest.mark.parametrize("shards", [1, 4])
+async def test_profiles_kept_as_columns_are_recorded_as_the_same_rows(
+    config: HistoryConfig, shards: int
+) -> None:
+    """A recording run keeps a file's features as columns (``ColumnRows``), never a dict
+    per row: Redis ends up exactly as with the rows as dicts, in one shard or several
+    (where a call takes the rows of its shard, not a slice)."""
+    n = RECORDS_PER_CALL + 57
+    ids = [f"K{i}" for i in range(n)] + ["K3", "Jürgen"]
+    columns: dict[str, list[Any]] = {
+        "spend": [float(i) if i % 7 else None for i in range(n + 2)],
+        "visits": [i if i % 5 else float("nan") for i in range(n + 2)],
+        "plan": ["Zürich, CH" if i % 3 else 'say "],["' for i in range(n + 2)],
+        "paid": [i % 2 == 0 for i in range(n + 2)],
+    }
+    kept = ColumnRows(columns)
+    rows = [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+    assert list(kept) == rows and kept[5] == rows[5]
+    segments = [("seg-001", "Loyal"), ("seg-002", None), ("seg-003", "New")]
+    picked = [segments[i % 3] for i in range(len(ids))]
+    made = {"as columns": kept, "as dicts": rows}
+    outcomes, dumps = [], []
+    for how, profiles in made.items():
+        prefixed = replace(config, key_prefix=f"{config.key_prefix}{how}:", shards=shards)
+        batch = RecordBatch(
+            ids,
+            [s for s, _ in picked],
+            [name for _, name in picked],
+            "v7",
+            assigned_at=1_700_000_000_000,
+            profiles=profiles,
+            record_ids=[f"{i:032x}" for i in range(1, len(ids) + 1)],
+        )
+        async with open_recorder(prefixed) as recorder:
+            outcomes.append(await recorder.record_many(batch))
+            dumps.append(await dump(recorder))
+    assert outcomes[0] == outcomes[1]
+    assert dumps[0] == dumps[1]
+    assert sum(key.endswith(":K3") or key.endswith("}K3") for key in dumps[0]) == 1
 
 
 @pytest.mark.parametrize(

@@ -207,7 +207,7 @@ def test_the_same_run_twice_changes_nothing(
     assert _dump(config) == keys
 
 
-def test_a_chunk_sent_in_slices_records_a_repeated_customer_once_from_its_last_row(
+def test_a_chunk_sent_in_many_calls_records_a_repeated_customer_once_from_its_last_row(
     model: tuple[ModelStore, str],
     config: HistoryConfig,
     customers_csv: Path,
@@ -215,18 +215,18 @@ def test_a_chunk_sent_in_slices_records_a_repeated_customer_once_from_its_last_r
     clean: None,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A chunk goes to Redis in slices, each under its own deadline (a whole chunk's
-    deadline failed loaded runs). A customer whose rows fall in different slices of one chunk
-    is one customer: its last row is recorded, once, and the earlier rows are rejected as
-    duplicates (they were once recorded as migrations between them, and counted 3 times)."""
-    import app.recording.run
+    """A chunk goes to Redis as many script calls. A customer whose rows fall in different
+    calls of one chunk is one customer: its last row is recorded, once, and the earlier rows
+    are rejected as duplicates (they were once recorded as migrations between them, and
+    counted 3 times)."""
+    import app.history.recorder
 
-    monkeypatch.setattr(app.recording.run, "SLICE_ROWS", 37)
+    monkeypatch.setattr(app.history.recorder, "RECORDS_PER_CALL", 37)
     frame = pd.read_csv(customers_csv).head(300)
     expected = _expected(model, frame)
     ids = frame["customer_id"].tolist()
     # customer 0 comes back at rows 101 and 252 with the features of two customers of two
-    # other segments: three rows in three slices of one chunk
+    # other segments: three rows in three calls of one chunk
     first = ids[0]
     one = next(i for i in range(1, 300) if expected[ids[i]] != expected[first])
     two = next(

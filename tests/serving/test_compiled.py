@@ -31,6 +31,7 @@ from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder
 from threadpoolctl import threadpool_limits
 
+from app.columns import ColumnRows
 from app.datasets import make_customers
 from app.main import create_app
 from app.registry.store import ModelStore, new_version_id
@@ -184,6 +185,13 @@ def reference(model: SegmentationModel, rows: list[Row]) -> tuple[list[str], np.
     return segments, vectors
 
 
+def as_columns(rows: list[dict[str, Any]]) -> ColumnRows:
+    """The rows kept as columns, as a recording run keeps a file's chunk (a key a row lacks:
+    None, as the dicts' ``get`` gives)."""
+    names = list(dict.fromkeys(name for row in rows for name in row))
+    return ColumnRows({name: [row.get(name) for row in rows] for name in names})
+
+
 # -- every training row ---------------------------------------------------------------------
 def test_every_training_row_gets_the_pipelines_segment(trained: Trained) -> None:
     model, assigner = trained.model, trained.assigner
@@ -203,6 +211,10 @@ def test_every_training_row_gets_the_pipelines_segment(trained: Trained) -> None
     lean_slots, lean_confidence = assigner.assign_slots(trained.rows)
     assert lean_slots == slots.tolist()
     assert lean_confidence == [a.confidence for a in many]
+    # the rows kept as columns (a recording run's chunk): the same answers
+    kept = as_columns(trained.rows)
+    assert assigner.assign_slots(kept) == (lean_slots, lean_confidence)
+    assert assigner.assign_many(kept) == many
     # the comparison covers every rule and several clusters, not one segment
     used = set(slots.tolist())
     assert set(range(model.n_rules)) <= used
@@ -359,6 +371,7 @@ def test_edge_cases_match_the_pipeline(ruled: Trained) -> None:
     many = assigner.assign_many(rows)
     assert assigner.assign_slots(rows) == ([a.slot for a in many], [a.confidence for a in many])
     np.testing.assert_allclose(assigner.matrix(rows), vectors, rtol=0, atol=1e-9)
+    assert assigner.assign_many(as_columns(rows)) == many  # rules, unknowns, None: as dicts
     wrong = []
     for (label, row), batched, segment, vector in zip(cases, many, want, vectors, strict=True):
         single = assigner.assign_one(row)
