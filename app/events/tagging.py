@@ -48,6 +48,7 @@ from app.events.store import Aggregates, BehaviourStore, Seed
 from app.history import HistoryConfig, Recorder, RedisUnavailable
 from app.history.records import Outcome, RecordBatch, run_record_ids, run_started_ms
 from app.recording.output import OutputWriter
+from app.recording.run import record_chunk
 from app.recording.state import (
     Counts,
     RejectsFile,
@@ -258,7 +259,7 @@ async def record_log(
                 profiles=profiles,
                 record_ids=run_record_ids(state.run_id, start, len(ids)),
             )
-            outcomes = await recorder.record_many(batch, max(config.batch_timeout_s, 30.0))
+            outcomes = await record_chunk(recorder, batch, config)
             _acknowledge(state, start, ids, outcomes, rejects, runs_dir, len(posted))
         # the customers with refunds only: not tagged, but their aggregates become the log's
         # as everyone's do (the events posted before the reference forgotten, a late one
@@ -286,7 +287,7 @@ async def record_log(
                     profiles=rows,
                     record_ids=run_record_ids(state.run_id, tagged.customers, len(bought)),
                 )
-                outcomes = await recorder.record_many(batch, max(config.batch_timeout_s, 30.0))
+                outcomes = await record_chunk(recorder, batch, config)
                 done = Counts(with_events=len(bought))
                 count_outcomes(outcomes, done)
                 state.counts.add(done)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from app.batch import UnseenCategories, rejects_path
 from app.history import HistoryConfig, Recorder, RedisUnavailable
-from app.history.recorder import RECORDS_PER_CALL, Progress
+from app.history.recorder import Progress
 from app.history.records import (
     Outcome,
     RecordBatch,
@@ -135,16 +135,17 @@ def check_fresh_run_id(run_id: str, runs_dir: Path) -> None:
 
 
 def _progress_timeout(config: HistoryConfig) -> float:
-    """How long Redis may go without taking a write or answering a call of a chunk: some
-    30 times a call's work (~35 us per record), never less than the batch deadline."""
-    return max(config.batch_timeout_s, 10.0 + RECORDS_PER_CALL / 10_000)
+    """How long Redis may go without taking a write or answering a call of a chunk: 10 s
+    (a call is milliseconds of Redis's work), or the batch deadline if that is longer."""
+    return max(config.batch_timeout_s, 10.0)
 
 
-async def _record_chunk(
+async def record_chunk(
     recorder: Recorder, batch: RecordBatch, config: HistoryConfig
 ) -> list[Outcome]:
-    """Record a chunk in one exchange, its calls in order on one connection (a customer's
-    records apply in file order), under a deadline that each write and reply moves on.
+    """Record a chunk of a run (a file's, a log's) in one exchange, its calls in order on one
+    connection (a customer's records apply in file order), under a deadline that each write
+    and reply moves on.
 
     The run fails when Redis stops making progress, not when a loaded machine makes a whole
     chunk slow (a deadline for the whole chunk failed a run at its first chunk under load);
@@ -217,7 +218,7 @@ async def record_run(
                 profiles=chunk.features,  # what the customer was assigned from is its profile
                 record_ids=record_ids,
             )
-            pending = (chunk, asyncio.ensure_future(_record_chunk(recorder, batch, config)))
+            pending = (chunk, asyncio.ensure_future(record_chunk(recorder, batch, config)))
             await asyncio.sleep(0)  # let it pack and send before the next read starts
         if writer is not None:
             writer.close()
