@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from app.assignment.validation import CUSTOMER_ID_PATTERN, MAX_CATEGORY_LENGTH, NUMBER_LIMIT
+from app.assignment.validation import CUSTOMER_ID_PATTERN, INT_LIMIT, MAX_CATEGORY_LENGTH
 from app.problems import FieldError
 from app.training.rules.values import BOOL_TEXT, CSV_NA_VALUES
 
@@ -51,8 +51,10 @@ _VALUE_SCHEMAS: dict[str, dict[str, JsonValue]] = {
         "anyOf": [
             {
                 "type": ["number", "null"],
-                "exclusiveMinimum": -NUMBER_LIMIT,
-                "exclusiveMaximum": NUMBER_LIMIT,
+                # (2^63 - 512: the bound of a number read as a 64-bit float, exact for
+                # integers and floats alike, as ``out_of_range`` checks it)
+                "exclusiveMinimum": -INT_LIMIT,
+                "exclusiveMaximum": INT_LIMIT,
             },
             {"type": "boolean"},
             {"type": "string", "pattern": _NUMERIC_TEXT},

@@ -27,7 +27,9 @@ from app.assignment.customer_ids import CUSTOMER_ID_PATTERN as CUSTOMER_ID_PATTE
 from app.assignment.customer_ids import is_unicode as is_unicode
 from app.assignment.customer_ids import readable_id
 from app.assignment.number_limit import FLOAT_LIMIT as _FLOAT_LIMIT
+from app.assignment.number_limit import INT_LIMIT as INT_LIMIT  # re-exported
 from app.assignment.number_limit import NUMBER_LIMIT as NUMBER_LIMIT  # re-exported
+from app.assignment.number_limit import out_of_range
 from app.problems import MAX_ERRORS, Problem, bounded, invalid, malformed_json, shown
 from app.training.markers import FeatureMarkers
 from app.training.rules.values import BOOL_TEXT
@@ -166,7 +168,7 @@ def parse_item(
         elif value is None:
             continue
         elif kind == "numeric":
-            if t is int and -NUMBER_LIMIT < value < NUMBER_LIMIT:
+            if t is int and -INT_LIMIT < value < INT_LIMIT:  # (its float within 2^63)
                 continue
             if t is bool or (t is str and value.strip() in _BOOL_NUMBERS):
                 features[name] = _BOOL_NUMBERS[str(value).strip()]  # as a file's cell is read
@@ -220,11 +222,17 @@ def numeric_text(
     return number, _number_problem(number)
 
 
+OUT_OF_RANGE = (
+    "number out of range: read as a 64-bit float, as a file's cell is, its magnitude must be "
+    "below 2^63 (an integer below 9223372036854775296)"
+)
+
+
 def _number_problem(value: float) -> str | None:
     if isinstance(value, float) and not math.isfinite(value):
         return "must be a finite number"
-    if abs(value) >= NUMBER_LIMIT:
-        return "number out of range"
+    if out_of_range(value):
+        return OUT_OF_RANGE
     return None
 
 

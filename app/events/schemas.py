@@ -6,11 +6,13 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.assignment.validation import NUMBER_LIMIT
+from app.assignment.validation import INT_LIMIT
 from app.problems import FieldError
 from app.training.config import REFUND_VALUES
 
-_LIMIT = float(NUMBER_LIMIT)  # (validation checks it: these publish it)
+# (validation checks it: these publish it; 2^63 - 512, exact for an integer and a float alike:
+# an integer from it on is 2^63 as a 64-bit float)
+_LIMIT = INT_LIMIT
 # order, refund and the default refund words, any case, trimmed (``event_type``; a model's
 # own refund_values are taken too): spelt as ECMA-262 and Python patterns read alike
 _TYPES = (

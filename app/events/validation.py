@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Any
 
 from app.assignment.customer_ids import readable_id
+from app.assignment.number_limit import INT_LIMIT, out_of_range
 from app.assignment.validation import NOT_UNICODE, NUMBER_LIMIT, is_unicode, parse_json
 from app.events.derive import EARLIEST_US, to_us
 from app.events.store import Event, order_key
@@ -116,7 +117,7 @@ def _number(item: dict[str, Any], name: str, errors: list[dict[str, str]], p: st
         message = "must be a finite number"
     elif value < 0:
         message = "must not be negative (a refund is type 'refund' with a positive amount)"
-    elif value >= NUMBER_LIMIT:
+    elif out_of_range(value):  # (an integer as its float: 2^63 - 1 is 2^63)
         message = _BEYOND
     else:
         return float(value)
@@ -169,7 +170,8 @@ def _id(value: Any, max_len: int) -> bool:
 
 
 def _amount(value: Any) -> bool:
-    return (type(value) is float or type(value) is int) and 0 <= value < _LIMIT
+    t = type(value)
+    return (t is float and 0 <= value < _LIMIT) or (t is int and 0 <= value < INT_LIMIT)
 
 
 def _valid(item: dict[str, Any], amounts: AmountFields, max_id: int, now_us: int) -> Event | None:

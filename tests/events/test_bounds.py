@@ -80,6 +80,7 @@ def test_amounts_beyond_the_bound_and_times_before_1970_are_rejected(client: Tes
     events = [
         event("00042", 5, 1e300),
         event("00042", 4, 2**63),  # the bound /v1/assign refuses a feature at
+        event("00042", 4, 2**63 - 1),  # an integer whose float is 2^63, as a log's cell is
         event("00042", 3, 30.0, at="0001-01-01T00:00:00Z"),
         event("00042", 3, 30.0, at="1969-12-31T23:59:59.999999Z"),
         event("00042", 3, 2**63 - 1024, type="refund"),  # the largest float below: taken
@@ -87,13 +88,14 @@ def test_amounts_beyond_the_bound_and_times_before_1970_are_rejected(client: Tes
         event("00043", 2, 12.5, at="1970-01-01T00:00:00Z"),  # the first instant taken
     ]
     doc = post(client, *events)
-    assert (doc["accepted"], doc["rejected"]) == (3, 4)
+    assert (doc["accepted"], doc["rejected"]) == (3, 5)
     before_1970 = "before 1970-01-01T00:00:00Z"
     assert _errors(doc) == {
         0: [("events.0.amount", BEYOND)],
         1: [("events.1.amount", BEYOND)],
-        2: [("events.2.at", before_1970)],
+        2: [("events.2.amount", BEYOND)],
         3: [("events.3.at", before_1970)],
+        4: [("events.4.at", before_1970)],
     }
     assert _sound(client, "00042")["monetary"] == 12.5 - (2**63 - 1024)
     assert _sound(client, "00043")["tenure_days"] == pytest.approx(20_758)  # to 2026-11-01
