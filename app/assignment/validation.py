@@ -328,11 +328,23 @@ def decode_valid_batch(
         kind = kinds.get(name)
         if kind is None:
             continue
+        sent = list(map(operator.itemgetter(name), rows))
+        if kind != "numeric":  # each distinct category checked once (True is not 1 here)
+            hits = {
+                p for p in set(zip(map(type, sent), sent, strict=True)) if marked.hit(p[1], kind)
+            }
+            if hits:
+                for row in rows:
+                    if (row[name].__class__, row[name]) in hits:
+                        row[name] = None
+            continue
+        if str not in set(map(type, sent)) and marked.numbers.isdisjoint(sent):
+            continue  # numbers, none a marker: the common case, checked in C
         for row in rows:
             value = row[name]
             if marked.hit(value, kind):
                 row[name] = None
-            elif kind == "numeric" and value.__class__ is str and value not in _BOOL_NUMBERS:
+            elif value.__class__ is str and value not in _BOOL_NUMBERS:
                 return None  # text that is neither a marker nor a boolean: the slow way
     for name, kind in kinds.items():  # booleans and the markers of a missing category,
         # read as parse_item reads them

@@ -174,7 +174,7 @@ def table_chunks(
     check_data_file(path, wanted)
     categories = [f.name for f in cfg.features if f.type == "categorical"]
     options = csv_options(data.id_column, wanted, data.missing_values, categories)
-    markers = markers_of(f.model_dump() for f in cfg.features)
+    markers = markers_of((f.model_dump() for f in cfg.features), data.missing_values)
     kinds = {f.name: f.type for f in cfg.features}
     read = 0
     try:

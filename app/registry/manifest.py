@@ -276,11 +276,13 @@ class Manifest(_Model):
     @property
     def feature_markers(self) -> dict[str, FeatureMarkers]:
         """Feature -> its own missing markers (``[[features]] missing_values``: a sentinel
-        such as ``pdays = -1``): file tagging, recording, drift, comparisons and the API read
-        them so too (none in a version trained before the option)."""
+        such as ``pdays = -1``; and the ``[data] missing_values`` that are numbers, a
+        request's 999 missing as the cell ``999`` is): file tagging, recording, drift,
+        comparisons and the API read them so too (none in a version trained before the
+        option)."""
         from app.training.markers import markers_of
 
-        return markers_of(self.config.get("features", []))
+        return markers_of(self.config.get("features", []), self.missing_values)
 
     @property
     def boolean_features(self) -> frozenset[str]:

@@ -91,7 +91,8 @@ class DataConfig(_Strict):
     missing_values: list[str] = Field(
         default_factory=list,
         description="more cell values read as missing (blank and whitespace-only cells, and "
-        "pandas' usual markers such as NA, already are)",
+        "pandas' usual markers such as NA, already are); one that is a number is missing as a "
+        'number too in a feature: "999" matches 999.0, and a request\'s 999',
     )
     drop_duplicates: bool = Field(
         False,

@@ -38,7 +38,7 @@ from app.events.derive import (
 )
 from app.registry.manifest import dropped_summary
 from app.training.config import DataConfig, Feature, TrainConfig, TransactionsConfig
-from app.training.markers import FeatureMarkers
+from app.training.markers import markers_of
 from app.training.rules.values import BOOL_TEXT, CSV_NA_VALUES
 from app.training.shape import Misshapen, misshapen_rows
 from app.training.values import for_people, numeric_column, parse_numbers, unit_hint
@@ -1172,8 +1172,10 @@ def _check_features(config: TrainConfig, loaded: TrainingData) -> None:
 
 def _check_feature(config: TrainConfig, loaded: TrainingData, feature: Feature) -> None:
     frame, source = loaded.frame, config.data.path.name
-    if feature.missing_values:  # its own markers (pdays = -1): missing, as blanks are
-        markers = FeatureMarkers.of(feature.missing_values, feature.type == "numeric")
+    # its own markers (pdays = -1), and [data]'s that are numbers (999.0 as 999): missing,
+    # as blanks are
+    markers = markers_of([feature.model_dump()], config.data.missing_values).get(feature.name)
+    if markers is not None:
         frame[feature.name] = markers.mask(frame[feature.name], feature.type)
     column = frame[feature.name]
     if column.isna().all():

@@ -9,6 +9,7 @@ feature's markers are compared as numbers too (``"-1"`` matches ``-1``, ``-1.0``
 Every reader of a model's features applies them: training, file tagging and recording,
 drift, comparisons (``FeatureMarkers.mask``, a column) and the API (``FeatureMarkers.hit``,
 one value), the markers kept in the version's manifest (``Manifest.feature_markers``).
+The ``[data] missing_values`` that are numbers are every feature's own too (``markers_of``).
 """
 
 from __future__ import annotations
@@ -100,16 +101,27 @@ class FeatureMarkers(NamedTuple):
         return column.astype(object).mask(hit) if column.dtype == bool else column.mask(hit)
 
 
-def markers_of(features: Iterable[Mapping[str, Any]]) -> dict[str, FeatureMarkers]:
+def markers_of(
+    features: Iterable[Mapping[str, Any]], shared: Iterable[str] = ()
+) -> dict[str, FeatureMarkers]:
     """Feature -> its markers, of the config's ``[[features]]`` entries (as a manifest keeps
     them: a version trained before the option has none), and each numeric feature's
-    ``errors = "missing"`` (``FeatureMarkers.junk``)."""
+    ``errors = "missing"`` (``FeatureMarkers.junk``).
+
+    ``shared``: the config's ``[data] missing_values``, markers of every column. Those that
+    are numbers are each feature's too: the file readers match them as text (pandas also as
+    ``999.0`` and a parsed 999, pyarrow and a Parquet column of numbers not at all), so a
+    number equal to one (a cell ``999.0``, a request's 999 or "999.0", a categorical's 999)
+    is missing wherever a feature is read, as the cell ``999`` is. Text markers (``?``) stay
+    the readers' and ``ServingModel.missing_markers``' alone (no work per value here)."""
+    numbers = [m for m in shared if _number(m) is not None]
     found = {}
     for f in features:
         numeric = f.get("type", "numeric") == "numeric"
         junk = numeric and f.get("errors") == "missing"
-        if f.get("missing_values") or junk:
-            found[str(f["name"])] = FeatureMarkers.of(f.get("missing_values") or (), numeric, junk)
+        own = [*(f.get("missing_values") or ()), *numbers]
+        if own or junk:
+            found[str(f["name"])] = FeatureMarkers.of(own, numeric, junk)
     return found
 
 
