@@ -1,11 +1,11 @@
 """Reading cell values: numbers that may be blank or junk, and yes/no outcomes.
 
 A blank or whitespace-only cell (``' '``) is a missing value, as an empty one is, and so is
-any marker listed in ``[data] missing_values``. Other text in a numeric column is an error
-that says how many rows hold it and which option turns it into missing values
-(``errors = "missing"``), unless that option is set; a number written for people (``$12.50``,
-``1,234``, ``94%``) is an error whatever the option says. Training and ``segments assign`` read
-values through the same functions.
+any marker listed in ``[data] missing_values`` or pandas' (``' NA '``: trimmed). Other text
+in a numeric column is an error that says how many rows hold it and which option turns it
+into missing values (``errors = "missing"``), unless that option is set; a number written for
+people (``$12.50``, ``1,234``, ``94%``) is an error whatever the option says. Training and
+``segments assign`` read values through the same functions.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from app.errors import DataError
-from app.training.rules.values import BOOL_TEXT
+from app.training.rules.values import BOOL_TEXT, CSV_NA_VALUES
 from app.words import counted
 
 # the spellings of a binary outcome, lower-cased and stripped, mixed freely in one column
@@ -140,11 +140,13 @@ def parse_numbers(values: pd.Series, missing_values: Iterable[str] = ()) -> Pars
 
     A boolean (``TRUE``, ``false`` … ``BOOL_TEXT``, or a reader's True) is 1 or 0 in any
     column: pandas reads a column of only those as booleans, so one blank cell or a ``1``
-    beside them must not turn every such cell into text that is not a number."""
+    beside them must not turn every such cell into text that is not a number. A cell is
+    trimmed, as its number is (`` 39 ``): `` NA `` is pandas' marker (which the readers match
+    untrimmed only) as `` ? `` is a listed one, missing as the API reads it."""
     if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
         return ParsedNumbers(values.astype("float64"), np.zeros(len(values), dtype=bool))
     text = values.astype("string").str.strip()
-    markers = {m.strip() for m in missing_values}
+    markers = {m.strip() for m in (*CSV_NA_VALUES, *missing_values)}
     blank = text.isna() | (text == "") | text.isin(markers)
     numbers = pd.to_numeric(text.mask(blank), errors="coerce").astype("float64")
     unread = numbers.isna() & ~blank

@@ -134,6 +134,41 @@ def test_numbers_and_markers_written_as_text_are_assigned_as_the_files_cells(
         assert merged.json()["segment_id"] == expected[cid], item
 
 
+def test_a_padded_marker_is_missing_in_the_file_as_over_http(
+    survey: tuple[ModelStore, pd.DataFrame, Path], client: TestClient, tmp_path: Path
+) -> None:
+    """`` NA `` (pandas' marker with spaces around it, as a fixed-width export pads it) in a
+    numeric column: the API read it as missing, trimmed as a number (`` 39 ``) or a listed
+    marker (`` ? ``) is, while training stopped (the column "holds text") and ``segments
+    assign`` rejected the row. Now the file reads it as missing too, so both agree."""
+    store, frame, data = survey
+    padded = frame.copy()
+    gaps = padded["satisfaction"].isin(["NA", "?"]).to_numpy()
+    spellings = np.array([" NA ", "n/a  ", "  NULL", " ? "], dtype=object)
+    padded.loc[gaps, "satisfaction"] = spellings[np.arange(gaps.sum()) % len(spellings)]
+    source = tmp_path / "padded.csv"
+    padded.to_csv(source, index=False)
+    raw = {
+        "data": {"path": str(source), "missing_values": ["?"]},
+        "features": [{"name": "age"}, {"name": "satisfaction", "impute": "zero"}],
+        "model": {"k_min": 3, "k_max": 3, "stability_bootstraps": 0, "seed": 2},
+    }
+    retrained = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "store"))
+    assert retrained.manifest.data.missing_cells["satisfaction"] == int(gaps.sum())
+    assert "satisfaction" not in retrained.manifest.data.text_as_missing
+    expected = _tagged(store, data, tmp_path / "tagged.csv")
+    tagged = _tagged(store, source, tmp_path / "padded-tagged.csv")  # no row rejected
+    assert tagged.sort_index().equals(expected.sort_index())
+    items = [
+        {"customer_id": cid, "features": {"age": int(age), "satisfaction": said}}
+        for cid, age, said in padded[gaps].itertuples(index=False)
+    ]
+    answer = client.post("/v1/assign/batch", json={"items": items})
+    assert answer.status_code == 200, answer.text
+    got = {r["customer_id"]: r["segment_id"] for r in answer.json()["results"]}
+    assert got == {cid: expected[cid] for cid in got} and len(got) == int(gaps.sum())
+
+
 def test_text_the_file_refuses_is_a_422_saying_what_is_accepted(client: TestClient) -> None:
     """A number written for people, a word: the file's reader refuses such a cell (training
     stops, ``segments assign`` rejects the row); a number past a JSON one's bounds too."""
