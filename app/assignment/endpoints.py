@@ -155,8 +155,9 @@ async def assign_payload(state: State, body: bytes, query: bytes) -> bytes:
                 history, serving, customer_id, features, max_id
             )
         else:
-            features, source = live
+            features, source, as_of = live
             doc = render(serving, customer_id, serving.assign_one(features), features)
+            doc["features_as_of"] = as_of
             # derived: stored as of now, stamped as of the read (as an events batch's records
             # are): Redis ignores it after a forget that came in between
             await record_one(history, serving, doc, features, assigned_at=read_at)

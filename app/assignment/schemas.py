@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
@@ -155,6 +156,13 @@ class AssignResponse(BaseModel):
         "profile (profile; for a model trained on a transaction log, derived as of now from "
         "the customer's behaviour aggregates), or some of each (merged)"
     )
+    features_as_of: datetime | None = Field(
+        None,
+        description="for a model trained on a transaction log, features derived from the "
+        "customer's stored behaviour: the reference time they were derived as of (events "
+        "strictly before it count; recency and tenure are measured to it); absent otherwise",
+        examples=["2026-12-01T10:00:00.000000Z"],
+    )
     previous_segment_id: str | None = Field(None, description="segment before this assignment")
     changed: bool | None = Field(None, description="whether the segment changed")
     recorded: bool = Field(
@@ -188,6 +196,9 @@ class BatchItem(BaseModel):
     recorded: bool = False
     features_from: FeaturesFrom | None = Field(
         None, description="present when some features came from the stored profile"
+    )
+    features_as_of: datetime | None = Field(
+        None, description="present when features were derived from the stored behaviour"
     )
     errors: list[FieldError] | None = None
 

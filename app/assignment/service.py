@@ -22,10 +22,11 @@ from app.training.preprocess import MISSING_CATEGORY
 from app.words import spelled_alike
 
 Incomplete = Sequence[tuple[int, str, dict[str, Any]]]
-LiveMany = Callable[[Incomplete], Awaitable[list[tuple[dict[str, Any], str] | None]]]
+LiveMany = Callable[[Incomplete], Awaitable[list[tuple[dict[str, Any], str, str] | None]]]
 """Features derived as of now for a batch's incomplete ``(index, customer id, sent)`` items
 (a transactions model's customers, ``app.events.service.live_features_many``): per item, its
-features and where they came from, or None to complete it from the stored profile."""
+features, where they came from and the time they were derived as of, or None to complete it
+from the stored profile."""
 Completed = tuple[dict[str, Any], str] | list[dict[str, str]]
 """An incomplete item completed: its features and where they came from, or its errors."""
 
@@ -187,6 +188,7 @@ async def answer_batch(
     merged: dict[int, dict[str, Any]] = {}
     sources: dict[int, str] = {}
     read_at: int | None = None  # when the behaviour was read: the derived rows' records' stamp
+    as_of: dict[int, str] = {}  # the time the derived rows were derived as of
     if incomplete and live is not None:
         started = now_ms()  # before the read: a forget landing after it wins (Redis ignores
         # older records after a tombstone), as an events batch's records are stamped
@@ -195,7 +197,7 @@ async def answer_batch(
             read_at = started
         for (i, _, _), found in zip(incomplete, derived, strict=True):
             if found is not None:
-                merged[i], sources[i] = found
+                merged[i], sources[i], as_of[i] = found
         incomplete = [item for item, found in zip(incomplete, derived, strict=True) if not found]
     expected: dict[int, str] = {}
     sent: dict[int, tuple[int, str, dict[str, Any]]] = {}  # the items as sent, for a redo
@@ -270,6 +272,8 @@ async def answer_batch(
         stale = await answer([item for item in again if item[0] not in refused], expected)
     for i, source in sources.items():
         results[i]["features_from"] = source  # type: ignore[index]
+        if i in as_of:
+            results[i]["features_as_of"] = as_of[i]  # type: ignore[index]
     return _batch_answer(serving, results, assigned)
 
 

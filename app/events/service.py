@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
@@ -343,12 +344,20 @@ async def _assign(
     return out, ignored
 
 
+def as_of_text(as_of_us: int) -> str:
+    """The time features were derived as of, as an answer says it (``features_as_of``):
+    ISO 8601 in UTC, to the microsecond the derivation used (events strictly before it)."""
+    moment = datetime.fromtimestamp(as_of_us / 1_000_000, UTC)
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
 async def live_features(
     state: State, serving: ServingModel, customer_id: str, sent: dict[str, Any]
-) -> tuple[dict[str, Any], str] | None:
+) -> tuple[dict[str, Any], str, str] | None:
     """For ``POST /v1/assign`` by id: the features of a transactions model's customer derived
-    as of now from the stored aggregates (what was sent wins), or None to go on as usual (not
-    a transactions model, no Redis, no aggregates stored for the customer)."""
+    as of now from the stored aggregates (what was sent wins), where they came from, and the
+    time they were derived as of (``as_of_text``); or None to go on as usual (not a
+    transactions model, no Redis, no aggregates stored for the customer)."""
     store: BehaviourStore | None = getattr(state, "behaviour", None)
     if store is None or log_spec(serving) is None:
         return None
@@ -358,13 +367,14 @@ async def live_features(
         return None  # the stored profile's path answers (or says Redis is unavailable)
     if agg is None:
         return None
-    derived = features_of(agg, now_us(state), serving.feature_kinds)
-    return {**derived, **sent}, "merged" if sent else "profile"
+    as_of = now_us(state)
+    derived = features_of(agg, as_of, serving.feature_kinds)
+    return {**derived, **sent}, "merged" if sent else "profile", as_of_text(as_of)
 
 
 async def live_features_many(
     state: State, serving: ServingModel, items: Sequence[tuple[int, str, dict[str, Any]]]
-) -> list[tuple[dict[str, Any], str] | None]:
+) -> list[tuple[dict[str, Any], str, str] | None]:
     """``live_features`` for the incomplete ``(index, customer id, sent)`` items of
     ``POST /v1/assign/batch``, with one read of their aggregates; None for an item to go on
     as usual."""
@@ -376,8 +386,9 @@ async def live_features_many(
     except RedisUnavailable:
         return [None] * len(items)  # the stored profiles' path answers (or says why not)
     known = [agg for agg in stored if agg is not None]
-    rows = iter(feature_rows(known, now_us(state), serving.feature_kinds))
+    as_of = now_us(state)
+    rows, when = iter(feature_rows(known, as_of, serving.feature_kinds)), as_of_text(as_of)
     return [
-        None if agg is None else (({**next(rows), **sent}), "merged" if sent else "profile")
+        None if agg is None else ({**next(rows), **sent}, "merged" if sent else "profile", when)
         for (_, _, sent), agg in zip(items, stored, strict=True)
     ]

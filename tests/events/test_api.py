@@ -459,3 +459,11 @@ def test_a_batch_by_id_re_derives_recency_as_the_single_assignment_does(
     assert single["segment_id"] == first["segment_id"]
     sent = {**history(x, 365), "frequency": 1.0}
     assert second["segment_id"] == serving.assign_one(sent).segment_id
+    # each answer says the time its features were derived as of (recency is measured to it)
+    later = _iso(NOW + timedelta(days=365)).replace("Z", ".000000Z")
+    assert first["features_as_of"] == second["features_as_of"] == later
+    assert single["features_as_of"] == later
+    # features all sent: none derived, nothing to date
+    complete = client.post("/v1/assign", json={"customer_id": "z1", "features": sent})
+    assert complete.json()["features_from"] == "request"
+    assert "features_as_of" not in complete.json()
