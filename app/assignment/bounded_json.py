@@ -7,7 +7,8 @@ item has): parsing such a body whole, as orjson would, costs memory in proportio
 scanner, and reading stops after ``2 + MAX_ERRORS`` keys in the item and ``max_features``
 in its ``features``: the work and the memory are bounded by those counts, not by the body.
 Values are parsed as ``parse_json`` parses them (NaN and 1e400 included, for the checks to
-name), and a body that is not JSON as far as it is read is a 400, as it is there.
+name), and a body that is not JSON as far as it is read is a 400, as it is there; a name
+repeated in an object is an error (``unique_names``), as it is there.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import json
 import re
 from typing import Any
 
-from app.problems import MAX_ERRORS, malformed_json
+from app.assignment.unique_names import REPEATED
+from app.problems import MAX_ERRORS, malformed_json, shown
 
 _SPACE = re.compile(r"[ \t\n\r]*")
 _DECODER = json.JSONDecoder()
@@ -70,6 +72,9 @@ def _object(
             raise ValueError(f"expected a name in double quotes at char {at}")
         key, at = _scanstring(text, at + 1, True)
         read += 1
+        if key in found:  # (the rest is read as far as the bound: the body is refused)
+            where = shown(key) if field == "body" else f"{field}.{shown(key)}"
+            cut.append({"field": where, "message": REPEATED})
         at = _skip(text, at)
         if not text.startswith(":", at):
             raise ValueError(f"expected ':' at char {at}")

@@ -13,7 +13,7 @@ import functools
 import json
 import math
 import operator
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from itertools import islice
 from math import isfinite
 from typing import Annotated, Any, Literal
@@ -30,6 +30,14 @@ from app.assignment.number_limit import FLOAT_LIMIT as _FLOAT_LIMIT
 from app.assignment.number_limit import INT_LIMIT as INT_LIMIT  # re-exported
 from app.assignment.number_limit import NUMBER_LIMIT as NUMBER_LIMIT  # re-exported
 from app.assignment.number_limit import out_of_range
+from app.assignment.unique_names import (
+    REPEATED,
+    Repeated,
+    checked_items,
+    proven_unique,
+    reparse,
+    repeated,
+)
 from app.problems import MAX_ERRORS, Problem, bounded, invalid, malformed_json, shown
 from app.training.markers import FeatureMarkers
 from app.training.rules.values import BOOL_TEXT
@@ -123,7 +131,10 @@ def parse_item(
     missing, a plain number (``"39"``) is that number.
     """
     p, where = (f"{prefix}." if prefix else ""), prefix or "body"
-    if not isinstance(obj, dict):
+    if obj.__class__ is not dict:
+        if isinstance(obj, Repeated):  # (a batch's item that repeats a name: parse_batch)
+            repeats = [{"field": f"{p}{name}", "message": REPEATED} for name in obj.names]
+            raise ItemInvalid(repeats, where=where)
         raise ItemInvalid([{"field": where, "message": "must be an object"}])
     errors: list[dict[str, str]] = []
     omitted = 0
@@ -324,6 +335,8 @@ def decode_valid_batch(
     if not all(map(str.isprintable, ids)) or not all(map(str.strip, ids)):
         return None
     rows = [msgspec.structs.asdict(item.features) for item in items]
+    if not proven_unique(body, 1 + len(items) * (2 + len(kinds)), lambda: _texts(ids, rows)):
+        return None  # a name may be repeated: the item-by-item way finds and reports it
     for name, marked in markers.items():  # first, as parse_item reads them
         kind = kinds.get(name)
         if kind is None:
@@ -372,6 +385,15 @@ def decode_valid_batch(
     return ids, rows
 
 
+def _texts(ids: list[str], rows: list[dict[str, Any]]) -> Iterable[str]:
+    """The strings of decoded items, ids first (``user:42``), each kind joined: one count
+    in C each."""
+    yield "\0".join(ids)
+    for row in rows:
+        yield "\0".join(row)
+        yield "\0".join([v for v in row.values() if v.__class__ is str])
+
+
 def parse_single(
     body: bytes,
     kinds: dict[str, str],
@@ -392,11 +414,24 @@ def parse_single(
         customer_id, features = parse_item(
             obj, kinds, max_id, partial=partial, missing=missing, feature_markers=feature_markers
         )
-    except ItemInvalid as exc:
-        raise invalid(cut + exc.found, exc.omitted) from None
-    if cut:  # (duplicated names, all known)
+    except ItemInvalid as exc:  # (a small body's repeated names too: they may be the cause)
+        repeats = _repeated(reparse(body)) if not cut and len(body) <= _SMALL_BODY else []
+        raise invalid(cut + repeats + exc.found, exc.omitted) from None
+    if cut:  # (repeated names, all known)
         raise invalid(cut)
+    # a valid item's names: its own and its features' (whose values hold none)
+    names = len(obj) + len(features)
+    if body.count(b":") != names and not proven_unique(  # (the common case inline: no call)
+        body, names, functools.partial(_texts, [customer_id], [features])
+    ):
+        repeats = _repeated(reparse(body))
+        if repeats:
+            raise invalid(repeats)
     return customer_id, features
+
+
+def _repeated(value: Any, prefix: str = "") -> list[dict[str, str]]:
+    return [{"field": path, "message": REPEATED} for path in repeated(value, prefix)]
 
 
 # A body this small is parsed whole; a larger one whose quote characters outnumber those of
@@ -410,7 +445,15 @@ def _most_quotes(features: int, max_id: int) -> int:
 
 
 def parse_batch(body: bytes, max_batch: int) -> list[Any]:
+    """The items of a batch body; an item that repeats a name is a ``Repeated`` (which
+    ``parse_item`` refuses, in place), a repeated name of the body itself a 422."""
     payload = parse_json(body)
+    if payload.__class__ is dict and payload.get("items").__class__ is list:
+        sent = [item for item in payload["items"] if item.__class__ is dict]
+        ids = [i["customer_id"] for i in sent if i.get("customer_id").__class__ is str]
+        rows = [i["features"] for i in sent if i.get("features").__class__ is dict]
+        least = len(payload) + sum(map(len, sent)) + sum(map(len, rows))  # names, at least
+        payload = checked_items(body, payload, "items", least, lambda: _texts(ids, rows))
     if not isinstance(payload, dict) or not isinstance(payload.get("items"), list):
         raise invalid([{"field": "items", "message": "body must be an object with an items list"}])
     if len(payload) > 1:

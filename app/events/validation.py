@@ -23,10 +23,12 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from app.assignment.customer_ids import readable_id
 from app.assignment.number_limit import INT_LIMIT, out_of_range
+from app.assignment.unique_names import REPEATED, Repeated, checked_items
 from app.assignment.validation import NOT_UNICODE, NUMBER_LIMIT, is_unicode, parse_json
 from app.events.derive import EARLIEST_US, to_us
 from app.events.store import Event, order_key
@@ -38,6 +40,7 @@ FUTURE_SLACK_US = 300_000_000  # clocks disagree: up to 5 minutes ahead is taken
 _LIMIT = float(NUMBER_LIMIT)  # (exact; a float compares fastest with a float)
 _BEYOND = "must be below 2^63 (about 9.2e18), as any number the service takes"
 _COMMON = frozenset({"event_id", "customer_id", "type", "at", "order_id"})
+_AT = itemgetter("at")
 _COMMON_AMOUNT = _COMMON | {"amount"}
 _COMMON_PRODUCT = _COMMON | {"quantity", "unit_price"}
 
@@ -65,6 +68,10 @@ def parse_body(body: bytes, max_batch: int) -> list[Any]:
     """The events of a body; a ``Problem`` for a body that is not a batch of events."""
     # leniently where orjson refuses (NaN, 1e400, a lone surrogate): the event is named
     doc = parse_json(body)
+    if doc.__class__ is dict and doc.get("events").__class__ is list:
+        sent = [event for event in doc["events"] if event.__class__ is dict]
+        least = len(doc) + sum(map(len, sent))  # names, at least (an event holds no object)
+        doc = checked_items(body, doc, "events", least, lambda: _texts(sent))
     if not isinstance(doc, dict):
         raise invalid([{"field": "body", "message": "must be an object with 'events'"}])
     unknown = [k for k in doc if k != "events"]
@@ -82,6 +89,20 @@ def parse_body(body: bytes, max_batch: int) -> list[Any]:
             errors=[{"field": "events", "message": f"at most {max_batch:,} events"}],
         )
     return events
+
+
+def _texts(sent: list[dict[str, Any]]) -> Iterable[str]:
+    """The events' strings for ``proven_unique``, each once: their times first, joined (each
+    holds colons, usually the only ones: one count in C), then the other names and text."""
+    try:
+        times = "\0".join(map(_AT, sent))
+    except (KeyError, TypeError):  # (an event without a time as text: counted without)
+        times = ""
+    yield times
+    for event in sent:
+        yield "\0".join(
+            [*event, *(v for k, v in event.items() if k != "at" and v.__class__ is str)]
+        )
 
 
 def _unknown_fields(names: list[str], p: str) -> list[dict[str, str]]:
@@ -244,6 +265,8 @@ def checked(
     """``parse_event`` field by field: the same event, or every error worded (the slow,
     obvious path; a test checks the one-pass check agrees with it)."""
     p = f"events.{index}"
+    if isinstance(item, Repeated):  # (an event that repeats a name: parse_body)
+        return [{"field": f"{p}.{name}", "message": REPEATED} for name in item.names]
     if not isinstance(item, dict):
         return [{"field": p, "message": "must be an object"}]
     errors: list[dict[str, str]] = []

@@ -253,6 +253,32 @@ def test_a_number_or_text_json_refuses_is_named_in_place(client: TestClient) -> 
     assert len(answer.content) < 10_000
 
 
+def test_an_event_that_repeats_a_name_is_refused_in_place(client: TestClient) -> None:
+    """``"amount": 10.0, "amount": 1e6`` was applied as 1e6, silently (the last one): such
+    an event is refused naming the name, in place, as ``/v1/assign/batch`` refuses an item;
+    the others (times full of colons) are applied."""
+    from app.assignment.unique_names import REPEATED
+
+    good = json.dumps(event("rp1", 5, 10.0))
+    twice = json.dumps(event("rp2", 5, 10.0)).replace(
+        '"amount": 10.0', '"amount": 10.0, "amount": 1e6'
+    )
+    body = f'{{"events": [{good}, {twice}]}}'
+    answer = client.post(
+        "/v1/events", content=body.encode(), headers={"content-type": "application/json"}
+    )
+    assert answer.status_code == 200, answer.text
+    doc = answer.json()
+    assert (doc["accepted"], doc["rejected"]) == (1, 1)
+    assert doc["errors"][0]["index"] == 1
+    assert doc["errors"][0]["errors"] == [{"field": "events.1.amount", "message": REPEATED}]
+    assert client.get("/v1/customers/rp2").status_code == 404
+    again = f'{{"events": [{good}], "events": [{good}]}}'
+    refused = client.post("/v1/events", content=again.encode())
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"] == [{"field": "events", "message": REPEATED}]
+
+
 def test_a_body_that_is_not_a_batch_is_a_problem(client: TestClient) -> None:
     for body, status in (({"events": []}, 422), ({"items": []}, 422), ([1], 422)):
         response = client.post("/v1/events", json=body)

@@ -1,0 +1,163 @@
+"""A name repeated in one JSON object of a request is a 422 naming it, not the last one.
+
+``{"customer_id": "a", "customer_id": "b"}`` was assigned (and recorded) as customer ``b``,
+silently: the parsers keep the last value. The single and batch assignments now refuse such
+an object naming the path (``features.spend``, ``items.1.customer_id``); a batch's item in
+place, as any bad item. Proving a body repeats nothing is a count of its colons, so text
+holding colons (``user:42``) or escapes must never be taken for a repeat (nor hide one).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from app.assignment.unique_names import REPEATED, proven_unique, reparse, repeated
+from app.registry.store import ModelStore
+from app.training.job import TrainResult
+from tests.assignment.conftest import served_client
+
+PREFIX = "repeated-names:"
+
+
+@pytest.fixture(scope="module")
+def client(trained: tuple[ModelStore, TrainResult], service_redis: str) -> Iterator[TestClient]:
+    with served_client(trained[0].root, PREFIX, service_redis) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def features(trained: tuple[ModelStore, TrainResult]) -> dict[str, Any]:
+    _, result = trained
+    return {f.name: (f.categories[0] if f.categories else 1.0) for f in result.manifest.features}
+
+
+def _text(pairs: list[tuple[str, Any]]) -> str:
+    """A JSON object written from ``pairs`` as they are (a name may come twice)."""
+    return "{" + ", ".join(f"{json.dumps(k)}: {v}" for k, v in pairs) + "}"
+
+
+def _item(customer: str, features: dict[str, Any], repeat: tuple[str, Any] | None = None) -> str:
+    """An item's JSON; ``repeat``: a feature written once more, last."""
+    written = [(k, json.dumps(v)) for k, v in features.items()]
+    if repeat is not None:
+        written.append((repeat[0], json.dumps(repeat[1])))
+    return _text([("customer_id", json.dumps(customer)), ("features", _text(written))])
+
+
+def test_a_repeated_name_is_a_422_naming_it(client: TestClient, features: dict[str, Any]) -> None:
+    written = _text(
+        [
+            ("customer_id", '"rn-a"'),
+            ("customer_id", '"rn-b"'),
+            ("features", json.dumps(features)),
+        ]
+    )
+    answer = client.post("/v1/assign", content=written)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["errors"] == [{"field": "customer_id", "message": REPEATED}]
+    assert client.get("/v1/customers/rn-b").status_code == 404  # nothing recorded
+
+    spend = _item("rn-c", features, ("monetary", 5.0))
+    answer = client.post("/v1/assign", content=spend)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["errors"] == [{"field": "features.monetary", "message": REPEATED}]
+
+    # beside another error: both named
+    unknown = _item("rn-c", {**features, "shoe_size": 44}, ("monetary", 5.0))
+    errors = client.post("/v1/assign", content=unknown).json()["errors"]
+    assert {"field": "features.monetary", "message": REPEATED} in errors
+    assert {"field": "features.shoe_size", "message": "unknown feature"} in errors
+
+
+def test_a_body_read_with_bounds_names_a_repeat_too(
+    client: TestClient, features: dict[str, Any]
+) -> None:
+    """A body with more strings than any valid item is read only as far as one could go
+    (``bounded_json``): a repeat within that is named as well."""
+    many = json.dumps({**features, "note": [""] * 10_000})  # 20,000 quotes: read bounded
+    body = _text([("customer_id", '"rn-d"'), ("customer_id", '"rn-e"'), ("features", many)])
+    answer = client.post("/v1/assign", content=body)
+    assert answer.status_code == 422, answer.text
+    assert {"field": "customer_id", "message": REPEATED} in answer.json()["errors"]
+
+
+def test_colons_and_escapes_in_text_are_no_repeat(
+    client: TestClient, features: dict[str, Any]
+) -> None:
+    for customer in ("user:42", "a::b:", "esc\\u003a1", 'quote\\":'):
+        body = _item(customer, features).replace(json.dumps(customer), f'"{customer}"')
+        answer = client.post("/v1/assign", content=body)
+        assert answer.status_code == 200, (customer, answer.text)
+    items = [{"customer_id": f"b:{i}", "features": features} for i in range(5)]
+    batch = client.post("/v1/assign/batch", content=orjson.dumps({"items": items}))
+    assert [r["status"] for r in batch.json()["results"]] == ["ok"] * 5
+
+
+def test_a_batch_item_repeating_a_name_is_refused_in_place(
+    client: TestClient, features: dict[str, Any]
+) -> None:
+    items = [
+        _item("rn-f", features),
+        _item("rn-g", features, ("monetary", 7.0)),
+        _text([("customer_id", '"rn-h"'), ("customer_id", '"rn-i"')]),
+        _item("rn-j:1", features),
+    ]
+    body = '{"items": [' + ", ".join(items) + "]}"
+    answer = client.post("/v1/assign/batch", content=body)
+    assert answer.status_code == 200, answer.text
+    results = answer.json()["results"]
+    assert [r["status"] for r in results] == ["ok", "error", "error", "ok"]
+    assert results[1]["errors"] == [{"field": "items.1.features.monetary", "message": REPEATED}]
+    assert results[2]["errors"] == [{"field": "items.2.customer_id", "message": REPEATED}]
+
+    twice = '{"items": [' + items[0] + '], "items": [' + items[3] + "]}"
+    answer = client.post("/v1/assign/batch", content=twice)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["errors"] == [{"field": "items", "message": REPEATED}]
+
+
+NAMES = st.sampled_from(["a", "b", "a:b", ":", "é"])
+TEXT = st.sampled_from(['"x"', '"x:y"', '":"', '"\\u003a"', '"\\\\:"', "1", "null", "[]"])
+
+
+@st.composite
+def objects(draw: st.DrawFn, depth: int = 0) -> str:
+    names = draw(st.lists(NAMES, max_size=4))
+    values = [
+        draw(objects(depth + 1)) if depth < 2 and draw(st.booleans()) else draw(TEXT) for _ in names
+    ]
+    return _text(list(zip(names, values, strict=True)))
+
+
+@settings(max_examples=500, deadline=None)
+@given(body=objects())
+@example(body='{"a": "x:y", "a": 1}')  # a repeat beside a colon in text
+@example(body='{"a": "\\u003a", "b": 1}')  # an escaped colon: no repeat
+def test_the_count_never_proves_a_body_that_repeats_a_name(body: str) -> None:
+    """The cheap proof against the obvious way (``object_pairs_hook``): what it proves
+    repeats nothing, and ``repeated`` names exactly the objects that repeat a name."""
+    found: list[list[str]] = []
+    names, texts = 0, []
+
+    def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal names
+        written = [k for k, _ in pairs]
+        found.append(sorted({k for k in written if written.count(k) > 1}))
+        kept = dict(pairs)
+        names += len(kept)
+        texts.extend([*kept, *(v for v in kept.values() if isinstance(v, str))])
+        return kept
+
+    json.loads(body, object_pairs_hook=hook)
+    repeats = any(found)
+    if proven_unique(body.encode(), names, lambda: texts):
+        assert not repeats, body
+    assert bool(repeated(reparse(body.encode()))) == repeats, body
