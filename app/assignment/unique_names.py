@@ -5,7 +5,7 @@ The parsers (orjson, msgspec) keep the last value of a repeated name and say not
 client whose serializer wrote a field twice had a customer assigned from a value it may not
 have meant. Proving that a body repeats no name is cheap where it matters: every name of an
 object is followed by one colon, so a body whose colons are no more than the names its parse
-holds (plus the colons inside its strings, where it has no escapes) repeats none
+holds (plus the colons inside its strings, none of them escaped) repeats none
 (``proven_unique``: a count in C, then the customer id's colons, ``user:42``). Only a body that
 this cannot prove is parsed again, with the standard library's scanner and a hook that keeps
 each object's repeated names (``repeated``): a real repeat, or an escaped or dropped colon.
@@ -27,13 +27,13 @@ def proven_unique(body: bytes, names: int, texts: Callable[[], Iterable[str]]) -
     """Whether ``body``, whose parse holds ``names`` names (in all its objects), repeats
     none, as far as counting proves it; ``texts``: strings of the parse (names and values),
     counted only as far as needed to account for the colons not after a name (each string
-    of the parse is written in the body: without escapes, with its colons). False:
+    of the parse is written in the body, with its colons unless one is escaped). False:
     ``repeated`` decides."""
     extra = body.count(b":") - names  # inside strings, or after a repeated name
     if not extra:
         return True
-    if b"\\" in body:  # (an escaped colon is no colon in the body)
-        return False
+    if b"\\u003a" in body or b"\\u003A" in body:  # (an escaped colon: none in the body;
+        return False  # other escapes, json.dumps' \u00e9, neither make nor hide one)
     for text in texts():
         extra -= text.count(":")
         if extra <= 0:

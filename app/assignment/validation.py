@@ -430,8 +430,8 @@ def parse_single(
     return customer_id, features
 
 
-def _repeated(value: Any, prefix: str = "") -> list[dict[str, str]]:
-    return [{"field": path, "message": REPEATED} for path in repeated(value, prefix)]
+def _repeated(value: Any) -> list[dict[str, str]]:
+    return [{"field": path, "message": REPEATED} for path in repeated(value)]
 
 
 # A body this small is parsed whole; a larger one whose quote characters outnumber those of

@@ -125,7 +125,9 @@ def test_a_batch_item_repeating_a_name_is_refused_in_place(
 
 
 NAMES = st.sampled_from(["a", "b", "a:b", ":", "é"])
-TEXT = st.sampled_from(['"x"', '"x:y"', '":"', '"\\u003a"', '"\\\\:"', "1", "null", "[]"])
+TEXT = st.sampled_from(
+    ['"x"', '"x:y"', '":"', '"\\u003a"', '"\\u003A:"', '"\\\\:"', '"\\u00e9:"', "1", "[]"]
+)
 
 
 @st.composite
@@ -161,3 +163,20 @@ def test_the_count_never_proves_a_body_that_repeats_a_name(body: str) -> None:
     if proven_unique(body.encode(), names, lambda: texts):
         assert not repeats, body
     assert bool(repeated(reparse(body.encode()))) == repeats, body
+
+
+def test_escaped_text_keeps_a_batch_on_the_one_pass_decoder() -> None:
+    """``json.dumps`` escapes non-ASCII text (``\\u00eb``): such a batch, colons in its ids
+    too, is proven free of repeats by the count and decoded in one pass, not parsed twice."""
+    from app.assignment.validation import decode_valid_batch
+
+    kinds = {"spend": "numeric", "city": "categorical"}
+    items = [
+        {"customer_id": f"zoë:{i}", "features": {"spend": 1.0, "city": "Köln"}} for i in range(3)
+    ]
+    body = json.dumps({"items": items}).encode()
+    assert b"\\u00eb" in body
+    decoded = decode_valid_batch(body, kinds, 128, 10)
+    assert decoded is not None and decoded[0] == [f"zoë:{i}" for i in range(3)]
+    twice = body.replace(b'"spend": 1.0', b'"spend": 1.0, "spend": 2.0', 1)
+    assert decode_valid_batch(twice, kinds, 128, 10) is None  # the item-by-item way names it
