@@ -289,9 +289,17 @@ def _batch_decoder(
     kinds: tuple[tuple[str, str], ...], max_id: int, max_batch: int, marked: frozenset[str]
 ) -> msgspec.json.Decoder[Any]:
     numeric = {name: _MarkedNumeric if name in marked else _Numeric for name, _ in kinds}
+    # a struct's fields must be identifiers, and a column's name need not be one (``Umsatz
+    # (€)``, ``Anzahl Besuche``: an audit's every batch was a 500): fields f0, f1 ... in the
+    # order of ``kinds``, each read under its feature's name
+    fields = [f"f{i}" for i in range(len(kinds))]
     features = msgspec.defstruct(
         "Features",
-        [(name, numeric[name] if kind == "numeric" else _Category) for name, kind in kinds],
+        [
+            (field, numeric[name] if kind == "numeric" else _Category)
+            for field, (name, kind) in zip(fields, kinds, strict=True)
+        ],
+        rename=dict(zip(fields, (name for name, _ in kinds), strict=True)),
         forbid_unknown_fields=True,
     )
     item = msgspec.defstruct(
@@ -334,7 +342,8 @@ def decode_valid_batch(
     ids = [item.customer_id for item in items]
     if not all(map(str.isprintable, ids)) or not all(map(str.strip, ids)):
         return None
-    rows = [msgspec.structs.asdict(item.features) for item in items]
+    names = list(kinds)  # the decoder's fields, in order
+    rows = [dict(zip(names, msgspec.structs.astuple(item.features), strict=True)) for item in items]
     if not proven_unique(body, 1 + len(items) * (2 + len(kinds)), lambda: _texts(ids, rows)):
         return None  # a name may be repeated: the item-by-item way finds and reports it
     for name, marked in markers.items():  # first, as parse_item reads them
