@@ -45,9 +45,12 @@ ALL_TEXT_HINT = (
 _SIGNS = "$€£¥₹"
 # ISO 4217 codes an export writes beside amounts (any three capitals matched ERR404, SKU123)
 _CODES = "USD|EUR|GBP|JPY|CHF|CAD|AUD|NZD|CNY|HKD|SGD|INR|SEK|NOK|DKK|PLN|CZK|HUF|BRL|MXN|ZAR"
+# thousands grouped by dots, as a European export writes them (1.234,56, 12.345.678); one
+# group without a comma (1.234) is a plain number to any reader, so not matched
+_DOT_GROUPED = r"\d{1,3}(?:\.\d{3})+,\d+|\d{1,3}(?:\.\d{3}){2,}"
 _WITH_UNIT = re.compile(
     rf"^(?P<pre>[{_SIGNS}]|(?:{_CODES}) ?)?(?P<sign>[-+]?)(?P<pre2>[{_SIGNS}])?"
-    r"(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
+    rf"(?P<num>{_DOT_GROUPED}|\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
     rf"(?P<post> ?%| ?[{_SIGNS}]| ?(?:{_CODES}))?$"
 )
 _LONGEST = 40  # longer text is not a number written for people (and is not matched at all)
@@ -96,15 +99,21 @@ def _written_for_people(text: str) -> str | None:
         return None
     unit = (found["pre"] or found["pre2"] or found["post"] or "").strip()
     digits = found["num"]
-    if not unit and "," not in digits:
-        return None  # a plain number: not this column's problem
-    if "," in digits and "." not in digits:  # 1,234: a thousand, or one and a quarter?
+    if re.fullmatch(_DOT_GROUPED, digits):  # 1.234,56: read so, it would be 1.234 or junk
+        number = digits.replace(".", "").replace(",", ".")
+        separators = ["dots as thousands separators", *(["a decimal comma"] * ("," in digits))]
+    elif "," not in digits:
+        if not unit:
+            return None  # a plain number: not this column's problem
+        number, separators = digits, []
+    elif "." not in digits:  # 1,234: a thousand, or one and a quarter?
         number = f"{digits.replace(',', '')} or {digits.replace(',', '.')}"
-        commas = "a comma (a thousands separator, or a decimal comma)"
+        separators = ["a comma (a thousands separator, or a decimal comma)"]
     else:
-        number, commas = digits.replace(",", ""), "thousands separators"
+        number, separators = digits.replace(",", ""), ["thousands separators"]
     number = found["sign"] + number
-    written = " and ".join([*([repr(unit)] if unit else []), *([commas] if "," in digits else [])])
+    parts = [*([repr(unit)] if unit else []), *separators]
+    written = " and ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 2 else parts)
     return (
         f"{text!r} is a number written with {written}: write plain numbers ({number}) in "
         "the file, without units, currency signs or separators, so each is read as meant"

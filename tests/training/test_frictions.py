@@ -822,6 +822,34 @@ def test_errors_missing_reads_junk_as_missing_but_never_numbers_written_for_peop
     assert rejects["reason"].str.contains("'MonthlyCharges' is not a number").all()
 
 
+def test_numbers_grouped_with_dots_are_written_for_people_and_never_read_as_missing(
+    tmp_path: Path,
+) -> None:
+    """An audit's income column from a European export (`138.950,00`, beside `0` and junk
+    `k.A.`) with `errors = "missing"`: every income was read as missing and imputed as 0,
+    with nothing but a note that the column held one value. Such a number is written for
+    people, as `1,234.50` is: the error names it and the plain number to write."""
+    frame = churn_frame()
+    charges = frame["MonthlyCharges"] * 1000
+    written = [f"{v:,.2f}".translate(str.maketrans(",.", ".,")) for v in charges]
+    frame["MonthlyCharges"] = pd.Series(written, dtype=object)
+    frame.loc[[1, 2, 3], "MonthlyCharges"] = "k.A."  # junk: read as missing
+    frame.loc[[4, 5], "MonthlyCharges"] = "0"
+    data = tmp_path / "churn.csv"
+    frame.to_csv(data, index=False)
+    raw = churn_config(data)
+    raw["features"][1]["errors"] = "missing"  # type: ignore[index]
+    with pytest.raises(DataError) as caught:
+        load_training_data(parse_config(raw, base_dir=tmp_path))
+    message = str(caught.value)
+    first = frame["MonthlyCharges"][0]
+    plain = first.replace(".", "").replace(",", ".")
+    assert f"'MonthlyCharges' should be numeric but holds text, e.g. {first!r}" in message
+    assert "(295 of 300 rows)" in message
+    assert "dots as thousands separators and a decimal comma" in message
+    assert f"write plain numbers ({plain})" in message
+
+
 @pytest.mark.parametrize("errors", ["raise", "missing"])
 def test_a_column_with_no_number_at_all_says_what_to_declare(tmp_path: Path, errors: str) -> None:
     """An audit's date and company-name columns were told to set errors = "missing", which
