@@ -446,7 +446,7 @@ def columns_hint(
 ) -> str:
     """Why columns may be missing: another separator (``separator_hint``), or names that
     differ only by spaces around them or by case (`` age`` for ``age``): name them."""
-    if hint := separator_hint(available):
+    if hint := separator_hint(available, missing[0] if missing else None):
         return hint
     written = {_loose(c): c for c in reversed(available)}
     near = [(m, written[_loose(m)]) for m in missing if _loose(m) and _loose(m) in written]
@@ -461,19 +461,23 @@ def _loose(name: str) -> str:
     return "".join(ch for ch in name.casefold() if ch.isalnum())
 
 
-def separator_hint(available: Sequence[str]) -> str:
+def separator_hint(available: Sequence[str], id_column: str | None = None) -> str:
     """A CSV read as one column whose name holds another separator (``a;b;c``: a file saved
-    with semicolons, as spreadsheets do where the comma is the decimal mark): say so."""
+    with semicolons, as spreadsheets do where the comma is the decimal mark): say so, with
+    a command that writes it as read (numbers ``1.234,5`` as 1234.5, and ``id_column``, the
+    callers' first wanted column, as text: pandas would make ``007`` the number 7)."""
     if len(available) != 1:
         return ""
     found = next((sep for sep in (";", "\t", "|") if sep in available[0]), None)
     if found is None:
         return ""
     shown = "tab" if found == "\t" else repr(found)
+    ids = f", dtype={{{id_column!r}: str}}" if id_column in available[0].split(found) else ""
     return (
         f" (one column: the file seems {shown}-separated, and CSV files are read with commas: "
-        f"save it with commas, e.g. pandas.read_csv(path, sep={found!r}, decimal=',')"
-        ".to_csv(new_path, index=False); decimal=',' only where numbers are written 12,5)"
+        f"save it with commas, e.g. pandas.read_csv(path, sep={found!r}, decimal=',', "
+        f"thousands='.'{ids}).to_csv(new_path, index=False); decimal=',' and thousands='.' "
+        "only where numbers are written 1.234,5)"
     )
 
 

@@ -66,6 +66,8 @@ def test_the_trained_id_column_is_the_default_and_a_missing_one_is_named(
     text = " ".join(refused.output.split())
     assert refused.exit_code == 1
     assert "the file seems ';'-separated" in text and "sep=';'" in text
+    # the command it gives reads 1.234,56 as a number and keeps the ids as written (007)
+    assert "thousands='.'" in text and "dtype={'CUST_ID': str}" in text
     assert "--id-column" not in text  # not another id column: another separator
     raw["data"]["path"] = str(semicolons)
     with pytest.raises(DataError, match="the file seems ';'-separated"):
