@@ -533,6 +533,8 @@ def skewed_without_transform(config: TrainConfig, frame: pd.DataFrame) -> list[s
         values = frame[feature.name].dropna()
         if len(values) < 3 or float(values.min()) < 0:
             continue
+        if values.nunique() <= 2:  # a 0/1 flag: log1p (any transform) leaves it as skewed
+            continue
         skew = float(cast(float, values.skew()))
         if skew > SKEWED:
             zeros = float((values == 0).mean())
