@@ -45,12 +45,17 @@ ALL_TEXT_HINT = (
 _SIGNS = "$€£¥₹"
 # ISO 4217 codes an export writes beside amounts (any three capitals matched ERR404, SKU123)
 _CODES = "USD|EUR|GBP|JPY|CHF|CAD|AUD|NZD|CNY|HKD|SGD|INR|SEK|NOK|DKK|PLN|CZK|HUF|BRL|MXN|ZAR"
-# thousands grouped by dots, as a European export writes them (1.234,56, 12.345.678); one
-# group without a comma (1.234) is a plain number to any reader, so not matched
-_DOT_GROUPED = r"\d{1,3}(?:\.\d{3})+,\d+|\d{1,3}(?:\.\d{3}){2,}"
+# thousands grouped as other locales write them: by dots (1.234,56, 12.345.678; one group
+# without a comma, 1.234, is a plain number to any reader), spaces (1 234,56, no-break ones
+# too) or apostrophes (1'234.56)
+_GROUPS = {".": "dots", " ": "spaces", "\u00a0": "spaces", "\u202f": "spaces", "'": "apostrophes"}
+_GROUPED = (
+    r"\d{1,3}(?:\.\d{3})+,\d+|\d{1,3}(?:\.\d{3}){2,}"
+    r"|\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?:[.,]\d+)?|\d{1,3}(?:'\d{3})+(?:\.\d+)?"
+)
 _WITH_UNIT = re.compile(
     rf"^(?P<pre>[{_SIGNS}]|(?:{_CODES}) ?)?(?P<sign>[-+]?)(?P<pre2>[{_SIGNS}])?"
-    rf"(?P<num>{_DOT_GROUPED}|\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
+    rf"(?P<num>{_GROUPED}|\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
     rf"(?P<post> ?%| ?[{_SIGNS}]| ?(?:{_CODES}))?$"
 )
 _LONGEST = 40  # longer text is not a number written for people (and is not matched at all)
@@ -99,9 +104,11 @@ def _written_for_people(text: str) -> str | None:
         return None
     unit = (found["pre"] or found["pre2"] or found["post"] or "").strip()
     digits = found["num"]
-    if re.fullmatch(_DOT_GROUPED, digits):  # 1.234,56: read so, it would be 1.234 or junk
-        number = digits.replace(".", "").replace(",", ".")
-        separators = ["dots as thousands separators", *(["a decimal comma"] * ("," in digits))]
+    if re.fullmatch(_GROUPED, digits):  # 1.234,56: read so, it would be 1.234 or junk
+        mark = next(c for c in digits if not c.isdigit())
+        number = digits.replace(mark, "").replace(",", ".")
+        separators = [f"{_GROUPS[mark]} as thousands separators"]
+        separators += ["a decimal comma"] if "," in digits else []
     elif "," not in digits:
         if not unit:
             return None  # a plain number: not this column's problem

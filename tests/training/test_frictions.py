@@ -822,16 +822,25 @@ def test_errors_missing_reads_junk_as_missing_but_never_numbers_written_for_peop
     assert rejects["reason"].str.contains("'MonthlyCharges' is not a number").all()
 
 
-def test_numbers_grouped_with_dots_are_written_for_people_and_never_read_as_missing(
-    tmp_path: Path,
+@pytest.mark.parametrize(
+    ("group", "decimal", "says"),
+    [
+        (".", ",", "dots as thousands separators and a decimal comma"),
+        ("\u00a0", ",", "spaces as thousands separators and a decimal comma"),
+        ("'", ".", "apostrophes as thousands separators"),
+    ],
+)
+def test_numbers_grouped_as_other_locales_write_them_are_never_read_as_missing(
+    tmp_path: Path, group: str, decimal: str, says: str
 ) -> None:
     """An audit's income column from a European export (`138.950,00`, beside `0` and junk
     `k.A.`) with `errors = "missing"`: every income was read as missing and imputed as 0,
-    with nothing but a note that the column held one value. Such a number is written for
-    people, as `1,234.50` is: the error names it and the plain number to write."""
+    with nothing but a note that the column held one value; so were French (`1 234,56`) and
+    Swiss (`1'234.56`) ones. Such a number is written for people, as `1,234.50` is: the
+    error names it and the plain number to write."""
     frame = churn_frame()
     charges = frame["MonthlyCharges"] * 1000
-    written = [f"{v:,.2f}".translate(str.maketrans(",.", ".,")) for v in charges]
+    written = [f"{v:,.2f}".translate(str.maketrans(",.", group + decimal)) for v in charges]
     frame["MonthlyCharges"] = pd.Series(written, dtype=object)
     frame.loc[[1, 2, 3], "MonthlyCharges"] = "k.A."  # junk: read as missing
     frame.loc[[4, 5], "MonthlyCharges"] = "0"
@@ -843,11 +852,10 @@ def test_numbers_grouped_with_dots_are_written_for_people_and_never_read_as_miss
         load_training_data(parse_config(raw, base_dir=tmp_path))
     message = str(caught.value)
     first = frame["MonthlyCharges"][0]
-    plain = first.replace(".", "").replace(",", ".")
+    plain = f"{charges[0]:.2f}"
     assert f"'MonthlyCharges' should be numeric but holds text, e.g. {first!r}" in message
     assert "(295 of 300 rows)" in message
-    assert "dots as thousands separators and a decimal comma" in message
-    assert f"write plain numbers ({plain})" in message
+    assert says in message and f"write plain numbers ({plain})" in message
 
 
 @pytest.mark.parametrize("errors", ["raise", "missing"])
