@@ -42,7 +42,16 @@ from app.training.effects import outcome_effect
 from app.training.plateau_tree import PlateauTree
 from app.training.preprocess import MISSING_CATEGORY, canonical_column
 from app.training.quality import QualityResult, _best_jaccard
-from app.training.rules import And, Compare, Condition, IsMissing, Not, Or, RuleSegment
+from app.training.rules import (
+    And,
+    Compare,
+    Condition,
+    IsMissing,
+    Not,
+    Or,
+    RuleSegment,
+    name_text,
+)
 from app.training.selection import MIN_STABILITY
 from app.training.tree_choice import PLATEAUS, TOLERANCE, TreeChoice, choose_shape, new_tree
 
@@ -290,24 +299,25 @@ def _text(tree: LeafTree, path: list[tuple[int, bool]]) -> str:
             order.append(feature)
     parts = []
     for feature in order:
+        name = name_text(feature)  # `Anzahl Besuche`: the text reads back as a [[rules]] one
         if feature in equal:
-            parts.append(f"{feature} == {_quote(equal[feature])}")
+            parts.append(f"{name} == {_quote(equal[feature])}")
         elif feature in not_in:
             cats = not_in[feature]
             parts.append(
-                f"{feature} != {_quote(cats[0])}"
+                f"{name} != {_quote(cats[0])}"
                 if len(cats) == 1
-                else f"{feature} not in [{', '.join(_quote(c) for c in cats)}]"
+                else f"{name} not in [{', '.join(_quote(c) for c in cats)}]"
             )
         else:
             bounds = []
             if feature in lower:
-                bounds.append(f"{feature} >= {_number(lower[feature])}")
+                bounds.append(f"{name} >= {_number(lower[feature])}")
             if feature in upper:
-                bounds.append(f"{feature} < {_number(upper[feature])}")
+                bounds.append(f"{name} < {_number(upper[feature])}")
             text = " and ".join(bounds)
             if missing.get(feature):
-                text = f"({text} or {feature} is missing)"
+                text = f"({text} or {name} is missing)"
             parts.append(text)
     return " and ".join(parts)
 

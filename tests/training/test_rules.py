@@ -243,6 +243,27 @@ def test_feature_names_may_hold_dots() -> None:
     assert check("region.code == 'eu'", [{"region.code": "eu"}]) == [True]
 
 
+def test_a_name_that_is_no_plain_word_is_written_in_backticks() -> None:
+    """An audit's European export had the columns `Anzahl Besuche`, `Région` and `Umsatz (€)`:
+    no rule could name them (the error listed the very name it refused), and a tree's leaf
+    rules wrote them bare, a text no [[rules]] entry could take back."""
+    features: FeatureKinds = {"Anzahl Besuche": "numeric", "Région": "categorical", "in": "numeric"}
+    text = "`Anzahl Besuche` < 2 and `Région` != 'Süd' or `in` is missing"
+    condition = parse_condition(text, features)
+    assert to_text(condition) == '`Anzahl Besuche` < 2 and `Région` != "Süd" or `in` is missing'
+    assert parse_condition(to_text(condition), features) == condition
+    rows = [{"Anzahl Besuche": 1, "Région": "Nord", "in": 3}, {"Anzahl Besuche": 5, "in": 3}]
+    assert [evaluate_row(condition, row) for row in rows] == [True, False]
+    for written, says in [
+        ("Anzahl Besuche < 2", "unknown feature 'Anzahl' .*; write `Anzahl Besuche`, in backticks"),
+        ("Région == 'Süd'", "unknown feature 'R' .*; write `Région`, in backticks"),
+        ("`Anzahl Besuche < 2", "a name in backticks is not closed"),
+        ("`` < 2", "a name in backticks is not closed"),
+    ]:
+        with pytest.raises(RuleSyntaxError, match=says):
+            parse_condition(written, features)
+
+
 def test_referenced_features() -> None:
     text = "plan == 'a' or not (monetary > 1 and plan is missing) or tenure_days in [1]"
     assert referenced_features(parse(text)) == {"plan", "monetary", "tenure_days"}

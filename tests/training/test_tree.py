@@ -249,6 +249,34 @@ def test_every_customer_satisfies_the_rule_text_of_the_leaf_it_is_served(
     assert not wrong, f"{len(wrong)} customers, e.g. {wrong[0]}"
 
 
+def test_a_leaf_rule_names_a_feature_with_a_space_as_a_rule_is_written(tmp_path: Path) -> None:
+    """An audit's tree on `Anzahl Besuche` served leaves whose rule read `Anzahl Besuche < 3
+    and ...`, a text [[rules]] refuses: a leaf's rule is what an analyst copies into a config
+    (to pin a segment), so it names such a feature in backticks, and reads back to the
+    customers the leaf holds."""
+    from app.training.rules.conditions import evaluate_row
+    from app.training.rules.parser import parse_condition
+
+    names = {"tenure_months": "Monate Kunde", "contract": "Vertrag (Art)"}
+    frame = churn_table(n=2_000).rename(columns=names)
+    data = tmp_path / "churn.csv"
+    frame.to_csv(data, index=False)
+    raw = {
+        "data": {"path": str(data)},
+        "outcomes": ["churn"],
+        "features": [{"name": "Vertrag (Art)", "type": "categorical"}, {"name": "Monate Kunde"}],
+        "model": {"algorithm": "tree", "target": "churn", "stability_bootstraps": 0},
+    }
+    result = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "store"))
+    kinds: Any = {"Vertrag (Art)": "categorical", "Monate Kunde": "numeric"}
+    texts = [s.rule or "" for s in result.manifest.segments]
+    assert any("`Monate Kunde` " in text for text in texts), texts
+    conditions = [parse_condition(text, kinds) for text in texts]
+    records = frame[list(kinds)].astype(object).to_dict("records")
+    for segment, condition in zip(result.manifest.segments, conditions, strict=True):
+        assert sum(evaluate_row(condition, r) for r in records) == segment.size, segment.rule
+
+
 def test_the_report_of_a_tree_speaks_of_leaves_not_clusters(trained_tree: Any) -> None:
     """An audit's tree report said "everyone else is clustered" and "silhouette of each
     candidate k" beside a silhouette of 0.03."""

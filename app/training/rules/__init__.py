@@ -5,7 +5,8 @@ an immutable tree, checked against the declared features, then evaluated on a Da
 (``evaluate_frame``, vectorised: training and batches) or on one customer (``evaluate_row``,
 plain Python: the service). Both give the same answer for every row.
 
-Grammar (keywords are lower case and reserved; IDENT is ``[A-Za-z_][A-Za-z0-9_.]*``)::
+Grammar (keywords are lower case and reserved; IDENT is ``[A-Za-z_][A-Za-z0-9_.]*``, or any
+other name in backticks: ```Anzahl Besuche```, ```Région```, ```in```)::
 
     expr       := or
     or         := and ("or" and)*
@@ -40,6 +41,7 @@ from app.training.rules.conditions import (
     Row,
     evaluate_frame,
     evaluate_row,
+    name_text,
     referenced_features,
     to_text,
 )
@@ -73,6 +75,7 @@ __all__ = [
     "evaluate_row",
     "first_match_frame",
     "first_match_row",
+    "name_text",
     "parse_condition",
     "referenced_features",
     "to_text",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import operator
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypeAlias
@@ -23,6 +24,18 @@ from app.training.rules.values import Columns, as_number, canonical_category
 FeatureKinds: TypeAlias = Mapping[str, Literal["numeric", "categorical"]]
 Op: TypeAlias = Literal["<", "<=", ">", ">=", "==", "!="]
 Row: TypeAlias = Mapping[str, object]
+
+KEYWORDS = frozenset({"and", "or", "not", "in", "is", "missing", "true", "false"})
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+
+
+def name_text(feature: str) -> str:
+    """A feature's name as a condition writes it: bare where it is one plain word, else in
+    backticks (a column named ``Anzahl Besuche``, ``Région`` or ``in``), as
+    ``parse_condition`` reads it."""
+    plain = _PLAIN_NAME.fullmatch(feature) is not None and feature not in KEYWORDS
+    return feature if plain else f"`{feature}`"
+
 
 OPS: dict[str, Callable[[Any, Any], Any]] = {
     "<": operator.lt,
@@ -76,7 +89,7 @@ class Compare(Condition):
         return result
 
     def _text(self) -> str:
-        return f"{self.feature} {self.op} {_literal_text(self.value)}"
+        return f"{name_text(self.feature)} {self.op} {_literal_text(self.value)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +121,7 @@ class InList(Condition):
 
     def _text(self) -> str:
         items = ", ".join(_literal_text(v) for v in self.values)
-        return f"{self.feature} {'not in' if self.negated else 'in'} [{items}]"
+        return f"{name_text(self.feature)} {'not in' if self.negated else 'in'} [{items}]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +142,7 @@ class IsMissing(Condition):
         return result
 
     def _text(self) -> str:
-        return f"{self.feature} is {'not missing' if self.negated else 'missing'}"
+        return f"{name_text(self.feature)} is {'not missing' if self.negated else 'missing'}"
 
 
 @dataclass(frozen=True, slots=True)

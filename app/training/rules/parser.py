@@ -14,6 +14,7 @@ from typing import NoReturn, cast
 
 from app.errors import RuleSyntaxError
 from app.training.rules.conditions import (
+    KEYWORDS,
     OPS,
     And,
     Compare,
@@ -24,18 +25,19 @@ from app.training.rules.conditions import (
     Not,
     Op,
     Or,
+    name_text,
 )
 from app.training.rules.values import canonical_category
 
 MAX_LENGTH = 2_000
 MAX_DEPTH = 50
-KEYWORDS = frozenset({"and", "or", "not", "in", "is", "missing", "true", "false"})
 
 _TOKEN = re.compile(
     r"""\s*(?:
       (?P<number>-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)(?![A-Za-z0-9_.])
     | (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
     | (?P<word>[A-Za-z_][A-Za-z0-9_.]*)
+    | (?P<name>`[^`]+`)
     | (?P<symbol><=|>=|==|!=|<|>|[()\[\],])
     )""",
     re.VERBOSE | re.DOTALL,
@@ -43,12 +45,10 @@ _TOKEN = re.compile(
 _ESCAPE = re.compile(r"\\(.)", re.DOTALL)
 
 
-_KEYWORDS = frozenset({"and", "or", "not", "in", "is", "missing", "true", "false"})
-
-
 @dataclass(frozen=True, slots=True)
 class _Token:
-    kind: str  # number, string, word, symbol, end; or bad (text is the problem)
+    kind: str  # number, string, word, name (`in backticks`: text without them), symbol, end;
+    # or bad (text is the problem)
     text: str
     pos: int
     value: bool | int | float | str | None = None  # set for literals only
@@ -69,12 +69,16 @@ def _tokenize(text: str) -> list[_Token]:
                 problem += " (compare with ==)"
             if char in "'\"":
                 problem = "unterminated string"
+            elif char == "`":
+                problem = "a name in backticks is not closed (or is empty)"
             elif re.match(r"-?\.?[0-9]", text[pos:]):
                 problem = "malformed number"
             return [*tokens, _Token("bad", problem, pos)]
         raw, start = match.group(kind), match.start(kind)
         value: bool | int | float | str | None = raw == "true" if raw in ("true", "false") else None
-        if kind == "string":
+        if kind == "name":
+            raw = raw[1:-1]
+        elif kind == "string":
             value = _ESCAPE.sub(r"\1", raw[1:-1])
         elif kind == "number":
             try:
@@ -118,7 +122,7 @@ class _Parser:
         token = self.peek()
         after = f" after {self.prev.text!r}" if self.prev else ""
         found = "" if token.kind == "end" else f", found {token.text!r}"
-        if what == "a value" and token.kind == "word" and token.text not in _KEYWORDS:
+        if what == "a value" and token.kind == "word" and token.text not in KEYWORDS:
             # country == BR: text is quoted
             found += f" (quote text: '{token.text}')"
         self.fail(f"expected {what}{after}{found}", token.pos)
@@ -172,12 +176,15 @@ class _Parser:
 
     def comparison(self) -> Condition:
         name = self.peek()
-        if name.kind != "word" or name.text in KEYWORDS:
+        if name.kind != "name" and (name.kind != "word" or name.text in KEYWORDS):
             self.expected("a condition (a feature name, 'not' or '(')")
         feature, kind = self.take().text, self.features.get(name.text)
         if kind is None:
             declared = ", ".join(self.features) or "none"
-            self.fail(f"unknown feature {feature!r} (declared: {declared})")
+            # Anzahl Besuche < 2: the name was read up to its space (Région: to its é)
+            meant = [f for f in self.features if self.text.startswith(f, name.pos)]
+            quote = f"; write {name_text(max(meant, key=len))}, in backticks" if meant else ""
+            self.fail(f"unknown feature {feature!r} (declared: {declared}){quote}")
         if self.accept("is"):
             negated = self.accept("not") is not None
             if not self.accept("missing"):
