@@ -144,8 +144,8 @@ def test_categories_that_differ_only_in_case_or_spacing_are_noted(tmp_path: Path
 def test_a_heavily_skewed_feature_without_a_transform_is_noted(tmp_path: Path) -> None:
     """An audit's spend column (many zeros, a long tail) made a 0.8% segment of big spenders
     with the defaults; nothing suggested the transform that fixes it. A rare 0/1 flag is as
-    skewed, but log1p leaves it so (a later audit was told to log a hotel's is_repeated_guest):
-    no note for it."""
+    skewed, but log1p leaves it so (a later audit was told to log a hotel's is_repeated_guest,
+    whose 3% made a segment of their own): its note says what does help."""
     rng = np.random.default_rng(9)
     spend = np.where(rng.uniform(size=800) < 0.4, 0.0, rng.lognormal(4.0, 1.5, 800))
     frame = pd.DataFrame(
@@ -167,6 +167,14 @@ def test_a_heavily_skewed_feature_without_a_transform_is_noted(tmp_path: Path) -
     skewed = [n for n in notes if "heavily skewed" in n]
     assert len(skewed) == 1 and skewed[0].startswith("spend: heavily skewed (skewness "), notes
     assert "zeros" in skewed[0] and 'consider transform = "log1p"' in skewed[0]
+    share = frame["is_repeated_guest"].mean()
+    flag = [n for n in notes if n.startswith("is_repeated_guest: ")]
+    assert flag == [
+        f"is_repeated_guest: {share:.0%} of customers hold 1 (the others 0): standardised, they "
+        f"lie {((1 - share) / share) ** 0.5:.1f} sd from the rest and can make a segment of their "
+        "own, which no transform changes; leave the feature out, or give them a rule "
+        '(when = "is_repeated_guest == 1")'
+    ], notes
 
 
 def test_a_single_valued_feature_is_noted(tmp_path: Path) -> None:
