@@ -559,13 +559,27 @@ def _utf16_without_bom(start: bytes) -> bool:
     )
 
 
+def _first_line(path: Path) -> str:
+    """The file's first line (up to 64 KiB), any bytes read as Latin-1; empty if unreadable."""
+    try:
+        with path.open("rb") as handle:
+            return handle.readline(65_536).decode("latin-1")
+    except OSError:
+        return ""
+
+
 def read_error(path: Path, exc: Exception) -> DataError:
     """The error for a file a reader failed on; text that is not UTF-8 says how to save it."""
     if isinstance(exc, UnicodeDecodeError):
         byte = exc.object[exc.start : exc.start + 1].hex()
+        # Excel saves a semicolon CSV so where the comma is the decimal mark: read with
+        # commas, pandas splits 1.583,07 into two fields and keeps a mangled frame
+        header = _first_line(path)
+        found = next((sep for sep in (";", "\t", "|") if sep in header), None)
+        sep = f", sep={found!r}, decimal=',', thousands='.'" if "," not in header and found else ""
         return DataError(
             f"{path.name} is not UTF-8 text (byte 0x{byte} is not UTF-8): save it as UTF-8 "
-            "(Excel: 'CSV UTF-8'), e.g. pandas.read_csv(path, encoding='cp1252')"
+            f"(Excel: 'CSV UTF-8'), e.g. pandas.read_csv(path, encoding='cp1252'{sep})"
             ".to_csv(new_path, index=False) for a file saved on Windows"
         )
     return DataError(f"cannot read {path}: {exc}")
