@@ -53,14 +53,15 @@ _GROUPED = (
     r"\d{1,3}(?:\.\d{3})+,\d+|\d{1,3}(?:\.\d{3}){2,}"
     r"|\d{1,3}(?:[ \u00a0\u202f]\d{3})+(?:[.,]\d+)?|\d{1,3}(?:'\d{3})+(?:\.\d+)?"
 )
+_COMMA_DECIMAL = r"\d+,(?:\d{1,2}|\d{4,})"  # 12,5 12,50 0,1234 (1,234: a thousand?)
 _WITH_UNIT = re.compile(
     rf"^(?P<pre>[{_SIGNS}]|(?:{_CODES}) ?)?(?P<sign>[-+]?)(?P<pre2>[{_SIGNS}])?"
-    rf"(?P<num>{_GROUPED}|\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
+    rf"(?P<num>{_GROUPED}|\d{{1,3}}(?:,\d{{3}})+(?:\.\d+)?|{_COMMA_DECIMAL}|\d+(?:\.\d+)?|\.\d+)"
     rf"(?P<post> ?%| ?[{_SIGNS}]| ?(?:{_CODES}))?$"
 )
 _LONGEST = 40  # longer text is not a number written for people (and is not matched at all)
 
-_DECIMAL_COMMA = re.compile(r"^[-+]?\d+,\d{1,2}$|^[-+]?\d+,\d{4,}$")  # 12,5 12,50 0,1234
+_DECIMAL_COMMA = re.compile(rf"^[-+]?{_COMMA_DECIMAL}$")
 
 
 def unit_hint(values: Iterable[object]) -> str | None:
@@ -113,6 +114,8 @@ def _written_for_people(text: str) -> str | None:
         if not unit:
             return None  # a plain number: not this column's problem
         number, separators = digits, []
+    elif re.fullmatch(_COMMA_DECIMAL, digits):  # 21,3 %: read so, it would be junk
+        number, separators = digits.replace(",", "."), ["a decimal comma"]
     elif "." not in digits:  # 1,234: a thousand, or one and a quarter?
         number = f"{digits.replace(',', '')} or {digits.replace(',', '.')}"
         separators = ["a comma (a thousands separator, or a decimal comma)"]

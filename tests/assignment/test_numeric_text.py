@@ -214,8 +214,10 @@ def test_junk_of_an_errors_missing_feature_is_missing_as_the_files_cell() -> Non
         read = values.iloc[0]
         got = sent(text)["spend"]
         assert (got is None and pd.isna(read)) or got == read, (text, got, read)
-    # other locales' 1.234,56 too (as missing, the biggest accounts became the median)
-    for text in ["$1,200", "45%", "1.234,56", "12.345.678", "1.234,5 €", "1 234,56", "1'234.5"]:
+    # other locales' 1.234,56 or 21,3 % too (as missing, the biggest accounts became the median)
+    people = ["$1,200", "45%", "1.234,56", "12.345.678", "1.234,5 €", "1 234,56", "1'234.5"]
+    people += ["21,3 %", "12,50 €"]
+    for text in people:
         with pytest.raises(DataError):
             numeric_column(pd.DataFrame({"spend": [text]}), "spend", "f", junk_is_missing=True)
         with pytest.raises(ItemInvalid):
