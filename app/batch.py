@@ -256,7 +256,7 @@ def check_input(path: Path, columns: list[str]) -> None:
     missing = [c for c in columns if c not in available]
     if missing:
         shown = ", ".join(map(repr, available[:20])) + (" …" if len(available) > 20 else "")
-        hint = columns_hint(missing, available, rename)
+        hint = columns_hint(missing, available, rename, path)
         if not hint and missing[0] == columns[0]:
             hint = " (another id column: --id-column NAME)"
         raise DataError(

@@ -435,7 +435,7 @@ def check_data_file(path: Path, columns: Sequence[str] | None = None) -> None:
         raise DataError(
             f"{path.name}: missing column(s) {', '.join(map(repr, missing))}; "
             f"the file has: {', '.join(map(repr, available[:30]))}"
-            f"{' …' if len(available) > 30 else ''}{columns_hint(missing, available)}"
+            f"{' …' if len(available) > 30 else ''}{columns_hint(missing, available, path=path)}"
         )
 
 
@@ -443,10 +443,11 @@ def columns_hint(
     missing: Sequence[str],
     available: Sequence[str],
     fix: str = "write them so in the config",
+    path: Path | None = None,
 ) -> str:
     """Why columns may be missing: another separator (``separator_hint``), or names that
     differ only by spaces around them or by case (`` age`` for ``age``): name them."""
-    if hint := separator_hint(available, missing[0] if missing else None):
+    if hint := separator_hint(available, missing[0] if missing else None, path):
         return hint
     written = {_loose(c): c for c in reversed(available)}
     near = [(m, written[_loose(m)]) for m in missing if _loose(m) and _loose(m) in written]
@@ -461,11 +462,15 @@ def _loose(name: str) -> str:
     return "".join(ch for ch in name.casefold() if ch.isalnum())
 
 
-def separator_hint(available: Sequence[str], id_column: str | None = None) -> str:
+def separator_hint(
+    available: Sequence[str], id_column: str | None = None, path: Path | None = None
+) -> str:
     """A CSV read as one column whose name holds another separator (``a;b;c``: a file saved
     with semicolons, as spreadsheets do where the comma is the decimal mark): say so, with
-    a command that writes it as read (numbers ``1.234,5`` as 1234.5, and ``id_column``, the
-    callers' first wanted column, as text: pandas would make ``007`` the number 7)."""
+    a command that writes it as read: ``id_column`` (the callers' first wanted column) as
+    text, as pandas would make ``007`` the number 7; and numbers such as ``1.234,5`` as
+    1234.5 where the file's first lines write them so (``thousands='.'`` would make 1583.07
+    the number 158307)."""
     if len(available) != 1:
         return ""
     found = next((sep for sep in (";", "\t", "|") if sep in available[0]), None)
@@ -473,12 +478,31 @@ def separator_hint(available: Sequence[str], id_column: str | None = None) -> st
         return ""
     shown = "tab" if found == "\t" else repr(found)
     ids = f", dtype={{{id_column!r}: str}}" if id_column in available[0].split(found) else ""
+    commas = path is not None and _decimal_commas(path, found)
+    numbers = ", decimal=',', thousands='.'" if commas else ""
     return (
         f" (one column: the file seems {shown}-separated, and CSV files are read with commas: "
-        f"save it with commas, e.g. pandas.read_csv(path, sep={found!r}, decimal=',', "
-        f"thousands='.'{ids}).to_csv(new_path, index=False); decimal=',' and thousands='.' "
-        "only where numbers are written 1.234,5)"
+        f"save it with commas, e.g. pandas.read_csv(path, sep={found!r}{numbers}{ids})"
+        ".to_csv(new_path, index=False))"
     )
+
+
+_COMMA_NUMBER = re.compile(r"-?[0-9.]*[0-9],[0-9]+")  # 12,5 1.234,56 (a field of its own)
+
+
+def _decimal_commas(path: Path, separator: str) -> bool:
+    """Whether a field of the first lines after the header (64 KiB) is a number written
+    with a decimal comma."""
+    try:
+        with path.open("rb") as handle:
+            start = handle.read(65_536)
+    except OSError:
+        return False
+    lines = start.decode("latin-1").splitlines()[1:]
+    if len(start) == 65_536:
+        lines = lines[:-1]  # cut short
+    fields = (f.strip().strip('"') for line in lines for f in line.split(separator))
+    return any(_COMMA_NUMBER.fullmatch(field) for field in fields)
 
 
 COMPRESSED = {".gz": "gzip", ".bz2": "bzip2", ".xz": "xz", ".zst": "zstd", ".zip": "zip"}
@@ -576,7 +600,10 @@ def read_error(path: Path, exc: Exception) -> DataError:
         # commas, pandas splits 1.583,07 into two fields and keeps a mangled frame
         header = _first_line(path)
         found = next((sep for sep in (";", "\t", "|") if sep in header), None)
-        sep = f", sep={found!r}, decimal=',', thousands='.'" if "," not in header and found else ""
+        found = None if "," in header else found
+        sep = f", sep={found!r}" if found else ""
+        if found and _decimal_commas(path, found):
+            sep += ", decimal=',', thousands='.'"
         return DataError(
             f"{path.name} is not UTF-8 text (byte 0x{byte} is not UTF-8): save it as UTF-8 "
             f"(Excel: 'CSV UTF-8'), e.g. pandas.read_csv(path, encoding='cp1252'{sep})"

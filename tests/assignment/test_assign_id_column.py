@@ -57,18 +57,21 @@ def test_the_trained_id_column_is_the_default_and_a_missing_one_is_named(
     assert "missing column(s) 'CUST_ID'" in text and "'id'" in text and "--id-column" in text
 
     # a file saved with semicolons reads as one column: both commands say so, and how to fix it
-    semicolons = tmp_path / "semicolons.csv"
-    frame.to_csv(semicolons, index=False, sep=";")
-    refused = CliRunner().invoke(
-        app,
-        ["assign", "--input", str(semicolons), "--output", str(out), *_store(store, model)],
-    )
-    text = " ".join(refused.output.split())
-    assert refused.exit_code == 1
-    assert "the file seems ';'-separated" in text and "sep=';'" in text
-    # the command it gives reads 1.234,56 as a number and keeps the ids as written (007)
-    assert "thousands='.'" in text and "dtype={'CUST_ID': str}" in text
-    assert "--id-column" not in text  # not another id column: another separator
+    # with a command that keeps the ids as written (007) and reads numbers as the file writes
+    # them: 1.234,56 as 1234.56 where it has decimal commas, and 1583.07 as itself where not
+    # (thousands='.' would make it 158307)
+    for decimal, numbers in [(",", ", decimal=',', thousands='.'"), (".", "")]:
+        semicolons = tmp_path / "semicolons.csv"
+        frame.to_csv(semicolons, index=False, sep=";", decimal=decimal)
+        refused = CliRunner().invoke(
+            app,
+            ["assign", "--input", str(semicolons), "--output", str(out), *_store(store, model)],
+        )
+        text = " ".join(refused.output.split())
+        assert refused.exit_code == 1
+        assert "the file seems ';'-separated" in text
+        assert f"pandas.read_csv(path, sep=';'{numbers}, dtype={{'CUST_ID': str}})" in text
+        assert "--id-column" not in text  # not another id column: another separator
     raw["data"]["path"] = str(semicolons)
     with pytest.raises(DataError, match="the file seems ';'-separated"):
         train(parse_config(raw, base_dir=EXAMPLES), store)
