@@ -262,6 +262,9 @@ def test_a_name_that_is_no_plain_word_is_written_in_backticks() -> None:
     ]:
         with pytest.raises(RuleSyntaxError, match=says):
             parse_condition(written, features)
+    with pytest.raises(RuleSyntaxError) as caught:  # a plain name is no hint for another word
+        parse_condition("Anzahlung < 2", {"Anzahl": "numeric"})
+    assert str(caught.value).endswith("unknown feature 'Anzahlung' (declared: Anzahl)")
 
 
 def test_referenced_features() -> None:

@@ -182,7 +182,9 @@ class _Parser:
         if kind is None:
             declared = ", ".join(self.features) or "none"
             # Anzahl Besuche < 2: the name was read up to its space (Région: to its é)
-            meant = [f for f in self.features if self.text.startswith(f, name.pos)]
+            meant = [
+                f for f in self.features if name_text(f) != f and self.text.startswith(f, name.pos)
+            ]
             quote = f"; write {name_text(max(meant, key=len))}, in backticks" if meant else ""
             self.fail(f"unknown feature {feature!r} (declared: {declared}){quote}")
         if self.accept("is"):
