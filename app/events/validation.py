@@ -136,8 +136,10 @@ def _number(item: dict[str, Any], name: str, errors: list[dict[str, str]], p: st
         message = "missing" if value is None else "must be a number"
     elif not math.isfinite(value):
         message = "must be a finite number"
-    elif value < 0:
-        message = "must not be negative (a refund is type 'refund' with a positive amount)"
+    elif value < 0:  # a log's return may be a negative quantity: an event's is not
+        message = "must not be negative" + (
+            "" if name == "unit_price" else f" (a refund is type 'refund' with a positive {name})"
+        )
     elif out_of_range(value):  # (an integer as its float: 2^63 - 1 is 2^63)
         message = _BEYOND
     else:

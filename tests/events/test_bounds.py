@@ -119,6 +119,27 @@ def test_a_product_beyond_the_bound_is_rejected_naming_it(product_client: TestCl
     assert _sound(product_client, "00042")["monetary"] == 9e18 + 12.5
 
 
+def test_a_return_written_as_a_negative_quantity_is_told_to_be_a_refund(
+    product_client: TestClient,
+) -> None:
+    """An audit's marketplace log wrote returns as negative quantities; sent so as an event,
+    the answer spoke of a positive amount to a model that refuses an amount."""
+    refund = event("00042", 3, 0, quantity=-1, unit_price=6.25)
+    price = event("00042", 3, 0, quantity=1, unit_price=-6.25)
+    for e in (refund, price):
+        del e["amount"]
+    doc = post(product_client, refund, price)
+    assert _errors(doc) == {
+        0: [
+            (
+                "events.0.quantity",
+                "must not be negative (a refund is type 'refund' with a positive quantity)",
+            )
+        ],
+        1: [("events.1.unit_price", "must not be negative")],
+    }
+
+
 NET_BEYOND = (
     "would take the customer's net amount to 2^63 (about 9.2e18) or beyond, the bound of any "
     "number the service takes: not applied"
