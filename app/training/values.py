@@ -4,7 +4,8 @@ A blank or whitespace-only cell (``' '``) is a missing value, as an empty one is
 any marker listed in ``[data] missing_values`` or pandas' (``' NA '``: trimmed). Other text
 in a numeric column is an error that says how many rows hold it and which option turns it
 into missing values (``errors = "missing"``), unless that option is set; a number written for
-people (``$12.50``, ``1,234``, ``94%``) is an error whatever the option says. Training and
+people (``$12.50``, ``1,234``, ``94%``, a debit as ``(12.50)``) is an error whatever the
+option says. Training and
 ``segments assign`` read values through the same functions.
 """
 
@@ -94,6 +95,14 @@ def _written_for_people(text: str) -> str | None:
     """``unit_hint`` of one value (trimmed), or None where it is no number written so."""
     if len(text) > _LONGEST:
         return None
+    if len(text) > 2 and text[0] == "(" and text[-1] == ")":  # (1,234.50): a debit
+        inner = text[1:-1].strip()
+        if inner[:1] not in "-+" and (_PLAIN_NUMBER.fullmatch(inner) or _written_for_people(inner)):
+            return (
+                f"{text!r} is a negative number written in parentheses, as accounts write "
+                f"it: write plain numbers with a minus sign ({_plain_negative(inner)}) in the "
+                "file, without units, currency signs or separators, so each is read as meant"
+            )
     if _DECIMAL_COMMA.match(text):
         plain = text.replace(",", ".")
         return (
@@ -128,6 +137,16 @@ def _written_for_people(text: str) -> str | None:
         f"{text!r} is a number written with {written}: write plain numbers ({number}) in "
         "the file, without units, currency signs or separators, so each is read as meant"
     )
+
+
+def _plain_negative(text: str) -> str:
+    """The plain number a debit's text stands for, negated: ``1,234.50`` -> ``-1234.50``
+    (its hint's own plain number where it has one, ``1234 or 1.234`` for a lone comma)."""
+    hint = _written_for_people(text)
+    if hint is None:  # plain already
+        return f"-{text}"
+    plain = re.search(r"\(([^()]*)\) in the file", hint)
+    return " or ".join(f"-{n}" for n in plain[1].split(" or ")) if plain else f"-{text}"
 
 
 # a cell's trimmed text that ``pd.to_numeric`` (``parse_numbers``) reads as a number: a plain

@@ -217,6 +217,7 @@ def test_junk_of_an_errors_missing_feature_is_missing_as_the_files_cell() -> Non
     # other locales' 1.234,56 or 21,3 % too (as missing, the biggest accounts became the median)
     people = ["$1,200", "45%", "1.234,56", "12.345.678", "1.234,5 €", "1 234,56", "1'234.5"]
     people += ["21,3 %", "12,50 €"]
+    people += ["(1,234.50)", "($75)", "(12.5)"]  # debits as accounts write them
     for text in people:
         with pytest.raises(DataError):
             numeric_column(pd.DataFrame({"spend": [text]}), "spend", "f", junk_is_missing=True)

@@ -858,6 +858,24 @@ def test_numbers_grouped_as_other_locales_write_them_are_never_read_as_missing(
     assert says in message and f"write plain numbers ({plain})" in message
 
 
+def test_negative_numbers_in_parentheses_are_never_read_as_missing(tmp_path: Path) -> None:
+    """An accounting export writes a debit as `(1,234.50)`: with `errors = "missing"` an
+    audit's refunds were read as missing (imputed as the median: a refund became a purchase).
+    Such a number is written for people: the error names it and the plain number."""
+    frame = churn_frame()
+    frame["MonthlyCharges"] = frame["MonthlyCharges"].map("{:.2f}".format).astype(object)
+    frame.loc[[7, 8], "MonthlyCharges"] = ["(1,234.50)", "(12.00)"]
+    data = tmp_path / "churn.csv"
+    frame.to_csv(data, index=False)
+    raw = churn_config(data)
+    raw["features"][1]["errors"] = "missing"  # type: ignore[index]
+    with pytest.raises(DataError) as caught:
+        load_training_data(parse_config(raw, base_dir=tmp_path))
+    message = str(caught.value)
+    assert "'(1,234.50)' is a negative number written in parentheses" in message
+    assert "with a minus sign (-1234.50)" in message and "(2 of 300 rows)" in message
+
+
 @pytest.mark.parametrize("errors", ["raise", "missing"])
 def test_a_column_with_no_number_at_all_says_what_to_declare(tmp_path: Path, errors: str) -> None:
     """An audit's date and company-name columns were told to set errors = "missing", which
