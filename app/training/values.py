@@ -5,8 +5,7 @@ any marker listed in ``[data] missing_values`` or pandas' (``' NA '``: trimmed).
 in a numeric column is an error that says how many rows hold it and which option turns it
 into missing values (``errors = "missing"``), unless that option is set; a number written for
 people (``$12.50``, ``1,234``, ``94%``, a debit as ``(12.50)``) is an error whatever the
-option says. Training and
-``segments assign`` read values through the same functions.
+option says. Training and ``segments assign`` read values through the same functions.
 """
 
 from __future__ import annotations
