@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from app.problems import invalid, shown
+from app.problems import invalid, malformed_json, shown
 
 REPEATED = "repeated name: a JSON object's names must be unique (the last one would be used)"
 
@@ -90,10 +90,15 @@ def checked_items(
     repeat no name (``names``, ``texts``: as ``proven_unique`` takes them, a lower bound of
     the names will do); else with each item that repeats a name (in its ``reparse``) a
     ``Repeated`` naming the paths in it, refused in place: the other items stay as parsed.
-    A name of the body itself repeated is a 422."""
+    A name of the body itself repeated is a 422; a body the standard library cannot read
+    (nested too deeply) a 400."""
     if proven_unique(body, names, texts):
         return doc
     again = reparse(body)
+    if again is None:  # (orjson reads 1,024 levels of nesting, the standard library some
+        # 900 in a request: an item nested between them must not carry the others' repeats
+        # past the check. No valid body comes near, and one nested deeper is a 400 already)
+        raise malformed_json("nested too deeply for its names to be checked")
     if isinstance(again, Repeated):
         raise invalid([{"field": shown(name), "message": REPEATED} for name in again.names])
     items = again.get(field) if isinstance(again, dict) else None

@@ -124,6 +124,23 @@ def test_a_batch_item_repeating_a_name_is_refused_in_place(
     assert answer.json()["errors"] == [{"field": "items", "message": REPEATED}]
 
 
+def test_an_item_nested_deeply_carries_no_repeat_past_the_check(
+    client: TestClient, features: dict[str, Any]
+) -> None:
+    """orjson reads 1,024 levels of nesting and the standard library's parser, which finds
+    the repeats, some 900 in a request: a sibling item nested between the two took another
+    item's repeated ``customer_id`` past the check (assigned and recorded as the last one).
+    Such a body is refused whole, as one nested deeper than orjson reads is."""
+    deep = "[" * 1_010 + "]" * 1_010
+    nested = _text([("customer_id", '"rn-k"'), ("features", deep)])
+    twice = _text(
+        [("customer_id", '"rn-l"'), ("customer_id", '"rn-m"'), ("features", json.dumps(features))]
+    )
+    answer = client.post("/v1/assign/batch", content=f'{{"items": [{nested}, {twice}]}}')
+    assert answer.status_code == 400, answer.text
+    assert client.get("/v1/customers/rn-m").status_code == 404  # nothing recorded
+
+
 NAMES = st.sampled_from(["a", "b", "a:b", ":", "é"])
 TEXT = st.sampled_from(
     ['"x"', '"x:y"', '":"', '"\\u003a"', '"\\u003A:"', '"\\\\:"', '"\\u00e9:"', "1", "[]"]

@@ -279,6 +279,20 @@ def test_an_event_that_repeats_a_name_is_refused_in_place(client: TestClient) ->
     assert refused.json()["errors"] == [{"field": "events", "message": REPEATED}]
 
 
+def test_an_event_nested_deeply_carries_no_repeat_past_the_check(client: TestClient) -> None:
+    """An event nested some 1,000 levels (read by orjson, not by the standard library's
+    parser that finds repeats) took another event's repeated amount past the check, applied
+    as the last one: such a body is refused whole, as one nested deeper is."""
+    nested = json.dumps(event("rp3", 5, 10.0)).replace("10.0", "[" * 1_010 + "]" * 1_010)
+    twice = json.dumps(event("rp4", 5, 10.0)).replace(
+        '"amount": 10.0', '"amount": 10.0, "amount": 1e6'
+    )
+    body = f'{{"events": [{nested}, {twice}]}}'
+    answer = client.post("/v1/events", content=body.encode())
+    assert answer.status_code == 400, answer.text
+    assert client.get("/v1/customers/rp4").status_code == 404
+
+
 def test_a_body_that_is_not_a_batch_is_a_problem(client: TestClient) -> None:
     for body, status in (({"events": []}, 422), ({"items": []}, 422), ([1], 422)):
         response = client.post("/v1/events", json=body)
