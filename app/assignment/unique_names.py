@@ -5,7 +5,7 @@ The parsers (orjson, msgspec) keep the last value of a repeated name and say not
 client whose serializer wrote a field twice had a customer assigned from a value it may not
 have meant. Proving that a body repeats no name is cheap where it matters: every name of an
 object is followed by one colon, so a body whose colons are no more than the names its parse
-holds (plus the colons inside its strings, none of them escaped) repeats none
+holds (plus the colons inside its strings, none of them escaped, the body UTF-8) repeats none
 (``proven_unique``: a count in C, then the customer id's colons, ``user:42``). Only a body that
 this cannot prove is parsed again, with the standard library's scanner and a hook that keeps
 each object's repeated names (``repeated``): a real repeat, or an escaped or dropped colon.
@@ -34,6 +34,8 @@ def proven_unique(body: bytes, names: int, texts: Callable[[], Iterable[str]]) -
         return True
     if b"\\u003a" in body or b"\\u003A" in body:  # (an escaped colon: none in the body;
         return False  # other escapes, json.dumps' \u00e9, neither make nor hide one)
+    if b"\0" in body:  # UTF-16 or -32 (json.loads reads them; UTF-8 JSON holds no NUL):
+        return False  # its bytes are no characters, its escaped colons none of the above
     for text in texts():
         extra -= text.count(":")
         if extra <= 0:
