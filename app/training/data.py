@@ -133,7 +133,9 @@ def markers_as_missing(
             continue
         missing = column.isin(markers)
         if column.dtype == object or isinstance(column.dtype, pd.StringDtype):
-            missing |= column.str.isspace().fillna(False).astype(bool)  # (as a blank cell)
+            # (as a blank cell; as text: pyarrow gives a boolean column with nulls as an
+            # object column of True, False and None, which has no .str)
+            missing |= column.astype("string").str.isspace().fillna(False).astype(bool)
         if missing.any():
             frame[name] = column.mask(missing)
     return frame

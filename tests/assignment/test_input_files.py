@@ -218,6 +218,26 @@ def test_na_in_a_parquet_text_column_is_missing_as_in_a_csv(
     assert answers[0]["segment_id"].tolist() == list(expected)
 
 
+def test_a_parquet_column_of_booleans_with_nulls_is_read_not_a_crash(
+    tmp_path: Path,
+    trained: tuple[ModelStore, TrainResult],
+    customers: tuple[pd.DataFrame, np.ndarray],
+) -> None:
+    """pyarrow gives a boolean column with nulls as an object column of True, False and None,
+    on which the check for cells of spaces (``.str``) raised: a traceback, no file tagged."""
+    store, _ = trained
+    frame = customers[0].head(12).copy()
+    frame["channel"] = pd.Series([True, False, None] * 4, dtype=object)
+    source, target = tmp_path / "flags.parquet", tmp_path / "out.csv"
+    frame.to_parquet(source, index=False)
+    code, output = _assign(store, source, target)
+    assert code == 0, output
+    assert "tagged 12 customers" in output and "rejected" not in output
+    tagged = pd.read_csv(target, dtype=str)
+    expected = store.load("customers").estimator.predict(frame.set_index("customer_id"))
+    assert tagged["segment_id"].tolist() == list(expected)
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_a_file_with_a_header_and_no_rows_is_tagged_as_no_customer(
     tmp_path: Path,
