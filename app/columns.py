@@ -40,8 +40,11 @@ class ColumnRows(Sequence[Mapping[str, Any]]):
 
     @classmethod
     def of_frame(cls, frame: pd.DataFrame) -> ColumnRows:
-        """The frame's rows: each column's values as ``Series.tolist`` gives them."""
-        return cls({str(name): frame[name].tolist() for name in frame.columns})
+        """The frame's rows: each column's values as ``Series.tolist`` gives them, but for
+        pandas' ``NA`` (a nullable column's missing value, as a Parquet file's ``string``
+        or ``boolean`` column gives it), which is None: JSON and the rules know no ``NA``
+        (a profile holding one failed the whole run)."""
+        return cls({str(name): _values(frame[name]) for name in frame.columns})
 
     def __len__(self) -> int:
         return self._size
@@ -99,3 +102,10 @@ def take_rows(
     if isinstance(rows, ColumnRows):
         return rows.take(indices)
     return [rows[i] for i in indices]
+
+
+def _values(column: pd.Series) -> list[Any]:
+    values = column.tolist()
+    if getattr(column.dtype, "na_value", None) is pd.NA and column.hasnans:
+        return [None if v is pd.NA else v for v in values]
+    return values

@@ -162,6 +162,31 @@ def test_members_of_each_segment_are_the_files_assignment(
     assert _profiles(config, list(expected)) == {c: rows[c] for c in expected}
 
 
+def test_a_parquet_files_nullable_columns_are_recorded_with_null_profiles(
+    model: tuple[ModelStore, str],
+    config: HistoryConfig,
+    customers: tuple[pd.DataFrame, Any],
+    tmp_path: Path,
+    clean: None,
+) -> None:
+    """pandas writes a ``string`` (or ``boolean``, ``Int64``) column's missing value to
+    Parquet as a null that it reads back as ``pd.NA``: a profile holding one could not be
+    encoded, and the run died at its first chunk with a traceback (file tagging read it)."""
+    frame = customers[0].head(40).copy()
+    frame["plan"] = frame["plan"].astype("string")
+    frame.loc[[2, 5], "plan"] = pd.NA
+    source = tmp_path / "nullable.parquet"
+    frame.to_parquet(source, index=False)
+    state = _record(model, config, source, tmp_path / "runs", chunk_size=16)
+    assert state.finished and state.counts.customers == 40 == state.counts.changed
+    expected = _expected(model, frame.astype({"plan": object}).replace({pd.NA: None}))
+    recorded = _state(config, list(expected), set(expected.values()))
+    assert {c: v[0] for c, v in recorded["customers"].items()} == expected
+    profiles = _profiles(config, list(expected))
+    ids = frame["customer_id"].tolist()
+    assert [profiles[ids[i]]["plan"] for i in (1, 2, 5)] == [frame["plan"][1], None, None]  # type: ignore[index]
+
+
 def test_a_rescore_migrates_exactly_the_customers_who_changed(
     model: tuple[ModelStore, str],
     config: HistoryConfig,
