@@ -132,9 +132,10 @@ def markers_as_missing(
         if name == id_column or typed:
             continue
         missing = column.isin(markers)
-        if column.dtype == object or isinstance(column.dtype, pd.StringDtype):
-            # (as a blank cell; as text: pyarrow gives a boolean column with nulls as an
-            # object column of True, False and None, which has no .str)
+        if isinstance(column.dtype, pd.StringDtype):
+            missing |= column.str.isspace().fillna(False).astype(bool)  # (as a blank cell)
+        elif column.dtype == object:  # as text: pyarrow gives a boolean column with nulls
+            # as an object column of True, False and None, which has no .str
             missing |= column.astype("string").str.isspace().fillna(False).astype(bool)
         if missing.any():
             frame[name] = column.mask(missing)
