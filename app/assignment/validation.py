@@ -458,6 +458,7 @@ def parse_batch(body: bytes, max_batch: int) -> list[Any]:
     ``parse_item`` refuses, in place), a repeated name of the body itself a 422."""
     payload = parse_json(body)
     if payload.__class__ is dict and payload.get("items").__class__ is list:
+        _check_size(len(payload["items"]), max_batch)  # before any recheck of its names
         sent = [item for item in payload["items"] if item.__class__ is dict]
         ids = [i["customer_id"] for i in sent if i.get("customer_id").__class__ is str]
         rows = [i["features"] for i in sent if i.get("features").__class__ is dict]
@@ -469,17 +470,20 @@ def parse_batch(body: bytes, max_batch: int) -> list[Any]:
         names, omitted = _unlisted(payload, ("items",), len(payload) - 1)
         raise invalid([{"field": shown(key), "message": "unknown field"} for key in names], omitted)
     items: list[Any] = payload["items"]
-    if len(items) > max_batch:
-        raise Problem(
-            413,
-            "Batch too large",
-            f"items: {len(items)} customers, more than the limit of {max_batch}",
-            type_="/problems/batch-too-large",
-            errors=[{"field": "items", "message": f"at most {max_batch} items"}],
-        )
     if not items:
         raise invalid([{"field": "items", "message": "must hold at least one item"}])
     return items
+
+
+def _check_size(count: int, max_batch: int) -> None:
+    if count > max_batch:
+        raise Problem(
+            413,
+            "Batch too large",
+            f"items: {count} customers, more than the limit of {max_batch}",
+            type_="/problems/batch-too-large",
+            errors=[{"field": "items", "message": f"at most {max_batch} items"}],
+        )
 
 
 _TRUE = {"1", "true", "t", "yes", "y", "on"}

@@ -69,6 +69,7 @@ def parse_body(body: bytes, max_batch: int) -> list[Any]:
     # leniently where orjson refuses (NaN, 1e400, a lone surrogate): the event is named
     doc = parse_json(body)
     if doc.__class__ is dict and doc.get("events").__class__ is list:
+        _check_size(len(doc["events"]), max_batch)  # before any recheck of its names
         sent = [event for event in doc["events"] if event.__class__ is dict]
         least = len(doc) + sum(map(len, sent))  # names, at least (an event holds no object)
         doc = checked_items(body, doc, "events", least, lambda: _texts(sent))
@@ -80,15 +81,18 @@ def parse_body(body: bytes, max_batch: int) -> list[Any]:
     events = doc.get("events")
     if not isinstance(events, list) or not events:
         raise invalid([{"field": "events", "message": "must be a non-empty list of events"}])
-    if len(events) > max_batch:
+    return events
+
+
+def _check_size(count: int, max_batch: int) -> None:
+    if count > max_batch:
         raise Problem(
             413,
             "Batch too large",
-            f"{len(events):,} events: at most {max_batch:,} per request",
+            f"{count:,} events: at most {max_batch:,} per request",
             type_="/problems/batch-too-large",
             errors=[{"field": "events", "message": f"at most {max_batch:,} events"}],
         )
-    return events
 
 
 def _texts(sent: list[dict[str, Any]]) -> Iterable[str]:
