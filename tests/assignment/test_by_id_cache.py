@@ -22,6 +22,7 @@ from app.history import Profile
 from app.main import create_app
 from app.registry.store import ModelStore
 from app.serving import ServingModel
+from app.settings import Settings
 from app.training.job import TrainResult
 from tests.assignment.test_by_id import (
     SAME,
@@ -33,12 +34,19 @@ from tests.assignment.test_by_id import (
 from tests.versions import Versions
 
 
+def _steady(store: ModelStore, data_dir: Path, **changes: Any) -> Settings:
+    """The service's settings for a cache test: a recording deadline a loaded machine meets
+    (the 100 ms default, missed under load, answers ``recorded: false``: this test failed
+    so twice beside three other test suites, a cache that worked)."""
+    return _settings(store, data_dir, redis_timeout_ms=2_000, **changes)
+
+
 @pytest.fixture
 def pair(
     trained: tuple[ModelStore, TrainResult], tmp_path: Path
 ) -> Iterator[tuple[TestClient, TestClient]]:
     """Two instances of the service on one Redis and one key prefix (two workers)."""
-    first = _settings(trained[0], tmp_path / "a")
+    first = _steady(trained[0], tmp_path / "a")
     second = first.model_copy(update={"data_dir": tmp_path / "b"})
     with ExitStack() as stack:
         a = stack.enter_context(TestClient(create_app(first)))
@@ -173,7 +181,7 @@ def test_concurrent_requests_for_one_hot_customer_do_not_conflict(
 def test_the_cache_holds_at_most_its_size_least_recently_used_out_first(
     trained: tuple[ModelStore, TrainResult], tmp_path: Path, example: list[dict[str, Any]]
 ) -> None:
-    settings = _settings(trained[0], tmp_path, profile_cache_size=5)
+    settings = _steady(trained[0], tmp_path, profile_cache_size=5)
     with TestClient(create_app(settings)) as client:
         items = [{**item, "customer_id": f"B{i}"} for i, item in enumerate(example[:20])]
         stored = client.post("/v1/assign/batch", json={"items": items}).json()["results"]
@@ -190,7 +198,7 @@ def test_the_cache_holds_at_most_its_size_least_recently_used_out_first(
 def test_with_the_cache_off_assignment_by_id_reads_every_time(
     trained: tuple[ModelStore, TrainResult], tmp_path: Path, example: list[dict[str, Any]]
 ) -> None:
-    settings = _settings(trained[0], tmp_path, profile_cache_size=0)
+    settings = _steady(trained[0], tmp_path, profile_cache_size=0)
     with TestClient(create_app(settings)) as client:
         sent = _assign(client, {**example[0], "customer_id": "off"})
         for _ in range(3):
@@ -227,7 +235,7 @@ def test_a_customer_asked_for_again_is_assigned_once_per_profile_and_version(
     without assigning again, a new name as soon as it is edited, and every answer recorded."""
     store = ModelStore(tmp_path / "store")  # a copy: the edit is kept in the store
     shutil.copytree(trained[0].root, store.root)
-    settings = _settings(store, tmp_path / "data")
+    settings = _steady(store, tmp_path / "data")
     with TestClient(create_app(settings)) as a:
         _asked_again(a, example, monkeypatch)
         _delete_prefix(a, settings.key_prefix)
@@ -265,7 +273,7 @@ def test_after_a_promote_a_cached_customer_is_assigned_by_the_new_version(
 ) -> None:
     store = ModelStore(tmp_path / "store")
     shutil.copytree(versions.store.root, store.root)
-    settings = _settings(store, tmp_path / "data")
+    settings = _steady(store, tmp_path / "data")
     rows = versions.rows[:40]
     with TestClient(create_app(settings)) as client:
         items = [{"customer_id": f"P{i}", "features": row} for i, row in enumerate(rows)]
