@@ -36,8 +36,8 @@ from tests.versions import Versions
 
 def _steady(store: ModelStore, data_dir: Path, **changes: Any) -> Settings:
     """The service's settings for a cache test: a recording deadline a loaded machine meets
-    (the 100 ms default, missed under load, answers ``recorded: false``: this test failed
-    so twice beside three other test suites, a cache that worked)."""
+    (the 100 ms default, missed under load, answers ``recorded: false``: most likely why
+    these tests failed twice beside three other test suites, the cache working)."""
     return _settings(store, data_dir, redis_timeout_ms=2_000, **changes)
 
 
