@@ -642,3 +642,32 @@ def test_a_model_named_twice_in_a_query_is_refused(
                 {"field": "model", "message": "given 2 times: name one model"}
             ]
         assert client.get(f"/v1/models?model={TIERS}").status_code == 200
+
+
+def test_a_query_parameter_given_twice_is_refused(
+    store: ModelStore, service_redis: str, prefix: str, tmp_path: Path
+) -> None:
+    """A hostile tester's `?limit=5&limit=500` took the last value silently where a repeated
+    `model` is a 422: every parameter of the history, drift and webhook routes is now so."""
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    settings = settings_for(store, service_redis, prefix, tmp_path)
+    since = "2026-01-01T00:00:00Z"
+    with TestClient(create_app(settings)) as client:
+        for path, twice in (
+            ("/v1/customers/C1/history", "limit=5&limit=500"),
+            ("/v1/migrations", f"since={since}&since={since}&until={since}&until={since}"),
+            ("/v1/drift", f"since={since}&since={since}"),
+            ("/v1/webhooks/w1/attempts", "limit=1&limit=2"),
+        ):
+            answer = client.get(f"{path}?{twice}")
+            assert answer.status_code == 422, (path, answer.text)
+            fields = [e["field"] for e in answer.json()["errors"]]
+            assert fields == sorted({p.split("=")[0] for p in twice.split("&")}), (path, fields)
+            assert all(
+                e["message"] == "given 2 times: give it once" for e in answer.json()["errors"]
+            )
+        once = client.get("/v1/customers/C1/history?limit=5")
+        assert once.status_code != 422, once.text
