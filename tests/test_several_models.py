@@ -648,7 +648,8 @@ def test_a_query_parameter_given_twice_is_refused(
     store: ModelStore, service_redis: str, prefix: str, tmp_path: Path
 ) -> None:
     """A hostile tester's `?limit=5&limit=500` took the last value silently where a repeated
-    `model` is a 422: every parameter of the history, drift and webhook routes is now so."""
+    `model` is a 422: every parameter of the history, drift and webhook routes is now so, and
+    the assignment's `explain`."""
     from fastapi.testclient import TestClient
 
     from app.main import create_app
@@ -671,3 +672,10 @@ def test_a_query_parameter_given_twice_is_refused(
             )
         once = client.get("/v1/customers/C1/history?limit=5")
         assert once.status_code != 422, once.text
+        # the assignment routes' own flag (read from the raw query) likewise
+        items = {"items": [{"customer_id": "C1", "features": {}}]}
+        flag = client.post("/v1/assign/batch?explain=true&explain=false", json=items)
+        assert flag.status_code == 422, flag.text
+        assert flag.json()["errors"] == [
+            {"field": "explain", "message": "given 2 times: give it once"}
+        ]

@@ -495,7 +495,9 @@ def parse_flag(query: bytes, name: str, default: bool) -> bool:
     values = parse_qs(query.decode("latin-1"), keep_blank_values=True).get(name)
     if not values:
         return default
-    value = values[-1].strip().lower()
+    if len(values) > 1:  # which one was meant cannot be told (as a repeated model)
+        raise invalid([{"field": name, "message": f"given {len(values)} times: give it once"}])
+    value = values[0].strip().lower()
     if value in _TRUE or value in _FALSE:
         return value in _TRUE
     raise invalid([{"field": name, "message": "must be a boolean (true or false)"}])
