@@ -7,7 +7,6 @@ only read ``app.state``.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
@@ -15,7 +14,7 @@ from starlette.datastructures import State
 
 from app.history import HistoryService
 from app.models import one_model, state_for
-from app.problems import Problem, invalid
+from app.problems import Problem
 from app.serving import ModelHolder, ServingModel
 
 ModelQuery = Annotated[
@@ -34,21 +33,6 @@ async def model_state(request: Request, model: ModelQuery = None) -> State:
 
 
 ModelStateDep = Annotated[State, Depends(model_state)]
-
-
-async def single_query_params(request: Request) -> None:
-    """A query parameter given twice (``?limit=5&limit=500``) is a 422 naming it, as a
-    repeated ``model`` is: FastAPI would take the last one silently."""
-    params = request.query_params
-    items = params.multi_items()
-    if len(items) == len(params):  # (as many items as keys: none repeated)
-        return
-    counts = Counter(key for key, _ in items)
-    repeated = [(key, n) for key, n in counts.items() if n > 1 and key != "model"]
-    if repeated:  # (a repeated model has its own message: ``one_model``)
-        raise invalid(
-            [{"field": key, "message": f"given {n} times: give it once"} for key, n in repeated]
-        )
 
 
 async def get_holder(state: ModelStateDep) -> ModelHolder:

@@ -26,6 +26,7 @@ from starlette.requests import Request
 
 from app.observability import API_KEYS_FILE_OK
 from app.problems import Problem
+from app.query import single_query_params
 
 log = logging.getLogger(__name__)
 Scope = Literal["assign", "read", "admin"]
@@ -279,4 +280,7 @@ def scoped(scope: Scope) -> dict[str, Any]:
     """A route's keyword arguments that require ``scope`` and publish it in the contract
     (``x-required-scope``), so the two cannot disagree: ``@router.get(..., **scoped("read"))``.
     """
-    return {"dependencies": [Depends(require(scope))], "openapi_extra": {SCOPE_KEY: scope}}
+    return {
+        "dependencies": [Depends(require(scope)), Depends(single_query_params)],
+        "openapi_extra": {SCOPE_KEY: scope},
+    }

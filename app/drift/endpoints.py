@@ -5,18 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BeforeValidator
 from redis.exceptions import RedisError
 
-from app.deps import ServingDep, iso_text, single_query_params
+from app.deps import ServingDep, iso_text
 from app.drift.schemas import DriftReport
 from app.drift.service import DriftService
 from app.history.records import public_reason
 from app.problems import Problem, invalid, problem_responses, redis_unavailable
 from app.security import scoped
 
-router = APIRouter(prefix="/v1", tags=["drift"], dependencies=[Depends(single_query_params)])
+router = APIRouter(prefix="/v1", tags=["drift"])
 SINCE = "window start (ISO 8601; naive is UTC); default: the configured window before until"
 UNTIL = "window end (ISO 8601; naive is UTC); default: now"
 

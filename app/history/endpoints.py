@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BeforeValidator
 
-from app.deps import HolderDep, RecorderDep, iso_text, single_query_params
+from app.deps import HolderDep, RecorderDep, iso_text
 from app.history.keys import CURSOR_PATTERN
 from app.history.records import RedisUnavailable
 from app.history.schemas import (
@@ -29,7 +29,7 @@ from app.security import scoped
 from app.segments.endpoints import unknown_segment
 from app.serving import ModelHolder
 
-router = APIRouter(prefix="/v1", tags=["history"], dependencies=[Depends(single_query_params)])
+router = APIRouter(prefix="/v1", tags=["history"])
 ERRORS = problem_responses(404, 422, 503)
 MAX_WINDOW_READS = 20_000  # flow hashes one /v1/migrations may read (buckets x shards)
 CustomerId = Annotated[str, Path(min_length=1, max_length=1024, examples=["C000042"])]

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from redis.exceptions import RedisError
 
-from app.deps import single_query_params
 from app.problems import Problem, clipped, invalid, problem_responses, redis_unavailable
 from app.security import scoped
 from app.webhooks.config import WebhookConfig
@@ -26,7 +25,7 @@ from app.webhooks.schemas import (
 )
 from app.webhooks.store import Contended, Subscription, SubscriptionStore
 
-router = APIRouter(prefix="/v1", tags=["webhooks"], dependencies=[Depends(single_query_params)])
+router = APIRouter(prefix="/v1", tags=["webhooks"])
 ERRORS = problem_responses(404, 422, 503)
 WebhookId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^wh_[0-9a-f]{1,60}$")]
 

@@ -1,0 +1,40 @@
+"""A query parameter given twice is a 422 naming it, not its last value taken silently."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from fastapi import Request
+
+from app.problems import invalid
+
+
+async def single_query_params(request: Request) -> None:
+    """Refuse a parameter the route reads given more than once (``?limit=5&limit=500``): which
+    one was meant cannot be told, and FastAPI takes the last. Run after the route's key check
+    (``app.security.scoped``); a parameter the route does not read is ignored, repeated or not,
+    and ``model`` has its own message (``app.models.one_model``)."""
+    params = request.query_params
+    items = params.multi_items()
+    if len(items) == len(params):  # (as many items as keys: none repeated)
+        return
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    read = _query_names(dependant) - {"model"}
+    counts = Counter(key for key, _ in items)
+    repeated = [(key, n) for key, n in counts.items() if n > 1 and key in read]
+    if repeated:
+        raise invalid(
+            [{"field": key, "message": f"given {n} times: give it once"} for key, n in repeated]
+        )
+
+
+def _query_names(dependant: Any) -> set[str]:
+    """The query parameters a route (its ``Dependant``) reads, its dependencies' included."""
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
