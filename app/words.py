@@ -17,6 +17,13 @@ def counted(n: int, noun: str, plural: str | None = None, verb: str = "") -> str
 SINGULAR = {"have": "has", "are": "is", "were": "was"}
 
 
+def plain_number(value: float) -> str:
+    """``value`` as a reader of a segment's description reads it: ``73,921``, not the
+    ``7.392e+04`` that 4 significant digits give an income; below 1,000 four significant
+    digits (``21.16``, ``0.4821``)."""
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 

@@ -23,7 +23,7 @@ from app.training.config import CategoricalFeature, Feature, TrainConfig
 from app.training.effects import outcome_effect
 from app.training.preprocess import MISSING_CATEGORY, category_codes
 from app.training.tree_names import LeafSplit, bounds_number, bounds_text
-from app.words import label_of
+from app.words import label_of, plain_number
 
 NAME_Z = 0.5  # a feature must differ this much to appear in a name
 NAME_SIDE = 2 / 3  # and this share of the segment be on that side of the population median
@@ -726,7 +726,7 @@ def _describe(
     ranked = sorted(numeric.items(), key=lambda kv: -abs(kv[1].z))[:3]
     differences = [
         f"{labels[name]} {'above' if p.z > 0 else 'below'} average "
-        f"(mean {p.mean:,.4g}, {p.z:+.1f} sd{_side_text(p)})"
+        f"(mean {plain_number(p.mean)}, {p.z:+.1f} sd{_side_text(p)})"
         for name, p in ranked
         if abs(p.z) >= DISTINCT_Z
     ]

@@ -368,6 +368,21 @@ def test_a_name_says_only_what_most_of_the_segment_is() -> None:
     assert "0% of the segment below the median of all, 99% at it" in described, described
 
 
+def test_a_description_writes_large_means_as_people_read_them() -> None:
+    """4 significant digits wrote an income's mean as "7.392e+04" in the description the
+    API, the dashboard and the report show: a large mean is a whole number with thousands
+    separators, a small one keeps its digits."""
+    from app.training.profile import _describe
+
+    numeric = {
+        "income": NumericProfile(mean=73_921.4, median=72_000.0, z=0.9, on_side=0.99),
+        "visits": NumericProfile(mean=3.03349, median=3.0, z=-0.9, on_side=0.9),
+    }
+    described = _describe(0.35, numeric, {}, {"income": "income", "visits": "web visits"})
+    assert "income above average (mean 73,921, +0.9 sd" in described, described
+    assert "web visits below average (mean 3.033, -0.9 sd" in described, described
+
+
 def test_new_only_where_the_median_customer_joined_within_three_months() -> None:
     """A new user's segment of repeat buyers of seven months (median tenure 202 days, below
     the population's) was named "New"; it is "newer", and "new" where the median customer's
