@@ -134,6 +134,16 @@ def bin_labels(edges: Sequence[float] | None, categories: Sequence[str] | None) 
     edges = list(edges or [])
     if not edges:
         return ["all", MISSING]
-    labels = [f"<= {edges[0]:.4g}"]
-    labels += [f"({lo:.4g}, {hi:.4g}]" for lo, hi in itertools.pairwise(edges)]
-    return [*labels, f"> {edges[-1]:.4g}", MISSING]
+    labels = [f"<= {_edge(edges[0])}"]
+    labels += [f"({_edge(lo)}, {_edge(hi)}]" for lo, hi in itertools.pairwise(edges)]
+    return [*labels, f"> {_edge(edges[-1])}", MISSING]
+
+
+def _edge(value: float) -> str:
+    """A bin edge as people read it: ``24117.5``, not ``2.412e+04`` (which also rounds the
+    edge, so a value shown beside the label seemed in the wrong bin); no thousands
+    separator, whose comma would read as the interval's own."""
+    if abs(value) < 1000:
+        return f"{value:.4g}"
+    text = f"{value:.1f}"
+    return text.removesuffix(".0")

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from app.drift.offline import drift_of_file
-from app.drift.psi import EPSILON, numeric_counts, psi
+from app.drift.psi import EPSILON, bin_labels, numeric_counts, psi
 from tests.drift.conftest import THRESHOLDS, write
 
 
@@ -31,6 +31,21 @@ def test_psi_matches_a_hand_computation() -> None:
 def test_bins_are_right_closed_with_open_ends_and_a_missing_bin() -> None:
     counts = numeric_counts(np.array([-5.0, 1.0, 1.5, 2.0, 99.0, np.nan]), [1.0, 2.0])
     assert counts.tolist() == [2, 2, 1, 1]
+
+
+def test_bin_labels_write_large_edges_in_plain_digits() -> None:
+    """An income's deciles were labelled ``(2.412e+04, 3.201e+04]`` in /v1/drift and on the
+    dashboard: rounded, so a customer's 24,118 seemed to fall in the wrong bin, and unreadable
+    to the people who watch drift."""
+    labels = bin_labels([24_117.5, 32_010.0, 1_250_000.25], None)
+    assert labels == [
+        "<= 24117.5",
+        "(24117.5, 32010]",
+        "(32010, 1250000.2]",
+        "> 1250000.2",
+        "missing",
+    ]
+    assert bin_labels([6.0, 173.5, 0.4821], None)[:2] == ["<= 6", "(6, 173.5]"]
 
 
 def test_a_sample_of_the_training_data_does_not_drift(
