@@ -253,3 +253,18 @@ def test_the_api_key_is_never_in_a_page_a_url_or_a_log(
     ]
     assert served, "no log line of the service was captured"
     assert not [line for line in served if key in line or wrong in line]
+
+
+def test_the_migrations_summary_writes_counts_with_thousands_separators(
+    service: Service,
+) -> None:
+    """The whole base recorded at once: the summary said "2241 new customers" beside the
+    "2,241" tracked customers of the segments page; both write counts the same way."""
+    row = service.versions.rows[0]
+    items = [{"customer_id": f"k{i}", "features": row} for i in range(1_234)]
+    with service.api("assign") as api:
+        answer = api.post("/v1/assign/batch", json={"items": items})
+        assert answer.status_code == 200 and answer.json()["assigned"] == 1_234, answer.text
+    with signed_in(service, "read") as reader:
+        page = reader.get("/ui/migrations").text
+    assert "<strong>1,234</strong> new customers" in page, page
