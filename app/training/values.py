@@ -92,60 +92,66 @@ def written_for_people(text: str) -> bool:
 
 def _written_for_people(text: str) -> str | None:
     """``unit_hint`` of one value (trimmed), or None where it is no number written so."""
+    reading = _reading(text)
+    return None if reading is None else reading[0]
+
+
+def _reading(text: str) -> tuple[str, tuple[str, ...]] | None:
+    """The hint for one value (trimmed) written for people, and the plain number(s) it
+    stands for, unsigned (``1,234``: ``1234`` or ``1.234``); None where it is no such."""
     if len(text) > _LONGEST:
         return None
     if len(text) > 2 and text[0] == "(" and text[-1] == ")":  # (1,234.50): a debit
         inner = text[1:-1].strip()
-        if inner[:1] not in "-+" and (_PLAIN_NUMBER.fullmatch(inner) or _written_for_people(inner)):
-            return (
-                f"{text!r} is a negative number written in parentheses, as accounts write "
-                f"it: write plain numbers with a minus sign ({_plain_negative(inner)}) in the "
-                "file, without units, currency signs or separators, so each is read as meant"
-            )
+        if inner[:1] not in "-+":
+            found_inner = _reading(inner)
+            if found_inner is not None or _PLAIN_NUMBER.fullmatch(inner):
+                unsigned = (inner,) if found_inner is None else found_inner[1]
+                negative = " or ".join(f"-{n}" for n in unsigned)
+                return (
+                    f"{text!r} is a negative number written in parentheses, as accounts "
+                    f"write it: write plain numbers with a minus sign ({negative}) in the "
+                    "file, without units, currency signs or separators, so each is read as "
+                    "meant",
+                    unsigned,
+                )
     if _DECIMAL_COMMA.match(text):
         plain = text.replace(",", ".")
         return (
             f"{text!r} is written with a decimal comma: write plain numbers with a decimal "
-            f"point ({plain}) in the file"
+            f"point ({plain}) in the file",
+            (plain.lstrip("+-"),),
         )
     found = _WITH_UNIT.match(text)
     if found is None:
         return None
     unit = (found["pre"] or found["pre2"] or found["post"] or "").strip()
     digits = found["num"]
+    numbers: tuple[str, ...]
     if re.fullmatch(_GROUPED, digits):  # 1.234,56: read so, it would be 1.234 or junk
         mark = next(c for c in digits if not c.isdigit())
-        number = digits.replace(mark, "").replace(",", ".")
+        numbers = (digits.replace(mark, "").replace(",", "."),)
         separators = [f"{_GROUPS[mark]} as thousands separators"]
         separators += ["a decimal comma"] if "," in digits else []
     elif "," not in digits:
         if not unit:
             return None  # a plain number: not this column's problem
-        number, separators = digits, []
+        numbers, separators = (digits,), []
     elif re.fullmatch(_COMMA_DECIMAL, digits):  # 21,3 %: read so, it would be junk
-        number, separators = digits.replace(",", "."), ["a decimal comma"]
+        numbers, separators = (digits.replace(",", "."),), ["a decimal comma"]
     elif "." not in digits:  # 1,234: a thousand, or one and a quarter?
-        number = f"{digits.replace(',', '')} or {digits.replace(',', '.')}"
+        numbers = (digits.replace(",", ""), digits.replace(",", "."))
         separators = ["a comma (a thousands separator, or a decimal comma)"]
     else:
-        number, separators = digits.replace(",", ""), ["thousands separators"]
-    number = found["sign"] + number
+        numbers, separators = (digits.replace(",", ""),), ["thousands separators"]
+    number = found["sign"] + " or ".join(numbers)
     parts = [*([repr(unit)] if unit else []), *separators]
     written = " and ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 2 else parts)
     return (
         f"{text!r} is a number written with {written}: write plain numbers ({number}) in "
-        "the file, without units, currency signs or separators, so each is read as meant"
+        "the file, without units, currency signs or separators, so each is read as meant",
+        numbers,
     )
-
-
-def _plain_negative(text: str) -> str:
-    """The plain number a debit's text stands for, negated: ``1,234.50`` -> ``-1234.50``
-    (its hint's own plain number where it has one, ``1234 or 1.234`` for a lone comma)."""
-    hint = _written_for_people(text)
-    if hint is None:  # plain already
-        return f"-{text}"
-    plain = re.search(r"\(([^()]*)\) in the file", hint)
-    return " or ".join(f"-{n}" for n in plain[1].split(" or ")) if plain else f"-{text}"
 
 
 # a cell's trimmed text that ``pd.to_numeric`` (``parse_numbers``) reads as a number: a plain
