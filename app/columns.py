@@ -78,10 +78,6 @@ class ColumnRows(Sequence[Mapping[str, Any]]):
         of each row's dict, one-tuples for one name)."""
         return list(zip(*(self.columns[name] for name in names), strict=True))
 
-    def column(self, name: str) -> list[Any]:
-        """The values of ``name`` (``KeyError``: no such column, as a row's dict)."""
-        return self.columns[name]
-
 
 def column_of(rows: Sequence[Mapping[str, Any]], name: str) -> list[Any]:
     """The values of ``name`` in ``rows``, as the vectorised paths read a feature: a
@@ -95,13 +91,13 @@ def column_of(rows: Sequence[Mapping[str, Any]], name: str) -> list[Any]:
         return [row.get(name) for row in rows]
 
 
-def take_rows(
-    rows: Sequence[Mapping[str, Any]], indices: Sequence[int]
-) -> Sequence[Mapping[str, Any]]:
-    """The rows at ``indices``, kept as columns where they are."""
-    if isinstance(rows, ColumnRows):
-        return rows.take(indices)
-    return [rows[i] for i in indices]
+def take(items: Sequence[Any], indices: Sequence[int]) -> Sequence[Any]:
+    """The items at ``indices``: a slice for a range, rows kept as columns kept so."""
+    if isinstance(items, ColumnRows):
+        return items.take(indices)
+    if isinstance(indices, range) and indices.step == 1:
+        return list(items[indices.start : indices.stop])
+    return [items[i] for i in indices]
 
 
 def _values(column: pd.Series) -> list[Any]:

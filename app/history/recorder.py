@@ -22,7 +22,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
-from app.columns import ColumnRows
+from app.columns import ColumnRows, take
 from app.history.config import HistoryConfig
 from app.history.customers import Registry, parse_history, parse_profile, parse_state
 from app.history.keys import FLOW_SEPARATOR, Keys, decode_cursor, encode_cursor
@@ -102,16 +102,6 @@ def pack(commands: Sequence[Sequence[Any]]) -> bytes:
 def _transient(error: object) -> bool:
     """A refusal that says "not now" (its text starts with one of ``_TRANSIENT``)."""
     return str(error).startswith(_TRANSIENT)
-
-
-def _take(column: Sequence[Any], chunk: Sequence[int]) -> Sequence[Any]:
-    """``column``'s items at ``chunk`` (a slice when the chunk is a range; rows kept as
-    columns stay so)."""
-    if isinstance(column, ColumnRows):
-        return column.take(chunk)
-    if isinstance(chunk, range):
-        return list(column[chunk.start : chunk.stop])
-    return [column[i] for i in chunk]
 
 
 def _customer_ids(recs: Sequence[Record]) -> Sequence[str]:
@@ -340,14 +330,14 @@ class Recorder:
         keys, config = self.keys, self.config
         profiles: Sequence[Mapping[str, FeatureValue] | None]
         if isinstance(recs, RecordBatch):
-            ids, rids = _take(recs.customer_ids, chunk), _take(recs.record_ids, chunk)
+            ids, rids = take(recs.customer_ids, chunk), take(recs.record_ids, chunk)
             ats = [recs.assigned_at] * len(ids)
             whats = list(
-                zip(_take(recs.segment_ids, chunk), [recs.model_version] * len(ids), strict=True)
+                zip(take(recs.segment_ids, chunk), [recs.model_version] * len(ids), strict=True)
             )
-            profiles = [None] * len(ids) if recs.profiles is None else _take(recs.profiles, chunk)
+            profiles = [None] * len(ids) if recs.profiles is None else take(recs.profiles, chunk)
             checked: Sequence[str | None] = (
-                () if recs.expected is None else _take(recs.expected, chunk)
+                () if recs.expected is None else take(recs.expected, chunk)
             )
         else:
             part = [recs[i] for i in chunk]

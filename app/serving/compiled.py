@@ -35,7 +35,7 @@ import numpy as np
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.mixture import GaussianMixture
 
-from app.columns import take_rows
+from app.columns import take
 from app.serving.preprocess import CompiledPreprocess, UnsupportedPipeline
 from app.training.model import SegmentationModel
 from app.training.rules import first_match_row
@@ -206,7 +206,7 @@ class CompiledAssigner:
         todo: Sequence[int] = range(len(rows))
         if rules:
             todo = [i for i, r in enumerate(rules) if r < 0]
-        clustered = rows if len(todo) == len(rows) else take_rows(rows, todo)
+        clustered = rows if len(todo) == len(rows) else take(rows, todo)
         if self.kind == "leaves":  # a tree's leaves cover every customer: nothing to rank
             if todo:
                 raise ValueError("a customer matched none of the tree's leaves")
