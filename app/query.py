@@ -27,9 +27,12 @@ async def single_query_params(request: Request) -> None:
     counts = Counter(key for key, _ in items)
     repeated = [(key, n) for key, n in counts.items() if n > 1 and key in read]
     if repeated:
-        raise invalid(
-            [{"field": key, "message": f"given {n} times: give it once"} for key, n in repeated]
-        )
+        raise invalid([given_twice(key, n) for key, n in repeated])
+
+
+def given_twice(key: str, times: int) -> dict[str, str]:
+    """The error of a query parameter given ``times`` times."""
+    return {"field": key, "message": f"given {times} times: give it once"}
 
 
 def _query_names(dependant: Any) -> set[str]:

@@ -39,6 +39,7 @@ from app.assignment.unique_names import (
     repeated,
 )
 from app.problems import MAX_ERRORS, Problem, bounded, invalid, malformed_json, shown
+from app.query import given_twice
 from app.training.markers import FeatureMarkers
 from app.training.rules.values import BOOL_TEXT
 from app.training.values import text_number
@@ -496,7 +497,7 @@ def parse_flag(query: bytes, name: str, default: bool) -> bool:
     if not values:
         return default
     if len(values) > 1:  # which one was meant cannot be told (as a repeated model)
-        raise invalid([{"field": name, "message": f"given {len(values)} times: give it once"}])
+        raise invalid([given_twice(name, len(values))])
     value = values[0].strip().lower()
     if value in _TRUE or value in _FALSE:
         return value in _TRUE
