@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Annotated
 
@@ -26,7 +27,10 @@ def register(app: typer.Typer) -> None:
     app.add_typer(history_app, name="history")
 
 
-customers_app = typer.Typer(help="Customers in the history store: forget them.")
+customers_app = typer.Typer(
+    help="Customers in the history store: re-assign them all with the served version, or forget "
+    "them."
+)
 history_app = typer.Typer(help="The history store: one-time key migrations.")
 console = Console(stderr=True, emoji=False)
 
@@ -105,6 +109,83 @@ def forget(
         console.print(f"{escape(terminal_text(customer_id))}: {state}", highlight=False)
     if not all(found):
         raise typer.Exit(1)
+
+
+@customers_app.command("rescore")
+def rescore(
+    model: Annotated[
+        str | None,
+        typer.Option(help="the model (default: SEGMENTS_MODEL_NAME, else the store's only one)"),
+    ] = None,
+    version: Annotated[
+        str | None, typer.Option(help="assign with this version (default: the promoted one)")
+    ] = None,
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=10_000, help="customers assigned and recorded per batch")
+    ] = 1_000,
+) -> None:
+    """Re-assign every customer the history store knows with the promoted version (or
+    --version) and record each, as POST /v1/assign by id does: from the stored profile, or for
+    a model trained on a transaction log, from the stored behaviour as of now. Run it after a
+    promotion or a rollback, so that members and histories follow the served segmentation at
+    once; for a log model, it also moves the customers whose recency grew since. Safe to
+    repeat. Exits 3 when some customers could not be assigned (each reason is counted)."""
+    from app.cli.common import default_model, store_at
+    from app.events.store import BehaviourStore
+    from app.history.keys import Keys
+    from app.recording import load_serving
+    from app.recording.rescore import Rescored, rescore
+    from app.settings import get_settings
+
+    settings = get_settings()
+
+    def progress(done: Rescored) -> None:
+        console.print(
+            f"  {done.customers + done.not_assigned:,} customers: {done.changed:,} changed",
+            highlight=False,
+        )
+
+    async def run() -> tuple[str, Rescored]:
+        async with _history((name,)) as (service,):
+            config = settings.history_config(name)
+            keys = Keys.from_config(config)
+            behaviour = None
+            if serving.manifest.data.kind == "transactions":
+                client = service.recorder.client
+                behaviour = BehaviourStore(client, keys, max(config.batch_timeout_s, 30.0))
+            done = await rescore(
+                serving, service, keys, behaviour, settings.max_id_length, batch_size, progress
+            )
+            return serving.version, done
+
+    with fail_on_error(console):
+        store = store_at(None)
+        name = model or default_model(store, settings.model_name)
+        serving = load_serving(store, name, version)
+        console.print(f"rescoring {name} with {serving.version}", highlight=False, markup=False)
+        started = time.perf_counter()
+        used, done = asyncio.run(run())
+    seconds = time.perf_counter() - started
+    console.print(
+        f"rescored {done.customers:,} customers with {name} {used} in {seconds:.1f} s: "
+        f"{done.changed:,} changed, {done.unchanged:,} unchanged"
+        + (f", {done.not_recorded:,} not recorded" if done.not_recorded else ""),
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+    for (before, after), count in done.moves.most_common(10):
+        console.print(f"  {before or '(none)'} -> {after}: {count:,}", highlight=False)
+    if done.not_assigned:
+        console.print(
+            f"[yellow]not assigned: {done.not_assigned:,}[/] (their segment stays as recorded)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        for reason, count in done.refused.most_common(10):
+            line = f"  {escape(terminal_text(reason))}: {count:,}"
+            console.print(line, highlight=False, soft_wrap=True)
+        raise typer.Exit(3)  # partial: what was assigned is recorded
 
 
 @history_app.command("migrate-keys")

@@ -379,6 +379,17 @@ async def live_features_many(
     ``POST /v1/assign/batch``, with one read of their aggregates; None for an item to go on
     as usual."""
     store: BehaviourStore | None = getattr(state, "behaviour", None)
+    return await derived_now(store, serving, items, lambda: now_us(state))
+
+
+async def derived_now(
+    store: BehaviourStore | None,
+    serving: ServingModel,
+    items: Sequence[tuple[int, str, dict[str, Any]]],
+    now: Callable[[], int],
+) -> list[tuple[dict[str, Any], str, str] | None]:
+    """``live_features_many`` on ``store``, as of ``now()`` (epoch us, read after the
+    aggregates): for the service and ``segments customers rescore`` alike."""
     if store is None or log_spec(serving) is None or not items:
         return [None] * len(items)
     try:
@@ -386,7 +397,7 @@ async def live_features_many(
     except RedisUnavailable:
         return [None] * len(items)  # the stored profiles' path answers (or says why not)
     known = [agg for agg in stored if agg is not None]
-    as_of = now_us(state)
+    as_of = now()
     rows, when = iter(feature_rows(known, as_of, serving.feature_kinds)), as_of_text(as_of)
     return [
         None if agg is None else ({**next(rows), **sent}, "merged" if sent else "profile", when)

@@ -1,0 +1,148 @@
+"""``segments customers rescore``: every customer the history store knows, re-assigned with the
+served version and recorded, without a file.
+
+A promotion or a rollback changes what the service answers from then on, but every customer's
+recorded segment stays what the version before gave them until something assigns them again
+(a website asking by id, an event, the nightly file run): a marketing tool listing a
+segment's members sees the old segmentation, and a segment the new version no longer has
+keeps members nobody can list (its id is not served). The service holds each customer's
+profile (the features last seen) and, for a model trained on a transaction log, their
+behaviour aggregates: that is all it needs to move everyone at once.
+
+The customers are found by scanning their keys (``SCAN`` over each shard's customer keys; a
+customer forgotten meanwhile is counted as not assigned), then assigned in batches exactly as
+``POST /v1/assign/batch`` assigns items sent with only their ``customer_id``
+(``answer_batch``): from the stored profile (for a log model, derived as of now from the
+behaviour), each record checked against the profile it was made from, so a customer whose
+profile changed meanwhile is read again rather than overwritten. Running it again changes
+nothing but the customers' ``assigned_at``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from app.assignment.service import answer_batch
+from app.events.service import derived_now
+from app.events.store import BehaviourStore
+from app.history import HistoryService
+from app.history.keys import Keys
+from app.history.records import RedisUnavailable
+from app.serving import ServingModel
+
+SCAN_COUNT = 1_000  # keys Redis looks at per SCAN call (a hint: a call takes about a ms)
+_ITEM = re.compile(r"^items\.\d+\.?")
+
+
+@dataclass
+class Rescored:
+    """What a rescore did: customers assigned (changed or not), and those not assigned, by
+    reason (the batch answer's error, its item index left out)."""
+
+    customers: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    not_recorded: int = 0
+    refused: Counter[str] = field(default_factory=Counter)
+    moves: Counter[tuple[str | None, str]] = field(default_factory=Counter)
+
+    @property
+    def not_assigned(self) -> int:
+        return sum(self.refused.values())
+
+
+async def customer_ids(history: HistoryService, keys: Keys) -> AsyncIterator[str]:
+    """Every customer id with a customer hash, shard by shard (``SCAN``: a customer whose key
+    exists throughout is returned at least once; the caller drops repeats)."""
+    client = history.recorder.client
+    for shard in range(keys.shards):
+        head = keys.customer_head(shard)
+        escaped = "".join(f"\\{c}" if c in "*?[]\\" else c for c in head)
+        try:
+            async for key in client.scan_iter(match=f"{escaped}*", count=SCAN_COUNT):
+                yield key[len(head) :]
+        except (RedisError, OSError) as exc:
+            message = (
+                f"Redis failed while listing the customers ({exc}): run it again once it answers"
+            )
+            raise RedisUnavailable(message, "Redis unavailable") from exc
+
+
+async def rescore(
+    serving: ServingModel,
+    history: HistoryService,
+    keys: Keys,
+    behaviour: BehaviourStore | None,
+    max_id: int,
+    batch_size: int,
+    on_batch: Callable[[Rescored], None] = lambda _: None,
+) -> Rescored:
+    """Assign and record every stored customer with ``serving``, ``batch_size`` at a time.
+
+    Raises
+    ------
+    RedisUnavailable
+        Redis stopped answering: what was recorded stays (a rerun finishes the job).
+    """
+    done = Rescored()
+    seen: set[str] = set()
+    pending: list[str] = []
+
+    def now_us() -> int:
+        return time.time_ns() // 1_000
+
+    async def live(items: Any) -> Any:
+        return await derived_now(behaviour, serving, items, now_us)
+
+    async def flush() -> None:
+        items = [{"customer_id": customer_id} for customer_id in pending]
+        pending.clear()
+        answer = await answer_batch(serving, history, items, max_id, live=live)
+        unread = _count(answer["results"], done)
+        if unread or not history.redis_up:  # (records spooled: the service replays them)
+            raise RedisUnavailable(
+                f"Redis stopped answering after {done.customers:,} customers were rescored: "
+                "run it again to finish (a rescore is safe to repeat)",
+                "Redis unavailable",
+            )
+        on_batch(done)
+
+    async for customer_id in customer_ids(history, keys):
+        if customer_id in seen:
+            continue
+        seen.add(customer_id)
+        pending.append(customer_id)
+        if len(pending) >= batch_size:
+            await flush()
+    if pending:
+        await flush()
+    return done
+
+
+def _count(results: list[dict[str, Any]], done: Rescored) -> bool:
+    """Add a batch's results to ``done``; whether some profile could not be read (Redis)."""
+    unread = False
+    for result in results:
+        if result["status"] != "ok":
+            errors = result["errors"]
+            first = errors[0] if errors else {"field": "", "message": "not assigned"}
+            unread = unread or "Redis unavailable" in first["message"]
+            where = _ITEM.sub("", first["field"])
+            done.refused[f"{where}: {first['message']}" if where else first["message"]] += 1
+            continue
+        done.customers += 1
+        if not result["recorded"]:
+            done.not_recorded += 1
+        elif result["changed"]:
+            done.changed += 1
+            done.moves[(result["previous_segment_id"], result["segment_id"])] += 1
+        else:
+            done.unchanged += 1
+    return unread
