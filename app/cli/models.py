@@ -98,6 +98,7 @@ def promote(
         model_store.load(name, version)  # refuse a version that would not load
         model_store.promote(name, version)
         out.print(f"promoted {name} {version}")
+    _rescore_hint(name)
 
 
 @app.command()
@@ -107,6 +108,17 @@ def rollback(store: STORE_OPTION = None, model: MODEL_OPTION = None) -> None:
         model_store, name = store_at(store), _name(model)
         version = model_store.rollback(name)
         out.print(f"rolled back {name} to {version}")
+    _rescore_hint(name)
+
+
+def _rescore_hint(name: str) -> None:
+    console.print(
+        "note: customers already recorded keep their segment until something assigns them "
+        f"again; `segments customers rescore --model {name}` moves them all now",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 @app.command()

@@ -92,7 +92,8 @@ def test_after_a_promotion_every_customer_follows_the_served_version(
 ) -> None:
     old, new = versions.segment[versions.old], versions.segment[versions.new]
     moving = Counter((a, b) for a, b in zip(old, new, strict=True) if a != b)
-    copied.promote(MODEL, versions.new)
+    promoted = _run("models", "promote", versions.new)
+    assert f"`segments customers rescore --model {MODEL}` moves them all now" in promoted
     with _service(copied, service_redis, prefix, tmp_path) as api:
         # before: every customer still where the old version put them
         assert api.get(f"/v1/customers/{recorded[0]}").json()["segment_id"] == old[0]
