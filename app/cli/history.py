@@ -122,7 +122,7 @@ def rescore(
     ] = None,
     batch_size: Annotated[
         int, typer.Option(min=1, max=10_000, help="customers assigned and recorded per batch")
-    ] = 1_000,
+    ] = 5_000,
 ) -> None:
     """Re-assign every customer the history store knows with the promoted version (or
     --version) and record each, as POST /v1/assign by id does: from the stored profile, or for
@@ -139,11 +139,13 @@ def rescore(
 
     settings = get_settings()
 
-    def progress(done: Rescored) -> None:
-        console.print(
-            f"  {done.customers + done.not_assigned:,} customers: {done.changed:,} changed",
-            highlight=False,
-        )
+    shown = [time.monotonic()]
+
+    def progress(done: Rescored) -> None:  # a line every 5 s at most (a log, not a screen)
+        if time.monotonic() - shown[0] >= 5:
+            shown[0] = time.monotonic()
+            seen = done.customers + done.not_assigned
+            console.print(f"  {seen:,} customers: {done.changed:,} changed", highlight=False)
 
     async def run() -> tuple[str, Rescored]:
         async with _history((name,)) as (service,):
