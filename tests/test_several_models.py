@@ -644,6 +644,42 @@ def test_a_model_named_twice_in_a_query_is_refused(
         assert client.get(f"/v1/models?model={TIERS}").status_code == 200
 
 
+def test_events_naming_two_models_are_refused_and_applied_to_neither(
+    tx_trained: tuple[ModelStore, Any],
+    store: ModelStore,
+    service_redis: str,
+    prefix: str,
+    tmp_path: Path,
+) -> None:
+    """A hostile tester's `POST /v1/events?model=customers&model=transactions` was applied to
+    the transactions model (FastAPI's last value, 200) where every other endpoint refuses a
+    model named twice: the events are refused, and no customer's aggregates are written."""
+    shutil.copytree(tx_trained[0].root / "transactions", store.root / "transactions")
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    event = {
+        "event_id": "e1",
+        "customer_id": "c1",
+        "type": "order",
+        "amount": 20.0,
+        "at": (now - timedelta(days=1)).isoformat().replace("+00:00", "Z"),
+    }
+    settings = settings_for(store, service_redis, prefix, tmp_path)
+    with TestClient(create_app(settings)) as api:
+        api.app.state.clock = now.timestamp  # type: ignore[attr-defined]
+        for query in ("model=customers&model=transactions", "model=transactions&model="):
+            answer = api.post(f"/v1/events?{query}", json={"events": [event]})
+            assert answer.status_code == 422, (query, answer.text)
+            assert answer.json()["errors"] == [
+                {"field": "model", "message": "given 2 times: name one model"}
+            ]
+        assert api.get("/v1/customers/c1?model=transactions").status_code == 404
+        once = api.post("/v1/events?model=transactions", json={"events": [event]})
+        assert once.status_code == 200, once.text
+        assert once.json()["accepted"] == 1
+    with redis.Redis.from_url(service_redis) as client:
+        assert not client.exists(Keys(prefix).behaviour("c1"))
+
+
 def test_a_query_parameter_given_twice_is_refused(
     store: ModelStore, service_redis: str, prefix: str, tmp_path: Path
 ) -> None:

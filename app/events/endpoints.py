@@ -14,7 +14,7 @@ from starlette.responses import Response
 from app.deps import ModelQuery
 from app.events.schemas import EventsRequest, EventsResponse
 from app.events.service import ingest
-from app.models import state_for
+from app.models import one_model, state_for
 from app.problems import problem_responses
 from app.security import SCOPE_KEY, authorize, presented_key_raw
 
@@ -39,7 +39,8 @@ REQUEST_SCHEMAS = (EventsRequest,)
 )
 async def post_events(request: Request, model: ModelQuery = None) -> Response:
     await authorize(request.app.state, presented_key_raw(request.scope["headers"]), "assign")
-    state = state_for(request.app.state, model)
+    # the raw query, not ``model`` (FastAPI's last value): ``?model=a&model=b`` is a 422
+    state = state_for(request.app.state, one_model(request.query_params.getlist("model")))
     try:
         body = await request.body()
     except ClientDisconnect:  # gone before its body came: nothing to answer, no server error
