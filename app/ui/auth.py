@@ -32,6 +32,9 @@ KEY_COOKIE = "segments_ui_key"
 BROWSER_COOKIE = "segments_ui_browser"
 COOKIE_PATH = "/ui"
 MAX_FIELDS = 20
+# the query parameters the pages read: one given twice is a 422 page naming it, as in the API
+# (``?model=a&model=b`` showed, and a confirmation promoted in, the last one silently)
+PAGE_PARAMETERS = frozenset({"model", "since", "until", "window", "customer_id", "saved"})
 _CSRF_MESSAGE = b"segments-ui-csrf-v1"
 
 
@@ -117,7 +120,22 @@ async def looking(request: Request) -> Viewer:
     viewer = await identify(request)
     if not viewer.can("read"):
         raise PageError(401, "Sign in", "sign in with an API key to see the dashboard")
+    once_each(request)
     return viewer
+
+
+def once_each(request: Request) -> None:
+    """A 422 page naming each parameter a page reads that the query gives more than once."""
+    params = request.query_params
+    if len(params.multi_items()) == len(params):
+        return
+    repeated = [
+        f"{name}: given {len(params.getlist(name))} times: give it once"
+        for name in sorted(PAGE_PARAMETERS & params.keys())
+        if len(params.getlist(name)) > 1
+    ]
+    if repeated:
+        raise PageError(422, "Invalid request", "; ".join(repeated))
 
 
 def require_admin(viewer: Viewer) -> None:

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from app.models import MODEL_PARAMETER, state_for
+from app.models import MODEL_PARAMETER, one_model, state_for
 from app.problems import Problem
 from app.registry.manifest import SegmentInfo
 from app.serving import ModelHolder
@@ -39,7 +39,8 @@ def model_state(request: Request) -> State:
     """The state of the model a page shows: ``?model=NAME``, else the service's default model
     (as the API's endpoints choose). An unknown name is a 404 page listing the known ones."""
     try:
-        return state_for(request.app.state, request.query_params.get(MODEL_PARAMETER))
+        name = one_model(request.query_params.getlist(MODEL_PARAMETER))
+        return state_for(request.app.state, name)
     except Problem as exc:
         raise PageError(exc.status, exc.title, exc.detail) from None
 

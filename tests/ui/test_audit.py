@@ -271,3 +271,26 @@ def test_the_migrations_summary_writes_counts_with_thousands_separators(
     with signed_in(service, "read") as reader:
         page = reader.get("/ui/migrations").text
     assert "<strong>1,234</strong> new customers" in page, page
+
+
+def test_a_page_parameter_given_twice_is_an_error_page_naming_it(service: Service) -> None:
+    """A hostile tester's `/ui/segments?model=rfm&model=customers` showed the last model
+    silently, where the API answers a 422 naming `model` (and a promotion's confirmation page
+    then promoted in that model): every parameter a page reads is so now."""
+    new = service.versions.new
+    with signed_in(service, "admin") as admin:
+        for path in (
+            "/ui/segments?model=customers&model=customers",
+            f"/ui/models/{new}/promote?model=customers&model=other",
+            "/ui/migrations?since=2026-06-01T00:00&since=2026-06-02T00:00",
+            "/ui/customers?customer_id=a&customer_id=b",
+        ):
+            answer = admin.get(path)
+            assert answer.status_code == 422, (path, answer.text)
+            assert is_html(answer), path
+            name = path.split("?")[1].split("=")[0]
+            assert f"{name}: given 2 times" in answer.text, (path, answer.text)
+        # once each, or a parameter no page reads given twice: the page as before
+        assert admin.get("/ui/segments?model=customers").status_code == 200
+        assert admin.get("/ui/segments?x=1&x=2").status_code == 200
+        assert admin.get("/ui/migrations?since=2026-06-01T00:00").status_code == 200
