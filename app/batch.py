@@ -52,6 +52,7 @@ from app.training.markers import FeatureMarkers, mask_markers
 from app.training.rules.values import canonical_category
 from app.training.shape import Misshapen, misshapen_rows, scan_column
 from app.training.values import for_people, parse_numbers
+from app.visible import is_blank
 from app.words import counted, spelled_alike
 
 NO_ID = "no customer id (empty cell)"
@@ -186,7 +187,8 @@ def refused_ids(ids: pd.Series, max_id: int) -> Iterator[tuple[int, str]]:
         lengths.max() <= max_id
         and lengths.min() > 0
         and not present.str.isspace().any()
-        and "".join(present.tolist()).isprintable()
+        and (joined := "".join(present.tolist())).isprintable()
+        and (joined.isascii() or not any(map(is_blank, present.tolist())))
     ):
         return
     for i, customer_id in enumerate(ids.to_numpy(dtype=object)):

@@ -95,3 +95,65 @@ def test_ids_round_trip_through_recording_the_api_and_history(
             history = client.get(f"/v1/customers/{cid}/history").json()
             assert history["customer_id"] == cid
             assert [m["to_segment_id"] for m in history["migrations"]] == [segment_of[cid]]
+
+
+# ids of which no character shows: a zero-width space, a byte-order mark, a word joiner and a
+# soft hyphen (format characters), a Hangul filler (a letter that shows nothing), a lone accent
+INVISIBLE = ["\u200b", "\ufeff", "\u2060\u00ad", "\u3164", "\u0301", " \u200b "]
+
+
+def test_an_id_that_shows_nothing_is_refused_by_the_api_and_the_file_readers(
+    tmp_path: Path,
+    trained: tuple[ModelStore, TrainResult],
+    customers: tuple[pd.DataFrame, Any],
+    prefix: str,
+) -> None:
+    """A hostile tester assigned and recorded a customer whose id was a zero-width space (or a
+    Hangul filler): "not blank", the contract says, yet it showed as an empty id in the
+    members list, the dashboard and every file. Refused now as a blank id, one item in place
+    in a batch (whether the batch is read in one pass or item by item), a rejected row in a
+    file; an id that shows something and holds such a character is still an id."""
+    from app.assignment.customer_ids import BLANK_ID
+    from app.batch import assign_file
+
+    store, result = trained
+    features = {
+        f.name: (f.categories[0] if f.categories else 1.0) for f in result.manifest.features
+    }
+    settings = Settings(
+        model_store=store.root, model_name="customers", dev_mode=True, key_prefix=prefix
+    )
+    with TestClient(create_app(settings)) as client:
+        for odd in INVISIBLE:
+            answer = client.post("/v1/assign", json={"customer_id": odd, "features": features})
+            assert answer.status_code == 422, (odd, answer.text)
+            assert answer.json()["errors"] == [{"field": "customer_id", "message": BLANK_ID}]
+        items = [{"customer_id": c, "features": features} for c in ["ok-1", *INVISIBLE]]
+        batch = client.post("/v1/assign/batch", json={"items": items})
+        assert batch.status_code == 200, batch.text
+        results = batch.json()["results"]
+        assert results[0]["status"] == "ok"
+        for n, got in enumerate(results[1:], start=1):
+            assert got["status"] == "error", got
+            assert got["errors"] == [{"field": f"items.{n}.customer_id", "message": BLANK_ID}]
+        segment = results[0]["segment_id"]
+        members = client.get(f"/v1/segments/{segment}/members").json()
+        assert [m["customer_id"] for m in members["members"]] == ["ok-1"]
+        for shows in ("a\u200bb", "e\u0301", "\u3164x"):
+            kept = client.post("/v1/assign", json={"customer_id": shows, "features": features})
+            assert kept.status_code == 200, (shows, kept.text)
+            assert kept.json()["customer_id"] == shows
+    frame = customers[0].head(3 + len(INVISIBLE)).copy()
+    frame["customer_id"] = ["r1", "r2", "r3", *INVISIBLE]
+    source, target = tmp_path / "in.csv", tmp_path / "out.csv"
+    frame.to_csv(source, index=False)
+    done = assign_file(store.load("customers"), source, target, id_column="customer_id")
+    # (" \u200b " is read as blank text by the CSV reader's trimming or kept: refused either way)
+    assert done.rows == 3
+    assert done.rejected == len(INVISIBLE)
+    assert set(done.kinds) <= {f"customer id {BLANK_ID}", "customer id blank"}
+    assert pd.read_csv(target, dtype={"customer_id": str})["customer_id"].tolist() == [
+        "r1",
+        "r2",
+        "r3",
+    ]

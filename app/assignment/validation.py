@@ -24,8 +24,8 @@ import orjson
 
 from app.assignment.bounded_json import read_item
 from app.assignment.customer_ids import CUSTOMER_ID_PATTERN as CUSTOMER_ID_PATTERN
+from app.assignment.customer_ids import id_refusal, readable_id
 from app.assignment.customer_ids import is_unicode as is_unicode
-from app.assignment.customer_ids import readable_id
 from app.assignment.number_limit import FLOAT_LIMIT as _FLOAT_LIMIT
 from app.assignment.number_limit import INT_LIMIT as INT_LIMIT  # re-exported
 from app.assignment.number_limit import NUMBER_LIMIT as NUMBER_LIMIT  # re-exported
@@ -150,9 +150,8 @@ def parse_item(
         errors.append({"field": f"{p}customer_id", "message": "must be a non-empty string"})
     elif len(customer_id) > max_id:
         errors.append({"field": f"{p}customer_id", "message": f"longer than {max_id} characters"})
-    elif not customer_id.isprintable() and not readable_id(customer_id):
-        unprintable = "contains control characters" if is_unicode(customer_id) else NOT_UNICODE
-        errors.append({"field": f"{p}customer_id", "message": unprintable})
+    elif not (customer_id.isascii() and customer_id.isprintable()) and not readable_id(customer_id):
+        errors.append({"field": f"{p}customer_id", "message": id_refusal(customer_id)})
     features = {} if partial and "features" not in obj else obj.get("features")
     if not isinstance(features, dict):
         problem = "field required" if "features" not in obj else "must be an object"
@@ -343,6 +342,8 @@ def decode_valid_batch(
     ids = [item.customer_id for item in items]
     if not all(map(str.isprintable, ids)) or not all(map(str.strip, ids)):
         return None
+    if not all(map(str.isascii, ids)) and not all(map(readable_id, ids)):
+        return None  # an id that shows nothing: the item-by-item way reports it
     names = list(kinds)  # the decoder's fields, in order
     rows = [dict(zip(names, msgspec.structs.astuple(item.features), strict=True)) for item in items]
     if not proven_unique(body, 1 + len(items) * (2 + len(kinds)), lambda: _texts(ids, rows)):

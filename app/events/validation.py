@@ -26,10 +26,10 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
-from app.assignment.customer_ids import readable_id
+from app.assignment.customer_ids import id_refusal, readable_id
 from app.assignment.number_limit import INT_LIMIT, out_of_range
 from app.assignment.unique_names import REPEATED, Repeated, checked_items
-from app.assignment.validation import NOT_UNICODE, NUMBER_LIMIT, is_unicode, parse_json
+from app.assignment.validation import NUMBER_LIMIT, parse_json
 from app.events.derive import EARLIEST_US, to_us
 from app.events.store import Event, order_key
 from app.problems import MAX_ERRORS, Problem, invalid, shown
@@ -129,8 +129,7 @@ def _text(
     elif len(value) > max_len:
         errors.append({"field": f"{p}.{name}", "message": f"longer than {max_len} characters"})
     elif not readable_id(value):
-        message = "contains control characters" if is_unicode(value) else NOT_UNICODE
-        errors.append({"field": f"{p}.{name}", "message": message})
+        errors.append({"field": f"{p}.{name}", "message": id_refusal(value)})
     return value
 
 

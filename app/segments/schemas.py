@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from app.registry.overrides import is_blank
+from app.visible import is_blank
 
 
 class NumericProfileOut(BaseModel):

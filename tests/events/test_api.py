@@ -206,7 +206,9 @@ def test_bad_events_are_rejected_by_name_and_the_rest_applied(client: TestClient
     assert client.get("/v1/customers/b2").status_code == 404  # nothing of theirs stored
 
 
-@pytest.mark.parametrize("odd", ["a\nb", "tab\there", "x\u2028y", "\u202eevil", "\u00a0"])
+@pytest.mark.parametrize(
+    "odd", ["a\nb", "tab\there", "x\u2028y", "\u202eevil", "\u00a0", "\u200b", "\u3164"]
+)
 def test_ids_assign_refuses_are_refused_as_events_too(client: TestClient, odd: str) -> None:
     """Found by the audit: an event took a customer id with a control character, a line
     separator or a bidirectional override that ``/v1/assign`` refuses (a customer only events
