@@ -373,7 +373,7 @@ class HistoryService:
         tombstone makes the recording script ignore the customer's records made up to now
         for ``forget_ttl_days`` (those in other hosts' spools). Flow counters (aggregates)
         stay; stream entries age out with the stream's cap. False when the customer was
-        unknown to Redis.
+        unknown to Redis and to this host's spool.
 
         Raises
         ------
@@ -381,8 +381,9 @@ class HistoryService:
             Redis did not answer in time: nothing is known to be forgotten.
         """
         self.profile_cache.drop(customer_id)
-        await asyncio.to_thread(self.spool.discard, customer_id)
-        return await self.recorder.forget(customer_id)
+        spooled = await asyncio.to_thread(self.spool.discard, customer_id)
+        # a customer whose only records were spooled here was known too (the 204 of forget)
+        return await self.recorder.forget(customer_id) or spooled > 0
 
     async def run_replayer(self) -> None:
         """Replay forever (a background task of the app's lifespan)."""

@@ -93,6 +93,28 @@ async def test_a_spool_replayed_after_forget_does_not_bring_the_customer_back(
         await delete_prefix(recorder)
 
 
+async def test_a_customer_known_only_to_the_spool_is_forgotten_as_known(
+    redis_server: RedisProcess, tmp_path: Path
+) -> None:
+    """A hostile tester assigned a new customer while Redis was down (spooled), then, with
+    Redis back and before the replay, asked to forget them: their records were discarded,
+    yet the answer was False (a 404 "no assignment recorded"), as if nothing was forgotten."""
+    down = make_config(f"redis://127.0.0.1:{free_port()}/0", tmp_path / "a")
+    async with service_for(down, replayer=False) as host:
+        await host.record(Record.create(WHO, "C", "v1", profile={"x": 1.0}))
+        await host.record(Record.create("other", "C", "v1"))
+    up = replace(down, redis_url=redis_server.url)
+    async with service_for(up, replayer=False) as host:
+        assert host.spool.depth() == 2
+        assert await host.forget(WHO) is True
+        assert host.spool.depth() == 1
+        assert await host.forget(WHO) is False  # nothing of theirs is left anywhere
+        assert await host.replay_pending() == 1
+        assert await host.recorder.current(WHO) is None
+        assert await host.recorder.current("other") is not None
+        await delete_prefix(host.recorder)
+
+
 def migrations(source: str, target: str) -> float:
     labels = {"source": source, "target": target}
     return REGISTRY.get_sample_value("segments_migrations_total", labels) or 0.0
