@@ -63,11 +63,26 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return marked
 
 
+# an integer of more digits than Python converts (``sys.get_int_max_str_digits``, 4,300) made
+# the lenient parse fail, and a body of valid JSON was answered "not valid JSON" without the
+# field; any integer of 2^63 or more is refused by the value checks as out of range, so such a
+# number is read as this one (small enough to print) and the check names its field
+_HUGE = 10**400
+
+
+def lenient_int(text: str) -> int:
+    """An integer literal of a JSON body, as ``json.loads`` reads it, but for one of more
+    digits than Python converts: ``±10**400``, which the value checks refuse by name."""
+    if len(text) < 1000:
+        return int(text)
+    return -_HUGE if text.startswith("-") else _HUGE
+
+
 def reparse(body: bytes) -> Any:
     """``body`` parsed with each object that repeats a name a ``Repeated`` (None where the
     standard library's parser refuses it or gives up on its nesting: no name to report)."""
     try:
-        return json.loads(body, object_pairs_hook=_object)
+        return json.loads(body, object_pairs_hook=_object, parse_int=lenient_int)
     except (ValueError, RecursionError):
         return None
 

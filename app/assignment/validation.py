@@ -34,6 +34,7 @@ from app.assignment.unique_names import (
     REPEATED,
     Repeated,
     checked_items,
+    lenient_int,
     proven_unique,
     reparse,
     repeated,
@@ -102,7 +103,7 @@ def parse_json(body: bytes) -> Any:
         # field is wrong: parse leniently (error path only) and let validation name it.
         # A body nested deeper than orjson's limit makes this one recurse until it gives up.
         try:
-            return json.loads(body)
+            return json.loads(body, parse_int=lenient_int)
         except (ValueError, RecursionError):
             pass
         raise malformed_json(exc) from None

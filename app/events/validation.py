@@ -137,7 +137,8 @@ def _number(item: dict[str, Any], name: str, errors: list[dict[str, str]], p: st
     value = item.get(name)
     if isinstance(value, bool) or not isinstance(value, int | float):
         message = "missing" if value is None else "must be a number"
-    elif not math.isfinite(value):
+    # an int is finite, and one beyond 1e308 has no float for isfinite (it raised: a 500)
+    elif value.__class__ is float and not math.isfinite(value):
         message = "must be a finite number"
     elif value < 0:  # a log's return may be a negative quantity: an event's is not
         message = "must not be negative" + (

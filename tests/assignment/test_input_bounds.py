@@ -259,3 +259,29 @@ def test_customer_ids_follow_the_published_pattern(
 ) -> None:
     response = client.post("/v1/assign", json={"customer_id": customer_id, "features": features})
     assert response.status_code == (200 if ok else 422), response.text
+
+
+def test_an_integer_of_thousands_of_digits_is_named_as_out_of_range(
+    client: TestClient, features: dict[str, Any]
+) -> None:
+    """A hostile tester's feature written as 1 and 5,000 zeros (valid JSON) was a 400 "not
+    valid JSON: number is infinity", naming no field, and failed a whole batch: Python
+    converts integers of at most 4,300 digits. Now the feature is named (out of range), and
+    in a batch only its item fails."""
+    numeric = next(name for name, value in features.items() if value == 1.0)
+    huge = "1" + "0" * 5000
+    one = orjson.dumps({"customer_id": "c1", "features": {**features, numeric: 0}}).decode()
+    one = one.replace(f'"{numeric}":0', f'"{numeric}":-{huge}')
+    answer = client.post("/v1/assign", content=one, headers={"content-type": "application/json"})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["errors"] == [{"field": f"features.{numeric}", "message": OUT_OF_RANGE}]
+    items = [{"customer_id": "c1", "features": {**features, numeric: 0}}]
+    items.append({"customer_id": "c2", "features": features})
+    batch = orjson.dumps({"items": items}).decode().replace(f'"{numeric}":0', f'"{numeric}":{huge}')
+    answer = client.post(
+        "/v1/assign/batch", content=batch, headers={"content-type": "application/json"}
+    )
+    assert answer.status_code == 200, answer.text
+    first, second = answer.json()["results"]
+    assert first["errors"] == [{"field": f"items.0.features.{numeric}", "message": OUT_OF_RANGE}]
+    assert second["status"] == "ok"

@@ -8,6 +8,7 @@ Over HTTP, against the suite's real Redis and transactions models trained by the
 
 from __future__ import annotations
 
+import json
 import math
 import tomllib
 from collections.abc import Iterator
@@ -177,3 +178,29 @@ def test_an_amount_sent_to_a_quantity_and_unit_price_model_says_what_to_send(
         "this model was trained on quantity x unit_price: send quantity and unit_price instead "
         "of amount"
     )
+
+
+def test_an_integer_of_thousands_of_digits_is_rejected_in_place(client: TestClient) -> None:
+    """A hostile tester's amount written as 1 and 5,000 zeros (valid JSON) was a 400 "not
+    valid JSON ... infinity" for the whole batch: Python converts integers of at most 4,300
+    digits, and the lenient parse that names a bad value gave up. Now that event alone is
+    rejected, naming its amount, and the rest is applied."""
+    events = [event("00044", 5, 0.0, event_id="huge"), event("00044", 4, 12.5)]
+    body = json.dumps({"events": events}).replace('"amount": 0.0', '"amount": 1' + "0" * 5000)
+    answer = client.post("/v1/events", content=body, headers={"content-type": "application/json"})
+    assert answer.status_code == 200, answer.text
+    doc = answer.json()
+    assert (doc["accepted"], doc["rejected"]) == (1, 1)
+    assert _errors(doc) == {0: [("events.0.amount", BEYOND)]}
+
+
+def test_an_integer_beyond_every_float_is_rejected_not_a_server_error(client: TestClient) -> None:
+    """A hostile tester's amount of 1 and 400 zeros (an integer no float holds) was a 500:
+    the finiteness check converted it to a float and overflowed."""
+    events = [event("00045", 5, 0.0), event("00045", 4, 12.5)]
+    body = json.dumps({"events": events}).replace('"amount": 0.0', '"amount": 1' + "0" * 400)
+    answer = client.post("/v1/events", content=body, headers={"content-type": "application/json"})
+    assert answer.status_code == 200, answer.text
+    doc = answer.json()
+    assert (doc["accepted"], doc["rejected"]) == (1, 1)
+    assert _errors(doc) == {0: [("events.0.amount", BEYOND)]}
