@@ -644,6 +644,28 @@ def test_a_model_named_twice_in_a_query_is_refused(
         assert client.get(f"/v1/models?model={TIERS}").status_code == 200
 
 
+def test_forgetting_with_an_empty_model_forgets_in_the_default_model_only(
+    versions: Versions, store: ModelStore, service_redis: str, prefix: str, tmp_path: Path
+) -> None:
+    """A hostile tester's `DELETE /v1/customers/c1?model=` forgot the customer in every model,
+    while `GET /v1/customers/c1?model=` (and every endpoint) reads an empty model as the
+    default one: a client that sends the default model's name as empty lost the others'
+    data. Only a DELETE without `model` forgets everywhere."""
+    row = versions.rows[0]
+    settings = settings_for(store, service_redis, prefix, tmp_path)
+    with TestClient(create_app(settings)) as api:
+        for query in ("", "?model=tiers"):
+            assigned = api.post(f"/v1/assign{query}", json={"customer_id": "c1", "features": row})
+            assert assigned.status_code == 200, assigned.text
+        assert api.get("/v1/customers/c1?model=").json()["model_version"] == versions.old
+        assert api.delete("/v1/customers/c1?model=").status_code == 204
+        assert api.get("/v1/customers/c1").status_code == 404
+        kept = api.get("/v1/customers/c1?model=tiers")
+        assert kept.status_code == 200, kept.text
+        assert api.delete("/v1/customers/c1").status_code == 204  # every model
+        assert api.get("/v1/customers/c1?model=tiers").status_code == 404
+
+
 def test_events_naming_two_models_are_refused_and_applied_to_neither(
     tx_trained: tuple[ModelStore, Any],
     store: ModelStore,

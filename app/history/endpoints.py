@@ -138,7 +138,9 @@ async def forget_customer(
     (aggregates) stay; their events age out of the stream with its cap."""
     histories = [history]
     models: Models | None = request.app.state.models
-    if models is not None and not request.query_params.get("model"):
+    # only without ``?model``: an empty ``?model=`` is the default model, as on every
+    # endpoint (GET of this path shows that model's customer), not every model
+    if models is not None and "model" not in request.query_params:
         histories = [h for h in (models.view(n).history for n in models.names) if h is not None]
     try:
         known = False
