@@ -1,4 +1,5 @@
-"""A query parameter given twice is a 422 naming it, not its last value taken silently."""
+"""A query parameter given twice, or a name repeated in a routed endpoint's JSON body, is a 422
+naming it, not its last value taken silently."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import Any
 
 from fastapi import Request
 
-from app.problems import invalid
+from app.assignment.unique_names import RECHECK_BYTES, REPEATED, reparse, repeated
+from app.problems import MAX_ERRORS, invalid
 
 
 async def single_query_params(request: Request) -> None:
@@ -28,6 +30,23 @@ async def single_query_params(request: Request) -> None:
     repeated = [(key, n) for key, n in counts.items() if n > 1 and key in read]
     if repeated:
         raise invalid([given_twice(key, n) for key, n in repeated])
+
+
+async def single_body_names(request: Request) -> None:
+    """Refuse a JSON body of a routed endpoint (a segment's edit, a webhook's subscription or
+    edit) that writes a name twice in one object (``{"url": a, "url": b}``): FastAPI's parse
+    keeps the last, so which was meant cannot be told, as the assignment and events endpoints
+    answer (``unique_names``). Run after the route's key check; a body that is not JSON is left
+    to the route's own parse, which names that."""
+    if request.method not in ("POST", "PATCH", "PUT"):
+        return
+    body = await request.body()
+    if not body or len(body) > RECHECK_BYTES:
+        return
+    names = repeated(reparse(body))
+    if names:
+        listed = [{"field": name, "message": REPEATED} for name in names[:MAX_ERRORS]]
+        raise invalid(listed, len(names) - len(listed))
 
 
 def given_twice(key: str, times: int) -> dict[str, str]:

@@ -26,7 +26,7 @@ from starlette.requests import Request
 
 from app.observability import API_KEYS_FILE_OK
 from app.problems import Problem
-from app.query import single_query_params
+from app.query import single_body_names, single_query_params
 
 log = logging.getLogger(__name__)
 Scope = Literal["assign", "read", "admin"]
@@ -281,6 +281,10 @@ def scoped(scope: Scope) -> dict[str, Any]:
     (``x-required-scope``), so the two cannot disagree: ``@router.get(..., **scoped("read"))``.
     """
     return {
-        "dependencies": [Depends(require(scope)), Depends(single_query_params)],
+        "dependencies": [
+            Depends(require(scope)),
+            Depends(single_query_params),
+            Depends(single_body_names),
+        ],
         "openapi_extra": {SCOPE_KEY: scope},
     }

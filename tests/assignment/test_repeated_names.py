@@ -252,3 +252,32 @@ def test_a_batch_too_large_to_recheck_is_refused_whole_before_any_recheck(
     )
     assert big.status_code == 413, big.text[:300]
     assert f"only a body of at most {unique_names.RECHECK_BYTES:,} bytes" in big.text
+
+
+def test_a_routed_body_repeating_a_name_is_refused_and_changes_nothing(
+    client: TestClient,
+) -> None:
+    """A hostile tester's `PATCH /v1/segments/{id}` with `{"name": "a", "name": "b"}` renamed
+    the segment "b", and `POST /v1/webhooks` with two `url`s subscribed the last one: FastAPI's
+    parse takes the last value silently, where the assignment endpoints refuse a repeat. Now
+    every routed body is checked so: a 422 naming it, and nothing changed."""
+    segments = client.get("/v1/segments").json()["segments"]
+    segment, before = segments[0]["id"], segments[0]["name"]
+    headers = {"content-type": "application/json"}
+    for path, method, body in (
+        (f"/v1/segments/{segment}", "PATCH", '{"name": "a", "name": "b"}'),
+        (f"/v1/segments/{segment}", "PATCH", '{"action": "x", "name": "a", "action": "y"}'),
+        ("/v1/webhooks", "POST", '{"url": "https://a.example", "url": "https://b.example"}'),
+        ("/v1/webhooks/wh_0123456789abcdef", "PATCH", '{"paused": true, "paused": false}'),
+    ):
+        answer = client.request(method, path, content=body, headers=headers)
+        assert answer.status_code == 422, (path, body, answer.text)
+        name = "action" if '"action": "y"' in body else json.loads(body).popitem()[0]
+        assert answer.json()["errors"] == [{"field": name, "message": REPEATED}], answer.text
+    assert client.get(f"/v1/segments/{segment}").json()["name"] == before
+    assert client.get("/v1/webhooks").json()["webhooks"] == []
+    # a body that repeats nothing is the route's to check, as before (the shared store is
+    # not edited here: its own check refuses this one)
+    blank = client.patch(f"/v1/segments/{segment}", json={"name": "", "action": "x"})
+    assert blank.status_code == 422, blank.text
+    assert [e["field"] for e in blank.json()["errors"]] == ["name"]
