@@ -271,6 +271,9 @@ def _message(error: Any) -> str:
     return str(error["msg"])
 
 
+_HUGE_INT = "integer string conversion"  # (Python's words for an over-long integer)
+
+
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> Response:
@@ -297,6 +300,11 @@ def install_handlers(app: FastAPI) -> None:
         if exc.status_code == 400 and isinstance(cause, UnicodeDecodeError):
             reason = f"not UTF-8 ({cause.reason} at byte {cause.start})"
             return problem_response(malformed_json(reason), request.url.path)
+        if exc.status_code == 400 and isinstance(cause, ValueError) and _HUGE_INT in str(cause):
+            # valid JSON whose integer has more digits than Python converts (4,300): no value
+            # of any field is one, so a 422 saying what, not "an error parsing the body"
+            huge = {"field": "body", "message": "holds an integer of more than 4,300 digits"}
+            return problem_response(invalid([huge]), request.url.path)
         titles = {400: "Malformed request", 404: "Not found", 405: "Method not allowed"}
         title = titles.get(exc.status_code, "Error")
         headers = dict(exc.headers) if exc.headers else None

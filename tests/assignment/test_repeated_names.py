@@ -281,3 +281,19 @@ def test_a_routed_body_repeating_a_name_is_refused_and_changes_nothing(
     blank = client.patch(f"/v1/segments/{segment}", json={"name": "", "action": "x"})
     assert blank.status_code == 422, blank.text
     assert [e["field"] for e in blank.json()["errors"]] == ["name"]
+
+
+def test_a_routed_body_with_an_integer_of_thousands_of_digits_says_so(client: TestClient) -> None:
+    """A hostile tester's segment edit `{"name": 1000...0}` (5,000 zeros, valid JSON) was a 400
+    "There was an error parsing the body" (Python converts integers of at most 4,300 digits):
+    now a 422 saying what the body holds."""
+    segment = client.get("/v1/segments").json()["segments"][0]["id"]
+    body = '{"name": 1' + "0" * 5000 + "}"
+    for method, path in (("PATCH", f"/v1/segments/{segment}"), ("POST", "/v1/webhooks")):
+        answer = client.request(
+            method, path, content=body, headers={"content-type": "application/json"}
+        )
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["errors"] == [
+            {"field": "body", "message": "holds an integer of more than 4,300 digits"}
+        ]
