@@ -136,6 +136,11 @@ def test_an_id_that_shows_nothing_is_refused_by_the_api_and_the_file_readers(
         for n, got in enumerate(results[1:], start=1):
             assert got["status"] == "error", got
             assert got["errors"] == [{"field": f"items.{n}.customer_id", "message": BLANK_ID}]
+        # printable ids only (a filler, a lone accent): the one-pass decoder's batch
+        printable = [{"customer_id": c, "features": features} for c in ["ok-1", "\u3164", "\u0301"]]
+        one_pass = client.post("/v1/assign/batch", json={"items": printable}).json()["results"]
+        assert [r["status"] for r in one_pass] == ["ok", "error", "error"]
+        assert one_pass[1]["errors"] == [{"field": "items.1.customer_id", "message": BLANK_ID}]
         segment = results[0]["segment_id"]
         members = client.get(f"/v1/segments/{segment}/members").json()
         assert [m["customer_id"] for m in members["members"]] == ["ok-1"]
