@@ -123,6 +123,19 @@ def invalid(errors: list[dict[str, str]], omitted: int = 0) -> Problem:
     return Problem(422, "Invalid request", detail, type_="/problems/invalid-request", errors=errors)
 
 
+def too_many(field: str, count: int, limit: int, noun: str) -> Problem:
+    """413 for a body whose ``field`` holds ``count`` ``noun`` (``customers``, ``events``),
+    more than ``limit`` (``SEGMENTS_MAX_BATCH``): one wording for every batch endpoint."""
+    return Problem(
+        413,
+        "Batch too large",
+        f"{field}: {count:,} {noun}, more than the limit of {limit:,} per request; send fewer "
+        "per request, or raise SEGMENTS_MAX_BATCH (at most 100,000)",
+        type_="/problems/batch-too-large",
+        errors=[{"field": field, "message": f"at most {limit:,} {noun} per request"}],
+    )
+
+
 def malformed_json(reason: object) -> Problem:
     """400 for a body that is not JSON (``reason``: the parser's message)."""
     return Problem(

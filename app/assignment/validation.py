@@ -39,7 +39,7 @@ from app.assignment.unique_names import (
     reparse,
     repeated,
 )
-from app.problems import MAX_ERRORS, Problem, bounded, invalid, malformed_json, shown
+from app.problems import MAX_ERRORS, bounded, invalid, malformed_json, shown, too_many
 from app.query import given_twice
 from app.training.markers import FeatureMarkers
 from app.training.rules.values import BOOL_TEXT
@@ -480,13 +480,7 @@ def parse_batch(body: bytes, max_batch: int) -> list[Any]:
 
 def _check_size(count: int, max_batch: int) -> None:
     if count > max_batch:
-        raise Problem(
-            413,
-            "Batch too large",
-            f"items: {count} customers, more than the limit of {max_batch}",
-            type_="/problems/batch-too-large",
-            errors=[{"field": "items", "message": f"at most {max_batch} items"}],
-        )
+        raise too_many("items", count, max_batch, "customers")
 
 
 _TRUE = {"1", "true", "t", "yes", "y", "on"}

@@ -32,7 +32,7 @@ from app.assignment.unique_names import REPEATED, Repeated, checked_items
 from app.assignment.validation import NUMBER_LIMIT, parse_json
 from app.events.derive import EARLIEST_US, to_us
 from app.events.store import Event, order_key
-from app.problems import MAX_ERRORS, Problem, invalid, shown
+from app.problems import MAX_ERRORS, invalid, shown, too_many
 from app.training.config import REFUND_VALUES
 
 TYPES = ("order", "refund")  # as the store takes them (``signed``), and the common spellings
@@ -86,13 +86,7 @@ def parse_body(body: bytes, max_batch: int) -> list[Any]:
 
 def _check_size(count: int, max_batch: int) -> None:
     if count > max_batch:
-        raise Problem(
-            413,
-            "Batch too large",
-            f"{count:,} events: at most {max_batch:,} per request",
-            type_="/problems/batch-too-large",
-            errors=[{"field": "events", "message": f"at most {max_batch:,} events"}],
-        )
+        raise too_many("events", count, max_batch, "events")
 
 
 def _texts(sent: list[dict[str, Any]]) -> Iterable[str]:

@@ -241,7 +241,7 @@ def test_a_batch_too_large_to_recheck_is_refused_whole_before_any_recheck(
         content="{" + f'"items": [{", ".join([one] * 10_001)}]' + "}",
         headers={"content-type": "application/json"},
     )
-    assert many.status_code == 413 and "more than the limit of 10000" in many.text
+    assert many.status_code == 413 and "more than the limit of 10,000" in many.text
     padded = {**features, "note": "x" * 400}  # an unknown feature: refused in place anyway
     items = [_item(f"rn-{i}", padded) for i in range(9_999)]
     items.append(_item("rn-last", features, repeat=(name, features[name])))

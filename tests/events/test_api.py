@@ -304,6 +304,22 @@ def test_a_body_that_is_not_a_batch_is_a_problem(client: TestClient) -> None:
     assert client.post("/v1/events", json=too_many).status_code == 413
 
 
+def test_too_many_items_is_worded_alike_for_events_and_batch_assign(client: TestClient) -> None:
+    """Both batch endpoints refuse a body over ``SEGMENTS_MAX_BATCH`` in one wording, naming
+    the count, the limit and the setting that raises it (they were worded apart)."""
+    events = client.post("/v1/events", json={"events": [event("t", 1, 1.0)] * 10_001})
+    items = [{"customer_id": "a", "features": {}}] * 10_001
+    batch = client.post("/v1/assign/batch", json={"items": items})
+    for answer, field, noun in ((events, "events", "events"), (batch, "items", "customers")):
+        assert answer.status_code == 413, answer.text
+        body = answer.json()
+        assert body["detail"] == (
+            f"{field}: 10,001 {noun}, more than the limit of 10,000 per request; send fewer "
+            "per request, or raise SEGMENTS_MAX_BATCH (at most 100,000)"
+        )
+        assert body["errors"] == [{"field": field, "message": f"at most 10,000 {noun} per request"}]
+
+
 def test_forgetting_a_customer_deletes_their_behaviour(client: TestClient) -> None:
     post(client, event("f1", 3, 20.0, order_id="f1-1"))
     behaviour = client.app.state.behaviour  # type: ignore[attr-defined]
