@@ -74,6 +74,7 @@ def create_baseline() -> Any:
                 "segment_id": "seg-002",
                 "segment_name": "Loyal big spenders",
                 "confidence": 0.43,
+                "features_as_of": "2026-12-01T10:05:00.000000Z",
                 "previous_segment_id": "seg-002",
                 "changed": False,
                 "recorded": True,

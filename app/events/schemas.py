@@ -68,6 +68,12 @@ class CustomerResult(BaseModel):
     segment_id: str
     segment_name: str | None
     confidence: float
+    features_as_of: datetime = Field(
+        description="the time the customer's features were derived as of from the stored "
+        "behaviour with these events (recency and tenure are measured to it), the same for "
+        "the whole batch, as the by-id assign answer says it",
+        examples=["2026-12-01T10:00:00.000000Z"],
+    )
     previous_segment_id: str | None = Field(None, description="segment before these events")
     changed: bool | None = Field(None, description="null when not recorded")
     recorded: bool

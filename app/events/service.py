@@ -255,7 +255,7 @@ async def _work(
                 first[e.customer_id] = j
         touched = [c for c in first if c in aggregates]
         rows = feature_rows([aggregates[c] for c in touched], now, serving.feature_kinds)
-        docs, ignored = await _assign(serving, history, touched, rows, applied_at)
+        docs, ignored = await _assign(serving, history, touched, rows, applied_at, now)
         if ignored:
             await _after_a_forget(store, serving, history, touched, docs, ignored, now)
     return statuses, list(zip((first[c] for c in touched), docs, strict=True))
@@ -287,7 +287,8 @@ async def _after_a_forget(
     if not alive:
         return
     rows = feature_rows([agg for _, agg in alive], now, serving.feature_kinds)
-    redone, _ = await _assign(serving, history, [ids[j] for j, _ in alive], rows, again_at)
+    alive_ids = [ids[j] for j, _ in alive]
+    redone, _ = await _assign(serving, history, alive_ids, rows, again_at, now)
     for (j, _), doc in zip(alive, redone, strict=True):
         docs[j] = doc
 
@@ -298,12 +299,15 @@ async def _assign(
     ids: list[str],
     rows: list[dict[str, float]],
     at: int,
+    as_of: int,
 ) -> tuple[list[dict[str, Any]], list[int]]:
-    """Assign and record ``ids`` from ``rows`` (stamped ``at``): their answers, and the
-    positions of those whose record Redis ignored for a forget's tombstone."""
+    """Assign and record ``ids`` from ``rows`` (stamped ``at``, derived as of ``as_of``, in
+    microseconds): their answers, and the positions of those whose record Redis ignored for a
+    forget's tombstone."""
     if not ids:
         return [], []
     ignored: list[int] = []
+    features_as_of = as_of_text(as_of)  # as the by-id answer says it
     slots, confidences = serving.assign_slots(rows)
     LIVE.observe_many(serving, rows, slots)  # as the assign endpoints count (app/drift/live.py)
     answers = serving.slot_answers
@@ -314,6 +318,7 @@ async def _assign(
             "segment_id": seg,
             "segment_name": name,
             "confidence": round(conf, 6),
+            "features_as_of": features_as_of,
             "previous_segment_id": None,
             "changed": None,
             "recorded": False,

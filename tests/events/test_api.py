@@ -525,3 +525,17 @@ def test_a_batch_by_id_re_derives_recency_as_the_single_assignment_does(
     complete = client.post("/v1/assign", json={"customer_id": "z1", "features": sent})
     assert complete.json()["features_from"] == "request"
     assert "features_as_of" not in complete.json()
+
+
+def test_an_events_answer_says_when_its_features_were_derived_as_the_by_id_answer_does(
+    client: TestClient,
+) -> None:
+    """Each customer of a ``/v1/events`` answer carries ``features_as_of``, the time its
+    features were derived as of (the service's clock), written as ``/v1/assign`` by id writes
+    it; the two answers at one instant agree on the time and the segment."""
+    doc = post(client, event("fa1", 3, 20.0), event("fa2", 40, 5.0), event("fa1", 9, 7.5))
+    now = _iso(NOW).replace("Z", ".000000Z")
+    assert [c["features_as_of"] for c in doc["customers"]] == [now, now]
+    by_id = client.post("/v1/assign", json={"customer_id": "fa1"}).json()
+    assert by_id["features_as_of"] == now
+    assert by_id["segment_id"] == segment_of(doc, "fa1")
