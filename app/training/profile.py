@@ -11,7 +11,7 @@ differences; they are a starting point that analysts edit (PATCH /v1/segments/{i
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -448,7 +448,23 @@ def _traits(
         ),
         key=lambda r: -r[0],
     )
-    return [text for _, text in ranked + absent + weaker], len(ranked) + len(absent)
+    # a trait that says another's whole phrase again is left out ("Very low purchases, very
+    # low purchases TRX" of PURCHASES and PURCHASES_TRX): the stronger one says it
+    texts: list[str] = []
+    strong = 0
+    for i, (_, text) in enumerate(ranked + absent + weaker):
+        if not _repeats(text, texts):
+            texts.append(text)
+            strong += i < len(ranked) + len(absent)
+    return texts, strong
+
+
+def _repeats(text: str, said: Iterable[str]) -> bool:
+    """``text`` says a phrase of ``said`` again, in whole words and any case: ``very low
+    purchases TRX`` after ``very low purchases``, or the converse (``infrequent`` does not
+    repeat ``frequent``)."""
+    mine = f" {text.lower()} "
+    return any(f" {s.lower()} " in mine or mine in f" {s.lower()} " for s in said)
 
 
 def _furthest(numeric: Sequence[dict[str, NumericProfile]]) -> list[set[str]]:
@@ -584,6 +600,7 @@ def _leaf_name(
         if held.unknown >= UNKNOWN_NAMED:
             lead = f"{lead} or unknown"
     traits, strong = _traits(numeric, categorical, labels, words, skip=split.feature)
+    traits = [t for t in traits if not _repeats(t, [lead])]
     taken = {u.lower() for u in used}
     name = lead
     for count in range(1 if strong else 0, len(traits) + 1):
@@ -667,7 +684,8 @@ def _generate_name(
     else:  # every trait leads another segment already: lead with two of them (the second
         # may be a faint difference: "Two year contract and slightly lower tenure" tells two
         # two-year segments apart where "#2" would not)
-        parts = [*traits, *(t for t in _faint(numeric, labels) if t not in traits)][:2]
+        faint = [t for t in _faint(numeric, labels) if not _repeats(t, traits)]
+        parts = [*traits, *faint][:2]
     lead = " and ".join(parts)
     rest = [t for t in traits if t not in parts]
     # a second trait when it is more than slight; more (or slight ones) only to be unique

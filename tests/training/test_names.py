@@ -437,3 +437,33 @@ def test_a_slight_difference_most_of_the_segment_does_not_share_names_nothing() 
     assert "spend" not in name.lower() and "level" in name.lower(), name
     alone = _generate_name({"spend": at_zero}, {}, labels, set(), {}, set())
     assert alone == "Typical customers", alone
+
+
+def test_a_name_never_repeats_a_phrase() -> None:
+    """A credit-card table's ``PURCHASES`` and ``PURCHASES_TRX`` (labels ``purchases`` and
+    ``purchases TRX``) named a segment "Very low purchases, very low purchases TRX": a trait
+    that says an earlier one's whole phrase again (or is said whole in it) is left out, and
+    the next trait takes its place. Category values keep their case (``Verheiratet``)."""
+    labels = {
+        "purchases": "purchases",
+        "purchases_trx": "purchases TRX",
+        "balance": "balance",
+        "stand": "Familienstand",
+    }
+    numeric = {
+        "purchases": NumericProfile(mean=1, median=1, z=-1.6),
+        "purchases_trx": NumericProfile(mean=1, median=1, z=-1.5),
+        "balance": NumericProfile(mean=1, median=1, z=0.9),
+    }
+    verheiratet = {"Verheiratet": CategoryShare(share=0.9, population_share=0.4, z=0.95)}
+    name = _generate_name(numeric, {}, labels, set(), {}, set())
+    assert name == "Very low purchases, high balance"
+    # the longer phrase first: the shorter one it holds is not said again either
+    numeric["purchases_trx"] = NumericProfile(mean=1, median=1, z=-1.7)
+    name = _generate_name(numeric, {"stand": verheiratet}, labels, set(), {}, set())
+    assert name == "Very low purchases TRX, Verheiratet Familienstand", name
+    # a segment whose every other trait leads a name already: no "X and X ..." either
+    used = {"Very low purchases TRX, Verheiratet Familienstand"}
+    leads = {"very low purchases trx", "verheiratet familienstand", "high balance"}
+    name = _generate_name(numeric, {"stand": verheiratet}, labels, used, {}, leads)
+    assert "purchases and" not in name.lower() and name.lower().count("purchases") == 1, name
