@@ -36,6 +36,7 @@ from app.errors import DataError
 from app.registry.manifest import Manifest
 from app.registry.overrides import segment_names
 from app.registry.store import LoadedModel
+from app.training.csv_format import PLAIN_CSV, CsvFormat
 from app.training.data import (
     PARQUET_SUFFIXES,
     columns_hint,
@@ -82,6 +83,7 @@ def read_chunks(
     max_id: int = MAX_ID_LENGTH,
     feature_markers: Mapping[str, FeatureMarkers] | None = None,
     booleans: Collection[str] = (),
+    dialect: CsvFormat = PLAIN_CSV,
 ) -> Iterator[Chunk]:
     """Stream a customer file (CSV or Parquet) as ``Chunk``s of about ``chunk_size`` rows.
 
@@ -99,7 +101,7 @@ def read_chunks(
     customer a run records can be assigned by id. A chunk covers consecutive rows of the file: its
     kept rows and its rejected ones together.
     """
-    check_input(path, [id_column, *(name for name, _ in features)])
+    check_input(path, [id_column, *(name for name, _ in features)], dialect)
     numeric = [name for name, kind in features if kind == "numeric"]
     names = [name for name, _ in features]
     kinds = dict(features)
@@ -107,15 +109,16 @@ def read_chunks(
     if path.suffix.lower() in PARQUET_SUFFIXES:
         all_ids = pq.read_table(path, columns=[id_column]).column(0)
     else:  # one pass finds both: rows of another field count, and the ids
-        found, all_ids = scan_column(path, id_column)
-        misshapen = misshapen_rows(path, any_found=found, id_column=id_column)
+        found, all_ids = scan_column(path, id_column, dialect)
+        misshapen = misshapen_rows(path, any_found=found, id_column=id_column, dialect=dialect)
     skipped = iter(misshapen)
     pending = next(skipped, None)
-    superseded = superseded_rows(path, id_column, misshapen, all_ids)
+    superseded = superseded_rows(path, id_column, misshapen, all_ids, dialect)
     first_row = 1
     categories = [name for name, kind in features if kind == "categorical"]
+    columns = [id_column, *names]
     frames = _frames(
-        path, [id_column, *names], id_column, chunk_size, missing_values, misshapen, categories
+        path, columns, id_column, chunk_size, missing_values, misshapen, categories, dialect
     )
     frames = (learnt_booleans(frame, booleans) for frame in frames)  # (Manifest's)
     for frame in frames:
@@ -201,6 +204,7 @@ def superseded_rows(
     id_column: str,
     misshapen: Sequence[Misshapen] = (),
     all_ids: pa.ChunkedArray | None = None,
+    dialect: CsvFormat = PLAIN_CSV,
 ) -> dict[int, tuple[str, int]]:
     """Rows whose id a later row has: row -> (id, the id's last row), rows 1-based.
 
@@ -218,7 +222,7 @@ def superseded_rows(
         rows = np.arange(1, len(column) + 1)
     else:
         skip = [m.record for m in misshapen] or None
-        options = csv_options(id_column, [id_column])
+        options = csv_options(id_column, [id_column], dialect=dialect)
         try:
             column = pd.read_csv(path, skiprows=skip, **options)[id_column]
         except UnicodeDecodeError as exc:
@@ -246,7 +250,7 @@ def _repeats(ids: pa.ChunkedArray) -> bool:
     return bool(pc.count_distinct(ids).as_py() != len(ids))
 
 
-def check_input(path: Path, columns: list[str]) -> None:
+def check_input(path: Path, columns: list[str], dialect: CsvFormat = PLAIN_CSV) -> None:
     """The file exists, is not empty and has ``columns``; else a ``DataError`` naming them."""
     # the model is trained: its names are fixed, the file's are not
     rename = "rename them in the file (or, for the id, --id-column NAME)"
@@ -254,7 +258,7 @@ def check_input(path: Path, columns: list[str]) -> None:
         raise DataError(f"input file not found: {path}")
     if path.stat().st_size == 0:
         raise DataError(f"input file {path} is empty")
-    available = columns_of(path)
+    available = columns_of(path, dialect)
     missing = [c for c in columns if c not in available]
     if missing:
         shown = ", ".join(map(repr, available[:20])) + (" …" if len(available) > 20 else "")
@@ -266,11 +270,13 @@ def check_input(path: Path, columns: list[str]) -> None:
         )
 
 
-def check_derived_input(path: Path, id_column: str, features: list[str]) -> None:
+def check_derived_input(
+    path: Path, id_column: str, features: list[str], dialect: CsvFormat = PLAIN_CSV
+) -> None:
     """``check_input`` for a version trained on a transaction log: a missing column (the user
     gave it the log itself) is an error that says what the file must hold instead."""
     try:
-        check_input(path, [id_column, *features])
+        check_input(path, [id_column, *features], dialect)
     except DataError as error:
         if "missing column" not in str(error):
             raise
@@ -290,6 +296,7 @@ def _frames(
     missing_values: Sequence[str],
     misshapen: Sequence[Misshapen],
     categories: Sequence[str] = (),
+    dialect: CsvFormat = PLAIN_CSV,
 ) -> Iterator[pd.DataFrame]:
     """The file's rows ``size`` at a time, read as training reads them (a CSV's categorical
     ``categories`` as ``typed_categories`` types them: a ZIP code ``02134`` stays text)."""
@@ -298,10 +305,11 @@ def _frames(
         for batch in pq.ParquetFile(path).iter_batches(batch_size=size, columns=wanted):
             yield markers_as_missing(batch.to_pandas(), id_column, missing_values)
     else:
-        options = csv_options(id_column, wanted, missing_values, categories)
+        options = csv_options(id_column, wanted, missing_values, categories, dialect)
         skip = [m.record for m in misshapen]
         try:
             for chunk in pd.read_csv(path, chunksize=size, skiprows=skip or None, **options):
+                chunk = dialect.numbers(chunk, [id_column, *categories])
                 yield typed_categories(chunk, categories)
         except UnicodeDecodeError as exc:  # a row far into the file, after chunks were used
             raise read_error(path, exc) from None
@@ -445,8 +453,9 @@ def assign_file(
     names = segment_names(loaded.manifest, loaded.path.parent)
     # the markers the training config read as missing are missing here too
     missing_values = loaded.manifest.missing_values
+    dialect = loaded.manifest.csv_format  # the file is read as training read its own
     if loaded.manifest.data.kind == "transactions":
-        check_derived_input(source, id_column, [name for name, _ in model.features])
+        check_derived_input(source, id_column, [name for name, _ in model.features], dialect)
     chunks = read_chunks(
         source,
         id_column,
@@ -457,6 +466,7 @@ def assign_file(
         max_id,
         loaded.manifest.feature_markers,
         loaded.manifest.boolean_features,
+        dialect,
     )
     parquet_out = target.suffix.lower() in PARQUET_SUFFIXES
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,7 @@ from app.drift.schemas import DriftReport, Thresholds
 from app.errors import DataError
 from app.registry.store import ModelStore
 from app.training.config import OutcomesConfig, TrainConfig, parse_config
+from app.training.csv_format import CsvFormat
 from app.training.data import (
     PARQUET_SUFFIXES,
     TrainingData,
@@ -171,14 +172,16 @@ def table_chunks(
     counted (all in the missing bin: a drift), not refused as training refuses it."""
     data = cfg.data
     wanted = list(dict.fromkeys([data.id_column, *cfg.feature_names]))
-    check_data_file(path, wanted)
+    dialect = CsvFormat.of(data)  # as training read its file
+    check_data_file(path, wanted, dialect)
     categories = [f.name for f in cfg.features if f.type == "categorical"]
-    options = csv_options(data.id_column, wanted, data.missing_values, categories)
+    options = csv_options(data.id_column, wanted, data.missing_values, categories, dialect)
     markers = markers_of((f.model_dump() for f in cfg.features), data.missing_values)
     kinds = {f.name: f.type for f in cfg.features}
     read = 0
     try:
         for chunk in pd.read_csv(path, chunksize=rows, **options):
+            chunk = dialect.numbers(chunk, [data.id_column, *categories])
             chunk = typed_categories(chunk, categories)  # as training reads them
             chunk = learnt_booleans(chunk, booleans)  # whatever else the chunk holds
             read += len(chunk)

@@ -55,10 +55,11 @@ def record_file(
         version = previous.version
     serving = load_serving(store, request.model_name, version)
     features = [name for name, _ in serving.model.features]
+    dialect = serving.manifest.csv_format  # the file is read as training read its own
     if serving.manifest.data.kind == "transactions":  # given the log itself: say what instead
-        check_derived_input(request.source, request.id_column, features)
+        check_derived_input(request.source, request.id_column, features, dialect)
     else:  # before the run has an id and a file: a file without the columns makes neither
-        check_input(request.source, [request.id_column, *features])
+        check_input(request.source, [request.id_column, *features], dialect)
     state = plan_run(request, serving.version)
     if state.finished and request.resume is not None:
         console.print(f"run {state.run_id} is already finished")

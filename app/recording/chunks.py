@@ -22,6 +22,7 @@ from app.assignment.customer_ids import MAX_ID_LENGTH
 from app.batch import UnseenCategories
 from app.batch import read_chunks as read_file_chunks
 from app.columns import ColumnRows
+from app.training.csv_format import PLAIN_CSV, CsvFormat
 from app.training.markers import FeatureMarkers
 
 
@@ -54,6 +55,7 @@ def read_chunks(
     unseen: UnseenCategories | None = None,
     feature_markers: Mapping[str, FeatureMarkers] | None = None,
     booleans: Collection[str] = (),
+    dialect: CsvFormat = PLAIN_CSV,
 ) -> Iterator[Chunk]:
     """Chunks of ``source`` with the ``features`` (name, kind) of a model, in file order, read
     as file tagging reads them (``missing_values``, ``junk_as_missing``, ``feature_markers``:
@@ -73,6 +75,7 @@ def read_chunks(
         max_id,
         feature_markers,
         booleans,
+        dialect,
     )
     for part in parts:
         size = len(part.ids) + len(part.rejected)

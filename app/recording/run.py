@@ -264,6 +264,7 @@ def _assigned(
         unseen=unseen,
         feature_markers=serving.feature_markers,
         booleans=serving.manifest.boolean_features,
+        dialect=serving.manifest.csv_format,
     ):
         item = _Assigned(chunk)
         if chunk.features:

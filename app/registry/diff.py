@@ -10,6 +10,7 @@ from app.errors import DataError
 from app.registry.overrides import segment_names
 from app.registry.store import LoadedModel, ModelStore
 from app.training.config import TrainConfig
+from app.training.csv_format import CsvFormat
 from app.training.data import load_training_data, read_table
 from app.training.markers import mask_markers
 from app.training.values import numeric_column
@@ -57,9 +58,14 @@ def _read_features(data: Path, models: list[LoadedModel]) -> list[pd.DataFrame]:
     categories = [
         name for model in models for name, kind in model.estimator.features if kind == "categorical"
     ]
-    read = read_table(data, categories=categories)
+    # each version reads it as its training read its own file (``[data] delimiter`` ...)
+    reads: dict[CsvFormat, pd.DataFrame] = {}
     frames = []
     for model in models:
+        dialect = model.manifest.csv_format
+        if dialect not in reads:
+            reads[dialect] = read_table(data, categories=categories, dialect=dialect)
+        read = reads[dialect]
         markers = model.manifest.missing_values
         features = dict(model.estimator.features)
         frame = mask_markers(read.copy(), model.manifest.feature_markers, features)

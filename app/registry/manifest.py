@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.training.csv_format import CsvFormat
+
 if TYPE_CHECKING:
     from app.training.markers import FeatureMarkers
 
@@ -266,6 +268,12 @@ class Manifest(_Model):
     )
     convergence: list[ConvergencePair] = Field(default_factory=list)
     refresh: RefreshDecision | None = None
+
+    @property
+    def csv_format(self) -> CsvFormat:
+        """How the training config said its CSV writes fields and numbers (``[data]
+        delimiter``, ``decimal``, ``thousands``): file tagging and comparisons read so too."""
+        return CsvFormat.of(self.config.get("data", {}))
 
     @property
     def missing_values(self) -> list[str]:

@@ -100,6 +100,20 @@ class DataConfig(_Strict):
         "default: each counts (the same item bought twice), and the summary says how many",
     )
 
+    delimiter: Literal[",", ";", "\t", "|"] = Field(
+        ",",
+        description='the CSV file\'s field separator: "," (the default), ";" (a spreadsheet\'s '
+        'export where the comma is the decimal mark), "\\t" or "|"',
+    )
+    decimal: Literal[".", ","] = Field(
+        ".", description='the CSV file\'s decimal mark: "." (the default) or "," (12,5)'
+    )
+    thousands: Literal[".", ",", " ", "'"] | None = Field(
+        None,
+        description="the CSV file's thousands separator, when its numbers are grouped "
+        '(1.234,56: thousands = "."); default none: a grouped number is refused',
+    )
+
     duplicate_ids: Literal["error", "last"] = Field(
         "error",
         description='a customer table\'s id on several rows: "error" (the default: the '
@@ -117,6 +131,17 @@ class DataConfig(_Strict):
             raise ValueError(
                 "drop_duplicates is only valid with kind = 'transactions' (a table's repeated "
                 "customer id is an error already)"
+            )
+        if self.decimal == self.delimiter:
+            raise ValueError(
+                f"decimal = {self.decimal!r} is the delimiter too: a file whose decimal mark is "
+                'the comma separates its fields with another, e.g. delimiter = ";"'
+            )
+        if self.thousands is not None and self.thousands in (self.decimal, self.delimiter):
+            what = "decimal mark" if self.thousands == self.decimal else "delimiter"
+            raise ValueError(
+                f"thousands = {self.thousands!r} is the {what} too: the thousands separator is "
+                'another character (1.234,56: decimal = ",", thousands = ".")'
             )
         if self.kind == "transactions" and self.duplicate_ids != "error":
             raise ValueError(

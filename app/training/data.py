@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv as stdlib_csv
 import hashlib
+import json
 import logging
 import re
 import time
@@ -38,6 +39,7 @@ from app.events.derive import (
 )
 from app.registry.manifest import dropped_summary
 from app.training.config import DataConfig, Feature, TrainConfig, TransactionsConfig
+from app.training.csv_format import PLAIN_CSV, CsvFormat
 from app.training.markers import markers_of
 from app.training.rules.values import BOOL_TEXT, CSV_NA_VALUES
 from app.training.shape import Misshapen, misshapen_rows
@@ -96,19 +98,26 @@ def csv_options(
     columns: list[str] | None,
     missing_values: Sequence[str] = (),
     text_columns: Sequence[str] = (),
+    dialect: CsvFormat = PLAIN_CSV,
 ) -> dict[str, Any]:
     """``read_csv`` arguments that read ``id_column`` as the text written in the file (``007``
     stays ``007``, ``NaN`` stays ``NaN``, an empty cell is ``""``); ``text_columns`` as text
     too (an order id ``007`` stays ``007``, with the missing markers missing); other columns
-    as usual, with ``missing_values`` read as missing too."""
+    as usual, with ``missing_values`` read as missing too; fields and numbers as ``dialect``
+    (``[data] delimiter``, ``decimal``, ``thousands``) writes them."""
     markers = CSV_NA_VALUES | frozenset(missing_values)
     texts = dict.fromkeys(text_columns, str)
+    if not dialect.plain:  # every cell as text: ``CsvFormat.numbers`` reads the numbers
+        written: dict[str, Any] = {"sep": dialect.delimiter, "dtype": str}
+    else:
+        written = {}
     if id_column is None:
         return {
             "usecols": columns,
             "low_memory": False,
             "na_values": list(missing_values),
             "dtype": texts or None,
+            **written,
         }
     return {
         "usecols": columns,
@@ -116,6 +125,7 @@ def csv_options(
         "keep_default_na": False,
         "na_values": {c: markers for c in (columns or []) if c != id_column},
         "low_memory": False,
+        **written,
     }
 
 
@@ -296,6 +306,7 @@ def read_table(
     missing_values: Sequence[str] = (),
     fast_csv: bool = False,
     categories: Sequence[str] = (),
+    dialect: CsvFormat = PLAIN_CSV,
 ) -> pd.DataFrame:
     """Read a CSV or Parquet file, only ``columns`` if given; a missing column is an error.
 
@@ -311,6 +322,7 @@ def read_table(
         missing_values=missing_values,
         fast_csv=fast_csv,
         categories=categories,
+        dialect=dialect,
     )
     if misshapen:
         raise DataError(f"{path.name}: {misshapen_summary(misshapen)}")
@@ -326,12 +338,13 @@ def read_rows(
     fast_csv: bool = False,
     text_columns: Sequence[str] = (),
     categories: Sequence[str] = (),
+    dialect: CsvFormat = PLAIN_CSV,
 ) -> tuple[pd.DataFrame, list[Misshapen]]:
     """``read_table``, without the CSV rows whose field count differs from the header's
     (pandas would read them shifted or padded): the frame, and those rows. ``text_columns``
     are read as written, as the id column is (not with ``fast_csv``); the categorical
     ``categories`` of a CSV as ``typed_categories`` types them."""
-    check_data_file(path, columns)
+    check_data_file(path, columns, dialect)
     misshapen: list[Misshapen] = []
     try:
         if path.suffix.lower() in PARQUET_SUFFIXES:
@@ -342,14 +355,15 @@ def read_rows(
             texts = [*text_columns, *categories]
             fast = (
                 read_csv_fast(path, columns, id_column, missing_values, categories)
-                if fast_csv
+                if fast_csv and dialect.plain  # (pyarrow reads no decimal comma)
                 else None
             )
             if fast is None:
-                misshapen = misshapen_rows(path)
+                misshapen = misshapen_rows(path, dialect=dialect)
                 skip = [m.record for m in misshapen] or None
-                options = csv_options(id_column, columns, missing_values, texts)
+                options = csv_options(id_column, columns, missing_values, texts, dialect)
                 fast = pd.read_csv(path, skiprows=skip, **options)
+                fast = dialect.numbers(fast, [c for c in [id_column, *texts] if c])
             frame = typed_categories(fast, categories)
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         raise read_error(path, exc) from None
@@ -425,14 +439,16 @@ def read_csv_fast(
     return frame
 
 
-def check_data_file(path: Path, columns: Sequence[str] | None = None) -> None:
+def check_data_file(
+    path: Path, columns: Sequence[str] | None = None, dialect: CsvFormat = PLAIN_CSV
+) -> None:
     """The data file exists, is not empty and has ``columns``; else a ``DataError`` naming
     what is missing and the columns the file has."""
     if not path.exists():
         raise DataError(f"data file not found: {path}")
     if path.stat().st_size == 0:
         raise DataError(f"data file {path} is empty")
-    available = columns_of(path)  # a file of blank lines is empty too
+    available = columns_of(path, dialect)  # a file of blank lines is empty too
     missing = [c for c in columns or () if c not in available]
     if missing:
         raise DataError(
@@ -483,9 +499,13 @@ def separator_hint(
     ids = f", dtype={{{id_column!r}: str}}" if id_column in available[0].split(found) else ""
     commas = path is not None and _decimal_commas(path, found)
     numbers = ", decimal=',', thousands='.'" if commas else ""
+    options = f"delimiter = {json.dumps(found)}" + (
+        ', decimal = ",", thousands = "."' if commas else ""
+    )
     return (
         f" (one column: the file seems {shown}-separated, and CSV files are read with commas: "
-        f"save it with commas, e.g. pandas.read_csv(path, sep={found!r}{numbers}{ids})"
+        f"declare it in the training config's [data] table, {options}, or save it with "
+        f"commas, e.g. pandas.read_csv(path, sep={found!r}{numbers}{ids})"
         ".to_csv(new_path, index=False))"
     )
 
@@ -615,7 +635,7 @@ def read_error(path: Path, exc: Exception) -> DataError:
     return DataError(f"cannot read {path}: {exc}")
 
 
-def columns_of(path: Path) -> list[str]:
+def columns_of(path: Path, dialect: CsvFormat = PLAIN_CSV) -> list[str]:
     """The file's column names; ``DataError`` for a file that is neither CSV nor Parquet."""
     if path.exists() and (problem := format_problem(path)) is not None:
         raise DataError(f"{path.name} {problem}")
@@ -624,7 +644,7 @@ def columns_of(path: Path) -> list[str]:
             import pyarrow.parquet as pq
 
             return list(pq.read_schema(path).names)
-        return list(pd.read_csv(path, nrows=0).columns)
+        return list(pd.read_csv(path, nrows=0, sep=dialect.delimiter).columns)
     except pd.errors.EmptyDataError:
         raise DataError(f"data file {path} is empty") from None
     except (ValueError, OSError) as exc:
@@ -678,6 +698,7 @@ def _load_table(
         missing_values=data.missing_values,
         fast_csv=True,
         categories=categories,
+        dialect=CsvFormat.of(data),
     )
     frame, dropped, superseded = index_by_id(
         frame, data.id_column, data.path.name, data.duplicate_ids
@@ -741,13 +762,15 @@ def read_events(
     the reference (the ``monetary`` feature): a customer beyond it is left out, every line."""
     cols = [tx.customer, tx.timestamp, tx.amount, tx.quantity, tx.unit_price, tx.order]
     cols += [tx.refund_column, tx.exclude_column]
-    currency = currency_column(data.path, cols)
+    dialect = CsvFormat.of(data)
+    currency = currency_column(data.path, cols, dialect)
     log, misshapen = read_rows(
         data.path,
         list(dict.fromkeys(c for c in [*cols, currency] if c)),
         id_column=tx.customer,
         missing_values=data.missing_values,
         text_columns=[c for c in (tx.order, tx.refund_column, tx.exclude_column) if c],
+        dialect=dialect,
     )
     source = data.path.name
     ids = text_ids(log[tx.customer], source)
@@ -799,7 +822,7 @@ def read_events(
                 )
     # a line repeated exactly (every field, not only those read): counted each time, as the
     # same item bought twice would be, or once with drop_duplicates (an export's glitch)
-    repeated = repeated_lines(data.path, misshapen, len(log))
+    repeated = repeated_lines(data.path, misshapen, len(log), dialect)
     duplicate = repeated & keep if data.drop_duplicates else np.zeros(len(log), dtype=bool)
     keep &= ~duplicate
     # the bounds POST /v1/events holds an event's time to (app.events.derive)
@@ -899,10 +922,12 @@ def unmarked_note(values: pd.Series, tx: TransactionsConfig, option: str) -> str
     )
 
 
-def currency_column(path: Path, read: Sequence[str | None]) -> str | None:
+def currency_column(
+    path: Path, read: Sequence[str | None], dialect: CsvFormat = PLAIN_CSV
+) -> str | None:
     """A column of the log named like a currency (``Currency``, ``currency_code``) that the
     config does not read otherwise: its amounts may be in several currencies."""
-    names = [c for c in columns_of(path) if c.strip().lower() in CURRENCY_NAMES]
+    names = [c for c in columns_of(path, dialect) if c.strip().lower() in CURRENCY_NAMES]
     return next((c for c in names if c not in read), None)
 
 
@@ -931,7 +956,9 @@ def repeated_note(lines: int) -> str:
     )
 
 
-def repeated_lines(path: Path, misshapen: Sequence[Misshapen], rows: int) -> np.ndarray:
+def repeated_lines(
+    path: Path, misshapen: Sequence[Misshapen], rows: int, dialect: CsvFormat = PLAIN_CSV
+) -> np.ndarray:
     """Where a row of the file (as ``read_rows`` reads it: without the misshapen rows) is an
     exact copy of an earlier one, every field compared as written (a CSV's as text)."""
     try:
@@ -940,7 +967,12 @@ def repeated_lines(path: Path, misshapen: Sequence[Misshapen], rows: int) -> np.
         else:
             skip = [m.record for m in misshapen] or None
             frame = pd.read_csv(
-                path, dtype=str, keep_default_na=False, skiprows=skip, low_memory=False
+                path,
+                dtype=str,
+                keep_default_na=False,
+                skiprows=skip,
+                low_memory=False,
+                sep=dialect.delimiter,
             )
         try:
             repeated = frame.duplicated(keep="first").to_numpy(dtype=bool)

@@ -21,6 +21,8 @@ from typing import NamedTuple
 
 import pyarrow as pa
 
+from app.training.csv_format import PLAIN_CSV, CsvFormat
+
 
 class Misshapen(NamedTuple):
     record: int  # the row's index for pandas' ``skiprows`` (the header is 0; blank lines count)
@@ -46,18 +48,22 @@ class Misshapen(NamedTuple):
 
 
 def misshapen_rows(
-    path: Path, *, any_found: bool | None = None, id_column: str | None = None
+    path: Path,
+    *,
+    any_found: bool | None = None,
+    id_column: str | None = None,
+    dialect: CsvFormat = PLAIN_CSV,
 ) -> list[Misshapen]:
     """The rows of the CSV file ``path`` with more or fewer fields than its header
     (``any_found``: what ``scan_column`` said, when the caller scanned already), each with
     its field at the position of the header's ``id_column``, when given and the row has one."""
     if any_found is None:
-        any_found, _ = scan_column(path)
+        any_found, _ = scan_column(path, dialect=dialect)
     if not any_found:
         return []
     found: list[Misshapen] = []
     with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
-        reader = csv.reader(handle)
+        reader = csv.reader(handle, delimiter=dialect.delimiter)
         header = next(reader, [])
         expected = len(header)
         at = header.index(id_column) if id_column in header else expected
@@ -68,21 +74,27 @@ def misshapen_rows(
                 row += 1
                 if len(fields) != expected:
                     cid = fields[at] if at < len(fields) else ""
-                    quoted = len(fields) == 1 and expected > 1 and _is_row(fields[0], expected)
+                    quoted = (
+                        len(fields) == 1
+                        and expected > 1
+                        and _is_row(fields[0], expected, dialect.delimiter)
+                    )
                     found.append(Misshapen(record, row, line, len(fields), expected, cid, quoted))
             line = reader.line_num + 1
     return found
 
 
-def _is_row(text: str, expected: int) -> bool:
+def _is_row(text: str, expected: int, delimiter: str = ",") -> bool:
     """Does ``text`` read as one CSV row of ``expected`` fields (a row some tool quoted
     whole, its own quotes doubled: ``"536381,82567,""LOUNGE, METAL SIGN"",2,..."``)?"""
-    if "," not in text or "\n" in text:
+    if delimiter not in text or "\n" in text:
         return False
-    return len(next(csv.reader([text]), [])) == expected
+    return len(next(csv.reader([text], delimiter=delimiter), [])) == expected
 
 
-def scan_column(path: Path, column: str | None = None) -> tuple[bool, pa.ChunkedArray | None]:
+def scan_column(
+    path: Path, column: str | None = None, dialect: CsvFormat = PLAIN_CSV
+) -> tuple[bool, pa.ChunkedArray | None]:
     """One pass of pyarrow's reader over the CSV file: whether a row has another number of
     fields than the header, and ``column`` (default: the first) as text, without such rows.
     ``(True, None)`` when pyarrow cannot read the file: the exact reader then decides."""
@@ -99,10 +111,12 @@ def scan_column(path: Path, column: str | None = None) -> tuple[bool, pa.Chunked
         if column is None:
             with path.open("rb") as handle:
                 first = handle.readline().decode("utf-8-sig", errors="replace")
-            column = next(csv.reader([first]), [""])[0]
+            column = next(csv.reader([first], delimiter=dialect.delimiter), [""])[0]
         table = arrow_csv.read_csv(
             path,
-            parse_options=arrow_csv.ParseOptions(newlines_in_values=True, invalid_row_handler=note),
+            parse_options=arrow_csv.ParseOptions(
+                delimiter=dialect.delimiter, newlines_in_values=True, invalid_row_handler=note
+            ),
             convert_options=arrow_csv.ConvertOptions(
                 include_columns=[column],
                 column_types={column: pa.string()},

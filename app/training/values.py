@@ -119,7 +119,7 @@ def _reading(text: str) -> tuple[str, tuple[str, ...]] | None:
         plain = text.replace(",", ".")
         return (
             f"{text!r} is written with a decimal comma: write plain numbers with a decimal "
-            f"point ({plain}) in the file",
+            f"point ({plain}) in the file{_declare(decimal=',')}",
             (plain.lstrip("+-"),),
         )
     found = _WITH_UNIT.match(text)
@@ -128,11 +128,15 @@ def _reading(text: str) -> tuple[str, tuple[str, ...]] | None:
     unit = (found["pre"] or found["pre2"] or found["post"] or "").strip()
     digits = found["num"]
     numbers: tuple[str, ...]
+    declared = ""
     if re.fullmatch(_GROUPED, digits):  # 1.234,56: read so, it would be 1.234 or junk
         mark = next(c for c in digits if not c.isdigit())
         numbers = (digits.replace(mark, "").replace(",", "."),)
         separators = [f"{_GROUPS[mark]} as thousands separators"]
         separators += ["a decimal comma"] if "," in digits else []
+        # (a dot grouping needs the comma as the decimal mark; no-break spaces no option reads)
+        comma = "," in digits or mark == "."
+        declared = _declare("," if comma else None, mark) if mark in ". '" else ""
     elif "," not in digits:
         if not unit:
             return None  # a plain number: not this column's problem
@@ -149,8 +153,21 @@ def _reading(text: str) -> tuple[str, tuple[str, ...]] | None:
     written = " and ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 2 else parts)
     return (
         f"{text!r} is a number written with {written}: write plain numbers ({number}) in "
-        "the file, without units, currency signs or separators, so each is read as meant",
+        "the file, without units, currency signs or separators, so each is read as meant"
+        + ("" if unit else declared),
         numbers,
+    )
+
+
+def _declare(decimal: str | None = None, thousands: str | None = None) -> str:
+    """How a CSV file that writes every number so is declared in the training config."""
+    options = [f"decimal = {json.dumps(decimal)}"] if decimal else []
+    options += (
+        [f"thousands = {json.dumps(thousands)}"] if thousands and thousands != "\u202f" else []
+    )
+    return (
+        "; or, where the whole file writes its numbers so, declare it in the training "
+        f"config's [data] table: {', '.join(options)}"
     )
 
 
