@@ -52,7 +52,7 @@ from app.training.data import (
 from app.training.markers import FeatureMarkers, mask_markers
 from app.training.rules.values import canonical_category
 from app.training.shape import Misshapen, misshapen_rows, scan_column
-from app.training.values import for_people, parse_numbers
+from app.training.values import dot_grouped, dots_beyond_doubt, for_people, parse_numbers
 from app.visible import is_blank
 from app.words import counted, spelled_alike
 
@@ -146,6 +146,15 @@ def read_chunks(
                 junk[junk] = for_people(values[column][junk])
             for i in np.flatnonzero(junk & (reasons == "")):
                 reasons[i] = f"column {column!r} is not a number: {values[column].iloc[i]!r}"
+            # 12.000 beside 1.234.567 in the chunk: twelve thousand, which reads as twelve
+            for i in np.flatnonzero(dot_grouped(values[column]) & (reasons == "")):
+                cell = str(values[column].iloc[i]).strip()
+                example = dots_beyond_doubt(values[column])
+                reasons[i] = (
+                    f"column {column!r} is a number written with dots as thousands separators: "
+                    f"{cell!r} (as other rows write them, e.g. {example!r}; it is "
+                    f"{cell.replace('.', '')}, not {float(cell):g}): write plain numbers"
+                )
             # infinity parses as a number, but no model can place it (training refuses it)
             number = np.asarray(parsed.values, dtype=float)
             infinite = np.isinf(number) & (reasons == "")

@@ -43,7 +43,14 @@ from app.training.csv_format import PLAIN_CSV, CsvFormat
 from app.training.markers import markers_of
 from app.training.rules.values import BOOL_TEXT, CSV_NA_VALUES
 from app.training.shape import Misshapen, misshapen_rows
-from app.training.values import for_people, numeric_column, parse_numbers, unit_hint
+from app.training.values import (
+    dot_group_hint,
+    dot_grouped,
+    for_people,
+    numeric_column,
+    parse_numbers,
+    unit_hint,
+)
 from app.words import counted
 
 logger = logging.getLogger(__name__)
@@ -815,6 +822,8 @@ def read_events(
             people = written[for_people(written)]
             hint = unit_hint(people.drop_duplicates().iloc[:50]) if len(people) else None
             if hint is not None:
+                grouped = dot_grouped(log[column])  # 12.000 beside 1.234.567
+                hint += dot_group_hint(log[column], grouped) if grouped.any() else ""
                 raise DataError(
                     f"{source}: column {column!r} holds numbers written for people in "
                     f"{len(people):,} of {len(log):,} rows, e.g. {people.iloc[0]!r}; {hint} "

@@ -62,6 +62,43 @@ _WITH_UNIT = re.compile(
 _LONGEST = 40  # longer text is not a number written for people (and is not matched at all)
 
 _DECIMAL_COMMA = re.compile(rf"^[-+]?{_COMMA_DECIMAL}$")
+# thousands grouped by dots beyond doubt: several groups (1.234.567) or a decimal comma after
+# them (1.234,5); beside such a cell, one group of three digits (12.000) is twelve thousand,
+# not twelve. Alone, 12.000 may be a price written to three decimals: read as written
+_DOTS_BEYOND_DOUBT = re.compile(r"[-+]?\d{1,3}(?:\.\d{3})+,\d+|[-+]?\d{1,3}(?:\.\d{3}){2,}")
+_ONE_DOT_GROUP = re.compile(r"[-+]?\d{1,3}\.\d{3}")
+
+
+def dot_grouped(values: pd.Series) -> np.ndarray:
+    """Where a cell is one group of three digits after a dot (``12.000``) in a column whose
+    other cells group thousands by dots beyond doubt (``1.234.567``, ``1.234,5``): a number
+    written for people (twelve thousand, which a reader takes as twelve), refused as the
+    others are. A column typed as numbers by its reader holds no such doubt."""
+    if dots_beyond_doubt(values) is None:
+        return np.zeros(len(values), dtype=bool)
+    text = values.astype("string").str.strip()
+    return text.str.fullmatch(_ONE_DOT_GROUP).fillna(False).to_numpy(dtype=bool)
+
+
+def dots_beyond_doubt(values: pd.Series) -> str | None:
+    """The first cell of ``values`` that groups thousands by dots beyond doubt, if any."""
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return None
+    text = values.astype("string").str.strip()
+    found = text[text.str.fullmatch(_DOTS_BEYOND_DOUBT).fillna(False).astype(bool)]
+    return None if found.empty else str(found.iloc[0])
+
+
+def dot_group_hint(values: pd.Series, where: np.ndarray) -> str:
+    """What ``dot_grouped`` found, to add to a refusal: how many such cells, and one."""
+    cell = str(values[where].iloc[0]).strip()
+    sign = "-" if cell.startswith("-") else ""
+    plain = cell.lstrip("+-").replace(".", "")
+    cells = counted(int(where.sum()), "cell", verb="are")
+    return (
+        f"; {cells} grouped so too, such as {cell!r} ({sign}{int(plain)}, which a reader "
+        f"takes as {float(cell):g}): write those plainly as well"
+    )
 
 
 def unit_hint(values: Iterable[object]) -> str | None:
@@ -232,6 +269,7 @@ def numeric_column(
     read as missing: it is that error whatever ``junk_is_missing`` says, and whatever its
     count (read as missing, the biggest accounts would become the median)."""
     parsed = parse_numbers(frame[column], missing_values)
+    grouped = dot_grouped(frame[column])  # 12.000 beside 1.234.567: twelve thousand
     count = int(parsed.junk.sum())
     junk = frame[column][parsed.junk]
     if count and junk_is_missing:
@@ -247,6 +285,8 @@ def numeric_column(
             hint = units
         elif parsed.values.isna().all() and hint == FIX_HINT:  # a feature with no number:
             hint = ALL_TEXT_HINT  # reading its text as missing is no fix
+        if grouped.any():
+            hint += dot_group_hint(frame[column], grouped)
         raise DataError(
             f"{source}: column {column!r} should be numeric but holds text, e.g. {example!r} "
             f"({count:,} of {len(frame):,} rows); {hint}"

@@ -185,3 +185,48 @@ def test_a_number_the_declared_format_does_not_write_is_refused_not_guessed(
         eu, ["kunde", "umsatz"], id_column="kunde", dialect=loaded.manifest.csv_format
     )
     assert read["umsatz"].iloc[3] == 12000.0
+
+
+def _dotted(value: float) -> str:
+    """``1234567`` grouped by dots, as a German export writes a whole number: ``1.234.567``."""
+    return f"{int(value):,}".replace(",", ".")
+
+
+def test_twelve_thousand_written_12_000_beside_grouped_numbers_is_refused_not_read_12(
+    tmp_path: Path,
+) -> None:
+    """A column of ``1.234.567`` and ``12.000``: the first is refused as written for people,
+    but ``12.000`` was read as 12 without a word, so a user who rewrote the refused cells kept
+    every other amount a thousand times too small. Beside numbers grouped by dots beyond
+    doubt, a cell of one dot and three digits is refused (training) or rejected (``segments
+    assign``) too; alone (prices to three decimals, ``12.500``) it is read as written."""
+    frame = _customers(200)
+    amounts = (frame["umsatz"] * 10).round()  # 523, 12.340 ...
+    grouped = frame.assign(umsatz=amounts.map(_dotted))
+    grouped.loc[0, "umsatz"] = "1.234.567"
+    path = tmp_path / "grouped.csv"
+    grouped.to_csv(path, index=False)
+    assert grouped["umsatz"].str.fullmatch(r"\d{1,3}\.\d{3}").sum() > 50  # 12.000 cells
+    store = ModelStore(tmp_path / "store")
+    with pytest.raises(DataError) as refused:
+        train(parse_config(_config(path, "g"), base_dir=tmp_path), store)
+    message = str(refused.value)
+    assert "'1.234.567'" in message and "grouped so too, such as" in message, message
+    # prices to three decimals, and nothing grouped beyond doubt: read as written
+    prices = tmp_path / "prices.csv"
+    frame.assign(umsatz=frame["umsatz"].map(lambda v: f"{v:.3f}")).to_csv(prices, index=False)
+    manifest = train(parse_config(_config(prices, "p"), base_dir=tmp_path), store).manifest
+    assert manifest.data.rows == len(frame)
+    # segments assign: the model (trained on plain numbers) rejects both kinds of row
+    out = tmp_path / "out.csv"
+    done = assign_file(store.load("p", manifest.version), path, out, id_column="kunde")
+    ones = int(grouped["umsatz"].str.fullmatch(r"\d{1,3}\.\d{3}").sum())
+    assert done.rejected == 1 + ones and done.rejects is not None
+    reasons = pd.read_csv(done.rejects, dtype=str)["reason"]
+    assert reasons.str.contains("written with dots as thousands separators").sum() == ones
+    assert done.rows == len(frame) - done.rejected
+    clean = tmp_path / "clean.csv"
+    assert (
+        assign_file(store.load("p", manifest.version), prices, clean, id_column="kunde").rejected
+        == 0
+    )
