@@ -628,6 +628,30 @@ def _faint(numeric: dict[str, NumericProfile], labels: dict[str, str]) -> list[s
     return [f"slightly {'higher' if z > 0 else 'lower'} {labels[name]}" for z, name in faint]
 
 
+def _tie_breakers(
+    numeric: dict[str, NumericProfile], labels: dict[str, str], words: dict[str, Ends]
+) -> list[str]:
+    """Mean differences no trait says (slight ones, or ones most of the segment does not
+    share), largest first, worded as comparisons of the mean (``higher feature 06 events``,
+    ``slightly lower seats``): the last thing that tells apart two segments whose traits are
+    the same, before a bare ``#2`` (an audit's SaaS segments "Low seats, low MRR" and "Low
+    MRR #2, low seats" differed on a usage count at +0.4 sd against -0.3 sd)."""
+    unsaid = sorted(
+        (
+            (p.z, name)
+            for name, p in numeric.items()
+            if abs(p.z) >= FAINT_Z
+            and not (abs(p.z) >= DISTINCT_Z and (_named_side(p) or _flag(words, name)))
+        ),
+        key=lambda r: -abs(r[0]),
+    )
+    return [
+        f"{'slightly ' if abs(z) < DISTINCT_Z else ''}{'higher' if z > 0 else 'lower'} "
+        f"{labels[name]}"
+        for z, name in unsaid
+    ]
+
+
 def _nameable(category: str) -> bool:
     """A category a name may say: any written in the data, and the missing one (``region
     unknown``: a segment of the customers without a region); not other internal ones."""
@@ -689,7 +713,7 @@ def _generate_name(
     lead = " and ".join(parts)
     rest = [t for t in traits if t not in parts]
     # a second trait when it is more than slight; more (or slight ones) only to be unique
-    first = 1 if strong - (lead in traits[:strong]) > 0 else 0
+    first = 1 if strong - (lead in traits[:strong]) > 0 and rest else 0
     name = lead
     # the same traits in another order ("High MRR, engaged" beside "Engaged, high MRR") tell
     # a reader nothing either
@@ -698,6 +722,8 @@ def _generate_name(
     def taken(name: str) -> bool:
         return name in used or name.split(",")[0].lower() in leads or _trait_set(name) in said
 
+    # traits first; comparisons of the mean only where the traits cannot tell it apart
+    rest += [t for t in _tie_breakers(numeric, labels, words or {}) if t not in parts]
     for count in range(first, max(len(rest), first) + 1):
         name = ", ".join([lead, *rest[:count]])
         name = name[0].upper() + name[1:]

@@ -467,3 +467,30 @@ def test_a_name_never_repeats_a_phrase() -> None:
     leads = {"very low purchases trx", "verheiratet familienstand", "high balance"}
     name = _generate_name(numeric, {"stand": verheiratet}, labels, used, {}, leads)
     assert "purchases and" not in name.lower() and name.lower().count("purchases") == 1, name
+
+
+def test_two_segments_of_the_same_traits_are_told_apart_by_a_mean_before_a_number() -> None:
+    """An audit's wide SaaS table got "Low seats, low MRR" and "Low MRR #2, low seats": both
+    low on seats and MRR, told apart only by a usage count (-0.3 sd against +0.4 sd, too few
+    of either segment on its side for a trait). The mean's difference names the second."""
+    labels = {"seats": "seats", "mrr": "MRR", "events": "feature 06 events"}
+    used: set[str] = set()
+    leads: set[str] = set()
+    names = []
+    for seats, mrr, events in ((-0.66, -0.64, -0.31), (-0.56, -0.58, 0.37)):
+        numeric = {
+            "seats": NumericProfile(mean=1, median=1, z=seats, on_side=0.8),
+            "mrr": NumericProfile(mean=1, median=1, z=mrr, on_side=0.78),
+            "events": NumericProfile(mean=1, median=1, z=events, on_side=0.64),
+        }
+        name = _generate_name(numeric, {}, labels, used, {}, leads)
+        used.add(name)
+        names.append(name)
+    assert names[0] == "Low seats, low MRR"
+    assert names[1] == "Low MRR, low seats, higher feature 06 events"
+    # with nothing else to tell them apart, a number is still the last resort
+    same = {"seats": NumericProfile(mean=1, median=1, z=-0.66, on_side=0.8)}
+    first = _generate_name(same, {}, {"seats": "seats"}, set(), {}, set())
+    assert _generate_name(same, {}, {"seats": "seats"}, {first}, {}, {first.lower()}) == (
+        "Low seats #2"
+    )
