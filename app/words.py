@@ -24,6 +24,18 @@ def plain_number(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
+def percent(share: float) -> str:
+    """A share as a percentage a reader can trust: whole percents, but a share that is not 0
+    (or 1) never reads as ``0%`` (or ``100%``): 0.2% of customers holding a rare value was
+    written "0% of customers hold 2", and a min_share of 0.005 "every segment >= 0%"."""
+    if 0 < share < 0.01:
+        return f"{share * 100:.2g}%"
+    if 0.99 < share < 1:
+        text = f"{share:.1%}"
+        return ">99.9%" if text == "100.0%" else text
+    return f"{share:.0%}"
+
+
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 

@@ -51,7 +51,7 @@ from app.training.values import (
     parse_numbers,
     unit_hint,
 )
-from app.words import counted
+from app.words import counted, percent
 
 logger = logging.getLogger(__name__)
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -947,7 +947,7 @@ def currencies_note(values: pd.Series, column: str) -> str | None:
     shares = text[text.notna() & (text != "")].value_counts(normalize=True)
     if len(shares) < 2:
         return None
-    shown = ", ".join(f"{code} {share:.0%}" for code, share in shares.iloc[:4].items())
+    shown = ", ".join(f"{code} {percent(share)}" for code, share in shares.iloc[:4].items())
     more = f" and {len(shares) - 4:,} more" if len(shares) > 4 else ""
     return (
         f"column {column!r} holds {len(shares):,} currencies ({shown}{more}): amounts are "

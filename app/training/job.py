@@ -55,6 +55,7 @@ from app.training.selection import select_k
 from app.training.stable_ids import Slot, assign_stable_ids
 from app.training.tree import LeafRules, grow_tree
 from app.training.tree_names import leaf_splits
+from app.words import percent
 
 PROJECTION_POINTS = 5_000
 StepCallback = Callable[[str], None]
@@ -437,8 +438,8 @@ def small_leaves(segments: list[SegmentInfo], min_share: float, rules: int) -> l
         else "it was grown on (a sample of them, at this size)"
     )
     return [
-        f"{shown} below min_share ({min_share:.0%}) of all customers: the tree keeps each leaf "
-        f"at {min_share:.0%} of the customers {why}"
+        f"{shown} below min_share ({percent(min_share)}) of all customers: the tree keeps "
+        f"each leaf at {percent(min_share)} of the customers {why}"
     ]
 
 
@@ -563,10 +564,10 @@ def rare_flag(name: str, values: pd.Series) -> list[str]:
         return []
     rare, usual = float(counts.index[-1]), float(counts.index[0])
     return [
-        f"{name}: {share:.0%} of customers hold {rare:g} (the others {usual:g}): standardised, "
-        f"they lie {np.sqrt((1 - share) / share):.1f} sd from the rest and can make a segment of "
-        "their own, which no transform changes; leave the feature out, or give them a rule "
-        f'(when = "{name_text(name)} == {rare:g}")'
+        f"{name}: {percent(share)} of customers hold {rare:g} (the others {usual:g}): "
+        f"standardised, they lie {np.sqrt((1 - share) / share):.1f} sd from the rest and can "
+        "make a segment of their own, which no transform changes; leave the feature out, or "
+        f'give them a rule (when = "{name_text(name)} == {rare:g}")'
     ]
 
 
@@ -590,7 +591,7 @@ def uninformative_features(config: TrainConfig, frame: pd.DataFrame) -> list[str
             if missing and _missing_stands_apart(feature, value):
                 notes.append(
                     f"{feature.name}: one value ({value}) besides {missing:,} missing "
-                    f"({share:.0%}): it tells only the customers with a value from those "
+                    f"({percent(share)}): it tells only the customers with a value from those "
                     "without; drop it unless that is meant"
                 )
             else:

@@ -48,6 +48,7 @@ from app.errors import DataError
 from app.registry.manifest import Selection, SelectionPoint
 from app.training.effects import is_binary, outcome_effect
 from app.training.model import make_clusterer
+from app.words import percent
 
 MIN_STABILITY = 0.9
 STABILITY_INITS = 3  # initialisations per stability refit: the quality check's (make_clusterer)
@@ -304,8 +305,8 @@ def _choose(
         chosen = max(curve, key=lambda p: (p.min_share, -p.k))
         what = "gives every" if method == "silhouette" else "is stable and gives every"
         note = (
-            f"no candidate in k = {k_min}..{k_max} {what} segment {min_share:.0%} of customers; "
-            f"chose k={chosen.k}, whose smallest segment is largest"
+            f"no candidate in k = {k_min}..{k_max} {what} segment {percent(min_share)} of "
+            f"customers; chose k={chosen.k}, whose smallest segment is largest"
         )
         return chosen, note, note
     if method == "silhouette":
@@ -351,7 +352,7 @@ def _choose(
         f"silhouette {chosen.silhouette:.3f}, stability {_fmt(chosen.stability)}: the lowest "
         f"ARI of the selection's refits on its sample), {why} "
         f"among {len(ranked)} ranked of {len(scored)} admissible of {len(curve)} "
-        f"candidates (admissible: every segment >= {min_share:.0%}, every bootstrap refit's "
+        f"candidates (admissible: every segment >= {percent(min_share)}, every bootstrap refit's "
         f"ARI >= {MIN_STABILITY}"
     )
     if method == "balanced":

@@ -177,6 +177,35 @@ def test_a_heavily_skewed_feature_without_a_transform_is_noted(tmp_path: Path) -
     ], notes
 
 
+def test_a_flag_few_customers_hold_never_reads_as_held_by_none(tmp_path: Path) -> None:
+    """An audit's SaaS table had an ``api_version`` of 2 for 10 of 5,000 accounts (0.2%): the
+    note said "0% of customers hold 2", a share that no one holds and that makes a segment."""
+    rng = np.random.default_rng(5)
+    n = 5000
+    version = np.full(n, 3)
+    version[rng.choice(n, 10, replace=False)] = 2
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(n)],
+            "spend": rng.normal(100, 20, n),
+            "api_version": version,
+        }
+    )
+    notes = _notes(tmp_path, frame, [{"name": "spend"}, {"name": "api_version"}])
+    flag = [n for n in notes if n.startswith("api_version: ")]
+    assert len(flag) == 1 and flag[0].startswith(
+        "api_version: 0.2% of customers hold 2 (the others 3): standardised, they lie 22.3 sd"
+    ), notes
+
+
+def test_a_share_reads_as_whole_percents_but_never_as_none_or_all() -> None:
+    from app.words import percent
+
+    assert [percent(s) for s in (0.0, 0.002, 0.0005, 0.05, 0.5, 0.996, 0.99999, 1.0)] == [
+        "0%", "0.2%", "0.05%", "5%", "50%", "99.6%", ">99.9%", "100%",
+    ]  # fmt: skip
+
+
 def test_a_single_valued_feature_is_noted(tmp_path: Path) -> None:
     """An outside tester's ``region`` (always "global") trained without a word, though the
     docs say a constant column adds nothing; a numeric one too. A feature whose only value

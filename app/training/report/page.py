@@ -26,7 +26,7 @@ from app.training.report.plots import (
     sizes_plot,
 )
 from app.training.selection import WEIGHTED
-from app.words import counted
+from app.words import counted, percent
 
 QUALITY = {
     "silhouette": "Silhouette",
@@ -100,12 +100,12 @@ def render_report(
     )
     choosing = (
         f"Left: each candidate leaf count (criterion: {escape(sel.criterion)}); a count is "
-        f"inadmissible when one of its leaves holds less than {sel.min_share:.0%} of "
+        f"inadmissible when one of its leaves holds less than {percent(sel.min_share)} of "
         "customers. Right: share of customers per segment. (A tree's leaves are cut by the "
         "outcome, not by distance: its silhouette is low by design.)"
         if tree
         else f"Left: silhouette of each candidate k (criterion: {escape(sel.criterion)}); a k "
-        f"is inadmissible when one of its segments holds less than {sel.min_share:.0%} of "
+        f"is inadmissible when one of its segments holds less than {percent(sel.min_share)} of "
         "customers. Right: share of customers per segment."
     )
     sections = [
