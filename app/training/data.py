@@ -1259,6 +1259,16 @@ def _check_features(config: TrainConfig, loaded: TrainingData) -> None:
         )
 
 
+def _all_missing(source: str, name: str) -> str:
+    """The error of a feature with no value in any row, and what to do (an audit's wide
+    table had an export's empty column; the error named it but not the fix)."""
+    return (
+        f"{source}: feature {name!r} is missing in every row (each cell blank or a missing "
+        "marker): it can tell no customers apart; remove its [[features]] entry, or fix the "
+        "export that left it empty"
+    )
+
+
 def _check_feature(config: TrainConfig, loaded: TrainingData, feature: Feature) -> None:
     frame, source = loaded.frame, config.data.path.name
     # its own markers (pdays = -1), and [data]'s that are numbers (999.0 as 999): missing,
@@ -1268,7 +1278,7 @@ def _check_feature(config: TrainConfig, loaded: TrainingData, feature: Feature) 
         frame[feature.name] = markers.mask(frame[feature.name], feature.type)
     column = frame[feature.name]
     if column.isna().all():
-        raise DataError(f"{source}: feature {feature.name!r} is missing in every row")
+        raise DataError(_all_missing(source, feature.name))
     if feature.type == "numeric":
         values, junk = numeric_column(
             frame,
@@ -1278,7 +1288,7 @@ def _check_feature(config: TrainConfig, loaded: TrainingData, feature: Feature) 
             junk_is_missing=feature.errors == "missing",
         )
         if values.isna().all():
-            raise DataError(f"{source}: feature {feature.name!r} is missing in every row")
+            raise DataError(_all_missing(source, feature.name))
         if not np.isfinite(values.dropna().to_numpy()).all():
             raise DataError(f"{source}: feature {feature.name!r} holds infinite values")
         frame[feature.name] = values

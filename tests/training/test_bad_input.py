@@ -93,7 +93,11 @@ def test_a_good_input_trains(tmp_path: Path) -> None:
         ("wrong type", "column 'spend' should be numeric but holds text, e.g. 'lots'"),
         ("empty file", "is empty"),
         ("header only", "has a header but no rows"),
-        ("all-missing feature", "feature 'visits' is missing in every row"),
+        (
+            "all-missing feature",
+            "feature 'visits' is missing in every row (each cell blank or a missing marker): it "
+            "can tell no customers apart; remove its [[features]] entry, or fix the export",
+        ),
         ("fewer rows than segments", "2 customers, too few for the 3 segments"),
         ("as many rows as segments", "has 3 customers, too few for the 3 segments requested"),
         ("infinite value", "feature 'spend' holds infinite values"),
