@@ -376,16 +376,25 @@ def _trait(
     return f"{level if very else level.removeprefix('very ')} {labels[name]}"
 
 
-def _category_trait(category: str, label: str, share: float) -> str:
+def _yes_no(shares: Iterable[str]) -> bool:
+    """Whether a feature's categories (those written in the data) are yes/no words: only then
+    is ``N`` a no (a ``region`` of ``N``, ``S``, ``E``, ``W`` named its north "No region").
+    Unknown categories (none given): as if they were."""
+    written = [c for c in shares if _nameable(c) and c != MISSING_CATEGORY]
+    return all(c.strip().lower() in YES | NO for c in written)
+
+
+def _category_trait(category: str, label: str, share: float, yes_no: bool = True) -> str:
     """A category named with its feature: ``Month-to-month contract``, ``Fiber optic
-    internet``; a yes/no category as the feature itself (``paperless billing``, ``no
-    partner``); ``many ...`` when it is common in the segment without being most of it."""
+    internet``; a yes/no category (of a feature whose categories are all such, ``yes_no``)
+    as the feature itself (``paperless billing``, ``no partner``); ``many ...`` when it is
+    common in the segment without being most of it."""
     low = category.strip().lower()
     if category == MISSING_CATEGORY:  # blank or a missing marker in the file
         return f"{label} unknown" if share >= 0.5 else f"{label} often unknown"
-    if low in YES:
+    if yes_no and low in YES:
         text = label
-    elif low in NO:
+    elif yes_no and low in NO:
         text = _no(label)
     elif label.lower() in low:  # "No internet service" already names its feature
         text = category
@@ -428,12 +437,13 @@ def _traits(
         ]
         if best:
             z, cat, share = max(best, key=lambda b: b[0])
-            ranked.append((z, _category_trait(cat, labels[feature], share.share)))
+            trait = _category_trait(cat, labels[feature], share.share, _yes_no(shares))
+            ranked.append((z, trait))
     ranked.sort(key=lambda r: -r[0])
     # then the categories a segment lacks (``not Month-to-month contract``): a tree leaf of
     # ``contract != 'Month-to-month'`` is named by it when nothing else sets it apart
     absent = [
-        (-share.z, f"not {_category_trait(cat, labels[feature], 1.0)}")
+        (-share.z, f"not {_category_trait(cat, labels[feature], 1.0, False)}")
         for feature, cat, share in _lacking(categorical)
     ]
     absent.sort(key=lambda r: -r[0])
@@ -521,6 +531,7 @@ def _deciding_trait(
     words: dict[str, Ends],
     by_bounds: bool = False,
     only: float | None = None,
+    yes_no: bool = True,
 ) -> str:
     """What tells a leaf from its sibling leaves (``tree_names``): the category it is or is
     not; for a 0/1 feature, having it or not (``auto renew``, ``no auto renew``, never
@@ -534,12 +545,12 @@ def _deciding_trait(
         return words[split.feature].high if split.lower is not None else words[split.feature].low
     if split.category is not None:
         low = split.category.strip().lower()
-        if not split.is_category and low in YES | NO:  # "not no partner": "partner"
+        if not split.is_category and yes_no and low in YES | NO:  # "not no partner": "partner"
             return label if low in NO else _no(label)
         if len(split.excluded) > 1:  # every category its path excludes, not the last only
             shown = ", ".join(split.excluded[:3]) + (", …" if len(split.excluded) > 3 else "")
             return f"{label} not {shown}"
-        text = _category_trait(split.category, label, 1.0)
+        text = _category_trait(split.category, label, 1.0, yes_no)
         return text if split.is_category else f"not {text}"
     if only is not None:
         return f"{label} {bounds_number(only)}"
@@ -596,7 +607,10 @@ def _leaf_name(
     if split.category is not None and not split.is_category and unknown and unknown.share >= 0.9:
         lead = _category_trait(MISSING_CATEGORY, labels[split.feature], unknown.share)
     else:
-        lead = _deciding_trait(split, numeric, siblings, labels, words, by_bounds, held.only)
+        yes_no = _yes_no(categorical.get(split.feature, {}))
+        lead = _deciding_trait(
+            split, numeric, siblings, labels, words, by_bounds, held.only, yes_no
+        )
         if held.unknown >= UNKNOWN_NAMED:
             lead = f"{lead} or unknown"
     traits, strong = _traits(numeric, categorical, labels, words, skip=split.feature)
@@ -677,7 +691,7 @@ def _lacking(
         if not any(map(_defines, shares.values()))
         for cat, share in shares.items()
         if not cat.startswith("__")
-        and cat.strip().lower() not in YES | NO
+        and not (_yes_no(shares) and cat.strip().lower() in YES | NO)
         and share.share <= 0.05
         and share.population_share >= 0.2
     ]
@@ -750,7 +764,8 @@ def _describe(
     contract (55% of all)``), then its three strongest numeric differences."""
     defining = sorted(
         (
-            (share_.z, f"{share_.share:.0%} {_category_trait(cat, labels[feature], 1.0)} "
+            (share_.z, f"{share_.share:.0%} "
+             f"{_category_trait(cat, labels[feature], 1.0, _yes_no(shares))} "
              f"({share_.population_share:.0%} of all)")
             for feature, shares in categorical.items()
             for cat, share_ in shares.items()
@@ -760,7 +775,8 @@ def _describe(
     )  # fmt: skip
     lacking = sorted(
         (
-            (-share_.z, f"{share_.share:.0%} {_category_trait(cat, labels[feature], 1.0)} "
+            (-share_.z, f"{share_.share:.0%} "
+             f"{_category_trait(cat, labels[feature], 1.0, False)} "
              f"({share_.population_share:.0%} of all)")
             for feature, cat, share_ in _lacking(categorical)
         ),

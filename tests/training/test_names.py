@@ -494,3 +494,48 @@ def test_two_segments_of_the_same_traits_are_told_apart_by_a_mean_before_a_numbe
     assert _generate_name(same, {}, {"seats": "seats"}, {first}, {}, {first.lower()}) == (
         "Low seats #2"
     )
+
+
+def test_a_one_letter_category_is_a_no_only_among_yes_no_categories(tmp_path: Path) -> None:
+    """An audit's ``region`` of N, S, E and W named the north's segment "No region": ``N``
+    read as a no. Only a feature whose categories are yes/no words says "no ...", as a tree
+    leaf's name does; a Y/N feature still does."""
+    rng = np.random.default_rng(8)
+    n = 1200
+    group = rng.choice(4, n)
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"r{i}" for i in range(n)],
+            "spend": np.array([20.0, 60.0, 150.0, 400.0])[group] + rng.normal(0, 3, n),
+            "region": np.array(["N", "S", "E", "W"])[group],
+            "partner": np.where(group == 0, "N", rng.choice(["Y", "N"], n, p=[0.8, 0.2])),
+        }
+    )
+    data = tmp_path / "d.csv"
+    frame.to_csv(data, index=False)
+    features = [
+        {"name": "spend"},
+        {"name": "region", "type": "categorical"},
+        {"name": "partner", "type": "categorical"},
+    ]
+    raw = {
+        "data": {"path": str(data)},
+        "features": features,
+        "model": {"k_min": 4, "k_max": 4, "stability_bootstraps": 0},
+    }
+    m = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
+    north = next(s for s in m.segments if s.categorical["region"]["N"].share > 0.9)
+    assert "N region" in north.name and "no region" not in north.name.lower(), north.name
+    assert "100% N region (" in north.description, north.description
+    assert "100% no partner (" in north.description, north.description
+    tree = {
+        **raw,
+        "features": features[1:],
+        "outcomes": ["bought"],
+        "model": {"algorithm": "tree", "target": "bought", "k_min": 2, "k_max": 2},
+    }
+    frame["bought"] = (frame["region"] == "N").astype(int)
+    frame.to_csv(data, index=False)
+    m = train(parse_config(tree, base_dir=tmp_path), ModelStore(tmp_path / "t")).manifest
+    names = sorted(s.name.split(",")[0] for s in m.segments)
+    assert names == ["N region", "Not N region"], names
