@@ -1198,18 +1198,21 @@ def _load_transactions(
             f"{ref.isoformat()} are refunds (negative amounts): no purchase to segment on; "
             "check the sign of the amount column"
         )
+    examples = dict(events.examples)
     if len(refunds):
-        reasons[
-            f"refunds of customers with no purchase before the reference date ({len(refunds):,} "
-            "customers: no purchase to derive recency from)"
-        ] = int(refunds["lines"].sum())
+        # the same text in every manifest (dropped_reasons are summed across manifests): the
+        # customers are counted in its example ("(1 customers: ...)" was in the reason)
+        reasons[REFUNDS_ONLY] = int(refunds["lines"].sum())
+        examples[REFUNDS_ONLY] = (
+            f"{str(refunds.index[0])!r} ({counted(len(refunds), 'customer')} in all)"
+        )
     loaded = TrainingData(
         frame,
         source_rows=source_rows,
         dropped_rows=sum(reasons.values()),
         reference_date=ref,
         dropped_reasons=reasons,
-        dropped_examples=events.examples,
+        dropped_examples=examples,
         notes=list(events.notes),
         day_first=events.day_first,
     )
@@ -1233,6 +1236,10 @@ def derive_rfm(events: pd.DataFrame, reference: date) -> pd.DataFrame:
     return features_frame(aggregate_log(events), to_us(reference))
 
 
+REFUNDS_ONLY = (
+    "refunds of customers with no purchase before the reference date (no purchase to derive "
+    "recency from)"
+)
 PROBLEMS_SHOWN = 10  # columns whose problem one error lists; the rest are counted
 
 

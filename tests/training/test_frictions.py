@@ -980,3 +980,34 @@ def test_a_count_of_one_conjugates_its_verb() -> None:
     assert counted(1, "purchase line", verb="have") == "1 purchase line has"
     assert counted(2, "purchase line", verb="have") == "2 purchase lines have"
     assert counted(1, "row", verb="hold") == "1 row holds"
+
+
+def test_customers_with_refunds_only_are_one_reason_in_every_manifest(tmp_path: Path) -> None:
+    """An audit's order log's summary read "refunds of customers with no purchase before the
+    reference date (1 customers: ...)": the count was in the reason, which the manifest
+    promises is the same text in every manifest (to sum them). It is in the example now."""
+    reasons = []
+    for refunders in (1, 3):
+        log = pd.read_csv(retail_log(tmp_path), dtype=str, keep_default_na=False)
+        extra = [(f"r{i}", "1997-04-02", "-6.0", "") for i in range(refunders)]
+        extra.append(("r0", "1997-05-02", "-2.0", ""))  # a second refund line of r0
+        log = pd.concat([log, pd.DataFrame(extra, columns=log.columns)])
+        path = tmp_path / f"refunds{refunders}.csv"
+        log.to_csv(path, index=False)
+        config = parse_config(log_config(path, "1997-10-01"), base_dir=tmp_path)
+        store = ModelStore(tmp_path / f"s{refunders}")
+        data = train(config, store).manifest.data
+        reason = next(r for r in data.dropped_reasons if r.startswith("refunds of customers"))
+        assert data.dropped_reasons[reason] == refunders + 1
+        assert data.dropped_examples[reason] == (
+            "'r0' (1 customer in all)" if refunders == 1 else "'r0' (3 customers in all)"
+        )
+        reasons.append(reason)
+    assert (
+        reasons[0]
+        == reasons[1]
+        == (
+            "refunds of customers with no purchase before the reference date (no purchase to "
+            "derive recency from)"
+        )
+    )
