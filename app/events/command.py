@@ -18,6 +18,7 @@ from app.recording.state import RunError, RunState
 from app.registry.manifest import dropped_summary
 from app.registry.store import ModelStore
 from app.training.data import columns_of
+from app.words import counted
 
 RECORD_CHUNK = 10_000  # customers seeded and recorded per round trip to Redis
 
@@ -235,7 +236,7 @@ def assign_log(
         for _, reason in tagged.unassigned:
             reasons[reason] = reasons.get(reason, 0) + 1
         for reason, count in reasons.items():
-            console.print(f"[yellow]{count:,} customers[/]: {reason}", soft_wrap=True)
+            console.print(f"[yellow]{counted(count, 'customer')}[/]: {reason}", soft_wrap=True)
         console.print(f"  each listed with its reason in {report}", soft_wrap=True, markup=False)
 
 

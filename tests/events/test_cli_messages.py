@@ -248,3 +248,19 @@ def test_a_file_of_another_table_model_names_that_model(
     assert shown.exit_code == 1
     assert "The file has every column of model churn: --model churn" in _text(shown.output)
     assert not out.exists()
+
+
+def test_one_customer_left_untagged_is_counted_in_the_singular(
+    tx_trained: tuple[ModelStore, TrainResult], tmp_path: Path
+) -> None:
+    """An audit's log run said "1 customers: only refund lines before the reference date"."""
+    store, _ = tx_trained
+    where = ["--store", str(store.root), "--model", "transactions", "--input", str(_log(tmp_path))]
+    out = tmp_path / "o.csv"
+    tagged = CliRunner().invoke(
+        cli, ["assign", *where, "--output", str(out), "--as-of", "2026-11-01"]
+    )
+    assert tagged.exit_code == 0, tagged.output
+    said = _text(tagged.output)
+    assert "1 customer: only refund lines before the reference date" in said, said
+    assert "1 customers" not in said, said
