@@ -158,7 +158,7 @@ def outcome_line(test: OutcomeTest) -> str:
         line += f", segment means {test.segment_min:.3g} to {test.segment_max:.3g}"
     line += f" ({test.test}, p={_fmt(test.p_value, 4)})"
     if test.missing:
-        line += f"; {test.missing:,} customers without a value left out"
+        line += f"; {counted(test.missing, 'customer')} without a value left out"
     return line
 
 

@@ -55,7 +55,7 @@ from app.training.selection import select_k
 from app.training.stable_ids import Slot, assign_stable_ids
 from app.training.tree import LeafRules, grow_tree
 from app.training.tree_names import leaf_splits
-from app.words import percent
+from app.words import counted, percent
 
 PROJECTION_POINTS = 5_000
 StepCallback = Callable[[str], None]
@@ -511,9 +511,11 @@ def negatives_under_log(config: TrainConfig, frame: pd.DataFrame) -> list[str]:
         scale = float(np.nanmax(np.abs(values), initial=0.0))
         negative = values < -1e-9 * max(scale, 1.0)
         if negative.any():
+            many = int(negative.sum())
             notes.append(
-                f"{feature.name}: {int(negative.sum()):,} negative values (the lowest "
-                f'{float(np.nanmin(values)):g}) count as 0 under transform = "log1p"; '
+                f"{feature.name}: {counted(many, 'negative value')} (the lowest "
+                f"{float(np.nanmin(values)):g}) {'counts' if many == 1 else 'count'} as 0 under "
+                'transform = "log1p"; '
                 "to keep them apart, leave the transform out"
             )
     return notes

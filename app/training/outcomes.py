@@ -44,7 +44,8 @@ def add_outcomes(config: TrainConfig, loaded: TrainingData) -> None:
             )
         if matched < len(frame):
             loaded.notes.append(
-                f"{len(frame) - matched:,} of {len(frame):,} customers have no row in "
+                f"{len(frame) - matched:,} of {len(frame):,} customers "
+                f"{'has' if len(frame) - matched == 1 else 'have'} no row in "
                 f"{spec.path.name}: they are left out of its outcomes"
             )
         for column in columns:

@@ -266,6 +266,9 @@ def test_a_yes_no_outcome_with_a_few_other_values_says_so_and_how_to_leave_them_
     from app.cli.common import outcome_line
 
     assert "30 customers without a value left out" in outcome_line(test)
+    assert "; 1 customer without a value left out" in outcome_line(
+        test.model_copy(update={"missing": 1})
+    )
 
 
 def retail_log(tmp_path: Path) -> Path:
@@ -648,7 +651,7 @@ def test_outcomes_joined_from_a_table_for_a_transaction_log(tmp_path: Path) -> N
     assert loaded.outcomes == ["churned"] and loaded.positive == {"churned": "Y"}
     assert loaded.frame.loc["c0", "churned"] == 1.0 and loaded.frame.loc["c1", "churned"] == 0
     assert np.isnan(loaded.frame.loc["c9", "churned"])  # no row in the outcomes table
-    assert any("1 of 10 customers have no row in outcomes.csv" in n for n in loaded.notes)
+    assert any("1 of 10 customers has no row in outcomes.csv" in n for n in loaded.notes)
 
 
 def test_future_outcomes_from_the_same_log(tmp_path: Path) -> None:

@@ -75,17 +75,22 @@ def test_negative_values_under_log1p_are_noted(tmp_path: Path) -> None:
             "kept": np.r_[rng.gamma(2.0, 100.0, 590), np.full(10, -5.0)],
             # a customer who returned everything: a net of a rounding error below 0
             "net": np.r_[rng.gamma(2.0, 100.0, 599), [-5.329070518200751e-15]],
+            # one, as a retail log's net spend had: "1 negative values"
+            "one": np.r_[rng.gamma(2.0, 100.0, 599), [-3.0]],
         }
     )
     features: list[dict[str, object]] = [
         {"name": "balance", "transform": "log1p"},
         {"name": "kept", "transform": "log1p", "clip": [0, 10_000]},
         {"name": "net", "transform": "log1p"},
+        {"name": "one", "transform": "log1p"},
     ]
     notes = [n for n in _notes(tmp_path, frame, features) if "log1p" in n]
     assert notes == [
         'balance: 10 negative values (the lowest -250) count as 0 under transform = "log1p"; '
-        "to keep them apart, leave the transform out"
+        "to keep them apart, leave the transform out",
+        'one: 1 negative value (the lowest -3) counts as 0 under transform = "log1p"; '
+        "to keep them apart, leave the transform out",
     ]
 
 
