@@ -404,3 +404,37 @@ def test_a_categorical_table_names_the_categories_it_leaves_out(tmp_path: Path) 
     assert line is not None, page
     assert line.group(0).endswith(f"(share of all customers): {named}, <i>missing</i> (2.5%)")
     assert page.count("more, not profiled by segment") == 1  # plan: both categories shown
+
+
+def test_a_rare_category_share_never_reads_as_none(tmp_path: Path) -> None:
+    """An audit's SaaS plans of 0.2% of the accounts read "0%" in every row of the
+    categorical table, as a category nobody holds."""
+    import pandas as pd
+
+    from app.registry.store import ModelStore
+    from app.training.config import parse_config
+    from app.training.job import train
+
+    rng = np.random.default_rng(9)
+    n = 1_200
+    plan = rng.choice(["basic", "pro"], n).astype(object)
+    plan[:4] = "custom"  # 0.33% of the customers
+    frame = pd.DataFrame(
+        {"customer_id": [f"c{i}" for i in range(n)], "spend": rng.gamma(2.0, 50.0, n), "plan": plan}
+    )
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    config = parse_config(
+        {
+            "data": {"path": str(tmp_path / "data.csv")},
+            "features": [{"name": "spend"}, {"name": "plan", "type": "categorical"}],
+            "model": {"k_min": 2, "k_max": 2, "stability_bootstraps": 0},
+        },
+        base_dir=tmp_path,
+    )
+    store = ModelStore(tmp_path / "store")
+    manifest = train(config, store).manifest
+    page = (store.version_dir("customers", manifest.version) / "report.html").read_text()
+    assert "<td><i>All customers</i></td>" in page
+    population = page.split("<td><i>All customers</i></td>")[1].split("</tr>")[0]
+    assert "<td class=num>0.33%</td>" in population, population
+    assert ">0%<" not in population, population

@@ -300,7 +300,7 @@ def _categorical(m: Manifest, colours: Colours) -> str:
         profiles = [s.categorical.get(name, {}) for s in m.segments]
         pop = {c: v.population_share for shares in profiles for c, v in shares.items()}
         cats = sorted(pop, key=lambda c: -pop[c])
-        population = "".join(f"<td class=num>{pop[c]:.0%}</td>" for c in cats)
+        population = "".join(f"<td class=num>{percent(pop[c])}</td>" for c in cats)
         rows = [f"<tr><td><i>All customers</i></td>{population}</tr>"]
         for s, shares in zip(m.segments, profiles, strict=True):
             top = max(shares, key=lambda c: shares[c].share, default=None)
@@ -362,7 +362,7 @@ def _share_cell(share: CategoryShare | None, top: bool) -> str:
     if share is None:
         return '<td class="num muted">—</td>'
     rgb = "33,102,172" if share.z > 0 else "178,24,43"  # blue over-, red under-represented
-    text = f"<b>{share.share:.0%}</b>" if top else f"{share.share:.0%}"
+    text = f"<b>{percent(share.share)}</b>" if top else percent(share.share)
     alpha = min(abs(share.z) / 2, 1) / 2
     return f'<td class="num" style="background:rgba({rgb},{alpha:.2f})">{text}</td>'
 
