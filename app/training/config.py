@@ -446,6 +446,22 @@ def _did_you_mean(loc: tuple[int | str, ...]) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
+# what a new user's type means here (an audit's hotel table: "date" and "boolean" were refused
+# with the two types only, not what to do with such a column)
+_DATE_HINT = (
+    ": a date is not a feature; derive a number from it in the file first (days since the "
+    "booking, say) and declare that numeric"
+)
+_BOOLEAN_HINT = (
+    ": a column of TRUE/FALSE or 0/1 cells is read as 1/0 as 'numeric' (the default); as "
+    "'categorical', TRUE/FALSE are the categories 'true' and 'false'"
+)
+_TYPE_HINTS = {
+    **dict.fromkeys(("date", "datetime", "timestamp", "time"), _DATE_HINT),
+    **dict.fromkeys(("boolean", "bool", "flag", "binary"), _BOOLEAN_HINT),
+}
+
+
 def _format_validation_error(exc: ValidationError, source: str, raw: Any = None) -> str:
     lines = []
     for err in exc.errors():
@@ -457,7 +473,9 @@ def _format_validation_error(exc: ValidationError, source: str, raw: Any = None)
             )
         elif err["type"] == "union_tag_invalid":  # a feature's type
             given = (err.get("ctx") or {}).get("tag", "")
-            msg = f"type {given!r} is not 'numeric' or 'categorical'"
+            msg = f"type {given!r} is not 'numeric' or 'categorical'" + _TYPE_HINTS.get(
+                str(given).strip().lower(), ""
+            )
         lines.append(f"{loc}: {msg}" if loc else msg)
     return f"invalid config {source}: " + "; ".join(lines)
 

@@ -225,6 +225,20 @@ def test_too_few_customers_left_after_rules_for_k_min_is_refused(tmp_path: Path)
             FEATURES.replace('"categorical"', '"category"'),
             "features.2 ('plan'): type 'category' is not 'numeric' or 'categorical'",
         ),
+        (
+            "",
+            FEATURES.replace('"categorical"', '"date"'),
+            "features.2 ('plan'): type 'date' is not 'numeric' or 'categorical': a date is not "
+            "a feature; derive a number from it in the file first (days since the booking, "
+            "say) and declare that numeric",
+        ),
+        (
+            "",
+            FEATURES.replace('"categorical"', '"boolean"'),
+            "features.2 ('plan'): type 'boolean' is not 'numeric' or 'categorical': a column "
+            "of TRUE/FALSE or 0/1 cells is read as 1/0 as 'numeric' (the default); as "
+            "'categorical', TRUE/FALSE are the categories 'true' and 'false'",
+        ),
         ("", "", "features: Field required"),
         # a feature's own missing markers are strings, as [data] missing_values are
         (
