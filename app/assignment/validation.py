@@ -86,6 +86,17 @@ class ErrorBudget:
         return errors
 
 
+def number_id(value: float) -> str:
+    """The error of a customer id sent as a JSON number: ids are text, as written."""
+    if not abs(value) < 1e15:  # (a huge number is echoed as nothing: its text is unbounded)
+        return "must be a string: customer ids are text, exactly as the file writes them"
+    text = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+    return (
+        f'must be a string: customer ids are text, exactly as the file writes them ("{text}", '
+        f'with any leading zeros it has, "00{text}" and "{text}" being two customers)'
+    )
+
+
 def _unlisted(names: Any, known: Any, count: int) -> tuple[list[str], int]:
     """The first ``MAX_ERRORS`` of ``names`` not in ``known``, and how many more there are
     (``count``: how many are not known, so a million are never listed or set apart)."""
@@ -147,6 +158,10 @@ def parse_item(
     customer_id = obj.get("customer_id")
     if customer_id is None:
         errors.append({"field": f"{p}customer_id", "message": "field required"})
+    elif isinstance(customer_id, int | float) and not isinstance(customer_id, bool):
+        # an id column of numbers is still text (an audit sent a hotel guest's 18855 for the
+        # file's "018855", and was told only "must be a non-empty string")
+        errors.append({"field": f"{p}customer_id", "message": number_id(customer_id)})
     elif not isinstance(customer_id, str) or not customer_id.strip():
         errors.append({"field": f"{p}customer_id", "message": "must be a non-empty string"})
     elif len(customer_id) > max_id:

@@ -205,7 +205,14 @@ def test_a_valid_batch_the_one_pass_decoder_declines_is_answered_item_by_item(
         (lambda b: b["features"].update(plan=["pro"]), "features.plan", "must be a string"),
         (lambda b: b.update(customer_id="x" * 129), "customer_id", "longer than 128"),
         (lambda b: b.update(customer_id=""), "customer_id", "non-empty"),
-        (lambda b: b.update(customer_id=12), "customer_id", "non-empty string"),
+        (
+            lambda b: b.update(customer_id=12),
+            "customer_id",
+            'must be a string: customer ids are text, exactly as the file writes them ("12", '
+            'with any leading zeros it has, "0012" and "12" being two customers)',
+        ),
+        (lambda b: b.update(customer_id=True), "customer_id", "non-empty string"),
+        (lambda b: b.update(customer_id=10**30), "customer_id", "customer ids are text"),
         (lambda b: b.pop("customer_id"), "customer_id", "field required"),
         (lambda b: b.update(features=None), "features", "must be an object"),
         (lambda b: b.update(extra=1), "extra", "unknown field"),
