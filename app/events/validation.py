@@ -29,7 +29,11 @@ from typing import Any
 from app.assignment.customer_ids import id_refusal, readable_id
 from app.assignment.number_limit import INT_LIMIT, out_of_range
 from app.assignment.unique_names import REPEATED, Repeated, checked_items
-from app.assignment.validation import NUMBER_LIMIT, parse_json
+from app.assignment.validation import (
+    NUMBER_LIMIT,
+    number_id,
+    parse_json,
+)
 from app.events.derive import EARLIEST_US, to_us
 from app.events.store import Event, order_key
 from app.problems import MAX_ERRORS, invalid, shown, too_many
@@ -118,7 +122,9 @@ def _text(
     item: dict[str, Any], name: str, max_len: int, errors: list[dict[str, str]], p: str
 ) -> Any:
     value = item.get(name)
-    if not isinstance(value, str) or not value.strip():
+    if name == "customer_id" and isinstance(value, int | float) and not isinstance(value, bool):
+        errors.append({"field": f"{p}.{name}", "message": number_id(value)})  # as /v1/assign
+    elif not isinstance(value, str) or not value.strip():
         errors.append({"field": f"{p}.{name}", "message": "must be a non-empty string"})
     elif len(value) > max_len:
         errors.append({"field": f"{p}.{name}", "message": f"longer than {max_len} characters"})

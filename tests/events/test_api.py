@@ -206,6 +206,17 @@ def test_bad_events_are_rejected_by_name_and_the_rest_applied(client: TestClient
     assert client.get("/v1/customers/b2").status_code == 404  # nothing of theirs stored
 
 
+def test_a_customer_id_sent_as_a_number_is_told_ids_are_text(client: TestClient) -> None:
+    """As /v1/assign says it: an order system's integer id for the file's "0042"."""
+    doc = post(client, event(42, 5, 10.0), event("0042", 5, 10.0))  # type: ignore[arg-type]
+    assert (doc["accepted"], doc["rejected"]) == (1, 1)
+    (error,) = doc["errors"][0]["errors"]
+    assert error["field"] == "events.0.customer_id"
+    assert error["message"].startswith(
+        'must be a string: customer ids are text, exactly as the file writes them ("42", '
+    ), error
+
+
 @pytest.mark.parametrize(
     "odd", ["a\nb", "tab\there", "x\u2028y", "\u202eevil", "\u00a0", "\u200b", "\u3164"]
 )
