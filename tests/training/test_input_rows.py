@@ -51,6 +51,30 @@ def test_training_leaves_out_misshapen_rows_and_counts_them(tmp_path: Path) -> N
     assert manifest["data"]["dropped_examples"] == {misshapen: "line 3 has 5 fields, the header 4"}
 
 
+def test_a_row_quoted_whole_says_so_in_the_summary_and_manifest(tmp_path: Path) -> None:
+    """The real retail sample's 119 lines quoted whole were left out with the summary saying
+    only "e.g. line 111 has 1 field, the header 8"; the cause and its fix were in a log line."""
+    frame = good_frame(60)
+    lines = frame.to_csv(index=False).splitlines()
+    lines[2:2] = ['"c-quoted,1,3,""pro"""']  # an export that quoted the whole row
+    data = tmp_path / "table.csv"
+    data.write_text("\n".join(lines) + "\n")
+    store = tmp_path / "store"
+    code, output = _run(
+        "train", "--config", str(write_config(tmp_path, data)), "--store", str(store)
+    )
+    assert code == 0, output
+    said = " ".join(output.split())
+    example = (
+        "line 3 has 1 field, the header 4 (the whole row quoted as one value: unquote such lines)"
+    )
+    assert f"e.g. {example}" in said, said
+    manifest = json.loads(next(store.glob("*/*/manifest.json")).read_text())
+    assert manifest["data"]["dropped_examples"] == {
+        "another number of fields than the header": example
+    }
+
+
 @pytest.fixture
 def retail(tmp_path: Path) -> Path:
     """The real sample log with one unreadable time and one quantity that is a word, both on
@@ -83,7 +107,8 @@ def test_an_unreadable_time_or_amount_leaves_out_its_row_in_train_and_assign(
     reasons = (
         "no customer id: 2,239; time not readable, e.g. 'not a date': 1; "
         "amount not a number, e.g. 'lots': 1; another number of fields than the header, "
-        "e.g. line 111 has 1 field, the header 8: 119"
+        "e.g. line 111 has 1 field, the header 8 (the whole row quoted as one value: unquote "
+        "such lines): 119"
     )
     assert reasons in output
     out = tmp_path / "tagged.csv"
