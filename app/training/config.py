@@ -355,6 +355,12 @@ class TrainConfig(_Strict):
             raise ValueError(f"features declared twice: {', '.join(dupes)}")
         if self.data.id_column in names:
             raise ValueError(f"id column {self.data.id_column!r} cannot also be a feature")
+        if self.outcomes.path is None and self.data.id_column in self.outcomes.columns:
+            # (it was "outcome 'guest_id' is not a column of hotel.csv": it is, the id one)
+            raise ValueError(
+                f"id column {self.data.id_column!r} cannot also be an outcome: an outcome is a "
+                "number or yes/no of each customer"
+            )
         clash = sorted(set(self.outcomes.columns) & set(names))
         if clash:
             raise ValueError(f"outcome columns cannot also be features: {', '.join(clash)}")

@@ -240,6 +240,12 @@ def test_too_few_customers_left_after_rules_for_k_min_is_refused(tmp_path: Path)
             "'categorical', TRUE/FALSE are the categories 'true' and 'false'",
         ),
         ("", "", "features: Field required"),
+        (
+            "",
+            FEATURES + '\n[outcomes]\ncolumns = ["customer_id"]\n',
+            "id column 'customer_id' cannot also be an outcome: an outcome is a number or "
+            "yes/no of each customer",
+        ),
         # a feature's own missing markers are strings, as [data] missing_values are
         (
             "",
