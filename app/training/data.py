@@ -447,10 +447,14 @@ def read_csv_fast(
 
 
 def check_data_file(
-    path: Path, columns: Sequence[str] | None = None, dialect: CsvFormat = PLAIN_CSV
+    path: Path,
+    columns: Sequence[str] | None = None,
+    dialect: CsvFormat = PLAIN_CSV,
+    id_column: str | None = None,
 ) -> None:
     """The data file exists, is not empty and has ``columns``; else a ``DataError`` naming
-    what is missing and the columns the file has."""
+    what is missing and the columns the file has (and, for a missing ``id_column``, the
+    training table's, where it is set)."""
     if not path.exists():
         raise DataError(f"data file not found: {path}")
     if path.stat().st_size == 0:
@@ -458,11 +462,25 @@ def check_data_file(
     available = columns_of(path, dialect)  # a file of blank lines is empty too
     missing = [c for c in columns or () if c not in available]
     if missing:
+        hint = columns_hint(missing, available, path=path)
         raise DataError(
             f"{path.name}: missing column(s) {', '.join(map(repr, missing))}; "
             f"the file has: {', '.join(map(repr, available[:30]))}"
-            f"{' …' if len(available) > 30 else ''}{columns_hint(missing, available, path=path)}"
+            f"{' …' if len(available) > 30 else ''}"
+            f"{hint or _id_hint(id_column, missing, available)}"
         )
+
+
+def _id_hint(id_column: str | None, missing: Sequence[str], available: Sequence[str]) -> str:
+    """Where the missing column is the training table's id column: the key that names it
+    (an audit's hotel table, ids in ``guest_id``, got "missing column(s) 'customer_id'" from
+    a config without ``id_column``, which the error did not mention)."""
+    if id_column is None or id_column not in missing or not available:
+        return ""
+    return (
+        f" ({id_column!r} is the id column: [data] id_column names the file's column of "
+        f"customer ids, 'customer_id' unless set, e.g. id_column = {available[0]!r})"
+    )
 
 
 def columns_hint(
@@ -698,6 +716,7 @@ def _load_table(
     data: DataConfig, columns: list[str], categories: Sequence[str] = ()
 ) -> TrainingData:
     wanted = list(dict.fromkeys([data.id_column, *columns]))
+    check_data_file(data.path, wanted, CsvFormat.of(data), id_column=data.id_column)
     frame, misshapen = read_rows(
         data.path,
         wanted,

@@ -628,3 +628,22 @@ def test_text_that_starts_like_a_compressed_file_is_still_csv(tmp_path: Path) ->
         "is compressed (bzip2), not CSV text: the data is read from CSV or Parquet files; "
         "decompress or export it first"
     )
+
+
+def test_a_table_whose_ids_are_under_another_name_is_told_the_key(tmp_path: Path) -> None:
+    """A hotel table with its ids in ``guest_id`` and a config without ``id_column`` got
+    "missing column(s) 'customer_id'", with no word of the key that names it."""
+    data = tmp_path / "guests.csv"
+    good_frame().rename(columns={"customer_id": "guest_id"}).to_csv(data, index=False)
+    store = tmp_path / "store"
+    output = run_train(write_config(tmp_path, data), store)
+    assert (
+        "guests.csv: missing column(s) 'customer_id'; the file has: 'guest_id', 'spend', "
+        "'visits', 'plan' ('customer_id' is the id column: [data] id_column names the file's "
+        "column of customer ids, 'customer_id' unless set, e.g. id_column = 'guest_id')"
+    ) in output
+    assert_store_untouched(store)
+    # a missing feature column is not told about the id column
+    good_frame().drop(columns=["visits"]).to_csv(data.with_name("c.csv"), index=False)
+    output = run_train(write_config(tmp_path, data.with_name("c.csv")), store)
+    assert "missing column(s) 'visits'" in output and "id_column" not in output
