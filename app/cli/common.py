@@ -143,6 +143,36 @@ def print_manifest_summary(
     out.print(table)
     for test in manifest.outcomes:
         out.print(outcome_line(test))
+    if manifest.outcomes and (fitted := fitted_to_outcomes(manifest)):
+        out.print(f"[yellow]note:[/] {escape(fitted)}", soft_wrap=True)
+
+
+def fitted_to_outcomes(manifest: Manifest) -> str | None:
+    """What the report says of effects measured on the customers the outcomes shaped the
+    segments of: optimistic (an audit's tree, grown on a cancellation flag that was noise,
+    printed "segments differ ... p=0.0009", the report alone saying it was optimistic)."""
+    sel = manifest.selection
+    if manifest.algorithm == "tree":
+        target = str(manifest.config.get("model", {}).get("target"))
+        point = next((p for p in sel.curve if p.k == sel.chosen_k), None)
+        held = point.effects.get(target) if point is not None else None
+        judge = (
+            f"; its effect size on held-out halves, {held:.3f}, is the one to judge it by"
+            if held is not None
+            else ""
+        )
+        return (
+            f"the leaves were grown to separate {target!r}: its test above is measured on the "
+            f"customers they were fitted to, so its p-value and effect size are optimistic{judge}"
+        )
+    from app.training.selection import WEIGHTED  # (here: it loads scikit-learn)
+
+    if sel.chosen_algorithm and sel.chosen_algorithm.endswith(WEIGHTED):
+        return (
+            "the outcomes weighted the features the segments were formed in: the effects above "
+            "are measured on the customers they were fitted to, so they are optimistic"
+        )
+    return None
 
 
 def outcome_line(test: OutcomeTest) -> str:
