@@ -1035,6 +1035,8 @@ def timestamps(
     ``timestamp_format``: the format, not the rows, is then what is wrong. Also returns the
     day/month order read (None: no such dates, or a format given)."""
     given = fmt
+    if fmt is None:
+        _refuse_epoch_numbers(values, source)
     order = day_month_order(values, source, day_first) if fmt is None else None
     read_day_first = None if order is None else order.dayfirst
     if order is not None:
@@ -1066,6 +1068,38 @@ def timestamps(
             '[data.transactions] (e.g. "%d/%m/%Y %H:%M")'
         )
     return when, bad, read_day_first
+
+
+PLAIN_NUMBER = r"^\s*\d+(\.\d+)?\s*$"
+EPOCH_UNITS = ((1e11, "s"), (1e14, "ms"), (1e17, "us"))  # below each bound, that unit
+UNIT_WORDS = {"s": "seconds", "ms": "milliseconds", "us": "microseconds", "ns": "nanoseconds"}
+
+
+def _refuse_epoch_numbers(values: pd.Series, source: str) -> None:
+    """A timestamp column of plain numbers (Unix epoch times, ``1728802302``): pandas read
+    them as nanoseconds since 1970, and an audit's order log trained with every customer's
+    last order 19,967 days ago. Refused, with the line that writes them as times (the unit
+    guessed from their size). Dates written ``20240315`` (eight digits) are read as dates."""
+    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
+        return
+    # (a column of numbers, as a file's typed reader or Parquet gives, by its text too)
+    text = values.dropna().astype(str).str.strip()
+    text = text[text != ""]
+    if text.empty or not text.str.match(PLAIN_NUMBER).all():
+        return
+    if text.str.fullmatch(r"\d{8}").all():  # 20240315: a date, which pandas reads so
+        return
+    numbers = pd.to_numeric(text, errors="coerce").dropna()
+    example = str(text.iloc[0])
+    size = float(numbers.abs().median())
+    unit = next((u for bound, u in EPOCH_UNITS if size < bound), "ns")
+    name = str(values.name)
+    raise DataError(
+        f"{source}: column {name!r} holds numbers, not times (e.g. {example!r}); if they are "
+        f"Unix epoch times (in {UNIT_WORDS[unit]}, by their size), write them as times in the "
+        "file first, "
+        f"e.g. log[{name!r}] = pandas.to_datetime(log[{name!r}], unit={unit!r}, utc=True)"
+    )
 
 
 # A date written day and month as two numbers before the year (15/03/2024, 3.15.24,

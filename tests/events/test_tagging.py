@@ -81,7 +81,7 @@ def test_customers_without_lines_before_the_reference_or_with_only_refunds_are_r
         "late": "no line before the reference date (not tagged)",
         "refunder": "only refund lines before the reference date: no purchase (not tagged)",
     }
-    assert "1 customers" in shown.output and "out.review.csv" in shown.output
+    assert "1 customer:" in shown.output and "out.review.csv" in shown.output
 
 
 def test_a_logs_customers_whose_id_the_service_refuses_are_listed_not_tagged(

@@ -182,3 +182,30 @@ def test_a_log_of_the_first_twelve_days_is_read_in_the_order_training_proved(
         Thresholds(watch=0.1, drift=0.25, min_observations=10),
     )
     assert drift.status in ("ok", "watch", "drift")
+
+
+@pytest.mark.parametrize(
+    ("scale", "unit", "words"), [(1, "s", "seconds"), (1000, "ms", "milliseconds")]
+)
+def test_a_log_of_epoch_numbers_is_refused_with_the_line_that_writes_times(
+    tmp_path: Path, scale: int, unit: str, words: str
+) -> None:
+    """An audit's order log with Unix epoch times (``1728802302``) trained without a word:
+    pandas read them as nanoseconds after 1970, and every customer's last order was 19,967
+    days before the reference date. Refused, the unit guessed from the numbers' size, in
+    training and in a file run of a log model alike; eight-digit dates are still dates."""
+    log = log_times()
+    epoch = pd.Timestamp("1970-01-01", tz="UTC")
+    seconds = [int((t - epoch) // pd.Timedelta(seconds=1)) * scale for t in log["when"]]
+    path = tmp_path / "epoch.csv"
+    log.drop(columns="when").assign(ts=seconds).to_csv(path, index=False)
+    with pytest.raises(DataError) as caught:
+        load_training_data(parse_config(raw_config(path), base_dir=tmp_path))
+    assert str(caught.value) == (
+        f"epoch.csv: column 'ts' holds numbers, not times (e.g. '{seconds[0]}'); if they are "
+        f"Unix epoch times (in {words}, by their size), write them as times in the file "
+        f"first, e.g. log['ts'] = pandas.to_datetime(log['ts'], unit='{unit}', utc=True)"
+    )
+    dates = write_log(log, tmp_path / "dates.csv", "%Y%m%d")
+    loaded = load_training_data(parse_config(raw_config(dates), base_dir=tmp_path))
+    assert len(loaded.frame) == log["customer"].nunique()
