@@ -717,9 +717,10 @@ def _load_table(
 ) -> TrainingData:
     wanted = list(dict.fromkeys([data.id_column, *columns]))
     check_data_file(data.path, wanted, CsvFormat.of(data), id_column=data.id_column)
+    currency = currency_column(data.path, wanted, CsvFormat.of(data))
     frame, misshapen = read_rows(
         data.path,
-        wanted,
+        [*wanted, currency] if currency else wanted,
         id_column=data.id_column,
         missing_values=data.missing_values,
         fast_csv=True,
@@ -736,6 +737,12 @@ def _load_table(
         reasons[SUPERSEDED] = superseded
         dropped += superseded
     more, examples = misshapen_reasons(data.path.name, misshapen)
+    notes = []
+    if currency is not None:  # read for its note only: not a column of the training frame
+        held = frame.pop(currency)
+        numeric = [c for c in columns if c in frame.columns and c not in categories]
+        if numeric and (note := currencies_note(held, currency, table=True)):
+            notes.append(note)
     return TrainingData(
         frame,
         source_rows=len(frame) + dropped + len(misshapen),
@@ -743,6 +750,7 @@ def _load_table(
         reference_date=None,
         dropped_reasons=reasons | more,
         dropped_examples=examples,
+        notes=notes,
     )
 
 
@@ -958,21 +966,30 @@ def unmarked_note(values: pd.Series, tx: TransactionsConfig, option: str) -> str
 def currency_column(
     path: Path, read: Sequence[str | None], dialect: CsvFormat = PLAIN_CSV
 ) -> str | None:
-    """A column of the log named like a currency (``Currency``, ``currency_code``) that the
-    config does not read otherwise: its amounts may be in several currencies."""
+    """A column of the log (or table) named like a currency (``Currency``, ``currency_code``)
+    that the config does not read otherwise: its amounts may be in several currencies."""
     names = [c for c in columns_of(path, dialect) if c.strip().lower() in CURRENCY_NAMES]
     return next((c for c in names if c not in read), None)
 
 
-def currencies_note(values: pd.Series, column: str) -> str | None:
+def currencies_note(values: pd.Series, column: str, table: bool = False) -> str | None:
     """The note on a log whose used lines are in several currencies: every amount is added
-    as written (monetary, avg_order_value), whatever its currency."""
+    as written (monetary, avg_order_value), whatever its currency; in a ``table``, its money
+    features are compared as written (an audit's hotel bookings priced in EUR, USD and
+    GBP were segmented on their prices as one currency, without a word)."""
     text = values.astype("string").str.strip()
     shares = text[text.notna() & (text != "")].value_counts(normalize=True)
     if len(shares) < 2:
         return None
     shown = ", ".join(f"{code} {percent(share)}" for code, share in shares.iloc[:4].items())
     more = f" and {len(shares) - 4:,} more" if len(shares) > 4 else ""
+    if table:
+        return (
+            f"column {column!r} holds {len(shares):,} currencies ({shown}{more}): a money "
+            "feature (a price, a spend) is compared as written, whatever its currency (100 is "
+            "100 in each); convert such amounts to one currency first, or keep one currency's "
+            "customers"
+        )
     return (
         f"column {column!r} holds {len(shares):,} currencies ({shown}{more}): amounts are "
         "added as written, whatever their currency (monetary, avg_order_value); convert them "

@@ -489,6 +489,38 @@ def test_lines_an_order_status_marks_as_no_sale_are_left_out_and_counted(
     assert "no sale left: every one of" in str(caught.value)
 
 
+def test_a_table_in_several_currencies_is_noted(tmp_path: Path) -> None:
+    """An audit's hotel bookings were priced in EUR, USD and GBP (a `currency` column beside
+    `total_price`): segmented on the prices as one currency, without a word, where a log in
+    several currencies is noted. A table gets the note too; one currency, or a table with
+    no numeric feature, none; the column stays out of the training frame."""
+    rng = np.random.default_rng(21)
+    n = 300
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"g{i:04d}" for i in range(n)],
+            "total_price": rng.lognormal(5, 0.5, n).round(2),
+            "room": rng.choice(["Standard", "Suite"], n),
+            "Currency": rng.choice(["EUR", "USD", "GBP"], n, p=[0.6, 0.3, 0.1]),
+        }
+    )
+    path = tmp_path / "bookings.csv"
+    frame.to_csv(path, index=False)
+    features = [{"name": "total_price"}, {"name": "room", "type": "categorical"}]
+    raw = {"data": {"path": str(path)}, "features": features}
+    loaded = load_training_data(parse_config(raw, base_dir=tmp_path))
+    said = [n for n in loaded.notes if "currencies" in n]
+    assert len(said) == 1, loaded.notes
+    assert said[0].startswith("column 'Currency' holds 3 currencies (EUR 6"), said
+    assert "a money feature (a price, a spend) is compared as written" in said[0]
+    assert "Currency" not in loaded.frame.columns
+    frame.assign(Currency="EUR").to_csv(path, index=False)
+    assert not load_training_data(parse_config(raw, base_dir=tmp_path)).notes
+    frame.to_csv(path, index=False)
+    only = {**raw, "features": features[1:]}
+    assert not load_training_data(parse_config(only, base_dir=tmp_path)).notes
+
+
 def test_a_code_that_is_no_currency_is_junk_left_out_not_a_unit(tmp_path: Path) -> None:
     """Found by a review: any three capitals read as a currency code, so one `ERR404` in a
     log stopped the job ("a number written with 'ERR'"). Such a line is left out and counted,
