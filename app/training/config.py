@@ -287,6 +287,18 @@ class ModelConfig(_Strict):
         500_000, ge=1, description="with algorithm = 'auto', use mini-batch k-means above this"
     )
 
+    @field_validator("min_share", mode="before")
+    @classmethod
+    def _a_fraction(cls, value: Any) -> Any:
+        # (a new user's min_share = 5, meant as 5%, got "Input should be less than 0.5")
+        if isinstance(value, int | float) and not isinstance(value, bool) and value >= 1:
+            raise ValueError(
+                f"min_share is a share of the customers (0.05: 5%), not a percent or a count: "
+                f"for {value:g}%, write min_share = {value / 100:g}"
+                + (" (at most 0.5)" if value >= 50 else "")
+            )
+        return value
+
     @model_validator(mode="after")
     def _k_range(self) -> ModelConfig:
         if self.k_min > self.k_max:

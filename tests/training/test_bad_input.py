@@ -647,3 +647,25 @@ def test_a_table_whose_ids_are_under_another_name_is_told_the_key(tmp_path: Path
     good_frame().drop(columns=["visits"]).to_csv(data.with_name("c.csv"), index=False)
     output = run_train(write_config(tmp_path, data.with_name("c.csv")), store)
     assert "missing column(s) 'visits'" in output and "id_column" not in output
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ("5", "for 5%, write min_share = 0.05"),
+        ("60", "for 60%, write min_share = 0.6 (at most 0.5)"),
+    ],
+)
+def test_a_min_share_written_as_a_percent_says_the_fraction(
+    tmp_path: Path, given: str, said: str
+) -> None:
+    """A new user's min_share = 5 (5%) got pydantic's "Input should be less than 0.5"."""
+    data = tmp_path / "customers.csv"
+    good_frame().to_csv(data, index=False)
+    config = tmp_path / "config.toml"
+    config.write_text(f'[data]\npath = "{data}"\n{FEATURES}\n[model]\nmin_share = {given}\n')
+    output = run_train(config, tmp_path / "store")
+    assert (
+        "model.min_share: min_share is a share of the customers (0.05: 5%), not a percent or a "
+        f"count: {said}"
+    ) in output, output
