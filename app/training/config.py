@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 import tomllib
 from datetime import date
 from pathlib import Path
@@ -73,6 +74,18 @@ class TransactionsConfig(_Strict):
         min_length=1,
         description="the exclude_column values of a line left out (trimmed, any case)",
     )
+
+    @field_validator("reference_date", mode="before")
+    @classmethod
+    def _iso_date(cls, value: Any) -> Any:
+        # ("09/01/2024" got pydantic's "invalid character in year": which day was meant is
+        # the reader's guess; the config names one way to write it)
+        if isinstance(value, str) and not re.match(r"\s*\d{4}-", value):
+            raise ValueError(
+                f"reference_date {value!r} is not a date written year first: write it as a "
+                "TOML date, reference_date = 2024-09-01 (no quotes needed)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _amount_source(self) -> TransactionsConfig:

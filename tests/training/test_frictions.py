@@ -1046,3 +1046,18 @@ def test_customers_with_refunds_only_are_one_reason_in_every_manifest(tmp_path: 
             "derive recency from)"
         )
     )
+
+
+def test_a_reference_date_written_month_first_says_how_to_write_it(tmp_path: Path) -> None:
+    """A new user's reference_date = "09/01/2024" got pydantic's "invalid character in
+    year"; a quoted ISO date is read as the date it is."""
+    path = retail_log(tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        parse_config(log_config(path, "09/01/1997"), base_dir=tmp_path)
+    assert (
+        "data.transactions.reference_date: reference_date '09/01/1997' is not a date written "
+        "year first: write it as a TOML date, reference_date = 2024-09-01 (no quotes needed)"
+    ) in str(caught.value)
+    config = parse_config(log_config(path, "1997-10-01"), base_dir=tmp_path)
+    assert config.data.transactions is not None
+    assert str(config.data.transactions.reference_date) == "1997-10-01"
