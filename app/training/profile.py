@@ -377,11 +377,12 @@ def _trait(
 
 
 def _yes_no(shares: Iterable[str]) -> bool:
-    """Whether a feature's categories (those written in the data) are yes/no words: only then
-    is ``N`` a no (a ``region`` of ``N``, ``S``, ``E``, ``W`` named its north "No region").
-    Unknown categories (none given): as if they were."""
-    written = [c for c in shares if _nameable(c) and c != MISSING_CATEGORY]
-    return all(c.strip().lower() in YES | NO for c in written)
+    """Whether a feature's categories (those written in the data) answer yes or no: a yes
+    word and a no word among them (``Yes``/``No``, with ``No internet service`` beside them
+    too); only then is ``N`` a no (a ``region`` of ``N``, ``S``, ``E``, ``W`` named its north
+    "No region"). Unknown categories (none given): as if they did."""
+    written = {c.strip().lower() for c in shares if _nameable(c) and c != MISSING_CATEGORY}
+    return not written or bool(written & YES and written & NO)
 
 
 def _category_trait(category: str, label: str, share: float, yes_no: bool = True) -> str:

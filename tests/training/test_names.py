@@ -539,3 +539,17 @@ def test_a_one_letter_category_is_a_no_only_among_yes_no_categories(tmp_path: Pa
     m = train(parse_config(tree, base_dir=tmp_path), ModelStore(tmp_path / "t")).manifest
     names = sorted(s.name.split(",")[0] for s in m.segments)
     assert names == ["N region", "Not N region"], names
+
+
+def test_a_yes_beside_a_third_category_still_names_the_feature() -> None:
+    """Telco's ``OnlineSecurity`` is Yes, No or "No internet service": its Yes is still the
+    feature itself ("online security"), never "Yes online security"."""
+    labels = {"security": "online security", "spend": "spend"}
+    security = {
+        "Yes": CategoryShare(share=0.9, population_share=0.3, z=1.3),
+        "No": CategoryShare(share=0.1, population_share=0.5, z=-0.8),
+        "No internet service": CategoryShare(share=0.0, population_share=0.2, z=-0.5),
+    }
+    numeric = {"spend": NumericProfile(mean=1, median=1, z=0.1)}
+    name = _generate_name(numeric, {"security": security}, labels, set(), {}, set())
+    assert name == "Online security", name
