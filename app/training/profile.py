@@ -23,7 +23,7 @@ from app.training.config import CategoricalFeature, Feature, TrainConfig
 from app.training.effects import outcome_effect
 from app.training.preprocess import MISSING_CATEGORY, category_codes
 from app.training.tree_names import LeafSplit, bounds_number, bounds_text
-from app.words import label_of, plain_number
+from app.words import label_of, percent, plain_number
 
 NAME_Z = 0.5  # a feature must differ this much to appear in a name
 NAME_SIDE = 2 / 3  # and this share of the segment be on that side of the population median
@@ -776,7 +776,7 @@ def _describe(
     )  # fmt: skip
     lacking = sorted(
         (
-            (-share_.z, f"{share_.share:.0%} "
+            (-share_.z, f"{percent(share_.share)} "
              f"{_category_trait(cat, labels[feature], 1.0, False)} "
              f"({share_.population_share:.0%} of all)")
             for feature, cat, share_ in _lacking(categorical)

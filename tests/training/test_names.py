@@ -332,6 +332,14 @@ def test_a_description_names_a_common_category_the_segment_lacks() -> None:
         "25.0% of customers: 0% Month-to-month contract (55% of all); close to the population "
         "average on every numeric feature."
     )
+    # a few of it are not none of it: 0.4% reads so, not "0%"
+    few = {
+        **contract,
+        "Month-to-month": contract["Month-to-month"].model_copy(update={"share": 0.004}),
+    }
+    assert _describe(0.25, numeric, {"contract": few}, labels).startswith(
+        "25.0% of customers: 0.4% Month-to-month contract (55% of all);"
+    )
     name = _generate_name(numeric, {"contract": contract}, labels, set(), {}, set())
     assert name.lower().startswith("not month-to-month contract")
 
