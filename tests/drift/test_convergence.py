@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -146,3 +147,16 @@ def test_the_advice_on_converging_segments_is_one_that_can_be_followed(tmp_path:
         "; seg-001: a rule segment, kept whatever k is; change its rule if its customers are "
         "like those of the segment beside it" in ruled
     )
+
+
+def test_the_summary_lists_a_few_converging_pairs_and_counts_the_rest(tmp_path: Path) -> None:
+    """An audit's six hotel segments, whose one outcome was noise, printed thirteen
+    "converging:" lines before the advice; the summary lists five and counts the rest."""
+    shown = _train_converging(tmp_path, "k_min = 6\nk_max = 6")
+    store = next((tmp_path / "stores").glob("*"))
+    manifest = json.loads(next(store.glob("*/*/manifest.json")).read_text())
+    pairs = len(manifest["convergence"])
+    assert pairs > 5, manifest["convergence"]
+    assert shown.count("(same_outcomes") + shown.count("(close_centres") == 5, shown
+    more = pairs - 5
+    assert f"converging: and {more} more pair{'s' if more > 1 else ''} (every pair: " in shown
