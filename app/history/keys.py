@@ -119,8 +119,16 @@ class Keys:
 
     def pattern(self) -> str:
         """A ``SCAN MATCH`` pattern covering every key of this prefix (tests, tooling)."""
-        escaped = "".join(f"\\{c}" if c in "*?[]\\" else c for c in self.prefix)
-        return f"{escaped}*"
+        return f"{_glob_escaped(self.prefix)}*"
+
+    def customers_pattern(self, shard: int) -> str:
+        """A ``SCAN MATCH`` pattern covering the customer keys of ``shard``."""
+        return f"{_glob_escaped(self.customer_head(shard))}*"
+
+
+def _glob_escaped(text: str) -> str:
+    """``text`` matched literally by a ``SCAN MATCH`` pattern."""
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
 
 
 # A cursor is the last join number seen in each shard, in decimal, joined by dots: URL-safe,

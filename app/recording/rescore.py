@@ -64,9 +64,9 @@ async def customer_ids(history: HistoryService, keys: Keys) -> AsyncIterator[str
     client = history.recorder.client
     for shard in range(keys.shards):
         head = keys.customer_head(shard)
-        escaped = "".join(f"\\{c}" if c in "*?[]\\" else c for c in head)
         try:
-            async for key in client.scan_iter(match=f"{escaped}*", count=SCAN_COUNT):
+            pattern = keys.customers_pattern(shard)
+            async for key in client.scan_iter(match=pattern, count=SCAN_COUNT):
                 yield key[len(head) :]
         except (RedisError, OSError) as exc:
             message = (
