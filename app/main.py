@@ -39,6 +39,8 @@ from app.ratelimit import RateLimiter
 from app.redis_client import open_redis
 from app.registry.endpoints import router as registry_router
 from app.registry.store import ModelStore
+from app.rescore.endpoints import router as rescore_router
+from app.rescore.service import Rescores
 from app.security import KeyRing
 from app.segments.endpoints import router as segments_router
 from app.serving import ModelHolder, every
@@ -151,6 +153,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             for coroutine in watchers:
                 watcher = asyncio.create_task(coroutine)
                 stack.push_async_callback(_cancel, watcher)
+            stack.push_async_callback(app.state.rescores.close)  # before Redis closes
             _tune_gc()
             yield
 
@@ -173,6 +176,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.history = app.state.rate_limiter = None  # set by the lifespan when configured
     app.state.drift = app.state.behaviour = app.state.models = None  # likewise
+    app.state.rescores = Rescores()  # this worker's background rescores (/v1/rescore)
     app.state.keys = KeyRing(
         settings.api_keys, settings.api_keys_file, enabled=not settings.dev_mode
     )
@@ -191,6 +195,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         health_router,
         drift_router,
         webhooks_router,
+        rescore_router,
     )
     for router in routers:
         app.include_router(router)

@@ -141,7 +141,7 @@ def rescore(
 
     shown = [time.monotonic()]
 
-    def progress(done: Rescored) -> None:  # a line every 5 s at most (a log, not a screen)
+    async def progress(done: Rescored) -> None:  # a line every 5 s at most (a log, not a screen)
         if time.monotonic() - shown[0] >= 5:
             shown[0] = time.monotonic()
             seen = done.customers + done.not_assigned

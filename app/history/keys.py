@@ -109,6 +109,16 @@ class Keys:
         """Stream: the shard's segment-change events."""
         return f"{self.tag(shard)}events"
 
+    def rescore(self) -> str:
+        """Hash: the model's last service-side rescore (``POST /v1/rescore``): its state and
+        counts."""
+        return f"{self.tag(0)}rescore"
+
+    def rescore_lease(self) -> str:
+        """String: the run id of the rescore running now, in whichever worker; it expires
+        unless that worker renews it (a worker that died frees it)."""
+        return f"{self.tag(0)}rescore:lease"
+
     def rate(self, key_id: str, window: int) -> str:
         """Request counter of one API key in one fixed window (string, expires with it)."""
         return f"{self.prefix}rl:{{{key_id}}}:{window}"

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,9 +82,11 @@ async def rescore(
     behaviour: BehaviourStore | None,
     max_id: int,
     batch_size: int,
-    on_batch: Callable[[Rescored], None] = lambda _: None,
+    on_batch: Callable[[Rescored], Awaitable[None]] | None = None,
 ) -> Rescored:
-    """Assign and record every stored customer with ``serving``, ``batch_size`` at a time.
+    """Assign and record every stored customer with ``serving``, ``batch_size`` at a time;
+    ``on_batch`` is awaited after each batch with the counts so far (an exception it raises
+    stops the run there).
 
     Raises
     ------
@@ -112,7 +114,8 @@ async def rescore(
                 "run it again to finish (a rescore is safe to repeat)",
                 "Redis unavailable",
             )
-        on_batch(done)
+        if on_batch is not None:
+            await on_batch(done)
 
     async for customer_id in customer_ids(history, keys):
         if customer_id in seen:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 
-from app.deps import HolderDep
+from app.deps import HolderDep, ModelStateDep
 from app.problems import problem_responses
 from app.registry.manifest import Manifest
 from app.registry.schemas import Promotion, VersionList, VersionSummary
+from app.rescore.endpoints import start_after_promotion
 from app.security import scoped
 from app.serving import ModelHolder
 
@@ -75,8 +77,26 @@ async def get_model(holder: HolderDep, version: str = Version) -> Manifest:
     response_model=Promotion,
     responses=problem_responses(404, 409, 422),
 )
-async def promote_model(holder: HolderDep, version: str = Version) -> Promotion:
-    """Serve ``version`` from now on: verified, loaded and swapped without failing a request."""
+async def promote_model(
+    state: ModelStateDep,
+    holder: HolderDep,
+    version: str = Version,
+    rescore: Annotated[
+        bool,
+        Query(
+            description="then re-assign every stored customer with it, in the background "
+            "(as POST /v1/rescore; needs recording)"
+        ),
+    ] = False,
+) -> Promotion:
+    """Serve ``version`` from now on: verified, loaded and swapped without failing a request.
+
+    Customers already recorded keep the segment the version before gave them until something
+    assigns them again: ``?rescore=true`` moves them all now (``GET /v1/rescore`` follows it;
+    a rescore already running starts over with this version)."""
     previous = holder.store.promoted(holder.model_name)
     serving = await asyncio.to_thread(holder.promote, version)
-    return Promotion(model_name=holder.model_name, version=serving.version, previous=previous)
+    promotion = Promotion(model_name=holder.model_name, version=serving.version, previous=previous)
+    if rescore:
+        promotion.rescore, promotion.rescore_detail = await start_after_promotion(state)
+    return promotion

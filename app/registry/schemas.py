@@ -6,6 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from app.rescore.schemas import RescoreStatus
+
 
 class VersionSummary(BaseModel):
     version: str = Field(examples=["20261123-072415-3fa9c1"])
@@ -32,3 +34,9 @@ class Promotion(BaseModel):
     model_name: str
     version: str
     previous: str | None
+    rescore: RescoreStatus | None = Field(
+        None, description="with ?rescore=true: the rescore started (or running) for it"
+    )
+    rescore_detail: str | None = Field(
+        None, description="with ?rescore=true, why no rescore started (the promotion stands)"
+    )

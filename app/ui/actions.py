@@ -21,6 +21,7 @@ from app.errors import SegmentsError, StoreError
 from app.problems import Problem, as_problem
 from app.registry.endpoints import promote_model
 from app.registry.overrides import EDITABLE
+from app.rescore.endpoints import start_after_promotion
 from app.segments.endpoints import update_segment
 from app.segments.schemas import SegmentPatch
 from app.ui.auth import (
@@ -37,7 +38,7 @@ from app.ui.auth import (
     require_admin,
 )
 from app.ui.pages import api, labels_of, served_segment, serving_of
-from app.ui.render import holder_of, page, redirect
+from app.ui.render import holder_of, model_state, page, redirect
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 # the API's texts are one line (no control characters); a textarea sends line breaks as \r\n
@@ -109,7 +110,16 @@ async def confirm_promote(request: Request, version: str) -> Response:
     except SegmentsError as exc:
         raise PageError(404, "Unknown version", str(exc)) from None
     current = await asyncio.to_thread(holder.store.promoted, holder.model_name)
-    return page(request, viewer, "confirm.html", action="promote", target=manifest, current=current)
+    recording = model_state(request).history is not None
+    return page(
+        request,
+        viewer,
+        "confirm.html",
+        action="promote",
+        target=manifest,
+        current=current,
+        recording=recording,
+    )
 
 
 async def admin_change(request: Request) -> tuple[Viewer, dict[str, str]]:
@@ -131,9 +141,10 @@ async def confirmed(request: Request, what: str) -> dict[str, str]:
 
 @router.post("/models/{version}/promote")
 async def promote(request: Request, version: str) -> Response:
-    await confirmed(request, "promotion")
+    form = await confirmed(request, "promotion")
+    rescore = form.get("rescore") == "yes"
     try:
-        await api(promote_model(holder_of(request), version))
+        await api(promote_model(model_state(request), holder_of(request), version, rescore))
     except SegmentsError as exc:  # the API's status (an unknown version: 404, as there)
         problem = as_problem(exc)
         status = problem.status if problem is not None else 409
@@ -152,8 +163,15 @@ async def confirm_rollback(request: Request) -> Response:
     except StoreError as exc:
         raise PageError(409, "Nothing to roll back to", str(exc)) from None
     current = await asyncio.to_thread(holder.store.promoted, holder.model_name)
+    recording = model_state(request).history is not None
     return page(
-        request, viewer, "confirm.html", action="rollback", target=manifest, current=current
+        request,
+        viewer,
+        "confirm.html",
+        action="rollback",
+        target=manifest,
+        current=current,
+        recording=recording,
     )
 
 
@@ -169,6 +187,8 @@ async def rollback(request: Request) -> Response:
         await asyncio.to_thread(holder.rollback, target)
     except SegmentsError as exc:
         raise PageError(409, "Rollback refused", str(exc)) from None
+    if form.get("rescore") == "yes":
+        await start_after_promotion(model_state(request))  # the models page shows how it went
     return redirect(request, "?done=rolled-back")
 
 

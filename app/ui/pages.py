@@ -24,6 +24,7 @@ from app.history.records import RedisUnavailable
 from app.problems import Problem
 from app.registry.endpoints import version_list
 from app.registry.manifest import SegmentInfo
+from app.rescore.endpoints import rescores, where
 from app.serving import ServingModel
 from app.ui.auth import PageError, looking
 from app.ui.charts import heat_map, sankey
@@ -94,7 +95,20 @@ async def models_page(request: Request, done: str | None = None) -> Response:
         reports=reports,
         history=list(reversed(history))[:10],
         done=done if done in ("promoted", "rolled-back") else None,
+        rescore=await last_rescore(request),
     )
+
+
+async def last_rescore(request: Request) -> dict[str, Any] | None:
+    """The model's last rescore (``GET /v1/rescore``), or None: none ran, recording is off,
+    or Redis does not answer (the page shows the rest)."""
+    state = model_state(request)
+    if state.history is None:
+        return None
+    try:
+        return await rescores(state).status(where(state, state.history))
+    except Problem:
+        return None
 
 
 @router.get("/models/{version}/report")

@@ -5,7 +5,9 @@ real Redis and the real service reading what it recorded."""
 
 from __future__ import annotations
 
+import re
 import shutil
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -14,10 +16,12 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import redis
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from app.cli.main import app as cli
+from app.history.keys import Keys
 from app.main import create_app
 from app.registry.store import ModelStore
 from app.training.job import TrainResult, train
@@ -182,3 +186,128 @@ def test_redis_unreachable_is_one_error_line_saying_to_run_it_again(
     assert result.exit_code == 1, result.output
     assert "error: Redis failed while listing the customers" in result.output
     assert "run it again" in result.output and "Traceback" not in result.output
+
+
+def _finished(api: TestClient, timeout: float = 60.0) -> dict[str, Any]:
+    """``GET /v1/rescore`` until the run has ended."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = api.get("/v1/rescore").json()
+        if status["state"] != "running":
+            return status
+        time.sleep(0.05)
+    raise AssertionError(f"the rescore did not end in {timeout} s: {status}")
+
+
+def test_the_service_rescores_in_the_background_when_a_promotion_asks(
+    copied: ModelStore,
+    versions: Versions,
+    recorded: list[str],
+    service_redis: str,
+    prefix: str,
+    tmp_path: Path,
+) -> None:
+    old, new = versions.segment[versions.old], versions.segment[versions.new]
+    changed = sum(a != b for a, b in zip(old, new, strict=True))
+    with _service(copied, service_redis, prefix, tmp_path) as api:
+        missing = api.get("/v1/rescore")
+        assert missing.status_code == 404 and "POST /v1/rescore" in missing.json()["detail"]
+
+        promoted = api.post(f"/v1/models/{versions.new}/promote?rescore=true")
+        assert promoted.status_code == 200, promoted.text
+        started = promoted.json()["rescore"]
+        assert started["state"] == "running" and started["version"] == versions.new
+
+        status = _finished(api)
+        assert status["run_id"] == started["run_id"] and status["state"] == "done", status
+        assert status["customers"] == len(recorded) and status["changed"] == changed, status
+        assert status["unchanged"] == len(recorded) - changed and status["passes"] == 1
+        assert status["finished_at"] >= status["started_at"]
+        for customer_id, segment in zip(recorded, new, strict=True):
+            assert api.get(f"/v1/customers/{customer_id}").json()["segment_id"] == segment
+        for segment in set(new):
+            expected = {c for c, s in zip(recorded, new, strict=True) if s == segment}
+            assert _members(api, segment) == expected, segment
+
+        # started by hand: nothing moves the second time; the answer says where to follow it
+        again = api.post("/v1/rescore")
+        assert again.status_code == 202 and again.headers["location"] == "/v1/rescore"
+        status = _finished(api)
+        assert status["changed"] == 0 and status["unchanged"] == len(recorded), status
+
+
+def test_a_promotion_during_a_rescore_makes_it_start_over_with_the_new_version(
+    copied: ModelStore,
+    versions: Versions,
+    recorded: list[str],
+    service_redis: str,
+    prefix: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("app.rescore.service.BATCH", 1)  # a long run: one customer a batch
+    copied.promote(MODEL, versions.new)
+    with _service(copied, service_redis, prefix, tmp_path) as api:
+        first = api.post("/v1/rescore").json()
+        assert first["version"] == versions.new
+        # a second one is refused while it runs, naming it
+        refused = api.post("/v1/rescore")
+        assert refused.status_code == 409, refused.text
+        assert first["run_id"] in refused.json()["detail"]
+        # a rollback asking for a rescore gets the running one, which follows it
+        answer = api.post(f"/v1/models/{versions.old}/promote?rescore=true").json()
+        assert answer["rescore"]["run_id"] == first["run_id"]
+        status = _finished(api)
+        assert status["state"] == "done" and status["version"] == versions.old, status
+        assert status["passes"] == 2 and status["customers"] == len(recorded), status
+        old = versions.segment[versions.old]
+        for customer_id, segment in zip(recorded, old, strict=True):
+            assert api.get(f"/v1/customers/{customer_id}").json()["segment_id"] == segment
+
+
+def test_a_run_whose_worker_died_reads_interrupted_and_frees_the_model(
+    copied: ModelStore,
+    recorded: list[str],
+    service_redis: str,
+    prefix: str,
+    tmp_path: Path,
+) -> None:
+    """Another worker's run: its lease held (a 409), then expired with its state still
+    ``running`` (the worker was killed): ``interrupted``, and a new run may start."""
+    client = redis.Redis.from_url(service_redis)
+    keys = Keys(prefix)
+    with _service(copied, service_redis, prefix, tmp_path) as api:
+        first = api.post("/v1/rescore").json()
+        _finished(api)
+        client.hset(keys.rescore(), mapping={"state": "running"})  # killed mid-run
+        client.set(keys.rescore_lease(), "another", px=60_000)
+        refused = api.post("/v1/rescore")
+        assert refused.status_code == 409 and "GET /v1/rescore" in refused.json()["detail"]
+        client.delete(keys.rescore_lease())  # its lease expired
+        status = api.get("/v1/rescore").json()
+        assert status["state"] == "interrupted" and status["run_id"] == first["run_id"]
+        assert api.post("/v1/rescore").status_code == 202
+        assert _finished(api)["state"] == "done"
+
+
+def test_the_dashboard_promotes_and_rescores_when_ticked(
+    copied: ModelStore,
+    versions: Versions,
+    recorded: list[str],
+    service_redis: str,
+    prefix: str,
+    tmp_path: Path,
+) -> None:
+    new = versions.segment[versions.new]
+    with _service(copied, service_redis, prefix, tmp_path) as api:
+        confirm = api.get(f"/ui/models/{versions.new}/promote")
+        assert 'name="rescore" value="yes" checked' in confirm.text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', confirm.text)
+        assert csrf is not None
+        form = {"csrf": csrf[1], "confirm": "yes", "target": versions.new, "rescore": "yes"}
+        done = api.post(f"/ui/models/{versions.new}/promote", data=form, follow_redirects=False)
+        assert done.status_code == 303, done.text
+        assert _finished(api)["state"] == "done"
+        page = api.get("/ui/").text
+        assert "Last rescore" in page and f"done with {versions.new}" in page
+        assert api.get(f"/v1/customers/{recorded[0]}").json()["segment_id"] == new[0]

@@ -135,8 +135,9 @@ def test_a_promotion_needs_the_confirmation(service: Service) -> None:
     with signed_in(service, "admin") as admin, service.api("read") as api:
         confirm = admin.get(f"/ui/models/{new}/promote")
         assert confirm.status_code == 200
-        # what moves the customers already recorded (the service only answers anew)
-        assert "segments customers rescore --model customers" in confirm.text
+        # what moves the customers already recorded (the service only answers anew): a
+        # rescore, ticked by default (unticked here: a promotion alone)
+        assert 'name="rescore" value="yes" checked' in confirm.text
         token = csrf_of(confirm.text)
         assert admin.post(f"/ui/models/{new}/promote", data={"csrf": token}).status_code == 400
         assert api.get("/v1/models").json()["promoted"] == service.versions.old
@@ -146,7 +147,7 @@ def test_a_promotion_needs_the_confirmation(service: Service) -> None:
         # and back, through the rollback's confirmation
         confirm = admin.get("/ui/rollback")
         assert service.versions.old in confirm.text
-        assert "segments customers rescore --model customers" in confirm.text
+        assert 'name="rescore" value="yes" checked' in confirm.text
         form = {"csrf": token, "confirm": "yes", "target": service.versions.old}
         assert admin.post("/ui/rollback", data=form).status_code == 303
         assert api.get("/v1/models").json()["promoted"] == service.versions.old

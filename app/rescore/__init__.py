@@ -1,0 +1,1 @@
+"""The service's background rescore of every stored customer (``/v1/rescore``)."""
