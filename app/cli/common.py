@@ -82,7 +82,7 @@ def print_manifest_summary(
     space = " in the outcome-weighted space" if weighted else ""
     out.print(
         f"[bold]{manifest.model_name}[/] {manifest.version} ({state}) — {manifest.algorithm}, "
-        f"{k}, {manifest.data.rows:,} customers; silhouette {_fmt(q.silhouette)}{space}, "
+        f"{k}, {counted(manifest.data.rows, 'customer')}; silhouette {_fmt(q.silhouette)}{space}, "
         f"Davies–Bouldin {_fmt(q.davies_bouldin)}, stability ARI {_fmt(q.stability_ari)}"
         + (
             f" (mean of {q.bootstraps} bootstrap refits against these segments)"

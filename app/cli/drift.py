@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from app.cli.common import STORE_OPTION, default_model, fail_on_error, out, store_at
+from app.words import counted
 
 if TYPE_CHECKING:
     from app.drift.schemas import DriftReport
@@ -136,8 +137,8 @@ def print_report(found: DriftReport) -> None:
     out.print(
         f"[bold]{found.model_name}[/] {found.model_version} against "
         f"{escape(found.source)}: [{_COLOURS[found.status]}]{found.status}[/] "
-        f"({found.observations:,} customers; watch at PSI {found.thresholds.watch}, drift at "
-        f"{found.thresholds.drift})"
+        f"({counted(found.observations, 'customer')}; watch at PSI {found.thresholds.watch}, "
+        f"drift at {found.thresholds.drift})"
     )
     if not found.has_reference:
         out.print(f"[yellow]{escape(found.note or 'no reference')}[/]")

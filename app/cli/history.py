@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from app.cli.common import fail_on_error, terminal_text
+from app.words import counted
 
 if TYPE_CHECKING:
     from app.history import HistoryService
@@ -145,7 +146,8 @@ def rescore(
         if time.monotonic() - shown[0] >= 5:
             shown[0] = time.monotonic()
             seen = done.customers + done.not_assigned
-            console.print(f"  {seen:,} customers: {done.changed:,} changed", highlight=False)
+            line = f"  {counted(seen, 'customer')}: {done.changed:,} changed"
+            console.print(line, highlight=False)
 
     async def run() -> tuple[str, Rescored]:
         async with _history((name,)) as (service,):
@@ -169,7 +171,7 @@ def rescore(
         used, done = asyncio.run(run())
     seconds = time.perf_counter() - started
     console.print(
-        f"rescored {done.customers:,} customers with {name} {used} in {seconds:.1f} s: "
+        f"rescored {counted(done.customers, 'customer')} with {name} {used} in {seconds:.1f} s: "
         f"{done.changed:,} changed, {done.unchanged:,} unchanged"
         + (f", {done.not_recorded:,} not recorded" if done.not_recorded else ""),
         highlight=False,
@@ -199,8 +201,8 @@ def migrate_keys() -> None:
         async with _history() as (service,):
             report = await migrate(service.recorder)
         return (
-            f"{report.customers:,} customers, {report.members:,} members of "
-            f"{report.segments:,} segment sets rewritten"
+            f"{counted(report.customers, 'customer')}, {counted(report.members, 'member')} of "
+            f"{counted(report.segments, 'segment set')} rewritten"
         )
 
     with fail_on_error(console):

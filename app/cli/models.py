@@ -13,6 +13,7 @@ from rich.table import Table
 from app.cli.common import STORE_OPTION, fail_on_error, out, print_manifest_summary, store_at
 from app.errors import StoreError
 from app.registry.overrides import segment_names
+from app.words import counted
 
 app = typer.Typer(
     help="Inspect, promote, roll back and compare model versions.", no_args_is_help=True
@@ -139,7 +140,8 @@ def diff(
         matrix, kept = migration_matrix(model_store, name, old, new, data)
         _print_matrix(matrix, old, new)
         total = int(matrix.to_numpy().sum())
-        out.print(f"{kept:,} of {total:,} customers keep their segment id")
+        keep = "keeps its" if kept == 1 else "keep their"
+        out.print(f"{kept:,} of {counted(total, 'customer')} {keep} segment id")
 
 
 def _print_matrix(matrix: pd.DataFrame, old: str, new: str) -> None:

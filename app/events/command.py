@@ -184,7 +184,8 @@ def assign_log(
     tagged = tag_log(serving, source, as_of)
     if output is not None and not record:
         write_output(tagged, output, id_column)
-    span = f"{tagged.customers:,} customers of {source.name} as of {tagged.reference} (exclusive)"
+    customers = counted(tagged.customers, "customer")
+    span = f"{customers} of {source.name} as of {tagged.reference} (exclusive)"
     if record:
         chunk = chunk_size or RECORD_CHUNK
         request = RunRequest(source, output, model_name, runs, id_column, chunk, run_id, resume)
@@ -222,8 +223,8 @@ def assign_log(
     if tagged.dropped:  # as training reports them
         why = dropped_summary(tagged.dropped, tagged.examples)
         console.print(
-            f"[yellow]note:[/] {sum(tagged.dropped.values()):,} of {tagged.rows:,} rows of "
-            f"{escape(source.name)} were left out ({escape(why)})",
+            f"[yellow]note:[/] {sum(tagged.dropped.values()):,} of {counted(tagged.rows, 'row')} "
+            f"of {escape(source.name)} were left out ({escape(why)})",
             soft_wrap=True,
         )
     for note in tagged.notes:

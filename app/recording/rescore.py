@@ -36,6 +36,7 @@ from app.history import HistoryService
 from app.history.keys import Keys
 from app.history.records import RedisUnavailable
 from app.serving import ServingModel
+from app.words import counted
 
 SCAN_COUNT = 1_000  # keys Redis looks at per SCAN call (a hint: a call takes about a ms)
 _ITEM = re.compile(r"^items\.\d+\.?")
@@ -110,8 +111,8 @@ async def rescore(
         unread = _count(answer["results"], done)
         if unread or not history.redis_up:  # (records spooled: the service replays them)
             raise RedisUnavailable(
-                f"Redis stopped answering after {done.customers:,} customers were rescored: "
-                "run it again to finish (a rescore is safe to repeat)",
+                f"Redis stopped answering after {counted(done.customers, 'customer', verb='were')} "
+                "rescored: run it again to finish (a rescore is safe to repeat)",
                 "Redis unavailable",
             )
         if on_batch is not None:

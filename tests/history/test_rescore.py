@@ -311,3 +311,19 @@ def test_the_dashboard_promotes_and_rescores_when_ticked(
         page = api.get("/ui/").text
         assert "Last rescore" in page and f"done with {versions.new}" in page
         assert api.get(f"/v1/customers/{recorded[0]}").json()["segment_id"] == new[0]
+
+
+def test_one_customer_rescored_reads_in_the_singular(
+    copied: ModelStore,
+    customers: tuple[pd.DataFrame, Any],
+    service_redis: str,
+    prefix: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    source = tmp_path / "one.csv"
+    customers[0].head(1).to_csv(source, index=False)
+    _command_env(monkeypatch, copied, service_redis, prefix, tmp_path)
+    _run("assign", "--input", str(source), "--record")
+    output = _run("customers", "rescore")
+    assert "rescored 1 customer with" in output, output
