@@ -32,7 +32,8 @@ from app.serving import ModelHolder
 router = APIRouter(prefix="/v1", tags=["history"])
 ERRORS = problem_responses(404, 422, 503)
 MAX_WINDOW_READS = 20_000  # flow hashes one /v1/migrations may read (buckets x shards)
-CustomerId = Annotated[str, Path(min_length=1, max_length=1024, examples=["C000042"])]
+MAX_PATH_ID = 1024  # the longest id looked up (SEGMENTS_MAX_ID_LENGTH can reach it)
+CustomerId = Annotated[str, Path(min_length=1, max_length=MAX_PATH_ID, examples=["C000042"])]
 
 
 def _time(ms: int) -> datetime:

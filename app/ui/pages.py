@@ -18,8 +18,14 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
+from app.assignment.customer_ids import id_problem
 from app.errors import SegmentsError, StoreError
-from app.history.endpoints import get_customer, get_customer_history, get_migrations
+from app.history.endpoints import (
+    MAX_PATH_ID,
+    get_customer,
+    get_customer_history,
+    get_migrations,
+)
 from app.history.records import RedisUnavailable
 from app.problems import Problem
 from app.registry.endpoints import version_list
@@ -258,8 +264,9 @@ async def customer_page(request: Request, customer_id: str = "") -> Response:
         "unavailable": None,
     }
     if customer_id:
-        if len(customer_id) > 1024:
-            raise PageError(422, "Invalid customer id", "customer_id: at most 1024 characters")
+        # an id the API would refuse to record is bad input, not an unknown customer
+        if problem := id_problem(customer_id, MAX_PATH_ID):
+            raise PageError(422, "Invalid customer id", f"customer_id: {problem}")
         history = model_state(request).history
         if history is None:
             raise PageError(404, "Recording is off", "this service does not record assignments")

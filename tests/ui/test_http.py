@@ -236,6 +236,10 @@ def test_bad_input_gets_a_bounded_error_page(service: Service) -> None:
         answer = reader.get("/ui/customers", params={"customer_id": "x" * 2000})
         assert answer.status_code == 422
         assert reader.get("/ui/customers", params={"customer_id": "nobody"}).status_code == 404
+        for unreadable in ("a\x00b", "a\nb", "a\u202eb"):  # as POST /v1/assign refuses them
+            answer = reader.get("/ui/customers", params={"customer_id": unreadable})
+            assert answer.status_code == 422, unreadable
+            assert "customer_id: contains control characters" in answer.text
         assert reader.get("/ui/segments/seg-999").status_code == 404
         assert reader.get("/ui/models/20990101-000000-abcdef/report").status_code == 404
         assert reader.get("/ui/models/..%2F..%2Fetc/report").status_code == 404
