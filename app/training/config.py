@@ -145,17 +145,7 @@ class DataConfig(_Strict):
                 "drop_duplicates is only valid with kind = 'transactions' (a table's repeated "
                 "customer id is an error already)"
             )
-        if self.decimal == self.delimiter:
-            raise ValueError(
-                f"decimal = {self.decimal!r} is the delimiter too: a file whose decimal mark is "
-                'the comma separates its fields with another, e.g. delimiter = ";"'
-            )
-        if self.thousands is not None and self.thousands in (self.decimal, self.delimiter):
-            what = "decimal mark" if self.thousands == self.decimal else "delimiter"
-            raise ValueError(
-                f"thousands = {self.thousands!r} is the {what} too: the thousands separator is "
-                'another character (1.234,56: decimal = ",", thousands = ".")'
-            )
+        _check_format(self.delimiter, self.decimal, self.thousands)
         if self.kind == "transactions" and self.duplicate_ids != "error":
             raise ValueError(
                 "duplicate_ids is only valid with kind = 'table' (a log's customer has many "
@@ -345,6 +335,27 @@ class OutcomesConfig(_Strict):
     )
     future: FutureOutcomes | None = None
 
+    # the table's CSV format, each as [data]'s unless given (the same export, most often)
+    delimiter: Literal[",", ";", "\t", "|"] | None = Field(
+        None, description="the outcomes CSV's field separator; default: [data] delimiter"
+    )
+    decimal: Literal[".", ","] | None = Field(
+        None, description="the outcomes CSV's decimal mark; default: [data] decimal"
+    )
+    thousands: Literal[".", ",", " ", "'"] | None = Field(
+        None, description="the outcomes CSV's thousands separator; default: [data] thousands"
+    )
+
+    def csv_format(self, data: DataConfig) -> tuple[str, str, str | None]:
+        """The outcomes table's delimiter, decimal mark and thousands separator: its own where
+        given, else those of ``data`` (``thousands`` given as none is none)."""
+        given = self.model_fields_set
+        return (
+            self.delimiter or data.delimiter,
+            self.decimal or data.decimal,
+            self.thousands if "thousands" in given else data.thousands,
+        )
+
     @model_validator(mode="after")
     def _positive_of_an_outcome(self) -> OutcomesConfig:
         unknown = sorted(set(self.positive) - set(self.columns))
@@ -358,6 +369,22 @@ class OutcomesConfig(_Strict):
         if blank:
             raise ValueError(f"positive of {', '.join(map(repr, blank))} is blank")
         return self
+
+
+def _check_format(delimiter: str, decimal: str, thousands: str | None, table: str = "") -> None:
+    """A CSV format whose separators differ (``table``: where the value that clashes is
+    inherited, ``[outcomes] `` naming its own)."""
+    if decimal == delimiter:
+        raise ValueError(
+            f"{table}decimal = {decimal!r} is the delimiter too: a file whose decimal mark is "
+            'the comma separates its fields with another, e.g. delimiter = ";"'
+        )
+    if thousands is not None and thousands in (decimal, delimiter):
+        what = "decimal mark" if thousands == decimal else "delimiter"
+        raise ValueError(
+            f"{table}thousands = {thousands!r} is the {what} too: the thousands separator is "
+            'another character (1.234,56: decimal = ",", thousands = ".")'
+        )
 
 
 def _outcomes_from_list(value: Any) -> Any:
@@ -386,6 +413,8 @@ class TrainConfig(_Strict):
                 f"id column {self.data.id_column!r} cannot also be an outcome: an outcome is a "
                 "number or yes/no of each customer"
             )
+        if self.outcomes.path is not None:
+            _check_format(*self.outcomes.csv_format(self.data), table="[outcomes] ")
         clash = sorted(set(self.outcomes.columns) & set(names))
         if clash:
             raise ValueError(f"outcome columns cannot also be features: {', '.join(clash)}")

@@ -451,10 +451,12 @@ def check_data_file(
     columns: Sequence[str] | None = None,
     dialect: CsvFormat = PLAIN_CSV,
     id_column: str | None = None,
+    table: str = "[data]",
 ) -> None:
     """The data file exists, is not empty and has ``columns``; else a ``DataError`` naming
     what is missing and the columns the file has (and, for a missing ``id_column``, the
-    training table's, where it is set)."""
+    training table's, where it is set); ``table``: the config's table of the file's CSV
+    options."""
     if not path.exists():
         raise DataError(f"data file not found: {path}")
     if path.stat().st_size == 0:
@@ -462,7 +464,7 @@ def check_data_file(
     available = columns_of(path, dialect)  # a file of blank lines is empty too
     missing = [c for c in columns or () if c not in available]
     if missing:
-        hint = columns_hint(missing, available, path=path)
+        hint = columns_hint(missing, available, path=path, table=table)
         raise DataError(
             f"{path.name}: missing column(s) {', '.join(map(repr, missing))}; "
             f"the file has: {', '.join(map(repr, available[:30]))}"
@@ -488,10 +490,11 @@ def columns_hint(
     available: Sequence[str],
     fix: str = "write them so in the config",
     path: Path | None = None,
+    table: str = "[data]",
 ) -> str:
     """Why columns may be missing: another separator (``separator_hint``), or names that
     differ only by spaces around them or by case (`` age`` for ``age``): name them."""
-    if hint := separator_hint(available, missing[0] if missing else None, path):
+    if hint := separator_hint(available, missing[0] if missing else None, path, table):
         return hint
     written = {_loose(c): c for c in reversed(available)}
     near = [(m, written[_loose(m)]) for m in missing if _loose(m) and _loose(m) in written]
@@ -507,7 +510,10 @@ def _loose(name: str) -> str:
 
 
 def separator_hint(
-    available: Sequence[str], id_column: str | None = None, path: Path | None = None
+    available: Sequence[str],
+    id_column: str | None = None,
+    path: Path | None = None,
+    table: str = "[data]",
 ) -> str:
     """A CSV read as one column whose name holds another separator (``a;b;c``: a file saved
     with semicolons, as spreadsheets do where the comma is the decimal mark): say so, with
@@ -529,7 +535,7 @@ def separator_hint(
     )
     return (
         f" (one column: the file seems {shown}-separated, and CSV files are read with commas: "
-        f"declare it in the training config's [data] table, {options}, or save it with "
+        f"declare it in the training config's {table} table, {options}, or save it with "
         f"commas, e.g. pandas.read_csv(path, sep={found!r}{numbers}{ids})"
         ".to_csv(new_path, index=False))"
     )

@@ -16,7 +16,8 @@ import pandas as pd
 from app.errors import DataError
 from app.events.derive import aggregate_customers
 from app.training.config import DataConfig, TrainConfig
-from app.training.data import TrainingData, index_by_id, read_table
+from app.training.csv_format import CsvFormat
+from app.training.data import TrainingData, check_data_file, index_by_id, read_table
 from app.training.values import outcome_column
 
 FUTURE_OUTCOMES = ("future_orders", "future_spend", "repurchased")
@@ -28,7 +29,10 @@ def add_outcomes(config: TrainConfig, loaded: TrainingData) -> None:
     source = config.data.path.name
     columns = list(spec.columns)
     if spec.path is not None:
-        joined = _read_outcome_table(spec.path, spec.id, columns, config.data.missing_values)
+        dialect = CsvFormat(*spec.csv_format(config.data))
+        joined = _read_outcome_table(
+            spec.path, spec.id, columns, config.data.missing_values, dialect
+        )
         columns = list(joined.columns)
         clash = sorted(set(columns) & set(frame.columns))
         if clash:
@@ -71,12 +75,18 @@ def add_outcomes(config: TrainConfig, loaded: TrainingData) -> None:
 
 
 def _read_outcome_table(
-    path: Path, id_column: str, columns: list[str], missing_values: list[str]
+    path: Path,
+    id_column: str,
+    columns: list[str],
+    missing_values: list[str],
+    dialect: CsvFormat,
 ) -> pd.DataFrame:
     wanted = [id_column, *columns] if columns else None
-    table = read_table(path, wanted, id_column=id_column, missing_values=missing_values)
-    if id_column not in table.columns:
-        raise DataError(f"{path.name}: no id column {id_column!r} ([outcomes] id)")
+    # the header first: a file of another delimiter is one column, named so ([outcomes])
+    check_data_file(path, [id_column], dialect, table="[outcomes]")
+    table = read_table(
+        path, wanted, id_column=id_column, missing_values=missing_values, dialect=dialect
+    )
     table, _, _ = index_by_id(table, id_column, path.name)
     if table.columns.empty:
         raise DataError(f"{path.name}: no outcome column besides the id {id_column!r}")

@@ -18,7 +18,7 @@ from app.events.tagging import tag_log
 from app.recording import load_serving
 from app.registry.store import ModelStore
 from app.training.config import parse_config
-from app.training.data import read_table
+from app.training.data import load_training_data, read_table
 from app.training.job import train
 
 EU = {"delimiter": ";", "decimal": ",", "thousands": "."}
@@ -230,3 +230,48 @@ def test_twelve_thousand_written_12_000_beside_grouped_numbers_is_refused_not_re
         assign_file(store.load("p", manifest.version), prices, clean, id_column="kunde").rejected
         == 0
     )
+
+
+def _outcomes(frame: pd.DataFrame) -> pd.DataFrame:
+    rng = np.random.default_rng(5)
+    return pd.DataFrame(
+        {"kunde": frame["kunde"], "wert": np.round(rng.uniform(1e3, 5e4, len(frame)), 2)}
+    )
+
+
+def test_an_outcomes_table_exported_as_the_data_is_read_with_its_format(tmp_path: Path) -> None:
+    """``[outcomes] path`` was read comma-separated only: the same export's outcomes table had
+    no column ``kunde`` (one column ``kunde;wert``)."""
+    frame = _customers(300)
+    eu = tmp_path / "kunden.csv"
+    frame.assign(umsatz=frame["umsatz"].map(_eu)).to_csv(eu, index=False, sep=";")
+    values = _outcomes(frame)
+    table = tmp_path / "werte.csv"
+    values.assign(wert=values["wert"].map(_eu)).to_csv(table, index=False, sep=";")
+    raw = _config(eu, "eu", **EU) | {"outcomes": {"path": str(table), "id": "kunde"}}
+    loaded = load_training_data(parse_config(raw, base_dir=tmp_path))
+    assert loaded.outcomes == ["wert"]
+    assert loaded.frame["wert"].tolist() == pytest.approx(values["wert"].tolist())
+
+
+def test_an_outcomes_table_declares_its_own_format(tmp_path: Path) -> None:
+    frame = _customers(300)
+    plain = tmp_path / "plain.csv"
+    frame.to_csv(plain, index=False)
+    values = _outcomes(frame)
+    table = tmp_path / "werte.csv"
+    values.assign(wert=values["wert"].map(_eu)).to_csv(table, index=False, sep=";")
+    outcomes = {"path": str(table), "id": "kunde"}
+    # undeclared: refused, naming the options of [outcomes] that read it
+    with pytest.raises(DataError, match=r"\[outcomes\] table, delimiter = \";\""):
+        load_training_data(
+            parse_config(_config(plain, "p") | {"outcomes": outcomes}, base_dir=tmp_path)
+        )
+    raw = _config(plain, "p") | {"outcomes": outcomes | EU}
+    loaded = load_training_data(parse_config(raw, base_dir=tmp_path))
+    assert loaded.frame["wert"].tolist() == pytest.approx(values["wert"].tolist())
+    assert loaded.frame["umsatz"].tolist() == pytest.approx(frame["umsatz"].tolist())
+    # decimal commas beside [data]'s comma between fields
+    bad = _config(plain, "p") | {"outcomes": outcomes | {"decimal": ","}}
+    with pytest.raises(ConfigError, match=r"\[outcomes\] decimal = ',' is the delimiter too"):
+        parse_config(bad, base_dir=tmp_path)
