@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -17,6 +19,7 @@ from app.history.records import check_run_id
 from app.recording.state import RunError, RunState
 from app.registry.manifest import dropped_summary
 from app.registry.store import ModelStore
+from app.training.csv_format import CsvFormat
 from app.training.data import columns_of
 from app.words import counted
 
@@ -51,14 +54,13 @@ def with_log_hint(
     gets neither: "pass --model shop" sent a tester to a model of another kind of file."""
     if "missing column" not in str(error) or source is None:
         return error
-    columns = _columns(source)
-    fitting = _tables_fitting(store, model_name, columns)
+    fitting = _tables_fitting(store, model_name, source)
     if fitting:
         return DataError(
             f"{error}. The file has every column of model {fitting[0]}: --model {fitting[0]}"
             + (f" (models it fits: {', '.join(fitting)})" if len(fitting) > 1 else "")
         )
-    logs = _logs_fitting(store, model_name, columns)
+    logs = _logs_fitting(store, model_name, source)
     if not logs:
         return error
     return DataError(
@@ -68,17 +70,19 @@ def with_log_hint(
     )
 
 
-def _columns(source: Path) -> set[str]:
-    """The columns of ``source`` (none where it cannot be read)."""
+def _columns(source: Path, data: Mapping[str, Any]) -> set[str]:
+    """The columns of ``source`` as a model trained on ``data`` (its manifest's ``[data]``)
+    reads them, with its delimiter (none where it cannot be read)."""
     try:
-        return set(columns_of(source))
+        return set(columns_of(source, CsvFormat.of(data)))
     except (SegmentsError, OSError, ValueError):
         return set()
 
 
-def _logs_fitting(store: ModelStore, model_name: str, columns: set[str]) -> list[str]:
+def _logs_fitting(store: ModelStore, model_name: str, source: Path) -> list[str]:
     """The store's other models trained on a transaction log whose customer, time and amount
-    (or quantity and unit price) columns are all in ``columns`` (their promoted versions)."""
+    (or quantity and unit price) columns are all columns of ``source`` as each reads it
+    (their promoted versions)."""
     found = []
     for name in log_models(store):
         with contextlib.suppress(SegmentsError, OSError, ValueError):  # a broken one: not
@@ -89,16 +93,14 @@ def _logs_fitting(store: ModelStore, model_name: str, columns: set[str]) -> list
             read = data.get("transactions") or {}
             keys = ("customer", "timestamp", "amount", "quantity", "unit_price")
             wanted = {str(read[k]) for k in keys if read.get(k)}
-            if wanted and wanted <= columns:
+            if wanted and wanted <= _columns(source, data):
                 found.append(name)
     return found
 
 
-def _tables_fitting(store: ModelStore, model_name: str, columns: set[str]) -> list[str]:
-    """The store's other models trained on a table whose id and feature columns are all in
-    ``columns`` (their promoted versions)."""
-    if not columns:
-        return []
+def _tables_fitting(store: ModelStore, model_name: str, source: Path) -> list[str]:
+    """The store's other models trained on a table whose id and feature columns are all
+    columns of ``source`` as each reads it (their promoted versions)."""
     found = []
     for name in store.model_names():
         with contextlib.suppress(SegmentsError, OSError, ValueError):  # a broken one: not
@@ -109,7 +111,7 @@ def _tables_fitting(store: ModelStore, model_name: str, columns: set[str]) -> li
             if manifest.data.kind == "transactions":
                 continue
             wanted = {trained_id_column(store, name, version), *(f.name for f in manifest.features)}
-            if wanted <= columns:
+            if wanted <= _columns(source, manifest.config.get("data", {})):
                 found.append(name)
     return found
 

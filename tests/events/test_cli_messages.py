@@ -216,11 +216,13 @@ def test_a_wrong_setting_is_named_not_a_traceback(
         assert "Traceback" not in text and "pydantic" not in text
 
 
+@pytest.mark.parametrize("delimiter", [",", ";"])
 def test_a_file_of_another_table_model_names_that_model(
-    trained: tuple[ModelStore, TrainResult], tmp_path: Path
+    trained: tuple[ModelStore, TrainResult], tmp_path: Path, delimiter: str
 ) -> None:
     """An audit's churn table, tagged without --model, was told about the log models only
-    ("if this is a transaction log ..."): the file has every column of the churn model."""
+    ("if this is a transaction log ..."): the file has every column of the churn model; a
+    semicolon file too, read with the churn model's delimiter (not split on commas)."""
     store = ModelStore(tmp_path / "store")
     shutil.copytree(trained[0].root, store.root)
     rng = np.random.default_rng(3)
@@ -232,10 +234,10 @@ def test_a_file_of_another_table_model_names_that_model(
         }
     )
     path = tmp_path / "churn.csv"
-    frame.to_csv(path, index=False)
+    frame.to_csv(path, index=False, sep=delimiter)
     config = parse_config(
         {
-            "data": {"path": str(path), "id_column": "account"},
+            "data": {"path": str(path), "id_column": "account", "delimiter": delimiter},
             "features": [{"name": "tenure"}, {"name": "charges"}],
             "model": {"name": "churn", "k_min": 2, "k_max": 3, "stability_bootstraps": 0},
         },
