@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from app.errors import IntegrityError, SegmentsError, StoreError, StoreWriteError
+from app.words import counted
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -123,16 +124,25 @@ def invalid(errors: list[dict[str, str]], omitted: int = 0) -> Problem:
     return Problem(422, "Invalid request", detail, type_="/problems/invalid-request", errors=errors)
 
 
+MAX_BATCH_CEILING = 100_000  # the most SEGMENTS_MAX_BATCH may be set to
+
+
 def too_many(field: str, count: int, limit: int, noun: str) -> Problem:
-    """413 for a body whose ``field`` holds ``count`` ``noun`` (``customers``, ``events``),
-    more than ``limit`` (``SEGMENTS_MAX_BATCH``): one wording for every batch endpoint."""
+    """413 for a body whose ``field`` holds ``count`` of ``noun`` (``customer``, ``event``),
+    more than ``limit`` (``SEGMENTS_MAX_BATCH``): one wording for every batch endpoint; the
+    advice to raise the setting only where it can go higher."""
+    most = counted(limit, noun)
+    advice = (
+        f"; send fewer per request, or raise SEGMENTS_MAX_BATCH (at most {MAX_BATCH_CEILING:,})"
+        if limit < MAX_BATCH_CEILING
+        else ", the most SEGMENTS_MAX_BATCH allows: send fewer per request"
+    )
     return Problem(
         413,
         "Batch too large",
-        f"{field}: {count:,} {noun}, more than the limit of {limit:,} per request; send fewer "
-        "per request, or raise SEGMENTS_MAX_BATCH (at most 100,000)",
+        f"{field}: {counted(count, noun)}, more than the limit of {most} per request{advice}",
         type_="/problems/batch-too-large",
-        errors=[{"field": field, "message": f"at most {limit:,} {noun} per request"}],
+        errors=[{"field": field, "message": f"at most {most} per request"}],
     )
 
 

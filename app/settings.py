@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from app.assignment.customer_ids import MAX_ID_LENGTH
 from app.errors import ConfigError
 from app.history import HistoryConfig
+from app.problems import MAX_BATCH_CEILING
 from app.webhooks.config import WebhookConfig
 
 _NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"  # a model name (app.registry.store)
@@ -39,7 +40,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         16 * 1024 * 1024, ge=1024, description="largest request body accepted"
     )
-    max_batch: int = Field(10_000, ge=1, le=100_000, description="most customers per batch")
+    max_batch: int = Field(
+        10_000, ge=1, le=MAX_BATCH_CEILING, description="most customers per batch"
+    )
     max_id_length: int = Field(
         MAX_ID_LENGTH, ge=1, le=1024, description="longest customer id accepted"
     )

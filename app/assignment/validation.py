@@ -495,7 +495,7 @@ def parse_batch(body: bytes, max_batch: int) -> list[Any]:
 
 def _check_size(count: int, max_batch: int) -> None:
     if count > max_batch:
-        raise too_many("items", count, max_batch, "customers")
+        raise too_many("items", count, max_batch, "customer")
 
 
 _TRUE = {"1", "true", "t", "yes", "y", "on"}

@@ -90,7 +90,7 @@ def parse_body(body: bytes, max_batch: int) -> list[Any]:
 
 def _check_size(count: int, max_batch: int) -> None:
     if count > max_batch:
-        raise too_many("events", count, max_batch, "events")
+        raise too_many("events", count, max_batch, "event")
 
 
 def _texts(sent: list[dict[str, Any]]) -> Iterable[str]:

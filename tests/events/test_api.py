@@ -10,6 +10,7 @@ import asyncio
 import itertools
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from fastapi.testclient import TestClient
 
 from app.events.derive import rfm_features, to_us
 from app.history.records import RedisUnavailable
+from app.problems import MAX_BATCH_CEILING
 from app.registry.store import ModelStore
 from app.serving.model import build_serving_model
 from app.training.job import TrainResult
@@ -325,10 +327,38 @@ def test_too_many_items_is_worded_alike_for_events_and_batch_assign(client: Test
         assert answer.status_code == 413, answer.text
         body = answer.json()
         assert body["detail"] == (
-            f"{field}: 10,001 {noun}, more than the limit of 10,000 per request; send fewer "
-            "per request, or raise SEGMENTS_MAX_BATCH (at most 100,000)"
+            f"{field}: 10,001 {noun}, more than the limit of 10,000 {noun} per request; send "
+            "fewer per request, or raise SEGMENTS_MAX_BATCH (at most 100,000)"
         )
         assert body["errors"] == [{"field": field, "message": f"at most 10,000 {noun} per request"}]
+
+
+def test_the_413_advice_follows_the_configured_limit(
+    tx_trained: tuple[ModelStore, TrainResult], tmp_path: Path, prefix: str
+) -> None:
+    """At a limit of 1 the answer said "the limit of 1 per request", "at most 1 events"; at
+    the ceiling, it advised raising SEGMENTS_MAX_BATCH, which cannot go higher."""
+    store = tx_trained[0].root
+    with contextmanager(clocked_client)(
+        store, "transactions", tmp_path, prefix, NOW, max_batch=1
+    ) as small:
+        body = small.post("/v1/events", json={"events": [event("t", 1, 1.0)] * 2}).json()
+        assert body["detail"] == (
+            "events: 2 events, more than the limit of 1 event per request; send fewer per "
+            f"request, or raise SEGMENTS_MAX_BATCH (at most {MAX_BATCH_CEILING:,})"
+        )
+        assert body["errors"][0]["message"] == "at most 1 event per request"
+    with contextmanager(clocked_client)(
+        store, "transactions", tmp_path, prefix, NOW, max_batch=MAX_BATCH_CEILING
+    ) as big:
+        items = [{"customer_id": "a", "features": {}}] * (MAX_BATCH_CEILING + 1)
+        answer = big.post("/v1/assign/batch", json={"items": items})
+        assert answer.status_code == 413, answer.text
+        assert answer.json()["detail"] == (
+            f"items: {MAX_BATCH_CEILING + 1:,} customers, more than the limit of "
+            f"{MAX_BATCH_CEILING:,} customers per request, the most SEGMENTS_MAX_BATCH allows: "
+            "send fewer per request"
+        )
 
 
 def test_forgetting_a_customer_deletes_their_behaviour(client: TestClient) -> None:
