@@ -17,7 +17,13 @@ from app.errors import DataError
 from app.events.derive import aggregate_customers
 from app.training.config import DataConfig, TrainConfig
 from app.training.csv_format import CsvFormat
-from app.training.data import TrainingData, check_data_file, index_by_id, read_table
+from app.training.data import (
+    PARQUET_SUFFIXES,
+    TrainingData,
+    check_data_file,
+    index_by_id,
+    read_table,
+)
 from app.training.values import outcome_column
 
 FUTURE_OUTCOMES = ("future_orders", "future_spend", "repurchased")
@@ -27,9 +33,10 @@ def add_outcomes(config: TrainConfig, loaded: TrainingData) -> None:
     """Parse the declared outcome columns into ``loaded.frame`` (joining a table if given)."""
     spec, frame = config.outcomes, loaded.frame
     source = config.data.path.name
+    read_from, dialect = config.data.path, CsvFormat.of(config.data)
     columns = list(spec.columns)
     if spec.path is not None:
-        dialect = CsvFormat(*spec.csv_format(config.data))
+        read_from, dialect = spec.path, CsvFormat(*spec.csv_format(config.data))
         joined = _read_outcome_table(
             spec.path, spec.id, columns, config.data.missing_values, dialect
         )
@@ -68,6 +75,8 @@ def add_outcomes(config: TrainConfig, loaded: TrainingData) -> None:
         values, positive = outcome_column(
             frame[column], column, source, config.data.missing_values, declared
         )
+        if pd.api.types.is_bool_dtype(frame[column]):  # TRUE/FALSE, parsed: as written
+            positive = _true_as_written(read_from, column, dialect)
         frame[column] = values
         if positive is not None:
             loaded.positive[column] = positive
@@ -91,6 +100,18 @@ def _read_outcome_table(
     if table.columns.empty:
         raise DataError(f"{path.name}: no outcome column besides the id {id_column!r}")
     return table
+
+
+def _true_as_written(path: Path, column: str, dialect: CsvFormat) -> str:
+    """How a CSV's column that pandas read as booleans writes true, the commonest spelling
+    (``TRUE``, ``true``), as a Yes/No outcome's positive is its spelling; ``True`` for a
+    Parquet file's, which has none."""
+    if path.suffix.lower() in PARQUET_SUFFIXES:
+        return "True"
+    text = pd.read_csv(path, usecols=[column], dtype=str, sep=dialect.delimiter)[column]
+    text = text.str.strip()
+    spellings = text[text.str.lower() == "true"]
+    return str(spellings.mode().iloc[0]) if len(spellings) else "True"
 
 
 def add_future_outcomes(

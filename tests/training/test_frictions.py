@@ -101,7 +101,7 @@ def test_missing_value_markers_and_junk_values(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("yes", "no"), [("Yes", "No"), ("true", "FALSE"), ("Y", "n"), ("yes", "no")]
+    ("yes", "no"), [("Yes", "No"), ("true", "FALSE"), ("TRUE", "FALSE"), ("Y", "n"), ("yes", "no")]
 )
 def test_yes_no_outcomes_are_binary_and_the_summary_says_which_counted(
     tmp_path: Path, yes: str, no: str
@@ -114,8 +114,8 @@ def test_yes_no_outcomes_are_binary_and_the_summary_says_which_counted(
     result = train(parse_config(churn_config(data), base_dir=tmp_path), store)
     test = result.manifest.outcomes[0]
     assert (test.kind, test.test) == ("binary", "chi-square")
-    # pandas reads true/false as a bool column: its True is the value counted as 1
-    assert test.positive is not None and test.positive.lower() == yes.lower()
+    # as written (pandas reads TRUE/FALSE as a bool column, which said 1 = 'True')
+    assert test.positive == yes
     assert test.overall_mean == pytest.approx((frame["Churn"] == yes).mean())
     assert test.significant
     from app.cli.common import outcome_line
