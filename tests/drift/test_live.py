@@ -150,3 +150,24 @@ def test_a_bad_window_is_a_422_naming_the_field(trained: Any, prefix: str) -> No
         # the ends of datetime's range are a window like any other, not a 500
         far = client.get("/v1/drift?since=0001-01-01T00:00:00Z&until=9999-12-31T23:59:59Z")
         assert far.status_code == 200 and far.json()["observations"] == 0
+
+
+def test_the_dashboard_says_too_few_assignments_not_a_psi(
+    trained: Any, customers: Any, prefix: str
+) -> None:
+    """Below SEGMENTS_DRIFT_MIN_OBSERVATIONS a segment's drift is "no_data": the dashboard
+    showed "no_data (PSI 1.96)", a PSI of a handful of assignments beside a status saying
+    there is none."""
+    store, _ = trained
+    with TestClient(create_app(_settings(store, prefix))) as client:
+        page = client.get("/ui/segments").text
+        assert "no live assignments yet" in page and "no_data" not in page
+        items = [
+            {"customer_id": f"c{cid}", "features": features_of(row)}
+            for cid, row in _rows(customers, 20, seed=7).iterrows()
+        ]
+        assert client.post("/v1/assign/batch", json={"items": items}).status_code == 200
+        assert _wait_for(client, 20)["observations"] == 20
+        page = client.get("/ui/segments").text
+        assert "too few live assignments to judge (20 of 50)" in page
+        assert "PSI" not in page.split("<table")[1].split("</table>")[0]
