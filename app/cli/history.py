@@ -39,14 +39,18 @@ console = Console(stderr=True, emoji=False)
 @contextlib.asynccontextmanager
 async def _history(models: tuple[str | None, ...] = (None,)) -> AsyncIterator[list[HistoryService]]:
     """A HistoryService per model (``None``: the default model) on the service's Redis (no
-    replayer), saying which Redis it uses."""
+    replayer), saying which Redis it uses, and for one model its keys (another model than the
+    default records under its own prefix)."""
     from app.history import HistoryService, Recorder, Spool
-    from app.redis_client import redis_target
+    from app.redis_client import namespace_note, redis_target
     from app.settings import get_settings
 
     settings = get_settings()
+    one = models[0] if len(models) == 1 else None
     async with contextlib.AsyncExitStack() as stack:
-        target = stack.enter_context(redis_target(settings.history_config()))
+        target = stack.enter_context(redis_target(settings.history_config(one)))
+        if one is not None and (note := namespace_note(settings, one)):
+            console.print(note, soft_wrap=True, highlight=False, markup=False)
         console.print(f"using {target.description}", soft_wrap=True, highlight=False, markup=False)
         services = []
         for model in models:

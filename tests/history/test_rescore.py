@@ -327,3 +327,26 @@ def test_one_customer_rescored_reads_in_the_singular(
     _run("assign", "--input", str(source), "--record")
     output = _run("customers", "rescore")
     assert "rescored 1 customer with" in output, output
+
+
+def test_a_model_other_than_the_default_says_the_keys_it_rescores_under(
+    recorded: list[str],
+    copied: ModelStore,
+    versions: Versions,
+    customers: tuple[pd.DataFrame, Any],
+    tmp_path: Path,
+    prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With another default model, ``--model customers`` records under
+    '<prefix>m:customers:': the command says so (as ``assign --record`` does), not the bare
+    prefix where that model has no keys."""
+    monkeypatch.setenv("SEGMENTS_MODEL_NAME", "other")
+    source = tmp_path / "customers.csv"  # the recorded fixture's file
+    _run("assign", "--model", MODEL, "--input", str(source), "--record")
+    copied.promote(MODEL, versions.new)
+    output = _run("customers", "rescore", "--model", MODEL)
+    assert f"keys under '{prefix}m:{MODEL}:'" in output, output
+    assert f"keys under '{prefix}'" not in output, output
+    assert f"model '{MODEL}' records under '{prefix}m:{MODEL}:'" in output, output
+    assert f"rescored {len(recorded):,} customers" in output, output
