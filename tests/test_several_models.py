@@ -447,6 +447,14 @@ def test_the_dashboard_shows_the_model_asked_for(
         assert customer.status_code == 200, customer.text
         assert tiers.json()["segment_id"] in customer.text
         assert '<input type="hidden" name="model" value="tiers">' in customer.text
+        # unknown in the default model: the page names (and links) the model that knows
+        # them, as GET /v1/customers/{id} does
+        elsewhere = api.get("/ui/customers", params={"customer_id": "c9"})
+        assert elsewhere.status_code == 404, elsewhere.text
+        assert "known in model" in elsewhere.text, elsewhere.text
+        assert 'href="/ui/customers?customer_id=c9&amp;model=tiers"' in elsewhere.text
+        nowhere = api.get("/ui/customers", params={"customer_id": "nobody"})
+        assert nowhere.status_code == 404 and "known in" not in nowhere.text
         unknown = api.get("/ui/segments?model=nope")
         assert unknown.status_code == 404
         assert unknown.headers["content-type"].startswith("text/html")

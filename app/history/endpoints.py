@@ -73,7 +73,7 @@ async def get_customer(
     their current segment in every model served (``models``)."""
     try:
         state = await history.recorder.current(customer_id)
-        models = await _in_every_model(request, customer_id)
+        models = await in_every_model(request, customer_id)
     except RedisUnavailable as exc:
         raise _unavailable(exc) from None
     if state is None:
@@ -95,7 +95,7 @@ async def get_customer(
     )
 
 
-async def _in_every_model(request: Request, customer_id: str) -> list[CustomerModelOut]:
+async def in_every_model(request: Request, customer_id: str) -> list[CustomerModelOut]:
     """The customer's current segment in each model served with recording (app/models.py)."""
     models: Models | None = request.app.state.models
     if models is None:
@@ -182,7 +182,7 @@ async def get_customer_history(
         migrations = await history.recorder.history(customer_id, limit)
         # (a known customer's history may have expired: unknown only without a state)
         if not migrations and await history.recorder.current(customer_id) is None:
-            where = _known_elsewhere(await _in_every_model(request, customer_id))
+            where = _known_elsewhere(await in_every_model(request, customer_id))
             raise _unknown_customer(customer_id, where)
     except RedisUnavailable as exc:
         raise _unavailable(exc) from None

@@ -25,6 +25,7 @@ from app.history.endpoints import (
     get_customer,
     get_customer_history,
     get_migrations,
+    in_every_model,
 )
 from app.history.records import RedisUnavailable
 from app.problems import Problem
@@ -282,5 +283,9 @@ async def customer_page(request: Request, customer_id: str = "") -> Response:
                 return page(request, viewer, "customer.html", 503, missing=False, **context)
             if exc.status != 404:
                 raise PageError(exc.status, exc.title, exc.detail) from None
-            return page(request, viewer, "customer.html", 404, missing=True, **context)
+            try:  # known in another model served: say which, as the API's 404 does
+                known = [m.model for m in await in_every_model(request, customer_id)]
+            except RedisUnavailable:
+                known = []
+            return page(request, viewer, "customer.html", 404, missing=True, known=known, **context)
     return page(request, viewer, "customer.html", missing=False, **context)
