@@ -116,18 +116,19 @@ def render_metrics() -> tuple[bytes, str]:
     return generate_latest(), CONTENT_TYPE_LATEST
 
 
-_SERVING: list[tuple[str, str]] = []  # the labels this process set to 1
+_SERVING: dict[str, str] = {}  # model -> the version this process set to 1
 
 
 def set_model_version(model: str, version: str) -> None:
-    """``segments_model_info{model, version}`` is 1 for the version served, 0 for earlier ones.
+    """``segments_model_info{model, version}`` is 1 for the version served, 0 for earlier ones
+    of the same model (another model's served version stays 1).
 
     Earlier versions are set to 0 rather than removed: with several workers (prometheus
     multi-process mode) a label set cannot be removed, and ``clear()`` does nothing there."""
-    for labels in _SERVING:
-        if labels != (model, version):
-            MODEL_INFO.labels(*labels).set(0)
-    _SERVING[:] = [(model, version)]
+    earlier = _SERVING.get(model)
+    if earlier is not None and earlier != version:
+        MODEL_INFO.labels(model, earlier).set(0)
+    _SERVING[model] = version
     MODEL_INFO.labels(model, version).set(1)
 
 

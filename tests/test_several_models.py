@@ -40,6 +40,7 @@ from app.training.job import train
 from tests.conftest import example_config
 from tests.events import conftest as events_fixtures
 from tests.serving.test_hot_swap import serving
+from tests.serving.test_workers import served_versions
 from tests.versions import Load, Versions
 
 TIERS = "tiers"
@@ -747,3 +748,25 @@ def test_a_query_parameter_given_twice_is_refused(
         assert flag.json()["errors"] == [
             {"field": "explain", "message": "given 2 times: give it once"}
         ]
+
+
+def test_model_info_is_one_for_the_version_each_model_serves(
+    template: Template,
+    versions: Versions,
+    store: ModelStore,
+    service_redis: str,
+    prefix: str,
+    tmp_path: Path,
+) -> None:
+    """Each model's served version is 1 in ``segments_model_info``: loading or promoting
+    one model never sets another model's served version to 0."""
+    settings = settings_for(store, service_redis, prefix, tmp_path)
+    with serving(settings) as url, httpx.Client(base_url=url, timeout=30) as api:
+        served = served_versions(api.get("/metrics").text, "model")
+        assert served.get("customers") == {versions.old}, served
+        assert served.get("tiers") == {template.tiers}, served
+        promoted = api.post(f"/v1/models/{versions.new}/promote")
+        assert promoted.status_code == 200, promoted.text
+        served = served_versions(api.get("/metrics").text, "model")
+        assert served.get("customers") == {versions.new}, served
+        assert served.get("tiers") == {template.tiers}, served

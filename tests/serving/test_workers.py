@@ -387,17 +387,23 @@ def get(server: Server, key: str, path: str, method: str = "GET") -> tuple[int, 
     return status, body
 
 
+def served_versions(metrics: str, by: str) -> dict[str, set[str]]:
+    """The label ``by`` (``pid``, ``model``) -> the versions ``segments_model_info`` reports
+    as served (value 1) in a ``/metrics`` text."""
+    out: dict[str, set[str]] = {}
+    for family in text_string_to_metric_families(metrics):
+        if family.name == "segments_model_info":
+            for sample in family.samples:
+                if sample.value == 1:
+                    out.setdefault(sample.labels[by], set()).add(sample.labels["version"])
+    return out
+
+
 def model_info(server: Server, key: str) -> dict[str, set[str]]:
     """Worker pid -> the versions ``segments_model_info`` reports (value 1) for it."""
     status, body = get(server, key, "/metrics")
     assert status == 200
-    out: dict[str, set[str]] = {}
-    for family in text_string_to_metric_families(body.decode()):
-        if family.name == "segments_model_info":
-            for sample in family.samples:
-                if sample.value == 1:
-                    out.setdefault(sample.labels["pid"], set()).add(sample.labels["version"])
-    return out
+    return served_versions(body.decode(), "pid")
 
 
 def test_metrics_name_only_the_version_each_worker_serves(
