@@ -79,7 +79,7 @@ async def get_customer(
     if state is None:
         raise _unknown_customer(customer_id, _known_elsewhere(models))
     # the name as it is now (edited, or renamed by a retrain), where the serving version
-    # has the segment; the name recorded when the customer entered it otherwise
+    # has the segment; null otherwise (names are not recorded per customer)
     profile = state.profile
     return CustomerOut(
         customer_id=state.customer_id,
