@@ -25,7 +25,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from redis.exceptions import RedisError
 
@@ -59,21 +59,32 @@ class Rescored:
         return sum(self.refused.values())
 
 
-async def customer_ids(history: HistoryService, keys: Keys) -> AsyncIterator[str]:
+async def customer_ids(
+    history: HistoryService, keys: Keys, on_outage: Callable[[], Awaitable[None]] | None = None
+) -> AsyncIterator[str]:
     """Every customer id with a customer hash, shard by shard (``SCAN``: a customer whose key
-    exists throughout is returned at least once; the caller drops repeats)."""
+    exists throughout is returned at least once; the caller drops repeats). A failed ``SCAN``
+    call is made again after ``on_outage`` returns; without it, it raises."""
     client = history.recorder.client
     for shard in range(keys.shards):
-        head = keys.customer_head(shard)
-        try:
-            pattern = keys.customers_pattern(shard)
-            async for key in client.scan_iter(match=pattern, count=SCAN_COUNT):
-                yield key[len(head) :]
-        except (RedisError, OSError) as exc:
-            message = (
-                f"Redis failed while listing the customers ({exc}): run it again once it answers"
-            )
-            raise RedisUnavailable(message, "Redis unavailable") from exc
+        head, pattern = keys.customer_head(shard), keys.customers_pattern(shard)
+        cursor = 0
+        while True:
+            try:
+                cursor, found = await client.scan(cursor, match=pattern, count=SCAN_COUNT)
+            except (RedisError, OSError, TimeoutError) as exc:
+                if on_outage is None:
+                    message = (
+                        f"Redis failed while listing the customers ({exc}): run it again once "
+                        "it answers"
+                    )
+                    raise RedisUnavailable(message, "Redis unavailable") from exc
+                await on_outage()
+                continue
+            for key in found:  # text: the client decodes replies (create_redis)
+                yield cast(str, key)[len(head) :]
+            if cursor == 0:
+                break
 
 
 async def rescore(
@@ -84,10 +95,16 @@ async def rescore(
     max_id: int,
     batch_size: int,
     on_batch: Callable[[Rescored], Awaitable[None]] | None = None,
+    on_outage: Callable[[], Awaitable[None]] | None = None,
 ) -> Rescored:
     """Assign and record every stored customer with ``serving``, ``batch_size`` at a time;
     ``on_batch`` is awaited after each batch with the counts so far (an exception it raises
     stops the run there).
+
+    A batch in which Redis stopped answering (some records spooled, some profiles not read)
+    stops the run, unless ``on_outage`` is given: it is awaited and returns once Redis answers
+    again (or raises), and the customers whose profile was not read are assigned again (the
+    spooled records are the service's to replay).
 
     Raises
     ------
@@ -104,40 +121,51 @@ async def rescore(
     async def live(items: Any) -> Any:
         return await derived_now(behaviour, serving, items, now_us)
 
-    async def flush() -> None:
-        items = [{"customer_id": customer_id} for customer_id in pending]
-        pending.clear()
+    async def flush(batch: list[str]) -> None:
+        items = [{"customer_id": customer_id} for customer_id in batch]
         answer = await answer_batch(serving, history, items, max_id, live=live)
-        unread = _count(answer["results"], done)
-        if unread or not history.redis_up:  # (records spooled: the service replays them)
-            raise RedisUnavailable(
-                f"Redis stopped answering after {counted(done.customers, 'customer', verb='were')} "
-                "rescored: run it again to finish (a rescore is safe to repeat)",
-                "Redis unavailable",
-            )
+        unread = _count(answer["results"], batch, done)
+        while unread or not history.redis_up:
+            if on_outage is None:
+                raise RedisUnavailable(
+                    f"Redis stopped answering after "
+                    f"{counted(done.customers, 'customer', verb='were')} rescored: run it "
+                    "again to finish (a rescore is safe to repeat)",
+                    "Redis unavailable",
+                )
+            await on_outage()
+            if not unread:
+                break
+            items = [{"customer_id": customer_id} for customer_id in unread]
+            answer = await answer_batch(serving, history, items, max_id, live=live)
+            unread = _count(answer["results"], unread, done)
         if on_batch is not None:
             await on_batch(done)
 
-    async for customer_id in customer_ids(history, keys):
+    async for customer_id in customer_ids(history, keys, on_outage):
         if customer_id in seen:
             continue
         seen.add(customer_id)
         pending.append(customer_id)
         if len(pending) >= batch_size:
-            await flush()
+            await flush(pending)
+            pending = []
     if pending:
-        await flush()
+        await flush(pending)
     return done
 
 
-def _count(results: list[dict[str, Any]], done: Rescored) -> bool:
-    """Add a batch's results to ``done``; whether some profile could not be read (Redis)."""
-    unread = False
-    for result in results:
+def _count(results: list[dict[str, Any]], batch: list[str], done: Rescored) -> list[str]:
+    """Add a batch's results to ``done``; the customers whose profile could not be read
+    (Redis), not counted."""
+    unread = []
+    for customer_id, result in zip(batch, results, strict=True):
         if result["status"] != "ok":
             errors = result["errors"]
             first = errors[0] if errors else {"field": "", "message": "not assigned"}
-            unread = unread or "Redis unavailable" in first["message"]
+            if "Redis unavailable" in first["message"]:
+                unread.append(customer_id)
+                continue
             where = _ITEM.sub("", first["field"])
             done.refused[f"{where}: {first['message']}" if where else first["message"]] += 1
             continue

@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import time
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -40,11 +42,22 @@ from app.recording.rescore import Rescored, rescore
 from app.serving import ModelHolder, ServingModel
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 LEASE_MS = 60_000
-"""How long a run's lease outlives its last batch (a batch of 5,000 takes well under a second
-on an idle machine; a loaded one, or a slow Redis, may take several)."""
-BATCH = 5_000
+"""How long a run's lease outlives its last batch (a batch takes a few ms on an idle machine;
+a loaded one, or a slow Redis, may take seconds)."""
+OUTAGE_WAIT_S = 30.0
+"""How long a run waits for Redis to answer again (the service's records spooled meanwhile:
+a loaded Redis missing the request deadline) before it stops as failed."""
+BATCH = 200
+"""Customers a batch: assigning one holds the event loop (about 35 us a customer, a batch
+of 5,000 the CLI's 0.2 s), so the requests the worker serves meanwhile wait a few ms."""
+BUSY_S = 0.0005  # a loop that takes this long to come back to the run has requests to serve
+SHARE = 0.25
+"""The share of a busy worker's time a run takes at most: after each batch it rests three
+times as long as the batch took, so that the requests keep their latency (a run at full speed beside
+wrk's load took the by-id assignment's p99 from 39 to 500 ms, bench/rescore_bench.py)."""
 REASONS_KEPT = 10  # the commonest reasons a customer was not assigned, in the state
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -185,11 +198,35 @@ class Rescores:
         assert first is not None  # checked by start
         serving: ServingModel = first
 
+        async def on_outage() -> None:
+            await wait_for_redis(where)
+
+        async def patiently(op: Callable[[], Awaitable[T]]) -> T:
+            """``op``'s answer, tried again once Redis answers (``wait_for_redis``)."""
+            while True:
+                try:
+                    async with asyncio.timeout(where.history.config.batch_timeout_s):
+                        return await op()
+                except (RedisError, OSError, TimeoutError):
+                    await on_outage()
+
+        began = [time.monotonic()]
+
         async def on_batch(progress: Rescored) -> None:
-            async with asyncio.timeout(where.history.config.batch_timeout_s):
-                if not await renew(keys=[keys.rescore_lease()], args=[run, LEASE_MS]):
-                    raise LeaseLost
-                await redis.hset(keys.rescore(), mapping=_counts(progress, passes))
+            # while the worker has requests to answer (the loop took a while to come back),
+            # leave them (1 - SHARE) of its time: rest as long as the batch took, times
+            # (1 - SHARE) / SHARE; an idle worker goes on at once
+            took = time.monotonic() - began[0]
+            before = time.monotonic()
+            await asyncio.sleep(0)
+            if time.monotonic() - before > BUSY_S:
+                await asyncio.sleep(took * (1 - SHARE) / SHARE)
+            began[0] = time.monotonic()
+            if not await patiently(
+                lambda: renew(keys=[keys.rescore_lease()], args=[run, LEASE_MS])
+            ):
+                raise LeaseLost
+            await patiently(lambda: redis.hset(keys.rescore(), mapping=_counts(progress, passes)))
             current = where.holder.current
             if current is not None and current.version != serving.version:
                 raise Superseded
@@ -205,15 +242,15 @@ class Rescores:
                         where.max_id,
                         BATCH,
                         on_batch,
+                        on_outage,
                     )
                 except Superseded:
                     current = where.holder.current
                     assert current is not None
                     log.info("rescore %s: %s is served now; starting over", run, current.version)
                     serving, passes = current, passes + 1
-                    await redis.hset(
-                        keys.rescore(), mapping={"version": serving.version, "passes": passes}
-                    )
+                    moved: Fields = {"version": serving.version, "passes": passes}
+                    await patiently(functools.partial(redis.hset, keys.rescore(), mapping=moved))
                     continue
                 break
             final: Fields = {
@@ -225,8 +262,10 @@ class Rescores:
         except LeaseLost:
             log.warning("rescore %s lost its lease (stalled past %d ms): stopped", run, LEASE_MS)
             return  # the state belongs to the run that holds the lease now
-        except asyncio.CancelledError:
-            await _finish(where, run, {"state": "interrupted", "finished_at": _now_ms()})
+        except asyncio.CancelledError:  # shutdown: one try, briefly
+            with contextlib.suppress(RedisError, OSError, TimeoutError):
+                async with asyncio.timeout(where.history.config.timeout_s * 4):
+                    await _finish(where, run, {"state": "interrupted", "finished_at": _now_ms()})
             raise
         except (RedisUnavailable, RedisError, OSError, TimeoutError) as exc:
             log.warning("rescore %s of model %s failed: %s", run, where.model_name, exc)
@@ -236,20 +275,33 @@ class Rescores:
             log.exception("rescore %s of model %s failed", run, where.model_name)
             error = "an internal error stopped it (the service's log has the details)"
             final = {"state": "failed", "finished_at": _now_ms(), "error": error}
-        await _finish(where, run, final)
-        with contextlib.suppress(RedisError, OSError, TimeoutError):
-            async with asyncio.timeout(where.history.config.timeout_s * 4):
-                await release(keys=[keys.rescore_lease()], args=[run])
+        with contextlib.suppress(RedisUnavailable):  # gone for good: the lease expires
+            await patiently(lambda: _finish(where, run, final))
+            await patiently(lambda: release(keys=[keys.rescore_lease()], args=[run]))
 
 
 async def _finish(where: Where, run: str, fields: Fields) -> None:
-    """Write a run's end, if the state is still this run's (best effort: Redis may be gone;
-    then the lease expires and the state reads ``interrupted``)."""
+    """Write a run's end, if the state is still this run's."""
     keys, redis = where.keys, where.redis
-    with contextlib.suppress(RedisError, OSError, TimeoutError):
-        async with asyncio.timeout(where.history.config.timeout_s * 4):
-            if _text(await redis.hget(keys.rescore(), "run_id") or b"") == run:
-                await redis.hset(keys.rescore(), mapping=fields)
+    if _text(await redis.hget(keys.rescore(), "run_id") or b"") == run:
+        await redis.hset(keys.rescore(), mapping=fields)
+
+
+async def wait_for_redis(where: Where) -> None:
+    """Return once Redis answers and the service's spooled records are replayed (a loaded
+    Redis missed a deadline), or raise ``RedisUnavailable`` after ``OUTAGE_WAIT_S``."""
+    deadline = time.monotonic() + OUTAGE_WAIT_S
+    while True:
+        if where.history.redis_up:
+            try:
+                async with asyncio.timeout(where.history.config.timeout_s * 4):
+                    await where.redis.ping()
+                return
+            except (RedisError, OSError, TimeoutError):
+                pass
+        if time.monotonic() >= deadline:
+            raise RedisUnavailable(f"Redis did not answer for {OUTAGE_WAIT_S:g} s")
+        await asyncio.sleep(0.25)
 
 
 def _counts(done: Rescored, passes: int) -> Fields:

@@ -192,8 +192,10 @@ def _finished(api: TestClient, timeout: float = 60.0) -> dict[str, Any]:
     """``GET /v1/rescore`` until the run has ended."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        status = api.get("/v1/rescore").json()
-        if status["state"] != "running":
+        answer = api.get("/v1/rescore")
+        assert answer.status_code in (200, 503), answer.text  # 503: Redis is stalled
+        status = answer.json()
+        if answer.status_code == 200 and status["state"] != "running":
             return status
         time.sleep(0.05)
     raise AssertionError(f"the rescore did not end in {timeout} s: {status}")
@@ -350,3 +352,30 @@ def test_a_model_other_than_the_default_says_the_keys_it_rescores_under(
     assert f"keys under '{prefix}'" not in output, output
     assert f"model '{MODEL}' records under '{prefix}m:{MODEL}:'" in output, output
     assert f"rescored {len(recorded):,} customers" in output, output
+
+
+def test_a_redis_stall_during_a_service_rescore_delays_it_and_loses_nothing(
+    copied: ModelStore,
+    versions: Versions,
+    recorded: list[str],
+    service_redis: str,
+    prefix: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Redis stops answering for 3 s mid-run (as a loaded one misses the request deadline):
+    the records spool, the run waits for the service to replay them, assigns again the
+    customers it could not read, and ends done with everyone where the new version puts them."""
+    monkeypatch.setattr("app.rescore.service.BATCH", 1)
+    copied.promote(MODEL, versions.new)
+    client = redis.Redis.from_url(service_redis)
+    with _service(copied, service_redis, prefix, tmp_path) as api:
+        assert api.post("/v1/rescore").json()["state"] == "running"
+        client.execute_command("CLIENT", "PAUSE", 3000, "ALL")  # > the 2 s batch deadline
+        status = _finished(api)
+        print("STATUS", status, len(recorded))
+        assert status["state"] == "done", status
+        assert status["customers"] == len(recorded) and status["not_assigned"] == 0, status
+        new = versions.segment[versions.new]
+        for customer_id, segment in zip(recorded, new, strict=True):
+            assert api.get(f"/v1/customers/{customer_id}").json()["segment_id"] == segment

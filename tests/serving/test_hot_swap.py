@@ -156,6 +156,8 @@ def test_promoting_through_the_api_under_load(
             "model_name": "customers",
             "version": versions.new,
             "previous": versions.old,
+            "rescore": None,  # not asked for (?rescore=true)
+            "rescore_detail": None,
         }
         load.wait_for(lambda answers: count(answers, versions.new, after=after) >= 300)
     answers = load.snapshot()
