@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from app.errors import NameTaken
+from app.registry.confusables import latin_skeleton
 from app.registry.manifest import Manifest, SegmentInfo
 from app.visible import JOINERS, invisible
 
@@ -62,11 +63,12 @@ def name_key(name: str) -> str:
     """A name as names are compared: what a reader cannot tell apart is the same name. Case,
     compatibility forms (full-width 'ＶＩＰ', ligatures: NFKC), invisible characters (zero-width
     spaces, soft hyphens, fillers and blank-looking letters) and runs of whitespace do not
-    count. The joiners (U+200C, U+200D) do: they change what is shown (one family emoji
-    against three people; Persian words)."""
+    count, nor do Cyrillic and Greek letters drawn as Latin ones (``VІPs`` with a Cyrillic
+    ``І``: ``confusables``). The joiners (U+200C, U+200D) do: they change what is shown (one
+    family emoji against three people; Persian words)."""
     normal = unicodedata.normalize("NFKC", name)
     visible = "".join(c for c in normal if c in JOINERS or not invisible(c))
-    return " ".join(visible.split()).casefold()
+    return latin_skeleton(" ".join(visible.split()).casefold())
 
 
 def check_name_free(
@@ -80,8 +82,9 @@ def check_name_free(
         if other.id != segment_id and name_key(other.name) == name_key(name):
             raise NameTaken(
                 f"segment {other.id} of version {manifest.version} is already named "
-                f"{other.name!r}; names are compared as a reader sees them (ignoring case, "
-                "spacing, invisible characters and full-width forms): "
+                f"{other.name!r}, which {name!r} reads as; names are compared as a reader "
+                "sees them (ignoring case, spacing, invisible characters, full-width forms "
+                "and Cyrillic or Greek letters drawn as Latin ones): "
                 f"choose another name for {segment_id}, or rename {other.id} first"
             )
 

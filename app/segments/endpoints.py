@@ -108,7 +108,8 @@ async def update_segment(
 ) -> SegmentOut:
     """Edit a segment's name, description or action; kept across restarts and retrains.
     A name another segment of the serving version has, as a reader sees it (ignoring case,
-    spacing, invisible characters and full-width forms), is a 409 naming that segment; a
+    spacing, invisible characters, full-width forms and Cyrillic or Greek letters drawn as
+    Latin ones), is a 409 naming that segment; a
     blank or invisible name is a 422."""
     _find(serving, segment_id)
     fields = {k: getattr(patch, k) for k in patch.model_fields_set}

@@ -1,7 +1,8 @@
 """No two segments of the served version share a name: ``PATCH /v1/segments/{id}`` refuses
 (409) a name another segment has, compared as a reader sees it (case, spacing, invisible
-characters and full-width forms do not count), naming that segment; a name set back to the
-generated one is checked too, and two editors racing for one name cannot both get it."""
+characters, full-width forms and Cyrillic or Greek look-alikes of Latin letters do not
+count), naming that segment; a name set back to the generated one is checked too, and two
+editors racing for one name cannot both get it."""
 
 from __future__ import annotations
 
@@ -95,6 +96,9 @@ def test_a_name_another_segment_has_is_refused_naming_that_segment(client: TestC
         "VIPs\u3164",  # a Hangul filler (a letter that shows nothing)
         "VIPs\u2800",  # the blank Braille pattern
         "VIPs\u034f",  # a combining grapheme joiner
+        "V\u0406Ps",  # a Cyrillic capital I
+        "vi\u0440s",  # a Cyrillic small er, drawn as p
+        "V\u0399\u03a1s",  # Greek capital iota and rho
     ],
 )
 def test_a_name_that_only_looks_different_is_taken_too(client: TestClient, look_alike: str) -> None:
@@ -103,8 +107,17 @@ def test_a_name_that_only_looks_different_is_taken_too(client: TestClient, look_
     before = names(client)
     refused = rename(client, two, look_alike)
     assert refused.status_code == 409, (look_alike, refused.text)
-    assert f"segment {one} " in refused.json()["detail"]
+    detail = refused.json()["detail"]
+    assert f"segment {one} " in detail and f"'VIPs', which {look_alike!r} reads as" in detail
     assert names(client) == before
+
+
+def test_a_word_of_another_script_is_its_own_name(client: TestClient) -> None:
+    """Only letters drawn as Latin ones fold: the Russian "Вип" is not "VIPs" (nor "bип")."""
+    one, two, three = list(names(client))[:3]
+    assert rename(client, one, "VIPs").status_code == 200
+    assert rename(client, two, "Вип").status_code == 200
+    assert rename(client, three, "ВИП").status_code == 409  # the same word, upper case
 
 
 @pytest.mark.parametrize(
