@@ -84,6 +84,7 @@ def read_chunks(
     feature_markers: Mapping[str, FeatureMarkers] | None = None,
     booleans: Collection[str] = (),
     dialect: CsvFormat = PLAIN_CSV,
+    numbered: Collection[str] = (),
 ) -> Iterator[Chunk]:
     """Stream a customer file (CSV or Parquet) as ``Chunk``s of about ``chunk_size`` rows.
 
@@ -118,7 +119,15 @@ def read_chunks(
     categories = [name for name, kind in features if kind == "categorical"]
     columns = [id_column, *names]
     frames = _frames(
-        path, columns, id_column, chunk_size, missing_values, misshapen, categories, dialect
+        path,
+        columns,
+        id_column,
+        chunk_size,
+        missing_values,
+        misshapen,
+        categories,
+        dialect,
+        numbered,
     )
     frames = (learnt_booleans(frame, booleans) for frame in frames)  # (Manifest's)
     for frame in frames:
@@ -306,9 +315,11 @@ def _frames(
     misshapen: Sequence[Misshapen],
     categories: Sequence[str] = (),
     dialect: CsvFormat = PLAIN_CSV,
+    numbered: Collection[str] = (),
 ) -> Iterator[pd.DataFrame]:
     """The file's rows ``size`` at a time, read as training reads them (a CSV's categorical
-    ``categories`` as ``typed_categories`` types them: a ZIP code ``02134`` stays text)."""
+    ``categories`` as ``typed_categories`` types them: the text written, ``numbered`` as the
+    version trained so read them)."""
     wanted = list(dict.fromkeys(columns))
     if path.suffix.lower() in PARQUET_SUFFIXES:
         for batch in pq.ParquetFile(path).iter_batches(batch_size=size, columns=wanted):
@@ -319,7 +330,7 @@ def _frames(
         try:
             for chunk in pd.read_csv(path, chunksize=size, skiprows=skip or None, **options):
                 chunk = dialect.numbers(chunk, [id_column, *categories])
-                yield typed_categories(chunk, categories)
+                yield typed_categories(chunk, categories, numbered)
         except UnicodeDecodeError as exc:  # a row far into the file, after chunks were used
             raise read_error(path, exc) from None
 
@@ -476,6 +487,7 @@ def assign_file(
         loaded.manifest.feature_markers,
         loaded.manifest.boolean_features,
         dialect,
+        loaded.manifest.numbered_categories,
     )
     parquet_out = target.suffix.lower() in PARQUET_SUFFIXES
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -150,7 +150,10 @@ def drift_of_file(
     booleans = manifest.boolean_features  # each TRUE cell the boolean, chunk or not
     source = str(path)
     if cfg.data.kind == "table" and path.suffix.lower() not in PARQUET_SUFFIXES:
-        frames: Iterable[pd.DataFrame] = table_chunks(cfg, path, booleans=booleans)
+        numbered = manifest.numbered_categories
+        frames: Iterable[pd.DataFrame] = table_chunks(
+            cfg, path, booleans=booleans, numbered=numbered
+        )
     else:  # a log's features need every event of a customer; Parquet is read whole
         loaded = load_data(manifest.config, path, reference_date, manifest.data.day_first)
         frames = [learnt_booleans(loaded.frame, booleans)]
@@ -164,7 +167,11 @@ def drift_of_file(
 
 
 def table_chunks(
-    cfg: TrainConfig, path: Path, rows: int = CHUNK_ROWS, booleans: Collection[str] = ()
+    cfg: TrainConfig,
+    path: Path,
+    rows: int = CHUNK_ROWS,
+    booleans: Collection[str] = (),
+    numbered: Collection[str] = (),
 ) -> Iterator[pd.DataFrame]:
     """A CSV customer table ``rows`` at a time, each read and checked as training reads it
     (ids as text, the config's missing markers and each feature's own, text in a numeric
@@ -182,7 +189,7 @@ def table_chunks(
     try:
         for chunk in pd.read_csv(path, chunksize=rows, **options):
             chunk = dialect.numbers(chunk, [data.id_column, *categories])
-            chunk = typed_categories(chunk, categories)  # as training reads them
+            chunk = typed_categories(chunk, categories, numbered)  # as training reads them
             chunk = learnt_booleans(chunk, booleans)  # whatever else the chunk holds
             read += len(chunk)
             frame, _, _ = index_by_id(chunk, data.id_column, path.name, data.duplicate_ids)

@@ -56,6 +56,7 @@ def read_chunks(
     feature_markers: Mapping[str, FeatureMarkers] | None = None,
     booleans: Collection[str] = (),
     dialect: CsvFormat = PLAIN_CSV,
+    numbered: Collection[str] = (),
 ) -> Iterator[Chunk]:
     """Chunks of ``source`` with the ``features`` (name, kind) of a model, in file order, read
     as file tagging reads them (``missing_values``, ``junk_as_missing``, ``feature_markers``:
@@ -76,6 +77,7 @@ def read_chunks(
         feature_markers,
         booleans,
         dialect,
+        numbered,
     )
     for part in parts:
         size = len(part.ids) + len(part.rejected)

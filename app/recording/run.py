@@ -265,6 +265,7 @@ def _assigned(
         feature_markers=serving.feature_markers,
         booleans=serving.manifest.boolean_features,
         dialect=serving.manifest.csv_format,
+        numbered=serving.manifest.numbered_categories,
     ):
         item = _Assigned(chunk)
         if chunk.features:

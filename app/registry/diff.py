@@ -59,13 +59,14 @@ def _read_features(data: Path, models: list[LoadedModel]) -> list[pd.DataFrame]:
         name for model in models for name, kind in model.estimator.features if kind == "categorical"
     ]
     # each version reads it as its training read its own file (``[data] delimiter`` ...)
-    reads: dict[CsvFormat, pd.DataFrame] = {}
+    # (and its categories as written, or as numbers for a version trained so)
+    reads: dict[tuple[CsvFormat, frozenset[str]], pd.DataFrame] = {}
     frames = []
     for model in models:
-        dialect = model.manifest.csv_format
-        if dialect not in reads:
-            reads[dialect] = read_table(data, categories=categories, dialect=dialect)
-        read = reads[dialect]
+        way = (model.manifest.csv_format, model.manifest.numbered_categories)
+        if way not in reads:
+            reads[way] = read_table(data, categories=categories, dialect=way[0], numbered=way[1])
+        read = reads[way]
         markers = model.manifest.missing_values
         features = dict(model.estimator.features)
         frame = mask_markers(read.copy(), model.manifest.feature_markers, features)

@@ -91,6 +91,11 @@ class FeatureSchema(_Model):
     stats: NumericStats | None = None
     categories: list[str] | None = Field(None, description="known categories (categorical)")
     infrequent: list[str] | None = Field(None, description="grouped as 'infrequent'")
+    as_written: bool = Field(
+        False,
+        description="categories read from a CSV as the text written (3.0 is '3.0'); false: "
+        "a version trained before, which read a column of numbers as numbers (3.0 is '3')",
+    )
 
 
 class SelectionPoint(_Model):
@@ -307,6 +312,15 @@ class Manifest(_Model):
             if known and known <= {"true", "false"}:
                 found.add(f.name)
         return frozenset(found)
+
+    @property
+    def numbered_categories(self) -> frozenset[str]:
+        """The categorical features this version read from its CSV as numbers where every
+        cell was one (``typed_categories``' ``numbered``): those of a version trained before
+        categories were read as written; file readers type them so for it."""
+        return frozenset(
+            f.name for f in self.features if f.type == "categorical" and not f.as_written
+        )
 
     @property
     def junk_as_missing(self) -> frozenset[str]:

@@ -163,12 +163,19 @@ def markers_as_missing(
 _LEADING_ZERO = r"\s*[+-]?0\d"
 
 
-def typed_categories(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
-    """The categorical columns ``names`` of a CSV read as text, typed as pandas' reader
-    types a column (every cell a number: numbers; every cell ``True``/``False``: booleans;
-    else text), except that a column with a number written with a leading zero stays the text
-    written: pandas read ZIP code ``02134`` as 2134, so training learnt ``2134`` while a
-    request sends ``"02134"``. A cell of only spaces is missing, as a blank one is."""
+def typed_categories(
+    frame: pd.DataFrame, names: Sequence[str], numbered: Collection[str] = ()
+) -> pd.DataFrame:
+    """The categorical columns ``names`` of a CSV read as text: the text written (``999``,
+    ``3.0``, ``007``), but a column of only ``True``/``False`` cells is booleans, as pandas'
+    reader types it. A cell of only spaces is missing, as a blank one is.
+
+    The columns ``numbered`` (``Manifest.numbered_categories``: a version trained before
+    categories were read as written) are typed as pandas types a column, as that training
+    read them: every cell a number, numbers (``3.0`` the category ``3``), unless one is
+    written with a leading zero (ZIP ``02134``). That typing depended on the other cells
+    read with a cell: a file tagged in chunks read ``3.0`` as ``3`` in one chunk and as
+    ``3.0`` in another, and a request's ``"3.0"`` was never the file's."""
     for name in names:
         values = frame.get(name)
         if values is None or not (
@@ -185,6 +192,8 @@ def typed_categories(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
         if head.isin(BOOL_TEXT.keys()).all() and text.isin(BOOL_TEXT.keys()).all():
             mapped = values.map(BOOL_TEXT)
             frame[name] = mapped.astype(bool) if len(text) == len(values) else mapped
+            continue
+        if name not in numbered:
             continue
         if pd.to_numeric(head, errors="coerce").isna().any() or text.str.match(_LEADING_ZERO).any():
             continue
@@ -314,6 +323,7 @@ def read_table(
     fast_csv: bool = False,
     categories: Sequence[str] = (),
     dialect: CsvFormat = PLAIN_CSV,
+    numbered: Collection[str] = (),
 ) -> pd.DataFrame:
     """Read a CSV or Parquet file, only ``columns`` if given; a missing column is an error.
 
@@ -330,6 +340,7 @@ def read_table(
         fast_csv=fast_csv,
         categories=categories,
         dialect=dialect,
+        numbered=numbered,
     )
     if misshapen:
         raise DataError(f"{path.name}: {misshapen_summary(misshapen)}")
@@ -346,11 +357,13 @@ def read_rows(
     text_columns: Sequence[str] = (),
     categories: Sequence[str] = (),
     dialect: CsvFormat = PLAIN_CSV,
+    numbered: Collection[str] = (),
 ) -> tuple[pd.DataFrame, list[Misshapen]]:
     """``read_table``, without the CSV rows whose field count differs from the header's
     (pandas would read them shifted or padded): the frame, and those rows. ``text_columns``
     are read as written, as the id column is (not with ``fast_csv``); the categorical
-    ``categories`` of a CSV as ``typed_categories`` types them."""
+    ``categories`` of a CSV as ``typed_categories`` types them (``numbered``: as numbers,
+    for a version trained so)."""
     check_data_file(path, columns, dialect)
     misshapen: list[Misshapen] = []
     try:
@@ -371,7 +384,7 @@ def read_rows(
                 options = csv_options(id_column, columns, missing_values, texts, dialect)
                 fast = pd.read_csv(path, skiprows=skip, **options)
                 fast = dialect.numbers(fast, [c for c in [id_column, *texts] if c])
-            frame = typed_categories(fast, categories)
+            frame = typed_categories(fast, categories, numbered)
     except (ValueError, OSError, pd.errors.ParserError) as exc:
         raise read_error(path, exc) from None
     if frame.empty and misshapen:

@@ -737,6 +737,7 @@ def _feature_schema(
                     label=label,
                     categories=[str(c) for c in encoder.categories_[0]],
                     infrequent=[str(c) for c in infrequent] if infrequent is not None else [],
+                    as_written=True,
                 )
             )
     return schema

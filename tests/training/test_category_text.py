@@ -1,5 +1,6 @@
-"""Categorical columns of a CSV are typed as pandas types them, except codes with leading
-zeros, which stay the text written.
+"""Categorical columns of a CSV are the text written (``3.0``, ``999``, ``007``) on every
+path: training, file tagging in chunks, the API; a version trained before that typed them as
+pandas types them (but codes with leading zeros), and is read so still.
 
 Found by a new-user audit: a ``zip`` column of ``02134``, ``01001`` ... was read as the
 numbers 2134, 1001, so training learnt the categories ``2134`` and ``1001`` (shown so in the
@@ -18,6 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli.main import app
+from app.registry.manifest import Manifest
 from app.registry.store import ModelStore
 from app.serving.model import build_serving_model
 from app.training.config import parse_config
@@ -25,11 +27,15 @@ from app.training.data import typed_categories
 from app.training.job import train
 
 
-def test_categories_are_typed_as_pandas_reads_them_but_codes_keep_their_zeros() -> None:
+def test_categories_are_the_text_written_or_typed_as_pandas_for_a_version_trained_so() -> None:
     text = "a,b,c,z,m,e\n1,True,3.0,02134,x,\n2,False,,10001,1,\n,,4,,,\n"
+    names = ["a", "b", "c", "z", "m", "e"]
+    written = typed_categories(pd.read_csv(io.StringIO(text), dtype=str), names)
+    assert written["c"].tolist()[0] == "3.0" and written["a"].tolist()[:2] == ["1", "2"]
+    assert written["b"].tolist()[:2] == [True, False]  # (booleans stay booleans)
     as_text = pd.read_csv(io.StringIO(text), dtype=str)
     inferred = pd.read_csv(io.StringIO(text))
-    typed = typed_categories(as_text, ["a", "b", "c", "z", "m", "e"])
+    typed = typed_categories(as_text, names, numbered=names)
     for name in ("a", "b", "c", "m", "e"):  # as pandas' own inference
         pd.testing.assert_series_equal(typed[name], inferred[name], check_dtype=False)
     assert typed["z"].tolist()[:2] == ["02134", "10001"]  # pandas: 2134.0, 10001.0
@@ -134,3 +140,56 @@ def test_a_categorical_feature_of_very_many_values_is_noted(tmp_path: Path) -> N
     said = [n for n in notes.data.notes if "categories among" in n]
     assert len(said) == 1 and said[0].startswith("enrolled: "), notes.data.notes
     assert "usually a date, an id or an amount" in said[0]
+
+
+def test_a_numeric_looking_code_is_one_category_in_training_chunks_and_the_api(
+    tmp_path: Path,
+) -> None:
+    """``3.0`` was the category ``3`` where every cell of a column (or of a chunk of a file
+    being tagged) was a number, and ``3.0`` where one was not: a file tagged in chunks read
+    it both ways, and a request's ``"3.0"`` was a category never seen."""
+    rng = np.random.default_rng(2)
+    n = 600
+    group = rng.integers(0, 3, n)
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"k{i}" for i in range(n)],
+            "spend": group * 5 + rng.normal(size=n),
+            "code": np.array(["999", "3.0", "12"])[group],
+        }
+    )
+    frame.loc[::50, "code"] = ""
+    data = tmp_path / "codes.csv"
+    frame.to_csv(data, index=False)
+    raw = {
+        "data": {"path": str(data)},
+        "features": [{"name": "spend"}, {"name": "code", "type": "categorical"}],
+        "model": {"name": "codes", "k_min": 3, "k_max": 3, "stability_bootstraps": 0},
+    }
+    store = ModelStore(tmp_path / "store")
+    train(parse_config(raw, base_dir=tmp_path), store, promote=True)
+    serving = build_serving_model(store, "codes", None)
+    schema = next(f for f in serving.manifest.features if f.name == "code")
+    assert sorted(schema.categories or []) == ["12", "3.0", "999", "__missing__"]
+    assert serving.manifest.numbered_categories == frozenset()
+    # a manifest written before: its categorical features were read as numbers
+    before = serving.manifest.model_dump(mode="json")
+    for feature in before["features"]:
+        feature.pop("as_written")
+    assert Manifest.model_validate(before).numbered_categories == {"code"}
+    # tagged in chunks of 2: ("3.0", "x") is read as text, ("3.0", "12") was read as numbers
+    probe = pd.DataFrame(
+        {"customer_id": ["a", "b", "c", "d"], "spend": 5.0, "code": ["3.0", "x", "3.0", "12"]}
+    )
+    source, out = tmp_path / "probe.csv", tmp_path / "tagged.csv"
+    probe.to_csv(source, index=False)
+    where = ["--store", str(store.root), "--chunk-size", "2"]
+    tagged = CliRunner().invoke(
+        app, ["assign", "--input", str(source), "--output", str(out), *where]
+    )
+    assert tagged.exit_code == 0, tagged.output
+    assert "'x' (1 row)" in tagged.output and "'3" not in tagged.output, tagged.output
+    rows = probe[["spend", "code"]].to_dict("records")
+    assert [serving.unknown_categories(r) for r in rows] == [{}, {"code": "x"}, {}, {}]
+    from_file = pd.read_csv(out, dtype=str)["segment_id"].tolist()
+    assert [a.segment_id for a in serving.assign_many(rows)] == from_file
