@@ -321,11 +321,12 @@ def _frames(
     ``categories`` as ``typed_categories`` types them: the text written, ``numbered`` as the
     version trained so read them)."""
     wanted = list(dict.fromkeys(columns))
+    written = [c for c in categories if c not in numbered]  # their markers: the config's
     if path.suffix.lower() in PARQUET_SUFFIXES:
         for batch in pq.ParquetFile(path).iter_batches(batch_size=size, columns=wanted):
-            yield markers_as_missing(batch.to_pandas(), id_column, missing_values)
+            yield markers_as_missing(batch.to_pandas(), id_column, missing_values, written)
     else:
-        options = csv_options(id_column, wanted, missing_values, categories, dialect)
+        options = csv_options(id_column, wanted, missing_values, categories, dialect, written)
         skip = [m.record for m in misshapen]
         try:
             for chunk in pd.read_csv(path, chunksize=size, skiprows=skip or None, **options):

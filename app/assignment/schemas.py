@@ -71,7 +71,9 @@ _VALUE_SCHEMAS: dict[str, dict[str, JsonValue]] = {
             {"type": ["number", "boolean", "null"]},
         ],
         "description": "a category (a number or boolean is read as its text); null when unknown, "
-        "as is a missing marker a file reader takes for missing (NA, null, N/A ...); where the "
+        "as is blank text or one of the model's [data] missing_values (NA is a category unless "
+        "listed there; a version trained before categories were read as written takes "
+        "pandas' markers, NA, null, N/A ..., for missing too); where the "
         "categories learnt are booleans (a file's TRUE/FALSE column), the text True, TRUE, true, "
         "False, FALSE or false is the boolean, as the file readers read it",
     },

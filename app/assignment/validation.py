@@ -42,7 +42,7 @@ from app.assignment.unique_names import (
 from app.problems import MAX_ERRORS, bounded, invalid, malformed_json, shown, too_many
 from app.query import given_twice
 from app.training.markers import FeatureMarkers
-from app.training.rules.values import BOOL_TEXT
+from app.training.rules.values import BOOL_TEXT, CSV_NA_VALUES
 from app.training.values import text_number
 
 MAX_CATEGORY_LENGTH = 256
@@ -241,8 +241,8 @@ def numeric_text(
     and None, or None and the problem (``$1,200`` or ``45%`` is none: the file refuses it
     too)."""
     trimmed = text.strip()
-    if not trimmed or trimmed in missing or text in missing:
-        return None, None
+    if not trimmed or trimmed in missing or text in missing or trimmed in CSV_NA_VALUES:
+        return None, None  # (pandas' markers: missing in a file's numeric column, always)
     number = text_number(trimmed)
     if number is None:
         return None, NOT_NUMERIC

@@ -182,7 +182,8 @@ def table_chunks(
     dialect = CsvFormat.of(data)  # as training read its file
     check_data_file(path, wanted, dialect)
     categories = [f.name for f in cfg.features if f.type == "categorical"]
-    options = csv_options(data.id_column, wanted, data.missing_values, categories, dialect)
+    written = [c for c in categories if c not in numbered]
+    options = csv_options(data.id_column, wanted, data.missing_values, categories, dialect, written)
     markers = markers_of((f.model_dump() for f in cfg.features), data.missing_values)
     kinds = {f.name: f.type for f in cfg.features}
     read = 0

@@ -75,7 +75,12 @@ class ServingModel:
     def missing_markers(self) -> frozenset[str]:
         """The texts a category is missing as: those the file readers take for missing
         (pandas' markers, ``NA``, ``null`` …, and the config's ``[data] missing_values``),
-        so a request's ``"NA"`` is assigned as the same row of a file is (and was trained)."""
+        so a request's ``"NA"`` is assigned as the same row of a file is (and was trained).
+        A version whose categories were read as written takes only blank text and those
+        of the config: its ``"NA"`` is a category (numeric text reads pandas' markers
+        regardless: ``numeric_text``)."""
+        if not self.manifest.numbered_categories:
+            return frozenset({"", *self.manifest.missing_values})
         markers = CSV_NA_VALUES | frozenset(self.manifest.missing_values)
         # a version trained before Parquet's text read them so may know "NA" as a category:
         # what it learnt stays what it learnt

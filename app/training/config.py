@@ -104,7 +104,8 @@ class DataConfig(_Strict):
     missing_values: list[str] = Field(
         default_factory=list,
         description="more cell values read as missing (blank and whitespace-only cells, and "
-        "pandas' usual markers such as NA, already are); one that is a number is missing as a "
+        "in a numeric column pandas' usual markers such as NA, already are; in a categorical one "
+        "NA is a category unless listed here); one that is a number is missing as a "
         'number too in a feature: "999" matches 999.0, and a request\'s 999',
     )
     drop_duplicates: bool = Field(

@@ -106,13 +106,17 @@ def csv_options(
     missing_values: Sequence[str] = (),
     text_columns: Sequence[str] = (),
     dialect: CsvFormat = PLAIN_CSV,
+    as_written: Collection[str] = (),
 ) -> dict[str, Any]:
     """``read_csv`` arguments that read ``id_column`` as the text written in the file (``007``
     stays ``007``, ``NaN`` stays ``NaN``, an empty cell is ``""``); ``text_columns`` as text
     too (an order id ``007`` stays ``007``, with the missing markers missing); other columns
     as usual, with ``missing_values`` read as missing too; fields and numbers as ``dialect``
-    (``[data] delimiter``, ``decimal``, ``thousands``) writes them."""
+    (``[data] delimiter``, ``decimal``, ``thousands``) writes them. The categorical columns
+    ``as_written`` (``FeatureSchema.as_written``) take blank cells and ``missing_values``
+    only: pandas' ``NA`` there is a category (North America), as ``None`` is a plan."""
     markers = CSV_NA_VALUES | frozenset(missing_values)
+    own = frozenset({"", *missing_values})
     texts = dict.fromkeys(text_columns, str)
     if not dialect.plain:  # every cell as text: ``CsvFormat.numbers`` reads the numbers
         written: dict[str, Any] = {"sep": dialect.delimiter, "dtype": str}
@@ -130,25 +134,32 @@ def csv_options(
         "usecols": columns,
         "dtype": {id_column: str, **texts},
         "keep_default_na": False,
-        "na_values": {c: markers for c in (columns or []) if c != id_column},
+        "na_values": {
+            c: own if c in as_written else markers for c in (columns or []) if c != id_column
+        },
         "low_memory": False,
         **written,
     }
 
 
 def markers_as_missing(
-    frame: pd.DataFrame, id_column: str | None, missing_values: Sequence[str]
+    frame: pd.DataFrame,
+    id_column: str | None,
+    missing_values: Sequence[str],
+    written: Collection[str] = (),
 ) -> pd.DataFrame:
     """A typed file's (Parquet's) text columns with the CSV reader's missing markers
     (``NA``, ``null``, ``missing_values`` …) as missing, as ``csv_options`` reads a CSV:
-    the same values are missing whichever format holds them. The id column is left as is."""
+    the same values are missing whichever format holds them (``written``: categorical
+    columns whose markers are ``missing_values`` only). The id column is left as is."""
     markers = list(CSV_NA_VALUES | frozenset(missing_values))
+    own = list({"", *missing_values})
     for name in frame.columns:
         column = frame[name]
         typed = pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)
         if name == id_column or typed:
             continue
-        missing = column.isin(markers)
+        missing = column.isin(own if name in written else markers)
         if isinstance(column.dtype, pd.StringDtype):
             missing |= column.str.isspace().fillna(False).astype(bool)  # (as a blank cell)
         elif column.dtype == object:  # as text: pyarrow gives a boolean column with nulls
@@ -366,22 +377,23 @@ def read_rows(
     for a version trained so)."""
     check_data_file(path, columns, dialect)
     misshapen: list[Misshapen] = []
+    written = [c for c in categories if c not in numbered]
     try:
         if path.suffix.lower() in PARQUET_SUFFIXES:
             frame = pd.read_parquet(path, columns=columns)
-            frame = markers_as_missing(frame, id_column, missing_values)
+            frame = markers_as_missing(frame, id_column, missing_values, written)
         else:
             # pyarrow refuses a misshapen row: a file it reads has none
             texts = [*text_columns, *categories]
             fast = (
-                read_csv_fast(path, columns, id_column, missing_values, categories)
+                read_csv_fast(path, columns, id_column, missing_values, categories, written)
                 if fast_csv and dialect.plain  # (pyarrow reads no decimal comma)
                 else None
             )
             if fast is None:
                 misshapen = misshapen_rows(path, dialect=dialect)
                 skip = [m.record for m in misshapen] or None
-                options = csv_options(id_column, columns, missing_values, texts, dialect)
+                options = csv_options(id_column, columns, missing_values, texts, dialect, written)
                 fast = pd.read_csv(path, skiprows=skip, **options)
                 fast = dialect.numbers(fast, [c for c in [id_column, *texts] if c])
             frame = typed_categories(fast, categories, numbered)
@@ -414,6 +426,7 @@ def read_csv_fast(
     id_column: str | None,
     missing_values: Sequence[str],
     texts: Sequence[str] = (),
+    written: Collection[str] = (),
 ) -> pd.DataFrame | None:
     """The frame ``pd.read_csv(path, **csv_options(...))`` gives, read by pyarrow's
     multi-threaded reader (3-4x faster on a million rows), or None where the two could differ,
@@ -421,7 +434,9 @@ def read_csv_fast(
     as missing (an empty cell, ``NaN`` or ``NULL`` is an id to pandas), a column pyarrow types
     other than integer, float or text (dates, booleans, all empty), or a file it refuses (the
     usual reader then gives its own error). Floats are parsed correctly rounded, where pandas'
-    default parser may differ in the last bit."""
+    default parser may differ in the last bit. pyarrow's missing markers apply to every text
+    column alike: with ``written`` columns (``csv_options``), text is read as written and each
+    text column's markers applied after."""
     import pyarrow as pa
     from pyarrow import csv
 
@@ -441,7 +456,7 @@ def read_csv_fast(
                 include_columns=[c for c in header if c in wanted],
                 column_types={id_column: pa.string(), **dict.fromkeys(texts, pa.string())},
                 null_values=markers,
-                strings_can_be_null=True,
+                strings_can_be_null=not written,
             ),
         )
     except (pa.ArrowException, OSError, ValueError):
@@ -452,9 +467,16 @@ def read_csv_fast(
     ):
         return None
     frame: pd.DataFrame = table.to_pandas()
+    own = list({"", *missing_values})
     for name in frame.columns:  # pandas marks missing text NaN, pyarrow None
-        if frame[name].dtype == object and name != id_column:
-            column = frame[name]
+        if name == id_column:
+            continue
+        column = frame[name]
+        if written and (
+            column.dtype == object or isinstance(column.dtype, pd.StringDtype)
+        ):  # read as written: each column's markers after
+            column = frame[name] = column.mask(column.isin(own if name in written else markers))
+        if column.dtype == object:
             frame[name] = column.where(column.notna(), np.nan)
     return frame
 

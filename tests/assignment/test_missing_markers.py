@@ -1,9 +1,10 @@
-"""A category written as a file's missing marker (``NA``, ``null`` ...) is missing everywhere.
+"""A category written as one of the config's ``[data] missing_values`` (``NA``, ``-``) is
+missing everywhere (unlisted, ``NA`` is a category everywhere: test_category_text.py).
 
-Training and ``segments assign`` read ``NA`` in a CSV as missing (pandas' markers, and the
-config's ``[data] missing_values``), while the API took the text ``"NA"`` as a category it
-had never seen: on a table whose clusters follow the region, 730 of 3,000 customers got
-another segment over HTTP than the same rows of the file got from ``segments assign``.
+Training and ``segments assign`` read ``NA`` in a CSV as missing, while the API took the
+text ``"NA"`` as a category it had never seen: on a table whose clusters follow the region,
+730 of 3,000 customers got another segment over HTTP than the same rows of the file got
+from ``segments assign``.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ PREFIX = "missing-markers:"
 
 @pytest.fixture(scope="module")
 def regions(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModelStore, pd.DataFrame, Path]:
-    """A table whose segments are its regions, one of them written ``NA`` (and a few ``-``,
-    declared in ``missing_values``), trained and promoted."""
+    """A table whose segments are its regions, one of them written ``NA`` (and a few ``-``),
+    both declared in ``missing_values``, trained and promoted."""
     folder = tmp_path_factory.mktemp("markers")
     rng = np.random.default_rng(2)
     n = 3000
@@ -47,7 +48,7 @@ def regions(tmp_path_factory: pytest.TempPathFactory) -> tuple[ModelStore, pd.Da
     data = folder / "regions.csv"
     frame.to_csv(data, index=False)
     raw = {
-        "data": {"path": str(data), "missing_values": ["-"]},
+        "data": {"path": str(data), "missing_values": ["-", "NA"]},
         "features": [{"name": "spend"}, {"name": "region", "type": "categorical"}],
         "model": {"k_min": 3, "k_max": 3, "stability_bootstraps": 0},
     }

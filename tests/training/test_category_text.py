@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from app.cli.main import app
+from app.main import create_app
 from app.registry.manifest import Manifest
 from app.registry.store import ModelStore
 from app.serving.model import build_serving_model
+from app.settings import Settings
 from app.training.config import parse_config
 from app.training.data import typed_categories
 from app.training.job import train
@@ -142,6 +146,16 @@ def test_a_categorical_feature_of_very_many_values_is_noted(tmp_path: Path) -> N
     assert "usually a date, an id or an amount" in said[0]
 
 
+def _learnt(tmp_path: Path, raw: dict[str, Any], feature: str) -> tuple[ModelStore, Any, list[str]]:
+    """Train ``raw`` into a store of its own: the store, the serving model and the learnt
+    categories of ``feature``."""
+    store = ModelStore(tmp_path / "store")
+    train(parse_config(raw, base_dir=tmp_path), store, promote=True)
+    serving = build_serving_model(store, raw["model"]["name"], None)
+    schema = next(f for f in serving.manifest.features if f.name == feature)
+    return store, serving, sorted(schema.categories or [])
+
+
 def test_a_numeric_looking_code_is_one_category_in_training_chunks_and_the_api(
     tmp_path: Path,
 ) -> None:
@@ -166,11 +180,8 @@ def test_a_numeric_looking_code_is_one_category_in_training_chunks_and_the_api(
         "features": [{"name": "spend"}, {"name": "code", "type": "categorical"}],
         "model": {"name": "codes", "k_min": 3, "k_max": 3, "stability_bootstraps": 0},
     }
-    store = ModelStore(tmp_path / "store")
-    train(parse_config(raw, base_dir=tmp_path), store, promote=True)
-    serving = build_serving_model(store, "codes", None)
-    schema = next(f for f in serving.manifest.features if f.name == "code")
-    assert sorted(schema.categories or []) == ["12", "3.0", "999", "__missing__"]
+    store, serving, learnt = _learnt(tmp_path, raw, "code")
+    assert learnt == ["12", "3.0", "999", "__missing__"]
     assert serving.manifest.numbered_categories == frozenset()
     # a manifest written before: its categorical features were read as numbers
     before = serving.manifest.model_dump(mode="json")
@@ -193,3 +204,62 @@ def test_a_numeric_looking_code_is_one_category_in_training_chunks_and_the_api(
     assert [serving.unknown_categories(r) for r in rows] == [{}, {"code": "x"}, {}, {}]
     from_file = pd.read_csv(out, dtype=str)["segment_id"].tolist()
     assert [a.segment_id for a in serving.assign_many(rows)] == from_file
+
+
+def test_na_in_a_categorical_column_is_a_category_on_every_path(tmp_path: Path) -> None:
+    """pandas reads ``NA`` as missing: a region column's North America was lost to "missing"
+    in training, file tagging and the API alike. In a categorical column only blank cells
+    and ``[data] missing_values`` are missing; in a numeric one ``NA`` still is."""
+    rng = np.random.default_rng(4)
+    n = 600
+    group = rng.integers(0, 3, n)
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"r{i}" for i in range(n)],
+            "spend": (group * 5 + rng.normal(size=n)).round(3).astype(str),
+            "region": np.array(["NA", "EU", "APAC"])[group],
+        }
+    )
+    frame.loc[::40, "region"] = ""
+    frame.loc[1::60, "spend"] = "NA"
+    data = tmp_path / "regions.csv"
+    frame.to_csv(data, index=False)
+    frame.to_parquet(tmp_path / "regions.parquet")
+    raw: dict[str, Any] = {
+        "data": {"path": str(data)},
+        "features": [
+            {"name": "spend", "impute": "median"},
+            {"name": "region", "type": "categorical"},
+        ],
+        "model": {"name": "regions", "k_min": 3, "k_max": 3, "stability_bootstraps": 0},
+    }
+    store, _, learnt = _learnt(tmp_path, raw, "region")
+    assert learnt == ["APAC", "EU", "NA", "__missing__"]
+    # the API reads the cells as the file writes them: "NA" a region, and a missing spend
+    settings = Settings(
+        model_store=store.root, model_name="regions", dev_mode=True, record_assignments=False
+    )
+    items = [
+        {"customer_id": c, "features": {"spend": s, "region": r}}
+        for c, s, r in zip(frame["customer_id"], frame["spend"], frame["region"], strict=True)
+    ]
+    with TestClient(create_app(settings)) as client:
+        answer = client.post("/v1/assign/batch", json={"items": items})
+    assert answer.status_code == 200, answer.text
+    results = answer.json()["results"]
+    assert not any(r.get("unknown_categories") for r in results)
+    served = [r["segment_id"] for r in results]
+    for source in ("regions.csv", "regions.parquet"):
+        out = tmp_path / f"{source}.out.csv"
+        where = ["--input", str(tmp_path / source), "--output", str(out)]
+        tagged = CliRunner().invoke(app, ["assign", *where, "--store", str(store.root)])
+        assert tagged.exit_code == 0, tagged.output
+        assert "never saw" not in tagged.output, tagged.output
+        assert pd.read_csv(out, dtype=str)["segment_id"].tolist() == served, source
+    # listed, NA is missing in a categorical column too
+    raw["data"]["missing_values"] = ["NA"]
+    raw["model"]["name"] = "listed"
+    train(parse_config(raw, base_dir=tmp_path), store, promote=True)
+    listed = build_serving_model(store, "listed", None).manifest
+    region = next(f for f in listed.features if f.name == "region")
+    assert "NA" not in (region.categories or [])

@@ -115,8 +115,9 @@ def test_a_yes_no_number_whose_name_denies_is_never_named_no_no(tmp_path: Path) 
 
 
 def test_a_segment_of_the_customers_without_a_category_is_named_by_it(tmp_path: Path) -> None:
-    """A cluster of exactly the customers with no region (blank or ``NA`` in the file) was
-    "High spend #2", beside "High spend": the one trait that set it apart went unsaid."""
+    """A cluster of exactly the customers with no region (blank, or ``NA`` listed in
+    ``missing_values``) was "High spend #2", beside "High spend": the one trait that set it
+    apart went unsaid."""
     rng = np.random.default_rng(2)
     n = 3000
     group = rng.choice(3, n)
@@ -131,7 +132,7 @@ def test_a_segment_of_the_customers_without_a_category_is_named_by_it(tmp_path: 
     data = tmp_path / "d.csv"
     frame.to_csv(data, index=False)
     raw = {
-        "data": {"path": str(data)},
+        "data": {"path": str(data), "missing_values": ["NA"]},
         "features": [{"name": "spend"}, {"name": "region", "type": "categorical"}],
         "model": {"k_min": 3, "k_max": 3, "stability_bootstraps": 0},
     }
