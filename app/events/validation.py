@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
@@ -157,15 +157,26 @@ def _time(value: Any, now_us: int, errors: list[dict[str, str]], p: str) -> int:
         errors.append({"field": f"{p}.at", "message": "must be an ISO 8601 time string"})
         return 0
     try:
-        at_us = to_us(datetime.fromisoformat(value))
+        at = datetime.fromisoformat(value)
+        at_us = to_us(at)
     except (ValueError, OverflowError):
         errors.append({"field": f"{p}.at", "message": f"not an ISO 8601 time: {value[:40]!r}"})
         return 0
     if at_us > now_us + FUTURE_SLACK_US:
-        errors.append({"field": f"{p}.at", "message": "in the future"})
+        errors.append({"field": f"{p}.at", "message": _ahead(now_us, naive=at.tzinfo is None)})
     elif at_us < EARLIEST_US:
         errors.append({"field": f"{p}.at", "message": "before 1970-01-01T00:00:00Z"})
     return at_us
+
+
+def _ahead(now_us: int, naive: bool) -> str:
+    """Why a time ahead of the clock is refused: the bound, the clock, and for a time without
+    an offset (a shop's local time, say) how it was read."""
+    clock = datetime.fromtimestamp(now_us // 1_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (
+        f"more than {FUTURE_SLACK_US // 60_000_000} minutes ahead of the service's clock "
+        f"({clock})" + ("; without an offset it is UTC: add yours (+01:00)" if naive else "")
+    )
 
 
 def event_type(value: Any, amounts: AmountFields) -> str | None:

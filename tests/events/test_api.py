@@ -208,6 +208,24 @@ def test_bad_events_are_rejected_by_name_and_the_rest_applied(client: TestClient
     assert client.get("/v1/customers/b2").status_code == 404  # nothing of theirs stored
 
 
+def test_a_time_ahead_of_the_clock_is_told_the_bound_and_how_a_naive_time_is_read(
+    client: TestClient,
+) -> None:
+    """A shop sending its local time without an offset, an hour ahead of UTC, is told that
+    such a time is read as UTC and how far ahead the service takes, not just "in the future"."""
+    local = (NOW + timedelta(hours=1)).replace(tzinfo=None).isoformat()
+    offset = (NOW + timedelta(hours=1)).isoformat()
+    doc = post(client, event("t1", 0, 1.0, at=local), event("t2", 0, 1.0, at=offset))
+    assert doc["rejected"] == 2, doc
+    naive, aware = (e["errors"][0] for e in doc["errors"])
+    assert naive["field"] == "events.0.at"
+    assert "more than 5 minutes ahead of the service's clock" in naive["message"], naive
+    assert "2026-11-01T00:00:00Z" in naive["message"], naive
+    assert "without an offset it is UTC" in naive["message"], naive
+    assert "more than 5 minutes ahead" in aware["message"], aware
+    assert "without an offset" not in aware["message"], aware
+
+
 def test_a_customer_id_sent_as_a_number_is_told_ids_are_text(client: TestClient) -> None:
     """As /v1/assign says it: an order system's integer id for the file's "0042"."""
     doc = post(client, event(42, 5, 10.0), event("0042", 5, 10.0))  # type: ignore[arg-type]
