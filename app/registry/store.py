@@ -37,6 +37,7 @@ from app.errors import IntegrityError, StoreError, StoreWriteError
 from app.registry.manifest import ArtefactInfo, Manifest
 
 log = logging.getLogger(__name__)
+KNOWN_NAMED = 10  # versions an unknown version's error names (the newest)
 VERSION_PATTERN = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}")
 MODEL_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 SEGMENT_ID_PATTERN = re.compile(r"seg-(\d+)")
@@ -154,7 +155,10 @@ class ModelStore:
         if not (path / MANIFEST_FILE).is_file():
             if not self.versions(model_name):  # no such model: name the ones there are
                 raise StoreError(self.no_promoted_version(model_name))
-            known = ", ".join(self.versions(model_name))
+            versions = self.versions(model_name)  # oldest first: name the newest ten
+            known = ", ".join(versions[-KNOWN_NAMED:])
+            if len(versions) > KNOWN_NAMED:
+                known = f"{len(versions) - KNOWN_NAMED:,} earlier and {known}"
             raise StoreError(f"unknown version {version} of model {model_name} (known: {known})")
         return path
 

@@ -274,6 +274,17 @@ def test_unknown_version_names_the_known_ones(store: ModelStore) -> None:
     assert f"known: {version_at(1)}" in str(info.value)
 
 
+def test_unknown_version_names_at_most_ten_known_ones(store: ModelStore) -> None:
+    """A model retrained nightly for years: the error stays a line, the newest ten named."""
+    for minute in range(1, 31):
+        add_version(store, version_at(minute))
+    with pytest.raises(StoreError) as info:
+        store.manifest(MODEL, version_at(59))
+    message = str(info.value)
+    assert version_at(30) in message and version_at(21) in message, message
+    assert version_at(20) not in message and "20 earlier and" in message, message
+
+
 # -- promotion -------------------------------------------------------------------------------
 
 
