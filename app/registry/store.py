@@ -159,7 +159,13 @@ class ModelStore:
             known = ", ".join(versions[-KNOWN_NAMED:])
             if len(versions) > KNOWN_NAMED:
                 known = f"{len(versions) - KNOWN_NAMED:,} earlier and {known}"
-            raise StoreError(f"unknown version {version} of model {model_name} (known: {known})")
+            others = (name for name in self.model_names() if name != model_name)
+            owner = next((n for n in others if (self._model_dir(n) / version).is_dir()), None)
+            where = f"; it is a version of model {owner!r}" if owner else ""
+            where += f" (?model={owner}, --model {owner})" if owner else ""
+            raise StoreError(
+                f"unknown version {version} of model {model_name} (known: {known}){where}"
+            )
         return path
 
     def max_segment_number(self, model_name: str) -> int:

@@ -285,6 +285,21 @@ def test_unknown_version_names_at_most_ten_known_ones(store: ModelStore) -> None
     assert version_at(20) not in message and "20 earlier and" in message, message
 
 
+def test_a_version_of_another_model_says_which(store: ModelStore) -> None:
+    """A version id copied from `models list --model shop`, promoted without the model:
+    the error says whose version it is and how to name that model."""
+    add_version(store, version_at(1))
+    with store.register("shop", version_at(2)) as folder:
+        manifest = make_manifest(version_at(2), store.write_artefact(folder, fitted_kmeans()))
+        write_manifest(folder, manifest.model_copy(update={"model_name": "shop"}))
+    with pytest.raises(StoreError) as info:
+        store.manifest(MODEL, version_at(2))
+    assert "it is a version of model 'shop' (?model=shop, --model shop)" in str(info.value)
+    with pytest.raises(StoreError) as nowhere:
+        store.manifest(MODEL, version_at(3))
+    assert "it is a version of" not in str(nowhere.value)
+
+
 # -- promotion -------------------------------------------------------------------------------
 
 
