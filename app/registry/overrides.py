@@ -43,12 +43,17 @@ def serving_segments(
             edited.add(name_key(edits["name"]))
     # a name edited on one segment may be the generated name of another (a retrain, or a
     # promoted version, names a segment so after the edit): the edit, a person's, keeps the
-    # name, and the generated one says which segment it is, so no two are served alike
-    # (``distinct`` False: the PATCH check, where a new edit may not take a served name)
+    # name, and the generated one says which segment it is, so no two are served alike; two
+    # edits alike (each PATCHed while a version without the other segment served) keep it
+    # for the first segment only (``distinct`` False: the PATCH check, where a new edit may
+    # not take a served name)
     if distinct:
+        kept: set[str] = set()  # edited names already served
         for seg_id, seg in segments.items():
-            renamed = "name" in overrides.get(seg_id, {})
-            if not renamed and name_key(seg.name) in edited:
+            key = name_key(seg.name)
+            if "name" in overrides.get(seg_id, {}) and key not in kept:
+                kept.add(key)
+            elif key in edited:
                 segments[seg_id] = seg.model_copy(update={"name": f"{seg.name} ({seg_id})"})
     return segments
 

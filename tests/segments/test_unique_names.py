@@ -220,3 +220,23 @@ def test_an_edited_name_another_segment_generates_after_a_retrain_is_served_once
     assert served[second.id].name == f"{second.name} ({second.id})"
     keys = [name_key(s.name) for s in served.values()]
     assert len(set(keys)) == len(keys)
+
+
+def test_two_edits_of_one_name_are_served_once_when_a_version_has_both_segments(
+    trained: tuple[Any, Any],
+) -> None:
+    """Found by a walk through promote and rollback: seg-002 was renamed 'Recent buyers'
+    while a version without seg-003 served, seg-003 'recent buyers' while one without seg-002
+    served (each PATCH checked against the served version only); a rollback to a version with
+    both served the name twice. The first keeps it; the other says which segment it is."""
+    from app.registry.overrides import name_key, serving_segments
+
+    _, result = trained
+    first, second, third = result.manifest.segments[:3]
+    edits = {first.id: {"name": "Recent buyers"}, third.id: {"name": "recent  BUYERS"}}
+    served = serving_segments(result.manifest, edits)
+    assert served[first.id].name == "Recent buyers"
+    assert served[third.id].name == f"recent  BUYERS ({third.id})"
+    assert served[second.id].name == second.name
+    keys = [name_key(s.name) for s in served.values()]
+    assert len(set(keys)) == len(keys)
