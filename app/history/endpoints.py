@@ -79,12 +79,12 @@ async def get_customer(
     if state is None:
         raise _unknown_customer(customer_id, _known_elsewhere(models))
     # the name as it is now (edited, or renamed by a retrain), where the serving version
-    # has the segment; null otherwise (names are not recorded per customer)
+    # has the segment; else its name in the version that put the customer there
     profile = state.profile
     return CustomerOut(
         customer_id=state.customer_id,
         segment_id=state.segment_id,
-        segment_name=_name(holder, state.segment_id),
+        segment_name=holder.segment_name(state.segment_id, state.model_version),
         model_version=state.model_version,
         assigned_at=_time(state.assigned_at),
         since=_time(state.since),
@@ -112,7 +112,7 @@ async def in_every_model(request: Request, customer_id: str) -> list[CustomerMod
                 CustomerModelOut(
                     model=name,
                     segment_id=state.segment_id,
-                    segment_name=_name(view.holder, state.segment_id),
+                    segment_name=view.holder.segment_name(state.segment_id, state.model_version),
                     model_version=state.model_version,
                     assigned_at=_time(state.assigned_at),
                     since=_time(state.since),

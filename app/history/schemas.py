@@ -20,8 +20,9 @@ class CustomerOut(BaseModel):
     customer_id: str
     segment_id: str = Field(examples=["seg-003"])
     segment_name: str | None = Field(
-        description="the segment's name now (as edited); null when the serving version does "
-        "not have the segment"
+        description="the segment's name now (as edited); for a segment the serving version "
+        "does not have (after a promotion, before `segments customers rescore`), its name in "
+        "model_version"
     )
     model_version: str = Field(
         description="the version that moved the customer into this segment (a later unchanged "

@@ -180,6 +180,26 @@ class ModelHolder:
         self._tokens: tuple[object, object] = (None, None)
         self._failures, self._retry_at = 0, 0.0  # after a failed load: when to try again
         self._lock = threading.Lock()
+        self._manifests: dict[str, Manifest] = {}  # earlier versions' (segment_name)
+
+    def segment_name(self, segment_id: str, version: str) -> str | None:
+        """A segment's served name (as edited): the serving version's, else, for a customer
+        that ``version`` put in a segment the serving one lacks (after a promotion, before
+        ``segments customers rescore``), its name there. None if neither has it."""
+        serving = self.current
+        if serving is not None and segment_id in serving.segments:
+            return serving.segments[segment_id].name
+        manifest = self._manifests.get(version)
+        if manifest is None:
+            try:
+                manifest = self.store.manifest(self.model_name, version)
+            except StoreError:  # a version deleted from the store since
+                return None
+            if len(self._manifests) >= 8:  # a few versions at most are recorded at once
+                self._manifests.clear()
+            self._manifests[version] = manifest
+        known = serving_segments(manifest, self.overrides.load()).get(segment_id)
+        return None if known is None else known.name
 
     def _tokens_now(self) -> tuple[object, object]:
         return (self.store.mtime_token(self.model_name), self.overrides.token())

@@ -99,8 +99,14 @@ def test_after_a_promotion_every_customer_follows_the_served_version(
     promoted = _run("models", "promote", versions.new)
     assert f"`segments customers rescore --model {MODEL}` moves them all now" in promoted
     with _service(copied, service_redis, prefix, tmp_path) as api:
-        # before: every customer still where the old version put them
+        # before: every customer still where the old version put them, and one in a segment
+        # the new version lacks is told its name in the version that put them there
         assert api.get(f"/v1/customers/{recorded[0]}").json()["segment_id"] == old[0]
+        left = next(i for i, s in enumerate(old) if s not in set(new))
+        named = {s.id: s.name for s in copied.manifest(MODEL, versions.old).segments}
+        state = api.get(f"/v1/customers/{recorded[left]}").json()
+        assert state["segment_name"] == named[old[left]], state
+        assert state["models"][0]["segment_name"] == named[old[left]], state
 
         output = _run("customers", "rescore")
         changed = sum(moving.values())
