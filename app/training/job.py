@@ -522,6 +522,7 @@ def negatives_under_log(config: TrainConfig, frame: pd.DataFrame) -> list[str]:
 
 
 SKEWED = 2.0  # a skewness above which a feature's largest values pull the clusters
+HEAD_ROWS = 1_000  # rows looked at first where the first of them can already decide
 
 
 def skewed_without_transform(config: TrainConfig, frame: pd.DataFrame) -> list[str]:
@@ -534,7 +535,8 @@ def skewed_without_transform(config: TrainConfig, frame: pd.DataFrame) -> list[s
         if not isinstance(feature, NumericFeature):
             continue
         values = frame[feature.name].dropna()
-        if values.nunique() == 2:
+        # three values among the first rows already rule a flag out, without hashing them all
+        if values.iloc[:HEAD_ROWS].nunique() <= 2 and values.nunique() == 2:
             notes.extend(rare_flag(feature.name, values))
             continue
         if feature.transform != "none":

@@ -93,14 +93,21 @@ def profile_segments(
         if isinstance(f, CategoricalFeature):
             cat_codes[f.name], pop_shares[f.name] = category_positions(frame[f.name])
     outcomes = [o for o in (outcomes or []) if o in frame.columns]
+    # the rows grouped by slot once (a stable sort keeps each slot's rows in frame order):
+    # a slot's rows are then one slice, the same values in the same order as a boolean
+    # mask of them selects, so every mean and median is the same to the bit
+    by_slot = SlotRows(slots, len(infos))
+    raw = by_slot.gather(frame[list(dict.fromkeys(numeric + outcomes))])
+    grouped = by_slot.gather(transformed)
+    grouped_codes = {name: codes[by_slot.order] for name, codes in cat_codes.items()}
     profiles = []
     for slot in range(len(infos)):
-        mask = slots == slot
-        size = int(mask.sum())
+        rows = by_slot.rows(slot)
+        size = rows.stop - rows.start
         num_profile: dict[str, NumericProfile] = {}
         if size:
-            seg_raw = frame.loc[mask, numeric]
-            z = (transformed.loc[mask].mean() - pop_mean) / pop_std
+            seg_raw = raw.iloc[rows]
+            z = (grouped.iloc[rows].mean() - pop_mean) / pop_std
             for col in numeric:
                 num_profile[col] = NumericProfile(
                     mean=_finite(seg_raw[col].mean()),
@@ -110,10 +117,10 @@ def profile_segments(
                     at_median=_at_median(sides[col], slot),
                 )
         cat_profile = {
-            name: _category_shares(codes[mask], pop_shares[name])
-            for name, codes in cat_codes.items()
+            name: _category_shares(codes[rows], pop_shares[name])
+            for name, codes in grouped_codes.items()
         }
-        profiles.append((mask, size, num_profile, cat_profile))
+        profiles.append((rows, size, num_profile, cat_profile))
     # a tree's leaves follow the configured rules, in the tree's leaf order
     first_leaf = next((i for i, info in enumerate(infos) if info.split is not None), 0)
     bounded = _bounded_features(infos, [p[2] for p in profiles], labels, words)
@@ -122,7 +129,7 @@ def profile_segments(
     used_names: set[str] = set()
     used_leads: set[str] = set()
     for slot, info in enumerate(infos):
-        mask, size, num_profile, cat_profile = profiles[slot]
+        rows, size, num_profile, cat_profile = profiles[slot]
         if info.name:
             name = info.name
         elif info.split is not None:
@@ -134,7 +141,7 @@ def profile_segments(
                 if j != slot and infos[j].split is not None
             ]
             by_bounds = info.split.feature in bounded
-            held = _held(frame.loc[mask, info.split.feature], info.split)
+            held = _held(frame.loc[slots == slot, info.split.feature], info.split)
             name = _leaf_name(info.split, num_profile, cat_profile, others, labels, words,
                               used_names, by_bounds, held)  # fmt: skip
         else:
@@ -163,13 +170,30 @@ def profile_segments(
                 share=share,
                 numeric=num_profile,
                 categorical=cat_profile,
-                outcomes={o: _mean_or_none(frame.loc[mask, o]) if size else None for o in outcomes},
+                outcomes={o: _mean_or_none(raw[o].iloc[rows]) if size else None for o in outcomes},
                 stability=info.stability,
                 flags=flags,
             )
         )
     tests = [_outcome_test(o, frame[o], slots, segments, (positive or {}).get(o)) for o in outcomes]
     return segments, tests
+
+
+class SlotRows:
+    """Rows grouped by slot: ``order`` lists the rows slot by slot, each slot's in frame
+    order (a stable sort), and ``rows(slot)`` is that slot's slice of it. A slot's slice of
+    ``gather(frame)`` holds what ``frame.loc[slots == slot]`` holds, in the same order,
+    without a pass over every row per slot (tests/training/test_slot_rows.py)."""
+
+    def __init__(self, slots: np.ndarray, count: int) -> None:
+        self.order = np.argsort(slots, kind="stable")
+        self.bounds = np.concatenate([[0], np.cumsum(np.bincount(slots, minlength=count))])
+
+    def rows(self, slot: int) -> slice:
+        return slice(int(self.bounds[slot]), int(self.bounds[slot + 1]))
+
+    def gather(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.take(self.order)
 
 
 def category_positions(column: pd.Series) -> tuple[np.ndarray, pd.Series]:
@@ -299,7 +323,10 @@ def _flag_words(
         if isinstance(f, CategoricalFeature) or f.high or f.low:
             continue
         values = frame[f.name].dropna()
-        if not len(values) or not values.isin([0, 1]).all():
+        # another value among the first rows decides without looking up every row
+        if not len(values) or not values.iloc[:1_000].isin([0, 1]).all():
+            continue
+        if not values.isin([0, 1]).all():
             continue
         label = labels[f.name]
         head, _, rest = label.partition(" ")
