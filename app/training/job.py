@@ -17,10 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import ParamSpec, TypeVar, cast
+from typing import Any, ParamSpec, TypeVar, cast
 
 import numpy as np
 import pandas as pd
+from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from sklearn.metrics import silhouette_score
 from sklearn.pipeline import Pipeline
@@ -43,7 +44,7 @@ from app.training.data import TrainingData, load_training_data, min_rows_for
 from app.training.matrix import fit_matrix
 from app.training.model import ColumnWeights, SegmentationModel, warm_start
 from app.training.profile import SlotInfo, feature_label, profile_segments
-from app.training.quality import assess
+from app.training.quality import assess_sample, quality_sample
 from app.training.rules import (
     RuleSegment,
     canonical_category,
@@ -220,19 +221,20 @@ def _train(
             declared = rows, matrix[rows]  # (a copy: fancy indexing)
             matrix *= chosen.weights
         with timer.step("fit"):
-            clusterer = warm_start(algorithm, k, spec.seed, chosen.start).fit(matrix)
-            labels = fitted_labels(clusterer, matrix)
-        with _sample_sized(), timer.step("quality"):
-            assessed = assess(
+            # the rows the quality measures read, copied out first: k-means then fits on the
+            # matrix itself instead of a copy of every row (184 MB at 1M customers), which it
+            # centres in place and shifts back, equal only up to rounding afterwards
+            drawn = quality_sample(
                 matrix,
-                labels,
-                algorithm=algorithm,
-                k=k,
                 seed=spec.seed,
                 sample_size=spec.silhouette_sample,
                 bootstraps=spec.stability_bootstraps,
                 bootstrap_size=spec.selection_sample,
             )
+            clusterer = fit_in_place(warm_start(algorithm, k, spec.seed, chosen.start), matrix)
+            labels = fitted_labels(clusterer, matrix)
+        with _sample_sized(), timer.step("quality"):
+            assessed = assess_sample(drawn, labels, algorithm=algorithm, k=k, seed=spec.seed)
             as_declared = None
             if declared is not None and len(np.unique(labels[declared[0]])) > 1:
                 as_declared = float(silhouette_score(declared[1], labels[declared[0]]))
@@ -333,6 +335,21 @@ def _train(
     if promote:
         store.promote(spec.name, version)
     return TrainResult(manifest=manifest, promoted=promote, projection=projection)
+
+
+def fit_in_place(clusterer: Any, matrix: np.ndarray) -> Any:
+    """``clusterer.fit(matrix)``, a k-means without copying ``matrix`` (``copy_x=False``):
+    the same arithmetic on the same values, so the same fit to the bit
+    (tests/training/test_fitted_labels.py), but ``matrix`` holds its values only up to
+    rounding afterwards. The saved clusterer keeps the default ``copy_x=True``, so a refit of
+    the artefact's pipeline leaves its input alone."""
+    if not isinstance(clusterer, KMeans) or not clusterer.copy_x:
+        return clusterer.fit(matrix)
+    clusterer.set_params(copy_x=False)
+    try:
+        return clusterer.fit(matrix)
+    finally:
+        clusterer.set_params(copy_x=True)
 
 
 def fitted_labels(clusterer: object, matrix: np.ndarray) -> np.ndarray:

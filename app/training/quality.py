@@ -32,6 +32,29 @@ class QualityResult:
     segment_stability: np.ndarray | None  # per cluster label, mean best Jaccard
 
 
+@dataclass(frozen=True)
+class QualitySample:
+    """The rows the quality measures read: the evaluation sample (its row numbers, to pick
+    the labels, and its rows) and each bootstrap's resample."""
+
+    rows: np.ndarray
+    sample: np.ndarray
+    boots: list[np.ndarray]
+
+
+def quality_sample(
+    matrix: np.ndarray, *, seed: int, sample_size: int, bootstraps: int, bootstrap_size: int
+) -> QualitySample:
+    """The rows of ``matrix`` that ``assess`` reads, copied out: drawn before the fit, they
+    let it fit on the matrix in place (no copy of every row) and measure afterwards."""
+    rng = np.random.default_rng(seed + 1)
+    n = matrix.shape[0]
+    rows = rng.choice(n, min(n, sample_size), replace=False)
+    # the resamples after the sample, from the same generator: as assess drew them in turn
+    draws = [rng.choice(n, min(n, bootstrap_size), replace=True) for _ in range(bootstraps)]
+    return QualitySample(rows, matrix[rows], [matrix[d] for d in draws])
+
+
 def assess(
     matrix: np.ndarray,
     labels: np.ndarray,
@@ -43,10 +66,22 @@ def assess(
     bootstraps: int,
     bootstrap_size: int,
 ) -> QualityResult:
-    rng = np.random.default_rng(seed + 1)
-    n = matrix.shape[0]
-    rows = rng.choice(n, min(n, sample_size), replace=False)
-    sample, sample_labels = matrix[rows], labels[rows]
+    drawn = quality_sample(
+        matrix,
+        seed=seed,
+        sample_size=sample_size,
+        bootstraps=bootstraps,
+        bootstrap_size=bootstrap_size,
+    )
+    return assess_sample(drawn, labels, algorithm=algorithm, k=k, seed=seed)
+
+
+def assess_sample(
+    drawn: QualitySample, labels: np.ndarray, *, algorithm: str, k: int, seed: int
+) -> QualityResult:
+    """``assess`` on the rows ``quality_sample`` drew; ``labels`` of every row."""
+    rows, sample = drawn.rows, drawn.sample
+    sample_labels = labels[rows]
     distinct = len(np.unique(sample_labels)) > 1
     silhouette = davies = calinski = None
     if distinct:
@@ -54,10 +89,9 @@ def assess(
         davies = float(davies_bouldin_score(sample, sample_labels))
         calinski = float(calinski_harabasz_score(sample, sample_labels))
     aris: list[float] = []
-    jaccards = np.zeros((bootstraps, k))
     fit_algorithm = "kmeans" if algorithm == "minibatch_kmeans" else algorithm
-    for b in range(bootstraps if distinct else 0):
-        boot = matrix[rng.choice(n, min(n, bootstrap_size), replace=True)]
+    jaccards = np.zeros((len(drawn.boots), k))
+    for b, boot in enumerate(drawn.boots if distinct else []):
         refit = make_clusterer(fit_algorithm, k, seed + 100 + b).fit(boot)
         other = refit.predict(sample)
         aris.append(float(adjusted_rand_score(sample_labels, other)))
