@@ -52,7 +52,7 @@ from app.training.rules import (
     first_match_frame,
     name_text,
 )
-from app.training.selection import select_k
+from app.training.selection import MIN_SEGMENT, select_k
 from app.training.stable_ids import Slot, assign_stable_ids
 from app.training.tree import LeafRules, grow_tree
 from app.training.tree_names import leaf_splits
@@ -460,7 +460,7 @@ def small_leaves(segments: list[SegmentInfo], min_share: float, rules: int) -> l
     ]
 
 
-FEW_PER_SEGMENT = 30
+FEW_PER_SEGMENT = MIN_SEGMENT
 """Customers per clustered segment below which a note says the segments are fragile: a
 centre of a few dozen customers moves with each of them (the bootstrap stability measures
 that, on the same few)."""

@@ -11,15 +11,26 @@ labels there: cheap enough to run for every candidate) and its outcome
 separation (each declared outcome's effect size across its segments: Cramér's V for a binary
 outcome, epsilon² for a numeric one; see ``effects``).
 
+The range of k is capped first: ``k_max`` is lowered (never below ``k_min``) so that each
+segment can hold ``MIN_SEGMENT`` (30) of the clustered customers, the fewest for its outcome
+test and its profile to mean much (a 150-row table chose 8 segments of 19 on average); the
+note and the reason say so.
+
 A candidate is *admissible* when its smallest segment holds at least ``min_share`` of all
-customers, and (outside ``silhouette``) its stability is at least ``MIN_STABILITY`` (0.9: the
-stability the product promises). Here stability is the *lowest* ARI of the refits, not their
-mean: the winner is the best of many candidates near the floor, and ranking on a mean of three
-refits picked those whose estimate was lucky (a churn table's k = 8 passed at 0.9 here and
-measured 0.84 in the quality check). Each refit uses as many initialisations as the quality
-check's, so that an unlucky start, not the data, does not decide the figure. A candidate's
-silhouette is measured in the space it is fitted and served in (declared or outcome-weighted):
-it says how well its own segments are separated. Among admissible candidates:
+customers (and ``MIN_SEGMENT`` customers, where that is more), and (outside ``silhouette``) its
+stability is at least ``MIN_STABILITY`` (0.9: the stability the product promises). Here
+stability is the *lowest* ARI of the refits, not their mean: the winner is the best of many
+candidates near the floor, and ranking on a mean of three refits picked those whose estimate
+was lucky (a churn table's k = 8 passed at 0.9 here and measured 0.84 in the quality check).
+Each refit uses as many initialisations as the quality check's, so that an unlucky start, not
+the data, does not decide the figure. A candidate's silhouette is measured in the space it is
+fitted and served in (declared or outcome-weighted), and compared only with candidates of that
+space: the two spaces' silhouettes are different measures (an outcome-weighted space's is high
+by construction, its few columns weighted up, and the floor below, set by it, ruled out every
+candidate of the declared space). An effect counts as outcome separation only beyond chance:
+its test's p-value (chi-square, Kruskal-Wallis) below ``ALPHA`` over the number of candidates
+(Bonferroni: each outcome is tested once per candidate); below that, a noise outcome's chance
+separation picked whichever candidate it happened to favour. Among admissible candidates:
 
 - ``silhouette``: the highest silhouette (the criterion of earlier versions);
 - ``outcome``: the highest outcome separation (each outcome's effect size divided by the best
@@ -27,9 +38,12 @@ it says how well its own segments are separated. Among admissible candidates:
   fewest segments (the smallest set that changes decisions);
 - ``balanced`` (the default when outcomes are declared): the same, among the *coherent*
   admissible candidates: those whose silhouette is at least ``SILHOUETTE_SHARE`` of the best
-  admissible silhouette. The silhouette is a floor, not a weight in a blend: a fixed blend
-  trades outcome separation for silhouette at a rate no dataset states, while the floor only
-  rules out segments that are slices rather than groups.
+  admissible silhouette of its space. The silhouette is a floor, not a weight in a blend: a
+  fixed blend trades outcome separation for silhouette at a rate no dataset states, while the
+  floor only rules out segments that are slices rather than groups.
+
+With ``outcome`` or ``balanced``, when no admissible candidate separates any outcome beyond
+chance, the outcomes cannot choose: the highest silhouette wins, and the reason says so.
 
 If none is admissible: the candidate whose smallest segment is largest, with a note.
 """
@@ -41,7 +55,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
+from scipy.stats import rankdata, t
 from sklearn.metrics import adjusted_rand_score
 
 from app.errors import DataError
@@ -51,6 +65,8 @@ from app.training.model import make_clusterer
 from app.words import percent
 
 MIN_STABILITY = 0.9
+MIN_SEGMENT = 30  # customers: the fewest for a segment's outcome test and profile to mean much
+ALPHA = 0.05  # beyond chance: p below this over the number of tests (Bonferroni)
 STABILITY_INITS = 3  # initialisations per stability refit: the quality check's (make_clusterer)
 POWER = 2  # outcome weights: a column's correlation with an outcome, to this power
 SILHOUETTE_SHARE = 0.5  # balanced: coherent = silhouette >= this x the best admissible one
@@ -61,14 +77,14 @@ CRITERIA = {
         "outcome separation (effect size relative to the best candidate, mean over outcomes) "
         f"on a sample, subject to a minimum segment share and stability >= {MIN_STABILITY} "
         "(every bootstrap refit); "
-        f"fewest segments within {TOLERANCE} of the best"
+        f"fewest segments within {TOLERANCE} of the best; effects count only beyond chance"
     ),
     "balanced": (
         "outcome separation (effect size relative to the best candidate, mean over outcomes) "
         f"on a sample, among candidates with a minimum segment share, stability >= "
-        f"{MIN_STABILITY} (every bootstrap refit) and a silhouette (in their own space) at "
-        f"least {SILHOUETTE_SHARE} x the best admissible one; fewest segments within "
-        f"{TOLERANCE} of the best"
+        f"{MIN_STABILITY} (every bootstrap refit) and a silhouette at least "
+        f"{SILHOUETTE_SHARE} x the best admissible one of its space; fewest segments "
+        f"within {TOLERANCE} of the best; effects count only beyond chance"
     ),
 }
 
@@ -100,7 +116,13 @@ def outcome_weights(
     the revenue column (seats times a plan's price, no effect of its own) the largest
     weight, offset by the seats' and the plan's, while usage, renewal and tenure, which drive
     churn, got a third of it: the weighted segments sliced revenue (Cramér's V 0.061,
-    against 0.112 for plain k-means)."""
+    against 0.112 for plain k-means).
+
+    An outcome counts only where some column's correlation with it is beyond chance (its
+    t-test's p below ``ALPHA`` over the number of columns): weights drawn from a noise
+    outcome's chance correlations would slice the customers along whichever column happened
+    to correlate most, and those segments would then separate the noise in their own test
+    (the columns were picked for it). None when no outcome does."""
     per_outcome = []
     for values, present, binary in targets.values():
         x = sample[present]
@@ -109,12 +131,51 @@ def outcome_weights(
         spread = np.sqrt(np.einsum("ij,ij->j", centred_x, centred_x) * (centred_y @ centred_y))
         with np.errstate(divide="ignore", invalid="ignore"):
             correlation = np.where(spread > 0, np.abs(centred_y @ centred_x) / spread, 0.0)
+        if not _correlated_beyond_chance(correlation, len(y)):
+            continue
         per_outcome.append(correlation**POWER)
-    weights: np.ndarray = np.mean(per_outcome, axis=0) if per_outcome else np.zeros(1)
+    if not per_outcome:
+        return None
+    weights: np.ndarray = np.mean(per_outcome, axis=0)
     if weights.max() <= 0:
         return None
     normalised: np.ndarray = weights / weights.max()
     return normalised
+
+
+def _correlated_beyond_chance(correlation: np.ndarray, n: int) -> bool:
+    """Whether the largest of these correlations (one per column, over ``n`` rows) is beyond
+    chance: its t-test's two-sided p below ``ALPHA`` over the number of columns."""
+    if n < 4 or not len(correlation):
+        return False
+    r = min(float(correlation.max()), 1.0 - 1e-12)
+    p = 2.0 * float(t.sf(r * np.sqrt((n - 2) / (1.0 - r * r)), n - 2))
+    return p < ALPHA / len(correlation)
+
+
+def segment_floor(customers: int, min_share: float) -> float:
+    """The smallest share a segment may hold of ``customers``: ``min_share``, or
+    ``MIN_SEGMENT`` customers where that is more."""
+    return max(min_share, MIN_SEGMENT / customers) if customers else min_share
+
+
+def capped_k_max(clustered: int, k_min: int, k_max: int) -> tuple[int, str | None]:
+    """``k_max``, lowered so that each of the segments can hold ``MIN_SEGMENT`` of the
+    ``clustered`` customers (never below ``k_min``), and a note when it was lowered: 150
+    customers in 8 segments are 19 each, too few for an outcome test or a profile."""
+    fit = clustered // MIN_SEGMENT
+    cap = max(k_min, fit)
+    if cap >= k_max:
+        return k_max, None
+    room = (
+        f"at most {fit} segments of {MIN_SEGMENT}"
+        if fit >= k_min
+        else f"fewer than k_min = {k_min} segments of {MIN_SEGMENT}"
+    )
+    return cap, (
+        f"k_max = {k_max} lowered to {cap}: {clustered:,} customers fill {room}, the fewest "
+        "for a segment's outcome test and profile to mean much"
+    )
 
 
 def select_k(
@@ -138,7 +199,10 @@ def select_k(
     n = matrix.shape[0]
     rows = rng.choice(n, sample_size, replace=False) if n > sample_size else np.arange(n)
     sample = matrix[rows]
+    k_max, capped = capped_k_max(n, k_min, k_max)
     k_max = min(k_max, len(sample) - 1)
+    # every segment at least min_share of all customers, and MIN_SEGMENT of them
+    floor = segment_floor(round(n / clustered_fraction) if clustered_fraction else n, min_share)
     if k_min > k_max:  # the job refuses such data first; never lower k_min silently
         raise DataError(
             f"{len(sample)} customers cannot be split into k_min = {k_min} segments and scored"
@@ -149,8 +213,8 @@ def select_k(
     sil_rows = rng.choice(len(sample), min(silhouette_size, len(sample)), replace=False)
     curve: list[SelectionPoint] = []
     fits: dict[tuple[str, int], Any] = {}
-    # with outcomes, each candidate also in the outcome-weighted space; each candidate's
-    # silhouette is measured in its own space (the one its segments are defined in)
+    # with outcomes, each candidate also in the outcome-weighted space (where some column
+    # tells about an outcome beyond chance)
     weights = outcome_weights(sample, targets) if targets else None
     spaces = [("", None)] + ([(WEIGHTED, weights)] if weights is not None else [])
     candidates = [(a, space) for space in spaces for a in algorithms or [algorithm]]
@@ -171,12 +235,16 @@ def select_k(
         scores = _silhouettes(x, [fitted[i][5][sil_rows] for i in members])
         for i, sil in zip(members, scores, strict=True):
             silhouettes[i] = sil
+    # an effect counts as separation only beyond chance: its test's p below ALPHA over the
+    # number of candidates (each outcome is tested once per candidate)
+    alpha = ALPHA / len(fitted)
+    beyond: dict[tuple[str | None, int], set[str]] = {}
     for (name, fit_algorithm, fit_sample, k, model, labels), sil in zip(
         fitted, silhouettes, strict=True
     ):
         counts = np.bincount(labels, minlength=k)
         share = float(counts.min() / len(sample) * clustered_fraction)
-        point = SelectionPoint(k=k, silhouette=sil, min_share=share, admissible=share >= min_share)
+        point = SelectionPoint(k=k, silhouette=sil, min_share=share, admissible=share >= floor)
         if method != "silhouette":
             stability = (  # not measured where a segment is too small anyway
                 _stability(
@@ -185,10 +253,13 @@ def select_k(
                 if point.admissible
                 else None
             )
-            effects = {
-                o: size
+            tests = {
+                o: outcome_effect(values, labels[present], binary)
                 for o, (values, present, binary) in targets.items()
-                if (size := outcome_effect(values, labels[present], binary).size) is not None
+            }
+            effects = {o: e.size for o, e in tests.items() if e.size is not None}
+            beyond[(name, k)] = {
+                o for o, e in tests.items() if e.p_value is not None and e.p_value < alpha
             }
             point = point.model_copy(
                 update={
@@ -203,7 +274,12 @@ def select_k(
             point = point.model_copy(update={"algorithm": name})
         curve.append(point)
         fits[(name, k)] = model
-    chosen, note, reason = _choose(curve, method, k_min, k_max, min_share)
+    chosen, note, reason = _choose(
+        curve, method, k_min, k_max, floor, beyond if targets else None, alpha
+    )
+    if capped:
+        note = f"{capped}; {note}" if note else capped
+        reason = f"{reason}; {capped}"
     selection = Selection(
         criterion=CRITERIA[method],
         method=method,
@@ -297,9 +373,17 @@ def _stability(
 
 
 def _choose(
-    curve: list[SelectionPoint], method: str, k_min: int, k_max: int, min_share: float
+    curve: list[SelectionPoint],
+    method: str,
+    k_min: int,
+    k_max: int,
+    min_share: float,
+    beyond: dict[tuple[str | None, int], set[str]] | None = None,
+    alpha: float = ALPHA,
 ) -> tuple[SelectionPoint, str | None, str]:
-    """The winner, a note when nothing was admissible, and why it won."""
+    """The winner, a note when nothing was admissible, and why it won. ``beyond``: per
+    candidate (algorithm, k), the outcomes it separates beyond chance (p < ``alpha``); an
+    effect that is not counts as no separation (None: every effect counts)."""
     admissible = [p for p in curve if p.admissible]
     if not admissible:
         chosen = max(curve, key=lambda p: (p.min_share, -p.k))
@@ -314,17 +398,29 @@ def _choose(
         # (measured on the selection's sample: the summary's figure is the final fit's)
         why = f"highest silhouette among admissible k ({chosen.silhouette:.3f} on the sample)"
         return chosen, None, why
-    best_effect = {
-        o: max(p.effects.get(o, 0.0) for p in admissible) for p in admissible for o in p.effects
+
+    def effect(p: SelectionPoint, outcome: str) -> float:
+        counts = beyond is None or outcome in beyond.get((p.algorithm, p.k), set())
+        return p.effects.get(outcome, 0.0) if counts else 0.0
+
+    best_effect = {o: max(effect(p, o) for p in admissible) for p in admissible for o in p.effects}
+    if not any(best > 0 for best in best_effect.values()):
+        return _by_structure(curve, admissible, best_effect, beyond is not None, alpha)
+    # the floor of each space: a silhouette compares candidates of the space it is measured in
+    best_sil = {
+        _space(p): max(q.silhouette for q in admissible if _space(q) == _space(p))
+        for p in admissible
     }
-    best_sil = max(p.silhouette for p in admissible)
-    floor = SILHOUETTE_SHARE * best_sil if method == "balanced" else -np.inf
+    floor = {
+        space: SILHOUETTE_SHARE * best if method == "balanced" else -np.inf
+        for space, best in best_sil.items()
+    }
     scored = []
     for p in admissible:
         # outcomes no candidate separates at all (every effect 0) say nothing: left out
-        ratios = [p.effects.get(o, 0.0) / best for o, best in best_effect.items() if best > 0]
+        ratios = [effect(p, o) / best for o, best in best_effect.items() if best > 0]
         separation = float(np.mean(ratios)) if ratios else 0.0
-        eligible = p.silhouette >= floor
+        eligible = p.silhouette >= floor[_space(p)]
         update: dict[str, float | None] = {"separation": round(separation, 4)}
         update["score"] = round(separation, 4)
         if not eligible:  # admissible, but its segments are slices, not groups: not ranked
@@ -356,14 +452,57 @@ def _choose(
         f"ARI >= {MIN_STABILITY}"
     )
     if method == "balanced":
-        reason += (
-            f"; ranked: silhouette >= {floor:.3f}, {SILHOUETTE_SHARE} x the best admissible "
-            f"{best_sil:.3f}"
+        reason += f"; ranked: silhouette >= {SILHOUETTE_SHARE} x the best admissible " + (
+            f"{best_sil['']:.3f}"
+            if list(best_sil) == [""]
+            else "of its space, "
+            + ", ".join(f"{space or 'declared'} {best:.3f}" for space, best in best_sil.items())
         )
     reason += ")"
     if runner_up is not None:
         reason += f"; next best {runner_up.algorithm} k={runner_up.k} at {runner_up.score:.3f}"
+    unseparated = [o for o, best in best_effect.items() if best <= 0]
+    if unseparated and beyond is not None:
+        reason += (
+            f"; {_listed(unseparated)} separated by no candidate beyond chance "
+            f"(p < {alpha:.2g}): left out of the separation"
+        )
     return chosen, None, reason
+
+
+def _by_structure(
+    curve: list[SelectionPoint],
+    admissible: list[SelectionPoint],
+    outcomes: dict[str, float],
+    tested: bool,
+    alpha: float,
+) -> tuple[SelectionPoint, str | None, str]:
+    """No admissible candidate separates any outcome (beyond chance): the outcomes cannot
+    choose, and the best silhouette does, as without outcomes (a noise outcome's chance
+    separation otherwise picked the candidate it happened to favour)."""
+    declared = [p for p in admissible if not _space(p)] or admissible  # silhouettes of one space
+    chosen = max(declared, key=lambda p: (p.silhouette, -p.k))
+    for i, p in enumerate(curve):
+        if p.admissible:
+            curve[i] = p.model_copy(update={"separation": 0.0, "score": round(p.silhouette, 4)})
+    chosen = next(p for p in curve if (p.k, p.algorithm) == (chosen.k, chosen.algorithm))
+    what = _listed(list(outcomes)) or "the outcomes"
+    how = f"beyond chance (p < {alpha:.2g}, 0.05 over the candidates)" if tested else "at all"
+    reason = (
+        f"no candidate separated {what} {how}: the choice fell back to structure, "
+        f"{chosen.algorithm or ''} k={chosen.k} with the highest silhouette among admissible "
+        f"candidates ({chosen.silhouette:.3f} on the sample)"
+    ).replace("structure,  k=", "structure, k=")
+    return chosen, None, reason
+
+
+def _space(point: SelectionPoint) -> str:
+    """The space a candidate is fitted (and its silhouette measured) in: "" as declared."""
+    return WEIGHTED if (point.algorithm or "").endswith(WEIGHTED) else ""
+
+
+def _listed(names: list[str]) -> str:
+    return ", ".join(repr(n) for n in names)
 
 
 def _fmt(value: float | None) -> str:

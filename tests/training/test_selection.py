@@ -17,7 +17,7 @@ from app.training.config import parse_config
 from app.training.effects import outcome_effect
 from app.training.job import train
 from app.training.report import render_report
-from app.training.selection import _choose
+from app.training.selection import _choose, capped_k_max
 
 
 def blobs_and_outcome(n: int = 1_500, seed: int = 1) -> pd.DataFrame:
@@ -330,3 +330,101 @@ def test_a_mixture_fitted_on_every_row_keeps_the_segments_chosen_on_the_sample(
     m = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
     assert m.algorithm == "gmm" and m.k == 5
     assert min(s.size for s in m.segments) >= 0.05 * len(frame), [s.size for s in m.segments]
+
+
+def test_k_is_capped_by_the_customers_a_segment_needs(tmp_path: Path) -> None:
+    """150 customers trained 8 segments (19 each on average): k_max is lowered so that every
+    segment can hold 30 customers, and the summary and the report say so."""
+    frame = blobs_and_outcome(150, seed=5)
+    data = tmp_path / "data.csv"
+    frame.to_csv(data, index=False)
+    raw = config(data, k_max=8, selection="silhouette", stability_bootstraps=0)
+    m = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
+    assert m.selection.k_max == 5 and m.k <= 5
+    assert max(p.k for p in m.selection.curve) == 5
+    said = "k_max = 8 lowered to 5: 150 customers fill at most 5 segments of 30"
+    assert m.selection.note is not None and said in m.selection.note
+    assert m.selection.reason is not None and said in m.selection.reason
+    assert said in render_report(m, np.zeros((0, 2)), [])
+    # every admissible candidate's smallest segment holds 30 customers, not only 5%
+    assert all(p.min_share * 150 >= 30 for p in m.selection.curve if p.admissible)
+
+
+def test_a_table_large_enough_keeps_its_range() -> None:
+    assert capped_k_max(240, 3, 8) == (8, None)
+    assert capped_k_max(239, 3, 8)[0] == 7
+    k_max, note = capped_k_max(60, 3, 8)  # never below k_min: the few-customers note says more
+    assert k_max == 3 and note is not None and "fewer than k_min = 3 segments of 30" in note
+
+
+def noise_outcome(n: int = 1_500, seed: int = 1) -> pd.DataFrame:
+    frame = blobs_and_outcome(n, seed)
+    rng = np.random.default_rng(seed + 10)
+    frame["bought"] = np.where(rng.uniform(size=n) < 0.3, "yes", "no")  # unrelated to all
+    frame["value"] = rng.normal(100, 10, n)
+    return frame
+
+
+def test_an_outcome_unrelated_to_the_features_leaves_the_choice_to_structure(
+    tmp_path: Path,
+) -> None:
+    """A noise outcome made balanced pick the candidate whose chance separation happened to
+    be highest (and weight the features by chance correlations): now its effects count only
+    beyond chance, and with none the best silhouette chooses, as the reason says."""
+    frame = noise_outcome()
+    data = tmp_path / "data.csv"
+    frame.to_csv(data, index=False)
+    store = ModelStore(tmp_path / "s")
+    silhouette = train(
+        parse_config(config(data, k_max=8, selection="silhouette"), base_dir=tmp_path), store
+    ).manifest
+    m = train(parse_config(config(data, k_max=8), base_dir=tmp_path), store).manifest
+    assert m.selection.method == "balanced"
+    assert m.k == silhouette.k == 3 and m.selection.chosen_algorithm == "kmeans"
+    assert not any("outcome-weighted" in (p.algorithm or "") for p in m.selection.curve)
+    reason = m.selection.reason or ""
+    assert "no candidate separated 'bought', 'value' beyond chance" in reason, reason
+    assert "fell back to structure" in reason
+    # the effects are still measured and shown: chance-level, never zero
+    assert all(p.effects.get("bought", 0.0) > 0 for p in m.selection.curve)
+
+
+def candidate(algorithm: str, k: int, silhouette: float, effect: float) -> SelectionPoint:
+    """An admissible, stable candidate with this effect on the outcome ``y``."""
+    return SelectionPoint(
+        k=k,
+        silhouette=silhouette,
+        min_share=0.2,
+        admissible=True,
+        stability=1.0,
+        effects={"y": effect},
+        algorithm=algorithm,
+    )
+
+
+def test_only_effects_beyond_chance_count_as_separation() -> None:
+    """k=4 holds the largest effect, by chance; k=3's smaller effect is beyond chance: k=3."""
+    curve = [
+        candidate("kmeans", k, sil, effect) for k, sil, effect in ((3, 0.3, 0.1), (4, 0.4, 0.12))
+    ]
+    beyond = {("kmeans", 3): {"y"}, ("kmeans", 4): set[str]()}
+    chosen, _, reason = _choose(curve, "balanced", 3, 4, 0.05, beyond, 0.025)
+    assert chosen.k == 3 and chosen.separation == 1.0
+    # separated by none beyond chance: the best silhouette, and the reason says why
+    chosen, _, reason = _choose(curve, "balanced", 3, 4, 0.05, {}, 0.025)
+    assert chosen.k == 4 and "no candidate separated 'y' beyond chance (p < 0.025" in reason
+
+
+def test_the_silhouette_floor_compares_candidates_of_one_space() -> None:
+    """The weighted space's own silhouettes (0.6) set the floor (0.3) above every declared
+    candidate (0.25): each space's candidates are now held to their own space's best."""
+    points = [
+        ("kmeans", 3, 0.25, 0.20),
+        ("kmeans", 4, 0.10, 0.30),  # a slice of the declared space: under its floor (0.125)
+        ("kmeans outcome-weighted", 3, 0.60, 0.10),
+    ]
+    curve = [candidate(*p) for p in points]
+    chosen, _, reason = _choose(curve, "balanced", 3, 4, 0.05)
+    assert (chosen.algorithm, chosen.k) == ("kmeans", 3), reason
+    assert next(p for p in curve if p.k == 4).score is None
+    assert "of its space, declared 0.250, outcome-weighted 0.600" in reason
