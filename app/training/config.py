@@ -172,7 +172,11 @@ def _marker_list(value: Any) -> Any:
 class NumericFeature(_Strict):
     name: str
     type: Literal["numeric"] = "numeric"
-    transform: Literal["none", "log1p"] = "none"
+    transform: Literal["auto", "none", "log1p"] = Field(
+        "auto",
+        description="auto: log1p where the training data are heavily right-skewed and (almost) "
+        "never negative, else none; resolved at training, the version keeps which",
+    )
     clip: tuple[float | None, float | None] | None = Field(
         None, description="absolute [lower, upper] bounds applied before the transform"
     )
