@@ -277,6 +277,12 @@ def select_k(
     chosen, note, reason = _choose(
         curve, method, k_min, k_max, floor, beyond if targets else None, alpha
     )
+    if note and floor > min_share:  # "every segment 11%" of a config that says 5%
+        note += (
+            f" ({percent(floor)} is {MIN_SEGMENT} customers, the fewest a segment may hold, "
+            f"above min_share = {min_share:g})"
+        )
+        reason = note
     if capped:
         note = f"{capped}; {note}" if note else capped
         reason = f"{reason}; {capped}"

@@ -350,6 +350,20 @@ def test_k_is_capped_by_the_customers_a_segment_needs(tmp_path: Path) -> None:
     assert all(p.min_share * 150 >= 30 for p in m.selection.curve if p.admissible)
 
 
+def test_the_note_says_when_the_30_customers_are_the_floor(tmp_path: Path) -> None:
+    """A 270-customer log said "no candidate gives every segment 11% of customers" under a
+    config of min_share = 0.05: the note says where the 11% comes from."""
+    frame = blobs_and_outcome(70, seed=6)
+    data = tmp_path / "data.csv"
+    frame.to_csv(data, index=False)
+    raw = config(data, selection="silhouette", stability_bootstraps=0)
+    m = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
+    note = m.selection.note or ""
+    assert "gives every segment 43% of customers" in note, note
+    assert "(43% is 30 customers, the fewest a segment may hold, above min_share = 0.05)" in note
+    assert "k_max = 5 lowered to 3: 70 customers fill fewer than k_min = 3 segments" in note
+
+
 def test_a_table_large_enough_keeps_its_range() -> None:
     assert capped_k_max(240, 3, 8) == (8, None)
     assert capped_k_max(239, 3, 8)[0] == 7
