@@ -52,7 +52,7 @@ from app.training.rules import (
     first_match_frame,
     name_text,
 )
-from app.training.selection import MIN_SEGMENT, select_k
+from app.training.selection import MIN_SEGMENT, chosen_by_outcomes, select_k
 from app.training.stable_ids import Slot, assign_stable_ids
 from app.training.tree import LeafRules, grow_tree
 from app.training.tree_names import leaf_splits
@@ -241,7 +241,8 @@ def _train(
             if declared is not None and len(np.unique(labels[declared[0]])) > 1:
                 as_declared = float(silhouette_score(declared[1], labels[declared[0]]))
             silhouette = assessed.quality.silhouette
-            data.notes.extend(weak_structure(silhouette, selection.method, as_declared))
+            by = selection.method if chosen_by_outcomes(selection) else "silhouette"
+            data.notes.extend(weak_structure(silhouette, by, as_declared))
     del matrix
     slots = rule_slots.astype(np.int64)
     slots[rule_slots < 0] = len(rules) + labels

@@ -307,6 +307,22 @@ def select_k(
     )
 
 
+def chosen_by_outcomes(selection: Selection) -> bool:
+    """Whether the outcomes chose the winner: not where none separated beyond chance and the
+    choice fell back to structure (every candidate's separation 0)."""
+    if selection.method == "silhouette":
+        return False
+    chosen = next(
+        (
+            p
+            for p in selection.curve
+            if (p.k, p.algorithm) == (selection.chosen_k, selection.chosen_algorithm)
+        ),
+        None,
+    )
+    return chosen is not None and (chosen.separation or 0.0) > 0
+
+
 def _silhouettes(x: np.ndarray, labelings: list[np.ndarray], block: int = 512) -> list[float]:
     """The silhouette score of each labeling of the same rows ``x`` (as scikit-learn's
     ``silhouette_score``, Euclidean), computing the pairwise distances once for all of them,

@@ -17,7 +17,7 @@ from app.training.config import parse_config
 from app.training.effects import outcome_effect
 from app.training.job import train
 from app.training.report import render_report
-from app.training.selection import _choose, capped_k_max
+from app.training.selection import _choose, capped_k_max, chosen_by_outcomes
 
 
 def blobs_and_outcome(n: int = 1_500, seed: int = 1) -> pd.DataFrame:
@@ -67,7 +67,9 @@ def test_outcome_selection_separates_the_outcome_better_than_silhouette(tmp_path
     default = train(parse_config(config(data, k_max=8), base_dir=tmp_path), store)
     m = default.manifest
     # with outcomes declared, the default is balanced, and it says why its winner won
-    assert m.selection.method == "balanced" and m.selection.reason
+    assert (
+        m.selection.method == "balanced" and m.selection.reason and chosen_by_outcomes(m.selection)
+    )
     assert by_silhouette.manifest.selection.method == "silhouette"
     assert by_silhouette.manifest.k == 3  # the blobs
     chosen = next(
@@ -401,6 +403,8 @@ def test_an_outcome_unrelated_to_the_features_leaves_the_choice_to_structure(
     assert "fell back to structure" in reason
     # the effects are still measured and shown: chance-level, never zero
     assert all(p.effects.get("bought", 0.0) > 0 for p in m.selection.curve)
+    # the silhouette chose: a note on weak structure says so, not "chosen for the outcomes"
+    assert not chosen_by_outcomes(m.selection)
 
 
 def candidate(algorithm: str, k: int, silhouette: float, effect: float) -> SelectionPoint:
