@@ -666,12 +666,15 @@ class Recorder:
             keys.members_prefix(shard),
             at,
             at - self.config.forget_ttl_ms,
+            self.config.stream_maxlen,
         ]
         found = await self._guard(
             self._forget(
                 keys=[
                     keys.customer(customer_id),
                     keys.forgotten(shard),
+                    keys.events(shard),
+                    keys.registry(shard),
                     keys.behaviour(customer_id),
                 ],
                 args=args,

@@ -508,7 +508,7 @@ class SegmentEvent:
     customer_id: str
     from_segment: str | None
     from_name: str | None
-    to_segment: str
+    to_segment: str | None  # None: the customer was forgotten (their last entry)
     to_name: str | None
     model_version: str
     assigned_at: int
@@ -524,7 +524,7 @@ class SegmentEvent:
             customer_id=fields["customer_id"],
             from_segment=fields.get("from") or None,
             from_name=fields.get("from_name") or None,
-            to_segment=fields["to"],
+            to_segment=fields["to"] or None,
             to_name=fields.get("to_name") or None,
             model_version=fields["model_version"],
             assigned_at=int(fields["assigned_at"]),

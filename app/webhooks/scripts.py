@@ -7,8 +7,8 @@
 # worker's when it runs in ``segments serve``). Atomic: a crash leaves the entries unread or
 # pending (read again, pushed once), never pushed and unacked. An endpoint deleted since the
 # caller listed them is skipped. A migration gives ``segment.exited`` (of the segment left;
-# none for a first assignment) then ``segment.entered``; event ids are stable: the record id
-# and the type.
+# none for a first assignment) then ``segment.entered``; a forgotten customer's last entry
+# (``to`` empty) only ``segment.exited``; event ids are stable: the record id and the type.
 # KEYS[1] stream, KEYS[2] subscriptions hash, KEYS[3] their version counter, then (list,
 # status) per endpoint.
 # ARGV[1] group, ARGV[2] consumer, ARGV[3] start ('0': this consumer's pending entries;
@@ -65,8 +65,10 @@ for i, entry in ipairs(entries) do
         origin, 'evt_' .. rid .. '_exited', 'segment.exited', origin
       offer('exited', origin, event)
     end
-    event.id, event.type, event.segment = 'evt_' .. rid .. '_entered', 'segment.entered', f['to']
-    offer('entered', f['to'], event)
+    if f['to'] ~= '' then  -- empty: the customer was forgotten, an exit only
+      event.id, event.type, event.segment = 'evt_' .. rid .. '_entered', 'segment.entered', f['to']
+      offer('entered', f['to'], event)
+    end
   end
 end
 for _, sub in ipairs(subs) do

@@ -58,6 +58,31 @@ async def test_forget_removes_every_key_of_the_customer(recorder: Recorder) -> N
     assert await recorder.forget(WHO) is False  # unknown now
 
 
+async def test_forget_leaves_a_last_exit_event_for_the_consumers(recorder: Recorder) -> None:
+    """The stream's consumers (and the webhooks) learn of the forget: one last entry, the
+    customer leaving their segment for none, numbered after their last migration; forgetting
+    an unknown customer writes nothing."""
+    t0 = now_ms() - 10_000
+    await recorder.record_many(
+        [
+            Record.create(WHO, "A", "v1", assigned_at=t0),
+            Record.create(WHO, "B", "v2", assigned_at=t0 + 1),
+        ]
+    )
+    assert await recorder.forget(WHO, at_ms=t0 + 5) is True
+    events = [e for e in await recorder.events() if e.customer_id == WHO]
+    assert [(e.from_segment, e.to_segment, e.seq) for e in events] == [
+        (None, "A", 1),
+        ("A", "B", 2),
+        ("B", None, 3),
+    ]
+    last = events[-1]
+    assert last.model_version == "v2" and last.assigned_at == t0 + 5
+    assert last.record_id.startswith("forget-") and last.record_id != events[1].record_id
+    assert await recorder.forget(WHO) is False
+    assert len([e for e in await recorder.events() if e.customer_id == WHO]) == 3
+
+
 async def test_a_spool_replayed_after_forget_does_not_bring_the_customer_back(
     redis_server: RedisProcess, tmp_path: Path
 ) -> None:

@@ -172,3 +172,28 @@ async def test_a_429_is_retried_after_the_time_it_asks_for(recorder: Recorder) -
         assert (await store.status(sub.id)).last_failure_status == 429
     finally:
         receiver.stop()
+
+
+async def test_a_forgotten_customer_leaves_their_segment_for_the_receivers(
+    recorder: Recorder, receiver: Receiver
+) -> None:
+    """A forget reaches the receivers as the customer's last ``segment.exited``, to no
+    segment, so that an audience built from the webhooks drops them too."""
+    store = store_of(recorder)
+    endpoint = await store.create(receiver.url, ["segment.entered", "segment.exited"], None, "")
+    records = scripted_run(customers=3, steps=2)
+    who = records[0].customer_id
+    async with running(dispatcher(recorder)):
+        await recorder.record_many(records)
+        assert await recorder.forget(who) is True
+        expected = expected_events(records)
+        total = sum(len(v) for v in expected.values()) + 1  # and the forget's exit
+        await wait_for(lambda: len(receiver.delivered_ids()) >= total)
+    events = [e for batch in receiver.accepted() for e in batch.events()]
+    last = [e for e in events if e["customer_id"] == who][-1]
+    assert last["type"] == "segment.exited" and last["to_segment"] is None
+    assert last["from_segment"] == last["segment"] and last["segment"]["id"] in NAMES
+    assert last["record_id"].startswith("forget-")
+    assert verify_all(receiver, endpoint.secret) == len(receiver.received)
+    # nobody else left anything
+    assert sum(e["to_segment"] is None for e in events) == 1
