@@ -99,4 +99,9 @@ async def promote_model(
     promotion = Promotion(model_name=holder.model_name, version=serving.version, previous=previous)
     if rescore:
         promotion.rescore, promotion.rescore_detail = await start_after_promotion(state)
+    elif state.history is not None:
+        promotion.rescore_detail = (
+            "not asked: the customers already recorded keep their segment until something "
+            "assigns them again; POST /v1/rescore (or ?rescore=true) moves them all now"
+        )
     return promotion

@@ -38,5 +38,7 @@ class Promotion(BaseModel):
         None, description="with ?rescore=true: the rescore started (or running) for it"
     )
     rescore_detail: str | None = Field(
-        None, description="with ?rescore=true, why no rescore started (the promotion stands)"
+        None,
+        description="with ?rescore=true, why no rescore started (the promotion stands); "
+        "without, how to move the customers already recorded",
     )

@@ -156,8 +156,10 @@ def test_promoting_through_the_api_under_load(
             "model_name": "customers",
             "version": versions.new,
             "previous": versions.old,
-            "rescore": None,  # not asked for (?rescore=true)
-            "rescore_detail": None,
+            "rescore": None,  # not asked for (?rescore=true): the next step is named
+            "rescore_detail": "not asked: the customers already recorded keep their segment "
+            "until something assigns them again; POST /v1/rescore (or ?rescore=true) moves "
+            "them all now",
         }
         load.wait_for(lambda answers: count(answers, versions.new, after=after) >= 300)
     answers = load.snapshot()
