@@ -128,6 +128,12 @@ def trained_id_column(store: ModelStore, model_name: str, version: str | None) -
     return str(data.get("id_column") or "customer_id")
 
 
+STALE_DAYS = 2
+"""A recording run as of this many days before now or more says the service, which derives
+as of now, will move some of its customers again (the log's last day is yesterday's in a
+nightly export: no note)."""
+
+
 def assign_log(
     store: ModelStore,
     model_name: str,
@@ -213,6 +219,15 @@ def assign_log(
         console.print(
             "  behaviour aggregates seeded for each (events posted from now on update them)"
         )
+        if (behind := (today - tagged.reference).days + 1) >= STALE_DAYS:
+            console.print(
+                f"[yellow]note:[/] recorded as of {tagged.reference.isoformat()}, "
+                f"{counted(behind, 'day')} before now; the service derives these customers' "
+                "features as of now (an assignment by id, an event, a rescore), so those "
+                "whose recency or tenure crosses a segment's edge move again then. To record "
+                f"them as of now: --as-of {(today + timedelta(days=1)).isoformat()}",
+                soft_wrap=True,
+            )
     else:
         seconds = time.perf_counter() - started
         console.print(

@@ -4,7 +4,7 @@ by an outside audit): the store's models are named, and key prefixes print as th
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -266,3 +266,26 @@ def test_one_customer_left_untagged_is_counted_in_the_singular(
     said = _text(tagged.output)
     assert "1 customer: only refund lines before the reference date" in said, said
     assert "1 customers" not in said, said
+
+
+def test_recording_a_log_as_of_long_ago_says_the_service_will_move_customers_again(
+    tx_trained: tuple[ModelStore, TrainResult],
+    tmp_path: Path,
+    prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found by the lifecycle audit: the nightly run recorded a stale log as of its last day,
+    the service derives as of now, and customers flipped at each cycle (webhooks each time)."""
+    store, _ = tx_trained
+    monkeypatch.setenv("SEGMENTS_KEY_PREFIX", prefix)
+    where = ["--store", str(store.root), "--model", "transactions", "--input", str(_log(tmp_path))]
+    ran = CliRunner().invoke(cli, ["assign", *where, "--record", "--as-of", "2026-11-01"])
+    assert ran.exit_code == 0, ran.output
+    tomorrow = (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
+    behind = (datetime.now(UTC).date() - date(2026, 11, 1)).days + 1
+    assert f"recorded as of 2026-11-01, {behind:,} days before now" in _text(
+        ran.output
+    ) and f"--as-of {tomorrow}" in _text(ran.output), ran.output
+    current = CliRunner().invoke(cli, ["assign", *where, "--record", "--as-of", tomorrow])
+    assert current.exit_code == 0, current.output
+    assert "before now" not in current.output
