@@ -179,3 +179,45 @@ def test_readyz_without_a_key_names_no_path_and_with_a_read_key_gives_the_detail
         assert detailed.status_code == 503
         assert str(artefact) in detailed.json()["checks"]["model"]["error"]
     assert str(artefact) in caplog.text  # the log has the detail too
+
+
+def test_segments_keys_list_and_revoke_a_running_services_keys(
+    serving: tuple[TestClient, Path, dict[str, str]],
+) -> None:
+    """`segments keys revoke` rewrites the file the service watches: the key stops working
+    without a restart; the others, the comments and a line of several entries stay."""
+    from typer.testing import CliRunner
+
+    from app.cli.main import app as cli
+
+    client, path, key = serving
+    lines = path.read_text().splitlines()
+    other, other_line = new_key(["read"], label="scripts/run")
+    replace(path, f"# operators\n{lines[0]}\n{lines[1]}, {other_line}\n{lines[2]}  # old\n")
+    wait_until(lambda: status_of(client, other) == 200, "the new key accepted")
+
+    listed = CliRunner().invoke(cli, ["keys", "list", "--file", str(path)])
+    assert listed.exit_code == 0, listed.output
+    for name in ("keep", "also", "revoke", "scripts/run"):
+        assert name in listed.output
+    assert lines[0].split(":")[1] not in listed.output  # never a hash
+
+    # an unknown id: refused, naming the file's keys; nothing is written
+    before = path.read_text()
+    unknown = CliRunner().invoke(cli, ["keys", "revoke", "deadbeef", "--file", str(path)])
+    assert unknown.exit_code == 1 and "no key deadbeef" in unknown.output
+    assert path.read_text() == before
+
+    # by the whole key, and by label
+    revoked = CliRunner().invoke(cli, ["keys", "revoke", key["revoke"], "--file", str(path)])
+    assert revoked.exit_code == 0, revoked.output
+    wait_until(lambda: status_of(client, key["revoke"]) == 401, "the revoked key refused")
+    labelled = CliRunner().invoke(
+        cli, ["keys", "revoke", "--label", "scripts/run", "--file", str(path)]
+    )
+    assert labelled.exit_code == 0 and "revoked 1 key" in labelled.output
+    wait_until(lambda: status_of(client, other) == 401, "the labelled key refused")
+    assert status_of(client, key["keep"]) == 200 and status_of(client, key["also"]) == 200
+    assert path.read_text() == f"# operators\n{lines[0]}\n{lines[1]}\n# old\n"
+    none = CliRunner().invoke(cli, ["keys", "revoke", "--label", "gone", "--file", str(path)])
+    assert none.exit_code == 0 and "no key labelled 'gone'" in none.output

@@ -14,6 +14,7 @@ from rich.markup import escape
 
 from app.cli import drift as drift_cli
 from app.cli import history as history_cli
+from app.cli import keys as keys_cli
 from app.cli import models as models_cli
 from app.cli.common import (
     STORE_OPTION,
@@ -36,6 +37,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(models_cli.app, name="models")
+app.add_typer(keys_cli.app, name="keys")
 history_cli.register(app)
 drift_cli.register(app)
 console = Console(stderr=True, emoji=False)
@@ -277,7 +279,6 @@ def serve(
 ) -> None:
     """Serve the promoted versions over HTTP (uvicorn); promotions are picked up live."""
     import contextlib
-    import os
 
     from app.errors import ConfigError
     from app.redis_client import needs_redis
@@ -357,7 +358,6 @@ def dispatch(
 ) -> None:
     """Deliver segment events to webhook subscriptions (docs/webhooks.md). One dispatcher
     works per deployment; more processes stand by and take over if it dies."""
-    import os
 
     from app.settings import get_settings
     from app.webhooks.standalone import dispatch as run
@@ -369,45 +369,6 @@ def dispatch(
     logging.getLogger("app").setLevel(logging.INFO)
     with fail_on_error(console):
         run(get_settings())
-
-
-keys_app = typer.Typer(help="API keys: create them (only their hashes are stored).")
-app.add_typer(keys_app, name="keys")
-
-
-@keys_app.command("create")
-def create_key(
-    scope: Annotated[list[str], typer.Option("--scope", "-s", help="assign, read or admin")],
-    label: Annotated[str, typer.Option(help="a note kept beside the hash")] = "",
-    append: Annotated[
-        Path | None, typer.Option(help="append the hashed entry to this keys file")
-    ] = None,
-) -> None:
-    """Print a new API key once, and the line that configures it."""
-    from app.security import new_key
-
-    try:
-        key, line = new_key([s for part in scope for s in part.split(",") if s], label)
-    except ValueError as exc:
-        console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
-        raise typer.Exit(2) from None
-    if append is not None:
-        append.parent.mkdir(parents=True, exist_ok=True)
-        with append.open("a+b") as handle:
-            handle.seek(0, os.SEEK_END)
-            if handle.tell() > 0:  # a last line without its break would take the entry in
-                handle.seek(-1, os.SEEK_END)
-                if handle.read(1) not in b"\r\n":
-                    handle.write(b"\n")
-            handle.write(line.encode() + b"\n")
-        append.chmod(0o600)
-        console.print(
-            f"added to {append} (serve with SEGMENTS_API_KEYS_FILE={append})", markup=False
-        )
-    else:
-        console.print(f"configure with: SEGMENTS_API_KEYS='{line}'", soft_wrap=True)
-    console.print("the key (shown once; store it in your secret manager):")
-    typer.echo(key)
 
 
 @app.command()
