@@ -1,9 +1,10 @@
 """Metrics (Prometheus), request ids and JSON logs.
 
-Metric names are listed in the README. With several uvicorn workers, ``segments serve`` sets
-``PROMETHEUS_MULTIPROC_DIR`` so that ``/metrics`` (answered by any worker) aggregates all of
-them. Logs are one JSON object per line carrying the request id, which is also returned in
-the ``X-Request-ID`` header; customer features and API keys are never logged.
+Metric names are listed in docs/service.md (Observability). With several uvicorn workers,
+``segments serve`` sets ``PROMETHEUS_MULTIPROC_DIR`` so that ``/metrics`` (answered by any
+worker) aggregates all of them. Logs are one JSON object per line carrying the request id,
+which is also returned in the ``X-Request-ID`` header; customer features and API keys are
+never logged.
 """
 
 from __future__ import annotations

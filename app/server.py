@@ -15,7 +15,7 @@ forever. ``RequestDeadlineProtocol`` adds one: a request must arrive whole (head
 within ``SEGMENTS_REQUEST_TIMEOUT`` seconds of its connection opening, or of its first byte on
 a kept-alive connection; otherwise the connection is closed. What is left to a reverse proxy
 (per-read header and body timeouts, minimum transfer rates, connections per client address) is
-in the README.
+in docs/service.md ("Slow clients").
 """
 
 from __future__ import annotations
