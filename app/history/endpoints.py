@@ -27,7 +27,6 @@ from app.models import Models
 from app.problems import Problem, invalid, problem_responses, redis_unavailable
 from app.security import scoped
 from app.segments.endpoints import unknown_segment
-from app.serving import ModelHolder
 
 router = APIRouter(prefix="/v1", tags=["history"])
 ERRORS = problem_responses(404, 422, 503)
@@ -154,15 +153,6 @@ async def forget_customer(
     return Response(status_code=204)
 
 
-def _name(holder: ModelHolder, segment_id: str | None) -> str | None:
-    """A segment's name as the serving version has it now (None: unknown to it)."""
-    serving = holder.current
-    if segment_id is None or serving is None:
-        return None
-    known = serving.segments.get(segment_id)
-    return None if known is None else known.name
-
-
 @router.get(
     "/customers/{customer_id}/history",
     operation_id="get_customer_history",
@@ -186,18 +176,22 @@ async def get_customer_history(
             raise _unknown_customer(customer_id, where)
     except RedisUnavailable as exc:
         raise _unavailable(exc) from None
+    # names as they are now where the serving version has the segment; else as the version
+    # that put the customer there (the migration's own, or for the segment left, the one
+    # before it: newest first, the next entry)
+    entered = [m.model_version for m in [*migrations[1:], *migrations[-1:]]]
     return HistoryOut(
         customer_id=customer_id,
         migrations=[
             MigrationOut(
                 from_segment_id=m.from_segment,
-                from_segment_name=_name(holder, m.from_segment),
+                from_segment_name=m.from_segment and holder.segment_name(m.from_segment, before),
                 to_segment_id=m.to_segment,
-                to_segment_name=_name(holder, m.to_segment),
+                to_segment_name=holder.segment_name(m.to_segment, m.model_version),
                 model_version=m.model_version,
                 at=_time(m.at),
             )
-            for m in migrations
+            for m, before in zip(migrations, entered, strict=True)
         ],
     )
 

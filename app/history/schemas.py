@@ -48,9 +48,15 @@ class CustomerOut(BaseModel):
 
 class MigrationOut(BaseModel):
     from_segment_id: str | None = Field(description="null for the first assignment")
-    from_segment_name: str | None = Field(description="as the serving version names it now")
+    from_segment_name: str | None = Field(
+        description="as the serving version names it now; for a segment it lacks, as the "
+        "version that put the customer there did"
+    )
     to_segment_id: str
-    to_segment_name: str | None = Field(description="null when the serving version lacks it")
+    to_segment_name: str | None = Field(
+        description="as the serving version names it now; for a segment it lacks, as "
+        "model_version did"
+    )
     model_version: str
     at: datetime
 

@@ -107,6 +107,8 @@ def test_after_a_promotion_every_customer_follows_the_served_version(
         state = api.get(f"/v1/customers/{recorded[left]}").json()
         assert state["segment_name"] == named[old[left]], state
         assert state["models"][0]["segment_name"] == named[old[left]], state
+        [entry] = api.get(f"/v1/customers/{recorded[left]}/history").json()["migrations"]
+        assert entry["to_segment_name"] == named[old[left]], entry
 
         output = _run("customers", "rescore")
         changed = sum(moving.values())
@@ -132,6 +134,8 @@ def test_after_a_promotion_every_customer_follows_the_served_version(
         history = api.get(f"/v1/customers/{mover}/history").json()["migrations"]
         assert history[0]["to_segment_id"] == new[recorded.index(mover)]
         assert history[0]["model_version"] == versions.new
+        # the segment left is named as the version that put them there named it
+        assert history[0]["from_segment_name"] == named[history[0]["from_segment_id"]]
 
         # a second rescore moves nobody; by id, the service agrees with what was recorded
         assert f"0 changed, {len(recorded):,} unchanged" in _run("customers", "rescore")
