@@ -21,7 +21,7 @@ from app.errors import SegmentsError, StoreError
 from app.problems import Problem, as_problem
 from app.registry.endpoints import promote_model
 from app.registry.overrides import EDITABLE
-from app.rescore.endpoints import start_after_promotion
+from app.rescore.endpoints import rescores, start_after_promotion, where
 from app.segments.endpoints import update_segment
 from app.segments.schemas import SegmentPatch
 from app.ui.auth import (
@@ -190,6 +190,20 @@ async def rollback(request: Request) -> Response:
     if form.get("rescore") == "yes":
         await start_after_promotion(model_state(request))  # the models page shows how it went
     return redirect(request, "?done=rolled-back")
+
+
+@router.post("/rescore")
+async def rescore(request: Request) -> Response:
+    """Start a rescore of the page's model (the same code as ``POST /v1/rescore``)."""
+    await admin_change(request)
+    state = model_state(request)
+    if state.history is None:
+        raise PageError(404, "Recording is off", "this service records no customers to rescore")
+    try:
+        await rescores(state).start(where(state, state.history))
+    except Problem as exc:  # running already (409), Redis down (503)
+        raise PageError(exc.status, exc.title, exc.detail) from None
+    return redirect(request, "?done=rescoring")
 
 
 @router.post("/segments/{segment_id}")

@@ -101,8 +101,9 @@ async def models_page(request: Request, done: str | None = None) -> Response:
         manifests=list(reversed(manifests)),
         reports=reports,
         history=list(reversed(history))[:10],
-        done=done if done in ("promoted", "rolled-back") else None,
+        done=done if done in ("promoted", "rolled-back", "rescoring") else None,
         rescore=await last_rescore(request),
+        recording=model_state(request).history is not None,
     )
 
 

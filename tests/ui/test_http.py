@@ -396,3 +396,22 @@ def test_promoting_an_unknown_version_is_a_404_as_in_the_api(service: Service) -
         answer = admin.post(f"/ui/models/{unknown}/promote", data=form)
         assert answer.status_code == api.post(f"/v1/models/{unknown}/promote").status_code == 404
         assert api.get("/v1/models").json()["promoted"] == service.versions.old
+
+
+def test_an_admin_starts_a_rescore_from_the_models_page(service: Service) -> None:
+    """The models page's button runs POST /v1/rescore's code; a reader has no button and is
+    refused; a second start while one runs is the API's 409, as a page."""
+    with signed_in(service, "admin") as admin, service.api("read") as api:
+        page = admin.get("/ui/")
+        assert "Rescore the stored customers now" in page.text
+        token = csrf_of(page.text)
+        answer = admin.post("/ui/rescore", data={"csrf": token})
+        assert answer.status_code == 303 and "done=rescoring" in answer.headers["location"]
+        status = api.get("/v1/rescore").json()
+        assert status["state"] in ("running", "done") and status["version"] == service.versions.old
+        assert "Rescore started" in admin.get(answer.headers["location"]).text
+        assert admin.post("/ui/rescore", data={"csrf": "forged"}).status_code == 403
+    with signed_in(service, "read") as reader:
+        page = reader.get("/ui/")
+        assert "Rescore the stored customers now" not in page.text
+        assert reader.post("/ui/rescore", data={"csrf": csrf_of(page.text)}).status_code == 403
