@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from app.columns import column_of
 from app.drift.psi import category_bin
 
 if TYPE_CHECKING:
@@ -76,15 +77,15 @@ class _Tracker:
             return
         for name, edges, counts in self.numeric:
             values = np.fromiter(
-                (np.nan if (v := r.get(name)) is None else v for r in rows), np.float64, n
+                (np.nan if v is None else v for v in column_of(rows, name)), np.float64, n
             )
             index = np.searchsorted(np.asarray(edges, dtype=np.float64), values, side="left")
             index[np.isnan(values)] = len(edges) + 1
             for i, c in enumerate(np.bincount(index, minlength=len(counts)).tolist()):
                 counts[i] += c
         for name, position, size, counts in self.categorical:
-            for r in rows:
-                counts[category_bin(r.get(name), position, size)] += 1
+            for value in column_of(rows, name):
+                counts[category_bin(value, position, size)] += 1
         for slot, c in enumerate(np.bincount(np.asarray(slots), minlength=len(self.segments))):
             self.segments[slot] += int(c)
 

@@ -38,6 +38,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from app.columns import ColumnRows
+
 RFM_FEATURES = ("recency_days", "frequency", "monetary", "avg_order_value", "tenure_days")
 US_PER_DAY = 86_400_000_000
 EARLIEST_US = 0
@@ -171,20 +173,20 @@ def features_frame(aggregates: pd.DataFrame, as_of_us: int) -> pd.DataFrame:
     return pd.DataFrame(found, index=aggregates.index, columns=list(RFM_FEATURES))
 
 
-def feature_rows(
-    aggs: Sequence[Any], as_of_us: int, kinds: dict[str, str]
-) -> list[dict[str, float]]:
+def feature_rows(aggs: Sequence[Any], as_of_us: int, kinds: dict[str, str]) -> ColumnRows:
     """The features ``kinds`` names of many customers (``Aggregates``), derived as of
-    ``as_of_us`` at once (one array operation per feature)."""
+    ``as_of_us`` at once (one array operation per feature), kept as columns: a row is a dict
+    when asked for, and the assigner, the live counts and the recorder read the columns (a
+    dict per customer cost more than deriving its features)."""
+    names = list(kinds)
     if not aggs:
-        return []
+        return ColumnRows({name: [] for name in names})
+    first, last, orders, monetary = zip(*aggs, strict=True)  # (the aggregates' four columns)
     found = rfm_features(
-        np.array([a.first_us for a in aggs], dtype=np.int64),
-        np.array([a.last_us for a in aggs], dtype=np.int64),
-        np.array([a.orders for a in aggs], dtype=np.int64),
-        np.array([a.monetary for a in aggs], dtype=np.float64),
+        np.array(first, dtype=np.int64),
+        np.array(last, dtype=np.int64),
+        np.array(orders, dtype=np.int64),
+        np.array(monetary, dtype=np.float64),
         np.int64(as_of_us),
     )
-    names = list(kinds)
-    columns = [np.asarray(found[name], dtype=np.float64).tolist() for name in names]
-    return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+    return ColumnRows({name: np.asarray(found[name], dtype=np.float64).tolist() for name in names})

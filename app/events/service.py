@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from operator import itemgetter
@@ -29,7 +29,14 @@ from app.events.derive import feature_rows, rfm_features
 from app.events.store import APPLIED, BEYOND, DUPLICATE, LATE, Aggregates, BehaviourStore, Event
 from app.events.validation import AmountFields, parse_body, parse_event
 from app.history import HistoryService
-from app.history.records import Record, RecordBatch, RedisUnavailable, now_ms
+from app.history.records import (
+    NOT_RECORDED,
+    Outcome,
+    Record,
+    RecordBatch,
+    RedisUnavailable,
+    now_ms,
+)
 from app.observability import ASSIGNMENTS, MIGRATIONS, child
 from app.problems import Problem, redis_unavailable
 from app.serving import ServingModel
@@ -297,7 +304,7 @@ async def _assign(
     serving: ServingModel,
     history: HistoryService | None,
     ids: list[str],
-    rows: list[dict[str, float]],
+    rows: Sequence[Mapping[str, float]],
     at: int,
     as_of: int,
 ) -> tuple[list[dict[str, Any]], list[int]]:
@@ -310,21 +317,8 @@ async def _assign(
     features_as_of = as_of_text(as_of)  # as the by-id answer says it
     slots, confidences = serving.assign_slots(rows)
     LIVE.observe_many(serving, rows, slots)  # as the assign endpoints count (app/drift/live.py)
-    answers = serving.slot_answers
-    pairs = [answers[slot] for slot in slots]
-    out = [
-        {
-            "customer_id": cid,
-            "segment_id": seg,
-            "segment_name": name,
-            "confidence": round(conf, 6),
-            "features_as_of": features_as_of,
-            "previous_segment_id": None,
-            "changed": None,
-            "recorded": False,
-        }
-        for cid, (seg, name), conf in zip(ids, pairs, confidences, strict=True)
-    ]
+    pairs = [serving.slot_answers[slot] for slot in slots]
+    outcomes: Sequence[Outcome] = [NOT_RECORDED] * len(ids)
     if history is not None:
         segments, names = [p[0] for p in pairs], [p[1] for p in pairs]
         if len(ids) == 1:  # single events: coalesced with concurrent requests' records
@@ -335,15 +329,27 @@ async def _assign(
         else:
             batch = RecordBatch(ids, segments, names, serving.version, at, profiles=rows)
             outcomes = await history.record_many(batch)
-        for j, (doc, segment, outcome) in enumerate(zip(out, segments, outcomes, strict=True)):
-            if outcome.recorded and outcome.duplicate and outcome.previous_segment is None:
-                ignored.append(j)  # no current record, yet not applied: a tombstone
-            if outcome.recorded and not outcome.duplicate:
-                doc["recorded"] = True
-                doc["previous_segment_id"] = outcome.previous_segment
-                doc["changed"] = outcome.changed
-                if outcome.changed:
-                    child(MIGRATIONS, outcome.previous_segment or "", segment).inc()
+    out = []
+    for j, (cid, (seg, name), conf, outcome) in enumerate(
+        zip(ids, pairs, confidences, outcomes, strict=True)
+    ):
+        fresh = outcome.recorded and not outcome.duplicate
+        if fresh and outcome.changed:
+            child(MIGRATIONS, outcome.previous_segment or "", seg).inc()
+        elif outcome.recorded and outcome.duplicate and outcome.previous_segment is None:
+            ignored.append(j)  # no current record, yet not applied: a tombstone
+        out.append(
+            {
+                "customer_id": cid,
+                "segment_id": seg,
+                "segment_name": name,
+                "confidence": round(conf, 6),
+                "features_as_of": features_as_of,
+                "previous_segment_id": outcome.previous_segment if fresh else None,
+                "changed": outcome.changed if fresh else None,
+                "recorded": fresh,
+            }
+        )
     for segment, count in Counter(seg for seg, _ in pairs).items():
         child(ASSIGNMENTS, segment).inc(count)
     return out, ignored

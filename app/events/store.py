@@ -27,6 +27,7 @@ EVENTS_PER_CALL = 200  # a call holds the server a millisecond or two, as record
 SEEDS_PER_CALL = 200
 BATCH_DEADLINE_S = 10.0  # a batch of 10,000 events on a busy server: well over its work
 APPLIED, DUPLICATE, LATE, BEYOND = 1, 0, 2, 3
+_LIMIT_ARG = f"${len(str(NUMBER_LIMIT))}\r\n{NUMBER_LIMIT}\r\n"
 
 
 class Event(NamedTuple):
@@ -137,47 +138,60 @@ class BehaviourStore:
         return 1 + len(keys) + len(args), _resp([str(len(keys)), *keys, *args])
 
     def _apply_call(
-        self, events: Sequence[Event], chunk: Sequence[int], mode: str
+        self, events: Sequence[Event], shard: int, chunk: Sequence[int], mode: str
     ) -> tuple[tuple[int, str], list[str], list[int]]:
-        """One ``apply.lua`` call for ``events[chunk]`` (one shard): the call, its customers, and
-        the event indices in the order sent (each customer's events together, in order).
+        """One ``apply.lua`` call for ``events[chunk]`` (all of ``shard``): the call, its
+        customers, and the event indices in the order sent (each customer's events together,
+        in order).
 
-        An event's four arguments are one f-string (``_resp`` per argument was a third of a
-        batch's Python time); lengths are counted in characters and the text checked ASCII
-        once, with ``_resp`` (bytes counted) for a call that is not."""
+        Packed as text, a customer's key and an event's four arguments each one f-string
+        (``_resp`` per argument was a third of a batch's Python time), lengths counted in
+        characters: a call whose text is not all ASCII is packed again from ``_apply_args``
+        by ``_resp`` (bytes counted), the obvious way (a test proves the two equal)."""
         by_customer: dict[str, list[int]] = {}
         for i in chunk:
-            found = by_customer.get(events[i].customer_id)
+            found = by_customer.get(events[i][0])
             if found is None:
-                by_customer[events[i].customer_id] = [i]
+                by_customer[events[i][0]] = [i]
             else:
                 found.append(i)
-        parts: list[str] = []
+        head = self.keys.behaviour_head(shard)
+        size = len(head)
+        count = str(len(by_customer))
+        parts = [f"${len(count)}\r\n{count}\r\n"]
+        parts += [f"${size + len(c)}\r\n{head}{c}\r\n" for c in by_customer]
+        parts.append(f"${len(mode)}\r\n{mode}\r\n{_LIMIT_ARG}")
         sent: list[int] = []
         for indices in by_customer.values():
             n = str(len(indices))
             parts.append(f"${len(n)}\r\n{n}\r\n")
             for i in indices:
-                e = events[i]
-                at, amount, event_id, key = str(e.at_us), repr(e.amount), e.event_id, e.order_key
+                _, event_id, at_us, amount, key = events[i]
+                at, value = str(at_us), repr(amount)
                 parts.append(
                     f"${len(event_id)}\r\n{event_id}\r\n${len(at)}\r\n{at}\r\n"
-                    f"${len(amount)}\r\n{amount}\r\n${len(key)}\r\n{key}\r\n"
+                    f"${len(value)}\r\n{value}\r\n${len(key)}\r\n{key}\r\n"
                 )
             sent += indices
+        text = "".join(parts)
+        if not text.isascii():
+            text = _resp(self._apply_args(events, by_customer, mode))
         customers = list(by_customer)
-        keys = [self.keys.behaviour(cid) for cid in customers]
-        count, head = self._call(keys, [mode, str(NUMBER_LIMIT)])
-        body = "".join(parts)
-        if not body.isascii():
-            args: list[str] = []
-            for indices in by_customer.values():
-                args.append(str(len(indices)))
-                for i in indices:
-                    e = events[i]
-                    args += (e.event_id, str(e.at_us), repr(e.amount), e.order_key)
-            body = _resp(args)
-        return (count + len(customers) + 4 * len(chunk), head + body), customers, sent
+        return (3 + 2 * len(customers) + 4 * len(chunk), text), customers, sent
+
+    def _apply_args(
+        self, events: Sequence[Event], by_customer: dict[str, list[int]], mode: str
+    ) -> list[str]:
+        """An ``apply.lua`` call's arguments from ``numkeys`` on, one by one: what
+        ``_apply_call`` packs (``by_customer``: each customer's event indices, in order)."""
+        keys = [self.keys.behaviour(customer_id) for customer_id in by_customer]
+        args = [str(len(keys)), *keys, mode, str(NUMBER_LIMIT)]
+        for indices in by_customer.values():
+            args.append(str(len(indices)))
+            for i in indices:
+                e = events[i]
+                args += (e.event_id, str(e.at_us), repr(e.amount), e.order_key)
+        return args
 
     def _by_shard(self, customer_ids: Sequence[str]) -> dict[int, list[int]]:
         shards: dict[int, list[int]] = {}
@@ -196,10 +210,10 @@ class BehaviourStore:
         calls: list[tuple[int, str]] = []
         plan: list[tuple[list[int], list[str]]] = []  # per call: event indices, customers
         mode = "1" if counting else "0"
-        for indices in self._by_shard([e.customer_id for e in events]).values():
+        for shard, indices in self._by_shard([e.customer_id for e in events]).items():
             for start in range(0, len(indices), EVENTS_PER_CALL):
                 chunk = indices[start : start + EVENTS_PER_CALL]
-                call, customers, sent = self._apply_call(events, chunk, mode)
+                call, customers, sent = self._apply_call(events, shard, chunk, mode)
                 calls.append(call)
                 plan.append((sent, customers))
         statuses = [DUPLICATE] * len(events)

@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from app.batch import refused_ids
+from app.columns import ColumnRows
 from app.errors import DataError
 from app.events.derive import (
     aggregate_customers,
@@ -245,9 +246,9 @@ async def record_log(
             if posted:  # tagged as the service tags them: the log and the later events
                 with_kept = [agg for agg in kept if agg is not None]  # (in ``posted``'s order)
                 rows, pairs = _with_kept_events(serving, with_kept, as_of_us)
-                for i, row, (segment_id, name) in zip(posted, rows, pairs, strict=True):
+                for k, (i, (segment_id, name)) in enumerate(zip(posted, pairs, strict=True)):
                     segment_ids[i], names[i] = segment_id, name
-                    profiles[i] = row
+                    profiles[i] = rows[k]
                 # what is recorded is what the run's --output shows, written after it
                 tagged.segment_ids[part], tagged.segment_names[part] = segment_ids, names
             batch = RecordBatch(
@@ -306,7 +307,7 @@ async def record_log(
 
 def _with_kept_events(
     serving: ServingModel, kept: list[Aggregates], as_of_us: int
-) -> tuple[list[dict[str, float]], list[tuple[str, str | None]]]:
+) -> tuple[ColumnRows, list[tuple[str, str | None]]]:
     """The features and (segment id, name) of customers whose seeding kept events posted
     after the reference (``kept``: their aggregates with them), derived as of ``as_of_us``
     and tagged as the service tags them."""

@@ -73,7 +73,11 @@ class Keys:
     def behaviour(self, customer_id: str) -> str:
         """Hash: the customer's behaviour aggregates, with the ids of the events applied and
         the orders counted (``POST /v1/events``, docs/events.md)."""
-        return f"{self.tag(self.shard_of(customer_id))}x:{customer_id}"
+        return f"{self.behaviour_head(self.shard_of(customer_id))}{customer_id}"
+
+    def behaviour_head(self, shard: int) -> str:
+        """What a customer's behaviour key in ``shard`` starts with; the id follows."""
+        return f"{self.tag(shard)}x:"
 
     def registry(self, shard: int) -> str:
         """Hash: the shard's model versions and profile schemas, each by a small index."""

@@ -211,6 +211,7 @@ def test_a_groups_features_at_once_equal_each_customers_own() -> None:
         )
     kinds = dict.fromkeys(reversed(RFM_FEATURES), "numeric")
     rows = feature_rows(aggs, now, kinds)
-    assert rows == [features_of(agg, now, kinds) for agg in aggs]
+    assert list(rows) == [features_of(agg, now, kinds) for agg in aggs]
+    assert [rows[i] for i in range(len(rows))] == list(rows)  # a row asked for: the same
     assert [list(row) for row in rows[:1]] == [list(kinds)]
-    assert feature_rows([], now, kinds) == []
+    assert len(feature_rows([], now, kinds)) == 0

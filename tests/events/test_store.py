@@ -163,3 +163,26 @@ def test_ids_outside_ascii_are_sent_by_their_bytes(service_redis: str, prefix: s
         "plain": Aggregates(T0 + DAY, T0 + DAY, 1, 1.0),
     }
     assert stored == [found["kunde-ö"], found["plain"]]
+
+
+def test_an_apply_call_packed_at_once_equals_its_arguments_packed_one_by_one() -> None:
+    """``_apply_call`` packs a call as one f-string per key and per event; the obvious way,
+    each argument of ``_apply_args`` packed by ``_resp``, gives the same text and count, for
+    ASCII ids (the fast path) and ids outside ASCII (which take the obvious way)."""
+    from app.events.store import _resp
+
+    store = BehaviourStore(Redis(), Keys("p:", shards=3), timeout_s=1.0)
+    events = [
+        Event(f"C{i % 7}", f"ev-{i}", T0 + i * 1_234_567, (-1) ** i * (i + 0.1) / 3, f"o{i % 5}")
+        for i in range(60)
+    ]
+    events += [Event("Zoë", "é1", T0, 0.0, "eé1"), Event("C1", "x", T0, -0.0, "ex")]
+    for shard, indices in store._by_shard([e.customer_id for e in events]).items():
+        for mode in ("0", "1"):
+            (count, text), customers, sent = store._apply_call(events, shard, indices, mode)
+            by_customer = {c: [i for i in sent if events[i].customer_id == c] for c in customers}
+            assert sent == [i for c in customers for i in by_customer[c]]
+            assert sorted(sent) == sorted(indices)
+            args = store._apply_args(events, by_customer, mode)
+            assert (count, text) == (len(args), _resp(args))
+            assert args[1 : 1 + len(customers)] == [store.keys.behaviour(c) for c in customers]
