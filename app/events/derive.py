@@ -86,7 +86,9 @@ def to_us(when: datetime | date) -> int:
         when = datetime(when.year, when.month, when.day)
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return (when - _EPOCH) // _ONE_US
+    since = when - _EPOCH
+    # the whole microseconds of ``since // _ONE_US``, summed: a third of its cost (an event's)
+    return (since.days * 86_400 + since.seconds) * 1_000_000 + since.microseconds
 
 
 def times_us(when: pd.Series) -> np.ndarray:

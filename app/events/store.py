@@ -194,6 +194,8 @@ class BehaviourStore:
         return args
 
     def _by_shard(self, customer_ids: Sequence[str]) -> dict[int, list[int]]:
+        if self.keys.shards == 1:  # (the usual case: no hash of each id)
+            return {0: list(range(len(customer_ids)))} if customer_ids else {}
         shards: dict[int, list[int]] = {}
         for i, customer_id in enumerate(customer_ids):
             shards.setdefault(self.keys.shard_of(customer_id), []).append(i)

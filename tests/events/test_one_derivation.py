@@ -215,3 +215,23 @@ def test_a_groups_features_at_once_equal_each_customers_own() -> None:
     assert [rows[i] for i in range(len(rows))] == list(rows)  # a row asked for: the same
     assert [list(row) for row in rows[:1]] == [list(kinds)]
     assert len(feature_rows([], now, kinds)) == 0
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.none()
+    ),
+    st.integers(-23 * 3600, 23 * 3600),
+    st.booleans(),
+)
+def test_epoch_microseconds_summed_equal_the_floor_division(
+    when: datetime, offset_s: int, naive: bool
+) -> None:
+    """``to_us`` sums a time's days, seconds and microseconds since the epoch (an event's
+    cheaper path); the obvious ``(when - epoch) // 1 us`` gives the same integer, before the
+    epoch too, with or without an offset."""
+    from datetime import timezone
+
+    at = when if naive else when.replace(tzinfo=timezone(timedelta(seconds=offset_s)))
+    aware = at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+    assert to_us(at) == (aware - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
