@@ -35,10 +35,10 @@ import numpy as np
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.mixture import GaussianMixture
 
-from app.columns import take
+from app.columns import ColumnRows, column_of, take
 from app.serving.preprocess import CompiledPreprocess, UnsupportedPipeline
 from app.training.model import SegmentationModel
-from app.training.rules import first_match_row
+from app.training.rules import first_match_row, referenced_features
 from app.training.tree import LeafRules
 
 __all__ = ["TOP_DRIVERS", "Assignment", "CompiledAssigner", "UnsupportedPipeline"]
@@ -75,6 +75,10 @@ class CompiledAssigner:
         steps = model.pipeline.named_steps
         self.model = model
         self.rules = model.rules
+        # the features the rules read (``_rule_slots``), in a fixed order
+        self.rule_features = sorted(
+            set().union(*(referenced_features(rule.condition) for rule in self.rules))
+        )
         self.segment_ids = list(model.segment_ids)
         self.n_rules = model.n_rules
         self.preprocess = CompiledPreprocess(steps["preprocess"])
@@ -202,7 +206,7 @@ class CompiledAssigner:
 
     def _rank_rows(self, rows: Sequence[Mapping[str, Any]]) -> _Ranked:
         """The vectorised core: rules first, then the other rows preprocessed and ranked."""
-        rules = [first_match_row(self.rules, r) for r in rows] if self.rules else []
+        rules = self._rule_slots(rows) if self.rules else []
         todo: Sequence[int] = range(len(rows))
         if rules:
             todo = [i for i, r in enumerate(rules) if r < 0]
@@ -217,6 +221,17 @@ class CompiledAssigner:
             z = z * self.weights
         best, second, confidence = self._rank(self._scores(z))
         return _Ranked(rules, todo, z, best, second, confidence)
+
+    def _rule_slots(self, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+        """The first rule each row matches (-1: none), row by row. Rows kept as columns are
+        read as rows of the rules' own features (a rule reads a row's features by ``get``: a
+        missing column is None there as here), not as a dict of every feature each."""
+        if isinstance(rows, ColumnRows):
+            names = self.rule_features
+            columns = [column_of(rows, name) for name in names]
+            values = zip(*columns, strict=True) if names else [()] * len(rows)
+            rows = [dict(zip(names, row, strict=True)) for row in values]
+        return [first_match_row(self.rules, r) for r in rows]
 
     @np.errstate(over="ignore", invalid="ignore")  # a huge (finite) input overflows to inf
     def _scores(self, z: np.ndarray) -> np.ndarray:

@@ -372,6 +372,8 @@ def test_edge_cases_match_the_pipeline(ruled: Trained) -> None:
     assert assigner.assign_slots(rows) == ([a.slot for a in many], [a.confidence for a in many])
     np.testing.assert_allclose(assigner.matrix(rows), vectors, rtol=0, atol=1e-9)
     assert assigner.assign_many(as_columns(rows)) == many  # rules, unknowns, None: as dicts
+    # rows kept as columns are read by the rules through their own features only
+    assert assigner.assign_slots(as_columns(rows)) == assigner.assign_slots(rows)
     wrong = []
     for (label, row), batched, segment, vector in zip(cases, many, want, vectors, strict=True):
         single = assigner.assign_one(row)
