@@ -70,7 +70,14 @@ def encode_profiles(
         text = orjson.dumps(rows).decode()
     except orjson.JSONEncodeError:
         return [_joined(row) for row in rows]
-    parts = text[2:-2].split("],[") if rows else []
+    if not rows:
+        return []
+    body = text[2:-2]
+    if body.count(",") == len(rows) * n - 1:  # no value holds a comma (numbers: the usual)
+        joined = body.replace(",", VALUE_SEPARATOR).split(f"]{VALUE_SEPARATOR}[")
+        if len(joined) == len(rows):  # (one replace and one split for the batch)
+            return list(map(_chunked, joined))
+    parts = body.split("],[")
     if len(parts) != len(rows):  # a string value holds "],[": take the rows one by one
         return [_joined(row) for row in rows]
     return [

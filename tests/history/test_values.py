@@ -12,6 +12,8 @@ from app.history.values import (
     VALUE_SEPARATOR,
     _chunked,
     _chunked_by_value,
+    _joined,
+    encode_profiles,
 )
 
 # JSON texts as stored: never empty, never holding a separator; lengths around a chunk's
@@ -48,3 +50,28 @@ def test_the_cuts_at_the_edges() -> None:
     assert _chunked(over) == exact + CHUNK_SEPARATOR + "z"
     long = VALUE_SEPARATOR.join(["a", "b" * 100, "c"])
     assert _chunked(long) == CHUNK_SEPARATOR.join(["a", "b" * 100, "c"])
+
+
+# feature values as profiles hold them: numbers (those JSON has no text for too), booleans,
+# unknowns and text that may hold what the batch encoding splits on
+feature_values = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(-(2**70), 2**70),
+    st.booleans(),
+    st.none(),
+    st.sampled_from(["a,b", "],[", "x]", "[y", '"', "Zürich", "", "1,2],[3"]),
+    st.text(max_size=8),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.integers(1, 6).flatmap(lambda n: st.lists(st.tuples(*[feature_values] * n), max_size=8)))
+def test_a_batch_of_profiles_encoded_at_once_is_each_row_encoded_alone(
+    rows: list[tuple[object, ...]],
+) -> None:
+    """``encode_profiles`` formats a batch with one ``orjson`` call, cut with one replace and
+    one split where no value holds a comma (numbers), row by row otherwise; each row encoded
+    alone (``_joined``: a value at a time) is the same text."""
+    names = tuple(f"f{i}" for i in range(len(rows[0]) if rows else 1))
+    profiles = [dict(zip(names, row, strict=True)) for row in rows]
+    assert encode_profiles(profiles, names) == [_joined(row) for row in rows]
