@@ -263,9 +263,12 @@ class Rescores:
             log.warning("rescore %s lost its lease (stalled past %d ms): stopped", run, LEASE_MS)
             return  # the state belongs to the run that holds the lease now
         except asyncio.CancelledError:  # shutdown: one try, briefly
+            # the lease goes too, else the restarted service refuses a new run (409
+            # 'running') until it expires, while GET /v1/rescore reads interrupted
             with contextlib.suppress(RedisError, OSError, TimeoutError):
                 async with asyncio.timeout(where.history.config.timeout_s * 4):
                     await _finish(where, run, {"state": "interrupted", "finished_at": _now_ms()})
+                    await release(keys=[keys.rescore_lease()], args=[run])
             raise
         except (RedisUnavailable, RedisError, OSError, TimeoutError) as exc:
             log.warning("rescore %s of model %s failed: %s", run, where.model_name, exc)

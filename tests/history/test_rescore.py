@@ -389,3 +389,27 @@ def test_a_redis_stall_during_a_service_rescore_delays_it_and_loses_nothing(
         new = versions.segment[versions.new]
         for customer_id, segment in zip(recorded, new, strict=True):
             assert api.get(f"/v1/customers/{customer_id}").json()["segment_id"] == segment
+
+
+def test_a_run_cut_short_by_a_shutdown_leaves_the_model_free_to_start_again(
+    copied: ModelStore,
+    versions: Versions,
+    recorded: list[str],
+    service_redis: str,
+    prefix: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The service stops (a deploy, a restart) mid-run: the run reads interrupted, and the
+    restarted service starts another at once rather than a 409 'running' for a minute."""
+    monkeypatch.setattr("app.rescore.service.BATCH", 1)  # a long run: one customer a batch
+    with _service(copied, service_redis, prefix, tmp_path) as api:
+        first = api.post("/v1/rescore").json()
+        assert first["state"] == "running"
+    with _service(copied, service_redis, prefix, tmp_path) as api:
+        status = api.get("/v1/rescore").json()
+        assert status["state"] == "interrupted" and status["run_id"] == first["run_id"], status
+        assert status["customers"] < len(recorded), status  # cut short indeed
+        again = api.post("/v1/rescore")
+        assert again.status_code == 202, again.text
+        assert _finished(api)["state"] == "done"
