@@ -10,10 +10,11 @@ the worker that was asked, and keeps its state in two Redis keys, so any worker 
   worker that dies mid-run frees it (the state then reads ``interrupted``).
 - ``Keys.rescore()``: a hash of the last run's state and counts, written after every batch.
 
-A promotion while a run goes (in any worker: each refreshes its model from the store) makes
-the run start over with the new version at its next batch: a run always ends with every
-customer assigned by the version served when it ended. Re-assigning a customer a first pass
-already moved is an unchanged record (its time only), so a second pass costs no migration.
+A promotion while a run goes (in any worker: the run looks at the store's pointer after each
+batch and before it ends) makes the run start over with the new version: a run always ends
+with every customer assigned by the version served when it ended. Re-assigning a customer a
+first pass already moved is an unchanged record (its time only), so a second pass costs no
+migration.
 """
 
 from __future__ import annotations
@@ -210,6 +211,14 @@ class Rescores:
                 except (RedisError, OSError, TimeoutError):
                     await on_outage()
 
+        async def superseded() -> bool:
+            # the store, not this worker's last look at it: a promotion answered by another
+            # worker (which handed it this run) shows here only at the next reload check, a
+            # second away, when a small base's run has long ended with the version before
+            await asyncio.to_thread(where.holder.refresh)
+            current = where.holder.current
+            return current is not None and current.version != serving.version
+
         began = [time.monotonic()]
 
         async def on_batch(progress: Rescored) -> None:
@@ -227,8 +236,7 @@ class Rescores:
             ):
                 raise LeaseLost
             await patiently(lambda: redis.hset(keys.rescore(), mapping=_counts(progress, passes)))
-            current = where.holder.current
-            if current is not None and current.version != serving.version:
+            if await superseded():
                 raise Superseded
 
         try:
@@ -244,6 +252,8 @@ class Rescores:
                         on_batch,
                         on_outage,
                     )
+                    if await superseded():
+                        raise Superseded
                 except Superseded:
                     current = where.holder.current
                     assert current is not None

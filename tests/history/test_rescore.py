@@ -413,3 +413,34 @@ def test_a_run_cut_short_by_a_shutdown_leaves_the_model_free_to_start_again(
         again = api.post("/v1/rescore")
         assert again.status_code == 202, again.text
         assert _finished(api)["state"] == "done"
+
+
+def test_a_promotion_in_another_worker_makes_the_run_start_over_with_it(
+    copied: ModelStore,
+    versions: Versions,
+    recorded: list[str],
+    service_redis: str,
+    prefix: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two workers: the run goes in one, a rollback asking for a rescore lands in the other,
+    which answers with the running run. The run ends with the version served then, though its
+    own worker would look at the store only at its next reload check."""
+    monkeypatch.setattr("app.rescore.service.BATCH", 1)
+    copied.promote(MODEL, versions.new)
+
+    def worker(name: str) -> TestClient:
+        settings = settings_for(copied, service_redis, prefix, tmp_path / name)
+        return TestClient(create_app(settings.model_copy(update={"reload_interval": 60.0})))
+
+    with worker("a") as a, worker("b") as b:
+        first = a.post("/v1/rescore").json()
+        answer = b.post(f"/v1/models/{versions.old}/promote?rescore=true").json()
+        assert answer["rescore"]["run_id"] == first["run_id"], answer
+        status = _finished(b)
+        assert status["state"] == "done" and status["version"] == versions.old, status
+        assert status["passes"] == 2 and status["customers"] == len(recorded), status
+        old = versions.segment[versions.old]
+        for customer_id, segment in zip(recorded, old, strict=True):
+            assert b.get(f"/v1/customers/{customer_id}").json()["segment_id"] == segment
