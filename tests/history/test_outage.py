@@ -10,9 +10,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+import redis
+from redis.exceptions import RedisError
 
 from app.history import HistoryConfig, HistoryService, Record, Recorder, Spool
 from app.history.records import now_ms
+from app.recording.rescore import customer_ids
 from tests.history.conftest import RedisProcess, delete_prefix, free_port, make_config
 
 pytestmark = pytest.mark.anyio
@@ -189,3 +192,59 @@ async def test_a_restarted_process_replays_what_it_spooled_before(
         await drained(service)
         await assert_each_migration_once_in_order(service.recorder, [*plan, late])
         await delete_prefix(service.recorder)
+
+
+async def test_listing_the_customers_across_a_redis_restart_finds_every_one(
+    start_redis: Callable[..., RedisProcess], tmp_path: Path
+) -> None:
+    """A rescore lists the customers with SCAN; a restarted Redis (its hash seed new) reads
+    the cursor of the one before as a place in another order: carried on, the listing
+    skipped thousands, and the service's rescore ended done without moving them."""
+    server = start_redis(tmp_path / "redis", args=DURABLE).start()
+    config = make_config(server.url, tmp_path)
+    async with service_for(config) as service:
+        client, keys = service.recorder.client, service.recorder.keys
+        ids = [f"C{i:06d}" for i in range(20_000)]
+        for start in range(0, len(ids), 2_000):
+            async with client.pipeline(transaction=False) as pipe:
+                for customer_id in ids[start : start + 2_000]:
+                    pipe.hset(keys.customer(customer_id), "s", "seg-001")
+                await pipe.execute()
+
+        async def back() -> None:
+            while True:
+                try:
+                    await client.ping()
+                    return
+                except (RedisError, OSError):
+                    await asyncio.sleep(0.05)
+
+        found: list[str] = []
+        async for customer_id in customer_ids(service, keys, back):
+            found.append(customer_id)
+            if len(found) == 3_000:
+                server.stop(signal.SIGKILL)
+                await asyncio.to_thread(server.start)  # same data: every customer is there
+        assert set(found) == set(ids), f"{len(set(ids) - set(found)):,} customers never listed"
+
+
+async def test_listing_the_customers_needs_no_info_command(
+    start_redis: Callable[..., RedisProcess], tmp_path: Path
+) -> None:
+    """A least-privilege ACL user (``-@dangerous``, which takes INFO away) lists every
+    customer as before: the restart check is left out, not the listing stopped."""
+    server = start_redis(tmp_path / "redis").start()
+    with redis.Redis(port=server.port) as admin:
+        admin.execute_command("ACL", "SETUSER", "lister", "on", ">pw", "~*", "+@all", "-@dangerous")
+    url = f"redis://lister:pw@127.0.0.1:{server.port}/0"
+    async with service_for(make_config(url, tmp_path)) as service:
+        client, keys = service.recorder.client, service.recorder.keys
+        with pytest.raises(RedisError, match="NOPERM|no permissions"):
+            await client.info("server")
+        ids = [f"C{i:05d}" for i in range(3_000)]
+        async with client.pipeline(transaction=False) as pipe:
+            for customer_id in ids:
+                pipe.hset(keys.customer(customer_id), "s", "seg-001")
+            await pipe.execute()
+        found = [c async for c in customer_ids(service, keys)]
+        assert sorted(found) == ids
