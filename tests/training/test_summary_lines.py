@@ -346,6 +346,46 @@ def test_effects_the_outcomes_shaped_are_said_to_be_optimistic(
     ) in _summary(weighted, capsys)
 
 
+def test_a_skewed_feature_with_many_negatives_is_noted_and_recorded_as_none(
+    tmp_path: Path,
+) -> None:
+    """A net spend with 5% refunders is not logged by ``transform = "auto"`` (log1p would
+    count the refunds as 0), and an amount owed written negative is skewed the other way:
+    either made a 0.1% segment of its extremes, and the summary said nothing of them; when no
+    feature was logged, the version even recorded ``auto`` where the docs promise what it
+    resolved to."""
+    rng = np.random.default_rng(2)
+    n = 2_000
+    refund = rng.uniform(size=n) < 0.05
+    net = np.where(refund, -rng.lognormal(3.0, 1.0, n), rng.lognormal(5.0, 1.5, n))
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(n)],
+            "net_spend": net,
+            "owed": -rng.lognormal(5.0, 1.5, n),
+            "age": rng.normal(45, 12, n),
+        }
+    )
+    path = tmp_path / "data.csv"
+    frame.to_csv(path, index=False)
+    config = parse_config(
+        {
+            "data": {"path": str(path), "id_column": "customer_id"},
+            "features": [{"name": "net_spend"}, {"name": "owed"}, {"name": "age"}],
+            "model": {"name": "net", "k_min": 2, "k_max": 3, "stability_bootstraps": 0},
+        },
+        base_dir=tmp_path,
+    )
+    m = train(config, ModelStore(tmp_path / "store")).manifest
+    assert [f.transform for f in m.features] == ["none", "none", "none"]
+    assert [f["transform"] for f in m.config["features"]] == ["none", "none", "none"]
+    skewed = {n.split(":")[0]: n for n in m.data.notes if "heavily skewed" in n}
+    assert sorted(skewed) == ["net_spend", "owed"], m.data.notes
+    assert re.search(r"skewness \d+\.\d, 5% negative\): its largest values", skewed["net_spend"])
+    assert re.search(r"skewness -\d+\.\d, 100% negative\): its most negative", skewed["owed"])
+    assert "log1p would count its negatives as 0" in skewed["owed"]
+
+
 def test_skewed_features_are_logged_by_default_and_the_version_keeps_it(tmp_path: Path) -> None:
     """A card table's purchases and cash advances (many zeros, long tails), untransformed by
     a config written from the README, made one 80% segment of "typical customers" and a
