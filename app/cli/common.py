@@ -181,15 +181,21 @@ def outcome_line(test: OutcomeTest) -> str:
     line = f"outcome {escape(test.name)}"
     if test.kind == "binary":
         line += f" (1 = {escape(repr(test.positive or '1'))})"
+    low, high = test.segment_min, test.segment_max
+    if test.p_value is None and low is not None and low == high:  # nothing was tested
+        line += f": {low:.3g} for every customer, so it separates nothing (is it the right column?)"
+        return line + _left_out(test)
     line += f": segments {verdict}"
     if test.effect_size is not None:
         line += f", {test.effect_measure} {test.effect_size:.3f}"
     if test.segment_min is not None and test.segment_max is not None:
         line += f", segment means {test.segment_min:.3g} to {test.segment_max:.3g}"
     line += f" ({test.test}, p={_fmt(test.p_value, 4)})"
-    if test.missing:
-        line += f"; {counted(test.missing, 'customer')} without a value left out"
-    return line
+    return line + _left_out(test)
+
+
+def _left_out(test: OutcomeTest) -> str:
+    return f"; {counted(test.missing, 'customer')} without a value left out" if test.missing else ""
 
 
 def _impute_of(manifest: Manifest, feature: str) -> str:

@@ -1061,3 +1061,22 @@ def test_a_reference_date_written_month_first_says_how_to_write_it(tmp_path: Pat
     config = parse_config(log_config(path, "1997-10-01"), base_dir=tmp_path)
     assert config.data.transactions is not None
     assert str(config.data.transactions.reference_date) == "1997-10-01"
+
+
+@pytest.mark.parametrize("value", ["No", "0"])
+def test_an_outcome_with_one_value_says_so_rather_than_that_segments_do_not_differ(
+    tmp_path: Path, value: str
+) -> None:
+    """Every customer 'No' (an export's wrong column, a filter left on): the summary said the
+    segments 'do not differ significantly, segment means 0 to 0 (p=—)', as if tested."""
+    from app.cli.common import outcome_line
+
+    frame = churn_frame()
+    frame["Churn"] = value
+    data = tmp_path / "churn.csv"
+    frame.to_csv(data, index=False)
+    config = parse_config(churn_config(data), base_dir=tmp_path)
+    test = train(config, ModelStore(tmp_path / "store")).manifest.outcomes[0]
+    line = outcome_line(test)
+    assert "do not differ" not in line, line
+    assert ": 0 for every customer, so it separates nothing" in line, line
