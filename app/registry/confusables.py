@@ -6,7 +6,9 @@ and case folding (``overrides.name_key``) keep them apart. No confusables librar
 dependency, and the full table (6,000 entries) maps Latin letters to one another too
 (``rn`` to ``m``, ``l`` to ``1``), which would refuse names people tell apart. So this table
 holds only the Cyrillic and Greek letters whose upper- or lower-case form is drawn as a Latin
-letter, folded (as ``name_key`` folds case first): ``Н`` is ``H``, so ``н`` is ``h``.
+letter, folded (as ``name_key`` folds case first): ``Н`` is ``H``, so ``н`` is ``h``; the
+few small Greek letters drawn as another letter than their capital are read before folding
+(``latin_looks``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,17 @@ _LATIN_LOOKS = {
     "ρ": "p", "τ": "t", "υ": "y", "χ": "x", "ζ": "z",
 }  # fmt: skip
 _TABLE = str.maketrans(_LATIN_LOOKS)
+# small letters drawn as another Latin letter than their capital (case folding makes ν, η, υ
+# read as their capitals: n, h, y), and the lunate sigmas (NFKC makes them plain ones: ς, Σ)
+_BEFORE_FOLDING = str.maketrans({"ν": "v", "η": "n", "υ": "u", "ϲ": "c", "Ϲ": "C", "ϳ": "j"})
+
+
+def latin_looks(name: str) -> str:
+    """``name`` with each Greek letter that looks like another Latin letter than its
+    capital does (``ν`` is drawn as ``v``, ``Ν`` as ``N``) as that letter: to apply before
+    NFKC and case folding, which would lose which one was written (``ηice`` read as
+    ``hice``, beside ``nice``)."""
+    return name if name.isascii() else name.translate(_BEFORE_FOLDING)
 
 
 def latin_skeleton(folded: str) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from app.errors import NameTaken
-from app.registry.confusables import latin_skeleton
+from app.registry.confusables import latin_looks, latin_skeleton
 from app.registry.manifest import Manifest, SegmentInfo
 from app.visible import JOINERS, invisible
 
@@ -71,7 +71,7 @@ def name_key(name: str) -> str:
     count, nor do Cyrillic and Greek letters drawn as Latin ones (``VІPs`` with a Cyrillic
     ``І``: ``confusables``). The joiners (U+200C, U+200D) do: they change what is shown (one
     family emoji against three people; Persian words)."""
-    normal = unicodedata.normalize("NFKC", name)
+    normal = unicodedata.normalize("NFKC", latin_looks(name))
     visible = "".join(c for c in normal if c in JOINERS or not invisible(c))
     return latin_skeleton(" ".join(visible.split()).casefold())
 

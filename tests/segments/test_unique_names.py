@@ -99,6 +99,7 @@ def test_a_name_another_segment_has_is_refused_naming_that_segment(client: TestC
         "V\u0406Ps",  # a Cyrillic capital I
         "vi\u0440s",  # a Cyrillic small er, drawn as p
         "V\u0399\u03a1s",  # Greek capital iota and rho
+        "\u03bdIPs",  # a Greek small nu, drawn as v (its capital as N)
     ],
 )
 def test_a_name_that_only_looks_different_is_taken_too(client: TestClient, look_alike: str) -> None:
@@ -110,6 +111,26 @@ def test_a_name_that_only_looks_different_is_taken_too(client: TestClient, look_
     detail = refused.json()["detail"]
     assert f"segment {one} " in detail and f"'VIPs', which {look_alike!r} reads as" in detail
     assert names(client) == before
+
+
+@pytest.mark.parametrize(
+    ("taken", "look_alike"),
+    [
+        ("nice", "\u03b7ice"),  # a Greek small eta, drawn as n (its capital as H)
+        ("ultra", "\u03c5ltra"),  # a Greek small upsilon, drawn as u (its capital as Y)
+        ("Cool", "\u03f9ool"),  # a Greek capital lunate sigma (NFKC: a sigma, Σ)
+        ("cool", "\u03f2ool"),  # its small form (NFKC: ς)
+    ],
+)
+def test_a_small_letter_drawn_as_another_latin_letter_than_its_capital_is_taken_too(
+    client: TestClient, taken: str, look_alike: str
+) -> None:
+    """The look-alikes were compared after case folding, so a small letter read as the Latin
+    letter its capital looks like: the Greek 'ηice' passed beside 'nice' (as 'hice')."""
+    one, two = list(names(client))[:2]
+    assert rename(client, one, taken).status_code == 200
+    refused = rename(client, two, look_alike)
+    assert refused.status_code == 409, (look_alike, refused.text)
 
 
 def test_a_word_of_another_script_is_its_own_name(client: TestClient) -> None:
