@@ -28,7 +28,10 @@ class RescoreStatus(BaseModel):
     customers: int = Field(description="assigned in this pass, changed or not")
     changed: int = Field(description="whose segment changed: one migration each")
     unchanged: int
-    not_recorded: int = Field(description="assigned but not recorded (see the service's log)")
+    not_recorded: int = Field(
+        description="assigned while Redis did not answer: spooled, and recorded when the "
+        "service replays its spool (as recorded: false of POST /v1/assign)"
+    )
     not_assigned: int = Field(description="left as recorded: see not_assigned_reasons")
     not_assigned_reasons: dict[str, int] = Field(
         description="the commonest reasons a customer was not assigned (at most 10), counted"
