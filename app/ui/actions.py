@@ -144,12 +144,12 @@ async def promote(request: Request, version: str) -> Response:
     form = await confirmed(request, "promotion")
     rescore = form.get("rescore") == "yes"
     try:
-        await api(promote_model(model_state(request), holder_of(request), version, rescore))
+        done = await api(promote_model(model_state(request), holder_of(request), version, rescore))
     except SegmentsError as exc:  # the API's status (an unknown version: 404, as there)
         problem = as_problem(exc)
         status = problem.status if problem is not None else 409
         raise PageError(status, "Promotion refused", str(exc)) from None
-    return redirect(request, "?done=promoted")
+    return redirect(request, "?done=promoted" + _unmoved(rescore and done.rescore is None))
 
 
 @router.get("/rollback")
@@ -187,9 +187,16 @@ async def rollback(request: Request) -> Response:
         await asyncio.to_thread(holder.rollback, target)
     except SegmentsError as exc:
         raise PageError(409, "Rollback refused", str(exc)) from None
-    if form.get("rescore") == "yes":
-        await start_after_promotion(model_state(request))  # the models page shows how it went
-    return redirect(request, "?done=rolled-back")
+    started = None
+    if asked := form.get("rescore") == "yes":
+        started, _ = await start_after_promotion(model_state(request))  # the page shows it
+    return redirect(request, "?done=rolled-back" + _unmoved(asked and started is None))
+
+
+def _unmoved(failed: bool) -> str:
+    """The models page's query when the box was ticked and no rescore could start (Redis
+    did not answer): the page says the customers were not moved, rather than nothing."""
+    return "&rescore=not-started" if failed else ""
 
 
 @router.post("/rescore")

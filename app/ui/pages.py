@@ -78,7 +78,9 @@ def labels_of(serving: ServingModel) -> dict[str, str]:
 
 
 @router.get("/")
-async def models_page(request: Request, done: str | None = None) -> Response:
+async def models_page(
+    request: Request, done: str | None = None, rescore: str | None = None
+) -> Response:
     viewer = await looking(request)
     holder = holder_of(request)
     name = holder.model_name
@@ -102,6 +104,7 @@ async def models_page(request: Request, done: str | None = None) -> Response:
         reports=reports,
         history=list(reversed(history))[:10],
         done=done if done in ("promoted", "rolled-back", "rescoring") else None,
+        unmoved=rescore == "not-started",
         rescore=await last_rescore(request),
         recording=model_state(request).history is not None,
     )

@@ -444,3 +444,31 @@ def test_a_promotion_in_another_worker_makes_the_run_start_over_with_it(
         old = versions.segment[versions.old]
         for customer_id, segment in zip(recorded, old, strict=True):
             assert b.get(f"/v1/customers/{customer_id}").json()["segment_id"] == segment
+
+
+def test_the_dashboard_says_when_the_ticked_rescore_could_not_start(
+    copied: ModelStore, versions: Versions, tmp_path: Path
+) -> None:
+    """Redis does not answer: the promotion and the rollback stand, and the models page says
+    the customers were not moved (it said only 'Promoted', the box's rescore never started)."""
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with _service(copied, f"redis://127.0.0.1:{port}/0", "x:", tmp_path) as api:
+        confirm = api.get(f"/ui/models/{versions.new}/promote")
+        assert 'name="rescore" value="yes" checked' in confirm.text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', confirm.text)
+        assert csrf is not None
+        form = {"csrf": csrf[1], "confirm": "yes", "target": versions.new, "rescore": "yes"}
+        done = api.post(f"/ui/models/{versions.new}/promote", data=form)
+        assert done.status_code == 200 and f"now serving {versions.new}" in done.text
+        assert "No rescore could start" in done.text, done.text
+        form = {**form, "target": versions.old}
+        back = api.post("/ui/rollback", data=form)
+        assert back.status_code == 200 and f"now serving {versions.old}" in back.text
+        assert "No rescore could start" in back.text
+        unticked = {k: v for k, v in form.items() if k != "rescore"}
+        again = api.post(f"/ui/models/{versions.new}/promote", data=unticked)
+        assert again.status_code == 200 and "No rescore could start" not in again.text
