@@ -353,12 +353,17 @@ class OutcomesConfig(_Strict):
 
     def csv_format(self, data: DataConfig) -> tuple[str, str, str | None]:
         """The outcomes table's delimiter, decimal mark and thousands separator: its own where
-        given, else those of ``data`` (``thousands`` given as none is none)."""
+        given, else those of ``data`` (``thousands`` given as none is none). ``data``'s
+        thousands separator goes with its decimal mark: a table declaring another (a plain
+        ``decimal = "."`` beside a ``1.234,56`` export) has none unless it sets one, which
+        TOML, having no null, could not say."""
         given = self.model_fields_set
+        decimal = self.decimal or data.decimal
+        inherited = data.thousands if decimal == data.decimal else None
         return (
             self.delimiter or data.delimiter,
-            self.decimal or data.decimal,
-            self.thousands if "thousands" in given else data.thousands,
+            decimal,
+            self.thousands if "thousands" in given else inherited,
         )
 
     @model_validator(mode="after")

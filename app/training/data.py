@@ -499,7 +499,7 @@ def check_data_file(
     available = columns_of(path, dialect)  # a file of blank lines is empty too
     missing = [c for c in columns or () if c not in available]
     if missing:
-        hint = columns_hint(missing, available, path=path, table=table)
+        hint = columns_hint(missing, available, path=path, table=table, read_with=dialect)
         raise DataError(
             f"{path.name}: missing column(s) {', '.join(map(repr, missing))}; "
             f"the file has: {', '.join(map(repr, available[:30]))}"
@@ -526,10 +526,12 @@ def columns_hint(
     fix: str = "write them so in the config",
     path: Path | None = None,
     table: str = "[data]",
+    read_with: CsvFormat = PLAIN_CSV,
 ) -> str:
     """Why columns may be missing: another separator (``separator_hint``), or names that
     differ only by spaces around them or by case (`` age`` for ``age``): name them."""
-    if hint := separator_hint(available, missing[0] if missing else None, path, table):
+    first = missing[0] if missing else None
+    if hint := separator_hint(available, first, path, table, read_with):
         return hint
     written = {_loose(c): c for c in reversed(available)}
     near = [(m, written[_loose(m)]) for m in missing if _loose(m) and _loose(m) in written]
@@ -549,18 +551,29 @@ def separator_hint(
     id_column: str | None = None,
     path: Path | None = None,
     table: str = "[data]",
+    read_with: CsvFormat = PLAIN_CSV,
 ) -> str:
     """A CSV read as one column whose name holds another separator (``a;b;c``: a file saved
-    with semicolons, as spreadsheets do where the comma is the decimal mark): say so, with
+    with semicolons, as spreadsheets do where the comma is the decimal mark; or ``a,b,c``
+    read with the ``;`` its table declares, or inherits from ``[data]``): say so, with
     a command that writes it as read: ``id_column`` (the callers' first wanted column) as
     text, as pandas would make ``007`` the number 7; and numbers such as ``1.234,5`` as
     1234.5 where the file's first lines write them so (``thousands='.'`` would make 1583.07
     the number 158307)."""
     if len(available) != 1:
         return ""
-    found = next((sep for sep in (";", "\t", "|") if sep in available[0]), None)
+    others = [sep for sep in (";", "\t", "|", ",") if sep != read_with.delimiter]
+    found = next((sep for sep in others if sep in available[0]), None)
     if found is None:
         return ""
+    if read_with.delimiter != ",":  # a file the config reads with another separator
+        shown = "tab" if found == "\t" else repr(found)
+        mark = ', decimal = "."' if read_with.decimal == found else ""
+        return (
+            f" (one column: the file seems {shown}-separated, and {table} reads it with "
+            f"{read_with.delimiter!r}: write delimiter = {json.dumps(found)}{mark} in the "
+            f"training config's {table} table{_inherited(table)})"
+        )
     shown = "tab" if found == "\t" else repr(found)
     ids = f", dtype={{{id_column!r}: str}}" if id_column in available[0].split(found) else ""
     commas = path is not None and _decimal_commas(path, found)
@@ -574,6 +587,10 @@ def separator_hint(
         f"commas, e.g. pandas.read_csv(path, sep={found!r}{numbers}{ids})"
         ".to_csv(new_path, index=False))"
     )
+
+
+def _inherited(table: str) -> str:
+    return " (it reads [data]'s format unless it sets its own)" if table != "[data]" else ""
 
 
 _COMMA_NUMBER = re.compile(r"-?[0-9.]*[0-9],[0-9]+")  # 12,5 1.234,56 (a field of its own)

@@ -275,3 +275,31 @@ def test_an_outcomes_table_declares_its_own_format(tmp_path: Path) -> None:
     bad = _config(plain, "p") | {"outcomes": outcomes | {"decimal": ","}}
     with pytest.raises(ConfigError, match=r"\[outcomes\] decimal = ',' is the delimiter too"):
         parse_config(bad, base_dir=tmp_path)
+
+
+def test_a_plain_outcomes_table_beside_a_semicolon_export_is_refused_with_its_options(
+    tmp_path: Path,
+) -> None:
+    """The other way round: the data a spreadsheet's export, the outcomes a plain CSV read
+    with [data]'s ';'. It said only "missing column(s) 'kunde'; the file has: 'kunde,wert'",
+    the hint of another separator looking for ';', tabs and '|' but never for the comma."""
+    frame = _customers(300)
+    eu = tmp_path / "kunden.csv"
+    frame.assign(umsatz=frame["umsatz"].map(_eu)).to_csv(eu, index=False, sep=";")
+    values = _outcomes(frame)
+    table = tmp_path / "werte.csv"
+    values.to_csv(table, index=False)
+    outcomes = {"path": str(table), "id": "kunde"}
+    with pytest.raises(DataError) as refused:
+        load_training_data(
+            parse_config(_config(eu, "eu", **EU) | {"outcomes": outcomes}, base_dir=tmp_path)
+        )
+    assert "the file seems ','-separated, and [outcomes] reads it with ';'" in str(refused.value)
+    assert 'delimiter = ",", decimal = "." in the training config\'s [outcomes] table' in str(
+        refused.value
+    )
+    # as it says: then it reads
+    plain = outcomes | {"delimiter": ",", "decimal": "."}
+    raw = _config(eu, "eu", **EU) | {"outcomes": plain}
+    loaded = load_training_data(parse_config(raw, base_dir=tmp_path))
+    assert loaded.frame["wert"].tolist() == pytest.approx(values["wert"].tolist())
