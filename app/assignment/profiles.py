@@ -33,7 +33,7 @@ MERGE_TRIES = 3  # reads of a profile that keeps changing under a merge, before 
 # null is a value: a feature the caller has no value for is sent as null (imputed as the
 # file's blank cell is), never left out, which asks for the stored profile's
 SEND_NULL = "null for one you have no value for"
-_UNKNOWN = f"unknown customer: no stored profile; send every feature ({SEND_NULL})"
+UNKNOWN = f"unknown customer: no stored profile; send every feature ({SEND_NULL})"
 _NO_PROFILE = "missing feature (and this customer has no stored profile): send it, or null"
 _NOT_STORED = (
     "missing feature: not sent, and not in the customer's stored profile (the serving "
@@ -98,7 +98,7 @@ def unknown_customer(exc: UnknownCustomer, prefix: str = "") -> list[dict[str, s
     """The errors of an unknown customer: the id, then each feature it was not sent."""
     p = f"{prefix}." if prefix else ""
     missing = [{"field": f"{p}features.{n}", "message": _NO_PROFILE} for n in exc.missing]
-    return [{"field": f"{p}customer_id", "message": _UNKNOWN}, *missing]
+    return [{"field": f"{p}customer_id", "message": UNKNOWN}, *missing]
 
 
 def profiles_unavailable(exc: RedisUnavailable) -> Problem:

@@ -177,7 +177,8 @@ def rescore(
     console.print(
         f"rescored {counted(done.customers, 'customer')} with {name} {used} in {seconds:.1f} s: "
         f"{done.changed:,} changed, {done.unchanged:,} unchanged"
-        + (f", {done.not_recorded:,} not recorded" if done.not_recorded else ""),
+        + (f", {done.not_recorded:,} not recorded" if done.not_recorded else "")
+        + (f", {done.gone:,} gone since listed (forgotten or expired)" if done.gone else ""),
         highlight=False,
         markup=False,
         soft_wrap=True,

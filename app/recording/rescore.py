@@ -10,7 +10,7 @@ profile (the features last seen) and, for a model trained on a transaction log, 
 behaviour aggregates: that is all it needs to move everyone at once.
 
 The customers are found by scanning their keys (``SCAN`` over each shard's customer keys; a
-customer forgotten meanwhile is counted as not assigned), then assigned in batches exactly as
+customer forgotten or expired once listed is counted as gone), then assigned in batches exactly as
 ``POST /v1/assign/batch`` assigns items sent with only their ``customer_id``
 (``answer_batch``): from the stored profile (for a log model, derived as of now from the
 behaviour), each record checked against the profile it was made from, so a customer whose
@@ -29,6 +29,7 @@ from typing import Any, cast
 
 from redis.exceptions import RedisError
 
+from app.assignment.profiles import UNKNOWN
 from app.assignment.service import answer_batch
 from app.events.service import derived_now
 from app.events.store import BehaviourStore
@@ -44,13 +45,15 @@ _ITEM = re.compile(r"^items\.\d+\.?")
 
 @dataclass
 class Rescored:
-    """What a rescore did: customers assigned (changed or not), and those not assigned, by
-    reason (the batch answer's error, its item index left out)."""
+    """What a rescore did: customers assigned (changed or not), those gone once listed
+    (forgotten, expired: nothing to move), and those not assigned, by reason (the batch
+    answer's error, its item index left out)."""
 
     customers: int = 0
     changed: int = 0
     unchanged: int = 0
     not_recorded: int = 0
+    gone: int = 0
     refused: Counter[str] = field(default_factory=Counter)
     moves: Counter[tuple[str | None, str]] = field(default_factory=Counter)
 
@@ -182,6 +185,9 @@ def _count(results: list[dict[str, Any]], batch: list[str], done: Rescored) -> l
             first = errors[0] if errors else {"field": "", "message": "not assigned"}
             if "Redis unavailable" in first["message"]:
                 unread.append(customer_id)
+                continue
+            if first["field"].endswith("customer_id") and first["message"] == UNKNOWN:
+                done.gone += 1  # forgotten (DELETE /v1/customers/{id}) or expired since listed
                 continue
             where = _ITEM.sub("", first["field"])
             done.refused[f"{where}: {first['message']}" if where else first["message"]] += 1

@@ -32,6 +32,10 @@ class RescoreStatus(BaseModel):
         description="assigned while Redis did not answer: spooled, and recorded when the "
         "service replays its spool (as recorded: false of POST /v1/assign)"
     )
+    gone: int = Field(
+        description="listed, then forgotten (DELETE /v1/customers/{id}) or expired before "
+        "their turn: nothing to move"
+    )
     not_assigned: int = Field(description="left as recorded: see not_assigned_reasons")
     not_assigned_reasons: dict[str, int] = Field(
         description="the commonest reasons a customer was not assigned (at most 10), counted"

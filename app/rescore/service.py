@@ -73,7 +73,7 @@ end
 return 0
 """
 Fields = dict[Any, str | int]  # a hash's fields (redis-py's mapping: its key type is invariant)
-_COUNTS = ("customers", "changed", "unchanged", "not_recorded", "not_assigned", "passes")
+_COUNTS = ("customers", "changed", "unchanged", "not_recorded", "gone", "not_assigned", "passes")
 
 
 class LeaseLost(Exception):
@@ -324,6 +324,7 @@ def _counts(done: Rescored, passes: int) -> Fields:
         "changed": done.changed,
         "unchanged": done.unchanged,
         "not_recorded": done.not_recorded,
+        "gone": done.gone,
         "not_assigned": done.not_assigned,
         "passes": passes,
         "reasons": json.dumps(dict(reasons)),

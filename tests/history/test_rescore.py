@@ -5,12 +5,13 @@ real Redis and the real service reading what it recorded."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shutil
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +24,14 @@ from typer.testing import CliRunner
 from app.cli.main import app as cli
 from app.history.keys import Keys
 from app.main import create_app
+from app.recording import load_serving
+from app.recording.rescore import Rescored, rescore
 from app.registry.store import ModelStore
 from app.training.job import TrainResult, train
 from tests.conftest import example_config
 from tests.events.conftest import delete_prefix
+from tests.history.conftest import RedisProcess, make_config
+from tests.history.test_outage import service_for
 from tests.test_several_models import _command_env, settings_for
 from tests.versions import MODEL, Versions
 
@@ -472,3 +477,38 @@ def test_the_dashboard_says_when_the_ticked_rescore_could_not_start(
         unticked = {k: v for k, v in form.items() if k != "rescore"}
         again = api.post(f"/ui/models/{versions.new}/promote", data=unticked)
         assert again.status_code == 200 and "No rescore could start" not in again.text
+
+
+def test_customers_forgotten_during_a_rescore_are_gone_not_refused(
+    copied: ModelStore,
+    customers: tuple[pd.DataFrame, Any],
+    start_redis: Callable[..., RedisProcess],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Customers erased (DELETE /v1/customers/{id}) after the listing found them were 'not
+    assigned: unknown customer: no stored profile; send every feature', and made
+    ``segments customers rescore`` exit 3 (partial), as if the run had failed them."""
+    server = start_redis(tmp_path / "redis").start()  # its own: one SCAN call lists them all
+    source = tmp_path / "customers.csv"
+    customers[0].head(300).to_csv(source, index=False)
+    _command_env(monkeypatch, copied, server.url, "gone:", tmp_path)
+    _run("assign", "--input", str(source), "--record")
+    ids = [str(c) for c in customers[0].head(300)["customer_id"]]
+
+    async def run() -> Rescored:
+        async with service_for(make_config(server.url, tmp_path, key_prefix="gone:")) as history:
+            forgotten: list[str] = []
+
+            async def forget_half(done: Rescored) -> None:  # after the first customer
+                for customer_id in ids[::2] if not forgotten else ():
+                    assert await history.forget(customer_id)
+                    forgotten.append(customer_id)
+
+            serving = load_serving(copied, MODEL, None)
+            keys = history.recorder.keys
+            return await rescore(serving, history, keys, None, 256, 1, forget_half)
+
+    done = asyncio.run(run())
+    assert done.not_assigned == 0, done.refused
+    assert done.customers + done.gone == len(ids) and done.gone >= len(ids) // 2 - 1, done
