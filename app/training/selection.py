@@ -277,7 +277,14 @@ def select_k(
     chosen, note, reason = _choose(
         curve, method, k_min, k_max, floor, beyond if targets else None, alpha
     )
-    if note and floor > min_share:  # "every segment 11%" of a config that says 5%
+    if note and floor * k_min > 1:  # no k could: the share read "every segment 150%"
+        note = (
+            f"no candidate in k = {k_min}..{k_max} can give every segment {MIN_SEGMENT} "
+            f"customers, the fewest a segment may hold; chose k={chosen.k}, whose smallest "
+            "segment is largest"
+        )
+        reason = note
+    elif note and floor > min_share:  # "every segment 11%" of a config that says 5%
         note += (
             f" ({percent(floor)} is {MIN_SEGMENT} customers, the fewest a segment may hold, "
             f"above min_share = {min_share:g})"

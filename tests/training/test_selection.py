@@ -17,7 +17,7 @@ from app.training.config import parse_config
 from app.training.effects import outcome_effect
 from app.training.job import train
 from app.training.report import render_report
-from app.training.selection import _choose, capped_k_max, chosen_by_outcomes
+from app.training.selection import _choose, capped_k_max, chosen_by_outcomes, select_k
 
 
 def blobs_and_outcome(n: int = 1_500, seed: int = 1) -> pd.DataFrame:
@@ -352,7 +352,9 @@ def test_k_is_capped_by_the_customers_a_segment_needs(tmp_path: Path) -> None:
     assert all(p.min_share * 150 >= 30 for p in m.selection.curve if p.admissible)
 
 
-def test_the_note_says_when_the_30_customers_are_the_floor(tmp_path: Path) -> None:
+def test_the_note_says_when_the_30_customers_are_the_floor_and_when_no_k_can_hold_them(
+    tmp_path: Path,
+) -> None:
     """A 270-customer log said "no candidate gives every segment 11% of customers" under a
     config of min_share = 0.05: the note says where the 11% comes from."""
     frame = blobs_and_outcome(70, seed=6)
@@ -361,9 +363,20 @@ def test_the_note_says_when_the_30_customers_are_the_floor(tmp_path: Path) -> No
     raw = config(data, selection="silhouette", stability_bootstraps=0)
     m = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
     note = m.selection.note or ""
-    assert "gives every segment 43% of customers" in note, note
-    assert "(43% is 30 customers, the fewest a segment may hold, above min_share = 0.05)" in note
+    # 70 customers cannot fill 3 segments of 30: no share (43% each) could, so it says 30
+    assert "no candidate in k = 3..3 can give every segment 30 customers" in note, note
+    assert "%" not in note, note  # 20 customers read "every segment 150% of customers"
     assert "k_max = 5 lowered to 3: 70 customers fill fewer than k_min = 3 segments" in note
+    # where 30 customers is a share segments can hold (100 customers, 3 segments): the share
+    # and where it comes from, when a segment holds fewer (three blobs of 50, 45 and 5)
+    rng = np.random.default_rng(1)
+    centres = np.repeat([[0.0, 0.0], [9.0, 0.0], [0.0, 9.0]], [50, 45, 5], axis=0)
+    points = centres + rng.normal(0, 0.3, centres.shape)
+    options = {"clustered_fraction": 1.0, "sample_size": 100, "silhouette_size": 100, "seed": 0}
+    chosen = select_k(points, algorithm="kmeans", k_min=3, k_max=3, min_share=0.05, **options)
+    note = chosen.selection.note or ""
+    assert "gives every segment 30% of customers" in note, note
+    assert "(30% is 30 customers, the fewest a segment may hold, above min_share = 0.05)" in note
 
 
 def test_a_table_large_enough_keeps_its_range() -> None:
