@@ -277,7 +277,9 @@ def select_k(
     chosen, note, reason = _choose(
         curve, method, k_min, k_max, floor, beyond if targets else None, alpha
     )
-    if note and floor * k_min > 1:  # no k could: the share read "every segment 150%"
+    if note and floor > min_share and floor * k_min > 1:
+        # the 30-customer floor, not min_share, ruled every k out: "every segment 150%" read
+        # as a share no table could hold
         note = (
             f"no candidate in k = {k_min}..{k_max} can give every segment {MIN_SEGMENT} "
             f"customers, the fewest a segment may hold; chose k={chosen.k}, whose smallest "
