@@ -146,20 +146,29 @@ def print_report(found: DriftReport) -> None:
     table = Table(title="features")
     for column in ("feature", "type", "PSI", "status", "observations"):
         table.add_column(column, justify="right" if column in ("PSI", "observations") else "left")
-    for f in found.features:
-        psi = "—" if f.psi is None else f"{f.psi:.4f}"
+    for f in found.features:  # a PSI of too few values is noise (1.96 or 0.01): not shown
+        psi = "—" if f.psi is None or f.status == "no_data" else f"{f.psi:.4f}"
         colour = _COLOURS[f.status]
         table.add_row(f.name, f.type, psi, f"[{colour}]{f.status}[/]", f"{f.observations:,}")
     out.print(table)
-    segments = Table(title=f"segment shares (PSI {found.segment_psi}, {found.segment_status})")
+    judged = found.segment_psi is not None and found.segment_status != "no_data"
+    overall = f"PSI {found.segment_psi}, " if judged else ""
+    segments = Table(title=f"segment shares ({overall}{found.segment_status})")
     for column in ("segment", "trained", "now", "PSI", "status"):
         segments.add_column(column, justify="left" if column in ("segment", "status") else "right")
     for s in found.segments:
         now = "—" if s.live_share is None else f"{s.live_share:.1%}"
-        psi = "—" if s.psi is None else f"{s.psi:.4f}"
+        psi = "—" if s.psi is None or s.status == "no_data" else f"{s.psi:.4f}"
         colour = _COLOURS[s.status]
         segments.add_row(s.id, f"{s.trained_share:.1%}", now, psi, f"[{colour}]{s.status}[/]")
     out.print(segments)
+    if "no_data" in {found.segment_status, *(f.status for f in found.features)}:
+        least = found.thresholds.min_observations
+        out.print(
+            f"no_data: fewer than {least:,} values to compare (SEGMENTS_DRIFT_MIN_OBSERVATIONS):"
+            " not judged, and no PSI shown",
+            highlight=False,
+        )
 
 
 PAIRS_SHOWN = 5  # converging pairs the summary lists; the manifest keeps every one

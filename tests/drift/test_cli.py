@@ -171,3 +171,27 @@ def test_drift_against_a_version_without_a_reference_says_so(
     unknown = _run("drift", "--data", str(customers_csv), "--store", str(store_copy.root),
                    "--version", "20200101-000000-abcdef")  # fmt: skip
     assert unknown.exit_code == 1 and "unknown version" in unknown.output
+
+
+def test_too_few_rows_show_no_psi_and_say_why(
+    trained: Any, customers: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A file of 20 rows is not judged (`no_data`): its PSIs are noise, 1.96 or 0.01, and
+    the table printed them beside `no_data` (as the dashboard did until it said why)."""
+    store, _ = trained
+    few = tmp_path / "few.csv"
+    customers[0].head(20).to_csv(few, index=False)
+    monkeypatch.setenv("SEGMENTS_DRIFT_MIN_OBSERVATIONS", "50")
+    ran = _run("drift", "--data", str(few), "--store", str(store.root), "--model", "customers")
+    assert ran.exit_code == 0, ran.output
+    text = " ".join(ran.output.split())
+    assert "no_data: fewer than 50 values to compare" in text, ran.output
+    rows = [line.split("│") for line in ran.output.splitlines() if "no_data" in line]
+    rows = [cells for cells in rows if len(cells) > 3]  # the tables' rows
+    assert len(rows) > 10, ran.output
+    for cells in rows:  # no PSI beside it
+        assert not any(re.fullmatch(r"\d+\.\d{4}", c.strip()) for c in cells), cells
+    body = json.loads(
+        _run("drift", "--data", str(few), "--store", str(store.root), "--json").output
+    )
+    assert body["segment_status"] == "no_data" and body["segment_psi"] is not None  # the API's
