@@ -169,6 +169,9 @@ def build_serving_model(store: ModelStore, model_name: str, version: str | None)
     return ServingModel(loaded.manifest, model, assigner)
 
 
+FORMER_VERSIONS = 20  # versions ``former_names`` reads (a few are served at once)
+
+
 class ModelHolder:
     """Holds the serving model of one worker and swaps it when the store changes."""
 
@@ -200,6 +203,27 @@ class ModelHolder:
             self._manifests[version] = manifest
         known = serving_segments(manifest, self.overrides.load()).get(segment_id)
         return None if known is None else known.name
+
+    def former_names(self, versions: int = FORMER_VERSIONS) -> dict[str, str]:
+        """The served names (as edited) of the segments the serving version lacks, from the
+        model's ``versions`` newest other versions (the newest that has a segment names it):
+        what a webhook of a customer leaving such a segment (a rescore after a promotion)
+        calls it. Reads those manifests: call it when the serving version changes."""
+        serving = self.current
+        served = set(serving.segments) if serving is not None else set()
+        overrides = self.overrides.load()
+        found: dict[str, str] = {}
+        for version in reversed(self.store.versions(self.model_name)[-versions - 1 :]):
+            if serving is not None and version == serving.version:
+                continue
+            try:
+                manifest = self.store.manifest(self.model_name, version)
+            except StoreError:  # deleted or damaged since: the others still name theirs
+                continue
+            for segment_id, seg in serving_segments(manifest, overrides).items():
+                if segment_id not in served:
+                    found.setdefault(segment_id, seg.name)
+        return found
 
     def _tokens_now(self) -> tuple[object, object]:
         return (self.store.mtime_token(self.model_name), self.overrides.token())

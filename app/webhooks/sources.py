@@ -34,14 +34,19 @@ def fixed(streams: list[str], model: str = "", names: Names | None = None) -> So
 
 
 def names_from(holder: Any) -> Names:
-    """Segment names as the serving version has them now (edited names included)."""
+    """Segment names as the serving version has them now (edited names included), and for a
+    segment it lacks, as the newest earlier version named it (``ModelHolder.former_names``):
+    after a promotion, the customers a rescore moves out of a segment the new version dropped
+    leave it by name, not ``null``."""
     cache: dict[str, Any] = {"for": None, "names": {}}
 
     def names() -> Mapping[str, str]:
         current = holder.current
         if current is not cache["for"]:
             segments = current.segments if current is not None else {}
-            cache["for"], cache["names"] = current, {k: s.name for k, s in segments.items()}
+            former = holder.former_names() if current is not None else {}
+            cache["for"] = current
+            cache["names"] = former | {k: s.name for k, s in segments.items()}
         result: Mapping[str, str] = cache["names"]
         return result
 
