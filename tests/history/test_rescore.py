@@ -512,3 +512,24 @@ def test_customers_forgotten_during_a_rescore_are_gone_not_refused(
     done = asyncio.run(run())
     assert done.not_assigned == 0, done.refused
     assert done.customers + done.gone == len(ids) and done.gone >= len(ids) // 2 - 1, done
+
+
+def test_seen_ids_drop_exactly_the_repeats_in_8_bytes_an_id() -> None:
+    """``SeenIds`` against the obvious set of strings, on pages with repeats within and
+    across them (as SCAN returns a key again while Redis rehashes)."""
+    import random
+
+    from app.recording.rescore import SeenIds
+
+    rng = random.Random(7)
+    pool = [f"C{n:06d}" for n in range(50_000)] + ["", "Zoë", "0042", "42", "a" * 300]
+    seen, reference = SeenIds(), set[str]()
+    for _ in range(400):
+        page = [rng.choice(pool) for _ in range(rng.randint(0, 300))]
+        expected = []
+        for customer_id in page:
+            if customer_id not in reference:
+                reference.add(customer_id)
+                expected.append(customer_id)
+        assert seen.first_seen(page) == expected
+    assert sum(level.nbytes for level in seen.levels) == 8 * len(reference)
