@@ -162,6 +162,8 @@ def print_report(found: DriftReport) -> None:
         colour = _COLOURS[s.status]
         segments.add_row(s.id, f"{s.trained_share:.1%}", now, psi, f"[{colour}]{s.status}[/]")
     out.print(segments)
+    if found.note:
+        out.print(f"[yellow]note:[/] {escape(found.note)}", soft_wrap=True)
     if "no_data" in {found.segment_status, *(f.status for f in found.features)}:
         least = found.thresholds.min_observations
         out.print(

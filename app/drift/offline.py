@@ -21,6 +21,7 @@ from app.drift.psi import category_counts, numeric_counts
 from app.drift.schemas import DriftReport, Thresholds
 from app.errors import DataError
 from app.registry.store import ModelStore
+from app.seen_ids import SeenIds
 from app.training.config import OutcomesConfig, TrainConfig, parse_config
 from app.training.csv_format import CsvFormat
 from app.training.data import (
@@ -45,7 +46,9 @@ def config_for_file(
     """A version's training config (``manifest.config``) reading ``path`` instead, without
     outcomes (a new file need not have them)."""
     cfg = parse_config(dict(config), base_dir=path.parent, source="the version's config")
-    data = cfg.data.model_copy(update={"path": path.resolve()})
+    # each id's last row, as segments assign keeps it: the version's duplicate_ids was for its
+    # training file, and its hint (set it in [data]) cannot be followed for this one
+    data = cfg.data.model_copy(update={"path": path.resolve(), "duplicate_ids": "last"})
     if data.transactions is not None:
         tx = data.transactions.model_copy(update={"reference_date": reference_date})
         data = data.model_copy(update={"transactions": tx})
@@ -147,12 +150,13 @@ def drift_of_file(
 ) -> DriftReport:
     manifest = store.manifest(model_name, version)
     cfg = config_for_file(manifest.config, path, reference_date)
+    repeats = [0]
     booleans = manifest.boolean_features  # each TRUE cell the boolean, chunk or not
     source = str(path)
     if cfg.data.kind == "table" and path.suffix.lower() not in PARQUET_SUFFIXES:
         numbered = manifest.numbered_categories
         frames: Iterable[pd.DataFrame] = table_chunks(
-            cfg, path, booleans=booleans, numbered=numbered
+            cfg, path, booleans=booleans, numbered=numbered, repeats=repeats
         )
     else:  # a log's features need every event of a customer; Parquet is read whole
         loaded = load_data(manifest.config, path, reference_date, manifest.data.day_first)
@@ -163,7 +167,14 @@ def drift_of_file(
             trained = manifest.data.reference_date
             source += f" (a log's features as of {loaded.reference_date}{how}"
             source += f"; trained as of {trained})" if trained else ")"
-    return drift_of_frames(store, model_name, version, frames, thresholds, source)
+    found = drift_of_frames(store, model_name, version, frames, thresholds, source)
+    if repeats[0]:
+        note = (
+            f"{repeats[0]:,} {'row' if repeats[0] == 1 else 'rows'} of ids the file repeats "
+            "left out: each customer counted once (as segments assign keeps one row an id)"
+        )
+        found = found.model_copy(update={"note": note})
+    return found
 
 
 def table_chunks(
@@ -172,11 +183,14 @@ def table_chunks(
     rows: int = CHUNK_ROWS,
     booleans: Collection[str] = (),
     numbered: Collection[str] = (),
+    repeats: list[int] | None = None,
 ) -> Iterator[pd.DataFrame]:
     """A CSV customer table ``rows`` at a time, each read and checked as training reads it
     (ids as text, the config's missing markers and each feature's own, text in a numeric
     column an error unless ``errors = "missing"``). A feature missing in every row is
-    counted (all in the missing bin: a drift), not refused as training refuses it."""
+    counted (all in the missing bin: a drift), not refused as training refuses it. An id
+    repeated in the file is counted once (its last row within a chunk, its first chunk's
+    across chunks); ``repeats[0]`` counts the rows left out so."""
     data = cfg.data
     wanted = list(dict.fromkeys([data.id_column, *cfg.feature_names]))
     dialect = CsvFormat.of(data)  # as training read its file
@@ -186,14 +200,20 @@ def table_chunks(
     options = csv_options(data.id_column, wanted, data.missing_values, categories, dialect, written)
     markers = markers_of((f.model_dump() for f in cfg.features), data.missing_values)
     kinds = {f.name: f.type for f in cfg.features}
-    read = 0
+    read, seen = 0, SeenIds()
+    repeats = repeats if repeats is not None else [0]
     try:
         for chunk in pd.read_csv(path, chunksize=rows, **options):
             chunk = dialect.numbers(chunk, [data.id_column, *categories])
             chunk = typed_categories(chunk, categories, numbered)  # as training reads them
             chunk = learnt_booleans(chunk, booleans)  # whatever else the chunk holds
             read += len(chunk)
-            frame, _, _ = index_by_id(chunk, data.id_column, path.name, data.duplicate_ids)
+            frame, _, superseded = index_by_id(chunk, data.id_column, path.name, "last")
+            ids = list(frame.index)
+            first = set(seen.first_seen(ids))
+            if len(first) < len(ids):  # ids an earlier chunk had
+                frame = frame.loc[[i in first for i in ids]]
+            repeats[0] += superseded + len(ids) - len(first)
             mask_markers(frame, markers, kinds)  # a feature's own (pdays = -1)
             for feature in cfg.features:
                 if feature.type == "numeric":

@@ -195,3 +195,29 @@ def test_too_few_rows_show_no_psi_and_say_why(
         _run("drift", "--data", str(few), "--store", str(store.root), "--json").output
     )
     assert body["segment_status"] == "no_data" and body["segment_psi"] is not None  # the API's
+
+
+def test_ids_the_file_repeats_are_counted_once_within_and_across_chunks(
+    trained: Any, customers: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """The version's `[data] duplicate_ids` was for its training file: a drift file with
+    repeated ids was refused with a hint to set it there (which cannot be done for this
+    file); each customer is now counted once, as `segments assign` keeps one row an id."""
+    store, _ = trained
+    frame = customers[0].head(300)
+    repeated = pd.concat([frame, frame.head(40), frame.iloc[[5, 5]]])  # 42 repeats
+    path = tmp_path / "repeated.csv"
+    repeated.to_csv(path, index=False)
+    monkeypatch.setattr("app.drift.offline.CHUNK_ROWS", 100)  # repeats across chunks too
+    where = ["--data", str(path), "--store", str(store.root), "--model", "customers"]
+    ran = _run("drift", *where, "--json")
+    assert ran.exit_code in (0, 2, 3), ran.output
+    body = json.loads(ran.output)
+    assert body["observations"] == 300, body
+    assert body["note"].startswith("42 rows of ids the file repeats left out"), body
+    once = tmp_path / "once.csv"
+    frame.to_csv(once, index=False)
+    alone = json.loads(_run("drift", *where[:1], str(once), *where[2:], "--json").output)
+    assert [f["psi"] for f in alone["features"]] == [f["psi"] for f in body["features"]]
+    text = " ".join(_run("drift", *where).output.split())
+    assert "42 rows of ids the file repeats left out" in text

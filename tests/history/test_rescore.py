@@ -519,7 +519,7 @@ def test_seen_ids_drop_exactly_the_repeats_in_8_bytes_an_id() -> None:
     across them (as SCAN returns a key again while Redis rehashes)."""
     import random
 
-    from app.recording.rescore import SeenIds
+    from app.seen_ids import SeenIds
 
     rng = random.Random(7)
     pool = [f"C{n:06d}" for n in range(50_000)] + ["", "Zoë", "0042", "42", "a" * 300]
