@@ -153,10 +153,12 @@ async def rescore(
         return await derived_now(behaviour, serving, items, now_us)
 
     async def flush(batch: list[str]) -> None:
-        items = [{"customer_id": customer_id} for customer_id in batch]
-        answer = await answer_batch(serving, history, items, max_id, live=live)
-        unread = _count(answer["results"], batch, done)
-        while unread or not history.redis_up:
+        while batch:  # then the customers whose profile Redis did not give, once it answers
+            items = [{"customer_id": customer_id} for customer_id in batch]
+            answer = await answer_batch(serving, history, items, max_id, live=live)
+            batch = _count(answer["results"], batch, done)
+            if not batch and history.redis_up:
+                break
             if on_outage is None:
                 raise RedisUnavailable(
                     f"Redis stopped answering after "
@@ -165,11 +167,6 @@ async def rescore(
                     "Redis unavailable",
                 )
             await on_outage()
-            if not unread:
-                break
-            items = [{"customer_id": customer_id} for customer_id in unread]
-            answer = await answer_batch(serving, history, items, max_id, live=live)
-            unread = _count(answer["results"], unread, done)
         if on_batch is not None:
             await on_batch(done)
 

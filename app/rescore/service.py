@@ -37,7 +37,7 @@ from redis.exceptions import RedisError
 from app.events.store import BehaviourStore
 from app.history import HistoryService
 from app.history.keys import Keys
-from app.history.records import RedisUnavailable
+from app.history.records import RedisUnavailable, now_ms
 from app.problems import Problem, redis_unavailable
 from app.recording.rescore import Rescored, rescore
 from app.serving import ModelHolder, ServingModel
@@ -104,10 +104,6 @@ class Where:
         return client
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 class Rescores:
     """This worker's running rescores (one per model at most across the workers)."""
 
@@ -134,7 +130,7 @@ class Rescores:
                 taken = await redis.set(keys.rescore_lease(), run, nx=True, px=LEASE_MS)
                 if not taken:
                     raise _running(where.model_name, await self.status(where))
-                now = _now_ms()
+                now = now_ms()
                 state: Fields = {
                     "run_id": run,
                     "state": "running",
@@ -266,7 +262,7 @@ class Rescores:
             final: Fields = {
                 **_counts(done, passes),
                 "state": "done",
-                "finished_at": _now_ms(),
+                "finished_at": now_ms(),
             }
             log.info("rescore %s of model %s done: %s", run, where.model_name, final)
         except LeaseLost:
@@ -277,17 +273,17 @@ class Rescores:
             # 'running') until it expires, while GET /v1/rescore reads interrupted
             with contextlib.suppress(RedisError, OSError, TimeoutError):
                 async with asyncio.timeout(where.history.config.timeout_s * 4):
-                    await _finish(where, run, {"state": "interrupted", "finished_at": _now_ms()})
+                    await _finish(where, run, {"state": "interrupted", "finished_at": now_ms()})
                     await release(keys=[keys.rescore_lease()], args=[run])
             raise
         except (RedisUnavailable, RedisError, OSError, TimeoutError) as exc:
             log.warning("rescore %s of model %s failed: %s", run, where.model_name, exc)
             error = "Redis stopped answering; what was recorded stays: start it again"
-            final = {"state": "failed", "finished_at": _now_ms(), "error": error}
+            final = {"state": "failed", "finished_at": now_ms(), "error": error}
         except Exception:
             log.exception("rescore %s of model %s failed", run, where.model_name)
             error = "an internal error stopped it (the service's log has the details)"
-            final = {"state": "failed", "finished_at": _now_ms(), "error": error}
+            final = {"state": "failed", "finished_at": now_ms(), "error": error}
         with contextlib.suppress(RedisUnavailable):  # gone for good: the lease expires
             await patiently(lambda: _finish(where, run, final))
             await patiently(lambda: release(keys=[keys.rescore_lease()], args=[run]))
@@ -328,7 +324,7 @@ def _counts(done: Rescored, passes: int) -> Fields:
         "not_assigned": done.not_assigned,
         "passes": passes,
         "reasons": json.dumps(dict(reasons)),
-        "updated_at": _now_ms(),
+        "updated_at": now_ms(),
     }
 
 
