@@ -20,6 +20,7 @@ from starlette.responses import Response
 from app.errors import SegmentsError, StoreError
 from app.problems import Problem, as_problem
 from app.registry.endpoints import promote_model
+from app.registry.manifest import Manifest
 from app.registry.overrides import EDITABLE
 from app.rescore.endpoints import rescores, start_after_promotion, where
 from app.segments.endpoints import update_segment
@@ -109,14 +110,22 @@ async def confirm_promote(request: Request, version: str) -> Response:
         manifest = await asyncio.to_thread(holder.store.manifest, holder.model_name, version)
     except SegmentsError as exc:
         raise PageError(404, "Unknown version", str(exc)) from None
+    return await _confirmation(request, viewer, "promote", manifest)
+
+
+async def _confirmation(
+    request: Request, viewer: Viewer, action: str, target: Manifest
+) -> Response:
+    """The confirmation page of a promotion or a rollback to ``target``."""
+    holder = holder_of(request)
     current = await asyncio.to_thread(holder.store.promoted, holder.model_name)
-    recording = model_state(request).history is not None
+    recording = model_state(request).history is not None  # the rescore box
     return page(
         request,
         viewer,
         "confirm.html",
-        action="promote",
-        target=manifest,
+        action=action,
+        target=target,
         current=current,
         recording=recording,
     )
@@ -162,17 +171,7 @@ async def confirm_rollback(request: Request) -> Response:
         manifest = await asyncio.to_thread(holder.store.manifest, holder.model_name, target)
     except StoreError as exc:
         raise PageError(409, "Nothing to roll back to", str(exc)) from None
-    current = await asyncio.to_thread(holder.store.promoted, holder.model_name)
-    recording = model_state(request).history is not None
-    return page(
-        request,
-        viewer,
-        "confirm.html",
-        action="rollback",
-        target=manifest,
-        current=current,
-        recording=recording,
-    )
+    return await _confirmation(request, viewer, "rollback", manifest)
 
 
 @router.post("/rollback")
