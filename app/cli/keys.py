@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from app.files import replace_file
 from app.words import counted
 
 app = typer.Typer(
@@ -118,7 +118,7 @@ def revoke_keys(
     if not gone:
         console.print(f"no key labelled {label!r} in {file}", markup=False)
         return
-    _write(file, _without(text, gone))
+    replace_file(file, _without(text, gone).encode())  # the service never reads half of it
     console.print(
         f"revoked {counted(len(gone), 'key')} ({', '.join(sorted(gone))}) in {file}",
         markup=False,
@@ -147,16 +147,3 @@ def _read(file: Path | None) -> tuple[Path, str]:
         console.print(f"[red]error:[/] no keys file {escape(where)}", soft_wrap=True)
         raise typer.Exit(1)
     return file, file.read_text()
-
-
-def _write(file: Path, text: str) -> None:
-    """Replace ``file`` with ``text`` at once (the service never reads half of it)."""
-    handle, temporary = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}.")
-    try:
-        with os.fdopen(handle, "w") as out:
-            out.write(text)
-        os.chmod(temporary, 0o600)
-        os.replace(temporary, file)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

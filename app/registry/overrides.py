@@ -9,8 +9,6 @@ the same time never lose each other's changes.
 from __future__ import annotations
 
 import fcntl
-import os
-import tempfile
 import unicodedata
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -21,6 +19,7 @@ from typing import Any
 import orjson
 
 from app.errors import NameTaken
+from app.files import replace_file
 from app.registry.confusables import latin_looks, latin_skeleton
 from app.registry.manifest import Manifest, SegmentInfo
 from app.visible import JOINERS, invisible
@@ -142,14 +141,5 @@ class SegmentOverrides:
             data[segment_id] = entry
             if manifest is not None and "name" in fields:
                 check_name_free(manifest, data, segment_id)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".overrides-")
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(orjson.dumps(data, option=orjson.OPT_INDENT_2))
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(tmp, self.path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            replace_file(self.path, orjson.dumps(data, option=orjson.OPT_INDENT_2))
             return entry
