@@ -6,8 +6,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from pydantic import BeforeValidator
+from pydantic import AfterValidator, BeforeValidator
+from pydantic_core import PydanticCustomError
 
+from app.assignment.customer_ids import id_problem
 from app.deps import HolderDep, RecorderDep, iso_text
 from app.history.keys import CURSOR_PATTERN
 from app.history.records import RedisUnavailable
@@ -32,7 +34,21 @@ router = APIRouter(prefix="/v1", tags=["history"])
 ERRORS = problem_responses(404, 422, 503)
 MAX_WINDOW_READS = 20_000  # flow hashes one /v1/migrations may read (buckets x shards)
 MAX_PATH_ID = 1024  # the longest id looked up (SEGMENTS_MAX_ID_LENGTH can reach it)
-CustomerId = Annotated[str, Path(min_length=1, max_length=MAX_PATH_ID, examples=["C000042"])]
+
+
+def _acceptable_id(customer_id: str) -> str:
+    """A path id the service would refuse to assign is refused here too, saying why (rather
+    than a 404 "no assignment recorded" for an id no assignment could have)."""
+    if problem := id_problem(customer_id, MAX_PATH_ID):
+        raise PydanticCustomError("customer_id", "not a customer id: {why}", {"why": problem})
+    return customer_id
+
+
+CustomerId = Annotated[
+    str,
+    Path(min_length=1, max_length=MAX_PATH_ID, examples=["C000042"]),
+    AfterValidator(_acceptable_id),
+]
 
 
 def _time(ms: int) -> datetime:

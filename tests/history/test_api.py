@@ -82,6 +82,18 @@ def test_first_change_and_unchanged_assignments(client: TestClient, trained, cus
     assert (unknown.status_code, unknown.json()["type"]) == (404, "/problems/unknown-customer")
 
 
+def test_an_id_no_assignment_could_have_is_refused_by_name(client: TestClient) -> None:
+    """A path id the service would refuse to assign (control characters, invisible only) is
+    a 422 saying why, on every customer path, not a 404 "no assignment recorded"."""
+    for path in ("/v1/customers/a%00b", "/v1/customers/%E2%80%8B", "/v1/customers/x%1Fy/history"):
+        for method in ("GET", "DELETE") if not path.endswith("history") else ("GET",):
+            answer = client.request(method, path)
+            assert answer.status_code == 422, (method, path, answer.text)
+            (error,) = answer.json()["errors"]
+            assert error["field"] == "customer_id"
+            assert error["message"].startswith("not a customer id: "), error
+
+
 def test_history_is_capped(client: TestClient, trained, customers) -> None:
     a, b = segment_features(trained, customers)[:2]
     for i in range(6):
