@@ -379,6 +379,46 @@ def test_the_note_says_when_the_30_customers_are_the_floor_and_when_no_k_can_hol
     assert "(30% is 30 customers, the fewest a segment may hold, above min_share = 0.05)" in note
 
 
+def test_candidates_only_the_30_customers_ruled_out_are_named_with_the_floor_drawn(
+    tmp_path: Path,
+) -> None:
+    """A mall table of 200 customers in five groups (81, 39, 35, 23, 22, as the public one)
+    chose k = 3 at silhouette 0.33, its k = 5 (0.48) ruled out by the 30-customer floor: the
+    reason said only "highest silhouette among admissible k", and the report drew k = 5
+    inadmissible "when one of its segments holds less than 5%" with the min_share line at 5%,
+    though its smallest segment held 10.5%."""
+    rng = np.random.default_rng(2)
+    sizes = [81, 39, 35, 23, 22]
+    centres = np.repeat([[0.0, 0.0], [8.0, 8.0], [8.0, -8.0], [-8.0, 8.0], [-8.0, -8.0]], sizes, 0)
+    points = centres + rng.normal(0, 1.0, centres.shape)
+    frame = pd.DataFrame({"customer_id": [f"m{i}" for i in range(200)]})
+    frame["income"], frame["score"] = points[:, 0], points[:, 1]
+    frame.to_csv(data := tmp_path / "mall.csv", index=False)
+    raw = {"data": {"path": str(data)}, "features": [{"name": "income"}, {"name": "score"}]}
+    m = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
+    five = next(p for p in m.selection.curve if p.k == 5)
+    assert m.k < 5 and not five.admissible and five.min_share >= m.selection.min_share
+    reason = m.selection.reason or ""
+    assert f"best {five.silhouette:.3f}, k = 5) but a segment of fewer than 30 customers" in reason
+    assert "(k = 5: 22 customers, 11%)" in reason, reason
+    page = render_report(m, np.zeros((0, 2)), [])
+    assert "holds less than 15% of customers (30 customers, the fewest" in page
+    assert "less than 5% of customers" not in page
+    # a table large enough for its min_share says no more than before
+    chosen = select_k(
+        points,
+        algorithm="kmeans",
+        k_min=3,
+        k_max=5,
+        min_share=0.05,
+        clustered_fraction=1.0 / 5,
+        sample_size=200,
+        silhouette_size=200,
+        seed=0,
+    )
+    assert "30 customers" not in chosen.selection.reason
+
+
 def test_a_table_large_enough_keeps_its_range() -> None:
     assert capped_k_max(240, 3, 8) == (8, None)
     assert capped_k_max(239, 3, 8)[0] == 7

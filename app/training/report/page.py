@@ -25,7 +25,7 @@ from app.training.report.plots import (
     selection_plot,
     sizes_plot,
 )
-from app.training.selection import WEIGHTED
+from app.training.selection import MIN_SEGMENT, WEIGHTED, segment_floor
 from app.words import counted, percent
 
 QUALITY = {
@@ -105,8 +105,8 @@ def render_report(
         "outcome, not by distance: its silhouette is low by design.)"
         if tree
         else f"Left: silhouette of each candidate k (criterion: {escape(sel.criterion)}); a k "
-        f"is inadmissible when one of its segments holds less than {percent(sel.min_share)} of "
-        "customers. Right: share of customers per segment."
+        f"is inadmissible when one of its segments holds less than {_floor(m)}. "
+        "Right: share of customers per segment."
     )
     sections = [
         ("Segments", f"{assigned} Flagged segments failed a quality criterion: look twice "
@@ -193,6 +193,19 @@ def _header(m: Manifest) -> str:
         f"</p></header><section><dl>{items}</dl></section><section><h2>Quality</h2>"
         f'<p class="cap">Measured on a sample of {q.sample_size:,} customers; stability from '
         f'{q.bootstraps} bootstrap refits.</p><div class="metrics">{cards}</div></section>'
+    )
+
+
+def _floor(m: Manifest) -> str:
+    """The smallest share a cluster may hold, as the selection held it: ``min_share``, or
+    ``MIN_SEGMENT`` customers where that is more (a 200-row table's k = 5 with a segment of
+    10.5% was drawn inadmissible beside "less than 5%")."""
+    floor = segment_floor(m.data.rows, m.selection.min_share)
+    if floor <= m.selection.min_share:
+        return f"{percent(m.selection.min_share)} of customers"
+    return (
+        f"{percent(floor)} of customers ({MIN_SEGMENT} customers, the fewest a segment may "
+        f"hold, above min_share = {m.selection.min_share:g})"
     )
 
 

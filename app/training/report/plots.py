@@ -23,6 +23,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.ticker import PercentFormatter
 
 from app.registry.manifest import Manifest
+from app.training.selection import segment_floor
 
 Colours = dict[str, str]  # segment id -> hex colour
 INK, MUTED, OTHER, LINE = "#1f2328", "#5f6b7a", "#9aa3ad", "#c5cbd3"
@@ -62,7 +63,14 @@ def selection_plot(m: Manifest) -> Figure:
 
 
 def sizes_plot(m: Manifest, colours: Colours) -> Figure:
-    segs, min_share = m.segments, m.selection.min_share * 100
+    segs = m.segments
+    # the floor the selection held clusters to (30 customers of a small table, not min_share)
+    floor = (
+        m.selection.min_share
+        if m.algorithm == "tree"
+        else segment_floor(m.data.rows, m.selection.min_share)
+    )
+    min_share = floor * 100
     fig, ax = figure(5.6, sizes_height(m))
     shares = [s.share * 100 for s in segs]
     ax.barh(range(len(segs)), shares, color=[colours[s.id] for s in segs], height=0.7)
