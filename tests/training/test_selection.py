@@ -404,6 +404,12 @@ def test_candidates_only_the_30_customers_ruled_out_are_named_with_the_floor_dra
     page = render_report(m, np.zeros((0, 2)), [])
     assert "holds less than 15% of customers (30 customers, the fewest" in page
     assert "less than 5% of customers" not in page
+    # a table too small for k_min segments of 30: no "less than 75%" floor, none drawn at 75%
+    frame.iloc[::5].to_csv(data, index=False)
+    m = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s2")).manifest
+    page = render_report(m, np.zeros((0, 2)), [])
+    assert "less than 30 customers, the fewest a segment may hold (these 40 cannot give" in page
+    assert "less than 75%" not in page
     # a table large enough for its min_share says no more than before
     chosen = select_k(
         points,

@@ -203,6 +203,11 @@ def _floor(m: Manifest) -> str:
     floor = segment_floor(m.data.rows, m.selection.min_share)
     if floor <= m.selection.min_share:
         return f"{percent(m.selection.min_share)} of customers"
+    if floor * m.selection.k_min > 1:  # 10 customers: "less than 300%" no table could hold
+        return (
+            f"{MIN_SEGMENT} customers, the fewest a segment may hold (these "
+            f"{m.data.rows:,} cannot give k_min = {m.selection.k_min} segments that many)"
+        )
     return (
         f"{percent(floor)} of customers ({MIN_SEGMENT} customers, the fewest a segment may "
         f"hold, above min_share = {m.selection.min_share:g})"

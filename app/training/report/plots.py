@@ -76,8 +76,9 @@ def sizes_plot(m: Manifest, colours: Colours) -> Figure:
     ax.barh(range(len(segs)), shares, color=[colours[s.id] for s in segs], height=0.7)
     for i, s in enumerate(segs):
         ax.text(shares[i], i, f"  {s.size:,} · {s.share:.1%}", va="center", **NOTE)
-    ax.axvline(min_share, color=MUTED, ls="--", lw=1)
-    ax.text(min_share, -0.75, " minimum share", **NOTE)
+    if floor * m.selection.k_min <= 1:  # a floor no k could hold is not drawn at 300%
+        ax.axvline(min_share, color=MUTED, ls="--", lw=1)
+        ax.text(min_share, -0.75, " minimum share", **NOTE)
     ax.set_yticks(range(len(segs)), [mpl(f"{s.id}  {wrapped(s.name, 28)}") for s in segs])
     ax.set(xlabel="share of customers (%)", xlim=(0, max([*shares, 1]) * 1.3))
     ax.set_ylim(len(segs) - 0.5, -1)
