@@ -339,12 +339,23 @@ def _flag_words(
     return found
 
 
-def _no(label: str, word: str = "no") -> str:
-    """The absence of ``label``: ``no newsletter`` (``word``: ``not active``); a label that
-    already denies (``no show``, ``not active``) loses its denial (``show``, ``active``),
-    never ``no no show``."""
+# words ending in -ed that are things, not states: "no seed", not "not seed"
+_ED_NOUNS = frozenset({"bed", "breed", "feed", "need", "red", "seed", "shed", "speed", "weed"})
+
+
+def _no(label: str, word: str | None = None) -> str:
+    """The absence of ``label``: ``no newsletter`` (``word``: ``not active``), and ``not``
+    before a state, a label ending in a participle (``not previously insured``, ``not
+    churned``: an insurance table's ``Previously_Insured`` read "No previously insured");
+    a label that already denies (``no show``, ``not active``) loses its denial (``show``,
+    ``active``), never ``no no show``."""
     head, _, rest = label.partition(" ")
-    return rest if head.lower() in ("no", "not") and rest else f"{word} {label}"
+    if head.lower() in ("no", "not") and rest:
+        return rest
+    if word is None:
+        last = label.split()[-1].lower() if label.split() else ""
+        word = "not" if last.endswith("ed") and last not in _ED_NOUNS else "no"
+    return f"{word} {label}"
 
 
 def feature_label(config: TrainConfig, feature: Feature) -> str:

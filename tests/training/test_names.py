@@ -84,6 +84,39 @@ def test_a_yes_no_number_is_named_as_having_it_or_not(tmp_path: Path) -> None:
     assert not any("high has app" in w or "low is active" in w for w in names), names
 
 
+def test_a_yes_no_state_is_denied_with_not(tmp_path: Path) -> None:
+    """An insurance table's 0/1 ``Previously_Insured`` (and a Yes/No ``Married``) named a
+    segment "No previously insured": a state is denied with "not"; a thing keeps "no"."""
+    rng = np.random.default_rng(7)
+    n = 1200
+    group = rng.choice(3, n)
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"f{i}" for i in range(n)],
+            "premium": np.array([20.0, 80.0, 200.0])[group] + rng.normal(0, 3, n),
+            "Previously_Insured": (group == 2).astype(int),
+            "Married": np.where(group == 1, "Yes", "No"),
+            "feed": (group == 2).astype(int),  # a thing ending in -ed: "no feed"
+        }
+    )
+    frame.to_csv(data := tmp_path / "d.csv", index=False)
+    raw = {
+        "data": {"path": str(data)},
+        "features": [
+            {"name": "premium"},
+            {"name": "Previously_Insured"},
+            {"name": "Married", "type": "categorical"},
+            {"name": "feed"},
+        ],
+        "model": {"k_min": 3, "k_max": 3, "stability_bootstraps": 0},
+    }
+    m = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
+    names = " / ".join(s.name.lower() for s in m.segments)
+    assert "not previously insured" in names or "not married" in names, names
+    assert "no previously insured" not in names and "no married" not in names, names
+    assert "not feed" not in names, names
+
+
 def test_a_yes_no_number_whose_name_denies_is_never_named_no_no(tmp_path: Path) -> None:
     """A 0/1 feature called ``no_show`` was named "no no show" where it is 0."""
     rng = np.random.default_rng(6)
