@@ -129,8 +129,13 @@ def convergence(
     vectors = {s.id: profile_vector(s) for s in segments}
     # each segment's outcome values, picked once: not two passes over every row per pair
     values: dict[str, list[np.ndarray]] = {}
-    if labels is not None and outcomes is not None and len(outcomes.columns) > 0:
-        values = _outcome_values(outcomes, labels, list(vectors))
+    if labels is not None and outcomes is not None:
+        # an outcome one value for every customer tells no segment from another: it says
+        # nothing of a pair either (a log ending before its future window, every
+        # future_orders 0, flagged every pair "same_outcomes", merge them)
+        varied = [c for c in outcomes.columns if _varies(outcomes[c])]
+        if varied:
+            values = _outcome_values(outcomes[varied], labels, list(vectors))
     for a, b in itertools.combinations(sorted(vectors), 2):
         va, vb = vectors[a], vectors[b]
         dims = sorted(set(va) | set(vb))
@@ -186,6 +191,12 @@ def convergence_advice(manifest: Manifest) -> str | None:
             "customers are like those of the segment beside it"
         )
     return "; ".join(advice)
+
+
+def _varies(column: pd.Series) -> bool:
+    values = column.to_numpy(dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    return len(finite) > 0 and bool(np.ptp(finite) > 0)
 
 
 def _outcome_values(

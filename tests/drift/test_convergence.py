@@ -40,6 +40,21 @@ def test_segments_whose_outcomes_do_not_differ_are_flagged() -> None:
     assert [(p.segments, p.reasons) for p in pairs] == [(("a", "b"), ["same_outcomes"])]
 
 
+def test_an_outcome_of_one_value_for_every_customer_flags_no_pair() -> None:
+    """A log that ended before its 90-day window: every customer's future_orders was 0, and
+    every pair of segments was flagged converging, "same_outcomes", with advice to merge them.
+    An outcome that is one value for everyone says nothing; one that varies still counts, and
+    two segments both at 0 of it are the same on it."""
+    labels = np.array(["a"] * 100 + ["b"] * 100 + ["c"] * 100, dtype=object)
+    segments = [_segment("a", 1.0), _segment("b", -1.0), _segment("c", 0.0)]
+    nothing = pd.DataFrame({"future_orders": np.zeros(300), "repurchased": np.zeros(300)})
+    assert convergence(segments, labels, nothing) == []
+    rng = np.random.default_rng(3)
+    varied = nothing.assign(repurchased=np.r_[np.zeros(200), rng.integers(0, 2, 100)])
+    pairs = convergence(segments, labels, varied)
+    assert [(p.segments, p.reasons) for p in pairs] == [(("a", "b"), ["same_outcomes"])]
+
+
 def test_an_all_but_constant_outcome_is_compared_without_a_warning() -> None:
     """A segment whose outcome is constant and another all but constant: scipy warns of
     precision loss (the suite turns warnings into errors; a user saw it in the terminal)."""
