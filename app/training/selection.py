@@ -292,6 +292,11 @@ def select_k(
             f"above min_share = {min_share:g})"
         )
         reason = note
+    if note and k_min > 2:  # nothing admissible: fewer, larger segments may be (an
+        # insurance table's k = 3 split half its customers by noise at stability 0.68; k = 2
+        # was stable at 1.00 with the same effect)
+        note += f"; k_min = {k_min - 1} lets the selection consider fewer segments"
+        reason = note
     elif not note:
         reason += _held_by_floor(
             curve, chosen, min_share, floor, n / clustered_fraction if clustered_fraction else n

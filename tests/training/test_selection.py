@@ -377,6 +377,12 @@ def test_the_note_says_when_the_30_customers_are_the_floor_and_when_no_k_can_hol
     note = chosen.selection.note or ""
     assert "gives every segment 30% of customers" in note, note
     assert "(30% is 30 customers, the fewest a segment may hold, above min_share = 0.05)" in note
+    # fewer, larger segments may be admissible: the note says how to let the selection try
+    # them (an insurance table's k = 3 split half its customers by noise, k = 2 was stable)
+    assert note.endswith("; k_min = 2 lets the selection consider fewer segments"), note
+    assert chosen.selection.reason == note
+    chosen = select_k(points, algorithm="kmeans", k_min=2, k_max=2, min_share=0.6, **options)
+    assert "no candidate" in (note := chosen.selection.note or "") and "k_min" not in note
 
 
 def test_candidates_only_the_30_customers_ruled_out_are_named_with_the_floor_drawn(
