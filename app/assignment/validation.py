@@ -9,6 +9,7 @@ built from the model's features (``decode_valid_batch``); any other goes item by
 
 from __future__ import annotations
 
+import difflib
 import functools
 import json
 import math
@@ -97,6 +98,28 @@ def number_id(value: float) -> str:
     )
 
 
+def unknown_feature(name: Any, known: Iterable[str]) -> str:
+    """ "unknown feature", and the model's feature it may be meant for: the same name apart
+    from case, spaces and punctuation, or its start (``Annual Income`` for a mall table's
+    ``Annual Income (k$)``, ``tenure`` for ``tenure_days``), else a close spelling. Names
+    longer than a feature name could be are not compared (an error path stays cheap)."""
+    loose = _loose(name) if isinstance(name, str) and len(name) <= 200 else ""
+    if len(loose) < 3:
+        return "unknown feature"
+    names = {_loose(k): k for k in known}
+    near = names.get(loose) or next(
+        (k for other, k in names.items() if other.startswith(loose)), None
+    )
+    if near is None:
+        close = difflib.get_close_matches(loose, list(names), n=1, cutoff=0.8)
+        near = names[close[0]] if close else None
+    return f"unknown feature; did you mean {shown(near)!r}?" if near else "unknown feature"
+
+
+def _loose(name: str) -> str:
+    return "".join(ch for ch in name.casefold() if ch.isalnum())
+
+
 def _unlisted(names: Any, known: Any, count: int) -> tuple[list[str], int]:
     """The first ``MAX_ERRORS`` of ``names`` not in ``known``, and how many more there are
     (``count``: how many are not known, so a million are never listed or set apart)."""
@@ -181,7 +204,8 @@ def parse_item(
         unknown = len(features) - sum(name in features for name in kinds)
         names, more = _unlisted(features, kinds, unknown)
         errors += [
-            {"field": f"{p}features.{shown(n)}", "message": "unknown feature"} for n in names
+            {"field": f"{p}features.{shown(n)}", "message": unknown_feature(n, kinds)}
+            for n in names
         ]
         omitted += more
     for name, kind in kinds.items():

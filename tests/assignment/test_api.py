@@ -198,6 +198,23 @@ def test_a_valid_batch_the_one_pass_decoder_declines_is_answered_item_by_item(
     ("mutate", "field", "message"),
     [
         (lambda b: b["features"].update(shoe_size=42), "features.shoe_size", "unknown feature"),
+        # the feature it may be meant for (a mall model's 'Annual Income (k$)' was sent as
+        # 'Annual Income' and answered "unknown feature" only)
+        (
+            lambda b: b["features"].update(tenure=30),
+            "features.tenure",
+            "unknown feature; did you mean 'tenure_days'?",
+        ),
+        (
+            lambda b: b["features"].update({"Sessions 30d": 3}),
+            "features.Sessions 30d",
+            "unknown feature; did you mean 'sessions_30d'?",
+        ),
+        (
+            lambda b: b["features"].update(monetray=3),
+            "features.monetray",
+            "unknown feature; did you mean 'monetary'?",
+        ),
         (lambda b: b["features"].update(monetary="12 €"), "features.monetary", "must be a number"),
         (lambda b: b["features"].update(monetary="yes"), "features.monetary", "must be a number"),
         (lambda b: b["features"].update(monetary=float("inf")), "features.monetary", "finite"),
