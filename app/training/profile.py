@@ -385,6 +385,34 @@ def _words(config: TrainConfig) -> dict[str, Ends]:
     return words
 
 
+# single words ending in -er that are not comparatives ("very clever", never "much clever")
+_ER_WORDS = frozenset(
+    {
+        "bitter",
+        "clever",
+        "eager",
+        "ever",
+        "never",
+        "other",
+        "over",
+        "proper",
+        "silver",
+        "sober",
+        "super",
+        "tender",
+        "under",
+        "user",
+    }
+)
+
+
+def _comparative(word: str) -> bool:
+    """A comparative (``older``, ``younger``, ``cheaper``): it takes "much", not "very" (a
+    mall table's ``low = "younger"`` named a segment "Very younger")."""
+    word = word.lower()
+    return len(word) > 4 and word.endswith("er") and word not in _ER_WORDS
+
+
 def _trait(
     name: str,
     p: NumericProfile,
@@ -409,7 +437,9 @@ def _trait(
             return word  # a fact about the segment, not a degree ("very one-time")
         if word == NEW and name == "tenure_days" and p.median >= NEW_DAYS:
             return "newer"  # below average, but customers of months are not new ones
-        return f"very {word}" if very and abs(z) >= 1.0 and " " not in word else word
+        if not (very and abs(z) >= 1.0 and " " not in word):
+            return word
+        return f"{'much' if _comparative(word) else 'very'} {word}"
     level = _level(z)
     return f"{level if very else level.removeprefix('very ')} {labels[name]}"
 

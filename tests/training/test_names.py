@@ -317,6 +317,20 @@ def test_one_time_only_where_the_segment_bought_once() -> None:
     assert "infrequent" in names[2].lower() and "one-time" not in names[2].lower()
 
 
+def test_a_comparative_word_takes_much_not_very() -> None:
+    """A mall config's ``high = "older"``, ``low = "younger"`` named a segment "Very younger,
+    high spending score"; an adjective keeps "very" ("very lapsed", "very clever")."""
+    words = {"age": Ends("older", "younger"), "wit": Ends("clever", "slow")}
+    labels = {"age": "age", "wit": "wit"}
+    far = {
+        "age": NumericProfile(mean=25, median=25, z=-1.6),
+        "wit": NumericProfile(mean=9, median=9, z=1.2),
+    }
+    name = _generate_name(far, {}, labels, set(), words, set()).lower()
+    assert "much younger" in name and "very younger" not in name, name
+    assert "very clever" in name and "much clever" not in name, name
+
+
 def test_two_segments_of_one_defining_category_are_told_apart_without_a_number() -> None:
     """Two segments all of them on two-year contracts, one long-standing and one just below
     average on everything: the second led with the category and its faint difference (an
