@@ -17,6 +17,7 @@ from app.observability import MIGRATIONS, REDIS_ERRORS, REDIS_LATENCY, SUPERSEDE
 from app.problems import MAX_ECHO, clipped, escaped
 from app.serving import ServingModel
 from app.serving.compiled import Assignment
+from app.serving.model import category_number
 from app.training.markers import FeatureMarkers
 from app.training.preprocess import MISSING_CATEGORY
 from app.words import spelled_alike
@@ -53,7 +54,17 @@ def _alike(serving: ServingModel, name: str, value: Any) -> str:
     if not isinstance(value, str):
         return ""
     near = spelled_alike(serving.known_categories.get(name, ()), value)
-    return f"; {' or '.join(map(repr, near))} in training: fix the spelling" if near else ""
+    if near:
+        return f"; {' or '.join(map(repr, near))} in training: fix the spelling"
+    # a code written as a number (an insurance file's Region_Code '28.0', sent as 28)
+    number = category_number(value)
+    same = serving.numbered_categories.get(name, {}).get(number) if number is not None else None
+    if same:
+        return (
+            f"; {' or '.join(map(repr, same[:3]))} in training: a category is text, "
+            "send it as the file writes it"
+        )
+    return ""
 
 
 _UNREADABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -33,6 +34,17 @@ from app.training.rules.values import CSV_NA_VALUES
 
 log = logging.getLogger(__name__)
 RETRY_MAX_S = 60.0  # longest wait before loading a version that failed to load, again
+
+
+def category_number(text: str) -> float | None:
+    """The finite number a category's text writes (``28.0``, `` 28``), else None."""
+    if len(text) > 40:
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 @dataclass(frozen=True)
@@ -70,6 +82,18 @@ class ServingModel:
             for f in self.manifest.features
             if f.type == "categorical" and f.categories is not None
         }
+
+    @cached_property
+    def numbered_categories(self) -> dict[str, dict[float, list[str]]]:
+        """Categorical feature -> its known categories that are numbers, by value: a request's
+        ``28`` names the training file's ``28.0`` (``unknown_categories`` says so)."""
+        found: dict[str, dict[float, list[str]]] = {}
+        for name, known in self.known_categories.items():
+            for category in sorted(known):
+                number = category_number(category)
+                if number is not None:
+                    found.setdefault(name, {}).setdefault(number, []).append(category)
+        return found
 
     @cached_property
     def missing_markers(self) -> frozenset[str]:

@@ -1,0 +1,53 @@
+"""A code category written as a number in the training file (an insurance table's
+``Region_Code`` ``28.0``) and sent by a client as a JSON number (``28``, the category
+``"28"``): the explanation names the category training knows, as it names ``services`` for
+``Services``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from app.assignment.service import explanation
+from app.registry.store import ModelStore
+from app.serving.model import build_serving_model
+from app.training.config import parse_config
+from app.training.job import train
+
+
+def test_a_code_sent_as_a_number_names_the_category_as_the_file_writes_it(
+    tmp_path: Path,
+) -> None:
+    rng = np.random.default_rng(3)
+    n = 300
+    group = rng.choice(3, n)
+    frame = pd.DataFrame(
+        {
+            "id": [f"c{i}" for i in range(n)],
+            "premium": np.array([100.0, 500.0, 2000.0])[group] + rng.normal(0, 10, n),
+            "Region_Code": np.array(["28.0", "15.0", "8.0"])[group],
+        }
+    )
+    frame.to_csv(data := tmp_path / "insurance.csv", index=False)
+    raw = {
+        "data": {"path": str(data), "id_column": "id"},
+        "features": [{"name": "premium"}, {"name": "Region_Code", "type": "categorical"}],
+        "model": {"k_min": 3, "k_max": 3, "stability_bootstraps": 0},
+    }
+    store = ModelStore(tmp_path / "s")
+    train(parse_config(raw, base_dir=tmp_path), store, promote=True)
+    serving = build_serving_model(store, "customers", None).with_overrides({})
+
+    def said(code: object) -> str:
+        features = {"premium": 480.0, "Region_Code": code}
+        found = explanation(serving, serving.assign_one(features), features)
+        return str(found["text"])
+
+    text = said(28)
+    assert "Region_Code '28' (counted as none of its categories; '28.0' in training: a " in text
+    assert "send it as the file writes it" in text, text
+    assert "'15.0' in training" in said("15")
+    assert "' in training" not in said("99")  # no category of that number: nothing to name
+    assert "never seen" not in said("28.0")
