@@ -385,32 +385,55 @@ def _words(config: TrainConfig) -> dict[str, Ends]:
     return words
 
 
-# single words ending in -er that are not comparatives ("very clever", never "much clever")
-_ER_WORDS = frozenset(
+# single words ending in -er that are adjectives, not comparatives: "very clever"
+_ER_ADJECTIVES = frozenset({"bitter", "clever", "eager", "proper", "sober", "super", "tender"})
+# comparatives a config's words may be ("older", "younger"): "much older", never "very older"
+_COMPARATIVES = frozenset(
     {
-        "bitter",
-        "clever",
-        "eager",
-        "ever",
-        "never",
-        "other",
-        "over",
-        "proper",
-        "silver",
-        "sober",
-        "super",
-        "tender",
-        "under",
-        "user",
+        "older",
+        "younger",
+        "newer",
+        "bigger",
+        "smaller",
+        "larger",
+        "richer",
+        "poorer",
+        "cheaper",
+        "dearer",
+        "longer",
+        "shorter",
+        "higher",
+        "lower",
+        "later",
+        "sooner",
+        "faster",
+        "slower",
+        "greater",
+        "fewer",
+        "warmer",
+        "colder",
+        "closer",
+        "further",
+        "farther",
+        "stronger",
+        "weaker",
+        "better",
+        "worse",
     }
 )
 
 
-def _comparative(word: str) -> bool:
-    """A comparative (``older``, ``younger``, ``cheaper``): it takes "much", not "very" (a
-    mall table's ``low = "younger"`` named a segment "Very younger")."""
+def _degree(word: str) -> str | None:
+    """The word that says a config's ``word`` to a degree: "very" (``very lapsed``), "much"
+    before a comparative (a mall table's ``low = "younger"`` named a segment "Very
+    younger"), none before a word for a kind of customer (``spender``, ``shopper``: never
+    "very spender")."""
     word = word.lower()
-    return len(word) > 4 and word.endswith("er") and word not in _ER_WORDS
+    if word in _COMPARATIVES or (len(word) > 4 and word.endswith("ier")):
+        return "much"
+    if len(word) > 4 and word.endswith("er") and word not in _ER_ADJECTIVES:
+        return None
+    return "very"
 
 
 def _trait(
@@ -437,9 +460,8 @@ def _trait(
             return word  # a fact about the segment, not a degree ("very one-time")
         if word == NEW and name == "tenure_days" and p.median >= NEW_DAYS:
             return "newer"  # below average, but customers of months are not new ones
-        if not (very and abs(z) >= 1.0 and " " not in word):
-            return word
-        return f"{'much' if _comparative(word) else 'very'} {word}"
+        degree = _degree(word) if very and abs(z) >= 1.0 and " " not in word else None
+        return f"{degree} {word}" if degree else word
     level = _level(z)
     return f"{level if very else level.removeprefix('very ')} {labels[name]}"
 

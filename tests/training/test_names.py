@@ -320,8 +320,12 @@ def test_one_time_only_where_the_segment_bought_once() -> None:
 def test_a_comparative_word_takes_much_not_very() -> None:
     """A mall config's ``high = "older"``, ``low = "younger"`` named a segment "Very younger,
     high spending score"; an adjective keeps "very" ("very lapsed", "very clever")."""
-    words = {"age": Ends("older", "younger"), "wit": Ends("clever", "slow")}
-    labels = {"age": "age", "wit": "wit"}
+    words = {
+        "age": Ends("older", "younger"),
+        "wit": Ends("clever", "slow"),
+        "spend": Ends("spender", "saver"),
+    }
+    labels = {"age": "age", "wit": "wit", "spend": "spend"}
     far = {
         "age": NumericProfile(mean=25, median=25, z=-1.6),
         "wit": NumericProfile(mean=9, median=9, z=1.2),
@@ -329,6 +333,9 @@ def test_a_comparative_word_takes_much_not_very() -> None:
     name = _generate_name(far, {}, labels, set(), words, set()).lower()
     assert "much younger" in name and "very younger" not in name, name
     assert "very clever" in name and "much clever" not in name, name
+    # a kind of customer takes no degree: never "very spender" (nor "much spender")
+    spender = {"spend": NumericProfile(mean=900, median=900, z=2.1)}
+    assert _generate_name(spender, {}, labels, set(), words, set()) == "Spender"
 
 
 def test_two_segments_of_one_defining_category_are_told_apart_without_a_number() -> None:
