@@ -438,3 +438,18 @@ def test_a_rare_category_share_never_reads_as_none(tmp_path: Path) -> None:
     population = page.split("<td><i>All customers</i></td>")[1].split("</tr>")[0]
     assert "<td class=num>0.33%</td>" in population, population
     assert ">0%<" not in population, population
+
+
+def test_the_profile_map_names_a_transform_only_where_there_is_one() -> None:
+    """A mall table's heat map read "age (none)", "annual income (k$) (none)": the resolved
+    transform "none" said beside each label, as if the feature had no value."""
+    from app.training.report.plots import profile_plot
+
+    m = make_manifest()
+    m.features[0].transform = "none"
+    colours = {s.id: "#1f77b4" for s in m.segments}
+    fig = profile_plot(m, colours)
+    assert fig is not None
+    shown = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert not any(t.endswith("(none)") for t in shown), shown
+    assert any(t.endswith("(log1p)") for t in shown), shown

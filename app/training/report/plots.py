@@ -86,7 +86,11 @@ def sizes_plot(m: Manifest, colours: Colours) -> Figure:
 
 
 def profile_plot(m: Manifest, colours: Colours) -> Figure | None:
-    labels = {f.name: f.label + (f" ({f.transform})" if f.transform else "") for f in m.features}
+    # a transform named only where there is one: "age (none)" read as an age of no value
+    labels = {
+        f.name: f.label + (f" ({f.transform})" if f.transform not in (None, "none") else "")
+        for f in m.features
+    }
     feats = [f.name for f in m.features if f.type == "numeric"]
     feats += sorted({n for s in m.segments for n in s.numeric} - set(feats))
     segs = m.segments
