@@ -179,10 +179,20 @@ def read_chunks(
                     f"{str(values[column].iloc[i])!r}"
                 )
             values[column] = parsed.values
+        position: dict[int, int] | None = None
         for i in np.flatnonzero(reasons == ""):
             if int(rows[i]) in superseded:
                 cid, later = superseded[int(rows[i])]
-                reasons[i] = f"duplicate id {cid!r}: row {later} has it too (that row is used)"
+                if position is None:  # (only in a chunk that repeats an id)
+                    position = {int(row): j for j, row in enumerate(rows)}
+                j = position.get(later)
+                if j is not None and reasons[j] != "":  # "that row is used" was untrue
+                    reasons[i] = (
+                        f"duplicate id {cid!r}: row {later} has it too, and is rejected: "
+                        "this customer is not tagged (fix that row)"
+                    )
+                else:
+                    reasons[i] = f"duplicate id {cid!r}: row {later} has it too (that row is used)"
         bad = reasons != ""
         known = ids.fillna("").to_numpy(dtype=object)
         rejected += [
@@ -421,6 +431,8 @@ def reason_kind(reason: str) -> str:
     value, line or later row (``column 'x' is not a number``, ``duplicate id``)."""
     if reason == NO_ID:
         return "no customer id"
+    if reason.startswith("duplicate id ") and ", and is rejected: " in reason:
+        return "duplicate id (its later row rejected too: not tagged)"
     if reason.startswith("duplicate id "):
         return "duplicate id (a later row is used)"
     if reason.startswith(("column ", "customer id ")):

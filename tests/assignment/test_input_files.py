@@ -188,6 +188,20 @@ def test_a_repeated_id_is_tagged_once_from_its_last_row(
     assert rejects.to_dict("records") == [
         {"row": 1, "reason": f"duplicate id {first!r}: row 41 has it too (that row is used)"}
     ]
+    # the later row rejected too (a bank file's '1,200'): it is not used, and the customer
+    # is not tagged; the earlier row's reason said "(that row is used)"
+    junk = again.assign(monetary="1,200")
+    pd.concat([frame, junk]).to_csv(source, index=False)
+    code, output = _assign(store, source, target, "--chunk-size", "100")
+    assert code == 0, output
+    assert "tagged 39 customers" in output and "rejected 2 rows" in output
+    assert "duplicate id (its later row rejected too: not tagged): 1" in output
+    rejects = pd.read_csv(tmp_path / "out.rejects.csv")
+    assert rejects["reason"].tolist()[0] == (
+        f"duplicate id {first!r}: row 41 has it too, and is rejected: this customer is not "
+        "tagged (fix that row)"
+    )
+    assert first not in pd.read_parquet(target)["customer_id"].tolist()
 
 
 def test_na_in_a_parquet_text_column_is_missing_as_in_a_csv(
