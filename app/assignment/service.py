@@ -90,6 +90,18 @@ def _counted_as(serving: ServingModel, feature: str) -> str:
     return "counted with its infrequent categories"
 
 
+SAID_SHARE = 0.05  # a driver the text names weighs at least this share of the first
+
+
+def said_drivers(drivers: Sequence[tuple[str, float]]) -> list[tuple[str, float]]:
+    """The drivers an explanation's text names: the first, and those of at least
+    ``SAID_SHARE`` of its weight."""
+    if not drivers:
+        return []
+    top = drivers[0][1]
+    return [d for i, d in enumerate(drivers) if i == 0 or d[1] >= SAID_SHARE * top]
+
+
 def _explanation(serving: ServingModel, a: Assignment) -> dict[str, Any]:
     segments = serving.segments
     if a.rule is not None:
@@ -105,8 +117,10 @@ def _explanation(serving: ServingModel, a: Assignment) -> dict[str, Any]:
     drivers = [{"feature": f, "weight": w} for f, w in a.drivers]
     if a.runner_up is not None and drivers:
         other = segments[a.runner_up].name
-        # in words a reader knows (``drivers`` keep the feature names)
-        on = ", ".join(serving.labels.get(f, f) for f, _ in a.drivers)
+        # in words a reader knows (``drivers`` keep the feature names), and only the
+        # features that weigh: "mostly on duration, balance" named a balance of weight
+        # 0.0001 beside a duration of 0.18 (``drivers`` keep every one, with its weight)
+        on = ", ".join(serving.labels.get(f, f) for f, _ in said_drivers(a.drivers))
         text = f"closest to '{name}'; vs '{other}' mostly on {on}"
     else:
         text = f"closest to '{name}'"

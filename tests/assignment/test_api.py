@@ -94,7 +94,13 @@ def test_assign_answers_with_the_models_segment(
         assert body["explanation"]["drivers"], body
         # the text says the features' labels (an audit found column names), drivers the names
         labels = {f.name: f.label for f in result.manifest.features}
-        said = ", ".join(labels[d["feature"]] for d in body["explanation"]["drivers"])
+        # (naming those of at least 5% of the first's weight: not a weight of 0.0001)
+        drivers = body["explanation"]["drivers"]
+        said = ", ".join(
+            labels[d["feature"]]
+            for i, d in enumerate(drivers)
+            if i == 0 or d["weight"] >= 0.05 * drivers[0]["weight"]
+        )
         assert body["explanation"]["text"].endswith(f" mostly on {said}"), body["explanation"]
         assert body["customer_id"] == customer_id
         assert body["recorded"] is True
