@@ -37,7 +37,7 @@ from app.training.data import (
 )
 from app.training.markers import markers_of, mask_markers
 from app.training.model import SegmentationModel
-from app.training.values import numeric_column
+from app.training.values import for_people, numeric_column, parse_numbers
 
 
 def config_for_file(
@@ -150,13 +150,13 @@ def drift_of_file(
 ) -> DriftReport:
     manifest = store.manifest(model_name, version)
     cfg = config_for_file(manifest.config, path, reference_date)
-    repeats = [0]
+    repeats, left_out = [0], Counter[str]()
     booleans = manifest.boolean_features  # each TRUE cell the boolean, chunk or not
     source = str(path)
     if cfg.data.kind == "table" and path.suffix.lower() not in PARQUET_SUFFIXES:
         numbered = manifest.numbered_categories
         frames: Iterable[pd.DataFrame] = table_chunks(
-            cfg, path, booleans=booleans, numbered=numbered, repeats=repeats
+            cfg, path, booleans=booleans, numbered=numbered, repeats=repeats, left_out=left_out
         )
     else:  # a log's features need every event of a customer; Parquet is read whole
         loaded = load_data(manifest.config, path, reference_date, manifest.data.day_first)
@@ -168,13 +168,52 @@ def drift_of_file(
             source += f" (a log's features as of {loaded.reference_date}{how}"
             source += f"; trained as of {trained})" if trained else ")"
     found = drift_of_frames(store, model_name, version, frames, thresholds, source)
+    notes = []
     if repeats[0]:
-        note = (
+        notes.append(
             f"{repeats[0]:,} {'row' if repeats[0] == 1 else 'rows'} of ids the file repeats "
             "left out: each customer counted once (as segments assign keeps one row an id)"
         )
-        found = found.model_copy(update={"note": note})
+    if left_out:
+        rows = sum(left_out.values())
+        notes.append(
+            f"{rows:,} {'row' if rows == 1 else 'rows'} with text in a numeric feature left "
+            "out, as segments assign rejects them ("
+            + "; ".join(f"{what}: {n:,}" for what, n in left_out.most_common(3))
+            + ")"
+        )
+    if notes:
+        found = found.model_copy(update={"note": "; ".join(notes)})
     return found
+
+
+def _without_text_rows(
+    frame: pd.DataFrame, cfg: TrainConfig, missing_values: Iterable[str], left_out: Counter[str]
+) -> pd.DataFrame:
+    """``frame`` without the rows ``segments assign`` rejects for a numeric feature's text
+    (``'abc'``, or ``'1,200'`` whatever ``errors`` says; other text is missing with
+    ``errors = "missing"``), each counted in ``left_out`` by its first example: a bank
+    file's one ``age = 'abc'`` stopped the whole drift check with a hint to set ``errors``,
+    which only a retrain could follow."""
+    bad = np.zeros(len(frame), dtype=bool)
+    for feature in cfg.features:
+        if feature.type != "numeric":
+            continue
+        column = frame[feature.name]
+        junk = np.asarray(parse_numbers(column, missing_values).junk, dtype=bool)
+        if feature.errors == "missing" and junk.any():
+            junk[junk] = for_people(column[junk])
+        new = junk & ~bad
+        if new.any():  # counted under the feature's first example, across chunks
+            example = column.iloc[int(np.flatnonzero(new)[0])]
+            named = f"column {feature.name!r} "
+            key = next(
+                (k for k in left_out if k.startswith(named)),
+                f"{named}is not a number, e.g. {example!r}",
+            )
+            left_out[key] += int(new.sum())
+        bad |= junk
+    return frame.loc[~bad] if bad.any() else frame
 
 
 def table_chunks(
@@ -184,6 +223,7 @@ def table_chunks(
     booleans: Collection[str] = (),
     numbered: Collection[str] = (),
     repeats: list[int] | None = None,
+    left_out: Counter[str] | None = None,
 ) -> Iterator[pd.DataFrame]:
     """A CSV customer table ``rows`` at a time, each read and checked as training reads it
     (ids as text, the config's missing markers and each feature's own, text in a numeric
@@ -202,6 +242,7 @@ def table_chunks(
     kinds = {f.name: f.type for f in cfg.features}
     read, seen = 0, SeenIds()
     repeats = repeats if repeats is not None else [0]
+    left_out = left_out if left_out is not None else Counter()
     try:
         for chunk in pd.read_csv(path, chunksize=rows, **options):
             chunk = dialect.numbers(chunk, [data.id_column, *categories])
@@ -215,6 +256,7 @@ def table_chunks(
                 frame = frame.loc[[i in first for i in ids]]
             repeats[0] += superseded + len(ids) - len(first)
             mask_markers(frame, markers, kinds)  # a feature's own (pdays = -1)
+            frame = _without_text_rows(frame, cfg, data.missing_values, left_out)
             for feature in cfg.features:
                 if feature.type == "numeric":
                     frame[feature.name], _ = numeric_column(

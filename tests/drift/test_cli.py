@@ -221,3 +221,32 @@ def test_ids_the_file_repeats_are_counted_once_within_and_across_chunks(
     assert [f["psi"] for f in alone["features"]] == [f["psi"] for f in body["features"]]
     text = " ".join(_run("drift", *where).output.split())
     assert "42 rows of ids the file repeats left out" in text
+
+
+def test_rows_with_text_in_a_numeric_feature_are_left_out_and_counted(
+    trained: Any, customers: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A bank file's one `age = 'abc'` stopped the whole check with "set errors = 'missing'
+    in its [[features]] entry", which only a retrain could follow, where `segments assign`
+    rejects that row: such rows are left out (across chunks) and counted in the note."""
+    store, _ = trained
+    frame = customers[0].head(300).astype({"monetary": object, "frequency": object})
+    clean = tmp_path / "clean.csv"
+    frame.to_csv(clean, index=False)
+    frame.loc[frame.index[[3, 150]], "monetary"] = ["abc", "1,200"]
+    frame.loc[frame.index[250], "frequency"] = "n/a?"
+    path = tmp_path / "junk.csv"
+    frame.to_csv(path, index=False)
+    monkeypatch.setattr("app.drift.offline.CHUNK_ROWS", 100)
+    where = ["--store", str(store.root), "--model", "customers", "--json"]
+    ran = _run("drift", "--data", str(path), *where)
+    assert ran.exit_code in (0, 3), ran.output
+    body = json.loads(ran.output)
+    assert body["observations"] == 297, body
+    assert body["note"] == (
+        "3 rows with text in a numeric feature left out, as segments assign rejects them "
+        "(column 'monetary' is not a number, e.g. 'abc': 2; column 'frequency' is not a "
+        "number, e.g. 'n/a?': 1)"
+    ), body
+    kept = json.loads(_run("drift", "--data", str(clean), *where).output)
+    assert kept["observations"] == 300 and kept.get("note") is None
