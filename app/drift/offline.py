@@ -200,6 +200,8 @@ def _without_text_rows(
         if feature.type != "numeric":
             continue
         column = frame[feature.name]
+        if pd.api.types.is_numeric_dtype(column):  # read as numbers: no text to find
+            continue
         junk = np.asarray(parse_numbers(column, missing_values).junk, dtype=bool)
         if feature.errors == "missing" and junk.any():
             junk[junk] = for_people(column[junk])
