@@ -12,9 +12,10 @@ separation (each declared outcome's effect size across its segments: Cramér's V
 outcome, epsilon² for a numeric one; see ``effects``).
 
 The range of k is capped first: ``k_max`` is lowered (never below ``k_min``) so that each
-segment can hold ``MIN_SEGMENT`` (30) of the clustered customers, the fewest for its outcome
+segment can hold ``MIN_SEGMENT`` (20) of the clustered customers, the fewest for its outcome
 test and its profile to mean much (a 150-row table chose 8 segments of 19 on average); the
-note and the reason say so.
+note and the reason say so. (30 was the floor first: it ruled out the five groups a 200-row
+mall table holds, whose smallest are 22 and 23 customers, and chose 3 unstable segments.)
 
 A candidate is *admissible* when its smallest segment holds at least ``min_share`` of all
 customers (and ``MIN_SEGMENT`` customers, where that is more), and (outside ``silhouette``) its
@@ -65,7 +66,7 @@ from app.training.model import make_clusterer
 from app.words import percent
 
 MIN_STABILITY = 0.9
-MIN_SEGMENT = 30  # customers: the fewest for a segment's outcome test and profile to mean much
+MIN_SEGMENT = 20  # customers: the fewest for a segment's outcome test and profile to mean much
 ALPHA = 0.05  # beyond chance: p below this over the number of tests (Bonferroni)
 STABILITY_INITS = 3  # initialisations per stability refit: the quality check's (make_clusterer)
 POWER = 2  # outcome weights: a column's correlation with an outcome, to this power
@@ -278,7 +279,7 @@ def select_k(
         curve, method, k_min, k_max, floor, beyond if targets else None, alpha
     )
     if note and floor > min_share and floor * k_min > 1:
-        # the 30-customer floor, not min_share, ruled every k out: "every segment 150%" read
+        # the 20-customer floor, not min_share, ruled every k out: "every segment 150%" read
         # as a share no table could hold
         note = (
             f"no candidate in k = {k_min}..{k_max} can give every segment {MIN_SEGMENT} "
@@ -545,8 +546,9 @@ def _held_by_floor(
 ) -> str:
     """The candidates of the chosen one's space with a higher silhouette that only the
     ``MIN_SEGMENT`` floor ruled out (their smallest segment above ``min_share``): a 200-row
-    mall table chose k = 3 at silhouette 0.33, its k = 5 (0.48, smallest segment 21
-    customers, 10.5%) drawn as "inadmissible" beside "every segment >= 5%", unexplained."""
+    mall table chose k = 3 at silhouette 0.33 under a floor of 30, its k = 5 (0.48, smallest
+    segment 21 customers, 10.5%) drawn as "inadmissible" beside "every segment >= 5%",
+    unexplained."""
     if floor <= min_share:
         return ""
     held = [

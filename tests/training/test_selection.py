@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -336,20 +337,20 @@ def test_a_mixture_fitted_on_every_row_keeps_the_segments_chosen_on_the_sample(
 
 def test_k_is_capped_by_the_customers_a_segment_needs(tmp_path: Path) -> None:
     """150 customers trained 8 segments (19 each on average): k_max is lowered so that every
-    segment can hold 30 customers, and the summary and the report say so."""
-    frame = blobs_and_outcome(150, seed=5)
+    segment can hold 20 customers, and the summary and the report say so."""
+    frame = blobs_and_outcome(100, seed=5)
     data = tmp_path / "data.csv"
     frame.to_csv(data, index=False)
     raw = config(data, k_max=8, selection="silhouette", stability_bootstraps=0)
     m = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
     assert m.selection.k_max == 5 and m.k <= 5
     assert max(p.k for p in m.selection.curve) == 5
-    said = "k_max = 8 lowered to 5: 150 customers fill at most 5 segments of 30"
+    said = "k_max = 8 lowered to 5: 100 customers fill at most 5 segments of 20"
     assert m.selection.note is not None and said in m.selection.note
     assert m.selection.reason is not None and said in m.selection.reason
     assert said in render_report(m, np.zeros((0, 2)), [])
-    # every admissible candidate's smallest segment holds 30 customers, not only 5%
-    assert all(p.min_share * 150 >= 30 for p in m.selection.curve if p.admissible)
+    # every admissible candidate's smallest segment holds 20 customers, not only 5%
+    assert all(p.min_share * 100 >= 20 for p in m.selection.curve if p.admissible)
 
 
 def test_the_note_says_when_the_30_customers_are_the_floor_and_when_no_k_can_hold_them(
@@ -357,17 +358,17 @@ def test_the_note_says_when_the_30_customers_are_the_floor_and_when_no_k_can_hol
 ) -> None:
     """A 270-customer log said "no candidate gives every segment 11% of customers" under a
     config of min_share = 0.05: the note says where the 11% comes from."""
-    frame = blobs_and_outcome(70, seed=6)
+    frame = blobs_and_outcome(50, seed=6)
     data = tmp_path / "data.csv"
     frame.to_csv(data, index=False)
     raw = config(data, selection="silhouette", stability_bootstraps=0)
     m = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
     note = m.selection.note or ""
-    # 70 customers cannot fill 3 segments of 30: no share (43% each) could, so it says 30
-    assert "no candidate in k = 3..3 can give every segment 30 customers" in note, note
+    # 50 customers cannot fill 3 segments of 20: no share (40% each) could, so it says 20
+    assert "no candidate in k = 3..3 can give every segment 20 customers" in note, note
     assert "%" not in note, note  # 20 customers read "every segment 150% of customers"
-    assert "k_max = 5 lowered to 3: 70 customers fill fewer than k_min = 3 segments" in note
-    # where 30 customers is a share segments can hold (100 customers, 3 segments): the share
+    assert "k_max = 5 lowered to 3: 50 customers fill fewer than k_min = 3 segments" in note
+    # where 20 customers is a share segments can hold (100 customers, 3 segments): the share
     # and where it comes from, when a segment holds fewer (three blobs of 50, 45 and 5)
     rng = np.random.default_rng(1)
     centres = np.repeat([[0.0, 0.0], [9.0, 0.0], [0.0, 9.0]], [50, 45, 5], axis=0)
@@ -375,8 +376,8 @@ def test_the_note_says_when_the_30_customers_are_the_floor_and_when_no_k_can_hol
     options = {"clustered_fraction": 1.0, "sample_size": 100, "silhouette_size": 100, "seed": 0}
     chosen = select_k(points, algorithm="kmeans", k_min=3, k_max=3, min_share=0.05, **options)
     note = chosen.selection.note or ""
-    assert "gives every segment 30% of customers" in note, note
-    assert "(30% is 30 customers, the fewest a segment may hold, above min_share = 0.05)" in note
+    assert "gives every segment 20% of customers" in note, note
+    assert "(20% is 20 customers, the fewest a segment may hold, above min_share = 0.05)" in note
     # fewer, larger segments may be admissible: the note says how to let the selection try
     # them (an insurance table's k = 3 split half its customers by noise, k = 2 was stable)
     assert note.endswith("; k_min = 2 lets the selection consider fewer segments"), note
@@ -385,37 +386,52 @@ def test_the_note_says_when_the_30_customers_are_the_floor_and_when_no_k_can_hol
     assert "no candidate" in (note := chosen.selection.note or "") and "k_min" not in note
 
 
-def test_candidates_only_the_30_customers_ruled_out_are_named_with_the_floor_drawn(
-    tmp_path: Path,
-) -> None:
-    """A mall table of 200 customers in five groups (81, 39, 35, 23, 22, as the public one)
-    chose k = 3 at silhouette 0.33, its k = 5 (0.48) ruled out by the 30-customer floor: the
-    reason said only "highest silhouette among admissible k", and the report drew k = 5
-    inadmissible "when one of its segments holds less than 5%" with the min_share line at 5%,
-    though its smallest segment held 10.5%."""
+def mall(tmp_path: Path, sizes: list[int]) -> tuple[dict[str, Any], np.ndarray, pd.DataFrame]:
+    """A mall-like table: income and spending score in five groups of these sizes."""
     rng = np.random.default_rng(2)
-    sizes = [81, 39, 35, 23, 22]
     centres = np.repeat([[0.0, 0.0], [8.0, 8.0], [8.0, -8.0], [-8.0, 8.0], [-8.0, -8.0]], sizes, 0)
     points = centres + rng.normal(0, 1.0, centres.shape)
-    frame = pd.DataFrame({"customer_id": [f"m{i}" for i in range(200)]})
+    frame = pd.DataFrame({"customer_id": [f"m{i}" for i in range(len(points))]})
     frame["income"], frame["score"] = points[:, 0], points[:, 1]
     frame.to_csv(data := tmp_path / "mall.csv", index=False)
     raw = {"data": {"path": str(data)}, "features": [{"name": "income"}, {"name": "score"}]}
+    return raw, points, frame
+
+
+def test_a_mall_table_keeps_its_five_groups(tmp_path: Path) -> None:
+    """The public mall table's five groups (81, 39, 35, 23, 22 customers of 200): a floor of
+    30 customers a segment ruled k = 5 out and chose 3 segments (silhouette 0.33 against
+    0.48, stability 0.59 on the real table); at 20 the five groups are found."""
+    raw, _, _ = mall(tmp_path, [81, 39, 35, 23, 22])
+    m = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
+    assert m.k == 5 and sorted(s.size for s in m.segments) == [22, 23, 35, 39, 81]
+    assert "fewer than 20 customers" not in (m.selection.reason or "")
+
+
+def test_candidates_only_the_20_customers_ruled_out_are_named_with_the_floor_drawn(
+    tmp_path: Path,
+) -> None:
+    """A mall table of 200 customers chose k = 3 at silhouette 0.33, its k = 5 (0.48) ruled
+    out by the customer floor: the reason said only "highest silhouette among admissible k",
+    and the report drew k = 5 inadmissible "when one of its segments holds less than 5%" with
+    the min_share line at 5%, though its smallest segment held 10.5%. (Five groups here of
+    which two hold fewer than the 20 customers.)"""
+    raw, points, frame = mall(tmp_path, [86, 41, 37, 18, 18])
     m = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
     five = next(p for p in m.selection.curve if p.k == 5)
     assert m.k < 5 and not five.admissible and five.min_share >= m.selection.min_share
     reason = m.selection.reason or ""
-    assert f"best {five.silhouette:.3f}, k = 5) but a segment of fewer than 30 customers" in reason
-    assert "(k = 5: 22 customers, 11%)" in reason, reason
+    assert f"best {five.silhouette:.3f}, k = 5) but a segment of fewer than 20 customers" in reason
+    assert "(k = 5: 18 customers, 9%)" in reason, reason
     page = render_report(m, np.zeros((0, 2)), [])
-    assert "holds less than 15% of customers (30 customers, the fewest" in page
+    assert "holds less than 10% of customers (20 customers, the fewest" in page
     assert "less than 5% of customers" not in page
-    # a table too small for k_min segments of 30: no "less than 75%" floor, none drawn at 75%
-    frame.iloc[::5].to_csv(data, index=False)
+    # a table too small for k_min segments of 20: no "less than 50%" floor, none drawn at 50%
+    frame.iloc[::5].to_csv(tmp_path / "mall.csv", index=False)
     m = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s2")).manifest
     page = render_report(m, np.zeros((0, 2)), [])
-    assert "less than 30 customers, the fewest a segment may hold (these 40 cannot give" in page
-    assert "less than 75%" not in page
+    assert "less than 20 customers, the fewest a segment may hold (these 40 cannot give" in page
+    assert "less than 50%" not in page
     # a table large enough for its min_share says no more than before
     chosen = select_k(
         points,
@@ -428,14 +444,14 @@ def test_candidates_only_the_30_customers_ruled_out_are_named_with_the_floor_dra
         silhouette_size=200,
         seed=0,
     )
-    assert "30 customers" not in chosen.selection.reason
+    assert "20 customers" not in chosen.selection.reason
 
 
 def test_a_table_large_enough_keeps_its_range() -> None:
-    assert capped_k_max(240, 3, 8) == (8, None)
-    assert capped_k_max(239, 3, 8)[0] == 7
-    k_max, note = capped_k_max(60, 3, 8)  # never below k_min: the few-customers note says more
-    assert k_max == 3 and note is not None and "fewer than k_min = 3 segments of 30" in note
+    assert capped_k_max(160, 3, 8) == (8, None)
+    assert capped_k_max(159, 3, 8)[0] == 7
+    k_max, note = capped_k_max(40, 3, 8)  # never below k_min: the few-customers note says more
+    assert k_max == 3 and note is not None and "fewer than k_min = 3 segments of 20" in note
 
 
 def noise_outcome(n: int = 1_500, seed: int = 1) -> pd.DataFrame:

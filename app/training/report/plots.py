@@ -64,7 +64,7 @@ def selection_plot(m: Manifest) -> Figure:
 
 def sizes_plot(m: Manifest, colours: Colours) -> Figure:
     segs = m.segments
-    # the floor the selection held clusters to (30 customers of a small table, not min_share)
+    # the floor the selection held clusters to (20 customers of a small table, not min_share)
     floor = (
         m.selection.min_share
         if m.algorithm == "tree"
