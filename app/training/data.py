@@ -514,10 +514,28 @@ def _id_hint(id_column: str | None, missing: Sequence[str], available: Sequence[
     a config without ``id_column``, which the error did not mention)."""
     if id_column is None or id_column not in missing or not available:
         return ""
-    return (
+    said = (
         f" ({id_column!r} is the id column: [data] id_column names the file's column of "
-        f"customer ids, 'customer_id' unless set, e.g. id_column = {available[0]!r})"
+        "customer ids, 'customer_id' unless set"
     )
+    # suggest only a column whose name says it holds ids: a bank table without one was told
+    # "e.g. id_column = 'age'", its first column
+    if likely := sorted((c for c in available if _id_words(c)), key=_id_words, reverse=True):
+        return f"{said}, e.g. id_column = {likely[0]!r})"
+    return (
+        f"{said}; no column of this file is named like one: a file without ids needs a "
+        "column of them written first, see docs/training.md#customer-ids)"
+    )
+
+
+def _id_words(name: str) -> int:
+    """How much a column's name reads as a customer id's: 2 for an ``id`` word (``CustomerID``,
+    ``guest_id``, ``ID``), 1 for a customer's noun (``Member Number``, ``client``), else 0
+    (``paid``, ``valid``, ``age``)."""
+    words = {w.lower() for w in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+", name)}
+    if words & {"id", "ids", "uuid", "guid"}:
+        return 2
+    return int(bool(words & {"customer", "client", "member", "account", "user", "guest"}))
 
 
 def columns_hint(

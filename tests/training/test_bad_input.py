@@ -647,6 +647,20 @@ def test_a_table_whose_ids_are_under_another_name_is_told_the_key(tmp_path: Path
     good_frame().drop(columns=["visits"]).to_csv(data.with_name("c.csv"), index=False)
     output = run_train(write_config(tmp_path, data.with_name("c.csv")), store)
     assert "missing column(s) 'visits'" in output and "id_column" not in output
+    # an id named after the first column only where it reads as one: a bank table without
+    # ids was told "e.g. id_column = 'age'"
+    frame = good_frame().drop(columns=["customer_id"])
+    frame.insert(0, "age", range(len(frame)))
+    frame.to_csv(data, index=False)
+    output = run_train(write_config(tmp_path, data), store)
+    assert "id_column = 'age'" not in output
+    assert (
+        "'customer_id' unless set; no column of this file is named like one: a file without "
+        "ids needs a column of them written first, see docs/training.md#customer-ids)"
+    ) in output
+    frame.insert(3, "Member Number", frame["age"])
+    frame.to_csv(data, index=False)
+    assert "e.g. id_column = 'Member Number')" in run_train(write_config(tmp_path, data), store)
 
 
 @pytest.mark.parametrize(
