@@ -179,3 +179,53 @@ def test_a_record_batch_refuses_what_a_record_refuses(
 ) -> None:
     with pytest.raises(ValueError, match=problem):
         RecordBatch(ids, segments, names, "v1")
+
+
+async def _hmget_calls(recorder: Recorder) -> int:
+    stats: dict[str, Any] = await recorder.client.info("commandstats")
+    return int(stats.get("cmdstat_hmget", {}).get("calls", 0))
+
+
+@pytest.mark.parametrize("known", [False, True])
+async def test_new_customers_met_again_in_the_call_are_read_again(
+    config: HistoryConfig, known: bool
+) -> None:
+    """A call that meets a new customer asks once whether any of its later customers has a
+    hash; when none has (a first load), record.lua reads none of them, but a customer whose
+    earlier record in the same call wrote one is read as usual. With a known customer among
+    them (``known``), every customer is read. Either way Redis ends up exactly as with one
+    call per record."""
+    segments = ["seg-001", "seg-002"]
+    ids = [f"N{i}" for i in range(150)]
+    again = [("N5", "seg-001"), ("N7", "seg-002"), ("N5", "seg-002"), ("N149", "seg-002")]
+    at = 1_700_000_000_000
+    earlier = [Record.create("E1", "seg-001", "v1", assigned_at=at - 1)] if known else []
+    records = [
+        Record.create(c, segments[i % 2], "v1", assigned_at=at, profile={"spend": float(i)})
+        for i, c in enumerate(ids)
+    ]
+    records += [Record.create(c, s, "v1", assigned_at=at) for c, s in again]
+    if known:
+        records.insert(100, Record.create("E1", "seg-002", "v1", assigned_at=at))
+    assert len(records) <= RECORDS_PER_CALL  # one call
+    one_by_one = replace(config, key_prefix=config.key_prefix + "one:")
+    batched = replace(config, key_prefix=config.key_prefix + "many:")
+    async with open_recorder(one_by_one) as single, open_recorder(batched) as many:
+        want = [await single.record(r) for r in earlier + records]
+        await many.record_many(earlier)
+        before = await _hmget_calls(many)
+        got = await many.record_many(records)
+        reads = await _hmget_calls(many) - before
+        assert got == want[len(earlier) :]
+        assert got[-4:] == [
+            Outcome("seg-002", changed=True, recorded=True),  # N5 moves on
+            Outcome("seg-002", changed=False, recorded=True),  # N7 stays
+            Outcome("seg-001", changed=True, recorded=True),  # N5 moves back
+            Outcome("seg-002", changed=False, recorded=True),  # N149 stays
+        ]
+        if known:
+            assert reads >= len(records)  # every customer's state, then the movers' more
+        else:
+            assert reads <= 10  # the first record, and the ones met again
+        expected, actual = await dump(single), await dump(many)
+        assert actual == expected
