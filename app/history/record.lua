@@ -84,10 +84,14 @@ for i = 1, nschemas do
 end
 local any_forgotten = call('EXISTS', forgotten) == 1
 
--- A record's small indexes (flow, assignment, schema) as numbers without parsing each one:
--- every value the client sends is in this table (tonumber is the fallback).
+-- A record's small indexes (flow, assignment, schema) as numbers, each text parsed once per
+-- call (tonumber is strtod; the records of a call repeat a few texts).
 local numbers = {}
-for i = -(nschemas + 1), math.max(nflows, nassign, nschemas) do numbers[tostring(i)] = i end
+local function number(text)
+  local x = tonumber(text)
+  numbers[text] = x
+  return x
+end
 
 -- Is id a newer than id b? Both are 32 lowercase hex digits; compared 12 digits (48 bits, exact
 -- in a Lua number) at a time, as numbers: Lua's '<' on strings follows the server's locale, and
@@ -377,7 +381,7 @@ local probed, absent_from, absent_to, seen = false, 0, -1, nil
 local out, n, k = {}, 0, 3 + nflows
 while p <= nargs do
   local st = ARGV[p + 5]
-  local s = numbers[st] or tonumber(st)
+  local s = numbers[st] or number(st)
   -- the schema of the profile stored (0: none), and where the expected profile is (checked)
   local schema, ep, used = s, nil, (s ~= 0 and 1 or 0)
   if s == -1 then
@@ -394,7 +398,7 @@ while p <= nargs do
   end
   local ft, ai = ARGV[p + 3], ARGV[p + 4]
   local ok, changed, prev, duplicate = pcall(apply, cur, ARGV[p], ARGV[p + 1], ARGV[p + 2],
-    numbers[ft] or tonumber(ft), numbers[ai] or tonumber(ai), schema, p + 6, ep, absent)
+    numbers[ft] or number(ft), numbers[ai] or number(ai), schema, p + 6, ep, absent)
   if not ok then  -- this record failed (e.g. WRONGTYPE): say so in its place, go on
     changed, prev, duplicate = -1, type(changed) == 'table' and changed.err or tostring(changed), 0
   end
