@@ -34,6 +34,11 @@ MERGE_TRIES = 3  # reads of a profile that keeps changing under a merge, before 
 # file's blank cell is), never left out, which asks for the stored profile's
 SEND_NULL = "null for one you have no value for"
 UNKNOWN = f"unknown customer: no stored profile; send every feature ({SEND_NULL})"
+# how a profile comes to be stored without a caller sending it (a log model's too)
+STORE_FIRST = (
+    "segments assign --input FILE --record, a table or an order log; or, for a model trained "
+    "on an order log, their orders as events: POST /v1/events"
+)
 _NO_PROFILE = "missing feature (and this customer has no stored profile): send it, or null"
 _NOT_STORED = (
     "missing feature: not sent, and not in the customer's stored profile (the serving "
@@ -141,7 +146,7 @@ async def complete_one(
             404,
             "Unknown customer",
             f"customer {customer_id[:64]!r} has no stored profile: send every feature "
-            f"({SEND_NULL})",
+            f"({SEND_NULL}), or store the customers first ({STORE_FIRST})",
             type_="/problems/unknown-customer",
             errors=bounded(unknown_customer(exc)),
         ) from None

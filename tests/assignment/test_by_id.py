@@ -124,6 +124,9 @@ def test_an_unknown_customer_without_features_is_a_404_naming_it(client: TestCli
     problem = response.json()
     assert problem["type"] == "/problems/unknown-customer"
     assert "nobody-007" in problem["detail"]
+    assert (
+        "or store the customers first (segments assign --input FILE --record" in problem["detail"]
+    )
     assert problem["errors"][0]["field"] == "customer_id"
 
 
