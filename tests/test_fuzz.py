@@ -592,11 +592,12 @@ def name_shows(case: Case) -> bool:
 
 
 def id_shows(case: Case) -> bool:
-    """Whether an assignment's customer id shows a character, as ``/v1/assign`` requires (a
-    422 otherwise): the published pattern cannot list Unicode's invisible characters, so a
-    drawn id of a filler or a lone accent matches it (as ``name_shows`` for names)."""
+    """Whether an assignment's customer id (or a customer path's) shows a character, as
+    ``/v1/assign`` and ``/v1/customers/{customer_id}`` require (a 422 otherwise): the
+    published pattern cannot list Unicode's invisible characters, so a drawn id of a filler
+    or a lone accent matches it (as ``name_shows`` for names)."""
     body = case.body if isinstance(case.body, dict) else {}
-    customer_id = body.get("customer_id")
+    customer_id = body.get("customer_id", (case.path_parameters or {}).get("customer_id"))
     return not (isinstance(customer_id, str) and is_blank(customer_id))
 
 
@@ -640,7 +641,9 @@ def test_responses_conform_to_the_committed_contract(
             strategy = strategy.filter(window_in_order)  # a rule the schema cannot state
         if mode is GenerationMode.POSITIVE and operation.method.upper() == "PATCH":
             strategy = strategy.filter(name_shows)  # another
-        if mode is GenerationMode.POSITIVE and operation.path == "/v1/assign":
+        if mode is GenerationMode.POSITIVE and (
+            operation.path == "/v1/assign" or "{customer_id}" in operation.path
+        ):
             strategy = strategy.filter(id_shows)  # and another
         if mode is GenerationMode.NEGATIVE:
             strategy = strategy.filter(sends_damage)

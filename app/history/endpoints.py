@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import AfterValidator, BeforeValidator
 from pydantic_core import PydanticCustomError
 
-from app.assignment.customer_ids import id_problem
+from app.assignment.customer_ids import CUSTOMER_ID_PATTERN, id_problem
 from app.deps import HolderDep, RecorderDep, iso_text
 from app.history.keys import CURSOR_PATTERN
 from app.history.records import RedisUnavailable
@@ -46,7 +46,12 @@ def _acceptable_id(customer_id: str) -> str:
 
 CustomerId = Annotated[
     str,
-    Path(min_length=1, max_length=MAX_PATH_ID, examples=["C000042"]),
+    Path(
+        min_length=1,
+        max_length=MAX_PATH_ID,
+        examples=["C000042"],
+        json_schema_extra={"pattern": CUSTOMER_ID_PATTERN},
+    ),
     AfterValidator(_acceptable_id),
 ]
 
