@@ -7,8 +7,8 @@ import pickle
 import numpy as np
 import pytest
 
-from app.training.job import fit_in_place, fitted_labels
 from app.training.model import make_clusterer
+from app.training.steps import fit_in_place, fitted_labels
 
 
 @pytest.mark.parametrize("algorithm", ["kmeans", "minibatch_kmeans", "gmm"])

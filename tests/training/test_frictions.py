@@ -979,7 +979,7 @@ def test_a_rule_matching_no_customer_is_noted_with_the_spelling_the_data_has(
 
 def test_tree_leaves_below_min_share_of_all_customers_are_noted() -> None:
     from app.registry.manifest import SegmentInfo
-    from app.training.job import small_leaves
+    from app.training.steps import small_leaves
 
     leaves = [
         SegmentInfo.model_construct(id="seg-004", share=0.04),

@@ -13,7 +13,8 @@ from sklearn.metrics import adjusted_rand_score
 from app.datasets import PLANTED_SEGMENTS
 from app.registry.store import ModelStore
 from app.training.config import RuleConfig
-from app.training.job import TrainResult, library_versions
+from app.training.job import TrainResult
+from app.training.steps import library_versions
 from tests.conftest import example_config
 
 
