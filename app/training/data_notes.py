@@ -25,6 +25,7 @@ def data_notes(config: TrainConfig, frame: pd.DataFrame) -> tuple[TrainConfig, l
     notes.extend(near_duplicate_categories(config, frame))
     notes.extend(skewed_without_transform(config, frame))
     notes.extend(uninformative_features(config, frame))
+    notes.extend(id_like_numbers(config, frame))
     return config, notes
 
 
@@ -248,6 +249,46 @@ def _missing_stands_apart(feature: object, value: str) -> bool:
     if not isinstance(feature, NumericFeature):
         return True
     return feature.impute == "zero" and float(value) != 0.0
+
+
+ID_LIKE_FROM = 50  # customers: below this, distinct whole numbers are no sign of an id
+
+
+def id_like_numbers(config: TrainConfig, frame: pd.DataFrame) -> list[str]:
+    """A note per numeric feature holding a different whole number for every customer, in a
+    run about as long as the customers (``1..n``): a running number or an id, declared as a
+    feature by mistake (a new user's bank table's ``id`` was segmented on without a word,
+    where a categorical ``policy_number`` got the varied-categories note). The first 1,000
+    values decide most columns (a repeat among them), without sorting a million."""
+    notes = []
+    for feature in config.features:
+        if not isinstance(feature, NumericFeature):
+            continue
+        column = frame[feature.name]
+        if len(column) < ID_LIKE_FROM or not _distinct_whole(_finite(column.iloc[:1000])):
+            continue
+        values = _finite(column)
+        if len(values) < ID_LIKE_FROM:
+            continue
+        low, high = float(values.min()), float(values.max())
+        if high - low + 1 > 2 * len(values) or not _distinct_whole(values):
+            continue
+        notes.append(
+            f"{feature.name}: a different whole number for every customer ({low:,.0f} to "
+            f"{high:,.0f}), as a running number or an id holds: segments would split customers "
+            "by it; leave it out unless it measures something ([data] id_column names the ids)"
+        )
+    return notes
+
+
+def _finite(column: pd.Series) -> np.ndarray:
+    values: np.ndarray = column.dropna().to_numpy(dtype=np.float64, na_value=np.nan)
+    finite: np.ndarray = values[np.isfinite(values)]
+    return finite
+
+
+def _distinct_whole(values: np.ndarray) -> bool:
+    return bool((values == np.floor(values)).all()) and len(np.unique(values)) == len(values)
 
 
 VARIED_CATEGORIES = 50  # more distinct values than this (and over 5% of the customers)

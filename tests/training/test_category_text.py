@@ -146,6 +146,38 @@ def test_a_categorical_feature_of_very_many_values_is_noted(tmp_path: Path) -> N
     assert "usually a date, an id or an amount" in said[0]
 
 
+def test_a_running_number_declared_as_a_feature_is_noted(tmp_path: Path) -> None:
+    """A new user's bank table had its row number, ``id`` (1..n), among the features: it
+    was segmented on without a word. Whole numbers all distinct in a run as long as the
+    customers are noted; a measure that happens to be whole (``visits``, ``tenure_days``
+    spread over years) is not."""
+    rng = np.random.default_rng(4)
+    n = 600
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"b{i}" for i in range(n)],
+            "id": rng.permutation(n) + 1,
+            "visits": rng.poisson(4, n),
+            "tenure_days": rng.integers(0, 20_000, n),
+            "spend": rng.normal(50, 10, n),
+        }
+    )
+    frame.to_csv(data := tmp_path / "d.csv", index=False)
+    features = [{"name": c} for c in ("id", "visits", "tenure_days", "spend")]
+    raw = {
+        "data": {"path": str(data)},
+        "features": features,
+        "model": {"k_min": 3, "k_max": 3, "stability_bootstraps": 0},
+    }
+    notes = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
+    said = [n for n in notes.data.notes if "a different whole number" in n]
+    assert said == [
+        "id: a different whole number for every customer (1 to 600), as a running number or "
+        "an id holds: segments would split customers by it; leave it out unless it measures "
+        "something ([data] id_column names the ids)"
+    ], notes.data.notes
+
+
 def _learnt(tmp_path: Path, raw: dict[str, Any], feature: str) -> tuple[ModelStore, Any, list[str]]:
     """Train ``raw`` into a store of its own: the store, the serving model and the learnt
     categories of ``feature``."""
