@@ -178,6 +178,7 @@ def fit_version(
             silhouette = assessed.quality.silhouette
             by = selection.method if chosen_by_outcomes(selection) else "silhouette"
             data.notes.extend(weak_structure(silhouette, by, as_declared))
+            data.notes.extend(fragile(assessed.quality.stability_ari, k))
     del matrix
     slots = rule_slots.astype(np.int64)
     slots[rule_slots < 0] = len(rules) + labels
@@ -413,6 +414,23 @@ def few_customers(customers: int, k: int) -> list[str]:
         f"on average): segments of so few move with each customer and say little of a "
         f"population; {FEW_PER_SEGMENT * k:,} or more (a few thousand is usual) give steadier "
         "segments"
+    ]
+
+
+FRAGILE_STABILITY = 0.6  # the report's "fragile" (below it) in its legend
+
+
+def fragile(stability: float | None, k: int) -> list[str]:
+    """A note when refits on resamples of the customers draw other segments (the report's
+    legend calls below 0.6 fragile): a mall table's 3 segments at 0.59 had no word of it."""
+    if stability is None or stability >= FRAGILE_STABILITY:
+        return []
+    fewer = f"fewer segments (k_max = {k - 1}), " if k > 2 else ""
+    return [
+        f"stability {stability:.2f}, below the {FRAGILE_STABILITY} the report calls fragile: "
+        "refits on resamples of these customers draw other segments, so a customer's "
+        f"segment says less than it seems; {fewer}other features or more customers may "
+        "give steadier ones"
     ]
 
 

@@ -527,3 +527,31 @@ def test_the_silhouette_floor_compares_candidates_of_one_space() -> None:
     assert (chosen.algorithm, chosen.k) == ("kmeans", 3), reason
     assert next(p for p in curve if p.k == 4).score is None
     assert "of its space, declared 0.250, outcome-weighted 0.600" in reason
+
+
+def test_fragile_segments_are_noted(tmp_path: Path) -> None:
+    """A mall table's 3 segments at stability 0.59 (the report's legend: below 0.6 they are
+    fragile) had no word of it in the summary; steady segments get none."""
+    rng = np.random.default_rng(1)
+    n = 200
+    frame = pd.DataFrame({"customer_id": [f"c{i}" for i in range(n)]})
+    for name in "abcde":
+        frame[name] = rng.uniform(0, 1, n)  # no groups: seven segments cut at random
+    frame.to_csv(data := tmp_path / "d.csv", index=False)
+    raw = {
+        "data": {"path": str(data)},
+        "features": [{"name": name} for name in "abcde"],
+        "model": {"k_min": 7, "k_max": 7},
+    }
+    m = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
+    assert m.quality.stability_ari is not None and m.quality.stability_ari < 0.6
+    said = [note for note in m.data.notes if "the report calls fragile" in note]
+    assert said == [
+        f"stability {m.quality.stability_ari:.2f}, below the 0.6 the report calls fragile: "
+        "refits on resamples of these customers draw other segments, so a customer's segment "
+        "says less than it seems; fewer segments (k_max = 6), other features or more "
+        "customers may give steadier ones"
+    ], m.data.notes
+    raw, _, _ = mall(tmp_path, [81, 39, 35, 23, 22])
+    steady = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s2")).manifest
+    assert not [note for note in steady.data.notes if "fragile" in note], steady.data.notes
