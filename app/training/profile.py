@@ -37,6 +37,10 @@ RFM_WORDS = {
 }
 # the derived features' labels (descriptions, profile tables, the dashboard), in the words
 # their names use: "spend", never "monetary" beside a "High spend" segment
+# words for the ends of a feature any table may hold, by its label (a config's own win): a
+# mall table's segments read "Very high age, low annual income" where a marketer says older
+LABEL_WORDS = {"age": ("older", "younger")}
+
 RFM_LABELS = {
     "recency_days": "days since last order",
     "frequency": "orders",
@@ -377,7 +381,7 @@ def _words(config: TrainConfig) -> dict[str, Ends]:
         high, low = (
             RFM_WORDS.get(f.name, (None, None))
             if config.data.kind == "transactions"
-            else (None, None)
+            else LABEL_WORDS.get(f.label or label_of(f.name), (None, None))
         )
         high, low = f.high or high, f.low or low
         if high and low:

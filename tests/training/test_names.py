@@ -13,7 +13,7 @@ from app.registry.manifest import CategoryShare, NumericProfile
 from app.registry.store import ModelStore
 from app.training.config import parse_config
 from app.training.job import train
-from app.training.profile import Ends, _generate_name
+from app.training.profile import Ends, _generate_name, _words
 from app.words import label_of
 from tests.training.test_frictions import log_config, retail_log
 
@@ -336,6 +336,35 @@ def test_a_comparative_word_takes_much_not_very() -> None:
     # a kind of customer takes no degree: never "very spender" (nor "much spender")
     spender = {"spend": NumericProfile(mean=900, median=900, z=2.1)}
     assert _generate_name(spender, {}, labels, set(), words, set()) == "Spender"
+
+
+def test_an_age_feature_is_older_or_younger_without_a_config_word(tmp_path: Path) -> None:
+    """A mall table's segments read "Very high age, low annual income (k$)": a feature whose
+    label is ``age`` (``Age``, ``AGE``) takes "older" and "younger" unless the config gives
+    its own words; other features have none."""
+    raw = {
+        "data": {"path": str(tmp_path / "d.csv")},
+        "features": [
+            {"name": "Age"},
+            {"name": "AGE_YEARS", "label": "age"},
+            {"name": "age2", "label": "age", "high": "senior", "low": "junior"},
+            {"name": "Annual Income (k$)"},
+        ],
+    }
+    words = _words(parse_config(raw, base_dir=tmp_path))
+    assert words == {
+        "Age": Ends("older", "younger"),
+        "AGE_YEARS": Ends("older", "younger"),
+        "age2": Ends("senior", "junior"),
+    }
+    labels = {"Age": "age", "Annual Income (k$)": "annual income (k$)"}
+    far = {
+        "Age": NumericProfile(mean=60, median=60, z=1.6),
+        "Annual Income (k$)": NumericProfile(mean=30, median=30, z=-0.8),
+    }
+    assert _generate_name(far, {}, labels, set(), words, set()) == (
+        "Much older, low annual income (k$)"
+    )
 
 
 def test_two_segments_of_one_defining_category_are_told_apart_without_a_number() -> None:
