@@ -53,6 +53,12 @@ def _run(*args: str) -> str:
     return result.output
 
 
+def _assert_in(api: TestClient, customers: list[str], segments: list[str]) -> None:
+    """Each customer's current segment, as the API reads it, is the one beside it."""
+    for customer_id, segment in zip(customers, segments, strict=True):
+        assert api.get(f"/v1/customers/{customer_id}").json()["segment_id"] == segment
+
+
 def _members(api: TestClient, segment: str) -> set[str]:
     found: set[str] = set()
     cursor = ""
@@ -152,8 +158,7 @@ def test_after_a_promotion_every_customer_follows_the_served_version(
     output = _run("customers", "rescore")
     assert f"{sum(moving.values()):,} changed" in output, output
     with _service(copied, service_redis, prefix, tmp_path) as api:
-        for customer_id, segment in list(zip(recorded, old, strict=True))[:50]:
-            assert api.get(f"/v1/customers/{customer_id}").json()["segment_id"] == segment
+        _assert_in(api, recorded[:50], old[:50])
 
 
 def test_customers_whose_profile_lacks_a_feature_of_the_version_are_named_not_moved(
@@ -240,8 +245,7 @@ def test_the_service_rescores_in_the_background_when_a_promotion_asks(
         assert status["customers"] == len(recorded) and status["changed"] == changed, status
         assert status["unchanged"] == len(recorded) - changed and status["passes"] == 1
         assert status["finished_at"] >= status["started_at"]
-        for customer_id, segment in zip(recorded, new, strict=True):
-            assert api.get(f"/v1/customers/{customer_id}").json()["segment_id"] == segment
+        _assert_in(api, recorded, new)
         for segment in set(new):
             expected = {c for c, s in zip(recorded, new, strict=True) if s == segment}
             assert _members(api, segment) == expected, segment
@@ -278,8 +282,7 @@ def test_a_promotion_during_a_rescore_makes_it_start_over_with_the_new_version(
         assert status["state"] == "done" and status["version"] == versions.old, status
         assert status["passes"] == 2 and status["customers"] == len(recorded), status
         old = versions.segment[versions.old]
-        for customer_id, segment in zip(recorded, old, strict=True):
-            assert api.get(f"/v1/customers/{customer_id}").json()["segment_id"] == segment
+        _assert_in(api, recorded, old)
 
 
 def test_a_run_whose_worker_died_reads_interrupted_and_frees_the_model(
@@ -388,12 +391,10 @@ def test_a_redis_stall_during_a_service_rescore_delays_it_and_loses_nothing(
         assert api.post("/v1/rescore").json()["state"] == "running"
         client.execute_command("CLIENT", "PAUSE", 3000, "ALL")  # > the 2 s batch deadline
         status = _finished(api)
-        print("STATUS", status, len(recorded))
         assert status["state"] == "done", status
         assert status["customers"] == len(recorded) and status["not_assigned"] == 0, status
         new = versions.segment[versions.new]
-        for customer_id, segment in zip(recorded, new, strict=True):
-            assert api.get(f"/v1/customers/{customer_id}").json()["segment_id"] == segment
+        _assert_in(api, recorded, new)
 
 
 def test_a_run_cut_short_by_a_shutdown_leaves_the_model_free_to_start_again(
@@ -447,8 +448,7 @@ def test_a_promotion_in_another_worker_makes_the_run_start_over_with_it(
         assert status["state"] == "done" and status["version"] == versions.old, status
         assert status["passes"] == 2 and status["customers"] == len(recorded), status
         old = versions.segment[versions.old]
-        for customer_id, segment in zip(recorded, old, strict=True):
-            assert b.get(f"/v1/customers/{customer_id}").json()["segment_id"] == segment
+        _assert_in(b, recorded, old)
 
 
 def test_the_dashboard_says_when_the_ticked_rescore_could_not_start(
