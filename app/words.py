@@ -36,6 +36,12 @@ def percent(share: float) -> str:
     return f"{share:.0%}"
 
 
+def loose_name(name: str) -> str:
+    """A column's name without case, spaces or punctuation: ``Customer ID`` ~ ``customer_id``,
+    ``Annual Income`` ~ ``annual_income``: how a name a user wrote is matched loosely."""
+    return "".join(ch for ch in name.casefold() if ch.isalnum())
+
+
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 

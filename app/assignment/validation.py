@@ -45,6 +45,7 @@ from app.query import given_twice
 from app.training.markers import FeatureMarkers
 from app.training.rules.values import BOOL_TEXT, CSV_NA_VALUES
 from app.training.values import text_number
+from app.words import loose_name
 
 MAX_CATEGORY_LENGTH = 256
 BATCH_MAX_ERRORS = 1_000  # field errors listed across one batch's items, then one line each
@@ -103,10 +104,10 @@ def unknown_feature(name: Any, known: Iterable[str]) -> str:
     from case, spaces and punctuation, or its start (``Annual Income`` for a mall table's
     ``Annual Income (k$)``, ``tenure`` for ``tenure_days``), else a close spelling. Names
     longer than a feature name could be are not compared (an error path stays cheap)."""
-    loose = _loose(name) if isinstance(name, str) and len(name) <= 200 else ""
+    loose = loose_name(name) if isinstance(name, str) and len(name) <= 200 else ""
     if len(loose) < 3:
         return "unknown feature"
-    names = {_loose(k): k for k in known}
+    names = {loose_name(k): k for k in known}
     near = names.get(loose) or next(
         (k for other, k in names.items() if other.startswith(loose)), None
     )
@@ -114,10 +115,6 @@ def unknown_feature(name: Any, known: Iterable[str]) -> str:
         close = difflib.get_close_matches(loose, list(names), n=1, cutoff=0.8)
         near = names[close[0]] if close else None
     return f"unknown feature; did you mean {shown(near)!r}?" if near else "unknown feature"
-
-
-def _loose(name: str) -> str:
-    return "".join(ch for ch in name.casefold() if ch.isalnum())
 
 
 def _unlisted(names: Any, known: Any, count: int) -> tuple[list[str], int]:

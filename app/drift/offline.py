@@ -38,6 +38,7 @@ from app.training.data import (
 from app.training.markers import markers_of, mask_markers
 from app.training.model import SegmentationModel
 from app.training.values import for_people, numeric_column, parse_numbers
+from app.words import counted
 
 
 def config_for_file(
@@ -171,13 +172,13 @@ def drift_of_file(
     notes = []
     if repeats[0]:
         notes.append(
-            f"{repeats[0]:,} {'row' if repeats[0] == 1 else 'rows'} of ids the file repeats "
+            f"{counted(repeats[0], 'row')} of ids the file repeats "
             "left out: each customer counted once (as segments assign keeps one row an id)"
         )
     if left_out:
         rows = sum(left_out.values())
         notes.append(
-            f"{rows:,} {'row' if rows == 1 else 'rows'} with text in a numeric feature left "
+            f"{counted(rows, 'row')} with text in a numeric feature left "
             "out, as segments assign rejects them ("
             + "; ".join(f"{what}: {n:,}" for what, n in left_out.most_common(3))
             + ")"

@@ -51,7 +51,7 @@ from app.training.values import (
     parse_numbers,
     unit_hint,
 )
-from app.words import counted, percent
+from app.words import counted, loose_name, percent
 
 logger = logging.getLogger(__name__)
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -551,17 +551,14 @@ def columns_hint(
     first = missing[0] if missing else None
     if hint := separator_hint(available, first, path, table, read_with):
         return hint
-    written = {_loose(c): c for c in reversed(available)}
-    near = [(m, written[_loose(m)]) for m in missing if _loose(m) and _loose(m) in written]
+    written = {loose_name(c): c for c in reversed(available)}
+    near = [
+        (m, written[loose_name(m)]) for m in missing if loose_name(m) and loose_name(m) in written
+    ]
     if not near:
         return ""
     shown = ", ".join(f"{m!r} is written {c!r}" for m, c in near[:5])
     return f" ({shown} in the file: names are matched exactly; {fix})"
-
-
-def _loose(name: str) -> str:
-    """A column name without case, spaces or punctuation: ``Customer ID`` ~ ``customer_id``."""
-    return "".join(ch for ch in name.casefold() if ch.isalnum())
 
 
 def separator_hint(
