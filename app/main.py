@@ -30,6 +30,7 @@ from app.health import history_check
 from app.health import router as health_router
 from app.history import HistoryService, Keys, open_history
 from app.history.endpoints import router as history_router
+from app.history.path_ids import CustomerPaths
 from app.limits import BodyChecks
 from app.models import Models, warn_if_recorded_elsewhere
 from app.observability import ObservabilityMiddleware, forget_this_process
@@ -182,6 +183,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_handlers(app)
     app.add_middleware(AssignFastPath, service=app)  # innermost: see its docstring
+    app.add_middleware(CustomerPaths)  # a customer id holding '/', sent as '%2F'
     app.add_middleware(  # size, JSON (and the dashboard's HTML forms)
         BodyChecks, max_bytes=settings.max_body_bytes, form_paths=FORM_PATHS
     )

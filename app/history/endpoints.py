@@ -12,6 +12,7 @@ from pydantic_core import PydanticCustomError
 from app.assignment.customer_ids import CUSTOMER_ID_PATTERN, id_problem
 from app.deps import HolderDep, RecorderDep, iso_text
 from app.history.keys import CURSOR_PATTERN
+from app.history.path_ids import unescape_id
 from app.history.records import RedisUnavailable
 from app.history.schemas import (
     CustomerModelOut,
@@ -36,9 +37,11 @@ MAX_WINDOW_READS = 20_000  # flow hashes one /v1/migrations may read (buckets x 
 MAX_PATH_ID = 1024  # the longest id looked up (SEGMENTS_MAX_ID_LENGTH can reach it)
 
 
-def _acceptable_id(customer_id: str) -> str:
-    """A path id the service would refuse to assign is refused here too, saying why (rather
-    than a 404 "no assignment recorded" for an id no assignment could have)."""
+def _acceptable_id(segment: str) -> str:
+    """The id of the path's segment (``app.history.path_ids``). One the service would refuse
+    to assign is refused here too, saying why (rather than a 404 "no assignment recorded"
+    for an id no assignment could have)."""
+    customer_id = unescape_id(segment)
     if problem := id_problem(customer_id, MAX_PATH_ID):
         raise PydanticCustomError("customer_id", "not a customer id: {why}", {"why": problem})
     return customer_id
@@ -48,9 +51,9 @@ CustomerId = Annotated[
     str,
     Path(
         min_length=1,
-        max_length=MAX_PATH_ID,
+        max_length=3 * MAX_PATH_ID,  # escaped ('%2F' for '/'); the id's own length checked after
         examples=["C000042"],
-        json_schema_extra={"pattern": CUSTOMER_ID_PATTERN},
+        json_schema_extra={"pattern": CUSTOMER_ID_PATTERN, "maxLength": MAX_PATH_ID},
     ),
     AfterValidator(_acceptable_id),
 ]

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -92,6 +93,35 @@ def test_an_id_no_assignment_could_have_is_refused_by_name(client: TestClient) -
             (error,) = answer.json()["errors"]
             assert error["field"] == "customer_id"
             assert error["message"].startswith("not a customer id: "), error
+
+
+def test_an_id_with_a_slash_is_read_and_forgotten_by_its_escaped_path(
+    client: TestClient, trained, customers
+) -> None:
+    """Ids are text as written, so one may hold '/' (or '%'): sent escaped ('%2F'), the path
+    names that customer, never another path ('x/history' is not customer x's history), and
+    such a customer can be read, listed and forgotten like any other."""
+    a, b = segment_features(trained, customers)[:2]
+    x = assign(client, "x", a)  # the customer a mis-read path would answer for
+    for customer in ("a/b", "x/history", "/lead", "trail/", "a%2Fb", "100%", "/"):
+        moved = assign(client, customer, b)
+        path = "/v1/customers/" + quote(customer, safe="")
+        current = client.get(path)
+        assert current.status_code == 200, (customer, current.text)
+        assert (current.json()["customer_id"], current.json()["segment_id"]) == (
+            customer,
+            moved["segment_id"],
+        )
+        history = client.get(path + "/history")
+        assert history.status_code == 200, (customer, history.text)
+        assert history.json()["customer_id"] == customer
+        assert len(history.json()["migrations"]) == 1
+        forgotten = client.delete(path)
+        assert forgotten.status_code == 204, (customer, forgotten.text)
+        assert client.get(path).status_code == 404
+    current = client.get("/v1/customers/x").json()  # untouched by all of the above
+    assert (current["segment_id"], current["migrations"]) == (x["segment_id"], 1)
+    assert client.get("/v1/customers/x/history").json()["customer_id"] == "x"
 
 
 def test_history_is_capped(client: TestClient, trained, customers) -> None:
