@@ -309,6 +309,9 @@ def install_handlers(app: FastAPI) -> None:
         if malformed is not None:  # as the assign endpoints answer it (loc is a position)
             return problem_response(malformed_json(_json_reason(malformed)), request.url.path)
         found = _without_union_branches(found)
+        # a parameter that several of a route's dependencies read (``?model=``) is reported
+        # by each of them: one error of a field is listed once
+        found = list({(tuple(e["loc"]), e["msg"]): e for e in found}.values())
         listed = found[:MAX_ERRORS]  # (a body with a million unknown keys has that many)
         errors = [{"field": _location(e["loc"]), "message": _message(e)} for e in listed]
         return problem_response(invalid(errors, len(found) - len(listed)), request.url.path)

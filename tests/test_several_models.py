@@ -653,6 +653,27 @@ def test_a_model_named_twice_in_a_query_is_refused(
         assert client.get(f"/v1/models?model={TIERS}").status_code == 200
 
 
+def test_a_model_name_too_long_is_one_error(
+    store: ModelStore, service_redis: str, prefix: str, tmp_path: Path
+) -> None:
+    """A hostile audit's `?model=` of 201 characters got the same error twice (`model: String
+    should have at most 200 characters; model: ...`) where two dependencies of the route read
+    the parameter: the errors list each bad field once."""
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    settings = settings_for(store, service_redis, prefix, tmp_path)
+    with TestClient(create_app(settings)) as client:
+        for path in ("/v1/segments", "/v1/segments/seg-001", "/v1/customers/C1", "/v1/rescore"):
+            answer = client.get(f"{path}?model={'m' * 201}")
+            assert answer.status_code == 422, (path, answer.text)
+            assert answer.json()["errors"] == [
+                {"field": "model", "message": "String should have at most 200 characters"}
+            ], path
+            assert answer.json()["detail"].count("model:") == 1
+
+
 def test_forgetting_with_an_empty_model_forgets_in_the_default_model_only(
     versions: Versions, store: ModelStore, service_redis: str, prefix: str, tmp_path: Path
 ) -> None:
