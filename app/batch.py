@@ -454,9 +454,15 @@ def rejects_path(target: Path) -> Path:
 
 def check_output(source: Path, target: Path | None) -> None:
     """``DataError`` when writing ``target`` (or the reports beside it) would overwrite the
-    input ``source``: the same path once resolved, or the same file under another name."""
+    input ``source``: the same path once resolved, or the same file under another name; or
+    when ``target`` is a folder (the whole file was tagged, then the final rename failed)."""
     if target is None:
         return
+    if target.is_dir():
+        raise DataError(
+            f"--output {target} is a folder: name the file to write, such as "
+            f"{target / 'tagged.csv'}"
+        )
     beside = [rejects_path(target), target.with_name(f"{target.stem}.review.csv")]
     for written in (target, *beside):
         same = written.resolve() == source.resolve()

@@ -162,6 +162,32 @@ def test_the_output_may_not_be_the_input(
     assert not list(tmp_path.glob("*rejects*")) and not list(tmp_path.glob(".*partial"))
 
 
+@pytest.mark.parametrize("record", [False, True], ids=["tag", "record"])
+def test_an_output_that_is_a_folder_is_refused_by_name_before_anything_is_done(
+    tmp_path: Path,
+    trained: tuple[ModelStore, TrainResult],
+    customers: tuple[pd.DataFrame, np.ndarray],
+    record: bool,
+) -> None:
+    """A hostile audit's `--output` naming an existing folder tagged the whole file, then
+    ended in a traceback (IsADirectoryError on the final rename)."""
+    store, _ = trained
+    source = tmp_path / "x.csv"
+    customers[0].head(20).to_csv(source, index=False)
+    folder = tmp_path / "out"
+    folder.mkdir()
+    result = runner.invoke(
+        app,
+        ["assign", "-i", str(source), "-o", str(folder), "--store", str(store.root)]
+        + (["--record"] if record else []),
+    )
+    output = " ".join(result.output.split())
+    assert result.exit_code == 1, output
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert f"error: --output {folder} is a folder" in output, output
+    assert not list(folder.iterdir()) and not list(tmp_path.glob(".*partial"))
+
+
 def test_a_repeated_id_is_tagged_once_from_its_last_row(
     tmp_path: Path,
     trained: tuple[ModelStore, TrainResult],
