@@ -388,4 +388,13 @@ def openapi(
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    app()
+    try:
+        app()
+    except OSError as exc:  # a path the user named that is a folder, exists, or is not ours
+        if exc.filename is None:  # (not about a path: a bug, with its traceback)
+            raise
+        paths = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)
+        console.print(
+            f"[red]error:[/] {escape(f'{exc.strerror}: {paths}')}", highlight=False, soft_wrap=True
+        )
+        raise SystemExit(1) from None
