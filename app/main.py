@@ -182,8 +182,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.api_keys, settings.api_keys_file, enabled=not settings.dev_mode
     )
     install_handlers(app)
-    app.add_middleware(AssignFastPath, service=app)  # innermost: see its docstring
-    app.add_middleware(CustomerPaths)  # a customer id holding '/', sent as '%2F'
+    # a customer id holding '/', sent as '%2F' (inside the fast path, which never sees it)
+    app.add_middleware(CustomerPaths)
+    app.add_middleware(AssignFastPath, service=app)  # innermost but the above: its docstring
     app.add_middleware(  # size, JSON (and the dashboard's HTML forms)
         BodyChecks, max_bytes=settings.max_body_bytes, form_paths=FORM_PATHS
     )
