@@ -3,6 +3,7 @@ naming it, not its last value taken silently."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 
@@ -37,16 +38,37 @@ async def single_body_names(request: Request) -> None:
     edit) that writes a name twice in one object (``{"url": a, "url": b}``): FastAPI's parse
     keeps the last, so which was meant cannot be told, as the assignment and events endpoints
     answer (``unique_names``). Run after the route's key check; a body that is not JSON is left
-    to the route's own parse, which names that."""
+    to the route's own parse, which names that. A route that reads no body refuses one that
+    says something (more than ``{}`` or ``null``), naming its query parameters."""
     if request.method not in ("POST", "PATCH", "PUT"):
         return
     body = await request.body()
+    route = request.scope.get("route")
+    if route is not None and getattr(route, "body_field", False) is None and body.strip():
+        # (promote, rescore, replay: ``{"rescore": true}`` was dropped unread, and the
+        # promotion made without the rescore asked for)
+        if _says_nothing(body):
+            return
+        options = ", ".join(f"?{name}=" for name in sorted(_query_names(route.dependant)))
+        said = f"its options are query parameters ({options})" if options else "it has no options"
+        raise invalid([{"field": "body", "message": f"this endpoint reads no body: {said}"}])
     if not body or len(body) > RECHECK_BYTES:
         return
     names = repeated(reparse(body))
     if names:
         listed = [{"field": name, "message": REPEATED} for name in names[:MAX_ERRORS]]
         raise invalid(listed, len(names) - len(listed))
+
+
+def _says_nothing(body: bytes) -> bool:
+    """Whether a body is empty, ``{}`` or ``null`` (what some clients send with every POST)."""
+    text = body.strip()
+    if len(text) > 16:
+        return False
+    try:
+        return json.loads(text or b"null") in ({}, None)
+    except ValueError:
+        return False
 
 
 def given_twice(key: str, times: int) -> dict[str, str]:

@@ -674,6 +674,39 @@ def test_a_model_name_too_long_is_one_error(
             assert answer.json()["detail"].count("model:") == 1
 
 
+def test_options_sent_in_the_body_of_an_endpoint_that_reads_none_are_refused(
+    versions: Versions, store: ModelStore, service_redis: str, prefix: str, tmp_path: Path
+) -> None:
+    """A hostile audit's `POST /v1/models/{v}/promote` with the body `{"rescore": true}`
+    promoted without a rescore (the option is `?rescore=true`; the body was dropped unread),
+    and `POST /v1/rescore` with `{"model": ...}` started one in the default model. An endpoint
+    that reads no body refuses one that says something, naming the query parameters it
+    reads; an empty body, `{}` or `null` still changes nothing."""
+    settings = settings_for(store, service_redis, prefix, tmp_path)
+    with TestClient(create_app(settings)) as client:
+        promote = f"/v1/models/{versions.new}/promote"
+        for path, body in (
+            (promote, {"rescore": True}),
+            ("/v1/rescore", {"model": TIERS}),
+            ("/v1/webhooks/wh_0123456789abcdef/replay", {"since": "2026-01-01"}),
+            (promote, [1]),
+        ):
+            answer = client.post(path, json=body)
+            assert answer.status_code == 422, (path, answer.text)
+            (error,) = answer.json()["errors"]
+            assert error["field"] == "body", error
+            assert error["message"].startswith("this endpoint reads no body"), error
+        assert "?rescore=" in client.post(promote, json={"rescore": True}).text
+        assert store.promoted("customers") == versions.old
+        assert client.get("/v1/rescore").status_code == 404  # none was started
+        for body in (b"", b"{}", b" null "):
+            answer = client.post(
+                promote, content=body, headers={"content-type": "application/json"}
+            )
+            assert answer.status_code == 200, (body, answer.text)
+        assert store.promoted("customers") == versions.new
+
+
 def test_forgetting_with_an_empty_model_forgets_in_the_default_model_only(
     versions: Versions, store: ModelStore, service_redis: str, prefix: str, tmp_path: Path
 ) -> None:
