@@ -40,7 +40,7 @@ async def single_body_names(request: Request) -> None:
     answer (``unique_names``). Run after the route's key check; a body that is not JSON is left
     to the route's own parse, which names that. A route that reads no body refuses one that
     says something (more than ``{}`` or ``null``), naming its query parameters."""
-    if request.method not in ("POST", "PATCH", "PUT"):
+    if request.method not in ("POST", "PATCH", "PUT", "DELETE"):
         return
     body = await request.body()
     route = request.scope.get("route")

@@ -705,6 +705,16 @@ def test_options_sent_in_the_body_of_an_endpoint_that_reads_none_are_refused(
             )
             assert answer.status_code == 200, (body, answer.text)
         assert store.promoted("customers") == versions.new
+        # nor does a forget read one: `{"model": ...}` forgot the customer in every model
+        for model in ("", f"?model={TIERS}"):
+            body = {"customer_id": "c1", "features": versions.rows[0]}
+            assert client.post(f"/v1/assign{model}", json=body).status_code == 200
+        answer = client.request("DELETE", "/v1/customers/c1", json={"model": TIERS})
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["errors"][0]["message"] == (
+            "this endpoint reads no body: its options are query parameters (?model=)"
+        )
+        assert len(client.get("/v1/customers/c1").json()["models"]) == 2
 
 
 def test_forgetting_with_an_empty_model_forgets_in_the_default_model_only(
