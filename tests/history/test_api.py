@@ -124,6 +124,34 @@ def test_an_id_with_a_slash_is_read_and_forgotten_by_its_escaped_path(
     assert client.get("/v1/customers/x/history").json()["customer_id"] == "x"
 
 
+def test_any_id_the_service_assigns_is_read_back_by_its_escaped_path(
+    client: TestClient, trained, customers
+) -> None:
+    """Every id ``/v1/assign`` takes (slashes, percent signs, dots, any script) is the one its
+    path, escaped as a client escapes it, reads back (dots as ``%2E``: a client resolves
+    ``.`` and ``..`` segments away)."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from app.assignment.customer_ids import readable_id
+
+    features = segment_features(trained, customers)[0]
+    alphabet = st.sampled_from("/%.25Fa ~?#+") | st.characters(codec="utf-8")
+    ids = st.text(alphabet, min_size=1, max_size=40).filter(readable_id)
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(customer=ids)
+    def run(customer: str) -> None:
+        assign(client, customer, features)
+        path = "/v1/customers/" + quote(customer, safe="").replace(".", "%2E")
+        for suffix in ("", "/history"):
+            answer = client.get(path + suffix)
+            assert answer.status_code == 200, (customer, suffix, answer.text)
+            assert answer.json()["customer_id"] == customer
+
+    run()
+
+
 def test_history_is_capped(client: TestClient, trained, customers) -> None:
     a, b = segment_features(trained, customers)[:2]
     for i in range(6):
