@@ -447,6 +447,8 @@ def read_csv_fast(
         return None
     if id_column is None or columns is None or len(set(header)) != len(header):
         return None  # without columns, pandas applies no missing markers (``csv_options``)
+    if "" in header:  # pandas names an unnamed column ``Unnamed: 0`` (a frame's index), as
+        return None  # the errors and the config do (pyarrow read it as ``''``: a KeyError)
     wanted = set(columns)
     markers = sorted(CSV_NA_VALUES | frozenset(missing_values))
     try:
@@ -522,6 +524,11 @@ def _id_hint(id_column: str | None, missing: Sequence[str], available: Sequence[
     # "e.g. id_column = 'age'", its first column
     if likely := sorted((c for c in available if _id_words(c)), key=_id_words, reverse=True):
         return f"{said}, e.g. id_column = {likely[0]!r})"
+    if available[0] == "Unnamed: 0":  # a header cell left empty: a frame's index, to_csv's
+        return (
+            f"{said}; the first column has no name in the header, as pandas' to_csv writes a "
+            "frame's index: if it holds the ids, id_column = 'Unnamed: 0' reads it)"
+        )
     return (
         f"{said}; no column of this file is named like one: a file without ids needs a "
         "column of them written first, see docs/training.md#customer-ids)"
