@@ -1,5 +1,5 @@
 """Shapes of public tables a new user brought (issue 14, a second round): a frame's index
-written by pandas' ``to_csv`` as the id column, ..."""
+written by pandas' ``to_csv`` as the id column, a city of hundreds of values."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from typer.testing import CliRunner
 
 from app.cli.main import app
 from app.registry.store import ModelStore
+from app.training.config import parse_config
+from app.training.job import train
 
 runner = CliRunner()
 
@@ -67,3 +69,48 @@ def test_a_frames_index_written_by_to_csv_is_the_id_column_unnamed_0(tmp_path: P
     out = pd.read_csv(tagged, dtype=str)
     assert list(out.columns) == ["Unnamed: 0", "segment_id", "segment_name"]
     assert out["Unnamed: 0"].tolist() == [f"R{i:05d}" for i in range(200)]
+
+
+def test_categories_grouped_as_infrequent_for_many_customers_are_noted(tmp_path: Path) -> None:
+    """An e-commerce table's city, 300 values among 3,000 customers, kept its 16 commonest
+    and put most customers in one 'infrequent' group without a word; a plan of three values
+    and a few rare ones (under 5% of the customers together) is not noted."""
+    rng = np.random.default_rng(8)
+    n = 3000
+    weights = 1 / np.arange(1, 301) ** 0.8
+    cities = rng.choice([f"City{i:03d}" for i in range(300)], n, p=weights / weights.sum())
+    plan = rng.choice(
+        ["basic", "pro", "team", "legacy-a", "legacy-b"], n, p=[0.5, 0.3, 0.18, 0.01, 0.01]
+    )
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"e{i}" for i in range(n)],
+            "spend": rng.normal(50, 10, n),
+            "city": cities,
+            "plan": plan,
+        }
+    )
+    data = tmp_path / "e.csv"
+    frame.to_csv(data, index=False)
+    raw = {
+        "data": {"path": str(data)},
+        "features": [
+            {"name": "spend"},
+            {"name": "city", "type": "categorical"},
+            {"name": "plan", "type": "categorical"},
+        ],
+        "model": {"k_min": 3, "k_max": 3, "stability_bootstraps": 0},
+    }
+    notes = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
+    said = [note for note in notes.data.notes if "grouped as one, infrequent" in note]
+    counts = frame["city"].value_counts()
+    rare = counts[counts < 30]
+    share = f"{rare.sum() / n:.0%}"
+    assert said == [
+        f"city: {len(rare)} of its {len(counts)} categories are each held by fewer than "
+        f"min_frequency = 0.01 of the customers and are grouped as one, infrequent ({share} of "
+        f"the customers): segments, names and rules tell apart only its "
+        f"{len(counts) - len(rare)} commoner ones; a lower min_frequency keeps more, or write "
+        "a coarser column into the file (a region for a city)"
+    ], notes.data.notes
+    assert rare.sum() / n > 0.4
