@@ -39,6 +39,8 @@ ALL_TEXT_HINT = (
     "before training"
 )
 
+# where the pandas lines are that write a file's dates as days and its money as plain numbers
+PREPARE_HINT = " (the pandas lines that do it: docs/training.md#preparing-a-file)"
 
 # a number written with a currency sign or code, a percent sign or thousands separators
 # (``$1,234.50``, ``94%``, ``EUR 12``): what an export writes for people, not for a reader
@@ -282,9 +284,9 @@ def numeric_column(
         example = junk.iloc[0]
         units = unit_hint(junk.drop_duplicates().iloc[:50])
         if units is not None:  # '94%', '$1,234.50': no category, no date, no junk to drop
-            hint = units
+            hint = units + PREPARE_HINT
         elif parsed.values.isna().all() and hint == FIX_HINT:  # a feature with no number:
-            hint = ALL_TEXT_HINT  # reading its text as missing is no fix
+            hint = ALL_TEXT_HINT + PREPARE_HINT  # reading its text as missing is no fix
         if grouped.any():
             hint += dot_group_hint(frame[column], grouped)
         raise DataError(

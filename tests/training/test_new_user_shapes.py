@@ -1,8 +1,13 @@
 """Shapes of public tables a new user brought (issue 14, a second round): a frame's index
-written by pandas' ``to_csv`` as the id column, a city of hundreds of values."""
+written by pandas' ``to_csv`` as the id column, a city of hundreds of values, a SaaS table
+of dates and money written for people prepared by the docs' own pandas lines."""
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +18,7 @@ from app.cli.main import app
 from app.registry.store import ModelStore
 from app.training.config import parse_config
 from app.training.job import train
+from tests.conftest import ROOT
 
 runner = CliRunner()
 
@@ -114,3 +120,78 @@ def test_categories_grouped_as_infrequent_for_many_customers_are_noted(tmp_path:
         "a coarser column into the file (a region for a city)"
     ], notes.data.notes
     assert rare.sum() / n > 0.4
+
+
+def _preparing_lines() -> str:
+    text = (ROOT / "docs" / "training.md").read_text()
+    section = text[text.index("## Preparing a file") :]
+    block = re.search(r"```python\n(.*?)```", section, re.S)
+    assert block, "docs/training.md's 'Preparing a file' has no python block"
+    return block.group(1)
+
+
+def saas_frame(n: int = 600, seed: int = 9) -> pd.DataFrame:
+    """Accounts with their dates and their MRR as an export writes them: churn follows the
+    last login."""
+    rng = np.random.default_rng(seed)
+    signup = pd.Timestamp("2021-01-01") + pd.to_timedelta(rng.integers(0, 900, n), unit="D")
+    away = rng.choice([5, 200], n)
+    last = pd.Timestamp("2024-06-01") - pd.to_timedelta(away + rng.integers(0, 20, n), unit="D")
+    mrr = rng.lognormal(6, 1, n)
+    return pd.DataFrame(
+        {
+            "account_id": [f"00{i:04d}" for i in range(n)],
+            "signup_date": signup.strftime("%Y-%m-%d"),
+            "last_login": last.strftime("%Y-%m-%d"),
+            "MRR": [f"${v:,.2f}" for v in mrr],
+            "churned": np.where((away > 100) & (rng.random(n) < 0.7), "Yes", "No"),
+        }
+    )
+
+
+def test_dates_and_money_for_people_point_to_the_docs_lines_that_prepare_them(
+    tmp_path: Path,
+) -> None:
+    """A SaaS table's signup_date, last_login and MRR of '$1,234.50' were each refused with
+    "derive a number" or "write plain numbers", and nothing showed how: the errors point to
+    docs/training.md's pandas lines, and those lines, run as written, make a file that
+    trains (ids kept as written, the days and the money read as numbers)."""
+    frame = saas_frame()
+    frame.to_csv(tmp_path / "accounts.csv", index=False)
+    features = "".join(f'[[features]]\nname = "{name}"\n' for name in ["last_login", "MRR"])
+    config = tmp_path / "raw.toml"
+    config.write_text(
+        f'outcomes = ["churned"]\n[data]\npath = "accounts.csv"\nid_column = "account_id"\n'
+        f"{features}[model]\nk_min = 2\nk_max = 3\n"
+    )
+    store = tmp_path / "store"
+    result = runner.invoke(app, ["train", "--config", str(config), "--store", str(store)])
+    assert result.exit_code == 1
+    said = " ".join(result.output.split())
+    assert said.count("(the pandas lines that do it: docs/training.md#preparing-a-file)") == 2
+    assert "'2024-" in said and "'$" in said
+    done = subprocess.run(
+        [sys.executable, "-c", _preparing_lines()], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    prepared = pd.read_csv(tmp_path / "accounts_prepared.csv", dtype=str)
+    assert prepared["account_id"].tolist() == frame["account_id"].tolist()
+    assert prepared["MRR"].astype(float).round(2).tolist() == [
+        float(v.strip("$").replace(",", "")) for v in frame["MRR"]
+    ]
+    names = ["days_since_signup_date", "days_since_last_login", "MRR"]
+    features = "".join(f'[[features]]\nname = "{name}"\n' for name in names)
+    config.write_text(
+        f'outcomes = ["churned"]\n[data]\npath = "accounts_prepared.csv"\n'
+        f'id_column = "account_id"\n{features}[model]\nk_min = 2\nk_max = 3\n'
+    )
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("segments")), "train", "--config", str(config)],
+        env={**os.environ, "SEGMENTS_MODEL_STORE": str(store)},
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    manifest = ModelStore(store).manifests("customers")[0]
+    assert manifest.data.rows == 600
+    assert "days_since_last_login" in manifest.segments[0].numeric
