@@ -26,10 +26,26 @@ STORE_OPTION = Annotated[
 out = Console(width=None if sys.stdout.isatty() else 160, emoji=False)
 
 
+class CommandStore(ModelStore):
+    """The store a command works on: where it holds no model at all, its errors name the
+    folder looked in (a model trained from another folder, or under another
+    ``SEGMENTS_MODEL_STORE``, was "no model 'ecom' in the store (it holds no model yet)",
+    with no word of where). The service's store names no path: its probe is unauthenticated."""
+
+    def no_promoted_version(self, model_name: str, hint: str = "") -> str:
+        said = super().no_promoted_version(model_name, hint)
+        if self.model_names():
+            return said
+        return (
+            f"{said.removesuffix(')')}: {self.root.resolve()}; --store or "
+            "SEGMENTS_MODEL_STORE names the folder a model was trained into)"
+        )
+
+
 def store_at(path: Path | None) -> ModelStore:
     from app.settings import get_settings
 
-    return ModelStore(path or get_settings().model_store)
+    return CommandStore(path or get_settings().model_store)
 
 
 def default_model(store: ModelStore, configured: str) -> str:

@@ -52,8 +52,10 @@ def list_versions(store: STORE_OPTION = None, model: MODEL_OPTION = None) -> Non
                 "[green]promoted[/]" if m.version == promoted else "",
             )
         others = [n for n in model_store.model_names() if n != name]
-        if table.rows or not others:  # no empty table before the note naming the others
+        if table.rows:  # no empty table before the note naming the others (or the folder)
             out.print(table)
+        elif not others and not unreadable:  # a store with no model: say where it looked
+            console.print(model_store.no_promoted_version(name), soft_wrap=True, highlight=False)
         for version, why in unreadable.items():
             console.print(f"left out {version}: {why}", soft_wrap=True, highlight=False)
         if not table.rows and others:  # e.g. trained with --model rfm, listed without it

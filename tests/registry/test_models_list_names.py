@@ -25,3 +25,23 @@ def test_list_of_an_absent_model_names_the_models_the_store_holds(
     assert "no versions of 'customers'" in text
     assert "transactions" in text and "--model" in text
     assert "silhouette" not in text  # no empty table of versions before it
+
+
+def test_a_store_with_no_model_is_named_by_its_folder(tmp_path: Path) -> None:
+    """A model trained from another folder (the store is ``models/`` of the current one) or
+    under another SEGMENTS_MODEL_STORE: `segments assign` said "no model 'ecom' in the store
+    (it holds no model yet)" and `models list` printed an empty table, neither saying where
+    they had looked, nor how to look elsewhere."""
+    store = tmp_path / "elsewhere"
+    data = tmp_path / "c.csv"
+    data.write_text("customer_id,x\n1,2\n")
+    runner = CliRunner()
+    where = f"it holds no model yet: {store.resolve()}; --store or SEGMENTS_MODEL_STORE names"
+    listed = runner.invoke(app, ["models", "list", "--model", "ecom", "--store", str(store)])
+    assert listed.exit_code == 0, listed.output
+    assert where in " ".join(listed.output.split())
+    assert "silhouette" not in listed.output  # no empty table
+    assign = ["assign", "--model", "ecom", "--input", str(data), "--store", str(store)]
+    tagged = runner.invoke(app, [*assign, "--output", str(tmp_path / "t.csv")])
+    assert tagged.exit_code == 1
+    assert f"error: no model 'ecom' in the store ({where}" in " ".join(tagged.output.split())
