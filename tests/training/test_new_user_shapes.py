@@ -1,6 +1,7 @@
 """Shapes of public tables a new user brought (issue 14, a second round): a frame's index
 written by pandas' ``to_csv`` as the id column, a city of hundreds of values, a SaaS table
-of dates and money written for people prepared by the docs' own pandas lines."""
+of dates and money written for people prepared by the docs' own pandas lines, a usage table
+whose customers of no data use were "very low" on it."""
 
 from __future__ import annotations
 
@@ -195,3 +196,51 @@ def test_dates_and_money_for_people_point_to_the_docs_lines_that_prepare_them(
     manifest = ModelStore(store).manifests("customers")[0]
     assert manifest.data.rows == 600
     assert "days_since_last_login" in manifest.segments[0].numeric
+
+
+def usage_frame(n: int = 1500, seed: int = 12) -> pd.DataFrame:
+    """A telecom usage table: a third of the customers use no data at all (exact zeros), the
+    others a heavy-tailed amount; voice minutes apart from it."""
+    rng = np.random.default_rng(seed)
+    none = rng.random(n) < 0.35
+    return pd.DataFrame(
+        {
+            "customer_id": [f"t{i}" for i in range(n)],
+            "data_mb": np.where(none, 0.0, rng.lognormal(6, 0.5, n).round(1)),
+            "voice_minutes": rng.lognormal(4, 0.1, n).round(1),
+        }
+    )
+
+
+def usage_names(tmp_path: Path, frame: pd.DataFrame, **data_mb: str) -> list[str]:
+    data = tmp_path / "usage.csv"
+    frame.to_csv(data, index=False)
+    raw = {
+        "data": {"path": str(data)},
+        "features": [
+            {"name": "data_mb", "transform": "log1p", **data_mb},
+            {"name": "voice_minutes"},
+        ],
+        "model": {"k_min": 2, "k_max": 2, "stability_bootstraps": 0},
+    }
+    store = ModelStore(tmp_path / "s")
+    return [s.name for s in train(parse_config(raw, base_dir=tmp_path), store).manifest.segments]
+
+
+def test_a_segment_of_customers_at_zero_is_named_zero(tmp_path: Path) -> None:
+    """A telecom table's segment of customers using no data at all (35% of all) was named
+    "Very low data mb": it is "Zero data mb", what a marketer acts on (voice-only
+    customers). A segment most but not nearly all of whose customers are at 0, a feature
+    with negative values, or one the config gives its own words for, keeps its level word."""
+    frame = usage_frame()
+    names = usage_names(tmp_path, frame)
+    zero = [name for name in names if name.startswith("Zero data mb")]
+    assert len(zero) == 1, names
+    assert not any("low data mb" in name.lower() for name in names), names
+    # the config's own word wins
+    worded = usage_names(tmp_path, frame, low="light data use", high="heavy data use")
+    assert not any("zero" in name.lower() for name in worded), worded
+    assert any("light data use" in name.lower() for name in worded), worded
+    # a corrected (negative) value: 0 is no floor, the level word stays
+    shifted = frame.assign(data_mb=frame["data_mb"].where(frame.index != 7, -3.0))
+    assert not any("zero" in name.lower() for name in usage_names(tmp_path, shifted))
