@@ -124,7 +124,11 @@ def convergence(
     close: float = CLOSE_CENTRES,
 ) -> list[ConvergencePair]:
     """Pairs of segments with close centres, or whose outcomes do not differ (every outcome's
-    Welch t-test p >= 0.05 between their members; needs ``labels`` and ``outcomes``)."""
+    Welch t-test p >= 0.05 between their members; needs ``labels`` and ``outcomes``). Close
+    centres with an outcome that differs are no pair: with many features the root mean square
+    dilutes one clear difference, and an e-commerce table's "Lapsed" and "Very lapsed"
+    segments, 0.94 sd apart on days since the last order and at 29% and 68% churn, were 0.22
+    apart over 24 dimensions, flagged with the advice to merge them."""
     pairs: list[ConvergencePair] = []
     vectors = {s.id: profile_vector(s) for s in segments}
     # each segment's outcome values, picked once: not two passes over every row per pair
@@ -144,6 +148,8 @@ def convergence(
         reasons = ["close_centres"] if distance < close else []
         if values and _same_outcomes(values[a], values[b]):
             reasons.append("same_outcomes")
+        elif values:  # an outcome differs: that tells them apart, whatever their centres
+            reasons = []
         if reasons:
             pairs.append(
                 ConvergencePair(segments=(a, b), distance=round(distance, 4), reasons=reasons)
