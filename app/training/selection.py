@@ -302,9 +302,10 @@ def select_k(
         reason += _held_by_floor(
             curve, chosen, min_share, floor, n / clustered_fraction if clustered_fraction else n
         )
-    if capped:
+    if capped:  # (a reason that is the note stays it: the summary then says it once)
+        same = bool(note) and reason == note
         note = f"{capped}; {note}" if note else capped
-        reason = f"{reason}; {capped}"
+        reason = note if same else f"{reason}; {capped}"
     selection = Selection(
         criterion=CRITERIA[method],
         method=method,

@@ -368,6 +368,9 @@ def test_the_note_says_when_the_30_customers_are_the_floor_and_when_no_k_can_hol
     assert "no candidate in k = 3..3 can give every segment 20 customers" in note, note
     assert "%" not in note, note  # 20 customers read "every segment 150% of customers"
     assert "k_max = 5 lowered to 3: 50 customers fill fewer than k_min = 3 segments" in note
+    # a 60-customer table's summary said it twice, as the note and (in another order) as
+    # the selection's reason: the reason is the note, printed once
+    assert m.selection.reason == note
     # where 20 customers is a share segments can hold (100 customers, 3 segments): the share
     # and where it comes from, when a segment holds fewer (three blobs of 50, 45 and 5)
     rng = np.random.default_rng(1)
