@@ -506,8 +506,23 @@ def check_data_file(
             f"{path.name}: missing column(s) {', '.join(map(repr, missing))}; "
             f"the file has: {', '.join(map(repr, available[:30]))}"
             f"{' …' if len(available) > 30 else ''}"
-            f"{hint or _id_hint(id_column, missing, available)}"
+            f"{hint or _id_hint(id_column, missing, available) or _close_hint(missing, available)}"
         )
+
+
+def _close_hint(missing: Sequence[str], available: Sequence[str]) -> str:
+    """The file's column a missing one is most likely a misspelling of (``outcomes =
+    ["churn"]`` for a file's ``churned``), as config keys are suggested."""
+    import difflib
+
+    close = [
+        (m, found[0])
+        for m in missing
+        if (found := difflib.get_close_matches(m, list(available), n=1, cutoff=0.75))
+    ]
+    if not close:
+        return ""
+    return " (" + "; ".join(f"did you mean {c!r} for {m!r}?" for m, c in close[:5]) + ")"
 
 
 def _id_hint(id_column: str | None, missing: Sequence[str], available: Sequence[str]) -> str:

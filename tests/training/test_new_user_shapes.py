@@ -244,3 +244,19 @@ def test_a_segment_of_customers_at_zero_is_named_zero(tmp_path: Path) -> None:
     # a corrected (negative) value: 0 is no floor, the level word stays
     shifted = frame.assign(data_mb=frame["data_mb"].where(frame.index != 7, -3.0))
     assert not any("zero" in name.lower() for name in usage_names(tmp_path, shifted))
+
+
+def test_a_misspelt_column_names_the_one_it_likely_is(tmp_path: Path) -> None:
+    """``outcomes = ["churn"]`` for a file's ``churned`` listed the file's columns and left
+    the reader to spot it; as a misspelt config key is, the close column is named."""
+    frame = survey_frame().assign(churned=0)
+    data = tmp_path / "s.csv"
+    frame.rename_axis("customer_id").to_csv(data)
+    config = tmp_path / "s.toml"
+    config.write_text(
+        f'outcomes = ["churn"]\n[data]\npath = "{data}"\n[[features]]\nname = "visit"\n'
+    )
+    result = runner.invoke(app, ["train", "--config", str(config), "--store", str(tmp_path)])
+    assert result.exit_code == 1
+    said = " ".join(result.output.split())
+    assert "(did you mean 'visits' for 'visit'?; did you mean 'churned' for 'churn'?)" in said
