@@ -260,3 +260,39 @@ def test_a_misspelt_column_names_the_one_it_likely_is(tmp_path: Path) -> None:
     assert result.exit_code == 1
     said = " ".join(result.output.split())
     assert "(did you mean 'visits' for 'visit'?; did you mean 'churned' for 'churn'?)" in said
+
+
+def test_answers_on_an_ordered_scale_are_noted_once_with_the_scale(tmp_path: Path) -> None:
+    """A survey's four Likert items, declared categorical as the docs allow, were segmented
+    on without their order (an 'Agree' as far from 'Strongly agree' as from 'Strongly
+    disagree'): one note names them and the numbers to write; other categories are not."""
+    rng = np.random.default_rng(14)
+    n = 300
+    scale = ["Strongly disagree", "Disagree", "Neutral", "Agree", "Strongly agree"]
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"r{i}" for i in range(n)],
+            "visits": rng.poisson(4, n),
+            "q1": rng.choice(scale, n),
+            "q2": rng.choice([" strongly AGREE", *scale[1:]], n),
+            "plan": rng.choice(["basic", "pro", "team"], n),
+        }
+    )
+    data = tmp_path / "survey.csv"
+    frame.to_csv(data, index=False)
+    raw = {
+        "data": {"path": str(data)},
+        "features": [
+            {"name": "visits"},
+            *({"name": name, "type": "categorical"} for name in ("q1", "q2", "plan")),
+        ],
+        "model": {"k_min": 2, "k_max": 2, "stability_bootstraps": 0},
+    }
+    notes = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
+    said = [note for note in notes.data.notes if "ordered scale" in note]
+    assert said == [
+        "q1, q2: answers on an ordered scale ('Strongly disagree' ... 'Strongly agree'), "
+        "segmented on as categories, whose order is not used; written as numbers (1 for "
+        "'Strongly disagree' to 5 for 'Strongly agree') they are a scale the segments follow "
+        "(docs/training.md#preparing-a-file)"
+    ], notes.data.notes
