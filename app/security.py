@@ -127,7 +127,7 @@ class KeyRing:
         if path is not None:
             if not path.exists():
                 raise ValueError(f"API keys file {path} does not exist")
-            self.entries |= parse_entries(path.read_text(), str(path))
+            self.entries |= parse_entries(read_keys(path), str(path))
             self._token = _file_token(path)
         API_KEYS_FILE_OK.set(1)
         log.info("loaded %d API key(s)", len(self.entries))
@@ -140,7 +140,7 @@ class KeyRing:
             token = _file_token(self.path)
             if token == self._token and not self.problems:
                 return
-            text = self.path.read_text()
+            text = read_keys(self.path)
         except FileNotFoundError:
             self._apply({}, ["the keys file does not exist: no key from it is accepted"], None)
             return
@@ -212,6 +212,12 @@ class KeyRing:
         # compare against a real digest even for an unknown id, so timing says nothing
         expected = entry.digest if entry else b"\x00" * 32
         return entry if hmac.compare_digest(digest, expected) and entry else None
+
+
+def read_keys(path: Path) -> str:
+    """A keys file's text; a byte order mark (Windows editors save UTF-8 with one) is no part
+    of the first key's id, where it made that key refused while listed as any other."""
+    return path.read_text(encoding="utf-8-sig")
 
 
 def _file_token(path: Path) -> tuple[int, ...]:

@@ -221,3 +221,28 @@ def test_segments_keys_list_and_revoke_a_running_services_keys(
     assert path.read_text() == f"# operators\n{lines[0]}\n{lines[1]}\n# old\n"
     none = CliRunner().invoke(cli, ["keys", "revoke", "--label", "gone", "--file", str(path)])
     assert none.exit_code == 0 and "no key labelled 'gone'" in none.output
+
+
+def test_a_keys_file_saved_with_a_byte_order_mark_keeps_its_first_key(
+    serving: tuple[TestClient, Path, dict[str, str]],
+) -> None:
+    """Windows editors save UTF-8 with a byte order mark: it was read as part of the first
+    line's key id, so that key was refused (401) while `segments keys list` showed it as
+    any other, and `keys revoke` could not find it."""
+    from typer.testing import CliRunner
+
+    from app.cli.main import app
+
+    client, path, key = serving
+    text = path.read_text()
+    first = text.split(":", 1)[0]
+    replace(path, "\ufeff" + text.replace(text.splitlines()[1] + "\n", ""))
+    wait_until(lambda: status_of(client, key["also"]) == 401, "the new file read")
+    assert status_of(client, key["keep"]) == 200
+    assert client.get("/readyz").json()["checks"]["api_keys"]["ok"] is True
+    listed = CliRunner().invoke(app, ["keys", "list", "--file", str(path)])
+    assert listed.exit_code == 0 and "\ufeff" not in listed.output, listed.output
+    revoked = CliRunner().invoke(app, ["keys", "revoke", "--file", str(path), first])
+    assert revoked.exit_code == 0, revoked.output
+    wait_until(lambda: status_of(client, key["keep"]) == 401, "the first key revoked")
+    assert status_of(client, key["revoke"]) == 200

@@ -146,4 +146,6 @@ def _read(file: Path | None) -> tuple[Path, str]:
         where = str(file) if file is not None else "given (--file or SEGMENTS_API_KEYS_FILE)"
         console.print(f"[red]error:[/] no keys file {escape(where)}", soft_wrap=True)
         raise typer.Exit(1)
-    return file, file.read_text()
+    from app.security import read_keys
+
+    return file, read_keys(file)
