@@ -106,6 +106,7 @@ def forget(
             return found
 
     with fail_on_error(console):
+        _check_ids(customer_ids)
         if model is not None:  # a mistyped name would read as "unknown" customers
             _check_model(model)
         found = asyncio.run(run())
@@ -114,6 +115,20 @@ def forget(
         console.print(f"{escape(terminal_text(customer_id))}: {state}", highlight=False)
     if not all(found):
         raise typer.Exit(1)
+
+
+def _check_ids(customer_ids: list[str]) -> None:
+    """Refuse, before any is forgotten, an id the service would refuse to assign (empty,
+    control characters only, longer than the API reads), as DELETE /v1/customers/{id} does:
+    it could never have been recorded, so "unknown" would mislead."""
+    from app.assignment.customer_ids import id_problem
+    from app.errors import DataError
+    from app.history.endpoints import MAX_PATH_ID
+
+    for customer_id in customer_ids:
+        if problem := id_problem(customer_id, MAX_PATH_ID):
+            shown = terminal_text(customer_id[:40]) + ("..." if len(customer_id) > 40 else "")
+            raise DataError(f"not a customer id: {problem}: {shown!r}; nothing was forgotten")
 
 
 @customers_app.command("rescore")

@@ -289,3 +289,27 @@ def test_recording_a_log_as_of_long_ago_says_the_service_will_move_customers_aga
     current = CliRunner().invoke(cli, ["assign", *where, "--record", "--as-of", tomorrow])
     assert current.exit_code == 0, current.output
     assert "before now" not in current.output
+
+
+@pytest.mark.parametrize(
+    ("customer_id", "why"),
+    [("", "blank"), ("   ", "blank"), ("x" * 5000, "longer than 1024 characters")],
+)
+def test_forget_refuses_an_id_the_service_would_refuse(
+    tx_trained: tuple[ModelStore, TrainResult],
+    monkeypatch: pytest.MonkeyPatch,
+    customer_id: str,
+    why: str,
+) -> None:
+    """Found by the hostile audit: `segments customers forget ''` (or a 5,000-character id)
+    answered "unknown" where DELETE /v1/customers/{id} refuses the id; the other ids given
+    are not forgotten either."""
+    store, _ = tx_trained
+    monkeypatch.setenv("SEGMENTS_MODEL_STORE", str(store.root))
+    shown = CliRunner().invoke(cli, ["customers", "forget", "C1", customer_id])
+    assert shown.exit_code == 1, shown.output
+    text = _text(shown.output)
+    assert f"error: not a customer id: {why}" in text
+    assert "nothing was forgotten" in text
+    assert "unknown" not in text and "forgotten\n" not in text
+    assert len(shown.output) < 400
