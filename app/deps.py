@@ -13,7 +13,7 @@ from fastapi import Depends, Query, Request
 from starlette.datastructures import State
 
 from app.history import HistoryService
-from app.models import one_model, state_for
+from app.models import MAX_MODEL_NAME, one_model, state_for
 from app.problems import Problem
 from app.serving import ModelHolder, ServingModel
 
@@ -22,7 +22,7 @@ ModelQuery = Annotated[
     Query(
         description="the model (segmentation) to use; default: the service's "
         "SEGMENTS_MODEL_NAME. An unknown model is a 404 listing the known ones",
-        max_length=200,
+        max_length=MAX_MODEL_NAME,
     ),
 ]
 

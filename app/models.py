@@ -205,11 +205,17 @@ def unknown_model(name: str, known: list[str]) -> Problem:
     )
 
 
+MAX_MODEL_NAME = 200  # the longest ?model= read (app.deps.ModelQuery)
+
+
 def one_model(names: list[str]) -> str | None:
     """The model a query names (``?model=``), or None; ``?model=a&model=b`` is a 422: which
     one was meant cannot be told (the last one was served)."""
     if len(names) > 1:
         raise invalid([{"field": "model", "message": f"given {len(names)} times: name one model"}])
+    if names and len(names[0]) > MAX_MODEL_NAME:  # as FastAPI refuses it on the other routes
+        message = f"String should have at most {MAX_MODEL_NAME} characters"
+        raise invalid([{"field": "model", "message": message}])
     return names[0] if names else None
 
 

@@ -672,6 +672,17 @@ def test_a_model_name_too_long_is_one_error(
                 {"field": "model", "message": "String should have at most 200 characters"}
             ], path
             assert answer.json()["detail"].count("model:") == 1
+        # the assignment fast path reads ?model= itself: the same 422, not a 404 unknown model
+        for path, body in (
+            ("/v1/assign", {"customer_id": "C1"}),
+            ("/v1/assign/batch", {"items": [{"customer_id": "C1"}]}),
+        ):
+            answer = client.post(f"{path}?model={'m' * 201}", json=body)
+            assert answer.status_code == 422, (path, answer.text)
+            assert answer.json()["errors"] == [
+                {"field": "model", "message": "String should have at most 200 characters"}
+            ], path
+        assert client.post(f"/v1/assign?model={'m' * 200}", json={}).status_code == 404
 
 
 def test_options_sent_in_the_body_of_an_endpoint_that_reads_none_are_refused(

@@ -48,7 +48,7 @@ from app.drift.live import LIVE
 from app.events.service import live_features, live_features_many, log_spec
 from app.history import HistoryService
 from app.history.records import now_ms
-from app.models import MODEL_PARAMETER, state_for_query
+from app.models import MAX_MODEL_NAME, MODEL_PARAMETER, state_for_query
 from app.observability import ASSIGNMENTS, child
 from app.problems import as_problem, problem_response, problem_responses
 from app.security import SCOPE_KEY, authorize, presented_key_raw
@@ -113,7 +113,7 @@ MODEL_QUERY: dict[str, Any] = {  # as FastAPI publishes app.deps.ModelQuery
     "description": "the model (segmentation) to use; default: the service's "
     "SEGMENTS_MODEL_NAME. An unknown model is a 404 listing the known ones",
     "schema": {
-        "anyOf": [{"type": "string", "maxLength": 200}, {"type": "null"}],
+        "anyOf": [{"type": "string", "maxLength": MAX_MODEL_NAME}, {"type": "null"}],
         "title": "Model",
         "description": "the model (segmentation) to use; default: the service's "
         "SEGMENTS_MODEL_NAME. An unknown model is a 404 listing the known ones",
