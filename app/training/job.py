@@ -12,6 +12,7 @@ file first, then imports them (``app.training.steps``, about a second) while pya
 from __future__ import annotations
 
 import functools
+import gc
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -73,6 +74,29 @@ def one_blas_thread(fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+YOUNG_COLLECTION = 50_000  # net allocations between young collections while the job runs
+
+
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Python's cyclic garbage collector set to young collections only, every 50,000 net
+    allocations, while the job runs; its own thresholds again after, also on failure.
+
+    The job imports scikit-learn, SciPy and matplotlib and builds their objects by the
+    hundred thousand: with the default thresholds (700, 10, 10) the collector ran 566 times
+    in a 1M-customer training, four of them full passes over every object in the process
+    (0.5-1.6 s of a loaded machine's job, bench/README.md). Nothing the job computes depends
+    on when cycles are freed, and young collections still free the job's own (figures,
+    fitted candidates) as it goes, so its peak RSS is the same; the service does the same
+    (``app.main``)."""
+    thresholds = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION, 20, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+
+
 @one_blas_thread
 def train(
     config: TrainConfig,
@@ -85,7 +109,10 @@ def train(
     # a read-only or full store fails now, in one line, not after minutes of fitting
     store.check_writable(config.model.name)
     timer = Timer(on_step)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="train-background") as background:
+    with (
+        fewer_collections(),
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="train-background") as background,
+    ):
         with timer.step("load data"):
             # the second thread reads the file (pyarrow's reader releases the GIL and has
             # threads of its own) while this one imports the fitting steps' libraries; a
