@@ -667,7 +667,8 @@ def _deciding_trait(
     of the tree (``siblings``: all of them) has that level and no leaf deciding on the same
     feature is named by its bounds (``by_bounds``), else its bounds (``income 37,718-40,801``);
     a leaf bounded on both sides that holds one whole number (``only``) is named by it
-    (``satisfaction 3``, not ``low satisfaction``: the level of a middle band says little)."""
+    (``satisfaction 3``, not ``low satisfaction``: the level of a middle band says little),
+    and one bounded above that holds only 0 is ``zero ...`` (not ``... < 1``)."""
     label = labels[split.feature]
     if _is_flag(split, words):
         return words[split.feature].high if split.lower is not None else words[split.feature].low
@@ -681,7 +682,11 @@ def _deciding_trait(
         text = _category_trait(split.category, label, 1.0, yes_no)
         return text if split.is_category else f"not {text}"
     if only is not None:
-        return f"{label} {bounds_number(only)}"
+        return (
+            f"zero {label}"
+            if only == 0 and split.lower is None
+            else f"{label} {bounds_number(only)}"
+        )
     own = numeric.get(split.feature)
     if own is not None and not by_bounds:
         level = _trait(split.feature, own, labels, words)
@@ -708,7 +713,10 @@ def _held(values: pd.Series, split: LeafSplit) -> Held:
         return Held(None, 0.0)
     known = pd.to_numeric(values, errors="coerce").dropna().unique()
     only = None
-    if split.lower is not None and split.upper is not None and len(known) == 1:
+    # (or bounded above only, holding only 0: "num catalog purchases < 1" was a leaf of
+    # customers who never bought from the catalog)
+    ends = split.lower is not None or (len(known) == 1 and float(known[0]) == 0)
+    if ends and split.upper is not None and len(known) == 1:
         only = float(known[0]) if float(known[0]).is_integer() else None
     return Held(only, float(values.isna().mean()) if split.missing else 0.0)
 

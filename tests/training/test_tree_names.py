@@ -248,3 +248,31 @@ def test_a_leaf_holding_the_unknowns_or_one_value_says_so(tmp_path: Path) -> Non
         "satisfaction >= 3 and satisfaction < 4": "Satisfaction 3",  # was "Satisfaction 3-4"
         "satisfaction < 3": "Satisfaction < 3",
     }, names
+
+
+def test_a_leaf_of_customers_at_zero_is_named_zero(tmp_path: Path) -> None:
+    """A tree on the personality table's campaign response named a leaf "Num catalog
+    purchases < 1": the customers who never bought from the catalog, whose count is 0. A
+    leaf bounded above that holds only 0 is "Zero ...", as a cluster of them is; the other
+    leaves deciding on the count keep their bounds."""
+    rng = np.random.default_rng(6)
+    n = 4_000
+    catalog = np.where(rng.random(n) < 0.3, 0, rng.poisson(4, n) + 1).astype(float)
+    tenure = rng.integers(0, 72, n).astype(float)
+    logit = -2.0 + 2.0 * (catalog > 0) + 1.0 * (catalog > 6) - 1.0 * (tenure < 12)
+    bought = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    frame = pd.DataFrame(
+        {"customer_id": [f"c{i}" for i in range(n)], "catalog_orders": catalog, "tenure": tenure}
+    )
+    frame.assign(bought=bought).to_csv(tmp_path / "cat.csv", index=False)
+    raw = {
+        "data": {"path": str(tmp_path / "cat.csv")},
+        "outcomes": ["bought"],
+        "features": [{"name": "catalog_orders"}, {"name": "tenure"}],
+        "model": {"algorithm": "tree", "target": "bought", "stability_bootstraps": 0},
+    }
+    m = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
+    names = {s.rule: s.name for s in m.segments}
+    zero = [name for rule, name in names.items() if rule and rule.startswith("catalog_orders < 1")]
+    assert zero and all(name.startswith("Zero catalog orders") for name in zero), names
+    assert not any("< 1" in name for name in names.values()), names
