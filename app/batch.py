@@ -42,6 +42,7 @@ from app.training.data import (
     columns_hint,
     columns_of,
     csv_options,
+    index_as_columns,
     learnt_booleans,
     markers_as_missing,
     missing_ids,
@@ -334,7 +335,8 @@ def _frames(
     written = [c for c in categories if c not in numbered]  # their markers: the config's
     if path.suffix.lower() in PARQUET_SUFFIXES:
         for batch in pq.ParquetFile(path).iter_batches(batch_size=size, columns=wanted):
-            yield markers_as_missing(batch.to_pandas(), id_column, missing_values, written)
+            frame = index_as_columns(batch.to_pandas(), wanted)  # a frame's index by name
+            yield markers_as_missing(frame, id_column, missing_values, written)
     else:
         options = csv_options(id_column, wanted, missing_values, categories, dialect, written)
         skip = [m.record for m in misshapen]

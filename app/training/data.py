@@ -380,7 +380,7 @@ def read_rows(
     written = [c for c in categories if c not in numbered]
     try:
         if path.suffix.lower() in PARQUET_SUFFIXES:
-            frame = pd.read_parquet(path, columns=columns)
+            frame = index_as_columns(pd.read_parquet(path, columns=columns), columns)
             frame = markers_as_missing(frame, id_column, missing_values, written)
         else:
             # pyarrow refuses a misshapen row: a file it reads has none
@@ -404,6 +404,24 @@ def read_rows(
     if frame.empty:
         raise DataError(f"data file {path} has a header but no rows")
     return frame, misshapen
+
+
+def index_as_columns(frame: pd.DataFrame, columns: Sequence[str] | None) -> pd.DataFrame:
+    """``frame`` read from a Parquet file pandas wrote with its index, with the index as the
+    columns its schema names (``__index_level_0__`` unnamed, else its name): asked for by
+    name, pandas makes them the frame's index again, and the id column, named in the error
+    as one the file has, was a KeyError."""
+    if columns is None or all(c in frame.columns for c in columns):
+        return frame
+    names = [
+        f"__index_level_{i}__" if name is None else str(name)
+        for i, name in enumerate(frame.index.names)
+    ]
+    if not any(c in names for c in columns if c not in frame.columns):
+        return frame
+    frame = frame.copy()
+    frame.index = frame.index.set_names(names)
+    return frame.reset_index()
 
 
 def misshapen_summary(misshapen: Sequence[Misshapen]) -> str:
@@ -543,6 +561,11 @@ def _id_hint(id_column: str | None, missing: Sequence[str], available: Sequence[
         return (
             f"{said}; the first column has no name in the header, as pandas' to_csv writes a "
             "frame's index: if it holds the ids, id_column = 'Unnamed: 0' reads it)"
+        )
+    if "__index_level_0__" in available:  # to_parquet's: the index kept as a column
+        return (
+            f"{said}; the file keeps a frame's index, as pandas' to_parquet writes it: if it "
+            "holds the ids, id_column = '__index_level_0__' reads it)"
         )
     return (
         f"{said}; no column of this file is named like one: a file without ids needs a "

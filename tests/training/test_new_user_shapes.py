@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from app.cli.main import app
@@ -296,3 +297,37 @@ def test_answers_on_an_ordered_scale_are_noted_once_with_the_scale(tmp_path: Pat
         "'Strongly disagree' to 5 for 'Strongly agree') they are a scale the segments follow "
         "(docs/training.md#preparing-a-file)"
     ], notes.data.notes
+
+
+@pytest.mark.parametrize("index_name", [None, "respondent"])
+def test_a_frames_index_written_by_to_parquet_is_an_id_column(
+    tmp_path: Path, index_name: str | None
+) -> None:
+    """pandas' to_parquet keeps a frame's index as a column (``__index_level_0__``, or the
+    index's name), which the error listed among the file's columns; named as the id column,
+    pandas made it the index again when reading it by name: a KeyError in training, and in
+    ``segments assign``'s chunks."""
+    frame = survey_frame().rename_axis(index_name)
+    data = tmp_path / "survey.parquet"
+    frame.to_parquet(data)
+    column = index_name or "__index_level_0__"
+    config = tmp_path / "survey.toml"
+    store = tmp_path / "store"
+    if index_name is None:
+        write_config(config, data, None)
+        result = runner.invoke(app, ["train", "--config", str(config), "--store", str(store)])
+        assert result.exit_code == 1
+        said = " ".join(result.output.split())
+        assert "id_column = '__index_level_0__' reads it" in said, said
+    write_config(config, data, column)
+    train = ["train", "--config", str(config), "--store", str(store), "--promote"]
+    result = runner.invoke(app, train)
+    assert result.exit_code == 0, result.output
+    tagged = tmp_path / "tagged.csv"
+    result = runner.invoke(
+        app, ["assign", "--input", str(data), "--output", str(tagged), "--store", str(store)]
+    )
+    assert result.exit_code == 0, result.output
+    out = pd.read_csv(tagged, dtype=str)
+    assert list(out.columns) == [column, "segment_id", "segment_name"]
+    assert out[column].tolist() == [f"R{i:05d}" for i in range(200)]
