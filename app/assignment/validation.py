@@ -193,6 +193,10 @@ def parse_item(
         problem = "field required" if "features" not in obj else "must be an object"
         errors.append({"field": f"{p}features", "message": problem})
         raise ItemInvalid(errors, omitted, where)
+    if partial and not features:  # an id alone (assignment by id): no feature to check
+        if errors:
+            raise ItemInvalid(errors, omitted, where)
+        return customer_id, features  # type: ignore[return-value]
     if feature_markers:
         for name, marked in feature_markers.items():
             if name in features and name in kinds and marked.hit(features[name], kinds[name]):
