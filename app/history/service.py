@@ -59,7 +59,11 @@ class HistoryStatus:
     reachable: bool
 
 
-LANES = 2
+LANES = 1
+"""Coalescing queues, each with one pipeline in flight. Two (so that the client's work on one
+overlaps Redis's work on the other) made pipelines half as large, and each pipeline costs the
+worker and Redis a write, a read and a script call's set-up: one lane spends 10-15 % less
+server CPU per recorded request (bench/README.md, "What a by-id request costs")."""
 
 SPOOLED_IDS_KEPT = 100_000
 """Most customer ids a process remembers having spooled (so that their profile reads, whose
@@ -112,9 +116,8 @@ class HistoryService:
         Concurrent calls are coalesced: while one pipeline is in flight, the records that
         arrive queue up and go together in the next one. An idle service sends each record at
         once; a busy one makes one round trip for many requests instead of one each. There
-        are ``LANES`` such queues, each with its own pipeline in flight, so that the client's
-        work on one overlaps Redis's work on another; a customer always goes to the same
-        lane, so its records apply in arrival order.
+        are ``LANES`` such queues, each with its own pipeline in flight; a customer always
+        goes to the same lane, so its records apply in arrival order.
         """
         if rec.profile is not None:  # it stores another profile: the cached one is stale
             self.profile_cache.drop(rec.customer_id)
