@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -24,6 +26,7 @@ from app.problems import MAX_BATCH_CEILING
 from app.registry.store import ModelStore
 from app.serving.model import build_serving_model
 from app.training.job import TrainResult
+from tests.conftest import ROOT
 from tests.events.conftest import clocked_client
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -598,3 +601,41 @@ def test_an_events_answer_says_when_its_features_were_derived_as_the_by_id_answe
     by_id = client.post("/v1/assign", json={"customer_id": "fa1"}).json()
     assert by_id["features_as_of"] == now
     assert by_id["segment_id"] == segment_of(doc, "fa1")
+
+
+def test_the_docs_order_stream_sender_runs_as_written(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """docs/events.md's ``send`` (a shop's order lines to ``POST /v1/events``), run as
+    written against the service: its field names are the API's, a new customer's first order
+    is printed as a move, and sending the same lines again (as the docs advise when no
+    answer came) moves nobody."""
+    text = (ROOT / "docs" / "events.md").read_text()
+    section = text[text.index("## Wiring a shop's order stream") :]
+    block = re.search(r"```python\n(.*?)```", section, re.S)
+    assert block, "docs/events.md's 'Wiring a shop's order stream' has no python block"
+    seen: list[str] = []
+
+    def post(url: str, **kwargs: Any) -> Any:  # the service behind the docs' host name
+        seen.append(url)
+        assert kwargs.pop("timeout") == 30  # (the test client takes none)
+        path = url.removeprefix("https://segments.example.com")
+        return client.post(path.replace("model=rfm", "model=transactions"), **kwargs)
+
+    monkeypatch.setattr(httpx, "post", post)
+    namespace: dict[str, Any] = {"API_KEY": "sk_docs"}
+    exec(compile(block.group(1), "docs/events.md", "exec"), namespace)
+    lines = [
+        {"order_id": "o-1", "line": 1, "customer": "docs-1", "refund": False,
+         "total": 120.0, "paid_at": _iso(NOW - timedelta(days=3))},
+        {"order_id": "o-1", "line": 2, "customer": "docs-1", "refund": True,
+         "total": -20.0, "paid_at": _iso(NOW - timedelta(days=2))},
+    ]  # fmt: skip
+    namespace["send"](lines)
+    first = capsys.readouterr().out.split()
+    assert first[:3] == ["docs-1", "None", "->"] and first[3].startswith("seg-"), first
+    assert seen == ["https://segments.example.com/v1/events?model=rfm"]
+    namespace["send"](lines)  # a re-send: duplicates, nobody moves
+    assert capsys.readouterr().out == ""
+    stored = client.get("/v1/customers/docs-1").json()
+    assert stored["segment_id"] == first[3] and stored["profile"]["monetary"] == 100.0
