@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import orjson
 
 from app.main import render_openapi
@@ -46,3 +48,30 @@ def test_contract_has_stable_operation_ids_and_problem_bodies() -> None:
     assert {"AssignRequest", "AssignResponse", "BatchRequest", "ProblemBody"} <= set(schemas)
     assert "HTTPValidationError" not in schemas
     assert schemas["AssignRequest"]["examples"]
+
+
+def _documented_operations() -> set[tuple[str, str]]:
+    """Each ``METHOD /path`` the README and docs/ name (``GET/DELETE /v1/customers/{id}``:
+    both), the path's parameters written ``{}``; the dashboard's ``/ui/`` forms are pages,
+    not the contract."""
+    text = "\n".join(p.read_text() for p in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")])
+    found = set()
+    for m in re.finditer(
+        r"\b((?:GET|POST|PATCH|DELETE)(?:/(?:GET|POST|PATCH|DELETE))*) (/[\w/{}-]*)", text
+    ):
+        path = re.sub(r"\{[^}]*\}", "{}", m.group(2))
+        if not path.startswith("/ui"):
+            found |= {(method.lower(), path) for method in m.group(1).split("/")}
+    return found
+
+
+def test_every_documented_endpoint_is_in_the_contract_and_every_operation_is_documented() -> None:
+    doc = orjson.loads(COMMITTED.read_text())
+    operations = {
+        (method, re.sub(r"\{[^}]*\}", "{}", path))
+        for path, item in doc["paths"].items()
+        for method in item
+    }
+    documented = _documented_operations()
+    assert documented - operations == set(), "documented, not in openapi/openapi.json"
+    assert operations - documented == set(), "in the contract, documented nowhere"
