@@ -5,7 +5,9 @@ commands on files nothing had made (``--config tiers.toml``, ``--input customers
 ``--data data/customers-2026-12.csv``, ``--input transactions.csv`` where the example log is
 ``data/transactions.csv``): each failed with "not found". Here each command must name a
 real subcommand and real options (the installed CLI's own tree), and every file it reads
-must be in the repository or among what ``segments example-data --out data`` writes.
+must be in the repository or among what ``segments example-data --out data`` writes. A
+command the prose names in a code span (`segments customers rescore [--model NAME]`) must
+take the options it is shown with.
 """
 
 from __future__ import annotations
@@ -79,3 +81,34 @@ def test_a_documented_command_exists_and_reads_files_that_exist(
             assert (
                 (ROOT / path).is_file() or path in example_files or path in WRITTEN_BY_THE_DOCS
             ), f"{doc}: `{line}` reads {path}, which neither the repository nor example-data has"
+
+
+def _spans() -> list[tuple[str, str]]:
+    """(doc name, span) of each inline `segments ...` code span of the prose."""
+    return [
+        (doc.name, span)
+        for doc in DOCS
+        for span in sorted(set(re.findall(r"`((?:\.venv/bin/)?segments [^`]+)`", doc.read_text())))
+    ]
+
+
+SPANS = _spans()
+
+
+def _resolve(words: list[str]) -> list[Any]:
+    """The commands ``words`` name (``keys list|revoke``: both), options left in ``words``."""
+    commands: list[Any] = [typer.main.get_command(app)]
+    while all(hasattr(c, "commands") for c in commands) and words and words[0][0] != "-":
+        names = words.pop(0).split("|")
+        assert all(n in commands[0].commands for n in names), names
+        commands = [commands[0].commands[n] for n in names]
+    return commands
+
+
+@pytest.mark.parametrize(("doc", "span"), SPANS, ids=[f"{d}:{s}" for d, s in SPANS])
+def test_a_command_named_in_the_prose_has_the_options_it_is_shown_with(doc: str, span: str) -> None:
+    words = shlex.split(re.sub(r"[\[\]]", " ", span))[1:]  # [--x Y]: optional
+    for command in _resolve(words):
+        options = {opt for param in command.params for opt in param.opts + param.secondary_opts}
+        unknown = [w for w in words if w.startswith("--") and w.split("=")[0] not in options]
+        assert not unknown, f"{doc}: `{span}`: {unknown} are not options of {command.name}"
