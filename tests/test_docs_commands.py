@@ -12,6 +12,7 @@ take the options it is shown with.
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from typing import Any
@@ -112,3 +113,33 @@ def test_a_command_named_in_the_prose_has_the_options_it_is_shown_with(doc: str,
         options = {opt for param in command.params for opt in param.opts + param.secondary_opts}
         unknown = [w for w in words if w.startswith("--") and w.split("=")[0] not in options]
         assert not unknown, f"{doc}: `{span}`: {unknown} are not options of {command.name}"
+
+
+def _curl_calls() -> list[tuple[str, str]]:
+    """(doc name, call) of each curl call in a bash/sh block, continuation lines joined."""
+    calls = []
+    for doc in DOCS:
+        for block in re.findall(r"```(?:bash|sh)\n(.*?)```", doc.read_text(), re.S):
+            joined = block.replace("\\\n", " ")
+            calls += [
+                (doc.name, c) for c in re.findall(r"^curl .*?(?=^\S|\Z)", joined, re.S | re.M)
+            ]
+    return calls
+
+
+CURLS = _curl_calls()
+
+
+@pytest.mark.parametrize(("doc", "call"), CURLS, ids=[f"{d}:{c[:60]}" for d, c in CURLS])
+def test_a_documented_curl_call_sends_json_to_a_route_of_the_contract(doc: str, call: str) -> None:
+    """A body of ``{...}`` (several-models.md had one) is a 422 for whoever pastes it, and
+    a ``$ADMIN_KEY`` (webhooks.md's) a 401: the key ``./scripts/run`` prints is ``$KEY``."""
+    assert set(re.findall(r"\$([A-Z_]+)", call)) <= {"KEY"}, f"{doc}: `{call}`"
+    words = shlex.split(re.sub(r"\s+#[^']*$", "", call.strip()))  # a comment after the call
+    url = next(w for w in words if w.startswith(("localhost", "http")))
+    path = "/" + url.removeprefix("http://").split("/", 1)[1].split("?")[0]
+    contract = json.loads((ROOT / "openapi" / "openapi.json").read_text())["paths"]
+    routes = [re.sub(r"\{[^}]+\}", "[^/]+", route) for route in contract]
+    assert any(re.fullmatch(route, path) for route in routes), f"{doc}: {path} is no route"
+    if "-d" in words:
+        json.loads(words[words.index("-d") + 1])  # raises, naming the place, unless JSON
