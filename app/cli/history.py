@@ -94,41 +94,46 @@ def forget(
 ) -> None:
     """Forget customers in every model the service serves (or only in --model): profile,
     current segment, history and membership (and this host's spooled records of them), as
-    DELETE /v1/customers/{id} does. Exits 1 if any was unknown in all of them."""
+    DELETE /v1/customers/{id} does. Exits 1 if any was unknown in all of them, or is no
+    customer id (as the API refuses it: blank, control characters, too long)."""
 
     async def run() -> list[bool]:
         models = (model,) if model else _every_model()
         async with _history(models) as services:
             found = []
             for customer_id in customer_ids:
+                if problems[customer_id] is not None:
+                    found.append(False)
+                    continue
                 known = [await service.forget(customer_id) for service in services]
                 found.append(any(known))
             return found
 
+    problems = {customer_id: _id_problem(customer_id) for customer_id in customer_ids}
     with fail_on_error(console):
-        _check_ids(customer_ids)
         if model is not None:  # a mistyped name would read as "unknown" customers
             _check_model(model)
         found = asyncio.run(run())
     for customer_id, known in zip(customer_ids, found, strict=True):
         state = "forgotten" if known else "[yellow]unknown[/]"
-        console.print(f"{escape(terminal_text(customer_id))}: {state}", highlight=False)
+        if problem := problems[customer_id]:
+            state = f"[red]not a customer id[/] ({problem})"
+            customer_id = f"'{customer_id[:40]}{'...' if len(customer_id) > 40 else ''}'"
+        console.print(
+            f"{escape(terminal_text(customer_id))}: {state}", highlight=False, soft_wrap=True
+        )
     if not all(found):
         raise typer.Exit(1)
 
 
-def _check_ids(customer_ids: list[str]) -> None:
-    """Refuse, before any is forgotten, an id the service would refuse to assign (empty,
-    control characters only, longer than the API reads), as DELETE /v1/customers/{id} does:
-    it could never have been recorded, so "unknown" would mislead."""
+def _id_problem(customer_id: str) -> str | None:
+    """Why the service would refuse ``customer_id`` (empty, control characters only, longer
+    than the API reads), as DELETE /v1/customers/{id} does, or None: such an id could never
+    have been recorded, so "unknown" would mislead."""
     from app.assignment.customer_ids import id_problem
-    from app.errors import DataError
     from app.history.endpoints import MAX_PATH_ID
 
-    for customer_id in customer_ids:
-        if problem := id_problem(customer_id, MAX_PATH_ID):
-            shown = terminal_text(customer_id[:40]) + ("..." if len(customer_id) > 40 else "")
-            raise DataError(f"not a customer id: {problem}: {shown!r}; nothing was forgotten")
+    return id_problem(customer_id, MAX_PATH_ID)
 
 
 @customers_app.command("rescore")

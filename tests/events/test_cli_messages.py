@@ -302,14 +302,15 @@ def test_forget_refuses_an_id_the_service_would_refuse(
     why: str,
 ) -> None:
     """Found by the hostile audit: `segments customers forget ''` (or a 5,000-character id)
-    answered "unknown" where DELETE /v1/customers/{id} refuses the id; the other ids given
-    are not forgotten either."""
+    answered "unknown" where DELETE /v1/customers/{id} refuses the id with a 422: it says
+    which id is no customer id and why, shown short, and exits 1."""
     store, _ = tx_trained
     monkeypatch.setenv("SEGMENTS_MODEL_STORE", str(store.root))
     shown = CliRunner().invoke(cli, ["customers", "forget", "C1", customer_id])
     assert shown.exit_code == 1, shown.output
     text = _text(shown.output)
-    assert f"error: not a customer id: {why}" in text
-    assert "nothing was forgotten" in text
-    assert "unknown" not in text and "forgotten\n" not in text
+    quoted = f"'{customer_id[:40]}{'...' if len(customer_id) > 40 else ''}'"
+    assert f"{quoted}: not a customer id ({why})" in shown.output
+    assert "C1: unknown" in text
+    assert "unknown" not in text.replace("C1: unknown", "")
     assert len(shown.output) < 400
