@@ -409,9 +409,21 @@ def test_a_run_cut_short_by_a_shutdown_leaves_the_model_free_to_start_again(
     """The service stops (a deploy, a restart) mid-run: the run reads interrupted, and the
     restarted service starts another at once rather than a 409 'running' for a minute."""
     monkeypatch.setattr("app.rescore.service.BATCH", 1)  # a long run: one customer a batch
+
+    async def slowly(*args: Any) -> Rescored:  # and 50 ms a batch: it outlasts the shutdown
+        *given, on_batch, on_outage = args
+
+        async def rested(progress: Rescored) -> None:
+            await asyncio.sleep(0.05)
+            await on_batch(progress)
+
+        return await rescore(*given, rested, on_outage)
+
+    monkeypatch.setattr("app.rescore.service.rescore", slowly)
     with _service(copied, service_redis, prefix, tmp_path) as api:
         first = api.post("/v1/rescore").json()
         assert first["state"] == "running"
+    monkeypatch.setattr("app.rescore.service.rescore", rescore)
     with _service(copied, service_redis, prefix, tmp_path) as api:
         status = api.get("/v1/rescore").json()
         assert status["state"] == "interrupted" and status["run_id"] == first["run_id"], status
