@@ -2,9 +2,9 @@
 
 ``HistoryService`` writes straight to Redis. The first call that fails (unreachable, slower
 than ``timeout_ms``) switches this process to the spool, so later requests do not wait on a
-dead server. The replayer pings Redis every ``replay_interval_ms``; once it answers, it drains
-the spool in order through ``Recorder.record_many`` and switches back to direct writes when
-the spool is empty. Records are written in the order they were made, and the recording script
+dead server. The replayer pings Redis every ``replay_interval_ms`` (sooner just after the
+switch: a stall is often short); once it answers, it drains the spool in order through
+``Recorder.record_many`` and switches back to direct writes when the spool is empty. Records are written in the order they were made, and the recording script
 ignores a record already applied, so a replay after a partial write counts each migration once.
 
 ``open_history`` opens all of it (and an embedded Redis server when no URL is configured)
@@ -65,6 +65,9 @@ overlaps Redis's work on the other) made pipelines half as large, and each pipel
 worker and Redis a write, a read and a script call's set-up: one lane spends 10-15 % less
 server CPU per recorded request (bench/README.md, "What a by-id request costs")."""
 
+FIRST_RETRY_MS = 20
+"""The replayer's first ping after this process switched to the spool (``run_replayer``)."""
+
 SPOOLED_IDS_KEPT = 100_000
 """Most customer ids a process remembers having spooled (so that their profile reads, whose
 Redis copy is behind the spool, are refused); beyond it every read is refused while spooling."""
@@ -104,6 +107,7 @@ class HistoryService:
         self._spooled_ids: set[str] | None = set() if self._direct else None
         self._lone_reads: set[asyncio.Task[None]] = set()
         self.profile_cache = ProfileCache(self.config.profile_cache_size)
+        self._went_down = asyncio.Event()  # wakes the replayer (``run_replayer``)
 
     @property
     def redis_up(self) -> bool:
@@ -277,6 +281,7 @@ class HistoryService:
     def _down(self, exc: RedisUnavailable) -> None:
         if self._direct:
             log.warning("%s; spooling assignment records until it is back", exc)
+            self._went_down.set()
         self._direct = False
 
     def _checked(self, recs: Sequence[Record], outcomes: list[Outcome]) -> list[Outcome]:
@@ -389,14 +394,26 @@ class HistoryService:
         return await self.recorder.forget(customer_id) or spooled > 0
 
     async def run_replayer(self) -> None:
-        """Replay forever (a background task of the app's lifespan)."""
+        """Replay forever (a background task of the app's lifespan): every
+        ``replay_interval_ms``, and soon after this process switched to the spool, at
+        ``FIRST_RETRY_MS`` then twice as long each time up to the interval. A stall past the
+        deadline (a busy machine, a slow command) is often over within milliseconds, and
+        until the replay every customer recorded meanwhile is spooled, their assignment by
+        id a 503: on two cores at a load of 6-8, half a second of those after each stall."""
+        interval = self.config.replay_interval_ms / 1000
+        wait = interval
         while True:
-            await asyncio.sleep(self.config.replay_interval_ms / 1000)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._went_down.wait(), wait)
+            if self._went_down.is_set():
+                self._went_down.clear()
+                wait = min(FIRST_RETRY_MS / 1000, interval)
             try:
                 if not self._direct or await asyncio.to_thread(self.spool.depth) > 0:
                     await self.replay_pending()
             except Exception:  # never let the replayer die
                 log.exception("history replayer failed")
+            wait = interval if self._direct else min(wait * 2, interval)
 
     async def status(self) -> HistoryStatus:
         """The state now, with a ping of Redis (bounded by the single-call deadline).

@@ -248,3 +248,32 @@ async def test_listing_the_customers_needs_no_info_command(
             await pipe.execute()
         found = [c async for c in customer_ids(service, keys)]
         assert sorted(found) == ids
+
+
+async def test_a_short_stall_is_replayed_soon_not_at_the_next_interval(
+    start_redis: Callable[..., RedisProcess], tmp_path: Path
+) -> None:
+    """A stall past the deadline (a busy machine) switches the process to the spool; until
+    the replay every customer recorded meanwhile is spooled and their assignment by id is a
+    503. The replayer tries soon after the switch (20 ms, then twice as long each time), not
+    only at the next ``replay_interval_ms`` (here a minute): a stall of 0.3 s costs well
+    under a second of spooling."""
+    server = start_redis(tmp_path / "redis", args=DURABLE).start()
+    config = make_config(server.url, tmp_path, timeout_ms=100, replay_interval_ms=60_000)
+    plan = journeys(customers=5, steps=4, t0=now_ms() - 60_000)  # 20 records
+    async with service_for(config) as service:
+        await asyncio.sleep(0.1)  # the replayer is waiting out its first interval
+        assert (await service.record(plan[0])).recorded
+        server.send(signal.SIGSTOP)
+        assert not (await service.record(plan[1])).recorded  # past the deadline: spooled
+        assert not service.redis_up
+        await asyncio.sleep(0.3)
+        server.send(signal.SIGCONT)
+        resumed = time.monotonic()
+        await drained(service, seconds=5.0)
+        assert time.monotonic() - resumed < 2.0  # the retries doubling from 20 ms
+        outcomes = [await service.record(r) for r in plan[2:]]
+        assert all(o.recorded for o in outcomes)
+        assert (await service.status()).replayed == 1
+        await assert_each_migration_once_in_order(service.recorder, plan)
+        await delete_prefix(service.recorder)
