@@ -4,8 +4,9 @@
 than ``timeout_ms``) switches this process to the spool, so later requests do not wait on a
 dead server. The replayer pings Redis every ``replay_interval_ms`` (sooner just after the
 switch: a stall is often short); once it answers, it drains the spool in order through
-``Recorder.record_many`` and switches back to direct writes when the spool is empty. Records are written in the order they were made, and the recording script
-ignores a record already applied, so a replay after a partial write counts each migration once.
+``Recorder.record_many`` and switches back to direct writes when the spool is empty.
+Records are written in the order they were made, and the recording script ignores a record
+already applied, so a replay after a partial write counts each migration once.
 
 ``open_history`` opens all of it (and an embedded Redis server when no URL is configured)
 for an app's lifespan.
