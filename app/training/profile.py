@@ -89,7 +89,7 @@ def profile_segments(
     sides = {col: _sides(frame[col], slots, len(infos)) for col in numeric}
     labels = {f.name: feature_label(config, f) for f in config.features}
     words = _words(config) | _flag_words(config, frame, labels)
-    zeros = _all_but_zero(frame, [c for c in numeric if c not in words], slots, len(infos))
+    zeros = _all_but_zero(sides, [c for c in numeric if c not in words], len(infos))
     # each row's category as its position in the population's shares, so a segment's
     # shares take one bincount rather than a value_counts of its rows per feature
     cat_codes: dict[str, np.ndarray] = {}
@@ -225,9 +225,10 @@ def _mean_or_none(values: pd.Series) -> float | None:
 
 
 def _sides(column: pd.Series, slots: np.ndarray, count: int) -> np.ndarray | None:
-    """Per slot, its customers with a value below, at and above the population's median, and
-    with a value at all (rows 0-3; one bincount each, not a pass per segment): what
-    ``_on_side`` reads. None where the column has no value."""
+    """Per slot, its customers with a value below, at and above the population's median, with
+    a value at all, and at exactly 0 where no value is below 0 (rows 0-4, else 0; one
+    bincount each, not a pass per segment): what ``_on_side`` and ``_all_but_zero`` read.
+    None where the column has no value."""
     values = column.to_numpy(dtype=np.float64, na_value=np.nan)
     present = ~np.isnan(values)
     if not present.any():
@@ -236,7 +237,10 @@ def _sides(column: pd.Series, slots: np.ndarray, count: int) -> np.ndarray | Non
     slot_of = slots[present] if not present.all() else slots
     side = np.sign(kept - np.median(kept)).astype(np.intp) + 1  # 0 below, 1 at, 2 above
     counts = np.bincount(slot_of * 3 + side, minlength=3 * count).reshape(count, 3).T
-    return np.vstack([counts, counts.sum(axis=0)])
+    zeros = np.zeros(count, dtype=counts.dtype)
+    if kept.min() == 0:
+        zeros = np.bincount(slot_of[kept == 0], minlength=count)[:count]
+    return np.vstack([counts, counts.sum(axis=0), zeros])
 
 
 def _on_side(sides: np.ndarray | None, slot: int, z: float) -> float | None:
@@ -597,23 +601,19 @@ ZERO_POPULATION = 0.75  # at most this share of all customers at 0: else zero sa
 
 
 def _all_but_zero(
-    frame: pd.DataFrame, columns: Sequence[str], slots: np.ndarray, count: int
+    sides: dict[str, np.ndarray | None], columns: Sequence[str], count: int
 ) -> list[set[str]]:
     """Per slot, the features (of ``columns``, never negative, with some customers at 0 and
     at most ``ZERO_POPULATION`` of them) on which at least ``ZERO_SEGMENT`` of the slot's
-    customers with a value hold exactly 0: a telecom table's segment of customers using no
-    data at all (35% of all) was "Very low data mb"."""
+    customers with a value hold exactly 0 (``_sides``' rows 3 and 4): a telecom table's
+    segment of customers using no data at all (35% of all) was "Very low data mb"."""
     found: list[set[str]] = [set() for _ in range(count)]
     for column in columns:
-        values = frame[column].to_numpy(dtype=np.float64, na_value=np.nan)
-        present = ~np.isnan(values)
-        if not present.any() or values[present].min() != 0:
+        if (counts := sides[column]) is None:
             continue
-        at_zero = present & (values == 0)
-        if at_zero.sum() > ZERO_POPULATION * present.sum():
+        held, zeros = counts[3], counts[4]
+        if not zeros.any() or zeros.sum() > ZERO_POPULATION * held.sum():
             continue
-        held = np.bincount(slots[present], minlength=count)[:count]
-        zeros = np.bincount(slots[at_zero], minlength=count)[:count]
         for slot in np.flatnonzero((held > 0) & (zeros >= ZERO_SEGMENT * np.maximum(held, 1))):
             found[slot].add(column)
     return found
