@@ -109,6 +109,8 @@ def forget(
                 found.append(any(known))
             return found
 
+    from app.problems import clipped  # the API's own clipping; fastapi only when forgetting
+
     problems = {customer_id: _id_problem(customer_id) for customer_id in customer_ids}
     with fail_on_error(console):
         if model is not None:  # a mistyped name would read as "unknown" customers
@@ -118,7 +120,7 @@ def forget(
         state = "forgotten" if known else "[yellow]unknown[/]"
         if problem := problems[customer_id]:
             state = f"[red]not a customer id[/] ({problem})"
-            customer_id = f"'{customer_id[:40]}{'...' if len(customer_id) > 40 else ''}'"
+            customer_id = f"'{clipped(customer_id, 40)}'"
         console.print(
             f"{escape(terminal_text(customer_id))}: {state}", highlight=False, soft_wrap=True
         )

@@ -309,7 +309,7 @@ def test_forget_refuses_an_id_the_service_would_refuse(
     shown = CliRunner().invoke(cli, ["customers", "forget", "C1", customer_id])
     assert shown.exit_code == 1, shown.output
     text = _text(shown.output)
-    quoted = f"'{customer_id[:40]}{'...' if len(customer_id) > 40 else ''}'"
+    quoted = f"'{customer_id[:39]}\u2026'" if len(customer_id) > 40 else f"'{customer_id}'"
     assert f"{quoted}: not a customer id ({why})" in shown.output
     assert "C1: unknown" in text
     assert "unknown" not in text.replace("C1: unknown", "")
