@@ -297,6 +297,24 @@ def _message(error: Any) -> str:
 _HUGE_INT = "integer string conversion"  # (Python's words for an over-long integer)
 
 
+async def _unauthorised(request: Request) -> Response | None:
+    """The 401 or 403 a routed endpoint's key check gives, or None. FastAPI parses a
+    declared body (``PATCH /v1/segments/{id}``, ``POST /v1/webhooks``) before the route's
+    dependencies run, so a body it cannot parse would answer a caller without a key (or
+    with another scope's) before the key is checked: the check comes first here too."""
+    from app.security import SCOPE_KEY, authorize, presented_key  # (security imports this)
+
+    route = request.scope.get("route")
+    scope = (getattr(route, "openapi_extra", None) or {}).get(SCOPE_KEY)
+    if scope is None:
+        return None
+    try:
+        await authorize(request.app.state, presented_key(request), scope)
+    except Problem as exc:
+        return problem_response(exc, request.url.path)
+    return None
+
+
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem) -> Response:
@@ -307,6 +325,8 @@ def install_handlers(app: FastAPI) -> None:
         found = exc.errors()
         malformed = next((e for e in found if e.get("type") == "json_invalid"), None)
         if malformed is not None:  # as the assign endpoints answer it (loc is a position)
+            if refused := await _unauthorised(request):
+                return refused
             return problem_response(malformed_json(_json_reason(malformed)), request.url.path)
         found = _without_union_branches(found)
         # a parameter that several of a route's dependencies read (``?model=``) is reported
@@ -321,6 +341,8 @@ def install_handlers(app: FastAPI) -> None:
         # FastAPI's own parse of a routed endpoint's body failed other than as a decode error
         # ("There was an error parsing the body"): say why, as the assign endpoints do
         cause = exc.__cause__
+        if exc.status_code == 400 and (refused := await _unauthorised(request)):
+            return refused
         if exc.status_code == 400 and isinstance(cause, RecursionError):
             return problem_response(malformed_json("nested too deeply"), request.url.path)
         if exc.status_code == 400 and isinstance(cause, UnicodeDecodeError):

@@ -125,6 +125,38 @@ def test_the_key_is_checked_before_the_body_is_read(
         assert received == ["chunk"]
 
 
+@pytest.mark.parametrize("content", [b"{not json", b'{"name": "\xff"}'])
+def test_every_endpoint_checks_the_key_before_saying_its_body_is_malformed(
+    client: TestClient,
+    trained: tuple[ModelStore, TrainResult],
+    keys: tuple[dict[str, str], Path],
+    content: bytes,
+) -> None:
+    """FastAPI parses a declared body (``PATCH /v1/segments/{id}``, ``POST /v1/webhooks``)
+    before the route's key check: a body it could not parse (bad JSON, not UTF-8) answered
+    400 to a caller with no key or another scope's. Found by the hostile audit."""
+    _, result = trained
+    by_scope, _ = keys
+    version, segment = result.manifest.version, result.manifest.segments[0].id
+    sent = {"content-type": "application/json"}
+    with_body = [e for e in endpoints(version, segment) if e[0] in ("post", "put", "patch")]
+    assert {("patch", f"/v1/segments/{segment}"), ("post", "/v1/webhooks")} <= {
+        (method, path) for method, path, _, _ in with_body
+    }
+    for method, path, scope, _ in with_body:
+        response = client.request(method, path, content=content, headers=sent)
+        assert response.status_code == 401, (method, path, response.text)
+        assert response.headers["www-authenticate"] == "Bearer"
+        other = next(s for s in SCOPES if s != scope)
+        wrong = {**sent, "x-api-key": by_scope[other]}
+        response = client.request(method, path, content=content, headers=wrong)
+        assert response.status_code == 403, (method, path, other, response.text)
+    right = {**sent, "x-api-key": by_scope["admin"]}
+    response = client.post("/v1/webhooks", content=content, headers=right)
+    assert response.status_code == 400, response.text
+    assert response.json()["type"] == "/problems/malformed-json"
+
+
 def test_the_right_scope_gets_through_by_either_header(
     client: TestClient, keys: tuple[dict[str, str], Path]
 ) -> None:
