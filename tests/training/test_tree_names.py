@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from app.registry.manifest import Manifest
 from app.registry.store import ModelStore
 from app.training.config import CategoricalFeature, TrainConfig, parse_config
 from app.training.job import train
@@ -41,6 +42,21 @@ def _personality(target: str, folder: Path) -> TrainConfig:
 def _churn(folder: Path) -> TrainConfig:
     churn_table(n=4_000, seed=5).to_csv(folder / "churn.csv", index=False)
     return tree_config(folder / "churn.csv", stability_bootstraps=0)
+
+
+def _tree_on(
+    frame: pd.DataFrame, outcome: str, features: list[dict[str, Any]], folder: Path, **model: Any
+) -> tuple[Manifest, ModelStore]:
+    """A tree on ``outcome`` trained from ``frame`` (written to a CSV in ``folder``)."""
+    frame.to_csv(folder / "table.csv", index=False)
+    raw = {
+        "data": {"path": str(folder / "table.csv")},
+        "outcomes": [outcome],
+        "features": features,
+        "model": {"algorithm": "tree", "target": outcome, **model},
+    }
+    store = ModelStore(folder / "s")
+    return train(parse_config(raw, base_dir=folder), store).manifest, store
 
 
 CASES = {
@@ -125,13 +141,6 @@ def test_every_leaf_is_named_by_what_tells_it_from_its_siblings(case: str, tmp_p
 def test_a_leaf_excluding_several_categories_names_them_all(tmp_path: Path) -> None:
     """Found by an audit: a leaf of `region not in ['Region-2', 'Region-0', 'Region-1']` was
     named "Not Region-1", so a reader would put Region-0's customers in it."""
-    import numpy as np
-    import pandas as pd
-
-    from app.registry.store import ModelStore
-    from app.training.config import parse_config
-    from app.training.job import train
-
     rng = np.random.default_rng(4)
     n = 4000
     region = rng.choice([f"Region-{i}" for i in range(8)], n)
@@ -144,15 +153,8 @@ def test_a_leaf_excluding_several_categories_names_them_all(tmp_path: Path) -> N
             "churned": (rng.uniform(size=n) < np.where(high, 0.6, 0.05)).astype(int),
         }
     )
-    data = tmp_path / "regions.csv"
-    frame.to_csv(data, index=False)
-    raw = {
-        "outcomes": ["churned"],
-        "data": {"path": str(data)},
-        "features": [{"name": "region", "type": "categorical"}, {"name": "spend"}],
-        "model": {"algorithm": "tree", "target": "churned", "stability_bootstraps": 0},
-    }
-    m = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
+    features = [{"name": "region", "type": "categorical"}, {"name": "spend"}]
+    m, _ = _tree_on(frame, "churned", features, tmp_path, stability_bootstraps=0)
     excluding = [s for s in m.segments if s.rule and "not in [" in s.rule]
     assert excluding, [(s.name, s.rule) for s in m.segments]
     for seg in excluding:
@@ -173,15 +175,10 @@ def test_a_split_on_a_flag_names_having_it_and_not(tmp_path: Path) -> None:
     frame = pd.DataFrame(
         {"customer_id": [f"c{i}" for i in range(n)], "auto_renew": renews, "tenure": tenure}
     )
-    frame.assign(churned=churned).to_csv(tmp_path / "subs.csv", index=False)
-    raw = {
-        "data": {"path": str(tmp_path / "subs.csv")},
-        "outcomes": ["churned"],
-        "features": [{"name": "auto_renew"}, {"name": "tenure"}],
-        "model": {"algorithm": "tree", "target": "churned", "stability_bootstraps": 0},
-    }
-    store = ModelStore(tmp_path / "s")
-    manifest = train(parse_config(raw, base_dir=tmp_path), store).manifest
+    features = [{"name": "auto_renew"}, {"name": "tenure"}]
+    manifest, store = _tree_on(
+        frame.assign(churned=churned), "churned", features, tmp_path, stability_bootstraps=0
+    )
     features, _ = _deciding(store.load(manifest.model_name, manifest.version).estimator.tree)
     segments = manifest.segments
     flagged = [s.name.split(",")[0] for s, f in zip(segments, features, strict=True)]
@@ -200,15 +197,11 @@ def test_leaves_deciding_on_one_feature_are_all_named_alike(tmp_path: Path) -> N
     logit = -4.0 + 0.006 * duration
     bought = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
     frame = pd.DataFrame({"customer_id": [f"c{i}" for i in range(n)], "duration": duration})
-    frame.assign(bought=bought).to_csv(tmp_path / "calls.csv", index=False)
-    raw = {
-        "data": {"path": str(tmp_path / "calls.csv")},
-        "outcomes": ["bought"],
-        "features": [{"name": "duration", "label": "call duration"}],
-        "model": {"algorithm": "tree", "target": "bought", "stability_bootstraps": 0},
-    }
-    result = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s"))
-    names = [s.name for s in result.manifest.segments]
+    features = [{"name": "duration", "label": "call duration"}]
+    m, _ = _tree_on(
+        frame.assign(bought=bought), "bought", features, tmp_path, stability_bootstraps=0
+    )
+    names = [s.name for s in m.segments]
     assert len(names) >= 3, names
     by_bounds = [bool(re.search(r"\d", n.split(",")[0])) for n in names]
     assert all(by_bounds) or not any(by_bounds), names
@@ -234,14 +227,8 @@ def test_a_leaf_holding_the_unknowns_or_one_value_says_so(tmp_path: Path) -> Non
             "renewed": (rng.uniform(size=n) < rate).astype(int),
         }
     )
-    frame.to_csv(tmp_path / "survey.csv", index=False)
-    raw = {
-        "data": {"path": str(tmp_path / "survey.csv")},
-        "outcomes": ["renewed"],
-        "features": [{"name": "satisfaction"}, {"name": "premium"}],
-        "model": {"algorithm": "tree", "target": "renewed", "k_max": 3},
-    }
-    m = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
+    features = [{"name": "satisfaction"}, {"name": "premium"}]
+    m, _ = _tree_on(frame, "renewed", features, tmp_path, k_max=3)
     names = {s.rule: s.name for s in m.segments}
     assert names == {
         "(satisfaction >= 4 or satisfaction is missing)": "Satisfaction \u2265 4 or unknown",
@@ -264,14 +251,10 @@ def test_a_leaf_of_customers_at_zero_is_named_zero(tmp_path: Path) -> None:
     frame = pd.DataFrame(
         {"customer_id": [f"c{i}" for i in range(n)], "catalog_orders": catalog, "tenure": tenure}
     )
-    frame.assign(bought=bought).to_csv(tmp_path / "cat.csv", index=False)
-    raw = {
-        "data": {"path": str(tmp_path / "cat.csv")},
-        "outcomes": ["bought"],
-        "features": [{"name": "catalog_orders"}, {"name": "tenure"}],
-        "model": {"algorithm": "tree", "target": "bought", "stability_bootstraps": 0},
-    }
-    m = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
+    features = [{"name": "catalog_orders"}, {"name": "tenure"}]
+    m, _ = _tree_on(
+        frame.assign(bought=bought), "bought", features, tmp_path, stability_bootstraps=0
+    )
     names = {s.rule: s.name for s in m.segments}
     zero = [name for rule, name in names.items() if rule and rule.startswith("catalog_orders < 1")]
     assert zero and all(name.startswith("Zero catalog orders") for name in zero), names
