@@ -291,6 +291,9 @@ def _message(error: Any) -> str:
     loc = error.get("loc", ())
     if error.get("type") == "string_pattern_mismatch" and loc and loc[-1] in PATTERN_WORDS:
         return PATTERN_WORDS[str(loc[-1])]
+    reason = (error.get("ctx") or {}).get("error")
+    if error.get("type") == "value_error" and reason is not None:
+        return str(reason)  # a validator's own words, without pydantic's "Value error, "
     return str(error["msg"])
 
 

@@ -269,8 +269,9 @@ async def list_segment_members(
 SINCE = (
     "default: 24 hours before until. The window is widened to whole flow buckets; one longer "
     "than 366 days (or than the reads one answer may make: 20,000 buckets x shards) is "
-    "shortened to its latest part, and the answer's since says where it starts. A window "
-    "that ends before it starts is empty; since == until is the bucket holding that instant. "
+    "shortened to its latest part, and the answer's since says where it starts. An until "
+    "before since is a 422 naming both; a since after now (no until) is an empty window; "
+    "since == until is the bucket holding that instant. "
     "An end before 1970-01-01T00:00:00Z or after 9999-01-01T00:00:00Z is read as that bound."
 )
 UNTIL = "default: now (see since)"
@@ -292,9 +293,11 @@ async def get_migrations(
     # no flow is recorded outside [_EARLIEST, _LATEST]: a window reaching beyond is read
     # within (the same answer), and its ends stay far from datetime's range
     since, until = _within(since), _within(until)
+    if since is not None and until is not None and since > until:  # swapped, or a typo
+        raise _inverted(since, until)
     end = until or datetime.now(UTC)
     start = since or end - timedelta(days=1)
-    if start > end:  # a window that ends before it starts holds no migration
+    if start > end:  # since after now, no until: nothing recorded yet (a poller's next window)
         return MigrationMatrix(
             since=start,
             until=end,
@@ -336,6 +339,18 @@ async def get_migrations(
 # the epoch of the recorded times (no flow is older), and no offset takes it below year 1.
 _EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 _LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+def _inverted(since: datetime, until: datetime) -> Problem:
+    """A window given as ending before it starts: both ends named, as the dashboard does (an
+    empty 200 read as "no migrations" when the parameters were only swapped)."""
+    start, end = (t.isoformat().replace("+00:00", "Z") for t in (since, until))
+    return invalid(
+        [
+            {"field": "since", "message": f"after until ({end}): give since <= until"},
+            {"field": "until", "message": f"before since ({start})"},
+        ]
+    )
 
 
 def _within(value: datetime | None) -> datetime | None:

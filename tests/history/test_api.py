@@ -230,6 +230,31 @@ def on_redis(store: ModelStore, server: RedisProcess, tmp_path: Path) -> Setting
     )
 
 
+def test_a_window_that_ends_before_it_starts_is_refused_naming_both_ends(
+    client: TestClient,
+) -> None:
+    """`?since=` and `?until=` swapped answered an empty 200, read as "nobody moved" (the
+    dashboard's page already refused it); both ends are named. A since after now with no
+    until is a poller's next window, still an empty 200."""
+    swapped = client.get(
+        "/v1/migrations",
+        params={"since": "2026-12-06T00:00:00Z", "until": "2026-12-01T00:00:00+00:00"},
+    )
+    assert swapped.status_code == 422, swapped.text
+    assert swapped.json()["errors"] == [
+        {"field": "since", "message": "after until (2026-12-01T00:00:00Z): give since <= until"},
+        {"field": "until", "message": "before since (2026-12-06T00:00:00Z)"},
+    ]
+    same = {"since": "2026-12-06T00:00:00Z", "until": "2026-12-06T00:00:00Z"}
+    assert client.get("/v1/migrations", params=same).status_code == 200  # one bucket
+    ahead = client.get("/v1/migrations", params={"since": "2030-01-01T00:00:00Z"})
+    assert (ahead.status_code, ahead.json()["flows"]) == (200, [])
+    # a time that is not ISO 8601 says so, without pydantic's "Value error, " in front
+    assert client.get("/v1/migrations", params={"since": "80136"}).json()["errors"] == [
+        {"field": "since", "message": "must be an ISO 8601 date-time, such as 2026-01-31T00:00:00Z"}
+    ]
+
+
 def test_redis_killed_mid_run_loses_no_migration(
     trained: tuple[ModelStore, TrainResult], customers, tmp_path: Path
 ) -> None:
