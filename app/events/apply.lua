@@ -14,7 +14,8 @@
 --
 -- Returns one status per event, in the order sent (1 applied, 0 duplicate: its id was applied
 -- before, 2 late: older than the customer's last seeding, whose log holds that period, 3 beyond:
--- it would take the net amount to the bound or beyond, not applied), then
+-- it would take the net amount to the bound or beyond, not applied, 4 conflict: its id was
+-- applied before with another time, amount or order key, so it is not a re-send), then
 -- per customer its aggregates after the call: f, l, o as integers, m as text (false for a
 -- customer with no purchase yet).
 --
@@ -48,7 +49,7 @@ for c = 1, #KEYS do
   local f_s, l_s, w = v[1], v[2], tonumber(v[5])
   local f, l, o, m = tonumber(f_s), tonumber(l_s), tonumber(v[3]) or 0, tonumber(v[4]) or 0
   local new, k = {}, 8  -- the HSET's arguments; the aggregates take the first eight
-  local seen  -- event ids and order keys applied in this call (only for a second event)
+  local seen  -- event ids (-> what was applied) and order keys applied in this call
   local j = 5
   for p = first, last, 4 do
     local id, at_s, amount_s, key = ARGV[p], ARGV[p + 1], ARGV[p + 2], ARGV[p + 3]
@@ -61,20 +62,22 @@ for c = 1, #KEYS do
     end
     local at = tonumber(at_s)
     local status
+    local before = stored_event or (seen and seen['e' .. id])
     if w and at < w then
       status = 2
-    elseif stored_event or (seen and seen['e' .. id]) then
-      status = 0
+    elseif before then
+      status = before == at_s .. '|' .. amount_s .. '|' .. key and 0 or 4
     elseif math.abs(m + tonumber(amount_s)) >= limit then
       status = 3
     else
       status = 1
+      local applied = at_s .. '|' .. amount_s .. '|' .. key
       if count > 1 then
         seen = seen or {}
-        seen['e' .. id] = true
+        seen['e' .. id] = applied
       end
       new[k + 1] = names[j - (lone and 0 or 1)]
-      new[k + 2] = at_s .. '|' .. amount_s .. '|' .. key
+      new[k + 2] = applied
       k = k + 2
       local amount = tonumber(amount_s)
       -- a refund (negative, '-0.0' too: its sign read from the text) only lowers the net

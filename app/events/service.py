@@ -26,7 +26,16 @@ from app.assignment.validation import ErrorBudget, is_unicode
 from app.deps import current_serving
 from app.drift.live import LIVE
 from app.events.derive import feature_rows, rfm_features
-from app.events.store import APPLIED, BEYOND, DUPLICATE, LATE, Aggregates, BehaviourStore, Event
+from app.events.store import (
+    APPLIED,
+    BEYOND,
+    CONFLICT,
+    DUPLICATE,
+    LATE,
+    Aggregates,
+    BehaviourStore,
+    Event,
+)
 from app.events.validation import AmountFields, parse_body, parse_event
 from app.history import HistoryService
 from app.history.records import (
@@ -54,6 +63,10 @@ IN_FLIGHT = 2  # groups worked at a time: one in Python while Redis works on the
 NET_BEYOND = (
     "would take the customer's net amount to 2^63 (about 9.2e18) or beyond, the bound of any "
     "number the service takes: not applied"
+)
+REUSED_ID = (
+    "was applied before with another time, amount, type or order_id: an id names one event, "
+    "and a re-send repeats it unchanged; not applied (give a new event a new id)"
 )
 
 
@@ -194,15 +207,17 @@ async def ingest(state: State, body: bytes) -> dict[str, Any]:
             statuses[i] = status
         moved += [(indices[j], doc) for j, doc in customers]
     moved.sort(key=itemgetter(0))  # in the order of each customer's first applied event
-    field = spec.amounts.names[0]
+    why = {BEYOND: (spec.amounts.names[0], NET_BEYOND), CONFLICT: ("event_id", REUSED_ID)}
     rejected += [
         {
             "index": positions[i],
             "event_id": e.event_id,
-            "errors": [{"field": f"events.{positions[i]}.{field}", "message": NET_BEYOND}],
+            "errors": [
+                {"field": f"events.{positions[i]}.{why[status][0]}", "message": why[status][1]}
+            ],
         }
         for i, (e, status) in enumerate(zip(events, statuses, strict=True))
-        if status == BEYOND
+        if status in why
     ]
     rejected.sort(key=itemgetter("index"))
     return {

@@ -26,7 +26,7 @@ from app.history.records import RedisUnavailable
 EVENTS_PER_CALL = 200  # a call holds the server a millisecond or two, as record.lua's
 SEEDS_PER_CALL = 200
 BATCH_DEADLINE_S = 10.0  # a batch of 10,000 events on a busy server: well over its work
-APPLIED, DUPLICATE, LATE, BEYOND = 1, 0, 2, 3
+APPLIED, DUPLICATE, LATE, BEYOND, CONFLICT = 1, 0, 2, 3, 4
 _LIMIT_ARG = f"${len(str(NUMBER_LIMIT))}\r\n{NUMBER_LIMIT}\r\n"
 
 
@@ -205,8 +205,9 @@ class BehaviourStore:
         self, events: Sequence[Event], counting: bool
     ) -> tuple[list[int], dict[str, Aggregates]]:
         """Apply ``events`` (in order): each one's status (``APPLIED``, ``DUPLICATE``, ``LATE``,
-        ``BEYOND``: it would take the customer's net amount to ``NUMBER_LIMIT`` or beyond) and
-        the aggregates after the batch of every customer they name.
+        ``BEYOND``: it would take the customer's net amount to ``NUMBER_LIMIT`` or beyond,
+        ``CONFLICT``: its id was applied with another time, amount or order) and the
+        aggregates after the batch of every customer they name.
 
         ``counting``: an order key counts once (the log has an order column)."""
         calls: list[tuple[int, str]] = []

@@ -85,6 +85,34 @@ def test_duplicates_and_out_of_order_events_count_once(client: TestClient) -> No
     assert len(history["migrations"]) == 1  # the first batch assigned c1; the repeat nothing
 
 
+def test_an_event_id_reused_for_another_event_is_rejected_not_taken_as_a_re_send(
+    client: TestClient,
+) -> None:
+    """An id already applied came back `duplicate` whatever the event said: a client that
+    reused an id (a counter reset, one id per order for all its lines) lost the new event
+    with no word. A re-send must repeat the event; one that differs is rejected, naming the
+    id, and changes nothing; an unchanged re-send is still a duplicate."""
+    first = event("r1", 20, 30.0, order_id="o1")
+    other_line = {**first, "amount": 5.0}  # the order's second line under the same id
+    doc = post(client, first, other_line)
+    assert (doc["accepted"], doc["duplicate"], doc["rejected"]) == (1, 0, 1)
+    assert doc["errors"][0]["index"] == 1 and doc["errors"][0]["event_id"] == first["event_id"]
+    assert doc["errors"][0]["errors"][0]["field"] == "events.1.event_id"
+    assert "another time, amount, type or order_id" in doc["errors"][0]["errors"][0]["message"]
+    changed = [
+        {**first, "at": _iso(NOW - timedelta(days=19))},
+        {**first, "type": "refund"},
+        {**first, "order_id": "o2"},
+    ]
+    later = post(client, first, *changed)
+    assert (later["accepted"], later["duplicate"], later["rejected"]) == (0, 1, 3)
+    same = {**first, "at": _iso(NOW - timedelta(days=20)).replace("Z", "+00:00"), "amount": 30}
+    assert post(client, same)["duplicate"] == 1  # the same instant and amount, spelt otherwise
+    stored = client.app.state.behaviour  # type: ignore[attr-defined]
+    agg = client.portal.call(stored.read, ["r1"])[0]  # type: ignore[union-attr]
+    assert (agg.orders, agg.monetary) == (1, 30.0)
+
+
 def test_a_batch_answered_503_after_redis_applied_it_is_finished_by_a_re_send(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:

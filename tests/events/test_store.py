@@ -14,7 +14,16 @@ from typing import Any
 import pandas as pd
 from redis.asyncio import Redis
 
-from app.events.store import APPLIED, DUPLICATE, LATE, Aggregates, BehaviourStore, Event, Seed
+from app.events.store import (
+    APPLIED,
+    CONFLICT,
+    DUPLICATE,
+    LATE,
+    Aggregates,
+    BehaviourStore,
+    Event,
+    Seed,
+)
 from app.history.keys import Keys
 
 DAY = 86_400_000_000
@@ -64,6 +73,34 @@ def test_statuses_come_back_in_the_order_the_events_were_given(
     assert stored == [found["a"], found["b"], None, None]
     # its refund was kept: the purchase makes one order, net of the refund, at its own time
     assert purchase == {"c": Aggregates(T0 + DAY, T0 + DAY, 1, 28.0)}
+
+
+def test_an_id_applied_with_other_contents_is_a_conflict_in_a_call_and_across_calls(
+    service_redis: str, prefix: str
+) -> None:
+    """The script compares a repeated id's time, amount and order key with what it applied:
+    the same is a duplicate, another is a conflict and is not applied (whether the first was
+    applied in this call or an earlier one, without an order column too)."""
+    events = [
+        Event("q", "q1", T0, 10.0, "oA"),
+        Event("q", "q1", T0, 12.0, "oA"),  # same id, another amount, same call
+        Event("q", "q2", T0 + DAY, 1.0, "eq2"),
+    ]
+    later = [
+        Event("q", "q1", T0, 10.0, "oA"),
+        Event("q", "q1", T0 + 1, 10.0, "oA"),
+        Event("q", "q1", T0, 10.0, "oB"),
+        Event("q", "q2", T0 + DAY, -1.0, "eq2"),  # the same event as a refund
+    ]
+
+    async def work(store: BehaviourStore, client: Redis) -> Any:
+        first = await store.apply(events, counting=True)
+        return first, await store.apply(later, counting=False)
+
+    (statuses, found), (again, after) = _run(service_redis, prefix, work)
+    assert statuses == [APPLIED, CONFLICT, APPLIED]
+    assert again == [DUPLICATE, CONFLICT, CONFLICT, CONFLICT]
+    assert found == after == {"q": Aggregates(T0, T0 + DAY, 2, 11.0)}
 
 
 def test_late_duplicate_and_new_events_of_one_customer_in_one_call(
