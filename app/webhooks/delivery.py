@@ -187,7 +187,9 @@ async def post_batch(
     except UnsafeTarget as exc:
         return done(False, False, None, f"target refused: {exc}")
     now = datetime.now(UTC)
-    signature = Webhook(sub.secret).sign(message_id, now, body)
+    signing = sub.secrets_at(int(now.timestamp() * 1000))
+    # one signature per secret, space-separated: a receiver verifies with either (rotation)
+    signature = " ".join(Webhook(secret).sign(message_id, now, body) for secret in signing)
     headers = {
         "content-type": "application/json",
         "user-agent": USER_AGENT,

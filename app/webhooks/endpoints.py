@@ -240,6 +240,43 @@ async def list_attempts(
     return AttemptList(attempts=[AttemptOut.model_validate(line) for line in lines])
 
 
+KEEP_PREVIOUS = (
+    "seconds the secret being replaced keeps signing deliveries, as a second signature, so "
+    "that a receiver can switch secrets without refusing one (0: stop using it now, as "
+    "after a leak; at most 7 days)"
+)
+
+
+@router.post(
+    "/webhooks/{webhook_id}/rotate-secret",
+    operation_id="rotate_webhook_secret",
+    response_model=WebhookOut,
+    responses=ERRORS,
+    **scoped("admin"),
+)
+async def rotate_secret(
+    webhook_id: WebhookId,
+    store: StoreDep,
+    keep_previous_s: Annotated[int, Query(ge=0, le=7 * 86_400, description=KEEP_PREVIOUS)] = 86_400,
+) -> WebhookOut:
+    """A new signing secret, shown in this answer only. Until ``previous_secret_expires_at``
+    every delivery is signed with both secrets (``webhook-signature: v1,<new> v1,<old>``,
+    as Standard Webhooks provides), so the receiver can be given the new one at leisure;
+    the queue, dead letters and filters stay as they are. A second rotation within the
+    overlap drops the oldest secret."""
+    try:
+        sub = await store.rotate(webhook_id, keep_previous_s * 1000)
+        if sub is None:
+            raise _unknown(webhook_id)
+        return webhook_out(sub, await store.status(sub.id), secret=True)
+    except Contended as exc:
+        raise Problem(
+            503, "Subscriptions busy", f"{exc}: retry", headers={"Retry-After": "1"}
+        ) from None
+    except RedisError as exc:
+        raise _unavailable(exc) from None
+
+
 @router.post(
     "/webhooks/{webhook_id}/replay",
     operation_id="replay_webhook",

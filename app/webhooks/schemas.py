@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -96,7 +97,14 @@ class WebhookOut(BaseModel):
     created_at: datetime
     status: StatusOut | None = None
     secret: str | None = Field(
-        None, description="the signing secret: only in the answer to POST /v1/webhooks"
+        None,
+        description="the signing secret: only in the answer to POST /v1/webhooks and to "
+        "POST /v1/webhooks/{id}/rotate-secret",
+    )
+    previous_secret_expires_at: datetime | None = Field(
+        None,
+        description="after a rotation: until then each delivery carries a second signature, "
+        "made with the secret the rotation replaced",
     )
 
 
@@ -140,6 +148,9 @@ def webhook_out(
         paused=sub.paused,
         created_at=_time(sub.created_at) or datetime.now(UTC),
         secret=sub.secret if secret else None,
+        previous_secret_expires_at=_time(sub.previous_until)
+        if sub.previous_until and sub.previous_until > time.time() * 1000
+        else None,
     )
     if status is not None:
         state = "disabled" if status.disabled_at else "paused" if sub.paused else "active"

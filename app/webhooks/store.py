@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -58,6 +59,16 @@ class Subscription:
     created_at: int  # epoch ms
     secret: str = field(repr=False)
     models: list[str] | None = None  # None: every served model's events
+    # after a rotation, the secret it replaced signs too until ``previous_until`` (epoch ms)
+    previous_secret: str | None = field(default=None, repr=False)
+    previous_until: int | None = None
+
+    def secrets_at(self, now_ms: int) -> list[str]:
+        """The secrets a delivery at ``now_ms`` is signed with: the current one, and the
+        previous one while its overlap lasts (Standard Webhooks: one signature each)."""
+        if self.previous_secret and self.previous_until and now_ms < self.previous_until:
+            return [self.secret, self.previous_secret]
+        return [self.secret]
 
     def wants_model(self, model: str) -> bool:
         """Whether events of ``model`` are for this subscription ("": an unnamed source,
@@ -168,6 +179,27 @@ class SubscriptionStore:
         for name in ("segments", "models"):
             if changes.get(name) is not None:
                 changes[name] = sorted(set(changes[name]))
+        return await self._rewrite(sub_id, lambda _: changes)
+
+    async def rotate(self, sub_id: str, keep_previous_ms: int) -> Subscription | None:
+        """Give the subscription a new signing secret; the one it replaces keeps signing
+        (a second signature) for ``keep_previous_ms``, so a receiver can switch without
+        refusing a delivery. None: no such subscription."""
+
+        def rotated(current: Subscription) -> dict[str, Any]:
+            until = int(time.time() * 1000) + keep_previous_ms if keep_previous_ms else None
+            return {
+                "secret": new_secret(),
+                "previous_secret": current.secret if until else None,
+                "previous_until": until,
+            }
+
+        return await self._rewrite(sub_id, rotated)
+
+    async def _rewrite(
+        self, sub_id: str, changes_of: Callable[[Subscription], dict[str, Any]]
+    ) -> Subscription | None:
+        """Write the subscription with ``changes_of(current)`` applied (see ``update``)."""
         subs = self.keys.subscriptions
         async with self.client.pipeline(transaction=True) as pipe:
             for _ in range(UPDATE_TRIES):
@@ -176,7 +208,9 @@ class SubscriptionStore:
                     text = await pipe.hget(subs, sub_id)
                     if text is None:
                         return None
-                    updated = Subscription(**{**asdict(Subscription.from_json(text)), **changes})
+                    current = Subscription.from_json(text)
+                    changes = changes_of(current)
+                    updated = Subscription(**{**asdict(current), **changes})
                     pipe.multi()  # type: ignore[no-untyped-call]
                     pipe.hset(subs, sub_id, updated.to_json())
                     pipe.incr(self.keys.subscriptions_version)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from standardwebhooks.webhooks import Webhook
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from app.main import create_app
 from app.registry.store import ModelStore
@@ -205,5 +205,71 @@ def test_an_assignment_reaches_the_receiver_with_names(
         assert all(a["ok"] and a["status"] == 200 for a in logged.json()["attempts"])
         metrics = client.get("/metrics", headers=headers("read")).text
         assert f'segments_webhook_events_delivered_total{{subscription="{sub["id"]}"}}' in metrics
+    finally:
+        receiver.stop()
+
+
+def test_a_secret_is_rotated_with_an_overlap_in_which_both_sign(
+    client: TestClient, trained: tuple[ModelStore, TrainResult], customers: Any
+) -> None:
+    """A leaked or aging secret could only be replaced by deleting the subscription (its
+    queue and dead letters with it) and subscribing again, missing the events in between.
+    A rotation gives a new secret; the old one signs too for the overlap (two signatures in
+    ``webhook-signature``, as Standard Webhooks provides), and ``keep_previous_s=0`` stops
+    it at once."""
+    receiver = Receiver().start()
+    features = segment_features(trained, customers)
+
+    def delivered_after(count: int, customer: str, n: int) -> Any:
+        answer = client.post(
+            "/v1/assign",
+            json={"customer_id": customer, "features": features[n % len(features)]},
+            headers=headers("assign"),
+        )
+        assert answer.status_code == 200 and answer.json()["recorded"], answer.text
+        deadline = time.monotonic() + 30
+        while len(receiver.accepted()) <= count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return receiver.accepted()[-1]
+
+    def verifies(secret: str, request: Any) -> bool:
+        try:
+            Webhook(secret).verify(request.body, request.headers)
+        except WebhookVerificationError:
+            return False
+        return True
+
+    try:
+        first = create(client, {"url": receiver.url}).json()
+        path = f"/v1/webhooks/{first['id']}/rotate-secret"
+        assert client.post(path, headers=headers("read")).status_code == 403
+        assert (
+            client.post("/v1/webhooks/wh_0/rotate-secret", headers=headers("admin")).status_code
+            == 404
+        )
+        assert verifies(first["secret"], delivered_after(0, "r-1", 0))
+        rotated = client.post(path, headers=headers("admin"))
+        assert rotated.status_code == 200, rotated.text
+        second = rotated.json()
+        assert second["secret"].startswith("whsec_") and second["secret"] != first["secret"]
+        assert second["previous_secret_expires_at"] is not None
+        shown = client.get(f"/v1/webhooks/{first['id']}", headers=headers("admin")).json()
+        assert shown["secret"] is None
+        assert shown["previous_secret_expires_at"] == second["previous_secret_expires_at"]
+        overlap = delivered_after(1, "r-2", 1)
+        assert overlap.headers["webhook-signature"].count("v1,") == 2
+        assert verifies(first["secret"], overlap) and verifies(second["secret"], overlap)
+        third = client.post(path, params={"keep_previous_s": 0}, headers=headers("admin")).json()
+        assert third["previous_secret_expires_at"] is None
+        after = delivered_after(2, "r-3", 2)
+        assert verifies(third["secret"], after)
+        assert not verifies(second["secret"], after) and not verifies(first["secret"], after)
+        too_long = client.post(
+            path, params={"keep_previous_s": 8 * 86_400}, headers=headers("admin")
+        )
+        assert (
+            too_long.status_code == 422
+            and too_long.json()["errors"][0]["field"] == "keep_previous_s"
+        )
     finally:
         receiver.stop()
