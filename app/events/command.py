@@ -153,7 +153,7 @@ def assign_log(
     of ``resume``; ``chunk_size`` customers per round trip) every customer of a log."""
     from app.events.tagging import record_log, tag_log, unassigned_report, write_output
     from app.recording import RunRequest, load_serving
-    from app.recording.run import plan_run, summary
+    from app.recording.run import plan_run, served_note, summary
     from app.redis_client import namespace_note, redis_target
     from app.settings import get_settings
 
@@ -219,6 +219,8 @@ def assign_log(
         console.print(
             "  behaviour aggregates seeded for each (events posted from now on update them)"
         )
+        if note := served_note(store, state):
+            console.print(f"  note: {note}", soft_wrap=True, highlight=False, markup=False)
         if (behind := (today - tagged.reference).days + 1) >= STALE_DAYS:
             console.print(
                 f"[yellow]note:[/] recorded as of {tagged.reference.isoformat()}, "

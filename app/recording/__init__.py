@@ -17,7 +17,7 @@ from rich.console import Console
 from app.batch import UnseenCategories, check_derived_input, check_input
 from app.history import HistoryConfig
 from app.recording.progress import RunProgress, count_rows
-from app.recording.run import RunRequest, plan_run, record_run, summary
+from app.recording.run import RunRequest, plan_run, record_run, served_note, summary
 from app.recording.state import RunError, RunState
 from app.redis_client import redis_target
 from app.registry.overrides import SegmentOverrides
@@ -81,4 +81,6 @@ def record_file(
         console.print(line, soft_wrap=True, highlight=False, markup=False)
     for line in unseen.lines():
         console.print(f"  note: {line}", soft_wrap=True, highlight=False, markup=False)
+    if note := served_note(store, state):
+        console.print(f"  note: {note}", soft_wrap=True, highlight=False, markup=False)
     return state

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from app.batch import UnseenCategories, rejects_path
+from app.errors import SegmentsError
 from app.history import HistoryConfig, Recorder, RedisUnavailable
 from app.history.recorder import Progress
 from app.history.records import (
@@ -45,6 +46,7 @@ from app.recording.state import (
     fingerprint,
     resume_command,
 )
+from app.registry.store import ModelStore
 from app.serving.model import ServingModel
 from app.settings import get_settings
 from app.words import counted
@@ -291,6 +293,25 @@ def _acknowledge(
     state.counts.add(counts)
     state.rows_done = chunk.end
     state.save(runs_dir)
+
+
+def served_note(store: ModelStore, state: RunState) -> str | None:
+    """What to say when the version promoted now is not the one the run recorded with
+    (promoted during the run, or the run's ``--version``/``--resume`` named another): the
+    customers it recorded hold that version's segments. (Nothing when the pointer cannot be
+    read: the run is done, and its own summary stands.)"""
+    try:
+        promoted = store.promoted(state.model)
+    except SegmentsError:
+        return None
+    if promoted is None or promoted == state.version:
+        return None
+    return (
+        f"{state.model} {promoted} is the promoted version now, not {state.version} that "
+        "this run recorded with: the customers it recorded hold that version's segments "
+        "until something assigns them again; `segments customers rescore --model "
+        f"{state.model}` moves them all to {promoted}'s"
+    )
 
 
 def summary(state: RunState, seconds: float) -> list[str]:

@@ -35,6 +35,7 @@ from app.registry.overrides import SegmentOverrides
 from app.registry.store import ModelStore
 from app.training.job import TrainResult
 from tests.history.conftest import RedisProcess, free_port, make_config
+from tests.versions import MODEL
 
 SEGMENTS = Path(sys.executable).with_name("segments")
 
@@ -216,6 +217,41 @@ def test_a_rescore_migrates_exactly_the_customers_who_changed(
     for cid, (segment, migrations, history) in recorded["customers"].items():
         assert segment == after[cid]
         assert migrations == history == (2 if cid in moved else 1), cid
+
+
+def test_a_version_promoted_while_a_run_records_is_named_at_its_end(
+    versions: Any,
+    config: HistoryConfig,
+    customers_csv: Path,
+    tmp_path: Path,
+    clean: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A run records with the version promoted at its start; promoted meanwhile, the new one
+    serves while the run goes on recording the old one's segments, and the run ended
+    without a word of it: the summary names both and the rescore that moves everyone."""
+    import app.recording as recording
+
+    store = ModelStore(tmp_path / "store")
+    shutil.copytree(versions.store.root, store.root, dirs_exist_ok=True)
+    original = recording.record_run
+
+    async def promoted_meanwhile(*args: Any, **kwargs: Any) -> RunState:
+        store.promote(MODEL, versions.new)  # (as `segments models promote` does)
+        return await original(*args, **kwargs)
+
+    monkeypatch.setattr(recording, "record_run", promoted_meanwhile)
+    out = io.StringIO()
+    request = RunRequest(customers_csv, None, MODEL, tmp_path / "runs", chunk_size=5000)
+    state = record_file(store, None, request, config, Console(file=out, width=400))
+    assert state.finished and state.version == versions.old
+    said = " ".join(out.getvalue().split())
+    assert f"{MODEL} {versions.new} is the promoted version now, not {versions.old}" in (said)
+    assert f"segments customers rescore --model {MODEL}" in said
+    monkeypatch.setattr(recording, "record_run", original)  # promoted before it: nothing said
+    again = io.StringIO()
+    record_file(store, None, request, config, Console(file=again, width=400))
+    assert "is the promoted version now" not in again.getvalue()
 
 
 def test_the_same_run_twice_changes_nothing(
