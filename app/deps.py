@@ -103,6 +103,13 @@ def no_model_detail(state: State) -> str:
     what = model_error_in_words(holder.last_error) or (
         f"no version of model {holder.model_name!r} is loaded (none promoted yet)"
     )
+    name = holder.model_name
+    if name != state.settings.model_name:  # asked with ?model=NAME: not the default's case
+        return (
+            f"{what}; model {name!r} is served as ?model={name}: promote a version of it "
+            f"that loads (segments models list --model {name}, then segments models "
+            f"promote VERSION --model {name})"
+        )
     others = list(served_others(state))
     default = f"the default model is {holder.model_name!r} (SEGMENTS_MODEL_NAME)"
     if others:

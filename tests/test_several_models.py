@@ -587,6 +587,26 @@ def test_without_the_default_model_an_answer_names_the_models_served(
         assert ready.status_code == 503 and ready.json()["status"] == "not ready"
 
 
+def test_a_served_model_whose_version_fails_to_load_is_not_called_the_default(
+    store: ModelStore, template: Template, service_redis: str, prefix: str, tmp_path: Path
+) -> None:
+    """A model served besides the default whose promoted version no longer loads (here its
+    folder copied under another name: the manifests name the old one) answered "the default
+    model is 'copy' (SEGMENTS_MODEL_NAME)" and told to set SEGMENTS_MODEL_NAME to the model
+    that already was the default."""
+    shutil.copytree(store.root / TIERS, store.root / "copy")
+    settings = settings_for(store, service_redis, prefix, tmp_path)
+    with serving(settings) as url, httpx.Client(base_url=url, timeout=30) as api:
+        answer = api.get("/v1/segments?model=copy")
+        assert answer.status_code == 503, answer.text
+        detail = answer.json()["detail"]
+        assert "the promoted version cannot be loaded" in detail
+        assert "SEGMENTS_MODEL_NAME" not in detail and "default" not in detail
+        assert "model 'copy' is served as ?model=copy: promote a version of it" in detail
+        assert "segments models list --model copy" in detail
+        assert api.get("/v1/segments").status_code == 200  # the default is unaffected
+
+
 def test_a_model_recorded_as_another_default_is_named_by_the_command_and_the_service(
     store: ModelStore,
     customers_csv: Path,
