@@ -40,8 +40,11 @@ LATENCY = Histogram(
     ["method", "route"],
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
-ASSIGNMENTS = Counter("segments_assignments_total", "Customers assigned", ["segment"])
-MIGRATIONS = Counter("segments_migrations_total", "Recorded segment changes", ["source", "target"])
+# by model too: segment ids are a model's own (seg-001 of two models are two segments)
+ASSIGNMENTS = Counter("segments_assignments_total", "Customers assigned", ["model", "segment"])
+MIGRATIONS = Counter(
+    "segments_migrations_total", "Recorded segment changes", ["model", "source", "target"]
+)
 MODEL_INFO = Gauge(
     "segments_model_info",
     "The serving model version (1)",

@@ -201,6 +201,7 @@ class Settings(BaseSettings):
             spool_max_records=self.spool_max_records,
             data_dir=self.data_dir / "redis",
             profile_cache_size=self.profile_cache_size,
+            model=model or self.model_name,
         )
         return config if model in (None, self.model_name) else config.of_model(model)
 

@@ -865,3 +865,45 @@ def test_model_info_is_one_for_the_version_each_model_serves(
         served = served_versions(api.get("/metrics").text, "model")
         assert served.get("customers") == {versions.new}, served
         assert served.get("tiers") == {template.tiers}, served
+
+
+def test_assignment_and_migration_counters_are_per_model(
+    template: Template,
+    versions: Versions,
+    store: ModelStore,
+    service_redis: str,
+    prefix: str,
+    tmp_path: Path,
+) -> None:
+    """Segment ids are a model's own (both models here have a `seg-001`, unrelated), yet
+    `segments_assignments_total` and `segments_migrations_total` were labelled by segment
+    only: the two models' customers were added up under one label. They carry `model`."""
+    from tests.test_metrics import samples
+
+    def counted(text: str, name: str) -> dict[str, float]:
+        found: dict[str, float] = {}
+        for (metric, labels), v in samples(text).items():
+            if metric == name:
+                model = dict(labels).get("model", "")
+                found[model] = found.get(model, 0.0) + v
+        return found
+
+    rows = versions.rows[:6]
+    settings = settings_for(store, service_redis, prefix, tmp_path)
+    with serving(settings) as url, httpx.Client(base_url=url, timeout=30) as api:
+        before = api.get("/metrics").text
+        batch = {"items": [{"customer_id": f"p{i}", "features": r} for i, r in enumerate(rows)]}
+        assert api.post("/v1/assign/batch?model=tiers", json=batch).status_code == 200
+        for i, row in enumerate(rows[:2]):
+            answer = api.post("/v1/assign", json={"customer_id": f"p{i}", "features": row})
+            assert answer.status_code == 200, answer.text
+        after = api.get("/metrics").text
+    name = "segments_assignments_total"
+    grown = {
+        model: n - counted(before, name).get(model, 0.0)
+        for model, n in counted(after, name).items()
+    }
+    assert {m: n for m, n in grown.items() if n} == {TIERS: 6, "customers": 2}
+    moved = "segments_migrations_total"
+    grown = {m: n - counted(before, moved).get(m, 0.0) for m, n in counted(after, moved).items()}
+    assert {m: n for m, n in grown.items() if n} == {TIERS: 6, "customers": 2}  # first ones

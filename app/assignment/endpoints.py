@@ -170,7 +170,7 @@ async def assign_payload(state: State, body: bytes, query: bytes) -> bytes:
             await record_one(history, serving, doc, features)
     LIVE.observe_one(serving, features, doc["segment_id"])  # in process (app/drift/live.py)
     doc["features_from"] = source
-    child(ASSIGNMENTS, doc["segment_id"]).inc()
+    child(ASSIGNMENTS, serving.manifest.model_name, doc["segment_id"]).inc()
     return orjson.dumps(doc)
 
 
@@ -193,7 +193,7 @@ async def assign_batch_payload(state: State, body: bytes, query: bytes) -> bytes
         doc = await answer_batch(serving, history, items, max_id, explain, live)
     segments = Counter(r["segment_id"] for r in doc["results"] if r["status"] == "ok")
     for segment, count in segments.items():
-        child(ASSIGNMENTS, segment).inc(count)
+        child(ASSIGNMENTS, serving.manifest.model_name, segment).inc(count)
     return orjson.dumps(doc)
 
 

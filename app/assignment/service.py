@@ -460,7 +460,7 @@ async def _answer_into(
     outcomes = await recording
     if expected is None:
         for i, outcome in zip(indices, outcomes, strict=True):
-            _fill(results[i], outcome)  # type: ignore[arg-type]
+            _fill(results[i], outcome, serving)  # type: ignore[arg-type]
         return []
     stale: list[int] = []
     kept: list[int] = []
@@ -469,7 +469,7 @@ async def _answer_into(
             stale.append(i)
         else:
             kept.append(n)
-            _fill(results[i], outcome)  # type: ignore[arg-type]
+            _fill(results[i], outcome, serving)  # type: ignore[arg-type]
     LIVE.observe_many(serving, [rows[n] for n in kept], [slots[n] for n in kept])
     return stale
 
@@ -496,7 +496,7 @@ async def record_one(
     profile) and fill previous/changed/recorded; stamped now, or at ``assigned_at`` (when
     what it was made from was read: a forget after that wins)."""
     record = _record_of(serving, doc, profile=features, assigned_at=assigned_at)
-    _fill(doc, await _timed(history.record(record)))
+    _fill(doc, await _timed(history.record(record)), serving)
     return doc
 
 
@@ -519,7 +519,7 @@ async def record_checked(
     outcome = await _timed(history.record_checked(record))
     if outcome.stale:
         return False
-    _fill(doc, outcome)
+    _fill(doc, outcome, serving)
     return True
 
 
@@ -547,7 +547,7 @@ async def _record_batch(history: HistoryService, batch: RecordBatch) -> list[Out
     return outcomes
 
 
-def _fill(doc: dict[str, Any], outcome: Outcome) -> None:
+def _fill(doc: dict[str, Any], outcome: Outcome, serving: ServingModel) -> None:
     if outcome.duplicate:
         # superseded: a newer assignment of this customer was recorded first (another
         # process's, or a batch of this one that overtook a single assignment waiting for its
@@ -562,4 +562,5 @@ def _fill(doc: dict[str, Any], outcome: Outcome) -> None:
     doc["previous_segment_id"] = outcome.previous_segment
     doc["changed"] = outcome.changed
     if outcome.changed:
-        child(MIGRATIONS, outcome.previous_segment or "", doc["segment_id"]).inc()
+        model = serving.manifest.model_name
+        child(MIGRATIONS, model, outcome.previous_segment or "", doc["segment_id"]).inc()

@@ -333,6 +333,7 @@ async def _assign(
     slots, confidences = serving.assign_slots(rows)
     LIVE.observe_many(serving, rows, slots)  # as the assign endpoints count (app/drift/live.py)
     pairs = [serving.slot_answers[slot] for slot in slots]
+    model = serving.manifest.model_name
     outcomes: Sequence[Outcome] = [NOT_RECORDED] * len(ids)
     if history is not None:
         segments, names = [p[0] for p in pairs], [p[1] for p in pairs]
@@ -350,7 +351,7 @@ async def _assign(
     ):
         fresh = outcome.recorded and not outcome.duplicate
         if fresh and outcome.changed:
-            child(MIGRATIONS, outcome.previous_segment or "", seg).inc()
+            child(MIGRATIONS, model, outcome.previous_segment or "", seg).inc()
         elif outcome.recorded and outcome.duplicate and outcome.previous_segment is None:
             ignored.append(j)  # no current record, yet not applied: a tombstone
         out.append(
@@ -366,7 +367,7 @@ async def _assign(
             }
         )
     for segment, count in Counter(seg for seg, _ in pairs).items():
-        child(ASSIGNMENTS, segment).inc(count)
+        child(ASSIGNMENTS, model, segment).inc(count)
     return out, ignored
 
 

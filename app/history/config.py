@@ -63,6 +63,8 @@ class HistoryConfig:
         Most customers whose stored profile a process keeps for assignment by id (0: none;
         ``app/history/profile_cache.py``): a cached profile makes a by-id assignment one
         round trip, checked by Redis when it is recorded.
+    model
+        The model recorded (the ``model`` label of the migrations a replay counts).
     """
 
     redis_url: str | None = None
@@ -84,6 +86,7 @@ class HistoryConfig:
     replay_batch: int = 500
     data_dir: Path = Path(".segments/redis")
     profile_cache_size: int = 20_000
+    model: str = ""
 
     def __post_init__(self) -> None:
         if not self.key_prefix or "{" in self.key_prefix or "}" in self.key_prefix:

@@ -338,7 +338,7 @@ class HistoryService:
                 except RedisUnavailable as exc:
                     self._down(exc)
                     break
-                _count_migrations(records, outcomes)
+                _count_migrations(records, outcomes, self.config.model)
                 await asyncio.to_thread(self.spool.ack, batch[-1][0])
                 replayed += len(batch)
         self.replayed += replayed
@@ -451,11 +451,11 @@ def _fail(waiters: Iterable[asyncio.Future[Any]], exc: BaseException) -> None:
             waiter.set_exception(exc)
 
 
-def _count_migrations(records: Sequence[Record], outcomes: Sequence[Outcome]) -> None:
+def _count_migrations(records: Sequence[Record], outcomes: Sequence[Outcome], model: str) -> None:
     """Count the migrations a replay wrote (a live assignment counts its own)."""
     for rec, outcome in zip(records, outcomes, strict=True):
         if outcome.changed:
-            child(MIGRATIONS, outcome.previous_segment or "", rec.segment_id).inc()
+            child(MIGRATIONS, model, outcome.previous_segment or "", rec.segment_id).inc()
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:

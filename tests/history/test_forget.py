@@ -141,14 +141,14 @@ async def test_a_customer_known_only_to_the_spool_is_forgotten_as_known(
 
 
 def migrations(source: str, target: str) -> float:
-    labels = {"source": source, "target": target}
+    labels = {"model": "tiers", "source": source, "target": target}
     return REGISTRY.get_sample_value("segments_migrations_total", labels) or 0.0
 
 
 async def test_migrations_written_by_a_replay_are_counted(
     redis_server: RedisProcess, tmp_path: Path
 ) -> None:
-    down = make_config(f"redis://127.0.0.1:{free_port()}/0", tmp_path)
+    down = make_config(f"redis://127.0.0.1:{free_port()}/0", tmp_path, model="tiers")
     t0 = now_ms() - 10_000
     segment = f"S-{tmp_path.name[-12:]}"  # a label no other test counts
     plan = [
@@ -160,7 +160,7 @@ async def test_migrations_written_by_a_replay_are_counted(
         await service.record_many(plan)
     new_before, moved_before = migrations("", segment), migrations(segment, "T")
 
-    up = make_config(redis_server.url, tmp_path)
+    up = make_config(redis_server.url, tmp_path, model="tiers")  # counted under its model
     async with service_for(up, replayer=False) as service:
         assert await service.replay_pending() == 3
         await delete_prefix(service.recorder)
