@@ -65,6 +65,10 @@ def list_versions(store: STORE_OPTION = None, model: MODEL_OPTION = None) -> Non
                 soft_wrap=True,
                 highlight=False,
             )
+        if model is not None and not manifests and not unreadable:
+            # a model named that the store lacks (a typo?) fails, as `models show --model`
+            # and every other command do; the default listed empty is a new user's question
+            raise typer.Exit(1)
 
 
 @app.command()

@@ -38,10 +38,29 @@ def test_a_store_with_no_model_is_named_by_its_folder(tmp_path: Path) -> None:
     runner = CliRunner()
     where = f"it holds no model yet: {store.resolve()}; --store or SEGMENTS_MODEL_STORE names"
     listed = runner.invoke(app, ["models", "list", "--model", "ecom", "--store", str(store)])
-    assert listed.exit_code == 0, listed.output
+    assert listed.exit_code == 1, listed.output  # a model named and absent: as `models show`
     assert where in " ".join(listed.output.split())
     assert "silhouette" not in listed.output  # no empty table
     assign = ["assign", "--model", "ecom", "--input", str(data), "--store", str(store)]
     tagged = runner.invoke(app, [*assign, "--output", str(tmp_path / "t.csv")])
     assert tagged.exit_code == 1
     assert f"error: no model 'ecom' in the store ({where}" in " ".join(tagged.output.split())
+
+
+def test_list_of_a_model_named_and_absent_fails_and_of_the_default_does_not(
+    tmp_path: Path, transactions_csv: Path
+) -> None:
+    """`models list --model nope` (a typo) printed its note and exited 0, so a script could not
+    tell it from a model with versions, while `models show --model nope` and every other
+    command exit 1; the default model listed empty (a new user's first look) still exits 0."""
+    store = tmp_path / "store"
+    version = train(example_config("transactions", transactions_csv), ModelStore(store))
+    runner = CliRunner()
+    typo = runner.invoke(app, ["models", "list", "--model", "transactoins", "--store", str(store)])
+    assert typo.exit_code == 1, typo.output
+    assert "no versions of 'transactoins'; the store holds transactions" in " ".join(
+        typo.output.split()
+    )
+    named = runner.invoke(app, ["models", "list", "--model", "transactions", "--store", str(store)])
+    assert named.exit_code == 0 and version.manifest.version in named.output
+    assert runner.invoke(app, ["models", "list", "--store", str(store)]).exit_code == 0
