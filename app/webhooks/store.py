@@ -76,11 +76,22 @@ class Subscription:
         return not model or self.models is None or model in self.models
 
     def to_json(self) -> bytes:
-        return orjson.dumps(asdict(self))
+        """Without the rotation's fields while none runs: a process of the release before
+        them (a `segments dispatch` not yet upgraded) reads every other subscription."""
+        fields = asdict(self)
+        if self.previous_secret is None and self.previous_until is None:
+            del fields["previous_secret"], fields["previous_until"]
+        return orjson.dumps(fields)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Subscription:
-        return cls(**orjson.loads(text))
+        """A subscription as stored; fields a later release added are left out, so a
+        process not yet upgraded keeps delivering (with what it knows)."""
+        stored = orjson.loads(text)
+        return cls(**{k: v for k, v in stored.items() if k in _FIELDS})
+
+
+_FIELDS = frozenset(Subscription.__dataclass_fields__)
 
 
 @dataclass(frozen=True)

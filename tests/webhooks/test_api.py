@@ -273,3 +273,20 @@ def test_a_secret_is_rotated_with_an_overlap_in_which_both_sign(
         )
     finally:
         receiver.stop()
+
+
+def test_a_stored_subscription_is_read_across_releases() -> None:
+    """The rotation added fields to the stored JSON: written always, a dispatcher of the
+    release before (``Subscription(**json)``) failed on every subscription during an upgrade.
+    They are written only while a rotation's overlap runs, and fields a later release adds
+    are left out when read."""
+    import orjson
+
+    from app.webhooks.store import Subscription, new_secret
+
+    sub = Subscription("wh_1", "https://x.example/", ["segment.entered"], None, "", False, 1, "s")
+    plain = orjson.loads(sub.to_json())
+    assert "previous_secret" not in plain and "previous_until" not in plain
+    assert Subscription.from_json(orjson.dumps({**plain, "added_later": 1})) == sub
+    rotating = Subscription(**{**plain, "previous_secret": new_secret(), "previous_until": 5})
+    assert Subscription.from_json(rotating.to_json()) == rotating
