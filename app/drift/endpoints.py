@@ -50,8 +50,12 @@ def window(
     service: DriftService, since: datetime | None, until: datetime | None
 ) -> tuple[datetime, datetime]:
     start, end = service.window_of(_utc(since), _utc(until))
-    if start >= end:
-        raise invalid([{"field": "since", "message": "must be before until"}])
+    if start >= end:  # both ends named, with the values compared (until may be the default)
+        first, last = (t.isoformat().replace("+00:00", "Z") for t in (start, end))
+        errors = [{"field": "since", "message": f"must be before until ({last})"}]
+        if until is not None:
+            errors.append({"field": "until", "message": f"must be after since ({first})"})
+        raise invalid(errors)
     # counts older than their retention are gone: a longer window reads only what is kept
     return max(start, end - timedelta(seconds=service.ttl_s)), end
 

@@ -139,7 +139,14 @@ def test_a_bad_window_is_a_422_naming_the_field(trained: Any, prefix: str) -> No
     with TestClient(create_app(_settings(store, prefix))) as client:
         answer = client.get("/v1/drift?since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z")
         assert answer.status_code == 422
-        assert answer.json()["errors"][0]["field"] == "since"
+        # both ends named, with the values compared (as /v1/migrations and the dashboard)
+        assert answer.json()["errors"] == [
+            {"field": "since", "message": "must be before until (2026-01-01T00:00:00Z)"},
+            {"field": "until", "message": "must be after since (2026-01-02T00:00:00Z)"},
+        ]
+        ahead = client.get("/v1/drift?since=9000-01-01T00:00:00Z")  # until: now, the default
+        assert [e["field"] for e in ahead.json()["errors"]] == ["since"]
+        assert "must be before until (20" in ahead.json()["errors"][0]["message"]
         assert client.get("/v1/drift?since=yesterday").status_code == 422
         # a number is not a time here (pydantic alone would read it as a Unix time), as for
         # /v1/migrations: the contract says date-time (a fuzzing run found it accepted)
