@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
 from app.assignment.customer_ids import id_problem
+from app.deps import model_error_in_words
 from app.errors import SegmentsError, StoreError
 from app.history.endpoints import (
     MAX_PATH_ID,
@@ -58,9 +59,11 @@ async def api(call: Awaitable[T]) -> T:
 
 
 def serving_of(request: Request) -> ServingModel:
-    serving: ServingModel | None = holder_of(request).current
-    if serving is None:
-        raise PageError(503, "No model", "no promoted model version is loaded yet")
+    holder = holder_of(request)
+    serving: ServingModel | None = holder.current
+    if serving is None:  # a promoted version that fails to load (a refused artefact) says so
+        why = model_error_in_words(holder.last_error) if holder.last_error else None
+        raise PageError(503, "No model", why or "no promoted model version is loaded yet")
     return serving
 
 

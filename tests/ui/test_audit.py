@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -294,3 +295,20 @@ def test_a_page_parameter_given_twice_is_an_error_page_naming_it(service: Servic
         assert admin.get("/ui/segments?model=customers").status_code == 200
         assert admin.get("/ui/segments?x=1&x=2").status_code == 200
         assert admin.get("/ui/migrations?since=2026-06-01T00:00").status_code == 200
+
+
+def test_a_promoted_version_that_fails_to_load_is_not_called_absent(service: Service) -> None:
+    """A model whose promoted version the service refuses (here its folder copied under
+    another name: the manifests name the old one; a tampered artefact is refused alike)
+    had segment pages saying "no promoted model version is loaded yet", as if none had been
+    promoted; they say that it cannot be loaded, as the API does."""
+    shutil.copytree(service.store.root / "customers", service.store.root / "copy")
+    with signed_in(service, "read") as reader:
+        for _ in range(600):  # picked up within the reload interval (0.1 s)
+            if 'value="copy"' in reader.get("/ui/").text:
+                break
+            time.sleep(0.05)
+        answer = reader.get("/ui/segments", params={"model": "copy"})
+        assert answer.status_code == 503 and is_html(answer)
+        assert "the promoted version cannot be loaded" in answer.text
+        assert "no promoted model version is loaded yet" not in answer.text
