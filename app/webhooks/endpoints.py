@@ -58,6 +58,10 @@ def _unavailable(exc: Exception) -> Problem:
     )
 
 
+def _busy(exc: Contended) -> Problem:
+    return Problem(503, "Subscriptions busy", f"{exc}: retry", headers={"Retry-After": "1"})
+
+
 def _unknown(sub_id: str) -> Problem:
     return Problem(
         404, "Unknown webhook", f"no webhook {sub_id!r}", type_="/problems/unknown-webhook"
@@ -192,9 +196,7 @@ async def update_webhook(
             raise _unknown(webhook_id)
         return webhook_out(sub, await store.status(sub.id))
     except Contended as exc:
-        raise Problem(
-            503, "Subscriptions busy", f"{exc}: retry", headers={"Retry-After": "1"}
-        ) from None
+        raise _busy(exc) from None
     except RedisError as exc:
         raise _unavailable(exc) from None
 
@@ -270,9 +272,7 @@ async def rotate_secret(
             raise _unknown(webhook_id)
         return webhook_out(sub, await store.status(sub.id), secret=True)
     except Contended as exc:
-        raise Problem(
-            503, "Subscriptions busy", f"{exc}: retry", headers={"Retry-After": "1"}
-        ) from None
+        raise _busy(exc) from None
     except RedisError as exc:
         raise _unavailable(exc) from None
 
