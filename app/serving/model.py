@@ -272,6 +272,15 @@ class ModelHolder:
                     version = self.store.promoted(self.model_name)
                     if version is None:
                         reason = self.store.no_promoted_version(self.model_name)
+                        if self.current is not None and reason != self.last_error:
+                            # deleted, or moved, while served: say it once; it goes on
+                            # serving (no request fails) until this process restarts
+                            log.warning(
+                                "%s: %s; still serving %s until this process restarts",
+                                self.model_name,
+                                reason,
+                                self.current.version,
+                            )
                         self._tokens, self.last_error = tokens, reason
                         return False
                     if self.current is None or self.current.version != version:

@@ -10,6 +10,7 @@ a swap that dropped a request, fails the test.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import socket
 import subprocess
@@ -274,6 +275,28 @@ def test_a_failed_load_is_tried_again_later_and_backs_off(
     assert check(7.0) is False and len(loads) == 3  # next try at 3.6 + 4
     assert check(7.7) is True and len(loads) == 4
     assert (holder.current.version, holder.last_error) == (versions.new, None)
+
+
+def test_a_model_deleted_while_served_is_said_once_and_still_served(
+    store: ModelStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The model's folder removed (or renamed) under a running service: it went on serving
+    the version it had loaded without a word anywhere, and at the next restart the model
+    was simply gone. It still serves (no request fails) and warns once, naming the version."""
+    import app.serving.model
+
+    holder = app.serving.model.ModelHolder(store, "customers", reload_interval=0.1)
+    assert holder.refresh(force=True) and holder.current is not None
+    served = holder.current.version
+    shutil.rmtree(store.root / "customers")
+    with caplog.at_level(logging.WARNING, logger="app.serving.model"):
+        for _ in range(3):
+            assert holder.refresh() is False
+    said = [r.getMessage() for r in caplog.records if r.name == "app.serving.model"]
+    assert len(said) == 1, said
+    assert f"still serving {served} until this process restarts" in said[0]
+    assert "no model 'customers' in the store" in said[0]
+    assert holder.current is not None and holder.current.version == served
 
 
 def test_rollback_loads_its_target_once_and_refuses_a_stale_target(
