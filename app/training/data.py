@@ -246,7 +246,10 @@ def text_ids(values: pd.Series, source: str = "") -> pd.Series:
         pd.api.types.is_integer_dtype(values) or pd.api.types.is_float_dtype(values)
     ):
         text = values.astype("string")
-        head = text.dropna().iloc[:1000]  # an export that wrote integer ids as floats
+        # an export that wrote integer ids as floats; blank cells (a retail log's lines
+        # without a customer) are no id, and among them the warning was never given
+        head = text.dropna()
+        head = head[head.str.strip() != ""].iloc[:1000]
         said = (source, str(values.name))
         if said not in _FLOAT_IDS_SAID and len(head) and head.str.fullmatch(r"\d+\.0").all():
             _FLOAT_IDS_SAID.add(said)  # once per file, not once per chunk of it
