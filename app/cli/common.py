@@ -199,15 +199,23 @@ def outcome_line(test: OutcomeTest) -> str:
         line += f" (1 = {escape(repr(test.positive or '1'))})"
     low, high = test.segment_min, test.segment_max
     if test.p_value is None and low is not None and low == high:  # nothing was tested
-        line += f": {low:.3g} for every customer, so it separates nothing (is it the right column?)"
+        line += (
+            f": {_mean(low)} for every customer, so it separates nothing (is it the right column?)"
+        )
         return line + _left_out(test)
     line += f": segments {verdict}"
     if test.effect_size is not None:
         line += f", {test.effect_measure} {test.effect_size:.3f}"
     if test.segment_min is not None and test.segment_max is not None:
-        line += f", segment means {test.segment_min:.3g} to {test.segment_max:.3g}"
+        line += f", segment means {_mean(test.segment_min)} to {_mean(test.segment_max)}"
     line += f" ({test.test}, p={_fmt(test.p_value, 4)})"
     return line + _left_out(test)
+
+
+def _mean(value: float) -> str:
+    """A segment's mean as the report writes it: an insurance table's charges were "segment
+    means 1.41e+04 to 4.06e+04", now ``14,099 to 40,583``; below 1,000 three digits."""
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
 
 
 def _left_out(test: OutcomeTest) -> str:

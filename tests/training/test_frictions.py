@@ -1080,3 +1080,22 @@ def test_an_outcome_with_one_value_says_so_rather_than_that_segments_do_not_diff
     line = outcome_line(test)
     assert "do not differ" not in line, line
     assert ": 0 for every customer, so it separates nothing" in line, line
+
+
+def test_the_summary_writes_money_outcome_means_as_numbers_not_exponents() -> None:
+    """An insurance table's charges read "segment means 1.41e+04 to 4.06e+04" in the summary
+    (the report wrote 14,099): a marketer reads money as the report writes it; rates and
+    small means keep their three digits."""
+    from app.cli.common import outcome_line
+    from app.registry.manifest import OutcomeTest
+
+    charges = OutcomeTest(
+        name="charges", kind="numeric", test="Kruskal-Wallis", statistic=870.0, p_value=0.0,
+        significant=True, overall_mean=20_063.1, effect_size=0.655, effect_measure="epsilon²",
+        segment_min=14_099.126, segment_max=40_583.02,
+    )  # fmt: skip
+    assert "segment means 14,099 to 40,583 (" in outcome_line(charges)
+    rate = charges.model_copy(update={"segment_min": 0.0585, "segment_max": 0.513})
+    assert "segment means 0.0585 to 0.513 (" in outcome_line(rate)
+    same = charges.model_copy(update={"p_value": None, "segment_max": 14_099.126})
+    assert ": 14,099 for every customer" in outcome_line(same)
