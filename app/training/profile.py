@@ -11,6 +11,7 @@ differences; they are a starting point that analysts edit (PATCH /v1/segments/{i
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -88,7 +89,9 @@ def profile_segments(
     pop_std = transformed.std(ddof=0).replace(0.0, 1.0)
     sides = {col: _sides(frame[col], slots, len(infos)) for col in numeric}
     labels = {f.name: feature_label(config, f) for f in config.features}
-    words = _words(config) | _flag_words(config, frame, labels)
+    described = labels  # descriptions keep a column's unit: "annual income (k$) above average"
+    labels = name_labels(config, labels)
+    words = _words(config, labels) | _flag_words(config, frame, labels)
     zeros = _all_but_zero(sides, [c for c in numeric if c not in words], len(infos))
     # each row's category as its position in the population's shares, so a segment's
     # shares take one bincount rather than a value_counts of its rows per feature
@@ -169,7 +172,8 @@ def profile_segments(
                 name=name,
                 kind="rule" if info.kind == "rule" else "cluster",
                 rule=info.rule,
-                description=info.description or _describe(share, num_profile, cat_profile, labels),
+                description=info.description
+                or _describe(share, num_profile, cat_profile, described),
                 action=info.action,
                 size=size,
                 share=share,
@@ -377,8 +381,29 @@ def feature_label(config: TrainConfig, feature: Feature) -> str:
     return label_of(feature.name)
 
 
-def _words(config: TrainConfig) -> dict[str, Ends]:
-    """Feature -> (word for high values, word for low values), where known."""
+_UNIT = re.compile(r"\s*[(\[][^()\[\]]*[)\]]\s*$")
+
+
+def name_labels(config: TrainConfig, labels: dict[str, str]) -> dict[str, str]:
+    """The labels segment names use: a column's trailing unit or scale in brackets is left
+    out where the label is the column's name (a mall table's ``Annual Income (k$)`` and
+    ``Spending Score (1-100)`` named segments "Very low spending score (1-100), very high
+    annual income (k$)"), unless two features would then read alike (``income (k$)``,
+    ``income (€)``). A config's own ``label`` is kept as written."""
+    bare = {
+        f.name: _UNIT.sub("", labels[f.name]) if not f.label else labels[f.name]
+        for f in config.features
+    }
+    counts = Counter(label.lower() for label in bare.values())
+    return {
+        name: label if label and counts[label.lower()] == 1 else labels[name]
+        for name, label in bare.items()
+    }
+
+
+def _words(config: TrainConfig, labels: dict[str, str] | None = None) -> dict[str, Ends]:
+    """Feature -> (word for high values, word for low values), where known (``labels``: the
+    names' labels, else each column's name in words)."""
     words: dict[str, Ends] = {}
     for f in config.features:
         if isinstance(f, CategoricalFeature):
@@ -386,7 +411,9 @@ def _words(config: TrainConfig) -> dict[str, Ends]:
         high, low = (
             RFM_WORDS.get(f.name, (None, None))
             if config.data.kind == "transactions"
-            else LABEL_WORDS.get(f.label or label_of(f.name), (None, None))
+            else LABEL_WORDS.get(
+                f.label or (labels or {}).get(f.name) or label_of(f.name), (None, None)
+            )
         )
         high, low = f.high or high, f.low or low
         if high and low:

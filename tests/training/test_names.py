@@ -645,3 +645,47 @@ def test_a_yes_beside_a_third_category_still_names_the_feature() -> None:
     numeric = {"spend": NumericProfile(mean=1, median=1, z=0.1)}
     name = _generate_name(numeric, {"security": security}, labels, set(), {}, set())
     assert name == "Online security", name
+
+
+def test_a_columns_unit_in_brackets_is_left_out_of_names_not_descriptions(
+    tmp_path: Path,
+) -> None:
+    """A mall table's ``Annual Income (k$)`` and ``Spending Score (1-100)`` named segments
+    "Very low spending score (1-100), very high annual income (k$)": names leave a column's
+    trailing unit or scale out (descriptions keep it), unless two features would then read
+    alike; a config's own label is kept as written, and ``Age (years)`` is older/younger."""
+    from app.training.profile import name_labels
+
+    rng = np.random.default_rng(3)
+    centres = [(25, 26, 79), (45, 26, 20), (43, 55, 50), (33, 87, 82), (41, 88, 17)]
+    rows = np.vstack([rng.normal(c, 6, (60, 3)) for c in centres]).round()
+    frame = pd.DataFrame(
+        rows, columns=["Age (years)", "Annual Income (k$)", "Spending Score (1-100)"]
+    )
+    frame.insert(0, "CustomerID", [str(i) for i in range(1, len(frame) + 1)])
+    frame.to_csv(tmp_path / "mall.csv", index=False)
+    raw = {
+        "data": {"path": "mall.csv", "id_column": "CustomerID"},
+        "features": [{"name": c} for c in frame.columns[1:]],
+        "model": {"name": "mall", "k_min": 5, "k_max": 5},
+    }
+    result = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "store"))
+    names = [s.name for s in result.manifest.segments]
+    assert not any("(" in name for name in names), names
+    assert any("spending score" in name for name in names), names
+    assert any(w in " ".join(names).lower() for w in ("older", "younger")), names
+    described = " ".join(s.description for s in result.manifest.segments)
+    assert "(k$)" in described or "(1-100)" in described, described
+    raw["features"] = [
+        {"name": "Income (k$)"},
+        {"name": "Income (€)"},
+        {"name": "Visits (per month)", "label": "visits (per month)"},
+        {"name": "Score [1-10]"},
+    ]
+    config = parse_config(raw, base_dir=tmp_path)
+    assert name_labels(config, {f.name: label_of(f.name) for f in config.features}) == {
+        "Income (k$)": "income (k$)",
+        "Income (€)": "income (€)",
+        "Visits (per month)": "visits (per month)",
+        "Score [1-10]": "score",
+    }
