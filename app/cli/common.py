@@ -34,6 +34,11 @@ class CommandStore(ModelStore):
 
     def no_promoted_version(self, model_name: str, hint: str = "") -> str:
         said = super().no_promoted_version(model_name, hint)
+        if versions := self.versions(model_name):  # trained, not promoted: "name a version"
+            # named no version; a new user's first `models show` after a training without
+            # --promote then had to list them first
+            many = f", of {len(versions)}: `segments models list`" if len(versions) > 1 else ""
+            return f"{said} (the latest: {versions[-1]}{many})"
         if self.model_names():
             return said
         return (

@@ -314,3 +314,22 @@ def test_forget_refuses_an_id_the_service_would_refuse(
     assert "C1: unknown" in text
     assert "unknown" not in text.replace("C1: unknown", "")
     assert len(shown.output) < 400
+
+
+def test_a_model_with_no_promoted_version_names_its_latest(
+    tx_trained: tuple[ModelStore, TrainResult], tmp_path: Path
+) -> None:
+    """Found by a new-user audit: `models show` after a training without --promote said
+    "model bank has no promoted version; name a version" and named none."""
+    store, _ = tx_trained
+    copy = ModelStore(tmp_path / "store")
+    shutil.copytree(store.root, copy.root)
+    (copy.root / "transactions" / "promoted.json").unlink()
+    latest = copy.versions("transactions")[-1]
+    where = ["--store", str(copy.root), "--model", "transactions"]
+    shown = CliRunner().invoke(cli, ["models", "show", *where])
+    assert shown.exit_code == 1
+    said = _text(shown.output)
+    assert f"has no promoted version; name a version (the latest: {latest}" in said, said
+    named = CliRunner().invoke(cli, ["models", "show", latest, *where])
+    assert named.exit_code == 0, named.output
