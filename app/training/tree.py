@@ -52,7 +52,7 @@ from app.training.rules import (
     RuleSegment,
     name_text,
 )
-from app.training.selection import MIN_STABILITY
+from app.training.selection import MIN_STABILITY, segment_floor
 from app.training.tree_choice import PLATEAUS, TOLERANCE, TreeChoice, choose_shape, new_tree
 
 MAX_LEAVES = 8
@@ -143,10 +143,12 @@ def fit_tree(config: TrainConfig, frame: pd.DataFrame, target: pd.Series, *, see
     spec = config.model
     counts = range(max(2, spec.k_min), max(2, min(spec.k_max, MAX_LEAVES)) + 1)
     bootstraps = max(spec.selection_bootstraps, spec.stability_bootstraps)
-    choice = choose_shape(x, y, binary, counts, min_share=spec.min_share,
-                          sample=spec.selection_sample, bootstraps=bootstraps,
-                          seed=seed)  # fmt: skip
-    estimator = new_tree(binary, choice.leaves, spec.min_share, len(y), choice.plateau).fit(x, y)
+    # every leaf at least min_share and MIN_SEGMENT customers, as every cluster: a 200-row
+    # mall table's tree grew leaves of 10 customers (5%), three of six unstable
+    share = segment_floor(len(y), spec.min_share)
+    choice = choose_shape(x, y, binary, counts, min_share=share, sample=spec.selection_sample,
+                          bootstraps=bootstraps, seed=seed)  # fmt: skip
+    estimator = new_tree(binary, choice.leaves, share, len(y), choice.plateau).fit(x, y)
     _snap_thresholds(estimator, x, len(columns.numeric))
     tree = estimator.tree_
     leaves = [n for n in range(tree.node_count) if tree.children_left[n] < 0]
@@ -357,7 +359,8 @@ def grow_tree(
     for plateau in set(choice.plateaus.values()):
         most = max(c for c, p in choice.plateaus.items() if p == plateau)
         binary = tree.estimator.binary
-        grown[plateau] = new_tree(binary, most, spec.min_share, len(values), plateau)
+        share = segment_floor(len(values), spec.min_share)
+        grown[plateau] = new_tree(binary, most, share, len(values), plateau)
         grown[plateau].fit(x[present], values)
     curve = []
     for count, held in choice.held_out.items():
@@ -371,7 +374,7 @@ def grow_tree(
                 k=count,
                 silhouette=round(_silhouette(matrix[sample], found[sample]), 4),
                 min_share=round(float(shares.min()), 4),
-                admissible=bool(shares.min() >= spec.min_share)
+                admissible=bool(shares.min() >= segment_floor(len(frame), spec.min_share))
                 and choice.stability[count] >= MIN_STABILITY,
                 algorithm="tree",
                 stability=choice.stability[count],

@@ -352,3 +352,34 @@ def test_a_cut_reads_as_its_fewest_digits_inside_the_gap() -> None:
     assert cut(-5.0, 3.0) == "0"
     assert cut(11.0, 12.0) == "12"
     assert _number(123456.5) == "123456.5"
+
+
+def test_every_leaf_holds_twenty_customers_on_a_small_table(tmp_path: Path) -> None:
+    """A 200-row mall table's tree grew leaves of 10 and 16 customers (min_share 5%), three
+    of six unstable, where every cluster must hold 20: a leaf holds at least as many."""
+    rng = np.random.default_rng(2)
+    groups = [
+        (22, 25, 26, 79),
+        (23, 45, 26, 20),
+        (81, 43, 55, 50),
+        (39, 33, 87, 82),
+        (35, 41, 88, 17),
+    ]
+    x = np.vstack([rng.normal((a, i, s), 9, (m, 3)) for m, a, i, s in groups]).round()
+    rng.shuffle(x)
+    n = len(x)
+    frame = pd.DataFrame(
+        {"customer_id": [f"m{i}" for i in range(n)], "Age": x[:, 0].clip(18, 70),
+         "Annual Income (k$)": x[:, 1].clip(15, 137), "Spending Score (1-100)": x[:, 2].clip(1, 99)}
+    )  # fmt: skip
+    frame.to_csv(tmp_path / "mall.csv", index=False)
+    raw = {
+        "data": {"path": "mall.csv"},
+        "outcomes": ["Spending Score (1-100)"],
+        "features": [{"name": "Age"}, {"name": "Annual Income (k$)"}],
+        "model": {"algorithm": "tree", "target": "Spending Score (1-100)", "k_max": 8},
+    }
+    manifest = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
+    sizes = [s.size for s in manifest.segments]
+    assert sum(sizes) == n and min(sizes) >= 20, sizes
+    assert all(p.min_share >= 0.1 or not p.admissible for p in manifest.selection.curve)
