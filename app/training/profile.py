@@ -530,6 +530,17 @@ def _category_trait(category: str, label: str, share: float, yes_no: bool = True
     return text if share >= 0.5 else f"many {text}"
 
 
+def _not_category(category: str, label: str, yes_no: bool = False) -> str:
+    """A category the segment lacks: ``not Month-to-month contract``; an unknown one, written
+    ``unknown`` or missing, is the feature known (a bank table's segments were "No housing,
+    not unknown contact")."""
+    if category == MISSING_CATEGORY:
+        return f"{label} known"
+    if category.strip().lower() == "unknown":
+        return f"known {label}"
+    return f"not {_category_trait(category, label, 1.0, yes_no)}"
+
+
 def _traits(
     numeric: dict[str, NumericProfile],
     categorical: dict[str, dict[str, CategoryShare]],
@@ -575,7 +586,7 @@ def _traits(
     # then the categories a segment lacks (``not Month-to-month contract``): a tree leaf of
     # ``contract != 'Month-to-month'`` is named by it when nothing else sets it apart
     absent = [
-        (-share.z, f"not {_category_trait(cat, labels[feature], 1.0, False)}")
+        (-share.z, _not_category(cat, labels[feature]))
         for feature, cat, share in _lacking(categorical)
     ]
     absent.sort(key=lambda r: -r[0])
@@ -706,8 +717,9 @@ def _deciding_trait(
         if len(split.excluded) > 1:  # every category its path excludes, not the last only
             shown = ", ".join(split.excluded[:3]) + (", …" if len(split.excluded) > 3 else "")
             return f"{label} not {shown}"
-        text = _category_trait(split.category, label, 1.0, yes_no)
-        return text if split.is_category else f"not {text}"
+        if not split.is_category:
+            return _not_category(split.category, label, yes_no)
+        return _category_trait(split.category, label, 1.0, yes_no)
     if only is not None:
         return (
             f"zero {label}"

@@ -689,3 +689,24 @@ def test_a_columns_unit_in_brackets_is_left_out_of_names_not_descriptions(
         "Visits (per month)": "visits (per month)",
         "Score [1-10]": "score",
     }
+
+
+def test_a_segment_lacking_the_unknown_category_is_named_known_not_not_unknown() -> None:
+    """A bank table's segments were "No housing, not unknown contact": a segment that lacks
+    a feature's ``unknown`` category is named by the feature being known; any other category
+    it lacks is still ``not ...``."""
+    contact = {
+        "unknown": CategoryShare(share=0.0, population_share=0.29, z=-2.0),
+        "cellular": CategoryShare(share=0.7, population_share=0.65, z=0.1),
+        "telephone": CategoryShare(share=0.3, population_share=0.06, z=0.3),
+    }
+    housing = {
+        "yes": CategoryShare(share=0.0, population_share=0.56, z=-3.0),
+        "no": CategoryShare(share=1.0, population_share=0.44, z=3.0),
+    }
+    labels = {"contact": "contact", "housing": "housing"}
+    name = _generate_name({}, {"housing": housing, "contact": contact}, labels, set())
+    assert name == "No housing, known contact", name
+    contact["Month-to-month"] = contact.pop("unknown")
+    name = _generate_name({}, {"housing": housing, "contact": contact}, labels, set())
+    assert name == "No housing, not Month-to-month contact", name
