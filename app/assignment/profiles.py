@@ -19,6 +19,7 @@ a batch's item.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -142,11 +143,12 @@ async def complete_one(
             kinds, customer_id, sent, stored, max_id, "", markers, feature_markers
         )
     except UnknownCustomer as exc:
+        twin = await _written_as_float(history, customer_id)
         raise Problem(
             404,
             "Unknown customer",
             f"customer {customer_id[:64]!r} has no stored profile: send every feature "
-            f"({SEND_NULL}), or store the customers first ({STORE_FIRST})",
+            f"({SEND_NULL}), or store the customers first ({STORE_FIRST})" + twin,
             type_="/problems/unknown-customer",
             errors=bounded(unknown_customer(exc)),
         ) from None
@@ -154,6 +156,28 @@ async def complete_one(
         raise invalid(exc.found, exc.omitted) from None
     assert stored is not None  # merge raised UnknownCustomer otherwise
     return features, source, stored
+
+
+async def _written_as_float(history: HistoryService, customer_id: str) -> str:
+    """Where an unknown ``12364`` is stored as ``12364.0`` (or the converse), a clause that
+    says so: a log exported with ids as floats records them as written, and the CRM's
+    ``12364`` was a 404 with no word of why. One more read, on this 404 only."""
+    if re.fullmatch(r"[0-9]{1,30}", customer_id):
+        twin = f"{customer_id}.0"
+    elif re.fullmatch(r"[0-9]{1,30}\.0", customer_id):
+        twin = customer_id[:-2]
+    else:
+        return ""
+    try:
+        found = (await history.profiles([twin]))[0]
+    except RedisUnavailable:
+        return ""
+    if found is None:
+        return ""
+    return (
+        f"; customer {twin!r} has one: ids are text, exactly as the file wrote them (an "
+        "export that wrote ids as floats, 12364.0, recorded them so)"
+    )
 
 
 async def complete_many(

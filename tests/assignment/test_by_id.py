@@ -272,3 +272,21 @@ def test_a_forget_between_the_read_and_the_record_is_not_undone(
     assert forgotten == [True]
     assert answer.status_code == 404, answer.text
     assert client.get(f"/v1/customers/{customer}").status_code == 404
+
+
+def test_an_unknown_id_stored_as_a_float_is_named(
+    client: TestClient, example: list[dict[str, Any]]
+) -> None:
+    """Found by a new-user audit: a German order log wrote ids as floats (`12364.0`), so the
+    CRM's `12364` was a 404 with no word of why; the problem names the stored id (and the
+    converse), and an id with no such twin reads as before."""
+    features = example[0]["features"]
+    _assign(client, {"customer_id": "4711.0", "features": features})
+    _assign(client, {"customer_id": "815", "features": features})
+    for asked, stored in (("4711", "4711.0"), ("815.0", "815")):
+        response = client.post("/v1/assign", json={"customer_id": asked})
+        assert response.status_code == 404
+        detail = response.json()["detail"]
+        assert f"; customer '{stored}' has one: ids are text, exactly as" in detail, detail
+    response = client.post("/v1/assign", json={"customer_id": "4712"})
+    assert response.status_code == 404 and "has one" not in response.json()["detail"]
