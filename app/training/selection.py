@@ -431,6 +431,24 @@ def _choose(
     candidate (algorithm, k), the outcomes it separates beyond chance (p < ``alpha``); an
     effect that is not counts as no separation (None: every effect counts)."""
     admissible = [p for p in curve if p.admissible]
+    # stability is measured only where every segment holds min_share
+    held = [p for p in curve if p.stability is not None]
+    if not admissible and held and method != "silhouette":
+        # none stable: the selection's own criterion among those that hold min_share (a
+        # 200-row mall table's largest smallest segment was k = 3 at epsilon² 0.04 on its
+        # outcome, beside an outcome-weighted k = 5 at 0.28)
+        ranked = [p.model_copy(update={"admissible": True}) for p in held]
+        best, _, _ = _choose(ranked, method, k_min, k_max, min_share, beyond, alpha)
+        chosen = next(p for p in held if (p.k, p.algorithm) == (best.k, best.algorithm))
+        several = len({p.algorithm for p in curve}) > 1
+        named = f"{chosen.algorithm} k={chosen.k}" if several else f"k={chosen.k}"
+        note = (
+            f"no candidate in k = {k_min}..{k_max} is stable and gives every segment "
+            f"{percent(min_share)} of customers; chose {named} by {method} among those that "
+            f"give every segment {percent(min_share)} (its lowest refit ARI "
+            f"{_fmt(chosen.stability)}, under {MIN_STABILITY})"
+        )
+        return chosen, note, note
     if not admissible:
         chosen = max(curve, key=lambda p: (p.min_share, -p.k))
         what = "gives every" if method == "silhouette" else "is stable and gives every"
