@@ -1210,6 +1210,7 @@ def timestamps(
 
 PLAIN_NUMBER = r"^\s*\d+(\.\d+)?\s*$"
 EPOCH_UNITS = ((1e11, "s"), (1e14, "ms"), (1e17, "us"))  # below each bound, that unit
+NO_EPOCH = 1e8  # seconds after 1970 that are March 1973: smaller numbers are no epoch times
 UNIT_WORDS = {"s": "seconds", "ms": "milliseconds", "us": "microseconds", "ns": "nanoseconds"}
 
 
@@ -1217,7 +1218,9 @@ def _refuse_epoch_numbers(values: pd.Series, source: str) -> None:
     """A timestamp column of plain numbers (Unix epoch times, ``1728802302``): pandas read
     them as nanoseconds since 1970, and an audit's order log trained with every customer's
     last order 19,967 days ago. Refused, with the line that writes them as times (the unit
-    guessed from their size). Dates written ``20240315`` (eight digits) are read as dates."""
+    guessed from their size). Dates written ``20240315`` (eight digits) are read as dates.
+    Numbers below 1e8 (a log of order numbers and days since the prior order) are no
+    epoch times: refused as no times, pointing to the customer table such a log makes."""
     if pd.api.types.is_bool_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
         return
     # (a column of numbers, as a file's typed reader or Parquet gives, by its text too)
@@ -1230,8 +1233,15 @@ def _refuse_epoch_numbers(values: pd.Series, source: str) -> None:
     numbers = pd.to_numeric(text, errors="coerce").dropna()
     example = str(text.iloc[0])
     size = float(numbers.abs().median())
-    unit = next((u for bound, u in EPOCH_UNITS if size < bound), "ns")
     name = str(values.name)
+    if size < NO_EPOCH:  # order numbers, days since the prior order: no times at all
+        raise DataError(
+            f"{source}: column {name!r} holds numbers, not times (e.g. {example!r}, up to "
+            f"{float(numbers.max()):g}: too small for Unix epoch times); a log needs each "
+            "line's date: one with order numbers or days since the prior order instead is "
+            "made a customer table first (docs/training.md#an-order-log-without-dates)"
+        )
+    unit = next((u for bound, u in EPOCH_UNITS if size < bound), "ns")
     raise DataError(
         f"{source}: column {name!r} holds numbers, not times (e.g. {example!r}); if they are "
         f"Unix epoch times (in {UNIT_WORDS[unit]}, by their size), write them as times in the "

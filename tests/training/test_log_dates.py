@@ -209,3 +209,25 @@ def test_a_log_of_epoch_numbers_is_refused_with_the_line_that_writes_times(
     dates = write_log(log, tmp_path / "dates.csv", "%Y%m%d")
     loaded = load_training_data(parse_config(raw_config(dates), base_dir=tmp_path))
     assert len(loaded.frame) == log["customer"].nunique()
+
+
+def test_a_log_of_small_numbers_is_refused_as_no_times_not_as_epoch_seconds(
+    tmp_path: Path,
+) -> None:
+    """An order log without dates (Instacart's ``orders.csv``: ``order_number`` and
+    ``days_since_prior_order`` per user) named with either as the timestamp was told they
+    might be Unix epoch seconds, and given the line that reads ``4.0`` as 4 seconds after
+    1970: a wrong fix. Numbers too small for any epoch time (below 1e8, March 1973) are
+    refused as no times, pointing to what a user does with such a log."""
+    log = log_times()
+    path = tmp_path / "orders.csv"
+    days = [float(d % 31) for d in range(len(log))]
+    log.drop(columns="when").assign(ts=days).to_csv(path, index=False)
+    with pytest.raises(DataError) as caught:
+        load_training_data(parse_config(raw_config(path), base_dir=tmp_path))
+    assert str(caught.value) == (
+        "orders.csv: column 'ts' holds numbers, not times (e.g. '0.0', up to 30: too "
+        "small for Unix epoch times); a log needs each line's date: one with order numbers "
+        "or days since the prior order instead is made a customer table first "
+        "(docs/training.md#an-order-log-without-dates)"
+    )
