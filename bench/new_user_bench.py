@@ -172,6 +172,307 @@ def order_log(folder: Path, customers: int = 2_500, seed: int = 4) -> None:
     frame.to_csv(folder / "umsaetze.csv", sep=";", index=False)
 
 
+def churners(folder: Path, n: int = 10_127, seed: int = 5) -> None:
+    r = np.random.default_rng(seed)
+    age = r.normal(46, 8, n).clip(26, 73).round().astype(int)
+    gender = r.choice(["F", "M"], n, p=[0.53, 0.47])
+    bands = ["Less than $40K", "$40K - $60K", "$60K - $80K", "$80K - $120K", "$120K +", "Unknown"]
+    band_m = r.choice(bands, n, p=[0.2, 0.15, 0.12, 0.13, 0.07, 0.33])
+    band_f = r.choice(["Less than $40K", "$40K - $60K", "Unknown"], n, p=[0.6, 0.2, 0.2])
+    income = np.where(gender == "M", band_m, band_f)
+    level = pd.Series(income).map(dict(zip(bands, [0, 1, 2, 3, 4, 1], strict=True))).to_numpy()
+    card = r.choice(["Blue", "Silver", "Gold", "Platinum"], n, p=[0.932, 0.055, 0.011, 0.002])
+    limit = (r.lognormal(8.3 + 0.35 * level, 0.7, n) + 1438).clip(1438, 34516).round(1)
+    revolving = np.where(r.uniform(size=n) < 0.24, 0, r.integers(400, 2518, n))
+    relationship = r.integers(1, 7, n)
+    inactive = r.choice([0, 1, 2, 3, 4, 5, 6], n, p=[0.003, 0.22, 0.32, 0.38, 0.043, 0.018, 0.016])
+    contacts = r.choice([0, 1, 2, 3, 4, 5, 6], n, p=[0.04, 0.15, 0.32, 0.33, 0.14, 0.017, 0.003])
+    months = (age - 26 + r.normal(14, 5, n)).clip(13, 56).round().astype(int)
+    count = r.normal(65, 22, n).clip(10, 139).round()
+    logit = (
+        -1.2
+        - 0.06 * (count - 65)
+        - 0.0012 * revolving
+        + 0.45 * (contacts - 2.5)
+        + 0.35 * (inactive - 2.3)
+        - 0.25 * (relationship - 3.8)
+    )
+    attrited = r.uniform(size=n) < 1 / (1 + np.exp(-logit))
+    count = np.where(attrited, count * 0.7, count).round().astype(int)
+    amount = (count * r.normal(60, 12, n) + np.where(count > 80, count * 50, 0)).clip(510).round()
+    pd.DataFrame(
+        {
+            "CLIENTNUM": r.choice(np.arange(708_082_083, 828_343_083), n, replace=False),
+            "Attrition_Flag": np.where(attrited, "Attrited Customer", "Existing Customer"),
+            "Customer_Age": age,
+            "Gender": gender,
+            "Dependent_count": r.choice(
+                [0, 1, 2, 3, 4, 5], n, p=[0.09, 0.18, 0.26, 0.27, 0.15, 0.05]
+            ),
+            "Education_Level": r.choice(
+                [
+                    "Graduate",
+                    "High School",
+                    "Unknown",
+                    "Uneducated",
+                    "College",
+                    "Post-Graduate",
+                    "Doctorate",
+                ],
+                n,
+                p=[0.31, 0.2, 0.15, 0.15, 0.1, 0.05, 0.04],
+            ),
+            "Marital_Status": r.choice(
+                ["Married", "Single", "Unknown", "Divorced"], n, p=[0.46, 0.39, 0.07, 0.08]
+            ),
+            "Income_Category": income,
+            "Card_Category": card,
+            "Months_on_book": months,
+            "Total_Relationship_Count": relationship,
+            "Months_Inactive_12_mon": inactive,
+            "Contacts_Count_12_mon": contacts,
+            "Credit_Limit": limit,
+            "Total_Revolving_Bal": revolving,
+            "Avg_Open_To_Buy": (limit - revolving).round(1),
+            "Total_Amt_Chng_Q4_Q1": r.normal(0.76, 0.22, n).clip(0, 3.4).round(3),
+            "Total_Trans_Amt": amount.astype(int),
+            "Total_Trans_Ct": count,
+            "Total_Ct_Chng_Q4_Q1": (r.normal(0.71, 0.24, n) - 0.15 * attrited)
+            .clip(0, 3.7)
+            .round(3),
+            "Avg_Utilization_Ratio": (revolving / limit).round(3),
+        }
+    ).to_csv(folder / "BankChurners.csv", index=False)
+
+
+def shoppers(folder: Path, n: int = 12_330, seed: int = 6) -> None:
+    r = np.random.default_rng(seed)
+    months = ["Feb", "Mar", "May", "June", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    month = r.choice(
+        months, n, p=[0.015, 0.155, 0.273, 0.023, 0.035, 0.035, 0.036, 0.045, 0.243, 0.14]
+    )
+    visitor = r.choice(["Returning_Visitor", "New_Visitor", "Other"], n, p=[0.855, 0.138, 0.007])
+    engaged = r.uniform(size=n) < 0.25
+    product = (r.negative_binomial(1.2, 0.04, n) + 1 + engaged * 20).astype(int)
+    admin = r.negative_binomial(0.7, 0.23, n) + engaged * 2
+    info = np.where(r.uniform(size=n) < 0.79, 0, r.integers(1, 6, n))
+    bounce = np.where(r.uniform(size=n) < 0.45, 0, r.exponential(0.02, n)).clip(0, 0.2)
+    exits = (bounce + r.exponential(0.025, n)).clip(0, 0.2)
+    page = np.where(r.uniform(size=n) < 0.78 - 0.2 * engaged, 0, r.lognormal(3, 1, n))
+    logit = (
+        -2.9
+        + 0.06 * np.sqrt(page) * 10
+        + 0.6 * (month == "Nov")
+        + 0.3 * (visitor == "New_Visitor")
+        - 10 * exits
+    )
+    revenue = r.uniform(size=n) < 1 / (1 + np.exp(-logit))
+    pd.DataFrame(
+        {
+            "Administrative": admin,
+            "Administrative_Duration": (admin * r.exponential(35, n)).round(6),
+            "Informational": info,
+            "Informational_Duration": (info * r.exponential(40, n)).round(6),
+            "ProductRelated": product,
+            "ProductRelated_Duration": (product * r.lognormal(3.3, 0.6, n)).round(6),
+            "BounceRates": bounce.round(8),
+            "ExitRates": exits.round(8),
+            "PageValues": page.round(6),
+            "SpecialDay": np.where(month == "May", r.choice([0, 0.2, 0.4, 0.6, 0.8, 1.0], n), 0.0),
+            "Month": month,
+            "OperatingSystems": r.choice([1, 2, 3, 4, 8], n, p=[0.21, 0.53, 0.21, 0.04, 0.01]),
+            "Browser": r.choice([1, 2, 4, 5, 6, 10], n, p=[0.2, 0.65, 0.06, 0.04, 0.02, 0.03]),
+            "Region": r.choice(range(1, 10), n),
+            "TrafficType": r.choice([1, 2, 3, 4, 13, 10, 6], n),
+            "VisitorType": visitor,
+            "Weekend": np.where(r.uniform(size=n) < 0.23, "TRUE", "FALSE"),
+            "Revenue": np.where(revenue, "TRUE", "FALSE"),
+        }
+    ).to_csv(folder / "online_shoppers_intention.csv", index=False)
+
+
+def clv(folder: Path, n: int = 9_134, seed: int = 7) -> None:
+    r = np.random.default_rng(seed)
+    coverage = r.choice(["Basic", "Extended", "Premium"], n, p=[0.61, 0.3, 0.09])
+    vehicle = r.choice(
+        ["Four-Door Car", "Two-Door Car", "SUV", "Sports Car", "Luxury SUV", "Luxury Car"],
+        n,
+        p=[0.51, 0.21, 0.2, 0.05, 0.02, 0.01],
+    )
+    base = (
+        pd.Series(vehicle)
+        .map(
+            {
+                "Four-Door Car": 68,
+                "Two-Door Car": 68,
+                "SUV": 110,
+                "Sports Car": 112,
+                "Luxury SUV": 210,
+                "Luxury Car": 210,
+            }
+        )
+        .to_numpy()
+    )
+    premium = (
+        (
+            base
+            * pd.Series(coverage).map({"Basic": 1, "Extended": 1.25, "Premium": 1.5}).to_numpy()
+            + r.exponential(6, n)
+        )
+        .round()
+        .astype(int)
+    )
+    policies = r.choice(
+        range(1, 10), n, p=[0.36, 0.25, 0.13, 0.045, 0.045, 0.04, 0.045, 0.04, 0.045]
+    )
+    factor = np.where(policies == 1, 31, np.where(policies == 2, 100, 40))
+    value = premium * factor * r.lognormal(0, 0.25, n) + r.gamma(1, 600, n)
+    employment = r.choice(
+        ["Employed", "Unemployed", "Medical Leave", "Disabled", "Retired"],
+        n,
+        p=[0.62, 0.25, 0.05, 0.04, 0.04],
+    )
+    income = np.where(employment == "Unemployed", 0, r.integers(10_000, 100_000, n))
+    ptype = r.choice(["Personal Auto", "Corporate Auto", "Special Auto"], n, p=[0.74, 0.22, 0.04])
+    level = r.choice(["L1", "L2", "L3"], n, p=[0.3, 0.4, 0.3])
+    policy = np.char.add(
+        np.where(
+            ptype == "Personal Auto",
+            "Personal ",
+            np.where(ptype == "Corporate Auto", "Corporate ", "Special "),
+        ),
+        level,
+    )
+    day = pd.Timestamp("2011-01-01") + pd.to_timedelta(r.integers(0, 59, n), unit="D")
+    letters = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
+    pd.DataFrame(
+        {
+            "Customer": [
+                f"{a}{b}{d:05d}"
+                for a, b, d in zip(
+                    r.choice(letters, n),
+                    r.choice(letters, n),
+                    r.choice(100_000, n, replace=False),
+                    strict=True,
+                )
+            ],
+            "State": r.choice(
+                ["California", "Oregon", "Arizona", "Nevada", "Washington"],
+                n,
+                p=[0.34, 0.28, 0.19, 0.1, 0.09],
+            ),
+            "Customer Lifetime Value": value.round(6),
+            "Response": r.choice(["No", "Yes"], n, p=[0.86, 0.14]),
+            "Coverage": coverage,
+            "Education": r.choice(
+                ["Bachelor", "College", "High School or Below", "Master", "Doctor"],
+                n,
+                p=[0.3, 0.29, 0.29, 0.08, 0.04],
+            ),
+            "Effective To Date": [f"{d.month}/{d.day}/{d.year % 100}" for d in day],
+            "EmploymentStatus": employment,
+            "Gender": r.choice(["F", "M"], n),
+            "Income": income,
+            "Location Code": r.choice(["Suburban", "Rural", "Urban"], n, p=[0.63, 0.19, 0.18]),
+            "Marital Status": r.choice(["Married", "Single", "Divorced"], n, p=[0.58, 0.27, 0.15]),
+            "Monthly Premium Auto": premium,
+            "Months Since Last Claim": r.integers(0, 36, n),
+            "Months Since Policy Inception": r.integers(0, 100, n),
+            "Number of Open Complaints": r.choice(
+                range(6), n, p=[0.79, 0.11, 0.04, 0.03, 0.02, 0.01]
+            ),
+            "Number of Policies": policies,
+            "Policy Type": ptype,
+            "Policy": policy,
+            "Renew Offer Type": r.choice(
+                ["Offer1", "Offer2", "Offer3", "Offer4"], n, p=[0.41, 0.32, 0.16, 0.11]
+            ),
+            "Sales Channel": r.choice(
+                ["Agent", "Branch", "Call Center", "Web"], n, p=[0.38, 0.28, 0.19, 0.15]
+            ),
+            "Total Claim Amount": (premium * r.uniform(1, 7, n)).round(6),
+            "Vehicle Class": vehicle,
+            "Vehicle Size": r.choice(["Medsize", "Small", "Large"], n, p=[0.7, 0.19, 0.11]),
+        }
+    ).to_csv(folder / "marketing_customer_value.csv", index=False)
+
+
+def instacart(folder: Path, users: int = 4_000, seed: int = 8) -> None:
+    """orders.csv as Instacart ships it: no dates, an order number and the days since the
+    prior one (and a basket size, counted from its order lines)."""
+    r = np.random.default_rng(seed)
+    rows, order_id = [], 2_539_329
+    for user in range(1, users + 1):
+        gap = r.choice([4.0, 8.0, 15.0, 28.0], p=[0.2, 0.3, 0.3, 0.2])
+        basket = r.lognormal(2.1, 0.5)
+        orders = int(r.integers(4, 60 if gap < 10 else 20))
+        for number in range(1, orders + 1):
+            order_id += 1
+            since = "" if number == 1 else float(min(30, round(r.exponential(gap))))
+            rows.append(
+                (
+                    order_id,
+                    user,
+                    "prior" if number < orders else "train",
+                    number,
+                    int(r.integers(0, 7)),
+                    int(r.integers(6, 23)),
+                    since,
+                    max(1, int(r.poisson(basket))),
+                )
+            )
+    pd.DataFrame(
+        rows,
+        columns=[
+            "order_id",
+            "user_id",
+            "eval_set",
+            "order_number",
+            "order_dow",
+            "order_hour_of_day",
+            "days_since_prior_order",
+            "basket_size",
+        ],
+    ).to_csv(folder / "orders.csv", index=False)
+
+
+def shoppers_with_ids(folder: Path) -> None:
+    """The shoppers' table has no id column: one written as docs/training.md shows."""
+    shoppers(folder)
+    frame = pd.read_csv(folder / "online_shoppers_intention.csv")
+    frame.insert(0, "customer_id", [f"S{i:05d}" for i in range(len(frame))])
+    frame.to_csv(folder / "shoppers.csv", index=False)
+
+
+def clv_prepared(folder: Path) -> None:
+    """``Effective To Date`` (m/d/yy) as days before the export, as docs/training.md shows."""
+    clv(folder)
+    frame = pd.read_csv(folder / "marketing_customer_value.csv", dtype=str,
+                        keep_default_na=False)  # fmt: skip
+    as_of = pd.Timestamp("2011-03-01")
+    days = (as_of - pd.to_datetime(frame.pop("Effective To Date"), format="%m/%d/%y")).dt.days
+    frame["days_since_effective"] = days
+    frame.to_csv(folder / "clv_prepared.csv", index=False)
+
+
+def instacart_customers(folder: Path) -> None:
+    """The log without dates made a customer table as docs/training.md shows."""
+    instacart(folder)
+    log = pd.read_csv(folder / "orders.csv").sort_values(["user_id", "order_number"])
+    last = log.groupby("user_id").tail(1).set_index("user_id")
+    past = log[~log["order_id"].isin(last["order_id"])]
+    table = past.groupby("user_id").agg(
+        orders=("order_number", "max"),
+        mean_days_between=("days_since_prior_order", "mean"),
+        basket_size=("basket_size", "mean"),
+    )
+    table["back_within_7_days"] = (last["days_since_prior_order"] <= 7).map(
+        {True: "yes", False: "no"}
+    )
+    table.rename_axis("customer_id").reset_index().to_csv(folder / "order_customers.csv",
+                                                          index=False)  # fmt: skip
+
+
 # the configs as the new user wrote them (the features' blocks in short form)
 BANK = """outcomes = ["y"]
 [data]
@@ -225,6 +526,60 @@ name = "log"
 MODEL"""
 LOG_FEATURES = (["recency_days", "frequency", "monetary"], [])
 
+CHURNERS = """[data]
+path = "BankChurners.csv"
+id_column = "CLIENTNUM"
+FEATURES
+[outcomes]
+columns = ["Attrition_Flag"]
+positive = {"Attrition_Flag" = "Attrited Customer"}
+[model]
+name = "churners"
+MODEL"""
+CHURNERS_FEATURES = (
+    ["Customer_Age", "Months_on_book", "Total_Relationship_Count", "Months_Inactive_12_mon",
+     "Contacts_Count_12_mon", "Credit_Limit", "Total_Revolving_Bal", "Total_Trans_Amt",
+     "Total_Trans_Ct", "Avg_Utilization_Ratio"],
+    ["Gender", "Income_Category", "Card_Category"],
+)  # fmt: skip
+SHOPPERS = """outcomes = ["Revenue"]
+[data]
+path = "shoppers.csv"
+FEATURES
+[model]
+name = "shoppers"
+MODEL"""
+SHOPPERS_FEATURES = (
+    ["Administrative", "Administrative_Duration", "Informational", "Informational_Duration",
+     "ProductRelated", "ProductRelated_Duration", "BounceRates", "ExitRates", "PageValues",
+     "SpecialDay"],
+    ["Month", "VisitorType", "Weekend"],
+)  # fmt: skip
+CLV = """outcomes = ["Customer Lifetime Value"]
+[data]
+path = "clv_prepared.csv"
+id_column = "Customer"
+FEATURES
+[model]
+name = "clv"
+MODEL"""
+CLV_FEATURES = (
+    ["Income", "Monthly Premium Auto", "Months Since Last Claim", "Months Since Policy Inception",
+     "Number of Open Complaints", "Number of Policies", "Total Claim Amount",
+     "days_since_effective"],
+    ["State", "Coverage", "Education", "EmploymentStatus", "Gender", "Location Code",
+     "Marital Status", "Policy Type", "Renew Offer Type", "Sales Channel", "Vehicle Class",
+     "Vehicle Size"],
+)  # fmt: skip
+ORDERS = """outcomes = ["back_within_7_days"]
+[data]
+path = "order_customers.csv"
+FEATURES
+[model]
+name = "orders"
+MODEL"""
+ORDERS_FEATURES = (["orders", "mean_days_between", "basket_size"], [])
+
 DATASETS = {
     # name: (writer, config, features, outcome, variants: label -> [model] lines)
     "bank": (bank, BANK, BANK_FEATURES, "y", {
@@ -243,6 +598,22 @@ DATASETS = {
     "log": (order_log, LOG, LOG_FEATURES, "repurchased", {
         "job balanced (default)": "",
         "job tree": 'algorithm = "tree"\ntarget = "repurchased"',
+    }),
+    "churners": (churners, CHURNERS, CHURNERS_FEATURES, "Attrition_Flag", {
+        "job balanced (default)": "",
+        "job tree": 'algorithm = "tree"\ntarget = "Attrition_Flag"',
+    }),
+    "shoppers": (shoppers_with_ids, SHOPPERS, SHOPPERS_FEATURES, "Revenue", {
+        "job balanced (default)": "",
+        "job tree": 'algorithm = "tree"\ntarget = "Revenue"',
+    }),
+    "clv": (clv_prepared, CLV, CLV_FEATURES, "Customer Lifetime Value", {
+        "job balanced (default)": "",
+        "job tree": 'algorithm = "tree"\ntarget = "Customer Lifetime Value"',
+    }),
+    "orders": (instacart_customers, ORDERS, ORDERS_FEATURES, "back_within_7_days", {
+        "job balanced (default)": "",
+        "job tree": 'algorithm = "tree"\ntarget = "back_within_7_days"',
     }),
 }  # fmt: skip
 
