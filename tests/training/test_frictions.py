@@ -1099,3 +1099,49 @@ def test_the_summary_writes_money_outcome_means_as_numbers_not_exponents() -> No
     assert "segment means 0.0585 to 0.513 (" in outcome_line(rate)
     same = charges.model_copy(update={"p_value": None, "segment_max": 14_099.126})
     assert ": 14,099 for every customer" in outcome_line(same)
+
+
+def test_a_feature_whose_values_alone_separate_the_outcome_better_is_noted(
+    tmp_path: Path,
+) -> None:
+    """A marketing customer-value table: lifetime value is highest for customers of two
+    policies, lower for one or three and more (not in one direction, so the outcome-weighted
+    space, weighting by correlation, did not see it), and the default's segments followed
+    the premiums at epsilon² 0.18 while a tree reached 0.66, without a word in the summary.
+    A feature of few values that alone separates an outcome at least 1.5 times as well as
+    the segments is noted, with the tree that splits on it."""
+    rng = np.random.default_rng(5)
+    n = 1_200
+    policies = rng.choice([1, 2, 3], n)
+    blob = rng.integers(0, 3, n)
+    frame = pd.DataFrame(
+        {
+            "customerID": [f"k{i:04d}" for i in range(n)],
+            "premium": np.array([70.0, 110.0, 200.0])[blob] + rng.normal(0, 8, n),
+            "tenure": np.array([10.0, 40.0, 80.0])[blob] + rng.normal(0, 5, n),
+            "policies": policies,
+            "value": 4000 + 6000 * (policies == 2) + rng.gamma(2, 500, n),
+        }
+    )
+    data = tmp_path / "clv.csv"
+    frame.to_csv(data, index=False)
+    raw = {
+        "data": {"path": str(data), "id_column": "customerID"},
+        "outcomes": ["value"],
+        "features": [{"name": "premium"}, {"name": "tenure"}, {"name": "policies"}],
+        "model": {"name": "clv", "stability_bootstraps": 0, "k_min": 3, "k_max": 3},
+    }
+    store = ModelStore(tmp_path / "store")
+    manifest = train(parse_config(raw, base_dir=tmp_path), store).manifest
+    segments = manifest.outcomes[0].effect_size
+    assert segments is not None
+    notes = [n for n in manifest.data.notes if n.startswith("policies alone")]
+    assert len(notes) == 1, manifest.data.notes
+    assert notes[0].startswith(
+        "policies alone (its 3 values as groups) separates value at epsilon² "
+    )
+    assert notes[0].endswith(
+        f"than the segments' {segments:.2f}: they cut across it (its effect is not in one "
+        'direction, or too narrow to shape them); a tree on the outcome (algorithm = "tree", '
+        'target = "value") splits on it (docs/training.md#tree-segments)'
+    )
