@@ -7,6 +7,7 @@ Only numpy and pandas: the job runs these while scikit-learn is not imported yet
 
 from __future__ import annotations
 
+import re
 from typing import cast
 
 import numpy as np
@@ -25,6 +26,7 @@ def data_notes(config: TrainConfig, frame: pd.DataFrame) -> tuple[TrainConfig, l
     notes.extend(near_duplicate_categories(config, frame))
     notes.extend(grouped_categories(config, frame))
     notes.extend(ordered_answers(config, frame))
+    notes.extend(numeric_bands(config, frame))
     notes.extend(skewed_without_transform(config, frame))
     notes.extend(uninformative_features(config, frame))
     notes.extend(id_like_numbers(config, frame))
@@ -395,5 +397,49 @@ def ordered_answers(config: TrainConfig, frame: pd.DataFrame) -> list[str]:
         f"{names}: answers on an ordered scale "
         f"({order[0]!r} ... {order[-1]!r}), segmented on as categories, whose order is not "
         f"used; written as numbers (1 for {order[0]!r} to {len(order)} for {order[-1]!r}) "
+        "they are a scale the segments follow (docs/training.md#preparing-a-file)"
+    ]
+
+
+# a band of numbers: a range (40K - 60K, 18-24, 25 to 34) or a bound (Less than $40K, 65+)
+BAND = re.compile(
+    r"\d[\d,.]*\s*[kKmM]?\s*(-|–|to)\s*\D{0,2}\d|\d\s*[kKmM]?\s*\+|"
+    r"(less|more|fewer|under|over|below|above|up to|<|>)\D{0,8}\d",
+    re.IGNORECASE,
+)
+FIRST_NUMBER = re.compile(r"\d[\d,]*(\.\d+)?")
+
+
+def numeric_bands(config: TrainConfig, frame: pd.DataFrame) -> list[str]:
+    """One note for the categorical features whose categories are bands of numbers
+    (``Less than $40K``, ``$40K - $60K`` ... ``$120K +``; ``18-24`` ... ``65+``), at most
+    one other (``Unknown``): as categories their order is not used, as for survey answers."""
+    found: list[tuple[str, list[str], list[str]]] = []
+    for feature in config.features:
+        if feature.type != "categorical":
+            continue
+        written = [str(v) for v in frame[feature.name].dropna().unique()]
+        if not 3 <= len(written) <= 20:
+            continue
+        bands = [w for w in written if BAND.search(w)]
+        others = [w for w in written if not FIRST_NUMBER.search(w)]
+        if len(bands) < 3 or len(bands) + len(others) < len(written) or len(others) > 1:
+            continue
+
+        def first(w: str) -> float:
+            match = FIRST_NUMBER.search(w)
+            value = float(match.group(0).replace(",", "")) if match else 0.0
+            return -1.0 if re.search(r"less|fewer|under|below|<", w, re.IGNORECASE) else value
+
+        numbered = [w for w in written if w not in others]
+        found.append((feature.name, sorted(numbered, key=first), others))
+    if not found:
+        return []
+    names = ", ".join(name for name, _, _ in found)
+    _, order, others = found[0]
+    other = f", {others[0]!r} left blank," if others else ""
+    return [
+        f"{names}: bands of numbers ({order[0]!r} ... {order[-1]!r}), segmented on as "
+        f"categories, whose order is not used; written as numbers (each band's middle, say){other} "
         "they are a scale the segments follow (docs/training.md#preparing-a-file)"
     ]

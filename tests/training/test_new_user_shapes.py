@@ -372,3 +372,39 @@ def test_a_frames_index_written_by_to_parquet_is_an_id_column(
     out = pd.read_csv(tagged, dtype=str)
     assert list(out.columns) == [column, "segment_id", "segment_name"]
     assert out[column].tolist() == [f"R{i:05d}" for i in range(200)]
+
+
+def test_bands_of_numbers_are_noted_as_a_scale_and_codes_are_not(tmp_path: Path) -> None:
+    """A card-attrition table's ``Income_Category`` (``Less than $40K``, ``$40K - $60K`` ...
+    ``$120K +``, ``Unknown``) declared categorical was segmented on without its order, and
+    the summary, which notes survey answers so, said nothing; codes (``Offer1``) are no
+    bands."""
+    rng = np.random.default_rng(15)
+    n = 300
+    bands = ["Less than $40K", "$40K - $60K", "$60K - $80K", "$80K - $120K", "$120K +"]
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"r{i}" for i in range(n)],
+            "visits": rng.poisson(4, n),
+            "Income_Category": rng.choice([*bands, "Unknown"], n),
+            "offer": rng.choice(["Offer1", "Offer2", "Offer3"], n),
+        }
+    )
+    data = tmp_path / "cards.csv"
+    frame.to_csv(data, index=False)
+    raw = {
+        "data": {"path": str(data)},
+        "features": [
+            {"name": "visits"},
+            *({"name": name, "type": "categorical"} for name in ("Income_Category", "offer")),
+        ],
+        "model": {"k_min": 2, "k_max": 2, "stability_bootstraps": 0},
+    }
+    notes = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
+    said = [note for note in notes.data.notes if "bands of numbers" in note]
+    assert said == [
+        "Income_Category: bands of numbers ('Less than $40K' ... '$120K +'), segmented on as "
+        "categories, whose order is not used; written as numbers (each band's middle, say), "
+        "'Unknown' left blank, they are a scale the segments follow "
+        "(docs/training.md#preparing-a-file)"
+    ], notes.data.notes
