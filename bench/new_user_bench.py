@@ -580,41 +580,30 @@ name = "orders"
 MODEL"""
 ORDERS_FEATURES = (["orders", "mean_days_between", "basket_size"], [])
 
+
+def default_and_tree(outcome: str, **more: str) -> dict[str, str]:
+    """The variants every dataset runs: label -> its [model] lines."""
+    return {"job balanced (default)": "", **more,
+            "job tree": f'algorithm = "tree"\ntarget = "{outcome}"'}  # fmt: skip
+
+
 DATASETS = {
     # name: (writer, config, features, outcome, variants: label -> [model] lines)
-    "bank": (bank, BANK, BANK_FEATURES, "y", {
-        "job balanced (default)": "",
-        "job, min_share = 0.03 (as the note says)": "min_share = 0.03",
-        "job tree": 'algorithm = "tree"\ntarget = "y"',
-    }),
-    "mall": (mall, MALL, MALL_FEATURES, "Spending Score (1-100)", {
-        "job balanced (default)": "",
-        "job tree": 'algorithm = "tree"\ntarget = "Spending Score (1-100)"',
-    }),
-    "insurance": (insurance, INSURANCE, INSURANCE_FEATURES, "charges", {
-        "job balanced (default)": "",
-        "job tree": 'algorithm = "tree"\ntarget = "charges"',
-    }),
-    "log": (order_log, LOG, LOG_FEATURES, "repurchased", {
-        "job balanced (default)": "",
-        "job tree": 'algorithm = "tree"\ntarget = "repurchased"',
-    }),
-    "churners": (churners, CHURNERS, CHURNERS_FEATURES, "Attrition_Flag", {
-        "job balanced (default)": "",
-        "job tree": 'algorithm = "tree"\ntarget = "Attrition_Flag"',
-    }),
-    "shoppers": (shoppers_with_ids, SHOPPERS, SHOPPERS_FEATURES, "Revenue", {
-        "job balanced (default)": "",
-        "job tree": 'algorithm = "tree"\ntarget = "Revenue"',
-    }),
-    "clv": (clv_prepared, CLV, CLV_FEATURES, "Customer Lifetime Value", {
-        "job balanced (default)": "",
-        "job tree": 'algorithm = "tree"\ntarget = "Customer Lifetime Value"',
-    }),
-    "orders": (instacart_customers, ORDERS, ORDERS_FEATURES, "back_within_7_days", {
-        "job balanced (default)": "",
-        "job tree": 'algorithm = "tree"\ntarget = "back_within_7_days"',
-    }),
+    "bank": (bank, BANK, BANK_FEATURES, "y", default_and_tree(
+        "y", **{"job, min_share = 0.03 (as the note says)": "min_share = 0.03"})),
+    "mall": (mall, MALL, MALL_FEATURES, "Spending Score (1-100)",
+             default_and_tree("Spending Score (1-100)")),
+    "insurance": (insurance, INSURANCE, INSURANCE_FEATURES, "charges",
+                  default_and_tree("charges")),
+    "log": (order_log, LOG, LOG_FEATURES, "repurchased", default_and_tree("repurchased")),
+    "churners": (churners, CHURNERS, CHURNERS_FEATURES, "Attrition_Flag",
+                 default_and_tree("Attrition_Flag")),
+    "shoppers": (shoppers_with_ids, SHOPPERS, SHOPPERS_FEATURES, "Revenue",
+                 default_and_tree("Revenue")),
+    "clv": (clv_prepared, CLV, CLV_FEATURES, "Customer Lifetime Value",
+            default_and_tree("Customer Lifetime Value")),
+    "orders": (instacart_customers, ORDERS, ORDERS_FEATURES, "back_within_7_days",
+               default_and_tree("back_within_7_days")),
 }  # fmt: skip
 
 

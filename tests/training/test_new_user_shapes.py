@@ -320,24 +320,30 @@ def test_answers_on_an_ordered_scale_are_noted_once_with_the_scale(tmp_path: Pat
             "plan": rng.choice(["basic", "pro", "team"], n),
         }
     )
-    data = tmp_path / "survey.csv"
-    frame.to_csv(data, index=False)
-    raw = {
-        "data": {"path": str(data)},
-        "features": [
-            {"name": "visits"},
-            *({"name": name, "type": "categorical"} for name in ("q1", "q2", "plan")),
-        ],
-        "model": {"k_min": 2, "k_max": 2, "stability_bootstraps": 0},
-    }
-    notes = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
-    said = [note for note in notes.data.notes if "ordered scale" in note]
+    notes = categorical_notes(tmp_path, frame, ["q1", "q2", "plan"])
+    said = [note for note in notes if "ordered scale" in note]
     assert said == [
         "q1, q2: answers on an ordered scale ('Strongly disagree' ... 'Strongly agree'), "
         "segmented on as categories, whose order is not used; written as numbers (1 for "
         "'Strongly disagree' to 5 for 'Strongly agree') they are a scale the segments follow "
         "(docs/training.md#preparing-a-file)"
-    ], notes.data.notes
+    ], notes
+
+
+def categorical_notes(tmp_path: Path, frame: pd.DataFrame, categorical: list[str]) -> list[str]:
+    """The notes of a two-segment training on ``visits`` and the ``categorical`` columns."""
+    data = tmp_path / "table.csv"
+    frame.to_csv(data, index=False)
+    raw = {
+        "data": {"path": str(data)},
+        "features": [
+            {"name": "visits"},
+            *({"name": name, "type": "categorical"} for name in categorical),
+        ],
+        "model": {"k_min": 2, "k_max": 2, "stability_bootstraps": 0},
+    }
+    trained = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s"))
+    return trained.manifest.data.notes
 
 
 @pytest.mark.parametrize("index_name", [None, "respondent"])
@@ -390,21 +396,11 @@ def test_bands_of_numbers_are_noted_as_a_scale_and_codes_are_not(tmp_path: Path)
             "offer": rng.choice(["Offer1", "Offer2", "Offer3"], n),
         }
     )
-    data = tmp_path / "cards.csv"
-    frame.to_csv(data, index=False)
-    raw = {
-        "data": {"path": str(data)},
-        "features": [
-            {"name": "visits"},
-            *({"name": name, "type": "categorical"} for name in ("Income_Category", "offer")),
-        ],
-        "model": {"k_min": 2, "k_max": 2, "stability_bootstraps": 0},
-    }
-    notes = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
-    said = [note for note in notes.data.notes if "bands of numbers" in note]
+    notes = categorical_notes(tmp_path, frame, ["Income_Category", "offer"])
+    said = [note for note in notes if "bands of numbers" in note]
     assert said == [
         "Income_Category: bands of numbers ('Less than $40K' ... '$120K +'), segmented on as "
         "categories, whose order is not used; written as numbers (each band's middle, say), "
         "'Unknown' left blank, they are a scale the segments follow "
         "(docs/training.md#preparing-a-file)"
-    ], notes.data.notes
+    ], notes
