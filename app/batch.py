@@ -294,6 +294,19 @@ def check_input(path: Path, columns: list[str], dialect: CsvFormat = PLAIN_CSV) 
         hint = columns_hint(missing, available, rename, path)
         if not hint and missing[0] == columns[0]:
             hint = " (another id column: --id-column NAME)"
+        # a feature derived in the file before training (days_since_<a date column>)
+        derived = [
+            (m, a)
+            for m in missing
+            for a in available
+            if len(a) >= 3 and a != m and (m.endswith(a) or m.startswith(a))
+        ]
+        if not hint and derived:
+            made, source = derived[0]
+            hint = (
+                f" ({made!r} was derived from {source!r} before training: prepare this file "
+                "the same way, docs/training.md#preparing-a-file)"
+            )
         raise DataError(
             f"{path.name}: missing column(s) {', '.join(map(repr, missing))}; it has {shown}{hint}"
         )

@@ -352,3 +352,24 @@ def test_unseen_categories_count_rows_not_a_columns_dictionary_nor_merged_types(
     unseen.count("plan", typed)
     unseen.count("flag", pd.Series([True, 1, 1, "x"], dtype=object))
     assert unseen.found == {"plan": Counter(), "flag": Counter({"1": 2, "x": 1})}
+
+
+def test_a_feature_derived_before_training_is_named_with_its_source_column(
+    tmp_path: Path,
+) -> None:
+    """A customer-value table trained on ``days_since_Effective To Date``, derived from the
+    date as docs/training.md shows, then tagged from the raw export: the error listed the
+    file's columns and said nothing of the preparation the file still needed."""
+    from app.batch import check_input
+
+    source = tmp_path / "raw.csv"
+    pd.DataFrame({"Customer": ["BU79786"], "Effective To Date": ["2/24/11"]}).to_csv(
+        source, index=False
+    )
+    with pytest.raises(DataError) as caught:
+        check_input(source, ["Customer", "days_since_Effective To Date"])
+    assert str(caught.value).endswith(
+        "'Customer', 'Effective To Date' ('days_since_Effective To Date' was derived from "
+        "'Effective To Date' before training: prepare this file the same way, "
+        "docs/training.md#preparing-a-file)"
+    )
