@@ -24,7 +24,7 @@ from app.cli.common import (
     store_at,
 )
 from app.registry.overrides import segment_names
-from app.training.config import load_config
+from app.training.config import SEED_MAX, load_config
 from app.words import counted
 
 if TYPE_CHECKING:
@@ -49,7 +49,9 @@ def train(
     store: STORE_OPTION = None,
     data: Annotated[Path | None, typer.Option(help="override the config's data path")] = None,
     model_name: Annotated[str | None, typer.Option("--model", help="override model.name")] = None,
-    seed: Annotated[int | None, typer.Option(help="override model.seed")] = None,
+    seed: Annotated[
+        int | None, typer.Option(min=0, max=SEED_MAX, help="override model.seed")
+    ] = None,
     promote: Annotated[bool, typer.Option(help="promote the new version")] = False,
 ) -> None:
     """Fit a segmentation model and write a new version to the model store."""
@@ -251,7 +253,7 @@ def _record(
 def example_data(
     out: Annotated[Path, typer.Option(help="folder to write to")] = Path("data"),
     customers: Annotated[int, typer.Option(min=100)] = 20_000,
-    seed: Annotated[int, typer.Option()] = 7,
+    seed: Annotated[int, typer.Option(min=0, max=SEED_MAX)] = 7,
 ) -> None:
     """Write the seeded example customer table and transaction log."""
     from app.datasets import write_example_data

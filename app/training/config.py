@@ -28,6 +28,9 @@ from pydantic import (
 from app.errors import ConfigError
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+# scikit-learn's random_state and numpy's generators take a seed in 0 .. 2**32 - 1 (a negative
+# or larger one was their traceback at the first fit)
+SEED_MAX = 2**32 - 1
 
 
 class _Strict(BaseModel):
@@ -287,7 +290,9 @@ class ModelConfig(_Strict):
     k_min: int = Field(3, ge=2, le=50)
     k_max: int = Field(8, ge=2, le=50)
     min_share: float = Field(0.05, ge=0.0, lt=0.5)
-    seed: int = 42
+    seed: int = Field(
+        42, ge=0, le=SEED_MAX, description="fixes every random draw (numpy and scikit-learn)"
+    )
     selection_sample: int = Field(20_000, ge=500, description="rows used to choose k")
     silhouette_sample: int = Field(5_000, ge=200)
     stability_bootstraps: int = Field(5, ge=0, le=50)
@@ -315,6 +320,20 @@ class ModelConfig(_Strict):
             raise ValueError("algorithm = 'tree' needs target = '<outcome>' (a declared outcome)")
         if self.target is not None and self.algorithm != "tree":
             raise ValueError("target is only used with algorithm = 'tree'")
+        # (algorithms = [] trained the default silently; beside a tree, the list was ignored)
+        if self.algorithms is not None and not self.algorithms:
+            raise ValueError(
+                "algorithms is empty: list the candidates to compare, e.g. "
+                'algorithms = ["kmeans", "gmm"], or leave it out for just algorithm'
+            )
+        if self.algorithms and self.algorithm == "tree":
+            raise ValueError(
+                "algorithms lists clustering candidates, and algorithm = 'tree' grows a tree "
+                "instead: leave algorithms out, or choose a clustering algorithm"
+            )
+        if self.algorithms and len(set(self.algorithms)) < len(self.algorithms):
+            twice = sorted({a for a in self.algorithms if self.algorithms.count(a) > 1})
+            raise ValueError(f"algorithms lists {', '.join(map(repr, twice))} twice")
         return self
 
 
@@ -425,6 +444,10 @@ class TrainConfig(_Strict):
             )
         if self.outcomes.path is not None:
             _check_format(*self.outcomes.csv_format(self.data), table="[outcomes] ")
+        columns = self.outcomes.columns
+        twice = sorted({c for c in columns if columns.count(c) > 1})
+        if twice:  # (was an IndexError traceback in the outcome weights)
+            raise ValueError(f"outcome columns declared twice: {', '.join(twice)}")
         clash = sorted(set(self.outcomes.columns) & set(names))
         if clash:
             raise ValueError(f"outcome columns cannot also be features: {', '.join(clash)}")

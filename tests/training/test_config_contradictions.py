@@ -1,0 +1,69 @@
+"""Config values that contradict themselves or the libraries' ranges: each one clear error at
+load, exit 1 and no version, never a traceback from numpy or scikit-learn mid-training (an
+outside audit's command-line pass found these)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from app.cli.main import app
+from tests.training.test_bad_input import FEATURES, assert_store_untouched, good_frame, run_train
+
+
+def _config(folder: Path, top: str = "", model: str = "") -> Path:
+    data = folder / "customers.csv"
+    frame = good_frame()
+    frame["churned"] = [i % 2 for i in range(len(frame))]
+    frame.to_csv(data, index=False)
+    config = folder / "config.toml"
+    config.write_text(
+        f'{top}\n[data]\npath = "{data.name}"\n{FEATURES}\n[model]\nk_min = 3\nk_max = 4\n{model}\n'
+    )
+    return config
+
+
+@pytest.mark.parametrize(
+    ("top", "model", "expected"),
+    [
+        # numpy's "expected non-negative integer" and scikit-learn's random_state range
+        ("", "seed = -1", "model.seed: Input should be greater than or equal to 0"),
+        ("", "seed = 99999999999", "model.seed: Input should be less than or equal to 4294967295"),
+        # an IndexError in the outcome weights
+        ('outcomes = ["churned", "churned"]', "", "outcome columns declared twice: churned"),
+        # trained the default silently
+        ("", "algorithms = []", "algorithms is empty"),
+        (
+            'outcomes = ["churned"]',
+            'algorithm = "tree"\ntarget = "churned"\nalgorithms = ["gmm"]',
+            "algorithms lists clustering candidates, and algorithm = 'tree' grows a tree",
+        ),
+        ("", 'algorithms = ["kmeans", "gmm", "kmeans"]', "algorithms lists 'kmeans' twice"),
+    ],
+)
+def test_a_contradictory_config_is_one_error(
+    top: str, model: str, expected: str, tmp_path: Path
+) -> None:
+    store = tmp_path / "store"
+    output = run_train(_config(tmp_path, top, model), store)
+    assert expected in output
+    assert_store_untouched(store)
+
+
+@pytest.mark.parametrize(
+    ("command", "seed"),
+    [("train", "-1"), ("train", "4294967296"), ("example-data", "-1")],
+)
+def test_a_seed_option_out_of_range_is_a_usage_error(
+    command: str, seed: str, tmp_path: Path
+) -> None:
+    args = ["--config", str(_config(tmp_path)), "--store", str(tmp_path / "store")]
+    if command == "example-data":
+        args = ["--out", str(tmp_path / "data")]
+    result = CliRunner().invoke(app, [command, *args, "--seed", seed])
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--seed'" in result.output
+    assert not (tmp_path / "store").exists()
+    assert not (tmp_path / "data").exists()
