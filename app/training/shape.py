@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 import pyarrow as pa
 
+from app.errors import DataError
 from app.training.csv_format import PLAIN_CSV, CsvFormat
 
 
@@ -69,18 +70,31 @@ def misshapen_rows(
         at = header.index(id_column) if id_column in header else expected
         row = 0
         line = reader.line_num + 1
-        for record, fields in enumerate(reader, start=1):
-            if fields:  # an empty list is a blank line: pandas skips it, it is no row
-                row += 1
-                if len(fields) != expected:
-                    cid = fields[at] if at < len(fields) else ""
-                    quoted = (
-                        len(fields) == 1
-                        and expected > 1
-                        and _is_row(fields[0], expected, dialect.delimiter)
-                    )
-                    found.append(Misshapen(record, row, line, len(fields), expected, cid, quoted))
-            line = reader.line_num + 1
+        try:
+            for record, fields in enumerate(reader, start=1):
+                if fields:  # an empty list is a blank line: pandas skips it, it is no row
+                    row += 1
+                    if len(fields) != expected:
+                        cid = fields[at] if at < len(fields) else ""
+                        quoted = (
+                            len(fields) == 1
+                            and expected > 1
+                            and _is_row(fields[0], expected, dialect.delimiter)
+                        )
+                        found.append(
+                            Misshapen(record, row, line, len(fields), expected, cid, quoted)
+                        )
+                line = reader.line_num + 1
+        except csv.Error as exc:
+            # (the _csv.Error traceback of training and file tagging alike)
+            if "field larger" not in str(exc):
+                raise DataError(f"{path.name}: line {line:,} is not CSV: {exc}") from None
+            raise DataError(
+                f"{path.name}: line {line:,} starts a field longer than "
+                f"{csv.field_size_limit():,} characters: a quote opened there and never closed "
+                "makes the rest of the file one value; check that line's quotes (a quote "
+                'inside a value is written twice, "")'
+            ) from None
     return found
 
 
