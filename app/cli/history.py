@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -57,7 +58,11 @@ async def _history(models: tuple[str | None, ...] = (None,)) -> AsyncIterator[li
             config = settings.history_config(model)
             spool = Spool(config.spool_dir, config.spool_max_records, config.spool_fsync)
             stack.callback(spool.close)
-            recorder = Recorder.connect(target.url, config)
+            # an offline command connects within the batch deadline, not the service's 100 ms
+            # one (migrate-keys timed out connecting to a healthy local Redis, each of three
+            # runs on a 2-core machine at load 0.7; given 2 s, each run answered)
+            timeout = max(config.timeout_ms, config.batch_timeout_ms)
+            recorder = Recorder.connect(target.url, replace(config, timeout_ms=timeout))
             stack.push_async_callback(recorder.aclose)
             services.append(HistoryService(recorder, spool))
         yield services
@@ -222,11 +227,21 @@ def rescore(
 @history_app.command("migrate-keys")
 def migrate_keys() -> None:
     """Rewrite the first key layout into the compact one (run with the service stopped)."""
+    from redis.exceptions import RedisError
+
+    from app.errors import SegmentsError
     from app.history.migrate import migrate_keys as migrate
 
     async def run() -> str:
         async with _history() as (service,):
-            report = await migrate(service.recorder)
+            try:
+                report = await migrate(service.recorder)
+            except (RedisError, OSError) as exc:  # (was the redis-py traceback)
+                raise SegmentsError(
+                    f"Redis failed while migrating the keys ({exc or type(exc).__name__}): "
+                    "run it again once Redis answers (it rewrites the keys still in the "
+                    "first layout)"
+                ) from None
         return (
             f"{counted(report.customers, 'customer')}, {counted(report.members, 'member')} of "
             f"{counted(report.segments, 'segment set')} rewritten"

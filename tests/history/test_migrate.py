@@ -125,3 +125,25 @@ async def record_and_keep(config: HistoryConfig) -> None:
 async def current_ids(config: HistoryConfig) -> list[str]:
     async with open_recorder(config) as recorder:  # (deletes the prefix on exit)
         return [c for c in ("C1", "C2") if await recorder.current(c) is not None]
+
+
+def test_migrate_keys_without_redis_is_one_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Redis that does not answer (nothing listens on the port) was redis-py's traceback."""
+    import socket
+
+    with socket.socket() as probe:  # a free port, closed again: connections are refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("SEGMENTS_REDIS_URL", f"redis://127.0.0.1:{port}/0")
+    monkeypatch.setenv("SEGMENTS_KEY_PREFIX", f"cli{uuid.uuid4().hex[:8]}:")
+    monkeypatch.setenv("SEGMENTS_DATA_DIR", str(tmp_path))
+    result = CliRunner().invoke(cli, ["history", "migrate-keys"])
+
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    text = " ".join(result.output.split())
+    assert text.count("error:") == 1, text
+    assert "error: Redis failed while migrating the keys (" in text
+    assert "run it again once Redis answers" in text
