@@ -46,7 +46,13 @@ from app.training.missed import missed_features
 from app.training.model import ColumnWeights, SegmentationModel, warm_start
 from app.training.profile import SlotInfo, feature_label, profile_segments
 from app.training.quality import assess_sample, quality_sample
-from app.training.rules import RuleSegment, canonical_category, compile_rules, first_match_frame
+from app.training.rules import (
+    RuleSegment,
+    canonical_category,
+    compile_rules,
+    evaluate_frame,
+    first_match_frame,
+)
 from app.training.selection import MIN_SEGMENT, chosen_by_outcomes, select_k
 from app.training.stable_ids import Slot, assign_stable_ids
 from app.training.tree import LeafRules, grow_tree
@@ -232,7 +238,7 @@ def fit_version(
             data.outcomes,
             data.positive,
         )
-        data.notes.extend(empty_rules(config, frame, segments[: len(rules)]))
+        data.notes.extend(empty_rules(config, frame, segments[: len(rules)], rules))
         if grown is not None:
             data.notes.extend(small_leaves(segments[len(rules) :], spec.min_share, len(rules)))
         else:
@@ -347,10 +353,16 @@ def _project(
     return projection, [str(s) for s in model.predict(sample)]
 
 
-def empty_rules(config: TrainConfig, frame: pd.DataFrame, segments: list[SegmentInfo]) -> list[str]:
+def empty_rules(
+    config: TrainConfig,
+    frame: pd.DataFrame,
+    segments: list[SegmentInfo],
+    rules: list[RuleSegment] | None = None,
+) -> list[str]:
     """A note per rule segment that holds no customer, naming a quoted value of the rule
     that differs from a category of the data only in case or spacing (``'yes'`` where the
-    data has ``Yes``: categories are compared as written)."""
+    data has ``Yes``: categories are compared as written), or the earlier ``rules`` that take
+    every customer it matches."""
     empty = [seg for seg in segments if not seg.size]
     if not empty:
         return []
@@ -377,11 +389,30 @@ def empty_rules(config: TrainConfig, frame: pd.DataFrame, segments: list[Segment
                 if alike and value not in present:
                     near.append(f"{value!r} is {' or '.join(map(repr, alike))} in {name!r}")
         hint = f" ({'; '.join(near)}: categories are compared as written)" if near else ""
+        if taken := _taken_by(rules or [], seg.name, frame):  # ("matches none" misled)
+            notes.append(f"rule segment {seg.name!r} holds no customer: {taken}")
+            continue
         notes.append(
             f"rule segment {seg.name!r} holds no customer: {seg.rule!r} matches none of the "
             f"data{hint}"
         )
     return notes
+
+
+def _taken_by(rules: list[RuleSegment], name: str, frame: pd.DataFrame) -> str:
+    """Where rule ``name`` matches customers all taken by earlier rules, which ones."""
+    at = next((i for i, r in enumerate(rules) if r.name == name), None)
+    if at is None:
+        return ""
+    matched = evaluate_frame(rules[at].condition, frame)
+    if not matched.any():
+        return ""
+    earlier = [r.name for r in rules[:at] if evaluate_frame(r.condition, frame)[matched].any()]
+    return (
+        f"the {matched.sum():,} customers {rules[at].text!r} matches are all taken by the "
+        f"earlier rule(s) {', '.join(map(repr, earlier))} (rules are evaluated in order, "
+        "the first match wins): put it before them, or narrow them"
+    )
 
 
 def small_leaves(segments: list[SegmentInfo], min_share: float, rules: int) -> list[str]:
