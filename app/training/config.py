@@ -610,9 +610,17 @@ def parse_config(raw: dict[str, Any], *, base_dir: Path, source: str = "") -> Tr
 def load_config(path: Path) -> TrainConfig:
     """Read and validate a TOML training config."""
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        # utf-8-sig: Windows editors (Notepad) save UTF-8 with a byte-order mark, which
+        # tomllib refused as "Invalid statement (at line 1, column 1)"
+        raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
+    except UnicodeDecodeError as exc:  # (was the codec's traceback)
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"config {path} is not UTF-8 text: line {line} holds the byte "
+            f"{exc.object[exc.start : exc.start + 1]!r}; save the file as UTF-8 (TOML is UTF-8)"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config {path} is not valid TOML: {exc}") from None
     return parse_config(raw, base_dir=path.parent, source=str(path))

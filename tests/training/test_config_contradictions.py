@@ -67,3 +67,23 @@ def test_a_seed_option_out_of_range_is_a_usage_error(
     assert "Invalid value for '--seed'" in result.output
     assert not (tmp_path / "store").exists()
     assert not (tmp_path / "data").exists()
+
+
+def test_a_config_in_another_encoding_is_one_error_naming_the_line(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    config.write_bytes(b"# caf\xe9 (Latin-1)\n" + config.read_bytes())
+    store = tmp_path / "store"
+    output = run_train(config, store)
+    assert "is not UTF-8 text: line 1 holds the byte b'\\xe9'; save the file as UTF-8" in output
+    assert_store_untouched(store)
+
+
+def test_a_config_saved_with_a_byte_order_mark_trains(tmp_path: Path) -> None:
+    """Notepad's UTF-8 starts with a byte-order mark, which tomllib calls an invalid
+    statement at line 1, column 1."""
+    config = _config(tmp_path)
+    config.write_bytes(b"\xef\xbb\xbf" + config.read_bytes())
+    store = tmp_path / "store"
+    result = CliRunner().invoke(app, ["train", "--config", str(config), "--store", str(store)])
+    assert result.exit_code == 0, result.output
+    assert len(list((store / "customers").glob("2*"))) == 1
