@@ -130,6 +130,7 @@ def assign(
     from app.errors import DataError, StoreError
     from app.events.command import (
         assign_log,
+        refuse_feature_as_id,
         trained_id_column,
         trained_on_log,
         with_log_hint,
@@ -150,6 +151,8 @@ def assign(
                     name, "run `segments models promote`, or name one with --version"
                 )
             )
+        if id_column is not None:
+            refuse_feature_as_id(model_store, name, version, id_column)
         id_column = id_column or trained_id_column(model_store, name, version)
         record = record or resuming
         if trained_on_log(model_store, name, version):

@@ -128,6 +128,26 @@ def trained_id_column(store: ModelStore, model_name: str, version: str | None) -
     return str(data.get("id_column") or "customer_id")
 
 
+def refuse_feature_as_id(
+    store: ModelStore, model_name: str, version: str | None, id_column: str
+) -> None:
+    """``--id-column`` naming one of a table version's features (``--id-column region``)
+    tagged one "customer" per region and rejected every other row as a duplicate id, exit 0
+    (and with ``--record`` recorded the regions as customers): training refuses such an id
+    column, and so does file tagging."""
+    version = version or store.promoted(model_name)
+    if version is None or version not in store.versions(model_name):
+        return  # loading the version says what is missing
+    manifest = store.manifest(model_name, version)
+    if manifest.data.kind == "table" and id_column in {f.name for f in manifest.features}:
+        trained = manifest.config.get("data", {}).get("id_column") or "customer_id"
+        raise DataError(
+            f"--id-column {id_column!r} is a feature of {model_name} {version}, not the "
+            f"customer ids: name the file's id column (the version was trained with "
+            f"{trained!r}, the default)"
+        )
+
+
 STALE_DAYS = 2
 """A recording run as of this many days before now or more says the service, which derives
 as of now, will move some of its customers again (the log's last day is yesterday's in a

@@ -6,6 +6,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -14,7 +15,7 @@ from app.cli.main import app
 from app.errors import DataError
 from app.registry.store import ModelStore
 from app.training.config import parse_config
-from app.training.job import train
+from app.training.job import TrainResult, train
 from tests.conftest import EXAMPLES
 
 
@@ -75,3 +76,28 @@ def test_the_trained_id_column_is_the_default_and_a_missing_one_is_named(
     raw["data"]["path"] = str(semicolons)
     with pytest.raises(DataError, match="the file seems ';'-separated"):
         train(parse_config(raw, base_dir=EXAMPLES), store)
+
+
+@pytest.mark.parametrize("mode", [["-o", "out.csv"], ["--record"]])
+def test_an_id_column_that_is_a_feature_is_refused(
+    tmp_path: Path,
+    trained: tuple[ModelStore, TrainResult],
+    customers: tuple[pd.DataFrame, np.ndarray],
+    mode: list[str],
+) -> None:
+    """`--id-column plan` tagged one "customer" per plan and rejected the other rows as
+    duplicate ids, exit 0 (with --record, the plans were recorded as customers)."""
+    store, result = trained
+    source = tmp_path / "in.csv"
+    customers[0].head(200).to_csv(source, index=False)
+    mode = [str(tmp_path / m) if m.endswith(".csv") else m for m in mode]
+    args = ["assign", "-i", str(source), *mode, "--store", str(store.root), "--id-column", "plan"]
+    outcome = CliRunner().invoke(app, args)
+    assert outcome.exit_code == 1, outcome.output
+    text = " ".join(outcome.output.split())
+    assert (
+        f"error: --id-column 'plan' is a feature of customers {result.manifest.version}, not "
+        "the customer ids: name the file's id column (the version was trained with "
+        "'customer_id', the default)"
+    ) in text
+    assert list(tmp_path.iterdir()) == [source]
