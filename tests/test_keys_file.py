@@ -246,3 +246,21 @@ def test_a_keys_file_saved_with_a_byte_order_mark_keeps_its_first_key(
     assert revoked.exit_code == 0, revoked.output
     wait_until(lambda: status_of(client, key["keep"]) == 401, "the first key revoked")
     assert status_of(client, key["revoke"]) == 200
+
+
+def test_keys_list_of_a_file_with_a_malformed_line_exits_1(tmp_path: Path) -> None:
+    """The service leaves a malformed line out and reports itself degraded; `keys list`
+    named the line but exited 0, so a script checking the file passed it."""
+    from typer.testing import CliRunner
+
+    from app.cli.main import app
+
+    path = tmp_path / "keys.txt"
+    _, line = new_key(["read"], label="ok")
+    path.write_text(f"{line}\ngarbage line\n")
+    listed = CliRunner().invoke(app, ["keys", "list", "--file", str(path)])
+    assert listed.exit_code == 1, listed.output
+    assert "malformed:" in listed.output and "line 2" in listed.output
+    assert "ok" in listed.output  # the good key is still listed
+    path.write_text(f"{line}\n")
+    assert CliRunner().invoke(app, ["keys", "list", "--file", str(path)]).exit_code == 0

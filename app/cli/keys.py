@@ -69,7 +69,8 @@ def create_key(
 
 @app.command("list")
 def list_keys(file: FILE_OPTION = None) -> None:
-    """The keys of a keys file: id, scopes and label (never the hash); malformed lines named."""
+    """The keys of a keys file: id, scopes and label (never the hash); malformed lines named
+    (and then exit code 1: the service gives them no key and reports itself degraded)."""
     from app.security import parse_lines
 
     file, text = _read(file)
@@ -82,6 +83,8 @@ def list_keys(file: FILE_OPTION = None) -> None:
     Console(emoji=False).print(table)
     for problem in problems:  # the service leaves these lines out (fails closed)
         console.print(f"[yellow]malformed:[/] {escape(problem)}", soft_wrap=True)
+    if problems:  # the service's readiness says degraded: so does the exit code (it was 0)
+        raise typer.Exit(1)
 
 
 @app.command("revoke")
