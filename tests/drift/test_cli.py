@@ -250,3 +250,17 @@ def test_rows_with_text_in_a_numeric_feature_are_left_out_and_counted(
     ), body
     kept = json.loads(_run("drift", "--data", str(clean), *where).output)
     assert kept["observations"] == 300 and kept.get("note") is None
+
+
+def test_drift_as_of_a_day_to_come_is_one_clear_error(trained: Any, tmp_path: Path) -> None:
+    """`--reference-date 9999-12-31` derived a log's features as of then: every customer
+    lapsed, every feature "drift", exit 3; `segments assign --as-of` refuses such a day."""
+    store, _ = trained
+    data = tmp_path / "log.csv"
+    data.write_text("customer_id,timestamp,amount\nC1,2024-01-01,5\n")
+    args = ["drift", "--data", str(data), "--store", str(store.root), "--model", "customers"]
+    ran = _run(*args, "--reference-date", "9999-12-31")
+    assert ran.exit_code == 1, ran.output
+    text = " ".join(ran.output.split())
+    assert "error: --reference-date 9999-12-31 is more than a day ahead of today (" in text
+    assert "give a past date, or leave it out" in text
