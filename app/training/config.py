@@ -10,7 +10,7 @@ import difflib
 import math
 import re
 import tomllib
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -87,6 +87,21 @@ class TransactionsConfig(_Strict):
             raise ValueError(
                 f"reference_date {value!r} is not a date written year first: write it as a "
                 "TOML date, reference_date = 2024-09-01 (no quotes needed)"
+            )
+        return value
+
+    @field_validator("reference_date")
+    @classmethod
+    def _not_to_come(cls, value: date | None) -> date | None:
+        # (2999-01-01 trained every customer as lapsed for 355,000 days, and the service,
+        # which derives as of now, then assigned nobody as training did: assign --as-of and
+        # drift --reference-date refuse such a day too)
+        today = datetime.now(UTC).date()
+        if value is not None and value > today + timedelta(days=1):
+            raise ValueError(
+                f"reference_date {value.isoformat()} is more than a day ahead of today "
+                f"({today.isoformat()} UTC): features are derived as of a day past, the day "
+                "after the log's last event by default (leave it out for that)"
             )
         return value
 

@@ -87,3 +87,23 @@ def test_a_config_saved_with_a_byte_order_mark_trains(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["train", "--config", str(config), "--store", str(store)])
     assert result.exit_code == 0, result.output
     assert len(list((store / "customers").glob("2*"))) == 1
+
+
+def test_a_log_reference_date_to_come_is_refused(tmp_path: Path) -> None:
+    """2999-01-01 trained every customer as lapsed for centuries, and nothing said so."""
+    from datetime import UTC, datetime, timedelta
+
+    from app.errors import ConfigError
+    from app.training.config import parse_config
+
+    def raw(day: object) -> dict[str, object]:
+        log = {"customer": "c", "timestamp": "t", "amount": "a", "reference_date": day}
+        return {
+            "data": {"path": "log.csv", "kind": "transactions", "transactions": log},
+            "features": [{"name": "recency_days"}],
+        }
+
+    with pytest.raises(ConfigError, match="reference_date 2999-01-01 is more than a day ahead"):
+        parse_config(raw(datetime(2999, 1, 1).date()), base_dir=tmp_path)
+    tomorrow = datetime.now(UTC).date() + timedelta(days=1)
+    parse_config(raw(tomorrow), base_dir=tmp_path)  # a log exported late today, UTC: fine
