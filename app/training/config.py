@@ -187,6 +187,14 @@ def _marker_list(value: Any) -> Any:
     return value
 
 
+def _not_blank(value: str | None) -> str | None:
+    """A feature's words given as only spaces (``label = ""`` was ignored without a word):
+    refused, so leaving the key out is the way to say none."""
+    if value is not None and not value.strip():
+        raise ValueError("is blank: write the words, or leave the key out")
+    return value
+
+
 class NumericFeature(_Strict):
     name: str
     type: Literal["numeric"] = "numeric"
@@ -215,6 +223,7 @@ class NumericFeature(_Strict):
     low: str | None = Field(None, description="word for low values in names, e.g. 'recent'")
 
     _markers = field_validator("missing_values", mode="before")(_marker_list)
+    _words = field_validator("label", "high", "low")(_not_blank)
 
     @field_validator("winsorize")
     @classmethod
@@ -253,6 +262,7 @@ class CategoricalFeature(_Strict):
     )
 
     _markers = field_validator("missing_values", mode="before")(_marker_list)
+    _words = field_validator("label")(_not_blank)
 
     @field_validator("min_frequency", mode="before")
     @classmethod
@@ -284,6 +294,13 @@ class RuleConfig(_Strict):
     )
     description: str | None = None
     action: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _named(cls, value: str) -> str:
+        if not value.strip():  # (served a segment with no name)
+            raise ValueError("is blank: a rule segment's name is what the service serves")
+        return value
 
 
 class ModelConfig(_Strict):

@@ -107,3 +107,33 @@ def test_a_log_reference_date_to_come_is_refused(tmp_path: Path) -> None:
         parse_config(raw(datetime(2999, 1, 1).date()), base_dir=tmp_path)
     tomorrow = datetime.now(UTC).date() + timedelta(days=1)
     parse_config(raw(tomorrow), base_dir=tmp_path)  # a log exported late today, UTC: fine
+
+
+@pytest.mark.parametrize(
+    ("features", "expected"),
+    [
+        (
+            FEATURES.replace('name = "visits"', 'name = "visits"\nlabel = " "'),
+            "features.1 ('visits').label: is blank: write the words, or leave the key out",
+        ),
+        (
+            FEATURES.replace('name = "visits"', 'name = "visits"\nhigh = ""'),
+            "features.1 ('visits').high: is blank",
+        ),
+        (
+            FEATURES + "\n[[rules]]\nname = '   '\nwhen = 'spend > 10'\n",
+            "rules.0 (' ').name: is blank: a rule segment's name is what the service serves",
+        ),
+    ],
+)
+def test_blank_words_are_refused(features: str, expected: str, tmp_path: Path) -> None:
+    """A rule named by spaces trained a segment served with no name; a blank label or level
+    word was ignored without a word."""
+    data = tmp_path / "customers.csv"
+    good_frame().to_csv(data, index=False)
+    config = tmp_path / "config.toml"
+    config.write_text(f'[data]\npath = "{data.name}"\n{features}\n')
+    store = tmp_path / "store"
+    output = run_train(config, store)
+    assert expected in output
+    assert_store_untouched(store)
