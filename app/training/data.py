@@ -778,6 +778,13 @@ def read_error(path: Path, exc: Exception) -> DataError:
             f"(Excel: 'CSV UTF-8'), e.g. pandas.read_csv(path, encoding='cp1252'{sep})"
             ".to_csv(new_path, index=False) for a file saved on Windows"
         )
+    if unclosed := re.search(r"EOF inside string starting at row (\d+)", str(exc)):
+        # pandas' words for a quote never closed, its row counted from 0 at the header
+        return DataError(
+            f"{path.name}: line {int(unclosed[1]) + 1:,} opens a quote that is never closed, "
+            "which makes the rest of the file one value; check that line's quotes (a quote "
+            'inside a value is written twice, "")'
+        )
     return DataError(f"cannot read {path}: {exc}")
 
 

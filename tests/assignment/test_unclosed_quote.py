@@ -69,3 +69,19 @@ def test_training_on_a_file_with_an_unclosed_quote_names_the_line(
     text = _one_error(result.output)
     assert "customers.csv: line 6 starts a field longer than 131,072 characters" in text
     assert not store.exists() or list(store.rglob("*")) == []
+
+
+def test_drift_of_a_file_with_an_unclosed_quote_names_the_line(
+    tmp_path: Path,
+    trained: tuple[ModelStore, TrainResult],
+    customers: tuple[pd.DataFrame, np.ndarray],
+) -> None:
+    """Read by pandas alone, such a file was "cannot read ...: Error tokenizing data. C error:
+    EOF inside string starting at row 5", which says neither the line nor what to do."""
+    store, _ = trained
+    source = tmp_path / "in.csv"
+    _unclosed(customers[0].head(50), source)
+    result = runner.invoke(app, ["drift", "--data", str(source), "--store", str(store.root)])
+    assert result.exit_code == 1, result.output
+    text = _one_error(result.output)
+    assert "error: in.csv: line 6 opens a quote that is never closed" in text
