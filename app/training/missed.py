@@ -20,6 +20,7 @@ from app.training.effects import outcome_effect
 
 MAX_VALUES = 12  # a feature of more values is no set of groups a reader would compare
 MIN_EFFECT = 0.05  # below it, neither the feature nor the segments separate much
+SAMPLE = 50_000  # rows read: a larger table is checked on a seeded sample of this many
 RATIO = 1.5  # as the selection's own note on a candidate that separated an outcome better
 
 
@@ -29,6 +30,8 @@ def missed_features(
     """One note per outcome: the feature of few values that separates it best, where it
     does so beyond chance (Bonferroni over the features) and ``RATIO`` times the segments."""
     notes: list[str] = []
+    if len(frame) > SAMPLE:  # effect sizes settle long before; a 1M-row job paid 1.3 s here
+        frame = frame.sample(SAMPLE, random_state=config.model.seed)
     few = [f.name for f in config.features if 2 <= frame[f.name].nunique() <= MAX_VALUES]
     for test in tests:
         if test.effect_size is None or test.name not in frame or not few:
