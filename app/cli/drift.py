@@ -3,7 +3,7 @@ guarded retrain-compare-promote step (docs/drift.md)."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -124,6 +124,7 @@ def refresh(
 
 def _date(text: str | None) -> date | None:
     from app.errors import ConfigError
+    from app.training.config import ahead_of_today
 
     if text is None:
         return None
@@ -131,12 +132,10 @@ def _date(text: str | None) -> date | None:
         day = date.fromisoformat(text)
     except ValueError:
         raise ConfigError(f"--reference-date: {text!r} is not a date (YYYY-MM-DD)") from None
-    today = datetime.now(UTC).date()
-    if day > today + timedelta(days=1):  # as `segments assign --as-of` (it drifted, exit 3)
+    if ahead := ahead_of_today("--reference-date", day):  # (it drifted, exit 3)
         raise ConfigError(
-            f"--reference-date {day.isoformat()} is more than a day ahead of today "
-            f"({today.isoformat()} UTC): every customer would look lapsed and drift; give a "
-            "past date, or leave it out for the day after the log's last event"
+            f"{ahead}: every customer would look lapsed and drift; give a past date, or "
+            "leave it out for the day after the log's last event"
         )
     return day
 

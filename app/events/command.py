@@ -19,6 +19,7 @@ from app.history.records import check_run_id
 from app.recording.state import RunError, RunState
 from app.registry.manifest import dropped_summary
 from app.registry.store import ModelStore
+from app.training.config import ahead_of_today
 from app.training.csv_format import CsvFormat
 from app.training.data import columns_of
 from app.words import counted
@@ -180,11 +181,10 @@ def assign_log(
     if output is None and not record:
         raise DataError("--output is required (or --record)")
     today = datetime.now(UTC).date()
-    if as_of is not None and as_of > today + timedelta(days=1):
+    if as_of is not None and (ahead := ahead_of_today("--as-of", as_of)):
         raise DataError(
-            f"--as-of {as_of.isoformat()} is more than a day ahead of today "
-            f"({today.isoformat()} UTC): the features would be derived as of a day to come, "
-            "and with --record every event posted before it would be late (not applied)"
+            f"{ahead}: the features would be derived as of a day to come, and with --record "
+            "every event posted before it would be late (not applied)"
         )
     if not source.is_file():
         raise DataError(f"input file not found: {source}")

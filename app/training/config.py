@@ -33,6 +33,16 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 SEED_MAX = 2**32 - 1
 
 
+def ahead_of_today(name: str, day: date) -> str | None:
+    """``"<name> <day> is more than a day ahead of today (<today> UTC)"`` for a day the log's
+    features cannot be derived as of (every customer lapsed, events late), else None: one
+    bound for training's ``reference_date``, ``assign --as-of`` and ``drift --reference-date``."""
+    today = datetime.now(UTC).date()
+    if day <= today + timedelta(days=1):
+        return None
+    return f"{name} {day.isoformat()} is more than a day ahead of today ({today.isoformat()} UTC)"
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -96,12 +106,10 @@ class TransactionsConfig(_Strict):
         # (2999-01-01 trained every customer as lapsed for 355,000 days, and the service,
         # which derives as of now, then assigned nobody as training did: assign --as-of and
         # drift --reference-date refuse such a day too)
-        today = datetime.now(UTC).date()
-        if value is not None and value > today + timedelta(days=1):
+        if value is not None and (ahead := ahead_of_today("reference_date", value)):
             raise ValueError(
-                f"reference_date {value.isoformat()} is more than a day ahead of today "
-                f"({today.isoformat()} UTC): features are derived as of a day past, the day "
-                "after the log's last event by default (leave it out for that)"
+                f"{ahead}: features are derived as of a day past, the day after the log's "
+                "last event by default (leave it out for that)"
             )
         return value
 
