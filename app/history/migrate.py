@@ -2,10 +2,14 @@
 sorted sets) into the compact one (docs/redis-keys.md, "Migrating from the first layout").
 
 Run it with the service stopped (``segments history migrate-keys``): it is not atomic across
-customers. Each segment's members are renumbered in their old join order; every history
-entry, version and record id is kept (names were never needed: readers resolve them). Flow
-counters have not changed. Old stream entries keep their old fields until the stream's cap
-ages them out. Running it again finds no old keys and changes nothing.
+customers, but a run cut short (Redis failing or restarting, the command killed) loses
+nothing: run it again and it finishes. Each segment's old sorted set is first renamed
+aside (``<p>{<s>}:mig:<seg>``, one atomic ``RENAME``), since the new membership head takes
+its name, and deleted only after every customer of the shard is rewritten, so a second run
+still knows every member and join number. Every history entry, version and record id is
+kept (names were never needed: readers resolve them). Flow counters have not changed. Old
+stream entries keep their old fields until the stream's cap ages them out. Running it again
+after a whole run finds no old keys and changes nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from app.history.keys import BLOCK_SIZE
 from app.history.recorder import Recorder
 
 OLD_CURRENT, OLD_HISTORY = ":cur", ":hist"
+ASIDE = "mig:"  # an old membership set renamed aside until its shard is rewritten
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,15 +60,21 @@ async def migrate_keys(recorder: Recorder) -> MigrationReport:
     customers = members = segments = 0
     for shard in range(keys.shards):
         registry, versions = keys.registry(shard), dict[str, str]()
-        # membership first: the old sorted set has the name of the new head hash
+        # membership first: the old sorted set has the name of the new head hash, so it is
+        # renamed aside and kept until the shard's customers are rewritten (their join
+        # numbers come from it, on a second run after a failure too)
         joins: dict[str, tuple[str, int]] = {}  # customer -> (segment, join number)
         pattern = keys.pattern().removesuffix("*")
+        aside = f"{keys.tag(shard)}{ASIDE}"
         async for name in client.scan_iter(match=f"{pattern}{{{shard}}}:m:*", count=1000):
-            if await client.type(name) != "zset":
-                continue
-            segment = name.removeprefix(keys.members_prefix(shard))
+            if await client.type(name) == "zset":
+                segment = name.removeprefix(keys.members_prefix(shard))
+                await client.rename(name, f"{aside}{segment}")
+        match = f"{pattern}{{{shard}}}:{ASIDE}*"
+        kept = [name async for name in client.scan_iter(match=match, count=1000)]
+        for name in kept:
+            segment = name.removeprefix(aside)
             entries: list[str] = await client.zrange(name, 0, -1)
-            await client.delete(name)
             segments += 1
             for number, entry in enumerate(entries, 1):
                 joined, _, customer = entry.partition(":")
@@ -96,4 +107,6 @@ async def migrate_keys(recorder: Recorder) -> MigrationReport:
             await client.hset(keys.customer(customer), mapping=fields)
             await client.delete(name, f"{head}{customer}{OLD_HISTORY}")
             customers += 1
+        if kept:
+            await client.delete(*kept)
     return MigrationReport(customers, members, segments)

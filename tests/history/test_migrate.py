@@ -5,17 +5,19 @@ from __future__ import annotations
 import asyncio
 import uuid
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import orjson
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
 from typer.testing import CliRunner
 
 from app.cli.main import app as cli
 from app.history import HistoryConfig, Member, Record, Recorder
 from app.history.migrate import migrate_keys
 from app.history.records import now_ms
-from tests.history.conftest import RedisProcess, make_config, open_recorder
+from tests.history.conftest import RedisProcess, delete_prefix, make_config, open_recorder
 
 pytestmark = pytest.mark.anyio
 
@@ -89,6 +91,81 @@ async def test_the_first_layout_migrates_to_the_same_answers(config: HistoryConf
         ]
         names = [k async for k in recorder.client.scan_iter(match=recorder.keys.pattern())]
         assert not [k for k in names if k.endswith((":cur", ":hist"))]
+
+
+class FailingClient:
+    """The recorder's client, failing as Redis would (a dropped connection) at its
+    ``fail_at``-th command; scans pass through."""
+
+    def __init__(self, client: Any, fail_at: int) -> None:
+        self.client, self.fail_at, self.calls = client, fail_at, 0
+
+    def scan_iter(self, *args: Any, **kwargs: Any) -> Any:
+        return self.client.scan_iter(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.client, name)
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            if self.calls == self.fail_at:
+                raise RedisConnectionError(f"connection lost at command {self.calls} ({name})")
+            return await method(*args, **kwargs)
+
+        return call
+
+
+async def answers(config: HistoryConfig) -> tuple[Any, ...]:
+    """What readers see after a migration, and which keys hold it (a new recorder each
+    time: a recorder caches the version indexes it has read, which the test reuses)."""
+    assert config.redis_url is not None
+    recorder = Recorder.connect(config.redis_url, config)
+    try:
+        return await read_answers(recorder)
+    finally:
+        await recorder.aclose()
+
+
+async def read_answers(recorder: Recorder) -> tuple[Any, ...]:
+    states = [await recorder.current(c) for c in ("C1", "C2", "C3")]
+    histories = [await recorder.history(c) for c in ("C1", "C2", "C3")]
+    segments = ("seg-001", "seg-002", "seg-003")
+    members = [(await recorder.members(s)).members for s in segments]
+    counts = [await recorder.member_count(s) for s in segments]
+    names = sorted([k async for k in recorder.client.scan_iter(match=recorder.keys.pattern())])
+    return states, histories, members, counts, names
+
+
+async def test_a_migration_cut_short_anywhere_finishes_on_a_second_run(
+    config: HistoryConfig,
+) -> None:
+    """Redis failing at any command of the migration loses nothing: the old membership set
+    was deleted before its members were rewritten (and its join numbers were gone for the
+    customers a second run rewrote)."""
+    t0 = now_ms() - 60_000
+    async with open_recorder(config) as recorder:
+        await write_first_layout(recorder.client, config.key_prefix, t0)
+        await migrate_keys(recorder)
+        expected = await answers(config)
+        assert not [k for k in expected[-1] if ":mig:" in k]  # nothing left aside
+        await delete_prefix(recorder)
+
+        fail_at, runs = 1, 0
+        while True:
+            await write_first_layout(recorder.client, config.key_prefix, t0)
+            failing = FailingClient(recorder.client, fail_at)
+            cut = cast(Recorder, SimpleNamespace(client=failing, keys=recorder.keys))
+            try:
+                await migrate_keys(cut)
+            except RedisConnectionError:
+                runs += 1
+            else:
+                break  # fail_at is past the last command: every point was cut
+            await migrate_keys(recorder)
+            assert await answers(config) == expected, f"cut at command {fail_at}"
+            await delete_prefix(recorder)
+            fail_at += 1
+        assert runs > 20  # every command of the migration was a cut point
 
 
 def test_customers_forget_from_the_command_line(
