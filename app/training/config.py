@@ -12,7 +12,7 @@ import re
 import tomllib
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -21,6 +21,7 @@ from pydantic import (
     Field,
     Tag,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -43,8 +44,28 @@ def ahead_of_today(name: str, day: date) -> str | None:
     return f"{name} {day.isoformat()} is more than a day ahead of today ({today.isoformat()} UTC)"
 
 
+def _takes_bool(annotation: Any) -> bool:
+    """Whether a field's type admits ``true``/``false`` (``bool``, ``bool | None``, ...)."""
+    return annotation is bool or any(_takes_bool(a) for a in get_args(annotation))
+
+
+def _takes_number(annotation: Any) -> bool:
+    return annotation in (int, float) or any(_takes_number(a) for a in get_args(annotation))
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        """``k_max = true`` was read as 1 (and ``seed = false`` as 0): pydantic takes a
+        bool for a number; a config means a number there."""
+        if isinstance(value, bool) and info.field_name is not None:
+            annotation = cls.model_fields[info.field_name].annotation
+            if _takes_number(annotation) and not _takes_bool(annotation):
+                raise ValueError(f"expected a number, not {str(value).lower()}")
+        return value
 
 
 REFUND_VALUES = ("refund", "refunded", "return", "returned")

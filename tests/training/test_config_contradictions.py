@@ -41,6 +41,9 @@ def _config(folder: Path, top: str = "", model: str = "") -> Path:
             "algorithms lists clustering candidates, and algorithm = 'tree' grows a tree",
         ),
         ("", 'algorithms = ["kmeans", "gmm", "kmeans"]', "algorithms lists 'kmeans' twice"),
+        # pydantic read true as 1 and false as 0 (seed = false trained with seed 0)
+        ("", "seed = false", "model.seed: expected a number, not false"),
+        ("", "min_share = true", "model.min_share: expected a number, not true"),
     ],
 )
 def test_a_contradictory_config_is_one_error(
