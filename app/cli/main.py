@@ -255,7 +255,9 @@ def _record(
 @app.command("example-data")
 def example_data(
     out: Annotated[Path, typer.Option(help="folder to write to")] = Path("data"),
-    customers: Annotated[int, typer.Option(min=100)] = 20_000,
+    customers: Annotated[
+        int, typer.Option(min=100, max=5_000_000, help="about 0.9 GB of memory per million")
+    ] = 20_000,
     seed: Annotated[int, typer.Option(min=0, max=SEED_MAX)] = 7,
 ) -> None:
     """Write the seeded example customer table and transaction log."""

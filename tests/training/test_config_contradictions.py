@@ -72,6 +72,21 @@ def test_a_seed_option_out_of_range_is_a_usage_error(
     assert not (tmp_path / "data").exists()
 
 
+def test_example_data_of_more_customers_than_memory_holds_is_a_usage_error(
+    tmp_path: Path,
+) -> None:
+    """``--customers 10000000000`` started generating until the machine ran out of memory."""
+    out = tmp_path / "data"
+    result = CliRunner().invoke(app, ["example-data", "--out", str(out), "--customers", "1e10"])
+    assert result.exit_code == 2 and "Invalid value for '--customers'" in result.output
+    result = CliRunner().invoke(
+        app, ["example-data", "--out", str(out), "--customers", "10000000000"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--customers'" in result.output and "5000000" in result.output
+    assert not out.exists()
+
+
 def test_a_config_in_another_encoding_is_one_error_naming_the_line(tmp_path: Path) -> None:
     config = _config(tmp_path)
     config.write_bytes(b"# caf\xe9 (Latin-1)\n" + config.read_bytes())
