@@ -46,7 +46,9 @@ def config_for_file(
 ) -> TrainConfig:
     """A version's training config (``manifest.config``) reading ``path`` instead, without
     outcomes (a new file need not have them)."""
-    cfg = parse_config(dict(config), base_dir=path.parent, source="the version's config")
+    cfg = parse_config(
+        dict(config), base_dir=path.parent, source="the version's config", stored=True
+    )
     # each id's last row, as segments assign keeps it: the version's duplicate_ids was for its
     # training file, and its hint (set it in [data]) cannot be followed for this one
     data = cfg.data.model_copy(update={"path": path.resolve(), "duplicate_ids": "last"})

@@ -49,7 +49,7 @@ from app.history.records import (
 from app.observability import ASSIGNMENTS, MIGRATIONS, child
 from app.problems import Problem, redis_unavailable
 from app.serving import ServingModel
-from app.training.config import TransactionsConfig
+from app.training.config import STORED, TransactionsConfig
 
 if TYPE_CHECKING:
     from app.models import Models
@@ -89,7 +89,8 @@ def log_spec(serving: ServingModel) -> LogSpec | None:
         manifest = serving.manifest
         spec = None
         if manifest.data.kind == "transactions":
-            tx = TransactionsConfig.model_validate(manifest.config["data"]["transactions"])
+            raw = manifest.config["data"]["transactions"]
+            tx = TransactionsConfig.model_validate(raw, context={STORED: True})
             amounts = AmountFields.of(tx.amount is None, tx.refund_values)
             spec = LogSpec(amounts, tx.order is not None)
         _SPECS[version] = spec

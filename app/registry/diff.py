@@ -9,7 +9,7 @@ import pandas as pd
 from app.errors import DataError
 from app.registry.overrides import segment_names
 from app.registry.store import LoadedModel, ModelStore
-from app.training.config import TrainConfig
+from app.training.config import STORED, TrainConfig
 from app.training.csv_format import CsvFormat
 from app.training.data import load_training_data, read_table
 from app.training.markers import mask_markers
@@ -23,7 +23,7 @@ def migration_matrix(
     customers keep their segment id."""
     old_model, new_model = store.load(model_name, old), store.load(model_name, new)
     if data is None:
-        config = TrainConfig.model_validate(new_model.manifest.config)
+        config = TrainConfig.model_validate(new_model.manifest.config, context={STORED: True})
         if not config.data.path.exists():
             raise DataError(
                 f"the newer version's data {config.data.path} is gone; pass --data FILE"

@@ -44,6 +44,16 @@ def ahead_of_today(name: str, day: date) -> str | None:
     return f"{name} {day.isoformat()} is more than a day ahead of today ({today.isoformat()} UTC)"
 
 
+STORED = "stored"  # validation context: a stored version's config, read again
+
+
+def _stored(info: ValidationInfo) -> bool:
+    """Whether a stored version's config is being read again (drift, diff, events): a refusal added
+    after versions were trained with what it refuses must not make those versions unreadable;
+    it guards new configs only."""
+    return isinstance(info.context, dict) and bool(info.context.get(STORED))
+
+
 def _takes_bool(annotation: Any) -> bool:
     """Whether a field's type admits ``true``/``false`` (``bool``, ``bool | None``, ...)."""
     return annotation is bool or any(_takes_bool(a) for a in get_args(annotation))
@@ -123,11 +133,13 @@ class TransactionsConfig(_Strict):
 
     @field_validator("reference_date")
     @classmethod
-    def _not_to_come(cls, value: date | None) -> date | None:
+    def _not_to_come(cls, value: date | None, info: ValidationInfo) -> date | None:
         # (2999-01-01 trained every customer as lapsed for 355,000 days, and the service,
         # which derives as of now, then assigned nobody as training did: assign --as-of and
         # drift --reference-date refuse such a day too)
-        if value is not None and (ahead := ahead_of_today("reference_date", value)):
+        if _stored(info) or value is None:
+            return value
+        if ahead := ahead_of_today("reference_date", value):
             raise ValueError(
                 f"{ahead}: features are derived as of a day past, the day after the log's "
                 "last event by default (leave it out for that)"
@@ -216,10 +228,10 @@ def _marker_list(value: Any) -> Any:
     return value
 
 
-def _not_blank(value: str | None) -> str | None:
+def _not_blank(value: str | None, info: ValidationInfo) -> str | None:
     """A feature's words given as only spaces (``label = ""`` was ignored without a word):
     refused, so leaving the key out is the way to say none."""
-    if value is not None and not value.strip():
+    if value is not None and not value.strip() and not _stored(info):
         raise ValueError("is blank: write the words, or leave the key out")
     return value
 
@@ -326,8 +338,8 @@ class RuleConfig(_Strict):
 
     @field_validator("name")
     @classmethod
-    def _named(cls, value: str) -> str:
-        if not value.strip():  # (served a segment with no name)
+    def _named(cls, value: str, info: ValidationInfo) -> str:
+        if not value.strip() and not _stored(info):  # (served a segment with no name)
             raise ValueError("is blank: a rule segment's name is what the service serves")
         return value
 
@@ -374,13 +386,15 @@ class ModelConfig(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _k_range(self) -> ModelConfig:
+    def _k_range(self, info: ValidationInfo) -> ModelConfig:
         if self.k_min > self.k_max:
             raise ValueError(f"k_min ({self.k_min}) must not exceed k_max ({self.k_max})")
         if self.algorithm == "tree" and not self.target:
             raise ValueError("algorithm = 'tree' needs target = '<outcome>' (a declared outcome)")
         if self.target is not None and self.algorithm != "tree":
             raise ValueError("target is only used with algorithm = 'tree'")
+        if _stored(info):  # the refusals below came after versions were trained with them
+            return self
         # (algorithms = [] trained the default silently; beside a tree, the list was ignored)
         if self.algorithms is not None and not self.algorithms:
             raise ValueError(
@@ -652,9 +666,13 @@ def _location(loc: tuple[int | str, ...], raw: Any) -> str:
     return text
 
 
-def parse_config(raw: dict[str, Any], *, base_dir: Path, source: str = "") -> TrainConfig:
+def parse_config(
+    raw: dict[str, Any], *, base_dir: Path, source: str = "", stored: bool = False
+) -> TrainConfig:
+    """A validated config; ``stored``: a stored version's (``manifest.config``), which
+    refusals added after it was trained do not apply to."""
     try:
-        config = TrainConfig.model_validate(raw)
+        config = TrainConfig.model_validate(raw, context={STORED: stored})
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(exc, source, raw)) from None
     path = config.data.path

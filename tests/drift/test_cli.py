@@ -264,3 +264,24 @@ def test_drift_as_of_a_day_to_come_is_one_clear_error(trained: Any, tmp_path: Pa
     text = " ".join(ran.output.split())
     assert "error: --reference-date 9999-12-31 is more than a day ahead of today (" in text
     assert "give a past date, or leave it out" in text
+
+
+def test_drift_reads_a_version_trained_before_a_config_refusal(
+    store_copy: ModelStore, customers: Any, tmp_path: Path
+) -> None:
+    """Refusals added for new configs (blank words, ``algorithms = []``, a reference date
+    to come) made versions trained earlier with them unreadable: drift answered 'invalid
+    config the version's config: ...'. A stored version's config is read as it was trained."""
+    (manifest_path,) = (store_copy.root / "customers").glob("*/manifest.json")
+    manifest = json.loads(manifest_path.read_text())
+    config = manifest["config"]
+    config["features"][0]["label"] = " "  # as an earlier version kept it
+    config["model"]["algorithms"] = []
+    manifest_path.write_text(json.dumps(manifest))
+    calm = tmp_path / "calm.csv"
+    customers[0].sample(frac=0.2, random_state=4).to_csv(calm, index=False)
+
+    ran = _run("drift", "--data", str(calm), "--store", str(store_copy.root))
+
+    assert ran.exit_code == 0, ran.output
+    assert "sessions_30d" in ran.output and "invalid config" not in ran.output

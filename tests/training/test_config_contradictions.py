@@ -155,3 +155,20 @@ def test_blank_words_are_refused(features: str, expected: str, tmp_path: Path) -
     output = run_train(config, store)
     assert expected in output
     assert_store_untouched(store)
+
+
+def test_a_stored_log_config_with_a_day_now_refused_is_still_read() -> None:
+    """The events path reads the serving version's [data.transactions] again: a version
+    trained before reference dates to come were refused would answer every event with a
+    validation error."""
+    from datetime import date
+
+    from pydantic import ValidationError
+
+    from app.training.config import STORED, TransactionsConfig
+
+    raw = {"customer": "c", "timestamp": "t", "amount": "a", "reference_date": date(2999, 1, 1)}
+    with pytest.raises(ValidationError, match="more than a day ahead of today"):
+        TransactionsConfig.model_validate(raw)
+    stored = TransactionsConfig.model_validate(raw, context={STORED: True})
+    assert stored.reference_date == date(2999, 1, 1)
