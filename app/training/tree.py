@@ -135,8 +135,16 @@ def fit_tree(config: TrainConfig, frame: pd.DataFrame, target: pd.Series, *, see
     """
     present = target.notna().to_numpy()
     y = target.to_numpy(dtype=np.float64)[present]
-    if len(y) == 0 or len(np.unique(y)) < 2:
-        raise DataError(f"the tree's target {target.name!r} has fewer than two distinct values")
+    if len(y) == 0:  # (was "fewer than two distinct values", for a column left blank)
+        raise DataError(
+            f"the tree's target {target.name!r} is blank in every row: a tree learns from "
+            "customers whose outcome is known"
+        )
+    if len(np.unique(y)) < 2:
+        raise DataError(
+            f"the tree's target {target.name!r} has one value ({y[0]:g}) in every row "
+            f"that has one ({len(y):,} rows): a tree needs customers of both outcomes"
+        )
     columns = tree_columns(config, frame)
     x = columns.matrix(frame)[present]
     binary = bool(np.isin(y, (0.0, 1.0)).all())

@@ -172,3 +172,25 @@ def test_a_stored_log_config_with_a_day_now_refused_is_still_read() -> None:
         TransactionsConfig.model_validate(raw)
     stored = TransactionsConfig.model_validate(raw, context={STORED: True})
     assert stored.reference_date == date(2999, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ([None], "the tree's target 'churned' is blank in every row"),
+        ([1, None], "the tree's target 'churned' has one value (1) in every row that has one"),
+    ],
+)
+def test_a_tree_on_an_outcome_without_two_values_says_which(
+    values: list[int | None], expected: str, tmp_path: Path
+) -> None:
+    """A blank target was said to have 'fewer than two distinct values'."""
+    config = _config(tmp_path, 'outcomes = ["churned"]', 'algorithm = "tree"\ntarget = "churned"')
+    data = tmp_path / "customers.csv"
+    frame = good_frame()
+    frame["churned"] = [values[i % len(values)] for i in range(len(frame))]
+    frame.to_csv(data, index=False)
+    store = tmp_path / "store"
+    output = run_train(config, store)
+    assert expected in output
+    assert_store_untouched(store)
