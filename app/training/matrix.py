@@ -36,6 +36,7 @@ from app.training.preprocess import build_preprocessor, category_codes
 
 log = logging.getLogger(__name__)
 CHECK_ROWS = 256  # rows re-transformed by the fitted pipeline to check the fast build
+STAND_IN_ROWS = 100_000  # the largest stand-in column an encoder is fitted on
 
 
 def fit_matrix(config: TrainConfig, frame: pd.DataFrame) -> tuple[ColumnTransformer, np.ndarray]:
@@ -87,11 +88,52 @@ def _fit_categorical(steps: Any, column: pd.Series) -> tuple[Any, np.ndarray]:
     pipeline = clone(steps)
     canonicalizer, encoder = (step for _, step in pipeline.steps)
     canonicalizer.fit(column.iloc[:1].to_frame(name))
-    # straight to the encoder, as Pipeline.fit hands it the canonicalizer's output: the
-    # canonical text of every row (a DataFrame of it would first be copied into Arrow)
-    encoder.fit(np.repeat(text, counts).reshape(-1, 1))
+    # straight to the encoder, as Pipeline.fit hands it the canonicalizer's output (a
+    # DataFrame of it would first be copied into Arrow): a stand-in column that fits the same
+    # encoder, or the canonical text of every row where none does
+    stand_in = stand_in_counts(counts, encoder.min_frequency)
+    encoder.fit(np.repeat(text, counts if stand_in is None else stand_in).reshape(-1, 1))
     table = np.asarray(pipeline.transform(pd.DataFrame({name: text})), dtype=np.float64)
     return pipeline, table[codes]
+
+
+def stand_in_counts(counts: np.ndarray, min_frequency: float | None) -> np.ndarray | None:
+    """Counts per category of a small column on which ``OneHotEncoder`` fits as on ``counts``.
+
+    The encoder learns from its column only the sorted distinct values (their text width is
+    the array's, kept by ``np.repeat``) and, with ``min_frequency``, which of them are
+    infrequent (``count < rows * min_frequency``): sorting a million repeated strings
+    (``np.unique``) is most of its fit. The stand-in holds every category once, or a
+    frequent category ``a`` times and an infrequent one once, with ``a`` chosen so the same
+    ones come out infrequent, checked with the encoder's own comparison. None where no
+    small stand-in does (then the encoder is fitted on every row)."""
+    if counts.size == 0 or (counts <= 0).any():
+        return None
+    if min_frequency is None:
+        return np.ones_like(counts)
+    infrequent = counts < int(counts.sum()) * min_frequency
+    n_frequent = int((~infrequent).sum())
+    n_infrequent = counts.size - n_frequent
+    if n_infrequent == 0:
+        return np.ones_like(counts) if counts.size * min_frequency <= 1 else None
+    # frequent ones: a >= (a F + I) f; infrequent ones: 1 < (a F + I) f
+    share = 1.0 - n_frequent * min_frequency
+    lowest = 1
+    if n_frequent:
+        if share <= 0:
+            return None
+        lowest = max(
+            int(np.ceil(n_infrequent * min_frequency / share)),
+            int(np.floor((1.0 / min_frequency - n_infrequent) / n_frequent)) + 1,
+            1,
+        )
+    for a in range(lowest, lowest + 3):
+        stand_in = np.where(infrequent, 1, a)
+        if a * n_frequent + n_infrequent > STAND_IN_ROWS:
+            return None
+        if np.array_equal(stand_in < int(stand_in.sum()) * min_frequency, infrequent):
+            return stand_in
+    return None
 
 
 def _output_indices(

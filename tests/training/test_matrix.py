@@ -12,9 +12,11 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import clone
+from sklearn.preprocessing import OneHotEncoder
 
 from app.training.config import TrainConfig, parse_config
-from app.training.matrix import fit_matrix
+from app.training.matrix import fit_matrix, stand_in_counts
 from app.training.preprocess import build_preprocessor, canonical_column, category_codes
 from app.training.profile import category_positions
 
@@ -120,3 +122,39 @@ def test_profile_category_positions_are_the_value_counts_of_the_canonical_column
         assert shares.to_numpy().tolist() == expected_shares.to_numpy().tolist(), name
         expected = expected_shares.index.get_indexer(pd.Index(canonical))
         assert (positions == expected).all(), name
+
+
+@pytest.mark.parametrize("min_frequency", [None, 0.001, 0.01, 0.02, 0.05, 0.1, 0.3, 0.45])
+def test_an_encoder_fitted_on_its_stand_in_column_is_the_full_fits(
+    min_frequency: float | None,
+) -> None:
+    """Each categorical encoder is fitted on a small stand-in column (no sort of every row's
+    text): its pickle is byte-equal to the fit on every row, for counts around the infrequent
+    threshold, all frequent, all rare, one category."""
+    rng = np.random.default_rng(5)
+    names = np.array([f"c{i:02d}" for i in range(40)] + ["a longer category name"])
+    shapes = [rng.integers(1, 3_000, size) for size in (1, 2, 5, 12, 41) for _ in range(3)]
+    shapes += [np.full(10, 1_000), np.full(30, 7), np.array([50_000, 1, 1, 2])]
+    rows = 100_000
+    threshold = rows * (min_frequency or 0)
+    edge = [max(int(np.ceil(threshold)) - 1, 1), max(int(np.ceil(threshold)), 1)]
+    shapes.append(np.array([*edge, rows - sum(edge)]))  # counts either side of the threshold
+    used = 0
+    for counts in shapes:
+        text = names[rng.choice(len(names), len(counts), replace=False)].astype(str)
+        full = OneHotEncoder(
+            handle_unknown="infrequent_if_exist",
+            min_frequency=min_frequency,
+            sparse_output=False,
+            dtype=np.float64,
+        )
+        quick = clone(full)
+        full.fit(np.repeat(text, counts).reshape(-1, 1))
+        stand_in = stand_in_counts(counts, min_frequency)
+        if stand_in is None:
+            continue
+        used += 1
+        assert stand_in.sum() < max(counts.sum(), 2_000)
+        quick.fit(np.repeat(text, stand_in).reshape(-1, 1))
+        assert _pickled(quick) == _pickled(full)
+    assert used >= len(shapes) - 1  # the stand-in is the rule, the full fit the exception
