@@ -220,6 +220,7 @@ def select_k(
     spaces = [("", None)] + ([(WEIGHTED, weights)] if weights is not None else [])
     candidates = [(a, space) for space in spaces for a in algorithms or [algorithm]]
     fitted = []
+    fitted_space: list[str] = []  # each candidate's space, to score it there only
     for base_name, (space, space_weights) in candidates:
         name = f"{base_name} {space}" if space else base_name
         fit_algorithm = "kmeans" if base_name == "minibatch_kmeans" else base_name
@@ -228,10 +229,13 @@ def select_k(
             model = make_clusterer(fit_algorithm, k, seed).fit(fit_sample)
             labels = np.asarray(model.predict(fit_sample))
             fitted.append((name, fit_algorithm, fit_sample, k, model, labels))
+            fitted_space.append(space)
     # the silhouettes of each space's candidates from one pass over its pairwise distances
     silhouettes = [0.0] * len(fitted)
     for space, _ in spaces:
-        members = [i for i, f in enumerate(fitted) if f[0].endswith(space)]
+        # its own candidates only (a name ending in "" matched every space's: each labeling
+        # of the weighted space was scored in the plain one too, and that score dropped)
+        members = [i for i, own in enumerate(fitted_space) if own == space]
         x = fitted[members[0]][2][sil_rows]
         scores = _silhouettes(x, [fitted[i][5][sil_rows] for i in members])
         for i, sil in zip(members, scores, strict=True):

@@ -662,3 +662,29 @@ def test_when_none_is_stable_the_outcomes_still_choose_among_those_above_min_sha
     effect = outcome_effect(score, pd.factorize(ids)[0], binary=False).size or 0.0
     assert effect > 0.2, effect
     assert min(s.share for s in manifest.segments) >= 0.1
+
+
+def test_each_space_scores_only_its_own_candidates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With outcomes, each candidate is fitted in the plain and in the outcome-weighted
+    space; each space's silhouettes are its own labelings' only (the plain space scored the
+    weighted space's too, and dropped them), and the scores are those of a call per labeling."""
+    import app.training.selection as selection
+
+    frame = blobs_and_outcome()
+    points = frame[["a", "b", "engagement"]].to_numpy()
+    outcomes = pd.DataFrame({"bought": (frame["bought"] == "yes").astype(float)})
+    calls: list[int] = []
+    real = selection._silhouettes
+
+    def counted(x: np.ndarray, labelings: list[np.ndarray], block: int = 512) -> list[float]:
+        calls.append(len(labelings))
+        return real(x, labelings, block)
+
+    monkeypatch.setattr(selection, "_silhouettes", counted)
+    options = {"clustered_fraction": 1.0, "sample_size": 1_000, "silhouette_size": 500}
+    chosen = select_k(
+        points, algorithm="kmeans", k_min=2, k_max=5, min_share=0.05, seed=0,
+        method="balanced", outcomes=outcomes, **options,
+    )  # fmt: skip
+    assert calls == [4, 4]  # k = 2..5 in each of the two spaces
+    assert len(chosen.selection.curve) == 8  # both spaces
