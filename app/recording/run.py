@@ -197,31 +197,26 @@ async def record_run(
         while True:
             # read and assign the next chunk while Redis works on the one in flight
             item = await asyncio.to_thread(next, chunks, None)
+            batch = None
+            if item is not None and item.chunk.end > resumed_at:
+                batch = _batch(item, state.run_id, serving.version, at)
+            done = None
             if pending is not None:
                 done, outcomes = pending[0], await pending[1]
+                pending = None
+            if item is not None and batch is not None:
+                # Redis gets the next chunk's first calls before this one is counted (the
+                # run file written), so it does not wait on our bookkeeping between chunks
+                future = asyncio.ensure_future(record_chunk(recorder, batch, config))
+                pending = (item.chunk, future)
+                await asyncio.sleep(0)  # let it pack and send before the next read starts
+            if done is not None:
                 _acknowledge(state, done, outcomes, rejects, request.runs_dir)
                 progress.advance(done.size)
-                pending = None
             if item is None:
                 break
-            chunk = item.chunk
-            if chunk.end <= resumed_at:
-                progress.advance(chunk.size)
-                continue
-            record_ids = run_record_ids(state.run_id, chunk.start, chunk.size)
-            if len(chunk.rows) < chunk.size:  # rows were rejected: the ids of those kept
-                record_ids = [record_ids[row - chunk.start] for row in chunk.rows]
-            batch = RecordBatch(
-                chunk.ids,
-                item.segment_ids,
-                item.segment_names,
-                serving.version,
-                assigned_at=at,
-                profiles=chunk.features,  # what the customer was assigned from is its profile
-                record_ids=record_ids,
-            )
-            pending = (chunk, asyncio.ensure_future(record_chunk(recorder, batch, config)))
-            await asyncio.sleep(0)  # let it pack and send before the next read starts
+            if batch is None:  # recorded before the run was resumed
+                progress.advance(item.chunk.size)
         if writer is not None:
             writer.close()
         state.finished = True
@@ -278,6 +273,23 @@ def _assigned(
         if writer is not None:
             writer.write(chunk.ids, item.segment_ids, item.segment_names)
         yield item
+
+
+def _batch(item: _Assigned, run_id: str, version: str, at: int) -> RecordBatch:
+    """The records of a chunk's kept rows: each row's id derives from the run and the row."""
+    chunk = item.chunk
+    record_ids = run_record_ids(run_id, chunk.start, chunk.size)
+    if len(chunk.rows) < chunk.size:  # rows were rejected: the ids of those kept
+        record_ids = [record_ids[row - chunk.start] for row in chunk.rows]
+    return RecordBatch(
+        chunk.ids,
+        item.segment_ids,
+        item.segment_names,
+        version,
+        assigned_at=at,
+        profiles=chunk.features,  # what the customer was assigned from is its profile
+        record_ids=record_ids,
+    )
 
 
 def _acknowledge(
