@@ -18,8 +18,10 @@ config listed in ``missing_values``, and each feature's own (``[[features]] miss
 from __future__ import annotations
 
 import os
+import threading
 from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -107,15 +109,9 @@ def read_chunks(
     numeric = [name for name, kind in features if kind == "numeric"]
     names = [name for name, _ in features]
     kinds = dict(features)
-    misshapen: list[Misshapen] = []
-    if path.suffix.lower() in PARQUET_SUFFIXES:
-        all_ids = pq.read_table(path, columns=[id_column]).column(0)
-    else:  # one pass finds both: rows of another field count, and the ids
-        found, all_ids = scan_column(path, id_column, dialect)
-        misshapen = misshapen_rows(path, any_found=found, id_column=id_column, dialect=dialect)
+    misshapen, superseded = _scanned(path, id_column, dialect)
     skipped = iter(misshapen)
     pending = next(skipped, None)
-    superseded = superseded_rows(path, id_column, misshapen, all_ids, dialect)
     first_row = 1
     categories = [name for name, kind in features if kind == "categorical"]
     columns = [id_column, *names]
@@ -204,6 +200,63 @@ def read_chunks(
     tail = [Rejected(m.row, m.reason, m.customer_id) for m in misshapen if m.row >= first_row]
     if tail:  # misshapen rows after the last row pandas read (or every row misshapen)
         yield Chunk(pd.Series([], dtype="string"), pd.DataFrame(columns=names), tail)
+
+
+class _Scan(NamedTuple):
+    misshapen: list[Misshapen]
+    superseded: dict[int, tuple[str, int]]
+
+
+def _scan(path: Path, id_column: str, dialect: CsvFormat) -> _Scan:
+    """The whole-file passes made before the first chunk: the misshapen rows (CSV) and the
+    rows whose id a later row has."""
+    misshapen: list[Misshapen] = []
+    if path.suffix.lower() in PARQUET_SUFFIXES:
+        all_ids = pq.read_table(path, columns=[id_column]).column(0)
+    else:  # one pass finds both: rows of another field count, and the ids
+        found, all_ids = scan_column(path, id_column, dialect)
+        misshapen = misshapen_rows(path, any_found=found, id_column=id_column, dialect=dialect)
+    return _Scan(misshapen, superseded_rows(path, id_column, misshapen, all_ids, dialect))
+
+
+_prescans: dict[tuple[Path, str, CsvFormat], tuple[tuple[int, int], Future[_Scan]]] = {}
+
+
+def prescan(path: Path, id_column: str, dialect: CsvFormat = PLAIN_CSV) -> None:
+    """Start ``read_chunks``'s whole-file passes over ``path`` (pyarrow's reader, mostly
+    outside the GIL) in a thread, for the next ``read_chunks`` of the same file, id column
+    and dialect to take: a recording run starts them before it imports scikit-learn and
+    loads the model (a second of one core), so its first chunk reaches Redis sooner.
+
+    What the passes find is what ``read_chunks`` would find itself (an error too, raised
+    where it would raise it); a file changed since (size or time) is scanned again."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return  # read_chunks says what is wrong with it
+    future: Future[_Scan] = Future()
+
+    def work() -> None:
+        try:
+            future.set_result(_scan(path, id_column, dialect))
+        except BaseException as exc:  # handed to read_chunks, which raises it
+            future.set_exception(exc)
+
+    _prescans[(path, id_column, dialect)] = ((stat.st_size, stat.st_mtime_ns), future)
+    threading.Thread(target=work, name="prescan", daemon=True).start()
+
+
+def _scanned(
+    path: Path, id_column: str, dialect: CsvFormat
+) -> tuple[list[Misshapen], dict[int, tuple[str, int]]]:
+    """The misshapen and superseded rows of ``path``: a ``prescan``'s, or scanned now."""
+    started = _prescans.pop((path, id_column, dialect), None)
+    if started is not None:
+        stamp, future = started
+        stat = path.stat()
+        if stamp == (stat.st_size, stat.st_mtime_ns):
+            return future.result()
+    return _scan(path, id_column, dialect)
 
 
 def refused_ids(ids: pd.Series, max_id: int) -> Iterator[tuple[int, str]]:

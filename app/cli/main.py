@@ -28,6 +28,7 @@ from app.training.config import SEED_MAX, load_config
 from app.words import counted
 
 if TYPE_CHECKING:
+    from app.registry.store import ModelStore
     from app.settings import Settings
 
 app = typer.Typer(
@@ -219,11 +220,13 @@ def assign(
 def _run_model(runs: Path, run_id: str | None) -> str | None:
     """The model of run ``run_id``'s file, if ``run_id`` is a run id and there is such a file
     (an id that is not one is refused, in words, where the run is planned)."""
+    if not run_id:
+        return None
     from app.history.records import check_run_id
     from app.recording.state import RunState
 
     try:
-        state = RunState.load(runs, check_run_id(run_id)) if run_id else None
+        state = RunState.load(runs, check_run_id(run_id))
     except ValueError:
         return None
     return state.model if state else None
@@ -240,6 +243,7 @@ def _record(
     run_id: str | None,
     resume: str | None,
 ) -> None:
+    _prescan(store_at(store), model_name, version, source, id_column, resume)
     from app.recording import RunRequest, record_file
     from app.redis_client import namespace_note
     from app.settings import get_settings
@@ -250,6 +254,32 @@ def _record(
     if note := namespace_note(settings, model_name):
         console.print(note, markup=False, soft_wrap=True)
     record_file(store_at(store), version, request, settings.history_config(model_name), console)
+
+
+def _prescan(
+    store: ModelStore,
+    model_name: str,
+    version: str | None,
+    source: Path,
+    id_column: str,
+    resume: str | None,
+) -> None:
+    """Start the input's whole-file passes (``app.batch.prescan``) with the version's CSV
+    dialect, before the run imports scikit-learn and loads the model; anything amiss (no
+    such version, a resumed run's own version) is left for the run itself to find and say."""
+    from app.batch import prescan
+    from app.errors import SegmentsError
+
+    if resume is not None:
+        return
+    try:
+        version = version or store.promoted(model_name)
+        if version is None:
+            return
+        dialect = store.manifest(model_name, version).csv_format
+    except (SegmentsError, ValueError, OSError):
+        return
+    prescan(source, id_column, dialect)
 
 
 @app.command("example-data")

@@ -9,20 +9,22 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 
 from app.errors import DataError, SegmentsError
 from app.history.records import check_run_id
-from app.recording.state import RunError, RunState
 from app.registry.manifest import dropped_summary
 from app.registry.store import ModelStore
 from app.training.config import ahead_of_today
 from app.training.csv_format import CsvFormat
 from app.training.data import columns_of
 from app.words import counted
+
+if TYPE_CHECKING:  # (app.recording imports scikit-learn: only where a run is made)
+    from app.recording.state import RunState
 
 RECORD_CHUNK = 10_000  # customers seeded and recorded per round trip to Redis
 
@@ -175,6 +177,7 @@ def assign_log(
     from app.events.tagging import record_log, tag_log, unassigned_report, write_output
     from app.recording import RunRequest, load_serving
     from app.recording.run import plan_run, served_note, summary
+    from app.recording.state import RunError
     from app.redis_client import namespace_note, redis_target
     from app.settings import get_settings
 
@@ -282,6 +285,8 @@ def assign_log(
 
 def _earlier_run(runs: Path, run_id: str | None, resume: str | None) -> RunState | None:
     """The run file of ``--resume`` (required) or ``--run-id`` (if any), of a log's run."""
+    from app.recording.state import RunError, RunState
+
     wanted = resume or run_id
     if wanted is None:
         return None
