@@ -36,7 +36,12 @@ from app.datasets import make_customers
 from app.main import create_app
 from app.registry.store import ModelStore, new_version_id
 from app.serving import build_serving_model
-from app.serving.compiled import TOP_DRIVERS, CompiledAssigner, UnsupportedPipeline
+from app.serving.compiled import (
+    SCORE_ROWS,
+    TOP_DRIVERS,
+    CompiledAssigner,
+    UnsupportedPipeline,
+)
 from app.settings import Settings
 from app.training.config import TrainConfig
 from app.training.data import load_training_data
@@ -219,6 +224,21 @@ def test_every_training_row_gets_the_pipelines_segment(trained: Trained) -> None
     used = set(slots.tolist())
     assert set(range(model.n_rules)) <= used
     assert len(used - set(range(model.n_rules))) >= 3
+
+
+def test_scores_in_blocks_equal_one_pass_bitwise(trained: Trained) -> None:
+    """A chunk's rows are scored ``SCORE_ROWS`` at a time: the same numbers, to the bit, as
+    one pass over them all (which made a rows x clusters x features temporary)."""
+    assigner = trained.assigner
+    if assigner.kind == "leaves":
+        return  # a tree's leaves: no scores
+    z = assigner.preprocess.many(trained.rows)
+    if assigner.weights is not None:
+        z = z * assigner.weights
+    assert len(z) > 2 * SCORE_ROWS
+    blocked, whole = assigner._scores(z), assigner._scores_of(z)
+    assert blocked.shape == whole.shape == (len(z), len(blocked[0]))
+    assert blocked.tobytes() == whole.tobytes()
 
 
 def test_vector_and_matrix_equal_the_preprocessing(trained: Trained) -> None:
