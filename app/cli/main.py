@@ -86,6 +86,17 @@ def train(
         console.print(f"report: {folder / 'report.html'}", markup=False, soft_wrap=True)
         if result.promoted:
             console.print(f"[green]promoted[/] {manifest.model_name} {manifest.version}")
+        elif model_store.promoted(manifest.model_name) != manifest.version:
+            # (a new user's next `segments assign` answered "no promoted version")
+            where = f" --store {store}" if store is not None else ""
+            console.print(
+                "not promoted: the service and `segments assign` use the promoted version; to use "
+                f"this one: segments models promote {manifest.version} --model "
+                f"{manifest.model_name}{where}",
+                markup=False,
+                soft_wrap=True,
+                highlight=False,
+            )
         typer.echo(manifest.version)
 
 
@@ -93,7 +104,7 @@ def train(
 def assign(
     input: Annotated[Path, typer.Option("--input", "-i", help="customer file (CSV or Parquet)")],
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="CSV or Parquet to write")
+        Path | None, typer.Option("--output", "--out", "-o", help="CSV or Parquet to write")
     ] = None,
     store: STORE_OPTION = None,
     model_name: Annotated[

@@ -194,3 +194,31 @@ def test_a_tree_on_an_outcome_without_two_values_says_which(
     output = run_train(config, store)
     assert expected in output
     assert_store_untouched(store)
+
+
+def test_a_version_not_promoted_says_how_to_use_it_and_assign_takes_out(tmp_path: Path) -> None:
+    """A new user's `segments assign` after `segments train` (no --promote) answered "no
+    promoted version"; `--out`, as example-data and openapi spell it, was "No such option"."""
+    store = tmp_path / "store"
+    config = _config(tmp_path)
+    runner = CliRunner()
+    trained = runner.invoke(app, ["train", "--config", str(config), "--store", str(store)])
+    assert trained.exit_code == 0, trained.output
+    version = trained.output.split()[-1]
+    text = " ".join(trained.output.split())
+    hint = f"segments models promote {version} --model customers --store {store}"
+    assert "not promoted: the service and `segments assign` use the promoted version" in text
+    assert hint in text
+    promoted = runner.invoke(app, hint.split()[1:])
+    assert promoted.exit_code == 0, promoted.output
+    out = tmp_path / "tagged.csv"
+    tagged = runner.invoke(
+        app, ["assign", "--input", str(tmp_path / "customers.csv"), "--out", str(out),
+              "--store", str(store)],
+    )  # fmt: skip
+    assert tagged.exit_code == 0, tagged.output
+    assert len(out.read_text().splitlines()) == 61  # the header and every customer
+    again = runner.invoke(
+        app, ["train", "--config", str(config), "--store", str(store), "--promote"]
+    )
+    assert again.exit_code == 0 and "not promoted" not in again.output
