@@ -10,6 +10,7 @@ import difflib
 import math
 import re
 import tomllib
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -54,13 +55,15 @@ def _stored(info: ValidationInfo) -> bool:
     return isinstance(info.context, dict) and bool(info.context.get(STORED))
 
 
-def _takes_bool(annotation: Any) -> bool:
-    """Whether a field's type admits ``true``/``false`` (``bool``, ``bool | None``, ...)."""
-    return annotation is bool or any(_takes_bool(a) for a in get_args(annotation))
+def _admits(annotation: Any, kinds: tuple[type, ...]) -> bool:
+    """Whether a field's type admits a value of one of ``kinds`` (``int | None`` admits
+    ``int``), its unions and parameters searched."""
+    return annotation in kinds or any(_admits(a, kinds) for a in get_args(annotation))
 
 
-def _takes_number(annotation: Any) -> bool:
-    return annotation in (int, float) or any(_takes_number(a) for a in get_args(annotation))
+def _twice(items: Sequence[str]) -> list[str]:
+    """The items listed more than once, sorted (each once)."""
+    return sorted({item for item in items if items.count(item) > 1})
 
 
 class _Strict(BaseModel):
@@ -73,7 +76,7 @@ class _Strict(BaseModel):
         bool for a number; a config means a number there."""
         if isinstance(value, bool) and info.field_name is not None:
             annotation = cls.model_fields[info.field_name].annotation
-            if _takes_number(annotation) and not _takes_bool(annotation):
+            if _admits(annotation, (int, float)) and not _admits(annotation, (bool,)):
                 raise ValueError(f"expected a number, not {str(value).lower()}")
         return value
 
@@ -406,8 +409,7 @@ class ModelConfig(_Strict):
                 "algorithms lists clustering candidates, and algorithm = 'tree' grows a tree "
                 "instead: leave algorithms out, or choose a clustering algorithm"
             )
-        if self.algorithms and len(set(self.algorithms)) < len(self.algorithms):
-            twice = sorted({a for a in self.algorithms if self.algorithms.count(a) > 1})
+        if self.algorithms and (twice := _twice(self.algorithms)):
             raise ValueError(f"algorithms lists {', '.join(map(repr, twice))} twice")
         return self
 
@@ -506,8 +508,7 @@ class TrainConfig(_Strict):
     @model_validator(mode="after")
     def _unique_names(self) -> TrainConfig:
         names = [f.name for f in self.features]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
+        if dupes := _twice(names):
             raise ValueError(f"features declared twice: {', '.join(dupes)}")
         if self.data.id_column in names:
             raise ValueError(f"id column {self.data.id_column!r} cannot also be a feature")
@@ -519,9 +520,8 @@ class TrainConfig(_Strict):
             )
         if self.outcomes.path is not None:
             _check_format(*self.outcomes.csv_format(self.data), table="[outcomes] ")
-        columns = self.outcomes.columns
-        twice = sorted({c for c in columns if columns.count(c) > 1})
-        if twice:  # (was an IndexError traceback in the outcome weights)
+        # (outcomes declared twice were an IndexError traceback in the outcome weights)
+        if twice := _twice(self.outcomes.columns):
             raise ValueError(f"outcome columns declared twice: {', '.join(twice)}")
         clash = sorted(set(self.outcomes.columns) & set(names))
         if clash:
