@@ -410,6 +410,13 @@ BAND = re.compile(
 FIRST_NUMBER = re.compile(r"\d[\d,]*(\.\d+)?")
 
 
+def _band_start(band: str) -> float:
+    """Where a band starts, to order the bands: its first number, a bound below first."""
+    match = FIRST_NUMBER.search(band)
+    value = float(match.group(0).replace(",", "")) if match else 0.0
+    return -1.0 if re.search(r"less|fewer|under|below|<", band, re.IGNORECASE) else value
+
+
 def numeric_bands(config: TrainConfig, frame: pd.DataFrame) -> list[str]:
     """One note for the categorical features whose categories are bands of numbers
     (``Less than $40K``, ``$40K - $60K`` ... ``$120K +``; ``18-24`` ... ``65+``), at most
@@ -425,14 +432,8 @@ def numeric_bands(config: TrainConfig, frame: pd.DataFrame) -> list[str]:
         others = [w for w in written if not FIRST_NUMBER.search(w)]
         if len(bands) < 3 or len(bands) + len(others) < len(written) or len(others) > 1:
             continue
-
-        def first(w: str) -> float:
-            match = FIRST_NUMBER.search(w)
-            value = float(match.group(0).replace(",", "")) if match else 0.0
-            return -1.0 if re.search(r"less|fewer|under|below|<", w, re.IGNORECASE) else value
-
         numbered = [w for w in written if w not in others]
-        found.append((feature.name, sorted(numbered, key=first), others))
+        found.append((feature.name, sorted(numbered, key=_band_start), others))
     if not found:
         return []
     names = ", ".join(name for name, _, _ in found)
