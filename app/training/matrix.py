@@ -30,9 +30,10 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer
+from sklearn.pipeline import Pipeline
 
 from app.training.config import TrainConfig
-from app.training.preprocess import build_preprocessor, category_codes
+from app.training.preprocess import CategoryCanonicalizer, build_preprocessor, category_codes
 
 log = logging.getLogger(__name__)
 CHECK_ROWS = 256  # rows re-transformed by the fitted pipeline to check the fast build
@@ -72,6 +73,48 @@ def fit_matrix(config: TrainConfig, frame: pd.DataFrame) -> tuple[ColumnTransfor
         preprocessor = build_preprocessor(config)
         return preprocessor, _slow(preprocessor, frame)
     return preprocessor, matrix
+
+
+def transform_matrix(preprocessor: ColumnTransformer, frame: pd.DataFrame) -> np.ndarray:
+    """A fitted preprocessor's (a stored version's) ``transform(frame)`` as float64, with
+    each categorical column encoded once per distinct category, not once per row.
+
+    Every step of the preprocessor maps a row alone, so a categorical column's block is its
+    sub-pipeline's output for each canonical category, indexed by the rows' codes (as
+    ``fit_matrix`` builds it). The first rows are checked against ``transform`` itself; a
+    difference (a preprocessor of another shape) falls back to ``transform``."""
+    head = np.asarray(preprocessor.transform(frame.iloc[:CHECK_ROWS]), dtype=np.float64)
+    if len(frame) <= CHECK_ROWS:
+        return head
+    matrix = np.empty((len(frame), head.shape[1]), dtype=np.float64)
+    for name, pipeline, columns in preprocessor.transformers_:
+        if isinstance(pipeline, str):  # "drop" (the remainder): no columns out
+            if pipeline != "drop":
+                return _transformed(preprocessor, frame)
+            continue
+        if _one_categorical(pipeline, columns):
+            codes, categories = category_codes(frame[columns[0]])
+            text = pd.DataFrame({columns[0]: np.asarray(categories, dtype=object).astype(str)})
+            block = np.asarray(pipeline.transform(text), dtype=np.float64)[codes]
+        else:
+            block = np.asarray(pipeline.transform(frame[columns]), dtype=np.float64)
+        matrix[:, preprocessor.output_indices_[name]] = block
+    if not np.array_equal(head, matrix[:CHECK_ROWS], equal_nan=True):
+        log.warning("the fast preprocessing differs from the pipeline's: using transform")
+        return _transformed(preprocessor, frame)
+    return matrix
+
+
+def _one_categorical(pipeline: Any, columns: Any) -> bool:
+    return (
+        isinstance(pipeline, Pipeline)
+        and isinstance(pipeline.steps[0][1], CategoryCanonicalizer)
+        and len(columns) == 1
+    )
+
+
+def _transformed(preprocessor: ColumnTransformer, frame: pd.DataFrame) -> np.ndarray:
+    return np.ascontiguousarray(preprocessor.transform(frame), dtype=np.float64)
 
 
 def _slow(preprocessor: ColumnTransformer, frame: pd.DataFrame) -> np.ndarray:

@@ -14,9 +14,11 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.cluster import KMeans, MiniBatchKMeans
+from sklearn.compose import ColumnTransformer
 from sklearn.mixture import GaussianMixture
 from sklearn.pipeline import Pipeline
 
+from app.training.matrix import transform_matrix
 from app.training.rules import RuleSegment, first_match_frame
 
 ALGORITHMS = ("kmeans", "minibatch_kmeans", "gmm")
@@ -136,7 +138,8 @@ class SegmentationModel:
         slots = first_match_frame(self.rules, frame) if self.rules else np.full(len(frame), -1)
         todo = slots < 0
         if todo.any():
-            labels = self.pipeline.predict(frame.loc[todo, self.feature_names])
+            rows = frame if todo.all() else frame.loc[todo, self.feature_names]
+            labels = self.pipeline.steps[-1][1].predict(self.transform(rows))
             slots[todo] = self.n_rules + np.asarray(labels, dtype=np.int64)
         return slots.astype(np.int64)
 
@@ -147,9 +150,12 @@ class SegmentationModel:
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         """The matrix the clusterer sees: preprocessed (standardised, one-hot), and weighted
-        when the outcome-weighted space was chosen (every pipeline step but the last)."""
+        when the outcome-weighted space was chosen (every pipeline step but the last), as
+        ``pipeline[:-1].transform``; the preprocessing encodes each category once
+        (``transform_matrix``)."""
         result: Any = frame[self.feature_names]
-        for _, step in self.pipeline.steps[:-1]:
-            result = step.transform(result)
+        for position, (_, step) in enumerate(self.pipeline.steps[:-1]):
+            fast = position == 0 and isinstance(step, ColumnTransformer)
+            result = transform_matrix(step, result) if fast else step.transform(result)
         matrix: np.ndarray = result
         return matrix

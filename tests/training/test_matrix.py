@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import logging
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,10 @@ from sklearn.base import clone
 from sklearn.preprocessing import OneHotEncoder
 
 from app.training.config import TrainConfig, parse_config
-from app.training.matrix import fit_matrix, stand_in_counts
+from app.training.matrix import fit_matrix, stand_in_counts, transform_matrix
 from app.training.preprocess import build_preprocessor, canonical_column, category_codes
 from app.training.profile import category_positions
+from tests.conftest import EXAMPLES
 
 ROWS = 5_000
 
@@ -95,6 +97,60 @@ def test_the_fast_matrix_is_the_pipelines_transform(
     assert encoder.infrequent_categories_[0] is not None  # the rare-category path is covered
     plan = fast.named_transformers_["cat_plan"].named_steps["onehot"]
     assert "__missing__" in plan.categories_[0]
+
+
+def test_a_fitted_preprocessors_fast_transform_is_its_transform(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A stored version's preprocessor on new rows (a retrain's matching of ids, batch
+    predictions): categories it never saw, rare ones and missing ones included."""
+    fitted = build_preprocessor(_config()).fit(_frame(3))
+    frame = _frame(11).sample(frac=1.0, random_state=5)  # another order, another index
+    rng = np.random.default_rng(0)
+    unseen = rng.random(len(frame)) < 0.02
+    frame["country"] = frame["country"].where(~unseen, "JP")
+    frame["plan"] = frame["plan"].astype(object).where(~unseen, "gold")
+    frame["store"] = frame["store"].where(~unseen, 9.5)
+    with caplog.at_level(logging.WARNING, logger="app.training.matrix"):
+        matrix = transform_matrix(fitted, frame)
+    assert not caplog.records  # no fallback: the fast path is what was compared
+    assert matrix.flags.c_contiguous and matrix.dtype == np.float64
+    np.testing.assert_array_equal(matrix, fitted.transform(frame))
+
+
+def test_a_preprocessor_of_another_shape_is_transformed_by_itself() -> None:
+    """A passthrough remainder is not a shape the fast path knows: ``transform`` answers."""
+    frame = _frame(3)
+    preprocessor = build_preprocessor(_config())
+    preprocessor.set_params(remainder="passthrough")
+    frame["extra"] = np.arange(len(frame), dtype=np.float64)
+    preprocessor.fit(frame)
+    np.testing.assert_array_equal(
+        transform_matrix(preprocessor, frame), preprocessor.transform(frame).astype(np.float64)
+    )
+
+
+@pytest.mark.parametrize("rules", [[], [{"name": "Key", "when": "plan == 'enterprise'"}]])
+def test_a_models_slots_are_its_pipelines_predictions(
+    rules: list[dict[str, str]],
+    customers: tuple[pd.DataFrame, Any],
+    customers_csv: Path,
+    train_into: Any,
+) -> None:
+    """``predict_slots`` (the fast preprocessing, then the clusterer) equals the saved
+    pipeline's own ``predict`` on every row the rules leave; the others keep their rule."""
+    raw = tomllib.loads((EXAMPLES / "customers.toml").read_text())
+    raw["data"]["path"] = str(customers_csv)
+    raw["rules"] = rules
+    raw["model"] |= {"k_min": 4, "k_max": 4}
+    result = train_into(parse_config(raw, base_dir=EXAMPLES))
+    model = train_into.store.load(result.manifest.model_name, result.manifest.version).estimator
+    frame = customers[0]
+    todo = ~(frame["plan"] == "enterprise").to_numpy() if rules else np.ones(len(frame), bool)
+    assert 0 < todo.sum() <= len(frame)
+    expected = np.zeros(len(frame), dtype=np.int64)  # the one rule's slot
+    expected[todo] = model.n_rules + model.pipeline.predict(frame.loc[todo, model.feature_names])
+    np.testing.assert_array_equal(model.predict_slots(frame), expected)
 
 
 def test_category_codes_are_the_canonical_column() -> None:
