@@ -277,11 +277,84 @@ async def _work(
             if s in (APPLIED, DUPLICATE) and e.customer_id not in first:
                 first[e.customer_id] = j
         touched = [c for c in first if c in aggregates]
-        rows = feature_rows([aggregates[c] for c in touched], now, serving.feature_kinds)
-        docs, ignored = await _assign(serving, history, touched, rows, applied_at, now)
+        used = [aggregates[c] for c in touched]
+        rows = feature_rows(used, now, serving.feature_kinds)
+        docs, ignored, older = await _assign(serving, history, touched, rows, applied_at, now)
         if ignored:
             await _after_a_forget(store, serving, history, touched, docs, ignored, now)
+        if history is not None and touched:
+            await _settle(store, serving, history, touched, used, docs, older, now)
     return statuses, list(zip((first[c] for c in touched), docs, strict=True))
+
+
+SETTLE_ROUNDS = 3
+"""Most times a group records its customers anew because other requests' events moved them
+meanwhile (each round needs another request's apply in the few ms since the last read)."""
+
+
+async def _settle(
+    store: BehaviourStore,
+    serving: ServingModel,
+    history: HistoryService,
+    ids: list[str],
+    used: list[Aggregates],
+    docs: list[dict[str, Any]],
+    older: list[int],
+    now: int,
+) -> None:
+    """Leave no customer recorded from part of their events when requests race for them.
+
+    Another request's events for a customer may be applied after this group's and recorded
+    before its record: this record, derived without them, would then stand last (the record
+    id is stamped before the apply, in each process's own order). Or this record, derived
+    from every event, is ignored as older than the other request's (stamped earlier, applied
+    earlier, derived without these events). Either way the customer's segment and profile
+    would miss events until something assigned them again. So the aggregates are read again
+    after recording: a customer whose aggregates moved since they were derived, or whose
+    record was ignored as older (``older``), is derived and recorded anew, with a record id
+    of a later millisecond than the read (newer than every racing record, each stamped before
+    its apply, which the read saw). ``docs`` is updated in place.
+
+    Only customers recorded in Redis are settled: while records go to the spool (Redis slow
+    or away), nothing is read again, and a read that fails leaves the answers as they are."""
+    settled = [j for j, doc in enumerate(docs) if doc["recorded"]]
+    redo = set(older)
+    for _ in range(SETTLE_ROUNDS):
+        if not settled and not redo:
+            return
+        check = sorted(redo.union(settled))
+        try:
+            found = dict(zip(check, await store.read([ids[j] for j in check]), strict=True))
+        except RedisUnavailable:
+            return  # (the records stand; the next event or assignment of them settles them)
+        read_at = now_ms()
+        redo |= {j for j in settled if found[j] is not None and found[j] != used[j]}
+        redo = {j for j in redo if found[j] is not None}  # (forgotten since: stays so)
+        if not redo:
+            return
+        while (again_at := now_ms()) <= read_at:
+            await asyncio.sleep(0.001)
+        order = sorted(redo)
+        fresh = [agg for j in order if (agg := found[j]) is not None]
+        rows = feature_rows(fresh, now, serving.feature_kinds)
+        redone, _, again = await _assign(
+            serving, history, [ids[j] for j in order], rows, again_at, now
+        )
+        for j, agg, doc in zip(order, fresh, redone, strict=True):
+            used[j] = agg
+            docs[j] = _after(docs[j], doc)
+        settled = [j for j in order if docs[j]["recorded"]]
+        redo = {order[k] for k in again}
+
+
+def _after(first: dict[str, Any], then: dict[str, Any]) -> dict[str, Any]:
+    """A customer's answer when recorded twice by one request: the segment as last recorded,
+    the segment before the request's first record (if that one was recorded) and whether the
+    request moved the customer from it."""
+    if not first["recorded"] or not then["recorded"]:
+        return then
+    previous = first["previous_segment_id"]
+    return {**then, "previous_segment_id": previous, "changed": previous != then["segment_id"]}
 
 
 async def _after_a_forget(
@@ -311,7 +384,7 @@ async def _after_a_forget(
         return
     rows = feature_rows([agg for _, agg in alive], now, serving.feature_kinds)
     alive_ids = [ids[j] for j, _ in alive]
-    redone, _ = await _assign(serving, history, alive_ids, rows, again_at, now)
+    redone, _, _ = await _assign(serving, history, alive_ids, rows, again_at, now)
     for (j, _), doc in zip(alive, redone, strict=True):
         docs[j] = doc
 
@@ -323,13 +396,14 @@ async def _assign(
     rows: Sequence[Mapping[str, float]],
     at: int,
     as_of: int,
-) -> tuple[list[dict[str, Any]], list[int]]:
+) -> tuple[list[dict[str, Any]], list[int], list[int]]:
     """Assign and record ``ids`` from ``rows`` (stamped ``at``, derived as of ``as_of``, in
-    microseconds): their answers, and the positions of those whose record Redis ignored for a
-    forget's tombstone."""
+    microseconds): their answers, the positions of those whose record Redis ignored for a
+    forget's tombstone, and of those whose record it ignored as older than the last one."""
     if not ids:
-        return [], []
+        return [], [], []
     ignored: list[int] = []
+    older: list[int] = []
     features_as_of = as_of_text(as_of)  # as the by-id answer says it
     slots, confidences = serving.assign_slots(rows)
     LIVE.observe_many(serving, rows, slots)  # as the assign endpoints count (app/drift/live.py)
@@ -355,6 +429,8 @@ async def _assign(
             child(MIGRATIONS, model, outcome.previous_segment or "", seg).inc()
         elif outcome.recorded and outcome.duplicate and outcome.previous_segment is None:
             ignored.append(j)  # no current record, yet not applied: a tombstone
+        elif outcome.recorded and outcome.duplicate:
+            older.append(j)  # another record, newer, stands
         out.append(
             {
                 "customer_id": cid,
@@ -369,7 +445,7 @@ async def _assign(
         )
     for segment, count in Counter(seg for seg, _ in pairs).items():
         child(ASSIGNMENTS, model, segment).inc(count)
-    return out, ignored
+    return out, ignored, older
 
 
 def as_of_text(as_of_us: int) -> str:

@@ -486,6 +486,43 @@ def test_a_forget_between_the_stamp_and_the_apply_lets_the_events_start_the_cust
     assert "r2" in [m["customer_id"] for m in members["members"]]
 
 
+@pytest.mark.parametrize("many", [False, True])
+def test_events_racing_for_one_customer_leave_it_recorded_from_all_of_them(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, many: bool
+) -> None:
+    """Found by a hostile audit (16 requests at once for one customer, two workers: the
+    recorded profile said 985 orders, 2,625 in all, where the aggregates held 1,000 and 3,000):
+    a request whose events were applied, then another's applied and recorded, then its own
+    record (derived from the aggregates without the other's events) written last, left the
+    customer's segment and profile short of events until something assigned them again. A
+    request reads the aggregates again after recording and records anew from them if they
+    moved (or its record was ignored as older than another's)."""
+    from app.events.service import ingest
+
+    post(client, event("race", 30, 5.0))
+    behaviour = client.app.state.behaviour  # type: ignore[attr-defined]
+    real = behaviour.apply
+    late = [event("race", 1, 1_000.0, order_id=f"lo{i}") for i in range(3)]
+    # (several customers: the batch records through record_many; one: through record)
+    others = [event("other", 3, 2.0)] if many else []
+
+    async def another_request_in_between(*args: Any, **kwargs: Any) -> Any:
+        applied = await real(*args, **kwargs)
+        monkeypatch.setattr(behaviour, "apply", real)
+        body = json.dumps({"events": late}).encode()
+        await ingest(client.app.state, body)  # type: ignore[attr-defined]
+        return applied  # this request goes on to record what it derived before
+
+    monkeypatch.setattr(behaviour, "apply", another_request_in_between)
+    doc = post(client, event("race", 10, 7.0), *others)
+    assert doc["accepted"] == 1 + len(others)
+    stored = client.get("/v1/customers/race").json()
+    assert stored["profile"]["frequency"] == 5 and stored["profile"]["monetary"] == 3_012.0
+    assert segment_of(doc, "race") == stored["segment_id"]
+    by_id = client.post("/v1/assign", json={"customer_id": "race"}).json()
+    assert by_id["segment_id"] == stored["segment_id"] and by_id["changed"] is False
+
+
 @pytest.mark.parametrize("batch", [False, True])
 def test_an_assignment_by_id_racing_a_forget_does_not_bring_the_customer_back(
     client: TestClient, monkeypatch: pytest.MonkeyPatch, batch: bool
