@@ -266,13 +266,23 @@ class BehaviourStore:
         return found
 
     async def read(self, customer_ids: Sequence[str]) -> list[Aggregates | None]:
-        """The stored aggregates of each customer (None: no event, no seeding)."""
+        """The stored aggregates of each customer (None: no event, no seeding).
+
+        Sent packed, as the scripts' calls are: an events batch reads back every customer it
+        recorded (``app.events.service._settle``), and redis-py's pipeline doubled the Python
+        time of a batch of 1,000 events doing so."""
+        if not customer_ids:
+            return []
+        tail = "$1\r\nf\r\n$1\r\nl\r\n$1\r\no\r\n$1\r\nm\r\n"
+        buffer = "".join(
+            f"*6\r\n$5\r\nHMGET\r\n{_resp([self.keys.behaviour(c)])}{tail}" for c in customer_ids
+        ).encode()
         try:
             async with asyncio.timeout(self.timeout_s):
-                async with self.client.pipeline(transaction=False) as pipe:
-                    for customer_id in customer_ids:
-                        pipe.hmget(self.keys.behaviour(customer_id), "f", "l", "o", "m")
-                    replies = await pipe.execute()
+                replies = await send_packed(self.client, [(buffer, len(customer_ids))])
         except (RedisError, OSError, TimeoutError) as exc:
             raise RedisUnavailable.of(exc) from exc
+        for reply in replies:
+            if isinstance(reply, BaseException):
+                raise RedisUnavailable.of(reply)
         return [_aggregates(*reply) for reply in replies]
