@@ -20,7 +20,17 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import (
+    BusyLoadingError,
+    ClusterDownError,
+    MasterDownError,
+    NoScriptError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisError,
+    ResponseError,
+    TryAgainError,
+)
 
 from app.columns import ColumnRows, take
 from app.history.config import HistoryConfig
@@ -57,6 +67,13 @@ WRITE_BYTES = 64 * 1024
 _TRANSIENT = (
     "OOM", "BUSY", "READONLY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "LOADING", "MISCONF",
     "NOREPLICAS",
+)  # fmt: skip
+# redis-py raises these codes as their own classes, with the code cut from the text
+# ("command not allowed when used memory > 'maxmemory'" for -OOM): matched by class, or a
+# record refused so while Redis was full was taken as refused for good, and lost
+_TRANSIENT_CLASSES = (
+    OutOfMemoryError, BusyLoadingError, ReadOnlyError, MasterDownError, TryAgainError,
+    ClusterDownError,
 )  # fmt: skip
 
 
@@ -100,8 +117,9 @@ def pack(commands: Sequence[Sequence[Any]]) -> bytes:
 
 
 def _transient(error: object) -> bool:
-    """A refusal that says "not now" (its text starts with one of ``_TRANSIENT``)."""
-    return str(error).startswith(_TRANSIENT)
+    """A refusal that says "not now" (its text starts with one of ``_TRANSIENT``, or redis-py
+    raised it as the class of such a code)."""
+    return isinstance(error, _TRANSIENT_CLASSES) or str(error).startswith(_TRANSIENT)
 
 
 def _customer_ids(recs: Sequence[Record]) -> Sequence[str]:

@@ -277,3 +277,37 @@ async def test_a_short_stall_is_replayed_soon_not_at_the_next_interval(
         assert (await service.status()).replayed == 1
         await assert_each_migration_once_in_order(service.recorder, plan)
         await delete_prefix(service.recorder)
+
+
+async def test_a_redis_out_of_memory_spools_the_records_and_writes_them_when_it_has_room(
+    start_redis: Callable[..., RedisProcess], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found by a hostile audit: with Redis at its maxmemory, the recording script's write
+    failed as a whole (-OOM), which redis-py raises as OutOfMemoryError with the code cut
+    from its text; read as no transient refusal, each record was refused for good and lost
+    (the answer said recorded: false, the spool stayed empty), and the error log printed the
+    whole record, the customer's features with it. Such a refusal is "not now": the records
+    are spooled and written when Redis has room again; the log names no feature."""
+    server = start_redis(tmp_path / "oom", args=["--save", "", "--appendonly", "no"]).start()
+    config = make_config(server.url, tmp_path)
+    client = redis.Redis.from_url(server.url)
+    async with service_for(config) as service:
+        assert (await service.record(Record.create("warm", "S0", "v1"))).recorded
+        client.config_set("maxmemory", "1")  # every write refused: -OOM
+        try:
+            secret = {"monetary": 123456.789}
+            one = Record.create("C-oom", "S1", "v1", profile=secret)
+            batch = [Record.create(f"B-oom{i}", "S2", "v1", profile=secret) for i in range(3)]
+            outcomes = [await service.record(one), *await service.record_many(batch)]
+            assert [o.error for o in outcomes] == [None] * 4
+            assert not any(o.recorded for o in outcomes)
+            assert service.spool.depth() == 4 and service.rejected == 0
+        finally:
+            client.config_set("maxmemory", "0")
+        await drained(service)
+        for rec in [one, *batch]:
+            state = await service.recorder.current(rec.customer_id)
+            assert state is not None and state.segment_id == rec.segment_id
+        assert "123456.789" not in caplog.text
+        await delete_prefix(service.recorder)
+    client.close()
