@@ -223,8 +223,9 @@ class Record:
     assigned_at: int
     record_id: str
     segment_name: str | None = None
-    profile: Mapping[str, FeatureValue] | None = None
-    expected_profile: str | None = None
+    # never in its repr: a record is logged when Redis refuses it, and features are not logged
+    profile: Mapping[str, FeatureValue] | None = field(default=None, repr=False)
+    expected_profile: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         _check_ids((self.customer_id,), (self.segment_id,))

@@ -311,3 +311,18 @@ async def test_a_redis_out_of_memory_spools_the_records_and_writes_them_when_it_
         assert "123456.789" not in caplog.text
         await delete_prefix(service.recorder)
     client.close()
+
+
+async def test_a_record_refused_for_good_is_logged_without_the_customer_features(
+    config: HistoryConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A record Redis refuses for good (here its customer's key is of another type) is logged
+    by its ids and the error, never its profile: features and keys are not logged."""
+    async with service_for(config, replayer=False) as service:
+        await service.recorder.client.set(service.recorder.keys.customer("C-wrong"), "text")
+        rec = Record.create("C-wrong", "S1", "v1", profile={"monetary": 654321.987})
+        outcome = await service.record(rec)
+        assert outcome.error is not None and not outcome.recorded
+        assert "C-wrong" in caplog.text and rec.record_id in caplog.text
+        assert "654321.987" not in caplog.text and "monetary" not in caplog.text
+        await delete_prefix(service.recorder)
