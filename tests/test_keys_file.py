@@ -219,8 +219,11 @@ def test_segments_keys_list_and_revoke_a_running_services_keys(
     wait_until(lambda: status_of(client, other) == 401, "the labelled key refused")
     assert status_of(client, key["keep"]) == 200 and status_of(client, key["also"]) == 200
     assert path.read_text() == f"# operators\n{lines[0]}\n{lines[1]}\n# old\n"
+    before_none = path.read_text()
     none = CliRunner().invoke(cli, ["keys", "revoke", "--label", "gone", "--file", str(path)])
-    assert none.exit_code == 0 and "no key labelled 'gone'" in none.output
+    # a label no key has (a typo in an offboarding script) fails, naming the labels there
+    assert none.exit_code == 1 and "no key labelled 'gone'" in none.output
+    assert "nothing revoked" in none.output and path.read_text() == before_none
 
 
 def test_a_keys_file_saved_with_a_byte_order_mark_keeps_its_first_key(

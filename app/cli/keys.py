@@ -95,7 +95,7 @@ def revoke_keys(
     ] = None,
     file: FILE_OPTION = None,
     label: Annotated[
-        str | None, typer.Option(help="revoke every key with this label (none: no error)")
+        str | None, typer.Option(help="revoke every key with this label (none: exit 1)")
     ] = None,
 ) -> None:
     """Remove keys from a keys file (rewritten whole, comments and other lines kept); a
@@ -118,9 +118,14 @@ def revoke_keys(
         )
         raise typer.Exit(1)
     gone = wanted | {k for k, e in entries.items() if label is not None and e.label == label}
-    if not gone:
-        console.print(f"no key labelled {label!r} in {file}", markup=False)
-        return
+    if not gone:  # a mistyped label in an offboarding script must not pass as done
+        labels = ", ".join(sorted({repr(e.label) for e in entries.values() if e.label})) or "none"
+        console.print(
+            f"[red]error:[/] no key labelled {escape(repr(label))} in {escape(str(file))} "
+            f"(its labels: {escape(labels)}); nothing revoked",
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
     replace_file(file, _without(text, gone).encode())  # the service never reads half of it
     console.print(
         f"revoked {counted(len(gone), 'key')} ({', '.join(sorted(gone))}) in {file}",
