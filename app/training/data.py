@@ -931,12 +931,15 @@ def read_events(
     cols += [tx.refund_column, tx.exclude_column]
     dialect = CsvFormat.of(data)
     currency = currency_column(data.path, cols, dialect)
+    # read for their notes only: a column named like a line's type or status that the
+    # config does not declare may say which lines are refunds or no sale at all
+    kinds = kind_columns(data.path, [*cols, currency], dialect)
     log, misshapen = read_rows(
         data.path,
-        list(dict.fromkeys(c for c in [*cols, currency] if c)),
+        list(dict.fromkeys(c for c in [*cols, currency, *kinds] if c)),
         id_column=tx.customer,
         missing_values=data.missing_values,
-        text_columns=[c for c in (tx.order, tx.refund_column, tx.exclude_column) if c],
+        text_columns=[c for c in (tx.order, tx.refund_column, tx.exclude_column, *kinds) if c],
         dialect=dialect,
     )
     source = data.path.name
@@ -1055,6 +1058,7 @@ def read_events(
     notes += tuple(column_notes)
     if currency is not None and (note := currencies_note(log[currency][keep], currency)):
         notes += (note,)
+    notes += undeclared_marks(log, tx, kinds, keep, amount.to_numpy())
     if tx.order:  # a purchase line without an order id is an order of its own: say how many
         lone = int((events["order"].isna().to_numpy() & purchases(amount[keep].to_numpy())).sum())
         if lone:
@@ -1071,6 +1075,59 @@ def read_events(
 
 
 CURRENCY_NAMES = frozenset({"currency", "currency_code", "currencycode", "ccy", "curr"})
+
+
+# words in the name of a column that may say what a line is (Stripe's ``type``, Olist's
+# ``order_status``, Shopify's ``financial_status``, Square's ``Event Type``)
+KIND_NAME_PARTS = ("type", "status", "kind", "state", "event", "action", "refund", "return")
+
+
+def kind_columns(
+    path: Path, read: Sequence[str | None], dialect: CsvFormat = PLAIN_CSV
+) -> list[str]:
+    """The log's columns named like a line's type or status that the config does not read:
+    ``undeclared_marks`` looks in them for refunds and lines that are no sale."""
+    return [
+        c
+        for c in columns_of(path, dialect)
+        if c not in read and any(part in c.lower() for part in KIND_NAME_PARTS)
+    ]
+
+
+def undeclared_marks(
+    log: pd.DataFrame,
+    tx: TransactionsConfig,
+    kinds: Sequence[str],
+    keep: np.ndarray,
+    amount: np.ndarray,
+) -> tuple[str, ...]:
+    """Notes on lines a column marks as refunds (``type = return``, amount written positive)
+    or as no sale (``status = cancelled``) while the config names no such column: they were
+    counted as purchases, the returns as recent orders and spend, without a word (a new
+    user's shop export). Only lines that count: kept, and for refunds of positive amount (a
+    negative one is a refund already)."""
+    notes: list[str] = []
+    bought = keep & (amount > 0)
+    checks = [
+        ("refund", tx.refund_column, tx.refund_values, tx.exclude_column, "refunds"),
+        ("exclude", tx.exclude_column, tx.exclude_values, tx.refund_column, "no sale at all"),
+    ]
+    for option, declared, values, other, what in checks:
+        if declared is not None:
+            continue
+        for column in [*kinds, *([other] if other else [])]:
+            marked = marked_lines(log[column], values).to_numpy() & bought
+            if not marked.any():
+                continue
+            said = log[column][marked].astype("string").str.strip().value_counts()
+            shown = ", ".join(repr(v) for v in said.index[:3])
+            notes.append(
+                f"column {column!r} says {shown} on {counted(int(marked.sum()), 'line')} "
+                f"of positive amount, counted as purchases: if those lines are {what}, set "
+                f"[data.transactions] {option}_column = {json.dumps(column)}"
+            )
+            break
+    return tuple(notes)
 
 
 def marked_lines(values: pd.Series, wanted: Sequence[str]) -> pd.Series:

@@ -453,6 +453,71 @@ def test_refunds_marked_by_a_column_count_negative_as_signed_ones_do(tmp_path: P
     assert any("no line of column 'type' says refund" in n and "'purchase'" in n for n in noted)
 
 
+def test_refunds_or_cancellations_a_column_marks_undeclared_are_noted(tmp_path: Path) -> None:
+    """A shop export (type = return, amount written positive) trained without `refund_column`
+    counted each return as a purchase, a recent order and spend, without a word (a new user's
+    pass): a column named like a line's type or status saying refund or cancelled on lines
+    that count as purchases is noted with the option; declared, or on refunds already
+    negative, it is not."""
+    path = retail_log(tmp_path)
+    log = pd.read_csv(path, dtype=str, keep_default_na=False)
+    extra = [("c1", "1997-06-20", "15.0", "o1-6"), ("c2", "1997-07-02", "-8.5", "o2-7")]
+    extra += [("c3", "1997-05-02", "9.0", "x3")]
+    marked = pd.concat([log, pd.DataFrame(extra, columns=log.columns)], ignore_index=True)
+    marked["Transaction Type"] = ["sale"] * len(log) + ["Return", "return", "sale"]
+    marked["order_status"] = ["delivered"] * (len(marked) - 1) + ["Cancelled"]
+    marked.to_csv(path, index=False)
+    config = log_config(path, "1997-10-01")
+    notes = load_training_data(parse_config(config, base_dir=tmp_path)).notes
+    refund = [n for n in notes if "refund_column" in n]
+    assert refund == [
+        "column 'Transaction Type' says 'Return' on 1 line of positive amount, counted as "
+        "purchases: if those lines are refunds, set [data.transactions] refund_column = "
+        '"Transaction Type"'
+    ], notes
+    exclude = [n for n in notes if "exclude_column" in n]
+    assert exclude == [
+        "column 'order_status' says 'Cancelled' on 1 line of positive amount, counted as "
+        "purchases: if those lines are no sale at all, set [data.transactions] exclude_column "
+        '= "order_status"'
+    ], notes
+    tx = config["data"]["transactions"]  # type: ignore[index]
+    tx["refund_column"] = "Transaction Type"  # type: ignore[index]
+    tx["exclude_column"] = "order_status"  # type: ignore[index]
+    declared = load_training_data(parse_config(config, base_dir=tmp_path)).notes
+    assert not [n for n in declared if "_column =" in n], declared
+    # the same note where `segments assign` tags the log
+    del tx["refund_column"]  # type: ignore[attr-defined]
+    store = tmp_path / "models"
+    (tmp_path / "log.toml").write_text(
+        f'[data]\npath = "{path}"\nkind = "transactions"\n'
+        '[data.transactions]\ncustomer = "customer"\ntimestamp = "when"\namount = "amount"\n'
+        'order = "order"\nexclude_column = "order_status"\n'
+        '[[features]]\nname = "monetary"\n[[features]]\nname = "frequency"\n'
+        '[model]\nname = "log"\nk_min = 2\nk_max = 2\nstability_bootstraps = 0\n'
+    )
+    runner = CliRunner()
+    trained = runner.invoke(
+        app, ["train", "--config", str(tmp_path / "log.toml"), "--store", str(store), "--promote"]
+    )
+    assert trained.exit_code == 0, trained.output
+    assert 'refund_column = "Transaction Type"' in " ".join(trained.output.split())
+    tagged = runner.invoke(
+        app,
+        [
+            "assign",
+            "--input",
+            str(path),
+            "--output",
+            str(tmp_path / "t.csv"),
+            "--store",
+            str(store),
+        ],
+    )
+    assert tagged.exit_code == 0, tagged.output
+    assert 'refund_column = "Transaction Type"' in " ".join(tagged.output.split())
+
+
 def test_lines_an_order_status_marks_as_no_sale_are_left_out_and_counted(
     tmp_path: Path,
 ) -> None:
