@@ -944,6 +944,8 @@ def read_events(
     )
     source = data.path.name
     ids = text_ids(log[tx.customer], source)
+    if data.missing_values:  # a log's guest lines: "NULL" listed is no customer, as blank is
+        ids = ids.mask(ids.str.strip().isin([v.strip() for v in data.missing_values]))
     when, bad_time, order = timestamps(log[tx.timestamp], tx.timestamp_format, source, day_first)
     # the amount, or quantity x unit price; text that is not a number leaves its row out
     parts = [parse_numbers(log[c], data.missing_values) for c in (tx.amount,) if c] or [
@@ -1059,6 +1061,7 @@ def read_events(
     if currency is not None and (note := currencies_note(log[currency][keep], currency)):
         notes += (note,)
     notes += undeclared_marks(log, tx, kinds, keep, amount.to_numpy())
+    notes += placeholder_ids(ids[keep], tx.customer)
     if tx.order:  # a purchase line without an order id is an order of its own: say how many
         lone = int((events["order"].isna().to_numpy() & purchases(amount[keep].to_numpy())).sum())
         if lone:
@@ -1128,6 +1131,35 @@ def undeclared_marks(
             )
             break
     return tuple(notes)
+
+
+# ids that exports write for lines without a customer (a database's NULL, a till's guest 0)
+PLACEHOLDER_IDS = frozenset(v.casefold() for v in CSV_NA_VALUES if v) | {
+    "-",
+    "0",
+    "none",
+    "unknown",
+    "guest",
+    "anonymous",
+}
+
+
+def placeholder_ids(ids: pd.Series, column: str) -> tuple[str, ...]:
+    """The note on a log's lines whose customer id is a placeholder (``NULL``, ``0``,
+    ``guest``): ids are text as written, so they are one customer of every anonymous line,
+    the most frequent of the log, without a word (a new user's export wrote ``NULL``)."""
+    text = ids.dropna()
+    held = text[text.str.strip().str.casefold().isin(PLACEHOLDER_IDS)].value_counts()
+    if held.empty:
+        return ()
+    shown = ", ".join(repr(v) for v in held.index[:3])
+    listed = ", ".join(json.dumps(v) for v in held.index[:3])
+    return (
+        f"column {column!r} holds the id {shown} on {counted(int(held.sum()), 'line')}, "
+        f"read as {'a customer' if len(held) == 1 else 'customers'} (ids are text as written): "
+        f"if it marks lines without a customer, set [data] missing_values = [{listed}] to "
+        "leave them out, counted as no customer id",
+    )
 
 
 def marked_lines(values: pd.Series, wanted: Sequence[str]) -> pd.Series:

@@ -518,6 +518,55 @@ def test_refunds_or_cancellations_a_column_marks_undeclared_are_noted(tmp_path: 
     assert 'refund_column = "Transaction Type"' in " ".join(tagged.output.split())
 
 
+def test_a_log_s_placeholder_customer_id_is_noted_and_missing_values_leaves_it_out(
+    tmp_path: Path,
+) -> None:
+    """A database export wrote its guest lines' customer as NULL: one customer 'NULL', the
+    log's most frequent, was segmented without a word, and `[data] missing_values = ["NULL"]`
+    (missing "in every column", the README says) left it in. Now the placeholder is noted
+    with the option, and the option leaves those lines out as blank ids are, in training and
+    in `segments assign --input LOG` alike."""
+    path = retail_log(tmp_path)
+    log = pd.read_csv(path, dtype=str, keep_default_na=False)
+    guests = pd.DataFrame(
+        [("NULL", f"1997-0{m}-03", "4.0", f"g{m}") for m in range(1, 10)], columns=log.columns
+    )
+    pd.concat([log, guests]).to_csv(path, index=False)
+    config = log_config(path, "1997-10-01")
+    loaded = load_training_data(parse_config(config, base_dir=tmp_path))
+    assert "NULL" in loaded.frame.index
+    assert (
+        "column 'customer' holds the id 'NULL' on 9 lines, read as a customer (ids are text as "
+        'written): if it marks lines without a customer, set [data] missing_values = ["NULL"] '
+        "to leave them out, counted as no customer id"
+    ) in loaded.notes, loaded.notes
+    config["data"]["missing_values"] = ["NULL"]  # type: ignore[index]
+    listed = load_training_data(parse_config(config, base_dir=tmp_path))
+    assert "NULL" not in listed.frame.index and len(listed.frame) == len(loaded.frame) - 1
+    assert listed.dropped_reasons["no customer id"] == loaded.dropped_reasons["no customer id"] + 9
+    assert not [n for n in listed.notes if "'NULL'" in n]
+    store = tmp_path / "models"
+    (tmp_path / "log.toml").write_text(
+        f'[data]\npath = "{path}"\nkind = "transactions"\nmissing_values = ["NULL"]\n'
+        '[data.transactions]\ncustomer = "customer"\ntimestamp = "when"\namount = "amount"\n'
+        'order = "order"\n'
+        '[[features]]\nname = "monetary"\n[[features]]\nname = "frequency"\n'
+        '[model]\nname = "log"\nk_min = 2\nk_max = 2\nstability_bootstraps = 0\n'
+    )
+    runner = CliRunner()
+    trained = runner.invoke(
+        app, ["train", "--config", str(tmp_path / "log.toml"), "--store", str(store), "--promote"]
+    )
+    assert trained.exit_code == 0, trained.output
+    out = tmp_path / "tagged.csv"
+    tagged = runner.invoke(
+        app, ["assign", "--input", str(path), "--output", str(out), "--store", str(store)]
+    )
+    assert tagged.exit_code == 0, tagged.output
+    ids = pd.read_csv(out, dtype=str, keep_default_na=False)["customer"]
+    assert "NULL" not in set(ids) and len(ids) == len(listed.frame)
+
+
 def test_lines_an_order_status_marks_as_no_sale_are_left_out_and_counted(
     tmp_path: Path,
 ) -> None:
