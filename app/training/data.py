@@ -855,12 +855,18 @@ def _load_table(
         categories=categories,
         dialect=CsvFormat.of(data),
     )
+    header = header_rows(frame, wanted)  # the header again (exports appended): no row
+    if header.any():
+        frame = frame[~header].reset_index(drop=True)
     frame, dropped, superseded = index_by_id(
         frame, data.id_column, data.path.name, data.duplicate_ids
     )
     if dropped:
         logger.warning("%s: %d rows have no customer id and are left out", data.path.name, dropped)
     reasons = {"no customer id": dropped} if dropped else {}
+    if header.any():
+        reasons[HEADER_REPEATED] = int(header.sum())
+        dropped += int(header.sum())
     if superseded:
         reasons[SUPERSEDED] = superseded
         dropped += superseded
@@ -882,6 +888,22 @@ def _load_table(
     )
 
 
+def header_rows(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
+    """Where a row holds the header again, each of ``columns`` its own name (trimmed): two
+    exports appended into one file. Such a row is no data: a log counted it as a line whose
+    time is not readable, and a table's numeric column as text, whose suggested fix
+    (``errors = "missing"``) made it a customer named after the id column."""
+    rows = np.ones(len(frame), dtype=bool)
+    for column in columns:
+        values = frame[column]
+        if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            return np.zeros(len(frame), dtype=bool)  # typed: no row holds a name
+        rows &= (values.astype("string").str.strip() == column.strip()).fillna(False).to_numpy()
+        if not rows.any():
+            break
+    return rows
+
+
 def misshapen_reasons(
     source: str, misshapen: Sequence[Misshapen]
 ) -> tuple[dict[str, int], dict[str, str]]:
@@ -899,6 +921,7 @@ def misshapen_reasons(
 
 
 MISSHAPEN = "another number of fields than the header"
+HEADER_REPEATED = "the header line repeated (files appended)"
 TIME_NOT_READABLE = "time not readable"
 NOT_A_NUMBER = "amount not a number"
 BEYOND_LIMIT = "amount not finite or beyond 2^63"
@@ -942,6 +965,11 @@ def read_events(
         text_columns=[c for c in (tx.order, tx.refund_column, tx.exclude_column, *kinds) if c],
         dialect=dialect,
     )
+    # the header again within the file (exports appended): no line at all, left out first
+    header = header_rows(log, [c for c in cols if c])
+    if header.any():
+        log = log[~header].reset_index(drop=True)
+    headers = int(header.sum())
     source = data.path.name
     ids = text_ids(log[tx.customer], source)
     if data.missing_values:  # a log's guest lines: "NULL" listed is no customer, as blank is
@@ -996,7 +1024,7 @@ def read_events(
                 )
     # a line repeated exactly (every field, not only those read): counted each time, as the
     # same item bought twice would be, or once with drop_duplicates (an export's glitch)
-    repeated = repeated_lines(data.path, misshapen, len(log), dialect)
+    repeated = repeated_lines(data.path, misshapen, len(header), dialect)[~header]
     duplicate = repeated & keep if data.drop_duplicates else np.zeros(len(log), dtype=bool)
     keep &= ~duplicate
     # the bounds POST /v1/events holds an event's time to (app.events.derive)
@@ -1026,6 +1054,8 @@ def read_events(
         "time more than a day ahead of the clock": ahead,
     }
     reasons = {reason: int(rows.sum()) for reason, rows in found.items() if rows.any()}
+    if headers:
+        reasons[HEADER_REPEATED] = headers
     shows: dict[str, tuple[pd.Series | pd.DataFrame, Callable[[Any], bool]]] = {
         TIME_NOT_READABLE: (log[tx.timestamp], lambda _: True),
         EXCLUDED: (log[tx.exclude_column or tx.customer], lambda _: True),
@@ -1045,7 +1075,8 @@ def read_events(
         lead = "no sale left" if EXCLUDED in reasons else NO_TRANSACTION
         raise DataError(
             f"{source}: {lead}: every one of "
-            f"the {len(log) + len(misshapen):,} rows was left out ({why}); the columns read are "
+            f"the {len(log) + len(misshapen) + headers:,} rows was left out ({why}); the columns "
+            "read are "
             f"{', '.join(repr(c) for c in cols if c)} ([data.transactions])"
         )
     events = pd.DataFrame(
@@ -1073,7 +1104,7 @@ def read_events(
             )
     return (
         Events(events, ref, reasons | more, examples | example, notes, order),
-        len(log) + len(misshapen),
+        len(log) + len(misshapen) + headers,
     )
 
 

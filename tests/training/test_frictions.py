@@ -567,6 +567,64 @@ def test_a_log_s_placeholder_customer_id_is_noted_and_missing_values_leaves_it_o
     assert "NULL" not in set(ids) and len(ids) == len(listed.frame)
 
 
+def test_a_header_repeated_inside_the_file_is_no_row(tmp_path: Path) -> None:
+    """Two exports appended into one file hold the header again in the middle: a log counted
+    it as a line whose time is not readable (`e.g. 'when'`), and a table stopped on text in
+    its numeric columns, suggesting `errors = "missing"`, which made the header a customer
+    named `customerID`. Now it is left out as what it is, and the data is the file's
+    without it, in training and `segments assign --input LOG` alike."""
+    path = retail_log(tmp_path)
+    text = path.read_text().splitlines(keepends=True)
+    appended = tmp_path / "appended.csv"
+    appended.write_text("".join([*text[:40], text[0], *text[40:]]))
+    config = log_config(path, "1997-10-01")
+    plain = load_training_data(parse_config(config, base_dir=tmp_path))
+    config["data"]["path"] = str(appended)  # type: ignore[index]
+    loaded = load_training_data(parse_config(config, base_dir=tmp_path))
+    pd.testing.assert_frame_equal(loaded.frame, plain.frame)
+    assert loaded.dropped_reasons == {
+        **plain.dropped_reasons,
+        "the header line repeated (files appended)": 1,
+    }
+    assert loaded.source_rows == plain.source_rows + 1
+    table = churn_frame()
+    table.to_csv(tmp_path / "churn.csv", index=False)
+    one = load_training_data(parse_config(churn_config(tmp_path / "churn.csv"), base_dir=tmp_path))
+    with (tmp_path / "churn2.csv").open("w") as out:
+        table.iloc[:100].to_csv(out, index=False)
+        table.iloc[100:].to_csv(out, index=False)
+    two = load_training_data(parse_config(churn_config(tmp_path / "churn2.csv"), base_dir=tmp_path))
+    pd.testing.assert_frame_equal(two.frame, one.frame)
+    assert two.dropped_reasons == {"the header line repeated (files appended)": 1}
+    store = tmp_path / "models"
+    (tmp_path / "log.toml").write_text(
+        f'[data]\npath = "{path}"\nkind = "transactions"\n'
+        '[data.transactions]\ncustomer = "customer"\ntimestamp = "when"\namount = "amount"\n'
+        'order = "order"\n'
+        '[[features]]\nname = "monetary"\n[[features]]\nname = "frequency"\n'
+        '[model]\nname = "log"\nk_min = 2\nk_max = 2\nstability_bootstraps = 0\n'
+    )
+    trained = runner.invoke(
+        app, ["train", "--config", str(tmp_path / "log.toml"), "--store", str(store), "--promote"]
+    )
+    assert trained.exit_code == 0, trained.output
+    tagged = runner.invoke(
+        app,
+        [
+            "assign",
+            "--input",
+            str(appended),
+            "--output",
+            str(tmp_path / "t.csv"),
+            "--store",
+            str(store),
+        ],
+    )
+    assert tagged.exit_code == 0, tagged.output
+    assert "the header line repeated (files appended): 1" in " ".join(tagged.output.split())
+    assert "not readable" not in tagged.output
+
+
 def test_lines_an_order_status_marks_as_no_sale_are_left_out_and_counted(
     tmp_path: Path,
 ) -> None:
