@@ -770,13 +770,20 @@ def read_error(path: Path, exc: Exception) -> DataError:
         header = _first_line(path)
         found = next((sep for sep in (";", "\t", "|") if sep in header), None)
         found = None if "," in header else found
-        sep = f", sep={found!r}" if found else ""
-        if found and _decimal_commas(path, found):
-            sep += ", decimal=',', thousands='.'"
+        # the text re-encoded, every cell as written: a pandas line that parsed the cells
+        # (as this error once gave) wrote ids 00123 as 123, and order ids too
+        then = ""
+        if found:
+            shown = "tab" if found == "\t" else repr(found)
+            options = f"delimiter = {json.dumps(found)}"
+            if _decimal_commas(path, found):
+                options += ', decimal = ",", thousands = "."'
+            then = f"; it seems {shown}-separated: declare {options} in [data]"
         return DataError(
             f"{path.name} is not UTF-8 text (byte 0x{byte} is not UTF-8): save it as UTF-8 "
-            f"(Excel: 'CSV UTF-8'), e.g. pandas.read_csv(path, encoding='cp1252'{sep})"
-            ".to_csv(new_path, index=False) for a file saved on Windows"
+            "(Excel: 'CSV UTF-8'), e.g. for a file saved on Windows, every cell as written: "
+            "open(new_path, 'w', encoding='utf-8').write(open(path, encoding='cp1252')"
+            f".read()){then}"
         )
     if unclosed := re.search(r"EOF inside string starting at row (\d+)", str(exc)):
         # pandas' words for a quote never closed, its row counted from 0 at the header

@@ -564,8 +564,14 @@ def test_a_file_neither_csv_nor_parquet_is_named_by_training_and_tagging(
         # a late row of a Windows file: `segments assign` ended in a traceback, training
         # said only "cannot read ... 'utf-8' codec can't decode"
         ("cp1252", "customers.csv is not UTF-8 text (byte 0xfc is not UTF-8): save it as UTF-8"),
-        # Excel's semicolon CSV: the line given read it with commas, splitting 1.583,07 in two
-        ("cp1252;", "pandas.read_csv(path, encoding='cp1252', sep=';', decimal=',', thousands"),
+        # Excel's semicolon CSV: the line given read it with commas, splitting 1.583,07 in
+        # two; then a pandas line that parsed the cells, writing ids 00123 as 123: the
+        # text is re-encoded as written, and the format declared
+        (
+            "cp1252;",
+            "write(open(path, encoding='cp1252').read()); it seems ';'-separated: "
+            'declare delimiter = ";", decimal = ",", thousands = "." in [data]',
+        ),
         ("utf-16", "customers.csv is UTF-16 text: save it as UTF-8"),
         # without a byte-order mark the NULs were read into every name: "not found"
         ("utf-16-le", "customers.csv is UTF-16 text: save it as UTF-8"),
