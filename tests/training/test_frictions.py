@@ -625,6 +625,41 @@ def test_a_header_repeated_inside_the_file_is_no_row(tmp_path: Path) -> None:
     assert "not readable" not in tagged.output
 
 
+def test_ids_written_with_and_without_surrounding_spaces_are_noted(tmp_path: Path) -> None:
+    """Two exports appended, one of a database's padded CHAR ids ('00105   '): ids are text as
+    written, so a log's 376 customers were 579 without a word. The ids stay as written (the
+    service knows them so), and the summary says how many are written both ways and the
+    fix; ids all written one way are not noted."""
+    path = retail_log(tmp_path)
+    log = pd.read_csv(path, dtype=str, keep_default_na=False)
+    log.loc[log.index % 2 == 0, "customer"] = log["customer"].map(lambda c: c and f"{c}   ")
+    log.to_csv(path, index=False)
+    config = log_config(path, "1997-10-01")
+    loaded = load_training_data(parse_config(config, base_dir=tmp_path))
+    assert {"c1", "c1   "} <= set(loaded.frame.index)  # as written
+    said = [n for n in loaded.notes if "surrounding spaces" in n]
+    assert said == [
+        "10 ids of column 'customer' are written both with and without surrounding spaces "
+        "(e.g. 'c0   ' and 'c0'): ids are text as written, so each is two customers; strip the "
+        "spaces in the file (frame['customer'] = frame['customer'].str.strip(), read with "
+        "dtype=str)"
+    ], loaded.notes
+    log["customer"] = log["customer"].str.strip().map(lambda c: c and f" {c}")
+    log.to_csv(path, index=False)
+    assert not [
+        n
+        for n in load_training_data(parse_config(config, base_dir=tmp_path)).notes
+        if "surrounding spaces" in n
+    ]
+    table = churn_frame()
+    table.loc[5, "customerID"] = "k0001 "
+    table.to_csv(tmp_path / "churn.csv", index=False)
+    notes = load_training_data(
+        parse_config(churn_config(tmp_path / "churn.csv"), base_dir=tmp_path)
+    ).notes
+    assert [n for n in notes if n.startswith("1 id of column 'customerID' is written both")]
+
+
 def test_lines_an_order_status_marks_as_no_sale_are_left_out_and_counted(
     tmp_path: Path,
 ) -> None:
