@@ -896,16 +896,18 @@ def _load_table(
 
 
 def header_rows(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
-    """Where a row holds the header again, each of ``columns`` its own name (trimmed): two
+    """Where a row holds the header again, each of ``columns`` its own name: two
     exports appended into one file. Such a row is no data: a log counted it as a line whose
     time is not readable, and a table's numeric column as text, whose suggested fix
     (``errors = "missing"``) made it a customer named after the id column."""
-    rows = np.ones(len(frame), dtype=bool)
-    for column in columns:
+    rows = np.zeros(len(frame), dtype=bool)
+    for column in columns:  # a column typed as numbers holds no name: no such row (at once)
         values = frame[column]
         if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-            return np.zeros(len(frame), dtype=bool)  # typed: no row holds a name
-        rows &= (values.astype("string").str.strip() == column.strip()).fillna(False).to_numpy()
+            return rows
+    rows[:] = True
+    for column in columns:
+        rows &= (frame[column] == column).fillna(False).to_numpy(dtype=bool)
         if not rows.any():
             break
     return rows
