@@ -1368,10 +1368,32 @@ def timestamps(
         example = values[bad].iloc[0]
         raise DataError(
             f"{source}: column {values.name!r} is not a timestamp in {int(bad.sum()):,} of "
-            f"{len(values):,} rows, e.g. {example!r}: set timestamp_format in "
-            '[data.transactions] (e.g. "%d/%m/%Y %H:%M")'
+            f"{len(values):,} rows, e.g. {example!r}: "
+            + (
+                zone_name_hint(str(example))
+                or 'set timestamp_format in [data.transactions] (e.g. "%d/%m/%Y %H:%M")'
+            )
         )
     return when, bad, read_day_first
+
+
+# a time zone written by its name at the end of a time (01:27:56 CET, 9:05 PM PST)
+_ZONE_NAME = re.compile(r"\d\s*(?:[AP]M\s+)?([A-Z]{3,5})\s*$")
+
+
+def zone_name_hint(example: str) -> str | None:
+    """What to do with times that end in a zone's name (``CET``, ``PST``): no format reads
+    them (strptime's ``%Z`` takes UTC and GMT only, and ``CST`` is three zones), and the
+    error asked for a ``timestamp_format`` that could not help."""
+    found = _ZONE_NAME.search(example)
+    if found is None or found.group(1) in {"UTC", "GMT"}:
+        return None
+    return (
+        f"times with a time zone written by its name ({found.group(1)}) are not read by any "
+        "timestamp_format (a name may mean several zones): write each with its offset "
+        f"instead ({example[: found.start(1)].rstrip()} +01:00 for CET, -08:00 for PST) or "
+        "in UTC, in the file"
+    )
 
 
 PLAIN_NUMBER = r"^\s*\d+(\.\d+)?\s*$"

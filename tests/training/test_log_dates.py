@@ -231,3 +231,30 @@ def test_a_log_of_small_numbers_is_refused_as_no_times_not_as_epoch_seconds(
         "or days since the prior order instead is made a customer table first "
         "(docs/training.md#an-order-log-without-dates)"
     )
+
+
+@pytest.mark.parametrize(
+    ("written", "zone"), [("%Y-%m-%d %H:%M:%S CET", "CET"), ("%d/%m/%Y %I:%M %p PST", "PST")]
+)
+def test_times_with_a_zone_name_say_to_write_offsets_not_a_format(
+    tmp_path: Path, written: str, zone: str
+) -> None:
+    """A European export wrote `01/01/2011 01:27:56 CET`: the error asked for a
+    timestamp_format, and none reads a zone's name (strptime's %Z takes UTC and GMT only,
+    and CST is three zones). It now says so, and what to write; UTC and GMT stay read."""
+    log = log_times()
+    path = write_log(log, tmp_path / "named.csv", written)
+    with pytest.raises(DataError) as caught:
+        features(path, tmp_path)
+    message = str(caught.value)
+    assert f"times with a time zone written by its name ({zone}) are not read by any " in message
+    assert (
+        "write each with its offset instead (" in message and "set timestamp_format" not in message
+    )
+    utc = write_log(
+        log.assign(when=log["when"].dt.tz_convert("UTC")),
+        tmp_path / "u.csv",
+        "%Y-%m-%d %H:%M:%S UTC",
+    )
+    iso = write_log(log, tmp_path / "iso.csv", ISO)
+    pd.testing.assert_frame_equal(features(utc, tmp_path), features(iso, tmp_path))
