@@ -660,6 +660,33 @@ def test_ids_written_with_and_without_surrounding_spaces_are_noted(tmp_path: Pat
     assert [n for n in notes if n.startswith("1 id of column 'customerID' is written both")]
 
 
+def test_ids_written_with_and_without_leading_zeros_are_noted(tmp_path: Path) -> None:
+    """Two exports appended, one through a spreadsheet that dropped the ids' leading zeros
+    (00105 became 105) or through pandas (105.0): as written, each such customer was two
+    without a word. The ids stay as written and the summary says how many and why; ids of
+    one width with leading zeros are not noted."""
+    path = retail_log(tmp_path)
+    log = pd.read_csv(path, dtype=str, keep_default_na=False)
+    number = log["customer"].str.removeprefix("c")
+    log["customer"] = number.map(lambda n: n and f"00{n}")
+    log.loc[log.index % 3 == 0, "customer"] = number.map(lambda n: n and f"{n}.0")
+    log.loc[log.index % 3 == 1, "customer"] = number
+    log.to_csv(path, index=False)
+    config = log_config(path, "1997-10-01")
+    loaded = load_training_data(parse_config(config, base_dir=tmp_path))
+    assert {"001", "1", "1.0"} <= set(loaded.frame.index)  # as written
+    said = [n for n in loaded.notes if "leading zeros" in n]
+    assert len(said) == 1 and said[0].startswith(
+        "10 ids of column 'customer' are written both with and without leading zeros or a "
+        "trailing .0 (e.g. '0.0' and '0' and '000'): ids are text as written, so each is two "
+        "customers; write each id one way in the file"
+    ), loaded.notes
+    log["customer"] = number.map(lambda n: n and f"00{n}")
+    log.to_csv(path, index=False)
+    notes = load_training_data(parse_config(config, base_dir=tmp_path)).notes
+    assert not [n for n in notes if "leading zeros" in n], notes
+
+
 def test_lines_an_order_status_marks_as_no_sale_are_left_out_and_counted(
     tmp_path: Path,
 ) -> None:
