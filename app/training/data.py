@@ -1102,6 +1102,8 @@ def read_events(
         notes += (note,)
     notes += undeclared_marks(log, tx, kinds, keep, amount.to_numpy())
     notes += placeholder_ids(ids[keep], tx.customer)
+    if tx.reference_date is not None:
+        notes += offset_crossings(log[tx.timestamp], when, keep, tx.reference_date)
     notes += spaced_ids(ids[keep], tx.customer) + zero_ids(ids[keep], tx.customer)
     if tx.order:  # a purchase line without an order id is an order of its own: say how many
         lone = int((events["order"].isna().to_numpy() & purchases(amount[keep].to_numpy())).sum())
@@ -1244,6 +1246,51 @@ def zero_ids(ids: pd.Series | pd.Index, column: str) -> tuple[str, ...]:
         f"written both with and without leading zeros or a trailing .0 (e.g. {shown}): ids "
         "are text as written, so each is two customers; write each id one way in the file "
         "(a spreadsheet drops leading zeros unless the column is imported as text)",
+    )
+
+
+_OFFSET = r"([+-])(\d\d):?(\d\d)$"  # a time's offset as written (+01:00, -0500)
+
+
+def offset_crossings(
+    written: pd.Series, when: pd.Series, keep: np.ndarray, reference: date
+) -> tuple[str, ...]:
+    """The note on lines whose time, written with an offset, is on one side of the reference
+    date as written and on the other in UTC, which the features use: a New York shop's
+    order of 30 September at 21:00 -04:00 is 1 October in UTC, left out of the features by a
+    reference_date of 1 October without a word. Only lines within a day of it are read."""
+    if pd.api.types.is_datetime64_any_dtype(written):
+        return ()  # (a typed column: no offset as written)
+    start = pd.Timestamp(reference)
+    near = keep & ((when - start).abs() < pd.Timedelta(hours=15)).to_numpy(dtype=bool)
+    if not near.any():
+        return ()
+    text = written[near].astype("string").str.strip()
+    parts = text.str.extract(_OFFSET)
+    minutes = pd.to_numeric(parts[1]) * 60 + pd.to_numeric(parts[2])
+    offset = pd.to_timedelta(minutes.where(parts[0] != "-", -minutes), unit="min")
+    utc = when[near]
+    crossed = (((utc < start) != (utc + offset < start)) & offset.notna()).to_numpy(dtype=bool)
+    if not crossed.any():
+        return ()
+    out = int((crossed & (utc >= start).to_numpy()).sum())
+    into = int(crossed.sum()) - out
+    example, at = text[crossed].iloc[0], utc[crossed].iloc[0]
+    verb = {1: "is"}
+    sides = [
+        f"{counted(n, 'line')} written {when_written} {verb.get(n, 'are')} {what}"
+        for n, when_written, what in (
+            (out, "before it", "left out of the features"),
+            (into, "on or after it", "in the features"),
+        )
+        if n
+    ]
+    return (
+        f"{counted(int(crossed.sum()), 'line')} written with an offset "
+        f"{'is' if crossed.sum() == 1 else 'are'} on the other side of reference_date "
+        f"{reference.isoformat()} in UTC (e.g. {example!r} is {at:%Y-%m-%d %H:%M} UTC): times "
+        f"are read in UTC and the reference date starts at 00:00 UTC, so {' and '.join(sides)}; "
+        "where that matters, write the times in UTC or move the reference date",
     )
 
 

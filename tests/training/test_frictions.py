@@ -687,6 +687,36 @@ def test_ids_written_with_and_without_leading_zeros_are_noted(tmp_path: Path) ->
     assert not [n for n in notes if "leading zeros" in n], notes
 
 
+def test_times_an_offset_moves_across_the_reference_date_are_noted(tmp_path: Path) -> None:
+    """A New York shop's order of 30 September at 21:00 -04:00 is 1 October in UTC: with
+    reference_date = 1997-10-01 it was left out of the features (and the customer's
+    recency and frequency) without a word. Times stay UTC, as the service reads them; the
+    summary now counts such lines each way; times in UTC, or an offset that crosses
+    nothing, are not noted."""
+    path = retail_log(tmp_path)
+    log = pd.read_csv(path, dtype=str, keep_default_na=False)
+    log["when"] = log["when"] + "T12:00:00-04:00"
+    late = [("c1", "1997-09-30T21:00:00-04:00", "5.0", "o1-late")]
+    early = [("c3", "1997-10-01T00:30:00+02:00", "6.0", "o3-early")]
+    pd.concat([log, pd.DataFrame(late + early, columns=log.columns)]).to_csv(path, index=False)
+    config = log_config(path, "1997-10-01")
+    loaded = load_training_data(parse_config(config, base_dir=tmp_path))
+    assert loaded.frame.loc["c1", "frequency"] == 9  # the 30th's order is October in UTC
+    assert loaded.frame.loc["c3", "frequency"] == 10  # the 1st's order is September in UTC
+    assert (
+        "2 lines written with an offset are on the other side of reference_date 1997-10-01 in "
+        "UTC (e.g. '1997-09-30T21:00:00-04:00' is 1997-10-01 01:00 UTC): times are read in UTC "
+        "and the reference date starts at 00:00 UTC, so 1 line written before it is left out "
+        "of the features and 1 line written on or after it is in the features; where that "
+        "matters, write the times in UTC or move the reference date"
+    ) in loaded.notes, loaded.notes
+    utc = pd.concat([log, pd.DataFrame(late, columns=log.columns)])
+    utc["when"] = utc["when"].str.replace("-04:00", "Z")
+    utc.to_csv(path, index=False)
+    notes = load_training_data(parse_config(config, base_dir=tmp_path)).notes
+    assert not [n for n in notes if "written with an offset" in n], notes
+
+
 def test_lines_an_order_status_marks_as_no_sale_are_left_out_and_counted(
     tmp_path: Path,
 ) -> None:
