@@ -40,10 +40,12 @@ from app.registry.overrides import segment_names
 from app.registry.store import LoadedModel
 from app.training.csv_format import PLAIN_CSV, CsvFormat
 from app.training.data import (
+    HEADER_REPEATED,
     PARQUET_SUFFIXES,
     columns_hint,
     columns_of,
     csv_options,
+    header_rows,
     index_as_columns,
     learnt_booleans,
     markers_as_missing,
@@ -137,6 +139,9 @@ def read_chunks(
         first_row = end
         ids = text_ids(frame[id_column], path.name)
         reasons = np.where(missing_ids(ids), NO_ID, "").astype(object)
+        # the header again (exports appended): no customer, whichever features it names (a
+        # model of categorical features only tagged a customer named after the id column)
+        reasons[header_rows(frame.reset_index(drop=True), columns)] = HEADER_REPEATED
         for at, problem in refused_ids(ids, max_id):
             refused = ids.iloc[at]
             shown = "" if len(refused) > max_id else f": {refused!r}"  # unless too long

@@ -596,6 +596,24 @@ def test_a_header_repeated_inside_the_file_is_no_row(tmp_path: Path) -> None:
     two = load_training_data(parse_config(churn_config(tmp_path / "churn2.csv"), base_dir=tmp_path))
     pd.testing.assert_frame_equal(two.frame, one.frame)
     assert two.dropped_reasons == {"the header line repeated (files appended)": 1}
+    # `segments assign` of the table rejects it with that reason (it said "not a number"),
+    # and a model of categorical features only no longer tags a customer 'customerID'
+    raw = churn_config(tmp_path / "churn.csv")
+    raw["features"] = [{"name": "Churn", "type": "categorical"}]
+    raw["outcomes"], raw["model"] = [], {"k_min": 2, "k_max": 2, "name": "churn"}
+    train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "tables"), promote=True)
+    out = tmp_path / "churn_tagged.csv"
+    tagged = runner.invoke(
+        app,
+        ["assign", "-i", str(tmp_path / "churn2.csv"), "-o", str(out),
+         "--store", str(tmp_path / "tables"), "--model", "churn"],
+    )  # fmt: skip
+    assert tagged.exit_code == 0, tagged.output
+    assert "customerID" not in set(pd.read_csv(out, dtype=str)["customerID"])
+    rejects = pd.read_csv(tmp_path / "churn_tagged.rejects.csv")
+    assert rejects.to_dict("records") == [
+        {"row": 101, "reason": "the header line repeated (files appended)"}
+    ]
     store = tmp_path / "models"
     (tmp_path / "log.toml").write_text(
         f'[data]\npath = "{path}"\nkind = "transactions"\n'
