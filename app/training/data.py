@@ -826,10 +826,22 @@ def load_training_data(config: TrainConfig, day_first: bool | None = None) -> Tr
         loaded = _load_table(data, config.feature_names + local, categories)
     frame = loaded.frame
     for column in config.feature_names:
+        if column not in frame.columns and data.kind == "transactions":
+            # a log's own column ("Country") was told it is "not a column" of the log
+            per_line = column in columns_of(data.path, CsvFormat.of(data))
+            raise DataError(
+                f"feature {column!r} is not one a transaction log derives (its features are "
+                f"{', '.join(RFM_FEATURES)})"
+                + (
+                    f"; {column!r} is a column of {data.path.name}, written per line, not per "
+                    "customer: to segment on it too, write a customer table (one row per "
+                    "customer, with it and the numbers derived from the log) and train on that"
+                    if per_line
+                    else ""
+                )
+            )
         if column not in frame.columns:
-            derived = ", ".join(RFM_FEATURES) if data.kind == "transactions" else ""
-            hint = f" (derived features are: {derived})" if derived else ""
-            raise DataError(f"feature {column!r} is not a column of {data.path.name}{hint}")
+            raise DataError(f"feature {column!r} is not a column of {data.path.name}")
     _check_features(config, loaded)
     add_outcomes(config, loaded)
     k_min = config.model.k_min

@@ -735,6 +735,26 @@ def test_times_an_offset_moves_across_the_reference_date_are_noted(tmp_path: Pat
     assert not [n for n in notes if "written with an offset" in n], notes
 
 
+def test_a_log_s_own_column_as_a_feature_says_it_is_per_line(tmp_path: Path) -> None:
+    """A new user declared the log's `Country` as a feature: the error said it "is not a
+    column of" the log, which has it. It now says a log's features are the derived ones,
+    and that the column is written per line, not per customer."""
+    path = retail_log(tmp_path)
+    log = pd.read_csv(path, dtype=str, keep_default_na=False)
+    log.assign(Country="UK").to_csv(path, index=False)
+    for name, per_line in (("Country", True), ("recency", False)):
+        config = log_config(path, "1997-10-01")
+        config["features"] = [{"name": "monetary"}, {"name": name, "type": "categorical"}]
+        with pytest.raises(DataError) as caught:
+            load_training_data(parse_config(config, base_dir=tmp_path))
+        message = str(caught.value)
+        assert message.startswith(
+            f"feature {name!r} is not one a transaction log derives (its features are "
+            "recency_days, frequency, monetary, avg_order_value, tenure_days)"
+        ), message
+        assert ("written per line, not per customer" in message) is per_line, message
+
+
 def test_lines_an_order_status_marks_as_no_sale_are_left_out_and_counted(
     tmp_path: Path,
 ) -> None:
