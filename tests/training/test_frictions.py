@@ -658,8 +658,8 @@ def test_ids_written_with_and_without_surrounding_spaces_are_noted(tmp_path: Pat
     said = [n for n in loaded.notes if "surrounding spaces" in n]
     assert said == [
         "10 ids of column 'customer' are written both with and without surrounding spaces "
-        "(e.g. 'c0   ' and 'c0'): ids are text as written, so each is two customers; strip the "
-        "spaces in the file (frame['customer'] = frame['customer'].str.strip(), read with "
+        "(e.g. 'c0   ' and 'c0'): ids are text as written, so each is two customers; write each "
+        "id one way in the file (frame['customer'] = frame['customer'].str.strip(), read with "
         "dtype=str)"
     ], loaded.notes
     log["customer"] = log["customer"].str.strip().map(lambda c: c and f" {c}")
@@ -669,6 +669,20 @@ def test_ids_written_with_and_without_surrounding_spaces_are_noted(tmp_path: Pat
         for n in load_training_data(parse_config(config, base_dir=tmp_path)).notes
         if "surrounding spaces" in n
     ]
+    # a shop keyed by the e-mail typed at each order: Ann@Shop.com and ann@shop.com
+    log["customer"] = log["customer"].str.strip().map(lambda c: c and f"{c}@shop.com")
+    log.loc[log.index % 2 == 0, "customer"] = log["customer"].str.upper()
+    log.to_csv(path, index=False)
+    said = [
+        n
+        for n in load_training_data(parse_config(config, base_dir=tmp_path)).notes
+        if "in upper and lower case" in n
+    ]
+    assert said and said[0].startswith(
+        "10 ids of column 'customer' are written both in upper and lower case (e.g. "
+        "'C0@SHOP.COM' and 'c0@shop.com')"
+    ), said
+    assert said[0].endswith(".str.strip().str.lower(), read with dtype=str)")
     table = churn_frame()
     table.loc[5, "customerID"] = "k0001 "
     table.to_csv(tmp_path / "churn.csv", index=False)
