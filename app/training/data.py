@@ -1113,10 +1113,11 @@ def read_events(
     if currency is not None and (note := currencies_note(log[currency][keep], currency)):
         notes += (note,)
     notes += undeclared_marks(log, tx, kinds, keep, amount.to_numpy())
-    notes += placeholder_ids(ids[keep], tx.customer)
+    lines = ids[keep].value_counts()  # each id once, with its lines: the checks read few
+    notes += placeholder_ids(lines, tx.customer)
     if tx.reference_date is not None:
         notes += offset_crossings(log[tx.timestamp], when, keep, tx.reference_date)
-    notes += spaced_ids(ids[keep], tx.customer) + zero_ids(ids[keep], tx.customer)
+    notes += spaced_ids(lines.index, tx.customer) + zero_ids(lines.index, tx.customer)
     if tx.order:  # a purchase line without an order id is an order of its own: say how many
         lone = int((events["order"].isna().to_numpy() & purchases(amount[keep].to_numpy())).sum())
         if lone:
@@ -1222,7 +1223,8 @@ def spaced_ids(ids: pd.Series | pd.Index, column: str) -> tuple[str, ...]:
     shared = counts.filter(pc.greater(counts.field("counts"), 1)).field("values")
     if len(shared) == 0:
         return ()
-    spellings = text.filter(pc.equal(key, shared[0])).to_pylist()[:2]
+    shared = pc.take(shared, pc.sort_indices(shared))  # the example: the first id in order
+    spellings = sorted(text.filter(pc.equal(key, shared[0])).to_pylist())[:2]
     group = pc.is_in(key, value_set=shared)
     trimmed = pc.utf8_trim_whitespace(text)
     by_space = pc.any(pc.and_(group, pc.not_equal(trimmed, text))).as_py()
@@ -1264,7 +1266,8 @@ def zero_ids(ids: pd.Series | pd.Index, column: str) -> tuple[str, ...]:
     shared = counts.filter(pc.greater(counts.field("counts"), 1)).field("values")
     if len(shared) == 0:
         return ()
-    first = digits.filter(pc.equal(number, shared[0])).to_pylist()[:3]
+    shared = pc.take(shared, pc.sort_indices(shared))  # the example: the first id in order
+    first = sorted(digits.filter(pc.equal(number, shared[0])).to_pylist())[:3]
     shown = " and ".join(repr(v) for v in first)
     return (
         f"{counted(len(shared), 'id')} of column {column!r} {'is' if len(shared) == 1 else 'are'} "
@@ -1319,12 +1322,12 @@ def offset_crossings(
     )
 
 
-def placeholder_ids(ids: pd.Series, column: str) -> tuple[str, ...]:
+def placeholder_ids(lines: pd.Series, column: str) -> tuple[str, ...]:
     """The note on a log's lines whose customer id is a placeholder (``NULL``, ``0``,
-    ``guest``): ids are text as written, so they are one customer of every anonymous line,
-    the most frequent of the log, without a word (a new user's export wrote ``NULL``)."""
-    text = ids.dropna()
-    held = text[text.str.strip().str.casefold().isin(PLACEHOLDER_IDS)].value_counts()
+    ``guest``; ``lines``: each id's count of lines): ids are text as written, so they are
+    one customer of every anonymous line, the most frequent of the log, without a word (a
+    new user's export wrote ``NULL``)."""
+    held = lines[lines.index.str.strip().str.casefold().isin(PLACEHOLDER_IDS)]
     if held.empty:
         return ()
     shown = ", ".join(repr(v) for v in held.index[:3])

@@ -658,7 +658,7 @@ def test_ids_written_with_and_without_surrounding_spaces_are_noted(tmp_path: Pat
     said = [n for n in loaded.notes if "surrounding spaces" in n]
     assert said == [
         "10 ids of column 'customer' are written both with and without surrounding spaces "
-        "(e.g. 'c0   ' and 'c0'): ids are text as written, so each is two customers; write each "
+        "(e.g. 'c0' and 'c0   '): ids are text as written, so each is two customers; write each "
         "id one way in the file (frame['customer'] = frame['customer'].str.strip(), read with "
         "dtype=str)"
     ], loaded.notes
@@ -710,7 +710,7 @@ def test_ids_written_with_and_without_leading_zeros_are_noted(tmp_path: Path) ->
     said = [n for n in loaded.notes if "leading zeros" in n]
     assert len(said) == 1 and said[0].startswith(
         "10 ids of column 'customer' are written both with and without leading zeros or a "
-        "trailing .0 (e.g. '0.0' and '0' and '000'): ids are text as written, so each is two "
+        "trailing .0 (e.g. '0' and '0.0' and '000'): ids are text as written, so each is two "
         "customers; write each id one way in the file"
     ), loaded.notes
     log["customer"] = number.map(lambda n: n and f"00{n}")
