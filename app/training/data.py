@@ -1521,6 +1521,10 @@ def zone_name_hint(example: str) -> str | None:
 
 
 PLAIN_NUMBER = r"^\s*\d+(\.\d+)?\s*$"
+# a spreadsheet's serial dates: days since 1899-12-30 (Excel, LibreOffice), 1955 to 2119;
+# a time of day is the fraction, which days since a prior order never write
+SERIAL_DAYS = (20_000.0, 80_000.0)
+SERIAL_ORIGIN = "1899-12-30"
 EPOCH_UNITS = ((1e11, "s"), (1e14, "ms"), (1e17, "us"))  # below each bound, that unit
 NO_EPOCH = 1e8  # seconds after 1970 that are March 1973: smaller numbers are no epoch times
 UNIT_WORDS = {"s": "seconds", "ms": "milliseconds", "us": "microseconds", "ns": "nanoseconds"}
@@ -1546,6 +1550,22 @@ def _refuse_epoch_numbers(values: pd.Series, source: str) -> None:
     example = str(text.iloc[0])
     size = float(numbers.abs().median())
     name = str(values.name)
+    low, high = float(numbers.min()), float(numbers.max())
+    if (
+        SERIAL_DAYS[0] <= low
+        and high <= SERIAL_DAYS[1]
+        and text.str.contains(".", regex=False).any()
+    ):
+        # a spreadsheet's serial dates (40544.0194 is 2011-01-01 00:27): they were told to
+        # be order numbers or days since the prior order, and to make a customer table
+        first = pd.Timestamp(SERIAL_ORIGIN) + pd.Timedelta(days=float(numbers.iloc[0]))
+        raise DataError(
+            f"{source}: column {name!r} holds numbers, not times (e.g. {example!r}); if they "
+            f"are a spreadsheet's serial dates (days since {SERIAL_ORIGIN}: {example} is "
+            f"{first:%Y-%m-%d %H:%M}), write them as times in the file first, e.g. "
+            f"log[{name!r}] = pandas.to_datetime(log[{name!r}].astype(float), unit='D', "
+            f"origin={SERIAL_ORIGIN!r}), or format the column as a date before saving the CSV"
+        )
     if size < NO_EPOCH:  # order numbers, days since the prior order: no times at all
         raise DataError(
             f"{source}: column {name!r} holds numbers, not times (e.g. {example!r}, up to "

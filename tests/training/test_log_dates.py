@@ -258,3 +258,34 @@ def test_times_with_a_zone_name_say_to_write_offsets_not_a_format(
     )
     iso = write_log(log, tmp_path / "iso.csv", ISO)
     pd.testing.assert_frame_equal(features(utc, tmp_path), features(iso, tmp_path))
+
+
+def test_a_log_of_spreadsheet_serial_dates_says_so_with_the_line_that_writes_times(
+    tmp_path: Path,
+) -> None:
+    """A log saved from a spreadsheet whose dates were not formatted writes 40544.0194 (days
+    since 1899-12-30): the error called them order numbers or days since the prior order and
+    sent the user to make a customer table. It now names serial dates and the line that
+    writes them as times, which then trains as the log written with times does."""
+    log = log_times()
+    naive = log["when"].dt.tz_convert("UTC").dt.tz_localize(None)
+    serial = ((naive - pd.Timestamp("1899-12-30")) / pd.Timedelta(days=1)).round(6)
+    path = tmp_path / "serial.csv"
+    log.drop(columns="when").assign(ts=serial.astype(str)).to_csv(path, index=False)
+    with pytest.raises(DataError) as caught:
+        load_training_data(parse_config(raw_config(path), base_dir=tmp_path))
+    message = str(caught.value)
+    first = f"{naive.iloc[0]:%Y-%m-%d %H:%M}"
+    assert message.startswith(
+        f"serial.csv: column 'ts' holds numbers, not times (e.g. '{serial.iloc[0]}'); if they "
+        f"are a spreadsheet's serial dates (days since 1899-12-30: {serial.iloc[0]} is {first})"
+    ), message
+    line = "pandas.to_datetime(log['ts'].astype(float), unit='D', origin='1899-12-30')"
+    assert line in message
+    written = pd.read_csv(path, dtype=str)
+    written["ts"] = pd.to_datetime(written["ts"].astype(float), unit="D", origin="1899-12-30")
+    written["ts"] = written["ts"].dt.round("s")
+    written.to_csv(path, index=False)
+    fixed = features(path, tmp_path)
+    iso = write_log(log, tmp_path / "iso.csv", ISO)
+    pd.testing.assert_frame_equal(fixed, features(iso, tmp_path))
