@@ -1182,10 +1182,20 @@ def undeclared_marks(
                 continue
             said = log[column][marked].astype("string").str.strip().value_counts()
             shown = ", ".join(repr(v) for v in said.index[:3])
+            # an order's status ("refunded") marks the sale itself, later refunded: counted
+            # negative, it would take its amount off twice; such a sale is no sale at all
+            status = option == "refund" and all(v.casefold().endswith("ed") for v in said.index)
+            listed = json.dumps(sorted({v.casefold() for v in said.index}))
+            sales = (
+                f"; if they are sales later refunded, exclude_column = {json.dumps(column)} "
+                f"with exclude_values = {listed}"
+                if status
+                else ""
+            )
             notes.append(
                 f"column {column!r} says {shown} on {counted(int(marked.sum()), 'line')} "
                 f"of positive amount, counted as purchases: if those lines are {what}, set "
-                f"[data.transactions] {option}_column = {json.dumps(column)}"
+                f"[data.transactions] {option}_column = {json.dumps(column)}{sales}"
             )
             break
     return tuple(notes)

@@ -481,6 +481,19 @@ def test_refunds_or_cancellations_a_column_marks_undeclared_are_noted(tmp_path: 
         "purchases: if those lines are no sale at all, set [data.transactions] exclude_column "
         '= "order_status"'
     ], notes
+    # an order's status marks the sale itself, later refunded: the note says both readings
+    status = marked.assign(financial_status="paid").drop(columns=["Transaction Type"])
+    status.loc[len(log), "financial_status"] = "Refunded"
+    status.to_csv(tmp_path / "status.csv", index=False)
+    config["data"]["path"] = str(tmp_path / "status.csv")  # type: ignore[index]
+    notes = load_training_data(parse_config(config, base_dir=tmp_path)).notes
+    assert (
+        "column 'financial_status' says 'Refunded' on 1 line of positive amount, counted as "
+        "purchases: if those lines are refunds, set [data.transactions] refund_column = "
+        '"financial_status"; if they are sales later refunded, exclude_column = '
+        '"financial_status" with exclude_values = ["refunded"]'
+    ) in notes, notes
+    config["data"]["path"] = str(path)  # type: ignore[index]
     tx = config["data"]["transactions"]  # type: ignore[index]
     tx["refund_column"] = "Transaction Type"  # type: ignore[index]
     tx["exclude_column"] = "order_status"  # type: ignore[index]
