@@ -154,6 +154,18 @@ def _reading(text: str) -> tuple[str, tuple[str, ...]] | None:
                     "meant",
                     unsigned,
                 )
+    if len(text) > 1 and text[-1] == "-" and text[0] not in "-+":  # 8.76-: a credit
+        inner = text[:-1].strip()
+        found_inner = _reading(inner)
+        if found_inner is not None or _PLAIN_NUMBER.fullmatch(inner):
+            unsigned = (inner,) if found_inner is None else found_inner[1]
+            negative = " or ".join(f"-{n}" for n in unsigned)
+            return (
+                f"{text!r} is a negative number written with its minus sign after it, as "
+                f"some accounting and till exports write it: write plain numbers with a "
+                f"leading minus sign ({negative}) in the file, so each is read as meant",
+                unsigned,
+            )
     if _DECIMAL_COMMA.match(text):
         plain = text.replace(",", ".")
         return (

@@ -1240,6 +1240,28 @@ def test_negative_numbers_in_parentheses_are_never_read_as_missing(tmp_path: Pat
     assert "with a minus sign (-1234.50)" in message and "(2 of 300 rows)" in message
 
 
+def test_negative_amounts_with_a_trailing_minus_are_never_left_out(tmp_path: Path) -> None:
+    """A till export writes a refund as `8.76-` (its minus sign after it): a log left those
+    lines out as "amount not a number", so every refund was dropped and spend over-counted.
+    Such a number is written for people: the error names it and the plain number."""
+    path = retail_log(tmp_path)
+    log = pd.read_csv(path, dtype=str, keep_default_na=False)
+    refunds = pd.DataFrame(
+        [("c1", "1997-06-20", "8.76-", ""), ("c2", "1997-07-02", "1,200.50-", "")],
+        columns=log.columns,
+    )
+    pd.concat([log, refunds]).to_csv(path, index=False)
+    with pytest.raises(DataError) as caught:
+        load_training_data(parse_config(log_config(path, "1997-10-01"), base_dir=tmp_path))
+    message = str(caught.value)
+    assert "'8.76-' is a negative number written with its minus sign after it" in message
+    assert "with a leading minus sign (-8.76)" in message and "in 2 of 109 rows" in message
+    from app.training.values import unit_hint
+
+    assert unit_hint(["1,200.50-"]) and "(-1200.50)" in str(unit_hint(["1,200.50-"]))
+    assert unit_hint(["-8.76"]) is None and unit_hint(["-"]) is None and unit_hint(["a-"]) is None
+
+
 @pytest.mark.parametrize("errors", ["raise", "missing"])
 def test_a_column_with_no_number_at_all_says_what_to_declare(tmp_path: Path, errors: str) -> None:
     """An audit's date and company-name columns were told to set errors = "missing", which
