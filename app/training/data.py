@@ -921,7 +921,9 @@ def header_rows(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
             return rows
     rows[:] = True
     for column in columns:
-        rows &= (frame[column] == column).fillna(False).to_numpy(dtype=bool)
+        values = frame[column]  # (the first field of a second file may keep its BOM)
+        same = (values == column) | (values == "\ufeff" + column)
+        rows &= same.fillna(False).to_numpy(dtype=bool)
         if not rows.any():
             break
     return rows

@@ -600,6 +600,12 @@ def test_a_header_repeated_inside_the_file_is_no_row(tmp_path: Path) -> None:
         "the header line repeated (files appended)": 1,
     }
     assert loaded.source_rows == plain.source_rows + 1
+    # two files Excel saved as 'CSV UTF-8' appended: the second header keeps its BOM
+    (tmp_path / "bom.csv").write_text("".join([*text[:40], "\ufeff" + text[0], *text[40:]]))
+    config["data"]["path"] = str(tmp_path / "bom.csv")  # type: ignore[index]
+    boms = load_training_data(parse_config(config, base_dir=tmp_path))
+    assert boms.dropped_reasons == loaded.dropped_reasons
+    config["data"]["path"] = str(appended)  # type: ignore[index]
     table = churn_frame()
     table.to_csv(tmp_path / "churn.csv", index=False)
     one = load_training_data(parse_config(churn_config(tmp_path / "churn.csv"), base_dir=tmp_path))
