@@ -1142,7 +1142,10 @@ CURRENCY_NAMES = frozenset({"currency", "currency_code", "currencycode", "ccy", 
 
 # words in the name of a column that may say what a line is (Stripe's ``type``, Olist's
 # ``order_status``, Shopify's ``financial_status``, Square's ``Event Type``)
-KIND_NAME_PARTS = ("type", "status", "kind", "state", "event", "action", "refund", "return")
+KIND_NAME_PARTS = frozenset(
+    {"type", "status", "kind", "state", "event", "action", "refund", "refunded", "return"}
+    | {"returned", "returns", "refunds", "cancelled", "canceled"}
+)
 
 
 def kind_columns(
@@ -1153,8 +1156,15 @@ def kind_columns(
     return [
         c
         for c in columns_of(path, dialect)
-        if c not in read and any(part in c.lower() for part in KIND_NAME_PARTS)
+        if c not in read and not KIND_NAME_PARTS.isdisjoint(name_words(c))
     ]
+
+
+def name_words(name: str) -> set[str]:
+    """The words of a column's name, any case: ``Event Type``, ``order_status`` and
+    ``TransactionType`` hold ``type`` or ``status``; ``transaction_id`` holds no ``action``."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name)
+    return {word.casefold() for word in re.split(r"[^0-9A-Za-z]+", spaced) if word}
 
 
 def undeclared_marks(

@@ -481,6 +481,16 @@ def test_refunds_or_cancellations_a_column_marks_undeclared_are_noted(tmp_path: 
         "purchases: if those lines are no sale at all, set [data.transactions] exclude_column "
         '= "order_status"'
     ], notes
+    # read by the words of their names: an id column named transaction_id is not
+    from app.training.data import kind_columns
+
+    assert kind_columns(path, ["customer", "when", "amount", "order"]) == [
+        "Transaction Type",
+        "order_status",
+    ]
+    marked.assign(transaction_id="t", TxnKind="sale").to_csv(tmp_path / "ids.csv", index=False)
+    assert kind_columns(tmp_path / "ids.csv", [])[-1:] == ["TxnKind"]
+    assert "transaction_id" not in kind_columns(tmp_path / "ids.csv", [])
     # an order's status marks the sale itself, later refunded: the note says both readings
     status = marked.assign(financial_status="paid").drop(columns=["Transaction Type"])
     status.loc[len(log), "financial_status"] = "Refunded"
