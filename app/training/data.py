@@ -982,12 +982,16 @@ def read_events(
     # read for their notes only: a column named like a line's type or status that the
     # config does not declare may say which lines are refunds or no sale at all
     kinds = kind_columns(data.path, [*cols, currency], dialect)
+    # without `order`, a column named like an order id says whether lines are orders
+    orders = [] if tx.order else order_columns(data.path, [*cols, currency, *kinds], dialect)
     log, misshapen = read_rows(
         data.path,
-        list(dict.fromkeys(c for c in [*cols, currency, *kinds] if c)),
+        list(dict.fromkeys(c for c in [*cols, currency, *kinds, *orders] if c)),
         id_column=tx.customer,
         missing_values=data.missing_values,
-        text_columns=[c for c in (tx.order, tx.refund_column, tx.exclude_column, *kinds) if c],
+        text_columns=[
+            c for c in (tx.order, tx.refund_column, tx.exclude_column, *kinds, *orders) if c
+        ],
         dialect=dialect,
     )
     # the header again within the file (exports appended): no line at all, left out first
@@ -1117,6 +1121,7 @@ def read_events(
     if currency is not None and (note := currencies_note(log[currency][keep], currency)):
         notes += (note,)
     notes += undeclared_marks(log, tx, kinds, keep, amount.to_numpy())
+    notes += undeclared_orders(log, orders, keep & purchases(amount.to_numpy()))
     lines = ids[keep].value_counts()  # each id once, with its lines: the checks read few
     notes += placeholder_ids(lines, tx.customer)
     if tx.reference_date is not None:
@@ -1158,6 +1163,44 @@ def kind_columns(
         for c in columns_of(path, dialect)
         if c not in read and not KIND_NAME_PARTS.isdisjoint(name_words(c))
     ]
+
+
+ORDER_WORDS = frozenset({"order", "invoice", "receipt", "basket", "transaction", "txn"})
+NOT_ORDER_WORDS = frozenset({"date", "time", "status", "type", "line", "item", "amount"})
+
+
+def order_columns(
+    path: Path, read: Sequence[str | None], dialect: CsvFormat = PLAIN_CSV
+) -> list[str]:
+    """The log's columns named like an order id (``order_id``, ``InvoiceNo``, ``Invoice``)
+    that the config does not read: ``undeclared_orders`` compares their orders with lines."""
+    return [
+        c
+        for c in columns_of(path, dialect)
+        if c not in read
+        and not ORDER_WORDS.isdisjoint(words := name_words(c))
+        and NOT_ORDER_WORDS.isdisjoint(words)
+    ][:1]
+
+
+def undeclared_orders(
+    log: pd.DataFrame, orders: Sequence[str], bought: np.ndarray
+) -> tuple[str, ...]:
+    """The note on a log read without ``order`` whose column named like an order id groups
+    its purchase lines into fewer orders: frequency counts lines, so a basket of four items
+    was four orders, and avg_order_value a line's amount, without a word."""
+    for column in orders:
+        held = log[column][bought].astype("string").str.strip()
+        held = held[held.notna() & (held != "")]
+        distinct = int(held.nunique())
+        if len(held) and distinct < len(held) * 0.95:
+            return (
+                f"frequency counts purchase lines ({len(held):,}), not orders: column "
+                f"{column!r} groups them into {distinct:,}; if it is the order id, set "
+                f"[data.transactions] order = {json.dumps(column)} (frequency and "
+                "avg_order_value then count distinct orders)",
+            )
+    return ()
 
 
 def name_words(name: str) -> set[str]:

@@ -798,6 +798,33 @@ def test_a_log_s_own_column_as_a_feature_says_it_is_per_line(tmp_path: Path) -> 
         assert ("written per line, not per customer" in message) is per_line, message
 
 
+def test_a_log_read_without_its_order_column_says_frequency_counts_lines(tmp_path: Path) -> None:
+    """A new user's config for a shop export left out `order` (the smallest example has
+    none): frequency counted each basket's lines as orders, and avg_order_value a line's
+    amount, without a word. A column named like an order id that groups the purchase lines
+    into fewer orders is now noted with the option; declared, or one line per order, not."""
+    path = retail_log(tmp_path)
+    log = pd.read_csv(path, dtype=str, keep_default_na=False)
+    items = log[log["customer"] != ""].assign(amount="2.5")  # a second item of each order
+    log = pd.concat([log, items], ignore_index=True)
+    log = log.rename(columns={"order": "InvoiceNo"})
+    log.to_csv(path, index=False)
+    config = log_config(path, "1997-10-01")
+    tx = config["data"]["transactions"]  # type: ignore[index]
+    del tx["order"]  # type: ignore[attr-defined]
+    loaded = load_training_data(parse_config(config, base_dir=tmp_path))
+    assert loaded.frame.loc["c1", "frequency"] == 18  # nine orders of two lines
+    assert (
+        "frequency counts purchase lines (212), not orders: column 'InvoiceNo' groups them "
+        'into 106; if it is the order id, set [data.transactions] order = "InvoiceNo" '
+        "(frequency and avg_order_value then count distinct orders)"
+    ) in loaded.notes, loaded.notes
+    tx["order"] = "InvoiceNo"  # type: ignore[index]
+    declared = load_training_data(parse_config(config, base_dir=tmp_path))
+    assert declared.frame.loc["c1", "frequency"] == 9
+    assert not [n for n in declared.notes if "not orders" in n]
+
+
 def test_lines_an_order_status_marks_as_no_sale_are_left_out_and_counted(
     tmp_path: Path,
 ) -> None:
