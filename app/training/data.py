@@ -578,12 +578,17 @@ def _id_hint(id_column: str | None, missing: Sequence[str], available: Sequence[
 
 def _id_words(name: str) -> int:
     """How much a column's name reads as a customer id's: 2 for an ``id`` word (``CustomerID``,
-    ``guest_id``, ``ID``), 1 for a customer's noun (``Member Number``, ``client``), else 0
-    (``paid``, ``valid``, ``age``)."""
+    ``guest_id``, ``ID``), 1 for a customer's noun alone or with a word for a number
+    (``Member Number``, ``client``, ``customer_no``), else 0 (``paid``, ``valid``, ``age``,
+    and a noun that qualifies something else: the hotel-bookings table's 0/1
+    ``is_repeated_guest`` was offered as the id column, as a telco's ``account_length`` or a
+    ``customer_age`` would be)."""
     words = {w.lower() for w in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+", name)}
     if words & {"id", "ids", "uuid", "guid"}:
         return 2
-    return int(bool(words & {"customer", "client", "member", "account", "user", "guest"}))
+    nouns = words & {"customer", "client", "member", "account", "user", "guest", "subscriber"}
+    numbers = {"number", "no", "nr", "num", "code", "key", "ref", "reference", "identifier"}
+    return int(bool(nouns) and words - nouns <= numbers)
 
 
 def columns_hint(

@@ -668,6 +668,13 @@ def test_a_table_whose_ids_are_under_another_name_is_told_the_key(tmp_path: Path
         "'customer_id' unless set; no column of this file is named like one: a file without "
         "ids needs a column of them written first, see docs/training.md#customer-ids)"
     ) in output
+    # nor a column that only mentions a customer's noun: the hotel-bookings table (no id
+    # column) was told "e.g. id_column = 'is_repeated_guest'", its 0/1 flag
+    frame.insert(1, "is_repeated_guest", 0)
+    frame.insert(2, "account_length", frame["age"])
+    frame.to_csv(data, index=False)
+    output = run_train(write_config(tmp_path, data), store)
+    assert "e.g. id_column" not in output and "no column of this file is named like" in output
     frame.insert(3, "Member Number", frame["age"])
     frame.to_csv(data, index=False)
     assert "e.g. id_column = 'Member Number')" in run_train(write_config(tmp_path, data), store)
