@@ -511,10 +511,16 @@ def _yes_no(shares: Iterable[str]) -> bool:
     return not written or bool(written & YES and written & NO)
 
 
+# a category that is a number: a code (region 1..5, plan 10/20/30), said after its feature
+# ("4 region" was a telecom table's segment name, a marketer's "region 4")
+CODE = re.compile(r"[+-]?\d+(\.\d+)?")
+
+
 def _category_trait(category: str, label: str, share: float, yes_no: bool = True) -> str:
     """A category named with its feature: ``Month-to-month contract``, ``Fiber optic
     internet``; a yes/no category (of a feature whose categories are all such, ``yes_no``)
-    as the feature itself (``paperless billing``, ``no partner``); ``many ...`` when it is
+    as the feature itself (``paperless billing``, ``no partner``); a numeric code after its
+    feature (``region 4``); ``many ...`` when it is
     common in the segment without being most of it."""
     low = category.strip().lower()
     if category == MISSING_CATEGORY:  # blank or a missing marker in the file
@@ -525,6 +531,8 @@ def _category_trait(category: str, label: str, share: float, yes_no: bool = True
         text = _no(label)
     elif label.lower() in low:  # "No internet service" already names its feature
         text = category
+    elif CODE.fullmatch(category.strip()):  # a code after its feature: "region 4", "plan 20"
+        text = f"{label} {category.strip()}"
     else:
         text = f"{category} {label}"
     return text if share >= 0.5 else f"many {text}"

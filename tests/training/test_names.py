@@ -710,3 +710,43 @@ def test_a_segment_lacking_the_unknown_category_is_named_known_not_not_unknown()
     contact["Month-to-month"] = contact.pop("unknown")
     name = _generate_name({}, {"housing": housing, "contact": contact}, labels, set())
     assert name == "No housing, not Month-to-month contact", name
+
+
+def test_a_numeric_code_category_is_named_after_its_feature(tmp_path: Path) -> None:
+    """A telecom table's integer-coded ``region`` (1..5) named a segment "Very high dropped
+    calls, 4 region": a code reads after its feature, "region 4", as a marketer says it, in
+    a cluster's name and description and in a tree leaf's name alike; words stay first
+    ("Month-to-month contract")."""
+    rng = np.random.default_rng(9)
+    n = 1500
+    group = rng.choice(3, n)
+    frame = pd.DataFrame(
+        {
+            "subscriber_no": [f"{i:07d}" for i in range(n)],
+            "dropped_calls": np.array([1.0, 6.0, 20.0])[group] + rng.normal(0, 0.5, n),
+            "region": np.array([1, 4, 5])[group],
+        }
+    )
+    data = tmp_path / "d.csv"
+    frame.to_csv(data, index=False)
+    features = [{"name": "dropped_calls"}, {"name": "region", "type": "categorical"}]
+    raw = {
+        "data": {"path": str(data), "id_column": "subscriber_no"},
+        "features": features,
+        "model": {"k_min": 3, "k_max": 3, "stability_bootstraps": 0},
+    }
+    m = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
+    four = next(s for s in m.segments if s.categorical["region"]["4"].share > 0.9)
+    assert "region 4" in four.name.lower() and "4 region" not in four.name, four.name
+    assert "100% region 4 (" in four.description, four.description
+    frame["bought"] = (frame["region"] == 4).astype(int)
+    frame.to_csv(data, index=False)
+    tree = {
+        **raw,
+        "features": features[1:],
+        "outcomes": ["bought"],
+        "model": {"algorithm": "tree", "target": "bought", "k_min": 2, "k_max": 2},
+    }
+    m = train(parse_config(tree, base_dir=tmp_path), ModelStore(tmp_path / "t")).manifest
+    names = sorted(s.name.split(",")[0] for s in m.segments)
+    assert names == ["Not region 4", "Region 4"], names
