@@ -238,30 +238,37 @@ def _id_writing_lines() -> str:
 
 def test_the_docs_lines_that_write_an_id_column_make_a_file_that_trains(tmp_path: Path) -> None:
     """docs/training.md's three lines for a file without ids (the bank-marketing table:
-    ';' between fields, text quoted), run as written on such a file, keep its format, and
-    the file trains with ``delimiter = ";"``, its ids read as written."""
+    ';' between fields, text quoted), run as written on such a file, keep its format and
+    every cell as written (a code's leading zeros, a hotel table's ``NULL`` agent: pandas'
+    defaults wrote them as 2134 and a blank cell), and the file trains with ``delimiter =
+    ";"``, its ids read as written."""
     rng = np.random.default_rng(4)
     n = 400
     kind = rng.integers(0, 3, n)
     said_yes = rng.random(n) < 0.1 * (kind + 1)
     rows = [
         f'{int(rng.normal([30, 45, 65][k], 4))};"{["admin.", "services", "retired"][k]}";'
-        f'{int(rng.lognormal([5, 7, 8][k], 0.4))};"{"yes" if yes else "no"}"'
+        f'{int(rng.lognormal([5, 7, 8][k], 0.4))};"{"yes" if yes else "no"}";'
+        f'"{["02134", "NULL", "10001"][k]}"'
         for k, yes in zip(kind, said_yes, strict=True)
     ]
-    (tmp_path / "bank-full.csv").write_text('"age";"job";"balance";"y"\n' + "\n".join(rows) + "\n")
+    header = '"age";"job";"balance";"y";"zip"\n'
+    (tmp_path / "bank-full.csv").write_text(header + "\n".join(rows) + "\n")
     done = subprocess.run(
         [sys.executable, "-c", _id_writing_lines()], cwd=tmp_path, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
     written = pd.read_csv(tmp_path / "bank.csv", sep=";", dtype=str)
     assert written["customer_id"].tolist()[:2] == ["B00000", "B00001"]
-    assert len(written) == n and list(written.columns)[1:] == ["age", "job", "balance", "y"]
+    assert len(written) == n and list(written.columns)[1:] == ["age", "job", "balance", "y", "zip"]
+    kept = pd.read_csv(tmp_path / "bank.csv", sep=";", dtype=str, keep_default_na=False)
+    assert set(kept["zip"]) == {"02134", "NULL", "10001"}, set(kept["zip"])
     features = '[[features]]\nname = "age"\n[[features]]\nname = "balance"\n'
     config = tmp_path / "bank.toml"
     config.write_text(
         f'outcomes = ["y"]\n[data]\npath = "bank.csv"\ndelimiter = ";"\n{features}'
-        '[[features]]\nname = "job"\ntype = "categorical"\n[model]\nk_min = 2\nk_max = 3\n'
+        '[[features]]\nname = "job"\ntype = "categorical"\n[[features]]\nname = "zip"\n'
+        'type = "categorical"\n[model]\nk_min = 2\nk_max = 3\n'
     )
     store = tmp_path / "store"
     result = runner.invoke(app, ["train", "--config", str(config), "--store", str(store)])
