@@ -24,15 +24,78 @@ SAMPLE = 50_000  # rows read: a larger table is checked on a seeded sample of th
 RATIO = 1.5  # as the selection's own note on a candidate that separated an outcome better
 
 
-def missed_features(
+DETERMINED = 0.9  # an effect this large of one feature's values: the outcome written again
+
+
+def outcome_in_features(
     config: TrainConfig, frame: pd.DataFrame, tests: list[OutcomeTest]
+) -> tuple[list[str], set[str]]:
+    """A note per feature of few values that all but determines an outcome (its values as
+    groups separate it at ``DETERMINED`` or more), and those features' names: the outcome
+    written another way, or recorded with or after it (a hotel table's
+    ``reservation_status``, Canceled / No-Show / Check-Out, declared as a feature beside
+    ``is_canceled``, was advised as the split of a tree, and its one-hot columns took the
+    outcome-weighted space, whose candidates all held a 1% No-Show segment)."""
+    notes: list[str] = []
+    found: set[str] = set()
+    if len(frame) > SAMPLE:
+        frame = frame.sample(SAMPLE, random_state=config.model.seed)
+    few = [f.name for f in config.features if 2 <= frame[f.name].nunique() <= MAX_VALUES]
+    for test in tests:
+        if test.name not in frame:
+            continue
+        y = frame[test.name].to_numpy(dtype=np.float64)
+        present = ~np.isnan(y)
+        for name in few:
+            if name in found:
+                continue
+            values = frame[name].to_numpy()[present]
+            codes, uniques = pd.factorize(values, use_na_sentinel=False)
+            effect = outcome_effect(y[present], codes + 1, binary=test.kind == "binary")
+            if effect.size is None or effect.size < DETERMINED:
+                continue
+            found.add(name)
+            means = pd.Series(y[present]).groupby(codes).mean()
+            texts = ["missing" if pd.isna(u) else repr(_text(u)) for u in uniques]
+            shown = ", ".join(
+                f"{texts[c]} {means[c]:.2g}" for c in sorted(means.index, key=texts.__getitem__)[:4]
+            )
+            measure = "Cramér's V" if test.kind == "binary" else "epsilon²"
+            notes.append(
+                f"{name}: its values all but determine the outcome {test.name} ({measure} "
+                f"{effect.size:.2f}; {test.name}'s mean by its value: {shown}"
+                f"{' …' if len(means) > 4 else ''}): it is the outcome written another way, "
+                "or recorded with or after it (a booking's final status, a call's duration), "
+                "which the service cannot know when it assigns a customer; segments on it say "
+                "only what the outcome says: leave it out of [[features]]"
+            )
+    return notes, found
+
+
+def _text(value: object) -> str:
+    """A value as the file wrote it: ``1``, not ``1.0``, for a whole number."""
+    if isinstance(value, float) and value.is_integer():
+        return f"{value:.0f}"
+    return str(value)
+
+
+def missed_features(
+    config: TrainConfig,
+    frame: pd.DataFrame,
+    tests: list[OutcomeTest],
+    skip: set[str] | frozenset[str] = frozenset(),
 ) -> list[str]:
     """One note per outcome: the feature of few values that separates it best, where it
-    does so beyond chance (Bonferroni over the features) and ``RATIO`` times the segments."""
+    does so beyond chance (Bonferroni over the features) and ``RATIO`` times the segments;
+    never one of ``skip`` (a feature that is the outcome written again: no tree to advise)."""
     notes: list[str] = []
     if len(frame) > SAMPLE:  # effect sizes settle long before; a 1M-row job paid 1.3 s here
         frame = frame.sample(SAMPLE, random_state=config.model.seed)
-    few = [f.name for f in config.features if 2 <= frame[f.name].nunique() <= MAX_VALUES]
+    few = [
+        f.name
+        for f in config.features
+        if f.name not in skip and 2 <= frame[f.name].nunique() <= MAX_VALUES
+    ]
     for test in tests:
         if test.effect_size is None or test.name not in frame or not few:
             continue

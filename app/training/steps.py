@@ -42,7 +42,7 @@ from app.training.config import NumericFeature, TrainConfig
 from app.training.data import TrainingData, min_rows_for
 from app.training.job import Timer, TrainResult, one_blas_thread
 from app.training.matrix import fit_matrix
-from app.training.missed import missed_features
+from app.training.missed import missed_features, outcome_in_features
 from app.training.model import ColumnWeights, SegmentationModel, warm_start
 from app.training.profile import SlotInfo, feature_label, profile_segments
 from app.training.quality import assess_sample, quality_sample
@@ -239,10 +239,12 @@ def fit_version(
             data.positive,
         )
         data.notes.extend(empty_rules(config, frame, segments[: len(rules)], rules))
+        written_again, outcome_like = outcome_in_features(config, frame, outcome_tests)
+        data.notes.extend(written_again)
         if grown is not None:
             data.notes.extend(small_leaves(segments[len(rules) :], spec.min_share, len(rules)))
         else:
-            data.notes.extend(missed_features(config, frame, outcome_tests))
+            data.notes.extend(missed_features(config, frame, outcome_tests, outcome_like))
         projection, projected_ids = _project(model, frame, spec.seed)
     version = new_version_id()
     with store.register(spec.name, version) as folder:

@@ -411,3 +411,62 @@ def test_bands_of_numbers_are_noted_as_a_scale_and_codes_are_not(tmp_path: Path)
         "'Unknown' left blank, they are a scale the segments follow "
         "(docs/training.md#preparing-a-file)"
     ], notes
+
+
+def booking_frame(n: int = 1200, seed: int = 21) -> pd.DataFrame:
+    """Bookings whose cancellations follow lead time and the deposit, with the booking's
+    final status beside them: Canceled or No-Show when cancelled, else Check-Out."""
+    rng = np.random.default_rng(seed)
+    lead = rng.gamma(0.9, 115, n).round()
+    deposit = rng.choice(["No Deposit", "Non Refund"], n, p=[0.85, 0.15])
+    logit = -1.2 + 0.006 * lead + 2.5 * (deposit == "Non Refund")
+    canceled = rng.random(n) < 1 / (1 + np.exp(-logit))
+    status = np.where(canceled, rng.choice(["Canceled", "No-Show"], n, p=[0.9, 0.1]), "Check-Out")
+    return pd.DataFrame(
+        {
+            "customer_id": [f"H{i:05d}" for i in range(n)],
+            "lead_time": lead,
+            "adr": rng.lognormal(4.5, 0.4, n).round(2),
+            "deposit_type": deposit,
+            "reservation_status": status,
+            "is_canceled": canceled.astype(int),
+        }
+    )
+
+
+@pytest.mark.parametrize("tree", [False, True])
+def test_a_feature_that_is_the_outcome_written_again_is_named(tmp_path: Path, tree: bool) -> None:
+    """A new user's hotel table declared ``reservation_status`` (Canceled / No-Show /
+    Check-Out) as a feature beside the outcome ``is_canceled``: the summary advised a tree
+    that splits on it ("separates is_canceled at Cramér's V 1.00, more than the segments"),
+    never that it is the outcome itself, which the service cannot know before it happens.
+    It is named, with the advice to leave it out, and no tree is advised on it; a feature
+    that drives the outcome (the deposit) is not named."""
+    data = tmp_path / "hotel.csv"
+    booking_frame().to_csv(data, index=False)
+    model = 'algorithm = "tree"\ntarget = "is_canceled"\n' if tree else ""
+    config = tmp_path / "hotel.toml"
+    config.write_text(
+        'outcomes = ["is_canceled"]\n[data]\npath = "hotel.csv"\n'
+        '[[features]]\nname = "lead_time"\n[[features]]\nname = "adr"\n'
+        '[[features]]\nname = "deposit_type"\ntype = "categorical"\n'
+        '[[features]]\nname = "reservation_status"\ntype = "categorical"\n'
+        f'[model]\nname = "hotel"\n{model}'
+    )
+    store = tmp_path / "store"
+    result = runner.invoke(app, ["train", "--config", str(config), "--store", str(store)])
+    assert result.exit_code == 0, (result.output, result.exc_info)
+    assert "Traceback" not in result.output
+    notes = ModelStore(store).manifests("hotel")[0].data.notes
+    named = [n for n in notes if n.startswith("reservation_status: its values all but determine")]
+    assert len(named) == 1, notes
+    assert "'Canceled' 1, 'Check-Out' 0, 'No-Show' 1" in named[0], named[0]
+    assert "leave it out of [[features]]" in named[0], named[0]
+    assert not any(n.startswith("deposit_type") for n in notes), notes
+    assert not any("reservation_status alone" in n for n in notes), notes
+    assert "all but determine the outcome" in " ".join(result.output.split())
+    if tree:  # two pure leaves where three were chosen: said, where it was a KeyError
+        manifest = ModelStore(store).manifests("hotel")[0]
+        assert len(manifest.segments) == 2, manifest.selection.reason
+        assert manifest.selection.reason.startswith("3 leaves"), manifest.selection.reason
+        assert "; 2 grown: no cut improves a leaf further" in manifest.selection.reason
