@@ -473,6 +473,119 @@ def instacart_customers(folder: Path) -> None:
                                                           index=False)  # fmt: skip
 
 
+def hotel(folder: Path, n: int = 20_000, seed: int = 11) -> None:
+    """The hotel-bookings table: no id column (one written as docs/training.md shows, cells
+    kept as written), arrival dates as text, ADR with outliers (5,400, 0, -6.38), ~150
+    countries with many rare ones and ``NULL``, ``children`` with ``NA``, ``meal`` with
+    ``Undefined``; outcome ``is_canceled`` driven by lead time, a non-refundable deposit,
+    special requests and parking."""
+    r = np.random.default_rng(seed)
+    hotel = r.choice(["Resort Hotel", "City Hotel"], n, p=[0.34, 0.66])
+    lead = np.round(r.gamma(0.9, 115, n)).astype(int)
+    codes = ["PRT", "GBR", "FRA", "ESP", "DEU", "ITA", "IRL", "BEL", "BRA", "NLD", "USA", "CHE",
+             "CN", "AUT", "SWE"] + [f"C{i:03d}" for i in range(135)]  # fmt: skip
+    w = 1 / np.arange(1, len(codes) + 1) ** 1.3
+    country = np.where(r.uniform(size=n) < 0.004, "NULL", r.choice(codes, n, p=w / w.sum()))
+    segment = r.choice(["Online TA", "Offline TA/TO", "Groups", "Direct", "Corporate",
+                        "Complementary", "Aviation"], n,
+                       p=[0.47, 0.2, 0.17, 0.1, 0.045, 0.01, 0.005])  # fmt: skip
+    deposit = r.choice(["No Deposit", "Non Refund", "Refundable"], n, p=[0.87, 0.12, 0.01])
+    children = r.choice(["0", "1", "2"], n, p=[0.93, 0.04, 0.03]).astype(object)
+    children[r.uniform(size=n) < 0.004] = "NA"
+    repeated = (r.uniform(size=n) < 0.03).astype(int)
+    prev_cancel = np.where(r.uniform(size=n) < 0.05, r.integers(1, 5, n), 0)
+    requests = r.poisson(0.57, n).clip(0, 5)
+    parking = (r.uniform(size=n) < 0.06).astype(int)
+    adr = np.round(r.lognormal(4.5, 0.4, n) + 10 * (hotel == "City Hotel"), 2)
+    adr[r.integers(0, n, 3)] = [5400.0, 0.0, -6.38]
+    adr[r.uniform(size=n) < 0.015] = 0.0
+    arrival = pd.Timestamp("2015-07-01") + pd.to_timedelta(r.integers(0, 790, n), unit="D")
+    logit = (-1.2 + 0.004 * lead + 2.8 * (deposit == "Non Refund") - 0.9 * requests
+             - 1.5 * parking + 0.5 * (segment == "Groups") + 0.4 * (hotel == "City Hotel")
+             + 0.9 * (prev_cancel > 0) - 1.0 * repeated + 0.5 * (country == "PRT"))  # fmt: skip
+    frame = pd.DataFrame(
+        {"hotel": hotel, "is_canceled": (r.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int),
+         "lead_time": lead, "arrival_date_year": arrival.year,
+         "arrival_date_month": arrival.strftime("%B"), "arrival_date_day_of_month": arrival.day,
+         "stays_in_weekend_nights": r.poisson(0.9, n), "stays_in_week_nights": r.poisson(2.5, n),
+         "adults": r.choice([1, 2, 3], n, p=[0.19, 0.75, 0.06]), "children": children,
+         "meal": r.choice(["BB", "HB", "SC", "Undefined", "FB"], n,
+                          p=[0.77, 0.12, 0.09, 0.01, 0.01]),
+         "country": country, "market_segment": segment, "is_repeated_guest": repeated,
+         "previous_cancellations": prev_cancel, "deposit_type": deposit, "adr": adr,
+         "required_car_parking_spaces": parking, "total_of_special_requests": requests}
+    )  # fmt: skip
+    frame.to_csv(folder / "hotel_bookings.csv", index=False)
+    # no id column: one written as docs/training.md shows, every cell kept as written
+    frame = pd.read_csv(folder / "hotel_bookings.csv", dtype=str, keep_default_na=False)
+    frame.insert(0, "customer_id", [f"H{i:05d}" for i in range(len(frame))])
+    frame.to_csv(folder / "hotel.csv", index=False)
+
+
+def telecom(folder: Path, n: int = 8_000, seed: int = 12) -> None:
+    """A telecom usage table: ids in ``subscriber_no`` (zero-padded), integer-coded
+    ``region`` (1..5) and ``plan_code`` (10/20/30), a data column 20% zeros; ``churn`` 0/1
+    driven by care calls, dropped calls (most in region 4), tenure and the cheapest plan."""
+    r = np.random.default_rng(seed)
+    region, plan = r.integers(1, 6, n), r.choice([10, 20, 30], n, p=[0.5, 0.35, 0.15])
+    tenure, care = r.integers(1, 72, n), r.poisson(0.8, n)
+    dropped = r.poisson(1 + 2 * (region == 4), n)
+    logit = -2 + 0.45 * care + 0.25 * dropped - 0.03 * tenure + 0.6 * (plan == 10)
+    pd.DataFrame(
+        {"subscriber_no": [f"{i:07d}" for i in r.choice(10**7, n, replace=False)],
+         "region": region, "plan_code": plan, "tenure_months": tenure,
+         "minutes": np.round(r.gamma(2, 150, n) * (1 + 0.3 * (plan == 30)), 1),
+         "data_mb": np.round(np.where(r.uniform(size=n) < 0.2, 0, r.lognormal(7, 1.2, n))),
+         "sms": r.poisson(40, n), "dropped_calls": dropped, "care_calls": care,
+         "churn": (r.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)}
+    ).to_csv(folder / "telecom.csv", index=False)  # fmt: skip
+
+
+WIDE_COLUMNS = 64
+
+
+def wide(folder: Path, n: int = 6_000, seed: int = 13) -> None:
+    """A wide table: 64 spend columns (30% zeros each) from four latent tastes; ``responded``
+    Yes/No driven by two of the tastes, which no single column carries."""
+    r = np.random.default_rng(seed)
+    latent = r.normal(size=(n, 4))
+    x = np.exp(latent @ r.normal(size=(4, WIDE_COLUMNS)) * 0.4
+               + r.normal(size=(n, WIDE_COLUMNS)) * 0.5)  # fmt: skip
+    x[r.uniform(size=x.shape) < 0.3] = 0
+    frame = pd.DataFrame(np.round(x * 20, 2), columns=WIDE_FEATURES[0])
+    frame.insert(0, "cust", [f"W{i}" for i in range(n)])
+    logit = -1.5 + 1.2 * latent[:, 0] - 0.8 * latent[:, 2]
+    frame["responded"] = np.where(r.uniform(size=n) < 1 / (1 + np.exp(-logit)), "Yes", "No")
+    frame.to_csv(folder / "wide.csv", index=False)
+
+
+def dated(folder: Path, n: int = 5_000, seed: int = 14) -> None:
+    """A table with dates the user wants as days since: ``signup_date`` day first
+    (28/08/2020), ``last_purchase`` ISO; derived as docs/training.md#preparing-a-file shows;
+    ``active_next_quarter`` TRUE/FALSE driven by recency and orders."""
+    r = np.random.default_rng(seed)
+    export = pd.Timestamp("2024-06-01")
+    signup = pd.Timestamp("2020-01-01") + pd.to_timedelta(r.integers(0, 1600, n), unit="D")
+    span = (export - signup).days.to_numpy()
+    last = signup + pd.to_timedelta((r.uniform(size=n) * span).astype(int), unit="D")
+    orders = r.poisson(5, n) + 1
+    logit = -0.5 - 0.004 * (export - last).days.to_numpy() + 0.1 * orders
+    pd.DataFrame(
+        {"Customer Id": [f"D-{i:05d}" for i in range(n)],
+         "signup_date": signup.strftime("%d/%m/%Y"), "last_purchase": last.strftime("%Y-%m-%d"),
+         "orders": orders, "spend": np.round(orders * r.lognormal(3.5, 0.6, n), 2),
+         "tier": r.choice(["Gold", "Silver", "Bronze"], n, p=[0.1, 0.3, 0.6]),
+         "active_next_quarter": np.where(r.uniform(size=n) < 1 / (1 + np.exp(-logit)),
+                                         "TRUE", "FALSE")}
+    ).to_csv(folder / "dated.csv", index=False)  # fmt: skip
+    # the dates as days before the export, as docs/training.md#preparing-a-file shows
+    frame = pd.read_csv(folder / "dated.csv", dtype=str, keep_default_na=False)
+    for column, form in (("signup_date", "%d/%m/%Y"), ("last_purchase", "%Y-%m-%d")):
+        days = (export - pd.to_datetime(frame.pop(column), format=form)).dt.days
+        frame[f"days_since_{column}"] = days
+    frame.to_csv(folder / "dated_prepared.csv", index=False)
+
+
 # the configs as the new user wrote them (the features' blocks in short form)
 BANK = """outcomes = ["y"]
 [data]
@@ -581,6 +694,56 @@ MODEL"""
 ORDERS_FEATURES = (["orders", "mean_days_between", "basket_size"], [])
 
 
+HOTEL = """outcomes = ["is_canceled"]
+[data]
+path = "hotel.csv"
+FEATURES
+[model]
+name = "hotel"
+MODEL"""
+HOTEL_FEATURES = (
+    ["lead_time", "adr", "stays_in_week_nights", "stays_in_weekend_nights", "children",
+     "total_of_special_requests"],
+    ["meal", "country", "market_segment", "deposit_type", "arrival_date_month"],
+)  # fmt: skip
+TELECOM = """outcomes = ["churn"]
+[data]
+path = "telecom.csv"
+id_column = "subscriber_no"
+FEATURES
+[model]
+name = "telecom"
+MODEL"""
+TELECOM_FEATURES = (
+    ["tenure_months", "minutes", "data_mb", "sms", "dropped_calls", "care_calls"],
+    ["region", "plan_code"],
+)
+WIDE = """outcomes = ["responded"]
+[data]
+path = "wide.csv"
+id_column = "cust"
+FEATURES
+[model]
+name = "wide"
+MODEL"""
+WIDE_FEATURES: tuple[list[str], list[str]] = (
+    [f"cat_{i:02d}_spend" for i in range(WIDE_COLUMNS)],
+    [],
+)
+DATED = """outcomes = ["active_next_quarter"]
+[data]
+path = "dated_prepared.csv"
+id_column = "Customer Id"
+FEATURES
+[model]
+name = "dated"
+MODEL"""
+DATED_FEATURES = (
+    ["days_since_signup_date", "days_since_last_purchase", "orders", "spend"],
+    ["tier"],
+)
+
+
 def default_and_tree(outcome: str, **more: str) -> dict[str, str]:
     """The variants every dataset runs: label -> its [model] lines."""
     return {"job balanced (default)": "", **more,
@@ -604,6 +767,11 @@ DATASETS = {
             default_and_tree("Customer Lifetime Value")),
     "orders": (instacart_customers, ORDERS, ORDERS_FEATURES, "back_within_7_days",
                default_and_tree("back_within_7_days")),
+    "hotel": (hotel, HOTEL, HOTEL_FEATURES, "is_canceled", default_and_tree("is_canceled")),
+    "telecom": (telecom, TELECOM, TELECOM_FEATURES, "churn", default_and_tree("churn")),
+    "wide": (wide, WIDE, WIDE_FEATURES, "responded", default_and_tree("responded")),
+    "dated": (dated, DATED, DATED_FEATURES, "active_next_quarter",
+              default_and_tree("active_next_quarter")),
 }  # fmt: skip
 
 
