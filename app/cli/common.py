@@ -130,11 +130,19 @@ def print_manifest_summary(
         junk = data.text_as_missing.get(feature, 0)
         text = f", {junk:,} of them text read as missing" if junk else ""
         impute = _impute_of(manifest, feature)
-        if impute == "own category":  # a category column: NA may have been meant as text
+        schema = next((f for f in manifest.features if f.name == feature), None)
+        if impute == "own category" and schema is not None and schema.as_written:
+            # only blanks and [data] missing_values: a hotel table's country was said to
+            # count NA and null as missing, which this reading keeps as categories
+            text += (
+                " (blank, or listed in [data] missing_values; NA, null or None written in "
+                "the file are categories here)"
+            )
+        elif impute == "own category":  # a version that read pandas' markers as missing
             text += " (blank, or written NA, null, N/A or another missing marker)"
         out.print(
-            f"[yellow]note:[/] {escape(feature)}: {counted(cells, 'missing value')}{text}, imputed "
-            f"({impute})"
+            f"[yellow]note:[/] {escape(feature)}: {counted(cells, 'missing value')}"
+            f"{escape(text)}, imputed ({impute})"
         )
     for note in data.notes:
         out.print(f"[yellow]note:[/] {escape(note)}")

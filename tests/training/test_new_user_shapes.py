@@ -470,3 +470,34 @@ def test_a_feature_that_is_the_outcome_written_again_is_named(tmp_path: Path, tr
         assert len(manifest.segments) == 2, manifest.selection.reason
         assert manifest.selection.reason.startswith("3 leaves"), manifest.selection.reason
         assert "; 2 grown: no cut improves a leaf further" in manifest.selection.reason
+
+
+def test_a_categorical_features_missing_count_says_what_it_counted(tmp_path: Path) -> None:
+    """A hotel table's ``country`` (blank cells and ``NA`` written as a category) was noted
+    as "87 missing values (blank, or written NA, null, N/A or another missing marker)",
+    where NA in a categorical column is a category and only the blank cells were counted:
+    the note says what it counted."""
+    rng = np.random.default_rng(3)
+    n = 500
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(n)],
+            "spend": rng.lognormal(3, 1, n).round(2),
+            "region": np.where(np.arange(n) % 10 == 0, "NA", "EU"),
+        }
+    )
+    frame.loc[np.arange(n) % 25 == 1, "region"] = ""
+    data = tmp_path / "d.csv"
+    frame.to_csv(data, index=False)
+    config = tmp_path / "d.toml"
+    config.write_text(
+        '[data]\npath = "d.csv"\n[[features]]\nname = "spend"\n'
+        '[[features]]\nname = "region"\ntype = "categorical"\n[model]\nk_min = 2\nk_max = 3\n'
+    )
+    result = runner.invoke(app, ["train", "--config", str(config), "--store", str(tmp_path / "s")])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert (
+        "region: 20 missing values (blank, or listed in [data] missing_values; NA, null or "
+        "None written in the file are categories here), imputed (own category)"
+    ) in said, said
