@@ -30,6 +30,7 @@ def data_notes(config: TrainConfig, frame: pd.DataFrame) -> tuple[TrainConfig, l
     notes.extend(skewed_without_transform(config, frame))
     notes.extend(uninformative_features(config, frame))
     notes.extend(id_like_numbers(config, frame))
+    notes.extend(coded_categories(config, frame))
     return config, notes
 
 
@@ -444,3 +445,40 @@ def numeric_bands(config: TrainConfig, frame: pd.DataFrame) -> list[str]:
         f"categories, whose order is not used; written as numbers (each band's middle, say){other} "
         "they are a scale the segments follow (docs/training.md#preparing-a-file)"
     ]
+
+
+# words of a column's name that say its numbers are codes of categories, not amounts
+CODE_WORDS = frozenset(
+    {"region", "code", "codes", "type", "category", "class", "channel", "zone", "area",
+     "state", "branch", "store", "department", "district", "county", "city", "country",
+     "province", "territory", "sector", "industry", "segment", "cluster"}
+)  # fmt: skip
+MAX_CODES = 20  # more distinct whole numbers than this read as a measure, whatever the name
+
+
+def coded_categories(config: TrainConfig, frame: pd.DataFrame) -> list[str]:
+    """A note per numeric feature named as a code (``region``, ``plan_code``,
+    ``Region_Code``) holding few whole numbers: segmented on as a number, region 5 sits
+    beside 4 and far from 1, which codes do not mean (a telecom table's ``region`` 1..5,
+    declared without ``type``, was a scale its segments cut, and no name said a region)."""
+    notes = []
+    for feature in config.features:
+        if not isinstance(feature, NumericFeature):
+            continue
+        words = {w.lower() for w in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])", feature.name)}
+        if not words & CODE_WORDS:
+            continue
+        values = _finite(frame[feature.name].iloc[:SKEW_SAMPLE])
+        if len(values) == 0 or not bool((values == np.floor(values)).all()):
+            continue
+        codes = np.unique(values)
+        if not 3 <= len(codes) <= MAX_CODES:
+            continue
+        notes.append(
+            f"{feature.name}: {len(codes)} whole numbers ({codes[0]:g} to {codes[-1]:g}), named "
+            "as a code, segmented on as a number (so that "
+            f"{codes[-1]:g} lies beside {codes[-2]:g} and far from {codes[0]:g}): if they "
+            'name categories (regions, plans), declare type = "categorical" in its '
+            "[[features]] entry"
+        )
+    return notes

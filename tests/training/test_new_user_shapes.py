@@ -501,3 +501,47 @@ def test_a_categorical_features_missing_count_says_what_it_counted(tmp_path: Pat
         "region: 20 missing values (blank, or listed in [data] missing_values; NA, null or "
         "None written in the file are categories here), imputed (own category)"
     ) in said, said
+
+
+def test_a_numeric_feature_named_as_a_code_is_noted(tmp_path: Path) -> None:
+    """A telecom table's ``region`` (1..5) declared without ``type`` was segmented on as a
+    scale, region 5 beside 4 and far from 1, and no segment name said a region; the summary
+    said nothing. A numeric feature named as a code with few whole values is noted with the
+    fix; a count (``care_calls``) and a code column of many values are not."""
+    rng = np.random.default_rng(12)
+    n = 800
+    frame = pd.DataFrame(
+        {
+            "subscriber_no": [f"{i:07d}" for i in range(n)],
+            "Region_Code": rng.integers(1, 6, n),
+            "care_calls": rng.poisson(0.8, n),
+            "postal_code": rng.integers(1000, 9999, n),
+            "minutes": rng.gamma(2, 150, n).round(1),
+        }
+    )
+    data = tmp_path / "t.csv"
+    frame.to_csv(data, index=False)
+    features = "".join(f'[[features]]\nname = "{c}"\n' for c in frame.columns[1:])
+    config = tmp_path / "t.toml"
+    config.write_text(f'[data]\npath = "t.csv"\nid_column = "subscriber_no"\n{features}')
+    store = tmp_path / "s"
+    result = runner.invoke(app, ["train", "--config", str(config), "--store", str(store)])
+    assert result.exit_code == 0, result.output
+    notes = ModelStore(store).manifests("customers")[0].data.notes
+    coded = [n for n in notes if "named as a code" in n]
+    assert coded == [
+        "Region_Code: 5 whole numbers (1 to 5), named as a code, segmented on as a number (so "
+        "that 5 lies beside 4 and far from 1): if they name categories (regions, plans), "
+        'declare type = "categorical" in its [[features]] entry'
+    ], notes
+    # declared categorical: no note
+    config.write_text(
+        config.read_text().replace(
+            'name = "Region_Code"\n', 'name = "Region_Code"\ntype = "categorical"\n'
+        )
+    )
+    other = tmp_path / "categorical"
+    result = runner.invoke(app, ["train", "--config", str(config), "--store", str(other)])
+    assert result.exit_code == 0, result.output
+    latest = ModelStore(other).manifests("customers")[0]
+    assert not any("named as a code" in n for n in latest.data.notes), latest.data.notes
