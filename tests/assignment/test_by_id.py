@@ -290,3 +290,24 @@ def test_an_unknown_id_stored_as_a_float_is_named(
         assert f"; customer '{stored}' has one: ids are text, exactly as" in detail, detail
     response = client.post("/v1/assign", json={"customer_id": "4712"})
     assert response.status_code == 404 and "has one" not in response.json()["detail"]
+
+
+def test_an_unknown_id_stored_with_its_leading_zeros_is_named(
+    client: TestClient, example: list[dict[str, Any]]
+) -> None:
+    """A telecom table's ids are zero-padded (``0176093``); a website or a spreadsheet that
+    dropped the zeros asked for ``176093`` and got a 404 with no word of why. The problem
+    names the stored id (and the converse); ids are still never matched across spellings."""
+    features = example[0]["features"]
+    _assign(client, {"customer_id": "0176093", "features": features})
+    _assign(client, {"customer_id": "31337", "features": features})
+    for asked, stored in (("176093", "0176093"), ("00031337", "31337")):
+        response = client.post("/v1/assign", json={"customer_id": asked})
+        assert response.status_code == 404, response.text
+        detail = response.json()["detail"]
+        assert (
+            f"; customer '{stored}' has one: ids are text, exactly as the file wrote them "
+            "(leading zeros count: 0176093 and 176093 are two customers)"
+        ) in detail, detail
+    response = client.post("/v1/assign", json={"customer_id": "176094"})
+    assert response.status_code == 404 and "has one" not in response.json()["detail"]
