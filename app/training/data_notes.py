@@ -127,11 +127,20 @@ def resolve_transforms(config: TrainConfig, frame: pd.DataFrame) -> tuple[TrainC
     config = config.model_copy(update={"features": features})  # "none" recorded too
     if not logged:
         return config, []
+    shown = ", ".join(logged[:LISTED])
+    if len(logged) > LISTED:  # a wide table's 38 such features took 13 lines of the summary
+        shown += (
+            f", and {len(logged) - LISTED} more (each feature's transform is in the "
+            "manifest's features and the report's profile)"
+        )
     note = (
         f'log1p-transformed as heavily skewed (transform = "auto", the default; write '
-        f'transform = "none" to keep a feature as it is): {", ".join(logged)}'
+        f'transform = "none" to keep a feature as it is): {shown}'
     )
     return config, [note]
+
+
+LISTED = 8  # features a note names before it counts the others
 
 
 def skewed_without_transform(config: TrainConfig, frame: pd.DataFrame) -> list[str]:

@@ -545,3 +545,31 @@ def test_a_numeric_feature_named_as_a_code_is_noted(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     latest = ModelStore(other).manifests("customers")[0]
     assert not any("named as a code" in n for n in latest.data.notes), latest.data.notes
+
+
+def test_a_wide_tables_logged_features_are_named_up_to_eight(tmp_path: Path) -> None:
+    """A 64-column spend table's note on the features logged named 38 of them, 13 lines of
+    the summary: it names 8 and counts the others, whose transform the manifest keeps."""
+    rng = np.random.default_rng(13)
+    n = 400
+    columns = {f"cat_{i:02d}_spend": rng.lognormal(2, 1.5, n).round(2) for i in range(12)}
+    frame = pd.DataFrame({"customer_id": [f"w{i}" for i in range(n)], **columns})
+    frame.to_csv(tmp_path / "w.csv", index=False)
+    features = "".join(f'[[features]]\nname = "{c}"\n' for c in columns)
+    config = tmp_path / "w.toml"
+    config.write_text(
+        f'[data]\npath = "w.csv"\n{features}[model]\nk_min = 2\nk_max = 3\n'
+        "stability_bootstraps = 0\n"
+    )
+    store = tmp_path / "s"
+    result = runner.invoke(app, ["train", "--config", str(config), "--store", str(store)])
+    assert result.exit_code == 0, result.output
+    manifest = ModelStore(store).manifests("customers")[0]
+    logged = [n for n in manifest.data.notes if n.startswith("log1p-transformed")]
+    assert len(logged) == 1, manifest.data.notes
+    assert "cat_07_spend (skewness" in logged[0] and "cat_08_spend" not in logged[0], logged
+    assert logged[0].endswith(
+        ", and 4 more (each feature's transform is in the manifest's features and the "
+        "report's profile)"
+    ), logged[0]
+    assert all(f.transform == "log1p" for f in manifest.features)
