@@ -462,12 +462,16 @@ _COMPARATIVES = frozenset(
 def _degree(word: str) -> str | None:
     """The word that says a config's ``word`` to a degree: "very" (``very lapsed``), "much"
     before a comparative (a mall table's ``low = "younger"`` named a segment "Very
-    younger"), none before a word for a kind of customer (``spender``, ``shopper``: never
-    "very spender")."""
+    younger"), none before a word for a kind of customer (``spender``, ``shopper``,
+    ``families``: never "very spender")."""
     word = word.lower()
     if word in _COMPARATIVES or (len(word) > 4 and word.endswith("ier")):
         return "much"
     if len(word) > 4 and word.endswith("er") and word not in _ER_ADJECTIVES:
+        return None
+    # a plural noun, a kind of customer too (``high = "families"`` named a segment "Very
+    # families"); not an adjective in -ous, -ss or -less (``generous``, ``careless``)
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ous", "ss", "less", "us")):
         return None
     return "very"
 
@@ -570,6 +574,8 @@ def _traits(
     def said(name: str, p: NumericProfile) -> str:
         if zero and name in zero and p.z < 0:
             return f"zero {labels[name]}"
+        if zero and name in zero and p.z > 0:  # most of all at 0, nearly none of these
+            return f"with {labels[name]}"
         return _trait(name, p, labels, words, very=furthest is None or name in furthest)
 
     numeric = {name: p for name, p in numeric.items() if name != skip}
@@ -644,6 +650,7 @@ def _furthest(numeric: Sequence[dict[str, NumericProfile]]) -> list[set[str]]:
 
 ZERO_SEGMENT = 0.9  # of a segment's customers with a value: 0 for a name to say "zero ..."
 ZERO_POPULATION = 0.75  # at most this share of all customers at 0: else zero says little
+ANY_POPULATION = 0.75  # at least this share of all at 0: a segment above 0 is "with ..."
 
 
 def _all_but_zero(
@@ -652,13 +659,24 @@ def _all_but_zero(
     """Per slot, the features (of ``columns``, never negative, with some customers at 0 and
     at most ``ZERO_POPULATION`` of them) on which at least ``ZERO_SEGMENT`` of the slot's
     customers with a value hold exactly 0 (``_sides``' rows 3 and 4): a telecom table's
-    segment of customers using no data at all (35% of all) was "Very low data mb"."""
+    segment of customers using no data at all (35% of all) was "Very low data mb"; and
+    those (with at least ``ANY_POPULATION`` of all customers at 0) on which at most
+    ``1 - ZERO_SEGMENT`` of the slot's do: "with ..." (the name reads which by the sign of
+    the slot's z)."""
     found: list[set[str]] = [set() for _ in range(count)]
     for column in columns:
         if (counts := sides[column]) is None:
             continue
         held, zeros = counts[3], counts[4]
-        if not zeros.any() or zeros.sum() > ZERO_POPULATION * held.sum():
+        if not zeros.any():
+            continue
+        if zeros.sum() >= ANY_POPULATION * held.sum():  # most customers at 0: "with ..."
+            # nearly all of the slot above 0: a hotel table's 7% of bookings with children
+            # (93% of all have none) was "Very high children"; it is "With children"
+            some = (held > 0) & (zeros <= (1 - ZERO_SEGMENT) * held)
+            for slot in np.flatnonzero(some):
+                found[slot].add(column)
+        if zeros.sum() > ZERO_POPULATION * held.sum():
             continue
         for slot in np.flatnonzero((held > 0) & (zeros >= ZERO_SEGMENT * np.maximum(held, 1))):
             found[slot].add(column)

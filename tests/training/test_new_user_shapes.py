@@ -573,3 +573,42 @@ def test_a_wide_tables_logged_features_are_named_up_to_eight(tmp_path: Path) -> 
         "report's profile)"
     ), logged[0]
     assert all(f.transform == "log1p" for f in manifest.features)
+
+
+def test_a_segment_above_a_feature_most_customers_hold_0_of_is_named_with_it(
+    tmp_path: Path,
+) -> None:
+    """A hotel table's bookings with children (7%; 93% of all bookings have none) were
+    "Very high children": a marketer reads a segment of large families, where most have one
+    child. Where most customers hold 0 of a feature and nearly all of a segment more, the
+    name says "with children"; a feature the config gives words keeps them, and a plural
+    noun among them takes no degree ("Very families" was said)."""
+    rng = np.random.default_rng(14)
+    n = 1500
+    family = rng.random(n) < 0.08
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"b{i}" for i in range(n)],
+            "children": np.where(family, rng.choice([1, 2], n, p=[0.6, 0.4]), 0),
+            "lead_time": np.where(family, rng.normal(40, 8, n), rng.normal(120, 8, n)).round(),
+        }
+    )
+    frame.to_csv(tmp_path / "b.csv", index=False)
+
+    def names(**children: str) -> list[str]:
+        raw = {
+            "data": {"path": str(tmp_path / "b.csv")},
+            "features": [{"name": "children", **children}, {"name": "lead_time"}],
+            "model": {"k_min": 2, "k_max": 2, "stability_bootstraps": 0},
+        }
+        store = ModelStore(tmp_path / f"s{len(children)}")
+        return [
+            s.name for s in train(parse_config(raw, base_dir=tmp_path), store).manifest.segments
+        ]
+
+    plain = names()
+    assert any(name.startswith("With children") for name in plain), plain
+    assert not any("high children" in name.lower() for name in plain), plain
+    # a plural noun of the config's is a kind of customer: never "Very families"
+    worded = names(high="families", low="adults only")
+    assert any(name.startswith("Families") for name in worded), worded
