@@ -52,7 +52,7 @@ from app.training.rules import (
     RuleSegment,
     name_text,
 )
-from app.training.selection import MIN_STABILITY, segment_floor
+from app.training.selection import MIN_SEGMENT, MIN_STABILITY, segment_floor
 from app.training.tree_choice import PLATEAUS, TOLERANCE, TreeChoice, choose_shape, new_tree
 
 MAX_LEAVES = 8
@@ -160,6 +160,16 @@ def fit_tree(config: TrainConfig, frame: pd.DataFrame, target: pd.Series, *, see
     _snap_thresholds(estimator, x, len(columns.numeric))
     tree = estimator.tree_
     leaves = [n for n in range(tree.node_count) if tree.children_left[n] < 0]
+    if len(leaves) < 2:  # no cut keeps both sides at the floor: one leaf, no rule to write
+        raise DataError(
+            f"the tree on {target.name!r} found no split that leaves each side at least "
+            f"{math.ceil(share * len(y)):,} of the {len(y):,} customers (min_share = "
+            f"{spec.min_share:g}, or {MIN_SEGMENT} customers where that is more; categories "
+            f"rarer than min_frequency are never split on): no feature tells groups that "
+            f"large apart by {target.name!r}. Lower min_share, declare other features, or "
+            'segment by clusters (algorithm = "kmeans") or by a rule ([[rules]]) for a small '
+            "group"
+        )
     # highest outcome first: the slots read as a ranking
     leaves.sort(key=lambda n: -float(np.ravel(tree.value[n])[-1]))
     return LeafTree(estimator, columns, leaves, str(target.name), choice)

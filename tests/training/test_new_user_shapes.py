@@ -612,3 +612,35 @@ def test_a_segment_above_a_feature_most_customers_hold_0_of_is_named_with_it(
     # a plural noun of the config's is a kind of customer: never "Very families"
     worded = names(high="families", low="adults only")
     assert any(name.startswith("Families") for name in worded), worded
+
+
+def test_a_tree_that_finds_no_split_says_so(tmp_path: Path) -> None:
+    """A tree on ``churn`` whose one feature sets apart only 2% of the customers (a ``vip``
+    flag, below min_share) grew a single leaf, and the job ended on an IndexError in
+    ``leaf_rules``. It is one ``error:`` line naming the floor and the ways on, exit 1, and
+    no version."""
+    rng = np.random.default_rng(2)
+    n = 2000
+    vip = rng.random(n) < 0.02
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(n)],
+            "vip": np.where(vip, "yes", "no"),
+            "churn": np.where(vip, 1, (rng.random(n) < 0.2).astype(int)),
+        }
+    )
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    config = tmp_path / "t.toml"
+    config.write_text(
+        'outcomes = ["churn"]\n[data]\npath = "t.csv"\n[[features]]\nname = "vip"\n'
+        'type = "categorical"\n[model]\nalgorithm = "tree"\ntarget = "churn"\n'
+    )
+    store = tmp_path / "store"
+    result = runner.invoke(app, ["train", "--config", str(config), "--store", str(store)])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 1 and "Traceback" not in said, (said, result.exc_info)
+    assert (
+        "error: the tree on 'churn' found no split that leaves each side at least 100 of the "
+        "2,000 customers (min_share = 0.05, or 20 customers where that is more;"
+    ) in said, said
+    assert not list(store.glob("customers/2*")), list(store.rglob("*"))
