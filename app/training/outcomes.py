@@ -47,17 +47,20 @@ def add_outcomes(config: TrainConfig, loaded: TrainingData) -> None:
                 f"{spec.path.name}: outcome column(s) {', '.join(map(repr, clash))} are also "
                 "columns of the training data"
             )
-        matched = int(frame.index.isin(joined.index).sum())
+        found = frame.index.isin(joined.index)
+        matched = int(found.sum())
         if matched == 0:
             raise DataError(
                 f"{spec.path.name}: no customer id in column {spec.id!r} matches a customer of "
                 f"{source} (ids are compared as text, exactly as written)"
+                + _spelt_otherwise(frame.index[~found], joined.index, spec.path.name)
             )
         if matched < len(frame):
             loaded.notes.append(
                 f"{len(frame) - matched:,} of {len(frame):,} customers "
                 f"{'has' if len(frame) - matched == 1 else 'have'} no row in "
                 f"{spec.path.name}: they are left out of its outcomes"
+                + _spelt_otherwise(frame.index[~found], joined.index, spec.path.name)
             )
         for column in columns:
             frame[column] = joined[column].reindex(frame.index)
@@ -81,6 +84,40 @@ def add_outcomes(config: TrainConfig, loaded: TrainingData) -> None:
         if positive is not None:
             loaded.positive[column] = positive
     loaded.outcomes[:0] = columns  # future outcomes, if any, were added first: keep them last
+
+
+LOOSE_SAMPLE = 100_000  # unmatched ids looked up spelt loosely
+
+
+def _loose(customer_id: str) -> str:
+    """An id as a spreadsheet or a float export may have rewritten it: trimmed, any case,
+    without a float's ``.0`` and without leading zeros (``0176093``, `` 176093.0``)."""
+    text = customer_id.strip().casefold()
+    if text.endswith(".0") and text[:-2].isdigit():
+        text = text[:-2]
+    return (text.lstrip("0") or "0") if text.isdigit() else text
+
+
+def _spelt_otherwise(unmatched: pd.Index, ids: pd.Index, name: str) -> str:
+    """Where unmatched ids of the training file are in the outcomes table spelt otherwise
+    (a telecom's ``0176093`` written ``176093`` by a spreadsheet that dropped the zeros, so
+    10% of its customers silently lost their outcome), a clause that counts them, with an
+    example."""
+    if unmatched.empty or ids.empty:
+        return ""
+    spelt = {_loose(str(i)): str(i) for i in ids}
+    pairs = [
+        (str(u), spelt[key]) for u in unmatched[:LOOSE_SAMPLE] if (key := _loose(str(u))) in spelt
+    ]
+    if not pairs:
+        return ""
+    ours, theirs = pairs[0]
+    return (
+        f"; {len(pairs):,} of them {'is' if len(pairs) == 1 else 'are'} in {name} spelt "
+        f"otherwise, e.g. {ours!r} written {theirs!r} (leading zeros, a float's .0, case or "
+        "spaces): ids are compared as text, exactly as written, so write them alike in both "
+        "files"
+    )
 
 
 def _read_outcome_table(

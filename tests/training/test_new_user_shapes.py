@@ -644,3 +644,42 @@ def test_a_tree_that_finds_no_split_says_so(tmp_path: Path) -> None:
         "2,000 customers (min_share = 0.05, or 20 customers where that is more;"
     ) in said, said
     assert not list(store.glob("customers/2*")), list(store.rglob("*"))
+
+
+def test_outcome_ids_spelt_otherwise_are_counted_with_an_example(tmp_path: Path) -> None:
+    """A telecom table's zero-padded ids (``0176093``) and an outcomes table a spreadsheet
+    had saved (``176093``): a tenth of the customers silently lost their outcome, noted
+    only as "have no row". The note (and the error where none matches) counts the ids
+    spelt otherwise there and shows one."""
+    rng = np.random.default_rng(30)
+    n = 600
+    ids = [f"{i:07d}" for i in rng.choice(10**7, n, replace=False)]
+    frame = pd.DataFrame({"subscriber_no": ids, "care_calls": rng.poisson(1.0, n)})
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    outcomes = pd.DataFrame({"subscriber_no": [i.lstrip("0") for i in ids], "churned": 0})
+    outcomes["churned"] = (rng.random(n) < 0.2).astype(int)
+    outcomes.to_csv(tmp_path / "o.csv", index=False)
+    padded = sum(i.startswith("0") for i in ids)
+    config = tmp_path / "t.toml"
+    config.write_text(
+        '[data]\npath = "t.csv"\nid_column = "subscriber_no"\n[[features]]\n'
+        'name = "care_calls"\n[outcomes]\npath = "o.csv"\nid = "subscriber_no"\n'
+        "[model]\nk_min = 2\nk_max = 3\nstability_bootstraps = 0\n"
+    )
+    store = tmp_path / "s"
+    result = runner.invoke(app, ["train", "--config", str(config), "--store", str(store)])
+    assert result.exit_code == 0, result.output
+    notes = ModelStore(store).manifests("customers")[0].data.notes
+    said = [n for n in notes if "no row in o.csv" in n]
+    assert len(said) == 1 and 0 < padded < n, notes
+    first = next(i for i in ids if i.startswith("0"))
+    assert said[0].endswith(
+        f"; {padded:,} of them are in o.csv spelt otherwise, e.g. {first!r} written "
+        f"{first.lstrip('0')!r} (leading zeros, a float's .0, case or spaces): ids are "
+        "compared as text, exactly as written, so write them alike in both files"
+    ), said
+    # every id spelt otherwise: the error says so too
+    outcomes.assign(subscriber_no=[f"{i}.0" for i in ids]).to_csv(tmp_path / "o.csv", index=False)
+    result = runner.invoke(app, ["train", "--config", str(config), "--store", str(store)])
+    assert result.exit_code == 1, result.output
+    assert f"; {n:,} of them are in o.csv spelt otherwise" in " ".join(result.output.split())
