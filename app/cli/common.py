@@ -208,6 +208,12 @@ def outcome_line(test: OutcomeTest) -> str:
     """One outcome's verdict: effect size and range across segments, then the test."""
     verdict = "differ" if test.significant else "do not differ significantly"
     line = f"outcome {escape(test.name)}"
+    if test.p_value is None and test.segment_min is None and test.segment_max is None:
+        # blank in every row: "(1 = '1'): segments do not differ significantly" was said
+        return (
+            f"{line}: no customer has a value ({test.missing:,} blank or missing), so it "
+            "separates nothing (is it the right column?)"
+        )
     if test.kind == "binary":
         line += f" (1 = {escape(repr(test.positive or '1'))})"
     low, high = test.segment_min, test.segment_max

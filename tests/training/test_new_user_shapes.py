@@ -683,3 +683,28 @@ def test_outcome_ids_spelt_otherwise_are_counted_with_an_example(tmp_path: Path)
     result = runner.invoke(app, ["train", "--config", str(config), "--store", str(store)])
     assert result.exit_code == 1, result.output
     assert f"; {n:,} of them are in o.csv spelt otherwise" in " ".join(result.output.split())
+
+
+def test_an_outcome_blank_in_every_row_is_said_so(tmp_path: Path) -> None:
+    """An outcome column blank in every row (the wrong column, or a join that matched no
+    one's value) was "(1 = '1'): segments do not differ significantly (chi-square, p=—)": a
+    positive value and a test that never were. The line says no customer has a value."""
+    rng = np.random.default_rng(31)
+    n = 300
+    frame = pd.DataFrame(
+        {"customer_id": [f"c{i}" for i in range(n)], "spend": rng.lognormal(3, 1, n), "y": ""}
+    )
+    frame.to_csv(tmp_path / "b.csv", index=False)
+    config = tmp_path / "b.toml"
+    config.write_text(
+        'outcomes = ["y"]\n[data]\npath = "b.csv"\n[[features]]\nname = "spend"\n'
+        "[model]\nk_min = 2\nk_max = 3\nstability_bootstraps = 0\n"
+    )
+    result = runner.invoke(app, ["train", "--config", str(config), "--store", str(tmp_path / "s")])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert (
+        "outcome y: no customer has a value (300 blank or missing), so it separates nothing "
+        "(is it the right column?)"
+    ) in said, said
+    assert "(1 = '1')" not in said, said
