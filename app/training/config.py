@@ -388,6 +388,25 @@ class ModelConfig(_Strict):
             )
         return value
 
+    @field_validator("algorithms", mode="before")
+    @classmethod
+    def _clustering_only(cls, value: Any) -> Any:
+        # (a new user's algorithms = ["kmeans", "tree"] got "Input should be 'kmeans', 'gmm'
+        # or 'minibatch_kmeans'", with no word of how a tree is asked for)
+        if isinstance(value, list) and "tree" in value:
+            raise ValueError(
+                "'tree' is not compared among algorithms: a tree is grown on one outcome and "
+                'chosen by its held-out effect; write algorithm = "tree" with target = '
+                '"<outcome>" (without algorithms), or compare "kmeans", "gmm" and '
+                '"minibatch_kmeans" here'
+            )
+        if isinstance(value, list) and "auto" in value:
+            raise ValueError(
+                "'auto' is not a candidate: it picks kmeans, or minibatch_kmeans above "
+                'minibatch_threshold rows; list "kmeans", "gmm" or "minibatch_kmeans"'
+            )
+        return value
+
     @model_validator(mode="after")
     def _k_range(self, info: ValidationInfo) -> ModelConfig:
         if self.k_min > self.k_max:

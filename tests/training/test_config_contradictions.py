@@ -41,6 +41,14 @@ def _config(folder: Path, top: str = "", model: str = "") -> Path:
             "algorithms lists clustering candidates, and algorithm = 'tree' grows a tree",
         ),
         ("", 'algorithms = ["kmeans", "gmm", "kmeans"]', "algorithms lists 'kmeans' twice"),
+        # a new user's list with a tree got "Input should be 'kmeans', 'gmm' or ..."
+        (
+            'outcomes = ["churned"]',
+            'algorithms = ["kmeans", "tree"]\ntarget = "churned"',
+            "model.algorithms: 'tree' is not compared among algorithms: a tree is grown on one "
+            'outcome and chosen by its held-out effect; write algorithm = "tree" with target',
+        ),
+        ("", 'algorithms = ["auto", "gmm"]', "model.algorithms: 'auto' is not a candidate"),
         # pydantic read true as 1 and false as 0 (seed = false trained with seed 0)
         ("", "seed = false", "model.seed: expected a number, not false"),
         ("", "min_share = true", "model.min_share: expected a number, not true"),
