@@ -1051,10 +1051,14 @@ def read_events(
             if hint is not None:
                 grouped = dot_grouped(log[column])  # 12.000 beside 1.234.567
                 hint += dot_group_hint(log[column], grouped) if grouped.any() else ""
+                # refunds written so (8.76-, (8.76)) left out would over-count spend instead
+                text = people.astype(str).str.strip()
+                credits = bool((text.str.endswith("-") | text.str.startswith("(")).all())
+                effect = "over-count" if credits else "under-count"
                 raise DataError(
                     f"{source}: column {column!r} holds numbers written for people in "
                     f"{len(people):,} of {len(log):,} rows, e.g. {people.iloc[0]!r}; {hint} "
-                    "(leaving those lines out would under-count their customers' spend)"
+                    f"(leaving those lines out would {effect} their customers' spend)"
                 )
     # a line repeated exactly (every field, not only those read): counted each time, as the
     # same item bought twice would be, or once with drop_duplicates (an export's glitch)

@@ -1299,6 +1299,7 @@ def test_negative_amounts_with_a_trailing_minus_are_never_left_out(tmp_path: Pat
     message = str(caught.value)
     assert "'8.76-' is a negative number written with its minus sign after it" in message
     assert "with a leading minus sign (-8.76)" in message and "in 2 of 109 rows" in message
+    assert message.endswith("(leaving those lines out would over-count their customers' spend)")
     from app.training.values import unit_hint
 
     assert unit_hint(["1,200.50-"]) and "(-1200.50)" in str(unit_hint(["1,200.50-"]))
