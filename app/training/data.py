@@ -680,6 +680,13 @@ def _decimal_commas(path: Path, separator: str) -> bool:
 
 
 COMPRESSED = {".gz": "gzip", ".bz2": "bzip2", ".xz": "xz", ".zst": "zstd", ".zip": "zip"}
+UNPACK = {
+    ".gz": "gunzip -k {name}",
+    ".bz2": "bunzip2 -k {name}",
+    ".xz": "unxz -k {name}",
+    ".zst": "unzstd {name}",
+    ".zip": "unzip {name}",
+}
 SPREADSHEETS = (".xlsx", ".xlsm", ".xls", ".ods", ".numbers")
 OTHER_FORMATS = frozenset(
     [
@@ -714,7 +721,10 @@ def format_problem(path: Path) -> str | None:
         return None
     fix = "the data is read from CSV or Parquet files"
     if suffix in COMPRESSED:
-        return f"is compressed ({COMPRESSED[suffix]}): {fix}; decompress it first"
+        # (every reader of the file, --record's resumable runs by byte offset among them,
+        # reads it as it lies on disk: the file is decompressed once, beside it)
+        command = UNPACK[suffix].format(name=path.name)
+        return f"is compressed ({COMPRESSED[suffix]}): {fix}; decompress it first ({command})"
     if suffix in SPREADSHEETS:
         return f"is a spreadsheet ({suffix}): {fix}; save the sheet as CSV"
     if suffix in OTHER_FORMATS:

@@ -510,7 +510,13 @@ def test_a_migration_window_that_ends_before_it_starts_is_refused_naming_both_en
     ("name", "write", "expected"),
     [
         # a gzipped CSV ended in a traceback from the row-shape scan (found by this stop)
-        ("customers.csv.gz", "gzip", "customers.csv.gz is compressed (gzip)"),
+        # (with the command that decompresses it beside it)
+        (
+            "customers.csv.gz",
+            "gzip",
+            "customers.csv.gz is compressed (gzip): the data is read "
+            "from CSV or Parquet files; decompress it first (gunzip -k customers.csv.gz)",
+        ),
         ("customers.json", "json", "customers.json is not CSV or Parquet (.json)"),
         ("customers.xlsx", "zip", "customers.xlsx is a spreadsheet (.xlsx)"),
         ("customers.csv", "parquet", "customers.csv is a Parquet file: name it .parquet"),
