@@ -365,12 +365,20 @@ def _silhouettes(x: np.ndarray, labelings: list[np.ndarray], block: int = 512) -
         onehot[np.arange(n), first + code] = 1.0
     sums = np.empty_like(onehot)  # per row, its summed distance to each labeling's clusters
     squared = np.einsum("ij,ij->i", x, x)
+    # one block of squared distances, reused: each step in place (|a|^2 - 2 a.b + |b|^2 in
+    # the same order of operations as written out, so the same values to the bit), not four
+    # fresh 512 x n temporaries per block whose pages the kernel clears
+    buffer = np.empty((min(block, n), n))
     for start in range(0, n, block):
         rows = slice(start, min(start + block, n))
-        d2 = squared[rows, None] - 2.0 * (x[rows] @ x.T) + squared[None, :]
+        d2 = buffer[: rows.stop - start]
+        np.matmul(x[rows], x.T, out=d2)
+        d2 *= -2.0
+        d2 += squared[rows, None]
+        d2 += squared[None, :]
         np.maximum(d2, 0.0, out=d2)
         d2[np.arange(d2.shape[0]), np.arange(start, start + d2.shape[0])] = 0.0
-        sums[rows] = np.sqrt(d2, out=d2) @ onehot
+        np.matmul(np.sqrt(d2, out=d2), onehot, out=sums[rows])
     scores = []
     for code, first, end in zip(codes, bounds, bounds[1:], strict=False):
         total = sums[:, first:end]
