@@ -187,6 +187,9 @@ def fit_version(
             data.notes.extend(weak_structure(silhouette, by, as_declared))
             data.notes.extend(fragile(assessed.quality.stability_ari, k))
     del matrix
+    # each feature's schema (the numeric ones' mean, spread and median over every row) in
+    # the second thread too, after the quality measures, beside the profile
+    schema = background.submit(_feature_schema, config, frame, preprocessor)
     slots = rule_slots.astype(np.int64)
     slots[rule_slots < 0] = len(rules) + labels
     with timer.step("stable ids"):
@@ -250,8 +253,8 @@ def fit_version(
     with store.register(spec.name, version) as folder:
         with timer.step("write"):
             artefact = store.write_artefact(folder, model)
-        # the feature schema reads every row (the drift distributions come from the second
-        # thread, waited for here): timed, so the bench shows it
+        # the feature schema and the drift distributions read every row (both come from the
+        # second thread, waited for here): timed, so the bench shows it
         with timer.step("manifest"):
             references, fingerprint = summaries.result()
             manifest = Manifest(
@@ -262,7 +265,7 @@ def fit_version(
                 libraries=library_versions(),
                 data=_data_info(config, data, fingerprint),
                 config=config.model_dump(mode="json"),
-                features=_feature_schema(config, frame, preprocessor),
+                features=schema.result(),
                 algorithm=algorithm,
                 seed=spec.seed,
                 k=k or len(leaves),
