@@ -188,7 +188,7 @@ def fit_version(
             data.notes.extend(fragile(assessed.quality.stability_ari, k))
     del matrix
     # each feature's schema (the numeric ones' mean, spread and median over every row) in
-    # the second thread too, after the quality measures, beside the profile
+    # the second thread too (its reductions mostly without the GIL), beside the profile
     schema = background.submit(_feature_schema, config, frame, preprocessor)
     slots = rule_slots.astype(np.int64)
     slots[rule_slots < 0] = len(rules) + labels
