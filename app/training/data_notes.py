@@ -8,7 +8,8 @@ Only numpy and pandas: the job runs these while scikit-learn is not imported yet
 from __future__ import annotations
 
 import re
-from typing import cast
+from collections.abc import Mapping
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -22,11 +23,16 @@ def data_notes(config: TrainConfig, frame: pd.DataFrame) -> tuple[TrainConfig, l
     """``config`` with its transforms resolved on ``frame`` (``resolve_transforms``), and
     every note on the data, in the order the summary lists them."""
     config, notes = resolve_transforms(config, frame)
+    # each categorical feature's distinct present values, found once for the three notes
+    # that read them (a hash pass over every row each time)
+    distinct = {
+        f.name: frame[f.name].dropna().unique() for f in config.features if f.type == "categorical"
+    }
     notes.extend(negatives_under_log(config, frame))
-    notes.extend(near_duplicate_categories(config, frame))
+    notes.extend(near_duplicate_categories(config, frame, distinct))
     notes.extend(grouped_categories(config, frame))
-    notes.extend(ordered_answers(config, frame))
-    notes.extend(numeric_bands(config, frame))
+    notes.extend(ordered_answers(config, frame, distinct))
+    notes.extend(numeric_bands(config, frame, distinct))
     notes.extend(skewed_without_transform(config, frame))
     notes.extend(uninformative_features(config, frame))
     notes.extend(id_like_numbers(config, frame))
@@ -308,7 +314,17 @@ def _distinct_whole(values: np.ndarray) -> bool:
 VARIED_CATEGORIES = 50  # more distinct values than this (and over 5% of the customers)
 
 
-def near_duplicate_categories(config: TrainConfig, frame: pd.DataFrame) -> list[str]:
+def _distinct(frame: pd.DataFrame, name: str, distinct: Mapping[str, Any] | None) -> Any:
+    """A column's distinct present values in order of appearance (``dropna().unique()``),
+    from ``distinct`` where ``data_notes`` found them already."""
+    if distinct is not None and name in distinct:
+        return distinct[name]
+    return frame[name].dropna().unique()
+
+
+def near_duplicate_categories(
+    config: TrainConfig, frame: pd.DataFrame, distinct: Mapping[str, Any] | None = None
+) -> list[str]:
     """A note per categorical feature whose categories differ only in case or spacing
     (``'pro'``, ``' Pro '``, ``'PRO'``): kept apart, they split one group into several, in
     the profiles, the names and the rules that test one spelling. And one per categorical
@@ -318,11 +334,11 @@ def near_duplicate_categories(config: TrainConfig, frame: pd.DataFrame) -> list[
     for feature in config.features:
         if feature.type != "categorical":
             continue
-        present = frame[feature.name].dropna()
-        spellings = pd.Series(present.unique()).astype(str)
-        if len(spellings) > VARIED_CATEGORIES and len(spellings) > 0.05 * len(present):
+        present = int(frame[feature.name].notna().sum())
+        spellings = pd.Series(_distinct(frame, feature.name, distinct)).astype(str)
+        if len(spellings) > VARIED_CATEGORIES and len(spellings) > 0.05 * present:
             notes.append(
-                f"{feature.name}: {len(spellings):,} categories among {len(present):,} "
+                f"{feature.name}: {len(spellings):,} categories among {present:,} "
                 "customers; a categorical column this varied is usually a date, an id or an "
                 "amount (its rare values are grouped as infrequent): derive a number from it "
                 "or leave it out"
@@ -383,7 +399,9 @@ SCALES = (
 )  # fmt: skip
 
 
-def ordered_answers(config: TrainConfig, frame: pd.DataFrame) -> list[str]:
+def ordered_answers(
+    config: TrainConfig, frame: pd.DataFrame, distinct: Mapping[str, Any] | None = None
+) -> list[str]:
     """One note for the categorical features whose categories are answers on one ordered
     scale (``Strongly disagree`` ... ``Strongly agree``): as categories their order is not
     used, an ``Agree`` as far from ``Strongly agree`` as from ``Strongly disagree``. A survey
@@ -392,7 +410,7 @@ def ordered_answers(config: TrainConfig, frame: pd.DataFrame) -> list[str]:
     for feature in config.features:
         if feature.type != "categorical":
             continue
-        written = [str(v) for v in frame[feature.name].dropna().unique()]
+        written = [str(v) for v in _distinct(frame, feature.name, distinct)]
         keys = {" ".join(w.split()).casefold() for w in written}
         for scale in SCALES:
             if len(keys) >= 3 and keys <= set(scale):
@@ -427,7 +445,9 @@ def _band_start(band: str) -> float:
     return -1.0 if re.search(r"less|fewer|under|below|<", band, re.IGNORECASE) else value
 
 
-def numeric_bands(config: TrainConfig, frame: pd.DataFrame) -> list[str]:
+def numeric_bands(
+    config: TrainConfig, frame: pd.DataFrame, distinct: Mapping[str, Any] | None = None
+) -> list[str]:
     """One note for the categorical features whose categories are bands of numbers
     (``Less than $40K``, ``$40K - $60K`` ... ``$120K +``; ``18-24`` ... ``65+``), at most
     one other (``Unknown``): as categories their order is not used, as for survey answers."""
@@ -435,7 +455,7 @@ def numeric_bands(config: TrainConfig, frame: pd.DataFrame) -> list[str]:
     for feature in config.features:
         if feature.type != "categorical":
             continue
-        written = [str(v) for v in frame[feature.name].dropna().unique()]
+        written = [str(v) for v in _distinct(frame, feature.name, distinct)]
         if not 3 <= len(written) <= 20:
             continue
         bands = [w for w in written if BAND.search(w)]
