@@ -41,11 +41,18 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.assignment.by_id import assign_by_id, assign_merged
 from app.assignment.profiles import FROM_PROFILE, FROM_REQUEST, complete_one, is_complete
 from app.assignment.schemas import AssignRequest, AssignResponse, BatchRequest, BatchResponse
-from app.assignment.service import answer_batch, answer_valid, record_one, render
+from app.assignment.service import (
+    SETTLE_ROUNDS,
+    answer_batch,
+    answer_valid,
+    record_one,
+    recorded_after,
+    render,
+)
 from app.assignment.validation import decode_valid_batch, parse_batch, parse_flag, parse_single
 from app.deps import current_serving
 from app.drift.live import LIVE
-from app.events.service import live_features, live_features_many, log_spec
+from app.events.service import Derived, live_features, live_features_many, log_spec
 from app.history import HistoryService
 from app.history.records import now_ms
 from app.models import MAX_MODEL_NAME, MODEL_PARAMETER, state_for_query
@@ -53,6 +60,7 @@ from app.observability import ASSIGNMENTS, child
 from app.problems import as_problem, problem_response, problem_responses
 from app.security import SCOPE_KEY, authorize, presented_key_raw
 from app.security import Scope as KeyScope
+from app.serving import ServingModel
 from app.settings import Settings
 
 Handler = Callable[[State, bytes, bytes], Awaitable[bytes]]
@@ -155,12 +163,9 @@ async def assign_payload(state: State, body: bytes, query: bytes) -> bytes:
                 history, serving, customer_id, features, max_id
             )
         else:
-            features, source, as_of = live
-            doc = render(serving, customer_id, serving.assign_one(features), features)
-            doc["features_as_of"] = as_of
-            # derived: stored as of now, stamped as of the read (as an events batch's records
-            # are): Redis ignores it after a forget that came in between
-            await record_one(history, serving, doc, features, assigned_at=read_at)
+            doc, features, source = await _derived(
+                state, history, serving, customer_id, features, live, read_at
+            )
     else:  # every feature sent
         if not is_complete(features, kinds):  # recording off: raises the 422 naming them
             await complete_one(history, kinds, customer_id, features, max_id)
@@ -172,6 +177,42 @@ async def assign_payload(state: State, body: bytes, query: bytes) -> bytes:
     doc["features_from"] = source
     child(ASSIGNMENTS, serving.manifest.model_name, doc["segment_id"]).inc()
     return orjson.dumps(doc)
+
+
+async def _derived(
+    state: State,
+    history: HistoryService,
+    serving: ServingModel,
+    customer_id: str,
+    sent: dict[str, Any],
+    live: Derived,
+    read_at: int,
+) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """The recorded answer for a log model's customer derived from their aggregates as read
+    (``live``, read at ``read_at``), the features assigned and where they came from.
+
+    The record is stamped as of the read (as an events batch's records are): Redis ignores
+    it after a forget that came in between. An events request stamped before that read may
+    apply its events after it, and record and settle before this record lands: this record,
+    newer and derived without them, would stand. So once it is recorded the aggregates are
+    read again (stamped before that read) and, if they moved, the customer is derived and
+    recorded anew from them, as an events request settles (``SETTLE_ROUNDS`` at most)."""
+    doc: dict[str, Any] | None = None
+    for _ in range(1 + SETTLE_ROUNDS):
+        features, source, as_of, used = live
+        made = render(serving, customer_id, serving.assign_one(features), features)
+        made["features_as_of"] = as_of
+        await record_one(history, serving, made, features, assigned_at=read_at)
+        doc = made if doc is None else recorded_after(doc, made)
+        if not made["recorded"]:  # superseded (its writer settles), forgotten or spooled
+            break
+        read_at = now_ms()
+        again = await live_features(state, serving, customer_id, sent)
+        if again is None or again[3] == used:
+            break
+        live = again
+    assert doc is not None
+    return doc, features, source
 
 
 async def assign_batch_payload(state: State, body: bytes, query: bytes) -> bytes:

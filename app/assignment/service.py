@@ -23,11 +23,29 @@ from app.training.preprocess import MISSING_CATEGORY
 from app.words import spelled_alike
 
 Incomplete = Sequence[tuple[int, str, dict[str, Any]]]
-LiveMany = Callable[[Incomplete], Awaitable[list[tuple[dict[str, Any], str, str] | None]]]
+LiveMany = Callable[[Incomplete], Awaitable[list[tuple[dict[str, Any], str, str, Any] | None]]]
 """Features derived as of now for a batch's incomplete ``(index, customer id, sent)`` items
 (a transactions model's customers, ``app.events.service.live_features_many``): per item, its
-features, where they came from and the time they were derived as of, or None to complete it
-from the stored profile."""
+features, where they came from, the time they were derived as of and what they were derived
+from (compared with ``==`` to what a later call gives: the items recorded are derived anew
+when it moved), or None to complete it from the stored profile."""
+SETTLE_ROUNDS = 3
+"""Most times a request records its customers anew because other requests' events moved their
+aggregates meanwhile (each round needs another request's apply in the few ms since the last
+read): an events group (``app.events.service._settle``) and an assignment derived from the
+aggregates (by id, by batch, by rescore) alike."""
+
+
+def recorded_after(first: dict[str, Any], then: dict[str, Any]) -> dict[str, Any]:
+    """A customer's answer when recorded twice by one request: the segment as last recorded,
+    the segment before the request's first record (if that one was recorded) and whether the
+    request moved the customer from it."""
+    if not first["recorded"] or not then["recorded"]:
+        return then
+    previous = first["previous_segment_id"]
+    return {**then, "previous_segment_id": previous, "changed": previous != then["segment_id"]}
+
+
 Completed = tuple[dict[str, Any], str] | list[dict[str, str]]
 """An incomplete item completed: its features and where they came from, or its errors."""
 
@@ -214,6 +232,8 @@ async def answer_batch(
     sources: dict[int, str] = {}
     read_at: int | None = None  # when the behaviour was read: the derived rows' records' stamp
     as_of: dict[int, str] = {}  # the time the derived rows were derived as of
+    used: dict[int, Any] = {}  # what they were derived from (a log model's aggregates)
+    derived_items: list[tuple[int, str, dict[str, Any]]] = []
     if incomplete and live is not None:
         started = now_ms()  # before the read: a forget landing after it wins (Redis ignores
         # older records after a tombstone), as an events batch's records are stamped
@@ -222,7 +242,8 @@ async def answer_batch(
             read_at = started
         for (i, _, _), found in zip(incomplete, derived, strict=True):
             if found is not None:
-                merged[i], sources[i], as_of[i] = found
+                merged[i], sources[i], as_of[i], used[i] = found
+        derived_items = [item for item, found in zip(incomplete, derived, strict=True) if found]
         incomplete = [item for item, found in zip(incomplete, derived, strict=True) if not found]
     expected: dict[int, str] = {}
     sent: dict[int, tuple[int, str, dict[str, Any]]] = {}  # the items as sent, for a redo
@@ -295,11 +316,66 @@ async def answer_batch(
             sources.pop(i, None)
         assigned -= len(refused)
         stale = await answer([item for item in again if item[0] not in refused], expected)
+    if derived_items:
+        assert live is not None
+        await _settle(results, serving, history, live, derived_items, merged, as_of, used, explain)
     for i, source in sources.items():
         results[i]["features_from"] = source  # type: ignore[index]
         if i in as_of:
             results[i]["features_as_of"] = as_of[i]  # type: ignore[index]
     return _batch_answer(serving, results, assigned)
+
+
+async def _settle(
+    results: list[dict[str, Any] | None],
+    serving: ServingModel,
+    history: HistoryService | None,
+    live: LiveMany,
+    items: Incomplete,
+    merged: dict[int, dict[str, Any]],
+    as_of: dict[int, str],
+    used: dict[int, Any],
+    explain: bool,
+) -> None:
+    """Leave no item derived from a log model's aggregates recorded without events that
+    raced it: an events request stamped before the read may apply its events after it, then
+    record and settle before these records land (newer, derived without the events: they
+    would stand). Once recorded, the items are derived again (stamped before that read); the
+    customers whose aggregates moved are recorded anew from them, as an events request
+    settles. ``results``, ``merged``, ``as_of`` and ``used`` are updated in place."""
+    for _ in range(SETTLE_ROUNDS):
+        check = [
+            item
+            for item in items
+            if (done := results[item[0]]) is not None
+            and done["status"] == "ok"
+            and done["recorded"]
+        ]
+        if not check:  # (superseded: the newer record's writer settles; spooled; forgotten)
+            return
+        started = now_ms()
+        again = await live(check)
+        moved = [
+            (item, found)
+            for item, found in zip(check, again, strict=True)
+            if found is not None and found[3] != used[item[0]]
+        ]
+        if not moved:
+            return
+        first: dict[int, dict[str, Any]] = {}
+        for (i, _, _), found in moved:
+            merged[i], _, as_of[i], used[i] = found
+            first[i] = results[i]  # type: ignore[assignment]
+        items = [item for item, _ in moved]
+        indices, ids = [i for i, _, _ in items], [customer_id for _, customer_id, _ in items]
+        rows = [merged[i] for i in indices]
+        await _answer_into(results, serving, history, indices, ids, rows, explain, None, started)
+        for i, before in first.items():
+            results[i] = recorded_after(before, results[i])  # type: ignore[arg-type]
+
+
+def _recorded(result: dict[str, Any] | None) -> bool:
+    return result is not None and result["status"] == "ok" and bool(result["recorded"])
 
 
 async def _complete(

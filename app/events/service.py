@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import State
 
+from app.assignment.service import SETTLE_ROUNDS, recorded_after
 from app.assignment.validation import ErrorBudget, is_unicode
 from app.deps import current_serving
 from app.drift.live import LIVE
@@ -287,11 +288,6 @@ async def _work(
     return statuses, list(zip((first[c] for c in touched), docs, strict=True))
 
 
-SETTLE_ROUNDS = 3
-"""Most times a group records its customers anew because other requests' events moved them
-meanwhile (each round needs another request's apply in the few ms since the last read)."""
-
-
 async def _settle(
     store: BehaviourStore,
     serving: ServingModel,
@@ -342,19 +338,9 @@ async def _settle(
         )
         for j, agg, doc in zip(order, fresh, redone, strict=True):
             used[j] = agg
-            docs[j] = _after(docs[j], doc)
+            docs[j] = recorded_after(docs[j], doc)
         settled = [j for j in order if docs[j]["recorded"]]
         redo = {order[k] for k in again}
-
-
-def _after(first: dict[str, Any], then: dict[str, Any]) -> dict[str, Any]:
-    """A customer's answer when recorded twice by one request: the segment as last recorded,
-    the segment before the request's first record (if that one was recorded) and whether the
-    request moved the customer from it."""
-    if not first["recorded"] or not then["recorded"]:
-        return then
-    previous = first["previous_segment_id"]
-    return {**then, "previous_segment_id": previous, "changed": previous != then["segment_id"]}
 
 
 async def _after_a_forget(
@@ -455,12 +441,18 @@ def as_of_text(as_of_us: int) -> str:
     return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+Derived = tuple[dict[str, Any], str, str, Aggregates]
+"""A customer's features derived as of now (what was sent wins), where they came from
+(``profile`` or ``merged``), the time they were derived as of (``as_of_text``) and the
+aggregates they were derived from: read again after the record, aggregates that moved
+meanwhile (another request's events) are derived and recorded anew (see ``_settle``)."""
+
+
 async def live_features(
     state: State, serving: ServingModel, customer_id: str, sent: dict[str, Any]
-) -> tuple[dict[str, Any], str, str] | None:
+) -> Derived | None:
     """For ``POST /v1/assign`` by id: the features of a transactions model's customer derived
-    as of now from the stored aggregates (what was sent wins), where they came from, and the
-    time they were derived as of (``as_of_text``); or None to go on as usual (not a
+    as of now from the stored aggregates (``Derived``); or None to go on as usual (not a
     transactions model, no Redis, no aggregates stored for the customer)."""
     store: BehaviourStore | None = getattr(state, "behaviour", None)
     if store is None or log_spec(serving) is None:
@@ -473,12 +465,12 @@ async def live_features(
         return None
     as_of = now_us(state)
     derived = features_of(agg, as_of, serving.feature_kinds)
-    return {**derived, **sent}, "merged" if sent else "profile", as_of_text(as_of)
+    return {**derived, **sent}, "merged" if sent else "profile", as_of_text(as_of), agg
 
 
 async def live_features_many(
     state: State, serving: ServingModel, items: Sequence[tuple[int, str, dict[str, Any]]]
-) -> list[tuple[dict[str, Any], str, str] | None]:
+) -> list[Derived | None]:
     """``live_features`` for the incomplete ``(index, customer id, sent)`` items of
     ``POST /v1/assign/batch``, with one read of their aggregates; None for an item to go on
     as usual."""
@@ -491,7 +483,7 @@ async def derived_now(
     serving: ServingModel,
     items: Sequence[tuple[int, str, dict[str, Any]]],
     now: Callable[[], int],
-) -> list[tuple[dict[str, Any], str, str] | None]:
+) -> list[Derived | None]:
     """``live_features_many`` on ``store``, as of ``now()`` (epoch us, read after the
     aggregates): for the service and ``segments customers rescore`` alike."""
     if store is None or log_spec(serving) is None or not items:
@@ -504,6 +496,8 @@ async def derived_now(
     as_of = now()
     rows, when = iter(feature_rows(known, as_of, serving.feature_kinds)), as_of_text(as_of)
     return [
-        None if agg is None else ({**next(rows), **sent}, "merged" if sent else "profile", when)
+        None
+        if agg is None
+        else ({**next(rows), **sent}, "merged" if sent else "profile", when, agg)
         for (_, _, sent), agg in zip(items, stored, strict=True)
     ]

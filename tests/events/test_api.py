@@ -10,6 +10,8 @@ import asyncio
 import itertools
 import json
 import re
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -20,9 +22,11 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from app.deps import current_serving
 from app.events.derive import rfm_features, to_us
 from app.history.records import RedisUnavailable
 from app.problems import MAX_BATCH_CEILING
+from app.recording.rescore import rescore
 from app.registry.store import ModelStore
 from app.serving.model import build_serving_model
 from app.training.job import TrainResult
@@ -521,6 +525,82 @@ def test_events_racing_for_one_customer_leave_it_recorded_from_all_of_them(
     assert segment_of(doc, "race") == stored["segment_id"]
     by_id = client.post("/v1/assign", json={"customer_id": "race"}).json()
     assert by_id["segment_id"] == stored["segment_id"] and by_id["changed"] is False
+
+
+@pytest.mark.parametrize("how", ["single", "batch", "rescore"])
+def test_an_assignment_by_id_racing_an_events_request_leaves_the_events_recorded(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """Found by a hostile audit (frequency stored 1 where the aggregates held 2): an events
+    request was stamped, then an assignment by id of its customer stamped and read the
+    aggregates, then the events were applied, recorded and settled (nothing had moved since
+    their apply), then the by-id record (derived without the events, stamped later) landed
+    last: the customer's segment and profile missed the events until the next assignment.
+    The by-id path reads the aggregates again after its record and records anew from them
+    when they moved. Two real requests run at once in the service; only their order is
+    forced."""
+    post(client, event("rb", 30, 5.0))
+    behaviour = client.app.state.behaviour  # type: ignore[attr-defined]
+    real_read, real_apply = behaviour.read, behaviour.apply
+    stamped = threading.Event()
+    gates: dict[str, asyncio.Event] = {}  # made in the service's loop
+    reads: list[Any] = []
+
+    def gate(name: str) -> asyncio.Event:
+        return gates.setdefault(name, asyncio.Event())
+
+    async def applied_after_the_by_id_read(*args: Any, **kwargs: Any) -> Any:
+        stamped.set()  # the events request was stamped before its apply
+        await gate("read").wait()
+        return await real_apply(*args, **kwargs)
+
+    async def read(ids: list[str]) -> Any:
+        found = await real_read(ids)
+        reads.append(found)
+        if len(reads) == 1:  # the by-id read: it records once the events request is done
+            gate("read").set()
+            await gate("settled").wait()
+        elif len(reads) == 2:  # the events request's read after recording (its settling)
+            gate("settled").set()
+        return found
+
+    monkeypatch.setattr(behaviour, "apply", applied_after_the_by_id_read)
+    monkeypatch.setattr(behaviour, "read", read)
+    answers: dict[str, Any] = {}
+    events = threading.Thread(
+        target=lambda: answers.update(events=post(client, event("rb", 1, 40.0)))
+    )
+    events.start()
+    assert stamped.wait(10)
+    time.sleep(0.003)  # the by-id request stamped in a later millisecond
+    if how == "batch":
+        answer = client.post("/v1/assign/batch", json={"items": [{"customer_id": "rb"}]})
+        assert answer.status_code == 200, answer.text
+        result = answer.json()["results"][0]
+    elif how == "single":
+        answer = client.post("/v1/assign", json={"customer_id": "rb"})
+        assert answer.status_code == 200, answer.text
+        result = answer.json()
+    else:  # segments customers rescore (POST /v1/rescore): batches of ids, as the batch
+        state = client.app.state  # type: ignore[attr-defined]
+        history, serving = state.history, current_serving(state)
+        keys = history.recorder.keys
+        done = client.portal.call(  # type: ignore[union-attr]
+            rescore, serving, history, keys, behaviour, 128, 50
+        )
+        assert (done.customers, done.not_recorded) == (1, 0)
+        result = None
+    events.join(10)
+    monkeypatch.setattr(behaviour, "read", real_read)
+    monkeypatch.setattr(behaviour, "apply", real_apply)
+    assert answers["events"]["accepted"] == 1
+    assert reads[0][0].orders == 1 and reads[1][0].orders == 2  # the race as described
+    stored = client.get("/v1/customers/rb").json()
+    assert stored["profile"]["frequency"] == 2 and stored["profile"]["monetary"] == 45.0
+    if result is not None:
+        assert result["segment_id"] == stored["segment_id"] and result["recorded"] is True
+    again = client.post("/v1/assign", json={"customer_id": "rb"}).json()
+    assert again["segment_id"] == stored["segment_id"] and again["changed"] is False
 
 
 @pytest.mark.parametrize("batch", [False, True])
