@@ -45,13 +45,19 @@ async def history_check(history: HistoryService | None) -> dict[str, Any]:
     SPOOL_DROPPED.set(status.spool_dropped)
     REDIS_UP.set(int(ok))
     note = None
-    if not ok:
+    if not status.reachable:
         note = (
             "Redis unreachable: assignments are answered from the model and spooled to disk "
             "until it returns"
-            if not status.reachable
-            else "Redis is back: the spool is being replayed before records go to it directly"
         )
+    elif not ok and status.refusal is not None:
+        # it answers pings but takes no record (maxmemory reached): nothing is replayed
+        note = (
+            f"Redis answers but refused the last write ({status.refusal}): assignments are "
+            "answered from the model and spooled to disk until it takes writes again"
+        )
+    elif not ok:
+        note = "Redis is back: the spool is being replayed before records go to it directly"
     if status.spool_dropped:
         note = (note + "; " if note else "") + (
             f"{status.spool_dropped} record(s) were dropped because the spool was full: "

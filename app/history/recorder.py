@@ -520,7 +520,8 @@ class Recorder:
         if changed < 0:  # the script caught an error on this record; previous is its text
             error = str(previous)
             if _transient(error):
-                raise RedisUnavailable(f"Redis unavailable: {error}", "Redis refused the write")
+                message = f"Redis unavailable: {error}"
+                raise RedisUnavailable(message, "Redis refused the write", refused=True)
             return Outcome(None, changed=False, recorded=False, error=error)
         if duplicate == 2:  # a checked record whose profile had changed: nothing applied
             outcome = STALE

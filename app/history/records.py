@@ -16,7 +16,13 @@ from dataclasses import dataclass, field
 from typing import TypeAlias, overload
 
 import numpy as np
-from redis.exceptions import BusyLoadingError
+from redis.exceptions import (
+    BusyLoadingError,
+    NoScriptError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    ResponseError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -43,14 +49,17 @@ class RedisUnavailable(SegmentsError):
     own words, which may name Redis's host and port. ``reason`` is for an answer to an API
     client: what went wrong, without an address."""
 
-    def __init__(self, message: str, reason: str | None = None) -> None:
+    def __init__(self, message: str, reason: str | None = None, refused: bool = False) -> None:
         super().__init__(message)
         self.reason = message if reason is None else reason  # give one if the text may not do
+        self.refused = refused  # Redis answered, refusing the write for now (-OOM, -READONLY)
 
     @classmethod
     def of(cls, exc: BaseException) -> RedisUnavailable:
         """From the client library's (or the socket's) exception."""
-        return cls(f"Redis unavailable: {str(exc) or type(exc).__name__}", public_reason(exc))
+        message = f"Redis unavailable: {str(exc) or type(exc).__name__}"
+        refused = isinstance(exc, ResponseError) and not isinstance(exc, NoScriptError)
+        return cls(message, public_reason(exc), refused)
 
 
 def public_reason(exc: BaseException) -> str:
@@ -59,6 +68,10 @@ def public_reason(exc: BaseException) -> str:
         return "Redis did not answer in time"
     if isinstance(exc, BusyLoadingError):
         return "Redis is loading its data"
+    if isinstance(exc, OutOfMemoryError):
+        return "Redis is out of memory (maxmemory reached): it refuses writes"
+    if isinstance(exc, ReadOnlyError):
+        return "Redis is read-only (a replica): it refuses writes"
     if isinstance(exc, RedisConnectionError | OSError):
         if "refused" in str(exc).lower():
             return "Redis refused the connection"

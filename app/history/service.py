@@ -49,7 +49,9 @@ class HistoryStatus:
     """For readiness and metrics: is Redis in use, and what the spool holds and lost.
 
     ``redis_up``: records go straight to Redis (not to the spool); ``reachable``: Redis
-    answered a ping just now (it can be reachable while the spool still drains)."""
+    answered a ping just now (it can be reachable while the spool still drains);
+    ``refusal``: while spooling, why Redis refused the last write though it answered (out of
+    memory, read-only), or None (it did not answer, or has not refused since)."""
 
     redis_up: bool
     spool_depth: int
@@ -58,6 +60,7 @@ class HistoryStatus:
     replayed: int
     rejected: int
     reachable: bool
+    refusal: str | None = None
 
 
 LANES = 1
@@ -109,6 +112,7 @@ class HistoryService:
         self._lone_reads: set[asyncio.Task[None]] = set()
         self.profile_cache = ProfileCache(self.config.profile_cache_size)
         self._went_down = asyncio.Event()  # wakes the replayer (``run_replayer``)
+        self._refusal: str | None = None  # why Redis, answering, refused the last write
 
     @property
     def redis_up(self) -> bool:
@@ -284,6 +288,7 @@ class HistoryService:
             log.warning("%s; spooling assignment records until it is back", exc)
             self._went_down.set()
         self._direct = False
+        self._refusal = exc.reason if exc.refused else None
 
     def _checked(self, recs: Sequence[Record], outcomes: list[Outcome]) -> list[Outcome]:
         if len(outcomes) != len(recs):
@@ -330,6 +335,7 @@ class HistoryService:
                             if not self._direct:
                                 log.warning("Redis is back and the spool is drained")
                             self._direct, self._spooled_ids = True, set()
+                            self._refusal = None
                             break
                     continue
                 records = [rec for _, rec in batch]
@@ -428,7 +434,14 @@ class HistoryService:
             self._down(RedisUnavailable("Redis unavailable: it did not answer a ping"))
         depth, dropped = await asyncio.to_thread(lambda: (self.spool.depth(), self.spool.dropped()))
         return HistoryStatus(
-            self._direct, depth, dropped, self.spooled, self.replayed, self.rejected, reachable
+            self._direct,
+            depth,
+            dropped,
+            self.spooled,
+            self.replayed,
+            self.rejected,
+            reachable,
+            None if self._direct else self._refusal,
         )
 
 

@@ -13,6 +13,7 @@ import pytest
 import redis
 from redis.exceptions import RedisError
 
+from app.health import history_check
 from app.history import HistoryConfig, HistoryService, Record, Recorder, Spool
 from app.history.records import now_ms
 from app.recording.rescore import customer_ids
@@ -326,3 +327,39 @@ async def test_a_record_refused_for_good_is_logged_without_the_customer_features
         assert "C-wrong" in caplog.text and rec.record_id in caplog.text
         assert "654321.987" not in caplog.text and "monetary" not in caplog.text
         await delete_prefix(service.recorder)
+
+
+async def test_readiness_says_redis_refuses_writes_while_it_is_out_of_memory(
+    start_redis: Callable[..., RedisProcess], tmp_path: Path
+) -> None:
+    """Found by a hostile audit: with Redis at its maxmemory (it answers pings, refuses every
+    write), readiness said "Redis is back: the spool is being replayed", while nothing could
+    be replayed. It says what is true: Redis refused the last write, and why; once Redis takes
+    writes again and the spool is drained, readiness is ok with no note."""
+    server = start_redis(tmp_path / "oom-ready", args=["--save", "", "--appendonly", "no"]).start()
+    config = make_config(server.url, tmp_path)
+    client = redis.Redis.from_url(server.url)
+    async with service_for(config, replayer=False) as service:
+        assert (await service.record(Record.create("warm", "S0", "v1"))).recorded
+        assert (await history_check(service))["note"] is None
+        client.config_set("maxmemory", "1")  # every write refused: -OOM
+        try:
+            assert not (await service.record(Record.create("C-oom", "S1", "v1"))).recorded
+            for _ in range(2):  # as the record found it, and after a replay that failed
+                check = await history_check(service)
+                assert (check["ok"], check["reachable"], check["mode"]) == (
+                    False,
+                    True,
+                    "spooling",
+                )
+                assert "being replayed" not in check["note"], check["note"]
+                assert "refused the last write" in check["note"], check["note"]
+                assert "out of memory" in check["note"], check["note"]
+                assert await service.replay_pending() == 0
+        finally:
+            client.config_set("maxmemory", "0")
+        assert await service.replay_pending() == 1
+        check = await history_check(service)
+        assert (check["ok"], check["mode"], check["note"]) == (True, "direct", None)
+        await delete_prefix(service.recorder)
+    client.close()
