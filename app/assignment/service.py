@@ -344,13 +344,7 @@ async def _settle(
     customers whose aggregates moved are recorded anew from them, as an events request
     settles. ``results``, ``merged``, ``as_of`` and ``used`` are updated in place."""
     for _ in range(SETTLE_ROUNDS):
-        check = [
-            item
-            for item in items
-            if (done := results[item[0]]) is not None
-            and done["status"] == "ok"
-            and done["recorded"]
-        ]
+        check = [item for item in items if _recorded(results[item[0]])]
         if not check:  # (superseded: the newer record's writer settles; spooled; forgotten)
             return
         started = now_ms()

@@ -458,7 +458,7 @@ async def live_features(
     if store is None or log_spec(serving) is None:
         return None
     try:
-        agg = (await store.read([customer_id]))[0]
+        agg = await store.read_one(customer_id)
     except RedisUnavailable:
         return None  # the stored profile's path answers (or says Redis is unavailable)
     if agg is None:

@@ -101,6 +101,8 @@ class BehaviourStore:
         self.client, self.keys, self.timeout_s = client, keys, timeout_s
         self._apply = client.register_script(_script("apply.lua"))
         self._seed = client.register_script(_script("seed.lua"))
+        self._waiting: list[tuple[str, asyncio.Future[Aggregates | None]]] = []
+        self._reader: asyncio.Task[None] | None = None  # sends the waiting reads (read_one)
 
     async def _run(self, script: Any, calls: list[tuple[int, str]]) -> list[Any]:
         """Run ``script`` once per call (its argument count and its arguments as RESP, from
@@ -264,6 +266,41 @@ class BehaviourStore:
                 if int(kept):
                     found[i] = _aggregates(f, last, o, m)
         return found
+
+    async def read_one(self, customer_id: str) -> Aggregates | None:
+        """``read`` of one customer (an assignment by id), coalesced: the reads that arrive
+        while one is in flight go together in the next (one round trip for many concurrent
+        requests, as the recording lane sends their records). A read is sent after it is
+        asked for, so it sees every write Redis acknowledged before."""
+        waiter: asyncio.Future[Aggregates | None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((customer_id, waiter))
+        if self._reader is None:
+            self._reader = asyncio.create_task(self._read_waiting())
+        return await waiter
+
+    async def _read_waiting(self) -> None:
+        batch: list[tuple[str, asyncio.Future[Aggregates | None]]] = []
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                try:
+                    found = await self.read([customer_id for customer_id, _ in batch])
+                except Exception as exc:  # (RedisUnavailable: each request falls back)
+                    for _, waiter in batch:
+                        if not waiter.done():
+                            waiter.set_exception(exc)
+                    batch = []
+                    continue
+                for (_, waiter), agg in zip(batch, found, strict=True):
+                    if not waiter.done():
+                        waiter.set_result(agg)
+                batch = []
+        finally:
+            self._reader = None
+            for _, waiter in batch + self._waiting:  # cancelled: nobody may wait forever
+                if not waiter.done():
+                    waiter.set_exception(RedisUnavailable("Redis unavailable: stopping"))
+            self._waiting = []
 
     async def read(self, customer_ids: Sequence[str]) -> list[Aggregates | None]:
         """The stored aggregates of each customer (None: no event, no seeding).

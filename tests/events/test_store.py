@@ -223,3 +223,33 @@ def test_an_apply_call_packed_at_once_equals_its_arguments_packed_one_by_one() -
             args = store._apply_args(events, by_customer, mode)
             assert (count, text) == (len(args), _resp(args))
             assert args[1 : 1 + len(customers)] == [store.keys.behaviour(c) for c in customers]
+
+
+def test_reads_of_one_customer_asked_at_once_share_a_round_trip_and_see_earlier_writes(
+    service_redis: str, prefix: str
+) -> None:
+    """``read_one`` (an assignment by id) coalesces: reads asked while one is in flight go
+    together in the next, each answered with its own customer's aggregates (None for one
+    without any); a read asked after an apply returned sees it."""
+    ids = [f"r{i}" for i in range(20)]
+
+    async def work(store: BehaviourStore, client: Redis) -> Any:
+        await store.apply(
+            [Event(c, f"{c}-1", T0, 10.0 + i, f"o{c}") for i, c in enumerate(ids)], True
+        )
+        sent: list[int] = []
+        real = store.read
+
+        async def counted(customer_ids: Any) -> Any:
+            sent.append(len(customer_ids))
+            return await real(customer_ids)
+
+        store.read = counted  # type: ignore[method-assign]
+        found = await asyncio.gather(*(store.read_one(c) for c in [*ids, "nobody"]))
+        assert [a.monetary if a else None for a in found] == [10.0 + i for i in range(20)] + [None]
+        assert sum(sent) == 21 and len(sent) <= 2, sent  # the first alone, the rest together
+        await store.apply([Event("r0", "r0-2", T0 + DAY, 5.0, "o2")], True)
+        again = await store.read_one("r0")
+        assert again is not None and (again.orders, again.monetary) == (2, 15.0)
+
+    _run(service_redis, prefix, work)
