@@ -13,10 +13,14 @@ fresh child processes, one after the other:
   ``KMeans(n_clusters=<the job's k>, random_state=0).fit(X)`` (defaults: ``n_init="auto"``,
   Lloyd).
 
-Both children run with the project's bytecode cached, as Python runs an installed project
-(it writes ``__pycache__`` on first import): a compile of ``app/`` before the runs, into a
-temporary ``PYTHONPYCACHEPREFIX``, without ``PYTHONDONTWRITEBYTECODE`` (a container or CI
-setting that otherwise makes every job compile the project's modules again).
+Both children run with every module's bytecode cached, as Python runs an installed project:
+``app/`` is compiled into its ``__pycache__`` folders before the runs (as pip compiles what
+it installs; ``PYTHONDONTWRITEBYTECODE``, a container or CI setting, would otherwise make
+every job compile the project's modules again), and the libraries' own ``__pycache__`` are
+read as they lie. (Until stop 42 the cache was a temporary ``PYTHONPYCACHEPREFIX``, which
+also hides the libraries' caches: the first child, the job, compiled scikit-learn, SciPy,
+pandas and matplotlib from source, about 2-4 s, and the baseline after it found them
+compiled.)
 
 Peak RSS is the child's own ``ru_maxrss``, read with ``os.wait4`` for that one process (not
 ``RUSAGE_CHILDREN``, which keeps the maximum over every child ever waited for).
@@ -134,13 +138,15 @@ def child_baseline(data: Path, k: int, out: Path) -> None:
 # --------------------------------------------------------------------------- parent
 
 
-def _bytecode_env(folder: Path) -> dict[str, str]:
-    """The children's environment: the project's modules compiled once, into ``folder``."""
+def _bytecode_env() -> dict[str, str]:
+    """The children's environment (this one's), with ``app/`` compiled into its
+    ``__pycache__`` first: each child then reads every module's bytecode, as an installed
+    project's process does."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env["PYTHONPYCACHEPREFIX"] = str(folder / "pycache")
+    env.pop("PYTHONPYCACHEPREFIX", None)
     compile_app = [sys.executable, "-m", "compileall", "-q", str(ROOT / "app")]
     subprocess.run(compile_app, check=True, env=env, cwd=ROOT)
-    return env
+    return {k: v for k, v in os.environ.items() if k != "PYTHONPYCACHEPREFIX"}
 
 
 def _run_child(args: list[str], env: dict[str, str]) -> dict[str, float]:
@@ -192,7 +198,7 @@ def bench_size(n: int, fmt: str, repeat: int) -> dict[str, Any]:
         data = _write_data(n, folder, fmt)
         generate_seconds = time.perf_counter() - start
         file_mb = data.stat().st_size / 1e6
-        env = _bytecode_env(folder)
+        env = _bytecode_env()
         for run in range(repeat):
             print(f"size {n:,} run {run + 1}/{repeat}: job", file=sys.stderr, flush=True)
             out = folder / "job.json"
