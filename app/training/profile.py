@@ -799,16 +799,21 @@ def _leaf_name(
 ) -> str:
     """A tree leaf's name: what tells it from its sibling leaves first, then its strongest
     trait on another feature (more only to be unique); unique ignoring case. A leaf whose
-    path excludes a feature's categories and holds the customers without one is named so
-    (``Region unknown``, not ``Region not APAC, EU``); one whose deciding split takes a
-    numeric feature's missing values, when they are at least ``UNKNOWN_NAMED`` of it, says so
-    (``High satisfaction or unknown``: the survey's non-respondents are not satisfied)."""
+    path excludes a feature's categories and holds one category of it (90% of the leaf or
+    more) is named by it (``Enterprise plan``, not ``Plan not basic, free, pro``; ``Region
+    unknown`` for the customers without one, not ``Region not APAC, EU``); one whose
+    deciding split takes a numeric feature's missing values, when they are at least
+    ``UNKNOWN_NAMED`` of it, says so (``High satisfaction or unknown``: the survey's
+    non-respondents are not satisfied)."""
     held = held or Held(None, 0.0)
-    unknown = categorical.get(split.feature, {}).get(MISSING_CATEGORY)
-    if split.category is not None and not split.is_category and unknown and unknown.share >= 0.9:
-        lead = _category_trait(MISSING_CATEGORY, labels[split.feature], unknown.share)
+    shares = categorical.get(split.feature, {})
+    yes_no = _yes_no(shares)
+    # the one category a "not" leaf holds, by its name: a plan's leaf of ``plan not in
+    # ['free', 'basic', 'pro']`` was "Plan not basic, free, pro" for its enterprise customers
+    top = max(shares.items(), key=lambda kv: kv[1].share, default=None)
+    if split.category is not None and not split.is_category and top and top[1].share >= 0.9:
+        lead = _category_trait(top[0], labels[split.feature], top[1].share, yes_no)
     else:
-        yes_no = _yes_no(categorical.get(split.feature, {}))
         lead = _deciding_trait(
             split, numeric, siblings, labels, words, by_bounds, held.only, yes_no
         )
@@ -997,7 +1002,7 @@ def _describe(
     ]
     bits = [text for _, text in defining[:3]] + differences
     detail = "; ".join(bits) if bits else "close to the population average on every feature"
-    if defining and not differences:
+    if defining and not differences and numeric:  # (a table of categories only has none)
         detail += "; close to the population average on every numeric feature"
     return f"{share:.1%} of customers: {detail}."
 

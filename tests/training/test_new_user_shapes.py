@@ -708,3 +708,48 @@ def test_an_outcome_blank_in_every_row_is_said_so(tmp_path: Path) -> None:
         "(is it the right column?)"
     ) in said, said
     assert "(1 = '1')" not in said, said
+
+
+def plans_frame(n: int = 5000, seed: int = 25) -> pd.DataFrame:
+    """A table of categories only: upgrades driven by the plan, and a little by the channel."""
+    rng = np.random.default_rng(seed)
+    plan = rng.choice(["free", "basic", "pro", "enterprise"], n, p=[0.4, 0.3, 0.2, 0.1])
+    channel = rng.choice(["organic", "paid", "referral", "partner"], n)
+    country = rng.choice(["US", "UK", "DE", "FR", "IN", "BR"], n)
+    device = rng.choice(["mobile", "desktop", "tablet"], n, p=[0.5, 0.4, 0.1])
+    level = pd.Series(plan).map({"free": 0, "basic": 1, "pro": 2, "enterprise": 3}).to_numpy()
+    rate = 1 / (1 + np.exp(-(-2 + 0.7 * level + 0.5 * (channel == "referral"))))
+    upgraded = np.where(rng.uniform(size=n) < rate, "Yes", "No")
+    return pd.DataFrame(
+        {"customer_id": [f"c{i}" for i in range(n)], "plan": plan, "channel": channel,
+         "country": country, "device": device, "upgraded": upgraded}
+    )  # fmt: skip
+
+
+def test_a_table_of_categories_only_names_its_tree_leaves_and_segments_by_them(
+    tmp_path: Path,
+) -> None:
+    """A tree's leaf of ``plan not in ['free', 'basic', 'pro']``, every customer of it on
+    the enterprise plan, was named "Plan not basic, free, pro"; and every segment of a table
+    of categories only was "close to the population average on every numeric feature", a
+    table without one."""
+    data = tmp_path / "plans.csv"
+    plans_frame().to_csv(data, index=False)
+    names = ("plan", "channel", "country", "device")
+    features = [{"name": name, "type": "categorical"} for name in names]
+    raw = {
+        "outcomes": ["upgraded"],
+        "data": {"path": str(data)},
+        "features": features,
+        "model": {"algorithm": "tree", "target": "upgraded", "stability_bootstraps": 0},
+    }
+    store = ModelStore(tmp_path / "store")
+    tree = train(parse_config(raw, base_dir=tmp_path), store).manifest
+    rules = {s.name: s.rule for s in tree.segments}
+    assert rules["Enterprise plan"] == "plan not in ['free', 'basic', 'pro']", rules
+    assert not [name for name in rules if "plan not" in name.lower()], rules
+    raw["model"] = {"k_min": 3, "k_max": 5, "stability_bootstraps": 0}
+    clusters = train(parse_config(raw, base_dir=tmp_path), store).manifest
+    described = [s.description for s in [*tree.segments, *clusters.segments]]
+    assert all("numeric" not in text for text in described), described
+    assert all(re.search(r"\d+% \w+ plan \(\d+% of all\)", text) for text in described)
