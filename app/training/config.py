@@ -506,9 +506,22 @@ def _check_format(delimiter: str, decimal: str, thousands: str | None, table: st
         )
     if thousands is not None and thousands in (decimal, delimiter):
         what = "decimal mark" if thousands == decimal else "delimiter"
+        # a comma-separated file of quoted "4,512" (a CRM's or a US spreadsheet's export):
+        # the fix is in the file, which the other advice (another separator) did not say
+        quoted = (
+            ': a comma-separated file with numbers written "4,512" (in quotes) is not read '
+            "so: write plain numbers (4512) in the file (the pandas lines that do it: "
+            "docs/training.md#preparing-a-file); a spreadsheet's export of 1.234,56 has "
+            'another delimiter, delimiter = ";", decimal = ",", thousands = "."'
+        )
         raise ValueError(
-            f"{table}thousands = {thousands!r} is the {what} too: the thousands separator is "
-            'another character (1.234,56: decimal = ",", thousands = ".")'
+            f"{table}thousands = {thousands!r} is the {what} too"
+            + (
+                quoted
+                if thousands == delimiter == ","
+                else ": the thousands separator is another character (1.234,56: "
+                'decimal = ",", thousands = ".")'
+            )
         )
 
 
