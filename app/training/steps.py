@@ -9,7 +9,9 @@ data file is read.
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import json
 import platform
 import re
 from collections.abc import Iterator
@@ -321,9 +323,17 @@ def _tree_target(
     """The tree's outcome on the customers no configured rule took; it must be declared."""
     if target not in data.outcomes:
         declared = ", ".join(data.outcomes) or "none"
+        close = difflib.get_close_matches(str(target), list(data.outcomes), n=1)
+        # the tree block copied without the outcomes line above it: the short form, where
+        # it goes (a key written after [model] is [model]'s)
+        fix = (
+            f"did you mean {close[0]!r}?"
+            if close
+            else f"declare it: outcomes = [{json.dumps(target)}] at the top of the config, "
+            "above the first [table] (or in [outcomes] columns)"
+        )
         raise DataError(
-            f"model.target = {target!r} is not a declared outcome (declared: {declared}); "
-            "add it to [outcomes] columns"
+            f"model.target = {target!r} is not a declared outcome (declared: {declared}); {fix}"
         )
     series: pd.Series = frame.loc[rule_slots < 0, target]
     return series

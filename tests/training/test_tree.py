@@ -172,8 +172,18 @@ def test_a_tree_needs_a_declared_outcome_as_its_target(tmp_path: Path) -> None:
         parse_config(raw, base_dir=tmp_path)
     raw["model"] = {"algorithm": "tree", "target": "churned"}
     raw["outcomes"] = ["churn"]
-    with pytest.raises(DataError, match=r"'churned' is not a declared outcome \(declared: churn"):
+    misspelt = r"'churned' is not a declared outcome \(declared: churn\); did you mean 'churn'\?"
+    with pytest.raises(DataError, match=misspelt):
         train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s"))
+    # the tree block copied from the docs without the outcomes line above it: where it goes
+    del raw["outcomes"]
+    with pytest.raises(DataError) as none:
+        train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s"))
+    assert str(none.value) == (
+        "model.target = 'churned' is not a declared outcome (declared: none); declare it: "
+        'outcomes = ["churned"] at the top of the config, above the first [table] (or in '
+        "[outcomes] columns)"
+    )
 
 
 def test_the_leaf_count_is_chosen_among_stable_trees(tmp_path: Path) -> None:
