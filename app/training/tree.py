@@ -423,20 +423,34 @@ def grow_tree(
             f"{choice.stability[choice.leaves]:.2f}, held-out effect size "
             f"{choice.held_out[choice.leaves]:.3f}, "
             f"{'n/a' if effect is None else f'{effect:.3f}'} on all customers"
-            + _fewer_grown(len(tree.leaves), choice.leaves, tree.target)
+            + _fewer_grown(
+                len(tree.leaves),
+                choice.leaves,
+                tree.target,
+                np.bincount(labels[present]),
+                max(1, math.ceil(segment_floor(len(values), spec.min_share) * len(values))),
+            )
         ),
     )
     quality = tree_quality(config, tree, matrix, labels, sample)
     return GrownTree(tree, rules, labels, selection, quality)
 
 
-def _fewer_grown(grown: int, chosen: int, target: str) -> str:
+def _fewer_grown(grown: int, chosen: int, target: str, sizes: np.ndarray, least: int) -> str:
     """Why the tree has fewer leaves than the count chosen: no cut of a leaf lowers its
     error, every leaf being of one value of the target (a hotel table's tree on
     ``is_canceled`` beside ``reservation_status``, the outcome written again, grew 2 leaves
-    where 3 were asked, and the job ended on a KeyError)."""
+    where 3 were asked, and the job ended on a KeyError); or every leaf (``sizes``) is too
+    small to cut into two of ``least`` customers (a 50-customer table's tree: 2 leaves of
+    27 and 23, said to hold one value of its target each, which neither did)."""
     if grown >= chosen:
         return ""
+    if (sizes[sizes > 0] < 2 * least).all():
+        return (
+            f"; {grown} grown: no leaf holds the {2 * least:,} customers that two leaves of "
+            f"at least {least:,} need (min_share, or {MIN_SEGMENT} customers where that is "
+            "more)"
+        )
     return (
         f"; {grown} grown: no cut improves a leaf further, each holding one value of "
         f"{target!r} or no feature telling its customers apart"

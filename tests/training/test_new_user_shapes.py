@@ -798,3 +798,39 @@ def test_a_csv_of_quoted_numbers_with_commas_is_told_to_write_plain_numbers(
     assert result.exit_code == 0, result.output
     schema = ModelStore(store).manifests("accounts")[0].features
     assert next(f for f in schema if f.name == "ARR").stats.max == arr.max()
+
+
+def test_a_tree_on_a_tiny_table_says_its_leaves_are_too_few_to_cut(tmp_path: Path) -> None:
+    """A 50-customer table's tree grew 2 leaves (27 and 23 customers, converting at 56% and
+    22%) where 3 were chosen, and the reason said each leaf held "one value of 'converted'
+    or no feature telling its customers apart": neither held; no leaf could be cut into
+    two of 20 customers, the fewest a segment may hold."""
+    rng = np.random.default_rng(24)
+    n = 50
+    group = rng.integers(0, 3, n)
+    frame = pd.DataFrame(
+        {
+            "customer_id": range(1, n + 1),
+            "visits": np.array([2, 8, 20])[group] + rng.poisson(2, n),
+            "spend": (np.array([30, 120, 400])[group] * rng.lognormal(0, 0.3, n)).round(2),
+            "converted": (rng.uniform(size=n) < np.array([0.1, 0.3, 0.6])[group]).astype(int),
+        }
+    )
+    data = tmp_path / "tiny.csv"
+    frame.to_csv(data, index=False)
+    raw = {
+        "outcomes": ["converted"],
+        "data": {"path": str(data)},
+        "features": [{"name": "visits"}, {"name": "spend"}],
+        "model": {"algorithm": "tree", "target": "converted", "stability_bootstraps": 0},
+    }
+    manifest = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
+    sizes = sorted(s.size for s in manifest.segments)
+    assert len(sizes) == 2 and all(20 <= size < 40 for size in sizes), sizes
+    assert {round(s.outcomes["converted"] or 0.0, 2) for s in manifest.segments} != {0.0, 1.0}
+    reason = manifest.selection.reason
+    assert reason.startswith("3 leaves"), reason
+    assert reason.endswith(
+        "; 2 grown: no leaf holds the 40 customers that two leaves of at least 20 need "
+        "(min_share, or 20 customers where that is more)"
+    ), reason
