@@ -662,6 +662,39 @@ _TYPE_HINTS = {
 }
 
 
+def _other_kind(loc: tuple[int | str, ...]) -> str:
+    """A key of the other kind of feature (``impute = "mode"`` in a categorical feature's
+    entry was told it "belongs in [[features]]", where it stood)."""
+    if len(loc) < 4 or loc[0] != "features" or loc[2] not in ("numeric", "categorical"):
+        return ""
+    key, kind = str(loc[-1]), str(loc[2])
+    other = NumericFeature if kind == "categorical" else CategoricalFeature
+    if key not in other.model_fields:
+        return ""
+    said = f"; {key!r} is a key of {'numeric' if kind == 'categorical' else 'categorical'} "
+    said += f"features, and this one is {kind}"
+    if key == "impute":  # the mode a new user asks for is already what a category gets
+        said += (
+            ": a categorical feature's missing cells are a category of their own (list a "
+            "marker such as 'unknown' in its missing_values to make it one)"
+        )
+    return said
+
+
+# a fixed number of segments, as other tools write it (``k = 4``, ``n_clusters = 4``)
+_COUNT_KEYS = {"k", "n_clusters", "clusters", "n_segments", "segments", "num_segments"}
+
+
+def _segment_count(loc: tuple[int | str, ...], given: Any) -> str:
+    if tuple(loc[:1]) != ("model",) or len(loc) != 2 or str(loc[-1]) not in _COUNT_KEYS:
+        return ""
+    count = given if isinstance(given, int) and not isinstance(given, bool) else 4
+    return (
+        f"; a fixed number of segments is k_min = {count} and k_max = {count} (the "
+        "selection chooses within k_min..k_max)"
+    )
+
+
 def _format_validation_error(exc: ValidationError, source: str, raw: Any = None) -> str:
     lines = []
     for err in exc.errors():
@@ -669,7 +702,10 @@ def _format_validation_error(exc: ValidationError, source: str, raw: Any = None)
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown config key" + (
-                _where_it_belongs(err["loc"]) or _did_you_mean(err["loc"])
+                _other_kind(err["loc"])
+                or _segment_count(err["loc"], err.get("input"))
+                or _where_it_belongs(err["loc"])
+                or _did_you_mean(err["loc"])
             )
         elif err["type"] == "union_tag_invalid":  # a feature's type
             given = (err.get("ctx") or {}).get("tag", "")

@@ -52,6 +52,13 @@ def _config(folder: Path, top: str = "", model: str = "") -> Path:
         # pydantic read true as 1 and false as 0 (seed = false trained with seed 0)
         ("", "seed = false", "model.seed: expected a number, not false"),
         ("", "min_share = true", "model.min_share: expected a number, not true"),
+        # a fixed number of segments as other tools write it: "unknown config key", no more
+        (
+            "",
+            "k = 4",
+            "model.k: unknown config key; a fixed number of segments is k_min = 4 and k_max = 4",
+        ),
+        ("", "n_clusters = 5", "model.n_clusters: unknown config key; a fixed number of segm"),
     ],
 )
 def test_a_contradictory_config_is_one_error(
@@ -230,3 +237,33 @@ def test_a_version_not_promoted_says_how_to_use_it_and_assign_takes_out(tmp_path
         app, ["train", "--config", str(config), "--store", str(store), "--promote"]
     )
     assert again.exit_code == 0 and "not promoted" not in again.output
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        # was "'impute' belongs in [[features]]", where it stood
+        (
+            'impute = "mode"',
+            "features.2 ('plan').impute: unknown config key; 'impute' is a key of numeric "
+            "features, and this one is categorical: a categorical feature's missing cells are "
+            "a category of their own",
+        ),
+        (
+            'transform = "log1p"',
+            "features.2 ('plan').transform: unknown config key; 'transform' is a key of "
+            "numeric features, and this one is categorical",
+        ),
+    ],
+)
+def test_a_numeric_features_key_in_a_categorical_one_says_so(
+    key: str, expected: str, tmp_path: Path
+) -> None:
+    config = _config(tmp_path)
+    text = config.read_text()
+    config.write_text(text.replace('type = "categorical"', f'type = "categorical"\n{key}'))
+    store = tmp_path / "store"
+    output = " ".join(run_train(config, store).split())
+    assert expected in output
+    assert "belongs in" not in output
+    assert_store_untouched(store)
