@@ -111,6 +111,15 @@ class NumericBlock:
         out[:, self.start : self.stop] = (x - self.mean) / self.scale
 
 
+def infrequent_categories(encoder: Any) -> Any:
+    """A fitted one-hot encoder's infrequent categories of its one column, None for none: an
+    encoder fitted without grouping (``min_frequency = 0``) has no such attribute, and
+    reading it was an AttributeError that ended the training job."""
+    if encoder.min_frequency is None and encoder.max_categories is None:
+        return None
+    return encoder.infrequent_categories_[0]
+
+
 class OneHot:
     """One categorical feature's one-hot block, unknown and rare values in its infrequent
     column (if it has one; else in none)."""
@@ -120,7 +129,7 @@ class OneHot:
         if encoder is None or encoder.drop_idx_ is not None:
             raise UnsupportedPipeline(f"categorical block for {name!r} is not a plain one-hot")
         categories = [str(c) for c in encoder.categories_[0]]
-        infrequent = encoder.infrequent_categories_[0]
+        infrequent = infrequent_categories(encoder)
         rare = {str(c) for c in infrequent} if infrequent is not None else set()
         frequent = [c for c in categories if c not in rare]
         self.name, self.start = name, start

@@ -40,6 +40,7 @@ from app.registry.manifest import (
     SegmentInfo,
 )
 from app.registry.store import ModelStore, new_version_id
+from app.serving.preprocess import infrequent_categories
 from app.training.config import NumericFeature, TrainConfig
 from app.training.data import TrainingData, min_rows_for
 from app.training.job import Timer, TrainResult, one_blas_thread
@@ -569,7 +570,7 @@ def _feature_schema(
             )
         else:
             encoder = named[f"cat_{f.name}"].named_steps["onehot"]
-            infrequent = encoder.infrequent_categories_[0]
+            infrequent = infrequent_categories(encoder)
             schema.append(
                 FeatureSchema(
                     name=f.name,

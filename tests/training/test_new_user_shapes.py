@@ -834,3 +834,55 @@ def test_a_tree_on_a_tiny_table_says_its_leaves_are_too_few_to_cut(tmp_path: Pat
         "; 2 grown: no leaf holds the 40 customers that two leaves of at least 20 need "
         "(min_share, or 20 customers where that is more)"
     ), reason
+
+
+def test_min_frequency_0_keeps_every_category_and_trains(tmp_path: Path) -> None:
+    """A B2B table's industry of 40 values, some under 1% of the accounts: the docs say to
+    lower min_frequency to keep more of them, and min_frequency = 0 (keep them all) ended the
+    job on an AttributeError of scikit-learn's encoder, which groups nothing then. It trains,
+    keeps every category, and the served path encodes as the fitted pipeline does."""
+    from app.serving.preprocess import CompiledPreprocess
+
+    rng = np.random.default_rng(21)
+    n = 2000
+    weights = 1 / np.arange(1, 41) ** 1.2
+    industries = [f"Industry {i:02d}" for i in range(40)]
+    frame = pd.DataFrame(
+        {
+            "account_id": [f"ACC-{i:05d}" for i in range(n)],
+            "industry": rng.choice(industries, n, p=weights / weights.sum()),
+            "logins_per_week": rng.gamma(2, 10, n).round(1),
+        }
+    )
+    assert (frame["industry"].value_counts(normalize=True) < 0.01).sum() >= 10
+    data = tmp_path / "accounts.csv"
+    frame.to_csv(data, index=False)
+    config = tmp_path / "accounts.toml"
+    config.write_text(
+        '[data]\npath = "accounts.csv"\nid_column = "account_id"\n'
+        '[[features]]\nname = "logins_per_week"\n'
+        '[[features]]\nname = "industry"\ntype = "categorical"\nmin_frequency = 0\n'
+        '[model]\nname = "accounts"\nk_min = 3\nk_max = 4\nstability_bootstraps = 0\n'
+    )
+    store = tmp_path / "store"
+    result = runner.invoke(
+        app, ["train", "--config", str(config), "--store", str(store), "--promote"]
+    )
+    assert result.exit_code == 0, (result.output, result.exc_info)
+    loaded = ModelStore(store).load("accounts")
+    schema = {f.name: f for f in loaded.manifest.features}
+    assert sorted(schema["industry"].categories or []) == sorted(set(frame["industry"]))
+    assert schema["industry"].infrequent == []
+    frame.loc[0, "industry"] = "Industry 99"  # one training never saw: no column
+    prep = loaded.estimator.pipeline.named_steps["preprocess"]
+    rows = frame[["logins_per_week", "industry"]].to_dict("records")
+    compiled = CompiledPreprocess(prep).many(rows)
+    np.testing.assert_allclose(compiled, prep.transform(frame), atol=1e-12)
+    assert compiled.shape[1] == 1 + 40 and not compiled[0, 1:].any()
+    frame.to_csv(data, index=False)
+    tagged = tmp_path / "tagged.csv"
+    result = runner.invoke(
+        app, ["assign", "--input", str(data), "--output", str(tagged), "--store", str(store)]
+    )
+    assert result.exit_code == 0, result.output
+    assert len(pd.read_csv(tagged)) == n
