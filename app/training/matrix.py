@@ -94,8 +94,7 @@ def transform_matrix(preprocessor: ColumnTransformer, frame: pd.DataFrame) -> np
             continue
         if _one_categorical(pipeline, columns):
             codes, categories = category_codes(frame[columns[0]])
-            text = pd.DataFrame({columns[0]: np.asarray(categories, dtype=object).astype(str)})
-            block = np.asarray(pipeline.transform(text), dtype=np.float64)[codes]
+            block = _rows_by_category(pipeline, columns[0], _text(categories), codes)
         else:
             block = np.asarray(pipeline.transform(frame[columns]), dtype=np.float64)
         matrix[:, preprocessor.output_indices_[name]] = block
@@ -125,8 +124,7 @@ def _fit_categorical(steps: Any, column: pd.Series) -> tuple[Any, np.ndarray]:
     """One categorical sub-pipeline fitted on ``column``, and its one-hot block."""
     codes, categories = category_codes(column)
     counts = np.bincount(codes, minlength=len(categories))
-    # the categories as CategoryCanonicalizer hands them to the encoder: fixed-width text
-    text = np.asarray(categories, dtype=object).astype(str)
+    text = _text(categories)
     name = str(column.name)
     pipeline = clone(steps)
     canonicalizer, encoder = (step for _, step in pipeline.steps)
@@ -136,8 +134,22 @@ def _fit_categorical(steps: Any, column: pd.Series) -> tuple[Any, np.ndarray]:
     # encoder, or the canonical text of every row where none does
     stand_in = stand_in_counts(counts, encoder.min_frequency)
     encoder.fit(np.repeat(text, counts if stand_in is None else stand_in).reshape(-1, 1))
+    return pipeline, _rows_by_category(pipeline, name, text, codes)
+
+
+def _text(categories: np.ndarray) -> np.ndarray:
+    """Canonical categories as CategoryCanonicalizer hands them to the encoder: fixed-width
+    text."""
+    text: np.ndarray = np.asarray(categories, dtype=object).astype(str)
+    return text
+
+
+def _rows_by_category(pipeline: Any, name: str, text: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """A fitted categorical sub-pipeline's block for every row: its output for each distinct
+    category (``text``), once, indexed by the rows' ``codes``."""
     table = np.asarray(pipeline.transform(pd.DataFrame({name: text})), dtype=np.float64)
-    return pipeline, table[codes]
+    block: np.ndarray = table[codes]
+    return block
 
 
 def stand_in_counts(counts: np.ndarray, min_frequency: float | None) -> np.ndarray | None:
