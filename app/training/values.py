@@ -142,30 +142,24 @@ def _reading(text: str) -> tuple[str, tuple[str, ...]] | None:
         return None
     if len(text) > 2 and text[0] == "(" and text[-1] == ")":  # (1,234.50): a debit
         inner = text[1:-1].strip()
-        if inner[:1] not in "-+":
-            found_inner = _reading(inner)
-            if found_inner is not None or _PLAIN_NUMBER.fullmatch(inner):
-                unsigned = (inner,) if found_inner is None else found_inner[1]
-                negative = " or ".join(f"-{n}" for n in unsigned)
-                return (
-                    f"{text!r} is a negative number written in parentheses, as accounts "
-                    f"write it: write plain numbers with a minus sign ({negative}) in the "
-                    "file, without units, currency signs or separators, so each is read as "
-                    "meant",
-                    unsigned,
-                )
-    if len(text) > 1 and text[-1] == "-" and text[0] not in "-+":  # 8.76-: a credit
-        inner = text[:-1].strip()
-        found_inner = _reading(inner)
-        if found_inner is not None or _PLAIN_NUMBER.fullmatch(inner):
-            unsigned = (inner,) if found_inner is None else found_inner[1]
-            negative = " or ".join(f"-{n}" for n in unsigned)
+        if inner[:1] not in "-+" and (signed := _negated(inner)) is not None:
+            unsigned, negative = signed
             return (
-                f"{text!r} is a negative number written with its minus sign after it, as "
-                f"some accounting and till exports write it: write plain numbers with a "
-                f"leading minus sign ({negative}) in the file, so each is read as meant",
+                f"{text!r} is a negative number written in parentheses, as accounts "
+                f"write it: write plain numbers with a minus sign ({negative}) in the "
+                "file, without units, currency signs or separators, so each is read as "
+                "meant",
                 unsigned,
             )
+    credit = len(text) > 1 and text[-1] == "-" and text[0] not in "-+"  # 8.76-
+    if credit and (signed := _negated(text[:-1].strip())) is not None:
+        unsigned, negative = signed
+        return (
+            f"{text!r} is a negative number written with its minus sign after it, as "
+            f"some accounting and till exports write it: write plain numbers with a "
+            f"leading minus sign ({negative}) in the file, so each is read as meant",
+            unsigned,
+        )
     if _DECIMAL_COMMA.match(text):
         plain = text.replace(",", ".")
         return (
@@ -418,3 +412,14 @@ def _near_binary(lowered: pd.Series, text: pd.Series, name: str, source: str) ->
         f"{counted(len(other), 'row', verb='hold')} other values ({shown}); list them in [data] "
         "missing_values to leave those customers out of the outcome's test"
     )
+
+
+def _negated(inner: str) -> tuple[tuple[str, ...], str] | None:
+    """The number(s) ``inner`` (a sign written around it: ``(inner)``, ``inner-``) stands
+    for, unsigned, and the same with a leading minus (``-1234 or -1.234``); None where it is
+    no number."""
+    found = _reading(inner)
+    if found is None and not _PLAIN_NUMBER.fullmatch(inner):
+        return None
+    unsigned = (inner,) if found is None else found[1]
+    return unsigned, " or ".join(f"-{n}" for n in unsigned)
