@@ -1319,11 +1319,9 @@ def spaced_ids(ids: pd.Series | pd.Index, column: str) -> tuple[str, ...]:
     key = pc.utf8_trim_whitespace(text)
     if emails:
         key = pc.utf8_lower(key)
-    counts = pc.value_counts(key)
-    shared = counts.filter(pc.greater(counts.field("counts"), 1)).field("values")
+    shared = _shared_keys(key)
     if len(shared) == 0:
         return ()
-    shared = pc.take(shared, pc.sort_indices(shared))  # the example: the first id in order
     spellings = sorted(text.filter(pc.equal(key, shared[0])).to_pylist())[:2]
     group = pc.is_in(key, value_set=shared)
     trimmed = pc.utf8_trim_whitespace(text)
@@ -1341,6 +1339,16 @@ def spaced_ids(ids: pd.Series | pd.Index, column: str) -> tuple[str, ...]:
         "written, so each is two customers; write each id one way in the file "
         f"(frame[{column!r}] = frame[{column!r}]{fix}, read with dtype=str)",
     )
+
+
+def _shared_keys(key: Any) -> Any:
+    """The keys (one per distinct id) that two or more distinct ids share, in order: the
+    first is the note's example."""
+    import pyarrow.compute as pc
+
+    counts = pc.value_counts(key)
+    shared = counts.filter(pc.greater(counts.field("counts"), 1)).field("values")
+    return pc.take(shared, pc.sort_indices(shared))
 
 
 def zero_ids(ids: pd.Series | pd.Index, column: str) -> tuple[str, ...]:
@@ -1362,11 +1370,9 @@ def zero_ids(ids: pd.Series | pd.Index, column: str) -> tuple[str, ...]:
     digits = text.filter(pc.match_substring_regex(text, r"^\s*\d+(\.0+)?\s*$"))
     trimmed = pc.replace_substring_regex(pc.utf8_trim_whitespace(digits), r"\.0+$", "")
     number = pc.utf8_ltrim(trimmed, characters="0")
-    counts = pc.value_counts(number)
-    shared = counts.filter(pc.greater(counts.field("counts"), 1)).field("values")
+    shared = _shared_keys(number)
     if len(shared) == 0:
         return ()
-    shared = pc.take(shared, pc.sort_indices(shared))  # the example: the first id in order
     first = sorted(digits.filter(pc.equal(number, shared[0])).to_pylist())[:3]
     shown = " and ".join(repr(v) for v in first)
     return (
