@@ -453,6 +453,27 @@ def test_refunds_marked_by_a_column_count_negative_as_signed_ones_do(tmp_path: P
     assert any("no line of column 'type' says refund" in n and "'purchase'" in n for n in noted)
 
 
+def _train_log(
+    runner: CliRunner, tmp_path: Path, path: Path, data: str = "", transactions: str = ""
+) -> tuple[str, Path]:
+    """`segments train --promote` of a 2-segment model of the retail log at ``path`` into
+    ``tmp_path / "models"`` (``data`` and ``transactions``: more lines of those tables); the
+    train's output (its exit code asserted 0) and the store."""
+    store = tmp_path / "models"
+    (tmp_path / "log.toml").write_text(
+        f'[data]\npath = "{path}"\nkind = "transactions"\n{data}'
+        '[data.transactions]\ncustomer = "customer"\ntimestamp = "when"\namount = "amount"\n'
+        f'order = "order"\n{transactions}'
+        '[[features]]\nname = "monetary"\n[[features]]\nname = "frequency"\n'
+        '[model]\nname = "log"\nk_min = 2\nk_max = 2\nstability_bootstraps = 0\n'
+    )
+    trained = runner.invoke(
+        app, ["train", "--config", str(tmp_path / "log.toml"), "--store", str(store), "--promote"]
+    )
+    assert trained.exit_code == 0, trained.output
+    return trained.output, store
+
+
 def test_refunds_or_cancellations_a_column_marks_undeclared_are_noted(tmp_path: Path) -> None:
     """A shop export (type = return, amount written positive) trained without `refund_column`
     counted each return as a purchase, a recent order and spend, without a word (a new user's
@@ -511,20 +532,11 @@ def test_refunds_or_cancellations_a_column_marks_undeclared_are_noted(tmp_path: 
     assert not [n for n in declared if "_column =" in n], declared
     # the same note where `segments assign` tags the log
     del tx["refund_column"]  # type: ignore[attr-defined]
-    store = tmp_path / "models"
-    (tmp_path / "log.toml").write_text(
-        f'[data]\npath = "{path}"\nkind = "transactions"\n'
-        '[data.transactions]\ncustomer = "customer"\ntimestamp = "when"\namount = "amount"\n'
-        'order = "order"\nexclude_column = "order_status"\n'
-        '[[features]]\nname = "monetary"\n[[features]]\nname = "frequency"\n'
-        '[model]\nname = "log"\nk_min = 2\nk_max = 2\nstability_bootstraps = 0\n'
-    )
     runner = CliRunner()
-    trained = runner.invoke(
-        app, ["train", "--config", str(tmp_path / "log.toml"), "--store", str(store), "--promote"]
+    trained, store = _train_log(
+        runner, tmp_path, path, transactions='exclude_column = "order_status"\n'
     )
-    assert trained.exit_code == 0, trained.output
-    assert 'refund_column = "Transaction Type"' in " ".join(trained.output.split())
+    assert 'refund_column = "Transaction Type"' in " ".join(trained.split())
     tagged = runner.invoke(
         app,
         [
@@ -568,19 +580,8 @@ def test_a_log_s_placeholder_customer_id_is_noted_and_missing_values_leaves_it_o
     assert "NULL" not in listed.frame.index and len(listed.frame) == len(loaded.frame) - 1
     assert listed.dropped_reasons["no customer id"] == loaded.dropped_reasons["no customer id"] + 9
     assert not [n for n in listed.notes if "'NULL'" in n]
-    store = tmp_path / "models"
-    (tmp_path / "log.toml").write_text(
-        f'[data]\npath = "{path}"\nkind = "transactions"\nmissing_values = ["NULL"]\n'
-        '[data.transactions]\ncustomer = "customer"\ntimestamp = "when"\namount = "amount"\n'
-        'order = "order"\n'
-        '[[features]]\nname = "monetary"\n[[features]]\nname = "frequency"\n'
-        '[model]\nname = "log"\nk_min = 2\nk_max = 2\nstability_bootstraps = 0\n'
-    )
     runner = CliRunner()
-    trained = runner.invoke(
-        app, ["train", "--config", str(tmp_path / "log.toml"), "--store", str(store), "--promote"]
-    )
-    assert trained.exit_code == 0, trained.output
+    _, store = _train_log(runner, tmp_path, path, data='missing_values = ["NULL"]\n')
     out = tmp_path / "tagged.csv"
     tagged = runner.invoke(
         app, ["assign", "--input", str(path), "--output", str(out), "--store", str(store)]
@@ -643,18 +644,7 @@ def test_a_header_repeated_inside_the_file_is_no_row(tmp_path: Path) -> None:
     assert rejects.to_dict("records") == [
         {"row": 101, "reason": "the header line repeated (files appended)"}
     ]
-    store = tmp_path / "models"
-    (tmp_path / "log.toml").write_text(
-        f'[data]\npath = "{path}"\nkind = "transactions"\n'
-        '[data.transactions]\ncustomer = "customer"\ntimestamp = "when"\namount = "amount"\n'
-        'order = "order"\n'
-        '[[features]]\nname = "monetary"\n[[features]]\nname = "frequency"\n'
-        '[model]\nname = "log"\nk_min = 2\nk_max = 2\nstability_bootstraps = 0\n'
-    )
-    trained = runner.invoke(
-        app, ["train", "--config", str(tmp_path / "log.toml"), "--store", str(store), "--promote"]
-    )
-    assert trained.exit_code == 0, trained.output
+    _, store = _train_log(runner, tmp_path, path)
     tagged = runner.invoke(
         app,
         [
