@@ -22,6 +22,7 @@ from sklearn.metrics import (
 
 from app.registry.manifest import Quality
 from app.training.model import make_clusterer
+from app.training.parallel import sample_map
 
 UNSTABLE_JACCARD = 0.6
 
@@ -83,19 +84,23 @@ def assess_sample(
     rows, sample = drawn.rows, drawn.sample
     sample_labels = labels[rows]
     distinct = len(np.unique(sample_labels)) > 1
+    fit_algorithm = "kmeans" if algorithm == "minibatch_kmeans" else algorithm
+
+    def refit(b: int) -> tuple[float, np.ndarray]:  # one bootstrap: its ARI and Jaccards
+        other = make_clusterer(fit_algorithm, k, seed + 100 + b).fit(drawn.boots[b]).predict(sample)
+        return float(adjusted_rand_score(sample_labels, other)), _best_jaccard(
+            sample_labels, other, k
+        )
+
+    # the refits two at a time (each its own seed and resample: the same fits as in turn)
+    refits = sample_map(refit, range(len(drawn.boots)) if distinct else [])
     silhouette = davies = calinski = None
     if distinct:
         silhouette = float(silhouette_score(sample, sample_labels, random_state=seed))
         davies = float(davies_bouldin_score(sample, sample_labels))
         calinski = float(calinski_harabasz_score(sample, sample_labels))
-    aris: list[float] = []
-    fit_algorithm = "kmeans" if algorithm == "minibatch_kmeans" else algorithm
-    jaccards = np.zeros((len(drawn.boots), k))
-    for b, boot in enumerate(drawn.boots if distinct else []):
-        refit = make_clusterer(fit_algorithm, k, seed + 100 + b).fit(boot)
-        other = refit.predict(sample)
-        aris.append(float(adjusted_rand_score(sample_labels, other)))
-        jaccards[b] = _best_jaccard(sample_labels, other, k)
+    aris = [ari for ari, _ in refits]
+    jaccards = np.array([jaccard for _, jaccard in refits]).reshape(len(refits), k)
     quality = Quality(
         silhouette=silhouette,
         davies_bouldin=davies,
@@ -104,7 +109,7 @@ def assess_sample(
         bootstraps=len(aris),
         sample_size=len(rows),
     )
-    stability = jaccards[: len(aris)].mean(axis=0) if aris else None
+    stability = jaccards.mean(axis=0) if aris else None
     return QualityResult(quality=quality, segment_stability=stability)
 
 

@@ -63,6 +63,7 @@ from app.errors import DataError
 from app.registry.manifest import Selection, SelectionPoint
 from app.training.effects import is_binary, outcome_effect
 from app.training.model import make_clusterer
+from app.training.parallel import sample_map
 from app.words import percent
 
 MIN_STABILITY = 0.9
@@ -218,46 +219,60 @@ def select_k(
     # tells about an outcome beyond chance)
     weights = outcome_weights(sample, targets) if targets else None
     spaces = [("", None)] + ([(WEIGHTED, weights)] if weights is not None else [])
-    candidates = [(a, space) for space in spaces for a in algorithms or [algorithm]]
-    fitted = []
-    fitted_space: list[str] = []  # each candidate's space, to score it there only
-    for base_name, (space, space_weights) in candidates:
-        name = f"{base_name} {space}" if space else base_name
-        fit_algorithm = "kmeans" if base_name == "minibatch_kmeans" else base_name
-        fit_sample = sample if space_weights is None else sample * space_weights
-        for k in range(k_min, k_max + 1):
-            model = make_clusterer(fit_algorithm, k, seed).fit(fit_sample)
-            labels = np.asarray(model.predict(fit_sample))
-            fitted.append((name, fit_algorithm, fit_sample, k, model, labels))
-            fitted_space.append(space)
+    spaced = {space: sample if w is None else sample * w for space, w in spaces}
+    # every candidate: (its curve name, the algorithm fitted, its space, k), fitted two at a
+    # time (each on its own seed and sample: the same fits as one after the other)
+    candidates = [
+        (f"{a} {space}" if space else a, "kmeans" if a == "minibatch_kmeans" else a, space, k)
+        for space, _ in spaces
+        for a in algorithms or [algorithm]
+        for k in range(k_min, k_max + 1)
+    ]
+
+    def fit(candidate: tuple[str, str, str, int]) -> tuple[Any, np.ndarray]:
+        _, fit_algorithm, space, k = candidate
+        model = make_clusterer(fit_algorithm, k, seed).fit(spaced[space])
+        return model, np.asarray(model.predict(spaced[space]))
+
+    fitted = sample_map(fit, candidates)
+
     # the silhouettes of each space's candidates from one pass over its pairwise distances
-    silhouettes = [0.0] * len(fitted)
-    for space, _ in spaces:
-        # its own candidates only (a name ending in "" matched every space's: each labeling
-        # of the weighted space was scored in the plain one too, and that score dropped)
-        members = [i for i, own in enumerate(fitted_space) if own == space]
-        x = fitted[members[0]][2][sil_rows]
-        scores = _silhouettes(x, [fitted[i][5][sil_rows] for i in members])
-        for i, sil in zip(members, scores, strict=True):
-            silhouettes[i] = sil
+    # (its own candidates only: a name ending in "" matched every space's, and each labeling
+    # of the weighted space was scored in the plain one too, and that score dropped)
+    def space_silhouettes(space: str) -> list[float]:
+        members = [i for i, c in enumerate(candidates) if c[2] == space]
+        return _silhouettes(spaced[space][sil_rows], [fitted[i][1][sil_rows] for i in members])
+
+    by_space = dict(zip(spaced, sample_map(space_silhouettes, spaced), strict=True))
+    silhouettes = [by_space[space].pop(0) for _, _, space, _ in candidates]
+    counts = [
+        np.bincount(labels, minlength=c[3])
+        for c, (_, labels) in zip(candidates, fitted, strict=True)
+    ]
+    shares = [float(c.min() / len(sample) * clustered_fraction) for c in counts]
+
     # an effect counts as separation only beyond chance: its test's p below ALPHA over the
     # number of candidates (each outcome is tested once per candidate)
     alpha = ALPHA / len(fitted)
+
+    def stability(i: int) -> float | None:  # not measured where a segment is too small anyway
+        _, fit_algorithm, space, k = candidates[i]
+        if shares[i] < floor:
+            return None
+        x, labels = spaced[space][sil_rows], fitted[i][1][sil_rows]
+        return _stability(x, labels, fit_algorithm, k, seed, bootstraps)
+
+    stabilities = (
+        sample_map(stability, range(len(candidates)))
+        if method != "silhouette"
+        else [None] * len(candidates)
+    )
     beyond: dict[tuple[str | None, int], set[str]] = {}
-    for (name, fit_algorithm, fit_sample, k, model, labels), sil in zip(
-        fitted, silhouettes, strict=True
+    for (name, _, _, k), (model, labels), sil, share, stable in zip(
+        candidates, fitted, silhouettes, shares, stabilities, strict=True
     ):
-        counts = np.bincount(labels, minlength=k)
-        share = float(counts.min() / len(sample) * clustered_fraction)
         point = SelectionPoint(k=k, silhouette=sil, min_share=share, admissible=share >= floor)
         if method != "silhouette":
-            stability = (  # not measured where a segment is too small anyway
-                _stability(
-                    fit_sample[sil_rows], labels[sil_rows], fit_algorithm, k, seed, bootstraps
-                )
-                if point.admissible
-                else None
-            )
             tests = {
                 o: outcome_effect(values, labels[present], binary)
                 for o, (values, present, binary) in targets.items()
@@ -269,10 +284,9 @@ def select_k(
             point = point.model_copy(
                 update={
                     "algorithm": name,
-                    "stability": stability,
+                    "stability": stable,
                     "effects": effects,
-                    "admissible": point.admissible
-                    and (stability is None or stability >= MIN_STABILITY),
+                    "admissible": point.admissible and (stable is None or stable >= MIN_STABILITY),
                 }
             )
         elif algorithms and len(algorithms) > 1:
