@@ -6,8 +6,9 @@ fresh child processes, one after the other:
 
 * **job**: ``segments train`` as a user runs it (``load_config(examples/customers.toml)`` with
   the data path overridden, ``train(...)`` into a temporary store, no promotion). Its time is the
-  child's wall clock from spawn to exit (interpreter start and imports included); the
-  per-step timings come from the version's manifest.
+  child's wall clock from spawn to exit (interpreter start, imports and the exit included; it
+  exits as ``segments`` does, the garbage collector frozen); the per-step timings come from
+  the version's manifest.
 * **baseline**: load the same file with pandas, preprocess it with the job's own (unfitted)
   ``build_preprocessor(config)`` so the matrix is identical, then time only
   ``KMeans(n_clusters=<the job's k>, random_state=0).fit(X)`` (defaults: ``n_init="auto"``,
@@ -38,6 +39,7 @@ job peak RSS < 3 GB.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -322,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "job":
         child_job(Path(argv[1]), Path(argv[2]), Path(argv[3]))
+        gc.freeze()  # on the way out, as `segments` does (app.cli.main.main)
         return 0
     if argv and argv[0] == "baseline":
         child_baseline(Path(argv[1]), int(argv[2]), Path(argv[3]))
