@@ -1140,6 +1140,7 @@ def read_events(
     if currency is not None and (note := currencies_note(log[currency][keep], currency)):
         notes += (note,)
     notes += undeclared_marks(log, tx, kinds, keep, amount.to_numpy())
+    notes += free_marks(log, tx, kinds, keep, amount.to_numpy())
     notes += undeclared_orders(log, orders, keep & purchases(amount.to_numpy()))
     lines = ids[keep].value_counts()  # each id once, with its lines: the checks read few
     notes += placeholder_ids(lines, tx.customer)
@@ -1273,6 +1274,49 @@ def undeclared_marks(
             )
             break
     return tuple(notes)
+
+
+def free_marks(
+    log: pd.DataFrame,
+    tx: TransactionsConfig,
+    kinds: Sequence[str],
+    keep: np.ndarray,
+    amount: np.ndarray,
+) -> tuple[str, ...]:
+    """The note on lines of amount 0 that a column marks apart from the sales (a
+    subscription's ``skip``, ``pause`` and ``resume``): a line of amount 0 is a purchase,
+    so a box skipped every month read as bought every month (recency, frequency, tenure)
+    without a word, where the config can leave such lines out (``exclude_column``)."""
+    free = keep & (amount == 0) & ~np.signbit(amount)
+    if not free.any():
+        return ()
+    sold = keep & (amount > 0)
+    for column in dict.fromkeys(c for c in (*kinds, tx.exclude_column, tx.refund_column) if c):
+        folded = log[column].astype("string").str.strip().str.casefold().fillna("")
+        apart = free & (folded != "").to_numpy() & ~folded.isin(set(folded[sold])).to_numpy()
+        if not apart.any():
+            continue
+        said = folded[apart].value_counts()
+        shown = ", ".join(repr(v) for v in said.index[:3])
+        if tx.exclude_column not in (None, column):
+            how = (
+                f"leave them out of the file (exclude_column reads one column, "
+                f"{tx.exclude_column!r})"
+            )
+        else:
+            declared = list(tx.exclude_values) if tx.exclude_column == column else []
+            values = [*declared, *sorted(v for v in said.index if v not in declared)]
+            how = (
+                f"set [data.transactions] exclude_column = {json.dumps(column)} with "
+                f"exclude_values = {json.dumps(values)}"
+            )
+        return (
+            f"column {column!r} says {shown} on {counted(int(apart.sum()), 'line')} of amount "
+            "0 (values no line of positive amount holds), counted as purchases (each one an "
+            "order for frequency, a last purchase for recency_days): if those lines are no "
+            f"sale (a skipped or paused delivery), {how}",
+        )
+    return ()
 
 
 # ids that exports write for lines without a customer (a database's NULL, a till's guest 0)

@@ -1530,3 +1530,58 @@ def test_a_feature_whose_values_alone_separate_the_outcome_better_is_noted(
         'direction, or too narrow to shape them); a tree on the outcome (algorithm = "tree", '
         'target = "value") splits on it (docs/training.md#tree-segments)'
     )
+
+
+def test_skipped_deliveries_of_amount_0_a_column_marks_are_noted(tmp_path: Path) -> None:
+    """A subscription box's log wrote each month's skip, pause and resume as a line of amount
+    0 beside the shipments: a line of amount 0 is a purchase, so a customer who skipped every
+    month was as frequent and as recent as one who bought every month, without a word (a new
+    user's pass; the cancellations followed the skips). The note names the column, its values
+    and the exclude_column that leaves them out, also where that column is refund_column;
+    once excluded the lines are counted as left out and the note is gone; free lines of a
+    value the sales hold too (a free sample's 'sale') are no such lines."""
+    rows = []
+    for c in range(6):
+        for month in range(1, 10):
+            skipped = c % 2 == 1 and month % 3 != 0
+            kind = ("pause" if month == 4 else "skip") if skipped else "shipment"
+            amount = "0" if skipped else "29.0"
+            rows.append((f"s{c}", f"2024-{month:02d}-05", amount, kind))
+    rows.append(("s0", "2024-09-10", "29.0", "refund"))
+    rows.append(("s2", "2024-09-11", "0", "shipment"))  # a free box, written as a shipment
+    path = tmp_path / "box.csv"
+    pd.DataFrame(rows, columns=["sub_id", "day", "amount", "event_type"]).to_csv(path, index=False)
+    tx: dict[str, object] = {"customer": "sub_id", "timestamp": "day", "amount": "amount"}
+    config: dict[str, object] = {
+        "data": {"path": str(path), "kind": "transactions", "transactions": tx},
+        "features": [{"name": "recency_days"}, {"name": "frequency"}],
+        "model": {"k_min": 2, "k_max": 2, "stability_bootstraps": 0},
+    }
+    note = (
+        "column 'event_type' says 'skip', 'pause' on 18 lines of amount 0 (values no line of "
+        "positive amount holds), counted as purchases (each one an order for frequency, a last "
+        "purchase for recency_days): if those lines are no sale (a skipped or paused "
+        'delivery), set [data.transactions] exclude_column = "event_type" with '
+        'exclude_values = ["pause", "skip"]'
+    )
+    for declared in ({}, {"refund_column": "event_type"}):
+        tx.update(declared)
+        loaded = load_training_data(parse_config(config, base_dir=tmp_path))
+        assert note in loaded.notes, loaded.notes
+        assert loaded.frame.loc["s1", "frequency"] == 9  # each skip an order
+    tx.update(exclude_column="event_type", exclude_values=["pause", "skip"])
+    loaded = load_training_data(parse_config(config, base_dir=tmp_path))
+    assert not [n for n in loaded.notes if "of amount 0" in n], loaded.notes
+    assert loaded.frame.loc["s1", "frequency"] == 3
+    assert loaded.frame.loc["s2", "frequency"] == 10  # the free shipment stays an order
+    assert loaded.dropped_reasons == {"no sale (exclude_column)": 18}, loaded.dropped_reasons
+    # exclude_column already declared: the values it lacks are added to those it has
+    tx.update(exclude_values=["cancelled", "pause"])
+    loaded = load_training_data(parse_config(config, base_dir=tmp_path))
+    assert [n for n in loaded.notes if "of amount 0" in n] == [
+        "column 'event_type' says 'skip' on 15 lines of amount 0 (values no line of positive "
+        "amount holds), counted as purchases (each one an order for frequency, a last purchase "
+        "for recency_days): if those lines are no sale (a skipped or paused delivery), set "
+        '[data.transactions] exclude_column = "event_type" with exclude_values = '
+        '["cancelled", "pause", "skip"]'
+    ], loaded.notes
