@@ -483,6 +483,18 @@ CODE_WORDS = frozenset(
      "province", "territory", "sector", "industry", "segment", "cluster"}
 )  # fmt: skip
 MAX_CODES = 20  # more distinct whole numbers than this read as a measure, whatever the name
+# a name's last word that names a code of the word before it (store_id, Region_No)
+ID_WORDS = frozenset({"id", "no", "nr", "num", "number", "key"})
+
+
+def _named_as_code(name: str) -> bool:
+    """Whether the name's head word, its last (``Region_Code``, ``StoreType``, ``channel``;
+    ``store_id`` by the word before ``id``), is a code's: a count or an amount of a code
+    word's thing (``NumStorePurchases``, ``store_visits``, ``category_spend``) is none."""
+    words = [w.lower() for w in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])", name)]
+    if len(words) > 1 and words[-1] in ID_WORDS:
+        words.pop()
+    return bool(words) and words[-1] in CODE_WORDS
 
 
 def coded_categories(config: TrainConfig, frame: pd.DataFrame) -> list[str]:
@@ -494,8 +506,7 @@ def coded_categories(config: TrainConfig, frame: pd.DataFrame) -> list[str]:
     for feature in config.features:
         if not isinstance(feature, NumericFeature):
             continue
-        words = {w.lower() for w in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])", feature.name)}
-        if not words & CODE_WORDS:
+        if not _named_as_code(feature.name):
             continue
         values = _finite(frame[feature.name].iloc[:SKEW_SAMPLE])
         if len(values) == 0 or not bool((values == np.floor(values)).all()):

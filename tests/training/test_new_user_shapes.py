@@ -507,7 +507,9 @@ def test_a_numeric_feature_named_as_a_code_is_noted(tmp_path: Path) -> None:
     """A telecom table's ``region`` (1..5) declared without ``type`` was segmented on as a
     scale, region 5 beside 4 and far from 1, and no segment name said a region; the summary
     said nothing. A numeric feature named as a code with few whole values is noted with the
-    fix; a count (``care_calls``) and a code column of many values are not."""
+    fix; a count (``care_calls``) and a code column of many values are not, nor a count or
+    an amount named by a code word before its head (``NumStorePurchases`` 0..13 of a retailer's
+    table was told to be declared categorical, as ``store`` named a code)."""
     rng = np.random.default_rng(12)
     n = 800
     frame = pd.DataFrame(
@@ -516,6 +518,10 @@ def test_a_numeric_feature_named_as_a_code_is_noted(tmp_path: Path) -> None:
             "Region_Code": rng.integers(1, 6, n),
             "care_calls": rng.poisson(0.8, n),
             "postal_code": rng.integers(1000, 9999, n),
+            "NumStorePurchases": rng.integers(0, 14, n),
+            "store_visits": rng.integers(0, 6, n),
+            "StoreType": rng.integers(1, 5, n),
+            "store_id": rng.integers(1, 9, n),
             "minutes": rng.gamma(2, 150, n).round(1),
         }
     )
@@ -532,7 +538,13 @@ def test_a_numeric_feature_named_as_a_code_is_noted(tmp_path: Path) -> None:
     assert coded == [
         "Region_Code: 5 whole numbers (1 to 5), named as a code, segmented on as a number (so "
         "that 5 lies beside 4 and far from 1): if they name categories (regions, plans), "
-        'declare type = "categorical" in its [[features]] entry'
+        'declare type = "categorical" in its [[features]] entry',
+        "StoreType: 4 whole numbers (1 to 4), named as a code, segmented on as a number (so "
+        "that 4 lies beside 3 and far from 1): if they name categories (regions, plans), "
+        'declare type = "categorical" in its [[features]] entry',
+        "store_id: 8 whole numbers (1 to 8), named as a code, segmented on as a number (so "
+        "that 8 lies beside 7 and far from 1): if they name categories (regions, plans), "
+        'declare type = "categorical" in its [[features]] entry',
     ], notes
     # declared categorical: no note
     config.write_text(
@@ -544,7 +556,8 @@ def test_a_numeric_feature_named_as_a_code_is_noted(tmp_path: Path) -> None:
     result = runner.invoke(app, ["train", "--config", str(config), "--store", str(other)])
     assert result.exit_code == 0, result.output
     latest = ModelStore(other).manifests("customers")[0]
-    assert not any("named as a code" in n for n in latest.data.notes), latest.data.notes
+    coded = [n.split(":")[0] for n in latest.data.notes if "named as a code" in n]
+    assert coded == ["StoreType", "store_id"], latest.data.notes
 
 
 def test_a_wide_tables_logged_features_are_named_up_to_eight(tmp_path: Path) -> None:
