@@ -3,6 +3,7 @@ segments that make sense. Skipped where ../shared/data is absent, as on a user's
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -46,6 +47,23 @@ def test_customer_personality_example(tmp_path: Path) -> None:
     # an income's mean is "mean 73,921", never the "mean 7.392e+04" of 4 significant digits
     incomes = [s.description for s in m.segments if "income" in s.description]
     assert incomes and all("e+" not in d for d in incomes), incomes
+
+
+def test_customer_personality_dates_are_read_in_the_order_the_example_names() -> None:
+    """The example said Dt_Customer was a d/m/yyyy date, and the docs' pandas line read
+    9/4/2012 day first: a new user who wrote format="%d/%m/%Y" for it met 8/21/2013 (the
+    dates are month first; the data's README says otherwise). The order the example's
+    comment names reads every date, and the other order does not."""
+    data = _needs("customer_personality.csv")
+    dates = pd.read_csv(data, dtype=str)["Dt_Customer"]
+    comment = (EXAMPLES / "customer_personality.toml").read_text()
+    said = re.search(r"Dt_Customer is an? ([dm])/([dm])/yyyy date", comment)
+    assert said, "the example's comment no longer names the date order"
+    order = "/".join(f"%{part}" for part in said.groups()) + "/%Y"
+    assert pd.to_datetime(dates, format=order).notna().all()
+    other = "%d/%m/%Y" if order == "%m/%d/%Y" else "%m/%d/%Y"
+    with pytest.raises(ValueError, match="doesn't match format"):
+        pd.to_datetime(dates, format=other)
 
 
 def test_online_retail_example(tmp_path: Path) -> None:
