@@ -135,7 +135,11 @@ def diff(
     store: STORE_OPTION = None,
     model: MODEL_OPTION = None,
     data: Annotated[
-        Path | None, typer.Option(help="customer file; default: the newer version's data")
+        Path | None,
+        typer.Option(
+            help="customer file (a model trained on a log: a log, its features derived as of "
+            "the day after its last line); default: the newer version's data"
+        ),
     ] = None,
 ) -> None:
     """How the customers of the newer version's data move between the two versions' segments."""

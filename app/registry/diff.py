@@ -30,6 +30,13 @@ def migration_matrix(
             )
         frame = load_training_data(config).frame
         old_frame = new_frame = frame
+    elif new_model.manifest.data.kind == "transactions":
+        # a log, as `segments assign --input` reads one: each customer's features derived
+        # from it as of the day after its last line (read as a table it had no feature)
+        from app.drift.offline import load_frame
+
+        manifest = new_model.manifest
+        old_frame = new_frame = load_frame(manifest.config, data, None, manifest.data.day_first)
     else:
         old_frame, new_frame = _read_features(data, [old_model, new_model])
     missing = sorted(

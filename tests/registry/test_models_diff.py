@@ -84,3 +84,42 @@ def test_segments_are_labelled_with_the_names_the_service_gives(
 
     matrix, _ = migration_matrix(store, "customers", versions.old, versions.new, customers_csv)
     assert f"{first} VIP enterprise" in list(matrix.columns)
+
+
+def test_a_log_models_versions_are_compared_on_a_log(tmp_path: Path) -> None:
+    """A model trained on a transaction log was compared on a log by reading it as a table:
+    'box_events.csv lacks feature column(s): frequency, monetary, recency_days, tenure_days',
+    where `segments assign --input` takes the same log. The log's customers are derived as
+    tagging derives them (as of the day after its last line) and counted in the matrix."""
+    import numpy as np
+
+    rng = np.random.default_rng(4)
+    rows = [
+        (f"c{c:03d}", f"2024-{month:02d}-{1 + c % 27:02d}", round(float(rng.gamma(2, 20)), 2))
+        for c in range(60)
+        for month in range(1, 13)
+        if rng.random() < [0.2, 0.5, 0.9][c % 3]
+    ]
+    log = tmp_path / "orders.csv"
+    pd.DataFrame(rows, columns=["customer", "day", "amount"]).to_csv(log, index=False)
+    store = tmp_path / "store"
+    versions = []
+    for k in (2, 3):
+        config = tmp_path / f"k{k}.toml"
+        config.write_text(
+            f'[data]\npath = "{log}"\nkind = "transactions"\n[data.transactions]\n'
+            'customer = "customer"\ntimestamp = "day"\namount = "amount"\n'
+            '[[features]]\nname = "recency_days"\n[[features]]\nname = "frequency"\n'
+            f'[model]\nname = "rfm"\nk_min = {k}\nk_max = {k}\nmin_share = 0.1\n'
+        )
+        trained = CliRunner().invoke(app, ["train", "--config", str(config), "--store", str(store)])
+        assert trained.exit_code == 0, trained.output
+        versions.append(trained.output.split()[-1])
+    result = CliRunner().invoke(
+        app,
+        ["models", "diff", *versions, "--data", str(log), "--store", str(store), "--model", "rfm"],
+    )
+    said = " ".join(result.output.split())
+    assert result.exit_code == 0, said
+    customers = len({row[0] for row in rows})
+    assert f"of {customers:,} customers keep" in said, said
