@@ -7,6 +7,7 @@ against the config file's folder, so a config and its data can move together.
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import re
 import tomllib
@@ -681,6 +682,25 @@ def _other_kind(loc: tuple[int | str, ...]) -> str:
     return said
 
 
+# a table's id column under the key another table names it by: [outcomes] id_column (its key
+# is id) was told "'id_column' belongs in [data]", and [data] id "belongs in [outcomes]"
+_ID_KEYS = {
+    ("outcomes",): ("id", "the outcomes table's column of customer ids"),
+    ("data",): ("id_column", "the file's column of customer ids"),
+    ("data", "transactions"): ("customer", "the log's column of customer ids"),
+}
+_ID_WORDS = {"id", "id_column", "customer", "customer_id", "customer_column", "key", "id_col"}
+
+
+def _id_key(loc: tuple[int | str, ...], given: Any) -> str:
+    key = str(loc[-1]) if loc else ""
+    right = _ID_KEYS.get(tuple(str(p) for p in loc[:-1]))
+    if right is None or key not in _ID_WORDS or key == right[0]:
+        return ""
+    value = json.dumps(given) if isinstance(given, str) else '"..."'
+    return f"; {right[1]} is {right[0]} here: {right[0]} = {value}"
+
+
 # a fixed number of segments, as other tools write it (``k = 4``, ``n_clusters = 4``)
 _COUNT_KEYS = {"k", "n_clusters", "clusters", "n_segments", "segments", "num_segments"}
 
@@ -704,6 +724,7 @@ def _format_validation_error(exc: ValidationError, source: str, raw: Any = None)
             msg = "unknown config key" + (
                 _other_kind(err["loc"])
                 or _segment_count(err["loc"], err.get("input"))
+                or _id_key(err["loc"], err.get("input"))
                 or _where_it_belongs(err["loc"])
                 or _did_you_mean(err["loc"])
             )

@@ -523,11 +523,16 @@ def check_data_file(
     missing = [c for c in columns or () if c not in available]
     if missing:
         hint = columns_hint(missing, available, path=path, table=table, read_with=dialect)
+        hint = (
+            hint
+            or _id_hint(id_column, missing, available, table)
+            or _close_hint(missing, available)
+        )
         raise DataError(
             f"{path.name}: missing column(s) {', '.join(map(repr, missing))}; "
             f"the file has: {', '.join(map(repr, available[:30]))}"
             f"{' …' if len(available) > 30 else ''}"
-            f"{hint or _id_hint(id_column, missing, available) or _close_hint(missing, available)}"
+            f"{hint}"
         )
 
 
@@ -546,29 +551,37 @@ def _close_hint(missing: Sequence[str], available: Sequence[str]) -> str:
     return " (" + "; ".join(f"did you mean {c!r} for {m!r}?" for m, c in close[:5]) + ")"
 
 
-def _id_hint(id_column: str | None, missing: Sequence[str], available: Sequence[str]) -> str:
-    """Where the missing column is the training table's id column: the key that names it
+def _id_hint(
+    id_column: str | None,
+    missing: Sequence[str],
+    available: Sequence[str],
+    table: str = "[data]",
+) -> str:
+    """Where the missing column is the file's id column: the key that names it (an
+    ``[outcomes]`` table's ``id``, whose 'customer_id' a subscription log's outcomes keyed on
+    ``subscriber`` did not have, was named by no word of the error), or the training table's
     (an audit's hotel table, ids in ``guest_id``, got "missing column(s) 'customer_id'" from
     a config without ``id_column``, which the error did not mention)."""
     if id_column is None or id_column not in missing or not available:
         return ""
+    key = "id" if table == "[outcomes]" else "id_column"
     said = (
-        f" ({id_column!r} is the id column: [data] id_column names the file's column of "
+        f" ({id_column!r} is the id column: {table} {key} names the file's column of "
         "customer ids, 'customer_id' unless set"
     )
     # suggest only a column whose name says it holds ids: a bank table without one was told
     # "e.g. id_column = 'age'", its first column
     if likely := sorted((c for c in available if _id_words(c)), key=_id_words, reverse=True):
-        return f"{said}, e.g. id_column = {likely[0]!r})"
+        return f"{said}, e.g. {key} = {likely[0]!r})"
     if available[0] == "Unnamed: 0":  # a header cell left empty: a frame's index, to_csv's
         return (
             f"{said}; the first column has no name in the header, as pandas' to_csv writes a "
-            "frame's index: if it holds the ids, id_column = 'Unnamed: 0' reads it)"
+            f"frame's index: if it holds the ids, {key} = 'Unnamed: 0' reads it)"
         )
     if "__index_level_0__" in available:  # to_parquet's: the index kept as a column
         return (
             f"{said}; the file keeps a frame's index, as pandas' to_parquet writes it: if it "
-            "holds the ids, id_column = '__index_level_0__' reads it)"
+            f"holds the ids, {key} = '__index_level_0__' reads it)"
         )
     return (
         f"{said}; no column of this file is named like one: a file without ids needs a "

@@ -129,7 +129,7 @@ def _read_outcome_table(
 ) -> pd.DataFrame:
     wanted = [id_column, *columns] if columns else None
     # the header first: a file of another delimiter is one column, named so ([outcomes])
-    check_data_file(path, [id_column], dialect, table="[outcomes]")
+    check_data_file(path, [id_column], dialect, id_column=id_column, table="[outcomes]")
     table = read_table(
         path, wanted, id_column=id_column, missing_values=missing_values, dialect=dialect
     )

@@ -1585,3 +1585,60 @@ def test_skipped_deliveries_of_amount_0_a_column_marks_are_noted(tmp_path: Path)
         '[data.transactions] exclude_column = "event_type" with exclude_values = '
         '["cancelled", "pause", "skip"]'
     ], loaded.notes
+
+
+@pytest.mark.parametrize(
+    ("table", "key", "expected"),
+    [
+        # a new user's outcomes keyed on `subscriber` was told to move id_column to [data]
+        (
+            "outcomes",
+            "id_column",
+            "outcomes.id_column: unknown config key; the outcomes table's column of customer "
+            'ids is id here: id = "subscriber"',
+        ),
+        # and [data] id was told it "belongs in [outcomes]"
+        (
+            "data",
+            "id",
+            "data.id: unknown config key; the file's column of customer ids is id_column here: "
+            'id_column = "subscriber"',
+        ),
+        (
+            "data",
+            "customer_id",
+            "data.customer_id: unknown config key; the file's column of customer ids is "
+            'id_column here: id_column = "subscriber"',
+        ),
+    ],
+)
+def test_an_id_column_under_another_tables_key_says_this_tables_key(
+    tmp_path: Path, table: str, key: str, expected: str
+) -> None:
+    config = churn_config(tmp_path / "d.csv")
+    config["outcomes"] = {"path": str(tmp_path / "o.csv"), "columns": ["Churn"]}
+    section = config[table]
+    assert isinstance(section, dict)
+    section[key] = "subscriber"
+    with pytest.raises(ConfigError) as raised:
+        parse_config(config, base_dir=tmp_path)
+    assert expected in str(raised.value), str(raised.value)
+
+
+def test_an_outcomes_table_without_the_default_id_column_names_its_key(tmp_path: Path) -> None:
+    """A subscription log's outcomes were keyed on `subscriber`: without `id` in [outcomes]
+    the error said "missing column(s) 'customer_id'" and no word of the key that names the
+    outcomes table's id column (the training table's id_column is named so)."""
+    frame = churn_frame()
+    frame.drop(columns=["Churn"]).to_csv(tmp_path / "d.csv", index=False)
+    outcomes = frame[["customerID", "Churn"]].rename(columns={"customerID": "subscriber"})
+    outcomes.to_csv(tmp_path / "o.csv", index=False)
+    config = churn_config(tmp_path / "d.csv")
+    config["outcomes"] = {"path": str(tmp_path / "o.csv"), "columns": ["Churn"]}
+    with pytest.raises(DataError) as raised:
+        train(parse_config(config, base_dir=tmp_path), ModelStore(tmp_path / "s"))
+    assert str(raised.value) == (
+        "o.csv: missing column(s) 'customer_id'; the file has: 'subscriber', 'Churn' "
+        "('customer_id' is the id column: [outcomes] id names the file's column of customer "
+        "ids, 'customer_id' unless set, e.g. id = 'subscriber')"
+    )
