@@ -30,7 +30,7 @@ from threadpoolctl import threadpool_limits
 
 import app
 from app.drift.reference import add_training_drift, feature_references
-from app.errors import DataError
+from app.errors import DataError, RuleSyntaxError
 from app.registry.manifest import (
     DataInfo,
     FeatureReference,
@@ -42,7 +42,8 @@ from app.registry.manifest import (
 from app.registry.store import ModelStore, new_version_id
 from app.serving.preprocess import infrequent_categories
 from app.training.config import NumericFeature, TrainConfig
-from app.training.data import TrainingData, min_rows_for
+from app.training.csv_format import CsvFormat
+from app.training.data import TrainingData, columns_of, min_rows_for
 from app.training.job import Timer, TrainResult, one_blas_thread
 from app.training.matrix import fit_matrix
 from app.training.missed import missed_features, outcome_in_features
@@ -114,7 +115,10 @@ def fit_version(
     background.submit(importlib.import_module, "app.training.report")
     kinds = {f.name: f.type for f in config.features}
     with timer.step("rules"):
-        rules = compile_rules(config.rules, kinds)
+        try:
+            rules = compile_rules(config.rules, kinds)
+        except RuleSyntaxError as exc:
+            raise RuleSyntaxError(f"{exc}{_undeclared_hint(str(exc), config, data)}") from None
         rule_slots = first_match_frame(rules, frame) if rules else np.full(len(frame), -1)
         clustered = frame.loc[rule_slots < 0, config.feature_names]
         if len(clustered) < min_rows_for(spec.k_min):
@@ -367,6 +371,30 @@ def _project(
     if components < 2:
         projection = np.column_stack([projection, np.zeros(len(projection))])
     return projection, [str(s) for s in model.predict(sample)]
+
+
+def _undeclared_hint(message: str, config: TrainConfig, data: TrainingData) -> str:
+    """Why a rule's unknown name is none of the features, where it is a column of the file
+    or an outcome (a new user's rule on a seller table's ``country``, a column never declared,
+    was told only the features declared)."""
+    unknown = re.search(r"unknown feature '([^']+)'", message)
+    if unknown is None:
+        return ""
+    name = unknown.group(1)
+    if name in data.outcomes:
+        return (
+            f"; {name!r} is an outcome: a rule reads the features only, as the service "
+            "assigns without the outcome"
+        )
+    if config.data.kind != "table" or name not in columns_of(
+        config.data.path, CsvFormat.of(config.data)
+    ):
+        return ""
+    return (
+        f"; {name!r} is a column of {config.data.path.name} but no feature: a rule reads the "
+        "declared features, as the service assigns from them: declare it in [[features]] "
+        '(type = "categorical" for text) to use it'
+    )
 
 
 def empty_rules(

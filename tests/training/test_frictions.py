@@ -1642,3 +1642,29 @@ def test_an_outcomes_table_without_the_default_id_column_names_its_key(tmp_path:
         "('customer_id' is the id column: [outcomes] id names the file's column of customer "
         "ids, 'customer_id' unless set, e.g. id = 'subscriber')"
     )
+
+
+def test_a_rule_on_a_column_declared_no_feature_says_to_declare_it(tmp_path: Path) -> None:
+    """A new user's rule on a seller table's `country`, a column of the file never declared,
+    was told "unknown feature 'country'" and the features declared, not why a column of the
+    file is unknown; a rule on the outcome is told that the service assigns without it."""
+    frame = churn_frame()
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    config = churn_config(tmp_path / "d.csv")
+    config["features"] = [{"name": "tenure"}, {"name": "TotalCharges"}]
+    said = {}
+    for name, when in [("column", "MonthlyCharges > 80"), ("outcome", "Churn == 1")]:
+        config["rules"] = [{"name": "r", "when": when}]
+        with pytest.raises(ConfigError) as raised:
+            train(parse_config(config, base_dir=tmp_path), ModelStore(tmp_path / "s"))
+        said[name] = str(raised.value)
+    assert said["column"].endswith(
+        "unknown feature 'MonthlyCharges' (declared: tenure, TotalCharges); 'MonthlyCharges' is "
+        "a column of d.csv but no feature: a rule reads the declared features, as the service "
+        'assigns from them: declare it in [[features]] (type = "categorical" for text) to use it'
+    ), said
+    assert said["outcome"].endswith(
+        "; 'Churn' is an outcome: a rule reads the features only, as the service assigns "
+        "without the outcome"
+    ), said
+    assert not (tmp_path / "s").exists() or not list((tmp_path / "s").rglob("manifest.json"))
