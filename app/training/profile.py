@@ -41,6 +41,19 @@ RFM_WORDS = {
 # words for the ends of a feature any table may hold, by its label (a config's own win): a
 # mall table's segments read "Very high age, low annual income" where a marketer says older
 LABEL_WORDS = {"age": ("older", "younger")}
+# a time since something (the docs' pandas lines write a date as days_since_<column>): a
+# SaaS table's "Very high days since last login" is a last login long ago, its low end recent
+_SINCE = re.compile(r"^(?:days|weeks|months|years) since (?:the )?(?P<what>.+?)(?: date)?$")
+
+
+def _since_words(label: str) -> tuple[str | None, str | None]:
+    """``days since last login``: ("last login long ago", "recent last login")."""
+    since = _SINCE.match(label.lower())
+    if since is None:
+        return None, None
+    what = since["what"]
+    return f"{what} long ago", f"recent {what}"
+
 
 RFM_LABELS = {
     "recency_days": "days since last order",
@@ -411,14 +424,16 @@ def _words(config: TrainConfig, labels: dict[str, str] | None = None) -> dict[st
         high, low = (
             RFM_WORDS.get(f.name, (None, None))
             if config.data.kind == "transactions"
-            else LABEL_WORDS.get(
-                f.label or (labels or {}).get(f.name) or label_of(f.name), (None, None)
-            )
+            else _label_words(f.label or (labels or {}).get(f.name) or label_of(f.name))
         )
         high, low = f.high or high, f.low or low
         if high and low:
             words[f.name] = Ends(high, low)
     return words
+
+
+def _label_words(label: str) -> tuple[str | None, str | None]:
+    return LABEL_WORDS.get(label) or _since_words(label)
 
 
 # single words ending in -er that are adjectives, not comparatives: "very clever"

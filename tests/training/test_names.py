@@ -367,6 +367,36 @@ def test_an_age_feature_is_older_or_younger_without_a_config_word(tmp_path: Path
     )
 
 
+def test_a_time_since_something_is_long_ago_or_recent(tmp_path: Path) -> None:
+    """The docs' pandas lines write a date as days_since_<column>: a SaaS table's segments
+    read "Very high days since last login", a retailer's "Very high days since dt customer".
+    A label of days (weeks, months, years) since something takes "<it> long ago" and "recent
+    <it>" (a trailing "date" left out), unless the config gives its own words."""
+    raw = {
+        "data": {"path": str(tmp_path / "d.csv")},
+        "features": [
+            {"name": "days_since_last_login"},
+            {"name": "DaysSinceSignupDate"},
+            {"name": "months_since_the_first_order"},
+            {"name": "days_since_order", "high": "lapsed", "low": "recent"},
+            {"name": "recency_days"},
+        ],
+    }
+    words = _words(parse_config(raw, base_dir=tmp_path))
+    assert words == {
+        "days_since_last_login": Ends("last login long ago", "recent last login"),
+        "DaysSinceSignupDate": Ends("signup long ago", "recent signup"),
+        "months_since_the_first_order": Ends("first order long ago", "recent first order"),
+        "days_since_order": Ends("lapsed", "recent"),
+    }
+    labels = {"days_since_last_login": "days since last login", "MRR": "MRR"}
+    far = {
+        "days_since_last_login": NumericProfile(mean=200, median=200, z=1.6),
+        "MRR": NumericProfile(mean=30, median=30, z=-0.8),
+    }
+    assert _generate_name(far, {}, labels, set(), words, set()) == ("Last login long ago, low MRR")
+
+
 def test_two_segments_of_one_defining_category_are_told_apart_without_a_number() -> None:
     """Two segments all of them on two-year contracts, one long-standing and one just below
     average on everything: the second led with the category and its faint difference (an
