@@ -130,6 +130,40 @@ def running_embedded(data_dir: Path) -> Path | None:
     return next((path for path in candidates if _answers(path)), None)
 
 
+# beside the embedded server's socket while `segments serve` runs on it: the service's key
+# prefix, so that a command on that server under another prefix says the service sees none of
+# it (a new user's `assign --record`, run from a shell without the service's
+# SEGMENTS_KEY_PREFIX, recorded 20,000 customers the service never found, and `customers
+# rescore` then moved "0 customers")
+SERVICE_PREFIX_FILE = "service-key-prefix"
+
+
+@contextlib.contextmanager
+def service_prefix(data_dir: Path, prefix: str) -> Iterator[None]:
+    """Mark ``data_dir``'s embedded server as the service's, its keys under ``prefix``."""
+    marker = data_dir.resolve() / SERVICE_PREFIX_FILE
+    marker.write_text(prefix, encoding="utf-8")
+    try:
+        yield
+    finally:
+        marker.unlink(missing_ok=True)
+
+
+def _prefix_note(data_dir: Path, prefix: str) -> str:
+    """What a command under ``prefix`` on the running service's server must be told."""
+    try:
+        service = (data_dir / SERVICE_PREFIX_FILE).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
+    if prefix == service or re.fullmatch(re.escape(service) + r"m:[^{}]+:", prefix):
+        return ""  # the service's own keys, or another model's under them
+    return (
+        f"; the service running on it keeps its keys under {service!r} (its "
+        f"SEGMENTS_KEY_PREFIX): it sees nothing under {prefix!r}, so run this command with "
+        f"SEGMENTS_KEY_PREFIX={service}"
+    )
+
+
 def namespace_note(settings: Settings, model_name: str) -> str | None:
     """For a command that records ``model_name``: where a model other than the default one
     records, and the trap in it (the default model, ``SEGMENTS_MODEL_NAME``, records under
@@ -165,7 +199,8 @@ def redis_target(config: HistoryConfig) -> Iterator[RedisTarget]:
     if socket_path is not None:
         yield RedisTarget(
             f"unix://{socket_path}",
-            f"the running service's embedded Redis at {socket_path}{keys}",
+            f"the running service's embedded Redis at {socket_path}{keys}"
+            f"{_prefix_note(data_dir, config.key_prefix)}",
         )
         return
     with EmbeddedRedis(data_dir) as server:

@@ -357,6 +357,7 @@ def serve(
             stack.callback(os.environ.pop, "PROMETHEUS_MULTIPROC_DIR", None)
         if needs_redis(settings) and settings.redis_url is None:
             from app.history import EmbeddedRedis, EmbeddedRedisError
+            from app.redis_client import service_prefix
 
             # one embedded server for all workers, stopped when serve exits
             try:
@@ -369,6 +370,7 @@ def serve(
                 )
                 raise typer.Exit(2) from None
             os.environ["SEGMENTS_REDIS_URL"] = embedded.url
+            stack.enter_context(service_prefix(embedded.data_dir, settings.key_prefix))
             console.print(
                 f"embedded Redis at {embedded.url} (data in {settings.data_dir})",
                 markup=False,

@@ -610,3 +610,45 @@ def test_recording_a_log_on_a_log_trained_version_says_what_to_give(
     with pytest.raises(DataError, match="trained on a transaction log"):
         record_file(store, None, request, config, Console(file=io.StringIO()))
     assert not (tmp_path / "data").exists()  # refused before Redis was started
+
+
+def test_a_command_under_another_prefix_than_the_running_service_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new user ran `segments assign --record` from a shell without the service's
+    SEGMENTS_KEY_PREFIX: 20,000 customers were recorded where the service never looks, and
+    `customers rescore` then moved "0 customers", each saying only the prefix it used.
+    `segments serve` marks its embedded server with its prefix; a command on that server
+    under another one says the service sees none of it, and the prefix to run with (not under
+    the service's own prefix, nor another model's keys under it); the mark goes with serve."""
+    import app.cli.main as cli_main
+
+    data = tmp_path / "data"
+    monkeypatch.delenv("SEGMENTS_REDIS_URL", raising=False)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setenv("SEGMENTS_DATA_DIR", str(data))
+    monkeypatch.setenv("SEGMENTS_DEV_MODE", "true")
+    monkeypatch.setenv("SEGMENTS_MODEL_STORE", str(tmp_path / "store"))
+    said: dict[str, str] = {}
+
+    def serving(*_: object) -> None:  # while `segments serve` would answer requests
+        assert (data / "redis" / "service-key-prefix").read_text() == "svc:"
+        url = os.environ.pop("SEGMENTS_REDIS_URL")  # serve's, for its workers: not a shell's
+        for prefix in ("other:", "svc:"):
+            monkeypatch.setenv("SEGMENTS_KEY_PREFIX", prefix)
+            result = CliRunner().invoke(cli, ["customers", "forget", "C1"])
+            said[prefix] = " ".join(result.output.split())
+        monkeypatch.setenv("SEGMENTS_KEY_PREFIX", "svc:")
+        os.environ["SEGMENTS_REDIS_URL"] = url
+
+    monkeypatch.setattr(cli_main, "_run_uvicorn", serving)
+    monkeypatch.setenv("SEGMENTS_KEY_PREFIX", "svc:")
+    result = CliRunner().invoke(cli, ["serve", "--port", "8399"])
+    assert result.exit_code == 0, result.output
+    assert (
+        "keys under 'other:'; the service running on it keeps its keys under 'svc:' (its "
+        "SEGMENTS_KEY_PREFIX): it sees nothing under 'other:', so run this command with "
+        "SEGMENTS_KEY_PREFIX=svc:"
+    ) in said["other:"], said
+    assert "keys under 'svc:'" in said["svc:"] and "sees nothing" not in said["svc:"], said
+    assert not (data / "redis" / "service-key-prefix").exists()
