@@ -1306,7 +1306,7 @@ def free_marks(
     sold = keep & (amount > 0)
     for column in dict.fromkeys(c for c in (*kinds, tx.exclude_column, tx.refund_column) if c):
         folded = log[column].astype("string").str.strip().str.casefold().fillna("")
-        apart = free & (folded != "").to_numpy() & ~folded.isin(set(folded[sold])).to_numpy()
+        apart = free & (folded != "").to_numpy() & ~folded.isin(folded[sold].unique()).to_numpy()
         if not apart.any():
             continue
         said = folded[apart].value_counts()
