@@ -92,7 +92,8 @@ def log_spec(serving: ServingModel) -> LogSpec | None:
         if manifest.data.kind == "transactions":
             raw = manifest.config["data"]["transactions"]
             tx = TransactionsConfig.model_validate(raw, context={STORED: True})
-            amounts = AmountFields.of(tx.amount is None, tx.refund_values)
+            excluded = tx.exclude_values if tx.exclude_column else ()
+            amounts = AmountFields.of(tx.amount is None, tx.refund_values, excluded)
             spec = LogSpec(amounts, tx.order is not None)
         _SPECS[version] = spec
     return _SPECS[version]

@@ -58,10 +58,19 @@ class AmountFields:
     # the log's words of a refund (``refund_values``), trimmed and casefolded as training
     # compares them (``marked_lines``)
     refund_words: frozenset[str] = frozenset(REFUND_VALUES)
+    # the log's words of a line that is no sale (``exclude_values``, where ``exclude_column``
+    # is declared): left out in training, an event of them is refused saying so
+    excluded_words: frozenset[str] = frozenset()
 
     @classmethod
-    def of(cls, product: bool, refund_values: Iterable[str]) -> AmountFields:
-        return cls(product, frozenset(v.strip().casefold() for v in refund_values))
+    def of(
+        cls, product: bool, refund_values: Iterable[str], exclude_values: Iterable[str] = ()
+    ) -> AmountFields:
+        return cls(
+            product,
+            frozenset(v.strip().casefold() for v in refund_values),
+            frozenset(v.strip().casefold() for v in exclude_values),
+        )
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -194,11 +203,19 @@ def event_type(value: Any, amounts: AmountFields) -> str | None:
     return None
 
 
-def type_problem(amounts: AmountFields) -> str:
-    """What an event's ``type`` must be, with the model's refund words."""
+def type_problem(amounts: AmountFields, value: Any = None) -> str:
+    """What an event's ``type`` must be, with the model's refund words; for a word the
+    training log's lines of no sale say (a subscription's ``skip``), that such an event is
+    not sent: training left those lines out, and an order or a refund of it would count."""
     others = sorted(amounts.refund_words - {"refund"})
     words = f"; {', '.join(map(repr, others))} are refunds too" if others else ""
-    return f"must be 'order' or 'refund' (any case{words}, as in the training log)"
+    must = f"must be 'order' or 'refund' (any case{words}, as in the training log)"
+    if type(value) is str and value.strip().casefold() in amounts.excluded_words:
+        return (
+            f"{value.strip()!r} is no sale for this model (its training log's lines of it were "
+            f"left out: exclude_values), so such an event is not sent; an event {must}"
+        )
+    return must
 
 
 def _id(value: Any, max_len: int) -> bool:
@@ -304,7 +321,7 @@ def checked(
     customer_id = _text(item, "customer_id", max_id, errors, p)
     kind = event_type(item.get("type"), amounts)
     if kind is None:
-        errors.append({"field": f"{p}.type", "message": type_problem(amounts)})
+        errors.append({"field": f"{p}.type", "message": type_problem(amounts, item.get("type"))})
     values = [_number(item, name, errors, p) for name in amounts.names]
     at_us = _time(item.get("at"), now_us, errors, p)
     order_id = item.get("order_id")

@@ -49,6 +49,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> ModelStore:
         raw["data"]["transactions"]["refund_column"] = "type"
         if values:
             raw["data"]["transactions"]["refund_values"] = values
+            # a subscription's skipped deliveries, no sale: left out (none in this log)
+            raw["data"]["transactions"]["exclude_column"] = "type"
+            raw["data"]["transactions"]["exclude_values"] = ["skip", "pause"]
         raw["model"] |= {"name": name, "selection_bootstraps": 0}
         config = parse_config(raw, base_dir=folder)
         result = train(config, store, promote=True)
@@ -116,3 +119,27 @@ def test_a_models_own_refund_values_are_its_refunds(client: TestClient) -> None:
     )
     error = refused.json()["errors"][0]["errors"][0]
     assert "'storno'" in error["message"] and "'return'" not in error["message"], error
+
+
+def test_a_word_of_the_logs_lines_of_no_sale_says_such_an_event_is_not_sent(
+    client: TestClient,
+) -> None:
+    """A subscription model trained with its skip lines left out (exclude_values): an event
+    of type 'skip' was told only "must be 'order' or 'refund'", as if to send it as one of
+    them, where training left such lines out; a model without exclude_values says the
+    general words."""
+    refused = client.post(
+        "/v1/events?model=storno", json={"events": [event("s2", 1, 0.0, type=" Skip ")]}
+    )
+    assert refused.status_code == 200, refused.text
+    assert refused.json()["rejected"] == 1
+    error = refused.json()["errors"][0]["errors"][0]
+    assert error == {
+        "field": "events.0.type",
+        "message": "'Skip' is no sale for this model (its training log's lines of it were left "
+        "out: exclude_values), so such an event is not sent; an event must be 'order' or "
+        "'refund' (any case; 'storno' are refunds too, as in the training log)",
+    }, error
+    plain = client.post("/v1/events", json={"events": [event("s2", 1, 0.0, type="skip")]})
+    message = plain.json()["errors"][0]["errors"][0]["message"]
+    assert message.startswith("must be 'order' or 'refund'"), message
