@@ -32,6 +32,7 @@ from app.history.records import RedisUnavailable
 from app.problems import Problem
 from app.registry.endpoints import version_list
 from app.registry.manifest import SegmentInfo
+from app.registry.store import ModelStore
 from app.rescore.endpoints import rescores, where
 from app.serving import ServingModel
 from app.ui.auth import PageError, looking
@@ -110,7 +111,14 @@ async def models_page(
         unmoved=rescore == "not-started",
         rescore=await last_rescore(request),
         recording=model_state(request).history is not None,
+        others=[] if manifests else await asyncio.to_thread(_other_models, holder.store, name),
     )
+
+
+def _other_models(store: ModelStore, name: str) -> list[str]:
+    """The store's models besides ``name`` (its page, without a version, names them: a new
+    user's store of five models and no 'customers' showed an empty 'Model customers')."""
+    return [m for m in store.model_names() if m != name]
 
 
 async def last_rescore(request: Request) -> dict[str, Any] | None:

@@ -415,3 +415,33 @@ def test_an_admin_starts_a_rescore_from_the_models_page(service: Service) -> Non
         page = reader.get("/ui/")
         assert "Rescore the stored customers now" not in page.text
         assert reader.post("/ui/rescore", data={"csrf": csrf_of(page.text)}).status_code == 403
+
+
+def test_the_models_page_of_a_model_the_store_lacks_names_the_ones_it_holds(
+    versions: Versions, tmp_path: Path
+) -> None:
+    """A new user served a store of five models and no 'customers' (the default model): the
+    dashboard's first page was an empty 'Model customers', no version, promoted none, and a
+    button to rescore its customers. It says the model has no version and names the models
+    the store holds, and offers no rescore."""
+    store = ModelStore(tmp_path / "store")
+    shutil.copytree(versions.store.root, store.root)
+    settings = Settings(
+        model_store=store.root,
+        model_name="accounts",
+        dev_mode=True,
+        access_log=False,
+        data_dir=tmp_path / "data",
+        redis_url="redis://127.0.0.1:1/0",
+    )
+    with serving(settings) as url, httpx.Client(base_url=url, timeout=120) as client:
+        page = client.get("/ui/")
+        assert page.status_code == 200, page.text
+        text = " ".join(page.text.split())
+        assert (
+            "No version of model accounts is in the store (it holds customers: choose one "
+            "above, or serve one by default with <code>SEGMENTS_MODEL_NAME</code>)."
+        ) in text, text
+        assert "Rescore the stored customers now" not in text
+        served = " ".join(client.get("/ui/?model=customers").text.split())
+        assert "No version of model" not in served
