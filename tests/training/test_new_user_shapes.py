@@ -151,6 +151,21 @@ def saas_frame(n: int = 600, seed: int = 9) -> pd.DataFrame:
     )
 
 
+def test_the_docs_money_line_reads_a_currency_code_and_a_minus_too(tmp_path: Path) -> None:
+    """A SaaS export's MRR of '78.08 USD' was refused with "write plain numbers (78.08)",
+    and the docs' line, which took out $, €, £, commas and spaces only, left '78.08USD': it
+    keeps the digits, the point and the minus."""
+    frame = saas_frame(n=4)
+    frame["MRR"] = ["$1,234.50", "1,234.50 USD", "€ 99", "-12.5 EUR"]
+    frame.to_csv(tmp_path / "accounts.csv", index=False)
+    done = subprocess.run(
+        [sys.executable, "-c", _preparing_lines()], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    prepared = pd.read_csv(tmp_path / "accounts_prepared.csv")
+    assert prepared["MRR"].tolist() == [1234.5, 1234.5, 99.0, -12.5]
+
+
 def test_dates_and_money_for_people_point_to_the_docs_lines_that_prepare_them(
     tmp_path: Path,
 ) -> None:
@@ -804,7 +819,7 @@ def test_a_csv_of_quoted_numbers_with_commas_is_told_to_write_plain_numbers(
     assert "docs/training.md#preparing-a-file" in said
     # the docs' line, as docs/training.md#preparing-a-file writes it for MRR
     prepared = pd.read_csv(data, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    prepared["ARR"] = prepared["ARR"].str.replace(r"[$€£,\s]", "", regex=True)
+    prepared["ARR"] = prepared["ARR"].str.replace(r"[^\d.\-]", "", regex=True)
     prepared.to_csv(data, index=False)
     config.write_text(f'[data]\npath = "accounts.csv"\nid_column = "account_id"\n{body}')
     result = runner.invoke(app, ["train", "--config", str(config), "--store", str(store)])
