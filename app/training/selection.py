@@ -480,7 +480,8 @@ def _choose(
         what = "gives every" if method == "silhouette" else "is stable and gives every"
         note = (
             f"no candidate in k = {k_min}..{k_max} {what} segment {percent(min_share)} of "
-            f"customers; chose k={chosen.k}, whose smallest segment is largest"
+            f"customers; chose k={chosen.k}, whose smallest segment is largest: "
+            f"{percent(chosen.min_share)} of customers"
         )
         return chosen, note, note
     if method == "silhouette":

@@ -239,6 +239,9 @@ def test_the_note_when_no_candidate_is_admissible_reads_plainly(method: str) -> 
     assert chosen.k == 3 and note is not None
     assert "segment segment" not in note
     assert "every segment 5% of customers" in note
+    # and how small that largest smallest segment is (a 265-customer retail week's said
+    # only "whose smallest segment is largest": 8 customers, 3%)
+    assert "chose k=3, whose smallest segment is largest: 4% of customers" in note, note
 
 
 def test_an_outcome_no_candidate_separates_leaves_the_choice_to_the_others() -> None:
