@@ -12,17 +12,30 @@ checks live in front of both; they cost one scan of the request headers.
 
 Under ``form_paths`` (the dashboard's forms) an HTML form body
 (``application/x-www-form-urlencoded``) is accepted too; its size is checked all the same.
+
+The key is decided first: a problem found here is not answered at once but raised when the
+request's body is read (every endpoint checks its key before it reads its body), or, for a
+keyed route that reads none, right after its key check (``pending_body_problem``). A caller
+without a valid key gets the 401 or 403 it would get with a good body, and learns nothing of
+what the endpoint accepts; nor is a bad body counted against its key's rate limit before
+the key is known.
 """
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.problems import Problem, problem_response
+from app.problems import Problem
+
+PENDING = "segments.body_problem"  # the scope's key of a body problem not yet answered
 
 
-class BodyTooLarge(Exception):
-    pass
+def pending_body_problem(scope: Scope) -> None:
+    """Raise the body problem ``BodyChecks`` found in this request, if any (after its key
+    was checked: ``app.security.require``)."""
+    problem: Problem | None = scope.get(PENDING)
+    if problem is not None:
+        raise problem
 
 
 def unsupported(header: str, message: str) -> Problem:
@@ -126,8 +139,8 @@ class BodyChecks:
             path = path[len(root) :]
         form_ok = bool(self.form_paths) and path.startswith(self.form_paths)
         problem, unframed, untyped = body_problem(scope["headers"], self.max_bytes, form_ok)
-        if problem is not None:
-            await problem_response(problem, scope.get("path"))(scope, receive, send)
+        if problem is not None:  # answered once the key is decided (module docstring)
+            await self.app({**scope, PENDING: problem}, _refusing(receive, problem), send)
             return
         if untyped and not form_ok:  # read as JSON, by every route (the API's routes parse
             # a body by its type: without one, PATCH and POST of the admin routes were 422s)
@@ -136,7 +149,6 @@ class BodyChecks:
             await self.app(scope, receive, send)
             return
         received = 0
-        started = False
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -144,18 +156,23 @@ class BodyChecks:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise BodyTooLarge
+                    # a Problem, rendered wherever the body was read (a routed endpoint's
+                    # declared body included: FastAPI's parse made it "There was an error
+                    # parsing the body", a 400 that did not say what was wrong)
+                    raise too_large(self.max_bytes)
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+        await self.app(scope, limited_receive, send)
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                problem = too_large(self.max_bytes)
-                await problem_response(problem, scope.get("path"))(scope, receive, send)
+
+def _refusing(receive: Receive, problem: Problem) -> Receive:
+    """``receive`` that raises ``problem`` where the body would be read (a disconnect still
+    passes, for whatever listens for one)."""
+
+    async def refusing_receive() -> Message:
+        message = await receive()
+        if message["type"] == "http.request":
+            raise problem
+        return message
+
+    return refusing_receive

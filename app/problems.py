@@ -346,6 +346,10 @@ def install_handlers(app: FastAPI) -> None:
         cause = exc.__cause__
         if exc.status_code == 400 and (refused := await _unauthorised(request)):
             return refused
+        if exc.status_code == 400 and isinstance(cause, Problem):
+            # the body refused as it was read (its type or size: app/limits.py), the key
+            # checked just above
+            return problem_response(cause, request.url.path)
         if exc.status_code == 400 and isinstance(cause, RecursionError):
             return problem_response(malformed_json("nested too deeply"), request.url.path)
         if exc.status_code == 400 and isinstance(cause, UnicodeDecodeError):

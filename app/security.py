@@ -24,6 +24,7 @@ from fastapi import Depends
 from starlette.datastructures import State
 from starlette.requests import Request
 
+from app.limits import pending_body_problem
 from app.observability import API_KEYS_FILE_OK
 from app.problems import Problem
 from app.query import single_body_names, single_query_params
@@ -277,6 +278,8 @@ def require(scope: Scope) -> Callable[[Request], Awaitable[None]]:
 
     async def check(request: Request) -> None:
         await authorize(request.app.state, presented_key(request), scope)
+        pending_body_problem(request.scope)  # a body of the wrong type or size, now the key
+        # is known good (a route that reads no body would never raise it: app/limits.py)
 
     check.__name__ = f"require_{scope}"
     return check

@@ -157,6 +157,59 @@ def test_every_endpoint_checks_the_key_before_saying_its_body_is_malformed(
     assert response.json()["type"] == "/problems/malformed-json"
 
 
+BAD_BODIES = {  # what is wrong with the body -> (headers, content, the answer with a good key)
+    "type": ({"content-type": "text/plain"}, b"{}", 415),
+    "encoding": ({"content-type": "application/json", "content-encoding": "gzip"}, b"{}", 415),
+    "size": ({"content-type": "application/json"}, b"{" + b" " * 2048 + b"}", 413),
+    "streamed size": ({"content-type": "application/json"}, None, 413),
+}
+
+
+@pytest.mark.parametrize("bad", list(BAD_BODIES))
+def test_the_key_is_decided_before_the_body_s_type_encoding_or_size(
+    trained: tuple[ModelStore, TrainResult], keys: tuple[dict[str, str], Path], bad: str
+) -> None:
+    """A caller with no key, or another scope's, got 415 or 413 for a body of the wrong type,
+    encoding or size before its 401 or 403 (``BodyChecks`` answered in front of every key
+    check): it learnt what each endpoint accepts without any key. The key is decided first,
+    on every endpoint that takes a body, the fast path's included; and a body counted too
+    large as it streams into a routed endpoint's parse is a 413, where it was a 400 saying
+    only "There was an error parsing the body". A refused body changes nothing."""
+    store, result = trained
+    by_scope, path = keys
+    settings = Settings(
+        model_store=store.root, model_name="customers", api_keys_file=path, max_body_bytes=1024
+    )
+    headers, content, refused = BAD_BODIES[bad]
+    version, segment = result.manifest.version, result.manifest.segments[0].id
+    taking = [e for e in endpoints(version, segment) if e[0] in ("post", "put", "patch", "delete")]
+    assert {"/v1/assign", "/v1/assign/batch", "/v1/events", "/v1/webhooks"} <= {
+        e[1] for e in taking
+    }
+    with TestClient(create_app(settings)) as client:
+        name = client.get(f"/v1/segments/{segment}", headers={"x-api-key": by_scope["read"]})
+        for method, where, scope, _ in taking:
+            other = next(s for s in SCOPES if s != scope)
+            for key, expected in ((None, 401), (by_scope[other], 403), (by_scope[scope], refused)):
+                sent = {**headers, **({"x-api-key": key} if key else {})}
+                body = content if content is not None else (b" " * 512 for _ in range(4))
+                answer = client.request(method, where, content=body, headers=sent)
+                assert answer.status_code == expected, (bad, method, where, key, answer.text)
+                assert answer.headers["content-type"] == "application/problem+json"
+                if expected == refused:
+                    field = "body" if refused == 413 else f"content-{bad}"
+                    assert answer.json()["errors"][0]["field"] == field, answer.text
+        same = client.get(f"/v1/segments/{segment}", headers={"x-api-key": by_scope["read"]})
+        assert same.json() == name.json()  # the PATCHes changed nothing
+        listed = client.get("/v1/webhooks", headers={"x-api-key": by_scope["admin"]}).json()
+        assert listed["webhooks"] == []  # nor did the POSTs create a subscription
+        # the dashboard's changes sign a visitor in before reading the form
+        body = content if content is not None else b" " * 2048
+        where = f"/ui/models/{version}/promote"
+        answer = client.post(where, content=body, headers=headers, follow_redirects=False)
+        assert answer.status_code == 303 and "/ui/sign-in" in answer.headers["location"]
+
+
 def test_the_right_scope_gets_through_by_either_header(
     client: TestClient, keys: tuple[dict[str, str], Path]
 ) -> None:

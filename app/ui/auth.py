@@ -144,8 +144,12 @@ def require_admin(viewer: Viewer) -> None:
 
 
 async def read_form(request: Request) -> dict[str, str]:
-    """The fields of a posted HTML form (the body's size is bounded by ``BodyChecks``)."""
-    body = await request.body()
+    """The fields of a posted HTML form (the body's size is bounded by ``BodyChecks``, which
+    refuses it as it is read: the viewer was identified first)."""
+    try:
+        body = await request.body()
+    except Problem as exc:  # too large, or encoded: a page saying so, as the others are
+        raise PageError(exc.status, exc.title, exc.detail) from None
     if not body:
         return {}  # no fields (so no CSRF token: refused as that)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
