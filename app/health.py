@@ -11,9 +11,10 @@ from starlette.responses import Response
 
 from app.deps import HolderDep, model_error_in_words, no_model_detail, served_others, unpromoted
 from app.history import HistoryService
+from app.limits import pending_body_problem
 from app.observability import REDIS_UP, SPOOL_DEPTH, SPOOL_DROPPED, render_metrics
 from app.problems import Problem
-from app.security import KeyRing, presented_key
+from app.security import KeyRing, authorize, presented_key
 
 router = APIRouter(tags=["health"])
 
@@ -26,9 +27,12 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/metrics", operation_id="metrics", response_class=Response)
 async def metrics(request: Request) -> Response:
-    """Prometheus metrics (a 'read' key is needed when SEGMENTS_METRICS_REQUIRE_KEY is set)."""
+    """Prometheus metrics (a 'read' key is needed when SEGMENTS_METRICS_REQUIRE_KEY is set,
+    and then counted by the key's rate limit, as any keyed request is; open, it has no key to
+    count by)."""
     if request.app.state.settings.metrics_require_key:
-        request.app.state.keys.check(presented_key(request), "read")
+        await authorize(request.app.state, presented_key(request), "read")
+        pending_body_problem(request.scope)
     await history_check(request.app.state.history)  # the Redis and spool gauges, now
     body, content_type = render_metrics()
     return Response(body, media_type=content_type)

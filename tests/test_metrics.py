@@ -107,6 +107,44 @@ def test_metrics_can_require_a_key(trained: tuple[ModelStore, TrainResult], tmp_
         assert client.get("/healthz").status_code == 200
 
 
+def test_a_keyed_metrics_counts_against_the_key_s_rate_limit(
+    trained: tuple[ModelStore, TrainResult], tmp_path: Path
+) -> None:
+    """With SEGMENTS_METRICS_REQUIRE_KEY, /metrics is a keyed endpoint like any other: it
+    checked the key but skipped its rate limit, so a key past its budget was refused its /v1
+    calls and still scraped at will (and its scrapes were not counted). Open, it has no key."""
+    import time
+
+    store, _ = trained
+    key, line = new_key(["read"])
+    limited = Settings(
+        model_store=store.root,
+        model_name="customers",
+        api_keys=line,
+        metrics_require_key=True,
+        rate_limit_per_minute=3,
+        key_prefix=f"rl{tmp_path.name[-8:]}:",
+        data_dir=tmp_path,
+    )
+    with TestClient(create_app(limited)) as client:
+        while time.time() % 60 > 50:  # keep the requests inside one fixed window
+            time.sleep(0.5)
+        sent = {"x-api-key": key}
+        assert client.get("/metrics", headers=sent).status_code == 200
+        assert client.get("/metrics", headers=sent).status_code == 200
+        assert client.get("/v1/models", headers=sent).status_code == 200  # one budget
+        refused = client.get("/metrics", headers=sent)
+        assert refused.status_code == 429, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert 1 <= int(refused.headers["retry-after"]) <= 61
+        assert client.get("/v1/models", headers=sent).status_code == 429
+        assert client.get("/metrics").status_code == 401  # the key is still decided first
+    opened = limited.model_copy(update={"metrics_require_key": False, "key_prefix": "o:"})
+    with TestClient(create_app(opened)) as client:
+        codes = {client.get("/metrics", headers={"x-api-key": key}).status_code for _ in range(5)}
+        assert codes == {200}  # open: not counted, whatever key comes with it
+
+
 def test_the_access_line_written_directly_is_the_one_logging_writes(
     trained: tuple[ModelStore, TrainResult],
 ) -> None:
