@@ -12,6 +12,7 @@ from app.assignment.profiles import MERGE_TRIES, complete_many, is_complete, mer
 from app.assignment.validation import ErrorBudget, ItemInvalid, is_unicode, parse_item
 from app.drift.live import LIVE
 from app.history import HistoryService, Outcome, Record
+from app.history.recorder import SAME_AS_BEFORE
 from app.history.records import RecordBatch, now_ms
 from app.observability import MIGRATIONS, REDIS_ERRORS, REDIS_LATENCY, SUPERSEDED, child
 from app.problems import MAX_ECHO, clipped, escaped
@@ -432,9 +433,8 @@ async def _complete(
     return expected, refused
 
 
-SAME_AS_BEFORE = "="
-"""The expected profile of a record that applies only if its customer's checked record
-before it in the same script call did (``record.lua``)."""
+# SAME_AS_BEFORE ('='): the expected profile of a record that applies only if its customer's
+# checked record before it did (``record.lua``; in an earlier call, the recorder says so)
 KEPT_CHANGING = "its stored profile kept changing while it was assigned: send it again"
 ANY_PROFILE = "*"
 """The expected profile of a record that applies whatever profile its customer has, but not

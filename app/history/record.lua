@@ -21,6 +21,9 @@
 --   this call left": such a record is applied only if that one was applied (or was a
 --   duplicate), and is stale if it was stale, failed, or is not in this call (a batch's
 --   later item of a customer, merged over an earlier item completed from the profile);
+--   an expected profile '@' and a record id stands for '=' across calls (that earlier
+--   record went in an earlier call: a batch naming a customer more often than a call
+--   holds): applied only if the customer's last applied record is that one;
 --   an expected profile '*' is any profile: the record applies unless the customer has
 --   none (a forget since the read), whatever else changed it
 --
@@ -236,8 +239,13 @@ local function apply(cur, rid, cid, at, f, a, s, vp, ep, absent)
     local state = call('HMGET', cur, 's', 'r', 'p')
     prev, last, stored = state[1], state[2], state[3]
   end
-  if ep and ARGV[ep] ~= '=' and not profile_is(cur, stored, ARGV[ep]) then
-    return 0, false, 2
+  if ep and ARGV[ep] ~= '=' then
+    local expected = ARGV[ep]
+    if sub(expected, 1, 1) == '@' then  -- '=' across calls: that record applied last
+      if last ~= sub(expected, 2) then return 0, false, 2 end
+    elseif not profile_is(cur, stored, expected) then
+      return 0, false, 2
+    end
   end
 
   -- Idempotency: a record not newer than the last one applied (a replay, or a stale record)

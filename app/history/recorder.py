@@ -126,6 +126,38 @@ def _customer_ids(recs: Sequence[Record]) -> Sequence[str]:
     return recs.customer_ids if isinstance(recs, RecordBatch) else [r.customer_id for r in recs]
 
 
+SAME_AS_BEFORE = "="  # (app.assignment.service: the expected profile of a chained record)
+
+
+def _across_calls(
+    recs: Sequence[Record], chunk: Sequence[int], ids: Sequence[str], checked: Sequence[str | None]
+) -> list[str | None]:
+    """``checked`` of the call carrying ``recs[chunk]``, where a record expecting '=' (what
+    its customer's checked record before it in the call left) has none before it in this
+    call: its customer's previous record went in an earlier call (a batch naming one
+    customer more often than a call holds). Such a record expects '@' and that record's id,
+    which record.lua applies only if the customer's last applied record is that one, where
+    '=' alone was stale: a batch naming one customer 1,001 times with partial features
+    failed the rest as 'kept changing' once its redo rounds ran out."""
+    out = list(checked)
+    every: Sequence[str] | None = None
+    before: set[str] = set()
+    for n, (i, customer_id) in enumerate(zip(chunk, ids, strict=True)):
+        if checked[n] == SAME_AS_BEFORE and customer_id not in before:
+            every = _customer_ids(recs) if every is None else every
+            j = i - 1  # (the previous record of the customer: in the call before, mostly)
+            while j >= 0 and every[j] != customer_id:
+                j -= 1
+            if j >= 0:
+                out[n] = "@" + _record_id(recs, j)
+        before.add(customer_id)
+    return out
+
+
+def _record_id(recs: Sequence[Record], i: int) -> str:
+    return recs.record_ids[i] if isinstance(recs, RecordBatch) else recs[i].record_id
+
+
 def _profile_args(
     profiles: Sequence[Mapping[str, FeatureValue] | None],
     checked: Sequence[str | None],
@@ -364,6 +396,8 @@ class Recorder:
             whats = [(r.segment_id, r.model_version) for r in part]
             profiles = [r.profile for r in part]
             checked = [r.expected_profile for r in part]
+        if SAME_AS_BEFORE in checked:
+            checked = _across_calls(recs, chunk, ids, checked)
         # the shared tables: each distinct flow bucket, (segment, version) and feature names
         # once; a record refers to them by index (as RESP text, ready to join)
         bucket_of = {at: keys.bucket_start(at) for at in dict.fromkeys(ats)}

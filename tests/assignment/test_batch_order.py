@@ -143,3 +143,26 @@ def test_a_customer_twice_in_a_batch_is_as_the_same_requests_one_by_one(
     if known and case == "partial after whole":  # the first item's data is kept
         profile = _stored(client, in_batch)[0]
         assert profile == _full(whole, **NEW, sessions_30d=31)
+
+
+def test_a_customer_named_more_often_than_a_redis_call_holds_is_applied_in_order(
+    client: TestClient, example: list[dict[str, Any]]
+) -> None:
+    """A batch's records go to Redis in calls of 200; a customer's later item, checked against
+    what its earlier item left, was stale whenever that item went in an earlier call, and was
+    redone one call's worth per round: past five rounds (1,000 items) every item left failed
+    with "its stored profile kept changing while it was assigned: send it again", which
+    nothing else had changed. Now all 1,001 are applied, as the same requests one by one."""
+    whole = _full(example[5]["features"], **OLD)
+    items = [{"features": NEW if n % 2 else {"recency_days": 900 + n}} for n in range(1_001)]
+    one_by_one, in_batch = f"seq-{uuid.uuid4().hex}", f"bat-{uuid.uuid4().hex}"
+    for cid in (one_by_one, in_batch):
+        assert client.post("/v1/assign", json={"customer_id": cid, "features": whole}).is_success
+    sent = [{"customer_id": in_batch, **item} for item in items]
+    results = client.post("/v1/assign/batch", json={"items": sent}).json()["results"]
+    assert [r["status"] for r in results] == ["ok"] * len(items), results[-1]
+    in_order = [_answer(r) for r in results]
+    assert in_order == _run(client, one_by_one, items, batch=False)
+    stored = _stored(client, in_batch)
+    assert stored == _stored(client, one_by_one)
+    assert stored[0] == {**whole, **NEW, "recency_days": 1_900}  # the last two items'

@@ -188,10 +188,13 @@ async def test_a_same_as_before_record_applies_only_after_its_customers_checked_
     assert e3 is not None and e3.profile is not None and e3.profile.features == AWKWARD
 
 
-async def test_a_same_as_before_record_in_another_call_than_its_customers_is_stale(
+async def test_a_same_as_before_record_in_another_call_follows_its_customers_record(
     recorder: Recorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A batch split into several script calls: '=' knows only its own call's records."""
+    """A batch split into several script calls: a '=' record whose customer's record before
+    it went in an earlier call applies if that one did, and only then (it was stale
+    whatever that one did: a batch naming a customer more often than a call holds failed
+    its later items once their redo rounds ran out)."""
     await recorder.record(Record.create("E4", "A", "v1", profile=AWKWARD))
     read = await _read(recorder, "E4")
     monkeypatch.setattr(recorder_module, "RECORDS_PER_CALL", 1)
@@ -200,10 +203,18 @@ async def test_a_same_as_before_record_in_another_call_than_its_customers_is_sta
         _batch([("E4", "B", {"spend": 1.0}, read.stored), ("E4", "A", {"spend": 2.0}, "=")])
     )
 
-    assert [(o.stale, o.changed) for o in outcomes] == [(False, True), (True, False)]
+    assert [(o.stale, o.changed) for o in outcomes] == [(False, True), (False, True)]
     state = await recorder.current("E4")
     assert state is not None and state.profile is not None
-    assert (state.segment_id, state.profile.features) == ("B", {"spend": 1.0})
+    assert (state.segment_id, state.profile.features) == ("A", {"spend": 2.0})
+    # made from the profile as read before those two: stale, and so is the one after it
+    outcomes = await recorder.record_many(
+        _batch([("E4", "B", {"spend": 3.0}, read.stored), ("E4", "B", {"spend": 4.0}, "=")])
+    )
+    assert [o.stale for o in outcomes] == [True, True]
+    state = await recorder.current("E4")
+    assert state is not None and state.profile is not None
+    assert (state.segment_id, state.profile.features) == ("A", {"spend": 2.0})
 
 
 def test_a_batch_part_and_its_records_keep_their_expected_profiles() -> None:
