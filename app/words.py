@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Iterable
 
@@ -105,3 +106,46 @@ def spelled_alike(known: Iterable[str], value: str) -> list[str]:
     (``iOS``: ``ios``), sorted: a spelling to fix, where file tagging and the API name one."""
     key = value.strip().casefold()
     return sorted(k for k in known if k.strip().casefold() == key)
+
+
+def nearest_key(given: str, valid: Iterable[str], synonyms: dict[str, str] | None = None) -> str:
+    """The ``valid`` key a misspelt or foreign one (``given``) most likely means, or ``""``.
+
+    In order: the same apart from case, spaces and punctuation (``ID-Column``:
+    ``id_column``); another tool's word for it (``synonyms``, by loose name: ``condition``
+    for ``when``); a close spelling (``tranform``: ``transform``); then the one valid key
+    whose words all stand in ``given`` or hold all of its words (``window_days``: ``days``,
+    ``reference``: ``reference_date``). Keys longer than any key could be are not compared
+    (an error path stays cheap whatever a config or a request holds)."""
+    keys = list(valid)
+    if not keys or len(given) > 200:
+        return ""
+    by_loose = {loose_name(k): k for k in keys}
+    loose = loose_name(given)
+    if not loose:
+        return ""
+    if loose in by_loose:
+        return by_loose[loose]
+    words_for = {loose_name(k): v for k, v in (synonyms or {}).items()}
+    said = (
+        [loose]
+        if loose in words_for
+        # (or that word misspelt: conditon)
+        else (difflib.get_close_matches(loose, list(words_for), n=1, cutoff=0.8))
+    )
+    if said and words_for[said[0]] in keys:
+        return words_for[said[0]]
+    close = difflib.get_close_matches(given.casefold(), keys, n=1, cutoff=0.75)
+    if close:
+        return close[0]
+    words = set(_words(given))
+    sharing = [k for k in keys if (kw := set(_words(k))) and (kw <= words or words <= kw)]
+    if len(sharing) == 1:
+        return sharing[0]
+    close = difflib.get_close_matches(given.casefold(), keys, n=1, cutoff=0.6)
+    return close[0] if close else ""
+
+
+def _words(name: str) -> list[str]:
+    """A key's words: ``window_days``, ``windowDays`` and ``window-days`` are window, days."""
+    return [w.casefold() for w in re.split(r"[^0-9A-Za-z]+", _CAMEL.sub(" ", name)) if w]

@@ -6,7 +6,6 @@ against the config file's folder, so a config and its data can move together.
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import re
@@ -29,6 +28,7 @@ from pydantic import (
 )
 
 from app.errors import ConfigError
+from app.words import nearest_key
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 # scikit-learn's random_state and numpy's generators take a seed in 0 .. 2**32 - 1 (a negative
@@ -592,6 +592,7 @@ def _tables() -> dict[str, list[str]]:
         ("[data.transactions]", TransactionsConfig),
         ("[data]", DataConfig),
         ("[outcomes]", OutcomesConfig),
+        ("[outcomes.future]", FutureOutcomes),
         ("[[features]]", NumericFeature),
         ("[[features]]", CategoricalFeature),
         ("[[rules]]", RuleConfig),
@@ -635,16 +636,85 @@ def _places() -> dict[tuple[str, ...], type[BaseModel]]:
     }
 
 
+# other tools' words for a key, by table (a close spelling or a shared word finds the rest)
+_SYNONYMS: dict[tuple[str, ...], dict[str, str]] = {
+    ("data",): {
+        "file": "path",
+        "filename": "path",
+        "csv": "path",
+        "id": "id_column",
+        "customer_id": "id_column",
+        "key": "id_column",
+        "sep": "delimiter",
+        "separator": "delimiter",
+        "na_values": "missing_values",
+        "null_values": "missing_values",
+        "format": "kind",
+    },
+    ("data", "transactions"): {
+        "customer_id": "customer",
+        "id": "customer",
+        "date": "timestamp",
+        "time": "timestamp",
+        "datetime": "timestamp",
+        "order_date": "timestamp",
+        "invoice_date": "timestamp",
+        "date_column": "timestamp",
+        "date_format": "timestamp_format",
+        "value": "amount",
+        "revenue": "amount",
+        "total": "amount",
+        "spend": "amount",
+        "price": "unit_price",
+        "qty": "quantity",
+        "invoice": "order",
+        "order_id": "order",
+        "as_of": "reference_date",
+        "snapshot_date": "reference_date",
+        "end_date": "reference_date",
+    },
+    ("outcomes", "future"): {"window": "days", "horizon": "days", "period": "days"},
+    ("rules",): {
+        "condition": "when",
+        "conditions": "when",
+        "if": "when",
+        "where": "when",
+        "expr": "when",
+        "expression": "when",
+        "rule": "when",
+        "query": "when",
+    },
+    ("model",): {
+        "method": "algorithm",
+        "algo": "algorithm",
+        "outcome": "target",
+        "label": "target",
+        "random_state": "seed",
+        "min_size": "min_share",
+        "min_segment_share": "min_share",
+    },
+}
+
+
 def _did_you_mean(loc: tuple[int | str, ...]) -> str:
-    """A misspelt key (``transfrom``): the key valid at its place that it is closest to."""
+    """A misspelt key (``transfrom``, ``window_days``): the key valid at its place that it
+    most likely means (``app.words.nearest_key``), or else a key of another table, named
+    with where it belongs (``min_frequncy`` in [model]: [[features]]'s ``min_frequency``)."""
     if not loc:
         return ""
     place = tuple(str(p) for p in loc[:-1] if not isinstance(p, int))
     model = _places().get(place)
     if model is None:
         return ""
-    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    given = str(loc[-1])
+    near = nearest_key(given, model.model_fields, _SYNONYMS.get(place))
+    if near:
+        return f"; did you mean {near!r}?"
+    elsewhere = _tables()
+    near = nearest_key(given, elsewhere)
+    if not near:
+        return ""
+    return f"; did you mean {near!r}? (it belongs in {' or '.join(elsewhere[near])})"
 
 
 # what a new user's type means here (an audit's hotel table: "date" and "boolean" were refused

@@ -273,6 +273,68 @@ def test_bad_config_is_refused_with_one_clear_error(
     assert_store_untouched(store)
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        # a word of the key it means (the brief's case had no hint at all)
+        (
+            "[model]",
+            "[outcomes.future]\nwindow_days = 270\n\n[model]",
+            "outcomes.future.window_days: unknown config key; did you mean 'days'?",
+        ),
+        (
+            "[model]",
+            "[outcomes]\nfuture = {horizon = 270}\n\n[model]",
+            "outcomes.future.horizon: unknown config key; did you mean 'days'?",
+        ),
+        # another tool's word for the key: not the close spelling 'order'
+        (
+            'timestamp = "timestamp"',
+            'order_date = "timestamp"',
+            "data.transactions.order_date: unknown config key; did you mean 'timestamp'?",
+        ),
+        (
+            'amount = "amount"',
+            'amount = "amount"\nreference = "2024-01-01"',
+            "data.transactions.reference: unknown config key; did you mean 'reference_date'?",
+        ),
+        # a key of another table, said with where it belongs
+        (
+            'kind = "transactions"',
+            'kind = "transactions"\nreference_dat = "2024-01-01"',
+            "data.reference_dat: unknown config key; did you mean 'reference_date'? (it belongs "
+            "in [data.transactions])",
+        ),
+        (
+            "seed = 42",
+            "min_frequncy = 3",
+            "model.min_frequncy: unknown config key; did you mean 'min_frequency'? (it belongs "
+            "in [[features]])",
+        ),
+        (
+            'when = "tenure_days < 30"',
+            'conditon = "tenure_days < 30"',
+            "rules.0 ('New customers').conditon: unknown config key; did you mean 'when'?",
+        ),
+        ("seed = 42", "Random-State = 42", "did you mean 'seed'?"),
+    ],
+)
+def test_a_misspelt_key_anywhere_names_the_key_it_means(
+    old: str, new: str, expected: str, tmp_path: Path, transactions_csv: Path
+) -> None:
+    """``window_days`` in [outcomes.future] got "unknown config key" alone: the hint was a
+    close spelling of a key of the same table only, which 'days' is not."""
+    text = (EXAMPLES / "transactions.toml").read_text()
+    text = text.replace('path = "../data/transactions.csv"', f"path = {str(transactions_csv)!r}")
+    assert old in text
+    config = tmp_path / "transactions.toml"
+    config.write_text(text.replace(old, new, 1))
+    store = tmp_path / "store"
+    output = run_train(config, store)
+    assert expected in output
+    assert_store_untouched(store)
+
+
 def test_invalid_toml_is_refused(tmp_path: Path) -> None:
     config = tmp_path / "bad.toml"
     config.write_text("[data\npath = 'x'")
