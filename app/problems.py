@@ -9,8 +9,8 @@ become a bare 500 problem without internals.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, get_args
 
 import orjson
 from fastapi import FastAPI, Request
@@ -21,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from app.errors import IntegrityError, SegmentsError, StoreError, StoreWriteError
-from app.words import counted
+from app.words import counted, nearest_key
 
 log = logging.getLogger(__name__)
 PROBLEM_JSON = "application/problem+json"
@@ -98,6 +98,13 @@ def clipped(text: str, limit: int = MAX_ECHO) -> str:
 def shown(name: str) -> str:
     """A client's name (a field, a feature) as an error echoes it: escaped and clipped."""
     return clipped(escaped(name))
+
+
+def unknown_field(name: str, valid: Iterable[str]) -> str:
+    """ "unknown field", and the field of ``valid`` it most likely means (``customerid``:
+    ``customer_id``; ``app.words.nearest_key``, which compares no over-long name)."""
+    near = nearest_key(name, valid) if isinstance(name, str) else ""
+    return f"unknown field; did you mean {near!r}?" if near else "unknown field"
 
 
 def bounded(
@@ -285,16 +292,47 @@ PATTERN_WORDS = {
 }
 
 
-def _message(error: Any) -> str:
+def _message(error: Any, request: Request) -> str:
     """The error's message; a value not matching a field's pattern says what the field holds
-    (the pattern itself, a regular expression, tells a caller little)."""
+    (the pattern itself, a regular expression, tells a caller little); a field the body may
+    not hold names the one it may be meant for (pydantic said "Extra inputs are not
+    permitted")."""
     loc = error.get("loc", ())
+    if error.get("type") == "extra_forbidden" and loc:
+        return unknown_field(str(loc[-1]), _fields_at(request, tuple(loc)))
     if error.get("type") == "string_pattern_mismatch" and loc and loc[-1] in PATTERN_WORDS:
         return PATTERN_WORDS[str(loc[-1])]
     reason = (error.get("ctx") or {}).get("error")
     if error.get("type") == "value_error" and reason is not None:
         return str(reason)  # a validator's own words, without pydantic's "Value error, "
     return str(error["msg"])
+
+
+def _fields_at(request: Request, loc: tuple[Any, ...]) -> list[str]:
+    """The fields the routed body's model allows where ``loc`` (``body``, ..., the field)
+    points; none when it cannot be told."""
+    body = getattr(request.scope.get("route"), "body_field", None)
+    model = _model_in(getattr(getattr(body, "field_info", None), "annotation", None))
+    if loc[:1] != ("body",):
+        return []
+    for part in loc[1:-1]:
+        if model is None:
+            return []
+        if isinstance(part, int):  # an item of a list: the list's model, found already
+            continue
+        field = model.model_fields.get(str(part))
+        model = _model_in(field.annotation) if field is not None else None
+    return list(model.model_fields) if model is not None else []
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model an annotation is or holds (``X | None``, ``list[X]``)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        if (found := _model_in(arg)) is not None:
+            return found
+    return None
 
 
 _HUGE_INT = "integer string conversion"  # (Python's words for an over-long integer)
@@ -336,7 +374,7 @@ def install_handlers(app: FastAPI) -> None:
         # by each of them: one error of a field is listed once
         found = list({(tuple(e["loc"]), e["msg"]): e for e in found}.values())
         listed = found[:MAX_ERRORS]  # (a body with a million unknown keys has that many)
-        errors = [{"field": _location(e["loc"]), "message": _message(e)} for e in listed]
+        errors = [{"field": _location(e["loc"]), "message": _message(e, request)} for e in listed]
         return problem_response(invalid(errors, len(found) - len(listed)), request.url.path)
 
     @app.exception_handler(StarletteHTTPException)

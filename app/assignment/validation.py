@@ -40,7 +40,15 @@ from app.assignment.unique_names import (
     reparse,
     repeated,
 )
-from app.problems import MAX_ERRORS, bounded, invalid, malformed_json, shown, too_many
+from app.problems import (
+    MAX_ERRORS,
+    bounded,
+    invalid,
+    malformed_json,
+    shown,
+    too_many,
+    unknown_field,
+)
 from app.query import given_twice
 from app.training.markers import FeatureMarkers
 from app.training.rules.values import BOOL_TEXT, CSV_NA_VALUES
@@ -174,7 +182,10 @@ def parse_item(
     extra = len(obj) - ("customer_id" in obj) - ("features" in obj)
     if extra:
         names, omitted = _unlisted(obj, _ITEM_FIELDS, extra)
-        errors += [{"field": f"{p}{shown(key)}", "message": "unknown field"} for key in names]
+        errors += [
+            {"field": f"{p}{shown(key)}", "message": unknown_field(key, _ITEM_FIELDS)}
+            for key in names
+        ]
     customer_id = obj.get("customer_id")
     if customer_id is None:
         errors.append({"field": f"{p}customer_id", "message": "field required"})
@@ -492,6 +503,20 @@ def _repeated(value: Any) -> list[dict[str, str]]:
 _SMALL_BODY = 16 * 1024
 
 
+def _unknown(names: list[str], valid: tuple[str, ...]) -> list[dict[str, str]]:
+    """A batch body's unknown fields; an option sent in the body says it is a query
+    parameter (``{"items": [...], "explain": true}`` is ``?explain=true``)."""
+    return [
+        {
+            "field": shown(key),
+            "message": f"unknown field: {key} is a query parameter (?{key}=...)"
+            if key in ("explain", "model")
+            else unknown_field(key, valid),
+        }
+        for key in names
+    ]
+
+
 def _most_quotes(features: int, max_id: int) -> int:
     return 8 + max_id + features * (4 + MAX_ERRORS + MAX_CATEGORY_LENGTH)
 
@@ -508,10 +533,14 @@ def parse_batch(body: bytes, max_batch: int) -> list[Any]:
         least = len(payload) + sum(map(len, sent)) + sum(map(len, rows))  # names, at least
         payload = checked_items(body, payload, "items", least, lambda: _texts(ids, rows))
     if not isinstance(payload, dict) or not isinstance(payload.get("items"), list):
-        raise invalid([{"field": "items", "message": "body must be an object with an items list"}])
+        need = [{"field": "items", "message": "body must be an object with an items list"}]
+        if isinstance(payload, dict) and "items" not in payload:  # (misspelt: 'item')
+            names, omitted = _unlisted(payload, ("items",), len(payload))
+            raise invalid([*need, *_unknown(names, ("items",))], omitted)
+        raise invalid(need)
     if len(payload) > 1:
         names, omitted = _unlisted(payload, ("items",), len(payload) - 1)
-        raise invalid([{"field": shown(key), "message": "unknown field"} for key in names], omitted)
+        raise invalid(_unknown(names, ("items",)), omitted)
     items: list[Any] = payload["items"]
     if not items:
         raise invalid([{"field": "items", "message": "must hold at least one item"}])

@@ -36,7 +36,7 @@ from app.assignment.validation import (
 )
 from app.events.derive import EARLIEST_US, to_us
 from app.events.store import Event, order_key
-from app.problems import MAX_ERRORS, invalid, shown, too_many
+from app.problems import MAX_ERRORS, invalid, shown, too_many, unknown_field
 from app.training.config import REFUND_VALUES
 
 TYPES = ("order", "refund")  # as the store takes them (``signed``), and the common spellings
@@ -90,7 +90,7 @@ def parse_body(body: bytes, max_batch: int) -> list[Any]:
         raise invalid([{"field": "body", "message": "must be an object with 'events'"}])
     unknown = [k for k in doc if k != "events"]
     if unknown:
-        raise invalid(_unknown_fields(unknown, ""))
+        raise invalid(_unknown_fields(unknown, "", ("events",)))
     events = doc.get("events")
     if not isinstance(events, list) or not events:
         raise invalid([{"field": "events", "message": "must be a non-empty list of events"}])
@@ -116,10 +116,15 @@ def _texts(sent: list[dict[str, Any]]) -> Iterable[str]:
         )
 
 
-def _unknown_fields(names: list[str], p: str) -> list[dict[str, str]]:
-    """The first ``MAX_ERRORS`` unknown field names (escaped and clipped), then one line
-    counting the rest: ten thousand unknown names are not ten thousand errors."""
-    listed = [{"field": f"{p}{shown(str(k))}", "message": "unknown field"} for k in names]
+def _unknown_fields(names: list[str], p: str, valid: Iterable[str]) -> list[dict[str, str]]:
+    """The first ``MAX_ERRORS`` unknown field names (escaped and clipped, each with the field
+    of ``valid`` it may be meant for), then one line counting the rest: ten thousand unknown
+    names are not ten thousand errors."""
+    valid = sorted(valid)
+    listed = [
+        {"field": f"{p}{shown(str(k))}", "message": unknown_field(k, valid)}
+        for k in names[:MAX_ERRORS]
+    ]
     if len(names) <= MAX_ERRORS:
         return listed
     more = len(names) - MAX_ERRORS
@@ -316,7 +321,7 @@ def checked(
                 f"{needed} instead of amount",
             }
         )
-    errors += _unknown_fields(unknown, f"{p}.")
+    errors += _unknown_fields(unknown, f"{p}.", allowed)
     event_id = _text(item, "event_id", max_id, errors, p)
     customer_id = _text(item, "customer_id", max_id, errors, p)
     kind = event_type(item.get("type"), amounts)

@@ -612,3 +612,46 @@ def test_the_fast_path_serves_under_a_root_path(
         assert routed == ["/api/v1/assign"]
     after = requests_total("/v1/assign", 200), requests_total("/v1/assign/batch", 422)
     assert (after[0] - before[0], after[1] - before[1]) == (2, 2)
+
+
+def test_an_unknown_field_names_the_field_it_may_be_meant_for(
+    client: TestClient, sample: pd.DataFrame, served: tuple[ModelStore, TrainResult]
+) -> None:
+    """Every answer that says "unknown field" names the field a misspelling is meant for, as
+    an unknown feature and a config key do (the routed bodies said pydantic's "Extra inputs
+    are not permitted"); an option sent in a batch's body says it is a query parameter. A
+    refused edit changes nothing."""
+    _, result = served
+    segment = result.manifest.segments[0].id
+    features = features_of(sample.iloc[0])
+
+    def errors(answer: Any) -> list[Any]:
+        assert answer.status_code == 422, answer.text
+        return [(e["field"], e["message"]) for e in answer.json()["errors"]]
+
+    one = client.post("/v1/assign", json={"customerid": "u1", "feature": features})
+    assert errors(one)[:2] == [
+        ("customerid", "unknown field; did you mean 'customer_id'?"),
+        ("feature", "unknown field; did you mean 'features'?"),
+    ]
+    batch = client.post("/v1/assign/batch", json={"item": [{"customer_id": "u1"}]})
+    assert ("item", "unknown field; did you mean 'items'?") in errors(batch)
+    item = {"customer_id": "u1", "Features": features}
+    batch = client.post("/v1/assign/batch", json={"items": [item], "explain": True})
+    assert errors(batch) == [
+        ("explain", "unknown field: explain is a query parameter (?explain=...)")
+    ]
+    batch = client.post("/v1/assign/batch", json={"items": [item]})
+    assert batch.json()["results"][0]["errors"][0] == {
+        "field": "items.0.Features",
+        "message": "unknown field; did you mean 'features'?",
+    }
+    before = client.get(f"/v1/segments/{segment}").json()
+    edit = client.patch(f"/v1/segments/{segment}", json={"nmae": "Renamed"})
+    assert errors(edit) == [("nmae", "unknown field; did you mean 'name'?")]
+    assert client.get(f"/v1/segments/{segment}").json() == before
+    hook = client.post("/v1/webhooks", json={"url": "https://example.com/h", "segmnets": []})
+    assert errors(hook) == [("segmnets", "unknown field; did you mean 'segments'?")]
+    assert client.get("/v1/webhooks").json()["webhooks"] == []
+    wild = client.patch(f"/v1/segments/{segment}", json={"x" * 5000: 1})
+    assert errors(wild)[0][1] == "unknown field"  # (a name no field is near: compared cheaply)

@@ -784,3 +784,24 @@ def test_the_docs_order_stream_sender_runs_as_written(
     assert capsys.readouterr().out == ""
     stored = client.get("/v1/customers/docs-1").json()
     assert stored["segment_id"] == first[3] and stored["profile"]["monetary"] == 100.0
+
+
+def test_an_unknown_field_of_events_names_the_field_it_may_be_meant_for(
+    client: TestClient,
+) -> None:
+    """As the other bodies' unknown fields do: ``event`` for ``events``, and in place, an
+    event's ``ammount`` for ``amount``; the good event beside it is applied."""
+    answer = client.post("/v1/events", json={"event": [event("h1", 5, 10.0)]})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["errors"] == [
+        {"field": "event", "message": "unknown field; did you mean 'events'?"}
+    ]
+    bad = event("h2", 5, 10.0)
+    bad["ammount"] = bad.pop("amount")
+    doc = post(client, event("h1", 5, 10.0), bad)
+    assert (doc["accepted"], doc["rejected"]) == (1, 1)
+    found = doc["errors"][0]["errors"]
+    assert {
+        "field": "events.1.ammount",
+        "message": "unknown field; did you mean 'amount'?",
+    } in found
