@@ -23,7 +23,7 @@ float32 rounding of it).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -125,6 +125,26 @@ def tree_columns(config: TrainConfig, frame: pd.DataFrame) -> TreeColumns:
     return TreeColumns(tuple(numeric), tuple(indicators))
 
 
+def leaf_counts(rows: int, share: float, k_min: int, k_max: int) -> tuple[range, str | None]:
+    """The leaf counts to choose among (``k_min`` .. ``min(k_max, 8)``, at least 2), capped
+    by how many leaves of at least ``share`` of ``rows`` the rows hold, and a note saying so
+    when they are: a 50-customer table's tree "chose 3 leaves", where leaves of 20 customers
+    fit only 2 times, and grew 2."""
+    counts = range(max(2, k_min), max(2, min(k_max, MAX_LEAVES)) + 1)
+    least = max(1, math.ceil(share * rows))
+    fit = rows // least
+    if fit >= counts.stop - 1:
+        return counts, None
+    room = (
+        f"{rows:,} customers hold at most {fit} leaves of at least {least:,} (min_share, or "
+        f"{MIN_SEGMENT} customers where that is more)"
+    )
+    if fit >= counts.start:
+        return range(counts.start, fit + 1), f"k_max = {k_max} lowered to {fit}: {room}"
+    fit = max(fit, 2)  # (fewer than 2: no cut is made, which the caller refuses by name)
+    return range(2, fit + 1), f"k_min = {k_min} and k_max = {k_max} lowered to {fit}: {room}"
+
+
 def fit_tree(config: TrainConfig, frame: pd.DataFrame, target: pd.Series, *, seed: int) -> LeafTree:
     """Fit the tree on the rows with a target value; ``frame`` holds the features.
 
@@ -149,13 +169,15 @@ def fit_tree(config: TrainConfig, frame: pd.DataFrame, target: pd.Series, *, see
     x = columns.matrix(frame)[present]
     binary = bool(np.isin(y, (0.0, 1.0)).all())
     spec = config.model
-    counts = range(max(2, spec.k_min), max(2, min(spec.k_max, MAX_LEAVES)) + 1)
     bootstraps = max(spec.selection_bootstraps, spec.stability_bootstraps)
     # every leaf at least min_share and MIN_SEGMENT customers, as every cluster: a 200-row
     # mall table's tree grew leaves of 10 customers (5%), three of six unstable
     share = segment_floor(len(y), spec.min_share)
+    counts, capped = leaf_counts(len(y), share, spec.k_min, spec.k_max)
     choice = choose_shape(x, y, binary, counts, min_share=share, sample=spec.selection_sample,
                           bootstraps=bootstraps, seed=seed)  # fmt: skip
+    if capped is not None:
+        choice = replace(choice, note="; ".join(filter(None, (capped, choice.note))))
     estimator = new_tree(binary, choice.leaves, share, len(y), choice.plateau).fit(x, y)
     _snap_thresholds(estimator, x, len(columns.numeric))
     tree = estimator.tree_

@@ -828,11 +828,13 @@ def test_a_csv_of_quoted_numbers_with_commas_is_told_to_write_plain_numbers(
     assert next(f for f in schema if f.name == "ARR").stats.max == arr.max()
 
 
-def test_a_tree_on_a_tiny_table_says_its_leaves_are_too_few_to_cut(tmp_path: Path) -> None:
+def test_a_tree_on_a_tiny_table_chooses_only_the_leaves_its_rows_hold(tmp_path: Path) -> None:
     """A 50-customer table's tree grew 2 leaves (27 and 23 customers, converting at 56% and
     22%) where 3 were chosen, and the reason said each leaf held "one value of 'converted'
     or no feature telling its customers apart": neither held; no leaf could be cut into
-    two of 20 customers, the fewest a segment may hold."""
+    two of 20 customers, the fewest a segment may hold. Then it said it "chose 3 leaves"
+    and grew 2: 50 rows hold at most 2 leaves of 20, so 2 is the most it chooses among,
+    and the note says why."""
     rng = np.random.default_rng(24)
     n = 50
     group = rng.integers(0, 3, n)
@@ -856,12 +858,33 @@ def test_a_tree_on_a_tiny_table_says_its_leaves_are_too_few_to_cut(tmp_path: Pat
     sizes = sorted(s.size for s in manifest.segments)
     assert len(sizes) == 2 and all(20 <= size < 40 for size in sizes), sizes
     assert {round(s.outcomes["converted"] or 0.0, 2) for s in manifest.segments} != {0.0, 1.0}
-    reason = manifest.selection.reason
-    assert reason.startswith("3 leaves"), reason
-    assert reason.endswith(
-        "; 2 grown: no leaf holds the 40 customers that two leaves of at least 20 need "
-        "(min_share, or 20 customers where that is more)"
-    ), reason
+    selection = manifest.selection
+    assert selection.reason.startswith("2 leaves, plateau"), selection.reason
+    assert "grown" not in selection.reason  # as many grown as chosen
+    assert selection.chosen_k == 2 and [p.k for p in selection.curve] == [2]
+    assert selection.note is not None and selection.note.startswith(
+        "k_min = 3 and k_max = 8 lowered to 2: 50 customers hold at most 2 leaves of at least "
+        "20 (min_share, or 20 customers where that is more)"
+    ), selection.note
+
+
+@pytest.mark.parametrize(
+    ("rows", "share", "k_min", "k_max", "counts", "said"),
+    [
+        (6_000, 0.05, 3, 8, range(3, 9), None),
+        (100, 0.2, 3, 8, range(3, 6), "k_max = 8 lowered to 5: 100 customers hold at most 5"),
+        (50, 0.4, 3, 8, range(2, 3), "k_min = 3 and k_max = 8 lowered to 2: 50 customers"),
+        (50, 0.4, 2, 2, range(2, 3), None),
+    ],
+)
+def test_a_tree_s_leaf_counts_are_those_its_rows_hold(
+    rows: int, share: float, k_min: int, k_max: int, counts: range, said: str | None
+) -> None:
+    from app.training.tree import leaf_counts
+
+    found, note = leaf_counts(rows, share, k_min, k_max)
+    assert found == counts
+    assert (note is None) if said is None else (note is not None and note.startswith(said))
 
 
 def test_min_frequency_0_keeps_every_category_and_trains(tmp_path: Path) -> None:
