@@ -12,7 +12,7 @@ from pydantic_core import PydanticCustomError
 from app.assignment.customer_ids import CUSTOMER_ID_PATTERN, id_problem
 from app.deps import HolderDep, RecorderDep, iso_text
 from app.history.keys import CURSOR_PATTERN
-from app.history.path_ids import unescape_id
+from app.history.path_ids import NOT_UTF8, unescape_id
 from app.history.records import RedisUnavailable
 from app.history.schemas import (
     CustomerModelOut,
@@ -41,6 +41,12 @@ def _acceptable_id(segment: str) -> str:
     """The id of the path's segment (``app.history.path_ids``). One the service would refuse
     to assign is refused here too, saying why (rather than a 404 "no assignment recorded"
     for an id no assignment could have)."""
+    if segment == NOT_UTF8:
+        raise PydanticCustomError(
+            "customer_id",
+            "not a customer id: its %-escapes are not UTF-8; escape the id's UTF-8 bytes "
+            "(é as %C3%A9, not %E9)",
+        )
     customer_id = unescape_id(segment)
     if problem := id_problem(customer_id, MAX_PATH_ID):
         raise PydanticCustomError("customer_id", "not a customer id: {why}", {"why": problem})

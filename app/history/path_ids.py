@@ -22,6 +22,14 @@ _RAW_PREFIX = PREFIX.encode()
 _ESCAPED = re.compile("%(25|2F)")
 
 
+NOT_UTF8 = "%!not-utf-8"
+"""The id segment of a path whose %-escapes are not UTF-8 (``%E9`` for a Latin-1 ``é``): a
+segment ``escape_id`` never writes (its ``%`` is always ``%25`` or ``%2F``), which the
+route's validator refuses by name. Decoded with replacement characters, as the server
+decodes a path, ``Jos%E9`` was the customer ``Jos\ufffd``: another id, which a file's
+mojibake can hold, read or forgotten in its place."""
+
+
 def escape_id(customer_id: str) -> str:
     return customer_id.replace("%", "%25").replace("/", "%2F")
 
@@ -44,11 +52,16 @@ def customer_path(scope: Scope) -> str | None:
     for head in (_RAW_PREFIX, root.encode() + _RAW_PREFIX):  # (a proxy may strip the root)
         if raw.startswith(head) and raw.isascii():
             segment, slash, rest = raw[len(head) :].decode().partition("/")
-            segment, rest = unquote(segment), unquote(rest)
+            try:
+                segment = escape_id(unquote(segment, errors="strict"))
+            except UnicodeDecodeError:
+                segment = NOT_UTF8
+            rest = unquote(rest)
             break
     else:  # no raw path (so no telling an escaped slash from a slash): as decoded
         segment, slash, rest = path[len(root + PREFIX) :].partition("/")
-    return root + PREFIX + escape_id(segment) + slash + rest
+        segment = escape_id(segment)
+    return root + PREFIX + segment + slash + rest
 
 
 class CustomerPaths:

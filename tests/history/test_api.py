@@ -95,6 +95,27 @@ def test_an_id_no_assignment_could_have_is_refused_by_name(client: TestClient) -
             assert error["message"].startswith("not a customer id: "), error
 
 
+def test_a_path_id_that_is_not_utf8_is_refused_and_forgets_no_one(
+    client: TestClient, trained, customers
+) -> None:
+    """``Jos%E9`` (a Latin-1 é) was decoded with replacement characters, as the server
+    decodes a path, into the customer ``Jos\ufffd``: another id, which a file's mojibake
+    can hold, read and forgotten in its place. It is a 422 saying how to escape the id."""
+    a = segment_features(trained, customers)[0]
+    kept = assign(client, "Jos\ufffd", a)
+    for path in ("/v1/customers/Jos%E9", "/v1/customers/Jos%E9/history", "/v1/customers/%ED%A0%80"):
+        for method in ("GET", "DELETE") if not path.endswith("history") else ("GET",):
+            answer = client.request(method, path)
+            assert answer.status_code == 422, (method, path, answer.text)
+            (error,) = answer.json()["errors"]
+            assert error["field"] == "customer_id"
+            assert "not UTF-8" in error["message"] and "%C3%A9" in error["message"], error
+    current = client.get("/v1/customers/" + quote("Jos\ufffd", safe=""))
+    assert current.status_code == 200, current.text
+    assert current.json()["segment_id"] == kept["segment_id"]  # not forgotten
+    assert client.get("/v1/customers/Jos%C3%A9").status_code == 404  # (another customer)
+
+
 def test_an_id_with_a_slash_is_read_and_forgotten_by_its_escaped_path(
     client: TestClient, trained, customers
 ) -> None:
