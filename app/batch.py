@@ -59,7 +59,7 @@ from app.training.rules.values import canonical_category
 from app.training.shape import Misshapen, misshapen_rows, scan_column
 from app.training.values import dot_grouped, dots_beyond_doubt, for_people, parse_numbers
 from app.visible import is_blank
-from app.words import counted, spelled_alike
+from app.words import counted, echoed, spelled_alike
 
 NO_ID = "no customer id (empty cell)"
 
@@ -156,14 +156,14 @@ def read_chunks(
                 junk = junk.copy()
                 junk[junk] = for_people(values[column][junk])
             for i in np.flatnonzero(junk & (reasons == "")):
-                reasons[i] = f"column {column!r} is not a number: {values[column].iloc[i]!r}"
+                reasons[i] = f"column {column!r} is not a number: {echoed(values[column].iloc[i])}"
             # 12.000 beside 1.234.567 in the chunk: twelve thousand, which reads as twelve
             for i in np.flatnonzero(dot_grouped(values[column]) & (reasons == "")):
                 cell = str(values[column].iloc[i]).strip()
                 example = dots_beyond_doubt(values[column])
                 reasons[i] = (
                     f"column {column!r} is a number written with dots as thousands separators: "
-                    f"{cell!r} (as other rows write them, e.g. {example!r}; it is "
+                    f"{echoed(cell)} (as other rows write them, e.g. {echoed(example)}; it is "
                     f"{cell.replace('.', '')}, not {float(cell):g}): write plain numbers"
                 )
             # infinity parses as a number, but no model can place it (training refuses it)
@@ -171,14 +171,14 @@ def read_chunks(
             infinite = np.isinf(number) & (reasons == "")
             for i in np.flatnonzero(infinite):
                 reasons[i] = (
-                    f"column {column!r} is not a finite number: {str(values[column].iloc[i])!r}"
+                    f"column {column!r} is not a finite number: {echoed(values[column].iloc[i])}"
                 )
             # nor one the service refuses (a stored profile with it could not be assigned)
             beyond = ~within_limit(number) & ~np.isnan(number) & (reasons == "")
             for i in np.flatnonzero(beyond):
                 reasons[i] = (
                     f"column {column!r} is out of range (magnitude 2^63 or more): "
-                    f"{str(values[column].iloc[i])!r}"
+                    f"{echoed(values[column].iloc[i])}"
                 )
             values[column] = parsed.values
         position: dict[int, int] | None = None

@@ -149,3 +149,28 @@ def nearest_key(given: str, valid: Iterable[str], synonyms: dict[str, str] | Non
 def _words(name: str) -> list[str]:
     """A key's words: ``window_days``, ``windowDays`` and ``window-days`` are window, days."""
     return [w.casefold() for w in re.split(r"[^0-9A-Za-z]+", _CAMEL.sub(" ", name)) if w]
+
+
+ECHO_CHARACTERS = 80  # the most of a file's value or name an error message repeats
+
+
+def echoed(value: object, limit: int = ECHO_CHARACTERS) -> str:
+    """``value`` quoted as an error repeats it (its ``repr``), clipped to ``limit``
+    characters with how long it was: a 1 MB cell was repeated whole in the job's error."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) <= limit:
+        return repr(value) if isinstance(value, str) else repr(text)
+    return f"{text[:limit]!r}… ({len(text):,} characters)"
+
+
+MAX_MESSAGE = 4_000  # the most of one error message a command prints
+
+
+def bounded_message(text: str, limit: int = MAX_MESSAGE) -> str:
+    """An error message of at most about ``limit`` characters: its start and its end (where
+    the advice is), the middle said as left out. Every value a message repeats is clipped
+    where it is written (``echoed``); this bounds what a message lists of them."""
+    if len(text) <= limit:
+        return text
+    head, tail = text[: limit * 3 // 4], text[-(limit // 4) :]
+    return f"{head} … ({len(text) - len(head) - len(tail):,} characters left out) … {tail}"

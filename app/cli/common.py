@@ -16,7 +16,7 @@ from rich.table import Table
 from app.errors import SegmentsError, StoreError
 from app.registry.manifest import Manifest, OutcomeTest, dropped_summary
 from app.registry.store import ModelStore
-from app.words import counted
+from app.words import bounded_message, counted
 
 STORE_OPTION = Annotated[
     Path | None,
@@ -74,7 +74,8 @@ def fail_on_error(console: Console) -> Iterator[None]:
     try:
         yield
     except SegmentsError as exc:
-        console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        message = escape(bounded_message(str(exc)))
+        console.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
 
 

@@ -51,7 +51,7 @@ from app.training.values import (
     parse_numbers,
     unit_hint,
 )
-from app.words import counted, loose_name, percent
+from app.words import counted, echoed, loose_name, percent
 
 logger = logging.getLogger(__name__)
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -529,8 +529,8 @@ def check_data_file(
             or _close_hint(missing, available)
         )
         raise DataError(
-            f"{path.name}: missing column(s) {', '.join(map(repr, missing))}; "
-            f"the file has: {', '.join(map(repr, available[:30]))}"
+            f"{path.name}: missing column(s) {', '.join(map(echoed, missing))}; "
+            f"the file has: {', '.join(map(echoed, available[:30]))}"
             f"{' …' if len(available) > 30 else ''}"
             f"{hint}"
         )

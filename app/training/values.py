@@ -20,7 +20,7 @@ import pandas as pd
 
 from app.errors import DataError
 from app.training.rules.values import BOOL_TEXT, CSV_NA_VALUES
-from app.words import counted
+from app.words import counted, echoed
 
 # the spellings of a binary outcome, lower-cased and stripped, mixed freely in one column
 # ("Yes" in one row, "Y" or "1" in the next): those counted as 1, and those counted as 0
@@ -296,7 +296,7 @@ def numeric_column(
         if grouped.any():
             hint += dot_group_hint(frame[column], grouped)
         raise DataError(
-            f"{source}: column {column!r} should be numeric but holds text, e.g. {example!r} "
+            f"{source}: column {column!r} should be numeric but holds text, e.g. {echoed(example)} "
             f"({count:,} of {len(frame):,} rows); {hint}"
         )
     return parsed.values, count

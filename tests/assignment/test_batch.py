@@ -83,22 +83,27 @@ def test_text_in_a_numeric_column_rejects_that_row_by_name(
     frame.loc[40, "monetary"] = "n/a-ish"
     frame.loc[12, "monetary"] = "  "
     frame.loc[30, "monetary"] = "inf"  # a number, but no model places it (it crashed)
+    frame.loc[45, "monetary"] = "x" * 100_000  # repeated clipped (it was whole)
     source, target = tmp_path / "in.csv", tmp_path / "out.csv"
     frame.to_csv(source, index=False)
     loaded = store.load("customers")
     done = assign_file(loaded, source, target, id_column="customer_id", chunk_size=20)
-    assert (done.rows, done.rejected) == (48, 2)
+    assert (done.rows, done.rejected) == (47, 3)
     assert done.kinds == {
         "column 'monetary' is not a finite number": 1,
-        "column 'monetary' is not a number": 1,
+        "column 'monetary' is not a number": 2,
     }
     rejects = pd.read_csv(tmp_path / "out.rejects.csv")
     assert rejects.to_dict("records") == [
         {"row": 31, "reason": "column 'monetary' is not a finite number: 'inf'"},
         {"row": 41, "reason": "column 'monetary' is not a number: 'n/a-ish'"},
+        {
+            "row": 46,
+            "reason": f"column 'monetary' is not a number: {'x' * 80!r}… (100,000 characters)",
+        },
     ]
     tagged = pd.read_csv(target)
-    assert "C000041" not in set(tagged["customer_id"]) and len(tagged) == 48
+    assert "C000041" not in set(tagged["customer_id"]) and len(tagged) == 47
     blank = frame.loc[[12]].set_index("customer_id")
     blank["monetary"] = np.nan
     expected = loaded.estimator.predict(blank)[0]

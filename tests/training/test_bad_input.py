@@ -335,6 +335,40 @@ def test_a_misspelt_key_anywhere_names_the_key_it_means(
     assert_store_untouched(store)
 
 
+def test_an_error_repeats_a_file_s_huge_cell_or_name_clipped(tmp_path: Path) -> None:
+    """A 1 MB cell in a numeric column was repeated whole in the job's one error line (and a
+    100,000-character column name in the list of the file's columns): an error repeats at
+    most 80 characters of either, saying how long it was; the rest of the line is as
+    before, its advice included."""
+    frame = good_frame()
+    frame["spend"] = frame["spend"].astype(object)
+    frame.loc[5, "spend"] = "x" * 1_000_000
+    frame["n" * 100_000] = 1
+    data = tmp_path / "customers.csv"
+    frame.to_csv(data, index=False)
+    store = tmp_path / "store"
+    output = run_train(write_config(tmp_path, data), store)
+    assert len(output) < 1_000, output[:2_000]
+    assert f"e.g. {'x' * 80!r}… (1,000,000 characters) (1 of 60 rows)" in output
+    assert 'set errors = "missing" in its [[features]] entry' in output
+    missing = FEATURES + "\n[[features]]\nname = 'region'\n"
+    output = run_train(write_config(tmp_path, data, features=missing), store)
+    assert len(output) < 1_000, output[:2_000]
+    assert f"{'n' * 80!r}… (100,000 characters)" in output
+    assert_store_untouched(store)
+
+
+def test_one_error_line_is_bounded_whatever_it_lists() -> None:
+    from app.words import bounded_message
+
+    text = "error start " + "'abc', " * 100_000 + "the advice at the end"
+    shown = bounded_message(text)
+    assert len(shown) < 4_100
+    assert shown.startswith("error start ") and shown.endswith("the advice at the end")
+    assert "characters left out" in shown
+    assert bounded_message("short") == "short"
+
+
 def test_invalid_toml_is_refused(tmp_path: Path) -> None:
     config = tmp_path / "bad.toml"
     config.write_text("[data\npath = 'x'")
