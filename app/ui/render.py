@@ -58,9 +58,14 @@ def model_names(request: Request) -> list[str]:
 
 
 def chosen_model(request: Request) -> str | None:
-    """The ``?model=`` a page was asked for, if it is not the default model's (links keep it)."""
+    """The ``?model=`` a page was asked for, if it is a served model other than the default
+    (links and forms keep it). A name no model has is not kept: the error page of
+    ``?model=`` and 5,000 characters repeated them in each of its links, which led back to
+    that error."""
     name = request.query_params.get(MODEL_PARAMETER)
-    return name if name and name != request.app.state.settings.model_name else None
+    if not name or name == request.app.state.settings.model_name:
+        return None
+    return name if name in model_names(request) else None
 
 
 def href(request: Request, path: str) -> str:

@@ -220,6 +220,21 @@ def test_error_pages_quote_what_was_sent_only_so_far(service: Service) -> None:
         assert len(answer.text) < 4000
 
 
+def test_an_error_page_of_a_model_no_one_serves_links_to_the_served_one(service: Service) -> None:
+    """The error page of ``?model=`` and 5,000 characters repeated them whole in each of its
+    links (9 KB of them), and every link led back to that error; so did an unknown model's
+    404 page. The links keep only a model that is served."""
+    with signed_in(service, "read") as reader:
+        for model, status in (("q" * 5000, 422), ("nope", 404)):
+            for page in ("/ui/", "/ui/segments"):
+                answer = reader.get(page, params={"model": model})
+                assert answer.status_code == status, (page, answer.text[:300])
+                assert is_html(answer)
+                assert f"model={model[:100]}" not in answer.text, page
+                assert len(answer.text) < 4000
+        assert reader.get("/ui/segments", params={"model": "customers"}).status_code == 200
+
+
 def test_the_api_key_is_never_in_a_page_a_url_or_a_log(
     service: Service, caplog: pytest.LogCaptureFixture
 ) -> None:
