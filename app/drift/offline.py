@@ -38,7 +38,7 @@ from app.training.data import (
 from app.training.markers import markers_of, mask_markers
 from app.training.model import SegmentationModel
 from app.training.values import for_people, numeric_column, parse_numbers
-from app.words import counted
+from app.words import counted, echoed
 
 
 def config_for_file(
@@ -214,7 +214,7 @@ def _without_text_rows(
             named = f"column {feature.name!r} "
             key = next(
                 (k for k in left_out if k.startswith(named)),
-                f"{named}is not a number, e.g. {example!r}",
+                f"{named}is not a number, e.g. {echoed(example)}",
             )
             left_out[key] += int(new.sum())
         bad |= junk

@@ -234,7 +234,7 @@ def test_rows_with_text_in_a_numeric_feature_are_left_out_and_counted(
     clean = tmp_path / "clean.csv"
     frame.to_csv(clean, index=False)
     frame.loc[frame.index[[3, 150]], "monetary"] = ["abc", "1,200"]
-    frame.loc[frame.index[250], "frequency"] = "n/a?"
+    frame.loc[frame.index[250], "frequency"] = "n/a?" + "?" * 100_000  # (repeated clipped)
     path = tmp_path / "junk.csv"
     frame.to_csv(path, index=False)
     monkeypatch.setattr("app.drift.offline.CHUNK_ROWS", 100)
@@ -246,7 +246,7 @@ def test_rows_with_text_in_a_numeric_feature_are_left_out_and_counted(
     assert body["note"] == (
         "3 rows with text in a numeric feature left out, as segments assign rejects them "
         "(column 'monetary' is not a number, e.g. 'abc': 2; column 'frequency' is not a "
-        "number, e.g. 'n/a?': 1)"
+        f"number, e.g. {'n/a?' + '?' * 76!r}… (100,004 characters): 1)"
     ), body
     kept = json.loads(_run("drift", "--data", str(clean), *where).output)
     assert kept["observations"] == 300 and kept.get("note") is None
