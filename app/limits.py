@@ -140,7 +140,7 @@ class BodyChecks:
         form_ok = bool(self.form_paths) and path.startswith(self.form_paths)
         problem, unframed, untyped = body_problem(scope["headers"], self.max_bytes, form_ok)
         if problem is not None:  # answered once the key is decided (module docstring)
-            await self.app({**scope, PENDING: problem}, _refusing(receive, problem), send)
+            await self.app({**scope, PENDING: problem}, _refusing(problem), send)
             return
         if untyped and not form_ok:  # read as JSON, by every route (the API's routes parse
             # a body by its type: without one, PATCH and POST of the admin routes were 422s)
@@ -165,14 +165,13 @@ class BodyChecks:
         await self.app(scope, limited_receive, send)
 
 
-def _refusing(receive: Receive, problem: Problem) -> Receive:
-    """``receive`` that raises ``problem`` where the body would be read (a disconnect still
-    passes, for whatever listens for one)."""
+def _refusing(problem: Problem) -> Receive:
+    """A ``receive`` that raises ``problem`` where the body would be read, without asking
+    the server for any of it: a client that waits for ``100 Continue`` (curl, for a body
+    over 1 MB) is refused before it sends its body, as it was when the problem was answered
+    at once."""
 
     async def refusing_receive() -> Message:
-        message = await receive()
-        if message["type"] == "http.request":
-            raise problem
-        return message
+        raise problem
 
     return refusing_receive

@@ -210,6 +210,37 @@ def test_the_key_is_decided_before_the_body_s_type_encoding_or_size(
         assert answer.status_code == 303 and "/ui/sign-in" in answer.headers["location"]
 
 
+@pytest.mark.parametrize("path", ["/v1/assign", "/v1/webhooks"])
+def test_a_client_waiting_to_send_a_refused_body_is_answered_before_it_sends_it(
+    trained: tuple[ModelStore, TrainResult], keys: tuple[dict[str, str], Path], path: str
+) -> None:
+    """A client that asks ``Expect: 100-continue`` (curl, for a body over 1 MB) is answered
+    413 without being told to send its body: the refusal deferred until the key is decided
+    first asked the server for the body, which told the client to go on and upload it."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from tests.serving.test_hot_swap import serving
+
+    store, _ = trained
+    by_scope, file = keys
+    settings = Settings(
+        model_store=store.root, model_name="customers", api_keys_file=file, max_body_bytes=1024
+    )
+    key = by_scope["assign" if path == "/v1/assign" else "admin"]
+    with serving(settings) as url:
+        where = urlsplit(url)
+        with socket.create_connection((where.hostname, where.port), timeout=20) as sock:
+            sock.sendall(
+                f"POST {path} HTTP/1.1\r\nHost: x\r\nX-API-Key: {key}\r\n"
+                "Content-Type: application/json\r\nContent-Length: 50000000\r\n"
+                "Expect: 100-continue\r\n\r\n".encode()
+            )
+            head = sock.recv(65536)
+    assert head.startswith(b"HTTP/1.1 413 "), head[:200]
+    assert b"body-too-large" in head or b"content-length" in head.lower()
+
+
 def test_the_right_scope_gets_through_by_either_header(
     client: TestClient, keys: tuple[dict[str, str], Path]
 ) -> None:
