@@ -348,7 +348,7 @@ def check_input(path: Path, columns: list[str], dialect: CsvFormat = PLAIN_CSV) 
     available = columns_of(path, dialect)
     missing = [c for c in columns if c not in available]
     if missing:
-        shown = ", ".join(map(repr, available[:20])) + (" …" if len(available) > 20 else "")
+        shown = ", ".join(map(echoed, available[:20])) + (" …" if len(available) > 20 else "")
         hint = columns_hint(missing, available, rename, path)
         if not hint and missing[0] == columns[0]:
             hint = " (another id column: --id-column NAME)"
@@ -362,7 +362,7 @@ def check_input(path: Path, columns: list[str], dialect: CsvFormat = PLAIN_CSV) 
         if not hint and derived:
             made, source = derived[0]
             hint = (
-                f" ({made!r} was derived from {source!r} before training: prepare this file "
+                f" ({made!r} was derived from {echoed(source)} before training: prepare this file "
                 "the same way, docs/training.md#preparing-a-file)"
             )
         raise DataError(

@@ -68,6 +68,13 @@ def test_cli_assign_and_a_missing_column(
     assert result.exit_code == 1
     assert "missing column(s) 'plan'" in result.output
     assert not out.exists()
+    # a column's name of 100,000 characters is repeated clipped (it was whole)
+    customers[0].head(100).rename(columns={"plan": "plan" * 25_000}).to_csv(source, index=False)
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    said = " ".join(result.output.split())
+    assert "missing column(s) 'plan'" in said and len(said) < 2_000, said[:3_000]
+    assert f"{'plan' * 20!r}… (100,000 characters)" in said
 
 
 def test_text_in_a_numeric_column_rejects_that_row_by_name(
