@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match
+from starlette.types import Scope
 
 from app.errors import IntegrityError, SegmentsError, StoreError, StoreWriteError
 from app.words import counted, nearest_key
@@ -254,6 +255,28 @@ def _without_slash_exists(request: Request) -> bool:
     return any(route.matches(scope)[0] != Match.NONE for route in request.app.router.routes)
 
 
+def _methods_of(request: Request) -> list[str]:
+    """Every method some route takes at the request's path, in a fixed order (none when
+    it cannot be told)."""
+    methods: set[str] = set()
+    for route in _matching(request.app.router.routes, request.scope):
+        methods |= getattr(route, "methods", None) or set()
+    order = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+    return sorted(methods, key=lambda m: (order.index(m) if m in order else len(order), m))
+
+
+def _matching(routes: Sequence[Any], scope: Scope) -> list[Any]:
+    """The routes whose path matches ``scope``'s, those of an included router's among them
+    (FastAPI keeps an included router as one route of the app's)."""
+    found = []
+    for route in routes:
+        if route.matches(scope)[0] == Match.NONE:
+            continue
+        inner = getattr(route, "original_router", None)
+        found += _matching(inner.routes, scope) if inner is not None else [route]
+    return found
+
+
 def _without_union_branches(found: Sequence[Any]) -> list[Any]:
     """The errors of a field that may be omitted (``X | None``, where pydantic sees a union)
     at the field: pydantic names each branch it tried (``paused.bool: Input should be a valid
@@ -406,6 +429,12 @@ def install_handlers(app: FastAPI) -> None:
             detail = (
                 f"no such path; without the trailing slash it is {request.url.path.rstrip('/')!r}"
             )
+        if exc.status_code == 405 and (methods := _methods_of(request)):
+            # Starlette's Allow names the first matching route's methods only: GET alone for
+            # /v1/segments/{id}, whose PATCH is another route
+            headers = {**(headers or {}), "Allow": ", ".join(methods)}
+            shown = " or ".join(m for m in methods if m != "HEAD")
+            detail = f"{request.method} is not allowed on this path: it takes {shown}"
         problem = Problem(exc.status_code, title, detail, headers=headers)
         return problem_response(problem, request.url.path)
 

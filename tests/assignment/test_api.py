@@ -293,6 +293,31 @@ def test_unknown_routes_and_methods_are_problems(client: TestClient) -> None:
     assert response.status_code == 405
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("PUT", "/v1/segments/seg-000", "GET, PATCH"),
+        ("POST", "/v1/customers/c1", "GET, DELETE"),
+        ("PUT", "/v1/webhooks", "GET, POST"),
+        ("GET", "/v1/assign", "POST"),
+        ("DELETE", "/v1/segments", "GET"),
+    ],
+)
+def test_a_method_a_path_does_not_take_names_every_one_it_does(
+    client: TestClient, method: str, path: str, allowed: str
+) -> None:
+    """A 405 said only "Method Not Allowed", and its Allow header named the first matching
+    route's methods: GET alone for /v1/segments/{id}, whose PATCH is another route. A
+    refused PUT changes nothing."""
+    before = client.get("/v1/segments/seg-000").json()
+    response = client.request(method, path, json={"name": "Renamed"})
+    assert response.status_code == 405, response.text
+    assert response.headers["allow"] == allowed
+    shown = allowed.replace(", ", " or ")
+    assert response.json()["detail"] == f"{method} is not allowed on this path: it takes {shown}"
+    assert client.get("/v1/segments/seg-000").json() == before
+
+
 def test_a_trailing_slash_is_a_404_naming_the_path_never_a_redirect_to_the_host_sent(
     client: TestClient,
 ) -> None:
