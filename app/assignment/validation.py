@@ -183,7 +183,7 @@ def parse_item(
     if extra:
         names, omitted = _unlisted(obj, _ITEM_FIELDS, extra)
         errors += [
-            {"field": f"{p}{shown(key)}", "message": unknown_field(key, _ITEM_FIELDS)}
+            {"field": f"{p}{shown(key)}", "message": _unknown_message(key, _ITEM_FIELDS)}
             for key in names
         ]
     customer_id = obj.get("customer_id")
@@ -504,17 +504,15 @@ _SMALL_BODY = 16 * 1024
 
 
 def _unknown(names: list[str], valid: tuple[str, ...]) -> list[dict[str, str]]:
-    """A batch body's unknown fields; an option sent in the body says it is a query
-    parameter (``{"items": [...], "explain": true}`` is ``?explain=true``)."""
-    return [
-        {
-            "field": shown(key),
-            "message": f"unknown field: {key} is a query parameter (?{key}=...)"
-            if key in ("explain", "model")
-            else unknown_field(key, valid),
-        }
-        for key in names
-    ]
+    return [{"field": shown(key), "message": _unknown_message(key, valid)} for key in names]
+
+
+def _unknown_message(key: str, valid: tuple[str, ...]) -> str:
+    """An unknown field's message; an option sent in a body says it is a query parameter
+    (``{"items": [...], "explain": true}`` is ``?explain=true``, ``"model"`` ``?model=``)."""
+    if key in ("explain", "model"):
+        return f"unknown field: {key} is a query parameter (?{key}=...)"
+    return unknown_field(key, valid)
 
 
 def _most_quotes(features: int, max_id: int) -> int:

@@ -666,6 +666,8 @@ def test_an_unknown_field_names_the_field_it_may_be_meant_for(
     assert errors(batch) == [
         ("explain", "unknown field: explain is a query parameter (?explain=...)")
     ]
+    one = client.post("/v1/assign", json={"customer_id": "u1", "model": "customers"})
+    assert errors(one) == [("model", "unknown field: model is a query parameter (?model=...)")]
     batch = client.post("/v1/assign/batch", json={"items": [item]})
     assert batch.json()["results"][0]["errors"][0] == {
         "field": "items.0.Features",
