@@ -318,7 +318,7 @@ def index_by_id(
         return frame.loc[~earlier], int((~keep).sum()), int(earlier.sum())
     repeated = frame.index.duplicated(keep=False)
     times = frame.index[repeated].value_counts(sort=False)
-    shown = ", ".join(f"{cid!r} ({n} rows)" for cid, n in times.iloc[:3].items())
+    shown = ", ".join(f"{echoed(cid)} ({n} rows)" for cid, n in times.iloc[:3].items())
     raise DataError(
         f"{source}: id column {id_column!r} repeats {len(times):,} "
         f"{'id' if len(times) == 1 else 'ids'} ({int(repeated.sum()):,} rows), e.g. {shown}; "
@@ -1392,7 +1392,7 @@ def spaced_ids(ids: pd.Series | pd.Index, column: str) -> tuple[str, ...]:
     fix = ".str.strip()" + (".str.lower()" if by_case else "")
     return (
         f"{counted(len(shared), 'id')} of column {column!r} {'is' if len(shared) == 1 else 'are'} "
-        f"written both {how} (e.g. {' and '.join(repr(v) for v in spellings)}): ids are text as "
+        f"written both {how} (e.g. {' and '.join(map(echoed, spellings))}): ids are text as "
         "written, so each is two customers; write each id one way in the file "
         f"(frame[{column!r}] = frame[{column!r}]{fix}, read with dtype=str)",
     )
@@ -1431,7 +1431,7 @@ def zero_ids(ids: pd.Series | pd.Index, column: str) -> tuple[str, ...]:
     if len(shared) == 0:
         return ()
     first = sorted(digits.filter(pc.equal(number, shared[0])).to_pylist())[:3]
-    shown = " and ".join(repr(v) for v in first)
+    shown = " and ".join(map(echoed, first))
     return (
         f"{counted(len(shared), 'id')} of column {column!r} {'is' if len(shared) == 1 else 'are'} "
         f"written both with and without leading zeros or a trailing .0 (e.g. {shown}): ids "

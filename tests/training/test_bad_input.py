@@ -355,6 +355,12 @@ def test_an_error_repeats_a_file_s_huge_cell_or_name_clipped(tmp_path: Path) -> 
     output = run_train(write_config(tmp_path, data, features=missing), store)
     assert len(output) < 1_000, output[:2_000]
     assert f"{'n' * 80!r}… (100,000 characters)" in output
+    repeated = good_frame()
+    repeated.loc[[3, 4], "customer_id"] = "d" * 100_000  # an id twice: named clipped
+    repeated.to_csv(data, index=False)
+    output = run_train(write_config(tmp_path, data), store)
+    assert len(output) < 1_000, output[:2_000]
+    assert f"e.g. {'d' * 80!r}… (100,000 characters) (2 rows); a customer table" in output
     assert_store_untouched(store)
 
 

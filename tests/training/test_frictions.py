@@ -738,6 +738,16 @@ def test_ids_written_with_and_without_leading_zeros_are_noted(tmp_path: Path) ->
     assert not [n for n in notes if "leading zeros" in n], notes
 
 
+def test_a_note_on_ids_repeats_a_long_id_clipped() -> None:
+    """A 100,000-digit id beside its number without the zeros was repeated whole in the note
+    (the summary, the manifest and the report): at most 80 characters of it now."""
+    from app.training.data import zero_ids
+
+    (note,) = zero_ids(pd.Series(["0" * 99_999 + "7", "7", "8"]), "customer_id")
+    assert f"(e.g. {'0' * 80!r}… (100,000 characters) and '7')" in note
+    assert len(note) < 500
+
+
 def test_times_an_offset_moves_across_the_reference_date_are_noted(tmp_path: Path) -> None:
     """A New York shop's order of 30 September at 21:00 -04:00 is 1 October in UTC: with
     reference_date = 1997-10-01 it was left out of the features (and the customer's
