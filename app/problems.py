@@ -366,8 +366,10 @@ async def _unauthorised(request: Request) -> Response | None:
     declared body (``PATCH /v1/segments/{id}``, ``POST /v1/webhooks``) before the route's
     dependencies run, so a body it cannot parse would answer a caller without a key (or
     with another scope's) before the key is checked: the check comes first here too."""
-    from app.security import SCOPE_KEY, authorize, presented_key  # (security imports this)
+    from app.security import AUTHORIZED, SCOPE_KEY, authorize, presented_key  # (it imports this)
 
+    if request.scope.get(AUTHORIZED):  # checked already (and counted by the rate limit)
+        return None
     route = request.scope.get("route")
     scope = (getattr(route, "openapi_extra", None) or {}).get(SCOPE_KEY)
     if scope is None:
@@ -386,11 +388,13 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        # the key first, whatever was invalid: a route that checks its key in its own body
+        # (POST /v1/events) answered a caller without one its ?model= rules
+        if refused := await _unauthorised(request):
+            return refused
         found = exc.errors()
         malformed = next((e for e in found if e.get("type") == "json_invalid"), None)
         if malformed is not None:  # as the assign endpoints answer it (loc is a position)
-            if refused := await _unauthorised(request):
-                return refused
             return problem_response(malformed_json(_json_reason(malformed)), request.url.path)
         found = _without_union_branches(found)
         # a parameter that several of a route's dependencies read (``?model=``) is reported

@@ -5,26 +5,33 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import Request
 
 from app.assignment.unique_names import RECHECK_BYTES, REPEATED, reparse, repeated
-from app.problems import MAX_ERRORS, invalid
+from app.problems import MAX_ERRORS, invalid, shown
+from app.words import nearest_key
 
 
 async def single_query_params(request: Request) -> None:
     """Refuse a parameter the route reads given more than once (``?limit=5&limit=500``): which
     one was meant cannot be told, and FastAPI takes the last. Run after the route's key check
-    (``app.security.scoped``); a parameter the route does not read is ignored, repeated or not,
-    and ``model`` has its own message (``app.models.one_model``)."""
+    (``app.security.scoped``); ``model`` has its own message (``app.models.one_model``). A
+    parameter a reading route (GET) does not read is ignored, repeated or not; one a changing
+    route does not read is refused, naming what it reads (``unknown_parameters``)."""
     params = request.query_params
-    items = params.multi_items()
-    if len(items) == len(params):  # (as many items as keys: none repeated)
+    if not params:
         return
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
     if dependant is None:
+        return
+    if request.method in WRITES:
+        unknown_parameters(params.keys(), _query_names(dependant))
+    items = params.multi_items()
+    if len(items) == len(params):  # (as many items as keys: none repeated)
         return
     read = _query_names(dependant) - {"model"}
     counts = Counter(key for key, _ in items)
@@ -58,6 +65,28 @@ async def single_body_names(request: Request) -> None:
     if names:
         listed = [{"field": name, "message": REPEATED} for name in names[:MAX_ERRORS]]
         raise invalid(listed, len(names) - len(listed))
+
+
+WRITES = frozenset({"POST", "PATCH", "PUT", "DELETE"})
+
+
+def unknown_parameters(given: Iterable[str], read: Iterable[str]) -> None:
+    """A 422 naming each of the ``given`` query parameters an endpoint that changes something
+    does not read (``read``), with the one it may be meant for: ``?rescor=true`` promoted
+    without the rescore asked for, ``?modle=rfm`` recorded an assignment in the default model,
+    ``?since=`` on a rescore rescored every customer, each without a word."""
+    known = sorted(read)
+    unknown = [name for name in dict.fromkeys(given) if name not in known]
+    if not unknown:
+        return
+    options = ", ".join(f"?{name}=" for name in known) or "none"
+    listed = []
+    for name in unknown[:MAX_ERRORS]:
+        near = nearest_key(name, known)
+        hint = f"; did you mean {near!r}?" if near else ""
+        message = f"unknown query parameter{hint} (this endpoint reads {options})"
+        listed.append({"field": shown(name), "message": message})
+    raise invalid(listed, len(unknown) - len(listed))
 
 
 def _says_nothing(body: bytes) -> bool:

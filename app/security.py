@@ -235,6 +235,7 @@ def presented_key(request: Request) -> str | None:
 # What ``presented_key_raw`` gives for a request that sent two different keys (a value no key
 # can have: keys hold no blanks). ``KeyRing.check`` refuses it by name.
 CONFLICTING = "two different keys"
+AUTHORIZED = "segments.authorized"  # the scope's mark of a request whose key was checked
 
 
 def presented_key_raw(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
@@ -278,6 +279,7 @@ def require(scope: Scope) -> Callable[[Request], Awaitable[None]]:
 
     async def check(request: Request) -> None:
         await authorize(request.app.state, presented_key(request), scope)
+        request.scope[AUTHORIZED] = True  # (a later validation error checks it not again)
         pending_body_problem(request.scope)  # a body of the wrong type or size, now the key
         # is known good (a route that reads no body would never raise it: app/limits.py)
 

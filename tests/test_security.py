@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -239,6 +241,97 @@ def test_a_client_waiting_to_send_a_refused_body_is_answered_before_it_sends_it(
             head = sock.recv(65536)
     assert head.startswith(b"HTTP/1.1 413 "), head[:200]
     assert b"body-too-large" in head or b"content-length" in head.lower()
+
+
+def test_an_endpoint_that_changes_something_refuses_a_parameter_it_does_not_read(
+    client: TestClient,
+    trained: tuple[ModelStore, TrainResult],
+    keys: tuple[dict[str, str], Path],
+    customers: tuple[Any, Any],
+) -> None:
+    """A query parameter an endpoint does not read was dropped unread: ``?rescor=true``
+    promoted without the rescore asked for, ``?modle=NAME`` assigned and recorded in the
+    default model, ``?since=`` on a rescore rescored every customer. An endpoint that changes
+    something refuses one, naming what it reads and the one it may be meant for; nothing is
+    changed. A reading endpoint still ignores one (a cache buster, say)."""
+    from tests.assignment.test_api import features_of
+
+    store, result = trained
+    by_scope, _ = keys
+    model = result.manifest.model_name
+    admin, assign = {"x-api-key": by_scope["admin"]}, {"x-api-key": by_scope["assign"]}
+    features = features_of(customers[0].drop(columns=["customer_id"]).iloc[0])
+    names = {f.name for f in result.manifest.features}
+    features = {k: v for k, v in features.items() if k in names}
+    kept = f"q-{uuid.uuid4().hex[:8]}"
+    assert client.post(
+        "/v1/assign", json={"customer_id": kept, "features": features}, headers=assign
+    ).is_success
+    promoted = store.promoted(model)
+
+    def refused(answer: Any, name: str, near: str | None, reads: str) -> None:
+        assert answer.status_code == 422, answer.text
+        hint = f"; did you mean {near!r}?" if near else ""
+        assert answer.json()["errors"] == [
+            {
+                "field": name,
+                "message": f"unknown query parameter{hint} (this endpoint reads {reads})",
+            }
+        ]
+
+    version = result.manifest.version
+    answer = client.post(f"/v1/models/{version}/promote?rescor=true", headers=admin)
+    refused(answer, "rescor", "rescore", "?model=, ?rescore=")
+    assert store.promoted(model) == promoted
+    other = f"q-{uuid.uuid4().hex[:8]}"
+    answer = client.post(
+        "/v1/assign?modle=x", json={"customer_id": other, "features": features}, headers=assign
+    )
+    refused(answer, "modle", "model", "?explain=, ?model=")
+    assert (
+        client.get(f"/v1/customers/{other}", headers={"x-api-key": by_scope["read"]}).status_code
+        == 404
+    )
+    answer = client.delete(f"/v1/customers/{kept}?modle=x", headers=admin)
+    refused(answer, "modle", "model", "?model=")
+    assert client.get(f"/v1/customers/{kept}", headers={"x-api-key": by_scope["read"]}).is_success
+    answer = client.post("/v1/events?model=customers&x=1", json={"events": []}, headers=assign)
+    refused(answer, "x", None, "?model=")
+    # reading: ignored; an option of the other assign endpoint's: read (always explained)
+    assert client.get("/v1/segments?_=123", headers={"x-api-key": by_scope["read"]}).is_success
+    answer = client.post("/v1/assign?explain=true", json={"customer_id": kept}, headers=assign)
+    assert answer.is_success, answer.text
+    # the key first: a caller without one learns nothing of the parameters
+    long_model = "m" * 300
+    assert client.post(f"/v1/events?model={long_model}", json={"events": []}).status_code == 401
+    assert client.post("/v1/assign?modle=x", json={"customer_id": kept}).status_code == 401
+
+
+def test_a_request_refused_for_its_parameters_counts_once_against_the_rate_limit(
+    trained: tuple[ModelStore, TrainResult], tmp_path: Path
+) -> None:
+    """The key is checked once per request: a parameter refused after the key check was
+    checked (and counted) again by the handler of the refusal."""
+    store, result = trained
+    limited, line = new_key(["read"])
+    settings = Settings(
+        model_store=store.root,
+        api_keys=line,
+        rate_limit_per_minute=3,
+        key_prefix=f"rl{tmp_path.name[-8:]}:",
+        data_dir=tmp_path,
+    )
+    segment = result.manifest.segments[0].id
+    with TestClient(create_app(settings)) as client:
+        while time.time() % 60 > 50:  # keep the requests inside one fixed window
+            time.sleep(0.5)
+        sent = {"x-api-key": limited}
+        codes = [
+            client.get(f"/v1/segments/{segment}/members?limit=abc", headers=sent).status_code
+            for _ in range(3)
+        ]
+        assert codes == [422, 422, 422]
+        assert client.get("/v1/models", headers=sent).status_code == 429
 
 
 def test_the_right_scope_gets_through_by_either_header(

@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 from fastapi import APIRouter, FastAPI, Request
@@ -58,6 +59,7 @@ from app.history.records import now_ms
 from app.models import MAX_MODEL_NAME, MODEL_PARAMETER, state_for_query
 from app.observability import ASSIGNMENTS, child
 from app.problems import as_problem, problem_response, problem_responses
+from app.query import unknown_parameters
 from app.security import SCOPE_KEY, authorize, presented_key_raw
 from app.security import Scope as KeyScope
 from app.serving import ServingModel
@@ -102,6 +104,13 @@ class Endpoint:
     handler: Handler
     problems: tuple[int, ...]  # the problem statuses it answers (besides 401/403/429)
     flags: tuple[Flag, ...] = ()
+
+    @property
+    def query_names(self) -> tuple[str, ...]:
+        """The query parameters it reads: the model and the flags (``explain`` on both: a
+        single assignment is always explained, and clients send it all the same)."""
+        names = (MODEL_PARAMETER, EXPLAIN.name, *(flag.name for flag in self.flags))
+        return tuple(dict.fromkeys(names))
 
     def openapi_extra(self) -> dict[str, Any]:
         """The raw-read request body and the flags (FastAPI sees neither), and the scope."""
@@ -274,6 +283,9 @@ async def answer(
     """The endpoint's answer; raises ``Problem``. The key is checked before the body is read:
     a client without one gets its 401 without sending its body."""
     await authorize(state, presented_key_raw(headers), endpoint.scope)
+    if query:  # (?modle=rfm recorded the assignment in the default model, without a word)
+        given = (name for name, _ in parse_qsl(query.decode("latin-1"), keep_blank_values=True))
+        unknown_parameters(given, endpoint.query_names)
     return await endpoint.handler(state, await read_body(), query)
 
 

@@ -16,6 +16,7 @@ from app.events.schemas import EventsRequest, EventsResponse
 from app.events.service import ingest
 from app.models import one_model, state_for
 from app.problems import problem_responses
+from app.query import unknown_parameters
 from app.security import SCOPE_KEY, authorize, presented_key_raw
 
 router = APIRouter(prefix="/v1", tags=["events"])
@@ -39,6 +40,7 @@ REQUEST_SCHEMAS = (EventsRequest,)
 )
 async def post_events(request: Request, model: ModelQuery = None) -> Response:
     await authorize(request.app.state, presented_key_raw(request.scope["headers"]), "assign")
+    unknown_parameters(request.query_params.keys(), ("model",))  # (?modle=: another model)
     # the raw query, not ``model`` (FastAPI's last value): ``?model=a&model=b`` is a 422
     state = state_for(request.app.state, one_model(request.query_params.getlist("model")))
     try:
