@@ -75,10 +75,11 @@ def unknown_parameters(given: Iterable[str], read: Iterable[str]) -> None:
     does not read (``read``), with the one it may be meant for: ``?rescor=true`` promoted
     without the rescore asked for, ``?modle=rfm`` recorded an assignment in the default model,
     ``?since=`` on a rescore rescored every customer, each without a word."""
-    known = sorted(read)
-    unknown = [name for name in dict.fromkeys(given) if name not in known]
+    read = tuple(read)
+    unknown = [name for name in given if name not in read]
     if not unknown:
         return
+    known, unknown = sorted(read), list(dict.fromkeys(unknown))
     options = ", ".join(f"?{name}=" for name in known) or "none"
     listed = []
     for name in unknown[:MAX_ERRORS]:
