@@ -762,12 +762,21 @@ _ID_KEYS = {
 _ID_WORDS = {"id", "id_column", "customer", "customer_id", "customer_column", "key", "id_col"}
 
 
-def _id_key(loc: tuple[int | str, ...], given: Any) -> str:
+def _id_key(loc: tuple[int | str, ...], given: Any, raw: Any = None) -> str:
     key = str(loc[-1]) if loc else ""
-    right = _ID_KEYS.get(tuple(str(p) for p in loc[:-1]))
+    table = tuple(str(p) for p in loc[:-1])
+    right = _ID_KEYS.get(table)
     if right is None or key not in _ID_WORDS or key == right[0]:
         return ""
     value = json.dumps(given) if isinstance(given, str) else '"..."'
+    data = raw.get("data") if isinstance(raw, dict) else None
+    if table == ("data",) and isinstance(data, dict) and data.get("kind") == "transactions":
+        # a log's customers are read by [data.transactions] customer, not id_column (a
+        # log's `customer` in [data] was told id_column, where it belongs one table down)
+        return (
+            "; the log's column of customer ids is customer in [data.transactions]: "
+            f"customer = {value}"
+        )
     return f"; {right[1]} is {right[0]} here: {right[0]} = {value}"
 
 
@@ -794,7 +803,7 @@ def _format_validation_error(exc: ValidationError, source: str, raw: Any = None)
             msg = "unknown config key" + (
                 _other_kind(err["loc"])
                 or _segment_count(err["loc"], err.get("input"))
-                or _id_key(err["loc"], err.get("input"))
+                or _id_key(err["loc"], err.get("input"), raw)
                 or _where_it_belongs(err["loc"])
                 or _did_you_mean(err["loc"])
             )

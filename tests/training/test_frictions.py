@@ -1635,6 +1635,26 @@ def test_an_id_column_under_another_tables_key_says_this_tables_key(
     assert expected in str(raised.value), str(raised.value)
 
 
+@pytest.mark.parametrize("key", ["customer", "id"])
+def test_a_logs_id_column_under_data_says_data_transactions_customer(
+    tmp_path: Path, key: str
+) -> None:
+    """A log's customer column written in [data] (not [data.transactions]) was told
+    "'customer' belongs in [data.transactions]"; the id-key hint then told it id_column, the
+    key of a table's ids, which a log does not read its customers by."""
+    config = log_config(tmp_path / "log.csv", "2026-01-01")
+    data = config["data"]
+    assert isinstance(data, dict)
+    del data["transactions"]["customer"]
+    data[key] = "subscriber"
+    with pytest.raises(ConfigError) as raised:
+        parse_config(config, base_dir=tmp_path)
+    assert (
+        f"data.{key}: unknown config key; the log's column of customer ids is customer in "
+        '[data.transactions]: customer = "subscriber"'
+    ) in str(raised.value), str(raised.value)
+
+
 def test_an_outcomes_table_without_the_default_id_column_names_its_key(tmp_path: Path) -> None:
     """A subscription log's outcomes were keyed on `subscriber`: without `id` in [outcomes]
     the error said "missing column(s) 'customer_id'" and no word of the key that names the
