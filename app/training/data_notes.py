@@ -483,8 +483,9 @@ CODE_WORDS = frozenset(
      "province", "territory", "sector", "industry", "segment", "cluster"}
 )  # fmt: skip
 MAX_CODES = 20  # more distinct whole numbers than this read as a measure, whatever the name
-# a name's last word that names a code of the word before it (store_id, Region_No)
-ID_WORDS = frozenset({"id", "no", "nr", "num", "number", "key"})
+# a name's last word that names a code of the word before it (store_id, Region_No;
+# Favorita's store_nbr, a warehouse's region_cd)
+ID_WORDS = frozenset({"id", "no", "nr", "nbr", "num", "number", "idx", "key", "cd"})
 
 
 def _named_as_code(name: str) -> bool:

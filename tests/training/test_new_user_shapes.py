@@ -575,6 +575,26 @@ def test_a_numeric_feature_named_as_a_code_is_noted(tmp_path: Path) -> None:
     assert coded == ["StoreType", "store_id"], latest.data.notes
 
 
+@pytest.mark.parametrize("name", ["store_nbr", "region_cd", "Zone_Nbr", "branch_idx"])
+def test_a_code_named_by_an_abbreviated_number_word_is_noted(tmp_path: Path, name: str) -> None:
+    """Favorita's ``store_nbr`` (a code of 54 stores, read as a number) and a warehouse's
+    ``region_cd`` were noted as codes while any word of the name counted; reading the head
+    word only, an abbreviation of number or code at the end (nbr, cd, idx) hid the code's
+    word before it, as ``id`` and ``no`` do not."""
+    from app.training.data_notes import coded_categories
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({name: rng.integers(1, 9, 400), "spend": rng.gamma(2, 50, 400)})
+    config = parse_config(
+        {
+            "data": {"path": str(tmp_path / "t.csv")},
+            "features": [{"name": name}, {"name": "spend"}],
+        },
+        base_dir=tmp_path,
+    )
+    assert [n.split(":")[0] for n in coded_categories(config, frame)] == [name]
+
+
 def test_a_wide_tables_logged_features_are_named_up_to_eight(tmp_path: Path) -> None:
     """A 64-column spend table's note on the features logged named 38 of them, 13 lines of
     the summary: it names 8 and counts the others, whose transform the manifest keeps."""
