@@ -445,3 +445,31 @@ def test_the_models_page_of_a_model_the_store_lacks_names_the_ones_it_holds(
         assert "Rescore the stored customers now" not in text
         served = " ".join(client.get("/ui/?model=customers").text.split())
         assert "No version of model" not in served
+
+
+def test_the_models_page_of_a_model_the_store_lacks_offers_no_chooser_it_lacks(
+    versions: Versions, tmp_path: Path
+) -> None:
+    """The store's other model unpromoted: the service serves it not, so the dashboard's
+    header offers no model to choose (its chooser lists the models served), and the page
+    said "choose one above" all the same."""
+    store = ModelStore(tmp_path / "store")
+    shutil.copytree(versions.store.root, store.root)
+    (store.root / "customers" / "promoted.json").unlink()
+    settings = Settings(
+        model_store=store.root,
+        model_name="accounts",
+        dev_mode=True,
+        access_log=False,
+        data_dir=tmp_path / "data",
+        redis_url="redis://127.0.0.1:1/0",
+    )
+    with serving(settings) as url, httpx.Client(base_url=url, timeout=120) as client:
+        page = client.get("/ui/")
+        assert page.status_code == 200, page.text
+        text = " ".join(page.text.split())
+        assert 'id="model-choice"' not in text
+        assert (
+            "No version of model accounts is in the store (it holds customers: serve one by "
+            "default with <code>SEGMENTS_MODEL_NAME</code>)."
+        ) in text, text
