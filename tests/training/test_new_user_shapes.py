@@ -155,15 +155,16 @@ def test_the_docs_money_line_reads_a_currency_code_and_a_minus_too(tmp_path: Pat
     """A SaaS export's MRR of '78.08 USD' was refused with "write plain numbers (78.08)",
     and the docs' line, which took out $, €, £, commas and spaces only, left '78.08USD': it
     keeps the digits, the point and the minus."""
-    frame = saas_frame(n=4)
-    frame["MRR"] = ["$1,234.50", "1,234.50 USD", "€ 99", "-12.5 EUR"]
+    frame = saas_frame(n=7)
+    # and a currency abbreviated with a point: "Rs.1,234" kept its point, read 0.1234
+    frame["MRR"] = ["$1,234.50", "1,234.50 USD", "€ 99", "-12.5 EUR", "Rs.1,234", "$.99", "-$5"]
     frame.to_csv(tmp_path / "accounts.csv", index=False)
     done = subprocess.run(
         [sys.executable, "-c", _preparing_lines()], cwd=tmp_path, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
     prepared = pd.read_csv(tmp_path / "accounts_prepared.csv")
-    assert prepared["MRR"].tolist() == [1234.5, 1234.5, 99.0, -12.5]
+    assert prepared["MRR"].tolist() == [1234.5, 1234.5, 99.0, -12.5, 1234.0, 0.99, -5.0]
 
 
 def test_dates_and_money_for_people_point_to_the_docs_lines_that_prepare_them(
