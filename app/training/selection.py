@@ -444,6 +444,12 @@ def _stability(
     return round(float(np.min(aris)), 4)
 
 
+def _named(chosen: SelectionPoint, curve: list[SelectionPoint]) -> str:
+    """``k=3``, or ``gmm k=3`` among candidates of several algorithms (or spaces)."""
+    several = len({p.algorithm for p in curve}) > 1
+    return f"{chosen.algorithm} k={chosen.k}" if several else f"k={chosen.k}"
+
+
 def _choose(
     curve: list[SelectionPoint],
     method: str,
@@ -466,8 +472,7 @@ def _choose(
         ranked = [p.model_copy(update={"admissible": True}) for p in held]
         best, _, _ = _choose(ranked, method, k_min, k_max, min_share, beyond, alpha)
         chosen = next(p for p in held if (p.k, p.algorithm) == (best.k, best.algorithm))
-        several = len({p.algorithm for p in curve}) > 1
-        named = f"{chosen.algorithm} k={chosen.k}" if several else f"k={chosen.k}"
+        named = _named(chosen, curve)
         note = (
             f"no candidate in k = {k_min}..{k_max} is stable and gives every segment "
             f"{percent(min_share)} of customers; chose {named} by {method} among those that "
@@ -480,7 +485,7 @@ def _choose(
         what = "gives every" if method == "silhouette" else "is stable and gives every"
         note = (
             f"no candidate in k = {k_min}..{k_max} {what} segment {percent(min_share)} of "
-            f"customers; chose k={chosen.k}, whose smallest segment is largest: "
+            f"customers; chose {_named(chosen, curve)}, whose smallest segment is largest: "
             f"{percent(chosen.min_share)} of customers"
         )
         return chosen, note, note

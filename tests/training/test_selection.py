@@ -691,3 +691,15 @@ def test_each_space_scores_only_its_own_candidates(monkeypatch: pytest.MonkeyPat
     )  # fmt: skip
     assert calls == [4, 4]  # k = 2..5 in each of the two spaces
     assert len(chosen.selection.curve) == 8  # both spaces
+
+
+def test_the_note_when_no_candidate_is_admissible_names_the_chosen_algorithm() -> None:
+    """Candidates of two algorithms (or spaces), none admissible: the note said "chose k=3"
+    of a k both algorithms fitted, where the note of the stable-less branch names it."""
+    curve = [
+        SelectionPoint(k=k, silhouette=0.3, min_share=share, admissible=False, algorithm=a)
+        for a, k, share in (("kmeans", 3, 0.02), ("gmm", 3, 0.04), ("gmm", 4, 0.01))
+    ]
+    chosen, note, _ = _choose(curve, "balanced", 3, 4, 0.05)
+    assert (chosen.algorithm, chosen.k) == ("gmm", 3) and note is not None
+    assert "chose gmm k=3, whose smallest segment is largest: 4% of customers" in note, note
