@@ -1305,11 +1305,17 @@ def free_marks(
         return ()
     sold = keep & (amount > 0)
     for column in dict.fromkeys(c for c in (*kinds, tx.exclude_column, tx.refund_column) if c):
-        folded = log[column].astype("string").str.strip().str.casefold().fillna("")
-        apart = free & (folded != "").to_numpy() & ~folded.isin(folded[sold].unique()).to_numpy()
+        # each distinct value folded once (not every line: 0.3 s a column of a 1M-line log)
+        codes, uniques = pd.factorize(log[column])  # a missing value: -1
+        folded = pd.Series(uniques, dtype=object).astype("string").str.strip().str.casefold()
+        words = folded.fillna("").to_numpy(dtype=object)
+        on_sale = set(words[np.bincount(codes[sold & (codes >= 0)], minlength=len(words)) > 0])
+        # per value, whether only lines of amount 0 hold it; the last, False, a missing one's
+        own = np.array([w != "" and w not in on_sale for w in words] + [False], dtype=bool)
+        apart = free & own[codes]
         if not apart.any():
             continue
-        said = folded[apart].value_counts()
+        said = pd.Series(words[codes[apart]]).value_counts()
         shown = ", ".join(repr(v) for v in said.index[:3])
         if tx.exclude_column not in (None, column):
             how = (

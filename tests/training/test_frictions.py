@@ -1597,6 +1597,28 @@ def test_skipped_deliveries_of_amount_0_a_column_marks_are_noted(tmp_path: Path)
     ], loaded.notes
 
 
+def test_the_note_on_lines_of_amount_0_reads_values_as_written() -> None:
+    """The values are folded once each (not line by line): a blank or missing value is no
+    mark, ' Skip' and 'skip' are one word, and a number column's values are its numbers."""
+    from app.training.config import TransactionsConfig
+    from app.training.data import free_marks
+
+    tx = TransactionsConfig.model_validate({"customer": "c", "timestamp": "t", "amount": "a"})
+    amount = np.array([0.0, 0.0, 0.0, 5.0])
+    cases = {
+        "missing": ([None, np.nan, " ", "order"], None),
+        "case": ([" Skip", "skip", None, "order"], ("'skip'", 2)),
+        "numbers": ([7, 7, 2, 2], ("'7'", 2)),
+    }
+    for name, (values, expected) in cases.items():
+        notes = free_marks(pd.DataFrame({"k": values}), tx, ["k"], np.ones(4, bool), amount)
+        if expected is None:
+            assert notes == (), (name, notes)
+        else:
+            assert len(notes) == 1, (name, notes)
+            assert f"says {expected[0]} on {expected[1]} lines of amount 0" in notes[0], notes
+
+
 @pytest.mark.parametrize(
     ("table", "key", "expected"),
     [
