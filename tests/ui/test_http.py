@@ -417,16 +417,16 @@ def test_an_admin_starts_a_rescore_from_the_models_page(service: Service) -> Non
         assert reader.post("/ui/rescore", data={"csrf": csrf_of(page.text)}).status_code == 403
 
 
-def test_the_models_page_of_a_model_the_store_lacks_names_the_ones_it_holds(
-    versions: Versions, tmp_path: Path
-) -> None:
-    """A new user served a store of five models and no 'customers' (the default model): the
-    dashboard's first page was an empty 'Model customers', no version, promoted none, and a
-    button to rescore its customers. It says the model has no version and names the models
-    the store holds, and offers no rescore."""
+def _serving_a_model_the_store_lacks(
+    versions: Versions, tmp_path: Path, promoted: bool
+) -> Settings:
+    """Settings of a service whose default model, 'accounts', the store lacks: it holds
+    'customers' (promoted, so served and offered in the header's chooser, or not)."""
     store = ModelStore(tmp_path / "store")
     shutil.copytree(versions.store.root, store.root)
-    settings = Settings(
+    if not promoted:
+        (store.root / "customers" / "promoted.json").unlink()
+    return Settings(
         model_store=store.root,
         model_name="accounts",
         dev_mode=True,
@@ -434,10 +434,21 @@ def test_the_models_page_of_a_model_the_store_lacks_names_the_ones_it_holds(
         data_dir=tmp_path / "data",
         redis_url="redis://127.0.0.1:1/0",
     )
+
+
+def test_the_models_page_of_a_model_the_store_lacks_names_the_ones_it_holds(
+    versions: Versions, tmp_path: Path
+) -> None:
+    """A new user served a store of five models and no 'customers' (the default model): the
+    dashboard's first page was an empty 'Model customers', no version, promoted none, and a
+    button to rescore its customers. It says the model has no version and names the models
+    the store holds, and offers no rescore."""
+    settings = _serving_a_model_the_store_lacks(versions, tmp_path, promoted=True)
     with serving(settings) as url, httpx.Client(base_url=url, timeout=120) as client:
         page = client.get("/ui/")
         assert page.status_code == 200, page.text
         text = " ".join(page.text.split())
+        assert 'id="model-choice"' in text
         assert (
             "No version of model accounts is in the store (it holds customers: choose one "
             "above, or serve one by default with <code>SEGMENTS_MODEL_NAME</code>)."
@@ -453,17 +464,7 @@ def test_the_models_page_of_a_model_the_store_lacks_offers_no_chooser_it_lacks(
     """The store's other model unpromoted: the service serves it not, so the dashboard's
     header offers no model to choose (its chooser lists the models served), and the page
     said "choose one above" all the same."""
-    store = ModelStore(tmp_path / "store")
-    shutil.copytree(versions.store.root, store.root)
-    (store.root / "customers" / "promoted.json").unlink()
-    settings = Settings(
-        model_store=store.root,
-        model_name="accounts",
-        dev_mode=True,
-        access_log=False,
-        data_dir=tmp_path / "data",
-        redis_url="redis://127.0.0.1:1/0",
-    )
+    settings = _serving_a_model_the_store_lacks(versions, tmp_path, promoted=False)
     with serving(settings) as url, httpx.Client(base_url=url, timeout=120) as client:
         page = client.get("/ui/")
         assert page.status_code == 200, page.text
