@@ -43,15 +43,19 @@ RFM_WORDS = {
 LABEL_WORDS = {"age": ("older", "younger")}
 # a time since something (the docs' pandas lines write a date as days_since_<column>): a
 # SaaS table's "Very high days since last login" is a last login long ago, its low end recent
-_SINCE = re.compile(r"^(?:days|weeks|months|years) since (?:the )?(?P<what>.+?)(?: date)?$")
+# (any case; its upper-case words, NPS, stay upper case, as names keep MRR)
+_SINCE = re.compile(
+    r"^(?:days|weeks|months|years) since (?:the )?(?P<what>.+?)(?: date)?$", re.IGNORECASE
+)
 
 
 def _since_words(label: str) -> tuple[str | None, str | None]:
     """``days since last login``: ("last login long ago", "recent last login")."""
-    since = _SINCE.match(label.lower())
+    since = _SINCE.match(label)
     if since is None:
         return None, None
-    what = since["what"]
+    # lower case, but an upper-case word (NPS) as written
+    what = " ".join(w if w.isupper() and len(w) > 1 else w.lower() for w in since["what"].split())
     return f"{what} long ago", f"recent {what}"
 
 

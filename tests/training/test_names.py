@@ -780,3 +780,19 @@ def test_a_numeric_code_category_is_named_after_its_feature(tmp_path: Path) -> N
     m = train(parse_config(tree, base_dir=tmp_path), ModelStore(tmp_path / "t")).manifest
     names = sorted(s.name.split(",")[0] for s in m.segments)
     assert names == ["Not region 4", "Region 4"], names
+
+
+def test_a_time_since_something_keeps_its_upper_case_words(tmp_path: Path) -> None:
+    """An upper-case word of three letters or fewer stays in names (``MRR``, docs/training.md);
+    a time since one was named "last nps response long ago"."""
+    raw = {
+        "data": {"path": str(tmp_path / "d.csv")},
+        "features": [{"name": "days_since_last_NPS_response"}, {"name": "DaysSinceLastCRMContact"}],
+    }
+    words = _words(parse_config(raw, base_dir=tmp_path))
+    assert words == {
+        "days_since_last_NPS_response": Ends(
+            "last NPS response long ago", "recent last NPS response"
+        ),
+        "DaysSinceLastCRMContact": Ends("last CRM contact long ago", "recent last CRM contact"),
+    }
