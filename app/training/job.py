@@ -105,7 +105,7 @@ def fewer_collections() -> Iterator[None]:
     """Python's cyclic garbage collector set to young collections only, every 50,000 net
     allocations, while the job runs; its own thresholds again after, also on failure.
 
-    The job imports scikit-learn, SciPy and matplotlib and builds their objects by the
+    The job imports scikit-learn and SciPy and builds their objects by the
     hundred thousand: with the default thresholds (700, 10, 10) the collector ran 566 times
     in a 1M-customer training, four of them full passes over every object in the process
     (0.5-1.6 s of a loaded machine's job, bench/README.md). Nothing the job computes depends

@@ -10,7 +10,6 @@ data file is read.
 from __future__ import annotations
 
 import difflib
-import importlib
 import json
 import platform
 import re
@@ -105,14 +104,12 @@ def fit_version(
 ) -> TrainResult:
     """Fit, profile and register one version of ``config.model.name`` on the loaded ``data``
     (``config`` with its transforms resolved); ``background``: one thread, for what the
-    manifest keeps of every row and the report's imports, while this one fits."""
+    manifest keeps of every row, while this one fits."""
     spec, frame = config.model, data.frame
     # what the manifest keeps of every row (each feature's distribution for drift, the data's
     # fingerprint) needs nothing the fit makes: the second thread computes it meanwhile (its
     # sorts, hashing and Arrow encoding run without the GIL: about 0.5 s of a 1M-row job)
     summaries = background.submit(_row_summaries, config, data)
-    # then it imports plotting for the report (0.3 s), while the fits release the GIL
-    background.submit(importlib.import_module, "app.training.report")
     kinds = {f.name: f.type for f in config.features}
     with timer.step("rules"):
         try:
@@ -285,9 +282,7 @@ def fit_version(
             )
             add_training_drift(manifest, config, frame, slots, ids, data.outcomes, references)
         with timer.step("report"):
-            # plotting (matplotlib) is imported by the job only (in its second thread, see
-            # above): every other command importing the job does not pay for it
-            from app.training.report import write_report
+            from app.training.report import write_report  # imported by the job only
 
             write_report(folder / "report.html", manifest, projection, projected_ids)
         manifest.timings = timer.timings

@@ -10,18 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from app.colours import z_colour
 from app.registry.manifest import SegmentInfo
-
-Z_LIMIT = 2.0  # standardised differences beyond ±2 get the strongest colour
-_NEGATIVE, _NEUTRAL, _POSITIVE = (33, 102, 172), (247, 247, 247), (178, 24, 43)
-
-
-def z_colour(z: float) -> str:
-    """A diverging colour: blue below the population, red above, near white around it."""
-    t = max(-1.0, min(1.0, z / Z_LIMIT))
-    end = _POSITIVE if t > 0 else _NEGATIVE
-    rgb = (round(n + (e - n) * abs(t)) for n, e in zip(_NEUTRAL, end, strict=True))
-    return "#{:02x}{:02x}{:02x}".format(*rgb)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import re
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from app.registry.manifest import (
 )
 from app.training.report import render_report, write_report
 
-# User-editable text that must come out inert in HTML and must not trip matplotlib's mathtext.
+# User-editable text that must come out inert in HTML (and in the figures' SVG).
 EVIL_NAME = '$\\bad{$ <script>x()</script> & "co"'
 RULE = 'tenure_days < 30 and plan == "<trial>"'
 NAMES = [
@@ -215,9 +214,14 @@ def test_report_shows_every_segment_and_flag_and_escapes_user_text() -> None:
     assert "Send the onboarding series" in page
 
 
-def test_report_is_self_contained_with_inline_images() -> None:
+def figures(page: str) -> int:
+    """The figures drawn: SVG charts and bar and heat-map tables, no image."""
+    return page.count("<svg ") + page.count('class="bars"') + page.count('class="heat"')
+
+
+def test_report_is_self_contained_with_inline_figures() -> None:
     page = render(make_manifest())
-    assert page.count("data:image/png;base64,") >= 5
+    assert figures(page) >= 5 and "<img" not in page
     assert "http://" not in page
     assert "https://" not in page
     assert not re.search(r"""(src|href)=(?!["']?data:)""", page)  # nothing loaded from elsewhere
@@ -281,12 +285,14 @@ def test_missing_outcome_values_and_p_values_render() -> None:
     manifest.segments[1].outcomes["ltv"] = None
     manifest.outcomes[0].p_value = None
     manifest.outcomes[0].overall_mean = None
-    assert render(manifest).count("data:image/png;base64,") >= 5
+    page = render(manifest)
+    assert figures(page) >= 5
+    assert ">n/a</td>" in page and "p n/a" in page  # the missing segment mean, the missing p
 
 
 def test_empty_projection_renders() -> None:
     page = render_report(make_manifest(), np.empty((0, 2)), [])
-    assert page.count("data:image/png;base64,") >= 5
+    assert figures(page) >= 4 and "No projected customers." in page
 
 
 def test_projection_and_ids_must_match() -> None:
@@ -294,14 +300,12 @@ def test_projection_and_ids_must_match() -> None:
         render_report(make_manifest(), np.zeros((3, 2)), ["seg-001"])
 
 
-def test_render_is_fast_and_small() -> None:
+def test_the_page_of_5000_projected_customers_stays_small() -> None:
     manifest = make_manifest(n_segments=8, n_features=15)
     projection, ids = projection_for(manifest, 5_000)
-    render_report(manifest, projection, ids)  # warm up font caches
-    start = time.process_time()  # CPU time: other processes on a busy runner do not count
     page = render_report(manifest, projection, ids)
-    assert time.process_time() - start < 3.0
-    assert len(page.encode()) < 1_500_000
+    assert len(page.encode()) < 400_000
+    assert page.count("h0") >= 5_000  # every projected customer drawn, one dot each
 
 
 def test_write_report_writes_the_page(tmp_path: Path) -> None:
@@ -315,16 +319,13 @@ def test_write_report_writes_the_page(tmp_path: Path) -> None:
 
 
 def test_long_segment_names_are_never_cut_off() -> None:
-    """Every table shows the whole name; plot labels wrap it onto lines, never clip it."""
-    from app.training.report.plots import wrapped
-
+    """Every table and figure shows the whole name, as text the browser wraps in its cell."""
     long = "Month-to-month contract, very lapsed, very high monthly charges, fibre-optic internet"
     manifest = make_manifest(4)
     manifest.segments[1] = manifest.segments[1].model_copy(update={"name": long})
     page = render(manifest)
-    assert page.count(html.escape(long)) >= 2 and "…" not in page
-    lines = wrapped(long, 28).split("\n")
-    assert " ".join(lines) == long and max(map(len, lines)) <= 28
+    # the segment table, the sizes' bars, the heat map's column, the projection's legend
+    assert page.count(html.escape(long)) >= 4 and "…" not in page
 
 
 @pytest.mark.parametrize(
@@ -448,8 +449,9 @@ def test_the_profile_map_names_a_transform_only_where_there_is_one() -> None:
     m = make_manifest()
     m.features[0].transform = "none"
     colours = {s.id: "#1f77b4" for s in m.segments}
-    fig = profile_plot(m, colours)
-    assert fig is not None
-    shown = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    heat = profile_plot(m, colours)
+    assert heat is not None
+    shown = [html.unescape(t) for t in re.findall(r'<th scope="row">([^<]*)</th>', heat)]
+    assert len(shown) == len([f for f in m.features if f.type == "numeric"])
     assert not any(t.endswith("(none)") for t in shown), shown
     assert any(t.endswith("(log1p)") for t in shown), shown

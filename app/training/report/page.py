@@ -11,14 +11,13 @@ from html import escape
 from pathlib import Path
 
 import numpy as np
-from matplotlib import colormaps
-from matplotlib.colors import to_hex
 
+from app.colours import segment_colours
 from app.registry.manifest import CategoryShare, Manifest, SegmentInfo, dropped_summary
 from app.training.preprocess import MISSING_CATEGORY
+from app.training.report.plots import CSS as FIGURES_CSS
 from app.training.report.plots import (
     Colours,
-    img,
     outcome_plot,
     profile_plot,
     projection_plot,
@@ -82,12 +81,10 @@ def render_report(
     if len(projection) != len(projection_segments):
         raise ValueError("projection and projection_segments differ in length")
     m, sel = manifest, manifest.selection
-    palette = colormaps["tab10" if len(m.segments) <= 10 else "tab20"]
-    colours = {s.id: to_hex(palette(i % palette.N)) for i, s in enumerate(m.segments)}
+    colours = segment_colours([s.id for s in m.segments])
     heat, outcomes = profile_plot(m, colours), outcome_plot(m, colours)
     sizes = (
-        f'<div class="grid">{img(selection_plot(m), "k-selection curve")}'
-        f"{img(sizes_plot(m, colours), 'segment sizes')}</div>"
+        f'<div class="grid">{selection_plot(m)}{sizes_plot(m, colours)}</div>'
         + (f'<p class="cap">{escape(sel.note)}</p>' if sel.note else "")
         + _candidates(m)
     )
@@ -116,15 +113,15 @@ def render_report(
         ("Profiles", "Colour: how far the segment's mean lies from the population mean, in "
          "population standard deviations (after each feature's transform). Number: the "
          "segment's mean in original units. Grey: no profile (e.g. an empty rule segment).",
-         img(heat, "profile heat map") if heat else "<p>No numeric features.</p>"),
+         heat or "<p>No numeric features.</p>"),
         ("Customers in two dimensions", "A sample of customers projected onto the first two "
          "principal components of the model's feature space. Segments that overlap here may "
          "still be apart in the dimensions not shown.",
-         img(projection_plot(m, colours, projection, projection_segments), "2-D projection")),
+         projection_plot(m, colours, projection, projection_segments)),
         ("Outcomes", _outcomes_use(m) + " They show whether segments differ on what the "
          "business cares about. Bars: segment mean; dashed line: overall mean; a "
          "small p-value means the differences are unlikely to be chance.",
-         (_effects(m) + img(outcomes, "outcome differences"))
+         (_effects(m) + outcomes)
          if outcomes else "<p>No outcome columns.</p>"),
         ("Categorical features", "Share of each segment in each category, beside the share in "
          "the whole population. Blue: over-represented, red: under-represented; bold: the "
@@ -138,7 +135,7 @@ def render_report(
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
         f'<meta name="viewport" content="width=device-width,initial-scale=1">'
-        f"<style>{CSS}</style></head><body><main>{body}{_footer(m)}</main></body></html>\n"
+        f"<style>{CSS}{FIGURES_CSS}</style></head><body><main>{body}{_footer(m)}</main></body></html>\n"
     )
 
 

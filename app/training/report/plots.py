@@ -1,91 +1,141 @@
-"""The report's figures: matplotlib ``Figure`` objects (Agg canvas) embedded as inline PNGs.
+"""The report's figures, as inline SVG and HTML: no image, no plotting library.
 
-No pyplot and no rcParams changes, so drawing touches no global matplotlib state. Each segment
-keeps the colour the page gives it; text from the manifest has ``$`` escaped (``mpl``) so
-mathtext never interprets it.
+Each figure is markup the browser lays out: bars and the heat map are HTML tables, so a
+segment's whole name wraps in its cell and is never cut off; the selection curve and the
+projection are SVG, each with a ``<title>`` and ``<desc>`` (what it shows, for screen
+readers), and each shape a reader points at says its figures. Every text taken from the
+manifest goes through ``html.escape``. (The figures were matplotlib PNGs until 2026-12-06:
+drawing them was 0.5 s of a million-customer training, and importing matplotlib another
+0.3 s; see bench/README.md.)
 """
 
 from __future__ import annotations
 
-import base64
-import io
-import textwrap
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from html import escape
-from typing import Any
 
 import numpy as np
-from matplotlib import colormaps
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
-from matplotlib.patches import Rectangle
-from matplotlib.ticker import PercentFormatter
 
-from app.registry.manifest import Manifest
+from app.colours import z_colour
+from app.registry.manifest import Manifest, SelectionPoint
 from app.training.selection import segment_floor
 
 Colours = dict[str, str]  # segment id -> hex colour
-INK, MUTED, OTHER, LINE = "#1f2328", "#5f6b7a", "#9aa3ad", "#c5cbd3"
-NOTE: dict[str, Any] = {"fontsize": 8, "color": MUTED}
-LEGEND: dict[str, Any] = {"frameon": False, "fontsize": 8, "title": "segment", "title_fontsize": 8}
-TAG: dict[str, Any] = {"xytext": (3, 0), "textcoords": "offset points", "va": "center", **NOTE}
-SAVE: dict[str, Any] = {"format": "png", "dpi": 100, "facecolor": "white"}
+INK, MUTED, OTHER, LINE, CHOSEN, ADMISSIBLE = (
+    "#1f2328", "#5f6b7a", "#9aa3ad", "#c5cbd3", "#d62728", "#1f77b4",
+)  # fmt: skip
+MISSING = "#eceef1"  # a heat-map cell without a profile
+CSS = """
+.bars{width:100%;font-size:12px}.bars th{font-weight:400;color:inherit;font-size:12px;
+width:38%;overflow-wrap:anywhere}.bars td{padding:3px 6px;vertical-align:middle}
+.track{position:relative;height:18px;min-width:120px}
+.track span{position:absolute;top:50%;height:14px;margin-top:-7px}
+.track .at{border-left:1.5px dashed #5f6b7a;top:-3px;bottom:-3px;height:auto;margin:0}
+.track .zero{border-left:1px solid #c5cbd3;top:-3px;bottom:-3px;height:auto;margin:0}
+.outcomes{display:grid;grid-template-columns:repeat(auto-fill,minmax(330px,1fr));gap:18px}
+.outcomes h3{margin:6px 0 0}.outcomes .test{margin:0 0 4px;font-size:12px}
+.sig{color:#a4161a}
+table.heat{width:auto;font-size:12px}.heat td{text-align:center;min-width:58px;
+font-variant-numeric:tabular-nums;border:1px solid #fff}.heat th{font-size:11px;
+vertical-align:bottom;max-width:130px;overflow-wrap:anywhere}.heat th[scope=row]{max-width:none;
+font-size:12px;color:inherit;font-weight:400;vertical-align:middle}
+.scale{display:flex;align-items:center;gap:6px;font-size:11px;color:#5f6b7a;margin:6px 0}
+.scale .ramp{display:inline-block;width:160px;height:10px;border-radius:2px}
+.key{font-size:12px;color:#5f6b7a;margin:4px 0 0}.key span{margin-right:14px;
+white-space:nowrap}.legend{list-style:none;margin:0;padding:0;font-size:12px}
+.legend li{margin:2px 0}.scatter{display:grid;grid-template-columns:minmax(0,3fr)
+minmax(180px,1fr);gap:12px;align-items:start}
+@media (max-width:900px){.scatter{grid-template-columns:1fr}}
+svg{max-width:100%;height:auto;display:block}
+"""
 
 
-def selection_plot(m: Manifest) -> Figure:
-    fig, ax = figure(5.6, sizes_height(m))
+def selection_plot(m: Manifest) -> str:
+    """Silhouette by k (a line per algorithm); admissible candidates as dots, the others as
+    crosses, the chosen one ringed."""
     curve = sorted(m.selection.curve, key=lambda p: p.k)
     if not curve:
-        ax.text(0.5, 0.5, "no selection curve", ha="center", transform=ax.transAxes, **NOTE)
-        return fig
-    for algorithm in dict.fromkeys(p.algorithm for p in curve):  # one line per algorithm
+        return '<figure><p class="muted">No selection curve.</p></figure>'
+    algorithms = list(dict.fromkeys(p.algorithm for p in curve))
+    named = [a for a in algorithms if a is not None] if len(algorithms) > 1 else []
+    right = 16.0 + 7.0 * max(map(len, named), default=0)  # room for each line's name
+    width, height, left, top, bottom = 470.0 + right, 300.0, 56.0, 12.0, 42.0
+    ks = sorted({p.k for p in curve})
+    values = [p.silhouette for p in curve]
+    y_ticks = nice_ticks(min(values), max(values))
+    x_of = _scale(ks[0] - 0.5, ks[-1] + 0.5, left, width - right)
+    y_of = _scale(y_ticks[0], y_ticks[-1], height - bottom, top)
+    parts = _axes(width, height, left, right, top, bottom, [(x_of(k), str(k)) for k in ks],
+                  [(y_of(v), f"{v:g}") for v in y_ticks],
+                  "number of clusters k", "silhouette")  # fmt: skip
+    for algorithm in algorithms:  # one line per algorithm
         line = [p for p in curve if p.algorithm == algorithm]
-        ax.plot([p.k for p in line], [p.silhouette for p in line], color=LINE, zorder=1)
-        if algorithm is not None and len({p.algorithm for p in curve}) > 1:
-            ax.annotate(f" {algorithm}", (line[-1].k, line[-1].silhouette), **NOTE)
-    ok, bad = [p for p in curve if p.admissible], [p for p in curve if not p.admissible]
-    ax.scatter([p.k for p in ok], [p.silhouette for p in ok], color="#1f77b4", label="admissible")
-    label = "inadmissible (a segment too small or unstable)"
-    ax.scatter(
-        [p.k for p in bad], [p.silhouette for p in bad], color=OTHER, marker="x", label=label
-    )
+        points = " ".join(f"{x_of(p.k):.1f},{y_of(p.silhouette):.1f}" for p in line)
+        parts.append(f'<polyline points="{points}" fill="none" stroke="{LINE}"/>')
+        if algorithm in named:
+            end = line[-1]
+            parts.append(_text(x_of(end.k) + 8, y_of(end.silhouette) + 4, algorithm, MUTED))
     sel = m.selection
     for p in curve:
-        if p.k == sel.chosen_k and p.algorithm == (sel.chosen_algorithm or p.algorithm):
-            label = f"chosen k = {p.k}"
-            ax.scatter(p.k, p.silhouette, s=220, fc="none", ec="#d62728", lw=2, label=label)
-            break
-    ticks = sorted({p.k for p in curve})
-    ax.set(xlabel="number of clusters k", ylabel="silhouette", xticks=ticks)
-    ax.legend(fontsize=8, frameon=False)
-    return fig
+        x, y = x_of(p.k), y_of(p.silhouette)
+        tip = f"<title>{escape(_point_title(p))}</title>"
+        if p.admissible:
+            dot = f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4.5" fill="{ADMISSIBLE}">'
+            parts.append(f"{dot}{tip}</circle>")
+        else:
+            parts.append(
+                f'<path d="M{x - 4:.1f} {y - 4:.1f}l8 8m0 -8l-8 8" stroke="{OTHER}" '
+                f'stroke-width="2">{tip}</path>'
+            )
+    won = [p for p in curve if p.k == sel.chosen_k]
+    chosen = next((p for p in won if p.algorithm == (sel.chosen_algorithm or p.algorithm)), None)
+    if chosen is not None:
+        parts.append(
+            f'<circle cx="{x_of(chosen.k):.1f}" cy="{y_of(chosen.silhouette):.1f}" r="10" '
+            f'fill="none" stroke="{CHOSEN}" stroke-width="2"/>'
+        )
+    desc = f"Silhouette of each candidate number of segments, {len(curve)} candidates; " + (
+        f"chosen: k = {chosen.k}." if chosen else "none chosen."
+    )
+    key = (
+        f'<p class="key"><span style="color:{ADMISSIBLE}">● admissible</span>'
+        f'<span style="color:{OTHER}">✕ inadmissible (a segment too small or unstable)</span>'
+        + (f'<span style="color:{CHOSEN}">◯ chosen k = {chosen.k}</span>' if chosen else "")
+        + "</p>"
+    )
+    return f"<figure>{_svg(width, height, 'k-selection curve', desc, parts)}{key}</figure>"
 
 
-def sizes_plot(m: Manifest, colours: Colours) -> Figure:
+def sizes_plot(m: Manifest, colours: Colours) -> str:
+    """Each segment's share of customers, against the floor the selection held clusters to
+    (20 customers of a small table, not ``min_share``)."""
     segs = m.segments
-    # the floor the selection held clusters to (20 customers of a small table, not min_share)
     floor = (
         m.selection.min_share
         if m.algorithm == "tree"
         else segment_floor(m.data.rows, m.selection.min_share)
     )
-    min_share = floor * 100
-    fig, ax = figure(5.6, sizes_height(m))
-    shares = [s.share * 100 for s in segs]
-    ax.barh(range(len(segs)), shares, color=[colours[s.id] for s in segs], height=0.7)
-    for i, s in enumerate(segs):
-        ax.text(shares[i], i, f"  {s.size:,} · {s.share:.1%}", va="center", **NOTE)
-    if floor * m.selection.k_min <= 1:  # a floor no k could hold is not drawn at 300%
-        ax.axvline(min_share, color=MUTED, ls="--", lw=1)
-        ax.text(min_share, -0.75, " minimum share", **NOTE)
-    ax.set_yticks(range(len(segs)), [mpl(f"{s.id}  {wrapped(s.name, 28)}") for s in segs])
-    ax.set(xlabel="share of customers (%)", xlim=(0, max([*shares, 1]) * 1.3))
-    ax.set_ylim(len(segs) - 0.5, -1)
-    return fig
+    drawn = floor * m.selection.k_min <= 1  # a floor no k could hold is not drawn at 300%
+    high = max([s.share for s in segs] + ([floor] if drawn else []) + [0.01])
+    rows = [
+        (
+            f"{s.id} {s.name}",
+            colours[s.id],
+            s.share,
+            f"{s.size:,} · {s.share:.1%}",
+            f"{s.id} {s.name}: {s.size:,} customers, {s.share:.1%}",
+        )
+        for s in segs
+    ]
+    marker = (floor, f"minimum share {floor:.1%}") if drawn else None
+    caption = f"Dashed line: the minimum share, {floor:.1%}." if drawn else ""
+    return _bars("segment sizes", rows, 0.0, high, marker, caption)
 
 
-def profile_plot(m: Manifest, colours: Colours) -> Figure | None:
+def profile_plot(m: Manifest, colours: Colours) -> str | None:
+    """Numeric features (rows) by segments (columns): each cell the segment's mean in
+    original units, coloured by how far it lies from the population's, in SDs."""
     # a transform named only where there is one: "age (none)" read as an age of no value
     labels = {
         f.name: f.label + (f" ({f.transform})" if f.transform not in (None, "none") else "")
@@ -96,110 +146,241 @@ def profile_plot(m: Manifest, colours: Colours) -> Figure | None:
     segs = m.segments
     if not feats or not segs:
         return None
-    z = np.array([[s.numeric[f].z if f in s.numeric else np.nan for s in segs] for f in feats])
-    mean = [[s.numeric[f].mean if f in s.numeric else None for s in segs] for f in feats]
-    limit = float(np.clip(np.nanmax(np.abs(z), initial=1.0), 1.0, 3.0))
-    cell = min(1.15, 8.6 / len(segs))  # inches; wider than the page would shrink the text
-    fig, ax = figure(2.8 + cell * len(segs), 1.3 + 0.36 * len(feats))
-    cmap = colormaps["RdBu_r"].with_extremes(bad="#eceef1")
-    image = ax.imshow(np.ma.masked_invalid(z), cmap=cmap, vmin=-limit, vmax=limit, aspect="auto")
-    for (i, j), value in np.ndenumerate(np.array(mean, dtype=object)):
-        dark = value is not None and abs(z[i, j]) > 0.6 * limit
-        text = "–" if value is None else short_num(value)
-        ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white" if dark else INK)
-    for j, s in enumerate(segs):  # a strip of segment colours above the columns
-        ax.add_patch(Rectangle((j - 0.5, -0.95), 1, 0.35, color=colours[s.id], clip_on=False))
-    wrap = max(8, int(cell * 14))
-    names = [mpl(f"{s.id}\n" + "\n".join(textwrap.wrap(s.name, wrap))) for s in segs]
-    ax.set_xticks(range(len(segs)), names, fontsize=7.5)
-    ax.set_yticks(range(len(feats)), [mpl(labels.get(f, f)) for f in feats], fontsize=8.5)
-    ax.tick_params(length=0)
-    ax.spines[:].set_visible(False)
-    bar = fig.colorbar(image, ax=ax, shrink=min(1.0, 4 / (0.36 * len(feats) + 1)), pad=0.02)
-    bar.set_label("z (SDs from population mean)", **NOTE)
-    bar.ax.tick_params(labelsize=7.5, colors=MUTED)
-    bar.outline.set_visible(False)
-    return fig
+    zs = [abs(s.numeric[f].z) for f in feats for s in segs if f in s.numeric]
+    finite = [z for z in zs if math.isfinite(z)]
+    limit = min(max(max(finite, default=1.0), 1.0), 3.0)
+    head = "".join(
+        f'<th scope="col" style="border-top:6px solid {colours[s.id]}">{escape(s.id)}<br>'
+        f'<span class="muted">{escape(s.name)}</span></th>'
+        for s in segs
+    )
+    rows = []
+    for f in feats:
+        label = labels.get(f, f)
+        cells = []
+        for s in segs:
+            profile = s.numeric.get(f)
+            if profile is None or not math.isfinite(profile.z):
+                cells.append(f'<td style="background:{MISSING}" title="no profile">–</td>')
+                continue
+            ink = "#ffffff" if abs(profile.z) > 0.7 * limit else INK
+            mean = short_num(profile.mean)
+            title = f"{s.id} {s.name}, {label}: mean {mean}, z = {profile.z:+.2f}"
+            cells.append(
+                f'<td style="background:{z_colour(profile.z, limit)};color:{ink}" '
+                f'title="{escape(title)}">{mean}</td>'
+            )
+        rows.append(f'<tr><th scope="row">{escape(label)}</th>{"".join(cells)}</tr>')
+    ramp = ",".join(z_colour(z, limit) for z in np.linspace(-limit, limit, 9))
+    scale = (
+        f'<p class="scale"><span>−{limit:.2g}</span><span class="ramp" '
+        f'style="background:linear-gradient(90deg,{ramp})"></span><span>+{limit:.2g}</span>'
+        "<span>z (SDs from the population mean)</span></p>"
+    )
+    return (
+        f'<figure><div style="overflow-x:auto"><table class="heat" aria-label="profile heat map">'
+        f"<tr><th></th>{head}</tr>{''.join(rows)}</table></div>{scale}</figure>"
+    )
 
 
-def projection_plot(m: Manifest, colours: Colours, xy: np.ndarray, ids: Sequence[str]) -> Figure:
-    fig, ax = figure(11.5, 6.5)
+def projection_plot(m: Manifest, colours: Colours, xy: np.ndarray, ids: Sequence[str]) -> str:
+    """A sample of customers on the first two principal components, coloured by segment."""
     if not len(ids):
-        ax.text(0.5, 0.5, "no projected customers", ha="center", transform=ax.transAxes, **NOTE)
-        return fig
+        return '<figure><p class="muted">No projected customers.</p></figure>'
     xy = np.asarray(xy, dtype=float).reshape(len(ids), -1)
     xy = np.column_stack([xy, np.zeros((len(xy), 2))])[:, :2]  # pad a 1-D projection
-    order = np.random.default_rng(0).permutation(len(xy))  # no segment painted over the rest
-    point_colours = [colours.get(ids[i], OTHER) for i in order]
-    ax.scatter(xy[order, 0], xy[order, 1], c=point_colours, s=6, alpha=0.6, linewidths=0)
-    present = set(ids)
-    shown = [s for s in m.segments if s.id in present]
-    handles = [Line2D([], [], ls="", marker="o", color=colours[s.id]) for s in shown]
-    labels = [mpl(f"{s.id}  {wrapped(s.name, 40)}") for s in shown]
-    ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1), **LEGEND)
-    ax.set(xlabel="principal component 1", ylabel="principal component 2")
-    return fig
+    width, height, left, right, top, bottom = 860.0, 470.0, 52.0, 10.0, 10.0, 42.0
+    x_ticks = nice_ticks(float(xy[:, 0].min()), float(xy[:, 0].max()))
+    y_ticks = nice_ticks(float(xy[:, 1].min()), float(xy[:, 1].max()))
+    x_of = _scale(x_ticks[0], x_ticks[-1], left, width - right)
+    y_of = _scale(y_ticks[0], y_ticks[-1], height - bottom, top)
+    parts = _axes(width, height, left, right, top, bottom,
+                  [(x_of(v), f"{v:g}") for v in x_ticks], [(y_of(v), f"{v:g}") for v in y_ticks],
+                  "principal component 1", "principal component 2")  # fmt: skip
+    segment_of = np.asarray(ids)
+    names = {s.id: s.name for s in m.segments}
+    shown = [s.id for s in m.segments if s.id in set(ids)]
+    shown += sorted(set(ids) - set(shown))
+    # each segment one path of dots (a zero-length line with round caps per customer):
+    # thousands of points at a few bytes each; the largest segments first, so the
+    # smaller ones stay visible on top
+    for segment in sorted(shown, key=lambda s: -int((segment_of == s).sum())):
+        at = xy[segment_of == segment]
+        dots = "".join(f"M{x_of(x):.1f} {y_of(y):.1f}h0" for x, y in at)
+        title = f"{segment} {names.get(segment, '')}: {len(at):,} of the {len(ids):,} shown"
+        parts.append(
+            f'<path d="{dots}" stroke="{colours.get(segment, OTHER)}" stroke-width="4.5" '
+            f'stroke-linecap="round" stroke-opacity="0.6"><title>{escape(title)}</title></path>'
+        )
+    desc = f"{len(ids):,} customers in {len(shown)} segments, on two principal components"
+    legend = "".join(
+        f'<li><span class="sw" style="background:{colours.get(s, OTHER)}"></span>'
+        f"{escape(s)} {escape(names.get(s, ''))}</li>"
+        for s in shown
+    )
+    svg = _svg(width, height, "2-D projection of customers", desc, parts)
+    return f'<figure class="scatter">{svg}<ul class="legend">{legend}</ul></figure>'
 
 
-def outcome_plot(m: Manifest, colours: Colours) -> Figure | None:
+def outcome_plot(m: Manifest, colours: Colours) -> str | None:
+    """Each outcome's mean per segment beside its overall mean, with its test."""
     tests, segs = m.outcomes, m.segments
     if not tests or not segs:
         return None
-    cols = min(3, len(tests))
-    rows = -(-len(tests) // cols)
-    fig = Figure(figsize=(4.1 * cols, 3.3 * rows), layout="constrained")
-    axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    for ax, test in zip(axes, tests, strict=False):
-        style(ax)
+    blocks = []
+    for test in tests:
+        binary = test.kind == "binary"
         values = [s.outcomes.get(test.name) for s in segs]
-        ax.bar(range(len(segs)), [v or 0.0 for v in values], color=[colours[s.id] for s in segs])
-        for j in (j for j, v in enumerate(values) if v is None):
-            ax.text(j, 0, "n/a", ha="center", va="bottom", **NOTE)
-        if test.overall_mean is not None:
-            mean = test.overall_mean
-            ax.axhline(mean, color=INK, ls="--", lw=1)
-            text = (
-                f"overall\n{mean:.0%}" if test.kind == "binary" else f"overall\n{short_num(mean)}"
+
+        def shown(value: float | None, binary: bool = binary) -> str:
+            return "n/a" if value is None else f"{value:.0%}" if binary else short_num(value)
+
+        rows = [
+            (
+                s.id,
+                colours[s.id],
+                v,
+                shown(v),
+                f"{s.id} {s.name}: {test.name} {shown(v)}",
             )
-            ax.annotate(text, (1, mean), xycoords=("axes fraction", "data"), **TAG)
+            for s, v in zip(segs, values, strict=True)
+        ]
+        known = [v for v in values if v is not None]
+        mean = test.overall_mean
+        low = min([0.0, *known, *([mean] if mean is not None else [])])
+        high = max([0.0, *known, *([mean] if mean is not None else [])])
+        marker = (mean, f"overall {shown(mean)}") if mean is not None else None
+        caption = f"Dashed line: overall {shown(mean)}." if mean is not None else ""
         p = test.p_value
         pv = "p n/a" if p is None else "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
-        ax.set_title(mpl(test.name), fontsize=10, loc="left", fontweight="bold")
-        colour = "#a4161a" if test.significant else MUTED
-        ax.set_title(f"{test.test}, {pv}", fontsize=8, loc="right", color=colour)
-        ax.set_xticks(range(len(segs)), [mpl(s.id) for s in segs], rotation=45, ha="right")
-        if test.kind == "binary":
-            ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-    for ax in axes[len(tests) :]:
-        ax.set_visible(False)
-    return fig
+        mark = ' class="test sig"' if test.significant else ' class="test muted"'
+        blocks.append(
+            f"<div><h3>{escape(test.name)}</h3><p{mark}>{escape(test.test)}, {pv}</p>"
+            f"{_bars(f'{test.name} by segment', rows, low, high, marker, caption)}</div>"
+        )
+    return f'<div class="outcomes">{"".join(blocks)}</div>'
 
 
-def sizes_height(m: Manifest) -> float:
-    lines = sum(len(textwrap.wrap(s.name, 28)) or 1 for s in m.segments)  # wrapped labels
-    return max(3.2, 0.42 * len(m.segments) + 0.16 * (lines - len(m.segments)) + 1.0)
+Bar = tuple[str, str, float | None, str, str]  # label, colour, value, value shown, title
 
 
-def figure(width: float, height: float) -> tuple[Figure, Axes]:
-    fig = Figure(figsize=(width, height), layout="constrained")
-    ax = fig.subplots()
-    style(ax)
-    return fig, ax
+def _bars(
+    label: str,
+    rows: Sequence[Bar],
+    low: float,
+    high: float,
+    marker: tuple[float, str] | None,
+    caption: str,
+) -> str:
+    """Horizontal bars as a table: the label wraps in its cell, the figure beside the bar;
+    a bar runs from zero to its value on the scale ``low``..``high``."""
+    at = _scale(low, high if high > low else low + 1.0, 0.0, 100.0)
+    zero = at(0.0)
+    lines = []
+    for name, colour, value, shown, title in rows:
+        track = f'<span class="zero" style="left:{zero:.2f}%"></span>' if low < 0 else ""
+        if value is not None:
+            start, end = sorted((zero, at(value)))
+            track += (
+                f'<span style="left:{start:.2f}%;width:{max(end - start, 0.3):.2f}%;'
+                f'background:{colour}"></span>'
+            )
+        if marker is not None:
+            track += (
+                f'<span class="at" style="left:{at(marker[0]):.2f}%" '
+                f'title="{escape(marker[1])}"></span>'
+            )
+        lines.append(
+            f'<tr title="{escape(title)}"><th scope="row">{escape(name)}</th>'
+            f'<td class="track">{track}</td><td class="num">{escape(shown)}</td></tr>'
+        )
+    cap = f'<figcaption class="key">{escape(caption)}</figcaption>' if caption else ""
+    return (
+        f'<figure><table class="bars" aria-label="{escape(label)}">{"".join(lines)}</table>'
+        f"{cap}</figure>"
+    )
 
 
-def style(ax: Axes) -> None:
-    ax.spines[["top", "right"]].set_visible(False)
-    ax.spines[["left", "bottom"]].set_color(LINE)
-    ax.tick_params(colors=MUTED, labelsize=8)
-    ax.xaxis.label.set(color=MUTED, fontsize=9)
-    ax.yaxis.label.set(color=MUTED, fontsize=9)
+def _svg(width: float, height: float, title: str, desc: str, parts: Sequence[str]) -> str:
+    return (
+        f'<svg viewBox="0 0 {width:g} {height:g}" width="{width:g}" role="img" '
+        'font-size="12" '
+        f'font-family="system-ui,-apple-system,Segoe UI,Roboto,Arial,sans-serif">'
+        f"<title>{escape(title)}</title><desc>{escape(desc)}</desc>{''.join(parts)}</svg>"
+    )
 
 
-def img(fig: Figure, alt: str) -> str:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, metadata={"Software": None}, **SAVE)
-    data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    return f'<figure><img alt="{escape(alt)}" src="data:image/png;base64,{data}"></figure>'
+def _axes(
+    width: float,
+    height: float,
+    left: float,
+    right: float,
+    top: float,
+    bottom: float,
+    x_ticks: Sequence[tuple[float, str]],
+    y_ticks: Sequence[tuple[float, str]],
+    x_label: str,
+    y_label: str,
+) -> list[str]:
+    """Two axis lines with their ticks, tick labels and titles."""
+    base, edge = height - bottom, width - right
+    parts = [
+        f'<path d="M{left:g} {top:g}V{base:g}H{edge:g}" fill="none" stroke="{LINE}"/>',
+        *(f'<path d="M{x:.1f} {base:g}v4" stroke="{LINE}"/>' for x, _ in x_ticks),
+        *(_text(x, base + 17, t, MUTED, "middle") for x, t in x_ticks),
+        *(f'<path d="M{left - 4:g} {y:.1f}h4" stroke="{LINE}"/>' for y, _ in y_ticks),
+        *(_text(left - 7, y + 4, t, MUTED, "end") for y, t in y_ticks),
+        _text((left + edge) / 2, height - 6, x_label, MUTED, "middle"),
+    ]
+    mid = (top + base) / 2
+    parts.append(
+        f'<text x="14" y="{mid:.1f}" fill="{MUTED}" text-anchor="middle" '
+        f'transform="rotate(-90 14 {mid:.1f})">{escape(y_label)}</text>'
+    )
+    return parts
+
+
+def _text(x: float, y: float, text: str, colour: str, anchor: str = "start") -> str:
+    return (
+        f'<text x="{x:.1f}" y="{y:.1f}" fill="{colour}" text-anchor="{anchor}">'
+        f"{escape(text)}</text>"
+    )
+
+
+def _scale(lo: float, hi: float, start: float, end: float) -> Callable[[float], float]:
+    """The linear map of ``lo``..``hi`` onto ``start``..``end``."""
+    span = (hi - lo) or 1.0
+
+    def at(value: float) -> float:
+        return start + (value - lo) / span * (end - start)
+
+    return at
+
+
+def _point_title(p: SelectionPoint) -> str:
+    which = f" ({p.algorithm})" if p.algorithm else ""
+    stability = f", stability {p.stability:.2f}" if p.stability is not None else ""
+    verdict = "admissible" if p.admissible else "inadmissible"
+    return (
+        f"k = {p.k}{which}: silhouette {p.silhouette:.3f}, smallest segment "
+        f"{p.min_share:.1%}{stability}, {verdict}"
+    )
+
+
+def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
+    """Round tick values covering ``lo``..``hi`` (about ``count`` of them)."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return [0.0, 1.0]
+    if hi - lo < 1e-12:
+        lo, hi = lo - 0.5, hi + 0.5
+    raw = (hi - lo) / max(count - 1, 1)
+    step = 10 ** math.floor(math.log10(raw))
+    step *= next(m for m in (1, 2, 2.5, 5, 10) if step * m >= raw)
+    first = math.floor(lo / step) * step
+    ticks = [first]
+    while ticks[-1] < hi - 1e-9 * step:
+        ticks.append(ticks[-1] + step)
+    return [round(t, 10) for t in ticks]
 
 
 def short_num(value: float) -> str:
@@ -207,12 +388,3 @@ def short_num(value: float) -> str:
         if abs(value) >= limit:
             return f"{value / limit:.3g}{suffix}"
     return f"{value:.3g}"
-
-
-def wrapped(text: str, width: int) -> str:
-    """The whole text on lines of at most ``width`` characters: labels are never cut off."""
-    return "\n".join(textwrap.wrap(text, width)) or text
-
-
-def mpl(text: str) -> str:
-    return text.replace("$", r"\$")
