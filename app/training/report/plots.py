@@ -68,7 +68,8 @@ def selection_plot(m: Manifest) -> str:
     y_of = _scale(y_ticks[0], y_ticks[-1], height - bottom, top)
     parts = _axes(width, height, left, right, top, bottom, [(x_of(k), str(k)) for k in ks],
                   [(y_of(v), f"{v:g}") for v in y_ticks],
-                  "number of clusters k", "silhouette")  # fmt: skip
+                  "number of leaves" if m.algorithm == "tree" else "number of clusters k",
+                  "silhouette")  # fmt: skip
     for algorithm in algorithms:  # one line per algorithm
         line = [p for p in curve if p.algorithm == algorithm]
         points = " ".join(f"{x_of(p.k):.1f},{y_of(p.silhouette):.1f}" for p in line)
