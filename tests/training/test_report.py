@@ -455,3 +455,14 @@ def test_the_profile_map_names_a_transform_only_where_there_is_one() -> None:
     assert len(shown) == len([f for f in m.features if f.type == "numeric"])
     assert not any(t.endswith("(none)") for t in shown), shown
     assert any(t.endswith("(log1p)") for t in shown), shown
+
+
+def test_a_candidate_without_a_silhouette_draws_no_broken_shape() -> None:
+    """A silhouette that could not be measured (NaN) is left out of the curve: an SVG
+    coordinate "nan" is an error in the browser's console and draws nothing."""
+    manifest = make_manifest()
+    manifest.selection.curve[0].silhouette = float("nan")
+    page = render(manifest)
+    assert not re.search(r'(cx|cy|points|d)="[^"]*nan', page, re.IGNORECASE)
+    shapes = page.count("<circle") + page.count("l8 8m0 -8l-8 8")  # dots, crosses, the ring
+    assert shapes == 5 + 1  # the five other candidates, and the chosen one's ring

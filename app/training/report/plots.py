@@ -54,7 +54,8 @@ svg{max-width:100%;height:auto;display:block}
 def selection_plot(m: Manifest) -> str:
     """Silhouette by k (a line per algorithm); admissible candidates as dots, the others as
     crosses, the chosen one ringed."""
-    curve = sorted(m.selection.curve, key=lambda p: p.k)
+    # (a silhouette that could not be measured, NaN, is no point to draw)
+    curve = sorted((p for p in m.selection.curve if math.isfinite(p.silhouette)), key=lambda p: p.k)
     if not curve:
         return '<figure><p class="muted">No selection curve.</p></figure>'
     algorithms = list(dict.fromkeys(p.algorithm for p in curve))
