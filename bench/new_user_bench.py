@@ -63,7 +63,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from quality_bench import baseline  # noqa: E402
+from quality_bench import baseline, independent  # noqa: E402
 
 from app.registry.store import ModelStore  # noqa: E402
 from app.training.config import load_config  # noqa: E402
@@ -948,9 +948,13 @@ name = "retail"
 MODEL"""
 
 
+COMPARED = "job kmeans + tree"  # the tree among the candidates, on the first outcome
+
+
 def default_and_tree(outcome: str, **more: str) -> dict[str, str]:
     """The variants every dataset runs: label -> its [model] lines."""
     return {"job balanced (default)": "", **more,
+            COMPARED: 'algorithms = ["kmeans", "tree"]',
             "job tree": f'algorithm = "tree"\ntarget = "{outcome}"'}  # fmt: skip
 
 
@@ -1003,11 +1007,13 @@ def row(method: str, labels: np.ndarray, y: np.ndarray, stability: float | None)
     }  # fmt: skip
 
 
-def run(name: str, folder: Path) -> list[dict]:
+def run(name: str, folder: Path, only: list[str] | None = None) -> list[dict]:
     writer, template, features, outcome, variants = DATASETS[name]
     writer(folder)
     rows: list[dict] = []
     for label, model in variants.items():
+        if only and label not in only:
+            continue
         path = folder / f"{name}.toml"
         path.write_text(config_text(template, features, model))
         config = load_config(path)
@@ -1026,10 +1032,13 @@ def run(name: str, folder: Path) -> list[dict]:
         start = time.process_time()
         manifest = train(config, store).manifest
         cpu = time.process_time() - start
-        ids = store.load(config.model.name, manifest.version).estimator.predict(loaded)
+        served = store.load(config.model.name, manifest.version).estimator
+        ids = served.predict(loaded)
         result = row(label, pd.factorize(ids)[0], y, manifest.quality.stability_ari)
         result["cpu_s"] = round(cpu, 1)
         result["note"] = manifest.selection.note or ""
+        chosen = manifest.selection.chosen_algorithm or manifest.algorithm
+        result["method"] += f" [{chosen}, refit {independent(served, loaded, y)}]"
         rows.append(result)
     rows.append(reference(x, y))
     base, top = rows[0]["effect"], rows[-1]["effect"]
@@ -1073,10 +1082,13 @@ def reference(x: np.ndarray, y: np.ndarray) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=",".join(DATASETS))
+    parser.add_argument(
+        "--variants", default="", help="labels of the job's variants to run (default: all)"
+    )
     args = parser.parse_args()
     for name in args.only.split(","):
         with tempfile.TemporaryDirectory() as tmp:
-            run(name, Path(tmp))
+            run(name, Path(tmp), [v for v in args.variants.split(",") if v] or None)
 
 
 if __name__ == "__main__":

@@ -184,7 +184,9 @@ def fitted_to_outcomes(manifest: Manifest) -> str | None:
     sel = manifest.selection
     if manifest.algorithm == "tree":
         target = str(manifest.config.get("model", {}).get("target"))
-        point = next((p for p in sel.curve if p.k == sel.chosen_k), None)
+        point = next(
+            (p for p in sel.curve if p.k == sel.chosen_k and p.algorithm in (None, "tree")), None
+        )
         held = point.effects.get(target) if point is not None else None
         judge = (
             f"; its effect size on held-out halves, {held:.3f}, is the one to judge it by"

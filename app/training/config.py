@@ -352,10 +352,14 @@ class ModelConfig(_Strict):
     name: str = Field("customers", pattern=NAME_PATTERN)
     algorithm: Literal["kmeans", "gmm", "minibatch_kmeans", "auto", "tree"] = "kmeans"
     target: str | None = Field(
-        None, description="with algorithm = 'tree': the declared outcome the tree splits on"
+        None,
+        description="with algorithm = 'tree', or 'tree' in algorithms: the declared outcome "
+        "the tree splits on (in algorithms, default: the first declared outcome)",
     )
-    algorithms: list[Literal["kmeans", "gmm", "minibatch_kmeans"]] | None = Field(
-        None, description="candidate algorithms the selection compares; default: [algorithm]"
+    algorithms: list[Literal["kmeans", "gmm", "minibatch_kmeans", "tree"]] | None = Field(
+        None,
+        description="candidate algorithms the selection compares; default: [algorithm]; "
+        "'tree' (with outcomes) adds a tree on target, judged on its held-out effect",
     )
     selection: Literal["silhouette", "outcome", "balanced"] | None = Field(
         None,
@@ -392,14 +396,13 @@ class ModelConfig(_Strict):
     @field_validator("algorithms", mode="before")
     @classmethod
     def _clustering_only(cls, value: Any) -> Any:
-        # (a new user's algorithms = ["kmeans", "tree"] got "Input should be 'kmeans', 'gmm'
-        # or 'minibatch_kmeans'", with no word of how a tree is asked for)
-        if isinstance(value, list) and "tree" in value:
+        # (a tree alone is algorithm = "tree": a comparison of one candidate kind said
+        # nothing the tree's own choice does not)
+        if isinstance(value, list) and value and all(a == "tree" for a in value):
             raise ValueError(
-                "'tree' is not compared among algorithms: a tree is grown on one outcome and "
-                'chosen by its held-out effect; write algorithm = "tree" with target = '
-                '"<outcome>" (without algorithms), or compare "kmeans", "gmm" and '
-                '"minibatch_kmeans" here'
+                'algorithms = ["tree"] compares the tree with nothing: write algorithm = '
+                '"tree" with target = "<outcome>" for a tree alone, or list a clustering '
+                'algorithm beside it (algorithms = ["kmeans", "tree"])'
             )
         if isinstance(value, list) and "auto" in value:
             raise ValueError(
@@ -414,8 +417,8 @@ class ModelConfig(_Strict):
             raise ValueError(f"k_min ({self.k_min}) must not exceed k_max ({self.k_max})")
         if self.algorithm == "tree" and not self.target:
             raise ValueError("algorithm = 'tree' needs target = '<outcome>' (a declared outcome)")
-        if self.target is not None and self.algorithm != "tree":
-            raise ValueError("target is only used with algorithm = 'tree'")
+        if self.target is not None and self.algorithm != "tree" and not self.compares_tree:
+            raise ValueError("target is only used with algorithm = 'tree' or 'tree' in algorithms")
         if _stored(info):  # the refusals below came after versions were trained with them
             return self
         # (algorithms = [] trained the default silently; beside a tree, the list was ignored)
@@ -426,12 +429,24 @@ class ModelConfig(_Strict):
             )
         if self.algorithms and self.algorithm == "tree":
             raise ValueError(
-                "algorithms lists clustering candidates, and algorithm = 'tree' grows a tree "
-                "instead: leave algorithms out, or choose a clustering algorithm"
+                "algorithms lists the candidates to compare, and algorithm = 'tree' grows a "
+                "tree alone: leave algorithms out, or compare the tree with clusters by "
+                'algorithms = ["kmeans", "tree"] (without algorithm = "tree")'
+            )
+        if self.compares_tree and self.selection == "silhouette":
+            raise ValueError(
+                "'tree' in algorithms is judged by its held-out effect on its target, and "
+                "selection = 'silhouette' never looks at an outcome: use selection = "
+                "'balanced' (the default with outcomes) or 'outcome', or leave 'tree' out"
             )
         if self.algorithms and (twice := _twice(self.algorithms)):
             raise ValueError(f"algorithms lists {', '.join(map(repr, twice))} twice")
         return self
+
+    @property
+    def compares_tree(self) -> bool:
+        """Whether a tree on ``target`` is one of the selection's candidates."""
+        return bool(self.algorithms) and "tree" in (self.algorithms or [])
 
 
 class FutureOutcomes(_Strict):
@@ -566,6 +581,12 @@ class TrainConfig(_Strict):
             raise ValueError("[outcomes.future] needs kind = 'transactions' in [data]")
         outcomes = self.outcomes
         declared = outcomes.columns or outcomes.path is not None or outcomes.future is not None
+        if self.model.compares_tree and not declared:
+            raise ValueError(
+                "[model] algorithms lists 'tree', a tree grown on an outcome, and none is "
+                'declared: list them at the top level (outcomes = ["Churn"]), or '
+                "[outcomes.future] for a transaction log; or leave 'tree' out"
+            )
         if self.model.selection in ("outcome", "balanced") and not declared:
             raise ValueError(
                 f"[model] selection = {self.model.selection!r} chooses by the outcomes, and "

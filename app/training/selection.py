@@ -52,7 +52,7 @@ If none is admissible: the candidate whose smallest segment is largest, with a n
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -65,6 +65,9 @@ from app.training.effects import is_binary, outcome_effect
 from app.training.model import make_clusterer
 from app.training.parallel import sample_map
 from app.words import percent
+
+if TYPE_CHECKING:
+    from app.training.tree import TreeCandidate
 
 MIN_STABILITY = 0.9
 MIN_SEGMENT = 20  # customers: the fewest for a segment's outcome test and profile to mean much
@@ -92,6 +95,11 @@ CRITERIA = {
 
 
 WEIGHTED = "outcome-weighted"  # the curve's label of a candidate fitted in the weighted space
+TREES = (
+    "; with a tree on {target!r} per leaf count as a candidate (algorithms lists 'tree'), "
+    "its effects measured on the half of the customers it was not grown on, its stability "
+    "the lowest ARI of as many refits, no silhouette floor"
+)
 
 
 @dataclass(frozen=True)
@@ -195,8 +203,13 @@ def select_k(
     algorithms: list[str] | None = None,
     outcomes: pd.DataFrame | None = None,
     bootstraps: int = 3,
+    trees: list[TreeCandidate] | None = None,
+    tree_target: str | None = None,
 ) -> SelectionResult:
-    """Pick k (and the algorithm) on a sample; ``outcomes`` are aligned with ``matrix`` rows."""
+    """Pick k (and the algorithm) on a sample; ``outcomes`` are aligned with ``matrix`` rows.
+    ``trees``: a tree on ``tree_target`` per leaf count (``tree.tree_candidates``, labels
+    aligned with ``matrix`` rows), compared with the clusters (see ``TREES``)."""
+    trees = trees or []
     rng = np.random.default_rng(seed)
     n = matrix.shape[0]
     rows = rng.choice(n, sample_size, replace=False) if n > sample_size else np.arange(n)
@@ -241,7 +254,10 @@ def select_k(
     # of the weighted space was scored in the plain one too, and that score dropped)
     def space_silhouettes(space: str) -> list[float]:
         members = [i for i, c in enumerate(candidates) if c[2] == space]
-        return _silhouettes(spaced[space][sil_rows], [fitted[i][1][sil_rows] for i in members])
+        labelings = [fitted[i][1][sil_rows] for i in members]
+        if not space:  # the trees' leaves, in the space as declared (after its clusters)
+            labelings += [tree.labels[rows][sil_rows] for tree in trees]
+        return _silhouettes(spaced[space][sil_rows], labelings)
 
     by_space = dict(zip(spaced, sample_map(space_silhouettes, spaced), strict=True))
     silhouettes = [by_space[space].pop(0) for _, _, space, _ in candidates]
@@ -253,7 +269,7 @@ def select_k(
 
     # an effect counts as separation only beyond chance: its test's p below ALPHA over the
     # number of candidates (each outcome is tested once per candidate)
-    alpha = ALPHA / len(fitted)
+    alpha = ALPHA / (len(fitted) + len(trees))
 
     def stability(i: int) -> float | None:  # not measured where a segment is too small anyway
         _, fit_algorithm, space, k = candidates[i]
@@ -293,9 +309,28 @@ def select_k(
             point = point.model_copy(update={"algorithm": name})
         curve.append(point)
         fits[(name, k)] = model
+    for tree, sil in zip(trees, by_space[""], strict=True):  # what the clusters left: trees'
+        share = float(np.bincount(tree.labels).min() / n * clustered_fraction)
+        effects = {o: size for o, (size, _) in tree.effects.items() if o in targets}
+        beyond[("tree", tree.leaves)] = {
+            o for o, (_, p) in tree.effects.items() if o in targets and p is not None and p < alpha
+        }
+        curve.append(
+            SelectionPoint(
+                k=tree.leaves,
+                silhouette=sil,
+                min_share=share,
+                admissible=share >= floor and tree.stability >= MIN_STABILITY,
+                algorithm="tree",
+                stability=tree.stability,
+                effects=effects,
+            )
+        )
     chosen, note, reason = _choose(
         curve, method, k_min, k_max, floor, beyond if targets else None, alpha
     )
+    if trees and not note:
+        reason += _trees_said(curve, chosen, tree_target)
     if note and floor > min_share and floor * k_min > 1:
         # the 20-customer floor, not min_share, ruled every k out: "every segment 150%" read
         # as a share no table could hold
@@ -329,7 +364,7 @@ def select_k(
         note = f"{capped}; {note}" if note else capped
         reason = note if same else f"{reason}; {capped}"
     selection = Selection(
-        criterion=CRITERIA[method],
+        criterion=CRITERIA[method] + (TREES.format(target=tree_target) if trees else ""),
         method=method,
         sample_size=len(sample),
         k_min=k_min,
@@ -342,6 +377,8 @@ def select_k(
         reason=reason,
     )
     chosen_name = chosen.algorithm or algorithm
+    if chosen_name == "tree":  # served by its leaf rules: no clusterer to warm-start
+        return SelectionResult(selection, "tree", None, None)
     chosen_weights = weights if chosen_name.endswith(WEIGHTED) else None
     chosen_algorithm = chosen_name.removesuffix(f" {WEIGHTED}")
     return SelectionResult(
@@ -463,8 +500,11 @@ def _choose(
     candidate (algorithm, k), the outcomes it separates beyond chance (p < ``alpha``); an
     effect that is not counts as no separation (None: every effect counts)."""
     admissible = [p for p in curve if p.admissible]
-    # stability is measured only where every segment holds min_share
-    held = [p for p in curve if p.stability is not None]
+    # stability is measured only where every segment holds min_share; where nothing is
+    # admissible, the clusters' fallbacks as before: an unstable tree is never the fallback
+    held = [p for p in curve if p.stability is not None and p.algorithm != "tree"]
+    if not admissible:
+        curve = [p for p in curve if p.algorithm != "tree"]
     if not admissible and held and method != "silhouette":
         # none stable: the selection's own criterion among those that hold min_share (a
         # 200-row mall table's largest smallest segment was k = 3 at epsilon² 0.04 on its
@@ -507,8 +547,8 @@ def _choose(
         _space(p): max(q.silhouette for q in admissible if _space(q) == _space(p))
         for p in admissible
     }
-    floor = {
-        space: SILHOUETTE_SHARE * best if method == "balanced" else -np.inf
+    floor = {  # (a tree's leaves are cut on the outcome, read by their rules: no floor)
+        space: SILHOUETTE_SHARE * best if method == "balanced" and space != "tree" else -np.inf
         for space, best in best_sil.items()
     }
     scored = []
@@ -548,12 +588,15 @@ def _choose(
         f"ARI >= {MIN_STABILITY}"
     )
     if method == "balanced":
+        spaces = {space: best for space, best in best_sil.items() if space != "tree"}
         reason += f"; ranked: silhouette >= {SILHOUETTE_SHARE} x the best admissible " + (
-            f"{best_sil['']:.3f}"
-            if list(best_sil) == [""]
+            f"{spaces['']:.3f}"
+            if list(spaces) == [""]
             else "of its space, "
-            + ", ".join(f"{space or 'declared'} {best:.3f}" for space, best in best_sil.items())
+            + ", ".join(f"{space or 'declared'} {best:.3f}" for space, best in spaces.items())
         )
+        if "tree" in best_sil:
+            reason += ", trees without a floor"
     reason += ")"
     if runner_up is not None:
         reason += f"; next best {runner_up.algorithm} k={runner_up.k} at {runner_up.score:.3f}"
@@ -666,8 +709,46 @@ def _below_min_share(
 
 
 def _space(point: SelectionPoint) -> str:
-    """The space a candidate is fitted (and its silhouette measured) in: "" as declared."""
+    """The space a candidate is fitted (and its silhouette measured) in: "" as declared;
+    a tree's leaves are a space of their own (cut on the outcome, not grouped on features)."""
+    if point.algorithm == "tree":
+        return "tree"
     return WEIGHTED if (point.algorithm or "").endswith(WEIGHTED) else ""
+
+
+def _trees_said(curve: list[SelectionPoint], chosen: SelectionPoint, target: str | None) -> str:
+    """How the trees took part: their effects were measured held out, and why the chosen
+    one won over them (or they over the clusters)."""
+    trees = [p for p in curve if p.algorithm == "tree"]
+    clusters = [p for p in curve if p.algorithm != "tree"]
+    said = (
+        f"; the tree on {target!r}: its effects on the half of the customers it was not "
+        "grown on (grown on one half, measured on the other, both ways), the clusters' on "
+        "the sample they were fitted to (their segments never see the outcomes)"
+    )
+    if chosen.algorithm == "tree":
+        best = max(
+            (p for p in clusters if p.score is not None),
+            key=lambda p: p.score or 0.0,
+            default=None,
+        )
+        return said + (
+            f"; best cluster candidate {best.algorithm} k={best.k} at {best.score:.3f}"
+            if best is not None
+            else "; no cluster candidate ranked"
+        )
+    ranked = [p for p in trees if p.score is not None]
+    if ranked:
+        best = max(ranked, key=lambda p: p.score or 0.0)
+        return said + f"; best tree {best.k} leaves at {best.score:.3f}"
+    stable = [p for p in trees if p.stability is not None]
+    lowest = max(stable, key=lambda p: p.stability or 0.0, default=None)
+    if lowest is not None and (lowest.stability or 0.0) < MIN_STABILITY:
+        return said + (
+            f"; no tree admissible: every leaf count's lowest refit ARI under "
+            f"{MIN_STABILITY} (at best {_fmt(lowest.stability)}, {lowest.k} leaves)"
+        )
+    return said + "; no tree admissible: a leaf below the smallest share"
 
 
 def _listed(names: list[str]) -> str:

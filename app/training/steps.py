@@ -58,7 +58,14 @@ from app.training.rules import (
 )
 from app.training.selection import MIN_SEGMENT, chosen_by_outcomes, select_k
 from app.training.stable_ids import Slot, assign_stable_ids
-from app.training.tree import LeafRules, grow_tree
+from app.training.tree import (
+    LeafRules,
+    LeafTree,
+    TreeCandidate,
+    fit_tree,
+    grow_tree,
+    tree_candidates,
+)
 from app.training.tree_names import leaf_splits
 from app.words import percent
 
@@ -133,6 +140,7 @@ def fit_version(
     method = spec.selection or ("balanced" if data.outcomes else "silhouette")
     leaves: list[RuleSegment] = []
     grown = None
+    compared, candidates, tree_target = _compared_tree(config, data, clustered, rule_slots, timer)
     if algorithm == "tree":  # the leaves are rule segments; no clusters
         with timer.step("tree"):
             target = _tree_target(spec.target, data, frame, rule_slots)
@@ -153,43 +161,57 @@ def fit_version(
                 silhouette_size=spec.silhouette_sample,
                 seed=spec.seed,
                 method=method,
-                algorithms=list(spec.algorithms) if spec.algorithms else None,
+                algorithms=[a for a in spec.algorithms if a != "tree"] if spec.algorithms else None,
                 outcomes=frame.loc[rule_slots < 0, data.outcomes] if data.outcomes else None,
                 bootstraps=spec.selection_bootstraps,
+                trees=candidates,
+                tree_target=tree_target,
             )
             k = chosen.selection.chosen_k
             algorithm = chosen.algorithm
             selection = chosen.selection
+        if algorithm == "tree":  # a tree won: served as algorithm = "tree" serves one
+            assert compared is not None
+            assert tree_target is not None
+            with timer.step("tree"):
+                target = _tree_target(tree_target, data, frame, rule_slots)
+                served = fit_tree(config, clustered, target, seed=spec.seed, count=k,
+                                  choice=compared.choice)  # fmt: skip
+                grown = grow_tree(config, clustered, target, matrix, tree=served)
+            leaves, labels = grown.rules, grown.labels
+            assessed, clusterer = grown.quality, LeafRules()
+            k = 0
+        else:
             data.notes.extend(few_customers(len(clustered), k))
-        declared: tuple[np.ndarray, np.ndarray] | None = None
-        if chosen.weights is not None:  # the outcome-weighted space won: fit and serve in it
-            # (a sample as declared, for how separate the customers are on their features)
-            rng = np.random.default_rng(spec.seed + 2)
-            rows = rng.choice(len(matrix), min(len(matrix), spec.silhouette_sample), False)
-            declared = rows, matrix[rows]  # (a copy: fancy indexing)
-            matrix *= chosen.weights
-        with timer.step("fit"):
-            # the rows the quality measures read, copied out first: k-means then fits on the
-            # matrix itself instead of a copy of every row (184 MB at 1M customers), which it
-            # centres in place and shifts back, equal only up to rounding afterwards
-            drawn = quality_sample(
-                matrix,
-                seed=spec.seed,
-                sample_size=spec.silhouette_sample,
-                bootstraps=spec.stability_bootstraps,
-                bootstrap_size=spec.selection_sample,
-            )
-            clusterer = fit_in_place(warm_start(algorithm, k, spec.seed, chosen.start), matrix)
-            labels = fitted_labels(clusterer, matrix)
-        with _sample_sized(), timer.step("quality"):
-            assessed = assess_sample(drawn, labels, algorithm=algorithm, k=k, seed=spec.seed)
-            as_declared = None
-            if declared is not None and len(np.unique(labels[declared[0]])) > 1:
-                as_declared = float(silhouette_score(declared[1], labels[declared[0]]))
-            silhouette = assessed.quality.silhouette
-            by = selection.method if chosen_by_outcomes(selection) else "silhouette"
-            data.notes.extend(weak_structure(silhouette, by, as_declared))
-            data.notes.extend(fragile(assessed.quality.stability_ari, k))
+            declared: tuple[np.ndarray, np.ndarray] | None = None
+            if chosen.weights is not None:  # the outcome-weighted space won: fit and serve in it
+                # (a sample as declared, for how separate the customers are on their features)
+                rng = np.random.default_rng(spec.seed + 2)
+                rows = rng.choice(len(matrix), min(len(matrix), spec.silhouette_sample), False)
+                declared = rows, matrix[rows]  # (a copy: fancy indexing)
+                matrix *= chosen.weights
+            with timer.step("fit"):
+                # the rows the quality measures read, copied out first: k-means then fits on the
+                # matrix itself instead of a copy of every row (184 MB at 1M customers), which it
+                # centres in place and shifts back, equal only up to rounding afterwards
+                drawn = quality_sample(
+                    matrix,
+                    seed=spec.seed,
+                    sample_size=spec.silhouette_sample,
+                    bootstraps=spec.stability_bootstraps,
+                    bootstrap_size=spec.selection_sample,
+                )
+                clusterer = fit_in_place(warm_start(algorithm, k, spec.seed, chosen.start), matrix)
+                labels = fitted_labels(clusterer, matrix)
+            with _sample_sized(), timer.step("quality"):
+                assessed = assess_sample(drawn, labels, algorithm=algorithm, k=k, seed=spec.seed)
+                as_declared = None
+                if declared is not None and len(np.unique(labels[declared[0]])) > 1:
+                    as_declared = float(silhouette_score(declared[1], labels[declared[0]]))
+                silhouette = assessed.quality.silhouette
+                by = selection.method if chosen_by_outcomes(selection) else "silhouette"
+                data.notes.extend(weak_structure(silhouette, by, as_declared))
+                data.notes.extend(fragile(assessed.quality.stability_ari, k))
     del matrix
     # each feature's schema (the numeric ones' mean, spread and median over every row) in
     # the second thread too (its reductions mostly without the GIL), beside the profile
@@ -268,7 +290,7 @@ def fit_version(
                 artefact=artefact,
                 libraries=library_versions(),
                 data=_data_info(config, data, fingerprint),
-                config=config.model_dump(mode="json"),
+                config=_as_trained(config, tree_target if grown is not None else None),
                 features=schema.result(),
                 algorithm=algorithm,
                 seed=spec.seed,
@@ -290,6 +312,16 @@ def fit_version(
     if promote:
         store.promote(spec.name, version)
     return TrainResult(manifest=manifest, promoted=promote, projection=projection)
+
+
+def _as_trained(config: TrainConfig, tree_target: str | None) -> dict[str, Any]:
+    """The config the manifest keeps; where a tree among the candidates won on the first
+    declared outcome, with that outcome as its ``target``: the report and the command line
+    name the tree's target from it, as for ``algorithm = "tree"``."""
+    dumped: dict[str, Any] = config.model_dump(mode="json")
+    if tree_target is not None and dumped["model"].get("target") is None:
+        dumped["model"]["target"] = tree_target
+    return dumped
 
 
 def fit_in_place(clusterer: Any, matrix: np.ndarray) -> Any:
@@ -315,6 +347,36 @@ def fitted_labels(clusterer: object, matrix: np.ndarray) -> np.ndarray:
     if labels is None:
         labels = clusterer.predict(matrix)  # type: ignore[attr-defined]
     return np.asarray(labels, dtype=np.int64)
+
+
+def _compared_tree(
+    config: TrainConfig,
+    data: TrainingData,
+    clustered: pd.DataFrame,
+    rule_slots: np.ndarray,
+    timer: Timer,
+) -> tuple[LeafTree | None, list[TreeCandidate], str | None]:
+    """With ``"tree"`` in ``[model] algorithms``: the tree on ``target`` (default: the first
+    declared outcome), its shape chosen as ``algorithm = "tree"`` chooses it, and each of its
+    leaf counts as a candidate for the selection; none where no outcome was read."""
+    spec = config.model
+    if not spec.compares_tree:
+        return None, [], None
+    if not data.outcomes:  # (a config with outcomes declared refuses it first)
+        raise DataError(
+            "[model] algorithms lists 'tree', a tree grown on an outcome, and no outcome was "
+            "read: declare one (outcomes = [...]) or leave 'tree' out"
+        )
+    name = spec.target or data.outcomes[0]
+    with timer.step("tree candidates"):
+        target = _tree_target(name, data, data.frame, rule_slots)
+        try:
+            tree = fit_tree(config, clustered, target, seed=spec.seed)
+        except DataError as exc:  # no tree to compare: the clusters alone, and a word why
+            data.notes.append(f"no tree on {name!r} among the candidates: {exc}")
+            return None, [], None
+        outcomes = data.frame.loc[rule_slots < 0, data.outcomes]
+        return tree, tree_candidates(config, clustered, tree, outcomes), name
 
 
 def _tree_target(

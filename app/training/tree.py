@@ -53,7 +53,14 @@ from app.training.rules import (
     name_text,
 )
 from app.training.selection import MIN_SEGMENT, MIN_STABILITY, segment_floor
-from app.training.tree_choice import PLATEAUS, TOLERANCE, TreeChoice, choose_shape, new_tree
+from app.training.tree_choice import (
+    PLATEAUS,
+    TOLERANCE,
+    TreeChoice,
+    choose_shape,
+    held_out_effects,
+    new_tree,
+)
 
 MAX_LEAVES = 8
 
@@ -145,13 +152,23 @@ def leaf_counts(rows: int, share: float, k_min: int, k_max: int) -> tuple[range,
     return range(2, fit + 1), f"k_min = {k_min} and k_max = {k_max} lowered to {fit}: {room}"
 
 
-def fit_tree(config: TrainConfig, frame: pd.DataFrame, target: pd.Series, *, seed: int) -> LeafTree:
+def fit_tree(
+    config: TrainConfig,
+    frame: pd.DataFrame,
+    target: pd.Series,
+    *,
+    seed: int,
+    count: int | None = None,
+    choice: TreeChoice | None = None,
+) -> LeafTree:
     """Fit the tree on the rows with a target value; ``frame`` holds the features.
 
     The number of leaves (``k_min`` .. ``min(k_max, 8)``) and the plateau its cuts are
     centred in are chosen by stability under resampling, then by the effect size on held-out
     halves: see ``tree_choice``. The quality check reads the chosen shape's refits, so there
-    are ``max(selection_bootstraps, stability_bootstraps)`` of them.
+    are ``max(selection_bootstraps, stability_bootstraps)`` of them. ``count`` (with the
+    ``choice`` already made on these rows): that count instead, at its plateau, as a
+    selection among clusters and trees chose it.
     """
     present = target.notna().to_numpy()
     y = target.to_numpy(dtype=np.float64)[present]
@@ -174,10 +191,14 @@ def fit_tree(config: TrainConfig, frame: pd.DataFrame, target: pd.Series, *, see
     # mall table's tree grew leaves of 10 customers (5%), three of six unstable
     share = segment_floor(len(y), spec.min_share)
     counts, capped = leaf_counts(len(y), share, spec.k_min, spec.k_max)
-    choice = choose_shape(x, y, binary, counts, min_share=share, sample=spec.selection_sample,
-                          bootstraps=bootstraps, seed=seed)  # fmt: skip
-    if capped is not None:
-        choice = replace(choice, note="; ".join(filter(None, (capped, choice.note))))
+    if choice is None:
+        choice = choose_shape(x, y, binary, counts, min_share=share,
+                              sample=spec.selection_sample, bootstraps=bootstraps,
+                              seed=seed)  # fmt: skip
+        if capped is not None:
+            choice = replace(choice, note="; ".join(filter(None, (capped, choice.note))))
+    if count is not None:
+        choice = choice.at(count)
     estimator = new_tree(binary, choice.leaves, share, len(y), choice.plateau).fit(x, y)
     _snap_thresholds(estimator, x, len(columns.numeric))
     tree = estimator.tree_
@@ -379,13 +400,79 @@ class GrownTree:
     quality: QualityResult
 
 
+@dataclass(frozen=True)
+class TreeCandidate:
+    """One leaf count of the tree on the target, as a candidate beside clusters: the tree of
+    that many leaves (at the plateau ``tree_choice`` gives the count) grown on every row."""
+
+    leaves: int
+    plateau: float
+    labels: np.ndarray  # leaf (0..) of each row of the frame
+    effects: dict[str, tuple[float, float | None]]  # held out: (effect size, larger p-value)
+    stability: float  # lowest ARI of the first selection_bootstraps refits
+
+
+def tree_candidates(
+    config: TrainConfig, frame: pd.DataFrame, tree: LeafTree, outcomes: pd.DataFrame
+) -> list[TreeCandidate]:
+    """Every leaf count of ``tree``'s choice (fitted by ``fit_tree`` on ``frame``) as a
+    candidate: each outcome's effect on the half of the customers its tree was not grown on
+    (the folds of ``tree_choice.held_out``: a tree's effect on the customers it was grown on
+    is inflated, its cuts placed where the outcome happens to differ), and its stability as
+    a cluster candidate's: the lowest ARI of as many refits (``selection_bootstraps``)."""
+    spec, choice = config.model, tree.choice
+    assert choice is not None
+    target = outcomes[tree.target]
+    present = target.notna().to_numpy()
+    y = target.to_numpy(dtype=np.float64)[present]
+    x_all = tree.columns.matrix(frame)
+    x = x_all[present]
+    binary = tree.estimator.binary
+    share = segment_floor(len(y), spec.min_share)
+    counts = range(min(choice.held_out), max(choice.held_out) + 1)
+    columns = {str(o): outcomes[o].to_numpy(dtype=np.float64)[present] for o in outcomes}
+    others = {name: (values, is_binary_known(values)) for name, values in columns.items()}
+    measured: dict[int, dict[str, tuple[float, float | None]]] = {}
+    for plateau in set(choice.plateaus.values()):
+        found = held_out_effects(x, y, binary, counts, share, spec.seed, plateau, others)
+        measured.update({c: found[c] for c in counts if choice.plateaus[c] == plateau})
+    grown: dict[float, PlateauTree] = {}
+    candidates = []
+    for count in counts:
+        plateau = choice.plateaus[count]
+        if plateau not in grown:
+            grown[plateau] = new_tree(binary, counts.stop - 1, share, len(y), plateau)
+            grown[plateau].fit(x, y)
+        leaves = grown[plateau].with_leaves(count).apply(x_all)
+        candidates.append(
+            TreeCandidate(
+                count,
+                plateau,
+                np.unique(leaves, return_inverse=True)[1].reshape(-1),
+                measured[count],
+                choice.lowest(count, spec.selection_bootstraps),
+            )
+        )
+    return candidates
+
+
+def is_binary_known(values: np.ndarray) -> bool:
+    """Whether the known (non-NaN) values are 0/1."""
+    return bool(np.isin(values[~np.isnan(values)], (0.0, 1.0)).all())
+
+
 def grow_tree(
-    config: TrainConfig, frame: pd.DataFrame, target: pd.Series, matrix: np.ndarray
+    config: TrainConfig,
+    frame: pd.DataFrame,
+    target: pd.Series,
+    matrix: np.ndarray,
+    tree: LeafTree | None = None,
 ) -> GrownTree:
     """Fit, convert and assess the tree on ``frame`` (the customers no configured rule took);
-    ``matrix`` is their preprocessed matrix (for the silhouette, as clusters get)."""
+    ``matrix`` is their preprocessed matrix (for the silhouette, as clusters get); ``tree``:
+    the one fitted already (by a selection that chose it among clusters)."""
     spec = config.model
-    tree = fit_tree(config, frame, target, seed=spec.seed)
+    tree = tree or fit_tree(config, frame, target, seed=spec.seed)
     rules = leaf_rules(tree)
     labels = tree.apply(frame)
     present = target.notna().to_numpy()

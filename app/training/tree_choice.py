@@ -17,7 +17,7 @@ leaves per fit serves every count: a tree of fewer leaves is its first splits (b
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
@@ -42,6 +42,28 @@ class TreeChoice:
     note: str | None  # why, when no count was stable enough
     compared: np.ndarray | None = None  # the rows the refits were compared on
     refits: tuple[np.ndarray, ...] = ()  # the chosen shape's refits: their leaf of each row
+    # every count's refits at its plateau (as ``refits``), and its tree's leaf of each compared
+    # row: what a selection that compares the counts with clusters reads (``at``)
+    every_refit: dict[int, tuple[np.ndarray, ...]] | None = None
+    every_tree: dict[int, np.ndarray] | None = None
+
+    def at(self, leaves: int) -> TreeChoice:
+        """This choice with ``leaves`` leaves (at that count's plateau) chosen instead: the
+        tree a selection among clusters and trees chose."""
+        if leaves == self.leaves:
+            return self
+        assert self.every_refit is not None
+        refits = self.every_refit[leaves]
+        return replace(self, leaves=leaves, plateau=self.plateaus[leaves], refits=refits)
+
+    def lowest(self, leaves: int, refits: int) -> float:
+        """The lowest ARI between the tree of ``leaves`` leaves and its first ``refits``
+        refits (the number a cluster candidate is refitted: the same test)."""
+        assert self.every_refit is not None
+        assert self.every_tree is not None
+        tree = self.every_tree[leaves]
+        others = self.every_refit[leaves][: max(refits, 1)]
+        return round(float(min(adjusted_rand_score(tree, o) for o in others)), 4)
 
 
 @dataclass(frozen=True)
@@ -113,8 +135,19 @@ def choose_shape(
             f"{leaves} leaves, the most stable on average ({mean[leaves]:.2f})"
         )
     chosen = refitted[plateaus[leaves]].refits[leaves]
+    every_refit = {c: tuple(refitted[plateaus[c]].refits[c]) for c in counts}
+    every_tree = {c: refitted[plateaus[c]].tree[c] for c in counts}
     return TreeChoice(
-        leaves, plateaus[leaves], effect, stability, plateaus, note, x[rows], tuple(chosen)
+        leaves,
+        plateaus[leaves],
+        effect,
+        stability,
+        plateaus,
+        note,
+        x[rows],
+        tuple(chosen),
+        every_refit,
+        every_tree,
     )
 
 
@@ -156,13 +189,47 @@ def held_out(
     plateau: float,
 ) -> dict[int, float]:
     """Leaf count -> mean effect size on the held-out half (two folds)."""
+    measured = held_out_effects(x, y, binary, counts, min_share, seed, plateau, {"": (y, binary)})
+    return {count: effects[""][0] for count, effects in measured.items()}
+
+
+def held_out_effects(
+    x: np.ndarray,
+    y: np.ndarray,
+    binary: bool,
+    counts: range,
+    min_share: float,
+    seed: int,
+    plateau: float,
+    outcomes: dict[str, tuple[np.ndarray, bool]],
+) -> dict[int, dict[str, tuple[float, float | None]]]:
+    """Leaf count -> per outcome (values aligned with ``y``, NaN where unknown): its mean
+    effect size on the held-out halves of ``held_out``'s two folds (the trees grown on ``y``
+    on the other half), and the larger of the two halves' p-values (None where a half has no
+    test)."""
     order = np.random.default_rng(seed).permutation(len(y))
     halves = (order[: len(y) // 2], order[len(y) // 2 :])
-    sizes: dict[int, list[float]] = {count: [] for count in counts}
+    found: dict[int, dict[str, list[tuple[float, float | None]]]] = {
+        count: {name: [] for name in outcomes} for count in counts
+    }
     for fit_rows, test_rows in (halves, halves[::-1]):
         grown = new_tree(binary, counts.stop - 1, min_share, len(fit_rows), plateau)
         grown.fit(x[fit_rows], y[fit_rows])
         for count in counts:
             groups = grown.with_leaves(count).apply(x[test_rows])
-            sizes[count].append(outcome_effect(y[test_rows], groups, binary).size or 0.0)
-    return {count: round(float(np.mean(s)), 4) for count, s in sizes.items()}
+            for name, (values, kind) in outcomes.items():
+                known = ~np.isnan(values[test_rows])
+                test = outcome_effect(values[test_rows][known], groups[known], kind)
+                found[count][name].append((test.size or 0.0, test.p_value))
+    return {
+        count: {
+            name: (
+                round(float(np.mean([size for size, _ in halves_found])), 4),
+                None
+                if any(p is None for _, p in halves_found)
+                else max(p for _, p in halves_found if p is not None),
+            )
+            for name, halves_found in by_outcome.items()
+        }
+        for count, by_outcome in found.items()
+    }

@@ -38,15 +38,32 @@ def _config(folder: Path, top: str = "", model: str = "") -> Path:
         (
             'outcomes = ["churned"]',
             'algorithm = "tree"\ntarget = "churned"\nalgorithms = ["gmm"]',
-            "algorithms lists clustering candidates, and algorithm = 'tree' grows a tree",
+            "algorithms lists the candidates to compare, and algorithm = 'tree' grows a tree",
         ),
         ("", 'algorithms = ["kmeans", "gmm", "kmeans"]', "algorithms lists 'kmeans' twice"),
-        # a new user's list with a tree got "Input should be 'kmeans', 'gmm' or ..."
+        # a tree among the candidates: beside a clustering algorithm, with an outcome, and a
+        # selection that reads outcomes
         (
             'outcomes = ["churned"]',
-            'algorithms = ["kmeans", "tree"]\ntarget = "churned"',
-            "model.algorithms: 'tree' is not compared among algorithms: a tree is grown on one "
-            'outcome and chosen by its held-out effect; write algorithm = "tree" with target',
+            'algorithms = ["tree"]\ntarget = "churned"',
+            'model.algorithms: algorithms = ["tree"] compares the tree with nothing: write '
+            'algorithm = "tree" with target',
+        ),
+        (
+            "",
+            'algorithms = ["kmeans", "tree"]',
+            "[model] algorithms lists 'tree', a tree grown on an outcome, and none is declared",
+        ),
+        (
+            'outcomes = ["churned"]',
+            'algorithms = ["kmeans", "tree"]\nselection = "silhouette"',
+            "'tree' in algorithms is judged by its held-out effect on its target, and "
+            "selection = 'silhouette' never looks at an outcome",
+        ),
+        (
+            'outcomes = ["churned"]',
+            'target = "churned"',
+            "target is only used with algorithm = 'tree' or 'tree' in algorithms",
         ),
         ("", 'algorithms = ["auto", "gmm"]', "model.algorithms: 'auto' is not a candidate"),
         # pydantic read true as 1 and false as 0 (seed = false trained with seed 0)

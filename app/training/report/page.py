@@ -100,7 +100,7 @@ def render_report(
         f"inadmissible when one of its leaves holds less than {percent(sel.min_share)} of "
         "customers. Right: share of customers per segment. (A tree's leaves are cut by the "
         "outcome, not by distance: its silhouette is low by design.)"
-        if tree
+        if tree and sel.method == "tree"
         else f"Left: silhouette of each candidate k (criterion: {escape(sel.criterion)}); a k "
         f"is inadmissible when one of its segments holds less than {_floor(m)}. "
         "Right: share of customers per segment."
@@ -246,9 +246,15 @@ def _outcomes_use(m: Manifest) -> str:
     sel = m.selection
     if m.algorithm == "tree":
         target = m.config.get("model", {}).get("target")
+        chosen = (
+            f" It won the selection (selection = {sel.method!r}) on its effect on the half of "
+            "the customers each trial tree was not grown on: see the candidates."
+            if sel.method != "tree"
+            else ""
+        )
         return (
             f"The segments are the leaves of a tree fitted to predict {target!r}, so its effect "
-            "below is measured on the customers it was fitted to: optimistic."
+            f"below is measured on the customers it was fitted to: optimistic.{chosen}"
         )
     if sel.chosen_algorithm and WEIGHTED in sel.chosen_algorithm:
         return (
