@@ -194,11 +194,14 @@ def independent(model: Any, frame: pd.DataFrame, y: np.ndarray, refits: int = 20
     regrown on the customers with an outcome and compared on them; clusters (the algorithm
     and k, in the space served, 3 initialisations as the job's refits) on at most 20,000
     customers, compared on those. Choosing among more candidates on the same refits flatters
-    the winner's own figure; these refits never took part in the choice."""
+    the winner's own figure; these refits never took part in the choice. (``y``: the
+    outcome when the frame lacks the tree's target column.)"""
     rng = np.random.default_rng(2026)
     aris = []
     tree = model.tree
     if tree is not None:
+        if tree.target in frame:  # its own target (the first outcome, not always y)
+            y = frame[tree.target].to_numpy(dtype=np.float64)
         present = ~np.isnan(y)
         x = tree.columns.matrix(frame)[present]
         served = tree.estimator.apply(x)

@@ -589,14 +589,15 @@ def _choose(
     )
     if method == "balanced":
         spaces = {space: best for space, best in best_sil.items() if space != "tree"}
-        reason += f"; ranked: silhouette >= {SILHOUETTE_SHARE} x the best admissible " + (
-            f"{spaces['']:.3f}"
-            if list(spaces) == [""]
-            else "of its space, "
-            + ", ".join(f"{space or 'declared'} {best:.3f}" for space, best in spaces.items())
-        )
-        if "tree" in best_sil:
-            reason += ", trees without a floor"
+        if spaces:
+            reason += f"; ranked: silhouette >= {SILHOUETTE_SHARE} x the best admissible " + (
+                f"{spaces['']:.3f}"
+                if list(spaces) == [""]
+                else "of its space, "
+                + ", ".join(f"{space or 'declared'} {best:.3f}" for space, best in spaces.items())
+            )
+        if "tree" in best_sil:  # (only trees admissible: no cluster's floor to name)
+            reason += ", trees without a floor" if spaces else "; ranked: trees, without a floor"
     reason += ")"
     if runner_up is not None:
         reason += f"; next best {runner_up.algorithm} k={runner_up.k} at {runner_up.score:.3f}"
@@ -735,6 +736,8 @@ def _trees_said(curve: list[SelectionPoint], chosen: SelectionPoint, target: str
         return said + (
             f"; best cluster candidate {best.algorithm} k={best.k} at {best.score:.3f}"
             if best is not None
+            else "; no cluster candidate admissible: the tree won as the only one"
+            if not any(p.admissible for p in clusters)
             else "; no cluster candidate ranked"
         )
     ranked = [p for p in trees if p.score is not None]
