@@ -417,9 +417,10 @@ def tree_candidates(
 ) -> list[TreeCandidate]:
     """Every leaf count of ``tree``'s choice (fitted by ``fit_tree`` on ``frame``) as a
     candidate: each outcome's effect on the half of the customers its tree was not grown on
-    (the folds of ``tree_choice.held_out``: a tree's effect on the customers it was grown on
-    is inflated, its cuts placed where the outcome happens to differ), and its stability as
-    a cluster candidate's: the lowest ARI of as many refits (``selection_bootstraps``)."""
+    (the folds its shape was chosen on, ``tree_choice.held_out_effects``: a tree's effect on
+    the customers it was grown on is inflated, its cuts placed where the outcome happens to
+    differ), and its stability as a cluster candidate's: the lowest ARI of as many refits
+    (``selection_bootstraps``)."""
     spec, choice = config.model, tree.choice
     assert choice is not None
     target = outcomes[tree.target]

@@ -104,7 +104,15 @@ def choose_shape(
 ) -> TreeChoice:
     """The leaf count and plateau for a tree on ``x`` and ``y`` (see module)."""
     rows = np.random.default_rng(seed + 5).choice(len(y), min(len(y), sample), replace=False)
-    held = {p: held_out(x, y, binary, counts, min_share, seed, p) for p in PLATEAUS}
+    held = {  # leaf count -> the target's mean effect size on the held-out halves
+        p: {
+            count: effects[""][0]
+            for count, effects in held_out_effects(
+                x, y, binary, counts, min_share, seed, p, {"": (y, binary)}
+            ).items()
+        }
+        for p in PLATEAUS
+    }
     refitted = {
         p: refit(x, y, binary, counts, min_share, seed, bootstraps, p, rows) for p in PLATEAUS
     }
@@ -179,20 +187,6 @@ def refit(
     )
 
 
-def held_out(
-    x: np.ndarray,
-    y: np.ndarray,
-    binary: bool,
-    counts: range,
-    min_share: float,
-    seed: int,
-    plateau: float,
-) -> dict[int, float]:
-    """Leaf count -> mean effect size on the held-out half (two folds)."""
-    measured = held_out_effects(x, y, binary, counts, min_share, seed, plateau, {"": (y, binary)})
-    return {count: effects[""][0] for count, effects in measured.items()}
-
-
 def held_out_effects(
     x: np.ndarray,
     y: np.ndarray,
@@ -204,9 +198,8 @@ def held_out_effects(
     outcomes: dict[str, tuple[np.ndarray, bool]],
 ) -> dict[int, dict[str, tuple[float, float | None]]]:
     """Leaf count -> per outcome (values aligned with ``y``, NaN where unknown): its mean
-    effect size on the held-out halves of ``held_out``'s two folds (the trees grown on ``y``
-    on the other half), and the larger of the two halves' p-values (None where a half has no
-    test)."""
+    effect size on the held-out halves of two folds (the trees grown on ``y`` on the other
+    half), and the larger of the two halves' p-values (None where a half has no test)."""
     order = np.random.default_rng(seed).permutation(len(y))
     halves = (order[: len(y) // 2], order[len(y) // 2 :])
     found: dict[int, dict[str, list[tuple[float, float | None]]]] = {
