@@ -466,3 +466,27 @@ def test_a_candidate_without_a_silhouette_draws_no_broken_shape() -> None:
     assert not re.search(r'(cx|cy|points|d)="[^"]*nan', page, re.IGNORECASE)
     shapes = page.count("<circle") + page.count("l8 8m0 -8l-8 8")  # dots, crosses, the ring
     assert shapes == 5 + 1  # the five other candidates, and the chosen one's ring
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "candidates", "axis"),
+    [
+        ("kmeans", [None], "number of clusters k"),
+        ("tree", [None], "number of leaves"),
+        ("kmeans", ["kmeans", "tree"], "number of clusters k or leaves"),
+        ("tree", ["kmeans", "tree"], "number of clusters k or leaves"),
+    ],
+)
+def test_the_selection_curve_says_what_it_counts(
+    algorithm: str, candidates: list[str | None], axis: str
+) -> None:
+    """A tree's candidates are leaf counts; beside clusters (algorithms = [..., "tree"]) the
+    curve holds both, and its axis must not call a tree's leaves clusters."""
+    m = make_manifest()
+    m.algorithm = algorithm
+    m.selection.curve = [
+        p.model_copy(update={"algorithm": candidates[i % len(candidates)]})
+        for i, p in enumerate(m.selection.curve)
+    ]
+    page = render(m)
+    assert f">{axis}</text>" in page

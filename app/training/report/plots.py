@@ -69,8 +69,7 @@ def selection_plot(m: Manifest) -> str:
     y_of = _scale(y_ticks[0], y_ticks[-1], height - bottom, top)
     parts = _axes(width, height, left, right, top, bottom, [(x_of(k), str(k)) for k in ks],
                   [(y_of(v), f"{v:g}") for v in y_ticks],
-                  "number of leaves" if m.algorithm == "tree" else "number of clusters k",
-                  "silhouette")  # fmt: skip
+                  _count_label(m, curve), "silhouette")  # fmt: skip
     for algorithm in algorithms:  # one line per algorithm
         line = [p for p in curve if p.algorithm == algorithm]
         points = " ".join(f"{x_of(p.k):.1f},{y_of(p.silhouette):.1f}" for p in line)
@@ -357,6 +356,15 @@ def _scale(lo: float, hi: float, start: float, end: float) -> Callable[[float], 
         return start + (value - lo) / span * (end - start)
 
     return at
+
+
+def _count_label(m: Manifest, curve: Sequence[SelectionPoint]) -> str:
+    """What the curve's x counts: a tree model's leaves, clusters, or both where a tree was
+    among the candidates (``algorithms = [..., "tree"]``)."""
+    kinds = {p.algorithm for p in curve}
+    if m.algorithm == "tree" and kinds <= {None, "tree"}:
+        return "number of leaves"
+    return "number of clusters k or leaves" if "tree" in kinds else "number of clusters k"
 
 
 def _point_title(p: SelectionPoint) -> str:
