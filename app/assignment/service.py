@@ -189,13 +189,15 @@ async def answer_batch(
     max_id: int,
     explain: bool = False,
     live: LiveMany | None = None,
+    traffic: bool = True,
 ) -> dict[str, Any]:
     """Assign (and record) every valid item; an invalid one is reported in place and fails
     nothing else.
 
     Each result carries the explanation only with ``explain`` (it is most of the bytes). An
     item sent without every feature is completed by ``live`` where it answers (derived as of
-    now), else from the customer's stored profile.
+    now), else from the customer's stored profile. Without ``traffic`` (a rescore of the
+    stored base, which no caller sent) the assignments are not counted into live drift.
     """
     kinds = serving.feature_kinds
     results: list[dict[str, Any] | None] = [None] * len(items)
@@ -278,7 +280,7 @@ async def answer_batch(
         rows = [merged.get(i, features) for i, _, features in chosen]
         column = [expected.get(i) for i in indices] if expected else None
         return await _answer_into(
-            results, serving, history, indices, ids, rows, explain, column, read_at
+            results, serving, history, indices, ids, rows, explain, column, read_at, traffic
         )
 
     valid = [item for item in valid if results[item[0]] is None]
@@ -319,7 +321,9 @@ async def answer_batch(
         stale = await answer([item for item in again if item[0] not in refused], expected)
     if derived_items:
         assert live is not None
-        await _settle(results, serving, history, live, derived_items, merged, as_of, used, explain)
+        await _settle(
+            results, serving, history, live, derived_items, merged, as_of, used, explain, traffic
+        )
     for i, source in sources.items():
         results[i]["features_from"] = source  # type: ignore[index]
         if i in as_of:
@@ -337,6 +341,7 @@ async def _settle(
     as_of: dict[int, str],
     used: dict[int, Any],
     explain: bool,
+    traffic: bool = True,
 ) -> None:
     """Leave no item derived from a log model's aggregates recorded without events that
     raced it: an events request stamped before the read may apply its events after it, then
@@ -364,7 +369,9 @@ async def _settle(
         items = [item for item, _ in moved]
         indices, ids = [i for i, _, _ in items], [customer_id for _, customer_id, _ in items]
         rows = [merged[i] for i in indices]
-        await _answer_into(results, serving, history, indices, ids, rows, explain, None, started)
+        await _answer_into(
+            results, serving, history, indices, ids, rows, explain, None, started, traffic
+        )
         for i, before in first.items():
             results[i] = recorded_after(before, results[i])  # type: ignore[arg-type]
 
@@ -493,9 +500,10 @@ async def _answer_into(
     explain: bool,
     expected: Sequence[str | None] | None = None,
     at: int | None = None,
+    traffic: bool = True,
 ) -> list[int]:
     """Put the answer for ``ids``/``rows`` at ``indices`` of ``results``, recorded (stamped
-    now, or at ``at``).
+    now, or at ``at``); counted into live drift with ``traffic``.
 
     The records go to Redis before the answer is built: Redis works on them meanwhile.
     With ``expected`` (per row, the profile its record is checked against, or None), the
@@ -508,7 +516,7 @@ async def _answer_into(
         confidences = [a.confidence for a in assignments]
     else:
         slots, confidences = serving.assign_slots(rows)
-    if expected is None:
+    if expected is None and traffic:
         LIVE.observe_many(serving, rows, slots)  # in process (app/drift/live.py)
     answers = serving.slot_answers
     recording = None
@@ -540,7 +548,8 @@ async def _answer_into(
         else:
             kept.append(n)
             _fill(results[i], outcome, serving)  # type: ignore[arg-type]
-    LIVE.observe_many(serving, [rows[n] for n in kept], [slots[n] for n in kept])
+    if traffic:
+        LIVE.observe_many(serving, [rows[n] for n in kept], [slots[n] for n in kept])
     return stale
 
 

@@ -155,7 +155,8 @@ async def rescore(
     async def flush(batch: list[str]) -> None:
         while batch:  # then the customers whose profile Redis did not give, once it answers
             items = [{"customer_id": customer_id} for customer_id in batch]
-            answer = await answer_batch(serving, history, items, max_id, live=live)
+            # (the stored base, not traffic: live drift counts what callers send)
+            answer = await answer_batch(serving, history, items, max_id, live=live, traffic=False)
             batch = _count(answer["results"], batch, done)
             if not batch and history.redis_up:
                 break

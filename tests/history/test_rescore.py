@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from app.cli.main import app as cli
+from app.drift.live import LIVE
 from app.history.keys import Keys
 from app.main import create_app
 from app.recording import load_serving
@@ -255,6 +256,35 @@ def test_the_service_rescores_in_the_background_when_a_promotion_asks(
         assert again.status_code == 202 and again.headers["location"] == "/v1/rescore"
         status = _finished(api)
         assert status["changed"] == 0 and status["unchanged"] == len(recorded), status
+
+
+def test_a_service_rescore_is_not_counted_as_live_traffic_in_drift(
+    copied: ModelStore,
+    versions: Versions,
+    recorded: list[str],
+    service_redis: str,
+    prefix: str,
+    tmp_path: Path,
+) -> None:
+    """Live drift measures what callers send (docs/drift.md): a rescore re-assigns the stored
+    base, which is no traffic. Counted, it filled the new version's window with every stored
+    customer right after a promotion (the dashboard ticks the rescore by default), so a live
+    shift read `ok` for a day; and `segments customers rescore` counted nothing."""
+    LIVE.reset()  # (another test's counts of these versions would be flushed here too)
+    settings = settings_for(copied, service_redis, prefix, tmp_path, drift_flush_seconds=0.1)
+    with TestClient(create_app(settings)) as api:
+        promoted = api.post(f"/v1/models/{versions.new}/promote?rescore=true")
+        assert promoted.status_code == 200, promoted.text
+        assert _finished(api)["customers"] == len(recorded)
+        for row in versions.rows[:3]:  # then live traffic: three assignments
+            answer = api.post("/v1/assign", json={"customer_id": "live", "features": row})
+            assert answer.status_code == 200, answer.text
+        deadline = time.monotonic() + 20
+        while (drift := api.get("/v1/drift").json())["observations"] < 3:
+            assert time.monotonic() < deadline, drift
+            time.sleep(0.05)
+        assert drift["model_version"] == versions.new
+        assert drift["observations"] == 3, drift["observations"]
 
 
 def test_a_promotion_during_a_rescore_makes_it_start_over_with_the_new_version(
