@@ -16,7 +16,14 @@ import contextlib
 import weakref
 from typing import Any
 
-from app.assignment.profiles import MERGE_TRIES, MERGED, UnknownCustomer, complete_one, merge
+from app.assignment.profiles import (
+    MERGE_TRIES,
+    MERGED,
+    UnknownCustomer,
+    complete_one,
+    merge,
+    with_unread,
+)
 from app.assignment.service import (
     ANY_PROFILE,
     KEPT_CHANGING,
@@ -147,7 +154,8 @@ async def assign_merged(
             serving.feature_markers,
         )
         doc = render(serving, customer_id, serving.assign_one(features), features)
-        profile = features if source == MERGED else None  # read alone: not written again
+        # read alone: not written again; merged: with what the version does not read
+        profile = with_unread(features, stored, kinds) if source == MERGED else None
         expected = stored.stored if tries < MERGE_TRIES else ANY_PROFILE
         try:
             if await record_checked(history, serving, doc, expected, profile):

@@ -92,6 +92,19 @@ def merge(
     return merged, MERGED if sent else FROM_PROFILE
 
 
+def with_unread(
+    features: dict[str, Any], stored: Profile | None, kinds: dict[str, str]
+) -> dict[str, Any]:
+    """The profile to store for ``features`` merged over ``stored``: with the stored features
+    the serving version does not read (a retrain dropped them). Stored as this version reads
+    them alone, a by-id request deleted them, and after a rollback to a version that reads
+    them the customer was a 422 (``features.support_tickets: missing feature``)."""
+    if stored is None:
+        return features
+    unread = {n: v for n, v in stored.features.items() if n not in kinds}
+    return features | unread if unread else features
+
+
 def merge_over(
     kinds: dict[str, str], sent: dict[str, Any], base: dict[str, Any]
 ) -> tuple[dict[str, Any], str]:

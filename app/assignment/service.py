@@ -8,10 +8,17 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from app.assignment.profiles import MERGE_TRIES, complete_many, is_complete, merge_over
+from app.assignment.profiles import (
+    FROM_PROFILE,
+    MERGE_TRIES,
+    complete_many,
+    is_complete,
+    merge_over,
+    with_unread,
+)
 from app.assignment.validation import ErrorBudget, ItemInvalid, is_unicode, parse_item
 from app.drift.live import LIVE
-from app.history import HistoryService, Outcome, Record
+from app.history import HistoryService, Outcome, Profile, Record
 from app.history.recorder import SAME_AS_BEFORE
 from app.history.records import RecordBatch, now_ms
 from app.observability import MIGRATIONS, REDIS_ERRORS, REDIS_LATENCY, SUPERSEDED, child
@@ -251,6 +258,7 @@ async def answer_batch(
     expected: dict[int, str] = {}
     sent: dict[int, tuple[int, str, dict[str, Any]]] = {}  # the items as sent, for a redo
     live_found: dict[int, dict[str, Any]] = {}  # derived as of now: as they are on a redo
+    read: dict[int, Profile] = {}  # the stored profiles the incomplete items were read from
     if incomplete:  # the rest of their features comes from their stored profiles
         assert history is not None  # (parse_item lets features out only then)
         sent = {item[0]: item for item in valid}
@@ -268,6 +276,7 @@ async def answer_batch(
             True,
             serving.missing_markers,
             serving.feature_markers,
+            read,
         )
 
     async def answer(
@@ -279,8 +288,28 @@ async def answer_batch(
         ids = [customer_id for _, customer_id, _ in chosen]
         rows = [merged.get(i, features) for i, _, features in chosen]
         column = [expected.get(i) for i in indices] if expected else None
+        # an item assigned from its stored profile alone leaves that profile as it is, as
+        # POST /v1/assign by id does: stored again as this version reads it, it lost the
+        # features the version does not read (a rescore by a retrain without a feature
+        # deleted it from every customer, and a rollback could assign nobody by id)
+        profiles = [
+            None
+            if sources.get(i) == FROM_PROFILE and i not in as_of
+            else with_unread(row, read.get(i), kinds)
+            for i, row in zip(indices, rows, strict=True)
+        ]
         return await _answer_into(
-            results, serving, history, indices, ids, rows, explain, column, read_at, traffic
+            results,
+            serving,
+            history,
+            indices,
+            ids,
+            rows,
+            explain,
+            column,
+            read_at,
+            traffic,
+            profiles,
         )
 
     valid = [item for item in valid if results[item[0]] is None]
@@ -314,6 +343,7 @@ async def answer_batch(
             check,
             serving.missing_markers,
             serving.feature_markers,
+            read,
         )
         for i in refused:
             sources.pop(i, None)
@@ -393,11 +423,12 @@ async def _complete(
     check: bool,
     markers: frozenset[str] = frozenset(),
     feature_markers: Mapping[str, FeatureMarkers] | None = None,
+    stored: dict[int, Profile] | None = None,
 ) -> tuple[dict[int, str], set[int]]:
     """Complete the ``incomplete`` items of ``valid`` (in order) from their stored profiles
-    into ``merged`` and ``sources``, refusing those that cannot be; returns the profiles the
-    records of ``valid`` are to be checked against (without ``check``, ``ANY_PROFILE``), and
-    the items refused.
+    into ``merged`` and ``sources`` (and the profiles read into ``stored``), refusing those
+    that cannot be; returns the profiles the records of ``valid`` are to be checked against
+    (without ``check``, ``ANY_PROFILE``), and the items refused.
 
     A record made from a profile as read expects it (``Profile.stored``); a later record of
     its customer in the batch (merged over it, or not) expects ``=``, what that one left: it
@@ -418,6 +449,10 @@ async def _complete(
             refused.add(i)
         else:
             merged[i], sources[i] = done
+    if stored is not None:
+        for (i, _, _), found in zip(incomplete, profiles, strict=True):
+            if found is not None:
+                stored[i] = found
     expected: dict[int, str] = {}
     if not profiles:
         return expected, refused
@@ -501,9 +536,11 @@ async def _answer_into(
     expected: Sequence[str | None] | None = None,
     at: int | None = None,
     traffic: bool = True,
+    profiles: Sequence[dict[str, Any] | None] | None = None,
 ) -> list[int]:
     """Put the answer for ``ids``/``rows`` at ``indices`` of ``results``, recorded (stamped
-    now, or at ``at``); counted into live drift with ``traffic``.
+    now, or at ``at``); counted into live drift with ``traffic``. ``profiles`` (per row, the
+    profile to store, None to keep the stored one) defaults to the rows.
 
     The records go to Redis before the answer is built: Redis works on them meanwhile.
     With ``expected`` (per row, the profile its record is checked against, or None), the
@@ -524,7 +561,13 @@ async def _answer_into(
         pairs = [answers[slot] for slot in slots]
         segments, names = [p[0] for p in pairs], [p[1] for p in pairs]
         batch = RecordBatch(
-            ids, segments, names, serving.version, at, profiles=rows, expected=expected
+            ids,
+            segments,
+            names,
+            serving.version,
+            at,
+            profiles=rows if profiles is None else profiles,
+            expected=expected,
         )
         recording = asyncio.ensure_future(_record_batch(history, batch))
         await asyncio.sleep(0)  # it packs and sends the records, then waits for Redis

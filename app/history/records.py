@@ -298,7 +298,7 @@ class RecordBatch(Sequence[Record]):
         segment_names: Sequence[str | None],
         model_version: str,
         assigned_at: int | None = None,
-        profiles: Sequence[Mapping[str, FeatureValue]] | None = None,
+        profiles: Sequence[Mapping[str, FeatureValue] | None] | None = None,
         record_ids: Sequence[str] | None = None,
         expected: Sequence[str | None] | None = None,
     ) -> None:

@@ -9,6 +9,7 @@ import asyncio
 import re
 import shutil
 import time
+import tomllib
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -28,8 +29,9 @@ from app.main import create_app
 from app.recording import load_serving
 from app.recording.rescore import Rescored, rescore
 from app.registry.store import ModelStore
+from app.training.config import parse_config
 from app.training.job import TrainResult, train
-from tests.conftest import example_config
+from tests.conftest import EXAMPLES, example_config
 from tests.events.conftest import delete_prefix
 from tests.history.conftest import RedisProcess, make_config
 from tests.history.test_outage import service_for
@@ -285,6 +287,51 @@ def test_a_service_rescore_is_not_counted_as_live_traffic_in_drift(
             time.sleep(0.05)
         assert drift["model_version"] == versions.new
         assert drift["observations"] == 3, drift["observations"]
+
+
+def test_a_rescore_by_a_version_without_a_feature_keeps_it_for_a_rollback(
+    copied: ModelStore,
+    versions: Versions,
+    recorded: list[str],
+    customers_csv: Path,
+    service_redis: str,
+    prefix: str,
+    tmp_path: Path,
+) -> None:
+    """A retrain that drops a feature, promoted and rescored, then rolled back: the stored
+    profiles still hold the feature, so the rollback's rescore and assignment by id work.
+    The rescore stored each profile again as the dropped-feature version read it: the
+    feature's values were deleted from every customer, and after the rollback each by-id
+    request was a 422 and the rescore assigned nobody ('features.support_tickets: missing')."""
+    raw = tomllib.loads((EXAMPLES / f"{MODEL}.toml").read_text())
+    raw["data"]["path"] = str(customers_csv)
+    raw["features"] = [f for f in raw["features"] if f["name"] != "support_tickets"]
+    raw["model"] |= {"k_min": 4, "k_max": 4, "stability_bootstraps": 0}
+    dropped = train(parse_config(raw, base_dir=EXAMPLES), copied, promote=True).manifest.version
+    output = _run("customers", "rescore", "--batch-size", "100")
+    assert f"{len(recorded):,} customers" in output and "not assigned" not in output, output
+    with _service(copied, service_redis, prefix, tmp_path) as api:
+        assert api.get("/v1/models").json()["promoted"] == dropped
+        # and some features sent, merged over the profile: by id, and as a batch's item
+        some = {"customer_id": recorded[1], "features": {"sessions_30d": 3}}
+        assert api.post("/v1/assign", json=some).json()["features_from"] == "merged"
+        item = {"customer_id": recorded[2], "features": {"sessions_30d": 4}}
+        [result] = api.post("/v1/assign/batch", json={"items": [item]}).json()["results"]
+        assert result["features_from"] == "merged", result
+        for customer_id, sessions in zip(recorded[:3], [None, 3, 4], strict=True):
+            profile = api.get(f"/v1/customers/{customer_id}").json()["profile"]
+            assert "support_tickets" in profile, (customer_id, profile)
+            assert sessions is None or profile["sessions_30d"] == sessions, profile
+    copied.promote(MODEL, versions.old)  # the rollback
+    output = _run("customers", "rescore")
+    assert "not assigned" not in output, output
+    with _service(copied, service_redis, prefix, tmp_path) as api:
+        for customer_id in recorded[:3]:
+            answer = api.post("/v1/assign", json={"customer_id": customer_id})
+            assert answer.status_code == 200, answer.text
+        answer = api.post("/v1/assign", json={"customer_id": recorded[0]})
+        assert answer.json()["segment_id"] == versions.segment[versions.old][0]
+        _assert_in(api, recorded[3:50], versions.segment[versions.old][3:50])
 
 
 def test_a_promotion_during_a_rescore_makes_it_start_over_with_the_new_version(
