@@ -369,6 +369,7 @@ def serve(
                     soft_wrap=True,
                 )
                 raise typer.Exit(2) from None
+            embedded.supervise()  # started again if it dies: the spool is replayed then
             os.environ["SEGMENTS_REDIS_URL"] = embedded.url
             stack.enter_context(service_prefix(embedded.data_dir, settings.key_prefix))
             console.print(

@@ -9,6 +9,10 @@ the server runs (the kernel drops it if the owner dies) and writes the server's 
 ``embedded-redis.pid``; a small watchdog process stops the server as soon as its owner dies,
 and if even that fails, the next start (which can take the lock only if the previous owner is
 gone) stops the leftover server named by the pid file before starting its own.
+
+Supervised (``supervise()``, as ``segments serve`` runs it), a server that exits on its own
+(the OOM killer, a stray ``kill``) is started again on its data, so the service's records,
+spooled meanwhile, are replayed rather than spooled until the spool's bound.
 """
 
 from __future__ import annotations
@@ -16,12 +20,14 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import importlib.util
+import logging
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from types import TracebackType
@@ -31,6 +37,9 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from app.errors import SegmentsError
+
+log = logging.getLogger(__name__)
+RESTART_BACKOFF_S = (0.5, 1, 2, 5, 10, 30)  # between failed restarts (then the last, on)
 
 LOCK_FILE, PID_FILE, LOG_FILE, SOCKET = (
     "embedded-redis.lock",
@@ -133,6 +142,9 @@ class EmbeddedRedis:
         self._watchdog: subprocess.Popen[bytes] | None = None
         self._lock_fd: int | None = None
         self._socket_dir: Path | None = None
+        self._guard = threading.Lock()  # a restart and ``stop`` one after the other
+        self._stopping = threading.Event()
+        self._supervisor: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -161,7 +173,8 @@ class EmbeddedRedis:
         """
         if self._proc is not None:
             return self.url
-        binary = self.binary or find_redis_server()
+        binary = self.binary = self.binary or find_redis_server()
+        self._stopping.clear()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._take_lock()
         try:
@@ -176,6 +189,62 @@ class EmbeddedRedis:
             self.stop()
             raise
         return self.url
+
+    def supervise(self, interval: float = 0.5) -> None:
+        """Watch the started server from a thread, and start it again whenever it exits
+        before ``stop`` (failed restarts are tried again, ``RESTART_BACKOFF_S`` apart)."""
+        if self._supervisor is None:
+            self._supervisor = threading.Thread(
+                target=self._watch, args=(interval,), name="embedded-redis", daemon=True
+            )
+            self._supervisor.start()
+
+    def _watch(self, interval: float) -> None:
+        failures = 0
+        wait = interval
+        while not self._stopping.wait(wait):
+            wait = interval
+            with self._guard:
+                proc = self._proc
+                if self._stopping.is_set() or proc is None or proc.poll() is None:
+                    continue
+                if failures == 0:
+                    log.error(
+                        "the embedded Redis (pid %d) exited with code %s; starting it again "
+                        "(records are spooled meanwhile)",
+                        proc.pid,
+                        proc.returncode,
+                    )
+                try:
+                    self._restart()
+                except (EmbeddedRedisError, OSError) as exc:
+                    wait = RESTART_BACKOFF_S[min(failures, len(RESTART_BACKOFF_S) - 1)]
+                    failures += 1
+                    log.error("the embedded Redis did not start again (%s); next try in %g s",
+                              str(exc).splitlines()[0], wait)  # fmt: skip
+                    continue
+            if failures:
+                log.warning("the embedded Redis runs again after %d failed start(s)", failures)
+            else:
+                log.warning("the embedded Redis runs again (pid %s)", self.pid)
+            failures = 0
+
+    def _restart(self) -> None:
+        """Start the server again on its data (we still hold the folder's lock)."""
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is not None:  # it exits by itself once the server is gone
+            try:
+                watchdog.wait(5)
+            except subprocess.TimeoutExpired:
+                watchdog.kill()
+                watchdog.wait()
+        if self._proc is not None and self._proc.poll() is None:  # (a failed start's)
+            self._proc.kill()
+            self._proc.wait()
+        self.socket_path.unlink(missing_ok=True)
+        assert self.binary is not None
+        self._spawn(self.binary)
+        self._wait_ready()
 
     def _take_lock(self) -> None:
         fd = os.open(self.data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
@@ -255,6 +324,8 @@ class EmbeddedRedis:
             ):
                 if client.ping():
                     return
+            if self._stopping.is_set():  # (a restart, which ``stop`` waits for)
+                raise EmbeddedRedisError("stopped while starting")
             if time.monotonic() > deadline:
                 raise EmbeddedRedisError(
                     f"redis-server did not answer within {self.startup_timeout:g} s; see "
@@ -271,6 +342,14 @@ class EmbeddedRedis:
 
     def stop(self, timeout: float = 30.0) -> None:
         """Shut the server down (SIGTERM: it saves and flushes; SIGKILL after ``timeout`` s)."""
+        self._stopping.set()
+        supervisor, self._supervisor = self._supervisor, None
+        if supervisor is not None and supervisor is not threading.current_thread():
+            supervisor.join()
+        with self._guard:
+            self._stop(timeout)
+
+    def _stop(self, timeout: float) -> None:
         proc, self._proc = self._proc, None
         if proc is not None:
             if proc.poll() is None:
