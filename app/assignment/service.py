@@ -278,6 +278,7 @@ async def answer_batch(
             serving.feature_markers,
             read,
         )
+        _after_replaced(valid, kinds, as_of, read)
 
     async def answer(
         chosen: Sequence[tuple[int, str, dict[str, Any]]], expected: dict[int, str]
@@ -345,6 +346,7 @@ async def answer_batch(
             serving.feature_markers,
             read,
         )
+        _after_replaced(valid, kinds, as_of, read)
         for i in refused:
             sources.pop(i, None)
         assigned -= len(refused)
@@ -359,6 +361,25 @@ async def answer_batch(
         if i in as_of:
             results[i]["features_as_of"] = as_of[i]  # type: ignore[index]
     return _batch_answer(serving, results, assigned)
+
+
+def _after_replaced(
+    valid: Sequence[tuple[int, str, dict[str, Any]]],
+    kinds: dict[str, str],
+    derived: Mapping[int, Any],
+    read: dict[int, Profile],
+) -> None:
+    """Forget the profile read for an item whose customer has an earlier item in the batch
+    that stored every feature (sent, or derived): as sent one after the other, that one
+    replaced the profile, and the stored features the version does not read went with it."""
+    if len({customer_id for _, customer_id, _ in valid}) == len(valid):
+        return
+    replaced: set[str] = set()
+    for i, customer_id, features in valid:
+        if customer_id in replaced:
+            read.pop(i, None)
+        elif i in derived or is_complete(features, kinds):
+            replaced.add(customer_id)
 
 
 async def _settle(

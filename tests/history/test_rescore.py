@@ -322,16 +322,30 @@ def test_a_rescore_by_a_version_without_a_feature_keeps_it_for_a_rollback(
             profile = api.get(f"/v1/customers/{customer_id}").json()["profile"]
             assert "support_tickets" in profile, (customer_id, profile)
             assert sessions is None or profile["sessions_30d"] == sessions, profile
+        # every feature sent replaces the profile; a later item merges over that, as the two
+        # requests sent one after the other would
+        every = dict(api.get(f"/v1/customers/{recorded[3]}").json()["profile"])
+        del every["support_tickets"]
+        items = [
+            {"customer_id": recorded[3], "features": every},
+            item | {"customer_id": recorded[3]},
+        ]
+        assert api.post("/v1/assign/batch", json={"items": items}).json()["failed"] == 0
+        profile = api.get(f"/v1/customers/{recorded[3]}").json()["profile"]
+        assert "support_tickets" not in profile and profile["sessions_30d"] == 4, profile
     copied.promote(MODEL, versions.old)  # the rollback
-    output = _run("customers", "rescore")
-    assert "not assigned" not in output, output
+    rescored = CliRunner().invoke(cli, ["customers", "rescore"])  # exit 3: one not assigned,
+    assert rescored.exit_code == 3, rescored.output  # the one whose profile was replaced
+    assert "not assigned: 1 " in rescored.output and "support_tickets" in rescored.output
     with _service(copied, service_redis, prefix, tmp_path) as api:
         for customer_id in recorded[:3]:
             answer = api.post("/v1/assign", json={"customer_id": customer_id})
             assert answer.status_code == 200, answer.text
+        lacking = api.post("/v1/assign", json={"customer_id": recorded[3]})
+        assert lacking.status_code == 422 and "support_tickets" in lacking.text
         answer = api.post("/v1/assign", json={"customer_id": recorded[0]})
         assert answer.json()["segment_id"] == versions.segment[versions.old][0]
-        _assert_in(api, recorded[3:50], versions.segment[versions.old][3:50])
+        _assert_in(api, recorded[4:50], versions.segment[versions.old][4:50])
 
 
 def test_a_promotion_during_a_rescore_makes_it_start_over_with_the_new_version(
