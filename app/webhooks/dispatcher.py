@@ -224,7 +224,8 @@ class Dispatcher:
                 keys += [self.keys.status(sub.id)]
                 wants = [int(t in sub.events) for t in ("segment.entered", "segment.exited")]
                 segments = [] if sub.segments is None else sub.segments
-                args += [sub.id, *wants, -1 if sub.segments is None else len(segments)]
+                args += [sub.id, *wants, sub.created_at]
+                args += [-1 if sub.segments is None else len(segments)]
                 args += segments
             read, last = await self._fanout(keys=keys, args=args)
             if int(read) >= 0:

@@ -14,6 +14,7 @@
 # ARGV[1] group, ARGV[2] consumer, ARGV[3] start ('0': this consumer's pending entries;
 # '>': new ones), ARGV[4] count, ARGV[5] bound, ARGV[6] model name, ARGV[7] the version of
 # the subscriptions listed, then per endpoint: id, wants entered (1|0), wants exited (1|0),
+# its creation (epoch ms: it gets no entry recorded before; an entry id is its time in ms),
 # number of segment ids (-1: all), the ids.
 # Returns {entries read, the last entry id read (none read: the stream's last, or 0-0)};
 # {-1, ''} when the subscriptions changed since that version (nothing read).
@@ -28,22 +29,23 @@ local bound, model = tonumber(ARGV[5]), ARGV[6]
 local subs, p = {}, 8
 for k = 4, #KEYS, 2 do
   local sub = {list = KEYS[k], status = KEYS[k + 1], entered = ARGV[p + 1] == '1',
-    exited = ARGV[p + 2] == '1', out = {}}
-  local nseg = tonumber(ARGV[p + 3])
+    exited = ARGV[p + 2] == '1', since = tonumber(ARGV[p + 3]), out = {}}
+  local nseg = tonumber(ARGV[p + 4])
   if nseg >= 0 then
     sub.segs = {}
-    for i = 1, nseg do sub.segs[ARGV[p + 3 + i]] = true end
+    for i = 1, nseg do sub.segs[ARGV[p + 4 + i]] = true end
   else nseg = 0 end
   if #entries > 0 and redis.call('HEXISTS', KEYS[2], ARGV[p]) == 1 then
     sub.room = bound - redis.call('LLEN', sub.list)
     subs[#subs + 1] = sub
   end
-  p = p + 4 + nseg
+  p = p + 5 + nseg
 end
-local function offer(kind, segment, event)
+-- (the group may lag behind the stream: no dispatcher reads while nobody subscribes)
+local function offer(kind, segment, event, at)
   local text
   for _, sub in ipairs(subs) do
-    if sub[kind] and (sub.segs == nil or sub.segs[segment]) then
+    if sub[kind] and at >= sub.since and (sub.segs == nil or sub.segs[segment]) then
       text = text or cjson.encode(event)
       sub.out[#sub.out + 1] = text
     end
@@ -57,17 +59,18 @@ for i, entry in ipairs(entries) do
     local f = {}
     for j = 1, #raw, 2 do f[raw[j]] = raw[j + 1] end
     local rid, origin = f['record_id'], f['from']
+    local recorded = tonumber(string.match(entry[1], '^%d+'))
     local event = {customer_id = f['customer_id'], ['from'] = cjson.null, to = f['to'],
       model = model, model_version = f['model_version'], at = tonumber(f['assigned_at']),
       seq = tonumber(f['seq']), record_id = rid}
     if origin ~= '' then
       event['from'], event.id, event.type, event.segment =
         origin, 'evt_' .. rid .. '_exited', 'segment.exited', origin
-      offer('exited', origin, event)
+      offer('exited', origin, event, recorded)
     end
     if f['to'] ~= '' then  -- empty: the customer was forgotten, an exit only
       event.id, event.type, event.segment = 'evt_' .. rid .. '_entered', 'segment.entered', f['to']
-      offer('entered', f['to'], event)
+      offer('entered', f['to'], event, recorded)
     end
   end
 end

@@ -157,7 +157,7 @@ class SubscriptionStore:
             segments=sorted(set(segments)) if segments is not None else None,
             description=description,
             paused=False,
-            created_at=int(time.time() * 1000),
+            created_at=await self._now_ms(),
             secret=new_secret(),
             models=sorted(set(models)) if models is not None else None,
         )
@@ -166,6 +166,12 @@ class SubscriptionStore:
             pipe.incr(self.keys.subscriptions_version)
             await pipe.execute()
         return sub
+
+    async def _now_ms(self) -> int:
+        """Redis's time: the stream's entry ids are its times, and a subscription gets the
+        entries recorded from its creation on (scripts.FANOUT), whatever this host's clock."""
+        seconds, micros = await self.client.time()
+        return int(seconds) * 1000 + int(micros) // 1000
 
     async def all(self) -> list[Subscription]:
         raw: Any = await self.client.hgetall(self.keys.subscriptions)

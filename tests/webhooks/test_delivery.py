@@ -3,6 +3,9 @@ signed, filtered; through failures and timeouts; dead letters and replay."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+
 import pytest
 
 from app.history import Recorder
@@ -197,3 +200,31 @@ async def test_a_forgotten_customer_leaves_their_segment_for_the_receivers(
     assert verify_all(receiver, endpoint.secret) == len(receiver.received)
     # nobody else left anything
     assert sum(e["to_segment"] is None for e in events) == 1
+
+
+async def test_a_subscription_gets_no_event_recorded_before_it(
+    recorder: Recorder, receiver: Receiver
+) -> None:
+    """A subscription gets every event recorded after its 201, and none before (an email tool
+    subscribed for welcome mails must not be sent a day of old entries). The consumer group
+    stays where the dispatcher last read while no subscription exists (it reads nothing
+    then), so the next subscription was given every entry recorded since the last one went:
+    up to the stream's cap of old events."""
+    store = store_of(recorder)
+    before, after = scripted_run(customers=30, steps=2, seed=3), scripted_run(30, 2, seed=4)
+    before = [dataclasses.replace(r, customer_id=f"old{r.customer_id}") for r in before]
+    async with running(dispatcher(recorder)):
+        first = await store.create(receiver.url, ["segment.entered"], None, "")
+        await store.delete(first.id)  # the group stays, where the dispatcher left it
+        await recorder.record_many(before)  # recorded while nobody subscribes
+        other = Receiver().start()
+        try:
+            await store.create(other.url, ["segment.entered", "segment.exited"], None, "")
+            await recorder.record_many(after)
+            expected = expected_events(after)
+            total = sum(len(v) for v in expected.values())
+            await wait_for(lambda: len(other.delivered_ids()) >= total)
+            await asyncio.sleep(0.5)  # (what more would come: the old ones came first)
+            assert first_deliveries(other) == expected
+        finally:
+            other.stop()
