@@ -218,6 +218,8 @@ class EmbeddedRedis:
                 try:
                     self._restart()
                 except (EmbeddedRedisError, OSError) as exc:
+                    if self._stopping.is_set():
+                        return  # (``stop`` stops what was starting)
                     wait = RESTART_BACKOFF_S[min(failures, len(RESTART_BACKOFF_S) - 1)]
                     failures += 1
                     log.error("the embedded Redis did not start again (%s); next try in %g s",
