@@ -50,14 +50,39 @@ def label_of(name: str) -> str:
     """A column's name as words for segment names, where the config gives no ``label``:
     ``TotalCharges`` and ``total_charges`` are ``total charges``, ``CASH_ADVANCE`` is ``cash
     advance``; an upper-case word of three letters or fewer stays one (``MRR growth``,
-    ``PRC full payment``: most such words are acronyms)."""
+    ``PRC full payment``: most such words are acronyms); a column's abbreviations are
+    spelled out (``NumWebPurchases``: ``number of web purchases``, ``avg_basket``: ``average
+    basket``, ``MntWines``: ``spend on wines``)."""
     words = _CAMEL.sub(" ", name.replace("_", " ")).split()
     if not words:
         return name
-    return " ".join(
+    said = [
         w if w.isupper() and len(w) <= 3 and w.lower() not in _SHORT_WORDS else w.lower()
         for w in words
-    )
+    ]
+    if len(said) < 2:  # a column called "num" or "avg" is not spelled out
+        return " ".join(said)
+    out: list[str] = []
+    for i, word in enumerate(said):
+        last = i == len(said) - 1
+        if word in ("num", "nbr") and not last:  # NumWebPurchases: "number of web purchases"
+            out.append("number" if said[i + 1] == "of" else "number of")
+        elif word == "mnt" and i == 0:  # MntWines (amount spent): "spend on wines"
+            out.append("spend on")
+        else:
+            out.append(_ABBREVIATIONS.get(word, word))
+    return " ".join(out)
+
+
+# abbreviations of column names spelled out in segment names, which a marketer reads
+# ("Very high num gifts", "high avg basket", "total trans amt")
+_ABBREVIATIONS = {
+    "avg": "average",
+    "amt": "amount",
+    "qty": "quantity",
+    "cnt": "count",
+    "pct": "percent",
+}
 
 
 # short words an upper-case name holds that are words or abbreviations, not acronyms
@@ -84,6 +109,8 @@ _SHORT_WORDS = frozenset(
         "max",
         "min",
         "amt",
+        "mnt",
+        "nbr",
         "cnt",
         "pct",
         "day",

@@ -378,14 +378,38 @@ def _no(label: str, word: str | None = None) -> str:
     before a state, a label ending in a participle (``not previously insured``, ``not
     churned``: an insurance table's ``Previously_Insured`` read "No previously insured");
     a label that already denies (``no show``, ``not active``) loses its denial (``show``,
-    ``active``), never ``no no show``."""
+    ``active``), never ``no no show``; one that says where a customer is, ``not in guild``
+    (a game's ``in_guild`` read "No in guild"), and ``without app`` for ``with app``."""
     head, _, rest = label.partition(" ")
     if head.lower() in ("no", "not") and rest:
         return rest
+    if word is None and head.lower() == "with" and rest:
+        return f"without {rest}"  # with_app: "without app"
     if word is None:
         last = label.split()[-1].lower() if label.split() else ""
-        word = "not" if last.endswith("ed") and last not in _ED_NOUNS else "no"
+        participle = last.endswith("ed") and last not in _ED_NOUNS
+        # a place or a company is denied with "not": a game's in_guild was "no in guild"
+        word = "not" if participle or (head.lower() in _PREPOSITIONS and rest) else "no"
     return f"{word} {label}"
+
+
+def _zero(label: str) -> str:
+    """None of ``label``: ``zero data mb``, and ``zero web purchases`` for ``number of web
+    purchases`` (never "zero number of web purchases")."""
+    return f"zero {_counted(label)}"
+
+
+def _counted(label: str) -> str:
+    """What ``label`` counts: ``web purchases`` for ``number of web purchases``, else it."""
+    head = "number of "
+    return (
+        label[len(head) :] if label.lower().startswith(head) and len(label) > len(head) else label
+    )
+
+
+# first words of a label that say where or with whom a customer is (``in guild``, ``on
+# waitlist``), denied with "not", never "no"
+_PREPOSITIONS = frozenset({"in", "on", "at", "with", "within", "inside", "under", "over", "near"})
 
 
 def feature_label(config: TrainConfig, feature: Feature) -> str:
@@ -592,9 +616,9 @@ def _traits(
 
     def said(name: str, p: NumericProfile) -> str:
         if zero and name in zero and p.z < 0:
-            return f"zero {labels[name]}"
+            return _zero(labels[name])
         if zero and name in zero and p.z > 0:  # most of all at 0, nearly none of these
-            return f"with {labels[name]}"
+            return f"with {_counted(labels[name])}"
         return _trait(name, p, labels, words, very=furthest is None or name in furthest)
 
     numeric = {name: p for name, p in numeric.items() if name != skip}
@@ -767,9 +791,7 @@ def _deciding_trait(
         return _category_trait(split.category, label, 1.0, yes_no)
     if only is not None:
         return (
-            f"zero {label}"
-            if only == 0 and split.lower is None
-            else f"{label} {bounds_number(only)}"
+            _zero(label) if only == 0 and split.lower is None else f"{label} {bounds_number(only)}"
         )
     own = numeric.get(split.feature)
     if own is not None and not by_bounds:

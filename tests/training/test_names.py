@@ -117,6 +117,36 @@ def test_a_yes_no_state_is_denied_with_not(tmp_path: Path) -> None:
     assert "not feed" not in names, names
 
 
+def test_a_yes_no_place_or_company_is_denied_with_not_or_without(tmp_path: Path) -> None:
+    """A game's True/False ``in_guild`` named its largest segment "No in guild", and a
+    count's column ``NumFriends`` said "zero num friends": where a customer is is denied with
+    "not" ("not in guild"), ``with_coach`` with "without", a count by what it counts."""
+    rng = np.random.default_rng(8)
+    n = 1500
+    group = rng.choice(3, n)
+    frame = pd.DataFrame(
+        {
+            "player_id": [f"p{i}" for i in range(n)],
+            "playtime": np.array([5.0, 40.0, 200.0])[group] + rng.normal(0, 2, n),
+            "in_guild": group == 2,  # written True/False
+            "with_coach": (group == 1).astype(int),
+            "NumFriends": np.where(group == 0, 0, rng.poisson(6, n) + 1),
+        }
+    )
+    frame.to_csv(data := tmp_path / "players.csv", index=False)
+    raw = {
+        "data": {"path": str(data), "id_column": "player_id"},
+        "features": [{"name": c} for c in ("playtime", "in_guild", "with_coach", "NumFriends")],
+        "model": {"k_min": 3, "k_max": 3, "stability_bootstraps": 0},
+    }
+    m = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
+    names = " / ".join(s.name.lower() for s in m.segments)
+    assert "not in guild" in names or "without coach" in names, names
+    assert "zero friends" in names, names
+    assert "no in guild" not in names and "no with coach" not in names, names
+    assert "num friends" not in names and "zero number of" not in names, names
+
+
 def test_a_yes_no_number_whose_name_denies_is_never_named_no_no(tmp_path: Path) -> None:
     """A 0/1 feature called ``no_show`` was named "no no show" where it is 0."""
     rng = np.random.default_rng(6)
@@ -186,14 +216,18 @@ def test_a_segment_of_the_customers_without_a_category_is_named_by_it(tmp_path: 
         ("CASH_ADVANCE", "cash advance"),  # was "Very high CASH ADVANCE"
         ("PRC_FULL_PAYMENT", "PRC full payment"),  # short upper-case words are acronyms
         ("MRRGrowth", "MRR growth"),
-        ("NumWebPurchases", "num web purchases"),
+        ("NumWebPurchases", "number of web purchases"),  # was "Very high num web purchases"
+        ("MntWines", "spend on wines"),  # was "mnt wines"
+        ("avg_basket", "average basket"),
+        ("Total_Trans_Amt", "total trans amount"),
+        ("num", "num"),  # a column of one word is not spelled out
         ("sessions_30d", "sessions 30d"),
         ("AcceptedCmp1", "accepted cmp1"),
         ("feature-usage", "feature-usage"),
         ("Total Spend (€)", "total spend (€)"),
-        ("NUM_OF_PRODUCTS", "num of products"),  # was "NUM OF products"
+        ("NUM_OF_PRODUCTS", "number of products"),  # was "NUM OF products"
         ("AGE", "age"),
-        ("AMT_PER_VISIT", "amt per visit"),
+        ("AMT_PER_VISIT", "amount per visit"),
     ],
 )
 def test_a_feature_without_a_label_is_named_in_words(name: str, label: str) -> None:
@@ -208,6 +242,9 @@ def test_the_words_for_an_absence_never_deny_twice() -> None:
     assert _no("no children") == "children"  # has_no_children's low end
     assert _no("not active", "not") == "active"  # is_not_active's low end
     assert _no("active", "not") == "not active"
+    assert _no("in guild") == "not in guild"  # was "no in guild"
+    assert _no("with coach") == "without coach"
+    assert _no("income") == "no income"  # "in..." as a word's start is no preposition
     assert _category_trait("__missing__", "region", 0.9) == "region unknown"
     assert _category_trait("__missing__", "region", 0.4) == "region often unknown"
 
