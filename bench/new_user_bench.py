@@ -22,7 +22,10 @@ since; then an app's users with a revenue outcome that is 0 for nine in ten (``a
 business accounts (``accounts``), a grocer's loyalty-card log with ``[outcomes.future]``
 (``loyalty``), a subscription product's usage counts and churn, where a few of ten features
 matter (``saas``), and a retail order log whose campaign response is a table of its own joined
-on the customer id (``retail``).
+on the customer id (``retail``); then a wholesaler's order-line log in five currencies with
+returns on RMA orders (``wholesale``), a mobile game's players with 200 countries and a
+True/False churn (``game``), and a charity's donor file with rare genders, a quarter of ages
+missing and a 0/1 response (``donors``).
 
 For each: the **baseline** (``quality_bench.baseline``: median-impute and standardise the
 numbers, one-hot the categories, ``KMeans`` for k in 3..8, the best silhouette), on the
@@ -723,6 +726,167 @@ def retail(folder: Path, customers: int = 3_000, seed: int = 25) -> None:
         folder / "campaign.csv", index=False)  # fmt: skip
 
 
+def wholesale(folder: Path, accounts: int = 1_200, seed: int = 31) -> None:
+    """A B2B wholesaler's order-line log: account codes, ISO dates, SKUs, quantities (returns
+    negative on RMA orders), unit prices in the account's own currency (EUR, GBP, USD, SEK, CHF
+    in one column); distributors weekly and big, shops monthly, seasonal buyers, lapsing ones."""
+    r = np.random.default_rng(seed)
+    start, rows, order = pd.Timestamp("2023-01-02"), [], 40_000
+    country = r.choice(
+        ["DE", "FR", "NL", "UK", "US", "SE", "CH"],
+        accounts,
+        p=[0.3, 0.15, 0.1, 0.15, 0.15, 0.1, 0.05],
+    )
+    ccy = (
+        pd.Series(country)
+        .map(
+            {
+                "DE": "EUR",
+                "FR": "EUR",
+                "NL": "EUR",
+                "UK": "GBP",
+                "US": "USD",
+                "SE": "SEK",
+                "CH": "CHF",
+            }
+        )
+        .to_numpy()
+    )
+    rate = {"EUR": 1.0, "GBP": 0.86, "USD": 1.08, "SEK": 11.4, "CHF": 0.95}
+    kind = r.choice(
+        ["distributor", "shop", "seasonal", "lapsing"], accounts, p=[0.15, 0.5, 0.15, 0.2]
+    )
+    gap = {"distributor": 8, "shop": 30, "seasonal": 20, "lapsing": 25}
+    size = {"distributor": 40, "shop": 6, "seasonal": 12, "lapsing": 8}
+    for a in range(accounts):
+        code, k = f"ACC-{10000 + a}", kind[a]
+        t = r.uniform(0, 200)
+        end = r.uniform(250, 500) if k == "lapsing" else 640
+        while t < end:
+            day = start + pd.Timedelta(days=float(t))
+            if k == "seasonal" and day.month not in (3, 4, 5, 9, 10, 11):
+                t += r.exponential(gap[k])
+                continue
+            order += 1
+            lines = []
+            for _ in range(r.integers(1, 8)):
+                sku = f"SKU-{r.integers(1000, 1300)}"
+                price = round(float(r.lognormal(2.5, 0.6)) * rate[ccy[a]], 2)
+                qty = int(r.poisson(size[k]) + 1)
+                lines.append(
+                    (f"SO{order}", code, day.strftime("%Y-%m-%d"), sku, qty, price, ccy[a])
+                )
+            rows += lines
+            if r.uniform() < 0.08:  # a return of one line, on an RMA order
+                _, _, _, sku, qty, price, c = lines[0]
+                back = (day + pd.Timedelta(days=int(r.integers(5, 30)))).strftime("%Y-%m-%d")
+                rows.append(
+                    (f"RMA{order}", code, back, sku, -int(r.integers(1, qty + 1)), price, c)
+                )
+            t += r.exponential(gap[k])
+    frame = pd.DataFrame(
+        rows, columns=["order_no", "account", "order_date", "sku", "qty", "unit_price", "currency"]
+    )
+    frame.sort_values("order_date", kind="stable").to_csv(
+        folder / "wholesale_lines.csv", index=False
+    )
+
+
+def game(folder: Path, n: int = 15_000, seed: int = 32) -> None:
+    """A mobile game's players: country (200 codes, long tail), platform, device tier, level,
+    sessions, minutes, purchases and spend (0 for most), friends, guild (True/False), ads
+    watched, days since install; churned_30d (True/False) driven by few recent sessions, no
+    guild, no friends, a low level for the days played."""
+    r = np.random.default_rng(seed)
+    codes = [a + b for a in "ABCDEFGHIJKLMNOPRSTUVYZ" for b in "ABCDEFGHIKLMNORSTUVZ"][:200]
+    weights = 1 / np.arange(1, 201) ** 1.1
+    country = r.choice(codes, n, p=weights / weights.sum())
+    engaged = r.normal(size=n)
+    platform = r.choice(["ios", "android"], n, p=[0.35, 0.65])
+    days = r.integers(1, 720, n)
+    sessions_7d = r.poisson(np.exp(1.2 + 0.8 * engaged))
+    sessions_30d = sessions_7d + r.poisson(np.exp(2.2 + 0.6 * engaged))
+    level = np.clip(
+        np.round(np.sqrt(days) * np.exp(0.35 * engaged) * 2 + r.normal(0, 3, n)), 1, 150
+    ).astype(int)
+    friends = r.poisson(np.exp(0.6 + 0.5 * engaged))
+    guild = r.uniform(size=n) < 1 / (1 + np.exp(-(-0.5 + 0.8 * engaged)))
+    payer = r.uniform(size=n) < 1 / (
+        1 + np.exp(-(-2.6 + 0.8 * engaged + 0.6 * (platform == "ios")))
+    )
+    purchases = np.where(payer, r.poisson(2, n) + 1, 0)
+    spend = np.where(payer, np.round(purchases * r.lognormal(1.8, 0.9, n), 2), 0.0)
+    logit = (
+        -0.4
+        - 0.35 * sessions_7d**0.5 * 1.5
+        - 0.9 * guild
+        - 0.25 * np.minimum(friends, 6)
+        + 0.5 * (days < 30)
+    )
+    churned = r.uniform(size=n) < 1 / (1 + np.exp(-logit))
+    pd.DataFrame(
+        {
+            "player_id": [f"p_{v:08x}" for v in r.choice(2**32, n, replace=False)],
+            "country": country,
+            "platform": platform,
+            "device_tier": r.choice(["low", "mid", "high"], n, p=[0.3, 0.5, 0.2]),
+            "days_since_install": days,
+            "level": level,
+            "sessions_7d": sessions_7d,
+            "sessions_30d": sessions_30d,
+            "avg_session_min": np.round(r.gamma(2, 5, n) * np.exp(0.2 * engaged), 1),
+            "purchases_30d": purchases,
+            "spend_30d_usd": spend,
+            "friends": friends,
+            "in_guild": guild,
+            "ads_watched_30d": r.poisson(np.exp(1.5 - 0.3 * payer), n),
+            "churned_30d": churned,
+        }
+    ).to_csv(folder / "players.csv", index=False)
+
+
+def donors(folder: Path, n: int = 12_000, seed: int = 33) -> None:
+    """A charity's donor file (KDD-cup-98-like): numeric donor ids, age (a quarter missing),
+    gender with rare levels (U, J, C), home owner H or blank, income band 1..7 (missing),
+    an urbanicity code (U1..R3), promotions received, gift counts and amounts (skewed),
+    months since first and last gift; responded (5%, 0/1) and gift_amount (0 for the others)."""
+    r = np.random.default_rng(seed)
+    loyal = r.normal(size=n)
+    gifts = r.poisson(np.exp(1.4 + 0.6 * loyal)) + 1
+    avg = np.round(r.lognormal(2.4 + 0.2 * loyal, 0.6, n), 2)
+    last = np.round(avg * r.lognormal(0, 0.3, n), 0)
+    since_last = np.clip(np.round(r.gamma(3, 5, n) * np.exp(-0.3 * loyal)), 1, 60).astype(int)
+    since_first = since_last + r.integers(6, 180, n)
+    logit = -3.3 + 0.35 * np.log1p(gifts) * 2 - 0.05 * (since_last - 14) + 0.3 * loyal
+    responded = r.uniform(size=n) < 1 / (1 + np.exp(-logit))
+    amount = np.where(responded, np.round(last * r.lognormal(0, 0.4, n)), 0)
+    age = np.round(r.normal(61, 16, n)).clip(18, 98)
+    age = np.where(r.uniform(size=n) < 0.25, np.nan, age)
+    income = r.integers(1, 8, n).astype(float)
+    income = np.where(r.uniform(size=n) < 0.22, np.nan, income)
+    pd.DataFrame(
+        {
+            "donor_id": r.choice(np.arange(10_000, 200_000), n, replace=False),
+            "age": age,
+            "gender": r.choice(["F", "M", "U", "J", "C"], n, p=[0.55, 0.4, 0.035, 0.012, 0.003]),
+            "homeowner": r.choice(["H", ""], n, p=[0.55, 0.45]),
+            "income_band": income,
+            "urbanicity": r.choice(
+                ["U1", "U2", "S1", "S2", "C1", "C2", "T1", "T2", "R1", "R3", " "], n
+            ),
+            "promos_received": r.poisson(60, n),
+            "num_gifts": gifts,
+            "total_given": np.round(gifts * avg, 2),
+            "last_gift": last,
+            "max_gift": np.round(np.maximum(last, avg * r.lognormal(0.5, 0.4, n)), 0),
+            "months_since_last_gift": since_last,
+            "months_since_first_gift": since_first,
+            "responded": responded.astype(int),
+            "gift_amount": amount,
+        }
+    ).to_csv(folder / "donors.csv", index=False)
+
+
 # the configs as the new user wrote them (the features' blocks in short form)
 BANK = """outcomes = ["y"]
 [data]
@@ -949,6 +1113,52 @@ MODEL"""
 
 
 COMPARED = "job kmeans + tree"  # the tree among the candidates, on the first outcome
+WHOLESALE = """[data]
+path = "wholesale_lines.csv"
+kind = "transactions"
+[data.transactions]
+customer = "account"
+timestamp = "order_date"
+quantity = "qty"
+unit_price = "unit_price"
+order = "order_no"
+reference_date = 2024-07-01
+[outcomes.future]
+days = 90
+FEATURES
+[model]
+name = "wholesale"
+MODEL"""
+WHOLESALE_FEATURES = (
+    ["recency_days", "frequency", "monetary", "avg_order_value", "tenure_days"],
+    [],
+)
+GAME = """outcomes = ["churned_30d"]
+[data]
+path = "players.csv"
+id_column = "player_id"
+FEATURES
+[model]
+name = "game"
+MODEL"""
+GAME_FEATURES = (
+    ["days_since_install", "level", "sessions_7d", "sessions_30d", "avg_session_min",
+     "purchases_30d", "spend_30d_usd", "friends", "ads_watched_30d", "in_guild"],
+    ["country", "platform", "device_tier"],
+)  # fmt: skip
+DONORS = """outcomes = ["responded", "gift_amount"]
+[data]
+path = "donors.csv"
+id_column = "donor_id"
+FEATURES
+[model]
+name = "donors"
+MODEL"""
+DONORS_FEATURES = (
+    ["age", "income_band", "promos_received", "num_gifts", "total_given", "last_gift",
+     "max_gift", "months_since_last_gift", "months_since_first_gift"],
+    ["gender", "homeowner", "urbanicity"],
+)  # fmt: skip
 
 
 def default_and_tree(outcome: str, **more: str) -> dict[str, str]:
@@ -985,6 +1195,10 @@ DATASETS = {
     "loyalty": (loyalty, LOYALTY, LOG_FEATURES, "repurchased", default_and_tree("repurchased")),
     "saas": (saas, SAAS, SAAS_FEATURES, "churned", default_and_tree("churned")),
     "retail": (retail, RETAIL, LOG_FEATURES, "responded", default_and_tree("responded")),
+    "wholesale": (wholesale, WHOLESALE, WHOLESALE_FEATURES, "repurchased",
+                  default_and_tree("repurchased")),
+    "game": (game, GAME, GAME_FEATURES, "churned_30d", default_and_tree("churned_30d")),
+    "donors": (donors, DONORS, DONORS_FEATURES, "responded", default_and_tree("responded")),
 }  # fmt: skip
 
 
