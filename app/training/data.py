@@ -1557,7 +1557,8 @@ def currencies_note(values: pd.Series, column: str, table: bool = False) -> str 
     return (
         f"column {column!r} holds {len(shares):,} currencies ({shown}{more}): amounts are "
         "added as written, whatever their currency (monetary, avg_order_value); convert them "
-        "to one currency first, or keep one currency's lines"
+        "to one currency first (docs/training.md#a-transaction-log-one-row-per-order-line has "
+        "the pandas lines), or keep one currency's lines"
     )
 
 

@@ -415,6 +415,8 @@ def test_a_log_in_several_currencies_is_noted(tmp_path: Path) -> None:
     assert len(said) == 1, notes
     assert said[0].startswith("column 'Currency' holds 2 currencies (EUR 7") and "USD 2" in said[0]
     assert "amounts are added as written, whatever their currency" in said[0]
+    # where the lines that convert them are (a wholesaler's log had the advice, not the how)
+    assert "docs/training.md#a-transaction-log-one-row-per-order-line" in said[0]
     log["Currency"] = "EUR"
     log.to_csv(path, index=False)
     assert not [n for n in load_training_data(config).notes if "currencies" in n]

@@ -958,3 +958,55 @@ def test_min_frequency_0_keeps_every_category_and_trains(tmp_path: Path) -> None
     )
     assert result.exit_code == 0, result.output
     assert len(pd.read_csv(tagged)) == n
+
+
+def _currency_lines() -> str:
+    text = (ROOT / "docs" / "training.md").read_text()
+    section = text[text.index("Amounts are added as written.") :]
+    block = re.search(r"```python\n(.*?)```", section, re.S)
+    assert block, "docs/training.md's currency paragraph has no python block"
+    return block.group(1)
+
+
+def test_the_docs_currency_lines_make_a_log_of_one_currency_that_trains(tmp_path: Path) -> None:
+    """A wholesaler's log priced in each account's currency (SEK beside EUR) was noted
+    "convert them to one currency first" with no line that does: the docs' lines, run as
+    written on such a log, make a file whose spend is in EUR, and the note is gone."""
+    rng = np.random.default_rng(31)
+    rows = []
+    for a in range(300):
+        ccy = ["EUR", "SEK", "GBP", "usd "][a % 4]  # one written in lower case, padded
+        rate = {"EUR": 1.0, "SEK": 11.4, "GBP": 0.86, "usd ": 1.08}[ccy]
+        for o in range(int(rng.integers(1, 8))):
+            day = (pd.Timestamp("2024-01-01") + pd.Timedelta(days=int(rng.integers(0, 300)))).date()
+            price = f"{20 * rate:.2f}" if o else ""  # a first line without a price
+            rows.append((f"SO{a}-{o}", f"ACC-{a:04d}", str(day), 3, price, ccy))
+    log = pd.DataFrame(
+        rows, columns=["order_no", "account", "order_date", "qty", "unit_price", "currency"]
+    )
+    log.to_csv(tmp_path / "order_lines.csv", index=False)
+    done = subprocess.run(
+        [sys.executable, "-c", _currency_lines()], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    transactions = {
+        "customer": "account", "timestamp": "order_date", "quantity": "qty",
+        "unit_price": "unit_price", "order": "order_no", "reference_date": "2024-12-01",
+    }  # fmt: skip
+    raw = {
+        "data": {
+            "path": "order_lines_eur.csv",
+            "kind": "transactions",
+            "transactions": transactions,
+        },
+        "features": [{"name": "monetary"}, {"name": "frequency"}],
+        "model": {"k_min": 3, "k_max": 3, "stability_bootstraps": 0},
+    }
+    m = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
+    assert not any("currenc" in note for note in m.data.notes), m.data.notes
+    eur = pd.read_csv(tmp_path / "order_lines_eur.csv", dtype={"unit_price": float})
+    assert "currency" not in eur.columns
+    # 20 EUR a unit, whatever the currency it was priced in (rates of the docs' own table)
+    priced = eur["unit_price"].dropna()
+    assert priced.between(18.0, 23.0).all(), priced.describe()
+    assert eur["unit_price"].isna().sum() == 300  # a blank price stays blank, not 0
