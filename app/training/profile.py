@@ -110,6 +110,12 @@ def profile_segments(
     labels = name_labels(config, labels)
     words = _words(config, labels) | _flag_words(config, frame, labels)
     zeros = _all_but_zero(sides, [c for c in numeric if c not in words], len(infos))
+    # a 0/1 feature's words and its share of all customers: described as a category is
+    flag_shares = {
+        name: (ends.high, _finite(frame[name].mean()))
+        for name, ends in words.items()
+        if ends.flag and name in frame.columns
+    }
     # each row's category as its position in the population's shares, so a segment's
     # shares take one bincount rather than a value_counts of its rows per feature
     cat_codes: dict[str, np.ndarray] = {}
@@ -190,7 +196,7 @@ def profile_segments(
                 kind="rule" if info.kind == "rule" else "cluster",
                 rule=info.rule,
                 description=info.description
-                or _describe(share, num_profile, cat_profile, described),
+                or _describe(share, num_profile, cat_profile, described, flag_shares),
                 action=info.action,
                 size=size,
                 share=share,
@@ -1009,10 +1015,14 @@ def _describe(
     numeric: dict[str, NumericProfile],
     categorical: dict[str, dict[str, CategoryShare]],
     labels: dict[str, str],
+    flags: dict[str, tuple[str, float]] | None = None,
 ) -> str:
     """``18.0% of customers: 96% Two year contract (23% of all); tenure above average ...``:
     the categories that define the segment (or that it all but lacks: ``0% Month-to-month
-    contract (55% of all)``), then its three strongest numeric differences."""
+    contract (55% of all)``), then its three strongest numeric differences; a 0/1 feature's
+    (``flags``: its words and its share of all) as a category's, ``100% in guild (31% of
+    all)``, never "in guild above average (mean 1, +1.2 sd ...)"."""
+    flags = flags or {}
     defining = sorted(
         (
             (share_.z, f"{share_.share:.0%} "
@@ -1036,7 +1046,9 @@ def _describe(
     defining = (defining + lacking)[:3] if defining else lacking
     ranked = sorted(numeric.items(), key=lambda kv: -abs(kv[1].z))[:3]
     differences = [
-        f"{labels[name]} {'above' if p.z > 0 else 'below'} average "
+        f"{percent(p.mean)} {flags[name][0]} ({percent(flags[name][1])} of all)"
+        if name in flags
+        else f"{labels[name]} {'above' if p.z > 0 else 'below'} average "
         f"(mean {plain_number(p.mean)}, {p.z:+.1f} sd{_side_text(p)})"
         for name, p in ranked
         if abs(p.z) >= DISTINCT_Z

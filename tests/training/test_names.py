@@ -120,7 +120,8 @@ def test_a_yes_no_state_is_denied_with_not(tmp_path: Path) -> None:
 def test_a_yes_no_place_or_company_is_denied_with_not_or_without(tmp_path: Path) -> None:
     """A game's True/False ``in_guild`` named its largest segment "No in guild", and a
     count's column ``NumFriends`` said "zero num friends": where a customer is is denied with
-    "not" ("not in guild"), ``with_coach`` with "without", a count by what it counts."""
+    "not" ("not in guild"), ``with_coach`` with "without", a count by what it counts; and
+    a 0/1 feature is described by its share, as a category is."""
     rng = np.random.default_rng(8)
     n = 1500
     group = rng.choice(3, n)
@@ -145,6 +146,12 @@ def test_a_yes_no_place_or_company_is_denied_with_not_or_without(tmp_path: Path)
     assert "zero friends" in names, names
     assert "no in guild" not in names and "no with coach" not in names, names
     assert "num friends" not in names and "zero number of" not in names, names
+    # described as a category is, with its share of all: "in guild above average (mean 1,
+    # +1.2 sd; 100% of the segment above the median of all)" told a marketer nothing new
+    guild = next(s for s in m.segments if s.numeric["in_guild"].mean == 1.0)
+    assert "100% in guild (33% of all)" in guild.description, guild.description
+    assert not any("guild above" in s.description or "guild below" in s.description
+                   for s in m.segments), [s.description for s in m.segments]  # fmt: skip
 
 
 def test_a_yes_no_number_whose_name_denies_is_never_named_no_no(tmp_path: Path) -> None:
