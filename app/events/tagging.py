@@ -60,7 +60,7 @@ from app.recording.state import (
 )
 from app.serving.model import ServingModel
 from app.settings import get_settings
-from app.training.config import DataConfig
+from app.training.config import STORED, DataConfig
 from app.training.data import read_events
 
 NO_EVENT_BEFORE = "no line before the reference date (not tagged)"
@@ -98,7 +98,10 @@ def is_log_model(serving: ServingModel) -> bool:
 def _log_config(serving: ServingModel, source: Path, as_of: date | None) -> DataConfig:
     data = dict(serving.manifest.config["data"])
     tx = {**data["transactions"], "reference_date": as_of}
-    return DataConfig.model_validate({**data, "path": source, "transactions": tx})
+    # a stored version's config: refusals added after it was trained do not apply to it
+    return DataConfig.model_validate(
+        {**data, "path": source, "transactions": tx}, context={STORED: True}
+    )
 
 
 def tag_log(serving: ServingModel, source: Path, as_of: date | None) -> LogTagged:

@@ -199,7 +199,7 @@ class DataConfig(_Strict):
     )
 
     @model_validator(mode="after")
-    def _kind_matches(self) -> DataConfig:
+    def _kind_matches(self, info: ValidationInfo) -> DataConfig:
         if self.kind == "transactions" and self.transactions is None:
             raise ValueError("kind = 'transactions' needs a [data.transactions] table")
         if self.kind == "table" and self.transactions is not None:
@@ -214,6 +214,21 @@ class DataConfig(_Strict):
             raise ValueError(
                 "duplicate_ids is only valid with kind = 'table' (a log's customer has many "
                 "lines by design)"
+            )
+        tx = self.transactions
+        if (
+            tx is not None
+            and self.kind == "transactions"
+            and "id_column" in self.model_fields_set
+            and self.id_column != tx.customer
+            and not _stored(info)  # (versions trained with one stay readable)
+        ):
+            # (a log's id_column naming another column was read by nothing, without a word)
+            raise ValueError(
+                f"id_column = {self.id_column!r} is not read for a transaction log: its "
+                f"customers are [data.transactions] customer = {tx.customer!r}; leave "
+                f"id_column out, or set customer = {self.id_column!r} if that is the column "
+                "of customer ids"
             )
         return self
 

@@ -1679,6 +1679,35 @@ def test_a_logs_id_column_under_data_says_data_transactions_customer(
     ) in str(raised.value), str(raised.value)
 
 
+def test_a_logs_id_column_naming_another_column_is_refused_not_ignored(tmp_path: Path) -> None:
+    """A wholesaler's log config with [data] id_column = "acct" (and customer = "account")
+    trained without a word: a log's customers are read by [data.transactions] customer and
+    id_column by nothing. Naming another column is refused, nothing stored; naming the
+    customer column (as examples/transactions.toml does) trains; a version stored with
+    one stays readable."""
+    path = retail_log(tmp_path)
+    store = ModelStore(tmp_path / "s")
+    config = log_config(path, "1997-10-01")
+    data = config["data"]
+    assert isinstance(data, dict)
+    data["id_column"] = "acct"
+    with pytest.raises(ConfigError) as raised:
+        train(parse_config(config, base_dir=tmp_path), store)
+    assert (
+        "id_column = 'acct' is not read for a transaction log: its customers are "
+        "[data.transactions] customer = 'customer'; leave id_column out, or set customer = "
+        "'acct' if that is the column of customer ids"
+    ) in str(raised.value), str(raised.value)
+    assert store.versions("customers") == []
+    data["id_column"] = "customer"
+    manifest = train(parse_config(config, base_dir=tmp_path), store).manifest
+    assert manifest.data.rows == 10
+    # a version trained before the refusal, with such a config, is still read
+    stored = dict(manifest.config)
+    stored["data"] = {**stored["data"], "id_column": "acct"}
+    assert parse_config(stored, base_dir=tmp_path, stored=True).data.id_column == "acct"
+
+
 def test_an_outcomes_table_without_the_default_id_column_names_its_key(tmp_path: Path) -> None:
     """A subscription log's outcomes were keyed on `subscriber`: without `id` in [outcomes]
     the error said "missing column(s) 'customer_id'" and no word of the key that names the
