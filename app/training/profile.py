@@ -467,7 +467,16 @@ def _words(config: TrainConfig, labels: dict[str, str] | None = None) -> dict[st
 
 
 def _label_words(label: str) -> tuple[str | None, str | None]:
+    if _BIRTH_YEAR.match(label):  # a later year of birth is a younger customer
+        return "younger", "older"
     return LABEL_WORDS.get(label) or _since_words(label)
+
+
+# a year of birth (a food retailer's Year_Birth named segments "High year birth", its
+# youngest customers): its high end is younger, its low end older
+_BIRTH_YEAR = re.compile(
+    r"^(?:year (?:of )?birth|birth ?year|year born|yob|birth yr|yr (?:of )?birth)$", re.IGNORECASE
+)
 
 
 # single words ending in -er that are adjectives, not comparatives: "very clever"

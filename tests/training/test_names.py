@@ -411,6 +411,44 @@ def test_an_age_feature_is_older_or_younger_without_a_config_word(tmp_path: Path
     )
 
 
+def test_a_year_of_birth_is_younger_or_older(tmp_path: Path) -> None:
+    """A food retailer's ``Year_Birth`` (a new user's config, as the column is) named its
+    youngest customers "High year birth": a later year of birth is younger, an earlier one
+    older, in names; as written in descriptions (the column's own numbers)."""
+    rng = np.random.default_rng(11)
+    n = 1500
+    group = rng.choice(3, n)
+    frame = pd.DataFrame(
+        {
+            "ID": [f"{i}" for i in range(n)],
+            "Year_Birth": np.array([1950, 1972, 1995])[group] + rng.integers(-4, 5, n),
+            "MntWines": np.array([600.0, 300.0, 40.0])[group] * rng.lognormal(0, 0.2, n),
+        }
+    )
+    frame.to_csv(data := tmp_path / "d.csv", index=False)
+    raw = {
+        "data": {"path": str(data), "id_column": "ID"},
+        "features": [{"name": "Year_Birth"}, {"name": "MntWines"}],
+        "model": {"k_min": 3, "k_max": 3, "stability_bootstraps": 0},
+    }
+    m = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
+    by_year = sorted(m.segments, key=lambda s: s.numeric["Year_Birth"].mean)
+    names = [s.name for s in by_year]
+    assert "older" in names[0].lower() and "younger" in names[2].lower(), names
+    assert not any("year birth" in name.lower() for name in names), names
+    assert "spend on wines" in " ".join(names).lower(), names  # MntWines, spelled out
+    assert "year birth below average" in by_year[0].description, by_year[0].description
+    assert [_words_of(label) for label in ("year of birth", "birth year", "YOB", "birthday")] == [
+        ("younger", "older"), ("younger", "older"), ("younger", "older"), (None, None),
+    ]  # fmt: skip
+
+
+def _words_of(label: str) -> tuple[str | None, str | None]:
+    from app.training.profile import _label_words
+
+    return _label_words(label)
+
+
 def test_a_time_since_something_is_long_ago_or_recent(tmp_path: Path) -> None:
     """The docs' pandas lines write a date as days_since_<column>: a SaaS table's segments
     read "Very high days since last login", a retailer's "Very high days since dt customer".
