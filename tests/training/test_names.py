@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from app.registry.manifest import CategoryShare, NumericProfile
+from app.registry.manifest import CategoryShare, Manifest, NumericProfile
 from app.registry.store import ModelStore
 from app.training.config import parse_config
 from app.training.job import train
@@ -117,30 +117,33 @@ def test_a_yes_no_state_is_denied_with_not(tmp_path: Path) -> None:
     assert "not feed" not in names, names
 
 
+def _three_groups(tmp_path: Path, group: np.ndarray, **columns: object) -> Manifest:
+    """A table of ``columns`` (each a numeric feature) with a text id, trained at k = 3."""
+    frame = pd.DataFrame({"id": [f"c{i}" for i in range(len(group))], **columns})
+    frame.to_csv(data := tmp_path / "d.csv", index=False)
+    raw = {
+        "data": {"path": str(data), "id_column": "id"},
+        "features": [{"name": c} for c in columns],
+        "model": {"k_min": 3, "k_max": 3, "stability_bootstraps": 0},
+    }
+    return train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
+
+
 def test_a_yes_no_place_or_company_is_denied_with_not_or_without(tmp_path: Path) -> None:
     """A game's True/False ``in_guild`` named its largest segment "No in guild", and a
     count's column ``NumFriends`` said "zero num friends": where a customer is is denied with
     "not" ("not in guild"), ``with_coach`` with "without", a count by what it counts; and
     a 0/1 feature is described by its share, as a category is."""
     rng = np.random.default_rng(8)
-    n = 1500
-    group = rng.choice(3, n)
-    frame = pd.DataFrame(
-        {
-            "player_id": [f"p{i}" for i in range(n)],
-            "playtime": np.array([5.0, 40.0, 200.0])[group] + rng.normal(0, 2, n),
-            "in_guild": group == 2,  # written True/False
-            "with_coach": (group == 1).astype(int),
-            "NumFriends": np.where(group == 0, 0, rng.poisson(6, n) + 1),
-        }
+    group = rng.choice(3, 1500)
+    m = _three_groups(
+        tmp_path,
+        group,
+        playtime=np.array([5.0, 40.0, 200.0])[group] + rng.normal(0, 2, 1500),
+        in_guild=group == 2,  # written True/False
+        with_coach=(group == 1).astype(int),
+        NumFriends=np.where(group == 0, 0, rng.poisson(6, 1500) + 1),
     )
-    frame.to_csv(data := tmp_path / "players.csv", index=False)
-    raw = {
-        "data": {"path": str(data), "id_column": "player_id"},
-        "features": [{"name": c} for c in ("playtime", "in_guild", "with_coach", "NumFriends")],
-        "model": {"k_min": 3, "k_max": 3, "stability_bootstraps": 0},
-    }
-    m = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
     names = " / ".join(s.name.lower() for s in m.segments)
     assert "not in guild" in names or "without coach" in names, names
     assert "zero friends" in names, names
@@ -416,22 +419,13 @@ def test_a_year_of_birth_is_younger_or_older(tmp_path: Path) -> None:
     youngest customers "High year birth": a later year of birth is younger, an earlier one
     older, in names; as written in descriptions (the column's own numbers)."""
     rng = np.random.default_rng(11)
-    n = 1500
-    group = rng.choice(3, n)
-    frame = pd.DataFrame(
-        {
-            "ID": [f"{i}" for i in range(n)],
-            "Year_Birth": np.array([1950, 1972, 1995])[group] + rng.integers(-4, 5, n),
-            "MntWines": np.array([600.0, 300.0, 40.0])[group] * rng.lognormal(0, 0.2, n),
-        }
+    group = rng.choice(3, 1500)
+    m = _three_groups(
+        tmp_path,
+        group,
+        Year_Birth=np.array([1950, 1972, 1995])[group] + rng.integers(-4, 5, 1500),
+        MntWines=np.array([600.0, 300.0, 40.0])[group] * rng.lognormal(0, 0.2, 1500),
     )
-    frame.to_csv(data := tmp_path / "d.csv", index=False)
-    raw = {
-        "data": {"path": str(data), "id_column": "ID"},
-        "features": [{"name": "Year_Birth"}, {"name": "MntWines"}],
-        "model": {"k_min": 3, "k_max": 3, "stability_bootstraps": 0},
-    }
-    m = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
     by_year = sorted(m.segments, key=lambda s: s.numeric["Year_Birth"].mean)
     names = [s.name for s in by_year]
     assert "older" in names[0].lower() and "younger" in names[2].lower(), names

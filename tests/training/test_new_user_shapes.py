@@ -124,12 +124,16 @@ def test_categories_grouped_as_infrequent_for_many_customers_are_noted(tmp_path:
     assert rare.sum() / n > 0.4
 
 
-def _preparing_lines() -> str:
+def _docs_lines(start: str) -> str:
+    """docs/training.md's first python block after ``start`` (a heading, or a sentence)."""
     text = (ROOT / "docs" / "training.md").read_text()
-    section = text[text.index("## Preparing a file") :]
-    block = re.search(r"```python\n(.*?)```", section, re.S)
-    assert block, "docs/training.md's 'Preparing a file' has no python block"
+    block = re.search(r"```python\n(.*?)```", text[text.index(start) :], re.S)
+    assert block, f"docs/training.md has no python block after {start!r}"
     return block.group(1)
+
+
+def _preparing_lines() -> str:
+    return _docs_lines("## Preparing a file")
 
 
 def saas_frame(n: int = 600, seed: int = 9) -> pd.DataFrame:
@@ -245,11 +249,7 @@ def usage_names(tmp_path: Path, frame: pd.DataFrame, **data_mb: str) -> list[str
 
 
 def _id_writing_lines() -> str:
-    text = (ROOT / "docs" / "training.md").read_text()
-    section = text[text.index("## Customer ids") :]
-    block = re.search(r"```python\n(.*?)```", section, re.S)
-    assert block, "docs/training.md's 'Customer ids' has no python block"
-    return block.group(1)
+    return _docs_lines("## Customer ids")
 
 
 def test_the_docs_lines_that_write_an_id_column_make_a_file_that_trains(tmp_path: Path) -> None:
@@ -961,11 +961,7 @@ def test_min_frequency_0_keeps_every_category_and_trains(tmp_path: Path) -> None
 
 
 def _currency_lines() -> str:
-    text = (ROOT / "docs" / "training.md").read_text()
-    section = text[text.index("Amounts are added as written.") :]
-    block = re.search(r"```python\n(.*?)```", section, re.S)
-    assert block, "docs/training.md's currency paragraph has no python block"
-    return block.group(1)
+    return _docs_lines("Amounts are added as written.")
 
 
 def test_the_docs_currency_lines_make_a_log_of_one_currency_that_trains(tmp_path: Path) -> None:
