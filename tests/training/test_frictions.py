@@ -1708,6 +1708,36 @@ def test_a_logs_id_column_naming_another_column_is_refused_not_ignored(tmp_path:
     assert parse_config(stored, base_dir=tmp_path, stored=True).data.id_column == "acct"
 
 
+@pytest.mark.parametrize(
+    ("name", "like"),
+    [
+        ("Game Players", "Game_Players"),
+        ("-churn", "churn"),
+        ("x" * 70, "x" * 64),
+        ("€", "customers"),
+    ],
+)
+def test_a_model_name_the_store_cannot_hold_says_the_rule_in_words(
+    tmp_path: Path, name: str, like: str
+) -> None:
+    """A game studio's [model] name = "Game Players" was refused with "String should match
+    pattern '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$'": the rule in words and a name that keeps,
+    before anything is read or stored."""
+    path = retail_log(tmp_path)
+    config = log_config(path, "1997-10-01")
+    config["model"] = {"name": name}
+    store = ModelStore(tmp_path / "s")
+    with pytest.raises(ConfigError) as raised:
+        train(parse_config(config, base_dir=tmp_path), store)
+    said = str(raised.value)
+    assert "is not a model name: letters, digits, '_', '.' and '-' only, at most 64" in said
+    assert said.endswith(f"e.g. name = {like!r}"), said
+    assert "pattern" not in said, said
+    assert store.model_names() == []
+    config["model"] = {"name": like}  # the name it gives trains
+    assert train(parse_config(config, base_dir=tmp_path), store).manifest.model_name == like
+
+
 def test_an_outcomes_table_without_the_default_id_column_names_its_key(tmp_path: Path) -> None:
     """A subscription log's outcomes were keyed on `subscriber`: without `id` in [outcomes]
     the error said "missing column(s) 'customer_id'" and no word of the key that names the
