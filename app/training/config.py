@@ -130,8 +130,8 @@ class TransactionsConfig(_Strict):
         # the reader's guess; the config names one way to write it)
         if isinstance(value, str) and not re.match(r"\s*\d{4}-", value):
             raise ValueError(
-                f"reference_date {value!r} is not a date written year first: write it as a "
-                "TOML date, reference_date = 2024-09-01 (no quotes needed)"
+                f"reference_date {value[:40]!r} is not a date written year first: write it as "
+                f"a TOML date, reference_date = {_year_first(value)} (no quotes needed)"
             )
         return value
 
@@ -157,6 +157,27 @@ class TransactionsConfig(_Strict):
         if has_amount == has_product:
             raise ValueError("give either 'amount' or both 'quantity' and 'unit_price'")
         return self
+
+
+def _year_first(value: str) -> str:
+    """``value`` (``01.07.2024``, ``7/15/2024``) written year first, each way it may be read
+    (``2024-07-01 if day first, or 2024-01-07 if month first``); ``2024-09-01``, an example,
+    where it is no such date."""
+    found = re.fullmatch(r"\s*(\d{1,2})[./-](\d{1,2})[./-](\d{4})\s*", value)
+    if not found:
+        return "2024-09-01"
+    a, b, year = (int(g) for g in found.groups())
+    readings = []
+    for day, month, way in ((a, b, "day first"), (b, a, "month first")):
+        try:
+            readings.append((date(year, month, day).isoformat(), way))
+        except ValueError:
+            continue
+    if not readings:
+        return "2024-09-01"
+    if len(readings) == 1 or readings[0][0] == readings[1][0]:
+        return readings[0][0]
+    return ", or ".join(f"{iso} if {way}" for iso, way in readings)
 
 
 class DataConfig(_Strict):

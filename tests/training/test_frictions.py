@@ -1453,8 +1453,21 @@ def test_a_reference_date_written_month_first_says_how_to_write_it(tmp_path: Pat
         parse_config(log_config(path, "09/01/1997"), base_dir=tmp_path)
     assert (
         "data.transactions.reference_date: reference_date '09/01/1997' is not a date written "
-        "year first: write it as a TOML date, reference_date = 2024-09-01 (no quotes needed)"
+        "year first: write it as a TOML date, reference_date = 1997-01-09 if day first, or "
+        "1997-09-01 if month first (no quotes needed)"
     ) in str(caught.value)
+    # a wholesaler's "01.07.2024" was told "reference_date = 2024-09-01", another day: its
+    # own date, each way it may be read, or the one way where only one is a date
+    for given, said in [
+        ("15.07.2024", "reference_date = 2024-07-15 (no quotes"),
+        ("7/15/2024", "reference_date = 2024-07-15 (no quotes"),
+        ("01.01.2024", "reference_date = 2024-01-01 (no quotes"),
+        ("July 1st", "reference_date = 2024-09-01 (no quotes"),  # no such date: an example
+        ("31/31/2024", "reference_date = 2024-09-01 (no quotes"),
+    ]:
+        with pytest.raises(ConfigError) as caught:
+            parse_config(log_config(path, given), base_dir=tmp_path)
+        assert said in str(caught.value), str(caught.value)
     config = parse_config(log_config(path, "1997-10-01"), base_dir=tmp_path)
     assert config.data.transactions is not None
     assert str(config.data.transactions.reference_date) == "1997-10-01"
