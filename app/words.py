@@ -69,6 +69,8 @@ def label_of(name: str) -> str:
             out.append("number" if said[i + 1] == "of" else "number of")
         elif word == "mnt" and i == 0:  # MntWines (amount spent): "spend on wines"
             out.append("spend on")
+        elif word == "mon" and i and said[i - 1].isdigit():  # Contacts_Count_12_mon
+            out.append("months")
         else:
             out.append(_ABBREVIATIONS.get(word, word))
     return " ".join(out)
@@ -81,7 +83,13 @@ _ABBREVIATIONS = {
     "amt": "amount",
     "qty": "quantity",
     "cnt": "count",
+    "ct": "count",  # a card table's Total_Trans_Ct
     "pct": "percent",
+    "bal": "balance",
+    "chng": "change",
+    "trans": "transaction",
+    "txn": "transaction",
+    "acct": "account",
 }
 
 

@@ -229,7 +229,11 @@ def test_a_segment_of_the_customers_without_a_category_is_named_by_it(tmp_path: 
         ("NumWebPurchases", "number of web purchases"),  # was "Very high num web purchases"
         ("MntWines", "spend on wines"),  # was "mnt wines"
         ("avg_basket", "average basket"),
-        ("Total_Trans_Amt", "total trans amount"),
+        ("Total_Trans_Amt", "total transaction amount"),  # a card table's, was "trans amt"
+        ("Total_Trans_Ct", "total transaction count"),
+        ("Contacts_Count_12_mon", "contacts count 12 months"),
+        ("Total_Revolving_Bal", "total revolving balance"),
+        ("CT_state", "CT state"),  # an upper-case short word stays an acronym
         ("num", "num"),  # a column of one word is not spelled out
         ("sessions_30d", "sessions 30d"),
         ("AcceptedCmp1", "accepted cmp1"),
