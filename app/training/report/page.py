@@ -64,8 +64,8 @@ th{color:var(--muted);font-weight:600;font-size:12px}.cat .num{min-width:84px}
 background:#fff1d6;color:#8a5300;margin:1px 2px;white-space:nowrap}
 .badge.too_small{background:#fde2e1;color:#a4161a}
 code{font:12px ui-monospace,Menlo,Consolas,monospace;background:#f1f3f5;padding:1px 4px}
-.grid{display:grid;grid-template-columns:1fr 1fr;gap:20px;align-items:start}
-@media (max-width:900px){.grid{grid-template-columns:1fr}}
+.grid{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:20px;align-items:start}
+@media (max-width:900px){.grid{grid-template-columns:minmax(0,1fr)}}
 figure{margin:0 0 8px}img{max-width:100%;height:auto;display:block}footer{font-size:12px}
 """
 

@@ -29,11 +29,11 @@ MISSING = "#eceef1"  # a heat-map cell without a profile
 CSS = """
 .bars{width:100%;font-size:12px}.bars th{font-weight:400;color:inherit;font-size:12px;
 width:38%;overflow-wrap:anywhere}.bars td{padding:3px 6px;vertical-align:middle}
-.track{position:relative;height:18px;min-width:120px}
+.track{position:relative;height:18px;min-width:60px}
 .track span{position:absolute;top:50%;height:14px;margin-top:-7px}
 .track .at{border-left:1.5px dashed #5f6b7a;top:-3px;bottom:-3px;height:auto;margin:0}
 .track .zero{border-left:1px solid #c5cbd3;top:-3px;bottom:-3px;height:auto;margin:0}
-.outcomes{display:grid;grid-template-columns:repeat(auto-fill,minmax(330px,1fr));gap:18px}
+.outcomes{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(330px,100%),1fr));gap:18px}
 .outcomes h3{margin:6px 0 0}.outcomes .test{margin:0 0 4px;font-size:12px}
 .sig{color:#a4161a}
 table.heat{width:auto;font-size:12px}.heat td{text-align:center;min-width:58px;
@@ -43,7 +43,7 @@ font-size:12px;color:inherit;font-weight:400;vertical-align:middle}
 .scale{display:flex;align-items:center;gap:6px;font-size:11px;color:#5f6b7a;margin:6px 0}
 .scale .ramp{display:inline-block;width:160px;height:10px;border-radius:2px}
 .key{font-size:12px;color:#5f6b7a;margin:4px 0 0}.key span{margin-right:14px;
-white-space:nowrap}.legend{list-style:none;margin:0;padding:0;font-size:12px}
+display:inline-block}.legend{list-style:none;margin:0;padding:0;font-size:12px}
 .legend li{margin:2px 0}.scatter{display:grid;grid-template-columns:minmax(0,3fr)
 minmax(180px,1fr);gap:12px;align-items:start}
 @media (max-width:900px){.scatter{grid-template-columns:1fr}}
