@@ -1,10 +1,16 @@
 """The training report's page in a real headless Chromium, served under the dashboard's
-Content-Security-Policy: its figures (HTML tables and inline SVG) fit a phone's width."""
+Content-Security-Policy: its figures (HTML tables and inline SVG) fit a phone's width and
+print with their colours."""
 
 from __future__ import annotations
 
+import re
+import zlib
 from typing import Any
 
+import numpy as np
+
+from app.colours import z_colour
 from app.training.report import render_report
 from app.ui.pages import REPORT_CSP
 from tests.training.test_report import make_manifest, projection_for
@@ -43,3 +49,35 @@ def test_every_figure_fits_a_phone_screen(browser: Any) -> None:
         assert errors == []
     finally:
         context.close()
+
+
+def fill_colours(pdf: bytes) -> set[str]:
+    """The colours a PDF fills shapes with (from Chromium's compressed content streams)."""
+    drawn = b""
+    for stream in re.findall(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
+        try:
+            drawn += zlib.decompress(stream)
+        except zlib.error:  # (fonts and images)
+            continue
+    fills = re.findall(rb"([\d.]+) ([\d.]+) ([\d.]+) rg", drawn)
+    return {"#{:02x}{:02x}{:02x}".format(*(round(float(c) * 255) for c in f)) for f in fills}
+
+
+def test_a_printed_report_keeps_its_bars_and_heat_map(browser: Any) -> None:
+    """Browsers print without background colours unless told otherwise, and the bars and
+    the heat map's cells are backgrounds: a printed report had empty bar tracks and a
+    colourless heat map, where the PNGs printed whole."""
+    manifest = make_manifest(categorical=False)
+    page_html = render_report(manifest, np.zeros((0, 2)), [])  # (no scatter's colours)
+    context, page, errors = opened(browser, page_html, 1280)
+    try:
+        printed = fill_colours(page.pdf())  # as printing does, "background graphics" off
+    finally:
+        context.close()
+    assert errors == []
+    heat = set(re.findall(r'<td style="background:(#\w{6});color:', page_html))
+    assert len(heat) > 20 and z_colour(0.0) not in heat  # (not the page's near-white)
+    assert heat <= printed
+    colours = re.findall(r'<span style="left:[\d.]+%;width:[\d.]+%;background:(#\w{6})"', page_html)
+    assert len(set(colours)) == len(manifest.segments)  # one bar colour per segment
+    assert set(colours) <= printed

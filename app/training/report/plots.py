@@ -48,6 +48,8 @@ display:inline-block}.legend{list-style:none;margin:0;padding:0;font-size:12px}
 minmax(180px,1fr);gap:12px;align-items:start}
 @media (max-width:900px){.scatter{grid-template-columns:1fr}}
 svg{max-width:100%;height:auto;display:block}
+/* bars and heat-map cells are backgrounds, which printing leaves out unless told */
+.bars,.heat,.scale,.sw,table.cat{-webkit-print-color-adjust:exact;print-color-adjust:exact}
 """
 
 
