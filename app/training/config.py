@@ -384,6 +384,9 @@ class RuleConfig(_Strict):
         return value
 
 
+MAX_LEAVES = 8  # the most leaves a tree grows (its rules stay few enough to read)
+
+
 class ModelConfig(_Strict):
     name: str = Field("customers", pattern=NAME_PATTERN)
     algorithm: Literal["kmeans", "gmm", "minibatch_kmeans", "auto", "tree"] = "kmeans"
@@ -468,6 +471,13 @@ class ModelConfig(_Strict):
                 "algorithms lists the candidates to compare, and algorithm = 'tree' grows a "
                 "tree alone: leave algorithms out, or compare the tree with clusters by "
                 'algorithms = ["kmeans", "tree"] (without algorithm = "tree")'
+            )
+        if (self.algorithm == "tree" or self.compares_tree) and self.k_min > MAX_LEAVES:
+            # (the training ended in "max() arg is an empty sequence" after reading the data)
+            raise ValueError(
+                f"a tree grows at most {MAX_LEAVES} leaves, and k_min = {self.k_min} asks for "
+                f"more segments: lower k_min to {MAX_LEAVES} or less"
+                + (", or leave 'tree' out of algorithms" if self.compares_tree else "")
             )
         if self.compares_tree and self.selection == "silhouette":
             raise ValueError(

@@ -37,7 +37,7 @@ from sklearn.metrics import (
 
 from app.errors import DataError
 from app.registry.manifest import Quality, Selection, SelectionPoint
-from app.training.config import CategoricalFeature, TrainConfig
+from app.training.config import MAX_LEAVES, CategoricalFeature, TrainConfig
 from app.training.effects import outcome_effect
 from app.training.plateau_tree import PlateauTree
 from app.training.preprocess import MISSING_CATEGORY, canonical_column
@@ -61,8 +61,6 @@ from app.training.tree_choice import (
     held_out_effects,
     new_tree,
 )
-
-MAX_LEAVES = 8
 
 
 class LeafRules(BaseEstimator):  # type: ignore[misc]

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from app.errors import ConfigError
 from app.registry.store import ModelStore
 from app.serving.compiled import CompiledAssigner
 from app.training.config import parse_config
@@ -136,3 +137,24 @@ def test_clusters_win_where_they_separate_every_outcome_and_the_tree_one(
     assert sel.reason is not None and "the tree on 'upgraded'" in sel.reason
     assert "best tree" in sel.reason or "no tree admissible" in sel.reason
     assert "target" not in m.config["model"] or m.config["model"]["target"] is None
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        pytest.param({"algorithm": "tree", "target": "churn"}, id="tree-alone"),
+        pytest.param({"algorithms": ["kmeans", "tree"]}, id="tree-among-candidates"),
+    ],
+)
+def test_a_tree_asked_for_more_leaves_than_it_grows_is_refused_by_name(
+    tmp_path: Path, model: dict[str, Any]
+) -> None:
+    """A tree grows at most eight leaves: k_min = 9 beside one ended the training in
+    "ValueError: max() arg is an empty sequence", after the data was read."""
+    churn_table(500).to_csv(tmp_path / "churn.csv", index=False)
+    raw = tree_config(tmp_path / "churn.csv").model_dump(mode="json")
+    raw["model"] = {**model, "k_min": 9, "k_max": 12}
+    with pytest.raises(ConfigError, match=r"a tree grows at most 8 leaves, and k_min = 9"):
+        parse_config(raw, base_dir=tmp_path)
+    raw["model"]["k_min"] = 8  # (k_max above eight: the tree's counts stop at eight)
+    assert parse_config(raw, base_dir=tmp_path).model.k_max == 12
