@@ -722,10 +722,18 @@ def _trees_said(curve: list[SelectionPoint], chosen: SelectionPoint, target: str
     one won over them (or they over the clusters)."""
     trees = [p for p in curve if p.algorithm == "tree"]
     clusters = [p for p in curve if p.algorithm != "tree"]
+    # (the outcome-weighted space's clusters are fitted on columns weighted by the outcomes)
+    weighted = any(_space(p) == WEIGHTED for p in clusters)
     said = (
         f"; the tree on {target!r}: its effects on the half of the customers it was not "
         "grown on (grown on one half, measured on the other, both ways), the clusters' on "
-        "the sample they were fitted to (their segments never see the outcomes)"
+        "the sample they were fitted to ("
+        + (
+            "the outcome-weighted space's weights are read from the outcomes on that sample"
+            if weighted
+            else "their segments never see the outcomes"
+        )
+        + ")"
     )
     if chosen.algorithm == "tree":
         best = max(

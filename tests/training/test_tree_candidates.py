@@ -61,6 +61,10 @@ def test_a_tree_that_separates_the_outcome_best_wins_and_is_served_by_its_rules(
         sel.reason
     )
     assert f"best cluster candidate {best_cluster.algorithm} k={best_cluster.k}" in sel.reason
+    # the outcome-weighted candidates' space is weighted by the outcomes: the reason does not
+    # say the clusters never saw them
+    assert "never see the outcomes" not in sel.reason
+    assert "the outcome-weighted space's weights are read from the outcomes" in sel.reason
     assert "judged" not in sel.criterion and "'tree'" in sel.criterion
     # served by leaf rules, every customer as the tree itself puts it
     model = ModelStore(folder / "store").load("customers", m.version).estimator
