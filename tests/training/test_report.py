@@ -214,6 +214,18 @@ def test_report_shows_every_segment_and_flag_and_escapes_user_text() -> None:
     assert "Send the onboarding series" in page
 
 
+def test_a_trees_target_is_escaped_where_the_outcomes_section_names_it() -> None:
+    """An outcome is any column's name, and a tree among the candidates takes the first
+    declared one as its target: the outcomes section's caption printed it raw."""
+    target = '</p><style>main{display:none}</style><p title="x'
+    manifest = make_manifest().model_copy(
+        update={"algorithm": "tree", "config": {"model": {"algorithm": "tree", "target": target}}}
+    )
+    page = render(manifest)
+    assert "<style>main" not in page
+    assert html.escape(repr(target), quote=False) in page
+
+
 def figures(page: str) -> int:
     """The figures drawn: SVG charts and bar and heat-map tables, no image."""
     return page.count("<svg ") + page.count('class="bars"') + page.count('class="heat"')

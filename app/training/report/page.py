@@ -253,8 +253,9 @@ def _outcomes_use(m: Manifest) -> str:
             else ""
         )
         return (
-            f"The segments are the leaves of a tree fitted to predict {target!r}, so its effect "
-            f"below is measured on the customers it was fitted to: optimistic.{chosen}"
+            "The segments are the leaves of a tree fitted to predict "
+            f"{escape(repr(target), quote=False)}, so its effect below is measured on the "
+            f"customers it was fitted to: optimistic.{chosen}"
         )
     if sel.chosen_algorithm and WEIGHTED in sel.chosen_algorithm:
         return (
