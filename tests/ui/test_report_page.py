@@ -9,6 +9,7 @@ import zlib
 from typing import Any
 
 import numpy as np
+import pytest
 
 from app.colours import z_colour
 from app.training.report import render_report
@@ -49,6 +50,29 @@ def test_every_figure_fits_a_phone_screen(browser: Any) -> None:
         assert errors == []
     finally:
         context.close()
+
+
+# the lines each heat-map row's feature label is set on
+LABEL_LINES = """[...document.querySelectorAll('table.heat th[scope=row]')].map(th => {
+  const range = document.createRange(); range.selectNodeContents(th);
+  return [th.textContent, new Set([...range.getClientRects()].map(r => Math.round(r.top))).size];
+})"""
+
+
+@pytest.mark.parametrize(("width", "segments"), [(375, 8), (1280, 24)])
+def test_the_heat_maps_feature_labels_read_across(browser: Any, width: int, segments: int) -> None:
+    """Where the segments' columns are wider than the screen (eight on a phone, twenty-four
+    on a laptop), the labels' column was squeezed to one letter: "recency days" set down
+    the page a letter a line, the heat map 5,700 px tall."""
+    manifest = make_manifest(segments, 15)
+    page_html = render_report(manifest, *projection_for(manifest, 500))
+    context, page, errors = opened(browser, page_html, width)
+    try:
+        lines = dict(page.evaluate(LABEL_LINES))
+    finally:
+        context.close()
+    assert len(lines) == 15 and errors == []
+    assert {label: n for label, n in lines.items() if n > 3} == {}
 
 
 def fill_colours(pdf: bytes) -> set[str]:

@@ -39,7 +39,7 @@ width:38%;overflow-wrap:anywhere}.bars td{padding:3px 6px;vertical-align:middle}
 table.heat{width:auto;font-size:12px}.heat td{text-align:center;min-width:58px;
 font-variant-numeric:tabular-nums;border:1px solid #fff}.heat th{font-size:11px;
 vertical-align:bottom;max-width:130px;overflow-wrap:anywhere}.heat th[scope=row]{max-width:none;
-font-size:12px;color:inherit;font-weight:400;vertical-align:middle}
+min-width:9em;font-size:12px;color:inherit;font-weight:400;vertical-align:middle}
 .scale{display:flex;align-items:center;gap:6px;font-size:11px;color:#5f6b7a;margin:6px 0}
 .scale .ramp{display:inline-block;width:160px;height:10px;border-radius:2px}
 .key{font-size:12px;color:#5f6b7a;margin:4px 0 0}.key span{margin-right:14px;
