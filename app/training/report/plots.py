@@ -44,9 +44,10 @@ min-width:9em;font-size:12px;color:inherit;font-weight:400;vertical-align:middle
 .scale .ramp{display:inline-block;width:160px;height:10px;border-radius:2px}
 .key{font-size:12px;color:#5f6b7a;margin:4px 0 0}.key span{margin-right:14px;
 display:inline-block}.legend{list-style:none;margin:0;padding:0;font-size:12px}
-.legend li{margin:2px 0}.scatter{display:grid;grid-template-columns:minmax(0,3fr)
-minmax(180px,1fr);gap:12px;align-items:start}
-@media (max-width:900px){.scatter{grid-template-columns:1fr}}
+.legend li{margin:2px 0;overflow-wrap:anywhere}
+.scatter{display:grid;grid-template-columns:minmax(0,3fr) minmax(180px,1fr);gap:12px;
+align-items:start}
+@media (max-width:900px){.scatter{grid-template-columns:minmax(0,1fr)}}
 svg{max-width:100%;height:auto;display:block}
 /* bars and heat-map cells are backgrounds, which printing leaves out unless told */
 .bars,.heat,.scale,.sw,table.cat{-webkit-print-color-adjust:exact;print-color-adjust:exact}
