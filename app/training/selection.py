@@ -320,7 +320,8 @@ def select_k(
                 k=tree.leaves,
                 silhouette=sil,
                 min_share=share,
-                admissible=share >= floor and tree.stability >= MIN_STABILITY,
+                admissible=share >= floor
+                and (tree.stability is None or tree.stability >= MIN_STABILITY),
                 algorithm="tree",
                 stability=tree.stability,
                 effects=effects,

@@ -407,7 +407,7 @@ class TreeCandidate:
     plateau: float
     labels: np.ndarray  # leaf (0..) of each row of the frame
     effects: dict[str, tuple[float, float | None]]  # held out: (effect size, larger p-value)
-    stability: float  # lowest ARI of the first selection_bootstraps refits
+    stability: float | None  # lowest ARI of the first selection_bootstraps refits (none: None)
 
 
 def tree_candidates(
@@ -449,7 +449,10 @@ def tree_candidates(
                 plateau,
                 np.unique(leaves, return_inverse=True)[1].reshape(-1),
                 measured[count],
-                choice.lowest(count, spec.selection_bootstraps),
+                # (no refits, as a cluster's: selection_bootstraps = 0 measures none)
+                choice.lowest(count, spec.selection_bootstraps)
+                if spec.selection_bootstraps > 0
+                else None,
             )
         )
     return candidates

@@ -62,7 +62,7 @@ class TreeChoice:
         assert self.every_refit is not None
         assert self.every_tree is not None
         tree = self.every_tree[leaves]
-        others = self.every_refit[leaves][: max(refits, 1)]
+        others = self.every_refit[leaves][:refits]
         return round(float(min(adjusted_rand_score(tree, o) for o in others)), 4)
 
 

@@ -162,3 +162,18 @@ def test_a_tree_asked_for_more_leaves_than_it_grows_is_refused_by_name(
         parse_config(raw, base_dir=tmp_path)
     raw["model"]["k_min"] = 8  # (k_max above eight: the tree's counts stop at eight)
     assert parse_config(raw, base_dir=tmp_path).model.k_max == 12
+
+
+def test_without_the_selections_refits_a_tree_is_held_to_no_more_than_the_clusters(
+    tmp_path: Path,
+) -> None:
+    """selection_bootstraps = 0 measures no cluster's stability (each is admitted by its
+    smallest segment alone); the trees were still held to the ARI of one refit, "as many
+    refits" as the clusters' being none: a tree of 6 leaves was refused at 0.57."""
+    churn_table(3_000).to_csv(tmp_path / "churn.csv", index=False)
+    config = compared_config(tmp_path / "churn.csv", selection_bootstraps=0)
+    sel = train(config, ModelStore(tmp_path / "s")).manifest.selection
+    trees = [p for p in sel.curve if p.algorithm == "tree"]
+    assert len(trees) == 6 and all(p.stability is None for p in sel.curve)
+    floor = 0.05  # min_share (3,000 customers: 20 of them is less)
+    assert all(p.admissible == (p.min_share >= floor) for p in sel.curve)
