@@ -502,3 +502,15 @@ def test_the_selection_curve_says_what_it_counts(
     ]
     page = render(m)
     assert f">{axis}</text>" in page
+
+
+def test_a_tree_model_counts_leaves_and_an_empty_segment_draws_no_bar() -> None:
+    """A tree's header said "5 clusters"; a segment of no customers showed a sliver of a
+    bar as if it held some."""
+    m = make_manifest(n_segments=3)
+    m.algorithm = "tree"
+    m.segments[1] = m.segments[1].model_copy(update={"size": 0, "share": 0.0})
+    page = render(m)
+    assert f"{m.selection.chosen_k} tree leaves, 3 segments in all" in page
+    row = re.search(r'<tr title="seg-002 [^"]*: 0 customers, 0.0%">(.*?)</tr>', page)
+    assert row is not None and "width:" not in row.group(1)

@@ -148,6 +148,7 @@ def write_report(
 
 def _header(m: Manifest) -> str:
     d, q, previous = m.data, m.quality, m.id_matching.previous_version
+    tree = m.algorithm == "tree"
     meta = {
         "Version": m.version,
         "Created": m.created_at.strftime("%Y-%m-%d %H:%M %Z").strip(),
@@ -165,7 +166,8 @@ def _header(m: Manifest) -> str:
         ),
         "Fingerprint": d.fingerprint[:12],
         "Algorithm": m.algorithm,
-        "Chosen k": f"{m.selection.chosen_k} clusters, {len(m.segments)} segments in all",
+        "Chosen k": f"{m.selection.chosen_k} {'tree leaves' if tree else 'clusters'}, "
+        f"{len(m.segments)} segments in all",
         "Segment ids": f"matched to {previous}" if previous else "first version, all new",
     }
     items = "".join(f"<div><dt>{k}</dt><dd>{escape(v)}</dd></div>" for k, v in meta.items())

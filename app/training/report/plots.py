@@ -283,7 +283,7 @@ def _bars(
     lines = []
     for name, colour, value, shown, title in rows:
         track = f'<span class="zero" style="left:{zero:.2f}%"></span>' if low < 0 else ""
-        if value is not None:
+        if value:  # (none at 0: an empty segment showed a sliver)
             start, end = sorted((zero, at(value)))
             track += (
                 f'<span style="left:{start:.2f}%;width:{max(end - start, 0.3):.2f}%;'
