@@ -15,7 +15,9 @@ from app.assignment.customer_ids import MAX_ID_LENGTH
 from app.errors import ConfigError
 from app.history import HistoryConfig
 from app.problems import MAX_BATCH_CEILING
+from app.security import parse_lines
 from app.webhooks.config import WebhookConfig
+from app.words import echoed
 
 _NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"  # a model name (app.registry.store)
 MAX_SHARDS = 256  # a members cursor holds a position per shard, and fits in a URL
@@ -212,13 +214,21 @@ class Settings(BaseSettings):
         return tuple(n.strip() for n in self.models.split(",") if n.strip())
 
     def check_serving(self) -> None:
-        """The service never runs without keys unless development mode says so."""
-        if not self.dev_mode and not self.api_keys and self.api_keys_file is None:
-            raise ValueError(
-                "no API keys configured: set SEGMENTS_API_KEYS or SEGMENTS_API_KEYS_FILE "
-                "(create one with `segments keys create`), or SEGMENTS_DEV_MODE=true to run "
-                "without authentication on a development machine"
-            )
+        """The service never runs without keys unless development mode says so; a
+        ``SEGMENTS_API_KEYS`` holding no entry (``" "``, ``","``, a comment) is no keys: it
+        started a service that refused every request."""
+        if self.dev_mode or self.api_keys_file is not None:
+            return
+        inline, problems = parse_lines(self.api_keys or "", "SEGMENTS_API_KEYS")
+        if inline or problems:  # a malformed entry is refused by name when the keys are read
+            return
+        held = "" if self.api_keys is None else f"SEGMENTS_API_KEYS={echoed(self.api_keys)} "
+        raise ValueError(
+            f"no API keys configured: {held + 'holds no key entry; ' if held else ''}set "
+            "SEGMENTS_API_KEYS or SEGMENTS_API_KEYS_FILE "
+            "(create one with `segments keys create`), or SEGMENTS_DEV_MODE=true to run "
+            "without authentication on a development machine"
+        )
 
 
 def get_settings() -> Settings:

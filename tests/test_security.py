@@ -450,6 +450,41 @@ def test_no_keys_and_no_dev_mode_refuses_to_start(
     assert "no API keys configured" in result.output
 
 
+@pytest.mark.parametrize("blank", [" ", ",", " , ,", "# no key yet"])
+def test_keys_that_hold_no_entry_are_no_keys_and_refuse_to_start(
+    trained: tuple[ModelStore, TrainResult],
+    blank: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found by an outside tester: ``SEGMENTS_API_KEYS=" "`` (or ``","``) started the
+    service with no key at all, every request a 401, where the docs say that without keys it
+    refuses to start."""
+    store, result = trained
+    for name in ("SEGMENTS_API_KEYS", "SEGMENTS_API_KEYS_FILE", "SEGMENTS_DEV_MODE"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ValueError, match="no API keys configured") as refused:
+        create_app(Settings(model_store=store.root, api_keys=blank))
+    assert f"SEGMENTS_API_KEYS={blank!r} holds no key entry" in str(refused.value)
+    monkeypatch.setenv("SEGMENTS_API_KEYS", blank)
+    served = CliRunner().invoke(cli, ["serve", "--store", str(store.root)])
+    assert served.exit_code == 2
+    shown = " ".join(served.output.split())
+    assert "no API keys configured: SEGMENTS_API_KEYS=" in shown and "holds no key" in shown
+    # development mode still runs without keys, and answers
+    quiet: dict[str, Any] = {"record_assignments": False, "data_dir": tmp_path}
+    settings = Settings(model_store=store.root, api_keys=blank, dev_mode=True, **quiet)
+    with TestClient(create_app(settings)) as client:
+        answer = client.get("/v1/segments")
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["model_version"] == result.manifest.version
+    # a blank entry beside a real key is nothing but that key
+    key, line = new_key(["read"])
+    settings = Settings(model_store=store.root, api_keys=f" ,{line}, ", **quiet)
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/v1/segments", headers={"X-API-Key": key}).status_code == 200
+
+
 def test_keys_create_prints_the_key_once_and_stores_a_hash(tmp_path: Path) -> None:
     path = tmp_path / "keys"
     result = CliRunner().invoke(cli, ["keys", "create", "-s", "assign,read", "--append", str(path)])
