@@ -15,13 +15,25 @@ from rich.table import Table
 
 from app.errors import SegmentsError, StoreError
 from app.registry.manifest import Manifest, OutcomeTest, dropped_summary
-from app.registry.store import ModelStore
+from app.registry.store import MODEL_NAME_PATTERN, ModelStore, model_name_problem
 from app.words import bounded_message, counted
 
 STORE_OPTION = Annotated[
     Path | None,
     typer.Option("--store", help="model store folder [env: SEGMENTS_MODEL_STORE, default: models]"),
 ]
+
+
+def model_option(value: str | list[str] | None) -> str | list[str] | None:
+    """A ``--model`` option's callback: a name the store cannot hold (``Game Players``) is
+    a usage error saying the rule in words and a name that keeps (``--model Game_Players``),
+    as the config's ``[model] name`` does, before anything is read or written."""
+    for name in [value] if isinstance(value, str) else value or []:
+        if not MODEL_NAME_PATTERN.fullmatch(name):
+            raise typer.BadParameter(model_name_problem(name, "--model {}"))
+    return value
+
+
 # piped output (CI logs, files) gets wide tables instead of 80 columns of wrapped cells
 out = Console(width=None if sys.stdout.isatty() else 160, emoji=False)
 

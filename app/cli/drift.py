@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from app.cli.common import STORE_OPTION, default_model, fail_on_error, out, store_at
+from app.cli.common import STORE_OPTION, default_model, fail_on_error, model_option, out, store_at
 from app.words import counted
 
 if TYPE_CHECKING:
@@ -33,7 +33,9 @@ def register(app: typer.Typer) -> None:
 def drift(
     data: Annotated[Path, typer.Option("--data", help="customer file or transaction log")],
     store: STORE_OPTION = None,
-    model: Annotated[str | None, typer.Option("--model", help="model name")] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="model name", callback=model_option)
+    ] = None,
     version: Annotated[str | None, typer.Option(help="version (default: the promoted one)")] = None,
     reference_date: Annotated[
         str | None, typer.Option(help="as-of date for a transaction log (YYYY-MM-DD)")

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from app.cli.common import fail_on_error, terminal_text
+from app.cli.common import fail_on_error, model_option, terminal_text
 from app.words import counted
 
 if TYPE_CHECKING:
@@ -94,7 +94,9 @@ def forget(
     customer_ids: Annotated[list[str], typer.Argument(help="the customers to forget")],
     model: Annotated[
         str | None,
-        typer.Option(help="forget only in this model (default: in every model served)"),
+        typer.Option(
+            help="forget only in this model (default: in every model served)", callback=model_option
+        ),
     ] = None,
 ) -> None:
     """Forget customers in every model the service serves (or only in --model): profile,
@@ -147,7 +149,10 @@ def _id_problem(customer_id: str) -> str | None:
 def rescore(
     model: Annotated[
         str | None,
-        typer.Option(help="the model (default: SEGMENTS_MODEL_NAME, else the store's only one)"),
+        typer.Option(
+            help="the model (default: SEGMENTS_MODEL_NAME, else the store's only one)",
+            callback=model_option,
+        ),
     ] = None,
     version: Annotated[
         str | None, typer.Option(help="assign with this version (default: the promoted one)")

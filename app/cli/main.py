@@ -21,6 +21,7 @@ from app.cli.common import (
     STORE_OPTION,
     default_model,
     fail_on_error,
+    model_option,
     print_manifest_summary,
     store_at,
 )
@@ -50,7 +51,9 @@ def train(
     config: Annotated[Path, typer.Option("--config", "-c", help="training config (TOML)")],
     store: STORE_OPTION = None,
     data: Annotated[Path | None, typer.Option(help="override the config's data path")] = None,
-    model_name: Annotated[str | None, typer.Option("--model", help="override model.name")] = None,
+    model_name: Annotated[
+        str | None, typer.Option("--model", help="override model.name", callback=model_option)
+    ] = None,
     seed: Annotated[
         int | None, typer.Option(min=0, max=SEED_MAX, help="override model.seed")
     ] = None,
@@ -110,7 +113,11 @@ def assign(
     store: STORE_OPTION = None,
     model_name: Annotated[
         str | None,
-        typer.Option("--model", help="default: SEGMENTS_MODEL_NAME, else the store's only model"),
+        typer.Option(
+            "--model",
+            help="default: SEGMENTS_MODEL_NAME, else the store's only model",
+            callback=model_option,
+        ),
     ] = None,
     version: Annotated[str | None, typer.Option(help="default: the promoted version")] = None,
     id_column: Annotated[
@@ -322,6 +329,7 @@ def serve(
             "--model",
             help="serve only these models (repeat it); the first is the default. "
             "Without it: every model in the store with a promoted version",
+            callback=model_option,
         ),
     ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn's own log level")] = "info",
@@ -406,7 +414,7 @@ def _run_uvicorn(host: str, port: int, workers: int, log_level: str, settings: S
 @app.command()
 def dispatch(
     store: STORE_OPTION = None,
-    model_name: Annotated[str | None, typer.Option("--model")] = None,
+    model_name: Annotated[str | None, typer.Option("--model", callback=model_option)] = None,
 ) -> None:
     """Deliver segment events to webhook subscriptions (docs/webhooks.md). One dispatcher
     works per deployment; more processes stand by and take over if it dies."""

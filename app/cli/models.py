@@ -10,7 +10,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from app.cli.common import STORE_OPTION, fail_on_error, out, print_manifest_summary, store_at
+from app.cli.common import (
+    STORE_OPTION,
+    fail_on_error,
+    model_option,
+    out,
+    print_manifest_summary,
+    store_at,
+)
 from app.errors import StoreError
 from app.registry.overrides import segment_names
 from app.words import counted
@@ -20,7 +27,8 @@ app = typer.Typer(
 )
 console = Console(stderr=True, emoji=False)
 MODEL_OPTION = Annotated[
-    str | None, typer.Option("--model", help="model name [env: SEGMENTS_MODEL_NAME]")
+    str | None,
+    typer.Option("--model", help="model name [env: SEGMENTS_MODEL_NAME]", callback=model_option),
 ]
 
 

@@ -70,8 +70,24 @@ def new_version_id(now: datetime | None = None) -> str:
 def validate_model_name(name: str) -> str:
     """Return ``name`` if it is a safe model name (letters, digits, ``_.-``), else raise."""
     if not isinstance(name, str) or not MODEL_NAME_PATTERN.fullmatch(name):
-        raise StoreError(f"invalid model name {name!r}: use 1-64 of [A-Za-z0-9_.-], no leading '.'")
+        raise StoreError(model_name_problem(name))
     return name
+
+
+def model_name_problem(given: object, example: str = "{!r}") -> str:
+    """Why ``given`` is no model name, in words, and a name that keeps, written as
+    ``example`` writes it (``name = {!r}`` in a config, ``--model {}`` on the command line):
+    ``'Game Players' is not a model name: letters, digits, ... e.g. 'Game_Players'``. One
+    sentence for the config's ``[model] name``, every command's ``--model`` and the store
+    (it was a regex, or "use 1-64 of [A-Za-z0-9_.-]")."""
+    text = str(given)
+    shown = text if len(text) <= 80 else text[:80] + "…"
+    like = re.sub(r"[^A-Za-z0-9_.-]+", "_", text).lstrip("_.-")[:64].rstrip("_.-") or "customers"
+    return (
+        f"{shown!r} is not a model name: letters, digits, '_', '.' and '-' only, at most 64, "
+        f"the first a letter or digit (it names the model's folder in the store and ?model= "
+        f"in the API), e.g. {example.format(like)}"
+    )
 
 
 def validate_version(version: str) -> str:

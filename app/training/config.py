@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from app.errors import ConfigError
+from app.registry.store import model_name_problem
 from app.words import nearest_key
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -875,7 +876,7 @@ def _format_validation_error(exc: ValidationError, source: str, raw: Any = None)
                 or _did_you_mean(err["loc"])
             )
         elif err["type"] == "string_pattern_mismatch" and tuple(err["loc"]) == ("model", "name"):
-            msg = _model_name_hint(err.get("input"))
+            msg = model_name_problem(err.get("input"), "name = {!r}")
         elif err["type"] == "union_tag_invalid":  # a feature's type
             given = (err.get("ctx") or {}).get("tag", "")
             msg = f"type {given!r} is not 'numeric' or 'categorical'" + _TYPE_HINTS.get(
@@ -883,19 +884,6 @@ def _format_validation_error(exc: ValidationError, source: str, raw: Any = None)
             )
         lines.append(f"{loc}: {msg}" if loc else msg)
     return f"invalid config {source}: " + "; ".join(lines)
-
-
-def _model_name_hint(given: Any) -> str:
-    """A model name the store cannot hold (``Game Players``) was told "String should match
-    pattern '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$'": the rule in words, and a name that keeps."""
-    text = str(given)
-    shown = text if len(text) <= 80 else text[:80] + "…"
-    like = re.sub(r"[^A-Za-z0-9_.-]+", "_", text).lstrip("_.-")[:64].rstrip("_.-") or "customers"
-    return (
-        f"{shown!r} is not a model name: letters, digits, '_', '.' and '-' only, at most 64, "
-        f"the first a letter or digit (it names the model's folder in the store and ?model= "
-        f"in the API), e.g. name = {like!r}"
-    )
 
 
 def _location(loc: tuple[int | str, ...], raw: Any) -> str:

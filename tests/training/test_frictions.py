@@ -17,6 +17,7 @@ from app.registry.store import ModelStore
 from app.training.config import load_config, parse_config
 from app.training.data import load_training_data
 from app.training.job import train
+from tests.conftest import ROOT
 
 runner = CliRunner()
 
@@ -1794,3 +1795,40 @@ def test_a_rule_on_a_column_declared_no_feature_says_to_declare_it(tmp_path: Pat
         "without the outcome"
     ), said
     assert not (tmp_path / "s").exists() or not list((tmp_path / "s").rglob("manifest.json"))
+
+
+def test_a_model_name_the_store_cannot_hold_on_the_command_line_says_the_rule_too(
+    trained: tuple[ModelStore, object], customers_csv: Path, tmp_path: Path
+) -> None:
+    """Found by an outside tester: ``--model "Game Players"`` was told "invalid model name
+    'Game Players': use 1-64 of [A-Za-z0-9_.-], no leading '.'" (``serve``: pydantic's regex)
+    where the config's ``[model] name`` says the rule in words and a name that keeps: every
+    command's ``--model`` says the same, before anything is read or written."""
+    store, _ = trained
+    before = sorted(p.name for p in store.root.rglob("*"))
+    config = tmp_path / "c.toml"
+    config.write_text((ROOT / "examples" / "customers.toml").read_text())
+    new_store = tmp_path / "new"
+    s, csv = str(store.root), str(customers_csv)
+    commands = [
+        ["models", "list", "--store", s],
+        ["models", "show", "--store", s],
+        ["models", "promote", "20240101-000000-abcdef", "--store", s],
+        ["train", "--config", str(config), "--data", csv, "--store", str(new_store)],
+        ["assign", "--input", csv, "--output", str(tmp_path / "o.csv"), "--store", s],
+        ["drift", "--data", csv, "--store", s],
+        ["serve", "--store", s, "--port", "8395"],
+        ["dispatch", "--store", s],
+        ["customers", "forget", "c1"],
+        ["customers", "rescore"],
+    ]
+    for command in commands:
+        said = CliRunner().invoke(app, [*command, "--model", "Game Players"])
+        text = " ".join(said.output.replace("│", " ").split())
+        assert said.exit_code == 2, (command, said.output)
+        assert "'Game Players' is not a model name: letters, digits, '_', '.' and '-' only" in text
+        assert text.count("is not a model name") == 1, text
+        assert "e.g. --model Game_Players" in text, (command, text)
+        assert "pattern" not in text and "[A-Za-z0-9_.-]" not in text, text
+    assert not new_store.exists() and not (tmp_path / "o.csv").exists()
+    assert sorted(p.name for p in store.root.rglob("*")) == before
