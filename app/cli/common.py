@@ -65,6 +65,17 @@ def store_at(path: Path | None) -> ModelStore:
     return CommandStore(path or get_settings().model_store)
 
 
+def not_promoted_note(name: str, version: str, store: Path | None, why: str = "") -> str:
+    """The line a command prints under a version it shows that is not promoted (``train``
+    without ``--promote``; ``models show`` of a model none of whose versions is): what that
+    means and the command that promotes it, with the ``--store`` the user gave."""
+    where = f" --store {store}" if store is not None else ""
+    return (
+        f"not promoted: {why}the service and `segments assign` use the promoted version; to "
+        f"use this one: segments models promote {version} --model {name}{where}"
+    )
+
+
 def default_model(store: ModelStore, configured: str) -> str:
     """The model to use when ``--model`` is not given: the configured one
     (SEGMENTS_MODEL_NAME, default ``customers``) if the store holds it, else the store's only

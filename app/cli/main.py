@@ -22,6 +22,7 @@ from app.cli.common import (
     default_model,
     fail_on_error,
     model_option,
+    not_promoted_note,
     print_manifest_summary,
     store_at,
 )
@@ -92,11 +93,8 @@ def train(
             console.print(f"[green]promoted[/] {manifest.model_name} {manifest.version}")
         elif model_store.promoted(manifest.model_name) != manifest.version:
             # (a new user's next `segments assign` answered "no promoted version")
-            where = f" --store {store}" if store is not None else ""
             console.print(
-                "not promoted: the service and `segments assign` use the promoted version; to use "
-                f"this one: segments models promote {manifest.version} --model "
-                f"{manifest.model_name}{where}",
+                not_promoted_note(manifest.model_name, manifest.version, store),
                 markup=False,
                 soft_wrap=True,
                 highlight=False,

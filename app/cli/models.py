@@ -14,6 +14,7 @@ from app.cli.common import (
     STORE_OPTION,
     fail_on_error,
     model_option,
+    not_promoted_note,
     out,
     print_manifest_summary,
     store_at,
@@ -81,7 +82,13 @@ def list_versions(store: STORE_OPTION = None, model: MODEL_OPTION = None) -> Non
 
 @app.command()
 def show(
-    version: Annotated[str | None, typer.Argument(help="default: the promoted version")] = None,
+    version: Annotated[
+        str | None,
+        typer.Argument(
+            help="default: the promoted version; with none promoted, the latest (said so on "
+            "stderr, with the command that promotes it)"
+        ),
+    ] = None,
     store: STORE_OPTION = None,
     model: MODEL_OPTION = None,
     json: Annotated[bool, typer.Option("--json", help="print the whole manifest")] = False,
@@ -89,16 +96,27 @@ def show(
     """One version's manifest as a summary table (or JSON)."""
     with fail_on_error(console):
         model_store, name = store_at(store), _name(model)
-        version = version or model_store.promoted(name)
-        if version is None:
-            raise StoreError(model_store.no_promoted_version(name, "name a version"))
+        note = ""
+        if version is None and (version := model_store.promoted(name)) is None:
+            # a new user who trained without --promote sees what was trained (it was an
+            # error naming the latest), told it is not served and how to serve it
+            versions = model_store.versions(name)
+            if not versions:
+                raise StoreError(model_store.no_promoted_version(name, "name a version"))
+            version = versions[-1]
+            many = f", of {len(versions)}: `segments models list`" if len(versions) > 1 else ""
+            why = f"no version of {name} is; this is the latest ({version}{many}); "
+            note = not_promoted_note(name, version, store, why)
         manifest = model_store.manifest(name, version)
         if json:
             typer.echo(manifest.model_dump_json(indent=2))
-            return
-        served = segment_names(manifest, model_store.root / name)
-        print_manifest_summary(manifest, model_store.promoted(name), served)
-        out.print(f"report: {model_store.version_dir(name, version) / 'report.html'}", markup=False)
+        else:
+            served = segment_names(manifest, model_store.root / name)
+            print_manifest_summary(manifest, model_store.promoted(name), served)
+            report = model_store.version_dir(name, version) / "report.html"
+            out.print(f"report: {report}", markup=False)
+        if note:  # on stderr: --json's stdout stays the manifest alone
+            console.print(note, markup=False, soft_wrap=True, highlight=False)
 
 
 @app.command()

@@ -3,6 +3,7 @@ by an outside audit): the store's models are named, and key prefixes print as th
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -316,11 +317,15 @@ def test_forget_refuses_an_id_the_service_would_refuse(
     assert len(shown.output) < 400
 
 
-def test_a_model_with_no_promoted_version_names_its_latest(
+def test_a_model_with_no_promoted_version_shows_its_latest(
     tx_trained: tuple[ModelStore, TrainResult], tmp_path: Path
 ) -> None:
     """Found by a new-user audit: `models show` after a training without --promote said
-    "model bank has no promoted version; name a version" and named none."""
+    "model bank has no promoted version; name a version" and named none; then (outside
+    testers) it named the latest but still showed nothing: it shows the latest, says it is
+    not promoted and how to promote it. ``--json`` prints the same version's manifest, the
+    note on stderr; a version named is shown as before; a model with no version is still an
+    error."""
     store, _ = tx_trained
     copy = ModelStore(tmp_path / "store")
     shutil.copytree(store.root, copy.root)
@@ -328,8 +333,26 @@ def test_a_model_with_no_promoted_version_names_its_latest(
     latest = copy.versions("transactions")[-1]
     where = ["--store", str(copy.root), "--model", "transactions"]
     shown = CliRunner().invoke(cli, ["models", "show", *where])
-    assert shown.exit_code == 1
-    said = _text(shown.output)
-    assert f"has no promoted version; name a version (the latest: {latest}" in said, said
+    assert shown.exit_code == 0, shown.output
+    summary, said = _text(shown.stdout), _text(shown.stderr)
+    assert f"transactions {latest} (not promoted)" in summary, summary
+    assert f"{latest}/report.html" in _whole(shown.stdout)
+    latest_said = f"not promoted: no version of transactions is; this is the latest ({latest}"
+    assert said.startswith(latest_said), said
+    assert "the service and `segments assign` use the promoted version" in said
+    promote = f"segments models promote {latest} --model transactions --store {copy.root}"
+    assert promote in said, said
+    as_json = CliRunner().invoke(cli, ["models", "show", "--json", *where])
+    assert as_json.exit_code == 0, as_json.output
+    assert json.loads(as_json.stdout)["version"] == latest  # stdout stays one JSON document
+    assert _text(as_json.stderr) == said
     named = CliRunner().invoke(cli, ["models", "show", latest, *where])
     assert named.exit_code == 0, named.output
+    assert named.stdout == shown.stdout and "not promoted:" not in named.stderr
+    # the promote line it prints promotes it
+    promoted = CliRunner().invoke(cli, promote.split()[1:])
+    assert promoted.exit_code == 0, promoted.output
+    again = CliRunner().invoke(cli, ["models", "show", *where])
+    assert f"transactions {latest} (promoted)" in _text(again.stdout) and not again.stderr
+    none = CliRunner().invoke(cli, ["models", "show", "--store", str(copy.root), "--model", "nope"])
+    assert none.exit_code == 1 and "no model 'nope' in the store" in _text(none.output)
