@@ -111,7 +111,9 @@ async def readyz(request: Request, holder: HolderDep) -> Response:
     every replica shares the same Redis, so failing readiness would take all of them out of a
     load balancer for no gain. ``checks.redis`` says what is wrong; 503 only without a model
     to serve, or without Redis when ``SEGMENTS_READYZ_REQUIRES_REDIS`` is set. A keys file that is
-    missing, unreadable or has a malformed line is ``degraded`` too (``checks.api_keys``).
+    missing, unreadable or has a malformed line is ``degraded`` too (``checks.api_keys``), as
+    is a model that ``SEGMENTS_MODELS`` names and that is not served (``checks.named_models``:
+    each with why, such as a typo's did-you-mean; it is served once promoted, no restart).
 
     No key is needed, so the answer names no server path; sent with a valid ``read`` key it
     also carries the model's full error (with paths), as the log does."""
@@ -131,6 +133,12 @@ async def readyz(request: Request, holder: HolderDep) -> Response:
         "redis": await history_check(state.history),
         "api_keys": keys_check(state.keys),
     }
+    models = getattr(state, "models", None)
+    if holder is state.holder and models is not None and models.only:
+        # SEGMENTS_MODELS (serve --model) names models; one not served (a typo, or not yet
+        # trained or promoted) is named with why, and keeps the service degraded
+        missing = dict(models.not_served)
+        checks["named_models"] = {"ok": not missing, "not_served": missing}
     others = served_others(state) if holder is state.holder else {}
     if others:
         checks["models"] = others
@@ -140,7 +148,7 @@ async def readyz(request: Request, holder: HolderDep) -> Response:
     # (the store's pointer is a file: read off the event loop, as the reloader reads it)
     ready = checks["model"]["ok"] or (bool(others) and await asyncio.to_thread(unpromoted, holder))
     healthy = checks["redis"]["ok"] and checks["api_keys"]["ok"]
-    healthy = healthy and checks["model"]["ok"]
+    healthy = healthy and checks["model"]["ok"] and checks.get("named_models", {}).get("ok", True)
     status = "not ready" if not ready else "ready" if healthy else "degraded"
     if not checks["redis"]["ok"] and ready and state.settings.readyz_requires_redis:
         ready, status = False, "not ready"

@@ -116,6 +116,8 @@ class Models:
         self._record = False
         self._lock = asyncio.Lock()
         self._broken: set[str] = set()  # models whose pointer could not be read (logged once)
+        # the models ``only`` names that are not served, and why (/readyz: named_models)
+        self.not_served: dict[str, str] = {}
 
     def open_with(
         self,
@@ -136,18 +138,40 @@ class Models:
         return found
 
     def _wanted(self) -> list[str]:
-        """Models of the store to serve now (besides the default): promoted, and allowed."""
-        wanted = []
+        """Models of the store to serve now (besides the default): promoted, and allowed.
+
+        A model ``only`` names that cannot be served yet (not in the store: a typo, or not
+        trained yet; trained but not promoted) is no reason to refuse to start: it is served
+        as soon as it is promoted, without a restart, and refusing would take every other
+        model down on a restart too. So it is warned of (again when its reason changes) and
+        kept in ``not_served`` for /readyz, which says ``degraded`` while it is there."""
+        wanted, not_served = [], {}
         for name in self.only or tuple(self.store.model_names()):
             if name == self.default or name in self.views:
                 continue
             try:
                 if self.store.promoted(name) is not None:
                     wanted.append(name)
+                    continue
+                why = self.store.no_promoted_version(
+                    name, f"promote one: segments models promote VERSION --model {name}"
+                )
             except StoreError as exc:  # a broken pointer: the others are still served
                 if name not in self._broken:
                     log.error("cannot serve model %s: %s", name, exc)
                 self._broken.add(name)
+                why = "its promoted.json cannot be read (details in the log)"  # names no path
+            if self.only:
+                not_served[name] = why
+                if self.not_served.get(name) != why:
+                    log.warning(
+                        "SEGMENTS_MODELS names model %r, which is not served: %s; it is served "
+                        "once it is in the store with a promoted version (no restart needed), "
+                        "and /readyz says 'degraded' until then",
+                        name,
+                        why,
+                    )
+        self.not_served = not_served
         return wanted
 
     async def refresh(self) -> None:

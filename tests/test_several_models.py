@@ -258,6 +258,60 @@ def test_served_models_can_be_restricted(
         assert api.get("/v1/segments?model=customers").status_code == 200
 
 
+def test_a_listed_model_not_served_is_warned_of_and_degrades_readiness(
+    template: Template,
+    store: ModelStore,
+    service_redis: str,
+    prefix: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Found by an outside tester: ``SEGMENTS_MODELS`` naming a model not in the store (a
+    typo, ``teirs`` for ``tiers``) was never served and nothing said so. The service starts
+    (a listed model may be trained or promoted after it starts, and is then served without a
+    restart), warns of each listed model it does not serve, and why (a did-you-mean from the
+    store's models), and /readyz is ``degraded`` naming them until they are served."""
+    pointer = store.root / TIERS / "promoted.json"
+    aside = tmp_path / "promoted.json"
+    pointer.rename(aside)  # tiers is trained, not promoted yet
+    listed = f"customers,{TIERS},teirs"
+    settings = settings_for(store, service_redis, prefix, tmp_path, models=listed)
+    typo = "no model 'teirs' in the store (it holds customers, tiers); did you mean 'tiers'?"
+    unpromoted = (
+        "model tiers has no promoted version; promote one: segments models promote VERSION "
+        "--model tiers"
+    )
+    with (
+        caplog.at_level("WARNING", logger="app.models"),
+        serving(settings) as url,
+        httpx.Client(base_url=url, timeout=30) as api,
+    ):
+        warned = [r.getMessage() for r in caplog.records if r.name == "app.models"]
+        for name, why in (("teirs", typo), (TIERS, unpromoted)):
+            said = f"SEGMENTS_MODELS names model {name!r}, which is not served: {why}"
+            assert any(m.startswith(said) for m in warned), warned
+        ready = api.get("/readyz")
+        assert ready.status_code == 200, ready.text  # the default model is served
+        body = ready.json()
+        assert body["status"] == "degraded" and body["checks"]["model"]["ok"] is True
+        named = body["checks"]["named_models"]
+        assert named == {"ok": False, "not_served": {"teirs": typo, TIERS: unpromoted}}
+        aside.rename(pointer)  # promoted after the service started: served, no restart
+        deadline = time.monotonic() + 30
+        while (found := api.get("/v1/segments?model=tiers")).status_code != 200:
+            assert time.monotonic() < deadline, found.text
+            time.sleep(0.05)
+        named = api.get("/readyz").json()["checks"]["named_models"]
+        assert named == {"ok": False, "not_served": {"teirs": typo}}
+    settings = settings_for(store, service_redis, prefix, tmp_path, models=f"customers,{TIERS}")
+    with serving(settings) as url, httpx.Client(base_url=url, timeout=30) as api:
+        ready = api.get("/readyz").json()
+        assert ready["status"] == "ready", ready
+        assert ready["checks"]["named_models"] == {"ok": True, "not_served": {}}
+    with serving(settings_for(store, service_redis, prefix, tmp_path)) as url:
+        assert "named_models" not in httpx.get(f"{url}/readyz").json()["checks"]  # none listed
+
+
 @dataclass(frozen=True)
 class Answer:
     status: int | None
