@@ -179,7 +179,7 @@ def profile_segments(
             name = _generate_name(num_profile, cat_profile, labels, used_names, words,
                                   used_leads, furthest[slot], zeros[slot])  # fmt: skip
         used_names.add(name)
-        used_leads.add(name.split(",")[0].lower())
+        used_leads.add(_lead_and_rest(name)[0].lower())
         share = size / n if n else 0.0
         flags = []
         # a configured rule's segment is as small as its rule makes it (whales): not flagged
@@ -681,7 +681,77 @@ def _traits(
         if not _repeats(text, texts):
             texts.append(text)
             strong += i < len(ranked) + len(absent)
-    return texts, strong
+    return _one_per_stem(texts, strong)
+
+
+# a time window ending a trait: "sessions 30d", "orders last 12 months", "spend 90 days"
+# (minutes and hours, "m" and "h", are no window a segment is read over, and "m" may be
+# either minutes or months: left as written)
+_WINDOW = re.compile(
+    r"^(?P<stem>.*?\S) (?:(?P<over>last|past|in|over) )?(?P<n>\d+) ?"
+    r"(?P<unit>d|days?|w|wks?|weeks?|mo|mos|mon|months?|y|yrs?|years?)$",
+    re.IGNORECASE,
+)
+_UNIT_DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
+
+
+def _window_unit(unit: str) -> str:
+    """``d``, ``days``: ``day``; ``wk``: ``week``; ``mo``, ``mon``: ``month``; ``yr``: ``year``."""
+    first = unit.lower()[0]
+    return {"d": "day", "w": "week", "m": "month", "y": "year"}[first]
+
+
+def _one_per_stem(texts: list[str], strong: int) -> tuple[list[str], int]:
+    """Traits that differ only in their time window, at the same level, said once with every
+    window: "very high sessions 7d" and "very high sessions 30d" (an app's ``sessions_7d``
+    and ``sessions_30d``, one family) are "very high sessions (7 and 30 days)", in the first
+    one's place; "(last 7 days and 12 months)" for two units. Two levels ("very high sessions
+    30d, high sessions 7d") say different things and stay two; ``strong`` (how many of the
+    first traits are more than slight) is counted again."""
+    groups: dict[tuple[str, str], list[tuple[int, str]]] = {}
+    place: dict[tuple[str, str], int] = {}
+    for i, text in enumerate(texts):
+        found = _WINDOW.match(text)
+        if found is None:
+            continue
+        key = (found["stem"].lower(), (found["over"] or "").lower())
+        groups.setdefault(key, []).append((int(found["n"]), _window_unit(found["unit"])))
+        place.setdefault(key, i)
+    kept: list[str] = []
+    kept_strong = 0
+    for i, text in enumerate(texts):
+        found = _WINDOW.match(text)
+        key = (found["stem"].lower(), (found["over"] or "").lower()) if found else ("", "")
+        if found is None or len(groups[key]) < 2:
+            kept.append(text)
+        elif place[key] == i:
+            windows = sorted(groups[key], key=lambda w: (_UNIT_DAYS[w[1]], w[0]))
+            units = {unit for _, unit in windows}
+            if len(units) == 1:
+                said = _listed([str(n) for n, _ in windows]) + f" {next(iter(units))}s"
+            else:
+                said = _listed([f"{n} {unit}{'s' if n != 1 else ''}" for n, unit in windows])
+            over = f"{found['over']} " if found["over"] else ""
+            kept.append(f"{found['stem']} ({over}{said})")
+        else:
+            continue  # said in its family's first trait
+        kept_strong += i < strong
+    return kept, kept_strong
+
+
+def _listed(items: list[str]) -> str:
+    """``1, 7 and 30``."""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+_OUTSIDE_BRACKETS = re.compile(r",(?![^()]*\))")
+
+
+def _lead_and_rest(name: str) -> tuple[str, str]:
+    """A name's leading phrase and the rest (after its first comma that is not inside
+    brackets: "Very high sessions (1, 7 and 30 days), low spend" leads with the sessions)."""
+    head, *tail = _OUTSIDE_BRACKETS.split(name, maxsplit=1)
+    return head, tail[0] if tail else ""
 
 
 def _repeats(text: str, said: Iterable[str]) -> bool:
@@ -886,7 +956,7 @@ def _leaf_name(
             return name
     suffix, base = 2, name
     while name.lower() in taken:
-        head, _, tail = base.partition(",")
+        head, tail = _lead_and_rest(base)
         name = f"{head} #{suffix}" + (f",{tail}" if tail else "")
         suffix += 1
     return name
@@ -961,7 +1031,7 @@ def _lacking(
 
 def _trait_set(name: str) -> frozenset[str]:
     """The traits a name says, in any order."""
-    return frozenset(re.split(r", | and ", name.lower()))
+    return frozenset(re.split(r"(?:, | and )(?![^()]*\))", name.lower()))
 
 
 def _generate_name(
@@ -1000,7 +1070,8 @@ def _generate_name(
     said = {_trait_set(u) for u in used}
 
     def taken(name: str) -> bool:
-        return name in used or name.split(",")[0].lower() in leads or _trait_set(name) in said
+        lead = _lead_and_rest(name)[0].lower()
+        return name in used or lead in leads or _trait_set(name) in said
 
     # traits first; comparisons of the mean only where the traits cannot tell it apart
     rest += [t for t in _tie_breakers(numeric, labels, words or {}) if t not in parts]
@@ -1012,10 +1083,10 @@ def _generate_name(
     suffix = 2
     base = name
     while taken(name):
-        head, _, tail = base.partition(",")
+        head, tail = _lead_and_rest(base)
         name = f"{head} #{suffix}" + (f",{tail}" if tail else "")
         suffix += 1
-    leads.add(name.split(",")[0].lower())
+    leads.add(_lead_and_rest(name)[0].lower())
     return name
 
 

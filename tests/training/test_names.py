@@ -876,3 +876,70 @@ def test_a_time_since_something_keeps_its_upper_case_words(tmp_path: Path) -> No
         ),
         "DaysSinceLastCRMContact": Ends("last CRM contact long ago", "recent last CRM contact"),
     }
+
+
+def test_features_of_one_family_over_several_windows_are_named_once(tmp_path: Path) -> None:
+    """Found by an outside tester: an app's ``sessions_7d`` and ``sessions_30d`` named a
+    segment "Very high sessions 30d, very high sessions 7d", the stem said twice: traits that
+    differ only in their time window, at the same level, are said once with both windows,
+    "Very high sessions (7 and 30 days)". A trained model of an app's users."""
+    rng = np.random.default_rng(12)
+    n = 2_400
+    group = rng.choice(3, n, p=[0.5, 0.3, 0.2])
+    weekly = np.array([1.0, 4.0, 15.0])[group] + rng.normal(0, 0.6, n)
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"u{i}" for i in range(n)],
+            "sessions_7d": weekly.clip(0),
+            "sessions_30d": (weekly * 4 + rng.normal(0, 2, n)).clip(0),
+            "spend": np.array([60.0, 10.0, 30.0])[group] + rng.normal(0, 4, n),
+        }
+    )
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    raw = {
+        "data": {"path": str(tmp_path / "d.csv")},
+        "features": [{"name": c} for c in ("sessions_7d", "sessions_30d", "spend")],
+        "model": {"k_min": 3, "k_max": 3, "stability_bootstraps": 0},
+    }
+    segments = train(
+        parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")
+    ).manifest.segments
+    names = [s.name for s in segments]
+    busiest = max(segments, key=lambda s: s.numeric["sessions_7d"].z)
+    assert busiest.name.startswith("Very high sessions (7 and 30 days)"), names
+    for name in names:
+        assert name.lower().count("sessions") <= 1, names
+    # the descriptions still speak of each feature by its own label
+    assert "sessions 7d above average" in busiest.description, busiest.description
+    assert "sessions 30d above average" in busiest.description, busiest.description
+
+
+def test_only_the_same_level_of_one_stem_over_windows_is_said_once() -> None:
+    """The rule's edges: two levels stay two traits ("very high sessions 30d, high sessions
+    7d" say different things); three windows read "1, 7 and 30 days", the name's lead and
+    its traits read whole (no segment leads with it again); other units are spelled out,
+    in order of their length ("7 days and 12 months"); "last" stays."""
+    labels = {
+        "s1": "sessions 1d",
+        "s7": "sessions 7d",
+        "s30": "sessions 30d",
+        "o7": "orders last 7 days",
+        "o12": "orders last 12 months",
+    }
+
+    def profile(z: float) -> NumericProfile:
+        return NumericProfile(mean=1, median=1, z=z)
+
+    numeric = {"s7": profile(0.8), "s30": profile(1.6)}
+    name = _generate_name(numeric, {}, labels, set(), {}, set())
+    assert name == "Very high sessions 30d, high sessions 7d", name
+    numeric = {"s1": profile(1.4), "s7": profile(1.6), "s30": profile(1.5)}
+    leads: set[str] = set()
+    name = _generate_name(numeric, {}, labels, set(), {}, leads)
+    assert name == "Very high sessions (1, 7 and 30 days)", name
+    assert leads == {"very high sessions (1, 7 and 30 days)"}
+    again = _generate_name(numeric, {}, labels, {name}, {}, leads)
+    assert not again.startswith(name + ","), again  # its lead is taken: told apart another way
+    numeric = {"o12": profile(-1.2), "o7": profile(-1.3)}
+    name = _generate_name(numeric, {}, labels, set(), {}, set())
+    assert name == "Very low orders (last 7 days and 12 months)", name
