@@ -470,7 +470,7 @@ async def _complete(
             refused.add(i)
         else:
             merged[i], sources[i] = done
-    if stored is not None:
+    if stored is not None and profiles:  # (none read when Redis could not answer)
         for (i, _, _), found in zip(incomplete, profiles, strict=True):
             if found is not None:
                 stored[i] = found

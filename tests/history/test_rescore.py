@@ -636,3 +636,19 @@ def test_seen_ids_drop_exactly_the_repeats_in_8_bytes_an_id() -> None:
                 expected.append(customer_id)
         assert seen.first_seen(page) == expected
     assert sum(level.nbytes for level in seen.levels) == 8 * len(reference)
+
+
+def test_a_batch_by_id_while_redis_cannot_answer_refuses_its_items(
+    copied: ModelStore, recorded: list[str], service_redis: str, prefix: str, tmp_path: Path
+) -> None:
+    """The stored profiles cannot be read (Redis paused past the deadline): each item by id
+    is refused as such, the batch answered; keeping the profiles read (none then) raised
+    instead, and a service rescore caught in such a stall failed (CI, 2026-12-06)."""
+    client = redis.Redis.from_url(service_redis)
+    with _service(copied, service_redis, prefix, tmp_path) as api:
+        client.execute_command("CLIENT", "PAUSE", 3000, "ALL")
+        answer = api.post("/v1/assign/batch", json={"items": [{"customer_id": recorded[0]}]})
+        assert answer.status_code == 200, answer.text
+        (item,) = answer.json()["results"]
+        assert item["status"] == "error" and item["customer_id"] == recorded[0], item
+        assert "cannot be read now (Redis unavailable)" in item["errors"][0]["message"], item
