@@ -10,7 +10,8 @@ stability; below 0.6 a segment is flagged unstable).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from sklearn.metrics import (
@@ -36,15 +37,24 @@ class QualityResult:
 @dataclass(frozen=True)
 class QualitySample:
     """The rows the quality measures read: the evaluation sample (its row numbers, to pick
-    the labels, and its rows) and each bootstrap's resample."""
+    the labels, and its rows) and each bootstrap's resample; ``spare``: the row numbers of as
+    many more resamples, not copied out (the selection's confirmation reads them only for a
+    winner its first refits leave in doubt)."""
 
     rows: np.ndarray
     sample: np.ndarray
     boots: list[np.ndarray]
+    spare: list[np.ndarray] = field(default_factory=list)
 
 
 def quality_sample(
-    matrix: np.ndarray, *, seed: int, sample_size: int, bootstraps: int, bootstrap_size: int
+    matrix: np.ndarray,
+    *,
+    seed: int,
+    sample_size: int,
+    bootstraps: int,
+    bootstrap_size: int,
+    spare: int = 0,
 ) -> QualitySample:
     """The rows of ``matrix`` that ``assess`` reads, copied out: drawn before the fit, they
     let it fit on the matrix in place (no copy of every row) and measure afterwards."""
@@ -53,7 +63,8 @@ def quality_sample(
     rows = rng.choice(n, min(n, sample_size), replace=False)
     # the resamples after the sample, from the same generator: as assess drew them in turn
     draws = [rng.choice(n, min(n, bootstrap_size), replace=True) for _ in range(bootstraps)]
-    return QualitySample(rows, matrix[rows], [matrix[d] for d in draws])
+    more = [rng.choice(n, min(n, bootstrap_size), replace=True) for _ in range(spare)]
+    return QualitySample(rows, matrix[rows], [matrix[d] for d in draws], more)
 
 
 def assess(
@@ -77,30 +88,57 @@ def assess(
     return assess_sample(drawn, labels, algorithm=algorithm, k=k, seed=seed)
 
 
+def in_space(drawn: QualitySample, weights: np.ndarray | None) -> QualitySample:
+    """``drawn`` in the outcome-weighted space (each column times its weight; the same values
+    as drawn from the weighted matrix), or as it is."""
+    if weights is None:
+        return drawn
+    boots = [b * weights for b in drawn.boots]
+    return QualitySample(drawn.rows, drawn.sample * weights, boots, drawn.spare)
+
+
+def bootstrap_refits(
+    boots: list[np.ndarray], *, algorithm: str, k: int, seed: int, first: int = 0
+) -> list[Any]:
+    """The clusterer refitted on each resample (the ``first + b``-th its own seed), two at a
+    time: the same fits as one after the other. They need no labels, so the selection fits
+    them for its winner's confirmation and the quality check compares them afterwards."""
+    fit_algorithm = "kmeans" if algorithm == "minibatch_kmeans" else algorithm
+
+    def refit(b: int) -> Any:
+        return make_clusterer(fit_algorithm, k, seed + 100 + first + b).fit(boots[b])
+
+    return sample_map(refit, range(len(boots)))
+
+
 def assess_sample(
-    drawn: QualitySample, labels: np.ndarray, *, algorithm: str, k: int, seed: int
+    drawn: QualitySample,
+    labels: np.ndarray,
+    *,
+    algorithm: str,
+    k: int,
+    seed: int,
+    refits: list[Any] | None = None,
 ) -> QualityResult:
-    """``assess`` on the rows ``quality_sample`` drew; ``labels`` of every row."""
+    """``assess`` on the rows ``quality_sample`` drew; ``labels`` of every row. ``refits``:
+    ``bootstrap_refits`` of these rows fitted already (the selection's confirmation)."""
     rows, sample = drawn.rows, drawn.sample
     sample_labels = labels[rows]
     distinct = len(np.unique(sample_labels)) > 1
-    fit_algorithm = "kmeans" if algorithm == "minibatch_kmeans" else algorithm
-
-    def refit(b: int) -> tuple[float, np.ndarray]:  # one bootstrap: its ARI and Jaccards
-        other = make_clusterer(fit_algorithm, k, seed + 100 + b).fit(drawn.boots[b]).predict(sample)
-        return float(adjusted_rand_score(sample_labels, other)), _best_jaccard(
-            sample_labels, other, k
-        )
-
-    # the refits two at a time (each its own seed and resample: the same fits as in turn)
-    refits = sample_map(refit, range(len(drawn.boots)) if distinct else [])
+    if distinct and refits is None:
+        refits = bootstrap_refits(drawn.boots, algorithm=algorithm, k=k, seed=seed)
+    compared = []  # per bootstrap: its ARI and Jaccards
+    for model in refits if distinct and refits is not None else []:
+        other = model.predict(sample)
+        ari = float(adjusted_rand_score(sample_labels, other))
+        compared.append((ari, _best_jaccard(sample_labels, other, k)))
     silhouette = davies = calinski = None
     if distinct:
         silhouette = float(silhouette_score(sample, sample_labels, random_state=seed))
         davies = float(davies_bouldin_score(sample, sample_labels))
         calinski = float(calinski_harabasz_score(sample, sample_labels))
-    aris = [ari for ari, _ in refits]
-    jaccards = np.array([jaccard for _, jaccard in refits]).reshape(len(refits), k)
+    aris = [ari for ari, _ in compared]
+    jaccards = np.array([j for _, j in compared]).reshape(len(compared), k)
     quality = Quality(
         silhouette=silhouette,
         davies_bouldin=davies,

@@ -48,7 +48,7 @@ from app.training.matrix import fit_matrix
 from app.training.missed import missed_features, outcome_in_features
 from app.training.model import ColumnWeights, SegmentationModel, warm_start
 from app.training.profile import SlotInfo, feature_label, profile_segments
-from app.training.quality import assess_sample, quality_sample
+from app.training.quality import assess_sample, in_space, quality_sample
 from app.training.rules import (
     RuleSegment,
     canonical_category,
@@ -56,7 +56,7 @@ from app.training.rules import (
     evaluate_frame,
     first_match_frame,
 )
-from app.training.selection import MIN_SEGMENT, chosen_by_outcomes, select_k
+from app.training.selection import DOUBTED, MIN_SEGMENT, chosen_by_outcomes, select_k
 from app.training.stable_ids import Slot, assign_stable_ids
 from app.training.tree import (
     LeafRules,
@@ -150,6 +150,18 @@ def fit_version(
         k = 0
     else:
         with _sample_sized(), timer.step("select k"):
+            # the rows the quality measures read, copied out first: k-means then fits on the
+            # matrix itself instead of a copy of every row (184 MB at 1M customers), which it
+            # centres in place and shifts back, equal only up to rounding afterwards; drawn
+            # before the selection, whose winner's confirmation fits the quality check's refits
+            drawn = quality_sample(
+                matrix,
+                seed=spec.seed,
+                sample_size=spec.silhouette_sample,
+                bootstraps=spec.stability_bootstraps,
+                bootstrap_size=spec.selection_sample,
+                spare=max(0, DOUBTED - spec.stability_bootstraps),
+            )
             chosen = select_k(
                 matrix,
                 algorithm=algorithm,
@@ -166,6 +178,7 @@ def fit_version(
                 bootstraps=spec.selection_bootstraps,
                 trees=candidates,
                 tree_target=tree_target,
+                confirm=drawn,
             )
             k = chosen.selection.chosen_k
             algorithm = chosen.algorithm
@@ -191,20 +204,13 @@ def fit_version(
                 declared = rows, matrix[rows]  # (a copy: fancy indexing)
                 matrix *= chosen.weights
             with timer.step("fit"):
-                # the rows the quality measures read, copied out first: k-means then fits on the
-                # matrix itself instead of a copy of every row (184 MB at 1M customers), which it
-                # centres in place and shifts back, equal only up to rounding afterwards
-                drawn = quality_sample(
-                    matrix,
-                    seed=spec.seed,
-                    sample_size=spec.silhouette_sample,
-                    bootstraps=spec.stability_bootstraps,
-                    bootstrap_size=spec.selection_sample,
-                )
+                drawn = in_space(drawn, chosen.weights)  # (as drawn from the weighted matrix)
                 clusterer = fit_in_place(warm_start(algorithm, k, spec.seed, chosen.start), matrix)
                 labels = fitted_labels(clusterer, matrix)
             with _sample_sized(), timer.step("quality"):
-                assessed = assess_sample(drawn, labels, algorithm=algorithm, k=k, seed=spec.seed)
+                assessed = assess_sample(
+                    drawn, labels, algorithm=algorithm, k=k, seed=spec.seed, refits=chosen.refits
+                )
                 as_declared = None
                 if declared is not None and len(np.unique(labels[declared[0]])) > 1:
                     as_declared = float(silhouette_score(declared[1], labels[declared[0]]))

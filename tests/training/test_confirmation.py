@@ -1,0 +1,100 @@
+"""The winner's confirmation: a candidate the ranking's few refits call stable is admitted
+only when refits on the quality check's resamples of all the customers agree, and those
+refits are the quality check's own (fitted once)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import adjusted_rand_score
+
+from app.training.model import make_clusterer
+from app.training.quality import QualitySample, assess_sample, in_space, quality_sample
+from app.training.selection import MIN_STABILITY, SelectionResult, select_k
+
+
+def gaussian_and_outcome(seed: int, n: int = 2_000) -> tuple[np.ndarray, pd.DataFrame]:
+    """One round cloud (no groups: any 3 segments are slices whose boundaries turn with the
+    resample) and an outcome that rises along the first axis."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 1, (n, 2))
+    bought = rng.uniform(size=n) < 1 / (1 + np.exp(-2 * x[:, 0]))
+    return x, pd.DataFrame({"bought": bought.astype(float)})
+
+
+def three_blobs_and_outcome(seed: int, n: int = 2_000) -> tuple[np.ndarray, pd.DataFrame]:
+    rng = np.random.default_rng(seed)
+    group = rng.integers(0, 3, n)
+    x = np.array([[0.0, 0.0], [6.0, 0.0], [0.0, 6.0]])[group] + rng.normal(0, 0.6, (n, 2))
+    bought = rng.uniform(size=n) < np.array([0.1, 0.5, 0.8])[group]
+    return x, pd.DataFrame({"bought": bought.astype(float)})
+
+
+def choose(
+    x: np.ndarray, outcomes: pd.DataFrame, seed: int, confirm: QualitySample | None = None
+) -> SelectionResult:
+    """k = 3 by the default selection, the quality check's five resamples (and 15 spare)."""
+    return select_k(
+        x, algorithm="kmeans", k_min=3, k_max=3, min_share=0.05, clustered_fraction=1.0,
+        sample_size=2_000, silhouette_size=1_000, seed=seed, method="balanced",
+        outcomes=outcomes, confirm=confirm,
+    )  # fmt: skip
+
+
+def drawn_for(x: np.ndarray, seed: int) -> QualitySample:
+    return quality_sample(
+        x, seed=seed, sample_size=1_000, bootstraps=5, bootstrap_size=2_000, spare=15
+    )
+
+
+def test_a_lucky_estimate_is_not_admitted_without_confirmation() -> None:
+    """Seed 0: the outcome-weighted k = 3 passes the ranking's three refits (lowest 0.91),
+    and twenty refits at another seed put it under 0.9: the confirmation refuses it, says
+    so, and the curve shows it below the floor."""
+    x, outcomes = gaussian_and_outcome(0)
+    plain = choose(x, outcomes, 0)
+    lucky = next(p for p in plain.selection.curve if p.algorithm == "kmeans outcome-weighted")
+    assert lucky.admissible and lucky.stability is not None and lucky.stability >= MIN_STABILITY
+    assert plain.selection.note is None
+    # independently: twenty refits on resamples, against its labels, never part of the choice
+    assert plain.weights is not None
+    space = x * plain.weights
+    own = plain.start.predict(space)
+    rng = np.random.default_rng(2026)
+    aris = [
+        adjusted_rand_score(
+            own,
+            make_clusterer("kmeans", 3, 2026 + i)
+            .fit(space[rng.choice(len(x), len(x))])
+            .predict(space),
+        )
+        for i in range(20)
+    ]
+    assert np.mean(aris) < MIN_STABILITY
+
+    confirmed = choose(x, outcomes, 0, drawn_for(x, 0))
+    point = next(p for p in confirmed.selection.curve if p.algorithm == lucky.algorithm)
+    assert not point.admissible
+    assert point.stability is not None and point.stability < MIN_STABILITY
+    note = confirmed.selection.note or ""
+    assert "no candidate in k = 3..3 is stable" in note
+    assert "not confirmed apart from the ranking" in note
+    assert "kmeans outcome-weighted k=3 at 0.8" in note and " of 20" in note  # in doubt: 20
+    assert confirmed.refits is None  # nothing confirmed: the quality check fits its own
+
+
+def test_a_stable_winner_is_confirmed_by_the_quality_checks_own_refits() -> None:
+    x, outcomes = three_blobs_and_outcome(4)
+    drawn = drawn_for(x, 4)
+    chosen = choose(x, outcomes, 4, drawn)
+    assert chosen.selection.note is None
+    assert "confirmed apart from the ranking: mean ARI 1.00 of 5 refits" in (
+        chosen.selection.reason or ""
+    )
+    assert chosen.refits is not None and len(chosen.refits) == 5  # clear: no spare refits
+    labels = chosen.start.predict(x if chosen.weights is None else x * chosen.weights)
+    space = in_space(drawn, chosen.weights)
+    reused = assess_sample(space, labels, algorithm="kmeans", k=3, seed=4, refits=chosen.refits)
+    fresh = assess_sample(space, labels, algorithm="kmeans", k=3, seed=4)
+    assert reused.quality == fresh.quality  # the same refits: fitted once, read twice
+    assert reused.quality.stability_ari is not None and reused.quality.stability_ari >= 0.99
