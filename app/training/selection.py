@@ -389,9 +389,10 @@ def select_k(
                 f"; not confirmed apart from the ranking (mean ARI of {refitted} under "
                 f"{MIN_STABILITY}): {', '.join(failed)}"
             )
-        reason += said
-        if note:
-            note += said
+        if not note:  # (a note gets it last, after what it says of the floor)
+            reason += said
+    else:
+        said = ""
     if trees and not note:
         reason += _trees_said(curve, chosen, tree_target)
     if note and floor > min_share and floor * k_min > 1:
@@ -422,6 +423,9 @@ def select_k(
         reason += _held_by_floor(
             curve, chosen, min_share, floor, n / clustered_fraction if clustered_fraction else n
         )
+    if note and said:
+        note += said
+        reason = note
     if capped:  # (a reason that is the note stays it: the summary then says it once)
         same = bool(note) and reason == note
         note = f"{capped}; {note}" if note else capped
