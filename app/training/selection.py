@@ -92,13 +92,14 @@ CRITERIA = {
     "outcome": (
         "outcome separation (effect size relative to the best candidate, mean over outcomes) "
         f"on a sample, subject to a minimum segment share and stability >= {MIN_STABILITY} "
-        "(every bootstrap refit); "
+        "(every bootstrap refit, and the winner's mean over the quality check's refits); "
         f"fewest segments within {TOLERANCE} of the best; effects count only beyond chance"
     ),
     "balanced": (
         "outcome separation (effect size relative to the best candidate, mean over outcomes) "
         f"on a sample, among candidates with a minimum segment share, stability >= "
-        f"{MIN_STABILITY} (every bootstrap refit) and a silhouette at least "
+        f"{MIN_STABILITY} (every bootstrap refit, and the winner's mean over the quality "
+        "check's refits) and a silhouette at least "
         f"{SILHOUETTE_SHARE} x the best admissible one of its space; fewest segments "
         f"within {TOLERANCE} of the best; effects count only beyond chance"
     ),
