@@ -154,13 +154,14 @@ def fit_version(
             # matrix itself instead of a copy of every row (184 MB at 1M customers), which it
             # centres in place and shifts back, equal only up to rounding afterwards; drawn
             # before the selection, whose winner's confirmation fits the quality check's refits
+            confirms = method != "silhouette" and spec.stability_bootstraps > 0
             drawn = quality_sample(
                 matrix,
                 seed=spec.seed,
                 sample_size=spec.silhouette_sample,
                 bootstraps=spec.stability_bootstraps,
                 bootstrap_size=spec.selection_sample,
-                spare=max(0, DOUBTED - spec.stability_bootstraps),
+                spare=max(0, DOUBTED - spec.stability_bootstraps) if confirms else 0,
             )
             chosen = select_k(
                 matrix,
