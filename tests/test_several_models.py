@@ -196,6 +196,10 @@ def test_two_models_side_by_side(
             assert problem["type"].endswith("/problems/unknown-model")
             assert "'nope'" in problem["detail"]
             assert "customers, tiers" in problem["detail"]
+            assert "did you mean" not in problem["detail"]  # nothing near 'nope'
+        misspelt = api.get("/v1/segments?model=teirs")  # a typo is named with its model
+        assert misspelt.status_code == 404
+        assert "no model 'teirs' is served here; did you mean 'tiers'?" in misspelt.text
 
     # the other model's keys are under their own prefix; the default's are where they were
     with redis.Redis.from_url(service_redis) as client:
