@@ -107,3 +107,25 @@ def test_a_printed_report_keeps_its_bars_and_heat_map(browser: Any) -> None:
     colours = re.findall(r'<span style="left:[\d.]+%;width:[\d.]+%;background:(#\w{6})"', page_html)
     assert len(set(colours)) == len(manifest.segments)  # one bar colour per segment
     assert set(colours) <= printed
+
+
+# what of the whole page reaches past the window's right edge, outside a box that scrolls
+PAGE_CUT_OFF = """[...document.querySelectorAll('main *')]
+  .filter(e => !e.closest('.wide, [style*="overflow-x"]'))
+  .filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5)
+  .map(e => e.tagName + ' ' + (e.textContent || '').trim().slice(0, 30))"""
+
+
+def test_the_pages_own_tables_scroll_in_their_box_on_a_phone(browser: Any) -> None:
+    """The segment, candidate, effect and category tables ran wider than a phone, so the
+    whole page scrolled sideways and every caption with it; each now scrolls in its box."""
+    manifest = make_manifest()
+    manifest.selection.method = "balanced"  # (the candidate table too)
+    page_html = render_report(manifest, *projection_for(manifest, 500))
+    context, page, errors = opened(browser, page_html, 375)
+    try:
+        assert page.evaluate(PAGE_CUT_OFF) == []
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        assert errors == []
+    finally:
+        context.close()

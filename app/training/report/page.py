@@ -66,7 +66,7 @@ background:#fff1d6;color:#8a5300;margin:1px 2px;white-space:nowrap}
 code{font:12px ui-monospace,Menlo,Consolas,monospace;background:#f1f3f5;padding:1px 4px}
 .grid{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:20px;align-items:start}
 @media (max-width:900px){.grid{grid-template-columns:minmax(0,1fr)}}
-figure{margin:0 0 8px}img{max-width:100%;height:auto;display:block}footer{font-size:12px}
+figure{margin:0 0 8px}.wide{overflow-x:auto}footer{font-size:12px}
 """
 
 
@@ -235,10 +235,11 @@ def _candidates(m: Manifest) -> str:
         )
     return (
         f'<h3>Candidates ({escape(sel.method)})</h3><p class="cap">{escape(sel.reason or "")}'
-        '</p><table><tr><th>algorithm</th><th>k</th><th class="num">silhouette</th>'
+        '</p><div class="wide"><table><tr><th>algorithm</th><th>k</th>'
+        '<th class="num">silhouette</th>'
         '<th class="num">smallest share</th><th class="num">stability</th>'
         f'{head}<th class="num">separation</th><th class="num">score</th>'
-        f"<th>admissible</th></tr>{''.join(rows)}</table>"
+        f"<th>admissible</th></tr>{''.join(rows)}</table></div>"
     )
 
 
@@ -285,9 +286,10 @@ def _effects(m: Manifest) -> str:
         for t in m.outcomes
     )
     return (
-        '<table><tr><th>outcome</th><th>kind</th><th>effect size</th><th class="num">value'
+        '<div class="wide"><table><tr><th>outcome</th><th>kind</th><th>effect size</th>'
+        '<th class="num">value'
         '</th><th class="num">segment means</th><th class="num">overall</th></tr>'
-        f'{rows}</table><p class="cap">Effect size: Cramér\'s V (binary outcome) or epsilon² '
+        f'{rows}</table></div><p class="cap">Effect size: Cramér\'s V (binary outcome) or epsilon² '
         "(numeric, from the Kruskal-Wallis H), 0 = segments do not differ, 1 = the segment "
         "decides the outcome; about 0.1 is small, 0.3 medium, 0.5 large for V (0.01, 0.06, "
         "0.14 for epsilon²).</p>"
@@ -312,7 +314,7 @@ def _segment_table(segs: list[SegmentInfo], colours: Colours) -> str:
         f"<th{' class=num' if h in {'Size', 'Share', 'Stability'} else ''}>{h}</th>"
         for h in ("Id", "Name", "Kind", "Size", "Share", "Stability", "Flags", "Description")
     )
-    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+    return f'<div class="wide"><table><tr>{head}</tr>{"".join(rows)}</table></div>'
 
 
 def _categorical(m: Manifest, colours: Colours) -> str:
@@ -335,8 +337,8 @@ def _categorical(m: Manifest, colours: Colours) -> str:
             )
         head = "".join(f"<th class=num>{_category(c)}</th>" for c in cats)
         blocks.append(
-            f"<h3>{escape(labels.get(name, name))}</h3><table class=cat><tr>"
-            f"<th>Segment</th>{head}</tr>{''.join(rows)}</table>{_left_out(m, name, cats)}"
+            f'<h3>{escape(labels.get(name, name))}</h3><div class="wide"><table class=cat><tr>'
+            f"<th>Segment</th>{head}</tr>{''.join(rows)}</table></div>{_left_out(m, name, cats)}"
         )
     return "".join(blocks) or "<p>No categorical features.</p>"
 
