@@ -67,6 +67,7 @@ code{font:12px ui-monospace,Menlo,Consolas,monospace;background:#f1f3f5;padding:
 .grid{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:20px;align-items:start}
 @media (max-width:900px){.grid{grid-template-columns:minmax(0,1fr)}}
 figure{margin:0 0 8px}.wide{overflow-x:auto}footer{font-size:12px}
+@media (max-width:700px){.wide>table{min-width:760px}}
 """
 
 
