@@ -30,7 +30,11 @@ at other seeds was 0.81-0.83, and failed candidates whose mean was 0.95. So the 
 *confirmed* apart from the ranking (``confirm``): refitted on the quality check's resamples
 of all the customers, its mean ARI against its own labels must reach ``MIN_STABILITY``
 (within ``DOUBT`` of it, refits up to ``DOUBTED`` decide); one that fails is inadmissible and
-the next candidate is taken, and confirmed in turn. The confirmed winner's refits are the
+the next candidate is taken, and confirmed in turn. Where no candidate passes the ranking's
+refits (nor a confirmation), the ``RESCUES`` the fallback below ranks first among those whose
+segments hold the floor are confirmed in turn, and the first confirmed is admitted and wins
+(the lowest of three refused all of three new-user shapes' candidates, whose fallbacks
+measured 0.94-0.97 over twenty refits at another seed). The confirmed winner's refits are the
 quality check's own (``SelectionResult.refits``): fitted once, and the stability the summary
 reports is the mean that admitted it. A candidate's silhouette is measured in the space it is
 fitted and served in (declared or outcome-weighted), and compared only with candidates of that
@@ -86,6 +90,7 @@ POWER = 2  # outcome weights: a column's correlation with an outcome, to this po
 SILHOUETTE_SHARE = 0.5  # balanced: coherent = silhouette >= this x the best admissible one
 DOUBT = 0.1  # a winner's confirmation this far under MIN_STABILITY: refits up to DOUBTED
 DOUBTED = 20  # refits in all for a winner in doubt: the independent measure's count
+RESCUES = 3  # nothing admissible: as many candidates the ranking's refits failed, confirmed
 TOLERANCE = 0.02  # scores this close to the best count as a tie: fewer segments win
 CRITERIA = {
     "silhouette": "silhouette on a sample, subject to a minimum segment share",
@@ -346,6 +351,7 @@ def select_k(
         curve, method, k_min, k_max, floor, beyond if targets else None, alpha
     )
     refits, failed, confirmed = None, [], ""
+    spent: dict[tuple[int, str], list[Any]] = {}  # each confirmed candidate's refits
     closest: tuple[float, int, list[Any]] | None = None  # the failed winner nearest the floor
     while confirm is not None and confirm.boots and not note and chosen.stability is not None:
         if chosen.algorithm == "tree":  # (a tree's stability is its own regrown trees')
@@ -357,9 +363,10 @@ def select_k(
         )
         if np.mean(aris) >= MIN_STABILITY:
             refits = models
-            confirmed = f"{np.mean(aris):.2f} of {len(aris)} refits"
+            confirmed = f"{np.mean(aris):.2f} of {len(aris)}"
             break
         failed.append(f"{_named(chosen, curve)} at {np.mean(aris):.2f} of {len(aris)}")
+        spent[(chosen.k, name)] = models
         at = next(i for i, p in enumerate(curve) if (p.k, p.algorithm) == (chosen.k, name))
         lowest = round(min(chosen.stability, float(np.min(aris))), 4)
         curve[at] = curve[at].model_copy(
@@ -369,6 +376,42 @@ def select_k(
             closest = (float(np.mean(aris)), at, models)
         chosen, note, reason = _choose(
             curve, method, k_min, k_max, floor, beyond if targets else None, alpha
+        )
+    # nothing admissible: the candidates that failed only the ranking's refits (their
+    # segments hold the floor), the few the method ranks first, confirmed in turn as a winner
+    # is; the lowest of three fails many that are stable (three new-user shapes' fallbacks,
+    # 0.75-0.82 in the ranking, measured 0.94-0.97 over twenty refits at another seed)
+    rescued, tried = "", list[str]()
+    while note and confirm is not None and confirm.boots and len(tried) < RESCUES:
+        pool = [
+            p.model_copy(update={"admissible": True})
+            for p in curve
+            if p.stability is not None
+            and p.algorithm != "tree"
+            and (p.k, p.algorithm or algorithm) not in spent
+        ]
+        if not pool:
+            break
+        best, _, _ = _choose(pool, method, k_min, k_max, floor, beyond if targets else None, alpha)
+        name = best.algorithm or algorithm
+        w = weights if name.endswith(WEIGHTED) else None
+        models, aris = _confirmation(
+            matrix, in_space(confirm, w), w, fits[(name, best.k)], name, best.k, seed
+        )
+        spent[(best.k, name)] = models
+        if np.mean(aris) < MIN_STABILITY:
+            tried.append(f"{_named(best, curve)} at {np.mean(aris):.2f} of {len(aris)}")
+            continue
+        at = next(i for i, p in enumerate(curve) if (p.k, p.algorithm) == (best.k, name))
+        curve[at] = curve[at].model_copy(update={"admissible": True})
+        chosen, note, reason = _choose(  # the only admissible one: it wins
+            curve, method, k_min, k_max, floor, beyond if targets else None, alpha
+        )
+        refits = models
+        confirmed = f"{np.mean(aris):.2f} of {len(aris)}"
+        rescued = (
+            f" (admitted by it alone: no candidate passed the ranking's refits, its lowest ARI "
+            f"{_fmt(best.stability)})"
         )
     if note and closest is not None:
         # none confirmed: the winner that came closest, measured by twenty refits, not the
@@ -381,14 +424,21 @@ def select_k(
             "closest: it passed the ranking's refits, not their confirmation"
         )
         reason = note
-    if confirm is not None and (confirmed or failed):
+    if note and refits is None:  # the fallback's pick, where confirmed in vain: its refits
+        refits = spent.get((chosen.k, chosen.algorithm or algorithm))
+    if confirm is not None and (confirmed or failed or tried):
         refitted = "refits on resamples of all the customers (the quality check's)"
-        said = f"; confirmed apart from the ranking: mean ARI {confirmed} {refitted}"
+        said = f"; confirmed apart from the ranking: mean ARI {confirmed} {refitted}{rescued}"
         said = said if confirmed else ""
         if failed:  # the lucky: stable in the ranking's few refits, not in more
             said += (
                 f"; not confirmed apart from the ranking (mean ARI of {refitted} under "
                 f"{MIN_STABILITY}): {', '.join(failed)}"
+            )
+        if tried:  # under the floor in the ranking's refits, and in these
+            said += (
+                f"; under {MIN_STABILITY} in the ranking's refits and not confirmed apart from "
+                f"them (mean ARI of {refitted}): {', '.join(tried)}"
             )
         if not note:  # (a note gets it last, after what it says of the floor)
             reason += said

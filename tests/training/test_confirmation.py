@@ -30,15 +30,55 @@ def three_blobs_and_outcome(seed: int, n: int = 2_000) -> tuple[np.ndarray, pd.D
     return x, pd.DataFrame({"bought": bought.astype(float)})
 
 
+def overlapping_blobs_and_outcome(seed: int, n: int = 2_000) -> tuple[np.ndarray, pd.DataFrame]:
+    """Three groups that overlap: stable on all the customers, noisy on a few hundred."""
+    rng = np.random.default_rng(seed)
+    group = rng.integers(0, 3, n)
+    x = np.array([[0.0, 0.0], [3.0, 0.0], [1.5, 2.6]])[group] + rng.normal(0, 0.8, (n, 2))
+    bought = rng.uniform(size=n) < np.array([0.1, 0.5, 0.8])[group]
+    return x, pd.DataFrame({"bought": bought.astype(float)})
+
+
+def round_cloud_and_diagonal_outcome(seed: int, n: int = 2_000) -> tuple[np.ndarray, pd.DataFrame]:
+    """One round cloud, an outcome rising along the diagonal: both spaces are round, and any
+    3 segments are slices that turn with the resample."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 1, (n, 2))
+    bought = rng.uniform(size=n) < 1 / (1 + np.exp(-2 * (x[:, 0] + x[:, 1])))
+    return x, pd.DataFrame({"bought": bought.astype(float)})
+
+
 def choose(
-    x: np.ndarray, outcomes: pd.DataFrame, seed: int, confirm: QualitySample | None = None
+    x: np.ndarray,
+    outcomes: pd.DataFrame,
+    seed: int,
+    confirm: QualitySample | None = None,
+    silhouette_size: int = 1_000,
 ) -> SelectionResult:
     """k = 3 by the default selection, the quality check's five resamples (and 15 spare)."""
     return select_k(
         x, algorithm="kmeans", k_min=3, k_max=3, min_share=0.05, clustered_fraction=1.0,
-        sample_size=2_000, silhouette_size=1_000, seed=seed, method="balanced",
+        sample_size=2_000, silhouette_size=silhouette_size, seed=seed, method="balanced",
         outcomes=outcomes, confirm=confirm,
     )  # fmt: skip
+
+
+def independent_mean(x: np.ndarray, chosen: SelectionResult) -> float:
+    """Twenty refits on resamples at another seed, against the chosen labels: never part of
+    the choice."""
+    space = x if chosen.weights is None else x * chosen.weights
+    own = chosen.start.predict(space)
+    rng = np.random.default_rng(2026)
+    aris = [
+        adjusted_rand_score(
+            own,
+            make_clusterer("kmeans", chosen.selection.chosen_k, 2026 + i)
+            .fit(space[rng.choice(len(x), len(x))])
+            .predict(space),
+        )
+        for i in range(20)
+    ]
+    return float(np.mean(aris))
 
 
 def drawn_for(x: np.ndarray, seed: int) -> QualitySample:
@@ -91,7 +131,7 @@ def test_a_stable_winner_is_confirmed_by_the_quality_checks_own_refits() -> None
     drawn = drawn_for(x, 4)
     chosen = choose(x, outcomes, 4, drawn)
     assert chosen.selection.note is None
-    assert "confirmed apart from the ranking: mean ARI 1.00 of 5 refits" in (
+    assert "confirmed apart from the ranking: mean ARI 1.00 of 5 refits on resamples" in (
         chosen.selection.reason or ""
     )
     assert chosen.refits is not None and len(chosen.refits) == 5  # clear: no spare refits
@@ -101,3 +141,47 @@ def test_a_stable_winner_is_confirmed_by_the_quality_checks_own_refits() -> None
     fresh = assess_sample(space, labels, algorithm="kmeans", k=3, seed=4)
     assert reused.quality == fresh.quality  # the same refits: fitted once, read twice
     assert reused.quality.stability_ari is not None and reused.quality.stability_ari >= 0.99
+
+
+def test_a_stable_candidate_the_ranking_refused_is_confirmed_and_served() -> None:
+    """The ranking's three refits on 200 customers put every candidate under 0.9 (the plain
+    k = 3 at 0.85): without the confirmation, nothing is stable. Confirmed in turn on the
+    quality check's resamples of all 2,000, the plain k = 3 measures 0.99 and is served as
+    admissible, with no note; twenty refits at another seed agree."""
+    x, outcomes = overlapping_blobs_and_outcome(0)
+    screened = choose(x, outcomes, 0, silhouette_size=200)
+    assert all(p.stability is not None and p.stability < MIN_STABILITY
+               for p in screened.selection.curve)  # fmt: skip
+    assert "no candidate in k = 3..3 is stable" in (screened.selection.note or "")
+
+    chosen = choose(x, outcomes, 0, drawn_for(x, 0), silhouette_size=200)
+    assert chosen.selection.note is None
+    point = next(
+        p
+        for p in chosen.selection.curve
+        if (p.k, p.algorithm) == (3, chosen.selection.chosen_algorithm)
+    )
+    assert point.admissible and point.stability is not None and point.stability < MIN_STABILITY
+    reason = chosen.selection.reason or ""
+    assert "confirmed apart from the ranking: mean ARI 0.99 of 5 refits on resamples" in reason
+    assert "admitted by it alone: no candidate passed the ranking's refits" in reason
+    assert chosen.refits is not None and len(chosen.refits) == 5  # the quality check's
+    assert independent_mean(x, chosen) >= MIN_STABILITY
+
+
+def test_an_unstable_shape_still_falls_back_when_no_candidate_is_confirmed() -> None:
+    """A round cloud: every candidate fails the ranking's refits and then its confirmation;
+    the fallback's pick is served as before, the note says nothing is stable and what the
+    confirmations measured, and the quality check reads the pick's refits."""
+    x, outcomes = round_cloud_and_diagonal_outcome(0)
+    plain = choose(x, outcomes, 0)
+    confirmed = choose(x, outcomes, 0, drawn_for(x, 0))
+    assert confirmed.selection.chosen_algorithm == plain.selection.chosen_algorithm == "kmeans"
+    assert not any(p.admissible for p in confirmed.selection.curve)
+    note = confirmed.selection.note or ""
+    assert note.startswith("no candidate in k = 3..3 is stable")
+    assert "under 0.9 in the ranking's refits and not confirmed apart from them" in note
+    assert "(the quality check's)): kmeans k=3 at 0.77 of 5" in note
+    assert "kmeans outcome-weighted k=3 at 0.75 of 5" in note
+    assert confirmed.refits is not None and len(confirmed.refits) == 5
+    assert independent_mean(x, confirmed) < MIN_STABILITY
