@@ -22,21 +22,21 @@ def gaussian_and_outcome(seed: int, n: int = 2_000) -> tuple[np.ndarray, pd.Data
     return x, pd.DataFrame({"bought": bought.astype(float)})
 
 
-def three_blobs_and_outcome(seed: int, n: int = 2_000) -> tuple[np.ndarray, pd.DataFrame]:
+def three_blobs_and_outcome(
+    seed: int, n: int = 2_000, apart: float = 6.0, spread: float = 0.6
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Three groups ``apart`` from each other, each ``spread`` wide."""
     rng = np.random.default_rng(seed)
     group = rng.integers(0, 3, n)
-    x = np.array([[0.0, 0.0], [6.0, 0.0], [0.0, 6.0]])[group] + rng.normal(0, 0.6, (n, 2))
+    centres = np.array([[0.0, 0.0], [1.0, 0.0], [0.5, 0.866]]) * apart
+    x = centres[group] + rng.normal(0, spread, (n, 2))
     bought = rng.uniform(size=n) < np.array([0.1, 0.5, 0.8])[group]
     return x, pd.DataFrame({"bought": bought.astype(float)})
 
 
-def overlapping_blobs_and_outcome(seed: int, n: int = 2_000) -> tuple[np.ndarray, pd.DataFrame]:
+def overlapping_blobs_and_outcome(seed: int) -> tuple[np.ndarray, pd.DataFrame]:
     """Three groups that overlap: stable on all the customers, noisy on a few hundred."""
-    rng = np.random.default_rng(seed)
-    group = rng.integers(0, 3, n)
-    x = np.array([[0.0, 0.0], [3.0, 0.0], [1.5, 2.6]])[group] + rng.normal(0, 0.8, (n, 2))
-    bought = rng.uniform(size=n) < np.array([0.1, 0.5, 0.8])[group]
-    return x, pd.DataFrame({"bought": bought.astype(float)})
+    return three_blobs_and_outcome(seed, apart=3.0, spread=0.8)
 
 
 def round_cloud_and_diagonal_outcome(seed: int, n: int = 2_000) -> tuple[np.ndarray, pd.DataFrame]:
