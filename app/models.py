@@ -142,26 +142,32 @@ class Models:
         """Models of the store to serve now (besides the default): promoted, and allowed.
 
         A model ``only`` names that cannot be served yet (not in the store: a typo, or not
-        trained yet; trained but not promoted) is no reason to refuse to start: it is served
-        as soon as it is promoted, without a restart, and refusing would take every other
-        model down on a restart too. So it is warned of (again when its reason changes) and
-        kept in ``not_served`` for /readyz, which says ``degraded`` while it is there."""
+        trained yet; trained but not promoted; promoted, its version failing to load) is no
+        reason to refuse to start: it is served as soon as it is promoted, without a restart,
+        and refusing would take every other model down on a restart too. So it is warned of
+        (again when its reason changes) and kept in ``not_served`` for /readyz, which says
+        ``degraded`` while it is there."""
         wanted, not_served = [], {}
         for name in self.only or tuple(self.store.model_names()):
-            if name == self.default or name in self.views:
+            if name == self.default:
                 continue
-            try:
-                if self.store.promoted(name) is not None:
-                    wanted.append(name)
+            if name in self.views:  # served, unless its promoted version never loaded
+                if not self.only or self.holder(name).current is not None:
                     continue
-                why = self.store.no_promoted_version(
-                    name, f"promote one: segments models promote VERSION --model {name}"
-                )
-            except StoreError as exc:  # a broken pointer: the others are still served
-                if name not in self._broken:
-                    log.error("cannot serve model %s: %s", name, exc)
-                self._broken.add(name)
-                why = "its promoted.json cannot be read (details in the log)"  # names no path
+                why = "its promoted version cannot be loaded (details in the log)"  # no path
+            else:
+                try:
+                    if self.store.promoted(name) is not None:
+                        wanted.append(name)
+                        continue
+                    why = self.store.no_promoted_version(
+                        name, f"promote one: segments models promote VERSION --model {name}"
+                    )
+                except StoreError as exc:  # a broken pointer: the others are still served
+                    if name not in self._broken:
+                        log.error("cannot serve model %s: %s", name, exc)
+                    self._broken.add(name)
+                    why = "its promoted.json cannot be read (details in the log)"  # names no path
             if self.only:
                 not_served[name] = why
                 if self.not_served.get(name) != why:
@@ -185,9 +191,11 @@ class Models:
             except OSError as exc:
                 log.warning("cannot list the model store: %s", exc)
                 return
-            for name in wanted:
-                if name not in self.views:
-                    await self._add(name)
+            added = [name for name in wanted if name not in self.views]
+            for name in added:
+                await self._add(name)
+            if added and self.only:  # one whose promoted version failed to load: not served
+                await asyncio.to_thread(self._wanted)
 
     async def _add(self, name: str) -> None:
         holder = ModelHolder(self.store, name, self.reload_interval)

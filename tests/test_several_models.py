@@ -316,6 +316,27 @@ def test_a_listed_model_not_served_is_warned_of_and_degrades_readiness(
         assert "named_models" not in httpx.get(f"{url}/readyz").json()["checks"]  # none listed
 
 
+def test_a_listed_model_whose_promoted_version_fails_to_load_degrades_readiness(
+    store: ModelStore, service_redis: str, prefix: str, tmp_path: Path
+) -> None:
+    """Found in review: ``SEGMENTS_MODELS`` naming a model whose promoted version does not
+    load (here its folder copied under another name: the manifests name the old one) said
+    ``ready`` with ``named_models`` ok, though every request for it is a 503; it is not
+    served, as an unpromoted one is not, and readiness is ``degraded`` naming it."""
+    shutil.copytree(store.root / TIERS, store.root / "copy")
+    settings = settings_for(store, service_redis, prefix, tmp_path, models="customers,copy")
+    with serving(settings) as url, httpx.Client(base_url=url, timeout=30) as api:
+        assert api.get("/v1/segments?model=copy").status_code == 503
+        ready = api.get("/readyz")
+        assert ready.status_code == 200, ready.text  # the default model is served
+        body = ready.json()
+        assert body["status"] == "degraded", body
+        named = body["checks"]["named_models"]
+        assert named["ok"] is False and list(named["not_served"]) == ["copy"], named
+        assert "cannot be loaded" in named["not_served"]["copy"], named
+        assert str(store.root) not in ready.text  # no key: the answer names no server path
+
+
 @dataclass(frozen=True)
 class Answer:
     status: int | None
