@@ -351,22 +351,30 @@ def select_k(
         curve, method, k_min, k_max, floor, beyond if targets else None, alpha
     )
     refits, failed, confirmed = None, [], ""
-    spent: dict[tuple[int, str], list[Any]] = {}  # each confirmed candidate's refits
+    # each confirmed fit's refits and ARIs, by the fit (a mini-batch candidate is its
+    # k-means twin's fit and refits: confirmed once, not again in turn as another candidate)
+    spent: dict[tuple[int, str], tuple[list[Any], list[float]]] = {}
+
+    def confirmation(k: int, name: str) -> tuple[list[Any], list[float]]:
+        if _fit(k, name) not in spent:
+            assert confirm is not None  # (called only with the quality check's rows)
+            w = weights if name.endswith(WEIGHTED) else None
+            spent[_fit(k, name)] = _confirmation(
+                matrix, in_space(confirm, w), w, fits[(name, k)], name, k, seed
+            )
+        return spent[_fit(k, name)]
+
     closest: tuple[float, int, list[Any]] | None = None  # the failed winner nearest the floor
     while confirm is not None and confirm.boots and not note and chosen.stability is not None:
         if chosen.algorithm == "tree":  # (a tree's stability is its own regrown trees')
             break
         name = chosen.algorithm or algorithm
-        w = weights if name.endswith(WEIGHTED) else None
-        models, aris = _confirmation(
-            matrix, in_space(confirm, w), w, fits[(name, chosen.k)], name, chosen.k, seed
-        )
+        models, aris = confirmation(chosen.k, name)
         if np.mean(aris) >= MIN_STABILITY:
             refits = models
             confirmed = f"{np.mean(aris):.2f} of {len(aris)}"
             break
         failed.append(f"{_named(chosen, curve)} at {np.mean(aris):.2f} of {len(aris)}")
-        spent[(chosen.k, name)] = models
         at = next(i for i, p in enumerate(curve) if (p.k, p.algorithm) == (chosen.k, name))
         lowest = round(min(chosen.stability, float(np.min(aris))), 4)
         curve[at] = curve[at].model_copy(
@@ -390,17 +398,13 @@ def select_k(
             for p in curve
             if p.stability is not None
             and p.algorithm != "tree"
-            and (p.k, p.algorithm or algorithm) not in spent
+            and _fit(p.k, p.algorithm or algorithm) not in spent
         ]
         if not pool:
             break
         best, _, _ = _choose(pool, method, k_min, k_max, floor, beyond if targets else None, alpha)
         name = best.algorithm or algorithm
-        w = weights if name.endswith(WEIGHTED) else None
-        models, aris = _confirmation(
-            matrix, in_space(confirm, w), w, fits[(name, best.k)], name, best.k, seed
-        )
-        spent[(best.k, name)] = models
+        models, aris = confirmation(best.k, name)
         if np.mean(aris) < MIN_STABILITY:
             tried.append(f"{_named(best, curve)} at {np.mean(aris):.2f} of {len(aris)}")
             continue
@@ -427,7 +431,7 @@ def select_k(
         )
         reason = note
     if note and refits is None:  # the fallback's pick, where confirmed in vain: its refits
-        refits = spent.get((chosen.k, chosen.algorithm or algorithm))
+        refits = spent.get(_fit(chosen.k, chosen.algorithm or algorithm), (None, []))[0]
     if confirm is not None and (confirmed or failed or tried):
         refitted = "refits on resamples of all the customers (the quality check's)"
         said = f"; confirmed apart from the ranking: mean ARI {confirmed} {refitted}{rescued}"
@@ -628,6 +632,12 @@ def _confirmation(
         models += more
         aris += [float(adjusted_rand_score(own, m.predict(drawn.sample))) for m in more]
     return models, aris
+
+
+def _fit(k: int, name: str) -> tuple[int, str]:
+    """A candidate's fit: a mini-batch candidate is fitted on the sample, and refitted, as
+    k-means (``select_k``'s candidates, ``bootstrap_refits``), so it is its k-means twin's."""
+    return k, name.replace("minibatch_kmeans", "kmeans")
 
 
 def _named(chosen: SelectionPoint, curve: list[SelectionPoint]) -> str:

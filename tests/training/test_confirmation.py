@@ -4,10 +4,14 @@ refits are the quality check's own (fitted once)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
+import pytest
 from sklearn.metrics import adjusted_rand_score
 
+from app.training import selection
 from app.training.model import make_clusterer
 from app.training.quality import QualitySample, assess_sample, in_space, quality_sample
 from app.training.selection import MIN_STABILITY, SelectionResult, select_k
@@ -185,3 +189,43 @@ def test_an_unstable_shape_still_falls_back_when_no_candidate_is_confirmed() -> 
     assert "kmeans outcome-weighted k=3 at 0.75 of 5" in note
     assert confirmed.refits is not None and len(confirmed.refits) == 5
     assert independent_mean(x, confirmed) < MIN_STABILITY
+
+
+def test_a_mini_batch_candidate_is_confirmed_once_with_its_k_means_twin(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found in review: a mini-batch candidate is fitted on the sample as k-means is, and
+    refitted as k-means, so the two are one fit; each was confirmed in turn, the same refits
+    twice (twenty each where in doubt), and among the three the fallback confirms the twin
+    took the place of another candidate. Each fit is confirmed once: a round cloud at
+    k = 3..4 confirms three different fits, and a twin that would win after its k-means
+    fails is refused with the same mean, its refits not fitted again."""
+
+    def chosen(x: np.ndarray, outcomes: pd.DataFrame, k_max: int) -> SelectionResult:
+        return select_k(
+            x, algorithm="kmeans", algorithms=["kmeans", "minibatch_kmeans"], k_min=3,
+            k_max=k_max, min_share=0.05, clustered_fraction=1.0, sample_size=2_000,
+            silhouette_size=1_000, seed=0, method="balanced", outcomes=outcomes,
+            confirm=drawn_for(x, 0),
+        )  # fmt: skip
+
+    note = chosen(*round_cloud_and_diagonal_outcome(0), 4).selection.note or ""
+    tried = note.split("not confirmed apart from them (mean ARI of refits on resamples of all "
+                       "the customers (the quality check's)): ")[1].split(", ")  # fmt: skip
+    fits = [t.replace("minibatch_kmeans", "kmeans").split(" at ")[0] for t in tried]
+    assert len(fits) == 3 and len(set(fits)) == 3, tried
+
+    batches: list[int] = []  # each call's refits: the resamples it fitted
+    real = selection.bootstrap_refits
+
+    def counted(boots: list[np.ndarray], **kwargs: Any) -> list[Any]:
+        batches.append(len(boots))
+        return real(boots, **kwargs)
+
+    monkeypatch.setattr(selection, "bootstrap_refits", counted)
+    failed = (chosen(*gaussian_and_outcome(0), 3).selection.note or "").split("under 0.9): ")[1]
+    assert failed == (
+        "kmeans outcome-weighted k=3 at 0.87 of 20, minibatch_kmeans outcome-weighted k=3 at "
+        "0.87 of 20"
+    )
+    assert batches == [5, 15]  # the twin's twenty are its k-means twin's, fitted once
