@@ -92,19 +92,19 @@ DOUBT = 0.1  # a winner's confirmation this far under MIN_STABILITY: refits up t
 DOUBTED = 20  # refits in all for a winner in doubt: the independent measure's count
 RESCUES = 3  # nothing admissible: as many candidates the ranking's refits failed, confirmed
 TOLERANCE = 0.02  # scores this close to the best count as a tie: fewer segments win
+STABLE = f"stability >= {MIN_STABILITY} (every bootstrap refit"  # as the criteria say it
+CONFIRMED = ", and the winner's mean over the quality check's refits"  # (only where made)
 CRITERIA = {
     "silhouette": "silhouette on a sample, subject to a minimum segment share",
     "outcome": (
         "outcome separation (effect size relative to the best candidate, mean over outcomes) "
-        f"on a sample, subject to a minimum segment share and stability >= {MIN_STABILITY} "
-        "(every bootstrap refit, and the winner's mean over the quality check's refits); "
+        f"on a sample, subject to a minimum segment share and {STABLE}{CONFIRMED}); "
         f"fewest segments within {TOLERANCE} of the best; effects count only beyond chance"
     ),
     "balanced": (
         "outcome separation (effect size relative to the best candidate, mean over outcomes) "
-        f"on a sample, among candidates with a minimum segment share, stability >= "
-        f"{MIN_STABILITY} (every bootstrap refit, and the winner's mean over the quality "
-        "check's refits) and a silhouette at least "
+        f"on a sample, among candidates with a minimum segment share, {STABLE}{CONFIRMED}) "
+        "and a silhouette at least "
         f"{SILHOUETTE_SHARE} x the best admissible one of its space; fewest segments "
         f"within {TOLERANCE} of the best; effects count only beyond chance"
     ),
@@ -487,8 +487,14 @@ def select_k(
         same = bool(note) and reason == note
         note = f"{capped}; {note}" if note else capped
         reason = note if same else f"{reason}; {capped}"
+    criterion = CRITERIA[method]
+    if not bootstraps:  # no candidate's stability measured: admitted by their segments alone
+        unmeasured = "stability unmeasured (selection_bootstraps = 0)"
+        criterion = criterion.replace(f"{STABLE}{CONFIRMED})", unmeasured)
+    elif confirm is None or not confirm.boots:  # no resamples to confirm the winner on
+        criterion = criterion.replace(CONFIRMED, "")
     selection = Selection(
-        criterion=CRITERIA[method] + (TREES.format(target=tree_target) if trees else ""),
+        criterion=criterion + (TREES.format(target=tree_target) if trees else ""),
         method=method,
         sample_size=len(sample),
         k_min=k_min,

@@ -229,3 +229,28 @@ def test_a_mini_batch_candidate_is_confirmed_once_with_its_k_means_twin(
         "0.87 of 20"
     )
     assert batches == [5, 15]  # the twin's twenty are its k-means twin's, fitted once
+
+
+def test_the_criterion_names_a_confirmation_only_where_one_was_made() -> None:
+    """Found in review: the manifest's criterion said the winner's mean over the quality
+    check's refits was required (and, with selection_bootstraps = 0, every refit's ARI)
+    where the job made no such refits (stability_bootstraps = 0, no resamples) or measured
+    no candidate's stability at all."""
+    x, outcomes = three_blobs_and_outcome(4)
+
+    def criterion(bootstraps: int, confirm: QualitySample | None) -> str:
+        return select_k(
+            x, algorithm="kmeans", k_min=3, k_max=3, min_share=0.05, clustered_fraction=1.0,
+            sample_size=2_000, silhouette_size=1_000, seed=4, method="balanced",
+            outcomes=outcomes, confirm=confirm, bootstraps=bootstraps,
+        ).selection.criterion  # fmt: skip
+
+    confirmed = "(every bootstrap refit, and the winner's mean over the quality check's refits)"
+    assert f"stability >= {MIN_STABILITY} {confirmed}" in criterion(3, drawn_for(x, 4))
+    none = quality_sample(x, seed=4, sample_size=1_000, bootstraps=0, bootstrap_size=2_000)
+    said = criterion(3, none)
+    assert f"stability >= {MIN_STABILITY} (every bootstrap refit)" in said
+    assert "quality check" not in said
+    unmeasured = criterion(0, drawn_for(x, 4))
+    assert "stability unmeasured (selection_bootstraps = 0)" in unmeasured
+    assert "every bootstrap refit" not in unmeasured and "quality check" not in unmeasured
