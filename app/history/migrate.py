@@ -71,7 +71,10 @@ async def migrate_keys(recorder: Recorder) -> MigrationReport:
                 segment = name.removeprefix(keys.members_prefix(shard))
                 await client.rename(name, f"{aside}{segment}")
         match = f"{pattern}{{{shard}}}:{ASIDE}*"
-        kept = [name async for name in client.scan_iter(match=match, count=1000)]
+        # (once each: SCAN may return a key twice, as while Redis resizes its key table)
+        kept = list(
+            dict.fromkeys([name async for name in client.scan_iter(match=match, count=1000)])
+        )
         for name in kept:
             segment = name.removeprefix(aside)
             entries: list[str] = await client.zrange(name, 0, -1)
