@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import secrets
 import time
@@ -157,7 +158,7 @@ class SubscriptionStore:
             segments=sorted(set(segments)) if segments is not None else None,
             description=description,
             paused=False,
-            created_at=await self._now_ms(),
+            created_at=await self._first_ms(),
             secret=new_secret(),
             models=sorted(set(models)) if models is not None else None,
         )
@@ -168,10 +169,21 @@ class SubscriptionStore:
         return sub
 
     async def _now_ms(self) -> int:
-        """Redis's time: the stream's entry ids are its times, and a subscription gets the
-        entries recorded from its creation on (scripts.FANOUT), whatever this host's clock."""
+        """Redis's time in ms: the stream's entry ids are its times, whatever this host's
+        clock."""
         seconds, micros = await self.client.time()
         return int(seconds) * 1000 + int(micros) // 1000
+
+    async def _first_ms(self) -> int:
+        """The first millisecond whose entries a new subscription gets (scripts.FANOUT): the
+        one after Redis's now, returned once Redis's clock has reached it. Every entry
+        recorded before the call is older, and every one recorded after the 201 is not; with
+        now itself, entries recorded just before in the same millisecond were sent (CI: 15
+        of a batch recorded before the subscription)."""
+        first = await self._now_ms() + 1
+        while await self._now_ms() < first:
+            await asyncio.sleep(0.0005)
+        return first
 
     async def all(self) -> list[Subscription]:
         raw: Any = await self.client.hgetall(self.keys.subscriptions)

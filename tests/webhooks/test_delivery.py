@@ -228,3 +228,20 @@ async def test_a_subscription_gets_no_event_recorded_before_it(
             assert first_deliveries(other) == expected
         finally:
             other.stop()
+
+
+async def test_a_subscription_starts_after_every_entry_recorded_before_it(
+    recorder: Recorder,
+) -> None:
+    """A subscription's first millisecond is after every entry recorded before its creation:
+    with Redis's now, an entry recorded in the same millisecond was older but sent (CI: 15
+    customers of a batch recorded just before the subscription)."""
+    store = store_of(recorder)
+    (stream,) = [s for source in store.sources() for s in source.streams]
+    for i in range(40):  # each a chance to fall in one millisecond
+        await recorder.record_many(scripted_run(customers=1, steps=1, seed=i))
+        (last, _), *_ = await recorder.client.xrevrange(stream, count=1)
+        sub = await store.create("http://127.0.0.1:9/", ["segment.entered"], None, "")
+        await store.delete(sub.id)
+        recorded = int(str(last).split("-")[0])
+        assert sub.created_at > recorded, (i, sub.created_at, last)
