@@ -35,7 +35,7 @@ from app.history import HistoryConfig, Keys, open_history
 from app.problems import Problem, invalid
 from app.registry.store import ModelStore
 from app.serving import ModelHolder
-from app.words import nearest_key
+from app.words import did_you_mean
 
 log = logging.getLogger(__name__)
 MODEL_PARAMETER = "model"
@@ -230,13 +230,11 @@ class Models:
 
 def unknown_model(name: str, known: list[str]) -> Problem:
     shown = name if len(name) <= 100 else name[:100] + "…"
-    near = nearest_key(name, known)  # (?model=teirs for tiers)
     return Problem(
         404,
         "Unknown model",
-        f"no model {shown!r} is served here"
-        + (f"; did you mean {near!r}?" if near else "")
-        + f"; known models: {', '.join(known)}",
+        f"no model {shown!r} is served here{did_you_mean(name, known)}"  # (?model=teirs)
+        f"; known models: {', '.join(known)}",
         type_="/problems/unknown-model",
     )
 

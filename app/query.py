@@ -12,7 +12,7 @@ from fastapi import Request
 
 from app.assignment.unique_names import RECHECK_BYTES, REPEATED, reparse, repeated
 from app.problems import MAX_ERRORS, invalid, shown
-from app.words import nearest_key
+from app.words import did_you_mean
 
 
 async def single_query_params(request: Request) -> None:
@@ -83,9 +83,9 @@ def unknown_parameters(given: Iterable[str], read: Iterable[str]) -> None:
     options = ", ".join(f"?{name}=" for name in known) or "none"
     listed = []
     for name in unknown[:MAX_ERRORS]:
-        near = nearest_key(name, known)
-        hint = f"; did you mean {near!r}?" if near else ""
-        message = f"unknown query parameter{hint} (this endpoint reads {options})"
+        message = (
+            f"unknown query parameter{did_you_mean(name, known)} (this endpoint reads {options})"
+        )
         listed.append({"field": shown(name), "message": message})
     raise invalid(listed, len(unknown) - len(listed))
 

@@ -143,6 +143,13 @@ def spelled_alike(known: Iterable[str], value: str) -> list[str]:
     return sorted(k for k in known if k.strip().casefold() == key)
 
 
+def did_you_mean(given: str, valid: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the ``valid`` key ``given`` most likely means
+    (``nearest_key``), or ``""``: the hint an unknown name's message ends with."""
+    near = nearest_key(given, valid)
+    return f"; did you mean {near!r}?" if near else ""
+
+
 def nearest_key(given: str, valid: Iterable[str], synonyms: dict[str, str] | None = None) -> str:
     """The ``valid`` key a misspelt or foreign one (``given``) most likely means, or ``""``.
 

@@ -35,7 +35,7 @@ from pydantic import ValidationError
 
 from app.errors import IntegrityError, StoreError, StoreWriteError
 from app.registry.manifest import ArtefactInfo, Manifest
-from app.words import nearest_key
+from app.words import did_you_mean
 
 log = logging.getLogger(__name__)
 KNOWN_NAMED = 10  # versions an unknown version's error names (the newest)
@@ -132,9 +132,9 @@ class ModelStore:
         if not self.versions(model_name):
             others = self.model_names()
             held = f"it holds {', '.join(others)}" if others else "it holds no model yet"
-            near = nearest_key(model_name, others)  # a typo: SEGMENTS_MODELS=rmf for rfm
-            return f"no model {model_name!r} in the store ({held})" + (
-                f"; did you mean {near!r}?" if near else ""
+            # a typo: SEGMENTS_MODELS=rmf for rfm
+            return f"no model {model_name!r} in the store ({held})" + did_you_mean(
+                model_name, others
             )
         return f"model {model_name} has no promoted version" + (f"; {hint}" if hint else "")
 
