@@ -470,13 +470,13 @@ async def _complete(
             refused.add(i)
         else:
             merged[i], sources[i] = done
-    if stored is not None and profiles:  # (none read when Redis could not answer)
+    expected: dict[int, str] = {}
+    if not profiles:  # none read: Redis could not answer (or nothing was incomplete)
+        return expected, refused
+    if stored is not None:
         for (i, _, _), found in zip(incomplete, profiles, strict=True):
             if found is not None:
                 stored[i] = found
-    expected: dict[int, str] = {}
-    if not profiles:
-        return expected, refused
     read = {
         i: found.stored if check else ANY_PROFILE
         for (i, _, _), found in zip(incomplete, profiles, strict=True)
