@@ -201,15 +201,16 @@ def projection_plot(m: Manifest, colours: Colours, xy: np.ndarray, ids: Sequence
     parts = _axes(width, height, left, right, top, bottom,
                   [(x_of(v), f"{v:g}") for v in x_ticks], [(y_of(v), f"{v:g}") for v in y_ticks],
                   "principal component 1", "principal component 2")  # fmt: skip
-    segment_of = np.asarray(ids)
+    segment_of, present = np.asarray(ids), set(ids)
     names = {s.id: s.name for s in m.segments}
-    shown = [s.id for s in m.segments if s.id in set(ids)]
-    shown += sorted(set(ids) - set(shown))
+    shown = [s.id for s in m.segments if s.id in present]
+    shown += sorted(present - set(shown))
+    rows = {segment: segment_of == segment for segment in shown}
     # each segment one path of dots (a zero-length line with round caps per customer):
     # thousands of points at a few bytes each; the largest segments first, so the
     # smaller ones stay visible on top
-    for segment in sorted(shown, key=lambda s: -int((segment_of == s).sum())):
-        at = xy[segment_of == segment]
+    for segment in sorted(shown, key=lambda s: -int(rows[s].sum())):
+        at = xy[rows[segment]]
         dots = "".join(f"M{x_of(x):.1f} {y_of(y):.1f}h0" for x, y in at)
         title = f"{segment} {names.get(segment, '')}: {len(at):,} of the {len(ids):,} shown"
         parts.append(
