@@ -254,3 +254,32 @@ def test_the_criterion_names_a_confirmation_only_where_one_was_made() -> None:
     unmeasured = criterion(0, drawn_for(x, 4))
     assert "stability unmeasured (selection_bootstraps = 0)" in unmeasured
     assert "every bootstrap refit" not in unmeasured and "quality check" not in unmeasured
+
+
+def test_nothing_confirmed_serves_the_candidate_that_came_closest() -> None:
+    """Found in review: where no candidate passed the ranking's refits and none of those
+    confirmed in turn reached 0.9 either, the fallback's pick by the method was served (a
+    round cloud's k = 6, confirmed at 0.61) beside a k = 4 confirmed at 0.78; a failed
+    winner, in the same case, gives way to the one that came closest. Both now serve the
+    candidate whose confirmation's mean ARI is highest, with its refits, and say so."""
+    x, outcomes = round_cloud_and_diagonal_outcome(0)
+    chosen = select_k(
+        x, algorithm="kmeans", algorithms=["kmeans"], k_min=3, k_max=6, min_share=0.05,
+        clustered_fraction=1.0, sample_size=2_000, silhouette_size=1_000, seed=0,
+        method="balanced", outcomes=outcomes, confirm=drawn_for(x, 0),
+    )  # fmt: skip
+    note = chosen.selection.note or ""
+    listed = note.split("(the quality check's)): ")[1].split(", ")
+    means = {t.split(" at ")[0]: float(t.split(" at ")[1].split(" of ")[0]) for t in listed}
+    assert len(means) == 3, listed
+    closest = max(means, key=lambda name: means[name])
+    served = f"{chosen.selection.chosen_algorithm} k={chosen.selection.chosen_k}"
+    assert served == closest and means[closest] < MIN_STABILITY
+    assert f"chose {closest}, which came closest: mean ARI {means[closest]:.2f} of 5" in note
+    assert chosen.refits is not None and len(chosen.refits) == 5  # its own, read again
+    point = next(
+        p
+        for p in chosen.selection.curve
+        if (p.algorithm, p.k) == ("kmeans", chosen.selection.chosen_k)
+    )
+    assert not point.admissible
