@@ -45,7 +45,7 @@ from app.training.csv_format import CsvFormat
 from app.training.data import TrainingData, columns_of, min_rows_for
 from app.training.job import Timer, TrainResult, one_blas_thread
 from app.training.matrix import fit_matrix
-from app.training.missed import missed_features, outcome_in_features
+from app.training.missed import checked_rows, missed_features, outcome_in_features
 from app.training.model import ColumnWeights, SegmentationModel, warm_start
 from app.training.profile import SlotInfo, feature_label, profile_segments
 from app.training.quality import assess_sample, in_space, quality_sample
@@ -275,12 +275,13 @@ def fit_version(
             data.positive,
         )
         data.notes.extend(empty_rules(config, frame, segments[: len(rules)], rules))
-        written_again, outcome_like = outcome_in_features(config, frame, outcome_tests)
+        checked = checked_rows(config, frame, data.outcomes)
+        written_again, outcome_like = outcome_in_features(config, checked, outcome_tests)
         data.notes.extend(written_again)
         if grown is not None:
             data.notes.extend(small_leaves(segments[len(rules) :], spec.min_share, len(rules)))
         else:
-            data.notes.extend(missed_features(config, frame, outcome_tests, outcome_like))
+            data.notes.extend(missed_features(config, checked, outcome_tests, outcome_like))
         projection, projected_ids = _project(model, frame, spec.seed)
     version = new_version_id()
     with store.register(spec.name, version) as folder:
