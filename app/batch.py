@@ -313,7 +313,7 @@ def superseded_rows(
         try:
             column = pd.read_csv(path, skiprows=skip, **options)[id_column]
         except UnicodeDecodeError as exc:
-            raise read_error(path, exc) from None
+            raise read_error(path, exc, dialect) from None
         rows = np.arange(1, len(column) + len(misshapen) + 1)
         rows = np.setdiff1d(rows, [m.row for m in misshapen])[: len(column)]
     text = text_ids(column.rename(id_column), path.name)
@@ -416,7 +416,7 @@ def _frames(
                 chunk = dialect.numbers(chunk, [id_column, *categories])
                 yield typed_categories(chunk, categories, numbered)
         except UnicodeDecodeError as exc:  # a row far into the file, after chunks were used
-            raise read_error(path, exc) from None
+            raise read_error(path, exc, dialect) from None
 
 
 @dataclass(frozen=True)

@@ -273,6 +273,6 @@ def table_chunks(
                     )
             yield frame
     except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise read_error(path, exc) from None
+        raise read_error(path, exc, dialect) from None
     if not read:
         raise DataError(f"data file {path} has a header but no rows")

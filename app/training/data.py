@@ -401,7 +401,7 @@ def read_rows(
                 fast = dialect.numbers(fast, [c for c in [id_column, *texts] if c])
             frame = typed_categories(fast, categories, numbered)
     except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise read_error(path, exc) from None
+        raise read_error(path, exc, dialect) from None
     if frame.empty and misshapen:
         raise DataError(f"{path.name}: every row is misshapen: {misshapen_summary(misshapen)}")
     if frame.empty:
@@ -789,8 +789,9 @@ def _first_line(path: Path) -> str:
         return ""
 
 
-def read_error(path: Path, exc: Exception) -> DataError:
-    """The error for a file a reader failed on; text that is not UTF-8 says how to save it."""
+def read_error(path: Path, exc: Exception, dialect: CsvFormat = PLAIN_CSV) -> DataError:
+    """The error for a file a reader failed on; text that is not UTF-8 says how to save it
+    (and, for a file that seems another format than ``dialect``, the options to declare)."""
     if isinstance(exc, UnicodeDecodeError):
         byte = exc.object[exc.start : exc.start + 1].hex()
         # Excel saves a semicolon CSV so where the comma is the decimal mark: read with
@@ -803,10 +804,20 @@ def read_error(path: Path, exc: Exception) -> DataError:
         then = ""
         if found:
             shown = "tab" if found == "\t" else repr(found)
-            options = f"delimiter = {json.dumps(found)}"
+            wanted = CsvFormat(found)
             if _decimal_commas(path, found):
-                options += ', decimal = ",", thousands = "."'
-            then = f"; it seems {shown}-separated: declare {options} in [data]"
+                wanted = CsvFormat(found, ",", ".")
+            # only what the config does not declare yet: an Excel export declared in full
+            # was told to declare the options it had (only the encoding was wrong)
+            options = [
+                f"{key} = {json.dumps(value)}"
+                for key in ("delimiter", "decimal", "thousands")
+                if (value := getattr(wanted, key)) is not None
+                and getattr(dialect, key) != value
+                and not (key == "thousands" and dialect.thousands is not None)
+            ]
+            if options:
+                then = f"; it seems {shown}-separated: declare {', '.join(options)} in [data]"
         return DataError(
             f"{path.name} is not UTF-8 text (byte 0x{byte} is not UTF-8): save it as UTF-8 "
             "(Excel: 'CSV UTF-8'), e.g. for a file saved on Windows, every cell as written: "
@@ -836,7 +847,7 @@ def columns_of(path: Path, dialect: CsvFormat = PLAIN_CSV) -> list[str]:
     except pd.errors.EmptyDataError:
         raise DataError(f"data file {path} is empty") from None
     except (ValueError, OSError) as exc:
-        raise read_error(path, exc) from None
+        raise read_error(path, exc, dialect) from None
 
 
 def load_training_data(config: TrainConfig, day_first: bool | None = None) -> TrainingData:
@@ -1594,7 +1605,7 @@ def repeated_lines(
         except TypeError:  # a Parquet column of lists or maps: compared as their text
             repeated = frame.astype(str).duplicated(keep="first").to_numpy(dtype=bool)
     except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise read_error(path, exc) from None
+        raise read_error(path, exc, dialect) from None
     if len(repeated) != rows:  # never: the same reader read the same rows
         raise DataError(f"{path.name}: read {len(repeated):,} rows, then {rows:,}")
     return repeated

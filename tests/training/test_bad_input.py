@@ -727,6 +727,29 @@ def test_text_of_another_encoding_or_names_off_by_spaces_are_named(
         assert "rename them in the file" in " ".join(tagged.output.split())
 
 
+def test_a_windows_export_declared_in_full_is_told_only_of_its_encoding(
+    tmp_path: Path,
+) -> None:
+    """Excel's 'CSV (semicolon)' on a German Windows, its format declared from the docs
+    (delimiter, decimal, thousands): the error told the user to declare the very options
+    the config held, beside the re-encoding that was all the file lacked; one option
+    missing is still named (and only it)."""
+    data, frame = tmp_path / "kunden.csv", good_frame(300)
+    frame["Région"] = "Süd"
+    frame["spend"] = frame["spend"] * 1000
+    frame.to_csv(data, index=False, encoding="cp1252", sep=";", decimal=",")
+    declared = '\ndelimiter = ";"\ndecimal = ","\nthousands = "."\n'
+    output = run_train(write_config(tmp_path, data, declared), tmp_path / "store")
+    assert "kunden.csv is not UTF-8 text (byte 0xe9 is not UTF-8): save it as UTF-8" in output
+    assert output.endswith("encoding='cp1252').read())"), output
+    assert "declare" not in output
+    output = run_train(write_config(tmp_path, data, '\ndelimiter = ";"\n'), tmp_path / "store")
+    assert output.endswith(
+        'it seems \';\'-separated: declare decimal = ",", thousands = "." in [data]'
+    ), output
+    assert_store_untouched(tmp_path / "store")
+
+
 def test_text_that_starts_like_a_compressed_file_is_still_csv(tmp_path: Path) -> None:
     """The first bytes decide only where they are a real header: a CSV whose first column is
     named `BZh...` or `PAR...` is CSV; a real bzip2 file is named."""
