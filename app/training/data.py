@@ -43,6 +43,7 @@ from app.training.csv_format import PLAIN_CSV, CsvFormat
 from app.training.markers import markers_of
 from app.training.rules.values import BOOL_TEXT, CSV_NA_VALUES
 from app.training.shape import Misshapen, misshapen_rows
+from app.training.totals import TOTAL_ROW, total_rows
 from app.training.values import (
     dot_group_hint,
     dot_grouped,
@@ -932,6 +933,13 @@ def _load_table(
         reasons[SUPERSEDED] = superseded
         dropped += superseded
     more, examples = misshapen_reasons(data.path.name, misshapen)
+    # a spreadsheet's total row under the customers: the biggest "customer" there is
+    totals, example = total_rows(frame, [c for c in columns if c not in categories])
+    if example is not None:
+        frame = frame.loc[~totals]
+        reasons[TOTAL_ROW] = int(totals.sum())
+        dropped += int(totals.sum())
+        examples = {TOTAL_ROW: example, **examples}
     if currency is not None:  # read for its note only: not a column of the training frame
         held = frame.pop(currency)
         numeric = [c for c in columns if c in frame.columns and c not in categories]
