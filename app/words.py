@@ -44,16 +44,21 @@ def loose_name(name: str) -> str:
 
 
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_R_DOTS = re.compile(r"(?<=[A-Za-z])\.+(?=[A-Za-z])")
 
 
 def label_of(name: str) -> str:
     """A column's name as words for segment names, where the config gives no ``label``:
     ``TotalCharges`` and ``total_charges`` are ``total charges``, ``CASH_ADVANCE`` is ``cash
     advance``; an upper-case word of three letters or fewer stays one (``MRR growth``,
-    ``PRC full payment``: most such words are acronyms); a column's abbreviations are
+    ``PRC full payment``: most such words are acronyms), and so is R's ``nr.employed``; a
+    column's abbreviations are
     spelled out (``NumWebPurchases``: ``number of web purchases``, ``avg_basket``: ``average
     basket``, ``MntWines``: ``spend on wines``)."""
-    words = _CAMEL.sub(" ", name.replace("_", " ")).split()
+    # R's names (``emp.var.rate``; read.csv writes ``Annual Income (k$)`` as
+    # ``Annual.Income..k..``): dots between words are spaces, as underscores are
+    spaced = _R_DOTS.sub(" ", name).rstrip(".") if _R_DOTS.search(name) else name
+    words = _CAMEL.sub(" ", spaced.replace("_", " ")).split()
     if not words:
         return name
     said = [
@@ -90,6 +95,7 @@ _ABBREVIATIONS = {
     "trans": "transaction",
     "txn": "transaction",
     "acct": "account",
+    "idx": "index",  # the bank-marketing table's cons.price.idx
 }
 
 

@@ -242,6 +242,14 @@ def test_a_segment_of_the_customers_without_a_category_is_named_by_it(tmp_path: 
         ("NUM_OF_PRODUCTS", "number of products"),  # was "NUM OF products"
         ("AGE", "age"),
         ("AMT_PER_VISIT", "amount per visit"),
+        # R's names (the bank-marketing table): the segment was "Very high cons.conf.idx,
+        # very low emp.var.rate"
+        ("emp.var.rate", "emp var rate"),
+        ("cons.price.idx", "cons price index"),
+        ("Annual.Income..k..", "annual income k"),  # read.csv's "Annual Income (k$)"
+        ("euribor3m", "euribor3m"),
+        ("version1.2", "version1.2"),  # a dot between digits is a decimal point
+        ("admin.", "admin."),
     ],
 )
 def test_a_feature_without_a_label_is_named_in_words(name: str, label: str) -> None:
