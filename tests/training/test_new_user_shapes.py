@@ -160,15 +160,21 @@ def test_the_docs_money_line_reads_a_currency_code_and_a_minus_too(tmp_path: Pat
     and the docs' line, which took out $, €, £, commas and spaces only, left '78.08USD': it
     keeps the digits, the point and the minus."""
     frame = saas_frame(n=7)
-    # and a currency abbreviated with a point: "Rs.1,234" kept its point, read 0.1234
-    frame["MRR"] = ["$1,234.50", "1,234.50 USD", "€ 99", "-12.5 EUR", "Rs.1,234", "$.99", "-$5"]
+    # and a currency abbreviated with a point: "Rs.1,234" kept its point, read 0.1234; a
+    # billing export's credit balance in accounting style, "($19.14)", became +19.14
+    frame = pd.concat([frame, frame.iloc[:3]], ignore_index=True)
+    frame["MRR"] = ["$1,234.50", "1,234.50 USD", "€ 99", "-12.5 EUR", "Rs.1,234", "$.99", "-$5",
+                    "($19.14)", "1,234.50-", ""]  # fmt: skip
     frame.to_csv(tmp_path / "accounts.csv", index=False)
     done = subprocess.run(
         [sys.executable, "-c", _preparing_lines()], cwd=tmp_path, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
     prepared = pd.read_csv(tmp_path / "accounts_prepared.csv")
-    assert prepared["MRR"].tolist() == [1234.5, 1234.5, 99.0, -12.5, 1234.0, 0.99, -5.0]
+    assert prepared["MRR"].iloc[:9].tolist() == [
+        1234.5, 1234.5, 99.0, -12.5, 1234.0, 0.99, -5.0, -19.14, -1234.5
+    ]  # fmt: skip
+    assert np.isnan(prepared["MRR"].iloc[9])  # a blank cell stays blank
 
 
 def test_dates_and_money_for_people_point_to_the_docs_lines_that_prepare_them(
