@@ -16,6 +16,7 @@ import pandas as pd
 
 from app.training.config import NumericFeature, TrainConfig
 from app.training.rules import canonical_category, name_text
+from app.training.sentinels import sentinel_codes
 from app.words import counted, percent
 
 
@@ -37,6 +38,7 @@ def data_notes(config: TrainConfig, frame: pd.DataFrame) -> tuple[TrainConfig, l
     notes.extend(uninformative_features(config, frame))
     notes.extend(id_like_numbers(config, frame))
     notes.extend(coded_categories(config, frame))
+    notes.extend(sentinel_codes(config, frame))
     return config, notes
 
 
