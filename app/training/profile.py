@@ -56,7 +56,14 @@ def _since_words(label: str) -> tuple[str | None, str | None]:
         return None, None
     # lower case, but an upper-case word (NPS) as written
     what = " ".join(w if w.isupper() and len(w) > 1 else w.lower() for w in since["what"].split())
+    if _PARTICIPLE.search(what):  # days_since_created: "Created recently", not "Recent created"
+        return f"{what} long ago", f"{what} recently"
     return f"{what} long ago", f"recent {what}"
+
+
+# a time since something done, not since a thing (a billing export's ``created``, a club's
+# ``joined``, ``account_opened``): its last word a past participle, not a noun in -eed
+_PARTICIPLE = re.compile(r"[a-z]{2,}(?<!e)ed$", re.IGNORECASE)
 
 
 RFM_LABELS = {

@@ -468,6 +468,10 @@ def test_a_time_since_something_is_long_ago_or_recent(tmp_path: Path) -> None:
             {"name": "months_since_the_first_order"},
             {"name": "days_since_order", "high": "lapsed", "low": "recent"},
             {"name": "recency_days"},
+            # a billing export's date of creation: "Recent created"
+            {"name": "days_since_created"},
+            {"name": "days_since_account_opened"},
+            {"name": "days_since_last_feed"},
         ],
     }
     words = _words(parse_config(raw, base_dir=tmp_path))
@@ -476,6 +480,9 @@ def test_a_time_since_something_is_long_ago_or_recent(tmp_path: Path) -> None:
         "DaysSinceSignupDate": Ends("signup long ago", "recent signup"),
         "months_since_the_first_order": Ends("first order long ago", "recent first order"),
         "days_since_order": Ends("lapsed", "recent"),
+        "days_since_created": Ends("created long ago", "created recently"),
+        "days_since_account_opened": Ends("account opened long ago", "account opened recently"),
+        "days_since_last_feed": Ends("last feed long ago", "recent last feed"),
     }
     labels = {"days_since_last_login": "days since last login", "MRR": "MRR"}
     far = {
