@@ -142,6 +142,12 @@ _SHORT_WORDS = frozenset(
 )
 
 
+# yes and no in the languages of the exports a user brings (a German shop's Wiederkauf of
+# ja/nein was refused as "two other words"): read as Yes/No are, lower-cased and trimmed
+YES_WORDS = frozenset({"ja", "oui", "si", "sí", "sim"})
+NO_WORDS = frozenset({"nein", "nee", "nej", "non", "não", "nao"})
+
+
 def spelled_alike(known: Iterable[str], value: str) -> list[str]:
     """The ``known`` categories ``value`` differs from only in case or surrounding spaces
     (``iOS``: ``ios``), sorted: a spelling to fix, where file tagging and the API name one."""

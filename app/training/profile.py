@@ -24,7 +24,7 @@ from app.training.config import CategoricalFeature, Feature, TrainConfig
 from app.training.effects import outcome_effect
 from app.training.preprocess import MISSING_CATEGORY, category_codes
 from app.training.tree_names import LeafSplit, bounds_number, bounds_text
-from app.words import label_of, percent, plain_number
+from app.words import NO_WORDS, YES_WORDS, label_of, percent, plain_number
 
 NAME_Z = 0.5  # a feature must differ this much to appear in a name
 NAME_SIDE = 2 / 3  # and this share of the segment be on that side of the population median
@@ -76,8 +76,8 @@ RFM_LABELS = {
 ONE_TIME = "one-time"
 NEW, NEW_DAYS = "new", 90  # "new" only where the median customer's first order is this recent
 CATEGORY_Z = 0.8  # a category most of a segment holds, this far above its population share
-YES = {"yes", "true", "y"}
-NO = {"no", "false", "n"}
+YES = {"yes", "true", "y", *YES_WORDS}
+NO = {"no", "false", "n", *NO_WORDS}
 DISTINCT_Z = 0.25  # a cluster whose every feature is within this of the population is flagged
 TOP_CATEGORIES = 8
 

@@ -20,12 +20,12 @@ import pandas as pd
 
 from app.errors import DataError
 from app.training.rules.values import BOOL_TEXT, CSV_NA_VALUES
-from app.words import counted, echoed
+from app.words import NO_WORDS, YES_WORDS, counted, echoed
 
 # the spellings of a binary outcome, lower-cased and stripped, mixed freely in one column
 # ("Yes" in one row, "Y" or "1" in the next): those counted as 1, and those counted as 0
-BINARY_ONE = frozenset({"yes", "y", "true", "1", "1.0"})
-BINARY_ZERO = frozenset({"no", "n", "false", "0", "0.0"})
+BINARY_ONE = frozenset({"yes", "y", "true", "1", "1.0", *YES_WORDS})
+BINARY_ZERO = frozenset({"no", "n", "false", "0", "0.0", *NO_WORDS})
 NUMBER_SPELLINGS = {"1", "0", "1.0", "0.0"}  # a numeric reading takes these as they are
 BOOL_NUMBERS = {text: float(flag) for text, flag in BOOL_TEXT.items()}  # TRUE: 1.0 ...
 FIX_HINT = (
@@ -311,8 +311,9 @@ def outcome_column(
 ) -> tuple[pd.Series, str | None]:
     """An outcome as numbers, and the value counted as 1 when it was written as words.
 
-    ``Yes``/``No``, ``true``/``false``, ``Y``/``N`` (any case, mixed in one column, with 1/0
-    too; a bool column) are a binary outcome; so is any two-valued column whose value counted
+    ``Yes``/``No``, ``true``/``false``, ``Y``/``N`` and a few languages' yes and no
+    (``YES_WORDS``: ``ja``/``nein``; any case, mixed in one column, with 1/0 too; a bool
+    column) are a binary outcome; so is any two-valued column whose value counted
     as 1 the config names (``[outcomes] positive``); anything else must be numeric. The value
     counted as 1 is the commonest spelling of a yes in the column.
     """
@@ -339,7 +340,7 @@ def outcome_column(
         name,
         source,
         missing_values=missing_values,
-        hint="an outcome is a number, or Yes/No, true/false, Y/N",
+        hint="an outcome is a number, or Yes/No, true/false, Y/N (ja/nein, oui/non, sí/no ...)",
     )
     return numbers, None
 

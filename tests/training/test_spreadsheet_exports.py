@@ -102,3 +102,39 @@ def test_no_customer_is_taken_for_a_total() -> None:
     one = pd.DataFrame({"spend": [*([10.0] * 100), 1000.0]})  # one column, of 100 others
     assert total_rows(one, ["spend"])[0].tolist() == [False] * 100 + [True]
     assert not total_rows(one.iloc[1:], ["spend"])[0].any()  # of 99
+
+
+def test_yes_and_no_of_other_languages_are_a_binary_outcome_and_name_a_trait(
+    tmp_path: Path,
+) -> None:
+    """The German shop's ``Wiederkauf`` of ``ja``/``nein`` was refused as two other words
+    (declare positive = ...), and a ``Newsletter`` of ``ja``/``nein`` was no yes/no trait:
+    read as Yes/No are, the outcome counts ``ja`` as 1 and a segment of subscribers reads
+    ``newsletter``, not ``Newsletter ja``."""
+    rng = np.random.default_rng(7)
+    n = 600
+    subscribed = rng.uniform(size=n) < 0.4
+    frame = pd.DataFrame(
+        {
+            "Kundennummer": [f"K{i:05d}" for i in range(n)],
+            "Bestellungen": rng.poisson(np.where(subscribed, 12, 3)) + 1,
+            "Newsletter": np.where(subscribed, "ja", "nein"),
+            "Wiederkauf": np.where(
+                rng.uniform(size=n) < np.where(subscribed, 0.7, 0.2), "Ja", "Nein"
+            ),
+        }
+    )
+    frame.to_csv(tmp_path / "kunden.csv", sep=";", index=False)
+    config = tmp_path / "kunden.toml"
+    config.write_text(
+        'outcomes = ["Wiederkauf"]\n[data]\npath = "kunden.csv"\nid_column = "Kundennummer"\n'
+        'delimiter = ";"\n[[features]]\nname = "Bestellungen"\n[[features]]\n'
+        'name = "Newsletter"\ntype = "categorical"\n[model]\nname = "kunden"\nk_min = 2\n'
+        "k_max = 2\n"
+    )
+    store = tmp_path / "store"
+    result = runner.invoke(app, ["train", "--config", str(config), "--store", str(store)])
+    assert result.exit_code == 0, result.output
+    assert "outcome Wiederkauf (1 = 'Ja'): segments differ" in " ".join(result.output.split())
+    names = sorted(s.name for s in ModelStore(store).manifests("kunden")[0].segments)
+    assert names == ["Low bestellungen", "Newsletter, very high bestellungen"], names
