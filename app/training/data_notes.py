@@ -408,27 +408,41 @@ def ordered_answers(
     scale (``Strongly disagree`` ... ``Strongly agree``): as categories their order is not
     used, an ``Agree`` as far from ``Strongly agree`` as from ``Strongly disagree``. A survey
     of four such items separated its NPS at epsilon² 0.68 as categories, 0.78 written 1-5."""
-    found: list[tuple[str, list[str]]] = []
+    found: list[tuple[str, list[str], list[str]]] = []
     for feature in config.features:
         if feature.type != "categorical":
             continue
         written = [str(v) for v in _distinct(frame, feature.name, distinct)]
-        keys = {" ".join(w.split()).casefold() for w in written}
         for scale in SCALES:
-            if len(keys) >= 3 and keys <= set(scale):
-                order = sorted(written, key=lambda w: scale.index(" ".join(w.split()).casefold()))
-                found.append((feature.name, order))
-                break
+            on = [w for w in written if _answer(w) in scale]
+            # a real survey's "Don't know" or "N/A" beside the scale hid the whole note
+            off = [w for w in written if _answer(w) not in scale]
+            if len({_answer(w) for w in on}) < 3 or len(off) > MAX_OFF_SCALE:
+                continue
+            if off and frame[feature.name].isin(off).mean() > OFF_SCALE_SHARE:
+                continue
+            order = sorted(on, key=lambda w: scale.index(_answer(w)))
+            found.append((feature.name, order, off))
+            break
     if not found:
         return []
-    names = ", ".join(name for name, _ in found)
-    order = found[0][1]
+    names = ", ".join(name for name, _, _ in found)
+    _, order, off = found[0]
+    blank = f", {', '.join(repr(w) for w in off)} left blank" if off else ""
     return [
         f"{names}: answers on an ordered scale "
         f"({order[0]!r} ... {order[-1]!r}), segmented on as categories, whose order is not "
-        f"used; written as numbers (1 for {order[0]!r} to {len(order)} for {order[-1]!r}) "
+        f"used; written as numbers (1 for {order[0]!r} to {len(order)} for {order[-1]!r}{blank}) "
         "they are a scale the segments follow (docs/training.md#preparing-a-file)"
     ]
+
+
+MAX_OFF_SCALE = 2  # answers beside the scale: "Don't know", "Prefer not to say"
+OFF_SCALE_SHARE = 0.25  # of the customers, at most, for the column to be the scale's
+
+
+def _answer(written: str) -> str:
+    return " ".join(written.split()).casefold()
 
 
 # a band of numbers: a range (40K - 60K, 18-24, 25 to 34) or a bound (Less than $40K, 65+)

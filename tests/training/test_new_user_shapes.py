@@ -359,6 +359,33 @@ def test_answers_on_an_ordered_scale_are_noted_once_with_the_scale(tmp_path: Pat
     ], notes
 
 
+def test_a_scale_beside_a_don_t_know_answer_is_noted_too(tmp_path: Path) -> None:
+    """A real survey answers "Don't know" beside its five-point items (and leaves some
+    blank): the note on ordered answers, which wanted the scale's words only, said nothing
+    of four such items. Two answers beside the scale, a quarter of the customers at most,
+    are left blank in the numbers; a column mostly of other answers is no scale."""
+    rng = np.random.default_rng(15)
+    n = 400
+    scale = ["Strongly disagree", "Disagree", "Neither agree nor disagree", "Agree",
+             "Strongly agree"]  # fmt: skip
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"r{i}" for i in range(n)],
+            "visits": rng.poisson(4, n),
+            "easy": rng.choice([*scale, "Don't know", ""], n, p=[0.18] * 5 + [0.06, 0.04]),
+            "mostly_other": rng.choice([*scale, "Other"], n, p=[0.1] * 5 + [0.5]),
+        }
+    )
+    notes = categorical_notes(tmp_path, frame, ["easy", "mostly_other"])
+    said = [note for note in notes if "ordered scale" in note]
+    assert said == [
+        "easy: answers on an ordered scale ('Strongly disagree' ... 'Strongly agree'), "
+        "segmented on as categories, whose order is not used; written as numbers (1 for "
+        "'Strongly disagree' to 5 for 'Strongly agree', \"Don't know\" left blank) they are a "
+        "scale the segments follow (docs/training.md#preparing-a-file)"
+    ], notes
+
+
 def categorical_notes(tmp_path: Path, frame: pd.DataFrame, categorical: list[str]) -> list[str]:
     """The notes of a two-segment training on ``visits`` and the ``categorical`` columns."""
     data = tmp_path / "table.csv"
