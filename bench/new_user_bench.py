@@ -25,7 +25,13 @@ matter (``saas``), and a retail order log whose campaign response is a table of 
 on the customer id (``retail``); then a wholesaler's order-line log in five currencies with
 returns on RMA orders (``wholesale``), a mobile game's players with 200 countries and a
 True/False churn (``game``), and a charity's donor file with rare genders, a quarter of ages
-missing and a 0/1 response (``donors``).
+missing and a 0/1 response (``donors``); then a German shop's customer table saved by Excel
+(cp1252, ``;``, decimal commas, CRLF, blank rows and a ``Summe`` row under the customers,
+``ja``/``nein``: ``kunden``), the UCI bank-additional table (``pdays = 999`` for never,
+R's dotted names ``emp.var.rate``: ``bank_additional``) and a billing system's export (MRR
+``$1,234.50``, a credit balance ``($19.14)``, ``15%``, a ``created`` date, prepared by the
+docs' pandas lines: ``billing``), and a survey's Likert items beside ``Don't know``, written
+as numbers as the note says, with the NPS question as the outcome (``survey``).
 
 For each: the **baseline** (``quality_bench.baseline``: median-impute and standardise the
 numbers, one-hot the categories, ``KMeans`` for k in 3..8, the best silhouette), on the
@@ -887,6 +893,283 @@ def donors(folder: Path, n: int = 12_000, seed: int = 33) -> None:
     ).to_csv(folder / "donors.csv", index=False)
 
 
+def kunden(folder: Path, n: int = 4000, seed: int = 41) -> None:
+    """A retailer's customer table saved by Excel 'CSV (semicolon)' on a German Windows:
+    cp1252 (Müller, Łódź not representable -> names of Western Europe), ';', decimal commas,
+    thousands dots, CRLF, a 'Summe' row at the bottom, trailing ';;;;' rows."""
+    r = np.random.default_rng(seed)
+    kind = r.choice([0, 1, 2, 3], n, p=[0.4, 0.3, 0.2, 0.1])
+    orders = r.poisson(np.array([2, 6, 15, 1])[kind]) + 1
+    spend = np.round(orders * r.lognormal(np.array([3.5, 4.0, 4.3, 5.5])[kind], 0.5), 2)
+    returns = np.round(r.beta(2, 12, n) * np.array([1, 1, 0.5, 3])[kind], 3)
+    days = np.round(r.gamma(2, np.array([120, 40, 10, 200])[kind])).astype(int)
+    newsletter = r.choice(["ja", "nein"], n, p=[0.45, 0.55])
+    region = r.choice(["Nord", "Süd", "Ost", "West", "Österreich", "Schweiz"], n)
+    logit = -1.0 + 0.15 * orders - 0.01 * days + 0.6 * (newsletter == "ja") - 3 * returns
+    again = np.where(r.uniform(size=n) < 1 / (1 + np.exp(-logit)), "ja", "nein")
+    first = r.choice(["Jürgen", "Müller", "José", "François", "Søren", "Anna", "Zoë", "Björn"], n)
+    frame = pd.DataFrame(
+        {
+            "Kundennummer": [f"K{i:06d}" for i in range(n)],
+            "Name": first,
+            "Region": region,
+            "Bestellungen": orders,
+            "Umsatz (€)": spend,
+            "Retourenquote": returns,
+            "Tage seit letztem Kauf": days,
+            "Newsletter": newsletter,
+            "Wiederkauf": again,
+        }
+    )
+
+    def de(v):
+        s = f"{v:,.2f}"
+        return s.replace(",", "X").replace(".", ",").replace("X", ".")
+
+    frame["Umsatz (€)"] = frame["Umsatz (€)"].map(de)
+    frame["Retourenquote"] = frame["Retourenquote"].map(lambda v: f"{v}".replace(".", ","))
+    total = dict.fromkeys(frame.columns, "")
+    total.update(
+        {
+            "Kundennummer": "Summe",
+            "Bestellungen": str(int(orders.sum())),
+            "Umsatz (€)": de(spend.sum()),
+        }
+    )
+    frame = pd.concat(
+        [
+            frame.astype(str),
+            pd.DataFrame([dict.fromkeys(frame.columns, "")] * 2),
+            pd.DataFrame([total]),
+            pd.DataFrame([dict.fromkeys(frame.columns, "")] * 3),
+        ]
+    )
+    text = frame.to_csv(sep=";", index=False, lineterminator="\r\n")
+    (folder / "kunden.csv").write_bytes(text.encode("cp1252"))
+
+
+def bank_additional(folder: Path, n: int = 10_000, seed: int = 42) -> None:
+    """UCI bank-additional-full: ';', quoted, dotted column names (emp.var.rate, euribor3m,
+    nr.employed, cons.conf.idx), pdays = 999 for never contacted (96%), poutcome
+    'nonexistent', 'unknown' categories, y yes/no driven by poutcome success and the
+    macro climate (euribor low), no id column (written as the docs show)."""
+    r = np.random.default_rng(seed)
+    age = r.normal(40, 10, n).clip(17, 98).round().astype(int)
+    job = r.choice(
+        [
+            "admin.",
+            "blue-collar",
+            "technician",
+            "services",
+            "management",
+            "retired",
+            "entrepreneur",
+            "self-employed",
+            "housemaid",
+            "unemployed",
+            "student",
+            "unknown",
+        ],
+        n,
+        p=np.array([0.25, 0.22, 0.16, 0.1, 0.07, 0.04, 0.035, 0.035, 0.026, 0.025, 0.021, 0.008])
+        / 0.99,
+    )
+    contacted = r.uniform(size=n) < 0.04
+    pdays = np.where(contacted, r.integers(0, 27, n), 999)
+    previous = np.where(contacted, r.integers(1, 7, n), np.where(r.uniform(size=n) < 0.1, 1, 0))
+    poutcome = np.where(
+        contacted,
+        r.choice(["success", "failure"], n, p=[0.65, 0.35]),
+        np.where(previous > 0, "failure", "nonexistent"),
+    )
+    # macro climate: a few periods, each row in one
+    periods = np.array(
+        [
+            [1.1, 93.99, -36.4, 4.857, 5191.0],
+            [1.4, 93.918, -42.7, 4.962, 5228.1],
+            [-1.8, 92.893, -46.2, 1.299, 5099.1],
+            [-2.9, 92.201, -31.4, 0.869, 5076.2],
+            [-3.4, 92.649, -30.1, 0.715, 5017.5],
+            [-0.1, 93.2, -42.0, 4.191, 5195.8],
+        ]
+    )
+    which = r.choice(6, n, p=[0.3, 0.2, 0.25, 0.1, 0.05, 0.1])
+    macro = periods[which]
+    contact = r.choice(["cellular", "telephone"], n, p=[0.63, 0.37])
+    campaign = r.geometric(0.4, n).clip(1, 56)
+    logit = (
+        -3.2
+        + 2.3 * (poutcome == "success")
+        - 0.5 * (macro[:, 3] - 3)
+        + 0.5 * (contact == "cellular")
+        + 0.4 * ((age > 60) | (age < 25))
+        - 0.1 * (campaign - 1)
+    )
+    y = np.where(r.uniform(size=n) < 1 / (1 + np.exp(-logit)), "yes", "no")
+    frame = pd.DataFrame(
+        {
+            "age": age,
+            "job": job,
+            "marital": r.choice(
+                ["married", "single", "divorced", "unknown"], n, p=[0.6, 0.28, 0.11, 0.01]
+            ),
+            "education": r.choice(
+                [
+                    "university.degree",
+                    "high.school",
+                    "basic.9y",
+                    "professional.course",
+                    "basic.4y",
+                    "basic.6y",
+                    "unknown",
+                    "illiterate",
+                ],
+                n,
+                p=np.array([0.3, 0.23, 0.15, 0.13, 0.1, 0.05, 0.039, 0.001]) / 1.0,
+            ),
+            "default": r.choice(["no", "unknown", "yes"], n, p=[0.79, 0.2099, 0.0001]),
+            "housing": r.choice(["yes", "no", "unknown"], n, p=[0.52, 0.45, 0.03]),
+            "loan": r.choice(["no", "yes", "unknown"], n, p=[0.82, 0.15, 0.03]),
+            "contact": contact,
+            "month": r.choice(["may", "jul", "aug", "jun", "nov", "apr"], n),
+            "day_of_week": r.choice(["mon", "tue", "wed", "thu", "fri"], n),
+            "duration": np.round(r.lognormal(5.3, 0.8, n)).astype(int),
+            "campaign": campaign,
+            "pdays": pdays,
+            "previous": previous,
+            "poutcome": poutcome,
+            "emp.var.rate": macro[:, 0],
+            "cons.price.idx": macro[:, 1],
+            "cons.conf.idx": macro[:, 2],
+            "euribor3m": macro[:, 3],
+            "nr.employed": macro[:, 4],
+            "y": y,
+        }
+    )
+    frame.insert(0, "customer_id", [f"B{i:05d}" for i in range(n)])
+    frame.to_csv(folder / "bank-additional.csv", sep=";", index=False, quoting=csv.QUOTE_NONNUMERIC)
+
+
+def billing(folder: Path, n: int = 5000, seed: int = 43) -> None:
+    """A billing system's customer export (Stripe-like): ids 'cus_' + mixed-case letters,
+    created (ISO datetime UTC), canceled_at blank for the active, plan, MRR as '$1,234.50',
+    account balance in accounting style ('(12.00)' a credit, '$0.00'), discount '15%',
+    seats, logins_30d; outcome churned_90d yes/no."""
+    r = np.random.default_rng(seed)
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"))
+    ids = ["cus_" + "".join(r.choice(letters, 14)) for _ in range(n)]
+    plan = r.choice(["Starter", "Team", "Business"], n, p=[0.5, 0.35, 0.15])
+    seats = np.where(
+        plan == "Starter",
+        r.integers(1, 4, n),
+        np.where(plan == "Team", r.integers(3, 25, n), r.integers(20, 400, n)),
+    )
+    price = np.select([plan == "Starter", plan == "Team"], [19.0, 12.0], 9.5)
+    discount = r.choice([0, 10, 15, 20, 50], n, p=[0.6, 0.15, 0.1, 0.1, 0.05])
+    mrr = np.round(seats * price * (1 - discount / 100), 2)
+    engaged = r.normal(size=n)
+    logins = r.poisson(np.exp(2.5 + 0.8 * engaged))
+    balance = np.where(
+        r.uniform(size=n) < 0.25,
+        -np.round(r.gamma(2, 30, n), 2),
+        np.where(r.uniform(size=n) < 0.1, np.round(r.gamma(2, 50, n), 2), 0.0),
+    )
+    asof = pd.Timestamp("2024-06-30", tz="UTC")
+    tenure_days = r.integers(10, 1500, n)
+    created = (
+        asof
+        - pd.to_timedelta(tenure_days, unit="D")
+        - pd.to_timedelta(r.integers(0, 86400, n), unit="s")
+    )
+    logit = (
+        -1.2
+        - 0.9 * engaged
+        - 0.0015 * tenure_days
+        + 0.8 * (balance > 0)
+        + 0.02 * discount
+        - 0.5 * (plan == "Business")
+    )
+    churned = r.uniform(size=n) < 1 / (1 + np.exp(-logit))
+
+    def money(v):
+        s = f"${abs(v):,.2f}"
+        return f"({s})" if v < 0 else s
+
+    pd.DataFrame(
+        {
+            "id": ids,
+            "created": created.strftime("%Y-%m-%d %H:%M:%S"),
+            "plan": plan,
+            "MRR": [money(v) for v in mrr],
+            "balance": [money(v) for v in balance],
+            "discount": [f"{d}%" for d in discount],
+            "seats": seats,
+            "logins_30d": logins,
+            "churned_90d": np.where(churned, "yes", "no"),
+        }
+    ).to_csv(folder / "customers_export.csv", index=False)
+
+
+def kunden_utf8(folder: Path) -> None:
+    """The export re-encoded as the job's error says (every cell as written), then trained."""
+    kunden(folder)
+    text = (folder / "kunden.csv").read_text(encoding="cp1252")
+    (folder / "kunden_utf8.csv").write_text(text, encoding="utf-8")
+
+
+def billing_prepared(folder: Path) -> None:
+    """The export prepared by docs/training.md's pandas lines: days since ``created``, MRR and
+    balance as plain numbers (a credit in parentheses negative), the discount's % left out."""
+    billing(folder)
+    frame = pd.read_csv(folder / "customers_export.csv", dtype=str, keep_default_na=False)
+    as_of = pd.Timestamp("2024-06-30")
+    frame["days_since_created"] = (as_of - pd.to_datetime(frame.pop("created"))).dt.days
+    for name in ["MRR", "balance"]:
+        money = frame[name].str.strip()
+        negative = money.str.contains(r"^-|^\(.*\)$|-$", regex=True)
+        money = money.str.replace(r"[A-Za-z]+\.", "", regex=True)
+        money = money.str.replace(r"[^\d.]", "", regex=True)
+        frame[name] = money.where(~negative, "-" + money)
+    frame["discount"] = frame["discount"].str.rstrip("%")
+    frame.to_csv(folder / "customers_prepared.csv", index=False)
+
+
+def survey(folder: Path, n: int = 3000, seed: int = 44) -> None:
+    """A customer survey's export: ``Respondent ID``, an age band, four five-point Likert
+    items (4% ``Don't know``, 3% blank) and the NPS question, ``How likely are you to
+    recommend us? (0-10)``, the outcome; satisfaction drives items and score alike."""
+    r = np.random.default_rng(seed)
+    happy = r.normal(size=n)
+    items = {}
+    for name, w in [("easy_to_use", 0.9), ("good_value", 0.7), ("support_helpful", 0.5),
+                    ("would_buy_again", 1.0)]:  # fmt: skip
+        level = np.clip(np.round(2 + 1.2 * (w * happy + r.normal(0, 0.6, n))), 0, 4).astype(int)
+        answers = np.array(LIKERT, dtype=object)[level]
+        answers[r.uniform(size=n) < 0.04] = "Don't know"
+        answers[r.uniform(size=n) < 0.03] = ""
+        items[name] = answers
+    nps = np.clip(np.round(7 + 2.2 * happy + r.normal(0, 1, n)), 0, 10).astype(int)
+    pd.DataFrame(
+        {"Respondent ID": [f"R-{i:05d}" for i in range(n)],
+         "Age group": r.choice(["18-24", "25-34", "35-44", "45-54", "55-64", "65+"], n),
+         **items, "How likely are you to recommend us? (0-10)": nps}
+    ).to_csv(folder / "survey.csv", index=False)  # fmt: skip
+
+
+LIKERT = ["Strongly disagree", "Disagree", "Neither agree nor disagree", "Agree", "Strongly agree"]
+
+
+def survey_prepared(folder: Path) -> None:
+    """The answers written as numbers, as the note and docs/training.md say (Don't know
+    left blank: missing, imputed)."""
+    survey(folder)
+    frame = pd.read_csv(folder / "survey.csv", dtype=str, keep_default_na=False)
+    scale = {answer: i + 1 for i, answer in enumerate(LIKERT)}
+    for name in ["easy_to_use", "good_value", "support_helpful", "would_buy_again"]:
+        frame[name] = frame[name].map(scale)
+    frame.to_csv(folder / "survey_prepared.csv", index=False)
+
+
 # the configs as the new user wrote them (the features' blocks in short form)
 BANK = """outcomes = ["y"]
 [data]
@@ -1161,6 +1444,67 @@ DONORS_FEATURES = (
 )  # fmt: skip
 
 
+KUNDEN = """[data]
+path = "kunden_utf8.csv"
+id_column = "Kundennummer"
+delimiter = ";"
+decimal = ","
+thousands = "."
+FEATURES
+[outcomes]
+columns = ["Wiederkauf"]
+positive = {"Wiederkauf" = "ja"}
+[model]
+name = "kunden"
+MODEL"""
+KUNDEN_FEATURES = (
+    ["Bestellungen", "Umsatz (€)", "Retourenquote", "Tage seit letztem Kauf"],
+    ["Newsletter", "Region"],
+)
+BANK_ADDITIONAL = """outcomes = ["y"]
+[data]
+path = "bank-additional.csv"
+delimiter = ";"
+FEATURES
+[[features]]
+name = "pdays"
+missing_values = ["999"]
+[model]
+name = "bank_additional"
+MODEL"""
+BANK_ADDITIONAL_FEATURES = (
+    ["age", "campaign", "previous", "emp.var.rate", "euribor3m", "nr.employed", "cons.conf.idx"],
+    ["job", "education", "contact", "poutcome", "default"],
+)
+BILLING = """outcomes = ["churned_90d"]
+[data]
+path = "customers_prepared.csv"
+id_column = "id"
+FEATURES
+[model]
+name = "billing"
+MODEL"""
+BILLING_FEATURES = (
+    ["MRR", "balance", "discount", "seats", "logins_30d", "days_since_created"],
+    ["plan"],
+)
+
+
+NPS = "How likely are you to recommend us? (0-10)"
+SURVEY = """outcomes = ["How likely are you to recommend us? (0-10)"]
+[data]
+path = "survey_prepared.csv"
+id_column = "Respondent ID"
+FEATURES
+[model]
+name = "survey"
+MODEL"""
+SURVEY_FEATURES = (
+    ["easy_to_use", "good_value", "support_helpful", "would_buy_again"],
+    ["Age group"],
+)
+
+
 def default_and_tree(outcome: str, **more: str) -> dict[str, str]:
     """The variants every dataset runs: label -> its [model] lines."""
     return {"job balanced (default)": "", **more,
@@ -1199,6 +1543,12 @@ DATASETS = {
                   default_and_tree("repurchased")),
     "game": (game, GAME, GAME_FEATURES, "churned_30d", default_and_tree("churned_30d")),
     "donors": (donors, DONORS, DONORS_FEATURES, "responded", default_and_tree("responded")),
+    "kunden": (kunden_utf8, KUNDEN, KUNDEN_FEATURES, "Wiederkauf", default_and_tree("Wiederkauf")),
+    "bank_additional": (bank_additional, BANK_ADDITIONAL, BANK_ADDITIONAL_FEATURES, "y",
+                        default_and_tree("y")),
+    "billing": (billing_prepared, BILLING, BILLING_FEATURES, "churned_90d",
+                default_and_tree("churned_90d")),
+    "survey": (survey_prepared, SURVEY, SURVEY_FEATURES, NPS, default_and_tree(NPS)),
 }  # fmt: skip
 
 
