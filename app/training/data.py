@@ -320,6 +320,16 @@ def index_by_id(
     repeated = frame.index.duplicated(keep=False)
     times = frame.index[repeated].value_counts(sort=False)
     shown = ", ".join(f"{echoed(cid)} ({n} rows)" for cid, n in times.iloc[:3].items())
+    if times.index.to_series().str.match(SCIENTIFIC).all():
+        # not duplicate_ids = "last": these are other customers, cut to the same digits
+        raise DataError(
+            f"{source}: id column {id_column!r} repeats {len(times):,} "
+            f"{'id' if len(times) == 1 else 'ids'} ({int(repeated.sum()):,} rows), e.g. "
+            f"{shown}, written in scientific notation, as a spreadsheet shows a long number: "
+            "the digits it did not show are lost, and customers whose ids differ only in "
+            'those are one (duplicate_ids = "last" would keep one of them); save the file '
+            "with the id column formatted as text (or export it from the source system again)"
+        )
     raise DataError(
         f"{source}: id column {id_column!r} repeats {len(times):,} "
         f"{'id' if len(times) == 1 else 'ids'} ({int(repeated.sum()):,} rows), e.g. {shown}; "
@@ -920,6 +930,7 @@ def _load_table(
     # the ids' spellings, from the reader's own column (pyarrow's buffers, no Python strings)
     notes = [*spaced_ids(frame[data.id_column], data.id_column)]
     notes += zero_ids(frame[data.id_column], data.id_column)
+    notes += scientific_ids(frame[data.id_column], data.id_column)
     frame, dropped, superseded = index_by_id(
         frame, data.id_column, data.path.name, data.duplicate_ids
     )
@@ -1462,6 +1473,33 @@ def zero_ids(ids: pd.Series | pd.Index, column: str) -> tuple[str, ...]:
         f"written both with and without leading zeros or a trailing .0 (e.g. {shown}): ids "
         "are text as written, so each is two customers; write each id one way in the file "
         "(a spreadsheet drops leading zeros unless the column is imported as text)",
+    )
+
+
+# a number as a spreadsheet shows one too long for its cell: 4.51182E+11 (Excel's General
+# format keeps 6 significant digits of a 12-digit account number, and saves them so in CSV)
+SCIENTIFIC = r"^\s*\d\.\d+[eE]\+\d+\s*$"  # (a hex id, 1E5 or 3E10, has no point or +)
+
+
+def scientific_ids(ids: pd.Series | pd.Index, column: str) -> tuple[str, ...]:
+    """The note on ids written in scientific notation (``4.51182E+11``): a spreadsheet showed
+    long account numbers so and saved them as shown, their last digits lost, so they match
+    no other system's ids, and customers whose numbers differ only there share one id (the
+    repeat error then said to keep each id's last row, which merged them without a word)."""
+    import pyarrow.compute as pc
+
+    arrow = arrow_text(ids)
+    written = pc.match_substring_regex(arrow, SCIENTIFIC)
+    many = pc.sum(written).as_py() or 0
+    if not many:
+        return ()
+    example = arrow.filter(written)[0].as_py()
+    return (
+        f"{counted(many, 'id')} of column {column!r} {'is' if many == 1 else 'are'} written in "
+        f"scientific notation (e.g. {echoed(example)}), as a spreadsheet shows a long number: "
+        "the digits it did not show are lost, so such ids match no other system's, and "
+        "customers whose ids differ only in those digits are one; save the file with the id "
+        "column formatted as text (or export it from the source system again)",
     )
 
 

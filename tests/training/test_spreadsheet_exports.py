@@ -138,3 +138,46 @@ def test_yes_and_no_of_other_languages_are_a_binary_outcome_and_name_a_trait(
     assert "outcome Wiederkauf (1 = 'Ja'): segments differ" in " ".join(result.output.split())
     names = sorted(s.name for s in ModelStore(store).manifests("kunden")[0].segments)
     assert names == ["Low bestellungen", "Newsletter, very high bestellungen"], names
+
+
+def test_ids_a_spreadsheet_wrote_in_scientific_notation_are_named(tmp_path: Path) -> None:
+    """Twelve-digit account numbers saved by Excel as shown, 4.51182E+11: two accounts cut
+    to the same digits were a repeated id, and the error advised duplicate_ids = "last",
+    which keeps one of two customers; with no repeat, the ids trained without a word, though
+    they match no other system's."""
+    rng = np.random.default_rng(3)
+    n = 500
+    accounts = rng.integers(400_000_000_000, 499_999_999_999, n)
+    accounts[1] = accounts[0] + 7  # neighbours: one number once its last digits are cut
+    frame = pd.DataFrame(
+        {
+            "Account Number": [f"{float(v):.5E}" for v in accounts],
+            "spend": rng.gamma(2, 50, n).round(2),
+            "visits": rng.poisson(5, n),
+        }
+    )
+    assert frame["Account Number"].duplicated().any()  # the digits cut made a repeat
+    config = tmp_path / "accounts.toml"
+    config.write_text(
+        '[data]\npath = "accounts.csv"\nid_column = "Account Number"\n[[features]]\n'
+        'name = "spend"\n[[features]]\nname = "visits"\n[model]\nname = "accounts"\n'
+        "k_min = 2\nk_max = 3\n"
+    )
+    frame.to_csv(tmp_path / "accounts.csv", index=False)
+    store = tmp_path / "store"
+    result = runner.invoke(app, ["train", "--config", str(config), "--store", str(store)])
+    assert result.exit_code == 1
+    said = " ".join(result.output.split())
+    assert "written in scientific notation, as a spreadsheet shows a long number" in said, said
+    assert 'duplicate_ids = "last" would keep one of them' in said
+    assert "use each id's last row" not in said
+    frame.drop_duplicates("Account Number").iloc[1:201].to_csv(
+        tmp_path / "accounts.csv", index=False
+    )
+    result = runner.invoke(app, ["train", "--config", str(config), "--store", str(store)])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert (
+        "note: 200 ids of column 'Account Number' are written in scientific notation (e.g. '4."
+    ) in said, said
+    assert "save the file with the id column formatted as text" in said
