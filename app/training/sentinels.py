@@ -39,7 +39,11 @@ def sentinel_codes(config: TrainConfig, frame: pd.DataFrame) -> list[str]:
         values = values[np.isfinite(values)]
         if len(values) == 0:
             continue
-        for code in CODES:
+        # only the column's smallest value can be a negative code apart (any value below it
+        # is another negative one) and only its largest a code of nines apart (it is over
+        # twice every other): two candidates, not a pass over every row per code
+        ends = {float(values.min()), float(values.max())}
+        for code in (c for c in CODES if c in ends):
             held = values == code
             share = float(held.mean())
             if share < MIN_SHARE:
