@@ -931,12 +931,18 @@ def _load_table(
     notes = [*spaced_ids(frame[data.id_column], data.id_column)]
     notes += zero_ids(frame[data.id_column], data.id_column)
     notes += scientific_ids(frame[data.id_column], data.id_column)
+    # rows of nothing but empty fields (a spreadsheet's blank lines, ``;;;;``): not customers
+    # without an id, which the summary counts (said once: the summary, not a log line too)
+    empty = empty_rows(frame, data.id_column)
+    if empty.any():
+        frame = frame.loc[~empty]
     frame, dropped, superseded = index_by_id(
         frame, data.id_column, data.path.name, data.duplicate_ids
     )
-    if dropped:
-        logger.warning("%s: %d rows have no customer id and are left out", data.path.name, dropped)
     reasons = {"no customer id": dropped} if dropped else {}
+    if empty.any():
+        reasons[EMPTY_ROW] = int(empty.sum())
+        dropped += int(empty.sum())
     if header.any():
         reasons[HEADER_REPEATED] = int(header.sum())
         dropped += int(header.sum())
@@ -965,6 +971,16 @@ def _load_table(
         dropped_examples=examples,
         notes=notes,
     )
+
+
+def empty_rows(frame: pd.DataFrame, id_column: str) -> np.ndarray:
+    """Where every field read is empty: missing, the id (read as written) blank: a
+    spreadsheet's blank lines, written as delimiters only."""
+    empty = frame.drop(columns=[id_column]).isna().all(axis=1).to_numpy(dtype=bool, copy=True)
+    if empty.any():
+        ids = frame.loc[empty, id_column].astype("string").str.strip()
+        empty[empty] = ids.fillna("").eq("").to_numpy(dtype=bool)
+    return empty
 
 
 def header_rows(frame: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
@@ -1005,6 +1021,7 @@ def misshapen_reasons(
 
 MISSHAPEN = "another number of fields than the header"
 HEADER_REPEATED = "the header line repeated (files appended)"
+EMPTY_ROW = "an empty row (every field blank)"
 TIME_NOT_READABLE = "time not readable"
 NOT_A_NUMBER = "amount not a number"
 BEYOND_LIMIT = "amount not finite or beyond 2^63"

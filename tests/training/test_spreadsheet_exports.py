@@ -4,14 +4,17 @@ the customers. Real files, real training."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from app.cli.main import app
 from app.registry.store import ModelStore
+from app.training.data import EMPTY_ROW
 from app.training.totals import TOTAL_ROW, total_rows
 
 runner = CliRunner()
@@ -69,9 +72,10 @@ def test_a_total_row_under_the_customers_is_left_out_and_counted(tmp_path: Path)
     assert result.exit_code == 0, result.output
     output = " ".join(result.output.split())
     assert (
-        "note: 6 of 906 input rows were left out (no customer id: 5; a total row (the sum of "
-        "the other rows), e.g. 'Summe': Bestellungen "
+        "note: 6 of 906 input rows were left out (an empty row (every field blank): 5; a total "
+        "row (the sum of the other rows), e.g. 'Summe': Bestellungen "
     ) in output, output
+    assert "no customer id" not in output  # Excel's blank lines: empty, said once
     manifest = ModelStore(store).manifests("kunden")[0]
     assert manifest.data.rows == 900
     assert manifest.data.dropped_reasons[TOTAL_ROW] == 1
@@ -181,3 +185,36 @@ def test_ids_a_spreadsheet_wrote_in_scientific_notation_are_named(tmp_path: Path
         "note: 200 ids of column 'Account Number' are written in scientific notation (e.g. '4."
     ) in said, said
     assert "save the file with the id column formatted as text" in said
+
+
+def test_blank_lines_are_empty_rows_and_a_row_without_an_id_is_no_customer_id(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A helper's review: a spreadsheet's blank lines (``;;;;``) were counted as rows with no
+    customer id, and said twice, by a log line and by the summary. They are counted as empty
+    rows; a row with values and a blank id is still one without an id; the summary says
+    both, and no log line repeats it."""
+    rng = np.random.default_rng(3)
+    lines = ["id;spend;visits"]
+    lines += [f"c{i};{rng.gamma(2, 40):.2f};{rng.poisson(4)}" for i in range(300)]
+    lines += [";;", ";;", " ;12.5;3", ";;"]
+    (tmp_path / "shop.csv").write_text("\r\n".join(lines) + "\r\n", encoding="utf-8")
+    config = tmp_path / "shop.toml"
+    config.write_text(
+        '[data]\npath = "shop.csv"\nid_column = "id"\ndelimiter = ";"\n'
+        '[[features]]\nname = "spend"\n[[features]]\nname = "visits"\n[model]\nname = "shop"\n',
+        encoding="utf-8",
+    )
+    with caplog.at_level(logging.WARNING):
+        result = runner.invoke(
+            app, ["train", "--config", str(config), "--store", str(tmp_path / "store")]
+        )
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert (
+        "4 of 304 input rows were left out (no customer id: 1; an empty row (every field blank): 3)"
+    ) in output, output
+    assert not [r for r in caplog.records if "no customer id" in r.getMessage()]
+    manifest = ModelStore(tmp_path / "store").manifests("shop")[0]
+    assert manifest.data.rows == 300
+    assert manifest.data.dropped_reasons == {"no customer id": 1, EMPTY_ROW: 3}
