@@ -5,6 +5,8 @@ while none is promoted) by matching segments that
 hold the same customers: the promoted model assigns the new training data, and each new
 cluster is paired with an old cluster by maximum-weight matching on their Jaccard overlap
 (the Hungarian algorithm); a pair counts only when the overlap is at least ``MIN_JACCARD``.
+A feature the previous version read and the new data lacks (a
+retrain that dropped it) is missing for it, imputed as a blank cell is.
 Rule segments keep the id of the previous rule with the same name; a tree's leaf keeps the id
 of the previous leaf with the same rule (its path, as text), and the leaves left over are
 matched like clusters, by the customers they hold (with clusters and leaves left over on the
@@ -57,12 +59,10 @@ def assign_stable_ids(
         except SegmentsError as exc:
             log.warning("cannot load version %s to match segment ids: %s", previous_version, exc)
             previous = None
-        if isinstance(previous, SegmentationModel) and set(previous.feature_names) <= set(
-            frame.columns
-        ):
+        if isinstance(previous, SegmentationModel):
             _match_rules(previous, layout, ids, reused)
             _match_leaves(previous, layout, ids, reused)
-            _match_clusters(previous, frame, slots, layout, ids, reused)
+            _match_clusters(previous, _readable_by(previous, frame), slots, layout, ids, reused)
     counter = store.max_segment_number(model_name)
     new: list[str] = []
     for i, current in enumerate(ids):
@@ -72,6 +72,20 @@ def assign_stable_ids(
             new.append(format_segment_id(counter))
     matching = IdMatching(previous_version=previous_version, reused=reused, new=new)
     return [str(i) for i in ids], matching
+
+
+def _readable_by(previous: SegmentationModel, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with each feature the previous version reads and the new data lacks (a
+    retrain that dropped it) as a missing value, which the previous version imputes as it
+    imputes a blank cell. Without it, dropping one feature renumbered every segment, and the
+    next rescore recorded each customer's move from a segment to the same segment under a new
+    id as a migration; the Jaccard floor still keeps a segment the lost feature defined from
+    passing its id on."""
+    lacking = [name for name in previous.feature_names if name not in frame.columns]
+    if not lacking:
+        return frame
+    missing = pd.DataFrame(np.nan, index=frame.index, columns=lacking)
+    return pd.concat([frame, missing], axis=1)
 
 
 def _match_rules(

@@ -102,3 +102,29 @@ def test_rule_segments_keep_their_id_by_name(
     assert first.kind == second.kind == "rule"
     assert first.id == second.id
     assert second.size > first.size
+
+
+def test_a_retrain_that_drops_a_feature_keeps_the_ids_of_the_same_segments(
+    tmp_path: Path, customers: tuple[pd.DataFrame, np.ndarray]
+) -> None:
+    """Found retraining month after month: a config that dropped one feature (support
+    tickets) renumbered all five segments (seg-001..005 became seg-006..010), though each held
+    the same customers, so the rescore after its promotion recorded every customer's move from
+    'Very lapsed' to 'Very lapsed' as a migration, with its webhooks. The previous version
+    reads the dropped feature as missing (imputed) to match the segments."""
+    frame, _ = customers
+    data = _sample(frame, 1.0, 5, tmp_path)
+    store = ModelStore(tmp_path / "store")
+    first = train(example_config("customers", data, stability_bootstraps=0), store, promote=True)
+    config = example_config("customers", data, stability_bootstraps=0)
+    dropped = [f for f in config.model_dump()["features"] if f["name"] != "support_tickets"]
+    config = config.model_validate({**config.model_dump(), "features": dropped})
+    second = train(config, store, promote=True)
+    matching = second.manifest.id_matching
+    assert matching.new == [], matching
+    assert sorted(matching.reused) == sorted(s.id for s in first.manifest.segments)
+    everyone = frame.set_index("customer_id")
+    before = store.load("customers", first.manifest.version).estimator.predict(everyone)
+    after = store.load("customers", second.manifest.version).estimator.predict(everyone)
+    kept = float(np.mean(before == after))
+    assert kept >= 0.9, f"only {kept:.1%} of customers kept their segment id"
