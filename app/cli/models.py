@@ -139,7 +139,11 @@ def rollback(store: STORE_OPTION = None, model: MODEL_OPTION = None) -> None:
     """Serve the version that was promoted before the current one."""
     with fail_on_error(console):
         model_store, name = store_at(store), _name(model)
-        version = model_store.rollback(name)
+        target = model_store.rollback_target(name)
+        # refuse a version that would not load, as promote does: the pointer once moved to a
+        # damaged artefact, which running services refused and a restart could not serve
+        model_store.load(name, target)
+        version = model_store.rollback(name, expected=target)
         out.print(f"rolled back {name} to {version}")
     _rescore_hint(name)
 

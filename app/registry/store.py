@@ -346,11 +346,17 @@ class ModelStore:
             raise StoreError(f"model {model_name}: nothing to roll back to")
         return stack[-1]
 
-    def rollback(self, model_name: str) -> str:
-        """Move the pointer back to the version serving before the current one; return it."""
+    def rollback(self, model_name: str, expected: str | None = None) -> str:
+        """Move the pointer back to the version serving before the current one; return it.
+        With ``expected`` (the target a caller verified), refuse when the history moved
+        meanwhile and the target is another version."""
         self.rollback_target(model_name)  # an unknown model, or nothing to roll back to
         with self._pointer_lock(model_name):
             target = self.rollback_target(model_name)  # (as of now, under the lock)
+            if expected is not None and target != expected:
+                raise StoreError(
+                    f"model {model_name}: the rollback target is no longer {expected}; try again"
+                )
             self.version_dir(model_name, target)
             self._move_pointer(model_name, target, "rollback")
         return target

@@ -315,10 +315,8 @@ class ModelHolder:
         serve it now: loaded once, as a promotion is."""
         candidate = build_serving_model(self.store, self.model_name, target)
 
-        def move_pointer() -> None:  # under the lock: the history may have moved meanwhile
-            if self.store.rollback_target(self.model_name) != target:
-                raise StoreError(f"the rollback target is no longer {target!r}; try again")
-            self.store.rollback(self.model_name)
+        def move_pointer() -> None:  # the history may have moved meanwhile
+            self.store.rollback(self.model_name, expected=target)
 
         return self._serve(candidate, move_pointer)
 

@@ -349,6 +349,45 @@ def test_rollback_returns_to_the_previously_serving_version(store: ModelStore) -
     assert store.rollback(MODEL) == a
 
 
+def test_cli_rollback_refuses_a_version_that_would_not_load(store: ModelStore) -> None:
+    """Found with a damaged store: `segments models promote` refuses a truncated artefact, but
+    `segments models rollback` moved the pointer to one and said "rolled back" (exit 0); the
+    running service kept the old version (its readiness naming the hash mismatch) and a
+    restart would have served nothing. The rollback is refused and the pointer stays."""
+    from typer.testing import CliRunner
+
+    from app.cli.main import app
+
+    a, b = version_at(1), version_at(2)
+    for version in (a, b):
+        add_version(store, version)
+        store.promote(MODEL, version)
+    artefact = store.version_dir(MODEL, a) / "model.joblib"
+    whole = artefact.read_bytes()
+    artefact.write_bytes(whole[:100])
+    args = ["models", "rollback", "--store", str(store.root), "--model", MODEL]
+    refused = CliRunner().invoke(app, args)
+    assert refused.exit_code == 1, refused.output
+    assert "hash mismatch" in refused.output
+    assert store.promoted(MODEL) == b
+    assert len(store.promotion_history(MODEL)) == 2
+    artefact.write_bytes(whole)
+    done = CliRunner().invoke(app, args)
+    assert done.exit_code == 0, done.output
+    assert store.promoted(MODEL) == a
+
+
+def test_a_rollback_checked_against_another_target_moves_nothing(store: ModelStore) -> None:
+    a, b, c = version_at(1), version_at(2), version_at(3)
+    for version in (a, b, c):
+        add_version(store, version)
+        store.promote(MODEL, version)
+    with pytest.raises(StoreError, match="no longer"):
+        store.rollback(MODEL, expected=a)  # verified a, but the history moved on to b
+    assert store.promoted(MODEL) == c
+    assert store.rollback(MODEL, expected=b) == b
+
+
 def _promote_many(root: str, versions: list[str], rounds: int) -> int:
     """Promote ``versions`` in turn, ``rounds`` times; how many moved the pointer."""
     from app.registry.store import ModelStore as Store
