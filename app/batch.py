@@ -90,6 +90,7 @@ def read_chunks(
     booleans: Collection[str] = (),
     dialect: CsvFormat = PLAIN_CSV,
     numbered: Collection[str] = (),
+    read_along: Sequence[tuple[str, str]] = (),
 ) -> Iterator[Chunk]:
     """Stream a customer file (CSV or Parquet) as ``Chunk``s of about ``chunk_size`` rows.
 
@@ -106,17 +107,27 @@ def read_chunks(
     a number it would refuse (of magnitude ``NUMBER_LIMIT`` or more) is rejected too: every
     customer a run records can be assigned by id. A chunk covers consecutive rows of the file: its
     kept rows and its rejected ones together.
+
+    ``read_along`` are ``(name, kind)`` columns the model does not read, taken into the
+    chunk's features where the file has them (``app.recording.kept_columns``): a value of one
+    never rejects a row; one that is not a number a numeric one takes is missing.
     """
     check_input(path, [id_column, *(name for name, _ in features)], dialect)
     numeric = [name for name, kind in features if kind == "numeric"]
     names = [name for name, _ in features]
     kinds = dict(features)
+    along: list[tuple[str, str]] = []
+    if read_along:
+        present = set(columns_of(path, dialect))
+        along = [
+            (n, k) for n, k in read_along if n in present and n not in kinds and n != id_column
+        ]
     misshapen, superseded = _scanned(path, id_column, dialect)
     skipped = iter(misshapen)
     pending = next(skipped, None)
     first_row = 1
-    categories = [name for name, kind in features if kind == "categorical"]
-    columns = [id_column, *names]
+    categories = [name for name, kind in [*features, *along] if kind == "categorical"]
+    columns = [id_column, *names, *(name for name, _ in along)]
     frames = _frames(
         path,
         columns,
@@ -141,7 +152,7 @@ def read_chunks(
         reasons = np.where(missing_ids(ids), NO_ID, "").astype(object)
         # the header again (exports appended): no customer, whichever features it names (a
         # model of categorical features only tagged a customer named after the id column)
-        reasons[header_rows(frame.reset_index(drop=True), columns)] = HEADER_REPEATED
+        reasons[header_rows(frame.reset_index(drop=True), [id_column, *names])] = HEADER_REPEATED
         for at, problem in refused_ids(ids, max_id):
             refused = ids.iloc[at]
             shown = "" if len(refused) > max_id else f": {refused!r}"  # unless too long
@@ -181,6 +192,15 @@ def read_chunks(
                     f"{echoed(values[column].iloc[i])}"
                 )
             values[column] = parsed.values
+        for column, kind in along:  # never a reason to reject the row
+            cells = frame[column].reset_index(drop=True)
+            if kind == "numeric":
+                parsed = parse_numbers(cells, missing_values)
+                number = np.array(parsed.values, dtype=float)  # (a copy: written to)
+                number[parsed.junk | ~within_limit(number)] = np.nan  # (inf is beyond it)
+                values[column] = number
+            else:
+                values[column] = cells
         position: dict[int, int] | None = None
         for i in np.flatnonzero(reasons == ""):
             if int(rows[i]) in superseded:

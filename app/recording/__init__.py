@@ -33,6 +33,25 @@ def load_serving(store: ModelStore, model_name: str, version: str | None) -> Ser
     return serving.with_overrides(SegmentOverrides(store.root / model_name).load())
 
 
+def kept_columns(
+    store: ModelStore, model_name: str, serving: ServingModel
+) -> list[tuple[str, str]]:
+    """The features other versions of the model read and ``serving`` does not (a retrain
+    dropped them), as ``(name, kind)``, the latest version's kind: a run stores the file's
+    such columns in each profile, beside the features it assigns from, as an assignment by id
+    keeps the stored ones. Stored without them, a nightly run by a version that dropped
+    ``support_tickets`` made every customer a 422 (``features.support_tickets: missing
+    feature``) after a rollback, which no rescore could assign."""
+    read = {name for name, _ in serving.model.features}
+    manifests, _ = store.listed(model_name)  # (a damaged version is left out)
+    kinds: dict[str, str] = {}
+    for manifest in manifests:  # oldest first: a later version's kind wins
+        for feature in manifest.features:
+            if feature.name not in read:
+                kinds[feature.name] = feature.type
+    return sorted(kinds.items())
+
+
 def record_file(
     store: ModelStore,
     version: str | None,
@@ -76,7 +95,8 @@ def record_file(
         config = replace(config, redis_url=target.url)
         with RunProgress(console, target.description, count_rows(request.source)) as progress:
             unseen = UnseenCategories(serving.manifest)
-            state = asyncio.run(record_run(serving, state, request, config, progress, unseen))
+            kept = kept_columns(store, request.model_name, serving)
+            state = asyncio.run(record_run(serving, state, request, config, progress, unseen, kept))
     for line in summary(state, time.perf_counter() - started):
         console.print(line, soft_wrap=True, highlight=False, markup=False)
     for line in unseen.lines():

@@ -57,10 +57,13 @@ def read_chunks(
     booleans: Collection[str] = (),
     dialect: CsvFormat = PLAIN_CSV,
     numbered: Collection[str] = (),
+    read_along: Sequence[tuple[str, str]] = (),
 ) -> Iterator[Chunk]:
     """Chunks of ``source`` with the ``features`` (name, kind) of a model, in file order, read
     as file tagging reads them (``missing_values``, ``junk_as_missing``, ``feature_markers``:
-    the manifest's); ``unseen`` counts the categories training never saw in the chunks built.
+    the manifest's); ``unseen`` counts the categories training never saw in the chunks built;
+    ``read_along`` columns are read into the rows' features, never assigned from (see
+    ``app.batch.read_chunks``).
 
     Chunks that end at or before row ``skip_until`` come back empty (``size`` only): a resumed
     run reads past what it has recorded without building rows for it.
@@ -78,6 +81,7 @@ def read_chunks(
         booleans,
         dialect,
         numbered,
+        read_along,
     )
     for part in parts:
         size = len(part.ids) + len(part.rejected)

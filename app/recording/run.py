@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -165,9 +165,11 @@ async def record_run(
     config: HistoryConfig,
     progress: RunProgress,
     unseen: UnseenCategories | None = None,
+    kept: Sequence[tuple[str, str]] = (),
 ) -> RunState:
     """Record the file of ``state`` (from ``state.rows_done`` on) into Redis at ``config``;
-    ``unseen`` counts the categories training never saw in the rows recorded.
+    ``unseen`` counts the categories training never saw in the rows recorded; ``kept``
+    columns the version does not read are stored in the profiles too (``kept_columns``).
 
     Raises
     ------
@@ -188,7 +190,7 @@ async def record_run(
         state.counts, state.finished = Counts(), False
     state.save(request.runs_dir)
     writer = None if request.output is None else OutputWriter(request.output, state.id_column)
-    chunks = _assigned(serving, state, writer, 0 if writer else resumed_at, unseen)
+    chunks = _assigned(serving, state, writer, 0 if writer else resumed_at, unseen, kept)
     pending: tuple[Chunk, asyncio.Future[list[Outcome]]] | None = None
     at = run_started_ms(state.run_id)
     try:
@@ -245,6 +247,7 @@ def _assigned(
     writer: OutputWriter | None,
     skip_until: int,
     unseen: UnseenCategories | None = None,
+    kept: Sequence[tuple[str, str]] = (),
 ) -> Generator[_Assigned, None, None]:
     """The file's chunks with each kept row's segment (chunks before ``skip_until``: none);
     ``unseen`` counts the categories of the chunks read (from ``skip_until`` on)."""
@@ -263,6 +266,7 @@ def _assigned(
         booleans=serving.manifest.boolean_features,
         dialect=serving.manifest.csv_format,
         numbered=serving.manifest.numbered_categories,
+        read_along=kept,
     ):
         item = _Assigned(chunk)
         if chunk.features:

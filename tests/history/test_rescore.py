@@ -652,3 +652,43 @@ def test_a_batch_by_id_while_redis_cannot_answer_refuses_its_items(
         (item,) = answer.json()["results"]
         assert item["status"] == "error" and item["customer_id"] == recorded[0], item
         assert "cannot be read now (Redis unavailable)" in item["errors"][0]["message"], item
+
+
+def test_a_file_run_by_a_version_without_a_feature_keeps_it_for_a_rollback(
+    copied: ModelStore,
+    versions: Versions,
+    recorded: list[str],
+    customers: tuple[pd.DataFrame, Any],
+    customers_csv: Path,
+    service_redis: str,
+    prefix: str,
+    tmp_path: Path,
+) -> None:
+    """The nightly file run by a retrain that dropped a feature, then a rollback: the file
+    still holds the column, and the profiles keep it. Found retraining month after month: the
+    run stored each profile as the dropped-feature version reads it, so after the rollback
+    every customer it recorded was a 422 by id ('features.support_tickets: missing feature')
+    and the rescore assigned none of them, though the file had given every value."""
+    raw = tomllib.loads((EXAMPLES / f"{MODEL}.toml").read_text())
+    raw["data"]["path"] = str(customers_csv)
+    raw["features"] = [f for f in raw["features"] if f["name"] != "support_tickets"]
+    raw["model"] |= {"k_min": 4, "k_max": 4, "stability_bootstraps": 0}
+    train(parse_config(raw, base_dir=EXAMPLES), copied, promote=True)
+    frame = customers[0].head(len(recorded)).astype({"support_tickets": object})
+    frame.loc[frame.index[0], "support_tickets"] = "many"  # not a number: missing, kept
+    source = tmp_path / "month2.csv"
+    frame.to_csv(source, index=False)
+    output = _run("assign", "--input", str(source), "--record")
+    assert "rejected rows 0" in output, output
+    with _service(copied, service_redis, prefix, tmp_path) as api:
+        for i, customer_id in enumerate(recorded[:3]):
+            profile = api.get(f"/v1/customers/{customer_id}").json()["profile"]
+            expected = None if i == 0 else float(frame["support_tickets"].iloc[i])
+            assert profile.get("support_tickets", "absent") == expected, profile
+    copied.promote(MODEL, versions.old)  # the rollback
+    output = _run("customers", "rescore")  # (exit 0: every customer assigned)
+    assert f"{len(recorded):,} customers" in output and "not assigned" not in output, output
+    with _service(copied, service_redis, prefix, tmp_path) as api:
+        for customer_id in recorded[:3]:
+            answer = api.post("/v1/assign", json={"customer_id": customer_id})
+            assert answer.status_code == 200, answer.text
