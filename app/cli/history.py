@@ -172,6 +172,7 @@ def rescore(
     from app.history.keys import Keys
     from app.recording import load_serving
     from app.recording.rescore import Rescored, rescore
+    from app.recording.run import not_served_note
     from app.settings import get_settings
 
     settings = get_settings()
@@ -217,6 +218,10 @@ def rescore(
     )
     for (before, after), count in done.moves.most_common(10):
         console.print(f"  {before or '(none)'} -> {after}: {count:,}", highlight=False)
+    # --version of another than the served one: its segments are recorded, which the service
+    # does not serve (members listed under none of its segments), and move back when asked
+    if note := not_served_note(store, name, used, "this rescore recorded with"):
+        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
     if done.not_assigned:
         console.print(
             f"[yellow]not assigned: {done.not_assigned:,}[/] (their segment stays as recorded)",

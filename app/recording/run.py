@@ -316,17 +316,23 @@ def served_note(store: ModelStore, state: RunState) -> str | None:
     (promoted during the run, or the run's ``--version``/``--resume`` named another): the
     customers it recorded hold that version's segments. (Nothing when the pointer cannot be
     read: the run is done, and its own summary stands.)"""
+    return not_served_note(store, state.model, state.version, "this run recorded with")
+
+
+def not_served_note(store: ModelStore, model: str, version: str, done: str) -> str | None:
+    """``served_note`` for any recording by ``version`` (a run, a rescore): ``done`` says
+    what it did with it ("this run recorded with")."""
     try:
-        promoted = store.promoted(state.model)
+        promoted = store.promoted(model)
     except SegmentsError:
         return None
-    if promoted is None or promoted == state.version:
+    if promoted is None or promoted == version:
         return None
     return (
-        f"{state.model} {promoted} is the promoted version now, not {state.version} that "
-        "this run recorded with: the customers it recorded hold that version's segments "
+        f"{model} {promoted} is the promoted version now, not {version} that "
+        f"{done}: the customers it recorded hold that version's segments "
         "until something assigns them again; `segments customers rescore --model "
-        f"{state.model}` moves them all to {promoted}'s"
+        f"{model}` moves them all to {promoted}'s"
     )
 
 

@@ -692,3 +692,17 @@ def test_a_file_run_by_a_version_without_a_feature_keeps_it_for_a_rollback(
         for customer_id in recorded[:3]:
             answer = api.post("/v1/assign", json={"customer_id": customer_id})
             assert answer.status_code == 200, answer.text
+
+
+def test_a_rescore_by_a_version_not_served_says_so(
+    copied: ModelStore, versions: Versions, recorded: list[str]
+) -> None:
+    """`--version` of a version the service does not serve moved customers into its segments
+    without a word (found in a month's rescore: 1,292 customers listed under none of the
+    served version's segments, then moved back, with webhooks, by the next request). The
+    summary says so, as a file run's does."""
+    moved = _run("customers", "rescore", "--version", versions.new)
+    assert f"{versions.old} is the promoted version now, not {versions.new}" in moved, moved
+    assert "segments customers rescore --model customers" in moved
+    back = _run("customers", "rescore")
+    assert "is the promoted version now" not in back, back
