@@ -241,10 +241,12 @@ class ModelStore:
                         with file.open("rb") as fh:
                             os.fsync(fh.fileno())
                 _fsync_dir(tmp)
-            try:  # fails if a concurrent writer published the same version meanwhile
-                os.rename(tmp, final)
-            except OSError as exc:
-                raise StoreError(f"cannot publish {model_name} {version}: {exc}") from exc
+            with _folder_lock(model_dir):  # the check, then the rename
+                self._check_new_ids(model_name, manifest)
+                try:  # fails if a concurrent writer published the same version meanwhile
+                    os.rename(tmp, final)
+                except OSError as exc:
+                    raise StoreError(f"cannot publish {model_name} {version}: {exc}") from exc
             with _writing(model_dir):
                 _fsync_dir(model_dir)
         except BaseException:
@@ -360,6 +362,23 @@ class ModelStore:
             self.version_dir(model_name, target)
             self._move_pointer(model_name, target, "rollback")
         return target
+
+    def _check_new_ids(self, model_name: str, manifest: Manifest) -> None:
+        """Refuse a version whose new segment ids another version registered meanwhile: two
+        trainings of one model at once each numbered their new segments above the same
+        highest id, and gave one id (seg-014) to two different groups of customers."""
+        new = set(manifest.id_matching.new)
+        if not new:
+            return
+        manifests, _ = self.listed(model_name)
+        for other in manifests:
+            taken = sorted(new & {s.id for s in other.segments})
+            if taken:
+                raise StoreError(
+                    f"model {model_name}: version {other.version}, trained at the same time, "
+                    f"gave the new segment id(s) {', '.join(taken)} to its own segments; ids are "
+                    "never given to two groups: train again (one training of a model at a time)"
+                )
 
     @contextmanager
     def _pointer_lock(self, model_name: str) -> Iterator[None]:
@@ -526,6 +545,17 @@ def _remove_stale_tmp(model_dir: Path) -> None:
             if tmp.is_dir() and tmp.stat().st_mtime < cutoff:
                 shutil.rmtree(tmp)
                 log.warning("removed %s, left by a writer killed mid-write", tmp)
+
+
+@contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """An exclusive lock across processes on ``folder`` itself (no lock file left in it)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield  # (closing the descriptor releases the lock)
+    finally:
+        os.close(fd)
 
 
 def _fsync_dir(path: Path) -> None:

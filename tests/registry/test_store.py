@@ -388,6 +388,30 @@ def test_a_rollback_checked_against_another_target_moves_nothing(store: ModelSto
     assert store.rollback(MODEL, expected=b) == b
 
 
+def test_a_new_segment_id_registered_meanwhile_by_another_version_is_refused(
+    store: ModelStore,
+) -> None:
+    """Found running three retrains of one model at once: two numbered a new segment above
+    the same highest id, and seg-014 was "Pro plan, organic" in one version and "Low tenure,
+    low spend" in the other. The later registration is refused, leaving nothing behind."""
+    add_version(store, version_at(1), segment_ids=("seg-001", "seg-002"))
+
+    def register(version: str, new: str) -> None:
+        with store.register(MODEL, version) as folder:
+            artefact = store.write_artefact(folder, fitted_kmeans())
+            manifest = make_manifest(version, artefact, segment_ids=("seg-001", new))
+            matching = IdMatching(previous_version=version_at(1), new=[new])
+            write_manifest(folder, manifest.model_copy(update={"id_matching": matching}))
+
+    register(version_at(2), "seg-003")  # both numbered from seg-002, the highest id then
+    with pytest.raises(StoreError, match=r"seg-003 .*train again"):
+        register(version_at(3), "seg-003")
+    assert store.versions(MODEL) == [version_at(1), version_at(2)]
+    assert not list(store.root.joinpath(MODEL).glob(".tmp-*"))
+    register(version_at(4), "seg-004")  # a new id nobody holds: registered
+    assert store.versions(MODEL)[-1] == version_at(4)
+
+
 def _promote_many(root: str, versions: list[str], rounds: int) -> int:
     """Promote ``versions`` in turn, ``rounds`` times; how many moved the pointer."""
     from app.registry.store import ModelStore as Store
