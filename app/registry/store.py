@@ -189,10 +189,21 @@ class ModelStore:
         return path
 
     def max_segment_number(self, model_name: str) -> int:
-        """The highest ``seg-NNN`` number any version has used (0 if none)."""
+        """The highest ``seg-NNN`` number any version has used (0 if none); ``StoreError``
+        when a version's manifest cannot be read, saying what to do."""
+        manifests, unreadable = self.listed(model_name)
+        if unreadable:
+            version, why = next(iter(unreadable.items()))
+            folder = self._model_dir(model_name) / version
+            raise StoreError(
+                f"{why}; a new version numbers its new segments above every id the model has "
+                f"used, and this version's are unknown: restore {folder}/{MANIFEST_FILE} (from "
+                "a backup), or move the folder out of the store if no customer, webhook or "
+                "dashboard ever saw its segment ids (a later version may then reuse them)"
+            )
         numbers = (
             int(match.group(1))
-            for manifest in self.manifests(model_name)
+            for manifest in manifests
             for segment in manifest.segments
             if (match := SEGMENT_ID_PATTERN.fullmatch(segment.id))
         )

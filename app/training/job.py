@@ -131,6 +131,7 @@ def train(
     """Train one version of ``config.model.name`` and register it (and promote it if asked)."""
     # a read-only or full store fails now, in one line, not after minutes of fitting
     store.check_writable(config.model.name)
+    store.max_segment_number(config.model.name)  # so does a damaged version (its ids unknown)
     timer = Timer(on_step)
     with (
         fewer_collections(),

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from app.registry.store import ModelStore
 from app.training.job import train
@@ -128,3 +129,25 @@ def test_a_retrain_that_drops_a_feature_keeps_the_ids_of_the_same_segments(
     after = store.load("customers", second.manifest.version).estimator.predict(everyone)
     kept = float(np.mean(before == after))
     assert kept >= 0.9, f"only {kept:.1%} of customers kept their segment id"
+
+
+def test_a_version_whose_manifest_is_damaged_stops_a_retrain_before_it_fits(
+    tmp_path: Path, customers: tuple[pd.DataFrame, np.ndarray]
+) -> None:
+    """Found with a damaged store: a truncated manifest made every retrain fit for its whole
+    run, then end with the bare JSON error (its segment ids unknown, no new id can be
+    numbered safely). It stops before the data is read, saying what to do."""
+    from app.errors import StoreError
+
+    frame, _ = customers
+    data = _sample(frame, 1.0, 6, tmp_path)
+    store = ModelStore(tmp_path / "store")
+    config = example_config("customers", data, stability_bootstraps=0)
+    first = train(config, store, promote=True).manifest.version
+    manifest = store.version_dir("customers", first) / "manifest.json"
+    manifest.write_bytes(manifest.read_bytes()[:1000])
+    steps: list[str] = []
+    with pytest.raises(StoreError, match=r"not valid.*restore .*manifest\.json"):
+        train(config, store, on_step=steps.append)
+    assert steps == []  # refused before the first step (loading the data)
+    assert store.versions("customers") == [first]
