@@ -67,6 +67,16 @@ def list_versions(store: STORE_OPTION = None, model: MODEL_OPTION = None) -> Non
             console.print(model_store.no_promoted_version(name), soft_wrap=True, highlight=False)
         for version, why in unreadable.items():
             console.print(f"left out {version}: {why}", soft_wrap=True, highlight=False)
+        if promoted is not None and promoted not in model_store.versions(name):
+            # its folder is gone: the running services keep what they loaded, but a restart
+            # serves nothing, and `models show` said only "unknown version"
+            console.print(
+                f"[red]the promoted version {promoted} is not in the store[/] (its folder is "
+                f"gone): restore it, or promote another (`segments models promote VERSION "
+                f"--model {name}`)",
+                soft_wrap=True,
+                highlight=False,
+            )
         if not table.rows and others:  # e.g. trained with --model rfm, listed without it
             console.print(
                 f"no versions of {name!r}; the store holds {', '.join(others)} "

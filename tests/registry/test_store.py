@@ -377,6 +377,29 @@ def test_cli_rollback_refuses_a_version_that_would_not_load(store: ModelStore) -
     assert store.promoted(MODEL) == a
 
 
+def test_models_list_says_when_the_promoted_versions_folder_is_gone(store: ModelStore) -> None:
+    """A promoted version's folder removed by hand: the list showed the others, none marked
+    promoted, without a word (running services keep what they loaded; a restart serves
+    nothing). It says so, and how to fix it."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from app.cli.main import app
+
+    a, b = version_at(1), version_at(2)
+    for version in (a, b):
+        add_version(store, version)
+        store.promote(MODEL, version)
+    args = ["models", "list", "--store", str(store.root), "--model", MODEL]
+    assert "not in the store" not in CliRunner().invoke(app, args).output
+    shutil.rmtree(store.version_dir(MODEL, b))
+    listed = CliRunner().invoke(app, args)
+    assert listed.exit_code == 0, listed.output
+    assert f"the promoted version {b} is not in the store" in listed.output
+    assert "segments models promote VERSION" in listed.output
+
+
 def test_a_rollback_checked_against_another_target_moves_nothing(store: ModelStore) -> None:
     a, b, c = version_at(1), version_at(2), version_at(3)
     for version in (a, b, c):
