@@ -94,8 +94,9 @@ async def promote_model(
     Customers already recorded keep the segment the version before gave them until something
     assigns them again: ``?rescore=true`` moves them all now (``GET /v1/rescore`` follows it;
     a rescore already running starts over with this version)."""
-    previous = holder.store.promoted(holder.model_name)
-    serving = await asyncio.to_thread(holder.promote, version)
+    # the version replaced, as read under the pointer's lock: read before, a promotion by
+    # another request meanwhile was named as it (B's review: "previous" was another version)
+    serving, previous = await asyncio.to_thread(holder.promote, version)
     promotion = Promotion(model_name=holder.model_name, version=serving.version, previous=previous)
     if rescore:
         promotion.rescore, promotion.rescore_detail = await start_after_promotion(state)

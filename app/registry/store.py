@@ -338,14 +338,20 @@ class ModelStore:
     def promote(self, model_name: str, version: str) -> bool:
         """Make ``version`` the serving one (atomic; promoting the current one is a no-op);
         whether the pointer moved."""
+        return self.swap(model_name, version) != version
+
+    def swap(self, model_name: str, version: str) -> str | None:
+        """``promote``, returning the version the pointer held when it moved (read under the
+        pointer's lock: another promotion meanwhile is not mistaken for it), ``version``
+        itself where it was serving already, None where none was."""
         self.version_dir(model_name, version)
         if self.promoted(model_name) == version:
-            return False  # (no lock taken: a read-only store may answer this one)
+            return version  # (no lock taken: a read-only store may answer this one)
         with self._pointer_lock(model_name):
-            if self.promoted(model_name) == version:  # another did, meanwhile
-                return False
-            self._move_pointer(model_name, version, "promote")
-            return True
+            previous = self.promoted(model_name)
+            if previous != version:  # (else another did, meanwhile)
+                self._move_pointer(model_name, version, "promote")
+            return previous
 
     def rollback_target(self, model_name: str) -> str:
         """The version ``rollback`` would serve (raises ``StoreError`` if there is none)."""

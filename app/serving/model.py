@@ -305,10 +305,15 @@ class ModelHolder:
                 self._failures += 1
                 return False
 
-    def promote(self, version: str) -> ServingModel:
-        """Verify, promote and serve ``version`` now (other workers follow on their next check)."""
+    def promote(self, version: str) -> tuple[ServingModel, str | None]:
+        """Verify, promote and serve ``version`` now (other workers follow on their next
+        check); what serves, and the version the pointer held when it moved (``swap``)."""
         candidate = build_serving_model(self.store, self.model_name, version)
-        return self._serve(candidate, lambda: self.store.promote(self.model_name, version))
+        replaced: list[str | None] = []
+        served = self._serve(
+            candidate, lambda: replaced.append(self.store.swap(self.model_name, version))
+        )
+        return served, replaced[0]
 
     def rollback(self, target: str) -> ServingModel:
         """Verify and load ``target``, the version the store rolls back to, then roll back and

@@ -323,3 +323,36 @@ def test_rollback_loads_its_target_once_and_refuses_a_stale_target(
     assert served.version == versions.old == store.promoted("customers")
     assert holder.current is served and len(loads) == 1
     assert holder.refresh() is False  # already current: nothing to load again
+
+
+def test_a_promotion_names_the_version_it_replaced_under_the_pointers_lock(
+    versions: Versions, store: ModelStore, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found in review: the answer's ``previous`` was read before the promotion took the
+    pointer's lock, so two promotions at once named a version the pointer did not move from.
+    Here another worker (a second store on the same folder) promotes the new version while
+    this request loads it: the pointer then never moves from the old version by this request,
+    and the answer says the new one was serving (as for a promotion of the serving version)."""
+    import app.serving.model as serving_model
+
+    real = serving_model.build_serving_model
+    other = ModelStore(store.root)
+
+    moved: list[bool] = []
+
+    def meanwhile(*args: Any, **kwargs: Any) -> Any:
+        built = real(*args, **kwargs)
+        if built.version == versions.new and not moved:  # the request's load, once
+            moved.append(other.promote("customers", versions.new))  # (the other worker's)
+        return built
+
+    monkeypatch.setattr(serving_model, "build_serving_model", meanwhile)
+    with serving(settings) as url, httpx.Client(base_url=url, timeout=60) as admin:
+        response = admin.post(f"/v1/models/{versions.new}/promote")
+    assert response.status_code == 200, response.text
+    assert moved == [True]
+    assert response.json()["previous"] == versions.new  # was: versions.old, read before
+    assert [e["version"] for e in store.promotion_history("customers")][-2:] == [
+        versions.old,
+        versions.new,
+    ]  # one move, the other worker's
