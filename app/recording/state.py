@@ -144,7 +144,8 @@ class RunState:
 
 class RejectsFile:
     """The rejected rows of a run as CSV, created on the first: row (1 = the first data row),
-    customer id, reason."""
+    customer id, reason. UTF-8 whatever the locale (an id such as ``Müller`` of a cp1252
+    input file is text by then), as file tagging's rejects file is."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -153,10 +154,10 @@ class RejectsFile:
         """On resume: drop what was written for rows after the last acknowledged chunk."""
         if not self.path.exists():
             return
-        with self.path.open(newline="") as handle:
+        with self.path.open(newline="", encoding="utf-8") as handle:
             rows = list(csv.reader(handle))
         kept = [r for r in rows if r and (r[0] == "row" or int(r[0]) <= rows_done)]
-        with self.path.open("w", newline="") as handle:
+        with self.path.open("w", newline="", encoding="utf-8") as handle:
             csv.writer(handle).writerows(kept)
 
     def write(self, rejects: list[tuple[int, str, str]]) -> None:
@@ -164,7 +165,7 @@ class RejectsFile:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         new = not self.path.exists()
-        with self.path.open("a", newline="") as handle:
+        with self.path.open("a", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             if new:
                 writer.writerow(["row", "customer_id", "reason"])

@@ -29,6 +29,7 @@ from pydantic import (
 
 from app.errors import ConfigError
 from app.registry.store import model_name_problem
+from app.training.csv_format import encoding_problem
 from app.words import nearest_key
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -181,6 +182,12 @@ def _year_first(value: str) -> str:
     return ", or ".join(f"{iso} if {way}" for iso, way in readings)
 
 
+def _known_encoding(value: str | None) -> str | None:
+    if value is not None and (problem := encoding_problem(value)):
+        raise ValueError(problem)
+    return value
+
+
 class DataConfig(_Strict):
     path: Path
     kind: Literal["table", "transactions"] = "table"
@@ -212,6 +219,11 @@ class DataConfig(_Strict):
         description="the CSV file's thousands separator, when its numbers are grouped "
         '(1.234,56: thousands = "."); default none: a grouped number is refused',
     )
+    encoding: str = Field(
+        "utf-8",
+        description='the CSV file\'s text encoding: "utf-8" (the default; a byte-order mark is '
+        'skipped), or e.g. "cp1252" / "latin-1" for a file saved on Windows (Excel\'s "CSV")',
+    )
 
     duplicate_ids: Literal["error", "last"] = Field(
         "error",
@@ -219,6 +231,8 @@ class DataConfig(_Strict):
         'message counts them and names rows) or "last" (each id\'s last row is used, as '
         "`segments assign` uses it; the earlier rows are left out and counted)",
     )
+
+    _encoding = field_validator("encoding")(_known_encoding)
 
     @model_validator(mode="after")
     def _kind_matches(self, info: ValidationInfo) -> DataConfig:
@@ -528,10 +542,15 @@ class OutcomesConfig(_Strict):
     thousands: Literal[".", ",", " ", "'"] | None = Field(
         None, description="the outcomes CSV's thousands separator; default: [data] thousands"
     )
+    encoding: str | None = Field(
+        None, description="the outcomes CSV's text encoding; default: [data] encoding"
+    )
 
-    def csv_format(self, data: DataConfig) -> tuple[str, str, str | None]:
-        """The outcomes table's delimiter, decimal mark and thousands separator: its own where
-        given, else those of ``data`` (``thousands`` given as none is none). ``data``'s
+    _encoding = field_validator("encoding")(_known_encoding)
+
+    def csv_format(self, data: DataConfig) -> tuple[str, str, str | None, str]:
+        """The outcomes table's delimiter, decimal mark, thousands separator and encoding: its
+        own where given, else those of ``data`` (``thousands`` given as none is none). ``data``'s
         thousands separator goes with its decimal mark: a table declaring another (a plain
         ``decimal = "."`` beside a ``1.234,56`` export) has none unless it sets one, which
         TOML, having no null, could not say."""
@@ -542,6 +561,7 @@ class OutcomesConfig(_Strict):
             self.delimiter or data.delimiter,
             decimal,
             self.thousands if "thousands" in given else inherited,
+            self.encoding or data.encoding,
         )
 
     @model_validator(mode="after")
@@ -614,7 +634,7 @@ class TrainConfig(_Strict):
                 "number or yes/no of each customer"
             )
         if self.outcomes.path is not None:
-            _check_format(*self.outcomes.csv_format(self.data), table="[outcomes] ")
+            _check_format(*self.outcomes.csv_format(self.data)[:3], table="[outcomes] ")
         # (outcomes declared twice were an IndexError traceback in the outcome weights)
         if twice := _twice(self.outcomes.columns):
             raise ValueError(f"outcome columns declared twice: {', '.join(twice)}")

@@ -1,15 +1,21 @@
-"""How a CSV file writes its fields and numbers: ``[data] delimiter``, ``decimal`` and
-``thousands`` of the training config.
+"""How a CSV file writes its text, fields and numbers: ``[data] encoding``, ``delimiter``,
+``decimal`` and ``thousands`` of the training config.
 
 A spreadsheet saved as CSV where the comma is the decimal mark separates its fields with
 ``;`` and writes ``1.234,56``. Declared in the config, training reads such a file as written,
 and every later reader of the model's files (``segments assign``, ``--record``, drift, diff)
 reads them the same way: the options are kept in the manifest's config. Undeclared, such a
 file is refused with the options (or the pandas line) that read it (``separator_hint``).
+
+A file saved on Windows (Excel's plain "CSV", the UCI Online Retail file) is cp1252 or
+Latin-1 text, not UTF-8: ``encoding`` names its codec, and every reader decodes with it
+(``codec``, ``pandas``, ``arrow``). UTF-8, the default, is read as before: pandas and pyarrow
+get no encoding argument at all (their own UTF-8 readers, a byte-order mark skipped).
 """
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from collections.abc import Collection, Mapping
@@ -30,18 +36,50 @@ class CsvFormat:
     delimiter: str = ","
     decimal: str = "."
     thousands: str | None = None
+    encoding: str = "utf-8"
 
     @classmethod
     def of(cls, data: Any) -> CsvFormat:
         """The format a ``[data]`` table declares: a ``DataConfig`` or its dict (a manifest's
-        config); the default for a config written before these options."""
+        config); the default for a config written before these options (UTF-8 text)."""
         given = dict(data) if isinstance(data, Mapping) else vars(data)
-        return cls(given.get("delimiter", ","), given.get("decimal", "."), given.get("thousands"))
+        return cls(
+            given.get("delimiter", ","),
+            given.get("decimal", "."),
+            given.get("thousands"),
+            given.get("encoding") or "utf-8",
+        )
 
     @property
     def plain(self) -> bool:
-        """Commas between fields, numbers with a decimal point and no grouping."""
-        return self == PLAIN_CSV
+        """Commas between fields, numbers with a decimal point and no grouping (whatever the
+        text's encoding: pyarrow's reader and pandas' typing read such a file)."""
+        return (self.delimiter, self.decimal, self.thousands) == (",", ".", None)
+
+    @cached_property
+    def utf8(self) -> bool:
+        """UTF-8 text, the default (``utf8``, ``UTF-8`` and ``utf-8-sig`` name it too)."""
+        return codecs.lookup(self.encoding).name in ("utf-8", "utf-8-sig")
+
+    @property
+    def codec(self) -> str:
+        """The codec a byte-level reader decodes with: UTF-8 with its byte-order mark
+        skipped (Windows tools write one), or the declared one."""
+        return "utf-8-sig" if self.utf8 else self.encoding
+
+    @property
+    def pandas(self) -> dict[str, Any]:
+        """``read_csv``'s encoding argument: none for UTF-8 (pandas' own decoder, as before)."""
+        return {} if self.utf8 else {"encoding": self.encoding}
+
+    def arrow(self) -> Any:
+        """pyarrow.csv's ``ReadOptions`` for this text: None (its UTF-8 default) for UTF-8;
+        another encoding is decoded by Python's codec as pyarrow reads."""
+        if self.utf8:
+            return None
+        from pyarrow import csv
+
+        return csv.ReadOptions(encoding=self.encoding)
 
     @cached_property
     def _number(self) -> re.Pattern[str]:
@@ -96,6 +134,30 @@ class CsvFormat:
 
 
 PLAIN_CSV = CsvFormat()
+
+
+def encoding_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a CSV file's ``encoding``: no codec of that name, or one whose
+    text is not ASCII bytes (UTF-16: every reader splits lines and fields on those bytes)."""
+    try:
+        info = codecs.lookup(name)
+    except LookupError:
+        return (
+            f"encoding = {json.dumps(name)} is no codec Python knows: a Windows or Excel "
+            'export is "cp1252" (or "latin-1"), the default "utf-8"'
+        )
+    probe = ',;\t|."\r\n0aZ'
+    try:
+        ascii_safe = probe.encode(info.name) == probe.encode("ascii")
+    except (UnicodeError, LookupError):
+        ascii_safe = False
+    if not ascii_safe or not getattr(info, "_is_text_encoding", True):
+        return (
+            f"encoding = {json.dumps(name)} is not read: a file's separators and digits "
+            "would not be their ASCII bytes in it (UTF-16, or no text encoding at all); save "
+            "the file as UTF-8 (Excel: 'CSV UTF-8')"
+        )
+    return None
 
 
 def _textual(column: pd.Series) -> bool:

@@ -112,10 +112,11 @@ def csv_options(
     """``read_csv`` arguments that read ``id_column`` as the text written in the file (``007``
     stays ``007``, ``NaN`` stays ``NaN``, an empty cell is ``""``); ``text_columns`` as text
     too (an order id ``007`` stays ``007``, with the missing markers missing); other columns
-    as usual, with ``missing_values`` read as missing too; fields and numbers as ``dialect``
-    (``[data] delimiter``, ``decimal``, ``thousands``) writes them. The categorical columns
-    ``as_written`` (``FeatureSchema.as_written``) take blank cells and ``missing_values``
-    only: pandas' ``NA`` there is a category (North America), as ``None`` is a plan."""
+    as usual, with ``missing_values`` read as missing too; text, fields and numbers as
+    ``dialect`` (``[data] encoding``, ``delimiter``, ``decimal``, ``thousands``) writes them.
+    The categorical columns ``as_written`` (``FeatureSchema.as_written``) take blank cells
+    and ``missing_values`` only: pandas' ``NA`` there is a category (North America), as
+    ``None`` is a plan."""
     markers = CSV_NA_VALUES | frozenset(missing_values)
     own = frozenset({"", *missing_values})
     texts = dict.fromkeys(text_columns, str)
@@ -123,6 +124,7 @@ def csv_options(
         written: dict[str, Any] = {"sep": dialect.delimiter, "dtype": str}
     else:
         written = {}
+    written.update(dialect.pandas)
     if id_column is None:
         return {
             "usecols": columns,
@@ -400,7 +402,9 @@ def read_rows(
             # pyarrow refuses a misshapen row: a file it reads has none
             texts = [*text_columns, *categories]
             fast = (
-                read_csv_fast(path, columns, id_column, missing_values, categories, written)
+                read_csv_fast(
+                    path, columns, id_column, missing_values, categories, written, dialect
+                )
                 if fast_csv and dialect.plain  # (pyarrow reads no decimal comma)
                 else None
             )
@@ -459,6 +463,7 @@ def read_csv_fast(
     missing_values: Sequence[str],
     texts: Sequence[str] = (),
     written: Collection[str] = (),
+    dialect: CsvFormat = PLAIN_CSV,
 ) -> pd.DataFrame | None:
     """The frame ``pd.read_csv(path, **csv_options(...))`` gives, read by pyarrow's
     multi-threaded reader (3-4x faster on a million rows), or None where the two could differ,
@@ -468,12 +473,12 @@ def read_csv_fast(
     usual reader then gives its own error). Floats are parsed correctly rounded, where pandas'
     default parser may differ in the last bit. pyarrow's missing markers apply to every text
     column alike: with ``written`` columns (``csv_options``), text is read as written and each
-    text column's markers applied after."""
+    text column's markers applied after. ``dialect``: a plain one's text encoding."""
     import pyarrow as pa
     from pyarrow import csv
 
     try:
-        with path.open(newline="", encoding="utf-8-sig") as file:  # as written (pandas: x.1)
+        with path.open(newline="", encoding=dialect.codec) as file:  # as written (pandas: x.1)
             header = next(stdlib_csv.reader(file), [])
     except (OSError, UnicodeDecodeError, stdlib_csv.Error):
         return None
@@ -486,6 +491,7 @@ def read_csv_fast(
     try:
         table = csv.read_csv(
             path,
+            read_options=dialect.arrow(),
             convert_options=csv.ConvertOptions(
                 include_columns=[c for c in header if c in wanted],
                 column_types={id_column: pa.string(), **dict.fromkeys(texts, pa.string())},
@@ -668,7 +674,7 @@ def separator_hint(
         )
     shown = "tab" if found == "\t" else repr(found)
     ids = f", dtype={{{id_column!r}: str}}" if id_column in available[0].split(found) else ""
-    commas = path is not None and _decimal_commas(path, found)
+    commas = path is not None and _decimal_commas(path, found, read_with.codec)
     numbers = ", decimal=',', thousands='.'" if commas else ""
     options = f"delimiter = {json.dumps(found)}" + (
         ', decimal = ",", thousands = "."' if commas else ""
@@ -688,15 +694,15 @@ def _inherited(table: str) -> str:
 _COMMA_NUMBER = re.compile(r"-?[0-9.]*[0-9],[0-9]+")  # 12,5 1.234,56 (a field of its own)
 
 
-def _decimal_commas(path: Path, separator: str) -> bool:
-    """Whether a field of the first lines after the header (64 KiB) is a number written
-    with a decimal comma."""
+def _decimal_commas(path: Path, separator: str, codec: str = "utf-8") -> bool:
+    """Whether a field of the first lines after the header (64 KiB, decoded with ``codec``,
+    any byte it does not read replaced) is a number written with a decimal comma."""
     try:
         with path.open("rb") as handle:
             start = handle.read(65_536)
     except OSError:
         return False
-    lines = start.decode("latin-1").splitlines()[1:]
+    lines = start.decode(codec, errors="replace").splitlines()[1:]
     if len(start) == 65_536:
         lines = lines[:-1]  # cut short
     fields = (f.strip().strip('"') for line in lines for f in line.split(separator))
@@ -791,50 +797,83 @@ def _utf16_without_bom(start: bytes) -> bool:
     )
 
 
-def _first_line(path: Path) -> str:
-    """The file's first line (up to 64 KiB), any bytes read as Latin-1; empty if unreadable."""
+def _first_line(path: Path, codec: str = "latin-1") -> str:
+    """The file's first line (up to 64 KiB) decoded with ``codec`` (by default any bytes,
+    read as Latin-1; a byte ``codec`` does not read replaced); empty if unreadable."""
     try:
         with path.open("rb") as handle:
-            return handle.readline(65_536).decode("latin-1")
+            return handle.readline(65_536).decode(codec, errors="replace")
     except OSError:
         return ""
 
 
-def read_error(path: Path, exc: Exception, dialect: CsvFormat = PLAIN_CSV) -> DataError:
-    """The error for a file a reader failed on; text that is not UTF-8 says how to save it
-    (and, for a file that seems another format than ``dialect``, the options to declare)."""
-    if isinstance(exc, UnicodeDecodeError):
-        byte = exc.object[exc.start : exc.start + 1].hex()
-        # Excel saves a semicolon CSV so where the comma is the decimal mark: read with
-        # commas, pandas splits 1.583,07 into two fields and keeps a mangled frame
-        header = _first_line(path)
-        found = next((sep for sep in (";", "\t", "|") if sep in header), None)
-        found = None if "," in header else found
-        # the text re-encoded, every cell as written: a pandas line that parsed the cells
-        # (as this error once gave) wrote ids 00123 as 123, and order ids too
-        then = ""
-        if found:
-            shown = "tab" if found == "\t" else repr(found)
-            wanted = CsvFormat(found)
-            if _decimal_commas(path, found):
-                wanted = CsvFormat(found, ",", ".")
-            # only what the config does not declare yet: an Excel export declared in full
-            # was told to declare the options it had (only the encoding was wrong)
-            options = [
-                f"{key} = {json.dumps(value)}"
-                for key in ("delimiter", "decimal", "thousands")
-                if (value := getattr(wanted, key)) is not None
-                and getattr(dialect, key) != value
-                and not (key == "thousands" and dialect.thousands is not None)
-            ]
-            if options:
-                then = f"; it seems {shown}-separated: declare {', '.join(options)} in [data]"
+# bytes cp1252 leaves undefined: a file holding one is Latin-1 (which reads every byte)
+_NOT_CP1252 = re.compile(rb"[\x81\x8d\x8f\x90\x9d]")
+
+
+def _windows_codec(path: Path) -> str:
+    """``cp1252`` (Excel's plain "CSV" on Windows), or ``latin-1`` for a file holding a byte
+    cp1252 does not read (a rare error path: the whole file, 1 MiB at a time)."""
+    try:
+        with path.open("rb") as handle:
+            while block := handle.read(1 << 20):
+                if _NOT_CP1252.search(block):
+                    return "latin-1"
+    except OSError:
+        pass
+    return "cp1252"
+
+
+def _not_text(path: Path, exc: UnicodeDecodeError, dialect: CsvFormat) -> DataError:
+    byte = exc.object[exc.start : exc.start + 1].hex()
+    if not dialect.utf8:  # declared, and still a byte it does not read
+        other = "" if dialect.encoding.lower() in ("latin-1", "latin1") else "latin-1"
+        also = f' (encoding = "{other}" reads every byte)' if other else ""
         return DataError(
-            f"{path.name} is not UTF-8 text (byte 0x{byte} is not UTF-8): save it as UTF-8 "
-            "(Excel: 'CSV UTF-8'), e.g. for a file saved on Windows, every cell as written: "
-            "open(new_path, 'w', encoding='utf-8').write(open(path, encoding='cp1252')"
-            f".read()){then}"
+            f"{path.name} is not {dialect.encoding} text as [data] encoding declares it (byte "
+            f"0x{byte} is not {dialect.encoding}): declare the encoding the file was saved "
+            f"in{also}, or save it as UTF-8 (Excel: 'CSV UTF-8')"
         )
+    codec = _windows_codec(path)
+    # Excel saves a semicolon CSV so where the comma is the decimal mark: read with
+    # commas, pandas splits 1.583,07 into two fields and keeps a mangled frame
+    header = _first_line(path, codec)
+    found = next((sep for sep in (";", "\t", "|") if sep in header), None)
+    found = None if "," in header else found
+    options = [f"encoding = {json.dumps(codec)}"]
+    seems = ""
+    if found:
+        shown = "tab" if found == "\t" else repr(found)
+        seems = f" (it seems {shown}-separated)"
+        wanted = CsvFormat(found)
+        if _decimal_commas(path, found, codec):
+            wanted = CsvFormat(found, ",", ".")
+        # only what the config does not declare yet: an Excel export declared in full
+        # was told to declare the options it had (only the encoding was wrong)
+        options += [
+            f"{key} = {json.dumps(value)}"
+            for key in ("delimiter", "decimal", "thousands")
+            if (value := getattr(wanted, key)) is not None
+            and getattr(dialect, key) != value
+            and not (key == "thousands" and dialect.thousands is not None)
+        ]
+    # the text re-encoded, every cell as written: a pandas line that parsed the cells
+    # (as this error once gave) wrote ids 00123 as 123, and order ids too
+    return DataError(
+        f"{path.name} is not UTF-8 text (byte 0x{byte} is not UTF-8): a file saved on Windows "
+        f"(Excel's plain 'CSV') is read as written with {', '.join(options)} in the training "
+        f"config's [data] table{seems}; or save it as UTF-8 (Excel: 'CSV UTF-8'), e.g. every "
+        f"cell as written: open(new_path, 'w', encoding='utf-8').write(open(path, "
+        f"encoding={codec!r}).read())"
+    )
+
+
+def read_error(path: Path, exc: Exception, dialect: CsvFormat = PLAIN_CSV) -> DataError:
+    """The error for a file a reader failed on; text that is not UTF-8 names the encoding to
+    declare (or how to save it as UTF-8; and, for a file that seems another format than
+    ``dialect``, the options to declare with it)."""
+    if isinstance(exc, UnicodeDecodeError):
+        return _not_text(path, exc, dialect)
     if unclosed := re.search(r"EOF inside string starting at row (\d+)", str(exc)):
         # pandas' words for a quote never closed, its row counted from 0 at the header
         return DataError(
@@ -854,7 +893,7 @@ def columns_of(path: Path, dialect: CsvFormat = PLAIN_CSV) -> list[str]:
             import pyarrow.parquet as pq
 
             return list(pq.read_schema(path).names)
-        return list(pd.read_csv(path, nrows=0, sep=dialect.delimiter).columns)
+        return list(pd.read_csv(path, nrows=0, sep=dialect.delimiter, **dialect.pandas).columns)
     except pd.errors.EmptyDataError:
         raise DataError(f"data file {path} is empty") from None
     except (ValueError, OSError) as exc:
@@ -1662,6 +1701,7 @@ def repeated_lines(
                 skiprows=skip,
                 low_memory=False,
                 sep=dialect.delimiter,
+                **dialect.pandas,
             )
         try:
             repeated = frame.duplicated(keep="first").to_numpy(dtype=bool)

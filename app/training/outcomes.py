@@ -145,7 +145,8 @@ def _true_as_written(path: Path, column: str, dialect: CsvFormat) -> str:
     Parquet file's, which has none."""
     if path.suffix.lower() in PARQUET_SUFFIXES:
         return "True"
-    text = pd.read_csv(path, usecols=[column], dtype=str, sep=dialect.delimiter)[column]
+    text = pd.read_csv(path, usecols=[column], dtype=str, sep=dialect.delimiter, **dialect.pandas)
+    text = text[column]
     text = text.str.strip()
     spellings = text[text.str.lower() == "true"]
     return str(spellings.mode().iloc[0]) if len(spellings) else "True"

@@ -63,7 +63,7 @@ def misshapen_rows(
     if not any_found:
         return []
     found: list[Misshapen] = []
-    with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
+    with path.open(newline="", encoding=dialect.codec, errors="replace") as handle:
         reader = csv.reader(handle, delimiter=dialect.delimiter)
         header = next(reader, [])
         expected = len(header)
@@ -124,10 +124,11 @@ def scan_column(
     try:
         if column is None:
             with path.open("rb") as handle:
-                first = handle.readline().decode("utf-8-sig", errors="replace")
+                first = handle.readline().decode(dialect.codec, errors="replace")
             column = next(csv.reader([first], delimiter=dialect.delimiter), [""])[0]
         table = arrow_csv.read_csv(
             path,
+            read_options=dialect.arrow(),
             parse_options=arrow_csv.ParseOptions(
                 delimiter=dialect.delimiter, newlines_in_values=True, invalid_row_handler=note
             ),

@@ -671,14 +671,19 @@ def test_a_file_neither_csv_nor_parquet_is_named_by_training_and_tagging(
     [
         # a late row of a Windows file: `segments assign` ended in a traceback, training
         # said only "cannot read ... 'utf-8' codec can't decode"
-        ("cp1252", "customers.csv is not UTF-8 text (byte 0xfc is not UTF-8): save it as UTF-8"),
+        # (now: the encoding to declare, and the re-encoding as the other way)
+        (
+            "cp1252",
+            "customers.csv is not UTF-8 text (byte 0xfc is not UTF-8): a file saved on Windows "
+            """(Excel's plain 'CSV') is read as written with encoding = "cp1252" in the """,
+        ),
         # Excel's semicolon CSV: the line given read it with commas, splitting 1.583,07 in
         # two; then a pandas line that parsed the cells, writing ids 00123 as 123: the
         # text is re-encoded as written, and the format declared
         (
             "cp1252;",
-            "write(open(path, encoding='cp1252').read()); it seems ';'-separated: "
-            'declare delimiter = ";", decimal = ",", thousands = "." in [data]',
+            'encoding = "cp1252", delimiter = ";", decimal = ",", thousands = "." in the '
+            "training config's [data] table (it seems ';'-separated); or save it as UTF-8",
         ),
         ("utf-16", "customers.csv is UTF-16 text: save it as UTF-8"),
         # without a byte-order mark the NULs were read into every name: "not found"
@@ -740,13 +745,12 @@ def test_a_windows_export_declared_in_full_is_told_only_of_its_encoding(
     frame.to_csv(data, index=False, encoding="cp1252", sep=";", decimal=",")
     declared = '\ndelimiter = ";"\ndecimal = ","\nthousands = "."\n'
     output = run_train(write_config(tmp_path, data, declared), tmp_path / "store")
-    assert "kunden.csv is not UTF-8 text (byte 0xe9 is not UTF-8): save it as UTF-8" in output
+    assert "kunden.csv is not UTF-8 text (byte 0xe9 is not UTF-8)" in output
+    assert """read as written with encoding = "cp1252" in the training config's""" in output
     assert output.endswith("encoding='cp1252').read())"), output
-    assert "declare" not in output
+    assert "delimiter" not in output and "decimal" not in output
     output = run_train(write_config(tmp_path, data, '\ndelimiter = ";"\n'), tmp_path / "store")
-    assert output.endswith(
-        'it seems \';\'-separated: declare decimal = ",", thousands = "." in [data]'
-    ), output
+    assert """encoding = "cp1252", decimal = ",", thousands = "." in the training""" in output
     assert_store_untouched(tmp_path / "store")
 
 
