@@ -276,8 +276,9 @@ class Manifest(_Model):
 
     @property
     def csv_format(self) -> CsvFormat:
-        """How the training config said its CSV writes fields and numbers (``[data]
-        delimiter``, ``decimal``, ``thousands``): file tagging and comparisons read so too."""
+        """How the training config said its CSV writes text, fields and numbers (``[data]
+        encoding``, ``delimiter``, ``decimal``, ``thousands``; UTF-8 for a version trained
+        before ``encoding``): file tagging and comparisons read so too."""
         return CsvFormat.of(self.config.get("data", {}))
 
     @property

@@ -738,6 +738,8 @@ _SYNONYMS: dict[tuple[str, ...], dict[str, str]] = {
         "na_values": "missing_values",
         "null_values": "missing_values",
         "format": "kind",
+        "charset": "encoding",
+        "codec": "encoding",
     },
     ("data", "transactions"): {
         "customer_id": "customer",

@@ -14,9 +14,12 @@ import pandas as pd
 import pytest
 
 from app.batch import assign_file
+from app.drift.offline import drift_of_file
+from app.drift.schemas import Thresholds
 from app.errors import ConfigError, DataError
 from app.events.tagging import tag_log
 from app.recording import load_serving
+from app.registry.diff import migration_matrix
 from app.registry.store import ModelStore
 from app.training.config import parse_config
 from app.training.csv_format import CsvFormat
@@ -96,6 +99,13 @@ def test_a_cp1252_table_trains_and_tags_as_its_utf8_copy(tmp_path: Path, eu: boo
     tagged_a, tagged_b = pd.read_csv(out_a, dtype=str), pd.read_csv(out_b, dtype=str)
     assert tagged_b["Kundennr"].tolist() == frame["Kundennr"].tolist()
     assert tagged_b["segment_name"].tolist() == tagged_a["segment_name"].tolist()
+    # drift and models diff read it so too: its own training data, every customer counted
+    limits = Thresholds(watch=0.1, drift=0.25, min_observations=1)
+    drift = drift_of_file(store, "b", b.version, windows, limits)
+    assert drift.observations == len(frame) and drift.status == "ok", drift
+    assert [s.live_share for s in drift.segments] == [s.trained_share for s in drift.segments]
+    matrix, kept = migration_matrix(store, "b", b.version, b.version, windows)
+    assert kept == len(frame) == int(matrix.to_numpy().sum())
 
 
 def test_a_cp1252_log_trains_with_its_customers_and_amounts(tmp_path: Path) -> None:
@@ -207,3 +217,11 @@ def test_a_manifest_written_before_the_option_reads_its_files_as_utf8() -> None:
     old = CsvFormat.of(config["data"])
     assert (old.encoding, old.codec, old.pandas, old.arrow()) == ("utf-8", "utf-8-sig", {}, None)
     assert CsvFormat.of({**config["data"], "encoding": "latin-1"}).pandas == {"encoding": "latin-1"}
+
+
+def test_pandas_and_html_words_for_the_option_name_it(tmp_path: Path) -> None:
+    for word in ("charset", "codec"):
+        raw = table_config(tmp_path / "x.csv", "x")
+        raw["data"][word] = "cp1252"
+        with pytest.raises(ConfigError, match=rf"data\.{word}: .*did you mean 'encoding'"):
+            parse_config(raw, base_dir=tmp_path)
