@@ -1110,13 +1110,6 @@ def billing(folder: Path, n: int = 5000, seed: int = 43) -> None:
     ).to_csv(folder / "customers_export.csv", index=False)
 
 
-def kunden_utf8(folder: Path) -> None:
-    """The export re-encoded as the job's error says (every cell as written), then trained."""
-    kunden(folder)
-    text = (folder / "kunden.csv").read_text(encoding="cp1252")
-    (folder / "kunden_utf8.csv").write_text(text, encoding="utf-8")
-
-
 def billing_prepared(folder: Path) -> None:
     """The export prepared by docs/training.md's pandas lines: days since ``created``, MRR and
     balance as plain numbers (a credit in parentheses negative), the discount's % left out."""
@@ -1445,7 +1438,8 @@ DONORS_FEATURES = (
 
 
 KUNDEN = """[data]
-path = "kunden_utf8.csv"
+path = "kunden.csv"
+encoding = "cp1252"
 id_column = "Kundennummer"
 delimiter = ";"
 decimal = ","
@@ -1543,7 +1537,7 @@ DATASETS = {
                   default_and_tree("repurchased")),
     "game": (game, GAME, GAME_FEATURES, "churned_30d", default_and_tree("churned_30d")),
     "donors": (donors, DONORS, DONORS_FEATURES, "responded", default_and_tree("responded")),
-    "kunden": (kunden_utf8, KUNDEN, KUNDEN_FEATURES, "Wiederkauf", default_and_tree("Wiederkauf")),
+    "kunden": (kunden, KUNDEN, KUNDEN_FEATURES, "Wiederkauf", default_and_tree("Wiederkauf")),
     "bank_additional": (bank_additional, BANK_ADDITIONAL, BANK_ADDITIONAL_FEATURES, "y",
                         default_and_tree("y")),
     "billing": (billing_prepared, BILLING, BILLING_FEATURES, "churned_90d",
