@@ -30,12 +30,16 @@ def recording_client(
     trained: tuple[ModelStore, TrainResult], tmp_path_factory: pytest.TempPathFactory, name: str
 ) -> Iterator[TestClient]:
     """A service recording under a key prefix of its own (``name`` and a random part),
-    whose keys are deleted after."""
+    whose keys are deleted after. Its Redis deadlines are 2 s, not 100 and 250 ms: these tests
+    are of order, and a CI run beside other work (load 4) once took longer than 250 ms to read
+    one of 1,001 profiles, a 503 that said nothing of order (as test_by_id's deadline)."""
     settings = Settings(
         model_store=trained[0].root,
         dev_mode=True,
         key_prefix=f"{name}{uuid.uuid4().hex[:8]}:",
         data_dir=tmp_path_factory.mktemp(name),
+        redis_timeout_ms=2_000,
+        redis_read_timeout_ms=2_000,
     )
     with TestClient(create_app(settings)) as test_client:
         yield test_client
