@@ -552,7 +552,14 @@ def birch_store(
     with store.register("customers", version) as folder:
         artefact = store.write_artefact(folder, model)
         manifest = store.manifest("customers", trained.version)
-        manifest = manifest.model_copy(update={"version": version, "artefact": artefact})
+        # its segments are the trained version's: their ids reused, none new (a new id another
+        # version holds is refused at registration, as two trainings at once gave one id)
+        matching = manifest.id_matching.model_copy(
+            update={"previous_version": trained.version, "new": []}
+        )
+        manifest = manifest.model_copy(
+            update={"version": version, "artefact": artefact, "id_matching": matching}
+        )
         (folder / "manifest.json").write_text(manifest.model_dump_json())
     return store, version, model
 
