@@ -146,6 +146,8 @@ def encoding_problem(name: str) -> str | None:
             f"encoding = {json.dumps(name)} is no codec Python knows: a Windows or Excel "
             'export is "cp1252" (or "latin-1"), the default "utf-8"'
         )
+    if info.name == "utf-8-sig":  # UTF-8, its byte-order mark skipped: the default's reading
+        return None
     probe = ',;\t|."\r\n0aZ'
     try:
         ascii_safe = probe.encode(info.name) == probe.encode("ascii")

@@ -225,3 +225,16 @@ def test_pandas_and_html_words_for_the_option_name_it(tmp_path: Path) -> None:
         raw["data"][word] = "cp1252"
         with pytest.raises(ConfigError, match=rf"data\.{word}: .*did you mean 'encoding'"):
             parse_config(raw, base_dir=tmp_path)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "UTF-8-SIG", "UTF8", "utf_8"])
+def test_utf8_spellings_read_a_file_with_a_byte_order_mark(tmp_path: Path, encoding: str) -> None:
+    # "utf-8-sig" (pandas' and Python's name for Excel's 'CSV UTF-8') was refused at config
+    # load as a codec whose separators are not ASCII bytes (its encoder writes a mark first)
+    frame = windows_customers(60)
+    path = write(frame, tmp_path / "bom.csv", "utf-8-sig", eu=False)
+    config = parse_config(table_config(path, "x", encoding=encoding), base_dir=tmp_path)
+    assert CsvFormat.of(config.data).utf8
+    loaded = load_training_data(config)
+    assert loaded.frame.index.tolist() == frame["Kundennr"].tolist()
+    assert set(loaded.frame["Ort"]) == set(PLACES)
