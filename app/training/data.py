@@ -7,6 +7,7 @@ is a ``DataError`` that names the file, the column and what is wrong.
 
 from __future__ import annotations
 
+import codecs
 import csv as stdlib_csv
 import hashlib
 import json
@@ -893,11 +894,43 @@ def columns_of(path: Path, dialect: CsvFormat = PLAIN_CSV) -> list[str]:
             import pyarrow.parquet as pq
 
             return list(pq.read_schema(path).names)
+        if not dialect.utf8 and _utf8_text(path):
+            raise DataError(
+                f"{path.name} is UTF-8 text, not {dialect.encoding} as the config's encoding "
+                f"declares (read so, 'Müller' would be 'MÃ¼ller', and a byte-order mark part "
+                f"of the first column's name): save the file as {dialect.encoding}, or declare "
+                'encoding = "utf-8" (a model version reads files as its training config did)'
+            )
         return list(pd.read_csv(path, nrows=0, sep=dialect.delimiter, **dialect.pandas).columns)
     except pd.errors.EmptyDataError:
         raise DataError(f"data file {path} is empty") from None
     except (ValueError, OSError) as exc:
         raise read_error(path, exc, dialect) from None
+
+
+def _utf8_text(path: Path) -> bool:
+    """Whether the file's first 64 KiB are UTF-8 text beyond ASCII (a byte-order mark, or a
+    character of two or more bytes): a cp1252 or Latin-1 file's accented letters are single
+    bytes that UTF-8 does not read, so such a file is UTF-8, whatever was declared."""
+    try:
+        with path.open("rb") as handle:
+            start = handle.read(65_536)
+    except OSError:
+        return False
+    if start.startswith(codecs.BOM_UTF8):
+        return True
+    if start.isascii():
+        return False
+    try:
+        start.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # a character cut by the 64 KiB is still UTF-8
+        return (
+            len(start) == 65_536
+            and exc.start >= len(start) - 3
+            and exc.reason.startswith("unexpected end")
+        )
+    return True
 
 
 def load_training_data(config: TrainConfig, day_first: bool | None = None) -> TrainingData:

@@ -238,3 +238,29 @@ def test_utf8_spellings_read_a_file_with_a_byte_order_mark(tmp_path: Path, encod
     loaded = load_training_data(config)
     assert loaded.frame.index.tolist() == frame["Kundennr"].tolist()
     assert set(loaded.frame["Ort"]) == set(PLACES)
+
+
+def test_a_utf8_file_read_with_a_declared_cp1252_is_refused_not_misread(tmp_path: Path) -> None:
+    # a model trained on Excel's plain CSV; next month's file saved as 'CSV UTF-8' (as the
+    # not-UTF-8 error advises): read as cp1252, every 'Müller-0001' was tagged and recorded as
+    # 'MÃ¼ller-0001' without a word, and a byte-order mark made the id column 'ï»¿Kundennr'
+    frame = windows_customers(120)
+    windows = write(frame, tmp_path / "windows.csv", "cp1252", eu=True)
+    store = ModelStore(tmp_path / "store")
+    raw = table_config(windows, "b", encoding="cp1252", **EU)
+    version = train(parse_config(raw, base_dir=tmp_path), store).manifest.version
+    model = store.load("b", version)
+    for encoding in ("utf-8", "utf-8-sig"):
+        utf8 = write(frame, tmp_path / f"{encoding}.csv", encoding, eu=True)
+        with pytest.raises(DataError, match="is UTF-8 text, not cp1252 as the config's encoding"):
+            assign_file(model, utf8, tmp_path / "out.csv", id_column="Kundennr")
+        with pytest.raises(DataError, match="is UTF-8 text, not cp1252"):
+            moved = {**raw, "data": {**raw["data"], "path": str(utf8)}}
+            load_training_data(parse_config(moved, base_dir=tmp_path))
+    assert not (tmp_path / "out.csv").exists()
+    # the cp1252 file itself is read as declared
+    assign_file(model, windows, tmp_path / "out.csv", id_column="Kundennr")
+    assert (
+        pd.read_csv(tmp_path / "out.csv", dtype=str)["Kundennr"].tolist()
+        == frame["Kundennr"].tolist()
+    )
