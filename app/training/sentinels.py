@@ -59,7 +59,8 @@ def sentinel_codes(config: TrainConfig, frame: pd.DataFrame) -> list[str]:
             rule = f"{name_text(feature.name)} is missing"
             notes.append(
                 f"{feature.name}: {counted(int(held.sum()), 'customer')} ({percent(share)}) "
-                f"hold {code:g}, apart from its other values ({low:g} to {high:g}): if it is a "
+                f"{'holds' if held.sum() == 1 else 'hold'} {code:g}, apart from its other "
+                f"values ({low:g} to {high:g}): if it is a "
                 "code (never, unknown), it is segmented on as a number all the same; declare "
                 f"missing_values = [{marker}] in its [[features]] entry, and give them a rule "
                 f"if they are a segment of their own (when = {json.dumps(rule)})"

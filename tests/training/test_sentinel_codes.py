@@ -92,3 +92,15 @@ def test_values_at_a_code_within_their_range_are_no_code() -> None:
     notes = sentinel_codes(config, frame)
     assert [note.split(":")[0] for note in notes] == ["visits"], notes
     assert notes[0].startswith("visits: 100 customers (10%) hold -1, apart from its other")
+
+
+def test_one_customer_at_a_code_of_a_small_table_is_said_in_the_singular() -> None:
+    # (a 60-customer table's one 999 read '1 customer (2%) hold 999')
+    frame = pd.DataFrame(
+        {"customer_id": [f"c{i}" for i in range(60)], "pdays": [*range(59), 999]}
+    ).set_index("customer_id")
+    config = parse_config(
+        {"data": {"path": "x.csv"}, "features": [{"name": "pdays"}]}, base_dir=Path(".")
+    )
+    notes = sentinel_codes(config, frame)
+    assert notes[0].startswith("pdays: 1 customer (2%) holds 999, apart from its other"), notes
