@@ -78,6 +78,15 @@ NEW, NEW_DAYS = "new", 90  # "new" only where the median customer's first order 
 CATEGORY_Z = 0.8  # a category most of a segment holds, this far above its population share
 YES = {"yes", "true", "y", *YES_WORDS}
 NO = {"no", "false", "n", *NO_WORDS}
+# a yes and a no of one language: a language column's ja (Japanese) and no (Norwegian) are
+# no yes and no (its Japanese segment was named "Language", its Norwegian "No language")
+YES_NO_PAIRS = (
+    ({"yes", "true", "y"}, {"no", "false", "n"}),
+    ({"ja"}, {"nein", "nee", "nej"}),
+    ({"oui"}, {"non"}),
+    ({"si", "sí"}, {"no"}),
+    ({"sim"}, {"não", "nao"}),
+)
 DISTINCT_Z = 0.25  # a cluster whose every feature is within this of the population is flagged
 TOP_CATEGORIES = 8
 
@@ -577,7 +586,7 @@ def _yes_no(shares: Iterable[str]) -> bool:
     too); only then is ``N`` a no (a ``region`` of ``N``, ``S``, ``E``, ``W`` named its north
     "No region"). Unknown categories (none given): as if they did."""
     written = {c.strip().lower() for c in shares if _nameable(c) and c != MISSING_CATEGORY}
-    return not written or bool(written & YES and written & NO)
+    return not written or any(written & yes and written & no for yes, no in YES_NO_PAIRS)
 
 
 # a category that is a number: a code (region 1..5, plan 10/20/30), said after its feature

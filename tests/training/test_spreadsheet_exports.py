@@ -218,3 +218,31 @@ def test_blank_lines_are_empty_rows_and_a_row_without_an_id_is_no_customer_id(
     manifest = ModelStore(tmp_path / "store").manifests("shop")[0]
     assert manifest.data.rows == 300
     assert manifest.data.dropped_reasons == {"no customer id": 1, EMPTY_ROW: 3}
+
+
+def test_a_language_column_of_ja_and_no_is_no_yes_no_trait(tmp_path: Path) -> None:
+    """A yes and a no of one language only: a language column's ``ja`` (Japanese) and ``no``
+    (Norwegian) named the Japanese speakers' segment 'Language' and the Norwegians' 'No
+    language', as if they answered a question."""
+    rng = np.random.default_rng(3)
+    n = 400
+    language = rng.choice(["ja", "no", "en", "de"], n)
+    spend = np.where(
+        language == "ja",
+        rng.uniform(800, 1000, n),
+        np.where(language == "no", rng.uniform(1, 50, n), rng.uniform(100, 400, n)),
+    )
+    pd.DataFrame(
+        {"customer_id": [f"c{i}" for i in range(n)], "spend": spend.round(2), "language": language}
+    ).to_csv(tmp_path / "users.csv", index=False)
+    config = tmp_path / "users.toml"
+    config.write_text(
+        '[data]\npath = "users.csv"\n[[features]]\nname = "spend"\n[[features]]\n'
+        'name = "language"\ntype = "categorical"\n[model]\nname = "users"\nk_min = 3\n'
+        "k_max = 3\nstability_bootstraps = 0\n"
+    )
+    store = tmp_path / "store"
+    result = runner.invoke(app, ["train", "--config", str(config), "--store", str(store)])
+    assert result.exit_code == 0, result.output
+    names = sorted(s.name for s in ModelStore(store).manifests("users")[0].segments)
+    assert names[0].startswith("Ja language") and names[1].startswith("No language"), names
