@@ -16,8 +16,9 @@ import pytest
 from sklearn.base import clone
 from sklearn.preprocessing import OneHotEncoder
 
+from app.training import matrix as matrix_module
 from app.training.config import TrainConfig, parse_config
-from app.training.matrix import fit_matrix, stand_in_counts, transform_matrix
+from app.training.matrix import GATHER_ROWS, fit_matrix, stand_in_counts, transform_matrix
 from app.training.preprocess import build_preprocessor, canonical_column, category_codes
 from app.training.profile import category_positions
 from tests.conftest import EXAMPLES
@@ -78,10 +79,13 @@ def _pickled(estimator: Any) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("seed", [3, 11])
+@pytest.mark.parametrize(("seed", "gather_rows"), [(3, GATHER_ROWS), (11, GATHER_ROWS), (3, 777)])
 def test_the_fast_matrix_is_the_pipelines_transform(
-    seed: int, caplog: pytest.LogCaptureFixture
+    seed: int, gather_rows: int, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Also with the rows gathered into the matrix a few at a time (777: seven slices and a
+    short one), as a million rows are."""
+    monkeypatch.setattr(matrix_module, "GATHER_ROWS", gather_rows)
     config, frame = _config(), _frame(seed)
     slow = build_preprocessor(config)
     expected = slow.fit_transform(frame)
@@ -99,11 +103,13 @@ def test_the_fast_matrix_is_the_pipelines_transform(
     assert "__missing__" in plan.categories_[0]
 
 
+@pytest.mark.parametrize("gather_rows", [GATHER_ROWS, 777])
 def test_a_fitted_preprocessors_fast_transform_is_its_transform(
-    caplog: pytest.LogCaptureFixture,
+    gather_rows: int, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A stored version's preprocessor on new rows (a retrain's matching of ids, batch
     predictions): categories it never saw, rare ones and missing ones included."""
+    monkeypatch.setattr(matrix_module, "GATHER_ROWS", gather_rows)
     fitted = build_preprocessor(_config()).fit(_frame(3))
     frame = _frame(11).sample(frac=1.0, random_state=5)  # another order, another index
     rng = np.random.default_rng(0)
