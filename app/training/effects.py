@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 
 class Effect(NamedTuple):
@@ -43,9 +43,36 @@ def outcome_effect(values: np.ndarray, groups: np.ndarray, binary: bool | None =
         return Effect(binary, float(chi.statistic), float(chi.pvalue), min(v, 1.0))
     if np.all(values == values[0]):
         return Effect(binary, None, None, None)
-    kw = stats.kruskal(*(values[codes == g] for g in range(used)))
-    epsilon = float(kw.statistic) / (n - 1)
-    return Effect(binary, float(kw.statistic), float(kw.pvalue), min(max(epsilon, 0.0), 1.0))
+    statistic, p_value = kruskal(values, codes, used)
+    epsilon = statistic / (n - 1)
+    return Effect(binary, statistic, p_value, min(max(epsilon, 0.0), 1.0))
+
+
+def kruskal(values: np.ndarray, codes: np.ndarray, used: int) -> tuple[float, float]:
+    """``scipy.stats.kruskal(*(values[codes == g] for g in range(used)))``'s H and p-value,
+    to the bit (tests/training/test_effects.py), from one sort of ``values`` and one
+    ``bincount`` of their ranks by group, not a mask of the rows per group and a stable
+    sort of them all (0.35 s of a 1M-customer profile, for one numeric outcome).
+
+    Every group holds a value (``codes``: 0 .. used - 1, each used). The ranks are averages
+    over ties, multiples of 1/2 below the row count: their sums per group are exact floats
+    in any order, so only the steps after them follow SciPy's own order of operations (the
+    tie counts laid out as it lays them, the sum of squares over the groups in turn)."""
+    total = len(values)
+    order = np.argsort(values)  # any sort: tied values share one rank
+    ordered = values[order]
+    starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
+    counts = np.diff(starts, append=total)
+    mid_ranks = (starts + 1).astype(np.float64) + (counts.astype(np.float64) - 1) / 2
+    sums = np.bincount(codes[order], weights=np.repeat(mid_ranks, counts), minlength=used)
+    sizes = np.bincount(codes, minlength=used)
+    ties = np.zeros(total)
+    ties[starts] = counts
+    correction = 1 - np.sum(ties**3 - ties) / (total**3 - total)
+    square_sums = sum(sums[g] ** 2 / int(sizes[g]) for g in range(used))
+    h = 12.0 / (total * (total + 1)) * square_sums - 3 * (total + 1)
+    h /= correction
+    return float(h), float(special.chdtrc(np.float64(used - 1), h))
 
 
 def _group_codes(groups: np.ndarray) -> tuple[np.ndarray, int]:
