@@ -50,8 +50,9 @@ def add_training_drift(
     """Fill ``drift_reference`` and ``convergence`` of a manifest being written;
     ``features``: ``feature_references(config, frame)`` if computed already."""
     manifest.drift_reference = build_reference(config, frame, manifest.segments, features=features)
-    # fixed-width strings, not objects: each pair's ``labels == id`` is then one C loop
-    labels = np.asarray(slot_ids, dtype=str)[slots]
+    # each row's id as a categorical over the slots' ids: a segment's ``labels == id`` then
+    # compares the rows' slot numbers, not a million strings (nor makes them first)
+    labels = pd.Categorical.from_codes(slots, categories=pd.Index(list(slot_ids)))
     outcome_frame = frame[list(outcomes)] if outcomes else None
     manifest.convergence = convergence(manifest.segments, labels, outcome_frame)
     converging = {sid for pair in manifest.convergence for sid in pair.segments}
@@ -119,7 +120,7 @@ def profile_vector(seg: SegmentInfo) -> dict[str, float]:
 
 def convergence(
     segments: Sequence[SegmentInfo],
-    labels: np.ndarray | None = None,
+    labels: np.ndarray | pd.Categorical[str] | None = None,
     outcomes: pd.DataFrame | None = None,
     close: float = CLOSE_CENTRES,
 ) -> list[ConvergencePair]:
@@ -206,7 +207,7 @@ def _varies(column: pd.Series) -> bool:
 
 
 def _outcome_values(
-    outcomes: pd.DataFrame, labels: np.ndarray, segment_ids: list[str]
+    outcomes: pd.DataFrame, labels: np.ndarray | pd.Categorical[str], segment_ids: list[str]
 ) -> dict[str, list[np.ndarray]]:
     """Per segment, per outcome column: its members' finite values."""
     columns = [outcomes[c].to_numpy(dtype=np.float64) for c in outcomes.columns]

@@ -196,3 +196,23 @@ def test_the_summary_lists_a_few_converging_pairs_and_counts_the_rest(tmp_path: 
     assert shown.count("(same_outcomes") + shown.count("(close_centres") == 5, shown
     more = pairs - 5
     assert f"converging: and {more} more pair{'s' if more > 1 else ''} (every pair: " in shown
+
+
+def test_slot_numbers_as_a_categorical_pair_as_the_ids_themselves() -> None:
+    """The job hands each row's segment as a categorical over the slots' ids (its rows'
+    slot numbers compared, not a million strings): the same pairs as the ids written out."""
+    rng = np.random.default_rng(5)
+    ids = ["seg-3", "seg-1", "seg-7", "seg-4"]
+    slots = rng.integers(0, 4, 4_000)
+    outcomes = pd.DataFrame(
+        {
+            "churned": (rng.random(4_000) < np.array([0.2, 0.2, 0.6, 0.2])[slots]).astype(float),
+            "ltv": np.where(rng.random(4_000) < 0.05, np.nan, rng.normal(100, 10, 4_000)),
+        }
+    )
+    segments = [_segment(sid, 0.1 * i, 0.05) for i, sid in enumerate(ids)]
+    written = np.asarray(ids, dtype=str)[slots]
+    categorical = pd.Categorical.from_codes(slots, categories=pd.Index(ids))
+    expected = convergence(segments, written, outcomes)
+    assert any("same_outcomes" in p.reasons for p in expected)  # the outcomes were compared
+    assert convergence(segments, categorical, outcomes) == expected
