@@ -1272,7 +1272,8 @@ def read_events(
     if currency is not None and (note := currencies_note(log[currency][keep], currency)):
         notes += (note,)
     notes += undeclared_marks(log, tx, kinds, keep, amount.to_numpy())
-    notes += free_marks(log, tx, kinds, keep, amount.to_numpy())
+    notes += free_marks(log, tx, kinds, keep, amount.to_numpy(), ids)
+    notes += excluded_customers(ids, excluded, keep, tx)
     notes += undeclared_orders(log, orders, keep & purchases(amount.to_numpy()))
     lines = ids[keep].value_counts()  # each id once, with its lines: the checks read few
     notes += placeholder_ids(lines, tx.customer)
@@ -1408,17 +1409,55 @@ def undeclared_marks(
     return tuple(notes)
 
 
+EVENT_TABLE = (
+    "where they are customers to segment too (an app's users who never paid), count each "
+    "one's events per customer into a table first (docs/training.md#an-event-log-of-activity-"
+    "beside-purchases)"
+)
+
+
+def only_holding(ids: pd.Series, lines: np.ndarray, keep: np.ndarray) -> list[Any]:
+    """The customers of ``lines`` who hold no other kept line (each once, as written)."""
+    holders = pd.unique(ids[lines].to_numpy(dtype=object))
+    others = set(ids[keep & ~lines].to_numpy(dtype=object))
+    return [c for c in holders if c not in others]
+
+
+def excluded_customers(
+    ids: pd.Series, excluded: np.ndarray, keep: np.ndarray, tx: TransactionsConfig
+) -> tuple[str, ...]:
+    """The note on customers every line of whom ``exclude_column`` leaves out: they bought
+    nothing, so they are in no segment and ``segments assign`` tags none of them (an app's
+    event log, its ``app_open`` lines excluded as no sale, lost the 46% of its users who
+    never paid, with only a count of lines to say so)."""
+    if not excluded.any():
+        return ()
+    only = only_holding(ids, excluded, keep)
+    if not only:
+        return ()
+    every = int(pd.unique(ids[keep | excluded].to_numpy(dtype=object)).size)
+    return (
+        f"{counted(len(only), 'customer')} ({len(only) / every:.0%} of the log's, e.g. "
+        f"{str(only[0])!r}) {'has' if len(only) == 1 else 'have'} only lines that "
+        f"exclude_column {tx.exclude_column!r} leaves out: with no sale, they are in no segment "
+        f"and `segments assign` tags none of them; {EVENT_TABLE}",
+    )
+
+
 def free_marks(
     log: pd.DataFrame,
     tx: TransactionsConfig,
     kinds: Sequence[str],
     keep: np.ndarray,
     amount: np.ndarray,
+    ids: pd.Series | None = None,
 ) -> tuple[str, ...]:
     """The note on lines of amount 0 that a column marks apart from the sales (a
     subscription's ``skip``, ``pause`` and ``resume``): a line of amount 0 is a purchase,
     so a box skipped every month read as bought every month (recency, frequency, tenure)
-    without a word, where the config can leave such lines out (``exclude_column``)."""
+    without a word, where the config can leave such lines out (``exclude_column``). With
+    the customers' ``ids``, it counts those who hold only such lines: excluded, they would
+    be in no segment (an app's users who never paid)."""
     free = keep & (amount == 0) & ~np.signbit(amount)
     if not free.any():
         return ()
@@ -1447,6 +1486,13 @@ def free_marks(
             how = (
                 f"set [data.transactions] exclude_column = {json.dumps(column)} with "
                 f"exclude_values = {json.dumps(values)}"
+            )
+        if ids is not None and (only := only_holding(ids, apart, keep)):
+            every = int(pd.unique(ids[keep].to_numpy(dtype=object)).size)
+            how += (
+                f"; {counted(len(only), 'customer')} ({len(only) / every:.0%}) "
+                f"{'holds' if len(only) == 1 else 'hold'} only such lines and would then be in "
+                f"no segment: {EVENT_TABLE}"
             )
         return (
             f"column {column!r} says {shown} on {counted(int(apart.sum()), 'line')} of amount "

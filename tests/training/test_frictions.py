@@ -1832,3 +1832,47 @@ def test_a_model_name_the_store_cannot_hold_on_the_command_line_says_the_rule_to
         assert "pattern" not in text and "[A-Za-z0-9_.-]" not in text, text
     assert not new_store.exists() and not (tmp_path / "o.csv").exists()
     assert sorted(p.name for p in store.root.rglob("*")) == before
+
+
+def test_customers_with_only_excluded_lines_are_counted(tmp_path: Path) -> None:
+    """An app's event log holds every app_open and ad_view beside the purchases, each of
+    amount 0: the note named exclude_column, and once it was set the users who never paid
+    (41% of a generated log's) were in no segment, with only a count of lines left out to
+    say so (a new user's pass). Both notes now count those customers, and name the table
+    of counts per customer that segments them too."""
+    rows = [("u1", "2024-03-01", "app_open", "0"), ("u1", "2024-03-02", "purchase", "4.99")]
+    rows += [(f"u{c}", f"2024-03-0{d}", "app_open", "0") for c in (2, 3) for d in (1, 2, 3)]
+    rows += [("u4", "2024-03-04", "purchase", "9.99"), ("u4", "2024-03-05", "ad_view", "0")]
+    rows += [(f"u{c}", f"2024-03-0{c}", "purchase", "0.99") for c in (5, 6)]
+    path = tmp_path / "events.csv"
+    columns = ["user_id", "event_time", "event_name", "revenue_usd"]
+    pd.DataFrame(rows, columns=columns).to_csv(path, index=False)
+    tx: dict[str, object] = {"customer": "user_id", "timestamp": "event_time"}
+    tx["amount"] = "revenue_usd"
+    config: dict[str, object] = {
+        "data": {"path": str(path), "kind": "transactions", "transactions": tx},
+        "features": [{"name": "recency_days"}, {"name": "frequency"}],
+        "model": {"k_min": 2, "k_max": 2, "stability_bootstraps": 0},
+    }
+    loaded = load_training_data(parse_config(config, base_dir=tmp_path))
+    [note] = [n for n in loaded.notes if "of amount 0" in n]
+    assert note.endswith(
+        'exclude_values = ["ad_view", "app_open"]; 2 customers (33%) hold only such lines '
+        "and would then be in no segment: where they are customers to segment too (an app's "
+        "users who never paid), count each one's events per customer into a table first "
+        "(docs/training.md#an-event-log-of-activity-beside-purchases)"
+    ), note
+    tx.update(exclude_column="event_name", exclude_values=["app_open", "ad_view"])
+    loaded = load_training_data(parse_config(config, base_dir=tmp_path))
+    assert sorted(loaded.frame.index) == ["u1", "u4", "u5", "u6"]
+    assert (
+        "2 customers (33% of the log's, e.g. 'u2') have only lines that exclude_column "
+        "'event_name' leaves out: with no sale, they are in no segment and `segments assign` "
+        "tags none of them; where they are customers to segment too (an app's users who "
+        "never paid), count each one's events per customer into a table first "
+        "(docs/training.md#an-event-log-of-activity-beside-purchases)"
+    ) in loaded.notes, loaded.notes
+    # an excluded line beside a customer's sales leaves nobody out: no such note
+    tx.update(exclude_values=["ad_view"])
+    loaded = load_training_data(parse_config(config, base_dir=tmp_path))
+    assert not [n for n in loaded.notes if "only lines that exclude_column" in n], loaded.notes
