@@ -85,7 +85,17 @@ class _Strict(BaseModel):
 
 
 REFUND_VALUES = ("refund", "refunded", "return", "returned")
-EXCLUDE_VALUES = ("cancelled", "canceled", "void", "voided", "failed")
+# an order never fulfilled (a marketplace's "unavailable"), a payment refused
+EXCLUDE_VALUES = (
+    "cancelled",
+    "canceled",
+    "void",
+    "voided",
+    "failed",
+    "unavailable",
+    "declined",
+    "rejected",
+)
 
 
 class TransactionsConfig(_Strict):

@@ -1876,3 +1876,30 @@ def test_customers_with_only_excluded_lines_are_counted(tmp_path: Path) -> None:
     tx.update(exclude_values=["ad_view"])
     loaded = load_training_data(parse_config(config, base_dir=tmp_path))
     assert not [n for n in loaded.notes if "only lines that exclude_column" in n], loaded.notes
+
+
+def test_an_order_status_of_unavailable_is_no_sale_by_default(tmp_path: Path) -> None:
+    """A marketplace's export (Olist's orders) writes an order it could not fulfil as
+    order_status 'unavailable', beside 'canceled': with exclude_column declared and the
+    default values, those orders counted as purchases (frequency, spend) without a word (a
+    new user's pass). They are no sale by default now, as a payment 'declined' or
+    'rejected' is."""
+    rows = [(f"c{c}", f"o{c}{i}", f"2024-0{i + 1}-05T10:00:00-03:00", "50.0", "delivered")
+            for c in range(5) for i in range(2)]  # fmt: skip
+    rows += [("c0", "o09", "2024-04-01T10:00:00-03:00", "80.0", "unavailable")]
+    rows += [("c1", "o19", "2024-04-02T10:00:00-03:00", "80.0", "Declined")]
+    rows += [("c2", "o29", "2024-04-03T10:00:00-03:00", "80.0", "canceled")]
+    path = tmp_path / "orders.csv"
+    columns = ["customer_unique_id", "order_id", "ts", "payment_value", "order_status"]
+    pd.DataFrame(rows, columns=columns).to_csv(path, index=False)
+    tx = {"customer": "customer_unique_id", "timestamp": "ts", "amount": "payment_value"}
+    tx |= {"order": "order_id", "exclude_column": "order_status"}
+    config: dict[str, object] = {
+        "data": {"path": str(path), "kind": "transactions", "transactions": tx},
+        "features": [{"name": "frequency"}, {"name": "monetary"}],
+        "model": {"k_min": 2, "k_max": 2, "stability_bootstraps": 0},
+    }
+    loaded = load_training_data(parse_config(config, base_dir=tmp_path))
+    assert loaded.dropped_reasons == {"no sale (exclude_column)": 3}, loaded.dropped_reasons
+    assert loaded.frame["frequency"].tolist() == [2] * 5
+    assert loaded.frame["monetary"].tolist() == [100.0] * 5
