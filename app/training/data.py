@@ -1423,6 +1423,9 @@ def only_holding(ids: pd.Series, lines: np.ndarray, keep: np.ndarray) -> list[An
     return [c for c in holders if c not in others]
 
 
+EXCLUDED_SHARE = 0.05  # of the log's customers, left with no line, from which it is noted
+
+
 def excluded_customers(
     ids: pd.Series, excluded: np.ndarray, keep: np.ndarray, tx: TransactionsConfig
 ) -> tuple[str, ...]:
@@ -1433,9 +1436,9 @@ def excluded_customers(
     if not excluded.any():
         return ()
     only = only_holding(ids, excluded, keep)
-    if not only:
-        return ()
     every = int(pd.unique(ids[keep | excluded].to_numpy(dtype=object)).size)
+    if len(only) < EXCLUDED_SHARE * every:  # a few whose one order was cancelled: expected
+        return ()
     return (
         f"{counted(len(only), 'customer')} ({len(only) / every:.0%} of the log's, e.g. "
         f"{str(only[0])!r}) {'has' if len(only) == 1 else 'have'} only lines that "
@@ -2101,11 +2104,42 @@ def _load_transactions(
         notes=list(events.notes),
         day_first=events.day_first,
     )
+    loaded.notes.extend(per_order_ids(frame, events.all.loc[~before], tx.customer))
     if config.outcomes.future is not None:
         from app.training.outcomes import add_future_outcomes
 
         add_future_outcomes(loaded, events.all.loc[~before], config.outcomes.future.days, data)
     return loaded
+
+
+PER_ORDER_MIN = 100  # customers: fewer may all have bought once by chance
+
+
+def per_order_ids(frame: pd.DataFrame, later: pd.DataFrame, column: str) -> tuple[str, ...]:
+    """The note on a customer column that holds a new id with each order: Olist's orders
+    table writes such a ``customer_id`` (its customers table maps it to the person's
+    ``customer_unique_id``), and read as the customer every one bought exactly once, no one
+    came back, and frequency, tenure and the future outcomes said nothing, while the
+    summary advised dropping ``frequency`` as a constant (a new user's pass)."""
+    if len(frame) < PER_ORDER_MIN or not bool((frame["frequency"] == 1).all()):
+        return ()
+    returning = later["customer"].astype(str)
+    if len(returning) and returning.isin(frame.index.astype(str)).any():
+        return ()  # some customer bought again after the reference date: ids are people's
+    after = (
+        f" (and none of them is among the {counted(returning.nunique(), 'customer')} who "
+        "bought on or after the reference date)"
+        if len(returning)
+        else ""
+    )
+    return (
+        f"every one of the {len(frame):,} customers bought exactly one order before the "
+        f"reference date{after}: is {column!r} a new id with each order rather than a "
+        "person's? (Olist's orders table writes its customer_id so; its customers table "
+        "gives each one's customer_unique_id): read the column that names the person as "
+        "[data.transactions] customer, or frequency, tenure and the future outcomes tell "
+        "nothing",
+    )
 
 
 def derive_rfm(events: pd.DataFrame, reference: date) -> pd.DataFrame:

@@ -1903,3 +1903,36 @@ def test_an_order_status_of_unavailable_is_no_sale_by_default(tmp_path: Path) ->
     assert loaded.dropped_reasons == {"no sale (exclude_column)": 3}, loaded.dropped_reasons
     assert loaded.frame["frequency"].tolist() == [2] * 5
     assert loaded.frame["monetary"].tolist() == [100.0] * 5
+
+
+def test_a_customer_column_of_one_id_per_order_is_noted(tmp_path: Path) -> None:
+    """Olist's orders table writes a new customer_id with each order (its customers table
+    maps them to customer_unique_id): read as the customer, every one bought once and no one
+    came back, and the summary only advised dropping frequency as a constant (a new user's
+    pass). The note asks whether the column is a person's; a log where a customer came back
+    after the reference date, or of a few customers, has none."""
+    rows = [(f"{c:032x}", f"o{c}", f"2024-0{1 + c % 5}-1{c % 9}", "50.0") for c in range(150)]
+    rows += [(f"{c:032x}", f"o{c}", "2024-07-02", "40.0") for c in range(150, 170)]
+    path = tmp_path / "orders.csv"
+    pd.DataFrame(rows, columns=["customer_id", "order_id", "ts", "value"]).to_csv(path, index=False)
+    tx = {"customer": "customer_id", "timestamp": "ts", "amount": "value", "order": "order_id"}
+    tx["reference_date"] = "2024-07-01"
+    config: dict[str, object] = {
+        "data": {"path": str(path), "kind": "transactions", "transactions": tx},
+        "features": [{"name": "recency_days"}, {"name": "frequency"}],
+        "model": {"k_min": 2, "k_max": 2, "stability_bootstraps": 0},
+    }
+    note = (
+        "every one of the 150 customers bought exactly one order before the reference date "
+        "(and none of them is among the 20 customers who bought on or after the reference "
+        "date): is 'customer_id' a new id with each order rather than a person's? (Olist's "
+        "orders table writes its customer_id so; its customers table gives each one's "
+        "customer_unique_id): read the column that names the person as [data.transactions] "
+        "customer, or frequency, tenure and the future outcomes tell nothing"
+    )
+    loaded = load_training_data(parse_config(config, base_dir=tmp_path))
+    assert note in loaded.notes, loaded.notes
+    frame = pd.DataFrame([*rows, (f"{3:032x}", "o999", "2024-07-03", "20.0")])
+    frame.to_csv(path, index=False, header=["customer_id", "order_id", "ts", "value"])
+    loaded = load_training_data(parse_config(config, base_dir=tmp_path))
+    assert not [n for n in loaded.notes if n.startswith("every one of")], loaded.notes
