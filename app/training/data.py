@@ -540,7 +540,9 @@ def check_data_file(
     available = columns_of(path, dialect)  # a file of blank lines is empty too
     missing = [c for c in columns or () if c not in available]
     if missing:
-        hint = columns_hint(missing, available, path=path, table=table, read_with=dialect)
+        hint = _header_below(path, missing, dialect) or columns_hint(
+            missing, available, path=path, table=table, read_with=dialect
+        )
         hint = (
             hint
             or _id_hint(id_column, missing, available, table)
@@ -552,6 +554,41 @@ def check_data_file(
             f"{' …' if len(available) > 30 else ''}"
             f"{hint}"
         )
+
+
+HEADER_SEARCH = 10  # lines below the first searched for the names a config gives
+
+
+def _header_below(path: Path, missing: Sequence[str], dialect: CsvFormat) -> str:
+    """Where the missing columns are named on a line below the first: a title row above
+    the header (the UCI credit-card default sheet, saved as CSV, has a row of 'X1', 'X2'
+    ... 'Y' above 'ID', 'LIMIT_BAL' ...: every column was "missing", and the error listed
+    the placeholders), with the pandas line that deletes the lines above."""
+    if path.suffix.lower() in PARQUET_SUFFIXES:
+        return ""
+    import csv
+    import itertools
+
+    try:
+        with path.open(encoding=dialect.codec, errors="replace", newline="") as handle:
+            lines = list(itertools.islice(handle, HEADER_SEARCH + 1))[1:]
+        top = list(csv.reader(lines, delimiter=dialect.delimiter))
+    except (OSError, csv.Error, LookupError):
+        return ""
+    wanted = set(missing)
+    for i, cells in enumerate(top):
+        found = wanted & {c.strip() for c in cells}
+        if len(found) >= max(1, (len(wanted) + 1) // 2):
+            above = i + 1
+            shown = "the line" if above == 1 else f"the {above} lines"
+            sep = f", sep={dialect.delimiter!r}" if dialect.delimiter != "," else ""
+            return (
+                f" (the names are on line {above + 1} of the file, below a title or a "
+                f"spreadsheet's row of placeholders: delete {shown} above them first, e.g. "
+                f"pandas.read_csv(path, skiprows={above}, dtype=str, keep_default_na=False"
+                f"{sep}).to_csv(path, index=False{sep}))"
+            )
+    return ""
 
 
 def _close_hint(missing: Sequence[str], available: Sequence[str]) -> str:

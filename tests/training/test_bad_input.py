@@ -835,3 +835,36 @@ def test_a_min_share_written_as_a_percent_says_the_fraction(
         "model.min_share: min_share is a share of the customers (0.05: 5%), not a percent or a "
         f"count: {said}"
     ) in output, output
+
+
+def test_a_header_below_a_title_row_is_found(tmp_path: Path) -> None:
+    """The UCI credit-card default sheet, saved as CSV, has a row of placeholders ('X1',
+    'X2' ... 'Y') above its header: every column the config named was "missing", and the
+    error listed the placeholders (a new user's pass). It now names the line that holds the
+    names and the pandas line that deletes the ones above; a ';' file's line keeps its sep,
+    and a file without the names anywhere gets no such hint."""
+    data = tmp_path / "sheet.csv"
+    frame = good_frame()
+    body = frame.to_csv(index=False)
+    data.write_text(",X1,X2,Y\n" + body)
+    output = run_train(write_config(tmp_path, data), tmp_path / "store")
+    assert (
+        "sheet.csv: missing column(s) 'customer_id', 'spend', 'visits', 'plan'; the file has: "
+        "'Unnamed: 0', 'X1', 'X2', 'Y' (the names are on line 2 of the file, below a title or "
+        "a spreadsheet's row of placeholders: delete the line above them first, e.g. "
+        "pandas.read_csv(path, skiprows=1, dtype=str, keep_default_na=False).to_csv(path, "
+        "index=False))"
+    ) in output, output
+    data.write_text("Customer report;\nexported 2024-06-01;\n" + body.replace(",", ";"))
+    output = run_train(write_config(tmp_path, data, 'delimiter = ";"'), tmp_path / "store")
+    assert (
+        "(the names are on line 3 of the file, below a title or a spreadsheet's row of "
+        "placeholders: delete the 2 lines above them first, e.g. pandas.read_csv(path, "
+        "skiprows=2, dtype=str, keep_default_na=False, sep=';').to_csv(path, index=False, "
+        "sep=';'))"
+    ) in output, output
+    renamed = frame.rename(columns={"spend": "s", "visits": "v", "plan": "p"})
+    data.write_text(",X1,X2,Y\n" + renamed.to_csv(index=False))
+    output = run_train(write_config(tmp_path, data), tmp_path / "store")
+    assert "line 2 of the file" not in output, output  # 1 of the 4 names: no header there
+    assert_store_untouched(tmp_path / "store")
