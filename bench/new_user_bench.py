@@ -31,7 +31,15 @@ missing and a 0/1 response (``donors``); then a German shop's customer table sav
 R's dotted names ``emp.var.rate``: ``bank_additional``) and a billing system's export (MRR
 ``$1,234.50``, a credit balance ``($19.14)``, ``15%``, a ``created`` date, prepared by the
 docs' pandas lines: ``billing``), and a survey's Likert items beside ``Don't know``, written
-as numbers as the note says, with the NPS question as the outcome (``survey``).
+as numbers as the note says, with the NPS question as the outcome (``survey``); then a B2B
+CRM's accounts as Parquet (integer ids, 3,000 zip codes, bool and nullable boolean columns,
+``Annual Revenue ($)``: ``b2b``), an app's event log of epoch seconds with ``app_open`` lines
+of amount 0 beside purchases, made a table of counts per user as docs/training.md shows
+(``events``), the UCI credit-card default table (``ID``, codes 1..6 with undocumented ones,
+``PAY_0`` beside ``PAY_2``, negative bills, ``default.payment.next.month``: ``credit``) and
+an Olist-like marketplace log of payments (an order's voucher and card lines, ISO times with
+``-03:00``, ``canceled``/``unavailable`` statuses, 95% one-time buyers, reviews joined:
+``olist``).
 
 For each: the **baseline** (``quality_bench.baseline``: median-impute and standardise the
 numbers, one-hot the categories, ``KMeans`` for k in 3..8, the best silhouette), on the
@@ -1163,6 +1171,224 @@ def survey_prepared(folder: Path) -> None:
     frame.to_csv(folder / "survey_prepared.csv", index=False)
 
 
+def b2b(folder: Path, n: int = 6_000, seed: int = 51) -> None:
+    """A B2B CRM's accounts saved as Parquet by pandas: ``Customer ID`` an integer column (the
+    CRM's zero-padded numbers, zeros lost), ``Zip Code`` (3,000 codes, strings with leading
+    zeros), ``Industry``, boolean columns (``Is Enterprise`` bool, ``Has Support Plan``
+    nullable boolean with gaps), ``Annual Revenue ($)`` and ``Employees`` (skewed),
+    ``Seat Utilization (%)`` 0-100, ``Signup Date`` a datetime; ``Churned`` a bool outcome
+    driven by low utilisation, no support plan and small revenue."""
+    r = np.random.default_rng(seed)
+    size = r.normal(size=n)
+    employees = np.round(np.exp(3 + 1.3 * size + r.normal(0, 0.4, n))).astype(int) + 1
+    revenue = np.round(employees * r.lognormal(11, 0.5, n), -2)
+    enterprise = employees > 500
+    support = pd.array(r.uniform(size=n) < 0.35 + 0.3 * enterprise, dtype="boolean")
+    support[r.uniform(size=n) < 0.08] = pd.NA
+    utilisation = np.round(np.clip(r.beta(4, 2.5, n) * 100 + 8 * size, 0, 100), 1)
+    zips = np.array([f"{z:05d}" for z in r.choice(99_999, 3_000, replace=False)])
+    logit = (
+        -0.6 - 0.045 * (utilisation - 60) - 0.9 * support.fillna(False).to_numpy(bool) - 0.35 * size
+    )
+    frame = pd.DataFrame(
+        {
+            "Customer ID": r.choice(np.arange(1, 10**6), n, replace=False),
+            "Company": [f"Company {i} Inc" for i in r.choice(10**6, n, replace=False)],
+            "Zip Code": zips[r.integers(0, len(zips), n)],
+            "Industry": r.choice(
+                ["Manufacturing", "Retail", "Software", "Healthcare", "Finance", "Logistics"], n
+            ),
+            "Is Enterprise": enterprise,
+            "Has Support Plan": support,
+            "Annual Revenue ($)": revenue,
+            "Employees": employees,
+            "Seat Utilization (%)": utilisation,
+            "Signup Date": pd.Timestamp("2024-06-30")
+            - pd.to_timedelta(r.integers(30, 2000, n), unit="D"),
+            "Churned": r.uniform(size=n) < 1 / (1 + np.exp(-logit)),
+        }
+    )
+    frame.to_parquet(folder / "accounts.parquet", index=False)
+
+
+def app_events(folder: Path, users: int = 3_000, seed: int = 52) -> None:
+    """A mobile app's event log (Firebase/Amplitude-like export): ``user_id`` numeric,
+    ``event_time`` Unix epoch seconds, ``event_name`` (app_open, level_complete, ad_view,
+    purchase), ``revenue_usd`` 0 on every event but purchases; whales, casual payers and
+    non-payers (only zero lines), some churning."""
+    r = np.random.default_rng(seed)
+    start = pd.Timestamp("2024-01-01").timestamp()
+    rows = []
+    for u in range(users):
+        engaged = r.normal()
+        rate = np.exp(-0.9 + 0.8 * engaged)  # events a day
+        pay = 1 / (1 + np.exp(-(-1.5 + 1.2 * engaged)))
+        t = r.uniform(0, 120) * 86400
+        end = (r.uniform(30, 240) if r.uniform() < 0.4 else 240) * 86400
+        while t < end:
+            u_id = 500_000 + u
+            if r.uniform() < 0.1 * pay:
+                rows.append(
+                    (
+                        u_id,
+                        int(start + t),
+                        "purchase",
+                        round(
+                            float(
+                                r.choice(
+                                    [0.99, 4.99, 9.99, 19.99, 49.99], p=[0.4, 0.3, 0.15, 0.1, 0.05]
+                                )
+                            ),
+                            2,
+                        ),
+                    )
+                )
+            else:
+                rows.append(
+                    (
+                        u_id,
+                        int(start + t),
+                        r.choice(["app_open", "level_complete", "ad_view"], p=[0.5, 0.3, 0.2]),
+                        0.0,
+                    )
+                )
+            t += r.exponential(86400 / rate)
+    frame = pd.DataFrame(rows, columns=["user_id", "event_time", "event_name", "revenue_usd"])
+    frame.sort_values("event_time", kind="stable").to_csv(folder / "events.csv", index=False)
+
+
+def credit_default(folder: Path, n: int = 12_000, seed: int = 53) -> None:
+    """UCI 'default of credit card clients' (Taiwan), as Kaggle's UCI_Credit_Card.csv: ``ID``
+    1..n, ``LIMIT_BAL`` written as floats (``20000.0``), SEX/EDUCATION/MARRIAGE codes (with
+    undocumented 0, 5, 6), AGE, repayment status PAY_0, PAY_2..PAY_6 (-2..8; no PAY_1),
+    BILL_AMT1..6 (some negative: credits), PAY_AMT1..6 (skewed, many zeros);
+    ``default.payment.next.month`` 0/1 (22%), driven by the latest repayment delays."""
+    r = np.random.default_rng(seed)
+    risk = r.normal(size=n)
+    limit = np.round(r.lognormal(11.8, 0.8, n).clip(10_000, 1_000_000), -4)
+    pay = np.clip(np.round(r.normal(-0.3 + 0.9 * risk[:, None], 1.0, (n, 6))), -2, 8).astype(int)
+    bill = np.round(limit[:, None] * r.beta(2, 3, (n, 6)) * (0.6 + 0.3 * (risk[:, None] > 0)))
+    bill = np.where(r.uniform(size=(n, 6)) < 0.03, -r.integers(1, 5000, (n, 6)), bill)
+    bill = np.where(r.uniform(size=(n, 6)) < 0.08, 0, bill)
+    paid = np.where(
+        r.uniform(size=(n, 6)) < 0.2 + 0.15 * (risk[:, None] > 1),
+        0,
+        np.round(r.lognormal(7.5, 1.3, (n, 6))),
+    )
+    logit = -1.6 + 0.8 * pay[:, 0] + 0.2 * pay[:, 1] - 0.3 * np.log(limit / 1e5)
+    frame = pd.DataFrame(
+        {
+            "ID": np.arange(1, n + 1),
+            "LIMIT_BAL": limit.astype(float),
+            "SEX": r.choice([1, 2], n, p=[0.4, 0.6]),
+            "EDUCATION": r.choice(
+                [0, 1, 2, 3, 4, 5, 6], n, p=[0.001, 0.35, 0.47, 0.16, 0.004, 0.01, 0.005]
+            ),
+            "MARRIAGE": r.choice([0, 1, 2, 3], n, p=[0.002, 0.455, 0.532, 0.011]),
+            "AGE": np.clip(np.round(r.normal(35, 9, n)), 21, 79).astype(int),
+        }
+    )
+    for i, j in enumerate([0, 2, 3, 4, 5, 6]):
+        frame[f"PAY_{j}"] = pay[:, i]
+    for i in range(6):
+        frame[f"BILL_AMT{i + 1}"] = bill[:, i].astype(float)
+    for i in range(6):
+        frame[f"PAY_AMT{i + 1}"] = paid[:, i].astype(float)
+    frame["default.payment.next.month"] = (r.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
+    frame.to_csv(folder / "UCI_Credit_Card.csv", index=False)
+
+
+def olist(folder: Path, customers: int = 6_000, seed: int = 54) -> None:
+    """An Olist-like marketplace export joined by the user (orders x payments): one line per
+    payment of an order (vouchers split an order over lines; ``payment_installments`` 1-10),
+    ``order_id`` and ``customer_unique_id`` 32 hex digits, ``order_status`` (delivered,
+    shipped, canceled, unavailable, invoiced), ``order_purchase_timestamp`` ISO with the
+    store's offset (``2017-10-02T10:56:33-03:00``); 95% of customers buy once; a review
+    table (``review_score`` 1-5 per customer) joined on the customer."""
+    r = np.random.default_rng(seed)
+    start = pd.Timestamp("2017-01-01")
+    rows, reviews = [], []
+    for _customer in range(customers):
+        cid = "".join(r.choice(list("0123456789abcdef"), 32))
+        orders = 1 + (r.poisson(1.5) if r.uniform() < 0.06 else 0)
+        t = r.uniform(0, 560)
+        late = r.uniform() < 0.15
+        for _ in range(orders):
+            oid = "".join(r.choice(list("0123456789abcdef"), 32))
+            value = round(float(r.lognormal(4.7, 0.8)), 2)
+            status = r.choice(
+                ["delivered", "shipped", "canceled", "unavailable", "invoiced"],
+                p=[0.95, 0.015, 0.012, 0.012, 0.011],
+            )
+            when = (start + pd.Timedelta(days=float(t))).strftime("%Y-%m-%dT%H:%M:%S-03:00")
+            if r.uniform() < 0.05:  # a voucher pays part
+                part = round(value * r.uniform(0.1, 0.5), 2)
+                rows.append((oid, cid, status, when, 1, "voucher", 1, part))
+                rows.append(
+                    (
+                        oid,
+                        cid,
+                        status,
+                        when,
+                        2,
+                        "credit_card",
+                        int(r.integers(1, 11)),
+                        round(value - part, 2),
+                    )
+                )
+            else:
+                kind = r.choice(["credit_card", "boleto", "debit_card"], p=[0.75, 0.2, 0.05])
+                rows.append(
+                    (
+                        oid,
+                        cid,
+                        status,
+                        when,
+                        1,
+                        kind,
+                        int(r.integers(1, 11)) if kind == "credit_card" else 1,
+                        value,
+                    )
+                )
+            t += r.exponential(60)
+        score = int(np.clip(np.round(r.normal(2.2 if late else 4.4, 1.0)), 1, 5))
+        reviews.append((cid, score))
+    cols = [
+        "order_id",
+        "customer_unique_id",
+        "order_status",
+        "order_purchase_timestamp",
+        "payment_sequential",
+        "payment_type",
+        "payment_installments",
+        "payment_value",
+    ]
+    pd.DataFrame(rows, columns=cols).sort_values("order_purchase_timestamp").to_csv(
+        folder / "olist_orders_payments.csv", index=False
+    )
+    pd.DataFrame(reviews, columns=["customer_unique_id", "review_score"]).to_csv(
+        folder / "olist_reviews.csv", index=False
+    )
+
+
+def app_users(folder: Path) -> None:
+    """The event log made a table of counts per user by docs/training.md's pandas lines (an
+    event log of activity beside purchases): read as a log, the users who never paid would
+    be in no segment."""
+    app_events(folder)
+    log = pd.read_csv(folder / "events.csv", dtype={"user_id": str})
+    log["event_time"] = pd.to_datetime(log["event_time"], unit="s", utc=True)
+    cut = pd.Timestamp("2024-07-01", tz="UTC")  # features before it, the outcome after it
+    past, later = log[log["event_time"] < cut], log[log["event_time"] >= cut]
+    table = past.pivot_table(
+        index="user_id", columns="event_name", values="event_time", aggfunc="count", fill_value=0
+    ).add_suffix("_events")
+    table["revenue"] = past.groupby("user_id")["revenue_usd"].sum()
+    table["days_since_last_event"] = (cut - past.groupby("user_id")["event_time"].max()).dt.days
+    table["active_after"] = table.index.isin(later["user_id"]).astype(int)
+    table.rename_axis("user_id").reset_index().to_csv(folder / "users.csv", index=False)
+
+
 # the configs as the new user wrote them (the features' blocks in short form)
 BANK = """outcomes = ["y"]
 [data]
@@ -1499,6 +1725,70 @@ SURVEY_FEATURES = (
 )
 
 
+B2B = """outcomes = ["Churned"]
+[data]
+path = "accounts.parquet"
+id_column = "Customer ID"
+FEATURES
+[model]
+name = "b2b"
+MODEL"""
+B2B_FEATURES = (
+    ["Annual Revenue ($)", "Employees", "Seat Utilization (%)", "Is Enterprise",
+     "Has Support Plan"],
+    ["Industry", "Zip Code"],
+)  # fmt: skip
+EVENTS = """outcomes = ["active_after"]
+[data]
+path = "users.csv"
+id_column = "user_id"
+FEATURES
+[model]
+name = "events"
+MODEL"""
+EVENTS_FEATURES = (
+    ["app_open_events", "level_complete_events", "ad_view_events", "purchase_events", "revenue",
+     "days_since_last_event"],
+    [],
+)  # fmt: skip
+CREDIT_OUTCOME = "default.payment.next.month"
+CREDIT = """outcomes = ["default.payment.next.month"]
+[data]
+path = "UCI_Credit_Card.csv"
+id_column = "ID"
+FEATURES
+[model]
+name = "credit"
+MODEL"""
+CREDIT_FEATURES = (
+    ["LIMIT_BAL", "AGE", "PAY_0", "PAY_2", "BILL_AMT1", "BILL_AMT2", "PAY_AMT1", "PAY_AMT2"],
+    ["SEX", "EDUCATION", "MARRIAGE"],
+)
+OLIST = """[data]
+path = "olist_orders_payments.csv"
+kind = "transactions"
+[data.transactions]
+customer = "customer_unique_id"
+timestamp = "order_purchase_timestamp"
+amount = "payment_value"
+order = "order_id"
+reference_date = 2018-05-01
+exclude_column = "order_status"
+[outcomes]
+path = "olist_reviews.csv"
+id = "customer_unique_id"
+[outcomes.future]
+days = 120
+FEATURES
+[model]
+name = "olist"
+MODEL"""
+OLIST_FEATURES = (
+    ["recency_days", "frequency", "monetary", "avg_order_value", "tenure_days"],
+    [],
+)
+
+
 def default_and_tree(outcome: str, **more: str) -> dict[str, str]:
     """The variants every dataset runs: label -> its [model] lines."""
     return {"job balanced (default)": "", **more,
@@ -1543,6 +1833,12 @@ DATASETS = {
     "billing": (billing_prepared, BILLING, BILLING_FEATURES, "churned_90d",
                 default_and_tree("churned_90d")),
     "survey": (survey_prepared, SURVEY, SURVEY_FEATURES, NPS, default_and_tree(NPS)),
+    "b2b": (b2b, B2B, B2B_FEATURES, "Churned", default_and_tree("Churned")),
+    "events": (app_users, EVENTS, EVENTS_FEATURES, "active_after",
+               default_and_tree("active_after")),
+    "credit": (credit_default, CREDIT, CREDIT_FEATURES, CREDIT_OUTCOME,
+               default_and_tree(CREDIT_OUTCOME)),
+    "olist": (olist, OLIST, OLIST_FEATURES, "repurchased", default_and_tree("repurchased")),
 }  # fmt: skip
 
 
