@@ -341,9 +341,9 @@ def near_duplicate_categories(
         if len(spellings) > VARIED_CATEGORIES and len(spellings) > 0.05 * present:
             notes.append(
                 f"{feature.name}: {len(spellings):,} categories among {present:,} "
-                "customers; a categorical column this varied is usually a date, an id or an "
-                "amount (its rare values are grouped as infrequent): derive a number from it "
-                "or leave it out"
+                "customers; a categorical column this varied is usually a date, an id, an "
+                "amount or a fine code (a zip code, a city) (its rare values are grouped as "
+                "infrequent): derive a number or a coarser code from it, or leave it out"
             )
         keys = spellings.str.strip().str.casefold().str.split().str.join(" ")
         groups = spellings.groupby(keys.to_numpy()).agg(list)
@@ -377,13 +377,21 @@ def grouped_categories(config: TrainConfig, frame: pd.DataFrame) -> list[str]:
         share = rare.sum() / len(values) if len(values) else 0.0
         if len(rare) < 2 or share < GROUPED_SHARE:
             continue
+        # none common (3,000 zip codes): "tell apart only its 0 commoner ones" said nothing
+        # of a feature that is then one value for every customer
+        kept = (
+            f"segments, names and rules tell apart only its {len(counts) - len(rare):,} "
+            "commoner ones"
+            if len(rare) < len(counts)
+            else "with no commoner one, it is one category for every customer with a value, "
+            "and adds nothing to the segments"
+        )
         notes.append(
             f"{feature.name}: {len(rare):,} of its {len(counts):,} categories are each held by "
             f"fewer than min_frequency = {feature.min_frequency:g} of the customers and are "
-            f"grouped as one, infrequent ({percent(share)} of the customers): segments, names "
-            f"and rules tell apart only its {len(counts) - len(rare):,} commoner ones; a lower "
+            f"grouped as one, infrequent ({percent(share)} of the customers): {kept}; a lower "
             "min_frequency keeps more, or write a coarser column into the file (a region for "
-            "a city)"
+            "a city, a zip code's first digits)"
         )
     return notes
 

@@ -143,7 +143,7 @@ def test_a_categorical_feature_of_very_many_values_is_noted(tmp_path: Path) -> N
     notes = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
     said = [n for n in notes.data.notes if "categories among" in n]
     assert len(said) == 1 and said[0].startswith("enrolled: "), notes.data.notes
-    assert "usually a date, an id or an amount" in said[0]
+    assert "usually a date, an id, an amount or a fine code" in said[0]
 
 
 def test_a_running_number_declared_as_a_feature_is_noted(tmp_path: Path) -> None:

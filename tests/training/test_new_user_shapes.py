@@ -119,7 +119,7 @@ def test_categories_grouped_as_infrequent_for_many_customers_are_noted(tmp_path:
         f"min_frequency = 0.01 of the customers and are grouped as one, infrequent ({share} of "
         f"the customers): segments, names and rules tell apart only its "
         f"{len(counts) - len(rare)} commoner ones; a lower min_frequency keeps more, or write "
-        "a coarser column into the file (a region for a city)"
+        "a coarser column into the file (a region for a city, a zip code's first digits)"
     ], notes.data.notes
     assert rare.sum() / n > 0.4
 
