@@ -1455,9 +1455,8 @@ EVENT_TABLE = (
 
 def only_holding(ids: pd.Series, lines: np.ndarray, keep: np.ndarray) -> list[Any]:
     """The customers of ``lines`` who hold no other kept line (each once, as written)."""
-    holders = pd.unique(ids[lines].to_numpy(dtype=object))
-    others = set(ids[keep & ~lines].to_numpy(dtype=object))
-    return [c for c in holders if c not in others]
+    holders = pd.Index(pd.unique(ids[lines].to_numpy(dtype=object)))
+    return list(holders[~holders.isin(ids[keep & ~lines].to_numpy(dtype=object))])
 
 
 EXCLUDED_SHARE = 0.05  # of the log's customers, left with no line, from which it is noted
