@@ -707,3 +707,36 @@ def test_the_note_when_no_candidate_is_admissible_names_the_chosen_algorithm() -
     chosen, note, _ = _choose(curve, "balanced", 3, 4, 0.05)
     assert (chosen.algorithm, chosen.k) == ("gmm", 3) and note is not None
     assert "chose gmm k=3, whose smallest segment is largest: 4% of customers" in note, note
+
+
+def test_a_fallback_where_every_candidate_is_below_min_share_names_the_min_share() -> None:
+    """An Olist-like log's repeat buyers (4% of its customers) were a segment of their own in
+    every candidate, so none held min_share 5%; the fallback (k = 3, Cramér's V 0.25) was
+    told only that k_min = 2 might help, and k = 2 separated the repurchase at 0.08 (a new
+    user's pass). The note now names the chosen one's smallest segment, its separation and
+    the min_share that lets the selection weigh these candidates (min_share = 0.03 gave 0.25,
+    stable at 0.93); nothing where the chosen one holds min_share, separates no outcome
+    beyond chance, or its smallest segment is under 20 customers."""
+    from app.training.selection import _below_min_share
+
+    def point(k: int, smallest: float, v: float) -> SelectionPoint:
+        return SelectionPoint(
+            k=k, silhouette=0.4, min_share=smallest, admissible=False, algorithm="kmeans",
+            effects={"repurchased": v},
+        )  # fmt: skip
+
+    y = np.zeros(10)
+    targets = {"repurchased": (y, y, True)}
+    curve = [point(3, 0.0386, 0.250), point(4, 0.0386, 0.251), point(5, 0.019, 0.26)]
+    beyond = {("kmeans", k): {"repurchased"} for k in (3, 4, 5)}
+    said = _below_min_share(curve, curve[0], beyond, targets, 0.05, 5131)
+    assert said == (
+        "; every candidate held a segment below min_share, and the chosen one, its smallest "
+        "4% of the customers, separated 'repurchased' at Cramér's V 0.250: where a group "
+        "that small matters (the outcome may be about it), min_share = 0.03 lets the "
+        "selection weigh these candidates"
+    ), said
+    assert _below_min_share(curve, curve[0], {}, targets, 0.05, 5131) == ""
+    assert _below_min_share(curve, curve[0], beyond, targets, 0.05, 400) == ""  # 15 customers
+    held = point(3, 0.06, 0.250)
+    assert _below_min_share([held], held, beyond, targets, 0.05, 5131) == ""
