@@ -166,9 +166,34 @@ def _number(item: dict[str, Any], name: str, errors: list[dict[str, str]], p: st
     return 0.0
 
 
+# a number's unit as a Unix epoch time, by its size (as the training log's reader guesses)
+EPOCH_UNITS = ((1e11, "seconds", 1), (1e14, "milliseconds", 1e3), (1e17, "microseconds", 1e6))
+NO_EPOCH = 1e8  # seconds after 1970 that are March 1973: smaller numbers are no epoch times
+
+
+def _epoch_hint(value: Any) -> str:
+    """For an ``at`` sent as a number: the ISO time it is as a Unix epoch time (an app's
+    events carry ``1718000000``, which was refused as "must be an ISO 8601 time string"
+    with no word of what to send instead)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return ""
+    if not math.isfinite(value) or not NO_EPOCH <= value < 1e20:
+        return ""
+    unit, per = next(((u, d) for bound, u, d in EPOCH_UNITS if value < bound), ("nanoseconds", 1e9))
+    try:
+        when = datetime.fromtimestamp(value / per, UTC)
+    except (OverflowError, OSError, ValueError):
+        return ""
+    return (
+        f", not a number: if {value!r} is a Unix epoch time (in {unit}, by its size), send "
+        f"{when.strftime('%Y-%m-%dT%H:%M:%SZ')!r}"
+    )
+
+
 def _time(value: Any, now_us: int, errors: list[dict[str, str]], p: str) -> int:
     if not isinstance(value, str) or len(value) > 64:
-        errors.append({"field": f"{p}.at", "message": "must be an ISO 8601 time string"})
+        message = "must be an ISO 8601 time string" + _epoch_hint(value)
+        errors.append({"field": f"{p}.at", "message": message})
         return 0
     try:
         at = datetime.fromisoformat(value)

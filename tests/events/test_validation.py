@@ -68,3 +68,31 @@ def test_the_one_pass_check_agrees_with_the_field_by_field_one(
         assert fast is None, (item, slow)
     else:
         assert fast == slow, item
+
+
+def test_an_epoch_number_as_at_is_told_the_iso_time_to_send() -> None:
+    """An app's events carried their time as Unix epoch seconds (its event log's
+    ``event_time``); ``"at": 1718000000`` was refused as "must be an ISO 8601 time string"
+    with no word of what to send instead (a new user's pass). The error now gives the ISO
+    time the number is as an epoch time, in the unit its size says; a small number, a
+    negative one or a boolean gets the plain message."""
+    amounts = AmountFields(False)
+    base = {"event_id": "e1", "customer_id": "u1", "type": "order", "amount": 0.99}
+    cases = {
+        1718000000: "seconds",
+        1718000000123: "milliseconds",
+        1718000000123456: "microseconds",
+    }
+    for at, unit in cases.items():
+        errors = checked({**base, "at": at}, 0, amounts, 128, NOW)
+        assert errors == [
+            {
+                "field": "events.0.at",
+                "message": "must be an ISO 8601 time string, not a number: if "
+                f"{at} is a Unix epoch time (in {unit}, by its size), send "
+                "'2024-06-10T06:13:20Z'",
+            }
+        ], errors
+    for at in (5, -1718000000, True, 1e300):
+        errors = checked({**base, "at": at}, 0, amounts, 128, NOW)
+        assert errors == [{"field": "events.0.at", "message": "must be an ISO 8601 time string"}]
