@@ -1838,7 +1838,9 @@ DATASETS = {
                default_and_tree("active_after")),
     "credit": (credit_default, CREDIT, CREDIT_FEATURES, CREDIT_OUTCOME,
                default_and_tree(CREDIT_OUTCOME)),
-    "olist": (olist, OLIST, OLIST_FEATURES, "repurchased", default_and_tree("repurchased")),
+    "olist": (olist, OLIST, OLIST_FEATURES, "repurchased", default_and_tree(
+        "repurchased", **{"job, min_share = 0.03 (as the note says)": "min_share = 0.03",
+                          "job, k_min = 2 (as the note says too)": "k_min = 2"})),
 }  # fmt: skip
 
 
