@@ -971,5 +971,31 @@ def load_config(path: Path) -> TrainConfig:
             f"{exc.object[exc.start : exc.start + 1]!r}; save the file as UTF-8 (TOML is UTF-8)"
         ) from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config {path} is not valid TOML: {exc}") from None
+        text = path.read_text(encoding="utf-8-sig")
+        raise ConfigError(
+            f"config {path} is not valid TOML: {exc}{_twice_hint(exc, text)}"
+        ) from None
     return parse_config(raw, base_dir=path.parent, source=str(path))
+
+
+def _twice_hint(exc: tomllib.TOMLDecodeError, text: str) -> str:
+    """What TOML's "Cannot declare ('outcomes', 'future') twice" means: a new user wrote the
+    README's short ``outcomes = ["review_score"]`` above an ``[outcomes.future]`` table (a
+    log's repurchase), and the error named neither the line nor the fix."""
+    match = re.match(r"Cannot declare \(([^)]*)\) twice", str(exc))
+    if match is None:
+        return ""
+    names = re.findall(r"'([^']*)'", match.group(1))
+    if names and names[0] == "outcomes" and re.search(r"(?m)^\s*outcomes\s*=", text):
+        return (
+            ": `outcomes = [...]` and an [outcomes] or [outcomes.future] table both declare "
+            "outcomes, which TOML refuses; write the columns in the table instead: "
+            "[outcomes] with columns = [...] (beside its path, positive or [outcomes.future])"
+        )
+    table = ".".join(names)
+    return (
+        f": [{table}] is declared twice (a table written twice, or a key {names[-1]} = ... "
+        f"beside a [{table}] table); write its keys once, in one table"
+        if names
+        else ""
+    )

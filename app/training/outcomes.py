@@ -21,6 +21,7 @@ from app.training.data import (
     PARQUET_SUFFIXES,
     TrainingData,
     check_data_file,
+    columns_of,
     index_by_id,
     read_table,
 )
@@ -73,7 +74,10 @@ def add_outcomes(config: TrainConfig, loaded: TrainingData) -> None:
         )
     for column in columns:
         if column not in frame.columns:
-            raise DataError(f"outcome {column!r} is not a column of {source}")
+            raise DataError(
+                _per_line(config, column, read_from, dialect)
+                or f"outcome {column!r} is not a column of {source}"
+            )
         declared = spec.positive.get(column)
         values, positive = outcome_column(
             frame[column], column, source, config.data.missing_values, declared
@@ -84,6 +88,23 @@ def add_outcomes(config: TrainConfig, loaded: TrainingData) -> None:
         if positive is not None:
             loaded.positive[column] = positive
     loaded.outcomes[:0] = columns  # future outcomes, if any, were added first: keep them last
+
+
+def _per_line(config: TrainConfig, column: str, path: Path, dialect: CsvFormat) -> str:
+    """Why a transaction log's own column is "not a column" as an outcome: the log's rows
+    are lines, its customers derived (a marketplace's ``review_score``, joined into each
+    line, was "not a column of" the very file that held it)."""
+    if config.data.kind != "transactions" or path != config.data.path:
+        return ""
+    if column not in columns_of(path, dialect):
+        return ""
+    return (
+        f"outcome {column!r} is written per line of {path.name}, not per customer: a log's "
+        "customers are derived from its lines, and its outcomes are [outcomes.future] "
+        "(measured from the log after the reference date) or a table of one row per customer "
+        "joined on the id ([outcomes] path = ..., id = ...): write each customer's value (its "
+        "mean, its last) into such a table first"
+    )
 
 
 LOOSE_SAMPLE = 100_000  # unmatched ids looked up spelt loosely

@@ -868,3 +868,62 @@ def test_a_header_below_a_title_row_is_found(tmp_path: Path) -> None:
     output = run_train(write_config(tmp_path, data), tmp_path / "store")
     assert "line 2 of the file" not in output, output  # 1 of the 4 names: no header there
     assert_store_untouched(tmp_path / "store")
+
+
+def test_outcomes_written_both_short_and_as_a_table_are_told_the_fix(tmp_path: Path) -> None:
+    """A new user wrote the README's short ``outcomes = ["review_score"]`` above an
+    ``[outcomes.future]`` table (a log's repurchase): TOML's own error, "Cannot declare
+    ('outcomes', 'future') twice", named neither the line nor the fix. It now says both
+    declare outcomes and how to write the columns in the table; a table written twice is
+    told so too."""
+    data = tmp_path / "customers.csv"
+    good_frame().to_csv(data, index=False)
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'outcomes = ["visits"]\n[data]\npath = "{data}"\n{FEATURES}\n[outcomes.future]\n'
+        "days = 90\n[model]\nk_min = 3\n"
+    )
+    output = run_train(config, tmp_path / "store")
+    assert output.endswith(
+        "Cannot declare ('outcomes', 'future') twice (at line 16, column 17): `outcomes = "
+        "[...]` and an [outcomes] or [outcomes.future] table both declare outcomes, which TOML "
+        "refuses; write the columns in the table instead: [outcomes] with columns = [...] "
+        "(beside its path, positive or [outcomes.future])"
+    ), output
+    config.write_text(f'[data]\npath = "{data}"\n[model]\nk_min = 3\n[data]\nkind = "table"\n')
+    output = run_train(config, tmp_path / "store")
+    assert output.endswith(
+        ": [data] is declared twice (a table written twice, or a key data = ... beside a "
+        "[data] table); write its keys once, in one table"
+    ), output
+    assert_store_untouched(tmp_path / "store")
+
+
+def test_an_outcome_written_per_line_of_a_log_is_told_why(tmp_path: Path) -> None:
+    """A marketplace log with each order's review score joined into its lines, and
+    ``[outcomes] columns = ["review_score"]``: "outcome 'review_score' is not a column of
+    orders.csv", of the very file that held it (a new user's pass). The error now says the
+    column is per line and what a log's outcomes are."""
+    data = tmp_path / "orders.csv"
+    rows = [
+        (f"c{i % 30}", f"2024-0{1 + i % 6}-0{1 + i % 9}", 10.0 + i, i % 5 + 1) for i in range(90)
+    ]
+    pd.DataFrame(rows, columns=["customer", "ts", "value", "review_score"]).to_csv(
+        data, index=False
+    )
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[data]\npath = "{data}"\nkind = "transactions"\n[data.transactions]\n'
+        'customer = "customer"\ntimestamp = "ts"\namount = "value"\n'
+        '[outcomes]\ncolumns = ["review_score"]\n[[features]]\nname = "recency_days"\n'
+        '[[features]]\nname = "monetary"\n[model]\nk_min = 2\nk_max = 2\n'
+    )
+    output = run_train(config, tmp_path / "store")
+    assert (
+        "error: outcome 'review_score' is written per line of orders.csv, not per customer: "
+        "a log's customers are derived from its lines, and its outcomes are [outcomes.future] "
+        "(measured from the log after the reference date) or a table of one row per customer "
+        "joined on the id ([outcomes] path = ..., id = ...): write each customer's value (its "
+        "mean, its last) into such a table first"
+    ) in output, output
+    assert_store_untouched(tmp_path / "store")
