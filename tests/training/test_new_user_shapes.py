@@ -1039,3 +1039,42 @@ def test_the_docs_currency_lines_make_a_log_of_one_currency_that_trains(tmp_path
     priced = eur["unit_price"].dropna()
     assert priced.between(18.0, 23.0).all(), priced.describe()
     assert eur["unit_price"].isna().sum() == 300  # a blank price stays blank, not 0
+
+
+def test_the_docs_lines_make_an_event_log_a_table_of_every_user(tmp_path: Path) -> None:
+    """An app's event log (epoch seconds, app_open and ad_view lines of amount 0 beside
+    purchases) read as a transaction log lost every user who never paid once their lines
+    were excluded as no sale; docs/training.md's lines, run as written, make it a table of
+    counts per user that keeps them all, with the outcome after the cut, and it trains."""
+    rng = np.random.default_rng(5)
+    rows = []
+    start = int(pd.Timestamp("2024-05-01", tz="UTC").timestamp())
+    for user in range(120):
+        payer = user % 3 == 0
+        for _ in range(int(rng.integers(3, 12))):
+            at = start + int(rng.integers(0, 80 * 86400))
+            name = (
+                "purchase" if payer and rng.random() < 0.3 else rng.choice(["app_open", "ad_view"])
+            )
+            rows.append((str(9000 + user), at, name, 4.99 if name == "purchase" else 0.0))
+    columns = ["user_id", "event_time", "event_name", "revenue_usd"]
+    pd.DataFrame(rows, columns=columns).to_csv(tmp_path / "events.csv", index=False)
+    lines = _docs_lines("### An event log of activity beside purchases")
+    done = subprocess.run(
+        [sys.executable, "-c", lines], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    users = pd.read_csv(tmp_path / "users.csv", dtype={"user_id": str})
+    before = {r[0] for r in rows if r[1] < int(pd.Timestamp("2024-07-01", tz="UTC").timestamp())}
+    assert set(users["user_id"]) == before  # every user with an event before the cut
+    assert {"app_open_events", "ad_view_events", "purchase_events"} <= set(users.columns)
+    assert set(users["active_after"]) == {0, 1}
+    features = ["app_open_events", "ad_view_events", "revenue", "days_since_last_event"]
+    raw = {
+        "outcomes": ["active_after"],
+        "data": {"path": "users.csv", "id_column": "user_id"},
+        "features": [{"name": name} for name in features],
+        "model": {"k_min": 2, "k_max": 3, "stability_bootstraps": 0},
+    }
+    manifest = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
+    assert manifest.data.rows == len(before)
