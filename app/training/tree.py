@@ -269,7 +269,9 @@ def _round_down32(value: float) -> np.float32:
 def display_cut(threshold: float) -> float:
     """The c of ``x < c``, the left branch as people read it: the float32 just above the
     threshold (the snapped short decimal, where there was one)."""
-    return float(np.nextafter(_round_down32(threshold), np.float32(np.inf)))
+    # + 0.0: a cut at 0 (between -1 and 0, a repayment status's) is the float32 just above
+    # the one below 0, -0.0, which read "PAY_0 < -0" in the rule and the leaf's name
+    return float(np.nextafter(_round_down32(threshold), np.float32(np.inf))) + 0.0
 
 
 def _left_bound(threshold: float) -> tuple[float, bool]:
@@ -322,7 +324,7 @@ def _short_cut(low: float, high: float) -> float | None:
 def _number(value: float) -> str:
     """A cut as its shortest decimal that reads back as the same float32: the snapped decimal
     itself (``6g`` showed a cut at 123456.5 as 123456, on the other side of it)."""
-    return str(np.format_float_positional(np.float32(value), trim="-"))
+    return str(np.format_float_positional(np.float32(value + 0.0), trim="-"))  # never -0
 
 
 def _text(tree: LeafTree, path: list[tuple[int, bool]]) -> str:

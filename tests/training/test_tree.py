@@ -393,3 +393,40 @@ def test_every_leaf_holds_twenty_customers_on_a_small_table(tmp_path: Path) -> N
     sizes = [s.size for s in manifest.segments]
     assert sum(sizes) == n and min(sizes) >= 20, sizes
     assert all(p.min_share >= 0.1 or not p.admissible for p in manifest.selection.curve)
+
+
+def test_a_cut_at_zero_reads_0_not_minus_0(tmp_path: Path) -> None:
+    """The UCI credit-card default table's repayment status PAY_0 (-2..8) split between -1
+    and 0: the leaves read ``PAY_0 < -0`` and ``PAY_0 >= -0`` (the float32 just above the
+    one below 0 is -0.0), in the rules and the names (a new user's pass). They read 0, and
+    each rule still reads back to the customers its leaf holds."""
+    from app.training.rules.conditions import evaluate_row
+    from app.training.rules.parser import parse_condition
+    from app.training.tree import _number, display_cut
+
+    assert _number(-0.0) == "0"
+    below_zero = float(np.nextafter(np.float32(0.0), np.float32(-np.inf)))
+    assert display_cut(below_zero) == 0.0 and not np.signbit(display_cut(below_zero))
+    rng = np.random.default_rng(3)
+    n = 1_500
+    status = rng.choice([-2, -1, 0, 1, 2, 3], n, p=[0.2, 0.25, 0.3, 0.12, 0.08, 0.05])
+    default = rng.random(n) < np.where(status >= 0, 0.35 + 0.03 * status, 0.02)
+    frame = pd.DataFrame(
+        {"ID": np.arange(1, n + 1), "PAY_0": status, "default": default.astype(int)}
+    )
+    frame.to_csv(tmp_path / "cards.csv", index=False)
+    raw = {
+        "data": {"path": "cards.csv", "id_column": "ID"},
+        "outcomes": ["default"],
+        "features": [{"name": "PAY_0"}],
+        "model": {"algorithm": "tree", "target": "default", "stability_bootstraps": 0},
+    }
+    result = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "store"))
+    texts = [s.rule or "" for s in result.manifest.segments]
+    assert any("PAY_0 < 0" in t or "PAY_0 >= 0" in t for t in texts), texts
+    said = texts + [s.name for s in result.manifest.segments]
+    assert not [t for t in said if "-0" in t.replace("-0.", "")], said
+    records = frame[["PAY_0"]].astype(object).to_dict("records")
+    for segment, text in zip(result.manifest.segments, texts, strict=True):
+        condition = parse_condition(text, {"PAY_0": "numeric"})
+        assert sum(evaluate_row(condition, r) for r in records) == segment.size, text
