@@ -406,6 +406,9 @@ SCALES = (
     ("never", "rarely", "sometimes", "often", "very often", "always"),
     ("very unlikely", "unlikely", "somewhat unlikely", "neutral", "somewhat likely", "likely",
      "very likely"),
+    # levels: a customer-segmentation table's Spending_Score of Low, Average and High
+    ("very low", "low", "below average", "average", "medium", "moderate", "above average",
+     "high", "very high"),
 )  # fmt: skip
 
 

@@ -1078,3 +1078,27 @@ def test_the_docs_lines_make_an_event_log_a_table_of_every_user(tmp_path: Path) 
     }
     manifest = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
     assert manifest.data.rows == len(before)
+
+
+def test_levels_low_average_high_are_noted_as_an_ordered_scale(tmp_path: Path) -> None:
+    """A customer-segmentation table's Spending_Score, ``Low``, ``Average`` and ``High``,
+    declared categorical as a text column must be: segmented on without its order (``Low``
+    as far from ``Average`` as from ``High``), without a word (a new user's pass). The note
+    on ordered answers names it and the numbers to write; a plan's names are no scale."""
+    rng = np.random.default_rng(16)
+    n = 300
+    frame = pd.DataFrame(
+        {
+            "customer_id": [f"r{i}" for i in range(n)],
+            "visits": rng.poisson(4, n),
+            "Spending_Score": rng.choice(["Low", "Average", "High"], n, p=[0.6, 0.25, 0.15]),
+            "plan": rng.choice(["basic", "pro", "team"], n),
+        }
+    )
+    notes = categorical_notes(tmp_path, frame, ["Spending_Score", "plan"])
+    said = [note for note in notes if "ordered scale" in note]
+    assert said == [
+        "Spending_Score: answers on an ordered scale ('Low' ... 'High'), segmented on as "
+        "categories, whose order is not used; written as numbers (1 for 'Low' to 3 for "
+        "'High') they are a scale the segments follow (docs/training.md#preparing-a-file)"
+    ], notes
