@@ -335,6 +335,7 @@ def outcome_column(
             return numbers, positive
         _near_binary(lowered, text[~blank], name, source)
         _two_words(text[~blank], name, source)
+        _classes(text[~blank], name, source)
     numbers, _ = numeric_column(
         values.to_frame(name),
         name,
@@ -373,10 +374,51 @@ def _declared_binary(
         raise DataError(
             f"{source}: outcome {name!r} holds {lowered.nunique():,} values ({shown}), not "
             f"two: list the ones that are neither in [data] missing_values"
+            + (
+                f"; or, for {positive.strip()!r} against all the others, "
+                + _one_column(name, str(given[lowered == wanted].mode().iloc[0]))
+                if len(others) < MAX_CLASSES
+                else ""
+            )
         )
     numbers = pd.Series(np.nan, index=values.index, dtype="float64")
     numbers[given.index] = (lowered == wanted).astype("float64").to_numpy()
     return numbers, str(given[lowered == wanted].mode().iloc[0])
+
+
+MAX_CLASSES = 20  # values of a text outcome read as classes, for the error's advice
+
+
+def _one_column(name: str, value: str) -> str:
+    """The pandas line that writes a 0/1 column for one class of an outcome."""
+    column = f"{name}_{value}"
+    return (
+        f"write a 0/1 column for it into the file first (frame[{column!r}] = "
+        f"(frame[{name!r}] == {value!r}).astype(int)) and declare {column!r} as the outcome"
+    )
+
+
+def _classes(text: pd.Series, name: str, source: str) -> None:
+    """An outcome of a few classes written as words (a customer-segmentation table's
+    ``Segmentation`` of ``A`` to ``D``): it "should be numeric but holds text", which named
+    no way on. An outcome is a number or two values: a class against the others is a 0/1
+    column, one per class that matters."""
+    counts = text.value_counts()
+    values = counts.index.to_series().astype(str)
+    numbers = pd.to_numeric(values, errors="coerce")
+    if not 3 <= len(counts) <= MAX_CLASSES or numbers.notna().any():
+        return
+    # money written for people ('$1,200') or dates are their own errors' to explain
+    if for_people(values).any() or values.str.contains(r"\d+[-/.]\d+[-/.]\d+").any():
+        return
+    shown = ", ".join(repr(v) for v in sorted(counts.index)[:8])
+    raise DataError(
+        f"{source}: outcome {name!r} holds {len(counts)} classes ({shown}), where an outcome "
+        "is a number or two values (Yes/No, true/false, Y/N ...): to judge the segments by one "
+        f"class against the others, {_one_column(name, str(counts.index[0]))} (one such "
+        "column per class that matters; a value that means unknown goes in [data] "
+        "missing_values)"
+    )
 
 
 def _two_words(text: pd.Series, name: str, source: str) -> None:

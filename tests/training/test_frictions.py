@@ -1961,3 +1961,36 @@ def test_a_categorical_feature_of_only_rare_categories_is_said_to_add_nothing(
         "to the segments; a lower min_frequency keeps more, or write a coarser column into the "
         "file (a region for a city, a zip code's first digits)"
     ), note
+
+
+def test_an_outcome_of_several_classes_is_told_the_column_to_write() -> None:
+    """A customer-segmentation table's ``Segmentation`` (A to D) declared as the outcome:
+    "should be numeric but holds text", and with positive = {Segmentation = "D"}, "holds 4
+    values, not two", neither naming a way on (a new user's pass). Both now give the 0/1
+    column of a class against the others; money written for people and dates keep their
+    own errors."""
+    from app.training.values import outcome_column
+
+    frame = pd.Series(["A", "B", "C", "D", "D", " D"] * 5)
+    with pytest.raises(DataError) as raised:
+        outcome_column(frame, "Segmentation", "Train.csv")
+    assert str(raised.value) == (
+        "Train.csv: outcome 'Segmentation' holds 4 classes ('A', 'B', 'C', 'D'), where an "
+        "outcome is a number or two values (Yes/No, true/false, Y/N ...): to judge the "
+        "segments by one class against the others, write a 0/1 column for it into the file first "
+        "(frame['Segmentation_D'] = (frame['Segmentation'] == 'D').astype(int)) and declare "
+        "'Segmentation_D' as the outcome (one such column per class that matters; a value "
+        "that means unknown goes in [data] missing_values)"
+    )
+    with pytest.raises(DataError) as raised:
+        outcome_column(frame, "Segmentation", "Train.csv", positive="A")
+    assert str(raised.value).endswith(
+        "not two: list the ones that are neither in [data] missing_values; or, for 'A' against "
+        "all the others, write a 0/1 column for it into the file first (frame['Segmentation_A'] "
+        "= (frame['Segmentation'] == 'A').astype(int)) and declare 'Segmentation_A' as the "
+        "outcome"
+    ), raised.value
+    for other in (["$1,200", "$3,000", "$50.00"], ["2024-01-01", "2024-02-01", "2024-03-01"]):
+        with pytest.raises(DataError) as raised:
+            outcome_column(pd.Series(other * 3), "o", "f.csv")
+        assert "classes" not in str(raised.value), raised.value
