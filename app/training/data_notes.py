@@ -507,7 +507,10 @@ def numeric_bands(
 CODE_WORDS = frozenset(
     {"region", "code", "codes", "type", "category", "class", "channel", "zone", "area",
      "state", "branch", "store", "department", "district", "county", "city", "country",
-     "province", "territory", "sector", "industry", "segment", "cluster"}
+     "province", "territory", "sector", "industry", "segment", "cluster",
+     # a person's kind, coded (the UCI credit-card default table's MARRIAGE 0..3)
+     "marriage", "marital", "occupation", "profession", "job", "gender", "sex", "race",
+     "ethnicity", "religion", "nationality", "language", "platform", "device", "browser"}
 )  # fmt: skip
 MAX_CODES = 20  # more distinct whole numbers than this read as a measure, whatever the name
 # a name's last word that names a code of the word before it (store_id, Region_No;

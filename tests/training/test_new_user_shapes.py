@@ -1102,3 +1102,23 @@ def test_levels_low_average_high_are_noted_as_an_ordered_scale(tmp_path: Path) -
         "categories, whose order is not used; written as numbers (1 for 'Low' to 3 for "
         "'High') they are a scale the segments follow (docs/training.md#preparing-a-file)"
     ], notes
+
+
+@pytest.mark.parametrize("name", ["MARRIAGE", "marital_status_code", "Occupation", "device"])
+def test_a_persons_kind_coded_as_numbers_is_noted(tmp_path: Path, name: str) -> None:
+    """The UCI credit-card default table's MARRIAGE (0 to 3: married, single, other) declared
+    without ``type`` by a new user was segmented on as a scale, 3 beside 2 and far from 0,
+    without a word: a person's kind, coded, is named as a code too; a count of such things
+    (``devices``, ``marriages``: the head word's plural) is not."""
+    from app.training.data_notes import coded_categories
+
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame({name: rng.integers(0, 4, 400), "devices": rng.integers(0, 5, 400)})
+    config = parse_config(
+        {
+            "data": {"path": str(tmp_path / "t.csv")},
+            "features": [{"name": name}, {"name": "devices"}],
+        },
+        base_dir=tmp_path,
+    )
+    assert [n.split(":")[0] for n in coded_categories(config, frame)] == [name]
