@@ -1310,6 +1310,7 @@ def read_events(
         notes += (note,)
     notes += undeclared_marks(log, tx, kinds, keep, amount.to_numpy())
     notes += free_marks(log, tx, kinds, keep, amount.to_numpy(), ids)
+    notes += browsing_marks(log, tx, kinds, keep, amount.to_numpy(), ids)
     notes += excluded_customers(ids, excluded, keep, tx)
     notes += undeclared_orders(log, orders, keep & purchases(amount.to_numpy()))
     lines = ids[keep].value_counts()  # each id once, with its lines: the checks read few
@@ -1538,6 +1539,77 @@ def free_marks(
             "0 (values no line of positive amount holds), counted as purchases (each one an "
             "order for frequency, a last purchase for recency_days): if those lines are no "
             f"sale (a skipped or paused delivery), {how}",
+        )
+    return ()
+
+
+# a line's type that says it is a sale (folded, spaces and dashes as "_")
+SALE_WORDS = frozenset(
+    {"purchase", "purchased", "sale", "sold", "buy", "bought", "paid", "order", "ordered",
+     "order_completed", "order_placed", "completed_order", "checkout_completed", "transaction"}
+)  # fmt: skip
+# words of a line's type that say a customer browsed (a product viewed, put in a cart)
+BROWSE_WORDS = frozenset(
+    {"view", "viewed", "views", "cart", "wishlist", "click", "clicked", "search", "session",
+     "open", "visit", "impression", "browse", "pageview"}
+)  # fmt: skip
+
+
+def browsing_marks(
+    log: pd.DataFrame, tx: TransactionsConfig, kinds: Sequence[str], keep: np.ndarray,
+    amount: np.ndarray, ids: pd.Series | None = None,
+) -> tuple[str, ...]:  # fmt: skip
+    """The note on lines of positive amount that a type column says are not sales, beside
+    the lines it says are: a store's event log (REES46's ``event_type``: ``view``,
+    ``cart``, ``purchase``) writes the product's price on every view, and read with
+    ``amount = "price"`` each view counted as a purchase of that price, without a word."""
+    sold = keep & (amount > 0)
+    if not sold.any():
+        return ()
+    for column in dict.fromkeys(c for c in (*kinds, tx.exclude_column) if c):
+        codes, uniques = pd.factorize(log[column])
+        folded = pd.Series(uniques, dtype=object).astype("string").str.strip().str.casefold()
+        words = folded.fillna("").to_numpy(dtype=object)
+        lines = np.bincount(codes[sold & (codes >= 0)], minlength=len(words))
+        said = {str(w): int(n) for w, n in zip(words, lines, strict=True) if n and w}
+        sale = [w for w in said if re.sub(r"[\s-]+", "_", w) in SALE_WORDS]
+        marked = {v.strip().casefold() for v in (*tx.refund_values, *tx.exclude_values)}
+        others = sorted(
+            (w for w in said if w not in sale and w not in marked), key=lambda w: -said[w]
+        )
+        browsed = any(BROWSE_WORDS & set(re.split(r"[\s_-]+", w)) for w in others)
+        if not sale or not browsed:  # (a status's 'shipped' beside 'ordered' is a sale's)
+            continue
+        count = sum(said[w] for w in others)
+        shown = ", ".join(repr(w) for w in others[:3]) + (", ..." if len(others) > 3 else "")
+        if tx.exclude_column not in (None, column):
+            how = (
+                f"leave them out of the file (exclude_column reads one column, "
+                f"{tx.exclude_column!r})"
+            )
+        else:
+            declared = list(tx.exclude_values) if tx.exclude_column == column else []
+            how = (
+                f"set [data.transactions] exclude_column = {json.dumps(column)} with "
+                f"exclude_values = {json.dumps([*declared, *sorted(others)])}"
+            )
+        lines_of = folded.isin(others).fillna(False).to_numpy(dtype=bool)
+        if ids is not None and (
+            only := only_holding(ids, lines_of[codes] & (codes >= 0) & keep, keep)
+        ):
+            every = int(pd.unique(ids[keep].to_numpy(dtype=object)).size)
+            how += (
+                f"; {counted(len(only), 'customer')} ({len(only) / every:.0%}) "
+                f"{'holds' if len(only) == 1 else 'hold'} only such lines and would then be in "
+                f"no segment: {EVENT_TABLE}"
+            )
+        bought = ", ".join(repr(w) for w in sale[:2])
+        return (
+            f"column {column!r} says {shown} on {counted(count, 'line')} of positive amount, "
+            f"beside {bought} on {counted(sum(said[w] for w in sale), 'line')}: each such "
+            "line counts as a purchase of its amount (an order for frequency, spend for "
+            f"monetary, a last purchase for recency_days); if only {bought} lines are sales "
+            f"(the others a product viewed or put in a cart at its price), {how}",
         )
     return ()
 

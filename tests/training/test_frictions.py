@@ -1994,3 +1994,44 @@ def test_an_outcome_of_several_classes_is_told_the_column_to_write() -> None:
         with pytest.raises(DataError) as raised:
             outcome_column(pd.Series(other * 3), "o", "f.csv")
         assert "classes" not in str(raised.value), raised.value
+
+
+def test_views_and_carts_of_positive_amount_beside_purchases_are_noted(tmp_path: Path) -> None:
+    """A store's event log (REES46's ``event_type``: view, cart, purchase) writes the
+    product's price on every event: read with ``amount = "price"``, each view counted as a
+    purchase of that price, without a word (a new user's pass). The note names the column,
+    its values and the exclude_values that leave them out, and counts the customers who only
+    browsed; an order status of 'ordered' beside 'shipped' (a sale's) is no such column."""
+    rows = []
+    for c in range(8):
+        for d in range(1, 6):
+            rows.append((f"u{c}", f"2019-10-0{d} 10:00:00 UTC", "view", "19.99", "ordered"))
+            if c % 2 == 0:
+                rows.append((f"u{c}", f"2019-10-0{d} 10:05:00 UTC", "cart", "19.99", "shipped"))
+                rows.append((f"u{c}", f"2019-10-0{d} 10:09:00 UTC", "purchase", "19.99", "ordered"))
+    path = tmp_path / "events.csv"
+    columns = ["user_id", "event_time", "event_type", "price", "order_status"]
+    pd.DataFrame(rows, columns=columns).to_csv(path, index=False)
+    tx: dict[str, object] = {"customer": "user_id", "timestamp": "event_time", "amount": "price"}
+    config: dict[str, object] = {
+        "data": {"path": str(path), "kind": "transactions", "transactions": tx},
+        "features": [{"name": "recency_days"}, {"name": "frequency"}],
+        "model": {"k_min": 2, "k_max": 2, "stability_bootstraps": 0},
+    }
+    loaded = load_training_data(parse_config(config, base_dir=tmp_path))
+    said = [n for n in loaded.notes if "of positive amount, beside" in n]
+    assert said == [
+        "column 'event_type' says 'view', 'cart' on 60 lines of positive amount, beside "
+        "'purchase' on 20 lines: each such line counts as a purchase of its amount (an order "
+        "for frequency, spend for monetary, a last purchase for recency_days); if only "
+        "'purchase' lines are sales (the others a product viewed or put in a cart at its "
+        'price), set [data.transactions] exclude_column = "event_type" with exclude_values = '
+        '["cart", "view"]; 4 customers (50%) hold only such lines and would then be in no '
+        "segment: where they are customers to segment too (an app's users who never paid), "
+        "count each one's events per customer into a table first "
+        "(docs/training.md#an-event-log-of-activity-beside-purchases)"
+    ], loaded.notes
+    tx.update(exclude_column="event_type", exclude_values=["cart", "view"])
+    loaded = load_training_data(parse_config(config, base_dir=tmp_path))
+    assert not [n for n in loaded.notes if "of positive amount, beside" in n], loaded.notes
+    assert loaded.frame["frequency"].tolist() == [5] * 4
