@@ -514,3 +514,21 @@ def test_a_tree_model_counts_leaves_and_an_empty_segment_draws_no_bar() -> None:
     assert f"{m.selection.chosen_k} tree leaves, 3 segments in all" in page
     row = re.search(r'<tr title="seg-002 [^"]*: 0 customers, 0.0%">(.*?)</tr>', page)
     assert row is not None and "width:" not in row.group(1)
+
+
+def test_the_profile_map_shows_four_digit_means_whole() -> None:
+    """The customer-personality table's heat map showed its segments' mean birth years,
+    1958, 1969, 1968 and 1978, as 1.96k, 1.97k, 1.97k and 1.98k: two segments ten years
+    apart read alike, and a year read as thousands. Four digits are shown whole."""
+    from app.training.report.plots import profile_plot
+
+    m = make_manifest(n_segments=4, categorical=False, outcomes=False, rule=False)
+    name = m.features[0].name
+    for segment, year in zip(m.segments, (1958.3, 1969.2, 1968.4, 1978.1), strict=True):
+        segment.numeric[name].mean = year
+    heat = profile_plot(m, {s.id: "#1f77b4" for s in m.segments})
+    assert heat is not None
+    row = heat.split(f'<th scope="row">{m.features[0].label}')[1].split("</tr>")[0]
+    shown = re.findall(r">([^<>]+)</td>", row)
+    assert shown == ["1,958", "1,969", "1,968", "1,978"], shown
+    assert "mean 1,969, z =" in row

@@ -398,6 +398,11 @@ def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
 
 
 def short_num(value: float) -> str:
+    """A figure in at most five characters: ``43.1k``, ``2.5M``, ``0.674``; four digits whole
+    (``1,958``, as wide as ``1.96k``): a heat map showed the birth years of four segments,
+    1958 to 1978, as ``1.96k``, ``1.97k``, ``1.97k`` and ``1.98k``."""
+    if 1e3 <= abs(value) < 1e4:
+        return f"{value:,.0f}"
     for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
         if abs(value) >= limit:
             return f"{value / limit:.3g}{suffix}"
