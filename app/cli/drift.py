@@ -17,7 +17,7 @@ from app.words import counted
 
 if TYPE_CHECKING:
     from app.drift.schemas import DriftReport
-    from app.registry.manifest import Manifest
+    from app.registry.manifest import ConvergencePair, Manifest
 
 DRIFT_EXIT = 3
 """``segments drift`` exits 3 when a feature or the segment shares drift."""
@@ -185,6 +185,17 @@ def print_report(found: DriftReport) -> None:
 PAIRS_SHOWN = 5  # converging pairs the summary lists; the manifest keeps every one
 
 
+def pair_reasons(pair: ConvergencePair) -> str:
+    """Why a pair converges, in words: the summary printed the manifest's codes,
+    ``(same_outcomes; profile distance 0.823)``, which a reader of it cannot act on."""
+    from app.drift.reference import CLOSE_CENTRES
+
+    said = ["no outcome differs between them"] if "same_outcomes" in pair.reasons else []
+    close = f", under {CLOSE_CENTRES}" if "close_centres" in pair.reasons else ""
+    said.append(f"centres {pair.distance:.2f} sd apart{close}, root mean square over the features")
+    return "; ".join(said)
+
+
 def print_convergence(manifest: Manifest) -> None:
     """The training summary's convergence lines (nothing when the segments are distinct),
     then what can be done about them."""
@@ -192,11 +203,7 @@ def print_convergence(manifest: Manifest) -> None:
 
     for pair in manifest.convergence[:PAIRS_SHOWN]:
         a, b = pair.segments
-        out.print(
-            f"[yellow]converging:[/] {escape(a)} and {escape(b)} "
-            f"({escape(', '.join(pair.reasons))}; profile distance "
-            f"{pair.distance:.3f})"
-        )
+        out.print(f"[yellow]converging:[/] {escape(a)} and {escape(b)} ({pair_reasons(pair)})")
     if (more := len(manifest.convergence) - PAIRS_SHOWN) > 0:
         # (an audit's six hotel segments, whose one outcome was noise, printed 13 such lines)
         out.print(

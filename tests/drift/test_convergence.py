@@ -121,6 +121,11 @@ def test_splitting_planted_segments_is_flagged_in_manifest_and_report(
     assert "converging" in (folder / "report.html").read_text()
 
 
+# a pair's reasons as the summary says them (it printed the manifest's codes, "same_outcomes;
+# profile distance 0.823", which a marketer reading it could not act on)
+SAME = "no outcome differs between them; centres "
+
+
 def _train_converging(tmp_path: Path, model: str, rules: str = "") -> str:
     """`segments train`'s output on three planted groups whose churn does not differ (every
     pair converges: same outcomes), with ``model`` as the [model] table's keys (chosen by
@@ -157,7 +162,7 @@ def test_the_advice_on_converging_segments_is_one_that_can_be_followed(tmp_path:
     """The docs said a lower k_max is usually the fix, to a tester whose k was already k_min:
     at k_min the advice is a lower k_min; at 2, the fewest, neither; above k_min, k_max."""
     at_min = _train_converging(tmp_path, "k_min = 3\nk_max = 3")
-    assert "converging: seg-001 and seg-002 (same_outcomes" in at_min
+    assert f"converging: seg-001 and seg-002 ({SAME}" in at_min
     assert (
         "converging: k = 3 is already k_min, the fewest segments the selection may choose (a "
         "lower k_max cannot merge them): k_min = 2 lets it consider fewer; or act on each pair "
@@ -165,7 +170,7 @@ def test_the_advice_on_converging_segments_is_one_that_can_be_followed(tmp_path:
     )
     assert "k_max = 2" not in at_min
     fewest = _train_converging(tmp_path, "k_min = 2\nk_max = 2")
-    assert "converging: seg-001 and seg-002 (same_outcomes" in fewest
+    assert f"converging: seg-001 and seg-002 ({SAME}" in fewest
     assert (
         "converging: k = 2 is the fewest segments a model fits: no setting merges them; act on "
         "each pair as one, or keep both where their profiles differ enough to matter" in fewest
@@ -178,7 +183,7 @@ def test_the_advice_on_converging_segments_is_one_that_can_be_followed(tmp_path:
     # a rule segment is not merged by any k: its rule is what to change
     rule = "[[rules]]\nname = 'big'\nwhen = 'spend > 80'\n"
     ruled = _train_converging(tmp_path, "k_min = 2\nk_max = 2", rule)
-    assert "converging: seg-001 and seg-002 (same_outcomes" in ruled
+    assert f"converging: seg-001 and seg-002 ({SAME}" in ruled
     assert (
         "; seg-001: a rule segment, kept whatever k is; change its rule if its customers are "
         "like those of the segment beside it" in ruled
@@ -193,7 +198,7 @@ def test_the_summary_lists_a_few_converging_pairs_and_counts_the_rest(tmp_path: 
     manifest = json.loads(next(store.glob("*/*/manifest.json")).read_text())
     pairs = len(manifest["convergence"])
     assert pairs > 5, manifest["convergence"]
-    assert shown.count("(same_outcomes") + shown.count("(close_centres") == 5, shown
+    assert shown.count(f"({SAME}") + shown.count("(centres ") == 5, shown
     more = pairs - 5
     assert f"converging: and {more} more pair{'s' if more > 1 else ''} (every pair: " in shown
 
@@ -216,3 +221,23 @@ def test_slot_numbers_as_a_categorical_pair_as_the_ids_themselves() -> None:
     expected = convergence(segments, written, outcomes)
     assert any("same_outcomes" in p.reasons for p in expected)  # the outcomes were compared
     assert convergence(segments, categorical, outcomes) == expected
+
+
+def test_the_summary_says_why_a_pair_converges_in_words() -> None:
+    """Each reason is said, never its manifest code, with the distance in its unit."""
+    from app.cli.drift import pair_reasons
+    from app.registry.manifest import ConvergencePair
+
+    both = ConvergencePair(
+        segments=("seg-001", "seg-002"), distance=0.1234, reasons=["close_centres", "same_outcomes"]
+    )
+    assert pair_reasons(both) == (
+        "no outcome differs between them; centres 0.12 sd apart, under 0.25, root mean square "
+        "over the features"
+    )
+    far = ConvergencePair(
+        segments=("seg-001", "seg-003"), distance=0.823, reasons=["same_outcomes"]
+    )
+    assert pair_reasons(far) == (
+        "no outcome differs between them; centres 0.82 sd apart, root mean square over the features"
+    )
