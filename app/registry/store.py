@@ -361,8 +361,21 @@ class ModelStore:
             stack.pop()
         if not self.versions(model_name):
             raise StoreError(self.no_promoted_version(model_name))
-        if current is None or not stack:
-            raise StoreError(f"model {model_name}: nothing to roll back to")
+        # (said with what to do instead: a new user's first rollback, after one promotion,
+        # was told "nothing to roll back to" and no more)
+        promote = f"segments models promote VERSION --model {model_name}"
+        if current is None:
+            raise StoreError(
+                f"model {model_name}: nothing to roll back to: no version is promoted; "
+                f"promote one ({promote})"
+            )
+        if not stack:
+            raise StoreError(
+                f"model {model_name}: nothing to roll back to: {current} is the first version "
+                "promoted (a rollback serves the version promoted before the serving one); to "
+                f"serve another, promote it ({promote}; `segments models list --model "
+                f"{model_name}` lists them)"
+            )
         return stack[-1]
 
     def rollback(self, model_name: str, expected: str | None = None) -> str:

@@ -312,8 +312,12 @@ def test_promote_and_rollback_sequence(store: ModelStore) -> None:
         add_version(store, version)
     with pytest.raises(StoreError, match="no promoted version; run `segments models promote`"):
         store.load(MODEL)
-    with pytest.raises(StoreError, match="nothing to roll back to"):
+    with pytest.raises(StoreError) as unpromoted:
         store.rollback(MODEL)
+    assert str(unpromoted.value) == (
+        f"model {MODEL}: nothing to roll back to: no version is promoted; promote one "
+        f"(segments models promote VERSION --model {MODEL})"
+    )
 
     for version in (a, b, c):
         store.promote(MODEL, version)
@@ -324,8 +328,15 @@ def test_promote_and_rollback_sequence(store: ModelStore) -> None:
     assert store.promoted(MODEL) == b
     assert store.rollback(MODEL) == a
     assert store.promoted(MODEL) == a
-    with pytest.raises(StoreError, match="nothing to roll back to"):
+    with pytest.raises(StoreError) as first:
         store.rollback(MODEL)
+    # what to do instead is said (a new user's first rollback was told no more than that)
+    assert str(first.value) == (
+        f"model {MODEL}: nothing to roll back to: {a} is the first version promoted (a "
+        "rollback serves the version promoted before the serving one); to serve another, "
+        f"promote it (segments models promote VERSION --model {MODEL}; `segments models list "
+        f"--model {MODEL}` lists them)"
+    )
     assert store.promoted(MODEL) == a
 
     history = store.promotion_history(MODEL)
