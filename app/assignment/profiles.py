@@ -41,7 +41,7 @@ STORE_FIRST = (
     "on an order log, their orders as events: POST /v1/events"
 )
 _NO_PROFILE = "missing feature (and this customer has no stored profile): send it, or null"
-_NOT_STORED = (
+NOT_STORED = (
     "missing feature: not sent, and not in the customer's stored profile (the serving "
     "version needs it: a retrain may have added it): send it, or null"
 )
@@ -81,7 +81,7 @@ def merge(
     values = stored.features
     lacking = [n for n in kinds if n not in sent and n not in values]
     if lacking:
-        raise ItemInvalid([{"field": f"{p}features.{n}", "message": _NOT_STORED} for n in lacking])
+        raise ItemInvalid([{"field": f"{p}features.{n}", "message": NOT_STORED} for n in lacking])
     # a copy (``values`` is the cached profile, shared between requests), read as a request
     # is: the stored values were checked when recorded, against the version of that time
     # (a profile stored before requests read markers as missing, ``"NA"``, or a file's

@@ -231,6 +231,18 @@ def rescore(
         for reason, count in done.refused.most_common(10):
             line = f"  {escape(terminal_text(reason))}: {count:,}"
             console.print(line, highlight=False, soft_wrap=True)
+        from app.assignment.profiles import NOT_STORED
+
+        if any(NOT_STORED in reason for reason in done.refused):
+            # (the reason is the API's, "send it, or null": no one sends a rescore anything)
+            console.print(
+                "  a feature their stored profiles lack (a retrain added it): record the "
+                f"customers' file again, `segments assign --input FILE --record --model {name}`, "
+                "which stores every feature the versions read, then rescore",
+                highlight=False,
+                markup=False,
+                soft_wrap=True,
+            )
         raise typer.Exit(3)  # partial: what was assigned is recorded
 
 

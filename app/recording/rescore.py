@@ -156,7 +156,9 @@ async def rescore(
         while batch:  # then the customers whose profile Redis did not give, once it answers
             items = [{"customer_id": customer_id} for customer_id in batch]
             # (the stored base, not traffic: live drift counts what callers send)
-            answer = await answer_batch(serving, history, items, max_id, live=live, traffic=False)
+            answer = await answer_batch(
+                serving, history, items, max_id, live=live, traffic=False, every_error=True
+            )
             batch = _count(answer["results"], batch, done)
             if not batch and history.redis_up:
                 break
