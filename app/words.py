@@ -76,6 +76,8 @@ def label_of(name: str) -> str:
             out.append("spend on")
         elif word == "mon" and i and said[i - 1].isdigit():  # Contacts_Count_12_mon
             out.append("months")
+        elif last and word in _PERIODS and _plural(said[i - 1]):
+            out.append(f"per {word}")  # NumWebVisitsMonth: "web visits per month"
         else:
             out.append(_ABBREVIATIONS.get(word, word))
     return " ".join(out)
@@ -96,7 +98,17 @@ _ABBREVIATIONS = {
     "txn": "transaction",
     "acct": "account",
     "idx": "index",  # the bank-marketing table's cons.price.idx
+    "prods": "products",  # the customer-personality table's MntGoldProds
 }
+
+# a count's period, ending a name after a plural (NumWebVisitsMonth was named "number of web
+# visits month")
+_PERIODS = frozenset(["day", "week", "month", "quarter", "year"])
+
+
+def _plural(word: str) -> bool:
+    """Whether ``word`` reads as a plural noun (``visits``, not ``status`` or ``class``)."""
+    return len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is"))
 
 
 # short words an upper-case name holds that are words or abbreviations, not acronyms

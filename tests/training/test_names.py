@@ -250,6 +250,12 @@ def test_a_segment_of_the_customers_without_a_category_is_named_by_it(tmp_path: 
         ("euribor3m", "euribor3m"),
         ("version1.2", "version1.2"),  # a dot between digits is a decimal point
         ("admin.", "admin."),
+        # the customer-personality table's: "number of web visits month", "gold prods"
+        ("NumWebVisitsMonth", "number of web visits per month"),
+        ("MntGoldProds", "spend on gold products"),
+        ("orders_week", "orders per week"),
+        ("status_month", "status month"),  # no plural: no count per period
+        ("signup_month", "signup month"),
     ],
 )
 def test_a_feature_without_a_label_is_named_in_words(name: str, label: str) -> None:
