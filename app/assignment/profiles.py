@@ -156,7 +156,7 @@ async def complete_one(
             kinds, customer_id, sent, stored, max_id, "", markers, feature_markers
         )
     except UnknownCustomer as exc:
-        twin = await _written_as_float(history, customer_id)
+        twin = await stored_twin(history, customer_id)
         raise Problem(
             404,
             "Unknown customer",
@@ -190,7 +190,7 @@ def _twins(customer_id: str) -> list[str]:
     return [t for t in twins if t != customer_id]
 
 
-async def _written_as_float(history: HistoryService, customer_id: str) -> str:
+async def stored_twin(history: HistoryService, customer_id: str) -> str:
     """Where an unknown ``12364`` is stored as ``12364.0`` (or the converse), or ``176093``
     as ``0176093`` (or the converse), a clause that says so: a log exported with ids as
     floats records them as written, and a spreadsheet drops an id's leading zeros, so the

@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BeforeValidator
 from pydantic_core import PydanticCustomError
 
 from app.assignment.customer_ids import CUSTOMER_ID_PATTERN, id_problem
+from app.assignment.profiles import stored_twin
 from app.deps import HolderDep, RecorderDep, iso_text
 from app.history.keys import CURSOR_PATTERN
 from app.history.path_ids import NOT_UTF8, unescape_id
@@ -106,7 +107,10 @@ async def get_customer(
     except RedisUnavailable as exc:
         raise _unavailable(exc) from None
     if state is None:
-        raise _unknown_customer(customer_id, _known_elsewhere(models))
+        # (a CRM's 17850 where the log wrote 17850.0: POST /v1/assign named the stored id,
+        # this page did not)
+        twin = "" if models else await stored_twin(history, customer_id)
+        raise _unknown_customer(customer_id, _known_elsewhere(models) + twin)
     # the name as it is now (edited, or renamed by a retrain), where the serving version
     # has the segment; else its name in the version that put the customer there
     profile = state.profile
@@ -202,8 +206,9 @@ async def get_customer_history(
         migrations = await history.recorder.history(customer_id, limit)
         # (a known customer's history may have expired: unknown only without a state)
         if not migrations and await history.recorder.current(customer_id) is None:
-            where = _known_elsewhere(await in_every_model(request, customer_id))
-            raise _unknown_customer(customer_id, where)
+            models = await in_every_model(request, customer_id)
+            twin = "" if models else await stored_twin(history, customer_id)
+            raise _unknown_customer(customer_id, _known_elsewhere(models) + twin)
     except RedisUnavailable as exc:
         raise _unavailable(exc) from None
     # names as they are now where the serving version has the segment; else as the version

@@ -291,8 +291,18 @@ def test_an_unknown_id_stored_as_a_float_is_named(
         assert response.status_code == 404
         detail = response.json()["detail"]
         assert f"; customer '{stored}' has one: ids are text, exactly as" in detail, detail
+        # the customer's page and history say it too (a new user's GET of the retail log's
+        # 17850, recorded as 17850.0, was a bare "no assignment recorded for '17850'")
+        for path in (f"/v1/customers/{asked}", f"/v1/customers/{asked}/history"):
+            response = client.get(path)
+            assert response.status_code == 404, response.text
+            detail = response.json()["detail"]
+            assert detail.startswith(f"no assignment recorded for '{asked}'; customer "), detail
+            assert f"; customer '{stored}' has one: ids are text, exactly as" in detail, detail
     response = client.post("/v1/assign", json={"customer_id": "4712"})
     assert response.status_code == 404 and "has one" not in response.json()["detail"]
+    response = client.get("/v1/customers/4712")
+    assert response.json()["detail"] == "no assignment recorded for '4712'", response.text
 
 
 def test_an_unknown_id_stored_with_its_leading_zeros_is_named(
