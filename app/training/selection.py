@@ -779,7 +779,9 @@ def _choose(
     if unseparated and beyond is not None:
         reason += (
             f"; {_listed(unseparated)} separated by no candidate beyond chance "
-            f"(p < {alpha:.2g}): left out of the separation"
+            # (the threshold, as _by_structure says it: "(p < 0.0042)" alone read as the
+            # p-value a candidate reached)
+            f"(p < {alpha:.2g}, 0.05 over the candidates): left out of the separation"
         )
     return chosen, None, reason
 
