@@ -524,10 +524,14 @@ def test_only_effects_beyond_chance_count_as_separation() -> None:
     for p in curve:
         p.effects["complained"] = 0.01
     chosen, _, reason = _choose(curve, "balanced", 3, 4, 0.05, beyond, 0.025)
-    assert chosen.k == 3 and (
-        "; 'complained' separated by no candidate beyond chance (p < 0.025, 0.05 over the "
-        "candidates): left out of the separation"
-    ) in reason, reason
+    assert (
+        chosen.k == 3
+        and (
+            "; 'complained' separated by no candidate beyond chance (p < 0.025, 0.05 over the "
+            "candidates): left out of the separation"
+        )
+        in reason
+    ), reason
 
 
 def test_the_silhouette_floor_compares_candidates_of_one_space() -> None:
