@@ -1318,6 +1318,7 @@ def read_events(
     if tx.reference_date is not None:
         notes += offset_crossings(log[tx.timestamp], when, keep, tx.reference_date)
     notes += spaced_ids(lines.index, tx.customer) + zero_ids(lines.index, tx.customer)
+    notes += short_log(events["when"], events["amount"].to_numpy(), ref)
     if tx.order:  # a purchase line without an order id is an order of its own: say how many
         lone = int((events["order"].isna().to_numpy() & purchases(amount[keep].to_numpy())).sum())
         if lone:
@@ -1862,6 +1863,29 @@ def currencies_note(values: pd.Series, column: str, table: bool = False) -> str 
         "added as written, whatever their currency (monetary, avg_order_value); convert them "
         "to one currency first (docs/training.md#a-transaction-log-one-row-per-order-line has "
         "the pandas lines), or keep one currency's lines"
+    )
+
+
+SHORT_LOG_DAYS = 28  # a log's purchases over fewer days than this: the summary notes it
+
+
+def short_log(when: pd.Series, amount: np.ndarray, ref: date) -> tuple[str, ...]:
+    """A note where a log's purchases before the reference date span fewer than
+    ``SHORT_LOG_DAYS``: the UCI retail sample's five days named a segment whose customers had
+    last ordered 4 days before "Lapsed", beside "Very recent" ones of 2 days, and a marketer
+    reads such names as months."""
+    before = purchases(amount) & (when < pd.Timestamp(ref)).to_numpy()
+    if not before.any():
+        return ()
+    first = pd.Timestamp(when[before].min()).date()
+    days = (ref - first).days
+    if days >= SHORT_LOG_DAYS:
+        return ()
+    return (
+        f"the log's purchases before the reference date span {counted(days, 'day')} ({first} "
+        f"to {ref - timedelta(days=1)}): recency, frequency and tenure compare customers "
+        "within them, so 'lapsed' and 'recent' (and a segment so named) differ by days, "
+        "not months; a log of several months tells customers' habits apart",
     )
 
 

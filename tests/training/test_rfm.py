@@ -117,3 +117,49 @@ def test_unparseable_timestamps_are_refused(tmp_path: Path, column: str) -> None
     }
     with pytest.raises(DataError, match=f"column '{column}' is not a timestamp"):
         load_training_data(parse_config(raw, base_dir=tmp_path))
+
+
+@pytest.mark.parametrize(("first", "noted"), [("2026-01-25", True), ("2025-11-01", False)])
+def test_a_log_of_a_few_days_is_noted(tmp_path: Path, first: str, noted: bool) -> None:
+    """The UCI retail sample's five days named a segment whose customers had last ordered 4
+    days before "Lapsed", with no word that the log was five days long: a log whose purchases
+    span fewer than four weeks before the reference date is noted, a longer one is not."""
+    from app.training.config import parse_config
+    from app.training.data import load_training_data
+
+    days = pd.date_range(first, "2026-01-31", periods=8).strftime("%Y-%m-%d")
+    log = pd.DataFrame(
+        {
+            "customer_id": list("abcdabcd"),
+            "timestamp": list(days),
+            "amount": [10, 20, 30, 40, 50, 60, -5, 70],
+        }
+    )
+    path = tmp_path / "log.csv"
+    log.to_csv(path, index=False)
+    raw = {
+        "data": {
+            "path": str(path),
+            "kind": "transactions",
+            "transactions": {
+                "customer": "customer_id",
+                "timestamp": "timestamp",
+                "amount": "amount",
+                "reference_date": "2026-02-01",
+            },
+        },
+        "features": [{"name": "monetary"}, {"name": "recency_days"}],
+        "model": {"k_min": 2, "k_max": 3},
+    }
+    notes = load_training_data(parse_config(raw, base_dir=tmp_path)).notes
+    said = [n for n in notes if "span" in n]
+    assert said == (
+        [
+            "the log's purchases before the reference date span 7 days (2026-01-25 to "
+            "2026-01-31): recency, frequency and tenure compare customers within them, so "
+            "'lapsed' and 'recent' (and a segment so named) differ by days, not months; a log "
+            "of several months tells customers' habits apart"
+        ]
+        if noted
+        else []
+    ), notes
