@@ -1167,3 +1167,42 @@ def test_the_docs_lines_for_ids_written_as_floats_give_the_ids_as_other_systems_
         loaded = load_training_data(parse_config(raw, base_dir=tmp_path))
     assert "17850" in loaded.frame.index and "17850.0" not in loaded.frame.index
     assert not [r for r in caplog.records if "floats" in r.getMessage()], caplog.text
+
+
+def test_the_docs_lines_for_an_order_log_without_dates_make_a_table_that_trains(
+    tmp_path: Path,
+) -> None:
+    """docs/training.md's lines for Instacart's ``orders.csv`` (order numbers and days since
+    the prior order, no date) were run by no test: run as written on such a log, they make
+    one row per user, the last order kept out as the outcome, and the table trains with the
+    features and outcome the docs then declare."""
+    rng = np.random.default_rng(8)
+    rows, order_id = [], 0
+    for user in range(1, 301):
+        weekly = user % 2 == 0  # every other user comes back within a week
+        for number in range(1, int(rng.integers(3, 9)) + 1):
+            order_id += 1
+            gap = (
+                None
+                if number == 1
+                else float(rng.integers(1, 8) if weekly else rng.integers(10, 31))
+            )
+            rows.append((order_id, user, number, gap, int(rng.integers(1, 20))))
+    columns = ["order_id", "user_id", "order_number", "days_since_prior_order", "basket_size"]
+    pd.DataFrame(rows, columns=columns).to_csv(tmp_path / "orders.csv", index=False)
+    code = _docs_lines("### An order log without dates")
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    table = pd.read_csv(tmp_path / "order_customers.csv")
+    assert len(table) == 300 and set(table["back_within_7_days"]) == {"yes", "no"}
+    raw = {
+        "outcomes": ["back_within_7_days"],
+        "data": {"path": "order_customers.csv"},
+        "features": [{"name": n} for n in ("orders", "mean_days_between", "basket_size")],
+        "model": {"k_min": 2, "k_max": 3, "stability_bootstraps": 0},
+    }
+    m = train(parse_config(raw, base_dir=tmp_path), ModelStore(tmp_path / "s")).manifest
+    [outcome] = m.outcomes
+    assert outcome.name == "back_within_7_days" and outcome.significant, outcome
