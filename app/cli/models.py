@@ -84,6 +84,14 @@ def list_versions(store: STORE_OPTION = None, model: MODEL_OPTION = None) -> Non
                 soft_wrap=True,
                 highlight=False,
             )
+        if table.rows and others and model is None:
+            # the default listed, another model trained beside it (./scripts/run's customers,
+            # then a user's own): the list named only customers, and nothing of theirs
+            console.print(
+                f"the store also holds {', '.join(others)}: list one with --model NAME",
+                soft_wrap=True,
+                highlight=False,
+            )
         if model is not None and not manifests and not unreadable:
             # a model named that the store lacks (a typo?) fails, as `models show --model`
             # and every other command do; the default listed empty is a new user's question

@@ -64,3 +64,22 @@ def test_list_of_a_model_named_and_absent_fails_and_of_the_default_does_not(
     named = runner.invoke(app, ["models", "list", "--model", "transactions", "--store", str(store)])
     assert named.exit_code == 0 and version.manifest.version in named.output
     assert runner.invoke(app, ["models", "list", "--store", str(store)]).exit_code == 0
+
+
+def test_list_of_the_default_model_names_the_other_models_beside_it(
+    tmp_path: Path, transactions_csv: Path, customers_csv: Path
+) -> None:
+    """After ./scripts/run (model customers) a new user trained their own model and ran
+    `models list`: it listed customers alone, with no word of theirs. The others are named
+    (on stderr, after the table), and not when a model is chosen with --model."""
+    store = tmp_path / "store"
+    train(example_config("customers", customers_csv, stability_bootstraps=0), ModelStore(store))
+    train(example_config("transactions", transactions_csv), ModelStore(store))
+    runner = CliRunner()
+    listed = runner.invoke(app, ["models", "list", "--store", str(store)])
+    assert listed.exit_code == 0, listed.output
+    text = " ".join(listed.output.split())
+    assert "customers in" in text and "silhouette" in text
+    assert "the store also holds transactions: list one with --model NAME" in text, text
+    chosen = runner.invoke(app, ["models", "list", "--model", "customers", "--store", str(store)])
+    assert "also holds" not in chosen.output
