@@ -451,7 +451,7 @@ def misshapen_summary(misshapen: Sequence[Misshapen]) -> str:
     quoted = sum(m.quoted for m in misshapen)
     if quoted:  # a tool quoted the whole line, doubling the quotes inside it
         whole = counted(quoted, "row is", "rows are")
-        causes.append(f"{whole} quoted whole as one value: unquote such lines")
+        causes.append(f"{whole} quoted whole as one value: unquote such lines ({UNQUOTE_DOCS})")
     if quoted < len(misshapen):
         causes.append("an unquoted comma in a value, such as a thousands separator, splits it")
     return f"{rows} another number of fields than the header ({shown}; {'; '.join(causes)})"
@@ -1124,11 +1124,17 @@ def misshapen_reasons(
     # the cause of a row quoted whole in the example too: the summary, manifest and report
     # keep it, where the log line above is gone once read (a retail log lost 119 sales lines,
     # the summary saying only "line 111 has 1 field, the header 8")
-    why = " (the whole row quoted as one value: unquote such lines)" if first.quoted else ""
+    why = (
+        f" (the whole row quoted as one value: unquote such lines, {UNQUOTE_DOCS})"
+        if first.quoted
+        else ""
+    )
     return {MISSHAPEN: len(misshapen)}, {MISSHAPEN: first.counts + why}
 
 
 MISSHAPEN = "another number of fields than the header"
+# the lines that do it (the hint said "unquote such lines" and no more)
+UNQUOTE_DOCS = "docs/training.md#rows-quoted-whole"
 HEADER_REPEATED = "the header line repeated (files appended)"
 EMPTY_ROW = "an empty row (every field blank)"
 TIME_NOT_READABLE = "time not readable"

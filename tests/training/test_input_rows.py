@@ -66,7 +66,8 @@ def test_a_row_quoted_whole_says_so_in_the_summary_and_manifest(tmp_path: Path) 
     assert code == 0, output
     said = " ".join(output.split())
     example = (
-        "line 3 has 1 field, the header 4 (the whole row quoted as one value: unquote such lines)"
+        "line 3 has 1 field, the header 4 (the whole row quoted as one value: unquote such "
+        "lines, docs/training.md#rows-quoted-whole)"
     )
     assert f"e.g. {example}" in said, said
     manifest = json.loads(next(store.glob("*/*/manifest.json")).read_text())
@@ -108,7 +109,7 @@ def test_an_unreadable_time_or_amount_leaves_out_its_row_in_train_and_assign(
         "no customer id: 2,239; time not readable, e.g. 'not a date': 1; "
         "amount not a number, e.g. 'lots': 1; another number of fields than the header, "
         "e.g. line 111 has 1 field, the header 8 (the whole row quoted as one value: unquote "
-        "such lines): 119"
+        "such lines, docs/training.md#rows-quoted-whole): 119"
     )
     assert reasons in output
     out = tmp_path / "tagged.csv"
@@ -137,3 +138,39 @@ def test_a_timestamp_column_mostly_unreadable_asks_for_its_format(
     # every row but the 120 without a time (119 blank in the sample, one "not a date")
     assert "column 'InvoiceDate' is not a timestamp in 8,253 of 8,373 rows" in output
     assert "set timestamp_format" in output
+
+
+def test_the_docs_lines_for_rows_quoted_whole_give_every_row_back(tmp_path: Path) -> None:
+    """The hint said "unquote such lines" and no more; it now names the docs' lines, which,
+    run as written, write each row quoted whole as the row it holds (a value with a comma
+    and quotes inside too) and leave every other line as it was: the file trains whole."""
+    import re
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    frame = good_frame(60)
+    lines = frame.to_csv(index=False).splitlines()
+    lines[2:2] = ['"c-quoted,1,3,""pro"""', '"c-comma,2,4,""pro, annual"""']
+    (tmp_path / "online_retail.csv").write_text("\n".join(lines) + "\n")
+    docs = (ROOT / "docs" / "training.md").read_text()
+    hint = "unquote such lines, docs/training.md#rows-quoted-whole"
+    block = re.search(r"```python\n(.*?)```", docs[docs.index("### Rows quoted whole") :], re.S)
+    assert block, "docs/training.md has no lines for rows quoted whole"
+    done = subprocess.run(
+        [sys.executable, "-c", block.group(1)], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    written = pd.read_csv(tmp_path / "online_retail_unquoted.csv", dtype=str)
+    assert len(written) == 62 and written.iloc[2].tolist() == ["c-comma", "2", "4", "pro, annual"]
+    pd.testing.assert_frame_equal(
+        written.drop(index=[1, 2]).reset_index(drop=True), frame.astype(str)
+    )
+    store = tmp_path / "store"
+    config = write_config(tmp_path, tmp_path / "online_retail.csv")
+    code, output = _run("train", "--config", str(config), "--store", str(store))
+    assert code == 0 and hint in output, output
+    config = write_config(tmp_path, tmp_path / "online_retail_unquoted.csv")
+    code, output = _run("train", "--config", str(config), "--store", str(store))
+    assert code == 0 and "left out" not in output, output

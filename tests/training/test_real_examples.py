@@ -91,7 +91,7 @@ def test_online_retail_example(tmp_path: Path) -> None:
     }
     assert m.data.dropped_examples == {
         misshapen: "line 111 has 1 field, the header 8 (the whole row quoted as one value: "
-        "unquote such lines)",
+        "unquote such lines, docs/training.md#rows-quoted-whole)",
         refunds_only: f"'12471.0' ({returners.sum()} customers in all)",
     }
     assert m.data.rows == log["CustomerID"].nunique() - returners.sum()
