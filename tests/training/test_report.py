@@ -532,3 +532,47 @@ def test_the_profile_map_shows_four_digit_means_whole() -> None:
     shown = re.findall(r">([^<>]+)</td>", row)
     assert shown == ["1,958", "1,969", "1,968", "1,978"], shown
     assert "mean 1,969, z =" in row
+
+
+def test_the_candidate_table_says_why_a_candidate_was_not_admissible() -> None:
+    """A marketing table's candidate table read "no" eleven times: which rule each candidate
+    had failed (a segment under the smallest share, a refit under the stability floor) was
+    left to the reader. Each says it, and an admissible one under the silhouette floor
+    (balanced: not ranked) says that too."""
+    m = make_manifest()
+
+    def point(k: int, share: float, admissible: bool, **more: float) -> SelectionPoint:
+        return SelectionPoint(
+            k=k,
+            silhouette=0.3,
+            min_share=share,
+            admissible=admissible,
+            algorithm="kmeans",
+            effects={"churned": 0.2},
+            **more,
+        )
+
+    m.selection = m.selection.model_copy(
+        update={
+            "method": "balanced",
+            "chosen_k": 3,
+            "chosen_algorithm": "kmeans",
+            "curve": [
+                point(3, 0.2, True, stability=0.95, score=1.0),
+                point(4, 0.2, True, stability=0.95),
+                point(5, 0.2, False, stability=0.804),
+                point(6, 0.002, False),
+            ],
+        }
+    )
+    page = render(m)
+    table = page[page.index("<h3>Candidates") :].split("</table>")[0]
+    verdicts = [
+        html.unescape(v) for v in re.findall(r"<td>((?:chosen|yes|no)[^<]*)</td></tr>", table)
+    ]
+    assert verdicts == [
+        "chosen",
+        "yes; not ranked: silhouette under 0.5 x the best",
+        "no: stability 0.80 < 0.9",
+        "no: a segment under 5%",
+    ], verdicts

@@ -13,7 +13,13 @@ from pathlib import Path
 import numpy as np
 
 from app.colours import segment_colours
-from app.registry.manifest import CategoryShare, Manifest, SegmentInfo, dropped_summary
+from app.registry.manifest import (
+    CategoryShare,
+    Manifest,
+    SegmentInfo,
+    SelectionPoint,
+    dropped_summary,
+)
 from app.training.preprocess import MISSING_CATEGORY
 from app.training.report.plots import CSS as FIGURES_CSS
 from app.training.report.plots import (
@@ -24,7 +30,13 @@ from app.training.report.plots import (
     selection_plot,
     sizes_plot,
 )
-from app.training.selection import MIN_SEGMENT, WEIGHTED, segment_floor
+from app.training.selection import (
+    MIN_SEGMENT,
+    MIN_STABILITY,
+    SILHOUETTE_SHARE,
+    WEIGHTED,
+    segment_floor,
+)
 from app.words import counted, percent
 
 QUALITY = {
@@ -222,6 +234,7 @@ def _candidates(m: Manifest) -> str:
     outcomes = list(dict.fromkeys(o for p in sel.curve for o in p.effects))
     head = "".join(f'<th class="num">{escape(o)}</th>' for o in outcomes)
     rows = []
+    floor = segment_floor(m.data.rows, sel.min_share)
     for p in sorted(sel.curve, key=lambda p: -(p.score or -1.0)):
         won = p.k == sel.chosen_k and p.algorithm == sel.chosen_algorithm
         cells = [p.algorithm or m.algorithm, str(p.k)]
@@ -232,7 +245,7 @@ def _candidates(m: Manifest) -> str:
             f"<tr{style}>"
             + "".join(f"<td>{escape(c)}</td>" for c in cells)
             + "".join(f'<td class="num">{_num(v)}</td>' for v in nums)
-            + f"<td>{'chosen' if won else 'yes' if p.admissible else 'no'}</td></tr>"
+            + f"<td>{'chosen' if won else escape(_verdict(p, floor, sel.method))}</td></tr>"
         )
     return (
         f'<h3>Candidates ({escape(sel.method)})</h3><p class="cap">{escape(sel.reason or "")}'
@@ -242,6 +255,22 @@ def _candidates(m: Manifest) -> str:
         f'{head}<th class="num">separation</th><th class="num">score</th>'
         f"<th>admissible</th></tr>{''.join(rows)}</table></div>"
     )
+
+
+def _verdict(p: SelectionPoint, floor: float, method: str) -> str:
+    """Whether a candidate was admissible, and why not where its figures say: the column
+    read "no" eleven times on a marketing table, the reader left to work out which rule
+    (a segment under the smallest share, a refit under the stability) each had failed."""
+    if p.admissible:
+        # ranked only at or above the silhouette floor (balanced): no score below it
+        if p.score is None and method == "balanced":
+            return f"yes; not ranked: silhouette under {SILHOUETTE_SHARE} x the best"
+        return "yes"
+    if p.min_share < floor:
+        return f"no: a segment under {percent(floor)}"
+    if method != "silhouette" and p.stability is not None and p.stability < MIN_STABILITY:
+        return f"no: stability {p.stability:.2f} < {MIN_STABILITY}"
+    return "no"
 
 
 def _outcomes_use(m: Manifest) -> str:
