@@ -576,3 +576,16 @@ def test_the_candidate_table_says_why_a_candidate_was_not_admissible() -> None:
         "no: stability 0.80 < 0.9",
         "no: a segment under 5%",
     ], verdicts
+
+
+def test_the_segment_table_says_what_its_stability_and_flags_mean() -> None:
+    """A new user's report showed each segment's stability (0.961) and flags (converging)
+    with no word of what they measure; the section's caption says it."""
+    page = " ".join(html.unescape(render(make_manifest())).split())
+    assert (
+        "Stability: how much of a segment its closest match holds in refits on bootstrap "
+        "samples (mean Jaccard overlap, 0 to 1; under 0.6 it is flagged unstable). Flagged "
+        "segments failed a quality criterion: too small (under 5% of customers), not distinct "
+        "(close to all customers on every feature), unstable, or converging (another segment "
+        "is close to it, or differs from it on no outcome)"
+    ) in page

@@ -21,6 +21,7 @@ from app.registry.manifest import (
     dropped_summary,
 )
 from app.training.preprocess import MISSING_CATEGORY
+from app.training.quality import UNSTABLE_JACCARD
 from app.training.report.plots import CSS as FIGURES_CSS
 from app.training.report.plots import (
     Colours,
@@ -119,8 +120,13 @@ def render_report(
         "Right: share of customers per segment."
     )
     sections = [
-        ("Segments", f"{assigned} Flagged segments failed a quality criterion: look twice "
-         "before acting on them.",
+        ("Segments", f"{assigned} Stability: how much of a segment its closest match holds "
+         "in refits on bootstrap samples (mean Jaccard overlap, 0 to 1; under "
+         f"{UNSTABLE_JACCARD} it is flagged unstable). Flagged segments failed a quality "
+         f"criterion: too small (under {percent(sel.min_share)} of customers), not distinct "
+         "(close to all customers on every feature), unstable, or converging (another segment "
+         "is close to it, or differs from it on no outcome); look twice before "
+         "acting on them.",
          _segment_table(m.segments, colours)),
         ("Choosing k and segment sizes", choosing, sizes),
         ("Profiles", "Colour: how far the segment's mean lies from the population mean, in "
