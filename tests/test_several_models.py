@@ -986,3 +986,38 @@ def test_assignment_and_migration_counters_are_per_model(
     moved = "segments_migrations_total"
     grown = {m: n - counted(before, moved).get(m, 0.0) for m, n in counted(after, moved).items()}
     assert {m: n for m, n in grown.items() if n} == {TIERS: 6, "customers": 2}  # first ones
+
+
+def test_features_of_another_served_model_are_named_with_it(
+    versions: Versions,
+    tx_trained: tuple[ModelStore, Any],
+    store: ModelStore,
+    service_redis: str,
+    prefix: str,
+    tmp_path: Path,
+) -> None:
+    """A new user trained their own model beside ./scripts/run's and sent its features
+    without ``?model=``: the 422 said "unknown feature" for each, and nothing of the model
+    that has them. It now names it; features no served model has are answered as before."""
+    shutil.copytree(tx_trained[0].root / "transactions", store.root / "transactions")
+    row = versions.rows[0]  # the customers model's features: plan, channel ... too
+    settings = settings_for(store, service_redis, prefix, tmp_path)
+    with TestClient(create_app(settings)) as api:
+        answer = api.post(
+            "/v1/assign?model=transactions", json={"customer_id": "c1", "features": row}
+        )
+        assert answer.status_code == 422, answer.text
+        detail = answer.json()["detail"]
+        assert detail.endswith(
+            "; they are features of model 'customers', not of 'transactions', which answered: "
+            "send them with ?model=customers"
+        ), detail
+        one = {"customer_id": "c1", "features": {"plan": "pro"}}
+        detail = api.post("/v1/assign?model=transactions", json=one).json()["detail"]
+        assert detail.endswith(
+            "; it is a feature of model 'customers', not of 'transactions', which answered: "
+            "send it with ?model=customers"
+        ), detail
+        nowhere = {"customer_id": "c1", "features": {**row, "shoe_size": 42}}
+        detail = api.post("/v1/assign", json=nowhere).json()["detail"]
+        assert detail == "features.shoe_size: unknown feature", detail

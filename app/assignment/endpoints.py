@@ -56,9 +56,9 @@ from app.drift.live import LIVE
 from app.events.service import Derived, live_features, live_features_many, log_spec
 from app.history import HistoryService
 from app.history.records import now_ms
-from app.models import MAX_MODEL_NAME, MODEL_PARAMETER, state_for_query
+from app.models import MAX_MODEL_NAME, MODEL_PARAMETER, Models, state_for_query
 from app.observability import ASSIGNMENTS, child
-from app.problems import as_problem, problem_response, problem_responses
+from app.problems import Problem, as_problem, problem_response, problem_responses
 from app.query import unknown_parameters
 from app.security import SCOPE_KEY, authorize, presented_key_raw
 from app.security import Scope as KeyScope
@@ -150,14 +150,17 @@ async def assign_payload(state: State, body: bytes, query: bytes) -> bytes:
     settings: Settings = state.settings
     history: HistoryService | None = state.history
     kinds, max_id = serving.feature_kinds, settings.max_id_length
-    customer_id, features = parse_single(
-        body,
-        kinds,
-        max_id,
-        partial=history is not None,
-        missing=serving.missing_markers,
-        feature_markers=serving.feature_markers,
-    )
+    try:
+        customer_id, features = parse_single(
+            body,
+            kinds,
+            max_id,
+            partial=history is not None,
+            missing=serving.missing_markers,
+            feature_markers=serving.feature_markers,
+        )
+    except Problem as problem:
+        raise with_model_hint(state, serving, problem) from None
     if not features and history is not None and log_spec(serving) is None:
         # by id: from the stored profile, cached in this process (recorded, with a check)
         doc, features = await assign_by_id(history, serving, customer_id, max_id)
@@ -186,6 +189,31 @@ async def assign_payload(state: State, body: bytes, query: bytes) -> bytes:
     doc["features_from"] = source
     child(ASSIGNMENTS, serving.manifest.model_name, doc["segment_id"]).inc()
     return orjson.dumps(doc)
+
+
+def with_model_hint(state: State, serving: ServingModel, problem: Problem) -> Problem:
+    """``problem``, naming the served model whose features the unknown ones are where one
+    has them all: a user who trained their own model beside the default one sent its
+    features without ``?model=`` and was told only "unknown feature", once per feature."""
+    unknown = {
+        e["field"].removeprefix("features.")
+        for e in problem.errors or []
+        if e["field"].startswith("features.") and e["message"].startswith("unknown feature")
+    }
+    models: Models | None = getattr(state, "models", None)
+    if not unknown or models is None:
+        return problem
+    for name in models.names:
+        other = models.holder(name).current
+        own = name == serving.manifest.model_name
+        if not own and other is not None and unknown <= other.feature_kinds.keys():
+            problem.detail += (
+                f"; {'it is a feature' if len(unknown) == 1 else 'they are features'} of "
+                f"model {name!r}, not of {serving.manifest.model_name!r}, which answered: "
+                f"send {'it' if len(unknown) == 1 else 'them'} with ?model={name}"
+            )
+            break
+    return problem
 
 
 async def _derived(
