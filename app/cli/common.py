@@ -260,7 +260,10 @@ def outcome_line(test: OutcomeTest) -> str:
         line += f", {test.effect_measure} {test.effect_size:.3f}"
     if test.segment_min is not None and test.segment_max is not None:
         line += f", segment means {_mean(test.segment_min)} to {_mean(test.segment_max)}"
-    line += f" ({test.test}, p={_fmt(test.p_value, 4)})"
+    # (a p below what four decimals show was "p=0.0000", which reads as no chance at all;
+    # the report writes "p < 0.001")
+    tiny = test.p_value is not None and 0 <= test.p_value < 0.0001
+    line += f" ({test.test}, {'p < 0.0001' if tiny else f'p={_fmt(test.p_value, 4)}'})"
     return line + _left_out(test)
 
 

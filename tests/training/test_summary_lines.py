@@ -442,3 +442,27 @@ def test_skewed_features_are_logged_by_default_and_the_version_keeps_it(tmp_path
     spend_column = list(transforms).index("spend")
     expected = np.log1p(spend)
     assert np.corrcoef(logged_matrix[:, spend_column], expected)[0, 1] > 0.999
+
+
+def test_an_outcome_line_writes_a_tiny_p_value_as_a_bound() -> None:
+    """The customer-personality table's Response read "(chi-square, p=0.0000)", a p of
+    exactly 0 to a reader; below 0.0001 it is written as that bound, other p-values as
+    before."""
+    from app.cli.common import outcome_line
+    from app.registry.manifest import OutcomeTest
+
+    test = OutcomeTest(
+        name="Response",
+        kind="binary",
+        test="chi-square",
+        statistic=129.0,
+        p_value=3.2e-27,
+        significant=True,
+        effect_size=0.24,
+        effect_measure="Cramér's V",
+        segment_min=0.0534,
+        segment_max=0.297,
+        overall_mean=0.149,
+    )
+    assert outcome_line(test).endswith("segment means 0.0534 to 0.297 (chi-square, p < 0.0001)")
+    assert outcome_line(test.model_copy(update={"p_value": 0.7334})).endswith("p=0.7334)")
