@@ -29,7 +29,7 @@ from threadpoolctl import threadpool_limits
 
 import app
 from app.drift.reference import add_training_drift, feature_references
-from app.errors import DataError, RuleSyntaxError
+from app.errors import DataError, RuleSyntaxError, SegmentsError
 from app.registry.manifest import (
     DataInfo,
     FeatureReference,
@@ -229,6 +229,7 @@ def fit_version(
         layout = [Slot("rule", r.name) for r in rules] + [Slot("leaf", r.text) for r in leaves]
         layout += [Slot("cluster", str(c)) for c in range(k)]
         ids, matching = assign_stable_ids(store, spec.name, frame, slots, layout)
+        data.notes.extend(another_segmentation(store, spec.name, matching.previous_version, config))
     steps: list[tuple[str, object]] = [("preprocess", preprocessor), ("cluster", clusterer)]
     if grown is None and chosen.weights is not None:
         steps.insert(1, ("weight", ColumnWeights(chosen.weights)))
@@ -546,6 +547,30 @@ FEW_PER_SEGMENT = MIN_SEGMENT
 """Customers per clustered segment below which a note says the segments are fragile: a
 centre of a few dozen customers moves with each of them (the bootstrap stability measures
 that, on the same few)."""
+
+
+def another_segmentation(
+    store: ModelStore, model: str, previous: str | None, config: TrainConfig
+) -> list[str]:
+    """A note where the model's version before this one reads none of its features: a
+    config without ``[model] name`` trained a new user's own table into ``customers``, the
+    example model ``./scripts/run`` serves, without a word; promoted, it would answer that
+    model's clients (who send the example's features) with 422s."""
+    if previous is None:
+        return []
+    try:
+        before = [f.name for f in store.manifest(model, previous).features]
+    except SegmentsError:
+        return []  # (unreadable: the id matching said so)
+    if not before or {f.name for f in config.features} & set(before):
+        return []
+    shown = ", ".join(before[:5]) + (", ..." if len(before) > 5 else "")
+    return [
+        f"model {model!r} held version {previous}, trained on other features ({shown}), of "
+        "which this version reads none: promoted, it would answer that model's clients, who "
+        "send those, with errors; if this is another segmentation, give it its own name "
+        '([model] name = "...", or --model NAME)'
+    ]
 
 
 def few_customers(customers: int, k: int) -> list[str]:

@@ -151,3 +151,42 @@ def test_a_version_whose_manifest_is_damaged_stops_a_retrain_before_it_fits(
         train(config, store, on_step=steps.append)
     assert steps == []  # refused before the first step (loading the data)
     assert store.versions("customers") == [first]
+
+
+def test_a_version_of_other_features_in_the_same_model_is_noted(
+    tmp_path: Path, customers_csv: Path
+) -> None:
+    """A new user's config without ``[model] name`` trained their own table into
+    ``customers``, the example model ./scripts/run serves, without a word: a version that
+    reads none of the features of the model's version before it is noted (naming the way
+    out); a retrain on the same features is not."""
+    from app.training.config import parse_config
+
+    store = ModelStore(tmp_path / "store")
+    first = train(example_config("customers", customers_csv, stability_bootstraps=0), store)
+    again = train(example_config("customers", customers_csv, stability_bootstraps=0), store)
+    assert not [n for n in again.manifest.data.notes if "other features" in n]
+    table = tmp_path / "own.csv"
+    rng = np.random.default_rng(2)
+    pd.DataFrame(
+        {
+            "customer_id": [f"k{i}" for i in range(300)],
+            "income": rng.normal(50_000, 9_000, 300).round(),
+            "kids": rng.integers(0, 3, 300),
+        }
+    ).to_csv(table, index=False)
+    raw = {
+        "data": {"path": str(table)},
+        "features": [{"name": "income"}, {"name": "kids"}],
+        "model": {"stability_bootstraps": 0},
+    }
+    own = train(parse_config(raw, base_dir=tmp_path), store).manifest
+    assert own.model_name == "customers"
+    [note] = [n for n in own.data.notes if "other features" in n]
+    assert note.startswith(
+        f"model 'customers' held version {again.manifest.version}, trained on other features "
+        "(recency_days, frequency, monetary, avg_order_value, sessions_30d, ...), of which "
+        "this version reads none: promoted, it would answer"
+    ), note
+    assert note.endswith('give it its own name ([model] name = "...", or --model NAME)')
+    assert first.manifest.version != again.manifest.version
