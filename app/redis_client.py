@@ -138,15 +138,42 @@ def running_embedded(data_dir: Path) -> Path | None:
 SERVICE_PREFIX_FILE = "service-key-prefix"
 
 
+# and its default model (SEGMENTS_MODEL_NAME): a command recording another model on that
+# server, run with the same default, records where the service reads it, and is not told of a
+# service with another default (it was, on every `assign --record --model NAME` of the
+# README's own several-models flow)
+SERVICE_MODEL_FILE = "service-model-name"
+
+
 @contextlib.contextmanager
-def service_prefix(data_dir: Path, prefix: str) -> Iterator[None]:
-    """Mark ``data_dir``'s embedded server as the service's, its keys under ``prefix``."""
+def service_prefix(data_dir: Path, prefix: str, model_name: str | None = None) -> Iterator[None]:
+    """Mark ``data_dir``'s embedded server as the service's, its keys under ``prefix`` (and
+    its default model ``model_name``)."""
     marker = data_dir.resolve() / SERVICE_PREFIX_FILE
+    model = data_dir.resolve() / SERVICE_MODEL_FILE
     marker.write_text(prefix, encoding="utf-8")
+    if model_name is not None:
+        model.write_text(model_name, encoding="utf-8")
     try:
         yield
     finally:
         marker.unlink(missing_ok=True)
+        model.unlink(missing_ok=True)
+
+
+def _same_service(settings: Settings) -> bool:
+    """Whether the service running on the embedded server this command would use has the
+    command's key prefix and default model."""
+    if settings.redis_url is not None:
+        return False
+    data_dir = settings.history_config().data_dir.resolve()  # the embedded server's
+    try:
+        prefix = (data_dir / SERVICE_PREFIX_FILE).read_text(encoding="utf-8")
+        model = (data_dir / SERVICE_MODEL_FILE).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    same = prefix == settings.key_prefix and model == settings.model_name
+    return same and running_embedded(data_dir) is not None
 
 
 def _prefix_note(data_dir: Path, prefix: str) -> str:
@@ -169,7 +196,7 @@ def namespace_note(settings: Settings, model_name: str) -> str | None:
     records, and the trap in it (the default model, ``SEGMENTS_MODEL_NAME``, records under
     the bare prefix: a service started with another ``SEGMENTS_MODEL_NAME`` than the
     command's looks for the model elsewhere). None for the default model."""
-    if model_name == settings.model_name:
+    if model_name == settings.model_name or _same_service(settings):
         return None
     own = settings.history_config(model_name).key_prefix
     return (

@@ -377,7 +377,9 @@ def serve(
                 raise typer.Exit(2) from None
             embedded.supervise()  # started again if it dies: the spool is replayed then
             os.environ["SEGMENTS_REDIS_URL"] = embedded.url
-            stack.enter_context(service_prefix(embedded.data_dir, settings.key_prefix))
+            stack.enter_context(
+                service_prefix(embedded.data_dir, settings.key_prefix, settings.model_name)
+            )
             console.print(
                 f"embedded Redis at {embedded.url} (data in {settings.data_dir})",
                 markup=False,

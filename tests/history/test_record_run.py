@@ -652,3 +652,49 @@ def test_a_command_under_another_prefix_than_the_running_service_says_so(
     ) in said["other:"], said
     assert "keys under 'svc:'" in said["svc:"] and "sees nothing" not in said["svc:"], said
     assert not (data / "redis" / "service-key-prefix").exists()
+    assert not (data / "redis" / "service-model-name").exists()
+
+
+def test_a_model_recorded_beside_the_running_service_of_the_same_default_is_not_warned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, transactions_csv: Path
+) -> None:
+    """The README's several-models flow (`./scripts/run`, then `segments assign --record
+    --model NAME` from the same folder) printed on every run that a service started with
+    SEGMENTS_MODEL_NAME=NAME would look elsewhere, though the running one, of this command's
+    default, reads the model where it records. On the running service's server, of the same
+    prefix and default, it is not said; with another default it is."""
+    import app.cli.main as cli_main
+    from app.training.job import train
+    from tests.conftest import example_config
+
+    config = example_config("transactions", transactions_csv, selection_bootstraps=0)
+    train(config, ModelStore(tmp_path / "store"), promote=True)
+    data = tmp_path / "data"
+    for name in ("SEGMENTS_REDIS_URL", "REDIS_URL", "SEGMENTS_MODEL_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SEGMENTS_DATA_DIR", str(data))
+    monkeypatch.setenv("SEGMENTS_DEV_MODE", "true")
+    monkeypatch.setenv("SEGMENTS_MODEL_STORE", str(tmp_path / "store"))
+    monkeypatch.setenv("SEGMENTS_KEY_PREFIX", "svc:")
+    said: dict[str, str] = {}
+
+    def serving(*_: object) -> None:  # while `segments serve` would answer requests
+        assert (data / "redis" / "service-model-name").read_text() == "customers"
+        url = os.environ.pop("SEGMENTS_REDIS_URL")  # serve's, for its workers: not a shell's
+        for default in ("customers", "tiers"):
+            monkeypatch.setenv("SEGMENTS_MODEL_NAME", default)
+            forget = ["customers", "forget", "C1", "--model", "transactions"]
+            result = CliRunner().invoke(cli, forget)
+            said[default] = " ".join(result.output.split())
+        monkeypatch.delenv("SEGMENTS_MODEL_NAME")
+        os.environ["SEGMENTS_REDIS_URL"] = url
+
+    monkeypatch.setattr(cli_main, "_run_uvicorn", serving)
+    result = CliRunner().invoke(cli, ["serve", "--port", "8399"])
+    assert result.exit_code == 0, result.output
+    assert "keys under 'svc:m:transactions:'" in said["customers"], said
+    assert "because SEGMENTS_MODEL_NAME" not in said["customers"], said
+    assert (
+        "model 'transactions' records under 'svc:m:transactions:' because SEGMENTS_MODEL_NAME "
+        "is 'tiers'"
+    ) in said["tiers"], said
