@@ -15,6 +15,11 @@ batch and before it ends) makes the run start over with the new version: a run a
 with every customer assigned by the version served when it ended. Re-assigning a customer a
 first pass already moved is an unchanged record (its time only), so a second pass costs no
 migration.
+
+A pass begins only once every worker serves the version it assigns with (``settle_s``): each
+worker looks at the store's pointer every ``reload_interval`` seconds, and one still serving
+the version before would record, after the pass, customers the pass had already moved, who
+then kept the old version's segment while the run said done.
 """
 
 from __future__ import annotations
@@ -59,6 +64,9 @@ SHARE = 0.25
 """The share of a busy worker's time a run takes at most: after each batch it rests three
 times as long as the batch took, so that the requests keep their latency (a run at full speed beside
 wrk's load took the by-id assignment's p99 from 39 to 500 ms, bench/rescore_bench.py)."""
+SETTLE_MARGIN_S = 0.5
+"""Beyond twice the reload interval after the pointer moved: a worker's load of the version
+(the artefact read, its hash checked, compiled) before it serves it."""
 REASONS_KEPT = 10  # the commonest reasons a customer was not assigned, in the state
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -74,6 +82,18 @@ return 0
 """
 Fields = dict[Any, str | int]  # a hash's fields (redis-py's mapping: its key type is invariant)
 _COUNTS = ("customers", "changed", "unchanged", "not_recorded", "gone", "not_assigned", "passes")
+
+
+def settle_s(holder: ModelHolder) -> float:
+    """Seconds until every worker serves the version the store's pointer names: the pointer
+    moved (its file's time), each worker's next look at it within ``reload_interval``, its
+    load of the version (``SETTLE_MARGIN_S`` and another interval). 0 long after a promotion;
+    never more than that whole wait (a pointer written by a clock ahead of this one)."""
+    moved_ns = holder.store.mtime_token(holder.model_name)[0]
+    if not moved_ns:
+        return 0.0
+    wait = 2 * holder.reload_interval + SETTLE_MARGIN_S
+    return min(wait, max(0.0, moved_ns / 1e9 + wait - time.time()))
 
 
 class LeaseLost(Exception):
@@ -238,6 +258,9 @@ class Rescores:
         try:
             while True:
                 try:
+                    # every worker serves ``serving`` first: one that served the version
+                    # before would record customers after the pass moved them
+                    await asyncio.sleep(await asyncio.to_thread(settle_s, where.holder))
                     done = await rescore(
                         serving,
                         where.history,

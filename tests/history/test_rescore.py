@@ -547,6 +547,9 @@ def test_a_promotion_in_another_worker_makes_the_run_start_over_with_it(
     which answers with the running run. The run ends with the version served then, though its
     own worker would look at the store only at its next reload check."""
     monkeypatch.setattr("app.rescore.service.BATCH", 1)
+    # (these workers never look at the store by themselves: no pass waits two intervals for
+    # them to, test_a_rescore_is_done_only_once_every_worker_serves_its_version does)
+    monkeypatch.setattr("app.rescore.service.settle_s", lambda holder: 0.0)
     copied.promote(MODEL, versions.new)
 
     def worker(name: str) -> TestClient:
@@ -562,6 +565,41 @@ def test_a_promotion_in_another_worker_makes_the_run_start_over_with_it(
         assert status["passes"] == 2 and status["customers"] == len(recorded), status
         old = versions.segment[versions.old]
         _assert_in(b, recorded, old)
+
+
+def test_a_rescore_is_done_only_once_every_worker_serves_its_version(
+    copied: ModelStore,
+    versions: Versions,
+    recorded: list[str],
+    service_redis: str,
+    prefix: str,
+    tmp_path: Path,
+) -> None:
+    """Two workers looking at the store every 3 s: a promotion with a rescore in one is done
+    only once the other serves the new version too. The run ended in a few ms, while the
+    other worker went on serving the old version until its next check: an assignment by id
+    it answered then, after the run said done, moved the customer back to the old version's
+    segment, where they stayed until assigned again."""
+    old, new = versions.segment[versions.old], versions.segment[versions.new]
+    customer, was, becomes = next(
+        (c, a, b) for c, a, b in zip(recorded, old, new, strict=True) if a != b
+    )
+
+    def worker(name: str) -> TestClient:
+        settings = settings_for(copied, service_redis, prefix, tmp_path / name)
+        return TestClient(create_app(settings.model_copy(update={"reload_interval": 3.0})))
+
+    with worker("a") as a, worker("b") as b:
+        assert b.post("/v1/assign", json={"customer_id": customer}).json()["segment_id"] == was
+        promoted = a.post(f"/v1/models/{versions.new}/promote?rescore=true")
+        assert promoted.status_code == 200, promoted.text
+        status = _finished(a)
+        assert status["state"] == "done" and status["version"] == versions.new, status
+
+        answer = b.post("/v1/assign", json={"customer_id": customer}).json()
+        assert (answer["model_version"], answer["segment_id"]) == (versions.new, becomes)
+        assert answer["changed"] is False, answer  # the run had moved them
+        assert b.get(f"/v1/customers/{customer}").json()["segment_id"] == becomes
 
 
 def test_the_dashboard_says_when_the_ticked_rescore_could_not_start(
