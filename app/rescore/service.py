@@ -235,6 +235,17 @@ class Rescores:
             current = where.holder.current
             return current is not None and current.version != serving.version
 
+        async def settle() -> None:
+            """Wait until every worker serves the version (``settle_s``), keeping the lease:
+            a reload interval of a minute makes that wait two, the lease's life one."""
+            end = time.monotonic() + await asyncio.to_thread(settle_s, where.holder)
+            while (left := end - time.monotonic()) > 0:
+                await asyncio.sleep(min(left, LEASE_MS / 3000))
+                if not await patiently(
+                    lambda: renew(keys=[keys.rescore_lease()], args=[run, LEASE_MS])
+                ):
+                    raise LeaseLost
+
         began = [time.monotonic()]
 
         async def on_batch(progress: Rescored) -> None:
@@ -260,7 +271,7 @@ class Rescores:
                 try:
                     # every worker serves ``serving`` first: one that served the version
                     # before would record customers after the pass moved them
-                    await asyncio.sleep(await asyncio.to_thread(settle_s, where.holder))
+                    await settle()
                     done = await rescore(
                         serving,
                         where.history,

@@ -602,6 +602,30 @@ def test_a_rescore_is_done_only_once_every_worker_serves_its_version(
         assert b.get(f"/v1/customers/{customer}").json()["segment_id"] == becomes
 
 
+def test_a_run_waiting_for_the_workers_keeps_its_lease(
+    copied: ModelStore,
+    versions: Versions,
+    recorded: list[str],
+    service_redis: str,
+    prefix: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The wait for every worker to serve the version (two reload intervals: up to two
+    minutes) outlasts the lease of a run (a minute), which the wait renews: another start
+    meanwhile is a 409, not a second run beside the first, and the run ends done."""
+    monkeypatch.setattr("app.rescore.service.LEASE_MS", 300)
+    monkeypatch.setattr("app.rescore.service.settle_s", lambda holder: 1.5)
+    with _service(copied, service_redis, prefix, tmp_path) as api:
+        started = api.post(f"/v1/models/{versions.new}/promote?rescore=true").json()["rescore"]
+        time.sleep(0.9)  # three lease lives into the wait
+        again = api.post("/v1/rescore")
+        assert again.status_code == 409, again.text
+        status = _finished(api)
+        assert status["run_id"] == started["run_id"] and status["state"] == "done", status
+        assert status["customers"] == len(recorded), status
+
+
 def test_the_dashboard_says_when_the_ticked_rescore_could_not_start(
     copied: ModelStore, versions: Versions, tmp_path: Path
 ) -> None:
