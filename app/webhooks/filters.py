@@ -7,7 +7,9 @@ refused (422) when its ``models`` or ``segments`` name something unknown:
   (the default model, ``SEGMENTS_MODEL_NAME``, even before its first version);
 - a segment id is known when some stored version (promoted or not, old ones included: a
   rollback serves them again) of the filtered models has it, or of any model when there is
-  no model filter. Ids are stable across retrains and a new group of customers gets a new id
+  no model filter. Ids are a model's own: without a model filter, an id that several models
+  have is refused too (each model's segment of that id would match: name the models). Ids
+  are stable across retrains and a new group of customers gets a new id
   numbered above every id ever used (``app.training.stable_ids``), so an id of a version not
   yet trained cannot be known beforehand; subscribe to it once that version is trained.
 """
@@ -34,14 +36,20 @@ def listed(names: Iterable[str], limit: int = LISTED) -> str:
 
 def known_segments(store: ModelStore, models: Iterable[str]) -> set[str]:
     """The segment ids of every readable stored version of ``models``."""
-    ids: set[str] = set()
+    return set().union(*segments_of(store, models).values())
+
+
+def segments_of(store: ModelStore, models: Iterable[str]) -> dict[str, set[str]]:
+    """Each of ``models`` with the segment ids of its readable stored versions."""
+    found: dict[str, set[str]] = {}
     for model in models:
+        ids = found[model] = set()
         for version in store.versions(model):
             try:
                 ids.update(s.id for s in store.manifest(model, version).segments)
             except StoreError as exc:  # a corrupt version: the others still count
                 log.warning("cannot read %s %s to check a webhook filter: %s", model, version, exc)
-    return ids
+    return found
 
 
 def check_filters(
@@ -62,8 +70,22 @@ def check_filters(
             }
         )
     if segments and filtered:  # when every filtered model is unknown, that is the error
-        ids = known_segments(store, sorted(filtered))
+        of_model = segments_of(store, sorted(filtered))
+        ids = set().union(*of_model.values())
         unknown = [s for s in dict.fromkeys(segments) if s not in ids]
+        # ids are a model's own (two models' seg-001 are two segments): without a model
+        # filter, an id that several models have took each model's segment of that id
+        shared = [s for s in dict.fromkeys(segments) if sum(s in i for i in of_model.values()) > 1]
+        if shared and not unknown and models is None:
+            having = sorted(m for m, i in of_model.items() if i.intersection(shared))
+            errors.append(
+                {
+                    "field": "segments",
+                    "message": f"segment id(s) {listed(shared)} of several models "
+                    f"({listed(having)}), each model's own segment: name the model(s) in "
+                    "'models'",
+                }
+            )
         if unknown:
             of = "any stored model" if models is None else f"model(s) {listed(sorted(filtered))}"
             errors.append(

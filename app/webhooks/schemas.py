@@ -32,7 +32,9 @@ Segments = Field(
     description="only events of these segment ids (entered: the new one; exited: the one left); "
     "omit or null for all (an empty list, which would match nothing, is refused). Each must "
     "be in some stored version of the filtered models (of any "
-    "model without a model filter): an unknown id is a 422 listing the known ones",
+    "model without a model filter): an unknown id is a 422 listing the known ones; without "
+    "a model filter, an id several models have is a 422 naming them (ids are a model's own: "
+    "each model's segment of that id would match)",
 )
 
 ModelName = Annotated[str, Field(min_length=1, max_length=100)]

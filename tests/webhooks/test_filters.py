@@ -115,6 +115,31 @@ def test_a_segment_counts_for_the_filtered_models_and_any_stored_version(
     )
 
 
+def test_a_segment_id_of_several_models_needs_the_model_named(
+    client: TestClient, two_models: ModelStore
+) -> None:
+    """Segment ids are a model's own: ``customers``' seg-001 and ``tiers``' seg-001 are two
+    segments. A ``segments`` filter without ``models`` took every model's segment of that id,
+    so a CRM subscribed to one segment (the README's example, in the README's own setup of two
+    models) got the other model's customers entering theirs as well, under the same id; such a
+    filter is refused, naming the models that have the id, and naming them subscribes."""
+    shared = sorted(ids(two_models, "customers") & ids(two_models, "tiers"))
+    assert shared, "both models have seg-001"
+    problem = refused(create(client, {"url": URL, "segments": [shared[0]]}), "segments")
+    assert problem["errors"][0]["message"] == (
+        f"segment id(s) '{shared[0]}' of several models ('customers', 'tiers'), each model's "
+        "own segment: name the model(s) in 'models'"
+    )
+    assert client.get("/v1/webhooks", headers=headers("admin")).json() == {"webhooks": []}
+    for models in (["tiers"], ["customers", "tiers"]):
+        body = {"url": URL, "models": models, "segments": [shared[0]]}
+        assert create(client, body).status_code == 201
+
+    sub = create(client, {"url": URL, "models": ["tiers"], "segments": [shared[0]]}).json()
+    path = f"/v1/webhooks/{sub['id']}"
+    refused(client.patch(path, json={"models": None}, headers=headers("admin")), "segments")
+
+
 def test_the_answer_is_bounded_whatever_the_filter(client: TestClient) -> None:
     many = [f"seg-{'x' * 500}-{i}" for i in range(1000)]
     problem = refused(create(client, {"url": URL, "segments": many}), "segments")
