@@ -49,8 +49,10 @@ def read_item(body: bytes, max_features: int) -> tuple[dict[str, Any], list[dict
         item, at = _object(text, at, 2 + MAX_ERRORS, "body", cut, max_features)
         if not cut and _skip(text, at) != len(text):
             raise ValueError(f"unexpected content after the object at char {at}")
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+    except ValueError as exc:  # JSONDecodeError is a ValueError
         raise malformed_json(exc) from None
+    except RecursionError:  # (its own words are Python's: "maximum recursion depth ...")
+        raise malformed_json("depth limit exceeded") from None
     return item, cut
 
 

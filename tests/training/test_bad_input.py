@@ -462,13 +462,19 @@ def escaped(doc: Any) -> bytes:
 
 DEEP_ARRAYS = b"[" * 5_000 + b"]" * 5_000
 DEEP_OBJECTS = b'{"a":' * 2_000 + b"1" + b"}" * 2_000
+# a feature's value nested past Python's own recursion limit: the assignment's bounded read
+# of a body of many names said "maximum recursion depth exceeded while decoding a JSON object
+# from a unicode string", Python's words (hostile audit)
+DEEP_FEATURE = (
+    b'{"customer_id": "x", "features": {"plan": ' + b'{"a":' * 50_000 + b"1" + b"}" * 50_000 + b"}}"
+)
 
 
 @pytest.mark.parametrize("path", ["/v1/assign", "/v1/assign/batch"])
 @pytest.mark.parametrize(
     "body",
-    [DEEP_ARRAYS, DEEP_OBJECTS, b'{"items": [' + DEEP_ARRAYS + b"]}"],
-    ids=["arrays", "objects", "in-items"],
+    [DEEP_ARRAYS, DEEP_OBJECTS, b'{"items": [' + DEEP_ARRAYS + b"]}", DEEP_FEATURE],
+    ids=["arrays", "objects", "in-items", "in-a-feature"],
 )
 def test_deeply_nested_json_is_a_400(client: TestClient, path: str, body: bytes) -> None:
     doc = problem(client.post(path, content=body), 400)
