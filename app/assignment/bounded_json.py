@@ -40,7 +40,7 @@ def read_item(body: bytes, max_features: int) -> tuple[dict[str, Any], list[dict
     try:
         text = body.decode()
     except UnicodeDecodeError as exc:
-        raise malformed_json(exc.reason) from None
+        raise malformed_json(f"not UTF-8 ({exc.reason} at byte {exc.start})") from None
     at = _skip(text, 0)
     if not text.startswith("{", at):
         return None

@@ -145,6 +145,10 @@ def parse_json(body: bytes) -> Any:
             return json.loads(body, parse_int=lenient_int)
         except (ValueError, RecursionError):
             pass
+        try:  # orjson says "str is not valid UTF-8: surrogates not allowed ... (char 0)"
+            body.decode()
+        except UnicodeDecodeError as bad:  # where, as the routed endpoints say it
+            raise malformed_json(f"not UTF-8 ({bad.reason} at byte {bad.start})") from None
         raise malformed_json(exc) from None
 
 

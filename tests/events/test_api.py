@@ -368,6 +368,11 @@ def test_a_body_that_is_not_a_batch_is_a_problem(client: TestClient) -> None:
         assert response.headers["content-type"] == "application/problem+json"
     too_many = {"events": [event("t", 1, 1.0)] * 10_001}
     assert client.post("/v1/events", json=too_many).status_code == 413
+    latin1 = b'{"events": [{"event_id": "Jos\xe9"}]}'  # told where, as /v1/assign tells it
+    answer = client.post("/v1/events", content=latin1)
+    assert answer.status_code == 400 and answer.json()["errors"] == [
+        {"field": "body", "message": "not UTF-8 (invalid continuation byte at byte 29)"}
+    ], answer.text
 
 
 def test_too_many_items_is_worded_alike_for_events_and_batch_assign(client: TestClient) -> None:

@@ -482,6 +482,26 @@ def test_deeply_nested_json_is_a_400(client: TestClient, path: str, body: bytes)
     assert "not valid JSON: depth limit exceeded" in doc["detail"]
 
 
+@pytest.mark.parametrize("path", ["/v1/assign", "/v1/assign/batch"])
+def test_a_body_not_in_utf_8_is_told_so_and_where(client: TestClient, path: str) -> None:
+    """A body in Latin-1 (an integrator's usual slip) is told where its first byte that is no
+    UTF-8 is, as the routed endpoints tell it: the parser said "str is not valid UTF-8:
+    surrogates not allowed: line 1 column 1 (char 0)", of a body that holds no surrogate and
+    is wrong at byte 20 (hostile audit)."""
+    item = b'{"customer_id": "Jos\xe9"}'
+    body = item if path == "/v1/assign" else b'{"items": [' + item + b"]}"
+    doc = problem(client.post(path, content=body), 400)
+    assert doc["type"] == "/problems/malformed-json"
+    at = body.index(b"\xe9")
+    assert doc["errors"] == [
+        {"field": "body", "message": f"not UTF-8 (invalid continuation byte at byte {at})"}
+    ]
+    if path == "/v1/assign":  # a body of more names than an item has is read apart
+        many = b'{"customer_id": "Jos\xe9", ' + b", ".join(b'"f%d": 1' % i for i in range(2_000))
+        doc = problem(client.post(path, content=many + b"}"), 400)
+        assert doc["errors"][0]["message"] == "not UTF-8 (invalid continuation byte at byte 20)"
+
+
 LONE = "\ud800"
 
 
