@@ -173,6 +173,7 @@ def rescore(
     from app.recording import load_serving
     from app.recording.rescore import Rescored, rescore
     from app.recording.run import not_served_note
+    from app.rescore.service import settle_wait
     from app.settings import get_settings
 
     settings = get_settings()
@@ -203,6 +204,14 @@ def rescore(
         store = store_at(None)
         name = model or default_model(store, settings.model_name)
         serving = load_serving(store, name, version)
+        if serving.version == store.promoted(name):
+            # a service's workers serve it first: one still serving the version before would
+            # record customers after the run moved them (SEGMENTS_RELOAD_INTERVAL)
+            wait = settle_wait(store, name, settings.reload_interval)
+            if wait > 0:
+                line = f"waiting {wait:.1f} s for the service's workers to serve {serving.version}"
+                console.print(line, highlight=False, markup=False)
+                time.sleep(wait)
         console.print(f"rescoring {name} with {serving.version}", highlight=False, markup=False)
         started = time.perf_counter()
         used, done = asyncio.run(run())

@@ -45,6 +45,7 @@ from app.history.keys import Keys
 from app.history.records import RedisUnavailable, now_ms
 from app.problems import Problem, redis_unavailable
 from app.recording.rescore import Rescored, rescore
+from app.registry.store import ModelStore
 from app.serving import ModelHolder, ServingModel
 
 log = logging.getLogger(__name__)
@@ -85,14 +86,19 @@ _COUNTS = ("customers", "changed", "unchanged", "not_recorded", "gone", "not_ass
 
 
 def settle_s(holder: ModelHolder) -> float:
+    """``settle_wait`` of the holder's model."""
+    return settle_wait(holder.store, holder.model_name, holder.reload_interval)
+
+
+def settle_wait(store: ModelStore, model_name: str, reload_interval: float) -> float:
     """Seconds until every worker serves the version the store's pointer names: the pointer
     moved (its file's time), each worker's next look at it within ``reload_interval``, its
     load of the version (``SETTLE_MARGIN_S`` and another interval). 0 long after a promotion;
     never more than that whole wait (a pointer written by a clock ahead of this one)."""
-    moved_ns = holder.store.mtime_token(holder.model_name)[0]
+    moved_ns = store.mtime_token(model_name)[0]
     if not moved_ns:
         return 0.0
-    wait = 2 * holder.reload_interval + SETTLE_MARGIN_S
+    wait = 2 * reload_interval + SETTLE_MARGIN_S
     return min(wait, max(0.0, moved_ns / 1e9 + wait - time.time()))
 
 

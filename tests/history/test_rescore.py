@@ -602,6 +602,36 @@ def test_a_rescore_is_done_only_once_every_worker_serves_its_version(
         assert b.get(f"/v1/customers/{customer}").json()["segment_id"] == becomes
 
 
+def test_the_command_waits_for_the_workers_to_serve_the_promoted_version(
+    copied: ModelStore,
+    versions: Versions,
+    recorded: list[str],
+    service_redis: str,
+    prefix: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``segments customers rescore`` right after a promotion (a script's next line), beside
+    a service whose worker looks at the store every 3 s: the command waits until that worker
+    serves the promoted version, so an assignment the worker answers after the command is
+    the new version's, not the old one putting the customer back in the old segment."""
+    old, new = versions.segment[versions.old], versions.segment[versions.new]
+    customer, was, becomes = next(
+        (c, a, b) for c, a, b in zip(recorded, old, new, strict=True) if a != b
+    )
+    monkeypatch.setenv("SEGMENTS_RELOAD_INTERVAL", "3")
+    settings = settings_for(copied, service_redis, prefix, tmp_path / "b")
+    worker = TestClient(create_app(settings.model_copy(update={"reload_interval": 3.0})))
+    with worker as b:
+        assert b.post("/v1/assign", json={"customer_id": customer}).json()["segment_id"] == was
+        copied.promote(MODEL, versions.new)
+        out = _run("customers", "rescore")
+        assert f"for the service's workers to serve {versions.new}" in out, out
+        answer = b.post("/v1/assign", json={"customer_id": customer}).json()
+        assert (answer["model_version"], answer["segment_id"]) == (versions.new, becomes)
+        assert b.get(f"/v1/customers/{customer}").json()["segment_id"] == becomes
+
+
 def test_a_run_waiting_for_the_workers_keeps_its_lease(
     copied: ModelStore,
     versions: Versions,
