@@ -215,5 +215,6 @@ def render_openapi() -> str:
     """The document as committed: sorted keys, two-space indent, trailing newline."""
     import orjson
 
-    document = create_app(Settings(dev_mode=True)).openapi()
+    # (no keys: the environment's, if any, would refuse development mode)
+    document = create_app(Settings(dev_mode=True, api_keys=None, api_keys_file=None)).openapi()
     return orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"

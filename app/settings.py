@@ -214,12 +214,24 @@ class Settings(BaseSettings):
         return tuple(n.strip() for n in self.models.split(",") if n.strip())
 
     def check_serving(self) -> None:
-        """The service never runs without keys unless development mode says so; a
-        ``SEGMENTS_API_KEYS`` holding no entry (``" "``, ``","``, a comment) is no keys: it
-        started a service that refused every request."""
-        if self.dev_mode or self.api_keys_file is not None:
-            return
+        """The service never runs without keys unless development mode says so, nor in
+        development mode beside configured keys (authentication off where keys say it is
+        wanted); a ``SEGMENTS_API_KEYS`` holding no entry (``" "``, ``","``, a comment) is no
+        keys: it started a service that refused every request."""
         inline, problems = parse_lines(self.api_keys or "", "SEGMENTS_API_KEYS")
+        if self.dev_mode:
+            # keys configured say authentication is wanted: development mode beside them
+            # answered every request without a key, its only sign a line in the log
+            if inline or problems or self.api_keys_file is not None:
+                raise ValueError(
+                    "SEGMENTS_DEV_MODE=true turns authentication off, but API keys are "
+                    "configured (SEGMENTS_API_KEYS or SEGMENTS_API_KEYS_FILE): the service "
+                    "would answer every request without a key. Unset SEGMENTS_DEV_MODE to "
+                    "require the keys, or unset the keys for a development run"
+                )
+            return
+        if self.api_keys_file is not None:
+            return
         if inline or problems:  # a malformed entry is refused by name when the keys are read
             return
         held = "" if self.api_keys is None else f"SEGMENTS_API_KEYS={echoed(self.api_keys)} "

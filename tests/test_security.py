@@ -450,6 +450,30 @@ def test_no_keys_and_no_dev_mode_refuses_to_start(
     assert "no API keys configured" in result.output
 
 
+def test_development_mode_beside_configured_keys_refuses_to_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SEGMENTS_DEV_MODE=true turned authentication off even with keys configured: a
+    deployment that set its keys and kept the development flag of a local try (an .env that
+    docker-compose passes through) answered every request without a key, its only sign a
+    line in the log (hostile audit). The two together are refused at start, naming both."""
+    for name in ("SEGMENTS_API_KEYS", "SEGMENTS_API_KEYS_FILE", "SEGMENTS_DEV_MODE"):
+        monkeypatch.delenv(name, raising=False)
+    _, entry = new_key(["read"])
+    keys_file = tmp_path / "keys.txt"
+    keys_file.write_text(entry + "\n")
+    for keys in ({"api_keys": entry}, {"api_keys_file": keys_file}):
+        with pytest.raises(ValueError, match="SEGMENTS_DEV_MODE=true turns authentication off"):
+            create_app(Settings(model_store=tmp_path, dev_mode=True, **keys))
+    monkeypatch.setenv("SEGMENTS_DEV_MODE", "true")
+    monkeypatch.setenv("SEGMENTS_API_KEYS_FILE", str(keys_file))
+    result = CliRunner().invoke(cli, ["serve", "--store", str(tmp_path)])
+    assert result.exit_code == 2
+    shown = " ".join(result.output.split())
+    assert "SEGMENTS_DEV_MODE=true turns authentication off" in shown, result.output
+    # blank keys are no keys: development mode runs (test_keys_that_hold_no_entry_...)
+
+
 @pytest.mark.parametrize("blank", [" ", ",", " , ,", "# no key yet"])
 def test_keys_that_hold_no_entry_are_no_keys_and_refuse_to_start(
     trained: tuple[ModelStore, TrainResult],
