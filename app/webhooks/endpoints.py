@@ -86,13 +86,14 @@ async def _checked_url(url: str, config: WebhookConfig) -> None:
 
 async def _checked_filters(
     request: Request, models: list[str] | None, segments: list[str] | None
-) -> None:
-    """422 when the filters name a model or segment id the store has never held."""
+) -> list[str] | None:
+    """422 when the filters name a model or segment id the store has never held; the models
+    to keep (``check_filters``: a segments filter keeps the models of its ids)."""
     if models is None and not segments:
-        return
+        return None
     state = request.app.state
     served = state.models.names if getattr(state, "models", None) else [state.settings.model_name]
-    await asyncio.to_thread(check_filters, state.holder.store, served, models, segments)
+    return await asyncio.to_thread(check_filters, state.holder.store, served, models, segments)
 
 
 async def _found(store: SubscriptionStore, sub_id: str) -> Subscription:
@@ -119,10 +120,10 @@ async def create_webhook(
     """Subscribe a URL to segment events. The answer holds the signing secret, shown once.
     A filter naming a model or segment id that no stored version has is a 422."""
     await _checked_url(body.url, config)
-    await _checked_filters(request, body.models, body.segments)
+    models = await _checked_filters(request, body.models, body.segments)
     try:
         sub = await store.create(
-            body.url, list(body.events), body.segments, body.description, body.models
+            body.url, list(body.events), body.segments, body.description, models
         )
         return webhook_out(sub, await store.status(sub.id), secret=True)
     except RedisError as exc:
@@ -189,7 +190,9 @@ async def update_webhook(
     current = await _found(store, webhook_id)
     if "models" in changes or "segments" in changes:  # the filters as they will be, together
         models = changes.get("models", current.models)
-        await _checked_filters(request, models, changes.get("segments", current.segments))
+        kept = await _checked_filters(request, models, changes.get("segments", current.segments))
+        if kept != models:  # a segments filter keeps the models of its ids
+            changes["models"] = kept
     try:
         sub = await store.update(webhook_id, changes)
         if sub is None:

@@ -8,8 +8,9 @@ refused (422) when its ``models`` or ``segments`` name something unknown:
 - a segment id is known when some stored version (promoted or not, old ones included: a
   rollback serves them again) of the filtered models has it, or of any model when there is
   no model filter. Ids are a model's own: without a model filter, an id that several models
-  have is refused too (each model's segment of that id would match: name the models). Ids
-  are stable across retrains and a new group of customers gets a new id
+  have is refused too (each model's segment of that id would match: name the models), and
+  the filter keeps the models that have its ids (a model trained later numbers its segments
+  from seg-001 too). Ids are stable across retrains and a new group of customers gets a new id
   numbered above every id ever used (``app.training.stable_ids``), so an id of a version not
   yet trained cannot be known beforehand; subscribe to it once that version is trained.
 """
@@ -54,11 +55,17 @@ def segments_of(store: ModelStore, models: Iterable[str]) -> dict[str, set[str]]
 
 def check_filters(
     store: ModelStore, served: Iterable[str], models: list[str] | None, segments: list[str] | None
-) -> None:
+) -> list[str] | None:
     """Raise a 422 ``Problem`` naming the unknown models and segment ids of a subscription's
-    filters, with the known ones (bounded); reads the store, so call it off the event loop."""
+    filters, with the known ones (bounded); reads the store, so call it off the event loop.
+
+    The models to keep: ``models``, or for ``segments`` without them the models that have
+    those ids now. A segment id is a model's own, and every model numbers its segments from
+    seg-001: without the models pinned, a model trained later (or one served beside) sent
+    its own segments of those ids under the same ids."""
     names = set(store.model_names()) | set(served)
     errors: list[dict[str, str]] = []
+    pinned = models
     filtered = names if models is None else [m for m in models if m in names]
     unknown_models = [] if models is None else [m for m in models if m not in names]
     if unknown_models:
@@ -86,6 +93,8 @@ def check_filters(
                     "'models'",
                 }
             )
+        if models is None:
+            pinned = sorted(m for m, i in of_model.items() if i.intersection(segments))
         if unknown:
             of = "any stored model" if models is None else f"model(s) {listed(sorted(filtered))}"
             errors.append(
@@ -100,3 +109,4 @@ def check_filters(
         raise Problem(
             422, "Invalid request", detail, type_="/problems/invalid-request", errors=errors
         )
+    return pinned

@@ -32,9 +32,9 @@ Segments = Field(
     description="only events of these segment ids (entered: the new one; exited: the one left); "
     "omit or null for all (an empty list, which would match nothing, is refused). Each must "
     "be in some stored version of the filtered models (of any "
-    "model without a model filter): an unknown id is a 422 listing the known ones; without "
-    "a model filter, an id several models have is a 422 naming them (ids are a model's own: "
-    "each model's segment of that id would match)",
+    "model without a model filter): an unknown id is a 422 listing the known ones. Ids are a "
+    "model's own: without a model filter, the subscription keeps the models that have these "
+    "ids (its `models` names them), and an id several models have is a 422 naming them",
 )
 
 ModelName = Annotated[str, Field(min_length=1, max_length=100)]
@@ -43,7 +43,8 @@ Models = Field(
     min_length=1,
     max_length=100,
     description="only events of these models (`?model=` names; every event carries its model); "
-    "omit or null for every served model, those served later included (an empty list, which "
+    "omit or null for every served model, those served later included (with a `segments` "
+    "filter: the models that have its ids) (an empty list, which "
     "would match nothing, is refused). Each must be in the "
     "model store or served: an unknown model is a 422 listing the known ones",
 )

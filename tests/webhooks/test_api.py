@@ -62,7 +62,7 @@ def test_subscriptions_are_admin_only_and_the_secret_is_shown_once(client: TestC
     sub = created.json()
     assert sub["secret"].startswith("whsec_")
     assert sub["events"] == ["segment.entered", "segment.exited"]
-    assert sub["models"] is None  # every served model's events
+    assert sub["models"] == ["customers"]  # the model of its segment ids, not every model's
     assert sub["status"]["state"] == "active" and sub["status"]["backlog"] == 0
     one = client.get(f"/v1/webhooks/{sub['id']}", headers=headers("admin")).json()
     listed = client.get("/v1/webhooks", headers=headers("admin")).json()["webhooks"]

@@ -89,7 +89,8 @@ def test_a_segment_counts_for_the_filtered_models_and_any_stored_version(
     assert only_customers, "the k=6 version has ids of its own"
     segment = only_customers[0]
     # an id of a stored version that is not promoted (a rollback or promotion serves it)
-    assert create(client, {"url": URL, "segments": [segment]}).status_code == 201
+    only = create(client, {"url": URL, "segments": [segment]})
+    assert only.status_code == 201 and only.json()["models"] == ["customers"], only.text
     problem = refused(
         create(client, {"url": URL, "models": ["tiers"], "segments": [segment]}), "segments"
     )
@@ -138,6 +139,29 @@ def test_a_segment_id_of_several_models_needs_the_model_named(
     sub = create(client, {"url": URL, "models": ["tiers"], "segments": [shared[0]]}).json()
     path = f"/v1/webhooks/{sub['id']}"
     refused(client.patch(path, json={"models": None}, headers=headers("admin")), "segments")
+
+
+def test_a_segments_filter_keeps_the_model_of_its_ids(
+    client: TestClient, two_models: ModelStore
+) -> None:
+    """Every model numbers its segments from seg-001: a ``segments`` filter without
+    ``models`` kept every model, those served later included, so a subscription made while
+    one model had the id got the next model's segment of that id as well, once it was
+    trained. The filter keeps the models that have its ids when it is made or changed."""
+    own = sorted(ids(two_models, "customers") - ids(two_models, "tiers"))[0]
+    sub = create(client, {"url": URL, "segments": [own]}).json()
+    assert sub["models"] == ["customers"], sub
+    path = f"/v1/webhooks/{sub['id']}"
+    both = {"models": ["customers", "tiers"], "segments": [own]}
+    assert client.patch(path, json=both, headers=headers("admin")).json()["models"] == [
+        "customers",
+        "tiers",
+    ]
+    again = client.patch(path, json={"models": None}, headers=headers("admin")).json()
+    assert again["models"] == ["customers"], again
+    # no segments filter: every model's events, those served later included, as before
+    every = client.patch(path, json={"segments": None, "models": None}, headers=headers("admin"))
+    assert every.json()["models"] is None and every.json()["segments"] is None, every.text
 
 
 def test_the_answer_is_bounded_whatever_the_filter(client: TestClient) -> None:
