@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from app.assignment.unique_names import REPEATED, proven_unique, reparse, repeated
+from app.assignment.unique_names import RECHECK_BYTES, REPEATED, proven_unique, reparse, repeated
 from app.registry.store import ModelStore
 from app.training.job import TrainResult
 from tests.assignment.conftest import served_client
@@ -281,6 +281,31 @@ def test_a_routed_body_repeating_a_name_is_refused_and_changes_nothing(
     blank = client.patch(f"/v1/segments/{segment}", json={"name": "", "action": "x"})
     assert blank.status_code == 422, blank.text
     assert [e["field"] for e in blank.json()["errors"]] == ["name"]
+
+
+def test_a_routed_body_past_the_recheck_bound_is_refused_not_read_last_wins(
+    client: TestClient,
+) -> None:
+    """The check of a routed body for repeated names stopped at 1 MiB, so a repeat padded
+    past it with blanks was taken last-wins: a segment edit set the second action and a
+    subscription the second URL, 200 and 201 (hostile audit). No valid body of these
+    endpoints comes near that size (their fields are bounded far below it): such a body is a
+    413, before the route reads it (which also spared FastAPI's validation of a 16 MB body of
+    a million names, seconds of CPU), and nothing changes."""
+    segment = client.get("/v1/segments").json()["segments"][0]["id"]
+    before = client.get(f"/v1/segments/{segment}").json()["action"]
+    pad = " " * (RECHECK_BYTES + 1)
+    for method, path, body in (
+        ("PATCH", f"/v1/segments/{segment}", '{"action": "a",' + pad + '"action": "b"}'),
+        ("POST", "/v1/webhooks", '{"url": "https://a.example",' + pad + '"url": "https://b.x"}'),
+    ):
+        answer = client.request(
+            method, path, content=body, headers={"content-type": "application/json"}
+        )
+        assert answer.status_code == 413, answer.text
+        assert answer.json()["type"] == "/problems/body-too-large", answer.text
+    assert client.get(f"/v1/segments/{segment}").json()["action"] == before
+    assert client.get("/v1/webhooks").json()["webhooks"] == []
 
 
 def test_a_routed_body_with_an_integer_of_thousands_of_digits_says_so(client: TestClient) -> None:
