@@ -54,12 +54,16 @@ def test_numeric_reference_is_the_edges_and_their_counts() -> None:
         "ties on the edges": rng.integers(0, 4, 10_000).astype(np.float64),  # duplicate edges
         "infinities": np.array([1.0, np.inf, -np.inf, 2.0, np.nan, 3.0, 2.0, 2.0]),
         "one value": np.full(50, 7.0),
+        "signed zeros": np.array([0.0, -0.0, 1.0, -0.0, 0.0, 2.0, -1.0]),
+        "a large column": np.round(rng.gamma(2.0, 50.0, 300_000)),  # beyond a small sort's
         "all missing": np.full(5, np.nan),
         "empty": np.array([]),
     }
     for name, values in columns.items():
         for bins in (10, 3):
+            kept = values.copy()
             edges, counts = numeric_reference(values, bins)
+            assert np.array_equal(values, kept, equal_nan=True), name  # partitions a copy
             assert edges == numeric_edges(values, bins), name
             expected = numeric_counts(values, edges)
             assert counts.tolist() == expected.tolist(), name
