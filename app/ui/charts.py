@@ -22,6 +22,7 @@ class Cell:
     fill: str
     ink: str
     title: str
+    text: str  # the z printed in the cell
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,18 @@ class HeatMap:
     columns: list[tuple[float, str, str]]  # x of the centre, segment id, name
     rows: list[tuple[float, str]]  # y of the centre, feature label
     cells: list[Cell]
+
+
+def signed(z: float, digits: int = 1) -> str:
+    """A z with its sign, and a z that rounds to zero as plain zero (not ``-0.0``)."""
+    text = f"{z:+.{digits}f}"
+    return text[1:] if float(text) == 0 else text
+
+
+def category_label(category: str) -> str:
+    """A reserved bucket (``__missing__``, ``__infrequent__``) as the word it stands for."""
+    reserved = category.startswith("__") and category.endswith("__")
+    return category.strip("_") if reserved else category
 
 
 def heat_map(segments: Sequence[SegmentInfo], labels: Mapping[str, str]) -> HeatMap:
@@ -52,7 +65,7 @@ def heat_map(segments: Sequence[SegmentInfo], labels: Mapping[str, str]) -> Heat
                 for s in segments
                 if category in s.categorical.get(feature, {})
             }
-            rows.append((f"{label} = {category}", values))
+            rows.append((f"{label} = {category_label(category)}", values))
     cell_w, cell_h, left, top = 56.0, 24.0, 250.0, 30.0
     columns = [(left + (i + 0.5) * cell_w, s.id, s.name) for i, s in enumerate(segments)]
     cells = []
@@ -61,9 +74,10 @@ def heat_map(segments: Sequence[SegmentInfo], labels: Mapping[str, str]) -> Heat
             if seg.id not in values:
                 continue
             z = values[seg.id]
-            title = f"{seg.name} ({seg.id}), {label}: z = {z:+.2f}"
+            title = f"{seg.name} ({seg.id}), {label}: z = {signed(z, 2)}"
             ink = "#ffffff" if abs(z) > 1.2 else "#1f2328"
-            cells.append(Cell(left + c * cell_w, top + r * cell_h, z, z_colour(z), ink, title))
+            x, y = left + c * cell_w, top + r * cell_h
+            cells.append(Cell(x, y, z, z_colour(z), ink, title, signed(z)))
     return HeatMap(
         width=left + cell_w * len(segments) + 4,
         height=top + cell_h * len(rows) + 4,

@@ -17,6 +17,7 @@ from app.problems import Problem
 from app.registry.manifest import SegmentInfo
 from app.serving import ModelHolder
 from app.ui.auth import PageError, Viewer, apply_cookies
+from app.ui.charts import signed
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -128,6 +129,13 @@ def fmt(value: float | None, digits: int = 3) -> str:
     return f"{value:,.{digits}f}"
 
 
+def p_value(value: float | None) -> str:
+    """A p-value to four places; one too small for them as ``< 0.0001``, never ``0.0000``."""
+    if value is None:
+        return "—"
+    return "< 0.0001" if value < 0.00005 else f"{value:.4f}"
+
+
 def pct(share: float) -> str:
     return f"{share * 100:.1f}%"
 
@@ -143,4 +151,11 @@ def categories_in(segments: Sequence[SegmentInfo], feature: str) -> list[str]:
     return sorted({c for s in segments for c in s.categorical.get(feature, {})})
 
 
-templates.env.globals.update(fmt=fmt, pct=pct, numeric_in=numeric_in, categories_in=categories_in)
+templates.env.globals.update(
+    fmt=fmt,
+    pct=pct,
+    p_value=p_value,
+    signed=signed,
+    numeric_in=numeric_in,
+    categories_in=categories_in,
+)

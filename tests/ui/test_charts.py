@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 
+from app.registry.manifest import CategoryShare, NumericProfile, SegmentInfo
 from app.registry.store import ModelStore
 from app.training.job import TrainResult
-from app.ui.charts import NEW, heat_map, sankey, z_colour
+from app.ui.charts import NEW, heat_map, sankey, signed, z_colour
+from app.ui.render import p_value
 
 FLOWS = [(None, "a", 30), (None, "b", 10), ("a", "b", 20), ("b", "c", 5), ("a", "c", 1)]
 
@@ -57,3 +59,39 @@ def test_colours_run_blue_to_white_to_red() -> None:
     assert z_colour(0.0) == "#f7f7f7"
     assert z_colour(5.0) == z_colour(2.0) == "#b2182b"
     assert z_colour(-2.0) == "#2166ac"
+
+
+def test_heat_map_reads_as_words_to_a_marketer() -> None:
+    """Audit (2026-12-07, helper G): the dashboard's heat map printed the internal bucket
+    ``acquisition channel = __missing__`` as a row label, and a z that rounds to zero as
+    ``-0.0``, beside ``+0.0`` (the customers example, screenshot k8-segments-1280)."""
+    share = CategoryShare(share=0.1, population_share=0.1, z=-0.004)
+    seg = SegmentInfo(
+        id="seg-001",
+        name="Lapsed",
+        kind="cluster",
+        description="",
+        size=10,
+        share=1.0,
+        numeric={"recency": NumericProfile(mean=1.0, median=1.0, z=-0.03)},
+        categorical={
+            "channel": {"__missing__": share, "paid": share.model_copy(update={"z": 1.26})}
+        },
+    )
+    heat = heat_map([seg], {"recency": "recency", "channel": "acquisition channel"})
+    assert [label for _, label in heat.rows] == [
+        "recency",
+        "acquisition channel = missing",
+        "acquisition channel = paid",
+    ]
+    assert [c.text for c in heat.cells] == ["0.0", "0.0", "+1.3"]
+    assert signed(-0.004, 2) == "0.00" and signed(-0.006, 2) == "-0.01"
+
+
+def test_a_p_value_too_small_to_print_is_not_shown_as_zero() -> None:
+    """The segments page's outcome table printed p = 0.0000 for p < 0.00005 (every outcome of
+    the customers example): a p-value is never zero; the report says ``p < 0.001``."""
+    assert p_value(1e-300) == "< 0.0001"
+    assert p_value(0.0) == "< 0.0001"
+    assert p_value(0.01234) == "0.0123"
+    assert p_value(None) == "—"
