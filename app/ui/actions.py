@@ -238,6 +238,7 @@ async def edit_segment(request: Request, segment_id: str) -> Response:
             live=None,
             labels=labels_of(serving),
             heat=None,
+            outcomes={o.name: o for o in serving.manifest.outcomes},
             saved=False,
             errors=errors,
             form=form,

@@ -206,6 +206,7 @@ async def segment_page(request: Request, segment_id: str, saved: str = "") -> Re
         live=None if live is None else live[seg.id],
         labels=labels,
         heat=heat_map([seg], labels),
+        outcomes={o.name: o for o in serving.manifest.outcomes},
         saved=saved == "true",
         errors={},
         form=None,

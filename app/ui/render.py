@@ -136,6 +136,14 @@ def p_value(value: float | None) -> str:
     return "< 0.0001" if value < 0.00005 else f"{value:.4f}"
 
 
+def outcome_value(value: float | None, kind: str | None) -> str:
+    """A segment's outcome: a binary outcome's rate as a percentage (as the report prints
+    it), a numeric outcome's mean as a figure."""
+    if value is None:
+        return "—"
+    return pct(value) if kind == "binary" else fmt(value)
+
+
 def pct(share: float) -> str:
     return f"{share * 100:.1f}%"
 
@@ -155,6 +163,7 @@ templates.env.globals.update(
     fmt=fmt,
     pct=pct,
     p_value=p_value,
+    outcome_value=outcome_value,
     signed=signed,
     numeric_in=numeric_in,
     categories_in=categories_in,

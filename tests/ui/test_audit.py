@@ -21,7 +21,7 @@ from tests.history.conftest import RedisProcess
 from tests.serving.test_hot_swap import serving
 from tests.ui.conftest import Service
 from tests.ui.test_http import csrf_of, signed_in
-from tests.versions import Versions
+from tests.versions import MODEL, Versions
 
 EVIL = "<script>alert(1)</script>\"'</textarea></title><svg onload=alert(2)>"
 
@@ -327,3 +327,21 @@ def test_a_promoted_version_that_fails_to_load_is_not_called_absent(service: Ser
         assert answer.status_code == 503 and is_html(answer)
         assert "the promoted version cannot be loaded" in answer.text
         assert "no promoted model version is loaded yet" not in answer.text
+
+
+def test_binary_outcomes_read_as_rates_beside_everyone(service: Service) -> None:
+    """Audit (2026-12-07, helper G; screenshots k8-segments-1280, tree-segment-390): the
+    dashboard printed a binary outcome's rate as a bare fraction (``churned: 0.641``) where
+    the report prints 64%, and a segment's page gave its outcome means without the overall
+    mean to read them against."""
+    manifest = service.store.manifest(MODEL, service.versions.old)
+    churned = next(o for o in manifest.outcomes if o.name == "churned")
+    seg = manifest.segments[0]
+    rate = f"{seg.outcomes['churned'] * 100:.1f}%"
+    with signed_in(service, "read") as reader:
+        page = reader.get("/ui/segments").text
+        row = re.search(r"<th scope=\"row\">churned</th>(.*?)</tr>", page, re.S)
+        assert row is not None and rate in row.group(1), row
+        page = reader.get(f"/ui/segments/{seg.id}").text
+        overall = f"{churned.overall_mean * 100:.1f}%"
+        assert f"<li>churned: {rate} (all customers: {overall})</li>" in page
