@@ -275,6 +275,13 @@ CAPTIONS_CUT = """[...document.querySelectorAll('caption')]
   .map(c => c.textContent.trim().slice(0, 40))"""
 
 
+# ids and versions in table cells set on more than one line ("seg-" above "001")
+CODES_BROKEN = """[...document.querySelectorAll('td code, th code')].filter(c => {
+  const r = document.createRange(); r.selectNodeContents(c);
+  return new Set([...r.getClientRects()].map(x => Math.round(x.top))).size > 1;
+}).map(c => c.textContent)"""
+
+
 def test_table_captions_stay_readable_on_a_phone(
     browser: Any, service: Service, artifacts: Path
 ) -> None:
@@ -288,6 +295,9 @@ def test_table_captions_stay_readable_on_a_phone(
             t.go(path)
             t.page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
             assert t.page.evaluate(CAPTIONS_CUT) == [], path
+            # audit (2026-12-07, helper G; screenshot k8-segments-1280): the segments
+            # table broke each id after its hyphen, the models table each version
+            assert t.page.evaluate(CODES_BROKEN) == [], path
         t.go("/ui/segments")
         t.shot("narrow-captions")
         assert t.errors == []
