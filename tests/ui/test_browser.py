@@ -301,3 +301,30 @@ def test_table_captions_stay_readable_on_a_phone(
         t.go("/ui/segments")
         t.shot("narrow-captions")
         assert t.errors == []
+
+
+def test_long_unbroken_names_and_ids_wrap_on_a_phone(
+    browser: Any, service: Service, artifacts: Path
+) -> None:
+    """Audit (2026-12-07, helper G; screenshot k8-seg4-390): a segment renamed to one long
+    word (an identifier, as names imported from a CRM often are) ran off the segment page's
+    right edge, cut off mid-word, and so did a customer id of 128 characters on the
+    customer page; the page scrolled sideways on a phone (by 671 and 624 px)."""
+    segment = service.versions.segment[service.versions.old][0]
+    name = "high_value_frequent_buyers_of_the_north_west_region_" * 2
+    customer = "C" * 128
+    with service.api("admin") as api:
+        assert api.patch(f"/v1/segments/{segment}", json={"name": name}).status_code == 200
+    with service.api("assign") as api:
+        body = {"customer_id": customer, "features": service.versions.rows[0]}
+        assert api.post("/v1/assign", json=body).json()["recorded"]
+    with tab(browser, service, artifacts, width=375) as t:
+        t.sign_in(service.keys["read"])
+        for path in (f"/ui/segments/{segment}", f"/ui/customers?customer_id={customer}"):
+            t.go(path)
+            overflow = t.page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 0, path
+        t.shot("narrow-long-id")
+        assert t.errors == []
