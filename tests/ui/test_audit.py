@@ -345,3 +345,29 @@ def test_binary_outcomes_read_as_rates_beside_everyone(service: Service) -> None
         page = reader.get(f"/ui/segments/{seg.id}").text
         overall = f"{churned.overall_mean * 100:.1f}%"
         assert f"<li>churned: {rate} (all customers: {overall})</li>" in page
+
+
+def test_no_rescore_button_while_no_version_is_served(
+    versions: Versions, service_redis: str, tmp_path: Path
+) -> None:
+    """Audit (2026-12-07, helper G; screenshots np-models-1280, np-rescore): with no version
+    promoted the models page still offered "Rescore the stored customers now ... with the
+    served version", and pressing it led to an error page "no version of 'customers' is
+    served"."""
+    store = ModelStore(tmp_path / "store")
+    shutil.copytree(versions.store.root, store.root)
+    (store.root / MODEL / "promoted.json").unlink()
+    settings = Settings(
+        model_store=store.root,
+        model_name=MODEL,
+        dev_mode=True,
+        access_log=False,
+        redis_url=service_redis,
+        key_prefix="ui-unpromoted:",
+        data_dir=tmp_path / "data",
+    )
+    with serving(settings) as url, httpx.Client(base_url=url, timeout=120) as client:
+        page = client.get("/ui/")
+        assert page.status_code == 200
+        assert "Promote…" in page.text  # an admin's page: the versions can be promoted
+        assert "Rescore the stored customers now" not in page.text
