@@ -27,6 +27,21 @@ def z_colour(z: float, limit: float = Z_LIMIT) -> str:
     return "#{:02x}{:02x}{:02x}".format(*rgb)
 
 
+def _luminance(colour: str) -> float:
+    """WCAG 2 relative luminance of a ``#rrggbb`` colour."""
+    channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    r, g, b = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def ink_on(fill: str) -> str:
+    """Black or white, whichever stands out more on ``fill``: on every colour of the z scale
+    that is at least 4.5:1 (WCAG AA for small text). A switch at a fixed |z| left white on a
+    mid blue at 2.7:1."""
+    light = _luminance(fill)
+    return "#000000" if (light + 0.05) / 0.05 >= 1.05 / (light + 0.05) else "#ffffff"
+
+
 def segment_colours(ids: Sequence[str]) -> dict[str, str]:
     """Each segment's colour, in order: ten distinct ones, twenty beyond that (repeating
     past twenty)."""

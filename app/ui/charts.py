@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from app.colours import z_colour
+from app.colours import ink_on, z_colour
 from app.registry.manifest import SegmentInfo
 
 
@@ -75,9 +75,9 @@ def heat_map(segments: Sequence[SegmentInfo], labels: Mapping[str, str]) -> Heat
                 continue
             z = values[seg.id]
             title = f"{seg.name} ({seg.id}), {label}: z = {signed(z, 2)}"
-            ink = "#ffffff" if abs(z) > 1.2 else "#1f2328"
             x, y = left + c * cell_w, top + r * cell_h
-            cells.append(Cell(x, y, z, z_colour(z), ink, title, signed(z)))
+            fill = z_colour(z)
+            cells.append(Cell(x, y, z, fill, ink_on(fill), title, signed(z)))
     return HeatMap(
         width=left + cell_w * len(segments) + 4,
         height=top + cell_h * len(rows) + 4,

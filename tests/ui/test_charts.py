@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+import re
 
+from app.colours import segment_colours
 from app.registry.manifest import CategoryShare, NumericProfile, SegmentInfo
 from app.registry.store import ModelStore
 from app.training.job import TrainResult
+from app.training.report.plots import profile_plot
 from app.ui.charts import NEW, heat_map, sankey, signed, z_colour
 from app.ui.render import p_value
 
@@ -95,3 +98,45 @@ def test_a_p_value_too_small_to_print_is_not_shown_as_zero() -> None:
     assert p_value(0.0) == "< 0.0001"
     assert p_value(0.01234) == "0.0123"
     assert p_value(None) == "—"
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG 2 contrast ratio of two #rrggbb colours."""
+
+    def luminance(colour: str) -> float:
+        channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+        r, g, b = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    high, low = sorted((luminance(a), luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_heat_map_figures_are_readable_on_every_colour(
+    trained: tuple[ModelStore, TrainResult],
+) -> None:
+    """Audit (2026-12-07, helper G): the figure in a heat-map cell switched from dark to white
+    at a fixed |z|, so just past it white stood on a mid blue at 2.7:1 (dashboard, z = -1.21)
+    and 3.3:1 (report); WCAG AA asks 4.5:1 for text this small (11 px)."""
+    zs = [z / 100 for z in range(-300, 301)]
+    seg = SegmentInfo(
+        id="seg-001",
+        name="Lapsed",
+        kind="cluster",
+        description="",
+        size=10,
+        share=1.0,
+        numeric={f"f{i}": NumericProfile(mean=1.0, median=1.0, z=z) for i, z in enumerate(zs)},
+    )
+    heat = heat_map([seg], {f"f{i}": f"f{i}" for i in range(len(zs))})
+    worst = min(heat.cells, key=lambda c: contrast(c.fill, c.ink))
+    assert contrast(worst.fill, worst.ink) >= 4.5, worst
+    manifest = trained[1].manifest.model_copy(deep=True)
+    for limit in (1.0, 1.7, 2.2, 3.0):
+        segment = manifest.segments[0]
+        for i, feature in enumerate(segment.numeric):
+            segment.numeric[feature].z = limit * (i / max(len(segment.numeric) - 1, 1) * 2 - 1)
+        table = profile_plot(manifest, segment_colours([s.id for s in manifest.segments]))
+        assert table is not None
+        for fill, ink in re.findall(r"background:(#[0-9a-f]{6});color:(#[0-9a-f]{6})", table):
+            assert contrast(fill, ink) >= 4.5, (limit, fill, ink)

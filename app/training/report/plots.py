@@ -17,7 +17,7 @@ from html import escape
 
 import numpy as np
 
-from app.colours import z_colour
+from app.colours import ink_on, z_colour
 from app.registry.manifest import Manifest, SelectionPoint
 from app.training.selection import segment_floor
 
@@ -167,11 +167,11 @@ def profile_plot(m: Manifest, colours: Colours) -> str | None:
             if profile is None or not math.isfinite(profile.z):
                 cells.append(f'<td style="background:{MISSING}" title="no profile">–</td>')
                 continue
-            ink = "#ffffff" if abs(profile.z) > 0.7 * limit else INK
+            fill = z_colour(profile.z, limit)
             mean = short_num(profile.mean)
             title = f"{s.id} {s.name}, {label}: mean {mean}, z = {profile.z:+.2f}"
             cells.append(
-                f'<td style="background:{z_colour(profile.z, limit)};color:{ink}" '
+                f'<td style="background:{fill};color:{ink_on(fill)}" '
                 f'title="{escape(title)}">{mean}</td>'
             )
         rows.append(f'<tr><th scope="row">{escape(label)}</th>{"".join(cells)}</tr>')
