@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -129,6 +130,21 @@ def fmt(value: float | None, digits: int = 3) -> str:
     return f"{value:,.{digits}f}"
 
 
+def figure(value: object) -> str:
+    """A stored feature value as a person reads it: thousands separated, six significant
+    digits (at least two decimals' worth kept), never in exponent form (``%.6g`` printed a
+    spend of 1,234,567.50 as ``1.23457e+06``); text as it is."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if not math.isfinite(value):
+        return str(value)
+    if value == int(value) and abs(value) < 1e15:
+        return f"{int(value):,}"
+    magnitude = math.floor(math.log10(abs(value)))
+    decimals = min(15, max(2, 5 - magnitude))
+    return f"{value:,.{decimals}f}".rstrip("0").rstrip(".")
+
+
 def p_value(value: float | None) -> str:
     """A p-value to four places; one too small for them as ``< 0.0001``, never ``0.0000``."""
     if value is None:
@@ -163,6 +179,7 @@ templates.env.globals.update(
     fmt=fmt,
     pct=pct,
     p_value=p_value,
+    figure=figure,
     outcome_value=outcome_value,
     signed=signed,
     numeric_in=numeric_in,

@@ -371,3 +371,21 @@ def test_no_rescore_button_while_no_version_is_served(
         assert page.status_code == 200
         assert "Promote…" in page.text  # an admin's page: the versions can be promoted
         assert "Rescore the stored customers now" not in page.text
+
+
+def test_a_customers_profile_prints_figures_as_a_marketer_reads_them(service: Service) -> None:
+    """Audit (2026-12-07, helper G): the customer page printed each stored value with %.6g:
+    a spend of 1,234,567.50 as ``1.23457e+06``, an income of 58138 without a thousands
+    separator, and a share of 0.00001 as ``1e-05``."""
+    features = {**service.versions.rows[0], "monetary": 1234567.5, "tenure_days": 58138.0}
+    features["feature_usage"] = 0.00001
+    with service.api("assign") as assigner:
+        body = {"customer_id": "big-spender", "features": features}
+        assert assigner.post("/v1/assign", json=body).status_code == 200
+    with signed_in(service, "read") as reader:
+        page = reader.get("/ui/customers", params={"customer_id": "big-spender"}).text
+    cells = dict(re.findall(r'<th scope="row">(\w+)</th><td>([^<]*)</td>', page))
+    assert cells["monetary"] == "1,234,567.5"
+    assert cells["tenure_days"] == "58,138"
+    assert cells["feature_usage"] == "0.00001"
+    assert not any("e+" in v or "e-" in v for v in cells.values()), cells
