@@ -146,10 +146,11 @@ def figure(value: object) -> str:
 
 
 def p_value(value: float | None) -> str:
-    """A p-value to four places; one too small for them as ``< 0.0001``, never ``0.0000``."""
+    """A p-value to four places; one too small for them as ``< 0.0001`` (never ``0.0000``),
+    with a no-break space: a narrow column set the ``<`` above the figure."""
     if value is None:
         return "—"
-    return "< 0.0001" if value < 0.00005 else f"{value:.4f}"
+    return "<\u00a00.0001" if value < 0.00005 else f"{value:.4f}"
 
 
 def outcome_value(value: float | None, kind: str | None) -> str:

@@ -94,8 +94,8 @@ def test_heat_map_reads_as_words_to_a_marketer() -> None:
 def test_a_p_value_too_small_to_print_is_not_shown_as_zero() -> None:
     """The segments page's outcome table printed p = 0.0000 for p < 0.00005 (every outcome of
     the customers example): a p-value is never zero; the report says ``p < 0.001``."""
-    assert p_value(1e-300) == "< 0.0001"
-    assert p_value(0.0) == "< 0.0001"
+    assert p_value(1e-300) == "<\u00a00.0001"  # a no-break space: one line in a narrow column
+    assert p_value(0.0) == "<\u00a00.0001"
     assert p_value(0.01234) == "0.0123"
     assert p_value(None) == "—"
 
