@@ -589,3 +589,15 @@ def test_the_segment_table_says_what_its_stability_and_flags_mean() -> None:
         "(close to all customers on every feature), unstable, or converging (another segment "
         "is close to it, or differs from it on no outcome)"
     ) in page
+
+
+def test_segment_stabilities_share_one_precision() -> None:
+    """Audit (2026-12-07, helper G; the tree report on the example data): the segments
+    table's Stability column read 0.996, 0.99, 0.996: three significant digits dropped the
+    trailing zero of 0.990, so one figure looked rounder (less precise) than the others."""
+    manifest = make_manifest()
+    manifest.segments[0].stability = 0.99
+    manifest.segments[1].stability = 0.996
+    page = render(manifest)
+    assert "<td class=num>0.990</td>" in page
+    assert "<td class=num>0.996</td>" in page

@@ -340,10 +340,12 @@ def _segment_table(segs: list[SegmentInfo], colours: Colours) -> str:
             f'<span class="badge {escape(f)}">{escape(f.replace("_", " "))}</span>' for f in s.flags
         )
         action = f"<br><i>Action: {escape(s.action)}</i>" if s.action else ""
+        # one precision for the column: 0.990, not 0.99 beside 0.996
+        stability = "n/a" if s.stability is None else f"{s.stability:.3f}"
         rows.append(
             f"<tr><td class=num>{_swatch(colours[s.id])}{escape(s.id)}</td><td><b>"
             f"{escape(s.name)}</b></td><td>{kind}</td><td class=num>{s.size:,}</td>"
-            f"<td class=num>{s.share:.1%}</td><td class=num>{_num(s.stability)}</td>"
+            f"<td class=num>{s.share:.1%}</td><td class=num>{stability}</td>"
             f"<td>{''.join(badges) or '—'}</td><td>{escape(s.description)}{action}</td></tr>"
         )
     head = "".join(
