@@ -601,3 +601,16 @@ def test_segment_stabilities_share_one_precision() -> None:
     page = render(manifest)
     assert "<td class=num>0.990</td>" in page
     assert "<td class=num>0.996</td>" in page
+
+
+def test_a_binary_outcomes_means_read_as_rates_as_its_bars_do() -> None:
+    """Audit (2026-12-07, helper G; the customer_personality report): the outcome table gave
+    a campaign's acceptance as "0.0843 to 0.219", overall 0.149, while the bars under it say
+    8% and 22%; a rate reads as a percentage in both."""
+    manifest = make_manifest()
+    converted = manifest.outcomes[1]
+    converted.segment_min, converted.segment_max = 0.0843, 0.219
+    manifest.outcomes[0].segment_min, manifest.outcomes[0].segment_max = 150.0, 2400.0
+    page = render(manifest)
+    assert '<td class="num">8.4% to 21.9%</td><td class="num">50.0%</td>' in page
+    assert '<td class="num">150 to 2,400</td><td class="num">600</td>' in page

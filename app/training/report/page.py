@@ -6,6 +6,7 @@ goes through ``html.escape``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
@@ -16,6 +17,7 @@ from app.colours import segment_colours
 from app.registry.manifest import (
     CategoryShare,
     Manifest,
+    OutcomeTest,
     SegmentInfo,
     SelectionPoint,
     dropped_summary,
@@ -310,6 +312,14 @@ def _outcomes_use(m: Manifest) -> str:
     return "The outcomes are not used to form segments."
 
 
+def _mean(t: OutcomeTest, value: float | None) -> str:
+    """An outcome's mean: a binary outcome's as a rate (8.4%, as its bars say), a numeric
+    one's as a figure."""
+    if t.kind == "binary" and value is not None and math.isfinite(value):
+        return f"{value:.1%}"
+    return _num(value)
+
+
 def _effects(m: Manifest) -> str:
     """Effect size per outcome: with thousands of customers every p-value is tiny, so how
     much the segments differ is the figure to read."""
@@ -317,8 +327,8 @@ def _effects(m: Manifest) -> str:
         f"<tr><td>{escape(t.name)}</td><td>{t.kind}"
         + (f" (1 = {escape(t.positive)})" if t.kind == "binary" and t.positive else "")
         + f'</td><td>{escape(t.effect_measure or "")}</td><td class="num">{_num(t.effect_size)}'
-        f'</td><td class="num">{_num(t.segment_min)} to {_num(t.segment_max)}</td>'
-        f'<td class="num">{_num(t.overall_mean)}</td></tr>'
+        f'</td><td class="num">{_mean(t, t.segment_min)} to {_mean(t, t.segment_max)}</td>'
+        f'<td class="num">{_mean(t, t.overall_mean)}</td></tr>'
         for t in m.outcomes
     )
     return (
