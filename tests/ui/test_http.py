@@ -151,6 +151,11 @@ def test_a_promotion_needs_the_confirmation(service: Service) -> None:
         form = {"csrf": token, "confirm": "yes", "target": service.versions.old}
         assert admin.post("/ui/rollback", data=form).status_code == 303
         assert api.get("/v1/models").json()["promoted"] == service.versions.old
+        # audit (2026-12-07, helper G): the history read "<version> promote at ..."
+        page = admin.get("/ui/").text
+        assert f"Rolled back to <code>{service.versions.old}</code> at " in page
+        assert f"<code>{new}</code> promoted at " in page
+        assert " promote at " not in page and " rollback at " not in page
 
 
 def test_an_edit_shows_field_errors_and_changes_nothing(service: Service) -> None:
