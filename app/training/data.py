@@ -540,9 +540,9 @@ def check_data_file(
     available = columns_of(path, dialect)  # a file of blank lines is empty too
     missing = [c for c in columns or () if c not in available]
     if missing:
-        hint = _header_below(path, missing, dialect) or columns_hint(
-            missing, available, path=path, table=table, read_with=dialect
-        )
+        # a first line that holds any of the columns is the header: a title row holds none
+        below = _header_below(path, missing, dialect) if len(missing) == len(columns or ()) else ""
+        hint = below or columns_hint(missing, available, path=path, table=table, read_with=dialect)
         hint = (
             hint
             or _id_hint(id_column, missing, available, table)
@@ -563,7 +563,9 @@ def _header_below(path: Path, missing: Sequence[str], dialect: CsvFormat) -> str
     """Where the missing columns are named on a line below the first: a title row above
     the header (the UCI credit-card default sheet, saved as CSV, has a row of 'X1', 'X2'
     ... 'Y' above 'ID', 'LIMIT_BAL' ...: every column was "missing", and the error listed
-    the placeholders), with the pandas line that deletes the lines above."""
+    the placeholders), with the pandas line that deletes the lines above. Asked only where
+    the first line holds none of the config's columns (a missing column's name found as a
+    value below a real header is no header there)."""
     if path.suffix.lower() in PARQUET_SUFFIXES:
         return ""
     import csv

@@ -896,6 +896,24 @@ def test_a_header_below_a_title_row_is_found(tmp_path: Path) -> None:
     assert_store_untouched(tmp_path / "store")
 
 
+def test_a_value_named_like_a_missing_column_is_no_header(tmp_path: Path) -> None:
+    """A header that holds the config's other columns is the header: a missing column's
+    name found as a value on a line below (a plan 'team' where the config names a column
+    'team') is no header there, and the hint is not to delete the real header (it was:
+    'the names are on line 2 ... delete the line above them')."""
+    data = tmp_path / "plans.csv"
+    good_frame().to_csv(data, index=False)
+    features = FEATURES + '\n[[features]]\nname = "team"\ntype = "categorical"\n'
+    output = run_train(write_config(tmp_path, data, features=features), tmp_path / "store")
+    assert (
+        "plans.csv: missing column(s) 'team'; the file has: 'customer_id', 'spend', 'visits', "
+        "'plan'"
+    ) in output, output
+    assert "of the file, below a title" not in output, output
+    assert "skiprows" not in output, output
+    assert_store_untouched(tmp_path / "store")
+
+
 def test_outcomes_written_both_short_and_as_a_table_are_told_the_fix(tmp_path: Path) -> None:
     """A new user wrote the README's short ``outcomes = ["review_score"]`` above an
     ``[outcomes.future]`` table (a log's repurchase): TOML's own error, "Cannot declare
