@@ -335,7 +335,7 @@ def outcome_column(
             return numbers, positive
         _near_binary(lowered, text[~blank], name, source)
         _two_words(text[~blank], name, source)
-        _classes(text[~blank], name, source)
+        _classes(text[~blank], name, source, values[~blank])
     numbers, _ = numeric_column(
         values.to_frame(name),
         name,
@@ -352,6 +352,7 @@ def _declared_binary(
     """The outcome as 1 where it holds ``positive`` (compared as text, trimmed, any case) and
     0 where it holds the one other value; blank and ``missing_values`` cells stay missing.
     A numeric column compares numbers (``positive = "1"`` matches ``1.0``)."""
+    raw = values  # as the file holds it, for the pandas line of an error
     number = pd.to_numeric(pd.Series([positive.strip()]), errors="coerce").iloc[0]
     if pd.api.types.is_numeric_dtype(values) and not pd.isna(number):
         # as objects: a nullable column (Int64, boolean) takes no text in its own dtype
@@ -371,12 +372,13 @@ def _declared_binary(
         )
     others = lowered[lowered != wanted].unique()
     if len(others) > 1:
+        spelt = str(given[lowered == wanted].mode().iloc[0])
         raise DataError(
             f"{source}: outcome {name!r} holds {lowered.nunique():,} values ({shown}), not "
             f"two: list the ones that are neither in [data] missing_values"
             + (
                 f"; or, for {positive.strip()!r} against all the others, "
-                + _one_column(name, str(given[lowered == wanted].mode().iloc[0]))
+                + _one_column(name, spelt, _read_as(raw, name, spelt, fold=True))
                 if len(others) < MAX_CLASSES
                 else ""
             )
@@ -389,16 +391,37 @@ def _declared_binary(
 MAX_CLASSES = 20  # values of a text outcome read as classes, for the error's advice
 
 
-def _one_column(name: str, value: str) -> str:
-    """The pandas line that writes a 0/1 column for one class of an outcome."""
+def _one_column(name: str, value: str, compared: str | None = None) -> str:
+    """The pandas line that writes a 0/1 column for one class of an outcome; ``compared``:
+    what ``frame[name]`` is compared to where not the text ``value`` as written (a number,
+    or the column trimmed and folded)."""
     column = f"{name}_{value}"
+    comparison = compared or f"frame[{name!r}] == {value!r}"
     return (
         f"write a 0/1 column for it into the file first (frame[{column!r}] = "
-        f"(frame[{name!r}] == {value!r}).astype(int)) and declare {column!r} as the outcome"
+        f"({comparison}).astype(int)) and declare {column!r} as the outcome"
     )
 
 
-def _classes(text: pd.Series, name: str, source: str) -> None:
+def _read_as(raw: pd.Series, name: str, value: str, fold: bool) -> str | None:
+    """How the pandas line compares ``frame[name]`` to a class ``value`` (trimmed, and
+    with ``fold`` in any case, as the outcome is read): a number column to the number (its
+    text compared to '5' was all 0), a column whose class is spelt padded or in another case
+    trimmed and folded too; None where ``== value`` finds every row of the class."""
+    if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
+        number = float(value)
+        return f"frame[{name!r}] == {int(number) if number.is_integer() else number!r}"
+    written = raw.dropna().astype(str)
+    keys = written.str.strip()
+    keys = keys.str.casefold() if fold else keys
+    key = value.strip().casefold() if fold else value.strip()
+    if bool((written[keys == key] == value).all()):
+        return None
+    folded = ".str.casefold()" if fold else ""
+    return f"frame[{name!r}].astype(str).str.strip(){folded} == {key!r}"
+
+
+def _classes(text: pd.Series, name: str, source: str, raw: pd.Series) -> None:
     """An outcome of a few classes written as words (a customer-segmentation table's
     ``Segmentation`` of ``A`` to ``D``): it "should be numeric but holds text", which named
     no way on. An outcome is a number or two values: a class against the others is a 0/1
@@ -412,10 +435,12 @@ def _classes(text: pd.Series, name: str, source: str) -> None:
     if for_people(values).any() or values.str.contains(r"\d+[-/.]\d+[-/.]\d+").any():
         return
     shown = ", ".join(repr(v) for v in sorted(counts.index)[:8])
+    first = str(counts.index[0])
     raise DataError(
         f"{source}: outcome {name!r} holds {len(counts)} classes ({shown}), where an outcome "
         "is a number or two values (Yes/No, true/false, Y/N ...): to judge the segments by one "
-        f"class against the others, {_one_column(name, str(counts.index[0]))} (one such "
+        f"class against the others, {_one_column(name, first, _read_as(raw, name, first, False))}"
+        " (one such "
         "column per class that matters; a value that means unknown goes in [data] "
         "missing_values)"
     )

@@ -1978,8 +1978,9 @@ def test_an_outcome_of_several_classes_is_told_the_column_to_write() -> None:
         "Train.csv: outcome 'Segmentation' holds 4 classes ('A', 'B', 'C', 'D'), where an "
         "outcome is a number or two values (Yes/No, true/false, Y/N ...): to judge the "
         "segments by one class against the others, write a 0/1 column for it into the file first "
-        "(frame['Segmentation_D'] = (frame['Segmentation'] == 'D').astype(int)) and declare "
-        "'Segmentation_D' as the outcome (one such column per class that matters; a value "
+        "(frame['Segmentation_D'] = (frame['Segmentation'].astype(str).str.strip() == 'D')"
+        ".astype(int)) and declare 'Segmentation_D' as the outcome (one such column per class "
+        "that matters; a value "
         "that means unknown goes in [data] missing_values)"
     )
     with pytest.raises(DataError) as raised:
@@ -1994,6 +1995,32 @@ def test_an_outcome_of_several_classes_is_told_the_column_to_write() -> None:
         with pytest.raises(DataError) as raised:
             outcome_column(pd.Series(other * 3), "o", "f.csv")
         assert "classes" not in str(raised.value), raised.value
+
+
+def test_the_class_column_line_makes_the_class_it_names() -> None:
+    """The pandas line an outcome of several classes is told, run on the column as pandas
+    reads it, makes a 0/1 column of the class: it compared a numeric column to text
+    (``frame['rating'] == '5'``, all 0 on a column of numbers) and missed the class's
+    spellings padded with spaces or in another case, which the outcome's reading counts."""
+    from app.training.values import outcome_column
+
+    def line_of(error: str) -> str:
+        return error.split("file first (", 1)[1].split(") and declare", 1)[0]
+
+    cases = [
+        (pd.Series([1, 2, 3, 4, 5] * 4), "5", 4),
+        (pd.Series([1.5, 2.0, 3.0] * 4), "3", 4),
+        (pd.Series(["A", "B", "C", "D", " D", "d "] * 3), "D", 9),
+        (pd.Series(["A", "B", "C", "D", " D"] * 3), None, 6),
+    ]
+    for column, positive, ones in cases:
+        with pytest.raises(DataError) as raised:
+            outcome_column(column, "o", "f.csv", positive=positive)
+        frame = pd.DataFrame({"o": column})
+        target, expression = line_of(str(raised.value)).split(" = ", 1)
+        made = eval(expression, {"frame": frame})  # the line as a user runs it
+        assert int(made.sum()) == ones, (str(raised.value), made.tolist())
+        assert target.startswith("frame['o_"), raised.value
 
 
 def test_views_and_carts_of_positive_amount_beside_purchases_are_noted(tmp_path: Path) -> None:
