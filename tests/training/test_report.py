@@ -534,6 +534,23 @@ def test_the_profile_map_shows_four_digit_means_whole() -> None:
     assert "mean 1,969, z =" in row
 
 
+def test_the_profile_map_rounds_a_mean_at_a_boundary_as_a_figure() -> None:
+    """Means that round up across a boundary (999.96 to a thousand, 999,999.9 to a million,
+    9,999.6 to ten thousand) read '1e+03', '1e+03k' and '10,000' (six characters, where a
+    cell holds five): each is written as the figure it rounds to."""
+    from app.training.report.plots import profile_plot
+
+    m = make_manifest(n_segments=3, categorical=False, outcomes=False, rule=False)
+    name = m.features[0].name
+    for segment, mean in zip(m.segments, (999.96, 999_999.9, 9_999.6), strict=True):
+        segment.numeric[name].mean = mean
+    heat = profile_plot(m, {s.id: "#1f77b4" for s in m.segments})
+    assert heat is not None
+    row = heat.split(f'<th scope="row">{m.features[0].label}')[1].split("</tr>")[0]
+    shown = re.findall(r">([^<>]+)</td>", row)
+    assert shown == ["1,000", "1M", "10k"], shown
+
+
 def test_the_candidate_table_says_why_a_candidate_was_not_admissible() -> None:
     """A marketing table's candidate table read "no" eleven times: which rule each candidate
     had failed (a segment under the smallest share, a refit under the stability floor) was

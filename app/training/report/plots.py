@@ -401,9 +401,14 @@ def short_num(value: float) -> str:
     """A figure in at most five characters: ``43.1k``, ``2.5M``, ``0.674``; four digits whole
     (``1,958``, as wide as ``1.96k``): a heat map showed the birth years of four segments,
     1958 to 1978, as ``1.96k``, ``1.97k``, ``1.97k`` and ``1.98k``."""
-    if 1e3 <= abs(value) < 1e4:
-        return f"{value:,.0f}"
+    # each bound compared with the figure as rounded for display: 999.96 read "1e+03",
+    # 999,999.9 "1e+03k" and 9,999.6 "10,000"
+    if not math.isfinite(value):
+        return f"{value:.3g}"
+    if 1e3 <= abs(round(value)) < 1e4:
+        return f"{round(value):,.0f}"
+    shown = abs(float(f"{value:.3g}"))
     for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= limit:
-            return f"{value / limit:.3g}{suffix}"
+        if shown >= limit:
+            return f"{float(f'{value:.3g}') / limit:.3g}{suffix}"
     return f"{value:.3g}"
