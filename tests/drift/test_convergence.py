@@ -241,3 +241,17 @@ def test_the_summary_says_why_a_pair_converges_in_words() -> None:
     assert pair_reasons(far) == (
         "no outcome differs between them; centres 0.82 sd apart, root mean square over the features"
     )
+
+
+def test_a_close_pair_just_under_the_bound_is_not_said_at_it() -> None:
+    """A pair 0.2496 sd apart, close under 0.25, read "centres 0.25 sd apart, under 0.25":
+    the distance is cut, not rounded, to two decimals where it is under the bound."""
+    from app.cli.drift import pair_reasons
+    from app.registry.manifest import ConvergencePair
+
+    pair = ConvergencePair(
+        segments=("seg-001", "seg-002"), distance=0.2496, reasons=["close_centres"]
+    )
+    assert pair_reasons(pair) == (
+        "centres 0.24 sd apart, under 0.25, root mean square over the features"
+    )
