@@ -1464,9 +1464,18 @@ EVENT_TABLE = (
 
 
 def only_holding(ids: pd.Series, lines: np.ndarray, keep: np.ndarray) -> list[Any]:
-    """The customers of ``lines`` who hold no other kept line (each once, as written)."""
-    holders = pd.Index(pd.unique(ids[lines].to_numpy(dtype=object)))
-    return list(holders[~holders.isin(ids[keep & ~lines].to_numpy(dtype=object))])
+    """The customers of ``lines`` who hold no other kept line (each once, as written, in
+    the order of their first such line). By codes of one factorisation of the ids: pandas'
+    ``isin`` of a few thousand holders in 3.5M lines' ids took 30 s of CPU (0.2 s so)."""
+    rows = lines | keep
+    codes, uniques = pd.factorize(ids[rows])  # a missing id: -1, no customer
+    held = codes[lines[rows]]
+    other = codes[(keep & ~lines)[rows]]
+    elsewhere = np.bincount(other[other >= 0], minlength=len(uniques)) > 0
+    held = held[held >= 0]
+    first = pd.unique(held[~elsewhere[held]])
+    found: list[Any] = np.asarray(uniques, dtype=object)[first].tolist()
+    return found
 
 
 EXCLUDED_SHARE = 0.05  # of the log's customers, left with no line, from which it is noted
@@ -1482,7 +1491,7 @@ def excluded_customers(
     if not excluded.any():
         return ()
     only = only_holding(ids, excluded, keep)
-    every = int(pd.unique(ids[keep | excluded].to_numpy(dtype=object)).size)
+    every = int(ids[keep | excluded].nunique(dropna=False))
     if len(only) < EXCLUDED_SHARE * every:  # a few whose one order was cancelled: expected
         return ()
     return (
@@ -1537,7 +1546,7 @@ def free_marks(
                 f"exclude_values = {json.dumps(values)}"
             )
         if ids is not None and (only := only_holding(ids, apart, keep)):
-            every = int(pd.unique(ids[keep].to_numpy(dtype=object)).size)
+            every = int(ids[keep].nunique(dropna=False))
             how += (
                 f"; {counted(len(only), 'customer')} ({len(only) / every:.0%}) "
                 f"{'holds' if len(only) == 1 else 'hold'} only such lines and would then be in "
@@ -1606,7 +1615,7 @@ def browsing_marks(
         if ids is not None and (
             only := only_holding(ids, lines_of[codes] & (codes >= 0) & keep, keep)
         ):
-            every = int(pd.unique(ids[keep].to_numpy(dtype=object)).size)
+            every = int(ids[keep].nunique(dropna=False))
             how += (
                 f"; {counted(len(only), 'customer')} ({len(only) / every:.0%}) "
                 f"{'holds' if len(only) == 1 else 'hold'} only such lines and would then be in "

@@ -2062,3 +2062,45 @@ def test_views_and_carts_of_positive_amount_beside_purchases_are_noted(tmp_path:
     loaded = load_training_data(parse_config(config, base_dir=tmp_path))
     assert not [n for n in loaded.notes if "of positive amount, beside" in n], loaded.notes
     assert loaded.frame["frequency"].tolist() == [5] * 4
+
+
+def test_only_holding_is_the_customers_with_no_other_kept_line() -> None:
+    """``only_holding`` by codes of one factorisation (a hashed ``isin`` of a 3.5M-line log's
+    ids took 30 s of CPU per note in pandas 3, 60 s a training with an exclude column and a
+    browsing one): the same customers, in the order of their first such line, as a plain set
+    of the other lines' ids gives, with ids repeated, missing and of every line kept or not."""
+    from app.training.data import only_holding
+
+    rng = np.random.default_rng(11)
+    for size in (0, 1, 7, 2_000):
+        written = rng.choice([f"C{i:03d}" for i in range(60)] + [None], size)
+        ids = pd.Series(written, dtype="string")
+        keep = rng.random(size) < 0.8
+        keep &= ids.notna().to_numpy()
+        lines = keep & (rng.random(size) < 0.3)
+        others = {c for c, k, line in zip(written, keep, lines, strict=True) if k and not line}
+        plain: list[str] = []
+        for c, line in zip(written, lines, strict=True):
+            if line and c not in others and c not in plain:
+                plain.append(c)
+        found = only_holding(ids, lines, keep)
+        assert found == plain, (size, found, plain)
+        assert all(type(c) is str for c in found)
+
+
+def test_only_holding_reads_a_million_lines_in_a_fraction_of_a_second() -> None:
+    """A million lines' ids (333,333 customers, 5% of lines apart): the hashed ``isin`` took
+    3.7 s of CPU here (and 30 s on the 1M example log's 3.5M lines, per note); one
+    factorisation of the ids, about 0.1 s."""
+    import time
+
+    from app.training.data import only_holding
+
+    rng = np.random.default_rng(0)
+    size = 1_000_000
+    ids = pd.Series(np.char.add("C", rng.integers(0, size // 3, size).astype(str)), dtype="string")
+    keep = np.ones(size, dtype=bool)
+    lines = rng.random(size) < 0.05
+    started = time.process_time()
+    only_holding(ids, lines, keep)
+    assert time.process_time() - started < 1.5
