@@ -1573,6 +1573,25 @@ BROWSE_WORDS = frozenset(
 )  # fmt: skip
 
 
+# words of a line's type that name a way an order is bought: "click & collect" (an order
+# picked up in store) was read as a browsing click, and the note said to leave it out
+SALE_PARTS = frozenset(
+    {"order", "purchase", "sale", "collect", "pickup", "delivery", "paid", "bought", "sold"}
+)
+
+
+def _type_words(value: str) -> list[str]:
+    return [w for w in re.split(r"[\s_&+/-]+", value) if w]
+
+
+def _a_sale(value: str) -> bool:
+    """Whether a line's type (folded) says a sale: a sale's word, or one that holds a word
+    of an order's way of being bought (``click & collect``, ``home delivery``)."""
+    return re.sub(r"[\s-]+", "_", value) in SALE_WORDS or not SALE_PARTS.isdisjoint(
+        _type_words(value)
+    )
+
+
 def browsing_marks(
     log: pd.DataFrame, tx: TransactionsConfig, kinds: Sequence[str], keep: np.ndarray,
     amount: np.ndarray, ids: pd.Series | None = None,
@@ -1590,12 +1609,12 @@ def browsing_marks(
         words = folded.fillna("").to_numpy(dtype=object)
         lines = np.bincount(codes[sold & (codes >= 0)], minlength=len(words))
         said = {str(w): int(n) for w, n in zip(words, lines, strict=True) if n and w}
-        sale = [w for w in said if re.sub(r"[\s-]+", "_", w) in SALE_WORDS]
+        sale = [w for w in said if _a_sale(w)]
         marked = {v.strip().casefold() for v in (*tx.refund_values, *tx.exclude_values)}
         others = sorted(
             (w for w in said if w not in sale and w not in marked), key=lambda w: -said[w]
         )
-        browsed = any(BROWSE_WORDS & set(re.split(r"[\s_-]+", w)) for w in others)
+        browsed = any(BROWSE_WORDS & set(_type_words(w)) for w in others)
         if not sale or not browsed:  # (a status's 'shipped' beside 'ordered' is a sale's)
             continue
         count = sum(said[w] for w in others)

@@ -2064,6 +2064,30 @@ def test_views_and_carts_of_positive_amount_beside_purchases_are_noted(tmp_path:
     assert loaded.frame["frequency"].tolist() == [5] * 4
 
 
+def test_click_and_collect_orders_are_no_browsing(tmp_path: Path) -> None:
+    """A till's order type of 'Sale' beside 'Click & Collect' (an order picked up in store,
+    paid like any) and 'Click_and_collect': the word 'click' read as a browsing click, and
+    the note said to leave those sales out (exclude_values = ["click & collect", ...]). A
+    type that names an order's way of being bought is a sale's."""
+    rows = []
+    for c in range(8):
+        for d in range(1, 6):
+            kind = ("Sale", "Click & Collect", "click_and_collect")[(c + d) % 3]
+            rows.append((f"u{c}", f"2019-10-0{d} 10:00:00", kind, "19.99"))
+    path = tmp_path / "orders.csv"
+    pd.DataFrame(rows, columns=["customer", "when", "order_type", "total"]).to_csv(
+        path, index=False
+    )
+    tx: dict[str, object] = {"customer": "customer", "timestamp": "when", "amount": "total"}
+    config: dict[str, object] = {
+        "data": {"path": str(path), "kind": "transactions", "transactions": tx},
+        "features": [{"name": "recency_days"}, {"name": "frequency"}],
+        "model": {"k_min": 2, "k_max": 2, "stability_bootstraps": 0},
+    }
+    loaded = load_training_data(parse_config(config, base_dir=tmp_path))
+    assert not [n for n in loaded.notes if "of positive amount, beside" in n], loaded.notes
+
+
 def test_only_holding_is_the_customers_with_no_other_kept_line() -> None:
     """``only_holding`` by codes of one factorisation (a hashed ``isin`` of a 3.5M-line log's
     ids took 30 s of CPU per note in pandas 3, 60 s a training with an exclude column and a
