@@ -518,11 +518,18 @@ MAX_CODES = 20  # more distinct whole numbers than this read as a measure, whate
 ID_WORDS = frozenset({"id", "no", "nr", "nbr", "num", "number", "idx", "key", "cd"})
 
 
+PREPOSITIONS = frozenset({"in", "at", "on", "per", "of", "with", "since", "by", "for", "from"})
+
+
 def _named_as_code(name: str) -> bool:
     """Whether the name's head word, its last (``Region_Code``, ``StoreType``, ``channel``;
     ``store_id`` by the word before ``id``), is a code's: a count or an amount of a code
     word's thing (``NumStorePurchases``, ``store_visits``, ``category_spend``) is none."""
     words = [w.lower() for w in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])", name)]
+    # a measure of a code word's thing: the head is before the preposition (years_in_job,
+    # months_on_platform, visits_per_device: tenures and counts, not codes)
+    if cut := next((i for i, w in enumerate(words) if i and w in PREPOSITIONS), None):
+        words = words[:cut]
     if len(words) > 1 and words[-1] in ID_WORDS:
         words.pop()
     return bool(words) and words[-1] in CODE_WORDS

@@ -630,6 +630,37 @@ def test_a_code_named_by_an_abbreviated_number_word_is_noted(tmp_path: Path, nam
     assert [n.split(":")[0] for n in coded_categories(config, frame)] == [name]
 
 
+@pytest.mark.parametrize(
+    ("name", "coded"),
+    [
+        ("years_in_job", False),
+        ("YearsAtJob", False),
+        ("months_on_platform", False),
+        ("visits_per_device", False),
+        ("job_code", True),
+        ("device", True),
+        ("MARRIAGE", True),
+    ],
+)
+def test_a_measure_of_a_code_words_thing_is_no_code(tmp_path: Path, name: str, coded: bool) -> None:
+    """A measure named with a preposition before a code word (``years_in_job`` 0..15, a
+    tenure) has its head word before the preposition: the new person's-kind code words
+    (job, platform, device ...) named such counts codes, "declare type = categorical"."""
+    from app.training.data_notes import coded_categories
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({name: rng.integers(0, 16, 400), "spend": rng.gamma(2, 50, 400)})
+    config = parse_config(
+        {
+            "data": {"path": str(tmp_path / "t.csv")},
+            "features": [{"name": name}, {"name": "spend"}],
+        },
+        base_dir=tmp_path,
+    )
+    said = [n.split(":")[0] for n in coded_categories(config, frame)]
+    assert said == ([name] if coded else []), said
+
+
 def test_a_wide_tables_logged_features_are_named_up_to_eight(tmp_path: Path) -> None:
     """A 64-column spend table's note on the features logged named 38 of them, 13 lines of
     the summary: it names 8 and counts the others, whose transform the manifest keeps."""
