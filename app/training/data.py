@@ -1580,6 +1580,9 @@ SALE_PARTS = frozenset(
 )
 
 
+MAX_LISTED = 12  # a type column's values the browsing note writes as exclude_values
+
+
 def _type_words(value: str) -> list[str]:
     return [w for w in re.split(r"[\s_&+/-]+", value) if w]
 
@@ -1618,7 +1621,10 @@ def browsing_marks(
         if not sale or not browsed:  # (a status's 'shipped' beside 'ordered' is a sale's)
             continue
         count = sum(said[w] for w in others)
-        shown = ", ".join(repr(w) for w in others[:3]) + (", ..." if len(others) > 3 else "")
+        # each clipped, a few named (a type naming its page: 200 values, a 23 KB note)
+        shown = ", ".join(echoed(w) for w in others[:3]) + (
+            f", ... ({len(others):,} values)" if len(others) > 3 else ""
+        )
         if tx.exclude_column not in (None, column):
             how = (
                 f"leave them out of the file (exclude_column reads one column, "
@@ -1626,10 +1632,14 @@ def browsing_marks(
             )
         else:
             declared = list(tx.exclude_values) if tx.exclude_column == column else []
-            how = (
-                f"set [data.transactions] exclude_column = {json.dumps(column)} with "
-                f"exclude_values = {json.dumps([*declared, *sorted(others)])}"
+            listed = [*declared, *sorted(others)]
+            values = (
+                f"exclude_values = {json.dumps(listed)}"
+                if len(listed) <= MAX_LISTED and sum(map(len, listed)) <= 400
+                else f"exclude_values listing its {len(others):,} values that are no sale "
+                "(or leave those lines out of the file)"
             )
+            how = f"set [data.transactions] exclude_column = {json.dumps(column)} with {values}"
         lines_of = folded.isin(others).fillna(False).to_numpy(dtype=bool)
         if ids is not None and (
             only := only_holding(ids, lines_of[codes] & (codes >= 0) & keep, keep)
@@ -1640,7 +1650,7 @@ def browsing_marks(
                 f"{'holds' if len(only) == 1 else 'hold'} only such lines and would then be in "
                 f"no segment: {EVENT_TABLE}"
             )
-        bought = ", ".join(repr(w) for w in sale[:2])
+        bought = ", ".join(echoed(w) for w in sale[:2])
         return (
             f"column {column!r} says {shown} on {counted(count, 'line')} of positive amount, "
             f"beside {bought} on {counted(sum(said[w] for w in sale), 'line')}: each such "

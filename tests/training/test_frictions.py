@@ -2088,6 +2088,32 @@ def test_click_and_collect_orders_are_no_browsing(tmp_path: Path) -> None:
     assert not [n for n in loaded.notes if "of positive amount, beside" in n], loaded.notes
 
 
+def test_the_browsing_note_is_bounded_however_many_types_browse(tmp_path: Path) -> None:
+    """A type column whose views name their page (200 distinct 'view page /products/...'
+    of 109 characters beside 'purchase'): the note listed every value in exclude_values and
+    three whole, 23,485 characters into the summary and the manifest (a million pages: a
+    note of megabytes). It names a few, clipped, and counts the rest."""
+    rows = []
+    for c in range(40):
+        for d in range(1, 6):
+            rows.append((f"u{c}", f"2019-10-0{d} 10:00:00", "purchase", "19.99"))
+            page = f"view page /products/item-{c}-{d}-" + "x" * 80
+            rows.append((f"u{c}", f"2019-10-0{d} 10:01:00", page, "19.99"))
+    path = tmp_path / "events.csv"
+    columns = ["user_id", "event_time", "event_type", "price"]
+    pd.DataFrame(rows, columns=columns).to_csv(path, index=False)
+    tx: dict[str, object] = {"customer": "user_id", "timestamp": "event_time", "amount": "price"}
+    config: dict[str, object] = {
+        "data": {"path": str(path), "kind": "transactions", "transactions": tx},
+        "features": [{"name": "recency_days"}, {"name": "frequency"}],
+    }
+    loaded = load_training_data(parse_config(config, base_dir=tmp_path))
+    said = [n for n in loaded.notes if "of positive amount, beside" in n]
+    assert len(said) == 1, loaded.notes
+    assert len(said[0]) < 1_000, said[0]
+    assert "200 values" in said[0], said[0]
+
+
 def test_only_holding_is_the_customers_with_no_other_kept_line() -> None:
     """``only_holding`` by codes of one factorisation (a hashed ``isin`` of a 3.5M-line log's
     ids took 30 s of CPU per note in pandas 3, 60 s a training with an exclude column and a
