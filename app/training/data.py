@@ -2302,7 +2302,11 @@ def per_order_ids(frame: pd.DataFrame, later: pd.DataFrame, column: str) -> tupl
     if len(frame) < PER_ORDER_MIN or not bool((frame["frequency"] == 1).all()):
         return ()
     returning = later["customer"].astype(str)
-    if len(returning) and returning.isin(frame.index.astype(str)).any():
+    # a lookup of each distinct id in the customers' (unique) index: pandas' isin of 300,000
+    # lines' ids in a million customers' took 5 s of CPU
+    known = frame.index.astype(str)
+    known = known if known.is_unique else known.drop_duplicates()  # (get_indexer needs it)
+    if len(returning) and bool((known.get_indexer(returning.unique()) >= 0).any()):
         return ()  # some customer bought again after the reference date: ids are people's
     after = (
         f" (and none of them is among the {counted(returning.nunique(), 'customer')} who "
