@@ -2306,7 +2306,7 @@ def per_order_ids(frame: pd.DataFrame, later: pd.DataFrame, column: str) -> tupl
     # lines' ids in a million customers' took 5 s of CPU
     known = frame.index.astype(str)
     known = known if known.is_unique else known.drop_duplicates()  # (get_indexer needs it)
-    if len(returning) and bool((known.get_indexer(returning.unique()) >= 0).any()):
+    if len(returning) and bool((known.get_indexer(pd.Index(returning.unique())) >= 0).any()):
         return ()  # some customer bought again after the reference date: ids are people's
     after = (
         f" (and none of them is among the {counted(returning.nunique(), 'customer')} who "
