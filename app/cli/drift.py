@@ -194,7 +194,7 @@ def pair_reasons(pair: ConvergencePair) -> str:
     said = ["no outcome differs between them"] if "same_outcomes" in pair.reasons else []
     close = f", under {CLOSE_CENTRES}" if "close_centres" in pair.reasons else ""
     # under the bound, cut to two decimals: 0.2496 rounded read "0.25 sd apart, under 0.25"
-    distance = math.floor(pair.distance * 100) / 100 if close else pair.distance
+    distance = math.floor(round(pair.distance * 100, 6)) / 100 if close else pair.distance
     said.append(f"centres {distance:.2f} sd apart{close}, root mean square over the features")
     return "; ".join(said)
 

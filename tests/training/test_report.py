@@ -578,6 +578,7 @@ def test_the_candidate_table_says_why_a_candidate_was_not_admissible() -> None:
                 point(3, 0.2, True, stability=0.95, score=1.0),
                 point(4, 0.2, True, stability=0.95),
                 point(5, 0.2, False, stability=0.804),
+                point(7, 0.2, False, stability=0.897),  # cut, not rounded: not "0.90 < 0.9"
                 point(6, 0.002, False),
             ],
         }
@@ -591,6 +592,7 @@ def test_the_candidate_table_says_why_a_candidate_was_not_admissible() -> None:
         "chosen",
         "yes; not ranked: silhouette under 0.5 x the best",
         "no: stability 0.80 < 0.9",
+        "no: stability 0.89 < 0.9",
         "no: a segment under 5%",
     ], verdicts
 

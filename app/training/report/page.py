@@ -277,7 +277,10 @@ def _verdict(p: SelectionPoint, floor: float, method: str) -> str:
     if p.min_share < floor:
         return f"no: a segment under {percent(floor)}"
     if method != "silhouette" and p.stability is not None and p.stability < MIN_STABILITY:
-        return f"no: stability {p.stability:.2f} < {MIN_STABILITY}"
+        # cut to two decimals, not rounded: 0.897 read "stability 0.90 < 0.9"
+        return (
+            f"no: stability {math.floor(round(p.stability * 100, 6)) / 100:.2f} < {MIN_STABILITY}"
+        )
     return "no"
 
 
