@@ -1923,13 +1923,16 @@ def short_log(when: pd.Series, amount: np.ndarray, ref: date) -> tuple[str, ...]
     before = purchases(amount) & (when < pd.Timestamp(ref)).to_numpy()
     if not before.any():
         return ()
+    # the purchases' own days, first to last: counted to the reference date, a week read as
+    # of two months later (recency 55 to 62 days, still days apart) was no short log
     first = pd.Timestamp(when[before].min()).date()
-    days = (ref - first).days
+    last = pd.Timestamp(when[before].max()).date()
+    days = (last - first).days + 1
     if days >= SHORT_LOG_DAYS:
         return ()
     return (
         f"the log's purchases before the reference date span {counted(days, 'day')} ({first} "
-        f"to {ref - timedelta(days=1)}): recency, frequency and tenure compare customers "
+        f"to {last}): recency, frequency and tenure compare customers "
         "within them, so 'lapsed' and 'recent' (and a segment so named) differ by days, "
         "not months; a log of several months tells customers' habits apart",
     )

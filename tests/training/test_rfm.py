@@ -119,6 +119,39 @@ def test_unparseable_timestamps_are_refused(tmp_path: Path, column: str) -> None
         load_training_data(parse_config(raw, base_dir=tmp_path))
 
 
+def test_a_log_of_a_few_days_is_noted_with_a_reference_date_months_later(
+    tmp_path: Path,
+) -> None:
+    """A week of purchases read as of two months later: every customer's recency is 55 to
+    62 days, and the segments' 'lapsed' and 'recent' still differ by days; the note measured
+    the days from the first purchase to the reference date (67) and said nothing. It measures
+    the purchases' own span."""
+    from app.training.config import parse_config
+    from app.training.data import load_training_data
+
+    days = pd.date_range("2026-01-25", "2026-01-31", periods=8).strftime("%Y-%m-%d")
+    log = pd.DataFrame(
+        {"customer_id": list("abcdabcd"), "timestamp": list(days), "amount": [10.0] * 8}
+    )
+    path = tmp_path / "log.csv"
+    log.to_csv(path, index=False)
+    tx = {"customer": "customer_id", "timestamp": "timestamp", "amount": "amount"}
+    raw = {
+        "data": {
+            "path": str(path),
+            "kind": "transactions",
+            "transactions": {**tx, "reference_date": "2026-04-01"},
+        },
+        "features": [{"name": "monetary"}, {"name": "recency_days"}],
+        "model": {"k_min": 2, "k_max": 3},
+    }
+    notes = load_training_data(parse_config(raw, base_dir=tmp_path)).notes
+    said = [n for n in notes if "span" in n]
+    assert [n.split(":")[0] for n in said] == [
+        "the log's purchases before the reference date span 7 days (2026-01-25 to 2026-01-31)"
+    ], notes
+
+
 @pytest.mark.parametrize(("first", "noted"), [("2026-01-25", True), ("2025-11-01", False)])
 def test_a_log_of_a_few_days_is_noted(tmp_path: Path, first: str, noted: bool) -> None:
     """The UCI retail sample's five days named a segment whose customers had last ordered 4
