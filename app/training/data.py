@@ -1496,7 +1496,7 @@ def excluded_customers(
         return ()
     return (
         f"{counted(len(only), 'customer')} ({len(only) / every:.0%} of the log's, e.g. "
-        f"{str(only[0])!r}) {'has' if len(only) == 1 else 'have'} only lines that "
+        f"{echoed(str(only[0]))}) {'has' if len(only) == 1 else 'have'} only lines that "
         f"exclude_column {tx.exclude_column!r} leaves out: with no sale, they are in no segment "
         f"and `segments assign` tags none of them; {EVENT_TABLE}",
     )

@@ -2176,3 +2176,30 @@ def test_the_per_order_check_reads_a_million_customers_in_a_fraction_of_a_second
     assert len(said) == 1 and "every one of the 1,000,000 customers" in said[0], said
     later.loc[7, "customer"] = "C123"  # one came back: the ids are people's
     assert per_order_ids(frame, later, "customer_id") == ()
+
+
+def test_the_excluded_customers_note_clips_the_id_it_shows(tmp_path: Path) -> None:
+    """The note on customers left with no line by exclude_column showed its example id
+    whole: an export's ids of 5,000 characters (a session token) made a note of 5 KB."""
+    rows = []
+    for c in range(20):
+        customer = f"{c:02d}" + "t" * 5_000
+        for d in range(1, 4):
+            status = "cancelled" if c < 5 else "paid"
+            rows.append((customer, f"2024-05-0{d} 10:00:00", "19.99", status))
+    path = tmp_path / "orders.csv"
+    pd.DataFrame(rows, columns=["customer", "when", "total", "status"]).to_csv(path, index=False)
+    tx: dict[str, object] = {
+        "customer": "customer",
+        "timestamp": "when",
+        "amount": "total",
+        "exclude_column": "status",
+    }
+    config: dict[str, object] = {
+        "data": {"path": str(path), "kind": "transactions", "transactions": tx},
+        "features": [{"name": "recency_days"}, {"name": "frequency"}],
+    }
+    loaded = load_training_data(parse_config(config, base_dir=tmp_path))
+    said = [n for n in loaded.notes if "only lines that exclude_column" in n]
+    assert len(said) == 1, loaded.notes
+    assert len(said[0]) < 1_000 and "(5,002 characters)" in said[0], said[0][:400]
