@@ -2138,30 +2138,10 @@ def test_only_holding_is_the_customers_with_no_other_kept_line() -> None:
         assert all(type(c) is str for c in found)
 
 
-def test_only_holding_reads_a_million_lines_in_a_fraction_of_a_second() -> None:
-    """A million lines' ids (333,333 customers, 5% of lines apart): the hashed ``isin`` took
-    3.7 s of CPU here (and 30 s on the 1M example log's 3.5M lines, per note); one
-    factorisation of the ids, about 0.1 s."""
-    import time
-
-    from app.training.data import only_holding
-
-    rng = np.random.default_rng(0)
-    size = 1_000_000
-    ids = pd.Series(np.char.add("C", rng.integers(0, size // 3, size).astype(str)), dtype="string")
-    keep = np.ones(size, dtype=bool)
-    lines = rng.random(size) < 0.05
-    started = time.process_time()
-    only_holding(ids, lines, keep)
-    assert time.process_time() - started < 1.5
-
-
-def test_the_per_order_check_reads_a_million_customers_in_a_fraction_of_a_second() -> None:
+def test_the_per_order_check_of_a_million_customers_looks_them_up_in_the_index() -> None:
     """An Olist-like log of a million customers who each bought once, and 300,000 lines
-    after the reference date: pandas' ``isin`` of those lines' ids in the million took 5 s of
-    CPU (a lookup in the customers' index, 0.3 s); the note is the same either way."""
-    import time
-
+    after the reference date: the note, then none once one of them came back (the lookup in
+    the customers' index that replaced pandas' 5 s ``isin``; its time is in bench/README)."""
     from app.training.data import per_order_ids
 
     rng = np.random.default_rng(0)
@@ -2170,9 +2150,7 @@ def test_the_per_order_check_reads_a_million_customers_in_a_fraction_of_a_second
         {"frequency": np.ones(size)}, index=pd.Index(np.char.add("C", np.arange(size).astype(str)))
     )
     later = pd.DataFrame({"customer": np.char.add("D", rng.integers(0, size, 300_000).astype(str))})
-    started = time.process_time()
     said = per_order_ids(frame, later, "customer_id")
-    assert time.process_time() - started < 2.0
     assert len(said) == 1 and "every one of the 1,000,000 customers" in said[0], said
     later.loc[7, "customer"] = "C123"  # one came back: the ids are people's
     assert per_order_ids(frame, later, "customer_id") == ()
