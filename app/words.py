@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 
 def counted(n: int, noun: str, plural: str | None = None, verb: str = "") -> str:
@@ -240,3 +240,21 @@ def bounded_message(text: str, limit: int = MAX_MESSAGE) -> str:
         return text
     head, tail = text[: limit * 3 // 4], text[-(limit // 4) :]
     return f"{head} … ({len(text) - len(head) - len(tail):,} characters left out) … {tail}"
+
+
+# a categorical profile's one row for the categories the model's encoder groups as
+# infrequent (rarer than the feature's min_frequency): it tells them from the frequent ones,
+# never apart, and a profile does not either
+INFREQUENT_CATEGORY = "__infrequent__"
+RARE_NAMED = 3  # the most of a group's categories its row names
+
+
+def rare_group(infrequent: Sequence[str]) -> str:
+    """The row of a feature's grouped rare categories, in a reader's words: ``other (3 rare:
+    Absurd, Alone, YOLO)``; ``other (40 rare: a, b, c, …)``; ``other`` where none is known (a
+    version trained before its encoder's infrequent ones were kept)."""
+    if not infrequent:
+        return "other"
+    named = [c.strip("_") if c.startswith("__") and c.endswith("__") else c for c in infrequent]
+    more = ", …" if len(named) > RARE_NAMED else ""
+    return f"other ({len(named):,} rare: {', '.join(named[:RARE_NAMED])}{more})"

@@ -25,7 +25,12 @@ class CategoryShareOut(BaseModel):
 
 class Profile(BaseModel):
     numeric: dict[str, NumericProfileOut]
-    categorical: dict[str, dict[str, CategoryShareOut]]
+    categorical: dict[str, dict[str, CategoryShareOut]] = Field(
+        description="feature -> category -> shares, of the categories the model tells apart: "
+        "those rarer than the feature's min_frequency, which the model reads as one, are one "
+        "entry, __infrequent__ (a version trained before 2026-12-07 lists them one by one); "
+        "missing cells are __missing__"
+    )
 
 
 class SegmentStatusOut(BaseModel):

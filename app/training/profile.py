@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -24,7 +24,14 @@ from app.training.config import CategoricalFeature, Feature, TrainConfig
 from app.training.effects import outcome_effect
 from app.training.preprocess import MISSING_CATEGORY, category_codes
 from app.training.tree_names import LeafSplit, bounds_number, bounds_text
-from app.words import NO_WORDS, YES_WORDS, label_of, percent, plain_number
+from app.words import (
+    INFREQUENT_CATEGORY,
+    NO_WORDS,
+    YES_WORDS,
+    label_of,
+    percent,
+    plain_number,
+)
 
 NAME_Z = 0.5  # a feature must differ this much to appear in a name
 NAME_SIDE = 2 / 3  # and this share of the segment be on that side of the population median
@@ -114,8 +121,14 @@ def profile_segments(
     min_share: float,
     outcomes: list[str] | None = None,
     positive: dict[str, str] | None = None,
+    infrequent: Mapping[str, Collection[str]] | None = None,
 ) -> tuple[list[SegmentInfo], list[OutcomeTest]]:
-    """Profile every slot; ``transformed`` holds the numeric features after their transform."""
+    """Profile every slot; ``transformed`` holds the numeric features after their transform.
+
+    ``infrequent``: feature -> the categories the model's encoder groups as infrequent
+    (rarer than its ``min_frequency``), profiled as one category, ``INFREQUENT_CATEGORY``:
+    the model tells them from the others, never apart, and a profile that listed them one by
+    one (``marital status = YOLO``, 2 customers) showed a marketer noise rows."""
     n = len(frame)
     numeric = list(transformed.columns)
     pop_mean = transformed.mean()
@@ -138,7 +151,8 @@ def profile_segments(
     pop_shares: dict[str, pd.Series] = {}
     for f in config.features:
         if isinstance(f, CategoricalFeature):
-            cat_codes[f.name], pop_shares[f.name] = category_positions(frame[f.name])
+            rare = (infrequent or {}).get(f.name, ())
+            cat_codes[f.name], pop_shares[f.name] = category_positions(frame[f.name], rare)
     outcomes = [o for o in (outcomes or []) if o in frame.columns]
     # the rows grouped by slot once (a stable sort keeps each slot's rows in frame order):
     # a slot's rows are then one slice, the same values in the same order as a boolean
@@ -247,15 +261,27 @@ class SlotRows:
         return frame.take(self.order)
 
 
-def category_positions(column: pd.Series) -> tuple[np.ndarray, pd.Series]:
+def category_positions(
+    column: pd.Series, infrequent: Collection[str] = ()
+) -> tuple[np.ndarray, pd.Series]:
     """The population's category shares, ``canonical_column(column).value_counts(normalize=
-    True)``, and each row's position in them, counted on integer codes of the categories.
+    True)``, and each row's position in them, counted on integer codes of the categories;
+    the ``infrequent`` ones (the encoder's) counted as one, ``INFREQUENT_CATEGORY``.
 
     ``value_counts`` ranks by count, ties as its hash table met them (in order of first
     appearance): the codes appear in the rows exactly where their categories do, so their
     ``value_counts`` is the same ranking, ties included (tests/training/test_matrix.py).
     """
     codes, categories = category_codes(column)
+    if infrequent:
+        rare = np.isin(categories.astype(str), list(infrequent))
+        if rare.any():  # the frequent ones keep their order, the group's code comes last
+            kept = np.flatnonzero(~rare)
+            group = np.empty(len(categories), dtype=np.intp)
+            group[kept] = np.arange(len(kept))
+            group[rare] = len(kept)
+            codes = group[codes]
+            categories = np.append(categories[kept], np.array([INFREQUENT_CATEGORY], object))
     shares = pd.Series(codes).value_counts(normalize=True)
     ranked = shares.index.to_numpy()
     position = np.empty(len(categories), dtype=np.intp)

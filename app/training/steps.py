@@ -40,7 +40,7 @@ from app.registry.manifest import (
 )
 from app.registry.store import ModelStore, new_version_id
 from app.serving.preprocess import infrequent_categories
-from app.training.config import NumericFeature, TrainConfig
+from app.training.config import CategoricalFeature, NumericFeature, TrainConfig
 from app.training.csv_format import CsvFormat
 from app.training.data import TrainingData, columns_of, min_rows_for
 from app.training.job import Timer, TrainResult, one_blas_thread
@@ -274,6 +274,7 @@ def fit_version(
             spec.min_share,
             data.outcomes,
             data.positive,
+            infrequent_by_feature(config, preprocessor),
         )
         data.notes.extend(empty_rules(config, frame, segments[: len(rules)], rules))
         checked = checked_rows(config, frame, data.outcomes)
@@ -656,6 +657,19 @@ def _data_info(config: TrainConfig, data: TrainingData, fingerprint: str) -> Dat
         notes=data.notes,
         day_first=data.day_first,
     )
+
+
+def infrequent_by_feature(config: TrainConfig, preprocessor: object) -> dict[str, set[str]]:
+    """Categorical feature -> the categories its fitted encoder groups as infrequent (the
+    feature schema's ``infrequent``): profiles count them as one category, as the model does."""
+    named = preprocessor.named_transformers_  # type: ignore[attr-defined]
+    grouped: dict[str, set[str]] = {}
+    for f in config.features:
+        if isinstance(f, CategoricalFeature):
+            rare = infrequent_categories(named[f"cat_{f.name}"].named_steps["onehot"])
+            if rare is not None and len(rare):
+                grouped[f.name] = {str(c) for c in rare}
+    return grouped
 
 
 def _feature_schema(

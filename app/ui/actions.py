@@ -38,6 +38,7 @@ from app.ui.auth import (
     read_form,
     require_admin,
 )
+from app.ui.charts import rare_of
 from app.ui.pages import api, labels_of, served_segment, serving_of
 from app.ui.render import holder_of, model_state, page, redirect
 
@@ -237,6 +238,7 @@ async def edit_segment(request: Request, segment_id: str) -> Response:
             seg=seg,
             live=None,
             labels=labels_of(serving),
+            rare=rare_of(serving.manifest.features),
             heat=None,
             outcomes={o.name: o for o in serving.manifest.outcomes},
             saved=False,

@@ -11,7 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from app.colours import ink_on, z_colour
-from app.registry.manifest import SegmentInfo
+from app.registry.manifest import FeatureSchema, SegmentInfo
+from app.words import INFREQUENT_CATEGORY, rare_group
 
 
 @dataclass(frozen=True)
@@ -44,15 +45,30 @@ def signed(z: float, digits: int = 1) -> str:
     return text[1:] if float(text) == 0 else text
 
 
-def category_label(category: str) -> str:
-    """A reserved bucket (``__missing__``, ``__infrequent__``) as the word it stands for."""
+def category_label(category: str, infrequent: Sequence[str] | None = None) -> str:
+    """A reserved bucket as the words it stands for: ``__missing__`` as ``missing``, the
+    encoder's rare categories (``__infrequent__``, ``infrequent`` its feature's) as ``other (3
+    rare: Absurd, Alone, YOLO)``."""
+    if category == INFREQUENT_CATEGORY:
+        return rare_group(infrequent or [])
     reserved = category.startswith("__") and category.endswith("__")
     return category.strip("_") if reserved else category
 
 
-def heat_map(segments: Sequence[SegmentInfo], labels: Mapping[str, str]) -> HeatMap:
+def rare_of(features: Sequence[FeatureSchema]) -> dict[str, list[str]]:
+    """Categorical feature -> its encoder's infrequent categories (the manifest's schema)."""
+    return {f.name: f.infrequent for f in features if f.infrequent}
+
+
+def heat_map(
+    segments: Sequence[SegmentInfo],
+    labels: Mapping[str, str],
+    features: Sequence[FeatureSchema] = (),
+) -> HeatMap:
     """Features (rows) by segments (columns), each cell the segment's standardised difference
-    from the population; categorical features contribute one row per category."""
+    from the population; categorical features contribute one row per category, the rare ones
+    the model groups one row (``features``' ``infrequent`` name them)."""
+    rare = rare_of(features)
     rows: list[tuple[str, dict[str, float]]] = []
     for feature, label in labels.items():
         if any(feature in s.numeric for s in segments):
@@ -65,7 +81,8 @@ def heat_map(segments: Sequence[SegmentInfo], labels: Mapping[str, str]) -> Heat
                 for s in segments
                 if category in s.categorical.get(feature, {})
             }
-            rows.append((f"{label} = {category_label(category)}", values))
+            text = category_label(category, rare.get(feature))
+            rows.append((f"{label} = {text}", values))
     cell_w, cell_h, left, top = 56.0, 24.0, 250.0, 30.0
     columns = [(left + (i + 0.5) * cell_w, s.id, s.name) for i, s in enumerate(segments)]
     cells = []

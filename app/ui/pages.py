@@ -36,7 +36,7 @@ from app.registry.store import ModelStore
 from app.rescore.endpoints import rescores, where
 from app.serving import ServingModel
 from app.ui.auth import PageError, looking
-from app.ui.charts import heat_map, sankey
+from app.ui.charts import heat_map, rare_of, sankey
 from app.ui.drift import drift_status
 from app.ui.render import holder_of, model_state, page
 
@@ -182,8 +182,9 @@ async def segments_page(request: Request) -> Response:
         segments=segments,
         live=live,
         live_total=live_total,
-        heat=heat_map(segments, labels),
+        heat=heat_map(segments, labels, serving.manifest.features),
         labels=labels,
+        rare=rare_of(serving.manifest.features),
         outcomes=serving.manifest.outcomes,
         drift=await drift_status(request.app.state, serving),
     )
@@ -205,7 +206,8 @@ async def segment_page(request: Request, segment_id: str, saved: str = "") -> Re
         seg=seg,
         live=None if live is None else live[seg.id],
         labels=labels,
-        heat=heat_map([seg], labels),
+        rare=rare_of(serving.manifest.features),
+        heat=heat_map([seg], labels, serving.manifest.features),
         outcomes={o.name: o for o in serving.manifest.outcomes},
         saved=saved == "true",
         errors={},

@@ -18,7 +18,7 @@ from app.problems import Problem
 from app.registry.manifest import SegmentInfo
 from app.serving import ModelHolder
 from app.ui.auth import PageError, Viewer, apply_cookies
-from app.ui.charts import signed
+from app.ui.charts import category_label, signed
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -185,4 +185,5 @@ templates.env.globals.update(
     signed=signed,
     numeric_in=numeric_in,
     categories_in=categories_in,
+    category_label=category_label,
 )

@@ -40,7 +40,7 @@ from app.training.selection import (
     WEIGHTED,
     segment_floor,
 )
-from app.words import counted, percent
+from app.words import INFREQUENT_CATEGORY, counted, percent, rare_group
 
 QUALITY = {
     "silhouette": "Silhouette",
@@ -386,7 +386,9 @@ def _categorical(m: Manifest, colours: Colours) -> str:
                 f"<tr><td>{_swatch(colours[s.id])}{escape(s.id)} · "
                 f"{escape(s.name)}</td>{cells}</tr>"
             )
-        head = "".join(f"<th class=num>{_category(c)}</th>" for c in cats)
+        schema = next((f for f in m.features if f.name == name), None)
+        rare = schema.infrequent if schema is not None else None
+        head = "".join(f"<th class=num>{_category(c, rare)}</th>" for c in cats)
         blocks.append(
             f'<h3>{escape(labels.get(name, name))}</h3><div class="wide"><table class=cat><tr>'
             f"<th>Segment</th>{head}</tr>{''.join(rows)}</table></div>{_left_out(m, name, cats)}"
@@ -409,8 +411,11 @@ def _left_out(m: Manifest, name: str, shown: Sequence[str]) -> str:
         missing = ref.shares[-1] if len(ref.shares) == len(known) + 2 else 0.0
         if missing and MISSING_CATEGORY not in shown:
             left.append((MISSING_CATEGORY, missing))
-    seen = set(shown) | {c for c, _ in left}
     schema = next((f for f in m.features if f.name == name), None)
+    # the rare ones the model groups are counted in the group's column, where it is shown
+    grouped = set(schema.infrequent or []) if schema and INFREQUENT_CATEGORY in shown else set()
+    left = [(c, v) for c, v in left if c not in grouped]
+    seen = set(shown) | {c for c, _ in left} | grouped
     left += [(c, None) for c in (schema.categories or [] if schema else []) if c not in seen]
     if not left:
         return ""
@@ -444,8 +449,12 @@ def _share_cell(share: CategoryShare | None, top: bool) -> str:
     return f'<td class="num" style="background:rgba({rgb},{alpha:.2f})">{text}</td>'
 
 
-def _category(name: str) -> str:
-    """Reserved buckets such as ``__infrequent__`` read as words, in italics."""
+def _category(name: str, infrequent: Sequence[str] | None = None) -> str:
+    """Reserved buckets read as words, in italics: ``__missing__`` as ``missing``, the
+    encoder's rare categories (``__infrequent__``; ``infrequent``, its feature's) as ``other
+    (3 rare: Absurd, Alone, YOLO)``."""
+    if name == INFREQUENT_CATEGORY:
+        return f"<i>{escape(rare_group(infrequent or []))}</i>"
     reserved = name.startswith("__") and name.endswith("__")
     return f"<i>{escape(name.strip('_'))}</i>" if reserved else escape(name)
 
