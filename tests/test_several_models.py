@@ -1021,3 +1021,35 @@ def test_features_of_another_served_model_are_named_with_it(
         nowhere = {"customer_id": "c1", "features": {**row, "shoe_size": 42}}
         detail = api.post("/v1/assign", json=nowhere).json()["detail"]
         assert detail == "features.shoe_size: unknown feature", detail
+
+
+def test_a_batch_of_another_served_models_features_names_it_once(
+    versions: Versions,
+    tx_trained: tuple[ModelStore, Any],
+    store: ModelStore,
+    service_redis: str,
+    prefix: str,
+    tmp_path: Path,
+) -> None:
+    """The single assign named the model whose features a request's unknown ones are; the
+    batch answered each item "unknown feature" and nothing of it. It says so once, beside
+    the results (however many items), and nothing where no served model has them all."""
+    shutil.copytree(tx_trained[0].root / "transactions", store.root / "transactions")
+    row = versions.rows[0]  # the customers model's features
+    settings = settings_for(store, service_redis, prefix, tmp_path)
+    items = [{"customer_id": f"c{i}", "features": row} for i in range(3)]
+    with TestClient(create_app(settings)) as api:
+        answer = api.post("/v1/assign/batch?model=transactions", json={"items": items})
+        assert answer.status_code == 200, answer.text
+        doc = answer.json()
+        assert doc["failed"] == 3, doc
+        assert doc["hint"] == (
+            "the items' unknown features are features of model 'customers', not of "
+            "'transactions', which answered: send them with ?model=customers"
+        ), doc.get("hint")
+        nowhere = [{"customer_id": "c1", "features": {**row, "shoe_size": 42}}]
+        doc = api.post("/v1/assign/batch?model=transactions", json={"items": nowhere}).json()
+        assert "hint" not in doc, doc
+        fine = [{"customer_id": "c1", "features": row}]
+        doc = api.post("/v1/assign/batch", json={"items": fine}).json()
+        assert doc["failed"] == 0 and "hint" not in doc, doc

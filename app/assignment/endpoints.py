@@ -25,7 +25,7 @@ behave the same there as well.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -195,25 +195,59 @@ def with_model_hint(state: State, serving: ServingModel, problem: Problem) -> Pr
     """``problem``, naming the served model whose features the unknown ones are where one
     has them all: a user who trained their own model beside the default one sent its
     features without ``?model=`` and was told only "unknown feature", once per feature."""
-    unknown = {
-        e["field"].removeprefix("features.")
-        for e in problem.errors or []
-        if e["field"].startswith("features.") and e["message"].startswith("unknown feature")
-    }
+    unknown = unknown_features(problem.errors or [], "features.")
+    name = model_having(state, serving, unknown)
+    if name is not None:
+        problem.detail += (
+            f"; {'it is a feature' if len(unknown) == 1 else 'they are features'} of "
+            f"model {name!r}, not of {serving.manifest.model_name!r}, which answered: "
+            f"send {'it' if len(unknown) == 1 else 'them'} with ?model={name}"
+        )
+    return problem
+
+
+def unknown_features(errors: Iterable[Mapping[str, str]], prefix: str) -> set[str]:
+    """The features ``errors`` call unknown, their fields after ``prefix`` (``features.`` of
+    one request, ``items.<i>.features.`` of a batch item: each item's index told apart)."""
+    unknown = set()
+    for e in errors:
+        field = e["field"]
+        if e["message"].startswith("unknown feature") and field.startswith(prefix):
+            unknown.add(field.removeprefix(prefix))
+    return unknown
+
+
+def model_having(state: State, serving: ServingModel, unknown: set[str]) -> str | None:
+    """The served model, other than ``serving``'s, that has every one of ``unknown``."""
     models: Models | None = getattr(state, "models", None)
     if not unknown or models is None:
-        return problem
+        return None
     for name in models.names:
         other = models.holder(name).current
         own = name == serving.manifest.model_name
         if not own and other is not None and unknown <= other.feature_kinds.keys():
-            problem.detail += (
-                f"; {'it is a feature' if len(unknown) == 1 else 'they are features'} of "
-                f"model {name!r}, not of {serving.manifest.model_name!r}, which answered: "
-                f"send {'it' if len(unknown) == 1 else 'them'} with ?model={name}"
-            )
-            break
-    return problem
+            return name
+    return None
+
+
+def batch_model_hint(state: State, serving: ServingModel, results: list[Any]) -> str | None:
+    """The batch's hint, once: the items' unknown features (those its answer lists, at most
+    ``BATCH_MAX_ERRORS``) are all another served model's. Each item's errors are its own
+    (``items.<i>.features.plan``)."""
+    unknown: set[str] = set()
+    for r in results:
+        if r.get("status") == "error":
+            prefix = f"items.{r['index']}.features."
+            unknown |= unknown_features(r.get("errors") or [], prefix)
+    name = model_having(state, serving, unknown)
+    if name is None:
+        return None
+    one = len(unknown) == 1
+    return (
+        f"the items' unknown {'feature is a feature' if one else 'features are features'} of "
+        f"model {name!r}, not of {serving.manifest.model_name!r}, which answered: send "
+        f"{'it' if one else 'them'} with ?model={name}"
+    )
 
 
 async def _derived(
@@ -269,6 +303,9 @@ async def assign_batch_payload(state: State, body: bytes, query: bytes) -> bytes
         items = parse_batch(body, max_batch)
         live = partial(live_features_many, state, serving)
         doc = await answer_batch(serving, history, items, max_id, explain, live)
+        hint = batch_model_hint(state, serving, doc["results"])
+        if hint is not None:
+            doc["hint"] = hint
     segments = Counter(r["segment_id"] for r in doc["results"] if r["status"] == "ok")
     for segment, count in segments.items():
         child(ASSIGNMENTS, serving.manifest.model_name, segment).inc(count)

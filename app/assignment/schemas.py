@@ -210,3 +210,8 @@ class BatchResponse(BaseModel):
     assigned: int
     failed: int
     results: list[BatchItem]
+    hint: str | None = Field(
+        None,
+        description="present where the items' unknown features (those the results list) are "
+        "all another served model's: that model, and ?model= to send them with",
+    )
