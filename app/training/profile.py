@@ -982,7 +982,14 @@ def _leaf_name(
     # the one category a "not" leaf holds, by its name: a plan's leaf of ``plan not in
     # ['free', 'basic', 'pro']`` was "Plan not basic, free, pro" for its enterprise customers
     top = max(shares.items(), key=lambda kv: kv[1].share, default=None)
-    if split.category is not None and not split.is_category and top and top[1].share >= 0.9:
+    # (a category a name may say: the rare ones' group, ``__infrequent__``, is none)
+    if (
+        split.category is not None
+        and not split.is_category
+        and top
+        and top[1].share >= 0.9
+        and _nameable(top[0])
+    ):
         lead = _category_trait(top[0], labels[split.feature], top[1].share, yes_no)
     else:
         lead = _deciding_trait(

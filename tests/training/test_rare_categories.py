@@ -118,3 +118,33 @@ def test_the_dashboard_profile_table_names_the_rare_group() -> None:
     assert "marital status = <i>other (3 rare: Absurd, Alone, YOLO)</i>" in html
     assert "marital status = Married" in html
     assert "marital status = <i>other</i>" in str(table([seg], labels, "Profile"))
+
+
+def test_a_tree_leaf_of_rare_categories_is_named_by_its_split(tmp_path: Path) -> None:
+    """A tree leaf of ``status not in [Married, Single]`` that holds (90% or more) the rare
+    group was named by the profile's top category: the group, ``__infrequent__ marital
+    status``. It is named by its split, as before the group, and never by the bucket."""
+    from app.training.profile import SlotInfo, profile_segments
+    from app.training.tree_names import LeafSplit
+
+    status = np.array(["Married"] * 60 + ["Single"] * 36 + ["Absurd", "YOLO", "Alone", "YOLO"])
+    frame = pd.DataFrame({"spend": np.arange(100, dtype=float), "status": status})
+    raw = {
+        "data": {"path": str(tmp_path / "c.csv")},
+        "features": [{"name": "spend"}, {"name": "status", "type": "categorical"}],
+        "model": {"name": "tree"},
+    }
+    config = parse_config(raw, base_dir=tmp_path)
+    slots = np.array([0] * 60 + [1] * 36 + [2] * 4)
+    rest = LeafSplit("status", (1,), "Single", False, excluded=("Married", "Single"))
+    infos = [
+        SlotInfo("seg-001", "rule", split=LeafSplit("status", (1, 2), "Married", True)),
+        SlotInfo("seg-002", "rule", split=LeafSplit("status", (2,), "Single", True)),
+        SlotInfo("seg-003", "rule", split=rest),
+    ]
+    rare = {"status": {"Absurd", "YOLO", "Alone"}}
+    segments, _ = profile_segments(
+        config, frame, frame[["spend"]], slots, infos, 0.0, None, None, rare
+    )
+    assert segments[2].categorical["status"][INFREQUENT_CATEGORY].share == 1.0
+    assert "__" not in segments[2].name and "infrequent" not in segments[2].name, segments[2].name
