@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, ValidationError
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.assignment.customer_ids import MAX_ID_LENGTH
@@ -212,6 +212,13 @@ class Settings(BaseSettings):
     def served_models(self) -> tuple[str, ...]:
         """``models`` as names (empty: every model with a promoted version)."""
         return tuple(n.strip() for n in self.models.split(",") if n.strip())
+
+    @field_validator("api_keys_file", mode="before")
+    @classmethod
+    def _blank_file_is_none(cls, value: object) -> object:
+        """An empty ``SEGMENTS_API_KEYS_FILE`` (a compose file's ``${VAR:-}``) is no file, as
+        an empty ``SEGMENTS_API_KEYS`` is no keys: it was the path '.', a keys file configured."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     def check_serving(self) -> None:
         """The service never runs without keys unless development mode says so, nor in

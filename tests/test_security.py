@@ -474,6 +474,23 @@ def test_development_mode_beside_configured_keys_refuses_to_start(
     # blank keys are no keys: development mode runs (test_keys_that_hold_no_entry_...)
 
 
+@pytest.mark.parametrize("blank", ["", " "])
+def test_an_empty_keys_file_variable_is_no_keys_file(
+    tmp_path: Path, blank: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``SEGMENTS_API_KEYS_FILE=`` (a compose file's ``${SEGMENTS_API_KEYS_FILE:-}``, an .env
+    line left empty) was the path '.', a keys file configured: development mode beside it
+    refused to start, saying keys were configured, while an empty SEGMENTS_API_KEYS is no
+    keys; without development mode the service started reading its keys from a folder."""
+    for name in ("SEGMENTS_API_KEYS", "SEGMENTS_API_KEYS_FILE", "SEGMENTS_DEV_MODE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SEGMENTS_API_KEYS_FILE", blank)
+    assert Settings(model_store=tmp_path).api_keys_file is None
+    Settings(model_store=tmp_path, dev_mode=True).check_serving()  # runs
+    with pytest.raises(ValueError, match="no API keys configured"):
+        Settings(model_store=tmp_path).check_serving()
+
+
 @pytest.mark.parametrize("blank", [" ", ",", " , ,", "# no key yet"])
 def test_keys_that_hold_no_entry_are_no_keys_and_refuse_to_start(
     trained: tuple[ModelStore, TrainResult],
