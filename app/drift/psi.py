@@ -58,7 +58,13 @@ def numeric_edges(values: np.ndarray, bins: int) -> list[float]:
     if len(finite) == 0:
         return []
     qs = np.quantile(finite, np.linspace(0, 1, bins + 1)[1:-1])
-    return [float(q) for q in np.unique(qs)]
+    return _edges(qs)
+
+
+def _edges(qs: np.ndarray) -> list[float]:
+    """The distinct quantiles as edges; a zero always +0.0 (``+ 0.0``): of a column holding
+    0.0 and -0.0 the partition picked either, and a bin read '<= -0'."""
+    return [float(q) + 0.0 for q in np.unique(qs)]
 
 
 def numeric_counts(values: np.ndarray, edges: Sequence[float]) -> np.ndarray:
@@ -85,7 +91,7 @@ def numeric_reference(values: np.ndarray, bins: int) -> tuple[list[float], np.nd
         return [], np.array([0, len(values)], dtype=np.int64)
     probabilities = np.linspace(0, 1, bins + 1)[1:-1]
     qs = np.quantile(finite, probabilities, overwrite_input=True)
-    edges = [float(q) for q in np.unique(qs)]
+    edges = _edges(qs)
     up_to = [np.count_nonzero(finite <= edge) for edge in edges]
     counts = np.diff(np.concatenate([[0], up_to, [len(finite)]]))
     return edges, np.append(counts, len(values) - len(finite)).astype(np.int64)

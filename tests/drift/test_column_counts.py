@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from app.drift.psi import (
+    bin_labels,
     category_counts,
     column_category_counts,
     numeric_counts,
@@ -68,3 +69,19 @@ def test_numeric_reference_is_the_edges_and_their_counts() -> None:
             expected = numeric_counts(values, edges)
             assert counts.tolist() == expected.tolist(), name
             assert counts.dtype == expected.dtype, name
+
+
+def test_a_zero_edge_is_never_negative_zero() -> None:
+    """A column holding 0.0 and -0.0 (``np.round(-0.4)``) put its edge at whichever zero the
+    quantile's partition or sort happened to pick: the drift table's bins read '<= -0' and
+    '> -0', and the same data wrote another manifest from one numpy to the next."""
+    values = np.array([-1.0, 2.0, 1.0, 2.0, 0.0, 1.0, -1.0, -0.0, 0.0, -0.0, 1.0, 2.0, -0.0, 0.0])
+    values = np.concatenate([values, [1.0, 2.0, 0.0, 1.0, 0.0, -0.0, -1.0, -0.0, 0.0, 1.0, 1.0]])
+    values = np.concatenate([values, [-0.0, 2.0, -1.0, 2.0, -0.0, -1.0, 0.0, 1.0, 2.0]])
+    rng = np.random.default_rng(3)
+    columns = [values, *(rng.choice(values, 40) for _ in range(200))]
+    for column in columns:
+        for bins in (2, 3, 10):
+            for edges in (numeric_reference(column, bins)[0], numeric_edges(column, bins)):
+                assert not any(e == 0 and np.signbit(e) for e in edges), (column, bins, edges)
+    assert bin_labels(numeric_reference(values, 2)[0], None)[:2] == ["<= 0", "> 0"]
