@@ -142,7 +142,8 @@ def figure(value: object) -> str:
         return f"{int(value):,}"
     magnitude = math.floor(math.log10(abs(value)))
     decimals = min(15, max(2, 5 - magnitude))
-    return f"{value:,.{decimals}f}".rstrip("0").rstrip(".")
+    text = f"{value:,.{decimals}f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text  # (-5.55e-17, a sum's rounding error: no sign)
 
 
 def p_value(value: float | None) -> str:

@@ -11,7 +11,7 @@ from app.registry.store import ModelStore
 from app.training.job import TrainResult
 from app.training.report.plots import profile_plot
 from app.ui.charts import NEW, heat_map, sankey, signed, z_colour
-from app.ui.render import p_value
+from app.ui.render import figure, p_value
 
 FLOWS = [(None, "a", 30), (None, "b", 10), ("a", "b", 20), ("b", "c", 5), ("a", "c", 1)]
 
@@ -140,3 +140,13 @@ def test_heat_map_figures_are_readable_on_every_colour(
         assert table is not None
         for fill, ink in re.findall(r"background:(#[0-9a-f]{6});color:(#[0-9a-f]{6})", table):
             assert contrast(fill, ink) >= 4.5, (limit, fill, ink)
+
+
+def test_a_stored_value_a_hair_below_zero_reads_0_not_minus_0() -> None:
+    """A balance summed from credits and debits, 0.1 + 0.2 - 0.3 negated (-5.55e-17), read
+    '-0' on the customer page: rounded to no digit, it is nought without a sign."""
+    assert figure(-(0.1 + 0.2 - 0.3)) == "0"
+    assert figure(-1e-20) == "0"
+    assert figure(-0.0) == "0"
+    assert figure(-0.001) == "-0.001"
+    assert figure(-1234567.5) == "-1,234,567.5"
