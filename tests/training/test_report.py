@@ -551,6 +551,23 @@ def test_the_profile_map_rounds_a_mean_at_a_boundary_as_a_figure() -> None:
     assert shown == ["1,000", "1M", "10k"], shown
 
 
+def test_the_profile_map_writes_trillions_and_nought_as_figures() -> None:
+    """Past a billion the map had no word: a mean of 2.5e12 (a bank's balances in rupiah)
+    read '2.5e+03B' and 999.6 billion, rounding up, '1e+03B', what 6165318 mended for a
+    thousand and a million; a mean of -0.0 read '-0'."""
+    from app.training.report.plots import profile_plot
+
+    m = make_manifest(n_segments=3, categorical=False, outcomes=False, rule=False)
+    name = m.features[0].name
+    for segment, mean in zip(m.segments, (999.6e9, 2.5e12, -0.0), strict=True):
+        segment.numeric[name].mean = mean
+    heat = profile_plot(m, {s.id: "#1f77b4" for s in m.segments})
+    assert heat is not None
+    row = heat.split(f'<th scope="row">{m.features[0].label}')[1].split("</tr>")[0]
+    shown = re.findall(r">([^<>]+)</td>", row)
+    assert shown == ["1T", "2.5T", "0"], shown
+
+
 def test_the_candidate_table_says_why_a_candidate_was_not_admissible() -> None:
     """A marketing table's candidate table read "no" eleven times: which rule each candidate
     had failed (a segment under the smallest share, a refit under the stability floor) was

@@ -408,7 +408,9 @@ def short_num(value: float) -> str:
     if 1e3 <= abs(round(value)) < 1e4:
         return f"{round(value):,.0f}"
     shown = abs(float(f"{value:.3g}"))
-    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+    if shown >= 1e15:  # past the words: '1.5e+15', not '1.5e+03T'
+        return f"{value:.2g}"
+    for limit, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
         if shown >= limit:
             return f"{float(f'{value:.3g}') / limit:.3g}{suffix}"
-    return f"{value:.3g}"
+    return f"{value + 0.0:.3g}"  # (+ 0.0: a mean of -0.0 read '-0')
