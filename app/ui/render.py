@@ -127,7 +127,9 @@ def fmt(value: float | None, digits: int = 3) -> str:
     """A figure for a table: fixed digits, thousands separated, a dash for none."""
     if value is None:
         return "—"
-    return f"{value:,.{digits}f}"
+    text = f"{value:,.{digits}f}"
+    # (-0.0002 read '-0.000': nought, signed)
+    return text[1:] if text.startswith("-") and not text.strip("-0.,") else text
 
 
 def figure(value: object) -> str:

@@ -11,7 +11,7 @@ from app.registry.store import ModelStore
 from app.training.job import TrainResult
 from app.training.report.plots import profile_plot
 from app.ui.charts import NEW, heat_map, sankey, signed, z_colour
-from app.ui.render import figure, p_value
+from app.ui.render import figure, fmt, p_value
 
 FLOWS = [(None, "a", 30), (None, "b", 10), ("a", "b", 20), ("b", "c", 5), ("a", "c", 1)]
 
@@ -150,3 +150,14 @@ def test_a_stored_value_a_hair_below_zero_reads_0_not_minus_0() -> None:
     assert figure(-0.0) == "0"
     assert figure(-0.001) == "-0.001"
     assert figure(-1234567.5) == "-1,234,567.5"
+
+
+def test_a_table_figure_that_rounds_to_nought_has_no_sign() -> None:
+    """A feature's mean of -0.0002 on the heat map's table, a silhouette of -0.0001, read
+    '-0.000': nought, signed."""
+    assert fmt(-0.0002) == "0.000"
+    assert fmt(-0.0) == "0.000"
+    assert fmt(-0.4, 0) == "0"
+    assert fmt(-0.0006) == "-0.001"
+    assert fmt(-1234.5) == "-1,234.500"
+    assert fmt(None) == "—"
