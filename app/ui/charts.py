@@ -46,13 +46,16 @@ def signed(z: float, digits: int = 1) -> str:
 
 
 def category_label(category: str, infrequent: Sequence[str] | None = None) -> str:
-    """A reserved bucket as the words it stands for: ``__missing__`` as ``missing``, the
-    encoder's rare categories (``__infrequent__``, ``infrequent`` its feature's) as ``other (3
-    rare: Absurd, Alone, YOLO)``."""
+    """A reserved bucket as the words it stands for: the encoder's rare categories
+    (``__infrequent__``, ``infrequent`` its feature's) as ``other (3 rare: Absurd, Alone,
+    YOLO)``, another (``__missing__``) as its word in brackets, ``(missing)``: a column may
+    hold the text 'missing' too (the report and the dashboard's table set the bucket apart
+    in italics, which an SVG row label has not)."""
     if category == INFREQUENT_CATEGORY:
         return rare_group(infrequent or [])
-    reserved = category.startswith("__") and category.endswith("__")
-    return category.strip("_") if reserved else category
+    word = category.strip("_")
+    reserved = category.startswith("__") and category.endswith("__") and word
+    return f"({word})" if reserved else category
 
 
 def rare_of(features: Sequence[FeatureSchema]) -> dict[str, list[str]]:

@@ -84,7 +84,7 @@ def test_heat_map_reads_as_words_to_a_marketer() -> None:
     heat = heat_map([seg], {"recency": "recency", "channel": "acquisition channel"})
     assert [label for _, label in heat.rows] == [
         "recency",
-        "acquisition channel = missing",
+        "acquisition channel = (missing)",
         "acquisition channel = paid",
     ]
     assert [c.text for c in heat.cells] == ["0.0", "0.0", "+1.3"]
@@ -161,3 +161,25 @@ def test_a_table_figure_that_rounds_to_nought_has_no_sign() -> None:
     assert fmt(-0.0006) == "-0.001"
     assert fmt(-1234.5) == "-1,234.500"
     assert fmt(None) == "—"
+
+
+def test_the_missing_bucket_is_not_a_category_written_missing() -> None:
+    """The heat map named the missing-value bucket ``acquisition channel = missing``, as a
+    column holding the text 'missing' (a survey's answer) names its own category: two rows
+    of one label, which read the same and differ. The bucket's word is in brackets, as the
+    report and the dashboard's table set it apart in italics."""
+    share = CategoryShare(share=0.1, population_share=0.1, z=0.5)
+    seg = SegmentInfo(
+        id="seg-001",
+        name="Lapsed",
+        kind="cluster",
+        description="",
+        size=10,
+        share=1.0,
+        numeric={},
+        categorical={"channel": {"__missing__": share, "missing": share, "__": share}},
+    )
+    heat = heat_map([seg], {"channel": "channel"})
+    labels = [label for _, label in heat.rows]
+    assert len(set(labels)) == len(labels) == 3, labels
+    assert "channel = (missing)" in labels and "channel = missing" in labels
