@@ -152,6 +152,6 @@ def _edge(value: float) -> str:
     edge, so a value shown beside the label seemed in the wrong bin); no thousands
     separator, whose comma would read as the interval's own."""
     if abs(value) < 1000:
-        return f"{value:.4g}"
+        return f"{value + 0.0:.4g}"  # (+ 0.0: an edge of -0.0, of a manifest written before)
     text = f"{value:.1f}"
     return text.removesuffix(".0")
