@@ -88,7 +88,7 @@ async def _checked_filters(
     request: Request, models: list[str] | None, segments: list[str] | None
 ) -> list[str] | None:
     """422 when the filters name a model or segment id the store has never held; the models
-    to keep (``check_filters``: a segments filter keeps the models of its ids)."""
+    to keep (``check_filters``: a segments filter keeps the model of its ids)."""
     if models is None and not segments:
         return None
     state = request.app.state
@@ -123,7 +123,12 @@ async def create_webhook(
     models = await _checked_filters(request, body.models, body.segments)
     try:
         sub = await store.create(
-            body.url, list(body.events), body.segments, body.description, models
+            body.url,
+            list(body.events),
+            body.segments,
+            body.description,
+            models,
+            models_pinned=body.models is None,
         )
         return webhook_out(sub, await store.status(sub.id), secret=True)
     except RedisError as exc:
@@ -189,10 +194,12 @@ async def update_webhook(
         await _checked_url(changes["url"], config)
     current = await _found(store, webhook_id)
     if "models" in changes or "segments" in changes:  # the filters as they will be, together
-        models = changes.get("models", current.models)
-        kept = await _checked_filters(request, models, changes.get("segments", current.segments))
-        if kept != models:  # a segments filter keeps the models of its ids
-            changes["models"] = kept
+        # models the segments filter pinned are its own: resolved again (or dropped)
+        models = changes.get("models", None if current.models_pinned else current.models)
+        segments = changes.get("segments", current.segments)
+        kept = await _checked_filters(request, models, segments)
+        changes["models"] = kept  # a segments filter without models keeps its ids' model
+        changes["models_pinned"] = models is None and kept is not None
     try:
         sub = await store.update(webhook_id, changes)
         if sub is None:

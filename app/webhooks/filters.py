@@ -9,10 +9,12 @@ refused (422) when its ``models`` or ``segments`` name something unknown:
   rollback serves them again) of the filtered models has it, or of any model when there is
   no model filter. Ids are a model's own: without a model filter, an id that several models
   have is refused too (each model's segment of that id would match: name the models), and
-  the filter keeps the models that have its ids (a model trained later numbers its segments
-  from seg-001 too). Ids are stable across retrains and a new group of customers gets a new id
-  numbered above every id ever used (``app.training.stable_ids``), so an id of a version not
-  yet trained cannot be known beforehand; subscribe to it once that version is trained.
+  the filter keeps the model that has its ids (a model trained later numbers its segments
+  from seg-001 too); ids of different models are refused as well (each kept model would
+  match every listed id, its own segment of the other model's id once it has one). Ids are
+  stable across retrains and a new group of customers gets a new id numbered above every id
+  ever used (``app.training.stable_ids``), so an id of a version not yet trained cannot be
+  known beforehand; subscribe to it once that version is trained.
 """
 
 from __future__ import annotations
@@ -59,10 +61,10 @@ def check_filters(
     """Raise a 422 ``Problem`` naming the unknown models and segment ids of a subscription's
     filters, with the known ones (bounded); reads the store, so call it off the event loop.
 
-    The models to keep: ``models``, or for ``segments`` without them the models that have
-    those ids now. A segment id is a model's own, and every model numbers its segments from
-    seg-001: without the models pinned, a model trained later (or one served beside) sent
-    its own segments of those ids under the same ids."""
+    The models to keep: ``models``, or for ``segments`` without them the one model that has
+    those ids now (ids of several models are refused). A segment id is a model's own, and
+    every model numbers its segments from seg-001: without the model pinned, a model trained
+    later (or one served beside) sent its own segments of those ids under the same ids."""
     names = set(store.model_names()) | set(served)
     errors: list[dict[str, str]] = []
     pinned = models
@@ -95,6 +97,17 @@ def check_filters(
             )
         if models is None:
             pinned = sorted(m for m, i in of_model.items() if i.intersection(segments))
+            # each pinned model matches every listed id: ids spread over several models
+            # would take one model's segment of another's id once a retrain gives it one
+            if len(pinned) > 1 and not shared and not unknown:
+                errors.append(
+                    {
+                        "field": "segments",
+                        "message": f"segment id(s) {listed(dict.fromkeys(segments))} are of "
+                        f"different models ({listed(pinned)}), each model's own: name the "
+                        "model(s) in 'models'",
+                    }
+                )
         if unknown:
             of = "any stored model" if models is None else f"model(s) {listed(sorted(filtered))}"
             errors.append(

@@ -33,8 +33,10 @@ Segments = Field(
     "omit or null for all (an empty list, which would match nothing, is refused). Each must "
     "be in some stored version of the filtered models (of any "
     "model without a model filter): an unknown id is a 422 listing the known ones. Ids are a "
-    "model's own: without a model filter, the subscription keeps the models that have these "
-    "ids (its `models` names them), and an id several models have is a 422 naming them",
+    "model's own: without a model filter, the subscription keeps the model that has these "
+    "ids (its `models` names it; a later change of `segments` without `models` keeps the new "
+    "ids' model, and null drops it), and ids several models have, or ids of different "
+    "models, are a 422 naming them",
 )
 
 ModelName = Annotated[str, Field(min_length=1, max_length=100)]
@@ -44,7 +46,7 @@ Models = Field(
     max_length=100,
     description="only events of these models (`?model=` names; every event carries its model); "
     "omit or null for every served model, those served later included (with a `segments` "
-    "filter: the models that have its ids) (an empty list, which "
+    "filter: the model that has its ids) (an empty list, which "
     "would match nothing, is refused). Each must be in the "
     "model store or served: an unknown model is a 422 listing the known ones",
 )

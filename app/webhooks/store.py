@@ -63,6 +63,9 @@ class Subscription:
     # after a rotation, the secret it replaced signs too until ``previous_until`` (epoch ms)
     previous_secret: str | None = field(default=None, repr=False)
     previous_until: int | None = None
+    # ``models`` was pinned by the ``segments`` filter (none was given), not named by the
+    # user: clearing or changing that filter drops or re-resolves it (app.webhooks.filters)
+    models_pinned: bool = False
 
     def secrets_at(self, now_ms: int) -> list[str]:
         """The secrets a delivery at ``now_ms`` is signed with: the current one, and the
@@ -82,6 +85,8 @@ class Subscription:
         fields = asdict(self)
         if self.previous_secret is None and self.previous_until is None:
             del fields["previous_secret"], fields["previous_until"]
+        if not self.models_pinned:
+            del fields["models_pinned"]
         return orjson.dumps(fields)
 
     @classmethod
@@ -149,6 +154,7 @@ class SubscriptionStore:
         segments: list[str] | None,
         description: str,
         models: list[str] | None = None,
+        models_pinned: bool = False,
     ) -> Subscription:
         await self.ensure_groups()
         sub = Subscription(
@@ -161,6 +167,7 @@ class SubscriptionStore:
             created_at=await self._first_ms(),
             secret=new_secret(),
             models=sorted(set(models)) if models is not None else None,
+            models_pinned=models_pinned and models is not None,
         )
         async with self.client.pipeline(transaction=True) as pipe:
             pipe.hset(self.keys.subscriptions, sub.id, sub.to_json())

@@ -164,6 +164,85 @@ def test_a_segments_filter_keeps_the_model_of_its_ids(
     assert every.json()["models"] is None and every.json()["segments"] is None, every.text
 
 
+@pytest.fixture(scope="module")
+def three_models(
+    two_models: ModelStore, customers_csv: Path, tmp_path_factory: pytest.TempPathFactory
+) -> ModelStore:
+    """``two_models`` and ``wide``: trained at k=10 (seg-001 to seg-010), retrained at k=3
+    (new ids above seg-010, where no cluster matches), its first version then removed (an
+    operator's cleanup): ``wide`` has ids no other model has, and lacks ids others have."""
+    store = ModelStore(tmp_path_factory.mktemp("three") / "store")
+    shutil.copytree(two_models.root, store.root)
+    config = example_config("customers", customers_csv, stability_bootstraps=0, seed=3)
+    config = config.model_copy(update={"model": config.model.model_copy(update={"name": "wide"})})
+    with threadpool_limits(1):
+        for k in (10, 3):
+            clusters = config.model_copy(
+                update={"model": config.model.model_copy(update={"k_min": k, "k_max": k})}
+            )
+            train(clusters, store, promote=True)
+    shutil.rmtree(store.version_dir("wide", store.versions("wide")[0]))
+    return store
+
+
+def test_a_segments_filter_over_several_models_needs_them_named(
+    three_models: ModelStore, tmp_path: Path
+) -> None:
+    """A ``segments`` filter without ``models`` whose ids are each one model's, but not the
+    same model's (one of customers' only, one of wide's only), pinned both models, and then
+    each pinned model's segment of every listed id matched: wide's segment of customers' id,
+    once a retrain of wide gave it one, was delivered though the user meant customers'.
+    Refused, naming the models; naming them subscribes (each then matches every listed id)."""
+    of = {m: ids(three_models, m) for m in ("customers", "tiers", "wide")}
+    customers_own = sorted(of["customers"] - of["tiers"] - of["wide"])
+    wide_own = sorted(of["wide"] - of["customers"] - of["tiers"])
+    assert customers_own and wide_own, of
+    body = {"url": URL, "segments": [customers_own[0], wide_own[0]]}
+    with TestClient(create_app(settings(three_models.root, tmp_path))) as client:
+        problem = refused(create(client, body), "segments")
+        assert problem["errors"][0]["message"] == (
+            f"segment id(s) '{customers_own[0]}', '{wide_own[0]}' are of different models "
+            "('customers', 'wide'), each model's own: name the model(s) in 'models'"
+        )
+        assert client.get("/v1/webhooks", headers=headers("admin")).json() == {"webhooks": []}
+        named = create(client, {**body, "models": ["customers", "wide"]})
+        assert named.status_code == 201, named.text
+        one = create(client, {"url": URL, "segments": [wide_own[0]]}).json()
+        assert one["models"] == ["wide"], one
+        path = f"/v1/webhooks/{one['id']}"
+        patch = {"segments": body["segments"]}
+        refused(client.patch(path, json=patch, headers=headers("admin")), "segments")
+        assert client.get(path, headers=headers("admin")).json()["segments"] == [wide_own[0]]
+
+
+def test_clearing_the_segments_filter_unpins_the_models_it_pinned(
+    client: TestClient, two_models: ModelStore
+) -> None:
+    """The models a ``segments`` filter pinned were the filter's, not the user's: clearing it
+    (``segments: null``) kept them, so the subscription got one model's events though made
+    without a model filter. Models the user named stay."""
+    own = sorted(ids(two_models, "customers") - ids(two_models, "tiers"))[0]
+    sub = create(client, {"url": URL, "segments": [own]}).json()
+    assert sub["models"] == ["customers"], sub
+    path = f"/v1/webhooks/{sub['id']}"
+    cleared = client.patch(path, json={"segments": None}, headers=headers("admin"))
+    assert cleared.status_code == 200, cleared.text
+    assert (cleared.json()["models"], cleared.json()["segments"]) == (None, None)
+    assert client.get(path, headers=headers("admin")).json()["models"] is None
+    # pinned again by a new filter, then changed to another of the same model: still pinned
+    again = client.patch(path, json={"segments": [own]}, headers=headers("admin")).json()
+    assert again["models"] == ["customers"], again
+    assert (
+        client.patch(path, json={"segments": None}, headers=headers("admin")).json()["models"]
+        is None
+    )
+
+    named = create(client, {"url": URL, "models": ["customers"], "segments": [own]}).json()
+    path = f"/v1/webhooks/{named['id']}"
+    kept = client.patch(path, json={"segments": None}, headers=headers("admin")).json()
+    assert (kept["models"], kept["segments"]) == (["customers"], None), kept
+
+
 def test_the_answer_is_bounded_whatever_the_filter(client: TestClient) -> None:
     many = [f"seg-{'x' * 500}-{i}" for i in range(1000)]
     problem = refused(create(client, {"url": URL, "segments": many}), "segments")
