@@ -9,6 +9,10 @@ checks live in front of both; they cost one scan of the request headers.
   with no charset but UTF-8): 415. A body with no Content-Type is read as JSON (curl's
   ``--data-binary`` and many clients send none).
 - A ``Content-Encoding`` other than ``identity`` (the service decodes none): 415.
+- A JSON body holding a NUL byte (UTF-16 or UTF-32 text: UTF-8 JSON never holds one, JSON
+  escapes it in strings): 400, not UTF-8, as a body in Latin-1 is answered. Python's and
+  Starlette's parsers guess those encodings from bytes and read them; the contract is
+  UTF-8. A UTF-8 byte-order mark is UTF-8, skipped (RFC 8259 lets a reader ignore it).
 
 Under ``form_paths`` (the dashboard's forms) an HTML form body
 (``application/x-www-form-urlencoded``) is accepted too; its size is checked all the same.
@@ -25,7 +29,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.problems import Problem
+from app.problems import Problem, malformed_json
 
 PENDING = "segments.body_problem"  # the scope's key of a body problem not yet answered
 
@@ -145,7 +149,7 @@ class BodyChecks:
         if untyped and not form_ok:  # read as JSON, by every route (the API's routes parse
             # a body by its type: without one, PATCH and POST of the admin routes were 422s)
             scope = {**scope, "headers": [*scope["headers"], (b"content-type", JSON_TYPE)]}
-        if not unframed:  # the server frames the body by its length: it cannot grow past it
+        if form_ok and not unframed:  # a form (under form_paths) framed by its length
             await self.app(scope, receive, send)
             return
         received = 0
@@ -154,8 +158,11 @@ class BodyChecks:
             nonlocal received
             message = await receive()
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                chunk = message.get("body", b"")
+                if not form_ok and b"\0" in chunk:  # read as JSON wherever it is read
+                    raise wide_text(received + chunk.index(b"\0"))
+                received += len(chunk)
+                if unframed and received > self.max_bytes:
                     # a Problem, rendered wherever the body was read (a routed endpoint's
                     # declared body included: FastAPI's parse made it "There was an error
                     # parsing the body", a 400 that did not say what was wrong)
@@ -163,6 +170,11 @@ class BodyChecks:
             return message
 
         await self.app(scope, limited_receive, send)
+
+
+def wide_text(at: int) -> Problem:
+    """400 for a JSON body with a NUL byte at ``at``: UTF-16 or UTF-32, not UTF-8."""
+    return malformed_json(f"not UTF-8 (a NUL byte at byte {at}: UTF-16 or UTF-32?)")
 
 
 def _refusing(problem: Problem) -> Receive:

@@ -7,6 +7,7 @@ job; the service's clock is injected (``app.state.clock``).
 from __future__ import annotations
 
 import asyncio
+import codecs
 import itertools
 import json
 import re
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 
@@ -373,6 +375,16 @@ def test_a_body_that_is_not_a_batch_is_a_problem(client: TestClient) -> None:
     assert answer.status_code == 400 and answer.json()["errors"] == [
         {"field": "body", "message": "not UTF-8 (invalid continuation byte at byte 29)"}
     ], answer.text
+    # UTF-16 or UTF-32 (the lenient fallback parser read it): not UTF-8, at its first NUL
+    wide = '{"events": []}'.encode("utf-16")
+    answer = client.post("/v1/events", content=wide)
+    assert answer.status_code == 400 and answer.json()["errors"] == [
+        {"field": "body", "message": "not UTF-8 (a NUL byte at byte 3: UTF-16 or UTF-32?)"}
+    ], answer.text
+    # a UTF-8 byte-order mark is skipped, as the routed endpoints skip it
+    batch = {"events": [event("t-bom", 1, 1.0)]}
+    marked = client.post("/v1/events", content=codecs.BOM_UTF8 + orjson.dumps(batch))
+    assert marked.status_code == 200, marked.text
 
 
 def test_too_many_items_is_worded_alike_for_events_and_batch_assign(client: TestClient) -> None:

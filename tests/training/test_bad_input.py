@@ -6,6 +6,7 @@ the end once were one (found in review; ``test_fuzz`` generates their kinds sinc
 
 from __future__ import annotations
 
+import codecs
 import json
 import uuid
 from collections.abc import Iterator
@@ -500,6 +501,49 @@ def test_a_body_not_in_utf_8_is_told_so_and_where(client: TestClient, path: str)
         many = b'{"customer_id": "Jos\xe9", ' + b", ".join(b'"f%d": 1' % i for i in range(2_000))
         doc = problem(client.post(path, content=many + b"}"), 400)
         assert doc["errors"][0]["message"] == "not UTF-8 (invalid continuation byte at byte 20)"
+
+
+WIDE = {  # JSON in UTF-16 or UTF-32, with or without their byte-order marks
+    "utf-16": "utf-16",
+    "utf-16-le": "utf-16-le",
+    "utf-16-be": "utf-16-be",
+    "utf-32": "utf-32",
+}
+
+
+@pytest.mark.parametrize("path", ["/v1/assign", "/v1/assign/batch", "/v1/webhooks"])
+@pytest.mark.parametrize("codec", sorted(WIDE))
+def test_a_body_in_utf_16_or_32_is_not_utf_8(client: TestClient, path: str, codec: str) -> None:
+    """The contract is JSON in UTF-8 ("no charset but UTF-8"); a body in UTF-16 or UTF-32
+    (a Windows client's "Unicode") was read all the same, by the assign endpoints' lenient
+    fallback parser and by Starlette's, which guesses those encodings, for the routed ones.
+    Every endpoint answers it as a body that is not UTF-8, at its first NUL byte (a NUL is
+    never in UTF-8 JSON: JSON escapes it in strings)."""
+    item = '{"customer_id": "c1", "age": 30}'
+    text = item if path == "/v1/assign" else '{"items": [' + item + "]}"
+    if path == "/v1/webhooks":
+        text = '{"url": "http://127.0.0.1:9/hook"}'
+    body = text.encode(WIDE[codec])
+    doc = problem(client.post(path, content=body), 400)
+    assert doc["type"] == "/problems/malformed-json"
+    at = body.index(b"\0")
+    assert doc["errors"] == [
+        {"field": "body", "message": f"not UTF-8 (a NUL byte at byte {at}: UTF-16 or UTF-32?)"}
+    ], doc
+
+
+@pytest.mark.parametrize("path", ["/v1/assign", "/v1/assign/batch"])
+def test_a_utf_8_byte_order_mark_is_skipped_as_the_routed_endpoints_skip_it(
+    client: TestClient, path: str
+) -> None:
+    """UTF-8 with a byte-order mark (Notepad's "UTF-8 with BOM") is UTF-8: RFC 8259 lets a
+    reader ignore the mark, and the routed endpoints do; the assign endpoints answer it as
+    they answer the body without it."""
+    item = b'{"customer_id": "c1"}'
+    body = item if path == "/v1/assign" else b'{"items": [' + item + b"]}"
+    plain = client.post(path, content=body)
+    marked = client.post(path, content=codecs.BOM_UTF8 + body)
+    assert (marked.status_code, marked.json()) == (plain.status_code, plain.json()), marked.text
 
 
 LONE = "\ud800"
