@@ -1534,10 +1534,7 @@ def free_marks(
         said = pd.Series(words[codes[apart]]).value_counts()
         shown = ", ".join(repr(v) for v in said.index[:3])
         if tx.exclude_column not in (None, column):
-            how = (
-                f"leave them out of the file (exclude_column reads one column, "
-                f"{tx.exclude_column!r})"
-            )
+            how = _one_exclude_column(tx)
         else:
             declared = list(tx.exclude_values) if tx.exclude_column == column else []
             values = [*declared, *sorted(v for v in said.index if v not in declared)]
@@ -1545,13 +1542,7 @@ def free_marks(
                 f"set [data.transactions] exclude_column = {json.dumps(column)} with "
                 f"exclude_values = {json.dumps(values)}"
             )
-        if ids is not None and (only := only_holding(ids, apart, keep)):
-            every = int(ids[keep].nunique(dropna=False))
-            how += (
-                f"; {counted(len(only), 'customer')} ({len(only) / every:.0%}) "
-                f"{'holds' if len(only) == 1 else 'hold'} only such lines and would then be in "
-                f"no segment: {EVENT_TABLE}"
-            )
+        how += _left_with_none(ids, apart, keep)
         return (
             f"column {column!r} says {shown} on {counted(int(apart.sum()), 'line')} of amount "
             "0 (values no line of positive amount holds), counted as purchases (each one an "
@@ -1581,6 +1572,24 @@ SALE_PARTS = frozenset(
 
 
 MAX_LISTED = 12  # a type column's values the browsing note writes as exclude_values
+
+
+def _one_exclude_column(tx: TransactionsConfig) -> str:
+    """What a note's lines should do where another column is the exclude_column already."""
+    return f"leave them out of the file (exclude_column reads one column, {tx.exclude_column!r})"
+
+
+def _left_with_none(ids: pd.Series | None, lines: np.ndarray, keep: np.ndarray) -> str:
+    """A note's clause on the customers who hold only ``lines`` (of the kept ones): left
+    out, they would be in no segment; empty without ``ids`` or where there are none."""
+    if ids is None or not (only := only_holding(ids, lines, keep)):
+        return ""
+    every = int(ids[keep].nunique(dropna=False))
+    return (
+        f"; {counted(len(only), 'customer')} ({len(only) / every:.0%}) "
+        f"{'holds' if len(only) == 1 else 'hold'} only such lines and would then be in "
+        f"no segment: {EVENT_TABLE}"
+    )
 
 
 def _type_words(value: str) -> list[str]:
@@ -1626,10 +1635,7 @@ def browsing_marks(
             f", ... ({len(others):,} values)" if len(others) > 3 else ""
         )
         if tx.exclude_column not in (None, column):
-            how = (
-                f"leave them out of the file (exclude_column reads one column, "
-                f"{tx.exclude_column!r})"
-            )
+            how = _one_exclude_column(tx)
         else:
             declared = list(tx.exclude_values) if tx.exclude_column == column else []
             listed = [*declared, *sorted(others)]
@@ -1641,15 +1647,7 @@ def browsing_marks(
             )
             how = f"set [data.transactions] exclude_column = {json.dumps(column)} with {values}"
         lines_of = folded.isin(others).fillna(False).to_numpy(dtype=bool)
-        if ids is not None and (
-            only := only_holding(ids, lines_of[codes] & (codes >= 0) & keep, keep)
-        ):
-            every = int(ids[keep].nunique(dropna=False))
-            how += (
-                f"; {counted(len(only), 'customer')} ({len(only) / every:.0%}) "
-                f"{'holds' if len(only) == 1 else 'hold'} only such lines and would then be in "
-                f"no segment: {EVENT_TABLE}"
-            )
+        how += _left_with_none(ids, lines_of[codes] & (codes >= 0) & keep, keep)
         bought = ", ".join(echoed(w) for w in sale[:2])
         return (
             f"column {column!r} says {shown} on {counted(count, 'line')} of positive amount, "
