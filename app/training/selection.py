@@ -864,9 +864,7 @@ def _below_min_share(
     # the least lowering of min_share first, then the largest gain
     best: tuple[float, float, SelectionPoint, str] | None = None
     for p in curve:
-        share = float(np.floor(p.min_share * 100) / 100)  # a whole percent, or a tenth
-        if share * customers < MIN_SEGMENT:
-            share = float(np.floor(p.min_share * 1000) / 1000)
+        share = _offered_share(p.min_share, customers)
         # (room for MIN_SEGMENT customers in the smallest segment, else no min_share helps)
         if p.min_share >= floor or share * customers < MIN_SEGMENT:
             continue
@@ -885,6 +883,16 @@ def _below_min_share(
     )
 
 
+def _offered_share(smallest: float, customers: float) -> float:
+    """The ``min_share`` a note offers for a candidate whose smallest segment holds the share
+    ``smallest``: rounded down to a whole percent, or to a tenth of one where a whole percent
+    leaves room for fewer than ``MIN_SEGMENT`` customers."""
+    share = float(np.floor(smallest * 100) / 100)
+    if share * customers < MIN_SEGMENT:
+        share = float(np.floor(smallest * 1000) / 1000)
+    return share
+
+
 def _chosen_below_min_share(
     chosen: SelectionPoint,
     beyond: dict[tuple[str | None, int], set[str]],
@@ -901,9 +909,7 @@ def _chosen_below_min_share(
     stable at 0.93)."""
     if chosen.min_share >= floor:
         return ""
-    share = float(np.floor(chosen.min_share * 100) / 100)
-    if share * customers < MIN_SEGMENT:
-        share = float(np.floor(chosen.min_share * 1000) / 1000)
+    share = _offered_share(chosen.min_share, customers)
     separated = [o for o in targets if o in beyond.get((chosen.algorithm, chosen.k), set())]
     if not share or share * customers < MIN_SEGMENT or not separated:
         return ""
