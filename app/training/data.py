@@ -1317,8 +1317,9 @@ def read_events(
     if currency is not None and (note := currencies_note(log[currency][keep], currency)):
         notes += (note,)
     notes += undeclared_marks(log, tx, kinds, keep, amount.to_numpy())
-    notes += free_marks(log, tx, kinds, keep, amount.to_numpy(), ids)
-    notes += browsing_marks(log, tx, kinds, keep, amount.to_numpy(), ids)
+    distinct: dict[str, DistinctWords] = {}  # a type column's values, folded once for both
+    notes += free_marks(log, tx, kinds, keep, amount.to_numpy(), ids, distinct)
+    notes += browsing_marks(log, tx, kinds, keep, amount.to_numpy(), ids, distinct)
     notes += excluded_customers(ids, excluded, keep, tx)
     notes += undeclared_orders(log, orders, keep & purchases(amount.to_numpy()))
     lines = ids[keep].value_counts()  # each id once, with its lines: the checks read few
@@ -1502,6 +1503,25 @@ def excluded_customers(
     )
 
 
+DistinctWords = tuple[np.ndarray, pd.Series, np.ndarray]
+
+
+def _distinct_words(
+    log: pd.DataFrame, column: str, distinct: dict[str, DistinctWords] | None
+) -> DistinctWords:
+    """A log column's line codes (-1: missing), its distinct values trimmed and case-folded,
+    and those as words ("" for a missing one); each distinct value folded once, not every
+    line (0.3 s a column of a 1M-line log), and kept in ``distinct`` for the next note."""
+    if distinct is not None and column in distinct:
+        return distinct[column]
+    codes, uniques = pd.factorize(log[column])
+    folded = pd.Series(uniques, dtype=object).astype("string").str.strip().str.casefold()
+    found = codes, folded, folded.fillna("").to_numpy(dtype=object)
+    if distinct is not None:
+        distinct[column] = found
+    return found
+
+
 def free_marks(
     log: pd.DataFrame,
     tx: TransactionsConfig,
@@ -1509,6 +1529,7 @@ def free_marks(
     keep: np.ndarray,
     amount: np.ndarray,
     ids: pd.Series | None = None,
+    distinct: dict[str, DistinctWords] | None = None,
 ) -> tuple[str, ...]:
     """The note on lines of amount 0 that a column marks apart from the sales (a
     subscription's ``skip``, ``pause`` and ``resume``): a line of amount 0 is a purchase,
@@ -1521,10 +1542,7 @@ def free_marks(
         return ()
     sold = keep & (amount > 0)
     for column in dict.fromkeys(c for c in (*kinds, tx.exclude_column, tx.refund_column) if c):
-        # each distinct value folded once (not every line: 0.3 s a column of a 1M-line log)
-        codes, uniques = pd.factorize(log[column])  # a missing value: -1
-        folded = pd.Series(uniques, dtype=object).astype("string").str.strip().str.casefold()
-        words = folded.fillna("").to_numpy(dtype=object)
+        codes, _, words = _distinct_words(log, column, distinct)
         on_sale = set(words[np.bincount(codes[sold & (codes >= 0)], minlength=len(words)) > 0])
         # per value, whether only lines of amount 0 hold it; the last, False, a missing one's
         own = np.array([w != "" and w not in on_sale for w in words] + [False], dtype=bool)
@@ -1607,6 +1625,7 @@ def _a_sale(value: str) -> bool:
 def browsing_marks(
     log: pd.DataFrame, tx: TransactionsConfig, kinds: Sequence[str], keep: np.ndarray,
     amount: np.ndarray, ids: pd.Series | None = None,
+    distinct: dict[str, DistinctWords] | None = None,
 ) -> tuple[str, ...]:  # fmt: skip
     """The note on lines of positive amount that a type column says are not sales, beside
     the lines it says are: a store's event log (REES46's ``event_type``: ``view``,
@@ -1616,9 +1635,7 @@ def browsing_marks(
     if not sold.any():
         return ()
     for column in dict.fromkeys(c for c in (*kinds, tx.exclude_column) if c):
-        codes, uniques = pd.factorize(log[column])
-        folded = pd.Series(uniques, dtype=object).astype("string").str.strip().str.casefold()
-        words = folded.fillna("").to_numpy(dtype=object)
+        codes, folded, words = _distinct_words(log, column, distinct)
         lines = np.bincount(codes[sold & (codes >= 0)], minlength=len(words))
         said = {str(w): int(n) for w, n in zip(words, lines, strict=True) if n and w}
         sale = [w for w in said if _a_sale(w)]
